@@ -1,0 +1,103 @@
+"""Owns Sleuth's DuckDB connection: configuration, per-job cursors and interrupt.
+
+A DuckDB connection is not thread-safe, so every job (and every thread) works through its
+own ``cursor()``. A cursor is registered with the job's :class:`CancelToken` so that cancelling
+interrupts a long statement. Extension auto-install is off: opening a file must never make
+DuckDB reach the network or load code the user did not ask for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import tempfile
+import threading
+from typing import Any, Iterator
+
+import duckdb
+import pandas as pd
+
+from .progress import NEVER_CANCELLED, CancelToken, Cancelled
+from .query import Sql
+
+
+def default_memory_limit() -> str:
+    """Half the machine's memory, at most 8 GB: leaves room for the GUI and pandas results."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "4GB"
+    gb = max(1, min(8, int(total / 2**30 / 2)))
+    return f"{gb}GB"
+
+
+class Store:
+    """The DuckDB database that holds every registered dataset view of a session."""
+
+    def __init__(self, memory_limit: str | None = None, threads: int | None = None) -> None:
+        config: dict[str, Any] = {
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            "memory_limit": memory_limit or default_memory_limit(),
+            "temp_directory": os.path.join(tempfile.gettempdir(), "sleuth-duckdb-spill"),
+        }
+        if threads:
+            config["threads"] = threads
+        self._con = duckdb.connect(":memory:", config=config)
+        self._lock = threading.Lock()
+        self._names = itertools.count(1)
+
+    def new_name(self, prefix: str) -> str:
+        """A fresh, safe identifier for a view or temp table (never derived from user text)."""
+        with self._lock:
+            return f"{prefix}_{next(self._names)}"
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new cursor on the shared database, for one thread or one job."""
+        with self._lock:
+            return self._con.cursor()
+
+    @contextlib.contextmanager
+    def job_cursor(self, cancel: CancelToken = NEVER_CANCELLED) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor whose running statement is interrupted when ``cancel`` fires.
+
+        An interrupted statement raises inside DuckDB; it is re-raised as :class:`Cancelled`
+        so callers see one exception for "the user stopped this".
+        """
+        cur = self.cursor()
+        unregister = cancel.on_cancel(cur.interrupt)
+        try:
+            yield cur
+        except duckdb.InterruptException as exc:
+            raise Cancelled() from exc
+        except duckdb.Error:
+            if cancel.cancelled:
+                raise Cancelled() from None
+            raise
+        finally:
+            unregister()
+            cur.close()
+
+    def execute(self, sql: Sql | str, cancel: CancelToken = NEVER_CANCELLED) -> None:
+        sql = Sql(sql) if isinstance(sql, str) else sql
+        with self.job_cursor(cancel) as cur:
+            cur.execute(sql.text, list(sql.params))
+
+    def df(self, sql: Sql | str, cancel: CancelToken = NEVER_CANCELLED) -> pd.DataFrame:
+        """Run a query whose result is small and return it as a DataFrame."""
+        sql = Sql(sql) if isinstance(sql, str) else sql
+        with self.job_cursor(cancel) as cur:
+            return cur.execute(sql.text, list(sql.params)).df()
+
+    def rows(self, sql: Sql | str, cancel: CancelToken = NEVER_CANCELLED) -> list[tuple]:
+        sql = Sql(sql) if isinstance(sql, str) else sql
+        with self.job_cursor(cancel) as cur:
+            return cur.execute(sql.text, list(sql.params)).fetchall()
+
+    def scalar(self, sql: Sql | str, cancel: CancelToken = NEVER_CANCELLED) -> Any:
+        result = self.rows(sql, cancel)
+        return result[0][0] if result else None
+
+    def close(self) -> None:
+        self._con.close()
