@@ -1,0 +1,42 @@
+"""Every menu action as data: id, text, shortcut, menu, tooltip.
+
+The main window builds menus from this table and connects each id to a handler, so the
+shortcuts are listed in one place (and in Help > Keyboard shortcuts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    id: str
+    text: str
+    menu: str
+    shortcut: str = ""
+    tip: str = ""
+    separator_before: bool = False
+
+
+ACTIONS = (
+    ActionSpec("open", "&Open log…", "&File", "Ctrl+O", "Open prediction log files (Parquet, CSV, JSONL, Arrow, DuckDB)"),
+    ActionSpec("open_folder", "Open &folder…", "&File", "Ctrl+Shift+O", "Open every data file of a folder as one log"),
+    ActionSpec("open_workspace", "Open &workspace…", "&File", "Ctrl+Alt+O", "Open a .sleuth workspace"),
+    ActionSpec("save_workspace_as", "&Save workspace as…", "&File", "Ctrl+S",
+               "Keep what is open, with its roles, in a .sleuth file (saved on every edit)"),
+    ActionSpec("close_dataset", "&Close dataset", "&File", "Ctrl+W", "Close the active dataset", separator_before=True),
+    ActionSpec("quit", "&Quit", "&File", "Ctrl+Q", separator_before=True),
+    ActionSpec("undo", "&Undo", "&Edit", "Ctrl+Z"),
+    ActionSpec("redo", "&Redo", "&Edit", "Ctrl+Shift+Z"),
+    ActionSpec("copy", "&Copy", "&Edit", "", "Copy the selected cells as tab-separated text (Ctrl+C)", separator_before=True),
+    ActionSpec("find", "&Find in table…", "&Edit", "Ctrl+F", "Find a value in the table"),
+    ActionSpec("cancel_jobs", "Cancel running &jobs", "&Edit", "Esc", "Stop loading or sorting"),
+    ActionSpec("roles", "Column &roles…", "&Data", "Ctrl+R", "Check or change which column is the label, score, version…"),
+    ActionSpec("show_data", "&Data sidebar", "&View", "Ctrl+1", "Show and focus the dataset sidebar"),
+    ActionSpec("show_table", "&Table", "&View", "Ctrl+2", "Focus the table"),
+    ActionSpec("show_metrics", "&Metrics", "&View", "Ctrl+3", "Show and focus the metrics panel"),
+    ActionSpec("show_time", "Metric over &time", "&View", "Ctrl+4", "Show and focus the time plot"),
+    ActionSpec("shortcuts", "&Keyboard shortcuts", "&Help", "F1"),
+    ActionSpec("about", "&About Sleuth", "&Help"),
+)

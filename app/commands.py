@@ -1,0 +1,171 @@
+"""Every user mutation of the Session as a command: do, undo, and what it changed.
+
+A command also writes itself to the open workspace inside ``do``/``undo``, so an edit is
+durable the moment it is made (glue's ``CommandStack``, Anki's operations). Commands are
+small values; they hold what they need to undo themselves.
+"""
+
+from __future__ import annotations
+
+import abc
+
+from dataclasses import dataclass, field, replace
+
+from analysis.roles import RoleMap
+from analysis.workspace import Workspace
+
+from .state import Changes, OpenDataset, Session
+
+
+class Command(abc.ABC):
+    label = ""
+    undoable = True
+
+    @abc.abstractmethod
+    def do(self, session: Session) -> Changes:
+        """Apply the change and return what changed."""
+
+    def undo(self, session: Session) -> Changes:
+        """Revert :meth:`do`; commands that are not undoable keep this no-op."""
+        return Changes()
+
+
+@dataclass
+class AddDataset(Command):
+    """Register a loaded dataset; it becomes the active one."""
+
+    opened: OpenDataset
+    persist: bool = True
+    label: str = "Open dataset"
+    _previous_active: str | None = field(default=None, init=False)
+
+    def do(self, session: Session) -> Changes:
+        self._previous_active = session.active_name
+        session.datasets[self.opened.name] = self.opened
+        session.active_name = self.opened.name
+        session.selected_row = None
+        if self.persist and session.workspace is not None:
+            session.workspace.save_dataset(self.opened.entry())
+        return Changes(datasets=True, active=True, selection=True)
+
+    def undo(self, session: Session) -> Changes:
+        return _remove(session, self.opened.name, self._previous_active)
+
+
+@dataclass
+class RemoveDataset(Command):
+    """Close a dataset (its files are untouched); undo reopens the same registration."""
+
+    name: str
+    label: str = "Close dataset"
+    _removed: OpenDataset | None = field(default=None, init=False)
+
+    def do(self, session: Session) -> Changes:
+        self._removed = session.datasets[self.name]
+        remaining = [n for n in session.datasets if n != self.name]
+        fallback = session.active_name if session.active_name != self.name else (remaining[-1] if remaining else None)
+        return _remove(session, self.name, fallback)
+
+    def undo(self, session: Session) -> Changes:
+        assert self._removed is not None
+        return AddDataset(self._removed).do(session)
+
+
+def _remove(session: Session, name: str, new_active: str | None) -> Changes:
+    session.datasets.pop(name, None)
+    if session.workspace is not None:
+        session.workspace.remove_dataset(name)
+    session.active_name = new_active if new_active in session.datasets else None
+    session.selected_row = None
+    return Changes(datasets=True, active=True, selection=True)
+
+
+@dataclass
+class SetRoles(Command):
+    """Change the column roles of one dataset (the roles dialog, or a header's context menu)."""
+
+    name: str
+    roles: RoleMap
+    issues: tuple | None = None
+    label: str = "Change column roles"
+    _before: OpenDataset | None = field(default=None, init=False)
+
+    def do(self, session: Session) -> Changes:
+        self._before = session.datasets[self.name]
+        issues = self.issues if self.issues is not None else self._before.issues
+        return _put(session, replace(self._before, roles=self.roles, issues=issues))
+
+    def undo(self, session: Session) -> Changes:
+        assert self._before is not None
+        return _put(session, self._before)
+
+
+def _put(session: Session, opened: OpenDataset) -> Changes:
+    session.datasets[opened.name] = opened
+    if session.workspace is not None:
+        session.workspace.save_roles(opened.name, opened.roles)
+    return Changes(roles=True)
+
+
+@dataclass
+class SetIssues(Command):
+    """Replace the findings of the log checks (after roles changed); not an edit to undo."""
+
+    name: str
+    issues: tuple
+    undoable = False
+    label: str = "Check log"
+
+    def do(self, session: Session) -> Changes:
+        opened = session.datasets.get(self.name)
+        if opened is None:
+            return Changes()
+        session.datasets[self.name] = replace(opened, issues=self.issues)
+        return Changes(roles=True)
+
+
+@dataclass
+class SetActive(Command):
+    name: str
+    undoable = False
+    label: str = "Show dataset"
+
+    def do(self, session: Session) -> Changes:
+        if self.name == session.active_name or self.name not in session.datasets:
+            return Changes()
+        session.active_name = self.name
+        session.selected_row = None
+        return Changes(active=True, selection=True)
+
+
+@dataclass
+class SelectRow(Command):
+    row_id: int | None
+    undoable = False
+    label: str = "Select row"
+
+    def do(self, session: Session) -> Changes:
+        if self.row_id == session.selected_row:
+            return Changes()
+        session.selected_row = self.row_id
+        return Changes(selection=True)
+
+
+@dataclass
+class AttachWorkspace(Command):
+    """Make ``workspace`` the session's workspace: what is open now is saved into it."""
+
+    workspace: Workspace | None
+    undoable = False
+    label: str = "Open workspace"
+
+    def do(self, session: Session) -> Changes:
+        if session.workspace is not None and session.workspace is not self.workspace:
+            session.workspace.close()
+        session.workspace = self.workspace
+        if self.workspace is not None:
+            known = {entry.name for entry in self.workspace.datasets()}
+            for opened in session.datasets.values():
+                if opened.name not in known:
+                    self.workspace.save_dataset(opened.entry())
+        return Changes(workspace=True)

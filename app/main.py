@@ -1,0 +1,180 @@
+"""Entry point and command line: ``sleuth open|demo|info``.
+
+Headless commands (``info``) never import Qt, so they run in CI and cron; the window commands
+import PySide6 before pyqtgraph so the right binding is picked (see ECOSYSTEM.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+DEFAULT_DEMO_DIR = "sleuth-demo"
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line and exits 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(
+        prog="sleuth",
+        description="Debug ML models in production: open prediction logs, see metrics per model "
+                    "version over time, and find what broke.",
+    )
+    sub = parser.add_subparsers(dest="command", parser_class=ArgumentParser, metavar="COMMAND")
+    open_cmd = sub.add_parser("open", help="open logs (files, folders, globs) or a .sleuth workspace in the window",
+                              description="Open prediction logs in the window. Several files, a folder or a "
+                                          "glob such as 'logs/2026-*.parquet' open as one log; a .sleuth file "
+                                          "opens a workspace.")
+    open_cmd.add_argument("paths", nargs="+", metavar="PATH", help="files, folders, globs, or one .sleuth workspace")
+    _add_screenshot(open_cmd)
+    demo = sub.add_parser("demo", help="generate the demo data (fraud model with known bugs) and open it",
+                          description="Generate a card-fraud prediction log with injected, documented "
+                                      "incidents (see manifest.json) and open it as a workspace.")
+    demo.add_argument("--rows", type=_positive_int, default=200_000, help="log rows to generate (default 200000)")
+    demo.add_argument("--out", default=DEFAULT_DEMO_DIR, help=f"output folder (default ./{DEFAULT_DEMO_DIR})")
+    demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    demo.add_argument("--clean", action="store_true", help="generate a log without injected incidents")
+    demo.add_argument("--no-window", action="store_true", help="only generate the files and the workspace")
+    _add_screenshot(demo)
+    info = sub.add_parser("info", help="print a log's schema, roles, row count and checks as JSON (no window)",
+                          description="Load the files as one log and print what Sleuth detected as JSON.")
+    info.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or globs, read as one log")
+    return parser
+
+
+def _add_screenshot(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--screenshot", metavar="FILE.png",
+                     help="render the main window to a PNG once loading is done, then exit")
+    cmd.add_argument("--size", default="1440x900", help="window size for --screenshot (default 1440x900)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "info":
+            return run_info(args.paths)
+        if args.command == "demo":
+            workspace = prepare_demo(Path(args.out), rows=args.rows, seed=args.seed, incidents=not args.clean)
+            if args.no_window:
+                print(workspace)
+                return 0
+            return run_window([str(workspace)], screenshot=args.screenshot, size=args.size)
+        if args.command == "open":
+            return run_window(args.paths, screenshot=args.screenshot, size=args.size)
+        return run_window([], screenshot=None, size="1440x900")
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI says what went wrong in one line
+        from analysis.errors import SleuthError
+
+        if not isinstance(exc, SleuthError):
+            raise
+        sys.stderr.write(f"sleuth: error: {exc}\n")
+        return 2
+
+
+def run_info(paths: Sequence[str]) -> int:
+    from analysis.info import describe_log
+    from analysis.intake import load_log
+    from analysis.store import Store
+
+    store = Store()
+    loaded = load_log(store, paths)
+    print(json.dumps(describe_log(store, loaded), indent=2, default=str))
+    return 0
+
+
+def prepare_demo(out: Path, rows: int, seed: int, incidents: bool) -> Path:
+    """Generate the demo files when missing (or of another size) and a workspace over them."""
+    from analysis.demo_workspace import ensure_demo_workspace
+
+    def report(fraction: float, message: str = "") -> None:
+        sys.stderr.write(f"\r[{fraction:5.0%}] {message:<60}")
+        sys.stderr.flush()
+
+    workspace = ensure_demo_workspace(out, rows=rows, seed=seed, incidents=incidents, progress=report)
+    sys.stderr.write("\n")
+    return workspace
+
+
+def run_window(paths: Sequence[str], screenshot: str | None, size: str) -> int:
+    os.environ.setdefault("QT_API", "pyside6")
+    os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+    if screenshot:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    import signal
+
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from .controller import AppController
+    from .main_window import MainWindow, deferred
+    from .state import Session
+    from .tasks import TaskRunner
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName("Sleuth")
+    app.setApplicationName("Sleuth")
+    app.setStyle("Fusion")
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    session = Session()
+    tasks = TaskRunner()
+    controller = AppController(session, tasks)
+    window = MainWindow(session, tasks, controller, QSettings())
+    if screenshot:
+        width, height = (int(v) for v in size.lower().split("x"))
+        window.resize(width, height)
+    window.show()
+    if paths:
+        deferred(lambda: window.open_paths(list(paths)))
+    elif not screenshot:
+        last = QSettings().value("last_workspace")
+        if last and Path(str(last)).exists():
+            deferred(lambda: controller.open_workspace(str(last)))
+    if screenshot:
+        return save_screenshot(app, window, tasks, screenshot)
+    return app.exec()
+
+
+def save_screenshot(app, window, tasks, path: str) -> int:
+    """Wait for every job (and the jobs they start), paint, and save the window as a PNG."""
+    app.processEvents()
+    for _ in range(4):  # painting requests table pages; their arrival repaints
+        tasks.wait_idle(timeout_s=300)
+        window.grab()
+        app.processEvents()
+    tasks.wait_idle(timeout_s=300)
+    ok = window.grab().save(path)
+    errors = window.notifications.messages()
+    for text in errors:
+        sys.stderr.write(f"sleuth: {text}\n")
+    window.close()
+    if not ok:
+        sys.stderr.write(f"sleuth: error: could not write {path}\n")
+        return 2
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

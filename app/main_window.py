@@ -1,0 +1,265 @@
+"""The main window: docks, menus and the wiring between panels, the Session and the runner.
+
+This is the only file that knows every panel. Panels never talk to each other; they watch the
+Session and emit intents, which are connected here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from views.data_sidebar import DataSidebar
+from views.metrics_panel import MetricsPanel
+from views.notifications import NotificationArea
+from views.roles_dialog import RolesDialog
+from views.table_panel import TablePanel
+from views.task_status import TaskStatus
+from views.time_plot import TimePlotPanel
+
+from .actions import ACTIONS
+from .controller import AppController
+from .state import Changes, Session
+from .tasks import TaskRunner
+
+DATA_FILTER = "Data files (*.parquet *.pq *.csv *.tsv *.txt *.jsonl *.ndjson *.json *.arrow *.feather *.ipc *.duckdb *.db);;All files (*)"
+WORKSPACE_FILTER = "Sleuth workspace (*.sleuth)"
+RECENT_LIMIT = 10
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, session: Session, tasks: TaskRunner, controller: AppController,
+                 settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.session = session
+        self.tasks = tasks
+        self.controller = controller
+        self.settings = settings or QSettings()
+        self.setWindowTitle("Sleuth")
+        self.resize(1440, 900)
+        self.setAcceptDrops(True)
+        self.notifications = NotificationArea()
+        self.table_panel = TablePanel(session, tasks)
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.notifications)
+        column.addWidget(self.table_panel, 1)
+        self.setCentralWidget(central)
+        self.sidebar = DataSidebar(session)
+        self.metrics_panel = MetricsPanel(session, tasks)
+        self.time_panel = TimePlotPanel(session, tasks)
+        self.data_dock = self._dock("Data", self.sidebar, Qt.LeftDockWidgetArea)
+        self.metrics_dock = self._dock("Metrics", self.metrics_panel, Qt.TopDockWidgetArea)
+        self.time_dock = self._dock("Metric over time", self.time_panel, Qt.TopDockWidgetArea)
+        self.splitDockWidget(self.metrics_dock, self.time_dock, Qt.Horizontal)
+        self.resizeDocks([self.data_dock], [270], Qt.Horizontal)
+        self.resizeDocks([self.metrics_dock, self.time_dock], [520, 900], Qt.Horizontal)
+        self.resizeDocks([self.metrics_dock], [380], Qt.Vertical)
+        self.row_count_label = QLabel()
+        self.statusBar().addWidget(self.row_count_label, 1)
+        self.statusBar().addPermanentWidget(TaskStatus(tasks))
+        self.actions_by_id: dict[str, QAction] = {}
+        self._build_menus()
+        self.sidebar.sig_edit_roles.connect(self.edit_roles)
+        self.sidebar.sig_close_dataset.connect(controller.close_dataset)
+        controller.message.connect(self.notifications.show_message)
+        tasks.sig_error.connect(lambda _task, text: self.notifications.show_message("error", text))
+        session.changed.connect(self.refresh)
+        self._restore_settings()
+        self.refresh(Changes(datasets=True, active=True, workspace=True))
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title.replace(" ", "_") + "_dock")
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetClosable
+                         | QDockWidget.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_menus(self) -> None:
+        handlers = {
+            "open": self.choose_files, "open_folder": self.choose_folder,
+            "open_workspace": self.choose_workspace, "save_workspace_as": self.choose_save_workspace,
+            "close_dataset": self.close_active, "quit": self.close,
+            "undo": self.undo, "redo": self.redo, "copy": self.table_panel.copy_selection,
+            "find": self.table_panel.show_find, "cancel_jobs": self.tasks.cancel_all,
+            "roles": lambda: self.edit_roles(self.session.active_name),
+            "show_data": lambda: self._focus(self.data_dock, self.sidebar.list),
+            "show_table": lambda: self.table_panel.view.setFocus(),
+            "show_metrics": lambda: self._focus(self.metrics_dock, self.metrics_panel.table),
+            "show_time": lambda: self._focus(self.time_dock, self.time_panel.plot),
+            "shortcuts": self.show_shortcuts, "about": self.show_about,
+        }
+        menus = {}
+        for spec in ACTIONS:
+            menu = menus.get(spec.menu) or menus.setdefault(spec.menu, self.menuBar().addMenu(spec.menu))
+            if spec.separator_before:
+                menu.addSeparator()
+            action = QAction(spec.text, self)
+            if spec.shortcut:
+                action.setShortcut(QKeySequence(spec.shortcut))
+            action.setStatusTip(spec.tip)
+            action.setToolTip(spec.tip)
+            action.triggered.connect(lambda _checked=False, h=handlers[spec.id]: h())
+            menu.addAction(action)
+            self.actions_by_id[spec.id] = action
+            if spec.id == "open_workspace":
+                self.recent_menu = menu.addMenu("Open &recent")
+        view_menu = menus["&View"]
+        view_menu.addSeparator()
+        for dock in (self.data_dock, self.metrics_dock, self.time_dock):
+            view_menu.addAction(dock.toggleViewAction())
+        self._fill_recent_menu()
+
+    def refresh(self, changes: Changes) -> None:
+        opened = self.session.active
+        if changes.active or changes.datasets or changes.workspace:
+            workspace = self.session.workspace
+            parts = ["Sleuth"]
+            if opened:
+                parts.insert(0, opened.name)
+            if workspace:
+                parts.insert(0 if not opened else 1, workspace.path.name)
+            self.setWindowTitle(" — ".join(parts))
+            self.row_count_label.setText(
+                f"{opened.name}: {opened.dataset.row_count:,} rows · {opened.dataset.format} · "
+                f"{len(opened.dataset.columns)} columns" if opened else "No data open"
+            )
+            self.actions_by_id["close_dataset"].setEnabled(opened is not None)
+            self.actions_by_id["roles"].setEnabled(opened is not None)
+        if changes.workspace and self.session.workspace is not None:
+            self._remember_recent(str(self.session.workspace.path))
+        self.actions_by_id["undo"].setEnabled(self.session.can_undo)
+        self.actions_by_id["redo"].setEnabled(self.session.can_redo)
+
+    def open_paths(self, paths: list[str]) -> None:
+        workspaces = [p for p in paths if p.endswith(".sleuth")]
+        if workspaces:
+            self.controller.open_workspace(workspaces[0])
+            return
+        for path in paths:
+            self._remember_recent(path)
+        self.controller.open_paths(paths)
+
+    def choose_files(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open prediction log", self._last_dir(), DATA_FILTER)
+        if paths:
+            self._set_last_dir(paths[0])
+            self.open_paths(paths)
+
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of log files", self._last_dir())
+        if folder:
+            self._set_last_dir(folder)
+            self.open_paths([folder])
+
+    def choose_workspace(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open workspace", self._last_dir(), WORKSPACE_FILTER)
+        if path:
+            self._set_last_dir(path)
+            self.controller.open_workspace(path)
+
+    def choose_save_workspace(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save workspace as", self._last_dir(), WORKSPACE_FILTER)
+        if path and self.controller.save_workspace_as(path):
+            self.notifications.show_message("info", f"Workspace saved to {path}; every later edit is saved at once.")
+
+    def close_active(self) -> None:
+        if self.session.active_name:
+            self.controller.close_dataset(self.session.active_name)
+
+    def edit_roles(self, name: str | None) -> None:
+        opened = self.session.datasets.get(name) if name else None
+        if opened is None:
+            return
+        dialog = RolesDialog(opened.dataset, opened.roles, self)
+        if dialog.exec() and dialog.roles() != opened.roles:
+            self.controller.set_roles(name, dialog.roles())
+
+    def undo(self) -> None:
+        label = self.session.undo()
+        if label:
+            self.statusBar().showMessage(f"Undone: {label}", 3000)
+
+    def redo(self) -> None:
+        label = self.session.redo()
+        if label:
+            self.statusBar().showMessage(f"Redone: {label}", 3000)
+
+    def _focus(self, dock: QDockWidget, widget: QWidget) -> None:
+        dock.show()
+        dock.raise_()
+        widget.setFocus()
+
+    def show_shortcuts(self) -> None:
+        lines = [f"<tr><td><b>{a.shortcut}</b></td><td>{a.text.replace('&', '')}</td></tr>" for a in ACTIONS if a.shortcut]
+        QMessageBox.information(self, "Keyboard shortcuts", "<table>" + "".join(lines) + "</table>")
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About Sleuth", "<b>Sleuth</b><br>Debug ML models in production: "
+                          "slice prediction logs, compare versions, find broken inputs.<br>Apache-2.0")
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_paths(paths)
+
+    def _remember_recent(self, path: str) -> None:
+        recent = [p for p in self._recent() if p != path]
+        self.settings.setValue("recent", [path] + recent[: RECENT_LIMIT - 1])
+        if path.endswith(".sleuth"):
+            self.settings.setValue("last_workspace", path)
+        self._fill_recent_menu()
+
+    def _recent(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in self._recent():
+            self.recent_menu.addAction(path, lambda p=path: self.open_paths([p]))
+        self.recent_menu.setEnabled(bool(self._recent()))
+
+    def _last_dir(self) -> str:
+        return str(self.settings.value("last_dir", str(Path.home())))
+
+    def _set_last_dir(self, path: str) -> None:
+        self.settings.setValue("last_dir", str(Path(path).parent if Path(path).is_file() else path))
+
+    def _restore_settings(self) -> None:
+        geometry = self.settings.value("geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        state = self.settings.value("window_state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+
+    def closeEvent(self, event) -> None:
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        self.tasks.shutdown()
+        super().closeEvent(event)
+
+
+def deferred(callback) -> None:
+    """Run ``callback`` once the event loop has started (so the window paints first)."""
+    QTimer.singleShot(0, callback)

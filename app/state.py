@@ -1,0 +1,152 @@
+"""The Session: the one source of application state. Qt-free, observed through one signal.
+
+Open datasets with their roles, which one is active, the selected row and the open workspace
+live here. Panels read it and change it only through :meth:`Session.run` with a command (see
+``commands.py``); every change is published once as a :class:`Changes` record so a panel
+refreshes only when its inputs changed (Anki's ``OpChanges``, glue's ``Hub``). Mutate only on
+the GUI thread; workers get immutable values (``Dataset``, ``RoleMap``) and return new ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Iterator
+
+from psygnal import Signal
+
+from analysis.dataset import Dataset
+from analysis.roles import RoleMap
+from analysis.store import Store
+from analysis.workspace import DatasetEntry, Workspace
+
+if TYPE_CHECKING:
+    from .commands import Command
+
+UNDO_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What a command changed; panels test the flags they depend on."""
+
+    datasets: bool = False
+    active: bool = False
+    roles: bool = False
+    selection: bool = False
+    workspace: bool = False
+
+    def __or__(self, other: "Changes") -> "Changes":
+        return Changes(**{f.name: getattr(self, f.name) or getattr(other, f.name) for f in fields(self)})
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, f.name) for f in fields(self))
+
+
+@dataclass(frozen=True)
+class OpenDataset:
+    """A loaded dataset, the roles in force for it and what checking it found."""
+
+    dataset: Dataset
+    roles: RoleMap
+    kind: str = "log"
+    issues: tuple = ()
+
+    @property
+    def name(self) -> str:
+        return self.dataset.name
+
+    def entry(self) -> DatasetEntry:
+        return DatasetEntry(self.name, self.dataset.paths, self.dataset.format, self.roles, self.kind)
+
+
+@dataclass
+class _History:
+    done: list = field(default_factory=list)
+    undone: list = field(default_factory=list)
+
+
+class Session:
+    """Application state. ``changed`` fires once per command (or once per ``batch()``)."""
+
+    changed = Signal(object)  # Changes
+
+    def __init__(self, store: Store | None = None) -> None:
+        self.store = store or Store()
+        self.workspace: Workspace | None = None
+        self.datasets: dict[str, OpenDataset] = {}
+        self.active_name: str | None = None
+        self.selected_row: int | None = None
+        self._history = _History()
+        self._pending: Changes | None = None
+
+    @property
+    def active(self) -> OpenDataset | None:
+        return self.datasets.get(self.active_name) if self.active_name else None
+
+    def unique_name(self, wanted: str) -> str:
+        """``wanted``, or ``wanted (2)``... so two logs called ``predictions`` can both be open."""
+        name, n = wanted, 2
+        while name in self.datasets:
+            name, n = f"{wanted} ({n})", n + 1
+        return name
+
+    def run(self, command: "Command") -> Changes:
+        """Apply a command, remember it for undo, and publish what changed."""
+        changes = command.do(self)
+        if command.undoable:
+            self._history.done.append(command)
+            del self._history.done[:-UNDO_LIMIT]
+            self._history.undone.clear()
+        self.publish(changes)
+        return changes
+
+    def undo(self) -> str | None:
+        """Undo the last undoable command; returns its label, or None when there is none."""
+        if not self._history.done:
+            return None
+        command = self._history.done.pop()
+        self.publish(command.undo(self))
+        self._history.undone.append(command)
+        return command.label
+
+    def redo(self) -> str | None:
+        if not self._history.undone:
+            return None
+        command = self._history.undone.pop()
+        self.publish(command.do(self))
+        self._history.done.append(command)
+        return command.label
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._history.done)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._history.undone)
+
+    def publish(self, changes: Changes) -> None:
+        if not changes:
+            return
+        if self._pending is not None:
+            self._pending = self._pending | changes
+        else:
+            self.changed.emit(changes)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Coalesce the notifications of several commands into one (glue's delay_callbacks)."""
+        outer = self._pending is None
+        if outer:
+            self._pending = Changes()
+        try:
+            yield
+        finally:
+            if outer:
+                pending, self._pending = self._pending, None
+                if pending:
+                    self.changed.emit(pending)
+
+    def clear_history(self) -> None:
+        self._history = _History()

@@ -1,0 +1,218 @@
+"""Runs Qt-free analysis jobs off the GUI thread, with progress, cancel and latest-wins.
+
+Analysis functions are plain: they take ``progress`` and ``cancel`` keyword arguments when
+they can report or stop, and know nothing of threads. This module alone knows Qt and threads.
+Two lanes, as the design asks: an *interactive* pool for table pages and plot aggregates, and
+a *heavy* single worker for loading, discovery and influence, so a long job never starves the
+table. A job submitted with a ``key`` replaces the running job of the same key: the old one is
+cancelled and its result dropped (napari's layer slicer does the same with a generation count).
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import sys
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from PySide6.QtCore import QCoreApplication, QObject, Signal
+
+from analysis.errors import SleuthError
+from analysis.progress import CancelToken, Cancelled
+
+INTERACTIVE = "interactive"
+HEAVY = "heavy"
+PROGRESS_INTERVAL_S = 0.05
+
+
+@dataclass(eq=False)
+class Task:
+    """One submitted job, as the GUI sees it."""
+
+    id: int
+    key: str | None
+    label: str
+    lane: str
+    token: CancelToken = field(default_factory=CancelToken)
+    fraction: float = 0.0
+    message: str = ""
+    done: bool = False
+
+    def cancel(self) -> None:
+        self.token.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.token.cancelled
+
+
+def describe_error(exc: BaseException, label: str) -> str:
+    """One line for the notification area: the user's problem, or what failed unexpectedly."""
+    if isinstance(exc, SleuthError):
+        return str(exc)
+    return f"{label or 'A background job'} failed unexpectedly: {type(exc).__name__}: {exc}"
+
+
+def _accepts(fn: Callable, name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+class TaskRunner(QObject):
+    """Submits jobs to worker threads and delivers their results on the GUI thread."""
+
+    sig_started = Signal(object)  # Task
+    sig_progress = Signal(object)  # Task (fraction and message updated)
+    sig_finished = Signal(object)  # Task, whatever the outcome
+    sig_error = Signal(object, str)  # Task, one-line message for the notification surface
+    _sig_deliver = Signal(object)  # a callable to run on the GUI thread
+
+    def __init__(self, synchronous: bool = False, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._synchronous = synchronous
+        self._ids = itertools.count(1)
+        self._by_key: dict[str, Task] = {}
+        self._active: dict[int, Task] = {}
+        self._lock = threading.Lock()
+        self._pools = {
+            INTERACTIVE: ThreadPoolExecutor(2, thread_name_prefix="sleuth-interactive"),
+            HEAVY: ThreadPoolExecutor(1, thread_name_prefix="sleuth-heavy"),
+        }
+        self._sig_deliver.connect(self._run_delivered)
+
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        key: str | None = None,
+        lane: str = INTERACTIVE,
+        label: str = "",
+        on_result: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+        **kwargs: Any,
+    ) -> Task:
+        """Run ``fn(*args, **kwargs)`` on ``lane``; ``on_result`` gets its value on the GUI thread.
+
+        ``on_error`` replaces the default (the runner's ``sig_error``) for failures; a
+        cancelled or superseded job calls neither.
+        """
+        task = Task(next(self._ids), key, label, lane)
+        if key is not None:
+            previous = self._by_key.get(key)
+            if previous is not None:
+                previous.cancel()
+            self._by_key[key] = task
+        self._active[task.id] = task
+        if _accepts(fn, "cancel"):
+            kwargs["cancel"] = task.token
+        if _accepts(fn, "progress"):
+            kwargs["progress"] = self._progress_reporter(task)
+        self.sig_started.emit(task)
+        job = lambda: self._run(task, fn, args, kwargs, on_result, on_error)  # noqa: E731
+        if self._synchronous:
+            job()
+        else:
+            self._pools[lane].submit(job)
+        return task
+
+    def _progress_reporter(self, task: Task) -> Callable[[float, str], None]:
+        last = [0.0]
+
+        def report(fraction: float, message: str = "") -> None:
+            now = time.monotonic()
+            if now - last[0] < PROGRESS_INTERVAL_S and fraction < 1.0:
+                return
+            last[0] = now
+            task.fraction, task.message = fraction, message
+            self._deliver(lambda: self._emit_progress(task))
+
+        return report
+
+    def _emit_progress(self, task: Task) -> None:
+        if not task.done and not task.cancelled:
+            self.sig_progress.emit(task)
+
+    def _run(self, task, fn, args, kwargs, on_result, on_error) -> None:
+        try:
+            value = fn(*args, **kwargs)
+        except Cancelled:
+            self._deliver(lambda: self._finish(task))
+        except BaseException as exc:  # noqa: BLE001 - every failure goes to one surface
+            if not isinstance(exc, SleuthError):
+                traceback.print_exception(exc, file=sys.stderr)
+            self._deliver(lambda error=exc: self._fail(task, error, on_error))
+        else:
+            self._deliver(lambda: self._succeed(task, value, on_result))
+
+    def _deliver(self, callback: Callable[[], None]) -> None:
+        if self._synchronous:
+            callback()
+        else:
+            self._sig_deliver.emit(callback)
+
+    def _run_delivered(self, callback: Callable[[], None]) -> None:
+        callback()
+
+    def _succeed(self, task: Task, value: Any, on_result) -> None:
+        stale = task.cancelled
+        self._finish(task)
+        if not stale and on_result is not None:
+            on_result(value)
+
+    def _fail(self, task: Task, exc: BaseException, on_error) -> None:
+        stale = task.cancelled
+        self._finish(task)
+        if stale:
+            return
+        if on_error is not None:
+            on_error(exc)
+        else:
+            self.sig_error.emit(task, describe_error(exc, task.label))
+
+    def _finish(self, task: Task) -> None:
+        task.done = True
+        self._active.pop(task.id, None)
+        if task.key is not None and self._by_key.get(task.key) is task:
+            del self._by_key[task.key]
+        self.sig_finished.emit(task)
+
+    def running(self) -> list[Task]:
+        """Jobs submitted and not yet delivered, oldest first."""
+        return sorted(self._active.values(), key=lambda t: t.id)
+
+    def cancel(self, key: str) -> None:
+        task = self._by_key.get(key)
+        if task is not None:
+            task.cancel()
+
+    def cancel_all(self) -> None:
+        for task in list(self._active.values()):
+            task.cancel()
+
+    def wait_idle(self, timeout_s: float = 60.0) -> bool:
+        """Process events until every job is delivered (for the CLI screenshot and tests)."""
+        deadline = time.monotonic() + timeout_s
+        app = QCoreApplication.instance()
+        while self._active:
+            if time.monotonic() > deadline:
+                return False
+            if app is not None:
+                app.processEvents()
+            time.sleep(0.005)
+        if app is not None:
+            app.processEvents()
+        return True
+
+    def shutdown(self) -> None:
+        """Cancel everything and wait for the workers, so no thread outlives the window."""
+        self.cancel_all()
+        for pool in self._pools.values():
+            pool.shutdown(wait=True, cancel_futures=True)

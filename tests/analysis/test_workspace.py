@@ -1,0 +1,107 @@
+"""The workspace file: round trips, commits at once, refuses what it is not."""
+
+import sqlite3
+
+import pytest
+
+from analysis.errors import InputError
+from analysis.roles import RoleMap, TaskType
+from analysis.workspace import SCHEMA_VERSION, DatasetEntry, Workspace
+
+ROLES = RoleMap(id="request_id", label="is_fraud", scores=("score",), features=("amount", "region"),
+                task=TaskType.BINARY, positive_class="1", threshold=0.3)
+
+
+def test_dataset_registration_round_trips(tmp_path):
+    log = tmp_path / "log.parquet"
+    log.write_bytes(b"")
+    path = tmp_path / "w.sleuth"
+    ws = Workspace.open(path)
+    ws.save_dataset(DatasetEntry("log", (str(log),), "parquet", ROLES))
+    ws.save_dataset(DatasetEntry("train", (str(log),), "parquet", None, kind="training"))
+    ws.close()
+
+    reopened = Workspace.open(path, create=False)
+    entries = reopened.datasets()
+    assert [e.name for e in entries] == ["log", "train"]
+    assert entries[0].roles == ROLES
+    assert entries[0].paths == (str(log.resolve()),)
+    assert entries[1].roles is None and entries[1].kind == "training"
+    assert reopened.meta("schema_version") == SCHEMA_VERSION
+
+
+def test_each_edit_is_durable_even_if_the_process_dies(tmp_path):
+    """An edit is on disk the moment it is made: a process killed right after it loses nothing."""
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "w.sleuth"
+    script = textwrap.dedent(f"""
+        import os
+        from analysis.roles import RoleMap
+        from analysis.workspace import DatasetEntry, Workspace
+        ws = Workspace.open({str(path)!r})
+        ws.save_dataset(DatasetEntry("log", ("/data/a.parquet",), "parquet", RoleMap(label="y")))
+        ws.save_roles("log", RoleMap(label="late_label", scores=("p",)))
+        os._exit(1)  # no close, no clean shutdown
+    """)
+    subprocess.run([sys.executable, "-c", script], check=False, timeout=60)
+    entries = Workspace.open(path).datasets()
+    assert [e.name for e in entries] == ["log"]
+    assert entries[0].roles.label == "late_label"
+
+
+def test_remove_and_meta(tmp_path):
+    ws = Workspace.open(tmp_path / "w.sleuth")
+    ws.save_dataset(DatasetEntry("a", ("/x.parquet",), "parquet", None))
+    ws.set_meta("note", {"k": [1, 2]})
+    ws.remove_dataset("a")
+    assert ws.datasets() == []
+    assert ws.meta("note") == {"k": [1, 2]}
+    assert ws.meta("missing", 5) == 5
+
+
+def test_failed_edit_leaves_workspace_unchanged(tmp_path):
+    ws = Workspace.open(tmp_path / "w.sleuth")
+    ws.save_dataset(DatasetEntry("a", ("/x.parquet",), "parquet", ROLES))
+
+    class Exploding(RoleMap):
+        def to_dict(self):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        ws.save_roles("a", Exploding())
+    assert ws.datasets()[0].roles == ROLES
+    ws.save_roles("a", RoleMap(label="z"))  # the connection is usable after the failed edit
+    assert ws.datasets()[0].roles.label == "z"
+
+
+def test_sqlite_file_is_refused_with_a_clear_message(tmp_path):
+    path = tmp_path / "fake.sleuth"
+    sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.commit()
+    with pytest.raises(InputError, match="SQLite"):
+        Workspace.open(path)
+
+
+def test_text_file_is_refused(tmp_path):
+    path = tmp_path / "notes.sleuth"
+    path.write_text("hello, this is not a database at all")
+    with pytest.raises(InputError, match="not a Sleuth workspace"):
+        Workspace.open(path)
+
+
+def test_other_duckdb_database_is_refused(tmp_path):
+    import duckdb
+
+    path = tmp_path / "other.sleuth"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE sales (x INT)")
+    con.close()
+    with pytest.raises(InputError, match="not a Sleuth workspace"):
+        Workspace.open(path)
+
+
+def test_missing_workspace_without_create(tmp_path):
+    with pytest.raises(InputError, match="no such workspace"):
+        Workspace.open(tmp_path / "nope.sleuth", create=False)

@@ -1,0 +1,83 @@
+"""Session and commands: one notification per change, undo, persistence into the workspace."""
+
+from analysis.dataset import Column, Dataset
+from analysis.roles import RoleMap
+from analysis.workspace import Workspace
+from app.commands import AddDataset, AttachWorkspace, RemoveDataset, SelectRow, SetActive, SetRoles
+from app.state import Changes, OpenDataset, Session
+
+
+def opened(name: str) -> OpenDataset:
+    dataset = Dataset(name, f"ds_{name}", (f"/data/{name}.parquet",), "parquet", (Column("y", "INTEGER"),), 10)
+    return OpenDataset(dataset, RoleMap(label="y"))
+
+
+def recorder(session: Session) -> list[Changes]:
+    seen: list[Changes] = []
+    session.changed.connect(seen.append)
+    return seen
+
+
+def test_add_select_and_remove_publish_once_each(tmp_path):
+    session = Session()
+    seen = recorder(session)
+    session.run(AddDataset(opened("a")))
+    session.run(AddDataset(opened("b")))
+    assert session.active_name == "b"
+    session.run(SetActive("a"))
+    session.run(SetActive("a"))  # no change, no notification
+    session.run(RemoveDataset("a"))
+    assert session.active_name == "b"
+    assert len(seen) == 4
+    assert seen[2] == Changes(active=True, selection=True)
+
+
+def test_undo_and_redo_of_roles():
+    session = Session()
+    session.run(AddDataset(opened("a")))
+    session.run(SetRoles("a", RoleMap(label="y", scores=("p",))))
+    assert session.active.roles.scores == ("p",)
+    assert session.undo() == "Change column roles"
+    assert session.active.roles.scores == ()
+    session.redo()
+    assert session.active.roles.scores == ("p",)
+
+
+def test_selection_is_not_undoable():
+    session = Session()
+    session.run(AddDataset(opened("a")))
+    session.run(SelectRow(42))
+    assert session.selected_row == 42
+    session.undo()  # undoes the AddDataset, not the selection
+    assert session.datasets == {}
+
+
+def test_batch_coalesces_notifications():
+    session = Session()
+    seen = recorder(session)
+    with session.batch():
+        session.run(AddDataset(opened("a")))
+        session.run(SelectRow(3))
+    assert seen == [Changes(datasets=True, active=True, selection=True)]
+
+
+def test_commands_write_through_to_the_workspace(tmp_path):
+    session = Session()
+    session.run(AddDataset(opened("a")))
+    workspace = Workspace.open(tmp_path / "w.sleuth")
+    session.run(AttachWorkspace(workspace))  # what was open is saved into the new workspace
+    session.run(AddDataset(opened("b")))
+    session.run(SetRoles("b", RoleMap(label="y", prediction="y")))
+    session.run(RemoveDataset("a"))
+    entries = {e.name: e for e in workspace.datasets()}
+    assert set(entries) == {"b"}
+    assert entries["b"].roles.prediction == "y"
+    session.undo()  # reopening "a" registers it again
+    assert {e.name for e in workspace.datasets()} == {"a", "b"}
+
+
+def test_unique_names():
+    session = Session()
+    session.run(AddDataset(opened("log")))
+    assert session.unique_name("log") == "log (2)"
+    assert session.unique_name("other") == "other"

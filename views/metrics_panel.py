@@ -1,0 +1,136 @@
+"""Overall metrics per model version: the first numbers an on-call engineer reads.
+
+Rows are metrics, columns are versions, so two versions read side by side. Counts and label
+coverage come first: a metric over 3% of rows with labels is not the same claim as over 95%.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QApplication,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from analysis.metrics import METRICS, overall_metrics
+from app.state import Changes, Session
+from app.tasks import TaskRunner
+
+COUNT_ROWS = ("Rows", "Labelled", "Label coverage", "Invalid scores")
+
+
+class MetricsPanel(QWidget):
+    """Table of overall metrics for the active dataset, one column per model version."""
+
+    sig_results_shown = Signal()
+
+    def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.tasks = tasks
+        self.results: list = []
+        self.caption = QLabel()
+        self.caption.setWordWrap(True)
+        self.table = QTableWidget(0, 0)
+        self.table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.table.setAlternatingRowColors(True)
+        copy = QToolButton()
+        copy.setText("Copy")
+        copy.setToolTip("Copy the metrics as tab-separated text (Ctrl+C)")
+        copy.clicked.connect(self.copy)
+        QShortcut(QKeySequence.Copy, self.table, self.copy, context=Qt.WidgetShortcut)
+        top = QHBoxLayout()
+        top.addWidget(self.caption, 1)
+        top.addWidget(copy)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(top)
+        layout.addWidget(self.table)
+        session.changed.connect(self.refresh)
+        self.refresh(Changes(active=True))
+
+    def refresh(self, changes: Changes) -> None:
+        if not (changes.active or changes.roles or changes.datasets):
+            return
+        opened = self.session.active
+        if opened is None or opened.kind != "log":
+            self._show([], "Open a prediction log to see its metrics (Ctrl+O).")
+            return
+        if not opened.roles.has_outcome:
+            self._show([], f"{opened.name}: no label and prediction/score columns are set, so there are "
+                           "no metrics. Set them in Data > Column roles (Ctrl+R).")
+            return
+        self.caption.setText(f"{opened.name}: computing…")
+        self.tasks.submit(
+            overall_metrics, self.session.store, opened.dataset, opened.roles,
+            key="metrics-panel", label="", on_result=lambda results: self._show(results, self._caption(opened)),
+        )
+
+    @staticmethod
+    def _caption(opened) -> str:
+        return f"<b>{opened.name}</b> — {opened.roles.task.value} task, all rows"
+
+    def _show(self, results: list, caption: str) -> None:
+        self.results = list(results)
+        self.caption.setText(caption)
+        names = [m for m in METRICS if results and any(m in r.metrics for r in results)]
+        self.table.clear()
+        self.table.setColumnCount(len(results))
+        self.table.setRowCount(len(COUNT_ROWS) + len(names) if results else 0)
+        self.table.setHorizontalHeaderLabels([_version_text(r.version) for r in results])
+        self.table.setVerticalHeaderLabels(list(COUNT_ROWS) + [METRICS[m].label for m in names])
+        for col, result in enumerate(results):
+            counts = (f"{result.rows:,}", f"{result.labelled:,}", f"{result.label_coverage:.1%}",
+                      f"{result.invalid_scores:,}")
+            for row, text in enumerate(counts):
+                self._set(row, col, text)
+            for offset, name in enumerate(names):
+                self._set(len(COUNT_ROWS) + offset, col, _format(result.metrics.get(name)),
+                          tooltip=METRICS[name].description)
+        self.sig_results_shown.emit()
+
+    def _set(self, row: int, col: int, text: str, tooltip: str = "") -> None:
+        item = QTableWidgetItem(text)
+        item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        if tooltip:
+            item.setToolTip(tooltip)
+        self.table.setItem(row, col, item)
+
+    def cell_text(self, row_label: str, version: str | None) -> str:
+        """The text shown for one metric (by its display label) and version, for tests and copy."""
+        rows = [self.table.verticalHeaderItem(r).text() for r in range(self.table.rowCount())]
+        cols = [self.table.horizontalHeaderItem(c).text() for c in range(self.table.columnCount())]
+        return self.table.item(rows.index(row_label), cols.index(_version_text(version))).text()
+
+    def copy_text(self) -> str:
+        header = ["metric"] + [self.table.horizontalHeaderItem(c).text() for c in range(self.table.columnCount())]
+        lines = ["\t".join(header)]
+        for r in range(self.table.rowCount()):
+            cells = [self.table.item(r, c).text() if self.table.item(r, c) else "" for c in range(self.table.columnCount())]
+            lines.append("\t".join([self.table.verticalHeaderItem(r).text()] + cells))
+        return "\n".join(lines)
+
+    def copy(self) -> None:
+        QApplication.clipboard().setText(self.copy_text())
+
+
+def _version_text(version: str | None) -> str:
+    return "all rows" if version is None else str(version)
+
+
+def _format(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.4f}"

@@ -1,0 +1,117 @@
+"""A metric over time, one curve per model version: "since when" at a glance.
+
+The time bucket is chosen from the data's span (minutes for an incident log, days for a
+month), aggregated in DuckDB, so the plot draws a few hundred points whatever the log size.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from analysis.metrics import METRICS, metric_over_time
+from app.state import Changes, Session
+from app.tasks import TaskRunner
+
+from .style import version_colour
+
+PREFERRED = {"binary": "accuracy", "multiclass": "accuracy", "regression": "mae"}
+
+
+class TimePlotPanel(QWidget):
+    """Metric per time bucket and version; the metric is chosen in the combo box."""
+
+    sig_plotted = Signal()
+
+    def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.tasks = tasks
+        self.series = None
+        self.metric_box = QComboBox()
+        self.metric_box.setToolTip("Metric to plot over time")
+        self.metric_box.currentIndexChanged.connect(lambda _i: self._request())
+        self.caption = QLabel()
+        self.plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem(utcOffset=0)})
+        self.plot.setBackground("w")
+        self.plot.showGrid(x=True, y=True, alpha=0.25)
+        self.plot.setMouseEnabled(x=True, y=False)
+        self.legend = self.plot.addLegend(offset=(10, 10))
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Metric:"))
+        top.addWidget(self.metric_box)
+        top.addWidget(self.caption, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(top)
+        layout.addWidget(self.plot, 1)
+        session.changed.connect(self.refresh)
+        self.refresh(Changes(active=True))
+
+    def refresh(self, changes: Changes) -> None:
+        if not (changes.active or changes.roles or changes.datasets):
+            return
+        self._fill_metric_box()
+        self._request()
+
+    def _fill_metric_box(self) -> None:
+        opened = self.session.active
+        task = opened.roles.task.value if opened else "binary"
+        current = self.metric_box.currentData()
+        names = [m for m, info in METRICS.items() if info.over_time and task in info.tasks]
+        self.metric_box.blockSignals(True)
+        self.metric_box.clear()
+        for name in names:
+            self.metric_box.addItem(METRICS[name].label, name)
+        wanted = current if current in names else PREFERRED.get(task)
+        if wanted in names:
+            self.metric_box.setCurrentIndex(names.index(wanted))
+        self.metric_box.blockSignals(False)
+
+    def _request(self) -> None:
+        opened = self.session.active
+        metric = self.metric_box.currentData()
+        if opened is None or opened.kind != "log" or metric is None:
+            self._draw(None, "Open a prediction log to see metrics over time.")
+            return
+        if opened.roles.timestamp is None:
+            self._draw(None, "No timestamp column is set, so there is no time axis (Data > Column roles).")
+            return
+        self.caption.setText("computing…")
+        self.tasks.submit(
+            metric_over_time, self.session.store, opened.dataset, opened.roles, metric=metric,
+            key="time-plot", on_result=lambda series: self._draw(series, ""),
+        )
+
+    def _draw(self, series, message: str) -> None:
+        self.series = series
+        self.plot.clear()
+        self.legend.clear()
+        self.curves = {}
+        if series is None or len(series.frame) == 0:
+            self.caption.setText(message or "No rows with both a timestamp and the values this metric needs.")
+            self.sig_plotted.emit()
+            return
+        frame = series.frame
+        self.caption.setText(f"per {series.bucket.label}")
+        for index, (version, rows) in enumerate(frame.groupby("version", sort=False, dropna=False)):
+            name = "all rows" if version is None or (isinstance(version, float) and math.isnan(version)) else str(version)
+            x = _epoch_seconds(rows["bucket_start"])
+            y = rows["value"].to_numpy(dtype=float)
+            pen = pg.mkPen(version_colour(index), width=2)
+            curve = self.plot.plot(x, y, pen=pen, name=name, symbol="o", symbolSize=4,
+                                   symbolBrush=version_colour(index), symbolPen=None, connect="finite")
+            self.curves[name] = curve
+        self.plot.setLabel("left", METRICS[self.metric_box.currentData()].label)
+        self.plot.enableAutoRange()
+        self.sig_plotted.emit()
+
+
+def _epoch_seconds(values) -> np.ndarray:
+    stamps = values.dt.tz_convert("UTC").dt.tz_localize(None) if getattr(values.dt, "tz", None) else values
+    return stamps.astype("datetime64[ns]").astype("int64").to_numpy() / 1e9
