@@ -14,7 +14,7 @@ from .loading import open_dataset
 from .progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from .roles import RoleMap, detect_roles, profile_columns
 from .store import Store
-from .validation_basic import LogIssue, check_log
+from .log_checks import LogIssue, check_log
 
 
 @dataclass(frozen=True)

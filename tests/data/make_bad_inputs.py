@@ -1,0 +1,101 @@
+"""A small corpus of broken logs, generated rather than committed (binaries stay out of git).
+
+``write_bad_inputs(folder)`` writes every case and returns {case: path}, the case being
+the file name with ``_`` for the dot (``malformed_csv``); the tests call
+it into a temporary folder. Run this file to write the corpus into ``tests/data/bad/`` for
+trying the app by hand: ``python tests/data/make_bad_inputs.py``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+MALFORMED_CSV = (
+    "id,amount,label\n"
+    "a1,10.5,0\n"
+    "a2,11.0\n"  # line 3: a column missing
+    "a3,12.5,1\n"
+    "a4,13.0,0,extra\n"  # line 5: one column too many
+    "a5,14.5,1\n"
+)
+
+MIXED_TYPES_CSV = "id,amount\n" + "".join(
+    f"r{i},{'n/a' if i == 37 else i * 1.5}\n" for i in range(60)
+)
+
+
+def scored_log(rows: int = 40, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "request_id": [f"req-{i:04d}" for i in range(rows)],
+            "model_version": ["v1"] * (rows // 2) + ["v2"] * (rows - rows // 2),
+            "amount": rng.gamma(2.0, 50.0, rows).round(2),
+            "score": rng.uniform(0, 1, rows),
+            "label": rng.integers(0, 2, rows),
+        }
+    )
+
+
+def write_bad_inputs(folder: Path) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    cases: dict[str, Path] = {}
+
+    def path(name: str) -> Path:
+        cases[name.replace(".", "_")] = folder / name
+        return folder / name
+
+    path("empty.csv").write_bytes(b"")
+    (folder / "no_data").mkdir(exist_ok=True)
+    (folder / "no_data" / "README.md").write_text("not a log\n")
+    cases["no_data"] = folder / "no_data"
+
+    good = folder / "good.parquet"
+    scored_log().to_parquet(good)
+    path("truncated.parquet").write_bytes(good.read_bytes()[:-200])
+    good.unlink()
+
+    path("malformed.csv").write_text(MALFORMED_CSV)
+    path("latin1.csv").write_bytes("id,city\n1,Montréal\n2,São Paulo\n3,Zürich\n".encode("latin-1"))
+    path("mixed_types.csv").write_text(MIXED_TYPES_CSV)
+    path("malformed.jsonl").write_text(
+        '{"id": 1, "score": 0.2}\n{"id": 2, "score": \n{"id": 3, "score": 0.9}\n[1, 2]\n'
+    )
+
+    sqlite_path = path("sqlite.duckdb")
+    with sqlite3.connect(sqlite_path) as con:
+        con.execute("CREATE TABLE t (a INTEGER)")
+        con.execute("INSERT INTO t VALUES (1)")
+    con.close()
+
+    no_outcome = pd.DataFrame({"customer": ["a", "b", "c"], "amount": [1.0, 2.0, 3.0]})
+    no_outcome.to_parquet(path("no_outcome.parquet"))
+
+    bad_scores = scored_log()
+    bad_scores.loc[3, "score"] = np.nan
+    bad_scores.loc[8, "score"] = np.inf
+    bad_scores.loc[11, "score"] = 1.7
+    bad_scores.loc[12, "score"] = -0.2
+    # pandas would store NaN as a missing value; keep NaN a real NaN, and row 20 missing
+    columns = {name: pa.array(bad_scores[name].to_numpy()) for name in bad_scores.columns}
+    columns["score"] = pa.array(bad_scores["score"].to_numpy(), mask=bad_scores.index == 20)
+    pq.write_table(pa.table(columns), path("bad_scores.parquet"))
+
+    duplicates = scored_log()
+    duplicates.loc[5, "request_id"] = duplicates.loc[4, "request_id"]  # both v1: a real duplicate
+    duplicates.loc[25, "request_id"] = duplicates.loc[0, "request_id"]  # v2 vs v1: shadow traffic
+    duplicates.to_parquet(path("duplicate_ids.parquet"))
+    return cases
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "bad"
+    for name, where in write_bad_inputs(target).items():
+        print(f"{name}: {where}")
