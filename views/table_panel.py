@@ -93,8 +93,10 @@ class TablePanel(QWidget):
         return bar
 
     def refresh(self, changes: Changes) -> None:
-        if changes.active or changes.datasets or changes.roles:
+        if changes.active or changes.datasets:
             self._load(sort=())
+        elif changes.roles:
+            self._apply_headers()
 
     def _load(self, sort: tuple) -> None:
         opened = self.session.active

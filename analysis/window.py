@@ -1,0 +1,298 @@
+"""Windows of rows for the table: any page of a dataset view, filtered and sorted, in ~20 ms.
+
+The table shows a view of millions of rows through pages of a few hundred. Two shapes:
+
+* **The plain view** (no slice, no sort) needs nothing prepared: a page is the ROW_ID range
+  ``[start, stop)``. On Parquet that range is pushed down to ``file_row_number`` and reads
+  one row group; it beat ``LIMIT/OFFSET`` at every position we measured, and unlike OFFSET it
+  does not depend on the view returning rows in file order.
+* **A slice or a sort** is resolved once, by :func:`prepare_table` on a worker thread, into an
+  *ordering table* ``(position, row_id)``: the matching ROW_IDs in display order (nulls last,
+  ties broken by ROW_ID so the order is stable). A page then reads ``stop - start`` ids from
+  the ordering table and fetches those rows from the view with ``ROW_ID BETWEEN min AND max
+  AND ROW_ID IN (...)``: the BETWEEN makes the Parquet reader skip every row group outside the
+  ids' span, which for a slice in file order is one or two row groups.
+
+The ordering table is an ordinary table of the in-memory database, not a ``TEMP`` one: DuckDB
+temp tables belong to one connection, and the table is built on a job cursor and read on
+others. :func:`release_table` drops it.
+
+Values are formatted for display here, a whole page at once, with one formatter chosen per
+column; the conventions are at :func:`format_value`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import decimal
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from .dataset import Column
+from .progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
+from .query import ROW_ID, Sql, ident, where_clause
+from .store import Store
+
+NULL_TEXT = "∅"
+"""How a missing value (SQL NULL) is displayed: distinct from NaN, which is a value."""
+
+NAN_TEXT = "NaN"
+MAX_DISPLAY_CHARS = 200
+"""Longer text is cut in the table cell (the tooltip and copy keep the whole value)."""
+
+NEWLINE_MARK = "⏎"
+"""Shown in place of a line break, so a multi-line value stays on its one-line row."""
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """What the table shows: which view, which columns in which order, which rows, which order."""
+
+    view: str
+    columns: tuple[str, ...]
+    condition: Sql | None = None
+    sort: tuple[tuple[str, bool], ...] = ()
+
+    @property
+    def needs_ordering(self) -> bool:
+        return bool(self.sort) or bool(where_clause(self.condition).text)
+
+
+@dataclass(frozen=True)
+class TableWindow:
+    """A prepared :class:`TableSpec`: its row count and, for a slice or sort, its ordering table."""
+
+    spec: TableSpec
+    row_count: int
+    ordering: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """Rows ``start .. start + len(row_ids) - 1`` of a window, formatted and raw.
+
+    ``text[r][c]`` is what the cell shows; ``raw[r][c]`` the value as DuckDB returned it (for
+    copying and tooltips); ``numeric[c]`` says whether column ``c`` holds numbers (right-aligned).
+    """
+
+    start: int
+    row_ids: tuple[int, ...]
+    columns: tuple[str, ...]
+    text: tuple[tuple[str, ...], ...]
+    raw: tuple[tuple[Any, ...], ...]
+    numeric: tuple[bool, ...]
+
+    @property
+    def stop(self) -> int:
+        return self.start + len(self.row_ids)
+
+    def __len__(self) -> int:
+        return len(self.row_ids)
+
+
+def prepare_table(
+    store: Store,
+    spec: TableSpec,
+    progress: Progress = no_progress,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> TableWindow:
+    """Count the rows of ``spec`` and, for a slice or a sort, build its ordering table.
+
+    Runs on a worker thread: on 10M Parquet rows a sort takes about a second.
+    """
+    cancel.raise_if_cancelled()
+    if not spec.needs_ordering:
+        progress(0.0, "Counting rows")
+        count = store.scalar(f"SELECT count(*) FROM {ident(spec.view)}", cancel)
+        progress(1.0, "")
+        return TableWindow(spec, int(count))
+    ordering = store.new_name("sleuth_order")
+    progress(0.0, "Sorting rows" if spec.sort else "Filtering rows")
+    with store.job_cursor(cancel) as cur:
+        cancel.raise_if_cancelled()
+        build = _ordering_sql(spec, ordering)
+        cur.execute(build.text, list(build.params))
+        count = cur.execute(f"SELECT count(*) FROM {ident(ordering)}").fetchall()[0][0]
+    progress(1.0, "")
+    return TableWindow(spec, int(count), ordering)
+
+
+def _ordering_sql(spec: TableSpec, ordering: str) -> Sql:
+    """``CREATE TABLE`` of ``(position, row_id)`` for the matching rows in display order.
+
+    The ids are sorted in a subquery and numbered by ``row_number() OVER ()``, which DuckDB
+    runs as an order-preserving streaming window: on 10M rows this takes 0.9 s where
+    ``row_number() OVER (ORDER BY ...)`` takes 1.9 s.
+    """
+    keys = [f"{ident(name)} {'ASC' if ascending else 'DESC'} NULLS LAST" for name, ascending in spec.sort]
+    keys.append(f"{ident(ROW_ID)} ASC")
+    where = where_clause(spec.condition)
+    text = (
+        f"CREATE TABLE {ident(ordering)} AS "
+        f"SELECT (row_number() OVER () - 1) AS position, row_id FROM ("
+        f"SELECT {ident(ROW_ID)} AS row_id FROM {ident(spec.view)}{where.text} "
+        f"ORDER BY {', '.join(keys)})"
+    )
+    return Sql(text, where.params)
+
+
+def release_table(store: Store, window: TableWindow) -> None:
+    """Drop the window's ordering table (a no-op for a plain window)."""
+    if window.ordering is not None:
+        store.execute(f"DROP TABLE IF EXISTS {ident(window.ordering)}")
+
+
+def fetch_window(store: Store, window: TableWindow, start: int, stop: int) -> Page:
+    """Rows ``start .. stop - 1`` of the window (clipped to its row count), with their ROW_IDs."""
+    start = max(0, start)
+    stop = min(stop, window.row_count)
+    spec = window.spec
+    if stop <= start:
+        return _format_page(start, spec.columns, [], [])
+    selected = ", ".join([ident(ROW_ID)] + [ident(c) for c in spec.columns])
+    source = ident(spec.view)
+    with store.job_cursor() as cur:
+        if window.ordering is None:
+            cur.execute(
+                f"SELECT {selected} FROM {source} "
+                f"WHERE {ident(ROW_ID)} >= ? AND {ident(ROW_ID)} < ? ORDER BY {ident(ROW_ID)}",
+                [start, stop],
+            )
+            rows = cur.fetchall()
+        else:
+            ids = [
+                r[0]
+                for r in cur.execute(
+                    f"SELECT row_id FROM {ident(window.ordering)} "
+                    "WHERE position >= ? AND position < ? ORDER BY position",
+                    [start, stop],
+                ).fetchall()
+            ]
+            rows = _rows_by_id(cur, selected, source, ids)
+        types = [d[1] for d in cur.description or ()]
+    return _format_page(start, spec.columns, rows, types[1:])
+
+
+def _rows_by_id(cur: Any, selected: str, source: str, ids: Sequence[int]) -> list[tuple]:
+    """The view's rows for ``ids``, in the order of ``ids``.
+
+    The BETWEEN on the ids' span is what lets Parquet skip row groups (the IN list alone is
+    turned into a join and reads the whole file); for rows scattered across the file by a
+    sort, every row group is read and a page costs about what one column scan costs.
+    """
+    placeholders = ", ".join("?" * len(ids))
+    rowid = ident(ROW_ID)
+    cur.execute(
+        f"SELECT {selected} FROM {source} "
+        f"WHERE {rowid} BETWEEN ? AND ? AND {rowid} IN ({placeholders})",
+        [min(ids), max(ids), *ids],
+    )
+    by_id = {row[0]: row for row in cur.fetchall()}
+    return [by_id[i] for i in ids]
+
+
+def _format_page(start: int, columns: Sequence[str], rows: list[tuple], types: Sequence[Any]) -> Page:
+    """Format a page column by column: one formatter per column, applied to all its values."""
+    formatters = [formatter_for(str(t)) for t in types] or [format_value] * len(columns)
+    text_columns = [[fmt(row[c + 1]) for row in rows] for c, fmt in enumerate(formatters)]
+    return Page(
+        start=start,
+        row_ids=tuple(int(row[0]) for row in rows),
+        columns=tuple(columns),
+        text=tuple(zip(*text_columns)) if rows else (),
+        raw=tuple(tuple(row[1:]) for row in rows),
+        numeric=tuple(Column(name, str(t)).is_numeric for name, t in zip(columns, types))
+        or (False,) * len(columns),
+    )
+
+
+def formatter_for(type_name: str) -> Callable[[Any], str]:
+    """The display formatter for a DuckDB column type: floats skip the type dispatch."""
+    if type_name.upper() in ("DOUBLE", "FLOAT", "REAL"):
+        return _float_or_null
+    return format_value
+
+
+def _float_or_null(value: float | None) -> str:
+    return NULL_TEXT if value is None else format_float(value)
+
+
+def format_float(value: float) -> str:
+    """Six significant digits; NaN and infinities spelled out; integral values keep ``.0``."""
+    if math.isnan(value):
+        return NAN_TEXT
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    text = f"{value:.6g}"
+    if value == int(value) and "e" not in text and "." not in text:
+        text += ".0"
+    return text
+
+
+def format_value(value: Any) -> str:
+    """How a cell shows a value.
+
+    NULL is ``∅`` (NaN is ``NaN``: a value, not a missing one); booleans are ``true``/``false``;
+    timestamps and dates are ISO 8601 (``2024-05-01 13:45:00``, with the offset when the
+    value has a time zone); floats have six significant digits; integers and decimals are
+    shown in full; line breaks become ``⏎`` and text is cut after 200 characters.
+    """
+    if value is None:
+        return NULL_TEXT
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return format_float(value)
+    if isinstance(value, (int, decimal.Decimal)):
+        return str(value)
+    if isinstance(value, _dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, (_dt.date, _dt.time)):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex(" ")
+    return _one_line(str(value))
+
+
+def _one_line(text: str) -> str:
+    text = text.replace("\r\n", NEWLINE_MARK).replace("\n", NEWLINE_MARK).replace("\r", NEWLINE_MARK)
+    if len(text) > MAX_DISPLAY_CHARS:
+        return text[: MAX_DISPLAY_CHARS - 1] + "…"
+    return text
+
+
+def find_row(
+    store: Store,
+    window: TableWindow,
+    text: str,
+    column: str | None = None,
+    after: int = -1,
+    forward: bool = True,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> int | None:
+    """The window position of the next row, after ``after`` and wrapping around, that contains
+    ``text`` (case-insensitively) in ``column`` or in any shown column; None if no row does.
+
+    Searching backward takes the nearest match before ``after``. The search runs in DuckDB
+    over the whole window, so it finds rows the table has never loaded.
+    """
+    columns = (column,) if column else window.spec.columns
+    if not text or not columns:
+        return None
+    match = " OR ".join(f"contains(lower(CAST({ident(c)} AS VARCHAR)), ?)" for c in columns)
+    view, rowid = ident(window.spec.view), ident(ROW_ID)
+    if window.ordering is None:
+        source = f"(SELECT {rowid} AS position, * FROM {view})"
+    else:
+        source = (
+            f"(SELECT o.position, v.* FROM {ident(window.ordering)} AS o "
+            f"JOIN {view} AS v ON v.{rowid} = o.row_id)"
+        )
+    order = "(position <= ?), position ASC" if forward else "(position >= ?), position DESC"
+    sql = Sql(
+        f"SELECT position FROM {source} WHERE {match} ORDER BY {order} LIMIT 1",
+        (*[text.lower()] * len(columns), after),
+    )
+    found = store.scalar(sql, cancel)
+    return None if found is None else int(found)
