@@ -17,6 +17,7 @@ from analysis.dataset import Dataset
 from analysis.errors import InputError
 from analysis.intake import LoadedLog, load_log, recheck
 from analysis.loading import close_dataset
+from analysis.log_checks import Severity
 from analysis.roles import RoleMap
 from analysis.workspace import Workspace
 
@@ -43,7 +44,7 @@ class AppController:
         wanted = name or _default_name(specs)
         label = f"Opening {wanted}"
         self.tasks.submit(
-            load_log, self.session.store, specs, name=wanted, roles=roles,
+            load_log, self.session.store, specs, name=wanted, roles=roles, check=False,
             lane=HEAVY, label=label,
             on_result=lambda loaded: self._add(loaded, kind, persist),
             on_error=lambda exc: self.message.emit("error", f"Could not open {', '.join(specs)}: {exc}"),
@@ -57,6 +58,22 @@ class AppController:
         self.session.run(AddDataset(OpenDataset(dataset, loaded.roles, kind, loaded.issues), persist=persist))
         if not dataset.report.clean:
             self.message.emit("warning", f"{dataset.name}: {dataset.report.summary()}")
+        self._check(dataset.name)
+
+    def _check(self, name: str) -> None:
+        """Run the log checks in the background; their findings land in the sidebar."""
+        opened = self.session.datasets[name]
+        self.tasks.submit(
+            recheck, self.session.store, opened.dataset, opened.roles, key=f"recheck:{name}",
+            label=f"Checking {name}", lane=HEAVY,
+            on_result=lambda issues: self._checked(name, issues),
+        )
+
+    def _checked(self, name: str, issues: tuple) -> None:
+        self.session.run(SetIssues(name, issues))
+        errors = [i.message for i in issues if i.severity is Severity.ERROR]
+        if errors:
+            self.message.emit("error", f"{name}: {errors[0]}" + (f" (+{len(errors) - 1} more in the sidebar)" if len(errors) > 1 else ""))
 
     def close_dataset(self, name: str) -> None:
         opened = self.session.datasets.get(name)
@@ -68,13 +85,8 @@ class AppController:
 
     def set_roles(self, name: str, roles: RoleMap) -> None:
         """Apply new roles at once, then re-run the log checks in the background."""
-        opened = self.session.datasets[name]
         self.session.run(SetRoles(name, roles))
-        self.tasks.submit(
-            recheck, self.session.store, opened.dataset, roles, key=f"recheck:{name}",
-            label=f"Checking {name}",
-            on_result=lambda issues: self.session.run(SetIssues(name, issues)),
-        )
+        self._check(name)
 
     def open_workspace(self, path: str | Path, on_opened: Callable[[], None] | None = None) -> bool:
         """Close what is open, open ``path`` and load its datasets; False if it cannot be opened."""

@@ -39,6 +39,8 @@ class MetricsPanel(QWidget):
         self.session = session
         self.tasks = tasks
         self.results: list = []
+        self._request = 0
+        self._complete = 0
         self.caption = QLabel()
         self.caption.setWordWrap(True)
         self.table = QTableWidget(0, 0)
@@ -64,6 +66,8 @@ class MetricsPanel(QWidget):
     def refresh(self, changes: Changes) -> None:
         if not (changes.active or changes.roles or changes.datasets):
             return
+        self.tasks.cancel("metrics-panel")
+        self.tasks.cancel("metrics-panel-auc")
         opened = self.session.active
         if opened is None or opened.kind != "log":
             self._show([], "Open a prediction log to see its metrics (Ctrl+O).")
@@ -73,10 +77,25 @@ class MetricsPanel(QWidget):
                            "no metrics. Set them in Data > Column roles (Ctrl+R).")
             return
         self.caption.setText(f"{opened.name}: computing…")
+        caption = self._caption(opened)
+        self._request += 1
+        request = self._request
+        # ROC AUC needs a sort of every score; the other metrics are one aggregation. Show
+        # those first and let AUC follow, unless the full result already arrived.
+        self.tasks.submit(
+            overall_metrics, self.session.store, opened.dataset, opened.roles, with_auc=False,
+            key="metrics-panel",
+            on_result=lambda results: self._complete != request
+            and self._show(results, caption + " · ROC AUC computing…"),
+        )
         self.tasks.submit(
             overall_metrics, self.session.store, opened.dataset, opened.roles,
-            key="metrics-panel", label="", on_result=lambda results: self._show(results, self._caption(opened)),
+            key="metrics-panel-auc", on_result=lambda results: self._show_complete(request, results, caption),
         )
+
+    def _show_complete(self, request: int, results: list, caption: str) -> None:
+        self._complete = request
+        self._show(results, caption)
 
     @staticmethod
     def _caption(opened) -> str:
@@ -90,7 +109,7 @@ class MetricsPanel(QWidget):
         self.table.setColumnCount(len(results))
         self.table.setRowCount(len(COUNT_ROWS) + len(names) if results else 0)
         self.table.setHorizontalHeaderLabels([_version_text(r.version) for r in results])
-        self.table.setVerticalHeaderLabels(list(COUNT_ROWS) + [METRICS[m].label for m in names])
+        self.table.setVerticalHeaderLabels(list(COUNT_ROWS) + [METRICS[m].display for m in names])
         for col, result in enumerate(results):
             counts = (f"{result.rows:,}", f"{result.labelled:,}", f"{result.label_coverage:.1%}",
                       f"{result.invalid_scores:,}")
@@ -98,7 +117,7 @@ class MetricsPanel(QWidget):
                 self._set(row, col, text)
             for offset, name in enumerate(names):
                 self._set(len(COUNT_ROWS) + offset, col, _format(result.metrics.get(name)),
-                          tooltip=METRICS[name].description)
+                          tooltip=_tooltip(METRICS[name]))
         self.sig_results_shown.emit()
 
     def _set(self, row: int, col: int, text: str, tooltip: str = "") -> None:
@@ -124,6 +143,12 @@ class MetricsPanel(QWidget):
 
     def copy(self) -> None:
         QApplication.clipboard().setText(self.copy_text())
+
+
+def _tooltip(info) -> str:
+    direction = "higher is better" if info.higher_is_better else "lower is better"
+    rows = "over rows with a label" if info.needs_label else "over all rows, labels not needed"
+    return f"{info.display}: {direction}; {rows}"
 
 
 def _version_text(version: str | None) -> str:

@@ -13,7 +13,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from analysis.metrics import METRICS, metric_over_time
+from analysis.metrics import METRICS, metric_series, metrics_for
 from app.state import Changes, Session
 from app.tasks import TaskRunner
 
@@ -63,11 +63,11 @@ class TimePlotPanel(QWidget):
         opened = self.session.active
         task = opened.roles.task.value if opened else "binary"
         current = self.metric_box.currentData()
-        names = [m for m, info in METRICS.items() if info.over_time and task in info.tasks]
+        names = [info.name for info in metrics_for(opened.roles.task)] if opened else []
         self.metric_box.blockSignals(True)
         self.metric_box.clear()
         for name in names:
-            self.metric_box.addItem(METRICS[name].label, name)
+            self.metric_box.addItem(METRICS[name].display, name)
         wanted = current if current in names else PREFERRED.get(task)
         if wanted in names:
             self.metric_box.setCurrentIndex(names.index(wanted))
@@ -84,7 +84,7 @@ class TimePlotPanel(QWidget):
             return
         self.caption.setText("computing…")
         self.tasks.submit(
-            metric_over_time, self.session.store, opened.dataset, opened.roles, metric=metric,
+            metric_series, self.session.store, opened.dataset, opened.roles, metric=metric,
             key="time-plot", on_result=lambda series: self._draw(series, ""),
         )
 
@@ -93,7 +93,7 @@ class TimePlotPanel(QWidget):
         self.plot.clear()
         self.legend.clear()
         self.curves = {}
-        if series is None or len(series.frame) == 0:
+        if series is None or series.bucket is None or len(series.frame) == 0:
             self.caption.setText(message or "No rows with both a timestamp and the values this metric needs.")
             self.sig_plotted.emit()
             return
@@ -107,7 +107,7 @@ class TimePlotPanel(QWidget):
             curve = self.plot.plot(x, y, pen=pen, name=name, symbol="o", symbolSize=4,
                                    symbolBrush=version_colour(index), symbolPen=None, connect="finite")
             self.curves[name] = curve
-        self.plot.setLabel("left", METRICS[self.metric_box.currentData()].label)
+        self.plot.setLabel("left", METRICS[series.metric].display)
         self.plot.enableAutoRange()
         self.sig_plotted.emit()
 
