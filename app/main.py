@@ -151,9 +151,13 @@ def run_window(paths: Sequence[str], screenshot: str | None, size: str) -> int:
         last = QSettings().value("last_workspace")
         if last and Path(str(last)).exists():
             deferred(lambda: controller.open_workspace(str(last)))
-    if screenshot:
-        return save_screenshot(app, window, tasks, screenshot)
-    return app.exec()
+    try:
+        if screenshot:
+            return save_screenshot(app, window, tasks, screenshot)
+        return app.exec()
+    finally:
+        tasks.shutdown()
+        session.close()
 
 
 def save_screenshot(app, window, tasks, path: str) -> int:

@@ -148,5 +148,12 @@ class Session:
                 if pending:
                     self.changed.emit(pending)
 
+    def close(self) -> None:
+        """Release the workspace file and the database (the app is quitting)."""
+        if self.workspace is not None:
+            self.workspace.close()
+            self.workspace = None
+        self.store.close()
+
     def clear_history(self) -> None:
         self._history = _History()

@@ -17,3 +17,19 @@ def store():
     s = Store(memory_limit="2GB")
     yield s
     s.close()
+
+
+@pytest.fixture(scope="session")
+def demo_files(tmp_path_factory):
+    """A small demo data set (same generator as ``sleuth demo``), generated once per run."""
+    from analysis.demo import generate_demo
+
+    return generate_demo(tmp_path_factory.mktemp("demo"), rows=20_000, seed=7)
+
+
+@pytest.fixture
+def qsettings(tmp_path):
+    """QSettings in a temporary INI file, so tests never touch the user's preferences."""
+    from PySide6.QtCore import QSettings
+
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)

@@ -74,6 +74,7 @@ class TimePlotPanel(QWidget):
         self.metric_box.blockSignals(False)
 
     def _request(self) -> None:
+        self.tasks.cancel("time-plot")
         opened = self.session.active
         metric = self.metric_box.currentData()
         if opened is None or opened.kind != "log" or metric is None:

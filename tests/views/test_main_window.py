@@ -1,0 +1,157 @@
+"""The main window driven as a person would: open the demo log, read the panels, click, type."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from analysis.metrics import METRICS, overall_metrics
+from analysis.roles import Role
+from app.controller import AppController
+from app.main_window import MainWindow
+from app.state import Session
+from app.tasks import TaskRunner
+
+
+@pytest.fixture
+def app_window(qtbot, qsettings):
+    session = Session()
+    tasks = TaskRunner()
+    controller = AppController(session, tasks)
+    window = MainWindow(session, tasks, controller, qsettings)
+    qtbot.addWidget(window)
+    window.resize(1400, 900)
+    window.show()
+    yield window
+    tasks.shutdown()
+    session.close()
+
+
+def settle(qtbot, window, timeout=30000):
+    """Wait until no job runs (jobs started by delivered results included)."""
+    qtbot.waitUntil(lambda: not window.tasks.running(), timeout=timeout)
+    QApplication.processEvents()
+    qtbot.waitUntil(lambda: not window.tasks.running(), timeout=timeout)
+
+
+def open_demo(qtbot, window, demo_files):
+    window.open_paths([str(demo_files.log)])
+    settle(qtbot, window)
+    assert window.session.active is not None, window.notifications.messages()
+    return window.session.active
+
+
+def test_demo_log_opens_into_table_metrics_and_time_plot(app_window, qtbot, demo_files):
+    opened = open_demo(qtbot, app_window, demo_files)
+    expected = pd.read_parquet(demo_files.log)
+
+    model = app_window.table_panel.model
+    assert model.rowCount() == len(expected) == opened.dataset.row_count
+    model.data(model.index(0, 0))  # first read asks for the page
+    settle(qtbot, app_window)
+    first_column = model.headerData(0, Qt.Horizontal)
+    assert model.data(model.index(0, 0)) == str(expected[first_column].iloc[0])
+
+    results = overall_metrics(app_window.session.store, opened.dataset, opened.roles)
+    panel = app_window.metrics_panel
+    assert [r.version for r in panel.results] == [r.version for r in results]
+    for result in results:
+        shown = panel.cell_text(METRICS["accuracy"].display, result.version)
+        assert float(shown) == pytest.approx(result.metrics["accuracy"], abs=5e-5)
+        assert panel.cell_text("Rows", result.version) == f"{result.rows:,}"
+
+    versions = set(expected["model_version"].unique())
+    assert set(app_window.time_panel.curves) == versions
+
+
+def test_window_renders_something_readable(app_window, qtbot, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    image = app_window.grab().toImage()
+    pixels = np.array([[image.pixelColor(x, y).lightness() for x in range(0, image.width(), 7)]
+                       for y in range(0, image.height(), 7)])
+    assert pixels.std() > 10, "the window is blank"
+    assert len(np.unique(pixels)) > 20
+
+
+def test_header_click_sorts_the_table_in_duckdb(app_window, qtbot, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    model = app_window.table_panel.model
+    score_col = model.column_names().index("score")
+    header = app_window.table_panel.view.horizontalHeader()
+    app_window.table_panel.view.scrollTo(model.index(0, score_col))
+    qtbot.mouseClick(header.viewport(), Qt.LeftButton, pos=QPoint(header.sectionViewportPosition(score_col) + 5, 5))
+    settle(qtbot, app_window)
+    model.data(model.index(0, score_col))
+    settle(qtbot, app_window)
+    top = [model.raw_value(r, score_col) for r in range(5)]
+    scores = pd.read_parquet(demo_files.log)["score"]
+    ascending = app_window.table_panel.view.horizontalHeader().sortIndicatorOrder() == Qt.AscendingOrder
+    expected = sorted(scores)[:5] if ascending else sorted(scores, reverse=True)[:5]
+    assert top == pytest.approx(expected)
+
+
+def test_find_jumps_to_a_matching_row(app_window, qtbot, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    frame = pd.read_parquet(demo_files.log)
+    wanted = frame["request_id"].iloc[1234]
+    qtbot.keyClick(app_window, Qt.Key_F, Qt.ControlModifier)
+    assert app_window.table_panel.find_bar.isVisible()
+    qtbot.keyClicks(app_window.table_panel.find_text, wanted)
+    qtbot.keyClick(app_window.table_panel.find_text, Qt.Key_Return)
+    settle(qtbot, app_window)
+    row = app_window.table_panel.view.currentIndex().row()
+    assert frame["request_id"].iloc[row] == wanted
+
+
+def test_changing_a_role_updates_panels_and_is_undoable(app_window, qtbot, demo_files):
+    opened = open_demo(qtbot, app_window, demo_files)
+    assert opened.roles.model_version == "model_version"
+    app_window.controller.set_roles(opened.name, opened.roles.with_role("model_version", Role.FEATURE))
+    settle(qtbot, app_window)
+    assert [r.version for r in app_window.metrics_panel.results] == [None]
+    qtbot.keyClick(app_window, Qt.Key_Z, Qt.ControlModifier)
+    settle(qtbot, app_window)
+    assert len(app_window.metrics_panel.results) == 2
+
+
+def test_missing_file_gets_a_message_naming_it(app_window, qtbot, tmp_path):
+    missing = tmp_path / "nope.parquet"
+    app_window.open_paths([str(missing)])
+    settle(qtbot, app_window)
+    messages = app_window.notifications.messages()
+    assert any("nope.parquet" in m for m in messages), messages
+    assert app_window.session.active is None
+
+
+def test_files_dropped_on_the_window_open(app_window, qtbot, demo_files):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(demo_files.log))])
+    event = QDropEvent(app_window.rect().center().toPointF(), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    app_window.dropEvent(event)
+    settle(qtbot, app_window)
+    assert app_window.session.active is not None
+
+
+def test_workspace_save_and_reopen_restores_datasets_and_roles(app_window, qtbot, demo_files, tmp_path, qsettings):
+    opened = open_demo(qtbot, app_window, demo_files)
+    path = tmp_path / "incident.sleuth"
+    assert app_window.controller.save_workspace_as(path)
+    edited = opened.roles.with_role("hour", Role.IGNORED)
+    app_window.controller.set_roles(opened.name, edited)
+    settle(qtbot, app_window)
+    app_window.close()
+
+    session = Session()
+    tasks = TaskRunner()
+    controller = AppController(session, tasks)
+    again = MainWindow(session, tasks, controller, qsettings)
+    qtbot.addWidget(again)
+    assert controller.open_workspace(path)
+    settle(qtbot, again)
+    assert list(session.datasets) == [opened.name]
+    assert session.active.roles == edited
+    assert qsettings.value("last_workspace") == str(path)
+    tasks.shutdown()
+    session.close()
