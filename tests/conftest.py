@@ -24,7 +24,7 @@ def demo_files(tmp_path_factory):
     """A small demo data set (same generator as ``sleuth demo``), generated once per run."""
     from analysis.demo import generate_demo
 
-    return generate_demo(tmp_path_factory.mktemp("demo"), rows=20_000, seed=7)
+    return generate_demo(tmp_path_factory.mktemp("demo"), rows=200_000, seed=7)
 
 
 @pytest.fixture
