@@ -33,3 +33,12 @@ def qsettings(tmp_path):
     from PySide6.QtCore import QSettings
 
     return QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage_between_tests():
+    """Collect each test's Qt and DuckDB objects right after it, not all at interpreter exit."""
+    yield
+    import gc
+
+    gc.collect()
