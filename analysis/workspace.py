@@ -1,7 +1,7 @@
 """The workspace: a ``*.sleuth`` file that is a DuckDB database of everything the user set up.
 
-It keeps dataset registrations (paths, format, column roles) now, and later slices, version
-cards, the failure queue and notes. Every edit is one transaction committed when it is made,
+It keeps dataset registrations (paths, format, column roles) and saved slices, and later
+version cards, the failure queue and notes. Every edit is one transaction committed when it is made,
 so a crash loses nothing that was done and never leaves half an edit behind. Content is JSON
 with a schema version, never pickle: a workspace received from someone else cannot run code.
 """
@@ -16,10 +16,11 @@ from typing import Any, Callable
 
 import duckdb
 
-from .errors import InputError
+from .errors import InputError, SchemaError
 from .roles import RoleMap
+from .slices import Slice
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SUFFIX = ".sleuth"
 
 
@@ -46,6 +47,15 @@ MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
             kind VARCHAR,
             roles VARCHAR,      -- JSON RoleMap or NULL
             added_at TIMESTAMP
+        );
+        """
+    ),
+    2: lambda con: con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS slices (
+            name VARCHAR PRIMARY KEY,
+            document VARCHAR,   -- Slice JSON (kind-tagged, versioned)
+            saved_at TIMESTAMP
         );
         """
     ),
@@ -147,6 +157,26 @@ class Workspace:
     def remove_dataset(self, name: str) -> None:
         with self._transaction():
             self._con.execute("DELETE FROM datasets WHERE name = ?", [name])
+
+    def slices(self) -> tuple[list[Slice], list[str]]:
+        """Saved slices, in the order saved, and a message for each one that cannot be read."""
+        found, problems = [], []
+        for name, document in self._con.execute("SELECT name, document FROM slices ORDER BY saved_at, name").fetchall():
+            try:
+                found.append(Slice.from_json(document))
+            except SchemaError as exc:
+                problems.append(f"saved slice '{name}' was skipped: {exc}")
+        return found, problems
+
+    def save_slice(self, saved: Slice) -> None:
+        """Insert or replace the slice called ``saved.name``."""
+        with self._transaction():
+            self._con.execute("INSERT OR REPLACE INTO slices VALUES (?, ?, ?)",
+                              [saved.name, saved.to_json(), _dt.datetime.now()])
+
+    def remove_slice(self, name: str) -> None:
+        with self._transaction():
+            self._con.execute("DELETE FROM slices WHERE name = ?", [name])
 
     def set_meta(self, key: str, value: Any) -> None:
         with self._transaction():

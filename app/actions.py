@@ -32,6 +32,7 @@ ACTIONS = (
     ActionSpec("copy", "&Copy", "&Edit", "", "Copy the selected cells as tab-separated text (Ctrl+C)", separator_before=True),
     ActionSpec("find", "&Find in table…", "&Edit", "Ctrl+F", "Find a value in the table"),
     ActionSpec("cancel_jobs", "Cancel running &jobs", "&Edit", "Esc", "Stop loading or sorting"),
+    ActionSpec("filter", "&Filter rows (slice)…", "&Data", "Ctrl+L", "Type a filter: the slice every panel follows"),
     ActionSpec("roles", "Column &roles…", "&Data", "Ctrl+R", "Check or change which column is the label, score, version…"),
     ActionSpec("show_data", "&Data sidebar", "&View", "Ctrl+1", "Show and focus the dataset sidebar"),
     ActionSpec("show_table", "&Table", "&View", "Ctrl+2", "Focus the table"),

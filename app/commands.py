@@ -12,9 +12,10 @@ import abc
 from dataclasses import dataclass, field, replace
 
 from analysis.roles import RoleMap
+from analysis.slices import Slice
 from analysis.workspace import Workspace
 
-from .state import Changes, OpenDataset, Session
+from .state import ALL_ROWS, HISTORY_LIMIT, Changes, OpenDataset, Session
 
 
 class Command(abc.ABC):
@@ -32,20 +33,23 @@ class Command(abc.ABC):
 
 @dataclass
 class AddDataset(Command):
-    """Register a loaded dataset; it becomes the active one."""
+    """Register a loaded dataset; it becomes the active one unless ``activate`` is False
+    (a workspace reopening several datasets keeps the one that was active)."""
 
     opened: OpenDataset
     persist: bool = True
+    activate: bool = True
     label: str = "Open dataset"
     _previous_active: str | None = field(default=None, init=False)
 
     def do(self, session: Session) -> Changes:
         self._previous_active = session.active_name
         session.datasets[self.opened.name] = self.opened
-        session.active_name = self.opened.name
-        session.selected_row = None
         if self.persist and session.workspace is not None:
             session.workspace.save_dataset(self.opened.entry())
+        if not self.activate and session.active_name is not None:
+            return Changes(datasets=True)
+        _activate(session, self.opened.name)
         return Changes(datasets=True, active=True, selection=True)
 
     def undo(self, session: Session) -> Changes:
@@ -133,9 +137,15 @@ class SetActive(Command):
     def do(self, session: Session) -> Changes:
         if self.name == session.active_name or self.name not in session.datasets:
             return Changes()
-        session.active_name = self.name
-        session.selected_row = None
+        _activate(session, self.name)
         return Changes(active=True, selection=True)
+
+
+def _activate(session: Session, name: str) -> None:
+    session.active_name = name
+    session.selected_row = None
+    if session.workspace is not None:
+        session.workspace.set_meta("active_dataset", name)
 
 
 @dataclass
@@ -168,4 +178,128 @@ class AttachWorkspace(Command):
             for opened in session.datasets.values():
                 if opened.name not in known:
                     self.workspace.save_dataset(opened.entry())
+            saved, _problems = self.workspace.slices()
+            known_slices = {s.name for s in saved}
+            for kept in session.saved_slices.values():
+                if kept.name not in known_slices:
+                    self.workspace.save_slice(kept)
         return Changes(workspace=True)
+
+
+@dataclass
+class SetSlice(Command):
+    """Make ``slice`` the current slice; the one it replaces goes on the back history.
+
+    Navigation, like a browser's: Back/Forward walk the history instead of undo.
+    """
+
+    slice: Slice
+    undoable = False
+    label: str = "Set slice"
+
+    def do(self, session: Session) -> Changes:
+        if self.slice == session.current_slice:
+            return Changes()
+        session.slice_back.append(session.current_slice)
+        del session.slice_back[:-HISTORY_LIMIT]
+        session.slice_forward.clear()
+        return _show_slice(session, self.slice)
+
+
+def _show_slice(session: Session, new: Slice) -> Changes:
+    session.current_slice = new
+    session.selected_row = None
+    if session.workspace is not None:
+        session.workspace.set_meta("current_slice", new.to_dict())
+    return Changes(slice=True, selection=True)
+
+
+@dataclass
+class SliceBack(Command):
+    undoable = False
+    label: str = "Back"
+
+    def do(self, session: Session) -> Changes:
+        if not session.slice_back:
+            return Changes()
+        session.slice_forward.append(session.current_slice)
+        return _show_slice(session, session.slice_back.pop())
+
+
+@dataclass
+class SliceForward(Command):
+    undoable = False
+    label: str = "Forward"
+
+    def do(self, session: Session) -> Changes:
+        if not session.slice_forward:
+            return Changes()
+        session.slice_back.append(session.current_slice)
+        return _show_slice(session, session.slice_forward.pop())
+
+
+@dataclass
+class SaveSlice(Command):
+    """Keep a slice under its name in the workspace (replacing one of the same name)."""
+
+    slice: Slice
+    label: str = "Save slice"
+    _replaced: Slice | None = field(default=None, init=False)
+
+    def do(self, session: Session) -> Changes:
+        self._replaced = session.saved_slices.get(self.slice.name)
+        _store_slice(session, self.slice)
+        return Changes(saved_slices=True)
+
+    def undo(self, session: Session) -> Changes:
+        if self._replaced is not None:
+            _store_slice(session, self._replaced)
+        else:
+            _drop_slice(session, self.slice.name)
+        return Changes(saved_slices=True)
+
+
+@dataclass
+class DeleteSlice(Command):
+    name: str
+    label: str = "Delete saved slice"
+    _deleted: Slice | None = field(default=None, init=False)
+
+    def do(self, session: Session) -> Changes:
+        self._deleted = session.saved_slices.get(self.name)
+        _drop_slice(session, self.name)
+        return Changes(saved_slices=True)
+
+    def undo(self, session: Session) -> Changes:
+        if self._deleted is not None:
+            _store_slice(session, self._deleted)
+        return Changes(saved_slices=True)
+
+
+def _store_slice(session: Session, saved: Slice) -> None:
+    session.saved_slices[saved.name] = saved
+    if session.workspace is not None:
+        session.workspace.save_slice(saved)
+
+
+def _drop_slice(session: Session, name: str) -> None:
+    session.saved_slices.pop(name, None)
+    if session.workspace is not None:
+        session.workspace.remove_slice(name)
+
+
+@dataclass
+class LoadSavedSlices(Command):
+    """Replace the saved-slice list with a workspace's (on opening it); not an edit to undo."""
+
+    slices: list
+    current: Slice | None = None
+    undoable = False
+    label: str = "Read saved slices"
+
+    def do(self, session: Session) -> Changes:
+        session.saved_slices = {s.name: s for s in self.slices}
+        session.current_slice = self.current or ALL_ROWS
+        session.slice_back.clear()
+        session.slice_forward.clear()
+        return Changes(saved_slices=True, slice=True)

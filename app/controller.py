@@ -14,14 +14,24 @@ from typing import Callable, Sequence
 from psygnal import Signal
 
 from analysis.dataset import Dataset
-from analysis.errors import InputError
+from analysis.errors import InputError, SchemaError
 from analysis.intake import LoadedLog, load_log, recheck
 from analysis.loading import close_dataset
 from analysis.log_checks import Severity
 from analysis.roles import RoleMap
+from analysis.slice_parser import parse_slice
+from analysis.slices import And, Everything, Predicate, Slice, all_of
 from analysis.workspace import Workspace
 
-from .commands import AddDataset, AttachWorkspace, RemoveDataset, SetIssues, SetRoles
+from .commands import (
+    AddDataset,
+    AttachWorkspace,
+    LoadSavedSlices,
+    RemoveDataset,
+    SetIssues,
+    SetRoles,
+    SetSlice,
+)
 from .state import OpenDataset, Session
 from .tasks import HEAVY, TaskRunner
 
@@ -36,7 +46,7 @@ class AppController:
         self.tasks = tasks
 
     def open_paths(self, specs: Sequence[str], name: str | None = None, kind: str = "log",
-                   roles: RoleMap | None = None, persist: bool = True) -> None:
+                   roles: RoleMap | None = None, persist: bool = True, activate: bool = True) -> None:
         """Load files/folders/globs as one dataset in the background."""
         specs = [str(s) for s in specs]
         if not specs:
@@ -46,16 +56,17 @@ class AppController:
         self.tasks.submit(
             load_log, self.session.store, specs, name=wanted, roles=roles, check=False,
             lane=HEAVY, label=label,
-            on_result=lambda loaded: self._add(loaded, kind, persist),
+            on_result=lambda loaded: self._add(loaded, kind, persist, activate),
             on_error=lambda exc: self.message.emit("error", f"Could not open {', '.join(specs)}: {exc}"),
         )
 
-    def _add(self, loaded: LoadedLog, kind: str, persist: bool) -> None:
+    def _add(self, loaded: LoadedLog, kind: str, persist: bool, activate: bool) -> None:
         dataset = loaded.dataset
         unique = self.session.unique_name(dataset.name)
         if unique != dataset.name:
             dataset = _renamed(dataset, unique)
-        self.session.run(AddDataset(OpenDataset(dataset, loaded.roles, kind, loaded.issues), persist=persist))
+        self.session.run(AddDataset(OpenDataset(dataset, loaded.roles, kind, loaded.issues), persist=persist,
+                                    activate=activate))
         if not dataset.report.clean:
             self.message.emit("warning", f"{dataset.name}: {dataset.report.summary()}")
         self._check(dataset.name)
@@ -98,15 +109,45 @@ class AppController:
         for name in list(self.session.datasets):
             self.close_dataset(name)
         self.session.run(AttachWorkspace(workspace))
-        for entry in workspace.datasets():
+        saved, problems = workspace.slices()
+        for problem in problems:
+            self.message.emit("warning", problem)
+        self.session.run(LoadSavedSlices(saved, _current_slice(workspace)))
+        entries = workspace.datasets()
+        logs = [e.name for e in entries if e.kind == "log"]
+        preferred = workspace.meta("active_dataset") or (logs[0] if logs else None)
+        for entry in entries:
             missing = [p for p in entry.paths if not _exists(p)]
             if missing:
                 self.message.emit("error", f"{entry.name}: file not found: {missing[0]} (the registration is kept)")
                 continue
-            self.open_paths(list(entry.paths), name=entry.name, kind=entry.kind, roles=entry.roles, persist=False)
+            self.open_paths(list(entry.paths), name=entry.name, kind=entry.kind, roles=entry.roles, persist=False,
+                            activate=entry.name == preferred or preferred is None)
         if on_opened is not None:
             on_opened()
         return True
+
+    def apply_filter(self, text: str) -> None:
+        """Parse a typed filter against the active dataset's columns and make it the current slice.
+
+        Raises :class:`SliceParseError` (with the character position) for the slice bar to show.
+        """
+        opened = self.session.active
+        if opened is None:
+            return
+        types = {c.name: c.dtype for c in opened.dataset.columns}
+        predicate = parse_slice(text, types) if text.strip() else Everything
+        self.session.run(SetSlice(Slice(predicate)))
+
+    def narrow_to(self, predicate: Predicate, name: str = "") -> None:
+        """AND ``predicate`` with the current slice (a double-click on a group, a time range).
+
+        A condition of the current slice on the same columns is replaced rather than ANDed,
+        so picking another time range or another bin moves the slice instead of emptying it.
+        """
+        current = self.session.current_slice.predicate if self.session.slice_applies() else Everything
+        kept = [part for part in _conjuncts(current) if part.columns != predicate.columns]
+        self.session.run(SetSlice(Slice(all_of(kept + [predicate]), name)))
 
     def save_workspace_as(self, path: str | Path) -> bool:
         """Start a new workspace file holding everything open now."""
@@ -122,6 +163,20 @@ class AppController:
             return False
         self.session.run(AttachWorkspace(workspace))
         return True
+
+
+def _conjuncts(predicate: Predicate) -> list[Predicate]:
+    if predicate is Everything:
+        return []
+    return list(predicate.parts) if isinstance(predicate, And) else [predicate]
+
+
+def _current_slice(workspace: Workspace) -> Slice | None:
+    document = workspace.meta("current_slice")
+    try:
+        return Slice.from_dict(document) if document else None
+    except SchemaError:
+        return None
 
 
 def _default_name(specs: Sequence[str]) -> str:

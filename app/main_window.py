@@ -24,11 +24,17 @@ from views.data_sidebar import DataSidebar
 from views.metrics_panel import MetricsPanel
 from views.notifications import NotificationArea
 from views.roles_dialog import RolesDialog
+from views.slice_bar import SliceBar
 from views.table_panel import TablePanel
 from views.task_status import TaskStatus
 from views.time_plot import TimePlotPanel
 
+from analysis.slice_parser import SliceParseError
+from analysis.slices import Range, Slice
+from views.filter_builder import FilterBuilder
+
 from .actions import ACTIONS
+from .commands import DeleteSlice, SaveSlice, SetSlice, SliceBack, SliceForward
 from .controller import AppController
 from .state import Changes, Session
 from .tasks import TaskRunner
@@ -50,11 +56,13 @@ class MainWindow(QMainWindow):
         self.resize(1440, 900)
         self.setAcceptDrops(True)
         self.notifications = NotificationArea()
+        self.slice_bar = SliceBar(session)
         self.table_panel = TablePanel(session, tasks)
         central = QWidget()
         column = QVBoxLayout(central)
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.notifications)
+        column.addWidget(self.slice_bar)
         column.addWidget(self.table_panel, 1)
         self.setCentralWidget(central)
         self.sidebar = DataSidebar(session)
@@ -73,12 +81,45 @@ class MainWindow(QMainWindow):
         self.actions_by_id: dict[str, QAction] = {}
         self._build_menus()
         self.sidebar.sig_edit_roles.connect(self.edit_roles)
+        self.time_panel.sig_time_range.connect(self.select_time_range)
         self.sidebar.sig_close_dataset.connect(controller.close_dataset)
         controller.message.connect(self.notifications.show_message)
+        self._connect_slice_bar()
         tasks.sig_error.connect(lambda _task, text: self.notifications.show_message("error", text))
         session.changed.connect(self.refresh)
         self._restore_settings()
         self.refresh(Changes(datasets=True, active=True, workspace=True))
+
+    def _connect_slice_bar(self) -> None:
+        bar, session = self.slice_bar, self.session
+        bar.sig_apply_text.connect(self.apply_filter)
+        bar.sig_back.connect(lambda: session.run(SliceBack()))
+        bar.sig_forward.connect(lambda: session.run(SliceForward()))
+        bar.sig_save.connect(lambda name: session.run(SaveSlice(Slice(session.current_slice.predicate, name))))
+        bar.sig_open_saved.connect(lambda name: session.run(SetSlice(session.saved_slices[name])))
+        bar.sig_delete_saved.connect(lambda name: session.run(DeleteSlice(name)))
+        bar.sig_build.connect(self.build_filter)
+
+    def apply_filter(self, text: str) -> None:
+        try:
+            self.controller.apply_filter(text)
+        except SliceParseError as exc:
+            self.slice_bar.show_error(str(exc), exc.position)
+
+    def select_time_range(self, start, end) -> None:
+        opened = self.session.active
+        if opened is not None and opened.roles.timestamp:
+            self.controller.narrow_to(Range(opened.roles.timestamp, start, end))
+
+    def build_filter(self) -> None:
+        opened = self.session.active
+        if opened is None:
+            return
+        dialog = FilterBuilder(opened.dataset.columns, self)
+        if dialog.exec():
+            current = self.slice_bar.edit.text().strip()
+            added = dialog.text()
+            self.apply_filter(f"({current}) AND {added}" if current and added else added or current)
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -95,7 +136,7 @@ class MainWindow(QMainWindow):
             "open_workspace": self.choose_workspace, "save_workspace_as": self.choose_save_workspace,
             "close_dataset": self.close_active, "quit": self.close,
             "undo": self.undo, "redo": self.redo, "copy": self.table_panel.copy_selection,
-            "find": self.table_panel.show_find, "cancel_jobs": self.tasks.cancel_all,
+            "find": self.table_panel.show_find, "filter": self.slice_bar.focus, "cancel_jobs": self.tasks.cancel_all,
             "roles": lambda: self.edit_roles(self.session.active_name),
             "show_data": lambda: self._focus(self.data_dock, self.sidebar.list),
             "show_table": lambda: self.table_panel.view.setFocus(),

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Iterator
 from psygnal import Signal
 
 from analysis.dataset import Dataset
+from analysis.query import Sql
 from analysis.roles import RoleMap
+from analysis.slices import Everything, Slice, to_sql
 from analysis.store import Store
 from analysis.workspace import DatasetEntry, Workspace
 
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
     from .commands import Command
 
 UNDO_LIMIT = 100
+HISTORY_LIMIT = 50
+ALL_ROWS = Slice(Everything)
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ class Changes:
     roles: bool = False
     selection: bool = False
     workspace: bool = False
+    slice: bool = False
+    saved_slices: bool = False
 
     def __or__(self, other: "Changes") -> "Changes":
         return Changes(**{f.name: getattr(self, f.name) or getattr(other, f.name) for f in fields(self)})
@@ -77,12 +83,30 @@ class Session:
         self.datasets: dict[str, OpenDataset] = {}
         self.active_name: str | None = None
         self.selected_row: int | None = None
+        self.current_slice: Slice = ALL_ROWS
+        self.saved_slices: dict[str, Slice] = {}
+        self.slice_back: list[Slice] = []
+        self.slice_forward: list[Slice] = []
         self._history = _History()
         self._pending: Changes | None = None
 
     @property
     def active(self) -> OpenDataset | None:
         return self.datasets.get(self.active_name) if self.active_name else None
+
+    def condition(self) -> Sql | None:
+        """The current slice as a WHERE fragment for the active dataset; None for all rows.
+
+        A slice naming a column the active dataset lacks is not applied (the slice bar says
+        so), rather than failing every panel's query.
+        """
+        if self.current_slice.predicate is Everything or not self.slice_applies():
+            return None
+        return to_sql(self.current_slice.predicate)
+
+    def slice_applies(self) -> bool:
+        opened = self.active
+        return opened is not None and self.current_slice.columns <= set(opened.dataset.column_names)
 
     def unique_name(self, wanted: str) -> str:
         """``wanted``, or ``wanted (2)``... so two logs called ``predictions`` can both be open."""

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from analysis.metrics import METRICS, overall_metrics
+from analysis.slices import to_text
 from app.state import Changes, Session
 from app.tasks import TaskRunner
 
@@ -64,7 +65,7 @@ class MetricsPanel(QWidget):
         self.refresh(Changes(active=True))
 
     def refresh(self, changes: Changes) -> None:
-        if not (changes.active or changes.roles or changes.datasets):
+        if not (changes.active or changes.roles or changes.datasets or changes.slice):
             return
         self.tasks.cancel("metrics-panel")
         self.tasks.cancel("metrics-panel-auc")
@@ -77,19 +78,20 @@ class MetricsPanel(QWidget):
                            "no metrics. Set them in Data > Column roles (Ctrl+R).")
             return
         self.caption.setText(f"{opened.name}: computing…")
-        caption = self._caption(opened)
+        caption = self._caption(opened, self.session)
+        condition = self.session.condition()
         self._request += 1
         request = self._request
         # ROC AUC needs a sort of every score; the other metrics are one aggregation. Show
         # those first and let AUC follow, unless the full result already arrived.
         self.tasks.submit(
-            overall_metrics, self.session.store, opened.dataset, opened.roles, with_auc=False,
+            overall_metrics, self.session.store, opened.dataset, opened.roles, condition, with_auc=False,
             key="metrics-panel",
             on_result=lambda results: self._complete != request
             and self._show(results, caption + " · ROC AUC computing…"),
         )
         self.tasks.submit(
-            overall_metrics, self.session.store, opened.dataset, opened.roles,
+            overall_metrics, self.session.store, opened.dataset, opened.roles, condition,
             key="metrics-panel-auc", on_result=lambda results: self._show_complete(request, results, caption),
         )
 
@@ -98,8 +100,11 @@ class MetricsPanel(QWidget):
         self._show(results, caption)
 
     @staticmethod
-    def _caption(opened) -> str:
-        return f"<b>{opened.name}</b> — {opened.roles.task.value} task, all rows"
+    def _caption(opened, session: Session) -> str:
+        where = "all rows"
+        if session.condition() is not None:
+            where = f"slice <code>{_esc(session.current_slice.name or to_text(session.current_slice.predicate))}</code>"
+        return f"<b>{_esc(opened.name)}</b> — {opened.roles.task.value} task, {where}"
 
     def _show(self, results: list, caption: str) -> None:
         self.results = list(results)
@@ -143,6 +148,10 @@ class MetricsPanel(QWidget):
 
     def copy(self) -> None:
         QApplication.clipboard().setText(self.copy_text())
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _tooltip(info) -> str:

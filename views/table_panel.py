@@ -32,6 +32,7 @@ from .role_icons import ROLE_TOOLTIPS, role_icon
 from .table_model import WindowedTableModel
 
 ROW_HEIGHT = 22
+MAX_COLUMN_WIDTH = 260
 
 
 class TablePanel(QWidget):
@@ -47,6 +48,8 @@ class TablePanel(QWidget):
         self._spec: TableSpec | None = None
         self.model = WindowedTableModel(self)
         self.model.sort_requested.connect(self._sort)
+        self.model.dataChanged.connect(self._fit_columns_once)
+        self._fitted_generation = -1
         self.view = QTableView()
         self.view.setModel(self.model)
         self.view.setSortingEnabled(True)
@@ -95,6 +98,8 @@ class TablePanel(QWidget):
     def refresh(self, changes: Changes) -> None:
         if changes.active or changes.datasets:
             self._load(sort=())
+        elif changes.slice:
+            self._load(sort=self._spec.sort if self._spec else ())
         elif changes.roles:
             self._apply_headers()
 
@@ -107,15 +112,15 @@ class TablePanel(QWidget):
             self.status.setText("No data open.")
             return
         columns = tuple(opened.dataset.column_names)
-        spec = TableSpec(view=opened.dataset.view, columns=columns, condition=None, sort=sort)
+        spec = TableSpec(view=opened.dataset.view, columns=columns, condition=self.session.condition(), sort=sort)
         if spec == self._spec:
             self._apply_headers()
             return
         self._spec = spec
-        self.status.setText("Sorting…" if sort else "Loading…")
+        self.status.setText("Sorting…" if sort else "Filtering…" if spec.condition else "Loading…")
         self.tasks.submit(prepare_table, self.session.store, spec, key="table-prepare",
                           lane=HEAVY if spec.needs_ordering else "interactive",
-                          label="Sorting the table" if sort else "",
+                          label="Sorting the table" if sort else "Filtering the table" if spec.condition else "",
                           on_result=lambda window: self._show(spec, window))
 
     def _show(self, spec: TableSpec, window) -> None:
@@ -132,8 +137,20 @@ class TablePanel(QWidget):
         self.find_column.addItem("any column", None)
         for name in spec.columns:
             self.find_column.addItem(name, name)
-        self.status.setText(f"{window.row_count:,} rows" + (f", sorted by {_sort_text(spec.sort)}" if spec.sort else ""))
+        total = self.session.active.dataset.row_count if self.session.active else window.row_count
+        shown = f"{window.row_count:,} of {total:,} rows in the slice" if spec.condition else f"{window.row_count:,} rows"
+        self.status.setText(shown + (f", sorted by {_sort_text(spec.sort)}" if spec.sort else ""))
         self.sig_table_ready.emit()
+
+    def _fit_columns_once(self, *_args) -> None:
+        """Size columns to their content when the first page of a new source arrives."""
+        if self._fitted_generation == self.model.generation:
+            return
+        self._fitted_generation = self.model.generation
+        header = self.view.horizontalHeader()
+        self.view.resizeColumnsToContents()
+        for column in range(self.model.columnCount()):
+            header.resizeSection(column, min(max(header.sectionSize(column), 70), MAX_COLUMN_WIDTH))
 
     def _apply_headers(self) -> None:
         opened = self.session.active

@@ -7,11 +7,13 @@ month), aggregated in DuckDB, so the plot draws a few hundred points whatever th
 from __future__ import annotations
 
 import math
+from datetime import datetime, timezone
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QStackedWidget, QToolButton, QVBoxLayout, QWidget
 
 from analysis.metrics import METRICS, metric_series, metrics_for
 from app.state import Changes, Session
@@ -26,6 +28,7 @@ class TimePlotPanel(QWidget):
     """Metric per time bucket and version; the metric is chosen in the combo box."""
 
     sig_plotted = Signal()
+    sig_time_range = Signal(object, object)  # start, end as naive UTC datetimes
 
     def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -36,25 +39,41 @@ class TimePlotPanel(QWidget):
         self.metric_box.setToolTip("Metric to plot over time")
         self.metric_box.currentIndexChanged.connect(lambda _i: self._request())
         self.caption = QLabel()
+        self.range_button = QToolButton()
+        self.range_button.setText("Select time range")
+        self.range_button.setCheckable(True)
+        self.range_button.setToolTip("Drag the shaded band's edges; the slice becomes the rows in that time range")
+        self.range_button.toggled.connect(self._toggle_region)
+        self.region = pg.LinearRegionItem(brush=(0, 114, 178, 40))
+        self.region.sigRegionChangeFinished.connect(self._region_changed)
         self.plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem(utcOffset=0)})
         self.plot.setBackground("w")
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.plot.setMouseEnabled(x=True, y=False)
+        self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.legend = self.plot.addLegend(offset=(10, 10))
         self.curves: dict[str, pg.PlotDataItem] = {}
         top = QHBoxLayout()
         top.addWidget(QLabel("Metric:"))
         top.addWidget(self.metric_box)
         top.addWidget(self.caption, 1)
+        top.addWidget(self.range_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        self.empty = QLabel()
+        self.empty.setAlignment(Qt.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.empty.setStyleSheet("color: #666;")
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.plot)
+        self.stack.addWidget(self.empty)
         layout.addLayout(top)
-        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.stack, 1)
         session.changed.connect(self.refresh)
         self.refresh(Changes(active=True))
 
     def refresh(self, changes: Changes) -> None:
-        if not (changes.active or changes.roles or changes.datasets):
+        if not (changes.active or changes.roles or changes.datasets or changes.slice):
             return
         self._fill_metric_box()
         self._request()
@@ -86,6 +105,7 @@ class TimePlotPanel(QWidget):
         self.caption.setText("computing…")
         self.tasks.submit(
             metric_series, self.session.store, opened.dataset, opened.roles, metric=metric,
+            condition=self.session.condition(),
             key="time-plot", on_result=lambda series: self._draw(series, ""),
         )
 
@@ -95,9 +115,12 @@ class TimePlotPanel(QWidget):
         self.legend.clear()
         self.curves = {}
         if series is None or series.bucket is None or len(series.frame) == 0:
-            self.caption.setText(message or "No rows with both a timestamp and the values this metric needs.")
+            self.caption.setText("")
+            self.empty.setText(message or "No rows with both a timestamp and the values this metric needs.")
+            self.stack.setCurrentWidget(self.empty)
             self.sig_plotted.emit()
             return
+        self.stack.setCurrentWidget(self.plot)
         frame = series.frame
         self.caption.setText(f"per {series.bucket.label}")
         for index, (version, rows) in enumerate(frame.groupby("version", sort=False, dropna=False)):
@@ -110,7 +133,29 @@ class TimePlotPanel(QWidget):
             self.curves[name] = curve
         self.plot.setLabel("left", METRICS[series.metric].display)
         self.plot.enableAutoRange()
+        if self.range_button.isChecked():
+            self.plot.addItem(self.region)
         self.sig_plotted.emit()
+
+
+    def _toggle_region(self, on: bool) -> None:
+        if on:
+            (x0, x1), _ = self.plot.viewRange()
+            self.region.blockSignals(True)
+            self.region.setRegion((x0 + (x1 - x0) * 0.4, x0 + (x1 - x0) * 0.6))
+            self.region.blockSignals(False)
+            self.plot.addItem(self.region)
+        else:
+            self.plot.removeItem(self.region)
+
+    def _region_changed(self) -> None:
+        start, end = self.region.getRegion()
+        self.select_time_range(datetime.fromtimestamp(start, timezone.utc).replace(tzinfo=None),
+                               datetime.fromtimestamp(end, timezone.utc).replace(tzinfo=None))
+
+    def select_time_range(self, start: datetime, end: datetime) -> None:
+        """Ask for the rows between ``start`` and ``end`` (naive UTC) as the slice."""
+        self.sig_time_range.emit(start.replace(microsecond=0), end.replace(microsecond=0))
 
 
 def _epoch_seconds(values) -> np.ndarray:

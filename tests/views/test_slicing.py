@@ -1,0 +1,130 @@
+"""The current slice in the window: typed, built, picked on the time axis, saved, reopened."""
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+from PySide6.QtCore import Qt
+
+from analysis.metrics import METRICS
+from analysis.slices import Range
+from app.controller import AppController
+from app.main_window import MainWindow
+from app.state import Session
+from app.tasks import TaskRunner
+from tests.views.test_main_window import open_demo, settle
+
+
+@pytest.fixture
+def app_window(qtbot, qsettings):
+    session = Session()
+    tasks = TaskRunner()
+    window = MainWindow(session, tasks, AppController(session, tasks), qsettings)
+    qtbot.addWidget(window)
+    window.resize(1400, 900)
+    window.show()
+    yield window
+    tasks.shutdown()
+    session.close()
+
+
+def type_filter(qtbot, window, text):
+    edit = window.slice_bar.edit
+    edit.clear()
+    qtbot.keyClicks(edit, text)
+    qtbot.keyClick(edit, Qt.Key_Return)
+    settle(qtbot, window)
+
+
+def test_typed_filter_restricts_table_and_metrics(app_window, qtbot, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    frame = pd.read_parquet(demo_files.log)
+    type_filter(qtbot, app_window, "region = 'EU-West' AND amount > 100")
+    expected = frame[(frame.region == "EU-West") & (frame.amount > 100)]
+
+    assert app_window.table_panel.model.rowCount() == len(expected)
+    shown = {r.version: r for r in app_window.metrics_panel.results}
+    for version, rows in expected.groupby("model_version"):
+        labelled = rows.dropna(subset=["is_fraud"])
+        accuracy = (labelled.is_fraud == labelled.prediction).mean()
+        assert shown[version].rows == len(rows)
+        assert float(app_window.metrics_panel.cell_text(METRICS["accuracy"].display, version)) == pytest.approx(
+            accuracy, abs=5e-5)
+    assert "slice" in app_window.metrics_panel.caption.text()
+
+
+def test_a_bad_filter_says_where_and_keeps_the_text(app_window, qtbot, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    type_filter(qtbot, app_window, "regoin = 'EU-West'")
+    assert app_window.slice_bar.error.isVisible()
+    assert "did you mean 'region'" in app_window.slice_bar.error.text()
+    assert app_window.slice_bar.edit.text() == "regoin = 'EU-West'"  # nothing typed is lost
+    assert app_window.table_panel.model.rowCount() == 200_000
+
+
+def test_back_and_forward_walk_the_slice_history(app_window, qtbot, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    type_filter(qtbot, app_window, "client = 'stark-pay'")
+    type_filter(qtbot, app_window, "device_type = 'kiosk'")
+    qtbot.keyClick(app_window, Qt.Key_Left, Qt.AltModifier)
+    settle(qtbot, app_window)
+    assert app_window.slice_bar.edit.text() == "client = 'stark-pay'"
+    qtbot.keyClick(app_window, Qt.Key_Right, Qt.AltModifier)
+    settle(qtbot, app_window)
+    assert app_window.slice_bar.edit.text() == "device_type = 'kiosk'"
+
+
+def test_time_range_from_the_plot_becomes_the_slice(app_window, qtbot, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    start, end = dt.datetime(2026, 10, 12, 8), dt.datetime(2026, 10, 12, 14)
+    app_window.time_panel.select_time_range(start, end)
+    settle(qtbot, app_window)
+    assert app_window.session.current_slice.predicate == Range("timestamp", start, end)
+    frame = pd.read_parquet(demo_files.log)
+    inside = frame[(frame.timestamp >= start) & (frame.timestamp < end)]
+    assert app_window.table_panel.model.rowCount() == len(inside)
+    # a second range replaces the first instead of intersecting with it
+    app_window.time_panel.select_time_range(start - dt.timedelta(days=1), end - dt.timedelta(days=1))
+    settle(qtbot, app_window)
+    assert app_window.session.current_slice.predicate == Range("timestamp", start - dt.timedelta(days=1),
+                                                               end - dt.timedelta(days=1))
+
+
+def test_filter_builder_adds_a_condition(app_window, qtbot, demo_files, monkeypatch):
+    from views import filter_builder
+
+    open_demo(qtbot, app_window, demo_files)
+
+    def fake_exec(dialog):
+        dialog.set_condition(0, "merchant_risk", "IS NULL")
+        return True
+
+    monkeypatch.setattr(filter_builder.FilterBuilder, "exec", fake_exec)
+    app_window.build_filter()
+    settle(qtbot, app_window)
+    frame = pd.read_parquet(demo_files.log)
+    assert app_window.slice_bar.edit.text() == "merchant_risk IS NULL"
+    assert app_window.table_panel.model.rowCount() == frame.merchant_risk.isna().sum()
+
+
+def test_saved_slice_survives_reopening_the_workspace(app_window, qtbot, demo_files, tmp_path, qsettings):
+    open_demo(qtbot, app_window, demo_files)
+    path = tmp_path / "review.sleuth"
+    assert app_window.controller.save_workspace_as(path)
+    type_filter(qtbot, app_window, "device_type = 'kiosk'")
+    app_window.slice_bar.sig_save.emit("kiosks")
+    assert "kiosks" in app_window.session.saved_slices
+    app_window.close()
+
+    session = Session()
+    tasks = TaskRunner()
+    again = MainWindow(session, tasks, AppController(session, tasks), qsettings)
+    qtbot.addWidget(again)
+    again.controller.open_workspace(path)
+    settle(qtbot, again)
+    assert set(session.saved_slices) == {"kiosks"}
+    assert again.slice_bar.edit.text() == "device_type = 'kiosk'"  # the current slice came back too
+    frame = pd.read_parquet(demo_files.log)
+    assert again.table_panel.model.rowCount() == (frame.device_type == "kiosk").sum()
+    tasks.shutdown()
+    session.close()

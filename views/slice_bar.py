@@ -1,0 +1,143 @@
+"""The slice bar: the current slice as text, typed or built by pointing, with history.
+
+Whatever sets the slice (typing here, a double-click on a breakdown group, a time range in
+the plot, a discovered slice) shows up here as readable text, so the user always sees what
+the table, metrics and plots are restricted to. The bar only emits intents; the window
+turns them into commands.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from analysis.slices import Everything, to_text
+from app.state import Changes, Session
+
+PLACEHOLDER = "Filter rows, e.g.  region = 'EU-West' AND amount > 500   (Enter to apply, Ctrl+L to focus)"
+
+
+class SliceBar(QWidget):
+    sig_apply_text = Signal(str)
+    sig_back = Signal()
+    sig_forward = Signal()
+    sig_save = Signal(str)
+    sig_open_saved = Signal(str)
+    sig_delete_saved = Signal(str)
+    sig_build = Signal()
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.back = _tool("◀", "Previous slice (Alt+Left)", self.sig_back.emit)
+        self.forward = _tool("▶", "Next slice (Alt+Right)", self.sig_forward.emit)
+        self.edit = QLineEdit()
+        self.edit.setPlaceholderText(PLACEHOLDER)
+        self.edit.setClearButtonEnabled(True)
+        self.edit.returnPressed.connect(lambda: self.sig_apply_text.emit(self.edit.text()))
+        self.edit.textEdited.connect(lambda _t: self.error.setVisible(False))
+        self.clear = _tool("All rows", "Clear the slice: show every row", lambda: self.sig_apply_text.emit(""))
+        self.build = _tool("Build…", "Build a filter by choosing columns and values", self.sig_build.emit)
+        self.save = _tool("Save…", "Save the current slice in the workspace under a name", self._ask_save)
+        self.saved = QToolButton()
+        self.saved.setText("Saved slices")
+        self.saved.setToolTip("Open a saved slice")
+        self.saved.setPopupMode(QToolButton.InstantPopup)
+        self.saved_menu = QMenu(self)
+        self.saved.setMenu(self.saved_menu)
+        self.error = QLabel()
+        self.error.setStyleSheet("color: #b3261e;")
+        self.error.setWordWrap(True)
+        self.error.setVisible(False)
+        self.note = QLabel()
+        self.note.setStyleSheet("color: #8a5300;")
+        self.note.setVisible(False)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.back)
+        row.addWidget(self.forward)
+        row.addWidget(QLabel("Slice:"))
+        row.addWidget(self.edit, 1)
+        for button in (self.clear, self.build, self.save, self.saved):
+            row.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 4, 6, 2)
+        layout.setSpacing(2)
+        layout.addLayout(row)
+        layout.addWidget(self.error)
+        layout.addWidget(self.note)
+        QShortcut(QKeySequence("Alt+Left"), self, self.sig_back.emit, context=Qt.WindowShortcut)
+        QShortcut(QKeySequence("Alt+Right"), self, self.sig_forward.emit, context=Qt.WindowShortcut)
+        session.changed.connect(self.refresh)
+        self.refresh(Changes(slice=True, saved_slices=True))
+
+    def refresh(self, changes: Changes) -> None:
+        if changes.slice or changes.active or changes.datasets:
+            current = self.session.current_slice
+            text = "" if current.predicate is Everything else to_text(current.predicate)
+            self.edit.setText(text)
+            self.edit.setToolTip(f"{current.name}: {text}" if current.name else text)
+            self.error.setVisible(False)
+            self.back.setEnabled(bool(self.session.slice_back))
+            self.forward.setEnabled(bool(self.session.slice_forward))
+            self.save.setEnabled(current.predicate is not Everything)
+            self._show_note()
+        if changes.saved_slices:
+            self._fill_saved()
+
+    def _show_note(self) -> None:
+        missing = sorted(self.session.current_slice.columns - set(
+            self.session.active.dataset.column_names if self.session.active else ()))
+        if self.session.active is not None and missing:
+            self.note.setText(f"This slice is not applied here: {self.session.active.name} has no column "
+                              + ", ".join(f"'{m}'" for m in missing) + ".")
+        self.note.setVisible(bool(missing) and self.session.active is not None)
+
+    def _fill_saved(self) -> None:
+        self.saved_menu.clear()
+        names = sorted(self.session.saved_slices)
+        for name in names:
+            action = self.saved_menu.addAction(name, lambda n=name: self.sig_open_saved.emit(n))
+            action.setToolTip(to_text(self.session.saved_slices[name].predicate))
+        if names:
+            delete = self.saved_menu.addMenu("Delete")
+            for name in names:
+                delete.addAction(name, lambda n=name: self.sig_delete_saved.emit(n))
+        self.saved.setEnabled(bool(names))
+        self.saved.setText(f"Saved slices ({len(names)})" if names else "Saved slices")
+
+    def show_error(self, message: str, position: int | None) -> None:
+        """Say what is wrong with the typed filter and put the cursor where it went wrong."""
+        self.error.setText(message)
+        self.error.setVisible(True)
+        if position is not None:
+            self.edit.setFocus()
+            self.edit.setSelection(position, 1)
+
+    def focus(self) -> None:
+        self.edit.setFocus()
+        self.edit.selectAll()
+
+    def _ask_save(self) -> None:
+        current = self.session.current_slice
+        name, ok = QInputDialog.getText(self, "Save slice", "Name of this slice:", text=current.name)
+        if ok and name.strip():
+            self.sig_save.emit(name.strip())
+
+
+def _tool(text: str, tip: str, slot) -> QToolButton:
+    button = QToolButton()
+    button.setText(text)
+    button.setToolTip(tip)
+    button.clicked.connect(slot)
+    return button
