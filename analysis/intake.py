@@ -30,10 +30,15 @@ def load_log(
     *,
     name: str | None = None,
     roles: RoleMap | None = None,
+    check: bool = True,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
 ) -> LoadedLog:
-    """Open ``specs`` as one dataset; use ``roles`` when given (a saved mapping), else detect them."""
+    """Open ``specs`` as one dataset; use ``roles`` when given (a saved mapping), else detect them.
+
+    ``check=False`` skips the log checks (a full scan of a large log), so the window can show
+    the table first and run the checks as a job of their own.
+    """
     dataset = open_dataset(store, specs, name=name, progress=scaled(progress, 0.0, 0.7), cancel=cancel)
     cancel.raise_if_cancelled()
     if roles is None:
@@ -41,9 +46,11 @@ def load_log(
         roles = detect_roles(profile_columns(store, dataset))
     else:
         roles = keep_known_columns(roles, dataset)
-    cancel.raise_if_cancelled()
-    progress(0.85, "Checking the log")
-    issues = tuple(check_log(store, dataset, roles))
+    issues: tuple[LogIssue, ...] = ()
+    if check:
+        cancel.raise_if_cancelled()
+        progress(0.85, "Checking the log")
+        issues = tuple(check_log(store, dataset, roles))
     progress(1.0, "Loaded")
     return LoadedLog(dataset, roles, issues)
 
