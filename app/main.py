@@ -49,7 +49,41 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="print a log's schema, roles, row count and checks as JSON (no window)",
                           description="Load the files as one log and print what Sleuth detected as JSON.")
     info.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or globs, read as one log")
+    _add_slices_command(sub)
     return parser
+
+
+def _add_slices_command(sub) -> None:
+    slices = sub.add_parser(
+        "slices", help="find the slices where the model fails most (SliceLine), no window",
+        description="Discover conjunctions of up to --max-level conditions on binned features where the "
+                    "error is highest relative to their size (SliceLine scoring), with intervals and "
+                    "Benjamini-Yekutieli adjusted p-values. Only significant slices are listed unless --all.")
+    slices.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or globs, read as one log")
+    slices.add_argument("--version", help="only this model version's rows (for --error disagree: the first version)")
+    slices.add_argument("--against", help="with --error disagree: the version whose predictions to compare with")
+    slices.add_argument("--error", choices=["misclass", "logloss", "abs", "disagree"], default=None,
+                        help="per-row error: misclass (default for classification), logloss, abs (default for "
+                             "regression), disagree (prediction differs between --version and --against)")
+    slices.add_argument("--where", metavar="FILTER", help="restrict to rows matching a slice, e.g. \"region = 'EU'\"")
+    slices.add_argument("--top", type=_positive_int, default=10, help="how many slices (default 10)")
+    slices.add_argument("--max-level", type=_positive_int, default=3, help="most conditions in a slice (default 3)")
+    slices.add_argument("--min-support", type=_positive_int, default=None,
+                        help="fewest rows in a slice (default max(32, rows/100))")
+    slices.add_argument("--alpha", type=_unit_float, default=0.95,
+                        help="weight of error against size in the score, in (0, 1] (default 0.95)")
+    slices.add_argument("--all", action="store_true", help="also list slices that are not significant")
+    slices.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+
+
+def _unit_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError("must be in (0, 1]")
+    return value
 
 
 def _add_screenshot(cmd: argparse.ArgumentParser) -> None:
@@ -73,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "info":
             return run_info(args.paths)
+        if args.command == "slices":
+            return run_slices(args)
         if args.command == "demo":
             workspace = prepare_demo(Path(args.out), rows=args.rows, seed=args.seed, incidents=not args.clean)
             if args.no_window:
@@ -101,6 +137,41 @@ def run_info(paths: Sequence[str]) -> int:
     store = Store()
     loaded = load_log(store, paths)
     print(json.dumps(describe_log(store, loaded), indent=2, default=str))
+    return 0
+
+
+def run_slices(args: argparse.Namespace) -> int:
+    from analysis.failing_slices import DiscoverySettings, failing_slices
+    from analysis.intake import load_log
+    from analysis.roles import TaskType
+    from analysis.slice_parser import parse_slice
+    from analysis.slices import to_sql
+    from analysis.store import Store
+
+    store = Store()
+    loaded = load_log(store, args.paths, check=False)
+    dataset, roles = loaded.dataset, loaded.roles
+    error = args.error or ("abs" if roles.task is TaskType.REGRESSION else "misclass")
+    condition = None
+    if args.where:
+        condition = to_sql(parse_slice(args.where, {c.name: c.dtype for c in dataset.columns}))
+    settings = DiscoverySettings(
+        error=error, version=args.version, other_version=args.against, k=args.top, max_level=args.max_level,
+        min_support=args.min_support, alpha=args.alpha, significant_only=not args.all,
+    )
+    found = failing_slices(store, dataset, roles, settings, condition)
+    rows = [
+        {"predicate": s.text, "size": s.size, "error": s.error_rate, "score": s.score,
+         "ci": [s.ci_low, s.ci_high], "p_value": s.p_value, "p_adjusted": s.p_adjusted}
+        for s in found
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{len(rows)} slice(s) of {dataset.name} by {error}" + (f", version {args.version}" if args.version else ""))
+    for rank, row in enumerate(rows, 1):
+        print(f"{rank:>2}. {row['predicate']}\n    rows {row['size']:,}  error {row['error']:.4f} "
+              f"[{row['ci'][0]:.4f}, {row['ci'][1]:.4f}]  score {row['score']:.3f}  p_adj {row['p_adjusted']:.2g}")
     return 0
 
 
