@@ -663,3 +663,40 @@ def _multi_row_values(
         values.append(value_of(predicate, version))
         rests.append(value_of(Not(predicate), version) if with_rest else math.nan)
     return values, rests
+
+
+def breakdown_by(
+    store: Store,
+    dataset: Dataset,
+    roles: RoleMap,
+    column: str,
+    metric: str = "error_rate",
+    condition: Sql | None = None,
+    version: str | None = None,
+    n_bins: int = 5,
+    edges: Sequence[float] | None = None,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> Breakdown:
+    """Bin ``column`` as asked (``n_bins`` quantiles, or the user's ``edges``) and break down by it:
+    the one call the breakdown panel makes per change of its settings."""
+    binning = bin_column(store, dataset, column, condition, n_bins=n_bins, edges=edges or None, cancel=cancel)
+    return breakdown(store, dataset, roles, column, metric, condition, binning, version, cancel=cancel)
+
+
+def crosstab_by(
+    store: Store,
+    dataset: Dataset,
+    roles: RoleMap,
+    row_column: str,
+    col_column: str,
+    metric: str = "error_rate",
+    condition: Sql | None = None,
+    version: str | None = None,
+    n_bins: int = 5,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> CrossTab:
+    """Both columns binned with ``n_bins`` quantiles (or their values), then :func:`crosstab`."""
+    rows = bin_column(store, dataset, row_column, condition, n_bins=n_bins, cancel=cancel)
+    cols = bin_column(store, dataset, col_column, condition, n_bins=n_bins, cancel=cancel)
+    return crosstab(store, dataset, roles, row_column, col_column, metric, condition, rows, cols, version,
+                    cancel=cancel)

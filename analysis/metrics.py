@@ -462,3 +462,16 @@ def _auc_table(per_class: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     grouped = per_class.groupby(keys, dropna=False, sort=False)["roc_auc"]
     macro = grouped.agg(lambda values: values.mean() if values.notna().all() else math.nan)
     return macro.rename("roc_auc").reset_index()
+
+
+def model_versions(store: Store, dataset: Dataset, roles: RoleMap, cancel: CancelToken = NEVER_CANCELLED) -> list[str]:
+    """The log's model versions as text, in order of first appearance in time (else by name)."""
+    if roles.model_version is None:
+        return []
+    version = f"CAST({ident(roles.model_version)} AS VARCHAR)"
+    order = f"MIN({timestamp_expr(dataset, roles)})" if roles.timestamp else version
+    rows = store.rows(
+        Sql(f"SELECT {version} AS v FROM {ident(dataset.view)} WHERE {version} IS NOT NULL GROUP BY v ORDER BY {order}, v"),
+        cancel,
+    )
+    return [r[0] for r in rows]

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from views.breakdown_panel import BreakdownPanel
 from views.data_sidebar import DataSidebar
 from views.metrics_panel import MetricsPanel
 from views.notifications import NotificationArea
@@ -72,6 +73,10 @@ class MainWindow(QMainWindow):
         self.metrics_dock = self._dock("Metrics", self.metrics_panel, Qt.TopDockWidgetArea)
         self.time_dock = self._dock("Metric over time", self.time_panel, Qt.TopDockWidgetArea)
         self.splitDockWidget(self.metrics_dock, self.time_dock, Qt.Horizontal)
+        self.breakdown_panel = BreakdownPanel(session, tasks)
+        self.breakdown_dock = self._dock("Breakdown", self.breakdown_panel, Qt.TopDockWidgetArea)
+        self.tabifyDockWidget(self.time_dock, self.breakdown_dock)
+        self.time_dock.raise_()
         self.resizeDocks([self.data_dock], [270], Qt.Horizontal)
         self.resizeDocks([self.metrics_dock, self.time_dock], [520, 900], Qt.Horizontal)
         self.resizeDocks([self.metrics_dock], [380], Qt.Vertical)
@@ -82,6 +87,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.sidebar.sig_edit_roles.connect(self.edit_roles)
         self.time_panel.sig_time_range.connect(self.select_time_range)
+        self.breakdown_panel.sig_open_slice.connect(controller.narrow_to)
         self.sidebar.sig_close_dataset.connect(controller.close_dataset)
         controller.message.connect(self.notifications.show_message)
         self._connect_slice_bar()
@@ -142,6 +148,7 @@ class MainWindow(QMainWindow):
             "show_table": lambda: self.table_panel.view.setFocus(),
             "show_metrics": lambda: self._focus(self.metrics_dock, self.metrics_panel.table),
             "show_time": lambda: self._focus(self.time_dock, self.time_panel.plot),
+            "show_breakdown": lambda: self._focus(self.breakdown_dock, self.breakdown_panel.column_box),
             "shortcuts": self.show_shortcuts, "about": self.show_about,
         }
         menus = {}
@@ -161,7 +168,7 @@ class MainWindow(QMainWindow):
                 self.recent_menu = menu.addMenu("Open &recent")
         view_menu = menus["&View"]
         view_menu.addSeparator()
-        for dock in (self.data_dock, self.metrics_dock, self.time_dock):
+        for dock in (self.data_dock, self.metrics_dock, self.time_dock, self.breakdown_dock):
             view_menu.addAction(dock.toggleViewAction())
         self._fill_recent_menu()
 

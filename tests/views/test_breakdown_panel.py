@@ -1,0 +1,96 @@
+"""The breakdown panel on the demo log: numbers equal a pandas group-by; clicks set the slice."""
+
+import pandas as pd
+import pytest
+from PySide6.QtCore import QPointF, Qt
+
+from analysis.slices import Compare
+from app.controller import AppController
+from app.main_window import MainWindow
+from app.state import Session
+from app.tasks import TaskRunner
+from tests.views.test_main_window import open_demo, settle
+
+
+@pytest.fixture
+def app_window(qtbot, qsettings):
+    session = Session()
+    tasks = TaskRunner()
+    window = MainWindow(session, tasks, AppController(session, tasks), qsettings)
+    qtbot.addWidget(window)
+    window.resize(1400, 900)
+    window.show()
+    window.breakdown_dock.raise_()
+    yield window
+    tasks.shutdown()
+    session.close()
+
+
+def choose(qtbot, window, box, data):
+    box.setCurrentIndex(box.findData(data))
+    settle(qtbot, window)
+
+
+def test_error_rate_by_device_equals_pandas(app_window, qtbot, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    panel = app_window.breakdown_panel
+    choose(qtbot, app_window, panel.column_box, "device_type")
+    frame = panel.result.frame
+    log = pd.read_parquet(demo_files.log).dropna(subset=["is_fraud"])
+    expected = (log.prediction != log.is_fraud).groupby([log.model_version, log.device_type]).mean()
+    for record in frame.itertuples():
+        assert record.value == pytest.approx(expected[(record.version, record.label)])
+    assert panel.table.rowCount() == len(frame)
+    kiosk = frame[(frame.label == "kiosk")]
+    assert kiosk.significant.all()  # kiosks are worse than the rest for both versions
+
+
+def test_double_click_on_a_row_narrows_the_slice(app_window, qtbot, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    panel = app_window.breakdown_panel
+    choose(qtbot, app_window, panel.column_box, "device_type")
+    row = next(r for r in range(panel.table.rowCount()) if panel.table.item(r, 0).text() == "kiosk")
+    panel.table.itemDoubleClicked.emit(panel.table.item(row, 0))
+    settle(qtbot, app_window)
+    assert app_window.session.current_slice.predicate == Compare("device_type", "=", "kiosk")
+    log = pd.read_parquet(demo_files.log)
+    assert app_window.table_panel.model.rowCount() == (log.device_type == "kiosk").sum()
+
+
+def test_double_click_on_a_bar_narrows_the_slice(app_window, qtbot, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    panel = app_window.breakdown_panel
+    choose(qtbot, app_window, panel.column_box, "region")
+    index = panel._bar_labels.index("EU-West")
+    view_box = panel.plot.getPlotItem().vb
+    scene_point = view_box.mapViewToScene(QPointF(index, 0.005))
+    widget_point = panel.plot.mapFromScene(scene_point)
+    qtbot.mouseDClick(panel.plot.viewport(), Qt.LeftButton, pos=widget_point)
+    settle(qtbot, app_window)
+    assert app_window.session.current_slice.predicate == Compare("region", "=", "EU-West")
+
+
+def test_crosstab_cells_equal_pandas_pivot(app_window, qtbot, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    panel = app_window.breakdown_panel
+    choose(qtbot, app_window, panel.column_box, "device_type")
+    choose(qtbot, app_window, panel.second_box, "region")
+    frame = panel.result.frame
+    log = pd.read_parquet(demo_files.log).dropna(subset=["is_fraud"])
+    expected = (log.prediction != log.is_fraud).groupby([log.model_version, log.device_type, log.region]).mean()
+    for record in frame.itertuples():
+        assert record.value == pytest.approx(expected[(record.version, record.row_label, record.col_label)])
+
+
+def test_bad_edges_are_explained(app_window, qtbot, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    panel = app_window.breakdown_panel
+    choose(qtbot, app_window, panel.column_box, "amount")
+    panel.edges.setText("10, abc")
+    panel.edges.editingFinished.emit()
+    settle(qtbot, app_window)
+    assert "must be numbers" in panel.caption.text()
+    panel.edges.setText("0, 50, 200")
+    panel.edges.editingFinished.emit()
+    settle(qtbot, app_window)
+    assert set(panel.result.frame.label) >= {"[0, 50)", "[50, 200]"}
