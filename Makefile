@@ -21,7 +21,6 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) tests/bench/run_all.py
 
 screenshot: $(STAMP)

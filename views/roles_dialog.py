@@ -99,7 +99,7 @@ class RolesDialog(QDialog):
         self.threshold.setValue(roles.threshold)
 
     def _on_role(self, column: str) -> None:
-        role = self.combos[column].currentData()
+        role = Role(self.combos[column].currentData())  # Qt hands str-enums back as plain text
         self._show(self.roles().with_role(column, role))
 
     def set_role(self, column: str, role: Role) -> None:
@@ -108,7 +108,7 @@ class RolesDialog(QDialog):
 
     def roles(self) -> RoleMap:
         positive = self.positive.text().strip() or None
-        return replace(self._roles, task=self.task_box.currentData(), positive_class=positive,
+        return replace(self._roles, task=TaskType(self.task_box.currentData()), positive_class=positive,
                        threshold=float(self.threshold.value()))
 
 

@@ -155,3 +155,49 @@ def test_workspace_save_and_reopen_restores_datasets_and_roles(app_window, qtbot
     assert qsettings.value("last_workspace") == str(path)
     tasks.shutdown()
     session.close()
+
+
+def test_roles_dialog_edits_are_applied_and_saved(app_window, qtbot, demo_files, monkeypatch, tmp_path):
+    from views.roles_dialog import RolesDialog
+
+    opened = open_demo(qtbot, app_window, demo_files)
+    app_window.controller.save_workspace_as(tmp_path / "w.sleuth")
+
+    def choose_roles(dialog):
+        dialog.set_role("prediction", Role.FEATURE)  # metrics then come from the score at the threshold
+        dialog.threshold.setValue(0.3)
+        return True
+
+    monkeypatch.setattr(RolesDialog, "exec", choose_roles)
+    qtbot.keyClick(app_window, Qt.Key_R, Qt.ControlModifier)
+    settle(qtbot, app_window)
+    roles = app_window.session.active.roles
+    assert roles.prediction is None and "prediction" in roles.features and roles.threshold == 0.3
+    frame = pd.read_parquet(demo_files.log).dropna(subset=["is_fraud"])
+    for result in app_window.metrics_panel.results:
+        rows = frame[frame.model_version == result.version]
+        expected = ((rows.score >= 0.3).astype(int) == rows.is_fraud).mean()
+        assert result.metrics["accuracy"] == pytest.approx(expected)
+    from analysis.workspace import Workspace
+
+    app_window.session.workspace.close()
+    app_window.session.workspace = None
+    saved = Workspace.open(tmp_path / "w.sleuth").datasets()[0].roles
+    assert saved == roles
+
+
+def test_giving_a_role_to_another_column_hands_it_over(qtbot, demo_files):
+    from analysis.intake import load_log
+    from analysis.store import Store
+    from views.roles_dialog import RolesDialog
+
+    store = Store(memory_limit="1GB")
+    loaded = load_log(store, [str(demo_files.log)], check=False)
+    dialog = RolesDialog(loaded.dataset, loaded.roles)
+    qtbot.addWidget(dialog)
+    dialog.set_role("score", Role.LABEL)
+    roles = dialog.roles()
+    assert roles.label == "score"
+    assert "is_fraud" in roles.features  # the old label is kept, as a feature
+    assert dialog.combos["is_fraud"].currentData() == Role.FEATURE
+    store.close()

@@ -1,0 +1,90 @@
+"""The command line as a user (or a cron job) runs it: JSON out, one-line errors, exit codes."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app.main import main
+
+
+def sleuth(*args, timeout=240):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    return subprocess.run([sys.executable, "-m", "app.main", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def test_info_prints_schema_roles_and_counts(demo_files):
+    result = sleuth("info", str(demo_files.log))
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    frame = pd.read_parquet(demo_files.log)
+    assert info["rows"] == len(frame)
+    assert info["roles"]["label"] == "is_fraud"
+    assert info["roles"]["model_version"] == "model_version"
+    assert info["roles"]["scores"] == ["score"]
+    assert info["label_coverage"]["labelled"] == frame["is_fraud"].notna().sum()
+    roles = {c["name"]: c["role"] for c in info["columns"]}
+    assert roles["request_id"] == "id" and roles["timestamp"] == "timestamp"
+
+
+def test_info_on_a_glob_of_csv_files(tmp_path):
+    for day in (1, 2):
+        pd.DataFrame({"id": [f"{day}-{i}" for i in range(5)], "y_true": [0, 1, 0, 1, 1],
+                      "y_pred": [0, 1, 1, 1, 0]}).to_csv(tmp_path / f"log-2026-10-0{day}.csv", index=False)
+    result = sleuth("info", str(tmp_path / "log-2026-*.csv"))
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["rows"] == 10 and info["format"] == "csv"
+
+
+@pytest.mark.parametrize("args, words", [
+    (["info", "/nonexistent/log.parquet"], "log.parquet"),
+    (["bogus"], "invalid choice"),
+    (["demo", "--rows", "-5"], "--rows"),
+    (["open"], "required"),
+])
+def test_bad_arguments_get_one_line_and_exit_2(args, words, capsys):
+    with pytest.raises(SystemExit) as raised:
+        code = main(args)
+        raise SystemExit(code)
+    assert raised.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], lines
+
+
+@pytest.mark.parametrize("command", [[], ["open"], ["demo"], ["info"], ["slices"]])
+def test_help_everywhere(command, capsys):
+    with pytest.raises(SystemExit) as raised:
+        main([*command, "--help"])
+    assert raised.value.code == 0
+    assert "usage: sleuth" in capsys.readouterr().out
+
+
+def test_open_with_screenshot_renders_the_loaded_window(demo_files, tmp_path):
+    from PySide6.QtGui import QImage
+
+    png = tmp_path / "window.png"
+    result = sleuth("open", str(demo_files.log), "--screenshot", str(png), "--size", "1200x800")
+    assert result.returncode == 0, result.stderr
+    image = QImage(str(png))
+    assert (image.width(), image.height()) == (1200, 800)
+    lightness = np.array([[image.pixelColor(x, y).lightness() for x in range(0, 1200, 9)]
+                          for y in range(0, 800, 9)])
+    assert lightness.std() > 10 and len(np.unique(lightness)) > 20
+
+
+def test_demo_generates_files_and_a_workspace_without_a_window(tmp_path):
+    result = sleuth("demo", "--rows", "20000", "--out", str(tmp_path / "demo"), "--no-window")
+    assert result.returncode == 0, result.stderr
+    workspace = tmp_path / "demo" / "demo.sleuth"
+    assert result.stdout.strip() == str(workspace)
+    from analysis.workspace import Workspace
+
+    entries = {e.name: e for e in Workspace.open(workspace).datasets()}
+    assert entries["predictions"].roles.label == "is_fraud"
+    assert entries["training"].kind == "training"
