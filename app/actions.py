@@ -39,6 +39,7 @@ ACTIONS = (
     ActionSpec("show_metrics", "&Metrics", "&View", "Ctrl+3", "Show and focus the metrics panel"),
     ActionSpec("show_time", "Metric over &time", "&View", "Ctrl+4", "Show and focus the time plot"),
     ActionSpec("show_breakdown", "&Breakdown", "&View", "Ctrl+5", "Show the metric per group of a column"),
+    ActionSpec("show_discovery", "&Failing slices", "&View", "Ctrl+6", "Find the slices where the model fails most"),
     ActionSpec("shortcuts", "&Keyboard shortcuts", "&Help", "F1"),
     ActionSpec("about", "&About Sleuth", "&Help"),
 )

@@ -125,7 +125,7 @@ class SetIssues(Command):
         if opened is None:
             return Changes()
         session.datasets[self.name] = replace(opened, issues=self.issues)
-        return Changes(roles=True)
+        return Changes(issues=True)
 
 
 @dataclass

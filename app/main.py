@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Sequence
 
 DEFAULT_DEMO_DIR = "sleuth-demo"
+WINDOW_MEMORY_LIMIT = "1500MB"
+"""DuckDB's share when the window runs: the design's 2 GB budget minus Qt, Python and pandas;
+larger sorts and aggregations spill to disk instead of growing the process."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -198,6 +201,8 @@ def run_window(paths: Sequence[str], screenshot: str | None, size: str) -> int:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
+    from analysis.store import Store
+
     from .controller import AppController
     from .main_window import MainWindow, deferred
     from .state import Session
@@ -208,7 +213,7 @@ def run_window(paths: Sequence[str], screenshot: str | None, size: str) -> int:
     app.setApplicationName("Sleuth")
     app.setStyle("Fusion")
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    session = Session()
+    session = Session(Store(memory_limit=WINDOW_MEMORY_LIMIT))
     tasks = TaskRunner()
     controller = AppController(session, tasks)
     window = MainWindow(session, tasks, controller, QSettings())

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from views.breakdown_panel import BreakdownPanel
 from views.data_sidebar import DataSidebar
+from views.discovery_panel import DiscoveryPanel
 from views.metrics_panel import MetricsPanel
 from views.notifications import NotificationArea
 from views.roles_dialog import RolesDialog
@@ -76,6 +77,9 @@ class MainWindow(QMainWindow):
         self.breakdown_panel = BreakdownPanel(session, tasks)
         self.breakdown_dock = self._dock("Breakdown", self.breakdown_panel, Qt.TopDockWidgetArea)
         self.tabifyDockWidget(self.time_dock, self.breakdown_dock)
+        self.discovery_panel = DiscoveryPanel(session, tasks)
+        self.discovery_dock = self._dock("Failing slices", self.discovery_panel, Qt.TopDockWidgetArea)
+        self.tabifyDockWidget(self.breakdown_dock, self.discovery_dock)
         self.time_dock.raise_()
         self.resizeDocks([self.data_dock], [270], Qt.Horizontal)
         self.resizeDocks([self.metrics_dock, self.time_dock], [520, 900], Qt.Horizontal)
@@ -88,6 +92,7 @@ class MainWindow(QMainWindow):
         self.sidebar.sig_edit_roles.connect(self.edit_roles)
         self.time_panel.sig_time_range.connect(self.select_time_range)
         self.breakdown_panel.sig_open_slice.connect(controller.narrow_to)
+        self.discovery_panel.sig_open_slice.connect(controller.narrow_to)
         self.sidebar.sig_close_dataset.connect(controller.close_dataset)
         controller.message.connect(self.notifications.show_message)
         self._connect_slice_bar()
@@ -149,6 +154,7 @@ class MainWindow(QMainWindow):
             "show_metrics": lambda: self._focus(self.metrics_dock, self.metrics_panel.table),
             "show_time": lambda: self._focus(self.time_dock, self.time_panel.plot),
             "show_breakdown": lambda: self._focus(self.breakdown_dock, self.breakdown_panel.column_box),
+            "show_discovery": lambda: self._focus(self.discovery_dock, self.discovery_panel.find_button),
             "shortcuts": self.show_shortcuts, "about": self.show_about,
         }
         menus = {}
@@ -168,7 +174,7 @@ class MainWindow(QMainWindow):
                 self.recent_menu = menu.addMenu("Open &recent")
         view_menu = menus["&View"]
         view_menu.addSeparator()
-        for dock in (self.data_dock, self.metrics_dock, self.time_dock, self.breakdown_dock):
+        for dock in (self.data_dock, self.metrics_dock, self.time_dock, self.breakdown_dock, self.discovery_dock):
             view_menu.addAction(dock.toggleViewAction())
         self._fill_recent_menu()
 

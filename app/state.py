@@ -41,6 +41,7 @@ class Changes:
     workspace: bool = False
     slice: bool = False
     saved_slices: bool = False
+    issues: bool = False
 
     def __or__(self, other: "Changes") -> "Changes":
         return Changes(**{f.name: getattr(self, f.name) or getattr(other, f.name) for f in fields(self)})

@@ -2,9 +2,10 @@
 
 Analysis functions are plain: they take ``progress`` and ``cancel`` keyword arguments when
 they can report or stop, and know nothing of threads. This module alone knows Qt and threads.
-Two lanes, as the design asks: an *interactive* pool for table pages and plot aggregates, and
-a *heavy* single worker for loading, discovery and influence, so a long job never starves the
-table. A job submitted with a ``key`` replaces the running job of the same key: the old one is
+Three lanes, so a long job never starves the table: *table* for the pages the table shows
+while scrolling (tens of milliseconds each), *interactive* for plot and metric aggregates, and
+*heavy*, a single worker, for loading, sorting, log checks, discovery and the slow metrics.
+A page request therefore never queues behind an aggregate, nor an aggregate behind a load. A job submitted with a ``key`` replaces the running job of the same key: the old one is
 cancelled and its result dropped (napari's layer slicer does the same with a generation count).
 """
 
@@ -25,6 +26,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Signal
 from analysis.errors import SleuthError
 from analysis.progress import CancelToken, Cancelled
 
+TABLE = "table"
 INTERACTIVE = "interactive"
 HEAVY = "heavy"
 PROGRESS_INTERVAL_S = 0.05
@@ -83,6 +85,7 @@ class TaskRunner(QObject):
         self._active: dict[int, Task] = {}
         self._lock = threading.Lock()
         self._pools = {
+            TABLE: ThreadPoolExecutor(2, thread_name_prefix="sleuth-table"),
             INTERACTIVE: ThreadPoolExecutor(2, thread_name_prefix="sleuth-interactive"),
             HEAVY: ThreadPoolExecutor(1, thread_name_prefix="sleuth-heavy"),
         }

@@ -70,7 +70,7 @@ class DataSidebar(QWidget):
             self.workspace_label.setToolTip(str(workspace.path) if workspace else "")
         if changes.datasets or changes.active:
             self._fill_list()
-        if changes.datasets or changes.active or changes.roles:
+        if changes.datasets or changes.active or changes.roles or changes.issues:
             self._fill_details()
 
     def _fill_list(self) -> None:

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from analysis.metrics import METRICS, overall_metrics
 from analysis.slices import to_text
 from app.state import Changes, Session
-from app.tasks import TaskRunner
+from app.tasks import HEAVY, TaskRunner
 
 COUNT_ROWS = ("Rows", "Labelled", "Label coverage", "Invalid scores")
 
@@ -92,7 +92,7 @@ class MetricsPanel(QWidget):
         )
         self.tasks.submit(
             overall_metrics, self.session.store, opened.dataset, opened.roles, condition,
-            key="metrics-panel-auc", on_result=lambda results: self._show_complete(request, results, caption),
+            key="metrics-panel-auc", lane=HEAVY, on_result=lambda results: self._show_complete(request, results, caption),
         )
 
     def _show_complete(self, request: int, results: list, caption: str) -> None:

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from analysis.window import TableSpec, fetch_window, find_row, prepare_table, release_table
 from app.commands import SelectRow
 from app.state import Changes, Session
-from app.tasks import HEAVY, TaskRunner
+from app.tasks import HEAVY, TABLE, TaskRunner
 
 from .role_icons import ROLE_TOOLTIPS, role_icon
 from .table_model import WindowedTableModel
@@ -119,7 +119,7 @@ class TablePanel(QWidget):
         self._spec = spec
         self.status.setText("Sorting…" if sort else "Filtering…" if spec.condition else "Loading…")
         self.tasks.submit(prepare_table, self.session.store, spec, key="table-prepare",
-                          lane=HEAVY if spec.needs_ordering else "interactive",
+                          lane=HEAVY if spec.needs_ordering else TABLE,
                           label="Sorting the table" if sort else "Filtering the table" if spec.condition else "",
                           on_result=lambda window: self._show(spec, window))
 
@@ -148,6 +148,7 @@ class TablePanel(QWidget):
             return
         self._fitted_generation = self.model.generation
         header = self.view.horizontalHeader()
+        header.setResizeContentsPrecision(0)  # measure the rows in view, never fetch more pages for it
         self.view.resizeColumnsToContents()
         for column in range(self.model.columnCount()):
             header.resizeSection(column, min(max(header.sectionSize(column), 70), MAX_COLUMN_WIDTH))
@@ -172,7 +173,7 @@ class TablePanel(QWidget):
         window, generation = self.window, self.model.generation
         if window is None:
             return
-        self.tasks.submit(fetch_window, self.session.store, window, start, stop,
+        self.tasks.submit(fetch_window, self.session.store, window, start, stop, lane=TABLE,
                           on_result=lambda page: self.model.receive_page(generation, page))
 
     def _sort(self, column: str, ascending: bool) -> None:
@@ -204,7 +205,7 @@ class TablePanel(QWidget):
         current = self.view.currentIndex().row()
         self.find_result.setText("searching…")
         self.tasks.submit(find_row, self.session.store, self.window, text, column=self.find_column.currentData(),
-                          after=current, forward=forward, key="table-find",
+                          after=current, forward=forward, key="table-find", lane=TABLE,
                           on_result=self._found)
 
     def _found(self, position: int | None) -> None:

@@ -1,0 +1,190 @@
+"""Open a 10M-row x 30-column Parquet log until the table and the overall metrics are visible.
+
+Three routes, each in a fresh process:
+
+* **Sleuth headless**: ``load_log`` + ``prepare_table`` + the first ``fetch_window`` (table
+  ready), ``overall_metrics(with_auc=False)`` (metrics ready), then with AUC.
+* **Sleuth GUI** (offscreen): from ``MainWindow.open_paths`` until the table model holds its
+  first page and the metrics panel shows results, then the AUC, then every background job
+  (log checks, metric over time) done. The process time includes Python, Qt and shutdown.
+* **Notebook**: ``pandas.read_parquet`` of the whole file, then scikit-learn metrics per
+  version on the labelled rows (without AUC, then AUC).
+
+Budget (DESIGN.md): table and overall metrics visible in < 3 s, peak memory < 2 GB.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import (
+    Clock,
+    ensure_log,
+    machine_note,
+    markdown_table,
+    megabytes,
+    parse_args,
+    ratio,
+    repeat_route,
+    run_child_if_asked,
+    seconds,
+)
+
+GUI_TIMEOUT_S = 600
+BUDGET_S = 3.0
+BUDGET_MB = 2048
+
+
+def sleuth_headless(log: Path) -> dict:
+    from analysis.intake import load_log
+    from analysis.metrics import overall_metrics
+    from analysis.store import Store
+    from analysis.window import TableSpec, fetch_window, prepare_table
+
+    clock = Clock()
+    store = Store()
+    loaded = load_log(store, [str(log)], check=False)
+    clock.mark("loaded")
+    dataset = loaded.dataset
+    window = prepare_table(store, TableSpec(dataset.view, tuple(dataset.column_names)))
+    page = fetch_window(store, window, 0, 200)
+    assert len(page) == 200
+    clock.mark("table")
+    overall_metrics(store, dataset, loaded.roles, with_auc=False)
+    clock.mark("metrics")
+    results = overall_metrics(store, dataset, loaded.roles, with_auc=True)
+    clock.mark("auc")
+    return {**clock.marks, "check": _sleuth_check(results)}
+
+
+def _sleuth_check(results: list) -> dict:
+    """accuracy and AUC per version, to confirm the routes computed the same thing."""
+    return {r.version: [r.metrics["accuracy"], r.metrics["roc_auc"]] for r in results}
+
+
+def sleuth_gui(log: Path) -> dict:
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    os.environ.setdefault("QT_API", "pyside6")
+    os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from app.controller import AppController
+    from app.main_window import MainWindow
+    from app.state import Session
+    from app.tasks import TaskRunner
+
+    app = QApplication(sys.argv[:1])
+    with tempfile.TemporaryDirectory() as settings_dir:
+        settings = QSettings(str(Path(settings_dir) / "settings.ini"), QSettings.IniFormat)
+        session, tasks = Session(), TaskRunner()
+        window = MainWindow(session, tasks, AppController(session, tasks), settings)
+        window.resize(1440, 900)
+        window.show()
+        app.processEvents()
+        try:
+            marks = _time_gui_open(app, window, log)
+            results = window.metrics_panel.results
+        finally:
+            tasks.shutdown()
+            session.close()
+            window.close()
+    return {**marks, "check": _sleuth_check(results)}
+
+
+def _time_gui_open(app, window, log: Path) -> dict:
+    """Seconds from ``open_paths`` until: the first page is in the table model, metrics are
+    shown, AUC is shown, and no job runs (processing events as the event loop would)."""
+    clock = Clock()
+    model = window.table_panel.model
+    model.dataChanged.connect(lambda *_: clock.mark_once("table"))
+
+    def on_metrics() -> None:
+        results = window.metrics_panel.results
+        if results:
+            clock.mark_once("metrics")
+        if results and all(r.metrics.get("roc_auc") is not None for r in results):
+            clock.mark_once("auc")
+
+    window.metrics_panel.sig_results_shown.connect(on_metrics)
+    window.open_paths([str(log)])
+    while not {"table", "metrics", "auc"} <= clock.marks.keys() or window.tasks.running():
+        if clock.now() > GUI_TIMEOUT_S:
+            raise TimeoutError(f"the window was not ready after {GUI_TIMEOUT_S} s: {clock.marks}, "
+                               f"{window.notifications.messages()}")
+        app.processEvents()
+        time.sleep(0.001)
+    clock.mark("idle")
+    return clock.marks
+
+
+def notebook(log: Path) -> dict:
+    import pandas as pd
+    from sklearn.metrics import accuracy_score, f1_score, log_loss, precision_score, recall_score, roc_auc_score
+
+    clock = Clock()
+    frame = pd.read_parquet(log)
+    frame.head(200)
+    clock.mark("table")
+    outcome = frame.loc[frame["label"].notna(), ["model_version", "label", "prediction", "score"]]
+    labelled = dict(tuple(outcome.groupby("model_version")))
+    for rows in labelled.values():
+        y = rows["label"].astype(int)
+        accuracy_score(y, rows["prediction"])
+        precision_score(y, rows["prediction"])
+        recall_score(y, rows["prediction"])
+        f1_score(y, rows["prediction"])
+        log_loss(y, rows["score"])
+    clock.mark("metrics")
+    check = {}
+    for version, rows in labelled.items():
+        y = rows["label"].astype(int)
+        check[version] = [accuracy_score(y, rows["prediction"]), roc_auc_score(y, rows["score"])]
+    clock.mark("auc")
+    return {**clock.marks, "check": check}
+
+
+ROUTES = {"sleuth_headless": sleuth_headless, "sleuth_gui": sleuth_gui, "notebook": notebook}
+
+
+def agree(a: dict, b: dict, tolerance: float = 1e-9) -> bool:
+    return a.keys() == b.keys() and all(abs(x - y) <= tolerance for v in a for x, y in zip(a[v], b[v]))
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0])
+    log = ensure_log(args.rows)
+    note = machine_note(args.rows, args.repeats)
+    measured = {route: repeat_route(__file__, route, log, args.repeats) for route in ROUTES}
+    headless, gui, book = measured["sleuth_headless"], measured["sleuth_gui"], measured["notebook"]
+    rows = [
+        ["Sleuth headless", seconds(headless["table"]), seconds(headless["metrics"]), seconds(headless["auc"]),
+         "—", seconds(headless["process_s"]), megabytes(headless["peak_rss_mb"])],
+        ["Sleuth GUI (offscreen)", seconds(gui["table"]), seconds(gui["metrics"]), seconds(gui["auc"]),
+         seconds(gui["idle"]), seconds(gui["process_s"]), megabytes(gui["peak_rss_mb"])],
+        ["Notebook (pandas + sklearn)", seconds(book["table"]), seconds(book["metrics"]), seconds(book["auc"]),
+         "—", seconds(book["process_s"]), megabytes(book["peak_rss_mb"])],
+        ["ratio notebook / Sleuth GUI", ratio(book["table"], gui["table"]), ratio(book["metrics"], gui["metrics"]),
+         ratio(book["auc"], gui["auc"]), "", ratio(book["process_s"], gui["process_s"]),
+         ratio(book["peak_rss_mb"], gui["peak_rss_mb"])],
+    ]
+    print(f"### Open a log: table and metrics visible\n\n{note}\n")
+    print(markdown_table(["route", "table shown", "metrics shown (no AUC)", "AUC shown", "all jobs done",
+                          "process wall", "peak RSS"], rows))
+    visible = max(gui["table"], gui["metrics"])
+    print(f"\nBudget: table + metrics visible < {BUDGET_S:.0f} s (GUI: {seconds(visible)}, "
+          f"{'met' if visible < BUDGET_S else f'missed by {seconds(visible - BUDGET_S)}'}); "
+          f"peak memory < {BUDGET_MB} MB (GUI: {megabytes(gui['peak_rss_mb'])}, "
+          f"{'met' if gui['peak_rss_mb'] < BUDGET_MB else 'missed'}). "
+          f"File probe child peak: {megabytes(gui['children_peak_rss_mb'])}. "
+          f"Accuracy and AUC per version equal to scikit-learn: "
+          f"{'yes' if agree(headless['check'], book['check']) and agree(gui['check'], book['check']) else 'NO'}.")
+
+
+if __name__ == "__main__":
+    if not run_child_if_asked(ROUTES):
+        main()

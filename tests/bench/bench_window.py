@@ -1,0 +1,147 @@
+"""Fetch one screen of table rows at random scroll positions of a 10M-row log.
+
+Three tables, each prepared once and then read at the same 50 random positions (as
+fractions of its length), 200 rows a page: the plain log, the log sorted by ``score``, and
+the slice ``label = 1``. Sleuth's page is ``fetch_window`` (DuckDB query plus the display
+formatting of every cell); the notebook's is ``DataFrame.iloc`` on a frame already in memory
+(no formatting), after a ``read_parquet`` whose time is reported too, as are the sort and the
+filter that make its sorted and sliced frames.
+
+Budget (DESIGN.md): one screen of rows at any scroll position of 10M rows in < 50 ms.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+from common import (
+    Clock,
+    ensure_log,
+    machine_note,
+    markdown_table,
+    megabytes,
+    millis,
+    parse_args,
+    percentile,
+    ratio,
+    repeat_route,
+    run_child_if_asked,
+    seconds,
+)
+
+PAGE_ROWS = 200
+POSITIONS = 50
+SEED = 20260101
+BUDGET_MS = 50.0
+TABLES = ("plain", "sorted by score", "label = 1")
+
+
+def scroll_fractions() -> list[float]:
+    """The same random scroll positions for every route and table."""
+    draw = random.Random(SEED)
+    return [draw.random() for _ in range(POSITIONS)]
+
+
+def page_starts(row_count: int) -> list[int]:
+    return [int(f * max(row_count - PAGE_ROWS, 0)) for f in scroll_fractions()]
+
+
+def summarise(name: str, prepare_s: float, fetch_s: list[float]) -> dict:
+    """Per table: prepare seconds, and the median and p95 page time in ms."""
+    ms = [s * 1000 for s in fetch_s]
+    return {f"{name}|prepare_s": prepare_s, f"{name}|median_ms": percentile(ms, 0.5),
+            f"{name}|p95_ms": percentile(ms, 0.95)}
+
+
+def sleuth(log: Path) -> dict:
+    from analysis.intake import load_log
+    from analysis.query import Sql, ident
+    from analysis.store import Store
+    from analysis.window import TableSpec, fetch_window, prepare_table
+
+    clock = Clock()
+    store = Store()
+    dataset = load_log(store, [str(log)], check=False).dataset
+    result = {"load_s": clock.mark("loaded")}
+    columns = tuple(dataset.column_names)
+    specs = {
+        "plain": TableSpec(dataset.view, columns),
+        "sorted by score": TableSpec(dataset.view, columns, sort=(("score", False),)),
+        "label = 1": TableSpec(dataset.view, columns, condition=Sql(f"{ident('label')} = ?", (1,))),
+    }
+    for name, spec in specs.items():
+        started = time.perf_counter()
+        window = prepare_table(store, spec)
+        prepare_s = time.perf_counter() - started
+        times = []
+        for start in page_starts(window.row_count):
+            started = time.perf_counter()
+            page = fetch_window(store, window, start, start + PAGE_ROWS)
+            times.append(time.perf_counter() - started)
+            assert len(page) == PAGE_ROWS
+        result.update(summarise(name, prepare_s, times))
+    return result
+
+
+def notebook(log: Path) -> dict:
+    import pandas as pd
+
+    clock = Clock()
+    frame = pd.read_parquet(log)
+    result = {"load_s": clock.mark("loaded")}
+    makers = {
+        "plain": lambda: frame,
+        "sorted by score": lambda: frame.sort_values("score", ascending=False, na_position="last", kind="stable"),
+        "label = 1": lambda: frame[frame["label"] == 1],
+    }
+    for name, make in makers.items():
+        started = time.perf_counter()
+        table = make()
+        prepare_s = time.perf_counter() - started
+        times = []
+        for start in page_starts(len(table)):
+            started = time.perf_counter()
+            page = table.iloc[start:start + PAGE_ROWS]
+            times.append(time.perf_counter() - started)
+            assert len(page) == PAGE_ROWS
+        result.update(summarise(name, prepare_s, times))
+        del table
+    return result
+
+
+ROUTES = {"sleuth": sleuth, "notebook": notebook}
+
+
+def _cells(result: dict, table: str) -> list[str]:
+    return [seconds(result[f"{table}|prepare_s"]), millis(result[f"{table}|median_ms"]),
+            millis(result[f"{table}|p95_ms"])]
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0])
+    log = ensure_log(args.rows)
+    note = machine_note(args.rows, args.repeats)
+    sleuth_result = repeat_route(__file__, "sleuth", log, args.repeats)
+    book = repeat_route(__file__, "notebook", log, args.repeats)
+    rows = [
+        [name, *_cells(sleuth_result, name), *_cells(book, name),
+         ratio(book[f"{name}|median_ms"], sleuth_result[f"{name}|median_ms"])]
+        for name in TABLES
+    ]
+    print(f"### Table windows: {POSITIONS} random scroll positions, {PAGE_ROWS}-row pages\n\n{note}\n")
+    print(markdown_table(["table", "Sleuth prepare", "Sleuth page median", "Sleuth page p95",
+                          "pandas prepare", "pandas iloc median", "pandas iloc p95",
+                          "ratio pandas / Sleuth (page)"], rows))
+    worst = max(sleuth_result[f"{name}|p95_ms"] for name in TABLES)
+    print(f"\nOpening before the first page: Sleuth `load_log` {seconds(sleuth_result['load_s'])} "
+          f"(peak {megabytes(sleuth_result['peak_rss_mb'])}), pandas `read_parquet` {seconds(book['load_s'])} "
+          f"(peak {megabytes(book['peak_rss_mb'])}). Budget: a page < {BUDGET_MS:.0f} ms at any position "
+          f"(worst Sleuth p95 {millis(worst)}: "
+          f"{'met' if worst < BUDGET_MS else f'missed by {millis(worst - BUDGET_MS)}'}).")
+
+
+if __name__ == "__main__":
+    if not run_child_if_asked(ROUTES):
+        main()
