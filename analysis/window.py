@@ -181,11 +181,11 @@ def _rows_by_id(cur: Any, selected: str, source: str, ids: Sequence[int]) -> lis
     turned into a join and reads the whole file); for rows scattered across the file by a
     sort, every row group is read and a page costs about what one column scan costs.
     """
-    placeholders = ", ".join("?" * len(ids))
+    id_params = ", ".join("?" * len(ids))
     rowid = ident(ROW_ID)
     cur.execute(
         f"SELECT {selected} FROM {source} "
-        f"WHERE {rowid} BETWEEN ? AND ? AND {rowid} IN ({placeholders})",
+        f"WHERE {rowid} BETWEEN ? AND ? AND {rowid} IN ({id_params})",
         [min(ids), max(ids), *ids],
     )
     by_id = {row[0]: row for row in cur.fetchall()}

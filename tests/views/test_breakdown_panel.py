@@ -5,25 +5,7 @@ import pytest
 from PySide6.QtCore import QPointF, Qt
 
 from analysis.slices import Compare
-from app.controller import AppController
-from app.main_window import MainWindow
-from app.state import Session
-from app.tasks import TaskRunner
-from tests.views.test_main_window import open_demo, settle
-
-
-@pytest.fixture
-def app_window(qtbot, qsettings):
-    session = Session()
-    tasks = TaskRunner()
-    window = MainWindow(session, tasks, AppController(session, tasks), qsettings)
-    qtbot.addWidget(window)
-    window.resize(1400, 900)
-    window.show()
-    window.breakdown_dock.raise_()
-    yield window
-    tasks.shutdown()
-    session.close()
+from tests.views.helpers import open_demo, settle
 
 
 def choose(qtbot, window, box, data):
@@ -58,6 +40,7 @@ def test_double_click_on_a_row_narrows_the_slice(app_window, qtbot, demo_files):
 
 
 def test_double_click_on_a_bar_narrows_the_slice(app_window, qtbot, demo_files):
+    app_window.breakdown_dock.raise_()
     open_demo(qtbot, app_window, demo_files)
     panel = app_window.breakdown_panel
     choose(qtbot, app_window, panel.column_box, "region")

@@ -14,7 +14,7 @@ from app.commands import SetSlice
 from app.controller import AppController
 from app.state import Session
 from app.tasks import TaskRunner
-from tests.views.test_main_window import settle
+from tests.views.helpers import settle
 from views.discovery_panel import ALL_VERSIONS, DiscoveryPanel
 
 

@@ -5,7 +5,6 @@ import pandas as pd
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QApplication
 
 from analysis.metrics import METRICS, overall_metrics
 from analysis.roles import Role
@@ -13,34 +12,7 @@ from app.controller import AppController
 from app.main_window import MainWindow
 from app.state import Session
 from app.tasks import TaskRunner
-
-
-@pytest.fixture
-def app_window(qtbot, qsettings):
-    session = Session()
-    tasks = TaskRunner()
-    controller = AppController(session, tasks)
-    window = MainWindow(session, tasks, controller, qsettings)
-    qtbot.addWidget(window)
-    window.resize(1400, 900)
-    window.show()
-    yield window
-    tasks.shutdown()
-    session.close()
-
-
-def settle(qtbot, window, timeout=30000):
-    """Wait until no job runs (jobs started by delivered results included)."""
-    qtbot.waitUntil(lambda: not window.tasks.running(), timeout=timeout)
-    QApplication.processEvents()
-    qtbot.waitUntil(lambda: not window.tasks.running(), timeout=timeout)
-
-
-def open_demo(qtbot, window, demo_files):
-    window.open_paths([str(demo_files.log)])
-    settle(qtbot, window)
-    assert window.session.active is not None, window.notifications.messages()
-    return window.session.active
+from tests.views.helpers import open_demo, settle
 
 
 def test_demo_log_opens_into_table_metrics_and_time_plot(app_window, qtbot, demo_files):
@@ -160,7 +132,7 @@ def test_workspace_save_and_reopen_restores_datasets_and_roles(app_window, qtbot
 def test_roles_dialog_edits_are_applied_and_saved(app_window, qtbot, demo_files, monkeypatch, tmp_path):
     from views.roles_dialog import RolesDialog
 
-    opened = open_demo(qtbot, app_window, demo_files)
+    open_demo(qtbot, app_window, demo_files)
     app_window.controller.save_workspace_as(tmp_path / "w.sleuth")
 
     def choose_roles(dialog):

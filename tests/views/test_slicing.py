@@ -12,20 +12,7 @@ from app.controller import AppController
 from app.main_window import MainWindow
 from app.state import Session
 from app.tasks import TaskRunner
-from tests.views.test_main_window import open_demo, settle
-
-
-@pytest.fixture
-def app_window(qtbot, qsettings):
-    session = Session()
-    tasks = TaskRunner()
-    window = MainWindow(session, tasks, AppController(session, tasks), qsettings)
-    qtbot.addWidget(window)
-    window.resize(1400, 900)
-    window.show()
-    yield window
-    tasks.shutdown()
-    session.close()
+from tests.views.helpers import open_demo, settle
 
 
 def type_filter(qtbot, window, text):
