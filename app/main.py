@@ -197,6 +197,7 @@ def run_window(paths: Sequence[str], screenshot: str | None, size: str) -> int:
     if screenshot:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     import signal
+    import tempfile
 
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
@@ -216,7 +217,10 @@ def run_window(paths: Sequence[str], screenshot: str | None, size: str) -> int:
     session = Session(Store(memory_limit=WINDOW_MEMORY_LIMIT))
     tasks = TaskRunner()
     controller = AppController(session, tasks)
-    window = MainWindow(session, tasks, controller, QSettings())
+    # A screenshot is reproducible: it starts from the default layout, not the user's last one.
+    scratch = tempfile.TemporaryDirectory(prefix="sleuth-") if screenshot else None
+    settings = QSettings(os.path.join(scratch.name, "settings.ini"), QSettings.IniFormat) if scratch else QSettings()
+    window = MainWindow(session, tasks, controller, settings)
     if screenshot:
         width, height = (int(v) for v in size.lower().split("x"))
         window.resize(width, height)
@@ -234,6 +238,8 @@ def run_window(paths: Sequence[str], screenshot: str | None, size: str) -> int:
     finally:
         tasks.shutdown()
         session.close()
+        if scratch is not None:
+            scratch.cleanup()
 
 
 def save_screenshot(app, window, tasks, path: str) -> int:

@@ -44,6 +44,8 @@ from .tasks import TaskRunner
 DATA_FILTER = "Data files (*.parquet *.pq *.csv *.tsv *.txt *.jsonl *.ndjson *.json *.arrow *.feather *.ipc *.duckdb *.db);;All files (*)"
 WORKSPACE_FILTER = "Sleuth workspace (*.sleuth)"
 RECENT_LIMIT = 10
+LAYOUT_VERSION = 3
+"""Bumped whenever the docks change, so a saved layout of older docks is not restored."""
 
 
 class MainWindow(QMainWindow):
@@ -305,11 +307,11 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         state = self.settings.value("window_state")
         if isinstance(state, QByteArray):
-            self.restoreState(state)
+            self.restoreState(state, LAYOUT_VERSION)
 
     def closeEvent(self, event) -> None:
         self.settings.setValue("geometry", self.saveGeometry())
-        self.settings.setValue("window_state", self.saveState())
+        self.settings.setValue("window_state", self.saveState(LAYOUT_VERSION))
         self.tasks.shutdown()
         super().closeEvent(event)
 

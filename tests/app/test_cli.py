@@ -12,8 +12,10 @@ import pytest
 from app.main import main
 
 
-def sleuth(*args, timeout=240):
+def sleuth(*args, timeout=240, home=None):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    if home is not None:
+        env["XDG_CONFIG_HOME"] = str(home)  # the user's own preferences are never read or written
     return subprocess.run([sys.executable, "-m", "app.main", *args], capture_output=True, text=True,
                           timeout=timeout, env=env)
 
@@ -69,7 +71,7 @@ def test_open_with_screenshot_renders_the_loaded_window(demo_files, tmp_path):
     from PySide6.QtGui import QImage
 
     png = tmp_path / "window.png"
-    result = sleuth("open", str(demo_files.log), "--screenshot", str(png), "--size", "1200x800")
+    result = sleuth("open", str(demo_files.log), "--screenshot", str(png), "--size", "1200x800", home=tmp_path)
     assert result.returncode == 0, result.stderr
     image = QImage(str(png))
     assert (image.width(), image.height()) == (1200, 800)
