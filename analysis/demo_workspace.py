@@ -9,6 +9,7 @@ from .demo import LOG_FILE, MANIFEST_FILE, TRAINING_FILE, generate_demo
 from .intake import load_log
 from .progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from .store import Store
+from .version_cards import VersionCard
 from .workspace import DatasetEntry, Workspace
 
 WORKSPACE_FILE = "demo.sleuth"
@@ -42,12 +43,27 @@ def ensure_demo_workspace(
             loaded = load_log(store, [str(out / filename)], name=name, check=False, cancel=cancel)
             workspace.save_dataset(DatasetEntry(name, loaded.dataset.paths, loaded.dataset.format,
                                                 loaded.roles, kind))
+        for card in demo_version_cards(out):
+            workspace.save_version_card(card)
         workspace.set_meta("demo", {"rows": rows, "seed": seed, "incidents": incidents})
     finally:
         workspace.close()
         store.close()
     progress(1.0, "Demo ready")
     return path
+
+
+def demo_version_cards(out: Path) -> list[VersionCard]:
+    """Cards for the demo's two versions, named the way the team would talk about them."""
+    manifest = json.loads((out / MANIFEST_FILE).read_text(encoding="utf-8"))
+    names = {"logistic_regression": "incumbent (logistic)", "hist_gradient_boosting": "challenger (boosted trees)"}
+    cards = []
+    for v in manifest.get("versions", []):
+        model_file = str(out / v["model_file"]) if v.get("model_file") else ""
+        cards.append(VersionCard(version=v["version"], name=names.get(v.get("kind", ""), ""),
+                                 description=v.get("description", ""), training_snapshot=str(out / TRAINING_FILE),
+                                 model_file=model_file))
+    return cards
 
 
 def _is_same_demo(out: Path, rows: int, seed: int, incidents: bool) -> bool:

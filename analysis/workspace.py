@@ -1,7 +1,7 @@
 """The workspace: a ``*.sleuth`` file that is a DuckDB database of everything the user set up.
 
-It keeps dataset registrations (paths, format, column roles) and saved slices, and later
-version cards, the failure queue and notes. Every edit is one transaction committed when it is made,
+It keeps dataset registrations (paths, format, column roles), saved slices and version cards,
+and later the failure queue and notes. Every edit is one transaction committed when it is made,
 so a crash loses nothing that was done and never leaves half an edit behind. Content is JSON
 with a schema version, never pickle: a workspace received from someone else cannot run code.
 """
@@ -19,8 +19,9 @@ import duckdb
 from .errors import InputError, SchemaError
 from .roles import RoleMap
 from .slices import Slice
+from .version_cards import VersionCard
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SUFFIX = ".sleuth"
 
 
@@ -56,6 +57,14 @@ MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
             name VARCHAR PRIMARY KEY,
             document VARCHAR,   -- Slice JSON (kind-tagged, versioned)
             saved_at TIMESTAMP
+        );
+        """
+    ),
+    3: lambda con: con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS version_cards (
+            version VARCHAR PRIMARY KEY,
+            document VARCHAR    -- VersionCard JSON
         );
         """
     ),
@@ -177,6 +186,20 @@ class Workspace:
     def remove_slice(self, name: str) -> None:
         with self._transaction():
             self._con.execute("DELETE FROM slices WHERE name = ?", [name])
+
+    def version_cards(self) -> dict[str, VersionCard]:
+        cards = {}
+        for version, document in self._con.execute("SELECT version, document FROM version_cards").fetchall():
+            try:
+                cards[version] = VersionCard.from_dict(json.loads(document))
+            except (ValueError, SchemaError):
+                continue  # an unreadable card falls back to the raw version string
+        return cards
+
+    def save_version_card(self, card: VersionCard) -> None:
+        with self._transaction():
+            self._con.execute("INSERT OR REPLACE INTO version_cards VALUES (?, ?)",
+                              [card.version, json.dumps(card.to_dict())])
 
     def set_meta(self, key: str, value: Any) -> None:
         with self._transaction():

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from analysis.roles import RoleMap
 from analysis.slices import Slice
+from analysis.version_cards import VersionCard
 from analysis.workspace import Workspace
 
 from .state import ALL_ROWS, HISTORY_LIMIT, Changes, OpenDataset, Session
@@ -183,6 +184,10 @@ class AttachWorkspace(Command):
             for kept in session.saved_slices.values():
                 if kept.name not in known_slices:
                     self.workspace.save_slice(kept)
+            known_cards = self.workspace.version_cards()
+            for card in session.version_cards.values():
+                if card.version not in known_cards:
+                    self.workspace.save_version_card(card)
         return Changes(workspace=True)
 
 
@@ -303,3 +308,39 @@ class LoadSavedSlices(Command):
         session.slice_back.clear()
         session.slice_forward.clear()
         return Changes(saved_slices=True, slice=True)
+
+
+@dataclass
+class SaveVersionCard(Command):
+    """Create or edit a version's card (its name, what it serves, where it came from)."""
+
+    card: VersionCard
+    label: str = "Edit version card"
+    _before: VersionCard | None = field(default=None, init=False)
+
+    def do(self, session: Session) -> Changes:
+        self._before = session.version_cards.get(self.card.version)
+        return _store_card(session, self.card)
+
+    def undo(self, session: Session) -> Changes:
+        return _store_card(session, self._before or VersionCard(self.card.version))
+
+
+def _store_card(session: Session, card: VersionCard) -> Changes:
+    session.version_cards[card.version] = card
+    if session.workspace is not None:
+        session.workspace.save_version_card(card)
+    return Changes(cards=True)
+
+
+@dataclass
+class LoadVersionCards(Command):
+    """Take a workspace's cards (on opening it); not an edit to undo."""
+
+    cards: dict
+    undoable = False
+    label: str = "Read version cards"
+
+    def do(self, session: Session) -> Changes:
+        session.version_cards = dict(self.cards)
+        return Changes(cards=True)

@@ -27,6 +27,7 @@ from .commands import (
     AddDataset,
     AttachWorkspace,
     LoadSavedSlices,
+    LoadVersionCards,
     RemoveDataset,
     SetIssues,
     SetRoles,
@@ -113,6 +114,7 @@ class AppController:
         for problem in problems:
             self.message.emit("warning", problem)
         self.session.run(LoadSavedSlices(saved, _current_slice(workspace)))
+        self.session.run(LoadVersionCards(workspace.version_cards()))
         entries = workspace.datasets()
         logs = [e.name for e in entries if e.kind == "log"]
         preferred = workspace.meta("active_dataset") or (logs[0] if logs else None)

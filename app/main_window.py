@@ -20,9 +20,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from analysis.metrics import model_versions
+from analysis.slice_parser import SliceParseError
+from analysis.slices import Range, Slice
+from analysis.version_cards import VersionCard
 from views.breakdown_panel import BreakdownPanel
 from views.data_sidebar import DataSidebar
 from views.discovery_panel import DiscoveryPanel
+from views.filter_builder import FilterBuilder
 from views.metrics_panel import MetricsPanel
 from views.notifications import NotificationArea
 from views.roles_dialog import RolesDialog
@@ -30,13 +35,10 @@ from views.slice_bar import SliceBar
 from views.table_panel import TablePanel
 from views.task_status import TaskStatus
 from views.time_plot import TimePlotPanel
-
-from analysis.slice_parser import SliceParseError
-from analysis.slices import Range, Slice
-from views.filter_builder import FilterBuilder
+from views.version_cards_dialog import VersionCardsDialog
 
 from .actions import ACTIONS
-from .commands import DeleteSlice, SaveSlice, SetSlice, SliceBack, SliceForward
+from .commands import DeleteSlice, SaveSlice, SaveVersionCard, SetSlice, SliceBack, SliceForward
 from .controller import AppController
 from .state import Changes, Session
 from .tasks import TaskRunner
@@ -151,6 +153,7 @@ class MainWindow(QMainWindow):
             "undo": self.undo, "redo": self.redo, "copy": self.table_panel.copy_selection,
             "find": self.table_panel.show_find, "filter": self.slice_bar.focus, "cancel_jobs": self.tasks.cancel_all,
             "roles": lambda: self.edit_roles(self.session.active_name),
+            "version_cards": self.edit_version_cards,
             "show_data": lambda: self._focus(self.data_dock, self.sidebar.list),
             "show_table": lambda: self.table_panel.view.setFocus(),
             "show_metrics": lambda: self._focus(self.metrics_dock, self.metrics_panel.table),
@@ -244,6 +247,24 @@ class MainWindow(QMainWindow):
         dialog = RolesDialog(opened.dataset, opened.roles, self)
         if dialog.exec() and dialog.roles() != opened.roles:
             self.controller.set_roles(name, dialog.roles())
+
+    def edit_version_cards(self) -> None:
+        """Name the active log's versions; the dialog opens once the versions are listed."""
+        opened = self.session.active
+        if opened is None or opened.roles.model_version is None:
+            self.notifications.show_message("info", "The active log has no model version column.")
+            return
+        self.tasks.submit(model_versions, self.session.store, opened.dataset, opened.roles,
+                          key="version-cards", on_result=self._show_version_cards)
+
+    def _show_version_cards(self, versions: list[str]) -> None:
+        dialog = VersionCardsDialog(versions, self.session.version_cards, self)
+        if not dialog.exec():
+            return
+        with self.session.batch():
+            for card in dialog.cards():
+                if card != self.session.version_cards.get(card.version, VersionCard(card.version)):
+                    self.session.run(SaveVersionCard(card))
 
     def undo(self) -> None:
         label = self.session.undo()

@@ -20,6 +20,7 @@ from analysis.query import Sql
 from analysis.roles import RoleMap
 from analysis.slices import Everything, Slice, to_sql
 from analysis.store import Store
+from analysis.version_cards import VersionCard, display_name
 from analysis.workspace import DatasetEntry, Workspace
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ class Changes:
     slice: bool = False
     saved_slices: bool = False
     issues: bool = False
+    cards: bool = False
 
     def __or__(self, other: "Changes") -> "Changes":
         return Changes(**{f.name: getattr(self, f.name) or getattr(other, f.name) for f in fields(self)})
@@ -88,6 +90,7 @@ class Session:
         self.saved_slices: dict[str, Slice] = {}
         self.slice_back: list[Slice] = []
         self.slice_forward: list[Slice] = []
+        self.version_cards: dict[str, VersionCard] = {}
         self._history = _History()
         self._pending: Changes | None = None
 
@@ -108,6 +111,10 @@ class Session:
     def slice_applies(self) -> bool:
         opened = self.active
         return opened is not None and self.current_slice.columns <= set(opened.dataset.column_names)
+
+    def version_name(self, version: str | None) -> str:
+        """What to call a model version everywhere: its card's name, else the raw string."""
+        return display_name(self.version_cards, version)
 
     def unique_name(self, wanted: str) -> str:
         """``wanted``, or ``wanted (2)``... so two logs called ``predictions`` can both be open."""

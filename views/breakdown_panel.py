@@ -179,7 +179,7 @@ class BreakdownPanel(QWidget):
     def _fill_versions(self, versions: list[str]) -> None:
         self.version_box.blockSignals(True)
         for version in versions:
-            self.version_box.addItem(version, version)
+            self.version_box.addItem(self.session.version_name(version), version)
         self.version_box.blockSignals(False)
 
     def _request(self) -> None:
@@ -236,7 +236,8 @@ class BreakdownPanel(QWidget):
         info = METRICS[result.metric]
         flagged = int(frame["significant"].sum())
         versions = list(dict.fromkeys(frame["version"]))
-        legend = " ".join(f"<span style='color:{version_colour(i).name()}'>■</span> {_esc(_version_text(v))}"
+        legend = " ".join(f"<span style='color:{version_colour(i).name()}'>■</span> "
+                          f"{_esc(self.session.version_name(_raw_version(v)))}"
                           for i, v in enumerate(versions))
         self.caption.setText(
             f"<b>{_esc(info.display)}</b> by <b>{_esc(result.column)}</b> — {frame['label'].nunique()} groups; "
@@ -264,7 +265,7 @@ class BreakdownPanel(QWidget):
             faded.setAlpha(90)
             brushes = [colour if sig else faded for sig in rows["significant"]]
             bars = pg.BarGraphItem(x=x, height=np.nan_to_num(values), width=width * 0.9, brushes=brushes,
-                                   pen=pg.mkPen(colour), name=_version_text(version))
+                                   pen=pg.mkPen(colour))
             self.plot.addItem(bars)
             low = np.nan_to_num(values - rows["ci_low"].to_numpy(float))
             high = np.nan_to_num(rows["ci_high"].to_numpy(float) - values)
@@ -288,7 +289,7 @@ class BreakdownPanel(QWidget):
             group.setToolTip(record.group_key)
             cells = [
                 group,
-                QTableWidgetItem(_version_text(record.version)),
+                QTableWidgetItem(self.session.version_name(_raw_version(record.version))),
                 NumberItem(f"{record.rows:,}", record.rows),
                 NumberItem(f"{record.share:.1%}", record.share),
                 NumberItem(_num(record.value), record.value),
@@ -320,7 +321,7 @@ class BreakdownPanel(QWidget):
             grid[[c.key for c in cols].index(record.col_key), [r.key for r in rows].index(record.row_key)] = record.value
         info = METRICS[result.metric]
         version_note = "" if first is None or frame["version"].nunique() == 1 else \
-            f" (version {_esc(str(first))}; pick a version to see another)"
+            f" (version {_esc(self.session.version_name(str(first)))}; pick a version to see another)"
         self.caption.setText(f"<b>{_esc(info.display)}</b> by <b>{_esc(result.row_binning.column)}</b> × "
                              f"<b>{_esc(result.col_binning.column)}</b>{version_note}. Double-click a cell to "
                              f"narrow the slice to it." + self._slice_note())
@@ -359,7 +360,8 @@ class BreakdownPanel(QWidget):
         for row, record in enumerate(frame.itertuples(index=False)):
             group = QTableWidgetItem(f"{record.row_label} × {record.col_label}")
             group.setData(Qt.UserRole, (record.row_key, record.col_key))
-            cells = [group, QTableWidgetItem(_version_text(record.version)), NumberItem(f"{record.rows:,}", record.rows),
+            cells = [group, QTableWidgetItem(self.session.version_name(_raw_version(record.version))),
+                     NumberItem(f"{record.rows:,}", record.rows),
                      NumberItem(f"{record.share:.1%}", record.share), NumberItem(_num(record.value), record.value),
                      NumberItem(_interval(record.ci_low, record.ci_high), record.ci_low)]
             for col, item in enumerate(cells):
@@ -410,8 +412,8 @@ def _select(box: QComboBox, data) -> None:
         box.setCurrentIndex(index)
 
 
-def _version_text(version) -> str:
-    return "all rows" if version is None or (isinstance(version, float) and math.isnan(version)) else str(version)
+def _raw_version(version) -> str | None:
+    return None if version is None or (isinstance(version, float) and math.isnan(version)) else str(version)
 
 
 def _num(value) -> str:

@@ -281,7 +281,7 @@ class DiscoveryPanel(QWidget):
             box.blockSignals(True)
             box.clear()
             for version in choices:
-                box.addItem(ALL_VERSIONS if version is None else version, version)
+                box.addItem(ALL_VERSIONS if version is None else self.session.version_name(version), version)
             box.blockSignals(False)
         if chosen in self.versions:
             self.version_box.setCurrentIndex(self.versions.index(chosen) + 1)

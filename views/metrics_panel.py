@@ -65,6 +65,9 @@ class MetricsPanel(QWidget):
         self.refresh(Changes(active=True))
 
     def refresh(self, changes: Changes) -> None:
+        if changes.cards and not (changes.active or changes.roles or changes.datasets or changes.slice):
+            self._label_versions()
+            return
         if not (changes.active or changes.roles or changes.datasets or changes.slice):
             return
         self.tasks.cancel("metrics-panel")
@@ -113,7 +116,7 @@ class MetricsPanel(QWidget):
         self.table.clear()
         self.table.setColumnCount(len(results))
         self.table.setRowCount(len(COUNT_ROWS) + len(names) if results else 0)
-        self.table.setHorizontalHeaderLabels([_version_text(r.version) for r in results])
+        self._label_versions()
         self.table.setVerticalHeaderLabels(list(COUNT_ROWS) + [METRICS[m].display for m in names])
         for col, result in enumerate(results):
             counts = (f"{result.rows:,}", f"{result.labelled:,}", f"{result.label_coverage:.1%}",
@@ -125,6 +128,13 @@ class MetricsPanel(QWidget):
                           tooltip=_tooltip(METRICS[name]))
         self.sig_results_shown.emit()
 
+    def _label_versions(self) -> None:
+        """Column headers show each version's card name; the raw version string is the tooltip."""
+        for col, result in enumerate(self.results):
+            item = QTableWidgetItem(self.session.version_name(result.version))
+            item.setToolTip(f"model_version = {result.version}" if result.version is not None else "")
+            self.table.setHorizontalHeaderItem(col, item)
+
     def _set(self, row: int, col: int, text: str, tooltip: str = "") -> None:
         item = QTableWidgetItem(text)
         item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
@@ -135,8 +145,8 @@ class MetricsPanel(QWidget):
     def cell_text(self, row_label: str, version: str | None) -> str:
         """The text shown for one metric (by its display label) and version, for tests and copy."""
         rows = [self.table.verticalHeaderItem(r).text() for r in range(self.table.rowCount())]
-        cols = [self.table.horizontalHeaderItem(c).text() for c in range(self.table.columnCount())]
-        return self.table.item(rows.index(row_label), cols.index(_version_text(version))).text()
+        cols = [r.version for r in self.results]
+        return self.table.item(rows.index(row_label), cols.index(version)).text()
 
     def copy_text(self) -> str:
         header = ["metric"] + [self.table.horizontalHeaderItem(c).text() for c in range(self.table.columnCount())]
@@ -159,9 +169,6 @@ def _tooltip(info) -> str:
     rows = "over rows with a label" if info.needs_label else "over all rows, labels not needed"
     return f"{info.display}: {direction}; {rows}"
 
-
-def _version_text(version: str | None) -> str:
-    return "all rows" if version is None else str(version)
 
 
 def _format(value: float | None) -> str:

@@ -73,6 +73,9 @@ class TimePlotPanel(QWidget):
         self.refresh(Changes(active=True))
 
     def refresh(self, changes: Changes) -> None:
+        if changes.cards and self.series is not None and not (changes.active or changes.roles or changes.slice):
+            self._draw(self.series, "")
+            return
         if not (changes.active or changes.roles or changes.datasets or changes.slice):
             return
         self._fill_metric_box()
@@ -124,11 +127,12 @@ class TimePlotPanel(QWidget):
         frame = series.frame
         self.caption.setText(f"per {series.bucket.label}")
         for index, (version, rows) in enumerate(frame.groupby("version", sort=False, dropna=False)):
-            name = "all rows" if version is None or (isinstance(version, float) and math.isnan(version)) else str(version)
+            raw = None if version is None or (isinstance(version, float) and math.isnan(version)) else str(version)
+            name = raw or "all rows"
             x = _epoch_seconds(rows["bucket_start"])
             y = rows["value"].to_numpy(dtype=float)
             pen = pg.mkPen(version_colour(index), width=2)
-            curve = self.plot.plot(x, y, pen=pen, name=name, symbol="o", symbolSize=4,
+            curve = self.plot.plot(x, y, pen=pen, name=self.session.version_name(raw), symbol="o", symbolSize=4,
                                    symbolBrush=version_colour(index), symbolPen=None, connect="finite")
             self.curves[name] = curve
         self.plot.setLabel("left", METRICS[series.metric].display)
