@@ -90,6 +90,12 @@ class Store:
         with self.job_cursor(cancel) as cur:
             return cur.execute(sql.text, list(sql.params)).df()
 
+    def numpy(self, sql: Sql | str, cancel: CancelToken = NEVER_CANCELLED) -> dict[str, Any]:
+        """Run a query and return its columns as numpy arrays (for numeric passes over many rows)."""
+        sql = Sql(sql) if isinstance(sql, str) else sql
+        with self.job_cursor(cancel) as cur:
+            return cur.execute(sql.text, list(sql.params)).fetchnumpy()
+
     def rows(self, sql: Sql | str, cancel: CancelToken = NEVER_CANCELLED) -> list[tuple]:
         sql = Sql(sql) if isinstance(sql, str) else sql
         with self.job_cursor(cancel) as cur:
