@@ -1,7 +1,7 @@
 """The workspace: a ``*.sleuth`` file that is a DuckDB database of everything the user set up.
 
-It keeps dataset registrations (paths, format, column roles), saved slices and version cards,
-and later the failure queue and notes. Every edit is one transaction committed when it is made,
+It keeps dataset registrations (paths, format, column roles), saved slices, version cards,
+reference profiles and the decisions taken on findings, and later the failure queue and notes. Every edit is one transaction committed when it is made,
 so a crash loses nothing that was done and never leaves half an edit behind. Content is JSON
 with a schema version, never pickle: a workspace received from someone else cannot run code.
 """
@@ -21,7 +21,7 @@ from .roles import RoleMap
 from .slices import Slice
 from .version_cards import VersionCard
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SUFFIX = ".sleuth"
 
 
@@ -65,6 +65,21 @@ MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
         CREATE TABLE IF NOT EXISTS version_cards (
             version VARCHAR PRIMARY KEY,
             document VARCHAR    -- VersionCard JSON
+        );
+        """
+    ),
+    4: lambda con: con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS decisions (   -- append-only: the history of each finding key
+            position INTEGER,
+            check_key VARCHAR,
+            document VARCHAR,   -- Decision JSON
+            saved_at TIMESTAMP
+        );
+        CREATE TABLE IF NOT EXISTS profiles (    -- reference profiles, by dataset name
+            dataset VARCHAR PRIMARY KEY,
+            document VARCHAR,   -- Profile JSON (the expectations format)
+            saved_at TIMESTAMP
         );
         """
     ),
@@ -200,6 +215,27 @@ class Workspace:
         with self._transaction():
             self._con.execute("INSERT OR REPLACE INTO version_cards VALUES (?, ?)",
                               [card.version, json.dumps(card.to_dict())])
+
+    def decisions(self) -> list[dict[str, Any]]:
+        """Every decision taken on findings, oldest first, as the JSON documents saved."""
+        rows = self._con.execute("SELECT document FROM decisions ORDER BY position").fetchall()
+        return [json.loads(document) for (document,) in rows]
+
+    def add_decision(self, check_key: str, document: dict[str, Any]) -> None:
+        with self._transaction():
+            position = self._con.execute("SELECT coalesce(max(position) + 1, 0) FROM decisions").fetchall()[0][0]
+            self._con.execute("INSERT INTO decisions VALUES (?, ?, ?, ?)",
+                              [position, check_key, json.dumps(document), _dt.datetime.now()])
+
+    def profile(self, dataset: str) -> str | None:
+        """The saved reference profile of ``dataset`` (its JSON text), if any."""
+        row = self._con.execute("SELECT document FROM profiles WHERE dataset = ?", [dataset]).fetchall()
+        return row[0][0] if row else None
+
+    def save_profile(self, dataset: str, document: str) -> None:
+        with self._transaction():
+            self._con.execute("INSERT OR REPLACE INTO profiles VALUES (?, ?, ?)",
+                              [dataset, document, _dt.datetime.now()])
 
     def set_meta(self, key: str, value: Any) -> None:
         with self._transaction():

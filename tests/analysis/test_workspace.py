@@ -105,3 +105,33 @@ def test_other_duckdb_database_is_refused(tmp_path):
 def test_missing_workspace_without_create(tmp_path):
     with pytest.raises(InputError, match="no such workspace"):
         Workspace.open(tmp_path / "nope.sleuth", create=False)
+
+
+def test_decisions_are_an_append_only_history_and_profiles_are_kept(tmp_path):
+    path = tmp_path / "w.sleuth"
+    ws = Workspace.open(path)
+    ws.add_decision("null_burst|merchant_risk|region=EU-West", {"action": "dismissed", "note": "known outage"})
+    ws.add_decision("null_burst|merchant_risk|region=EU-West", {"action": "confirmed", "note": ""})
+    ws.save_profile("predictions", '{"schema_version": 1}')
+    ws.close()
+    again = Workspace.open(path)
+    assert [d["action"] for d in again.decisions()] == ["dismissed", "confirmed"]
+    assert again.profile("predictions") == '{"schema_version": 1}'
+    assert again.profile("other") is None
+
+
+def test_an_older_workspace_is_migrated(tmp_path):
+    import duckdb
+
+    path = tmp_path / "old.sleuth"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    con.execute("CREATE TABLE datasets (name VARCHAR PRIMARY KEY, position INTEGER, paths VARCHAR, format VARCHAR, "
+                "kind VARCHAR, roles VARCHAR, added_at TIMESTAMP)")
+    con.execute("INSERT INTO datasets VALUES ('log', 0, ?, 'parquet', 'log', NULL, now())", ['["/x.parquet"]'])
+    con.close()
+    ws = Workspace.open(path)
+    assert ws.meta("schema_version") == SCHEMA_VERSION
+    assert [e.name for e in ws.datasets()] == ["log"]
+    assert ws.slices() == ([], []) and ws.version_cards() == {} and ws.decisions() == []
