@@ -53,7 +53,44 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Load the files as one log and print what Sleuth detected as JSON.")
     info.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or globs, read as one log")
     _add_slices_command(sub)
+    _add_check_command(sub)
     return parser
+
+
+def _add_check_command(sub) -> None:
+    check = sub.add_parser(
+        "check", help="check a log's inputs and outputs against a reference; ranked findings, no window",
+        description="Profile a reference (another log, a time window of this one, or an expectations file; "
+                    "default: the log's first 20%% of time), check every column per time bucket and per "
+                    "source/client/region group, and print the findings ranked by evidence that they broke "
+                    "predictions. Exit code 1 when a finding at or above --fail-on exists.")
+    check.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or globs, read as one log")
+    reference = check.add_mutually_exclusive_group()
+    reference.add_argument("--reference", nargs="+", metavar="PATH", help="a reference log or training snapshot")
+    reference.add_argument("--reference-window", metavar="START..END", type=_time_window,
+                           help="a time window of the log itself, e.g. 2026-10-01..2026-10-08")
+    reference.add_argument("--expect", metavar="FILE", help="an expectations file written by --write-expect")
+    check.add_argument("--write-expect", metavar="FILE",
+                       help="also write the reference profile as an expectations file (for CI or cron)")
+    check.add_argument("--since", type=_timestamp, metavar="T", help="only check rows from this time on")
+    check.add_argument("--fail-on", choices=["alert", "warning"], help="exit 1 when a finding this severe exists")
+    check.add_argument("--json", action="store_true", help="print {reference, findings: [...]} as JSON")
+
+
+def _timestamp(text: str):
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date or time: {text!r}") from None
+
+
+def _time_window(text: str):
+    start, sep, end = text.partition("..")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"write the window as START..END, not {text!r}")
+    return _timestamp(start), _timestamp(end)
 
 
 def _add_slices_command(sub) -> None:
@@ -112,6 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_info(args.paths)
         if args.command == "slices":
             return run_slices(args)
+        if args.command == "check":
+            return run_check_command(args)
         if args.command == "demo":
             workspace = prepare_demo(Path(args.out), rows=args.rows, seed=args.seed, incidents=not args.clean)
             if args.no_window:
@@ -176,6 +215,21 @@ def run_slices(args: argparse.Namespace) -> int:
         print(f"{rank:>2}. {row['predicate']}\n    rows {row['size']:,}  error {row['error']:.4f} "
               f"[{row['ci'][0]:.4f}, {row['ci'][1]:.4f}]  score {row['score']:.3f}  p_adj {row['p_adjusted']:.2g}")
     return 0
+
+
+def run_check_command(args: argparse.Namespace) -> int:
+    from analysis.check_report import check_report, fails, report_text, run_check
+    from analysis.store import Store
+
+    store = Store()
+    run = run_check(store, args.paths, reference=args.reference, reference_window=args.reference_window,
+                    expect=args.expect, since=args.since, write_expect=args.write_expect)
+    if args.json:
+        print(json.dumps(check_report(store, run.dataset, run.roles, run.findings, run.reference), indent=2,
+                         default=str))
+    else:
+        print(report_text(run))
+    return 1 if args.fail_on and fails(run.findings, args.fail_on) else 0
 
 
 def prepare_demo(out: Path, rows: int, seed: int, incidents: bool) -> Path:
