@@ -54,7 +54,6 @@ def run_check(
     ``write_expect`` also saves the reference profile as an expectations file, so the same
     checks can run later (in CI or cron) with ``expect`` and without the reference data.
     """
-    from .checks import run_checks
     from .profile import Profile, profile_reference, reference_window as default_window
 
     loaded = load_log(store, paths, roles=roles, check=False, progress=scaled(progress, 0.0, 0.2), cancel=cancel)
@@ -75,14 +74,48 @@ def run_check(
         described = "default reference window of the log"
     if write_expect is not None:
         Path(write_expect).write_text(profile.to_json(), encoding="utf-8")
+    findings = check_against(store, dataset, roles, profile, since=since, progress=scaled(progress, 0.5, 1.0),
+                             cancel=cancel)
+    return CheckRun(dataset, roles, described, tuple(findings))
+
+
+def check_dataset(
+    store: Store,
+    dataset: Dataset,
+    roles: RoleMap,
+    progress: Progress = no_progress,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> CheckRun:
+    """Check an open log against its default reference (its first 20% of time): the window's
+    on-call panel calls this."""
+    from .profile import profile_reference, reference_window as default_window
+
+    progress(0.0, "Profiling the reference")
+    profile = profile_reference(store, dataset, roles, condition=default_window(store, dataset, roles))
+    findings = check_against(store, dataset, roles, profile, progress=scaled(progress, 0.3, 1.0), cancel=cancel)
+    return CheckRun(dataset, roles, "the log's first 20% of time", tuple(findings))
+
+
+def check_against(
+    store: Store,
+    dataset: Dataset,
+    roles: RoleMap,
+    profile,
+    since: _dt.datetime | None = None,
+    progress: Progress = no_progress,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> list[Finding]:
+    """Run every check of ``dataset`` against ``profile`` and rank what they saw."""
+    from .checks import run_checks
+
     cancel.raise_if_cancelled()
-    progress(0.5, "Running the input checks")
+    progress(0.0, "Running the input checks")
     condition = _between(roles, since, None) if since is not None else None
     symptoms = run_checks(store, dataset, roles, profile, condition=condition)
-    progress(0.8, "Ranking findings")
+    progress(0.6, "Ranking findings")
     findings = triage(store, dataset, roles, symptoms, cancel=cancel)
     progress(1.0, "Checked")
-    return CheckRun(dataset, roles, described, tuple(findings))
+    return findings
 
 
 def _between(roles: RoleMap, start: _dt.datetime | None, end: _dt.datetime | None) -> Sql:

@@ -344,3 +344,49 @@ class LoadVersionCards(Command):
     def do(self, session: Session) -> Changes:
         session.version_cards = dict(self.cards)
         return Changes(cards=True)
+
+
+@dataclass
+class SetFindings(Command):
+    """Show a check's findings (with the decisions already taken applied)."""
+
+    findings: tuple
+    undoable = False
+    label: str = "Check inputs"
+
+    def do(self, session: Session) -> Changes:
+        session.findings = tuple(self.findings)
+        return Changes(findings=True)
+
+
+@dataclass
+class Decide(Command):
+    """Record a decision on a finding (dismissed, snoozed, expected, confirmed) with its note.
+
+    Decisions are history: undo removes it from the session's list, the workspace keeps the
+    record of what was said (append-only, so a review meeting's trail is never lost).
+    """
+
+    decision: object
+    label: str = "Decide on a finding"
+
+    def do(self, session: Session) -> Changes:
+        session.decisions = session.decisions + (self.decision,)
+        if session.workspace is not None:
+            session.workspace.add_decision(self.decision.check_key, self.decision.to_dict())
+        return Changes(findings=True)
+
+    def undo(self, session: Session) -> Changes:
+        session.decisions = tuple(d for d in session.decisions if d is not self.decision)
+        return Changes(findings=True)
+
+
+@dataclass
+class LoadDecisions(Command):
+    decisions: tuple
+    undoable = False
+    label: str = "Read decisions"
+
+    def do(self, session: Session) -> Changes:
+        session.decisions = tuple(self.decisions)
+        return Changes(findings=True)

@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 from psygnal import Signal
 
 from analysis.dataset import Dataset
+from analysis.decisions import Decision
 from analysis.errors import InputError, SchemaError
 from analysis.intake import LoadedLog, load_log, recheck
 from analysis.loading import close_dataset
@@ -26,6 +27,7 @@ from analysis.workspace import Workspace
 from .commands import (
     AddDataset,
     AttachWorkspace,
+    LoadDecisions,
     LoadSavedSlices,
     LoadVersionCards,
     RemoveDataset,
@@ -115,6 +117,7 @@ class AppController:
             self.message.emit("warning", problem)
         self.session.run(LoadSavedSlices(saved, _current_slice(workspace)))
         self.session.run(LoadVersionCards(workspace.version_cards()))
+        self.session.run(LoadDecisions(tuple(_read_decisions(workspace))))
         entries = workspace.datasets()
         logs = [e.name for e in entries if e.kind == "log"]
         preferred = workspace.meta("active_dataset") or (logs[0] if logs else None)
@@ -165,6 +168,16 @@ class AppController:
             return False
         self.session.run(AttachWorkspace(workspace))
         return True
+
+
+def _read_decisions(workspace: Workspace) -> list[Decision]:
+    decisions = []
+    for document in workspace.decisions():
+        try:
+            decisions.append(Decision.from_dict(document))
+        except (KeyError, ValueError, TypeError):
+            continue  # a record this version cannot read is skipped, never fatal
+    return decisions
 
 
 def _conjuncts(predicate: Predicate) -> list[Predicate]:

@@ -28,6 +28,7 @@ from views.breakdown_panel import BreakdownPanel
 from views.data_sidebar import DataSidebar
 from views.discovery_panel import DiscoveryPanel
 from views.filter_builder import FilterBuilder
+from views.findings_panel import FindingsPanel
 from views.metrics_panel import MetricsPanel
 from views.notifications import NotificationArea
 from views.roles_dialog import RolesDialog
@@ -38,7 +39,16 @@ from views.time_plot import TimePlotPanel
 from views.version_cards_dialog import VersionCardsDialog
 
 from .actions import ACTIONS
-from .commands import DeleteSlice, SaveSlice, SaveVersionCard, SetSlice, SliceBack, SliceForward
+from .commands import (
+    Decide,
+    DeleteSlice,
+    SaveSlice,
+    SaveVersionCard,
+    SetFindings,
+    SetSlice,
+    SliceBack,
+    SliceForward,
+)
 from .controller import AppController
 from .state import Changes, Session
 from .tasks import TaskRunner
@@ -46,7 +56,7 @@ from .tasks import TaskRunner
 DATA_FILTER = "Data files (*.parquet *.pq *.csv *.tsv *.txt *.jsonl *.ndjson *.json *.arrow *.feather *.ipc *.duckdb *.db);;All files (*)"
 WORKSPACE_FILTER = "Sleuth workspace (*.sleuth)"
 RECENT_LIMIT = 10
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 4
 """Bumped whenever the docks change, so a saved layout of older docks is not restored."""
 
 
@@ -84,6 +94,9 @@ class MainWindow(QMainWindow):
         self.discovery_panel = DiscoveryPanel(session, tasks)
         self.discovery_dock = self._dock("Failing slices", self.discovery_panel, Qt.TopDockWidgetArea)
         self.tabifyDockWidget(self.breakdown_dock, self.discovery_dock)
+        self.findings_panel = FindingsPanel(session, tasks)
+        self.findings_dock = self._dock("Findings", self.findings_panel, Qt.TopDockWidgetArea)
+        self.tabifyDockWidget(self.discovery_dock, self.findings_dock)
         self.time_dock.raise_()
         self.resizeDocks([self.data_dock], [270], Qt.Horizontal)
         self.resizeDocks([self.metrics_dock, self.time_dock], [520, 900], Qt.Horizontal)
@@ -97,6 +110,9 @@ class MainWindow(QMainWindow):
         self.time_panel.sig_time_range.connect(self.select_time_range)
         self.breakdown_panel.sig_open_slice.connect(controller.narrow_to)
         self.discovery_panel.sig_open_slice.connect(controller.narrow_to)
+        self.findings_panel.sig_checked.connect(lambda run: session.run(SetFindings(run.findings)))
+        self.findings_panel.sig_open_finding.connect(self.open_finding)
+        self.findings_panel.sig_decide.connect(lambda decision: session.run(Decide(decision)))
         self.sidebar.sig_close_dataset.connect(controller.close_dataset)
         controller.message.connect(self.notifications.show_message)
         self._connect_slice_bar()
@@ -120,6 +136,11 @@ class MainWindow(QMainWindow):
             self.controller.apply_filter(text)
         except SliceParseError as exc:
             self.slice_bar.show_error(str(exc), exc.position)
+
+    def open_finding(self, finding) -> None:
+        """The finding's rows and time window become the current slice; every panel follows."""
+        name = f"{finding.kind}: {', '.join(finding.columns)}"
+        self.session.run(SetSlice(Slice(finding.slice, name)))
 
     def select_time_range(self, start, end) -> None:
         opened = self.session.active
@@ -160,6 +181,7 @@ class MainWindow(QMainWindow):
             "show_time": lambda: self._focus(self.time_dock, self.time_panel.plot),
             "show_breakdown": lambda: self._focus(self.breakdown_dock, self.breakdown_panel.column_box),
             "show_discovery": lambda: self._focus(self.discovery_dock, self.discovery_panel.find_button),
+            "show_findings": lambda: self._focus(self.findings_dock, self.findings_panel.tree),
             "shortcuts": self.show_shortcuts, "about": self.show_about,
         }
         menus = {}
@@ -179,7 +201,8 @@ class MainWindow(QMainWindow):
                 self.recent_menu = menu.addMenu("Open &recent")
         view_menu = menus["&View"]
         view_menu.addSeparator()
-        for dock in (self.data_dock, self.metrics_dock, self.time_dock, self.breakdown_dock, self.discovery_dock):
+        for dock in (self.data_dock, self.metrics_dock, self.time_dock, self.breakdown_dock, self.discovery_dock,
+                     self.findings_dock):
             view_menu.addAction(dock.toggleViewAction())
         self._fill_recent_menu()
 

@@ -44,6 +44,7 @@ class Changes:
     saved_slices: bool = False
     issues: bool = False
     cards: bool = False
+    findings: bool = False
 
     def __or__(self, other: "Changes") -> "Changes":
         return Changes(**{f.name: getattr(self, f.name) or getattr(other, f.name) for f in fields(self)})
@@ -91,6 +92,8 @@ class Session:
         self.slice_back: list[Slice] = []
         self.slice_forward: list[Slice] = []
         self.version_cards: dict[str, VersionCard] = {}
+        self.findings: tuple = ()  # the last check's findings, for the active dataset
+        self.decisions: tuple = ()  # every decision taken on findings (analysis.decisions.Decision)
         self._history = _History()
         self._pending: Changes | None = None
 

@@ -21,6 +21,7 @@ from app.tasks import TaskRunner
 
 from .style import version_colour
 
+FINDING_COLOURS = {"alert": (179, 38, 30, 45), "warning": (230, 159, 0, 40)}
 PREFERRED = {"binary": "accuracy", "multiclass": "accuracy", "regression": "mae"}
 
 
@@ -73,6 +74,8 @@ class TimePlotPanel(QWidget):
         self.refresh(Changes(active=True))
 
     def refresh(self, changes: Changes) -> None:
+        if changes.findings and self.series is not None:
+            self._mark_findings()
         if changes.cards and self.series is not None and not (changes.active or changes.roles or changes.slice):
             self._draw(self.series, "")
             return
@@ -135,12 +138,31 @@ class TimePlotPanel(QWidget):
             curve = self.plot.plot(x, y, pen=pen, name=self.session.version_name(raw), symbol="o", symbolSize=4,
                                    symbolBrush=version_colour(index), symbolPen=None, connect="finite")
             self.curves[name] = curve
+        self._mark_findings()
         self.plot.setLabel("left", METRICS[series.metric].display)
         self.plot.enableAutoRange()
         if self.range_button.isChecked():
             self.plot.addItem(self.region)
         self.sig_plotted.emit()
 
+
+    def _mark_findings(self) -> None:
+        """Shade the time windows of the alerts and warnings from the last input check."""
+        for marker in getattr(self, "markers", []):
+            self.plot.removeItem(marker)
+        self.markers = []
+        for finding in self.session.findings:
+            start, end = finding.window
+            if finding.severity not in FINDING_COLOURS or start is None or end is None:
+                continue
+            marker = pg.LinearRegionItem(
+                values=(start.replace(tzinfo=timezone.utc).timestamp(), end.replace(tzinfo=timezone.utc).timestamp()),
+                movable=False, brush=FINDING_COLOURS[finding.severity],
+            )
+            marker.setToolTip(finding.sentence)
+            marker.setZValue(-10)
+            self.plot.addItem(marker)
+            self.markers.append(marker)
 
     def _toggle_region(self, on: bool) -> None:
         if on:

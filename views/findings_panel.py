@@ -1,0 +1,174 @@
+"""On call: what changed, where and since when — the ranked findings of the input checks.
+
+Each finding is one sentence (column, subgroup, time window, effect on the model), ranked by
+evidence that it broke predictions. Selecting one sets the current slice to its rows and time
+window, so the table, metrics and breakdowns follow. A finding can be confirmed, dismissed,
+marked expected or snoozed, with a note; the decision is kept and reused next time.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from analysis.check_report import check_dataset
+from analysis.decisions import Decision, apply_decisions, history
+from app.state import Changes, Session
+from app.tasks import HEAVY, TaskRunner
+
+SEVERITY_COLOURS = {"alert": "#b3261e", "warning": "#8a5300", "info": "#1a4f8b"}
+COLUMNS = ("Severity", "Finding", "Rows", "Window", "History")
+SNOOZE = _dt.timedelta(days=1)
+
+
+class FindingsPanel(QWidget):
+    sig_open_finding = Signal(object)  # a Finding: narrow to its rows and window
+    sig_decide = Signal(object)  # a Decision
+    sig_checked = Signal(object)  # the CheckRun, for the window to keep in the Session
+
+    def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.tasks = tasks
+        self.shown: list = []
+        self.run_button = QPushButton("Check inputs")
+        self.run_button.setToolTip("Profile the log's first 20% of time and check every column per time bucket "
+                                   "and per source/client/region against it")
+        self.run_button.clicked.connect(self.run_checks)
+        self.caption = QLabel("Run the checks to see what changed, where and since when.")
+        self.caption.setWordWrap(True)
+        self.tree = QTreeWidget()
+        self.tree.setColumnCount(len(COLUMNS))
+        self.tree.setHeaderLabels(COLUMNS)
+        self.tree.setRootIsDecorated(False)
+        self.tree.setWordWrap(True)
+        self.tree.setSelectionMode(QAbstractItemView.SingleSelection)
+        header = self.tree.header()
+        header.setSectionResizeMode(1, QHeaderView.Stretch)
+        for col in (0, 2, 3, 4):
+            header.setSectionResizeMode(col, QHeaderView.ResizeToContents)
+        self.tree.itemActivated.connect(lambda item, _col: self._open(item))
+        self.tree.itemClicked.connect(lambda item, _col: self._open(item))
+        self.buttons = {}
+        decide = QHBoxLayout()
+        for action, text, tip in (
+            ("confirmed", "Confirm", "This is a real problem"),
+            ("dismissed", "Dismiss…", "Not a problem; it will not alert again"),
+            ("expected", "Expected…", "A known, expected change; it will not alert again"),
+            ("snoozed", "Snooze 1 day", "Hide the alert for a day"),
+        ):
+            button = QPushButton(text)
+            button.setToolTip(tip)
+            button.clicked.connect(lambda _c=False, a=action: self.decide(a))
+            button.setEnabled(False)
+            self.buttons[action] = button
+            decide.addWidget(button)
+        decide.addStretch(1)
+        top = QHBoxLayout()
+        top.addWidget(self.run_button)
+        top.addWidget(self.caption, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(top)
+        layout.addWidget(self.tree, 1)
+        layout.addLayout(decide)
+        self.tree.currentItemChanged.connect(lambda current, _p: self._enable(current is not None))
+        session.changed.connect(self.refresh)
+
+    def refresh(self, changes: Changes) -> None:
+        if changes.active or changes.datasets:
+            self.tasks.cancel("findings")
+            self.run_button.setEnabled(self._can_check())
+        if changes.findings:
+            self._fill()
+
+    def _can_check(self) -> bool:
+        opened = self.session.active
+        return opened is not None and opened.kind == "log" and opened.roles.timestamp is not None
+
+    def run_checks(self) -> None:
+        opened = self.session.active
+        if not self._can_check():
+            self.caption.setText("Open a prediction log with a timestamp column to check it.")
+            return
+        self.caption.setText("checking…")
+        self.tasks.submit(check_dataset, self.session.store, opened.dataset, opened.roles, key="findings",
+                          lane=HEAVY, label="Checking inputs", on_result=self.sig_checked.emit)
+
+    def _fill(self) -> None:
+        findings = apply_decisions(self.session.findings, self.session.decisions)
+        self.shown = list(findings)
+        self.tree.clear()
+        counts = {s: sum(f.severity == s for f in findings) for s in SEVERITY_COLOURS}
+        if self.session.findings or counts["alert"] or counts["warning"]:
+            self.caption.setText(f"{len(findings)} finding(s): {counts['alert']} alert, {counts['warning']} "
+                                 f"warning, {counts['info']} info. Click one to see its rows.")
+        for finding in findings:
+            item = QTreeWidgetItem([
+                finding.severity + (f" ({finding.decision})" if finding.decision else ""),
+                finding.sentence,
+                f"{finding.rows:,}",
+                _window_text(finding.window),
+                _history_text(history(self.session.decisions, finding.key)),
+            ])
+            item.setForeground(0, QBrush(QColor(SEVERITY_COLOURS.get(finding.severity, "#000"))))
+            item.setToolTip(1, finding.sentence)
+            item.setTextAlignment(2, Qt.AlignRight | Qt.AlignVCenter)
+            self.tree.addTopLevelItem(item)
+        self._enable(False)
+
+    def _enable(self, on: bool) -> None:
+        for button in self.buttons.values():
+            button.setEnabled(on)
+
+    def current(self):
+        index = self.tree.indexOfTopLevelItem(self.tree.currentItem()) if self.tree.currentItem() else -1
+        return self.shown[index] if 0 <= index < len(self.shown) else None
+
+    def _open(self, item: QTreeWidgetItem) -> None:
+        index = self.tree.indexOfTopLevelItem(item)
+        if 0 <= index < len(self.shown):
+            self.sig_open_finding.emit(self.shown[index])
+
+    def decide(self, action: str, note: str | None = None) -> None:
+        """Record a decision on the selected finding; asks for a note unless one is given."""
+        finding = self.current()
+        if finding is None:
+            return
+        if note is None and action in ("dismissed", "expected"):
+            note, ok = QInputDialog.getText(self, "Note", f"Why is this {action}?")
+            if not ok:
+                return
+        now = _dt.datetime.now()
+        until = now + SNOOZE if action == "snoozed" else None
+        self.sig_decide.emit(Decision(finding.key, action, note or "", until, now))
+
+
+def _window_text(window) -> str:
+    start, end = window
+    if start is None and end is None:
+        return "whole log"
+    fmt = "%Y-%m-%d %H:%M"
+    if start is not None and end is not None and start.date() == end.date():
+        return f"{start:%Y-%m-%d} {start:%H:%M}–{end:%H:%M}"
+    return f"{start.strftime(fmt) if start else '…'} – {end.strftime(fmt) if end else '…'}"
+
+
+def _history_text(past) -> str:
+    parts = [f"{n} {name}" for name, n in (("confirmed", past.confirmed), ("dismissed", past.dismissed),
+                                            ("expected", past.expected), ("snoozed", past.snoozed)) if n]
+    return ", ".join(parts)
