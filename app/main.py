@@ -54,7 +54,34 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or globs, read as one log")
     _add_slices_command(sub)
     _add_check_command(sub)
+    _add_compare_command(sub)
     return parser
+
+
+def _add_compare_command(sub) -> None:
+    compare = sub.add_parser(
+        "compare", help="compare two model versions: metrics with intervals, flips, regressed slices; a CI gate",
+        description="Compare a candidate version with a base on the same log: paired when they scored the same "
+                    "requests (same id), else unpaired. Prints every metric with the difference, its 95%% interval "
+                    "and p-value, the flips (paired), and the slices where the candidate is worse (saved slices, "
+                    "groups of --column, discovered slices), worst first, with Benjamini-Yekutieli adjusted "
+                    "p-values.")
+    compare.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or globs, read as one log")
+    compare.add_argument("--base", required=True, help="the version in production (raw version string)")
+    compare.add_argument("--candidate", required=True, help="the version to promote (raw version string)")
+    compare.add_argument("--metric", help="the metric the gate and the slices judge (default accuracy, or MAE)")
+    compare.add_argument("--slices", metavar="WORKSPACE", help="also test every slice saved in this .sleuth workspace")
+    compare.add_argument("--column", help="also test every group of this column (binned like the breakdown)")
+    compare.add_argument("--where", metavar="FILTER", help="compare only rows matching a slice")
+    compare.add_argument("--threshold", type=_unit_float, help="decision threshold on the score (default: roles')")
+    compare.add_argument("--max-level", type=_positive_int, default=3, help="most conditions in a discovered slice")
+    compare.add_argument("--min-support", type=_positive_int, default=None, help="fewest rows in a discovered slice")
+    compare.add_argument("--tolerance", type=float, default=0.0,
+                         help="a drop of the metric up to this much is not a regression (default 0)")
+    compare.add_argument("--fail-on-regression", action="store_true",
+                         help="exit 1 when the candidate is significantly worse beyond --tolerance, overall or "
+                              "on any tested slice")
+    compare.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
 
 def _add_check_command(sub) -> None:
@@ -151,6 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_slices(args)
         if args.command == "check":
             return run_check_command(args)
+        if args.command == "compare":
+            return run_compare_command(args)
         if args.command == "demo":
             workspace = prepare_demo(Path(args.out), rows=args.rows, seed=args.seed, incidents=not args.clean)
             if args.no_window:
@@ -230,6 +259,65 @@ def run_check_command(args: argparse.Namespace) -> int:
     else:
         print(report_text(run))
     return 1 if args.fail_on and fails(run.findings, args.fail_on) else 0
+
+
+def run_compare_command(args: argparse.Namespace) -> int:
+    from analysis.compare_report import compare_report, is_regression
+    from analysis.intake import load_log
+    from analysis.slice_parser import parse_slice
+    from analysis.slices import to_sql
+    from analysis.store import Store
+    from analysis.workspace import Workspace
+
+    store = Store()
+    loaded = load_log(store, args.paths, check=False)
+    dataset, roles = loaded.dataset, loaded.roles
+    condition = to_sql(parse_slice(args.where, {c.name: c.dtype for c in dataset.columns})) if args.where else None
+    saved = []
+    if args.slices:
+        workspace = Workspace.open(args.slices, create=False)
+        saved, problems = workspace.slices()
+        workspace.close()
+        for problem in problems:
+            sys.stderr.write(f"sleuth: {problem}\n")
+    report = compare_report(store, dataset, roles, args.base, args.candidate, metric=args.metric,
+                            saved_slices=saved, max_level=args.max_level, min_support=args.min_support,
+                            tolerance=args.tolerance, condition=condition, threshold=args.threshold,
+                            column=args.column)
+    print(json.dumps(report, indent=2, default=str) if args.json else compare_text(report))
+    return 1 if args.fail_on_regression and is_regression(report, args.tolerance) else 0
+
+
+def compare_text(report: dict) -> str:
+    """The comparison as a readable report for a terminal or a CI log."""
+    lines = [report.get("summary", ""), "",
+             f"{report['candidate']} vs {report['base']} — {'paired' if report['paired'] else 'unpaired'}, "
+             f"{report['rows']:,} rows", "", f"{'metric':<28}{'base':>10}{'candidate':>11}{'diff':>10}  95% interval"
+             f"{'':>12}p"]
+    for m in report["overall"]:
+        lines.append(f"{m['metric']:<28}{_fmt(m['base']):>10}{_fmt(m['candidate']):>11}{_fmt(m['diff'], True):>10}  "
+                     f"[{_fmt(m['ci'][0], True)}, {_fmt(m['ci'][1], True)}]  {_fmt_p(m['p_value'])}")
+    flips = report.get("flips")
+    if flips:
+        lines += ["", f"flips: {flips['negative']:,} negative (base right, candidate wrong), {flips['positive']:,} "
+                      f"positive, {flips['both_wrong']:,} both wrong; McNemar p {_fmt_p(flips['mcnemar_p'])}"]
+    if report["regressed_slices"]:
+        lines += ["", "where the candidate is worse (worst first):"]
+        for s in report["regressed_slices"]:
+            lines.append(f"  {s['predicate']}\n    {s['rows']:,} rows: {_fmt(s['base'])} -> {_fmt(s['candidate'])} "
+                         f"({_fmt(s['diff'], True)} [{_fmt(s['ci'][0], True)}, {_fmt(s['ci'][1], True)}]), "
+                         f"p_adj {_fmt_p(s['p_adjusted'])}")
+    return "\n".join(lines)
+
+
+def _fmt(value, signed: bool = False) -> str:
+    if value is None:
+        return "—"
+    return f"{value:+.4f}" if signed else f"{value:.4f}"
+
+
+def _fmt_p(value) -> str:
+    return "—" if value is None else f"{value:.2g}"
 
 
 def prepare_demo(out: Path, rows: int, seed: int, incidents: bool) -> Path:
