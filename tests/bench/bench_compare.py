@@ -1,0 +1,134 @@
+"""Benchmark: ``sleuth compare`` on a 10M-row shadow log against the notebook route.
+
+The log: 5M requests, each scored by two versions (10M rows x 30 columns: id, timestamp,
+version, label with 10% missing, score, prediction, 24 features); v2 is better overall and
+worse where ``country = 'NG'``. Built once by DuckDB into the bench cache.
+
+Sleuth route: ``load_log`` + ``compare_report`` (pairing, every metric with its test, flips,
+discovered slices; what ``sleuth compare --json`` prints). Notebook route: ``read_parquet``,
+join the two versions on the id, accuracy per version and the flip counts. Each route runs in
+a fresh process (median of ``--repeats``); the table gives time and peak RSS and checks that
+both routes count the same flips.
+
+Run: ``.venv/bin/python tests/bench/bench_compare.py [--rows 10000000] [--repeats 3]``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import duckdb  # noqa: E402
+
+from tests.bench.common import (  # noqa: E402
+    CACHE_DIR, _normal, _uniform, machine_note, markdown_table, megabytes, parse_args, ratio,
+    repeat_route, run_child_if_asked, seconds,
+)
+
+SHADOW_SCHEMA_VERSION = 1
+
+
+def shadow_log(rows: int) -> Path:
+    """The cached shadow log of ``rows`` rows (``rows / 2`` requests x 2 versions)."""
+    path = CACHE_DIR / f"shadow-{rows}-v{SHADOW_SCHEMA_VERSION}.parquet"
+    if path.exists():
+        return path
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    requests = rows // 2
+    numeric = ", ".join(f"{_normal('i', 10 + 2 * k)} * {k + 1} AS f_num_{k:02d}" for k in range(13))
+    counts = ", ".join(f"CAST(floor(-ln(1 - {_uniform('i', 40 + k)}) * {3 * (k + 1)}) AS INTEGER) AS f_int_{k:02d}"
+                       for k in range(6))
+    score = ("1 / (1 + exp(-(-1.2 + (0.9 + 0.3 * k * (country <> 'NG')::INT - 0.6 * k * (country = 'NG')::INT) * f_num_00 "
+             "+ 0.35 * f_num_01 + 0.4 * (noise_b * (1 - k) + noise_c * k))))")
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"""
+COPY (
+WITH base AS (
+  SELECT i, {numeric}, {counts},
+    ['US','GB','DE','FR','IN','BR','JP','NG'][1 + CAST(floor({_uniform('i', 60)} * 8) AS INTEGER)] AS country,
+    ['ios','android','web'][1 + CAST(floor({_uniform('i', 61)} * 3) AS INTEGER)] AS device,
+    ['organic','ads','email','partner','referral'][1 + CAST(floor({_uniform('i', 62)} * 5) AS INTEGER)] AS channel,
+    'mcc_' || CAST(CAST(floor({_uniform('i', 63)} * 20) AS INTEGER) AS VARCHAR) AS merchant_category,
+    {_uniform('i', 64)} < 0.4 AS is_returning,
+    {_uniform('i', 66)} AS u_label, {_uniform('i', 67)} AS u_missing,
+    {_normal('i', 70)} AS noise_b, {_normal('i', 72)} AS noise_c,
+    1 / (1 + exp(-(-1.2 + 1.2 * f_num_00 + 0.35 * f_num_01))) AS p_true
+  FROM range({requests}) AS t(i)
+),
+scored AS (SELECT *, {score} AS s FROM base CROSS JOIN (VALUES (0), (1)) AS v(k))
+SELECT printf('req-%012d', i) AS request_id,
+  TIMESTAMP '2026-01-01' + to_seconds(CAST(i * 2592000 // {requests} AS BIGINT)) AS timestamp,
+  ['v1', 'v2'][k + 1] AS model_version,
+  CASE WHEN u_missing < 0.1 THEN NULL ELSE CAST(u_label < p_true AS INTEGER) END AS label,
+  s AS score, CAST(s >= 0.5 AS INTEGER) AS prediction,
+  f_num_00, f_num_01, f_num_02, f_num_03, f_num_04, f_num_05, f_num_06, f_num_07, f_num_08, f_num_09,
+  f_num_10, f_num_11, f_num_12, f_int_00, f_int_01, f_int_02, f_int_03, f_int_04, f_int_05,
+  country, device, channel, merchant_category, is_returning
+FROM scored ORDER BY i, k
+) TO '{partial}' (FORMAT parquet)""")
+    finally:
+        con.close()
+    partial.rename(path)
+    return path
+
+
+def sleuth_route(log: Path) -> dict:
+    from analysis.compare_report import compare_report
+    from analysis.intake import load_log
+    from analysis.store import Store
+
+    started = time.perf_counter()
+    store = Store()
+    loaded = load_log(store, [str(log)], check=False)
+    report = compare_report(store, loaded.dataset, loaded.roles, "v1", "v2")
+    return {"seconds": time.perf_counter() - started, "negative": report["flips"]["negative"],
+            "positive": report["flips"]["positive"], "top_slice": report["regressed_slices"][0]["predicate"]
+            if report["regressed_slices"] else ""}
+
+
+def notebook_route(log: Path) -> dict:
+    import pandas as pd
+
+    started = time.perf_counter()
+    frame = pd.read_parquet(log)
+    base = frame[frame.model_version == "v1"]
+    cand = frame[frame.model_version == "v2"]
+    pairs = cand.merge(base, on="request_id", suffixes=("_c", "_b"))
+    pairs = pairs[pairs.label_c.notna()]
+    base_ok = pairs.prediction_b == pairs.label_c
+    cand_ok = pairs.prediction_c == pairs.label_c
+    _ = base_ok.mean(), cand_ok.mean()
+    return {"seconds": time.perf_counter() - started, "negative": int((base_ok & ~cand_ok).sum()),
+            "positive": int((~base_ok & cand_ok).sum())}
+
+
+ROUTES = {"sleuth": sleuth_route, "notebook": notebook_route}
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0])
+    log = shadow_log(args.rows)
+    script = str(Path(__file__).resolve())
+    sleuth = repeat_route(script, "sleuth", log, args.repeats)
+    notebook = repeat_route(script, "notebook", log, args.repeats)
+    print(machine_note(args.rows, args.repeats))
+    print(markdown_table(
+        ["route", "time", "peak RSS"],
+        [["Sleuth compare (full report)", seconds(sleuth["seconds"]), megabytes(sleuth["peak_rss_mb"])],
+         ["Notebook (pandas join, accuracy, flips)", seconds(notebook["seconds"]), megabytes(notebook["peak_rss_mb"])],
+         ["ratio notebook / Sleuth", ratio(notebook["seconds"], sleuth["seconds"]),
+          ratio(notebook["peak_rss_mb"], sleuth["peak_rss_mb"])]],
+    ))
+    same = (sleuth["negative"], sleuth["positive"]) == (notebook["negative"], notebook["positive"])
+    print(f"Flip counts equal: {'yes' if same else 'NO'} ({sleuth['negative']:,} negative, "
+          f"{sleuth['positive']:,} positive); top regressed slice: {sleuth['top_slice']}")
+
+
+if __name__ == "__main__":
+    if not run_child_if_asked(ROUTES):
+        main()
