@@ -3,12 +3,13 @@ and the gate ``--fail-on-regression`` applies."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Sequence
 
-from .compare import COMPARED, Comparison, compare_versions, default_metric
+from .compare import COMPARED, Comparison, Pairing, compare_versions, default_metric
 from .compare_slices import ALPHA, SliceDiff, regressed_slices, slice_metric
 from .dataset import Dataset
-from .flips import flips
+from .flips import Flips, flips
 from .metrics import METRICS
 from .progress import NEVER_CANCELLED, CancelToken
 from .query import Sql
@@ -38,6 +39,38 @@ def compare_report(
     ``flips`` is None for an unpaired comparison; ``metric`` (default accuracy or MAE) is
     listed first in ``overall`` and is the one the gate and the slices judge.
     """
+    return run_comparison(store, dataset, roles, base, candidate, metric, saved_slices, max_level, min_support,
+                          tolerance, condition, threshold, column, cancel).report
+
+
+@dataclass(frozen=True)
+class ComparisonResult:
+    """The report plus the values behind it that a window needs: the slices as predicates
+    (to open one) and the flips (to open or export the negative ones)."""
+
+    report: dict[str, Any]
+    slices: tuple[SliceDiff, ...]
+    flips: Flips | None
+    pairing: Pairing
+
+
+def run_comparison(
+    store: Store,
+    dataset: Dataset,
+    roles: RoleMap,
+    base: str,
+    candidate: str,
+    metric: str | None = None,
+    saved_slices: Sequence[Slice] = (),
+    max_level: int = 3,
+    min_support: int | None = None,
+    tolerance: float = 0.0,
+    condition: Sql | None = None,
+    threshold: float | None = None,
+    column: str | None = None,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> ComparisonResult:
+    """Compare ``candidate`` with ``base``: see :func:`compare_report` for what is measured."""
     metric = metric or default_metric(roles)
     comparison = compare_versions(store, dataset, roles, base, candidate, condition, threshold,
                                   metrics=_metric_order(roles, metric), cancel=cancel)
@@ -46,7 +79,7 @@ def compare_report(
                               discover=pairing.paired, max_level=max_level, min_support=min_support,
                               tolerance=tolerance, metric=metric, threshold=threshold, pairing=pairing, cancel=cancel)
     flip_table = flips(store, dataset, roles, pairing, condition, threshold, tolerance, cancel) if pairing.paired else None
-    return {
+    report = {
         "base": base,
         "candidate": candidate,
         "metric": metric,
@@ -79,6 +112,7 @@ def compare_report(
         ],
         "summary": summary_sentence(comparison, slices, tolerance),
     }
+    return ComparisonResult(report, tuple(slices), flip_table, pairing)
 
 
 def _metric_order(roles: RoleMap, metric: str) -> list[str]:

@@ -42,6 +42,8 @@ ACTIONS = (
     ActionSpec("show_time", "Metric over &time", "&View", "Ctrl+4", "Show and focus the time plot"),
     ActionSpec("show_breakdown", "&Breakdown", "&View", "Ctrl+5", "Show the metric per group of a column"),
     ActionSpec("show_discovery", "&Failing slices", "&View", "Ctrl+6", "Find the slices where the model fails most"),
+    ActionSpec("show_compare", "&Compare versions", "&View", "Ctrl+8",
+               "Is the candidate better, for whom is it worse, which rows broke?"),
     ActionSpec("show_findings", "&Findings (on call)", "&View", "Ctrl+7",
                "What changed in the inputs and outputs, where and since when"),
     ActionSpec("shortcuts", "&Keyboard shortcuts", "&Help", "F1"),

@@ -25,6 +25,7 @@ from analysis.slice_parser import SliceParseError
 from analysis.slices import Range, Slice
 from analysis.version_cards import VersionCard
 from views.breakdown_panel import BreakdownPanel
+from views.compare_panel import ComparePanel
 from views.data_sidebar import DataSidebar
 from views.discovery_panel import DiscoveryPanel
 from views.filter_builder import FilterBuilder
@@ -56,7 +57,7 @@ from .tasks import TaskRunner
 DATA_FILTER = "Data files (*.parquet *.pq *.csv *.tsv *.txt *.jsonl *.ndjson *.json *.arrow *.feather *.ipc *.duckdb *.db);;All files (*)"
 WORKSPACE_FILTER = "Sleuth workspace (*.sleuth)"
 RECENT_LIMIT = 10
-LAYOUT_VERSION = 4
+LAYOUT_VERSION = 5
 """Bumped whenever the docks change, so a saved layout of older docks is not restored."""
 
 
@@ -94,9 +95,12 @@ class MainWindow(QMainWindow):
         self.discovery_panel = DiscoveryPanel(session, tasks)
         self.discovery_dock = self._dock("Failing slices", self.discovery_panel, Qt.TopDockWidgetArea)
         self.tabifyDockWidget(self.breakdown_dock, self.discovery_dock)
+        self.compare_panel = ComparePanel(session, tasks)
+        self.compare_dock = self._dock("Compare versions", self.compare_panel, Qt.TopDockWidgetArea)
+        self.tabifyDockWidget(self.discovery_dock, self.compare_dock)
         self.findings_panel = FindingsPanel(session, tasks)
         self.findings_dock = self._dock("Findings", self.findings_panel, Qt.TopDockWidgetArea)
-        self.tabifyDockWidget(self.discovery_dock, self.findings_dock)
+        self.tabifyDockWidget(self.compare_dock, self.findings_dock)
         self.time_dock.raise_()
         self.resizeDocks([self.data_dock], [270], Qt.Horizontal)
         self.resizeDocks([self.metrics_dock, self.time_dock], [520, 900], Qt.Horizontal)
@@ -110,6 +114,7 @@ class MainWindow(QMainWindow):
         self.time_panel.sig_time_range.connect(self.select_time_range)
         self.breakdown_panel.sig_open_slice.connect(controller.narrow_to)
         self.discovery_panel.sig_open_slice.connect(controller.narrow_to)
+        self.compare_panel.sig_open_slice.connect(controller.narrow_to)
         self.findings_panel.sig_checked.connect(lambda run: session.run(SetFindings(run.findings)))
         self.findings_panel.sig_open_finding.connect(self.open_finding)
         self.findings_panel.sig_decide.connect(lambda decision: session.run(Decide(decision)))
@@ -182,6 +187,7 @@ class MainWindow(QMainWindow):
             "show_breakdown": lambda: self._focus(self.breakdown_dock, self.breakdown_panel.column_box),
             "show_discovery": lambda: self._focus(self.discovery_dock, self.discovery_panel.find_button),
             "show_findings": lambda: self._focus(self.findings_dock, self.findings_panel.tree),
+            "show_compare": lambda: self._focus(self.compare_dock, self.compare_panel.compare_button),
             "shortcuts": self.show_shortcuts, "about": self.show_about,
         }
         menus = {}
@@ -202,7 +208,7 @@ class MainWindow(QMainWindow):
         view_menu = menus["&View"]
         view_menu.addSeparator()
         for dock in (self.data_dock, self.metrics_dock, self.time_dock, self.breakdown_dock, self.discovery_dock,
-                     self.findings_dock):
+                     self.compare_dock, self.findings_dock):
             view_menu.addAction(dock.toggleViewAction())
         self._fill_recent_menu()
 

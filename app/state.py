@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Iterator
 from psygnal import Signal
 
 from analysis.dataset import Dataset
-from analysis.query import Sql
+from analysis.query import ROW_ID, Sql
 from analysis.roles import RoleMap
 from analysis.slices import Everything, Slice, to_sql
 from analysis.store import Store
@@ -112,8 +112,13 @@ class Session:
         return to_sql(self.current_slice.predicate)
 
     def slice_applies(self) -> bool:
+        return self.active is not None and not self.missing_slice_columns()
+
+    def missing_slice_columns(self) -> list[str]:
+        """Columns the current slice reads that the active dataset lacks (row ids always exist)."""
         opened = self.active
-        return opened is not None and self.current_slice.columns <= set(opened.dataset.column_names)
+        present = set(opened.dataset.column_names) | {ROW_ID} if opened else {ROW_ID}
+        return sorted(self.current_slice.columns - present)
 
     def version_name(self, version: str | None) -> str:
         """What to call a model version everywhere: its card's name, else the raw string."""

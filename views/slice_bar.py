@@ -96,8 +96,7 @@ class SliceBar(QWidget):
             self._fill_saved()
 
     def _show_note(self) -> None:
-        missing = sorted(self.session.current_slice.columns - set(
-            self.session.active.dataset.column_names if self.session.active else ()))
+        missing = self.session.missing_slice_columns()
         if self.session.active is not None and missing:
             self.note.setText(f"This slice is not applied here: {self.session.active.name} has no column "
                               + ", ".join(f"'{m}'" for m in missing) + ".")

@@ -1,0 +1,58 @@
+"""The compare panel on the demo log: the answer in words, flips and regressed slices to open."""
+
+import json
+
+import pandas as pd
+from PySide6.QtCore import Qt
+
+from analysis.slices import RowIds
+from tests.views.helpers import open_demo, settle
+
+
+def compare(qtbot, window):
+    panel = window.compare_panel
+    window.compare_dock.raise_()
+    qtbot.mouseClick(panel.compare_button, Qt.LeftButton)
+    settle(qtbot, window, timeout=60000)
+    return panel
+
+
+def test_choosing_two_versions_fills_the_panel(app_window, qtbot, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    manifest = json.loads(demo_files.manifest.read_text())
+    old, new = [v["version"] for v in manifest["versions"]]
+    panel = app_window.compare_panel
+    assert (panel.base_box.currentData(), panel.candidate_box.currentData()) == (old, new)  # the two most recent
+    compare(qtbot, app_window)
+    summary = panel.summary.text()
+    assert "better overall" in summary and "kiosk" in summary
+    assert panel.overall.rowCount() >= 5
+    assert panel.slices.rowCount() >= 1 and "kiosk" in panel.slices.item(0, 0).text()
+    log = pd.read_parquet(demo_files.log)
+    pairs = log[log.model_version == old].merge(log[log.model_version == new], on="request_id").dropna(
+        subset=["is_fraud_x"])
+    negative = ((pairs.prediction_x == pairs.is_fraud_x) & (pairs.prediction_y != pairs.is_fraud_x)).sum()
+    assert f"{negative:,}" in panel.flips.text()
+
+
+def test_double_click_on_a_regressed_slice_and_negative_flips_set_the_slice(app_window, qtbot, demo_files,
+                                                                           tmp_path):
+    open_demo(qtbot, app_window, demo_files)
+    panel = compare(qtbot, app_window)
+    panel.slices.itemDoubleClicked.emit(panel.slices.item(0, 0))
+    settle(qtbot, app_window)
+    assert app_window.session.current_slice.predicate == panel.result.slices[0].predicate
+    assert app_window.table_panel.model.rowCount() > 0
+
+    app_window.slice_bar.sig_apply_text.emit("")  # back to all rows, then open the flips
+    settle(qtbot, app_window)
+    qtbot.mouseClick(panel.open_flips, Qt.LeftButton)
+    settle(qtbot, app_window)
+    predicate = app_window.session.current_slice.predicate
+    assert isinstance(predicate, RowIds)
+    assert app_window.table_panel.model.rowCount() == panel.result.report["flips"]["negative"]
+
+    path = tmp_path / "flips.parquet"
+    panel.export(str(path))
+    settle(qtbot, app_window)
+    assert len(pd.read_parquet(path)) == panel.result.report["flips"]["negative"]

@@ -1,0 +1,290 @@
+"""Compare two model versions: is the candidate better, for whom is it worse, which rows broke?
+
+The first line is the answer in words ("better overall but clearly worse on …"); below it
+every metric with the difference, its 95% interval and p-value, the flips of paired rows,
+and the slices where the candidate is worse, worst first. Everything follows the current
+slice; a double-click on a regressed slice, or "Open negative flips", narrows to those rows.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from analysis.compare_report import run_comparison
+from analysis.flips import export_flips
+from analysis.metrics import METRICS, model_versions
+from app.state import Changes, Session
+from app.tasks import HEAVY, TaskRunner
+
+OVERALL_COLUMNS = ("Metric", "Base", "Candidate", "Difference", "95% interval", "p", "Method")
+SLICE_COLUMNS = ("Slice", "From", "Rows", "Base", "Candidate", "Difference", "95% interval", "p (adj., BY)")
+HELP = (
+    "Paired (same request ids): accuracy by exact McNemar with Newcombe's interval; ROC AUC by DeLong; "
+    "log loss and MAE by a paired normal interval; precision, recall, F1 and ECE by bootstrap. Unpaired: "
+    "Fisher's exact test with Newcombe's hybrid interval, independent DeLong, Welch. Slices: "
+    "Benjamini–Yekutieli adjusted, because slices overlap."
+)
+
+
+class ComparePanel(QWidget):
+    sig_open_slice = Signal(object)  # a predicate: narrow the current slice to it
+    sig_compared = Signal()
+
+    def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.tasks = tasks
+        self.result = None
+        self.versions: list[str] = []
+        self.base_box = QComboBox()
+        self.candidate_box = QComboBox()
+        for box, tip in ((self.base_box, "The version in production"), (self.candidate_box, "The version to promote")):
+            box.setToolTip(tip)
+            box.setSizeAdjustPolicy(QComboBox.AdjustToContents)
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setRange(0.0, 1.0)
+        self.threshold.setDecimals(3)
+        self.threshold.setSingleStep(0.05)
+        self.threshold.setToolTip("Decision threshold on the score (from the column roles by default)")
+        self.compare_button = QPushButton("Compare")
+        self.compare_button.setToolTip("Compare the candidate with the base on the current slice")
+        self.compare_button.clicked.connect(self.compare)
+        self.summary = QLabel("Choose two versions and press Compare.")
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.pairing = QLabel()
+        self.pairing.setWordWrap(True)
+        self.pairing.setToolTip(HELP)
+        self.overall = _table(OVERALL_COLUMNS)
+        self.overall.setToolTip(HELP)
+        self.flips = QLabel()
+        self.flips.setWordWrap(True)
+        self.open_flips = QPushButton("Open negative flips")
+        self.open_flips.setToolTip("Rows the base got right and the candidate wrong, as the current slice")
+        self.open_flips.clicked.connect(self._open_negative_flips)
+        self.export_button = QPushButton("Export flips…")
+        self.export_button.setToolTip("Write the negative flips (both versions' predictions) as CSV or Parquet")
+        self.export_button.clicked.connect(self._export)
+        self.slices = _table(SLICE_COLUMNS)
+        self.slices.itemDoubleClicked.connect(lambda item: self.open_regressed(item.row()))
+        self.slices.setToolTip("Double-click a slice to narrow the current slice to it")
+        self._layout_widgets()
+        session.changed.connect(self.refresh)
+        self.refresh(Changes(active=True))
+
+    def _layout_widgets(self) -> None:
+        controls = QHBoxLayout()
+        for text, widget in (("Base", self.base_box), ("Candidate", self.candidate_box),
+                             ("Threshold", self.threshold)):
+            controls.addWidget(QLabel(text))
+            controls.addWidget(widget)
+        controls.addWidget(self.compare_button)
+        controls.addStretch(1)
+        flips_row = QGridLayout()
+        flips_row.addWidget(self.flips, 0, 0)
+        flips_row.addWidget(self.open_flips, 0, 1)
+        flips_row.addWidget(self.export_button, 0, 2)
+        flips_row.setColumnStretch(0, 1)
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addWidget(self.overall)
+        top_layout.addLayout(flips_row)
+        split = QSplitter(Qt.Vertical)
+        split.addWidget(top)
+        split.addWidget(self.slices)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(controls)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.pairing)
+        layout.addWidget(split, 1)
+        self._show_flips(None)
+
+    def refresh(self, changes: Changes) -> None:
+        if changes.active or changes.datasets or changes.roles:
+            self.result = None
+            opened = self.session.active
+            can = opened is not None and opened.kind == "log" and opened.roles.model_version is not None
+            self.compare_button.setEnabled(False)
+            if opened is not None:
+                self.threshold.setValue(opened.roles.threshold)
+            if can and opened.roles.has_outcome:
+                self.tasks.submit(model_versions, self.session.store, opened.dataset, opened.roles,
+                                  key="compare-versions", on_result=self._fill_versions)
+            else:
+                self.summary.setText("Comparing needs a prediction log with a model version, a label and a "
+                                     "prediction or score (Data > Column roles).")
+        if changes.cards:
+            self._fill_versions(self.versions)
+        if changes.slice and self.result is not None:
+            self.summary.setText("<i>The slice changed: press Compare to compare on it.</i> "
+                                 + self.summary.text())
+
+    def _fill_versions(self, versions: list[str]) -> None:
+        self.versions = list(versions)
+        for box, default in ((self.base_box, -2), (self.candidate_box, -1)):
+            chosen = box.currentData()
+            box.blockSignals(True)
+            box.clear()
+            for version in versions:
+                box.addItem(self.session.version_name(version), version)
+                box.setItemData(box.count() - 1, f"model_version = {version}", Qt.ToolTipRole)
+            index = box.findData(chosen)
+            if index < 0 and len(versions) >= 2:
+                index = len(versions) + default  # the two most recent versions
+            box.setCurrentIndex(max(index, 0))
+            box.blockSignals(False)
+        self.compare_button.setEnabled(len(versions) >= 2)
+        if len(versions) < 2 and self.result is None:
+            self.summary.setText("This log has one model version; there is nothing to compare it with.")
+
+    def compare(self) -> None:
+        opened = self.session.active
+        base, candidate = self.base_box.currentData(), self.candidate_box.currentData()
+        if opened is None or base is None or candidate is None:
+            return
+        if base == candidate:
+            self.summary.setText("Choose two different versions.")
+            return
+        self.summary.setText("comparing…")
+        threshold = self.threshold.value() if self.threshold.value() != opened.roles.threshold else None
+        self.tasks.submit(
+            run_comparison, self.session.store, opened.dataset, opened.roles, base, candidate,
+            saved_slices=tuple(self.session.saved_slices.values()), condition=self.session.condition(),
+            threshold=threshold, key="compare", lane=HEAVY, label="Comparing versions", on_result=self._show,
+        )
+
+    def _show(self, result) -> None:
+        self.result = result
+        report = result.report
+        self.summary.setText(f"<b>{_esc(self._named(report['summary']))}</b>")
+        self.pairing.setText(_esc(self._named(report["pairing"])))
+        self._fill_overall(report)
+        self._show_flips(report["flips"])
+        self._fill_slices(result.slices, report["regressed_slices"])
+        self.sig_compared.emit()
+
+    def _named(self, text: str) -> str:
+        """Sentences quote raw version strings; show the cards' names instead."""
+        for version in self.versions:
+            name = self.session.version_name(version)
+            if name != version:
+                text = text.replace(version, name)
+        return text
+
+    def _fill_overall(self, report: dict) -> None:
+        self.overall.setRowCount(len(report["overall"]))
+        for row, m in enumerate(report["overall"]):
+            info = METRICS.get(m["metric"])
+            cells = [info.display if info else m["metric"], _num(m["base"]), _num(m["candidate"]),
+                     _signed(m["diff"]), _interval(m["ci"]), _p(m["p_value"]), m.get("method", "")]
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if 0 < col < 6:
+                    item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                self.overall.setItem(row, col, item)
+        self.overall.resizeColumnsToContents()
+
+    def _show_flips(self, flips: dict | None) -> None:
+        has = flips is not None and self.result is not None and self.result.flips is not None
+        self.open_flips.setEnabled(has and self.result.flips.negative_predicate is not None)
+        self.export_button.setEnabled(has)
+        if flips is None:
+            self.flips.setText("Flips are counted when both versions scored the same requests (paired)."
+                               if self.result is not None else "")
+            return
+        total = sum(flips[k] for k in ("both_right", "negative", "positive", "both_wrong")) or 1
+        self.flips.setText(
+            f"Flips: <b>{flips['negative']:,}</b> negative (base right, candidate wrong, "
+            f"{flips['negative'] / total:.2%}), {flips['positive']:,} positive ({flips['positive'] / total:.2%}), "
+            f"{flips['both_wrong']:,} both wrong, {flips['both_right']:,} both right — McNemar p {_p(flips['mcnemar_p'])}")
+
+    def _fill_slices(self, slices, rows: list[dict]) -> None:
+        self.slices.setRowCount(len(rows))
+        for row, s in enumerate(rows):
+            cells = [s["predicate"], s["source"], f"{s['rows']:,}", _num(s["base"]), _num(s["candidate"]),
+                     _signed(s["diff"]), _interval(s["ci"]), _p(s["p_adjusted"])]
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if col >= 2:
+                    item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                if not s.get("significant"):
+                    item.setForeground(Qt.gray)
+                self.slices.setItem(row, col, item)
+        self.slices.resizeColumnsToContents()
+        self.slices.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
+
+    def open_regressed(self, row: int) -> None:
+        if self.result is not None and 0 <= row < len(self.result.slices):
+            self.sig_open_slice.emit(self.result.slices[row].predicate)
+
+    def _open_negative_flips(self) -> None:
+        if self.result is not None and self.result.flips is not None and self.result.flips.negative_predicate:
+            self.sig_open_slice.emit(self.result.flips.negative_predicate)
+
+    def _export(self) -> None:
+        if self.result is None or self.result.flips is None:
+            return
+        path, chosen = QFileDialog.getSaveFileName(self, "Export negative flips", "negative_flips.csv",
+                                                   "CSV (*.csv);;Parquet (*.parquet)")
+        if path:
+            self.export(path)
+
+    def export(self, path: str) -> None:
+        """Write the negative flips to ``path`` (CSV, or Parquet for a .parquet name)."""
+        opened = self.session.active
+        kind = "parquet" if path.endswith(".parquet") else "csv"
+        self.tasks.submit(export_flips, self.session.store, opened.dataset, opened.roles, self.result.pairing, path,
+                          format=kind, condition=self.session.condition(), key="compare-export",
+                          label="Exporting flips",
+                          on_result=lambda n: self.flips.setText(self.flips.text() + f"<br>Wrote {n:,} rows to "
+                                                                                     f"{_esc(path)}."))
+
+
+def _table(columns) -> QTableWidget:
+    table = QTableWidget(0, len(columns))
+    table.setHorizontalHeaderLabels(columns)
+    table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectRows)
+    table.verticalHeader().setVisible(False)
+    return table
+
+
+def _num(value) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
+
+
+def _signed(value) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:+.4f}"
+
+
+def _interval(ci) -> str:
+    low, high = ci
+    return "—" if low is None or high is None else f"[{low:+.4f}, {high:+.4f}]"
+
+
+def _p(value) -> str:
+    return "—" if value is None else f"{value:.2g}"
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
