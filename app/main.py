@@ -55,7 +55,39 @@ def build_parser() -> argparse.ArgumentParser:
     _add_slices_command(sub)
     _add_check_command(sub)
     _add_compare_command(sub)
+    _add_trace_commands(sub)
     return parser
+
+
+def _add_trace_commands(sub) -> None:
+    trace = sub.add_parser(
+        "trace", help="the training rows that pushed the model to one prediction (influence), no window",
+        description="Find the training rows most responsible for one logged prediction: exact influence "
+                    "functions for linear models, BoostIn / leaf co-membership for tree ensembles, nearest "
+                    "neighbours otherwise. Without --model a surrogate is fitted on the snapshot (and says so).")
+    trace.add_argument("--train", nargs="+", required=True, metavar="SNAPSHOT", help="the training snapshot")
+    trace.add_argument("--log", nargs="+", required=True, metavar="PATH", help="the prediction log")
+    trace.add_argument("--row", required=True, metavar="ID", help="the id of the logged prediction to trace")
+    trace.add_argument("--version", help="which version's prediction, when several scored the id")
+    _add_model_arguments(trace)
+    trace.add_argument("--top", type=_positive_int, default=20, help="how many harmful and helpful rows (default 20)")
+    trace.add_argument("--json", action="store_true", help="print one JSON object")
+    suspects = sub.add_parser(
+        "suspects", help="training rows whose label is probably wrong, and the batches they come from",
+        description="Rank training rows by how likely their label is wrong: cleanlab's confident learning on "
+                    "out-of-fold probabilities, combined with self-influence; then where the suspects "
+                    "concentrate by source, batch and date.")
+    suspects.add_argument("--train", nargs="+", required=True, metavar="SNAPSHOT", help="the training snapshot")
+    _add_model_arguments(suspects)
+    suspects.add_argument("--top", type=_positive_int, default=20, help="how many suspects to list (default 20)")
+    suspects.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _add_model_arguments(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--model", metavar="FILE", help="the model trained on the snapshot (skops preferred)")
+    cmd.add_argument("--trust", action="store_true",
+                     help="load a pickle/joblib file or a skops file with types outside Sleuth's allow-list "
+                          "(unpickling runs code: only for files you trust)")
 
 
 def _add_compare_command(sub) -> None:
@@ -180,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_check_command(args)
         if args.command == "compare":
             return run_compare_command(args)
+        if args.command in ("trace", "suspects"):
+            return run_trace_command(args)
         if args.command == "demo":
             workspace = prepare_demo(Path(args.out), rows=args.rows, seed=args.seed, incidents=not args.clean)
             if args.no_window:
@@ -318,6 +352,42 @@ def _fmt(value, signed: bool = False) -> str:
 
 def _fmt_p(value) -> str:
     return "—" if value is None else f"{value:.2g}"
+
+
+def run_trace_command(args: argparse.Namespace) -> int:
+    from analysis.store import Store
+    from analysis.trace import suspects_for, trace_prediction
+
+    store = Store()
+    if args.command == "trace":
+        report = trace_prediction(store, args.train, args.log, args.row, args.model, args.trust, args.version,
+                                  k=args.top)
+    else:
+        report = suspects_for(store, args.train, args.model, args.trust, top=args.top)
+    print(json.dumps(report, indent=2, default=str) if args.json else _trace_text(args.command, report))
+    return 0
+
+
+def _trace_text(command: str, report: dict) -> str:
+    lines = [f"method: {report['method']}" + (" (surrogate model fitted by Sleuth)" if report.get("surrogate") else "")]
+    if command == "trace":
+        q = report["query"]
+        lines.append(f"prediction {q['row_id']}: predicted {q['prediction']}, label {q['label']}")
+        for title, rows in (("most harmful training rows", report["harmful"]),
+                            ("most helpful training rows", report["helpful"])):
+            lines += ["", title + ":"] + [
+                "  " + "  ".join(f"{k} {v}" if k != "score" else f"score {v:+.4g}" for k, v in row.items())
+                for row in rows]
+        return "\n".join(lines)
+    lines += ["", "suspect labels (most likely wrong first):"] + [
+        f"  row {s['row_id']}: label {s['label']}, suggested {s['suggested_label']}, score {s['score']:.3f}"
+        for s in report["suspects"]]
+    concentrated = [b for b in report["by_source"] if b.get("p_value") is not None and b["p_value"] < 0.05]
+    if concentrated:
+        lines += ["", "suspects concentrate in:"] + [
+            f"  {b['column']} = {b['value']}: {b['suspects']:,} suspects of {b['rows']:,} rows "
+            f"(lift {b['lift']:.2f}, p {b['p_value']:.2g})" for b in concentrated]
+    return "\n".join(lines)
 
 
 def prepare_demo(out: Path, rows: int, seed: int, incidents: bool) -> Path:

@@ -90,3 +90,36 @@ def test_demo_generates_files_and_a_workspace_without_a_window(tmp_path):
     entries = {e.name: e for e in Workspace.open(workspace).datasets()}
     assert entries["predictions"].roles.label == "is_fraud"
     assert entries["training"].kind == "training"
+
+
+def test_trace_json_lists_harmful_and_helpful_training_rows(demo_files):
+    log = pd.read_parquet(demo_files.log)
+    manifest = json.loads(demo_files.manifest.read_text())
+    stronger = manifest["versions"][1]
+    failed = log[(log.model_version == stronger["version"]) & log.is_fraud.notna() & (log.prediction != log.is_fraud)]
+    row = failed.iloc[0]
+    result = sleuth("trace", "--train", str(demo_files.training), "--log", str(demo_files.log),
+                    "--model", str(demo_files.models[stronger["version"]]), "--row", row.request_id,
+                    "--version", stronger["version"], "--top", "5", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert "BoostIn" in report["method"] and report["surrogate"] is False
+    assert report["query"]["row_id"] == row.request_id and report["query"]["label"] == row.is_fraud
+    assert len(report["harmful"]) == 5 and len(report["helpful"]) == 5
+    assert all(h["score"] > 0 for h in report["harmful"]) and all(h["score"] < 0 for h in report["helpful"])
+    assert {"row_id", "score", "label", "source", "snapshot_date"} <= set(report["harmful"][0])
+
+
+def test_a_pickled_model_needs_trust(demo_files, tmp_path):
+    import pickle
+
+    from sklearn.linear_model import LogisticRegression
+
+    training = pd.read_parquet(demo_files.training)
+    model = LogisticRegression(max_iter=200).fit(training[["amount", "merchant_risk"]].fillna(0), training.is_fraud)
+    model.feature_names_in_ = __import__("numpy").array(["amount", "merchant_risk"], dtype=object)
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(model))
+    result = sleuth("suspects", "--train", str(demo_files.training), "--model", str(path), "--top", "3")
+    assert result.returncode == 2
+    assert "runs code" in result.stderr and "trust" in result.stderr

@@ -1,0 +1,165 @@
+"""Trace one prediction back to the training rows that pushed the model to it.
+
+The bridge between the files a user opens (a training snapshot, a prediction log, maybe a
+model file) and :mod:`analysis.influence`: read the snapshot's features from DuckDB, find the
+log row, match feature columns, pick the influence method for the model (or fit a surrogate),
+and report the most harmful and most helpful training rows with their label, source and date.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from .errors import SchemaError
+from .influence import influence_for_row, prepare_influence
+from .intake import LoadedLog, load_log
+from .models import LoadedModel, fit_surrogate, load_model, match_features
+from .progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
+from .query import ROW_ID, Sql, ident
+from .store import Store
+from .suspects import DEFAULT_SOURCE_COLUMNS, find_suspects, suspects_report
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """A training snapshot in memory (100k x 30 is a few tens of MB) with its roles."""
+
+    snapshot: LoadedLog
+    frame: pd.DataFrame
+    features: list[str]
+    label: str
+    id_column: str | None
+    context_columns: list[str]  # source / batch / date columns shown next to each row
+
+
+def read_training(store: Store, train_paths: Sequence[str], cancel: CancelToken = NEVER_CANCELLED) -> TrainingData:
+    """Load a training snapshot: its label, features, id and source/date columns."""
+    snapshot = load_log(store, train_paths, check=False, cancel=cancel)
+    roles = snapshot.roles
+    if roles.label is None:
+        raise SchemaError("the training snapshot has no label column (name it label, target, y or is_...)",
+                          file=", ".join(snapshot.dataset.paths))
+    context = [c for c in snapshot.dataset.column_names if c in DEFAULT_SOURCE_COLUMNS]
+    features = [c for c in roles.features if c not in context]
+    columns = [c for c in [roles.id, roles.label, *features, *context] if c]
+    frame = store.df(Sql(f"SELECT {', '.join(ident(c) for c in dict.fromkeys(columns))} "
+                         f"FROM {ident(snapshot.dataset.view)} ORDER BY {ident(ROW_ID)}"), cancel)
+    return TrainingData(snapshot, frame, features, roles.label, roles.id, context)
+
+
+def model_for(training: TrainingData, model_path: str | Path | None, trust: bool,
+              log: LoadedLog | None = None) -> tuple[LoadedModel, list[str]]:
+    """The user's model (safely loaded) and its feature columns, or a surrogate fitted on the snapshot."""
+    if model_path is None:
+        features = [c for c in training.features if log is None or c in log.dataset.column_names]
+        if not features:
+            raise SchemaError("the training snapshot and the log share no feature column")
+        return fit_surrogate(training.frame, features, training.label, training.snapshot.roles.task), features
+    model = load_model(model_path, trust=trust)
+    log_columns = log.dataset.columns if log is not None else training.snapshot.dataset.columns
+    return model, match_features(model, training.snapshot.dataset.columns, log_columns)
+
+
+def trace_prediction(
+    store: Store,
+    train_paths: Sequence[str],
+    log_paths: Sequence[str],
+    row: str,
+    model_path: str | Path | None = None,
+    trust: bool = False,
+    version: str | None = None,
+    k: int = 20,
+    progress: Progress = no_progress,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> dict[str, Any]:
+    """The ``sleuth trace`` report for the log row whose id is ``row`` (one version's row)."""
+    progress(0.0, "Reading the training snapshot")
+    training = read_training(store, train_paths, cancel)
+    log = load_log(store, log_paths, check=False, cancel=cancel)
+    model, features = model_for(training, model_path, trust, log)
+    query = _log_row(store, log, row, features, version, cancel)
+    label = query[log.roles.label] if log.roles.label else None
+    if label is None or (isinstance(label, float) and math.isnan(label)):
+        raise SchemaError(f"request '{row}' has no label yet, so there is no failure to trace", column=log.roles.label)
+    progress(0.2, "Preparing influence (once per model and snapshot)")
+    prep = prepare_influence(model, training.frame[features], training.frame[training.label],
+                             progress=scaled(progress, 0.2, 0.9), cancel=cancel)
+    result = influence_for_row(prep, query[features].to_frame().T, label, k=k)
+    progress(1.0, "Traced")
+    prediction = query[log.roles.prediction] if log.roles.prediction else None
+    return {
+        "method": result.method,
+        "surrogate": result.surrogate,
+        "query": {"row_id": row, "label": _plain(label), "prediction": _plain(prediction),
+                  "version": _plain(query[log.roles.model_version]) if log.roles.model_version else None},
+        "harmful": [_training_row(training, index, score) for index, score in result.harmful],
+        "helpful": [_training_row(training, index, score) for index, score in result.helpful],
+    }
+
+
+def suspects_for(
+    store: Store,
+    train_paths: Sequence[str],
+    model_path: str | Path | None = None,
+    trust: bool = False,
+    top: int = 20,
+    progress: Progress = no_progress,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> dict[str, Any]:
+    """The ``sleuth suspects`` report: training rows whose label is probably wrong, and where
+    they come from (source, batch, date)."""
+    training = read_training(store, train_paths, cancel)
+    model = load_model(model_path, trust=trust) if model_path else None
+    features = training.features
+    if model is not None:
+        features = match_features(model, training.snapshot.dataset.columns, training.snapshot.dataset.columns)
+    found = find_suspects(training.frame, features, training.label, model, id_column=training.id_column,
+                          source_columns=training.context_columns or DEFAULT_SOURCE_COLUMNS, k=max(top, 50),
+                          progress=progress, cancel=cancel)
+    return suspects_report(found, top=top)
+
+
+def _log_row(store: Store, log: LoadedLog, row: str, features: list[str], version: str | None,
+             cancel: CancelToken) -> pd.Series:
+    roles = log.roles
+    if roles.id is None:
+        raise SchemaError("the log has no id column to find the row by; set the id role")
+    missing = [c for c in features if c not in log.dataset.column_names]
+    if missing:
+        raise SchemaError(f"the log lacks the model's feature column(s) {', '.join(missing)}")
+    condition = Sql(f"CAST({ident(roles.id)} AS VARCHAR) = ?", (str(row),))
+    if version is not None and roles.model_version:
+        condition = condition & Sql(f"CAST({ident(roles.model_version)} AS VARCHAR) = ?", (version,))
+    frame = store.df(Sql(f"SELECT * FROM {ident(log.dataset.view)} WHERE {condition.text} "
+                         f"ORDER BY {ident(ROW_ID)} LIMIT 1", condition.params), cancel)
+    if frame.empty:
+        raise SchemaError(f"no row with {roles.id} = '{row}'" + (f" for version '{version}'" if version else ""),
+                          column=roles.id)
+    return frame.iloc[0]
+
+
+def _training_row(training: TrainingData, index: int, score: float) -> dict[str, Any]:
+    record = training.frame.iloc[int(index)]
+    entry = {"row_id": _plain(record[training.id_column]) if training.id_column else int(index),
+             "score": float(score), "label": _plain(record[training.label])}
+    for column in training.context_columns:
+        entry[column] = _plain(record[column])
+    return entry
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly Python value from a pandas/numpy one."""
+    if value is None:
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
