@@ -89,6 +89,13 @@ ALERT_MIN_ROWS = 100
 WARNING_MODEL_EFFECT = 0.1
 WARNING_INPUT_EFFECT = 0.5
 
+POPULATION_DRIFT_EPISODES = 3
+"""A column whose distribution moves in at least this many (group, time) stretches, each with a
+small effect, is drifting as a population rather than breaking in one place."""
+
+DRIFT_MAX_EFFECT = 0.3
+"""Above this effect a distribution change is a break to look at, not slow drift."""
+
 Group = tuple[tuple[str, Any], ...]
 
 
@@ -311,7 +318,7 @@ def root_causes(episodes: Sequence[Episode]) -> list[_Draft]:
         key=lambda e: (order.get(e.kind, len(order)), -e.effect),
     )
     drafts: list[_Draft] = []
-    for episode in inputs:
+    for episode in _merge_population_drift(inputs):
         home = next((d for d in drafts if _explains(d.lead, episode)), None)
         if home is None:
             drafts.append(_Draft(episode))
@@ -327,9 +334,42 @@ def root_causes(episodes: Sequence[Episode]) -> list[_Draft]:
 
 
 def _explains(lead: Episode, other: Episode) -> bool:
+    """Whether ``other`` is a symptom of ``lead``: same columns, overlapping time, and rows that
+    are the lead's rows seen through the same grouping or through another one.
+
+    A break in one client (two columns swapped) also moves those columns in every merchant
+    category and region the client's rows fall in; those are the same rows seen through other
+    group columns, not problems of their own.
+    """
     same_columns = set(other.columns) <= set(lead.columns)
     related_groups = group_covers(other.group, lead.group) or group_covers(lead.group, other.group)
-    return same_columns and related_groups and lead.overlaps(other)
+    seen_through_other_grouping = (
+        lead.sudden and bool(lead.group) and bool(other.group)
+        and {key for key, _ in other.group}.isdisjoint({key for key, _ in lead.group})
+    )
+    return same_columns and (related_groups or seen_through_other_grouping) and lead.overlaps(other)
+
+
+def _merge_population_drift(episodes: list[Episode]) -> list[Episode]:
+    """Small distribution changes of one column scattered over groups and time become one
+    population-wide drift episode, spanning them all, for all rows."""
+    by_column: dict[tuple[str, ...], list[Episode]] = {}
+    for episode in episodes:
+        if episode.kind == "distribution" and episode.effect < DRIFT_MAX_EFFECT:
+            by_column.setdefault(episode.columns, []).append(episode)
+    merged = []
+    absorbed: set[int] = set()
+    for columns, group in by_column.items():
+        if len(group) < POPULATION_DRIFT_EPISODES or any(e.start is None or e.end is None for e in group):
+            continue
+        absorbed.update(id(e) for e in group)
+        everyone = [e for e in group if not e.group]
+        lead = max(everyone or group, key=lambda e: e.effect)
+        merged.append(replace(
+            lead, group=(), start=min(e.start for e in group), end=max(e.end for e in group), shape="trend",
+            sharpness=min(e.sharpness for e in group), symptoms=tuple(s for e in group for s in e.symptoms),
+        ))
+    return [e for e in episodes if id(e) not in absorbed] + merged
 
 
 def _model_home(drafts: list[_Draft], episode: Episode) -> _Draft | None:
