@@ -36,7 +36,7 @@ from .flips import flip_indicator_sql
 from .metrics import METRICS
 from .progress import NEVER_CANCELLED, CancelToken
 from .query import Sql
-from .roles import RoleMap, TaskType
+from .roles import RoleMap
 from .slices import And, Predicate, Slice, to_sql, to_text
 from .store import Store
 

@@ -9,18 +9,22 @@ and report the most harmful and most helpful training rows with their label, sou
 from __future__ import annotations
 
 import math
+import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import pandas as pd
 
+from .dataset import Dataset
 from .errors import SchemaError
-from .influence import influence_for_row, prepare_influence
+from .influence import InfluencePrep, influence_for_row, prepare_influence
 from .intake import LoadedLog, load_log
 from .models import LoadedModel, fit_surrogate, load_model, match_features
 from .progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from .query import ROW_ID, Sql, ident
+from .roles import RoleMap
 from .store import Store
 from .suspects import DEFAULT_SOURCE_COLUMNS, find_suspects, suspects_report
 
@@ -163,3 +167,192 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return None
     return value
+
+
+@dataclass(frozen=True)
+class PreparedInfluence:
+    """What :class:`InfluenceCache` keeps per model and snapshot: the expensive part of a trace."""
+
+    training: TrainingData
+    model: LoadedModel
+    features: list[str]
+    prep: InfluencePrep
+
+
+class InfluenceCache:
+    """The one-time influence preparation per (snapshot, model file, its mtime), kept for the session.
+
+    Preparing (reading the snapshot, loading the model, a Hessian or per-tree pass) takes
+    seconds; every later row of the same model is then a fraction of a second. The lock makes
+    a second worker wait for a preparation in progress instead of repeating it.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple, PreparedInfluence] = {}
+        self._lock = threading.Lock()
+
+    def prepared(self, store: Store, snapshot_paths: Sequence[str], model_path: str | Path | None,
+                 trust: bool, log: LoadedLog, progress: Progress = no_progress,
+                 cancel: CancelToken = NEVER_CANCELLED) -> PreparedInfluence:
+        """The cached preparation, or a new one (progress reports only when preparing)."""
+        key = _cache_key(snapshot_paths, model_path)
+        with self._lock:
+            if key not in self._entries:
+                self._entries[key] = _prepare(store, snapshot_paths, model_path, trust, log, progress, cancel)
+            return self._entries[key]
+
+    def __contains__(self, key: tuple) -> bool:
+        return key in self._entries
+
+    @staticmethod
+    def key(snapshot_paths: Sequence[str], model_path: str | Path | None) -> tuple:
+        return _cache_key(snapshot_paths, model_path)
+
+
+@dataclass(frozen=True)
+class TracedTrainingRow:
+    """One influential training row: its id, score (positive = harmful), label, source/date, features."""
+
+    row_id: Any
+    score: float
+    label: Any
+    context: dict[str, Any]
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RowTrace:
+    """One log row traced to the training rows that most raised and lowered its loss."""
+
+    row_id: int
+    request_id: Any
+    version: Any
+    label: Any
+    prediction: Any
+    correct: bool | None
+    features: list[str]
+    query_values: dict[str, Any]
+    method: str
+    surrogate: bool
+    harmful: list[TracedTrainingRow]
+    helpful: list[TracedTrainingRow]
+
+
+class NoLabelYet(SchemaError):
+    """The log row has no ground truth yet: there is no failure to trace."""
+
+
+def row_version(store: Store, dataset: Dataset, roles: RoleMap, row_id: int,
+                cancel: CancelToken = NEVER_CANCELLED) -> str | None:
+    """The model version that served log row ``row_id`` (a ROW_ID), or None without that role."""
+    if roles.model_version is None:
+        return None
+    rows = store.rows(Sql(f"SELECT CAST({ident(roles.model_version)} AS VARCHAR) FROM {ident(dataset.view)} "
+                          f"WHERE {ident(ROW_ID)} = ?", (int(row_id),)), cancel)
+    return rows[0][0] if rows else None
+
+
+def trace_log_row(
+    store: Store,
+    dataset: Dataset,
+    roles: RoleMap,
+    row_id: int,
+    snapshot_paths: Sequence[str],
+    model_path: str | Path | None,
+    trust: bool,
+    cache: InfluenceCache,
+    k: int = 20,
+    progress: Progress = no_progress,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> RowTrace:
+    """Trace the log row ``row_id`` (its ROW_ID) of an open dataset, reusing ``cache``'s preparation.
+
+    Raises :class:`NoLabelYet` before any preparation when the row has no label.
+    """
+    frame = store.df(Sql(f"SELECT * FROM {ident(dataset.view)} WHERE {ident(ROW_ID)} = ?", (int(row_id),)),
+                     cancel)
+    if frame.empty:
+        raise SchemaError(f"the log has no row {row_id}")
+    query = frame.iloc[0]
+    label = None if roles.label is None or pd.isna(query[roles.label]) else _plain(query[roles.label])
+    if label is None:
+        raise NoLabelYet("this row has no label yet, so there is no failure to trace", column=roles.label)
+    progress(0.0, "Preparing influence (once per model and snapshot)")
+    ready = cache.prepared(store, snapshot_paths, model_path, trust, LoadedLog(dataset, roles, ()),
+                           scaled(progress, 0.0, 0.9), cancel)
+    missing = [c for c in ready.features if c not in frame.columns]
+    if missing:
+        raise SchemaError(f"the log lacks the model's feature column(s) {', '.join(missing)}")
+    result = influence_for_row(ready.prep, frame[ready.features].iloc[[0]], query[roles.label], k=k)
+    prediction = _plain(query[roles.prediction]) if roles.prediction else None
+    progress(1.0, "Traced")
+    return RowTrace(
+        row_id=int(row_id),
+        request_id=_shown(query[roles.id]) if roles.id else None,
+        version=_shown(query[roles.model_version]) if roles.model_version else None,
+        label=label,
+        prediction=prediction,
+        correct=None if prediction is None else _same_label(label, prediction),
+        features=list(ready.features),
+        query_values={c: _shown(query[c]) for c in ready.features},
+        method=result.method,
+        surrogate=result.surrogate,
+        harmful=[_traced_row(ready, index, score) for index, score in result.harmful],
+        helpful=[_traced_row(ready, index, score) for index, score in result.helpful],
+    )
+
+
+def concentration_sentence(report: dict[str, Any]) -> str:
+    """Where a ``suspects_for`` report's suspects concentrate, in one sentence (BH-adjusted p < 0.05)."""
+    concentrated = [b for b in report["by_source"]
+                    if b.get("p_value") is not None and b["p_value"] < 0.05 and (b.get("lift") or 0) > 1]
+    if not concentrated:
+        return "The suspect labels are spread evenly: no source, batch or date holds more than its share."
+    parts = [f"{b['column']} = {b['value']} ({b['suspects']:,} suspects of {b['rows']:,} rows, "
+             f"{b['lift']:.1f}× its share, p {b['p_value']:.2g})" for b in concentrated]
+    return "Suspect labels concentrate in " + "; ".join(parts) + "."
+
+
+def _cache_key(snapshot_paths: Sequence[str], model_path: str | Path | None) -> tuple:
+    model = str(model_path) if model_path else None
+    mtime = os.path.getmtime(model) if model and os.path.exists(model) else None
+    return tuple(str(p) for p in snapshot_paths), model, mtime
+
+
+def _prepare(store: Store, snapshot_paths: Sequence[str], model_path: str | Path | None, trust: bool,
+             log: LoadedLog, progress: Progress, cancel: CancelToken) -> PreparedInfluence:
+    progress(0.0, "Reading the training snapshot")
+    training = read_training(store, snapshot_paths, cancel)
+    progress(0.1, "Loading the model" if model_path else "Fitting a surrogate model on the snapshot")
+    model, features = model_for(training, model_path or None, trust, log)
+    progress(0.2, "Preparing influence (once per model and snapshot)")
+    prep = prepare_influence(model, training.frame[features], training.frame[training.label],
+                             progress=scaled(progress, 0.2, 1.0), cancel=cancel)
+    return PreparedInfluence(training, model, features, prep)
+
+
+def _traced_row(ready: PreparedInfluence, index: int, score: float) -> TracedTrainingRow:
+    entry = _training_row(ready.training, index, score)
+    record = ready.training.frame.iloc[int(index)]
+    return TracedTrainingRow(
+        row_id=entry["row_id"], score=entry["score"], label=entry["label"],
+        context={c: entry[c] for c in ready.training.context_columns},
+        values={c: _shown(record[c]) for c in ready.features},
+    )
+
+
+def _shown(value: Any) -> Any:
+    """:func:`_plain`, with values JSON does not know (UUIDs) as text."""
+    value = _plain(value)
+    return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
+
+
+def _same_label(label: Any, prediction: Any) -> bool:
+    """Labels compare as text, so 1, 1.0, True and "1" from different columns meet."""
+    def key(value: Any) -> str:
+        if isinstance(value, bool):
+            return str(int(value))
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value)
+    return key(label) == key(prediction)

@@ -46,6 +46,8 @@ ACTIONS = (
                "Is the candidate better, for whom is it worse, which rows broke?"),
     ActionSpec("show_findings", "&Findings (on call)", "&View", "Ctrl+7",
                "What changed in the inputs and outputs, where and since when"),
+    ActionSpec("show_trace", "T&race a prediction", "&View", "Ctrl+9",
+               "The training rows that pushed the model to the selected row's prediction"),
     ActionSpec("shortcuts", "&Keyboard shortcuts", "&Help", "F1"),
     ActionSpec("about", "&About Sleuth", "&Help"),
 )

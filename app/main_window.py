@@ -37,6 +37,7 @@ from views.slice_bar import SliceBar
 from views.table_panel import TablePanel
 from views.task_status import TaskStatus
 from views.time_plot import TimePlotPanel
+from views.trace_panel import TracePanel
 from views.version_cards_dialog import VersionCardsDialog
 
 from .actions import ACTIONS
@@ -57,7 +58,7 @@ from .tasks import TaskRunner
 DATA_FILTER = "Data files (*.parquet *.pq *.csv *.tsv *.txt *.jsonl *.ndjson *.json *.arrow *.feather *.ipc *.duckdb *.db);;All files (*)"
 WORKSPACE_FILTER = "Sleuth workspace (*.sleuth)"
 RECENT_LIMIT = 10
-LAYOUT_VERSION = 5
+LAYOUT_VERSION = 6
 """Bumped whenever the docks change, so a saved layout of older docks is not restored."""
 
 
@@ -98,9 +99,12 @@ class MainWindow(QMainWindow):
         self.compare_panel = ComparePanel(session, tasks)
         self.compare_dock = self._dock("Compare versions", self.compare_panel, Qt.TopDockWidgetArea)
         self.tabifyDockWidget(self.discovery_dock, self.compare_dock)
+        self.trace_panel = TracePanel(session, tasks)
+        self.trace_dock = self._dock("Trace", self.trace_panel, Qt.TopDockWidgetArea)
+        self.tabifyDockWidget(self.compare_dock, self.trace_dock)
         self.findings_panel = FindingsPanel(session, tasks)
         self.findings_dock = self._dock("Findings", self.findings_panel, Qt.TopDockWidgetArea)
-        self.tabifyDockWidget(self.compare_dock, self.findings_dock)
+        self.tabifyDockWidget(self.trace_dock, self.findings_dock)
         self.time_dock.raise_()
         self.resizeDocks([self.data_dock], [270], Qt.Horizontal)
         self.resizeDocks([self.metrics_dock, self.time_dock], [520, 900], Qt.Horizontal)
@@ -188,6 +192,7 @@ class MainWindow(QMainWindow):
             "show_discovery": lambda: self._focus(self.discovery_dock, self.discovery_panel.find_button),
             "show_findings": lambda: self._focus(self.findings_dock, self.findings_panel.tree),
             "show_compare": lambda: self._focus(self.compare_dock, self.compare_panel.compare_button),
+            "show_trace": lambda: self._focus(self.trace_dock, self.trace_panel.tabs),
             "shortcuts": self.show_shortcuts, "about": self.show_about,
         }
         menus = {}
@@ -208,7 +213,7 @@ class MainWindow(QMainWindow):
         view_menu = menus["&View"]
         view_menu.addSeparator()
         for dock in (self.data_dock, self.metrics_dock, self.time_dock, self.breakdown_dock, self.discovery_dock,
-                     self.compare_dock, self.findings_dock):
+                     self.compare_dock, self.trace_dock, self.findings_dock):
             view_menu.addAction(dock.toggleViewAction())
         self._fill_recent_menu()
 

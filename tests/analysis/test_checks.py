@@ -10,7 +10,6 @@ from analysis.checks import DISTRIBUTION_MIN_EFFECT, run_checks
 from analysis.intake import load_log
 from analysis.loading import open_dataset
 from analysis.profile import profile_reference
-from analysis.query import Sql
 from analysis.roles import RoleMap
 
 START = pd.Timestamp("2026-03-02")

@@ -1,7 +1,6 @@
 """The reference profile matches pandas on the same rows, and its expectations file round-trips."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from analysis.checks import run_checks
