@@ -31,7 +31,7 @@ from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
 
 SEVERITY_COLOURS = {"alert": "#b3261e", "warning": "#8a5300", "info": "#1a4f8b"}
-COLUMNS = ("Severity", "Finding", "Rows", "Window", "History")
+COLUMNS = ("Severity", "Rows", "Window", "History", "Finding")
 SNOOZE = _dt.timedelta(days=1)
 
 
@@ -58,9 +58,12 @@ class FindingsPanel(QWidget):
         self.tree.setWordWrap(True)
         self.tree.setSelectionMode(QAbstractItemView.SingleSelection)
         header = self.tree.header()
-        header.setSectionResizeMode(1, QHeaderView.Stretch)
-        for col in (0, 2, 3, 4):
+        header.setStretchLastSection(True)
+        for col in (0, 1, 2, 3):
             header.setSectionResizeMode(col, QHeaderView.ResizeToContents)
+        self.details = QLabel()
+        self.details.setWordWrap(True)
+        self.details.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.tree.itemActivated.connect(lambda item, _col: self._open(item))
         self.tree.itemClicked.connect(lambda item, _col: self._open(item))
         self.buttons = {}
@@ -85,8 +88,9 @@ class FindingsPanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
         layout.addWidget(self.tree, 1)
+        layout.addWidget(self.details)
         layout.addLayout(decide)
-        self.tree.currentItemChanged.connect(lambda current, _p: self._enable(current is not None))
+        self.tree.currentItemChanged.connect(self._on_current)
         session.changed.connect(self.refresh)
 
     def refresh(self, changes: Changes) -> None:
@@ -120,16 +124,21 @@ class FindingsPanel(QWidget):
         for finding in findings:
             item = QTreeWidgetItem([
                 finding.severity + (f" ({finding.decision})" if finding.decision else ""),
-                finding.sentence,
                 f"{finding.rows:,}",
                 _window_text(finding.window),
                 _history_text(history(self.session.decisions, finding.key)),
+                finding.sentence,
             ])
             item.setForeground(0, QBrush(QColor(SEVERITY_COLOURS.get(finding.severity, "#000"))))
-            item.setToolTip(1, finding.sentence)
-            item.setTextAlignment(2, Qt.AlignRight | Qt.AlignVCenter)
+            item.setToolTip(4, finding.sentence)
+            item.setTextAlignment(1, Qt.AlignRight | Qt.AlignVCenter)
             self.tree.addTopLevelItem(item)
         self._enable(False)
+
+    def _on_current(self, current, _previous) -> None:
+        self._enable(current is not None)
+        finding = self.current()
+        self.details.setText(f"<b>{finding.severity}</b>: {_esc(finding.sentence)}" if finding else "")
 
     def _enable(self, on: bool) -> None:
         for button in self.buttons.values():
@@ -162,10 +171,16 @@ def _window_text(window) -> str:
     start, end = window
     if start is None and end is None:
         return "whole log"
-    fmt = "%Y-%m-%d %H:%M"
+    def moment(value) -> str:
+        return value.strftime("%m-%d" if (value.hour, value.minute) == (0, 0) else "%m-%d %H:%M")
+
     if start is not None and end is not None and start.date() == end.date():
         return f"{start:%Y-%m-%d} {start:%H:%M}–{end:%H:%M}"
-    return f"{start.strftime(fmt) if start else '…'} – {end.strftime(fmt) if end else '…'}"
+    return f"{moment(start) if start else '…'} → {moment(end) if end else '…'}"
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _history_text(past) -> str:

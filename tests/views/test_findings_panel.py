@@ -1,0 +1,62 @@
+"""On call in the window: run the checks, click a finding, decide on it, reopen the workspace."""
+
+import json
+
+import pandas as pd
+from PySide6.QtCore import Qt
+
+from tests.views.helpers import close_window, make_window, open_demo, settle
+
+
+def run_checks(qtbot, window):
+    window.findings_dock.raise_()
+    qtbot.mouseClick(window.findings_panel.run_button, Qt.LeftButton)
+    settle(qtbot, window, timeout=120000)
+    return window.findings_panel
+
+
+def test_clicking_a_finding_sets_the_slice_and_time_window(app_window, qtbot, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    panel = run_checks(qtbot, app_window)
+    incidents = {i["id"]: i for i in json.loads(demo_files.manifest.read_text())["incidents"]}
+    kinds = [f.kind for f in panel.shown[:2]]
+    assert set(kinds) == {"swap", "null_burst"}, [f.sentence for f in panel.shown]
+    assert all(f.severity != "alert" for f in panel.shown if f.kind == "drift")
+    row = kinds.index("null_burst")
+    qtbot.mouseClick(panel.tree.viewport(), Qt.LeftButton,
+                     pos=panel.tree.visualItemRect(panel.tree.topLevelItem(row)).center())
+    settle(qtbot, app_window)
+    finding = panel.shown[row]
+    assert app_window.session.current_slice.predicate == finding.slice
+    log = pd.read_parquet(demo_files.log)
+    start, end = finding.window
+    expected = log[(log.region == "EU-West") & (log.timestamp >= start) & (log.timestamp < end)]
+    assert app_window.table_panel.model.rowCount() == len(expected)
+    burst = pd.Timestamp(incidents["a"]["window"][0])
+    assert start <= burst < end
+    assert app_window.time_panel.markers  # the alert and warning windows are shaded on the plot
+
+
+def test_a_dismissed_finding_stays_dismissed_after_reopening(app_window, qtbot, demo_files, tmp_path, qsettings):
+    open_demo(qtbot, app_window, demo_files)
+    path = tmp_path / "oncall.sleuth"
+    app_window.controller.save_workspace_as(path)
+    panel = run_checks(qtbot, app_window)
+    swap = next(i for i, f in enumerate(panel.shown) if f.kind == "swap")
+    key = panel.shown[swap].key
+    panel.tree.setCurrentItem(panel.tree.topLevelItem(swap))
+    panel.decide("dismissed", note="client confirmed the fix is deployed")
+    settle(qtbot, app_window)
+    dismissed = next(f for f in panel.shown if f.key == key)
+    assert dismissed.severity == "info" and dismissed.decision == "dismissed"
+    app_window.close()
+
+    again = make_window(qtbot, qsettings)
+    again.controller.open_workspace(path)
+    settle(qtbot, again)
+    panel = run_checks(qtbot, again)
+    finding = next(f for f in panel.shown if f.key == key)
+    assert finding.severity == "info" and finding.decision == "dismissed"
+    row = panel.shown.index(finding)
+    assert "1 dismissed" in panel.tree.topLevelItem(row).text(3)
+    close_window(again)
