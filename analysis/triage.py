@@ -540,7 +540,7 @@ def ranked(findings: Iterable[Finding]) -> list[Finding]:
 
 
 def _finding(store, dataset, roles, draft: _Draft, cancel) -> Finding:
-    lead = draft.lead
+    lead = refine_window(store, dataset, roles, draft.lead, cancel)
     start, end = lead.start, lead.end
     measured = measure_effect(store, dataset, roles, lead.group, start, end, cancel)
     confinement = 1.0 - measured.rows / measured.window_rows if lead.group and measured.window_rows else 0.0
@@ -565,6 +565,44 @@ def _finding(store, dataset, roles, draft: _Draft, cancel) -> Finding:
         symptoms=draft.symptoms,
         sentence=sentence(kind, lead, measured),
     )
+
+
+REFINED_KINDS = {"null_rate": "{col} IS NULL", "zero_fill": "{col} = 0"}
+"""Share-type symptoms whose stretch is narrowed to the hours it lasted (the checks see days)."""
+
+REFINE_SHARE_OF_PEAK = 0.5
+"""Hours whose share reaches this fraction of the peak hour's share belong to the stretch."""
+
+
+def refine_window(store: Store, dataset: Dataset, roles: RoleMap, lead: Episode,
+                  cancel: CancelToken = NEVER_CANCELLED) -> Episode:
+    """Narrow a null or zero-fill stretch to the hours it lasted: a pipeline failure from 08:00
+    to 14:00 reads as that, not as "on 2026-10-12" at the checks' daily resolution."""
+    if (lead.kind not in REFINED_KINDS or len(lead.columns) != 1 or roles.timestamp is None
+            or lead.start is None or lead.end is None or lead.end - lead.start <= _dt.timedelta(hours=2)):
+        return lead
+    ts = timestamp_expr(dataset, roles)
+    hit = REFINED_KINDS[lead.kind].format(col=ident(lead.columns[0]))
+    where = Sql(f"{ts} >= ? AND {ts} < ?", (lead.start, lead.end)) & to_sql(group_predicate(lead.group))
+    hours = store.rows(Sql(
+        f"SELECT time_bucket(INTERVAL 1 HOUR, {ts}) AS bucket_hour, avg(CASE WHEN {hit} THEN 1.0 ELSE 0.0 END), "
+        f"count(*) FROM {ident(dataset.view)} WHERE {where.text} GROUP BY 1 ORDER BY 1", where.params), cancel)
+    if not hours:
+        return lead
+    shares = np.array([share for _, share, _ in hours], dtype=np.float64)
+    peak = int(np.argmax(shares))
+    first = last = peak
+    while first > 0 and shares[first - 1] >= REFINE_SHARE_OF_PEAK * shares[peak]:
+        first -= 1
+    while last < len(shares) - 1 and shares[last + 1] >= REFINE_SHARE_OF_PEAK * shares[peak]:
+        last += 1
+    start, end = hours[first][0], hours[last][0] + _dt.timedelta(hours=1)
+    rows = sum(n for _, _, n in hours[first:last + 1])
+    observed = float(np.dot(shares[first:last + 1], [n for _, _, n in hours[first:last + 1]]) / rows)
+    strongest = _peak(lead)
+    refined = replace(strongest, start=start, end=end, observed=observed, rows=rows)
+    symptoms = tuple(refined if s is strongest else s for s in lead.symptoms)
+    return replace(lead, start=start, end=end, symptoms=symptoms)
 
 
 def _window_slice(roles: RoleMap, start, end) -> Predicate:

@@ -230,6 +230,10 @@ def test_the_demo_incidents_are_the_top_findings_and_drift_ranks_below(demo_chec
     assert by_kind["null_burst"].columns == ("merchant_risk",)
     assert by_kind["null_burst"].slice_text == "region = 'EU-West'"
     assert _overlaps(by_kind["null_burst"].window, incidents["a"]["window"])
+    start, end = by_kind["null_burst"].window  # narrowed to the hours, not the checks' whole day
+    planted = [dt.datetime.fromisoformat(t) for t in incidents["a"]["window"]]
+    assert planted[0] - dt.timedelta(hours=1) <= start <= planted[0]
+    assert planted[1] <= end <= planted[1] + dt.timedelta(hours=1)
     assert set(by_kind["swap"].columns) == set(incidents["b"]["columns"])
     assert by_kind["swap"].slice_text == "client = 'stark-pay'"
     assert _overlaps(by_kind["swap"].window, incidents["b"]["window"])
