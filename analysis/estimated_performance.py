@@ -64,3 +64,29 @@ def estimated_accuracy(
         f"GROUP BY {names} ORDER BY {names}"
     )
     return store.df(Sql(text, where.params), cancel)
+
+
+ESTIMATED_ACCURACY = "estimated_accuracy"
+"""The time plot's name for this series; it is not in ``METRICS`` because no label is used."""
+
+
+def estimated_accuracy_series(
+    store: Store,
+    dataset: Dataset,
+    roles: RoleMap,
+    condition: Sql | None = None,
+    cancel: CancelToken = NEVER_CANCELLED,
+):
+    """Estimated accuracy per version and time bucket, shaped like ``metric_series`` for the plot
+    (``value`` is the estimate), at the bucket width chosen from the rows' time span."""
+    from .metrics import MetricSeries, time_span
+    from .timebuckets import choose_bucket
+
+    span = time_span(store, dataset, roles, condition)
+    if span is None:
+        return MetricSeries(ESTIMATED_ACCURACY, None, pd.DataFrame(columns=["version", "bucket_start", "value"]))
+    bucket = choose_bucket(*span)
+    frame = estimated_accuracy(store, dataset, roles, condition, bucket, cancel)
+    frame = frame.rename(columns={"estimated_accuracy": "value"})
+    frame["value"] = frame["value"].astype(float)
+    return MetricSeries(ESTIMATED_ACCURACY, bucket, frame)

@@ -11,17 +11,21 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QStackedWidget, QToolButton, QVBoxLayout, QWidget
 
+from analysis.estimated_performance import ESTIMATED_ACCURACY, estimated_accuracy_series
 from analysis.metrics import METRICS, metric_series, metrics_for
+from analysis.roles import TaskType
 from app.state import Changes, Session
 from app.tasks import TaskRunner
 
 from .style import version_colour
 
 FINDING_COLOURS = {"alert": (179, 38, 30, 45), "warning": (230, 159, 0, 40)}
+ESTIMATED_LABEL = "Estimated accuracy (from scores)"
+ESTIMATED_TIP = ("Confidence-based estimate (as NannyML's CBPE): each row counts as correct with the probability its "
+                 "calibrated score gives. Usable before labels arrive; only as good as the model's calibration.")
 PREFERRED = {"binary": "accuracy", "multiclass": "accuracy", "regression": "mae"}
 
 
@@ -93,6 +97,10 @@ class TimePlotPanel(QWidget):
         self.metric_box.clear()
         for name in names:
             self.metric_box.addItem(METRICS[name].display, name)
+        if opened is not None and opened.roles.task is not TaskType.REGRESSION and opened.roles.scores:
+            self.metric_box.addItem(ESTIMATED_LABEL, ESTIMATED_ACCURACY)
+            names.append(ESTIMATED_ACCURACY)
+            self.metric_box.setItemData(self.metric_box.count() - 1, ESTIMATED_TIP, Qt.ToolTipRole)
         wanted = current if current in names else PREFERRED.get(task)
         if wanted in names:
             self.metric_box.setCurrentIndex(names.index(wanted))
@@ -109,6 +117,11 @@ class TimePlotPanel(QWidget):
             self._draw(None, "No timestamp column is set, so there is no time axis (Data > Column roles).")
             return
         self.caption.setText("computing…")
+        if metric == ESTIMATED_ACCURACY:
+            self.tasks.submit(estimated_accuracy_series, self.session.store, opened.dataset, opened.roles,
+                              condition=self.session.condition(), key="time-plot",
+                              on_result=lambda series: self._draw(series, ""))
+            return
         self.tasks.submit(
             metric_series, self.session.store, opened.dataset, opened.roles, metric=metric,
             condition=self.session.condition(),
@@ -128,18 +141,21 @@ class TimePlotPanel(QWidget):
             return
         self.stack.setCurrentWidget(self.plot)
         frame = series.frame
-        self.caption.setText(f"per {series.bucket.label}")
+        self.caption.setText(f"per {series.bucket.label}" + (" — an ESTIMATE from the scores, not labels"
+                                                             if series.metric == ESTIMATED_ACCURACY else ""))
         for index, (version, rows) in enumerate(frame.groupby("version", sort=False, dropna=False)):
             raw = None if version is None or (isinstance(version, float) and math.isnan(version)) else str(version)
             name = raw or "all rows"
             x = _epoch_seconds(rows["bucket_start"])
             y = rows["value"].to_numpy(dtype=float)
-            pen = pg.mkPen(version_colour(index), width=2)
+            estimate = series.metric == ESTIMATED_ACCURACY
+            pen = pg.mkPen(version_colour(index), width=2, style=Qt.DashLine if estimate else Qt.SolidLine)
             curve = self.plot.plot(x, y, pen=pen, name=self.session.version_name(raw), symbol="o", symbolSize=4,
                                    symbolBrush=version_colour(index), symbolPen=None, connect="finite")
             self.curves[name] = curve
         self._mark_findings()
-        self.plot.setLabel("left", METRICS[series.metric].display)
+        self.plot.setLabel("left", ESTIMATED_LABEL if series.metric == ESTIMATED_ACCURACY
+                           else METRICS[series.metric].display)
         self.plot.enableAutoRange()
         if self.range_button.isChecked():
             self.plot.addItem(self.region)

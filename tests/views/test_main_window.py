@@ -173,3 +173,17 @@ def test_giving_a_role_to_another_column_hands_it_over(qtbot, demo_files):
     assert "is_fraud" in roles.features  # the old label is kept, as a feature
     assert dialog.combos["is_fraud"].currentData() == Role.FEATURE
     store.close()
+
+
+def test_estimated_accuracy_is_offered_and_marked_as_an_estimate(app_window, qtbot, demo_files):
+    from analysis.estimated_performance import ESTIMATED_ACCURACY
+
+    open_demo(qtbot, app_window, demo_files)
+    box = app_window.time_panel.metric_box
+    box.setCurrentIndex(box.findData(ESTIMATED_ACCURACY))
+    settle(qtbot, app_window)
+    assert "ESTIMATE" in app_window.time_panel.caption.text()
+    frame = app_window.time_panel.series.frame
+    labelled_days = frame[frame.bucket_start < pd.Timestamp("2026-10-27")]
+    assert labelled_days.value.between(0.9, 1.0).all()  # a calibrated fraud model: ~0.96-0.98 correct
+    assert set(app_window.time_panel.curves) == set(pd.read_parquet(demo_files.log).model_version.unique())
