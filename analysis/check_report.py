@@ -34,6 +34,7 @@ class CheckRun:
     roles: RoleMap
     reference: str
     findings: tuple[Finding, ...]
+    profile_json: str | None = None  # the reference profile, for the workspace to keep
 
 
 def run_check(
@@ -83,17 +84,23 @@ def check_dataset(
     store: Store,
     dataset: Dataset,
     roles: RoleMap,
+    saved_profile: str | None = None,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
 ) -> CheckRun:
-    """Check an open log against its default reference (its first 20% of time): the window's
-    on-call panel calls this."""
-    from .profile import profile_reference, reference_window as default_window
+    """Check an open log against its reference: the profile the workspace kept from an earlier
+    check (``saved_profile``, JSON), else its first 20% of time, profiled now. The window's
+    on-call panel calls this; the run carries the profile so the workspace can keep it."""
+    from .profile import Profile, profile_reference, reference_window as default_window
 
-    progress(0.0, "Profiling the reference")
-    profile = profile_reference(store, dataset, roles, condition=default_window(store, dataset, roles))
+    if saved_profile is not None:
+        profile, described = Profile.from_json(saved_profile), "the reference profile saved in the workspace"
+    else:
+        progress(0.0, "Profiling the reference")
+        profile = profile_reference(store, dataset, roles, condition=default_window(store, dataset, roles))
+        described = "the log's first 20% of time"
     findings = check_against(store, dataset, roles, profile, progress=scaled(progress, 0.3, 1.0), cancel=cancel)
-    return CheckRun(dataset, roles, "the log's first 20% of time", tuple(findings))
+    return CheckRun(dataset, roles, described, tuple(findings), profile.to_json())
 
 
 def check_against(

@@ -348,14 +348,18 @@ class LoadVersionCards(Command):
 
 @dataclass
 class SetFindings(Command):
-    """Show a check's findings (with the decisions already taken applied)."""
+    """Show a check's findings; keep its reference profile in the workspace for the next check."""
 
     findings: tuple
+    dataset: str | None = None
+    profile_json: str | None = None
     undoable = False
     label: str = "Check inputs"
 
     def do(self, session: Session) -> Changes:
         session.findings = tuple(self.findings)
+        if session.workspace is not None and self.dataset and self.profile_json:
+            session.workspace.save_profile(self.dataset, self.profile_json)
         return Changes(findings=True)
 
 

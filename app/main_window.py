@@ -119,7 +119,8 @@ class MainWindow(QMainWindow):
         self.breakdown_panel.sig_open_slice.connect(controller.narrow_to)
         self.discovery_panel.sig_open_slice.connect(controller.narrow_to)
         self.compare_panel.sig_open_slice.connect(controller.narrow_to)
-        self.findings_panel.sig_checked.connect(lambda run: session.run(SetFindings(run.findings)))
+        self.findings_panel.sig_checked.connect(
+            lambda run: session.run(SetFindings(run.findings, run.dataset.name, run.profile_json)))
         self.findings_panel.sig_open_finding.connect(self.open_finding)
         self.findings_panel.sig_decide.connect(lambda decision: session.run(Decide(decision)))
         self.sidebar.sig_close_dataset.connect(controller.close_dataset)

@@ -45,6 +45,7 @@ class FindingsPanel(QWidget):
         self.session = session
         self.tasks = tasks
         self.shown: list = []
+        self.reference = "the reference"
         self.run_button = QPushButton("Check inputs")
         self.run_button.setToolTip("Profile the log's first 20% of time and check every column per time bucket "
                                    "and per source/client/region against it")
@@ -110,8 +111,14 @@ class FindingsPanel(QWidget):
             self.caption.setText("Open a prediction log with a timestamp column to check it.")
             return
         self.caption.setText("checking…")
-        self.tasks.submit(check_dataset, self.session.store, opened.dataset, opened.roles, key="findings",
-                          lane=HEAVY, label="Checking inputs", on_result=self.sig_checked.emit)
+        workspace = self.session.workspace
+        saved = workspace.profile(opened.name) if workspace is not None else None
+        self.tasks.submit(check_dataset, self.session.store, opened.dataset, opened.roles, saved, key="findings",
+                          lane=HEAVY, label="Checking inputs", on_result=self._checked)
+
+    def _checked(self, run) -> None:
+        self.reference = run.reference
+        self.sig_checked.emit(run)
 
     def _fill(self) -> None:
         findings = apply_decisions(self.session.findings, self.session.decisions)
@@ -120,7 +127,8 @@ class FindingsPanel(QWidget):
         counts = {s: sum(f.severity == s for f in findings) for s in SEVERITY_COLOURS}
         if self.session.findings or counts["alert"] or counts["warning"]:
             self.caption.setText(f"{len(findings)} finding(s): {counts['alert']} alert, {counts['warning']} "
-                                 f"warning, {counts['info']} info. Click one to see its rows.")
+                                 f"warning, {counts['info']} info, against {self.reference}. "
+                                 "Click one to see its rows.")
         for finding in findings:
             item = QTreeWidgetItem([
                 finding.severity + (f" ({finding.decision})" if finding.decision else ""),

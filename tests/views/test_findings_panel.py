@@ -60,3 +60,15 @@ def test_a_dismissed_finding_stays_dismissed_after_reopening(app_window, qtbot, 
     row = panel.shown.index(finding)
     assert "1 dismissed" in panel.tree.topLevelItem(row).text(3)
     close_window(again)
+
+
+def test_the_reference_profile_is_kept_in_the_workspace_and_reused(app_window, qtbot, demo_files, tmp_path):
+    open_demo(qtbot, app_window, demo_files)
+    app_window.controller.save_workspace_as(tmp_path / "w.sleuth")
+    panel = run_checks(qtbot, app_window)
+    first = [f.key for f in panel.shown]
+    name = app_window.session.active.name
+    assert app_window.session.workspace.profile(name)
+    panel = run_checks(qtbot, app_window)
+    assert "saved in the workspace" in panel.caption.text()
+    assert [f.key for f in panel.shown] == first
