@@ -128,7 +128,13 @@ def run_checks(
             continue
         symptoms += _cell_symptoms(cell, reference, profile, roles, comparable, width, min_rows)
     progress(1.0, f"{len(symptoms)} symptom(s)")
-    return symptoms
+    return sorted(symptoms, key=_symptom_order)
+
+
+def _symptom_order(symptom: Symptom) -> tuple:
+    """A fixed order: DuckDB returns groups in no particular order, and triage breaks ties by
+    position, so the same log must give the same list."""
+    return (symptom.kind, symptom.columns, str(symptom.group), symptom.start or dt.datetime.min)
 
 
 def schema_symptoms(dataset: Dataset, profile: Profile) -> list[Symptom]:

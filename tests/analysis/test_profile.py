@@ -54,7 +54,10 @@ def test_expectations_round_trip_gives_same_checks(store, reference, tmp_path):
     log = open_dataset(store, [tmp_path / "broken.parquet"])
     live = run_checks(store, log, ROLES, profile)
     from_file = run_checks(store, log, ROLES, again)
-    assert live and live == from_file
+    assert live and len(live) == len(from_file)
+    for a, b in zip(live, from_file):  # sums in parallel differ in the last bits, nothing more
+        assert (a.kind, a.columns, a.group, a.start, a.end, a.rows) == (b.kind, b.columns, b.group, b.start, b.end, b.rows)
+        assert a.effect == pytest.approx(b.effect, rel=1e-9, abs=1e-12)
 
 
 def test_expectations_file_version_is_checked():
