@@ -45,7 +45,7 @@ class FindingsPanel(QWidget):
         self.session = session
         self.tasks = tasks
         self.shown: list = []
-        self.reference = "the reference"
+        self.reference: str | None = None  # set once a check has run
         self.run_button = QPushButton("Check inputs")
         self.run_button.setToolTip("Profile the log's first 20% of time and check every column per time bucket "
                                    "and per source/client/region against it")
@@ -125,10 +125,12 @@ class FindingsPanel(QWidget):
         self.shown = list(findings)
         self.tree.clear()
         counts = {s: sum(f.severity == s for f in findings) for s in SEVERITY_COLOURS}
-        if self.session.findings or counts["alert"] or counts["warning"]:
+        if findings:
             self.caption.setText(f"{len(findings)} finding(s): {counts['alert']} alert, {counts['warning']} "
-                                 f"warning, {counts['info']} info, against {self.reference}. "
+                                 f"warning, {counts['info']} info, against {self.reference or 'the reference'}. "
                                  "Click one to see its rows.")
+        elif self.reference is not None:
+            self.caption.setText(f"No finding: the inputs and outputs look like {self.reference}.")
         for finding in findings:
             item = QTreeWidgetItem([
                 finding.severity + (f" ({finding.decision})" if finding.decision else ""),
