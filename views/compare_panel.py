@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -22,17 +24,21 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSplitter,
+    QTabWidget,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from analysis.compare_plots import compare_plots
 from analysis.compare_report import run_comparison
 from analysis.flips import export_flips
 from analysis.metrics import METRICS, model_versions
 from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
+
+from .style import version_colour
 
 OVERALL_COLUMNS = ("Metric", "Base", "Candidate", "Difference", "95% interval", "p", "Method")
 SLICE_COLUMNS = ("Slice", "From", "Rows", "Base", "Candidate", "Difference", "95% interval", "p (adj., BY)")
@@ -83,6 +89,7 @@ class ComparePanel(QWidget):
         self.export_button = QPushButton("Export flips…")
         self.export_button.setToolTip("Write the negative flips (both versions' predictions) as CSV or Parquet")
         self.export_button.clicked.connect(self._export)
+        self.plots = self._build_plots()
         self.slices = _table(SLICE_COLUMNS)
         self.slices.itemDoubleClicked.connect(lambda item: self.open_regressed(item.row()))
         self.slices.setToolTip("Double-click a slice to narrow the current slice to it")
@@ -108,9 +115,13 @@ class ComparePanel(QWidget):
         top_layout.setContentsMargins(0, 0, 0, 0)
         top_layout.addWidget(self.overall)
         top_layout.addLayout(flips_row)
+        lower = QTabWidget()
+        lower.addTab(self.slices, "Where the candidate is worse")
+        lower.addTab(self.plots, "Calibration, confusion, scores")
+        self.lower_tabs = lower
         split = QSplitter(Qt.Vertical)
         split.addWidget(top)
-        split.addWidget(self.slices)
+        split.addWidget(lower)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(controls)
@@ -118,6 +129,76 @@ class ComparePanel(QWidget):
         layout.addWidget(self.pairing)
         layout.addWidget(split, 1)
         self._show_flips(None)
+
+    def _build_plots(self) -> QWidget:
+        """Reliability diagram of both versions, their confusion matrices, score vs score."""
+        self.reliability = pg.PlotWidget()
+        self.reliability.setBackground("w")
+        self.reliability.setLabel("bottom", "mean score in bin")
+        self.reliability.setLabel("left", "observed")
+        self.reliability.setXRange(0, 1)
+        self.reliability.setYRange(0, 1)
+        self.reliability.setToolTip("Reliability: a calibrated model follows the diagonal")
+        self.density = pg.PlotWidget()
+        self.density.setBackground("w")
+        self.density.setLabel("bottom", "base score")
+        self.density.setLabel("left", "candidate score")
+        self.density.setToolTip("Paired requests: candidate score against base score (log of the count)")
+        self.confusion = {side: _table(()) for side in ("base", "candidate")}
+        confusion_box = QWidget()
+        row = QHBoxLayout(confusion_box)
+        row.setContentsMargins(0, 0, 0, 0)
+        for side, table in self.confusion.items():
+            column = QVBoxLayout()
+            label = QLabel(side)
+            self.confusion_titles = getattr(self, "confusion_titles", {})
+            self.confusion_titles[side] = label
+            column.addWidget(label)
+            column.addWidget(table)
+            row.addLayout(column)
+        box = QWidget()
+        layout = QHBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.reliability, 1)
+        layout.addWidget(confusion_box, 1)
+        layout.addWidget(self.density, 1)
+        return box
+
+    def _show_plots(self, plots) -> None:
+        self.plot_data = plots
+        self.reliability.clear()
+        self.reliability.plot([0, 1], [0, 1], pen=pg.mkPen("#999", style=Qt.DashLine))
+        for index, (side, version) in enumerate((("base", self.base_box.currentData()),
+                                                 ("candidate", self.candidate_box.currentData()))):
+            rows = plots.reliability[plots.reliability.side == side]
+            colour = version_colour(index)
+            self.reliability.plot(rows.confidence.to_numpy(float), rows.observed.to_numpy(float),
+                                  pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5, symbolBrush=colour,
+                                  name=self.session.version_name(version))
+            self._fill_confusion(side, version, plots.confusion[plots.confusion.side == side])
+        self.density.clear()
+        if plots.density is not None:
+            image = pg.ImageItem(np.log1p(plots.density))
+            image.setLookupTable(pg.colormap.get("viridis").getLookupTable(nPts=256))
+            image.setRect(0, 0, 1, 1)
+            self.density.addItem(image)
+            self.density.plot([0, 1], [0, 1], pen=pg.mkPen("w", style=Qt.DashLine))
+
+    def _fill_confusion(self, side: str, version, frame) -> None:
+        classes = sorted(set(frame.actual) | set(frame.predicted))
+        table = self.confusion[side]
+        table.setRowCount(len(classes))
+        table.setColumnCount(len(classes))
+        table.setHorizontalHeaderLabels([f"pred {c}" for c in classes])
+        table.setVerticalHeaderLabels([f"actual {c}" for c in classes])
+        table.verticalHeader().setVisible(True)
+        counts = {(r.actual, r.predicted): r.rows for r in frame.itertuples()}
+        for i, actual in enumerate(classes):
+            for j, predicted in enumerate(classes):
+                item = QTableWidgetItem(f"{counts.get((actual, predicted), 0):,}")
+                item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                table.setItem(i, j, item)
+        self.confusion_titles[side].setText(f"{side}: {self.session.version_name(version)}")
 
     def refresh(self, changes: Changes) -> None:
         if changes.active or changes.datasets or changes.roles:
@@ -181,6 +262,9 @@ class ComparePanel(QWidget):
         self._fill_overall(report)
         self._show_flips(report["flips"])
         self._fill_slices(result.slices, report["regressed_slices"])
+        opened = self.session.active
+        self.tasks.submit(compare_plots, self.session.store, opened.dataset, opened.roles, result.pairing,
+                          self.session.condition(), key="compare-plots", lane=HEAVY, on_result=self._show_plots)
         self.sig_compared.emit()
 
     def _named(self, text: str) -> str:

@@ -56,3 +56,19 @@ def test_double_click_on_a_regressed_slice_and_negative_flips_set_the_slice(app_
     panel.export(str(path))
     settle(qtbot, app_window)
     assert len(pd.read_parquet(path)) == panel.result.report["flips"]["negative"]
+
+
+def test_reliability_confusion_and_score_density_are_drawn(app_window, qtbot, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    panel = compare(qtbot, app_window)
+    plots = panel.plot_data
+    log = pd.read_parquet(demo_files.log).dropna(subset=["is_fraud"])
+    base = log[log.model_version == panel.base_box.currentData()]
+    shown = panel.confusion["base"]
+    assert int(shown.item(1, 0).text().replace(",", "")) == ((base.is_fraud == 1) & (base.prediction == 0)).sum()
+    assert set(plots.reliability.side) == {"base", "candidate"}
+    assert plots.reliability.rows.sum() > 0
+    everything = pd.read_parquet(demo_files.log)
+    pairs = everything[everything.model_version == panel.base_box.currentData()].merge(
+        everything[everything.model_version == panel.candidate_box.currentData()], on="request_id")
+    assert plots.density.sum() == len(pairs) == panel.result.report["paired_rows"]
