@@ -10,9 +10,11 @@ import pandas as pd
 
 from .compare import Pairing, paired_view, side_column, side_rows
 from .dataset import Dataset
+from .errors import SchemaError
 from .progress import NEVER_CANCELLED, CancelToken
-from .query import Sql, ident, where_clause
+from .query import ROW_ID, Sql, ident, where_clause
 from .roles import RoleMap
+from .slices import RowIds
 from .store import Store
 
 DENSITY_BINS = 60
@@ -72,3 +74,34 @@ def _density(store, dataset, roles, pairing, condition, cancel) -> np.ndarray | 
     for i, j, n in counts:
         grid[i, j] = n
     return grid
+
+
+MAX_REGION_ROWS = 50_000
+"""A region of the score plot becomes a slice of row ids; beyond this many rows, narrow it."""
+
+
+def score_region_rows(
+    store: Store,
+    dataset: Dataset,
+    roles: RoleMap,
+    pairing: Pairing,
+    base_range: tuple[float, float],
+    candidate_range: tuple[float, float],
+    condition: Sql | None = None,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> RowIds:
+    """The candidate's rows of the pairs whose scores fall in a rectangle of the score plot.
+
+    A pair's two scores live on two rows, so the selection cannot be a predicate on one row's
+    columns; it is the candidate rows' ids, as the negative flips are.
+    """
+    base, candidate = side_column("b", "score"), side_column("c", "score")
+    inside = Sql(f"{base} BETWEEN ? AND ? AND {candidate} BETWEEN ? AND ?",
+                 (*sorted(base_range), *sorted(candidate_range))) & condition
+    with paired_view(store, dataset, roles, pairing) as view:
+        where = where_clause(inside)
+        ids = store.numpy(Sql(f"SELECT {ident(ROW_ID)} AS id FROM {ident(view)}{where.text} ORDER BY 1 "
+                              f"LIMIT {MAX_REGION_ROWS + 1}", where.params), cancel)["id"]
+    if len(ids) > MAX_REGION_ROWS:
+        raise SchemaError(f"the region holds more than {MAX_REGION_ROWS:,} pairs; select a smaller one")
+    return RowIds.of(int(i) for i in ids)

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from analysis.compare_plots import compare_plots
+from analysis.compare_plots import compare_plots, score_region_rows
 from analysis.compare_report import run_comparison
 from analysis.flips import export_flips
 from analysis.metrics import METRICS, model_versions
@@ -143,7 +143,12 @@ class ComparePanel(QWidget):
         self.density.setBackground("w")
         self.density.setLabel("bottom", "base score")
         self.density.setLabel("left", "candidate score")
-        self.density.setToolTip("Paired requests: candidate score against base score (log of the count)")
+        self.density.setToolTip("Paired requests: candidate score against base score (log of the count). "
+                                "Drag the box, then 'Open region' to slice to those requests")
+        self.region = pg.RectROI([0.5, 0.0], [0.5, 0.3], pen=pg.mkPen("#E69F00", width=2))
+        self.open_region_button = QPushButton("Open region")
+        self.open_region_button.setToolTip("The requests inside the box as the current slice (candidate rows)")
+        self.open_region_button.clicked.connect(self.open_region)
         self.confusion = {side: _table(()) for side in ("base", "candidate")}
         confusion_box = QWidget()
         row = QHBoxLayout(confusion_box)
@@ -159,9 +164,14 @@ class ComparePanel(QWidget):
         box = QWidget()
         layout = QHBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
+        density_box = QWidget()
+        density_layout = QVBoxLayout(density_box)
+        density_layout.setContentsMargins(0, 0, 0, 0)
+        density_layout.addWidget(self.density, 1)
+        density_layout.addWidget(self.open_region_button)
         layout.addWidget(self.reliability, 1)
         layout.addWidget(confusion_box, 1)
-        layout.addWidget(self.density, 1)
+        layout.addWidget(density_box, 1)
         return box
 
     def _show_plots(self, plots) -> None:
@@ -183,6 +193,22 @@ class ComparePanel(QWidget):
             image.setRect(0, 0, 1, 1)
             self.density.addItem(image)
             self.density.plot([0, 1], [0, 1], pen=pg.mkPen("w", style=Qt.DashLine))
+            self.density.addItem(self.region)
+        self.open_region_button.setEnabled(plots.density is not None)
+
+    def open_region(self) -> None:
+        """Slice to the paired requests inside the box on the score plot."""
+        if self.result is None or not self.result.pairing.paired:
+            return
+        x, y = self.region.pos()
+        width, height = self.region.size()
+        self.select_score_region((x, x + width), (y, y + height))
+
+    def select_score_region(self, base_range: tuple[float, float], candidate_range: tuple[float, float]) -> None:
+        opened = self.session.active
+        self.tasks.submit(score_region_rows, self.session.store, opened.dataset, opened.roles, self.result.pairing,
+                          base_range, candidate_range, self.session.condition(), key="compare-region",
+                          label="Selecting requests", on_result=self.sig_open_slice.emit)
 
     def _fill_confusion(self, side: str, version, frame) -> None:
         classes = sorted(set(frame.actual) | set(frame.predicted))

@@ -72,3 +72,16 @@ def test_reliability_confusion_and_score_density_are_drawn(app_window, qtbot, de
     pairs = everything[everything.model_version == panel.base_box.currentData()].merge(
         everything[everything.model_version == panel.candidate_box.currentData()], on="request_id")
     assert plots.density.sum() == len(pairs) == panel.result.report["paired_rows"]
+
+
+def test_a_region_of_the_score_plot_becomes_the_slice(app_window, qtbot, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    panel = compare(qtbot, app_window)
+    panel.select_score_region((0.5, 1.0), (0.0, 0.2))  # the base says fraud, the candidate does not
+    settle(qtbot, app_window)
+    log = pd.read_parquet(demo_files.log)
+    old, new = panel.base_box.currentData(), panel.candidate_box.currentData()
+    pairs = log[log.model_version == old].merge(log[log.model_version == new], on="request_id")
+    expected = pairs[pairs.score_x.between(0.5, 1.0) & pairs.score_y.between(0.0, 0.2)]
+    assert isinstance(app_window.session.current_slice.predicate, RowIds)
+    assert app_window.table_panel.model.rowCount() == len(expected) > 0
