@@ -18,29 +18,14 @@ from .slices import Slice
 from .store import Store
 
 
-def compare_report(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    base: str,
-    candidate: str,
-    metric: str | None = None,
-    saved_slices: Sequence[Slice] = (),
-    max_level: int = 3,
-    min_support: int | None = None,
-    tolerance: float = 0.0,
-    condition: Sql | None = None,
-    threshold: float | None = None,
-    column: str | None = None,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> dict[str, Any]:
+def compare_report(*args: Any, **kwargs: Any) -> dict[str, Any]:
     """Everything ``sleuth compare`` prints: overall metrics, flips, regressed slices, summary.
 
-    ``flips`` is None for an unpaired comparison; ``metric`` (default accuracy or MAE) is
-    listed first in ``overall`` and is the one the gate and the slices judge.
+    Takes :func:`run_comparison`'s arguments. ``flips`` is None for an unpaired comparison;
+    ``metric`` (default accuracy or MAE) is listed first in ``overall`` and is the one the gate
+    and the slices judge.
     """
-    return run_comparison(store, dataset, roles, base, candidate, metric, saved_slices, max_level, min_support,
-                          tolerance, condition, threshold, column, cancel).report
+    return run_comparison(*args, **kwargs).report
 
 
 @dataclass(frozen=True)
