@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Sequence
 
 DEFAULT_DEMO_DIR = "sleuth-demo"
-WINDOW_MEMORY_LIMIT = "1500MB"
-"""DuckDB's share when the window runs: the design's 2 GB budget minus Qt, Python and pandas;
-larger sorts and aggregations spill to disk instead of growing the process."""
+DUCKDB_MEMORY_LIMIT = "1500MB"
+"""DuckDB's share of the process, in the window and on the command line: the design's 2 GB
+budget minus Qt, Python and pandas; larger joins, sorts and aggregations spill to disk instead
+of growing the process."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -239,7 +240,7 @@ def run_info(paths: Sequence[str]) -> int:
     from analysis.intake import load_log
     from analysis.store import Store
 
-    store = Store()
+    store = Store(memory_limit=DUCKDB_MEMORY_LIMIT)
     loaded = load_log(store, paths)
     print(json.dumps(describe_log(store, loaded), indent=2, default=str))
     return 0
@@ -253,7 +254,7 @@ def run_slices(args: argparse.Namespace) -> int:
     from analysis.slices import to_sql
     from analysis.store import Store
 
-    store = Store()
+    store = Store(memory_limit=DUCKDB_MEMORY_LIMIT)
     loaded = load_log(store, args.paths, check=False)
     dataset, roles = loaded.dataset, loaded.roles
     error = args.error or ("abs" if roles.task is TaskType.REGRESSION else "misclass")
@@ -284,7 +285,7 @@ def run_check_command(args: argparse.Namespace) -> int:
     from analysis.check_report import check_report, fails, report_text, run_check
     from analysis.store import Store
 
-    store = Store()
+    store = Store(memory_limit=DUCKDB_MEMORY_LIMIT)
     run = run_check(store, args.paths, reference=args.reference, reference_window=args.reference_window,
                     expect=args.expect, since=args.since, write_expect=args.write_expect)
     if args.json:
@@ -303,7 +304,7 @@ def run_compare_command(args: argparse.Namespace) -> int:
     from analysis.store import Store
     from analysis.workspace import Workspace
 
-    store = Store()
+    store = Store(memory_limit=DUCKDB_MEMORY_LIMIT)
     loaded = load_log(store, args.paths, check=False)
     dataset, roles = loaded.dataset, loaded.roles
     condition = to_sql(parse_slice(args.where, {c.name: c.dtype for c in dataset.columns})) if args.where else None
@@ -358,7 +359,7 @@ def run_trace_command(args: argparse.Namespace) -> int:
     from analysis.store import Store
     from analysis.trace import suspects_for, trace_prediction
 
-    store = Store()
+    store = Store(memory_limit=DUCKDB_MEMORY_LIMIT)
     if args.command == "trace":
         report = trace_prediction(store, args.train, args.log, args.row, args.model, args.trust, args.version,
                                   k=args.top)
@@ -426,7 +427,7 @@ def run_window(paths: Sequence[str], screenshot: str | None, size: str) -> int:
     app.setApplicationName("Sleuth")
     app.setStyle("Fusion")
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    session = Session(Store(memory_limit=WINDOW_MEMORY_LIMIT))
+    session = Session(Store(memory_limit=DUCKDB_MEMORY_LIMIT))
     tasks = TaskRunner()
     controller = AppController(session, tasks)
     # A screenshot is reproducible: it starts from the default layout, not the user's last one.

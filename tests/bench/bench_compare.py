@@ -83,7 +83,9 @@ def sleuth_route(log: Path) -> dict:
     from analysis.store import Store
 
     started = time.perf_counter()
-    store = Store()
+    from app.main import DUCKDB_MEMORY_LIMIT
+
+    store = Store(memory_limit=DUCKDB_MEMORY_LIMIT)  # as `sleuth compare` runs it
     loaded = load_log(store, [str(log)], check=False)
     report = compare_report(store, loaded.dataset, loaded.roles, "v1", "v2")
     return {"seconds": time.perf_counter() - started, "negative": report["flips"]["negative"],
