@@ -4,9 +4,9 @@ The method is chosen by the kind of model (:func:`analysis.models.model_kind`) a
 part of every result, so the user always sees how the rows were found:
 
 * linear and logistic models: influence functions, exact (:mod:`analysis.influence_linear`);
-* boosted trees (scikit-learn, LightGBM): BoostIn (:mod:`analysis.influence_trees`);
+* boosted trees (scikit-learn, LightGBM, XGBoost): BoostIn (:mod:`analysis.influence_trees`);
 * random forests and extra trees: leaf co-membership (:mod:`analysis.influence_trees`);
-* anything else (XGBoost included for now): nearest neighbours, an approximation
+* anything else: nearest neighbours, an approximation
   (:mod:`analysis.influence_neighbours`).
 
 **Sign convention.** A score is the query's loss *with* the training row minus its loss
@@ -29,7 +29,7 @@ import pandas as pd
 
 from . import influence_linear, influence_neighbours, influence_trees
 from .errors import SchemaError
-from .models import BOOSTING, FOREST, LIGHTGBM, LINEAR, LoadedModel, final_estimator
+from .models import BOOSTING, FOREST, LIGHTGBM, LINEAR, XGBOOST, LoadedModel, final_estimator
 from .progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
 
 
@@ -76,7 +76,7 @@ def prepare_influence(model: LoadedModel, train_X: pd.DataFrame, train_y: Any,
     estimator = model.estimator
     if model.kind == LINEAR:
         state = influence_linear.prepare(estimator, train_X, targets, row_weights, progress, cancel)
-    elif model.kind in (BOOSTING, LIGHTGBM):
+    elif model.kind in (BOOSTING, LIGHTGBM, XGBOOST):
         state = influence_trees.prepare_boosting(estimator, model.kind, train_X, targets,
                                                  row_weights, progress, cancel)
     elif model.kind == FOREST:

@@ -16,6 +16,8 @@ over the trees where ``i`` and the query share a leaf, holding the tree structur
     score(i) = -sum_t [leaf_t(i) == leaf_t(q)] * g_q,t * lr * w_i (g_i,t + v h_i,t) / (H_leaf + lam)
 
 It assumes every row was used in every tree: no row subsampling, no early-stopping hold-out.
+The trees come from scikit-learn's boosting, LightGBM or XGBoost; each is read by its own
+library's leaf lookup (``apply``, ``pred_leaf``) so rows land exactly where the model puts them.
 
 **Forests: leaf co-membership**, in the spirit of TREX and representer points (Brophy and Lowd
 2020; Yeh et al. 2018): a forest predicts ``P(q) = 1/T sum_t v_t(leaf_t(q))``, each leaf value
@@ -34,10 +36,11 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from .models import LIGHTGBM, final_estimator, preprocess
+from .models import LIGHTGBM, XGBOOST, final_estimator, preprocess, xgboost_booster, xgboost_config
 from .progress import CancelToken, Progress
 
 BOOSTIN = "BoostIn (Brophy et al. 2023)"
+XGBOOST_BOOSTIN = "BoostIn (XGBoost)"
 FOREST_METHOD = "leaf co-membership (forest)"
 LOGISTIC, SOFTMAX, SQUARED = "logistic", "softmax", "squared"
 
@@ -96,40 +99,39 @@ class BoostingInfluence:
     coefficients: list[np.ndarray]  # per tree, sorted like groups[t].order
     self_scores: np.ndarray
     row_count: int
-
-    method = BOOSTIN
+    method: str = BOOSTIN
 
     def scores(self, x_query: pd.DataFrame, y_query: np.ndarray) -> np.ndarray:
+        """Summed over the queries: each tree's leaves are visited once, with the summed
+        gradient of the queries that land in them."""
+        trees = self.trees
+        leaves = trees.leaves(x_query)
+        raw = trees.baseline(x_query, leaves)
         scores = np.zeros(self.row_count)
-        for query in range(len(x_query)):
-            row = x_query.iloc[[query]]
-            self._add_scores(scores, row, y_query[query:query + 1])
+        for tree, values in enumerate(trees.values):
+            if tree == 0 or trees.iteration[tree] != trees.iteration[tree - 1]:
+                gradient, _ = _derivatives(trees.loss, raw, y_query)
+                stepped = raw.copy()
+            output, leaf = trees.output[tree], leaves[:, tree]
+            group = self.groups[tree]
+            summed = np.bincount(leaf, weights=gradient[:, output], minlength=len(values))
+            for node in np.unique(leaf):
+                span = group.span(node)
+                scores[group.order[span]] -= summed[node] * self.coefficients[tree][span]
+            stepped[:, output] += trees.learning_rate * values[leaf]
+            if tree + 1 == len(trees.values) or trees.iteration[tree + 1] != trees.iteration[tree]:
+                raw = stepped
         return scores
 
     def self_influence(self) -> np.ndarray:
         """How much each row's own loss rises when it is removed (BoostIn's self-influence)."""
         return self.self_scores
 
-    def _add_scores(self, scores: np.ndarray, row: pd.DataFrame, target: np.ndarray) -> None:
-        trees = self.trees
-        leaves = trees.leaves(row)
-        raw = trees.baseline(row, leaves)
-        for tree, values in enumerate(trees.values):
-            if tree == 0 or trees.iteration[tree] != trees.iteration[tree - 1]:
-                gradient, _ = _derivatives(trees.loss, raw, target)
-                stepped = raw.copy()
-            output, leaf = trees.output[tree], leaves[0, tree]
-            span = self.groups[tree].span(leaf)
-            scores[self.groups[tree].order[span]] -= gradient[0, output] * self.coefficients[tree][span]
-            stepped[:, output] += trees.learning_rate * values[leaf]
-            if tree + 1 == len(trees.values) or trees.iteration[tree + 1] != trees.iteration[tree]:
-                raw = stepped
-
 
 def prepare_boosting(estimator: Any, kind: str, train_X: pd.DataFrame, targets: np.ndarray,
                      weights: np.ndarray, progress: Progress, cancel: CancelToken) -> BoostingInfluence:
     """Replay the boosting on the snapshot: per tree, leaves, derivatives and coefficients."""
-    trees = _lightgbm_trees(estimator) if kind == LIGHTGBM else _sklearn_boosted_trees(estimator)
+    trees = _boosted_trees(estimator, kind)
     progress(0.05, "Finding every training row's leaves")
     leaves = trees.leaves(train_X)
     raw = trees.baseline(train_X, leaves)
@@ -154,7 +156,16 @@ def prepare_boosting(estimator: Any, kind: str, train_X: pd.DataFrame, targets: 
         stepped[:, output] += trees.learning_rate * value
         if tree + 1 == total or trees.iteration[tree + 1] != trees.iteration[tree]:
             raw = stepped
-    return BoostingInfluence(trees, groups, coefficients, self_scores, len(train_X))
+    return BoostingInfluence(trees, groups, coefficients, self_scores, len(train_X),
+                             XGBOOST_BOOSTIN if kind == XGBOOST else BOOSTIN)
+
+
+def _boosted_trees(estimator: Any, kind: str) -> BoostedTrees:
+    if kind == LIGHTGBM:
+        return _lightgbm_trees(estimator)
+    if kind == XGBOOST:
+        return _xgboost_trees(estimator)
+    return _sklearn_boosted_trees(estimator)
 
 
 def _derivatives(loss: str, raw: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -278,6 +289,51 @@ def _lightgbm_trees(estimator: Any) -> BoostedTrees:
         learning_rate=learning_rate,
         l2=float(getattr(final, "reg_lambda", None) or _lightgbm_parameter(dump, "lambda_l2", 0.0)),
         loss=loss,
+    )
+
+
+def _xgboost_trees(estimator: Any) -> BoostedTrees:
+    """An XGBoost model (scikit-learn wrapper or Booster) with one tree per round: leaves from
+    ``pred_leaf`` (node ids), leaf values from ``trees_to_dataframe``, learning rate and L2 term
+    from the saved training configuration. XGBoost's leaf values already include the learning
+    rate; :func:`analysis.models.model_kind` admits only objectives whose derivatives are here."""
+    import xgboost
+
+    booster = xgboost_booster(final_estimator(estimator))
+    config = xgboost_config(booster)
+    training = config["learner"]["gradient_booster"]["tree_train_param"]
+    learning_rate = float(training["eta"])
+    nodes = booster.trees_to_dataframe()
+    values = []
+    for _, tree in nodes.groupby("Tree", sort=True):
+        tree_values = np.zeros(int(tree["Node"].max()) + 1)
+        leaves = tree[tree["Feature"] == "Leaf"]
+        tree_values[leaves["Node"].to_numpy(dtype=int)] = leaves["Gain"].to_numpy(dtype=float) / learning_rate
+        values.append(tree_values)
+    objective = config["learner"]["objective"]["name"]
+
+    def matrix(frame: pd.DataFrame) -> Any:
+        features = preprocess(estimator, frame)
+        if isinstance(features, pd.DataFrame):
+            return xgboost.DMatrix(features, enable_categorical=True)
+        return xgboost.DMatrix(features, feature_names=booster.feature_names)
+
+    def leaves(frame: pd.DataFrame) -> np.ndarray:
+        return np.asarray(booster.predict(matrix(frame), pred_leaf=True), dtype=np.intp).reshape(len(frame), -1)
+
+    def raw_scores(frame: pd.DataFrame) -> np.ndarray:
+        scores = booster.predict(matrix(frame), output_margin=True)
+        return np.asarray(scores, dtype=float).reshape(len(frame), -1)
+
+    return BoostedTrees(
+        leaves=leaves,
+        raw_scores=raw_scores,
+        values=values,
+        iteration=np.arange(len(values)),
+        output=np.zeros(len(values), dtype=int),
+        learning_rate=learning_rate,
+        l2=float(training["lambda"]),
+        loss=LOGISTIC if objective == "binary:logistic" else SQUARED,
     )
 
 

@@ -7,7 +7,9 @@ own reviewed list of scikit-learn internals and numpy types. Only when every rep
 that list does the file open without asking. Anything else, and every pickle or joblib file
 (unpickling runs whatever code the file names), opens only with ``trust=True``: the user's
 explicit "I trust this file" (a dialog in the window, ``--trust`` on the CLI). A list of trusted
-types shipped inside the model's own metadata is never used.
+types shipped inside the model's own metadata is never used. XGBoost's own model format
+(``.json`` / ``.ubj``) is parsed by XGBoost as data, trees and parameters only, so it opens
+without asking too.
 
 Without a model, :func:`fit_surrogate` fits one of the right kind on the snapshot; every
 result computed from it is labelled as coming from a surrogate.
@@ -15,6 +17,7 @@ result computed from it is labelled as coming from a surrogate.
 
 from __future__ import annotations
 
+import json
 import pickletools
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +66,10 @@ ALLOWED_TYPES = frozenset({
 data only (arrays, numbers, tree nodes) or is a scikit-learn function that only validates
 arrays; nothing here can run a command, open a file or evaluate text."""
 
-SKOPS, PICKLE, JOBLIB = "skops", "pickle", "joblib"
+SKOPS, PICKLE, JOBLIB, XGBOOST_FORMAT = "skops", "pickle", "joblib", "xgboost"
+XGBOOST_SUFFIXES = (".json", ".ubj")
+XGBOOST_OBJECTIVES = ("binary:logistic", "reg:squarederror")
+"""XGBoost objectives whose loss derivatives BoostIn replays (see :mod:`analysis.influence_trees`)."""
 LINEAR, BOOSTING, FOREST, LIGHTGBM, XGBOOST, OTHER = (
     "linear", "boosting", "forest", "lightgbm", "xgboost", "other",
 )
@@ -123,6 +129,8 @@ def inspect_model(path: str | Path) -> ModelFile:
             raise InputError(f"not a readable skops model file ({error})", file=str(path)) from error
         untrusted = sorted(t for t in reported if t not in ALLOWED_TYPES)
         return ModelFile(path, SKOPS, untrusted, needs_trust=bool(untrusted))
+    if file_format == XGBOOST_FORMAT:
+        return ModelFile(path, XGBOOST_FORMAT, [], needs_trust=False)
     names = _pickle_globals(path) if file_format == PICKLE else []
     return ModelFile(path, file_format, names, needs_trust=True)
 
@@ -153,6 +161,8 @@ def describe_model(estimator: Any, *, path: Path | None = None, surrogate: bool 
         raise InputError(f"the file holds a {type(estimator).__name__}, not a fitted model",
                          file=str(path) if path else None)
     names = getattr(estimator, "feature_names_in_", None)
+    if names is None and is_xgboost_booster(estimator):
+        names = estimator.feature_names
     return LoadedModel(
         estimator=estimator,
         path=path,
@@ -194,7 +204,9 @@ def model_kind(final: Any) -> str:
     if module.startswith("lightgbm"):
         return LIGHTGBM
     if module.startswith("xgboost"):
-        return XGBOOST
+        booster = xgboost_booster(final)
+        supported = _xgboost_objective(booster) in XGBOOST_OBJECTIVES and _plain_tree_boosting(booster)
+        return XGBOOST if supported else OTHER
     if name in ("LogisticRegression", "Ridge", "LinearRegression"):
         return LINEAR
     if name == "SGDClassifier" and getattr(final, "loss", None) == "log_loss" and _classes(final) == 2:
@@ -298,7 +310,36 @@ def _is_number_like(values: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)
 
 
+def is_xgboost_booster(estimator: Any) -> bool:
+    """A raw ``xgboost.Booster`` (not one of its scikit-learn wrappers)."""
+    return type(estimator).__module__.startswith("xgboost") and type(estimator).__name__ == "Booster"
+
+
+def xgboost_booster(final: Any) -> Any:
+    """The Booster behind an XGBoost model: the model itself, or its wrapper's booster."""
+    return final if is_xgboost_booster(final) else final.get_booster()
+
+
+def xgboost_config(booster: Any) -> dict:
+    """The booster's training configuration (objective, learning rate, L2 term), as XGBoost saves it."""
+    return json.loads(booster.save_config())
+
+
+def _xgboost_objective(booster: Any) -> str:
+    return str(xgboost_config(booster)["learner"]["objective"]["name"])
+
+
+def _plain_tree_boosting(booster: Any) -> bool:
+    """Trees (not ``gblinear``, not ``dart``'s dropped trees), one per round and output (not a
+    boosted random forest, ``num_parallel_tree`` > 1): what BoostIn replays."""
+    gradient_booster = xgboost_config(booster)["learner"]["gradient_booster"]
+    parameters = gradient_booster.get("gbtree_model_param", {})
+    return gradient_booster.get("name") == "gbtree" and int(parameters.get("num_parallel_tree", 1)) == 1
+
+
 def _task_of(final: Any) -> TaskType:
+    if is_xgboost_booster(final):
+        return TaskType.BINARY if _xgboost_objective(final).startswith("binary:") else TaskType.REGRESSION
     count = _classes(final)
     if count is None:
         return TaskType.REGRESSION
@@ -311,11 +352,14 @@ def _classes(final: Any) -> int | None:
 
 
 def _format_of(path: Path) -> str:
-    """skops files are zip archives; ``.joblib`` files are joblib; anything else a pickle."""
+    """skops files are zip archives; ``.json``/``.ubj`` are XGBoost's format; ``.joblib`` files
+    are joblib; anything else a pickle."""
     with path.open("rb") as handle:
         magic = handle.read(4)
     if magic == b"PK\x03\x04":
         return SKOPS
+    if path.suffix.lower() in XGBOOST_SUFFIXES:
+        return XGBOOST_FORMAT
     if path.suffix.lower() == ".joblib":
         return JOBLIB
     return PICKLE
@@ -360,6 +404,8 @@ def _read(info: ModelFile) -> Any:
 
         reported = skops.io.get_untrusted_types(file=info.path)
         return skops.io.load(info.path, trusted=reported)
+    if info.format == XGBOOST_FORMAT:
+        return _read_xgboost(info.path)
     if info.format == JOBLIB:
         import joblib
 
@@ -368,3 +414,28 @@ def _read(info: ModelFile) -> Any:
 
     with info.path.open("rb") as handle:
         return pickle.load(handle)
+
+
+def _read_xgboost(path: Path) -> Any:
+    """An XGBoost model file as the scikit-learn wrapper its objective calls for.
+
+    The wrapper gives the rest of Sleuth ``classes_``, ``predict_proba`` and refitting (suspect
+    labels refit the model family); a file saved from a raw Booster loads into it as well. An
+    objective without a wrapper stays a raw Booster.
+    """
+    try:
+        import xgboost
+    except ImportError as error:
+        raise InputError("this is an XGBoost model file, and XGBoost is not installed "
+                         "(pip install 'sleuth[boosters]')", file=str(path)) from error
+    booster = xgboost.Booster()
+    booster.load_model(str(path))
+    objective = _xgboost_objective(booster)
+    if objective.startswith(("binary:", "multi:")):
+        model = xgboost.XGBClassifier()
+    elif objective.startswith("reg:"):
+        model = xgboost.XGBRegressor()
+    else:
+        return booster
+    model.load_model(str(path))
+    return model

@@ -19,14 +19,21 @@ import pandas as pd
 
 from .dataset import Dataset
 from .errors import SchemaError
-from .influence import InfluencePrep, influence_for_row, prepare_influence
+from .influence import InfluencePrep, aggregate_influence, influence_for_row, prepare_influence
 from .intake import LoadedLog, load_log
 from .models import LoadedModel, fit_surrogate, load_model, match_features
+from .outcomes import outcomes
 from .progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from .query import ROW_ID, Sql, ident
 from .roles import RoleMap
+from .slice_parser import parse_slice
+from .slices import Compare, Predicate, RowIds, to_sql
 from .store import Store
-from .suspects import DEFAULT_SOURCE_COLUMNS, find_suspects, suspects_report
+from .suspects import DEFAULT_SOURCE_COLUMNS, find_suspects, influence_by_source, suspects_report
+
+FAILURE_CAP = 500
+"""At most this many failed predictions are traced together, the worst (highest loss) first:
+enough for a corrupted batch to stand out, few enough to take seconds."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +132,7 @@ def suspects_for(
     found = find_suspects(training.frame, features, training.label, model, id_column=training.id_column,
                           source_columns=training.context_columns or DEFAULT_SOURCE_COLUMNS, k=max(top, 50),
                           progress=progress, cancel=cancel)
-    return suspects_report(found, top=top)
+    return {**suspects_report(found, top=top), "id_column": training.id_column}
 
 
 def _log_row(store: Store, log: LoadedLog, row: str, features: list[str], version: str | None,
@@ -211,13 +218,15 @@ class InfluenceCache:
 
 @dataclass(frozen=True)
 class TracedTrainingRow:
-    """One influential training row: its id, score (positive = harmful), label, source/date, features."""
+    """One influential training row: its id, score (positive = harmful), label, source/date,
+    features, and the slice that shows it in the snapshot."""
 
     row_id: Any
     score: float
     label: Any
     context: dict[str, Any]
     values: dict[str, Any]
+    predicate: Predicate
 
 
 @dataclass(frozen=True)
@@ -302,6 +311,152 @@ def trace_log_row(
     )
 
 
+@dataclass(frozen=True)
+class FailuresTrace:
+    """The training rows most harmful (and helpful) summed over a slice's failed predictions.
+
+    ``failures`` is how many failed predictions of ``version`` the slice holds, ``traced`` how
+    many were traced (at most ``cap``, the worst first). ``by_source`` is
+    :func:`analysis.suspects.influence_by_source` over the summed scores.
+    """
+
+    version: Any
+    failures: int
+    traced: int
+    cap: int
+    method: str
+    surrogate: bool
+    harmful: list[TracedTrainingRow]
+    helpful: list[TracedTrainingRow]
+    by_source: pd.DataFrame
+
+
+def busiest_failing_version(store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None,
+                            cancel: CancelToken = NEVER_CANCELLED) -> str | None:
+    """The model version with the most failed predictions in the slice: the one whose model the
+    failures are traced through (None without a version role or without failures)."""
+    if roles.model_version is None:
+        return None
+    version = f"CAST({ident(roles.model_version)} AS VARCHAR)"
+    where = _failed(dataset, roles) & condition
+    rows = store.rows(Sql(f"SELECT {version}, COUNT(*) AS n FROM {ident(dataset.view)} WHERE {where.text} "
+                          f"GROUP BY 1 ORDER BY n DESC, 1 LIMIT 1", where.params), cancel)
+    return rows[0][0] if rows else None
+
+
+def trace_failures(
+    store: Store,
+    dataset: Dataset,
+    roles: RoleMap,
+    condition: Sql | None,
+    version: str | None,
+    snapshot_paths: Sequence[str],
+    model_path: str | Path | None,
+    trust: bool,
+    cache: InfluenceCache,
+    k: int = 20,
+    cap: int = FAILURE_CAP,
+    progress: Progress = no_progress,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> FailuresTrace:
+    """Sum the influence of every training row over the failed predictions of ``version`` in the
+    slice ``condition`` (the worst ``cap`` of them), so rows and batches harmful to many stand out."""
+    where = _failed(dataset, roles) & condition
+    if version is not None and roles.model_version:
+        where = where & Sql(f"CAST({ident(roles.model_version)} AS VARCHAR) = ?", (str(version),))
+    count = store.scalar(Sql(f"SELECT COUNT(*) FROM {ident(dataset.view)} WHERE {where.text}", where.params),
+                         cancel)
+    if not count:
+        raise SchemaError("the slice has no failed prediction with a label to trace")
+    loss = outcomes(roles, dataset.columns).loss
+    worst = f"({loss}) DESC NULLS LAST, " if loss else ""
+    failed = store.df(Sql(f"SELECT * FROM {ident(dataset.view)} WHERE {where.text} "
+                          f"ORDER BY {worst}{ident(ROW_ID)} LIMIT {int(cap)}", where.params), cancel)
+    progress(0.0, "Preparing influence (once per model and snapshot)")
+    ready = cache.prepared(store, snapshot_paths, model_path, trust, LoadedLog(dataset, roles, ()),
+                           scaled(progress, 0.0, 0.8), cancel)
+    missing = [c for c in ready.features if c not in failed.columns]
+    if missing:
+        raise SchemaError(f"the log lacks the model's feature column(s) {', '.join(missing)}")
+    progress(0.8, f"Summing influence over {len(failed):,} failed predictions")
+    scores = aggregate_influence(ready.prep, failed[ready.features], failed[roles.label])
+    order = scores.argsort(kind="stable")
+    harmful = [(int(i), float(scores[i])) for i in order[::-1][:k] if scores[i] > 0]
+    helpful = [(int(i), float(scores[i])) for i in order[:k] if scores[i] < 0]
+    sources = ready.training.context_columns or list(DEFAULT_SOURCE_COLUMNS)
+    progress(1.0, "Traced")
+    return FailuresTrace(
+        version=version, failures=int(count), traced=len(failed), cap=cap,
+        method=ready.prep.method, surrogate=ready.prep.model.surrogate,
+        harmful=[_traced_row(ready, index, score) for index, score in harmful],
+        helpful=[_traced_row(ready, index, score) for index, score in helpful],
+        by_source=influence_by_source(ready.training.frame, scores, sources),
+    )
+
+
+def trace_slice(
+    store: Store,
+    train_paths: Sequence[str],
+    log_paths: Sequence[str],
+    slice_text: str,
+    model_path: str | Path | None = None,
+    trust: bool = False,
+    version: str | None = None,
+    k: int = 20,
+    progress: Progress = no_progress,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> dict[str, Any]:
+    """The ``sleuth trace --slice`` report: :func:`trace_failures` over the log rows matching
+    ``slice_text`` (the slice bar's syntax), as a JSON-ready object."""
+    log = load_log(store, log_paths, check=False, cancel=cancel)
+    types = {c.name: c.dtype for c in log.dataset.columns}
+    condition = to_sql(parse_slice(slice_text, types))
+    if version is None:
+        version = busiest_failing_version(store, log.dataset, log.roles, condition, cancel)
+    traced = trace_failures(store, log.dataset, log.roles, condition, version, train_paths, model_path, trust,
+                            InfluenceCache(), k=k, progress=progress, cancel=cancel)
+    return failures_report(traced, slice_text)
+
+
+def failures_report(traced: FailuresTrace, slice_text: str) -> dict[str, Any]:
+    """A :class:`FailuresTrace` as plain JSON: the shape ``sleuth trace --slice --json`` prints."""
+    def entry(row: TracedTrainingRow) -> dict[str, Any]:
+        return {"row_id": row.row_id, "score": row.score, "label": row.label, **row.context}
+
+    return {
+        "method": traced.method,
+        "surrogate": traced.surrogate,
+        "slice": slice_text,
+        "version": traced.version,
+        "failures": traced.failures,
+        "traced": traced.traced,
+        "cap": traced.cap,
+        "harmful": [entry(r) for r in traced.harmful],
+        "helpful": [entry(r) for r in traced.helpful],
+        "by_source": [{key: _plain(value) for key, value in record.items()}
+                      for record in traced.by_source.to_dict(orient="records")],
+    }
+
+
+def training_row_predicate(id_column: str | None, row_id: Any) -> Predicate:
+    """The slice that shows one training row of the snapshot: ``id = row_id`` by its id column,
+    else by its position (the snapshot's row number)."""
+    if id_column is None:
+        return RowIds.of([int(row_id)])
+    return Compare(id_column, "=", row_id)
+
+
+def log_row_predicate(roles: RoleMap, trace: RowTrace) -> Predicate:
+    """The slice that shows a traced log row: its request id (and version, when several versions
+    scored the same id), else its row number."""
+    if roles.id is None or trace.request_id is None:
+        return RowIds.of([trace.row_id])
+    request = Compare(roles.id, "=", trace.request_id)
+    if roles.model_version and trace.version is not None:
+        return request & Compare(roles.model_version, "=", trace.version)
+    return request
+
+
 def concentration_sentence(report: dict[str, Any]) -> str:
     """Where a ``suspects_for`` report's suspects concentrate, in one sentence (BH-adjusted p < 0.05)."""
     concentrated = [b for b in report["by_source"]
@@ -311,6 +466,19 @@ def concentration_sentence(report: dict[str, Any]) -> str:
     parts = [f"{b['column']} = {b['value']} ({b['suspects']:,} suspects of {b['rows']:,} rows, "
              f"{b['lift']:.1f}× its share, p {b['p_value']:.2g})" for b in concentrated]
     return "Suspect labels concentrate in " + "; ".join(parts) + "."
+
+
+def _failed(dataset: Dataset, roles: RoleMap) -> Sql:
+    """Labelled rows whose prediction was wrong (classification); for regression, every labelled
+    row with a loss, the worst of which are traced."""
+    if roles.label is None:
+        raise SchemaError("the log has no label column: no prediction can be called a failure")
+    found = outcomes(roles, dataset.columns)
+    if found.is_correct is not None:
+        return Sql(f"({found.has_label}) AND ({found.is_correct}) = 0")
+    if found.loss is not None:
+        return Sql(f"({found.has_label}) AND ({found.loss}) IS NOT NULL")
+    raise SchemaError("the log has no prediction or score column to tell a failure from a success")
 
 
 def _cache_key(snapshot_paths: Sequence[str], model_path: str | Path | None) -> tuple:
@@ -338,6 +506,7 @@ def _traced_row(ready: PreparedInfluence, index: int, score: float) -> TracedTra
         row_id=entry["row_id"], score=entry["score"], label=entry["label"],
         context={c: entry[c] for c in ready.training.context_columns},
         values={c: _shown(record[c]) for c in ready.features},
+        predicate=training_row_predicate(ready.training.id_column, entry["row_id"]),
     )
 
 

@@ -31,6 +31,7 @@ from .commands import (
     LoadSavedSlices,
     LoadVersionCards,
     RemoveDataset,
+    SetActive,
     SetIssues,
     SetRoles,
     SetSlice,
@@ -63,7 +64,29 @@ class AppController:
             on_error=lambda exc: self.message.emit("error", f"Could not open {', '.join(specs)}: {exc}"),
         )
 
-    def _add(self, loaded: LoadedLog, kind: str, persist: bool, activate: bool) -> None:
+    def show_rows(self, name: str, predicate: Predicate, label: str = "") -> None:
+        """Make the open dataset ``name`` active with ``predicate`` as the current slice."""
+        with self.session.batch():
+            self.session.run(SetActive(name))
+            self.session.run(SetSlice(Slice(predicate, label)))
+
+    def open_rows(self, specs: Sequence[str], predicate: Predicate, label: str = "",
+                  kind: str = "training") -> None:
+        """Show ``predicate``'s rows of the dataset read from ``specs`` (a training snapshot a
+        trace points into), opening it first when it is not open yet."""
+        wanted = [str(Path(s).resolve()) for s in specs]
+        for name, opened in self.session.datasets.items():
+            if [str(Path(p).resolve()) for p in opened.dataset.paths] == wanted:
+                self.show_rows(name, predicate, label)
+                return
+        self.tasks.submit(
+            load_log, self.session.store, list(specs), name=_default_name(specs), check=False,
+            lane=HEAVY, label=f"Opening {_default_name(specs)}",
+            on_result=lambda loaded: self.show_rows(self._add(loaded, kind, True, True), predicate, label),
+            on_error=lambda exc: self.message.emit("error", f"Could not open {', '.join(specs)}: {exc}"),
+        )
+
+    def _add(self, loaded: LoadedLog, kind: str, persist: bool, activate: bool) -> str:
         dataset = loaded.dataset
         unique = self.session.unique_name(dataset.name)
         if unique != dataset.name:
@@ -73,6 +96,7 @@ class AppController:
         if not dataset.report.clean:
             self.message.emit("warning", f"{dataset.name}: {dataset.report.summary()}")
         self._check(dataset.name)
+        return dataset.name
 
     def _check(self, name: str) -> None:
         """Run the log checks in the background; their findings land in the sidebar."""

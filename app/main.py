@@ -68,7 +68,11 @@ def _add_trace_commands(sub) -> None:
                     "neighbours otherwise. Without --model a surrogate is fitted on the snapshot (and says so).")
     trace.add_argument("--train", nargs="+", required=True, metavar="SNAPSHOT", help="the training snapshot")
     trace.add_argument("--log", nargs="+", required=True, metavar="PATH", help="the prediction log")
-    trace.add_argument("--row", required=True, metavar="ID", help="the id of the logged prediction to trace")
+    query = trace.add_mutually_exclusive_group(required=True)
+    query.add_argument("--row", metavar="ID", help="the id of the logged prediction to trace")
+    query.add_argument("--slice", metavar="PREDICATE",
+                       help="trace the failed predictions of this slice together (slice bar syntax, e.g. "
+                            "\"merchant_category = 'electronics'\"); the worst 500 are summed")
     trace.add_argument("--version", help="which version's prediction, when several scored the id")
     _add_model_arguments(trace)
     trace.add_argument("--top", type=_positive_int, default=20, help="how many harmful and helpful rows (default 20)")
@@ -357,10 +361,13 @@ def _fmt_p(value) -> str:
 
 def run_trace_command(args: argparse.Namespace) -> int:
     from analysis.store import Store
-    from analysis.trace import suspects_for, trace_prediction
+    from analysis.trace import suspects_for, trace_prediction, trace_slice
 
     store = Store(memory_limit=DUCKDB_MEMORY_LIMIT)
-    if args.command == "trace":
+    if args.command == "trace" and args.slice is not None:
+        report = trace_slice(store, args.train, args.log, args.slice, args.model, args.trust, args.version,
+                             k=args.top)
+    elif args.command == "trace":
         report = trace_prediction(store, args.train, args.log, args.row, args.model, args.trust, args.version,
                                   k=args.top)
     else:
@@ -372,13 +379,21 @@ def run_trace_command(args: argparse.Namespace) -> int:
 def _trace_text(command: str, report: dict) -> str:
     lines = [f"method: {report['method']}" + (" (surrogate model fitted by Sleuth)" if report.get("surrogate") else "")]
     if command == "trace":
-        q = report["query"]
-        lines.append(f"prediction {q['row_id']}: predicted {q['prediction']}, label {q['label']}")
+        if "query" in report:
+            q = report["query"]
+            lines.append(f"prediction {q['row_id']}: predicted {q['prediction']}, label {q['label']}")
+        else:
+            lines.append(f"{report['traced']:,} of the {report['failures']:,} failed predictions of version "
+                         f"{report['version']} in {report['slice']} (the worst, at most {report['cap']:,})")
         for title, rows in (("most harmful training rows", report["harmful"]),
                             ("most helpful training rows", report["helpful"])):
             lines += ["", title + ":"] + [
                 "  " + "  ".join(f"{k} {v}" if k != "score" else f"score {v:+.4g}" for k, v in row.items())
                 for row in rows]
+        if "by_source" in report:
+            lines += ["", "harmful influence by source (share of all harmful influence):"] + [
+                f"  {b['column']} = {b['value']}: {b['harmful_share']:.1%} from {b['rows']:,} rows"
+                for b in report["by_source"]]
         return "\n".join(lines)
     lines += ["", "suspect labels (most likely wrong first):"] + [
         f"  row {s['row_id']}: label {s['label']}, suggested {s['suggested_label']}, score {s['score']:.3f}"

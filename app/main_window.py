@@ -119,6 +119,8 @@ class MainWindow(QMainWindow):
         self.breakdown_panel.sig_open_slice.connect(controller.narrow_to)
         self.discovery_panel.sig_open_slice.connect(controller.narrow_to)
         self.compare_panel.sig_open_slice.connect(controller.narrow_to)
+        self.trace_panel.sig_open_training_rows.connect(controller.open_rows)
+        self.trace_panel.sig_open_log_rows.connect(controller.show_rows)
         self.findings_panel.sig_checked.connect(
             lambda run: session.run(SetFindings(run.findings, run.dataset.name, run.profile_json)))
         self.findings_panel.sig_open_finding.connect(self.open_finding)

@@ -5,13 +5,18 @@ most helpful training rows, ranked with a score bar, each with its label, source
 Choosing one of them lays it next to the query row, differing features highlighted. The
 snapshot and model come from the row's version card, or from files the user picks here. A
 model file that could run code when opened is loaded only after the user trusts it.
+
+"Trace the failures of the current slice" sums the influence over the slice's failed predictions
+(the worst :data:`~analysis.trace.FAILURE_CAP`), and shows it per source, batch and date, so a
+corrupted batch stands out. Any training row shown here opens as a slice of the snapshot, and
+the query row as a slice of the log (``sig_open_training_rows`` / ``sig_open_log_rows``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QRect, Qt
+from PySide6.QtCore import QRect, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -32,13 +37,19 @@ from PySide6.QtWidgets import (
 
 from analysis.models import inspect_model
 from analysis.trace import (
+    FAILURE_CAP,
+    FailuresTrace,
     InfluenceCache,
     NoLabelYet,
     RowTrace,
+    busiest_failing_version,
     concentration_sentence,
+    log_row_predicate,
     row_version,
     suspects_for,
+    trace_failures,
     trace_log_row,
+    training_row_predicate,
 )
 from app.state import Changes, Session
 from app.tasks import HEAVY, INTERACTIVE, TaskRunner
@@ -46,6 +57,7 @@ from app.tasks import HEAVY, INTERACTIVE, TaskRunner
 NO_SELECTION = "Click a row of the table to trace it."
 INFLUENCE_COLUMNS = ("Score", "Training row", "Label", "Source", "Date")
 SUSPECT_COLUMNS = ("Training row", "Label", "Suggested label", "Score")
+SOURCE_COLUMNS = ("Column", "Value", "Rows", "Share of harmful influence", "Summed score")
 HARMFUL_COLOUR = QColor("#D55E00")
 HELPFUL_COLOUR = QColor("#0072B2")
 DIFFERENT_COLOUR = QColor("#FFE9A8")
@@ -87,12 +99,16 @@ class ScoreBarDelegate(QStyledItemDelegate):
 class TracePanel(QWidget):
     """Influential training rows for the selected log row, and the snapshot's suspect labels."""
 
+    sig_open_training_rows = Signal(list, object, str)  # snapshot paths, predicate, slice name
+    sig_open_log_rows = Signal(str, object, str)  # dataset name, predicate, slice name
+
     def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
         self.tasks = tasks
         self.cache = InfluenceCache()
         self.trace: RowTrace | None = None
+        self.traced_log = None  # the OpenDataset the shown trace's query row belongs to
         self.trusted: set[str] = set()
         self.chosen: dict[str, dict[str, str]] = {}  # version -> {"snapshot": ..., "model": ...}
         self.version: str | None = None
@@ -125,6 +141,28 @@ class TracePanel(QWidget):
         self.suspects_summary.setWordWrap(True)
         self.suspects_summary.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.suspects = _table(SUSPECT_COLUMNS)
+        self.suspect_report: dict[str, Any] | None = None
+        self.suspects_snapshot = ""
+        self.failures_button = QPushButton("Trace the failures of the current slice")
+        self.failures_button.setToolTip(f"Sum the influence over the slice's failed predictions (the worst "
+                                        f"{FAILURE_CAP:,}) and show which training rows and batches caused them")
+        self.failures_button.clicked.connect(self.trace_slice_failures)
+        self.failures_summary = QLabel(f"The training rows harmful to many failed predictions of the current "
+                                       f"slice (at most the worst {FAILURE_CAP:,} are traced), and their batches.")
+        self.failures_summary.setWordWrap(True)
+        self.failures_summary.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.failures: FailuresTrace | None = None
+        self.failures_snapshot = ""
+        self.failure_rows = _influence_table(HARMFUL_COLOUR, self)
+        self.failure_sources = _table(SOURCE_COLUMNS)
+        self.open_training_button = QPushButton("Open training row as slice")
+        self.open_training_button.setToolTip("Show the chosen training row in the snapshot's table")
+        self.open_training_button.clicked.connect(self.open_training_row)
+        self.open_query_button = QPushButton("Open query row as slice")
+        self.open_query_button.setToolTip("Show the traced log row in the log's table")
+        self.open_query_button.clicked.connect(self.open_query_row)
+        for table in (self.harmful, self.helpful, self.failure_rows, self.suspects):
+            table.doubleClicked.connect(self.open_training_row)
         self.tabs = QTabWidget()
         self._layout_widgets()
         session.changed.connect(self.refresh)
@@ -154,14 +192,31 @@ class TracePanel(QWidget):
         suspects_layout.addLayout(button_row)
         suspects_layout.addWidget(self.suspects_summary)
         suspects_layout.addWidget(self.suspects, 1)
+        failures = QWidget()
+        failures_layout = QVBoxLayout(failures)
+        failures_button_row = QHBoxLayout()
+        failures_button_row.addWidget(self.failures_button)
+        failures_button_row.addStretch(1)
+        failures_layout.addLayout(failures_button_row)
+        failures_layout.addWidget(self.failures_summary)
+        failure_split = QSplitter(Qt.Horizontal)
+        failure_split.addWidget(_titled("Most harmful over the failures", self.failure_rows))
+        failure_split.addWidget(_titled("Harmful influence by source, batch and date", self.failure_sources))
+        failures_layout.addWidget(failure_split, 1)
         self.tabs.addTab(influence, "Influential rows")
         self.tabs.addTab(suspects, "Suspect labels")
+        self.tabs.addTab(failures, "Failures of the slice")
+        actions = QHBoxLayout()
+        actions.addStretch(1)
+        actions.addWidget(self.open_query_button)
+        actions.addWidget(self.open_training_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.caption)
         layout.addWidget(self.query)
         layout.addLayout(files)
         layout.addWidget(self.tabs, 1)
+        layout.addLayout(actions)
 
     # --- following the selection -------------------------------------------------------
 
@@ -180,8 +235,10 @@ class TracePanel(QWidget):
     def start_trace(self) -> None:
         """Find the selected row's version (quick), then trace the row on the heavy worker."""
         self._stale = False
-        self._clear_results()
         opened, row = self.session.active, self.session.selected_row
+        if opened is not None and opened.kind != "log":
+            return  # a training snapshot opened from here: keep showing the trace that led to it
+        self._clear_results()
         if opened is None or row is None:
             self.caption.setText(NO_SELECTION)
             return
@@ -194,6 +251,7 @@ class TracePanel(QWidget):
         opened = self.session.active
         if opened is None or row != self.session.selected_row:
             return
+        self.traced_log = opened
         self.version = version
         self._show_sources()
         snapshot, model = self._files()
@@ -241,7 +299,8 @@ class TracePanel(QWidget):
                                                   "Data (*.parquet *.csv *.jsonl *.arrow *.duckdb);;All files (*)")
         else:
             path, _ = QFileDialog.getOpenFileName(self, "Model file", "",
-                                                  "Models (*.skops *.pkl *.pickle *.joblib);;All files (*)")
+                                                  "Models (*.skops *.json *.ubj *.pkl *.pickle *.joblib);;"
+                                                  "All files (*)")
         if path:
             self.chosen.setdefault(str(self.version), {})[kind] = path
             self.start_trace()
@@ -320,12 +379,14 @@ class TracePanel(QWidget):
         if trust is None:
             return
         self.suspects_summary.setText("Ranking the snapshot's labels (several model fits)…")
+        self.suspects_snapshot = snapshot
         self.tasks.submit(suspects_for, self.session.store, [snapshot], model or None, trust, 50,
                           key="suspects", lane=HEAVY, label="Finding suspect training labels",
                           on_result=self._show_suspects,
                           on_error=lambda e: self.suspects_summary.setText(f"Could not rank labels: {e}"))
 
     def _show_suspects(self, report: dict[str, Any]) -> None:
+        self.suspect_report = report
         surrogate = " (on a SURROGATE model fitted by Sleuth)" if report["surrogate"] else ""
         self.suspects_summary.setText(
             f"{report['flagged']:,} labels are probably wrong, by {report['method']}{surrogate}. "
@@ -336,10 +397,117 @@ class TracePanel(QWidget):
             for column, value in enumerate(cells):
                 self.suspects.setItem(position, column, QTableWidgetItem(_text(value)))
 
+    # --- the failures of the current slice -------------------------------------------------
+
+    def trace_slice_failures(self) -> None:
+        """Find the version with most failures in the slice (quick), then trace them together."""
+        opened = self.session.active
+        if opened is None or opened.kind != "log":
+            self.failures_summary.setText("Open a prediction log first: its failed predictions are traced.")
+            return
+        condition = self.session.condition()
+        self.failures_summary.setText("Finding the slice's failed predictions…")
+        self.tasks.submit(busiest_failing_version, self.session.store, opened.dataset, opened.roles, condition,
+                          key="trace-failures-version", lane=INTERACTIVE, label="Counting the slice's failures",
+                          on_result=lambda version: self._trace_failures_of(opened, condition, version),
+                          on_error=self._show_failures_error)
+
+    def _trace_failures_of(self, opened, condition, version: str | None) -> None:
+        self.version = version
+        self._show_sources()
+        snapshot, model = self._files()
+        if not snapshot:
+            self.failures_summary.setText(f"No training snapshot is known for version "
+                                          f"{self.session.version_name(version)}: choose one with "
+                                          "“Choose snapshot…”.")
+            return
+        trust = self._trust(model)
+        if trust is None:
+            return
+        self.failures_snapshot = snapshot
+        self.failures_summary.setText(f"Tracing the slice's failed predictions of version "
+                                      f"{self.session.version_name(version)} (at most the worst {FAILURE_CAP:,})…")
+        self.tasks.submit(trace_failures, self.session.store, opened.dataset, opened.roles, condition, version,
+                          [snapshot], model or None, trust, self.cache, key="trace-failures", lane=HEAVY,
+                          label="Tracing the slice's failures to their training rows",
+                          on_result=self._show_failures, on_error=self._show_failures_error)
+
+    def _show_failures(self, traced: FailuresTrace) -> None:
+        self.failures = traced
+        surrogate = " — on a SURROGATE model fitted by Sleuth" if traced.surrogate else ""
+        capped = (f"the worst {traced.traced:,} of its {traced.failures:,} failed predictions (capped at "
+                  f"{traced.cap:,})" if traced.traced < traced.failures
+                  else f"all {traced.failures:,} of its failed predictions")
+        self.failures_summary.setText(f"Version {self.session.version_name(traced.version)}: {capped}, "
+                                      f"by {traced.method}{surrogate}. " + _standout_sentence(traced))
+        _fill_influence(self.failure_rows, traced.harmful)
+        self.failure_sources.setRowCount(len(traced.by_source))
+        for position, record in enumerate(traced.by_source.itertuples(index=False)):
+            cells = (record.column, record.value, f"{record.rows:,}", f"{record.harmful_share:.1%}", record.sum)
+            for column, value in enumerate(cells):
+                self.failure_sources.setItem(position, column, QTableWidgetItem(_text(value)))
+        self.failure_sources.resizeColumnsToContents()
+
+    def _show_failures_error(self, error: BaseException) -> None:
+        self.failures_summary.setText(f"Could not trace the slice's failures: {error}")
+
+    # --- opening rows as slices ----------------------------------------------------------------
+
+    def open_training_row(self) -> None:
+        """The training row chosen in the visible tab becomes a slice of the snapshot."""
+        chosen = self._chosen_training_row()
+        if chosen is None:
+            self.caption.setText("Choose a training row first (in the list of the open tab).")
+            return
+        snapshot, predicate, row_id = chosen
+        self.sig_open_training_rows.emit([snapshot], predicate, f"training row {row_id}")
+
+    def open_query_row(self) -> None:
+        """The traced log row becomes a slice of its log."""
+        if self.trace is None or self.traced_log is None:
+            self.caption.setText("Trace a row first: then its query row can be opened as a slice.")
+            return
+        self.sig_open_log_rows.emit(self.traced_log.name, log_row_predicate(self.traced_log.roles, self.trace),
+                                    f"traced request {self.trace.request_id}")
+
+    def _chosen_training_row(self) -> tuple[str, Any, Any] | None:
+        """(snapshot path, predicate, row id) of the training row selected in the visible tab."""
+        tab = self.tabs.currentIndex()
+        if tab == 0 and self.trace is not None:
+            for table, rows in ((self.harmful, self.trace.harmful), (self.helpful, self.trace.helpful)):
+                selected = table.selectionModel().selectedRows()
+                if selected:
+                    traced = rows[selected[0].row()]
+                    return self._files()[0], traced.predicate, traced.row_id
+        if tab == 1 and self.suspect_report is not None:
+            selected = self.suspects.selectionModel().selectedRows()
+            if selected:
+                row_id = self.suspect_report["suspects"][selected[0].row()]["row_id"]
+                return (self.suspects_snapshot,
+                        training_row_predicate(self.suspect_report["id_column"], row_id), row_id)
+        if tab == 2 and self.failures is not None:
+            selected = self.failure_rows.selectionModel().selectedRows()
+            if selected:
+                traced = self.failures.harmful[selected[0].row()]
+                return self.failures_snapshot, traced.predicate, traced.row_id
+        return None
+
     def _show_sources(self) -> None:
         snapshot, model = self._files()
         self.sources.setText(f"Snapshot: {snapshot or 'none'} · Model: "
                              f"{model or 'none (a surrogate is fitted)'}")
+
+
+def _standout_sentence(traced: FailuresTrace) -> str:
+    """The source value holding the largest share of the harmful influence, against its size."""
+    table = traced.by_source
+    if table.empty:
+        return "The snapshot has no source, batch or date column to group the influence by."
+    total = table.groupby("column", sort=False)["rows"].transform("sum")
+    lift = table["harmful_share"] / (table["rows"] / total)
+    top = table.loc[lift.idxmax()]
+    return (f"{top['column']} = {_text(top['value'])} holds {top['harmful_share']:.0%} of the harmful "
+            f"influence with {top['rows'] / total[lift.idxmax()]:.0%} of the rows.")
 
 
 def _fill_influence(table: QTableWidget, rows: list) -> None:

@@ -130,6 +130,51 @@ def test_lightgbm_uses_boostin_and_finds_harmful_rows(problem):
     assert harmful_drop > 5 * max(np.mean(random_drops), 0.02)
 
 
+@pytest.mark.parametrize("wrapper", ["classifier", "booster"])
+def test_xgboost_uses_boostin_and_finds_harmful_rows(problem, wrapper):
+    xgboost = pytest.importorskip("xgboost")
+    X, y, X_test, y_test = problem
+    estimator = xgboost.XGBClassifier(n_estimators=30, max_depth=3, n_jobs=1, random_state=0)
+    fitted = clone(estimator).fit(X, y)
+    model = describe_model(fitted if wrapper == "classifier" else fitted.get_booster())
+    assert model.kind == "xgboost" and model.feature_names == list("abcde")
+    q = _worst_query(fitted, X_test, y_test)
+    x_query = X_test.iloc[[q]]
+    result = influence_for_row(prepare_influence(model, X, y), x_query, y_test[q], k=10)
+    assert result.method == "BoostIn (XGBoost)"
+    full = _query_loss(fitted, x_query, y_test[q])
+    harmful_drop = full - _retrained_loss(estimator, X, y, [i for i, _ in result.harmful], x_query, y_test[q])
+    rng = np.random.default_rng(0)
+    random_drops = [full - _retrained_loss(estimator, X, y, rng.choice(len(X), 10, replace=False), x_query, y_test[q])
+                    for _ in range(5)]
+    assert harmful_drop > 5 * max(np.mean(random_drops), 0.02)
+
+
+@pytest.mark.parametrize("objective", ["binary:logistic", "reg:squarederror"])
+def test_xgboost_replay_reproduces_every_leaf_value(problem, objective):
+    """BoostIn's g and h before each tree are right exactly when they rebuild XGBoost's own
+    leaf values, -sum(g) / (sum(h) + lambda), in every leaf of every tree."""
+    xgboost = pytest.importorskip("xgboost")
+    from analysis.influence_trees import _derivatives
+
+    X, y, _, _ = problem
+    target = y if objective == "binary:logistic" else X["a"].to_numpy() * 3 + y
+    fitted = xgboost.train({"objective": objective, "eta": 0.2, "lambda": 2.0, "max_depth": 3, "nthread": 1},
+                           xgboost.DMatrix(X, label=target), num_boost_round=15)
+    prep = prepare_influence(describe_model(fitted), X, target)
+    trees = prep.state.trees
+    assert (trees.learning_rate, trees.l2) == pytest.approx((0.2, 2.0))
+    leaves = trees.leaves(X)
+    raw = trees.baseline(X, leaves)
+    for tree, values in enumerate(trees.values):
+        g, h = (d[:, 0] for d in _derivatives(trees.loss, raw, target))
+        leaf = leaves[:, tree]
+        present = np.unique(leaf)
+        total_g, total_h = (np.bincount(leaf, weights=d, minlength=len(values))[present] for d in (g, h))
+        assert np.allclose(-total_g / (total_h + 2.0), values[present], atol=1e-5)
+        raw = raw + trees.learning_rate * values[leaf][:, None]
+
+
 def test_other_models_get_neighbours_with_label_agreement(problem):
     X, y, X_test, y_test = problem
     model = describe_model(SVC().fit(X, y))

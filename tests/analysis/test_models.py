@@ -107,6 +107,34 @@ def test_surrogate_is_labelled_and_handles_categories(data):
     assert result.surrogate and "surrogate" in result.method
 
 
+@pytest.mark.parametrize("saved", ["classifier.json", "booster.ubj", "regressor.json"])
+def test_xgboost_model_files_open_without_trust(tmp_path, data, saved):
+    xgboost = pytest.importorskip("xgboost")
+    X, y = data
+    if saved.startswith("regressor"):
+        model, expected = xgboost.XGBRegressor(n_estimators=5, n_jobs=1).fit(X, X["b"]), TaskType.REGRESSION
+    else:
+        model, expected = xgboost.XGBClassifier(n_estimators=5, n_jobs=1).fit(X, y), TaskType.BINARY
+    path = tmp_path / saved
+    (model.get_booster() if saved.startswith("booster") else model).save_model(path)
+    info = inspect_model(path)
+    assert info.format == "xgboost" and not info.needs_trust
+    loaded = load_model(path)
+    assert loaded.kind == "xgboost" and loaded.task is expected and loaded.feature_names == ["a", "b", "c"]
+    assert np.allclose(loaded.estimator.predict(X), model.predict(X))
+    result = influence_for_row(prepare_influence(loaded, X, y if expected is TaskType.BINARY else X["b"]),
+                               X.iloc[[0]], y.iloc[0] if expected is TaskType.BINARY else 0.0, k=5)
+    assert result.method == "BoostIn (XGBoost)"
+
+
+def test_xgboost_objectives_boostin_cannot_replay_fall_back_to_neighbours(data):
+    xgboost = pytest.importorskip("xgboost")
+    X, y = data
+    model = describe_model(xgboost.XGBRegressor(objective="count:poisson", n_estimators=3, n_jobs=1).fit(X, y))
+    assert model.kind == "other"
+    assert prepare_influence(model, X, y).method == "nearest neighbours (approximation)"
+
+
 def test_feature_mismatches_name_the_column(data):
     X, y = data
     model = describe_model(LogisticRegression().fit(X, y))

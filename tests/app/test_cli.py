@@ -110,6 +110,29 @@ def test_trace_json_lists_harmful_and_helpful_training_rows(demo_files):
     assert {"row_id", "score", "label", "source", "snapshot_date"} <= set(report["harmful"][0])
 
 
+def test_trace_slice_sums_the_failures_and_names_the_bad_batch(demo_files):
+    manifest = json.loads(demo_files.manifest.read_text())
+    incident = next(i for i in manifest["incidents"] if i["id"] == "c")
+    stronger = manifest["versions"][1]["version"]
+    training = pd.read_parquet(demo_files.training, columns=["row_id", "is_fraud"])
+    wrong_label = int(training.loc[training.row_id.isin(incident["flipped_row_ids"]), "is_fraud"].mode()[0])
+    predicate = f"merchant_category = '{incident['category']}' AND prediction = {wrong_label}"
+    result = sleuth("trace", "--train", str(demo_files.training), "--log", str(demo_files.log),
+                    "--model", str(demo_files.models[stronger]), "--slice", predicate, "--version", stronger,
+                    "--top", "3")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert "failed predictions of version" in text and predicate in text
+    by_source = text.split("harmful influence by source")[1].splitlines()[1:]
+    first_source = next(line for line in by_source if line.strip().startswith("source = "))
+    assert incident["source"] in first_source
+
+
+def test_trace_needs_a_row_or_a_slice(demo_files):
+    result = sleuth("trace", "--train", str(demo_files.training), "--log", str(demo_files.log))
+    assert result.returncode == 2 and "--row" in result.stderr and "--slice" in result.stderr
+
+
 def test_a_pickled_model_needs_trust(demo_files, tmp_path):
     import pickle
 

@@ -5,7 +5,8 @@ one-time preparation of < 10 s. The alternative a user has without Sleuth is bru
 leave-one-out: retrain once per training row; its cost is estimated as one timed retrain x n.
 
 Each method runs in a fresh child process (``--child METHOD``), so peak memory (``ru_maxrss``,
-model fit included) is its own. Run: ``.venv/bin/python tests/bench/bench_influence.py``.
+model fit included) is its own. Run: ``.venv/bin/python tests/bench/bench_influence.py``, or name
+the methods to run only those (``... bench_influence.py xgboost``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 
 ROWS, FEATURES, QUERIES = 100_000, 30, 20
-METHODS = ("linear", "boosting", "forest", "lightgbm", "neighbours")
+METHODS = ("linear", "boosting", "forest", "lightgbm", "xgboost", "neighbours")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -49,6 +50,10 @@ def _estimator(method: str):
         import lightgbm
 
         return lightgbm.LGBMClassifier(n_estimators=100, verbose=-1, random_state=0)
+    if method == "xgboost":
+        import xgboost
+
+        return xgboost.XGBClassifier(n_estimators=100, max_depth=6, n_jobs=2, random_state=0)
     return KNeighborsClassifier()
 
 
@@ -78,9 +83,9 @@ def child(method: str) -> dict:
     }
 
 
-def main() -> None:
+def main(methods: tuple[str, ...] = METHODS) -> None:
     rows = []
-    for method in METHODS:
+    for method in methods:
         done = subprocess.run([sys.executable, __file__, "--child", method], cwd=ROOT,
                               capture_output=True, text=True)
         if done.returncode != 0:
@@ -100,4 +105,4 @@ if __name__ == "__main__":
         sys.path.insert(0, str(ROOT))
         print(json.dumps(child(sys.argv[2])))
     else:
-        main()
+        main(tuple(sys.argv[1:]) or METHODS)

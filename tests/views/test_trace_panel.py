@@ -1,14 +1,18 @@
 """The Trace panel: a failed demo prediction traced to its training rows, cached, compared, trusted."""
 
+import json
 import pickle
 
 import pandas as pd
 import pytest
+from PySide6.QtCore import Qt
 
 import analysis.trace as trace_module
 import views.trace_panel as trace_panel_module
 from analysis.demo_models import NEW_VERSION, OLD_VERSION
 from analysis.models import load_model
+from analysis.query import Sql, ident
+from analysis.slices import to_text
 from analysis.trace import trace_prediction
 from analysis.version_cards import VersionCard
 from app.commands import SaveVersionCard, SelectRow
@@ -118,3 +122,60 @@ def test_empty_states_name_what_is_missing(qtbot, app_window, panel, demo_files)
     _cards(app_window, demo_files)
     settle(qtbot, app_window)
     assert "no label yet" in panel.caption.text()
+
+
+def test_training_and_query_rows_open_as_slices(qtbot, app_window, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    _cards(app_window, demo_files)
+    panel = app_window.trace_panel
+    app_window.trace_dock.show()
+    app_window.trace_dock.raise_()
+    log_name = app_window.session.active_name
+    (row, request_id), = _failed_positions(demo_files, NEW_VERSION, 1)
+    _select(qtbot, app_window, row)
+    assert panel.trace is not None, panel.caption.text()
+    traced = panel.trace.harmful[1]
+    panel.harmful.selectRow(1)
+    qtbot.mouseClick(panel.open_training_button, Qt.LeftButton)
+    settle(qtbot, app_window)
+    session = app_window.session
+    opened = session.active
+    assert opened.kind == "training" and list(opened.dataset.paths) == [str(demo_files.training)]
+    assert to_text(session.current_slice.predicate) == f"row_id = {traced.row_id}"
+    shown = session.store.rows(Sql(f"SELECT row_id, is_fraud FROM {ident(opened.dataset.view)} "
+                                   f"WHERE {session.condition().text}", session.condition().params))
+    assert shown == [(traced.row_id, traced.label)]
+    assert panel.trace is not None  # the trace that led here stays on screen
+
+    qtbot.mouseClick(panel.open_query_button, Qt.LeftButton)
+    settle(qtbot, app_window)
+    assert session.active_name == log_name
+    assert to_text(session.current_slice.predicate) == (f"request_id = '{request_id}' AND "
+                                                        f"model_version = '{NEW_VERSION}'")
+    assert session.store.rows(Sql(f"SELECT {ident('_sleuth_row')} FROM {ident(session.active.dataset.view)} "
+                                  f"WHERE {session.condition().text}", session.condition().params)) == [(row,)]
+
+
+def test_the_failures_of_the_slice_name_the_bad_batch(qtbot, app_window, panel, demo_files):
+    incident = json.loads(demo_files.manifest.read_text())["incidents"]
+    flipped = next(i for i in incident if i["id"] == "c")
+    _cards(app_window, demo_files)
+    app_window.controller.apply_filter(f"merchant_category = '{flipped['category']}' AND prediction = 1 "
+                                       f"AND model_version = '{NEW_VERSION}'")
+    panel.tabs.setCurrentIndex(2)
+    qtbot.mouseClick(panel.failures_button, Qt.LeftButton)
+    settle(qtbot, app_window, timeout=60000)
+    assert panel.failures is not None, panel.failures_summary.text()
+    summary = panel.failures_summary.text()
+    assert f"source = {flipped['source']} holds" in summary
+    assert f"all {panel.failures.failures:,} of its failed predictions" in summary
+    assert panel.failure_rows.rowCount() == 20
+    assert panel.failure_sources.item(0, 1).text() == flipped["source"]
+    panel.grab().save("/tmp/trace_panel_failures.png")
+
+    panel.failure_rows.selectRow(0)
+    with qtbot.waitSignal(panel.sig_open_training_rows) as opened:
+        qtbot.mouseClick(panel.open_training_button, Qt.LeftButton)
+    paths, predicate, _ = opened.args
+    assert paths == [str(demo_files.training)]
+    assert to_text(predicate) == f"row_id = {panel.failures.harmful[0].row_id}"
