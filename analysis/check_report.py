@@ -120,7 +120,7 @@ def check_against(
     condition = _between(roles, since, None) if since is not None else None
     symptoms = run_checks(store, dataset, roles, profile, condition=condition)
     progress(0.6, "Ranking findings")
-    findings = triage(store, dataset, roles, symptoms, cancel=cancel)
+    findings = triage(store, dataset, roles, symptoms, profile=profile, cancel=cancel)
     progress(1.0, "Checked")
     return findings
 

@@ -9,9 +9,19 @@ turns that into one :class:`Finding`:
 1. **Since when.** The symptoms of one (kind, columns, group) become a per-bucket series of
    effect sizes (0 where the check did not fire); :func:`analysis.changepoint.find_stretch`
    finds its anomalous stretch and whether it was a sudden break or a gradual trend.
+   Once a finding is assembled, :func:`localise` narrows a sudden stretch to the hours it
+   lasted: the problem's row-level form (:mod:`analysis.violations`) gives an hourly series
+   that goes through the same change-point detection (:mod:`analysis.localisation`). Trends
+   and whole-log levels keep the checks' buckets, and so do kinds with no row-level form
+   (schema changes; a swap checked without its reference profile).
 2. **For whom.** Among stretches of the same kind and columns that overlap in time, the
    group where the effect is largest wins when it is at least :data:`CONCENTRATION` times the
-   all-rows effect (the problem is concentrated there); otherwise it is everywhere.
+   all-rows effect (the problem is concentrated there); otherwise it is everywhere. Where
+   each row showing the problem is itself broken (nulls, zero fill, a stuck value, out of
+   range, a new category, a unit change, a swap), :func:`localise` then replaces that group
+   by slice discovery over the window's rows (``region = 'EU-West' AND device = 'ios'``),
+   or "everywhere" when no slice concentrates them; distribution shifts, vanished
+   categories and the model side keep the group.
 3. **One root cause.** Input stretches are taken in order of :data:`ROOT_CAUSE_ORDER` (a swap
    explains the distribution shift of its columns, not the other way round); a stretch on the
    same columns, an overlapping time and a compatible group joins the finding already opened.
@@ -47,14 +57,17 @@ import numpy as np
 
 from .changepoint import ANOMALOUS_SHARE, Stretch, find_stretch
 from .dataset import Dataset
+from .localisation import HOUR, hourly_stretch, slice_columns, violating_slice
 from .metrics import time_span, timestamp_expr
 from .outcomes import outcomes
+from .profile import Profile
 from .progress import NEVER_CANCELLED, CancelToken
 from .query import Sql, ident
 from .roles import RoleMap, TaskType
 from .slices import Compare, Everything, IsNull, Predicate, Range, all_of, to_sql, to_text
 from .store import Store
 from .symptoms import Symptom
+from .violations import violation_of
 
 ROOT_CAUSE_ORDER = (
     "schema", "swap", "null_rate", "zero_fill", "stuck", "unit_change",
@@ -521,16 +534,20 @@ def triage(
     dataset: Dataset,
     roles: RoleMap,
     symptoms: Iterable[Symptom],
+    profile: Profile | None = None,
     cancel: CancelToken = NEVER_CANCELLED,
 ) -> list[Finding]:
-    """The findings behind ``symptoms``, best first (see the module text for every step)."""
+    """The findings behind ``symptoms``, best first (see the module text for every step).
+
+    ``profile`` is the reference the checks used; without it a swap cannot be told row by
+    row and keeps the checks' buckets and group."""
     symptoms = list(symptoms)
     span = time_span(store, dataset, roles) if roles.timestamp else None
     episodes = concentrate(episodes_of(symptoms, span))
     findings = []
     for draft in root_causes(episodes):
         cancel.raise_if_cancelled()
-        findings.append(_finding(store, dataset, roles, draft, cancel))
+        findings.append(_finding(store, dataset, roles, profile, draft, cancel))
     return ranked(findings)
 
 
@@ -539,8 +556,9 @@ def ranked(findings: Iterable[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), -f.score))
 
 
-def _finding(store, dataset, roles, draft: _Draft, cancel) -> Finding:
-    lead = refine_window(store, dataset, roles, draft.lead, cancel)
+def _finding(store, dataset, roles, profile, draft: _Draft, cancel) -> Finding:
+    lead, located = localise(store, dataset, roles, draft.lead, profile, cancel)
+    draft = replace(draft, lead=lead)
     start, end = lead.start, lead.end
     measured = measure_effect(store, dataset, roles, lead.group, start, end, cancel)
     confinement = 1.0 - measured.rows / measured.window_rows if lead.group and measured.window_rows else 0.0
@@ -548,7 +566,7 @@ def _finding(store, dataset, roles, draft: _Draft, cancel) -> Finding:
     effect = measured.effect + INPUT_WEIGHT * min(input_effect, 1.0)
     rows = measured.rows or sum(s.rows for s in lead.symptoms)
     model_effect = measured.effect if lead.kind not in MODEL_KINDS else max(measured.effect, min(lead.effect, 1.0))
-    evidence = _evidence(draft, measured, confinement, input_effect)
+    evidence = {**_evidence(draft, measured, confinement, input_effect), **located}
     kind = draft.kind
     window_slice = _window_slice(roles, start, end)
     return Finding(
@@ -567,42 +585,58 @@ def _finding(store, dataset, roles, draft: _Draft, cancel) -> Finding:
     )
 
 
-REFINED_KINDS = {"null_rate": "{col} IS NULL", "zero_fill": "{col} = 0"}
-"""Share-type symptoms whose stretch is narrowed to the hours it lasted (the checks see days)."""
-
-REFINE_SHARE_OF_PEAK = 0.5
-"""Hours whose share reaches this fraction of the peak hour's share belong to the stretch."""
+LOCATED_SHARE_KINDS = frozenset({"null_rate", "zero_fill", "out_of_range", "new_category"})
+"""Kinds whose sentence quotes the share of rows showing the problem (re-measured once located)."""
 
 
-def refine_window(store: Store, dataset: Dataset, roles: RoleMap, lead: Episode,
-                  cancel: CancelToken = NEVER_CANCELLED) -> Episode:
-    """Narrow a null or zero-fill stretch to the hours it lasted: a pipeline failure from 08:00
-    to 14:00 reads as that, not as "on 2026-10-12" at the checks' daily resolution."""
-    if (lead.kind not in REFINED_KINDS or len(lead.columns) != 1 or roles.timestamp is None
-            or lead.start is None or lead.end is None or lead.end - lead.start <= _dt.timedelta(hours=2)):
-        return lead
-    ts = timestamp_expr(dataset, roles)
-    hit = REFINED_KINDS[lead.kind].format(col=ident(lead.columns[0]))
-    where = Sql(f"{ts} >= ? AND {ts} < ?", (lead.start, lead.end)) & to_sql(group_predicate(lead.group))
-    hours = store.rows(Sql(
-        f"SELECT time_bucket(INTERVAL 1 HOUR, {ts}) AS bucket_hour, avg(CASE WHEN {hit} THEN 1.0 ELSE 0.0 END), "
-        f"count(*) FROM {ident(dataset.view)} WHERE {where.text} GROUP BY 1 ORDER BY 1", where.params), cancel)
-    if not hours:
-        return lead
-    shares = np.array([share for _, share, _ in hours], dtype=np.float64)
-    peak = int(np.argmax(shares))
-    first = last = peak
-    while first > 0 and shares[first - 1] >= REFINE_SHARE_OF_PEAK * shares[peak]:
-        first -= 1
-    while last < len(shares) - 1 and shares[last + 1] >= REFINE_SHARE_OF_PEAK * shares[peak]:
-        last += 1
-    start, end = hours[first][0], hours[last][0] + _dt.timedelta(hours=1)
-    rows = sum(n for _, _, n in hours[first:last + 1])
-    observed = float(np.dot(shares[first:last + 1], [n for _, _, n in hours[first:last + 1]]) / rows)
-    strongest = _peak(lead)
-    refined = replace(strongest, start=start, end=end, observed=observed, rows=rows)
-    symptoms = tuple(refined if s is strongest else s for s in lead.symptoms)
-    return replace(lead, start=start, end=end, symptoms=symptoms)
+def localise(store: Store, dataset: Dataset, roles: RoleMap, lead: Episode, profile: Profile | None = None,
+             cancel: CancelToken = NEVER_CANCELLED) -> tuple[Episode, dict[str, Any]]:
+    """The lead narrowed to the hours it lasted and to the slice its rows concentrate in,
+    with the numbers behind both (see :mod:`analysis.localisation`).
+
+    Only sudden stretches are narrowed in time (a slow trend has no hour it began; a level
+    stretch no change point). Kinds without a row-level form (schema changes; swaps checked
+    against an expectations-less reference) keep the checks' buckets and group; kinds whose
+    rows are not defective one by one (distribution, score, rates, vanished categories) are
+    narrowed in time but keep the group with the largest effect.
+    """
+    peak = _peak(lead)
+    violation = violation_of(peak, dataset, roles, profile)
+    located: dict[str, Any] = {"since_when": "buckets", "for_whom": "largest group effect"}
+    if violation is None:
+        return lead, located
+    start, end, group = lead.start, lead.end, lead.group
+    baseline, observed, rows = violation.reference_share or 0.0, peak.observed, peak.rows
+    width = _bucket_width(lead)
+    if lead.sudden and roles.timestamp and start and end and width is not None and width > HOUR:
+        stretch = hourly_stretch(store, dataset, roles, violation, to_sql(group_predicate(group)), start, end,
+                                 width, cancel)
+        if stretch is not None:
+            start, end, baseline = stretch.start, stretch.end, stretch.baseline
+            observed, rows = stretch.inside_share, stretch.rows
+            located["since_when"] = "hours"
+    located["baseline_share"] = round(baseline, 4)
+    if violation.broken_rows:
+        window = to_sql(_window_slice(roles, start, end))
+        where = violating_slice(store, dataset, roles, violation, window,
+                                slice_columns(dataset, roles, lead.columns), baseline, cancel)
+        if where is not None:
+            group = where.group
+            observed = where.slice_rate if group else where.window_rate
+            rows = round(where.slice_rows * where.slice_rate) if group else round(where.window_rows * where.window_rate)
+            located.update(for_whom="slice discovery", window_share=round(where.window_rate, 4),
+                           slice_share=round(where.slice_rate, 4), slice_coverage=round(where.coverage, 4))
+    if lead.kind not in LOCATED_SHARE_KINDS:
+        observed = peak.observed
+    moved = replace(peak, start=start, end=end, observed=observed, rows=rows, group=group)
+    symptoms = tuple(moved if s is peak else s for s in lead.symptoms)
+    return replace(lead, start=start, end=end, group=group, symptoms=symptoms), located
+
+
+def _bucket_width(episode: Episode) -> _dt.timedelta | None:
+    """The checks' bucket width behind an episode (its symptoms' most common duration)."""
+    widths = Counter(s.end - s.start for s in episode.symptoms if s.start is not None and s.end is not None)
+    return widths.most_common(1)[0][0] if widths else None
 
 
 def _window_slice(roles: RoleMap, start, end) -> Predicate:

@@ -1,15 +1,19 @@
 """On call: what changed, where and since when — the ranked findings of the input checks.
 
 Each finding is one sentence (column, subgroup, time window, effect on the model), ranked by
-evidence that it broke predictions. Selecting one sets the current slice to its rows and time
-window, so the table, metrics and breakdowns follow. A finding can be confirmed, dismissed,
-marked expected or snoozed, with a note; the decision is kept and reused next time.
+evidence that it broke predictions. Clicking one sets the current slice to its rows and time
+window, so the table, metrics and breakdowns follow, and shows its column's histogram on
+those rows over the same subgroup's before the window (both columns of a swap). A finding can
+be confirmed, dismissed, marked expected or snoozed, with a note; the decision is kept and
+reused next time.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 
+import numpy as np
+import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
@@ -27,12 +31,17 @@ from PySide6.QtWidgets import (
 
 from analysis.check_report import check_dataset
 from analysis.decisions import Decision, apply_decisions, history
+from analysis.finding_detail import ColumnHistograms, FindingHistograms, finding_histograms, histogram_labels
 from app.state import Changes, Session
-from app.tasks import HEAVY, TaskRunner
+from app.tasks import HEAVY, INTERACTIVE, TaskRunner
 
 SEVERITY_COLOURS = {"alert": "#b3261e", "warning": "#8a5300", "info": "#1a4f8b"}
 COLUMNS = ("Severity", "Rows", "Window", "History", "Finding")
 SNOOZE = _dt.timedelta(days=1)
+BASELINE_COLOUR = (0, 114, 178)  # Okabe-Ito blue: the rows before
+FINDING_COLOUR = (213, 94, 0)  # Okabe-Ito vermillion: the finding's rows
+MAX_HISTOGRAMS = 2  # a swap has two columns
+PLOT_MIN_HEIGHT = 130  # below this the column name under the axis does not fit
 
 
 class FindingsPanel(QWidget):
@@ -56,6 +65,7 @@ class FindingsPanel(QWidget):
         self.tree.setColumnCount(len(COLUMNS))
         self.tree.setHeaderLabels(COLUMNS)
         self.tree.setRootIsDecorated(False)
+        self.tree.setMinimumHeight(80)
         self.tree.setWordWrap(True)
         self.tree.setSelectionMode(QAbstractItemView.SingleSelection)
         header = self.tree.header()
@@ -65,6 +75,7 @@ class FindingsPanel(QWidget):
         self.details = QLabel()
         self.details.setWordWrap(True)
         self.details.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.before_after = BeforeAfterPlots()
         self.tree.itemActivated.connect(lambda item, _col: self._open(item))
         self.tree.itemClicked.connect(lambda item, _col: self._open(item))
         self.buttons = {}
@@ -90,6 +101,7 @@ class FindingsPanel(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.details)
+        layout.addWidget(self.before_after, 1)
         layout.addLayout(decide)
         self.tree.currentItemChanged.connect(self._on_current)
         session.changed.connect(self.refresh)
@@ -161,7 +173,17 @@ class FindingsPanel(QWidget):
     def _open(self, item: QTreeWidgetItem) -> None:
         index = self.tree.indexOfTopLevelItem(item)
         if 0 <= index < len(self.shown):
-            self.sig_open_finding.emit(self.shown[index])
+            finding = self.shown[index]
+            self.sig_open_finding.emit(finding)
+            self._request_histograms(finding)
+
+    def _request_histograms(self, finding) -> None:
+        opened = self.session.active
+        if opened is None:
+            return
+        self.tasks.submit(finding_histograms, self.session.store, opened.dataset, opened.roles, finding,
+                          key="finding-histograms", lane=INTERACTIVE, label="Histograms of the finding's column",
+                          on_result=self.before_after.show_histograms)
 
     def decide(self, action: str, note: str | None = None) -> None:
         """Record a decision on the selected finding; asks for a note unless one is given."""
@@ -175,6 +197,64 @@ class FindingsPanel(QWidget):
         now = _dt.datetime.now()
         until = now + SNOOZE if action == "snoozed" else None
         self.sig_decide.emit(Decision(finding.key, action, note or "", until, now))
+
+
+class BeforeAfterPlots(QWidget):
+    """The histograms of a finding's columns: the same subgroup before the window (blue)
+    under the finding's rows (vermillion), as shares of each part's values."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.histograms: FindingHistograms | None = None
+        self.plots: list[pg.PlotWidget] = []
+        self.items: dict[str, tuple[pg.GraphicsObject, pg.GraphicsObject]] = {}
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for _ in range(MAX_HISTOGRAMS):
+            plot = pg.PlotWidget()
+            plot.setBackground("w")
+            plot.setMinimumHeight(PLOT_MIN_HEIGHT)
+            plot.setMouseEnabled(x=False, y=False)
+            plot.getAxis("left").enableAutoSIPrefix(False)
+            plot.getAxis("bottom").enableAutoSIPrefix(False)
+            plot.addLegend(offset=(-10, 5), labelTextSize="8pt", labelTextColor="#222")
+            plot.setLabel("bottom", "value")
+            plot.setLabel("left", "share of values")
+            plot.hide()
+            self.plots.append(plot)
+            layout.addWidget(plot, 1)
+        self.hide()
+
+    def show_histograms(self, histograms: FindingHistograms) -> None:
+        self.histograms = histograms
+        self.items = {}
+        for plot, column in zip(self.plots, (*histograms.columns, *[None] * MAX_HISTOGRAMS)):
+            plot.clear()
+            plot.setVisible(column is not None)
+            if column is not None:
+                self._draw(plot, column, histograms.baseline)
+        self.setVisible(bool(histograms.columns))
+
+    def _draw(self, plot: pg.PlotWidget, column: ColumnHistograms, baseline: str) -> None:
+        before_label, after_label = histogram_labels(column, baseline)
+        if column.numeric:
+            edges = np.asarray(column.edges)
+            before = plot.plot(edges, column.baseline, stepMode="center", fillLevel=0,
+                               brush=(*BASELINE_COLOUR, 70), pen=pg.mkPen(BASELINE_COLOUR, width=2), name=before_label)
+            after = plot.plot(edges, column.finding, stepMode="center", fillLevel=0,
+                              brush=(*FINDING_COLOUR, 70), pen=pg.mkPen(FINDING_COLOUR, width=2), name=after_label)
+            plot.getAxis("bottom").setTicks(None)
+        else:
+            x = np.arange(len(column.categories), dtype=float)
+            before = pg.BarGraphItem(x=x - 0.2, height=column.baseline, width=0.4, brush=(*BASELINE_COLOUR, 160),
+                                     pen=pg.mkPen(BASELINE_COLOUR), name=before_label)
+            after = pg.BarGraphItem(x=x + 0.2, height=column.finding, width=0.4, brush=(*FINDING_COLOUR, 160),
+                                    pen=pg.mkPen(FINDING_COLOUR), name=after_label)
+            plot.addItem(before)
+            plot.addItem(after)
+            plot.getAxis("bottom").setTicks([list(enumerate(column.categories))])
+        plot.setLabel("bottom", column.column)
+        self.items[column.column] = (before, after)
 
 
 def _window_text(window) -> str:

@@ -253,3 +253,27 @@ def test_a_clean_demo_log_raises_no_alert(tmp_path):
     finally:
         store.close()
     assert not fails(run.findings, "alert")
+
+
+def test_before_after_histograms_match_pandas_on_the_finding_rows(log):
+    from dataclasses import replace
+
+    from analysis.finding_detail import finding_histograms
+
+    store, dataset, roles = log
+    finding = triage(store, dataset, roles, null_burst_symptoms())[0]
+    frame = store.df(f"SELECT * FROM {ident(dataset.view)}")
+    eu = frame[frame.region == "EU"]
+    before, inside = eu[eu.timestamp < finding.window[0]], dataset_rows(store, dataset, finding)
+    found = finding_histograms(store, dataset, roles, finding)
+    (risk,) = found.columns
+    assert found.baseline == "before" and (risk.baseline_rows, risk.finding_rows) == (len(before), len(inside))
+    assert risk.finding_missing == 1.0 and not risk.finding.any()
+    counts = np.histogram(np.clip(before.merchant_risk, risk.edges[0], risk.edges[-1]), bins=risk.edges)[0]
+    assert np.allclose(risk.baseline, counts / counts.sum())
+
+    everyone = replace(finding, columns=("region",), group=())
+    (region,) = finding_histograms(store, dataset, roles, everyone).columns
+    start, end = finding.window
+    shares = frame[(frame.timestamp >= start) & (frame.timestamp < end)].region.value_counts(normalize=True)
+    assert dict(zip(region.categories, region.finding)) == pytest.approx(shares.to_dict())

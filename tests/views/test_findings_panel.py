@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 from PySide6.QtCore import Qt
 
@@ -72,3 +73,40 @@ def test_the_reference_profile_is_kept_in_the_workspace_and_reused(app_window, q
     panel = run_checks(qtbot, app_window)
     assert "saved in the workspace" in panel.caption.text()
     assert [f.key for f in panel.shown] == first
+
+
+def _click(qtbot, window, panel, row):
+    qtbot.mouseClick(panel.tree.viewport(), Qt.LeftButton,
+                     pos=panel.tree.visualItemRect(panel.tree.topLevelItem(row)).center())
+    settle(qtbot, window)
+
+
+def test_clicking_a_finding_shows_before_after_histograms_of_its_columns(app_window, qtbot, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    panel = run_checks(qtbot, app_window)
+    log = pd.read_parquet(demo_files.log)
+    row = next(i for i, f in enumerate(panel.shown) if f.kind == "swap")
+    _click(qtbot, app_window, panel, row)
+    swap = panel.shown[row]
+    plots = panel.before_after
+    shown = [p.getAxis("bottom").labelText for p in plots.plots if p.isVisibleTo(panel)]
+    assert shown == list(swap.columns)
+    start, end = swap.window
+    client = log[log.client == "stark-pay"]
+    parts = {"before": client[client.timestamp < start],
+             "finding": client[(client.timestamp >= start) & (client.timestamp < end)]}
+    for column in swap.columns:
+        edges = next(c.edges for c in plots.histograms.columns if c.column == column)
+        for (name, rows), item in zip(parts.items(), plots.items[column]):
+            counts = np.histogram(np.clip(rows[column], edges[0], edges[-1]), bins=edges)[0]
+            x, y = item.getData()
+            assert np.allclose(x, edges) and np.allclose(y, counts / counts.sum()), (column, name)
+
+    row = next(i for i, f in enumerate(panel.shown) if f.kind == "null_burst")
+    _click(qtbot, app_window, panel, row)
+    nulled = plots.histograms.columns
+    assert [c.column for c in nulled] == ["merchant_risk"] and plots.histograms.baseline == "before"
+    assert nulled[0].finding_missing == 1.0 and nulled[0].baseline_missing < 0.01
+    assert not plots.plots[1].isVisibleTo(panel)
+    legend = [label.text for _, label in plots.plots[0].getPlotItem().legend.items]
+    assert any("100% missing" in text for text in legend)
