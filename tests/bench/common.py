@@ -54,7 +54,8 @@ def ensure_log(rows: int = DEFAULT_ROWS) -> Path:
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     started = time.perf_counter()
-    con = duckdb.connect(":memory:", config={"enable_progress_bar": False})
+    con = duckdb.connect(":memory:")
+    con.execute("SET enable_progress_bar = false")
     try:
         con.execute(_log_sql(rows, partial))
     finally:

@@ -40,6 +40,15 @@ def test_typed_filter_restricts_table_and_metrics(app_window, qtbot, demo_files)
     assert "slice" in app_window.metrics_panel.caption.text()
 
 
+def test_a_column_width_the_person_set_survives_a_new_slice(app_window, qtbot, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    header = app_window.table_panel.view.horizontalHeader()
+    header.resizeSection(1, 333)
+    type_filter(qtbot, app_window, "region = 'EU-West'")
+    assert app_window.table_panel.model.rowCount() < 200_000
+    assert header.sectionSize(1) == 333
+
+
 def test_a_bad_filter_says_where_and_keeps_the_text(app_window, qtbot, demo_files):
     open_demo(qtbot, app_window, demo_files)
     type_filter(qtbot, app_window, "regoin = 'EU-West'")

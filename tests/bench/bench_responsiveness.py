@@ -1,0 +1,185 @@
+"""Is the event loop ever blocked while a person works on a 10M-row log?
+
+DESIGN.md's budget: during any GUI interaction the event loop is never blocked for more than
+100 ms. The window (offscreen) opens the 10M-row x 30-column Parquet log and then goes through
+what an engineer does in the first minutes, each step driven through the real widgets and
+followed until no job runs: scroll the table to random positions, sort by a column, type a
+slice, break the error rate down by a column, find failing slices, check the inputs.
+
+A heartbeat timer asks to fire every :data:`TICK_MS`; the event loop is blocked for as long as
+a gap between two beats exceeds the tick. Per step the table gives how long the step took
+until its results were shown and the worst and 99th-percentile blocking (gap minus tick) seen
+meanwhile. Worker threads compete with the GUI thread for the interpreter lock, so a job that
+holds it in Python (pandas, numpy) shows up here even though it runs off the GUI thread.
+
+Run: ``.venv/bin/python tests/bench/bench_responsiveness.py [--rows 10000000] [--repeats 1]``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ensure_log, machine_note, markdown_table, megabytes, millis, parse_args, percentile, \
+    repeat_route, run_child_if_asked, seconds
+
+TICK_MS = 5
+BUDGET_MS = 100.0
+STEP_TIMEOUT_S = 600
+SCROLL_POSITIONS = 20
+SEED = 20261123
+
+
+class Heartbeat:
+    """Gaps between the beats of a timer that should fire every ``TICK_MS``."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import Qt, QTimer
+
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.PreciseTimer)
+        self.timer.setInterval(TICK_MS)
+        self.timer.timeout.connect(self._beat)
+        self.last = time.perf_counter()
+        self.gaps_ms: list[float] = []
+        self.timer.start()
+
+    def _beat(self) -> None:
+        now = time.perf_counter()
+        self.gaps_ms.append((now - self.last) * 1000)
+        self.last = now
+
+    def take(self) -> list[float]:
+        """The blocked time of every beat since the last call, in ms (gap minus the tick)."""
+        gaps, self.gaps_ms = self.gaps_ms, []
+        return [max(0.0, g - TICK_MS) for g in gaps]
+
+
+def _wait_idle(app, window) -> None:
+    """Run the event loop until no job runs, the way a person waits for the window to settle."""
+    started = time.perf_counter()
+    quiet_since = None
+    while True:
+        app.processEvents()
+        if window.tasks.running():
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.perf_counter()
+        elif time.perf_counter() - quiet_since > 0.2:  # results may start follow-up jobs
+            return
+        if time.perf_counter() - started > STEP_TIMEOUT_S:
+            raise TimeoutError(f"still busy after {STEP_TIMEOUT_S} s: {window.notifications.messages()}")
+        time.sleep(0.001)
+
+
+def _steps(window) -> list[tuple[str, object]]:
+    """(name, action) in the order a person takes them; each action only touches widgets."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    table = window.table_panel.view
+    columns = window.table_panel.model
+
+    def scroll() -> None:
+        bar = table.verticalScrollBar()
+        draw = random.Random(SEED)
+        for _ in range(SCROLL_POSITIONS):
+            bar.setValue(int(draw.random() * bar.maximum()))
+            deadline = time.perf_counter() + 5
+            while time.perf_counter() < deadline and window.tasks.running():
+                window.app.processEvents()
+                time.sleep(0.001)
+
+    def sort() -> None:
+        headers = [columns.headerData(c, Qt.Horizontal, Qt.DisplayRole) for c in range(columns.columnCount())]
+        table.sortByColumn(headers.index("score"), Qt.DescendingOrder)
+
+    def type_slice() -> None:
+        edit = window.slice_bar.edit
+        edit.setFocus()
+        edit.selectAll()
+        QTest.keyClicks(edit, "country = 'NG' AND f_num_00 > 0")
+        QTest.keyClick(edit, Qt.Key_Return)
+
+    def breakdown() -> None:
+        window.breakdown_dock.raise_()
+        boxes = window.breakdown_panel.column_box
+        boxes.setCurrentIndex(boxes.findText("device"))
+
+    def discovery() -> None:
+        window.discovery_dock.raise_()
+        QTest.mouseClick(window.discovery_panel.find_button, Qt.LeftButton)
+
+    def check_inputs() -> None:
+        window.findings_dock.raise_()
+        QTest.mouseClick(window.findings_panel.run_button, Qt.LeftButton)
+
+    return [("scroll the table (20 positions)", scroll), ("sort by score", sort),
+            ("type a slice", type_slice), ("break down by device", breakdown),
+            ("find failing slices", discovery), ("check inputs", check_inputs)]
+
+
+def sleuth_gui(log: Path) -> dict:
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from app.controller import AppController
+    from app.main_window import MainWindow
+    from app.state import Session
+    from app.tasks import TaskRunner
+
+    app = QApplication(sys.argv[:1])
+    result = {}
+    with tempfile.TemporaryDirectory() as settings_dir:
+        settings = QSettings(str(Path(settings_dir) / "settings.ini"), QSettings.IniFormat)
+        session, tasks = Session(), TaskRunner()
+        window = MainWindow(session, tasks, AppController(session, tasks), settings)
+        window.app = app
+        window.resize(1440, 900)
+        window.show()
+        app.processEvents()
+        beat = Heartbeat()
+        try:
+            steps = [("open the log", lambda: window.open_paths([str(log)]))] + _steps(window)
+            for name, action in steps:
+                beat.take()
+                started = time.perf_counter()
+                action()
+                _wait_idle(app, window)
+                blocked = beat.take()
+                result[f"{name}|s"] = time.perf_counter() - started - 0.2
+                result[f"{name}|max_ms"] = max(blocked, default=0.0)
+                result[f"{name}|p99_ms"] = percentile(blocked, 0.99) if blocked else 0.0
+            result["messages"] = window.notifications.messages()
+        finally:
+            tasks.shutdown()
+            session.close()
+            window.close()
+    return result
+
+
+ROUTES = {"sleuth_gui": sleuth_gui}
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0])
+    log = ensure_log(args.rows)
+    measured = repeat_route(__file__, "sleuth_gui", log, args.repeats)
+    names = sorted({key.split("|")[0] for key in measured if "|" in key},
+                   key=lambda n: list(measured).index(f"{n}|s"))
+    rows = [[name, seconds(measured[f"{name}|s"]), millis(measured[f"{name}|p99_ms"]),
+             millis(measured[f"{name}|max_ms"]),
+             "met" if measured[f"{name}|max_ms"] <= BUDGET_MS else "**missed**"] for name in names]
+    print(f"### Event loop while working on the log\n\n{machine_note(args.rows, args.repeats)}\n")
+    print(markdown_table(["step", "until shown", "blocked p99", "blocked max", f"budget {BUDGET_MS:.0f} ms"], rows))
+    print(f"\nPeak memory {megabytes(measured['peak_rss_mb'])}. Messages shown: {measured['messages'] or 'none'}.")
+
+
+if __name__ == "__main__":
+    if not run_child_if_asked(ROUTES):
+        main()
