@@ -143,6 +143,16 @@ class WindowedTableModel(QAbstractTableModel):
             self._pages.move_to_end(row // self._page_size)
         return page
 
+    def cached_texts(self, column: int, first: int, last: int) -> list[str]:
+        """Display texts of ``column`` for rows ``first .. last - 1`` that are already fetched
+        (measuring column widths must never ask for pages)."""
+        texts = []
+        for row in range(max(first, 0), min(last, self._row_count)):
+            page = self._pages.get(row // self._page_size)
+            if page is not None and row - page.start < len(page.text):
+                texts.append(page.text[row - page.start][column])
+        return texts
+
     def _page_for(self, row: int) -> PageLike | None:
         """The page holding ``row``; on a miss request it; near an edge request the neighbour."""
         number, offset = divmod(row, self._page_size)

@@ -33,6 +33,9 @@ from .table_model import WindowedTableModel
 
 ROW_HEIGHT = 22
 MAX_COLUMN_WIDTH = 260
+FITTED_ROWS = 40
+"""Rows measured to fit the columns: about a screen, read from the page already fetched."""
+CELL_PADDING = 16
 
 
 class TablePanel(QWidget):
@@ -153,10 +156,14 @@ class TablePanel(QWidget):
             return
         self._fitted_columns = columns
         header = self.view.horizontalHeader()
-        header.setResizeContentsPrecision(0)  # measure the rows in view, never fetch more pages for it
-        self.view.resizeColumnsToContents()
-        for column in range(self.model.columnCount()):
-            header.resizeSection(column, min(max(header.sectionSize(column), 70), MAX_COLUMN_WIDTH))
+        metrics = self.view.fontMetrics()
+        first = max(self.view.rowAt(0), 0)
+        last = first + FITTED_ROWS
+        for column in range(len(columns)):
+            texts = self.model.cached_texts(column, first, last)
+            content = max((metrics.horizontalAdvance(text) for text in texts), default=0) + CELL_PADDING
+            width = max(content, header.sectionSizeHint(column), 70)
+            header.resizeSection(column, min(width, MAX_COLUMN_WIDTH))
 
     def _apply_headers(self) -> None:
         opened = self.session.active

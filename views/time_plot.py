@@ -42,6 +42,7 @@ class TimePlotPanel(QWidget):
         self.series = None
         self.metric_box = QComboBox()
         self.metric_box.setToolTip("Metric to plot over time")
+        self.metric_box.setSizeAdjustPolicy(QComboBox.AdjustToContents)
         self.metric_box.currentIndexChanged.connect(lambda _i: self._request())
         self.caption = QLabel()
         self.range_button = QToolButton()
