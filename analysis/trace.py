@@ -21,6 +21,7 @@ from .dataset import Dataset
 from .errors import SchemaError
 from .influence import InfluencePrep, aggregate_influence, influence_for_row, prepare_influence
 from .intake import LoadedLog, load_log
+from .metrics import model_versions
 from .models import LoadedModel, fit_surrogate, load_model, match_features
 from .outcomes import outcomes
 from .progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
@@ -93,6 +94,8 @@ def trace_prediction(
     training = read_training(store, train_paths, cancel)
     log = load_log(store, log_paths, check=False, cancel=cancel)
     model, features = model_for(training, model_path, trust, log)
+    if version is None:
+        version = version_of_model(model_versions(store, log.dataset, log.roles, cancel), model_path)
     query = _log_row(store, log, row, features, version, cancel)
     label = query[log.roles.label] if log.roles.label else None
     if label is None or (isinstance(label, float) and math.isnan(label)):
@@ -331,6 +334,20 @@ class FailuresTrace:
     by_source: pd.DataFrame
 
 
+def version_of_model(versions: Sequence[str], model_path: str | Path | None) -> str | None:
+    """The log version a model file belongs to when its name says so: the longest version
+    string in the file's name (``models/fraud-gbm-2026.10.skops`` -> ``fraud-gbm-2026.10``).
+
+    Registries and training jobs name model files after the version they deploy; tracing a
+    failure of one version through another version's model would blame the wrong training rows.
+    """
+    if model_path is None:
+        return None
+    name = Path(model_path).name
+    named = [v for v in versions if v and v in name]
+    return max(named, key=len) if named else None
+
+
 def busiest_failing_version(store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None,
                             cancel: CancelToken = NEVER_CANCELLED) -> str | None:
     """The model version with the most failed predictions in the slice: the one whose model the
@@ -412,7 +429,8 @@ def trace_slice(
     types = {c.name: c.dtype for c in log.dataset.columns}
     condition = to_sql(parse_slice(slice_text, types))
     if version is None:
-        version = busiest_failing_version(store, log.dataset, log.roles, condition, cancel)
+        version = (version_of_model(model_versions(store, log.dataset, log.roles, cancel), model_path)
+                   or busiest_failing_version(store, log.dataset, log.roles, condition, cancel))
     traced = trace_failures(store, log.dataset, log.roles, condition, version, train_paths, model_path, trust,
                             InfluenceCache(), k=k, progress=progress, cancel=cancel)
     return failures_report(traced, slice_text)

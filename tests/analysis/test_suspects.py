@@ -255,3 +255,15 @@ def test_tracing_the_flipped_categorys_failures_singles_out_the_bad_batch(demo_f
     assert in_top > 50 * len(flipped) / len(frame)  # far above their 0.6% share of the snapshot
     assert all(row["source"] for row in report["harmful"])
     json.dumps(report)
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("models/fraud-gbm-2026.10.skops", "fraud-gbm-2026.10"),
+    ("/srv/registry/v2/model.json", None),
+    ("exports/fraud-v1.2-final.ubj", "fraud-v1.2"),  # the longest name wins over "fraud-v1"
+    (None, None),
+])
+def test_the_model_files_name_picks_the_version_it_traces(path, expected):
+    from analysis.trace import version_of_model
+
+    assert version_of_model(["fraud-v1", "fraud-v1.2", "fraud-gbm-2026.10"], path) == expected
