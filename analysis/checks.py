@@ -173,18 +173,26 @@ def _cell_symptoms(
     level = "group" if cell.group else "all rows"
     model_side = {roles.label, roles.prediction, *roles.scores}
     per_version_only = roles.model_version is not None and not (cell.group and cell.group[0][0] == roles.model_version)
+    checked = [
+        (column, cell.columns[column.name], reference.columns[column.name]) for column in columns
+        if column.name in cell.columns and column.name in reference.columns
+        and reference.columns[column.name].rows >= min_rows
+        and not (column.name in model_side and per_version_only)
+    ]
+    histograms = [(c, obs, ref) for c, obs, ref in checked
+                  if c.kind == "numeric" and obs.non_null >= min_rows and ref.non_null >= min_rows]
+    shifts = dict(zip([c.name for c, _, _ in histograms], _distribution_effects(
+        [obs.bins for _, obs, _ in histograms], [ref.bins for _, _, ref in histograms],
+        [obs.non_null for _, obs, _ in histograms], [ref.non_null for _, _, ref in histograms],
+    )))
     found: list[Symptom] = []
     shifted: list[str] = []
-    for column in columns:
-        obs, ref = cell.columns.get(column.name), reference.columns.get(column.name)
-        if obs is None or ref is None or ref.rows < min_rows:
-            continue
-        if column.name in model_side and per_version_only:
-            continue
+    for column, obs, ref in checked:
         found += _null_rate(column.name, obs, ref, place, level)
-        if column.kind == "numeric" and obs.non_null >= min_rows and ref.non_null >= min_rows:
-            found += _numeric_symptoms(column, obs, ref, place, level, column.name in roles.scores)
-            if _distribution_effect(obs.bins, ref.bins, obs.non_null, ref.non_null) >= DISTRIBUTION_MIN_EFFECT:
+        if column.name in shifts:
+            shift = shifts[column.name]
+            found += _numeric_symptoms(column, obs, ref, shift, place, level, column.name in roles.scores)
+            if shift >= DISTRIBUTION_MIN_EFFECT:
                 shifted.append(column.name)
         elif column.kind == "categorical" and obs.categories and ref.categories:
             found += _category_symptoms(column.name, obs, ref, profile, place, level)
@@ -202,7 +210,11 @@ def _null_rate(name: str, obs: ColumnCounts, ref: ColumnCounts, place: dict, lev
                     **place, evidence={"level": level, "cell_rows": obs.rows})]
 
 
-def _numeric_symptoms(column, obs: ColumnCounts, ref: ColumnCounts, place: dict, level: str, is_score: bool) -> list[Symptom]:
+def _numeric_symptoms(
+    column, obs: ColumnCounts, ref: ColumnCounts, shift: float, place: dict, level: str, is_score: bool
+) -> list[Symptom]:
+    """Zero fill, stuck value, out of range, unit change and ``shift`` (the distribution effect,
+    computed once by the caller, which also looks for swaps with it)."""
     name = column.name
     found = []
     evidence = {"level": level, "cell_rows": obs.rows}
@@ -223,9 +235,8 @@ def _numeric_symptoms(column, obs: ColumnCounts, ref: ColumnCounts, place: dict,
     if factor is not None:
         found.append(Symptom("unit_change", (name,), obs.non_null, abs(math.log10(obs.mean / ref.mean)),
                              ref.mean, obs.mean, **place, evidence={**evidence, "factor": factor}))
-    effect = _distribution_effect(obs.bins, ref.bins, obs.non_null, ref.non_null)
-    if effect >= DISTRIBUTION_MIN_EFFECT:
-        found.append(Symptom("score_shift" if is_score else "distribution", (name,), obs.non_null, effect,
+    if shift >= DISTRIBUTION_MIN_EFFECT:
+        found.append(Symptom("score_shift" if is_score else "distribution", (name,), obs.non_null, shift,
                              ref.mean, obs.mean, **place,
                              evidence={**evidence, "measure": "jensen-shannon distance",
                                        "reference_bins": ref.bin_shares.round(4).tolist(),
@@ -308,16 +319,39 @@ def _share_moved(effect: float, reference: float, rows: int, minimum: float) -> 
 
 
 def _distribution_effect(observed: Sequence[float], reference: Sequence[float], n_obs: int, n_ref: int) -> float:
-    """Jensen-Shannon distance (base 2) between two histograms, less its small-sample bias:
-    with k bins, two samples of the same distribution differ by about
-    (k - 1) / (8 ln 2) x (1/n + 1/m) in divergence, which is subtracted before the root."""
-    p, q = np.asarray(observed, dtype=float), np.asarray(reference, dtype=float)
-    if p.sum() <= 0 or q.sum() <= 0 or n_obs <= 0 or n_ref <= 0:
-        return 0.0
-    divergence = float(jensenshannon(p, q, base=2)) ** 2
-    bins = int(np.count_nonzero((p > 0) | (q > 0)))
-    bias = (bins - 1) / (8 * math.log(2)) * (1 / n_obs + 1 / n_ref)
-    return math.sqrt(max(divergence - bias, 0.0))
+    """The distribution effect of one pair of histograms (see :func:`_distribution_effects`)."""
+    return float(_distribution_effects([observed], [reference], [n_obs], [n_ref])[0])
+
+
+def _distribution_effects(
+    observed: Sequence[Sequence[float]], reference: Sequence[Sequence[float]],
+    n_obs: Sequence[int], n_ref: Sequence[int],
+) -> np.ndarray:
+    """Jensen-Shannon distance (base 2) between each pair of histograms, less its small-sample
+    bias: with k bins, two samples of the same distribution differ by about
+    (k - 1) / (8 ln 2) x (1/n + 1/m) in divergence, which is subtracted before the root.
+
+    All pairs go to scipy in one call (a cell has dozens of columns, a log hundreds of cells);
+    shorter histograms are padded with bins empty on both sides, which change neither the
+    distance nor the count of bins.
+    """
+    effects = np.zeros(len(observed))
+    if not len(observed):
+        return effects
+    width = max(len(h) for h in [*observed, *reference])
+    p, q = np.zeros((len(observed), width)), np.zeros((len(observed), width))
+    for i, (o, r) in enumerate(zip(observed, reference)):
+        p[i, :len(o)], q[i, :len(r)] = o, r
+    n, m = np.asarray(n_obs, dtype=float), np.asarray(n_ref, dtype=float)
+    valid = (p.sum(axis=1) > 0) & (q.sum(axis=1) > 0) & (n > 0) & (m > 0)
+    if not valid.any():
+        return effects
+    p, q, n, m = p[valid], q[valid], n[valid], m[valid]
+    divergence = jensenshannon(p, q, base=2, axis=1) ** 2
+    bins = np.count_nonzero((p > 0) | (q > 0), axis=1)
+    bias = (bins - 1) / (8 * math.log(2)) * (1 / n + 1 / m)
+    effects[valid] = np.sqrt(np.maximum(divergence - bias, 0.0))
+    return effects
 
 
 def _unit_factor(obs: ColumnCounts, ref: ColumnCounts) -> float | None:

@@ -149,14 +149,14 @@ def count_cells(
         categories = _category_counts(store, dataset, spec, fine, condition, bucket, cancel)
     finally:
         store.execute(f"DROP TABLE IF EXISTS {ident(fine)}")
-    return [_cell(row, spec, categories) for row in frame.to_dict("records")]
+    return _cells(frame, spec, categories)
 
 
 def _fine_measures(spec: CellSpec, dataset: Dataset) -> list[tuple[str, str, str]]:
     """(name, aggregate over rows, how it rolls up) for every measure of the fine table."""
     measures = [("n", "count(*)", "sum")]
     for i, (column, edges) in enumerate(spec.numeric):
-        x = _finite(column, dataset.column(column).dtype)
+        x = finite_double(column, dataset.column(column).dtype)
         measures += [
             (f"c{i}_nn", f"count({x})", "sum"),
             (f"c{i}_z", f"count_if({x} = 0)", "sum"),
@@ -173,7 +173,7 @@ def _fine_measures(spec: CellSpec, dataset: Dataset) -> list[tuple[str, str, str
     return measures
 
 
-def _finite(column: str, dtype: str) -> str:
+def finite_double(column: str, dtype: str) -> str:
     """The column as DOUBLE with NaN and infinities read as missing (a float column's NaN
     is how many pipelines write "no value")."""
     x = f"CAST({ident(column)} AS DOUBLE)"
@@ -227,31 +227,46 @@ def _category_counts(
     return counts
 
 
-def _cell(row: dict[str, Any], spec: CellSpec, categories: dict[tuple, dict[str, int]]) -> Cell:
-    bucket = _bucket(row["bucket"])
-    index = int(row["group_index"])
-    group = () if index < 0 else ((spec.groups[index], str(row["group_value"])),)
-    rows = int(row["n"])
-    columns: dict[str, ColumnCounts] = {}
+def _cells(frame: pd.DataFrame, spec: CellSpec, categories: dict[tuple, dict[str, int]]) -> list[Cell]:
+    """The rolled-up rows as cells, read column by column (one numpy array per measure):
+    a 10M-row log gives hundreds of cells of dozens of columns, too many for row-wise pandas."""
+    buckets = [_bucket(b) for b in frame["bucket"]]
+    indexes = frame["group_index"].astype(int).tolist()
+    values = [None if i < 0 else str(v) for i, v in zip(indexes, frame["group_value"])]
+    rows = _ints(frame["n"])
+    columns: list[dict[str, ColumnCounts]] = [{} for _ in buckets]
     for i, (column, edges) in enumerate(spec.numeric):
-        non_null = _int(row[f"c{i}_nn"])
-        below = [_int(row[f"c{i}_e{k}"]) for k in range(len(edges))]
-        bins = tuple(np.diff([0, *below, non_null]).astype(int).tolist())
-        columns[column] = ColumnCounts(
-            rows=rows, non_null=non_null, zeros=_int(row[f"c{i}_z"]),
-            minimum=_float(row[f"c{i}_min"]), maximum=_float(row[f"c{i}_max"]),
-            total=_float(row[f"c{i}_s"]) or 0.0, total_sq=_float(row[f"c{i}_ss"]) or 0.0, bins=bins,
-        )
-    raw_group_value = None if index < 0 else str(row["group_value"])
+        non_null = _ints(frame[f"c{i}_nn"])
+        below = [np.nan_to_num(frame[f"c{i}_e{k}"].to_numpy(dtype=float)) for k in range(len(edges))]
+        cumulative = np.column_stack([np.zeros(len(frame)), *below, non_null]).astype(np.int64)
+        bins = np.diff(cumulative, axis=1).tolist()
+        zeros, minimum, maximum = _ints(frame[f"c{i}_z"]), _floats(frame[f"c{i}_min"]), _floats(frame[f"c{i}_max"])
+        total, total_sq = _floats(frame[f"c{i}_s"]), _floats(frame[f"c{i}_ss"])
+        for r, cell_columns in enumerate(columns):
+            cell_columns[column] = ColumnCounts(
+                rows=rows[r], non_null=non_null[r], zeros=zeros[r], minimum=minimum[r], maximum=maximum[r],
+                total=total[r] or 0.0, total_sq=total_sq[r] or 0.0, bins=tuple(bins[r]),
+            )
     for i, column in enumerate(spec.categorical + spec.other):
-        columns[column] = ColumnCounts(
-            rows=rows, non_null=_int(row[f"t{i}_nn"]),
-            categories=categories.get((bucket, index, raw_group_value, column), {}),
+        non_null = _ints(frame[f"t{i}_nn"])
+        for r, cell_columns in enumerate(columns):
+            cell_columns[column] = ColumnCounts(
+                rows=rows[r], non_null=non_null[r],
+                categories=categories.get((buckets[r], indexes[r], values[r], column), {}),
+            )
+    outcomes = [
+        (name, _ints(frame[f"o{i}_n"]), _floats(frame[f"o{i}_s"])) for i, (name, _) in enumerate(spec.outcomes)
+    ]
+    return [
+        Cell(
+            bucket=buckets[r],
+            group=() if indexes[r] < 0 else ((spec.groups[indexes[r]], values[r]),),
+            rows=rows[r],
+            columns=columns[r],
+            outcomes={name: (counts[r], sums[r] or 0.0) for name, counts, sums in outcomes},
         )
-    outcomes = {
-        name: (_int(row[f"o{i}_n"]), _float(row[f"o{i}_s"]) or 0.0) for i, (name, _) in enumerate(spec.outcomes)
-    }
-    return Cell(bucket, group, rows, columns, outcomes)
+        for r in range(len(buckets))
+    ]
 
 
 def _bucket(value: Any) -> dt.datetime | None:
@@ -261,12 +276,11 @@ def _bucket(value: Any) -> dt.datetime | None:
     return value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
 
 
-def _int(value: Any) -> int:
-    return 0 if value is None or (isinstance(value, float) and math.isnan(value)) else int(value)
+def _ints(series: pd.Series) -> list[int]:
+    """Counts as Python ints (a sum over no rows is NULL: 0)."""
+    return np.nan_to_num(series.to_numpy(dtype=float)).astype(np.int64).tolist()
 
 
-def _float(value: Any) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return None if math.isnan(value) else value
+def _floats(series: pd.Series) -> list[float | None]:
+    """Values as Python floats, None where DuckDB gave NULL."""
+    return [None if math.isnan(v) else v for v in series.to_numpy(dtype=float).tolist()]

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from .checks_cells import Cell, CellSpec, ColumnCounts, count_cells
+from .checks_cells import Cell, CellSpec, ColumnCounts, count_cells, finite_double
 from .dataset import Column, Dataset
 from .errors import InputError
 from .metrics import time_span, timestamp_expr
@@ -250,8 +250,7 @@ def _summaries(
     for c in columns:
         parts.append(f"approx_count_distinct({ident(c.name)})")
         if c.is_numeric:
-            x = f"CAST({ident(c.name)} AS DOUBLE)"
-            parts.append(f"approx_quantile({x}, {wanted!r}) FILTER (WHERE isfinite({x}))")
+            parts.append(f"approx_quantile({finite_double(c.name, c.dtype)}, {wanted!r})")
         else:
             parts.append("NULL")
     values = store.rows(select(parts, ident(dataset.view), condition), cancel)[0] if parts else ()

@@ -5,8 +5,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.spatial.distance import jensenshannon
 
-from analysis.checks import DISTRIBUTION_MIN_EFFECT, run_checks
+from analysis.checks import DISTRIBUTION_MIN_EFFECT, _distribution_effects, run_checks
 from analysis.intake import load_log
 from analysis.loading import open_dataset
 from analysis.profile import profile_reference
@@ -176,3 +177,19 @@ def test_clean_demo_raises_nothing(store, tmp_path):
     loaded = load_log(store, [str(files.log)], check=False)
     profile = profile_reference(store, loaded.dataset, loaded.roles, reference_window(store, loaded.dataset, loaded.roles))
     assert run_checks(store, loaded.dataset, loaded.roles, profile) == []
+
+
+def test_distribution_effects_in_one_batch_match_each_pair_alone():
+    """Histograms of different lengths share one scipy call, padded with empty bins: each pair
+    still gets its own bias-corrected distance, and an empty histogram gets none."""
+    rng = np.random.default_rng(3)
+    pairs = [(rng.integers(0, 50, k), rng.integers(0, 50, k)) for k in (3, 5, 8, 8)] + [([0, 0, 0], [1, 2, 3])]
+    n_obs, n_ref = [500, 900, 300, 5000, 100], [800, 800, 800, 800, 800]
+    batch = _distribution_effects([o for o, _ in pairs], [r for _, r in pairs], n_obs, n_ref)
+    for (observed, reference), n, m, effect in zip(pairs[:-1], n_obs, n_ref, batch):
+        bins = np.count_nonzero((np.asarray(observed) > 0) | (np.asarray(reference) > 0))
+        bias = (bins - 1) / (8 * np.log(2)) * (1 / n + 1 / m)
+        expected = np.sqrt(max(jensenshannon(observed, reference, base=2) ** 2 - bias, 0.0))
+        assert effect == pytest.approx(expected, abs=1e-12)
+    assert batch[-1] == 0.0
+    assert (batch[:-1] > 0).all()
