@@ -12,10 +12,13 @@ smaller side's distinct ids. Rows of a paired comparison that only one version s
 traffic next to shadow traffic) are left out and counted. A request scored twice by the same
 version pairs through its first row (lowest row id), so a duplicate never counts twice.
 
-The paired rows are a scratch DuckDB table (:func:`paired_view`): the candidate's row (every column,
-``ROW_ID`` included, so a slice or a row link means the candidate's row) plus both versions'
-outcome columns named below. Its label ``PAIR_LABEL`` is the label of either row: both rows
-are the same request, so a label joined by id is on both or neither.
+The paired rows are a scratch DuckDB table (:func:`paired_view`), built once per comparison
+from the pairs whose candidate row is in the current slice: the candidate's ``ROW_ID`` (so a
+slice or a row link means the candidate's row), the candidate columns a step asks for (the
+features discovery bins, the columns saved slices test; no others, so 10M rows stay within
+the memory cap), and both versions' outcome columns named below. Its label ``PAIR_LABEL`` is
+the label of either row: both rows are the same request, so a label joined by id is on both
+or neither.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from .errors import SchemaError
 from .metrics import METRICS
 from .outcomes import CALIBRATION_BINS, Outcomes, outcomes
 from .progress import NEVER_CANCELLED, CancelToken
-from .query import ROW_ID, Sql, ident, literal, where_clause
+from .query import ROW_ID, Sql, ident, where_clause
 from .roles import RoleMap, TaskType
 from .store import Store
 
@@ -42,7 +45,6 @@ PAIRED_SHARE = 0.5
 """Shared ids, as a share of the smaller side's ids, from which two versions count as paired."""
 
 PAIR_LABEL = "_sleuth_label"
-BASE_ROW = "_sleuth_base_row"
 
 
 def side_column(side: str, what: str) -> str:
@@ -117,17 +119,17 @@ def pair_versions(
     if not windows and base == candidate:
         raise SchemaError("choose two different versions (or two time windows of one version)")
     out = outcomes(roles, dataset.columns)
-    sides = [
-        _side(store, dataset, roles, out, version, window, name, condition, cancel)
-        for version, window, name in ((base, base_condition, "base"), (candidate, candidate_condition, "candidate"))
-    ]
-    base_side, cand_side = sides
+    names = ((base, base_condition, "base"), (candidate, candidate_condition, "candidate"))
     if windows or roles.id is None:
+        base_side, cand_side = (_side(store, dataset, roles, out, version, window, name, condition, cancel)
+                                for version, window, name in names)
         reason = "two time windows are" if windows else "the log has no id column, so the versions are"
         return Pairing(base_side, cand_side, False, 0, 0, None,
                        f"Unpaired: {reason} compared as independent samples "
                        f"({base_side.rows:,} and {cand_side.rows:,} rows).")
-    pairs, labelled_pairs = _shared_ids(store, dataset, roles, out, base_side, cand_side, condition, cancel)
+    base_side, cand_side, pairs, labelled_pairs = _counted_by_id(store, dataset, roles, out, base, candidate,
+                                                                 condition, cancel)
+    sides = (base_side, cand_side)
     smaller = min(base_side.distinct_ids or 0, cand_side.distinct_ids or 0)
     share = pairs / smaller if smaller else 0.0
     paired = share >= PAIRED_SHARE
@@ -162,19 +164,29 @@ def _side(store: Store, dataset: Dataset, roles: RoleMap, out: Outcomes, version
     return Side(label or name, version, window, int(rows), int(labelled), None if distinct is None else int(distinct))
 
 
-def _shared_ids(store: Store, dataset: Dataset, roles: RoleMap, out: Outcomes, base: Side, candidate: Side,
-                condition: Sql | None, cancel: CancelToken) -> tuple[int, int]:
+def _counted_by_id(store: Store, dataset: Dataset, roles: RoleMap, out: Outcomes, base: str | None,
+                   candidate: str | None, condition: Sql | None,
+                   cancel: CancelToken) -> tuple[Side, Side, int, int]:
+    """Both sides' rows, labelled rows and distinct ids, and the ids both scored (with a label
+    on either row), from one grouping of the log by id instead of one scan per number."""
+    sides = [Side(version or name, version, None, 0, 0, None)
+             for version, name in ((base, "base"), (candidate, "candidate"))]
+    b, c = (side.condition(roles) for side in sides)
     key = f"CAST({ident(roles.id)} AS VARCHAR)"
-    view = ident(dataset.view)
-    b = where_clause(base.condition(roles) & condition)
-    c = where_clause(candidate.condition(roles) & condition)
+    where = where_clause(Sql(f"({b.text}) OR ({c.text})", b.params + c.params) & condition)
+    counts = (f"COUNT(*) FILTER (WHERE {b.text}) AS nb, COUNT(*) FILTER (WHERE ({b.text}) AND {out.has_label}) AS lb, "
+              f"COUNT(*) FILTER (WHERE {c.text}) AS nc, COUNT(*) FILTER (WHERE ({c.text}) AND {out.has_label}) AS lc")
     text = (
-        f"WITH b AS (SELECT {key} AS k, bool_or({out.has_label}) AS lab FROM {view}{b.text} GROUP BY k), "
-        f"c AS (SELECT {key} AS k, bool_or({out.has_label}) AS lab FROM {view}{c.text} GROUP BY k) "
-        "SELECT COUNT(*), COUNT(*) FILTER (WHERE b.lab OR c.lab) FROM b JOIN c ON b.k = c.k"
+        f"WITH k AS (SELECT {key} AS k, {counts} FROM {ident(dataset.view)}{where.text} GROUP BY k) "
+        "SELECT SUM(nb), SUM(lb), COUNT(*) FILTER (WHERE nb > 0 AND k IS NOT NULL), "
+        "SUM(nc), SUM(lc), COUNT(*) FILTER (WHERE nc > 0 AND k IS NOT NULL), "
+        "COUNT(*) FILTER (WHERE nb > 0 AND nc > 0 AND k IS NOT NULL), "
+        "COUNT(*) FILTER (WHERE nb > 0 AND nc > 0 AND lb + lc > 0 AND k IS NOT NULL) FROM k"
     )
-    pairs, labelled = store.rows(Sql(text, b.params + c.params), cancel)[0]
-    return int(pairs), int(labelled)
+    params = b.params * 2 + c.params * 2 + where.params
+    nb, lb, db, nc, lc, dc, pairs, labelled = (int(x or 0) for x in store.rows(Sql(text, params), cancel)[0])
+    return (replace(sides[0], rows=nb, labelled=lb, distinct_ids=db),
+            replace(sides[1], rows=nc, labelled=lc, distinct_ids=dc), pairs, labelled)
 
 
 def _side_columns(out: Outcomes, side: str) -> list[str]:
@@ -190,9 +202,11 @@ def _side_columns(out: Outcomes, side: str) -> list[str]:
     ]
 
 
-def paired_rows_sql(dataset: Dataset, roles: RoleMap, pairing: Pairing) -> str:
-    """SELECT of the paired rows (see the module doc). Versions enter as literals because a
-    view cannot carry parameters; they are the log's own version values, quoted."""
+def paired_rows_sql(dataset: Dataset, roles: RoleMap, pairing: Pairing, condition: Sql | None = None,
+                    columns: Sequence[str] = ()) -> Sql:
+    """SELECT of the pairs whose candidate row matches ``condition`` (see the module doc), with
+    the candidate's ``ROW_ID`` and ``columns``. A duplicated request pairs through its first
+    row before ``condition`` applies, as it would without a condition."""
     if not pairing.paired:
         raise SchemaError("these versions did not score the same requests; compare them unpaired")
     out = outcomes(roles, dataset.columns)
@@ -200,32 +214,39 @@ def paired_rows_sql(dataset: Dataset, roles: RoleMap, pairing: Pairing) -> str:
     version = f"CAST({ident(roles.model_version)} AS VARCHAR)"
     first = f" QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {ident(ROW_ID)}) = 1" if pairing.deduplicate else ""
     view = ident(dataset.view)
+    kept = ", ".join(ident(c) for c in dict.fromkeys([ROW_ID, *columns]))
     base_cols = ", ".join(_side_columns(out, "b"))
     cand_cols = ", ".join(_side_columns(out, "c"))
+    where = where_clause(condition)
     label = f"coalesce({side_column('c', 'label')}, {side_column('b', 'label')})"
     ok = "CAST({pred} = {label} AS INTEGER)"
-    return (
-        f"WITH b AS (SELECT {key} AS _sleuth_key, {ident(ROW_ID)} AS {BASE_ROW}, {base_cols} FROM {view} "
-        f"WHERE {version} = {literal(pairing.base.version)}{first}), "
-        f"c AS (SELECT *, {key} AS _sleuth_key, {cand_cols} FROM {view} "
-        f"WHERE {version} = {literal(pairing.candidate.version)}{first}) "
-        f"SELECT c.* EXCLUDE (_sleuth_key), b.* EXCLUDE (_sleuth_key), {label} AS {PAIR_LABEL}, "
+    text = (
+        f"WITH b AS (SELECT {key} AS _sleuth_key, {base_cols} FROM {view} "
+        f"WHERE {version} = ?{first}), "
+        f"c AS (SELECT {kept}, {key} AS _sleuth_key, {cand_cols} "
+        f"FROM (SELECT * FROM {view} WHERE {version} = ?{first}){where.text}) "
+        f"SELECT c.* EXCLUDE (_sleuth_key, {side_column('c', 'label')}), "
+        f"b.* EXCLUDE (_sleuth_key, {side_column('b', 'label')}), {label} AS {PAIR_LABEL}, "
         f"{ok.format(pred=side_column('b', 'pred'), label=label)} AS {side_column('b', 'ok')}, "
         f"{ok.format(pred=side_column('c', 'pred'), label=label)} AS {side_column('c', 'ok')} "
         "FROM c JOIN b ON c._sleuth_key = b._sleuth_key"
     )
+    return Sql(text, (pairing.base.version, pairing.candidate.version) + where.params)
 
 
 @contextlib.contextmanager
-def paired_view(store: Store, dataset: Dataset, roles: RoleMap, pairing: Pairing) -> Iterator[str]:
-    """The paired rows, joined once into a scratch table that is dropped on exit; yields its name.
+def paired_view(store: Store, dataset: Dataset, roles: RoleMap, pairing: Pairing, condition: Sql | None = None,
+                columns: Sequence[str] = ()) -> Iterator[str]:
+    """The pairs in ``condition``, joined once into a scratch table that is dropped on exit;
+    yields its name. ``columns`` are the candidate's columns a step reads besides the outcomes.
 
     A comparison reads the pairs some twenty times (each metric test, the flips, discovery,
-    every tested slice); joining the two versions once instead of on every read is most of
-    the cost saved on a large log.
+    the tested slices); joining the two versions once instead of on every read is most of
+    the cost saved on a large log, and keeping only the columns read keeps it in memory.
     """
     name = store.new_name("paired")
-    store.execute(f"CREATE TABLE {ident(name)} AS {paired_rows_sql(dataset, roles, pairing)}")
+    select = paired_rows_sql(dataset, roles, pairing, condition, columns)
+    store.execute(Sql(f"CREATE TABLE {ident(name)} AS {select.text}", select.params))
     try:
         yield name
     finally:
@@ -238,15 +259,17 @@ def paired_view(store: Store, dataset: Dataset, roles: RoleMap, pairing: Pairing
 @dataclass(frozen=True)
 class Rows:
     """A SELECT exposing one or both sides' outcome columns (see :func:`side_column`) and a
-    label column: the paired view filtered by the current slice, or one side's own rows."""
+    label column: the paired table, or one side's own rows. ``table`` names the paired table,
+    for a step that reads it by name (discovery)."""
 
     sql: Sql
     label: str
+    table: str | None = None
 
 
-def paired_rows(view: str, condition: Sql | None = None) -> Rows:
-    where = where_clause(condition)
-    return Rows(Sql(f"SELECT * FROM {ident(view)}{where.text}", where.params), PAIR_LABEL)
+def paired_rows(view: str) -> Rows:
+    """Every row of a paired table (see :func:`paired_view`)."""
+    return Rows(Sql(f"SELECT * FROM {ident(view)}"), PAIR_LABEL, view)
 
 
 def side_rows(dataset: Dataset, roles: RoleMap, side: Side, code: str, condition: Sql | None = None) -> Rows:
@@ -259,9 +282,55 @@ def side_rows(dataset: Dataset, roles: RoleMap, side: Side, code: str, condition
                 side_column(code, "label"))
 
 
+@contextlib.contextmanager
+def compared_rows(store: Store, dataset: Dataset, roles: RoleMap, pairing: Pairing, condition: Sql | None = None,
+                  columns: Sequence[str] = ()) -> Iterator[tuple[Rows, Rows]]:
+    """(base rows, candidate rows) in ``condition``: the paired table twice (holding the
+    candidate's ``columns``), or each side's own rows (with every column)."""
+    if pairing.paired:
+        with paired_view(store, dataset, roles, pairing, condition, columns) as view:
+            rows = paired_rows(view)
+            yield rows, rows
+    else:
+        yield (side_rows(dataset, roles, pairing.base, "b", condition),
+               side_rows(dataset, roles, pairing.candidate, "c", condition))
+
+
 def _query(rows: Rows, select: str, where: str, group_by: str = "") -> Sql:
-    text = f"SELECT {select} FROM ({rows.sql.text}) WHERE {where}" + (f" GROUP BY {group_by}" if group_by else "")
-    return Sql(text, rows.sql.params)
+    """A SELECT over ``rows``; grouped rows come sorted, so a seeded bootstrap over the groups
+    draws the same replicates on every run (a parallel GROUP BY returns them in any order)."""
+    grouped = f" GROUP BY {group_by} ORDER BY ALL" if group_by else ""
+    return Sql(f"SELECT {select} FROM ({rows.sql.text}) WHERE {where}{grouped}", rows.sql.params)
+
+
+def grouped_by_slice(store: Store, rows: Rows, keys: Sequence[str], sums: Sequence[str], slices: Sequence[Sql],
+                     cancel: CancelToken = NEVER_CANCELLED) -> list[dict[tuple, tuple]]:
+    """Over the labelled rows, per slice: ``{values of keys: values of sums}``, from one pass.
+
+    The rows are grouped by ``keys`` (a handful of groups, such as right/wrong of each version)
+    and every sum is filtered to each slice, so fifty slices cost one scan of the rows and
+    fifty filters per row, not fifty scans.
+    """
+    if not slices:
+        return []
+    parts, params = [], []
+    for piece in slices:
+        parts += [f"{aggregate} FILTER (WHERE {piece.text})" for aggregate in sums]
+        params += [value for _ in sums for value in piece.params]
+    columns = ", ".join([f"{key} AS _sleuth_k{i}" for i, key in enumerate(keys)] + parts)
+    text = f"SELECT {columns} FROM ({rows.sql.text}) WHERE {rows.label} IS NOT NULL GROUP BY ALL"
+    found: list[dict[tuple, tuple]] = [{} for _ in slices]
+    width = len(sums)
+    for row in store.rows(Sql(text, tuple(params) + rows.sql.params), cancel):
+        key, values = tuple(row[:len(keys)]), row[len(keys):]
+        for i, groups in enumerate(found):
+            groups[key] = values[i * width:(i + 1) * width]
+    return found
+
+
+def _labelled(groups: dict[tuple, tuple]) -> int:
+    """Labelled rows of a slice: every group's ``COUNT(*)`` (the first sum)."""
+    return sum(int(values[0]) for values in groups.values())
 
 
 # --- overall comparison ------------------------------------------------------------------------
@@ -361,25 +430,21 @@ def compare_versions(
     if unknown:
         raise SchemaError(f"cannot compare {', '.join(unknown)} for a {roles.task.value} task; "
                           f"choose from {', '.join(COMPARED[roles.task])}")
-    with _compared_rows(store, dataset, roles, pairing, condition) as (base_rows, cand_rows):
-        tests = {name: _metric_test(store, dataset, roles, name, pairing.paired, base_rows, cand_rows,
-                                    n_boot, seed, cancel) for name in names}
-    overall = [MetricDiff(name, t.base, t.candidate, t.diff, t.ci_low, t.ci_high, t.p_value, t.method)
-               for name, t in tests.items()]
-    return Comparison(pairing, names[0], threshold, overall)
+    with compared_rows(store, dataset, roles, pairing, condition) as (base_rows, cand_rows):
+        return compare_metrics(store, dataset, roles, pairing, base_rows, cand_rows, names, threshold, n_boot, seed,
+                               cancel)
 
 
-@contextlib.contextmanager
-def _compared_rows(store: Store, dataset: Dataset, roles: RoleMap, pairing: Pairing,
-                   condition: Sql | None) -> Iterator[tuple[Rows, Rows]]:
-    """(base rows, candidate rows): the same paired rows twice, or each side's own rows."""
-    if pairing.paired:
-        with paired_view(store, dataset, roles, pairing) as view:
-            rows = paired_rows(view, condition)
-            yield rows, rows
-    else:
-        yield (side_rows(dataset, roles, pairing.base, "b", condition),
-               side_rows(dataset, roles, pairing.candidate, "c", condition))
+def compare_metrics(store: Store, dataset: Dataset, roles: RoleMap, pairing: Pairing, base_rows: Rows,
+                    cand_rows: Rows, metrics: Sequence[str], threshold: float | None = None, n_boot: int = N_BOOT,
+                    seed: int = 0, cancel: CancelToken = NEVER_CANCELLED) -> Comparison:
+    """:func:`compare_versions` over rows already chosen (see :func:`compared_rows`), for a
+    caller that reads the same paired table for flips and slices too."""
+    overall = []
+    for name in metrics:
+        t = _metric_test(store, dataset, roles, name, pairing.paired, base_rows, cand_rows, n_boot, seed, cancel)
+        overall.append(MetricDiff(name, t.base, t.candidate, t.diff, t.ci_low, t.ci_high, t.p_value, t.method))
+    return Comparison(pairing, metrics[0], threshold, overall)
 
 
 def _metric_test(store: Store, dataset: Dataset, roles: RoleMap, name: str, paired: bool,
@@ -387,7 +452,7 @@ def _metric_test(store: Store, dataset: Dataset, roles: RoleMap, name: str, pair
     out = outcomes(roles, dataset.columns)
     if name in ("accuracy", "error_rate"):
         test = accuracy_test(store, paired, base_rows, cand_rows, cancel)
-        return _complement(test) if name == "error_rate" else test
+        return complement(test) if name == "error_rate" else test
     if name in ("precision", "recall", "f1"):
         return _class_metric_test(store, roles, name, paired, base_rows, cand_rows, n_boot, seed, cancel)
     if name == "roc_auc":
@@ -401,7 +466,7 @@ def _metric_test(store: Store, dataset: Dataset, roles: RoleMap, name: str, pair
     return mean_loss_test(store, paired, base_rows, cand_rows, cancel)
 
 
-def _complement(test: DiffTest) -> DiffTest:
+def complement(test: DiffTest) -> DiffTest:
     """The error-rate test from the accuracy test: values 1 - x, differences negated."""
     def flip(value: float | None) -> float | None:
         return None if value is None else 1.0 - value
@@ -420,37 +485,58 @@ def _evaluated(rows: Rows, *sides: str) -> str:
 def accuracy_test(store: Store, paired: bool, base_rows: Rows, cand_rows: Rows,
                   cancel: CancelToken = NEVER_CANCELLED) -> DiffTest:
     """Accuracy of both versions: McNemar + Newcombe paired, or Fisher + Newcombe unpaired."""
+    return accuracy_tests(store, paired, base_rows, cand_rows, [Sql("TRUE")], cancel)[0][0]
+
+
+def accuracy_tests(store: Store, paired: bool, base_rows: Rows, cand_rows: Rows, slices: Sequence[Sql],
+                   cancel: CancelToken = NEVER_CANCELLED) -> list[tuple[DiffTest, int]]:
+    """:func:`accuracy_test` on each slice, with its labelled rows (both sides' when unpaired),
+    from one pass over the rows (each side's when unpaired). A version's ``ok`` is NULL where
+    it has no prediction, so the groups with both ``ok`` known are the judged rows."""
     b_ok, c_ok = side_column("b", "ok"), side_column("c", "ok")
     if paired:
-        both, negative, positive, neither = store.rows(_query(
-            base_rows,
-            f"COUNT(*) FILTER (WHERE {b_ok} = 1 AND {c_ok} = 1), COUNT(*) FILTER (WHERE {b_ok} = 1 AND {c_ok} = 0), "
-            f"COUNT(*) FILTER (WHERE {b_ok} = 0 AND {c_ok} = 1), COUNT(*) FILTER (WHERE {b_ok} = 0 AND {c_ok} = 0)",
-            _evaluated(base_rows, "b", "c")), cancel)[0]
-        return cs.paired_proportions(both, negative, positive, neither)
-    base_hits, base_n = store.rows(_query(base_rows, f"COALESCE(SUM({b_ok}), 0), COUNT(*)", _evaluated(base_rows, "b")), cancel)[0]
-    cand_hits, cand_n = store.rows(_query(cand_rows, f"COALESCE(SUM({c_ok}), 0), COUNT(*)", _evaluated(cand_rows, "c")), cancel)[0]
-    return cs.independent_proportions(int(base_hits), int(base_n), int(cand_hits), int(cand_n))
+        results = []
+        for groups in grouped_by_slice(store, base_rows, [b_ok, c_ok], ["COUNT(*)"], slices, cancel):
+            cells = [int(groups.get(cell, (0,))[0]) for cell in ((1, 1), (1, 0), (0, 1), (0, 0))]
+            results.append((cs.paired_proportions(*cells), _labelled(groups)))
+        return results
+    base, cand = (grouped_by_slice(store, rows, [ok], ["COUNT(*)"], slices, cancel)
+                  for rows, ok in ((base_rows, b_ok), (cand_rows, c_ok)))
+    def count(groups: dict[tuple, tuple], ok: int) -> int:
+        return int(groups.get((ok,), (0,))[0])
+
+    return [(cs.independent_proportions(count(b, 1), count(b, 1) + count(b, 0), count(c, 1), count(c, 1) + count(c, 0)),
+             _labelled(b) + _labelled(c)) for b, c in zip(base, cand)]
 
 
 def mean_loss_test(store: Store, paired: bool, base_rows: Rows, cand_rows: Rows,
                    cancel: CancelToken = NEVER_CANCELLED) -> DiffTest:
     """Mean per-row loss (log loss, 0/1 error, absolute error) of both versions."""
+    return mean_loss_tests(store, paired, base_rows, cand_rows, [Sql("TRUE")], cancel)[0][0]
+
+
+def mean_loss_tests(store: Store, paired: bool, base_rows: Rows, cand_rows: Rows, slices: Sequence[Sql],
+                    cancel: CancelToken = NEVER_CANCELLED) -> list[tuple[DiffTest, int]]:
+    """:func:`mean_loss_test` on each slice, with its labelled rows, one pass per side's rows."""
     b, c = side_column("b", "loss"), side_column("c", "loss")
     if paired:
-        sums = store.rows(_query(
-            base_rows, f"COUNT(*), SUM({b}), SUM({c}), SUM({b} * {b}), SUM({c} * {c}), SUM({b} * {c})",
-            f"{base_rows.label} IS NOT NULL AND {b} IS NOT NULL AND {c} IS NOT NULL"), cancel)[0]
-        return cs.paired_mean_loss(cs.LossSums(int(sums[0]), *(float(x or 0.0) for x in sums[1:])))
-    base = _loss_sums(store, base_rows, b, cancel)
-    cand = _loss_sums(store, cand_rows, c, cancel)
-    return cs.welch_mean_loss(*base, *cand)
-
-
-def _loss_sums(store: Store, rows: Rows, loss: str, cancel: CancelToken) -> tuple[int, float, float]:
-    n, total, squares = store.rows(_query(rows, f"COUNT(*), SUM({loss}), SUM({loss} * {loss})",
-                                          f"{rows.label} IS NOT NULL AND {loss} IS NOT NULL"), cancel)[0]
-    return int(n), float(total or 0.0), float(squares or 0.0)
+        sums = ["COUNT(*)", f"SUM({b})", f"SUM({c})", f"SUM({b} * {b})", f"SUM({c} * {c})", f"SUM({b} * {c})"]
+        results = []
+        for groups in grouped_by_slice(store, base_rows, [f"{b} IS NOT NULL AND {c} IS NOT NULL"], sums, slices, cancel):
+            n, *rest = groups.get((True,), (0,) * len(sums))
+            results.append((cs.paired_mean_loss(cs.LossSums(int(n), *(float(x or 0.0) for x in rest))),
+                            _labelled(groups)))
+        return results
+    base, cand = (grouped_by_slice(store, rows, [f"{loss} IS NOT NULL"],
+                                   ["COUNT(*)", f"SUM({loss})", f"SUM({loss} * {loss})"], slices, cancel)
+                  for rows, loss in ((base_rows, b), (cand_rows, c)))
+    results = []
+    for b_groups, c_groups in zip(base, cand):
+        (bn, bs, bq), (cn, c_sum, cq) = (g.get((True,), (0, 0.0, 0.0)) for g in (b_groups, c_groups))
+        test = cs.welch_mean_loss(int(bn), float(bs or 0.0), float(bq or 0.0), int(cn), float(c_sum or 0.0),
+                                  float(cq or 0.0))
+        results.append((test, _labelled(b_groups) + _labelled(c_groups)))
+    return results
 
 
 def _rmse_test(store: Store, paired: bool, base_rows: Rows, cand_rows: Rows, cancel: CancelToken) -> DiffTest:

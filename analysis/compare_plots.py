@@ -62,8 +62,8 @@ def compare_plots(
 def _density(store, dataset, roles, pairing, condition, cancel) -> np.ndarray | None:
     base, candidate = side_column("b", "score"), side_column("c", "score")
     cell = "LEAST(CAST(FLOOR({} * {}) AS INTEGER), {})"
-    with paired_view(store, dataset, roles, pairing) as view:
-        where = where_clause(Sql(f"{base} IS NOT NULL AND {candidate} IS NOT NULL") & condition)
+    with paired_view(store, dataset, roles, pairing, condition) as view:
+        where = where_clause(Sql(f"{base} IS NOT NULL AND {candidate} IS NOT NULL"))
         counts = store.rows(Sql(
             f"SELECT {cell.format(base, DENSITY_BINS, DENSITY_BINS - 1)}, "
             f"{cell.format(candidate, DENSITY_BINS, DENSITY_BINS - 1)}, count(*) "
@@ -97,8 +97,8 @@ def score_region_rows(
     """
     base, candidate = side_column("b", "score"), side_column("c", "score")
     inside = Sql(f"{base} BETWEEN ? AND ? AND {candidate} BETWEEN ? AND ?",
-                 (*sorted(base_range), *sorted(candidate_range))) & condition
-    with paired_view(store, dataset, roles, pairing) as view:
+                 (*sorted(base_range), *sorted(candidate_range)))
+    with paired_view(store, dataset, roles, pairing, condition) as view:
         where = where_clause(inside)
         ids = store.numpy(Sql(f"SELECT {ident(ROW_ID)} AS id FROM {ident(view)}{where.text} ORDER BY 1 "
                               f"LIMIT {MAX_REGION_ROWS + 1}", where.params), cancel)["id"]

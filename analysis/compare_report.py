@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from .compare import COMPARED, Comparison, Pairing, compare_versions, default_metric
-from .compare_slices import ALPHA, SliceDiff, regressed_slices, slice_metric
+from .compare import (
+    COMPARED, Comparison, Pairing, at_threshold, compare_metrics, compared_rows, default_metric, pair_versions,
+)
+from .compare_slices import ALPHA, SliceDiff, slice_columns, slice_comparisons, slice_metric
 from .dataset import Dataset
-from .flips import Flips, flips
+from .flips import Flips, count_flips
 from .metrics import METRICS
 from .progress import NEVER_CANCELLED, CancelToken
 from .query import Sql
@@ -55,15 +57,20 @@ def run_comparison(
     column: str | None = None,
     cancel: CancelToken = NEVER_CANCELLED,
 ) -> ComparisonResult:
-    """Compare ``candidate`` with ``base``: see :func:`compare_report` for what is measured."""
+    """Compare ``candidate`` with ``base``: see :func:`compare_report` for what is measured.
+
+    The pairs are joined once into one table that the metric tests, the slices and the flips
+    all read."""
     metric = metric or default_metric(roles)
-    comparison = compare_versions(store, dataset, roles, base, candidate, condition, threshold,
-                                  metrics=_metric_order(roles, metric), cancel=cancel)
-    pairing = comparison.pairing
-    slices = regressed_slices(store, dataset, roles, base, candidate, condition, saved=saved_slices, column=column,
-                              discover=pairing.paired, max_level=max_level, min_support=min_support,
-                              tolerance=tolerance, metric=metric, threshold=threshold, pairing=pairing, cancel=cancel)
-    flip_table = flips(store, dataset, roles, pairing, condition, threshold, tolerance, cancel) if pairing.paired else None
+    roles = at_threshold(roles, threshold)
+    pairing = pair_versions(store, dataset, roles, base, candidate, condition, cancel=cancel)
+    columns = slice_columns(dataset, roles, saved_slices, column) if pairing.paired else ()
+    with compared_rows(store, dataset, roles, pairing, condition, columns) as (base_rows, cand_rows):
+        comparison = compare_metrics(store, dataset, roles, pairing, base_rows, cand_rows,
+                                     _metric_order(roles, metric), threshold, cancel=cancel)
+        slices = slice_comparisons(store, dataset, roles, pairing, base_rows, cand_rows, condition, saved_slices,
+                                   column, pairing.paired, max_level, min_support, tolerance, metric, cancel)
+        flip_table = count_flips(store, roles, base_rows, tolerance, cancel) if pairing.paired else None
     report = {
         "base": base,
         "candidate": candidate,

@@ -107,18 +107,23 @@ def flips(
     if not pairing.paired:
         raise SchemaError("flips need the same requests scored by both versions (a paired comparison)")
     roles = at_threshold(roles, threshold)
+    with paired_view(store, dataset, roles, pairing, condition) as view:
+        return count_flips(store, roles, paired_rows(view), tolerance, cancel)
+
+
+def count_flips(store: Store, roles: RoleMap, rows: Rows, tolerance: float = 0.0,
+                cancel: CancelToken = NEVER_CANCELLED) -> Flips:
+    """:func:`flips` over paired rows already chosen (see :func:`analysis.compare.compared_rows`)."""
     negative, positive = flip_sql(roles, "negative", tolerance), flip_sql(roles, "positive", tolerance)
     both_wrong = "FALSE" if roles.task is TaskType.REGRESSION else f"{side_column('b', 'ok')} = 0 AND {side_column('c', 'ok')} = 0"
-    with paired_view(store, dataset, roles, pairing) as view:
-        rows = paired_rows(view, condition)
-        text = (f"SELECT COUNT(*), COUNT(*) FILTER (WHERE {negative}), COUNT(*) FILTER (WHERE {positive}), "
-                f"COUNT(*) FILTER (WHERE {both_wrong}) FROM ({rows.sql.text}) WHERE {_judged(rows, roles)}")
-        total, n_negative, n_positive, n_both_wrong = store.rows(Sql(text, rows.sql.params), cancel)[0]
-        predicate = None
-        if n_negative:
-            ids = store.numpy(Sql(f"SELECT {ident(ROW_ID)} AS r FROM ({rows.sql.text}) WHERE {_judged(rows, roles)} "
-                                  f"AND {negative} ORDER BY r", rows.sql.params), cancel)["r"]
-            predicate = rows_predicate(np.asarray(ids, dtype=np.int64))
+    text = (f"SELECT COUNT(*), COUNT(*) FILTER (WHERE {negative}), COUNT(*) FILTER (WHERE {positive}), "
+            f"COUNT(*) FILTER (WHERE {both_wrong}) FROM ({rows.sql.text}) WHERE {_judged(rows, roles)}")
+    total, n_negative, n_positive, n_both_wrong = store.rows(Sql(text, rows.sql.params), cancel)[0]
+    predicate = None
+    if n_negative:
+        ids = store.numpy(Sql(f"SELECT {ident(ROW_ID)} AS r FROM ({rows.sql.text}) WHERE {_judged(rows, roles)} "
+                              f"AND {negative} ORDER BY r", rows.sql.params), cancel)["r"]
+        predicate = rows_predicate(np.asarray(ids, dtype=np.int64))
     both_right = int(total) - int(n_negative) - int(n_positive) - int(n_both_wrong)
     return Flips(both_right, int(n_negative), int(n_positive), int(n_both_wrong),
                  mcnemar_p(int(n_negative), int(n_positive)), predicate)
@@ -163,8 +168,8 @@ def export_flips(
         for what, label in (("pred", "prediction"), ("score", "score"), ("loss", "loss"))
     ]
     options = "FORMAT csv, HEADER" if format == "csv" else "FORMAT parquet"
-    with paired_view(store, dataset, roles, pairing) as view:
-        rows = paired_rows(view, condition)
+    with paired_view(store, dataset, roles, pairing, condition, dataset.column_names) as view:
+        rows = paired_rows(view)
         select = (f"SELECT {', '.join(columns)} FROM ({rows.sql.text}) WHERE {_judged(rows, roles)} "
                   f"AND {flip_sql(roles, kind, tolerance)} ORDER BY {ident(ROW_ID)}")
         with store.job_cursor(cancel) as cur:

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
-    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -40,7 +39,8 @@ from app.tasks import HEAVY, TaskRunner
 
 from .style import version_colour
 
-OVERALL_COLUMNS = ("Metric", "Base", "Candidate", "Difference", "95% interval", "p", "Method")
+MIN_SIDE_WIDTH = 240
+OVERALL_COLUMNS = ("Metric", "Base", "Candidate", "Difference", "95% interval", "p")
 SLICE_COLUMNS = ("Slice", "From", "Rows", "Base", "Candidate", "Difference", "95% interval", "p (adj., BY)")
 HELP = (
     "Paired (same request ids): accuracy by exact McNemar with Newcombe's interval; ROC AUC by DeLong; "
@@ -83,6 +83,7 @@ class ComparePanel(QWidget):
         self.overall.setToolTip(HELP)
         self.flips = QLabel()
         self.flips.setWordWrap(True)
+        self.flips.setToolTip("Labelled pairs: negative = base right, candidate wrong; positive = the reverse")
         self.open_flips = QPushButton("Open negative flips")
         self.open_flips.setToolTip("Rows the base got right and the candidate wrong, as the current slice")
         self.open_flips.clicked.connect(self._open_negative_flips)
@@ -98,6 +99,8 @@ class ComparePanel(QWidget):
         self.refresh(Changes(active=True))
 
     def _layout_widgets(self) -> None:
+        """The verdict and the pairing across the top; below them, side by side so both fit a
+        short dock, the metrics (left) and the flips above the regressed slices and plots."""
         controls = QHBoxLayout()
         for text, widget in (("Base", self.base_box), ("Candidate", self.candidate_box),
                              ("Threshold", self.threshold)):
@@ -105,29 +108,34 @@ class ComparePanel(QWidget):
             controls.addWidget(widget)
         controls.addWidget(self.compare_button)
         controls.addStretch(1)
-        flips_row = QGridLayout()
-        flips_row.addWidget(self.flips, 0, 0)
-        flips_row.addWidget(self.open_flips, 0, 1)
-        flips_row.addWidget(self.export_button, 0, 2)
-        flips_row.setColumnStretch(0, 1)
-        top = QWidget()
-        top_layout = QVBoxLayout(top)
-        top_layout.setContentsMargins(0, 0, 0, 0)
-        top_layout.addWidget(self.overall)
-        top_layout.addLayout(flips_row)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.open_flips)
+        buttons.addWidget(self.export_button)
+        buttons.addStretch(1)
         lower = QTabWidget()
-        lower.addTab(self.slices, "Where the candidate is worse")
+        lower.addTab(self.slices, "Where it is worse")
         lower.addTab(self.plots, "Calibration, confusion, scores")
+        lower.setTabToolTip(0, "Slices where the candidate is worse than the base, worst first")
         self.lower_tabs = lower
-        split = QSplitter(Qt.Vertical)
-        split.addWidget(top)
-        split.addWidget(lower)
+        flips_and_slices = QWidget()
+        right_layout = QVBoxLayout(flips_and_slices)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.flips)
+        right_layout.addLayout(buttons)
+        right_layout.addWidget(lower, 1)
+        for side in (self.overall, flips_and_slices):
+            side.setMinimumWidth(MIN_SIDE_WIDTH)  # not the plots' size hint: switching tabs keeps the split
+        self.split = QSplitter(Qt.Horizontal)
+        self.split.addWidget(self.overall)
+        self.split.addWidget(flips_and_slices)
+        self.split.setStretchFactor(1, 1)
+        self.split.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(controls)
         layout.addWidget(self.summary)
         layout.addWidget(self.pairing)
-        layout.addWidget(split, 1)
+        layout.addWidget(self.split, 1)
         self._show_flips(None)
 
     def _build_plots(self) -> QWidget:
@@ -306,13 +314,22 @@ class ComparePanel(QWidget):
         for row, m in enumerate(report["overall"]):
             info = METRICS.get(m["metric"])
             cells = [info.display if info else m["metric"], _num(m["base"]), _num(m["candidate"]),
-                     _signed(m["diff"]), _interval(m["ci"]), _p(m["p_value"]), m.get("method", "")]
+                     _signed(m["diff"]), _interval(m["ci"]), _p(m["p_value"])]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                if 0 < col < 6:
+                item.setToolTip(f"Method: {m.get('method', '')}")
+                if col > 0:
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.overall.setItem(row, col, item)
         self.overall.resizeColumnsToContents()
+        self._fit_metrics()
+
+    def _fit_metrics(self) -> None:
+        """Give the metric table the width of its columns; the flips and slices take the rest."""
+        header = self.overall.horizontalHeader()
+        needed = header.length() + self.overall.frameWidth() * 2 + self.overall.verticalScrollBar().sizeHint().width()
+        total = max(sum(self.split.sizes()), needed + 1)
+        self.split.setSizes([needed, total - needed])
 
     def _show_flips(self, flips: dict | None) -> None:
         has = flips is not None and self.result is not None and self.result.flips is not None
@@ -324,9 +341,9 @@ class ComparePanel(QWidget):
             return
         total = sum(flips[k] for k in ("both_right", "negative", "positive", "both_wrong")) or 1
         self.flips.setText(
-            f"Flips: <b>{flips['negative']:,}</b> negative (base right, candidate wrong, "
-            f"{flips['negative'] / total:.2%}), {flips['positive']:,} positive ({flips['positive'] / total:.2%}), "
-            f"{flips['both_wrong']:,} both wrong, {flips['both_right']:,} both right — McNemar p {_p(flips['mcnemar_p'])}")
+            f"Flips: <b>{flips['negative']:,}</b> negative ({flips['negative'] / total:.2%}) · "
+            f"{flips['positive']:,} positive ({flips['positive'] / total:.2%}) · {flips['both_wrong']:,} both wrong · "
+            f"{flips['both_right']:,} both right · McNemar p {_p(flips['mcnemar_p'])}")
 
     def _fill_slices(self, slices, rows: list[dict]) -> None:
         self.slices.setRowCount(len(rows))
@@ -339,9 +356,12 @@ class ComparePanel(QWidget):
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 if not s.get("significant"):
                     item.setForeground(Qt.gray)
+                item.setToolTip(s["predicate"])
                 self.slices.setItem(row, col, item)
         self.slices.resizeColumnsToContents()
-        self.slices.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
+        header = self.slices.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.Interactive)
+        header.resizeSection(0, min(header.sectionSize(0), max(160, self.slices.viewport().width() // 3)))
 
     def open_regressed(self, row: int) -> None:
         if self.result is not None and 0 <= row < len(self.result.slices):
@@ -376,6 +396,7 @@ def _table(columns) -> QTableWidget:
     table.setEditTriggers(QAbstractItemView.NoEditTriggers)
     table.setSelectionBehavior(QAbstractItemView.SelectRows)
     table.verticalHeader().setVisible(False)
+    table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 6)
     return table
 
 

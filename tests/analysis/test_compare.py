@@ -185,3 +185,58 @@ def test_incident_d_is_the_top_regressed_slice_and_the_summary_says_so(demo, dem
     assert "better overall" in report["summary"] and f"{column} = '{value}'" in report["summary"]
     assert is_regression(report, 0.0)
     assert not is_regression(report, 0.5)
+
+
+# --- slices tested together, discovery on a share of the pairs -----------------------------------
+
+
+def _segment_regression(rng, n):
+    """v2 is better than v1 except on segment 'c', where it is much noisier."""
+    requests = _requests(rng, n)
+    cand = _scored(requests, "v2", rng, 0.15)
+    noisy = _scored(requests, "v2", rng, 0.7)
+    in_c = (requests["segment"] == "c").to_numpy()
+    cand.loc[in_c, ["score", "pred"]] = noisy.loc[in_c, ["score", "pred"]]
+    return pd.concat([_scored(requests, "v1", rng, 0.3), cand])
+
+
+@pytest.mark.parametrize("layout", ["paired", "unpaired"])
+def test_slices_tested_in_one_pass_equal_one_test_per_slice(store, tmp_path, layout):
+    from analysis.compare import accuracy_test, compared_rows, side_rows
+    from analysis.compare_slices import regressed_slices
+    from analysis.slices import Compare, Slice
+
+    frame = _segment_regression(np.random.default_rng(8), 2000)
+    if layout == "unpaired":
+        frame = frame.assign(id=[f"{v}-{i}" for v, i in zip(frame["version"], frame["id"])])
+    log = _load(store, tmp_path, frame)
+    saved = [Slice(Compare("segment", "=", s)) for s in "abc"] + [Slice(Compare("x", ">", 0.5))]
+    found = regressed_slices(store, log.dataset, log.roles, "v1", "v2", saved=saved, discover=False)
+    pairing = pair_versions(store, log.dataset, log.roles, "v1", "v2")
+    assert pairing.paired == (layout == "paired") and found and found[0].predicate_text == "segment = 'c'"
+    for s in found:
+        condition = to_sql(s.predicate)
+        if pairing.paired:
+            with compared_rows(store, log.dataset, log.roles, pairing, condition, ["segment", "x"]) as (b, c):
+                alone = accuracy_test(store, True, b, c)
+        else:
+            alone = accuracy_test(store, False, side_rows(log.dataset, log.roles, pairing.base, "b", condition),
+                                  side_rows(log.dataset, log.roles, pairing.candidate, "c", condition))
+        assert (s.base, s.candidate, s.diff, s.ci_low, s.ci_high, s.p_value) == pytest.approx(
+            (alone.base, alone.candidate, alone.diff, alone.ci_low, alone.ci_high, alone.p_value))
+        in_slice = frame[frame.eval(s.predicate_text.replace("'", '"').replace(" = ", " == "))]
+        expected_rows = len(in_slice) // 2 if pairing.paired else len(in_slice)
+        assert s.rows == expected_rows
+
+
+def test_discovery_on_a_share_of_the_pairs_still_finds_the_regression_and_tests_all_pairs(
+        store, tmp_path, monkeypatch):
+    import analysis.compare_slices as compare_slices
+
+    frame = _segment_regression(np.random.default_rng(9), 4000)
+    log = _load(store, tmp_path, frame)
+    monkeypatch.setattr(compare_slices, "DISCOVERY_PAIRS", 1500)
+    report = compare_report(store, log.dataset, log.roles, "v1", "v2", max_level=2)
+    top = report["regressed_slices"][0]
+    assert top["predicate"] == "segment = 'c'" and top["source"] == "discovered"
+    assert top["rows"] == int((frame["segment"] == "c").sum()) // 2

@@ -8,7 +8,9 @@ Sleuth route: ``load_log`` + ``compare_report`` (pairing, every metric with its 
 discovered slices; what ``sleuth compare --json`` prints). Notebook route: ``read_parquet``,
 join the two versions on the id, accuracy per version and the flip counts. Each route runs in
 a fresh process (median of ``--repeats``); the table gives time and peak RSS and checks that
-both routes count the same flips.
+both routes count the same flips. A third route times the per-slice comparison over 50 saved
+slices (country x device, each merchant category, each channel, returning customers): the
+paired table with the columns they test, and every slice's paired test in one pass.
 
 Run: ``.venv/bin/python tests/bench/bench_compare.py [--rows 10000000] [--repeats 3]``.
 """
@@ -93,6 +95,33 @@ def sleuth_route(log: Path) -> dict:
             if report["regressed_slices"] else ""}
 
 
+def saved_slices() -> list:
+    """50 saved slices over the shadow log's categorical columns."""
+    from analysis.slices import Compare, Slice
+
+    countries = ['US', 'GB', 'DE', 'FR', 'IN', 'BR', 'JP', 'NG']
+    predicates = [Compare("country", "=", c) & Compare("device", "=", d) for c in countries for d in ("ios", "android", "web")]
+    predicates += [Compare("merchant_category", "=", f"mcc_{k}") for k in range(20)]
+    predicates += [Compare("channel", "=", c) for c in ("organic", "ads", "email", "partner", "referral")]
+    predicates.append(Compare("is_returning", "=", True))
+    return [Slice(p) for p in predicates]
+
+
+def slices_route(log: Path) -> dict:
+    from analysis.compare_slices import regressed_slices
+    from analysis.intake import load_log
+    from analysis.store import Store
+    from app.main import DUCKDB_MEMORY_LIMIT
+
+    store = Store(memory_limit=DUCKDB_MEMORY_LIMIT)
+    loaded = load_log(store, [str(log)], check=False)
+    saved = saved_slices()
+    started = time.perf_counter()
+    found = regressed_slices(store, loaded.dataset, loaded.roles, "v1", "v2", saved=saved, discover=False)
+    return {"seconds": time.perf_counter() - started, "slices": len(saved), "regressed": len(found),
+            "top_slice": found[0].predicate_text if found else ""}
+
+
 def notebook_route(log: Path) -> dict:
     import pandas as pd
 
@@ -109,7 +138,7 @@ def notebook_route(log: Path) -> dict:
             "positive": int((~base_ok & cand_ok).sum())}
 
 
-ROUTES = {"sleuth": sleuth_route, "notebook": notebook_route}
+ROUTES = {"sleuth": sleuth_route, "notebook": notebook_route, "slices": slices_route}
 
 
 def main() -> None:
@@ -118,6 +147,7 @@ def main() -> None:
     script = str(Path(__file__).resolve())
     sleuth = repeat_route(script, "sleuth", log, args.repeats)
     notebook = repeat_route(script, "notebook", log, args.repeats)
+    slices = repeat_route(script, "slices", log, args.repeats)
     print(machine_note(args.rows, args.repeats))
     print(markdown_table(
         ["route", "time", "peak RSS"],
@@ -127,6 +157,9 @@ def main() -> None:
           ratio(notebook["peak_rss_mb"], sleuth["peak_rss_mb"])]],
     ))
     same = (sleuth["negative"], sleuth["positive"]) == (notebook["negative"], notebook["positive"])
+    print(f"Per-slice comparison over {slices['slices']} saved slices (pairing, paired table, tests): "
+          f"{seconds(slices['seconds'])}, {megabytes(slices['peak_rss_mb'])} peak; {slices['regressed']} worse, "
+          f"worst: {slices['top_slice']}")
     print(f"Flip counts equal: {'yes' if same else 'NO'} ({sleuth['negative']:,} negative, "
           f"{sleuth['positive']:,} positive); top regressed slice: {sleuth['top_slice']}")
 
