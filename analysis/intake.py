@@ -15,6 +15,7 @@ from .progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scale
 from .roles import RoleMap, detect_roles, profile_columns
 from .store import Store
 from .log_checks import LogIssue, check_log
+from .wide import detect_wide, long_view, with_wide_roles
 
 
 @dataclass(frozen=True)
@@ -36,14 +37,21 @@ def load_log(
 ) -> LoadedLog:
     """Open ``specs`` as one dataset; use ``roles`` when given (a saved mapping), else detect them.
 
+    A wide log (one score or prediction column per version) is shown one row per version
+    (see :mod:`analysis.wide`), and its load report says so.
+
     ``check=False`` skips the log checks (a full scan of a large log), so the window can show
     the table first and run the checks as a job of their own.
     """
     dataset = open_dataset(store, specs, name=name, progress=scaled(progress, 0.0, 0.7), cancel=cancel)
     cancel.raise_if_cancelled()
+    layout = detect_wide(dataset.columns)
+    if layout is not None:
+        dataset = long_view(store, dataset, layout)
     if roles is None:
         progress(0.75, "Detecting column roles")
         roles = detect_roles(profile_columns(store, dataset))
+        roles = with_wide_roles(roles, layout) if layout is not None else roles
     else:
         roles = keep_known_columns(roles, dataset)
     issues: tuple[LogIssue, ...] = ()

@@ -86,6 +86,11 @@ def attached_name(view: str) -> str:
     return f"{view}_db"
 
 
+def wide_view_name(view: str) -> str:
+    """The wide log's own view, under a view that shows it one row per version (analysis.wide)."""
+    return f"{view}_wide"
+
+
 def open_dataset(
     store: Store,
     specs_or_paths: Sequence[str | Path] | str | Path,
@@ -147,6 +152,7 @@ def close_dataset(store: Store, dataset: Dataset) -> None:
 
 def close_view(store: Store, view: str) -> None:
     store.execute(f"DROP VIEW IF EXISTS {ident(view)}")
+    store.execute(f"DROP VIEW IF EXISTS {ident(wide_view_name(view))}")
     store.execute(f"DROP TABLE IF EXISTS {ident(data_table_name(view))}")
     store.execute(f"DETACH DATABASE IF EXISTS {ident(attached_name(view))}")
 
