@@ -189,33 +189,27 @@ def rmse_difference(n_b: int, b_sq: float, b_quad: float, n_c: int, c_sq: float,
 def delong_components(y: np.ndarray, score: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """AUC and DeLong's structural components (one per positive, one per negative).
 
-    With mid-ranks ``R`` over all rows, ``R+`` within the positives and ``R-`` within the
-    negatives (Sun and Xu 2014): ``V10_i = (R_i - R+_i) / n_neg`` for a positive,
-    ``V01_j = 1 - (R_j - R-_j) / n_pos`` for a negative; the AUC is the mean of ``V10``.
+    ``V10_i`` is the share of negatives scored below positive ``i`` (ties count half) and
+    ``V01_j`` the share of positives scored above negative ``j`` (ties count half); the AUC is
+    the mean of ``V10`` (DeLong et al. 1988). One sort of the scores gives both: rows with
+    equal scores form a group, and every row of a group has the same component, from the
+    counts of each class before and inside its group.
     """
     y = np.asarray(y).astype(bool)
     score = np.asarray(score, dtype=np.float64)
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     order = np.argsort(score)
-    ordered, positive = score[order], y[order]
-    ranks, within = np.empty(len(score)), np.empty(len(score))
-    ranks[order] = _midranks(ordered)
-    within[order[positive]] = _midranks(ordered[positive])
-    within[order[~positive]] = _midranks(ordered[~positive])
-    v10 = (ranks[y] - within[y]) / n_neg
-    v01 = 1.0 - (ranks[~y] - within[~y]) / n_pos
-    return float(v10.mean()), v10, v01
-
-
-def _midranks(ordered: np.ndarray) -> np.ndarray:
-    """Mid-ranks (1-based, ties share their mean rank) of values already sorted: one sort of
-    the scores serves the ranks over all rows and within each class, where
-    ``scipy.stats.rankdata`` would sort three times."""
-    if len(ordered) == 0:
-        return np.empty(0)
+    ordered = score[order]
     starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
-    ends = np.append(starts[1:], len(ordered))
-    return np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    sizes = np.diff(np.append(starts, len(ordered)))
+    pos_in = np.add.reduceat(y[order].astype(np.int64), starts) if len(starts) else np.empty(0, np.int64)
+    neg_in = sizes - pos_in
+    v10_of_group = (np.cumsum(neg_in) - 0.5 * neg_in) / max(n_neg, 1)
+    v01_of_group = 1.0 - (np.cumsum(pos_in) - 0.5 * pos_in) / max(n_pos, 1)
+    group = np.empty(len(order), dtype=np.int64)
+    group[order] = np.repeat(np.arange(len(starts)), sizes)
+    v10, v01 = v10_of_group[group[y]], v01_of_group[group[~y]]
+    return float(v10.mean()) if n_pos else float("nan"), v10, v01
 
 
 def delong_paired(y: np.ndarray, base_score: np.ndarray, cand_score: np.ndarray) -> DiffTest:
