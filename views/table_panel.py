@@ -132,6 +132,9 @@ class TablePanel(QWidget):
             return
         self._release()
         self.window = window
+        # Other rows start at the top; a deep scroll position carried across the model reset
+        # also froze Qt for ~11 s on a 10M-row log (bench_responsiveness.py).
+        self.view.scrollToTop()
         self.model.set_source(list(spec.columns), window.row_count, self._request_page)
         self._apply_headers()
         if not spec.sort:

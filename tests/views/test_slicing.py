@@ -49,6 +49,16 @@ def test_a_column_width_the_person_set_survives_a_new_slice(app_window, qtbot, d
     assert header.sectionSize(1) == 333
 
 
+def test_a_new_slice_starts_the_table_at_its_first_row(app_window, qtbot, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    bar = app_window.table_panel.view.verticalScrollBar()
+    bar.setValue(bar.maximum() // 2)
+    settle(qtbot, app_window)
+    type_filter(qtbot, app_window, "region = 'EU-West'")
+    assert bar.value() == 0
+    assert app_window.table_panel.view.rowAt(0) == 0
+
+
 def test_a_bad_filter_says_where_and_keeps_the_text(app_window, qtbot, demo_files):
     open_demo(qtbot, app_window, demo_files)
     type_filter(qtbot, app_window, "regoin = 'EU-West'")
