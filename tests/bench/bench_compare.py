@@ -27,7 +27,7 @@ import duckdb  # noqa: E402
 
 from tests.bench.common import (  # noqa: E402
     CACHE_DIR, _normal, _uniform, machine_note, markdown_table, megabytes, parse_args, ratio,
-    repeat_route, run_child_if_asked, seconds,
+    interleaved_routes, run_child_if_asked, seconds,
 )
 
 SHADOW_SCHEMA_VERSION = 1
@@ -145,9 +145,8 @@ def main() -> None:
     args = parse_args(__doc__.splitlines()[0])
     log = shadow_log(args.rows)
     script = str(Path(__file__).resolve())
-    sleuth = repeat_route(script, "sleuth", log, args.repeats)
-    notebook = repeat_route(script, "notebook", log, args.repeats)
-    slices = repeat_route(script, "slices", log, args.repeats)
+    measured = interleaved_routes(script, ("sleuth", "notebook", "slices"), log, args.repeats)
+    sleuth, notebook, slices = measured["sleuth"], measured["notebook"], measured["slices"]
     print(machine_note(args.rows, args.repeats))
     print(markdown_table(
         ["route", "time", "peak RSS"],

@@ -174,7 +174,23 @@ def repeat_route(script: str, route: str, log: Path, repeats: int = REPEATS,
     Runs are sequential on purpose: two 10M-row pandas frames at once would measure the
     machine's memory pressure, not the route.
     """
-    runs = [run_route(script, route, log, env) for _ in range(repeats)]
+    return _medians([run_route(script, route, log, env) for _ in range(repeats)])
+
+
+def interleaved_routes(script: str, routes: Sequence[str], log: Path, repeats: int = REPEATS) -> dict[str, dict]:
+    """Each route ``repeats`` times, taking turns (a, b, a, b, ...): the median of every number.
+
+    On a shared machine the speed drifts by 2x within minutes; taking turns exposes every route
+    to the same drift, so their ratio stays meaningful when the absolute times do not.
+    """
+    runs: dict[str, list[dict]] = {route: [] for route in routes}
+    for _ in range(repeats):
+        for route in routes:
+            runs[route].append(run_route(script, route, log))
+    return {route: _medians(results) for route, results in runs.items()}
+
+
+def _medians(runs: list[dict]) -> dict:
     summary = {}
     for key, value in runs[0].items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
