@@ -120,8 +120,8 @@ def regressed_slices(
     pairing = pairing or pair_versions(store, dataset, roles, base, candidate, condition, cancel=cancel)
     columns = slice_columns(dataset, roles, saved, column) if pairing.paired else ()
     with compared_rows(store, dataset, roles, pairing, condition, columns) as (base_rows, cand_rows):
-        return slice_comparisons(store, dataset, roles, pairing, base_rows, cand_rows, condition, saved, column, discover,
-                           max_level, min_support, tolerance, metric, cancel)
+        return slice_comparisons(store, dataset, roles, pairing, base_rows, cand_rows, condition, saved, column,
+                                 discover, max_level, min_support, tolerance, metric, cancel)
 
 
 def slice_columns(dataset: Dataset, roles: RoleMap, saved: Sequence[Slice] = (), column: str | None = None) -> list[str]:
