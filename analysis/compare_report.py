@@ -55,15 +55,20 @@ def run_comparison(
     condition: Sql | None = None,
     threshold: float | None = None,
     column: str | None = None,
+    base_window: Sql | None = None,
+    candidate_window: Sql | None = None,
     cancel: CancelToken = NEVER_CANCELLED,
 ) -> ComparisonResult:
     """Compare ``candidate`` with ``base``: see :func:`compare_report` for what is measured.
 
-    The pairs are joined once into one table that the metric tests, the slices and the flips
-    all read."""
+    ``base_window``/``candidate_window`` restrict each side to a time window, so one version
+    can be compared before and after a deploy or an incident (always unpaired). The pairs of a
+    paired comparison are joined once into one table that the metric tests, the slices and the
+    flips all read."""
     metric = metric or default_metric(roles)
     roles = at_threshold(roles, threshold)
-    pairing = pair_versions(store, dataset, roles, base, candidate, condition, cancel=cancel)
+    pairing = pair_versions(store, dataset, roles, base, candidate, condition, base_condition=base_window,
+                            candidate_condition=candidate_window, cancel=cancel)
     columns = slice_columns(dataset, roles, saved_slices, column) if pairing.paired else ()
     with compared_rows(store, dataset, roles, pairing, condition, columns) as (base_rows, cand_rows):
         comparison = compare_metrics(store, dataset, roles, pairing, base_rows, cand_rows,
@@ -72,8 +77,8 @@ def run_comparison(
                                    column, pairing.paired, max_level, min_support, tolerance, metric, cancel)
         flip_table = count_flips(store, roles, base_rows, tolerance, cancel) if pairing.paired else None
     report = {
-        "base": base,
-        "candidate": candidate,
+        "base": pairing.base.label,
+        "candidate": pairing.candidate.label,
         "metric": metric,
         "slice_metric": slice_metric(roles, metric),
         "paired": pairing.paired,

@@ -99,7 +99,7 @@ def _add_compare_command(sub) -> None:
     compare = sub.add_parser(
         "compare", help="compare two model versions: metrics with intervals, flips, regressed slices; a CI gate",
         description="Compare a candidate version with a base on the same log: paired when they scored the same "
-                    "requests (same id), else unpaired. Prints every metric with the difference, its 95%% interval "
+                    "requests (same id), else unpaired. Prints every metric with the difference, its 95% interval "
                     "and p-value, the flips (paired), and the slices where the candidate is worse (saved slices, "
                     "groups of --column, discovered slices), worst first, with Benjamini-Yekutieli adjusted "
                     "p-values.")
@@ -110,6 +110,11 @@ def _add_compare_command(sub) -> None:
     compare.add_argument("--slices", metavar="WORKSPACE", help="also test every slice saved in this .sleuth workspace")
     compare.add_argument("--column", help="also test every group of this column (binned like the breakdown)")
     compare.add_argument("--where", metavar="FILTER", help="compare only rows matching a slice")
+    compare.add_argument("--base-window", metavar="START..END", type=_time_window,
+                         help="only the base's rows in this time window, e.g. 2026-10-01..2026-10-08; with "
+                              "--candidate-window, one version before and after a deploy (unpaired)")
+    compare.add_argument("--candidate-window", metavar="START..END", type=_time_window,
+                         help="only the candidate's rows in this time window")
     compare.add_argument("--threshold", type=_unit_float, help="decision threshold on the score (default: roles')")
     compare.add_argument("--max-level", type=_positive_int, default=3, help="most conditions in a discovered slice")
     compare.add_argument("--min-support", type=_positive_int, default=None, help="fewest rows in a discovered slice")
@@ -319,12 +324,23 @@ def run_compare_command(args: argparse.Namespace) -> int:
         workspace.close()
         for problem in problems:
             sys.stderr.write(f"sleuth: {problem}\n")
+    windows = [None if w is None else _window_condition(roles, w) for w in (args.base_window, args.candidate_window)]
     report = compare_report(store, dataset, roles, args.base, args.candidate, metric=args.metric,
                             saved_slices=saved, max_level=args.max_level, min_support=args.min_support,
                             tolerance=args.tolerance, condition=condition, threshold=args.threshold,
-                            column=args.column)
+                            column=args.column, base_window=windows[0], candidate_window=windows[1])
     print(json.dumps(report, indent=2, default=str) if args.json else compare_text(report))
     return 1 if args.fail_on_regression and is_regression(report, args.tolerance) else 0
+
+
+def _window_condition(roles, window):
+    """A START..END window of ``--base-window``/``--candidate-window`` as a condition on the time column."""
+    from analysis.errors import SchemaError
+    from analysis.slices import Range, to_sql
+
+    if roles.timestamp is None:
+        raise SchemaError("a time window needs a timestamp column in the log; set the time role")
+    return to_sql(Range(roles.timestamp, *window))
 
 
 def compare_text(report: dict) -> str:

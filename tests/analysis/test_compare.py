@@ -240,3 +240,38 @@ def test_discovery_on_a_share_of_the_pairs_still_finds_the_regression_and_tests_
     top = report["regressed_slices"][0]
     assert top["predicate"] == "segment = 'c'" and top["source"] == "discovered"
     assert top["rows"] == int((frame["segment"] == "c").sum()) // 2
+
+
+def test_cli_compares_one_version_before_and_after_an_incident(demo_files, capsys):
+    """The swap incident (b) hurts the logistic version: its accuracy after the swap began is
+    lower than before, measured unpaired on the two windows' rows, equal to pandas."""
+    from app.main import main
+
+    manifest = json.loads(demo_files.manifest.read_text())
+    swap = next(i for i in manifest["incidents"] if i["id"] == "b")
+    old = manifest["versions"][0]["version"]
+    start, end = swap["window"]
+    assert main(["compare", str(demo_files.log), "--base", old, "--candidate", old, "--base-window",
+                 f"2026-10-01..{start}", "--candidate-window", f"{start}..{end}", "--max-level", "1",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    log = pd.read_parquet(demo_files.log, columns=["timestamp", "model_version", "prediction", "is_fraud"])
+    mine = log[(log.model_version == old) & log.is_fraud.notna()]
+    before = mine[(mine.timestamp >= "2026-10-01") & (mine.timestamp < start)]
+    after = mine[(mine.timestamp >= start) & (mine.timestamp < end)]
+    accuracy = next(m for m in report["overall"] if m["metric"] == "accuracy")
+    assert report["paired"] is False and report["flips"] is None
+    assert report["base"] == f"{old} (base window)" and report["candidate"] == f"{old} (candidate window)"
+    assert accuracy["base"] == pytest.approx((before.prediction == before.is_fraud).mean())
+    assert accuracy["candidate"] == pytest.approx((after.prediction == after.is_fraud).mean())
+    assert accuracy["diff"] < 0 and accuracy["ci"][1] < 0
+
+
+def test_cli_window_without_a_time_column_is_a_clear_error(tmp_path, capsys):
+    from app.main import main
+
+    path = tmp_path / "log.parquet"
+    pd.DataFrame({"version": ["a", "b"] * 10, "label": [0, 1] * 10, "pred": [0, 1] * 10}).to_parquet(path)
+    assert main(["compare", str(path), "--base", "a", "--candidate", "a", "--base-window",
+                 "2026-01-01..2026-01-02"]) == 2
+    assert "timestamp" in capsys.readouterr().err
