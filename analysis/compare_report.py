@@ -3,6 +3,7 @@ and the gate ``--fail-on-regression`` applies."""
 
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -11,12 +12,13 @@ from .compare import (
 )
 from .compare_slices import ALPHA, SliceDiff, slice_columns, slice_comparisons, slice_metric
 from .dataset import Dataset
+from .errors import SchemaError
 from .flips import Flips, count_flips
 from .metrics import METRICS
 from .progress import NEVER_CANCELLED, CancelToken
 from .query import Sql
 from .roles import RoleMap
-from .slices import Slice
+from .slices import Range, Slice, to_sql
 from .store import Store
 
 
@@ -28,6 +30,13 @@ def compare_report(*args: Any, **kwargs: Any) -> dict[str, Any]:
     and the slices judge.
     """
     return run_comparison(*args, **kwargs).report
+
+
+def before_and_after(roles: RoleMap, moment: _dt.datetime) -> tuple[Sql, Sql]:
+    """The time windows before ``moment`` and from ``moment`` on, over the log's time column."""
+    if roles.timestamp is None:
+        raise SchemaError("comparing before and after a moment needs a timestamp column; set the time role")
+    return to_sql(Range(roles.timestamp, None, moment)), to_sql(Range(roles.timestamp, moment, None))
 
 
 @dataclass(frozen=True)
@@ -57,14 +66,18 @@ def run_comparison(
     column: str | None = None,
     base_window: Sql | None = None,
     candidate_window: Sql | None = None,
+    split_at: _dt.datetime | None = None,
     cancel: CancelToken = NEVER_CANCELLED,
 ) -> ComparisonResult:
     """Compare ``candidate`` with ``base``: see :func:`compare_report` for what is measured.
 
     ``base_window``/``candidate_window`` restrict each side to a time window, so one version
-    can be compared before and after a deploy or an incident (always unpaired). The pairs of a
-    paired comparison are joined once into one table that the metric tests, the slices and the
-    flips all read."""
+    can be compared before and after a deploy or an incident (always unpaired); ``split_at``
+    is the short form: the base's rows before that moment against the candidate's from it on.
+    The pairs of a paired comparison are joined once into one table that the metric tests, the
+    slices and the flips all read."""
+    if split_at is not None:
+        base_window, candidate_window = before_and_after(roles, split_at)
     metric = metric or default_metric(roles)
     roles = at_threshold(roles, threshold)
     pairing = pair_versions(store, dataset, roles, base, candidate, condition, base_condition=base_window,

@@ -15,7 +15,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
+    QDateTimeEdit,
     QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
@@ -33,7 +35,7 @@ from PySide6.QtWidgets import (
 from analysis.compare_plots import compare_plots, score_region_rows
 from analysis.compare_report import run_comparison
 from analysis.flips import export_flips
-from analysis.metrics import METRICS, model_versions
+from analysis.metrics import METRICS, model_versions, time_span
 from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
 
@@ -62,7 +64,8 @@ class ComparePanel(QWidget):
         self.versions: list[str] = []
         self.base_box = QComboBox()
         self.candidate_box = QComboBox()
-        for box, tip in ((self.base_box, "The version in production"), (self.candidate_box, "The version to promote")):
+        for box, tip in ((self.base_box, "Base: the version in production"),
+                         (self.candidate_box, "Candidate: the version to promote")):
             box.setToolTip(tip)
             box.setSizeAdjustPolicy(QComboBox.AdjustToContents)
         self.threshold = QDoubleSpinBox()
@@ -70,6 +73,15 @@ class ComparePanel(QWidget):
         self.threshold.setDecimals(3)
         self.threshold.setSingleStep(0.05)
         self.threshold.setToolTip("Decision threshold on the score (from the column roles by default)")
+        self.split_box = QCheckBox("before/after")
+        self.split_box.setToolTip("Compare the base's rows before a moment with the candidate's rows from then on "
+                                  "(one version before and after a deploy or an incident); always unpaired")
+        self.split_at = QDateTimeEdit()
+        self.split_at.setCalendarPopup(True)
+        self.split_at.setDisplayFormat("yyyy-MM-dd HH:mm")
+        self.split_at.setToolTip("The moment that splits the rows: the base's before it, the candidate's from it on")
+        self.split_at.setEnabled(False)
+        self.split_box.toggled.connect(self.split_at.setEnabled)
         self.compare_button = QPushButton("Compare")
         self.compare_button.setToolTip("Compare the candidate with the base on the current slice")
         self.compare_button.clicked.connect(self.compare)
@@ -102,10 +114,12 @@ class ComparePanel(QWidget):
         """The verdict and the pairing across the top; below them, side by side so both fit a
         short dock, the metrics (left) and the flips above the regressed slices and plots."""
         controls = QHBoxLayout()
-        for text, widget in (("Base", self.base_box), ("Candidate", self.candidate_box),
-                             ("Threshold", self.threshold)):
+        for text, widget in (("Base", self.base_box), ("vs", self.candidate_box),
+                             ("threshold", self.threshold)):
             controls.addWidget(QLabel(text))
             controls.addWidget(widget)
+        controls.addWidget(self.split_box)
+        controls.addWidget(self.split_at)
         controls.addWidget(self.compare_button)
         controls.addStretch(1)
         buttons = QHBoxLayout()
@@ -245,6 +259,10 @@ class ComparePanel(QWidget):
             if can and opened.roles.has_outcome:
                 self.tasks.submit(model_versions, self.session.store, opened.dataset, opened.roles,
                                   key="compare-versions", on_result=self._fill_versions)
+                self.split_box.setEnabled(opened.roles.timestamp is not None)
+                if opened.roles.timestamp is not None:
+                    self.tasks.submit(time_span, self.session.store, opened.dataset, opened.roles,
+                                      key="compare-span", on_result=self._set_split_range)
             else:
                 self.summary.setText("Comparing needs a prediction log with a model version, a label and a "
                                      "prediction or score (Data > Column roles).")
@@ -272,20 +290,32 @@ class ComparePanel(QWidget):
         if len(versions) < 2 and self.result is None:
             self.summary.setText("This log has one model version; there is nothing to compare it with.")
 
+    def _set_split_range(self, span) -> None:
+        """Bound the before/after moment by the log's time span; start it in the middle."""
+        if span is None:
+            return
+        first, last = span
+        self.split_at.setDateTimeRange(first, last)
+        if not self.split_box.isChecked():
+            self.split_at.setDateTime(first + (last - first) / 2)
+
     def compare(self) -> None:
         opened = self.session.active
         base, candidate = self.base_box.currentData(), self.candidate_box.currentData()
         if opened is None or base is None or candidate is None:
             return
-        if base == candidate:
-            self.summary.setText("Choose two different versions.")
+        split_at = self.split_at.dateTime().toPython() if self.split_box.isChecked() else None
+        if base == candidate and split_at is None:
+            self.summary.setText("Choose two different versions, or tick Before/after to compare one version "
+                                 "before and after a moment.")
             return
         self.summary.setText("comparing…")
         threshold = self.threshold.value() if self.threshold.value() != opened.roles.threshold else None
         self.tasks.submit(
             run_comparison, self.session.store, opened.dataset, opened.roles, base, candidate,
             saved_slices=tuple(self.session.saved_slices.values()), condition=self.session.condition(),
-            threshold=threshold, key="compare", lane=HEAVY, label="Comparing versions", on_result=self._show,
+            threshold=threshold, split_at=split_at, key="compare", lane=HEAVY, label="Comparing versions",
+            on_result=self._show,
         )
 
     def _show(self, result) -> None:

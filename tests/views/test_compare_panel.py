@@ -3,6 +3,7 @@
 import json
 
 import pandas as pd
+import pytest
 from PySide6.QtCore import Qt
 
 from analysis.slices import RowIds
@@ -85,3 +86,39 @@ def test_a_region_of_the_score_plot_becomes_the_slice(app_window, qtbot, demo_fi
     expected = pairs[pairs.score_x.between(0.5, 1.0) & pairs.score_y.between(0.0, 0.2)]
     assert isinstance(app_window.session.current_slice.predicate, RowIds)
     assert app_window.table_panel.model.rowCount() == len(expected) > 0
+
+
+def test_one_version_before_and_after_a_moment(app_window, qtbot, demo_files):
+    """Tick Before/after, pick the incumbent on both sides and the swap incident's start: the
+    panel compares its rows before with its rows after, unpaired, with pandas' accuracies."""
+    import datetime as dt
+
+    open_demo(qtbot, app_window, demo_files)
+    manifest = json.loads(demo_files.manifest.read_text())
+    old = manifest["versions"][0]["version"]
+    start = dt.datetime.fromisoformat(next(i for i in manifest["incidents"] if i["id"] == "b")["window"][0])
+    panel = app_window.compare_panel
+    qtbot.waitUntil(lambda: panel.split_box.isEnabled())
+    panel.candidate_box.setCurrentIndex(panel.candidate_box.findData(old))
+    panel.base_box.setCurrentIndex(panel.base_box.findData(old))
+    qtbot.mouseClick(panel.split_box, Qt.LeftButton)
+    assert panel.split_at.isEnabled()
+    panel.split_at.setDateTime(start)
+    compare(qtbot, app_window)
+    report = panel.result.report
+    log = pd.read_parquet(demo_files.log, columns=["timestamp", "model_version", "prediction", "is_fraud"])
+    mine = log[(log.model_version == old) & log.is_fraud.notna()]
+    ok = mine.prediction == mine.is_fraud
+    accuracy = next(m for m in report["overall"] if m["metric"] == "accuracy")
+    assert report["paired"] is False and "Unpaired" in panel.pairing.text()
+    assert accuracy["base"] == pytest.approx(ok[mine.timestamp < start].mean())
+    assert accuracy["candidate"] == pytest.approx(ok[mine.timestamp >= start].mean())
+    assert "worse overall" in panel.summary.text()
+
+
+def test_the_same_version_twice_without_before_after_is_refused(app_window, qtbot, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    panel = app_window.compare_panel
+    panel.candidate_box.setCurrentIndex(panel.base_box.currentIndex())
+    qtbot.mouseClick(panel.compare_button, Qt.LeftButton)
+    assert "Before/after" in panel.summary.text() and panel.result is None
