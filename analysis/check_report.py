@@ -17,10 +17,9 @@ from typing import Any, Sequence
 
 from .dataset import Dataset
 from .intake import load_log
+from .metrics import time_window
 from .progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
-from .query import Sql
 from .roles import RoleMap
-from .slices import Range, to_sql
 from .store import Store
 from .symptoms import Symptom
 from .triage import SEVERITIES, Finding, triage
@@ -68,7 +67,7 @@ def run_check(
         profile = profile_reference(store, other.dataset, other.roles)
         described = f"log {', '.join(Path(p).name for p in reference)}"
     elif reference_window is not None:
-        profile = profile_reference(store, dataset, roles, condition=_between(roles, *reference_window))
+        profile = profile_reference(store, dataset, roles, condition=time_window(roles, *reference_window))
         described = f"window {reference_window[0].isoformat()}..{reference_window[1].isoformat()}"
     else:
         profile = profile_reference(store, dataset, roles, condition=default_window(store, dataset, roles))
@@ -117,18 +116,12 @@ def check_against(
 
     cancel.raise_if_cancelled()
     progress(0.0, "Running the input checks")
-    condition = _between(roles, since, None) if since is not None else None
+    condition = time_window(roles, since, None) if since is not None else None
     symptoms = run_checks(store, dataset, roles, profile, condition=condition)
     progress(0.6, "Ranking findings")
     findings = triage(store, dataset, roles, symptoms, profile=profile, cancel=cancel)
     progress(1.0, "Checked")
     return findings
-
-
-def _between(roles: RoleMap, start: _dt.datetime | None, end: _dt.datetime | None) -> Sql:
-    if roles.timestamp is None:
-        raise ValueError("a time window needs a timestamp column in the log")
-    return to_sql(Range(roles.timestamp, start, end))
 
 
 def worst_severity(findings: Sequence[Finding]) -> str | None:

@@ -12,13 +12,12 @@ from .compare import (
 )
 from .compare_slices import ALPHA, SliceDiff, slice_columns, slice_comparisons, slice_metric
 from .dataset import Dataset
-from .errors import SchemaError
 from .flips import Flips, count_flips
-from .metrics import METRICS
+from .metrics import METRICS, time_window
 from .progress import NEVER_CANCELLED, CancelToken
 from .query import Sql
 from .roles import RoleMap
-from .slices import Range, Slice, to_sql
+from .slices import Slice
 from .store import Store
 
 
@@ -34,9 +33,7 @@ def compare_report(*args: Any, **kwargs: Any) -> dict[str, Any]:
 
 def before_and_after(roles: RoleMap, moment: _dt.datetime) -> tuple[Sql, Sql]:
     """The time windows before ``moment`` and from ``moment`` on, over the log's time column."""
-    if roles.timestamp is None:
-        raise SchemaError("comparing before and after a moment needs a timestamp column; set the time role")
-    return to_sql(Range(roles.timestamp, None, moment)), to_sql(Range(roles.timestamp, moment, None))
+    return time_window(roles, None, moment), time_window(roles, moment, None)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from .outcomes import Outcomes, outcomes
 from .progress import NEVER_CANCELLED, CancelToken
 from .query import Sql, ident, literal, where_clause
 from .roles import RoleMap, TaskType
+from .slices import Range, to_sql
 from .store import Store
 from .timebuckets import Bucket, choose_bucket
 
@@ -205,6 +206,14 @@ def time_span(
     where = where_clause(condition)
     first, last = store.rows(Sql(f"SELECT MIN({ts}), MAX({ts}) FROM {ident(dataset.view)}{where.text}", where.params))[0]
     return None if first is None else (first, last)
+
+
+def time_window(roles: RoleMap, start: dt.datetime | None, end: dt.datetime | None) -> Sql:
+    """Rows from ``start`` (included) to ``end`` (excluded) on the log's time column; an open
+    end is None. Every "since", "reference window" and "before/after" is one of these."""
+    if roles.timestamp is None:
+        raise SchemaError("a time window needs a timestamp column in the log; set the time role")
+    return to_sql(Range(roles.timestamp, start, end))
 
 
 def timestamp_expr(dataset: Dataset, roles: RoleMap) -> str:

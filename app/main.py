@@ -308,6 +308,7 @@ def run_check_command(args: argparse.Namespace) -> int:
 def run_compare_command(args: argparse.Namespace) -> int:
     from analysis.compare_report import compare_report, is_regression
     from analysis.intake import load_log
+    from analysis.metrics import time_window
     from analysis.slice_parser import parse_slice
     from analysis.slices import to_sql
     from analysis.store import Store
@@ -324,23 +325,13 @@ def run_compare_command(args: argparse.Namespace) -> int:
         workspace.close()
         for problem in problems:
             sys.stderr.write(f"sleuth: {problem}\n")
-    windows = [None if w is None else _window_condition(roles, w) for w in (args.base_window, args.candidate_window)]
+    windows = [None if w is None else time_window(roles, *w) for w in (args.base_window, args.candidate_window)]
     report = compare_report(store, dataset, roles, args.base, args.candidate, metric=args.metric,
                             saved_slices=saved, max_level=args.max_level, min_support=args.min_support,
                             tolerance=args.tolerance, condition=condition, threshold=args.threshold,
                             column=args.column, base_window=windows[0], candidate_window=windows[1])
     print(json.dumps(report, indent=2, default=str) if args.json else compare_text(report))
     return 1 if args.fail_on_regression and is_regression(report, args.tolerance) else 0
-
-
-def _window_condition(roles, window):
-    """A START..END window of ``--base-window``/``--candidate-window`` as a condition on the time column."""
-    from analysis.errors import SchemaError
-    from analysis.slices import Range, to_sql
-
-    if roles.timestamp is None:
-        raise SchemaError("a time window needs a timestamp column in the log; set the time role")
-    return to_sql(Range(roles.timestamp, *window))
 
 
 def compare_text(report: dict) -> str:
