@@ -101,10 +101,17 @@ def influence_for_row(prep: InfluencePrep, x_query: pd.DataFrame, y_query: Any,
     if len(x_query) != 1:
         raise SchemaError(f"influence is computed for one prediction at a time, got {len(x_query)} rows")
     scores = prep.state.scores(x_query, _encode_targets(prep.model, [y_query]))
+    harmful, helpful = strongest(scores, k)
+    return Influence(prep.method, scores, harmful, helpful, prep.model.surrogate)
+
+
+def strongest(scores: np.ndarray, k: int) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+    """(harmful, helpful): the ``k`` training rows with the largest positive and the ``k`` with
+    the most negative scores, strongest first, as (row position, score)."""
     order = np.argsort(-scores, kind="stable")
     harmful = [(int(i), float(scores[i])) for i in order[:k] if scores[i] > 0]
     helpful = [(int(i), float(scores[i])) for i in order[::-1][:k] if scores[i] < 0]
-    return Influence(prep.method, scores, harmful, helpful, prep.model.surrogate)
+    return harmful, helpful
 
 
 def self_influence(prep: InfluencePrep) -> np.ndarray | None:

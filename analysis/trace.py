@@ -19,7 +19,7 @@ import pandas as pd
 
 from .dataset import Dataset
 from .errors import SchemaError
-from .influence import InfluencePrep, aggregate_influence, influence_for_row, prepare_influence
+from .influence import InfluencePrep, aggregate_influence, influence_for_row, prepare_influence, strongest
 from .intake import LoadedLog, load_log
 from .metrics import model_versions
 from .models import LoadedModel, fit_surrogate, load_model, match_features
@@ -397,9 +397,7 @@ def trace_failures(
         raise SchemaError(f"the log lacks the model's feature column(s) {', '.join(missing)}")
     progress(0.8, f"Summing influence over {len(failed):,} failed predictions")
     scores = aggregate_influence(ready.prep, failed[ready.features], failed[roles.label])
-    order = scores.argsort(kind="stable")
-    harmful = [(int(i), float(scores[i])) for i in order[::-1][:k] if scores[i] > 0]
-    helpful = [(int(i), float(scores[i])) for i in order[:k] if scores[i] < 0]
+    harmful, helpful = strongest(scores, k)
     sources = ready.training.context_columns or list(DEFAULT_SOURCE_COLUMNS)
     progress(1.0, "Traced")
     return FailuresTrace(
