@@ -348,17 +348,10 @@ N_BOOT = 1000
 
 
 @dataclass(frozen=True)
-class MetricDiff:
-    """One metric of both versions: ``diff = candidate - base`` with its 95% interval."""
+class MetricDiff(DiffTest):
+    """One metric's test of both versions: ``diff = candidate - base`` with its 95% interval."""
 
     metric: str
-    base: float | None
-    candidate: float | None
-    diff: float | None
-    ci_low: float | None
-    ci_high: float | None
-    p_value: float | None
-    method: str
 
     @property
     def higher_is_better(self) -> bool:
@@ -443,7 +436,7 @@ def compare_metrics(store: Store, dataset: Dataset, roles: RoleMap, pairing: Pai
     overall = []
     for name in metrics:
         t = _metric_test(store, dataset, roles, name, pairing.paired, base_rows, cand_rows, n_boot, seed, cancel)
-        overall.append(MetricDiff(name, t.base, t.candidate, t.diff, t.ci_low, t.ci_high, t.p_value, t.method))
+        overall.append(MetricDiff(**vars(t), metric=name))
     return Comparison(pairing, metrics[0], threshold, overall)
 
 
