@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .query import ROW_ID
+from analysis.query import ROW_ID
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ Three renderings of one tree:
 
 * :func:`to_sql` gives a parameterised ``WHERE`` fragment (names through ``ident()``, values
   as ``?`` parameters), so nothing a user typed is ever pasted into SQL;
-* :func:`to_text` gives the slice syntax read by :func:`analysis.slice_parser.parse_slice`;
+* :func:`to_text` gives the slice syntax read by :func:`analysis.slicing.parser.parse_slice`;
 * :meth:`Slice.to_json` gives a versioned document with a stable ``kind`` tag per node.
 
 Null semantics. Leaves keep SQL's three-valued logic: ``region != 'EU'`` and
@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, Iterable, Union
 
-from .errors import SchemaError
-from .query import ROW_ID, Sql, ident
+from analysis.errors import SchemaError
+from analysis.query import ROW_ID, Sql, ident
 
 Value = Union[bool, int, float, str, _dt.datetime, _dt.date]
 """What a predicate compares a column with. Null is not a value: use :class:`IsNull`."""

@@ -18,8 +18,8 @@ from typing import Any, Iterator
 import duckdb
 import pandas as pd
 
-from .progress import NEVER_CANCELLED, CancelToken, Cancelled
-from .query import Sql
+from analysis.progress import NEVER_CANCELLED, CancelToken, Cancelled
+from analysis.query import Sql
 
 
 def default_memory_limit() -> str:

@@ -29,10 +29,10 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from .dataset import Column
-from .progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
-from .query import ROW_ID, Sql, ident, where_clause
-from .store import Store
+from analysis.dataset import Column
+from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
+from analysis.query import ROW_ID, Sql, ident, where_clause
+from analysis.store import Store
 
 NULL_TEXT = "∅"
 """How a missing value (SQL NULL) is displayed: distinct from NaN, which is a value."""

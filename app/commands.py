@@ -11,12 +11,12 @@ import abc
 
 from dataclasses import dataclass, field, replace
 
-from analysis.roles import RoleMap
+from analysis.data.roles import RoleMap
 from analysis.slices import Slice
-from analysis.version_cards import VersionCard
-from analysis.workspace import Workspace
+from analysis.workspace.version_cards import VersionCard
+from analysis.workspace.workspace_file import Workspace
 
-from .state import ALL_ROWS, HISTORY_LIMIT, Changes, OpenDataset, Session
+from app.state import ALL_ROWS, HISTORY_LIMIT, Changes, OpenDataset, Session
 
 
 class Command(abc.ABC):

@@ -14,17 +14,17 @@ from typing import Callable, Sequence
 from psygnal import Signal
 
 from analysis.dataset import Dataset
-from analysis.decisions import Decision
+from analysis.triage.decisions import Decision
 from analysis.errors import InputError, SchemaError
-from analysis.intake import LoadedLog, load_log, recheck
-from analysis.loading import close_dataset
-from analysis.log_checks import Severity
-from analysis.roles import RoleMap
-from analysis.slice_parser import parse_slice
+from analysis.data.open_log import LoadedLog, load_log, recheck
+from analysis.data.loading import close_dataset
+from analysis.data.log_sanity import Severity
+from analysis.data.roles import RoleMap
+from analysis.slicing.parser import parse_slice
 from analysis.slices import And, Everything, Predicate, Slice, all_of
-from analysis.workspace import Workspace
+from analysis.workspace.workspace_file import Workspace
 
-from .commands import (
+from app.commands import (
     AddDataset,
     AttachWorkspace,
     LoadDecisions,
@@ -36,8 +36,8 @@ from .commands import (
     SetRoles,
     SetSlice,
 )
-from .state import OpenDataset, Session
-from .tasks import HEAVY, TaskRunner
+from app.state import OpenDataset, Session
+from app.tasks import HEAVY, TaskRunner
 
 
 class AppController:

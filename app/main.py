@@ -245,8 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_info(paths: Sequence[str]) -> int:
-    from analysis.info import describe_log
-    from analysis.intake import load_log
+    from analysis.data.info_report import describe_log
+    from analysis.data.open_log import load_log
     from analysis.store import Store
 
     store = Store(memory_limit=DUCKDB_MEMORY_LIMIT)
@@ -256,10 +256,10 @@ def run_info(paths: Sequence[str]) -> int:
 
 
 def run_slices(args: argparse.Namespace) -> int:
-    from analysis.failing_slices import DiscoverySettings, failing_slices
-    from analysis.intake import load_log
-    from analysis.roles import TaskType
-    from analysis.slice_parser import parse_slice
+    from analysis.discovery.failing_slices import DiscoverySettings, failing_slices
+    from analysis.data.open_log import load_log
+    from analysis.data.roles import TaskType
+    from analysis.slicing.parser import parse_slice
     from analysis.slices import to_sql
     from analysis.store import Store
 
@@ -291,7 +291,7 @@ def run_slices(args: argparse.Namespace) -> int:
 
 
 def run_check_command(args: argparse.Namespace) -> int:
-    from analysis.check_report import check_report, fails, report_text, run_check
+    from analysis.triage.check_report import check_report, fails, report_text, run_check
     from analysis.store import Store
 
     store = Store(memory_limit=DUCKDB_MEMORY_LIMIT)
@@ -306,13 +306,13 @@ def run_check_command(args: argparse.Namespace) -> int:
 
 
 def run_compare_command(args: argparse.Namespace) -> int:
-    from analysis.compare_report import compare_report, is_regression
-    from analysis.intake import load_log
-    from analysis.metrics import time_window
-    from analysis.slice_parser import parse_slice
+    from analysis.compare.report import compare_report, is_regression
+    from analysis.data.open_log import load_log
+    from analysis.metrics.per_version import time_window
+    from analysis.slicing.parser import parse_slice
     from analysis.slices import to_sql
     from analysis.store import Store
-    from analysis.workspace import Workspace
+    from analysis.workspace.workspace_file import Workspace
 
     store = Store(memory_limit=DUCKDB_MEMORY_LIMIT)
     loaded = load_log(store, args.paths, check=False)
@@ -368,7 +368,7 @@ def _fmt_p(value) -> str:
 
 def run_trace_command(args: argparse.Namespace) -> int:
     from analysis.store import Store
-    from analysis.trace import suspects_for, trace_prediction, trace_slice
+    from analysis.trace.tracer import suspects_for, trace_prediction, trace_slice
 
     store = Store(memory_limit=DUCKDB_MEMORY_LIMIT)
     if args.command == "trace" and args.slice is not None:
@@ -415,7 +415,7 @@ def _trace_text(command: str, report: dict) -> str:
 
 def prepare_demo(out: Path, rows: int, seed: int, incidents: bool) -> Path:
     """Generate the demo files when missing (or of another size) and a workspace over them."""
-    from analysis.demo_workspace import ensure_demo_workspace
+    from analysis.demo.workspace import ensure_demo_workspace
 
     def report(fraction: float, message: str = "") -> None:
         sys.stderr.write(f"\r[{fraction:5.0%}] {message:<60}")
@@ -439,10 +439,10 @@ def run_window(paths: Sequence[str], screenshot: str | None, size: str) -> int:
 
     from analysis.store import Store
 
-    from .controller import AppController
-    from .main_window import MainWindow, deferred
-    from .state import Session
-    from .tasks import TaskRunner
+    from app.controller import AppController
+    from app.main_window import MainWindow, deferred
+    from app.state import Session
+    from app.tasks import TaskRunner
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("Sleuth")

@@ -20,28 +20,28 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from analysis.metrics import model_versions
-from analysis.slice_parser import SliceParseError
+from analysis.metrics.per_version import model_versions
+from analysis.slicing.parser import SliceParseError
 from analysis.slices import Range, Slice
-from analysis.version_cards import VersionCard
-from views.breakdown_panel import BreakdownPanel
-from views.compare_panel import ComparePanel
-from views.data_sidebar import DataSidebar
-from views.discovery_panel import DiscoveryPanel
-from views.filter_builder import FilterBuilder
-from views.findings_panel import FindingsPanel
-from views.metrics_panel import MetricsPanel
-from views.notifications import NotificationArea
-from views.roles_dialog import RolesDialog
-from views.slice_bar import SliceBar
-from views.table_panel import TablePanel
-from views.task_status import TaskStatus
-from views.time_plot import TimePlotPanel
-from views.trace_panel import TracePanel
-from views.version_cards_dialog import VersionCardsDialog
+from analysis.workspace.version_cards import VersionCard
+from views.panels.breakdown import BreakdownPanel
+from views.panels.compare import ComparePanel
+from views.panels.data_sidebar import DataSidebar
+from views.panels.failing_slices import DiscoveryPanel
+from views.dialogs.filter_builder import FilterBuilder
+from views.panels.findings import FindingsPanel
+from views.panels.metrics import MetricsPanel
+from views.widgets.notifications import NotificationArea
+from views.dialogs.roles import RolesDialog
+from views.widgets.slice_bar import SliceBar
+from views.panels.table import TablePanel
+from views.widgets.task_status import TaskStatus
+from views.panels.time_plot import TimePlotPanel
+from views.panels.trace import TracePanel
+from views.dialogs.version_cards import VersionCardsDialog
 
-from .actions import ACTIONS
-from .commands import (
+from app.actions import ACTIONS
+from app.commands import (
     Decide,
     DeleteSlice,
     SaveSlice,
@@ -51,9 +51,9 @@ from .commands import (
     SliceBack,
     SliceForward,
 )
-from .controller import AppController
-from .state import Changes, Session
-from .tasks import TaskRunner
+from app.controller import AppController
+from app.state import Changes, Session
+from app.tasks import TaskRunner
 
 DATA_FILTER = "Data files (*.parquet *.pq *.csv *.tsv *.txt *.jsonl *.ndjson *.json *.arrow *.feather *.ipc *.duckdb *.db);;All files (*)"
 WORKSPACE_FILTER = "Sleuth workspace (*.sleuth)"

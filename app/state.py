@@ -17,14 +17,14 @@ from psygnal import Signal
 
 from analysis.dataset import Dataset
 from analysis.query import ROW_ID, Sql
-from analysis.roles import RoleMap
+from analysis.data.roles import RoleMap
 from analysis.slices import Everything, Slice, to_sql
 from analysis.store import Store
-from analysis.version_cards import VersionCard, display_name
-from analysis.workspace import DatasetEntry, Workspace
+from analysis.workspace.version_cards import VersionCard, display_name
+from analysis.workspace.workspace_file import DatasetEntry, Workspace
 
 if TYPE_CHECKING:
-    from .commands import Command
+    from app.commands import Command
 
 UNDO_LIMIT = 100
 HISTORY_LIMIT = 50
@@ -93,7 +93,7 @@ class Session:
         self.slice_forward: list[Slice] = []
         self.version_cards: dict[str, VersionCard] = {}
         self.findings: tuple = ()  # the last check's findings, for the active dataset
-        self.decisions: tuple = ()  # every decision taken on findings (analysis.decisions.Decision)
+        self.decisions: tuple = ()  # every decision taken on findings (analysis.triage.decisions.Decision)
         self._history = _History()
         self._pending: Changes | None = None
 

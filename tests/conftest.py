@@ -22,7 +22,7 @@ def store():
 @pytest.fixture(scope="session")
 def demo_files(tmp_path_factory):
     """A small demo data set (same generator as ``sleuth demo``), generated once per run."""
-    from analysis.demo import generate_demo
+    from analysis.demo.generate import generate_demo
 
     return generate_demo(tmp_path_factory.mktemp("demo"), rows=200_000, seed=7)
 

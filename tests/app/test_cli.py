@@ -85,7 +85,7 @@ def test_demo_generates_files_and_a_workspace_without_a_window(tmp_path):
     assert result.returncode == 0, result.stderr
     workspace = tmp_path / "demo" / "demo.sleuth"
     assert result.stdout.strip() == str(workspace)
-    from analysis.workspace import Workspace
+    from analysis.workspace.workspace_file import Workspace
 
     entries = {e.name: e for e in Workspace.open(workspace).datasets()}
     assert entries["predictions"].roles.label == "is_fraud"

@@ -1,8 +1,8 @@
 """Session and commands: one notification per change, undo, persistence into the workspace."""
 
 from analysis.dataset import Column, Dataset
-from analysis.roles import RoleMap
-from analysis.workspace import Workspace
+from analysis.data.roles import RoleMap
+from analysis.workspace.workspace_file import Workspace
 from app.commands import AddDataset, AttachWorkspace, RemoveDataset, SelectRow, SetActive, SetRoles
 from app.state import Changes, OpenDataset, Session
 

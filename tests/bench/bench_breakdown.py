@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from analysis.breakdown import bin_column, breakdown  # noqa: E402
-from analysis.loading import open_dataset  # noqa: E402
-from analysis.roles import detect_roles, profile_columns  # noqa: E402
+from analysis.slicing.breakdown import bin_column, breakdown  # noqa: E402
+from analysis.data.loading import open_dataset  # noqa: E402
+from analysis.data.roles import detect_roles, profile_columns  # noqa: E402
 from analysis.store import Store  # noqa: E402
 
 BUDGET_SECONDS = 0.5

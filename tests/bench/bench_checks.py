@@ -18,13 +18,13 @@ REFERENCE_SHARE = 0.1
 
 
 def sleuth(log: Path) -> dict:
-    from analysis.checks import run_checks
-    from analysis.intake import load_log
-    from analysis.metrics import time_span, timestamp_expr
-    from analysis.profile import profile_reference
+    from analysis.triage.checks import run_checks
+    from analysis.data.open_log import load_log
+    from analysis.metrics.per_version import time_span, timestamp_expr
+    from analysis.triage.reference_profile import profile_reference
     from analysis.query import Sql
     from analysis.store import Store
-    from analysis.triage import triage
+    from analysis.triage.ranking import triage
 
     store = Store()
     loaded = load_log(store, [str(log)], check=False)

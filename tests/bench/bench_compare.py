@@ -80,8 +80,8 @@ FROM scored ORDER BY i, k
 
 
 def sleuth_route(log: Path) -> dict:
-    from analysis.compare_report import compare_report
-    from analysis.intake import load_log
+    from analysis.compare.report import compare_report
+    from analysis.data.open_log import load_log
     from analysis.store import Store
 
     started = time.perf_counter()
@@ -108,8 +108,8 @@ def saved_slices() -> list:
 
 
 def slices_route(log: Path) -> dict:
-    from analysis.compare_slices import regressed_slices
-    from analysis.intake import load_log
+    from analysis.compare.regressed_slices import regressed_slices
+    from analysis.data.open_log import load_log
     from analysis.store import Store
     from app.main import DUCKDB_MEMORY_LIMIT
 

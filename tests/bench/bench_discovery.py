@@ -46,7 +46,7 @@ def planted_codes(n_rows: int, n_features: int, seed: int = 0) -> tuple[np.ndarr
 def run_sleuth(
     n_rows: int, n_features: int, alpha: float, min_support: int | None
 ) -> tuple[float, list]:
-    from analysis.discovery import find_slices
+    from analysis.discovery.sliceline import find_slices
 
     codes, errors = planted_codes(n_rows, n_features)
     start = time.perf_counter()
@@ -73,7 +73,7 @@ def run_sliceline(
 
 def run_end_to_end(path: str) -> tuple[float, list]:
     from analysis.dataset import Column
-    from analysis.discovery import discover_slices
+    from analysis.discovery.sliceline import discover_slices
     from analysis.query import ident, literal
     from analysis.store import Store
 

@@ -62,7 +62,7 @@ def evidently_route(folder: Path) -> dict:
 
 
 def sleuth_route(folder: Path) -> dict:
-    from analysis.check_report import run_check
+    from analysis.triage.check_report import run_check
     from analysis.store import Store
     from app.main import DUCKDB_MEMORY_LIMIT
 

@@ -58,8 +58,8 @@ def _estimator(method: str):
 
 
 def child(method: str) -> dict:
-    from analysis.influence import influence_for_row, prepare_influence
-    from analysis.models import describe_model
+    from analysis.trace.influence import influence_for_row, prepare_influence
+    from analysis.trace.model_files import describe_model
 
     X, y, X_query, y_query, np = _data()
     start = time.perf_counter()

@@ -28,8 +28,8 @@ TOLERANCE = 1e-9
 
 
 def sleuth(log: Path) -> dict:
-    from analysis.intake import load_log
-    from analysis.metrics import metric_over_time, overall_metrics
+    from analysis.data.open_log import load_log
+    from analysis.metrics.per_version import metric_over_time, overall_metrics
     from analysis.store import Store
 
     clock = Clock()
@@ -51,7 +51,7 @@ def notebook(log: Path) -> dict:
     import pandas as pd
     from sklearn.metrics import accuracy_score, f1_score, log_loss, precision_score, recall_score, roc_auc_score
 
-    from analysis.timebuckets import choose_bucket
+    from analysis.data.time import choose_bucket
 
     clock = Clock()
     frame = pd.read_parquet(log)

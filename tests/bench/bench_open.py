@@ -40,8 +40,8 @@ BUDGET_MB = 2048
 
 
 def sleuth_headless(log: Path) -> dict:
-    from analysis.intake import load_log
-    from analysis.metrics import overall_metrics
+    from analysis.data.open_log import load_log
+    from analysis.metrics.per_version import overall_metrics
     from analysis.store import Store
     from analysis.window import TableSpec, fetch_window, prepare_table
 

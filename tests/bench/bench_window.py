@@ -56,7 +56,7 @@ def summarise(name: str, prepare_s: float, fetch_s: list[float]) -> dict:
 
 
 def sleuth(log: Path) -> dict:
-    from analysis.intake import load_log
+    from analysis.data.open_log import load_log
     from analysis.query import Sql, ident
     from analysis.store import Store
     from analysis.window import TableSpec, fetch_window, prepare_table

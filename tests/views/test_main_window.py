@@ -6,8 +6,8 @@ import pytest
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
-from analysis.metrics import METRICS, overall_metrics
-from analysis.roles import Role
+from analysis.metrics.per_version import METRICS, overall_metrics
+from analysis.data.roles import Role
 from app.controller import AppController
 from app.main_window import MainWindow
 from app.state import Session
@@ -130,7 +130,7 @@ def test_workspace_save_and_reopen_restores_datasets_and_roles(app_window, qtbot
 
 
 def test_roles_dialog_edits_are_applied_and_saved(app_window, qtbot, demo_files, monkeypatch, tmp_path):
-    from views.roles_dialog import RolesDialog
+    from views.dialogs.roles import RolesDialog
 
     open_demo(qtbot, app_window, demo_files)
     app_window.controller.save_workspace_as(tmp_path / "w.sleuth")
@@ -150,7 +150,7 @@ def test_roles_dialog_edits_are_applied_and_saved(app_window, qtbot, demo_files,
         rows = frame[frame.model_version == result.version]
         expected = ((rows.score >= 0.3).astype(int) == rows.is_fraud).mean()
         assert result.metrics["accuracy"] == pytest.approx(expected)
-    from analysis.workspace import Workspace
+    from analysis.workspace.workspace_file import Workspace
 
     app_window.session.workspace.close()
     app_window.session.workspace = None
@@ -159,9 +159,9 @@ def test_roles_dialog_edits_are_applied_and_saved(app_window, qtbot, demo_files,
 
 
 def test_giving_a_role_to_another_column_hands_it_over(qtbot, demo_files):
-    from analysis.intake import load_log
+    from analysis.data.open_log import load_log
     from analysis.store import Store
-    from views.roles_dialog import RolesDialog
+    from views.dialogs.roles import RolesDialog
 
     store = Store(memory_limit="1GB")
     loaded = load_log(store, [str(demo_files.log)], check=False)
@@ -176,7 +176,7 @@ def test_giving_a_role_to_another_column_hands_it_over(qtbot, demo_files):
 
 
 def test_estimated_accuracy_is_offered_and_marked_as_an_estimate(app_window, qtbot, demo_files):
-    from analysis.estimated_performance import ESTIMATED_ACCURACY
+    from analysis.metrics.estimated_performance import ESTIMATED_ACCURACY
 
     open_demo(qtbot, app_window, demo_files)
     box = app_window.time_panel.metric_box

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from PySide6.QtCore import Qt
 
-from analysis.metrics import METRICS
+from analysis.metrics.per_version import METRICS
 from analysis.slices import Range
 from app.controller import AppController
 from app.main_window import MainWindow
@@ -97,7 +97,7 @@ def test_time_range_from_the_plot_becomes_the_slice(app_window, qtbot, demo_file
 
 
 def test_filter_builder_adds_a_condition(app_window, qtbot, demo_files, monkeypatch):
-    from views import filter_builder
+    from views.dialogs import filter_builder
 
     open_demo(qtbot, app_window, demo_files)
 

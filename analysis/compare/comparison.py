@@ -1,0 +1,650 @@
+"""Comparing two model versions: which rows are compared, paired or not, and every metric's
+difference with its interval and p-value (the methods are in :mod:`analysis.stats.comparison`).
+
+Two versions that scored the same requests (shadow or challenger traffic) are compared
+**paired**: rows are joined on the id, so each request is judged by both versions and the
+tests need far fewer rows. Versions that saw different requests (an A/B split, a rollout)
+and two time windows of one version are compared **unpaired**.
+
+The rule: a comparison is paired when the log has an id role, the sides are whole versions
+(not time windows), and the ids both versions scored are at least :data:`PAIRED_SHARE` of the
+smaller side's distinct ids. Rows of a paired comparison that only one version scored (canary
+traffic next to shadow traffic) are left out and counted. A request scored twice by the same
+version pairs through its first row (lowest row id), so a duplicate never counts twice.
+
+The paired rows are a scratch DuckDB table (:func:`paired_view`), built once per comparison
+from the pairs whose candidate row is in the current slice: the candidate's ``ROW_ID`` (so a
+slice or a row link means the candidate's row), the candidate columns a step asks for (the
+features discovery bins, the columns saved slices test; no others, so 10M rows stay within
+the memory cap), and both versions' outcome columns named below. Its label ``PAIR_LABEL`` is
+the label of either row: both rows are the same request, so a label joined by id is on both
+or neither.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, replace
+from typing import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis.stats import comparison as cs
+from analysis.stats.comparison import DiffTest
+from analysis.dataset import Dataset
+from analysis.errors import SchemaError
+from analysis.metrics.per_version import METRICS
+from analysis.metrics.outcomes import CALIBRATION_BINS, Outcomes, outcomes
+from analysis.progress import NEVER_CANCELLED, CancelToken
+from analysis.query import ROW_ID, Sql, ident, where_clause
+from analysis.data.roles import RoleMap, TaskType
+from analysis.store import Store
+
+PAIRED_SHARE = 0.5
+"""Shared ids, as a share of the smaller side's ids, from which two versions count as paired."""
+
+PAIR_LABEL = "_sleuth_label"
+
+
+def side_column(side: str, what: str) -> str:
+    """Name of an outcome column of one side (``"b"`` or ``"c"``) in the paired view:
+    ``pred``, ``score``, ``loss``, ``ok`` (right against the pair's label), ``bin``, ``conf``
+    (calibration confidence), ``hit`` (what that confidence should have predicted)."""
+    return f"_sleuth_{side}_{what}"
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: a model version's rows, optionally within a time window."""
+
+    label: str
+    version: str | None
+    window: Sql | None
+    rows: int
+    labelled: int
+    distinct_ids: int | None
+
+    @property
+    def coverage(self) -> float:
+        """Share of the side's rows that have a label (late labels lower it)."""
+        return self.labelled / self.rows if self.rows else 0.0
+
+    def condition(self, roles: RoleMap) -> Sql:
+        """The side's rows as a SQL condition over the dataset view."""
+        version = Sql("TRUE")
+        if self.version is not None:
+            version = Sql(f"CAST({ident(roles.model_version)} AS VARCHAR) = ?", (self.version,))
+        return version & self.window
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """How two sides are compared: ``paired`` or not, with the counts that decided it.
+
+    ``pairs`` are the requests both sides scored, ``labelled_pairs`` those with a label.
+    ``explanation`` says in words which comparison was chosen and why.
+    """
+
+    base: Side
+    candidate: Side
+    paired: bool
+    pairs: int
+    labelled_pairs: int
+    shared_share: float | None
+    explanation: str
+    deduplicate: bool = False
+
+
+def pair_versions(
+    store: Store,
+    dataset: Dataset,
+    roles: RoleMap,
+    base: str | None,
+    candidate: str | None,
+    condition: Sql | None = None,
+    *,
+    base_condition: Sql | None = None,
+    candidate_condition: Sql | None = None,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> Pairing:
+    """Decide paired or unpaired for ``base`` vs ``candidate`` over rows in ``condition``.
+
+    ``base_condition``/``candidate_condition`` restrict each side (e.g. to a time window, to
+    compare one version before and after a deploy); such a comparison is always unpaired.
+    """
+    if (base is not None or candidate is not None) and roles.model_version is None:
+        raise SchemaError("comparing versions needs a model version column")
+    windows = base_condition is not None or candidate_condition is not None
+    if not windows and base == candidate:
+        raise SchemaError("choose two different versions (or two time windows of one version)")
+    out = outcomes(roles, dataset.columns)
+    names = ((base, base_condition, "base"), (candidate, candidate_condition, "candidate"))
+    if windows or roles.id is None:
+        base_side, cand_side = (_side(store, dataset, roles, out, version, window, name, condition, cancel)
+                                for version, window, name in names)
+        reason = "two time windows are" if windows else "the log has no id column, so the versions are"
+        return Pairing(base_side, cand_side, False, 0, 0, None,
+                       f"Unpaired: {reason} compared as independent samples "
+                       f"({base_side.rows:,} and {cand_side.rows:,} rows).")
+    base_side, cand_side, pairs, labelled_pairs = _counted_by_id(store, dataset, roles, out, base, candidate,
+                                                                 condition, cancel)
+    sides = (base_side, cand_side)
+    smaller = min(base_side.distinct_ids or 0, cand_side.distinct_ids or 0)
+    share = pairs / smaller if smaller else 0.0
+    paired = share >= PAIRED_SHARE
+    duplicates = any(s.distinct_ids is not None and s.distinct_ids < s.rows for s in sides)
+    if paired:
+        explanation = (
+            f"Paired: {pairs:,} requests were scored by both versions ({share:.0%} of the smaller side); "
+            f"{base_side.rows - pairs:,} base and {cand_side.rows - pairs:,} candidate rows scored by one "
+            "version only are left out."
+        )
+    else:
+        explanation = (
+            f"Unpaired: only {pairs:,} requests ({share:.0%} of the smaller side) were scored by both "
+            f"versions, so {base_side.rows:,} base and {cand_side.rows:,} candidate rows are compared "
+            "as independent samples."
+        )
+    return Pairing(base_side, cand_side, paired, pairs if paired else 0, labelled_pairs if paired else 0,
+                   share, explanation, duplicates)
+
+
+def _side(store: Store, dataset: Dataset, roles: RoleMap, out: Outcomes, version: str | None,
+          window: Sql | None, name: str, condition: Sql | None, cancel: CancelToken) -> Side:
+    draft = Side(version or name, version, window, 0, 0, None)
+    where = where_clause(draft.condition(roles) & condition)
+    ids = f"COUNT(DISTINCT CAST({ident(roles.id)} AS VARCHAR))" if roles.id else "NULL"
+    rows, labelled, distinct = store.rows(
+        Sql(f"SELECT COUNT(*), COUNT(*) FILTER (WHERE {out.has_label}), {ids} FROM {ident(dataset.view)}{where.text}",
+            where.params),
+        cancel,
+    )[0]
+    label = version if window is None or version is None else f"{version} ({name} window)"
+    return Side(label or name, version, window, int(rows), int(labelled), None if distinct is None else int(distinct))
+
+
+def _counted_by_id(store: Store, dataset: Dataset, roles: RoleMap, out: Outcomes, base: str | None,
+                   candidate: str | None, condition: Sql | None,
+                   cancel: CancelToken) -> tuple[Side, Side, int, int]:
+    """Both sides' rows, labelled rows and distinct ids, and the ids both scored (with a label
+    on either row), from one grouping of the log by id instead of one scan per number."""
+    sides = [Side(version or name, version, None, 0, 0, None)
+             for version, name in ((base, "base"), (candidate, "candidate"))]
+    b, c = (side.condition(roles) for side in sides)
+    key = f"CAST({ident(roles.id)} AS VARCHAR)"
+    where = where_clause(Sql(f"({b.text}) OR ({c.text})", b.params + c.params) & condition)
+    counts = (f"COUNT(*) FILTER (WHERE {b.text}) AS nb, COUNT(*) FILTER (WHERE ({b.text}) AND {out.has_label}) AS lb, "
+              f"COUNT(*) FILTER (WHERE {c.text}) AS nc, COUNT(*) FILTER (WHERE ({c.text}) AND {out.has_label}) AS lc")
+    text = (
+        f"WITH k AS (SELECT {key} AS k, {counts} FROM {ident(dataset.view)}{where.text} GROUP BY k) "
+        "SELECT SUM(nb), SUM(lb), COUNT(*) FILTER (WHERE nb > 0 AND k IS NOT NULL), "
+        "SUM(nc), SUM(lc), COUNT(*) FILTER (WHERE nc > 0 AND k IS NOT NULL), "
+        "COUNT(*) FILTER (WHERE nb > 0 AND nc > 0 AND k IS NOT NULL), "
+        "COUNT(*) FILTER (WHERE nb > 0 AND nc > 0 AND lb + lc > 0 AND k IS NOT NULL) FROM k"
+    )
+    params = b.params * 2 + c.params * 2 + where.params
+    nb, lb, db, nc, lc, dc, pairs, labelled = (int(x or 0) for x in store.rows(Sql(text, params), cancel)[0])
+    return (replace(sides[0], rows=nb, labelled=lb, distinct_ids=db),
+            replace(sides[1], rows=nc, labelled=lc, distinct_ids=dc), pairs, labelled)
+
+
+def _side_columns(out: Outcomes, side: str) -> list[str]:
+    null = "NULL"
+    return [
+        f"{out.y_true} AS {side_column(side, 'label')}",
+        f"{out.y_pred or null} AS {side_column(side, 'pred')}",
+        f"{out.positive_score or 'CAST(NULL AS DOUBLE)'} AS {side_column(side, 'score')}",
+        f"{out.loss or 'CAST(NULL AS DOUBLE)'} AS {side_column(side, 'loss')}",
+        f"{out.calibration_bin or null} AS {side_column(side, 'bin')}",
+        f"{out.confidence or 'CAST(NULL AS DOUBLE)'} AS {side_column(side, 'conf')}",
+        f"{out.confidence_hit or null} AS {side_column(side, 'hit')}",
+    ]
+
+
+def paired_rows_sql(dataset: Dataset, roles: RoleMap, pairing: Pairing, condition: Sql | None = None,
+                    columns: Sequence[str] = ()) -> Sql:
+    """SELECT of the pairs whose candidate row matches ``condition`` (see the module doc), with
+    the candidate's ``ROW_ID`` and ``columns``. A duplicated request pairs through its first
+    row before ``condition`` applies, as it would without a condition."""
+    if not pairing.paired:
+        raise SchemaError("these versions did not score the same requests; compare them unpaired")
+    out = outcomes(roles, dataset.columns)
+    key = f"CAST({ident(roles.id)} AS VARCHAR)"
+    version = f"CAST({ident(roles.model_version)} AS VARCHAR)"
+    first = f" QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {ident(ROW_ID)}) = 1" if pairing.deduplicate else ""
+    view = ident(dataset.view)
+    kept = ", ".join(ident(c) for c in dict.fromkeys([ROW_ID, *columns]))
+    base_cols = ", ".join(_side_columns(out, "b"))
+    cand_cols = ", ".join(_side_columns(out, "c"))
+    where = where_clause(condition)
+    label = f"coalesce({side_column('c', 'label')}, {side_column('b', 'label')})"
+    ok = "CAST({pred} = {label} AS INTEGER)"
+    text = (
+        f"WITH b AS (SELECT {key} AS _sleuth_key, {base_cols} FROM {view} "
+        f"WHERE {version} = ?{first}), "
+        f"c AS (SELECT {kept}, {key} AS _sleuth_key, {cand_cols} "
+        f"FROM (SELECT * FROM {view} WHERE {version} = ?{first}){where.text}) "
+        f"SELECT c.* EXCLUDE (_sleuth_key, {side_column('c', 'label')}), "
+        f"b.* EXCLUDE (_sleuth_key, {side_column('b', 'label')}), {label} AS {PAIR_LABEL}, "
+        f"{ok.format(pred=side_column('b', 'pred'), label=label)} AS {side_column('b', 'ok')}, "
+        f"{ok.format(pred=side_column('c', 'pred'), label=label)} AS {side_column('c', 'ok')} "
+        "FROM c JOIN b ON c._sleuth_key = b._sleuth_key"
+    )
+    return Sql(text, (pairing.base.version, pairing.candidate.version) + where.params)
+
+
+@contextlib.contextmanager
+def paired_view(store: Store, dataset: Dataset, roles: RoleMap, pairing: Pairing, condition: Sql | None = None,
+                columns: Sequence[str] = ()) -> Iterator[str]:
+    """The pairs in ``condition``, joined once into a scratch table that is dropped on exit;
+    yields its name. ``columns`` are the candidate's columns a step reads besides the outcomes.
+
+    A comparison reads the pairs some twenty times (each metric test, the flips, discovery,
+    the tested slices); joining the two versions once instead of on every read is most of
+    the cost saved on a large log, and keeping only the columns read keeps it in memory.
+    """
+    name = store.new_name("paired")
+    select = paired_rows_sql(dataset, roles, pairing, condition, columns)
+    store.execute(Sql(f"CREATE TABLE {ident(name)} AS {select.text}", select.params))
+    try:
+        yield name
+    finally:
+        store.execute(f"DROP TABLE IF EXISTS {ident(name)}")
+
+
+# --- the rows each computation reads --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A SELECT exposing one or both sides' outcome columns (see :func:`side_column`) and a
+    label column: the paired table, or one side's own rows. ``table`` names the paired table,
+    for a step that reads it by name (discovery)."""
+
+    sql: Sql
+    label: str
+    table: str | None = None
+
+
+def paired_rows(view: str) -> Rows:
+    """Every row of a paired table (see :func:`paired_view`)."""
+    return Rows(Sql(f"SELECT * FROM {ident(view)}"), PAIR_LABEL, view)
+
+
+def side_rows(dataset: Dataset, roles: RoleMap, side: Side, code: str, condition: Sql | None = None) -> Rows:
+    """Rows of one side of an unpaired comparison, with its columns named for ``code``."""
+    out = outcomes(roles, dataset.columns)
+    where = where_clause(side.condition(roles) & condition)
+    ok = f"CAST(({out.y_pred or 'NULL'}) = ({out.y_true}) AS INTEGER) AS {side_column(code, 'ok')}"
+    columns = ", ".join(_side_columns(out, code) + [ok, "*"])
+    return Rows(Sql(f"SELECT {columns} FROM {ident(dataset.view)}{where.text}", where.params),
+                side_column(code, "label"))
+
+
+@contextlib.contextmanager
+def compared_rows(store: Store, dataset: Dataset, roles: RoleMap, pairing: Pairing, condition: Sql | None = None,
+                  columns: Sequence[str] = ()) -> Iterator[tuple[Rows, Rows]]:
+    """(base rows, candidate rows) in ``condition``: the paired table twice (holding the
+    candidate's ``columns``), or each side's own rows (with every column)."""
+    if pairing.paired:
+        with paired_view(store, dataset, roles, pairing, condition, columns) as view:
+            rows = paired_rows(view)
+            yield rows, rows
+    else:
+        yield (side_rows(dataset, roles, pairing.base, "b", condition),
+               side_rows(dataset, roles, pairing.candidate, "c", condition))
+
+
+def _query(rows: Rows, select: str, where: str, group_by: str = "") -> Sql:
+    """A SELECT over ``rows``; grouped rows come sorted, so a seeded bootstrap over the groups
+    draws the same replicates on every run (a parallel GROUP BY returns them in any order)."""
+    grouped = f" GROUP BY {group_by} ORDER BY ALL" if group_by else ""
+    return Sql(f"SELECT {select} FROM ({rows.sql.text}) WHERE {where}{grouped}", rows.sql.params)
+
+
+def grouped_by_slice(store: Store, rows: Rows, keys: Sequence[str], sums: Sequence[str], slices: Sequence[Sql],
+                     cancel: CancelToken = NEVER_CANCELLED) -> list[dict[tuple, tuple]]:
+    """Over the labelled rows, per slice: ``{values of keys: values of sums}``, from one pass.
+
+    The rows are grouped by ``keys`` (a handful of groups, such as right/wrong of each version)
+    and every sum is filtered to each slice, so fifty slices cost one scan of the rows and
+    fifty filters per row, not fifty scans.
+    """
+    if not slices:
+        return []
+    parts, params = [], []
+    for piece in slices:
+        parts += [f"{aggregate} FILTER (WHERE {piece.text})" for aggregate in sums]
+        params += [value for _ in sums for value in piece.params]
+    columns = ", ".join([f"{key} AS _sleuth_k{i}" for i, key in enumerate(keys)] + parts)
+    text = f"SELECT {columns} FROM ({rows.sql.text}) WHERE {rows.label} IS NOT NULL GROUP BY ALL"
+    found: list[dict[tuple, tuple]] = [{} for _ in slices]
+    width = len(sums)
+    for row in store.rows(Sql(text, tuple(params) + rows.sql.params), cancel):
+        key, values = tuple(row[:len(keys)]), row[len(keys):]
+        for i, groups in enumerate(found):
+            groups[key] = values[i * width:(i + 1) * width]
+    return found
+
+
+def _labelled(groups: dict[tuple, tuple]) -> int:
+    """Labelled rows of a slice: every group's ``COUNT(*)`` (the first sum)."""
+    return sum(int(values[0]) for values in groups.values())
+
+
+# --- overall comparison ------------------------------------------------------------------------
+
+COMPARED = {
+    TaskType.BINARY: ("accuracy", "error_rate", "precision", "recall", "f1", "roc_auc", "log_loss", "ece"),
+    TaskType.MULTICLASS: ("accuracy", "error_rate", "precision", "recall", "f1", "log_loss", "ece"),
+    TaskType.REGRESSION: ("mae", "rmse"),
+}
+"""The metrics a comparison tests, per task: the quality metrics of :data:`metrics.METRICS`
+(descriptive rates such as the positive rate have no "better" version). Multiclass ROC AUC
+is left out: DeLong's test is defined for one binary AUC."""
+
+N_BOOT = 1000
+
+
+@dataclass(frozen=True)
+class MetricDiff(DiffTest):
+    """One metric's test of both versions: ``diff = candidate - base`` with its 95% interval."""
+
+    metric: str
+
+    @property
+    def higher_is_better(self) -> bool:
+        return METRICS[self.metric].higher_is_better
+
+    @property
+    def worsening(self) -> float | None:
+        """How much worse the candidate is, in the metric's units (negative: better)."""
+        if self.diff is None:
+            return None
+        return -self.diff if self.higher_is_better else self.diff
+
+
+@dataclass(frozen=True)
+class Comparison:
+    pairing: Pairing
+    metric: str
+    threshold: float | None
+    overall: list[MetricDiff]
+
+    def get(self, metric: str) -> MetricDiff:
+        for entry in self.overall:
+            if entry.metric == metric:
+                return entry
+        raise KeyError(metric)
+
+
+def default_metric(roles: RoleMap) -> str:
+    return "mae" if roles.task is TaskType.REGRESSION else "accuracy"
+
+
+def at_threshold(roles: RoleMap, threshold: float | None) -> RoleMap:
+    """Roles whose binary predictions are ``score >= threshold`` when a threshold is chosen.
+
+    An edited threshold replaces a logged prediction column: the engineer asks "what if we
+    had cut here", and the logged classes were cut elsewhere.
+    """
+    if threshold is None or roles.task is not TaskType.BINARY or not roles.scores:
+        return roles
+    return replace(roles, prediction=None, threshold=float(threshold))
+
+
+def compare_versions(
+    store: Store,
+    dataset: Dataset,
+    roles: RoleMap,
+    base: str | None,
+    candidate: str | None,
+    condition: Sql | None = None,
+    threshold: float | None = None,
+    metrics: Sequence[str] | None = None,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    *,
+    base_condition: Sql | None = None,
+    candidate_condition: Sql | None = None,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> Comparison:
+    """Every compared metric of ``candidate`` against ``base`` over rows in ``condition``.
+
+    Only labelled rows count for metrics (paired: pairs with a label). ``metrics`` limits the
+    list (default: all of :data:`COMPARED` for the task); the first is the primary metric.
+    """
+    roles = at_threshold(roles, threshold)
+    pairing = pair_versions(store, dataset, roles, base, candidate, condition, base_condition=base_condition,
+                            candidate_condition=candidate_condition, cancel=cancel)
+    names = list(metrics or COMPARED[roles.task])
+    unknown = [m for m in names if m not in COMPARED[roles.task]]
+    if unknown:
+        raise SchemaError(f"cannot compare {', '.join(unknown)} for a {roles.task.value} task; "
+                          f"choose from {', '.join(COMPARED[roles.task])}")
+    with compared_rows(store, dataset, roles, pairing, condition) as (base_rows, cand_rows):
+        return compare_metrics(store, dataset, roles, pairing, base_rows, cand_rows, names, threshold, n_boot, seed,
+                               cancel)
+
+
+def compare_metrics(store: Store, dataset: Dataset, roles: RoleMap, pairing: Pairing, base_rows: Rows,
+                    cand_rows: Rows, metrics: Sequence[str], threshold: float | None = None, n_boot: int = N_BOOT,
+                    seed: int = 0, cancel: CancelToken = NEVER_CANCELLED) -> Comparison:
+    """:func:`compare_versions` over rows already chosen (see :func:`compared_rows`), for a
+    caller that reads the same paired table for flips and slices too."""
+    overall = []
+    for name in metrics:
+        t = _metric_test(store, dataset, roles, name, pairing.paired, base_rows, cand_rows, n_boot, seed, cancel)
+        overall.append(MetricDiff(**vars(t), metric=name))
+    return Comparison(pairing, metrics[0], threshold, overall)
+
+
+def _metric_test(store: Store, dataset: Dataset, roles: RoleMap, name: str, paired: bool,
+                 base_rows: Rows, cand_rows: Rows, n_boot: int, seed: int, cancel: CancelToken) -> DiffTest:
+    out = outcomes(roles, dataset.columns)
+    if name in ("accuracy", "error_rate"):
+        test = accuracy_test(store, paired, base_rows, cand_rows, cancel)
+        return complement(test) if name == "error_rate" else test
+    if name in ("precision", "recall", "f1"):
+        return _class_metric_test(store, roles, name, paired, base_rows, cand_rows, n_boot, seed, cancel)
+    if name == "roc_auc":
+        return _auc_test(store, paired, base_rows, cand_rows, cancel) if out.positive_score else cs.UNDEFINED
+    if name == "ece":
+        return _ece_test(store, paired, base_rows, cand_rows, n_boot, seed, cancel) if out.confidence else cs.UNDEFINED
+    if name == "log_loss" and out.log_loss is None:
+        return cs.UNDEFINED
+    if name == "rmse":
+        return _rmse_test(store, paired, base_rows, cand_rows, cancel)
+    return mean_loss_test(store, paired, base_rows, cand_rows, cancel)
+
+
+def complement(test: DiffTest) -> DiffTest:
+    """The error-rate test from the accuracy test: values 1 - x, differences negated."""
+    def flip(value: float | None) -> float | None:
+        return None if value is None else 1.0 - value
+
+    def negate(value: float | None) -> float | None:
+        return None if value is None else -value
+
+    return DiffTest(flip(test.base), flip(test.candidate), negate(test.diff), negate(test.ci_high),
+                    negate(test.ci_low), test.p_value, test.method)
+
+
+def _evaluated(rows: Rows, *sides: str) -> str:
+    return " AND ".join([f"{rows.label} IS NOT NULL"] + [f"{side_column(s, 'pred')} IS NOT NULL" for s in sides])
+
+
+def accuracy_test(store: Store, paired: bool, base_rows: Rows, cand_rows: Rows,
+                  cancel: CancelToken = NEVER_CANCELLED) -> DiffTest:
+    """Accuracy of both versions: McNemar + Newcombe paired, or Fisher + Newcombe unpaired."""
+    return accuracy_tests(store, paired, base_rows, cand_rows, [Sql("TRUE")], cancel)[0][0]
+
+
+def accuracy_tests(store: Store, paired: bool, base_rows: Rows, cand_rows: Rows, slices: Sequence[Sql],
+                   cancel: CancelToken = NEVER_CANCELLED) -> list[tuple[DiffTest, int]]:
+    """:func:`accuracy_test` on each slice, with its labelled rows (both sides' when unpaired),
+    from one pass over the rows (each side's when unpaired). A version's ``ok`` is NULL where
+    it has no prediction, so the groups with both ``ok`` known are the judged rows."""
+    b_ok, c_ok = side_column("b", "ok"), side_column("c", "ok")
+    if paired:
+        results = []
+        for groups in grouped_by_slice(store, base_rows, [b_ok, c_ok], ["COUNT(*)"], slices, cancel):
+            cells = [int(groups.get(cell, (0,))[0]) for cell in ((1, 1), (1, 0), (0, 1), (0, 0))]
+            results.append((cs.paired_proportions(*cells), _labelled(groups)))
+        return results
+    base, cand = (grouped_by_slice(store, rows, [ok], ["COUNT(*)"], slices, cancel)
+                  for rows, ok in ((base_rows, b_ok), (cand_rows, c_ok)))
+    def count(groups: dict[tuple, tuple], ok: int) -> int:
+        return int(groups.get((ok,), (0,))[0])
+
+    return [(cs.independent_proportions(count(b, 1), count(b, 1) + count(b, 0), count(c, 1), count(c, 1) + count(c, 0)),
+             _labelled(b) + _labelled(c)) for b, c in zip(base, cand)]
+
+
+def mean_loss_test(store: Store, paired: bool, base_rows: Rows, cand_rows: Rows,
+                   cancel: CancelToken = NEVER_CANCELLED) -> DiffTest:
+    """Mean per-row loss (log loss, 0/1 error, absolute error) of both versions."""
+    return mean_loss_tests(store, paired, base_rows, cand_rows, [Sql("TRUE")], cancel)[0][0]
+
+
+def mean_loss_tests(store: Store, paired: bool, base_rows: Rows, cand_rows: Rows, slices: Sequence[Sql],
+                    cancel: CancelToken = NEVER_CANCELLED) -> list[tuple[DiffTest, int]]:
+    """:func:`mean_loss_test` on each slice, with its labelled rows, one pass per side's rows."""
+    b, c = side_column("b", "loss"), side_column("c", "loss")
+    if paired:
+        sums = ["COUNT(*)", f"SUM({b})", f"SUM({c})", f"SUM({b} * {b})", f"SUM({c} * {c})", f"SUM({b} * {c})"]
+        results = []
+        for groups in grouped_by_slice(store, base_rows, [f"{b} IS NOT NULL AND {c} IS NOT NULL"], sums, slices, cancel):
+            n, *rest = groups.get((True,), (0,) * len(sums))
+            results.append((cs.paired_mean_loss(cs.LossSums(int(n), *(float(x or 0.0) for x in rest))),
+                            _labelled(groups)))
+        return results
+    base, cand = (grouped_by_slice(store, rows, [f"{loss} IS NOT NULL"],
+                                   ["COUNT(*)", f"SUM({loss})", f"SUM({loss} * {loss})"], slices, cancel)
+                  for rows, loss in ((base_rows, b), (cand_rows, c)))
+    results = []
+    for b_groups, c_groups in zip(base, cand):
+        (bn, bs, bq), (cn, c_sum, cq) = (g.get((True,), (0, 0.0, 0.0)) for g in (b_groups, c_groups))
+        test = cs.welch_mean_loss(int(bn), float(bs or 0.0), float(bq or 0.0), int(cn), float(c_sum or 0.0),
+                                  float(cq or 0.0))
+        results.append((test, _labelled(b_groups) + _labelled(c_groups)))
+    return results
+
+
+def _rmse_test(store: Store, paired: bool, base_rows: Rows, cand_rows: Rows, cancel: CancelToken) -> DiffTest:
+    b, c = side_column("b", "loss"), side_column("c", "loss")
+    b2, c2 = f"({b} * {b})", f"({c} * {c})"
+    if paired:
+        n, sb, qb, sc, qc, cross = store.rows(_query(
+            base_rows, f"COUNT(*), SUM({b2}), SUM({b2} * {b2}), SUM({c2}), SUM({c2} * {c2}), SUM({b2} * {c2})",
+            f"{base_rows.label} IS NOT NULL AND {b} IS NOT NULL AND {c} IS NOT NULL"), cancel)[0]
+        return cs.rmse_difference(int(n), float(sb or 0), float(qb or 0), int(n), float(sc or 0), float(qc or 0),
+                                  float(cross or 0))
+    sides = []
+    for rows, loss in ((base_rows, b), (cand_rows, c)):
+        square = f"({loss} * {loss})"
+        n, total, quad = store.rows(_query(rows, f"COUNT(*), SUM({square}), SUM({square} * {square})",
+                                           f"{rows.label} IS NOT NULL AND {loss} IS NOT NULL"), cancel)[0]
+        sides += [int(n), float(total or 0), float(quad or 0)]
+    return cs.rmse_difference(*sides, None)
+
+
+def _auc_test(store: Store, paired: bool, base_rows: Rows, cand_rows: Rows, cancel: CancelToken) -> DiffTest:
+    """DeLong on the labelled rows' scores, fetched as three (paired) or two numpy columns."""
+    b, c = side_column("b", "score"), side_column("c", "score")
+    if paired:
+        data = store.numpy(_query(base_rows, f"{base_rows.label} AS y, {b} AS sb, {c} AS sc",
+                                  f"{base_rows.label} IS NOT NULL AND {b} IS NOT NULL AND {c} IS NOT NULL"), cancel)
+        return cs.delong_paired(_plain(data["y"]), _plain(data["sb"]), _plain(data["sc"]))
+    base = store.numpy(_query(base_rows, f"{base_rows.label} AS y, {b} AS s", f"{base_rows.label} IS NOT NULL AND {b} IS NOT NULL"), cancel)
+    cand = store.numpy(_query(cand_rows, f"{cand_rows.label} AS y, {c} AS s", f"{cand_rows.label} IS NOT NULL AND {c} IS NOT NULL"), cancel)
+    return cs.delong_unpaired(_plain(base["y"]), _plain(base["s"]), _plain(cand["y"]), _plain(cand["s"]))
+
+
+def _plain(values: np.ndarray) -> np.ndarray:
+    """A fetched column as a plain numpy array (DuckDB returns masked arrays for nullable ones)."""
+    return np.ma.getdata(values) if isinstance(values, np.ma.MaskedArray) else np.asarray(values)
+
+
+# --- bootstrap over cells ----------------------------------------------------------------------
+
+
+def _class_metric_test(store: Store, roles: RoleMap, name: str, paired: bool, base_rows: Rows, cand_rows: Rows,
+                       n_boot: int, seed: int, cancel: CancelToken) -> DiffTest:
+    """Precision, recall or F1 (binary: of the positive class; multiclass: macro average)."""
+    b, c = side_column("b", "pred"), side_column("c", "pred")
+    if paired:
+        cells = store.df(_query(base_rows, f"{base_rows.label} AS y, {b} AS pb, {c} AS pc, COUNT(*) AS n",
+                                _evaluated(base_rows, "b", "c"), "ALL"), cancel)
+        return cs.cell_bootstrap(
+            cells["n"].to_numpy(), _class_metric(name, roles.task, cells["y"], cells["pb"]),
+            _class_metric(name, roles.task, cells["y"], cells["pc"]), n_boot=n_boot, seed=seed)
+    base = store.df(_query(base_rows, f"{base_rows.label} AS y, {b} AS p, COUNT(*) AS n", _evaluated(base_rows, "b"), "ALL"), cancel)
+    cand = store.df(_query(cand_rows, f"{cand_rows.label} AS y, {c} AS p, COUNT(*) AS n", _evaluated(cand_rows, "c"), "ALL"), cancel)
+    return cs.cell_bootstrap(
+        base["n"].to_numpy(), _class_metric(name, roles.task, base["y"], base["p"]),
+        _class_metric(name, roles.task, cand["y"], cand["p"]), cand_counts=cand["n"].to_numpy(),
+        n_boot=n_boot, seed=seed, method="cell bootstrap (independent)")
+
+
+def _class_metric(name: str, task: TaskType, y: pd.Series, predicted: pd.Series) -> cs.CellMetric:
+    """Precision/recall/F1 of each replicate from cell counts, with undefined values NaN
+    (binary: of class 1; multiclass: mean over the classes where the value is defined)."""
+    y_values, p_values = y.astype(str).to_numpy(), predicted.astype(str).to_numpy()
+    classes = ["1"] if task is TaskType.BINARY else sorted(set(y_values) | set(p_values))
+    is_true = np.array([y_values == k for k in classes], dtype=np.float64).T
+    is_pred = np.array([p_values == k for k in classes], dtype=np.float64).T
+    hit = is_true * is_pred
+
+    def value(counts: np.ndarray) -> np.ndarray:
+        tp, true, pred = counts @ hit, counts @ is_true, counts @ is_pred
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_class = {
+                "precision": tp / np.where(pred > 0, pred, np.nan),
+                "recall": tp / np.where(true > 0, true, np.nan),
+                "f1": 2 * tp / np.where(true + pred > 0, true + pred, np.nan),
+            }[name]
+        defined = np.isfinite(per_class)
+        total = np.where(defined, per_class, 0.0).sum(axis=1)
+        count = defined.sum(axis=1)
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+    return value
+
+
+def _ece_test(store: Store, paired: bool, base_rows: Rows, cand_rows: Rows, n_boot: int, seed: int,
+              cancel: CancelToken) -> DiffTest:
+    """Expected calibration error, bootstrapped over (bin, hit) cells of each version."""
+    def cols(side: str) -> tuple[str, str, str]:
+        return side_column(side, "bin"), side_column(side, "hit"), side_column(side, "conf")
+
+    (bb, bh, bc), (cb, ch, cc) = cols("b"), cols("c")
+    if paired:
+        cells = store.df(_query(
+            base_rows, f"{bb} AS bb, {bh} AS bh, {cb} AS cb, {ch} AS ch, COUNT(*) AS n, SUM({bc}) AS sb, SUM({cc}) AS sc",
+            f"{base_rows.label} IS NOT NULL AND {bc} IS NOT NULL AND {cc} IS NOT NULL", "ALL"), cancel)
+        n = cells["n"].to_numpy(dtype=np.float64)
+        return cs.cell_bootstrap(n, _ece_metric(cells["bb"], cells["bh"], cells["sb"] / n),
+                                 _ece_metric(cells["cb"], cells["ch"], cells["sc"] / n), n_boot=n_boot, seed=seed)
+    frames = [
+        store.df(_query(rows, f"{b} AS bin, {h} AS hit, COUNT(*) AS n, SUM({cf}) AS s",
+                        f"{rows.label} IS NOT NULL AND {cf} IS NOT NULL", "ALL"), cancel)
+        for rows, (b, h, cf) in ((base_rows, cols("b")), (cand_rows, cols("c")))
+    ]
+    metrics = [_ece_metric(f["bin"], f["hit"], f["s"] / f["n"]) for f in frames]
+    return cs.cell_bootstrap(frames[0]["n"].to_numpy(), metrics[0], metrics[1], cand_counts=frames[1]["n"].to_numpy(),
+                             n_boot=n_boot, seed=seed, method="cell bootstrap (independent)")
+
+
+def _ece_metric(bins: pd.Series, hits: pd.Series, mean_confidence: pd.Series) -> cs.CellMetric:
+    """ECE of each replicate: per bin, |hits - summed confidence|, over all counted rows."""
+    onehot = np.array([bins.to_numpy() == b for b in range(CALIBRATION_BINS)], dtype=np.float64).T
+    hit_weight = onehot * hits.to_numpy(dtype=np.float64)[:, None]
+    confidence_weight = onehot * mean_confidence.to_numpy(dtype=np.float64)[:, None]
+
+    def value(counts: np.ndarray) -> np.ndarray:
+        gaps = np.abs(counts @ hit_weight - counts @ confidence_weight).sum(axis=1)
+        return gaps / counts.sum(axis=1)
+
+    return value

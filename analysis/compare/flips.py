@@ -1,0 +1,178 @@
+"""Flips: requests one version got right and the other wrong, for a paired comparison.
+
+A *negative flip* is a labelled pair the base got right and the candidate got wrong, a
+*positive flip* the reverse. For a regression task a negative flip is a pair whose absolute
+error grew by more than ``tolerance``, a positive flip one whose error shrank by more than it,
+and every other pair counts as ``both_right`` ("unchanged"); ``both_wrong`` is then 0.
+
+A flip is a property of a pair, so as a slice it is the set of the *candidate's* rows of
+those pairs: a :class:`~analysis.slices.RowIds` predicate. It is stored as ranges of row ids;
+flips are scattered, so each is usually its own range, and beyond :data:`MAX_SLICE_RANGES`
+ranges the predicate is not built (its SQL would be a huge OR); export the flips instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from analysis.compare.comparison import PAIR_LABEL, Pairing, Rows, at_threshold, paired_rows, paired_view, side_column
+from analysis.stats.comparison import mcnemar_p
+from analysis.dataset import Dataset
+from analysis.errors import SchemaError
+from analysis.progress import NEVER_CANCELLED, CancelToken
+from analysis.query import ROW_ID, Sql, ident, literal
+from analysis.data.roles import RoleMap, TaskType
+from analysis.slices import RowIds
+from analysis.store import Store
+
+MAX_SLICE_RANGES = 50_000
+"""Most row ranges a flip slice may have; its SQL holds two parameters per range."""
+
+FLIP_KINDS = ("negative", "positive")
+EXPORT_FORMATS = ("csv", "parquet")
+
+
+@dataclass(frozen=True)
+class Flips:
+    """The 2x2 table of (base right/wrong) x (candidate right/wrong) over labelled pairs.
+
+    ``mcnemar_p`` is the exact McNemar p-value of negative against positive flips;
+    ``negative_predicate`` selects the candidate's rows of the negative flips (None when
+    there are none or more than :data:`MAX_SLICE_RANGES` ranges).
+    """
+
+    both_right: int
+    negative: int
+    positive: int
+    both_wrong: int
+    mcnemar_p: float
+    negative_predicate: RowIds | None
+
+    @property
+    def pairs(self) -> int:
+        return self.both_right + self.negative + self.positive + self.both_wrong
+
+    @property
+    def negative_rate(self) -> float:
+        return self.negative / self.pairs if self.pairs else 0.0
+
+    @property
+    def positive_rate(self) -> float:
+        return self.positive / self.pairs if self.pairs else 0.0
+
+
+def flip_sql(roles: RoleMap, kind: str, tolerance: float = 0.0) -> str:
+    """Condition over the paired view selecting the labelled pairs of one flip ``kind``."""
+    if kind not in FLIP_KINDS:
+        raise ValueError(f"flip kind is one of {', '.join(FLIP_KINDS)}, not {kind!r}")
+    if roles.task is TaskType.REGRESSION:
+        grown = f"{side_column('c', 'loss')} - {side_column('b', 'loss')}"
+        shrunk = f"{side_column('b', 'loss')} - {side_column('c', 'loss')}"
+        return f"({grown if kind == 'negative' else shrunk}) > {literal(float(tolerance))}"
+    base, cand = side_column("b", "ok"), side_column("c", "ok")
+    return f"{base} = 1 AND {cand} = 0" if kind == "negative" else f"{base} = 0 AND {cand} = 1"
+
+
+def flip_indicator_sql(roles: RoleMap, tolerance: float = 0.0) -> str:
+    """Per pair: 1.0 for a negative flip, 0.0 otherwise, NULL when it cannot be judged
+    (no label, or a version without a prediction): the regression signal slices are found by."""
+    loss_or_pred = "loss" if roles.task is TaskType.REGRESSION else "pred"
+    known = " AND ".join(
+        [f"{PAIR_LABEL} IS NOT NULL"]
+        + [f"{side_column(s, loss_or_pred)} IS NOT NULL" for s in ("b", "c")]
+    )
+    return f"CASE WHEN NOT ({known}) THEN NULL WHEN {flip_sql(roles, 'negative', tolerance)} THEN 1.0 ELSE 0.0 END"
+
+
+def _judged(rows: Rows, roles: RoleMap) -> str:
+    what = "loss" if roles.task is TaskType.REGRESSION else "pred"
+    return (f"{rows.label} IS NOT NULL AND {side_column('b', what)} IS NOT NULL "
+            f"AND {side_column('c', what)} IS NOT NULL")
+
+
+def flips(
+    store: Store,
+    dataset: Dataset,
+    roles: RoleMap,
+    pairing: Pairing,
+    condition: Sql | None = None,
+    threshold: float | None = None,
+    tolerance: float = 0.0,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> Flips:
+    """Count the flips of a paired comparison over pairs in ``condition`` (the current slice)."""
+    if not pairing.paired:
+        raise SchemaError("flips need the same requests scored by both versions (a paired comparison)")
+    roles = at_threshold(roles, threshold)
+    with paired_view(store, dataset, roles, pairing, condition) as view:
+        return count_flips(store, roles, paired_rows(view), tolerance, cancel)
+
+
+def count_flips(store: Store, roles: RoleMap, rows: Rows, tolerance: float = 0.0,
+                cancel: CancelToken = NEVER_CANCELLED) -> Flips:
+    """:func:`flips` over paired rows already chosen (see :func:`analysis.compare.comparison.compared_rows`)."""
+    negative, positive = flip_sql(roles, "negative", tolerance), flip_sql(roles, "positive", tolerance)
+    both_wrong = "FALSE" if roles.task is TaskType.REGRESSION else f"{side_column('b', 'ok')} = 0 AND {side_column('c', 'ok')} = 0"
+    text = (f"SELECT COUNT(*), COUNT(*) FILTER (WHERE {negative}), COUNT(*) FILTER (WHERE {positive}), "
+            f"COUNT(*) FILTER (WHERE {both_wrong}) FROM ({rows.sql.text}) WHERE {_judged(rows, roles)}")
+    total, n_negative, n_positive, n_both_wrong = store.rows(Sql(text, rows.sql.params), cancel)[0]
+    predicate = None
+    if n_negative:
+        ids = store.numpy(Sql(f"SELECT {ident(ROW_ID)} AS r FROM ({rows.sql.text}) WHERE {_judged(rows, roles)} "
+                              f"AND {negative} ORDER BY r", rows.sql.params), cancel)["r"]
+        predicate = rows_predicate(np.asarray(ids, dtype=np.int64))
+    both_right = int(total) - int(n_negative) - int(n_positive) - int(n_both_wrong)
+    return Flips(both_right, int(n_negative), int(n_positive), int(n_both_wrong),
+                 mcnemar_p(int(n_negative), int(n_positive)), predicate)
+
+
+def rows_predicate(sorted_ids: np.ndarray) -> RowIds | None:
+    """A RowIds predicate of these sorted row ids, or None beyond :data:`MAX_SLICE_RANGES` runs."""
+    if len(sorted_ids) == 0:
+        return None
+    breaks = np.flatnonzero(np.diff(sorted_ids) != 1) + 1
+    if len(breaks) + 1 > MAX_SLICE_RANGES:
+        return None
+    starts = sorted_ids[np.concatenate([[0], breaks])]
+    stops = sorted_ids[np.concatenate([breaks - 1, [len(sorted_ids) - 1]])] + 1
+    return RowIds(tuple((int(a), int(b)) for a, b in zip(starts, stops)))
+
+
+def export_flips(
+    store: Store,
+    dataset: Dataset,
+    roles: RoleMap,
+    pairing: Pairing,
+    path: str | Path,
+    kind: str = "negative",
+    format: str = "csv",
+    condition: Sql | None = None,
+    threshold: float | None = None,
+    tolerance: float = 0.0,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> int:
+    """Write the flips of ``kind`` to ``path`` (CSV or Parquet) with DuckDB's ``COPY``; returns
+    the number of rows written. Each row is the candidate's row plus both versions'
+    predictions and scores (``base_prediction``, ``candidate_prediction``, ...)."""
+    if format not in EXPORT_FORMATS:
+        raise ValueError(f"export format is one of {', '.join(EXPORT_FORMATS)}, not {format!r}")
+    if not pairing.paired:
+        raise SchemaError("flips need the same requests scored by both versions (a paired comparison)")
+    roles = at_threshold(roles, threshold)
+    columns = [ident(c) for c in dataset.column_names] + [
+        f"{side_column(side, what)} AS {name}_{label}"
+        for side, name in (("b", "base"), ("c", "candidate"))
+        for what, label in (("pred", "prediction"), ("score", "score"), ("loss", "loss"))
+    ]
+    options = "FORMAT csv, HEADER" if format == "csv" else "FORMAT parquet"
+    with paired_view(store, dataset, roles, pairing, condition, dataset.column_names) as view:
+        rows = paired_rows(view)
+        select = (f"SELECT {', '.join(columns)} FROM ({rows.sql.text}) WHERE {_judged(rows, roles)} "
+                  f"AND {flip_sql(roles, kind, tolerance)} ORDER BY {ident(ROW_ID)}")
+        with store.job_cursor(cancel) as cur:
+            cur.execute(f"COPY ({select}) TO {literal(str(path))} ({options})", list(rows.sql.params))
+            written = cur.fetchall()
+    return int(written[0][0]) if written and written[0] else 0

@@ -1,0 +1,249 @@
+"""Where the candidate is worse: the comparison repeated on many slices, ranked.
+
+Slices come from three places: the saved slices, every group of one column (binned as the
+breakdown panel bins it), and slices discovered automatically. Discovery runs SliceLine
+(:mod:`analysis.discovery.sliceline`) over the paired rows with a per-pair regression signal: 1 for a
+negative flip (for regression: the absolute error grew by more than the tolerance), so
+conjunctions of up to ``max_level`` predicates where the candidate breaks what the base got
+right are found. Discovery needs pairs; an unpaired comparison tests saved slices and groups.
+Discovery only *proposes* slices, so beyond :data:`DISCOVERY_PAIRS` pairs it searches a fixed
+pseudo-random share of them (by a hash of the row id, so a rerun proposes the same slices);
+every proposed slice is then tested on all pairs like any other.
+
+Each slice is then tested like the overall comparison (accuracy: McNemar paired / Fisher
+unpaired; log loss and MAE: the mean-difference interval; any other metric falls back to
+accuracy for classification and MAE for regression, whose per-slice tests are cheap), and
+all p-values are adjusted together by Benjamini-Yekutieli, because slices overlap. All slices
+are tested in one pass over the rows (:func:`analysis.compare.comparison.grouped_by_slice`).
+
+Ranking: slices where the candidate is significantly worse (adjusted p < :data:`ALPHA` and
+worse by more than the tolerance) first, then by the size of the regression, ``(worsening -
+tolerance) x rows``: the number of requests the regression costs beyond what is tolerated.
+A slice is not listed when a better-ranked one has the same rows (same counts and metric
+values) or when it only adds predicates to a better-ranked one (a redundant refinement).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+from analysis.slicing.breakdown import bin_column
+from analysis.compare.comparison import (
+    Pairing, Rows, accuracy_tests, at_threshold, complement, compared_rows, default_metric, mean_loss_tests,
+    pair_versions,
+)
+from analysis.stats.comparison import adjust_by
+from analysis.dataset import Dataset
+from analysis.discovery.sliceline import discover_slices
+from analysis.compare.flips import flip_indicator_sql
+from analysis.metrics.per_version import METRICS
+from analysis.progress import NEVER_CANCELLED, CancelToken
+from analysis.query import ROW_ID, Sql, ident
+from analysis.data.roles import RoleMap
+from analysis.slices import And, Predicate, Slice, to_sql, to_text
+from analysis.store import Store
+
+ALPHA = 0.05
+"""Significance level of "significantly worse", on Benjamini-Yekutieli adjusted p-values."""
+
+DISCOVERED = 10
+"""Slices discovery proposes for testing."""
+
+DISCOVERY_PAIRS = 500_000
+"""Pairs discovery searches at most. A slice of 1% of the pairs still has 5,000 of them in
+the searched share, ample to rank it, and the search takes seconds instead of a minute at
+10M rows."""
+
+SAMPLE_MODULUS = 1_000_003
+
+SLICE_METRICS = {"accuracy", "error_rate", "log_loss", "mae"}
+
+
+@dataclass(frozen=True)
+class SliceDiff:
+    """One slice's comparison. ``diff = candidate - base`` of ``metric``; ``rows`` are the
+    slice's compared rows (paired: pairs; unpaired: both sides' rows)."""
+
+    predicate_text: str
+    predicate: Predicate
+    source: str
+    metric: str
+    rows: int
+    base: float | None
+    candidate: float | None
+    diff: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    p_adjusted: float | None
+
+    @property
+    def worsening(self) -> float:
+        """How much worse the candidate is on the slice (negative: better)."""
+        if self.diff is None:
+            return 0.0
+        return -self.diff if METRICS[self.metric].higher_is_better else self.diff
+
+    def significantly_worse(self, tolerance: float = 0.0) -> bool:
+        return self.p_adjusted is not None and self.p_adjusted < ALPHA and self.worsening > tolerance
+
+
+def slice_metric(roles: RoleMap, metric: str | None) -> str:
+    """The metric slices are compared by: ``metric`` when it has a per-slice test, else the
+    task's default (accuracy or MAE)."""
+    return metric if metric in SLICE_METRICS and roles.task in METRICS[metric].tasks else default_metric(roles)
+
+
+def regressed_slices(
+    store: Store,
+    dataset: Dataset,
+    roles: RoleMap,
+    base: str,
+    candidate: str,
+    condition: Sql | None = None,
+    saved: Sequence[Slice] = (),
+    column: str | None = None,
+    discover: bool = True,
+    max_level: int = 3,
+    min_support: int | None = None,
+    tolerance: float = 0.0,
+    metric: str | None = None,
+    threshold: float | None = None,
+    pairing: Pairing | None = None,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> list[SliceDiff]:
+    """Slices where ``candidate`` is worse than ``base`` by more than ``tolerance``, worst first."""
+    roles = at_threshold(roles, threshold)
+    pairing = pairing or pair_versions(store, dataset, roles, base, candidate, condition, cancel=cancel)
+    columns = slice_columns(dataset, roles, saved, column) if pairing.paired else ()
+    with compared_rows(store, dataset, roles, pairing, condition, columns) as (base_rows, cand_rows):
+        return slice_comparisons(store, dataset, roles, pairing, base_rows, cand_rows, condition, saved, column,
+                                 discover, max_level, min_support, tolerance, metric, cancel)
+
+
+def slice_columns(dataset: Dataset, roles: RoleMap, saved: Sequence[Slice] = (), column: str | None = None) -> list[str]:
+    """The columns a paired table needs for :func:`slice_comparisons`: the features discovery bins,
+    the columns the saved slices test and the grouped column."""
+    wanted = list(roles.features) + [c for s in saved for c in sorted(s.predicate.columns)] + ([column] if column else [])
+    present = set(dataset.column_names)
+    return [c for c in dict.fromkeys(wanted) if c in present]
+
+
+def slice_comparisons(
+    store: Store,
+    dataset: Dataset,
+    roles: RoleMap,
+    pairing: Pairing,
+    base_rows: Rows,
+    cand_rows: Rows,
+    condition: Sql | None = None,
+    saved: Sequence[Slice] = (),
+    column: str | None = None,
+    discover: bool = True,
+    max_level: int = 3,
+    min_support: int | None = None,
+    tolerance: float = 0.0,
+    metric: str | None = None,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> list[SliceDiff]:
+    """:func:`regressed_slices` over rows already chosen (see :func:`analysis.compare.comparison.compared_rows`;
+    a paired table must hold :func:`slice_columns`). ``roles`` are already at the threshold."""
+    metric = slice_metric(roles, metric)
+    candidates = [(to_text(s.predicate), s.predicate, "saved") for s in saved]
+    if column is not None:
+        binning = bin_column(store, dataset, column, condition, cancel=cancel)
+        candidates += [(g.key, g.predicate, "group") for g in binning.groups]
+    if base_rows.table is not None and discover:
+        candidates += _discovered(store, dataset, roles, base_rows.table, max_level, min_support, tolerance, cancel)
+    return _ranked(_adjusted(_tested(store, metric, pairing.paired, _unique(candidates), base_rows, cand_rows,
+                                     cancel)), tolerance)
+
+
+def _discovered(store: Store, dataset: Dataset, roles: RoleMap, table: str, max_level: int,
+                min_support: int | None, tolerance: float, cancel: CancelToken) -> list[tuple[str, Predicate, str]]:
+    columns = [dataset.column(name) for name in roles.features if name in dataset.column_names]
+    if not columns:
+        return []
+    with _searched_pairs(store, table, cancel) as (share, searched):
+        if min_support is not None:
+            min_support = max(1, math.ceil(min_support * share))
+        found = discover_slices(store, searched, columns, flip_indicator_sql(roles, tolerance),
+                                k=DISCOVERED, max_level=max_level, min_support=min_support, cancel=cancel)
+    return [(s.text, s.to_slice().predicate, "discovered") for s in found]
+
+
+@contextlib.contextmanager
+def _searched_pairs(store: Store, table: str, cancel: CancelToken) -> Iterator[tuple[float, str]]:
+    """(share of the pairs, table) discovery searches: all pairs up to :data:`DISCOVERY_PAIRS`,
+    else those whose row-id hash falls in the first share, copied once into a scratch table
+    (discovery reads its rows some ten times)."""
+    pairs = int(store.scalar(f"SELECT COUNT(*) FROM {ident(table)}", cancel))
+    if pairs <= DISCOVERY_PAIRS:
+        yield 1.0, table
+        return
+    share = DISCOVERY_PAIRS / pairs
+    name = store.new_name("searched")
+    store.execute(Sql(f"CREATE TABLE {ident(name)} AS SELECT * FROM {ident(table)} "
+                      f"WHERE hash({ident(ROW_ID)}) % {SAMPLE_MODULUS} < ?", (math.ceil(share * SAMPLE_MODULUS),)),
+                  cancel)
+    try:
+        yield share, name
+    finally:
+        store.execute(f"DROP TABLE IF EXISTS {ident(name)}")
+
+
+def _unique(candidates: list[tuple[str, Predicate, str]]) -> list[tuple[str, Predicate, str]]:
+    """Candidates with the same predicate text tested once (the first source named wins)."""
+    seen: dict[str, tuple[str, Predicate, str]] = {}
+    for entry in candidates:
+        seen.setdefault(entry[0], entry)
+    return list(seen.values())
+
+
+def _tested(store: Store, metric: str, paired: bool, candidates: list[tuple[str, Predicate, str]],
+            base_rows: Rows, cand_rows: Rows, cancel: CancelToken) -> list[SliceDiff]:
+    """Every candidate slice's test, all slices in one pass over each side's rows."""
+    slices = [to_sql(predicate) for _, predicate, _ in candidates]
+    if metric in ("accuracy", "error_rate"):
+        tests = accuracy_tests(store, paired, base_rows, cand_rows, slices, cancel)
+        tests = [(complement(t), n) for t, n in tests] if metric == "error_rate" else tests
+    else:
+        tests = mean_loss_tests(store, paired, base_rows, cand_rows, slices, cancel)
+    return [SliceDiff(text, predicate, source, metric, n, t.base, t.candidate, t.diff, t.ci_low, t.ci_high,
+                      t.p_value, None)
+            for (text, predicate, source), (t, n) in zip(candidates, tests)]
+
+
+def _adjusted(tested: list[SliceDiff]) -> list[SliceDiff]:
+    with_p = [s for s in tested if s.p_value is not None]
+    adjusted = dict(zip(map(id, with_p), adjust_by([s.p_value for s in with_p])))
+    return [_with_p_adjusted(s, adjusted.get(id(s))) for s in tested]
+
+
+def _with_p_adjusted(s: SliceDiff, p_adjusted: float | None) -> SliceDiff:
+    return SliceDiff(s.predicate_text, s.predicate, s.source, s.metric, s.rows, s.base, s.candidate, s.diff,
+                     s.ci_low, s.ci_high, s.p_value, p_adjusted)
+
+
+def _ranked(tested: list[SliceDiff], tolerance: float) -> list[SliceDiff]:
+    worse = [s for s in tested if s.worsening > tolerance]
+    worse.sort(key=lambda s: (not s.significantly_worse(tolerance), -(s.worsening - tolerance) * s.rows))
+    kept: list[SliceDiff] = []
+    for s in worse:
+        if not any(_repeats(s, better) for better in kept):
+            kept.append(s)
+    return kept
+
+
+def _repeats(s: SliceDiff, better: SliceDiff) -> bool:
+    """True when ``s`` has the same rows as ``better`` or only adds predicates to it."""
+    same_rows = (s.rows, s.base, s.candidate) == (better.rows, better.base, better.candidate)
+    return same_rows or _parts(better.predicate) < _parts(s.predicate)
+
+
+def _parts(predicate: Predicate) -> frozenset[str]:
+    parts = predicate.parts if isinstance(predicate, And) else (predicate,)
+    return frozenset(to_text(p) for p in parts)

@@ -1,0 +1,173 @@
+"""The whole comparison as one JSON-ready report (``sleuth compare --json``), its sentence,
+and the gate ``--fail-on-regression`` applies."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from analysis.compare.comparison import (
+    COMPARED, Comparison, Pairing, at_threshold, compare_metrics, compared_rows, default_metric, pair_versions,
+)
+from analysis.compare.regressed_slices import ALPHA, SliceDiff, slice_columns, slice_comparisons, slice_metric
+from analysis.dataset import Dataset
+from analysis.compare.flips import Flips, count_flips
+from analysis.metrics.per_version import METRICS, time_window
+from analysis.progress import NEVER_CANCELLED, CancelToken
+from analysis.query import Sql
+from analysis.data.roles import RoleMap
+from analysis.slices import Slice
+from analysis.store import Store
+
+
+def compare_report(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Everything ``sleuth compare`` prints: overall metrics, flips, regressed slices, summary.
+
+    Takes :func:`run_comparison`'s arguments. ``flips`` is None for an unpaired comparison;
+    ``metric`` (default accuracy or MAE) is listed first in ``overall`` and is the one the gate
+    and the slices judge.
+    """
+    return run_comparison(*args, **kwargs).report
+
+
+def before_and_after(roles: RoleMap, moment: _dt.datetime) -> tuple[Sql, Sql]:
+    """The time windows before ``moment`` and from ``moment`` on, over the log's time column."""
+    return time_window(roles, None, moment), time_window(roles, moment, None)
+
+
+@dataclass(frozen=True)
+class ComparisonResult:
+    """The report plus the values behind it that a window needs: the slices as predicates
+    (to open one) and the flips (to open or export the negative ones)."""
+
+    report: dict[str, Any]
+    slices: tuple[SliceDiff, ...]
+    flips: Flips | None
+    pairing: Pairing
+
+
+def run_comparison(
+    store: Store,
+    dataset: Dataset,
+    roles: RoleMap,
+    base: str,
+    candidate: str,
+    metric: str | None = None,
+    saved_slices: Sequence[Slice] = (),
+    max_level: int = 3,
+    min_support: int | None = None,
+    tolerance: float = 0.0,
+    condition: Sql | None = None,
+    threshold: float | None = None,
+    column: str | None = None,
+    base_window: Sql | None = None,
+    candidate_window: Sql | None = None,
+    split_at: _dt.datetime | None = None,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> ComparisonResult:
+    """Compare ``candidate`` with ``base``: see :func:`compare_report` for what is measured.
+
+    ``base_window``/``candidate_window`` restrict each side to a time window, so one version
+    can be compared before and after a deploy or an incident (always unpaired); ``split_at``
+    is the short form: the base's rows before that moment against the candidate's from it on.
+    The pairs of a paired comparison are joined once into one table that the metric tests, the
+    slices and the flips all read."""
+    if split_at is not None:
+        base_window, candidate_window = before_and_after(roles, split_at)
+    metric = metric or default_metric(roles)
+    roles = at_threshold(roles, threshold)
+    pairing = pair_versions(store, dataset, roles, base, candidate, condition, base_condition=base_window,
+                            candidate_condition=candidate_window, cancel=cancel)
+    columns = slice_columns(dataset, roles, saved_slices, column) if pairing.paired else ()
+    with compared_rows(store, dataset, roles, pairing, condition, columns) as (base_rows, cand_rows):
+        comparison = compare_metrics(store, dataset, roles, pairing, base_rows, cand_rows,
+                                     _metric_order(roles, metric), threshold, cancel=cancel)
+        slices = slice_comparisons(store, dataset, roles, pairing, base_rows, cand_rows, condition, saved_slices,
+                                   column, pairing.paired, max_level, min_support, tolerance, metric, cancel)
+        flip_table = count_flips(store, roles, base_rows, tolerance, cancel) if pairing.paired else None
+    report = {
+        "base": pairing.base.label,
+        "candidate": pairing.candidate.label,
+        "metric": metric,
+        "slice_metric": slice_metric(roles, metric),
+        "paired": pairing.paired,
+        "pairing": pairing.explanation,
+        "rows": pairing.pairs if pairing.paired else pairing.base.rows + pairing.candidate.rows,
+        "paired_rows": pairing.pairs,
+        "base_rows": pairing.base.rows,
+        "candidate_rows": pairing.candidate.rows,
+        "coverage": {"base": pairing.base.coverage, "candidate": pairing.candidate.coverage,
+                     "pairs": pairing.labelled_pairs / pairing.pairs if pairing.pairs else None},
+        "tolerance": tolerance,
+        "overall": [
+            {"metric": m.metric, "base": m.base, "candidate": m.candidate, "diff": m.diff,
+             "ci": [m.ci_low, m.ci_high], "p_value": m.p_value, "method": m.method,
+             "higher_is_better": m.higher_is_better}
+            for m in comparison.overall
+        ],
+        "flips": None if flip_table is None else {
+            "negative": flip_table.negative, "positive": flip_table.positive,
+            "both_wrong": flip_table.both_wrong, "both_right": flip_table.both_right,
+            "mcnemar_p": flip_table.mcnemar_p,
+        },
+        "regressed_slices": [
+            {"predicate": s.predicate_text, "source": s.source, "rows": s.rows, "base": s.base,
+             "candidate": s.candidate, "diff": s.diff, "ci": [s.ci_low, s.ci_high], "p_value": s.p_value,
+             "p_adjusted": s.p_adjusted, "significant": s.significantly_worse(tolerance)}
+            for s in slices
+        ],
+        "summary": summary_sentence(comparison, slices, tolerance),
+    }
+    return ComparisonResult(report, tuple(slices), flip_table, pairing)
+
+
+def _metric_order(roles: RoleMap, metric: str) -> list[str]:
+    return [metric] + [m for m in COMPARED[roles.task] if m != metric]
+
+
+def is_regression(report: dict[str, Any], tolerance: float | None = None) -> bool:
+    """True when the candidate is significantly worse than the base by more than ``tolerance``
+    on the report's metric overall (p < 0.05) or on any tested slice (adjusted p < 0.05)."""
+    tolerance = report.get("tolerance", 0.0) if tolerance is None else tolerance
+    overall = next(m for m in report["overall"] if m["metric"] == report["metric"])
+    if _worse(overall, overall["p_value"], tolerance):
+        return True
+    higher = METRICS[report["slice_metric"]].higher_is_better
+    return any(_worse({**s, "higher_is_better": higher}, s["p_adjusted"], tolerance) for s in report["regressed_slices"])
+
+
+def _worse(entry: dict[str, Any], p_value: float | None, tolerance: float) -> bool:
+    if entry["diff"] is None or p_value is None:
+        return False
+    worsening = -entry["diff"] if entry["higher_is_better"] else entry["diff"]
+    return p_value < ALPHA and worsening > tolerance
+
+
+def summary_sentence(comparison: Comparison, regressed: Sequence[SliceDiff], tolerance: float = 0.0) -> str:
+    """The comparison in one sentence, leading with "better overall but worse on ..." when so."""
+    overall = comparison.get(comparison.metric)
+    candidate, base = comparison.pairing.candidate.label, comparison.pairing.base.label
+    if overall.diff is None:
+        return f"{comparison.metric} could not be compared: no labelled rows with predictions on both sides."
+    name = METRICS[overall.metric].display.lower() if overall.metric != "roc_auc" else "ROC AUC"
+    worsening = overall.worsening or 0.0
+    significant = overall.p_value is not None and overall.p_value < ALPHA
+    verdict = ("better" if worsening < 0 else "worse") if significant else "not significantly different"
+    text = (f"{candidate} is {verdict} overall than {base} ({name} {_num(overall.candidate)} vs "
+            f"{_num(overall.base)}, {_signed(overall.diff)} [{_signed(overall.ci_low)}, {_signed(overall.ci_high)}])")
+    worst = next((s for s in regressed if s.significantly_worse(tolerance)), None)
+    if worst is None:
+        return text + "; no slice is significantly worse."
+    joiner = " but clearly" if verdict != "worse" else " and clearly"
+    return (f"{text}{joiner} worse on {worst.predicate_text} ({worst.rows:,} rows: {_num(worst.candidate)} vs "
+            f"{_num(worst.base)}, {_signed(worst.diff)} [{_signed(worst.ci_low)}, {_signed(worst.ci_high)}], "
+            f"p_adj {worst.p_adjusted:.2g}).")
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _signed(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.3f}".replace("-", "\u2212")

@@ -1,0 +1,47 @@
+"""``sleuth info``: what Sleuth understood of a log, as plain data for JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from analysis.data.open_log import LoadedLog
+from analysis.query import Sql, ident
+from analysis.data.roles import Role
+from analysis.store import Store
+
+
+def label_coverage(store: Store, loaded: LoadedLog) -> dict[str, Any] | None:
+    """Rows with a label out of all rows (labels that are null have not arrived yet)."""
+    label = loaded.roles.label
+    if label is None:
+        return None
+    labelled, rows = store.rows(Sql(f"SELECT count({ident(label)}), count(*) FROM {ident(loaded.dataset.view)}"))[0]
+    return {"labelled": int(labelled), "rows": int(rows), "share": labelled / rows if rows else 0.0}
+
+
+def describe_log(store: Store, loaded: LoadedLog) -> dict[str, Any]:
+    dataset, roles = loaded.dataset, loaded.roles
+    return {
+        "name": dataset.name,
+        "paths": list(dataset.paths),
+        "format": dataset.format,
+        "rows": dataset.row_count,
+        "task": roles.task.value,
+        "columns": [
+            {"name": c.name, "type": c.dtype, "role": roles.role_of(c.name).value}
+            for c in dataset.columns
+        ],
+        "roles": {role.value: getattr(roles, role.value) for role in (Role.ID, Role.TIMESTAMP, Role.MODEL_VERSION,
+                                                                       Role.LABEL, Role.PREDICTION)}
+        | {"scores": list(roles.scores), "score_classes": list(roles.score_classes),
+           "positive_class": roles.positive_class, "features": list(roles.features)},
+        "label_coverage": label_coverage(store, loaded),
+        "skipped": [asdict(s) for s in dataset.report.skipped],
+        "warnings": list(dataset.report.warnings),
+        "issues": [_issue(i) for i in loaded.issues],
+    }
+
+
+def _issue(issue: Any) -> dict[str, Any]:
+    return {key: getattr(issue, key) for key in ("severity", "message", "column", "rows_affected") if hasattr(issue, key)}

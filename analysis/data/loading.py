@@ -1,0 +1,544 @@
+"""Open prediction logs (Parquet, CSV, JSONL, Arrow, DuckDB) as one DuckDB view.
+
+Every dataset becomes a view named ``ds_<n>`` whose columns are the file's columns plus
+``ROW_ID`` (a dense 0-based row number in file order). Parquet is read in place: the view
+reads the files on demand, which keeps a 10M-row log open in seconds. Formats without random
+access (CSV, JSONL, Arrow) are copied once into a backing table ``ds_<n>_data``, which then
+serves as the cache. A DuckDB database is attached read-only as ``ds_<n>_db``.
+
+Before Sleuth's connection reads anything, :mod:`analysis.data.probe` reads every file in a child
+process, so a file that crashes or hangs DuckDB costs an error message, not the window.
+After registering, column types are tidied: text or epoch-number timestamps become
+TIMESTAMP (TIMESTAMP WITH TIME ZONE when the text carries a zone), UUIDs become text, and
+text columns that are mostly numbers are reported, since that is usually a data bug.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import duckdb
+import pyarrow as pa
+import pyarrow.feather as feather
+
+from analysis.data.column_names import looks_like_time
+from analysis.dataset import NUMERIC_TYPES, Column, Dataset, LoadReport, SkippedRow
+from analysis.errors import InputError
+from analysis.data.formats import Format, detect_format, resolve_inputs, split_table
+from analysis.data.probe import probe_files
+from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
+from analysis.query import ROW_ID, Sql, ident, literal, literal_list
+from analysis.store import Store
+
+TYPE_SAMPLE_ROWS = 10_000
+"""Rows read to decide whether a column holds timestamps or is mostly numeric."""
+
+MOSTLY_NUMERIC_SHARE = 0.8
+"""A text column whose sampled values are at least this share numbers gets a warning."""
+
+FILE_COLUMN = "_sleuth_file"
+"""Helper column read_parquet adds with each row's file; hidden from the view."""
+
+TEXT_TIMESTAMP_FORMATS = (
+    "%Y/%m/%d %H:%M:%S",
+    "%d/%m/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%m/%d/%Y %H:%M",
+    "%d.%m.%Y %H:%M:%S",
+    "%d-%m-%Y %H:%M:%S",
+)
+"""Non-ISO layouts tried in order when a text column is not ISO 8601 (day-first before
+month-first, as most of the world writes dates)."""
+
+ZONE_PATTERN = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?|UTC)$"
+
+EPOCH_UNITS = (
+    ("seconds", 1e9, 4e9, 1_000_000),
+    ("milliseconds", 1e12, 4e12, 1_000),
+    ("microseconds", 1e15, 4e15, 1),
+)
+"""(unit, smallest, largest plausible value, microseconds per unit): 2001 to 2096."""
+
+
+@dataclass
+class Backing:
+    """Where a view's rows come from, and how to number them."""
+
+    source: str
+    row_id: str
+    hidden: tuple[str, ...] = ()
+    skipped: list[SkippedRow] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def data_table_name(view: str) -> str:
+    """The backing table of a view whose format has no random access."""
+    return f"{view}_data"
+
+
+def attached_name(view: str) -> str:
+    """The alias a DuckDB database file is attached under for a view."""
+    return f"{view}_db"
+
+
+def wide_view_name(view: str) -> str:
+    """The wide log's own view, under a view that shows it one row per version (analysis.data.wide)."""
+    return f"{view}_wide"
+
+
+def open_dataset(
+    store: Store,
+    specs_or_paths: Sequence[str | Path] | str | Path,
+    name: str | None = None,
+    progress: Progress = no_progress,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> Dataset:
+    """Register files, folders or globs as one log and describe what was read.
+
+    A DuckDB database spec may name its table as ``file.duckdb::table``; otherwise the
+    largest table is used. Raises :class:`InputError` (naming the file) for anything that
+    cannot be read, :class:`Cancelled` when ``cancel`` fires.
+    """
+    specs = [specs_or_paths] if isinstance(specs_or_paths, (str, Path)) else list(specs_or_paths)
+    split = [split_table(str(spec)) for spec in specs]
+    table = next((t for _, t in split if t), None)
+    progress(0.0, "finding files")
+    paths = resolve_inputs([p for p, _ in split])
+    file_format = detect_format(paths)
+    progress(0.05, f"checking {len(paths)} file(s) in a separate process")
+    probe_files(paths, file_format.value, cancel=cancel)
+    cancel.raise_if_cancelled()
+    view = store.new_name("ds")
+    try:
+        backing = LOADERS[file_format](store, view, paths, table, scaled(progress, 0.1, 0.7), cancel)
+        cancel.raise_if_cancelled()
+        progress(0.7, "reading column types")
+        fixes, notes = _type_fixes(store, backing, _describe(store, backing), cancel)
+        _create_view(store, view, backing, fixes, cancel)
+        columns = tuple(c for c in _describe_view(store, view) if c.name != ROW_ID)
+        progress(0.85, "checking column contents")
+        notes += _mixed_type_warnings(store, view, columns, fixes, cancel)
+        row_count = int(store.scalar(f"SELECT count(*) FROM {ident(view)}", cancel))
+    except duckdb.Error as exc:
+        close_view(store, view)
+        raise InputError(
+            f"cannot be read as {file_format.value}: {_first_line(exc)}",
+            file=str(paths[0]) if len(paths) == 1 else None,
+        ) from exc
+    except BaseException:
+        close_view(store, view)
+        raise
+    progress(1.0, f"{row_count:,} rows")
+    return Dataset(
+        name=name or _default_name(paths, table),
+        view=view,
+        paths=tuple(str(p) for p in paths),
+        format=file_format.value,
+        columns=columns,
+        row_count=row_count,
+        report=LoadReport(tuple(backing.skipped), tuple(backing.warnings + notes)),
+    )
+
+
+def close_dataset(store: Store, dataset: Dataset) -> None:
+    """Drop the dataset's view and whatever backs it (copied table, attached database)."""
+    close_view(store, dataset.view)
+
+
+def close_view(store: Store, view: str) -> None:
+    store.execute(f"DROP VIEW IF EXISTS {ident(view)}")
+    store.execute(f"DROP VIEW IF EXISTS {ident(wide_view_name(view))}")
+    store.execute(f"DROP TABLE IF EXISTS {ident(data_table_name(view))}")
+    store.execute(f"DETACH DATABASE IF EXISTS {ident(attached_name(view))}")
+
+
+def _default_name(paths: Sequence[Path], table: str | None) -> str:
+    base = paths[0].stem if len(paths) == 1 else f"{paths[0].parent.name or paths[0].stem} ({len(paths)} files)"
+    return f"{base}::{table}" if table else base
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# --- one loader per format -------------------------------------------------------------
+
+
+def _load_parquet(
+    store: Store, view: str, paths: Sequence[Path], table: str | None, progress: Progress, cancel: CancelToken
+) -> Backing:
+    """A view straight over the files; ROW_ID = row in file + rows of the files before it."""
+    files = literal_list([str(p) for p in paths])
+    source = (
+        f"read_parquet({files}, union_by_name=true, file_row_number=true, "
+        f"filename={literal(FILE_COLUMN)})"
+    )
+    row_id = "file_row_number"
+    if len(paths) > 1:
+        progress(0.0, "reading Parquet metadata")
+        counts = dict(store.rows(f"SELECT file_name, num_rows FROM parquet_file_metadata({files})", cancel))
+        offset, cases = 0, []
+        for path in paths:
+            cases.append(f"WHEN {literal(str(path))} THEN {offset}")
+            offset += int(counts[str(path)])
+        row_id = f"file_row_number + CASE {ident(FILE_COLUMN)} {' '.join(cases)} END"
+    return Backing(source, row_id, hidden=("file_row_number", FILE_COLUMN))
+
+
+def _load_csv(
+    store: Store, view: str, paths: Sequence[Path], table: str | None, progress: Progress, cancel: CancelToken
+) -> Backing:
+    """Copy into a table, skipping malformed lines and listing them; retry Latin-1 if not UTF-8."""
+    data = data_table_name(view)
+    progress(0.0, "reading CSV")
+    with store.job_cursor(cancel) as cur:
+        skipped = _read_csv_into(store, cur, data, paths, encoding=None)
+        not_utf8 = sorted({s.file for s in skipped if "ENCODING" in s.reason.upper()})
+        warnings = []
+        if not_utf8:
+            progress(0.5, "re-reading as Latin-1")
+            cur.execute(f"DROP TABLE {ident(data)}")
+            skipped = _read_csv_into(store, cur, data, paths, encoding="latin-1")
+            warnings.append(
+                "not valid UTF-8, read as Latin-1 (check accented characters): "
+                + ", ".join(not_utf8)
+            )
+    return Backing(ident(data), "rowid", skipped=skipped, warnings=warnings)
+
+
+def _read_csv_into(
+    store: Store, cur: duckdb.DuckDBPyConnection, data: str, paths: Sequence[Path], encoding: str | None
+) -> list[SkippedRow]:
+    """Read each file with reject tracking (DuckDB refuses it together with union_by_name),
+    then stack the per-file tables by column name."""
+    skipped: list[SkippedRow] = []
+    parts = []
+    for path in paths:
+        part = data if len(paths) == 1 else store.new_name("csv_part")
+        skipped += _read_one_csv(store, cur, part, path, encoding)
+        parts.append(part)
+    if len(paths) > 1:
+        stacked = " UNION ALL BY NAME ".join(f"SELECT * FROM {ident(p)}" for p in parts)
+        cur.execute(f"CREATE TABLE {ident(data)} AS {stacked}")
+        for part in parts:
+            cur.execute(f"DROP TABLE {ident(part)}")
+    return skipped
+
+
+def _read_one_csv(
+    store: Store, cur: duckdb.DuckDBPyConnection, table: str, path: Path, encoding: str | None
+) -> list[SkippedRow]:
+    errors, scans = store.new_name("csv_rejects"), store.new_name("csv_scans")
+    options = (
+        f"ignore_errors=true, store_rejects=true, "
+        f"rejects_table={literal(errors)}, rejects_scan={literal(scans)}"
+    )
+    if encoding:
+        options += f", encoding={literal(encoding)}"
+    cur.execute(f"CREATE TABLE {ident(table)} AS SELECT * FROM read_csv({literal(str(path))}, {options})")
+    rejected = cur.execute(
+        f"SELECT line, error_type, error_message FROM {ident(errors)} ORDER BY line"
+    ).fetchall()
+    return [
+        SkippedRow(str(path), int(line) if line is not None else None, f"{kind.lower()}: {_first_line(message)}")
+        for line, kind, message in rejected
+    ]
+
+
+def _load_jsonl(
+    store: Store, view: str, paths: Sequence[Path], table: str | None, progress: Progress, cancel: CancelToken
+) -> Backing:
+    """Copy into a table; if some lines are not JSON objects, skip and list them."""
+    data = data_table_name(view)
+    layout = "array" if _first_char(paths[0]) == "[" else "newline_delimited"
+    progress(0.0, "reading JSON")
+    with store.job_cursor(cancel) as cur:
+        try:
+            _read_json_into(cur, data, paths, layout)
+            return Backing(ident(data), "rowid")
+        except duckdb.InvalidInputException as exc:
+            if layout != "newline_delimited":
+                raise InputError(f"not valid JSON: {_first_line(exc)}", file=str(paths[0])) from exc
+            duckdb_message = _first_line(exc)
+        progress(0.3, "finding malformed JSON lines")
+        with tempfile.TemporaryDirectory(prefix="sleuth-jsonl-") as folder:
+            skipped, cleaned = _without_malformed_lines(paths, Path(folder), cancel)
+            if not skipped:
+                raise InputError(f"not valid JSON lines: {duckdb_message}", file=str(paths[0]))
+            _read_json_into(cur, data, cleaned, layout)
+    return Backing(ident(data), "rowid", skipped=skipped)
+
+
+def _read_json_into(cur: duckdb.DuckDBPyConnection, data: str, paths: Sequence[Path], layout: str) -> None:
+    files = literal_list([str(p) for p in paths])
+    cur.execute(
+        f"CREATE TABLE {ident(data)} AS SELECT * FROM "
+        f"read_json({files}, format={literal(layout)}, union_by_name=true)"
+    )
+
+
+def _first_char(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return handle.read(256).lstrip(b"\xef\xbb\xbf \t\r\n")[:1].decode("ascii", "replace")
+
+
+def _without_malformed_lines(
+    paths: Sequence[Path], folder: Path, cancel: CancelToken
+) -> tuple[list[SkippedRow], list[Path]]:
+    """Copies of ``paths`` holding only their JSON-object lines, and the lines left out."""
+    skipped: list[SkippedRow] = []
+    cleaned: list[Path] = []
+    for index, path in enumerate(paths):
+        cancel.raise_if_cancelled()
+        target = folder / f"{index}_{path.name}"
+        with open(path, encoding="utf-8", errors="replace") as source, open(target, "w", encoding="utf-8") as out:
+            for number, line in enumerate(source, start=1):
+                if not line.strip():
+                    continue
+                reason = _json_object_problem(line)
+                if reason:
+                    skipped.append(SkippedRow(str(path), number, reason))
+                else:
+                    out.write(line if line.endswith("\n") else line + "\n")
+        cleaned.append(target)
+    return skipped, cleaned
+
+
+def _json_object_problem(line: str) -> str | None:
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return f"malformed JSON: {exc.msg} at column {exc.colno}"
+    if not isinstance(value, dict):
+        return f"a JSON {type(value).__name__}, not an object"
+    return None
+
+
+def _load_arrow(
+    store: Store, view: str, paths: Sequence[Path], table: str | None, progress: Progress, cancel: CancelToken
+) -> Backing:
+    """Read with pyarrow (memory-mapped) and copy into a table."""
+    tables = []
+    for index, path in enumerate(paths):
+        cancel.raise_if_cancelled()
+        progress(index / len(paths), f"reading {path.name}")
+        tables.append(_read_arrow_file(path))
+    combined = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+    data = data_table_name(view)
+    registered = store.new_name("arrow")
+    progress(0.9, "copying into DuckDB")
+    with store.job_cursor(cancel) as cur:
+        cur.register(registered, combined)
+        try:
+            cur.execute(f"CREATE TABLE {ident(data)} AS SELECT * FROM {ident(registered)}")
+        finally:
+            cur.unregister(registered)
+    return Backing(ident(data), "rowid")
+
+
+def _read_arrow_file(path: Path) -> pa.Table:
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+        if magic.startswith(b"FEA1"):
+            return feather.read_table(str(path), memory_map=True)
+        source = pa.memory_map(str(path))
+        if magic == b"ARROW1":
+            return pa.ipc.open_file(source).read_all()
+        return pa.ipc.open_stream(source).read_all()
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"not a readable Arrow/Feather file: {_first_line(exc)}", file=str(path)) from exc
+
+
+def _load_duckdb(
+    store: Store, view: str, paths: Sequence[Path], table: str | None, progress: Progress, cancel: CancelToken
+) -> Backing:
+    """Attach read-only and use the named table, the only table, or the largest one."""
+    path = str(paths[0])
+    alias = attached_name(view)
+    store.execute(f"ATTACH {literal(path)} AS {ident(alias)} (READ_ONLY)", cancel)
+    found = store.rows(
+        Sql("SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ? "
+            "ORDER BY schema_name, table_name", (alias,)),
+        cancel,
+    )
+    if not found:
+        raise InputError("this DuckDB database holds no table", file=path)
+    qualified = {f"{schema}.{name}": f"{ident(alias)}.{ident(schema)}.{ident(name)}" for schema, name in found}
+    short = {name: key for (schema, name), key in zip(found, qualified)}
+    warnings = []
+    if table is not None:
+        key = table if table in qualified else short.get(table)
+        if key is None:
+            raise InputError(
+                f"has no table '{table}'; its tables: " + ", ".join(short), file=path
+            )
+    else:
+        sizes = {key: int(store.scalar(f"SELECT count(*) FROM {source}", cancel)) for key, source in qualified.items()}
+        key = max(sizes, key=lambda k: sizes[k])
+        if len(sizes) > 1:
+            others = ", ".join(k.split(".", 1)[1] for k in sizes if k != key)
+            warnings.append(
+                f"{Path(path).name} holds {len(sizes)} tables; showing '{key.split('.', 1)[1]}' "
+                f"(the largest, {sizes[key]:,} rows). Others: {others}. "
+                f"Open '{Path(path).name}::<table>' to choose one."
+            )
+    source = qualified[key]
+    dense = store.scalar(f"SELECT count(*) = coalesce(max(rowid) + 1, 0) FROM {source}", cancel)
+    if not dense:
+        progress(0.5, "copying table (its row ids have gaps)")
+        data = data_table_name(view)
+        store.execute(f"CREATE TABLE {ident(data)} AS SELECT * FROM {source}", cancel)
+        source = ident(data)
+    return Backing(source, "rowid", warnings=warnings)
+
+
+Loader = Callable[[Store, str, Sequence[Path], "str | None", Progress, CancelToken], Backing]
+
+LOADERS: dict[Format, Loader] = {
+    Format.PARQUET: _load_parquet,
+    Format.CSV: _load_csv,
+    Format.JSONL: _load_jsonl,
+    Format.ARROW: _load_arrow,
+    Format.DUCKDB: _load_duckdb,
+}
+
+
+# --- the view and its column types -----------------------------------------------------
+
+
+def _star(backing: Backing) -> str:
+    return "*" + (f" EXCLUDE ({', '.join(ident(h) for h in backing.hidden)})" if backing.hidden else "")
+
+
+def _describe(store: Store, backing: Backing) -> list[Column]:
+    rows = store.rows(f"DESCRIBE SELECT {_star(backing)} FROM {backing.source}")
+    return [Column(name, dtype) for name, dtype, *_ in rows]
+
+
+def _describe_view(store: Store, view: str) -> list[Column]:
+    return [Column(name, dtype) for name, dtype, *_ in store.rows(f"DESCRIBE {ident(view)}")]
+
+
+def _create_view(store: Store, view: str, backing: Backing, fixes: dict[str, str], cancel: CancelToken) -> None:
+    star = _star(backing)
+    if fixes:
+        star += " REPLACE (" + ", ".join(f"{expr} AS {ident(col)}" for col, expr in fixes.items()) + ")"
+    store.execute(
+        f"CREATE VIEW {ident(view)} AS SELECT {star}, {backing.row_id} AS {ident(ROW_ID)} "
+        f"FROM {backing.source}",
+        cancel,
+    )
+
+
+def _is_number_type(dtype: str) -> bool:
+    return dtype.upper().split("(")[0] in NUMERIC_TYPES
+
+
+def _type_fixes(
+    store: Store, backing: Backing, columns: list[Column], cancel: CancelToken
+) -> tuple[dict[str, str], list[str]]:
+    """Expressions that re-type columns in the view (by column name), and notes that matter.
+
+    One query over the first rows decides: a text column whose every value parses as a
+    timestamp becomes one; an integer column named like a time whose values are plausible
+    epoch seconds/milliseconds/microseconds becomes a TIMESTAMP (UTC).
+    """
+    fixes = {c.name: f"CAST({ident(c.name)} AS VARCHAR)" for c in columns if c.dtype.upper() == "UUID"}
+    texts = [c.name for c in columns if c.dtype.upper() == "VARCHAR"]
+    epochs = [c.name for c in columns if _is_number_type(c.dtype) and looks_like_time(c.name)]
+    if not texts and not epochs:
+        return fixes, []
+    parts: list[str] = []
+    params: list[object] = []
+    for col in texts:
+        q = ident(col)
+        parts += [f"count({q})", f"count(TRY_CAST({q} AS TIMESTAMP))",
+                  f"count(*) FILTER (WHERE regexp_matches({q}, ?))"]
+        params.append(ZONE_PATTERN)
+        for fmt in TEXT_TIMESTAMP_FORMATS:
+            parts.append(f"count(try_strptime({q}, ?))")
+            params.append(fmt)
+    for col in epochs:
+        parts += [f"min({ident(col)})", f"max({ident(col)})"]
+    sample = f"(SELECT {_star(backing)} FROM {backing.source} LIMIT {TYPE_SAMPLE_ROWS})"
+    values = list(store.rows(Sql(f"SELECT {', '.join(parts)} FROM {sample}", tuple(params)), cancel)[0])
+    notes: list[str] = []
+    for col in texts:
+        present, iso, zoned, *by_format = values[: 3 + len(TEXT_TIMESTAMP_FORMATS)]
+        del values[: 3 + len(TEXT_TIMESTAMP_FORMATS)]
+        fix = _text_timestamp(col, present, iso, zoned, by_format, notes)
+        if fix:
+            fixes[col] = fix
+    for col in epochs:
+        low, high = values[0], values[1]
+        del values[:2]
+        fix = _epoch_timestamp(col, low, high, notes)
+        if fix:
+            fixes[col] = fix
+    return fixes, notes
+
+
+def _text_timestamp(col: str, present: int, iso: int, zoned: int, by_format: list[int], notes: list[str]) -> str | None:
+    if present == 0:
+        return None
+    q = ident(col)
+    if iso == present:
+        return f"TRY_CAST({q} AS TIMESTAMPTZ)" if zoned else f"TRY_CAST({q} AS TIMESTAMP)"
+    for fmt, parsed in zip(TEXT_TIMESTAMP_FORMATS, by_format):
+        if parsed == present:
+            notes.append(f"column '{col}' read as timestamps written {fmt}")
+            return f"try_strptime({q}, {literal(fmt)})"
+    return None
+
+
+def _epoch_timestamp(col: str, low, high, notes: list[str]) -> str | None:
+    if low is None or high is None:
+        return None
+    for unit, smallest, largest, micros in EPOCH_UNITS:
+        if smallest <= low and high < largest:
+            notes.append(f"column '{col}' read as epoch {unit} (UTC)")
+            return f"make_timestamp(CAST({ident(col)} * {micros} AS BIGINT))"
+    return None
+
+
+def _mixed_type_warnings(
+    store: Store, view: str, columns: Sequence[Column], fixes: dict[str, str], cancel: CancelToken
+) -> list[str]:
+    """Warn about text columns that are mostly numbers: a few stray values made them text."""
+    texts = [c.name for c in columns if c.dtype.upper() == "VARCHAR" and c.name not in fixes]
+    if not texts:
+        return []
+    sample = f"(SELECT * FROM {ident(view)} LIMIT {TYPE_SAMPLE_ROWS})"
+    parts = [f"count({ident(c)}), count(TRY_CAST({ident(c)} AS DOUBLE))" for c in texts]
+    counts = store.rows(f"SELECT {', '.join(parts)} FROM {sample}", cancel)[0]
+    warnings = []
+    for index, col in enumerate(texts):
+        present, numeric = counts[2 * index], counts[2 * index + 1]
+        if present and numeric / present >= MOSTLY_NUMERIC_SHARE:
+            warning = _stray_text_warning(store, view, col, cancel)
+            if warning:
+                warnings.append(warning)
+    return warnings
+
+
+def _stray_text_warning(store: Store, view: str, col: str, cancel: CancelToken) -> str | None:
+    q, row = ident(col), ident(ROW_ID)
+    stray = f"{q} IS NOT NULL AND TRY_CAST({q} AS DOUBLE) IS NULL"
+    count, example, example_row = store.rows(
+        f"SELECT count(*) FILTER (WHERE {stray}), arg_min({q}, {row}) FILTER (WHERE {stray}), "
+        f"min({row}) FILTER (WHERE {stray}) FROM {ident(view)}",
+        cancel,
+    )[0]
+    if not count:
+        return None
+    return (
+        f"column '{col}' is mostly numeric but {count:,} value(s) are not numbers "
+        f"(e.g. {example!r} at row {example_row}), so it was read as text"
+    )

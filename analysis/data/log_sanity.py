@@ -1,0 +1,144 @@
+"""Sanity checks on a prediction log, run once its roles are known.
+
+These catch what makes every later number wrong or unavailable: no label or prediction,
+scores that are not probabilities, the same request scored twice by one version. Each issue
+names its column and gives example rows (ROW_IDs) or ids, so the user can go and look.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from analysis.dataset import Dataset
+from analysis.query import ROW_ID, ident
+from analysis.data.roles import RoleMap
+from analysis.store import Store
+
+EXAMPLES = 5
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class LogIssue:
+    severity: Severity
+    message: str
+    column: str | None = None
+    rows_affected: int = 0
+    examples: tuple[str, ...] = ()
+
+
+def check_log(store: Store, dataset: Dataset, roles: RoleMap) -> list[LogIssue]:
+    """Every sanity issue of the log under ``roles``, most severe first."""
+    issues = _missing_outcome(roles)
+    for score in roles.scores:
+        issues += _bad_scores(store, dataset, score)
+    if roles.id is not None:
+        issues += _duplicate_ids(store, dataset, roles)
+    if roles.label is not None:
+        issues.append(_label_coverage(store, dataset, roles.label))
+    order = list(Severity)
+    return sorted(issues, key=lambda issue: order.index(issue.severity))
+
+
+def _missing_outcome(roles: RoleMap) -> list[LogIssue]:
+    has_prediction = roles.prediction is not None or bool(roles.scores)
+    if roles.label is None and not has_prediction:
+        return [LogIssue(
+            Severity.ERROR,
+            "no label and no prediction or score column was recognised, so metrics are "
+            "unavailable; set the roles by hand in the columns panel",
+        )]
+    if roles.label is None:
+        return [LogIssue(
+            Severity.WARNING,
+            "no label column was recognised: metrics need labels (set the role by hand, "
+            "or join late labels by id)",
+        )]
+    if not has_prediction:
+        return [LogIssue(
+            Severity.WARNING,
+            "no prediction or score column was recognised, so metrics are unavailable; "
+            "set the role by hand",
+        )]
+    return []
+
+
+def _bad_scores(store: Store, dataset: Dataset, score: str) -> list[LogIssue]:
+    q = ident(score)
+    as_double = f"CAST({q} AS DOUBLE)"
+    conditions = (
+        f"NOT isfinite({as_double})",
+        f"isfinite({as_double}) AND NOT ({as_double} BETWEEN 0 AND 1)",
+        f"{q} IS NULL",
+    )
+    parts = []
+    for condition in conditions:
+        parts.append(
+            f"count(*) FILTER (WHERE {condition}), "
+            f"list({ident(ROW_ID)} ORDER BY {ident(ROW_ID)}) FILTER (WHERE {condition})[1:{EXAMPLES}]"
+        )
+    not_finite, nf_rows, outside, out_rows, missing, missing_rows = store.rows(
+        f"SELECT {', '.join(parts)} FROM {ident(dataset.view)}"
+    )[0]
+    issues = []
+    if not_finite:
+        issues.append(LogIssue(
+            Severity.ERROR,
+            f"score column '{score}' has {not_finite:,} NaN or infinite value(s), "
+            f"e.g. rows {_join(nf_rows)}",
+            score, int(not_finite), tuple(str(r) for r in nf_rows or ()),
+        ))
+    if outside:
+        issues.append(LogIssue(
+            Severity.ERROR,
+            f"score column '{score}' has {outside:,} value(s) outside [0, 1], "
+            f"e.g. rows {_join(out_rows)}: it may hold logits or another column",
+            score, int(outside), tuple(str(r) for r in out_rows or ()),
+        ))
+    if missing:
+        issues.append(LogIssue(
+            Severity.WARNING,
+            f"score column '{score}' is missing on {missing:,} row(s), e.g. rows {_join(missing_rows)}",
+            score, int(missing), tuple(str(r) for r in missing_rows or ()),
+        ))
+    return issues
+
+
+def _duplicate_ids(store: Store, dataset: Dataset, roles: RoleMap) -> list[LogIssue]:
+    """The same id scored twice by one version (the same id across versions is shadow traffic)."""
+    id_col = ident(roles.id)
+    keys = [id_col] + ([ident(roles.model_version)] if roles.model_version else [])
+    affected, examples = store.rows(
+        f"SELECT coalesce(sum(n), 0), list(id ORDER BY id)[1:{EXAMPLES}] FROM ("
+        f"SELECT CAST({id_col} AS VARCHAR) AS id, count(*) AS n FROM {ident(dataset.view)} "
+        f"WHERE {id_col} IS NOT NULL GROUP BY {', '.join(keys)} HAVING count(*) > 1)"
+    )[0]
+    if not affected:
+        return []
+    scope = " by the same model version" if roles.model_version else ""
+    return [LogIssue(
+        Severity.WARNING,
+        f"id column '{roles.id}': {int(affected):,} rows share an id scored more than once"
+        f"{scope}, e.g. ids {_join(examples)}",
+        roles.id, int(affected), tuple(str(e) for e in examples or ()),
+    )]
+
+
+def _label_coverage(store: Store, dataset: Dataset, label: str) -> LogIssue:
+    labelled, total = store.rows(f"SELECT count({ident(label)}), count(*) FROM {ident(dataset.view)}")[0]
+    share = labelled / total if total else 0.0
+    return LogIssue(
+        Severity.INFO,
+        f"label column '{label}' is present on {share:.1%} of rows ({labelled:,} of {total:,})",
+        label, int(total - labelled),
+    )
+
+
+def _join(values) -> str:
+    return ", ".join(str(v) for v in values or ())

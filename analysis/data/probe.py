@@ -1,0 +1,192 @@
+"""Read each file once in a throw-away child process before Sleuth's own connection does.
+
+Some malformed files make DuckDB segfault, hang, or invalidate the connection that read them,
+and a few-KB Parquet file can decompress to gigabytes. Opening a file the user picked must
+never take the window (or the workspace) down, so a child process with a time limit and an
+address-space limit reads every file's schema and first rows first. One child serves all the
+files of one open call, because starting Python and DuckDB costs more than the reads.
+
+The child prints one JSON line per file it finished; when it dies, the first file without a
+line is the one that killed it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from analysis.errors import InputError
+from analysis.progress import NEVER_CANCELLED, CancelToken, Cancelled
+from analysis.query import literal
+
+PROBE_TIMEOUT_SECONDS = 20.0
+PROBE_ADDRESS_SPACE_BYTES = 3 * 2**30
+PROBE_DUCKDB_MEMORY = "512MB"
+PROBE_ROWS = 5
+_POLL_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class ProbedFile:
+    path: str
+    ok: bool
+    error: str = ""
+
+
+def probe_files(
+    paths: Sequence[Path],
+    file_format: str,
+    *,
+    timeout: float = PROBE_TIMEOUT_SECONDS,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> None:
+    """Raise :class:`InputError` naming the first file that a fresh DuckDB cannot read safely."""
+    request = json.dumps({"format": file_format, "paths": [str(p) for p in paths]})
+    results = _run_child(request, paths, timeout, cancel)
+    for result in results:
+        if not result.ok:
+            raise InputError(f"cannot be read as {file_format}: {result.error}", file=result.path)
+
+
+def _run_child(
+    request: str, paths: Sequence[Path], timeout: float, cancel: CancelToken
+) -> list[ProbedFile]:
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ, PYTHONPATH=package_root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "analysis.data.probe", str(PROBE_ADDRESS_SPACE_BYTES)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + timeout
+    pending_input: str | None = request
+    while True:
+        try:
+            stdout, _ = child.communicate(pending_input, timeout=min(_POLL_SECONDS, timeout))
+            break
+        except subprocess.TimeoutExpired:
+            pending_input = None
+            if cancel.cancelled or time.monotonic() > deadline:
+                child.kill()
+                stdout, _ = child.communicate()
+                if cancel.cancelled:
+                    raise Cancelled() from None
+                culprit = _first_unfinished(stdout, paths)
+                raise InputError(
+                    f"reading this file took longer than {timeout:.0f} s; it may be malformed",
+                    file=culprit,
+                ) from None
+    results = _parse(stdout)
+    if child.returncode != 0 and len(results) < len(paths):
+        culprit = _first_unfinished(stdout, paths)
+        raise InputError(
+            "reading this file crashed the reader (or exceeded its memory limit); "
+            "it is probably malformed",
+            file=culprit,
+        )
+    return results
+
+
+def _parse(stdout: str) -> list[ProbedFile]:
+    results = []
+    for line in stdout.splitlines():
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(data, dict) and "path" in data:
+            results.append(ProbedFile(data["path"], bool(data.get("ok")), data.get("error", "")))
+    return results
+
+
+def _first_unfinished(stdout: str, paths: Sequence[Path]) -> str:
+    done = {r.path for r in _parse(stdout)}
+    return next((str(p) for p in paths if str(p) not in done), str(paths[-1]))
+
+
+def _probe_sql(file_format: str, path: str) -> str:
+    """The statement the child runs for one file: read its schema and first rows."""
+    source = {
+        "parquet": f"read_parquet({literal(path)})",
+        "csv": f"read_csv({literal(path)}, ignore_errors=true)",
+        "jsonl": f"read_json({literal(path)}, format='newline_delimited', ignore_errors=true)",
+    }[file_format]
+    return f"SELECT * FROM {source} LIMIT {PROBE_ROWS}"
+
+
+def _probe_one(file_format: str, path: str) -> None:
+    if file_format == "arrow":
+        _probe_arrow(path)
+        return
+    import duckdb
+
+    con = duckdb.connect(
+        ":memory:",
+        config={
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            "memory_limit": PROBE_DUCKDB_MEMORY,
+            "threads": 2,
+        },
+    )
+    try:
+        if file_format == "duckdb":
+            con.execute(f"ATTACH {literal(path)} AS probed (READ_ONLY)")
+            tables = con.execute(
+                "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'probed'"
+            ).fetchall()
+            for schema, table in tables:
+                quoted = '"' + schema.replace('"', '""') + '"."' + table.replace('"', '""') + '"'
+                con.execute(f"SELECT * FROM probed.{quoted} LIMIT {PROBE_ROWS}").fetchall()
+        else:
+            con.execute(_probe_sql(file_format, path)).fetchall()
+    finally:
+        con.close()
+
+
+def _probe_arrow(path: str) -> None:
+    """Read the schema and first batch without memory-mapping (a mapping counts as memory)."""
+    import pyarrow as pa
+    import pyarrow.feather as feather
+
+    with open(path, "rb") as handle:
+        magic = handle.read(6)
+    if magic.startswith(b"FEA1"):
+        feather.read_table(path, memory_map=False)
+        return
+    with pa.OSFile(path) as source:
+        if magic == b"ARROW1":
+            reader = pa.ipc.open_file(source)
+            if reader.num_record_batches:
+                reader.get_batch(0)
+        else:
+            next(iter(pa.ipc.open_stream(source)), None)
+
+
+def _child_main(address_space_bytes: int) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (address_space_bytes, address_space_bytes))
+    request = json.loads(sys.stdin.read())
+    for path in request["paths"]:
+        try:
+            _probe_one(request["format"], path)
+            line = {"path": path, "ok": True}
+        except MemoryError:
+            line = {"path": path, "ok": False, "error": "reading it needs too much memory"}
+        except Exception as exc:
+            line = {"path": path, "ok": False, "error": str(exc).strip().splitlines()[0]}
+        print(json.dumps(line), flush=True)
+
+
+if __name__ == "__main__":
+    _child_main(int(sys.argv[1]))

@@ -1,0 +1,489 @@
+"""Column roles of a prediction log: which column is the id, the label, the score...
+
+:class:`RoleMap` is the value the rest of Sleuth reads; :func:`detect_roles` proposes one from
+names, types and values; the user edits it and the workspace saves it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from analysis.data.column_names import looks_like_time, normalize
+from analysis.dataset import NUMERIC_TYPES as _NUMERIC_TYPES
+from analysis.query import ROW_ID, ident, literal
+
+if TYPE_CHECKING:
+    from analysis.dataset import Column, Dataset
+    from analysis.store import Store
+
+
+class TaskType(str, Enum):
+    BINARY = "binary"
+    MULTICLASS = "multiclass"
+    REGRESSION = "regression"
+
+
+class Role(str, Enum):
+    ID = "id"
+    TIMESTAMP = "timestamp"
+    MODEL_VERSION = "model_version"
+    LABEL = "label"
+    PREDICTION = "prediction"
+    SCORE = "score"
+    FEATURE = "feature"
+    IGNORED = "ignored"
+
+
+SINGLE_ROLES = (Role.ID, Role.TIMESTAMP, Role.MODEL_VERSION, Role.LABEL, Role.PREDICTION)
+
+
+@dataclass(frozen=True)
+class RoleMap:
+    """Which column plays which role. Every field names columns of the dataset's view.
+
+    ``scores`` holds one column for a binary task (the positive class's probability) or one
+    column per class for a multiclass task, with ``score_classes`` giving the class value
+    (as text) of each. ``positive_class`` is the label value, as text, that counts as positive
+    in a binary task.
+    """
+
+    id: str | None = None
+    timestamp: str | None = None
+    model_version: str | None = None
+    label: str | None = None
+    prediction: str | None = None
+    scores: tuple[str, ...] = ()
+    score_classes: tuple[str, ...] = ()
+    features: tuple[str, ...] = ()
+    ignored: tuple[str, ...] = ()
+    task: TaskType = TaskType.BINARY
+    positive_class: str | None = None
+    threshold: float = 0.5
+
+    def role_of(self, column: str) -> Role:
+        for role in SINGLE_ROLES:
+            if getattr(self, role.value) == column:
+                return role
+        if column in self.scores:
+            return Role.SCORE
+        if column in self.features:
+            return Role.FEATURE
+        return Role.IGNORED
+
+    def with_role(self, column: str, role: Role) -> "RoleMap":
+        """The same mapping with ``column`` moved to ``role`` (a single role's old holder
+        becomes a feature, so no column silently disappears)."""
+        cleared = self._without(column)
+        if role in SINGLE_ROLES:
+            previous = getattr(cleared, role.value)
+            if previous is not None:
+                cleared = replace(cleared, features=cleared.features + (previous,))
+            return replace(cleared, **{role.value: column})
+        if role is Role.SCORE:
+            return replace(cleared, scores=cleared.scores + (column,))
+        if role is Role.FEATURE:
+            return replace(cleared, features=cleared.features + (column,))
+        return replace(cleared, ignored=cleared.ignored + (column,))
+
+    def _without(self, column: str) -> "RoleMap":
+        changes: dict[str, Any] = {}
+        for role in SINGLE_ROLES:
+            if getattr(self, role.value) == column:
+                changes[role.value] = None
+        if column in self.scores:
+            idx = self.scores.index(column)
+            changes["scores"] = self.scores[:idx] + self.scores[idx + 1 :]
+            if len(self.score_classes) == len(self.scores):
+                changes["score_classes"] = self.score_classes[:idx] + self.score_classes[idx + 1 :]
+        changes["features"] = tuple(c for c in self.features if c != column)
+        changes["ignored"] = tuple(c for c in self.ignored if c != column)
+        return replace(self, **changes)
+
+    @property
+    def has_outcome(self) -> bool:
+        """True when metrics can be computed: a label and a prediction or score."""
+        return self.label is not None and (self.prediction is not None or bool(self.scores))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["task"] = self.task.value
+        for key in ("scores", "score_classes", "features", "ignored"):
+            data[key] = list(data[key])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RoleMap":
+        known = {f for f in cls.__dataclass_fields__}
+        clean = {k: v for k, v in data.items() if k in known}
+        for key in ("scores", "score_classes", "features", "ignored"):
+            clean[key] = tuple(clean.get(key) or ())
+        clean["task"] = TaskType(clean.get("task", "binary"))
+        return cls(**clean)
+
+
+# --- detection -------------------------------------------------------------------------
+#
+# Names decide first (real logs mostly say what a column is), types and values second
+# (a score is a number in [0, 1]; a label with two values makes the task binary). Each
+# role takes the best-ranked column that no earlier role took, so no column gets two roles.
+
+PROFILE_VALUES_UP_TO = 20
+"""Columns with at most this many distinct values get their value counts profiled."""
+
+FREE_TEXT_UNIQUE_SHARE = 0.9
+"""A text column whose values are at least this share distinct is not a feature."""
+
+FEW_CLASSES = 20
+"""An integral label with more distinct values than this is a regression target."""
+
+ID_NAMES = frozenset(
+    "id request_id prediction_id inference_id event_id transaction_id correlation_id correlationid "
+    "client_request_id databricks_request_id record_id sample_id trace_id message_id log_id "
+    "txn_id uuid".split()
+)
+MODEL_VERSION_NAMES = frozenset(
+    "model_version version model model_name model_id model_tag model_variant variant "
+    "deployment endpoint_variant model_version_id".split()
+)
+LABEL_NAMES = frozenset(
+    "label target y_true y actual ground_truth groundtruth truth true_label outcome y_actual "
+    "actual_label gt true_class true_value observed y_test".split()
+)
+PREDICTION_NAMES = frozenset(
+    "prediction y_pred predicted_label pred predicted predicted_class yhat y_hat pred_label "
+    "predicted_value prediction_label predicted_y y_predicted pred_class".split()
+)
+SCORE_NAMES = frozenset(
+    "score proba probability prob confidence y_score y_proba y_prob pred_proba pred_prob "
+    "prediction_score predicted_probability prediction_probability pred_score model_score "
+    "risk_score positive_probability".split()
+)
+LABEL_AFFIXES = (("label_", "target_", "actual_", "true_", "y_true_"), ("_label", "_target", "_actual", "_true"))
+PREDICTION_AFFIXES = (("pred_", "prediction_", "predicted_", "y_pred_"), ("_pred", "_prediction", "_predicted"))
+SCORE_FAMILY_PREFIXES = ("probability_", "proba_", "prob_", "score_", "p_")
+SCORE_FAMILY_SUFFIXES = ("_probability", "_proba", "_prob", "_score")
+SCORE_WORDS = frozenset("score proba prob probability confidence".split())
+POSITIVE_WORDS = frozenset(
+    "1 1.0 true yes y positive pos fraud fraudulent default defaulted churn churned spam "
+    "anomaly anomalous bad fail failed failure malicious attack click clicked".split()
+)
+
+
+@dataclass(frozen=True)
+class ColumnProfile:
+    """What a sample of one column looks like: enough to guess its role."""
+
+    name: str
+    dtype: str
+    rows: int
+    non_null: int
+    distinct: int
+    minimum: float | None = None
+    maximum: float | None = None
+    in_unit_interval: bool = False
+    integral: bool = False
+    examples: tuple[str, ...] = ()
+    value_counts: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def null_fraction(self) -> float:
+        return 1.0 - self.non_null / self.rows if self.rows else 0.0
+
+    @property
+    def unique_share(self) -> float:
+        return self.distinct / self.non_null if self.non_null else 0.0
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.dtype.upper().split("(")[0] in _NUMERIC_TYPES
+
+    @property
+    def is_boolean(self) -> bool:
+        return self.dtype.upper() == "BOOLEAN"
+
+    @property
+    def is_timestamp(self) -> bool:
+        return self.dtype.upper().startswith("TIMESTAMP")
+
+    @property
+    def is_text(self) -> bool:
+        return self.dtype.upper() == "VARCHAR"
+
+
+def profile_columns(store: "Store", dataset: "Dataset", sample_rows: int = 50_000) -> list[ColumnProfile]:
+    """Profile the first ``sample_rows`` rows of every column (ROW_ID excluded)."""
+    columns = [c for c in dataset.columns if c.name != ROW_ID]
+    if not columns:
+        return []
+    sample = f"(SELECT * FROM {ident(dataset.view)} LIMIT {int(sample_rows)})"
+    stats = store.rows(f"SELECT count(*), {', '.join(_profile_parts(c) for c in columns)} FROM {sample}")[0]
+    rows, values = stats[0], list(stats[1:])
+    partial = []
+    for column in columns:
+        non_null, distinct, low, high, outside, fractional, examples = values[:7]
+        del values[:7]
+        partial.append(
+            ColumnProfile(
+                name=column.name,
+                dtype=column.dtype,
+                rows=int(rows),
+                non_null=int(non_null),
+                distinct=int(distinct),
+                minimum=None if low is None else float(low),
+                maximum=None if high is None else float(high),
+                in_unit_interval=bool(non_null) and outside == 0 and low is not None,
+                integral=bool(non_null) and fractional == 0 and low is not None,
+                examples=tuple(str(e) for e in (examples or ())),
+            )
+        )
+    counts = _value_counts(store, sample, [p for p in partial if 0 < p.distinct <= PROFILE_VALUES_UP_TO])
+    return [replace(p, value_counts=counts.get(p.name, ())) for p in partial]
+
+
+def _profile_parts(column: "Column") -> str:
+    q = ident(column.name)
+    text = f"CAST({q} AS VARCHAR)"
+    if column.is_numeric:
+        as_double = f"CAST({q} AS DOUBLE)"
+        finite = f"isfinite({as_double})"
+        numeric = (
+            f"min({as_double}) FILTER (WHERE {finite}), max({as_double}) FILTER (WHERE {finite}), "
+            f"count(*) FILTER (WHERE {finite} AND NOT ({as_double} BETWEEN 0 AND 1)), "
+            f"count(*) FILTER (WHERE {finite} AND {as_double} <> round({as_double}))"
+        )
+    else:
+        numeric = "NULL, NULL, NULL, NULL"
+    return f"count({q}), count(DISTINCT {q}), {numeric}, approx_top_k({text}, 5)"
+
+
+def _value_counts(store: "Store", sample: str, profiles: list[ColumnProfile]) -> dict[str, tuple[tuple[str, int], ...]]:
+    if not profiles:
+        return {}
+    parts = [
+        f"SELECT {literal(p.name)} AS col, CAST({ident(p.name)} AS VARCHAR) AS value, count(*) AS n "
+        f"FROM {sample} WHERE {ident(p.name)} IS NOT NULL GROUP BY ALL"
+        for p in profiles
+    ]
+    counts: dict[str, list[tuple[str, int]]] = {}
+    for col, value, n in store.rows(" UNION ALL ".join(parts) + " ORDER BY col, n DESC, value"):
+        counts.setdefault(col, []).append((value, int(n)))
+    return {col: tuple(pairs) for col, pairs in counts.items()}
+
+
+def detect_roles(profiles: Sequence[ColumnProfile]) -> RoleMap:
+    """Propose a role for every column of a log from its profile."""
+    pool = [p for p in profiles if p.name != ROW_ID]
+    taken: set[str] = set()
+    ignored: list[str] = []
+
+    def pick(rank: Callable[[ColumnProfile], float | None]) -> ColumnProfile | None:
+        ranked = [(r, i, p) for i, p in enumerate(pool) if p.name not in taken and (r := rank(p)) is not None]
+        if not ranked:
+            return None
+        best = min(ranked, key=lambda item: (item[0], item[1]))[2]
+        taken.add(best.name)
+        return best
+
+    timestamp = pick(_timestamp_rank)
+    model_version = pick(_model_version_rank)
+    label = pick(_label_rank) or _only_binary_flag(pool, taken)
+    scores, score_classes = _pick_scores(pool, taken, label)
+    prediction = pick(_prediction_rank)
+    identifier = pick(_id_rank)
+    if prediction is not None and label is not None and not scores and _looks_like_probability(prediction, label):
+        scores, prediction = (prediction.name,), None
+    for leftover in (p for p in pool if p.name not in taken):
+        if _is_outcome_like(leftover) or _is_free_text(leftover):
+            ignored.append(leftover.name)
+            taken.add(leftover.name)
+    task = infer_task(label, prediction, len(scores))
+    outcome = label or prediction
+    positive = positive_class(outcome) if task is TaskType.BINARY and outcome is not None else None
+    if task is TaskType.BINARY and len(score_classes) == 2:
+        keep = score_classes.index(positive) if positive in score_classes else 1
+        ignored.append(scores[1 - keep])
+        scores, score_classes = (scores[keep],), (score_classes[keep],)
+    if task is not TaskType.MULTICLASS and len(scores) == 1:
+        score_classes = ()
+    return RoleMap(
+        id=_name(identifier),
+        timestamp=_name(timestamp),
+        model_version=_name(model_version),
+        label=_name(label),
+        prediction=_name(prediction),
+        scores=tuple(scores),
+        score_classes=tuple(score_classes),
+        features=tuple(p.name for p in pool if p.name not in taken),
+        ignored=tuple(ignored),
+        task=task,
+        positive_class=positive,
+    )
+
+
+def infer_task(label: ColumnProfile | None, prediction: ColumnProfile | None, score_count: int = 0) -> TaskType:
+    """Binary, multiclass or regression, from the label (else the prediction, else the scores)."""
+    if score_count >= 3:
+        return TaskType.MULTICLASS
+    outcome = label or prediction
+    if outcome is None:
+        return TaskType.BINARY
+    if outcome.is_boolean or outcome.distinct <= 2:
+        return TaskType.BINARY
+    if outcome.is_numeric and (not outcome.integral or outcome.distinct > FEW_CLASSES):
+        return TaskType.REGRESSION
+    return TaskType.MULTICLASS
+
+
+def positive_class(outcome: ColumnProfile) -> str | None:
+    """The value (as DuckDB's ``CAST(x AS VARCHAR)`` renders it) that counts as positive.
+
+    A value that says positive (1, true, yes, fraud, default...) wins; else the rarer one.
+    """
+    values = [value for value, _ in outcome.value_counts] or list(outcome.examples)
+    for value in values:
+        if value.strip().lower() in POSITIVE_WORDS or _words(value) & POSITIVE_WORDS - {"1", "y"}:
+            return value
+    if len(outcome.value_counts) >= 2:
+        return min(outcome.value_counts, key=lambda pair: (pair[1], pair[0]))[0]
+    return None
+
+
+def _name(profile: ColumnProfile | None) -> str | None:
+    return profile.name if profile is not None else None
+
+
+def _words(name: str) -> set[str]:
+    return set(normalize(name).split("_"))
+
+
+def _has_affix(word: str, affixes: tuple[tuple[str, ...], tuple[str, ...]]) -> bool:
+    prefixes, suffixes = affixes
+    return word.startswith(prefixes) or word.endswith(suffixes)
+
+
+def _timestamp_rank(p: ColumnProfile) -> float | None:
+    if p.is_timestamp:
+        return 0 if looks_like_time(p.name) else 1
+    if p.dtype.upper() == "DATE" and looks_like_time(p.name):
+        return 2
+    return None
+
+
+def _model_version_rank(p: ColumnProfile) -> float | None:
+    word = normalize(p.name)
+    if p.is_text or p.is_numeric:
+        if word in MODEL_VERSION_NAMES:
+            return 0
+        if word.endswith("_version") and p.unique_share < 0.5:
+            return 1
+    return None
+
+
+def _label_rank(p: ColumnProfile) -> float | None:
+    word = normalize(p.name)
+    if _words(p.name) & (SCORE_WORDS | {"pred", "prediction", "predicted"}):
+        return None
+    if word in LABEL_NAMES:
+        return 0
+    if _has_affix(word, LABEL_AFFIXES):
+        return 1
+    return None
+
+
+def _only_binary_flag(pool: list[ColumnProfile], taken: set[str]) -> ColumnProfile | None:
+    """An ``is_*`` column with two values is the label when it is the only such column."""
+    flags = [
+        p for p in pool
+        if p.name not in taken and normalize(p.name).startswith("is_") and 0 < p.distinct <= 2
+    ]
+    if len(flags) != 1:
+        return None
+    taken.add(flags[0].name)
+    return flags[0]
+
+
+def _prediction_rank(p: ColumnProfile) -> float | None:
+    word = normalize(p.name)
+    if word in PREDICTION_NAMES:
+        return 0
+    if _has_affix(word, PREDICTION_AFFIXES) and not _words(p.name) & SCORE_WORDS:
+        return 1
+    return None
+
+
+def _id_rank(p: ColumnProfile) -> float | None:
+    word = normalize(p.name)
+    if p.dtype.upper() in ("DOUBLE", "FLOAT", "REAL") or p.is_boolean:
+        return None
+    if word in ID_NAMES:
+        return 0
+    if (word.endswith("_id") or word in ("key", "guid")) and p.unique_share >= 0.3:
+        return 1 + (1 - p.unique_share)
+    return None
+
+
+def _score_class(p: ColumnProfile) -> tuple[str, str] | None:
+    """(family, class) for per-class probability columns such as ``p_cat`` or ``fraud_prob``."""
+    if not (p.is_numeric and p.in_unit_interval):
+        return None
+    word = normalize(p.name)
+    for prefix in SCORE_FAMILY_PREFIXES:
+        if word.startswith(prefix) and len(word) > len(prefix):
+            return prefix, word[len(prefix):]
+    for suffix in SCORE_FAMILY_SUFFIXES:
+        if word.endswith(suffix) and len(word) > len(suffix):
+            return suffix, word[: -len(suffix)]
+    return None
+
+
+def _pick_scores(
+    pool: list[ColumnProfile], taken: set[str], label: ColumnProfile | None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """One score column, or a family of per-class probabilities (``p_cat, p_dog, p_bird``).
+
+    A family's class names come from the column names, spelled as the label spells them
+    when the label has a matching value (``p_Cat`` with label value ``Cat``)."""
+    free = [p for p in pool if p.name not in taken]
+    exact = [p for p in free if normalize(p.name) in SCORE_NAMES and p.is_numeric]
+    if exact:
+        taken.add(exact[0].name)
+        return (exact[0].name,), ()
+    families: dict[str, list[tuple[ColumnProfile, str]]] = {}
+    for p in free:
+        if normalize(p.name) in PREDICTION_NAMES | LABEL_NAMES:
+            continue
+        found = _score_class(p)
+        if found:
+            families.setdefault(found[0], []).append((p, found[1]))
+    if not families:
+        return (), ()
+    members = max(families.values(), key=len)
+    spelled = {normalize(value): value for value, _ in (label.value_counts if label else ())}
+    taken.update(p.name for p, _ in members)
+    return tuple(p.name for p, _ in members), tuple(spelled.get(c, c) for _, c in members)
+
+
+def _looks_like_probability(prediction: ColumnProfile, label: ColumnProfile) -> bool:
+    """A "prediction" of fractions in [0, 1] next to a two-valued label is really a score."""
+    return (
+        prediction.is_numeric
+        and prediction.in_unit_interval
+        and not prediction.integral
+        and (label.is_boolean or label.distinct <= 2)
+    )
+
+
+def _is_outcome_like(p: ColumnProfile) -> bool:
+    """A second prediction or score column (wide logs): never a feature, it leaks the answer."""
+    word = normalize(p.name)
+    return (
+        _prediction_rank(p) is not None
+        or word in SCORE_NAMES
+        or (_words(p.name) & SCORE_WORDS and p.is_numeric and p.in_unit_interval)
+    )
+
+
+def _is_free_text(p: ColumnProfile) -> bool:
+    return p.is_text and p.non_null >= 20 and p.unique_share >= FREE_TEXT_UNIQUE_SHARE

@@ -1,0 +1,689 @@
+"""Automatic slice discovery: the top-k subpopulations where the model's error is highest.
+
+The search is SliceLine (Sagadeeva and Boehm, "SliceLine: Fast, Linear-Algebra-based Slice
+Finding for ML Model Debugging", SIGMOD 2021), re-implemented from the paper over numpy so it
+scales to millions of rows in little memory. A *slice* is a conjunction of predicates
+``feature = code`` over binned features (see :mod:`analysis.slicing.binning`), at most one per feature.
+Its score trades how much worse it is than average against how small it is::
+
+    score = alpha * (slice error / average error - 1) - (1 - alpha) * (n / slice size - 1)
+
+Only slices with at least ``min_support`` rows and a positive score are reported.
+
+The lattice is walked level by level. Level 1 holds single predicates; a level-L candidate
+joins two level-(L-1) slices that share their first L-2 predicates (the Apriori prefix join,
+which yields every candidate exactly once, so the paper's deduplication step is not needed)
+and is kept only if all L of its parents survived the previous level. Its size, error sum and
+maximum error are bounded by the minimum over its parents (the paper's ``ss_ub``, ``se_ub``,
+``sm_ub``), which bounds its score; candidates whose bound cannot beat the current k-th best
+score, or whose size bound is below the minimum support, are never evaluated. Candidates are
+evaluated one feature combination at a time, best bound first, so the k-th best score rises
+during a level and prunes the rest of it.
+
+Evaluation differs from the paper's sparse matrix products on purpose: for one feature
+combination the counts and error sums of *all* its cells are a single ``np.bincount`` over a
+mixed-radix cell key (a contingency table, which is what the one-hot product computes), and
+when pruning leaves only a few values of one feature, only the rows carrying those values are
+read. Memory stays at a few bytes per row and feature; no dense rows x candidates matrix exists.
+
+Two deliberate differences from the ``sliceline`` package: a slice whose rows are exactly those
+of a shorter slice it extends (the extra predicate holds on all of its rows) is *redundant* and
+never reported or extended, the shorter one is kept; and exactly ``k`` slices are returned
+(ties at the k-th score are broken by fewer predicates, then by predicate order).
+
+Each reported slice also gets a 95% interval for its error rate and a one-sided test against
+the rest of the rows (see :func:`slice_statistics`), with p-values adjusted by
+Benjamini-Yekutieli over every slice the search evaluated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from analysis.slicing.binning import BinPredicate, bin_features
+from analysis.dataset import Column
+from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
+from analysis.query import Sql
+from analysis.slices import Slice, all_of
+from analysis.store import Store
+
+CodePredicate = tuple[int, int]
+"""``(feature index, code)``: the rows whose ``codes[:, feature]`` equals ``code``."""
+
+CONFIDENCE = 0.95
+"""Level of the error-rate interval of every reported slice."""
+
+SUBSET_FRACTION = 0.15
+"""Evaluate a feature combination on a row subset when that subset is below this share of rows:
+gathering a row costs several times what a sequential pass over it costs."""
+
+MAX_CODES = 255
+"""Codes per feature are kept as ``uint8`` (one byte per row and feature)."""
+
+
+@dataclass(frozen=True)
+class FoundSlice:
+    """One discovered slice: its predicates, how many rows it has, its error and its score.
+
+    ``ci_low``/``ci_high`` bound the slice's mean error (error rate for 0/1 errors) at 95%;
+    ``p_value`` tests "the slice's error is higher than the rest's" and ``p_adjusted`` is that
+    p-value after Benjamini-Yekutieli adjustment over all slices the search evaluated.
+    """
+
+    predicates: tuple[CodePredicate, ...]
+    size: int
+    error_sum: float
+    error_mean: float
+    score: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    p_adjusted: float
+
+
+@dataclass(frozen=True)
+class DiscoveredSlice:
+    """A discovered slice of a dataset view, with its predicates as data.
+
+    ``error_rate`` is the mean error of its rows (the misclassification rate for 0/1 errors);
+    ``ci_low``/``ci_high`` its 95% interval; ``p_value`` and ``p_adjusted`` as in
+    :class:`FoundSlice`.
+    """
+
+    predicates: tuple[BinPredicate, ...]
+    size: int
+    error_sum: float
+    error_rate: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    p_adjusted: float
+    score: float
+
+    @property
+    def text(self) -> str:
+        """E.g. ``region = 'EU-West' AND amount > 500``."""
+        return " AND ".join(p.text for p in self.predicates)
+
+    def sql(self) -> Sql:
+        """The slice's rows as a SQL condition over the view it was found in."""
+        condition = self.predicates[0].sql()
+        for predicate in self.predicates[1:]:
+            condition = condition & predicate.sql()
+        return condition
+
+    def to_slice(self) -> Slice:
+        """The slice as a first-class :class:`analysis.slices.Slice`, named by its text."""
+        return Slice(all_of([p.to_predicate() for p in self.predicates]), name=self.text)
+
+
+def discover_slices(
+    store: Store,
+    view: str,
+    columns: list[Column],
+    error_sql: str,
+    condition: Sql | None = None,
+    *,
+    k: int = 10,
+    max_level: int = 3,
+    alpha: float = 0.95,
+    min_support: int | None = None,
+    n_bins: int = 5,
+    max_categories: int = 10,
+    progress: Progress = no_progress,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> list[DiscoveredSlice]:
+    """The ``k`` slices of ``view`` (rows matching ``condition``) where the error is worst.
+
+    ``error_sql`` is a SQL expression (built by Sleuth from :mod:`analysis.metrics.outcomes`, never
+    user text) giving each row's non-negative error: ``CASE WHEN label = prediction THEN 0
+    ELSE 1 END``, a log loss, an absolute error, or whether two versions disagree. Rows where
+    it is NULL (no label yet) or not finite are left out, of the bins as well as the search.
+    ``columns`` are binned as :mod:`analysis.slicing.binning` describes; an empty list (no rows with
+    an error, or nothing to slice by) is returned when there is nothing to search.
+    """
+    known_error = Sql(f"isfinite(CAST(({error_sql}) AS DOUBLE))") & condition
+    cancel.raise_if_cancelled()
+    progress(0.0, "Binning features")
+    frame = bin_features(
+        store, view, columns, known_error,
+        n_bins=n_bins, max_categories=max_categories, extra=[error_sql], cancel=cancel,
+    )
+    cancel.raise_if_cancelled()
+    if not frame.features or frame.codes.shape[0] == 0:
+        return []
+    found = find_slices(
+        frame.codes, frame.extra[0], k=k, max_level=max_level, alpha=alpha,
+        min_support=min_support, progress=scaled(progress, 0.3, 1.0), cancel=cancel,
+    )
+    return [
+        DiscoveredSlice(
+            predicates=tuple(frame.features[f].bins[code] for f, code in s.predicates),
+            size=s.size,
+            error_sum=s.error_sum,
+            error_rate=s.error_mean,
+            ci_low=s.ci_low,
+            ci_high=s.ci_high,
+            p_value=s.p_value,
+            p_adjusted=s.p_adjusted,
+            score=s.score,
+        )
+        for s in found
+    ]
+
+
+def default_min_support(n_rows: int) -> int:
+    """At least 32 rows (SystemDS's SliceLine default) and at least 1% of the rows.
+
+    The ``sliceline`` package defaults to 10 rows, which on a production log reports slices of
+    a handful of rows: too small to act on and too noisy to trust. A share of the rows keeps
+    the slices large enough to matter (and prunes the lattice hard on big logs).
+    """
+    return max(32, math.ceil(n_rows / 100))
+
+
+def slice_scores(
+    sizes: np.ndarray, error_sums: np.ndarray, *, n_rows: int, mean_error: float, alpha: float
+) -> np.ndarray:
+    """SliceLine's score of slices with these sizes and error sums (``-inf`` for empty ones)."""
+    sizes = np.asarray(sizes, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scores = alpha * (error_sums / (sizes * mean_error) - 1.0) - (1.0 - alpha) * (
+            n_rows / sizes - 1.0
+        )
+    return np.where(sizes > 0, scores, -np.inf)
+
+
+def score_upper_bounds(
+    size_ub: np.ndarray,
+    error_ub: np.ndarray,
+    max_error_ub: np.ndarray,
+    *,
+    min_support: int,
+    n_rows: int,
+    mean_error: float,
+    alpha: float,
+) -> np.ndarray:
+    """The highest score a slice can reach given bounds on its size, error sum and max error.
+
+    A slice of size ``s`` has an error sum of at most ``min(error_ub, s * max_error_ub)``. The
+    score with that error sum is monotone in ``s`` on each side of ``s = error_ub /
+    max_error_ub``, so its maximum over ``[min_support, size_ub]`` lies at one of the two ends
+    or at that kink (the paper's bound).
+    """
+    size_ub = np.asarray(size_ub, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kink = np.where(max_error_ub > 0, error_ub / max_error_ub, size_ub)
+    best = np.full(size_ub.shape, -np.inf)
+    for size in (np.full(size_ub.shape, float(min_support)), kink, size_ub):
+        size = np.clip(size, min_support, np.maximum(size_ub, min_support))
+        errors = np.minimum(error_ub, size * max_error_ub)
+        best = np.maximum(
+            best, slice_scores(size, errors, n_rows=n_rows, mean_error=mean_error, alpha=alpha)
+        )
+    return np.where(size_ub >= min_support, best, -np.inf)
+
+
+def find_slices(
+    codes: np.ndarray,
+    errors: np.ndarray,
+    *,
+    k: int = 10,
+    max_level: int = 3,
+    alpha: float = 0.95,
+    min_support: int | None = None,
+    progress: Progress = no_progress,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> list[FoundSlice]:
+    """The ``k`` best-scoring slices of up to ``max_level`` predicates, best first.
+
+    ``codes`` is an ``n x m`` integer array, one small code per row and feature (``-1`` is
+    allowed and is a value of its own, e.g. missing); ``errors`` holds each row's non-negative
+    error (0/1 misclassification, log loss, absolute error, ...). ``min_support`` defaults to
+    :func:`default_min_support`. Codes in the result are the caller's codes.
+    """
+    codes_by_feature, errors = _validated(codes, errors, k, max_level, alpha)
+    n_rows = errors.shape[0]
+    min_support = default_min_support(n_rows) if min_support is None else int(min_support)
+    if n_rows == 0 or codes_by_feature.shape[0] == 0 or not errors.any():
+        return []
+    search = _Search(codes_by_feature, errors, k=k, alpha=alpha, min_support=min_support)
+    if float(search.radix) ** max_level >= 2**63:
+        raise ValueError(f"too many codes to search slices of {max_level} predicates")
+    level = search.first_level()
+    progress(1.0 / max_level, "Slices of 1 predicate")
+    for size in range(2, max_level + 1):
+        cancel.raise_if_cancelled()
+        report = _level_progress(progress, size, max_level)
+        level = search.next_level(level, progress=report, cancel=cancel)
+        report(1.0)
+    cancel.raise_if_cancelled()
+    return search.report()
+
+
+def _validated(
+    codes: np.ndarray, errors: np.ndarray, k: int, max_level: int, alpha: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Check the inputs and return codes as ``m x n`` uint8 (shifted by one) and float errors."""
+    codes = np.asarray(codes)
+    errors = np.asarray(errors, dtype=np.float64)
+    if codes.ndim != 2 or errors.ndim != 1 or codes.shape[0] != errors.shape[0]:
+        raise ValueError("codes must be n x m and errors must have n values")
+    if not np.issubdtype(codes.dtype, np.integer):
+        raise ValueError("codes must be integers")
+    if codes.size and (codes.min() < -1 or codes.max() >= MAX_CODES):
+        raise ValueError(f"codes must lie in [-1, {MAX_CODES - 1}]")
+    if not np.isfinite(errors).all() or (errors < 0).any():
+        raise ValueError("errors must be finite and non-negative")
+    if k < 1 or max_level < 1 or not 0.0 < alpha <= 1.0:
+        raise ValueError("k and max_level must be at least 1, alpha in (0, 1]")
+    shifted = np.empty((codes.shape[1], codes.shape[0]), dtype=np.uint8)
+    for feature in range(codes.shape[1]):
+        np.add(codes[:, feature], 1, out=shifted[feature], casting="unsafe")
+    return shifted, errors
+
+
+def _level_progress(progress: Progress, level: int, max_level: int) -> Progress:
+    def report(fraction: float, message: str = "") -> None:
+        progress((level - 1 + fraction) / max_level, f"Slices of {level} predicates")
+
+    return report
+
+
+@dataclass
+class _Level:
+    """The slices of one lattice level that may be extended: valid, non-redundant, evaluated.
+
+    ``predicates`` holds global predicate ids (one-hot column numbers), ascending per row, rows
+    sorted; ``keys`` encodes each row as one integer for parent look-ups.
+    """
+
+    predicates: np.ndarray
+    keys: np.ndarray
+    sizes: np.ndarray
+    error_sums: np.ndarray
+    max_errors: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return int(self.keys.shape[0])
+
+
+class _TopK:
+    """The best ``k`` slices seen so far; its k-th score is the pruning threshold."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self._entries: list[tuple[float, int, tuple[int, ...], int, float]] = []
+
+    @property
+    def threshold(self) -> float:
+        """Scores must exceed this to enter: 0 until ``k`` slices are known, then the k-th."""
+        if len(self._entries) < self.k:
+            return 0.0
+        return self._entries[-1][0]
+
+    def offer(
+        self, predicates: np.ndarray, sizes: np.ndarray, error_sums: np.ndarray, scores: np.ndarray
+    ) -> None:
+        """Add the slices that beat the threshold (rows of ``predicates`` are predicate ids)."""
+        better = np.flatnonzero(scores > self.threshold)
+        if better.size == 0:
+            return
+        for i in better:
+            self._entries.append(
+                (float(scores[i]), predicates.shape[1], tuple(int(p) for p in predicates[i]),
+                 int(sizes[i]), float(error_sums[i]))
+            )
+        self._entries.sort(key=lambda entry: (-entry[0], entry[1], entry[2]))
+        del self._entries[self.k:]
+
+    def entries(self) -> list[tuple[float, int, tuple[int, ...], int, float]]:
+        """``(score, level, predicate ids, size, error sum)``, best first."""
+        return list(self._entries)
+
+
+class _Search:
+    """One SliceLine run over fixed codes and errors."""
+
+    def __init__(
+        self, codes: np.ndarray, errors: np.ndarray, *, k: int, alpha: float, min_support: int
+    ) -> None:
+        self.codes = codes
+        self.errors = errors
+        self.n_rows = errors.shape[0]
+        self.mean_error = float(errors.mean())
+        self.alpha = alpha
+        self.min_support = min_support
+        self.cards = codes.max(axis=1).astype(np.int64) + 1 if codes.size else np.zeros(0, np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(self.cards)])
+        self.feature_of = np.repeat(np.arange(codes.shape[0]), self.cards)
+        self.code_of = np.arange(self.offsets[-1]) - self.offsets[self.feature_of]
+        self.radix = int(self.offsets[-1]) + 1
+        self.best = _TopK(k)
+        self.tested = 0
+        self._error_rows = self._rows_with_errors()
+        self._row_order: dict[int, np.ndarray] = {}
+        self._prefix: tuple[tuple[int, ...], np.ndarray, np.ndarray | None] | None = None
+        self._single_sizes = np.zeros(0)
+
+    def _rows_with_errors(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Codes and errors of the rows with a non-zero error, when they are few.
+
+        Error sums only need those rows, so for a 10% error rate the weighted counts read a
+        tenth of the data.
+        """
+        nonzero = np.flatnonzero(self.errors)
+        if nonzero.size > self.n_rows // 2:
+            return None
+        return self.codes[:, nonzero], self.errors[nonzero]
+
+    def _scores(self, sizes: np.ndarray, error_sums: np.ndarray) -> np.ndarray:
+        return slice_scores(
+            sizes, error_sums, n_rows=self.n_rows, mean_error=self.mean_error, alpha=self.alpha
+        )
+
+    def first_level(self) -> _Level:
+        """Every single predicate: counts, error sums and exact maximum errors per code."""
+        sizes, error_sums, max_errors = [], [], []
+        for feature, card in enumerate(self.cards):
+            column = self.codes[feature]
+            sizes.append(np.bincount(column, minlength=card))
+            error_sums.append(np.bincount(column, weights=self.errors, minlength=card))
+            maxima = np.zeros(card)
+            np.maximum.at(maxima, column, self.errors)
+            max_errors.append(maxima)
+        sizes, error_sums, max_errors = (np.concatenate(a) for a in (sizes, error_sums, max_errors))
+        self._single_sizes = sizes
+        keep = (sizes >= self.min_support) & (error_sums > 0) & (sizes < self.n_rows)
+        predicates = np.flatnonzero(keep).reshape(-1, 1)
+        sizes, error_sums, max_errors = sizes[keep], error_sums[keep], max_errors[keep]
+        self.tested += int(keep.sum())
+        self.best.offer(predicates, sizes, error_sums, self._scores(sizes, error_sums))
+        return _Level(predicates, predicates[:, 0].astype(np.int64), sizes, error_sums, max_errors)
+
+    def next_level(self, level: _Level, *, progress: Progress, cancel: CancelToken) -> _Level:
+        """Generate, bound, prune and evaluate the candidates one predicate longer."""
+        candidates = self._join(level)
+        if candidates.shape[0] == 0:
+            return _empty_level(level.predicates.shape[1] + 1)
+        size_ub, error_ub, max_error_ub, complete = self._parent_bounds(candidates, level)
+        bounds = score_upper_bounds(
+            size_ub, error_ub, max_error_ub, min_support=self.min_support,
+            n_rows=self.n_rows, mean_error=self.mean_error, alpha=self.alpha,
+        )
+        alive = complete & (size_ub >= self.min_support) & (bounds > self.best.threshold)
+        candidates, size_ub, max_error_ub, bounds = (
+            a[alive] for a in (candidates, size_ub, max_error_ub, bounds)
+        )
+        groups = self._by_feature_combination(candidates, bounds)
+        kept: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        for done, members in enumerate(groups):
+            cancel.raise_if_cancelled()
+            members = members[bounds[members] > self.best.threshold]
+            if members.size:
+                kept.append(
+                    self._evaluate(candidates[members], size_ub[members], max_error_ub[members])
+                )
+            progress((done + 1) / len(groups))
+        return _level_of(kept, candidates.shape[1], self.radix)
+
+    def _join(self, level: _Level) -> np.ndarray:
+        """Pairs of slices that share all but their last predicate, on different features."""
+        predicates = level.predicates
+        width = predicates.shape[1]
+        if width == 1:
+            starts = np.array([0, predicates.shape[0]])
+        else:
+            changes = np.any(predicates[1:, :-1] != predicates[:-1, :-1], axis=1)
+            starts = np.concatenate([[0], np.flatnonzero(changes) + 1, [predicates.shape[0]]])
+        pieces = []
+        for lo, hi in zip(starts[:-1], starts[1:]):
+            if hi - lo < 2:
+                continue
+            last = predicates[lo:hi, -1]
+            first, second = np.triu_indices(hi - lo, 1)
+            different = self.feature_of[last[first]] != self.feature_of[last[second]]
+            first, second = first[different], second[different]
+            prefix = np.broadcast_to(predicates[lo, :-1], (first.size, width - 1))
+            pieces.append(np.column_stack([prefix, last[first], last[second]]))
+        if not pieces:
+            return np.zeros((0, width + 1), dtype=np.int64)
+        return np.concatenate(pieces).astype(np.int64)
+
+    def _parent_bounds(
+        self, candidates: np.ndarray, level: _Level
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Minimum size, error sum and max error over each candidate's parents, and whether
+        all of them survived (a missing parent was too small, error-free, redundant or pruned,
+        and so is the candidate)."""
+        count, width = candidates.shape
+        size_ub = np.full(count, np.inf)
+        error_ub = np.full(count, np.inf)
+        max_error_ub = np.full(count, np.inf)
+        complete = np.ones(count, dtype=bool)
+        for dropped in range(width):
+            parents = _keys(np.delete(candidates, dropped, axis=1), self.radix)
+            where = np.minimum(np.searchsorted(level.keys, parents), max(level.count - 1, 0))
+            found = level.keys[where] == parents
+            complete &= found
+            size_ub = np.minimum(size_ub, np.where(found, level.sizes[where], 0))
+            error_ub = np.minimum(error_ub, np.where(found, level.error_sums[where], 0.0))
+            max_error_ub = np.minimum(max_error_ub, np.where(found, level.max_errors[where], 0.0))
+        return size_ub, error_ub, max_error_ub, complete
+
+    def _by_feature_combination(
+        self, candidates: np.ndarray, bounds: np.ndarray
+    ) -> list[np.ndarray]:
+        """Candidate indices grouped by feature combination, in the order to evaluate them.
+
+        Combinations that share all but their last feature are evaluated one after the other,
+        so the cell keys of that shared prefix are computed once (see :meth:`_prefix_keys`);
+        prefixes, and combinations within a prefix, come best bound first.
+        """
+        if candidates.shape[0] == 0:
+            return []
+        features = self.feature_of[candidates]
+        combination = _keys(features, len(self.cards))
+        order = np.argsort(combination, kind="stable")
+        groups = np.split(order, np.flatnonzero(np.diff(combination[order])) + 1)
+        prefixes = [int(_keys(features[g[:1], :-1], len(self.cards))[0]) for g in groups]
+        group_best = [float(bounds[g].max()) for g in groups]
+        prefix_best: dict[int, float] = {}
+        for prefix, best in zip(prefixes, group_best):
+            prefix_best[prefix] = max(best, prefix_best.get(prefix, -np.inf))
+        order = sorted(
+            range(len(groups)),
+            key=lambda i: (-prefix_best[prefixes[i]], prefixes[i], -group_best[i]),
+        )
+        return [groups[i] for i in order]
+
+    def _evaluate(
+        self, candidates: np.ndarray, size_ub: np.ndarray, max_error_ub: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Sizes and error sums of candidates sharing one feature combination; offer the good
+        ones to the top-k and return those that may be extended."""
+        features = self.feature_of[candidates[0]]
+        local_codes = self.code_of[candidates]
+        cells = _mixed_radix(local_codes, self.cards[features])
+        sizes, error_sums = self._cell_totals(features, local_codes)
+        sizes, error_sums = sizes[cells], error_sums[cells]
+        valid = (sizes >= self.min_support) & (error_sums > 0) & (sizes < size_ub)
+        self.tested += int(valid.sum())
+        candidates, sizes, error_sums = candidates[valid], sizes[valid], error_sums[valid]
+        self.best.offer(candidates, sizes, error_sums, self._scores(sizes, error_sums))
+        return candidates, sizes, error_sums, max_error_ub[valid]
+
+    def _cell_totals(
+        self, features: np.ndarray, local_codes: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Row count and error sum of every cell of one feature combination.
+
+        Reads only the rows whose code on the most selective feature is one the candidates
+        need, when those are few enough; otherwise one pass over all rows, extending the
+        cached cell keys of the combination's prefix by its last feature.
+        """
+        cards = self.cards[features]
+        n_cells = int(np.prod(cards))
+        subset = self._selective_rows(features, local_codes)
+        if subset is not None:
+            key = _cell_keys([self.codes[f][subset] for f in features], cards)
+            return (
+                np.bincount(key, minlength=n_cells),
+                np.bincount(key, weights=self.errors[subset], minlength=n_cells),
+            )
+        last, last_card = int(features[-1]), int(cards[-1])
+        prefix_all, prefix_errors = self._prefix_keys(tuple(int(f) for f in features[:-1]))
+        sizes = np.bincount(prefix_all * last_card + self.codes[last], minlength=n_cells)
+        if self._error_rows is None:
+            key = prefix_all * last_card + self.codes[last]
+            return sizes, np.bincount(key, weights=self.errors, minlength=n_cells)
+        error_codes, error_values = self._error_rows
+        key = prefix_errors * last_card + error_codes[last]
+        return sizes, np.bincount(key, weights=error_values, minlength=n_cells)
+
+    def _prefix_keys(self, prefix: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Cell keys of a feature prefix for all rows and for the rows with errors, cached for
+        the run of combinations that share it. The integer type leaves room for one more
+        feature."""
+        if self._prefix is None or self._prefix[0] != prefix:
+            cards = self.cards[list(prefix)]
+            room = int(np.prod(cards.astype(float)) * self.cards.max())
+            all_rows = _cell_keys([self.codes[f] for f in prefix], cards, room)
+            error_rows = None
+            if self._error_rows is not None:
+                error_rows = _cell_keys([self._error_rows[0][f] for f in prefix], cards, room)
+            self._prefix = (prefix, all_rows, error_rows)
+        return self._prefix[1], self._prefix[2]
+
+    def _selective_rows(self, features: np.ndarray, local_codes: np.ndarray) -> np.ndarray | None:
+        """Rows carrying the needed codes of the feature that needs the fewest rows, or None
+        when even those are too many to be worth gathering."""
+        best: tuple[int, int, np.ndarray] | None = None
+        for position, feature in enumerate(features):
+            needed = np.unique(local_codes[:, position])
+            rows = int(self._single_sizes[self.offsets[feature] + needed].sum())
+            if best is None or rows < best[0]:
+                best = (rows, int(feature), needed)
+        if best is None or best[0] > SUBSET_FRACTION * self.n_rows:
+            return None
+        _, feature, needed = best
+        sizes = self._single_sizes[self.offsets[feature]:self.offsets[feature + 1]].astype(np.int64)
+        ends = np.cumsum(sizes)
+        order = self._rows_by_code(feature)
+        return np.concatenate([order[ends[code] - sizes[code]:ends[code]] for code in needed])
+
+    def report(self) -> list[FoundSlice]:
+        """The best slices in the caller's codes, with their intervals and tests."""
+        entries = self.best.entries()
+        binary = bool(np.all((self.errors == 0) | (self.errors == 1)))
+        tests = [self._statistics(ids, binary) for _, _, ids, _, _ in entries]
+        p_values = np.ones(max(self.tested, len(entries)))
+        p_values[: len(tests)] = [p for _, _, p in tests]
+        adjusted = stats.false_discovery_control(p_values, method="by")
+        return [
+            FoundSlice(
+                predicates=tuple((int(self.feature_of[i]), int(self.code_of[i]) - 1) for i in ids),
+                size=size,
+                error_sum=error_sum,
+                error_mean=error_sum / size,
+                score=score,
+                ci_low=low,
+                ci_high=high,
+                p_value=p,
+                p_adjusted=float(adjusted[rank]),
+            )
+            for rank, ((score, _, ids, size, error_sum), (low, high, p)) in enumerate(
+                zip(entries, tests)
+            )
+        ]
+
+    def _statistics(self, ids: tuple[int, ...], binary: bool) -> tuple[float, float, float]:
+        inside = np.ones(self.n_rows, dtype=bool)
+        for i in ids:
+            inside &= self.codes[self.feature_of[i]] == self.code_of[i]
+        return slice_statistics(self.errors[inside], self.errors[~inside], binary=binary)
+
+    def _rows_by_code(self, feature: int) -> np.ndarray:
+        """Row numbers sorted by the feature's code (computed once per feature)."""
+        if feature not in self._row_order:
+            order = np.argsort(self.codes[feature], kind="stable")
+            self._row_order[feature] = order.astype(np.int32)
+        return self._row_order[feature]
+
+
+def slice_statistics(
+    inside: np.ndarray, outside: np.ndarray, *, binary: bool
+) -> tuple[float, float, float]:
+    """95% interval of the mean error inside a slice, and the one-sided p-value of "the error
+    inside is higher than outside".
+
+    0/1 errors: Wilson score interval (good coverage even for rates near 0 or 1) and Fisher's
+    exact test on the 2x2 table, exact at any size. Continuous errors (log loss, absolute
+    error): Student t interval and Welch's t-test, which allows the slice and the rest to have
+    different variances; with the slice sizes discovery reports (at least 32 rows) the mean is
+    close enough to normal. One-sided because discovery only looks for slices that are worse.
+    """
+    if binary:
+        errors_in, errors_out = int(inside.sum()), int(outside.sum())
+        test = stats.binomtest(errors_in, inside.size)
+        interval = test.proportion_ci(CONFIDENCE, method="wilson")
+        table = [[errors_in, inside.size - errors_in], [errors_out, outside.size - errors_out]]
+        p_value = stats.fisher_exact(table, alternative="greater").pvalue
+        return float(interval.low), float(interval.high), float(p_value)
+    mean = float(inside.mean())
+    half_width = 0.0
+    if inside.size > 1:
+        standard_error = float(inside.std(ddof=1)) / math.sqrt(inside.size)
+        half_width = float(stats.t.ppf(0.5 + CONFIDENCE / 2, inside.size - 1)) * standard_error
+    if outside.size < 2 or inside.size < 2:
+        return mean - half_width, mean + half_width, 1.0
+    p_value = stats.ttest_ind(inside, outside, equal_var=False, alternative="greater").pvalue
+    return mean - half_width, mean + half_width, float(p_value) if np.isfinite(p_value) else 1.0
+
+
+def _keys(predicates: np.ndarray, radix: int) -> np.ndarray:
+    """One int64 per row of small non-negative ints, order-preserving (lexicographic)."""
+    keys = np.zeros(predicates.shape[0], dtype=np.int64)
+    for column in range(predicates.shape[1]):
+        keys = keys * radix + predicates[:, column]
+    return keys
+
+
+def _mixed_radix(local_codes: np.ndarray, cards: np.ndarray) -> np.ndarray:
+    cells = np.zeros(local_codes.shape[0], dtype=np.int64)
+    for position, card in enumerate(cards):
+        cells = cells * int(card) + local_codes[:, position]
+    return cells
+
+
+def _cell_keys(columns: list[np.ndarray], cards: np.ndarray, room: int = 0) -> np.ndarray:
+    """Per-row cell number of a feature combination, built in place to keep memory flat, in
+    the narrowest integer type that holds ``max(room, number of cells)`` (bincount reads
+    narrow keys faster)."""
+    largest = max(room, int(np.prod(cards.astype(float))))
+    dtype = next(t for t in (np.int16, np.int32, np.int64) if largest <= np.iinfo(t).max)
+    key = columns[0].astype(dtype)
+    for column, card in zip(columns[1:], cards[1:]):
+        key *= int(card)
+        key += column
+    return key
+
+
+def _empty_level(width: int) -> _Level:
+    nothing = np.zeros(0)
+    return _Level(np.zeros((0, width), np.int64), np.zeros(0, np.int64), nothing, nothing, nothing)
+
+
+def _level_of(kept: list[tuple[np.ndarray, ...]], width: int, radix: int) -> _Level:
+    """Assemble the extendable slices of a level, sorted for the next prefix join."""
+    if not kept:
+        return _empty_level(width)
+    predicates, sizes, error_sums, max_errors = (np.concatenate(parts) for parts in zip(*kept))
+    keys = _keys(predicates, radix)
+    order = np.argsort(keys)
+    return _Level(predicates[order], keys[order], sizes[order], error_sums[order], max_errors[order])

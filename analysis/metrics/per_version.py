@@ -1,0 +1,514 @@
+"""Metrics per model version, overall and over time, computed by DuckDB over the log's view.
+
+The heavy lifting is two SQL statements. The first groups rows by (version, true class,
+predicted class, calibration bin) and returns additive counts and sums, a table of a few
+dozen rows from which accuracy, precision, recall, F1, rates, mean score, log loss and the
+calibration error all follow exactly. The second computes ROC AUC (see :func:`_auc_by_group`).
+"Over time" is the same two statements with the time bucket as one more group key, so a
+metric means the same thing on the chart as in the summary.
+
+Undefined values are None: precision with no predicted positive, AUC with one class, R²
+with a constant label. They match scikit-learn with ``zero_division=np.nan`` (and a macro
+average that skips classes where a value is undefined, as scikit-learn does with it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analysis.dataset import Dataset
+from analysis.errors import SchemaError
+from analysis.metrics.outcomes import Outcomes, outcomes
+from analysis.progress import NEVER_CANCELLED, CancelToken
+from analysis.query import Sql, ident, literal, where_clause
+from analysis.data.roles import RoleMap, TaskType
+from analysis.slices import Range, to_sql
+from analysis.store import Store
+from analysis.data.time import Bucket, choose_bucket
+
+CLASSIFICATION = frozenset({TaskType.BINARY, TaskType.MULTICLASS})
+REGRESSION = frozenset({TaskType.REGRESSION})
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """How the GUI lists a metric: its name, which direction is good, which tasks have it."""
+
+    name: str
+    display: str
+    higher_is_better: bool
+    tasks: frozenset[TaskType]
+    needs_label: bool = True
+
+
+METRICS: dict[str, MetricInfo] = {
+    m.name: m
+    for m in (
+        MetricInfo("accuracy", "Accuracy", True, CLASSIFICATION),
+        MetricInfo("error_rate", "Error rate", False, CLASSIFICATION),
+        MetricInfo("precision", "Precision", True, CLASSIFICATION),
+        MetricInfo("recall", "Recall", True, CLASSIFICATION),
+        MetricInfo("f1", "F1", True, CLASSIFICATION),
+        MetricInfo("roc_auc", "ROC AUC", True, CLASSIFICATION),
+        MetricInfo("log_loss", "Log loss", False, CLASSIFICATION),
+        MetricInfo("ece", "Expected calibration error", False, CLASSIFICATION),
+        MetricInfo("positive_rate", "Positive rate (labels)", True, frozenset({TaskType.BINARY})),
+        MetricInfo(
+            "predicted_positive_rate", "Predicted positive rate", True,
+            frozenset({TaskType.BINARY}), needs_label=False,
+        ),
+        MetricInfo("mean_score", "Mean score", True, CLASSIFICATION, needs_label=False),
+        MetricInfo("mae", "MAE", False, REGRESSION),
+        MetricInfo("rmse", "RMSE", False, REGRESSION),
+        MetricInfo("r2", "R²", True, REGRESSION),
+        MetricInfo("mean_prediction", "Mean prediction", True, REGRESSION, needs_label=False),
+    )
+}
+"""Every metric Sleuth computes. ``higher_is_better`` is True for the descriptive rates too,
+where neither direction is better, so the GUI has one sort order. Mean score is the mean
+positive-class score (binary) or top-class probability (multiclass).
+
+Expected calibration error uses 10 equal-width bins over [0, 1] of the positive-class score
+(binary: ``sum_b n_b/N * |fraction positive in b - mean score in b|``) or of the top-class
+probability (multiclass, "top-label" ECE: ``|accuracy of the top class in b - mean top
+probability in b|``), over labelled rows with a valid score; a score of 1 falls in the top bin.
+"""
+
+
+@dataclass(frozen=True)
+class VersionMetrics:
+    """The metrics of one model version (``version`` None when the log has no version column)."""
+
+    version: str | None
+    rows: int
+    labelled: int
+    label_coverage: float
+    invalid_scores: int
+    metrics: dict[str, float | None]
+
+
+def metrics_for(task: TaskType) -> list[MetricInfo]:
+    """The metrics a task has, in display order."""
+    return [m for m in METRICS.values() if task in m.tasks]
+
+
+def overall_metrics(
+    store: Store,
+    dataset: Dataset,
+    roles: RoleMap,
+    condition: Sql | None = None,
+    cancel: CancelToken = NEVER_CANCELLED,
+    *,
+    with_auc: bool = True,
+) -> list[VersionMetrics]:
+    """Every metric of the task, one entry per model version, over rows matching ``condition``.
+
+    Versions come in order of first appearance when there is a timestamp, else by name.
+    ROC AUC needs a sort of every scored row and costs several times all other metrics
+    together; ``with_auc=False`` leaves it None so a caller can show the rest first.
+    """
+    table = _metric_table(
+        store, dataset, roles, condition, None, cancel, with_calibration=True, with_auc=with_auc
+    )
+    if table.empty:
+        return []
+    names = [m.name for m in metrics_for(roles.task)]
+    table = table.sort_values(["first_seen", "version"] if roles.timestamp else ["version"], na_position="last")
+    return [
+        VersionMetrics(
+            version=None if pd.isna(row.version) else str(row.version),
+            rows=int(row.rows),
+            labelled=int(row.labelled),
+            label_coverage=float(row.labelled / row.rows) if row.rows else 0.0,
+            invalid_scores=int(row.invalid_scores),
+            metrics={name: _number(getattr(row, name)) for name in names},
+        )
+        for row in table.itertuples(index=False)
+    ]
+
+
+def metric_over_time(
+    store: Store,
+    dataset: Dataset,
+    roles: RoleMap,
+    metric: str = "accuracy",
+    bucket: Bucket | None = None,
+    condition: Sql | None = None,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> pd.DataFrame:
+    """``metric`` per (version, time bucket) with rows, as columns
+    ``version, bucket_start, value, rows, labelled`` (``value`` NaN where undefined).
+
+    ``bucket_start`` is a naive timestamp in UTC (a TIMESTAMP WITH TIME ZONE column is
+    converted), so epoch seconds follow without a time-zone guess. Without ``bucket`` the
+    width is chosen from the time span of the rows.
+    """
+    info = METRICS.get(metric)
+    if info is None or roles.task not in info.tasks:
+        raise SchemaError(f"metric '{metric}' does not apply to a {roles.task.value} task")
+    if roles.timestamp is None:
+        raise SchemaError("metric over time needs a timestamp column")
+    columns = ["version", "bucket_start", "value", "rows", "labelled"]
+    if bucket is None:
+        span = time_span(store, dataset, roles, condition)
+        if span is None:
+            return pd.DataFrame(columns=columns)
+        bucket = choose_bucket(*span)
+    table = _metric_table(
+        store, dataset, roles, condition, bucket, cancel, with_calibration=metric == "ece",
+        with_auc=metric == "roc_auc",
+    )
+    if table.empty:
+        return pd.DataFrame(columns=columns)
+    table = table.rename(columns={metric: "value"}).sort_values(["version", "bucket_start"], na_position="last")
+    table["value"] = table["value"].astype(float)
+    return table[columns].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class MetricSeries:
+    """A metric over time and the bucket width it was aggregated at (for the plot's caption)."""
+
+    metric: str
+    bucket: Bucket | None
+    frame: pd.DataFrame
+
+
+def metric_series(
+    store: Store,
+    dataset: Dataset,
+    roles: RoleMap,
+    metric: str = "accuracy",
+    condition: Sql | None = None,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> MetricSeries:
+    """:func:`metric_over_time` at the bucket width chosen from the rows' time span."""
+    span = time_span(store, dataset, roles, condition)
+    bucket = choose_bucket(*span) if span else None
+    frame = metric_over_time(store, dataset, roles, metric, bucket, condition, cancel) if bucket else pd.DataFrame(
+        columns=["version", "bucket_start", "value", "rows", "labelled"]
+    )
+    return MetricSeries(metric, bucket, frame)
+
+
+def time_span(
+    store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None = None
+) -> tuple[dt.datetime, dt.datetime] | None:
+    """First and last timestamp (naive UTC) of rows matching ``condition``; None if none."""
+    if roles.timestamp is None:
+        return None
+    ts = timestamp_expr(dataset, roles)
+    where = where_clause(condition)
+    first, last = store.rows(Sql(f"SELECT MIN({ts}), MAX({ts}) FROM {ident(dataset.view)}{where.text}", where.params))[0]
+    return None if first is None else (first, last)
+
+
+def time_window(roles: RoleMap, start: dt.datetime | None, end: dt.datetime | None) -> Sql:
+    """Rows from ``start`` (included) to ``end`` (excluded) on the log's time column; an open
+    end is None. Every "since", "reference window" and "before/after" is one of these."""
+    if roles.timestamp is None:
+        raise SchemaError("a time window needs a timestamp column in the log; set the time role")
+    return to_sql(Range(roles.timestamp, start, end))
+
+
+def timestamp_expr(dataset: Dataset, roles: RoleMap) -> str:
+    """The timestamp column as a naive UTC TIMESTAMP."""
+    column = dataset.column(roles.timestamp)
+    if not column.is_temporal:
+        raise SchemaError("the timestamp column does not hold times", column=column.name)
+    dtype = column.dtype.upper()
+    if "TIME ZONE" in dtype or dtype.startswith("TIMESTAMPTZ"):
+        return f"timezone('UTC', CAST({ident(column.name)} AS TIMESTAMPTZ))"
+    return f"CAST({ident(column.name)} AS TIMESTAMP)"
+
+
+def _number(value: object) -> float | None:
+    if value is None or pd.isna(value):
+        return None
+    return float(value)
+
+
+def _keys(bucket: Bucket | None) -> list[str]:
+    return ["version"] if bucket is None else ["version", "bucket_start"]
+
+
+def _metric_table(
+    store: Store,
+    dataset: Dataset,
+    roles: RoleMap,
+    condition: Sql | None,
+    bucket: Bucket | None,
+    cancel: CancelToken,
+    *,
+    with_calibration: bool,
+    with_auc: bool,
+) -> pd.DataFrame:
+    """One row per key (version, and bucket when given) with counts and every metric."""
+    out = outcomes(roles, dataset.columns)
+    rows = _outcome_rows(dataset, roles, out, condition, bucket)
+    keys = _keys(bucket)
+    if roles.task is TaskType.REGRESSION:
+        return _regression_table(store.df(_regression_sql(rows, keys), cancel))
+    groups = store.df(_classification_sql(rows, keys, with_calibration), cancel)
+    table = _classification_table(groups, keys, roles.task, with_calibration)
+    if with_auc and out.confidence is not None:
+        auc = _auc_table(_auc_by_group(store, rows, keys, out, cancel), keys)
+        table = table.merge(auc, on=keys, how="left")
+    else:
+        table["roc_auc"] = np.nan
+    return table
+
+
+def _outcome_rows(
+    dataset: Dataset, roles: RoleMap, out: Outcomes, condition: Sql | None, bucket: Bucket | None
+) -> Sql:
+    """SELECT of each row's outcome columns, the input of every aggregate below."""
+    version = "CAST(NULL AS VARCHAR)" if roles.model_version is None else f"CAST({ident(roles.model_version)} AS VARCHAR)"
+    ts = "CAST(NULL AS TIMESTAMP)" if roles.timestamp is None else timestamp_expr(dataset, roles)
+    null = "NULL"
+    columns = [
+        f"{version} AS version",
+        f"{ts} AS ts",
+        f"{out.has_label} AS has_label",
+        f"{out.y_true} AS y_true",
+        f"{out.y_pred or null} AS y_pred",
+        f"{out.confidence or 'CAST(NULL AS DOUBLE)'} AS confidence",
+        f"{out.confidence_hit or null} AS confidence_hit",
+        f"{out.calibration_bin or null} AS calibration_bin",
+        f"{out.invalid_score} AS invalid_score",
+        f"{out.log_loss or 'CAST(NULL AS DOUBLE)'} AS log_loss",
+    ]
+    if out.positive_score is not None:
+        columns.append(f"{out.positive_score} AS s0")
+    columns += [f"{score} AS s{i}" for i, score in enumerate(out.class_scores)]
+    if bucket is not None:
+        columns.append(f"{bucket.sql(ts)} AS bucket_start")
+        condition = Sql(f"{ts} IS NOT NULL") & condition
+    where = where_clause(condition)
+    return Sql(f"SELECT {', '.join(columns)} FROM {ident(dataset.view)}{where.text}", where.params)
+
+
+def _common_aggregates() -> list[str]:
+    return [
+        "COUNT(*) AS rows",
+        "COUNT(*) FILTER (WHERE has_label) AS labelled",
+        "COUNT(*) FILTER (WHERE invalid_score) AS invalid_scores",
+        "MIN(ts) AS first_seen",
+    ]
+
+
+def _classification_sql(rows: Sql, keys: list[str], with_calibration: bool) -> Sql:
+    group = keys + ["y_true", "y_pred"] + (["calibration_bin"] if with_calibration else [])
+    aggregates = _common_aggregates() + [
+        "COUNT(confidence) AS scored",
+        "SUM(confidence) AS confidence_sum",
+        "COUNT(confidence) FILTER (WHERE has_label) AS scored_labelled",
+        "SUM(confidence) FILTER (WHERE has_label) AS labelled_confidence_sum",
+        "SUM(confidence_hit) FILTER (WHERE has_label AND confidence IS NOT NULL) AS hit_sum",
+        "COUNT(log_loss) AS log_loss_n",
+        "SUM(log_loss) AS log_loss_sum",
+    ]
+    text = f"SELECT {', '.join(group + aggregates)} FROM ({rows.text}) GROUP BY {', '.join(group)}"
+    return Sql(text, rows.params)
+
+
+def _regression_sql(rows: Sql, keys: list[str]) -> Sql:
+    scored = "y_true IS NOT NULL AND y_pred IS NOT NULL"
+    aggregates = _common_aggregates() + [
+        f"COUNT(*) FILTER (WHERE {scored}) AS evaluated",
+        f"SUM(ABS(y_true - y_pred)) FILTER (WHERE {scored}) AS abs_error_sum",
+        f"SUM((y_true - y_pred) * (y_true - y_pred)) FILTER (WHERE {scored}) AS squared_error_sum",
+        f"VAR_POP(y_true) FILTER (WHERE {scored}) AS label_variance",
+        "AVG(y_pred) AS mean_prediction",
+    ]
+    text = f"SELECT {', '.join(keys + aggregates)} FROM ({rows.text}) GROUP BY {', '.join(keys)}"
+    return Sql(text, rows.params)
+
+
+def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
+    """numerator / denominator, NaN where the denominator is 0 (the value is undefined)."""
+    return numerator.astype(float) / denominator.astype(float).where(denominator > 0)
+
+
+def _regression_table(groups: pd.DataFrame) -> pd.DataFrame:
+    table = groups.copy()
+    table["mae"] = _ratio(table["abs_error_sum"], table["evaluated"])
+    table["rmse"] = np.sqrt(_ratio(table["squared_error_sum"], table["evaluated"]))
+    total_variance = table["label_variance"].astype(float) * table["evaluated"]
+    table["r2"] = 1.0 - _ratio(table["squared_error_sum"], total_variance)
+    table["mean_prediction"] = table["mean_prediction"].astype(float)
+    return table
+
+
+def _classification_table(
+    groups: pd.DataFrame, keys: list[str], task: TaskType, with_calibration: bool
+) -> pd.DataFrame:
+    """Every classification metric per key from the (key, y_true, y_pred, bin) groups."""
+    labelled = groups["y_true"].notna()
+    predicted = groups["y_pred"].notna()
+    evaluated = labelled & predicted
+    n = groups["rows"]
+    parts = groups[keys].copy()
+    sums = {
+        "rows": n,
+        "labelled": groups["labelled"],
+        "invalid_scores": groups["invalid_scores"],
+        "evaluated": n.where(evaluated, 0),
+        "correct": n.where(evaluated & (groups["y_true"] == groups["y_pred"]), 0),
+        "with_label": n.where(labelled, 0),
+        "with_prediction": n.where(predicted, 0),
+        "scored": groups["scored"],
+        "confidence_sum": groups["confidence_sum"].fillna(0.0),
+        "log_loss_n": groups["log_loss_n"],
+        "log_loss_sum": groups["log_loss_sum"].fillna(0.0),
+    }
+    if task is TaskType.BINARY:
+        true_pos, pred_pos = groups["y_true"] == 1, groups["y_pred"] == 1
+        sums["tp"] = n.where(evaluated & true_pos & pred_pos, 0)
+        sums["fp"] = n.where(evaluated & ~true_pos & pred_pos, 0)
+        sums["fn"] = n.where(evaluated & true_pos & ~pred_pos, 0)
+        sums["label_positive"] = n.where(labelled & true_pos, 0)
+        sums["predicted_positive"] = n.where(predicted & pred_pos, 0)
+    for name, values in sums.items():
+        parts[name] = values
+    table = parts.groupby(keys, dropna=False, sort=False).sum()
+    first_seen = groups.groupby(keys, dropna=False, sort=False)["first_seen"].min()
+    table["first_seen"] = first_seen
+    table["accuracy"] = _ratio(table["correct"], table["evaluated"])
+    table["error_rate"] = 1.0 - table["accuracy"]
+    table["mean_score"] = _ratio(table["confidence_sum"], table["scored"])
+    table["log_loss"] = _ratio(table["log_loss_sum"], table["log_loss_n"])
+    if task is TaskType.BINARY:
+        table["precision"] = _ratio(table["tp"], table["tp"] + table["fp"])
+        table["recall"] = _ratio(table["tp"], table["tp"] + table["fn"])
+        table["f1"] = _ratio(2 * table["tp"], 2 * table["tp"] + table["fp"] + table["fn"])
+        table["positive_rate"] = _ratio(table["label_positive"], table["with_label"])
+        table["predicted_positive_rate"] = _ratio(table["predicted_positive"], table["with_prediction"])
+    else:
+        macro = _macro_scores(groups[evaluated], keys)
+        table = table.join(macro)
+    table["ece"] = _calibration_error(groups, keys) if with_calibration else np.nan
+    return table.reset_index()
+
+
+def _macro_scores(evaluated: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Macro precision, recall and F1 over the classes seen as label or prediction per key,
+    skipping a class where the value is undefined (as scikit-learn with zero_division=nan)."""
+    as_true = evaluated.groupby(keys + ["y_true"], dropna=False)["rows"].sum().rename("true")
+    as_pred = evaluated.groupby(keys + ["y_pred"], dropna=False)["rows"].sum().rename("pred")
+    hits = evaluated[evaluated["y_true"] == evaluated["y_pred"]]
+    tp = hits.groupby(keys + ["y_true"], dropna=False)["rows"].sum().rename("tp")
+    as_true.index = as_true.index.set_names(keys + ["cls"])
+    as_pred.index = as_pred.index.set_names(keys + ["cls"])
+    tp.index = tp.index.set_names(keys + ["cls"])
+    per_class = pd.concat([as_true, as_pred, tp], axis=1).fillna(0)
+    per_class["precision"] = _ratio(per_class["tp"], per_class["pred"])
+    per_class["recall"] = _ratio(per_class["tp"], per_class["true"])
+    per_class["f1"] = _ratio(2 * per_class["tp"], per_class["true"] + per_class["pred"])
+    return per_class.groupby(level=keys, dropna=False)[["precision", "recall", "f1"]].mean()
+
+
+def _calibration_error(groups: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """ECE per key: sum over bins of |hits - confidence| divided by the labelled scored rows."""
+    binned = groups[groups["calibration_bin"].notna()]
+    per_bin = binned.groupby(keys + ["calibration_bin"], dropna=False)[
+        ["scored_labelled", "labelled_confidence_sum", "hit_sum"]
+    ].sum()
+    gap = (per_bin["hit_sum"].astype(float) - per_bin["labelled_confidence_sum"]).abs()
+    frame = pd.DataFrame({"gap": gap, "n": per_bin["scored_labelled"]})
+    per_key = frame.groupby(level=keys, dropna=False).sum()
+    return _ratio(per_key["gap"], per_key["n"])
+
+
+def _auc_source(keys: list[str], out: Outcomes) -> str:
+    """SELECT of (keys, class index k, y, s) for labelled rows with a valid score: one class
+    for binary, one-vs-rest per class for multiclass."""
+    group = ", ".join(keys)
+    if out.positive_score is not None:
+        return f"SELECT {group}, 0 AS k, y_true AS y, s0 AS s FROM scored_rows WHERE has_label AND s0 IS NOT NULL"
+    return " UNION ALL ".join(
+        f"SELECT {group}, {i} AS k, CAST(y_true = {literal(cls)} AS INTEGER) AS y, s{i} AS s "
+        f"FROM scored_rows WHERE has_label AND s{i} IS NOT NULL"
+        for i, cls in enumerate(out.classes)
+    )
+
+
+def _auc_by_group(store: Store, rows: Sql, keys: list[str], out: Outcomes, cancel: CancelToken) -> pd.DataFrame:
+    """ROC AUC per (keys, class) as the Mann-Whitney U / (P N), a tie counting one half.
+
+    DuckDB numbers the groups and sorts the labelled scores by (group, score) — one plain sort,
+    much cheaper than window frames over millions of rows — and numpy then sums the average
+    ranks of the positives in one linear pass.
+    """
+    columns = ", ".join(keys + ["k"])
+    joined = " AND ".join(f"l.{c} IS NOT DISTINCT FROM n.{c}" for c in keys + ["k"])
+    common = (
+        f"WITH scored_rows AS ({rows.text}), labelled AS ({_auc_source(keys, out)}), "
+        f"numbered AS (SELECT {columns}, row_number() OVER (ORDER BY {columns}) - 1 AS g "
+        f"FROM (SELECT DISTINCT {columns} FROM labelled)) "
+    )
+    groups = store.df(Sql(common + "SELECT * FROM numbered ORDER BY g", rows.params), cancel)
+    sorted_rows = store.numpy(
+        Sql(common + f"SELECT n.g, l.y, l.s FROM labelled l JOIN numbered n ON {joined} ORDER BY n.g, l.s",
+            rows.params),
+        cancel,
+    )
+    groups["roc_auc"] = mann_whitney_auc(sorted_rows["g"], sorted_rows["y"], sorted_rows["s"], len(groups))
+    return groups
+
+
+def mann_whitney_auc(group: np.ndarray, y: np.ndarray, score: np.ndarray, n_groups: int) -> np.ndarray:
+    """AUC of each group from rows sorted by (group, score); NaN where a group lacks a class."""
+    auc = np.full(n_groups, np.nan)
+    n = len(score)
+    if n == 0:
+        return auc
+    group = np.asarray(group, dtype=np.int64)
+    y = np.asarray(y, dtype=np.float64)
+    new_group = np.ones(n, dtype=bool)
+    new_group[1:] = group[1:] != group[:-1]
+    new_run = new_group.copy()
+    new_run[1:] |= score[1:] != score[:-1]
+    run_start = np.flatnonzero(new_run)
+    run_end = np.append(run_start[1:], n)
+    group_start = np.flatnonzero(new_group)
+    owner = np.searchsorted(group_start, run_start, side="right") - 1
+    average_rank = run_start - group_start[owner] + (run_end - run_start + 1) / 2.0
+    positives_in_run = np.add.reduceat(y, run_start)
+    rank_sum = np.bincount(owner, weights=average_rank * positives_in_run, minlength=len(group_start))
+    positives = np.bincount(owner, weights=positives_in_run, minlength=len(group_start))
+    sizes = np.diff(np.append(group_start, n)).astype(np.float64)
+    negatives = sizes - positives
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = (rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives)
+    value[(positives == 0) | (negatives == 0)] = np.nan
+    auc[group[group_start]] = value
+    return auc
+
+
+def _auc_table(per_class: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """AUC per key: the binary AUC, or the one-vs-rest macro mean, undefined (NaN) when any
+    class lacks positives or negatives (scikit-learn refuses those)."""
+    if per_class.empty:
+        return pd.DataFrame(columns=keys + ["roc_auc"])
+    grouped = per_class.groupby(keys, dropna=False, sort=False)["roc_auc"]
+    macro = grouped.agg(lambda values: values.mean() if values.notna().all() else math.nan)
+    return macro.rename("roc_auc").reset_index()
+
+
+def model_versions(store: Store, dataset: Dataset, roles: RoleMap, cancel: CancelToken = NEVER_CANCELLED) -> list[str]:
+    """The log's model versions as text, in order of first appearance in time (else by name)."""
+    if roles.model_version is None:
+        return []
+    version = f"CAST({ident(roles.model_version)} AS VARCHAR)"
+    order = f"MIN({timestamp_expr(dataset, roles)})" if roles.timestamp else version
+    rows = store.rows(
+        Sql(f"SELECT {version} AS v FROM {ident(dataset.view)} WHERE {version} IS NOT NULL GROUP BY v ORDER BY {order}, v"),
+        cancel,
+    )
+    return [r[0] for r in rows]

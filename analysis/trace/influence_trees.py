@@ -1,0 +1,444 @@
+"""Leaf-based influence for tree ensembles: BoostIn for boosting, leaf co-membership for forests.
+
+A training row can only influence a query through the leaves they share. Both methods
+precompute, per tree, the training rows grouped by leaf (:class:`LeafGroups`) and one
+coefficient per row, so a query costs one pass over the rows in its own leaves. Scores follow
+the convention of :mod:`analysis.trace.influence`: positive = harmful (removing the row would lower
+the query's loss).
+
+**Boosting: BoostIn** (Brophy, Hammoudeh and Lowd, JMLR 2023). Tree ``t`` of a boosted model
+(fitted on the gradients ``g`` and hessians ``h`` of the loss at the raw scores before it) has
+leaf values ``lr * v`` with ``v = -sum_leaf w g / (sum_leaf w h + lam)``. Upweighting row ``i``
+moves its leaf value by ``-lr * w_i (g_i + v h_i) / (sum_leaf w h + lam)``; through the query's
+loss derivative ``g_q`` (at the same stage) this changes the query's loss, and BoostIn sums that
+over the trees where ``i`` and the query share a leaf, holding the tree structure fixed:
+
+    score(i) = -sum_t [leaf_t(i) == leaf_t(q)] * g_q,t * lr * w_i (g_i,t + v h_i,t) / (H_leaf + lam)
+
+It assumes every row was used in every tree: no row subsampling, no early-stopping hold-out.
+The trees come from scikit-learn's boosting, LightGBM or XGBoost; each is read by its own
+library's leaf lookup (``apply``, ``pred_leaf``) so rows land exactly where the model puts them.
+
+**Forests: leaf co-membership**, in the spirit of TREX and representer points (Brophy and Lowd
+2020; Yeh et al. 2018): a forest predicts ``P(q) = 1/T sum_t v_t(leaf_t(q))``, each leaf value
+the (weighted) mean target of the training rows in the leaf, i.e. a kernel over leaf
+co-membership. Removing row ``i`` moves its leaf's mean by ``w_i (v - y_i) / (W_leaf - w_i)``;
+the score is that change of ``P(q)`` times ``-dL/dP`` at the query (``1/P`` of the true class
+for log loss, ``y_q - P`` for squared error). All rows count in every tree (bootstrap samples are
+not recovered), the forest's kernel as TREX defines it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from analysis.trace.model_files import LIGHTGBM, XGBOOST, final_estimator, preprocess, xgboost_booster, xgboost_config
+from analysis.progress import CancelToken, Progress
+
+BOOSTIN = "BoostIn (Brophy et al. 2023)"
+XGBOOST_BOOSTIN = "BoostIn (XGBoost)"
+FOREST_METHOD = "leaf co-membership (forest)"
+LOGISTIC, SOFTMAX, SQUARED = "logistic", "softmax", "squared"
+
+
+@dataclass(frozen=True)
+class LeafGroups:
+    """One tree's training rows sorted by leaf, with where each leaf's run starts and ends."""
+
+    order: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+
+    @classmethod
+    def of(cls, leaf: np.ndarray, node_count: int) -> "LeafGroups":
+        order = np.argsort(leaf, kind="stable").astype(np.int32)
+        ends = np.cumsum(np.bincount(leaf, minlength=node_count)).astype(np.int32)
+        starts = ends - np.bincount(leaf, minlength=node_count).astype(np.int32)
+        return cls(order, starts, ends)
+
+    def span(self, node: int) -> slice:
+        """Positions in ``order`` (and in arrays sorted like it) of the rows in leaf ``node``."""
+        return slice(int(self.starts[node]), int(self.ends[node]))
+
+
+@dataclass(frozen=True)
+class BoostedTrees:
+    """A boosted ensemble as Sleuth reads it, whatever library fitted it.
+
+    Trees are ordered by iteration, then output (class); ``values[t]`` maps a node id of tree
+    ``t`` to its leaf value *before* the learning rate.
+    """
+
+    leaves: Callable[[pd.DataFrame], np.ndarray]  # (rows, trees) leaf node ids
+    raw_scores: Callable[[pd.DataFrame], np.ndarray]  # (rows, outputs) final raw scores
+    values: list[np.ndarray]
+    iteration: np.ndarray
+    output: np.ndarray
+    learning_rate: float
+    l2: float
+    loss: str
+
+    def baseline(self, frame: pd.DataFrame, leaves: np.ndarray) -> np.ndarray:
+        """Raw scores before the first tree: the final scores minus every tree's step."""
+        raw = self.raw_scores(frame).copy()
+        for tree, values in enumerate(self.values):
+            raw[:, self.output[tree]] -= self.learning_rate * values[leaves[:, tree]]
+        return raw
+
+
+@dataclass(frozen=True)
+class BoostingInfluence:
+    """BoostIn's per-tree leaf groups and per-row coefficients for one training snapshot."""
+
+    trees: BoostedTrees
+    groups: list[LeafGroups]
+    coefficients: list[np.ndarray]  # per tree, sorted like groups[t].order
+    self_scores: np.ndarray
+    row_count: int
+    method: str = BOOSTIN
+
+    def scores(self, x_query: pd.DataFrame, y_query: np.ndarray) -> np.ndarray:
+        """Summed over the queries: each tree's leaves are visited once, with the summed
+        gradient of the queries that land in them."""
+        trees = self.trees
+        leaves = trees.leaves(x_query)
+        raw = trees.baseline(x_query, leaves)
+        scores = np.zeros(self.row_count)
+        for tree, values in enumerate(trees.values):
+            if tree == 0 or trees.iteration[tree] != trees.iteration[tree - 1]:
+                gradient, _ = _derivatives(trees.loss, raw, y_query)
+                stepped = raw.copy()
+            output, leaf = trees.output[tree], leaves[:, tree]
+            group = self.groups[tree]
+            summed = np.bincount(leaf, weights=gradient[:, output], minlength=len(values))
+            for node in np.unique(leaf):
+                span = group.span(node)
+                scores[group.order[span]] -= summed[node] * self.coefficients[tree][span]
+            stepped[:, output] += trees.learning_rate * values[leaf]
+            if tree + 1 == len(trees.values) or trees.iteration[tree + 1] != trees.iteration[tree]:
+                raw = stepped
+        return scores
+
+    def self_influence(self) -> np.ndarray:
+        """How much each row's own loss rises when it is removed (BoostIn's self-influence)."""
+        return self.self_scores
+
+
+def prepare_boosting(estimator: Any, kind: str, train_X: pd.DataFrame, targets: np.ndarray,
+                     weights: np.ndarray, progress: Progress, cancel: CancelToken) -> BoostingInfluence:
+    """Replay the boosting on the snapshot: per tree, leaves, derivatives and coefficients."""
+    trees = _boosted_trees(estimator, kind)
+    progress(0.05, "Finding every training row's leaves")
+    leaves = trees.leaves(train_X)
+    raw = trees.baseline(train_X, leaves)
+    groups, coefficients = [], []
+    self_scores = np.zeros(len(train_X))
+    total = len(trees.values)
+    for tree, values in enumerate(trees.values):
+        if tree == 0 or trees.iteration[tree] != trees.iteration[tree - 1]:
+            cancel.raise_if_cancelled()
+            progress(0.1 + 0.9 * tree / total, "Replaying the boosting")
+            gradients, hessians = _derivatives(trees.loss, raw, targets)
+            stepped = raw.copy()
+        output, leaf = trees.output[tree], leaves[:, tree]
+        g, h = gradients[:, output], hessians[:, output]
+        leaf_hessian = np.bincount(leaf, weights=weights * h, minlength=len(values))
+        value = values[leaf]
+        coefficient = weights * trees.learning_rate * (g + value * h) / (leaf_hessian[leaf] + trees.l2)
+        self_scores += g * coefficient
+        group = LeafGroups.of(leaf, len(values))
+        groups.append(group)
+        coefficients.append(coefficient[group.order].astype(np.float32))
+        stepped[:, output] += trees.learning_rate * value
+        if tree + 1 == total or trees.iteration[tree + 1] != trees.iteration[tree]:
+            raw = stepped
+    return BoostingInfluence(trees, groups, coefficients, self_scores, len(train_X),
+                             XGBOOST_BOOSTIN if kind == XGBOOST else BOOSTIN)
+
+
+def _boosted_trees(estimator: Any, kind: str) -> BoostedTrees:
+    if kind == LIGHTGBM:
+        return _lightgbm_trees(estimator)
+    if kind == XGBOOST:
+        return _xgboost_trees(estimator)
+    return _sklearn_boosted_trees(estimator)
+
+
+def _derivatives(loss: str, raw: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient and hessian of each row's loss with respect to its raw scores."""
+    if loss == SQUARED:
+        return raw - targets.astype(float)[:, None], np.ones_like(raw)
+    if loss == LOGISTIC:
+        p = 1.0 / (1.0 + np.exp(-raw))
+        return p - targets.astype(float)[:, None], p * (1.0 - p)
+    shifted = np.exp(raw - raw.max(axis=1, keepdims=True))
+    p = shifted / shifted.sum(axis=1, keepdims=True)
+    gradient = p.copy()
+    gradient[np.arange(len(targets)), targets.astype(int)] -= 1.0
+    return gradient, p * (1.0 - p)
+
+
+def _sklearn_loss(final: Any) -> str:
+    classes = getattr(final, "classes_", None)
+    if classes is None:
+        return SQUARED
+    return LOGISTIC if len(classes) == 2 else SOFTMAX
+
+
+def _raw_scores_of(final: Any) -> Callable[[Any], np.ndarray]:
+    score = final.decision_function if hasattr(final, "classes_") else final.predict
+    return lambda features: np.asarray(score(features), dtype=float).reshape(len(features), -1)
+
+
+def _sklearn_boosted_trees(estimator: Any) -> BoostedTrees:
+    final = final_estimator(estimator)
+    raw = _raw_scores_of(final)
+    if type(final).__name__.startswith("HistGradientBoosting"):
+        return _hist_gradient_boosting_trees(estimator, final, raw)
+    grid = final.estimators_  # (iterations, outputs) of regression trees
+    iterations, outputs = grid.shape
+
+    def leaves(frame: pd.DataFrame) -> np.ndarray:
+        # A plain array: GradientBoosting.apply checks names against its first tree, which has none.
+        features = np.asarray(preprocess(estimator, frame), dtype=np.float32)
+        return final.apply(features).reshape(len(frame), -1).astype(np.intp)
+
+    return BoostedTrees(
+        leaves=leaves,
+        raw_scores=lambda frame: raw(preprocess(estimator, frame)),
+        values=[grid[m, k].tree_.value[:, 0, 0].astype(float) for m in range(iterations) for k in range(outputs)],
+        iteration=np.repeat(np.arange(iterations), outputs),
+        output=np.tile(np.arange(outputs), iterations),
+        learning_rate=float(final.learning_rate),
+        l2=0.0,
+        loss=_sklearn_loss(final),
+    )
+
+
+def _hist_gradient_boosting_trees(estimator: Any, final: Any, raw: Callable) -> BoostedTrees:
+    """HistGradientBoosting's trees, with leaf ids from its own prediction code.
+
+    Each tree predictor is copied with every node's value replaced by the node's id, so its
+    ``predict`` (which handles thresholds, missing values and categories exactly as the model
+    does) returns the leaf each row lands in. Stored leaf values include the learning rate.
+    """
+    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+
+    learning_rate = float(final.learning_rate)
+    locators, values, iteration, output = [], [], [], []
+    for m, predictors in enumerate(final._predictors):
+        for k, predictor in enumerate(predictors):
+            nodes = predictor.nodes.copy()
+            values.append(nodes["value"] / learning_rate)
+            nodes["value"] = np.arange(len(nodes))
+            locators.append(TreePredictor(nodes, predictor.binned_left_cat_bitsets,
+                                          predictor.raw_left_cat_bitsets))
+            iteration.append(m)
+            output.append(k)
+    known_categories, feature_map = final._bin_mapper.make_known_categories_bitsets()
+
+    def leaves(frame: pd.DataFrame) -> np.ndarray:
+        features = final._preprocess_X(preprocess(estimator, frame), reset=False)
+        columns = [locator.predict(features, known_categories, feature_map, 1) for locator in locators]
+        return np.column_stack(columns).astype(np.intp)
+
+    return BoostedTrees(
+        leaves=leaves,
+        raw_scores=lambda frame: raw(preprocess(estimator, frame)),
+        values=values,
+        iteration=np.asarray(iteration),
+        output=np.asarray(output),
+        learning_rate=learning_rate,
+        l2=float(final.l2_regularization),
+        loss=_sklearn_loss(final),
+    )
+
+
+def _lightgbm_trees(estimator: Any) -> BoostedTrees:
+    """A LightGBM model (sklearn wrapper or Booster): leaves from ``pred_leaf``, values from
+    the model dump. LightGBM's leaf values already include the learning rate."""
+    final = final_estimator(estimator)
+    booster = getattr(final, "booster_", final)
+    dump = booster.dump_model()
+    outputs = max(int(dump.get("num_tree_per_iteration", 1)), 1)
+    learning_rate = float(getattr(final, "learning_rate", None) or _lightgbm_parameter(dump, "learning_rate", 0.1))
+    values = [_lightgbm_leaf_values(tree["tree_structure"], tree["num_leaves"]) / learning_rate
+              for tree in dump["tree_info"]]
+    objective = str(dump.get("objective", "regression")).split()[0]
+    loss = {"binary": LOGISTIC, "multiclass": SOFTMAX, "softmax": SOFTMAX}.get(objective, SQUARED)
+
+    def leaves(frame: pd.DataFrame) -> np.ndarray:
+        return np.asarray(booster.predict(preprocess(estimator, frame), pred_leaf=True),
+                          dtype=np.intp).reshape(len(frame), -1)
+
+    def raw_scores(frame: pd.DataFrame) -> np.ndarray:
+        scores = booster.predict(preprocess(estimator, frame), raw_score=True)
+        return np.asarray(scores, dtype=float).reshape(len(frame), -1)
+
+    count = len(values)
+    return BoostedTrees(
+        leaves=leaves,
+        raw_scores=raw_scores,
+        values=values,
+        iteration=np.arange(count) // outputs,
+        output=np.arange(count) % outputs,
+        learning_rate=learning_rate,
+        l2=float(getattr(final, "reg_lambda", None) or _lightgbm_parameter(dump, "lambda_l2", 0.0)),
+        loss=loss,
+    )
+
+
+def _xgboost_trees(estimator: Any) -> BoostedTrees:
+    """An XGBoost model (scikit-learn wrapper or Booster) with one tree per round: leaves from
+    ``pred_leaf`` (node ids), leaf values from ``trees_to_dataframe``, learning rate and L2 term
+    from the saved training configuration. XGBoost's leaf values already include the learning
+    rate; :func:`analysis.trace.model_files.model_kind` admits only objectives whose derivatives are here."""
+    import xgboost
+
+    booster = xgboost_booster(final_estimator(estimator))
+    config = xgboost_config(booster)
+    training = config["learner"]["gradient_booster"]["tree_train_param"]
+    learning_rate = float(training["eta"])
+    nodes = booster.trees_to_dataframe()
+    values = []
+    for _, tree in nodes.groupby("Tree", sort=True):
+        tree_values = np.zeros(int(tree["Node"].max()) + 1)
+        leaves = tree[tree["Feature"] == "Leaf"]
+        tree_values[leaves["Node"].to_numpy(dtype=int)] = leaves["Gain"].to_numpy(dtype=float) / learning_rate
+        values.append(tree_values)
+    objective = config["learner"]["objective"]["name"]
+
+    def matrix(frame: pd.DataFrame) -> Any:
+        features = preprocess(estimator, frame)
+        if isinstance(features, pd.DataFrame):
+            return xgboost.DMatrix(features, enable_categorical=True)
+        return xgboost.DMatrix(features, feature_names=booster.feature_names)
+
+    def leaves(frame: pd.DataFrame) -> np.ndarray:
+        return np.asarray(booster.predict(matrix(frame), pred_leaf=True), dtype=np.intp).reshape(len(frame), -1)
+
+    def raw_scores(frame: pd.DataFrame) -> np.ndarray:
+        scores = booster.predict(matrix(frame), output_margin=True)
+        return np.asarray(scores, dtype=float).reshape(len(frame), -1)
+
+    return BoostedTrees(
+        leaves=leaves,
+        raw_scores=raw_scores,
+        values=values,
+        iteration=np.arange(len(values)),
+        output=np.zeros(len(values), dtype=int),
+        learning_rate=learning_rate,
+        l2=float(training["lambda"]),
+        loss=LOGISTIC if objective == "binary:logistic" else SQUARED,
+    )
+
+
+def _lightgbm_parameter(dump: dict, name: str, default: float) -> float:
+    for line in str(dump.get("parameters", "")).splitlines():
+        key, _, value = line.strip("[]").partition(": ")
+        if key == name:
+            return float(value)
+    return default
+
+
+def _lightgbm_leaf_values(node: dict, leaf_count: int) -> np.ndarray:
+    values = np.zeros(max(leaf_count, 1))
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        if "leaf_index" in current:
+            values[current["leaf_index"]] = current["leaf_value"]
+        elif "left_child" in current:
+            pending.extend((current["left_child"], current["right_child"]))
+        else:
+            values[0] = current.get("leaf_value", 0.0)
+    return values
+
+
+@dataclass(frozen=True)
+class ForestInfluence:
+    """Per tree, the training rows by leaf, each row's removal weight, and leaf mean targets."""
+
+    estimator: Any
+    classification: bool
+    groups: list[LeafGroups]
+    removal_weights: list[np.ndarray]  # per tree, sorted like groups[t].order
+    leaf_means: list[np.ndarray]  # per tree, (nodes, outputs)
+    targets: np.ndarray  # (rows, outputs): one-hot classes, or the regression target
+    self_scores: np.ndarray
+
+    method = FOREST_METHOD
+
+    def scores(self, x_query: pd.DataFrame, y_query: np.ndarray) -> np.ndarray:
+        leaves = _forest_leaves(self.estimator, x_query)
+        scores = np.zeros(len(self.targets))
+        tree_count = len(self.groups)
+        for query in range(len(x_query)):
+            output = int(y_query[query]) if self.classification else 0
+            prediction = np.mean([self.leaf_means[t][leaves[query, t], output] for t in range(tree_count)])
+            sensitivity = (1.0 / max(prediction, 1e-6) if self.classification
+                           else float(y_query[query]) - prediction)
+            for tree, group in enumerate(self.groups):
+                leaf = leaves[query, tree]
+                span = group.span(leaf)
+                rows = group.order[span]
+                shift = self.removal_weights[tree][span] * (self.leaf_means[tree][leaf, output] - self.targets[rows, output])
+                scores[rows] += sensitivity * shift / tree_count
+        return scores
+
+    def self_influence(self) -> np.ndarray:
+        """How much each row's own loss rises when it is removed, under the fixed trees."""
+        return self.self_scores
+
+
+def prepare_forest(estimator: Any, train_X: pd.DataFrame, targets: np.ndarray, weights: np.ndarray,
+                   progress: Progress, cancel: CancelToken) -> ForestInfluence:
+    """Leaf groups, removal weights and leaf means of every tree, plus self-influence."""
+    final = final_estimator(estimator)
+    classification = hasattr(final, "classes_")
+    if classification:
+        target_matrix = np.eye(len(final.classes_))[targets.astype(int)]
+        own = targets.astype(int)
+    else:
+        target_matrix = targets.astype(float)[:, None]
+        own = np.zeros(len(targets), dtype=int)
+    progress(0.05, "Finding every training row's leaves")
+    leaves = _forest_leaves(estimator, train_X)
+    rows = np.arange(len(train_X))
+    groups, removal_weights, leaf_means = [], [], []
+    own_prediction = np.zeros(len(train_X))
+    own_shift = np.zeros(len(train_X))
+    tree_count = leaves.shape[1]
+    for tree, member in enumerate(final.estimators_):
+        if tree % 10 == 0:
+            cancel.raise_if_cancelled()
+            progress(0.1 + 0.9 * tree / tree_count, "Grouping training rows by leaf")
+        leaf = leaves[:, tree]
+        node_count = member.tree_.node_count
+        leaf_weight = np.bincount(leaf, weights=weights, minlength=node_count)
+        means = np.column_stack([
+            np.bincount(leaf, weights=weights * target_matrix[:, k], minlength=node_count)
+            for k in range(target_matrix.shape[1])
+        ]) / np.maximum(leaf_weight, 1e-300)[:, None]
+        removal = weights / np.maximum(leaf_weight[leaf] - weights, weights)
+        own_mean = means[leaf, own]
+        own_prediction += own_mean / tree_count
+        own_shift += removal * (own_mean - target_matrix[rows, own]) / tree_count
+        group = LeafGroups.of(leaf, node_count)
+        groups.append(group)
+        removal_weights.append(removal[group.order].astype(np.float32))
+        leaf_means.append(means.astype(np.float32))
+    if classification:
+        self_scores = -own_shift / np.maximum(own_prediction, 1e-6)
+    else:
+        self_scores = -(targets - own_prediction) * own_shift
+    return ForestInfluence(estimator, classification, groups, removal_weights, leaf_means,
+                           target_matrix, self_scores)
+
+
+def _forest_leaves(estimator: Any, frame: pd.DataFrame) -> np.ndarray:
+    return final_estimator(estimator).apply(preprocess(estimator, frame)).astype(np.intp)

@@ -1,0 +1,371 @@
+"""Suspect training labels: which rows of a training snapshot probably carry a wrong label.
+
+Two estimates of "how improbable is this row's label to a model that did not learn from it"
+are combined:
+
+* **Confident learning** (Northcutt, Jiang, Chuang, JAIR 2021) through cleanlab: the model's
+  family (a fresh clone, same hyper-parameters) is refitted ``folds`` times, each row is scored
+  by the fit that did not see it, and cleanlab's label-quality score is the out-of-fold
+  probability of the row's given label. cleanlab also estimates *how many* labels are wrong.
+* **Self-influence** of the trained model (Koh and Liang 2017; BoostIn for boosted trees),
+  where the model allows: the row's in-sample loss plus its influence on its own loss estimates
+  its leave-one-out loss, so ``exp(-(loss + |self-influence|))`` is a second estimate of the
+  given label's probability without that row.
+
+cleanlab decides *which* rows are suspect: its estimated number of wrong labels, ``flagged``,
+taken from the top of its own ranking (lowest label quality first). Self-influence only
+re-orders rows *within* that set, by ``1 - max(p_out_of_fold, p_leave_one_out)``: a label is
+only as suspect as the less alarmed of the two estimates, so the rows both estimates find
+improbable come first. Rows outside the set follow in cleanlab's order. The set at the
+operating point cleanlab chooses is therefore exactly cleanlab's, so the combination can never
+be less precise there; it can only move cleanlab's true finds ahead of its false alarms (most
+alerts in production are false alarms, so the top of the list matters most). A blend of the two
+scores across the whole ranking was tried first, and is less precise than cleanlab alone for
+boosted trees, whose in-sample fit makes self-influence the weaker estimate; the tests measure
+both model families. Without self-influence the score is ``1 - p_out_of_fold``, cleanlab's
+ranking.
+
+The suspects are then aggregated per training source, batch and date: one corrupted batch
+holds far more of them than its share of rows, which a one-sided binomial test (with
+Benjamini-Hochberg control over all the values tested) separates from chance.
+
+scikit-learn, cleanlab and the model and influence modules are imported inside the functions:
+importing Sleuth must stay fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis.errors import SchemaError
+from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
+from analysis.data.roles import TaskType
+
+if TYPE_CHECKING:
+    from analysis.trace.model_files import LoadedModel
+
+DEFAULT_SOURCE_COLUMNS = ("source", "batch", "batch_id", "snapshot_date", "date")
+"""Columns of a training snapshot that say where and when a row came from, when present."""
+
+_CLEANLAB_METHOD = "confident learning (cleanlab, Northcutt et al. 2021)"
+
+
+@dataclass(frozen=True)
+class Suspects:
+    """The ranked suspect labels of one snapshot and where they concentrate.
+
+    ``rows``: the ``k`` most suspect rows, most suspect first, with columns ``row_id``,
+    ``score`` (the combined score in [0, 1], which orders the flagged rows), ``label``,
+    ``suggested_label`` (the class the out-of-fold model finds most probable),
+    ``cleanlab_score`` (cleanlab's label quality: low is suspect), ``self_influence`` (NaN when
+    the model does not allow it) and ``flagged`` (among cleanlab's estimated wrong labels;
+    flagged rows come first).
+    ``by_source``: one row per value of each source/batch/date column (see :func:`by_source`).
+    ``flagged``: how many labels confident learning estimates to be wrong; the ``flagged``
+    highest-scoring rows are the suspects counted in ``by_source``.
+    """
+
+    method: str
+    rows: pd.DataFrame
+    by_source: pd.DataFrame
+    flagged: int
+    surrogate: bool
+
+
+def find_suspects(
+    train_frame: pd.DataFrame,
+    features: list[str],
+    label: str,
+    model: LoadedModel | None = None,
+    *,
+    id_column: str | None = None,
+    source_columns: Sequence[str] = DEFAULT_SOURCE_COLUMNS,
+    k: int = 50,
+    folds: int = 5,
+    seed: int = 0,
+    progress: Progress = no_progress,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> Suspects:
+    """Rank the snapshot's rows by how likely their label is wrong; see the module docstring.
+
+    Without ``model`` a surrogate of the right kind is fitted on the snapshot (and the result
+    says so). ``row_id`` is ``id_column``'s value, or the row's 0-based position without one.
+    """
+    labels = _class_labels(train_frame, label, folds)
+    _require_columns(train_frame, [*features, *([id_column] if id_column else [])])
+    if model is None:
+        model = _surrogate(train_frame, features, label, labels, progress)
+    train_x = train_frame[features]
+    classes, codes = np.unique(labels, return_inverse=True)
+
+    out_of_fold = out_of_fold_probabilities(
+        model.estimator, train_x, codes, folds=folds, seed=seed,
+        progress=scaled(progress, 0.0, 0.6), cancel=cancel,
+    )
+    progress(0.6, "Confident learning")
+    label_quality, flagged = _confident_learning(codes, out_of_fold)
+    cancel.raise_if_cancelled()
+
+    is_suspect = np.zeros(len(codes), dtype=bool)
+    is_suspect[np.argsort(label_quality, kind="stable")[:flagged]] = True
+    influence = _self_influence(model, train_x, labels, scaled(progress, 0.65, 0.95), cancel)
+    if influence is None:
+        score = 1.0 - label_quality
+        self_influence = np.full(len(codes), np.nan)
+        method = _CLEANLAB_METHOD
+    else:
+        self_influence, influence_method = influence
+        leave_one_out = _leave_one_out_probability(model.estimator, train_x, classes, codes,
+                                                   self_influence)
+        score = np.where(is_suspect, 1.0 - np.maximum(label_quality, leave_one_out),
+                         1.0 - label_quality)
+        method = f"{_CLEANLAB_METHOD} + self-influence ({influence_method})"
+    if model.surrogate:
+        method += ", on a surrogate model"
+
+    order = np.lexsort((-score, ~is_suspect))
+    row_ids = (train_frame[id_column].to_numpy() if id_column is not None
+               else np.arange(len(train_frame)))
+    top = order[:k]
+    rows = pd.DataFrame({
+        "row_id": row_ids[top],
+        "score": score[top],
+        "label": classes[codes[top]],
+        "suggested_label": classes[out_of_fold[top].argmax(axis=1)],
+        "cleanlab_score": label_quality[top],
+        "self_influence": self_influence[top],
+        "flagged": is_suspect[top],
+    })
+    present = [name for name in source_columns if name in train_frame.columns]
+    progress(1.0, "Suspect labels ranked")
+    return Suspects(method, rows, by_source(train_frame, is_suspect, present), flagged,
+                    bool(model.surrogate))
+
+
+def out_of_fold_probabilities(
+    estimator: Any,
+    train_x: pd.DataFrame,
+    codes: np.ndarray,
+    *,
+    folds: int = 5,
+    seed: int = 0,
+    progress: Progress = no_progress,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> np.ndarray:
+    """Class probabilities of each row from a clone of ``estimator`` fitted without it.
+
+    This is what ``sklearn.model_selection.cross_val_predict(method="predict_proba")`` computes
+    with stratified folds, written as a loop so that a cancel lands between two fits.
+    """
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold
+
+    n_classes = int(codes.max()) + 1
+    probabilities = np.zeros((len(codes), n_classes))
+    splits = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(train_x, codes)
+    for fold, (fit_rows, held_out) in enumerate(splits):
+        cancel.raise_if_cancelled()
+        progress(fold / folds, f"Out-of-fold fit {fold + 1} of {folds}")
+        fitted = clone(estimator).fit(train_x.iloc[fit_rows], codes[fit_rows])
+        probabilities[np.ix_(held_out, fitted.classes_)] = fitted.predict_proba(
+            train_x.iloc[held_out])
+    return probabilities
+
+
+def by_source(train_frame: pd.DataFrame, is_suspect: np.ndarray,
+              source_columns: Sequence[str]) -> pd.DataFrame:
+    """How concentrated the suspects are in each value of each source/batch/date column.
+
+    ``share`` is the value's part of all suspects, ``expected_share`` its part of all rows,
+    ``lift`` their ratio (1 = as many suspects as its size predicts). ``p_value`` tests "more
+    suspects than the overall suspect rate predicts" (one-sided binomial), adjusted with
+    Benjamini-Hochberg over every value listed, so a snapshot with many batches does not raise
+    false alarms by chance. Sorted by column, then by lift, highest first.
+    """
+    from scipy.stats import binomtest, false_discovery_control
+
+    total_rows, total_suspects = len(is_suspect), int(is_suspect.sum())
+    rate = total_suspects / total_rows if total_rows else 0.0
+    records = []
+    for column in source_columns:
+        counts = pd.DataFrame({"value": _groupable(train_frame[column]), "suspect": is_suspect})
+        grouped = counts.groupby("value", dropna=False, sort=True)["suspect"].agg(["size", "sum"])
+        for value, (rows, suspects) in grouped.iterrows():
+            share = suspects / total_suspects if total_suspects else 0.0
+            expected = rows / total_rows
+            p_value = (binomtest(int(suspects), int(rows), rate, alternative="greater").pvalue
+                       if 0.0 < rate < 1.0 else 1.0)
+            records.append({
+                "column": column, "value": value, "rows": int(rows), "suspects": int(suspects),
+                "share": share, "expected_share": expected,
+                "lift": share / expected if total_suspects else math.nan, "p_value": p_value,
+            })
+    table = pd.DataFrame(records, columns=["column", "value", "rows", "suspects", "share",
+                                           "expected_share", "lift", "p_value"])
+    if len(table):
+        table["p_value"] = false_discovery_control(table["p_value"].to_numpy(), method="bh")
+        table = _sorted_within_columns(table, "lift", source_columns)
+    return table
+
+
+def influence_by_source(train_frame: pd.DataFrame, scores: np.ndarray,
+                        source_columns: Sequence[str] = DEFAULT_SOURCE_COLUMNS) -> pd.DataFrame:
+    """An influence vector over training rows (positive = harmful), summed per source value.
+
+    E.g. :func:`analysis.trace.influence.aggregate_influence` over a slice's failed predictions: a
+    corrupted batch that caused them holds most of the harmful influence. Columns: ``column``,
+    ``value``, ``rows``, ``sum``, ``mean``, ``harmful_share`` (the value's part of all positive
+    influence). Only the ``source_columns`` the frame has are used; sorted by column, then
+    ``harmful_share``, highest first.
+    """
+    scores = np.asarray(scores, dtype=float)
+    if len(scores) != len(train_frame):
+        raise SchemaError(f"{len(scores)} influence scores for {len(train_frame)} training rows")
+    harmful = np.clip(scores, 0.0, None)
+    total_harmful = harmful.sum()
+    present = [name for name in source_columns if name in train_frame.columns]
+    parts = []
+    for column in present:
+        frame = pd.DataFrame({"value": _groupable(train_frame[column]), "score": scores,
+                              "harmful": harmful})
+        grouped = frame.groupby("value", dropna=False, sort=True).agg(
+            rows=("score", "size"), sum=("score", "sum"), mean=("score", "mean"),
+            harmful=("harmful", "sum"))
+        grouped["harmful_share"] = grouped["harmful"] / total_harmful if total_harmful else 0.0
+        parts.append(grouped.drop(columns="harmful").reset_index().assign(column=column))
+    columns = ["column", "value", "rows", "sum", "mean", "harmful_share"]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return _sorted_within_columns(pd.concat(parts, ignore_index=True)[columns],
+                                  "harmful_share", present)
+
+
+def suspects_report(suspects: Suspects, top: int = 20) -> dict[str, Any]:
+    """The JSON object ``sleuth suspects`` prints: method, the top suspects, the aggregate."""
+    head = suspects.rows.head(top)
+    return {
+        "method": suspects.method,
+        "surrogate": suspects.surrogate,
+        "flagged": suspects.flagged,
+        "suspects": [
+            {"row_id": _plain(row.row_id), "score": _plain(row.score),
+             "label": _plain(row.label), "suggested_label": _plain(row.suggested_label)}
+            for row in head.itertuples(index=False)
+        ],
+        "by_source": [
+            {key: _plain(value) for key, value in record.items()}
+            for record in suspects.by_source.to_dict(orient="records")
+        ],
+    }
+
+
+def _class_labels(train_frame: pd.DataFrame, label: str, folds: int) -> np.ndarray:
+    """The label column as an array, checked to be a usable classification label."""
+    if label not in train_frame.columns:
+        raise SchemaError("the training snapshot has no label column", column=label)
+    values = train_frame[label]
+    missing = int(values.isna().sum())
+    if missing:
+        raise SchemaError(f"{missing} training rows have no label", column=label)
+    if pd.api.types.is_float_dtype(values) and values.nunique() > 20:
+        raise SchemaError("suspect labels need a classification label, this one looks "
+                          "continuous", column=label)
+    labels = values.to_numpy()
+    classes, counts = np.unique(labels, return_counts=True)
+    if len(classes) < 2:
+        raise SchemaError("every training row has the same label", column=label)
+    if counts.min() < folds:
+        rare = classes[counts.argmin()].item()
+        raise SchemaError(f"class {rare!r} has {counts.min()} rows; {folds}-fold "
+                          f"out-of-fold predictions need at least {folds}", column=label)
+    return labels
+
+
+def _require_columns(train_frame: pd.DataFrame, columns: list[str]) -> None:
+    for column in columns:
+        if column not in train_frame.columns:
+            raise SchemaError("the training snapshot has no such column", column=column)
+
+
+def _surrogate(train_frame: pd.DataFrame, features: list[str], label: str,
+               labels: np.ndarray, progress: Progress) -> LoadedModel:
+    """A model of the right kind fitted on the snapshot, for a snapshot without its model."""
+    from analysis.trace.model_files import fit_surrogate
+
+    progress(0.0, "Fitting a surrogate model on the snapshot")
+    task = TaskType.BINARY if len(np.unique(labels)) == 2 else TaskType.MULTICLASS
+    return fit_surrogate(train_frame, features, label, task)
+
+
+def _confident_learning(codes: np.ndarray,
+                        out_of_fold: np.ndarray) -> tuple[np.ndarray, int]:
+    """cleanlab's label quality per row (the out-of-fold probability of the given label) and
+    its estimate of how many labels are wrong (the confident joint, pruned by noise rate)."""
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    quality = get_label_quality_scores(codes, out_of_fold, method="self_confidence")
+    return quality, int(find_label_issues(codes, out_of_fold).sum())
+
+
+def _self_influence(model: LoadedModel, train_x: pd.DataFrame, labels: np.ndarray,
+                    progress: Progress, cancel: CancelToken) -> tuple[np.ndarray, str] | None:
+    """How much each row's own loss rises when it is removed, and the method's name; None
+    when the model's influence method has no self-influence."""
+    from analysis.trace.influence import prepare_influence, self_influence
+
+    prep = prepare_influence(model, train_x, labels, progress=progress, cancel=cancel)
+    values = self_influence(prep)
+    if values is None:
+        return None
+    return np.asarray(values, dtype=float), prep.method
+
+
+def _leave_one_out_probability(estimator: Any, train_x: pd.DataFrame, classes: np.ndarray,
+                               codes: np.ndarray, self_influence: np.ndarray) -> np.ndarray:
+    """exp(-(in-sample loss + self-influence)): the given label's probability without the row.
+
+    Removing a row raises its own loss by about its self-influence (Koh and Liang 2017), so
+    this is the full model's leave-one-out estimate, comparable to an out-of-fold probability.
+    """
+    probabilities = estimator.predict_proba(train_x)
+    column_of = {value: index for index, value in enumerate(estimator.classes_.tolist())}
+    missing = [value for value in classes.tolist() if value not in column_of]
+    if missing:
+        raise SchemaError(f"the model was not trained on label values {missing}")
+    given = probabilities[np.arange(len(codes)),
+                          np.array([column_of[value] for value in classes.tolist()])[codes]]
+    in_sample_loss = -np.log(np.clip(given, 1e-12, 1.0))
+    return np.exp(-(in_sample_loss + self_influence))
+
+
+def _groupable(values: pd.Series) -> pd.Series:
+    """Dates and timestamps grouped by calendar day; other values as they are."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.dt.floor("D")
+    return values
+
+
+def _sorted_within_columns(table: pd.DataFrame, key: str,
+                           column_order: Sequence[str]) -> pd.DataFrame:
+    position = {name: index for index, name in enumerate(column_order)}
+    return (table.assign(_position=table["column"].map(position))
+            .sort_values(["_position", key], ascending=[True, False], kind="stable")
+            .drop(columns="_position").reset_index(drop=True))
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready Python value: numpy scalars unwrapped, NaN as None, dates as ISO text."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value

@@ -1,0 +1,543 @@
+"""Trace one prediction back to the training rows that pushed the model to it.
+
+The bridge between the files a user opens (a training snapshot, a prediction log, maybe a
+model file) and :mod:`analysis.trace.influence`: read the snapshot's features from DuckDB, find the
+log row, match feature columns, pick the influence method for the model (or fit a surrogate),
+and report the most harmful and most helpful training rows with their label, source and date.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from analysis.dataset import Dataset
+from analysis.errors import SchemaError
+from analysis.trace.influence import InfluencePrep, aggregate_influence, influence_for_row, prepare_influence, strongest
+from analysis.data.open_log import LoadedLog, load_log
+from analysis.metrics.per_version import model_versions
+from analysis.trace.model_files import LoadedModel, fit_surrogate, load_model, match_features
+from analysis.metrics.outcomes import outcomes
+from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
+from analysis.query import ROW_ID, Sql, ident
+from analysis.data.roles import RoleMap
+from analysis.slicing.parser import parse_slice
+from analysis.slices import Compare, Predicate, RowIds, to_sql
+from analysis.store import Store
+from analysis.trace.suspects import DEFAULT_SOURCE_COLUMNS, find_suspects, influence_by_source, suspects_report
+
+FAILURE_CAP = 500
+"""At most this many failed predictions are traced together, the worst (highest loss) first:
+enough for a corrupted batch to stand out, few enough to take seconds."""
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """A training snapshot in memory (100k x 30 is a few tens of MB) with its roles."""
+
+    snapshot: LoadedLog
+    frame: pd.DataFrame
+    features: list[str]
+    label: str
+    id_column: str | None
+    context_columns: list[str]  # source / batch / date columns shown next to each row
+
+
+def read_training(store: Store, train_paths: Sequence[str], cancel: CancelToken = NEVER_CANCELLED) -> TrainingData:
+    """Load a training snapshot: its label, features, id and source/date columns."""
+    snapshot = load_log(store, train_paths, check=False, cancel=cancel)
+    roles = snapshot.roles
+    if roles.label is None:
+        raise SchemaError("the training snapshot has no label column (name it label, target, y or is_...)",
+                          file=", ".join(snapshot.dataset.paths))
+    context = [c for c in snapshot.dataset.column_names if c in DEFAULT_SOURCE_COLUMNS]
+    features = [c for c in roles.features if c not in context]
+    columns = [c for c in [roles.id, roles.label, *features, *context] if c]
+    frame = store.df(Sql(f"SELECT {', '.join(ident(c) for c in dict.fromkeys(columns))} "
+                         f"FROM {ident(snapshot.dataset.view)} ORDER BY {ident(ROW_ID)}"), cancel)
+    return TrainingData(snapshot, frame, features, roles.label, roles.id, context)
+
+
+def model_for(training: TrainingData, model_path: str | Path | None, trust: bool,
+              log: LoadedLog | None = None) -> tuple[LoadedModel, list[str]]:
+    """The user's model (safely loaded) and its feature columns, or a surrogate fitted on the snapshot."""
+    if model_path is None:
+        features = [c for c in training.features if log is None or c in log.dataset.column_names]
+        if not features:
+            raise SchemaError("the training snapshot and the log share no feature column")
+        return fit_surrogate(training.frame, features, training.label, training.snapshot.roles.task), features
+    model = load_model(model_path, trust=trust)
+    log_columns = log.dataset.columns if log is not None else training.snapshot.dataset.columns
+    return model, match_features(model, training.snapshot.dataset.columns, log_columns)
+
+
+def trace_prediction(
+    store: Store,
+    train_paths: Sequence[str],
+    log_paths: Sequence[str],
+    row: str,
+    model_path: str | Path | None = None,
+    trust: bool = False,
+    version: str | None = None,
+    k: int = 20,
+    progress: Progress = no_progress,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> dict[str, Any]:
+    """The ``sleuth trace`` report for the log row whose id is ``row`` (one version's row)."""
+    progress(0.0, "Reading the training snapshot")
+    training = read_training(store, train_paths, cancel)
+    log = load_log(store, log_paths, check=False, cancel=cancel)
+    model, features = model_for(training, model_path, trust, log)
+    if version is None:
+        version = version_of_model(model_versions(store, log.dataset, log.roles, cancel), model_path)
+    query = _log_row(store, log, row, features, version, cancel)
+    label = query[log.roles.label] if log.roles.label else None
+    if label is None or (isinstance(label, float) and math.isnan(label)):
+        raise SchemaError(f"request '{row}' has no label yet, so there is no failure to trace", column=log.roles.label)
+    progress(0.2, "Preparing influence (once per model and snapshot)")
+    prep = prepare_influence(model, training.frame[features], training.frame[training.label],
+                             progress=scaled(progress, 0.2, 0.9), cancel=cancel)
+    result = influence_for_row(prep, query[features].to_frame().T, label, k=k)
+    progress(1.0, "Traced")
+    prediction = query[log.roles.prediction] if log.roles.prediction else None
+    return {
+        "method": result.method,
+        "surrogate": result.surrogate,
+        "query": {"row_id": row, "label": _plain(label), "prediction": _plain(prediction),
+                  "version": _plain(query[log.roles.model_version]) if log.roles.model_version else None},
+        "harmful": [_training_row(training, index, score) for index, score in result.harmful],
+        "helpful": [_training_row(training, index, score) for index, score in result.helpful],
+    }
+
+
+def suspects_for(
+    store: Store,
+    train_paths: Sequence[str],
+    model_path: str | Path | None = None,
+    trust: bool = False,
+    top: int = 20,
+    progress: Progress = no_progress,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> dict[str, Any]:
+    """The ``sleuth suspects`` report: training rows whose label is probably wrong, and where
+    they come from (source, batch, date)."""
+    training = read_training(store, train_paths, cancel)
+    model = load_model(model_path, trust=trust) if model_path else None
+    features = training.features
+    if model is not None:
+        features = match_features(model, training.snapshot.dataset.columns, training.snapshot.dataset.columns)
+    found = find_suspects(training.frame, features, training.label, model, id_column=training.id_column,
+                          source_columns=training.context_columns or DEFAULT_SOURCE_COLUMNS, k=max(top, 50),
+                          progress=progress, cancel=cancel)
+    return {**suspects_report(found, top=top), "id_column": training.id_column}
+
+
+def _log_row(store: Store, log: LoadedLog, row: str, features: list[str], version: str | None,
+             cancel: CancelToken) -> pd.Series:
+    roles = log.roles
+    if roles.id is None:
+        raise SchemaError("the log has no id column to find the row by; set the id role")
+    missing = [c for c in features if c not in log.dataset.column_names]
+    if missing:
+        raise SchemaError(f"the log lacks the model's feature column(s) {', '.join(missing)}")
+    condition = Sql(f"CAST({ident(roles.id)} AS VARCHAR) = ?", (str(row),))
+    if version is not None and roles.model_version:
+        condition = condition & Sql(f"CAST({ident(roles.model_version)} AS VARCHAR) = ?", (version,))
+    frame = store.df(Sql(f"SELECT * FROM {ident(log.dataset.view)} WHERE {condition.text} "
+                         f"ORDER BY {ident(ROW_ID)} LIMIT 1", condition.params), cancel)
+    if frame.empty:
+        raise SchemaError(f"no row with {roles.id} = '{row}'" + (f" for version '{version}'" if version else ""),
+                          column=roles.id)
+    return frame.iloc[0]
+
+
+def _training_row(training: TrainingData, index: int, score: float) -> dict[str, Any]:
+    record = training.frame.iloc[int(index)]
+    entry = {"row_id": _plain(record[training.id_column]) if training.id_column else int(index),
+             "score": float(score), "label": _plain(record[training.label])}
+    for column in training.context_columns:
+        entry[column] = _plain(record[column])
+    return entry
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly Python value from a pandas/numpy one."""
+    if value is None:
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+@dataclass(frozen=True)
+class PreparedInfluence:
+    """What :class:`InfluenceCache` keeps per model and snapshot: the expensive part of a trace."""
+
+    training: TrainingData
+    model: LoadedModel
+    features: list[str]
+    prep: InfluencePrep
+
+
+class InfluenceCache:
+    """The one-time influence preparation per (snapshot, model file, its mtime), kept for the session.
+
+    Preparing (reading the snapshot, loading the model, a Hessian or per-tree pass) takes
+    seconds; every later row of the same model is then a fraction of a second. The lock makes
+    a second worker wait for a preparation in progress instead of repeating it.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple, PreparedInfluence] = {}
+        self._lock = threading.Lock()
+
+    def prepared(self, store: Store, snapshot_paths: Sequence[str], model_path: str | Path | None,
+                 trust: bool, log: LoadedLog, progress: Progress = no_progress,
+                 cancel: CancelToken = NEVER_CANCELLED) -> PreparedInfluence:
+        """The cached preparation, or a new one (progress reports only when preparing)."""
+        key = _cache_key(snapshot_paths, model_path)
+        with self._lock:
+            if key not in self._entries:
+                self._entries[key] = _prepare(store, snapshot_paths, model_path, trust, log, progress, cancel)
+            return self._entries[key]
+
+    def __contains__(self, key: tuple) -> bool:
+        return key in self._entries
+
+    @staticmethod
+    def key(snapshot_paths: Sequence[str], model_path: str | Path | None) -> tuple:
+        return _cache_key(snapshot_paths, model_path)
+
+
+@dataclass(frozen=True)
+class TracedTrainingRow:
+    """One influential training row: its id, score (positive = harmful), label, source/date,
+    features, and the slice that shows it in the snapshot."""
+
+    row_id: Any
+    score: float
+    label: Any
+    context: dict[str, Any]
+    values: dict[str, Any]
+    predicate: Predicate
+
+
+@dataclass(frozen=True)
+class RowTrace:
+    """One log row traced to the training rows that most raised and lowered its loss."""
+
+    row_id: int
+    request_id: Any
+    version: Any
+    label: Any
+    prediction: Any
+    correct: bool | None
+    features: list[str]
+    query_values: dict[str, Any]
+    method: str
+    surrogate: bool
+    harmful: list[TracedTrainingRow]
+    helpful: list[TracedTrainingRow]
+
+
+class NoLabelYet(SchemaError):
+    """The log row has no ground truth yet: there is no failure to trace."""
+
+
+def row_version(store: Store, dataset: Dataset, roles: RoleMap, row_id: int,
+                cancel: CancelToken = NEVER_CANCELLED) -> str | None:
+    """The model version that served log row ``row_id`` (a ROW_ID), or None without that role."""
+    if roles.model_version is None:
+        return None
+    rows = store.rows(Sql(f"SELECT CAST({ident(roles.model_version)} AS VARCHAR) FROM {ident(dataset.view)} "
+                          f"WHERE {ident(ROW_ID)} = ?", (int(row_id),)), cancel)
+    return rows[0][0] if rows else None
+
+
+def trace_log_row(
+    store: Store,
+    dataset: Dataset,
+    roles: RoleMap,
+    row_id: int,
+    snapshot_paths: Sequence[str],
+    model_path: str | Path | None,
+    trust: bool,
+    cache: InfluenceCache,
+    k: int = 20,
+    progress: Progress = no_progress,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> RowTrace:
+    """Trace the log row ``row_id`` (its ROW_ID) of an open dataset, reusing ``cache``'s preparation.
+
+    Raises :class:`NoLabelYet` before any preparation when the row has no label.
+    """
+    frame = store.df(Sql(f"SELECT * FROM {ident(dataset.view)} WHERE {ident(ROW_ID)} = ?", (int(row_id),)),
+                     cancel)
+    if frame.empty:
+        raise SchemaError(f"the log has no row {row_id}")
+    query = frame.iloc[0]
+    label = None if roles.label is None or pd.isna(query[roles.label]) else _plain(query[roles.label])
+    if label is None:
+        raise NoLabelYet("this row has no label yet, so there is no failure to trace", column=roles.label)
+    progress(0.0, "Preparing influence (once per model and snapshot)")
+    ready = cache.prepared(store, snapshot_paths, model_path, trust, LoadedLog(dataset, roles, ()),
+                           scaled(progress, 0.0, 0.9), cancel)
+    missing = [c for c in ready.features if c not in frame.columns]
+    if missing:
+        raise SchemaError(f"the log lacks the model's feature column(s) {', '.join(missing)}")
+    result = influence_for_row(ready.prep, frame[ready.features].iloc[[0]], query[roles.label], k=k)
+    prediction = _plain(query[roles.prediction]) if roles.prediction else None
+    progress(1.0, "Traced")
+    return RowTrace(
+        row_id=int(row_id),
+        request_id=_shown(query[roles.id]) if roles.id else None,
+        version=_shown(query[roles.model_version]) if roles.model_version else None,
+        label=label,
+        prediction=prediction,
+        correct=None if prediction is None else _same_label(label, prediction),
+        features=list(ready.features),
+        query_values={c: _shown(query[c]) for c in ready.features},
+        method=result.method,
+        surrogate=result.surrogate,
+        harmful=[_traced_row(ready, index, score) for index, score in result.harmful],
+        helpful=[_traced_row(ready, index, score) for index, score in result.helpful],
+    )
+
+
+@dataclass(frozen=True)
+class FailuresTrace:
+    """The training rows most harmful (and helpful) summed over a slice's failed predictions.
+
+    ``failures`` is how many failed predictions of ``version`` the slice holds, ``traced`` how
+    many were traced (at most ``cap``, the worst first). ``by_source`` is
+    :func:`analysis.trace.suspects.influence_by_source` over the summed scores.
+    """
+
+    version: Any
+    failures: int
+    traced: int
+    cap: int
+    method: str
+    surrogate: bool
+    harmful: list[TracedTrainingRow]
+    helpful: list[TracedTrainingRow]
+    by_source: pd.DataFrame
+
+
+def version_of_model(versions: Sequence[str], model_path: str | Path | None) -> str | None:
+    """The log version a model file belongs to when its name says so: the longest version
+    string in the file's name (``models/fraud-gbm-2026.10.skops`` -> ``fraud-gbm-2026.10``).
+
+    Registries and training jobs name model files after the version they deploy; tracing a
+    failure of one version through another version's model would blame the wrong training rows.
+    """
+    if model_path is None:
+        return None
+    name = Path(model_path).name
+    named = [v for v in versions if v and v in name]
+    return max(named, key=len) if named else None
+
+
+def busiest_failing_version(store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None,
+                            cancel: CancelToken = NEVER_CANCELLED) -> str | None:
+    """The model version with the most failed predictions in the slice: the one whose model the
+    failures are traced through (None without a version role or without failures)."""
+    if roles.model_version is None:
+        return None
+    version = f"CAST({ident(roles.model_version)} AS VARCHAR)"
+    where = _failed(dataset, roles) & condition
+    rows = store.rows(Sql(f"SELECT {version}, COUNT(*) AS n FROM {ident(dataset.view)} WHERE {where.text} "
+                          f"GROUP BY 1 ORDER BY n DESC, 1 LIMIT 1", where.params), cancel)
+    return rows[0][0] if rows else None
+
+
+def trace_failures(
+    store: Store,
+    dataset: Dataset,
+    roles: RoleMap,
+    condition: Sql | None,
+    version: str | None,
+    snapshot_paths: Sequence[str],
+    model_path: str | Path | None,
+    trust: bool,
+    cache: InfluenceCache,
+    k: int = 20,
+    cap: int = FAILURE_CAP,
+    progress: Progress = no_progress,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> FailuresTrace:
+    """Sum the influence of every training row over the failed predictions of ``version`` in the
+    slice ``condition`` (the worst ``cap`` of them), so rows and batches harmful to many stand out."""
+    where = _failed(dataset, roles) & condition
+    if version is not None and roles.model_version:
+        where = where & Sql(f"CAST({ident(roles.model_version)} AS VARCHAR) = ?", (str(version),))
+    count = store.scalar(Sql(f"SELECT COUNT(*) FROM {ident(dataset.view)} WHERE {where.text}", where.params),
+                         cancel)
+    if not count:
+        raise SchemaError("the slice has no failed prediction with a label to trace")
+    loss = outcomes(roles, dataset.columns).loss
+    worst = f"({loss}) DESC NULLS LAST, " if loss else ""
+    failed = store.df(Sql(f"SELECT * FROM {ident(dataset.view)} WHERE {where.text} "
+                          f"ORDER BY {worst}{ident(ROW_ID)} LIMIT {int(cap)}", where.params), cancel)
+    progress(0.0, "Preparing influence (once per model and snapshot)")
+    ready = cache.prepared(store, snapshot_paths, model_path, trust, LoadedLog(dataset, roles, ()),
+                           scaled(progress, 0.0, 0.8), cancel)
+    missing = [c for c in ready.features if c not in failed.columns]
+    if missing:
+        raise SchemaError(f"the log lacks the model's feature column(s) {', '.join(missing)}")
+    progress(0.8, f"Summing influence over {len(failed):,} failed predictions")
+    scores = aggregate_influence(ready.prep, failed[ready.features], failed[roles.label])
+    harmful, helpful = strongest(scores, k)
+    sources = ready.training.context_columns or list(DEFAULT_SOURCE_COLUMNS)
+    progress(1.0, "Traced")
+    return FailuresTrace(
+        version=version, failures=int(count), traced=len(failed), cap=cap,
+        method=ready.prep.method, surrogate=ready.prep.model.surrogate,
+        harmful=[_traced_row(ready, index, score) for index, score in harmful],
+        helpful=[_traced_row(ready, index, score) for index, score in helpful],
+        by_source=influence_by_source(ready.training.frame, scores, sources),
+    )
+
+
+def trace_slice(
+    store: Store,
+    train_paths: Sequence[str],
+    log_paths: Sequence[str],
+    slice_text: str,
+    model_path: str | Path | None = None,
+    trust: bool = False,
+    version: str | None = None,
+    k: int = 20,
+    progress: Progress = no_progress,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> dict[str, Any]:
+    """The ``sleuth trace --slice`` report: :func:`trace_failures` over the log rows matching
+    ``slice_text`` (the slice bar's syntax), as a JSON-ready object."""
+    log = load_log(store, log_paths, check=False, cancel=cancel)
+    types = {c.name: c.dtype for c in log.dataset.columns}
+    condition = to_sql(parse_slice(slice_text, types))
+    if version is None:
+        version = (version_of_model(model_versions(store, log.dataset, log.roles, cancel), model_path)
+                   or busiest_failing_version(store, log.dataset, log.roles, condition, cancel))
+    traced = trace_failures(store, log.dataset, log.roles, condition, version, train_paths, model_path, trust,
+                            InfluenceCache(), k=k, progress=progress, cancel=cancel)
+    return failures_report(traced, slice_text)
+
+
+def failures_report(traced: FailuresTrace, slice_text: str) -> dict[str, Any]:
+    """A :class:`FailuresTrace` as plain JSON: the shape ``sleuth trace --slice --json`` prints."""
+    def entry(row: TracedTrainingRow) -> dict[str, Any]:
+        return {"row_id": row.row_id, "score": row.score, "label": row.label, **row.context}
+
+    return {
+        "method": traced.method,
+        "surrogate": traced.surrogate,
+        "slice": slice_text,
+        "version": traced.version,
+        "failures": traced.failures,
+        "traced": traced.traced,
+        "cap": traced.cap,
+        "harmful": [entry(r) for r in traced.harmful],
+        "helpful": [entry(r) for r in traced.helpful],
+        "by_source": [{key: _plain(value) for key, value in record.items()}
+                      for record in traced.by_source.to_dict(orient="records")],
+    }
+
+
+def training_row_predicate(id_column: str | None, row_id: Any) -> Predicate:
+    """The slice that shows one training row of the snapshot: ``id = row_id`` by its id column,
+    else by its position (the snapshot's row number)."""
+    if id_column is None:
+        return RowIds.of([int(row_id)])
+    return Compare(id_column, "=", row_id)
+
+
+def log_row_predicate(roles: RoleMap, trace: RowTrace) -> Predicate:
+    """The slice that shows a traced log row: its request id (and version, when several versions
+    scored the same id), else its row number."""
+    if roles.id is None or trace.request_id is None:
+        return RowIds.of([trace.row_id])
+    request = Compare(roles.id, "=", trace.request_id)
+    if roles.model_version and trace.version is not None:
+        return request & Compare(roles.model_version, "=", trace.version)
+    return request
+
+
+def concentration_sentence(report: dict[str, Any]) -> str:
+    """Where a ``suspects_for`` report's suspects concentrate, in one sentence (BH-adjusted p < 0.05)."""
+    concentrated = [b for b in report["by_source"]
+                    if b.get("p_value") is not None and b["p_value"] < 0.05 and (b.get("lift") or 0) > 1]
+    if not concentrated:
+        return "The suspect labels are spread evenly: no source, batch or date holds more than its share."
+    parts = [f"{b['column']} = {b['value']} ({b['suspects']:,} suspects of {b['rows']:,} rows, "
+             f"{b['lift']:.1f}× its share, p {b['p_value']:.2g})" for b in concentrated]
+    return "Suspect labels concentrate in " + "; ".join(parts) + "."
+
+
+def _failed(dataset: Dataset, roles: RoleMap) -> Sql:
+    """Labelled rows whose prediction was wrong (classification); for regression, every labelled
+    row with a loss, the worst of which are traced."""
+    if roles.label is None:
+        raise SchemaError("the log has no label column: no prediction can be called a failure")
+    found = outcomes(roles, dataset.columns)
+    if found.is_correct is not None:
+        return Sql(f"({found.has_label}) AND ({found.is_correct}) = 0")
+    if found.loss is not None:
+        return Sql(f"({found.has_label}) AND ({found.loss}) IS NOT NULL")
+    raise SchemaError("the log has no prediction or score column to tell a failure from a success")
+
+
+def _cache_key(snapshot_paths: Sequence[str], model_path: str | Path | None) -> tuple:
+    model = str(model_path) if model_path else None
+    mtime = os.path.getmtime(model) if model and os.path.exists(model) else None
+    return tuple(str(p) for p in snapshot_paths), model, mtime
+
+
+def _prepare(store: Store, snapshot_paths: Sequence[str], model_path: str | Path | None, trust: bool,
+             log: LoadedLog, progress: Progress, cancel: CancelToken) -> PreparedInfluence:
+    progress(0.0, "Reading the training snapshot")
+    training = read_training(store, snapshot_paths, cancel)
+    progress(0.1, "Loading the model" if model_path else "Fitting a surrogate model on the snapshot")
+    model, features = model_for(training, model_path or None, trust, log)
+    progress(0.2, "Preparing influence (once per model and snapshot)")
+    prep = prepare_influence(model, training.frame[features], training.frame[training.label],
+                             progress=scaled(progress, 0.2, 1.0), cancel=cancel)
+    return PreparedInfluence(training, model, features, prep)
+
+
+def _traced_row(ready: PreparedInfluence, index: int, score: float) -> TracedTrainingRow:
+    entry = _training_row(ready.training, index, score)
+    record = ready.training.frame.iloc[int(index)]
+    return TracedTrainingRow(
+        row_id=entry["row_id"], score=entry["score"], label=entry["label"],
+        context={c: entry[c] for c in ready.training.context_columns},
+        values={c: _shown(record[c]) for c in ready.features},
+        predicate=training_row_predicate(ready.training.id_column, entry["row_id"]),
+    )
+
+
+def _shown(value: Any) -> Any:
+    """:func:`_plain`, with values JSON does not know (UUIDs) as text."""
+    value = _plain(value)
+    return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
+
+
+def _same_label(label: Any, prediction: Any) -> bool:
+    """Labels compare as text, so 1, 1.0, True and "1" from different columns meet."""
+    def key(value: Any) -> str:
+        if isinstance(value, bool):
+            return str(int(value))
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value)
+    return key(label) == key(prediction)

@@ -1,0 +1,376 @@
+"""Input and output checks: each column, time bucket and group compared with the reference.
+
+DuckDB counts the rows once per (bucket, group) cell (:mod:`analysis.triage.cells`); numpy
+compares each cell with the same group's reference cell. Every check measures an effect size
+(a difference of shares, a distance between distributions) and emits a :class:`Symptom` only
+above a minimum effect and a minimum row count, never on a bare p-value: on millions of rows
+every difference is "significant", and an on-call engineer needs the few that matter.
+Both the all-rows cell and a group's cell are checked; ``evidence["level"]`` says which, and
+triage decides whether the group or all rows is the right subgroup.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Sequence
+
+import numpy as np
+from scipy.spatial.distance import jensenshannon
+
+from analysis.triage.cells import Cell, ColumnCounts, count_cells
+from analysis.dataset import Dataset
+from analysis.metrics.per_version import time_span, timestamp_expr
+from analysis.triage.reference_profile import ERROR, PREDICTED_POSITIVE, Profile, cell_spec
+from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
+from analysis.query import ROW_ID, Sql
+from analysis.data.roles import RoleMap
+from analysis.store import Store
+from analysis.triage.symptoms import Symptom
+from analysis.data.time import BUCKETS, Bucket
+
+MIN_ROWS = 200
+"""Rows a cell needs before any check reads it: fewer make shares too noisy to trust."""
+
+CHECK_MAX_BUCKETS = 60
+"""Checks use the smallest bucket giving at most this many buckets: enough rows per cell."""
+
+DAILY_FROM_DAYS = 7
+"""Over a week or more, buckets are at least a day long, so daily cycles (traffic mix,
+hour-of-day features) are not read as shifts."""
+
+NULL_MIN_EFFECT = 0.05
+"""A null share at least this much above the reference's is a null_rate symptom."""
+
+ZERO_MIN_EFFECT = 0.1
+"""A zero share at least this much above the reference's is a zero_fill symptom."""
+
+OUT_OF_RANGE_MIN_EFFECT = 0.05
+"""A share outside the typical range at least this much above the reference's is out_of_range."""
+
+DISTRIBUTION_MIN_EFFECT = 0.14
+"""Minimum Jensen-Shannon distance (base 2, small-sample bias removed) for a distribution,
+score_shift or category-share symptom."""
+
+RATE_MIN_EFFECT = 0.05
+"""A predicted-positive or error rate this far from the reference's is a model-side symptom."""
+
+SHARE_NOISE_SIGMAS = 4.0
+"""A share difference must also exceed this many binomial standard errors of the cell."""
+
+NEW_CATEGORY_MIN_SHARE = 0.01
+"""Values unknown to the reference must fill at least this share of a cell."""
+
+VANISHED_MIN_EXPECTED = 20
+"""A reference category vanishes only where at least this many rows of it were expected."""
+
+STUCK_MIN_REFERENCE_DISTINCT = 5
+"""A column is stuck only if its reference had at least this many distinct values."""
+
+UNIT_FACTORS = (10.0, 100.0, 1000.0, 1e6, 60.0, 3600.0, 24.0, 1.609344, 2.20462, 2.54)
+"""Factors between common units (powers of ten, seconds/minutes/hours, km/mi, kg/lb, cm/in);
+their inverses count too."""
+
+UNIT_TOLERANCE = math.log(1.15)
+"""Mean and spread must both be within 15% of a unit factor (log scale) for a unit_change."""
+
+SWAP_MAX_RATIO = 0.3
+"""Two columns look swapped when their distance to each other's reference is at most this
+share of their distance to their own."""
+
+
+def check_bucket(start: dt.datetime, end: dt.datetime) -> Bucket:
+    """The bucket width for checks: at most 60 buckets, at least a day over a week or more."""
+    span = max((end - start).total_seconds(), 0.0)
+    floor = 86400.0 if span >= DAILY_FROM_DAYS * 86400.0 else 0.0
+    for bucket in BUCKETS:
+        if bucket.seconds >= floor and span / bucket.seconds <= CHECK_MAX_BUCKETS:
+            return bucket
+    return BUCKETS[-1]
+
+
+def run_checks(
+    store: Store,
+    dataset: Dataset,
+    roles: RoleMap,
+    profile: Profile,
+    condition: Sql | None = None,
+    bucket: Bucket | None = None,
+    group_columns: Sequence[str] | None = None,
+    min_rows: int = MIN_ROWS,
+    cancel: CancelToken = NEVER_CANCELLED,
+    progress: Progress = no_progress,
+) -> list[Symptom]:
+    """Every symptom of the rows matching ``condition`` against ``profile``."""
+    progress(0.0, "Comparing the schema with the reference")
+    symptoms = schema_symptoms(dataset, profile)
+    present = {c.name: c.dtype for c in dataset.columns}
+    comparable = [c for c in profile.columns
+                  if present.get(c.name) == c.dtype and c.name not in (ROW_ID, roles.model_version)]
+    groups = tuple(g for g in (profile.group_columns if group_columns is None else group_columns)
+                   if g in present and profile.column(g) is not None and profile.column(g).kind == "categorical")
+    span = time_span(store, dataset, roles, condition) if roles.timestamp else None
+    if bucket is None and span is not None:
+        bucket = check_bucket(*span)
+    spec = cell_spec(
+        dataset, roles, {c.name: c.edges for c in comparable if c.kind == "numeric"},
+        {c.name: c.kind for c in comparable}, groups,
+    )
+    progress(0.1, "Counting rows per time bucket and group")
+    bucket_sql = bucket.sql(timestamp_expr(dataset, roles)) if bucket is not None and roles.timestamp else None
+    cells = count_cells(store, dataset, spec, condition, bucket_sql, cancel)
+    progress(0.8, "Comparing each cell with the reference")
+    width = dt.timedelta(seconds=bucket.seconds) if bucket is not None and bucket_sql else None
+    for cell in cells:
+        cancel.raise_if_cancelled()
+        reference = profile.cell(cell.group)
+        if reference is None or reference.rows < min_rows or cell.rows < min_rows:
+            continue
+        symptoms += _cell_symptoms(cell, reference, profile, roles, comparable, width, min_rows)
+    progress(1.0, f"{len(symptoms)} symptom(s)")
+    return sorted(symptoms, key=_symptom_order)
+
+
+def _symptom_order(symptom: Symptom) -> tuple:
+    """A fixed order: DuckDB returns groups in no particular order, and triage breaks ties by
+    position, so the same log must give the same list."""
+    return (symptom.kind, symptom.columns, str(symptom.group), symptom.start or dt.datetime.min)
+
+
+def schema_symptoms(dataset: Dataset, profile: Profile) -> list[Symptom]:
+    """Columns of the reference missing from the data, of another type, or new in the data."""
+    present = {c.name: c.dtype for c in dataset.columns}
+    known = {c.name for c in profile.columns}
+    found = []
+    for column in profile.columns:
+        dtype = present.get(column.name)
+        if dtype is None:
+            found.append(_schema(dataset, column.name, "missing", column.dtype, None))
+        elif dtype != column.dtype:
+            found.append(_schema(dataset, column.name, "retyped", column.dtype, dtype))
+    skipped = {profile.roles.id, profile.roles.timestamp, ROW_ID}
+    for column in dataset.columns:
+        if column.name not in known and column.name not in skipped:
+            found.append(_schema(dataset, column.name, "new", None, column.dtype))
+    return found
+
+
+def _schema(dataset: Dataset, column: str, change: str, before: str | None, after: str | None) -> Symptom:
+    return Symptom(
+        "schema", (column,), dataset.row_count, 1.0,
+        evidence={"change": change, "reference_type": before, "observed_type": after, "level": "all rows"},
+    )
+
+
+def _cell_symptoms(
+    cell: Cell, reference: Cell, profile: Profile, roles: RoleMap, columns: list, width: dt.timedelta | None,
+    min_rows: int,
+) -> list[Symptom]:
+    place = {
+        "start": cell.bucket, "end": cell.bucket + width if cell.bucket is not None and width else None,
+        "group": cell.group,
+    }
+    level = "group" if cell.group else "all rows"
+    model_side = {roles.label, roles.prediction, *roles.scores}
+    per_version_only = roles.model_version is not None and not (cell.group and cell.group[0][0] == roles.model_version)
+    checked = [
+        (column, cell.columns[column.name], reference.columns[column.name]) for column in columns
+        if column.name in cell.columns and column.name in reference.columns
+        and reference.columns[column.name].rows >= min_rows
+        and not (column.name in model_side and per_version_only)
+    ]
+    histograms = [(c, obs, ref) for c, obs, ref in checked
+                  if c.kind == "numeric" and obs.non_null >= min_rows and ref.non_null >= min_rows]
+    shifts = dict(zip([c.name for c, _, _ in histograms], _distribution_effects(
+        [obs.bins for _, obs, _ in histograms], [ref.bins for _, _, ref in histograms],
+        [obs.non_null for _, obs, _ in histograms], [ref.non_null for _, _, ref in histograms],
+    )))
+    found: list[Symptom] = []
+    shifted: list[str] = []
+    for column, obs, ref in checked:
+        found += _null_rate(column.name, obs, ref, place, level)
+        if column.name in shifts:
+            shift = shifts[column.name]
+            found += _numeric_symptoms(column, obs, ref, shift, place, level, column.name in roles.scores)
+            if shift >= DISTRIBUTION_MIN_EFFECT:
+                shifted.append(column.name)
+        elif column.kind == "categorical" and obs.categories and ref.categories:
+            found += _category_symptoms(column.name, obs, ref, profile, place, level)
+    found += _swaps(cell, reference, [c for c in shifted if c not in model_side], place, level)
+    if not per_version_only:
+        found += _model_symptoms(cell, reference, place, level, min_rows)
+    return _without_units_of_swaps(found)
+
+
+def _null_rate(name: str, obs: ColumnCounts, ref: ColumnCounts, place: dict, level: str) -> list[Symptom]:
+    effect = obs.null_rate - ref.null_rate
+    if not _share_moved(effect, ref.null_rate, obs.rows, NULL_MIN_EFFECT):
+        return []
+    return [Symptom("null_rate", (name,), obs.rows - obs.non_null, effect, ref.null_rate, obs.null_rate,
+                    **place, evidence={"level": level, "cell_rows": obs.rows})]
+
+
+def _numeric_symptoms(
+    column, obs: ColumnCounts, ref: ColumnCounts, shift: float, place: dict, level: str, is_score: bool
+) -> list[Symptom]:
+    """Zero fill, stuck value, out of range, unit change and ``shift`` (the distribution effect,
+    computed once by the caller, which also looks for swaps with it)."""
+    name = column.name
+    found = []
+    evidence = {"level": level, "cell_rows": obs.rows}
+    zero_effect = obs.zero_rate - ref.zero_rate
+    if _share_moved(zero_effect, ref.zero_rate, obs.non_null, ZERO_MIN_EFFECT):
+        found.append(Symptom("zero_fill", (name,), obs.zeros, zero_effect, ref.zero_rate, obs.zero_rate,
+                             **place, evidence=evidence))
+    if obs.minimum is not None and obs.minimum == obs.maximum and column.distinct >= STUCK_MIN_REFERENCE_DISTINCT:
+        found.append(Symptom("stuck", (name,), obs.non_null, 1.0, float(column.distinct), obs.minimum,
+                             **place, evidence={**evidence, "value": obs.minimum}))
+    oor_effect = obs.out_of_range_rate - ref.out_of_range_rate
+    if _share_moved(oor_effect, ref.out_of_range_rate, obs.non_null, OUT_OF_RANGE_MIN_EFFECT):
+        found.append(Symptom("out_of_range", (name,), obs.bins[0] + obs.bins[-1], oor_effect,
+                             ref.out_of_range_rate, obs.out_of_range_rate, **place,
+                             evidence={**evidence, "typical_range": [column.edges[0], column.edges[-1]],
+                                       "observed_min": obs.minimum, "observed_max": obs.maximum}))
+    factor = _unit_factor(obs, ref)
+    if factor is not None:
+        found.append(Symptom("unit_change", (name,), obs.non_null, abs(math.log10(obs.mean / ref.mean)),
+                             ref.mean, obs.mean, **place, evidence={**evidence, "factor": factor}))
+    if shift >= DISTRIBUTION_MIN_EFFECT:
+        found.append(Symptom("score_shift" if is_score else "distribution", (name,), obs.non_null, shift,
+                             ref.mean, obs.mean, **place,
+                             evidence={**evidence, "measure": "jensen-shannon distance",
+                                       "reference_bins": ref.bin_shares.round(4).tolist(),
+                                       "observed_bins": obs.bin_shares.round(4).tolist(),
+                                       "edges": list(column.edges)}))
+    return found
+
+
+def _category_symptoms(name: str, obs: ColumnCounts, ref: ColumnCounts, profile: Profile, place: dict, level: str) -> list[Symptom]:
+    known = profile.column(name).counts.categories
+    total = sum(obs.categories.values())
+    found = []
+    new = {v: n for v, n in obs.categories.items() if v not in known}
+    new_share = sum(new.values()) / total
+    if new_share >= NEW_CATEGORY_MIN_SHARE:
+        found.append(Symptom("new_category", (name,), sum(new.values()), new_share, 0.0, new_share, **place,
+                             evidence={"level": level, "values": dict(sorted(new.items(), key=lambda kv: -kv[1])[:10])}))
+    ref_total = sum(ref.categories.values())
+    vanished = {v: n / ref_total for v, n in ref.categories.items()
+                if v not in obs.categories and n / ref_total * total >= VANISHED_MIN_EXPECTED}
+    if vanished:
+        share = sum(vanished.values())
+        found.append(Symptom("vanished_category", (name,), int(round(share * total)), share, share, 0.0, **place,
+                             evidence={"level": level, "values": vanished}))
+    values = sorted(set(ref.categories) | set(obs.categories))
+    observed = [obs.categories.get(v, 0) for v in values]
+    expected = [ref.categories.get(v, 0) for v in values]
+    effect = _distribution_effect(observed, expected, total, ref_total)
+    if effect >= DISTRIBUTION_MIN_EFFECT:
+        found.append(Symptom("distribution", (name,), total, effect, None, None, **place,
+                             evidence={"level": level, "measure": "jensen-shannon distance",
+                                       "reference_shares": {v: n / ref_total for v, n in zip(values, expected)},
+                                       "observed_shares": {v: n / total for v, n in zip(values, observed)}}))
+    return found
+
+
+def _swaps(cell: Cell, reference: Cell, shifted: list[str], place: dict, level: str) -> list[Symptom]:
+    """Pairs of shifted numeric columns each distributed like the other's reference."""
+    found = []
+    for i, a in enumerate(shifted):
+        for b in shifted[i + 1:]:
+            oa, ob, ra, rb = cell.columns[a], cell.columns[b], reference.columns[a], reference.columns[b]
+            own = _moment_distance(oa, ra) + _moment_distance(ob, rb)
+            crossed = _moment_distance(oa, rb) + _moment_distance(ob, ra)
+            if 0 < own < math.inf and crossed <= SWAP_MAX_RATIO * own:
+                found.append(Symptom("swap", (a, b), min(oa.non_null, ob.non_null), 1.0 - crossed / own,
+                                     own, crossed, **place,
+                                     evidence={"level": level, "distance_to_own_reference": own,
+                                               "distance_to_other_reference": crossed}))
+    return found
+
+
+def _model_symptoms(cell: Cell, reference: Cell, place: dict, level: str, min_rows: int) -> list[Symptom]:
+    found = []
+    for name, kind in ((PREDICTED_POSITIVE, "positive_rate"), (ERROR, "metric")):
+        if name not in cell.outcomes or name not in reference.outcomes:
+            continue
+        (n, s), (rn, rs) = cell.outcomes[name], reference.outcomes[name]
+        if n < min_rows or rn < min_rows:
+            continue
+        rate, ref_rate = s / n, rs / rn
+        if _share_moved(rate - ref_rate, ref_rate, n, RATE_MIN_EFFECT):
+            found.append(Symptom(kind, (name,), n, rate - ref_rate, ref_rate, rate, **place,
+                                 evidence={"level": level, "measure": "error rate" if name == ERROR else "predicted-positive rate"}))
+    return found
+
+
+def _without_units_of_swaps(found: list[Symptom]) -> list[Symptom]:
+    """A swap also rescales both columns; it is not a unit change of either."""
+    swapped = {c for s in found if s.kind == "swap" for c in s.columns}
+    return [s for s in found if not (s.kind == "unit_change" and s.columns[0] in swapped)]
+
+
+def _share_moved(effect: float, reference: float, rows: int, minimum: float) -> bool:
+    """True when a share moved by at least ``minimum`` and well beyond the cell's noise."""
+    if rows <= 0:
+        return False
+    noise = math.sqrt(max(reference * (1 - reference), 1.0 / rows) / rows)
+    return abs(effect) >= minimum and abs(effect) >= SHARE_NOISE_SIGMAS * noise
+
+
+def _distribution_effect(observed: Sequence[float], reference: Sequence[float], n_obs: int, n_ref: int) -> float:
+    """The distribution effect of one pair of histograms (see :func:`_distribution_effects`)."""
+    return float(_distribution_effects([observed], [reference], [n_obs], [n_ref])[0])
+
+
+def _distribution_effects(
+    observed: Sequence[Sequence[float]], reference: Sequence[Sequence[float]],
+    n_obs: Sequence[int], n_ref: Sequence[int],
+) -> np.ndarray:
+    """Jensen-Shannon distance (base 2) between each pair of histograms, less its small-sample
+    bias: with k bins, two samples of the same distribution differ by about
+    (k - 1) / (8 ln 2) x (1/n + 1/m) in divergence, which is subtracted before the root.
+
+    All pairs go to scipy in one call (a cell has dozens of columns, a log hundreds of cells);
+    shorter histograms are padded with bins empty on both sides, which change neither the
+    distance nor the count of bins.
+    """
+    effects = np.zeros(len(observed))
+    if not len(observed):
+        return effects
+    width = max(len(h) for h in [*observed, *reference])
+    p, q = np.zeros((len(observed), width)), np.zeros((len(observed), width))
+    for i, (o, r) in enumerate(zip(observed, reference)):
+        p[i, :len(o)], q[i, :len(r)] = o, r
+    n, m = np.asarray(n_obs, dtype=float), np.asarray(n_ref, dtype=float)
+    valid = (p.sum(axis=1) > 0) & (q.sum(axis=1) > 0) & (n > 0) & (m > 0)
+    if not valid.any():
+        return effects
+    p, q, n, m = p[valid], q[valid], n[valid], m[valid]
+    divergence = jensenshannon(p, q, base=2, axis=1) ** 2
+    bins = np.count_nonzero((p > 0) | (q > 0), axis=1)
+    bias = (bins - 1) / (8 * math.log(2)) * (1 / n + 1 / m)
+    effects[valid] = np.sqrt(np.maximum(divergence - bias, 0.0))
+    return effects
+
+
+def _unit_factor(obs: ColumnCounts, ref: ColumnCounts) -> float | None:
+    """The unit factor that maps the reference's mean and spread onto the cell's, if any."""
+    if not (ref.mean and ref.std and obs.mean and obs.std) or math.isnan(obs.std) or math.isnan(ref.std):
+        return None
+    mean_ratio, spread_ratio = obs.mean / ref.mean, obs.std / ref.std
+    if mean_ratio <= 0:
+        return None
+    for base in UNIT_FACTORS:
+        for factor in (base, 1 / base):
+            if abs(math.log(mean_ratio / factor)) < UNIT_TOLERANCE and abs(math.log(spread_ratio / factor)) < UNIT_TOLERANCE:
+                return factor
+    return None
+
+
+def _moment_distance(obs: ColumnCounts, ref: ColumnCounts) -> float:
+    """How far a cell's values sit from a reference, in the reference's standard deviations
+    (location) plus the log ratio of spreads (scale)."""
+    if not ref.std or math.isnan(ref.std) or not obs.std or math.isnan(obs.std):
+        return math.inf
+    return abs(obs.mean - ref.mean) / ref.std + abs(math.log(obs.std / ref.std))

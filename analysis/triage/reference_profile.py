@@ -1,0 +1,305 @@
+"""The reference profile: what every column of a known-good stretch of data looks like.
+
+A reference is a training snapshot or a window of the log (by default its first 20% of
+time). :func:`profile_reference` describes each column in two passes over the reference rows
+(quantiles and distinct counts first, because the histogram edges come from the quantiles;
+then the additive counts of :mod:`analysis.triage.cells` over all rows and per group).
+:meth:`Profile.to_json` is the expectations file that ``sleuth check --expect FILE`` reads, so
+the same checks run in CI or cron without the reference data: plain, versioned JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from analysis.triage.cells import Cell, CellSpec, ColumnCounts, count_cells, finite_double
+from analysis.dataset import Column, Dataset
+from analysis.errors import InputError
+from analysis.metrics.per_version import time_span, timestamp_expr
+from analysis.metrics.outcomes import outcomes
+from analysis.progress import NEVER_CANCELLED, CancelToken
+from analysis.query import ROW_ID, Sql, ident, select
+from analysis.data.roles import RoleMap, TaskType
+from analysis.store import Store
+
+SCHEMA_VERSION = 1
+"""Version of the expectations file; bumped whenever its layout changes."""
+
+REFERENCE_SHARE_OF_TIME = 0.2
+"""The default reference is the log's first fifth of time: long enough to be typical,
+early enough to predate most incidents."""
+
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+"""Quantiles reported for each numeric column."""
+
+EDGE_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+"""Inner histogram edges. Each edge costs one count per row in the checks, so a few well
+placed quantile edges (plus the typical range) buy most of the resolution of twenty bins."""
+
+RANGE_QUANTILES = (0.005, 0.995)
+"""The typical range starts from these quantiles, so a handful of outliers cannot stretch it."""
+
+RANGE_WIDENING = 0.1
+"""The typical range is widened by this share of its width on each side: a value just past
+the reference's extremes is not yet "out of range"."""
+
+MAX_CATEGORIES = 50
+"""A text or boolean column with at most this many distinct values is categorical."""
+
+GROUP_MAX_DISTINCT = 30
+"""A categorical column with at most this many values (a region, client, device) splits rows
+into groups that are checked one by one."""
+
+MAX_GROUP_COMBINATIONS = 20_000
+"""The checks count rows per combination of all group values in each time bucket; group
+columns are taken, fewest values first, while their product stays under this bound."""
+
+PREDICTED_POSITIVE = "predicted_positive"
+ERROR = "error"
+
+
+@dataclass(frozen=True)
+class ColumnProfile:
+    """One reference column: its type and kind, distinct count, quantiles, typical range,
+    histogram edges and the all-rows counts (null, zero, mean, std, bins, categories)."""
+
+    name: str
+    dtype: str
+    kind: str  # "numeric", "categorical" or "other" (nulls only: ids, free text, times)
+    distinct: int
+    counts: ColumnCounts
+    quantiles: dict[str, float]
+    typical_range: tuple[float, float] | None = None
+    edges: tuple[float, ...] = ()
+
+    @property
+    def null_rate(self) -> float:
+        return self.counts.null_rate
+
+    @property
+    def zero_rate(self) -> float:
+        return self.counts.zero_rate
+
+    @property
+    def category_shares(self) -> dict[str, float]:
+        total = sum(self.counts.categories.values())
+        return {k: v / total for k, v in self.counts.categories.items()} if total else {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "dtype": self.dtype, "kind": self.kind, "distinct": self.distinct,
+            "counts": self.counts.to_dict(), "quantiles": dict(self.quantiles),
+            "typical_range": list(self.typical_range) if self.typical_range else None,
+            "edges": list(self.edges),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ColumnProfile":
+        typical = data.get("typical_range")
+        return cls(
+            name=str(data["name"]), dtype=str(data["dtype"]), kind=str(data["kind"]),
+            distinct=int(data["distinct"]), counts=ColumnCounts.from_dict(data["counts"]),
+            quantiles={str(k): float(v) for k, v in data.get("quantiles", {}).items()},
+            typical_range=(float(typical[0]), float(typical[1])) if typical else None,
+            edges=tuple(float(e) for e in data.get("edges", ())),
+        )
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The reference: its columns, its group columns, and the counts of every reference cell
+    (all rows and each group), including the model side (predicted-positive and error rates)."""
+
+    dataset: str
+    rows: int
+    columns: tuple[ColumnProfile, ...]
+    group_columns: tuple[str, ...]
+    cells: tuple[Cell, ...]
+    roles: RoleMap
+
+    def column(self, name: str) -> ColumnProfile | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+    def cell(self, group: tuple[tuple[str, str], ...]) -> Cell | None:
+        """The reference counts of all rows (``()``) or of one group."""
+        return next((c for c in self.cells if c.group == group), None)
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "schema_version": SCHEMA_VERSION,
+            "dataset": self.dataset,
+            "rows": self.rows,
+            "roles": self.roles.to_dict(),
+            "group_columns": list(self.group_columns),
+            "columns": [c.to_dict() for c in self.columns],
+            "cells": [_cell_to_dict(c) for c in self.cells],
+        }, indent=1, allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Profile":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"the expectations file is not JSON: {exc.msg}", row=exc.lineno) from exc
+        version = data.get("schema_version") if isinstance(data, dict) else None
+        if version != SCHEMA_VERSION:
+            raise InputError(f"unsupported expectations file version {version!r} (expected {SCHEMA_VERSION})")
+        return cls(
+            dataset=str(data["dataset"]), rows=int(data["rows"]),
+            columns=tuple(ColumnProfile.from_dict(c) for c in data["columns"]),
+            group_columns=tuple(data["group_columns"]),
+            cells=tuple(_cell_from_dict(c) for c in data["cells"]),
+            roles=RoleMap.from_dict(data["roles"]),
+        )
+
+
+def reference_window(store: Store, dataset: Dataset, roles: RoleMap) -> Sql | None:
+    """The log's first 20% of time as a condition (None when there is no timestamp)."""
+    span = time_span(store, dataset, roles) if roles.timestamp else None
+    if span is None:
+        return None
+    first, last = span
+    cutoff = first + (last - first) * REFERENCE_SHARE_OF_TIME
+    return Sql(f"{timestamp_expr(dataset, roles)} <= ?", (cutoff,))
+
+
+def profile_reference(
+    store: Store,
+    dataset: Dataset,
+    roles: RoleMap,
+    condition: Sql | None = None,
+    columns: Sequence[str] | None = None,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> Profile:
+    """Profile the reference rows (``condition``) of ``dataset``, every column but the id,
+    the timestamp and Sleuth's row number unless ``columns`` names them."""
+    chosen = [dataset.column(n) for n in columns] if columns is not None else [
+        c for c in dataset.columns if c.name not in (ROW_ID, roles.id, roles.timestamp)
+    ]
+    summary = _summaries(store, dataset, chosen, condition, cancel)
+    kinds = {c.name: _kind(c, summary[c.name]["distinct"]) for c in chosen}
+    numeric_edges = {c.name: _edges(summary[c.name]) for c in chosen if kinds[c.name] == "numeric"}
+    groups = choose_group_columns(
+        [(c.name, summary[c.name]["distinct"]) for c in chosen if kinds[c.name] == "categorical"], roles
+    )
+    spec = cell_spec(dataset, roles, numeric_edges, kinds, groups)
+    cells = tuple(count_cells(store, dataset, spec, condition, None, cancel))
+    overall = next(c for c in cells if c.group == ())
+    profiles = tuple(
+        ColumnProfile(
+            name=c.name, dtype=c.dtype, kind=kinds[c.name], distinct=summary[c.name]["distinct"],
+            counts=overall.columns[c.name], quantiles=summary[c.name]["quantiles"],
+            typical_range=(numeric_edges[c.name][0], numeric_edges[c.name][-1]) if c.name in numeric_edges else None,
+            edges=numeric_edges.get(c.name, ()),
+        )
+        for c in chosen
+    )
+    return Profile(dataset.name, overall.rows, profiles, groups, cells, roles)
+
+
+def cell_spec(
+    dataset: Dataset, roles: RoleMap, numeric_edges: dict[str, tuple[float, ...]], kinds: dict[str, str],
+    groups: Sequence[str],
+) -> CellSpec:
+    """What to count per cell, for the reference and for the checks alike."""
+    return CellSpec(
+        numeric=tuple(numeric_edges.items()),
+        categorical=tuple(n for n, k in kinds.items() if k == "categorical"),
+        other=tuple(n for n, k in kinds.items() if k == "other"),
+        groups=tuple(groups),
+        outcomes=model_outcomes(dataset, roles),
+    )
+
+
+def model_outcomes(dataset: Dataset, roles: RoleMap) -> tuple[tuple[str, str], ...]:
+    """0/1 SQL per row for the model side: predicted positive (binary) and error (labelled)."""
+    if roles.prediction is None and not roles.scores:
+        return ()
+    out = outcomes(roles, dataset.columns)
+    found = []
+    if roles.task is TaskType.BINARY and out.y_pred is not None:
+        found.append((PREDICTED_POSITIVE, f"CAST(({out.y_pred}) AS DOUBLE)"))
+    if out.is_correct is not None and roles.label is not None:
+        found.append((ERROR, f"CASE WHEN {out.has_label} THEN 1.0 - ({out.is_correct}) END"))
+    return tuple(found)
+
+
+def choose_group_columns(candidates: Sequence[tuple[str, int]], roles: RoleMap) -> tuple[str, ...]:
+    """Low-cardinality columns to check group by group: the model version first, then the
+    others by fewest values, while the number of value combinations stays bounded."""
+    outcome_columns = {roles.label, roles.prediction, *roles.scores}
+    usable = [(n, d) for n, d in candidates if 1 < d <= GROUP_MAX_DISTINCT and n not in outcome_columns]
+    usable.sort(key=lambda item: (item[0] != roles.model_version, item[1]))
+    chosen: list[str] = []
+    combinations = 1
+    for name, distinct in usable:
+        if combinations * (distinct + 1) <= MAX_GROUP_COMBINATIONS:
+            chosen.append(name)
+            combinations *= distinct + 1
+    return tuple(chosen)
+
+
+def _summaries(
+    store: Store, dataset: Dataset, columns: Sequence[Column], condition: Sql | None, cancel: CancelToken
+) -> dict[str, dict[str, Any]]:
+    """Distinct count of every column and the quantiles of numeric ones, in one pass."""
+    wanted = sorted(set(QUANTILES) | set(EDGE_QUANTILES) | set(RANGE_QUANTILES))
+    parts = []
+    for c in columns:
+        parts.append(f"approx_count_distinct({ident(c.name)})")
+        if c.is_numeric:
+            parts.append(f"approx_quantile({finite_double(c.name, c.dtype)}, {wanted!r})")
+        else:
+            parts.append("NULL")
+    values = store.rows(select(parts, ident(dataset.view), condition), cancel)[0] if parts else ()
+    summary = {}
+    for i, c in enumerate(columns):
+        found = values[2 * i + 1]
+        quantiles = dict(zip(wanted, [float(q) for q in found])) if found else {}
+        summary[c.name] = {"distinct": int(values[2 * i] or 0), "quantiles": quantiles}
+    for c in columns:
+        q = summary[c.name]["quantiles"]
+        summary[c.name]["quantiles"] = {f"{k:g}": v for k, v in q.items() if k in QUANTILES}
+        summary[c.name]["raw"] = q
+    return summary
+
+
+def _kind(column: Column, distinct: int) -> str:
+    if column.is_numeric:
+        return "numeric"
+    if column.dtype.upper() in ("VARCHAR", "BOOLEAN") and distinct <= MAX_CATEGORIES:
+        return "categorical"
+    return "other"
+
+
+def _edges(summary: dict[str, Any]) -> tuple[float, ...]:
+    """Histogram edges: the widened typical range around the inner quantile edges."""
+    q = summary["raw"]
+    if not q:
+        return ()
+    low, high = q[RANGE_QUANTILES[0]], q[RANGE_QUANTILES[1]]
+    pad = RANGE_WIDENING * (high - low) if high > low else max(abs(low) * RANGE_WIDENING, 1.0)
+    low, high = low - pad, high + pad
+    inner = sorted({q[p] for p in EDGE_QUANTILES if low < q[p] < high})
+    return (low, *inner, high)
+
+
+def _cell_to_dict(cell: Cell) -> dict[str, Any]:
+    return {
+        "group": [list(pair) for pair in cell.group],
+        "rows": cell.rows,
+        "columns": {name: counts.to_dict() for name, counts in cell.columns.items()},
+        "outcomes": {name: list(pair) for name, pair in cell.outcomes.items()},
+    }
+
+
+def _cell_from_dict(data: dict[str, Any]) -> Cell:
+    return Cell(
+        bucket=None,
+        group=tuple((str(c), str(v)) for c, v in data["group"]),
+        rows=int(data["rows"]),
+        columns={name: ColumnCounts.from_dict(c) for name, c in data["columns"].items()},
+        outcomes={name: (int(n), float(s)) for name, (n, s) in data["outcomes"].items()},
+    )

@@ -1,0 +1,228 @@
+"""Which rows show a finding's problem: one 0/1 SQL expression per symptom kind.
+
+The checks compare whole (bucket, group) cells with the reference, so they say "on that day,
+in that region". To say *since when* at hour resolution and *for whom* as a slice, triage
+needs the problem row by row: a row of a null burst is a row where the column is null. This
+module gives that expression for every kind that has one (:func:`violation_of`):
+
+==================  ===========================================================  ========
+kind                a row shows it when                                          broken?
+==================  ===========================================================  ========
+null_rate           the column is NULL (or NaN for a float column)               yes
+zero_fill           the column is 0                                              yes
+stuck               the column equals the stuck value                            yes
+out_of_range        the value is outside the reference's typical range           yes
+new_category        the value is one of the categories the reference lacks       yes
+unit_change         the value is nearer the factor-scaled mean than the mean     yes
+                    (log scale: beyond ``mean x sqrt(factor)``)
+swap                each of the two values sits nearer the *other* column's      yes
+                    reference (median, in interquartile ranges) than its own
+vanished_category   the value is one of the vanished categories (its share       no
+                    *falls*)
+distribution,       the value falls in a reference bin (or a category) whose     no
+score_shift         share grew; the share of such rows minus the reference's is
+                    the total-variation distance of the two histograms
+positive_rate,      the row is predicted positive / is an error (labelled rows)  no
+metric
+==================  ===========================================================  ========
+
+"Broken" rows are defective one by one, so slice discovery can look for where they
+concentrate. The other kinds only move a *share* (a distribution, a rate): their expression
+still gives an hourly series for since-when, but says nothing about an individual row, so
+their for-whom stays the group of the checks. Schema changes have no rows and no time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from analysis.dataset import Dataset
+from analysis.triage.reference_profile import ERROR, PREDICTED_POSITIVE, Profile, model_outcomes
+from analysis.query import ident, literal
+from analysis.data.roles import RoleMap
+from analysis.triage.symptoms import Symptom
+
+FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL")
+
+MAX_LISTED_VALUES = 50
+"""Categories an expression lists at most (the checks keep the ten most frequent new ones)."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """How a problem shows in the rows.
+
+    ``expression`` is SQL text over the dataset's view, 1.0 where a row shows the problem and
+    0.0 elsewhere (NULL only for model-side errors of unlabelled rows); its values are
+    literals because slice discovery takes an expression without parameters. ``direction``
+    is +1 when the problem raises the share of such rows, -1 when it lowers it (a vanished
+    category). ``reference_share`` is that share in the reference, when the checks know it.
+    ``broken_rows`` says whether each such row is itself defective (see the module text).
+    """
+
+    expression: str
+    direction: int
+    reference_share: float | None
+    broken_rows: bool
+
+
+def violation_of(symptom: Symptom, dataset: Dataset, roles: RoleMap, profile: Profile | None = None) -> Violation | None:
+    """The row-level form of ``symptom``'s kind, or None when the kind has none (a schema
+    change, a swap without its reference profile, a symptom lacking the numbers it needs)."""
+    present = {c.name for c in dataset.columns}
+    if symptom.kind in ("positive_rate", "metric"):
+        return _model_side(symptom, dataset, roles)
+    if not symptom.columns or not set(symptom.columns) <= present:
+        return None
+    build = _BUILDERS.get(symptom.kind)
+    return build(symptom, dataset, profile) if build is not None else None
+
+
+def _flag(condition: str) -> str:
+    return f"CASE WHEN {condition} THEN 1.0 ELSE 0.0 END"
+
+
+def _number(column: str) -> str:
+    return f"CAST({ident(column)} AS DOUBLE)"
+
+
+def _null(symptom: Symptom, dataset: Dataset, _profile) -> Violation:
+    column = symptom.columns[0]
+    condition = f"{ident(column)} IS NULL"
+    if dataset.column(column).dtype.upper().split("(")[0] in FLOAT_TYPES:
+        condition += f" OR NOT isfinite({_number(column)})"
+    return Violation(_flag(condition), 1, symptom.reference, True)
+
+
+def _zero(symptom: Symptom, dataset: Dataset, _profile) -> Violation:
+    return Violation(_flag(f"{_number(symptom.columns[0])} = 0"), 1, symptom.reference, True)
+
+
+def _stuck(symptom: Symptom, dataset: Dataset, _profile) -> Violation | None:
+    value = symptom.evidence.get("value")
+    if value is None:
+        return None
+    return Violation(_flag(f"{_number(symptom.columns[0])} = {literal(float(value))}"), 1, None, True)
+
+
+def _out_of_range(symptom: Symptom, dataset: Dataset, _profile) -> Violation | None:
+    typical = symptom.evidence.get("typical_range")
+    if not typical:
+        return None
+    x = _number(symptom.columns[0])
+    low, high = (literal(float(v)) for v in typical)
+    return Violation(_flag(f"{x} < {low} OR {x} >= {high}"), 1, symptom.reference, True)
+
+
+def _new_category(symptom: Symptom, dataset: Dataset, _profile) -> Violation | None:
+    values = list(symptom.evidence.get("values") or {})[:MAX_LISTED_VALUES]
+    if not values:
+        return None
+    return Violation(_flag(_is_one_of(symptom.columns[0], values)), 1, 0.0, True)
+
+
+def _vanished_category(symptom: Symptom, dataset: Dataset, _profile) -> Violation | None:
+    values = list(symptom.evidence.get("values") or {})[:MAX_LISTED_VALUES]
+    if not values:
+        return None
+    return Violation(_flag(_is_one_of(symptom.columns[0], values)), -1, symptom.reference, False)
+
+
+def _unit_change(symptom: Symptom, dataset: Dataset, _profile) -> Violation | None:
+    factor, mean = symptom.evidence.get("factor"), symptom.reference
+    if not factor or mean is None or mean <= 0 or factor <= 0:
+        return None
+    threshold = literal(float(mean * math.sqrt(factor)))
+    x = _number(symptom.columns[0])
+    condition = f"{x} > {threshold}" if factor > 1 else f"{x} > 0 AND {x} < {threshold}"
+    return Violation(_flag(condition), 1, None, True)
+
+
+def _swap(symptom: Symptom, dataset: Dataset, profile: Profile | None) -> Violation | None:
+    """A row is swapped when moving each value to the other column brings both nearer their
+    reference: ``d(a, ref b) + d(b, ref a) < d(a, ref a) + d(b, ref b)``, distances in
+    interquartile ranges from the reference median (robust to the long tails of amounts)."""
+    if profile is None or len(symptom.columns) != 2:
+        return None
+    a, b = symptom.columns
+    centres = [_median_and_spread(profile, column) for column in (a, b)]
+    if None in centres:
+        return None
+    (ma, sa), (mb, sb) = centres
+    xa, xb = _number(a), _number(b)
+
+    def distance(x: str, median: float, spread: float) -> str:
+        return f"abs({x} - {literal(median)}) / {literal(spread)}"
+
+    own = f"{distance(xa, ma, sa)} + {distance(xb, mb, sb)}"
+    crossed = f"{distance(xa, mb, sb)} + {distance(xb, ma, sa)}"
+    return Violation(_flag(f"{crossed} < {own}"), 1, None, True)
+
+
+def _median_and_spread(profile: Profile, column: str) -> tuple[float, float] | None:
+    described = profile.column(column)
+    quantiles = described.quantiles if described is not None else {}
+    if not {"0.25", "0.5", "0.75"} <= set(quantiles):
+        return None
+    spread = quantiles["0.75"] - quantiles["0.25"]
+    return (quantiles["0.5"], spread) if spread > 0 else None
+
+
+def _distribution(symptom: Symptom, dataset: Dataset, _profile) -> Violation | None:
+    """Rows in the bins (or categories) that gained share: their share in excess of the
+    reference's is the total-variation distance between the two histograms."""
+    evidence = symptom.evidence
+    if "reference_shares" in evidence:
+        reference, observed = evidence["reference_shares"], evidence.get("observed_shares", {})
+        grown = [v for v in observed if observed[v] > reference.get(v, 0.0)][:MAX_LISTED_VALUES]
+        if not grown:
+            return None
+        share = sum(reference.get(v, 0.0) for v in grown)
+        return Violation(_flag(_is_one_of(symptom.columns[0], grown)), 1, share, False)
+    edges, reference, observed = evidence.get("edges"), evidence.get("reference_bins"), evidence.get("observed_bins")
+    if not edges or not reference or not observed or len(reference) != len(edges) + 1:
+        return None
+    grown = [i for i, (r, o) in enumerate(zip(reference, observed)) if o > r]
+    if not grown:
+        return None
+    x = _number(symptom.columns[0])
+    bounds = [None, *edges, None]
+    parts = [_bin_condition(x, bounds[i], bounds[i + 1]) for i in grown]
+    return Violation(_flag(" OR ".join(f"({p})" for p in parts)), 1, float(sum(reference[i] for i in grown)), False)
+
+
+def _bin_condition(x: str, low: float | None, high: float | None) -> str:
+    """``[low, high)``, open-ended where a bound is None, as the checks count their bins."""
+    parts = [f"{x} >= {literal(float(low))}"] if low is not None else [f"{x} IS NOT NULL"]
+    if high is not None:
+        parts.append(f"{x} < {literal(float(high))}")
+    return " AND ".join(parts)
+
+
+def _model_side(symptom: Symptom, dataset: Dataset, roles: RoleMap) -> Violation | None:
+    wanted = PREDICTED_POSITIVE if symptom.kind == "positive_rate" else ERROR
+    expression = dict(model_outcomes(dataset, roles)).get(wanted)
+    if expression is None:
+        return None
+    return Violation(expression, 1 if symptom.effect >= 0 else -1, symptom.reference, False)
+
+
+def _is_one_of(column: str, values: Sequence[Any]) -> str:
+    listed = ", ".join(literal(str(v)) for v in values)
+    return f"CAST({ident(column)} AS VARCHAR) IN ({listed})"
+
+
+_BUILDERS = {
+    "null_rate": _null,
+    "zero_fill": _zero,
+    "stuck": _stuck,
+    "out_of_range": _out_of_range,
+    "new_category": _new_category,
+    "vanished_category": _vanished_category,
+    "unit_change": _unit_change,
+    "swap": _swap,
+    "distribution": _distribution,
+    "score_shift": _distribution,
+}

@@ -1,0 +1,277 @@
+"""Comparing two versions: pairing detection, flips against pandas, the demo's incident (d),
+an identical candidate, and the JSON report."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.compare.comparison import compare_versions, pair_versions
+from analysis.compare.report import compare_report, is_regression
+from analysis.stats.comparison import independent_proportions
+from analysis.compare.flips import export_flips, flips
+from analysis.data.open_log import load_log
+from analysis.query import Sql
+from analysis.data.roles import RoleMap, TaskType
+from analysis.slices import to_sql
+from analysis.store import Store
+
+ROLES = RoleMap(id="id", timestamp="ts", model_version="version", label="label", prediction="pred",
+                scores=("score",), features=("segment", "x"), task=TaskType.BINARY, positive_class="1")
+
+
+def _requests(rng, n):
+    return pd.DataFrame({
+        "id": [f"r{i}" for i in range(n)],
+        "ts": pd.Timestamp("2026-01-01") + pd.to_timedelta(np.arange(n), unit="min"),
+        "segment": rng.choice(["a", "b", "c"], n),
+        "x": rng.normal(size=n),
+        "label": (rng.random(n) < 0.3).astype(int),
+    })
+
+
+def _scored(requests, version, rng, noise):
+    frame = requests.copy()
+    frame["version"] = version
+    frame["score"] = np.clip(frame["label"] * 0.6 + 0.2 + rng.normal(0, noise, len(frame)), 0, 1)
+    frame["pred"] = (frame["score"] >= 0.5).astype(int)
+    return frame
+
+
+def _load(store, tmp_path, frame, name="log.parquet"):
+    path = tmp_path / name
+    frame.reset_index(drop=True).to_parquet(path)
+    return load_log(store, [str(path)], roles=ROLES, check=False)
+
+
+def test_shadow_traffic_is_paired(store, tmp_path):
+    rng = np.random.default_rng(1)
+    requests = _requests(rng, 2000)
+    frame = pd.concat([_scored(requests, "v1", rng, 0.3), _scored(requests.iloc[:1800], "v2", rng, 0.2)])
+    log = _load(store, tmp_path, frame)
+    pairing = pair_versions(store, log.dataset, log.roles, "v1", "v2")
+    assert pairing.paired and pairing.pairs == 1800
+    assert (pairing.base.rows, pairing.candidate.rows) == (2000, 1800)
+
+
+@pytest.mark.parametrize("layout", ["ab_split", "replacement"])
+def test_versions_that_saw_different_requests_are_unpaired(store, tmp_path, layout):
+    rng = np.random.default_rng(2)
+    requests = _requests(rng, 2000)
+    if layout == "ab_split":
+        arm = rng.random(2000) < 0.5
+        first, second = requests[arm], requests[~arm]
+    else:
+        first, second = requests.iloc[:1200], requests.iloc[1200:]
+    frame = pd.concat([_scored(first, "v1", rng, 0.3), _scored(second, "v2", rng, 0.2)])
+    log = _load(store, tmp_path, frame)
+    comparison = compare_versions(store, log.dataset, log.roles, "v1", "v2", metrics=["accuracy"])
+    assert not comparison.pairing.paired
+    assert "Unpaired" in comparison.pairing.explanation
+    labelled = frame.dropna(subset=["label"])
+    hits = labelled.assign(ok=labelled["pred"] == labelled["label"]).groupby("version")["ok"].agg(["sum", "count"])
+    expected = independent_proportions(int(hits.loc["v1", "sum"]), int(hits.loc["v1", "count"]),
+                                       int(hits.loc["v2", "sum"]), int(hits.loc["v2", "count"]))
+    got = comparison.get("accuracy")
+    assert (got.diff, got.ci_low, got.ci_high, got.p_value) == pytest.approx(
+        (expected.diff, expected.ci_low, expected.ci_high, expected.p_value))
+
+
+def test_two_time_windows_of_one_version_are_unpaired(store, tmp_path):
+    rng = np.random.default_rng(3)
+    frame = _scored(_requests(rng, 2000), "v1", rng, 0.3)
+    log = _load(store, tmp_path, frame)
+    cut = frame["ts"].iloc[1000].to_pydatetime()
+    before, after = Sql('"ts" < ?', (cut,)), Sql('"ts" >= ?', (cut,))
+    comparison = compare_versions(store, log.dataset, log.roles, "v1", "v1", base_condition=before,
+                                  candidate_condition=after, metrics=["accuracy", "roc_auc"])
+    assert not comparison.pairing.paired
+    assert (comparison.pairing.base.rows, comparison.pairing.candidate.rows) == (1000, 1000)
+    ok = frame["pred"] == frame["label"]
+    assert comparison.get("accuracy").base == pytest.approx(ok.iloc[:1000].mean())
+    assert comparison.get("accuracy").candidate == pytest.approx(ok.iloc[1000:].mean())
+
+
+def test_late_labels_lower_coverage_and_only_labelled_pairs_count(store, tmp_path):
+    rng = np.random.default_rng(4)
+    requests = _requests(rng, 1000)
+    requests["label"] = requests["label"].astype("Int64")
+    requests.loc[800:, "label"] = pd.NA
+    frame = pd.concat([_scored(requests.fillna({"label": 0}), "v1", rng, 0.3),
+                       _scored(requests.fillna({"label": 0}), "v2", rng, 0.2)])
+    frame["label"] = pd.concat([requests["label"], requests["label"]]).to_numpy()
+    log = _load(store, tmp_path, frame)
+    report = compare_report(store, log.dataset, log.roles, "v1", "v2", max_level=1)
+    assert report["coverage"]["base"] == pytest.approx(0.8)
+    f = report["flips"]
+    assert f["negative"] + f["positive"] + f["both_right"] + f["both_wrong"] == 800
+
+
+def test_identical_candidate_reports_no_regression(store, tmp_path):
+    rng = np.random.default_rng(5)
+    base = _scored(_requests(rng, 3000), "v1", rng, 0.3)
+    frame = pd.concat([base, base.assign(version="v2")])
+    log = _load(store, tmp_path, frame)
+    report = compare_report(store, log.dataset, log.roles, "v1", "v2", max_level=2)
+    assert report["paired"]
+    assert report["regressed_slices"] == []
+    assert report["flips"]["negative"] == report["flips"]["positive"] == 0
+    assert report["overall"][0]["diff"] == 0
+    assert not is_regression(report, 0.0)
+    json.dumps(report, allow_nan=False)
+
+
+# --- the demo log -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo(demo_files):
+    store = Store(memory_limit="2GB")
+    loaded = load_log(store, [str(demo_files.log)], check=False)
+    manifest = json.loads(demo_files.manifest.read_text())
+    old, new = (v["version"] for v in manifest["versions"])
+    yield store, loaded, manifest, old, new
+    store.close()
+
+
+def _pandas_pairs(demo_files, old, new):
+    log = pd.read_parquet(demo_files.log, columns=["request_id", "model_version", "prediction", "is_fraud",
+                                                   "device_type"])
+    base = log[log.model_version == old]
+    cand = log[log.model_version == new]
+    pairs = cand.merge(base, on="request_id", suffixes=("_c", "_b"))
+    return pairs[pairs.is_fraud_c.notna()]
+
+
+def test_flip_counts_equal_pandas(demo, demo_files):
+    store, loaded, _, old, new = demo
+    pairing = pair_versions(store, loaded.dataset, loaded.roles, old, new)
+    table = flips(store, loaded.dataset, loaded.roles, pairing)
+    pairs = _pandas_pairs(demo_files, old, new)
+    base_ok = pairs.prediction_b == pairs.is_fraud_c
+    cand_ok = pairs.prediction_c == pairs.is_fraud_c
+    assert table.negative == int((base_ok & ~cand_ok).sum())
+    assert table.positive == int((~base_ok & cand_ok).sum())
+    assert table.both_right == int((base_ok & cand_ok).sum())
+    assert table.both_wrong == int((~base_ok & ~cand_ok).sum())
+    negative_rows = store.scalar(Sql(f'SELECT COUNT(*) FROM "{loaded.dataset.view}" WHERE {to_sql(table.negative_predicate).text}',
+                                     to_sql(table.negative_predicate).params))
+    assert negative_rows == table.negative
+
+
+def test_export_writes_the_negative_flips(demo, tmp_path):
+    store, loaded, _, old, new = demo
+    pairing = pair_versions(store, loaded.dataset, loaded.roles, old, new)
+    table = flips(store, loaded.dataset, loaded.roles, pairing)
+    path = tmp_path / "negative.parquet"
+    written = export_flips(store, loaded.dataset, loaded.roles, pairing, path, format="parquet")
+    exported = pd.read_parquet(path)
+    assert written == len(exported) == table.negative
+    assert (exported.base_prediction == exported.is_fraud).all()
+    assert (exported.candidate_prediction != exported.is_fraud).all()
+
+
+def test_incident_d_is_the_top_regressed_slice_and_the_summary_says_so(demo, demo_files):
+    store, loaded, manifest, old, new = demo
+    incident = next(i for i in manifest["incidents"] if i["id"] == "d")
+    assert incident["versions"] == [new]
+    report = compare_report(store, loaded.dataset, loaded.roles, old, new)
+    top = report["regressed_slices"][0]
+    column, value = incident["columns"][0], incident["predicate"].split("=")[1].strip().strip("'")
+    assert f"{column} = '{value}'" in top["predicate"]
+    assert top["p_adjusted"] < 0.05 and top["diff"] < 0
+    assert report["overall"][0]["diff"] > 0
+    assert "better overall" in report["summary"] and f"{column} = '{value}'" in report["summary"]
+    assert is_regression(report, 0.0)
+    assert not is_regression(report, 0.5)
+
+
+# --- slices tested together, discovery on a share of the pairs -----------------------------------
+
+
+def _segment_regression(rng, n):
+    """v2 is better than v1 except on segment 'c', where it is much noisier."""
+    requests = _requests(rng, n)
+    cand = _scored(requests, "v2", rng, 0.15)
+    noisy = _scored(requests, "v2", rng, 0.7)
+    in_c = (requests["segment"] == "c").to_numpy()
+    cand.loc[in_c, ["score", "pred"]] = noisy.loc[in_c, ["score", "pred"]]
+    return pd.concat([_scored(requests, "v1", rng, 0.3), cand])
+
+
+@pytest.mark.parametrize("layout", ["paired", "unpaired"])
+def test_slices_tested_in_one_pass_equal_one_test_per_slice(store, tmp_path, layout):
+    from analysis.compare.comparison import accuracy_test, compared_rows, side_rows
+    from analysis.compare.regressed_slices import regressed_slices
+    from analysis.slices import Compare, Slice
+
+    frame = _segment_regression(np.random.default_rng(8), 2000)
+    if layout == "unpaired":
+        frame = frame.assign(id=[f"{v}-{i}" for v, i in zip(frame["version"], frame["id"])])
+    log = _load(store, tmp_path, frame)
+    saved = [Slice(Compare("segment", "=", s)) for s in "abc"] + [Slice(Compare("x", ">", 0.5))]
+    found = regressed_slices(store, log.dataset, log.roles, "v1", "v2", saved=saved, discover=False)
+    pairing = pair_versions(store, log.dataset, log.roles, "v1", "v2")
+    assert pairing.paired == (layout == "paired") and found and found[0].predicate_text == "segment = 'c'"
+    for s in found:
+        condition = to_sql(s.predicate)
+        if pairing.paired:
+            with compared_rows(store, log.dataset, log.roles, pairing, condition, ["segment", "x"]) as (b, c):
+                alone = accuracy_test(store, True, b, c)
+        else:
+            alone = accuracy_test(store, False, side_rows(log.dataset, log.roles, pairing.base, "b", condition),
+                                  side_rows(log.dataset, log.roles, pairing.candidate, "c", condition))
+        assert (s.base, s.candidate, s.diff, s.ci_low, s.ci_high, s.p_value) == pytest.approx(
+            (alone.base, alone.candidate, alone.diff, alone.ci_low, alone.ci_high, alone.p_value))
+        in_slice = frame[frame.eval(s.predicate_text.replace("'", '"').replace(" = ", " == "))]
+        expected_rows = len(in_slice) // 2 if pairing.paired else len(in_slice)
+        assert s.rows == expected_rows
+
+
+def test_discovery_on_a_share_of_the_pairs_still_finds_the_regression_and_tests_all_pairs(
+        store, tmp_path, monkeypatch):
+    import analysis.compare.regressed_slices as compare_slices
+
+    frame = _segment_regression(np.random.default_rng(9), 4000)
+    log = _load(store, tmp_path, frame)
+    monkeypatch.setattr(compare_slices, "DISCOVERY_PAIRS", 1500)
+    report = compare_report(store, log.dataset, log.roles, "v1", "v2", max_level=2)
+    top = report["regressed_slices"][0]
+    assert top["predicate"] == "segment = 'c'" and top["source"] == "discovered"
+    assert top["rows"] == int((frame["segment"] == "c").sum()) // 2
+
+
+def test_cli_compares_one_version_before_and_after_an_incident(demo_files, capsys):
+    """The swap incident (b) hurts the logistic version: its accuracy after the swap began is
+    lower than before, measured unpaired on the two windows' rows, equal to pandas."""
+    from app.main import main
+
+    manifest = json.loads(demo_files.manifest.read_text())
+    swap = next(i for i in manifest["incidents"] if i["id"] == "b")
+    old = manifest["versions"][0]["version"]
+    start, end = swap["window"]
+    assert main(["compare", str(demo_files.log), "--base", old, "--candidate", old, "--base-window",
+                 f"2026-10-01..{start}", "--candidate-window", f"{start}..{end}", "--max-level", "1",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    log = pd.read_parquet(demo_files.log, columns=["timestamp", "model_version", "prediction", "is_fraud"])
+    mine = log[(log.model_version == old) & log.is_fraud.notna()]
+    before = mine[(mine.timestamp >= "2026-10-01") & (mine.timestamp < start)]
+    after = mine[(mine.timestamp >= start) & (mine.timestamp < end)]
+    accuracy = next(m for m in report["overall"] if m["metric"] == "accuracy")
+    assert report["paired"] is False and report["flips"] is None
+    assert report["base"] == f"{old} (base window)" and report["candidate"] == f"{old} (candidate window)"
+    assert accuracy["base"] == pytest.approx((before.prediction == before.is_fraud).mean())
+    assert accuracy["candidate"] == pytest.approx((after.prediction == after.is_fraud).mean())
+    assert accuracy["diff"] < 0 and accuracy["ci"][1] < 0
+
+
+def test_cli_window_without_a_time_column_is_a_clear_error(tmp_path, capsys):
+    from app.main import main
+
+    path = tmp_path / "log.parquet"
+    pd.DataFrame({"version": ["a", "b"] * 10, "label": [0, 1] * 10, "pred": [0, 1] * 10}).to_parquet(path)
+    assert main(["compare", str(path), "--base", "a", "--candidate", "a", "--base-window",
+                 "2026-01-01..2026-01-02"]) == 2
+    assert "timestamp" in capsys.readouterr().err

@@ -1,0 +1,170 @@
+"""Bad input gets a clear message naming file, line/row and column, never a traceback."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from analysis.errors import InputError
+from analysis.data.loading import open_dataset
+from analysis.data.log_sanity import Severity, check_log
+from analysis.query import ROW_ID
+from analysis.data.roles import detect_roles, profile_columns
+from tests.data.make_bad_inputs import write_bad_inputs
+
+
+@pytest.fixture(scope="module")
+def bad(tmp_path_factory):
+    return write_bad_inputs(tmp_path_factory.mktemp("bad"))
+
+
+def open_error(store, spec) -> str:
+    with pytest.raises(InputError) as caught:
+        open_dataset(store, spec)
+    return str(caught.value)
+
+
+def test_missing_file_is_named(store, tmp_path):
+    missing = tmp_path / "nowhere.parquet"
+    message = open_error(store, str(missing))
+    assert str(missing) in message and "no such file" in message
+
+
+def test_folder_without_data_is_named(store, bad):
+    message = open_error(store, str(bad["no_data"]))
+    assert str(bad["no_data"]) in message and "no data file" in message
+
+
+def test_glob_matching_nothing_is_named(store, tmp_path):
+    pattern = str(tmp_path / "2026-*.parquet")
+    assert pattern in open_error(store, pattern)
+
+
+def test_empty_file(store, bad):
+    message = open_error(store, str(bad["empty_csv"]))
+    assert "empty.csv" in message and "empty (0 bytes)" in message
+
+
+def test_truncated_parquet(store, bad):
+    message = open_error(store, str(bad["truncated_parquet"]))
+    assert "truncated.parquet" in message and "truncated" in message.split(":", 1)[1]
+
+
+def test_sqlite_file_named_duckdb(store, bad):
+    message = open_error(store, str(bad["sqlite_duckdb"]))
+    assert "sqlite.duckdb" in message and "SQLite" in message and "not a DuckDB" in message
+
+
+def test_malformed_csv_lines_are_skipped_and_listed(store, bad):
+    dataset = open_dataset(store, str(bad["malformed_csv"]))
+    skipped = dataset.report.skipped
+    assert [s.line for s in skipped] == [3, 5]
+    assert all(s.file == str(bad["malformed_csv"]) for s in skipped)
+    assert "missing" in skipped[0].reason and "too many" in skipped[1].reason
+    rows = store.rows(f'SELECT id, amount, label FROM {dataset.view} ORDER BY "{ROW_ID}"')
+    assert rows == [("a1", 10.5, 0), ("a3", 12.5, 1), ("a5", 14.5, 1)]
+    assert "2 malformed row(s) skipped" in dataset.report.summary()
+
+
+def test_malformed_jsonl_lines_are_skipped_and_listed(store, bad):
+    dataset = open_dataset(store, str(bad["malformed_jsonl"]))
+    assert [s.line for s in dataset.report.skipped] == [2, 4]
+    assert "malformed JSON" in dataset.report.skipped[0].reason
+    assert "not an object" in dataset.report.skipped[1].reason
+    assert store.rows(f"SELECT id, score FROM {dataset.view} ORDER BY id") == [(1, 0.2), (3, 0.9)]
+
+
+def test_latin1_csv_is_read_with_a_warning(store, bad):
+    dataset = open_dataset(store, str(bad["latin1_csv"]))
+    cities = [r[0] for r in store.rows(f"SELECT city FROM {dataset.view} ORDER BY id")]
+    assert cities == ["Montréal", "São Paulo", "Zürich"]
+    assert any("Latin-1" in w and "latin1.csv" in w for w in dataset.report.warnings)
+    assert not dataset.report.skipped
+
+
+def test_mixed_types_warning_names_column_count_and_example_row(store, bad):
+    dataset = open_dataset(store, str(bad["mixed_types_csv"]))
+    assert dataset.column("amount").dtype == "VARCHAR"
+    warning = next(w for w in dataset.report.warnings if "'amount'" in w)
+    assert "1 value(s) are not numbers" in warning and "'n/a' at row 37" in warning
+
+
+def test_log_without_label_or_prediction(store, bad):
+    dataset = open_dataset(store, str(bad["no_outcome_parquet"]))
+    roles = detect_roles(profile_columns(store, dataset))
+    issues = check_log(store, dataset, roles)
+    assert issues[0].severity is Severity.ERROR
+    assert "metrics are unavailable" in issues[0].message and "by hand" in issues[0].message
+
+
+def test_nan_inf_and_out_of_range_scores(store, bad):
+    dataset = open_dataset(store, str(bad["bad_scores_parquet"]))
+    roles = detect_roles(profile_columns(store, dataset))
+    assert roles.scores == ("score",)
+    score_issues = [i for i in check_log(store, dataset, roles) if i.column == "score"]
+    scores = pq.read_table(bad["bad_scores_parquet"]).column("score").to_pylist()
+    not_finite = [i for i, s in enumerate(scores) if s is not None and not math.isfinite(s)]
+    outside = [i for i, s in enumerate(scores) if s is not None and math.isfinite(s) and not 0 <= s <= 1]
+    nan_issue = next(i for i in score_issues if "NaN or infinite" in i.message)
+    assert nan_issue.examples == tuple(str(i) for i in not_finite) == ("3", "8")
+    assert "'score' has 2 NaN" in nan_issue.message and "rows 3, 8" in nan_issue.message
+    range_issue = next(i for i in score_issues if "outside [0, 1]" in i.message)
+    assert range_issue.examples == tuple(str(i) for i in outside) == ("11", "12")
+    assert range_issue.rows_affected == 2 and "rows 11, 12" in range_issue.message
+    missing_issue = next(i for i in score_issues if "missing" in i.message)
+    assert missing_issue.examples == ("20",) and missing_issue.severity is Severity.WARNING
+
+
+def test_duplicate_ids_within_one_version_only(store, bad):
+    dataset = open_dataset(store, str(bad["duplicate_ids_parquet"]))
+    roles = detect_roles(profile_columns(store, dataset))
+    assert (roles.id, roles.model_version) == ("request_id", "model_version")
+    duplicates = [i for i in check_log(store, dataset, roles) if i.column == "request_id"]
+    assert len(duplicates) == 1
+    assert duplicates[0].rows_affected == 2 and duplicates[0].examples == ("req-0004",)
+    assert "req-0000" not in duplicates[0].message
+
+
+def test_label_coverage_is_reported_as_a_fact(store, tmp_path):
+    frame = pd.DataFrame({"id": range(10), "score": [0.5] * 10, "label": [1, 0, None, None, 1, 0, 1, None, 0, 1]})
+    frame.to_parquet(tmp_path / "late_labels.parquet")
+    dataset = open_dataset(store, str(tmp_path / "late_labels.parquet"))
+    roles = detect_roles(profile_columns(store, dataset))
+    coverage = next(i for i in check_log(store, dataset, roles) if i.column == "label")
+    assert coverage.severity is Severity.INFO and "70.0% of rows (7 of 10)" in coverage.message
+
+
+def test_several_formats_together_are_refused(store, tmp_path):
+    pd.DataFrame({"a": [1]}).to_parquet(tmp_path / "a.parquet")
+    (tmp_path / "b.csv").write_text("a\n2\n")
+    message = open_error(store, [str(tmp_path / "a.parquet"), str(tmp_path / "b.csv")])
+    assert "not all of one format" in message and "a.parquet (parquet)" in message
+
+
+def test_probe_crash_becomes_input_error(store, tmp_path, monkeypatch):
+    """A reader that dies on a signal (as DuckDB can on a malformed file) costs a message
+    naming the file, and Sleuth's own connection never reads it."""
+    from analysis.data import probe
+
+    target = tmp_path / "ok.csv"
+    target.write_text("a\n1\n")
+    segfaulting_python = tmp_path / "python"
+    segfaulting_python.write_text("#!/bin/sh\ncat > /dev/null\nkill -SEGV $$\n")
+    segfaulting_python.chmod(0o755)
+    monkeypatch.setattr(probe.sys, "executable", str(segfaulting_python))
+    message = open_error(store, str(target))
+    assert str(target) in message and "crashed" in message
+    assert store.rows("SELECT view_name FROM duckdb_views() WHERE NOT internal") == []
+
+
+def test_probe_timeout_becomes_input_error(tmp_path):
+    from analysis.data import probe
+
+    target = tmp_path / "ok.csv"
+    target.write_text("a\n1\n")
+    with pytest.raises(InputError) as caught:
+        probe.probe_files([target], "csv", timeout=0.01)
+    assert str(target) in str(caught.value) and "took longer" in str(caught.value)

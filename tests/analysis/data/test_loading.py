@@ -1,0 +1,199 @@
+"""Each format loads the same rows pandas reads, with a dense ROW_ID in file order."""
+
+from __future__ import annotations
+
+import uuid
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.feather as feather
+import pytest
+
+from analysis.errors import InputError
+from analysis.data.formats import resolve_inputs
+from analysis.data.loading import close_dataset, open_dataset
+from analysis.progress import CancelToken, Cancelled
+from analysis.query import ROW_ID
+
+ROWS = 50
+
+
+def make_log(rows: int = ROWS, start: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(start)
+    return pd.DataFrame({
+        "request_id": [f"r{start + i}" for i in range(rows)],
+        "amount": rng.normal(100, 20, rows).round(3),
+        "country": rng.choice(["FR", "DE", "US"], rows),
+        "score": rng.uniform(size=rows).round(6),
+        "label": rng.integers(0, 2, rows),
+    })
+
+
+def loaded(store, dataset, columns) -> pd.DataFrame:
+    cols = ", ".join(f'"{c}"' for c in columns)
+    return store.df(f'SELECT {cols} FROM {dataset.view} ORDER BY "{ROW_ID}"')
+
+
+def assert_same_rows(store, dataset, expected: pd.DataFrame) -> None:
+    got = loaded(store, dataset, list(expected.columns))
+    pd.testing.assert_frame_equal(got, expected.reset_index(drop=True), check_dtype=False)
+    row_ids = [r[0] for r in store.rows(f'SELECT "{ROW_ID}" FROM {dataset.view}')]
+    assert row_ids == list(range(len(expected))), "ROW_ID is dense, 0-based and in file order"
+    assert dataset.row_count == len(expected)
+    assert ROW_ID not in dataset.column_names
+
+
+def test_single_parquet(store, tmp_path):
+    frame = make_log()
+    frame.to_parquet(tmp_path / "log.parquet")
+    dataset = open_dataset(store, str(tmp_path / "log.parquet"))
+    assert dataset.format == "parquet" and dataset.report.clean
+    assert dataset.column_names == list(frame.columns)
+    assert_same_rows(store, dataset, frame)
+
+
+def test_several_parquet_files_by_list_glob_and_folder(store, tmp_path):
+    parts = [make_log(30, 0), make_log(20, 100), make_log(25, 200)]
+    folder = tmp_path / "logs"
+    (folder / "nested").mkdir(parents=True)
+    names = ["2026-01.parquet", "2026-02.parquet", "nested/2026-03.parquet"]
+    for part, name in zip(parts, names):
+        part.to_parquet(folder / name)
+    parts[1]["extra"] = 1.0  # a column only one file has: union by name fills nulls
+    parts[1].to_parquet(folder / names[1])
+    expected = pd.concat(parts, ignore_index=True)
+    for spec in ([str(folder / n) for n in names], str(folder)):
+        dataset = open_dataset(store, spec)
+        assert_same_rows(store, dataset, expected)
+        close_dataset(store, dataset)
+    globbed = open_dataset(store, str(folder / "**" / "2026-*.parquet"))
+    assert_same_rows(store, globbed, expected)
+    assert store.scalar(f'SELECT count(*) FROM {globbed.view} WHERE "{ROW_ID}" BETWEEN 30 AND 49') == 20
+    assert store.scalar(f'SELECT min(request_id) FROM {globbed.view} WHERE "{ROW_ID}" = 50') == "r200"
+
+
+def test_resolve_inputs_orders_folders_and_skips_other_files(tmp_path):
+    (tmp_path / "b.csv").write_text("a\n1\n")
+    (tmp_path / "a.jsonl").write_text('{"a": 1}\n')
+    (tmp_path / "notes.md").write_text("x")
+    assert resolve_inputs([str(tmp_path)]) == [tmp_path / "a.jsonl", tmp_path / "b.csv"]
+
+
+def test_csv_with_semicolon_and_no_header(store, tmp_path):
+    frame = make_log()
+    frame.to_csv(tmp_path / "log.csv", sep=";", header=False, index=False)
+    dataset = open_dataset(store, str(tmp_path / "log.csv"))
+    assert dataset.column_names == ["column0", "column1", "column2", "column3", "column4"]
+    expected = pd.read_csv(tmp_path / "log.csv", sep=";", header=None, names=dataset.column_names)
+    assert_same_rows(store, dataset, expected)
+
+
+def test_tsv(store, tmp_path):
+    frame = make_log()
+    frame.to_csv(tmp_path / "log.tsv", sep="\t", index=False)
+    dataset = open_dataset(store, str(tmp_path / "log.tsv"))
+    assert_same_rows(store, dataset, pd.read_csv(tmp_path / "log.tsv", sep="\t"))
+
+
+def test_several_csv_files_keep_file_order(store, tmp_path):
+    first, second = make_log(10, 0), make_log(15, 50)
+    first.to_csv(tmp_path / "a.csv", index=False)
+    second.to_csv(tmp_path / "b.csv", index=False)
+    dataset = open_dataset(store, [str(tmp_path / "a.csv"), str(tmp_path / "b.csv")])
+    assert_same_rows(store, dataset, pd.concat([first, second]))
+
+
+def test_jsonl(store, tmp_path):
+    frame = make_log()
+    frame.to_json(tmp_path / "log.jsonl", orient="records", lines=True)
+    dataset = open_dataset(store, str(tmp_path / "log.jsonl"))
+    assert_same_rows(store, dataset, pd.read_json(tmp_path / "log.jsonl", lines=True))
+
+
+def write_arrow_file(table: pa.Table, path: str) -> None:
+    feather.write_feather(table, path)
+
+
+def write_feather_v1(table: pa.Table, path: str) -> None:
+    feather.write_feather(table, path, version=1)
+
+
+def write_arrow_stream(table: pa.Table, path: str) -> None:
+    with pa.ipc.new_stream(path, table.schema) as writer:
+        writer.write_table(table)
+
+
+@pytest.mark.filterwarnings("ignore:Feather V1:DeprecationWarning")
+@pytest.mark.parametrize("suffix, write", [
+    ("arrow", write_arrow_file), ("feather", write_feather_v1), ("ipc", write_arrow_stream),
+])
+def test_arrow_family(store, tmp_path, suffix, write):
+    frame = make_log()
+    path = tmp_path / f"log.{suffix}"
+    write(pa.Table.from_pandas(frame, preserve_index=False), str(path))
+    dataset = open_dataset(store, str(path))
+    assert dataset.format == "arrow"
+    assert_same_rows(store, dataset, frame)
+
+
+def test_duckdb_file_one_table_several_tables_and_a_chosen_one(store, tmp_path):
+    path = tmp_path / "logs.duckdb"
+    big, small = make_log(40), make_log(5, 900)
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE predictions AS SELECT * FROM big")
+        con.execute("CREATE TABLE labels AS SELECT * FROM small")
+        con.execute("DELETE FROM predictions WHERE request_id = 'r3'")
+    dataset = open_dataset(store, str(path))
+    assert_same_rows(store, dataset, big[big.request_id != "r3"])
+    warning = dataset.report.warnings[0]
+    assert "2 tables" in warning and "'predictions'" in warning and "labels" in warning
+    chosen = open_dataset(store, f"{path}::labels")
+    assert_same_rows(store, chosen, small)
+    with pytest.raises(InputError, match="no table 'nope'; its tables: labels, predictions"):
+        open_dataset(store, f"{path}::nope")
+    close_dataset(store, dataset)
+    close_dataset(store, chosen)
+    assert store.rows("SELECT database_name FROM duckdb_databases() WHERE NOT internal AND database_name LIKE 'ds%'") == []
+
+
+def test_timestamps_and_uuids_are_retyped(store, tmp_path):
+    ids = [str(uuid.UUID(int=i + 1)) for i in range(4)]
+    lines = [
+        {"id": ids[0], "ts": 1767225600000, "at": "2026-01-01T10:00:00+02:00", "local": "2026-01-01 10:00:00", "eu": "31/01/2026 08:30"},
+        {"id": ids[1], "ts": 1767225601000, "at": "2026-01-01T11:00:00Z", "local": "2026-01-01 11:00:00.5", "eu": "01/02/2026 09:00"},
+    ]
+    pd.DataFrame(lines).to_json(tmp_path / "log.jsonl", orient="records", lines=True)
+    dataset = open_dataset(store, str(tmp_path / "log.jsonl"))
+    types = {c.name: c.dtype for c in dataset.columns}
+    assert types == {"id": "VARCHAR", "ts": "TIMESTAMP", "at": "TIMESTAMP WITH TIME ZONE",
+                     "local": "TIMESTAMP", "eu": "TIMESTAMP"}
+    rows = store.rows(
+        f"""SELECT id, ts, strftime("at" AT TIME ZONE 'UTC', '%H:%M'), eu FROM {dataset.view} ORDER BY id"""
+    )
+    assert rows[0][0] == ids[0] and rows[0][2] == "08:00" and rows[1][2] == "11:00"
+    assert str(rows[0][1]) == "2026-01-01 00:00:00" and str(rows[1][3]) == "2026-02-01 09:00:00"
+    assert any("'ts' read as epoch milliseconds" in w for w in dataset.report.warnings)
+    assert any("'eu'" in w and "%d/%m/%Y" in w for w in dataset.report.warnings)
+
+
+def test_close_drops_view_and_backing_table(store, tmp_path):
+    make_log().to_csv(tmp_path / "log.csv", index=False)
+    dataset = open_dataset(store, str(tmp_path / "log.csv"))
+    close_dataset(store, dataset)
+    assert store.rows("SELECT table_name FROM duckdb_tables()") == []
+    assert store.rows("SELECT view_name FROM duckdb_views() WHERE NOT internal") == []
+
+
+def test_progress_is_reported_and_cancel_is_honoured(store, tmp_path):
+    make_log().to_parquet(tmp_path / "log.parquet")
+    seen = []
+    first = open_dataset(store, str(tmp_path / "log.parquet"), progress=lambda f, m="": seen.append((f, m)))
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(seen) >= 4
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        open_dataset(store, str(tmp_path / "log.parquet"), cancel=token)
+    assert store.rows("SELECT view_name FROM duckdb_views() WHERE NOT internal") == [(first.view,)]

@@ -1,0 +1,343 @@
+"""Metrics computed in DuckDB equal scikit-learn's on the same rows."""
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from sklearn import metrics as skm
+
+from analysis.dataset import Column, Dataset
+from analysis.metrics.per_version import METRICS, metric_over_time, overall_metrics, time_span
+from analysis.query import Sql, ident
+from analysis.data.roles import RoleMap, TaskType
+from analysis.data.time import bucket_named
+
+TOL = 1e-9
+EPS = np.finfo(float).eps
+
+
+def register(store, frame: pd.DataFrame, name: str = "v") -> Dataset:
+    cur = store.cursor()
+    cur.register("frame", arrow_keeping_nan(frame))
+    cur.execute(f"CREATE TABLE {ident('table_' + name)} AS SELECT * FROM frame")
+    cur.execute(
+        f"CREATE VIEW {ident(name)} AS SELECT *, row_number() OVER () - 1 AS _sleuth_row FROM {ident('table_' + name)}"
+    )
+    described = cur.execute(f"DESCRIBE {ident(name)}").fetchall()
+    cur.close()
+    columns = tuple(Column(r[0], r[1]) for r in described if r[0] != "_sleuth_row")
+    return Dataset(name, name, (), "pandas", columns, len(frame))
+
+
+def arrow_keeping_nan(frame: pd.DataFrame) -> pa.Table:
+    """The frame as Arrow with NaN in float columns kept as NaN, as a Parquet log stores it
+    (pandas' own conversion would turn NaN into NULL, a missing score, not an invalid one)."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for name in frame.columns:
+        if frame[name].dtype == np.float64:
+            column = pa.array(frame[name].to_numpy(), from_pandas=False)
+            table = table.set_column(table.schema.get_field_index(name), name, column)
+    return table
+
+
+def binary_frame(n=3000, seed=0, versions=("v1", "v2")) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    label = rng.integers(0, 2, n)
+    # Rounded scores make many ties, which AUC must count as halves.
+    score = np.clip(np.round(0.3 * label + rng.uniform(0, 0.7, n), 2), 0, 1)
+    return pd.DataFrame(
+        {
+            "ts": pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.uniform(0, 10 * 86400, n), unit="s"),
+            "model_version": rng.choice(list(versions), n),
+            "label": label,
+            "score": score,
+            "prediction": (rng.uniform(0, 1, n) < 0.3 + 0.4 * label).astype(int),
+        }
+    )
+
+
+BINARY_ROLES = RoleMap(
+    timestamp="ts", model_version="model_version", label="label", prediction="prediction", scores=("score",)
+)
+
+
+def sklearn_binary(part: pd.DataFrame, y_pred: np.ndarray | None = None) -> dict:
+    """The reference numbers for labelled rows of one version (labels already 0/1)."""
+    labelled = part[part["y"].notna()]
+    y = labelled["y"].astype(int).to_numpy()
+    pred = labelled["p"].astype(int).to_numpy() if y_pred is None else y_pred
+    scored = labelled[labelled["s"].notna()]
+    ys, s = scored["y"].astype(int).to_numpy(), scored["s"].to_numpy()
+    bins = np.minimum(np.floor(s * 10).astype(int), 9)
+    ece = sum(abs(ys[bins == b].sum() - s[bins == b].sum()) for b in range(10)) / len(s)
+    two_classes = len(set(ys)) == 2
+    return {
+        "accuracy": skm.accuracy_score(y, pred),
+        "error_rate": 1 - skm.accuracy_score(y, pred),
+        "precision": skm.precision_score(y, pred, zero_division=np.nan),
+        "recall": skm.recall_score(y, pred, zero_division=np.nan),
+        "f1": skm.f1_score(y, pred, zero_division=np.nan),
+        "roc_auc": skm.roc_auc_score(ys, s) if two_classes else None,
+        "log_loss": skm.log_loss(ys, s, labels=[0, 1]),
+        "ece": ece,
+        "positive_rate": y.mean(),
+        "predicted_positive_rate": part["p"].dropna().mean(),
+        "mean_score": part["s"].dropna().mean(),
+    }
+
+
+def assert_matches(got: dict, expected: dict) -> None:
+    for name, value in expected.items():
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            assert got[name] is None, name
+        else:
+            assert got[name] == pytest.approx(value, rel=TOL, abs=TOL), name
+
+
+def by_version(result):
+    return {m.version: m for m in result}
+
+
+def test_binary_int_labels_match_sklearn_per_version(store):
+    frame = binary_frame()
+    ds = register(store, frame)
+    result = overall_metrics(store, ds, BINARY_ROLES)
+    assert [m.version for m in result] == list(frame.groupby("model_version")["ts"].min().sort_values().index)
+    for m in result:
+        part = frame[frame["model_version"] == m.version]
+        ref = part.rename(columns={"label": "y", "prediction": "p", "score": "s"})
+        assert m.rows == len(part) and m.labelled == len(part) and m.label_coverage == 1.0
+        assert m.invalid_scores == 0
+        assert_matches(m.metrics, sklearn_binary(ref))
+
+
+def test_versions_ordered_by_first_appearance(store):
+    frame = binary_frame(versions=("b_new", "a_old"))
+    frame.loc[frame["model_version"] == "b_new", "ts"] += pd.Timedelta(days=30)
+    result = overall_metrics(store, register(store, frame), BINARY_ROLES)
+    assert [m.version for m in result] == ["a_old", "b_new"]
+
+
+@pytest.mark.parametrize(
+    "to_label, positive",
+    [
+        (lambda y: y.astype(bool), None),
+        (lambda y: np.where(y == 1, "fraud", "legit"), "fraud"),
+        (lambda y: y.astype(float), "1"),
+        (lambda y: y.astype(float), "1.0"),
+    ],
+    ids=["bool", "strings", "floats", "floats-typed-1.0"],
+)
+def test_label_encodings_give_the_same_metrics(store, to_label, positive):
+    frame = binary_frame(seed=3, versions=("v1",))
+    expected = sklearn_binary(frame.rename(columns={"label": "y", "prediction": "p", "score": "s"}))
+    encoded = frame.assign(label=to_label(frame["label"].to_numpy()))
+    roles = RoleMap(label="label", prediction="prediction", scores=("score",), positive_class=positive)
+    (m,) = overall_metrics(store, register(store, encoded), roles)
+    assert m.version is None
+    assert_matches(m.metrics, expected)
+
+
+def test_class_named_predictions_next_to_string_labels(store):
+    frame = binary_frame(seed=4, versions=("v1",))
+    expected = sklearn_binary(frame.rename(columns={"label": "y", "prediction": "p", "score": "s"}))
+    named = frame.assign(
+        label=np.where(frame["label"] == 1, "fraud", "legit"),
+        prediction=np.where(frame["prediction"] == 1, "fraud", "legit"),
+    )
+    roles = RoleMap(label="label", prediction="prediction", scores=("score",), positive_class="fraud")
+    (m,) = overall_metrics(store, register(store, named), roles)
+    assert_matches(m.metrics, expected)
+
+
+def test_missing_labels_count_in_coverage_not_in_metrics(store):
+    frame = binary_frame(seed=5)
+    rng = np.random.default_rng(5)
+    frame["label"] = frame["label"].astype("Int64").mask(rng.uniform(size=len(frame)) < 0.4)
+    result = by_version(overall_metrics(store, register(store, frame), BINARY_ROLES))
+    for version, part in frame.groupby("model_version"):
+        m = result[version]
+        assert m.labelled == part["label"].notna().sum()
+        assert m.label_coverage == pytest.approx(part["label"].notna().mean())
+        ref = pd.DataFrame({"y": part["label"].astype(float), "p": part["prediction"], "s": part["score"]})
+        assert_matches(m.metrics, sklearn_binary(ref))
+
+
+def test_threshold_on_score_without_prediction_column(store):
+    frame = binary_frame(seed=6).drop(columns="prediction")
+    roles = RoleMap(model_version="model_version", label="label", scores=("score",), threshold=0.42)
+    result = by_version(overall_metrics(store, register(store, frame), roles))
+    for version, part in frame.groupby("model_version"):
+        pred = (part["score"] >= 0.42).astype(int)
+        ref = pd.DataFrame({"y": part["label"], "p": pred, "s": part["score"]})
+        assert_matches(result[version].metrics, sklearn_binary(ref))
+
+
+def test_invalid_scores_are_counted_and_excluded(store):
+    frame = binary_frame(seed=7, versions=("v1",)).drop(columns="prediction")
+    bad = [3, 10, 11, 50]
+    frame["score"] = frame["score"].astype(float)
+    frame.loc[bad, "score"] = [np.nan, np.inf, -np.inf, 1.5]
+    roles = RoleMap(label="label", scores=("score",))
+    (m,) = overall_metrics(store, register(store, frame), roles)
+    assert m.invalid_scores == len(bad)
+    assert m.rows == len(frame)
+    valid = frame.drop(index=bad)
+    ref = pd.DataFrame({"y": valid["label"], "p": (valid["score"] >= 0.5).astype(int), "s": valid["score"]})
+    expected = sklearn_binary(ref)
+    expected["positive_rate"] = frame["label"].mean()  # labels do not depend on the score
+    assert_matches(m.metrics, expected)
+
+
+def test_condition_restricts_rows(store):
+    frame = binary_frame(seed=8)
+    ds = register(store, frame)
+    condition = Sql(f"{ident('score')} > ? AND {ident('model_version')} = ?", (0.3, "v2"))
+    (m,) = overall_metrics(store, ds, BINARY_ROLES, condition)
+    part = frame[(frame["score"] > 0.3) & (frame["model_version"] == "v2")]
+    assert m.version == "v2" and m.rows == len(part)
+    assert_matches(m.metrics, sklearn_binary(part.rename(columns={"label": "y", "prediction": "p", "score": "s"})))
+
+
+def test_single_class_slice_has_no_auc(store):
+    frame = binary_frame(seed=9, versions=("v1",))
+    frame["label"] = 0
+    (m,) = overall_metrics(store, register(store, frame), RoleMap(label="label", prediction="prediction", scores=("score",)))
+    assert m.metrics["roc_auc"] is None
+    assert m.metrics["recall"] is None
+    assert m.metrics["precision"] == 0.0
+    assert m.metrics["log_loss"] == pytest.approx(skm.log_loss(frame["label"], frame["score"], labels=[0, 1]), rel=TOL)
+
+
+def test_log_loss_clips_like_sklearn(store):
+    frame = pd.DataFrame({"label": [1, 0, 1, 0], "score": [0.0, 1.0, 1.0, 1e-300]})
+    (m,) = overall_metrics(store, register(store, frame), RoleMap(label="label", scores=("score",)))
+    assert m.metrics["log_loss"] == pytest.approx(skm.log_loss(frame["label"], frame["score"]), rel=TOL)
+    assert m.metrics["log_loss"] == pytest.approx(-2 * np.log(EPS) / 4, rel=1e-6)
+
+
+def multiclass_frame(n=2400, seed=11) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    classes = np.array(["cat", "dog", "eel"])
+    label = rng.integers(0, 3, n)
+    logits = rng.normal(size=(n, 3)) + 1.5 * np.eye(3)[label]
+    proba = np.round(np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True), 3)
+    proba[:, 2] = 1.0 - proba[:, 0] - proba[:, 1]
+    frame = pd.DataFrame(proba, columns=["p_cat", "p_dog", "p_eel"])
+    frame["label"] = classes[label]
+    frame["model_version"] = rng.choice(["m1", "m2"], n)
+    frame["prediction"] = classes[rng.integers(0, 3, n)]
+    return frame
+
+
+MULTI_ROLES = RoleMap(
+    model_version="model_version",
+    label="label",
+    scores=("p_cat", "p_dog", "p_eel"),
+    score_classes=("cat", "dog", "eel"),
+    task=TaskType.MULTICLASS,
+)
+
+
+@pytest.mark.parametrize("with_prediction_column", [False, True])
+def test_multiclass_matches_sklearn(store, with_prediction_column):
+    frame = multiclass_frame()
+    roles = replace(MULTI_ROLES, prediction="prediction") if with_prediction_column else MULTI_ROLES
+    result = by_version(overall_metrics(store, register(store, frame), roles))
+    classes = ["cat", "dog", "eel"]
+    for version, part in frame.groupby("model_version"):
+        proba = part[["p_cat", "p_dog", "p_eel"]].to_numpy()
+        top = np.array(classes)[proba.argmax(axis=1)]
+        pred = part["prediction"].to_numpy() if with_prediction_column else top
+        y = part["label"].to_numpy()
+        conf = proba.max(axis=1)
+        bins = np.minimum(np.floor(conf * 10).astype(int), 9)
+        hit = (top == y).astype(float)
+        ece = sum(abs(hit[bins == b].sum() - conf[bins == b].sum()) for b in range(10)) / len(y)
+        expected = {
+            "accuracy": skm.accuracy_score(y, pred),
+            "precision": skm.precision_score(y, pred, average="macro", zero_division=np.nan),
+            "recall": skm.recall_score(y, pred, average="macro", zero_division=np.nan),
+            "f1": skm.f1_score(y, pred, average="macro", zero_division=np.nan),
+            "roc_auc": skm.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=classes),
+            "log_loss": skm.log_loss(y, proba, labels=classes),
+            "ece": ece,
+            "mean_score": conf.mean(),
+        }
+        assert_matches(result[version].metrics, expected)
+
+
+def test_regression_matches_sklearn(store):
+    rng = np.random.default_rng(12)
+    n = 2000
+    y = rng.normal(100, 15, n)
+    frame = pd.DataFrame(
+        {"target": y, "y_pred": y + rng.normal(0, 5, n), "model_version": rng.choice(["r1", "r2"], n)}
+    )
+    frame.loc[5, "y_pred"] = np.nan
+    roles = RoleMap(model_version="model_version", label="target", prediction="y_pred", task=TaskType.REGRESSION)
+    result = by_version(overall_metrics(store, register(store, frame), roles))
+    for version, part in frame.groupby("model_version"):
+        ok = part[part["y_pred"].notna()]
+        m = result[version].metrics
+        assert m["mae"] == pytest.approx(skm.mean_absolute_error(ok["target"], ok["y_pred"]), rel=TOL)
+        assert m["rmse"] == pytest.approx(skm.root_mean_squared_error(ok["target"], ok["y_pred"]), rel=TOL)
+        assert m["r2"] == pytest.approx(skm.r2_score(ok["target"], ok["y_pred"]), rel=TOL)
+        assert m["mean_prediction"] == pytest.approx(ok["y_pred"].mean(), rel=TOL)
+    assert sum(m.invalid_scores for m in result.values()) == 1
+
+
+def test_registry_lists_metrics_per_task():
+    binary = {name for name, info in METRICS.items() if TaskType.BINARY in info.tasks}
+    assert {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "ece"} <= binary
+    assert {name for name, info in METRICS.items() if TaskType.REGRESSION in info.tasks} >= {"mae", "rmse", "r2"}
+    assert METRICS["log_loss"].higher_is_better is False and METRICS["roc_auc"].higher_is_better is True
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "precision", "recall", "f1", "log_loss", "roc_auc", "mean_score", "predicted_positive_rate"])
+def test_metric_over_time_matches_pandas_group_by(store, metric):
+    frame = binary_frame(seed=13)
+    frame["label"] = frame["label"].astype("Int64").mask(np.random.default_rng(13).uniform(size=len(frame)) < 0.2)
+    ds = register(store, frame)
+    got = metric_over_time(store, ds, BINARY_ROLES, metric, bucket=bucket_named("1 day"))
+    frame["bucket_start"] = frame["ts"].dt.floor("D")
+    expected_rows = 0
+    for (version, day), part in frame.groupby(["model_version", "bucket_start"]):
+        row = got[(got["version"] == version) & (got["bucket_start"] == day)]
+        assert len(row) == 1
+        assert row["rows"].iloc[0] == len(part)
+        assert row["labelled"].iloc[0] == part["label"].notna().sum()
+        ref = pd.DataFrame({"y": part["label"].astype(float), "p": part["prediction"], "s": part["score"]})
+        expected = sklearn_binary(ref)[metric]
+        value = row["value"].iloc[0]
+        assert (np.isnan(value) and expected is None) or value == pytest.approx(expected, rel=TOL, abs=TOL)
+        expected_rows += 1
+    assert len(got) == expected_rows
+
+
+def test_metric_over_time_regression_with_time_zone(store):
+    rng = np.random.default_rng(14)
+    n = 600
+    ts = pd.Timestamp("2026-03-01 00:00", tz="Europe/Paris") + pd.to_timedelta(rng.uniform(0, 48 * 3600, n), unit="s")
+    frame = pd.DataFrame({"ts": ts, "target": rng.normal(size=n), "pred": rng.normal(size=n)})
+    roles = RoleMap(timestamp="ts", label="target", prediction="pred", task=TaskType.REGRESSION)
+    ds = register(store, frame)
+    got = metric_over_time(store, ds, roles, "mae", bucket=bucket_named("6 hours"))
+    utc = frame.assign(bucket_start=frame["ts"].dt.tz_convert("UTC").dt.tz_localize(None).dt.floor("6h"))
+    expected = utc.groupby("bucket_start").apply(lambda p: skm.mean_absolute_error(p["target"], p["pred"]))
+    assert list(got["bucket_start"]) == list(expected.index)
+    np.testing.assert_allclose(got["value"], expected.to_numpy(), rtol=TOL)
+    start, end = time_span(store, ds, roles)
+    first = utc["ts"].min().tz_convert("UTC").tz_localize(None)
+    assert abs(pd.Timestamp(start) - first) < pd.Timedelta(microseconds=1)
+    assert end > start
+
+
+def test_metric_over_time_chooses_a_bucket(store):
+    frame = binary_frame(seed=15)
+    got = metric_over_time(store, register(store, frame), BINARY_ROLES, "accuracy")
+    # Ten days of data: 6-hour buckets give 40 per version.
+    assert got.groupby("version").size().between(20, 200).all()
+    assert got["rows"].sum() == len(frame)

@@ -1,0 +1,195 @@
+"""Each check finds exactly what was planted in small hand-made logs, and the demo's incidents."""
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.spatial.distance import jensenshannon
+
+from analysis.triage.checks import DISTRIBUTION_MIN_EFFECT, _distribution_effects, run_checks
+from analysis.data.open_log import load_log
+from analysis.data.loading import open_dataset
+from analysis.triage.reference_profile import profile_reference
+from analysis.data.roles import RoleMap
+
+START = pd.Timestamp("2026-03-02")
+DAYS = 8
+ROWS_PER_DAY = 3000
+INCIDENT_DAY = 5
+ROLES = RoleMap(timestamp="ts", features=("client", "x", "y", "z", "cat"))
+
+
+def clean_frame(seed=0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = DAYS * ROWS_PER_DAY
+    return pd.DataFrame({
+        "ts": START + pd.to_timedelta(np.sort(rng.uniform(0, DAYS * 86400, n)), unit="s"),
+        "client": rng.choice(["a", "b", "c"], n),
+        "x": rng.normal(50, 10, n),
+        "y": rng.lognormal(1.5, 0.3, n),
+        "z": rng.integers(1, 100, n),
+        "cat": rng.choice(["p", "q", "r"], n, p=[0.5, 0.3, 0.2]),
+    })
+
+
+def day_of(frame):
+    return ((frame["ts"] - START).dt.total_seconds() // 86400).astype(int)
+
+
+def check(store, tmp_path, frame, reference=None):
+    """Profile the first two days of the clean log, then check ``frame`` against it."""
+    ref_path, path = tmp_path / "ref.parquet", tmp_path / "log.parquet"
+    (reference if reference is not None else clean_frame()).pipe(lambda f: f[day_of(f) < 2]).to_parquet(ref_path)
+    frame.to_parquet(path)
+    ref = open_dataset(store, [ref_path])
+    profile = profile_reference(store, ref, ROLES)
+    log = open_dataset(store, [path])
+    return run_checks(store, log, ROLES, profile)
+
+
+def kinds(symptoms):
+    return {(s.kind, s.columns, s.group) for s in symptoms}
+
+
+def incident_rows(frame, day=INCIDENT_DAY):
+    return day_of(frame) >= day
+
+
+def test_clean_log_raises_nothing(store, tmp_path):
+    assert check(store, tmp_path, clean_frame()) == []
+
+
+def test_unit_change_from_a_day_on(store, tmp_path):
+    frame = clean_frame()
+    frame.loc[incident_rows(frame), "x"] *= 1000
+    found = check(store, tmp_path, frame)
+    units = [s for s in found if s.kind == "unit_change"]
+    assert {(s.columns, s.group) for s in units if s.group == ()} == {(("x",), ())}
+    assert {s.start.date() for s in units if s.group == ()} == {
+        (START + pd.Timedelta(days=d)).date() for d in range(INCIDENT_DAY, DAYS)}
+    assert all(s.evidence["factor"] == 1000 for s in units)
+    assert {c for s in found for c in s.columns} == {"x"}
+
+
+def test_swap_in_one_group(store, tmp_path):
+    frame = clean_frame()
+    hit = incident_rows(frame) & (frame["client"] == "b")
+    frame.loc[hit, ["x", "y"]] = frame.loc[hit, ["y", "x"]].to_numpy()
+    found = check(store, tmp_path, frame)
+    swaps = [s for s in found if s.kind == "swap"]
+    assert {(s.columns, s.group) for s in swaps} == {(("x", "y"), (("client", "b"),))}
+    assert min(s.start for s in swaps).date() == (START + pd.Timedelta(days=INCIDENT_DAY)).date()
+    assert {c for s in found for c in s.columns} == {"x", "y"}
+
+
+def test_stuck_value_for_a_day(store, tmp_path):
+    frame = clean_frame()
+    frame.loc[day_of(frame) == 6, "z"] = 42
+    found = check(store, tmp_path, frame)
+    stuck = [s for s in found if s.kind == "stuck"]
+    assert stuck and {(s.columns, s.start.date()) for s in stuck} == {(("z",), (START + pd.Timedelta(days=6)).date())}
+    assert all(s.observed == 42 for s in stuck)
+    assert {c for s in found for c in s.columns} == {"z"}
+
+
+def test_new_category(store, tmp_path):
+    frame = clean_frame()
+    hit = incident_rows(frame) & (np.arange(len(frame)) % 10 == 0)
+    frame.loc[hit, "cat"] = "s"
+    found = check(store, tmp_path, frame)
+    new = [s for s in found if s.kind == "new_category" and s.group == ()]
+    assert {s.start.date() for s in new} == {(START + pd.Timedelta(days=d)).date() for d in range(INCIDENT_DAY, DAYS)}
+    assert all(set(s.evidence["values"]) == {"s"} for s in new)
+    assert all(s.observed == pytest.approx(0.1, abs=0.02) for s in new)
+    assert {c for s in found for c in s.columns} == {"cat"}
+    assert {s.kind for s in found} <= {"new_category", "distribution"}
+
+
+def test_schema_changes(store, tmp_path):
+    frame = clean_frame().drop(columns=["y"])
+    frame["z"] = frame["z"].astype(str)
+    frame["extra"] = 1.0
+    schema = {(s.columns[0], s.evidence["change"]) for s in check(store, tmp_path, frame) if s.kind == "schema"}
+    assert schema == {("y", "missing"), ("z", "retyped"), ("extra", "new")}
+
+
+def test_null_burst_in_one_group(store, tmp_path):
+    frame = clean_frame()
+    hit = (day_of(frame) == 6) & (frame["client"] == "a") & (frame["ts"].dt.hour < 12)
+    frame.loc[hit, "x"] = np.nan
+    found = check(store, tmp_path, frame)
+    nulls = [s for s in found if s.kind == "null_rate"]
+    group = [s for s in nulls if s.group == (("client", "a"),)]
+    assert len(group) == 1 and group[0].start.date() == (START + pd.Timedelta(days=6)).date()
+    assert group[0].observed == pytest.approx(hit.sum() / ((day_of(frame) == 6) & (frame["client"] == "a")).sum())
+    assert group[0].rows == hit.sum()
+    assert max(nulls, key=lambda s: s.effect) is group[0]
+    assert {c for s in found for c in s.columns} == {"x"}
+
+
+def test_zero_fill(store, tmp_path):
+    frame = clean_frame()
+    hit = incident_rows(frame) & (np.arange(len(frame)) % 3 == 0)
+    frame.loc[hit, "y"] = 0.0
+    found = check(store, tmp_path, frame)
+    zeros = [s for s in found if s.kind == "zero_fill" and s.group == ()]
+    assert {s.start.date() for s in zeros} == {(START + pd.Timedelta(days=d)).date() for d in range(INCIDENT_DAY, DAYS)}
+    assert all(s.observed == pytest.approx(1 / 3, abs=0.03) for s in zeros)
+    assert {c for s in found for c in s.columns} == {"y"}
+
+
+@pytest.fixture(scope="module")
+def demo_symptoms(demo_files):
+    from analysis.triage.reference_profile import reference_window
+    from analysis.store import Store
+
+    store = Store(memory_limit="2GB")
+    loaded = load_log(store, [str(demo_files.log)], check=False)
+    profile = profile_reference(store, loaded.dataset, loaded.roles, reference_window(store, loaded.dataset, loaded.roles))
+    yield run_checks(store, loaded.dataset, loaded.roles, profile)
+    store.close()
+
+
+def test_demo_null_burst(demo_symptoms):
+    found = [s for s in demo_symptoms if s.kind == "null_rate" and s.group == (("region", "EU-West"),)]
+    assert [(s.columns, s.start) for s in found] == [(("merchant_risk",), dt.datetime(2026, 10, 12))]
+    assert found[0].effect > 0.3
+
+
+def test_demo_swap(demo_symptoms):
+    found = [s for s in demo_symptoms if s.kind == "swap"]
+    assert {(s.columns, s.group) for s in found} == {(("amount", "distance_from_home_km"), (("client", "stark-pay"),))}
+    assert min(s.start for s in found) == dt.datetime(2026, 10, 18)
+
+
+def test_demo_drift_is_small_and_late(demo_symptoms):
+    found = [s for s in demo_symptoms if s.kind == "distribution" and s.columns == ("avg_amount_30d",) and s.group == ()]
+    assert found and min(s.start for s in found) >= dt.datetime(2026, 10, 15)
+    assert all(DISTRIBUTION_MIN_EFFECT <= s.effect < 0.3 for s in found)
+
+
+def test_clean_demo_raises_nothing(store, tmp_path):
+    from analysis.demo.generate import generate_demo
+    from analysis.triage.reference_profile import reference_window
+
+    files = generate_demo(tmp_path, rows=200_000, seed=7, incidents=False)
+    loaded = load_log(store, [str(files.log)], check=False)
+    profile = profile_reference(store, loaded.dataset, loaded.roles, reference_window(store, loaded.dataset, loaded.roles))
+    assert run_checks(store, loaded.dataset, loaded.roles, profile) == []
+
+
+def test_distribution_effects_in_one_batch_match_each_pair_alone():
+    """Histograms of different lengths share one scipy call, padded with empty bins: each pair
+    still gets its own bias-corrected distance, and an empty histogram gets none."""
+    rng = np.random.default_rng(3)
+    pairs = [(rng.integers(0, 50, k), rng.integers(0, 50, k)) for k in (3, 5, 8, 8)] + [([0, 0, 0], [1, 2, 3])]
+    n_obs, n_ref = [500, 900, 300, 5000, 100], [800, 800, 800, 800, 800]
+    batch = _distribution_effects([o for o, _ in pairs], [r for _, r in pairs], n_obs, n_ref)
+    for (observed, reference), n, m, effect in zip(pairs[:-1], n_obs, n_ref, batch):
+        bins = np.count_nonzero((np.asarray(observed) > 0) | (np.asarray(reference) > 0))
+        bias = (bins - 1) / (8 * np.log(2)) * (1 / n + 1 / m)
+        expected = np.sqrt(max(jensenshannon(observed, reference, base=2) ** 2 - bias, 0.0))
+        assert effect == pytest.approx(expected, abs=1e-12)
+    assert batch[-1] == 0.0
+    assert (batch[:-1] > 0).all()

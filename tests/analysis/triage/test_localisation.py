@@ -1,0 +1,127 @@
+"""Since when to the hour, for whom as a slice: the real checks on a hand-made log, then triage.
+
+Ten days, 60 requests an hour; the checks bucket by day. Two planted problems whose hours and
+rows are known exactly: client ``stark`` sends ``a`` and ``b`` swapped from day 6 09:00 on, and
+``c`` arrives a thousand times too large for ``region = 'EU' AND device = 'ios'`` on day 4 from
+10:00 to 16:00, a conjunction no single group column describes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.triage.checks import run_checks
+from analysis.data.open_log import load_log
+from analysis.triage.localisation import hourly_stretch
+from analysis.triage.reference_profile import profile_reference
+from analysis.query import Sql
+from analysis.slices import Range, to_sql
+from analysis.store import Store
+from analysis.triage.symptoms import Symptom
+from analysis.triage.ranking import triage
+from analysis.triage.violating_rows import violation_of
+
+START = dt.datetime(2026, 10, 1)
+HOUR = dt.timedelta(hours=1)
+DAY = dt.timedelta(days=1)
+SWAP_FROM = START + 6 * DAY + 9 * HOUR
+SCALED = (START + 4 * DAY + 10 * HOUR, START + 4 * DAY + 16 * HOUR)
+
+
+def planted_log(path) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    hours = np.repeat(np.arange(240), 60)
+    n = len(hours)
+    moment = START + pd.to_timedelta(hours, unit="h") + pd.to_timedelta(rng.integers(0, 3600, n), unit="s")
+    frame = pd.DataFrame({
+        "request_id": np.arange(n).astype(str),
+        "timestamp": moment,
+        "region": np.array(["EU", "US", "APAC"])[np.arange(n) % 3],  # ten EU iPhones every hour
+        "device": np.array(["ios", "android"])[np.arange(n) // 3 % 2],
+        "client": rng.choice(["acme", "stark", "wayne"], n),
+        "a": rng.normal(100, 10, n),
+        "b": rng.normal(5, 1, n),
+        "c": rng.normal(50, 5, n),
+        "score": rng.random(n),
+    })
+    swapped = (frame.client == "stark") & (frame.timestamp >= SWAP_FROM)
+    frame.loc[swapped, ["a", "b"]] = frame.loc[swapped, ["b", "a"]].to_numpy()
+    scaled = (frame.region == "EU") & (frame.device == "ios") & frame.timestamp.between(*SCALED, inclusive="left")
+    frame.loc[scaled, "c"] *= 1000
+    frame["prediction"] = (frame.score >= 0.5).astype(int)
+    frame.to_parquet(path)
+    return frame
+
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory):
+    path = tmp_path_factory.mktemp("localise") / "log.parquet"
+    frame = planted_log(path)
+    store = Store(memory_limit="1GB")
+    loaded = load_log(store, [str(path)], check=False)
+    dataset, roles = loaded.dataset, loaded.roles
+    profile = profile_reference(store, dataset, roles, condition=to_sql(Range("timestamp", None, START + 2 * DAY)))
+    symptoms = run_checks(store, dataset, roles, profile)
+    findings = triage(store, dataset, roles, symptoms, profile=profile)
+    yield store, dataset, roles, profile, frame, findings
+    store.close()
+
+
+def test_a_swap_starts_at_its_hour_and_is_confined_to_its_client(checked):
+    *_, frame, findings = checked
+    swap = next(f for f in findings if f.kind == "swap")
+    assert set(swap.columns) == {"a", "b"}
+    assert swap.window[0] == SWAP_FROM  # the checks' bucket began at midnight
+    assert swap.window[1] == START + 10 * DAY
+    assert swap.slice_text == "client = 'stark'"
+    assert swap.evidence["since_when"] == "hours" and swap.evidence["for_whom"] == "slice discovery"
+    inside = frame[(frame.timestamp >= swap.window[0]) & (frame.timestamp < swap.window[1])]
+    assert swap.rows == (inside.client == "stark").sum()
+
+
+def test_a_problem_in_a_conjunction_is_found_as_that_slice_and_those_hours(checked):
+    _, _, _, profile, frame, findings = checked
+    scaled = next(f for f in findings if "c" in f.columns)
+    assert scaled.window == SCALED
+    assert dict(scaled.group) == {"region": "EU", "device": "ios"}
+    planted = (frame.region == "EU") & (frame.device == "ios") & frame.timestamp.between(*SCALED, inclusive="left")
+    assert scaled.rows == planted.sum()
+    low, high = profile.column("c").typical_range
+    in_window = frame[frame.timestamp.between(*SCALED, inclusive="left")]
+    out_of_range = ((in_window.c < low) | (in_window.c >= high)).sum()
+    assert scaled.evidence["slice_share"] == 1.0
+    assert scaled.evidence["slice_coverage"] == pytest.approx(planted.sum() / out_of_range, abs=1e-4)
+
+
+def test_the_hourly_stretch_of_an_out_of_range_column_against_pandas(checked):
+    store, dataset, roles, profile, frame, _ = checked
+    low, high = profile.column("c").typical_range
+    day = START + 4 * DAY
+    symptom = Symptom("out_of_range", ("c",), 60, 0.1, 0.0, 0.1, day, day + DAY, (("region", "EU"),),
+                      evidence={"typical_range": [low, high]})
+    violation = violation_of(symptom, dataset, roles, profile)
+    stretch = hourly_stretch(store, dataset, roles, violation, Sql("region = 'EU'"), day, day + DAY, DAY)
+    assert (stretch.start, stretch.end) == SCALED
+    eu = frame[(frame.region == "EU") & frame.timestamp.between(*SCALED, inclusive="left")]
+    assert stretch.rows == len(eu)
+    assert stretch.inside_share == pytest.approx(((eu.c < low) | (eu.c >= high)).mean())
+    assert stretch.baseline == 0.0
+
+
+def test_every_row_level_kind_has_an_expression_and_schema_has_none(checked):
+    store, dataset, roles, profile, frame, _ = checked
+    def share(kind, columns=("c",), **evidence):
+        symptom = Symptom(kind, columns, 1, 1.0, 50.0, 1.0, evidence=evidence)
+        found = violation_of(symptom, dataset, roles, profile)
+        return None if found is None else store.rows(f"SELECT avg({found.expression}) FROM {dataset.view}")[0][0]
+
+    assert share("schema") is None
+    assert share("stuck", value=float(frame.c.iloc[0])) == pytest.approx(1 / len(frame))
+    assert share("new_category", ("region",), values={"EU": 5}) == pytest.approx((frame.region == "EU").mean())
+    assert share("unit_change", factor=1000.0) == pytest.approx((frame.c > 50 * np.sqrt(1000)).mean())
+    swapped = (frame.client == "stark") & (frame.timestamp >= SWAP_FROM)
+    assert share("swap", ("a", "b")) == pytest.approx(swapped.mean(), abs=0.01)

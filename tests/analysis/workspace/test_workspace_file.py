@@ -1,0 +1,137 @@
+"""The workspace file: round trips, commits at once, refuses what it is not."""
+
+import sqlite3
+
+import pytest
+
+from analysis.errors import InputError
+from analysis.data.roles import RoleMap, TaskType
+from analysis.workspace.workspace_file import SCHEMA_VERSION, DatasetEntry, Workspace
+
+ROLES = RoleMap(id="request_id", label="is_fraud", scores=("score",), features=("amount", "region"),
+                task=TaskType.BINARY, positive_class="1", threshold=0.3)
+
+
+def test_dataset_registration_round_trips(tmp_path):
+    log = tmp_path / "log.parquet"
+    log.write_bytes(b"")
+    path = tmp_path / "w.sleuth"
+    ws = Workspace.open(path)
+    ws.save_dataset(DatasetEntry("log", (str(log),), "parquet", ROLES))
+    ws.save_dataset(DatasetEntry("train", (str(log),), "parquet", None, kind="training"))
+    ws.close()
+
+    reopened = Workspace.open(path, create=False)
+    entries = reopened.datasets()
+    assert [e.name for e in entries] == ["log", "train"]
+    assert entries[0].roles == ROLES
+    assert entries[0].paths == (str(log.resolve()),)
+    assert entries[1].roles is None and entries[1].kind == "training"
+    assert reopened.meta("schema_version") == SCHEMA_VERSION
+
+
+def test_each_edit_is_durable_even_if_the_process_dies(tmp_path):
+    """An edit is on disk the moment it is made: a process killed right after it loses nothing."""
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "w.sleuth"
+    script = textwrap.dedent(f"""
+        import os
+        from analysis.data.roles import RoleMap
+        from analysis.workspace.workspace_file import DatasetEntry, Workspace
+        ws = Workspace.open({str(path)!r})
+        ws.save_dataset(DatasetEntry("log", ("/data/a.parquet",), "parquet", RoleMap(label="y")))
+        ws.save_roles("log", RoleMap(label="late_label", scores=("p",)))
+        os._exit(1)  # no close, no clean shutdown
+    """)
+    subprocess.run([sys.executable, "-c", script], check=False, timeout=60)
+    entries = Workspace.open(path).datasets()
+    assert [e.name for e in entries] == ["log"]
+    assert entries[0].roles.label == "late_label"
+
+
+def test_remove_and_meta(tmp_path):
+    ws = Workspace.open(tmp_path / "w.sleuth")
+    ws.save_dataset(DatasetEntry("a", ("/x.parquet",), "parquet", None))
+    ws.set_meta("note", {"k": [1, 2]})
+    ws.remove_dataset("a")
+    assert ws.datasets() == []
+    assert ws.meta("note") == {"k": [1, 2]}
+    assert ws.meta("missing", 5) == 5
+
+
+def test_failed_edit_leaves_workspace_unchanged(tmp_path):
+    ws = Workspace.open(tmp_path / "w.sleuth")
+    ws.save_dataset(DatasetEntry("a", ("/x.parquet",), "parquet", ROLES))
+
+    class Exploding(RoleMap):
+        def to_dict(self):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        ws.save_roles("a", Exploding())
+    assert ws.datasets()[0].roles == ROLES
+    ws.save_roles("a", RoleMap(label="z"))  # the connection is usable after the failed edit
+    assert ws.datasets()[0].roles.label == "z"
+
+
+def test_sqlite_file_is_refused_with_a_clear_message(tmp_path):
+    path = tmp_path / "fake.sleuth"
+    sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.commit()
+    with pytest.raises(InputError, match="SQLite"):
+        Workspace.open(path)
+
+
+def test_text_file_is_refused(tmp_path):
+    path = tmp_path / "notes.sleuth"
+    path.write_text("hello, this is not a database at all")
+    with pytest.raises(InputError, match="not a Sleuth workspace"):
+        Workspace.open(path)
+
+
+def test_other_duckdb_database_is_refused(tmp_path):
+    import duckdb
+
+    path = tmp_path / "other.sleuth"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE sales (x INT)")
+    con.close()
+    with pytest.raises(InputError, match="not a Sleuth workspace"):
+        Workspace.open(path)
+
+
+def test_missing_workspace_without_create(tmp_path):
+    with pytest.raises(InputError, match="no such workspace"):
+        Workspace.open(tmp_path / "nope.sleuth", create=False)
+
+
+def test_decisions_are_an_append_only_history_and_profiles_are_kept(tmp_path):
+    path = tmp_path / "w.sleuth"
+    ws = Workspace.open(path)
+    ws.add_decision("null_burst|merchant_risk|region=EU-West", {"action": "dismissed", "note": "known outage"})
+    ws.add_decision("null_burst|merchant_risk|region=EU-West", {"action": "confirmed", "note": ""})
+    ws.save_profile("predictions", '{"schema_version": 1}')
+    ws.close()
+    again = Workspace.open(path)
+    assert [d["action"] for d in again.decisions()] == ["dismissed", "confirmed"]
+    assert again.profile("predictions") == '{"schema_version": 1}'
+    assert again.profile("other") is None
+
+
+def test_an_older_workspace_is_migrated(tmp_path):
+    import duckdb
+
+    path = tmp_path / "old.sleuth"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    con.execute("CREATE TABLE datasets (name VARCHAR PRIMARY KEY, position INTEGER, paths VARCHAR, format VARCHAR, "
+                "kind VARCHAR, roles VARCHAR, added_at TIMESTAMP)")
+    con.execute("INSERT INTO datasets VALUES ('log', 0, ?, 'parquet', 'log', NULL, now())", ['["/x.parquet"]'])
+    con.close()
+    ws = Workspace.open(path)
+    assert ws.meta("schema_version") == SCHEMA_VERSION
+    assert [e.name for e in ws.datasets()] == ["log"]
+    assert ws.slices() == ([], []) and ws.version_cards() == {} and ws.decisions() == []

@@ -1,0 +1,179 @@
+"""The Failing slices panel driven as a person would: pick a version, click Find, open a result."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+from PySide6.QtCore import Qt
+
+from analysis.discovery.failing_slices import failing_slices
+from analysis.slices import Compare, Slice
+from app.commands import SetSlice
+from app.controller import AppController
+from app.state import Session
+from app.tasks import TaskRunner
+from tests.views.helpers import settle
+from views.panels.failing_slices import ALL_VERSIONS, DiscoveryPanel
+
+
+@pytest.fixture
+def panel(qtbot):
+    session = Session()
+    tasks = TaskRunner()
+    widget = DiscoveryPanel(session, tasks)
+    widget.controller = AppController(session, tasks)
+    qtbot.addWidget(widget)
+    widget.resize(1000, 480)
+    widget.show()
+    yield widget
+    tasks.shutdown()
+    session.close()
+
+
+def open_in_panel(qtbot, panel, path, kind="log"):
+    panel.controller.open_paths([str(path)], kind=kind)
+    settle(qtbot, panel)
+    assert panel.session.active is not None
+    return panel.session.active
+
+
+def stronger_version(demo_files):
+    incidents = {i["id"]: i for i in json.loads(demo_files.manifest.read_text())["incidents"]}
+    return incidents["d"]["versions"][0]
+
+
+def choose(box, data):
+    index = box.findData(data)
+    assert index >= 0, [box.itemData(i) for i in range(box.count())]
+    box.setCurrentIndex(index)
+
+
+def find(qtbot, panel):
+    with qtbot.waitSignal(panel.sig_results_shown, timeout=30000):
+        qtbot.mouseClick(panel.find_button, Qt.LeftButton)
+    settle(qtbot, panel)
+
+
+def test_empty_panel_says_what_to_open(panel):
+    assert panel.stack.currentWidget() is panel.empty
+    assert "Open a prediction log" in panel.empty.text()
+    assert not panel.find_button.isEnabled()
+
+
+def test_a_training_snapshot_is_not_searched(panel, qtbot, demo_files):
+    open_in_panel(qtbot, panel, demo_files.training, kind="training")
+    assert "training snapshot" in panel.empty.text()
+    assert not panel.find_button.isEnabled()
+
+
+def test_find_lists_what_discovery_finds_and_names_the_kiosks(panel, qtbot, demo_files):
+    open_in_panel(qtbot, panel, demo_files.log)
+    version = stronger_version(demo_files)
+    assert panel.version_box.itemText(0) == ALL_VERSIONS
+    choose(panel.version_box, version)
+    find(qtbot, panel)
+
+    opened = panel.session.active
+    settings = panel.settings()
+    assert settings.version == version and settings.error == "misclass"
+    expected = failing_slices(panel.session.store, opened.dataset, opened.roles, settings)
+    shown = [panel.table.item(row, 1).text() for row in range(panel.table.rowCount())]
+    assert shown == [s.text for s in expected]
+    assert any("device_type = 'kiosk'" in text for text in shown[:5]), shown
+    for row, result in enumerate(expected):
+        assert panel.table.item(row, 2).text() == f"{result.size:,}"
+        assert panel.table.item(row, 3).text() == f"{result.error_rate:.1%}"
+
+    frame = pd.read_parquet(demo_files.log, columns=["model_version", "is_fraud", "prediction"])
+    labelled = frame[(frame.model_version == version) & frame.is_fraud.notna()]
+    overall = float(np.mean(labelled.is_fraud != labelled.prediction))
+    assert f"{expected[0].size:,} rows" in panel.summary.text()
+    assert f"vs {overall:.1%} overall" in panel.summary.text()
+    assert "all rows" in panel.caption.text()
+
+
+def test_double_click_opens_the_row_even_after_sorting(panel, qtbot, demo_files):
+    open_in_panel(qtbot, panel, demo_files.log)
+    choose(panel.version_box, stronger_version(demo_files))
+    find(qtbot, panel)
+    panel.table.sortItems(2, Qt.DescendingOrder)  # by rows, largest first
+    largest = max(panel.results, key=lambda s: s.size)
+    rect = panel.table.visualItemRect(panel.table.item(0, 1))
+    with qtbot.waitSignal(panel.sig_open_slice) as opened:
+        qtbot.mouseClick(panel.table.viewport(), Qt.LeftButton, pos=rect.center())  # a double-click starts with a press
+        qtbot.mouseDClick(panel.table.viewport(), Qt.LeftButton, pos=rect.center())
+    assert opened.args[0] == largest.to_slice().predicate
+
+    panel.table.setCurrentCell(1, 1)
+    with qtbot.waitSignal(panel.sig_open_slice) as entered:
+        qtbot.keyClick(panel.table, Qt.Key_Return)
+    assert entered.args[0] == panel.result_at(1).to_slice().predicate != largest.to_slice().predicate
+
+    panel.controller.narrow_to(opened.args[0])
+    settle(qtbot, panel)
+    assert panel.session.current_slice.predicate == largest.to_slice().predicate
+
+
+def test_changing_the_slice_marks_results_stale_and_keeps_them(panel, qtbot, demo_files):
+    open_in_panel(qtbot, panel, demo_files.log)
+    find(qtbot, panel)
+    rows = panel.table.rowCount()
+    assert rows > 0 and not panel.stale
+    panel.session.run(SetSlice(Slice(Compare("region", "=", "EU-West"))))
+    assert panel.stale
+    assert "Stale" in panel.caption.text()
+    assert panel.table.rowCount() == rows
+
+    panel.activateWindow()
+    panel.table.setFocus()
+    with qtbot.waitSignal(panel.sig_results_shown, timeout=30000):
+        qtbot.keyClick(panel.table, Qt.Key_Return, Qt.ControlModifier)
+    settle(qtbot, panel)
+    assert not panel.stale
+    assert "within slice <code>region = 'EU-West'</code>" in panel.caption.text()
+    assert all(p.column != "region" for s in panel.results for p in s.predicates)
+
+
+def test_nothing_significant_says_what_to_loosen(panel, qtbot, demo_files):
+    open_in_panel(qtbot, panel, demo_files.log)
+    panel.support_spin.setValue(panel.support_spin.maximum())
+    find(qtbot, panel)
+    assert panel.results == []
+    assert panel.stack.currentWidget() is panel.empty
+    assert "untick “Only significant”" in panel.empty.text()
+
+
+def test_disagreement_shows_the_second_version(panel, qtbot, demo_files):
+    open_in_panel(qtbot, panel, demo_files.log)
+    assert not panel.other_version_box.isVisible()
+    choose(panel.error_box, "disagree")
+    assert panel.other_version_box.isVisible()
+    settings = panel.settings()
+    assert settings.version and settings.other_version and settings.version != settings.other_version
+    kinds = [panel.error_box.itemData(i) for i in range(panel.error_box.count())]
+    assert kinds == ["misclass", "logloss", "disagree"]
+
+
+def test_panel_renders_readably(panel, qtbot, demo_files):
+    open_in_panel(qtbot, panel, demo_files.log)
+    choose(panel.version_box, stronger_version(demo_files))
+    find(qtbot, panel)
+    image = panel.grab().toImage()
+    image.save("/tmp/discovery_panel.png")
+    pixels = np.array([[image.pixelColor(x, y).lightness() for x in range(0, image.width(), 7)]
+                       for y in range(0, image.height(), 7)])
+    assert pixels.std() > 10
+
+
+def test_settings_that_do_not_fit_reach_the_error_surface(panel, qtbot, demo_files):
+    opened = open_in_panel(qtbot, panel, demo_files.log)
+    panel.controller.set_roles(opened.name, replace(opened.roles, features=()))
+    settle(qtbot, panel)
+    choose(panel.version_box, stronger_version(demo_files))
+    with qtbot.waitSignal(panel.tasks.sig_error, timeout=30000) as failed:
+        qtbot.mouseClick(panel.find_button, Qt.LeftButton)
+    settle(qtbot, panel)
+    assert "no feature columns" in failed.args[1]
+    assert "failed" in panel.caption.text()

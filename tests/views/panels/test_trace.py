@@ -1,0 +1,181 @@
+"""The Trace panel: a failed demo prediction traced to its training rows, cached, compared, trusted."""
+
+import json
+import pickle
+
+import pandas as pd
+import pytest
+from PySide6.QtCore import Qt
+
+import analysis.trace.tracer as trace_module
+import views.panels.trace as trace_panel_module
+from analysis.demo.models import NEW_VERSION, OLD_VERSION
+from analysis.trace.model_files import load_model
+from analysis.query import Sql, ident
+from analysis.slices import to_text
+from analysis.trace.tracer import trace_prediction
+from analysis.workspace.version_cards import VersionCard
+from app.commands import SaveVersionCard, SelectRow
+from tests.views.helpers import open_demo, settle
+from views.panels.trace import TracePanel
+
+
+def _cards(window, demo_files, models=None):
+    models = models or demo_files.models
+    for version in (OLD_VERSION, NEW_VERSION):
+        window.session.run(SaveVersionCard(VersionCard(
+            version, training_snapshot=str(demo_files.training), model_file=str(models[version]))))
+
+
+def _failed_positions(demo_files, version, count):
+    log = pd.read_parquet(demo_files.log)
+    served = log[(log["model_version"] == version) & log["is_fraud"].notna()]
+    failed = served[served["prediction"] != served["is_fraud"]]
+    return [(int(position), str(failed.loc[position, "request_id"])) for position in failed.index[:count]]
+
+
+@pytest.fixture
+def panel(qtbot, app_window, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    trace_panel = TracePanel(app_window.session, app_window.tasks)
+    qtbot.addWidget(trace_panel)
+    trace_panel.resize(1300, 800)
+    trace_panel.show()
+    return trace_panel
+
+
+def _select(qtbot, window, row):
+    window.session.run(SelectRow(row))
+    settle(qtbot, window)
+
+
+def test_trace_equals_the_cli_and_prepares_once_per_model(qtbot, app_window, panel, demo_files, store, monkeypatch):
+    assert panel.caption.text() == "Click a row of the table to trace it."
+    _cards(app_window, demo_files)
+    prepared = []
+    original = trace_module._prepare
+    monkeypatch.setattr(trace_module, "_prepare", lambda *a, **k: prepared.append(1) or original(*a, **k))
+    (first, first_id), (second, second_id) = _failed_positions(demo_files, NEW_VERSION, 2)
+
+    _select(qtbot, app_window, first)
+    assert panel.trace is not None, panel.caption.text()
+    expected = trace_prediction(store, [str(demo_files.training)], [str(demo_files.log)], first_id,
+                                demo_files.models[NEW_VERSION], version=NEW_VERSION)
+    assert str(panel.trace.request_id) == first_id and panel.trace.correct is False
+    assert panel.trace.method == expected["method"] and not panel.trace.surrogate
+    for mine, theirs in ((panel.trace.harmful, expected["harmful"]), (panel.trace.helpful, expected["helpful"])):
+        assert [r.row_id for r in mine] == [r["row_id"] for r in theirs]
+        assert [r.score for r in mine] == pytest.approx([r["score"] for r in theirs], rel=1e-6)
+        assert [r.label for r in mine] == [r["label"] for r in theirs]
+        assert [r.context["source"] for r in mine] == [r["source"] for r in theirs]
+    assert panel.harmful.rowCount() == len(expected["harmful"]) == 20
+    assert panel.harmful.item(0, 1).text() == str(expected["harmful"][0]["row_id"])
+    assert panel.harmful.item(0, 0).data(trace_panel_module.SCORE_ROLE) == pytest.approx(1.0)
+    assert expected["method"] in panel.caption.text()
+
+    _select(qtbot, app_window, second)
+    assert str(panel.trace.request_id) == second_id
+    assert prepared == [1]
+
+
+def test_a_training_row_is_compared_with_the_query_row(qtbot, app_window, panel, demo_files):
+    _cards(app_window, demo_files)
+    (row, _), = _failed_positions(demo_files, OLD_VERSION, 1)
+    _select(qtbot, app_window, row)
+    assert panel.trace is not None, panel.caption.text()
+    panel.harmful.selectRow(0)
+    traced = panel.trace.harmful[0]
+    differing = [f for f in panel.trace.features if panel.trace.query_values[f] != traced.values[f]]
+    assert differing and len(differing) < len(panel.trace.features)
+    assert panel.differing_features() == differing
+    assert panel.comparison.rowCount() == len(panel.trace.features)
+    panel.grab().save("/tmp/trace_panel.png")
+
+    panel.tabs.setCurrentIndex(1)
+    panel.find_suspects()
+    settle(qtbot, app_window, timeout=60000)
+    assert panel.suspects.rowCount() == 50
+    assert "batch-2026-09-15" in panel.suspects_summary.text()
+    assert "concentrate" in panel.suspects_summary.text()
+    panel.grab().save("/tmp/trace_panel_suspects.png")
+
+
+def test_a_pickle_model_is_not_loaded_when_refused(qtbot, app_window, panel, demo_files, tmp_path, monkeypatch):
+    pickled = tmp_path / "model.pkl"
+    pickled.write_bytes(pickle.dumps(load_model(demo_files.models[OLD_VERSION]).estimator))
+    _cards(app_window, demo_files, {OLD_VERSION: pickled, NEW_VERSION: pickled})
+    asked, loaded = [], []
+    monkeypatch.setattr(trace_panel_module, "confirm_trust", lambda parent, path, types: asked.append(types) or False)
+    monkeypatch.setattr(trace_module, "load_model", lambda *a, **k: loaded.append(a))
+    (row, _), = _failed_positions(demo_files, OLD_VERSION, 1)
+    _select(qtbot, app_window, row)
+    assert len(asked) == 1 and any("sklearn" in t for t in asked[0])
+    assert loaded == [] and panel.trace is None
+    assert "not opened" in panel.caption.text()
+
+
+def test_empty_states_name_what_is_missing(qtbot, app_window, panel, demo_files):
+    log = pd.read_parquet(demo_files.log, columns=["is_fraud"])
+    unlabelled = int(log.index[log["is_fraud"].isna()][0])
+    _select(qtbot, app_window, unlabelled)
+    assert "No training snapshot is known" in panel.caption.text()
+    _cards(app_window, demo_files)
+    settle(qtbot, app_window)
+    assert "no label yet" in panel.caption.text()
+
+
+def test_training_and_query_rows_open_as_slices(qtbot, app_window, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    _cards(app_window, demo_files)
+    panel = app_window.trace_panel
+    app_window.trace_dock.show()
+    app_window.trace_dock.raise_()
+    log_name = app_window.session.active_name
+    (row, request_id), = _failed_positions(demo_files, NEW_VERSION, 1)
+    _select(qtbot, app_window, row)
+    assert panel.trace is not None, panel.caption.text()
+    traced = panel.trace.harmful[1]
+    panel.harmful.selectRow(1)
+    qtbot.mouseClick(panel.open_training_button, Qt.LeftButton)
+    settle(qtbot, app_window)
+    session = app_window.session
+    opened = session.active
+    assert opened.kind == "training" and list(opened.dataset.paths) == [str(demo_files.training)]
+    assert to_text(session.current_slice.predicate) == f"row_id = {traced.row_id}"
+    shown = session.store.rows(Sql(f"SELECT row_id, is_fraud FROM {ident(opened.dataset.view)} "
+                                   f"WHERE {session.condition().text}", session.condition().params))
+    assert shown == [(traced.row_id, traced.label)]
+    assert panel.trace is not None  # the trace that led here stays on screen
+
+    qtbot.mouseClick(panel.open_query_button, Qt.LeftButton)
+    settle(qtbot, app_window)
+    assert session.active_name == log_name
+    assert to_text(session.current_slice.predicate) == (f"request_id = '{request_id}' AND "
+                                                        f"model_version = '{NEW_VERSION}'")
+    assert session.store.rows(Sql(f"SELECT {ident('_sleuth_row')} FROM {ident(session.active.dataset.view)} "
+                                  f"WHERE {session.condition().text}", session.condition().params)) == [(row,)]
+
+
+def test_the_failures_of_the_slice_name_the_bad_batch(qtbot, app_window, panel, demo_files):
+    incident = json.loads(demo_files.manifest.read_text())["incidents"]
+    flipped = next(i for i in incident if i["id"] == "c")
+    _cards(app_window, demo_files)
+    app_window.controller.apply_filter(f"merchant_category = '{flipped['category']}' AND prediction = 1 "
+                                       f"AND model_version = '{NEW_VERSION}'")
+    panel.tabs.setCurrentIndex(2)
+    qtbot.mouseClick(panel.failures_button, Qt.LeftButton)
+    settle(qtbot, app_window, timeout=60000)
+    assert panel.failures is not None, panel.failures_summary.text()
+    summary = panel.failures_summary.text()
+    assert f"source = {flipped['source']} holds" in summary
+    assert f"all {panel.failures.failures:,} of its failed predictions" in summary
+    assert panel.failure_rows.rowCount() == 20
+    assert panel.failure_sources.item(0, 1).text() == flipped["source"]
+    panel.grab().save("/tmp/trace_panel_failures.png")
+
+    panel.failure_rows.selectRow(0)
+    with qtbot.waitSignal(panel.sig_open_training_rows) as opened:
+        qtbot.mouseClick(panel.open_training_button, Qt.LeftButton)
+    paths, predicate, _ = opened.args
+    assert paths == [str(demo_files.training)]
+    assert to_text(predicate) == f"row_id = {panel.failures.harmful[0].row_id}"

@@ -1,0 +1,446 @@
+"""Breakdown: a metric per group of one column, with intervals, against the rest of the rows.
+
+Numeric columns are cut at quantiles (or the user's edges), categories keep their top values
+and "other", null is a group of its own. Bars carry 95% interval whiskers; a group that differs
+from the rest beyond chance is drawn solid and starred in the table. Choosing a second column
+turns the view into a heat map of the two. A double-click on a bar, a row or a cell narrows the
+current slice to that group.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QSplitter,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from analysis.slicing.breakdown import breakdown_by, crosstab_by
+from analysis.metrics.per_version import METRICS, metrics_for, model_versions
+from app.state import Changes, Session
+from app.tasks import TaskRunner
+
+from views.style import version_colour
+
+EACH_VERSION = "each version"
+NO_SECOND = "— (bars)"
+TABLE_COLUMNS = ("Group", "Version", "Rows", "Share", "Value", "95% interval", "Rest", "Difference", "p (adj.)", "Sig.")
+TABLE_TIPS = (
+    "The group's rows (double-click to narrow the slice to it)", "Model version",
+    "Rows in the group", "Share of the version's rows", "The metric on the group's rows",
+    "95% interval: Wilson for rates, t for means; none for F1, AUC, ECE, R²",
+    "The metric on the version's other rows", "Group minus rest",
+    "p-value against the rest (z/Fisher for rates, Welch for means), Benjamini–Hochberg adjusted",
+    "★ = differs from the rest beyond chance (adjusted p < 0.05)",
+)
+PREFERRED_METRIC = {"binary": "error_rate", "multiclass": "error_rate", "regression": "mae"}
+MAX_CELL_LABELS = 400
+
+
+class NumberItem(QTableWidgetItem):
+    """A table cell shown as text but sorted by its number."""
+
+    def __init__(self, text: str, number: float) -> None:
+        super().__init__(text)
+        self.setData(Qt.UserRole, number)
+        self.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        mine, theirs = self.data(Qt.UserRole), other.data(Qt.UserRole)
+        if isinstance(mine, (int, float)) and isinstance(theirs, (int, float)):
+            return _sort_key(mine) < _sort_key(theirs)
+        return super().__lt__(other)
+
+
+class BreakdownPanel(QWidget):
+    sig_open_slice = Signal(object)  # a slice predicate to AND with the current slice
+    sig_shown = Signal()
+
+    def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.tasks = tasks
+        self.result = None
+        self._build_controls()
+        self.caption = QLabel()
+        self.caption.setWordWrap(True)
+        self.plot = pg.PlotWidget()
+        self.plot.setBackground("w")
+        self.plot.showGrid(y=True, alpha=0.25)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.getAxis("left").enableAutoSIPrefix(False)
+        self.plot.viewport().installEventFilter(self)
+        self.table = QTableWidget(0, len(TABLE_COLUMNS))
+        self.table.setHorizontalHeaderLabels(TABLE_COLUMNS)
+        for col, tip in enumerate(TABLE_TIPS):
+            self.table.horizontalHeaderItem(col).setToolTip(tip)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setSortingEnabled(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
+        self.table.itemDoubleClicked.connect(self._row_double_clicked)
+        self.table.setToolTip("Double-click a group to narrow the current slice to it")
+        self.empty = QLabel()
+        self.empty.setAlignment(Qt.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.empty.setStyleSheet("color: #666;")
+        split = QSplitter(Qt.Vertical)
+        split.addWidget(self.plot)
+        split.addWidget(self.table)
+        split.setSizes([300, 220])
+        self.stack = QStackedWidget()
+        self.stack.addWidget(split)
+        self.stack.addWidget(self.empty)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(self._controls)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.stack, 1)
+        session.changed.connect(self.refresh)
+        self.refresh(Changes(active=True))
+
+    def _build_controls(self) -> None:
+        self.column_box = QComboBox()
+        self.column_box.setToolTip("Column whose groups are compared")
+        self.second_box = QComboBox()
+        self.second_box.setToolTip("A second column gives a heat map of both")
+        self.metric_box = QComboBox()
+        self.version_box = QComboBox()
+        self.bins = QSpinBox()
+        self.bins.setRange(2, 20)
+        self.bins.setValue(5)
+        self.bins.setToolTip("Number of quantile bins for numeric columns (top values for categories)")
+        self.edges = QLineEdit()
+        self.edges.setPlaceholderText("edges, e.g. 0, 50, 200")
+        self.edges.setToolTip("Your own bin edges for a numeric column (comma-separated); empty = quantiles")
+        self.edges.setMaximumWidth(170)
+        for box in (self.column_box, self.second_box, self.metric_box, self.version_box):
+            box.setSizeAdjustPolicy(QComboBox.AdjustToContents)
+            box.currentIndexChanged.connect(lambda _i: self._request())
+        self.bins.valueChanged.connect(lambda _v: self._request())
+        self.edges.editingFinished.connect(self._request)
+        self._controls = QHBoxLayout()
+        for text, widget in (("By", self.column_box), ("and", self.second_box), ("Metric", self.metric_box),
+                             ("Version", self.version_box), ("Bins", self.bins), ("", self.edges)):
+            if text:
+                self._controls.addWidget(QLabel(text))
+            self._controls.addWidget(widget)
+        self._controls.addStretch(1)
+
+    def refresh(self, changes: Changes) -> None:
+        if changes.active or changes.datasets or changes.roles:
+            self._fill_controls()
+        if changes.active or changes.datasets or changes.roles or changes.slice:
+            self._request()
+
+    def _fill_controls(self) -> None:
+        opened = self.session.active
+        boxes = (self.column_box, self.second_box, self.metric_box, self.version_box)
+        for box in boxes:
+            box.blockSignals(True)
+        previous = (self.column_box.currentData(), self.metric_box.currentData())
+        for box in boxes:
+            box.clear()
+        if opened is not None and opened.kind == "log":
+            roles = opened.roles
+            columns = list(roles.features) + [c for c in (roles.model_version, roles.timestamp) if c]
+            self.second_box.addItem(NO_SECOND, None)
+            for name in columns:
+                self.column_box.addItem(name, name)
+                self.second_box.addItem(name, name)
+            for info in metrics_for(roles.task):
+                self.metric_box.addItem(info.display, info.name)
+            _select(self.column_box, previous[0])
+            _select(self.metric_box, previous[1] if previous[1] else PREFERRED_METRIC[roles.task.value])
+            self.version_box.addItem(EACH_VERSION, None)
+            if roles.model_version:
+                self.tasks.submit(model_versions, self.session.store, opened.dataset, roles,
+                                  key="breakdown-versions", on_result=self._fill_versions)
+        for box in boxes:
+            box.blockSignals(False)
+
+    def _fill_versions(self, versions: list[str]) -> None:
+        self.version_box.blockSignals(True)
+        for version in versions:
+            self.version_box.addItem(self.session.version_name(version), version)
+        self.version_box.blockSignals(False)
+
+    def _request(self) -> None:
+        self.tasks.cancel("breakdown")
+        opened = self.session.active
+        column, metric = self.column_box.currentData(), self.metric_box.currentData()
+        if opened is None or opened.kind != "log" or not opened.roles.has_outcome:
+            self._show_empty("Open a prediction log with a label and a prediction or score to break its "
+                             "metrics down by a column.")
+            return
+        if column is None or metric is None:
+            self._show_empty("This log has no feature columns to break down by (Data > Column roles).")
+            return
+        edges = self._parse_edges()
+        if edges is None:
+            return
+        second = self.second_box.currentData()
+        common = dict(metric=metric, condition=self.session.condition(), version=self.version_box.currentData())
+        self.caption.setText("computing…")
+        if second and second != column:
+            self.tasks.submit(crosstab_by, self.session.store, opened.dataset, opened.roles, column, second,
+                              n_bins=self.bins.value(), key="breakdown", on_result=self._show_crosstab, **common)
+        else:
+            self.tasks.submit(breakdown_by, self.session.store, opened.dataset, opened.roles, column,
+                              n_bins=self.bins.value(), edges=edges, key="breakdown", on_result=self._show_bars,
+                              **common)
+
+    def _parse_edges(self) -> list[float] | None:
+        text = self.edges.text().strip()
+        if not text:
+            return []
+        try:
+            edges = sorted({float(part) for part in text.replace(";", ",").split(",") if part.strip()})
+        except ValueError:
+            self.caption.setText(f"<span style='color:#b3261e'>Bin edges must be numbers separated by commas: "
+                                 f"'{_esc(text)}'</span>")
+            return None
+        return edges
+
+    def _show_empty(self, message: str) -> None:
+        self.result = None
+        self.caption.setText("")
+        self.empty.setText(message)
+        self.stack.setCurrentWidget(self.empty)
+        self.sig_shown.emit()
+
+    def _show_bars(self, result) -> None:
+        self.result = result
+        frame = result.frame
+        if frame.empty:
+            self._show_empty("No rows with the values this metric needs in the current slice.")
+            return
+        self.stack.setCurrentIndex(0)
+        info = METRICS[result.metric]
+        flagged = int(frame["significant"].sum())
+        versions = list(dict.fromkeys(frame["version"]))
+        legend = " ".join(f"<span style='color:{version_colour(i).name()}'>■</span> "
+                          f"{_esc(self.session.version_name(_raw_version(v)))}"
+                          for i, v in enumerate(versions))
+        self.caption.setText(
+            f"<b>{_esc(info.display)}</b> by <b>{_esc(result.column)}</b> — {frame['label'].nunique()} groups; "
+            f"{flagged} differ from the rest beyond chance (solid bars, ★). {legend}" + self._slice_note())
+        self._draw_bars(frame, info)
+        self._fill_table(frame)
+        self._show_rest_columns(True)
+        self.sig_shown.emit()
+
+    def _slice_note(self) -> str:
+        return " Within the current slice." if self.session.condition() is not None else ""
+
+    def _draw_bars(self, frame, info) -> None:
+        self.plot.clear()
+        labels = list(dict.fromkeys(frame["label"]))
+        versions = list(dict.fromkeys(frame["version"]))
+        width = 0.8 / max(len(versions), 1)
+        for index, version in enumerate(versions):
+            rows = frame[frame["version"].isin([version]) if version is not None else frame["version"].isna()]
+            x = np.array([labels.index(label) for label in rows["label"]], dtype=float)
+            x += (index - (len(versions) - 1) / 2) * width
+            values = rows["value"].to_numpy(float)
+            colour = version_colour(index)
+            faded = QColor(colour)
+            faded.setAlpha(90)
+            brushes = [colour if sig else faded for sig in rows["significant"]]
+            bars = pg.BarGraphItem(x=x, height=np.nan_to_num(values), width=width * 0.9, brushes=brushes,
+                                   pen=pg.mkPen(colour))
+            self.plot.addItem(bars)
+            low = np.nan_to_num(values - rows["ci_low"].to_numpy(float))
+            high = np.nan_to_num(rows["ci_high"].to_numpy(float) - values)
+            self.plot.addItem(pg.ErrorBarItem(x=x, y=np.nan_to_num(values), top=high, bottom=low, beam=width * 0.3,
+                                              pen=pg.mkPen("#333", width=1)))
+        axis = self.plot.getAxis("bottom")
+        axis.setTicks([[(i, _short(label)) for i, label in enumerate(labels)]])
+        self.plot.setLabel("left", info.display)
+        self.plot.enableAutoRange()
+        self._bar_labels = labels
+
+    def _fill_table(self, frame) -> None:
+        self.table.setSortingEnabled(False)
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.AscendingOrder)
+        self.table.clearContents()
+        self.table.setHorizontalHeaderLabels(TABLE_COLUMNS)
+        self.table.setRowCount(len(frame))
+        for row, record in enumerate(frame.itertuples(index=False)):
+            group = QTableWidgetItem(record.label)
+            group.setData(Qt.UserRole, record.group_key)
+            group.setToolTip(record.group_key)
+            cells = [
+                group,
+                QTableWidgetItem(self.session.version_name(_raw_version(record.version))),
+                NumberItem(f"{record.rows:,}", record.rows),
+                NumberItem(f"{record.share:.1%}", record.share),
+                NumberItem(_num(record.value), record.value),
+                NumberItem(_interval(record.ci_low, record.ci_high), record.ci_low),
+                NumberItem(_num(record.rest_value), record.rest_value),
+                NumberItem(_signed(record.diff), record.diff),
+                NumberItem(_p(record.p_adjusted), record.p_adjusted),
+                QTableWidgetItem("★" if record.significant else ""),
+            ]
+            for col, item in enumerate(cells):
+                self.table.setItem(row, col, item)
+        self.table.setSortingEnabled(True)
+        self.table.resizeColumnsToContents()
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
+
+    def _show_crosstab(self, result) -> None:
+        self.result = result
+        frame = result.frame
+        if frame.empty:
+            self._show_empty("No rows with the values this metric needs in the current slice.")
+            return
+        self.stack.setCurrentIndex(0)
+        first = frame["version"].iloc[0]
+        one = frame[frame["version"].isin([first])] if first is not None else frame
+        rows = [g for g in result.row_binning.groups if g.key in set(one["row_key"])]
+        cols = [g for g in result.col_binning.groups if g.key in set(one["col_key"])]
+        grid = np.full((len(cols), len(rows)), np.nan)
+        for record in one.itertuples(index=False):
+            grid[[c.key for c in cols].index(record.col_key), [r.key for r in rows].index(record.row_key)] = record.value
+        info = METRICS[result.metric]
+        version_note = "" if first is None or frame["version"].nunique() == 1 else \
+            f" (version {_esc(self.session.version_name(str(first)))}; pick a version to see another)"
+        self.caption.setText(f"<b>{_esc(info.display)}</b> by <b>{_esc(result.row_binning.column)}</b> × "
+                             f"<b>{_esc(result.col_binning.column)}</b>{version_note}. Double-click a cell to "
+                             f"narrow the slice to it." + self._slice_note())
+        self._draw_heatmap(grid, rows, cols)
+        self._cells = (rows, cols)
+        self._fill_crosstab_table(one)
+        self._show_rest_columns(False)
+        self.sig_shown.emit()
+
+    def _draw_heatmap(self, grid: np.ndarray, rows, cols) -> None:
+        self.plot.clear()
+        image = pg.ImageItem(np.nan_to_num(grid.T, nan=np.nanmin(grid) if np.isfinite(grid).any() else 0))
+        finite = grid[np.isfinite(grid)]
+        low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        image.setLookupTable(pg.colormap.get("viridis").getLookupTable(nPts=256))
+        image.setLevels((low, high if high > low else low + 1e-9))
+        self.plot.addItem(image)
+        if grid.size <= MAX_CELL_LABELS:
+            for c in range(len(cols)):
+                for r in range(len(rows)):
+                    if math.isfinite(grid[c, r]):
+                        text = pg.TextItem(_num(grid[c, r]), color="w" if grid[c, r] < (low + high) / 2 else "k",
+                                           anchor=(0.5, 0.5))
+                        text.setPos(r + 0.5, c + 0.5)
+                        self.plot.addItem(text)
+        self.plot.getAxis("bottom").setTicks([[(i + 0.5, _short(g.label)) for i, g in enumerate(rows)]])
+        self.plot.getAxis("left").setTicks([[(i + 0.5, _short(g.label)) for i, g in enumerate(cols)]])
+        self.plot.setLabel("left", "")
+        self.plot.setRange(xRange=(0, len(rows)), yRange=(0, len(cols)), padding=0)
+
+    def _fill_crosstab_table(self, frame) -> None:
+        self.table.setSortingEnabled(False)
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.AscendingOrder)
+        self.table.clearContents()
+        self.table.setRowCount(len(frame))
+        for row, record in enumerate(frame.itertuples(index=False)):
+            group = QTableWidgetItem(f"{record.row_label} × {record.col_label}")
+            group.setData(Qt.UserRole, (record.row_key, record.col_key))
+            cells = [group, QTableWidgetItem(self.session.version_name(_raw_version(record.version))),
+                     NumberItem(f"{record.rows:,}", record.rows),
+                     NumberItem(f"{record.share:.1%}", record.share), NumberItem(_num(record.value), record.value),
+                     NumberItem(_interval(record.ci_low, record.ci_high), record.ci_low)]
+            for col, item in enumerate(cells):
+                self.table.setItem(row, col, item)
+        self.table.setSortingEnabled(True)
+
+    def _show_rest_columns(self, shown: bool) -> None:
+        for col in range(6, len(TABLE_COLUMNS)):
+            self.table.setColumnHidden(col, not shown)
+
+    def _row_double_clicked(self, item: QTableWidgetItem) -> None:
+        key = self.table.item(item.row(), 0).data(Qt.UserRole)
+        self.open_group(key)
+
+    def open_group(self, key) -> None:
+        """Narrow the slice to a group (a key) or a heat-map cell (a pair of keys)."""
+        if self.result is None:
+            return
+        predicate = self.result.predicate_of(*key) if isinstance(key, tuple) else self.result.predicate_of(key)
+        self.sig_open_slice.emit(predicate)
+
+    def eventFilter(self, watched, event) -> bool:
+        """Qt's own double-click event on the plot (pyqtgraph's click events lose doubles
+        when an item holds the mouse grab)."""
+        if watched is self.plot.viewport() and event.type() == QEvent.MouseButtonDblClick:
+            self._plot_double_clicked(self.plot.mapToScene(event.position().toPoint()))
+        return super().eventFilter(watched, event)
+
+    def _plot_double_clicked(self, scene_point) -> None:
+        if self.result is None:
+            return
+        point = self.plot.getPlotItem().vb.mapSceneToView(scene_point)
+        if hasattr(self.result, "binning"):
+            index = int(round(point.x()))
+            if 0 <= index < len(self._bar_labels):
+                label = self._bar_labels[index]
+                self.open_group(next(g.key for g in self.result.binning.groups if g.label == label))
+        else:
+            rows, cols = self._cells
+            r, c = int(math.floor(point.x())), int(math.floor(point.y()))
+            if 0 <= r < len(rows) and 0 <= c < len(cols):
+                self.open_group((rows[r].key, cols[c].key))
+
+
+def _select(box: QComboBox, data) -> None:
+    index = box.findData(data)
+    if index >= 0:
+        box.setCurrentIndex(index)
+
+
+def _raw_version(version) -> str | None:
+    return None if version is None or (isinstance(version, float) and math.isnan(version)) else str(version)
+
+
+def _num(value) -> str:
+    return "—" if value is None or not math.isfinite(float(value)) else f"{float(value):.4f}"
+
+
+def _signed(value) -> str:
+    return "—" if value is None or not math.isfinite(float(value)) else f"{float(value):+.4f}"
+
+
+def _interval(low, high) -> str:
+    if low is None or high is None or not (math.isfinite(float(low)) and math.isfinite(float(high))):
+        return "—"
+    return f"[{float(low):.4f}, {float(high):.4f}]"
+
+
+def _p(value) -> str:
+    return "—" if value is None or not math.isfinite(float(value)) else f"{float(value):.2g}"
+
+
+def _sort_key(value: float) -> float:
+    return value if math.isfinite(value) else math.inf
+
+
+def _short(label: str, limit: int = 18) -> str:
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

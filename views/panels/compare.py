@@ -1,0 +1,451 @@
+"""Compare two model versions: is the candidate better, for whom is it worse, which rows broke?
+
+The first line is the answer in words ("better overall but clearly worse on …"); below it
+every metric with the difference, its 95% interval and p-value, the flips of paired rows,
+and the slices where the candidate is worse, worst first. Everything follows the current
+slice; a double-click on a regressed slice, or "Open negative flips", narrows to those rows.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDateTimeEdit,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from analysis.compare.plots import compare_plots, score_region_rows
+from analysis.compare.report import run_comparison
+from analysis.compare.flips import export_flips
+from analysis.metrics.per_version import METRICS, model_versions, time_span
+from app.state import Changes, Session
+from app.tasks import HEAVY, TaskRunner
+
+from views.style import version_colour
+
+MIN_SIDE_WIDTH = 240
+OVERALL_COLUMNS = ("Metric", "Base", "Candidate", "Difference", "95% interval", "p")
+SLICE_COLUMNS = ("Slice", "From", "Rows", "Base", "Candidate", "Difference", "95% interval", "p (adj., BY)")
+HELP = (
+    "Paired (same request ids): accuracy by exact McNemar with Newcombe's interval; ROC AUC by DeLong; "
+    "log loss and MAE by a paired normal interval; precision, recall, F1 and ECE by bootstrap. Unpaired: "
+    "Fisher's exact test with Newcombe's hybrid interval, independent DeLong, Welch. Slices: "
+    "Benjamini–Yekutieli adjusted, because slices overlap."
+)
+
+
+class ComparePanel(QWidget):
+    sig_open_slice = Signal(object)  # a predicate: narrow the current slice to it
+    sig_compared = Signal()
+
+    def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.tasks = tasks
+        self.result = None
+        self.versions: list[str] = []
+        self.base_box = QComboBox()
+        self.candidate_box = QComboBox()
+        for box, tip in ((self.base_box, "Base: the version in production"),
+                         (self.candidate_box, "Candidate: the version to promote")):
+            box.setToolTip(tip)
+            box.setSizeAdjustPolicy(QComboBox.AdjustToContents)
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setRange(0.0, 1.0)
+        self.threshold.setDecimals(3)
+        self.threshold.setSingleStep(0.05)
+        self.threshold.setToolTip("Decision threshold on the score (from the column roles by default)")
+        self.split_box = QCheckBox("before/after")
+        self.split_box.setToolTip("Compare the base's rows before a moment with the candidate's rows from then on "
+                                  "(one version before and after a deploy or an incident); always unpaired")
+        self.split_at = QDateTimeEdit()
+        self.split_at.setCalendarPopup(True)
+        self.split_at.setDisplayFormat("yyyy-MM-dd HH:mm")
+        self.split_at.setToolTip("The moment that splits the rows: the base's before it, the candidate's from it on")
+        self.split_at.setEnabled(False)
+        self.split_box.toggled.connect(self.split_at.setEnabled)
+        self.compare_button = QPushButton("Compare")
+        self.compare_button.setToolTip("Compare the candidate with the base on the current slice")
+        self.compare_button.clicked.connect(self.compare)
+        self.summary = QLabel("Choose two versions and press Compare.")
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.pairing = QLabel()
+        self.pairing.setWordWrap(True)
+        self.pairing.setToolTip(HELP)
+        self.overall = _table(OVERALL_COLUMNS)
+        self.overall.setToolTip(HELP)
+        self.flips = QLabel()
+        self.flips.setWordWrap(True)
+        self.flips.setToolTip("Labelled pairs: negative = base right, candidate wrong; positive = the reverse")
+        self.open_flips = QPushButton("Open negative flips")
+        self.open_flips.setToolTip("Rows the base got right and the candidate wrong, as the current slice")
+        self.open_flips.clicked.connect(self._open_negative_flips)
+        self.export_button = QPushButton("Export flips…")
+        self.export_button.setToolTip("Write the negative flips (both versions' predictions) as CSV or Parquet")
+        self.export_button.clicked.connect(self._export)
+        self.plots = self._build_plots()
+        self.slices = _table(SLICE_COLUMNS)
+        self.slices.itemDoubleClicked.connect(lambda item: self.open_regressed(item.row()))
+        self.slices.setToolTip("Double-click a slice to narrow the current slice to it")
+        self._layout_widgets()
+        session.changed.connect(self.refresh)
+        self.refresh(Changes(active=True))
+
+    def _layout_widgets(self) -> None:
+        """The verdict and the pairing across the top; below them, side by side so both fit a
+        short dock, the metrics (left) and the flips above the regressed slices and plots."""
+        controls = QHBoxLayout()
+        for text, widget in (("Base", self.base_box), ("vs", self.candidate_box),
+                             ("threshold", self.threshold)):
+            controls.addWidget(QLabel(text))
+            controls.addWidget(widget)
+        controls.addWidget(self.split_box)
+        controls.addWidget(self.split_at)
+        controls.addWidget(self.compare_button)
+        controls.addStretch(1)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.open_flips)
+        buttons.addWidget(self.export_button)
+        buttons.addStretch(1)
+        lower = QTabWidget()
+        lower.addTab(self.slices, "Where it is worse")
+        lower.addTab(self.plots, "Calibration, confusion, scores")
+        lower.setTabToolTip(0, "Slices where the candidate is worse than the base, worst first")
+        self.lower_tabs = lower
+        flips_and_slices = QWidget()
+        right_layout = QVBoxLayout(flips_and_slices)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.flips)
+        right_layout.addLayout(buttons)
+        right_layout.addWidget(lower, 1)
+        for side in (self.overall, flips_and_slices):
+            side.setMinimumWidth(MIN_SIDE_WIDTH)  # not the plots' size hint: switching tabs keeps the split
+        self.split = QSplitter(Qt.Horizontal)
+        self.split.addWidget(self.overall)
+        self.split.addWidget(flips_and_slices)
+        self.split.setStretchFactor(1, 1)
+        self.split.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(controls)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.pairing)
+        layout.addWidget(self.split, 1)
+        self._show_flips(None)
+
+    def _build_plots(self) -> QWidget:
+        """Reliability diagram of both versions, their confusion matrices, score vs score."""
+        self.reliability = pg.PlotWidget()
+        self.reliability.setBackground("w")
+        self.reliability.setLabel("bottom", "mean score in bin")
+        self.reliability.setLabel("left", "observed")
+        self.reliability.setXRange(0, 1)
+        self.reliability.setYRange(0, 1)
+        self.reliability.setToolTip("Reliability: a calibrated model follows the diagonal")
+        self.density = pg.PlotWidget()
+        self.density.setBackground("w")
+        self.density.setLabel("bottom", "base score")
+        self.density.setLabel("left", "candidate score")
+        self.density.setToolTip("Paired requests: candidate score against base score (log of the count). "
+                                "Drag the box, then 'Open region' to slice to those requests")
+        self.region = pg.RectROI([0.5, 0.0], [0.5, 0.3], pen=pg.mkPen("#E69F00", width=2))
+        self.open_region_button = QPushButton("Open region")
+        self.open_region_button.setToolTip("The requests inside the box as the current slice (candidate rows)")
+        self.open_region_button.clicked.connect(self.open_region)
+        self.confusion = {side: _table(()) for side in ("base", "candidate")}
+        confusion_box = QWidget()
+        row = QHBoxLayout(confusion_box)
+        row.setContentsMargins(0, 0, 0, 0)
+        for side, table in self.confusion.items():
+            column = QVBoxLayout()
+            label = QLabel(side)
+            self.confusion_titles = getattr(self, "confusion_titles", {})
+            self.confusion_titles[side] = label
+            column.addWidget(label)
+            column.addWidget(table)
+            row.addLayout(column)
+        box = QWidget()
+        layout = QHBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        density_box = QWidget()
+        density_layout = QVBoxLayout(density_box)
+        density_layout.setContentsMargins(0, 0, 0, 0)
+        density_layout.addWidget(self.density, 1)
+        density_layout.addWidget(self.open_region_button)
+        layout.addWidget(self.reliability, 1)
+        layout.addWidget(confusion_box, 1)
+        layout.addWidget(density_box, 1)
+        return box
+
+    def _show_plots(self, plots) -> None:
+        self.plot_data = plots
+        self.reliability.clear()
+        self.reliability.plot([0, 1], [0, 1], pen=pg.mkPen("#999", style=Qt.DashLine))
+        for index, (side, version) in enumerate((("base", self.base_box.currentData()),
+                                                 ("candidate", self.candidate_box.currentData()))):
+            rows = plots.reliability[plots.reliability.side == side]
+            colour = version_colour(index)
+            self.reliability.plot(rows.confidence.to_numpy(float), rows.observed.to_numpy(float),
+                                  pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5, symbolBrush=colour,
+                                  name=self.session.version_name(version))
+            self._fill_confusion(side, version, plots.confusion[plots.confusion.side == side])
+        self.density.clear()
+        if plots.density is not None:
+            image = pg.ImageItem(np.log1p(plots.density))
+            image.setLookupTable(pg.colormap.get("viridis").getLookupTable(nPts=256))
+            image.setRect(0, 0, 1, 1)
+            self.density.addItem(image)
+            self.density.plot([0, 1], [0, 1], pen=pg.mkPen("w", style=Qt.DashLine))
+            self.density.addItem(self.region)
+        self.open_region_button.setEnabled(plots.density is not None)
+
+    def open_region(self) -> None:
+        """Slice to the paired requests inside the box on the score plot."""
+        if self.result is None or not self.result.pairing.paired:
+            return
+        x, y = self.region.pos()
+        width, height = self.region.size()
+        self.select_score_region((x, x + width), (y, y + height))
+
+    def select_score_region(self, base_range: tuple[float, float], candidate_range: tuple[float, float]) -> None:
+        opened = self.session.active
+        self.tasks.submit(score_region_rows, self.session.store, opened.dataset, opened.roles, self.result.pairing,
+                          base_range, candidate_range, self.session.condition(), key="compare-region",
+                          label="Selecting requests", on_result=self.sig_open_slice.emit)
+
+    def _fill_confusion(self, side: str, version, frame) -> None:
+        classes = sorted(set(frame.actual) | set(frame.predicted))
+        table = self.confusion[side]
+        table.setRowCount(len(classes))
+        table.setColumnCount(len(classes))
+        table.setHorizontalHeaderLabels([f"pred {c}" for c in classes])
+        table.setVerticalHeaderLabels([f"actual {c}" for c in classes])
+        table.verticalHeader().setVisible(True)
+        counts = {(r.actual, r.predicted): r.rows for r in frame.itertuples()}
+        for i, actual in enumerate(classes):
+            for j, predicted in enumerate(classes):
+                item = QTableWidgetItem(f"{counts.get((actual, predicted), 0):,}")
+                item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                table.setItem(i, j, item)
+        self.confusion_titles[side].setText(f"{side}: {self.session.version_name(version)}")
+
+    def refresh(self, changes: Changes) -> None:
+        if changes.active or changes.datasets or changes.roles:
+            self.result = None
+            opened = self.session.active
+            can = opened is not None and opened.kind == "log" and opened.roles.model_version is not None
+            self.compare_button.setEnabled(False)
+            if opened is not None:
+                self.threshold.setValue(opened.roles.threshold)
+            if can and opened.roles.has_outcome:
+                self.tasks.submit(model_versions, self.session.store, opened.dataset, opened.roles,
+                                  key="compare-versions", on_result=self._fill_versions)
+                self.split_box.setEnabled(opened.roles.timestamp is not None)
+                if opened.roles.timestamp is not None:
+                    self.tasks.submit(time_span, self.session.store, opened.dataset, opened.roles,
+                                      key="compare-span", on_result=self._set_split_range)
+            else:
+                self.summary.setText("Comparing needs a prediction log with a model version, a label and a "
+                                     "prediction or score (Data > Column roles).")
+        if changes.cards:
+            self._fill_versions(self.versions)
+        if changes.slice and self.result is not None:
+            self.summary.setText("<i>The slice changed: press Compare to compare on it.</i> "
+                                 + self.summary.text())
+
+    def _fill_versions(self, versions: list[str]) -> None:
+        self.versions = list(versions)
+        for box, default in ((self.base_box, -2), (self.candidate_box, -1)):
+            chosen = box.currentData()
+            box.blockSignals(True)
+            box.clear()
+            for version in versions:
+                box.addItem(self.session.version_name(version), version)
+                box.setItemData(box.count() - 1, f"model_version = {version}", Qt.ToolTipRole)
+            index = box.findData(chosen)
+            if index < 0 and len(versions) >= 2:
+                index = len(versions) + default  # the two most recent versions
+            box.setCurrentIndex(max(index, 0))
+            box.blockSignals(False)
+        self.compare_button.setEnabled(len(versions) >= 2)
+        if len(versions) < 2 and self.result is None:
+            self.summary.setText("This log has one model version; there is nothing to compare it with.")
+
+    def _set_split_range(self, span) -> None:
+        """Bound the before/after moment by the log's time span; start it in the middle."""
+        if span is None:
+            return
+        first, last = span
+        self.split_at.setDateTimeRange(first, last)
+        if not self.split_box.isChecked():
+            self.split_at.setDateTime(first + (last - first) / 2)
+
+    def compare(self) -> None:
+        opened = self.session.active
+        base, candidate = self.base_box.currentData(), self.candidate_box.currentData()
+        if opened is None or base is None or candidate is None:
+            return
+        split_at = self.split_at.dateTime().toPython() if self.split_box.isChecked() else None
+        if base == candidate and split_at is None:
+            self.summary.setText("Choose two different versions, or tick Before/after to compare one version "
+                                 "before and after a moment.")
+            return
+        self.summary.setText("comparing…")
+        threshold = self.threshold.value() if self.threshold.value() != opened.roles.threshold else None
+        self.tasks.submit(
+            run_comparison, self.session.store, opened.dataset, opened.roles, base, candidate,
+            saved_slices=tuple(self.session.saved_slices.values()), condition=self.session.condition(),
+            threshold=threshold, split_at=split_at, key="compare", lane=HEAVY, label="Comparing versions",
+            on_result=self._show,
+        )
+
+    def _show(self, result) -> None:
+        self.result = result
+        report = result.report
+        self.summary.setText(f"<b>{_esc(self._named(report['summary']))}</b>")
+        self.pairing.setText(_esc(self._named(report["pairing"])))
+        self._fill_overall(report)
+        self._show_flips(report["flips"])
+        self._fill_slices(result.slices, report["regressed_slices"])
+        opened = self.session.active
+        self.tasks.submit(compare_plots, self.session.store, opened.dataset, opened.roles, result.pairing,
+                          self.session.condition(), key="compare-plots", lane=HEAVY, on_result=self._show_plots)
+        self.sig_compared.emit()
+
+    def _named(self, text: str) -> str:
+        """Sentences quote raw version strings; show the cards' names instead."""
+        for version in self.versions:
+            name = self.session.version_name(version)
+            if name != version:
+                text = text.replace(version, name)
+        return text
+
+    def _fill_overall(self, report: dict) -> None:
+        self.overall.setRowCount(len(report["overall"]))
+        for row, m in enumerate(report["overall"]):
+            info = METRICS.get(m["metric"])
+            cells = [info.display if info else m["metric"], _num(m["base"]), _num(m["candidate"]),
+                     _signed(m["diff"]), _interval(m["ci"]), _p(m["p_value"])]
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(f"Method: {m.get('method', '')}")
+                if col > 0:
+                    item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                self.overall.setItem(row, col, item)
+        self.overall.resizeColumnsToContents()
+        self._fit_metrics()
+
+    def _fit_metrics(self) -> None:
+        """Give the metric table the width of its columns; the flips and slices take the rest."""
+        header = self.overall.horizontalHeader()
+        needed = header.length() + self.overall.frameWidth() * 2 + self.overall.verticalScrollBar().sizeHint().width()
+        total = max(sum(self.split.sizes()), needed + 1)
+        self.split.setSizes([needed, total - needed])
+
+    def _show_flips(self, flips: dict | None) -> None:
+        has = flips is not None and self.result is not None and self.result.flips is not None
+        self.open_flips.setEnabled(has and self.result.flips.negative_predicate is not None)
+        self.export_button.setEnabled(has)
+        if flips is None:
+            self.flips.setText("Flips are counted when both versions scored the same requests (paired)."
+                               if self.result is not None else "")
+            return
+        total = sum(flips[k] for k in ("both_right", "negative", "positive", "both_wrong")) or 1
+        self.flips.setText(
+            f"Flips: <b>{flips['negative']:,}</b> negative ({flips['negative'] / total:.2%}) · "
+            f"{flips['positive']:,} positive ({flips['positive'] / total:.2%}) · {flips['both_wrong']:,} both wrong · "
+            f"{flips['both_right']:,} both right · McNemar p {_p(flips['mcnemar_p'])}")
+
+    def _fill_slices(self, slices, rows: list[dict]) -> None:
+        self.slices.setRowCount(len(rows))
+        for row, s in enumerate(rows):
+            cells = [s["predicate"], s["source"], f"{s['rows']:,}", _num(s["base"]), _num(s["candidate"]),
+                     _signed(s["diff"]), _interval(s["ci"]), _p(s["p_adjusted"])]
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if col >= 2:
+                    item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                if not s.get("significant"):
+                    item.setForeground(Qt.gray)
+                item.setToolTip(s["predicate"])
+                self.slices.setItem(row, col, item)
+        self.slices.resizeColumnsToContents()
+        header = self.slices.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.Interactive)
+        header.resizeSection(0, min(header.sectionSize(0), max(160, self.slices.viewport().width() // 3)))
+
+    def open_regressed(self, row: int) -> None:
+        if self.result is not None and 0 <= row < len(self.result.slices):
+            self.sig_open_slice.emit(self.result.slices[row].predicate)
+
+    def _open_negative_flips(self) -> None:
+        if self.result is not None and self.result.flips is not None and self.result.flips.negative_predicate:
+            self.sig_open_slice.emit(self.result.flips.negative_predicate)
+
+    def _export(self) -> None:
+        if self.result is None or self.result.flips is None:
+            return
+        path, chosen = QFileDialog.getSaveFileName(self, "Export negative flips", "negative_flips.csv",
+                                                   "CSV (*.csv);;Parquet (*.parquet)")
+        if path:
+            self.export(path)
+
+    def export(self, path: str) -> None:
+        """Write the negative flips to ``path`` (CSV, or Parquet for a .parquet name)."""
+        opened = self.session.active
+        kind = "parquet" if path.endswith(".parquet") else "csv"
+        self.tasks.submit(export_flips, self.session.store, opened.dataset, opened.roles, self.result.pairing, path,
+                          format=kind, condition=self.session.condition(), key="compare-export",
+                          label="Exporting flips",
+                          on_result=lambda n: self.flips.setText(self.flips.text() + f"<br>Wrote {n:,} rows to "
+                                                                                     f"{_esc(path)}."))
+
+
+def _table(columns) -> QTableWidget:
+    table = QTableWidget(0, len(columns))
+    table.setHorizontalHeaderLabels(columns)
+    table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectRows)
+    table.verticalHeader().setVisible(False)
+    table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 6)
+    return table
+
+
+def _num(value) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
+
+
+def _signed(value) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:+.4f}"
+
+
+def _interval(ci) -> str:
+    low, high = ci
+    return "—" if low is None or high is None else f"[{low:+.4f}, {high:+.4f}]"
+
+
+def _p(value) -> str:
+    return "—" if value is None else f"{value:.2g}"
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,177 @@
+"""Overall metrics per model version: the first numbers an on-call engineer reads.
+
+Rows are metrics, columns are versions, so two versions read side by side. Counts and label
+coverage come first: a metric over 3% of rows with labels is not the same claim as over 95%.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QApplication,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from analysis.metrics.per_version import METRICS, overall_metrics
+from analysis.slices import to_text
+from app.state import Changes, Session
+from app.tasks import HEAVY, TaskRunner
+
+COUNT_ROWS = ("Rows", "Labelled", "Label coverage", "Invalid scores")
+
+
+class MetricsPanel(QWidget):
+    """Table of overall metrics for the active dataset, one column per model version."""
+
+    sig_results_shown = Signal()
+
+    def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.tasks = tasks
+        self.results: list = []
+        self._request = 0
+        self._complete = 0
+        self.caption = QLabel()
+        self.caption.setWordWrap(True)
+        self.table = QTableWidget(0, 0)
+        self.table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.table.setAlternatingRowColors(True)
+        copy = QToolButton()
+        copy.setText("Copy")
+        copy.setToolTip("Copy the metrics as tab-separated text (Ctrl+C)")
+        copy.clicked.connect(self.copy)
+        QShortcut(QKeySequence.Copy, self.table, self.copy, context=Qt.WidgetShortcut)
+        top = QHBoxLayout()
+        top.addWidget(self.caption, 1)
+        top.addWidget(copy)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(top)
+        layout.addWidget(self.table)
+        session.changed.connect(self.refresh)
+        self.refresh(Changes(active=True))
+
+    def refresh(self, changes: Changes) -> None:
+        if changes.cards and not (changes.active or changes.roles or changes.datasets or changes.slice):
+            self._label_versions()
+            return
+        if not (changes.active or changes.roles or changes.datasets or changes.slice):
+            return
+        self.tasks.cancel("metrics-panel")
+        self.tasks.cancel("metrics-panel-auc")
+        opened = self.session.active
+        if opened is None or opened.kind != "log":
+            self._show([], "Open a prediction log to see its metrics (Ctrl+O).")
+            return
+        if not opened.roles.has_outcome:
+            self._show([], f"{opened.name}: no label and prediction/score columns are set, so there are "
+                           "no metrics. Set them in Data > Column roles (Ctrl+R).")
+            return
+        self.caption.setText(f"{opened.name}: computing…")
+        caption = self._caption(opened, self.session)
+        condition = self.session.condition()
+        self._request += 1
+        request = self._request
+        # ROC AUC needs a sort of every score; the other metrics are one aggregation. Show
+        # those first and let AUC follow, unless the full result already arrived.
+        self.tasks.submit(
+            overall_metrics, self.session.store, opened.dataset, opened.roles, condition, with_auc=False,
+            key="metrics-panel",
+            on_result=lambda results: self._complete != request
+            and self._show(results, caption + " · ROC AUC computing…"),
+        )
+        self.tasks.submit(
+            overall_metrics, self.session.store, opened.dataset, opened.roles, condition,
+            key="metrics-panel-auc", lane=HEAVY, on_result=lambda results: self._show_complete(request, results, caption),
+        )
+
+    def _show_complete(self, request: int, results: list, caption: str) -> None:
+        self._complete = request
+        self._show(results, caption)
+
+    @staticmethod
+    def _caption(opened, session: Session) -> str:
+        where = "all rows"
+        if session.condition() is not None:
+            where = f"slice <code>{_esc(session.current_slice.name or to_text(session.current_slice.predicate))}</code>"
+        return f"<b>{_esc(opened.name)}</b> — {opened.roles.task.value} task, {where}"
+
+    def _show(self, results: list, caption: str) -> None:
+        self.results = list(results)
+        self.caption.setText(caption)
+        names = [m for m in METRICS if results and any(m in r.metrics for r in results)]
+        self.table.clear()
+        self.table.setColumnCount(len(results))
+        self.table.setRowCount(len(COUNT_ROWS) + len(names) if results else 0)
+        self._label_versions()
+        self.table.setVerticalHeaderLabels(list(COUNT_ROWS) + [METRICS[m].display for m in names])
+        for col, result in enumerate(results):
+            counts = (f"{result.rows:,}", f"{result.labelled:,}", f"{result.label_coverage:.1%}",
+                      f"{result.invalid_scores:,}")
+            for row, text in enumerate(counts):
+                self._set(row, col, text)
+            for offset, name in enumerate(names):
+                self._set(len(COUNT_ROWS) + offset, col, _format(result.metrics.get(name)),
+                          tooltip=_tooltip(METRICS[name]))
+        self.sig_results_shown.emit()
+
+    def _label_versions(self) -> None:
+        """Column headers show each version's card name; the raw version string is the tooltip."""
+        for col, result in enumerate(self.results):
+            item = QTableWidgetItem(self.session.version_name(result.version))
+            item.setToolTip(f"model_version = {result.version}" if result.version is not None else "")
+            self.table.setHorizontalHeaderItem(col, item)
+
+    def _set(self, row: int, col: int, text: str, tooltip: str = "") -> None:
+        item = QTableWidgetItem(text)
+        item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        if tooltip:
+            item.setToolTip(tooltip)
+        self.table.setItem(row, col, item)
+
+    def cell_text(self, row_label: str, version: str | None) -> str:
+        """The text shown for one metric (by its display label) and version, for tests and copy."""
+        rows = [self.table.verticalHeaderItem(r).text() for r in range(self.table.rowCount())]
+        cols = [r.version for r in self.results]
+        return self.table.item(rows.index(row_label), cols.index(version)).text()
+
+    def copy_text(self) -> str:
+        header = ["metric"] + [self.table.horizontalHeaderItem(c).text() for c in range(self.table.columnCount())]
+        lines = ["\t".join(header)]
+        for r in range(self.table.rowCount()):
+            cells = [self.table.item(r, c).text() if self.table.item(r, c) else "" for c in range(self.table.columnCount())]
+            lines.append("\t".join([self.table.verticalHeaderItem(r).text()] + cells))
+        return "\n".join(lines)
+
+    def copy(self) -> None:
+        QApplication.clipboard().setText(self.copy_text())
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _tooltip(info) -> str:
+    direction = "higher is better" if info.higher_is_better else "lower is better"
+    rows = "over rows with a label" if info.needs_label else "over all rows, labels not needed"
+    return f"{info.display}: {direction}; {rows}"
+
+
+
+def _format(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.4f}"

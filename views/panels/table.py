@@ -1,0 +1,238 @@
+"""The log table: every row of a 10M-row log, scrolled like a spreadsheet.
+
+Pages are fetched from DuckDB on the interactive lane as the view needs them; sorting (a
+header click) materialises an ordering once on the heavy lane. The panel never runs SQL: it
+asks the task runner for ``analysis.window`` results and hands them to the model.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QItemSelectionModel, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from analysis.window import TableSpec, fetch_window, find_row, prepare_table, release_table
+from app.commands import SelectRow
+from app.state import Changes, Session
+from app.tasks import HEAVY, TABLE, TaskRunner
+
+from views.widgets.role_icons import ROLE_TOOLTIPS, role_icon
+from views.widgets.table_model import WindowedTableModel
+
+ROW_HEIGHT = 22
+MAX_COLUMN_WIDTH = 260
+FITTED_ROWS = 40
+"""Rows measured to fit the columns: about a screen, read from the page already fetched."""
+CELL_PADDING = 16
+
+
+class TablePanel(QWidget):
+    """Table of the active dataset with sort, copy and find."""
+
+    sig_table_ready = Signal()
+
+    def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.tasks = tasks
+        self.window = None
+        self._spec: TableSpec | None = None
+        self.model = WindowedTableModel(self)
+        self.model.sort_requested.connect(self._sort)
+        self.model.dataChanged.connect(self._fit_columns_once)
+        self._fitted_columns: tuple[str, ...] = ()
+        self.view = QTableView()
+        self.view.setModel(self.model)
+        self.view.setSortingEnabled(True)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectItems)
+        self.view.setAlternatingRowColors(True)
+        self.view.setHorizontalScrollMode(QAbstractItemView.ScrollPerPixel)
+        self.view.verticalHeader().setSectionResizeMode(QHeaderView.Fixed)
+        self.view.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
+        self.view.horizontalHeader().setSortIndicatorShown(True)
+        self.view.horizontalHeader().setSortIndicator(-1, Qt.AscendingOrder)
+        self.view.selectionModel().currentRowChanged.connect(self._on_current_row)
+        QShortcut(QKeySequence.Copy, self.view, self.copy_selection, context=Qt.WidgetShortcut)
+        self.status = QLabel()
+        self.find_bar = self._build_find_bar()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.find_bar)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.status)
+        session.changed.connect(self.refresh)
+        self.refresh(Changes(active=True))
+
+    def _build_find_bar(self) -> QWidget:
+        bar = QWidget()
+        row = QHBoxLayout(bar)
+        row.setContentsMargins(4, 2, 4, 2)
+        self.find_text = QLineEdit()
+        self.find_text.setPlaceholderText("Find a value (Enter: next match, Shift+Enter: previous)")
+        self.find_text.returnPressed.connect(lambda: self.find(forward=True))
+        QShortcut(QKeySequence("Shift+Return"), self.find_text, lambda: self.find(forward=False),
+                  context=Qt.WidgetShortcut)
+        QShortcut(QKeySequence(Qt.Key_Escape), self.find_text, self.hide_find, context=Qt.WidgetShortcut)
+        self.find_column = QComboBox()
+        self.find_column.setToolTip("Column to search")
+        self.find_result = QLabel()
+        close = QToolButton()
+        close.setText("✕")
+        close.setToolTip("Close (Esc)")
+        close.clicked.connect(self.hide_find)
+        for widget, stretch in ((QLabel("Find:"), 0), (self.find_text, 1), (QLabel("in"), 0),
+                                (self.find_column, 0), (self.find_result, 0), (close, 0)):
+            row.addWidget(widget, stretch)
+        bar.setVisible(False)
+        return bar
+
+    def refresh(self, changes: Changes) -> None:
+        if changes.active or changes.datasets:
+            self._load(sort=())
+        elif changes.slice:
+            self._load(sort=self._spec.sort if self._spec else ())
+        elif changes.roles:
+            self._apply_headers()
+
+    def _load(self, sort: tuple) -> None:
+        opened = self.session.active
+        if opened is None:
+            self._release()
+            self._spec = None
+            self.model.set_source([], 0, self._request_page)
+            self.status.setText("No data open.")
+            return
+        columns = tuple(opened.dataset.column_names)
+        spec = TableSpec(view=opened.dataset.view, columns=columns, condition=self.session.condition(), sort=sort)
+        if spec == self._spec:
+            self._apply_headers()
+            return
+        self._spec = spec
+        self.status.setText("Sorting…" if sort else "Filtering…" if spec.condition else "Loading…")
+        self.tasks.submit(prepare_table, self.session.store, spec, key="table-prepare",
+                          lane=HEAVY if spec.needs_ordering else TABLE,
+                          label="Sorting the table" if sort else "Filtering the table" if spec.condition else "",
+                          on_result=lambda window: self._show(spec, window))
+
+    def _show(self, spec: TableSpec, window) -> None:
+        if spec != self._spec:
+            release_table(self.session.store, window)
+            return
+        self._release()
+        self.window = window
+        # Other rows start at the top; a deep scroll position carried across the model reset
+        # also froze Qt for ~11 s on a 10M-row log (bench_responsiveness.py).
+        self.view.scrollToTop()
+        self.model.set_source(list(spec.columns), window.row_count, self._request_page)
+        self._apply_headers()
+        if not spec.sort:
+            self.view.horizontalHeader().setSortIndicator(-1, Qt.AscendingOrder)
+        self.find_column.clear()
+        self.find_column.addItem("any column", None)
+        for name in spec.columns:
+            self.find_column.addItem(name, name)
+        total = self.session.active.dataset.row_count if self.session.active else window.row_count
+        shown = f"{window.row_count:,} of {total:,} rows in the slice" if spec.condition else f"{window.row_count:,} rows"
+        self.status.setText(shown + (f", sorted by {_sort_text(spec.sort)}" if spec.sort else ""))
+        self.sig_table_ready.emit()
+
+    def _fit_columns_once(self, *_args) -> None:
+        """Size columns to their content when the first page of other columns arrives.
+
+        A new slice or sort of the same columns keeps the widths: the person may have set
+        them, and measuring thirty columns again costs the event loop ~0.1 s each time.
+        """
+        columns = tuple(self.model.headerData(c, Qt.Horizontal) for c in range(self.model.columnCount()))
+        if columns == self._fitted_columns:
+            return
+        self._fitted_columns = columns
+        header = self.view.horizontalHeader()
+        metrics = self.view.fontMetrics()
+        first = max(self.view.rowAt(0), 0)
+        last = first + FITTED_ROWS
+        for column in range(len(columns)):
+            texts = self.model.cached_texts(column, first, last)
+            content = max((metrics.horizontalAdvance(text) for text in texts), default=0) + CELL_PADDING
+            width = max(content, header.sectionSizeHint(column), 70)
+            header.resizeSection(column, min(width, MAX_COLUMN_WIDTH))
+
+    def _apply_headers(self) -> None:
+        opened = self.session.active
+        if opened is None:
+            return
+        icons, tips = {}, {}
+        for name in opened.dataset.column_names:
+            role = opened.roles.role_of(name)
+            icons[name] = role_icon(role)
+            tips[name] = f"{name} ({opened.dataset.column(name).dtype}) — {ROLE_TOOLTIPS[role]}"
+        self.model.set_header_decorations(icons, tips)
+
+    def _release(self) -> None:
+        if self.window is not None:
+            release_table(self.session.store, self.window)
+            self.window = None
+
+    def _request_page(self, start: int, stop: int) -> None:
+        window, generation = self.window, self.model.generation
+        if window is None:
+            return
+        self.tasks.submit(fetch_window, self.session.store, window, start, stop, lane=TABLE,
+                          on_result=lambda page: self.model.receive_page(generation, page))
+
+    def _sort(self, column: str, ascending: bool) -> None:
+        self._load(sort=((column, ascending),))
+
+    def _on_current_row(self, current, _previous) -> None:
+        row_id = self.model.row_id(current.row()) if current.isValid() else None
+        self.session.run(SelectRow(row_id))
+
+    def copy_selection(self) -> None:
+        text = self.model.copy_text(self.view.selectionModel().selectedIndexes())
+        if text:
+            QApplication.clipboard().setText(text)
+
+    def show_find(self) -> None:
+        self.find_bar.setVisible(True)
+        self.find_text.setFocus()
+        self.find_text.selectAll()
+
+    def hide_find(self) -> None:
+        self.find_bar.setVisible(False)
+        self.view.setFocus()
+
+    def find(self, forward: bool = True) -> None:
+        """Jump to the next (or previous) row whose value contains the text, searched in DuckDB."""
+        text = self.find_text.text()
+        if not text or self.window is None:
+            return
+        current = self.view.currentIndex().row()
+        self.find_result.setText("searching…")
+        self.tasks.submit(find_row, self.session.store, self.window, text, column=self.find_column.currentData(),
+                          after=current, forward=forward, key="table-find", lane=TABLE,
+                          on_result=self._found)
+
+    def _found(self, position: int | None) -> None:
+        if position is None:
+            self.find_result.setText("no match")
+            return
+        self.find_result.setText(f"row {position + 1:,}")
+        index = self.model.index(position, max(self.view.currentIndex().column(), 0))
+        self.view.selectionModel().setCurrentIndex(index, QItemSelectionModel.ClearAndSelect)
+        self.view.scrollTo(index, QAbstractItemView.PositionAtCenter)
+
+
+def _sort_text(sort: tuple) -> str:
+    return ", ".join(f"{col} {'↑' if asc else '↓'}" for col, asc in sort)
+

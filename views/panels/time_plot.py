@@ -1,0 +1,206 @@
+"""A metric over time, one curve per model version: "since when" at a glance.
+
+The time bucket is chosen from the data's span (minutes for an incident log, days for a
+month), aggregated in DuckDB, so the plot draws a few hundred points whatever the log size.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QStackedWidget, QToolButton, QVBoxLayout, QWidget
+
+from analysis.metrics.estimated_performance import ESTIMATED_ACCURACY, estimated_accuracy_series
+from analysis.metrics.per_version import METRICS, metric_series, metrics_for
+from analysis.data.roles import TaskType
+from app.state import Changes, Session
+from app.tasks import TaskRunner
+
+from views.style import version_colour
+
+FINDING_COLOURS = {"alert": (179, 38, 30, 45), "warning": (230, 159, 0, 40)}
+ESTIMATED_LABEL = "Estimated accuracy (from scores)"
+ESTIMATED_TIP = ("Confidence-based estimate (as NannyML's CBPE): each row counts as correct with the probability its "
+                 "calibrated score gives. Usable before labels arrive; only as good as the model's calibration.")
+PREFERRED = {"binary": "accuracy", "multiclass": "accuracy", "regression": "mae"}
+
+
+class TimePlotPanel(QWidget):
+    """Metric per time bucket and version; the metric is chosen in the combo box."""
+
+    sig_plotted = Signal()
+    sig_time_range = Signal(object, object)  # start, end as naive UTC datetimes
+
+    def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.tasks = tasks
+        self.series = None
+        self.metric_box = QComboBox()
+        self.metric_box.setToolTip("Metric to plot over time")
+        self.metric_box.setSizeAdjustPolicy(QComboBox.AdjustToContents)
+        self.metric_box.currentIndexChanged.connect(lambda _i: self._request())
+        self.caption = QLabel()
+        self.range_button = QToolButton()
+        self.range_button.setText("Select time range")
+        self.range_button.setCheckable(True)
+        self.range_button.setToolTip("Drag the shaded band's edges; the slice becomes the rows in that time range")
+        self.range_button.toggled.connect(self._toggle_region)
+        self.region = pg.LinearRegionItem(brush=(0, 114, 178, 40))
+        self.region.sigRegionChangeFinished.connect(self._region_changed)
+        self.plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem(utcOffset=0)})
+        self.plot.setBackground("w")
+        self.plot.showGrid(x=True, y=True, alpha=0.25)
+        self.plot.setMouseEnabled(x=True, y=False)
+        self.plot.getAxis("left").enableAutoSIPrefix(False)
+        self.legend = self.plot.addLegend(offset=(10, 10))
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Metric:"))
+        top.addWidget(self.metric_box)
+        top.addWidget(self.caption, 1)
+        top.addWidget(self.range_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        self.empty = QLabel()
+        self.empty.setAlignment(Qt.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.empty.setStyleSheet("color: #666;")
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.plot)
+        self.stack.addWidget(self.empty)
+        layout.addLayout(top)
+        layout.addWidget(self.stack, 1)
+        session.changed.connect(self.refresh)
+        self.refresh(Changes(active=True))
+
+    def refresh(self, changes: Changes) -> None:
+        if changes.findings and self.series is not None:
+            self._mark_findings()
+        if changes.cards and self.series is not None and not (changes.active or changes.roles or changes.slice):
+            self._draw(self.series, "")
+            return
+        if not (changes.active or changes.roles or changes.datasets or changes.slice):
+            return
+        self._fill_metric_box()
+        self._request()
+
+    def _fill_metric_box(self) -> None:
+        opened = self.session.active
+        task = opened.roles.task.value if opened else "binary"
+        current = self.metric_box.currentData()
+        names = [info.name for info in metrics_for(opened.roles.task)] if opened else []
+        self.metric_box.blockSignals(True)
+        self.metric_box.clear()
+        for name in names:
+            self.metric_box.addItem(METRICS[name].display, name)
+        if opened is not None and opened.roles.task is not TaskType.REGRESSION and opened.roles.scores:
+            self.metric_box.addItem(ESTIMATED_LABEL, ESTIMATED_ACCURACY)
+            names.append(ESTIMATED_ACCURACY)
+            self.metric_box.setItemData(self.metric_box.count() - 1, ESTIMATED_TIP, Qt.ToolTipRole)
+        wanted = current if current in names else PREFERRED.get(task)
+        if wanted in names:
+            self.metric_box.setCurrentIndex(names.index(wanted))
+        self.metric_box.blockSignals(False)
+
+    def _request(self) -> None:
+        self.tasks.cancel("time-plot")
+        opened = self.session.active
+        metric = self.metric_box.currentData()
+        if opened is None or opened.kind != "log" or metric is None:
+            self._draw(None, "Open a prediction log to see metrics over time.")
+            return
+        if opened.roles.timestamp is None:
+            self._draw(None, "No timestamp column is set, so there is no time axis (Data > Column roles).")
+            return
+        self.caption.setText("computing…")
+        if metric == ESTIMATED_ACCURACY:
+            self.tasks.submit(estimated_accuracy_series, self.session.store, opened.dataset, opened.roles,
+                              condition=self.session.condition(), key="time-plot",
+                              on_result=lambda series: self._draw(series, ""))
+            return
+        self.tasks.submit(
+            metric_series, self.session.store, opened.dataset, opened.roles, metric=metric,
+            condition=self.session.condition(),
+            key="time-plot", on_result=lambda series: self._draw(series, ""),
+        )
+
+    def _draw(self, series, message: str) -> None:
+        self.series = series
+        self.plot.clear()
+        self.legend.clear()
+        self.curves = {}
+        if series is None or series.bucket is None or len(series.frame) == 0:
+            self.caption.setText("")
+            self.empty.setText(message or "No rows with both a timestamp and the values this metric needs.")
+            self.stack.setCurrentWidget(self.empty)
+            self.sig_plotted.emit()
+            return
+        self.stack.setCurrentWidget(self.plot)
+        frame = series.frame
+        self.caption.setText(f"per {series.bucket.label}" + (" — an ESTIMATE from the scores, not labels"
+                                                             if series.metric == ESTIMATED_ACCURACY else ""))
+        for index, (version, rows) in enumerate(frame.groupby("version", sort=False, dropna=False)):
+            raw = None if version is None or (isinstance(version, float) and math.isnan(version)) else str(version)
+            name = raw or "all rows"
+            x = _epoch_seconds(rows["bucket_start"])
+            y = rows["value"].to_numpy(dtype=float)
+            estimate = series.metric == ESTIMATED_ACCURACY
+            pen = pg.mkPen(version_colour(index), width=2, style=Qt.DashLine if estimate else Qt.SolidLine)
+            curve = self.plot.plot(x, y, pen=pen, name=self.session.version_name(raw), symbol="o", symbolSize=4,
+                                   symbolBrush=version_colour(index), symbolPen=None, connect="finite")
+            self.curves[name] = curve
+        self._mark_findings()
+        self.plot.setLabel("left", ESTIMATED_LABEL if series.metric == ESTIMATED_ACCURACY
+                           else METRICS[series.metric].display)
+        self.plot.enableAutoRange()
+        if self.range_button.isChecked():
+            self.plot.addItem(self.region)
+        self.sig_plotted.emit()
+
+
+    def _mark_findings(self) -> None:
+        """Shade the time windows of the alerts and warnings from the last input check."""
+        for marker in getattr(self, "markers", []):
+            self.plot.removeItem(marker)
+        self.markers = []
+        for finding in self.session.findings:
+            start, end = finding.window
+            if finding.severity not in FINDING_COLOURS or start is None or end is None:
+                continue
+            marker = pg.LinearRegionItem(
+                values=(start.replace(tzinfo=timezone.utc).timestamp(), end.replace(tzinfo=timezone.utc).timestamp()),
+                movable=False, brush=FINDING_COLOURS[finding.severity],
+            )
+            marker.setToolTip(finding.sentence)
+            marker.setZValue(-10)
+            self.plot.addItem(marker)
+            self.markers.append(marker)
+
+    def _toggle_region(self, on: bool) -> None:
+        if on:
+            (x0, x1), _ = self.plot.viewRange()
+            self.region.blockSignals(True)
+            self.region.setRegion((x0 + (x1 - x0) * 0.4, x0 + (x1 - x0) * 0.6))
+            self.region.blockSignals(False)
+            self.plot.addItem(self.region)
+        else:
+            self.plot.removeItem(self.region)
+
+    def _region_changed(self) -> None:
+        start, end = self.region.getRegion()
+        self.select_time_range(datetime.fromtimestamp(start, timezone.utc).replace(tzinfo=None),
+                               datetime.fromtimestamp(end, timezone.utc).replace(tzinfo=None))
+
+    def select_time_range(self, start: datetime, end: datetime) -> None:
+        """Ask for the rows between ``start`` and ``end`` (naive UTC) as the slice."""
+        self.sig_time_range.emit(start.replace(microsecond=0), end.replace(microsecond=0))
+
+
+def _epoch_seconds(values) -> np.ndarray:
+    stamps = values.dt.tz_convert("UTC").dt.tz_localize(None) if getattr(values.dt, "tz", None) else values
+    return stamps.astype("datetime64[ns]").astype("int64").to_numpy() / 1e9
