@@ -22,6 +22,12 @@ from analysis.progress import NEVER_CANCELLED, CancelToken, Cancelled
 from analysis.query import Sql
 
 
+APP_MEMORY_LIMIT = "1500MB"
+"""DuckDB's share of Sleuth's process, in the window and on the command line: the design's 2 GB
+budget minus Qt, Python and pandas; larger joins, sorts and aggregations spill to disk instead
+of growing the process."""
+
+
 def default_memory_limit() -> str:
     """Half the machine's memory, at most 8 GB: leaves room for the GUI and pandas results."""
     try:

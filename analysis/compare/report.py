@@ -171,3 +171,35 @@ def _num(value: float | None) -> str:
 
 def _signed(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.3f}".replace("-", "\u2212")
+
+
+def report_text(report: dict) -> str:
+    """The comparison as a readable report for a terminal or a CI log."""
+    lines = [report.get("summary", ""), "",
+             f"{report['candidate']} vs {report['base']} — {'paired' if report['paired'] else 'unpaired'}, "
+             f"{report['rows']:,} rows", "", f"{'metric':<28}{'base':>10}{'candidate':>11}{'diff':>10}  95% interval"
+             f"{'':>12}p"]
+    for m in report["overall"]:
+        lines.append(f"{m['metric']:<28}{_fmt(m['base']):>10}{_fmt(m['candidate']):>11}{_fmt(m['diff'], True):>10}  "
+                     f"[{_fmt(m['ci'][0], True)}, {_fmt(m['ci'][1], True)}]  {_fmt_p(m['p_value'])}")
+    flips = report.get("flips")
+    if flips:
+        lines += ["", f"flips: {flips['negative']:,} negative (base right, candidate wrong), {flips['positive']:,} "
+                      f"positive, {flips['both_wrong']:,} both wrong; McNemar p {_fmt_p(flips['mcnemar_p'])}"]
+    if report["regressed_slices"]:
+        lines += ["", "where the candidate is worse (worst first):"]
+        for s in report["regressed_slices"]:
+            lines.append(f"  {s['predicate']}\n    {s['rows']:,} rows: {_fmt(s['base'])} -> {_fmt(s['candidate'])} "
+                         f"({_fmt(s['diff'], True)} [{_fmt(s['ci'][0], True)}, {_fmt(s['ci'][1], True)}]), "
+                         f"p_adj {_fmt_p(s['p_adjusted'])}")
+    return "\n".join(lines)
+
+
+def _fmt(value, signed: bool = False) -> str:
+    if value is None:
+        return "—"
+    return f"{value:+.4f}" if signed else f"{value:.4f}"
+
+
+def _fmt_p(value) -> str:
+    return "—" if value is None else f"{value:.2g}"

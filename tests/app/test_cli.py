@@ -9,14 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.main import main
+from app.cli import main
 
 
 def sleuth(*args, timeout=240, home=None):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     if home is not None:
         env["XDG_CONFIG_HOME"] = str(home)  # the user's own preferences are never read or written
-    return subprocess.run([sys.executable, "-m", "app.main", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True,
                           timeout=timeout, env=env)
 
 

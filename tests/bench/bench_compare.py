@@ -85,7 +85,7 @@ def sleuth_route(log: Path) -> dict:
     from analysis.store import Store
 
     started = time.perf_counter()
-    from app.main import DUCKDB_MEMORY_LIMIT
+    from analysis.store import APP_MEMORY_LIMIT as DUCKDB_MEMORY_LIMIT
 
     store = Store(memory_limit=DUCKDB_MEMORY_LIMIT)  # as `sleuth compare` runs it
     loaded = load_log(store, [str(log)], check=False)
@@ -111,7 +111,7 @@ def slices_route(log: Path) -> dict:
     from analysis.compare.regressed_slices import regressed_slices
     from analysis.data.open_log import load_log
     from analysis.store import Store
-    from app.main import DUCKDB_MEMORY_LIMIT
+    from analysis.store import APP_MEMORY_LIMIT as DUCKDB_MEMORY_LIMIT
 
     store = Store(memory_limit=DUCKDB_MEMORY_LIMIT)
     loaded = load_log(store, [str(log)], check=False)

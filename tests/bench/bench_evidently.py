@@ -64,7 +64,7 @@ def evidently_route(folder: Path) -> dict:
 def sleuth_route(folder: Path) -> dict:
     from analysis.triage.check_report import run_check
     from analysis.store import Store
-    from app.main import DUCKDB_MEMORY_LIMIT
+    from analysis.store import APP_MEMORY_LIMIT as DUCKDB_MEMORY_LIMIT
 
     started = time.perf_counter()
     store = Store(memory_limit=DUCKDB_MEMORY_LIMIT)  # as `sleuth check` runs it

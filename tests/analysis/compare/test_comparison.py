@@ -245,7 +245,7 @@ def test_discovery_on_a_share_of_the_pairs_still_finds_the_regression_and_tests_
 def test_cli_compares_one_version_before_and_after_an_incident(demo_files, capsys):
     """The swap incident (b) hurts the logistic version: its accuracy after the swap began is
     lower than before, measured unpaired on the two windows' rows, equal to pandas."""
-    from app.main import main
+    from app.cli import main
 
     manifest = json.loads(demo_files.manifest.read_text())
     swap = next(i for i in manifest["incidents"] if i["id"] == "b")
@@ -268,7 +268,7 @@ def test_cli_compares_one_version_before_and_after_an_incident(demo_files, capsy
 
 
 def test_cli_window_without_a_time_column_is_a_clear_error(tmp_path, capsys):
-    from app.main import main
+    from app.cli import main
 
     path = tmp_path / "log.parquet"
     pd.DataFrame({"version": ["a", "b"] * 10, "label": [0, 1] * 10, "pred": [0, 1] * 10}).to_parquet(path)

@@ -12,7 +12,7 @@ from analysis.dataset import Column
 from analysis.data.open_log import load_log
 from analysis.data.loading import close_dataset, wide_view_name
 from analysis.data.wide import detect_wide
-from app.main import main
+from app.cli import main
 
 
 def _long_log(n=3000, seed=3):

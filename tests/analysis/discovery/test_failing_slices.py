@@ -85,7 +85,7 @@ def test_wrong_settings_say_what_is_missing(demo):
 
 def test_cli_prints_json_slices(demo_files):
     result = subprocess.run(
-        [sys.executable, "-m", "app.main", "slices", str(demo_files.log), "--top", "3", "--json"],
+        [sys.executable, "-m", "app.cli", "slices", str(demo_files.log), "--top", "3", "--json"],
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr
@@ -96,7 +96,7 @@ def test_cli_prints_json_slices(demo_files):
 
 def test_cli_bad_filter_is_a_one_line_error(demo_files):
     result = subprocess.run(
-        [sys.executable, "-m", "app.main", "slices", str(demo_files.log), "--where", "regoin = 'EU'"],
+        [sys.executable, "-m", "app.cli", "slices", str(demo_files.log), "--where", "regoin = 'EU'"],
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 2

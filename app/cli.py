@@ -1,23 +1,19 @@
-"""Entry point and command line: ``sleuth open|demo|info``.
+"""The command line: ``sleuth open|demo|info|slices|check|compare|trace|suspects``.
 
-Headless commands (``info``) never import Qt, so they run in CI and cron; the window commands
-import PySide6 before pyqtgraph so the right binding is picked (see ECOSYSTEM.md).
+Headless commands never import Qt, so they run in CI and cron; ``open`` and ``demo`` hand over
+to :mod:`app.launch`, which starts the window. Each command's text rendering lives next to its
+capability's report (``analysis.<capability>.report``), so the CLI only parses and dispatches.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
 DEFAULT_DEMO_DIR = "sleuth-demo"
-DUCKDB_MEMORY_LIMIT = "1500MB"
-"""DuckDB's share of the process, in the window and on the command line: the design's 2 GB
-budget minus Qt, Python and pandas; larger joins, sorts and aggregations spill to disk instead
-of growing the process."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -212,6 +208,8 @@ def _positive_int(text: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from app.launch import prepare_demo, run_window
+
     args = build_parser().parse_args(argv)
     try:
         if args.command == "info":
@@ -247,9 +245,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_info(paths: Sequence[str]) -> int:
     from analysis.data.info_report import describe_log
     from analysis.data.open_log import load_log
-    from analysis.store import Store
+    from analysis.store import APP_MEMORY_LIMIT, Store
 
-    store = Store(memory_limit=DUCKDB_MEMORY_LIMIT)
+    store = Store(memory_limit=APP_MEMORY_LIMIT)
     loaded = load_log(store, paths)
     print(json.dumps(describe_log(store, loaded), indent=2, default=str))
     return 0
@@ -261,9 +259,9 @@ def run_slices(args: argparse.Namespace) -> int:
     from analysis.data.roles import TaskType
     from analysis.slicing.parser import parse_slice
     from analysis.slices import to_sql
-    from analysis.store import Store
+    from analysis.store import APP_MEMORY_LIMIT, Store
 
-    store = Store(memory_limit=DUCKDB_MEMORY_LIMIT)
+    store = Store(memory_limit=APP_MEMORY_LIMIT)
     loaded = load_log(store, args.paths, check=False)
     dataset, roles = loaded.dataset, loaded.roles
     error = args.error or ("abs" if roles.task is TaskType.REGRESSION else "misclass")
@@ -292,9 +290,9 @@ def run_slices(args: argparse.Namespace) -> int:
 
 def run_check_command(args: argparse.Namespace) -> int:
     from analysis.triage.check_report import check_report, fails, report_text, run_check
-    from analysis.store import Store
+    from analysis.store import APP_MEMORY_LIMIT, Store
 
-    store = Store(memory_limit=DUCKDB_MEMORY_LIMIT)
+    store = Store(memory_limit=APP_MEMORY_LIMIT)
     run = run_check(store, args.paths, reference=args.reference, reference_window=args.reference_window,
                     expect=args.expect, since=args.since, write_expect=args.write_expect)
     if args.json:
@@ -306,15 +304,15 @@ def run_check_command(args: argparse.Namespace) -> int:
 
 
 def run_compare_command(args: argparse.Namespace) -> int:
-    from analysis.compare.report import compare_report, is_regression
+    from analysis.compare.report import compare_report, is_regression, report_text
     from analysis.data.open_log import load_log
     from analysis.metrics.per_version import time_window
     from analysis.slicing.parser import parse_slice
     from analysis.slices import to_sql
-    from analysis.store import Store
+    from analysis.store import APP_MEMORY_LIMIT, Store
     from analysis.workspace.workspace_file import Workspace
 
-    store = Store(memory_limit=DUCKDB_MEMORY_LIMIT)
+    store = Store(memory_limit=APP_MEMORY_LIMIT)
     loaded = load_log(store, args.paths, check=False)
     dataset, roles = loaded.dataset, loaded.roles
     condition = to_sql(parse_slice(args.where, {c.name: c.dtype for c in dataset.columns})) if args.where else None
@@ -330,47 +328,16 @@ def run_compare_command(args: argparse.Namespace) -> int:
                             saved_slices=saved, max_level=args.max_level, min_support=args.min_support,
                             tolerance=args.tolerance, condition=condition, threshold=args.threshold,
                             column=args.column, base_window=windows[0], candidate_window=windows[1])
-    print(json.dumps(report, indent=2, default=str) if args.json else compare_text(report))
+    print(json.dumps(report, indent=2, default=str) if args.json else report_text(report))
     return 1 if args.fail_on_regression and is_regression(report, args.tolerance) else 0
 
 
-def compare_text(report: dict) -> str:
-    """The comparison as a readable report for a terminal or a CI log."""
-    lines = [report.get("summary", ""), "",
-             f"{report['candidate']} vs {report['base']} — {'paired' if report['paired'] else 'unpaired'}, "
-             f"{report['rows']:,} rows", "", f"{'metric':<28}{'base':>10}{'candidate':>11}{'diff':>10}  95% interval"
-             f"{'':>12}p"]
-    for m in report["overall"]:
-        lines.append(f"{m['metric']:<28}{_fmt(m['base']):>10}{_fmt(m['candidate']):>11}{_fmt(m['diff'], True):>10}  "
-                     f"[{_fmt(m['ci'][0], True)}, {_fmt(m['ci'][1], True)}]  {_fmt_p(m['p_value'])}")
-    flips = report.get("flips")
-    if flips:
-        lines += ["", f"flips: {flips['negative']:,} negative (base right, candidate wrong), {flips['positive']:,} "
-                      f"positive, {flips['both_wrong']:,} both wrong; McNemar p {_fmt_p(flips['mcnemar_p'])}"]
-    if report["regressed_slices"]:
-        lines += ["", "where the candidate is worse (worst first):"]
-        for s in report["regressed_slices"]:
-            lines.append(f"  {s['predicate']}\n    {s['rows']:,} rows: {_fmt(s['base'])} -> {_fmt(s['candidate'])} "
-                         f"({_fmt(s['diff'], True)} [{_fmt(s['ci'][0], True)}, {_fmt(s['ci'][1], True)}]), "
-                         f"p_adj {_fmt_p(s['p_adjusted'])}")
-    return "\n".join(lines)
-
-
-def _fmt(value, signed: bool = False) -> str:
-    if value is None:
-        return "—"
-    return f"{value:+.4f}" if signed else f"{value:.4f}"
-
-
-def _fmt_p(value) -> str:
-    return "—" if value is None else f"{value:.2g}"
-
-
 def run_trace_command(args: argparse.Namespace) -> int:
-    from analysis.store import Store
+    from analysis.store import APP_MEMORY_LIMIT, Store
+    from analysis.trace.report_text import report_text
     from analysis.trace.tracer import suspects_for, trace_prediction, trace_slice
 
-    store = Store(memory_limit=DUCKDB_MEMORY_LIMIT)
+    store = Store(memory_limit=APP_MEMORY_LIMIT)
     if args.command == "trace" and args.slice is not None:
         report = trace_slice(store, args.train, args.log, args.slice, args.model, args.trust, args.version,
                              k=args.top)
@@ -379,121 +346,7 @@ def run_trace_command(args: argparse.Namespace) -> int:
                                   k=args.top)
     else:
         report = suspects_for(store, args.train, args.model, args.trust, top=args.top)
-    print(json.dumps(report, indent=2, default=str) if args.json else _trace_text(args.command, report))
-    return 0
-
-
-def _trace_text(command: str, report: dict) -> str:
-    lines = [f"method: {report['method']}" + (" (surrogate model fitted by Sleuth)" if report.get("surrogate") else "")]
-    if command == "trace":
-        if "query" in report:
-            q = report["query"]
-            lines.append(f"prediction {q['row_id']}: predicted {q['prediction']}, label {q['label']}")
-        else:
-            lines.append(f"{report['traced']:,} of the {report['failures']:,} failed predictions of version "
-                         f"{report['version']} in {report['slice']} (the worst, at most {report['cap']:,})")
-        for title, rows in (("most harmful training rows", report["harmful"]),
-                            ("most helpful training rows", report["helpful"])):
-            lines += ["", title + ":"] + [
-                "  " + "  ".join(f"{k} {v}" if k != "score" else f"score {v:+.4g}" for k, v in row.items())
-                for row in rows]
-        if "by_source" in report:
-            lines += ["", "harmful influence by source (share of all harmful influence):"] + [
-                f"  {b['column']} = {b['value']}: {b['harmful_share']:.1%} from {b['rows']:,} rows"
-                for b in report["by_source"]]
-        return "\n".join(lines)
-    lines += ["", "suspect labels (most likely wrong first):"] + [
-        f"  row {s['row_id']}: label {s['label']}, suggested {s['suggested_label']}, score {s['score']:.3f}"
-        for s in report["suspects"]]
-    concentrated = [b for b in report["by_source"] if b.get("p_value") is not None and b["p_value"] < 0.05]
-    if concentrated:
-        lines += ["", "suspects concentrate in:"] + [
-            f"  {b['column']} = {b['value']}: {b['suspects']:,} suspects of {b['rows']:,} rows "
-            f"(lift {b['lift']:.2f}, p {b['p_value']:.2g})" for b in concentrated]
-    return "\n".join(lines)
-
-
-def prepare_demo(out: Path, rows: int, seed: int, incidents: bool) -> Path:
-    """Generate the demo files when missing (or of another size) and a workspace over them."""
-    from analysis.demo.workspace import ensure_demo_workspace
-
-    def report(fraction: float, message: str = "") -> None:
-        sys.stderr.write(f"\r[{fraction:5.0%}] {message:<60}")
-        sys.stderr.flush()
-
-    workspace = ensure_demo_workspace(out, rows=rows, seed=seed, incidents=incidents, progress=report)
-    sys.stderr.write("\n")
-    return workspace
-
-
-def run_window(paths: Sequence[str], screenshot: str | None, size: str) -> int:
-    os.environ.setdefault("QT_API", "pyside6")
-    os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
-    if screenshot:
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    import signal
-    import tempfile
-
-    from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
-
-    from analysis.store import Store
-
-    from app.controller import AppController
-    from app.main_window import MainWindow, deferred
-    from app.state import Session
-    from app.tasks import TaskRunner
-
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setOrganizationName("Sleuth")
-    app.setApplicationName("Sleuth")
-    app.setStyle("Fusion")
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    session = Session(Store(memory_limit=DUCKDB_MEMORY_LIMIT))
-    tasks = TaskRunner()
-    controller = AppController(session, tasks)
-    # A screenshot is reproducible: it starts from the default layout, not the user's last one.
-    scratch = tempfile.TemporaryDirectory(prefix="sleuth-") if screenshot else None
-    settings = QSettings(os.path.join(scratch.name, "settings.ini"), QSettings.IniFormat) if scratch else QSettings()
-    window = MainWindow(session, tasks, controller, settings)
-    if screenshot:
-        width, height = (int(v) for v in size.lower().split("x"))
-        window.resize(width, height)
-    window.show()
-    if paths:
-        deferred(lambda: window.open_paths(list(paths)))
-    elif not screenshot:
-        last = QSettings().value("last_workspace")
-        if last and Path(str(last)).exists():
-            deferred(lambda: controller.open_workspace(str(last)))
-    try:
-        if screenshot:
-            return save_screenshot(app, window, tasks, screenshot)
-        return app.exec()
-    finally:
-        tasks.shutdown()
-        session.close()
-        if scratch is not None:
-            scratch.cleanup()
-
-
-def save_screenshot(app, window, tasks, path: str) -> int:
-    """Wait for every job (and the jobs they start), paint, and save the window as a PNG."""
-    app.processEvents()
-    for _ in range(4):  # painting requests table pages; their arrival repaints
-        tasks.wait_idle(timeout_s=300)
-        window.grab()
-        app.processEvents()
-    tasks.wait_idle(timeout_s=300)
-    ok = window.grab().save(path)
-    errors = window.notifications.messages()
-    for text in errors:
-        sys.stderr.write(f"sleuth: {text}\n")
-    window.close()
-    if not ok:
-        sys.stderr.write(f"sleuth: error: could not write {path}\n")
-        return 2
-    print(path)
+    print(json.dumps(report, indent=2, default=str) if args.json else report_text(args.command, report))
     return 0
 
 

@@ -1,0 +1,98 @@
+"""Starting the window: the QApplication, the Session, the task runner and the main window.
+
+Qt is imported here only, after the binding is chosen (PySide6 before pyqtgraph, see
+ECOSYSTEM.md), so the headless commands in :mod:`app.cli` never load it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from analysis.store import APP_MEMORY_LIMIT
+
+
+def prepare_demo(out: Path, rows: int, seed: int, incidents: bool) -> Path:
+    """Generate the demo files when missing (or of another size) and a workspace over them."""
+    from analysis.demo.workspace import ensure_demo_workspace
+
+    def report(fraction: float, message: str = "") -> None:
+        sys.stderr.write(f"\r[{fraction:5.0%}] {message:<60}")
+        sys.stderr.flush()
+
+    workspace = ensure_demo_workspace(out, rows=rows, seed=seed, incidents=incidents, progress=report)
+    sys.stderr.write("\n")
+    return workspace
+
+
+def run_window(paths: Sequence[str], screenshot: str | None, size: str) -> int:
+    os.environ.setdefault("QT_API", "pyside6")
+    os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+    if screenshot:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    import signal
+    import tempfile
+
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from analysis.store import Store
+
+    from app.controller import AppController
+    from app.main_window import MainWindow, deferred
+    from app.state import Session
+    from app.tasks import TaskRunner
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName("Sleuth")
+    app.setApplicationName("Sleuth")
+    app.setStyle("Fusion")
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    session = Session(Store(memory_limit=APP_MEMORY_LIMIT))
+    tasks = TaskRunner()
+    controller = AppController(session, tasks)
+    # A screenshot is reproducible: it starts from the default layout, not the user's last one.
+    scratch = tempfile.TemporaryDirectory(prefix="sleuth-") if screenshot else None
+    settings = QSettings(os.path.join(scratch.name, "settings.ini"), QSettings.IniFormat) if scratch else QSettings()
+    window = MainWindow(session, tasks, controller, settings)
+    if screenshot:
+        width, height = (int(v) for v in size.lower().split("x"))
+        window.resize(width, height)
+    window.show()
+    if paths:
+        deferred(lambda: window.open_paths(list(paths)))
+    elif not screenshot:
+        last = QSettings().value("last_workspace")
+        if last and Path(str(last)).exists():
+            deferred(lambda: controller.open_workspace(str(last)))
+    try:
+        if screenshot:
+            return save_screenshot(app, window, tasks, screenshot)
+        return app.exec()
+    finally:
+        tasks.shutdown()
+        session.close()
+        if scratch is not None:
+            scratch.cleanup()
+
+
+def save_screenshot(app, window, tasks, path: str) -> int:
+    """Wait for every job (and the jobs they start), paint, and save the window as a PNG."""
+    app.processEvents()
+    for _ in range(4):  # painting requests table pages; their arrival repaints
+        tasks.wait_idle(timeout_s=300)
+        window.grab()
+        app.processEvents()
+    tasks.wait_idle(timeout_s=300)
+    ok = window.grab().save(path)
+    errors = window.notifications.messages()
+    for text in errors:
+        sys.stderr.write(f"sleuth: {text}\n")
+    window.close()
+    if not ok:
+        sys.stderr.write(f"sleuth: error: could not write {path}\n")
+        return 2
+    print(path)
+    return 0
