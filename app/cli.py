@@ -306,7 +306,7 @@ def run_check_command(args: argparse.Namespace) -> int:
 def run_compare_command(args: argparse.Namespace) -> int:
     from analysis.compare.report import compare_report, is_regression, report_text
     from analysis.data.open_log import load_log
-    from analysis.metrics.per_version import time_window
+    from analysis.data.time import time_window
     from analysis.slicing.parser import parse_slice
     from analysis.slices import to_sql
     from analysis.store import APP_MEMORY_LIMIT, Store

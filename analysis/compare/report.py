@@ -13,7 +13,8 @@ from analysis.compare.comparison import (
 from analysis.compare.regressed_slices import ALPHA, SliceDiff, slice_columns, slice_comparisons, slice_metric
 from analysis.dataset import Dataset
 from analysis.compare.flips import Flips, count_flips
-from analysis.metrics.per_version import METRICS, time_window
+from analysis.metrics.per_version import METRICS
+from analysis.data.time import time_window
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import Sql
 from analysis.data.roles import RoleMap

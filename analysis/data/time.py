@@ -1,4 +1,10 @@
-"""Time buckets for "metric over time": a named interval sized so a span gets a readable chart.
+"""The log's time: its timestamp column as SQL, its span, windows of it, and chart buckets.
+
+``timestamp_expr``, ``time_span`` and ``time_window`` are what every "since", "reference
+window", "before/after" and metric-over-time starts from, so they live here, below the
+metrics and triage that use them.
+
+Time buckets for "metric over time" are named intervals sized so a span gets a readable chart.
 
 A chart of 20 to 200 points shows a trend without drowning it in noise, whatever the log
 covers (an incident of minutes or a year of traffic). Consecutive candidates differ by at
@@ -11,7 +17,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from analysis.query import literal
+from analysis.data.roles import RoleMap
+from analysis.dataset import Dataset
+from analysis.errors import SchemaError
+from analysis.query import Sql, ident, literal, where_clause
+from analysis.slices import Range, to_sql
+from analysis.store import Store
 
 MAX_BUCKETS = 200
 
@@ -67,3 +78,34 @@ def bucket_named(label: str) -> Bucket:
         if bucket.label == label:
             return bucket
     raise ValueError(f"unknown time bucket: {label!r}")
+
+
+def time_span(
+    store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None = None
+) -> tuple[dt.datetime, dt.datetime] | None:
+    """First and last timestamp (naive UTC) of rows matching ``condition``; None if none."""
+    if roles.timestamp is None:
+        return None
+    ts = timestamp_expr(dataset, roles)
+    where = where_clause(condition)
+    first, last = store.rows(Sql(f"SELECT MIN({ts}), MAX({ts}) FROM {ident(dataset.view)}{where.text}", where.params))[0]
+    return None if first is None else (first, last)
+
+
+def time_window(roles: RoleMap, start: dt.datetime | None, end: dt.datetime | None) -> Sql:
+    """Rows from ``start`` (included) to ``end`` (excluded) on the log's time column; an open
+    end is None. Every "since", "reference window" and "before/after" is one of these."""
+    if roles.timestamp is None:
+        raise SchemaError("a time window needs a timestamp column in the log; set the time role")
+    return to_sql(Range(roles.timestamp, start, end))
+
+
+def timestamp_expr(dataset: Dataset, roles: RoleMap) -> str:
+    """The timestamp column as a naive UTC TIMESTAMP."""
+    column = dataset.column(roles.timestamp)
+    if not column.is_temporal:
+        raise SchemaError("the timestamp column does not hold times", column=column.name)
+    dtype = column.dtype.upper()
+    if "TIME ZONE" in dtype or dtype.startswith("TIMESTAMPTZ"):
+        return f"timezone('UTC', CAST({ident(column.name)} AS TIMESTAMPTZ))"
+    return f"CAST({ident(column.name)} AS TIMESTAMP)"

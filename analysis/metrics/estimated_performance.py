@@ -15,13 +15,12 @@ import pandas as pd
 
 from analysis.dataset import Dataset
 from analysis.errors import SchemaError
-from analysis.metrics.per_version import timestamp_expr
 from analysis.metrics.outcomes import outcomes
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import Sql, ident, literal, where_clause
 from analysis.data.roles import RoleMap, TaskType
 from analysis.store import Store
-from analysis.data.time import Bucket
+from analysis.data.time import Bucket, choose_bucket, time_span, timestamp_expr
 
 
 def expected_correct_sql(dataset: Dataset, roles: RoleMap) -> str:
@@ -79,8 +78,7 @@ def estimated_accuracy_series(
 ):
     """Estimated accuracy per version and time bucket, shaped like ``metric_series`` for the plot
     (``value`` is the estimate), at the bucket width chosen from the rows' time span."""
-    from analysis.metrics.per_version import MetricSeries, time_span
-    from analysis.data.time import choose_bucket
+    from analysis.metrics.per_version import MetricSeries
 
     span = time_span(store, dataset, roles, condition)
     if span is None:

@@ -14,7 +14,6 @@ average that skips classes where a value is undefined, as scikit-learn does with
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from dataclasses import dataclass
 
@@ -27,9 +26,8 @@ from analysis.metrics.outcomes import Outcomes, outcomes
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import Sql, ident, literal, where_clause
 from analysis.data.roles import RoleMap, TaskType
-from analysis.slices import Range, to_sql
 from analysis.store import Store
-from analysis.data.time import Bucket, choose_bucket
+from analysis.data.time import Bucket, choose_bucket, time_span, timestamp_expr
 
 CLASSIFICATION = frozenset({TaskType.BINARY, TaskType.MULTICLASS})
 REGRESSION = frozenset({TaskType.REGRESSION})
@@ -194,37 +192,6 @@ def metric_series(
         columns=["version", "bucket_start", "value", "rows", "labelled"]
     )
     return MetricSeries(metric, bucket, frame)
-
-
-def time_span(
-    store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None = None
-) -> tuple[dt.datetime, dt.datetime] | None:
-    """First and last timestamp (naive UTC) of rows matching ``condition``; None if none."""
-    if roles.timestamp is None:
-        return None
-    ts = timestamp_expr(dataset, roles)
-    where = where_clause(condition)
-    first, last = store.rows(Sql(f"SELECT MIN({ts}), MAX({ts}) FROM {ident(dataset.view)}{where.text}", where.params))[0]
-    return None if first is None else (first, last)
-
-
-def time_window(roles: RoleMap, start: dt.datetime | None, end: dt.datetime | None) -> Sql:
-    """Rows from ``start`` (included) to ``end`` (excluded) on the log's time column; an open
-    end is None. Every "since", "reference window" and "before/after" is one of these."""
-    if roles.timestamp is None:
-        raise SchemaError("a time window needs a timestamp column in the log; set the time role")
-    return to_sql(Range(roles.timestamp, start, end))
-
-
-def timestamp_expr(dataset: Dataset, roles: RoleMap) -> str:
-    """The timestamp column as a naive UTC TIMESTAMP."""
-    column = dataset.column(roles.timestamp)
-    if not column.is_temporal:
-        raise SchemaError("the timestamp column does not hold times", column=column.name)
-    dtype = column.dtype.upper()
-    if "TIME ZONE" in dtype or dtype.startswith("TIMESTAMPTZ"):
-        return f"timezone('UTC', CAST({ident(column.name)} AS TIMESTAMPTZ))"
-    return f"CAST({ident(column.name)} AS TIMESTAMP)"
 
 
 def _number(value: object) -> float | None:

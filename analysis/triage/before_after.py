@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from analysis.dataset import Dataset
-from analysis.metrics.per_version import timestamp_expr
+from analysis.data.time import timestamp_expr
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import Sql, ident
 from analysis.data.roles import RoleMap

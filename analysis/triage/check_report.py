@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from analysis.dataset import Dataset
 from analysis.data.open_log import load_log
-from analysis.metrics.per_version import time_window
+from analysis.data.time import time_window
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.data.roles import RoleMap
 from analysis.store import Store

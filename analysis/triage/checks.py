@@ -20,7 +20,7 @@ from scipy.spatial.distance import jensenshannon
 
 from analysis.triage.cells import Cell, ColumnCounts, count_cells
 from analysis.dataset import Dataset
-from analysis.metrics.per_version import time_span, timestamp_expr
+from analysis.data.time import time_span, timestamp_expr
 from analysis.triage.reference_profile import ERROR, PREDICTED_POSITIVE, Profile, cell_spec
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
 from analysis.query import ROW_ID, Sql

@@ -31,7 +31,7 @@ from analysis.slicing.binning import IN, IS_NULL
 from analysis.triage.changepoint import find_stretch
 from analysis.dataset import Column, Dataset
 from analysis.discovery.sliceline import discover_slices
-from analysis.metrics.per_version import timestamp_expr
+from analysis.data.time import timestamp_expr
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident
 from analysis.data.roles import RoleMap

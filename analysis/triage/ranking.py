@@ -58,7 +58,7 @@ import numpy as np
 from analysis.triage.changepoint import ANOMALOUS_SHARE, Stretch, find_stretch
 from analysis.dataset import Dataset
 from analysis.triage.localisation import HOUR, hourly_stretch, slice_columns, violating_slice
-from analysis.metrics.per_version import time_span, timestamp_expr
+from analysis.data.time import time_span, timestamp_expr
 from analysis.metrics.outcomes import outcomes
 from analysis.triage.reference_profile import Profile
 from analysis.progress import NEVER_CANCELLED, CancelToken

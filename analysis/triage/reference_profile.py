@@ -17,7 +17,7 @@ from typing import Any, Sequence
 from analysis.triage.cells import Cell, CellSpec, ColumnCounts, count_cells, finite_double
 from analysis.dataset import Column, Dataset
 from analysis.errors import InputError
-from analysis.metrics.per_version import time_span, timestamp_expr
+from analysis.data.time import time_span, timestamp_expr
 from analysis.metrics.outcomes import outcomes
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident, select

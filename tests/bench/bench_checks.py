@@ -20,7 +20,7 @@ REFERENCE_SHARE = 0.1
 def sleuth(log: Path) -> dict:
     from analysis.triage.checks import run_checks
     from analysis.data.open_log import load_log
-    from analysis.metrics.per_version import time_span, timestamp_expr
+    from analysis.data.time import time_span, timestamp_expr
     from analysis.triage.reference_profile import profile_reference
     from analysis.query import Sql
     from analysis.store import Store

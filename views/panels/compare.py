@@ -35,7 +35,8 @@ from PySide6.QtWidgets import (
 from analysis.compare.plots import compare_plots, score_region_rows
 from analysis.compare.report import run_comparison
 from analysis.compare.flips import export_flips
-from analysis.metrics.per_version import METRICS, model_versions, time_span
+from analysis.metrics.per_version import METRICS, model_versions
+from analysis.data.time import time_span
 from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
 

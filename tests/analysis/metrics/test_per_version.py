@@ -9,7 +9,8 @@ import pytest
 from sklearn import metrics as skm
 
 from analysis.dataset import Column, Dataset
-from analysis.metrics.per_version import METRICS, metric_over_time, overall_metrics, time_span
+from analysis.metrics.per_version import METRICS, metric_over_time, overall_metrics
+from analysis.data.time import time_span
 from analysis.query import Sql, ident
 from analysis.data.roles import RoleMap, TaskType
 from analysis.data.time import bucket_named
