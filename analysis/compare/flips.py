@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis.compare.comparison import PAIR_LABEL, Pairing, Rows, at_threshold, paired_rows, paired_view, side_column
-from analysis.stats.comparison import mcnemar_p
+from analysis.stats.significance import mcnemar_exact
 from analysis.dataset import Dataset
 from analysis.errors import SchemaError
 from analysis.progress import NEVER_CANCELLED, CancelToken
@@ -126,7 +126,7 @@ def count_flips(store: Store, roles: RoleMap, rows: Rows, tolerance: float = 0.0
         predicate = rows_predicate(np.asarray(ids, dtype=np.int64))
     both_right = int(total) - int(n_negative) - int(n_positive) - int(n_both_wrong)
     return Flips(both_right, int(n_negative), int(n_positive), int(n_both_wrong),
-                 mcnemar_p(int(n_negative), int(n_positive)), predicate)
+                 mcnemar_exact(int(n_negative), int(n_positive)), predicate)
 
 
 def rows_predicate(sorted_ids: np.ndarray) -> RowIds | None:

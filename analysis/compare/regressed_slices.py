@@ -35,7 +35,7 @@ from analysis.compare.comparison import (
     Pairing, Rows, accuracy_tests, at_threshold, complement, compared_rows, default_metric, mean_loss_tests,
     pair_versions,
 )
-from analysis.stats.comparison import adjust_by
+from analysis.stats.multiple_testing import adjust_p_values
 from analysis.dataset import Dataset
 from analysis.discovery.sliceline import discover_slices
 from analysis.compare.flips import flip_indicator_sql
@@ -218,9 +218,8 @@ def _tested(store: Store, metric: str, paired: bool, candidates: list[tuple[str,
 
 
 def _adjusted(tested: list[SliceDiff]) -> list[SliceDiff]:
-    with_p = [s for s in tested if s.p_value is not None]
-    adjusted = dict(zip(map(id, with_p), adjust_by([s.p_value for s in with_p])))
-    return [_with_p_adjusted(s, adjusted.get(id(s))) for s in tested]
+    adjusted = adjust_p_values([s.p_value for s in tested], "by")
+    return [_with_p_adjusted(s, None if math.isnan(p) else float(p)) for s, p in zip(tested, adjusted)]
 
 
 def _with_p_adjusted(s: SliceDiff, p_adjusted: float | None) -> SliceDiff:

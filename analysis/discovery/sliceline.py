@@ -49,13 +49,12 @@ from analysis.dataset import Column
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.query import Sql
 from analysis.slices import Slice, all_of
+from analysis.stats.intervals import t_interval, wilson
+from analysis.stats.multiple_testing import adjust_p_values
 from analysis.store import Store
 
 CodePredicate = tuple[int, int]
 """``(feature index, code)``: the rows whose ``codes[:, feature]`` equals ``code``."""
-
-CONFIDENCE = 0.95
-"""Level of the error-rate interval of every reported slice."""
 
 SUBSET_FRACTION = 0.15
 """Evaluate a feature combination on a row subset when that subset is below this share of rows:
@@ -584,7 +583,7 @@ class _Search:
         tests = [self._statistics(ids, binary) for _, _, ids, _, _ in entries]
         p_values = np.ones(max(self.tested, len(entries)))
         p_values[: len(tests)] = [p for _, _, p in tests]
-        adjusted = stats.false_discovery_control(p_values, method="by")
+        adjusted = adjust_p_values(p_values, "by")
         return [
             FoundSlice(
                 predicates=tuple((int(self.feature_of[i]), int(self.code_of[i]) - 1) for i in ids),
@@ -630,20 +629,18 @@ def slice_statistics(
     """
     if binary:
         errors_in, errors_out = int(inside.sum()), int(outside.sum())
-        test = stats.binomtest(errors_in, inside.size)
-        interval = test.proportion_ci(CONFIDENCE, method="wilson")
+        low, high = wilson(errors_in, inside.size)
         table = [[errors_in, inside.size - errors_in], [errors_out, outside.size - errors_out]]
         p_value = stats.fisher_exact(table, alternative="greater").pvalue
-        return float(interval.low), float(interval.high), float(p_value)
+        return low, high, float(p_value)
     mean = float(inside.mean())
-    half_width = 0.0
+    low = high = mean
     if inside.size > 1:
-        standard_error = float(inside.std(ddof=1)) / math.sqrt(inside.size)
-        half_width = float(stats.t.ppf(0.5 + CONFIDENCE / 2, inside.size - 1)) * standard_error
+        low, high = (float(bound) for bound in t_interval(mean, inside.var(ddof=1), inside.size))
     if outside.size < 2 or inside.size < 2:
-        return mean - half_width, mean + half_width, 1.0
+        return low, high, 1.0
     p_value = stats.ttest_ind(inside, outside, equal_var=False, alternative="greater").pvalue
-    return mean - half_width, mean + half_width, float(p_value) if np.isfinite(p_value) else 1.0
+    return low, high, float(p_value) if np.isfinite(p_value) else 1.0
 
 
 def _keys(predicates: np.ndarray, radix: int) -> np.ndarray:

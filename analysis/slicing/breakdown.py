@@ -56,6 +56,8 @@ from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import TRUE, Sql, ident, literal_list, select
 from analysis.data.roles import RoleMap, TaskType
 from analysis.slices import Compare, InSet, IsNull, Not, Predicate, Range, all_of, to_sql, to_text
+from analysis.stats.intervals import t_interval, wilson_interval
+from analysis.stats.multiple_testing import adjust_p_values
 from analysis.store import Store
 
 QUANTILE_SAMPLE_ROWS = 200_000
@@ -416,7 +418,7 @@ def breakdown(
     else:
         stats_frame = _interval_and_test(measure, sums, rest, confidence)
     frame = pd.concat([frame, stats_frame], axis=1)
-    frame["p_adjusted"] = _benjamini_hochberg(frame["p_value"].to_numpy(float))
+    frame["p_adjusted"] = adjust_p_values(frame["p_value"].to_numpy(float), "bh")
     frame["significant"] = frame["p_adjusted"] < 1.0 - confidence
     order = {g.key: i for i, g in enumerate(binning.groups)}
     frame = frame.assign(_order=frame["group_key"].map(order)).sort_values(
@@ -526,24 +528,6 @@ def _group_sums(
 # --- statistics --------------------------------------------------------------------------
 
 
-def wilson_interval(successes: np.ndarray, trials: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval of k successes in n trials, vectorised (NaN where n is 0).
-
-    The same closed form as ``scipy.stats.binomtest(k, n).proportion_ci(method="wilson")``;
-    unlike the normal interval it stays inside [0, 1] and is honest for rates near 0 or 1.
-    """
-    k, n = np.asarray(successes, float), np.asarray(trials, float)
-    z = stats.norm.ppf(0.5 + confidence / 2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = k / n
-        denominator = 1 + z * z / n
-        centre = (p + z * z / (2 * n)) / denominator
-        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    low, high = np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
-    empty = n <= 0
-    return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
-
-
 def _mean_and_variance(n: np.ndarray, s: np.ndarray, ss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and sample variance from count, sum and sum of squares (NaN where undefined)."""
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -561,10 +545,7 @@ def _interval(measure: _Measure, sums: pd.DataFrame, confidence: float) -> pd.Da
         low, high = wilson_interval(s, n, confidence)
         return pd.DataFrame({"value": value, "ci_low": low, "ci_high": high})
     mean, variance = _mean_and_variance(n, s, ss)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t = stats.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1))
-        half = t * np.sqrt(variance / n)
-    low, high = mean - half, mean + half
+    low, high = t_interval(mean, variance, n, confidence)
     if measure.root:
         mean, low, high = np.sqrt(mean), np.sqrt(np.maximum(low, 0)), np.sqrt(high)
     return pd.DataFrame({"value": mean, "ci_low": low, "ci_high": high})
@@ -611,15 +592,6 @@ def _welch_p_values(sums: pd.DataFrame, rest: pd.DataFrame) -> np.ndarray:
         p = stats.ttest_ind_from_stats(m1, np.sqrt(v1), n1, m2, np.sqrt(v2), n2, equal_var=False).pvalue
     identical = (v1 == 0) & (v2 == 0) & (m1 == m2)
     return np.where(identical, 1.0, np.asarray(p, float))
-
-
-def _benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
-    """BH-adjusted p-values over the defined ones (NaN stays NaN)."""
-    adjusted = np.full(len(p_values), np.nan)
-    defined = ~np.isnan(p_values)
-    if defined.any():
-        adjusted[defined] = stats.false_discovery_control(p_values[defined], method="bh")
-    return adjusted
 
 
 def _no_interval(value: Sequence[float], rest_value: Sequence[float]) -> pd.DataFrame:

@@ -7,13 +7,15 @@ the labelled rows, and returns a :class:`DiffTest`: the difference ``candidate -
 * **Accuracy / error rate, paired**: exact McNemar test on the discordant pairs
   (``scipy.stats.binomtest(b, b + c, 0.5)``) and Newcombe's hybrid score interval for a
   difference of paired proportions (Newcombe 1998, *Stat Med* 17:2635, method 10), built
-  from the two Wilson intervals scipy gives and the phi correlation of the 2x2 table.
+  from the two Wilson intervals and the phi correlation of the 2x2 table
+  (:mod:`analysis.stats.intervals`, :mod:`analysis.stats.significance`).
 * **Accuracy / error rate, unpaired**: Fisher's exact test (``scipy.stats.fisher_exact``)
   and Newcombe's hybrid score interval for independent proportions (Newcombe 1998,
   *Stat Med* 17:873, method 10).
 * **ROC AUC**: DeLong, DeLong and Clarke-Pearson (1988) with the structural components
-  computed from mid-ranks (Sun and Xu 2014, O(n log n)); paired versions share rows, so the
-  covariance of their components enters the variance; unpaired versions are independent.
+  computed from mid-ranks (Sun and Xu 2014, O(n log n); :mod:`analysis.stats.significance`);
+  paired versions share rows, so the covariance of their components enters the variance;
+  unpaired versions are independent.
 * **Means of a per-row loss (log loss, MAE)**: the normal interval of the mean difference
   (paired: of the per-pair differences; unpaired: Welch) from sums computed by DuckDB. A
   bootstrap of a mean converges to exactly this interval; with thousands of rows or more
@@ -29,15 +31,16 @@ the labelled rows, and returns a :class:`DiffTest`: the difference ``candidate -
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 from scipy import stats
 
-CONFIDENCE = 0.95
-Z = float(stats.norm.ppf(0.5 + CONFIDENCE / 2))
+from analysis.stats.intervals import CONFIDENCE, newcombe_independent, newcombe_paired, z_quantile
+from analysis.stats.significance import delong_paired_variance, delong_variance, mcnemar_exact
+
+Z = z_quantile(CONFIDENCE)
 
 
 @dataclass(frozen=True)
@@ -56,20 +59,6 @@ class DiffTest:
 UNDEFINED = DiffTest(None, None, None, None, None, None, "undefined")
 
 
-def wilson(successes: int, trials: int) -> tuple[float, float]:
-    """Wilson score interval of a proportion, as scipy computes it."""
-    interval = stats.binomtest(int(successes), int(trials)).proportion_ci(CONFIDENCE, method="wilson")
-    return float(interval.low), float(interval.high)
-
-
-def mcnemar_p(negative: int, positive: int) -> float:
-    """Exact McNemar p-value: the discordant pairs against a fair coin (1 with none)."""
-    discordant = int(negative) + int(positive)
-    if discordant == 0:
-        return 1.0
-    return float(stats.binomtest(int(positive), discordant, 0.5).pvalue)
-
-
 def paired_proportions(both: int, negative: int, positive: int, neither: int) -> DiffTest:
     """Paired difference of two proportions (e.g. accuracies) from the 2x2 table.
 
@@ -79,27 +68,10 @@ def paired_proportions(both: int, negative: int, positive: int, neither: int) ->
     n = both + negative + positive + neither
     if n == 0:
         return UNDEFINED
-    cand_hits, base_hits = both + positive, both + negative
-    p_c, p_b = cand_hits / n, base_hits / n
-    low_c, high_c = wilson(cand_hits, n)
-    low_b, high_b = wilson(base_hits, n)
-    phi = _phi(both, positive, negative, neither)
-    diff = p_c - p_b
-    lower = diff - math.sqrt(max(0.0, (p_c - low_c) ** 2 - 2 * phi * (p_c - low_c) * (high_b - p_b) + (high_b - p_b) ** 2))
-    upper = diff + math.sqrt(max(0.0, (high_c - p_c) ** 2 - 2 * phi * (high_c - p_c) * (p_b - low_b) + (p_b - low_b) ** 2))
-    return DiffTest(p_b, p_c, diff, lower, upper, mcnemar_p(negative, positive), "exact McNemar; Newcombe paired score interval")
-
-
-def _phi(a: int, b: int, c: int, d: int) -> float:
-    """Newcombe's continuity-corrected phi of the table [[a, b], [c, d]] (0 when undefined)."""
-    denominator = math.sqrt(float(a + b) * (c + d) * (a + c) * (b + d))
-    if denominator == 0:
-        return 0.0
-    cross = float(a) * d - float(b) * c
-    n = a + b + c + d
-    if cross > 0:
-        cross = max(cross - n / 2, 0.0)
-    return cross / denominator
+    p_c, p_b = (both + positive) / n, (both + negative) / n
+    lower, upper = newcombe_paired(both, negative, positive, neither)
+    return DiffTest(p_b, p_c, p_c - p_b, lower, upper, mcnemar_exact(negative, positive),
+                    "exact McNemar; Newcombe paired score interval")
 
 
 def independent_proportions(base_hits: int, base_n: int, cand_hits: int, cand_n: int) -> DiffTest:
@@ -107,14 +79,10 @@ def independent_proportions(base_hits: int, base_n: int, cand_hits: int, cand_n:
     if base_n == 0 or cand_n == 0:
         return UNDEFINED
     p_b, p_c = base_hits / base_n, cand_hits / cand_n
-    low_b, high_b = wilson(base_hits, base_n)
-    low_c, high_c = wilson(cand_hits, cand_n)
-    diff = p_c - p_b
-    lower = diff - math.sqrt((p_c - low_c) ** 2 + (high_b - p_b) ** 2)
-    upper = diff + math.sqrt((high_c - p_c) ** 2 + (p_b - low_b) ** 2)
+    lower, upper = newcombe_independent(base_hits, base_n, cand_hits, cand_n)
     table = [[cand_hits, cand_n - cand_hits], [base_hits, base_n - base_hits]]
     p_value = float(stats.fisher_exact(table).pvalue)
-    return DiffTest(p_b, p_c, diff, lower, upper, p_value, "Fisher exact; Newcombe hybrid score interval")
+    return DiffTest(p_b, p_c, p_c - p_b, lower, upper, p_value, "Fisher exact; Newcombe hybrid score interval")
 
 
 def normal_test(base: float, candidate: float, variance: float, method: str) -> DiffTest:
@@ -186,53 +154,13 @@ def rmse_difference(n_b: int, b_sq: float, b_quad: float, n_c: int, c_sq: float,
 # --- ROC AUC: DeLong -------------------------------------------------------------------------
 
 
-def delong_components(y: np.ndarray, score: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """AUC and DeLong's structural components (one per positive, one per negative).
-
-    ``V10_i`` is the share of negatives scored below positive ``i`` (ties count half) and
-    ``V01_j`` the share of positives scored above negative ``j`` (ties count half); the AUC is
-    the mean of ``V10`` (DeLong et al. 1988). One sort of the scores gives both: rows with
-    equal scores form a group, and every row of a group has the same component, from the
-    counts of each class before and inside its group.
-    """
-    y = np.asarray(y).astype(bool)
-    score = np.asarray(score, dtype=np.float64)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    order = np.argsort(score)
-    ordered = score[order]
-    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
-    sizes = np.diff(np.append(starts, len(ordered)))
-    pos_in = np.add.reduceat(y[order].astype(np.int64), starts) if len(starts) else np.empty(0, np.int64)
-    neg_in = sizes - pos_in
-    v10_of_group = (np.cumsum(neg_in) - 0.5 * neg_in) / max(n_neg, 1)
-    v01_of_group = 1.0 - (np.cumsum(pos_in) - 0.5 * pos_in) / max(n_pos, 1)
-    group = np.empty(len(order), dtype=np.int64)
-    group[order] = np.repeat(np.arange(len(starts)), sizes)
-    v10, v01 = v10_of_group[group[y]], v01_of_group[group[~y]]
-    return float(v10.mean()) if n_pos else float("nan"), v10, v01
-
-
 def delong_paired(y: np.ndarray, base_score: np.ndarray, cand_score: np.ndarray) -> DiffTest:
     """Correlated DeLong test of two versions' AUCs on the same labelled rows."""
     y = np.asarray(y).astype(bool)
     if y.all() or not y.any():
         return UNDEFINED
-    with ThreadPoolExecutor(2) as pool:  # numpy sorts without the GIL: both versions at once
-        base, cand = pool.map(lambda score: delong_components(y, score), (base_score, cand_score))
-    (auc_b, v10_b, v01_b), (auc_c, v10_c, v01_c) = base, cand
-    s10 = np.cov(np.vstack([v10_b, v10_c])) if len(v10_b) > 1 else np.zeros((2, 2))
-    s01 = np.cov(np.vstack([v01_b, v01_c])) if len(v01_b) > 1 else np.zeros((2, 2))
-    covariance = s10 / len(v10_b) + s01 / len(v01_b)
-    variance = covariance[0, 0] + covariance[1, 1] - 2 * covariance[0, 1]
-    return normal_test(auc_b, auc_c, float(variance), "DeLong (paired)")
-
-
-def delong_variance(y: np.ndarray, score: np.ndarray) -> tuple[float, float]:
-    """AUC of one version and DeLong's estimate of its variance."""
-    auc, v10, v01 = delong_components(y, score)
-    var10 = v10.var(ddof=1) if len(v10) > 1 else 0.0
-    var01 = v01.var(ddof=1) if len(v01) > 1 else 0.0
-    return auc, float(var10 / len(v10) + var01 / len(v01))
+    auc_b, auc_c, variance = delong_paired_variance(y, base_score, cand_score)
+    return normal_test(auc_b, auc_c, variance, "DeLong (paired)")
 
 
 def delong_unpaired(y_b: np.ndarray, s_b: np.ndarray, y_c: np.ndarray, s_c: np.ndarray) -> DiffTest:
@@ -292,10 +220,3 @@ def cell_bootstrap(
 
 def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
-
-
-def adjust_by(p_values: list[float]) -> list[float]:
-    """Benjamini-Yekutieli adjusted p-values (valid when the tested slices overlap)."""
-    if not p_values:
-        return []
-    return [float(p) for p in stats.false_discovery_control(np.asarray(p_values, dtype=float), method="by")]

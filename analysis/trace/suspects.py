@@ -188,7 +188,9 @@ def by_source(train_frame: pd.DataFrame, is_suspect: np.ndarray,
     Benjamini-Hochberg over every value listed, so a snapshot with many batches does not raise
     false alarms by chance. Sorted by column, then by lift, highest first.
     """
-    from scipy.stats import binomtest, false_discovery_control
+    from scipy.stats import binomtest
+
+    from analysis.stats.multiple_testing import adjust_p_values
 
     total_rows, total_suspects = len(is_suspect), int(is_suspect.sum())
     rate = total_suspects / total_rows if total_rows else 0.0
@@ -209,7 +211,7 @@ def by_source(train_frame: pd.DataFrame, is_suspect: np.ndarray,
     table = pd.DataFrame(records, columns=["column", "value", "rows", "suspects", "share",
                                            "expected_share", "lift", "p_value"])
     if len(table):
-        table["p_value"] = false_discovery_control(table["p_value"].to_numpy(), method="bh")
+        table["p_value"] = adjust_p_values(table["p_value"].to_numpy(float), "bh")
         table = _sorted_within_columns(table, "lift", source_columns)
     return table
 

@@ -1,0 +1,58 @@
+"""McNemar and DeLong against scipy, scikit-learn and DeLong's definition."""
+
+import numpy as np
+import pytest
+from scipy import stats
+from sklearn.metrics import roc_auc_score
+
+from analysis.stats.significance import delong_components, delong_paired_variance, delong_variance, mcnemar_exact
+
+
+def test_mcnemar_is_scipys_exact_binomial_test_on_the_discordant_pairs():
+    assert mcnemar_exact(30, 12) == pytest.approx(stats.binomtest(12, 42, 0.5).pvalue)
+    assert mcnemar_exact(5, 5) == pytest.approx(1.0)
+    assert mcnemar_exact(0, 0) == 1.0
+
+
+def _placements(y, score):
+    """DeLong et al. (1988) by definition: the O(n_pos x n_neg) matrix of pairwise wins."""
+    pos, neg = score[y], score[~y]
+    return (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+
+
+def _labelled_scores(seed, n=300):
+    rng = np.random.default_rng(seed)
+    y = rng.random(n) < 0.3
+    a = np.round(rng.random(n) + 0.4 * y, 2)  # rounding makes ties
+    b = np.round(rng.random(n) + 0.6 * y, 2)
+    return y, a, b
+
+
+def test_delong_auc_is_sklearns_and_components_are_the_definitions():
+    y, a, _ = _labelled_scores(3)
+    auc, v10, v01 = delong_components(y, a)
+    assert auc == pytest.approx(roc_auc_score(y, a), abs=1e-12)
+    psi = _placements(y, a)
+    np.testing.assert_allclose(v10, psi.mean(axis=1))
+    np.testing.assert_allclose(v01, psi.mean(axis=0))
+
+
+def test_delong_variance_equals_the_brute_force_variance_of_the_placements():
+    y, a, b = _labelled_scores(7)
+    psi = _placements(y, a)
+    expected = psi.mean(axis=1).var(ddof=1) / y.sum() + psi.mean(axis=0).var(ddof=1) / (~y).sum()
+    auc, variance = delong_variance(y, a)
+    assert auc == pytest.approx(roc_auc_score(y, a))
+    assert variance == pytest.approx(expected, rel=1e-10)
+    pa, pb = psi, _placements(y, b)
+    s10 = np.cov(np.vstack([pa.mean(axis=1), pb.mean(axis=1)]))
+    s01 = np.cov(np.vstack([pa.mean(axis=0), pb.mean(axis=0)]))
+    cov = s10 / y.sum() + s01 / (~y).sum()
+    auc_a, auc_b, diff_variance = delong_paired_variance(y, a, b)
+    assert (auc_a, auc_b) == pytest.approx((roc_auc_score(y, a), roc_auc_score(y, b)))
+    assert diff_variance == pytest.approx(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1], rel=1e-10)
+
+
+def test_the_paired_variance_of_a_score_against_itself_is_zero():
+    y, a, _ = _labelled_scores(1)
+    assert delong_paired_variance(y, a, a)[2] == pytest.approx(0.0, abs=1e-15)
