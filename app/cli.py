@@ -258,6 +258,7 @@ def run_slices(args: argparse.Namespace) -> int:
     from analysis.data.open_log import load_log
     from analysis.data.roles import TaskType
     from analysis.slicing.parser import parse_slice
+    from analysis.report.formatting import count, interval, json_value, number, p_value
     from analysis.slices import to_sql
     from analysis.store import APP_MEMORY_LIMIT, Store
 
@@ -279,12 +280,12 @@ def run_slices(args: argparse.Namespace) -> int:
         for s in found
     ]
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(json_value(rows), indent=2))
         return 0
     print(f"{len(rows)} slice(s) of {dataset.name} by {error}" + (f", version {args.version}" if args.version else ""))
     for rank, row in enumerate(rows, 1):
-        print(f"{rank:>2}. {row['predicate']}\n    rows {row['size']:,}  error {row['error']:.4f} "
-              f"[{row['ci'][0]:.4f}, {row['ci'][1]:.4f}]  score {row['score']:.3f}  p_adj {row['p_adjusted']:.2g}")
+        print(f"{rank:>2}. {row['predicate']}\n    rows {count(row['size'])}  error {number(row['error'])} "
+              f"{interval(*row['ci'])}  score {number(row['score'], 3)}  p_adj {p_value(row['p_adjusted'])}")
     return 0
 
 

@@ -556,13 +556,13 @@ def _auc_test(store: Store, paired: bool, base_rows: Rows, cand_rows: Rows, canc
     if paired:
         data = store.numpy(_query(base_rows, f"{base_rows.label} AS y, {b} AS sb, {c} AS sc",
                                   f"{base_rows.label} IS NOT NULL AND {b} IS NOT NULL AND {c} IS NOT NULL"), cancel)
-        return cs.delong_paired(_plain(data["y"]), _plain(data["sb"]), _plain(data["sc"]))
+        return cs.delong_paired(_unmasked(data["y"]), _unmasked(data["sb"]), _unmasked(data["sc"]))
     base = store.numpy(_query(base_rows, f"{base_rows.label} AS y, {b} AS s", f"{base_rows.label} IS NOT NULL AND {b} IS NOT NULL"), cancel)
     cand = store.numpy(_query(cand_rows, f"{cand_rows.label} AS y, {c} AS s", f"{cand_rows.label} IS NOT NULL AND {c} IS NOT NULL"), cancel)
-    return cs.delong_unpaired(_plain(base["y"]), _plain(base["s"]), _plain(cand["y"]), _plain(cand["s"]))
+    return cs.delong_unpaired(_unmasked(base["y"]), _unmasked(base["s"]), _unmasked(cand["y"]), _unmasked(cand["s"]))
 
 
-def _plain(values: np.ndarray) -> np.ndarray:
+def _unmasked(values: np.ndarray) -> np.ndarray:
     """A fetched column as a plain numpy array (DuckDB returns masked arrays for nullable ones)."""
     return np.ma.getdata(values) if isinstance(values, np.ma.MaskedArray) else np.asarray(values)
 

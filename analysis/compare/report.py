@@ -19,6 +19,7 @@ from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import Sql
 from analysis.data.roles import RoleMap
 from analysis.slices import Slice
+from analysis.report.formatting import count, interval, number, p_value, signed
 from analysis.store import Store
 
 
@@ -138,11 +139,11 @@ def is_regression(report: dict[str, Any], tolerance: float | None = None) -> boo
     return any(_worse({**s, "higher_is_better": higher}, s["p_adjusted"], tolerance) for s in report["regressed_slices"])
 
 
-def _worse(entry: dict[str, Any], p_value: float | None, tolerance: float) -> bool:
-    if entry["diff"] is None or p_value is None:
+def _worse(entry: dict[str, Any], p: float | None, tolerance: float) -> bool:
+    if entry["diff"] is None or p is None:
         return False
     worsening = -entry["diff"] if entry["higher_is_better"] else entry["diff"]
-    return p_value < ALPHA and worsening > tolerance
+    return p < ALPHA and worsening > tolerance
 
 
 def summary_sentence(comparison: Comparison, regressed: Sequence[SliceDiff], tolerance: float = 0.0) -> str:
@@ -155,52 +156,35 @@ def summary_sentence(comparison: Comparison, regressed: Sequence[SliceDiff], tol
     worsening = overall.worsening or 0.0
     significant = overall.p_value is not None and overall.p_value < ALPHA
     verdict = ("better" if worsening < 0 else "worse") if significant else "not significantly different"
-    text = (f"{candidate} is {verdict} overall than {base} ({name} {_num(overall.candidate)} vs "
-            f"{_num(overall.base)}, {_signed(overall.diff)} [{_signed(overall.ci_low)}, {_signed(overall.ci_high)}])")
+    text = (f"{candidate} is {verdict} overall than {base} ({name} {number(overall.candidate)} vs "
+            f"{number(overall.base)}, {signed(overall.diff)} {interval(overall.ci_low, overall.ci_high, with_sign=True)})")
     worst = next((s for s in regressed if s.significantly_worse(tolerance)), None)
     if worst is None:
         return text + "; no slice is significantly worse."
     joiner = " but clearly" if verdict != "worse" else " and clearly"
-    return (f"{text}{joiner} worse on {worst.predicate_text} ({worst.rows:,} rows: {_num(worst.candidate)} vs "
-            f"{_num(worst.base)}, {_signed(worst.diff)} [{_signed(worst.ci_low)}, {_signed(worst.ci_high)}], "
-            f"p_adj {worst.p_adjusted:.2g}).")
-
-
-def _num(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
-def _signed(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:+.3f}".replace("-", "\u2212")
+    return (f"{text}{joiner} worse on {worst.predicate_text} ({count(worst.rows)} rows: {number(worst.candidate)} vs "
+            f"{number(worst.base)}, {signed(worst.diff)} {interval(worst.ci_low, worst.ci_high, with_sign=True)}, "
+            f"p_adj {p_value(worst.p_adjusted)}).")
 
 
 def report_text(report: dict) -> str:
     """The comparison as a readable report for a terminal or a CI log."""
     lines = [report.get("summary", ""), "",
              f"{report['candidate']} vs {report['base']} — {'paired' if report['paired'] else 'unpaired'}, "
-             f"{report['rows']:,} rows", "", f"{'metric':<28}{'base':>10}{'candidate':>11}{'diff':>10}  95% interval"
+             f"{count(report['rows'])} rows", "", f"{'metric':<28}{'base':>10}{'candidate':>11}{'diff':>10}  95% interval"
              f"{'':>12}p"]
     for m in report["overall"]:
-        lines.append(f"{m['metric']:<28}{_fmt(m['base']):>10}{_fmt(m['candidate']):>11}{_fmt(m['diff'], True):>10}  "
-                     f"[{_fmt(m['ci'][0], True)}, {_fmt(m['ci'][1], True)}]  {_fmt_p(m['p_value'])}")
+        lines.append(f"{m['metric']:<28}{number(m['base']):>10}{number(m['candidate']):>11}{signed(m['diff']):>10}  "
+                     f"{interval(*m['ci'], with_sign=True)}  {p_value(m['p_value'])}")
     flips = report.get("flips")
     if flips:
-        lines += ["", f"flips: {flips['negative']:,} negative (base right, candidate wrong), {flips['positive']:,} "
-                      f"positive, {flips['both_wrong']:,} both wrong; McNemar p {_fmt_p(flips['mcnemar_p'])}"]
+        lines += ["", f"flips: {count(flips['negative'])} negative (base right, candidate wrong), "
+                      f"{count(flips['positive'])} positive, {count(flips['both_wrong'])} both wrong; "
+                      f"McNemar p {p_value(flips['mcnemar_p'])}"]
     if report["regressed_slices"]:
         lines += ["", "where the candidate is worse (worst first):"]
         for s in report["regressed_slices"]:
-            lines.append(f"  {s['predicate']}\n    {s['rows']:,} rows: {_fmt(s['base'])} -> {_fmt(s['candidate'])} "
-                         f"({_fmt(s['diff'], True)} [{_fmt(s['ci'][0], True)}, {_fmt(s['ci'][1], True)}]), "
-                         f"p_adj {_fmt_p(s['p_adjusted'])}")
+            lines.append(f"  {s['predicate']}\n    {count(s['rows'])} rows: {number(s['base'])} -> {number(s['candidate'])} "
+                         f"({signed(s['diff'])} {interval(*s['ci'], with_sign=True)}), "
+                         f"p_adj {p_value(s['p_adjusted'])}")
     return "\n".join(lines)
-
-
-def _fmt(value, signed: bool = False) -> str:
-    if value is None:
-        return "—"
-    return f"{value:+.4f}" if signed else f"{value:.4f}"
-
-
-def _fmt_p(value) -> str:
-    return "—" if value is None else f"{value:.2g}"

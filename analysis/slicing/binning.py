@@ -32,6 +32,7 @@ from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import Sql, ident, literal_list, select
 from analysis.slices import InSet, IsNull, Predicate, Range
 from analysis.store import Store
+from analysis.report.formatting import plain_value
 
 RANGE = "range"
 IN = "in"
@@ -93,11 +94,11 @@ class BinPredicate:
         if self.kind == IS_NULL:
             return IsNull(self.column)
         if self.kind in (IN, OTHER):
-            return InSet(self.column, tuple(_plain(v) for v in self.values), negated=self.kind == OTHER)
+            return InSet(self.column, tuple(plain_value(v) for v in self.values), negated=self.kind == OTHER)
         if self.low is None and self.high is None:
             return IsNull(self.column, negated=True)
         return Range(
-            self.column, _plain(self.low), _plain(self.high), self.low_inclusive, self.high_inclusive
+            self.column, plain_value(self.low), plain_value(self.high), self.low_inclusive, self.high_inclusive
         )
 
     @property
@@ -124,10 +125,6 @@ class BinPredicate:
         if self.high is None:
             return f"{name} {'>=' if self.low_inclusive else '>'} {show_value(self.low)}"
         return f"{show_value(self.low)} {low_op} {name} {high_op} {show_value(self.high)}"
-
-
-def _plain(value: Any) -> Any:
-    return float(value) if isinstance(value, decimal.Decimal) else value
 
 
 def show_value(value: Any) -> str:

@@ -38,9 +38,7 @@ significant when its adjusted p-value is below ``1 - confidence`` (0.05 by defau
 from __future__ import annotations
 
 import datetime as _dt
-import decimal
 import math
-import uuid
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -59,6 +57,7 @@ from analysis.slices import Compare, InSet, IsNull, Not, Predicate, Range, all_o
 from analysis.stats.intervals import t_interval, wilson_interval
 from analysis.stats.multiple_testing import adjust_p_values
 from analysis.store import Store
+from analysis.report.formatting import plain_value
 
 QUANTILE_SAMPLE_ROWS = 200_000
 """Above this many rows in the dataset, inner quantile edges come from a sample of about this
@@ -135,7 +134,7 @@ def bin_column(
     if edges is not None:
         if not _is_ordered(col):
             raise SchemaError("bin edges need a numeric or time column", column=column)
-        clean = sorted({_plain(e) for e in edges})
+        clean = sorted({plain_value(e) for e in edges})
         if not clean:
             raise ValueError("give at least one bin edge")
         return _range_binning(column, clean, _has_nulls(store, dataset, column, condition, cancel))
@@ -164,17 +163,6 @@ def _is_ordered(column: Column) -> bool:
 
 def _is_float(column: Column) -> bool:
     return column.dtype.upper().split("(")[0] in _FLOAT_TYPES
-
-
-def _plain(value: Any) -> Any:
-    """A value a slice predicate can hold: Decimal as float, UUID as text."""
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def _has_nulls(store: Store, dataset: Dataset, column: str, condition: Sql | None, cancel: CancelToken) -> bool:
@@ -212,7 +200,7 @@ def _ordered_summary(
             f"FROM ({values.text}){sample}", values.params),
         cancel,
     )[0]
-    found = sorted({_plain(v) for v in [low, *(inner or []), high] if v is not None})
+    found = sorted({plain_value(v) for v in [low, *(inner or []), high] if v is not None})
     return found, int(distinct or 0), bool(nulls)
 
 
@@ -254,7 +242,7 @@ def _value_binning(
     ranked = store.rows(Sql(f"{query.text} LIMIT {int(top_k) + 1}", query.params), cancel)
     distinct = int(ranked[0][2]) if ranked else 0
     has_null = _has_nulls(store, dataset, column.name, condition, cancel)
-    present = [_plain(value) for value, _, _ in ranked if value is not None]
+    present = [plain_value(value) for value, _, _ in ranked if value is not None]
     kept = [v for v in present if not (isinstance(v, float) and math.isnan(v))][:top_k]
     try:
         groups = [_group(Compare(column.name, "=", value), _show_value(value)) for value in kept]

@@ -46,6 +46,7 @@ import pandas as pd
 from analysis.errors import SchemaError
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.data.roles import TaskType
+from analysis.report.formatting import json_value
 
 if TYPE_CHECKING:
     from analysis.trace.model_files import LoadedModel
@@ -256,12 +257,12 @@ def suspects_report(suspects: Suspects, top: int = 20) -> dict[str, Any]:
         "surrogate": suspects.surrogate,
         "flagged": suspects.flagged,
         "suspects": [
-            {"row_id": _plain(row.row_id), "score": _plain(row.score),
-             "label": _plain(row.label), "suggested_label": _plain(row.suggested_label)}
+            {"row_id": json_value(row.row_id), "score": json_value(row.score),
+             "label": json_value(row.label), "suggested_label": json_value(row.suggested_label)}
             for row in head.itertuples(index=False)
         ],
         "by_source": [
-            {key: _plain(value) for key, value in record.items()}
+            {key: json_value(value) for key, value in record.items()}
             for record in suspects.by_source.to_dict(orient="records")
         ],
     }
@@ -360,14 +361,3 @@ def _sorted_within_columns(table: pd.DataFrame, key: str,
     return (table.assign(_position=table["column"].map(position))
             .sort_values(["_position", key], ascending=[True, False], kind="stable")
             .drop(columns="_position").reset_index(drop=True))
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-ready Python value: numpy scalars unwrapped, NaN as None, dates as ISO text."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return value

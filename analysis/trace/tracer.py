@@ -31,6 +31,7 @@ from analysis.slicing.parser import parse_slice
 from analysis.slices import Compare, Predicate, RowIds, to_sql
 from analysis.store import Store
 from analysis.trace.suspects import DEFAULT_SOURCE_COLUMNS, find_suspects, influence_by_source, suspects_report
+from analysis.report.formatting import count, json_value, number, p_value
 
 FAILURE_CAP = 500
 """At most this many failed predictions are traced together, the worst (highest loss) first:
@@ -109,8 +110,8 @@ def trace_prediction(
     return {
         "method": result.method,
         "surrogate": result.surrogate,
-        "query": {"row_id": row, "label": _plain(label), "prediction": _plain(prediction),
-                  "version": _plain(query[log.roles.model_version]) if log.roles.model_version else None},
+        "query": {"row_id": row, "label": json_value(label), "prediction": json_value(prediction),
+                  "version": json_value(query[log.roles.model_version]) if log.roles.model_version else None},
         "harmful": [_training_row(training, index, score) for index, score in result.harmful],
         "helpful": [_training_row(training, index, score) for index, score in result.helpful],
     }
@@ -159,24 +160,11 @@ def _log_row(store: Store, log: LoadedLog, row: str, features: list[str], versio
 
 def _training_row(training: TrainingData, index: int, score: float) -> dict[str, Any]:
     record = training.frame.iloc[int(index)]
-    entry = {"row_id": _plain(record[training.id_column]) if training.id_column else int(index),
-             "score": float(score), "label": _plain(record[training.label])}
+    entry = {"row_id": json_value(record[training.id_column]) if training.id_column else int(index),
+             "score": float(score), "label": json_value(record[training.label])}
     for column in training.context_columns:
-        entry[column] = _plain(record[column])
+        entry[column] = json_value(record[column])
     return entry
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-friendly Python value from a pandas/numpy one."""
-    if value is None:
-        return None
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
 
 
 @dataclass(frozen=True)
@@ -286,7 +274,7 @@ def trace_log_row(
     if frame.empty:
         raise SchemaError(f"the log has no row {row_id}")
     query = frame.iloc[0]
-    label = None if roles.label is None or pd.isna(query[roles.label]) else _plain(query[roles.label])
+    label = None if roles.label is None or pd.isna(query[roles.label]) else json_value(query[roles.label])
     if label is None:
         raise NoLabelYet("this row has no label yet, so there is no failure to trace", column=roles.label)
     progress(0.0, "Preparing influence (once per model and snapshot)")
@@ -296,7 +284,7 @@ def trace_log_row(
     if missing:
         raise SchemaError(f"the log lacks the model's feature column(s) {', '.join(missing)}")
     result = influence_for_row(ready.prep, frame[ready.features].iloc[[0]], query[roles.label], k=k)
-    prediction = _plain(query[roles.prediction]) if roles.prediction else None
+    prediction = json_value(query[roles.prediction]) if roles.prediction else None
     progress(1.0, "Traced")
     return RowTrace(
         row_id=int(row_id),
@@ -381,9 +369,9 @@ def trace_failures(
     where = _failed(dataset, roles) & condition
     if version is not None and roles.model_version:
         where = where & Sql(f"CAST({ident(roles.model_version)} AS VARCHAR) = ?", (str(version),))
-    count = store.scalar(Sql(f"SELECT COUNT(*) FROM {ident(dataset.view)} WHERE {where.text}", where.params),
-                         cancel)
-    if not count:
+    failures = store.scalar(Sql(f"SELECT COUNT(*) FROM {ident(dataset.view)} WHERE {where.text}", where.params),
+                            cancel)
+    if not failures:
         raise SchemaError("the slice has no failed prediction with a label to trace")
     loss = outcomes(roles, dataset.columns).loss
     worst = f"({loss}) DESC NULLS LAST, " if loss else ""
@@ -401,7 +389,7 @@ def trace_failures(
     sources = ready.training.context_columns or list(DEFAULT_SOURCE_COLUMNS)
     progress(1.0, "Traced")
     return FailuresTrace(
-        version=version, failures=int(count), traced=len(failed), cap=cap,
+        version=version, failures=int(failures), traced=len(failed), cap=cap,
         method=ready.prep.method, surrogate=ready.prep.model.surrogate,
         harmful=[_traced_row(ready, index, score) for index, score in harmful],
         helpful=[_traced_row(ready, index, score) for index, score in helpful],
@@ -449,7 +437,7 @@ def failures_report(traced: FailuresTrace, slice_text: str) -> dict[str, Any]:
         "cap": traced.cap,
         "harmful": [entry(r) for r in traced.harmful],
         "helpful": [entry(r) for r in traced.helpful],
-        "by_source": [{key: _plain(value) for key, value in record.items()}
+        "by_source": [{key: json_value(value) for key, value in record.items()}
                       for record in traced.by_source.to_dict(orient="records")],
     }
 
@@ -479,8 +467,8 @@ def concentration_sentence(report: dict[str, Any]) -> str:
                     if b.get("p_value") is not None and b["p_value"] < 0.05 and (b.get("lift") or 0) > 1]
     if not concentrated:
         return "The suspect labels are spread evenly: no source, batch or date holds more than its share."
-    parts = [f"{b['column']} = {b['value']} ({b['suspects']:,} suspects of {b['rows']:,} rows, "
-             f"{b['lift']:.1f}× its share, p {b['p_value']:.2g})" for b in concentrated]
+    parts = [f"{b['column']} = {b['value']} ({count(b['suspects'])} suspects of {count(b['rows'])} rows, "
+             f"{number(b['lift'], 1)}× its share, p {p_value(b['p_value'])})" for b in concentrated]
     return "Suspect labels concentrate in " + "; ".join(parts) + "."
 
 
@@ -527,8 +515,8 @@ def _traced_row(ready: PreparedInfluence, index: int, score: float) -> TracedTra
 
 
 def _shown(value: Any) -> Any:
-    """:func:`_plain`, with values JSON does not know (UUIDs) as text."""
-    value = _plain(value)
+    """:func:`~analysis.report.formatting.json_value`, with values JSON does not know (UUIDs) as text."""
+    value = json_value(value)
     return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
 
 

@@ -10,7 +10,6 @@ ranked report. The reference is, in order of precedence, a saved expectation fil
 from __future__ import annotations
 
 import datetime as _dt
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -23,6 +22,7 @@ from analysis.data.roles import RoleMap
 from analysis.store import Store
 from analysis.triage.symptoms import Symptom
 from analysis.triage.ranking import SEVERITIES, Finding, triage
+from analysis.report.formatting import count, json_value, number
 
 
 @dataclass(frozen=True)
@@ -154,13 +154,13 @@ def finding_to_dict(finding: Finding) -> dict[str, Any]:
         "key": finding.key,
         "kind": finding.kind,
         "columns": list(finding.columns),
-        "window": [_iso(finding.window[0]), _iso(finding.window[1])],
+        "window": [json_value(finding.window[0]), json_value(finding.window[1])],
         "slice": finding.slice_text,
         "rows": finding.rows,
         "severity": finding.severity,
-        "score": _json_number(finding.score),
-        "effect": _json_number(finding.effect),
-        "evidence": {k: _json_value(v) for k, v in finding.evidence.items()},
+        "score": json_value(finding.score),
+        "effect": json_value(finding.effect),
+        "evidence": {k: json_value(v) for k, v in finding.evidence.items()},
         "sentence": finding.sentence,
         "decision": finding.decision,
         "symptoms": [symptom_to_dict(s) for s in finding.symptoms],
@@ -172,12 +172,12 @@ def symptom_to_dict(symptom: Symptom) -> dict[str, Any]:
         "kind": symptom.kind,
         "columns": list(symptom.columns),
         "rows": symptom.rows,
-        "effect": _json_number(symptom.effect),
-        "reference": _json_number(symptom.reference),
-        "observed": _json_number(symptom.observed),
-        "start": _iso(symptom.start),
-        "end": _iso(symptom.end),
-        "group": {column: _json_value(value) for column, value in symptom.group},
+        "effect": json_value(symptom.effect),
+        "reference": json_value(symptom.reference),
+        "observed": json_value(symptom.observed),
+        "start": json_value(symptom.start),
+        "end": json_value(symptom.end),
+        "group": {column: json_value(value) for column, value in symptom.group},
     }
 
 
@@ -185,39 +185,17 @@ def report_text(run: CheckRun) -> str:
     """The readable ranked report ``sleuth check`` prints."""
     counts = {s: sum(f.severity == s for f in run.findings) for s in SEVERITIES}
     lines = [
-        f"Sleuth check of {run.dataset.name} ({run.dataset.row_count:,} rows) against {run.reference}",
+        f"Sleuth check of {run.dataset.name} ({count(run.dataset.row_count)} rows) against {run.reference}",
         f"{len(run.findings)} finding(s): {counts['alert']} alert, {counts['warning']} warning, {counts['info']} info",
     ]
-    for number, finding in enumerate(run.findings, 1):
+    for rank, finding in enumerate(run.findings, 1):
         decided = f" ({finding.decision})" if finding.decision else ""
         lines += [
             "",
-            f"{number}. [{finding.severity.upper()}]{decided} {finding.kind}: {', '.join(finding.columns)}"
-            f"  (score {finding.score:.2f}, {finding.rows:,} rows)",
+            f"{rank}. [{finding.severity.upper()}]{decided} {finding.kind}: {', '.join(finding.columns)}"
+            f"  (score {number(finding.score, 2)}, {count(finding.rows)} rows)",
             f"   {finding.sentence}",
         ]
         if finding.slice_text:
             lines.append(f"   slice: {finding.slice_text}")
     return "\n".join(lines) + "\n"
-
-
-def _iso(moment: _dt.datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
-
-
-def _json_number(value: float | None) -> float | None:
-    if value is None or not math.isfinite(float(value)):
-        return None
-    return float(value)
-
-
-def _json_value(value: Any) -> Any:
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float):
-        return _json_number(value)
-    if isinstance(value, (_dt.datetime, _dt.date)):
-        return value.isoformat()
-    if isinstance(value, (list, tuple)):
-        return [_json_value(v) for v in value]
-    return value

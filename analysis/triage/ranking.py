@@ -68,6 +68,7 @@ from analysis.slices import Compare, Everything, IsNull, Predicate, Range, all_o
 from analysis.store import Store
 from analysis.triage.symptoms import Symptom
 from analysis.triage.violating_rows import violation_of
+from analysis.report.formatting import is_missing, percent, plain_value, significant
 
 ROOT_CAUSE_ORDER = (
     "schema", "swap", "null_rate", "zero_fill", "stuck", "unit_change",
@@ -177,16 +178,11 @@ def finding_key(kind: str, columns: Sequence[str], group: Group) -> str:
 
 
 def group_predicate(group: Group) -> Predicate:
-    return all_of([IsNull(c) if v is None else Compare(c, "=", _plain(v)) for c, v in group])
+    return all_of([IsNull(c) if v is None else Compare(c, "=", plain_value(v)) for c, v in group])
 
 
 def group_text(group: Group) -> str | None:
     return to_text(group_predicate(group)) if group else None
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars as Python values, which slices accept."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 # --- 1. since when -----------------------------------------------------------------------
@@ -728,8 +724,6 @@ def window_text(start: _dt.datetime | None, end: _dt.datetime | None) -> str:
 
 
 def _value_text(value: float | None, as_share: bool) -> str:
-    if value is None:
-        return "?"
-    if as_share:
-        return f"{value:.0%}" if value >= 0.1 else f"{value:.1%}"
-    return f"{value:.3g}"
+    if as_share and not is_missing(value):
+        return percent(value, 0 if value >= 0.1 else 1)
+    return significant(value)

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from analysis.slicing.breakdown import breakdown_by, crosstab_by
 from analysis.metrics.per_version import METRICS, metrics_for, model_versions
+from analysis.report.formatting import escape_html, interval, number, p_value, percent, signed
 from app.state import Changes, Session
 from app.tasks import TaskRunner
 
@@ -215,7 +216,7 @@ class BreakdownPanel(QWidget):
             edges = sorted({float(part) for part in text.replace(";", ",").split(",") if part.strip()})
         except ValueError:
             self.caption.setText(f"<span style='color:#b3261e'>Bin edges must be numbers separated by commas: "
-                                 f"'{_esc(text)}'</span>")
+                                 f"'{escape_html(text)}'</span>")
             return None
         return edges
 
@@ -237,10 +238,10 @@ class BreakdownPanel(QWidget):
         flagged = int(frame["significant"].sum())
         versions = list(dict.fromkeys(frame["version"]))
         legend = " ".join(f"<span style='color:{version_colour(i).name()}'>■</span> "
-                          f"{_esc(self.session.version_name(_raw_version(v)))}"
+                          f"{escape_html(self.session.version_name(_raw_version(v)))}"
                           for i, v in enumerate(versions))
         self.caption.setText(
-            f"<b>{_esc(info.display)}</b> by <b>{_esc(result.column)}</b> — {frame['label'].nunique()} groups; "
+            f"<b>{escape_html(info.display)}</b> by <b>{escape_html(result.column)}</b> — {frame['label'].nunique()} groups; "
             f"{flagged} differ from the rest beyond chance (solid bars, ★). {legend}" + self._slice_note())
         self._draw_bars(frame, info)
         self._fill_table(frame)
@@ -291,12 +292,12 @@ class BreakdownPanel(QWidget):
                 group,
                 QTableWidgetItem(self.session.version_name(_raw_version(record.version))),
                 NumberItem(f"{record.rows:,}", record.rows),
-                NumberItem(f"{record.share:.1%}", record.share),
-                NumberItem(_num(record.value), record.value),
-                NumberItem(_interval(record.ci_low, record.ci_high), record.ci_low),
-                NumberItem(_num(record.rest_value), record.rest_value),
-                NumberItem(_signed(record.diff), record.diff),
-                NumberItem(_p(record.p_adjusted), record.p_adjusted),
+                NumberItem(percent(record.share), record.share),
+                NumberItem(number(record.value), record.value),
+                NumberItem(interval(record.ci_low, record.ci_high), record.ci_low),
+                NumberItem(number(record.rest_value), record.rest_value),
+                NumberItem(signed(record.diff), record.diff),
+                NumberItem(p_value(record.p_adjusted), record.p_adjusted),
                 QTableWidgetItem("★" if record.significant else ""),
             ]
             for col, item in enumerate(cells):
@@ -321,9 +322,9 @@ class BreakdownPanel(QWidget):
             grid[[c.key for c in cols].index(record.col_key), [r.key for r in rows].index(record.row_key)] = record.value
         info = METRICS[result.metric]
         version_note = "" if first is None or frame["version"].nunique() == 1 else \
-            f" (version {_esc(self.session.version_name(str(first)))}; pick a version to see another)"
-        self.caption.setText(f"<b>{_esc(info.display)}</b> by <b>{_esc(result.row_binning.column)}</b> × "
-                             f"<b>{_esc(result.col_binning.column)}</b>{version_note}. Double-click a cell to "
+            f" (version {escape_html(self.session.version_name(str(first)))}; pick a version to see another)"
+        self.caption.setText(f"<b>{escape_html(info.display)}</b> by <b>{escape_html(result.row_binning.column)}</b> × "
+                             f"<b>{escape_html(result.col_binning.column)}</b>{version_note}. Double-click a cell to "
                              f"narrow the slice to it." + self._slice_note())
         self._draw_heatmap(grid, rows, cols)
         self._cells = (rows, cols)
@@ -343,7 +344,7 @@ class BreakdownPanel(QWidget):
             for c in range(len(cols)):
                 for r in range(len(rows)):
                     if math.isfinite(grid[c, r]):
-                        text = pg.TextItem(_num(grid[c, r]), color="w" if grid[c, r] < (low + high) / 2 else "k",
+                        text = pg.TextItem(number(grid[c, r]), color="w" if grid[c, r] < (low + high) / 2 else "k",
                                            anchor=(0.5, 0.5))
                         text.setPos(r + 0.5, c + 0.5)
                         self.plot.addItem(text)
@@ -362,8 +363,8 @@ class BreakdownPanel(QWidget):
             group.setData(Qt.UserRole, (record.row_key, record.col_key))
             cells = [group, QTableWidgetItem(self.session.version_name(_raw_version(record.version))),
                      NumberItem(f"{record.rows:,}", record.rows),
-                     NumberItem(f"{record.share:.1%}", record.share), NumberItem(_num(record.value), record.value),
-                     NumberItem(_interval(record.ci_low, record.ci_high), record.ci_low)]
+                     NumberItem(percent(record.share), record.share), NumberItem(number(record.value), record.value),
+                     NumberItem(interval(record.ci_low, record.ci_high), record.ci_low)]
             for col, item in enumerate(cells):
                 self.table.setItem(row, col, item)
         self.table.setSortingEnabled(True)
@@ -416,31 +417,9 @@ def _raw_version(version) -> str | None:
     return None if version is None or (isinstance(version, float) and math.isnan(version)) else str(version)
 
 
-def _num(value) -> str:
-    return "—" if value is None or not math.isfinite(float(value)) else f"{float(value):.4f}"
-
-
-def _signed(value) -> str:
-    return "—" if value is None or not math.isfinite(float(value)) else f"{float(value):+.4f}"
-
-
-def _interval(low, high) -> str:
-    if low is None or high is None or not (math.isfinite(float(low)) and math.isfinite(float(high))):
-        return "—"
-    return f"[{float(low):.4f}, {float(high):.4f}]"
-
-
-def _p(value) -> str:
-    return "—" if value is None or not math.isfinite(float(value)) else f"{float(value):.2g}"
-
-
 def _sort_key(value: float) -> float:
     return value if math.isfinite(value) else math.inf
 
 
 def _short(label: str, limit: int = 18) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"
-
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

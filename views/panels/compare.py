@@ -8,7 +8,6 @@ slice; a double-click on a regressed slice, or "Open negative flips", narrows to
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pyqtgraph as pg
@@ -37,6 +36,7 @@ from analysis.compare.report import run_comparison
 from analysis.compare.flips import export_flips
 from analysis.metrics.per_version import METRICS, model_versions
 from analysis.data.time import time_span
+from analysis.report.formatting import count, escape_html, interval, number, p_value, percent, signed
 from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
 
@@ -322,8 +322,8 @@ class ComparePanel(QWidget):
     def _show(self, result) -> None:
         self.result = result
         report = result.report
-        self.summary.setText(f"<b>{_esc(self._named(report['summary']))}</b>")
-        self.pairing.setText(_esc(self._named(report["pairing"])))
+        self.summary.setText(f"<b>{escape_html(self._named(report['summary']))}</b>")
+        self.pairing.setText(escape_html(self._named(report["pairing"])))
         self._fill_overall(report)
         self._show_flips(report["flips"])
         self._fill_slices(result.slices, report["regressed_slices"])
@@ -344,8 +344,8 @@ class ComparePanel(QWidget):
         self.overall.setRowCount(len(report["overall"]))
         for row, m in enumerate(report["overall"]):
             info = METRICS.get(m["metric"])
-            cells = [info.display if info else m["metric"], _num(m["base"]), _num(m["candidate"]),
-                     _signed(m["diff"]), _interval(m["ci"]), _p(m["p_value"])]
+            cells = [info.display if info else m["metric"], number(m["base"]), number(m["candidate"]),
+                     signed(m["diff"]), interval(*m["ci"], with_sign=True), p_value(m["p_value"])]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(f"Method: {m.get('method', '')}")
@@ -372,15 +372,16 @@ class ComparePanel(QWidget):
             return
         total = sum(flips[k] for k in ("both_right", "negative", "positive", "both_wrong")) or 1
         self.flips.setText(
-            f"Flips: <b>{flips['negative']:,}</b> negative ({flips['negative'] / total:.2%}) · "
-            f"{flips['positive']:,} positive ({flips['positive'] / total:.2%}) · {flips['both_wrong']:,} both wrong · "
-            f"{flips['both_right']:,} both right · McNemar p {_p(flips['mcnemar_p'])}")
+            f"Flips: <b>{count(flips['negative'])}</b> negative ({percent(flips['negative'] / total, 2)}) · "
+            f"{count(flips['positive'])} positive ({percent(flips['positive'] / total, 2)}) · "
+            f"{count(flips['both_wrong'])} both wrong · "
+            f"{count(flips['both_right'])} both right · McNemar p {p_value(flips['mcnemar_p'])}")
 
     def _fill_slices(self, slices, rows: list[dict]) -> None:
         self.slices.setRowCount(len(rows))
         for row, s in enumerate(rows):
-            cells = [s["predicate"], s["source"], f"{s['rows']:,}", _num(s["base"]), _num(s["candidate"]),
-                     _signed(s["diff"]), _interval(s["ci"]), _p(s["p_adjusted"])]
+            cells = [s["predicate"], s["source"], count(s['rows']), number(s["base"]), number(s["candidate"]),
+                     signed(s["diff"]), interval(*s["ci"], with_sign=True), p_value(s["p_adjusted"])]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if col >= 2:
@@ -418,7 +419,7 @@ class ComparePanel(QWidget):
                           format=kind, condition=self.session.condition(), key="compare-export",
                           label="Exporting flips",
                           on_result=lambda n: self.flips.setText(self.flips.text() + f"<br>Wrote {n:,} rows to "
-                                                                                     f"{_esc(path)}."))
+                                                                                     f"{escape_html(path)}."))
 
 
 def _table(columns) -> QTableWidget:
@@ -429,24 +430,3 @@ def _table(columns) -> QTableWidget:
     table.verticalHeader().setVisible(False)
     table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 6)
     return table
-
-
-def _num(value) -> str:
-    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
-
-
-def _signed(value) -> str:
-    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:+.4f}"
-
-
-def _interval(ci) -> str:
-    low, high = ci
-    return "—" if low is None or high is None else f"[{low:+.4f}, {high:+.4f}]"
-
-
-def _p(value) -> str:
-    return "—" if value is None else f"{value:.2g}"
-
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from analysis.report.formatting import escape_html
 from app.commands import SetActive
 from app.state import Changes, Session
 
@@ -102,17 +103,17 @@ class DataSidebar(QWidget):
             ("Time", roles.timestamp), ("Id", roles.id), ("Features", f"{len(roles.features)} columns"),
         ]
         html = ["<table cellspacing=2>"]
-        html += [f"<tr><td><b>{k}</b></td><td>{_esc(v) if v else '<i>not set</i>'}</td></tr>" for k, v in rows]
+        html += [f"<tr><td><b>{k}</b></td><td>{escape_html(v) if v else '<i>not set</i>'}</td></tr>" for k, v in rows]
         html.append("</table>")
         if dataset.report.skipped:
             html.append(f"<p><b>Skipped while loading</b> ({len(dataset.report.skipped)}):</p><ul>")
-            html += [f"<li>{_esc(s.file)} line {s.line}: {_esc(s.reason)}</li>" for s in dataset.report.skipped[:20]]
+            html += [f"<li>{escape_html(s.file)} line {s.line}: {escape_html(s.reason)}</li>" for s in dataset.report.skipped[:20]]
             html.append("</ul>")
         notes = [("warning", w) for w in dataset.report.warnings]
         notes += [(issue.severity, issue.message) for issue in opened.issues]
         if notes:
             html.append("<p><b>Checks</b></p><ul>")
-            html += [f"<li>{SEVERITY_MARK.get(level, '')} {_esc(text)}</li>" for level, text in notes]
+            html += [f"<li>{SEVERITY_MARK.get(level, '')} {escape_html(text)}</li>" for level, text in notes]
             html.append("</ul>")
         self.details.setHtml("".join(html))
 
@@ -133,7 +134,3 @@ class DataSidebar(QWidget):
         menu.addAction("Column roles…", lambda: self.sig_edit_roles.emit(name))
         menu.addAction("Close", lambda: self.sig_close_dataset.emit(name))
         menu.exec(self.list.mapToGlobal(pos))
-
-
-def _esc(text) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -41,6 +41,7 @@ from analysis.discovery.failing_slices import ERROR_KINDS, DiscoverySettings, fa
 from analysis.metrics.per_version import overall_metrics
 from analysis.data.roles import RoleMap, TaskType
 from analysis.slices import Everything, Slice, to_text
+from analysis.report.formatting import escape_html, number, p_value, percent, significant
 from app.state import Changes, OpenDataset, Session
 from app.tasks import HEAVY, Task, TaskRunner
 
@@ -400,8 +401,8 @@ class DiscoveryPanel(QWidget):
                 (f"{result.size:,}", result.size),
                 (_error_text(kind, result.error_rate), result.error_rate),
                 (f"{_error_text(kind, result.ci_low)} – {_error_text(kind, result.ci_high)}", result.ci_low),
-                (_p_text(result.p_adjusted), result.p_adjusted),
-                (f"{result.score:.3f}", result.score),
+                (p_value(result.p_adjusted), result.p_adjusted),
+                (number(result.score, 3), result.score),
             )
             for column, (text, key) in enumerate(cells):
                 item = _SortableItem(text)
@@ -475,22 +476,22 @@ class DiscoveryPanel(QWidget):
             predicate = run.slice if run.applied else Slice(Everything)
             name = run.dataset
         if predicate.predicate is Everything:
-            return f"all rows of <b>{_esc(name)}</b>"
-        return f"<b>{_esc(name)}</b> within slice <code>{_esc(predicate.name or to_text(predicate.predicate))}</code>"
+            return f"all rows of <b>{escape_html(name)}</b>"
+        return f"<b>{escape_html(name)}</b> within slice <code>{escape_html(predicate.name or to_text(predicate.predicate))}</code>"
 
     @staticmethod
     def _describe(settings: DiscoverySettings) -> str:
         error = ERROR_KINDS[settings.error]
         if settings.error == "disagree":
-            return f"{error}: {_esc(settings.version)} vs {_esc(settings.other_version)}"
-        return f"{error}, {_esc(settings.version) if settings.version else ALL_VERSIONS}"
+            return f"{error}: {escape_html(settings.version)} vs {escape_html(settings.other_version)}"
+        return f"{error}, {escape_html(settings.version) if settings.version else ALL_VERSIONS}"
 
     def _update_summary(self) -> None:
         if self._shown_run is None or not self.results:
             self.summary.setText("")
             return
         kind, top = self._shown_run.settings.error, self.results[0]
-        line = f"Worst: <code>{_esc(top.text)}</code> — {top.size:,} rows, "
+        line = f"Worst: <code>{escape_html(top.text)}</code> — {top.size:,} rows, "
         if kind == "disagree":
             line += f"{ERROR_WORDS[kind]} {_error_text(kind, top.error_rate)} of them"
         else:
@@ -544,19 +545,7 @@ def _spin(low: int, high: int, value: int, tip: str) -> QSpinBox:
 
 
 def _error_text(kind: str, value: float) -> str:
-    if kind in RATE_KINDS:
-        return f"{value:.1%}"
-    return f"{value:.3g}"
-
-
-def _p_text(p: float) -> str:
-    if p <= 0.0:
-        return "< 1e-300"
-    return f"{p:.4f}" if p >= 1e-4 else f"{p:.1e}"
-
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return percent(value) if kind in RATE_KINDS else significant(value)
 
 
 def _preview() -> None:

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from analysis.triage.check_report import check_dataset
 from analysis.triage.decisions import Decision, apply_decisions, history
 from analysis.triage.before_after import ColumnHistograms, FindingHistograms, finding_histograms, histogram_labels
+from analysis.report.formatting import escape_html
 from app.state import Changes, Session
 from app.tasks import HEAVY, INTERACTIVE, TaskRunner
 
@@ -160,7 +161,7 @@ class FindingsPanel(QWidget):
     def _on_current(self, current, _previous) -> None:
         self._enable(current is not None)
         finding = self.current()
-        self.details.setText(f"<b>{finding.severity}</b>: {_esc(finding.sentence)}" if finding else "")
+        self.details.setText(f"<b>{finding.severity}</b>: {escape_html(finding.sentence)}" if finding else "")
 
     def _enable(self, on: bool) -> None:
         for button in self.buttons.values():
@@ -267,10 +268,6 @@ def _window_text(window) -> str:
     if start is not None and end is not None and start.date() == end.date():
         return f"{start:%Y-%m-%d} {start:%H:%M}–{end:%H:%M}"
     return f"{moment(start) if start else '…'} → {moment(end) if end else '…'}"
-
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _history_text(past) -> str:

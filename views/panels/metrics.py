@@ -6,7 +6,6 @@ coverage come first: a metric over 3% of rows with labels is not the same claim 
 
 from __future__ import annotations
 
-import math
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from analysis.metrics.per_version import METRICS, overall_metrics
 from analysis.slices import to_text
+from analysis.report.formatting import count, escape_html, number, percent
 from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
 
@@ -106,8 +106,8 @@ class MetricsPanel(QWidget):
     def _caption(opened, session: Session) -> str:
         where = "all rows"
         if session.condition() is not None:
-            where = f"slice <code>{_esc(session.current_slice.name or to_text(session.current_slice.predicate))}</code>"
-        return f"<b>{_esc(opened.name)}</b> — {opened.roles.task.value} task, {where}"
+            where = f"slice <code>{escape_html(session.current_slice.name or to_text(session.current_slice.predicate))}</code>"
+        return f"<b>{escape_html(opened.name)}</b> — {opened.roles.task.value} task, {where}"
 
     def _show(self, results: list, caption: str) -> None:
         self.results = list(results)
@@ -119,12 +119,12 @@ class MetricsPanel(QWidget):
         self._label_versions()
         self.table.setVerticalHeaderLabels(list(COUNT_ROWS) + [METRICS[m].display for m in names])
         for col, result in enumerate(results):
-            counts = (f"{result.rows:,}", f"{result.labelled:,}", f"{result.label_coverage:.1%}",
-                      f"{result.invalid_scores:,}")
+            counts = (count(result.rows), count(result.labelled), percent(result.label_coverage),
+                      count(result.invalid_scores))
             for row, text in enumerate(counts):
                 self._set(row, col, text)
             for offset, name in enumerate(names):
-                self._set(len(COUNT_ROWS) + offset, col, _format(result.metrics.get(name)),
+                self._set(len(COUNT_ROWS) + offset, col, number(result.metrics.get(name)),
                           tooltip=_tooltip(METRICS[name]))
         self.sig_results_shown.emit()
 
@@ -160,18 +160,7 @@ class MetricsPanel(QWidget):
         QApplication.clipboard().setText(self.copy_text())
 
 
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def _tooltip(info) -> str:
     direction = "higher is better" if info.higher_is_better else "lower is better"
     rows = "over rows with a label" if info.needs_label else "over all rows, labels not needed"
     return f"{info.display}: {direction}; {rows}"
-
-
-
-def _format(value: float | None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{value:.4f}"

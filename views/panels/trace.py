@@ -51,6 +51,7 @@ from analysis.trace.tracer import (
     trace_log_row,
     training_row_predicate,
 )
+from analysis.report.formatting import count, is_missing, number, percent, significant
 from app.state import Changes, Session
 from app.tasks import HEAVY, INTERACTIVE, TaskRunner
 
@@ -393,7 +394,7 @@ class TracePanel(QWidget):
             + concentration_sentence(report))
         self.suspects.setRowCount(len(report["suspects"]))
         for position, suspect in enumerate(report["suspects"]):
-            cells = (suspect["row_id"], suspect["label"], suspect["suggested_label"], f"{suspect['score']:.3f}")
+            cells = (suspect["row_id"], suspect["label"], suspect["suggested_label"], number(suspect['score'], 3))
             for column, value in enumerate(cells):
                 self.suspects.setItem(position, column, QTableWidgetItem(_text(value)))
 
@@ -443,7 +444,7 @@ class TracePanel(QWidget):
         _fill_influence(self.failure_rows, traced.harmful)
         self.failure_sources.setRowCount(len(traced.by_source))
         for position, record in enumerate(traced.by_source.itertuples(index=False)):
-            cells = (record.column, record.value, f"{record.rows:,}", f"{record.harmful_share:.1%}", record.sum)
+            cells = (record.column, record.value, count(record.rows), percent(record.harmful_share), record.sum)
             for column, value in enumerate(cells):
                 self.failure_sources.setItem(position, column, QTableWidgetItem(_text(value)))
         self.failure_sources.resizeColumnsToContents()
@@ -506,8 +507,8 @@ def _standout_sentence(traced: FailuresTrace) -> str:
     total = table.groupby("column", sort=False)["rows"].transform("sum")
     lift = table["harmful_share"] / (table["rows"] / total)
     top = table.loc[lift.idxmax()]
-    return (f"{top['column']} = {_text(top['value'])} holds {top['harmful_share']:.0%} of the harmful "
-            f"influence with {top['rows'] / total[lift.idxmax()]:.0%} of the rows.")
+    return (f"{top['column']} = {_text(top['value'])} holds {percent(top['harmful_share'], 0)} of the harmful "
+            f"influence with {percent(top['rows'] / total[lift.idxmax()], 0)} of the rows.")
 
 
 def _fill_influence(table: QTableWidget, rows: list) -> None:
@@ -517,7 +518,7 @@ def _fill_influence(table: QTableWidget, rows: list) -> None:
     for position, traced in enumerate(rows):
         date = next((v for k, v in traced.context.items() if "date" in k), "")
         source = next((v for k, v in traced.context.items() if "date" not in k), "")
-        cells = (f"{traced.score:+.3g}", traced.row_id, traced.label, source, date)
+        cells = (significant(traced.score, 3, with_sign=True), traced.row_id, traced.label, source, date)
         for column, value in enumerate(cells):
             item = QTableWidgetItem(_text(value))
             if column == 0:
@@ -559,8 +560,6 @@ def _titled(title: str, widget: QWidget) -> QWidget:
 
 
 def _text(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.4g}"
+    if is_missing(value) or isinstance(value, float):
+        return significant(value, 4)
     return str(value).removesuffix("T00:00:00")
