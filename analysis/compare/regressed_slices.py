@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
-from analysis.slicing.breakdown import bin_column
+from analysis.slicing.binning import bin_column
 from analysis.compare.comparison import (
     Pairing, Rows, accuracy_tests, at_threshold, complement, compared_rows, default_metric, mean_loss_tests,
     pair_versions,

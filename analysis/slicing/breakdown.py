@@ -1,18 +1,8 @@
 """Metrics grouped by one column (a breakdown) or by two (a cross-tab), per model version,
 with confidence intervals and a test of each group against the rest of the data.
 
-Grouping. :func:`bin_column` decides the groups of a column over the rows of a condition and
-keeps each group as a slice predicate, so the group's rows are exactly the predicate's rows and
-a double-click in the GUI can AND it with the current slice:
-
-* numeric and temporal columns: quantile edges (exact, or over a sample of about
-  ``QUANTILE_SAMPLE_ROWS`` rows on large logs; the outer edges are always the exact minimum
-  and maximum), deduplicated, or the user's edges; bins ``[a, b)`` with the last one closed,
-  plus ``< first edge`` and ``> last edge`` groups that catch what lies outside (infinities,
-  NaN, values outside user edges) so the groups always cover every row;
-* booleans, low-cardinality numbers and every other column: one group per value for the
-  ``top_k`` most frequent values, the rest as one "other" group;
-* null is always a group of its own when the column has nulls.
+Grouping: :func:`analysis.slicing.binning.bin_column` decides a column's groups (value
+ranges, frequent values, "other", null), each kept as a slice predicate.
 
 Computing. One SQL statement groups the rows by (version, group) through a ``CASE`` over the
 group predicates and returns additive sums; "the rest" of a group is its version's total minus
@@ -37,32 +27,26 @@ significant when its adjusted p-value is below ``1 - confidence`` (0.05 by defau
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.dataset import Column, Dataset
+from analysis.dataset import Dataset
 from analysis.errors import SchemaError
 from analysis.metrics.per_version import METRICS, overall_metrics
 from analysis.metrics.outcomes import Outcomes, outcomes
 from analysis.progress import NEVER_CANCELLED, CancelToken
-from analysis.query import TRUE, Sql, ident, literal_list, select
+from analysis.query import TRUE, Sql, ident, select
 from analysis.data.roles import RoleMap, TaskType
-from analysis.slices import Compare, InSet, IsNull, Not, Predicate, Range, all_of, to_sql, to_text
+from analysis.slices import Not, Predicate, to_sql
 from analysis.stats.intervals import t_interval, wilson_interval
 from analysis.stats.multiple_testing import adjust_p_values
+from analysis.slicing.binning import Binning, bin_column
 from analysis.store import Store
-from analysis.report.formatting import plain_value
-
-QUANTILE_SAMPLE_ROWS = 200_000
-"""Above this many rows in the dataset, inner quantile edges come from a sample of about this
-size: edges only need to split the rows roughly evenly, and exact quantiles of 10M rows cost
-a second."""
 
 FISHER_BELOW = 5
 """Fisher's exact test replaces the z-test when an expected cell count is below this."""
@@ -75,212 +59,6 @@ CROSSTAB_COLUMNS = [
     "version", "row_key", "row_label", "col_key", "col_label", "rows", "share", "labelled",
     "value", "ci_low", "ci_high",
 ]
-
-_FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL")
-_NESTED_MARKERS = ("[", "STRUCT", "MAP", "UNION")
-
-
-# --- grouping ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Group:
-    """One group of a column: ``key`` is stable for the same binning (the predicate's slice
-    text), ``label`` is what a person reads, ``predicate`` selects exactly its rows."""
-
-    key: str
-    label: str
-    predicate: Predicate
-
-
-@dataclass(frozen=True)
-class Binning:
-    """How a column is grouped. ``edges`` are the numeric (or time) edges, empty when the
-    groups are values, so the GUI can show and edit them."""
-
-    column: str
-    groups: tuple[Group, ...]
-    edges: tuple[Any, ...] = ()
-
-    def group(self, key: str) -> Group:
-        for group in self.groups:
-            if group.key == key:
-                return group
-        raise KeyError(key)
-
-    def case_sql(self) -> Sql:
-        """A ``CASE`` giving each row the index of its group (NULL for a row in none)."""
-        if not self.groups:
-            return Sql("CAST(NULL AS INTEGER)")
-        whens = [to_sql(g.predicate) for g in self.groups]
-        text = " ".join(f"WHEN ({w.text}) THEN {i}" for i, w in enumerate(whens))
-        return Sql(f"CASE {text} END", tuple(p for w in whens for p in w.params))
-
-
-def bin_column(
-    store: Store,
-    dataset: Dataset,
-    column: str,
-    condition: Sql | None = None,
-    n_bins: int = 5,
-    edges: Sequence[float] | None = None,
-    top_k: int = 10,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> Binning:
-    """Decide the groups of ``column`` over the rows matching ``condition`` (see module doc)."""
-    col = _column(dataset, column)
-    if not 2 <= n_bins <= 100 or not 1 <= top_k <= 1000:
-        raise ValueError("n_bins must be in [2, 100] and top_k in [1, 1000]")
-    if edges is not None:
-        if not _is_ordered(col):
-            raise SchemaError("bin edges need a numeric or time column", column=column)
-        clean = sorted({plain_value(e) for e in edges})
-        if not clean:
-            raise ValueError("give at least one bin edge")
-        return _range_binning(column, clean, _has_nulls(store, dataset, column, condition, cancel))
-    if _is_ordered(col):
-        summary = _ordered_summary(store, dataset, col, condition, n_bins, cancel)
-        if summary is not None:
-            found_edges, sample_distinct, has_null = summary
-            if len(found_edges) >= 2 and sample_distinct > n_bins:
-                return _range_binning(column, found_edges, has_null)
-    return _value_binning(store, dataset, col, condition, top_k, cancel)
-
-
-def _column(dataset: Dataset, name: str) -> Column:
-    try:
-        column = dataset.column(name)
-    except KeyError:
-        raise SchemaError("no such column in the data", column=name) from None
-    if any(marker in column.dtype.upper() for marker in _NESTED_MARKERS):
-        raise SchemaError("cannot group by a list, struct or map column", column=name)
-    return column
-
-
-def _is_ordered(column: Column) -> bool:
-    return column.is_numeric or column.is_temporal
-
-
-def _is_float(column: Column) -> bool:
-    return column.dtype.upper().split("(")[0] in _FLOAT_TYPES
-
-
-def _has_nulls(store: Store, dataset: Dataset, column: str, condition: Sql | None, cancel: CancelToken) -> bool:
-    query = select(["count(*)"], ident(dataset.view), Sql(f"{ident(column)} IS NULL") & condition, limit=1)
-    return bool(store.scalar(query, cancel))
-
-
-def _ordered_summary(
-    store: Store, dataset: Dataset, column: Column, condition: Sql | None, n_bins: int, cancel: CancelToken
-) -> tuple[list[Any], int, bool] | None:
-    """Deduplicated edges (exact min, inner quantiles, exact max), the number of distinct
-    values in the quantile sample, and whether there are nulls; None when no value is finite.
-
-    Two scans: the cheap exact min, max and null count over every row, and the quantiles over
-    a sample when the log is large.
-    """
-    name = ident(column.name)
-    finite = f" FILTER (WHERE isfinite({name}))" if _is_float(column) else ""
-    bounds = select(
-        [f"min({name}){finite}", f"max({name}){finite}", f"count(*) FILTER (WHERE {name} IS NULL)"],
-        ident(dataset.view), condition,
-    )
-    low, high, nulls = store.rows(bounds, cancel)[0]
-    if low is None:
-        return None
-    quantile = "quantile_cont" if _is_float(column) else "quantile_disc"
-    fractions = literal_list([i / n_bins for i in range(1, n_bins)])
-    values = select([f"{name} AS x"], ident(dataset.view), Sql(f"{name} IS NOT NULL") & condition)
-    sample = ""
-    if dataset.row_count > QUANTILE_SAMPLE_ROWS:
-        percent = 100.0 * QUANTILE_SAMPLE_ROWS / dataset.row_count
-        sample = f" USING SAMPLE {percent:.6f}% (system, 7)"
-    inner, distinct = store.rows(
-        Sql(f"SELECT {quantile}(x, {fractions}){_finite_filter(column)}, count(DISTINCT x) "
-            f"FROM ({values.text}){sample}", values.params),
-        cancel,
-    )[0]
-    found = sorted({plain_value(v) for v in [low, *(inner or []), high] if v is not None})
-    return found, int(distinct or 0), bool(nulls)
-
-
-def _finite_filter(column: Column) -> str:
-    return " FILTER (WHERE isfinite(x))" if _is_float(column) else ""
-
-
-def _range_binning(column: str, edges: list[Any], has_null: bool) -> Binning:
-    """``< e0``, ``[e_i, e_i+1)`` ..., the last inner bin closed, ``> e_last``, then null.
-
-    With a single edge the inner bins are one closed point ``[e, e]``.
-    """
-    groups = [_group(Range(column, None, edges[0]), f"< {_show(edges[0])}")]
-    pairs = list(zip(edges[:-1], edges[1:])) or [(edges[0], edges[0])]
-    for position, (low, high) in enumerate(pairs):
-        last = position == len(pairs) - 1
-        closing = "]" if last else ")"
-        groups.append(
-            _group(Range(column, low, high, True, last), f"[{_show(low)}, {_show(high)}{closing}")
-        )
-    groups.append(_group(Range(column, edges[-1], None, low_inclusive=False), f"> {_show(edges[-1])}"))
-    if has_null:
-        groups.append(_group(IsNull(column), "null"))
-    return Binning(column, tuple(groups), tuple(edges))
-
-
-def _value_binning(
-    store: Store, dataset: Dataset, column: Column, condition: Sql | None, top_k: int, cancel: CancelToken
-) -> Binning:
-    """One group per frequent value (most frequent first, ties by value), "other", null.
-
-    NaN cannot be a slice value, so a NaN "value" joins the "other" group.
-    """
-    name = ident(column.name)
-    query = select(
-        [name, "count(*) AS n", "count(*) OVER () AS distinct_values"],
-        ident(dataset.view), condition, group_by=[name], order_by=[f"{name} IS NULL", "n DESC", name],
-    )
-    ranked = store.rows(Sql(f"{query.text} LIMIT {int(top_k) + 1}", query.params), cancel)
-    distinct = int(ranked[0][2]) if ranked else 0
-    has_null = _has_nulls(store, dataset, column.name, condition, cancel)
-    present = [plain_value(value) for value, _, _ in ranked if value is not None]
-    kept = [v for v in present if not (isinstance(v, float) and math.isnan(v))][:top_k]
-    try:
-        groups = [_group(Compare(column.name, "=", value), _show_value(value)) for value in kept]
-    except ValueError as exc:
-        raise SchemaError(f"cannot group by this column: {exc}", column=column.name) from None
-    rest = distinct - int(has_null) - len(kept)
-    if rest > 0:
-        other_values = f"{rest} value{'s' if rest != 1 else ''}"
-        not_null = IsNull(column.name, negated=True)
-        other = all_of([not_null, InSet(column.name, tuple(kept), negated=True)]) if kept else not_null
-        groups.append(_group(other, f"other ({other_values})"))
-    if has_null:
-        groups.append(_group(IsNull(column.name), "null"))
-    return Binning(column.name, tuple(groups))
-
-
-def _group(predicate: Predicate, label: str) -> Group:
-    return Group(to_text(predicate), label, predicate)
-
-
-def _show(value: Any) -> str:
-    """An edge as a person reads it: short numbers, ISO times without empty parts."""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, _dt.datetime):
-        if value.time() == _dt.time(0) and value.tzinfo is None:
-            return value.date().isoformat()
-        return value.isoformat(sep=" ", timespec="seconds")
-    if isinstance(value, _dt.date):
-        return value.isoformat()
-    return str(value)
-
-
-def _show_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return _show(value)
-
 
 # --- metric definitions ------------------------------------------------------------------
 

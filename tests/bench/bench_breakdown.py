@@ -14,7 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from analysis.slicing.breakdown import bin_column, breakdown  # noqa: E402
+from analysis.slicing.binning import bin_column  # noqa: E402
+from analysis.slicing.breakdown import breakdown  # noqa: E402
 from analysis.data.loading import open_dataset  # noqa: E402
 from analysis.data.roles import detect_roles, profile_columns  # noqa: E402
 from analysis.store import Store  # noqa: E402

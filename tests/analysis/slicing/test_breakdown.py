@@ -7,7 +7,8 @@ import pytest
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from analysis.slicing.breakdown import bin_column, breakdown, crosstab
+from analysis.slicing.binning import bin_column
+from analysis.slicing.breakdown import breakdown, crosstab
 from analysis.data.loading import open_dataset
 from analysis.query import ROW_ID, Sql, ident
 from analysis.data.roles import RoleMap, TaskType
