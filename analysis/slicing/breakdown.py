@@ -45,6 +45,7 @@ from analysis.data.roles import RoleMap, TaskType
 from analysis.slices import Not, Predicate, to_sql
 from analysis.stats.intervals import t_interval, wilson_interval
 from analysis.stats.multiple_testing import adjust_p_values
+from analysis.stats.significance import pooled_proportion_z
 from analysis.slicing.binning import Binning, bin_column
 from analysis.store import Store
 
@@ -334,13 +335,10 @@ def _proportion_p_values(k1: pd.Series, n1: pd.Series, k2: pd.Series, n2: pd.Ser
     """Two-sided p-value of "the group's rate equals the rest's": pooled z-test, or Fisher's
     exact test where an expected count is small (the z-test's normal approximation fails)."""
     k1, n1, k2, n2 = (np.asarray(x, float) for x in (k1, n1, k2, n2))
+    p = 2 * stats.norm.sf(np.abs(pooled_proportion_z(k1, n1, k2, n2)))
     with np.errstate(invalid="ignore", divide="ignore"):
         pooled = (k1 + k2) / (n1 + n2)
-        se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-        z = (k1 / n1 - k2 / n2) / se
-        p = 2 * stats.norm.sf(np.abs(z))
         expected = np.minimum.reduce([n1 * pooled, n1 * (1 - pooled), n2 * pooled, n2 * (1 - pooled)])
-    p = np.where(se == 0, 1.0, p)
     for i in np.flatnonzero((expected < FISHER_BELOW) & (n1 > 0) & (n2 > 0)):
         table = [[k1[i], n1[i] - k1[i]], [k2[i], n2[i] - k2[i]]]
         p[i] = stats.fisher_exact(np.asarray(table, dtype=np.int64)).pvalue

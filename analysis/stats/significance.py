@@ -1,5 +1,6 @@
-"""Significance tests that Sleuth runs in more than one place: exact McNemar on paired
-outcomes, and DeLong's variance of ROC AUC (alone, or two AUCs on the same rows).
+"""Significance tests that Sleuth runs in more than one place: the pooled z statistic of two
+rates, exact McNemar on paired outcomes, and DeLong's variance of ROC AUC (alone, or two AUCs
+on the same rows).
 
 DeLong, DeLong and Clarke-Pearson (1988) write an AUC as the mean of per-row "structural
 components"; their sample variances (and, for two scores on the same rows, covariances) give
@@ -13,6 +14,23 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import stats
+
+
+def pooled_proportion_z(
+    hits_1: np.ndarray, n_1: np.ndarray, hits_2: np.ndarray, n_2: np.ndarray
+) -> np.ndarray:
+    """z statistic of "rate 1 equals rate 2" with the pooled standard error, element-wise.
+
+    Its square is Pearson's chi-square of the 2x2 table (no continuity correction). NaN where
+    a side has no trials; 0 where both sides have the same rate of 0 or 1, where the pooled
+    standard error is 0 but the rates are plainly equal.
+    """
+    k1, m1, k2, m2 = (np.asarray(x, float) for x in (hits_1, n_1, hits_2, n_2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pooled = (k1 + k2) / (m1 + m2)
+        se = np.sqrt(pooled * (1 - pooled) * (1 / m1 + 1 / m2))
+        z = np.where(se == 0, 0.0, (k1 / m1 - k2 / m2) / se)
+    return np.where((m1 > 0) & (m2 > 0), z, np.nan)
 
 
 def mcnemar_exact(first_only: int, second_only: int) -> float:

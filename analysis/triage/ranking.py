@@ -69,6 +69,7 @@ from analysis.store import Store
 from analysis.triage.symptoms import Symptom
 from analysis.triage.violating_rows import violation_of
 from analysis.report.formatting import is_missing, percent, plain_value, significant
+from analysis.stats.significance import pooled_proportion_z
 
 ROOT_CAUSE_ORDER = (
     "schema", "swap", "null_rate", "zero_fill", "stuck", "unit_change",
@@ -498,9 +499,7 @@ def _proportion_effect(p0, n0, p1, n1) -> float:
     """Cohen's h of the change in an error rate, 0 unless |z| reaches :data:`MIN_Z`."""
     if not (n0 and n1) or p0 is None or p1 is None or _isnan(p0) or _isnan(p1):
         return 0.0
-    pooled = (p0 * n0 + p1 * n1) / (n0 + n1)
-    standard_error = math.sqrt(pooled * (1 - pooled) * (1 / n0 + 1 / n1))
-    if standard_error == 0 or abs(p1 - p0) / standard_error < MIN_Z:
+    if abs(float(pooled_proportion_z(p0 * n0, n0, p1 * n1, n1))) < MIN_Z:
         return 0.0
     return abs(2 * math.asin(math.sqrt(p1)) - 2 * math.asin(math.sqrt(p0)))
 

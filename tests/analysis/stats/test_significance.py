@@ -5,7 +5,24 @@ import pytest
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from analysis.stats.significance import delong_components, delong_paired_variance, delong_variance, mcnemar_exact
+from analysis.stats.significance import (
+    delong_components, delong_paired_variance, delong_variance, mcnemar_exact, pooled_proportion_z,
+)
+
+
+def test_pooled_z_squared_is_pearsons_chi_square_and_signed_by_the_difference():
+    hits_1, n_1, hits_2, n_2 = np.array([30, 5, 120]), np.array([100, 40, 1000]), np.array([20, 9, 150]), np.array([120, 35, 900])
+    z = pooled_proportion_z(hits_1, n_1, hits_2, n_2)
+    for i in range(3):
+        table = [[hits_1[i], n_1[i] - hits_1[i]], [hits_2[i], n_2[i] - hits_2[i]]]
+        chi2 = stats.chi2_contingency(table, correction=False).statistic
+        assert z[i] ** 2 == pytest.approx(chi2)
+        assert np.sign(z[i]) == np.sign(hits_1[i] / n_1[i] - hits_2[i] / n_2[i])
+
+
+def test_pooled_z_is_zero_for_equal_degenerate_rates_and_undefined_without_trials():
+    z = pooled_proportion_z(np.array([0, 10, 3]), np.array([10, 10, 0]), np.array([0, 20, 1]), np.array([20, 20, 5]))
+    assert z[0] == 0.0 and z[1] == 0.0 and np.isnan(z[2])
 
 
 def test_mcnemar_is_scipys_exact_binomial_test_on_the_discordant_pairs():
