@@ -40,6 +40,7 @@ from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident, where_clause
 from analysis.data.roles import RoleMap, TaskType
 from analysis.store import Store
+from analysis.report.formatting import percent
 
 PAIRED_SHARE = 0.5
 """Shared ids, as a share of the smaller side's ids, from which two versions count as paired."""
@@ -136,13 +137,13 @@ def pair_versions(
     duplicates = any(s.distinct_ids is not None and s.distinct_ids < s.rows for s in sides)
     if paired:
         explanation = (
-            f"Paired: {pairs:,} requests were scored by both versions ({share:.0%} of the smaller side); "
+            f"Paired: {pairs:,} requests were scored by both versions ({percent(share, 0)} of the smaller side); "
             f"{base_side.rows - pairs:,} base and {cand_side.rows - pairs:,} candidate rows scored by one "
             "version only are left out."
         )
     else:
         explanation = (
-            f"Unpaired: only {pairs:,} requests ({share:.0%} of the smaller side) were scored by both "
+            f"Unpaired: only {pairs:,} requests ({percent(share, 0)} of the smaller side) were scored by both "
             f"versions, so {base_side.rows:,} base and {cand_side.rows:,} candidate rows are compared "
             "as independent samples."
         )

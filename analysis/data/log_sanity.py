@@ -14,6 +14,7 @@ from analysis.dataset import Dataset
 from analysis.query import ROW_ID, ident
 from analysis.data.roles import RoleMap
 from analysis.store import Store
+from analysis.report.formatting import percent
 
 EXAMPLES = 5
 
@@ -135,7 +136,7 @@ def _label_coverage(store: Store, dataset: Dataset, label: str) -> LogIssue:
     share = labelled / total if total else 0.0
     return LogIssue(
         Severity.INFO,
-        f"label column '{label}' is present on {share:.1%} of rows ({labelled:,} of {total:,})",
+        f"label column '{label}' is present on {percent(share)} of rows ({labelled:,} of {total:,})",
         label, int(total - labelled),
     )
 

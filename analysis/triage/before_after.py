@@ -27,6 +27,7 @@ from analysis.data.roles import RoleMap
 from analysis.store import Store
 from analysis.slices import to_sql
 from analysis.triage.ranking import MIN_BASELINE_ROWS, Finding, group_predicate
+from analysis.report.formatting import count, percent
 
 NUMERIC_BINS = 20
 MAX_CATEGORIES = 12
@@ -193,7 +194,7 @@ def histogram_labels(histograms: ColumnHistograms, baseline: str) -> tuple[str, 
     """Legend labels of the two parts, with their rows and missing share."""
     before = {"before": "before the window", "after": "after the window"}.get(baseline, "no baseline")
     return (
-        f"{before} ({histograms.baseline_rows:,} rows, {histograms.baseline_missing:.0%} missing)",
-        f"finding's rows ({histograms.finding_rows:,} rows, {histograms.finding_missing:.0%} missing)",
+        f"{before} ({count(histograms.baseline_rows)} rows, {percent(histograms.baseline_missing, 0)} missing)",
+        f"finding's rows ({count(histograms.finding_rows)} rows, {percent(histograms.finding_missing, 0)} missing)",
     )
 

@@ -68,7 +68,7 @@ from analysis.slices import Compare, Everything, IsNull, Predicate, Range, all_o
 from analysis.store import Store
 from analysis.triage.symptoms import Symptom
 from analysis.triage.violating_rows import violation_of
-from analysis.report.formatting import is_missing, percent, plain_value, significant
+from analysis.report.formatting import is_missing, number, percent, plain_value, significant
 from analysis.stats.significance import pooled_proportion_z
 
 ROOT_CAUSE_ORDER = (
@@ -704,10 +704,10 @@ def sentence(kind: str, lead: Episode, measured: ModelEffect) -> str:
 
 def model_text(measured: ModelEffect) -> str:
     parts = []
-    if measured.score_before is not None and measured.score_inside is not None:
-        parts.append(f"mean score {measured.score_before:.3f} -> {measured.score_inside:.3f}")
-    if measured.error_before is not None and measured.error_inside is not None:
-        parts.append(f"error on those rows {measured.error_before:.2f} -> {measured.error_inside:.2f}")
+    if not (is_missing(measured.score_before) or is_missing(measured.score_inside)):
+        parts.append(f"mean score {number(measured.score_before, 3)} -> {number(measured.score_inside, 3)}")
+    if not (is_missing(measured.error_before) or is_missing(measured.error_inside)):
+        parts.append(f"error on those rows {number(measured.error_before, 2)} -> {number(measured.error_inside, 2)}")
     return "; " + "; ".join(parts) if parts else ""
 
 
