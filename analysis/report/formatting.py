@@ -4,7 +4,7 @@ and JSON: one place, so a panel, the CLI and a report show a result the same way
 A missing value (None, NaN, NaT) always reads "—", never "n/a", "nan" or "None". Infinite
 values read "∞" and "-∞" (a log loss can be infinite; that is a result, not a gap). Metrics
 and differences show four decimals, enough to tell 0.9312 from 0.9316 in a comparison. A
-p-value shows two significant digits, and one too small for a double reads "< 1e-300"
+p-value shows two significant digits, and one that underflowed to 0 reads "< 1e-300"
 rather than "0", because no test proves an effect with certainty.
 """
 
