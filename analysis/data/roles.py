@@ -46,7 +46,8 @@ class RoleMap:
     ``scores`` holds one column for a binary task (the positive class's probability) or one
     column per class for a multiclass task, with ``score_classes`` giving the class value
     (as text) of each. ``positive_class`` is the label value, as text, that counts as positive
-    in a binary task.
+    in a binary task. ``chosen`` lists the roles (their values) a person set by hand: the
+    roles dialog records them, and they beat what a model file or the names would say.
     """
 
     id: str | None = None
@@ -61,6 +62,7 @@ class RoleMap:
     task: TaskType = TaskType.BINARY
     positive_class: str | None = None
     threshold: float = 0.5
+    chosen: tuple[str, ...] = ()
 
     def role_of(self, column: str) -> Role:
         for role in SINGLE_ROLES:
@@ -109,7 +111,7 @@ class RoleMap:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["task"] = self.task.value
-        for key in ("scores", "score_classes", "features", "ignored"):
+        for key in ("scores", "score_classes", "features", "ignored", "chosen"):
             data[key] = list(data[key])
         return data
 
@@ -117,7 +119,7 @@ class RoleMap:
     def from_dict(cls, data: dict[str, Any]) -> "RoleMap":
         known = {f for f in cls.__dataclass_fields__}
         clean = {k: v for k, v in data.items() if k in known}
-        for key in ("scores", "score_classes", "features", "ignored"):
+        for key in ("scores", "score_classes", "features", "ignored", "chosen"):
             clean[key] = tuple(clean.get(key) or ())
         clean["task"] = TaskType(clean.get("task", "binary"))
         return cls(**clean)
@@ -358,6 +360,17 @@ def check_fixed_roles(fixed: Mapping[Role, str], column_names: Sequence[str], fi
         if named.count(column) > 1:
             roles = " and ".join(r.value for r, c in fixed.items() if c == column)
             raise SchemaError(f"column '{column}' was named for two roles ({roles})", file=file)
+
+
+def chosen_roles(roles: RoleMap, wanted: Sequence[Role] = SINGLE_ROLES) -> dict[Role, str]:
+    """The ``wanted`` roles a person set by hand in ``roles``, as ``{Role: column}``: what a
+    snapshot's saved mapping hands to :func:`detect_roles` as fixed roles."""
+    found = {}
+    for role in wanted:
+        column = getattr(roles, role.value, None) if role in SINGLE_ROLES else None
+        if role.value in roles.chosen and column is not None:
+            found[role] = column
+    return found
 
 
 def with_fixed_role(roles: RoleMap, role: Role, column: str) -> RoleMap:

@@ -310,9 +310,11 @@ def trace_log_row(
     k: int = 20,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
+    snapshot_roles: Mapping[Role, str] | None = None,
 ) -> RowTrace:
     """Trace the log row ``row_id`` (its ROW_ID) of an open dataset, reusing ``cache``'s preparation.
 
+    ``snapshot_roles`` are the snapshot's columns a person named for a role (its saved roles).
     Raises :class:`NoLabelYet` before any preparation when the row has no label.
     """
     frame = store.df(Sql(f"SELECT * FROM {ident(dataset.view)} WHERE {ident(ROW_ID)} = ?", (int(row_id),)),
@@ -325,7 +327,7 @@ def trace_log_row(
         raise NoLabelYet("this row has no label yet, so there is no failure to trace", column=roles.label)
     progress(0.0, "Preparing influence (once per model and snapshot)")
     ready = cache.prepared(store, snapshot_paths, model_path, trust, LoadedLog(dataset, roles, ()),
-                           scaled(progress, 0.0, 0.9), cancel)
+                           scaled(progress, 0.0, 0.9), cancel, snapshot_roles)
     missing = [c for c in ready.features if c not in frame.columns]
     if missing:
         raise SchemaError(f"the log lacks the model's feature column(s) {', '.join(missing)}")
