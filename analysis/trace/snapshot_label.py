@@ -10,13 +10,14 @@ name decides (the same ranking detection uses), and the others are named in the 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
 from analysis.data.column_names import normalize
-from analysis.data.roles import ColumnProfile, RoleMap, label_name_rank
+from analysis.data.roles import ColumnProfile, RoleMap, TaskType, label_name_rank
 from analysis.dataset import Dataset
 from analysis.errors import SchemaError
 from analysis.query import ROW_ID, ident
@@ -85,7 +86,7 @@ def label_from_model(store: Store, dataset: Dataset, profiles: Sequence[ColumnPr
 def model_classes(model: LoadedModel) -> set[str] | None:
     """The classes a classifier predicts, as text keys (see :func:`label_key`); None for a regressor."""
     final = final_estimator(model.estimator)
-    if is_xgboost_booster(final) and model.task.value == "binary":
+    if is_xgboost_booster(final) and model.task is TaskType.BINARY:
         return {"0", "1"}
     classes = getattr(model.estimator, "classes_", getattr(final, "classes_", None))
     return None if classes is None else {label_key(c) for c in classes}
@@ -108,8 +109,9 @@ def _within_classes(store: Store, dataset: Dataset, column: str, classes: set[st
 
 
 def _name_rank(profile: ColumnProfile) -> float:
+    """Detection's label-name rank; a name that says nothing ranks after every label name."""
     rank = label_name_rank(profile)
-    return 9 if rank is None else rank
+    return math.inf if rank is None else rank
 
 
 def _steps(estimator: Any) -> list[Any]:
