@@ -71,7 +71,8 @@ def run_check(
         if other.roles.label is None:
             other = with_label_named(other, roles.label)
         profile = profile_reference(store, other.dataset, other.roles)
-        described = f"log {', '.join(Path(p).name for p in reference)}"
+        kind = "log" if other.roles.has_outcome or other.roles.model_version else "training snapshot"
+        described = f"{kind} {', '.join(Path(p).name for p in reference)}"
     elif reference_window is not None:
         profile = profile_reference(store, dataset, roles, condition=time_window(roles, *reference_window))
         described = f"window {reference_window[0].isoformat()}..{reference_window[1].isoformat()}"

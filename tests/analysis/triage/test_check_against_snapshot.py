@@ -56,6 +56,16 @@ def test_a_label_named_after_its_domain_is_matched_through_the_logs_label(store,
     assert schema_findings(store, tmp_path, log, reference, fixed={Role.LABEL: "readmitted"}) == set()
 
 
+def test_the_report_says_the_reference_is_a_training_snapshot(store, tmp_path):
+    prediction_log().to_parquet(tmp_path / "log.parquet")
+    snapshot().to_parquet(tmp_path / "snapshot.parquet")
+    prediction_log(seed=2).to_parquet(tmp_path / "other.parquet")
+    log = [str(tmp_path / "log.parquet")]
+    assert run_check(store, log, reference=[str(tmp_path / "snapshot.parquet")]).reference == \
+        "training snapshot snapshot.parquet"
+    assert run_check(store, log, reference=[str(tmp_path / "other.parquet")]).reference == "log other.parquet"
+
+
 def test_a_real_feature_change_stays_a_finding(store, tmp_path):
     log = prediction_log().drop(columns=["client"])
     log["z"] = log["z"].astype(str)
