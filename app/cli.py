@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="print a log's schema, roles, row count and checks as JSON (no window)",
                           description="Load the files as one log and print what Sleuth detected as JSON.")
     info.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or globs, read as one log")
+    _add_role_arguments(info, LOG_ROLE_FLAGS)
     _add_slices_command(sub)
     _add_check_command(sub)
     _add_compare_command(sub)
@@ -73,6 +74,8 @@ def _add_trace_commands(sub) -> None:
     _add_model_arguments(trace)
     trace.add_argument("--top", type=_positive_int, default=20, help="how many harmful and helpful rows (default 20)")
     trace.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_role_arguments(trace, LOG_ROLE_FLAGS, "--label names the snapshot's label (and the log's, which Sleuth "
+                                               "matches by that name); the other roles are the log's columns")
     suspects = sub.add_parser(
         "suspects", help="training rows whose label is probably wrong, and the batches they come from",
         description="Rank training rows by how likely their label is wrong: cleanlab's confident learning on "
@@ -82,6 +85,38 @@ def _add_trace_commands(sub) -> None:
     _add_model_arguments(suspects)
     suspects.add_argument("--top", type=_positive_int, default=20, help="how many suspects to list (default 20)")
     suspects.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_role_arguments(suspects, SNAPSHOT_ROLE_FLAGS)
+
+
+LOG_ROLE_FLAGS = ("label", "id", "time", "version_column", "score", "prediction")
+"""The role overrides of a command that reads a prediction log."""
+SNAPSHOT_ROLE_FLAGS = ("label", "id")
+"""The role overrides of a command that reads only a training snapshot."""
+ROLE_OF_FLAG = {"label": "label", "id": "id", "time": "timestamp", "version_column": "model_version",
+                "score": "score", "prediction": "prediction"}
+ROLE_HELP = {
+    "label": "the label (ground truth) column, whatever Sleuth detected",
+    "id": "the request id column",
+    "time": "the timestamp column",
+    "version_column": "the column that says which model version made the prediction",
+    "score": "the score column (positive-class probability)",
+    "prediction": "the predicted class or value column",
+}
+
+
+def _add_role_arguments(cmd: argparse.ArgumentParser, flags: Sequence[str], note: str | None = None) -> None:
+    """``--label COL``, ``--id COL``...: the user's word on a column's role beats detection."""
+    group = cmd.add_argument_group("column roles", note or "name a column for a role when detection gets it wrong")
+    for flag in flags:
+        group.add_argument("--" + flag.replace("_", "-"), metavar="COL", dest=f"role_{flag}", help=ROLE_HELP[flag])
+
+
+def named_roles(args: argparse.Namespace, flags: Sequence[str] = LOG_ROLE_FLAGS) -> dict:
+    """The roles the user named on the command line, as ``{Role: column}``."""
+    from analysis.data.roles import Role
+
+    return {Role(ROLE_OF_FLAG[f]): getattr(args, f"role_{f}") for f in flags
+            if getattr(args, f"role_{f}", None) is not None}
 
 
 def _add_model_arguments(cmd: argparse.ArgumentParser) -> None:
@@ -120,6 +155,7 @@ def _add_compare_command(sub) -> None:
                          help="exit 1 when the candidate is significantly worse beyond --tolerance, overall or "
                               "on any tested slice")
     compare.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    _add_role_arguments(compare, LOG_ROLE_FLAGS)
 
 
 def _add_check_command(sub) -> None:
@@ -140,6 +176,8 @@ def _add_check_command(sub) -> None:
     check.add_argument("--since", type=_timestamp, metavar="T", help="only check rows from this time on")
     check.add_argument("--fail-on", choices=["alert", "warning"], help="exit 1 when a finding this severe exists")
     check.add_argument("--json", action="store_true", help="print {reference, findings: [...]} as JSON")
+    _add_role_arguments(check, LOG_ROLE_FLAGS, "roles of the checked log's columns; a reference's label is "
+                                               "matched to the log's by role")
 
 
 def _timestamp(text: str):
@@ -179,6 +217,7 @@ def _add_slices_command(sub) -> None:
                         help="weight of error against size in the score, in (0, 1] (default 0.95)")
     slices.add_argument("--all", action="store_true", help="also list slices that are not significant")
     slices.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    _add_role_arguments(slices, LOG_ROLE_FLAGS)
 
 
 def _unit_float(text: str) -> float:
@@ -213,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "info":
-            return run_info(args.paths)
+            return run_info(args.paths, named_roles(args))
         if args.command == "slices":
             return run_slices(args)
         if args.command == "check":
@@ -242,13 +281,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def run_info(paths: Sequence[str]) -> int:
+def run_info(paths: Sequence[str], fixed: dict | None = None) -> int:
     from analysis.data.info_report import describe_log
     from analysis.data.open_log import load_log
     from analysis.store import APP_MEMORY_LIMIT, Store
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
-    loaded = load_log(store, paths)
+    loaded = load_log(store, paths, fixed=fixed)
     print(json.dumps(describe_log(store, loaded), indent=2, default=str))
     return 0
 
@@ -263,7 +302,7 @@ def run_slices(args: argparse.Namespace) -> int:
     from analysis.store import APP_MEMORY_LIMIT, Store
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
-    loaded = load_log(store, args.paths, check=False)
+    loaded = load_log(store, args.paths, fixed=named_roles(args), check=False)
     dataset, roles = loaded.dataset, loaded.roles
     error = args.error or ("abs" if roles.task is TaskType.REGRESSION else "misclass")
     condition = None
@@ -295,7 +334,7 @@ def run_check_command(args: argparse.Namespace) -> int:
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
     run = run_check(store, args.paths, reference=args.reference, reference_window=args.reference_window,
-                    expect=args.expect, since=args.since, write_expect=args.write_expect)
+                    expect=args.expect, since=args.since, write_expect=args.write_expect, fixed=named_roles(args))
     if args.json:
         print(json.dumps(check_report(store, run.dataset, run.roles, run.findings, run.reference), indent=2,
                          default=str))
@@ -314,7 +353,7 @@ def run_compare_command(args: argparse.Namespace) -> int:
     from analysis.workspace.workspace_file import Workspace
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
-    loaded = load_log(store, args.paths, check=False)
+    loaded = load_log(store, args.paths, fixed=named_roles(args), check=False)
     dataset, roles = loaded.dataset, loaded.roles
     condition = to_sql(parse_slice(args.where, {c.name: c.dtype for c in dataset.columns})) if args.where else None
     saved = []
@@ -339,14 +378,17 @@ def run_trace_command(args: argparse.Namespace) -> int:
     from analysis.trace.tracer import suspects_for, trace_prediction, trace_slice
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
+    snapshot_roles = named_roles(args, SNAPSHOT_ROLE_FLAGS if args.command == "suspects" else ("label",))
+    log_roles = {role: column for role, column in named_roles(args).items() if role.value != "label"}
     if args.command == "trace" and args.slice is not None:
         report = trace_slice(store, args.train, args.log, args.slice, args.model, args.trust, args.version,
-                             k=args.top)
+                             k=args.top, snapshot_roles=snapshot_roles, log_roles=log_roles)
     elif args.command == "trace":
         report = trace_prediction(store, args.train, args.log, args.row, args.model, args.trust, args.version,
-                                  k=args.top)
+                                  k=args.top, snapshot_roles=snapshot_roles, log_roles=log_roles)
     else:
-        report = suspects_for(store, args.train, args.model, args.trust, top=args.top)
+        report = suspects_for(store, args.train, args.model, args.trust, top=args.top,
+                              snapshot_roles=snapshot_roles)
     print(json.dumps(report, indent=2, default=str) if args.json else report_text(args.command, report))
     return 0
 

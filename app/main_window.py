@@ -281,7 +281,7 @@ class MainWindow(QMainWindow):
         opened = self.session.datasets.get(name) if name else None
         if opened is None:
             return
-        dialog = RolesDialog(opened.dataset, opened.roles, self)
+        dialog = RolesDialog(opened.dataset, opened.roles, self, kind=opened.kind)
         if dialog.exec() and dialog.roles() != opened.roles:
             self.controller.set_roles(name, dialog.roles())
 

@@ -10,6 +10,7 @@ the GUI thread; workers get immutable values (``Dataset``, ``RoleMap``) and retu
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Iterator
 
@@ -17,7 +18,7 @@ from psygnal import Signal
 
 from analysis.dataset import Dataset
 from analysis.query import ROW_ID, Sql
-from analysis.data.roles import RoleMap
+from analysis.data.roles import Role, RoleMap, chosen_roles
 from analysis.slices import Everything, Slice, to_sql
 from analysis.store import Store
 from analysis.workspace.version_cards import VersionCard, display_name
@@ -119,6 +120,16 @@ class Session:
         opened = self.active
         present = set(opened.dataset.column_names) | {ROW_ID} if opened else {ROW_ID}
         return sorted(self.current_slice.columns - present)
+
+    def chosen_snapshot_roles(self, snapshot: str) -> dict[Role, str]:
+        """The label and id a person set in the roles dialog for the open dataset read from the
+        file ``snapshot`` (empty when it is not open or nobody set them): what trace and suspects
+        use for that training snapshot instead of what the model file or the names say."""
+        wanted = [str(Path(snapshot).resolve())]
+        for opened in self.datasets.values():
+            if [str(Path(p).resolve()) for p in opened.dataset.paths] == wanted:
+                return chosen_roles(opened.roles, (Role.LABEL, Role.ID))
+        return {}
 
     def version_name(self, version: str | None) -> str:
         """What to call a model version everywhere: its card's name, else the raw string."""

@@ -58,11 +58,17 @@ month-first, as most of the world writes dates)."""
 ZONE_PATTERN = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?|UTC)$"
 
 EPOCH_UNITS = (
-    ("seconds", 1e9, 4e9, 1_000_000),
-    ("milliseconds", 1e12, 4e12, 1_000),
-    ("microseconds", 1e15, 4e15, 1),
+    ("seconds", 1e11, 1_000_000),
+    ("milliseconds", 1e14, 1_000),
+    ("microseconds", 1e17, 1),
 )
-"""(unit, smallest, largest plausible value, microseconds per unit): 2001 to 2096."""
+"""(unit, bound, microseconds per unit): the unit is the first whose bound is above the largest
+value. Each bound is year 5138 in its unit and year 1973 in the next finer one, so a log from
+any year since 1970 (old data replayed) reads in the unit it was written in."""
+
+EPOCH_SMALLEST_LARGEST = 1e8
+"""A time-named integer column whose largest value is below this (March 1973 in seconds) is a
+counter or a duration (a ``time`` in days, a ``latency_ms``), not an epoch: it stays a number."""
 
 
 @dataclass
@@ -499,10 +505,12 @@ def _text_timestamp(col: str, present: int, iso: int, zoned: int, by_format: lis
 
 
 def _epoch_timestamp(col: str, low, high, notes: list[str]) -> str | None:
-    if low is None or high is None:
+    """An integer column with a time-like name, read as epoch seconds, milliseconds or
+    microseconds from 1970 on (the unit picked by the magnitude of its values)."""
+    if low is None or high is None or low < 0 or high < EPOCH_SMALLEST_LARGEST:
         return None
-    for unit, smallest, largest, micros in EPOCH_UNITS:
-        if smallest <= low and high < largest:
+    for unit, bound, micros in EPOCH_UNITS:
+        if high < bound:
             notes.append(f"column '{col}' read as epoch {unit} (UTC)")
             return f"make_timestamp(CAST({ident(col)} * {micros} AS BIGINT))"
     return None

@@ -6,13 +6,15 @@ read, understood and checked the same way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, replace
+from typing import Mapping, Sequence
 
 from analysis.dataset import Dataset
 from analysis.data.loading import open_dataset
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
-from analysis.data.roles import RoleMap, detect_roles, profile_columns
+from analysis.data.roles import (
+    ColumnProfile, Role, RoleMap, check_fixed_roles, detect_roles, profile_columns, with_fixed_role,
+)
 from analysis.store import Store
 from analysis.data.log_sanity import LogIssue, check_log
 from analysis.data.wide import detect_wide, long_view, with_wide_roles
@@ -20,9 +22,13 @@ from analysis.data.wide import detect_wide, long_view, with_wide_roles
 
 @dataclass(frozen=True)
 class LoadedLog:
+    """A log (or snapshot) as opened: the dataset, its roles, the log checks' issues, and the
+    column profiles the roles were detected from (empty when the roles were given)."""
+
     dataset: Dataset
     roles: RoleMap
     issues: tuple[LogIssue, ...]
+    profiles: tuple[ColumnProfile, ...] = ()
 
 
 def load_log(
@@ -31,6 +37,7 @@ def load_log(
     *,
     name: str | None = None,
     roles: RoleMap | None = None,
+    fixed: Mapping[Role, str] | None = None,
     check: bool = True,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
@@ -40,6 +47,9 @@ def load_log(
     A wide log (one score or prediction column per version) is shown one row per version
     (see :mod:`analysis.data.wide`), and its load report says so.
 
+    ``fixed`` names columns whose role the user chose (``--label COL``...); detection fills the
+    other roles around them. A named column the files lack is refused in one sentence.
+
     ``check=False`` skips the log checks (a full scan of a large log), so the window can show
     the table first and run the checks as a job of their own.
     """
@@ -48,19 +58,39 @@ def load_log(
     layout = detect_wide(dataset.columns)
     if layout is not None:
         dataset = long_view(store, dataset, layout)
+    profiles: tuple[ColumnProfile, ...] = ()
+    if fixed:
+        check_fixed_roles(fixed, dataset.column_names, ", ".join(dataset.paths))
     if roles is None:
         progress(0.75, "Detecting column roles")
-        roles = detect_roles(profile_columns(store, dataset))
+        profiles = tuple(profile_columns(store, dataset))
+        roles = detect_roles(profiles, fixed)
         roles = with_wide_roles(roles, layout) if layout is not None else roles
     else:
         roles = keep_known_columns(roles, dataset)
+        for role, column in (fixed or {}).items():
+            roles = with_fixed_role(roles, role, column)
     issues: tuple[LogIssue, ...] = ()
     if check:
         cancel.raise_if_cancelled()
         progress(0.85, "Checking the log")
         issues = tuple(check_log(store, dataset, roles))
     progress(1.0, "Loaded")
-    return LoadedLog(dataset, roles, issues)
+    return LoadedLog(dataset, roles, issues, profiles)
+
+
+def with_label_named(loaded: LoadedLog, column: str | None) -> LoadedLog:
+    """``loaded`` with ``column`` as its label when it has that column and detection chose
+    another (or none): how a log's label is matched to a snapshot's, and a reference's to a
+    checked log's, when one side names it after its domain (``churned``). The other roles are
+    detected again around it, so the task follows the label."""
+    if column is None or loaded.roles.label == column or column not in loaded.dataset.column_names:
+        return loaded
+    if not loaded.profiles:
+        return replace(loaded, roles=loaded.roles.with_role(column, Role.LABEL))
+    kept = {role: getattr(loaded.roles, role.value) for role in (Role.ID, Role.TIMESTAMP, Role.MODEL_VERSION)
+            if getattr(loaded.roles, role.value) not in (None, column)}
+    return replace(loaded, roles=detect_roles(loaded.profiles, {**kept, Role.LABEL: column}))
 
 
 def recheck(store: Store, dataset: Dataset, roles: RoleMap, cancel: CancelToken = NEVER_CANCELLED) -> tuple[LogIssue, ...]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from analysis.data.column_names import looks_like_time, normalize
 from analysis.dataset import NUMERIC_TYPES as _NUMERIC_TYPES
@@ -46,7 +46,8 @@ class RoleMap:
     ``scores`` holds one column for a binary task (the positive class's probability) or one
     column per class for a multiclass task, with ``score_classes`` giving the class value
     (as text) of each. ``positive_class`` is the label value, as text, that counts as positive
-    in a binary task.
+    in a binary task. ``chosen`` lists the roles (their values) a person set by hand: the
+    roles dialog records them, and they beat what a model file or the names would say.
     """
 
     id: str | None = None
@@ -61,6 +62,7 @@ class RoleMap:
     task: TaskType = TaskType.BINARY
     positive_class: str | None = None
     threshold: float = 0.5
+    chosen: tuple[str, ...] = ()
 
     def role_of(self, column: str) -> Role:
         for role in SINGLE_ROLES:
@@ -109,7 +111,7 @@ class RoleMap:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["task"] = self.task.value
-        for key in ("scores", "score_classes", "features", "ignored"):
+        for key in ("scores", "score_classes", "features", "ignored", "chosen"):
             data[key] = list(data[key])
         return data
 
@@ -117,7 +119,7 @@ class RoleMap:
     def from_dict(cls, data: dict[str, Any]) -> "RoleMap":
         known = {f for f in cls.__dataclass_fields__}
         clean = {k: v for k, v in data.items() if k in known}
-        for key in ("scores", "score_classes", "features", "ignored"):
+        for key in ("scores", "score_classes", "features", "ignored", "chosen"):
             clean[key] = tuple(clean.get(key) or ())
         clean["task"] = TaskType(clean.get("task", "binary"))
         return cls(**clean)
@@ -147,8 +149,10 @@ MODEL_VERSION_NAMES = frozenset(
     "model_version version model model_name model_id model_tag model_variant variant "
     "deployment endpoint_variant model_version_id".split()
 )
-LABEL_NAMES = frozenset(
-    "label target y_true y actual ground_truth groundtruth truth true_label outcome y_actual "
+EXPLICIT_LABEL_NAMES = frozenset("label target".split())
+"""Names that say "this is the label" in so many words: no other name outranks them."""
+LABEL_NAMES = EXPLICIT_LABEL_NAMES | frozenset(
+    "y_true y actual ground_truth groundtruth truth true_label outcome y_actual "
     "actual_label gt true_class true_value observed y_test".split()
 )
 PREDICTION_NAMES = frozenset(
@@ -272,13 +276,22 @@ def _value_counts(store: "Store", sample: str, profiles: list[ColumnProfile]) ->
     return {col: tuple(pairs) for col, pairs in counts.items()}
 
 
-def detect_roles(profiles: Sequence[ColumnProfile]) -> RoleMap:
-    """Propose a role for every column of a log from its profile."""
+def detect_roles(profiles: Sequence[ColumnProfile], fixed: Mapping[Role, str] | None = None) -> RoleMap:
+    """Propose a role for every column of a log from its profile.
+
+    ``fixed`` names columns whose role the user (``--label COL``...) or the model file already
+    decided: they take that role first, and detection fills the other roles around them, so the
+    task and the positive class follow the label the user named.
+    """
     pool = [p for p in profiles if p.name != ROW_ID]
-    taken: set[str] = set()
+    fixed = dict(fixed or {})
+    by_name = {p.name: p for p in pool}
+    taken: set[str] = set(fixed.values())
     ignored: list[str] = []
 
-    def pick(rank: Callable[[ColumnProfile], float | None]) -> ColumnProfile | None:
+    def pick(role: Role, rank: Callable[[ColumnProfile], float | None]) -> ColumnProfile | None:
+        if role in fixed:
+            return by_name[fixed[role]]
         ranked = [(r, i, p) for i, p in enumerate(pool) if p.name not in taken and (r := rank(p)) is not None]
         if not ranked:
             return None
@@ -286,13 +299,17 @@ def detect_roles(profiles: Sequence[ColumnProfile]) -> RoleMap:
         taken.add(best.name)
         return best
 
-    timestamp = pick(_timestamp_rank)
-    model_version = pick(_model_version_rank)
-    label = pick(_label_rank) or _only_binary_flag(pool, taken)
-    scores, score_classes = _pick_scores(pool, taken, label)
-    prediction = pick(_prediction_rank)
-    identifier = pick(_id_rank)
-    if prediction is not None and label is not None and not scores and _looks_like_probability(prediction, label):
+    timestamp = pick(Role.TIMESTAMP, _timestamp_rank)
+    model_version = pick(Role.MODEL_VERSION, _model_version_rank)
+    label = pick(Role.LABEL, label_name_rank) or _only_binary_flag(pool, taken)
+    if Role.SCORE in fixed:
+        scores, score_classes = (fixed[Role.SCORE],), ()
+    else:
+        scores, score_classes = _pick_scores(pool, taken, label)
+    prediction = pick(Role.PREDICTION, _prediction_rank)
+    identifier = pick(Role.ID, _id_rank)
+    if (Role.PREDICTION not in fixed and prediction is not None and label is not None and not scores
+            and _looks_like_probability(prediction, label)):
         scores, prediction = (prediction.name,), None
     for leftover in (p for p in pool if p.name not in taken):
         if _is_outcome_like(leftover) or _is_free_text(leftover):
@@ -320,6 +337,49 @@ def detect_roles(profiles: Sequence[ColumnProfile]) -> RoleMap:
         task=task,
         positive_class=positive,
     )
+
+
+OVERRIDABLE_ROLES = (Role.LABEL, Role.ID, Role.TIMESTAMP, Role.MODEL_VERSION, Role.SCORE, Role.PREDICTION)
+"""Roles a user can name a column for on the command line (``--label COL``...)."""
+
+
+def check_fixed_roles(fixed: Mapping[Role, str], column_names: Sequence[str], file: str | None = None) -> None:
+    """Refuse, in one sentence naming it, a column the user gave a role but the data lacks,
+    or one column named for two roles."""
+    from analysis.errors import SchemaError
+
+    present = set(column_names)
+    for role, column in fixed.items():
+        if column not in present:
+            shown = [c for c in column_names if c != ROW_ID]
+            listed = ", ".join(shown[:20]) + (f" and {len(shown) - 20} more" if len(shown) > 20 else "")
+            raise SchemaError(f"there is no column '{column}' to use as the {role.value.replace('_', ' ')} "
+                              f"(the columns are {listed})", file=file)
+    named = list(fixed.values())
+    for column in named:
+        if named.count(column) > 1:
+            roles = " and ".join(r.value for r, c in fixed.items() if c == column)
+            raise SchemaError(f"column '{column}' was named for two roles ({roles})", file=file)
+
+
+def chosen_roles(roles: RoleMap, wanted: Sequence[Role] = SINGLE_ROLES) -> dict[Role, str]:
+    """The ``wanted`` roles a person set by hand in ``roles``, as ``{Role: column}``: what a
+    snapshot's saved mapping hands to :func:`detect_roles` as fixed roles."""
+    found = {}
+    for role in wanted:
+        column = getattr(roles, role.value, None) if role in SINGLE_ROLES else None
+        if role.value in roles.chosen and column is not None:
+            found[role] = column
+    return found
+
+
+def with_fixed_role(roles: RoleMap, role: Role, column: str) -> RoleMap:
+    """A saved mapping with the user's ``--score COL``/``--label COL``... applied on top: a named
+    score replaces the score columns (the old ones are ignored, they would leak the answer)."""
+    if role is not Role.SCORE:
+        return roles.with_role(column, role)
+    cleared = roles._without(column)
+    return replace(cleared, scores=(column,), score_classes=(), ignored=cleared.ignored + cleared.scores)
 
 
 def infer_task(label: ColumnProfile | None, prediction: ColumnProfile | None, score_count: int = 0) -> TaskType:
@@ -381,14 +441,18 @@ def _model_version_rank(p: ColumnProfile) -> float | None:
     return None
 
 
-def _label_rank(p: ColumnProfile) -> float | None:
+def label_name_rank(p: ColumnProfile) -> float | None:
+    """How surely the name says "label": 0 for ``label``/``target``, then other label names,
+    then affixes (``label_x``, ``x_true``); None when the name does not say it."""
     word = normalize(p.name)
     if _words(p.name) & (SCORE_WORDS | {"pred", "prediction", "predicted"}):
         return None
-    if word in LABEL_NAMES:
+    if word in EXPLICIT_LABEL_NAMES:
         return 0
-    if _has_affix(word, LABEL_AFFIXES):
+    if word in LABEL_NAMES:
         return 1
+    if _has_affix(word, LABEL_AFFIXES):
+        return 2
     return None
 
 

@@ -8,6 +8,8 @@ from analysis.report.formatting import count, number, p_value, percent, signific
 def report_text(command: str, report: dict) -> str:
     """A ``trace`` or ``suspects`` report as text for a terminal or a CI log."""
     lines = [f"method: {report['method']}" + (" (surrogate model fitted by Sleuth)" if report.get("surrogate") else "")]
+    if report.get("label_note"):
+        lines.append(report["label_note"])
     if command == "trace":
         if "query" in report:
             q = report["query"]

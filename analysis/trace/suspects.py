@@ -35,7 +35,6 @@ importing Sleuth must stay fast.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
@@ -166,6 +165,7 @@ def out_of_fold_probabilities(
     """
     from sklearn.base import clone
     from sklearn.model_selection import StratifiedKFold
+    from threadpoolctl import threadpool_limits
 
     n_classes = int(codes.max()) + 1
     probabilities = np.zeros((len(codes), n_classes))
@@ -173,7 +173,8 @@ def out_of_fold_probabilities(
     for fold, (fit_rows, held_out) in enumerate(splits):
         cancel.raise_if_cancelled()
         progress(fold / folds, f"Out-of-fold fit {fold + 1} of {folds}")
-        fitted = clone(estimator).fit(train_x.iloc[fit_rows], codes[fit_rows])
+        with threadpool_limits(limits=1):  # as fit_surrogate: OpenMP's spinning threads slow fits on a busy machine
+            fitted = clone(estimator).fit(train_x.iloc[fit_rows], codes[fit_rows])
         probabilities[np.ix_(held_out, fitted.classes_)] = fitted.predict_proba(
             train_x.iloc[held_out])
     return probabilities

@@ -13,20 +13,21 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
 from analysis.dataset import Dataset
 from analysis.errors import SchemaError
 from analysis.trace.influence import InfluencePrep, aggregate_influence, influence_for_row, prepare_influence, strongest
-from analysis.data.open_log import LoadedLog, load_log
+from analysis.data.open_log import LoadedLog, load_log, with_label_named
 from analysis.metrics.per_version import model_versions
 from analysis.trace.model_files import LoadedModel, fit_surrogate, load_model, match_features
 from analysis.metrics.outcomes import outcomes
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.query import ROW_ID, Sql, ident
-from analysis.data.roles import RoleMap
+from analysis.data.roles import Role, RoleMap
+from analysis.trace.snapshot_label import label_from_model, label_key
 from analysis.slicing.parser import parse_slice
 from analysis.slices import Compare, Predicate, RowIds, to_sql
 from analysis.store import Store
@@ -48,32 +49,53 @@ class TrainingData:
     label: str
     id_column: str | None
     context_columns: list[str]  # source / batch / date columns shown next to each row
+    label_note: str | None = None  # how the label was found, when the model file decided it
 
 
-def read_training(store: Store, train_paths: Sequence[str], cancel: CancelToken = NEVER_CANCELLED) -> TrainingData:
-    """Load a training snapshot: its label, features, id and source/date columns."""
-    snapshot = load_log(store, train_paths, check=False, cancel=cancel)
+def read_training(store: Store, train_paths: Sequence[str], cancel: CancelToken = NEVER_CANCELLED, *,
+                  model: LoadedModel | None = None, fixed: Mapping[Role, str] | None = None) -> TrainingData:
+    """Load a training snapshot: its label, features, id and source/date columns.
+
+    The label is the one ``fixed`` names (the user's ``--label``), else the one ``model`` points
+    to (:mod:`analysis.trace.snapshot_label`), else the one its name gives away.
+    """
+    snapshot = load_log(store, train_paths, fixed=fixed, check=False, cancel=cancel)
+    note = None
+    if model is not None and Role.LABEL not in (fixed or {}):
+        choice = label_from_model(store, snapshot.dataset, snapshot.profiles, snapshot.roles, model)
+        if choice is not None:
+            note = choice.sentence()
+            snapshot = with_label_named(snapshot, choice.column)
     roles = snapshot.roles
     if roles.label is None:
-        raise SchemaError("the training snapshot has no label column (name it label, target, y or is_...)",
+        raise SchemaError("the training snapshot has no column named like a label: name it with --label COL, "
+                          "or give the model trained on it (--model) so Sleuth reads the label from it",
                           file=", ".join(snapshot.dataset.paths))
     context = [c for c in snapshot.dataset.column_names if c in DEFAULT_SOURCE_COLUMNS]
     features = [c for c in roles.features if c not in context]
     columns = [c for c in [roles.id, roles.label, *features, *context] if c]
     frame = store.df(Sql(f"SELECT {', '.join(ident(c) for c in dict.fromkeys(columns))} "
                          f"FROM {ident(snapshot.dataset.view)} ORDER BY {ident(ROW_ID)}"), cancel)
-    return TrainingData(snapshot, frame, features, roles.label, roles.id, context)
+    return TrainingData(snapshot, frame, features, roles.label, roles.id, context, note)
 
 
-def model_for(training: TrainingData, model_path: str | Path | None, trust: bool,
+def load_traced_log(store: Store, log_paths: Sequence[str], training: TrainingData,
+                    fixed: Mapping[Role, str] | None = None, cancel: CancelToken = NEVER_CANCELLED) -> LoadedLog:
+    """The prediction log, its label matched to the snapshot's by name when the log has that
+    column (a label named after its domain, ``churned``, is found in both the same way)."""
+    log = load_log(store, log_paths, fixed=fixed, check=False, cancel=cancel)
+    return log if Role.LABEL in (fixed or {}) else with_label_named(log, training.label)
+
+
+def model_for(training: TrainingData, model: LoadedModel | None,
               log: LoadedLog | None = None) -> tuple[LoadedModel, list[str]]:
-    """The user's model (safely loaded) and its feature columns, or a surrogate fitted on the snapshot."""
-    if model_path is None:
+    """The user's model (already safely loaded) and its feature columns, or a surrogate fitted on
+    the snapshot when there is none."""
+    if model is None:
         features = [c for c in training.features if log is None or c in log.dataset.column_names]
         if not features:
             raise SchemaError("the training snapshot and the log share no feature column")
         return fit_surrogate(training.frame, features, training.label, training.snapshot.roles.task), features
-    model = load_model(model_path, trust=trust)
     log_columns = log.dataset.columns if log is not None else training.snapshot.dataset.columns
     return model, match_features(model, training.snapshot.dataset.columns, log_columns)
 
@@ -89,12 +111,18 @@ def trace_prediction(
     k: int = 20,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
+    *,
+    snapshot_roles: Mapping[Role, str] | None = None,
+    log_roles: Mapping[Role, str] | None = None,
 ) -> dict[str, Any]:
-    """The ``sleuth trace`` report for the log row whose id is ``row`` (one version's row)."""
+    """The ``sleuth trace`` report for the log row whose id is ``row`` (one version's row).
+
+    ``snapshot_roles`` and ``log_roles`` are the columns the user named for a role in each."""
     progress(0.0, "Reading the training snapshot")
-    training = read_training(store, train_paths, cancel)
-    log = load_log(store, log_paths, check=False, cancel=cancel)
-    model, features = model_for(training, model_path, trust, log)
+    loaded_model = load_model(model_path, trust=trust) if model_path else None
+    training = read_training(store, train_paths, cancel, model=loaded_model, fixed=snapshot_roles)
+    log = load_traced_log(store, log_paths, training, log_roles, cancel)
+    model, features = model_for(training, loaded_model, log)
     if version is None:
         version = version_of_model(model_versions(store, log.dataset, log.roles, cancel), model_path)
     query = _log_row(store, log, row, features, version, cancel)
@@ -110,6 +138,7 @@ def trace_prediction(
     return {
         "method": result.method,
         "surrogate": result.surrogate,
+        "label_note": training.label_note,
         "query": {"row_id": row, "label": json_value(label), "prediction": json_value(prediction),
                   "version": json_value(query[log.roles.model_version]) if log.roles.model_version else None},
         "harmful": [_training_row(training, index, score) for index, score in result.harmful],
@@ -125,18 +154,20 @@ def suspects_for(
     top: int = 20,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
+    *,
+    snapshot_roles: Mapping[Role, str] | None = None,
 ) -> dict[str, Any]:
     """The ``sleuth suspects`` report: training rows whose label is probably wrong, and where
     they come from (source, batch, date)."""
-    training = read_training(store, train_paths, cancel)
     model = load_model(model_path, trust=trust) if model_path else None
+    training = read_training(store, train_paths, cancel, model=model, fixed=snapshot_roles)
     features = training.features
     if model is not None:
         features = match_features(model, training.snapshot.dataset.columns, training.snapshot.dataset.columns)
     found = find_suspects(training.frame, features, training.label, model, id_column=training.id_column,
                           source_columns=training.context_columns or DEFAULT_SOURCE_COLUMNS, k=max(top, 50),
                           progress=progress, cancel=cancel)
-    return {**suspects_report(found, top=top), "id_column": training.id_column}
+    return {**suspects_report(found, top=top), "id_column": training.id_column, "label_note": training.label_note}
 
 
 def _log_row(store: Store, log: LoadedLog, row: str, features: list[str], version: str | None,
@@ -191,20 +222,23 @@ class InfluenceCache:
 
     def prepared(self, store: Store, snapshot_paths: Sequence[str], model_path: str | Path | None,
                  trust: bool, log: LoadedLog, progress: Progress = no_progress,
-                 cancel: CancelToken = NEVER_CANCELLED) -> PreparedInfluence:
+                 cancel: CancelToken = NEVER_CANCELLED,
+                 snapshot_roles: Mapping[Role, str] | None = None) -> PreparedInfluence:
         """The cached preparation, or a new one (progress reports only when preparing)."""
-        key = _cache_key(snapshot_paths, model_path)
+        key = _cache_key(snapshot_paths, model_path, snapshot_roles)
         with self._lock:
             if key not in self._entries:
-                self._entries[key] = _prepare(store, snapshot_paths, model_path, trust, log, progress, cancel)
+                self._entries[key] = _prepare(store, snapshot_paths, model_path, trust, log, progress, cancel,
+                                              snapshot_roles)
             return self._entries[key]
 
     def __contains__(self, key: tuple) -> bool:
         return key in self._entries
 
     @staticmethod
-    def key(snapshot_paths: Sequence[str], model_path: str | Path | None) -> tuple:
-        return _cache_key(snapshot_paths, model_path)
+    def key(snapshot_paths: Sequence[str], model_path: str | Path | None,
+            snapshot_roles: Mapping[Role, str] | None = None) -> tuple:
+        return _cache_key(snapshot_paths, model_path, snapshot_roles)
 
 
 @dataclass(frozen=True)
@@ -264,9 +298,11 @@ def trace_log_row(
     k: int = 20,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
+    snapshot_roles: Mapping[Role, str] | None = None,
 ) -> RowTrace:
     """Trace the log row ``row_id`` (its ROW_ID) of an open dataset, reusing ``cache``'s preparation.
 
+    ``snapshot_roles`` are the snapshot's columns a person named for a role (its saved roles).
     Raises :class:`NoLabelYet` before any preparation when the row has no label.
     """
     frame = store.df(Sql(f"SELECT * FROM {ident(dataset.view)} WHERE {ident(ROW_ID)} = ?", (int(row_id),)),
@@ -279,7 +315,7 @@ def trace_log_row(
         raise NoLabelYet("this row has no label yet, so there is no failure to trace", column=roles.label)
     progress(0.0, "Preparing influence (once per model and snapshot)")
     ready = cache.prepared(store, snapshot_paths, model_path, trust, LoadedLog(dataset, roles, ()),
-                           scaled(progress, 0.0, 0.9), cancel)
+                           scaled(progress, 0.0, 0.9), cancel, snapshot_roles)
     missing = [c for c in ready.features if c not in frame.columns]
     if missing:
         raise SchemaError(f"the log lacks the model's feature column(s) {', '.join(missing)}")
@@ -320,6 +356,7 @@ class FailuresTrace:
     harmful: list[TracedTrainingRow]
     helpful: list[TracedTrainingRow]
     by_source: pd.DataFrame
+    label_note: str | None = None
 
 
 def version_of_model(versions: Sequence[str], model_path: str | Path | None) -> str | None:
@@ -363,6 +400,7 @@ def trace_failures(
     cap: int = FAILURE_CAP,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
+    snapshot_roles: Mapping[Role, str] | None = None,
 ) -> FailuresTrace:
     """Sum the influence of every training row over the failed predictions of ``version`` in the
     slice ``condition`` (the worst ``cap`` of them), so rows and batches harmful to many stand out."""
@@ -379,7 +417,7 @@ def trace_failures(
                           f"ORDER BY {worst}{ident(ROW_ID)} LIMIT {int(cap)}", where.params), cancel)
     progress(0.0, "Preparing influence (once per model and snapshot)")
     ready = cache.prepared(store, snapshot_paths, model_path, trust, LoadedLog(dataset, roles, ()),
-                           scaled(progress, 0.0, 0.8), cancel)
+                           scaled(progress, 0.0, 0.8), cancel, snapshot_roles)
     missing = [c for c in ready.features if c not in failed.columns]
     if missing:
         raise SchemaError(f"the log lacks the model's feature column(s) {', '.join(missing)}")
@@ -394,6 +432,7 @@ def trace_failures(
         harmful=[_traced_row(ready, index, score) for index, score in harmful],
         helpful=[_traced_row(ready, index, score) for index, score in helpful],
         by_source=influence_by_source(ready.training.frame, scores, sources),
+        label_note=ready.training.label_note,
     )
 
 
@@ -408,17 +447,26 @@ def trace_slice(
     k: int = 20,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
+    *,
+    snapshot_roles: Mapping[Role, str] | None = None,
+    log_roles: Mapping[Role, str] | None = None,
 ) -> dict[str, Any]:
     """The ``sleuth trace --slice`` report: :func:`trace_failures` over the log rows matching
-    ``slice_text`` (the slice bar's syntax), as a JSON-ready object."""
-    log = load_log(store, log_paths, check=False, cancel=cancel)
+    ``slice_text`` (the slice bar's syntax), as a JSON-ready object.
+
+    The snapshot is read first to learn its label, which names the log's label too (see
+    :func:`load_traced_log`); the influence preparation reads it again (a cached step in the window).
+    """
+    loaded_model = load_model(model_path, trust=trust) if model_path else None
+    training = read_training(store, train_paths, cancel, model=loaded_model, fixed=snapshot_roles)
+    log = load_traced_log(store, log_paths, training, log_roles, cancel)
     types = {c.name: c.dtype for c in log.dataset.columns}
     condition = to_sql(parse_slice(slice_text, types))
     if version is None:
         version = (version_of_model(model_versions(store, log.dataset, log.roles, cancel), model_path)
                    or busiest_failing_version(store, log.dataset, log.roles, condition, cancel))
     traced = trace_failures(store, log.dataset, log.roles, condition, version, train_paths, model_path, trust,
-                            InfluenceCache(), k=k, progress=progress, cancel=cancel)
+                            InfluenceCache(), k=k, progress=progress, cancel=cancel, snapshot_roles=snapshot_roles)
     return failures_report(traced, slice_text)
 
 
@@ -430,6 +478,7 @@ def failures_report(traced: FailuresTrace, slice_text: str) -> dict[str, Any]:
     return {
         "method": traced.method,
         "surrogate": traced.surrogate,
+        "label_note": traced.label_note,
         "slice": slice_text,
         "version": traced.version,
         "failures": traced.failures,
@@ -485,18 +534,22 @@ def _failed(dataset: Dataset, roles: RoleMap) -> Sql:
     raise SchemaError("the log has no prediction or score column to tell a failure from a success")
 
 
-def _cache_key(snapshot_paths: Sequence[str], model_path: str | Path | None) -> tuple:
+def _cache_key(snapshot_paths: Sequence[str], model_path: str | Path | None,
+               snapshot_roles: Mapping[Role, str] | None = None) -> tuple:
     model = str(model_path) if model_path else None
     mtime = os.path.getmtime(model) if model and os.path.exists(model) else None
-    return tuple(str(p) for p in snapshot_paths), model, mtime
+    named = tuple(sorted((role.value, column) for role, column in (snapshot_roles or {}).items()))
+    return tuple(str(p) for p in snapshot_paths), model, mtime, named
 
 
 def _prepare(store: Store, snapshot_paths: Sequence[str], model_path: str | Path | None, trust: bool,
-             log: LoadedLog, progress: Progress, cancel: CancelToken) -> PreparedInfluence:
-    progress(0.0, "Reading the training snapshot")
-    training = read_training(store, snapshot_paths, cancel)
-    progress(0.1, "Loading the model" if model_path else "Fitting a surrogate model on the snapshot")
-    model, features = model_for(training, model_path or None, trust, log)
+             log: LoadedLog, progress: Progress, cancel: CancelToken,
+             snapshot_roles: Mapping[Role, str] | None = None) -> PreparedInfluence:
+    progress(0.0, "Loading the model" if model_path else "Reading the training snapshot")
+    loaded_model = load_model(model_path, trust=trust) if model_path else None
+    training = read_training(store, snapshot_paths, cancel, model=loaded_model, fixed=snapshot_roles)
+    progress(0.1, "Preparing the model" if model_path else "Fitting a surrogate model on the snapshot")
+    model, features = model_for(training, loaded_model, log)
     progress(0.2, "Preparing influence (once per model and snapshot)")
     prep = prepare_influence(model, training.frame[features], training.frame[training.label],
                              progress=scaled(progress, 0.2, 1.0), cancel=cancel)
@@ -522,10 +575,4 @@ def _shown(value: Any) -> Any:
 
 def _same_label(label: Any, prediction: Any) -> bool:
     """Labels compare as text, so 1, 1.0, True and "1" from different columns meet."""
-    def key(value: Any) -> str:
-        if isinstance(value, bool):
-            return str(int(value))
-        if isinstance(value, float) and value.is_integer():
-            return str(int(value))
-        return str(value)
-    return key(label) == key(prediction)
+    return label_key(label) == label_key(prediction)

@@ -12,13 +12,13 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from analysis.dataset import Dataset
-from analysis.data.open_log import load_log
+from analysis.data.open_log import load_log, with_label_named
 from analysis.data.time import time_window
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
-from analysis.data.roles import RoleMap
+from analysis.data.roles import Role, RoleMap
 from analysis.store import Store
 from analysis.triage.symptoms import Symptom
 from analysis.triage.ranking import SEVERITIES, Finding, triage
@@ -45,6 +45,7 @@ def run_check(
     expect: str | Path | None = None,
     since: _dt.datetime | None = None,
     roles: RoleMap | None = None,
+    fixed: Mapping[Role, str] | None = None,
     write_expect: str | Path | None = None,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
@@ -53,10 +54,13 @@ def run_check(
 
     ``write_expect`` also saves the reference profile as an expectations file, so the same
     checks can run later (in CI or cron) with ``expect`` and without the reference data.
+    ``fixed`` names columns of the checked log for a role (``--label COL``...); a reference's
+    label is matched to the log's by role (:meth:`Profile.label_matched_to`), or by the log's
+    label name when detection found none in the reference.
     """
     from analysis.triage.reference_profile import Profile, profile_reference, reference_window as default_window
 
-    loaded = load_log(store, paths, roles=roles, check=False, progress=scaled(progress, 0.0, 0.2), cancel=cancel)
+    loaded = load_log(store, paths, roles=roles, fixed=fixed, check=False, progress=scaled(progress, 0.0, 0.2), cancel=cancel)
     dataset, roles = loaded.dataset, loaded.roles
     progress(0.2, "Profiling the reference")
     if expect is not None:
@@ -64,8 +68,11 @@ def run_check(
         described = f"expectations in {Path(expect).name}"
     elif reference:
         other = load_log(store, reference, check=False, cancel=cancel)
+        if other.roles.label is None:
+            other = with_label_named(other, roles.label)
         profile = profile_reference(store, other.dataset, other.roles)
-        described = f"log {', '.join(Path(p).name for p in reference)}"
+        kind = "log" if other.roles.has_outcome or other.roles.model_version else "training snapshot"
+        described = f"{kind} {', '.join(Path(p).name for p in reference)}"
     elif reference_window is not None:
         profile = profile_reference(store, dataset, roles, condition=time_window(roles, *reference_window))
         described = f"window {reference_window[0].isoformat()}..{reference_window[1].isoformat()}"

@@ -24,7 +24,7 @@ from analysis.data.time import time_span, timestamp_expr
 from analysis.triage.reference_profile import ERROR, PREDICTED_POSITIVE, Profile, cell_spec
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
 from analysis.query import ROW_ID, Sql
-from analysis.data.roles import RoleMap
+from analysis.data.roles import Role, RoleMap
 from analysis.store import Store
 from analysis.triage.symptoms import Symptom
 from analysis.data.time import BUCKETS, Bucket
@@ -103,7 +103,8 @@ def run_checks(
 ) -> list[Symptom]:
     """Every symptom of the rows matching ``condition`` against ``profile``."""
     progress(0.0, "Comparing the schema with the reference")
-    symptoms = schema_symptoms(dataset, profile)
+    profile = profile.label_matched_to(roles)
+    symptoms = schema_symptoms(dataset, roles, profile)
     present = {c.name: c.dtype for c in dataset.columns}
     comparable = [c for c in profile.columns
                   if present.get(c.name) == c.dtype and c.name not in (ROW_ID, roles.model_version)]
@@ -137,10 +138,15 @@ def _symptom_order(symptom: Symptom) -> tuple:
     return (symptom.kind, symptom.columns, str(symptom.group), symptom.start or dt.datetime.min)
 
 
-def schema_symptoms(dataset: Dataset, profile: Profile) -> list[Symptom]:
-    """Columns of the reference missing from the data, of another type, or new in the data."""
+def schema_symptoms(dataset: Dataset, roles: RoleMap, profile: Profile) -> list[Symptom]:
+    """Columns of the reference missing from the data, of another type, or new in the data.
+
+    A training snapshot has no id, version, prediction or score: a log's column in a role the
+    reference does not play at all is not "new". Features are always compared, and so are the
+    model's columns of a reference that is itself a log."""
     present = {c.name: c.dtype for c in dataset.columns}
     known = {c.name for c in profile.columns}
+    unplayed = _roles_only_in(roles, profile.roles)
     found = []
     for column in profile.columns:
         dtype = present.get(column.name)
@@ -150,9 +156,21 @@ def schema_symptoms(dataset: Dataset, profile: Profile) -> list[Symptom]:
             found.append(_schema(dataset, column.name, "retyped", column.dtype, dtype))
     skipped = {profile.roles.id, profile.roles.timestamp, ROW_ID}
     for column in dataset.columns:
-        if column.name not in known and column.name not in skipped:
+        if column.name not in known and column.name not in skipped and roles.role_of(column.name) not in unplayed:
             found.append(_schema(dataset, column.name, "new", None, column.dtype))
     return found
+
+
+LOG_SIDE_ROLES = (Role.ID, Role.TIMESTAMP, Role.MODEL_VERSION, Role.PREDICTION, Role.SCORE)
+"""Roles a prediction log has and a training snapshot may lack."""
+
+
+def _roles_only_in(data: RoleMap, reference: RoleMap) -> set[Role]:
+    """The log-side roles the checked data plays and the reference does not."""
+    def plays(roles: RoleMap, role: Role) -> bool:
+        return bool(roles.scores) if role is Role.SCORE else getattr(roles, role.value) is not None
+
+    return {role for role in LOG_SIDE_ROLES if plays(data, role) and not plays(reference, role)}
 
 
 def _schema(dataset: Dataset, column: str, change: str, before: str | None, after: str | None) -> Symptom:

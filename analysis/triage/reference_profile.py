@@ -11,7 +11,7 @@ the same checks run in CI or cron without the reference data: plain, versioned J
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 from analysis.triage.cells import Cell, CellSpec, ColumnCounts, count_cells, finite_double
@@ -125,6 +125,17 @@ class Profile:
     def cell(self, group: tuple[tuple[str, str], ...]) -> Cell | None:
         """The reference counts of all rows (``()``) or of one group."""
         return next((c for c in self.cells if c.group == group), None)
+
+    def label_matched_to(self, roles: RoleMap) -> "Profile":
+        """This profile with its label column called what the checked data calls its label.
+
+        A training snapshot names its label after its domain (``churned``) where the log says
+        ``label``: the two are one column by role, so they are compared as one, not reported as
+        one column missing and another new."""
+        ours, theirs = self.roles.label, roles.label
+        if ours is None or theirs is None or ours == theirs or self.column(theirs) is not None:
+            return self
+        return _renamed(self, ours, theirs)
 
     def to_json(self) -> str:
         return json.dumps({
@@ -284,6 +295,26 @@ def _edges(summary: dict[str, Any]) -> tuple[float, ...]:
     low, high = low - pad, high + pad
     inner = sorted({q[p] for p in EDGE_QUANTILES if low < q[p] < high})
     return (low, *inner, high)
+
+
+def _renamed(profile: Profile, old: str, new: str) -> Profile:
+    """``profile`` with column ``old`` called ``new`` everywhere it appears."""
+    def name(column: str) -> str:
+        return new if column == old else column
+
+    columns = tuple(replace(c, name=new) if c.name == old else c for c in profile.columns)
+    cells = tuple(
+        replace(c, group=tuple((name(col), value) for col, value in c.group),
+                columns={name(col): counts for col, counts in c.columns.items()})
+        for c in profile.cells
+    )
+    roles = profile.roles.to_dict()
+    for key in ("id", "timestamp", "model_version", "label", "prediction"):
+        roles[key] = name(roles[key]) if roles[key] else roles[key]
+    for key in ("scores", "features", "ignored"):
+        roles[key] = [name(c) for c in roles[key]]
+    return replace(profile, columns=columns, cells=cells, roles=RoleMap.from_dict(roles),
+                   group_columns=tuple(name(g) for g in profile.group_columns))
 
 
 def _cell_to_dict(cell: Cell) -> dict[str, Any]:

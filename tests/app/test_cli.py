@@ -146,3 +146,30 @@ def test_a_pickled_model_needs_trust(demo_files, tmp_path):
     result = sleuth("suspects", "--train", str(demo_files.training), "--model", str(path), "--top", "3")
     assert result.returncode == 2
     assert "runs code" in result.stderr and "trust" in result.stderr
+
+
+def test_role_flags_name_columns_and_a_missing_one_is_one_line(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    pd.DataFrame({"ref": [f"r{i}" for i in range(60)], "y": rng.normal(60, 5, 60),
+                  "readmitted": rng.integers(0, 2, 60), "guess": rng.integers(0, 2, 60)}).to_csv(
+        tmp_path / "log.csv", index=False)
+    assert main(["info", str(tmp_path / "log.csv"), "--label", "readmitted", "--id", "ref",
+                 "--prediction", "guess"]) == 0
+    roles = json.loads(capsys.readouterr().out)["roles"]
+    assert (roles["label"], roles["id"], roles["prediction"], roles["features"]) == ("readmitted", "ref", "guess", ["y"])
+    for command in (["info"], ["slices"], ["check"], ["compare", "--base", "a", "--candidate", "b"]):
+        assert main([*command, str(tmp_path / "log.csv"), "--label", "outcome"]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and "'outcome'" in lines[0] and "log.csv" in lines[0], lines
+
+
+def test_suspects_takes_the_label_it_is_told(tmp_path):
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=300)
+    readmitted = (x + rng.normal(0, 0.5, 300) > 0).astype(int)
+    pd.DataFrame({"x": x, "y": rng.normal(60, 5, 300), "readmitted": readmitted}).to_parquet(tmp_path / "s.parquet")
+    result = sleuth("suspects", "--train", str(tmp_path / "s.parquet"), "--label", "readmitted", "--json")
+    assert result.returncode == 0, result.stderr
+    assert {s["label"] for s in json.loads(result.stdout)["suspects"]} <= {0, 1}
+    result = sleuth("suspects", "--train", str(tmp_path / "s.parquet"), "--label", "readmit")
+    assert result.returncode == 2 and "'readmit'" in result.stderr and len(result.stderr.strip().splitlines()) == 1

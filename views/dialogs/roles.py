@@ -2,6 +2,9 @@
 
 One combo box per column; choosing a single role (label, id...) for a column hands that role
 over from the column that had it, which becomes a feature, so no column silently vanishes.
+The roles a person sets are recorded in the mapping (``RoleMap.chosen``): for a training
+snapshot, the label and id set here are the ones ``trace`` and ``suspects`` use, over what the
+model file or the names would say.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from analysis.dataset import Dataset
-from analysis.data.roles import Role, RoleMap, TaskType
+from analysis.data.roles import SINGLE_ROLES, Role, RoleMap, TaskType
 
 ROLE_LABELS = {
     Role.ID: "id",
@@ -38,15 +41,25 @@ ROLE_LABELS = {
 }
 
 
+HINTS = {
+    "log": "Sleuth guessed these roles from names, types and values. Correct any that are wrong; "
+           "the choice is saved in the workspace.",
+    "training": "A training snapshot: Sleuth reads its label from the model file when there is one, else "
+                "from the names. A label or id set here is used by trace and suspects instead, and is saved "
+                "in the workspace.",
+}
+
+
 class RolesDialog(QDialog):
     """Edit a :class:`RoleMap`; ``roles()`` gives the result after ``exec()``."""
 
-    def __init__(self, dataset: Dataset, roles: RoleMap, parent=None) -> None:
+    def __init__(self, dataset: Dataset, roles: RoleMap, parent=None, kind: str = "log") -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Column roles — {dataset.name}")
         self.resize(560, 560)
         self._dataset = dataset
         self._roles = roles
+        self._chosen = set(roles.chosen)
         self.table = QTableWidget(len(dataset.columns), 3)
         self.table.setHorizontalHeaderLabels(["Column", "Type", "Role"])
         self.table.verticalHeader().setVisible(False)
@@ -79,8 +92,7 @@ class RolesDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        hint = QLabel("Sleuth guessed these roles from names, types and values. Correct any that are wrong; "
-                      "the choice is saved in the workspace.")
+        hint = QLabel(HINTS.get(kind, HINTS["log"]))
         hint.setWordWrap(True)
         layout.addWidget(hint)
         layout.addWidget(self.table, 1)
@@ -100,6 +112,8 @@ class RolesDialog(QDialog):
 
     def _on_role(self, column: str) -> None:
         role = Role(self.combos[column].currentData())  # Qt hands str-enums back as plain text
+        if role in SINGLE_ROLES:
+            self._chosen.add(role.value)
         self._show(self.roles().with_role(column, role))
 
     def set_role(self, column: str, role: Role) -> None:
@@ -109,7 +123,7 @@ class RolesDialog(QDialog):
     def roles(self) -> RoleMap:
         positive = self.positive.text().strip() or None
         return replace(self._roles, task=TaskType(self.task_box.currentData()), positive_class=positive,
-                       threshold=float(self.threshold.value()))
+                       threshold=float(self.threshold.value()), chosen=tuple(sorted(self._chosen)))
 
 
 def _readonly(text: str) -> QTableWidgetItem:

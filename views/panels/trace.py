@@ -263,10 +263,11 @@ class TracePanel(QWidget):
         trust = self._trust(model)
         if trust is None:
             return
-        first = self.cache.key([snapshot], model or None) not in self.cache
+        named = self.session.chosen_snapshot_roles(snapshot)
+        first = self.cache.key([snapshot], model or None, named) not in self.cache
         self.caption.setText("Preparing influence (once per model and snapshot)…" if first else f"Tracing row {row}…")
         self.tasks.submit(trace_log_row, self.session.store, opened.dataset, opened.roles, row, [snapshot],
-                          model or None, trust, self.cache, key="trace", lane=HEAVY,
+                          model or None, trust, self.cache, snapshot_roles=named, key="trace", lane=HEAVY,
                           label=f"Tracing row {row} to its training rows",
                           on_result=self._show_trace, on_error=self._show_error)
 
@@ -382,7 +383,7 @@ class TracePanel(QWidget):
         self.suspects_summary.setText("Ranking the snapshot's labels (several model fits)…")
         self.suspects_snapshot = snapshot
         self.tasks.submit(suspects_for, self.session.store, [snapshot], model or None, trust, 50,
-                          key="suspects", lane=HEAVY, label="Finding suspect training labels",
+                          snapshot_roles=self.session.chosen_snapshot_roles(snapshot), key="suspects", lane=HEAVY, label="Finding suspect training labels",
                           on_result=self._show_suspects,
                           on_error=lambda e: self.suspects_summary.setText(f"Could not rank labels: {e}"))
 
@@ -429,7 +430,8 @@ class TracePanel(QWidget):
         self.failures_summary.setText(f"Tracing the slice's failed predictions of version "
                                       f"{self.session.version_name(version)} (at most the worst {FAILURE_CAP:,})…")
         self.tasks.submit(trace_failures, self.session.store, opened.dataset, opened.roles, condition, version,
-                          [snapshot], model or None, trust, self.cache, key="trace-failures", lane=HEAVY,
+                          [snapshot], model or None, trust, self.cache,
+                          snapshot_roles=self.session.chosen_snapshot_roles(snapshot), key="trace-failures", lane=HEAVY,
                           label="Tracing the slice's failures to their training rows",
                           on_result=self._show_failures, on_error=self._show_failures_error)
 

@@ -197,3 +197,17 @@ def test_progress_is_reported_and_cancel_is_honoured(store, tmp_path):
     with pytest.raises(Cancelled):
         open_dataset(store, str(tmp_path / "log.parquet"), cancel=token)
     assert store.rows("SELECT view_name FROM duckdb_views() WHERE NOT internal") == [(first.view,)]
+
+
+@pytest.mark.parametrize("unit, scale", [("seconds", 1), ("milliseconds", 1_000), ("microseconds", 1_000_000)])
+def test_time_named_integers_are_epochs_from_1970_on(store, tmp_path, unit, scale):
+    moments = pd.to_datetime(["1987-03-01 01:00:00", "1987-03-15 12:30:00", "1999-12-31 23:59:59"])
+    seconds = (moments - pd.Timestamp("1970-01-01")).total_seconds().astype("int64")
+    pd.DataFrame({"event_time": seconds * scale, "amount": seconds * scale,
+                  "time": [3, 40, 500]}).to_parquet(tmp_path / "log.parquet")
+    dataset = open_dataset(store, str(tmp_path / "log.parquet"))
+    types = {c.name: c.dtype for c in dataset.columns}
+    assert types == {"event_time": "TIMESTAMP", "amount": "BIGINT", "time": "BIGINT"}
+    read = [row[0] for row in store.rows(f"SELECT event_time FROM {dataset.view} ORDER BY {ROW_ID}")]
+    assert read == list(moments.to_pydatetime())
+    assert any(f"'event_time' read as epoch {unit}" in w for w in dataset.report.warnings)

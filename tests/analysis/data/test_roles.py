@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 
 from analysis.data.loading import open_dataset
+from analysis.data.open_log import load_log
+from analysis.errors import SchemaError
 from analysis.query import ROW_ID
-from analysis.data.roles import RoleMap, TaskType, detect_roles, profile_columns
+from analysis.data.roles import Role, RoleMap, TaskType, detect_roles, profile_columns
 
 N = 200
 rng = np.random.default_rng(7)
@@ -163,3 +165,45 @@ def test_probability_named_prediction_becomes_the_score(store, tmp_path):
     frame = pd.DataFrame({"y": binary(0.4), "prediction": rng.uniform(size=N), "f": rng.normal(size=N)})
     roles = roles_of(store, tmp_path, frame)
     assert roles.scores == ("prediction",) and roles.prediction is None and roles.label == "y"
+
+
+def test_an_explicit_label_beats_a_feature_called_y(store, tmp_path):
+    frame = pd.DataFrame({"x": rng.normal(size=N), "y": rng.normal(60, 5, N), "label": binary()})
+    assert roles_of(store, tmp_path, frame).label == "label"
+    frame = frame.rename(columns={"label": "target"})
+    assert roles_of(store, tmp_path, frame).label == "target"
+
+
+def test_named_roles_beat_detection_and_set_the_task(store, tmp_path):
+    frame = pd.DataFrame({"request": [f"r{i}" for i in range(N)], "y": rng.normal(60, 5, N),
+                          "churned": rng.choice(["stayed", "churned"], N, p=[0.8, 0.2]),
+                          "guess": rng.choice(["stayed", "churned"], N), "risk": rng.uniform(size=N)})
+    path = tmp_path / "log.parquet"
+    frame.to_parquet(path)
+    profiles = profile_columns(store, open_dataset(store, str(path)))
+    assert detect_roles(profiles).label == "y"
+    roles = detect_roles(profiles, {Role.LABEL: "churned", Role.ID: "request", Role.PREDICTION: "guess",
+                                    Role.SCORE: "risk"})
+    assert (roles.label, roles.id, roles.prediction, roles.scores) == ("churned", "request", "guess", ("risk",))
+    assert roles.features == ("y",)
+    assert roles.task is TaskType.BINARY and roles.positive_class == "churned"
+
+
+def test_a_named_column_that_does_not_exist_is_one_sentence(store, tmp_path):
+    frame = pd.DataFrame({"x": rng.normal(size=N), "label": binary()})
+    frame.to_parquet(tmp_path / "log.parquet")
+    with pytest.raises(SchemaError) as raised:
+        load_log(store, [str(tmp_path / "log.parquet")], fixed={Role.LABEL: "churned"})
+    message = str(raised.value)
+    assert "'churned'" in message and "label" in message and "log.parquet" in message and "\n" not in message
+    with pytest.raises(SchemaError, match="two roles"):
+        load_log(store, [str(tmp_path / "log.parquet")], fixed={Role.LABEL: "x", Role.SCORE: "x"})
+
+
+def test_a_named_role_applies_on_top_of_a_saved_mapping(store, tmp_path):
+    frame = pd.DataFrame({"x": rng.normal(size=N), "p": rng.uniform(size=N), "score": rng.uniform(size=N),
+                          "label": binary()})
+    frame.to_parquet(tmp_path / "log.parquet")
+    saved = RoleMap(label="label", scores=("score",), features=("x", "p"))
+    loaded = load_log(store, [str(tmp_path / "log.parquet")], roles=saved, fixed={Role.SCORE: "p"}, check=False)
+    assert loaded.roles.scores == ("p",) and "score" in loaded.roles.ignored and loaded.roles.features == ("x",)
