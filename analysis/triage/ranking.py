@@ -54,10 +54,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+from scipy import stats
 
 from analysis.triage.changepoint import ANOMALOUS_SHARE, Stretch, find_stretch
 from analysis.dataset import Dataset
-from analysis.triage.localisation import HOUR, hourly_stretch, slice_columns, violating_slice
+from analysis.triage.localisation import scanned_window, slice_columns, violating_slice
 from analysis.metrics.per_version import time_span, timestamp_expr
 from analysis.metrics.outcomes import outcomes
 from analysis.triage.reference_profile import Profile
@@ -101,6 +102,9 @@ ALERT_MODEL_EFFECT = 0.2
 ALERT_MIN_ROWS = 100
 WARNING_MODEL_EFFECT = 0.1
 WARNING_INPUT_EFFECT = 0.5
+
+FALSE_DISCOVERY_RATE = 0.05
+"""Located windows are warnings or alerts only below this Benjamini-Hochberg q-value."""
 
 POPULATION_DRIFT_EPISODES = 3
 """A column whose distribution moves in at least this many (group, time) stretches, each with a
@@ -548,7 +552,53 @@ def triage(
     for draft in root_causes(episodes):
         cancel.raise_if_cancelled()
         findings.append(_finding(store, dataset, roles, profile, draft, cancel))
-    return ranked(findings)
+    series = len({(s.kind, s.columns, s.group) for s in symptoms})
+    return ranked(with_evidence(absorb_model_only(findings), series))
+
+
+def absorb_model_only(findings: Sequence[Finding]) -> list[Finding]:
+    """Model-side findings that, once located, sit in the window and rows of an input finding
+    join it: the score moved *because* the input broke (before localisation the checks' coarse
+    group and buckets may not have shown the overlap)."""
+    inputs = [f for f in findings if f.kind != "model_only"]
+    kept = list(inputs)
+    for finding in (f for f in findings if f.kind == "model_only"):
+        home = next((f for f in kept if f.kind != "model_only" and _same_rows(f, finding)), None)
+        if home is None:
+            kept.append(finding)
+        else:
+            kept[kept.index(home)] = replace(home, symptoms=home.symptoms + finding.symptoms)
+    return kept
+
+
+def _same_rows(a: Finding, b: Finding) -> bool:
+    """Overlapping windows and groups of which one contains the other."""
+    (a0, a1), (b0, b1) = a.window, b.window
+    overlap = None in (a0, a1, b0, b1) or (a0 < b1 and b0 < a1)
+    return overlap and (group_covers(a.group, b.group) or group_covers(b.group, a.group))
+
+
+def with_evidence(findings: Sequence[Finding], tried: int) -> list[Finding]:
+    """Findings whose located window is not significant are ``info``, never warnings or alerts.
+
+    Each scanned window has a p-value over all the windows of its series; the
+    Benjamini-Hochberg procedure then controls the false discovery rate over the ``tried``
+    series (every kind, column and group the checks followed; series that gave no finding
+    count as p = 1). Findings with no scanned window (schema changes, trends, whole-log
+    levels) keep their severity: they were not located by a scan.
+    """
+    scanned = [i for i, f in enumerate(findings) if f.evidence.get("window_p_value") is not None]
+    if not scanned:
+        return list(findings)
+    p_values = [findings[i].evidence["window_p_value"] for i in scanned]
+    padded = p_values + [1.0] * max(0, tried - len(p_values))
+    adjusted = stats.false_discovery_control(padded)[:len(p_values)]
+    updated = list(findings)
+    for i, q in zip(scanned, adjusted):
+        finding = findings[i]
+        severity = finding.severity if q < FALSE_DISCOVERY_RATE else "info"
+        updated[i] = replace(finding, severity=severity, evidence={**finding.evidence, "window_q_value": float(q)})
+    return updated
 
 
 def ranked(findings: Iterable[Finding]) -> list[Finding]:
@@ -591,11 +641,11 @@ LOCATED_SHARE_KINDS = frozenset({"null_rate", "zero_fill", "out_of_range", "new_
 
 def localise(store: Store, dataset: Dataset, roles: RoleMap, lead: Episode, profile: Profile | None = None,
              cancel: CancelToken = NEVER_CANCELLED) -> tuple[Episode, dict[str, Any]]:
-    """The lead narrowed to the hours it lasted and to the slice its rows concentrate in,
+    """The lead narrowed to the window it lasted and to the slice its rows concentrate in,
     with the numbers behind both (see :mod:`analysis.triage.localisation`).
 
-    Only sudden stretches are narrowed in time (a slow trend has no hour it began; a level
-    stretch no change point). Kinds without a row-level form (schema changes; swaps checked
+    Only sudden stretches are narrowed in time (a slow trend has no moment it began; a level
+    stretch no change point), and only to a scanned window that overlaps the checks' stretch. Kinds without a row-level form (schema changes; swaps checked
     against an expectations-less reference) keep the checks' buckets and group; kinds whose
     rows are not defective one by one (distribution, score, rates, vanished categories) are
     narrowed in time but keep the group with the largest effect.
@@ -607,14 +657,12 @@ def localise(store: Store, dataset: Dataset, roles: RoleMap, lead: Episode, prof
         return lead, located
     start, end, group = lead.start, lead.end, lead.group
     baseline, observed, rows = violation.reference_share or 0.0, peak.observed, peak.rows
-    width = _bucket_width(lead)
-    if lead.sudden and roles.timestamp and start and end and width is not None and width > HOUR:
-        stretch = hourly_stretch(store, dataset, roles, violation, to_sql(group_predicate(group)), start, end,
-                                 width, cancel)
-        if stretch is not None:
-            start, end, baseline = stretch.start, stretch.end, stretch.baseline
-            observed, rows = stretch.inside_share, stretch.rows
-            located["since_when"] = "hours"
+    if lead.sudden and roles.timestamp and start and end:
+        window = scanned_window(store, dataset, roles, violation, to_sql(group_predicate(group)), cancel)
+        if window is not None and window.start < end and start < window.end:
+            start, end, baseline = window.start, window.end, window.baseline
+            observed, rows = window.inside_share, window.rows
+            located.update(since_when="scan", scan_unit=window.unit.label, window_p_value=window.p_value)
     located["baseline_share"] = round(baseline, 4)
     if violation.broken_rows:
         window = to_sql(_window_slice(roles, start, end))
@@ -631,12 +679,6 @@ def localise(store: Store, dataset: Dataset, roles: RoleMap, lead: Episode, prof
     moved = replace(peak, start=start, end=end, observed=observed, rows=rows, group=group)
     symptoms = tuple(moved if s is peak else s for s in lead.symptoms)
     return replace(lead, start=start, end=end, group=group, symptoms=symptoms), located
-
-
-def _bucket_width(episode: Episode) -> _dt.timedelta | None:
-    """The checks' bucket width behind an episode (its symptoms' most common duration)."""
-    widths = Counter(s.end - s.start for s in episode.symptoms if s.start is not None and s.end is not None)
-    return widths.most_common(1)[0][0] if widths else None
 
 
 def _window_slice(roles: RoleMap, start, end) -> Predicate:

@@ -61,7 +61,7 @@ class ScanWindow:
     rate_inside: float
     rate_outside: float
     llr: float
-    p_value: float
+    p_value: float | None
 
 
 def bernoulli_llr(cases: np.ndarray, rows: np.ndarray, total_cases: float, total_rows: float) -> np.ndarray:
@@ -119,8 +119,9 @@ class Intervals:
 
 def scan(rows: np.ndarray, cases: np.ndarray, permutations: int = PERMUTATIONS, seed: int = SEED) -> ScanWindow | None:
     """The most likely window of a time-ordered series of units (``rows`` rows each, ``cases``
-    of them showing the problem) with its Monte Carlo / Gumbel p-value; None when no interval
-    has a higher rate than the rest."""
+    of them showing the problem) with its Monte Carlo / Gumbel p-value (None with no
+    permutations: a window only refined, whose evidence was weighed at a coarser scale);
+    None when no interval has a higher rate than the rest."""
     rows = np.asarray(rows, dtype=np.int64)
     cases = np.asarray(cases, dtype=np.int64)
     intervals = Intervals.of(rows)
@@ -137,7 +138,7 @@ def scan(rows: np.ndarray, cases: np.ndarray, permutations: int = PERMUTATIONS, 
         first=first, last=last, rows=inside_rows, cases=inside_cases,
         rate_inside=inside_cases / inside_rows,
         rate_outside=(total - inside_cases) / outside_rows if outside_rows else 0.0,
-        llr=llr, p_value=gumbel_p_value(llr, null_maxima),
+        llr=llr, p_value=gumbel_p_value(llr, null_maxima) if permutations else None,
     )
 
 
