@@ -30,7 +30,7 @@ from analysis.triage.cells import finite_double
 from analysis.triage.localisation import scanned_window
 from analysis.triage.reference_profile import ColumnProfile, Profile
 from analysis.triage.symptoms import Symptom
-from analysis.triage.violating_rows import Violation, far_beyond_condition, nearer_other_reference, violation_of
+from analysis.triage.violating_rows import Violation, far_beyond_condition, nearer_other_reference
 
 UNIT_GAP = math.sqrt(10.0)
 """How far beyond the reference range a value must be: half a decade on the log scale."""
@@ -115,9 +115,9 @@ def _swapped_with(
 
     The partner is the column whose own values moved most towards ``column``'s reference
     inside the window (share of rows nearer it than their own, inside less outside): a far
-    value alone sits near the median of many columns, a partner's values move too. The pair's
-    swap rows (:func:`analysis.triage.violating_rows.violation_of`) must then cluster in time
-    beyond chance (scan, Bonferroni over the partners tried)."""
+    value alone sits near the median of many columns, a partner's values move too. The rows
+    where *both* values sit nearer the other's reference must then cluster in time beyond
+    chance (scan, Bonferroni over the partners tried)."""
     partners = [(other, nearer_other_reference(profile, other.name, column.name))
                 for other in numeric if other.name != column.name]
     partners = [(other, moved) for other, moved in partners if moved is not None]
@@ -130,12 +130,14 @@ def _swapped_with(
                               f"avg(CAST(({moved}) AS DOUBLE)) FILTER (WHERE NOT ({inside}))" for _, moved in partners)
         + f" FROM {ident(dataset.view)} WHERE {where.text}",
         (window.start, window.end, window.start, window.end) * len(partners) + tuple(where.params)), cancel)[0]
-    gain, partner = max(zip([g if g is not None else -1.0 for g in gains], [p for p, _ in partners]),
-                        key=lambda pair: pair[0])
-    violation = violation_of(Symptom("swap", (column.name, partner.name), 0, 0.0), dataset, roles, profile)
-    if gain <= 0 or violation is None:
+    gain, partner, partner_moved = max(
+        zip([g if g is not None else -1.0 for g in gains], [p for p, _ in partners], [m for _, m in partners]),
+        key=lambda triple: triple[0])
+    own_moved = nearer_other_reference(profile, column.name, partner.name)
+    if gain <= 0 or own_moved is None:
         return None
-    found = scanned_window(store, dataset, roles, violation, where, cancel)
+    both_moved = Violation(f"CASE WHEN ({own_moved}) AND ({partner_moved}) THEN 1.0 ELSE 0.0 END", 1, 0.0, True)
+    found = scanned_window(store, dataset, roles, both_moved, where, cancel)
     if found is None or found.p_value is None or found.p_value >= ALPHA / len(partners):
         return None
     return Symptom(

@@ -327,11 +327,18 @@ def group_covers(outer: Group, inner: Group) -> bool:
     return set(outer) <= set(inner)
 
 
-def root_causes(episodes: Sequence[Episode]) -> list[_Draft]:
-    """Input episodes grouped under their most specific explanation; model-side ones attached."""
+def root_causes(episodes: Sequence[Episode], model_columns: frozenset[str] = frozenset()) -> list[_Draft]:
+    """Input episodes grouped under their most specific explanation; model-side ones attached.
+
+    An episode is model-side when its kind is, or when it concerns only the model's own
+    columns (``model_columns``: scores, prediction): a score out of its usual range is what a
+    broken input does to the model, not a cause of its own."""
+    def on_model(episode: Episode) -> bool:
+        return episode.kind in MODEL_KINDS or bool(episode.columns) and set(episode.columns) <= model_columns
+
     order = {kind: i for i, kind in enumerate(ROOT_CAUSE_ORDER)}
     inputs = sorted(
-        (e for e in episodes if e.kind not in MODEL_KINDS),
+        (e for e in episodes if not on_model(e)),
         key=lambda e: (order.get(e.kind, len(order)), -e.effect),
     )
     drafts: list[_Draft] = []
@@ -341,7 +348,7 @@ def root_causes(episodes: Sequence[Episode]) -> list[_Draft]:
             drafts.append(_Draft(episode))
         else:
             home.joined.append(episode)
-    for episode in (e for e in episodes if e.kind in MODEL_KINDS):
+    for episode in (e for e in episodes if on_model(e)):
         home = _model_home(drafts, episode)
         if home is None:
             drafts.append(_Draft(episode))
@@ -549,7 +556,7 @@ def triage(
     span = time_span(store, dataset, roles) if roles.timestamp else None
     episodes = concentrate(episodes_of(symptoms, span))
     findings = []
-    for draft in root_causes(episodes):
+    for draft in root_causes(episodes, frozenset({roles.prediction, *roles.scores}) - {None}):
         cancel.raise_if_cancelled()
         findings.append(_finding(store, dataset, roles, profile, draft, cancel))
     series = len({(s.kind, s.columns, s.group) for s in symptoms})
