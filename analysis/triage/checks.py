@@ -6,7 +6,10 @@ compares each cell with the same group's reference cell. Every check measures an
 above a minimum effect and a minimum row count, never on a bare p-value: on millions of rows
 every difference is "significant", and an on-call engineer needs the few that matter.
 Both the all-rows cell and a group's cell are checked; ``evidence["level"]`` says which, and
-triage decides whether the group or all rows is the right subgroup.
+triage decides whether the group or all rows is the right subgroup. What cells cannot see,
+values far beyond anything in the reference on a few rows (a unit change, the swap behind
+one), is looked for row by row afterwards (:mod:`analysis.triage.far_beyond`); there the
+effect is a factor beyond the range, and the evidence a scan's p-value over time.
 """
 
 from __future__ import annotations

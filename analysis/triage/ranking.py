@@ -9,24 +9,29 @@ turns that into one :class:`Finding`:
 1. **Since when.** The symptoms of one (kind, columns, group) become a per-bucket series of
    effect sizes (0 where the check did not fire); :func:`analysis.triage.changepoint.find_stretch`
    finds its anomalous stretch and whether it was a sudden break or a gradual trend.
-   Once a finding is assembled, :func:`localise` narrows a sudden stretch to the hours it
-   lasted: the problem's row-level form (:mod:`analysis.triage.violating_rows`) gives an hourly series
-   that goes through the same change-point detection (:mod:`analysis.triage.localisation`). Trends
-   and whole-log levels keep the checks' buckets, and so do kinds with no row-level form
-   (schema changes; a swap checked without its reference profile).
+   Once a finding is assembled, :func:`localise` replaces a sudden stretch by the window the
+   rows give: the problem's row-level form (:mod:`analysis.triage.violating_rows`) goes
+   through Kulldorff's scan over the time-ordered rows (:mod:`analysis.triage.localisation`,
+   :mod:`analysis.triage.scan`), to the hour on a dense log and in days or weeks on a sparse
+   one, with a p-value over all the windows tried. Trends and whole-log levels keep the
+   checks' buckets, and so do kinds with no row-level form (schema changes; a swap checked
+   without its reference profile).
 2. **For whom.** Among stretches of the same kind and columns that overlap in time, the
    group where the effect is largest wins when it is at least :data:`CONCENTRATION` times the
    all-rows effect (the problem is concentrated there); otherwise it is everywhere. Where
    each row showing the problem is itself broken (nulls, zero fill, a stuck value, out of
    range, a new category, a unit change, a swap), :func:`localise` then replaces that group
    by slice discovery over the window's rows (``region = 'EU-West' AND device = 'ios'``),
-   or "everywhere" when no slice concentrates them; distribution shifts, vanished
-   categories and the model side keep the group.
+   each predicate kept only if it sharpens the slice, or "everywhere" when no slice
+   concentrates them; distribution shifts, vanished categories and the model side keep
+   the group.
 3. **One root cause.** Input stretches are taken in order of :data:`ROOT_CAUSE_ORDER` (a swap
    explains the distribution shift of its columns, not the other way round); a stretch on the
    same columns, an overlapping time and a compatible group joins the finding already opened.
-   Model-side stretches (score, positive rate, metric) join the input finding they overlap in
-   time and group; those that join none are ``model_only`` findings.
+   Model-side stretches (score, positive rate, metric, and any symptom of the model's own
+   columns) join the input finding they overlap in time and group; those that join none are
+   ``model_only`` findings, and join an input finding after all when both, once located,
+   share their window and rows (:func:`absorb_model_only`).
 4. **What it did to the model.** One SQL pass over the log compares the finding's rows with
    the same group before the stretch (after it when the stretch starts the log): mean score,
    and error where labels exist. Differences count only when they are beyond chance
@@ -42,7 +47,9 @@ turns that into one :class:`Finding`:
    whole population does not outrank a sudden break of one source by sheer size.
 6. **Severity**: ``alert`` needs a sudden break with a model effect of at least
    :data:`ALERT_MODEL_EFFECT` on at least :data:`ALERT_MIN_ROWS` rows; gradual changes are at
-   most ``warning``; everything else is ``info``.
+   most ``warning``; everything else is ``info``. Evidence comes before alarms: a located
+   window whose Benjamini-Hochberg q-value is not below :data:`FALSE_DISCOVERY_RATE` is
+   ``info`` (:func:`with_evidence`).
 """
 
 from __future__ import annotations
@@ -590,8 +597,8 @@ def with_evidence(findings: Sequence[Finding], tried: int) -> list[Finding]:
 
     Each scanned window has a p-value over all the windows of its series; the
     Benjamini-Hochberg procedure then controls the false discovery rate over the ``tried``
-    series (every kind, column and group the checks followed; series that gave no finding
-    count as p = 1). Findings with no scanned window (schema changes, trends, whole-log
+    series (each kind, columns and group the checks reported at least once; series that
+    gave no located finding count as p = 1). Findings with no scanned window (schema changes, trends, whole-log
     levels) keep their severity: they were not located by a scan.
     """
     scanned = [i for i, f in enumerate(findings) if f.evidence.get("window_p_value") is not None]
