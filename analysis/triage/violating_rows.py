@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from analysis.dataset import Dataset
+from analysis.triage.cells import finite_double
 from analysis.triage.reference_profile import ERROR, PREDICTED_POSITIVE, Profile, model_outcomes
 from analysis.query import ident, literal
 from analysis.data.roles import RoleMap
@@ -134,7 +135,8 @@ def _vanished_category(symptom: Symptom, dataset: Dataset, _profile) -> Violatio
 def _unit_change(symptom: Symptom, dataset: Dataset, _profile) -> Violation | None:
     if symptom.evidence.get("far_beyond"):
         low, high = symptom.evidence["far_beyond"]
-        return Violation(_flag(far_beyond_condition(_number(symptom.columns[0]), low, high)), 1, 0.0, True)
+        x = finite_double(symptom.columns[0], dataset.column(symptom.columns[0]).dtype)
+        return Violation(_flag(far_beyond_condition(x, low, high)), 1, 0.0, True)
     factor, mean = symptom.evidence.get("factor"), symptom.reference
     if not factor or mean is None or mean <= 0 or factor <= 0:
         return None

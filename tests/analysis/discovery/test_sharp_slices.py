@@ -8,7 +8,6 @@ reported conjunction's predicates each lower the error of the rows they exclude.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy import stats
 
