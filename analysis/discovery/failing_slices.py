@@ -2,12 +2,17 @@
 
 :mod:`analysis.discovery.sliceline` searches any per-row error; this module turns a log's roles into
 that error (misclassification, log loss, absolute error, or disagreement between two
-versions of the same requests) and picks the columns to slice by.
+versions of the same requests) and picks the columns to slice by. A slice is reported only
+if each of its predicates sharpens it (:func:`sharp_slices`), so a predicate true for most
+rows never rides along with the one that names the cause.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+from scipy import stats
 
 from analysis.dataset import Column, Dataset
 from analysis.discovery.sliceline import DiscoveredSlice, discover_slices
@@ -66,11 +71,59 @@ def failing_slices(
         found = _disagreement_slices(store, dataset, roles, settings, columns, condition, progress, cancel)
     else:
         condition = _for_version(roles, settings.version) & condition if settings.version else condition
-        found = discover_slices(
-            store, dataset.view, columns, row_error_sql(dataset, roles, settings.error), condition,
-            **_search_options(settings), progress=progress, cancel=cancel,
-        )
+        error = row_error_sql(dataset, roles, settings.error)
+        found = discover_slices(store, dataset.view, columns, error, condition, **_search_options(settings),
+                                progress=progress, cancel=cancel)
+        found = sharp_slices(store, dataset.view, error, condition, found, settings.significance, cancel)
     return _keep(found, settings)
+
+
+def sharp_slices(store: Store, view: str, error_sql: str, condition: Sql | None, found: list[DiscoveredSlice],
+                 alpha: float, cancel: CancelToken = NEVER_CANCELLED) -> list[DiscoveredSlice]:
+    """The slices whose every predicate sharpens them: without predicate ``p``, the rows it
+    would let in (the other predicates, and not ``p``) must have a lower mean error than the
+    slice, beyond chance (one-sided Welch z test, Bonferroni over the predicates judged).
+    A slice pairing the real cause with a predicate true for most rows is dropped; SliceLine
+    finds the shorter slice too, so the cause is still reported."""
+    judged = [(s, i) for s in found if len(s.predicates) > 1 for i in range(len(s.predicates))]
+    if not judged:
+        return found
+    error = f"CAST(({error_sql}) AS DOUBLE)"
+    known = Sql(f"isfinite({error})") & condition
+    filters = [s.sql() for s in found] + [_outside(s, i) for s, i in judged]
+    moments = ", ".join(f"count({error}) FILTER (WHERE {f.text}), sum({error}) FILTER (WHERE {f.text}), "
+                        f"sum({error} * {error}) FILTER (WHERE {f.text})" for f in filters)
+    params = tuple(p for f in filters for p in f.params * 3) + known.params
+    row = store.rows(Sql(f"SELECT {moments} FROM {ident(view)} WHERE {known.text}", params), cancel)[0]
+    stats_of = [tuple(float(v or 0.0) for v in row[3 * j: 3 * j + 3]) for j in range(len(filters))]
+    own = {id(s): stats_of[j] for j, s in enumerate(found)}
+    blunt = {id(s) for (s, _), outside in zip(judged, stats_of[len(found):])
+             if _lower_mean_p(outside, own[id(s)]) >= alpha / len(judged)}
+    return [s for s in found if id(s) not in blunt]
+
+
+def _outside(found: DiscoveredSlice, index: int) -> Sql:
+    """Rows of the slice's other predicates where predicate ``index`` is not true (NULL counts)."""
+    others = [p.sql() for j, p in enumerate(found.predicates) if j != index]
+    condition = others[0]
+    for other in others[1:]:
+        condition = condition & other
+    excluded = found.predicates[index].sql()
+    return condition & Sql(f"({excluded.text}) IS NOT TRUE", excluded.params)
+
+
+def _lower_mean_p(outside: tuple[float, float, float], inside: tuple[float, float, float]) -> float:
+    """One-sided p that rows ``outside`` have a lower mean error than ``inside`` (each given as
+    count, sum, sum of squares); 1 when either side has fewer than two rows."""
+    (n0, s0, q0), (n1, s1, q1) = outside, inside
+    if n0 < 2 or n1 < 2:
+        return 1.0
+    mean0, mean1 = s0 / n0, s1 / n1
+    var0, var1 = max(q0 / n0 - mean0 ** 2, 0.0) * n0 / (n0 - 1), max(q1 / n1 - mean1 ** 2, 0.0) * n1 / (n1 - 1)
+    spread = math.sqrt(var0 / n0 + var1 / n1)
+    if spread == 0:
+        return 0.0 if mean1 > mean0 else 1.0
+    return float(stats.norm.sf((mean1 - mean0) / spread))
 
 
 def _search_options(settings: DiscoverySettings) -> dict:
@@ -143,7 +196,8 @@ def _disagreement_slices(store, dataset, roles, settings, columns, condition, pr
         f"FROM a JOIN b ON CAST(a.{key} AS VARCHAR) = b._sleuth_key"
     )
     try:
-        return discover_slices(store, view, columns, ident(DISAGREE), condition, **_search_options(settings),
-                               progress=progress, cancel=cancel)
+        found = discover_slices(store, view, columns, ident(DISAGREE), condition, **_search_options(settings),
+                                progress=progress, cancel=cancel)
+        return sharp_slices(store, view, ident(DISAGREE), condition, found, settings.significance, cancel)
     finally:
         store.execute(f"DROP VIEW IF EXISTS {ident(view)}")

@@ -6,7 +6,10 @@ compares each cell with the same group's reference cell. Every check measures an
 above a minimum effect and a minimum row count, never on a bare p-value: on millions of rows
 every difference is "significant", and an on-call engineer needs the few that matter.
 Both the all-rows cell and a group's cell are checked; ``evidence["level"]`` says which, and
-triage decides whether the group or all rows is the right subgroup.
+triage decides whether the group or all rows is the right subgroup. What cells cannot see,
+values far beyond anything in the reference on a few rows (a unit change, the swap behind
+one), is looked for row by row afterwards (:mod:`analysis.triage.far_beyond`); there the
+effect is a factor beyond the range, and the evidence a scan's p-value over time.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 from scipy.spatial.distance import jensenshannon
 
 from analysis.triage.cells import Cell, ColumnCounts, count_cells
+from analysis.triage.far_beyond import far_beyond_symptoms, nearest_unit_factor
 from analysis.dataset import Dataset
 from analysis.data.time import time_span, timestamp_expr
 from analysis.triage.reference_profile import ERROR, PREDICTED_POSITIVE, Profile, cell_spec
@@ -67,12 +71,10 @@ VANISHED_MIN_EXPECTED = 20
 STUCK_MIN_REFERENCE_DISTINCT = 5
 """A column is stuck only if its reference had at least this many distinct values."""
 
-UNIT_FACTORS = (10.0, 100.0, 1000.0, 1e6, 60.0, 3600.0, 24.0, 1.609344, 2.20462, 2.54)
-"""Factors between common units (powers of ten, seconds/minutes/hours, km/mi, kg/lb, cm/in);
-their inverses count too."""
-
-UNIT_TOLERANCE = math.log(1.15)
-"""Mean and spread must both be within 15% of a unit factor (log scale) for a unit_change."""
+VALUES_OFF_KINDS = frozenset({"unit_change", "swap"})
+"""Cell symptoms that already explain why a column's values are off (a unit, a swap); such a
+column needs no row-by-row look for values far beyond the reference
+(:mod:`analysis.triage.far_beyond` is for what the cells miss)."""
 
 SWAP_MAX_RATIO = 0.3
 """Two columns look swapped when their distance to each other's reference is at most this
@@ -128,6 +130,10 @@ def run_checks(
         if reference is None or reference.rows < min_rows or cell.rows < min_rows:
             continue
         symptoms += _cell_symptoms(cell, reference, profile, roles, comparable, width, min_rows)
+    progress(0.9, "Looking row by row for values far beyond the reference")
+    seen = {c for s in symptoms if s.kind in VALUES_OFF_KINDS for c in s.columns}
+    symptoms += far_beyond_symptoms(store, dataset, roles, profile, [c for c in comparable if c.name not in seen],
+                                    condition, cancel)
     progress(1.0, f"{len(symptoms)} symptom(s)")
     return sorted(symptoms, key=_symptom_order)
 
@@ -376,14 +382,7 @@ def _unit_factor(obs: ColumnCounts, ref: ColumnCounts) -> float | None:
     """The unit factor that maps the reference's mean and spread onto the cell's, if any."""
     if not (ref.mean and ref.std and obs.mean and obs.std) or math.isnan(obs.std) or math.isnan(ref.std):
         return None
-    mean_ratio, spread_ratio = obs.mean / ref.mean, obs.std / ref.std
-    if mean_ratio <= 0:
-        return None
-    for base in UNIT_FACTORS:
-        for factor in (base, 1 / base):
-            if abs(math.log(mean_ratio / factor)) < UNIT_TOLERANCE and abs(math.log(spread_ratio / factor)) < UNIT_TOLERANCE:
-                return factor
-    return None
+    return nearest_unit_factor(obs.mean / ref.mean, obs.std / ref.std)
 
 
 def _moment_distance(obs: ColumnCounts, ref: ColumnCounts) -> float:

@@ -1,54 +1,57 @@
-"""Since when, to the hour, and for whom, as a slice: a finding's problem located row by row.
+"""Since when and for whom, as a slice: a finding's problem located row by row.
 
-The checks see days and the groups of single low-cardinality columns. Given the rows that
-show a problem (an expression of :mod:`analysis.triage.violating_rows`), this module narrows both:
+The checks see time buckets and the groups of single low-cardinality columns. Given the rows
+that show a problem (an expression of :mod:`analysis.triage.violating_rows`), this module
+narrows both:
 
-* :func:`hourly_stretch`: the hourly share of such rows, over the checks' stretch and two
-  buckets either side, less its baseline, goes through the same change-point detection as
-  the buckets (:func:`analysis.triage.changepoint.find_stretch`). The baseline (what the expression
-  gives on healthy rows, e.g. unusual rows that merely look swapped) is the median hour of
-  the *outer* buckets: the bucket next to the stretch may be partly broken already (a
-  problem that began at 09:00 fills too little of its day for the daily check to fire).
-  Hours without rows are left out rather than read as healthy, so a quiet night does not
-  cut a stretch in two.
+* :func:`scanned_window`: Kulldorff's scan statistic (:mod:`analysis.triage.scan`) over the
+  time-ordered rows of the finding's group finds the window whose share of such rows is most
+  above the rest's, at whatever scale the rows hold (hours in a dense log, days or weeks in
+  a log of twenty rows a day), with a p-value over all the windows tried. The baseline (what
+  the expression gives on healthy rows, e.g. unusual rows that merely look swapped) is the
+  share outside the window, measured on the log itself.
 * :func:`violating_slice`: inside the window, slice discovery (SliceLine,
-  :mod:`analysis.discovery.sliceline`) with "shows the problem" as the error signal, over the log's
-  categorical columns. The top slice is where the problem is when it *concentrates* it:
-  its excess rate (above the baseline) is at least :data:`MIN_LIFT` times the window's, and
-  it holds at least :data:`MIN_COVERAGE` of the window's excess rows. Otherwise the problem
-  is everywhere.
+  :mod:`analysis.discovery.sliceline`) with "shows the problem" as the error signal, over the
+  log's categorical columns. The top slice is where the problem is when it *concentrates*
+  it: it holds at least :data:`MIN_COVERAGE` of the window's excess rows, and its share of
+  such rows is above the rest of the window's beyond chance (one-sided Fisher exact test,
+  Bonferroni over the slices such a search can try). Otherwise the problem is everywhere.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import numpy as np
+from scipy import stats
 
 from analysis.slicing.binning import IN, IS_NULL
-from analysis.triage.changepoint import find_stretch
 from analysis.dataset import Column, Dataset
 from analysis.discovery.sliceline import discover_slices
-from analysis.data.time import timestamp_expr
+from analysis.data.time import BUCKETS, Bucket, time_span, timestamp_expr
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident
 from analysis.data.roles import RoleMap
+from analysis.slices import Compare, IsNull, Predicate, all_of, to_sql, to_text
 from analysis.store import Store
+from analysis.triage.scan import MAX_UNITS, PERMUTATIONS, scan
 from analysis.triage.violating_rows import Violation
 
-HOUR = _dt.timedelta(hours=1)
-
-MIN_OUTSIDE_HOURS = 3
-"""Hours outside the stretch needed to measure the baseline from the log itself."""
-
-MIN_LIFT = 2.0
-"""A slice concentrates a problem when its excess rate is at least this many times the
-window's: the problem then sits in at most about half of the window's rows."""
-
 MIN_COVERAGE = 0.8
-"""...and when it holds at least this share of the window's excess rows ("most of them")."""
+"""A slice concentrates a problem only if it holds at least this share of the window's excess
+rows ("most of them")..."""
+
+SLICE_ALPHA = 0.05
+"""...and if its share of such rows exceeds the rest's at this family-wise level."""
+
+CATEGORIES_PER_COLUMN = 10
+"""Values per column slice discovery considers (its ``max_categories``): with the columns and
+:data:`SLICE_MAX_LEVEL`, the count of slices the Bonferroni correction divides by."""
+
+FINEST_UNIT_SECONDS = 3600.0
+"""Windows are told to the hour: finer edges would follow the gaps between single rows."""
 
 SLICE_MAX_LEVEL = 2
 """Predicates per slice: ``region = 'EU-West' AND device_type = 'ios'`` at most."""
@@ -57,53 +60,96 @@ SLICE_COLUMN_TYPES = ("VARCHAR", "BOOLEAN")
 
 
 @dataclass(frozen=True)
-class HourlyStretch:
-    """The hours a problem lasted: ``[start, end)``, the share of rows showing it inside
-    (``inside_share``, over ``rows`` rows) and outside (``baseline``)."""
+class ScannedWindow:
+    """The time ``[start, end)`` a problem lasted, found by the scan statistic over the rows of
+    one group: rows and the share showing the problem inside (``inside_share``) and outside
+    (``baseline``), the units' width, and the scan's p-value (all windows of the span tried)."""
 
     start: _dt.datetime
     end: _dt.datetime
+    rows: int
     inside_share: float
     baseline: float
-    rows: int
+    unit: Bucket
+    p_value: float | None
 
 
-def hourly_stretch(
+def scanned_window(
     store: Store, dataset: Dataset, roles: RoleMap, violation: Violation, group: Sql,
-    start: _dt.datetime, end: _dt.datetime, pad: _dt.timedelta, cancel: CancelToken = NEVER_CANCELLED,
-) -> HourlyStretch | None:
-    """The stretch of hours, within ``[start - 2 pad, end + 2 pad)`` and the rows of ``group``,
-    where ``violation``'s share departs from its baseline; None when none overlaps
-    ``[start, end)`` (the checks' stretch)."""
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> ScannedWindow | None:
+    """The window of the log (rows of ``group``) where ``violation``'s rows are most in excess;
+    None when no stretch of time has more of them than the rest.
+
+    The whole log is scanned in units as fine as :data:`analysis.triage.scan.MAX_UNITS` allows,
+    which weighs the evidence (the p-value); then the window's edges are refined by scanning
+    again around it (the window and as much again on each side) in finer units, until the
+    units stop getting finer: an hour-long burst in a month of traffic ends on its hour."""
+    span = time_span(store, dataset, roles, group)
+    if span is None:
+        return None
+    found = _scan_span(store, dataset, roles, violation, group, span, PERMUTATIONS, cancel)
+    if found is None:
+        return None
+    window = found
+    while True:
+        length = window.end - window.start
+        around = (max(span[0], window.start - length), min(span[1], window.end + length))
+        if scan_unit(*around).seconds >= window.unit.seconds:
+            break
+        refined = _scan_span(store, dataset, roles, violation, group, around, 0, cancel)
+        if refined is None or not (refined.start < window.end and window.start < refined.end):
+            break
+        window = refined
+    return replace(window, p_value=found.p_value)
+
+
+def _scan_span(
+    store: Store, dataset: Dataset, roles: RoleMap, violation: Violation, group: Sql,
+    span: tuple[_dt.datetime, _dt.datetime], permutations: int, cancel: CancelToken,
+) -> ScannedWindow | None:
+    """One scan of the rows of ``group`` from ``span[0]`` to ``span[1]`` (both included)."""
+    unit = scan_unit(*span)
     ts = timestamp_expr(dataset, roles)
-    where = Sql(f"{ts} >= ? AND {ts} < ?", (start - 2 * pad, end + 2 * pad)) & group
-    hours = store.rows(Sql(
-        f"SELECT time_bucket(INTERVAL 1 HOUR, {ts}) AS hour_start, avg({violation.expression}) AS share, "
-        f"count({violation.expression}) AS n FROM {ident(dataset.view)} WHERE {where.text} "
+    where = Sql(f"{ts} >= ? AND {ts} <= ?", span) & group
+    units = store.rows(Sql(
+        f"SELECT {unit.sql(ts)} AS unit_start, count({violation.expression}) AS n, "
+        f"sum({violation.expression}) AS cases FROM {ident(dataset.view)} WHERE {where.text} "
         f"GROUP BY 1 HAVING count({violation.expression}) > 0 ORDER BY 1", where.params), cancel)
-    if not hours:
+    if not units:
         return None
-    moments = [h for h, _, _ in hours]
-    shares = np.array([s for _, s, _ in hours], dtype=np.float64)
-    counts = np.array([n for _, _, n in hours], dtype=np.float64)
-    outside = np.array([not (start - pad <= h < end + pad) for h in moments])
-    baseline = _baseline(shares[outside], violation)
-    stretch = find_stretch(np.clip(violation.direction * (shares - baseline), 0.0, None))
-    if stretch is None:
+    starts = [u for u, _, _ in units]
+    rows = np.array([n for _, n, _ in units], dtype=np.int64)
+    cases = np.rint(np.array([float(c) for _, _, c in units])).astype(np.int64)
+    if violation.direction < 0:
+        cases = rows - cases
+    found = scan(rows, cases, permutations)
+    if found is None:
         return None
-    first, last = moments[stretch.first], moments[stretch.last] + HOUR
-    if not (first < end and start < last):
-        return None
-    inside = slice(stretch.first, stretch.last + 1)
-    rows = int(counts[inside].sum())
-    return HourlyStretch(first, last, float(np.dot(shares[inside], counts[inside]) / rows), baseline, rows)
+    inside, outside = found.rate_inside, found.rate_outside
+    if violation.direction < 0:
+        inside, outside = 1.0 - inside, 1.0 - outside
+    end = _unit_end(starts[found.last], unit)
+    return ScannedWindow(starts[found.first], end, found.rows, inside, outside, unit, found.p_value)
 
 
-def _baseline(outside: np.ndarray, violation: Violation) -> float:
-    """The share on healthy rows: the median hour of the outer buckets, else the reference's."""
-    if len(outside) >= MIN_OUTSIDE_HOURS:
-        return float(np.median(outside))
-    return violation.reference_share or 0.0
+def scan_unit(start: _dt.datetime, end: _dt.datetime) -> Bucket:
+    """The finest time unit, an hour at least, giving at most
+    :data:`analysis.triage.scan.MAX_UNITS` units over the span."""
+    seconds = max((end - start).total_seconds(), 0.0)
+    return next((b for b in BUCKETS if b.seconds >= FINEST_UNIT_SECONDS and seconds / b.seconds <= MAX_UNITS),
+                BUCKETS[-1])
+
+
+def _unit_end(unit_start: _dt.datetime, unit: Bucket) -> _dt.datetime:
+    """Where the unit starting at ``unit_start`` ends (months by the calendar)."""
+    if unit.interval.endswith("month") or unit.interval.endswith("months"):
+        months = int(unit.interval.split()[0])
+        index = unit_start.month - 1 + months
+        return unit_start.replace(year=unit_start.year + index // 12, month=index % 12 + 1)
+    if unit.interval.endswith("year"):
+        return unit_start.replace(year=unit_start.year + 1)
+    return unit_start + _dt.timedelta(seconds=unit.seconds)
 
 
 @dataclass(frozen=True)
@@ -130,30 +176,79 @@ def violating_slice(
     columns: Sequence[Column], baseline: float, cancel: CancelToken = NEVER_CANCELLED,
 ) -> Concentration | None:
     """The slice of the ``window`` rows where ``violation``'s rows concentrate (see the
-    module text); None when no slice can be stated as equalities over ``columns``."""
-    total = Sql(f"SELECT count(*), CAST(sum({violation.expression}) AS DOUBLE) FROM {ident(dataset.view)} "
-                f"WHERE {window.text}", window.params)
-    window_rows, violating = store.rows(total, cancel)[0]
+    module text); None when no slice can be stated as equalities over ``columns``.
+
+    A predicate of the slice found stays only if it sharpens it: the rows it adds to the
+    slice without it must show the problem less often, beyond chance (a predicate true for
+    most rows, such as ``children <= 1``, rides along with the real one otherwise)."""
+    window_rows, violating = _counts(store, dataset, violation, window, cancel)
     if not window_rows or not violating:
         return None
-    violating = float(violating)
     window_rate = violating / window_rows
     found = discover_slices(store, dataset.view, list(columns), violation.expression, window,
-                            k=1, max_level=SLICE_MAX_LEVEL, cancel=cancel)
+                            k=1, max_level=SLICE_MAX_LEVEL, max_categories=CATEGORIES_PER_COLUMN, cancel=cancel)
     group = _as_group(found[0].predicates) if found else None
     if group is None:
         return None
-    top = found[0]
+    alpha = SLICE_ALPHA / (CATEGORIES_PER_COLUMN * len(columns)) ** SLICE_MAX_LEVEL
+    group = _sharpening(store, dataset, violation, window, group, alpha, cancel)
+    slice_rows, slice_cases = _counts(store, dataset, violation, window & to_sql(_group_predicate(group)), cancel)
     excess_window = violating - baseline * window_rows
-    excess_slice = top.error_sum - baseline * top.size
+    excess_slice = slice_cases - baseline * slice_rows
     coverage = excess_slice / excess_window if excess_window > 0 else 0.0
-    lift = (top.error_rate - baseline) / (window_rate - baseline) if window_rate > baseline else 0.0
-    concentrated = lift >= MIN_LIFT and coverage >= MIN_COVERAGE
+    concentrated = coverage >= MIN_COVERAGE and _sharper_than_rest(
+        round(slice_cases), slice_rows, round(violating), window_rows, alpha)
     return Concentration(
-        group=group if concentrated else (), slice_text=top.text if concentrated else None,
-        slice_rows=top.size, slice_rate=top.error_rate, window_rows=int(window_rows),
-        window_rate=window_rate, coverage=float(coverage),
+        group=group if concentrated else (), slice_text=to_text(_group_predicate(group)) if concentrated else None,
+        slice_rows=slice_rows, slice_rate=slice_cases / slice_rows if slice_rows else 0.0,
+        window_rows=window_rows, window_rate=window_rate, coverage=float(coverage),
     )
+
+
+def _counts(store: Store, dataset: Dataset, violation: Violation, where: Sql, cancel: CancelToken) -> tuple[int, float]:
+    """Rows matching ``where`` and how many of them show the problem."""
+    rows, cases = store.rows(Sql(f"SELECT count(*), CAST(sum({violation.expression}) AS DOUBLE) "
+                                 f"FROM {ident(dataset.view)} WHERE {where.text}", where.params), cancel)[0]
+    return int(rows or 0), float(cases or 0.0)
+
+
+def _sharpening(
+    store: Store, dataset: Dataset, violation: Violation, window: Sql, group: tuple[tuple[str, Any], ...],
+    alpha: float, cancel: CancelToken,
+) -> tuple[tuple[str, Any], ...]:
+    """``group`` less the predicates that do not sharpen it: dropping one, the rows it let in
+    must show the problem less often than the slice's, beyond chance (one-sided Fisher at
+    ``alpha``). The predicate whose removal costs least goes first, until every one sharpens."""
+    while len(group) > 1:
+        slice_rows, slice_cases = _counts(store, dataset, violation, window & to_sql(_group_predicate(group)), cancel)
+        worst, worst_p = None, 0.0
+        for kept in group:
+            parent = tuple(g for g in group if g != kept)
+            rows, cases = _counts(store, dataset, violation, window & to_sql(_group_predicate(parent)), cancel)
+            p_value = _fisher_greater(round(slice_cases), slice_rows, round(cases - slice_cases), rows - slice_rows)
+            if p_value >= alpha and p_value >= worst_p:
+                worst, worst_p = kept, p_value
+        if worst is None:
+            break
+        group = tuple(g for g in group if g != worst)
+    return group
+
+
+def _group_predicate(group: tuple[tuple[str, Any], ...]) -> Predicate:
+    return all_of([IsNull(c) if v is None else Compare(c, "=", v) for c, v in group])
+
+
+def _fisher_greater(cases: int, rows: int, other_cases: int, other_rows: int) -> float:
+    """One-sided Fisher p-value that ``cases / rows`` exceeds ``other_cases / other_rows``."""
+    if rows <= 0 or other_rows <= 0:
+        return 1.0
+    table = [[cases, rows - cases], [other_cases, other_rows - other_cases]]
+    return float(stats.fisher_exact(table, alternative="greater").pvalue)
+
+
+def _sharper_than_rest(cases: int, rows: int, total_cases: int, total_rows: int, alpha: float) -> bool:
+    """Whether a slice's share of cases is above the rest's beyond chance (one-sided Fisher)."""
+    return _fisher_greater(cases, rows, total_cases - cases, total_rows - rows) < alpha
 
 
 def _as_group(predicates) -> tuple[tuple[str, Any], ...] | None:

@@ -9,24 +9,29 @@ turns that into one :class:`Finding`:
 1. **Since when.** The symptoms of one (kind, columns, group) become a per-bucket series of
    effect sizes (0 where the check did not fire); :func:`analysis.triage.changepoint.find_stretch`
    finds its anomalous stretch and whether it was a sudden break or a gradual trend.
-   Once a finding is assembled, :func:`localise` narrows a sudden stretch to the hours it
-   lasted: the problem's row-level form (:mod:`analysis.triage.violating_rows`) gives an hourly series
-   that goes through the same change-point detection (:mod:`analysis.triage.localisation`). Trends
-   and whole-log levels keep the checks' buckets, and so do kinds with no row-level form
-   (schema changes; a swap checked without its reference profile).
+   Once a finding is assembled, :func:`localise` replaces a sudden stretch by the window the
+   rows give: the problem's row-level form (:mod:`analysis.triage.violating_rows`) goes
+   through Kulldorff's scan over the time-ordered rows (:mod:`analysis.triage.localisation`,
+   :mod:`analysis.triage.scan`), to the hour on a dense log and in days or weeks on a sparse
+   one, with a p-value over all the windows tried. Trends and whole-log levels keep the
+   checks' buckets, and so do kinds with no row-level form (schema changes; a swap checked
+   without its reference profile).
 2. **For whom.** Among stretches of the same kind and columns that overlap in time, the
    group where the effect is largest wins when it is at least :data:`CONCENTRATION` times the
    all-rows effect (the problem is concentrated there); otherwise it is everywhere. Where
    each row showing the problem is itself broken (nulls, zero fill, a stuck value, out of
    range, a new category, a unit change, a swap), :func:`localise` then replaces that group
    by slice discovery over the window's rows (``region = 'EU-West' AND device = 'ios'``),
-   or "everywhere" when no slice concentrates them; distribution shifts, vanished
-   categories and the model side keep the group.
+   each predicate kept only if it sharpens the slice, or "everywhere" when no slice
+   concentrates them; distribution shifts, vanished categories and the model side keep
+   the group.
 3. **One root cause.** Input stretches are taken in order of :data:`ROOT_CAUSE_ORDER` (a swap
    explains the distribution shift of its columns, not the other way round); a stretch on the
    same columns, an overlapping time and a compatible group joins the finding already opened.
-   Model-side stretches (score, positive rate, metric) join the input finding they overlap in
-   time and group; those that join none are ``model_only`` findings.
+   Model-side stretches (score, positive rate, metric, and any symptom of the model's own
+   columns) join the input finding they overlap in time and group; those that join none are
+   ``model_only`` findings, and join an input finding after all when both, once located,
+   share their window and rows (:func:`absorb_model_only`).
 4. **What it did to the model.** One SQL pass over the log compares the finding's rows with
    the same group before the stretch (after it when the stretch starts the log): mean score,
    and error where labels exist. Differences count only when they are beyond chance
@@ -42,7 +47,9 @@ turns that into one :class:`Finding`:
    whole population does not outrank a sudden break of one source by sheer size.
 6. **Severity**: ``alert`` needs a sudden break with a model effect of at least
    :data:`ALERT_MODEL_EFFECT` on at least :data:`ALERT_MIN_ROWS` rows; gradual changes are at
-   most ``warning``; everything else is ``info``.
+   most ``warning``; everything else is ``info``. Evidence comes before alarms: a located
+   window whose Benjamini-Hochberg q-value is not below :data:`FALSE_DISCOVERY_RATE` is
+   ``info`` (:func:`with_evidence`).
 """
 
 from __future__ import annotations
@@ -57,10 +64,11 @@ import numpy as np
 
 from analysis.triage.changepoint import ANOMALOUS_SHARE, Stretch, find_stretch
 from analysis.dataset import Dataset
-from analysis.triage.localisation import HOUR, hourly_stretch, slice_columns, violating_slice
+from analysis.triage.localisation import scanned_window, slice_columns, violating_slice
 from analysis.data.time import time_span, timestamp_expr
 from analysis.metrics.outcomes import outcomes
 from analysis.triage.reference_profile import Profile
+from analysis.stats.multiple_testing import adjust_p_values
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import Sql, ident
 from analysis.data.roles import RoleMap, TaskType
@@ -103,6 +111,9 @@ ALERT_MODEL_EFFECT = 0.2
 ALERT_MIN_ROWS = 100
 WARNING_MODEL_EFFECT = 0.1
 WARNING_INPUT_EFFECT = 0.5
+
+FALSE_DISCOVERY_RATE = 0.05
+"""Located windows are warnings or alerts only below this Benjamini-Hochberg q-value."""
 
 POPULATION_DRIFT_EPISODES = 3
 """A column whose distribution moves in at least this many (group, time) stretches, each with a
@@ -320,11 +331,18 @@ def group_covers(outer: Group, inner: Group) -> bool:
     return set(outer) <= set(inner)
 
 
-def root_causes(episodes: Sequence[Episode]) -> list[_Draft]:
-    """Input episodes grouped under their most specific explanation; model-side ones attached."""
+def root_causes(episodes: Sequence[Episode], model_columns: frozenset[str] = frozenset()) -> list[_Draft]:
+    """Input episodes grouped under their most specific explanation; model-side ones attached.
+
+    An episode is model-side when its kind is, or when it concerns only the model's own
+    columns (``model_columns``: scores, prediction): a score out of its usual range is what a
+    broken input does to the model, not a cause of its own."""
+    def on_model(episode: Episode) -> bool:
+        return episode.kind in MODEL_KINDS or bool(episode.columns) and set(episode.columns) <= model_columns
+
     order = {kind: i for i, kind in enumerate(ROOT_CAUSE_ORDER)}
     inputs = sorted(
-        (e for e in episodes if e.kind not in MODEL_KINDS),
+        (e for e in episodes if not on_model(e)),
         key=lambda e: (order.get(e.kind, len(order)), -e.effect),
     )
     drafts: list[_Draft] = []
@@ -334,7 +352,7 @@ def root_causes(episodes: Sequence[Episode]) -> list[_Draft]:
             drafts.append(_Draft(episode))
         else:
             home.joined.append(episode)
-    for episode in (e for e in episodes if e.kind in MODEL_KINDS):
+    for episode in (e for e in episodes if on_model(e)):
         home = _model_home(drafts, episode)
         if home is None:
             drafts.append(_Draft(episode))
@@ -540,10 +558,56 @@ def triage(
     span = time_span(store, dataset, roles) if roles.timestamp else None
     episodes = concentrate(episodes_of(symptoms, span))
     findings = []
-    for draft in root_causes(episodes):
+    for draft in root_causes(episodes, frozenset({roles.prediction, *roles.scores}) - {None}):
         cancel.raise_if_cancelled()
         findings.append(_finding(store, dataset, roles, profile, draft, cancel))
-    return ranked(findings)
+    series = len({(s.kind, s.columns, s.group) for s in symptoms})
+    return ranked(with_evidence(absorb_model_only(findings), series))
+
+
+def absorb_model_only(findings: Sequence[Finding]) -> list[Finding]:
+    """Model-side findings that, once located, sit in the window and rows of an input finding
+    join it: the score moved *because* the input broke (before localisation the checks' coarse
+    group and buckets may not have shown the overlap)."""
+    inputs = [f for f in findings if f.kind != "model_only"]
+    kept = list(inputs)
+    for finding in (f for f in findings if f.kind == "model_only"):
+        home = next((f for f in kept if f.kind != "model_only" and _same_rows(f, finding)), None)
+        if home is None:
+            kept.append(finding)
+        else:
+            kept[kept.index(home)] = replace(home, symptoms=home.symptoms + finding.symptoms)
+    return kept
+
+
+def _same_rows(a: Finding, b: Finding) -> bool:
+    """Overlapping windows and groups of which one contains the other."""
+    (a0, a1), (b0, b1) = a.window, b.window
+    overlap = None in (a0, a1, b0, b1) or (a0 < b1 and b0 < a1)
+    return overlap and (group_covers(a.group, b.group) or group_covers(b.group, a.group))
+
+
+def with_evidence(findings: Sequence[Finding], tried: int) -> list[Finding]:
+    """Findings whose located window is not significant are ``info``, never warnings or alerts.
+
+    Each scanned window has a p-value over all the windows of its series; the
+    Benjamini-Hochberg procedure then controls the false discovery rate over the ``tried``
+    series (each kind, columns and group the checks reported at least once; series that
+    gave no located finding count as p = 1). Findings with no scanned window (schema changes, trends, whole-log
+    levels) keep their severity: they were not located by a scan.
+    """
+    scanned = [i for i, f in enumerate(findings) if f.evidence.get("window_p_value") is not None]
+    if not scanned:
+        return list(findings)
+    p_values = [findings[i].evidence["window_p_value"] for i in scanned]
+    padded = p_values + [1.0] * max(0, tried - len(p_values))
+    adjusted = adjust_p_values(padded, "bh")[:len(p_values)]
+    updated = list(findings)
+    for i, q in zip(scanned, adjusted):
+        finding = findings[i]
+        severity = finding.severity if q < FALSE_DISCOVERY_RATE else "info"
+        updated[i] = replace(finding, severity=severity, evidence={**finding.evidence, "window_q_value": float(q)})
+    return updated
 
 
 def ranked(findings: Iterable[Finding]) -> list[Finding]:
@@ -586,11 +650,11 @@ LOCATED_SHARE_KINDS = frozenset({"null_rate", "zero_fill", "out_of_range", "new_
 
 def localise(store: Store, dataset: Dataset, roles: RoleMap, lead: Episode, profile: Profile | None = None,
              cancel: CancelToken = NEVER_CANCELLED) -> tuple[Episode, dict[str, Any]]:
-    """The lead narrowed to the hours it lasted and to the slice its rows concentrate in,
+    """The lead narrowed to the window it lasted and to the slice its rows concentrate in,
     with the numbers behind both (see :mod:`analysis.triage.localisation`).
 
-    Only sudden stretches are narrowed in time (a slow trend has no hour it began; a level
-    stretch no change point). Kinds without a row-level form (schema changes; swaps checked
+    Only sudden stretches are narrowed in time (a slow trend has no moment it began; a level
+    stretch no change point), and only to a scanned window that overlaps the checks' stretch. Kinds without a row-level form (schema changes; swaps checked
     against an expectations-less reference) keep the checks' buckets and group; kinds whose
     rows are not defective one by one (distribution, score, rates, vanished categories) are
     narrowed in time but keep the group with the largest effect.
@@ -602,14 +666,12 @@ def localise(store: Store, dataset: Dataset, roles: RoleMap, lead: Episode, prof
         return lead, located
     start, end, group = lead.start, lead.end, lead.group
     baseline, observed, rows = violation.reference_share or 0.0, peak.observed, peak.rows
-    width = _bucket_width(lead)
-    if lead.sudden and roles.timestamp and start and end and width is not None and width > HOUR:
-        stretch = hourly_stretch(store, dataset, roles, violation, to_sql(group_predicate(group)), start, end,
-                                 width, cancel)
-        if stretch is not None:
-            start, end, baseline = stretch.start, stretch.end, stretch.baseline
-            observed, rows = stretch.inside_share, stretch.rows
-            located["since_when"] = "hours"
+    if lead.sudden and roles.timestamp and start and end:
+        window = scanned_window(store, dataset, roles, violation, to_sql(group_predicate(group)), cancel)
+        if window is not None and window.start < end and start < window.end:
+            start, end, baseline = window.start, window.end, window.baseline
+            observed, rows = window.inside_share, window.rows
+            located.update(since_when="scan", scan_unit=window.unit.label, window_p_value=window.p_value)
     located["baseline_share"] = round(baseline, 4)
     if violation.broken_rows:
         window = to_sql(_window_slice(roles, start, end))
@@ -626,12 +688,6 @@ def localise(store: Store, dataset: Dataset, roles: RoleMap, lead: Episode, prof
     moved = replace(peak, start=start, end=end, observed=observed, rows=rows, group=group)
     symptoms = tuple(moved if s is peak else s for s in lead.symptoms)
     return replace(lead, start=start, end=end, group=group, symptoms=symptoms), located
-
-
-def _bucket_width(episode: Episode) -> _dt.timedelta | None:
-    """The checks' bucket width behind an episode (its symptoms' most common duration)."""
-    widths = Counter(s.end - s.start for s in episode.symptoms if s.start is not None and s.end is not None)
-    return widths.most_common(1)[0][0] if widths else None
 
 
 def _window_slice(roles: RoleMap, start, end) -> Predicate:

@@ -14,7 +14,8 @@ stuck               the column equals the stuck value                           
 out_of_range        the value is outside the reference's typical range           yes
 new_category        the value is one of the categories the reference lacks       yes
 unit_change         the value is nearer the factor-scaled mean than the mean     yes
-                    (log scale: beyond ``mean x sqrt(factor)``)
+                    (log scale: beyond ``mean x sqrt(factor)``); for a row-level
+                    symptom, beyond the reference range by ``sqrt(10)``
 swap                each of the two values sits nearer the *other* column's      yes
                     reference (median, in interquartile ranges) than its own
 vanished_category   the value is one of the vanished categories (its share       no
@@ -39,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from analysis.dataset import Dataset
+from analysis.triage.cells import finite_double
 from analysis.triage.reference_profile import ERROR, PREDICTED_POSITIVE, Profile, model_outcomes
 from analysis.query import ident, literal
 from analysis.data.roles import RoleMap
@@ -131,6 +133,10 @@ def _vanished_category(symptom: Symptom, dataset: Dataset, _profile) -> Violatio
 
 
 def _unit_change(symptom: Symptom, dataset: Dataset, _profile) -> Violation | None:
+    if symptom.evidence.get("far_beyond"):
+        low, high = symptom.evidence["far_beyond"]
+        x = finite_double(symptom.columns[0], dataset.column(symptom.columns[0]).dtype)
+        return Violation(_flag(far_beyond_condition(x, low, high)), 1, 0.0, True)
     factor, mean = symptom.evidence.get("factor"), symptom.reference
     if not factor or mean is None or mean <= 0 or factor <= 0:
         return None
@@ -138,6 +144,16 @@ def _unit_change(symptom: Symptom, dataset: Dataset, _profile) -> Violation | No
     x = _number(symptom.columns[0])
     condition = f"{x} > {threshold}" if factor > 1 else f"{x} > 0 AND {x} < {threshold}"
     return Violation(_flag(condition), 1, None, True)
+
+
+def far_beyond_condition(x: str, low: float | None, high: float | None) -> str:
+    """SQL true where ``x`` is above ``high`` or, still positive, below ``low`` (a None bound
+    is no side): values far beyond the reference range (:mod:`analysis.triage.far_beyond`).
+    A zero or a negative is no change of unit (a factor keeps the sign), so it is left to
+    the zero-fill and range checks."""
+    sides = ([f"{x} > {literal(float(high))}"] if high is not None else []) + (
+        [f"({x} > 0 AND {x} < {literal(float(low))})"] if low is not None else [])
+    return " OR ".join(sides) if sides else "FALSE"
 
 
 def _swap(symptom: Symptom, dataset: Dataset, profile: Profile | None) -> Violation | None:
@@ -159,6 +175,18 @@ def _swap(symptom: Symptom, dataset: Dataset, profile: Profile | None) -> Violat
     own = f"{distance(xa, ma, sa)} + {distance(xb, mb, sb)}"
     crossed = f"{distance(xa, mb, sb)} + {distance(xb, ma, sa)}"
     return Violation(_flag(f"{crossed} < {own}"), 1, None, True)
+
+
+def nearer_other_reference(profile: Profile, column: str, other: str) -> str | None:
+    """SQL true where ``column``'s value sits nearer ``other``'s reference than its own (same
+    distance as :func:`_swap`): how a swap's partner is told from any column whose median
+    happens to lie near a far-off value. None without the quartiles to measure it."""
+    own, crossed = _median_and_spread(profile, column), _median_and_spread(profile, other)
+    if own is None or crossed is None:
+        return None
+    x = _number(column)
+    return (f"abs({x} - {literal(crossed[0])}) / {literal(crossed[1])} < "
+            f"abs({x} - {literal(own[0])}) / {literal(own[1])}")
 
 
 def _median_and_spread(profile: Profile, column: str) -> tuple[float, float] | None:

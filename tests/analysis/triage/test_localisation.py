@@ -16,7 +16,7 @@ import pytest
 
 from analysis.triage.checks import run_checks
 from analysis.data.open_log import load_log
-from analysis.triage.localisation import hourly_stretch
+from analysis.triage.localisation import scanned_window
 from analysis.triage.reference_profile import profile_reference
 from analysis.query import Sql
 from analysis.slices import Range, to_sql
@@ -78,7 +78,7 @@ def test_a_swap_starts_at_its_hour_and_is_confined_to_its_client(checked):
     assert swap.window[0] == SWAP_FROM  # the checks' bucket began at midnight
     assert swap.window[1] == START + 10 * DAY
     assert swap.slice_text == "client = 'stark'"
-    assert swap.evidence["since_when"] == "hours" and swap.evidence["for_whom"] == "slice discovery"
+    assert swap.evidence["since_when"] == "scan" and swap.evidence["for_whom"] == "slice discovery"
     inside = frame[(frame.timestamp >= swap.window[0]) & (frame.timestamp < swap.window[1])]
     assert swap.rows == (inside.client == "stark").sum()
 
@@ -90,26 +90,30 @@ def test_a_problem_in_a_conjunction_is_found_as_that_slice_and_those_hours(check
     assert dict(scaled.group) == {"region": "EU", "device": "ios"}
     planted = (frame.region == "EU") & (frame.device == "ios") & frame.timestamp.between(*SCALED, inclusive="left")
     assert scaled.rows == planted.sum()
-    low, high = profile.column("c").typical_range
+    assert scaled.kind == "unit_change"  # x1000: far beyond anything in the reference
     in_window = frame[frame.timestamp.between(*SCALED, inclusive="left")]
-    out_of_range = ((in_window.c < low) | (in_window.c >= high)).sum()
+    far_beyond = in_window.c > profile.column("c").counts.maximum * np.sqrt(10)
+    assert far_beyond.sum() == planted.sum()
     assert scaled.evidence["slice_share"] == 1.0
-    assert scaled.evidence["slice_coverage"] == pytest.approx(planted.sum() / out_of_range, abs=1e-4)
+    assert scaled.evidence["slice_coverage"] == 1.0
 
 
-def test_the_hourly_stretch_of_an_out_of_range_column_against_pandas(checked):
+def test_the_scanned_window_of_an_out_of_range_column_against_pandas(checked):
     store, dataset, roles, profile, frame, _ = checked
     low, high = profile.column("c").typical_range
     day = START + 4 * DAY
     symptom = Symptom("out_of_range", ("c",), 60, 0.1, 0.0, 0.1, day, day + DAY, (("region", "EU"),),
                       evidence={"typical_range": [low, high]})
     violation = violation_of(symptom, dataset, roles, profile)
-    stretch = hourly_stretch(store, dataset, roles, violation, Sql("region = 'EU'"), day, day + DAY, DAY)
-    assert (stretch.start, stretch.end) == SCALED
-    eu = frame[(frame.region == "EU") & frame.timestamp.between(*SCALED, inclusive="left")]
-    assert stretch.rows == len(eu)
-    assert stretch.inside_share == pytest.approx(((eu.c < low) | (eu.c >= high)).mean())
-    assert stretch.baseline == 0.0
+    window = scanned_window(store, dataset, roles, violation, Sql("region = 'EU'"))
+    assert (window.start, window.end) == SCALED
+    eu = frame[frame.region == "EU"]
+    inside = eu[eu.timestamp.between(*SCALED, inclusive="left")]
+    outside = eu[~eu.timestamp.between(*SCALED, inclusive="left")]
+    assert window.rows == len(inside)
+    assert window.inside_share == pytest.approx(((inside.c < low) | (inside.c >= high)).mean())
+    assert window.baseline == pytest.approx(((outside.c < low) | (outside.c >= high)).mean())
+    assert window.p_value < 1e-6
 
 
 def test_every_row_level_kind_has_an_expression_and_schema_has_none(checked):

@@ -1,0 +1,168 @@
+"""Values far beyond anything the reference held, found row by row however few they are.
+
+The cell checks need a few hundred rows per time bucket and a share that moved by several
+points, so fifty rows of an age sent in months instead of years, spread over a month of a
+sparse log, slip through. A unit change leaves a trace no natural drift does: values beyond
+the reference's whole range by a large factor. Here a row is *far beyond* when its value is
+above the reference maximum times :data:`UNIT_GAP` or below the reference minimum divided by
+it (each side only where the reference's tail is short, see :func:`far_beyond_bounds`): half a
+decade on the log scale, the midpoint between a value and the same value times ten, the rule
+:mod:`analysis.triage.violating_rows` uses for a unit change. In either direction, the
+reference has none such rows by construction; the question is whether the log has them *far
+more often somewhere in time* than elsewhere, and that is Kulldorff's scan
+(:func:`analysis.triage.localisation.scanned_window`) with its p-value, Bonferroni-corrected
+over the columns tried. A column whose far-beyond rows are scattered (a heavy tail) is no
+finding; one whose rows cluster in a window is a ``unit_change`` symptom for that window.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from analysis.dataset import Dataset
+from analysis.metrics.per_version import timestamp_expr
+from analysis.progress import NEVER_CANCELLED, CancelToken
+from analysis.query import Sql, ident
+from analysis.data.roles import RoleMap
+from analysis.store import Store
+from analysis.triage.cells import finite_double
+from analysis.triage.localisation import scanned_window
+from analysis.triage.reference_profile import ColumnProfile, Profile
+from analysis.triage.symptoms import Symptom
+from analysis.triage.violating_rows import Violation, far_beyond_condition, nearer_other_reference
+
+UNIT_GAP = math.sqrt(10.0)
+"""How far beyond the reference range a value must be: half a decade on the log scale."""
+
+ALPHA = 0.05
+"""Family-wise level over the columns tried."""
+
+UNIT_FACTORS = (10.0, 100.0, 1000.0, 1e6, 60.0, 3600.0, 24.0, 1.609344, 2.20462, 2.54)
+"""Factors between common units (powers of ten, seconds/minutes/hours, km/mi, kg/lb, cm/in);
+their inverses count too."""
+
+UNIT_TOLERANCE = math.log(1.15)
+"""Ratios must be within 15% of a unit factor (log scale) to be read as that factor."""
+
+
+def nearest_unit_factor(mean_ratio: float, spread_ratio: float | None = None) -> float | None:
+    """The common unit factor (or inverse) within :data:`UNIT_TOLERANCE` of the ratio of means,
+    and of the ratio of spreads when given; None when none is."""
+    if mean_ratio <= 0:
+        return None
+    ratios = [mean_ratio] + ([spread_ratio] if spread_ratio is not None else [])
+    for base in UNIT_FACTORS:
+        for factor in (base, 1 / base):
+            if all(r > 0 and abs(math.log(r / factor)) < UNIT_TOLERANCE for r in ratios):
+                return factor
+    return None
+
+
+def far_beyond_bounds(column: ColumnProfile) -> tuple[float | None, float | None]:
+    """``(low, high)``: values below ``low`` or above ``high`` are far beyond the reference
+    (None where that side has no bound).
+
+    A side has a bound only when the reference's extreme is positive and its 1% tail spans
+    less than :data:`UNIT_GAP` (``q99 / max`` or ``min / q01`` above ``1 / UNIT_GAP``): a tail
+    already stretching over half a decade, like values of a risk score running down to 0,
+    makes values a factor beyond its extreme natural, not a change of unit."""
+    low, high = column.counts.minimum, column.counts.maximum
+    q01, q99 = column.quantiles.get("0.01"), column.quantiles.get("0.99")
+    bounded_low = low is not None and q01 is not None and low > 0 and q01 / low < UNIT_GAP
+    bounded_high = high is not None and q99 is not None and q99 > 0 and high / q99 < UNIT_GAP
+    return (low / UNIT_GAP if bounded_low else None, high * UNIT_GAP if bounded_high else None)
+
+
+def far_beyond_symptoms(
+    store: Store, dataset: Dataset, roles: RoleMap, profile: Profile, columns: Sequence[ColumnProfile],
+    condition: Sql | None = None, cancel: CancelToken = NEVER_CANCELLED,
+) -> list[Symptom]:
+    """A ``unit_change`` symptom for each numeric column in ``columns`` whose far-beyond rows
+    cluster in a window of time beyond chance (see the module text)."""
+    if roles.timestamp is None:
+        return []
+    model_side = {roles.label, roles.prediction, *roles.scores}
+    numeric = [c for c in columns if c.kind == "numeric" and c.name not in model_side]
+    bounded = [(c, far_beyond_bounds(c)) for c in numeric]
+    bounded = [(c, bounds) for c, bounds in bounded if bounds != (None, None)]
+    if not bounded:
+        return []
+    where = condition if condition is not None else Sql("TRUE")
+    conditions = [far_beyond_condition(finite_double(c.name, c.dtype), *bounds) for c, bounds in bounded]
+    counts = store.rows(Sql(
+        f"SELECT {', '.join(f'count_if(({cond}))' for cond in conditions)} FROM {ident(dataset.view)} "
+        f"WHERE {where.text}", where.params), cancel)[0]
+    found: list[Symptom] = []
+    for (column, bounds), condition_text, count in zip(bounded, conditions, counts):
+        if not count or any(s.kind == "swap" and column.name in s.columns for s in found):
+            continue
+        violation = Violation(f"CASE WHEN ({condition_text}) THEN 1.0 ELSE 0.0 END", 1, 0.0, True)
+        window = scanned_window(store, dataset, roles, violation, where, cancel)
+        if window is None or window.p_value is None or window.p_value >= ALPHA / len(bounded):
+            continue
+        found.append(_symptom(store, dataset, roles, column, bounds, condition_text, window, where, cancel))
+        swap = _swapped_with(store, dataset, roles, profile, column, numeric, window, where, cancel)
+        found += [swap] if swap is not None else []
+    return found
+
+
+def _swapped_with(
+    store: Store, dataset: Dataset, roles: RoleMap, profile: Profile, column: ColumnProfile,
+    numeric: Sequence[ColumnProfile], window, where: Sql, cancel: CancelToken,
+) -> Symptom | None:
+    """A ``swap`` symptom when ``column``'s far-beyond values are another column's values.
+
+    The partner is the column whose own values moved most towards ``column``'s reference
+    inside the window (share of rows nearer it than their own, inside less outside): a far
+    value alone sits near the median of many columns, a partner's values move too. The rows
+    where *both* values sit nearer the other's reference must then cluster in time beyond
+    chance (scan, Bonferroni over the partners tried)."""
+    partners = [(other, nearer_other_reference(profile, other.name, column.name))
+                for other in numeric if other.name != column.name]
+    partners = [(other, moved) for other, moved in partners if moved is not None]
+    if not partners:
+        return None
+    ts = timestamp_expr(dataset, roles)
+    inside = f"{ts} >= ? AND {ts} < ?"
+    gains = store.rows(Sql(
+        "SELECT " + ", ".join(f"avg(CAST(({moved}) AS DOUBLE)) FILTER (WHERE {inside}) - "
+                              f"avg(CAST(({moved}) AS DOUBLE)) FILTER (WHERE NOT ({inside}))" for _, moved in partners)
+        + f" FROM {ident(dataset.view)} WHERE {where.text}",
+        (window.start, window.end, window.start, window.end) * len(partners) + tuple(where.params)), cancel)[0]
+    gain, partner, partner_moved = max(
+        zip([g if g is not None else -1.0 for g in gains], [p for p, _ in partners], [m for _, m in partners]),
+        key=lambda triple: triple[0])
+    own_moved = nearer_other_reference(profile, column.name, partner.name)
+    if gain <= 0 or own_moved is None:
+        return None
+    both_moved = Violation(f"CASE WHEN ({own_moved}) AND ({partner_moved}) THEN 1.0 ELSE 0.0 END", 1, 0.0, True)
+    found = scanned_window(store, dataset, roles, both_moved, where, cancel)
+    if found is None or found.p_value is None or found.p_value >= ALPHA / len(partners):
+        return None
+    return Symptom(
+        "swap", (column.name, partner.name), round(found.rows * found.inside_share),
+        found.inside_share - found.baseline, found.baseline, found.inside_share, found.start, found.end, (),
+        evidence={"level": "all rows", "window_p_value": found.p_value, "cell_rows": found.rows},
+    )
+
+
+def _symptom(store, dataset, roles, column: ColumnProfile, bounds, condition_text: str, window, where: Sql,
+             cancel) -> Symptom:
+    """The symptom of one column's window: its rows, and the factor between the far-beyond
+    values' mean and the reference mean (the effect, on the log10 scale, as the cell check's)."""
+    ts = timestamp_expr(dataset, roles)
+    inside = Sql(f"{ts} >= ? AND {ts} < ?", (window.start, window.end)) & where
+    x = finite_double(column.name, column.dtype)
+    cases, mean = store.rows(Sql(
+        f"SELECT count_if(({condition_text})), avg({x}) FILTER (WHERE ({condition_text})) "
+        f"FROM {ident(dataset.view)} WHERE {inside.text}", inside.params), cancel)[0]
+    reference = column.counts.mean
+    ratio = mean / reference if mean and reference and reference > 0 and mean > 0 else None
+    effect = abs(math.log10(ratio)) if ratio else 1.0
+    factor = (nearest_unit_factor(ratio) or ratio) if ratio else None
+    return Symptom(
+        "unit_change", (column.name,), int(cases), effect, reference, mean, window.start, window.end, (),
+        evidence={"level": "all rows", "factor": factor, "far_beyond": [bounds[0], bounds[1]],
+                  "window_p_value": window.p_value, "cell_rows": window.rows},
+    )
