@@ -55,7 +55,13 @@ def split_table(spec: str) -> tuple[str, str | None]:
 
 
 def is_supported(path: Path) -> bool:
-    return path.suffix.lower() in EXTENSIONS
+    return extension(path) in EXTENSIONS
+
+
+def extension(path: Path) -> str:
+    """The format's extension, looking through a ``.gz`` (capture logs are often gzipped)."""
+    suffixes = [s.lower() for s in path.suffixes]
+    return suffixes[-2] if len(suffixes) > 1 and suffixes[-1] == ".gz" else path.suffix.lower()
 
 
 def resolve_inputs(specs: Sequence[str]) -> list[Path]:
@@ -114,7 +120,7 @@ def sniff_format(path: Path) -> Format:
         raise InputError(f"cannot be read: {exc.strerror or exc}", file=str(path)) from exc
     if size == 0:
         raise InputError("the file is empty (0 bytes)", file=str(path))
-    by_extension = EXTENSIONS.get(path.suffix.lower())
+    by_extension = EXTENSIONS.get(extension(path))
     if head.startswith(SQLITE_HEADER):
         raise InputError(
             "this is a SQLite database, not a DuckDB one; export its table to CSV or Parquet "

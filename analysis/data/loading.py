@@ -30,6 +30,8 @@ from analysis.dataset import NUMERIC_TYPES, Column, Dataset, LoadReport, Skipped
 from analysis.errors import InputError
 from analysis.data.formats import Format, detect_format, resolve_inputs, split_table
 from analysis.data.probe import probe_files
+from analysis.data.serving.capture import open_capture
+from analysis.data.serving.detect import Shape, detect_shape
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.query import ROW_ID, Sql, ident, literal, literal_list
 from analysis.store import Store
@@ -114,8 +116,10 @@ def open_dataset(
     probe_files(paths, file_format.value, cancel=cancel)
     cancel.raise_if_cancelled()
     view = store.new_name("ds")
+    shape = detect_shape(paths, file_format is Format.PARQUET) if file_format in CAPTURE_FORMATS else None
+    loader = capture_loader(shape, file_format is Format.PARQUET) if shape else LOADERS[file_format]
     try:
-        backing = LOADERS[file_format](store, view, paths, table, scaled(progress, 0.1, 0.7), cancel)
+        backing = loader(store, view, paths, table, scaled(progress, 0.1, 0.7), cancel)
         cancel.raise_if_cancelled()
         progress(0.7, "reading column types")
         fixes, notes = _type_fixes(store, backing, _describe(store, backing), cancel)
@@ -138,7 +142,7 @@ def open_dataset(
         name=name or _default_name(paths, table),
         view=view,
         paths=tuple(str(p) for p in paths),
-        format=file_format.value,
+        format=shape.name if shape else file_format.value,
         columns=columns,
         row_count=row_count,
         report=LoadReport(tuple(backing.skipped), tuple(backing.warnings + notes)),
@@ -400,6 +404,21 @@ def _load_duckdb(
 
 
 Loader = Callable[[Store, str, Sequence[Path], "str | None", Progress, CancelToken], Backing]
+
+CAPTURE_FORMATS = (Format.JSONL, Format.PARQUET)
+"""Formats serving systems write their captures in (:mod:`analysis.data.serving`)."""
+
+
+def capture_loader(shape: Shape, is_parquet: bool) -> Loader:
+    """A loader that unpacks a serving system's capture into one row per prediction."""
+
+    def load(store: Store, view: str, paths: Sequence[Path], table: str | None, progress: Progress,
+             cancel: CancelToken) -> Backing:
+        data = data_table_name(view)
+        found = open_capture(store, data, paths, is_parquet, shape, progress, cancel)
+        return Backing(ident(data), "rowid", skipped=found.skipped, warnings=found.notes)
+
+    return load
 
 LOADERS: dict[Format, Loader] = {
     Format.PARQUET: _load_parquet,
