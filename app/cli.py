@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="print a log's schema, roles, row count and checks as JSON (no window)",
                           description="Load the files as one log and print what Sleuth detected as JSON.")
     info.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or globs, read as one log")
+    _add_log_options(info)
     _add_slices_command(sub)
     _add_check_command(sub)
     _add_compare_command(sub)
@@ -64,6 +65,7 @@ def _add_trace_commands(sub) -> None:
                     "neighbours otherwise. Without --model a surrogate is fitted on the snapshot (and says so).")
     trace.add_argument("--train", nargs="+", required=True, metavar="SNAPSHOT", help="the training snapshot")
     trace.add_argument("--log", nargs="+", required=True, metavar="PATH", help="the prediction log")
+    _add_log_options(trace)
     query = trace.add_mutually_exclusive_group(required=True)
     query.add_argument("--row", metavar="ID", help="the id of the logged prediction to trace")
     query.add_argument("--slice", metavar="PREDICATE",
@@ -100,6 +102,7 @@ def _add_compare_command(sub) -> None:
                     "groups of --column, discovered slices), worst first, with Benjamini-Yekutieli adjusted "
                     "p-values.")
     compare.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or globs, read as one log")
+    _add_log_options(compare)
     compare.add_argument("--base", required=True, help="the version in production (raw version string)")
     compare.add_argument("--candidate", required=True, help="the version to promote (raw version string)")
     compare.add_argument("--metric", help="the metric the gate and the slices judge (default accuracy, or MAE)")
@@ -130,6 +133,7 @@ def _add_check_command(sub) -> None:
                     "source/client/region group, and print the findings ranked by evidence that they broke "
                     "predictions. Exit code 1 when a finding at or above --fail-on exists.")
     check.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or globs, read as one log")
+    _add_log_options(check)
     reference = check.add_mutually_exclusive_group()
     reference.add_argument("--reference", nargs="+", metavar="PATH", help="a reference log or training snapshot")
     reference.add_argument("--reference-window", metavar="START..END", type=_time_window,
@@ -165,6 +169,7 @@ def _add_slices_command(sub) -> None:
                     "error is highest relative to their size (SliceLine scoring), with intervals and "
                     "Benjamini-Yekutieli adjusted p-values. Only significant slices are listed unless --all.")
     slices.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or globs, read as one log")
+    _add_log_options(slices)
     slices.add_argument("--version", help="only this model version's rows (for --error disagree: the first version)")
     slices.add_argument("--against", help="with --error disagree: the version whose predictions to compare with")
     slices.add_argument("--error", choices=["misclass", "logloss", "abs", "disagree"], default=None,
@@ -191,6 +196,23 @@ def _unit_float(text: str) -> float:
     return value
 
 
+def _add_log_options(cmd: argparse.ArgumentParser) -> None:
+    """The options of every command that reads a log: late labels and a lakehouse version."""
+    cmd.add_argument("--labels", metavar="PATH",
+                     help="join labels that arrived later from this file, folder or glob (any supported format, "
+                          "SageMaker ground-truth records included) by request id")
+    cmd.add_argument("--on", metavar="COLUMN",
+                     help="the labels file's request-id column (default: the column whose values match the log's ids)")
+    cmd.add_argument("--as-of", metavar="VERSION|TIME",
+                     help="read a Delta or Iceberg table at this version (Iceberg: snapshot id) or ISO time")
+
+
+def _log_options(args: argparse.Namespace):
+    from analysis.data.open_log import LogOptions
+
+    return LogOptions(labels=(args.labels,) if args.labels else (), on=args.on, as_of=args.as_of)
+
+
 def _add_screenshot(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--screenshot", metavar="FILE.png",
                      help="render the main window to a PNG once loading is done, then exit")
@@ -213,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "info":
-            return run_info(args.paths)
+            return run_info(args.paths, _log_options(args))
         if args.command == "slices":
             return run_slices(args)
         if args.command == "check":
@@ -242,13 +264,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def run_info(paths: Sequence[str]) -> int:
+def run_info(paths: Sequence[str], options) -> int:
     from analysis.data.info_report import describe_log
     from analysis.data.open_log import load_log
     from analysis.store import APP_MEMORY_LIMIT, Store
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
-    loaded = load_log(store, paths)
+    loaded = load_log(store, paths, options=options)
     print(json.dumps(describe_log(store, loaded), indent=2, default=str))
     return 0
 
@@ -262,7 +284,7 @@ def run_slices(args: argparse.Namespace) -> int:
     from analysis.store import APP_MEMORY_LIMIT, Store
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
-    loaded = load_log(store, args.paths, check=False)
+    loaded = load_log(store, args.paths, check=False, options=_log_options(args))
     dataset, roles = loaded.dataset, loaded.roles
     error = args.error or ("abs" if roles.task is TaskType.REGRESSION else "misclass")
     condition = None
@@ -294,7 +316,7 @@ def run_check_command(args: argparse.Namespace) -> int:
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
     run = run_check(store, args.paths, reference=args.reference, reference_window=args.reference_window,
-                    expect=args.expect, since=args.since, write_expect=args.write_expect)
+                    expect=args.expect, since=args.since, write_expect=args.write_expect, options=_log_options(args))
     if args.json:
         print(json.dumps(check_report(store, run.dataset, run.roles, run.findings, run.reference), indent=2,
                          default=str))
@@ -313,7 +335,7 @@ def run_compare_command(args: argparse.Namespace) -> int:
     from analysis.workspace.workspace_file import Workspace
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
-    loaded = load_log(store, args.paths, check=False)
+    loaded = load_log(store, args.paths, check=False, options=_log_options(args))
     dataset, roles = loaded.dataset, loaded.roles
     condition = to_sql(parse_slice(args.where, {c.name: c.dtype for c in dataset.columns})) if args.where else None
     saved = []
@@ -340,10 +362,10 @@ def run_trace_command(args: argparse.Namespace) -> int:
     store = Store(memory_limit=APP_MEMORY_LIMIT)
     if args.command == "trace" and args.slice is not None:
         report = trace_slice(store, args.train, args.log, args.slice, args.model, args.trust, args.version,
-                             k=args.top)
+                             k=args.top, options=_log_options(args))
     elif args.command == "trace":
         report = trace_prediction(store, args.train, args.log, args.row, args.model, args.trust, args.version,
-                                  k=args.top)
+                                  k=args.top, options=_log_options(args))
     else:
         report = suspects_for(store, args.train, args.model, args.trust, top=args.top)
     print(json.dumps(report, indent=2, default=str) if args.json else report_text(args.command, report))

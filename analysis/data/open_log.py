@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from analysis.dataset import Dataset
+from analysis.data.labels import LabelJoin, join_labels, labelled_roles
 from analysis.data.loading import open_dataset
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.data.roles import RoleMap, detect_roles, profile_columns
@@ -19,10 +20,24 @@ from analysis.data.wide import detect_wide, long_view, with_wide_roles
 
 
 @dataclass(frozen=True)
+class LogOptions:
+    """How to read a log beyond its files: a labels file joined by id (``on`` names the labels'
+    id column, detected when absent) and, for a Delta or Iceberg table, the version or time."""
+
+    labels: tuple[str, ...] = ()
+    on: str | None = None
+    as_of: str | None = None
+
+
+NO_OPTIONS = LogOptions()
+
+
+@dataclass(frozen=True)
 class LoadedLog:
     dataset: Dataset
     roles: RoleMap
     issues: tuple[LogIssue, ...]
+    labels: LabelJoin | None = None
 
 
 def load_log(
@@ -32,6 +47,7 @@ def load_log(
     name: str | None = None,
     roles: RoleMap | None = None,
     check: bool = True,
+    options: LogOptions = NO_OPTIONS,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
 ) -> LoadedLog:
@@ -43,24 +59,32 @@ def load_log(
     ``check=False`` skips the log checks (a full scan of a large log), so the window can show
     the table first and run the checks as a job of their own.
     """
-    dataset = open_dataset(store, specs, name=name, progress=scaled(progress, 0.0, 0.7), cancel=cancel)
+    dataset = open_dataset(store, specs, name=name, as_of=options.as_of, progress=scaled(progress, 0.0, 0.7),
+                           cancel=cancel)
     cancel.raise_if_cancelled()
     layout = detect_wide(dataset.columns)
     if layout is not None:
         dataset = long_view(store, dataset, layout)
+    detected = roles is None
     if roles is None:
         progress(0.75, "Detecting column roles")
         roles = detect_roles(profile_columns(store, dataset))
         roles = with_wide_roles(roles, layout) if layout is not None else roles
     else:
         roles = keep_known_columns(roles, dataset)
+    joined = None
+    if options.labels:
+        progress(0.8, "Joining labels")
+        dataset, roles, joined = join_labels(store, dataset, roles, options.labels, options.on, cancel)
+        if detected:
+            roles = labelled_roles(detect_roles(profile_columns(store, dataset)), roles.label, dataset)
     issues: tuple[LogIssue, ...] = ()
     if check:
         cancel.raise_if_cancelled()
         progress(0.85, "Checking the log")
         issues = tuple(check_log(store, dataset, roles))
     progress(1.0, "Loaded")
-    return LoadedLog(dataset, roles, issues)
+    return LoadedLog(dataset, roles, issues, joined)
 
 
 def recheck(store: Store, dataset: Dataset, roles: RoleMap, cancel: CancelToken = NEVER_CANCELLED) -> tuple[LogIssue, ...]:

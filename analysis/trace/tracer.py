@@ -20,7 +20,7 @@ import pandas as pd
 from analysis.dataset import Dataset
 from analysis.errors import SchemaError
 from analysis.trace.influence import InfluencePrep, aggregate_influence, influence_for_row, prepare_influence, strongest
-from analysis.data.open_log import LoadedLog, load_log
+from analysis.data.open_log import NO_OPTIONS, LoadedLog, LogOptions, load_log
 from analysis.metrics.per_version import model_versions
 from analysis.trace.model_files import LoadedModel, fit_surrogate, load_model, match_features
 from analysis.metrics.outcomes import outcomes
@@ -88,11 +88,12 @@ def trace_prediction(
     k: int = 20,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
+    options: LogOptions = NO_OPTIONS,
 ) -> dict[str, Any]:
     """The ``sleuth trace`` report for the log row whose id is ``row`` (one version's row)."""
     progress(0.0, "Reading the training snapshot")
     training = read_training(store, train_paths, cancel)
-    log = load_log(store, log_paths, check=False, cancel=cancel)
+    log = load_log(store, log_paths, check=False, options=options, cancel=cancel)
     model, features = model_for(training, model_path, trust, log)
     if version is None:
         version = version_of_model(model_versions(store, log.dataset, log.roles, cancel), model_path)
@@ -420,10 +421,11 @@ def trace_slice(
     k: int = 20,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
+    options: LogOptions = NO_OPTIONS,
 ) -> dict[str, Any]:
     """The ``sleuth trace --slice`` report: :func:`trace_failures` over the log rows matching
     ``slice_text`` (the slice bar's syntax), as a JSON-ready object."""
-    log = load_log(store, log_paths, check=False, cancel=cancel)
+    log = load_log(store, log_paths, check=False, options=options, cancel=cancel)
     types = {c.name: c.dtype for c in log.dataset.columns}
     condition = to_sql(parse_slice(slice_text, types))
     if version is None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from analysis.dataset import Dataset
-from analysis.data.open_log import load_log
+from analysis.data.open_log import NO_OPTIONS, LogOptions, load_log
 from analysis.metrics.per_version import time_window
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.data.roles import RoleMap
@@ -46,6 +46,7 @@ def run_check(
     since: _dt.datetime | None = None,
     roles: RoleMap | None = None,
     write_expect: str | Path | None = None,
+    options: LogOptions = NO_OPTIONS,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
 ) -> CheckRun:
@@ -56,7 +57,8 @@ def run_check(
     """
     from analysis.triage.reference_profile import Profile, profile_reference, reference_window as default_window
 
-    loaded = load_log(store, paths, roles=roles, check=False, progress=scaled(progress, 0.0, 0.2), cancel=cancel)
+    loaded = load_log(store, paths, roles=roles, check=False, options=options, progress=scaled(progress, 0.0, 0.2),
+                      cancel=cancel)
     dataset, roles = loaded.dataset, loaded.roles
     progress(0.2, "Profiling the reference")
     if expect is not None:
