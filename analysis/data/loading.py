@@ -29,6 +29,7 @@ from analysis.data.column_names import looks_like_time
 from analysis.dataset import NUMERIC_TYPES, Column, Dataset, LoadReport, SkippedRow
 from analysis.errors import InputError
 from analysis.data.formats import Format, detect_format, resolve_inputs, split_table
+from analysis.data.lakehouse import lake_table
 from analysis.data.probe import probe_files
 from analysis.data.serving.capture import open_capture
 from analysis.data.serving.detect import Shape, detect_shape
@@ -99,19 +100,22 @@ def open_dataset(
     name: str | None = None,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
+    as_of: str | None = None,
 ) -> Dataset:
     """Register files, folders or globs as one log and describe what was read.
 
     A DuckDB database spec may name its table as ``file.duckdb::table``; otherwise the
-    largest table is used. Raises :class:`InputError` (naming the file) for anything that
-    cannot be read, :class:`Cancelled` when ``cancel`` fires.
+    largest table is used. A Delta or Iceberg table folder is read at its newest version or at
+    ``as_of`` (:mod:`analysis.data.lakehouse`). Raises :class:`InputError` (naming the file) for
+    anything that cannot be read, :class:`Cancelled` when ``cancel`` fires.
     """
     specs = [specs_or_paths] if isinstance(specs_or_paths, (str, Path)) else list(specs_or_paths)
     split = [split_table(str(spec)) for spec in specs]
     table = next((t for _, t in split if t), None)
     progress(0.0, "finding files")
-    paths = resolve_inputs([p for p, _ in split])
-    file_format = detect_format(paths)
+    lake = lake_table([p for p, _ in split], as_of)
+    paths = list(lake.files) if lake else resolve_inputs([p for p, _ in split])
+    file_format = Format.PARQUET if lake else detect_format(paths)
     progress(0.05, f"checking {len(paths)} file(s) in a separate process")
     probe_files(paths, file_format.value, cancel=cancel)
     cancel.raise_if_cancelled()
@@ -139,13 +143,13 @@ def open_dataset(
         raise
     progress(1.0, f"{row_count:,} rows")
     return Dataset(
-        name=name or _default_name(paths, table),
+        name=name or (Path(specs[0]).name if lake else _default_name(paths, table)),
         view=view,
         paths=tuple(str(p) for p in paths),
-        format=shape.name if shape else file_format.value,
+        format=lake.kind if lake else shape.name if shape else file_format.value,
         columns=columns,
         row_count=row_count,
-        report=LoadReport(tuple(backing.skipped), tuple(backing.warnings + notes)),
+        report=LoadReport(tuple(backing.skipped), tuple(([lake.note] if lake else []) + backing.warnings + notes)),
     )
 
 
