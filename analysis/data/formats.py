@@ -9,6 +9,7 @@ Parquet), and from the extension otherwise (text formats carry no magic bytes).
 from __future__ import annotations
 
 import glob
+import re
 from enum import Enum
 from pathlib import Path
 from typing import Sequence
@@ -38,7 +39,11 @@ EXTENSIONS = {
     ".ipc": Format.ARROW,
     ".duckdb": Format.DUCKDB,
     ".db": Format.DUCKDB,
+    ".log": Format.JSONL,
 }
+
+ROTATED = re.compile(r"^\.\d{4}-\d{2}-\d{2}(_\d{2}(-\d{2})*)?$")
+"""The suffix Python's TimedRotatingFileHandler gives a rotated log file."""
 
 TABLE_SEPARATOR = "::"
 """``logs.duckdb::predictions`` opens table ``predictions`` of a DuckDB database file."""
@@ -59,9 +64,12 @@ def is_supported(path: Path) -> bool:
 
 
 def extension(path: Path) -> str:
-    """The format's extension, looking through a ``.gz`` (capture logs are often gzipped)."""
+    """The format's extension, looking through a ``.gz`` (capture logs are often gzipped) and a
+    log rotation's date (``data.0.log.2026-11-21``, as BentoML's monitor writes)."""
     suffixes = [s.lower() for s in path.suffixes]
-    return suffixes[-2] if len(suffixes) > 1 and suffixes[-1] == ".gz" else path.suffix.lower()
+    if len(suffixes) > 1 and (suffixes[-1] == ".gz" or ROTATED.match(suffixes[-1])):
+        return suffixes[-2]
+    return path.suffix.lower()
 
 
 def resolve_inputs(specs: Sequence[str]) -> list[Path]:

@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import pyarrow.parquet as pq
 
-from analysis.data.serving import databricks, kserve, sagemaker, vertex_azure
+from analysis.data.serving import bentoml, databricks, kserve, sagemaker, vertex_azure
 from analysis.data.serving.raw import first_records
 
 
@@ -35,15 +35,21 @@ SHAPES = (
     Shape("databricks-inference", databricks.TITLE, databricks.is_inference_row, databricks.requests_sql),
     Shape("vertex-request-response", vertex_azure.VERTEX_TITLE, vertex_azure.is_vertex_row, vertex_azure.vertex_requests_sql),
     Shape("azureml-data-collector", vertex_azure.AZURE_TITLE, vertex_azure.is_azure_event, vertex_azure.azure_requests_sql),
+    Shape("bentoml-monitoring", bentoml.TITLE, bentoml.is_schema, bentoml.requests_sql),
 )
+
+SAMPLED_FILES = 50
+"""Files whose first records are read to recognise the shape (a BentoML monitor's schema file
+sorts after its data files)."""
 
 
 def detect_shape(paths: Sequence[Path], is_parquet: bool) -> Shape | None:
     """The capture format of ``paths``, or None for a plain table."""
-    for record in _sample_records(paths[0], is_parquet):
-        for shape in SHAPES:
-            if shape.matches(record):
-                return shape
+    for path in paths[:SAMPLED_FILES]:
+        for record in _sample_records(path, is_parquet):
+            for shape in SHAPES:
+                if shape.matches(record):
+                    return shape
     return None
 
 
