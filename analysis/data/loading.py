@@ -146,7 +146,7 @@ def open_dataset(
         name=name or (Path(specs[0]).name if lake else _default_name(paths, table)),
         view=view,
         paths=tuple(str(p) for p in paths),
-        format=lake.kind if lake else shape.name if shape else file_format.value,
+        format=shape.name if shape else lake.kind if lake else file_format.value,
         columns=columns,
         row_count=row_count,
         report=LoadReport(tuple(backing.skipped), tuple(([lake.note] if lake else []) + backing.warnings + notes)),

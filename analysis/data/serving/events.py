@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from analysis.data.serving.payload import input_rows, output_rows
+
 
 @dataclass(frozen=True)
 class EventLayout:
@@ -23,9 +25,8 @@ class EventLayout:
     kind: str
 
 
-def paired_requests_sql(raw: str, layout: EventLayout, rows, outputs) -> str:
-    """Requests from input and output events joined by id; ``rows``/``outputs`` map a body
-    expression to the input rows / outputs expression (:mod:`.payload`)."""
+def paired_requests_sql(raw: str, layout: EventLayout) -> str:
+    """Requests from input and output events joined by id, their bodies read by :mod:`.payload`."""
     events = (
         f"SELECT file, record, {layout.event_id} AS id, {layout.body} AS body, {layout.time} AS time, "
         f"{layout.version} AS version, {layout.kind} AS kind, "
@@ -40,7 +41,7 @@ def paired_requests_sql(raw: str, layout: EventLayout, rows, outputs) -> str:
     SELECT coalesce(i.file, o.file) AS file, coalesce(i.record, o.record) AS record,
         coalesce(i.id, o.id) AS request_id, coalesce(i.time, o.time) AS event_time,
         coalesce(o.version, i.version) AS model_version, CAST(NULL AS INTEGER) AS status,
-        {rows('i.body')} AS rows, {outputs('o.body')} AS outputs,
+        {input_rows('i.body')} AS rows, {output_rows('o.body')} AS outputs,
         CASE
             WHEN coalesce(i.id, o.id) IS NULL THEN 'the event has no id, so its input and output cannot be paired'
             WHEN i.id IS NULL THEN 'an output event with no input event of the same id (' || o.id || ')'

@@ -14,7 +14,6 @@ logger uses ``io.seldon.serving.inference.*`` types and ``data.ndarray`` bodies.
 from __future__ import annotations
 
 from analysis.data.serving.events import EventLayout, paired_requests_sql
-from analysis.data.serving.payload import input_rows, output_rows
 
 TITLE = "KServe/Seldon payload log (CloudEvents)"
 EVENT_TYPES = ("org.kubeflow.serving.inference.", "io.seldon.serving.inference.")
@@ -43,4 +42,4 @@ LAYOUT = EventLayout(
 
 
 def requests_sql(raw: str) -> str:
-    return paired_requests_sql(raw, LAYOUT, input_rows, output_rows)
+    return paired_requests_sql(raw, LAYOUT)

@@ -2,8 +2,9 @@
 
 A request body names its rows in one of a few documented forms (TF Serving / KServe V1
 ``instances``, MLflow ``dataframe_split`` / ``dataframe_records`` / ``inputs``, the Open
-Inference Protocol's ``inputs`` tensors, a bare list or object); a response holds
-``predictions``, OIP ``outputs`` tensors, a list or one value. :func:`input_rows` turns any
+Inference Protocol's ``inputs`` tensors, Seldon's ``data.ndarray`` with ``data.names``, a bare
+list or object); a response holds ``predictions``, OIP ``outputs`` tensors, Seldon's
+``data.ndarray``, a list or one value. :func:`input_rows` turns any
 of them into a JSON array of row objects (feature name -> value), :func:`output_rows` into a
 JSON array with one output per row, so :mod:`.unpack` needs to know no vendor.
 
@@ -90,8 +91,10 @@ def input_rows(body: str) -> str:
     """A request body -> JSON array of row objects, or NULL when it has none of the known forms."""
     inputs = f"json_extract({body}, '$.inputs')"
     split = f"json_extract({body}, '$.dataframe_split')"
+    ndarray = f"json_extract({body}, '$.data.ndarray')"
     return (
         f"CASE "
+        f"WHEN {_has(body, 'data.ndarray')} THEN {_named(_as_list(ndarray), f'json_extract({body}, {chr(39)}$.data.names{chr(39)})')} "
         f"WHEN {_has(body, 'dataframe_split')} THEN {_named(f'json_extract({split}, {chr(39)}$.data{chr(39)})', f'json_extract({split}, {chr(39)}$.columns{chr(39)})')} "
         f"WHEN {_has(body, 'dataframe_records')} THEN {_named(f'json_extract({body}, {chr(39)}$.dataframe_records{chr(39)})')} "
         f"WHEN {_has(body, 'instances')} THEN {_named(_as_list(f'json_extract({body}, {chr(39)}$.instances{chr(39)})'))} "
@@ -111,12 +114,19 @@ def output_rows(body: str) -> str:
         f"CASE "
         f"WHEN {_has(body, 'predictions')} THEN CASE WHEN json_type({predictions}) = 'ARRAY' THEN {predictions} "
         f"ELSE json_array({predictions}) END "
+        f"WHEN {_has(body, 'data.ndarray')} THEN {one_value_rows(f'json_extract({body}, {chr(39)}$.data.ndarray{chr(39)})')} "
         f"WHEN {_has(body, 'outputs')} AND {_is_tensor_list(outputs)} THEN {_tensor_outputs(outputs)} "
         f"WHEN {_has(body, 'outputs')} THEN {outputs} "
         f"WHEN json_type({body}) = 'ARRAY' THEN {body} "
         f"WHEN {body} IS NOT NULL THEN json_array({body}) "
         f"END"
     )
+
+
+def one_value_rows(rows: str) -> str:
+    """Rows of outputs: a row holding one value becomes that value; longer rows (class scores) stay lists."""
+    return (f"to_json(list_transform(json_extract({rows}, '$[*]'), lambda r: "
+            f"CASE WHEN json_type(r) = 'ARRAY' AND json_array_length(r) = 1 THEN r->0 ELSE r END))")
 
 
 def csv_rows(text: str) -> str:

@@ -14,7 +14,7 @@ Ground-truth records (``groundTruthData`` + ``eventMetadata.eventId``) are label
 
 from __future__ import annotations
 
-from analysis.data.serving.payload import csv_rows, csv_values, input_rows, output_rows
+from analysis.data.serving.payload import csv_rows, csv_values, input_rows, one_value_rows, output_rows
 
 TITLE = "SageMaker Data Capture"
 VARIANT_FROM_PATH = r"([^/\\]+)[/\\]\d{4}[/\\]\d{2}[/\\]\d{2}[/\\]\d{2}[/\\][^/\\]+$"
@@ -39,12 +39,6 @@ def _kind(side: str) -> str:
             f"WHEN upper(doc->>'$.captureData.{side}.encoding') = 'JSON' THEN 'json' END")
 
 
-def _csv_outputs(text: str) -> str:
-    """One output per CSV line: a value, or a list of class scores when a line holds several."""
-    return (f"to_json(list_transform(json_extract({csv_values(text)}, '$[*]'), lambda r: "
-            f"CASE WHEN json_array_length(r) = 1 THEN r->0 ELSE r END))")
-
-
 def requests_sql(raw: str) -> str:
     parts = (
         f"SELECT file, record, doc, {_kind('endpointInput')} AS in_kind, {_decoded('endpointInput')} AS in_text, "
@@ -58,7 +52,7 @@ def requests_sql(raw: str) -> str:
         nullif(regexp_extract(file, '{VARIANT_FROM_PATH}', 1), '') AS model_version,
         CAST(NULL AS INTEGER) AS status,
         CASE in_kind WHEN 'csv' THEN {csv_rows('in_text')} WHEN 'json' THEN {input_rows('TRY_CAST(in_text AS JSON)')} END AS rows,
-        CASE out_kind WHEN 'csv' THEN {_csv_outputs('out_text')} WHEN 'json' THEN {output_rows('TRY_CAST(out_text AS JSON)')} END AS outputs,
+        CASE out_kind WHEN 'csv' THEN {one_value_rows(csv_values('out_text'))} WHEN 'json' THEN {output_rows('TRY_CAST(out_text AS JSON)')} END AS outputs,
         CASE
             WHEN NOT json_exists(doc, '$.captureData.endpointInput') THEN 'no captureData.endpointInput in this record'
             WHEN in_text IS NULL THEN 'endpointInput data is missing or is not valid base64 text'

@@ -69,4 +69,4 @@ AZURE_LAYOUT = EventLayout(
 
 
 def azure_requests_sql(raw: str) -> str:
-    return paired_requests_sql(raw, AZURE_LAYOUT, input_rows, output_rows)
+    return paired_requests_sql(raw, AZURE_LAYOUT)

@@ -90,3 +90,16 @@ def test_unreadable_request_is_named_by_row(store, truth, tmp_path):
     assert skipped_lines(loaded) == [2]
     assert "request column" in loaded.dataset.report.skipped[0].reason
     assert list(frame.request_id) == ["req-000", "req-002"]
+
+
+def test_inference_table_as_a_delta_table(store, truth, tmp_path):
+    """The same table written as Delta (what Databricks keeps in Unity Catalog) opens the same way."""
+    from deltalake import write_deltalake
+
+    rows = [table_row(truth, [0], "instances"), table_row(truth, [1, 2], "dataframe_split", version="4")]
+    write_deltalake(str(tmp_path / "payload"), pa.Table.from_pylist(rows, schema=SCHEMA))
+    loaded, frame = load(store, tmp_path / "payload")
+    assert loaded.dataset.format == "databricks-inference"
+    assert loaded.dataset.report.warnings[0].startswith("Delta table version 0")
+    assert list(frame.request_id) == ["req-000", "req-001:0", "req-001:1"]
+    np.testing.assert_allclose(frame.score, truth.score[:3])

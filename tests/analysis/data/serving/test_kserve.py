@@ -95,3 +95,24 @@ def test_unpaired_and_duplicate_events_are_named_and_base64_data_is_read(store, 
     assert list(frame.request_id) == ["a", "no-answer"]
     assert list(frame.feature_0) == [1, 7]
     assert frame.prediction[0] == 0 and frame.prediction.isna().tolist() == [False, True]
+
+
+def test_seldon_ndarray_events_with_names(store, truth, tmp_path):
+    """Seldon Core's request logger (docs.seldon.io, "Payload Logging"): CloudEvents of type
+    io.seldon.serving.inference.request/response, bodies in Seldon's protocol
+    ({"data": {"names": [...], "ndarray": [[...]]}})."""
+    lines = []
+    for i in range(3):
+        base = {"specversion": "1.0", "id": truth.request_id[i], "source": "seldon", "time": stamp(truth, i)}
+        lines.append(json.dumps(base | {"type": "io.seldon.serving.inference.request", "data": {
+            "data": {"names": ["age", "income"], "ndarray": [[int(truth.age[i]), float(truth.income[i])]]}}}))
+        lines.append(json.dumps(base | {"type": "io.seldon.serving.inference.response", "data": {
+            "data": {"names": ["t:0", "t:1"], "ndarray": [[1 - float(truth.score[i]), float(truth.score[i])]]},
+            "meta": {}}}))
+    path = tmp_path / "seldon.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    loaded, frame = load(store, path)
+    assert loaded.dataset.format == "kserve-payload"
+    np.testing.assert_array_equal(frame.age, truth.age[:3])
+    np.testing.assert_allclose(frame.income, truth.income[:3])
+    np.testing.assert_allclose(frame.p_1, truth.score[:3])
