@@ -16,6 +16,7 @@ from psygnal import Signal
 from analysis.dataset import Dataset
 from analysis.triage.decisions import Decision
 from analysis.errors import InputError, SchemaError
+from analysis.data.labels import join_labels
 from analysis.data.open_log import LoadedLog, load_log, recheck
 from analysis.data.loading import close_dataset
 from analysis.data.log_sanity import Severity
@@ -120,6 +121,19 @@ class AppController:
         self.session.run(RemoveDataset(name))
         self.session.clear_history()  # the view is dropped; undoing would point at nothing
         close_dataset(self.session.store, opened.dataset)
+
+    def join_labels(self, name: str, labels_path: str) -> None:
+        """Join a labels file to the open log ``name`` in the background; the labelled log opens
+        next to it as "<name> + labels" (not saved in the workspace, which keeps registrations
+        of files, not joins)."""
+        opened = self.session.datasets[name]
+        self.tasks.submit(
+            join_labels, self.session.store, opened.dataset, opened.roles, [labels_path],
+            lane=HEAVY, label=f"Joining labels to {name}",
+            on_result=lambda result: self._add(
+                LoadedLog(_renamed(result[0], f"{name} + labels"), result[1], (), result[2]), opened.kind, False, True),
+            on_error=lambda exc: self.message.emit("error", f"Could not join {labels_path}: {exc}"),
+        )
 
     def set_roles(self, name: str, roles: RoleMap) -> None:
         """Apply new roles at once, then re-run the log checks in the background."""

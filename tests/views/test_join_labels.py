@@ -1,0 +1,29 @@
+"""Data > Join labels in the window: pick a labels file, get the labelled log with its report."""
+
+import pandas as pd
+from PySide6.QtWidgets import QFileDialog
+
+from analysis.query import ROW_ID
+from tests.views.helpers import settle
+
+
+def test_join_labels_from_the_data_menu(app_window, qtbot, tmp_path, monkeypatch):
+    log = pd.DataFrame({"request_id": [f"r{i}" for i in range(40)], "amount": range(40),
+                        "score": [(i % 10) / 10 for i in range(40)]})
+    log.to_csv(tmp_path / "log.csv", index=False)
+    labels = pd.DataFrame({"request_id": [f"r{i}" for i in range(0, 40, 2)] + ["ghost"],
+                           "label": [i % 3 == 0 for i in range(0, 40, 2)] + [True]})
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    app_window.open_paths([str(tmp_path / "log.csv")])
+    settle(qtbot, app_window)
+    action = app_window.actions_by_id["join_labels"]
+    assert action.isEnabled() and action.shortcut().toString() == "Ctrl+J"
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(tmp_path / "labels.csv"), ""))
+    action.trigger()
+    settle(qtbot, app_window)
+    opened = app_window.session.active
+    assert opened.name == "log + labels" and opened.roles.label == "label"
+    got = app_window.session.store.df(f'SELECT request_id, label FROM "{opened.dataset.view}" ORDER BY "{ROW_ID}"')
+    assert got.label.notna().sum() == 20 and got.label[0] and not got.label[2]
+    assert any("1 label(s) name a request the log does not hold, e.g. ghost" in m
+               for m in app_window.notifications.messages())
