@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
                                           "glob such as 'logs/2026-*.parquet' open as one log; a .sleuth file "
                                           "opens a workspace.")
     open_cmd.add_argument("paths", nargs="+", metavar="PATH", help="files, folders, globs, or one .sleuth workspace")
+    _add_log_options(open_cmd)
     _add_screenshot(open_cmd)
     demo = sub.add_parser("demo", help="generate the demo data (fraud model with known bugs) and open it",
                           description="Generate a card-fraud prediction log with injected, documented "
@@ -251,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 0
             return run_window([str(workspace)], screenshot=args.screenshot, size=args.size)
         if args.command == "open":
-            return run_window(args.paths, screenshot=args.screenshot, size=args.size)
+            return run_window(args.paths, screenshot=args.screenshot, size=args.size, options=_log_options(args))
         return run_window([], screenshot=None, size="1440x900")
     except KeyboardInterrupt:
         return 130

@@ -17,7 +17,7 @@ from analysis.dataset import Dataset
 from analysis.triage.decisions import Decision
 from analysis.errors import InputError, SchemaError
 from analysis.data.labels import join_labels
-from analysis.data.open_log import LoadedLog, load_log, recheck
+from analysis.data.open_log import NO_OPTIONS, LoadedLog, LogOptions, load_log, recheck
 from analysis.data.loading import close_dataset
 from analysis.data.log_sanity import Severity
 from analysis.data.roles import RoleMap
@@ -51,17 +51,19 @@ class AppController:
         self.tasks = tasks
 
     def open_paths(self, specs: Sequence[str], name: str | None = None, kind: str = "log",
-                   roles: RoleMap | None = None, persist: bool = True, activate: bool = True) -> None:
-        """Load files/folders/globs as one dataset in the background."""
+                   roles: RoleMap | None = None, persist: bool = True, activate: bool = True,
+                   options: LogOptions = NO_OPTIONS) -> None:
+        """Load files/folders/globs as one dataset in the background (``options``: labels joined,
+        a lakehouse version; such a dataset is not saved in the workspace, which keeps files only)."""
         specs = [str(s) for s in specs]
         if not specs:
             return
         wanted = name or _default_name(specs)
         label = f"Opening {wanted}"
         self.tasks.submit(
-            load_log, self.session.store, specs, name=wanted, roles=roles, check=False,
+            load_log, self.session.store, specs, name=wanted, roles=roles, check=False, options=options,
             lane=HEAVY, label=label,
-            on_result=lambda loaded: self._add(loaded, kind, persist, activate),
+            on_result=lambda loaded: self._add(loaded, kind, persist and options == NO_OPTIONS, activate),
             on_error=lambda exc: self.message.emit("error", f"Could not open {', '.join(specs)}: {exc}"),
         )
 

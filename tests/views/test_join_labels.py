@@ -27,3 +27,17 @@ def test_join_labels_from_the_data_menu(app_window, qtbot, tmp_path, monkeypatch
     assert got.label.notna().sum() == 20 and got.label[0] and not got.label[2]
     assert any("1 label(s) name a request the log does not hold, e.g. ghost" in m
                for m in app_window.notifications.messages())
+
+
+def test_open_with_labels_option_opens_the_labelled_log(app_window, qtbot, tmp_path):
+    """What ``sleuth open LOG --labels FILE`` asks the controller for."""
+    from analysis.data.open_log import LogOptions
+
+    pd.DataFrame({"request_id": ["a", "b", "c"], "score": [0.1, 0.8, 0.4]}).to_csv(tmp_path / "log.csv", index=False)
+    pd.DataFrame({"request_id": ["c", "a"], "label": [1, 0]}).to_csv(tmp_path / "truth.csv", index=False)
+    app_window.controller.open_paths([str(tmp_path / "log.csv")],
+                                     options=LogOptions(labels=(str(tmp_path / "truth.csv"),)))
+    settle(qtbot, app_window)
+    opened = app_window.session.active
+    got = app_window.session.store.df(f'SELECT label FROM "{opened.dataset.view}" ORDER BY "{ROW_ID}"')
+    assert got.label.tolist()[0] == 0 and pd.isna(got.label[1]) and got.label[2] == 1
