@@ -83,8 +83,8 @@ def _named(rows: str, names: str | None = None) -> str:
 
 def _as_list(json: str) -> str:
     """A list of rows stays; one row (an object, or a list of plain values) becomes a list of one."""
-    return (f"CASE WHEN json_type({json}) = 'ARRAY' AND json_type({json}, '$[0]') IN ('ARRAY', 'OBJECT') "
-            f"THEN {json} ELSE json_array({json}) END")
+    return (f"CASE WHEN json_type({json}) = 'ARRAY' AND (json_array_length({json}) = 0 "
+            f"OR json_type({json}, '$[0]') IN ('ARRAY', 'OBJECT')) THEN {json} ELSE json_array({json}) END")
 
 
 def input_rows(body: str) -> str:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from analysis.data.column_names import normalize
+from analysis.data.roles import LABEL_NAMES
 from analysis.dataset import SkippedRow
 from analysis.query import ident, literal
 
@@ -25,7 +27,7 @@ objects, see :func:`payload.input_rows`), the outputs (JSON array, one per row; 
 response was not captured) and a problem (text) when the record cannot be read."""
 
 ID, TIME, VERSION = "request_id", "timestamp", "model_version"
-SCORE, PREDICTION, CLASS_SCORE_PREFIX = "score", "prediction", "p_"
+SCORE, PREDICTION, CLASS_SCORE_PREFIX, PREDICTED_PREFIX = "score", "prediction", "p_", "predicted_"
 BATCH_SEPARATOR = ":"
 """A request that holds several rows gives each the id ``<request id>:<position>`` (from 0)."""
 
@@ -70,6 +72,7 @@ def _problem() -> str:
         f"WHEN status IS NOT NULL AND {FAILED} THEN NULL "
         "WHEN rows IS NULL OR json_type(rows) <> 'ARRAY' THEN 'the request holds no input rows in a known form "
         "(instances, inputs, dataframe_split, dataframe_records, CSV or a JSON object)' "
+        "WHEN json_array_length(rows) = 0 THEN 'the request holds no input rows (an empty batch)' "
         "WHEN outputs IS NOT NULL AND json_array_length(outputs) <> json_array_length(rows) THEN "
         "'the request holds ' || json_array_length(rows) || ' row(s) but the response ' || "
         "json_array_length(outputs) || ' output(s)' END"
@@ -125,11 +128,12 @@ def _create_predictions(cur: duckdb.DuckDBPyConnection, flat: str, target: str) 
 
 
 def _object_fields(shape: str | None) -> dict[str, object]:
-    """Field -> type of a JSON structure that is an object; all-null fields become text."""
+    """Field -> type of a JSON structure that is an object; all-null fields and fields of mixed
+    types become text (the loader then reports a mostly numeric text column)."""
     parsed = json.loads(shape) if shape else None
     if not isinstance(parsed, dict):
         return {}
-    return {name: ("VARCHAR" if kind == "NULL" else kind) for name, kind in parsed.items()}
+    return {name: ("VARCHAR" if kind in ("NULL", "JSON") else kind) for name, kind in parsed.items()}
 
 
 def _free_name(name: str, taken: set[str], prefix: str) -> str:
@@ -156,7 +160,7 @@ def _output_columns(cur: duckdb.DuckDBPyConnection, flat: str, shape: str | None
     if parsed is None or parsed == "NULL":
         return []
     if isinstance(parsed, dict):
-        return [f"struct_extract(o, {literal(name)}) AS {ident(_free_name(name, taken, 'output_'))}"
+        return [f"struct_extract(o, {literal(name)}) AS {ident(_free_name(_output_name(name), taken, 'output_'))}"
                 for name in _object_fields(shape)]
     if isinstance(parsed, list) and parsed and parsed[0] in SCALAR_TYPES - {"VARCHAR", "BOOLEAN"}:
         width = cur.execute(f"SELECT max(len(CAST(json_extract(output, '$[*]') AS DOUBLE[]))) FROM {ident(flat)}").fetchone()[0]
@@ -164,6 +168,12 @@ def _output_columns(cur: duckdb.DuckDBPyConnection, flat: str, shape: str | None
                 for k in range(int(width or 0))]
     name = SCORE if parsed in {"DOUBLE"} and _probabilities(cur, flat) else PREDICTION
     return [f"o AS {ident(_free_name(name, taken, 'output_'))}"]
+
+
+def _output_name(name: str) -> str:
+    """An output field named like ground truth (``label``, ``target``...) is what the model
+    predicted, so it is shown as ``predicted_<name>`` and never taken for the label."""
+    return f"{PREDICTED_PREFIX}{name}" if normalize(name) in LABEL_NAMES else name
 
 
 def _probabilities(cur: duckdb.DuckDBPyConnection, flat: str) -> bool:

@@ -95,3 +95,26 @@ def test_bad_records_are_named_by_line_and_the_rest_loads(store, truth, tmp_path
     assert "2 row(s) but the response 1 output(s)" in reasons[3]
     assert list(frame.request_id) == ["ok-1", "input-only"]
     assert frame.score.isna().tolist() == [False, True]
+
+
+def test_json_outputs_with_fields_mixed_inputs_and_an_empty_batch(store, tmp_path):
+    """A JSON response with fields ({"label", "probability"}, as SageMaker's built-in linear
+    learner answers): the predicted label is never taken for the ground truth; an input of mixed
+    types becomes text; an empty batch is named, not silently dropped."""
+    def line(event_id, instances, predictions):
+        return capture_line(event_id, "2026-11-22T08:00:00Z",
+                            side("application/json", json.dumps({"instances": instances}), "JSON"),
+                            side("application/json", json.dumps({"predictions": predictions}), "JSON", "OUTPUT"))
+
+    path = tmp_path / "capture.jsonl"
+    path.write_text("\n".join([
+        line("a", [{"plan": 1, "tenure": 3}], [{"label": 1, "probability": 0.81}]),
+        line("b", [{"plan": "gold", "tenure": 5}], [{"label": 0, "probability": 0.12}]),
+        line("c", [], []),
+    ]) + "\n")
+    loaded, frame = load(store, path)
+    assert list(frame.predicted_label) == [1, 0] and list(frame.probability) == [0.81, 0.12]
+    assert loaded.roles.label is None and loaded.roles.prediction == "predicted_label"
+    assert list(frame.plan) == ["1", "gold"]
+    assert [(s.line, s.reason) for s in loaded.dataset.report.skipped] == [
+        (3, "the request holds no input rows (an empty batch)")]
