@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from analysis.dataset import Column, Dataset, LoadReport, SkippedRow
-from analysis.data.loading import open_dataset
+from analysis.data.loading import close_dataset, open_dataset
 from analysis.data.roles import Role, RoleMap, detect_roles, profile_columns
 from analysis.errors import InputError, SchemaError
 from analysis.progress import NEVER_CANCELLED, CancelToken
@@ -38,6 +38,9 @@ COVERAGE_AGES_DAYS = (1, 3, 7, 30)
 GROUND_TRUTH_COLUMNS = {"groundTruthData", "eventMetadata"}
 """SageMaker Model Monitor's ground-truth records: ``groundTruthData {data, encoding}`` and
 ``eventMetadata.eventId`` (the captured request's inferenceId)."""
+
+GROUND_TRUTH_UNPACKED = ["eventId", "label"]
+"""The columns SageMaker ground truth is unpacked into."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ def join_labels(
     target = roles.label or label_column
     table = store.new_name("labels")
     store.execute(_deduplicated(source, id_column, label_column, arrival, table), cancel)
+    close_dataset(store, labels)  # the deduplicated table is all the join reads from now on
     view = store.new_name("ds")
     store.execute(_joined_view(log, roles.id, target, table, view, arrival is not None), cancel)
     joined = _described(store, log, view, labels.report)
@@ -116,7 +120,7 @@ def _label_source(store: Store, labels: Dataset) -> tuple[str, list[str]]:
     numeric = store.scalar(f"SELECT count({text}) = count(TRY_CAST({text} AS DOUBLE)) FROM {ident(labels.view)}")
     value = f"TRY_CAST({text} AS DOUBLE)" if numeric else text
     return (f"SELECT CAST(\"eventMetadata\".\"eventId\" AS VARCHAR) AS \"eventId\", {value} AS label, "
-            f"{ident(ROW_ID)} FROM {ident(labels.view)}"), ["eventId", "label"]
+            f"{ident(ROW_ID)} FROM {ident(labels.view)}"), GROUND_TRUTH_UNPACKED
 
 
 def _matching_id_column(
@@ -141,7 +145,7 @@ def _label_and_arrival(
     store: Store, labels: Dataset, source: str, columns: list[str], id_column: str, file: str
 ) -> tuple[str, str | None]:
     """The label column (by role detection, else the one column left) and the arrival time."""
-    if "label" in columns and columns == ["eventId", "label"]:
+    if columns == GROUND_TRUTH_UNPACKED:
         return "label", None
     detected = detect_roles(profile_columns(store, labels))
     arrival = detected.timestamp if detected.timestamp != id_column else None
