@@ -35,3 +35,22 @@ def test_as_of_on_a_plain_file_is_one_line(tmp_path, capsys):
     pd.DataFrame({"request_id": ["a"], "score": [0.5]}).to_parquet(tmp_path / "log.parquet")
     assert main(["info", str(tmp_path / "log.parquet"), "--as-of", "2"]) == 2
     assert "--as-of reads a version of a Delta or Iceberg table" in capsys.readouterr().err
+
+
+def test_check_and_slices_read_the_joined_labels(store, tmp_path, capsys):
+    from analysis.data.open_log import LogOptions
+    from analysis.triage.check_report import run_check
+
+    rows = 400
+    times = pd.date_range("2026-11-01", periods=rows, freq="h", tz="UTC")
+    region = ["EU" if i % 4 else "US" for i in range(rows)]
+    pd.DataFrame({"request_id": [f"r{i}" for i in range(rows)], "timestamp": times, "region": region,
+                  "score": [0.9 if r == "US" else 0.1 for r in region]}).to_parquet(tmp_path / "log.parquet")
+    pd.DataFrame({"request_id": [f"r{i}" for i in range(rows)], "outcome": [0] * rows}).to_csv(
+        tmp_path / "truth.csv", index=False)
+    run = run_check(store, [str(tmp_path / "log.parquet")],
+                    options=LogOptions(labels=(str(tmp_path / "truth.csv"),)))
+    assert run.roles.label == "outcome"
+    assert main(["slices", str(tmp_path / "log.parquet"), "--labels", str(tmp_path / "truth.csv"), "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found and "US" in found[0]["predicate"] and found[0]["error"] == 1.0
