@@ -77,3 +77,16 @@ def test_azure_inputs_and_outputs_in_separate_folders_pair_by_correlation_id(sto
     np.testing.assert_allclose(frame.score, truth.score[:6])
     assert [s.reason for s in loaded.dataset.report.skipped] == [
         "an output event with no input event of the same id (lost-input)"]
+
+
+def test_vertex_rows_exported_as_parquet(store, truth, tmp_path):
+    """The same BigQuery table exported as Parquet: the payloads are lists of strings."""
+    import pandas as pd
+
+    rows = [json.loads(vertex_row(truth, [0, 1])), json.loads(vertex_row(truth, [2], model="8812"))]
+    pd.DataFrame(rows).to_parquet(tmp_path / "request_response_logging.parquet")
+    loaded, frame = load(store, tmp_path / "request_response_logging.parquet")
+    assert loaded.dataset.format == "vertex-request-response"
+    assert list(frame.request_id) == ["9000:0", "9000:1", "9002"]
+    np.testing.assert_allclose(frame.score, truth.score[:3])
+    assert list(frame.city) == list(truth.city[:3])
