@@ -424,6 +424,7 @@ def capture_loader(shape: Shape, is_parquet: bool) -> Loader:
 
     return load
 
+
 LOADERS: dict[Format, Loader] = {
     Format.PARQUET: _load_parquet,
     Format.CSV: _load_csv,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from analysis.data.serving import bentoml, databricks, kserve, sagemaker, vertex_azure
@@ -54,10 +55,15 @@ def detect_shape(paths: Sequence[Path], is_parquet: bool) -> Shape | None:
 
 
 def _sample_records(path: Path, is_parquet: bool) -> list[dict]:
-    if is_parquet:
-        return [{name: None for name in pq.read_schema(path).names}]
+    """The first records of a file; none when it cannot be read (its loader then says why)."""
+    try:
+        if is_parquet:
+            return [{name: None for name in pq.read_schema(path).names}]
+        lines = list(first_records(path))
+    except (OSError, EOFError, pa.ArrowException):
+        return []
     records = []
-    for line in first_records(path):
+    for line in lines:
         try:
             value = json.loads(line)
         except ValueError:

@@ -15,6 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from analysis.dataset import SkippedRow
+from analysis.errors import InputError
 from analysis.progress import CancelToken
 from analysis.query import ident, literal, literal_list
 
@@ -73,17 +74,21 @@ def _line_batches(paths: Sequence[Path], cancel: CancelToken) -> Iterator[pa.Tab
     records: list[int] = []
     docs: list[str] = []
     for path in paths:
-        with open_text(path) as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                files.append(str(path))
-                records.append(number)
-                docs.append(line)
-                if len(docs) >= BATCH_LINES:
-                    cancel.raise_if_cancelled()
-                    yield pa.table([files, records, docs], schema=RAW_SCHEMA)
-                    files, records, docs = [], [], []
+        number = 0
+        try:
+            with open_text(path) as handle:
+                for number, line in enumerate(handle, start=1):
+                    if not line.strip():
+                        continue
+                    files.append(str(path))
+                    records.append(number)
+                    docs.append(line)
+                    if len(docs) >= BATCH_LINES:
+                        cancel.raise_if_cancelled()
+                        yield pa.table([files, records, docs], schema=RAW_SCHEMA)
+                        files, records, docs = [], [], []
+        except (OSError, EOFError) as exc:
+            raise InputError(f"cannot be read after line {number}: {exc}", file=str(path)) from exc
     if docs:
         yield pa.table([files, records, docs], schema=RAW_SCHEMA)
 

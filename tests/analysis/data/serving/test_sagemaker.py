@@ -11,6 +11,9 @@ import gzip
 import json
 
 import numpy as np
+import pytest
+
+from analysis.errors import InputError
 
 from tests.analysis.data.serving.conftest import load, skipped_lines
 
@@ -118,3 +121,11 @@ def test_json_outputs_with_fields_mixed_inputs_and_an_empty_batch(store, tmp_pat
     assert list(frame.plan) == ["1", "gold"]
     assert [(s.line, s.reason) for s in loaded.dataset.report.skipped] == [
         (3, "the request holds no input rows (an empty batch)")]
+
+
+def test_a_truncated_gzip_capture_is_one_sentence_naming_the_file(store, tmp_path):
+    line = capture_line("a", "2026-11-22T08:00:00Z", side("text/csv", "1,2", "CSV"), side("text/csv", "0.5", "CSV", "OUTPUT"))
+    whole = gzip.compress(("\n".join([line] * 2000) + "\n").encode())
+    (tmp_path / "part.jsonl.gz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(InputError, match=r"part\.jsonl\.gz: "):
+        load(store, tmp_path / "part.jsonl.gz")
