@@ -124,13 +124,13 @@ class AppController:
         self.session.clear_history()  # the view is dropped; undoing would point at nothing
         close_dataset(self.session.store, opened.dataset)
 
-    def join_labels(self, name: str, labels_path: str) -> None:
+    def join_labels(self, name: str, labels_path: str, on: str | None = None) -> None:
         """Join a labels file to the open log ``name`` in the background; the labelled log opens
         next to it as "<name> + labels" (not saved in the workspace, which keeps registrations
         of files, not joins)."""
         opened = self.session.datasets[name]
         self.tasks.submit(
-            join_labels, self.session.store, opened.dataset, opened.roles, [labels_path],
+            join_labels, self.session.store, opened.dataset, opened.roles, [labels_path], on,
             lane=HEAVY, label=f"Joining labels to {name}",
             on_result=lambda result: self._add(
                 LoadedLog(_renamed(result[0], f"{name} + labels"), result[1], (), result[2]), opened.kind, False, True),

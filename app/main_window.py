@@ -32,6 +32,7 @@ from views.dialogs.filter_builder import FilterBuilder
 from views.panels.findings import FindingsPanel
 from views.panels.metrics import MetricsPanel
 from views.widgets.notifications import NotificationArea
+from views.dialogs.join_labels import JoinLabelsDialog
 from views.dialogs.roles import RolesDialog
 from views.widgets.slice_bar import SliceBar
 from views.panels.table import TablePanel
@@ -280,13 +281,13 @@ class MainWindow(QMainWindow):
             self.controller.close_dataset(self.session.active_name)
 
     def choose_labels(self) -> None:
-        """Data > Join labels: pick the labels file; the join runs as a background job."""
+        """Data > Join labels: name the labels file (and its id column); the join runs as a job."""
         name = self.session.active_name
         if name is None:
             return
-        path, _ = QFileDialog.getOpenFileName(self, "Join labels to " + name, self._last_dir(), DATA_FILTER)
-        if path:
-            self.controller.join_labels(name, path)
+        dialog = JoinLabelsDialog(name, self._last_dir(), DATA_FILTER, self)
+        if dialog.exec():
+            self.controller.join_labels(name, dialog.path(), dialog.id_column())
 
     def edit_roles(self, name: str | None) -> None:
         opened = self.session.datasets.get(name) if name else None
