@@ -57,7 +57,8 @@ def load_log(
     (see :mod:`analysis.data.wide`), and its load report says so.
 
     ``check=False`` skips the log checks (a full scan of a large log), so the window can show
-    the table first and run the checks as a job of their own.
+    the table first and run the checks as a job of their own. ``options`` join labels that
+    arrived later (:mod:`analysis.data.labels`) and pick a lakehouse table's version.
     """
     dataset = open_dataset(store, specs, name=name, as_of=options.as_of, progress=scaled(progress, 0.0, 0.7),
                            cancel=cancel)
@@ -68,16 +69,15 @@ def load_log(
     detected = roles is None
     if roles is None:
         progress(0.75, "Detecting column roles")
-        roles = detect_roles(profile_columns(store, dataset))
-        roles = with_wide_roles(roles, layout) if layout is not None else roles
+        roles = _detected_roles(store, dataset, layout)
     else:
         roles = keep_known_columns(roles, dataset)
     joined = None
     if options.labels:
         progress(0.8, "Joining labels")
         dataset, roles, joined = join_labels(store, dataset, roles, options.labels, options.on, cancel)
-        if detected:
-            roles = labelled_roles(detect_roles(profile_columns(store, dataset)), roles.label, dataset)
+        if detected:  # the joined label can change the task, so detect again around it
+            roles = labelled_roles(_detected_roles(store, dataset, layout), roles.label, dataset)
     issues: tuple[LogIssue, ...] = ()
     if check:
         cancel.raise_if_cancelled()
@@ -85,6 +85,11 @@ def load_log(
         issues = tuple(check_log(store, dataset, roles))
     progress(1.0, "Loaded")
     return LoadedLog(dataset, roles, issues, joined)
+
+
+def _detected_roles(store: Store, dataset: Dataset, layout) -> RoleMap:
+    roles = detect_roles(profile_columns(store, dataset))
+    return with_wide_roles(roles, layout) if layout is not None else roles
 
 
 def recheck(store: Store, dataset: Dataset, roles: RoleMap, cancel: CancelToken = NEVER_CANCELLED) -> tuple[LogIssue, ...]:
