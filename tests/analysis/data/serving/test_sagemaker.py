@@ -129,3 +129,16 @@ def test_a_truncated_gzip_capture_is_one_sentence_naming_the_file(store, tmp_pat
     (tmp_path / "part.jsonl.gz").write_bytes(whole[: len(whole) // 2])
     with pytest.raises(InputError, match=r"part\.jsonl\.gz: "):
         load(store, tmp_path / "part.jsonl.gz")
+
+
+def test_jsonlines_payload_holds_several_records(store, tmp_path):
+    """``application/jsonlines`` requests (one record per line, as SageMaker's batch and many
+    built-in containers take them) and answers."""
+    records = "\n".join(json.dumps({"features": [i, i * 2]}) for i in range(3))
+    answers = "\n".join(json.dumps({"score": i / 10}) for i in range(3))
+    path = tmp_path / "capture.jsonl"
+    path.write_text(capture_line("jl", "2026-11-22T08:00:00Z", side("application/jsonlines", records, "JSON"),
+                                 side("application/jsonlines", answers, "JSON", "OUTPUT")) + "\n")
+    loaded, frame = load(store, path)
+    assert list(frame.request_id) == ["jl:0", "jl:1", "jl:2"]
+    assert list(frame.features[2]) == [2, 4] and list(frame.score) == [0.0, 0.1, 0.2]
