@@ -34,6 +34,8 @@ ACTIONS = (
     ActionSpec("cancel_jobs", "Cancel running &jobs", "&Edit", "Esc", "Stop loading or sorting"),
     ActionSpec("filter", "&Filter rows (slice)…", "&Data", "Ctrl+L", "Type a filter: the slice every panel follows"),
     ActionSpec("roles", "Column &roles…", "&Data", "Ctrl+R", "Check or change which column is the label, score, version…"),
+    ActionSpec("join_labels", "&Join labels…", "&Data", "Ctrl+J",
+               "Join labels that arrived later, from their own file, to the active log by request id"),
     ActionSpec("version_cards", "&Version cards…", "&Data", "Ctrl+K",
                "Name model versions (fallback, new-customers model…) and say what they serve"),
     ActionSpec("show_data", "&Data sidebar", "&View", "Ctrl+1", "Show and focus the dataset sidebar"),

@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
                                           "glob such as 'logs/2026-*.parquet' open as one log; a .sleuth file "
                                           "opens a workspace.")
     open_cmd.add_argument("paths", nargs="+", metavar="PATH", help="files, folders, globs, or one .sleuth workspace")
+    _add_log_options(open_cmd)
     _add_screenshot(open_cmd)
     demo = sub.add_parser("demo", help="generate the demo data (fraud model with known bugs) and open it",
                           description="Generate a card-fraud prediction log with injected, documented "
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Load the files as one log and print what Sleuth detected as JSON.")
     info.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or globs, read as one log")
     _add_role_arguments(info, LOG_ROLE_FLAGS)
+    _add_log_options(info)
     _add_slices_command(sub)
     _add_check_command(sub)
     _add_compare_command(sub)
@@ -65,6 +67,7 @@ def _add_trace_commands(sub) -> None:
                     "neighbours otherwise. Without --model a surrogate is fitted on the snapshot (and says so).")
     trace.add_argument("--train", nargs="+", required=True, metavar="SNAPSHOT", help="the training snapshot")
     trace.add_argument("--log", nargs="+", required=True, metavar="PATH", help="the prediction log")
+    _add_log_options(trace)
     query = trace.add_mutually_exclusive_group(required=True)
     query.add_argument("--row", metavar="ID", help="the id of the logged prediction to trace")
     query.add_argument("--slice", metavar="PREDICATE",
@@ -135,6 +138,7 @@ def _add_compare_command(sub) -> None:
                     "groups of --column, discovered slices), worst first, with Benjamini-Yekutieli adjusted "
                     "p-values.")
     compare.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or globs, read as one log")
+    _add_log_options(compare)
     compare.add_argument("--base", required=True, help="the version in production (raw version string)")
     compare.add_argument("--candidate", required=True, help="the version to promote (raw version string)")
     compare.add_argument("--metric", help="the metric the gate and the slices judge (default accuracy, or MAE)")
@@ -166,6 +170,7 @@ def _add_check_command(sub) -> None:
                     "source/client/region group, and print the findings ranked by evidence that they broke "
                     "predictions. Exit code 1 when a finding at or above --fail-on exists.")
     check.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or globs, read as one log")
+    _add_log_options(check)
     reference = check.add_mutually_exclusive_group()
     reference.add_argument("--reference", nargs="+", metavar="PATH", help="a reference log or training snapshot")
     reference.add_argument("--reference-window", metavar="START..END", type=_time_window,
@@ -203,6 +208,7 @@ def _add_slices_command(sub) -> None:
                     "error is highest relative to their size (SliceLine scoring), with intervals and "
                     "Benjamini-Yekutieli adjusted p-values. Only significant slices are listed unless --all.")
     slices.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or globs, read as one log")
+    _add_log_options(slices)
     slices.add_argument("--version", help="only this model version's rows (for --error disagree: the first version)")
     slices.add_argument("--against", help="with --error disagree: the version whose predictions to compare with")
     slices.add_argument("--error", choices=["misclass", "logloss", "abs", "disagree"], default=None,
@@ -230,6 +236,23 @@ def _unit_float(text: str) -> float:
     return value
 
 
+def _add_log_options(cmd: argparse.ArgumentParser) -> None:
+    """The options of every command that reads a log: late labels and a lakehouse version."""
+    cmd.add_argument("--labels", metavar="PATH",
+                     help="join labels that arrived later from this file, folder or glob (any supported format, "
+                          "SageMaker ground-truth records included) by request id")
+    cmd.add_argument("--on", metavar="COLUMN",
+                     help="the labels file's request-id column (default: the column whose values match the log's ids)")
+    cmd.add_argument("--as-of", metavar="VERSION|TIME",
+                     help="read a Delta or Iceberg table at this version (Iceberg: snapshot id) or ISO time")
+
+
+def _log_options(args: argparse.Namespace):
+    from analysis.data.open_log import LogOptions
+
+    return LogOptions(labels=(args.labels,) if args.labels else (), on=args.on, as_of=args.as_of)
+
+
 def _add_screenshot(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--screenshot", metavar="FILE.png",
                      help="render the main window to a PNG once loading is done, then exit")
@@ -252,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "info":
-            return run_info(args.paths, named_roles(args))
+            return run_info(args.paths, named_roles(args), _log_options(args))
         if args.command == "slices":
             return run_slices(args)
         if args.command == "check":
@@ -268,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 0
             return run_window([str(workspace)], screenshot=args.screenshot, size=args.size)
         if args.command == "open":
-            return run_window(args.paths, screenshot=args.screenshot, size=args.size)
+            return run_window(args.paths, screenshot=args.screenshot, size=args.size, options=_log_options(args))
         return run_window([], screenshot=None, size="1440x900")
     except KeyboardInterrupt:
         return 130
@@ -281,13 +304,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def run_info(paths: Sequence[str], fixed: dict | None = None) -> int:
+def run_info(paths: Sequence[str], fixed: dict | None = None, options=None) -> int:
     from analysis.data.info_report import describe_log
-    from analysis.data.open_log import load_log
+    from analysis.data.open_log import NO_OPTIONS, load_log
     from analysis.store import APP_MEMORY_LIMIT, Store
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
-    loaded = load_log(store, paths, fixed=fixed)
+    loaded = load_log(store, paths, fixed=fixed, options=options or NO_OPTIONS)
     print(json.dumps(describe_log(store, loaded), indent=2, default=str))
     return 0
 
@@ -302,7 +325,7 @@ def run_slices(args: argparse.Namespace) -> int:
     from analysis.store import APP_MEMORY_LIMIT, Store
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
-    loaded = load_log(store, args.paths, fixed=named_roles(args), check=False)
+    loaded = load_log(store, args.paths, fixed=named_roles(args), check=False, options=_log_options(args))
     dataset, roles = loaded.dataset, loaded.roles
     error = args.error or ("abs" if roles.task is TaskType.REGRESSION else "misclass")
     condition = None
@@ -334,7 +357,8 @@ def run_check_command(args: argparse.Namespace) -> int:
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
     run = run_check(store, args.paths, reference=args.reference, reference_window=args.reference_window,
-                    expect=args.expect, since=args.since, write_expect=args.write_expect, fixed=named_roles(args))
+                    expect=args.expect, since=args.since, write_expect=args.write_expect, fixed=named_roles(args),
+                    options=_log_options(args))
     if args.json:
         print(json.dumps(check_report(store, run.dataset, run.roles, run.findings, run.reference), indent=2,
                          default=str))
@@ -353,7 +377,7 @@ def run_compare_command(args: argparse.Namespace) -> int:
     from analysis.workspace.workspace_file import Workspace
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
-    loaded = load_log(store, args.paths, fixed=named_roles(args), check=False)
+    loaded = load_log(store, args.paths, fixed=named_roles(args), check=False, options=_log_options(args))
     dataset, roles = loaded.dataset, loaded.roles
     condition = to_sql(parse_slice(args.where, {c.name: c.dtype for c in dataset.columns})) if args.where else None
     saved = []
@@ -382,10 +406,11 @@ def run_trace_command(args: argparse.Namespace) -> int:
     log_roles = {role: column for role, column in named_roles(args).items() if role.value != "label"}
     if args.command == "trace" and args.slice is not None:
         report = trace_slice(store, args.train, args.log, args.slice, args.model, args.trust, args.version,
-                             k=args.top, snapshot_roles=snapshot_roles, log_roles=log_roles)
+                             k=args.top, snapshot_roles=snapshot_roles, log_roles=log_roles, options=_log_options(args))
     elif args.command == "trace":
         report = trace_prediction(store, args.train, args.log, args.row, args.model, args.trust, args.version,
-                                  k=args.top, snapshot_roles=snapshot_roles, log_roles=log_roles)
+                                  k=args.top, snapshot_roles=snapshot_roles, log_roles=log_roles,
+                                  options=_log_options(args))
     else:
         report = suspects_for(store, args.train, args.model, args.trust, top=args.top,
                               snapshot_roles=snapshot_roles)

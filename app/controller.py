@@ -16,7 +16,8 @@ from psygnal import Signal
 from analysis.dataset import Dataset
 from analysis.triage.decisions import Decision
 from analysis.errors import InputError, SchemaError
-from analysis.data.open_log import LoadedLog, load_log, recheck
+from analysis.data.labels import join_labels
+from analysis.data.open_log import NO_OPTIONS, LoadedLog, LogOptions, load_log, recheck
 from analysis.data.loading import close_dataset
 from analysis.data.log_sanity import Severity
 from analysis.data.roles import RoleMap
@@ -50,17 +51,19 @@ class AppController:
         self.tasks = tasks
 
     def open_paths(self, specs: Sequence[str], name: str | None = None, kind: str = "log",
-                   roles: RoleMap | None = None, persist: bool = True, activate: bool = True) -> None:
-        """Load files/folders/globs as one dataset in the background."""
+                   roles: RoleMap | None = None, persist: bool = True, activate: bool = True,
+                   options: LogOptions = NO_OPTIONS) -> None:
+        """Load files/folders/globs as one dataset in the background (``options``: labels joined,
+        a lakehouse version; such a dataset is not saved in the workspace, which keeps files only)."""
         specs = [str(s) for s in specs]
         if not specs:
             return
         wanted = name or _default_name(specs)
         label = f"Opening {wanted}"
         self.tasks.submit(
-            load_log, self.session.store, specs, name=wanted, roles=roles, check=False,
+            load_log, self.session.store, specs, name=wanted, roles=roles, check=False, options=options,
             lane=HEAVY, label=label,
-            on_result=lambda loaded: self._add(loaded, kind, persist, activate),
+            on_result=lambda loaded: self._add(loaded, kind, persist and options == NO_OPTIONS, activate),
             on_error=lambda exc: self.message.emit("error", f"Could not open {', '.join(specs)}: {exc}"),
         )
 
@@ -120,6 +123,19 @@ class AppController:
         self.session.run(RemoveDataset(name))
         self.session.clear_history()  # the view is dropped; undoing would point at nothing
         close_dataset(self.session.store, opened.dataset)
+
+    def join_labels(self, name: str, labels_path: str, on: str | None = None) -> None:
+        """Join a labels file to the open log ``name`` in the background; the labelled log opens
+        next to it as "<name> + labels" (not saved in the workspace, which keeps registrations
+        of files, not joins)."""
+        opened = self.session.datasets[name]
+        self.tasks.submit(
+            join_labels, self.session.store, opened.dataset, opened.roles, [labels_path], on,
+            lane=HEAVY, label=f"Joining labels to {name}",
+            on_result=lambda result: self._add(
+                LoadedLog(_renamed(result[0], f"{name} + labels"), result[1], (), result[2]), opened.kind, False, True),
+            on_error=lambda exc: self.message.emit("error", f"Could not join {labels_path}: {exc}"),
+        )
 
     def set_roles(self, name: str, roles: RoleMap) -> None:
         """Apply new roles at once, then re-run the log checks in the background."""

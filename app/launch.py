@@ -27,7 +27,9 @@ def prepare_demo(out: Path, rows: int, seed: int, incidents: bool) -> Path:
     return workspace
 
 
-def run_window(paths: Sequence[str], screenshot: str | None, size: str) -> int:
+def run_window(paths: Sequence[str], screenshot: str | None, size: str, options=None) -> int:
+    """Start the window on ``paths``; ``options`` (:class:`LogOptions`: late labels, a lakehouse
+    version) apply to the log the paths name."""
     os.environ.setdefault("QT_API", "pyside6")
     os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
     if screenshot:
@@ -61,7 +63,9 @@ def run_window(paths: Sequence[str], screenshot: str | None, size: str) -> int:
         width, height = (int(v) for v in size.lower().split("x"))
         window.resize(width, height)
     window.show()
-    if paths:
+    if paths and options is not None and (options.labels or options.as_of):
+        deferred(lambda: controller.open_paths(list(paths), options=options))
+    elif paths:
         deferred(lambda: window.open_paths(list(paths)))
     elif not screenshot:
         last = QSettings().value("last_workspace")

@@ -32,6 +32,7 @@ from views.dialogs.filter_builder import FilterBuilder
 from views.panels.findings import FindingsPanel
 from views.panels.metrics import MetricsPanel
 from views.widgets.notifications import NotificationArea
+from views.dialogs.join_labels import JoinLabelsDialog
 from views.dialogs.roles import RolesDialog
 from views.widgets.slice_bar import SliceBar
 from views.panels.table import TablePanel
@@ -187,6 +188,7 @@ class MainWindow(QMainWindow):
             "find": self.table_panel.show_find, "filter": self.slice_bar.focus, "cancel_jobs": self.tasks.cancel_all,
             "roles": lambda: self.edit_roles(self.session.active_name),
             "version_cards": self.edit_version_cards,
+            "join_labels": self.choose_labels,
             "show_data": lambda: self._focus(self.data_dock, self.sidebar.list),
             "show_table": lambda: self.table_panel.view.setFocus(),
             "show_metrics": lambda: self._focus(self.metrics_dock, self.metrics_panel.table),
@@ -236,6 +238,7 @@ class MainWindow(QMainWindow):
             )
             self.actions_by_id["close_dataset"].setEnabled(opened is not None)
             self.actions_by_id["roles"].setEnabled(opened is not None)
+            self.actions_by_id["join_labels"].setEnabled(opened is not None)
         if changes.workspace and self.session.workspace is not None:
             self._remember_recent(str(self.session.workspace.path))
         self.actions_by_id["undo"].setEnabled(self.session.can_undo)
@@ -276,6 +279,15 @@ class MainWindow(QMainWindow):
     def close_active(self) -> None:
         if self.session.active_name:
             self.controller.close_dataset(self.session.active_name)
+
+    def choose_labels(self) -> None:
+        """Data > Join labels: name the labels file (and its id column); the join runs as a job."""
+        name = self.session.active_name
+        if name is None:
+            return
+        dialog = JoinLabelsDialog(name, self._last_dir(), DATA_FILTER, self)
+        if dialog.exec():
+            self.controller.join_labels(name, dialog.path(), dialog.id_column())
 
     def edit_roles(self, name: str | None) -> None:
         opened = self.session.datasets.get(name) if name else None

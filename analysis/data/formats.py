@@ -9,6 +9,7 @@ Parquet), and from the extension otherwise (text formats carry no magic bytes).
 from __future__ import annotations
 
 import glob
+import re
 from enum import Enum
 from pathlib import Path
 from typing import Sequence
@@ -38,7 +39,11 @@ EXTENSIONS = {
     ".ipc": Format.ARROW,
     ".duckdb": Format.DUCKDB,
     ".db": Format.DUCKDB,
+    ".log": Format.JSONL,
 }
+
+ROTATED = re.compile(r"^\.\d{4}-\d{2}-\d{2}(_\d{2}(-\d{2})*)?$")
+"""The suffix Python's TimedRotatingFileHandler gives a rotated log file."""
 
 TABLE_SEPARATOR = "::"
 """``logs.duckdb::predictions`` opens table ``predictions`` of a DuckDB database file."""
@@ -55,7 +60,16 @@ def split_table(spec: str) -> tuple[str, str | None]:
 
 
 def is_supported(path: Path) -> bool:
-    return path.suffix.lower() in EXTENSIONS
+    return extension(path) in EXTENSIONS
+
+
+def extension(path: Path) -> str:
+    """The format's extension, looking through a ``.gz`` (capture logs are often gzipped) and a
+    log rotation's date (``data.0.log.2026-11-21``, as BentoML's monitor writes)."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if len(suffixes) > 1 and (suffixes[-1] == ".gz" or ROTATED.match(suffixes[-1])):
+        return suffixes[-2]
+    return path.suffix.lower()
 
 
 def resolve_inputs(specs: Sequence[str]) -> list[Path]:
@@ -114,7 +128,7 @@ def sniff_format(path: Path) -> Format:
         raise InputError(f"cannot be read: {exc.strerror or exc}", file=str(path)) from exc
     if size == 0:
         raise InputError("the file is empty (0 bytes)", file=str(path))
-    by_extension = EXTENSIONS.get(path.suffix.lower())
+    by_extension = EXTENSIONS.get(extension(path))
     if head.startswith(SQLITE_HEADER):
         raise InputError(
             "this is a SQLite database, not a DuckDB one; export its table to CSV or Parquet "

@@ -29,7 +29,10 @@ from analysis.data.column_names import looks_like_time
 from analysis.dataset import NUMERIC_TYPES, Column, Dataset, LoadReport, SkippedRow
 from analysis.errors import InputError
 from analysis.data.formats import Format, detect_format, resolve_inputs, split_table
+from analysis.data.lakehouse import lake_table
 from analysis.data.probe import probe_files
+from analysis.data.serving.capture import open_capture
+from analysis.data.serving.detect import Shape, detect_shape
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.query import ROW_ID, Sql, ident, literal, literal_list
 from analysis.store import Store
@@ -103,25 +106,30 @@ def open_dataset(
     name: str | None = None,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
+    as_of: str | None = None,
 ) -> Dataset:
     """Register files, folders or globs as one log and describe what was read.
 
     A DuckDB database spec may name its table as ``file.duckdb::table``; otherwise the
-    largest table is used. Raises :class:`InputError` (naming the file) for anything that
-    cannot be read, :class:`Cancelled` when ``cancel`` fires.
+    largest table is used. A Delta or Iceberg table folder is read at its newest version or at
+    ``as_of`` (:mod:`analysis.data.lakehouse`). Raises :class:`InputError` (naming the file) for
+    anything that cannot be read, :class:`Cancelled` when ``cancel`` fires.
     """
     specs = [specs_or_paths] if isinstance(specs_or_paths, (str, Path)) else list(specs_or_paths)
     split = [split_table(str(spec)) for spec in specs]
     table = next((t for _, t in split if t), None)
     progress(0.0, "finding files")
-    paths = resolve_inputs([p for p, _ in split])
-    file_format = detect_format(paths)
+    lake = lake_table([p for p, _ in split], as_of)
+    paths = list(lake.files) if lake else resolve_inputs([p for p, _ in split])
+    file_format = Format.PARQUET if lake else detect_format(paths)
     progress(0.05, f"checking {len(paths)} file(s) in a separate process")
     probe_files(paths, file_format.value, cancel=cancel)
     cancel.raise_if_cancelled()
     view = store.new_name("ds")
+    shape = detect_shape(paths, file_format is Format.PARQUET) if file_format in CAPTURE_FORMATS else None
+    loader = capture_loader(shape, file_format is Format.PARQUET) if shape else LOADERS[file_format]
     try:
-        backing = LOADERS[file_format](store, view, paths, table, scaled(progress, 0.1, 0.7), cancel)
+        backing = loader(store, view, paths, table, scaled(progress, 0.1, 0.7), cancel)
         cancel.raise_if_cancelled()
         progress(0.7, "reading column types")
         fixes, notes = _type_fixes(store, backing, _describe(store, backing), cancel)
@@ -141,13 +149,13 @@ def open_dataset(
         raise
     progress(1.0, f"{row_count:,} rows")
     return Dataset(
-        name=name or _default_name(paths, table),
+        name=name or (Path(specs[0]).name if lake else _default_name(paths, table)),
         view=view,
         paths=tuple(str(p) for p in paths),
-        format=file_format.value,
+        format=shape.name if shape else lake.kind if lake else file_format.value,
         columns=columns,
         row_count=row_count,
-        report=LoadReport(tuple(backing.skipped), tuple(backing.warnings + notes)),
+        report=LoadReport(tuple(backing.skipped), tuple(([lake.note] if lake else []) + backing.warnings + notes)),
     )
 
 
@@ -406,6 +414,22 @@ def _load_duckdb(
 
 
 Loader = Callable[[Store, str, Sequence[Path], "str | None", Progress, CancelToken], Backing]
+
+CAPTURE_FORMATS = (Format.JSONL, Format.PARQUET)
+"""Formats serving systems write their captures in (:mod:`analysis.data.serving`)."""
+
+
+def capture_loader(shape: Shape, is_parquet: bool) -> Loader:
+    """A loader that unpacks a serving system's capture into one row per prediction."""
+
+    def load(store: Store, view: str, paths: Sequence[Path], table: str | None, progress: Progress,
+             cancel: CancelToken) -> Backing:
+        data = data_table_name(view)
+        found = open_capture(store, data, paths, is_parquet, shape, progress, cancel)
+        return Backing(ident(data), "rowid", skipped=found.skipped, warnings=found.notes)
+
+    return load
+
 
 LOADERS: dict[Format, Loader] = {
     Format.PARQUET: _load_parquet,

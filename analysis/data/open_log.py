@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Mapping, Sequence
 
 from analysis.dataset import Dataset
+from analysis.data.labels import LabelJoin, join_labels, labelled_roles
 from analysis.data.loading import open_dataset
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.data.roles import (
@@ -21,6 +22,19 @@ from analysis.data.wide import detect_wide, long_view, with_wide_roles
 
 
 @dataclass(frozen=True)
+class LogOptions:
+    """How to read a log beyond its files: a labels file joined by id (``on`` names the labels'
+    id column, detected when absent) and, for a Delta or Iceberg table, the version or time."""
+
+    labels: tuple[str, ...] = ()
+    on: str | None = None
+    as_of: str | None = None
+
+
+NO_OPTIONS = LogOptions()
+
+
+@dataclass(frozen=True)
 class LoadedLog:
     """A log (or snapshot) as opened: the dataset, its roles, the log checks' issues, and the
     column profiles the roles were detected from (empty when the roles were given)."""
@@ -29,6 +43,7 @@ class LoadedLog:
     roles: RoleMap
     issues: tuple[LogIssue, ...]
     profiles: tuple[ColumnProfile, ...] = ()
+    labels: LabelJoin | None = None
 
 
 def load_log(
@@ -39,6 +54,7 @@ def load_log(
     roles: RoleMap | None = None,
     fixed: Mapping[Role, str] | None = None,
     check: bool = True,
+    options: LogOptions = NO_OPTIONS,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
 ) -> LoadedLog:
@@ -51,9 +67,11 @@ def load_log(
     other roles around them. A named column the files lack is refused in one sentence.
 
     ``check=False`` skips the log checks (a full scan of a large log), so the window can show
-    the table first and run the checks as a job of their own.
+    the table first and run the checks as a job of their own. ``options`` join labels that
+    arrived later (:mod:`analysis.data.labels`) and pick a lakehouse table's version.
     """
-    dataset = open_dataset(store, specs, name=name, progress=scaled(progress, 0.0, 0.7), cancel=cancel)
+    dataset = open_dataset(store, specs, name=name, as_of=options.as_of, progress=scaled(progress, 0.0, 0.7),
+                           cancel=cancel)
     cancel.raise_if_cancelled()
     layout = detect_wide(dataset.columns)
     if layout is not None:
@@ -61,22 +79,35 @@ def load_log(
     profiles: tuple[ColumnProfile, ...] = ()
     if fixed:
         check_fixed_roles(fixed, dataset.column_names, ", ".join(dataset.paths))
+    detected = roles is None
     if roles is None:
         progress(0.75, "Detecting column roles")
-        profiles = tuple(profile_columns(store, dataset))
-        roles = detect_roles(profiles, fixed)
-        roles = with_wide_roles(roles, layout) if layout is not None else roles
+        profiles, roles = _detected_roles(store, dataset, layout, fixed)
     else:
         roles = keep_known_columns(roles, dataset)
         for role, column in (fixed or {}).items():
             roles = with_fixed_role(roles, role, column)
+    joined = None
+    if options.labels:
+        progress(0.8, "Joining labels")
+        dataset, roles, joined = join_labels(store, dataset, roles, options.labels, options.on, cancel)
+        if detected:  # the joined label can change the task, so detect again around it
+            profiles, redetected = _detected_roles(store, dataset, layout, fixed)
+            roles = labelled_roles(redetected, roles.label, dataset)
     issues: tuple[LogIssue, ...] = ()
     if check:
         cancel.raise_if_cancelled()
         progress(0.85, "Checking the log")
         issues = tuple(check_log(store, dataset, roles))
     progress(1.0, "Loaded")
-    return LoadedLog(dataset, roles, issues, profiles)
+    return LoadedLog(dataset, roles, issues, profiles, joined)
+
+
+def _detected_roles(store: Store, dataset: Dataset, layout,
+                    fixed: Mapping[Role, str] | None) -> tuple[tuple[ColumnProfile, ...], RoleMap]:
+    profiles = tuple(profile_columns(store, dataset))
+    roles = detect_roles(profiles, fixed)
+    return profiles, (with_wide_roles(roles, layout) if layout is not None else roles)
 
 
 def with_label_named(loaded: LoadedLog, column: str | None) -> LoadedLog:

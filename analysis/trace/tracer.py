@@ -20,7 +20,7 @@ import pandas as pd
 from analysis.dataset import Dataset
 from analysis.errors import SchemaError
 from analysis.trace.influence import InfluencePrep, aggregate_influence, influence_for_row, prepare_influence, strongest
-from analysis.data.open_log import LoadedLog, load_log, with_label_named
+from analysis.data.open_log import NO_OPTIONS, LoadedLog, LogOptions, load_log, with_label_named
 from analysis.metrics.per_version import model_versions
 from analysis.trace.model_files import LoadedModel, fit_surrogate, load_model, match_features
 from analysis.metrics.outcomes import outcomes
@@ -80,10 +80,11 @@ def read_training(store: Store, train_paths: Sequence[str], cancel: CancelToken 
 
 
 def load_traced_log(store: Store, log_paths: Sequence[str], training: TrainingData,
-                    fixed: Mapping[Role, str] | None = None, cancel: CancelToken = NEVER_CANCELLED) -> LoadedLog:
+                    fixed: Mapping[Role, str] | None = None, cancel: CancelToken = NEVER_CANCELLED,
+                    options: LogOptions = NO_OPTIONS) -> LoadedLog:
     """The prediction log, its label matched to the snapshot's by name when the log has that
     column (a label named after its domain, ``churned``, is found in both the same way)."""
-    log = load_log(store, log_paths, fixed=fixed, check=False, cancel=cancel)
+    log = load_log(store, log_paths, fixed=fixed, check=False, options=options, cancel=cancel)
     return log if Role.LABEL in (fixed or {}) else with_label_named(log, training.label)
 
 
@@ -114,6 +115,7 @@ def trace_prediction(
     *,
     snapshot_roles: Mapping[Role, str] | None = None,
     log_roles: Mapping[Role, str] | None = None,
+    options: LogOptions = NO_OPTIONS,
 ) -> dict[str, Any]:
     """The ``sleuth trace`` report for the log row whose id is ``row`` (one version's row).
 
@@ -121,7 +123,7 @@ def trace_prediction(
     progress(0.0, "Reading the training snapshot")
     loaded_model = load_model(model_path, trust=trust) if model_path else None
     training = read_training(store, train_paths, cancel, model=loaded_model, fixed=snapshot_roles)
-    log = load_traced_log(store, log_paths, training, log_roles, cancel)
+    log = load_traced_log(store, log_paths, training, log_roles, cancel, options)
     model, features = model_for(training, loaded_model, log)
     if version is None:
         version = version_of_model(model_versions(store, log.dataset, log.roles, cancel), model_path)
@@ -450,6 +452,7 @@ def trace_slice(
     *,
     snapshot_roles: Mapping[Role, str] | None = None,
     log_roles: Mapping[Role, str] | None = None,
+    options: LogOptions = NO_OPTIONS,
 ) -> dict[str, Any]:
     """The ``sleuth trace --slice`` report: :func:`trace_failures` over the log rows matching
     ``slice_text`` (the slice bar's syntax), as a JSON-ready object.
@@ -459,7 +462,7 @@ def trace_slice(
     """
     loaded_model = load_model(model_path, trust=trust) if model_path else None
     training = read_training(store, train_paths, cancel, model=loaded_model, fixed=snapshot_roles)
-    log = load_traced_log(store, log_paths, training, log_roles, cancel)
+    log = load_traced_log(store, log_paths, training, log_roles, cancel, options)
     types = {c.name: c.dtype for c in log.dataset.columns}
     condition = to_sql(parse_slice(slice_text, types))
     if version is None:

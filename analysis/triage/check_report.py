@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from analysis.dataset import Dataset
-from analysis.data.open_log import load_log, with_label_named
+from analysis.data.open_log import NO_OPTIONS, LogOptions, load_log, with_label_named
 from analysis.data.time import time_window
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.data.roles import Role, RoleMap
@@ -47,6 +47,7 @@ def run_check(
     roles: RoleMap | None = None,
     fixed: Mapping[Role, str] | None = None,
     write_expect: str | Path | None = None,
+    options: LogOptions = NO_OPTIONS,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
 ) -> CheckRun:
@@ -60,7 +61,8 @@ def run_check(
     """
     from analysis.triage.reference_profile import Profile, profile_reference, reference_window as default_window
 
-    loaded = load_log(store, paths, roles=roles, fixed=fixed, check=False, progress=scaled(progress, 0.0, 0.2), cancel=cancel)
+    loaded = load_log(store, paths, roles=roles, fixed=fixed, check=False, options=options,
+                      progress=scaled(progress, 0.0, 0.2), cancel=cancel)
     dataset, roles = loaded.dataset, loaded.roles
     progress(0.2, "Profiling the reference")
     if expect is not None:

@@ -1,0 +1,80 @@
+"""Delta and Iceberg tables open at their newest version and travel back with --as-of."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from analysis.data.loading import open_dataset
+from analysis.data.open_log import LogOptions, load_log
+from analysis.errors import InputError
+from analysis.query import ROW_ID
+
+
+def batch(start: int, rows: int) -> pd.DataFrame:
+    return pd.DataFrame({"request_id": [f"r{i}" for i in range(start, start + rows)],
+                         "region": ["EU" if i % 3 else "US" for i in range(start, start + rows)],
+                         "score": [(i % 10) / 10 for i in range(start, start + rows)]})
+
+
+def rows_of(store, dataset) -> pd.DataFrame:
+    return store.df(f'SELECT request_id, region, score FROM "{dataset.view}" ORDER BY request_id')
+
+
+def expected(*frames) -> pd.DataFrame:
+    return pd.concat(frames).sort_values("request_id").reset_index(drop=True)
+
+
+def test_delta_table_newest_version_and_time_travel(store, tmp_path):
+    from deltalake import DeltaTable, write_deltalake
+
+    path = tmp_path / "predictions"
+    write_deltalake(str(path), batch(0, 20), partition_by=["region"])
+    write_deltalake(str(path), batch(20, 10), partition_by=["region"], mode="append")
+    write_deltalake(str(path), batch(100, 5), partition_by=["region"], mode="overwrite")
+    newest = open_dataset(store, [str(path)])
+    assert newest.format == "delta" and newest.report.warnings[0].startswith("Delta table version 2")
+    pd.testing.assert_frame_equal(rows_of(store, newest), expected(batch(100, 5)), check_dtype=False)
+    version_one = open_dataset(store, [str(path)], as_of="1")
+    pd.testing.assert_frame_equal(rows_of(store, version_one), expected(batch(0, 20), batch(20, 10)),
+                                  check_dtype=False)
+    first_commit = DeltaTable(str(path)).history()[-1]["timestamp"]
+    at_time = dt.datetime.fromtimestamp(first_commit / 1000, tz=dt.timezone.utc).isoformat()
+    pd.testing.assert_frame_equal(rows_of(store, open_dataset(store, [str(path)], as_of=at_time)),
+                                  expected(batch(0, 20)), check_dtype=False)
+
+
+def test_iceberg_table_from_a_local_sql_catalog_with_snapshots(store, tmp_path):
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    catalog = SqlCatalog("local", uri=f"sqlite:///{tmp_path / 'catalog.db'}", warehouse=f"file://{tmp_path}")
+    catalog.create_namespace("ml")
+    first = pa.Table.from_pandas(batch(0, 12), preserve_index=False)
+    table = catalog.create_table("ml.predictions", schema=first.schema)
+    table.append(first)
+    first_snapshot = table.current_snapshot().snapshot_id
+    table.append(pa.Table.from_pandas(batch(12, 8), preserve_index=False))
+    folder = tmp_path / "ml" / "predictions"
+    loaded = load_log(store, [str(folder)], check=False)
+    assert loaded.dataset.format == "iceberg" and loaded.roles.id == "request_id"
+    pd.testing.assert_frame_equal(rows_of(store, loaded.dataset), expected(batch(0, 12), batch(12, 8)),
+                                  check_dtype=False)
+    old = load_log(store, [str(folder)], check=False, options=LogOptions(as_of=str(first_snapshot)))
+    pd.testing.assert_frame_equal(rows_of(store, old.dataset), expected(batch(0, 12)), check_dtype=False)
+    assert store.scalar(f'SELECT max("{ROW_ID}") FROM "{old.dataset.view}"') == 11
+
+
+def test_as_of_on_a_plain_file_and_a_bad_version_are_one_sentence(store, tmp_path):
+    from deltalake import write_deltalake
+
+    batch(0, 3).to_parquet(tmp_path / "plain.parquet")
+    with pytest.raises(InputError, match="--as-of reads a version of a Delta or Iceberg table"):
+        open_dataset(store, [str(tmp_path / "plain.parquet")], as_of="3")
+    write_deltalake(str(tmp_path / "t"), batch(0, 3))
+    with pytest.raises(InputError, match="cannot read this Delta table"):
+        open_dataset(store, [str(tmp_path / "t")], as_of="7")
+    with pytest.raises(InputError, match="version number or an ISO time"):
+        open_dataset(store, [str(tmp_path / "t")], as_of="yesterday")

@@ -1,0 +1,56 @@
+"""--labels, --on and --as-of on the commands that read a log."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from app.cli import build_parser, main
+
+
+@pytest.mark.parametrize("command", [
+    ["open", "log.csv"], ["info", "log.csv"], ["slices", "log.csv"], ["check", "log.csv"],
+    ["compare", "log.csv", "--base", "a", "--candidate", "b"], ["trace", "--train", "t.csv", "--log", "log.csv", "--row", "1"],
+])
+def test_every_log_reading_command_takes_the_log_options(command):
+    args = build_parser().parse_args(command + ["--labels", "truth.csv", "--on", "ticket", "--as-of", "3"])
+    assert (args.labels, args.on, args.as_of) == ("truth.csv", "ticket", "3")
+
+
+def test_info_reports_the_join_and_coverage_by_age(tmp_path, capsys):
+    times = pd.date_range("2026-11-01", periods=10, freq="D", tz="UTC")
+    pd.DataFrame({"request_id": [f"r{i}" for i in range(10)], "timestamp": times,
+                  "score": [i / 10 for i in range(10)]}).to_parquet(tmp_path / "log.parquet")
+    pd.DataFrame({"ticket": [f"r{i}" for i in range(6)] + ["r0"], "outcome": [0, 1, 0, 1, 1, 0, 0],
+                  "labeled_at": times[:6].tolist() + [times[9]]}).to_csv(tmp_path / "truth.csv", index=False)
+    assert main(["info", str(tmp_path / "log.parquet"), "--labels", str(tmp_path / "truth.csv"), "--on", "ticket"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["roles"]["label"] == "outcome"
+    assert report["labels_joined"]["repeated_ids"] == 1 and report["labels_joined"]["unknown_ids"] == 0
+    older_than_3 = next(a for a in report["label_coverage_by_age"]["by_age"] if a["older_than_days"] == 3)
+    assert (older_than_3["predictions"], older_than_3["labelled"]) == (7, 6)
+
+
+def test_as_of_on_a_plain_file_is_one_line(tmp_path, capsys):
+    pd.DataFrame({"request_id": ["a"], "score": [0.5]}).to_parquet(tmp_path / "log.parquet")
+    assert main(["info", str(tmp_path / "log.parquet"), "--as-of", "2"]) == 2
+    assert "--as-of reads a version of a Delta or Iceberg table" in capsys.readouterr().err
+
+
+def test_check_and_slices_read_the_joined_labels(store, tmp_path, capsys):
+    from analysis.data.open_log import LogOptions
+    from analysis.triage.check_report import run_check
+
+    rows = 400
+    times = pd.date_range("2026-11-01", periods=rows, freq="h", tz="UTC")
+    region = ["EU" if i % 4 else "US" for i in range(rows)]
+    pd.DataFrame({"request_id": [f"r{i}" for i in range(rows)], "timestamp": times, "region": region,
+                  "score": [0.9 if r == "US" else 0.1 for r in region]}).to_parquet(tmp_path / "log.parquet")
+    pd.DataFrame({"request_id": [f"r{i}" for i in range(rows)], "outcome": [0] * rows}).to_csv(
+        tmp_path / "truth.csv", index=False)
+    run = run_check(store, [str(tmp_path / "log.parquet")],
+                    options=LogOptions(labels=(str(tmp_path / "truth.csv"),)))
+    assert run.roles.label == "outcome"
+    assert main(["slices", str(tmp_path / "log.parquet"), "--labels", str(tmp_path / "truth.csv"), "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found and "US" in found[0]["predicate"] and found[0]["error"] == 1.0
