@@ -1,4 +1,4 @@
-"""The command line: ``sleuth open|demo|info|slices|check|compare|trace|suspects``.
+"""The command line: ``sleuth open|demo|info|slices|check|compare|trace|suspects|rule|golden``.
 
 Headless commands never import Qt, so they run in CI and cron; ``open`` and ``demo`` hand over
 to :mod:`app.launch`, which starts the window. Each command's text rendering lives next to its
@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 from typing import Sequence
+
+from app import cli_rules
 
 DEFAULT_DEMO_DIR = "sleuth-demo"
 
@@ -53,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check_command(sub)
     _add_compare_command(sub)
     _add_trace_commands(sub)
+    cli_rules.add_commands(sub)
     return parser
 
 
@@ -100,8 +103,8 @@ def _add_compare_command(sub) -> None:
                     "groups of --column, discovered slices), worst first, with Benjamini-Yekutieli adjusted "
                     "p-values.")
     compare.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or globs, read as one log")
-    compare.add_argument("--base", required=True, help="the version in production (raw version string)")
-    compare.add_argument("--candidate", required=True, help="the version to promote (raw version string)")
+    compare.add_argument("--base", required=True, help="the version in production (raw version string, or BASE+rules)")
+    compare.add_argument("--candidate", required=True, help="the version to promote (raw version string, or BASE+rules)")
     compare.add_argument("--metric", help="the metric the gate and the slices judge (default accuracy, or MAE)")
     compare.add_argument("--slices", metavar="WORKSPACE", help="also test every slice saved in this .sleuth workspace")
     compare.add_argument("--column", help="also test every group of this column (binned like the breakdown)")
@@ -120,6 +123,7 @@ def _add_compare_command(sub) -> None:
                          help="exit 1 when the candidate is significantly worse beyond --tolerance, overall or "
                               "on any tested slice")
     compare.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    cli_rules.add_compare_options(compare)
 
 
 def _add_check_command(sub) -> None:
@@ -222,6 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_compare_command(args)
         if args.command in ("trace", "suspects"):
             return run_trace_command(args)
+        if args.command in ("rule", "golden"):
+            return cli_rules.run_command(args)
         if args.command == "demo":
             workspace = prepare_demo(Path(args.out), rows=args.rows, seed=args.seed, incidents=not args.clean)
             if args.no_window:
@@ -323,6 +329,7 @@ def run_compare_command(args: argparse.Namespace) -> int:
         workspace.close()
         for problem in problems:
             sys.stderr.write(f"sleuth: {problem}\n")
+    dataset, condition = cli_rules.compare_inputs(store, args, dataset, roles, condition)
     windows = [None if w is None else time_window(roles, *w) for w in (args.base_window, args.candidate_window)]
     report = compare_report(store, dataset, roles, args.base, args.candidate, metric=args.metric,
                             saved_slices=saved, max_level=args.max_level, min_support=args.min_support,
