@@ -91,6 +91,11 @@ def wide_view_name(view: str) -> str:
     return f"{view}_wide"
 
 
+def logged_view_name(view: str) -> str:
+    """The logged rows' own view, under a view that adds rule sets' versions (analysis.rules.derived)."""
+    return f"{view}_logged"
+
+
 def open_dataset(
     store: Store,
     specs_or_paths: Sequence[str | Path] | str | Path,
@@ -152,6 +157,7 @@ def close_dataset(store: Store, dataset: Dataset) -> None:
 
 def close_view(store: Store, view: str) -> None:
     store.execute(f"DROP VIEW IF EXISTS {ident(view)}")
+    store.execute(f"DROP VIEW IF EXISTS {ident(logged_view_name(view))}")
     store.execute(f"DROP VIEW IF EXISTS {ident(wide_view_name(view))}")
     store.execute(f"DROP TABLE IF EXISTS {ident(data_table_name(view))}")
     store.execute(f"DETACH DATABASE IF EXISTS {ident(attached_name(view))}")

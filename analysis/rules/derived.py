@@ -9,21 +9,24 @@ exactly as a logged one, paired with the other versions by request id.
 
 A routed request that the other version did not score keeps the base's output: there is
 nothing else to answer with, and a comparison paired by id only reads requests both scored.
-The logged view stays, renamed, as the source; row ids stay dense: derived rows are numbered
-after the logged ones, in the base rows' order.
+The logged view stays, renamed to :func:`analysis.data.loading.logged_view_name`, as the
+source; row ids stay dense: derived rows are numbered after the logged ones, in the base
+rows' order.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Mapping
+from typing import Mapping, Sequence
 
-from analysis.dataset import Column, Dataset
+from analysis.dataset import Column, Dataset, LoadReport
+from analysis.data.loading import logged_view_name
+from analysis.data.open_log import LoadedLog, load_log
 from analysis.errors import SchemaError
 from analysis.metrics.outcomes import normalise_class, outcomes
 from analysis.query import ROW_ID, Sql, ident, inline, literal
 from analysis.data.roles import RoleMap, TaskType
-from analysis.rules.rule_set import FixedOutput, Output, Route, RuleSet, parse_derived
+from analysis.rules.rule_set import FixedOutput, Output, Route, RuleSet, latest_name
 from analysis.slicing.parser import type_family
 from analysis.slices import to_sql
 from analysis.store import Store
@@ -43,7 +46,7 @@ def with_rule_versions(store: Store, dataset: Dataset, roles: RoleMap, derived: 
         if name in versions:
             raise SchemaError(f"the log already has a version called '{name}', the name of a rule set's version",
                               column=roles.model_version)
-    logged = store.new_name("logged")
+    logged = logged_view_name(dataset.view)
     store.execute(f"ALTER VIEW {ident(dataset.view)} RENAME TO {ident(logged)}")
     version = ident(roles.model_version)
     parts = [f"SELECT * REPLACE (CAST({version} AS VARCHAR) AS {version}) FROM {ident(logged)}"]
@@ -55,6 +58,35 @@ def with_rule_versions(store: Store, dataset: Dataset, roles: RoleMap, derived: 
     described = store.rows(f"DESCRIBE {ident(dataset.view)}")
     columns = tuple(Column(n, dtype) for n, dtype, *_ in described if n != ROW_ID)
     return replace(dataset, columns=columns, row_count=first_row)
+
+
+def load_log_with_rules(store: Store, specs: Sequence[str], saved: Sequence[RuleSet], **options) -> LoadedLog:
+    """:func:`analysis.data.open_log.load_log` (same ``options``), then :func:`with_latest_rules`."""
+    return with_latest_rules(store, load_log(store, specs, **options), saved)
+
+
+def with_latest_rules(store: Store, loaded: LoadedLog, saved: Sequence[RuleSet]) -> LoadedLog:
+    """``loaded`` with ``BASE+rules`` added for the latest saved rule set of each of its versions.
+
+    What the window opens: a workspace may hold several logs, so rule sets on versions this log
+    does not have are left out, and a rule set that cannot run on it (a column it lacks) is
+    named in the load report instead of keeping the log from opening.
+    """
+    dataset, roles = loaded.dataset, loaded.roles
+    if roles.model_version is None or not saved:
+        return loaded
+    versions = logged_versions(store, dataset, roles)
+    latest = {r.base: r for r in saved if r.base in versions}
+    usable, skipped = {}, []
+    for base, rule_set in latest.items():
+        try:
+            check_rule_set(dataset, roles, rule_set, versions)
+            usable[latest_name(base)] = rule_set
+        except SchemaError as exc:
+            skipped.append(f"rule set {rule_set.name} left out: {exc}")
+    dataset = with_rule_versions(store, dataset, roles, usable)
+    report = LoadReport(dataset.report.skipped, dataset.report.warnings + tuple(skipped))
+    return replace(loaded, dataset=replace(dataset, report=report))
 
 
 def logged_versions(store: Store, dataset: Dataset, roles: RoleMap) -> dict[str, int]:
