@@ -131,3 +131,28 @@ def test_rules_that_cannot_run_on_the_log_say_why(store, demo_files, weak):
             with_rule_versions(store, dataset, roles, {"x+rules": rule_set})
     with pytest.raises(SchemaError, match="already has a version called"):
         with_rule_versions(store, dataset, roles, {other: RuleSet(weak_version, 1, ())})
+
+
+def test_opening_a_log_adds_the_latest_rule_set_of_its_versions_and_names_what_it_leaves_out(store, demo_files,
+                                                                                                weak):
+    from analysis.rules.derived import load_log_with_rules
+    from analysis.slices import Compare
+
+    predicate, weak_version, other = weak
+    loaded = load_log(store, [str(demo_files.log)], check=False)
+    dataset = loaded.dataset
+    saved = [
+        RuleSet(weak_version, 1, (rule(dataset, "amount > 2000", FixedOutput(1)),)),
+        RuleSet(weak_version, 2, (rule(dataset, predicate, Route(other)),)),
+        RuleSet(other, 1, (Rule(Slice(Compare("no_such_column", "=", 1)), FixedOutput(0)),)),
+        RuleSet("a version of another log", 1, ()),
+    ]
+    opened = load_log_with_rules(store, [str(demo_files.log)], saved, check=False)
+    counts = dict(store.rows(f'SELECT model_version, COUNT(*) FROM "{opened.dataset.view}" GROUP BY 1'))
+    assert set(counts) == {weak_version, other, f"{weak_version}+rules"}
+    assert counts[f"{weak_version}+rules"] == counts[weak_version]
+    assert opened.dataset.row_count == sum(counts.values())
+    unflagged = store.scalar(f'''SELECT COUNT(*) FROM "{opened.dataset.view}" WHERE model_version = '{weak_version}+rules'
+                             AND amount > 2000 AND NOT ({predicate}) AND prediction = 0''')
+    assert unflagged > 0, "the latest rule set (2) is the one opened, not rule set 1"
+    assert any(f"{other}+rules@1 left out" in w and "no_such_column" in w for w in opened.dataset.report.warnings)
