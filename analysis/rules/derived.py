@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Mapping, Sequence
 
+import duckdb
+
 from analysis.dataset import Column, Dataset, LoadReport
 from analysis.data.loading import logged_view_name
 from analysis.data.open_log import LoadedLog, load_log
@@ -35,29 +37,44 @@ RULE_COLUMN = "_sleuth_rule"
 
 
 def with_rule_versions(store: Store, dataset: Dataset, roles: RoleMap, derived: Mapping[str, RuleSet]) -> Dataset:
-    """``dataset`` with a version per entry of ``derived`` (derived name -> rule set) added."""
-    if not derived:
+    """``dataset`` with a version per entry of ``derived`` (derived name -> rule set).
+
+    Called again on the same dataset, it replaces the derived versions it added before (the
+    logged rows are always the source), so the window can follow a new rule set. Everything
+    is checked before the view changes, and a view that cannot be made leaves the old one.
+    """
+    if not derived and not has_view(store, logged_view_name(dataset.view)):
         return dataset
     if roles.model_version is None:
         raise SchemaError("rules are put in front of a version, and this log has no model version column")
     versions = logged_versions(store, dataset, roles)
+    logged = logged_view_name(dataset.view)
+    version = ident(roles.model_version)
+    parts = [f"SELECT * REPLACE (CAST({version} AS VARCHAR) AS {version}) FROM {ident(logged)}"]
+    first_row = sum(versions.values())
     for name, rule_set in derived.items():
         check_rule_set(dataset, roles, rule_set, versions)
         if name in versions:
             raise SchemaError(f"the log already has a version called '{name}', the name of a rule set's version",
                               column=roles.model_version)
-    logged = logged_view_name(dataset.view)
-    store.execute(f"ALTER VIEW {ident(dataset.view)} RENAME TO {ident(logged)}")
-    version = ident(roles.model_version)
-    parts = [f"SELECT * REPLACE (CAST({version} AS VARCHAR) AS {version}) FROM {ident(logged)}"]
-    first_row = dataset.row_count
-    for name, rule_set in derived.items():
         parts.append(_derived_select(store, dataset, roles, logged, name, rule_set, first_row))
         first_row += versions[rule_set.base]
-    store.execute(f"CREATE VIEW {ident(dataset.view)} AS {' UNION ALL '.join(parts)}")
+    renamed = not has_view(store, logged)
+    if renamed:
+        store.execute(f"ALTER VIEW {ident(dataset.view)} RENAME TO {ident(logged)}")
+    try:
+        store.execute(f"CREATE OR REPLACE VIEW {ident(dataset.view)} AS {' UNION ALL '.join(parts)}")
+    except duckdb.Error as exc:
+        if renamed:
+            store.execute(f"ALTER VIEW {ident(logged)} RENAME TO {ident(dataset.view)}")
+        raise SchemaError(f"the rules cannot be evaluated on this log ({str(exc).splitlines()[0]})") from exc
     described = store.rows(f"DESCRIBE {ident(dataset.view)}")
     columns = tuple(Column(n, dtype) for n, dtype, *_ in described if n != ROW_ID)
     return replace(dataset, columns=columns, row_count=first_row)
+
+
+def has_view(store: Store, name: str) -> bool:
+    return bool(store.scalar(Sql("SELECT COUNT(*) FROM duckdb_views() WHERE view_name = ?", (name,))))
 
 
 def load_log_with_rules(store: Store, specs: Sequence[str], saved: Sequence[RuleSet], **options) -> LoadedLog:
@@ -90,9 +107,11 @@ def with_latest_rules(store: Store, loaded: LoadedLog, saved: Sequence[RuleSet])
 
 
 def logged_versions(store: Store, dataset: Dataset, roles: RoleMap) -> dict[str, int]:
-    """Rows per version in the log."""
+    """Rows per version in the log, derived versions left out."""
     version = f"CAST({ident(roles.model_version)} AS VARCHAR)"
-    rows = store.rows(f"SELECT {version}, COUNT(*) FROM {ident(dataset.view)} GROUP BY 1")
+    logged = logged_view_name(dataset.view)
+    source = logged if has_view(store, logged) else dataset.view
+    rows = store.rows(f"SELECT {version}, COUNT(*) FROM {ident(source)} GROUP BY 1")
     return {v: int(n) for v, n in rows if v is not None}
 
 
