@@ -169,7 +169,8 @@ def _add_slices_command(sub) -> None:
                     "error is highest relative to their size (SliceLine scoring), with intervals and "
                     "Benjamini-Yekutieli adjusted p-values. Only significant slices are listed unless --all.")
     slices.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or globs, read as one log")
-    slices.add_argument("--version", help="only this model version's rows (for --error disagree: the first version)")
+    slices.add_argument("--version", help="only this model version's rows (for --error disagree: the first version); "
+                                            "BASE+rules with --rules")
     slices.add_argument("--against", help="with --error disagree: the version whose predictions to compare with")
     slices.add_argument("--error", choices=["misclass", "logloss", "abs", "disagree"], default=None,
                         help="per-row error: misclass (default for classification), logloss, abs (default for "
@@ -183,6 +184,7 @@ def _add_slices_command(sub) -> None:
                         help="weight of error against size in the score, in (0, 1] (default 0.95)")
     slices.add_argument("--all", action="store_true", help="also list slices that are not significant")
     slices.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    cli_rules.add_rules_option(slices)
 
 
 def _unit_float(text: str) -> float:
@@ -270,6 +272,7 @@ def run_slices(args: argparse.Namespace) -> int:
     store = Store(memory_limit=APP_MEMORY_LIMIT)
     loaded = load_log(store, args.paths, check=False)
     dataset, roles = loaded.dataset, loaded.roles
+    dataset = cli_rules.with_named_rules(store, args.rules, dataset, roles, [args.version, args.against])
     error = args.error or ("abs" if roles.task is TaskType.REGRESSION else "misclass")
     condition = None
     if args.where:

@@ -66,10 +66,15 @@ def add_commands(sub) -> None:
     gtest.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
 
+def add_rules_option(cmd: argparse.ArgumentParser, default: str = "") -> None:
+    """``--rules WORKSPACE``: where the rule sets behind ``BASE+rules`` versions are read."""
+    cmd.add_argument("--rules", metavar="WORKSPACE",
+                     help="the workspace whose rule sets define BASE+rules[@N] versions" + default)
+
+
 def add_compare_options(compare: argparse.ArgumentParser) -> None:
     """``compare --rules`` and ``--golden``."""
-    compare.add_argument("--rules", metavar="WORKSPACE",
-                         help="the workspace whose rule sets define BASE+rules versions (default: --slices)")
+    add_rules_option(compare, " (default: --slices)")
     compare.add_argument("--golden", metavar="WORKSPACE",
                          help="compare only on the golden requests of this workspace present in the log")
 
@@ -242,23 +247,30 @@ def _write_text(path: str, text: str) -> None:
         raise InputError(f"cannot write the file ({exc.strerror})", file=path) from None
 
 
+def with_named_rules(store, rules_at: str | None, dataset, roles, versions):
+    """The dataset with the derived versions among ``versions`` (``BASE+rules[@N]``) added,
+    their rule sets read from the workspace ``rules_at``."""
+    from analysis.errors import InputError
+    from analysis.rules.derived import with_rule_versions
+    from analysis.rules.rule_set import parse_derived
+    from analysis.rules.rule_store import resolve, rule_sets
+
+    named = [v for v in versions if v and parse_derived(v) is not None]
+    if not named:
+        return dataset
+    if not rules_at:
+        raise InputError("a '+rules' version is read from a workspace: name it with --rules WORKSPACE")
+    saved = _read_workspace(rules_at, rule_sets)
+    return with_rule_versions(store, dataset, roles, {name: resolve(saved, name) for name in named})
+
+
 def compare_inputs(store, args: argparse.Namespace, dataset, roles, condition):
     """The dataset with the derived versions compare names, and the condition restricted to
     the golden requests when ``--golden`` is given."""
     from analysis.errors import InputError
     from analysis.golden.golden_set import golden_condition, golden_requests
-    from analysis.rules.derived import with_rule_versions
-    from analysis.rules.rule_set import parse_derived
-    from analysis.rules.rule_store import resolve, rule_sets
 
-    named = [v for v in (args.base, args.candidate) if v]
-    rules_at = args.rules or args.slices
-    if not rules_at and any(parse_derived(v) is not None for v in named):
-        raise InputError("a '+rules' version is read from a workspace: name it with --rules WORKSPACE")
-    if rules_at:
-        saved = _read_workspace(rules_at, rule_sets)
-        derived = {name: rule_set for name in named if (rule_set := resolve(saved, name)) is not None}
-        dataset = with_rule_versions(store, dataset, roles, derived)
+    dataset = with_named_rules(store, args.rules or args.slices, dataset, roles, [args.base, args.candidate])
     if args.golden:
         requests = _read_workspace(args.golden, golden_requests)
         if requests.empty:

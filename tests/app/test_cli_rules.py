@@ -40,6 +40,15 @@ def test_rule_add_then_compare_the_derived_version(demo_files, weak, tmp_path, c
     assert report["candidate"] == f"{weak_version}+rules" and report["paired"]
     assert not [s for s in report["regressed_slices"] if s["significant"] and predicate in s["predicate"]]
 
+    failing = {}
+    for version in (weak_version, f"{weak_version}+rules"):
+        code, out, err = run(capsys, "slices", demo_files.log, "--version", version, "--rules", workspace,
+                             "--top", 3, "--json")
+        assert code == 0, err
+        failing[version] = [s["predicate"] for s in json.loads(out)]
+    assert predicate in failing[weak_version][0], "the weak subpopulation is the top failing slice without the rule"
+    assert failing[f"{weak_version}+rules"] and not any(predicate in p for p in failing[f"{weak_version}+rules"])
+
     code, out, err = run(capsys, "rule", "add", workspace, "--base", weak_version, "--where", "amount > 2000",
                          "--predict", "1", "--score", "0.9", "--log", demo_files.log)
     assert code == 0, err
