@@ -276,7 +276,7 @@ def compare_inputs(store, args: argparse.Namespace, dataset, roles, condition):
         if requests.empty:
             raise InputError("the golden set is empty: add requests with `sleuth golden add` first",
                              file=args.golden)
-        golden = golden_condition(store, roles, requests["request_id"].tolist())
+        golden = golden_condition(store, dataset, roles, requests["request_id"].tolist())
         condition = golden if condition is None else condition & golden
     return dataset, condition
 

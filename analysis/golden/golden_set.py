@@ -174,10 +174,15 @@ def export_golden(workspace: Workspace, out: str | Path, version: int | None = N
     return len(requests)
 
 
-def golden_condition(store: Store, roles: RoleMap, request_ids: list[str]) -> Sql:
-    """Rows of a log whose request is in ``request_ids`` (kept in a table of the store: every cursor sees it)."""
+def golden_condition(store: Store, dataset: Dataset, roles: RoleMap, request_ids: list[str]) -> Sql:
+    """Rows of ``dataset`` whose request is in ``request_ids`` (kept in a table of the store,
+    which every cursor sees); refused when the log has none of them."""
     if roles.id is None:
         raise SchemaError("restricting to the golden set matches requests by id, and this log has no id column")
     table = store.new_name("golden_ids")
     store.execute(Sql(f"CREATE TABLE {ident(table)} AS SELECT UNNEST(?::VARCHAR[]) AS id", (request_ids,)))
-    return Sql(f"CAST({ident(roles.id)} AS VARCHAR) IN (SELECT id FROM {ident(table)})")
+    condition = Sql(f"CAST({ident(roles.id)} AS VARCHAR) IN (SELECT id FROM {ident(table)})")
+    if not store.scalar(Sql(f"SELECT COUNT(*) FROM {ident(dataset.view)} WHERE {condition.text}")):
+        raise SchemaError(f"none of the {len(request_ids):,} golden requests is in this log", column=roles.id,
+                          file=", ".join(dataset.paths))
+    return condition

@@ -109,3 +109,9 @@ def test_golden_set_gates_a_model_and_restricts_compare(demo_files, weak, tmp_pa
     both = set(frame.loc[frame["model_version"] == other, "request_id"]) & set(
         frame.loc[frame["model_version"] == weak_version, "request_id"])
     assert json.loads(out)["paired_rows"] == len(both & set(golden["request_id"]))
+
+    elsewhere = tmp_path / "elsewhere.csv"
+    pd.DataFrame({"request_id": ["x1", "x2", "x1", "x2"], "model_version": ["a", "a", "b", "b"],
+                  "label": [0, 1, 0, 1], "prediction": [0, 1, 1, 1]}).to_csv(elsewhere, index=False)
+    code, out, err = run(capsys, "compare", elsewhere, "--golden", workspace, "--base", "a", "--candidate", "b")
+    assert code == 2 and f"none of the {len(golden):,} golden requests is in this log" in err
