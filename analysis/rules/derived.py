@@ -10,8 +10,8 @@ exactly as a logged one, paired with the other versions by request id.
 A routed request that the other version did not score keeps the base's output: there is
 nothing else to answer with, and a comparison paired by id only reads requests both scored.
 The logged view stays, renamed to :func:`analysis.data.loading.logged_view_name`, as the
-source; row ids stay dense: derived rows are numbered after the logged ones, in the base
-rows' order.
+source; the rules' outputs are kept in :func:`analysis.data.loading.rules_table_name`. Row ids
+stay dense: derived rows are numbered after the logged ones, in the base rows' order.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from typing import Mapping, Sequence
 import duckdb
 
 from analysis.dataset import Column, Dataset, LoadReport
-from analysis.data.loading import logged_view_name
+from analysis.data.loading import logged_view_name, rules_table_name
 from analysis.data.open_log import LoadedLog, load_log
 from analysis.errors import SchemaError
+from analysis.progress import NEVER_CANCELLED, CancelToken, Cancelled
 from analysis.metrics.outcomes import normalise_class, outcomes
 from analysis.query import ROW_ID, Sql, ident, inline, literal
 from analysis.data.roles import RoleMap, TaskType
@@ -34,55 +35,84 @@ from analysis.slices import to_sql
 from analysis.store import Store
 
 RULE_COLUMN = "_sleuth_rule"
+SOURCE, DESTINATION, VERSION = "_sleuth_source_row", "_sleuth_row", "_sleuth_version"
+"""Columns of the outputs table: the base row, the derived row's id, the derived version."""
 
 
-def with_rule_versions(store: Store, dataset: Dataset, roles: RoleMap, derived: Mapping[str, RuleSet]) -> Dataset:
+def with_rule_versions(store: Store, dataset: Dataset, roles: RoleMap, derived: Mapping[str, RuleSet],
+                       cancel: CancelToken = NEVER_CANCELLED) -> Dataset:
     """``dataset`` with a version per entry of ``derived`` (derived name -> rule set).
 
+    The rules' outputs are computed once into a narrow table (row ids and outcome columns),
+    which the view joins to the logged rows: a page of the table or an aggregate then costs
+    a join on the row id, not the rule evaluation, the routing join and a window every time.
     Called again on the same dataset, it replaces the derived versions it added before (the
-    logged rows are always the source), so the window can follow a new rule set. Everything
-    is checked before the view changes, and a view that cannot be made leaves the old one.
+    logged rows are always the source). Everything is checked before anything changes, and
+    what DuckDB refuses leaves the dataset as it was.
     """
-    if not derived and not has_view(store, logged_view_name(dataset.view)):
+    logged = logged_view_name(dataset.view)
+    if not derived and not has_view(store, logged):
         return dataset
     if roles.model_version is None:
         raise SchemaError("rules are put in front of a version, and this log has no model version column")
     versions = logged_versions(store, dataset, roles)
-    logged = logged_view_name(dataset.view)
-    version = ident(roles.model_version)
-    parts = [f"SELECT * REPLACE (CAST({version} AS VARCHAR) AS {version}) FROM {ident(logged)}"]
-    first_row = sum(versions.values())
+    outputs, first_row = [], sum(versions.values())
     for name, rule_set in derived.items():
         check_rule_set(dataset, roles, rule_set, versions)
         if name in versions:
             raise SchemaError(f"the log already has a version called '{name}', the name of a rule set's version",
                               column=roles.model_version)
-        parts.append(_derived_select(store, dataset, roles, logged, name, rule_set, first_row))
+        outputs.append(_derived_outputs(store, dataset, roles, logged, name, rule_set, first_row))
         first_row += versions[rule_set.base]
     renamed = not has_view(store, logged)
     if renamed:
         store.execute(f"ALTER VIEW {ident(dataset.view)} RENAME TO {ident(logged)}")
     try:
-        store.execute(f"CREATE OR REPLACE VIEW {ident(dataset.view)} AS {' UNION ALL '.join(parts)}")
-    except duckdb.Error as exc:
+        _create_derived_view(store, dataset, roles, outputs, cancel)
+    except (duckdb.Error, Cancelled) as exc:
         if renamed:
+            store.execute(f"DROP VIEW IF EXISTS {ident(dataset.view)}")
             store.execute(f"ALTER VIEW {ident(logged)} RENAME TO {ident(dataset.view)}")
+        if isinstance(exc, Cancelled):
+            raise
         raise SchemaError(f"the rules cannot be evaluated on this log ({str(exc).splitlines()[0]})") from exc
     described = store.rows(f"DESCRIBE {ident(dataset.view)}")
     columns = tuple(Column(n, dtype) for n, dtype, *_ in described if n != ROW_ID)
     return replace(dataset, columns=columns, row_count=first_row)
 
 
+def _create_derived_view(store: Store, dataset: Dataset, roles: RoleMap, outputs: list[str],
+                         cancel: CancelToken) -> None:
+    """The outputs table (when there are derived versions) and the view over logged + derived rows."""
+    logged, table = ident(logged_view_name(dataset.view)), ident(rules_table_name(dataset.view))
+    version = ident(roles.model_version)
+    parts = [f"SELECT * REPLACE (CAST({version} AS VARCHAR) AS {version}) FROM {logged}"]
+    if outputs:
+        store.execute(f"CREATE OR REPLACE TABLE {table} AS {' UNION ALL '.join(outputs)} ORDER BY {DESTINATION}",
+                      cancel)
+        replaced = ", ".join([f"t.{ident(VERSION)} AS {version}",
+                              *(f"t.{ident(c)} AS {ident(c)}" for c in outcome_columns(roles)),
+                              f"t.{ident(DESTINATION)} AS {ident(ROW_ID)}"])
+        parts.append(f"SELECT b.* REPLACE ({replaced}) FROM {logged} AS b JOIN {table} AS t "
+                     f"ON b.{ident(ROW_ID)} = t.{ident(SOURCE)}")
+    store.execute(f"CREATE OR REPLACE VIEW {ident(dataset.view)} AS {' UNION ALL '.join(parts)}")
+    if not outputs:
+        store.execute(f"DROP TABLE IF EXISTS {table}")
+
+
 def has_view(store: Store, name: str) -> bool:
+    """Whether ``name`` is a view of the store (the logged rows' view exists once rules were added)."""
     return bool(store.scalar(Sql("SELECT COUNT(*) FROM duckdb_views() WHERE view_name = ?", (name,))))
 
 
-def load_log_with_rules(store: Store, specs: Sequence[str], saved: Sequence[RuleSet], **options) -> LoadedLog:
+def load_log_with_rules(store: Store, specs: Sequence[str], saved: Sequence[RuleSet], *,
+                        cancel: CancelToken = NEVER_CANCELLED, **options) -> LoadedLog:
     """:func:`analysis.data.open_log.load_log` (same ``options``), then :func:`with_latest_rules`."""
-    return with_latest_rules(store, load_log(store, specs, **options), saved)
+    return with_latest_rules(store, load_log(store, specs, cancel=cancel, **options), saved, cancel)
 
 
-def with_latest_rules(store: Store, loaded: LoadedLog, saved: Sequence[RuleSet]) -> LoadedLog:
+def with_latest_rules(store: Store, loaded: LoadedLog, saved: Sequence[RuleSet],
+                      cancel: CancelToken = NEVER_CANCELLED) -> LoadedLog:
     """``loaded`` with ``BASE+rules`` added for the latest saved rule set of each of its versions.
 
     What the window opens: a workspace may hold several logs, so rule sets on versions this log
@@ -101,7 +131,7 @@ def with_latest_rules(store: Store, loaded: LoadedLog, saved: Sequence[RuleSet])
             usable[latest_name(base)] = rule_set
         except SchemaError as exc:
             skipped.append(f"rule set {rule_set.name} left out: {exc}")
-    dataset = with_rule_versions(store, dataset, roles, usable)
+    dataset = with_rule_versions(store, dataset, roles, usable, cancel)
     report = LoadReport(dataset.report.skipped, dataset.report.warnings + tuple(skipped))
     return replace(loaded, dataset=replace(dataset, report=report))
 
@@ -140,13 +170,13 @@ def outcome_columns(roles: RoleMap) -> list[str]:
     return list(dict.fromkeys(c for c in (roles.prediction, *roles.scores) if c is not None))
 
 
-def _derived_select(store: Store, dataset: Dataset, roles: RoleMap, logged: str, name: str, rule_set: RuleSet,
-                    first_row: int) -> str:
-    """The base version's rows, rewritten by ``rule_set``, as version ``name``."""
+def _derived_outputs(store: Store, dataset: Dataset, roles: RoleMap, logged: str, name: str, rule_set: RuleSet,
+                     first_row: int) -> str:
+    """The outputs of version ``name`` per base row: its row id, new id and outcome columns."""
     version, source = ident(roles.model_version), ident(logged)
     columns = outcome_columns(roles)
     routes = list(dict.fromkeys(r.action.version for r in rule_set.rules if isinstance(r.action, Route)))
-    joins, route_cols = [], []
+    joins = []
     for i, target in enumerate(routes):
         key = f"CAST({ident(roles.id)} AS VARCHAR)"
         picked = ", ".join(f"{ident(c)} AS {_route_column(i, j)}" for j, c in enumerate(columns))
@@ -156,7 +186,6 @@ def _derived_select(store: Store, dataset: Dataset, roles: RoleMap, logged: str,
             f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {ident(ROW_ID)}) = 1) AS r{i} "
             f"ON CAST(b.{ident(roles.id)} AS VARCHAR) = r{i}.{_route_key(i)}"
         )
-        route_cols += [_route_key(i)] + [_route_column(i, j) for j in range(len(columns))]
     whens = " ".join(f"WHEN coalesce(({inline(to_sql(rule.where.predicate))}), FALSE) THEN {k}"
                      for k, rule in enumerate(rule_set.rules, 1))
     matched = f"CASE {whens} END" if whens else "CAST(NULL AS INTEGER)"
@@ -177,10 +206,10 @@ def _derived_select(store: Store, dataset: Dataset, roles: RoleMap, logged: str,
                 cases.append(f"WHEN {k} THEN {fixed[k][column]}")
         rewritten.append(f"CASE {ident(RULE_COLUMN)} {' '.join(cases)} ELSE {ident(column)} END AS {ident(column)}"
                          if cases else f"{ident(column)} AS {ident(column)}")
-    replaced = ", ".join([f"{literal(name)} AS {version}", *rewritten,
-                          f"{first_row - 1} + row_number() OVER (ORDER BY {ident(ROW_ID)}) AS {ident(ROW_ID)}"])
-    hidden = ", ".join([ident(RULE_COLUMN), *route_cols])
-    return f"SELECT * EXCLUDE ({hidden}) REPLACE ({replaced}) FROM ({marked})"
+    numbered = [f"{ident(ROW_ID)} AS {ident(SOURCE)}",
+                f"{first_row - 1} + row_number() OVER (ORDER BY {ident(ROW_ID)}) AS {ident(DESTINATION)}",
+                f"{literal(name)} AS {ident(VERSION)}"]
+    return f"SELECT {', '.join(numbered + rewritten)} FROM ({marked})"
 
 
 def _route_key(i: int) -> str:

@@ -156,3 +156,10 @@ def test_opening_a_log_adds_the_latest_rule_set_of_its_versions_and_names_what_i
                              AND amount > 2000 AND NOT ({predicate}) AND prediction = 0''')
     assert unflagged > 0, "the latest rule set (2) is the one opened, not rule set 1"
     assert any(f"{other}+rules@1 left out" in w and "no_such_column" in w for w in opened.dataset.report.warnings)
+
+    from analysis.data.loading import close_dataset
+
+    close_dataset(store, opened.dataset)
+    left = store.rows("SELECT view_name FROM duckdb_views() WHERE NOT internal UNION ALL "
+                      "SELECT table_name FROM duckdb_tables()")
+    assert not [name for (name,) in left if name.startswith(opened.dataset.view)], "closing leaves nothing behind"
