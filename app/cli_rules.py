@@ -33,6 +33,7 @@ def add_commands(sub) -> None:
     add.add_argument("--name", help="the rule's name (default: the filter)")
     add.add_argument("--log", nargs="+", metavar="PATH",
                      help="the log whose columns the filter reads (default: the workspace's first log)")
+    add.add_argument("--json", action="store_true", help="print the new rule set as JSON")
     listing = rule_sub.add_parser("list", help="every rule-set version, oldest first")
     listing.add_argument("workspace", metavar="WORKSPACE")
     listing.add_argument("--json", action="store_true", help="print a JSON list")
@@ -114,7 +115,10 @@ def run_rule_add(args: argparse.Namespace) -> int:
         made = add_rule(workspace, args.base, rule)
     finally:
         workspace.close()
-    print(f"{made.name}: {len(made.rules)} rule(s); '{args.base}+rules' now means this rule set")
+    if args.json:
+        print(json.dumps({"name": made.name, **made.to_dict()}, indent=2))
+    else:
+        print(f"{made.name}: {len(made.rules)} rule(s); '{args.base}+rules' now means this rule set")
     return 0
 
 

@@ -50,8 +50,9 @@ def test_rule_add_then_compare_the_derived_version(demo_files, weak, tmp_path, c
     assert failing[f"{weak_version}+rules"] and not any(predicate in p for p in failing[f"{weak_version}+rules"])
 
     code, out, err = run(capsys, "rule", "add", workspace, "--base", weak_version, "--where", "amount > 2000",
-                         "--predict", "1", "--score", "0.9", "--log", demo_files.log)
+                         "--predict", "1", "--score", "0.9", "--log", demo_files.log, "--json")
     assert code == 0, err
+    assert json.loads(out)["name"] == f"{weak_version}+rules@2"
     code, out, _ = run(capsys, "rule", "list", workspace, "--json")
     listed = json.loads(out)
     assert [r["name"] for r in listed] == [f"{weak_version}+rules@1", f"{weak_version}+rules@2"]
