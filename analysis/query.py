@@ -40,7 +40,9 @@ def literal(value: Any) -> str:
             return "'Infinity'::DOUBLE" if value > 0 else "'-Infinity'::DOUBLE"
         return repr(value)
     if isinstance(value, _dt.datetime):
-        return f"TIMESTAMP {literal(value.isoformat(sep=' '))}"
+        # An offset in a TIMESTAMP literal is dropped; TIMESTAMPTZ keeps the instant, as a parameter does.
+        kind = "TIMESTAMP" if value.tzinfo is None else "TIMESTAMPTZ"
+        return f"{kind} {literal(value.isoformat(sep=' '))}"
     if isinstance(value, _dt.date):
         return f"DATE {literal(value.isoformat())}"
     text = str(value)

@@ -32,3 +32,12 @@ def test_inline_keeps_hostile_text_inert(store):
 def test_inline_refuses_a_count_mismatch(fragment):
     with pytest.raises(ValueError, match="placeholders"):
         inline(fragment)
+
+
+def test_an_aware_timestamp_literal_means_the_instant_a_parameter_means(store):
+    store.execute("CREATE TABLE z AS SELECT * FROM (VALUES (TIMESTAMPTZ '2026-10-14 00:30:00+00'), "
+                  "(TIMESTAMPTZ '2026-10-13 23:30:00+00')) AS v(ts)")
+    at = dt.datetime(2026, 10, 14, 2, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    fragment = Sql("ts >= ?", (at,))
+    assert store.rows(f"SELECT COUNT(*) FROM z WHERE {inline(fragment)}") == store.rows(
+        Sql(f"SELECT COUNT(*) FROM z WHERE {fragment.text}", fragment.params)) == [(1,)]
