@@ -116,7 +116,7 @@ def run_rule_add(args: argparse.Namespace) -> int:
     finally:
         workspace.close()
     if args.json:
-        print(json.dumps({"name": made.name, **made.to_dict()}, indent=2))
+        print(json.dumps(made.to_dict(), indent=2))
     else:
         print(f"{made.name}: {len(made.rules)} rule(s); '{args.base}+rules' now means this rule set")
     return 0
@@ -143,7 +143,7 @@ def run_rule_list(args: argparse.Namespace) -> int:
 
     saved = _read_workspace(args.workspace, rule_sets)
     if args.json:
-        print(json.dumps([{"name": r.name, **r.to_dict()} for r in saved], indent=2))
+        print(json.dumps([r.to_dict() for r in saved], indent=2))
         return 0
     if not saved:
         print("no rule sets")
@@ -155,18 +155,17 @@ def run_rule_list(args: argparse.Namespace) -> int:
 
 
 def run_rule_export(args: argparse.Namespace) -> int:
+    from analysis.errors import InputError
     from analysis.rules.rule_store import resolve, rule_sets
 
     saved = _read_workspace(args.workspace, rule_sets)
     if args.version:
         chosen = [resolve(saved, args.version)]
         if chosen[0] is None:
-            from analysis.errors import InputError
-
             raise InputError(f"'{args.version}' is not a rule set's version; write BASE+rules or BASE+rules@N")
     else:
         chosen = list({r.base: r for r in saved}.values())
-    document = {"rule_sets": [{"name": r.name, **r.to_dict()} for r in chosen]}
+    document = {"rule_sets": [r.to_dict() for r in chosen]}
     _write_text(args.out, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     print(f"{len(chosen)} rule set(s) written to {args.out}")
     return 0

@@ -112,8 +112,8 @@ class RuleSet:
         return RuleSet(self.base, self.number + 1, self.rules + (rule,), note)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema_version": SCHEMA_VERSION, "base": self.base, "number": self.number, "note": self.note,
-                "rules": [rule.to_dict() for rule in self.rules]}
+        return {"schema_version": SCHEMA_VERSION, "name": self.name, "base": self.base, "number": self.number,
+                "note": self.note, "rules": [rule.to_dict() for rule in self.rules]}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, allow_nan=False)
