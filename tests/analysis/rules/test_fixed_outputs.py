@@ -76,3 +76,32 @@ def test_a_regression_rule_fixes_the_predicted_value(store):
     with pytest.raises(SchemaError, match="no probability score"):
         with_rule_versions(store, dataset, roles,
                            {"x": RuleSet("v1", 1, (Rule(Slice(Compare("x", ">", 0.5)), FixedOutput(1.0, 0.3)),))})
+
+
+def test_integer_versions_and_ids_route_and_compare(store):
+    """Versions and ids stored as numbers: the version column becomes text beside the derived
+    name, ids still pair the versions, and compare reads the derived version."""
+    from analysis.compare.report import compare_report
+    from analysis.rules.rule_set import Route
+
+    rng = np.random.default_rng(11)
+    n = 3000
+    label = rng.integers(0, 2, n)
+    group = rng.choice(["web", "kiosk"], n, p=[0.8, 0.2])
+    right_1 = rng.uniform(size=n) < 0.8
+    right_2 = rng.uniform(size=n) < np.where(group == "kiosk", 0.5, 0.9)
+    frame = pd.concat([
+        pd.DataFrame({"id": np.arange(n), "model_version": version, "group": group, "label": label,
+                      "prediction": np.where(right, label, 1 - label)})
+        for version, right in ((1, right_1), (2, right_2))
+    ], ignore_index=True)
+    dataset = register(store, frame, "ints")
+    roles = RoleMap(id="id", model_version="model_version", label="label", prediction="prediction",
+                    task=TaskType.BINARY)
+    rules = RuleSet("2", 1, (Rule(Slice(Compare("group", "=", "kiosk")), Route("1")),))
+    dataset = with_rule_versions(store, dataset, roles, {"2+rules": rules})
+    report = compare_report(store, dataset, roles, "1", "2+rules")
+    expected = np.where(group == "kiosk", right_1, right_2).mean()
+    accuracy = next(m for m in report["overall"] if m["metric"] == "accuracy")
+    assert report["paired_rows"] == n
+    assert accuracy["candidate"] == pytest.approx(expected) and accuracy["base"] == pytest.approx(right_1.mean())
