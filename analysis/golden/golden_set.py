@@ -106,15 +106,17 @@ def add_to_golden(store: Store, workspace: Workspace, dataset: Dataset, roles: R
     out = outcomes(roles, dataset.columns)
     if out.is_correct is None:
         raise SchemaError("this log has no prediction or score, so no source prediction can be linked")
-    selected = _selected_rows(store, dataset, roles, condition)
-    labelled = selected[selected["_label"].notna()]
+    labelled = _labelled_rows(store, dataset, roles, condition)
+    without_label = where_clause(Sql(f"NOT {out.has_label}") & condition)
+    unlabelled = int(store.scalar(Sql(f"SELECT COUNT(*) FROM {ident(dataset.view)}{without_label.text}",
+                                      without_label.params)))
     existing = set() if not workspace.has_table(REQUESTS_TABLE) else {
         r[0] for r in workspace.fetch(Sql("SELECT request_id FROM golden_requests"))}
     fresh = labelled[~labelled["_id"].isin(existing)].drop_duplicates("_id")
     duplicates = len(labelled) - len(fresh)
     version = max((v["version"] for v in golden_versions(workspace)), default=0) + 1
     if fresh.empty:
-        return Addition(version - 1, 0, duplicates, len(selected) - len(labelled))
+        return Addition(version - 1, 0, duplicates, unlabelled)
     features = list(roles.features)
     inputs = fresh[features].to_json(orient="records", lines=True, date_format="iso").splitlines()
     predictions = [json.dumps(_plain(v)) for v in fresh["_prediction"]]
@@ -134,19 +136,20 @@ def add_to_golden(store: Store, workspace: Workspace, dataset: Dataset, roles: R
         Sql("INSERT INTO golden_versions VALUES (?, ?, ?, ?, ?)",
             (version, group, source, len(fresh), _dt.datetime.now())),
     ])
-    return Addition(version, len(fresh), duplicates, len(selected) - len(labelled))
+    return Addition(version, len(fresh), duplicates, unlabelled)
 
 
-def _selected_rows(store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None) -> pd.DataFrame:
-    """The rows to copy: id, row id, version, label text, source prediction and its outcome, features."""
+def _labelled_rows(store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None) -> pd.DataFrame:
+    """The labelled rows in ``condition`` (only they can be golden): id, row id, version, label
+    text, the source prediction and whether it was right, features."""
     out = outcomes(roles, dataset.columns)
     label = class_text(ident(roles.label), dataset.column(roles.label).dtype)
     version = f"CAST({ident(roles.model_version)} AS VARCHAR)" if roles.model_version else "NULL"
     prediction = ident(roles.prediction) if roles.prediction else "NULL"
     score = ident(roles.scores[0]) if roles.scores and roles.task is TaskType.BINARY else "NULL"
-    where = where_clause(condition)
+    where = where_clause(Sql(out.has_label) & condition)
     select = (f"SELECT CAST({ident(roles.id)} AS VARCHAR) AS _id, {ident(ROW_ID)} AS _row, {version} AS _version, "
-              f"CASE WHEN {out.has_label} THEN {label} END AS _label, {prediction} AS _prediction, "
+              f"{label} AS _label, {prediction} AS _prediction, "
               f"CAST({score} AS DOUBLE) AS _score, coalesce({out.is_correct}, 0) AS _correct, "
               f"{', '.join(ident(f) for f in roles.features) or 'NULL AS _none'} "
               f"FROM {ident(dataset.view)}{where.text} ORDER BY {ident(ROW_ID)}")
