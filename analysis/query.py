@@ -40,7 +40,9 @@ def literal(value: Any) -> str:
             return "'Infinity'::DOUBLE" if value > 0 else "'-Infinity'::DOUBLE"
         return repr(value)
     if isinstance(value, _dt.datetime):
-        return f"TIMESTAMP {literal(value.isoformat(sep=' '))}"
+        # An offset in a TIMESTAMP literal is dropped; TIMESTAMPTZ keeps the instant, as a parameter does.
+        kind = "TIMESTAMP" if value.tzinfo is None else "TIMESTAMPTZ"
+        return f"{kind} {literal(value.isoformat(sep=' '))}"
     if isinstance(value, _dt.date):
         return f"DATE {literal(value.isoformat())}"
     text = str(value)
@@ -101,3 +103,32 @@ def select(
     if offset:
         text += f" OFFSET {int(offset)}"
     return Sql(text, where.params)
+
+
+def inline(fragment: Sql) -> str:
+    """The fragment with each ``?`` replaced by its parameter as a :func:`literal`.
+
+    For the bodies of views, which DuckDB stores without parameters. Only ``?`` outside quoted
+    names and text is a placeholder, so a column called ``"why?"`` stays as it is.
+    """
+    out: list[str] = []
+    params = iter(fragment.params)
+    quote: str | None = None
+    for ch in fragment.text:
+        if quote is not None:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "?":
+            try:
+                out.append(literal(next(params)))
+            except StopIteration:
+                raise ValueError("a SQL fragment has more placeholders than parameters") from None
+            continue
+        out.append(ch)
+    if next(params, _UNUSED) is not _UNUSED:
+        raise ValueError("a SQL fragment has more parameters than placeholders")
+    return "".join(out)
+
+
+_UNUSED = object()

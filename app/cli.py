@@ -1,4 +1,4 @@
-"""The command line: ``sleuth open|demo|info|slices|check|compare|trace|suspects``.
+"""The command line: ``sleuth open|demo|info|slices|check|compare|trace|suspects|rule|golden``.
 
 Headless commands never import Qt, so they run in CI and cron; ``open`` and ``demo`` hand over
 to :mod:`app.launch`, which starts the window. Each command's text rendering lives next to its
@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 from typing import Sequence
+
+from app import cli_rules
 
 DEFAULT_DEMO_DIR = "sleuth-demo"
 
@@ -56,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check_command(sub)
     _add_compare_command(sub)
     _add_trace_commands(sub)
+    cli_rules.add_commands(sub)
     return parser
 
 
@@ -139,8 +142,8 @@ def _add_compare_command(sub) -> None:
                     "p-values.")
     compare.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or globs, read as one log")
     _add_log_options(compare)
-    compare.add_argument("--base", required=True, help="the version in production (raw version string)")
-    compare.add_argument("--candidate", required=True, help="the version to promote (raw version string)")
+    compare.add_argument("--base", required=True, help="the version in production (raw version string, or BASE+rules)")
+    compare.add_argument("--candidate", required=True, help="the version to promote (raw version string, or BASE+rules)")
     compare.add_argument("--metric", help="the metric the gate and the slices judge (default accuracy, or MAE)")
     compare.add_argument("--slices", metavar="WORKSPACE", help="also test every slice saved in this .sleuth workspace")
     compare.add_argument("--column", help="also test every group of this column (binned like the breakdown)")
@@ -160,6 +163,7 @@ def _add_compare_command(sub) -> None:
                               "on any tested slice")
     compare.add_argument("--json", action="store_true", help="print the report as one JSON object")
     _add_role_arguments(compare, LOG_ROLE_FLAGS)
+    cli_rules.add_compare_options(compare)
 
 
 def _add_check_command(sub) -> None:
@@ -209,7 +213,8 @@ def _add_slices_command(sub) -> None:
                     "Benjamini-Yekutieli adjusted p-values. Only significant slices are listed unless --all.")
     slices.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or globs, read as one log")
     _add_log_options(slices)
-    slices.add_argument("--version", help="only this model version's rows (for --error disagree: the first version)")
+    slices.add_argument("--version", help="only this model version's rows (for --error disagree: the first version); "
+                                            "BASE+rules with --rules")
     slices.add_argument("--against", help="with --error disagree: the version whose predictions to compare with")
     slices.add_argument("--error", choices=["misclass", "logloss", "abs", "disagree"], default=None,
                         help="per-row error: misclass (default for classification), logloss, abs (default for "
@@ -224,6 +229,7 @@ def _add_slices_command(sub) -> None:
     slices.add_argument("--all", action="store_true", help="also list slices that are not significant")
     slices.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     _add_role_arguments(slices, LOG_ROLE_FLAGS)
+    cli_rules.add_rules_option(slices)
 
 
 def _unit_float(text: str) -> float:
@@ -284,6 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_compare_command(args)
         if args.command in ("trace", "suspects"):
             return run_trace_command(args)
+        if args.command in ("rule", "golden"):
+            return cli_rules.run_command(args)
         if args.command == "demo":
             workspace = prepare_demo(Path(args.out), rows=args.rows, seed=args.seed, incidents=not args.clean)
             if args.no_window:
@@ -327,6 +335,7 @@ def run_slices(args: argparse.Namespace) -> int:
     store = Store(memory_limit=APP_MEMORY_LIMIT)
     loaded = load_log(store, args.paths, fixed=named_roles(args), check=False, options=_log_options(args))
     dataset, roles = loaded.dataset, loaded.roles
+    dataset = cli_rules.with_named_rules(store, args.rules, dataset, roles, [args.version, args.against])
     error = args.error or ("abs" if roles.task is TaskType.REGRESSION else "misclass")
     condition = None
     if args.where:
@@ -387,6 +396,7 @@ def run_compare_command(args: argparse.Namespace) -> int:
         workspace.close()
         for problem in problems:
             sys.stderr.write(f"sleuth: {problem}\n")
+    dataset, condition = cli_rules.compare_inputs(store, args, dataset, roles, condition)
     windows = [None if w is None else time_window(roles, *w) for w in (args.base_window, args.candidate_window)]
     report = compare_report(store, dataset, roles, args.base, args.candidate, metric=args.metric,
                             saved_slices=saved, max_level=args.max_level, min_support=args.min_support,

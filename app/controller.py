@@ -21,6 +21,9 @@ from analysis.data.open_log import NO_OPTIONS, LoadedLog, LogOptions, load_log, 
 from analysis.data.loading import close_dataset
 from analysis.data.log_sanity import Severity
 from analysis.data.roles import RoleMap
+from analysis.rules.derived import load_log_with_rules
+from analysis.rules.rule_set import RuleSet
+from analysis.rules.rule_store import rule_sets
 from analysis.slicing.parser import parse_slice
 from analysis.slices import And, Everything, Predicate, Slice, all_of
 from analysis.workspace.workspace_file import Workspace
@@ -52,16 +55,19 @@ class AppController:
 
     def open_paths(self, specs: Sequence[str], name: str | None = None, kind: str = "log",
                    roles: RoleMap | None = None, persist: bool = True, activate: bool = True,
-                   options: LogOptions = NO_OPTIONS) -> None:
-        """Load files/folders/globs as one dataset in the background (``options``: labels joined,
-        a lakehouse version; such a dataset is not saved in the workspace, which keeps files only)."""
+                   options: LogOptions = NO_OPTIONS, rule_sets: Sequence[RuleSet] = ()) -> None:
+        """Load files/folders/globs as one dataset in the background; a log gets the latest of
+        ``rule_sets`` on its versions as derived versions (``BASE+rules``). ``options``: labels
+        joined, a lakehouse version; such a dataset is not saved in the workspace, which keeps
+        files only."""
         specs = [str(s) for s in specs]
         if not specs:
             return
         wanted = name or _default_name(specs)
         label = f"Opening {wanted}"
         self.tasks.submit(
-            load_log, self.session.store, specs, name=wanted, roles=roles, check=False, options=options,
+            load_log_with_rules, self.session.store, specs, rule_sets, name=wanted, roles=roles, check=False,
+            options=options,
             lane=HEAVY, label=label,
             on_result=lambda loaded: self._add(loaded, kind, persist and options == NO_OPTIONS, activate),
             on_error=lambda exc: self.message.emit("error", f"Could not open {', '.join(specs)}: {exc}"),
@@ -159,6 +165,11 @@ class AppController:
         self.session.run(LoadVersionCards(workspace.version_cards()))
         self.session.run(LoadDecisions(tuple(_read_decisions(workspace))))
         entries = workspace.datasets()
+        try:
+            rules = rule_sets(workspace)
+        except SchemaError as exc:
+            rules = []
+            self.message.emit("warning", f"{exc}; the workspace's rules are not shown")
         logs = [e.name for e in entries if e.kind == "log"]
         preferred = workspace.meta("active_dataset") or (logs[0] if logs else None)
         for entry in entries:
@@ -167,7 +178,8 @@ class AppController:
                 self.message.emit("error", f"{entry.name}: file not found: {missing[0]} (the registration is kept)")
                 continue
             self.open_paths(list(entry.paths), name=entry.name, kind=entry.kind, roles=entry.roles, persist=False,
-                            activate=entry.name == preferred or preferred is None)
+                            activate=entry.name == preferred or preferred is None,
+                            rule_sets=rules if entry.kind == "log" else ())
         if on_opened is not None:
             on_opened()
         return True

@@ -100,6 +100,16 @@ def wide_view_name(view: str) -> str:
     return f"{view}_wide"
 
 
+def logged_view_name(view: str) -> str:
+    """The logged rows' own view, under a view that adds rule sets' versions (analysis.rules.derived)."""
+    return f"{view}_logged"
+
+
+def rules_table_name(view: str) -> str:
+    """The rule sets' outputs per base row, joined into the view that adds their versions."""
+    return f"{view}_rules"
+
+
 def open_dataset(
     store: Store,
     specs_or_paths: Sequence[str | Path] | str | Path,
@@ -166,6 +176,8 @@ def close_dataset(store: Store, dataset: Dataset) -> None:
 
 def close_view(store: Store, view: str) -> None:
     store.execute(f"DROP VIEW IF EXISTS {ident(view)}")
+    store.execute(f"DROP VIEW IF EXISTS {ident(logged_view_name(view))}")
+    store.execute(f"DROP TABLE IF EXISTS {ident(rules_table_name(view))}")
     store.execute(f"DROP VIEW IF EXISTS {ident(wide_view_name(view))}")
     store.execute(f"DROP TABLE IF EXISTS {ident(data_table_name(view))}")
     store.execute(f"DETACH DATABASE IF EXISTS {ident(attached_name(view))}")

@@ -12,12 +12,13 @@ import datetime as _dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import duckdb
 
 from analysis.errors import InputError, SchemaError
 from analysis.data.roles import RoleMap
+from analysis.query import Sql
 from analysis.slices import Slice
 from analysis.workspace.version_cards import VersionCard
 
@@ -236,6 +237,26 @@ class Workspace:
         with self._transaction():
             self._con.execute("INSERT OR REPLACE INTO profiles VALUES (?, ?, ?)",
                               [dataset, document, _dt.datetime.now()])
+
+    def has_table(self, name: str) -> bool:
+        """Whether a capability's own table exists yet (it is created by its first edit)."""
+        found = self._con.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_name = ?",
+                                  [name]).fetchall()
+        return bool(found[0][0])
+
+    def fetch(self, query: Sql) -> list[tuple]:
+        """Rows of a read-only query over the workspace's tables."""
+        return self._con.execute(query.text, list(query.params)).fetchall()
+
+    def edit(self, statements: Sequence[Sql]) -> None:
+        """Run ``statements`` as one committed edit: all of them, or none after an error.
+
+        Capabilities that keep their own tables (rules, golden set) pass their
+        ``CREATE TABLE IF NOT EXISTS`` first, so a workspace gains a table on its first use.
+        """
+        with self._transaction():
+            for statement in statements:
+                self._con.execute(statement.text, list(statement.params))
 
     def set_meta(self, key: str, value: Any) -> None:
         with self._transaction():

@@ -135,3 +135,20 @@ def test_an_older_workspace_is_migrated(tmp_path):
     assert ws.meta("schema_version") == SCHEMA_VERSION
     assert [e.name for e in ws.datasets()] == ["log"]
     assert ws.slices() == ([], []) and ws.version_cards() == {} and ws.decisions() == []
+
+
+def test_a_capability_table_is_made_by_its_first_edit_and_an_edit_is_all_or_nothing(tmp_path):
+    from analysis.query import Sql
+
+    workspace = Workspace.open(tmp_path / "own.sleuth")
+    create = Sql("CREATE TABLE IF NOT EXISTS notes_of_mine (n INTEGER PRIMARY KEY, text VARCHAR)")
+    assert not workspace.has_table("notes_of_mine")
+    workspace.edit([create, Sql("INSERT INTO notes_of_mine VALUES (?, ?)", (1, "kept"))])
+    with pytest.raises(Exception):
+        workspace.edit([create, Sql("INSERT INTO notes_of_mine VALUES (2, 'lost')"),
+                        Sql("INSERT INTO notes_of_mine VALUES (1, 'duplicate key')")])
+    workspace.close()
+    reopened = Workspace.open(tmp_path / "own.sleuth", create=False)
+    assert reopened.has_table("notes_of_mine")
+    assert reopened.fetch(Sql("SELECT n, text FROM notes_of_mine")) == [(1, "kept")]
+    reopened.close()
