@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import SchemaError
-from analysis.stats.comparison import CONFIDENCE, adjust_by, mcnemar_p
+from analysis.stats.comparison import CONFIDENCE
+from analysis.stats.multiple_testing import adjust_p_values
+from analysis.stats.significance import mcnemar_exact
 from analysis.trace.model_files import LoadedModel
 
 ALPHA = round(1.0 - CONFIDENCE, 12)
@@ -42,9 +44,9 @@ def golden_gate(requests: pd.DataFrame, model: LoadedModel) -> dict[str, Any]:
         groups.append({"group": group, "requests": len(at),
                        "recorded_accuracy": float(recorded[at].mean()), "model_accuracy": float(correct[at].mean()),
                        "negative_flips": negative, "positive_flips": positive,
-                       "p_value": mcnemar_p(negative, positive)})
-    for entry, adjusted in zip(groups, adjust_by([g["p_value"] for g in groups])):
-        entry["p_adjusted"] = adjusted
+                       "p_value": mcnemar_exact(negative, positive)})
+    for entry, adjusted in zip(groups, adjust_p_values([g["p_value"] for g in groups], "by")):
+        entry["p_adjusted"] = float(adjusted)
         entry["regressed"] = bool(entry["negative_flips"] > entry["positive_flips"] and adjusted < ALPHA)
     return {"model": str(model.path) if model.path else None, "requests": len(requests),
             "golden_version": int(requests["golden_version"].max()), "alpha": ALPHA,
