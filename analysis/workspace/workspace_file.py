@@ -61,12 +61,18 @@ class Workspace:
         if not path.exists() and not path.is_symlink():
             if not create:
                 raise InputError("no such workspace file", file=str(path))
-            write_workspace(path, {})
-            return cls._connect(path, ())
+            return cls.new(path)
         contents = read_workspace(path)
         if contents.needs_rewrite:
             write_workspace(path, contents.rows)
         return cls._connect(path, tuple(contents.notes(path)))
+
+    @classmethod
+    def new(cls, path: str | Path) -> "Workspace":
+        """An empty workspace at ``path``, replacing any file there at once (the caller asked)."""
+        path = Path(path).expanduser()
+        write_workspace(path, {})
+        return cls._connect(path, ())
 
     @classmethod
     def _connect(cls, path: Path, notes: tuple[str, ...]) -> "Workspace":
