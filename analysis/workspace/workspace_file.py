@@ -38,6 +38,11 @@ class DatasetEntry:
     kind: str = "log"  # "log" or "training"
 
 
+_OPEN_HERE: dict[Path, int] = {}
+"""Workspace files this process has open, and how many times: a file already open here was
+checked when first opened and cannot be attached a second time."""
+
+
 class Workspace:
     """An open ``*.sleuth`` file. Methods commit at once; reading never writes.
 
@@ -62,6 +67,8 @@ class Workspace:
             if not create:
                 raise InputError("no such workspace file", file=str(path))
             return cls.new(path)
+        if path.resolve() in _OPEN_HERE:  # checked when first opened; DuckDB shares the open file
+            return cls._connect(path, ())
         contents = read_workspace(path)
         if contents.needs_rewrite:
             write_workspace(path, contents.rows)
@@ -77,9 +84,11 @@ class Workspace:
     @classmethod
     def _connect(cls, path: Path, notes: tuple[str, ...]) -> "Workspace":
         try:
-            return cls(path, duckdb.connect(str(path), config=WORKING_CONFIG), notes)
+            workspace = cls(path, duckdb.connect(str(path), config=WORKING_CONFIG), notes)
         except duckdb.Error as exc:
             raise InputError(f"cannot open the workspace ({_first_line(exc)})", file=str(path)) from exc
+        _OPEN_HERE[path.resolve()] = _OPEN_HERE.get(path.resolve(), 0) + 1
+        return workspace
 
     def save_as(self, target: str | Path) -> "Workspace":
         """A complete copy of this workspace at ``target`` (replaced atomically), opened.
@@ -200,7 +209,13 @@ class Workspace:
         return json.loads(row[0][0]) if row else default
 
     def close(self) -> None:
-        self._con.close()
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+            key = self.path.resolve()
+            _OPEN_HERE[key] = _OPEN_HERE.get(key, 1) - 1
+            if _OPEN_HERE[key] <= 0:
+                del _OPEN_HERE[key]
 
 
 class _Transaction:
