@@ -28,6 +28,7 @@ import pyarrow.feather as feather
 from analysis.data.column_names import looks_like_time
 from analysis.dataset import NUMERIC_TYPES, Column, Dataset, LoadReport, SkippedRow
 from analysis.errors import InputError
+from analysis.data.csv_dialect import CsvLayout, csv_layout
 from analysis.data.formats import Format, detect_format, resolve_inputs, split_table
 from analysis.data.probe import probe_files
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
@@ -197,14 +198,15 @@ def _load_csv(
     """Copy into a table, skipping malformed lines and listing them; retry Latin-1 if not UTF-8."""
     data = data_table_name(view)
     progress(0.0, "reading CSV")
+    layouts = {path: csv_layout(path) for path in paths}
     with store.job_cursor(cancel) as cur:
-        skipped = _read_csv_into(store, cur, data, paths, encoding=None)
+        skipped = _read_csv_into(store, cur, data, layouts, encoding=None)
         not_utf8 = sorted({s.file for s in skipped if "ENCODING" in s.reason.upper()})
-        warnings = []
+        warnings = [f"{path}: {note}" for path, layout in layouts.items() for note in layout.notes]
         if not_utf8:
             progress(0.5, "re-reading as Latin-1")
             cur.execute(f"DROP TABLE {ident(data)}")
-            skipped = _read_csv_into(store, cur, data, paths, encoding="latin-1")
+            skipped = _read_csv_into(store, cur, data, layouts, encoding="latin-1")
             warnings.append(
                 "not valid UTF-8, read as Latin-1 (check accented characters): "
                 + ", ".join(not_utf8)
@@ -213,17 +215,17 @@ def _load_csv(
 
 
 def _read_csv_into(
-    store: Store, cur: duckdb.DuckDBPyConnection, data: str, paths: Sequence[Path], encoding: str | None
+    store: Store, cur: duckdb.DuckDBPyConnection, data: str, layouts: dict[Path, CsvLayout], encoding: str | None
 ) -> list[SkippedRow]:
     """Read each file with reject tracking (DuckDB refuses it together with union_by_name),
     then stack the per-file tables by column name."""
     skipped: list[SkippedRow] = []
     parts = []
-    for path in paths:
-        part = data if len(paths) == 1 else store.new_name("csv_part")
-        skipped += _read_one_csv(store, cur, part, path, encoding)
+    for path, layout in layouts.items():
+        part = data if len(layouts) == 1 else store.new_name("csv_part")
+        skipped += _read_one_csv(store, cur, part, path, layout, encoding)
         parts.append(part)
-    if len(paths) > 1:
+    if len(layouts) > 1:
         stacked = " UNION ALL BY NAME ".join(f"SELECT * FROM {ident(p)}" for p in parts)
         cur.execute(f"CREATE TABLE {ident(data)} AS {stacked}")
         for part in parts:
@@ -232,12 +234,12 @@ def _read_csv_into(
 
 
 def _read_one_csv(
-    store: Store, cur: duckdb.DuckDBPyConnection, table: str, path: Path, encoding: str | None
+    store: Store, cur: duckdb.DuckDBPyConnection, table: str, path: Path, layout: CsvLayout, encoding: str | None
 ) -> list[SkippedRow]:
     errors, scans = store.new_name("csv_rejects"), store.new_name("csv_scans")
     options = (
         f"ignore_errors=true, store_rejects=true, "
-        f"rejects_table={literal(errors)}, rejects_scan={literal(scans)}"
+        f"rejects_table={literal(errors)}, rejects_scan={literal(scans)}{layout.read_csv_options()}"
     )
     if encoding:
         options += f", encoding={literal(encoding)}"

@@ -1,0 +1,95 @@
+"""What sits at the top of a CSV before its header, decided from the first bytes.
+
+DuckDB's sniffer expects the header on the first line. Exported logs often start otherwise:
+an Excel ``sep=;`` hint (then often with decimal commas), ``#`` comment lines, or a title line
+("Prediction export 2026-10-01") above the header. Read as they are, the title becomes the only
+column name and every row is lost. Other "CSV" files are not tables at all: an HTML error page
+saved under the log's name, or a header holding a NUL byte. :func:`csv_layout` reads the top of
+the file once and says which lines to skip, with which delimiter and decimal separator, and
+what it skipped; it refuses what is no table with a sentence.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from analysis.errors import InputError
+from analysis.query import literal
+
+SAMPLE_BYTES = 64 * 1024
+DELIMITERS = (",", ";", "\t", "|")
+_MARKUP = re.compile(rb"^\s*(<!doctype\s+html|<html|<\?xml|<head|<body)", re.IGNORECASE)
+_DECIMAL_COMMA = re.compile(r"(^|;)\s*-?\d+,\d+\s*(;|$)")
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    skip: int = 0
+    delimiter: str | None = None
+    decimal_comma: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+    def read_csv_options(self) -> str:
+        """Extra ``read_csv`` options (empty when DuckDB's sniffer can decide alone)."""
+        options = []
+        if self.skip:
+            options.append(f"skip={self.skip}")
+        if self.delimiter:
+            options.append(f"delim={literal(self.delimiter)}")
+        if self.decimal_comma:
+            options.append("decimal_separator=','")
+        return "".join(f", {o}" for o in options)
+
+
+def csv_layout(path: Path) -> CsvLayout:
+    """The layout of ``path``'s top lines; raises :class:`InputError` for what is no table."""
+    with open(path, "rb") as handle:
+        head = handle.read(SAMPLE_BYTES)
+    if _MARKUP.match(head):
+        raise InputError("this is an HTML or XML page, not a CSV table (an error page saved as the log?)",
+                         file=str(path))
+    lines = head.decode("utf-8", errors="replace").splitlines()
+    if lines and "\x00" in lines[0]:
+        raise InputError("the header holds a NUL byte, so its column names cannot be read", file=str(path), row=1)
+    skip, notes, delimiter = _preamble(lines)
+    body = lines[skip:]
+    if body and "\x00" in body[0]:
+        raise InputError("the header holds a NUL byte, so its column names cannot be read", file=str(path),
+                         row=skip + 1)
+    decimal_comma = delimiter == ";" and any(_DECIMAL_COMMA.search(line) for line in body[1:50])
+    if decimal_comma:
+        notes.append("numbers use a decimal comma (read as decimals)")
+    return CsvLayout(skip, delimiter, decimal_comma, tuple(notes))
+
+
+def _preamble(lines: list[str]) -> tuple[int, list[str], str | None]:
+    """Lines before the header: an Excel ``sep=`` hint, ``#`` comments, one title line."""
+    skip, notes, delimiter = 0, [], None
+    if lines and re.fullmatch(r"sep=.", lines[0].strip()):
+        delimiter = lines[0].strip()[-1]
+        skip, notes = 1, [f"line 1 is a spreadsheet hint '{lines[0].strip()}': read with that delimiter"]
+    comments = 0
+    while skip + comments < len(lines) and lines[skip + comments].lstrip().startswith("#"):
+        comments += 1
+    if comments:
+        notes.append(f"skipped {comments} comment line(s) at the top (lines {skip + 1}-{skip + comments})")
+        skip += comments
+    if _is_title(lines[skip:], delimiter):
+        notes.append(f"skipped a title line above the header (line {skip + 1}: '{lines[skip].strip()[:60]}')")
+        skip += 1
+    return skip, notes, delimiter
+
+
+def _is_title(lines: list[str], delimiter: str | None) -> bool:
+    """A first line with no delimiter above lines that all split alike into several fields."""
+    rows = [line for line in lines[:21] if line.strip()]
+    if len(rows) < 3:
+        return False
+    candidates = (delimiter,) if delimiter else DELIMITERS
+    for sep in candidates:
+        counts = {row.count(sep) for row in rows[1:]}
+        if rows[0].count(sep) == 0 and len(counts) == 1 and counts.pop() >= 1:
+            return True
+    return False

@@ -1,0 +1,69 @@
+"""Files as they come: each kind read as well as it can be and said, or refused in a sentence."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from analysis.data.loading import open_dataset
+from analysis.errors import InputError
+from analysis.query import ROW_ID, ident
+from tests.data.make_files_as_they_come import ROWS, write_tricky_inputs
+
+
+@pytest.fixture(scope="module")
+def tricky(tmp_path_factory):
+    return write_tricky_inputs(tmp_path_factory.mktemp("tricky"))
+
+
+def rows_of(store, dataset) -> pd.DataFrame:
+    return store.df(f"SELECT * EXCLUDE ({ident(ROW_ID)}) FROM {ident(dataset.view)} ORDER BY {ident(ROW_ID)}")
+
+
+@pytest.mark.parametrize("case", ["int96_parquet", "stream_arrows", "lz4_arrow"])
+def test_valid_files_once_refused_are_read_exactly(store, tricky, case):
+    dataset = open_dataset(store, str(tricky[case]))
+    frame = rows_of(store, dataset)
+    pd.testing.assert_series_equal(frame["score"], ROWS["score"], check_names=False)
+    assert frame["label"].tolist() == ROWS["label"].tolist()
+    assert pd.to_datetime(frame["ts"]).tolist() == ROWS["ts"].tolist()
+
+
+def test_nested_dictionary_arrow_reads_its_lists(store, tricky):
+    dataset = open_dataset(store, str(tricky["nested_dictionary_arrow"]))
+    assert rows_of(store, dataset)["tags"].map(list).tolist() == [["x"], ["y"], ["x"]]
+
+
+@pytest.mark.parametrize("case, words", [
+    ("nul_header_csv", "NUL byte"),
+    ("error_page_csv", "HTML"),
+])
+def test_what_is_no_table_is_refused_in_a_sentence(store, tricky, case, words):
+    with pytest.raises(InputError) as raised:
+        open_dataset(store, str(tricky[case]))
+    assert words in str(raised.value) and str(tricky[case]) in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_invalid_utf8_csv_keeps_its_rows_and_says_so(store, tricky):
+    dataset = open_dataset(store, str(tricky["invalid_utf8_csv"]))
+    assert dataset.row_count == 2
+    assert any("Latin-1" in w for w in dataset.report.warnings)
+
+
+@pytest.mark.parametrize("case, rows, said", [
+    ("title_row_csv", 4, "title line"),
+    ("comment_preamble_csv", 3, "comment line"),
+    ("excel_hint_csv", 3, "sep=;"),
+])
+def test_lines_above_the_header_are_skipped_and_listed(store, tricky, case, rows, said):
+    dataset = open_dataset(store, str(tricky[case]))
+    frame = rows_of(store, dataset)
+    assert list(frame.columns) == ["id", "score", "label"] and len(frame) == rows == dataset.row_count
+    assert frame["score"].dtype.kind == "f" and frame["id"].tolist() == list(range(1, rows + 1))
+    assert any(said in w for w in dataset.report.warnings)
+
+
+def test_decimal_commas_after_an_excel_hint_are_numbers(store, tricky):
+    frame = rows_of(store, open_dataset(store, str(tricky["excel_hint_csv"])))
+    assert frame["score"].tolist() == [0.1, 0.25, 0.5]
