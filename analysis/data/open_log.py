@@ -50,7 +50,7 @@ def load_log(
         dataset = long_view(store, dataset, layout)
     if roles is None:
         progress(0.75, "Detecting column roles")
-        roles = detect_roles(profile_columns(store, dataset))
+        roles = detect_roles(profile_columns(store, dataset, progress=scaled(progress, 0.75, 0.85), cancel=cancel))
         roles = with_wide_roles(roles, layout) if layout is not None else roles
     else:
         roles = keep_known_columns(roles, dataset)

@@ -67,3 +67,26 @@ def test_lines_above_the_header_are_skipped_and_listed(store, tricky, case, rows
 def test_decimal_commas_after_an_excel_hint_are_numbers(store, tricky):
     frame = rows_of(store, open_dataset(store, str(tricky["excel_hint_csv"])))
     assert frame["score"].tolist() == [0.1, 0.25, 0.5]
+
+
+def test_a_wide_log_is_profiled_in_column_batches_and_equals_pandas(store, tmp_path):
+    """300 feature columns (250 ran DuckDB out of memory in one aggregate): every column's
+    profile equals pandas on the same rows, and progress walks through the batches."""
+    import numpy as np
+
+    from analysis.data.roles import PROFILE_BATCH_COLUMNS, profile_columns
+
+    rng = np.random.default_rng(15)
+    frame = pd.DataFrame(rng.normal(size=(500, 300)).round(3), columns=[f"feature_{i}" for i in range(300)])
+    frame.iloc[::7, 5] = np.nan
+    frame["label"] = rng.integers(0, 2, 500)
+    path = tmp_path / "wide.parquet"
+    frame.to_parquet(path)
+    dataset = open_dataset(store, str(path))
+    steps = []
+    profiles = {p.name: p for p in profile_columns(store, dataset, progress=lambda f, m="": steps.append(m))}
+    assert len(steps) == -(-301 // PROFILE_BATCH_COLUMNS)
+    for name in frame.columns:
+        assert profiles[name].non_null == frame[name].notna().sum()
+        assert profiles[name].distinct == frame[name].nunique()
+        assert profiles[name].minimum == pytest.approx(frame[name].min())
