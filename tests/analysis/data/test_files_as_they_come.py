@@ -90,3 +90,32 @@ def test_a_wide_log_is_profiled_in_column_batches_and_equals_pandas(store, tmp_p
         assert profiles[name].non_null == frame[name].notna().sum()
         assert profiles[name].distinct == frame[name].nunique()
         assert profiles[name].minimum == pytest.approx(frame[name].min())
+
+
+def _log(rows: int = 400, **columns) -> pd.DataFrame:
+    import numpy as np
+
+    rng = np.random.default_rng(15)
+    frame = pd.DataFrame({"request_id": [f"r{i}" for i in range(rows)],
+                          "timestamp": pd.date_range("2026-01-01", periods=rows, freq="h"),
+                          "model_version": "v1", "score": rng.uniform(size=rows),
+                          "is_fraud": rng.integers(0, 2, rows).astype(float), "amount": rng.gamma(2, 10, rows)})
+    for name, values in columns.items():
+        frame[name] = values
+    return frame
+
+
+@pytest.mark.parametrize("case", ["all-NaN score", "all-null label", "zero rows", "feature null in the reference"])
+def test_check_on_degenerate_logs_reports_instead_of_raising(tmp_path, capsys, case):
+    """Each raised IndexError in the reference profile (a numeric column with no values there)."""
+    import numpy as np
+
+    from app.cli import main
+
+    frame = {"all-NaN score": lambda: _log(score=np.nan), "all-null label": lambda: _log(is_fraud=np.nan),
+             "zero rows": lambda: _log().iloc[:0],
+             "feature null in the reference": lambda: _log(amount=[np.nan] * 200 + [1.0] * 200)}[case]()
+    path = tmp_path / "log.parquet"
+    frame.to_parquet(path)
+    assert main(["check", str(path)]) == 0
+    assert f"({len(frame)} rows)" in capsys.readouterr().out
