@@ -4,7 +4,8 @@ DuckDB's sniffer expects the header on the first line. Exported logs often start
 an Excel ``sep=;`` hint (then often with decimal commas), ``#`` comment lines, or a title line
 ("Prediction export 2026-10-01") above the header. Read as they are, the title becomes the only
 column name and every row is lost. Other "CSV" files are not tables at all: an HTML error page
-saved under the log's name, or a header holding a NUL byte. :func:`csv_layout` reads the top of
+saved under the log's name, or a header holding a NUL byte. A file glued together from Windows
+and Unix parts mixes line endings, which DuckDB's sniffer refuses; it is read leniently. :func:`csv_layout` reads the top of
 the file once and says which lines to skip, with which delimiter and decimal separator, and
 what it skipped; it refuses what is no table with a sentence.
 """
@@ -29,6 +30,7 @@ class CsvLayout:
     skip: int = 0
     delimiter: str | None = None
     decimal_comma: bool = False
+    mixed_line_endings: bool = False
     notes: tuple[str, ...] = field(default=())
 
     def read_csv_options(self) -> str:
@@ -40,6 +42,8 @@ class CsvLayout:
             options.append(f"delim={literal(self.delimiter)}")
         if self.decimal_comma:
             options.append("decimal_separator=','")
+        if self.mixed_line_endings:  # the sniffer gives up on them; the lenient reader does not
+            options.append("strict_mode=false")
         return "".join(f", {o}" for o in options)
 
 
@@ -61,7 +65,17 @@ def csv_layout(path: Path) -> CsvLayout:
     decimal_comma = delimiter == ";" and any(_DECIMAL_COMMA.search(line) for line in body[1:50])
     if decimal_comma:
         notes.append("numbers use a decimal comma (read as decimals)")
-    return CsvLayout(skip, delimiter, decimal_comma, tuple(notes))
+    endings = _line_endings(head)
+    if len(endings) > 1:
+        notes.append(f"lines end in mixed ways ({', '.join(endings)}); read leniently")
+    return CsvLayout(skip, delimiter, decimal_comma, len(endings) > 1, tuple(notes))
+
+
+def _line_endings(head: bytes) -> list[str]:
+    """The kinds of line ending in ``head``: a file glued from Windows and Unix parts has two."""
+    crlf = head.count(b"\r\n")
+    counts = {"CRLF": crlf, "LF": head.count(b"\n") - crlf, "CR": head.rstrip(b"\r").count(b"\r") - crlf}
+    return [name for name, count in counts.items() if count > 0]
 
 
 def _preamble(lines: list[str]) -> tuple[int, list[str], str | None]:

@@ -119,3 +119,10 @@ def test_check_on_degenerate_logs_reports_instead_of_raising(tmp_path, capsys, c
     frame.to_parquet(path)
     assert main(["check", str(path)]) == 0
     assert f"({len(frame)} rows)" in capsys.readouterr().out
+
+
+def test_mixed_line_endings_are_read_and_said(store, tricky):
+    dataset = open_dataset(store, str(tricky["mixed_line_endings_csv"]))
+    frame = rows_of(store, dataset)
+    assert frame["score"].tolist() == [0.1, 0.2, 0.3, 0.4] and frame["label"].tolist() == [0, 1, 0, 1]
+    assert any("mixed" in w and "CRLF" in w for w in dataset.report.warnings)
