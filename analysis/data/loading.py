@@ -29,6 +29,7 @@ from analysis.data.column_names import looks_like_time
 from analysis.dataset import NUMERIC_TYPES, Column, Dataset, LoadReport, SkippedRow
 from analysis.errors import InputError
 from analysis.data.csv_dialect import CsvLayout, csv_layout
+from analysis.data.json_fallback import MAX_FALLBACK_BYTES, read_json_records
 from analysis.data.formats import Format, detect_format, resolve_inputs, split_table
 from analysis.data.probe import probe_files
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
@@ -260,21 +261,46 @@ def _load_jsonl(
     data = data_table_name(view)
     layout = "array" if _first_char(paths[0]) == "[" else "newline_delimited"
     progress(0.0, "reading JSON")
+    blank = next((p for p in paths if p.stat().st_size <= 2**16 and not p.read_bytes().strip(b" \t\r\n")), None)
+    if blank is not None:
+        raise InputError("the file is empty or holds only whitespace: no JSON records", file=str(blank))
     with store.job_cursor(cancel) as cur:
         try:
             _read_json_into(cur, data, paths, layout)
             return Backing(ident(data), "rowid")
         except duckdb.InvalidInputException as exc:
-            if layout != "newline_delimited":
-                raise InputError(f"not valid JSON: {_first_line(exc)}", file=str(paths[0])) from exc
             duckdb_message = _first_line(exc)
-        progress(0.3, "finding malformed JSON lines")
-        with tempfile.TemporaryDirectory(prefix="sleuth-jsonl-") as folder:
-            skipped, cleaned = _without_malformed_lines(paths, Path(folder), cancel)
-            if not skipped:
-                raise InputError(f"not valid JSON lines: {duckdb_message}", file=str(paths[0]))
-            _read_json_into(cur, data, cleaned, layout)
-    return Backing(ident(data), "rowid", skipped=skipped)
+        if layout == "newline_delimited":
+            progress(0.3, "finding malformed JSON lines")
+            with tempfile.TemporaryDirectory(prefix="sleuth-jsonl-") as folder:
+                skipped, cleaned = _without_malformed_lines(paths, Path(folder), cancel)
+                if skipped:
+                    _read_json_into(cur, data, cleaned, layout)
+                    return Backing(ident(data), "rowid", skipped=skipped)
+        progress(0.5, "reading the JSON with Python")
+        return _read_json_with_python(cur, data, paths, duckdb_message)
+
+
+def _read_json_with_python(cur: duckdb.DuckDBPyConnection, data: str, paths: Sequence[Path],
+                           duckdb_message: str) -> Backing:
+    """Valid JSON DuckDB refused (see :mod:`analysis.data.json_fallback`), or its message when
+    the files are too large to read in Python."""
+    too_large = next((p for p in paths if p.stat().st_size > MAX_FALLBACK_BYTES), None)
+    if too_large is not None:
+        raise InputError(f"not valid JSON: {duckdb_message}", file=str(too_large))
+    tables, warnings = [], []
+    for path in paths:
+        table, notes = read_json_records(path)
+        tables.append(table)
+        warnings += [f"{path}: {note}" for note in notes]
+    combined = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+    registered = f"{data}_records"
+    cur.register(registered, combined)
+    try:
+        cur.execute(f"CREATE TABLE {ident(data)} AS SELECT * FROM {ident(registered)}")
+    finally:
+        cur.unregister(registered)
+    return Backing(ident(data), "rowid", warnings=warnings)
 
 
 def _read_json_into(cur: duckdb.DuckDBPyConnection, data: str, paths: Sequence[Path], layout: str) -> None:

@@ -51,6 +51,15 @@ def write_tricky_inputs(folder: Path) -> dict[str, Path]:
     path("excel_hint.csv").write_text(EXCEL_HINT)
     # valid, refused: Windows and Unix line endings in one file
     path("mixed_line_endings.csv").write_bytes(b"id,score,label\r\n1,0.1,0\n2,0.2,1\r\n3,0.3,0\n4,0.4,1\r\n")
+    # JSON that DuckDB refused, and whitespace accepted as data
+    path("cr_separated.ndjson").write_bytes(b'{"id": 1, "label": 0}\r{"id": 2, "label": 1}\r{"id": 3, "label": 0}\r')
+    path("latin1.jsonl").write_bytes('{"id": 1, "city": "Z\u00fcrich"}\n{"id": 2, "city": "S\u00e3o Paulo"}\n'
+                                     .encode("latin-1"))
+    path("duplicate_keys.jsonl").write_text('{"id": 1, "label": 0, "label": 1}\n{"id": 2, "label": 1}\n')
+    path("type_changes.jsonl").write_text("".join(f'{{"id": {i}, "code": {i}}}\n' for i in range(30_000))
+                                          + '{"id": 30000, "code": "A-17"}\n')
+    path("two_arrays.json").write_text('[{"id": 1, "label": 0}, {"id": 2, "label": 1}]\n[{"id": 3, "label": 0}]\n')
+    path("whitespace.json").write_text("   \n\n\t  \n")
     return cases
 
 

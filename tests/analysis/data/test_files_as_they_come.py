@@ -126,3 +126,28 @@ def test_mixed_line_endings_are_read_and_said(store, tricky):
     frame = rows_of(store, dataset)
     assert frame["score"].tolist() == [0.1, 0.2, 0.3, 0.4] and frame["label"].tolist() == [0, 1, 0, 1]
     assert any("mixed" in w and "CRLF" in w for w in dataset.report.warnings)
+
+
+@pytest.mark.parametrize("case, expected, said", [
+    ("cr_separated_ndjson", {"id": [1, 2, 3], "label": [0, 1, 0]}, None),
+    ("latin1_jsonl", {"id": [1, 2], "city": ["Zürich", "São Paulo"]}, "Latin-1"),
+    ("duplicate_keys_jsonl", {"id": [1, 2], "label": [1, 1]}, "'label' (1x)"),
+    ("two_arrays_json", {"id": [1, 2, 3], "label": [0, 1, 0]}, None),
+])
+def test_valid_json_duckdb_refused_is_read_and_its_decisions_said(store, tricky, case, expected, said):
+    dataset = open_dataset(store, str(tricky[case]))
+    frame = rows_of(store, dataset)
+    assert {name: frame[name].tolist() for name in expected} == expected
+    assert said is None or any(said in w for w in dataset.report.warnings)
+
+
+def test_a_json_field_that_changes_type_is_read_as_text(store, tricky):
+    dataset = open_dataset(store, str(tricky["type_changes_jsonl"]))
+    frame = rows_of(store, dataset)
+    assert len(frame) == 30_001 and frame["code"].iloc[-1] == "A-17" and frame["code"].iloc[5] == "5"
+    assert any("'code' changes type" in w for w in dataset.report.warnings)
+
+
+def test_whitespace_is_no_json_log(store, tricky):
+    with pytest.raises(InputError, match="only whitespace"):
+        open_dataset(store, str(tricky["whitespace_json"]))
