@@ -493,21 +493,23 @@ def _type_fixes(
         for fmt in TEXT_TIMESTAMP_FORMATS:
             parts.append(f"count(try_strptime({q}, ?))")
             params.append(fmt)
+        parts.append(f"count({_any_timestamp_format(q)})")
     for col in epochs:
-        parts += [f"min({ident(col)})", f"max({ident(col)})"]
+        plausible = " OR ".join(f"{ident(col)} BETWEEN {low} AND {high}" for _, low, high, _ in EPOCH_UNITS)
+        parts += [f"min({ident(col)})", f"max({ident(col)})", f"count(*) FILTER (WHERE NOT ({plausible}))"]
     sample = f"(SELECT {_star(backing)} FROM {backing.source} LIMIT {TYPE_SAMPLE_ROWS})"
     values = list(store.rows(Sql(f"SELECT {', '.join(parts)} FROM {sample}", tuple(params)), cancel)[0])
     notes: list[str] = []
     for col in texts:
-        present, iso, zoned, *by_format = values[: 3 + len(TEXT_TIMESTAMP_FORMATS)]
-        del values[: 3 + len(TEXT_TIMESTAMP_FORMATS)]
-        fix = _text_timestamp(col, present, iso, zoned, by_format, notes)
+        present, iso, zoned, *by_format, any_format = values[: 4 + len(TEXT_TIMESTAMP_FORMATS)]
+        del values[: 4 + len(TEXT_TIMESTAMP_FORMATS)]
+        fix = _text_timestamp(col, present, iso, zoned, by_format, notes) or _mixed_formats(col, present, any_format, notes)
         if fix:
             fixes[col] = fix
     for col in epochs:
-        low, high = values[0], values[1]
-        del values[:2]
-        fix = _epoch_timestamp(col, low, high, notes)
+        low, high, implausible = values[:3]
+        del values[:3]
+        fix = _epoch_timestamp(col, low, high, notes) or _mixed_epochs(col, low, high, implausible, notes)
         if fix:
             fixes[col] = fix
     return fixes, notes
@@ -534,6 +536,32 @@ def _epoch_timestamp(col: str, low, high, notes: list[str]) -> str | None:
             notes.append(f"column '{col}' read as epoch {unit} (UTC)")
             return f"make_timestamp(CAST({ident(col)} * {micros} AS BIGINT))"
     return None
+
+
+def _any_timestamp_format(q: str) -> str:
+    formats = literal_list(TEXT_TIMESTAMP_FORMATS)
+    return f"coalesce(TRY_CAST({q} AS TIMESTAMP), try_strptime({q}, {formats}))"
+
+
+def _mixed_formats(col: str, present: int, any_format: int, notes: list[str]) -> str | None:
+    """Every value a timestamp, but in more than one format (logs from two services)."""
+    if present == 0 or any_format != present:
+        return None
+    notes.append(f"column '{col}' mixes timestamp formats: each value read with the first format it fits "
+                 f"(ISO, then {', '.join(TEXT_TIMESTAMP_FORMATS)})")
+    return _any_timestamp_format(ident(col))
+
+
+def _mixed_epochs(col: str, low, high, implausible: int, notes: list[str]) -> str | None:
+    """Epoch seconds mixed with milliseconds (or microseconds): each value's magnitude says which,
+    since the plausible ranges of the units do not overlap."""
+    if low is None or high is None or implausible:
+        return None
+    units = [unit for unit, smallest, largest, _ in EPOCH_UNITS if smallest <= high and low < largest]
+    notes.append(f"column '{col}' mixes epoch {' and '.join(units)}: each value read by its magnitude (UTC)")
+    q = ident(col)
+    cases = " ".join(f"WHEN {q} < {largest} THEN {q} * {micros}" for _, _, largest, micros in EPOCH_UNITS)
+    return f"make_timestamp(CAST(CASE {cases} END AS BIGINT))"
 
 
 def _mixed_type_warnings(

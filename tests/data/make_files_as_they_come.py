@@ -60,6 +60,12 @@ def write_tricky_inputs(folder: Path) -> dict[str, Path]:
                                           + '{"id": 30000, "code": "A-17"}\n')
     path("two_arrays.json").write_text('[{"id": 1, "label": 0}, {"id": 2, "label": 1}]\n[{"id": 3, "label": 0}]\n')
     path("whitespace.json").write_text("   \n\n\t  \n")
+    # silent guesses: two timestamp formats, epoch seconds mixed with milliseconds
+    path("mixed_timestamp_formats.csv").write_text(
+        "ts,score,label\n2026-01-01 10:00:00,0.1,0\n02/01/2026 11:00,0.2,1\n2026-01-03T12:00:00,0.3,0\n")
+    seconds = 1_767_225_600  # 2026-01-01 00:00 UTC
+    path("mixed_epoch_units.csv").write_text(
+        f"ts,score,label\n{seconds},0.1,0\n{(seconds + 3600) * 1000},0.2,1\n{seconds + 7200},0.3,0\n")
     return cases
 
 

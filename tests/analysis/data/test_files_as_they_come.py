@@ -151,3 +151,14 @@ def test_a_json_field_that_changes_type_is_read_as_text(store, tricky):
 def test_whitespace_is_no_json_log(store, tricky):
     with pytest.raises(InputError, match="only whitespace"):
         open_dataset(store, str(tricky["whitespace_json"]))
+
+
+@pytest.mark.parametrize("case, said", [("mixed_timestamp_formats_csv", "mixes timestamp formats"),
+                                        ("mixed_epoch_units_csv", "mixes epoch seconds and milliseconds")])
+def test_mixed_time_formats_are_read_as_time_and_said(store, tricky, case, said):
+    dataset = open_dataset(store, str(tricky[case]))
+    times = pd.to_datetime(rows_of(store, dataset)["ts"]).dt.tz_localize(None)
+    expected = {"mixed_timestamp_formats_csv": ["2026-01-01 10:00", "2026-01-02 11:00", "2026-01-03 12:00"],
+                "mixed_epoch_units_csv": ["2026-01-01 00:00", "2026-01-01 01:00", "2026-01-01 02:00"]}[case]
+    assert times.tolist() == pd.to_datetime(expected).tolist()
+    assert any(said in w for w in dataset.report.warnings)
