@@ -48,6 +48,7 @@ class AppController:
     def __init__(self, session: Session, tasks: TaskRunner) -> None:
         self.session = session
         self.tasks = tasks
+        self._closed: list[Dataset] = []  # closed but undoable: their views are dropped with the workspace
 
     def open_paths(self, specs: Sequence[str], name: str | None = None, kind: str = "log",
                    roles: RoleMap | None = None, persist: bool = True, activate: bool = True) -> None:
@@ -118,8 +119,10 @@ class AppController:
         and its hand-set roles. Its view stays in the store until the workspace is replaced, so
         undo needs no reload and a job still reading it finishes instead of failing; the jobs
         the panels started for it are cancelled quietly (they ask again for what is active)."""
-        if name not in self.session.datasets:
+        opened = self.session.datasets.get(name)
+        if opened is None:
             return
+        self._closed.append(opened.dataset)
         for task in self.tasks.running():
             if task.lane != HEAVY or task.key == f"recheck:{name}":
                 task.cancel()
@@ -131,6 +134,9 @@ class AppController:
         for name, opened in list(self.session.datasets.items()):
             self.session.run(RemoveDataset(name))
             close_dataset(self.session.store, opened.dataset)
+        for dataset in self._closed:
+            close_dataset(self.session.store, dataset)
+        self._closed.clear()
         self.session.clear_history()
 
     def set_roles(self, name: str, roles: RoleMap) -> None:
