@@ -162,3 +162,21 @@ def test_mixed_time_formats_are_read_as_time_and_said(store, tricky, case, said)
                 "mixed_epoch_units_csv": ["2026-01-01 00:00", "2026-01-01 01:00", "2026-01-01 02:00"]}[case]
     assert times.tolist() == pd.to_datetime(expected).tolist()
     assert any(said in w for w in dataset.report.warnings)
+
+
+def test_labels_of_many_classes_with_one_plain_score_are_said_at_load(store, tmp_path):
+    """Labels {-1, 0, 1, 2, 7} and one score column: multiclass, but nothing can score it. Said
+    at load, naming the classes, not by the first metric's error."""
+    import numpy as np
+
+    from analysis.data.log_sanity import Severity
+    from analysis.data.open_log import load_log
+
+    rng = np.random.default_rng(15)
+    frame = pd.DataFrame({"request_id": [f"r{i}" for i in range(300)], "model_version": "v1",
+                          "label": rng.choice([-1, 0, 1, 2, 7], 300), "score": rng.uniform(size=300)})
+    path = tmp_path / "odd_labels.csv"
+    frame.to_csv(path, index=False)
+    loaded = load_log(store, [str(path)])
+    errors = [i.message for i in loaded.issues if i.severity is Severity.ERROR]
+    assert len(errors) == 1 and "5 classes (-1, 0, 1, 2, 7)" in errors[0] and "'score'" in errors[0]
