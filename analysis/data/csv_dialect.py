@@ -5,22 +5,29 @@ an Excel ``sep=;`` hint (then often with decimal commas), ``#`` comment lines, o
 ("Prediction export 2026-10-01") above the header. Read as they are, the title becomes the only
 column name and every row is lost. Other "CSV" files are not tables at all: an HTML error page
 saved under the log's name, or a header holding a NUL byte. A file glued together from Windows
-and Unix parts mixes line endings, which DuckDB's sniffer refuses; it is read leniently. :func:`csv_layout` reads the top of
+and Unix parts mixes line endings, which DuckDB's sniffer refuses; it is read leniently. A
+footer ("Total,3 rows,") would turn numeric columns into text and count as a row; it is cut off. :func:`csv_layout` reads the top of
 the file once and says which lines to skip, with which delimiter and decimal separator, and
 what it skipped; it refuses what is no table with a sentence.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from analysis.errors import InputError
 from analysis.query import literal
 
 SAMPLE_BYTES = 64 * 1024
 DELIMITERS = (",", ";", "\t", "|")
+FOOTER_EVIDENCE_ROWS = 3
+MAX_FOOTER_LINES = 3
+MISSING_TOKENS = frozenset({"na", "n/a", "nan", "null", "none", "-", "?", "missing"})
 _MARKUP = re.compile(rb"^\s*(<!doctype\s+html|<html|<\?xml|<head|<body)", re.IGNORECASE)
 _DECIMAL_COMMA = re.compile(r"(^|;)\s*-?\d+,\d+\s*(;|$)")
 
@@ -31,6 +38,7 @@ class CsvLayout:
     delimiter: str | None = None
     decimal_comma: bool = False
     mixed_line_endings: bool = False
+    body_bytes: int | None = None  # where a footer starts (the rows end there), else None
     notes: tuple[str, ...] = field(default=())
 
     def read_csv_options(self) -> str:
@@ -68,7 +76,82 @@ def csv_layout(path: Path) -> CsvLayout:
     endings = _line_endings(head)
     if len(endings) > 1:
         notes.append(f"lines end in mixed ways ({', '.join(endings)}); read leniently")
-    return CsvLayout(skip, delimiter, decimal_comma, len(endings) > 1, tuple(notes))
+    separator = delimiter or (max(DELIMITERS, key=body[0].count) if body else ",")
+    body_bytes = _footer_start(path, separator, decimal_comma, notes)
+    return CsvLayout(skip, delimiter, decimal_comma, len(endings) > 1, body_bytes, tuple(notes))
+
+
+def _footer_start(path: Path, separator: str, decimal_comma: bool, notes: list[str]) -> int | None:
+    """The byte offset of a footer ("Total,3 rows,") at the end of the file, if there is one.
+
+    A trailing line is a footer when it has text in a column that holds numbers on every one of
+    the (at least FOOTER_EVIDENCE_ROWS) lines above it in the file's tail: a summary, not a row.
+    At most MAX_FOOTER_LINES are taken off, each named in the notes.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        handle.seek(max(0, size - SAMPLE_BYTES))
+        tail = handle.read()
+    offsets, lines = [], []
+    start = max(0, size - SAMPLE_BYTES)
+    for raw in tail.splitlines(keepends=True):
+        if raw.strip():
+            offsets.append(start)
+            lines.append(raw.decode("utf-8", errors="replace").strip())
+        start += len(raw)
+    if size > SAMPLE_BYTES:  # the first line of the tail may be cut
+        offsets, lines = offsets[1:], lines[1:]
+    cut = None
+    for _ in range(MAX_FOOTER_LINES):
+        if len(lines) < FOOTER_EVIDENCE_ROWS + 1 or not _is_footer(lines, separator, decimal_comma):
+            break
+        cut = offsets.pop()
+        notes.append(f"skipped a footer line at the end: '{lines.pop()[:60]}'")
+    return cut
+
+
+def _is_footer(lines: list[str], separator: str, decimal_comma: bool) -> bool:
+    rows = [line.split(separator) for line in lines[-(FOOTER_EVIDENCE_ROWS + 1):]]
+    last, above = rows[-1], rows[:-1]
+    width = len(above[0])
+    if any(len(row) != width for row in above):
+        return False
+    numeric = [c for c in range(width) if all(_is_number(row[c], decimal_comma) for row in above)]
+    return any(c >= len(last) or _is_text(last[c], decimal_comma) for c in numeric)
+
+
+def _is_text(field: str, decimal_comma: bool) -> bool:
+    """Text that is neither a number nor a way of writing "missing" (those are data)."""
+    value = field.strip().strip('"')
+    return bool(value) and value.lower() not in MISSING_TOKENS and not _is_number(value, decimal_comma)
+
+
+def _is_number(text: str, decimal_comma: bool) -> bool:
+    text = text.strip().strip('"')
+    try:
+        float(text.replace(",", ".") if decimal_comma else text)
+    except ValueError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def body_file(path: Path, layout: CsvLayout) -> Iterator[Path]:
+    """``path``, or a temporary copy without its footer for DuckDB to read (it cannot stop early)."""
+    if layout.body_bytes is None:
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="sleuth-csv-") as folder:
+        copy = Path(folder) / path.name
+        with open(path, "rb") as source, open(copy, "wb") as target:
+            remaining = layout.body_bytes
+            while remaining > 0:
+                chunk = source.read(min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                target.write(chunk)
+                remaining -= len(chunk)
+        yield copy
 
 
 def _line_endings(head: bytes) -> list[str]:

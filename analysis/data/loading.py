@@ -28,7 +28,7 @@ import pyarrow.feather as feather
 from analysis.data.column_names import looks_like_time
 from analysis.dataset import NUMERIC_TYPES, Column, Dataset, LoadReport, SkippedRow
 from analysis.errors import InputError
-from analysis.data.csv_dialect import CsvLayout, csv_layout
+from analysis.data.csv_dialect import CsvLayout, body_file, csv_layout
 from analysis.data.json_fallback import MAX_FALLBACK_BYTES, read_json_records
 from analysis.data.formats import Format, detect_format, resolve_inputs, split_table
 from analysis.data.probe import probe_files
@@ -244,7 +244,8 @@ def _read_one_csv(
     )
     if encoding:
         options += f", encoding={literal(encoding)}"
-    cur.execute(f"CREATE TABLE {ident(table)} AS SELECT * FROM read_csv({literal(str(path))}, {options})")
+    with body_file(path, layout) as body:
+        cur.execute(f"CREATE TABLE {ident(table)} AS SELECT * FROM read_csv({literal(str(body))}, {options})")
     rejected = cur.execute(
         f"SELECT line, error_type, error_message FROM {ident(errors)} ORDER BY line"
     ).fetchall()

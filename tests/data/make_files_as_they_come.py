@@ -49,6 +49,8 @@ def write_tricky_inputs(folder: Path) -> dict[str, Path]:
     path("title_row.csv").write_text(TITLED)
     path("comment_preamble.csv").write_text(COMMENTED)
     path("excel_hint.csv").write_text(EXCEL_HINT)
+    path("footer.csv").write_text("id,score,label\n1,0.1,0\n2,0.2,1\n3,0.3,0\n4,0.4,1\nTotal,4 rows,\n")
+    path("missing_last_score.csv").write_text("id,score,label\n1,0.1,0\n2,0.2,1\n3,0.3,0\n4,n/a,1\n")
     # valid, refused: Windows and Unix line endings in one file
     path("mixed_line_endings.csv").write_bytes(b"id,score,label\r\n1,0.1,0\n2,0.2,1\r\n3,0.3,0\n4,0.4,1\r\n")
     # JSON that DuckDB refused, and whitespace accepted as data

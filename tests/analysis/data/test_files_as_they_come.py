@@ -55,6 +55,7 @@ def test_invalid_utf8_csv_keeps_its_rows_and_says_so(store, tricky):
     ("title_row_csv", 4, "title line"),
     ("comment_preamble_csv", 3, "comment line"),
     ("excel_hint_csv", 3, "sep=;"),
+    ("footer_csv", 4, "footer line"),
 ])
 def test_lines_above_the_header_are_skipped_and_listed(store, tricky, case, rows, said):
     dataset = open_dataset(store, str(tricky[case]))
@@ -180,3 +181,8 @@ def test_labels_of_many_classes_with_one_plain_score_are_said_at_load(store, tmp
     loaded = load_log(store, [str(path)])
     errors = [i.message for i in loaded.issues if i.severity is Severity.ERROR]
     assert len(errors) == 1 and "5 classes (-1, 0, 1, 2, 7)" in errors[0] and "'score'" in errors[0]
+
+
+def test_a_missing_value_in_the_last_row_is_data_not_a_footer(store, tricky):
+    dataset = open_dataset(store, str(tricky["missing_last_score_csv"]))
+    assert dataset.row_count == 4 and not any("footer" in w for w in dataset.report.warnings)
