@@ -385,17 +385,17 @@ def run_compare_command(args: argparse.Namespace) -> int:
     from analysis.store import APP_MEMORY_LIMIT, Store
     from analysis.workspace.workspace_file import Workspace
 
+    saved = []
+    if args.slices:  # read first: an unreadable workspace is reported before any log is loaded
+        workspace = Workspace.open(args.slices, create=False)
+        saved, problems = workspace.slices()
+        workspace.close()
+        for problem in (*workspace.notes, *problems):
+            sys.stderr.write(f"sleuth: {problem}\n")
     store = Store(memory_limit=APP_MEMORY_LIMIT)
     loaded = load_log(store, args.paths, fixed=named_roles(args), check=False, options=_log_options(args))
     dataset, roles = loaded.dataset, loaded.roles
     condition = to_sql(parse_slice(args.where, {c.name: c.dtype for c in dataset.columns})) if args.where else None
-    saved = []
-    if args.slices:
-        workspace = Workspace.open(args.slices, create=False)
-        saved, problems = workspace.slices()
-        workspace.close()
-        for problem in problems:
-            sys.stderr.write(f"sleuth: {problem}\n")
     dataset, condition = cli_rules.compare_inputs(store, args, dataset, roles, condition)
     windows = [None if w is None else time_window(roles, *w) for w in (args.base_window, args.candidate_window)]
     report = compare_report(store, dataset, roles, args.base, args.candidate, metric=args.metric,

@@ -26,7 +26,7 @@ from analysis.rules.rule_set import RuleSet
 from analysis.rules.rule_store import rule_sets
 from analysis.slicing.parser import parse_slice
 from analysis.slices import And, Everything, Predicate, Slice, all_of
-from analysis.workspace.workspace_file import Workspace
+from analysis.workspace.workspace_file import Workspace, with_workspace_suffix
 
 from app.commands import (
     AddDataset,
@@ -52,6 +52,7 @@ class AppController:
     def __init__(self, session: Session, tasks: TaskRunner) -> None:
         self.session = session
         self.tasks = tasks
+        self._closed: list[Dataset] = []  # closed but undoable: their views are dropped with the workspace
 
     def open_paths(self, specs: Sequence[str], name: str | None = None, kind: str = "log",
                    roles: RoleMap | None = None, persist: bool = True, activate: bool = True,
@@ -123,12 +124,29 @@ class AppController:
             self.message.emit("error", f"{name}: {errors[0]}" + (f" (+{len(errors) - 1} more in the sidebar)" if len(errors) > 1 else ""))
 
     def close_dataset(self, name: str) -> None:
+        """Close ``name`` as an undoable command: undo brings back the dataset, its registration
+        and its hand-set roles. Its view stays in the store until the workspace is replaced, so
+        undo needs no reload and a job still reading it finishes instead of failing; the jobs
+        the panels started for it are cancelled quietly (they ask again for what is active)."""
         opened = self.session.datasets.get(name)
         if opened is None:
             return
+        self._closed.append(opened.dataset)
+        for task in self.tasks.running():
+            if task.lane != HEAVY or task.key == f"recheck:{name}":
+                task.cancel()
         self.session.run(RemoveDataset(name))
-        self.session.clear_history()  # the view is dropped; undoing would point at nothing
-        close_dataset(self.session.store, opened.dataset)
+
+    def _close_everything(self) -> None:
+        """Drop every open dataset and its view (a new workspace replaces them; no undo)."""
+        self.tasks.cancel_all()
+        for name, opened in list(self.session.datasets.items()):
+            self.session.run(RemoveDataset(name))
+            close_dataset(self.session.store, opened.dataset)
+        for dataset in self._closed:
+            close_dataset(self.session.store, dataset)
+        self._closed.clear()
+        self.session.clear_history()
 
     def join_labels(self, name: str, labels_path: str, on: str | None = None) -> None:
         """Join a labels file to the open log ``name`` in the background; the labelled log opens
@@ -155,8 +173,10 @@ class AppController:
         except InputError as exc:
             self.message.emit("error", str(exc))
             return False
-        for name in list(self.session.datasets):
-            self.close_dataset(name)
+        for note in workspace.notes:
+            self.message.emit("warning", note)
+        self.session.run(AttachWorkspace(None))  # what was open stays in the workspace it came from
+        self._close_everything()
         self.session.run(AttachWorkspace(workspace))
         saved, problems = workspace.slices()
         for problem in problems:
@@ -207,18 +227,19 @@ class AppController:
         self.session.run(SetSlice(Slice(all_of(kept + [predicate]), name)))
 
     def save_workspace_as(self, path: str | Path) -> bool:
-        """Start a new workspace file holding everything open now."""
-        path = Path(path)
-        if path.suffix != ".sleuth":
-            path = path.with_suffix(".sleuth")
-        if path.exists():
-            path.unlink()
+        """Write everything of the workspace (or, without one, everything open) to ``path``,
+        which then receives every later edit. The file is written complete beside ``path`` and
+        replaces it at once; saving onto the open workspace changes nothing. The caller has
+        asked before replacing another file (``path`` gets ``.sleuth`` if it lacks it)."""
+        target = with_workspace_suffix(path)
+        current = self.session.workspace
         try:
-            workspace = Workspace.open(path)
+            workspace = current.save_as(target) if current is not None else Workspace.new(target)
         except InputError as exc:
             self.message.emit("error", str(exc))
             return False
-        self.session.run(AttachWorkspace(workspace))
+        if workspace is not current:
+            self.session.run(AttachWorkspace(workspace))
         return True
 
 

@@ -24,6 +24,7 @@ from analysis.metrics.per_version import model_versions
 from analysis.slicing.parser import SliceParseError
 from analysis.slices import Range, Slice
 from analysis.workspace.version_cards import VersionCard
+from analysis.workspace.workspace_file import with_workspace_suffix
 from views.panels.breakdown import BreakdownPanel
 from views.panels.compare import ComparePanel
 from views.panels.data_sidebar import DataSidebar
@@ -273,8 +274,19 @@ class MainWindow(QMainWindow):
 
     def choose_save_workspace(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save workspace as", self._last_dir(), WORKSPACE_FILTER)
-        if path and self.controller.save_workspace_as(path):
-            self.notifications.show_message("info", f"Workspace saved to {path}; every later edit is saved at once.")
+        if not path:
+            return
+        target = with_workspace_suffix(path)
+        # The dialog asked about the name as typed; a name that gained ".sleuth" is asked here.
+        if target != Path(path) and target.exists() and not self._confirm_replace(target):
+            return
+        if self.controller.save_workspace_as(target):
+            self.notifications.show_message("info", f"Workspace saved to {target}; every later edit is saved at once.")
+
+    def _confirm_replace(self, target: Path) -> bool:
+        answer = QMessageBox.question(self, "Replace workspace?", f"{target.name} already exists. Replace it?",
+                                      QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        return answer == QMessageBox.Yes
 
     def close_active(self) -> None:
         if self.session.active_name:

@@ -20,7 +20,8 @@ import numpy as np
 
 from analysis.compare.comparison import PAIR_LABEL, Pairing, Rows, at_threshold, paired_rows, paired_view, side_column
 from analysis.stats.significance import mcnemar_exact
-from analysis.dataset import Dataset
+from analysis.cell_text import neutralise, neutralised_sql
+from analysis.dataset import Column, Dataset
 from analysis.errors import SchemaError
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident, literal
@@ -162,7 +163,7 @@ def export_flips(
     if not pairing.paired:
         raise SchemaError("flips need the same requests scored by both versions (a paired comparison)")
     roles = at_threshold(roles, threshold)
-    columns = [ident(c) for c in dataset.column_names] + [
+    columns = [_exported(column, format) for column in dataset.columns] + [
         f"{side_column(side, what)} AS {name}_{label}"
         for side, name in (("b", "base"), ("c", "candidate"))
         for what, label in (("pred", "prediction"), ("score", "score"), ("loss", "loss"))
@@ -176,3 +177,14 @@ def export_flips(
             cur.execute(f"COPY ({select}) TO {literal(str(path))} ({options})", list(rows.sql.params))
             written = cur.fetchall()
     return int(written[0][0]) if written and written[0] else 0
+
+
+def _exported(column: Column, format: str) -> str:
+    """A log column as the export writes it: in a CSV, text that a spreadsheet would run as a
+    formula is neutralised (cells and the header alike; see :mod:`analysis.cell_text`)."""
+    if format != "csv":
+        return ident(column.name)
+    value = ident(column.name)
+    if not (column.is_numeric or column.is_temporal):
+        value = neutralised_sql(f"CAST({value} AS VARCHAR)")
+    return f"{value} AS {ident(neutralise(column.name))}"

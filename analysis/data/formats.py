@@ -35,6 +35,7 @@ EXTENSIONS = {
     ".ndjson": Format.JSONL,
     ".json": Format.JSONL,
     ".arrow": Format.ARROW,
+    ".arrows": Format.ARROW,  # the Arrow IPC stream format
     ".feather": Format.ARROW,
     ".ipc": Format.ARROW,
     ".duckdb": Format.DUCKDB,

@@ -28,6 +28,8 @@ import pyarrow.feather as feather
 from analysis.data.column_names import looks_like_time
 from analysis.dataset import NUMERIC_TYPES, Column, Dataset, LoadReport, SkippedRow
 from analysis.errors import InputError
+from analysis.data.csv_dialect import CsvLayout, body_file, csv_layout
+from analysis.data.json_fallback import MAX_FALLBACK_BYTES, read_json_records
 from analysis.data.formats import Format, detect_format, resolve_inputs, split_table
 from analysis.data.lakehouse import lake_table
 from analysis.data.probe import probe_files
@@ -223,14 +225,15 @@ def _load_csv(
     """Copy into a table, skipping malformed lines and listing them; retry Latin-1 if not UTF-8."""
     data = data_table_name(view)
     progress(0.0, "reading CSV")
+    layouts = {path: csv_layout(path) for path in paths}
     with store.job_cursor(cancel) as cur:
-        skipped = _read_csv_into(store, cur, data, paths, encoding=None)
+        skipped = _read_csv_into(store, cur, data, layouts, encoding=None)
         not_utf8 = sorted({s.file for s in skipped if "ENCODING" in s.reason.upper()})
-        warnings = []
+        warnings = [f"{path}: {note}" for path, layout in layouts.items() for note in layout.notes]
         if not_utf8:
             progress(0.5, "re-reading as Latin-1")
             cur.execute(f"DROP TABLE {ident(data)}")
-            skipped = _read_csv_into(store, cur, data, paths, encoding="latin-1")
+            skipped = _read_csv_into(store, cur, data, layouts, encoding="latin-1")
             warnings.append(
                 "not valid UTF-8, read as Latin-1 (check accented characters): "
                 + ", ".join(not_utf8)
@@ -239,17 +242,17 @@ def _load_csv(
 
 
 def _read_csv_into(
-    store: Store, cur: duckdb.DuckDBPyConnection, data: str, paths: Sequence[Path], encoding: str | None
+    store: Store, cur: duckdb.DuckDBPyConnection, data: str, layouts: dict[Path, CsvLayout], encoding: str | None
 ) -> list[SkippedRow]:
     """Read each file with reject tracking (DuckDB refuses it together with union_by_name),
     then stack the per-file tables by column name."""
     skipped: list[SkippedRow] = []
     parts = []
-    for path in paths:
-        part = data if len(paths) == 1 else store.new_name("csv_part")
-        skipped += _read_one_csv(store, cur, part, path, encoding)
+    for path, layout in layouts.items():
+        part = data if len(layouts) == 1 else store.new_name("csv_part")
+        skipped += _read_one_csv(store, cur, part, path, layout, encoding)
         parts.append(part)
-    if len(paths) > 1:
+    if len(layouts) > 1:
         stacked = " UNION ALL BY NAME ".join(f"SELECT * FROM {ident(p)}" for p in parts)
         cur.execute(f"CREATE TABLE {ident(data)} AS {stacked}")
         for part in parts:
@@ -258,16 +261,17 @@ def _read_csv_into(
 
 
 def _read_one_csv(
-    store: Store, cur: duckdb.DuckDBPyConnection, table: str, path: Path, encoding: str | None
+    store: Store, cur: duckdb.DuckDBPyConnection, table: str, path: Path, layout: CsvLayout, encoding: str | None
 ) -> list[SkippedRow]:
     errors, scans = store.new_name("csv_rejects"), store.new_name("csv_scans")
     options = (
         f"ignore_errors=true, store_rejects=true, "
-        f"rejects_table={literal(errors)}, rejects_scan={literal(scans)}"
+        f"rejects_table={literal(errors)}, rejects_scan={literal(scans)}{layout.read_csv_options()}"
     )
     if encoding:
         options += f", encoding={literal(encoding)}"
-    cur.execute(f"CREATE TABLE {ident(table)} AS SELECT * FROM read_csv({literal(str(path))}, {options})")
+    with body_file(path, layout) as body:
+        cur.execute(f"CREATE TABLE {ident(table)} AS SELECT * FROM read_csv({literal(str(body))}, {options})")
     rejected = cur.execute(
         f"SELECT line, error_type, error_message FROM {ident(errors)} ORDER BY line"
     ).fetchall()
@@ -284,21 +288,46 @@ def _load_jsonl(
     data = data_table_name(view)
     layout = "array" if _first_char(paths[0]) == "[" else "newline_delimited"
     progress(0.0, "reading JSON")
+    blank = next((p for p in paths if p.stat().st_size <= 2**16 and not p.read_bytes().strip(b" \t\r\n")), None)
+    if blank is not None:
+        raise InputError("the file is empty or holds only whitespace: no JSON records", file=str(blank))
     with store.job_cursor(cancel) as cur:
         try:
             _read_json_into(cur, data, paths, layout)
             return Backing(ident(data), "rowid")
         except duckdb.InvalidInputException as exc:
-            if layout != "newline_delimited":
-                raise InputError(f"not valid JSON: {_first_line(exc)}", file=str(paths[0])) from exc
             duckdb_message = _first_line(exc)
-        progress(0.3, "finding malformed JSON lines")
-        with tempfile.TemporaryDirectory(prefix="sleuth-jsonl-") as folder:
-            skipped, cleaned = _without_malformed_lines(paths, Path(folder), cancel)
-            if not skipped:
-                raise InputError(f"not valid JSON lines: {duckdb_message}", file=str(paths[0]))
-            _read_json_into(cur, data, cleaned, layout)
-    return Backing(ident(data), "rowid", skipped=skipped)
+        if layout == "newline_delimited":
+            progress(0.3, "finding malformed JSON lines")
+            with tempfile.TemporaryDirectory(prefix="sleuth-jsonl-") as folder:
+                skipped, cleaned = _without_malformed_lines(paths, Path(folder), cancel)
+                if skipped:
+                    _read_json_into(cur, data, cleaned, layout)
+                    return Backing(ident(data), "rowid", skipped=skipped)
+        progress(0.5, "reading the JSON with Python")
+        return _read_json_with_python(cur, data, paths, duckdb_message)
+
+
+def _read_json_with_python(cur: duckdb.DuckDBPyConnection, data: str, paths: Sequence[Path],
+                           duckdb_message: str) -> Backing:
+    """Valid JSON DuckDB refused (see :mod:`analysis.data.json_fallback`), or its message when
+    the files are too large to read in Python."""
+    too_large = next((p for p in paths if p.stat().st_size > MAX_FALLBACK_BYTES), None)
+    if too_large is not None:
+        raise InputError(f"not valid JSON: {duckdb_message}", file=str(too_large))
+    tables, warnings = [], []
+    for path in paths:
+        table, notes = read_json_records(path)
+        tables.append(table)
+        warnings += [f"{path}: {note}" for note in notes]
+    combined = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+    registered = f"{data}_records"
+    cur.register(registered, combined)
+    try:
+        cur.execute(f"CREATE TABLE {ident(data)} AS SELECT * FROM {ident(registered)}")
+    finally:
+        cur.unregister(registered)
+    return Backing(ident(data), "rowid", warnings=warnings)
 
 
 def _read_json_into(cur: duckdb.DuckDBPyConnection, data: str, paths: Sequence[Path], layout: str) -> None:
@@ -507,21 +536,23 @@ def _type_fixes(
         for fmt in TEXT_TIMESTAMP_FORMATS:
             parts.append(f"count(try_strptime({q}, ?))")
             params.append(fmt)
+        parts.append(f"count({_any_timestamp_format(q)})")
     for col in epochs:
-        parts += [f"min({ident(col)})", f"max({ident(col)})"]
+        plausible = " OR ".join(f"{ident(col)} BETWEEN {low} AND {high}" for _, low, high, _ in EPOCH_UNITS)
+        parts += [f"min({ident(col)})", f"max({ident(col)})", f"count(*) FILTER (WHERE NOT ({plausible}))"]
     sample = f"(SELECT {_star(backing)} FROM {backing.source} LIMIT {TYPE_SAMPLE_ROWS})"
     values = list(store.rows(Sql(f"SELECT {', '.join(parts)} FROM {sample}", tuple(params)), cancel)[0])
     notes: list[str] = []
     for col in texts:
-        present, iso, zoned, *by_format = values[: 3 + len(TEXT_TIMESTAMP_FORMATS)]
-        del values[: 3 + len(TEXT_TIMESTAMP_FORMATS)]
-        fix = _text_timestamp(col, present, iso, zoned, by_format, notes)
+        present, iso, zoned, *by_format, any_format = values[: 4 + len(TEXT_TIMESTAMP_FORMATS)]
+        del values[: 4 + len(TEXT_TIMESTAMP_FORMATS)]
+        fix = _text_timestamp(col, present, iso, zoned, by_format, notes) or _mixed_formats(col, present, any_format, notes)
         if fix:
             fixes[col] = fix
     for col in epochs:
-        low, high = values[0], values[1]
-        del values[:2]
-        fix = _epoch_timestamp(col, low, high, notes)
+        low, high, implausible = values[:3]
+        del values[:3]
+        fix = _epoch_timestamp(col, low, high, notes) or _mixed_epochs(col, low, high, implausible, notes)
         if fix:
             fixes[col] = fix
     return fixes, notes
@@ -550,6 +581,32 @@ def _epoch_timestamp(col: str, low, high, notes: list[str]) -> str | None:
             notes.append(f"column '{col}' read as epoch {unit} (UTC)")
             return f"make_timestamp(CAST({ident(col)} * {micros} AS BIGINT))"
     return None
+
+
+def _any_timestamp_format(q: str) -> str:
+    formats = literal_list(TEXT_TIMESTAMP_FORMATS)
+    return f"coalesce(TRY_CAST({q} AS TIMESTAMP), try_strptime({q}, {formats}))"
+
+
+def _mixed_formats(col: str, present: int, any_format: int, notes: list[str]) -> str | None:
+    """Every value a timestamp, but in more than one format (logs from two services)."""
+    if present == 0 or any_format != present:
+        return None
+    notes.append(f"column '{col}' mixes timestamp formats: each value read with the first format it fits "
+                 f"(ISO, then {', '.join(TEXT_TIMESTAMP_FORMATS)})")
+    return _any_timestamp_format(ident(col))
+
+
+def _mixed_epochs(col: str, low, high, implausible: int, notes: list[str]) -> str | None:
+    """Epoch seconds mixed with milliseconds (or microseconds): each value's magnitude says which,
+    since the plausible ranges of the units do not overlap."""
+    if low is None or high is None or implausible:
+        return None
+    units = [unit for unit, smallest, largest, _ in EPOCH_UNITS if smallest <= high and low < largest]
+    notes.append(f"column '{col}' mixes epoch {' and '.join(units)}: each value read by its magnitude (UTC)")
+    q = ident(col)
+    cases = " ".join(f"WHEN {q} < {largest} THEN {q} * {micros}" for _, _, largest, micros in EPOCH_UNITS)
+    return f"make_timestamp(CAST(CASE {cases} END AS BIGINT))"
 
 
 def _mixed_type_warnings(

@@ -12,7 +12,7 @@ from enum import Enum
 
 from analysis.dataset import Dataset
 from analysis.query import ROW_ID, ident
-from analysis.data.roles import RoleMap
+from analysis.data.roles import RoleMap, TaskType
 from analysis.store import Store
 from analysis.report.formatting import percent
 
@@ -36,7 +36,7 @@ class LogIssue:
 
 def check_log(store: Store, dataset: Dataset, roles: RoleMap) -> list[LogIssue]:
     """Every sanity issue of the log under ``roles``, most severe first."""
-    issues = _missing_outcome(roles)
+    issues = _missing_outcome(roles) + _scores_without_classes(store, dataset, roles)
     for score in roles.scores:
         issues += _bad_scores(store, dataset, score)
     if roles.id is not None:
@@ -68,6 +68,27 @@ def _missing_outcome(roles: RoleMap) -> list[LogIssue]:
             "set the role by hand",
         )]
     return []
+
+
+def _scores_without_classes(store: Store, dataset: Dataset, roles: RoleMap) -> list[LogIssue]:
+    """A multiclass label with score columns that name no class and no prediction column: no
+    metric can be computed, and saying it now beats an error from the first metric later."""
+    if roles.task is not TaskType.MULTICLASS or roles.label is None or roles.prediction is not None:
+        return []
+    if not roles.scores or len(roles.score_classes) == len(roles.scores):
+        return []
+    label = ident(roles.label)
+    classes = [str(v) for (v,) in store.rows(f"SELECT DISTINCT CAST({label} AS VARCHAR) FROM {ident(dataset.view)} "
+                                              f"WHERE {label} IS NOT NULL ORDER BY 1 LIMIT 11")]
+    shown = ", ".join(classes[:10]) + (", ..." if len(classes) > 10 else "")
+    return [LogIssue(
+        Severity.ERROR,
+        f"label '{roles.label}' has {'more than 10' if len(classes) > 10 else len(classes)} classes ({shown}) "
+        f"but the score column(s) {', '.join(repr(s) for s in roles.scores)} name no class and there is no "
+        "prediction column, so no metric can be computed: mark a prediction column, one score column per "
+        "class, or make the task binary in the column roles",
+        column=roles.label,
+    )]
 
 
 def _bad_scores(store: Store, dataset: Dataset, score: str) -> list[LogIssue]:

@@ -82,7 +82,7 @@ def load_log(
     detected = roles is None
     if roles is None:
         progress(0.75, "Detecting column roles")
-        profiles, roles = _detected_roles(store, dataset, layout, fixed)
+        profiles, roles = _detected_roles(store, dataset, layout, fixed, progress, cancel)
     else:
         roles = keep_known_columns(roles, dataset)
         for role, column in (fixed or {}).items():
@@ -92,7 +92,7 @@ def load_log(
         progress(0.8, "Joining labels")
         dataset, roles, joined = join_labels(store, dataset, roles, options.labels, options.on, cancel)
         if detected:  # the joined label can change the task, so detect again around it
-            profiles, redetected = _detected_roles(store, dataset, layout, fixed)
+            profiles, redetected = _detected_roles(store, dataset, layout, fixed, cancel=cancel)
             roles = labelled_roles(redetected, roles.label, dataset)
     issues: tuple[LogIssue, ...] = ()
     if check:
@@ -103,9 +103,10 @@ def load_log(
     return LoadedLog(dataset, roles, issues, profiles, joined)
 
 
-def _detected_roles(store: Store, dataset: Dataset, layout,
-                    fixed: Mapping[Role, str] | None) -> tuple[tuple[ColumnProfile, ...], RoleMap]:
-    profiles = tuple(profile_columns(store, dataset))
+def _detected_roles(store: Store, dataset: Dataset, layout, fixed: Mapping[Role, str] | None,
+                    progress: Progress = no_progress,
+                    cancel: CancelToken = NEVER_CANCELLED) -> tuple[tuple[ColumnProfile, ...], RoleMap]:
+    profiles = tuple(profile_columns(store, dataset, progress=scaled(progress, 0.75, 0.85), cancel=cancel))
     roles = detect_roles(profiles, fixed)
     return profiles, (with_wide_roles(roles, layout) if layout is not None else roles)
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from analysis.data.csv_dialect import csv_layout
 from analysis.errors import InputError
 from analysis.progress import NEVER_CANCELLED, CancelToken, Cancelled
 from analysis.query import literal
@@ -117,10 +118,18 @@ def _probe_sql(file_format: str, path: str) -> str:
     """The statement the child runs for one file: read its schema and first rows."""
     source = {
         "parquet": f"read_parquet({literal(path)})",
-        "csv": f"read_csv({literal(path)}, ignore_errors=true)",
+        "csv": f"read_csv({literal(path)}, ignore_errors=true{_csv_options(path)})",
         "jsonl": f"read_json({literal(path)}, format='newline_delimited', ignore_errors=true)",
     }[file_format]
     return f"SELECT * FROM {source} LIMIT {PROBE_ROWS}"
+
+
+def _csv_options(path: str) -> str:
+    """The loader's options for this CSV (lines to skip, mixed line endings), so both read alike."""
+    try:
+        return csv_layout(Path(path)).read_csv_options()
+    except InputError:
+        return ""  # no table at all: the loader refuses it with its sentence
 
 
 def _probe_one(file_format: str, path: str) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from analysis.data.column_names import looks_like_time, normalize
 from analysis.dataset import NUMERIC_TYPES as _NUMERIC_TYPES
+from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
 from analysis.query import ROW_ID, ident, literal
 
 if TYPE_CHECKING:
@@ -216,14 +217,42 @@ class ColumnProfile:
         return self.dtype.upper() == "VARCHAR"
 
 
-def profile_columns(store: "Store", dataset: "Dataset", sample_rows: int = 50_000) -> list[ColumnProfile]:
+PROFILE_BATCH_COLUMNS = 64
+"""Columns profiled per query: one aggregate over thousands of columns runs DuckDB out of memory
+(250 columns already did in 1.5 GB); logs with hundreds of features are normal."""
+PROFILE_CELLS = 5_000_000
+PROFILE_MIN_ROWS = 1_000
+"""The profile's sample is read once into a table of at most PROFILE_CELLS values (fewer rows for
+a wide log, never fewer than PROFILE_MIN_ROWS), then profiled batch by batch from memory."""
+
+
+def profile_columns(store: "Store", dataset: "Dataset", sample_rows: int = 50_000,
+                    progress: Progress = no_progress, cancel: CancelToken = NEVER_CANCELLED) -> list[ColumnProfile]:
     """Profile the first ``sample_rows`` rows of every column (ROW_ID excluded)."""
     columns = [c for c in dataset.columns if c.name != ROW_ID]
     if not columns:
         return []
-    sample = f"(SELECT * FROM {ident(dataset.view)} LIMIT {int(sample_rows)})"
-    stats = store.rows(f"SELECT count(*), {', '.join(_profile_parts(c) for c in columns)} FROM {sample}")[0]
-    rows, values = stats[0], list(stats[1:])
+    sample_rows = min(sample_rows, max(PROFILE_MIN_ROWS, PROFILE_CELLS // len(columns)))
+    table = store.new_name("profile_sample")
+    store.execute(f"CREATE TABLE {ident(table)} AS SELECT * FROM {ident(dataset.view)} LIMIT {int(sample_rows)}")
+    try:
+        return _profile_sample(store, ident(table), columns, progress, cancel)
+    finally:
+        store.execute(f"DROP TABLE IF EXISTS {ident(table)}")
+
+
+def _profile_sample(store: "Store", sample: str, columns: list["Column"], progress: Progress,
+                    cancel: CancelToken) -> list[ColumnProfile]:
+    """Profile the sample table ``sample`` in batches of columns (see PROFILE_BATCH_COLUMNS)."""
+    rows, values = 0, []
+    for start in range(0, len(columns), PROFILE_BATCH_COLUMNS):
+        cancel.raise_if_cancelled()
+        progress(start / len(columns), f"Profiling columns {start + 1:,}-{min(start + PROFILE_BATCH_COLUMNS, len(columns)):,}"
+                                       f" of {len(columns):,}")
+        batch = columns[start:start + PROFILE_BATCH_COLUMNS]
+        stats = store.rows(f"SELECT count(*), {', '.join(_profile_parts(c) for c in batch)} FROM {sample}", cancel)[0]
+        rows = stats[0]
+        values += list(stats[1:])
     partial = []
     for column in columns:
         non_null, distinct, low, high, outside, fractional, examples = values[:7]
@@ -259,7 +288,8 @@ def _profile_parts(column: "Column") -> str:
         )
     else:
         numeric = "NULL, NULL, NULL, NULL"
-    return f"count({q}), count(DISTINCT {q}), {numeric}, approx_top_k({text}, 5)"
+    # list_distinct over the sample is exact like count(DISTINCT) and ten times faster per column
+    return f"count({q}), coalesce(len(list_distinct(list({q}))), 0), {numeric}, approx_top_k({text}, 5)"
 
 
 def _value_counts(store: "Store", sample: str, profiles: list[ColumnProfile]) -> dict[str, tuple[tuple[str, int], ...]]:

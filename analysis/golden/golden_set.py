@@ -23,42 +23,11 @@ import pandas as pd
 from analysis.dataset import Dataset
 from analysis.errors import InputError, SchemaError
 from analysis.metrics.outcomes import class_text, outcomes
+from analysis.report.formatting import json_value
 from analysis.query import ROW_ID, Sql, ident, where_clause
 from analysis.data.roles import RoleMap, TaskType
 from analysis.store import Store
 from analysis.workspace.workspace_file import Workspace
-
-REQUESTS_TABLE = "golden_requests"
-VERSIONS_TABLE = "golden_versions"
-CREATE_REQUESTS = Sql(
-    """
-    CREATE TABLE IF NOT EXISTS golden_requests (   -- append-only: one row per golden request
-        golden_version INTEGER,   -- the addition that brought it; version N holds 1..N
-        request_id VARCHAR PRIMARY KEY,
-        golden_group VARCHAR,     -- the group it was added with (a failure group, a filter)
-        source_dataset VARCHAR,   -- the source prediction: dataset, row id, version
-        source_row BIGINT,
-        source_version VARCHAR,
-        label VARCHAR,            -- the correct label, as class text
-        recorded_prediction VARCHAR,  -- the source prediction, as JSON
-        recorded_score DOUBLE,
-        recorded_correct BOOLEAN,
-        inputs VARCHAR            -- the request's features, as a JSON object
-    )
-    """
-)
-CREATE_VERSIONS = Sql(
-    """
-    CREATE TABLE IF NOT EXISTS golden_versions (   -- append-only: one row per addition
-        golden_version INTEGER PRIMARY KEY,
-        golden_group VARCHAR,
-        source VARCHAR,           -- the log and filter the requests came from
-        added INTEGER,
-        saved_at TIMESTAMP
-    )
-    """
-)
-
 
 @dataclass(frozen=True)
 class Addition:
@@ -72,8 +41,6 @@ class Addition:
 
 def golden_versions(workspace: Workspace) -> list[dict]:
     """Every golden-set version, oldest first: number, group, source, requests added, when."""
-    if not workspace.has_table(VERSIONS_TABLE):
-        return []
     rows = workspace.fetch(Sql("SELECT golden_version, golden_group, source, added, saved_at "
                                "FROM golden_versions ORDER BY golden_version"))
     return [{"version": v, "group": g, "source": s, "added": a, "saved_at": t.isoformat()} for v, g, s, a, t in rows]
@@ -83,8 +50,6 @@ def golden_requests(workspace: Workspace, version: int | None = None) -> pd.Data
     """The requests of golden-set ``version`` (default the latest), in the order added."""
     columns = ("golden_version", "request_id", "golden_group", "source_dataset", "source_row", "source_version",
                "label", "recorded_prediction", "recorded_score", "recorded_correct", "inputs")
-    if not workspace.has_table(REQUESTS_TABLE):
-        return pd.DataFrame(columns=list(columns))
     known = [v["version"] for v in golden_versions(workspace)]
     if version is not None and version not in known:
         raise SchemaError(f"the golden set has versions 1 to {max(known, default=0)}, not {version}",
@@ -110,8 +75,7 @@ def add_to_golden(store: Store, workspace: Workspace, dataset: Dataset, roles: R
     without_label = where_clause(Sql(f"NOT {out.has_label}") & condition)
     unlabelled = int(store.scalar(Sql(f"SELECT COUNT(*) FROM {ident(dataset.view)}{without_label.text}",
                                       without_label.params)))
-    existing = set() if not workspace.has_table(REQUESTS_TABLE) else {
-        r[0] for r in workspace.fetch(Sql("SELECT request_id FROM golden_requests"))}
+    existing = {r[0] for r in workspace.fetch(Sql("SELECT request_id FROM golden_requests"))}
     fresh = labelled[~labelled["_id"].isin(existing)].drop_duplicates("_id")
     duplicates = len(labelled) - len(fresh)
     version = max((v["version"] for v in golden_versions(workspace)), default=0) + 1
@@ -119,7 +83,7 @@ def add_to_golden(store: Store, workspace: Workspace, dataset: Dataset, roles: R
         return Addition(version - 1, 0, duplicates, unlabelled)
     features = list(roles.features)
     inputs = fresh[features].to_json(orient="records", lines=True, date_format="iso").splitlines()
-    predictions = [json.dumps(_plain(v)) for v in fresh["_prediction"]]
+    predictions = [json.dumps(json_value(v)) for v in fresh["_prediction"]]
     columns = [
         [version] * len(fresh), fresh["_id"].tolist(), [group] * len(fresh), [dataset.name] * len(fresh),
         fresh["_row"].astype("int64").tolist(), fresh["_version"].tolist(),
@@ -131,8 +95,7 @@ def add_to_golden(store: Store, workspace: Workspace, dataset: Dataset, roles: R
              "BOOLEAN", "VARCHAR"]
     unnested = ", ".join(f"UNNEST(?::{t}[])" for t in types)
     workspace.edit([
-        CREATE_REQUESTS, CREATE_VERSIONS,
-        Sql(f"INSERT INTO golden_requests SELECT {unnested}", tuple([_plain(v) for v in c] for c in columns)),
+        Sql(f"INSERT INTO golden_requests SELECT {unnested}", tuple([json_value(v) for v in c] for c in columns)),
         Sql("INSERT INTO golden_versions VALUES (?, ?, ?, ?, ?)",
             (version, group, source, len(fresh), _dt.datetime.now())),
     ])
@@ -154,13 +117,6 @@ def _labelled_rows(store: Store, dataset: Dataset, roles: RoleMap, condition: Sq
               f"{', '.join(ident(f) for f in roles.features) or 'NULL AS _none'} "
               f"FROM {ident(dataset.view)}{where.text} ORDER BY {ident(ROW_ID)}")
     return store.df(Sql(select, where.params))
-
-
-def _plain(value):
-    """A pandas/numpy cell as a JSON-able Python value."""
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return None
-    return value.item() if hasattr(value, "item") else value
 
 
 def export_golden(workspace: Workspace, out: str | Path, version: int | None = None) -> int:

@@ -13,24 +13,8 @@ from analysis.query import Sql
 from analysis.rules.rule_set import Rule, RuleSet, empty_rule_set, latest_name, parse_derived
 from analysis.workspace.workspace_file import Workspace
 
-TABLE = "rule_sets"
-CREATE_TABLE = Sql(
-    """
-    CREATE TABLE IF NOT EXISTS rule_sets (   -- append-only: every rule-set version of every base
-        base VARCHAR,
-        number INTEGER,
-        document VARCHAR,   -- RuleSet JSON (versioned, kind-tagged)
-        saved_at TIMESTAMP,
-        PRIMARY KEY (base, number)
-    )
-    """
-)
-
-
 def rule_sets(workspace: Workspace) -> list[RuleSet]:
     """Every saved rule set, by base and then number."""
-    if not workspace.has_table(TABLE):
-        return []
     rows = workspace.fetch(Sql("SELECT base, number, document FROM rule_sets ORDER BY base, number"))
     found = []
     for base, number, document in rows:
@@ -52,7 +36,6 @@ def add_rule(workspace: Workspace, base: str, rule: Rule, note: str = "") -> Rul
     """Save the next rule set on ``base``: the latest one's rules and ``rule`` after them."""
     made = latest_rule_set(workspace, base).with_rule(rule, note)
     workspace.edit([
-        CREATE_TABLE,
         Sql("INSERT INTO rule_sets VALUES (?, ?, ?, ?)", (made.base, made.number, made.to_json(), _dt.datetime.now())),
     ])
     return made

@@ -428,6 +428,8 @@ def bin_column(
         if not _is_ordered(col):
             raise SchemaError("bin edges need a numeric or time column", column=column)
         clean = sorted({plain_value(e) for e in edges})
+        if any(isinstance(e, float) and not math.isfinite(e) for e in clean):
+            raise SchemaError("bin edges must be finite numbers (not inf or nan)", column=column)
         if not clean:
             raise ValueError("give at least one bin edge")
         return _range_binning(column, clean, _has_nulls(store, dataset, column, condition, cancel))

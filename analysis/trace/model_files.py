@@ -17,9 +17,10 @@ result computed from it is labelled as coming from a surrogate.
 
 from __future__ import annotations
 
+import io
 import json
 import pickletools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -96,6 +97,7 @@ class ModelFile:
     format: str
     untrusted_types: list[str]
     needs_trust: bool
+    data: bytes = field(default=b"", repr=False)  # the bytes checked: the only bytes ever loaded
 
 
 @dataclass(frozen=True)
@@ -115,24 +117,32 @@ class LoadedModel:
 
 
 def inspect_model(path: str | Path) -> ModelFile:
-    """The format of a model file, the types in it Sleuth does not allow, whether to ask."""
+    """The format of a model file, the types in it Sleuth does not allow, whether to ask.
+
+    The file is read once, here: the check and the load see the same bytes, so a file swapped
+    on disk after the check (a time-of-check/time-of-use race) is never what gets loaded.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise InputError("model file not found", file=str(path))
-    file_format = _format_of(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as error:
+        raise InputError("model file not found", file=str(path)) from error
+    except OSError as error:
+        raise InputError(f"cannot read the model file ({error.strerror or error})", file=str(path)) from error
+    file_format = _format_of(path, data)
     if file_format == SKOPS:
         import skops.io
 
         try:
-            reported = skops.io.get_untrusted_types(file=path)
+            reported = skops.io.get_untrusted_types(data=data)
         except Exception as error:
             raise InputError(f"not a readable skops model file ({error})", file=str(path)) from error
         untrusted = sorted(t for t in reported if t not in ALLOWED_TYPES)
-        return ModelFile(path, SKOPS, untrusted, needs_trust=bool(untrusted))
+        return ModelFile(path, SKOPS, untrusted, needs_trust=bool(untrusted), data=data)
     if file_format == XGBOOST_FORMAT:
-        return ModelFile(path, XGBOOST_FORMAT, [], needs_trust=False)
-    names = _pickle_globals(path) if file_format == PICKLE else []
-    return ModelFile(path, file_format, names, needs_trust=True)
+        return ModelFile(path, XGBOOST_FORMAT, [], needs_trust=False, data=data)
+    names = _pickle_globals(data) if file_format == PICKLE else []
+    return ModelFile(path, file_format, names, needs_trust=True, data=data)
 
 
 def load_model(path: str | Path, trust: bool = False) -> LoadedModel:
@@ -351,12 +361,10 @@ def _classes(final: Any) -> int | None:
     return None if classes is None else len(classes)
 
 
-def _format_of(path: Path) -> str:
+def _format_of(path: Path, data: bytes) -> str:
     """skops files are zip archives; ``.json``/``.ubj`` are XGBoost's format; ``.joblib`` files
     are joblib; anything else a pickle."""
-    with path.open("rb") as handle:
-        magic = handle.read(4)
-    if magic == b"PK\x03\x04":
+    if data[:4] == b"PK\x03\x04":
         return SKOPS
     if path.suffix.lower() in XGBOOST_SUFFIXES:
         return XGBOOST_FORMAT
@@ -365,7 +373,7 @@ def _format_of(path: Path) -> str:
     return PICKLE
 
 
-def _pickle_globals(path: Path) -> list[str]:
+def _pickle_globals(data: bytes) -> list[str]:
     """The module.name globals a pickle would import, read from its opcodes without running it.
 
     Best effort, for the trust dialog: protocol 4+ pickles name a global by two strings pushed
@@ -376,8 +384,7 @@ def _pickle_globals(path: Path) -> list[str]:
     strings: list[str | None] = []
     memo: dict[int, str | None] = {}
     try:
-        with path.open("rb") as handle:
-            for opcode, arg, _ in pickletools.genops(handle):
+        for opcode, arg, _ in pickletools.genops(data):
                 top = strings[-1] if strings else None
                 if opcode.name in ("GLOBAL", "INST"):
                     names.add(str(arg).replace(" ", "."))
@@ -399,24 +406,24 @@ def _pickle_globals(path: Path) -> list[str]:
 
 
 def _read(info: ModelFile) -> Any:
+    """Load ``info.data``, the bytes :func:`inspect_model` checked (never the file again)."""
     if info.format == SKOPS:
         import skops.io
 
-        reported = skops.io.get_untrusted_types(file=info.path)
-        return skops.io.load(info.path, trusted=reported)
+        reported = skops.io.get_untrusted_types(data=info.data)
+        return skops.io.loads(info.data, trusted=reported)
     if info.format == XGBOOST_FORMAT:
-        return _read_xgboost(info.path)
+        return _read_xgboost(info.path, info.data)
     if info.format == JOBLIB:
         import joblib
 
-        return joblib.load(info.path)
+        return joblib.load(io.BytesIO(info.data))
     import pickle
 
-    with info.path.open("rb") as handle:
-        return pickle.load(handle)
+    return pickle.loads(info.data)
 
 
-def _read_xgboost(path: Path) -> Any:
+def _read_xgboost(path: Path, data: bytes) -> Any:
     """An XGBoost model file as the scikit-learn wrapper its objective calls for.
 
     The wrapper gives the rest of Sleuth ``classes_``, ``predict_proba`` and refitting (suspect
@@ -429,7 +436,7 @@ def _read_xgboost(path: Path) -> Any:
         raise InputError("this is an XGBoost model file, and XGBoost is not installed "
                          "(pip install 'sleuth[boosters]')", file=str(path)) from error
     booster = xgboost.Booster()
-    booster.load_model(str(path))
+    booster.load_model(bytearray(data))
     objective = _xgboost_objective(booster)
     if objective.startswith(("binary:", "multi:")):
         model = xgboost.XGBClassifier()
@@ -437,5 +444,5 @@ def _read_xgboost(path: Path) -> Any:
         model = xgboost.XGBRegressor()
     else:
         return booster
-    model.load_model(str(path))
+    model.load_model(bytearray(data))
     return model

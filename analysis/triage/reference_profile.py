@@ -202,7 +202,7 @@ def profile_reference(
         ColumnProfile(
             name=c.name, dtype=c.dtype, kind=kinds[c.name], distinct=summary[c.name]["distinct"],
             counts=overall.columns[c.name], quantiles=summary[c.name]["quantiles"],
-            typical_range=(numeric_edges[c.name][0], numeric_edges[c.name][-1]) if c.name in numeric_edges else None,
+            typical_range=(numeric_edges[c.name][0], numeric_edges[c.name][-1]) if numeric_edges.get(c.name) else None,
             edges=numeric_edges.get(c.name, ()),
         )
         for c in chosen

@@ -3,7 +3,8 @@
 It keeps dataset registrations (paths, format, column roles), saved slices, version cards,
 reference profiles and the decisions taken on findings, and later the failure queue and notes. Every edit is one transaction committed when it is made,
 so a crash loses nothing that was done and never leaves half an edit behind. Content is JSON
-with a schema version, never pickle: a workspace received from someone else cannot run code.
+with a schema version, never pickle, and opening a file never runs anything stored in it
+(see :mod:`analysis.workspace.file_io`): a workspace received from someone else cannot run code.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import datetime as _dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import duckdb
 
@@ -20,9 +21,10 @@ from analysis.errors import InputError, SchemaError
 from analysis.data.roles import RoleMap
 from analysis.query import Sql
 from analysis.slices import Slice
+from analysis.workspace.file_io import WORKING_CONFIG, read_workspace, table_rows, write_workspace
+from analysis.workspace.schema import SCHEMA_VERSION  # noqa: F401 - re-exported for callers and tests
 from analysis.workspace.version_cards import VersionCard
 
-SCHEMA_VERSION = 4
 SUFFIX = ".sleuth"
 
 
@@ -37,107 +39,68 @@ class DatasetEntry:
     kind: str = "log"  # "log" or "training"
 
 
-MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
-    1: lambda con: con.execute(
-        """
-        CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
-        CREATE TABLE IF NOT EXISTS datasets (
-            name VARCHAR PRIMARY KEY,
-            position INTEGER,
-            paths VARCHAR,      -- JSON list
-            format VARCHAR,
-            kind VARCHAR,
-            roles VARCHAR,      -- JSON RoleMap or NULL
-            added_at TIMESTAMP
-        );
-        """
-    ),
-    2: lambda con: con.execute(
-        """
-        CREATE TABLE IF NOT EXISTS slices (
-            name VARCHAR PRIMARY KEY,
-            document VARCHAR,   -- Slice JSON (kind-tagged, versioned)
-            saved_at TIMESTAMP
-        );
-        """
-    ),
-    3: lambda con: con.execute(
-        """
-        CREATE TABLE IF NOT EXISTS version_cards (
-            version VARCHAR PRIMARY KEY,
-            document VARCHAR    -- VersionCard JSON
-        );
-        """
-    ),
-    4: lambda con: con.execute(
-        """
-        CREATE TABLE IF NOT EXISTS decisions (   -- append-only: the history of each finding key
-            position INTEGER,
-            check_key VARCHAR,
-            document VARCHAR,   -- Decision JSON
-            saved_at TIMESTAMP
-        );
-        CREATE TABLE IF NOT EXISTS profiles (    -- reference profiles, by dataset name
-            dataset VARCHAR PRIMARY KEY,
-            document VARCHAR,   -- Profile JSON (the expectations format)
-            saved_at TIMESTAMP
-        );
-        """
-    ),
-}
+_OPEN_HERE: dict[Path, int] = {}
+"""Workspace files this process has open, and how many times: a file already open here was
+checked when first opened and cannot be attached a second time."""
 
 
 class Workspace:
-    """An open ``*.sleuth`` file. Methods commit at once; reading never writes."""
+    """An open ``*.sleuth`` file. Methods commit at once; reading never writes.
 
-    def __init__(self, path: str | Path, con: duckdb.DuckDBPyConnection) -> None:
+    ``notes`` says what opening left out (views, macros and other objects Sleuth never writes).
+    """
+
+    def __init__(self, path: str | Path, con: duckdb.DuckDBPyConnection, notes: tuple[str, ...] = ()) -> None:
         self.path = Path(path)
         self._con = con
+        self.notes = notes
 
     @classmethod
     def open(cls, path: str | Path, create: bool = True) -> "Workspace":
-        """Open (or create) a workspace file, migrating it to the current schema."""
+        """Open (or create) a workspace file, upgrading it to the current schema.
+
+        The file is read through :func:`read_workspace` first; only a file whose structure is
+        exactly what Sleuth writes is then opened for editing, anything else is rebuilt from
+        its known tables first. Raises :class:`InputError` in one sentence when it cannot be read.
+        """
         path = Path(path).expanduser()
-        if not path.exists() and not create:
-            raise InputError("no such workspace file", file=str(path))
-        if path.exists():
-            _check_is_duckdb(path)
+        if not path.exists() and not path.is_symlink():
+            if not create:
+                raise InputError("no such workspace file", file=str(path))
+            return cls.new(path)
+        if path.resolve() in _OPEN_HERE:  # checked when first opened; DuckDB shares the open file
+            return cls._connect(path, ())
+        contents = read_workspace(path)
+        if contents.needs_rewrite:
+            write_workspace(path, contents.rows)
+        return cls._connect(path, tuple(contents.notes(path)))
+
+    @classmethod
+    def new(cls, path: str | Path) -> "Workspace":
+        """An empty workspace at ``path``, replacing any file there at once (the caller asked)."""
+        path = Path(path).expanduser()
+        write_workspace(path, {})
+        return cls._connect(path, ())
+
+    @classmethod
+    def _connect(cls, path: Path, notes: tuple[str, ...]) -> "Workspace":
         try:
-            con = duckdb.connect(
-                str(path),
-                config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
-            )
-        except duckdb.IOException as exc:
-            raise InputError(f"cannot open the workspace ({_first_line(exc)})", file=str(path)) from exc
+            workspace = cls(path, duckdb.connect(str(path), config=WORKING_CONFIG), notes)
         except duckdb.Error as exc:
-            raise InputError(f"not a Sleuth workspace ({_first_line(exc)})", file=str(path)) from exc
-        workspace = cls(path, con)
-        workspace._migrate()
+            raise InputError(f"cannot open the workspace ({_first_line(exc)})", file=str(path)) from exc
+        _OPEN_HERE[path.resolve()] = _OPEN_HERE.get(path.resolve(), 0) + 1
         return workspace
 
-    def _migrate(self) -> None:
-        version = self._schema_version()
-        if version > SCHEMA_VERSION:
-            self._con.close()
-            raise InputError(
-                f"this workspace was written by a newer Sleuth (schema {version}); update Sleuth to open it",
-                file=str(self.path),
-            )
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            with self._transaction():
-                MIGRATIONS[target](self._con)
-                self._con.execute(
-                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(target)]
-                )
+    def save_as(self, target: str | Path) -> "Workspace":
+        """A complete copy of this workspace at ``target`` (replaced atomically), opened.
 
-    def _schema_version(self) -> int:
-        tables = {r[0] for r in self._con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        if "meta" not in tables:
-            if tables:
-                raise InputError("this DuckDB file is not a Sleuth workspace", file=str(self.path))
-            return 0
-        row = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
-        return int(row[0][0]) if row else 0
+        Saving onto the open file itself changes nothing and returns this workspace.
+        """
+        target = Path(target).expanduser()
+        if _same_file(target, self.path):
+            return self
+        write_workspace(target, table_rows(self._con))
+        return Workspace._connect(target, ())
 
     def _transaction(self):
         return _Transaction(self._con)
@@ -238,12 +201,6 @@ class Workspace:
             self._con.execute("INSERT OR REPLACE INTO profiles VALUES (?, ?, ?)",
                               [dataset, document, _dt.datetime.now()])
 
-    def has_table(self, name: str) -> bool:
-        """Whether a capability's own table exists yet (it is created by its first edit)."""
-        found = self._con.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_name = ?",
-                                  [name]).fetchall()
-        return bool(found[0][0])
-
     def fetch(self, query: Sql) -> list[tuple]:
         """Rows of a read-only query over the workspace's tables."""
         return self._con.execute(query.text, list(query.params)).fetchall()
@@ -267,7 +224,13 @@ class Workspace:
         return json.loads(row[0][0]) if row else default
 
     def close(self) -> None:
-        self._con.close()
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+            key = self.path.resolve()
+            _OPEN_HERE[key] = _OPEN_HERE.get(key, 1) - 1
+            if _OPEN_HERE[key] <= 0:
+                del _OPEN_HERE[key]
 
 
 class _Transaction:
@@ -288,14 +251,17 @@ class _Transaction:
         return False
 
 
-def _check_is_duckdb(path: Path) -> None:
-    """Refuse files that are not DuckDB databases before DuckDB tries (and maybe downloads)."""
-    with open(path, "rb") as fh:
-        head = fh.read(16)
-    if head.startswith(b"SQLite format 3"):
-        raise InputError("this is a SQLite file, not a Sleuth workspace", file=str(path))
-    if len(head) >= 12 and head[8:12] != b"DUCK":
-        raise InputError("not a Sleuth workspace (not a DuckDB database file)", file=str(path))
+def with_workspace_suffix(path: str | Path) -> Path:
+    """``path`` ending in ``.sleuth``: a name typed without it gets it (never replacing another suffix)."""
+    path = Path(path)
+    return path if path.suffix == SUFFIX else path.with_name(path.name + SUFFIX)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and a.samefile(b)
+    except OSError:
+        return False
 
 
 def _first_line(exc: BaseException) -> str:

@@ -215,8 +215,10 @@ class BreakdownPanel(QWidget):
         try:
             edges = sorted({float(part) for part in text.replace(";", ",").split(",") if part.strip()})
         except ValueError:
-            self.caption.setText(f"<span style='color:#b3261e'>Bin edges must be numbers separated by commas: "
-                                 f"'{escape_html(text)}'</span>")
+            edges = None
+        if edges is None or not all(math.isfinite(edge) for edge in edges):  # inf, nan, 1e309 pass float()
+            self.caption.setText(f"<span style='color:#b3261e'>Bin edges must be finite numbers separated by "
+                                 f"commas: '{escape_html(text)}'</span>")
             return None
         return edges
 

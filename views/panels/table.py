@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from analysis.cell_text import selection_text
 from analysis.window import TableSpec, fetch_window, find_row, prepare_table, release_table
 from app.commands import SelectRow
 from app.state import Changes, Session
@@ -199,9 +200,14 @@ class TablePanel(QWidget):
         self.session.run(SelectRow(row_id))
 
     def copy_selection(self) -> None:
-        text = self.model.copy_text(self.view.selectionModel().selectedIndexes())
-        if text:
-            QApplication.clipboard().setText(text)
+        """Copy exactly the selected cells, read from DuckDB on a worker (a select-all of
+        millions of rows neither freezes the window nor copies pages never loaded)."""
+        ranges = [(r.top(), r.bottom(), r.left(), r.right()) for r in self.view.selectionModel().selection()]
+        if not ranges or self.window is None:
+            return
+        rows = sum(bottom - top + 1 for top, bottom, _, _ in ranges)
+        self.tasks.submit(selection_text, self.session.store, self.window, ranges, key="table-copy", lane=TABLE,
+                          label=f"Copying {rows:,} rows", on_result=QApplication.clipboard().setText)
 
     def show_find(self) -> None:
         self.find_bar.setVisible(True)

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from analysis.errors import SleuthError
 from analysis.trace.model_files import inspect_model
 from analysis.trace.tracer import (
     FAILURE_CAP,
@@ -260,7 +261,7 @@ class TracePanel(QWidget):
             self.caption.setText(f"No training snapshot is known for version "
                                  f"{self.session.version_name(version)}: choose one with “Choose snapshot…”.")
             return
-        trust = self._trust(model)
+        trust = self._trust(model, self.caption)
         if trust is None:
             return
         named = self.session.chosen_snapshot_roles(snapshot)
@@ -271,19 +272,24 @@ class TracePanel(QWidget):
                           label=f"Tracing row {row} to its training rows",
                           on_result=self._show_trace, on_error=self._show_error)
 
-    def _trust(self, model: str) -> bool | None:
-        """False when the file opens safely, True when the user trusts it, None when refused."""
+    def _trust(self, model: str, report: QLabel) -> bool | None:
+        """False when the file opens safely, True when the user trusts it, None when refused or
+        unreadable (a card's model file that moved): ``report`` then says why."""
         if not model:
             return False
         if model in self.trusted:
             return True
-        info = inspect_model(model)
+        try:
+            info = inspect_model(model)
+        except SleuthError as error:
+            report.setText(f"Could not open the model file: {error}")
+            return None
         if not info.needs_trust:
             return False
         if confirm_trust(self, model, info.untrusted_types):
             self.trusted.add(model)
             return True
-        self.caption.setText("The model file was not opened: you did not trust it. Choose another "
+        report.setText("The model file was not opened: you did not trust it. Choose another "
                              "model, or trust this one, to trace the row.")
         return None
 
@@ -377,7 +383,7 @@ class TracePanel(QWidget):
         if not snapshot:
             self.suspects_summary.setText("Select a row first, or choose a training snapshot.")
             return
-        trust = self._trust(model)
+        trust = self._trust(model, self.suspects_summary)
         if trust is None:
             return
         self.suspects_summary.setText("Ranking the snapshot's labels (several model fits)…")
@@ -423,7 +429,7 @@ class TracePanel(QWidget):
                                           f"{self.session.version_name(version)}: choose one with "
                                           "“Choose snapshot…”.")
             return
-        trust = self._trust(model)
+        trust = self._trust(model, self.failures_summary)
         if trust is None:
             return
         self.failures_snapshot = snapshot

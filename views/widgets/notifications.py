@@ -39,7 +39,8 @@ class NotificationArea(QWidget):
             self._remove(self._layout.itemAt(self._layout.count() - 1).widget())
         self.setVisible(True)
         if level == "info":
-            QTimer.singleShot(INFO_TIMEOUT_MS, lambda: self._remove(banner))
+            # The banner is the timer's context: dismissed and deleted first, the timer is dropped.
+            QTimer.singleShot(INFO_TIMEOUT_MS, banner, lambda: self._remove(banner))
 
     def messages(self) -> list[str]:
         """Texts of the banners shown now, newest first."""

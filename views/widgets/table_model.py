@@ -17,12 +17,13 @@ Every ``set_source`` starts a new *generation*; a page that arrives for an older
 
 from __future__ import annotations
 
-import datetime as _dt
 from collections import OrderedDict
-from typing import Any, Callable, Iterable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QIcon
+
+from analysis.cell_text import exact_text
 
 PLACEHOLDER = "…"
 """Shown in a cell whose page has not arrived yet."""
@@ -232,46 +233,7 @@ class WindowedTableModel(QAbstractTableModel):
         page = self._cached_page(row) if 0 <= row < self._row_count else None
         return None if page is None else page.raw[row - page.start][column]
 
-    def copy_text(self, indexes: Iterable[AnyIndex]) -> str:
-        """Tab-separated text of the selected cells, with a header row of column names.
-
-        The selection's rows and columns form one grid (cells between two rectangles that
-        are not selected stay empty). Values are the raw ones (full precision, NULL as an
-        empty field); rows whose page is not loaded copy as empty fields.
-        """
-        cells = {(i.row(), i.column()) for i in indexes if i.isValid()}
-        if not cells:
-            return ""
-        rows = sorted({r for r, _ in cells})
-        columns = sorted({c for _, c in cells})
-        lines = ["\t".join(_tsv_field(self._columns[c]) for c in columns)]
-        for r in rows:
-            fields = [_copy_field(self.raw_value(r, c)) if (r, c) in cells else "" for c in columns]
-            lines.append("\t".join(fields))
-        return "\n".join(lines) + "\n"
-
 
 def _full_text(value: Any) -> str:
     """A tooltip's text: the whole value, with NULL named."""
-    return "NULL" if value is None else _copy_field(value, keep_breaks=True)
-
-
-def _copy_field(value: Any, keep_breaks: bool = False) -> str:
-    """A value as text for the clipboard: exact, with NULL as an empty field."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, _dt.datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, (_dt.date, _dt.time)):
-        return value.isoformat()
-    text = str(value)
-    return text if keep_breaks else _tsv_field(text)
-
-
-def _tsv_field(text: str) -> str:
-    """Tabs and line breaks would split a TSV row; they become spaces."""
-    return text.replace("\t", " ").replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    return "NULL" if value is None else exact_text(value)

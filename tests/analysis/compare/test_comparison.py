@@ -275,3 +275,31 @@ def test_cli_window_without_a_time_column_is_a_clear_error(tmp_path, capsys):
     assert main(["compare", str(path), "--base", "a", "--candidate", "a", "--base-window",
                  "2026-01-01..2026-01-02"]) == 2
     assert "timestamp" in capsys.readouterr().err
+
+
+def test_a_csv_export_neutralises_formula_cells(store, tmp_path):
+    """A log value (or column name) a spreadsheet would run is written with an apostrophe."""
+    import csv
+
+    from analysis.data.open_log import load_log
+    from analysis.data.roles import RoleMap
+
+    n = 40
+    frame = pd.DataFrame({"request_id": [f"r{i % 20}" for i in range(n)],
+                          "model_version": ["a"] * 20 + ["b"] * 20,
+                          "y": [i % 2 for i in range(20)] * 2,
+                          "prediction": [i % 2 for i in range(20)] + [1 - i % 2 for i in range(20)],
+                          "=note": ["=cmd|' /C calc'!A0", "@HYPERLINK(\"x\")", "-1.5", "ok"] * 10,
+                          "delta": [-1.5] * n})
+    log = tmp_path / "log.csv"
+    frame.to_csv(log, index=False)
+    loaded = load_log(store, [str(log)], roles=RoleMap(id="request_id", model_version="model_version", label="y",
+                                                       prediction="prediction"), check=False)
+    pairing = pair_versions(store, loaded.dataset, loaded.roles, "a", "b")
+    path = tmp_path / "flips.csv"
+    assert export_flips(store, loaded.dataset, loaded.roles, pairing, path) == 20
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert "'=note" in rows[0]
+    assert {r["'=note"] for r in rows} == {"'=cmd|' /C calc'!A0", "'@HYPERLINK(\"x\")", "-1.5", "ok"}
+    assert {r["delta"] for r in rows} == {"-1.5"}

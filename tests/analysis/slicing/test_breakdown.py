@@ -267,3 +267,12 @@ def test_crosstab_equals_pivot_table(log):
     where = to_sql(table.predicate_of(first["row_key"], first["col_key"])) & Sql("model_version = 'v1'")
     count = store.scalar(Sql(f"SELECT count(*) FROM {ident(dataset.view)} WHERE {where.text}", where.params))
     assert count == first["rows"]
+
+
+@pytest.mark.parametrize("edge", [float("inf"), float("-inf"), float("nan"), float("1e309")])
+def test_edges_that_are_not_finite_are_refused_with_a_sentence(log, edge):
+    from analysis.errors import SchemaError
+
+    store, dataset, _frame = log
+    with pytest.raises(SchemaError, match="finite"):
+        bin_column(store, dataset, "amount", edges=[0, edge])

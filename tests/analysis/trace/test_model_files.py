@@ -146,3 +146,35 @@ def test_feature_mismatches_name_the_column(data):
         match_features(model, snapshot[:2], snapshot)
     with pytest.raises(SchemaError, match="column 'b': is DOUBLE in the training snapshot but VARCHAR"):
         match_features(model, snapshot, [Column("a", "DOUBLE"), Column("b", "VARCHAR"), Column("c", "DOUBLE")])
+
+
+def test_a_file_swapped_after_the_check_is_never_loaded(tmp_path, data, monkeypatch):
+    """The race of the issue: the types are checked, then a file naming posix.system is put in
+    its place before the load. The bytes checked are the bytes loaded."""
+    import os
+
+    X, y = data
+    path = tmp_path / "model.skops"
+    skops.io.dump(LogisticRegression().fit(X, y), path)
+    checked = skops.io.get_untrusted_types
+
+    def check_then_swap(*args, **kwargs):
+        found = checked(*args, **kwargs)
+        skops.io.dump(os.system, path)  # the attacker wins the race on disk
+        return found
+
+    monkeypatch.setattr(skops.io, "get_untrusted_types", check_then_swap)
+    loaded = load_model(path)
+    assert isinstance(loaded.estimator, LogisticRegression)
+    monkeypatch.setattr(skops.io, "get_untrusted_types", checked)
+    with pytest.raises(ModelTrustError, match="posix.system"):
+        load_model(path)
+
+
+def test_a_folder_or_missing_model_file_gets_a_sentence(tmp_path):
+    from analysis.errors import InputError
+
+    with pytest.raises(InputError, match="model file not found"):
+        inspect_model(tmp_path / "gone.skops")
+    with pytest.raises(InputError, match="cannot read the model file"):
+        inspect_model(tmp_path)

@@ -137,18 +137,15 @@ def test_an_older_workspace_is_migrated(tmp_path):
     assert ws.slices() == ([], []) and ws.version_cards() == {} and ws.decisions() == []
 
 
-def test_a_capability_table_is_made_by_its_first_edit_and_an_edit_is_all_or_nothing(tmp_path):
+def test_a_capability_table_is_registered_and_an_edit_is_all_or_nothing(tmp_path):
     from analysis.query import Sql
 
     workspace = Workspace.open(tmp_path / "own.sleuth")
-    create = Sql("CREATE TABLE IF NOT EXISTS notes_of_mine (n INTEGER PRIMARY KEY, text VARCHAR)")
-    assert not workspace.has_table("notes_of_mine")
-    workspace.edit([create, Sql("INSERT INTO notes_of_mine VALUES (?, ?)", (1, "kept"))])
+    insert = "INSERT INTO rule_sets VALUES (?, ?, ?, NULL)"
+    workspace.edit([Sql(insert, ("v1", 1, '{"kept": true}'))])
     with pytest.raises(Exception):
-        workspace.edit([create, Sql("INSERT INTO notes_of_mine VALUES (2, 'lost')"),
-                        Sql("INSERT INTO notes_of_mine VALUES (1, 'duplicate key')")])
+        workspace.edit([Sql(insert, ("v1", 2, '{"lost": true}')), Sql("INSERT INTO no_such_table VALUES (1)")])
     workspace.close()
     reopened = Workspace.open(tmp_path / "own.sleuth", create=False)
-    assert reopened.has_table("notes_of_mine")
-    assert reopened.fetch(Sql("SELECT n, text FROM notes_of_mine")) == [(1, "kept")]
+    assert reopened.fetch(Sql("SELECT base, number, document FROM rule_sets")) == [("v1", 1, '{"kept": true}')]
     reopened.close()

@@ -72,7 +72,22 @@ def test_bad_edges_are_explained(app_window, qtbot, demo_files):
     panel.edges.setText("10, abc")
     panel.edges.editingFinished.emit()
     settle(qtbot, app_window)
-    assert "must be numbers" in panel.caption.text()
+    assert "must be finite numbers" in panel.caption.text()
+    panel.edges.setText("0, 50, 200")
+    panel.edges.editingFinished.emit()
+    settle(qtbot, app_window)
+    assert set(panel.result.frame.label) >= {"[0, 50)", "[50, 200]"}
+
+
+@pytest.mark.parametrize("text", ["inf", "0, nan", "1e309", "-inf, 5"])
+def test_edges_that_are_not_finite_are_refused_and_later_breakdowns_work(app_window, qtbot, demo_files, text):
+    open_demo(qtbot, app_window, demo_files)
+    panel = app_window.breakdown_panel
+    choose(qtbot, app_window, panel.column_box, "amount")
+    panel.edges.setText(text)
+    panel.edges.editingFinished.emit()
+    settle(qtbot, app_window)
+    assert "finite numbers" in panel.caption.text()
     panel.edges.setText("0, 50, 200")
     panel.edges.editingFinished.emit()
     settle(qtbot, app_window)

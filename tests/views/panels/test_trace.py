@@ -179,3 +179,13 @@ def test_the_failures_of_the_slice_name_the_bad_batch(qtbot, app_window, panel, 
     paths, predicate, _ = opened.args
     assert paths == [str(demo_files.training)]
     assert to_text(predicate) == f"row_id = {panel.failures.harmful[0].row_id}"
+
+
+def test_a_card_whose_model_file_is_missing_gets_a_sentence(qtbot, app_window, panel, demo_files, tmp_path):
+    """The random walk's bug: the trace raised on the GUI thread and stuck at "Tracing row N…"."""
+    gone = tmp_path / "moved.skops"
+    _cards(app_window, demo_files, models={OLD_VERSION: gone, NEW_VERSION: gone})
+    row, _ = _failed_positions(demo_files, NEW_VERSION, 1)[0]
+    _select(qtbot, app_window, row)
+    assert "Could not open the model file" in panel.caption.text() and "moved.skops" in panel.caption.text()
+    assert "Tracing row" not in panel.caption.text()

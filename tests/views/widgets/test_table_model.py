@@ -4,6 +4,7 @@ import pytest
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt
 from PySide6.QtWidgets import QTableView
 
+from analysis.cell_text import selection_text
 from analysis.query import ROW_ID, Sql, ident
 from analysis.window import TableSpec, fetch_window, prepare_table
 from views.widgets.table_model import PLACEHOLDER, WindowedTableModel
@@ -121,9 +122,8 @@ def test_copy_text_of_a_selection(store, log_view):
     )
     fetch_page, _ = synchronous_source(model, store, window)
     model.set_source(COLUMNS, window.row_count, fetch_page)
-    indexes = [model.index(r, c) for r in (1, 2) for c in (0, 1)] + [model.index(3, 2)]
     model.data(model.index(1, 0))
-    assert model.copy_text(indexes) == (
+    assert selection_text(store, window, [(1, 2, 0, 1), (3, 3, 2, 2)]) == (
         "score\tname\tok\n"
         "0.75\trow 3\t\n"
         "1.5\trow 6\t\n"
@@ -169,6 +169,7 @@ def test_table_view_scrolled_to_bottom_shows_last_rows(qtbot, store, log_view):
 
     selection = QItemSelection(model.index(N_ROWS - 2, 0), model.index(N_ROWS - 1, 1))
     view.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.Select)
-    assert model.copy_text(view.selectionModel().selectedIndexes()) == (
+    ranges = [(r.top(), r.bottom(), r.left(), r.right()) for r in view.selectionModel().selection()]
+    assert selection_text(store, window, ranges) == (
         f"score\tname\n{(N_ROWS - 2) / 4}\trow {N_ROWS - 2}\n{(N_ROWS - 1) / 4}\trow {N_ROWS - 1}\n"
     )

@@ -1,0 +1,230 @@
+"""Reading a workspace file without running anything in it, and writing one atomically.
+
+A ``*.sleuth`` file is a DuckDB database, and a database can hold views, macros and defaults
+that run when queried or when a row is inserted. A workspace received from someone else must
+not be able to read a file, run a query of its own, hang Sleuth or redefine a function Sleuth
+calls (a macro named ``max``). So a file is never opened as the main database of a connection
+until it has been checked: it is attached read-only to a fresh in-memory connection whose
+external access is then switched off, only the tables of :data:`~analysis.workspace.schema.TABLES`
+are read, by name, schema-qualified, with their expected columns, and every other object is
+listed, never queried. A file whose structure is not exactly what Sleuth writes is rebuilt from
+those rows into a new file that replaces it atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from analysis.errors import InputError
+from analysis.query import literal
+from analysis.workspace.schema import SCHEMA_VERSION, TABLES, TABLES_BY_NAME, Table
+
+QUARANTINE = "quarantined"
+SAFE_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+WORKING_CONFIG = {**SAFE_CONFIG, "enable_external_access": False}
+
+# Everything a database defines, one query per kind, limited to one attached database.
+# ``duckdb_*()`` are table functions of the system catalog: a macro stored in the attached
+# file is not on the search path, so it cannot stand in for them.
+_INVENTORY = {
+    "table": "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ?",
+    "view": "SELECT schema_name, view_name FROM duckdb_views() WHERE database_name = ? AND NOT internal",
+    "macro": "SELECT schema_name, function_name FROM duckdb_functions() WHERE database_name = ? AND NOT internal",
+    "sequence": "SELECT schema_name, sequence_name FROM duckdb_sequences() WHERE database_name = ?",
+    "type": "SELECT schema_name, type_name FROM duckdb_types() WHERE database_name = ? AND NOT internal",
+    "index": "SELECT schema_name, index_name FROM duckdb_indexes() WHERE database_name = ?",
+    "schema": "SELECT schema_name, schema_name FROM duckdb_schemas() WHERE database_name = ? AND NOT internal "
+              "AND schema_name <> 'main'",
+}
+_STRUCTURE = {
+    "column": "SELECT table_name, column_name, data_type, column_default, is_nullable FROM duckdb_columns() "
+              "WHERE database_name = ? AND schema_name = 'main'",
+    "constraint": "SELECT table_name, constraint_type, constraint_text FROM duckdb_constraints() "
+                  "WHERE database_name = ? AND schema_name = 'main'",
+}
+
+
+@dataclass
+class Contents:
+    """The rows of each known table, the schema version, and what was left out."""
+
+    rows: dict[str, list[tuple]]
+    version: int
+    ignored: list[str] = field(default_factory=list)
+    needs_rewrite: bool = False
+
+    def notes(self, path: Path) -> list[str]:
+        if not self.ignored:
+            return []
+        return [f"{path}: ignored and removed what Sleuth does not write: {', '.join(self.ignored)}"]
+
+
+def read_workspace(path: Path) -> Contents:
+    """The known tables of the workspace at ``path``; raises :class:`InputError` in one sentence."""
+    _check_is_duckdb_file(path)
+    con = duckdb.connect(":memory:", config=SAFE_CONFIG)
+    try:
+        try:
+            con.execute(f"ATTACH {literal(str(path))} AS {QUARANTINE} (READ_ONLY)")
+        except duckdb.IOException as exc:
+            raise InputError(f"cannot open the workspace ({_first_line(exc)})", file=str(path)) from exc
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        return _copy_out(con, path)
+    except duckdb.Error as exc:
+        raise InputError(f"not a readable Sleuth workspace ({_first_line(exc)})", file=str(path)) from exc
+    finally:
+        con.close()
+
+
+def _copy_out(con: duckdb.DuckDBPyConnection, path: Path) -> Contents:
+    for table in TABLES:  # the reference: what Sleuth itself writes, in the in-memory database
+        con.execute(table.create_statement())
+    found, expected = _inventory(con, QUARANTINE), _inventory(con, "memory")
+    tables = {name for schema, name in found.pop("table") if schema == "main"}
+    expected.pop("table")
+    if "meta" not in tables:
+        if tables or any(found.values()):
+            raise InputError("this DuckDB file is not a Sleuth workspace", file=str(path))
+        return Contents({}, 0, needs_rewrite=True)
+    version = _schema_version(con, path)
+    ignored = [f"{kind} '{name}'" for kind, objects in found.items() for _schema, name in objects]
+    ignored += [f"table '{name}'" for name in sorted(tables - {t.name for t in TABLES})]
+    rows = {}
+    for table in TABLES:
+        if table.name in tables:
+            rows[table.name] = _read_table(con, table, path)
+        elif table.since <= version:
+            raise InputError(f"table '{table.name}' is missing", file=str(path))
+    same_structure = (_structure(con, QUARANTINE) == _structure(con, "memory") and found == expected
+                      and tables == set(TABLES_BY_NAME))
+    return Contents(rows, version, ignored, needs_rewrite=version < SCHEMA_VERSION or not same_structure)
+
+
+def _inventory(con: duckdb.DuckDBPyConnection, database: str) -> dict[str, list[tuple]]:
+    return {kind: sorted(con.execute(sql, [database]).fetchall()) for kind, sql in _INVENTORY.items()}
+
+
+def _structure(con: duckdb.DuckDBPyConnection, database: str) -> dict[str, list[tuple]]:
+    return {kind: sorted(con.execute(sql, [database]).fetchall(), key=repr) for kind, sql in _STRUCTURE.items()}
+
+
+def _schema_version(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    meta = TABLES_BY_NAME["meta"]
+    _check_columns(con, meta, path)
+    values = [value for key, value in con.execute(meta.select_statement(QUARANTINE)).fetchall()
+              if key == "schema_version"]
+    if not values:
+        return 0
+    try:
+        version = json.loads(values[0]) if values[0] is not None else None
+    except ValueError:
+        version = None
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise InputError(f"its schema_version {values[0]!r} is not a version number", file=str(path))
+    if version > SCHEMA_VERSION:
+        raise InputError(f"this workspace was written by a newer Sleuth (schema {version}); update Sleuth to open it",
+                         file=str(path))
+    return version
+
+
+def _check_columns(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> None:
+    types = dict(con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ? AND schema_name = 'main' "
+        "AND table_name = ?", [QUARANTINE, table.name]).fetchall())
+    for column in table.columns:
+        if column.name not in types:
+            raise InputError(f"table '{table.name}' has no column '{column.name}'", file=str(path))
+        if types[column.name] != column.type:
+            raise InputError(f"table '{table.name}', column '{column.name}' is {types[column.name]}, "
+                             f"not {column.type}", file=str(path))
+
+
+def _read_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> list[tuple]:
+    _check_columns(con, table, path)
+    rows = con.execute(table.select_statement(QUARANTINE)).fetchall()
+    keys = set()
+    for number, row in enumerate(rows, start=1):
+        for column, value in zip(table.columns, row):
+            where = f"table '{table.name}', row {number}, column '{column.name}'"
+            if value is None and column.required:
+                raise InputError(f"{where} is empty", file=str(path))
+            if value is not None and column.json and not _is_json(value):
+                raise InputError(f"{where} is not valid JSON", file=str(path))
+        if table.key is not None:
+            key = row[table.column_names.index(table.key)]
+            if key in keys:
+                raise InputError(f"table '{table.name}' holds '{key}' twice", file=str(path))
+            keys.add(key)
+    return rows
+
+
+def _is_json(text: Any) -> bool:
+    try:
+        json.loads(text)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def write_workspace(target: Path, rows: dict[str, list[tuple]]) -> None:
+    """Write a complete new workspace beside ``target``, then move it over ``target`` at once.
+
+    A crash leaves either the old file or the new one, never half of either. The schema
+    version written is always the current one.
+    """
+    rows = {**rows, "meta": [r for r in rows.get("meta", []) if r[0] != "schema_version"]
+            + [("schema_version", json.dumps(SCHEMA_VERSION))]}
+    staging = target.with_name(f".{target.name}.{os.getpid()}.saving")
+    _remove_database(staging)
+    try:
+        con = duckdb.connect(str(staging), config=WORKING_CONFIG)
+        try:
+            for table in TABLES:
+                con.execute(table.create_statement())
+                if rows.get(table.name):
+                    con.executemany(table.insert_statement(), rows[table.name])
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        _remove_database(target, keep_file=True)  # a stale write-ahead log would replay onto the new file
+        os.replace(staging, target)
+    except (OSError, duckdb.Error) as exc:
+        _remove_database(staging)
+        raise InputError(f"cannot write the workspace ({_first_line(exc)})", file=str(target)) from exc
+
+
+def table_rows(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
+    """Every known table's rows from a workspace Sleuth has open (already checked)."""
+    return {table.name: con.execute(table.select_statement(None)).fetchall() for table in TABLES}
+
+
+def _remove_database(path: Path, keep_file: bool = False) -> None:
+    for leftover in ([] if keep_file else [path]) + [path.with_name(path.name + ".wal")]:
+        if leftover.is_file():
+            leftover.unlink()
+
+
+def _check_is_duckdb_file(path: Path) -> None:
+    """Refuse what is not a DuckDB database file before DuckDB tries (and maybe downloads)."""
+    if path.is_dir():
+        raise InputError("this is a folder, not a Sleuth workspace file", file=str(path))
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise InputError(f"cannot read the workspace ({exc.strerror or exc})", file=str(path)) from exc
+    if head.startswith(b"SQLite format 3"):
+        raise InputError("this is a SQLite file, not a Sleuth workspace", file=str(path))
+    if len(head) < 12 or head[8:12] != b"DUCK":
+        raise InputError("not a Sleuth workspace (not a DuckDB database file)", file=str(path))
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

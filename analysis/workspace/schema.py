@@ -1,0 +1,109 @@
+"""The one registry of what a workspace file holds: its tables, their columns and types.
+
+Everything that reads or writes a ``*.sleuth`` file derives from :data:`TABLES`: the CREATE
+statements of a new file, the columns copied out of a file being opened (and nothing else
+from it), the checks on those rows, and the upgrade of an older file (a table added in schema
+version N is created empty when a file older than N is opened). A new table is one entry here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from analysis.query import ident
+
+SCHEMA_VERSION = 5
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column; ``required`` columns may not be NULL, ``json`` ones must hold JSON text."""
+
+    name: str
+    type: str
+    required: bool = True
+    json: bool = False
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    key: str | None = None  # the primary key column, if any
+    since: int = 1  # the schema version that added the table
+
+    def create_statement(self) -> str:
+        parts = [f"{ident(c.name)} {c.type}{' PRIMARY KEY' if c.name == self.key else ''}" for c in self.columns]
+        return f"CREATE TABLE {ident(self.name)} ({', '.join(parts)})"
+
+    def select_statement(self, database: str | None) -> str:
+        """Read exactly the expected columns, qualified by ``database`` when it is an attached one."""
+        names = ", ".join(ident(c.name) for c in self.columns)
+        source = f"{ident(database)}.main.{ident(self.name)}" if database else ident(self.name)
+        return f"SELECT {names} FROM {source}"
+
+    def insert_statement(self) -> str:
+        return f"INSERT INTO {ident(self.name)} VALUES ({', '.join('?' for _ in self.columns)})"
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+TABLES: tuple[Table, ...] = (
+    Table("meta", (Column("key", "VARCHAR"), Column("value", "VARCHAR", json=True)), key="key"),
+    Table(
+        "datasets",
+        (
+            Column("name", "VARCHAR"),
+            Column("position", "INTEGER"),
+            Column("paths", "VARCHAR", json=True, comment="JSON list"),
+            Column("format", "VARCHAR"),
+            Column("kind", "VARCHAR", required=False),
+            Column("roles", "VARCHAR", required=False, json=True, comment="JSON RoleMap or NULL"),
+            Column("added_at", "TIMESTAMP", required=False),
+        ),
+        key="name",
+    ),
+    # A slice or card this version cannot read is skipped with a note when it is used, so
+    # their documents are not checked as JSON here.
+    Table("slices", (Column("name", "VARCHAR"), Column("document", "VARCHAR"),
+                     Column("saved_at", "TIMESTAMP", required=False)), key="name", since=2),
+    Table("version_cards", (Column("version", "VARCHAR"), Column("document", "VARCHAR")), key="version", since=3),
+    Table(
+        "decisions",  # append-only: the history of each finding key
+        (Column("position", "INTEGER"), Column("check_key", "VARCHAR"), Column("document", "VARCHAR", json=True),
+         Column("saved_at", "TIMESTAMP", required=False)),
+        since=4,
+    ),
+    Table("profiles", (Column("dataset", "VARCHAR"), Column("document", "VARCHAR", json=True),
+                       Column("saved_at", "TIMESTAMP", required=False)), key="dataset", since=4),
+    Table(
+        "rule_sets",  # append-only: every rule-set version of every base (analysis.rules)
+        (Column("base", "VARCHAR"), Column("number", "INTEGER"),
+         Column("document", "VARCHAR", json=True, comment="RuleSet JSON"),
+         Column("saved_at", "TIMESTAMP", required=False)),
+        since=5,
+    ),
+    Table(
+        "golden_requests",  # append-only: one row per golden request (analysis.golden)
+        (Column("golden_version", "INTEGER", comment="the addition that brought it; version N holds 1..N"),
+         Column("request_id", "VARCHAR"), Column("golden_group", "VARCHAR", required=False),
+         Column("source_dataset", "VARCHAR", required=False), Column("source_row", "BIGINT", required=False),
+         Column("source_version", "VARCHAR", required=False), Column("label", "VARCHAR"),
+         Column("recorded_prediction", "VARCHAR", required=False), Column("recorded_score", "DOUBLE", required=False),
+         Column("recorded_correct", "BOOLEAN", required=False),
+         Column("inputs", "VARCHAR", json=True, comment="the request's features, as a JSON object")),
+        key="request_id", since=5,
+    ),
+    Table(
+        "golden_versions",  # append-only: one row per addition to the golden set
+        (Column("golden_version", "INTEGER"), Column("golden_group", "VARCHAR", required=False),
+         Column("source", "VARCHAR", required=False), Column("added", "INTEGER"),
+         Column("saved_at", "TIMESTAMP", required=False)),
+        key="golden_version", since=5,
+    ),
+)
+
+TABLES_BY_NAME = {table.name: table for table in TABLES}

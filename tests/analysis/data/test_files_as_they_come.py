@@ -1,0 +1,188 @@
+"""Files as they come: each kind read as well as it can be and said, or refused in a sentence."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from analysis.data.loading import open_dataset
+from analysis.errors import InputError
+from analysis.query import ROW_ID, ident
+from tests.data.make_files_as_they_come import ROWS, write_tricky_inputs
+
+
+@pytest.fixture(scope="module")
+def tricky(tmp_path_factory):
+    return write_tricky_inputs(tmp_path_factory.mktemp("tricky"))
+
+
+def rows_of(store, dataset) -> pd.DataFrame:
+    return store.df(f"SELECT * EXCLUDE ({ident(ROW_ID)}) FROM {ident(dataset.view)} ORDER BY {ident(ROW_ID)}")
+
+
+@pytest.mark.parametrize("case", ["int96_parquet", "stream_arrows", "lz4_arrow"])
+def test_valid_files_once_refused_are_read_exactly(store, tricky, case):
+    dataset = open_dataset(store, str(tricky[case]))
+    frame = rows_of(store, dataset)
+    pd.testing.assert_series_equal(frame["score"], ROWS["score"], check_names=False)
+    assert frame["label"].tolist() == ROWS["label"].tolist()
+    assert pd.to_datetime(frame["ts"]).tolist() == ROWS["ts"].tolist()
+
+
+def test_nested_dictionary_arrow_reads_its_lists(store, tricky):
+    dataset = open_dataset(store, str(tricky["nested_dictionary_arrow"]))
+    assert rows_of(store, dataset)["tags"].map(list).tolist() == [["x"], ["y"], ["x"]]
+
+
+@pytest.mark.parametrize("case, words", [
+    ("nul_header_csv", "NUL byte"),
+    ("error_page_csv", "HTML"),
+])
+def test_what_is_no_table_is_refused_in_a_sentence(store, tricky, case, words):
+    with pytest.raises(InputError) as raised:
+        open_dataset(store, str(tricky[case]))
+    assert words in str(raised.value) and str(tricky[case]) in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_invalid_utf8_csv_keeps_its_rows_and_says_so(store, tricky):
+    dataset = open_dataset(store, str(tricky["invalid_utf8_csv"]))
+    assert dataset.row_count == 2
+    assert any("Latin-1" in w for w in dataset.report.warnings)
+
+
+@pytest.mark.parametrize("case, rows, said", [
+    ("title_row_csv", 4, "title line"),
+    ("comment_preamble_csv", 3, "comment line"),
+    ("excel_hint_csv", 3, "sep=;"),
+    ("footer_csv", 4, "footer line"),
+])
+def test_lines_above_the_header_are_skipped_and_listed(store, tricky, case, rows, said):
+    dataset = open_dataset(store, str(tricky[case]))
+    frame = rows_of(store, dataset)
+    assert list(frame.columns) == ["id", "score", "label"] and len(frame) == rows == dataset.row_count
+    assert frame["score"].dtype.kind == "f" and frame["id"].tolist() == list(range(1, rows + 1))
+    assert any(said in w for w in dataset.report.warnings)
+
+
+def test_decimal_commas_after_an_excel_hint_are_numbers(store, tricky):
+    frame = rows_of(store, open_dataset(store, str(tricky["excel_hint_csv"])))
+    assert frame["score"].tolist() == [0.1, 0.25, 0.5]
+
+
+def test_a_wide_log_is_profiled_in_column_batches_and_equals_pandas(store, tmp_path):
+    """300 feature columns (250 ran DuckDB out of memory in one aggregate): every column's
+    profile equals pandas on the same rows, and progress walks through the batches."""
+    import numpy as np
+
+    from analysis.data.roles import PROFILE_BATCH_COLUMNS, profile_columns
+
+    rng = np.random.default_rng(15)
+    frame = pd.DataFrame(rng.normal(size=(500, 300)).round(3), columns=[f"feature_{i}" for i in range(300)])
+    frame.iloc[::7, 5] = np.nan
+    frame["label"] = rng.integers(0, 2, 500)
+    path = tmp_path / "wide.parquet"
+    frame.to_parquet(path)
+    dataset = open_dataset(store, str(path))
+    steps = []
+    profiles = {p.name: p for p in profile_columns(store, dataset, progress=lambda f, m="": steps.append(m))}
+    assert len(steps) == -(-301 // PROFILE_BATCH_COLUMNS)
+    for name in frame.columns:
+        assert profiles[name].non_null == frame[name].notna().sum()
+        assert profiles[name].distinct == frame[name].nunique()
+        assert profiles[name].minimum == pytest.approx(frame[name].min())
+
+
+def _log(rows: int = 400, **columns) -> pd.DataFrame:
+    import numpy as np
+
+    rng = np.random.default_rng(15)
+    frame = pd.DataFrame({"request_id": [f"r{i}" for i in range(rows)],
+                          "timestamp": pd.date_range("2026-01-01", periods=rows, freq="h"),
+                          "model_version": "v1", "score": rng.uniform(size=rows),
+                          "is_fraud": rng.integers(0, 2, rows).astype(float), "amount": rng.gamma(2, 10, rows)})
+    for name, values in columns.items():
+        frame[name] = values
+    return frame
+
+
+@pytest.mark.parametrize("case", ["all-NaN score", "all-null label", "zero rows", "feature null in the reference"])
+def test_check_on_degenerate_logs_reports_instead_of_raising(tmp_path, capsys, case):
+    """Each raised IndexError in the reference profile (a numeric column with no values there)."""
+    import numpy as np
+
+    from app.cli import main
+
+    frame = {"all-NaN score": lambda: _log(score=np.nan), "all-null label": lambda: _log(is_fraud=np.nan),
+             "zero rows": lambda: _log().iloc[:0],
+             "feature null in the reference": lambda: _log(amount=[np.nan] * 200 + [1.0] * 200)}[case]()
+    path = tmp_path / "log.parquet"
+    frame.to_parquet(path)
+    assert main(["check", str(path)]) == 0
+    assert f"({len(frame)} rows)" in capsys.readouterr().out
+
+
+def test_mixed_line_endings_are_read_and_said(store, tricky):
+    dataset = open_dataset(store, str(tricky["mixed_line_endings_csv"]))
+    frame = rows_of(store, dataset)
+    assert frame["score"].tolist() == [0.1, 0.2, 0.3, 0.4] and frame["label"].tolist() == [0, 1, 0, 1]
+    assert any("mixed" in w and "CRLF" in w for w in dataset.report.warnings)
+
+
+@pytest.mark.parametrize("case, expected, said", [
+    ("cr_separated_ndjson", {"id": [1, 2, 3], "label": [0, 1, 0]}, None),
+    ("latin1_jsonl", {"id": [1, 2], "city": ["Zürich", "São Paulo"]}, "Latin-1"),
+    ("duplicate_keys_jsonl", {"id": [1, 2], "label": [1, 1]}, "'label' (1x)"),
+    ("two_arrays_json", {"id": [1, 2, 3], "label": [0, 1, 0]}, None),
+])
+def test_valid_json_duckdb_refused_is_read_and_its_decisions_said(store, tricky, case, expected, said):
+    dataset = open_dataset(store, str(tricky[case]))
+    frame = rows_of(store, dataset)
+    assert {name: frame[name].tolist() for name in expected} == expected
+    assert said is None or any(said in w for w in dataset.report.warnings)
+
+
+def test_a_json_field_that_changes_type_is_read_as_text(store, tricky):
+    dataset = open_dataset(store, str(tricky["type_changes_jsonl"]))
+    frame = rows_of(store, dataset)
+    assert len(frame) == 30_001 and frame["code"].iloc[-1] == "A-17" and frame["code"].iloc[5] == "5"
+    assert any("'code' changes type" in w for w in dataset.report.warnings)
+
+
+def test_whitespace_is_no_json_log(store, tricky):
+    with pytest.raises(InputError, match="only whitespace"):
+        open_dataset(store, str(tricky["whitespace_json"]))
+
+
+@pytest.mark.parametrize("case, said", [("mixed_timestamp_formats_csv", "mixes timestamp formats"),
+                                        ("mixed_epoch_units_csv", "mixes epoch seconds and milliseconds")])
+def test_mixed_time_formats_are_read_as_time_and_said(store, tricky, case, said):
+    dataset = open_dataset(store, str(tricky[case]))
+    times = pd.to_datetime(rows_of(store, dataset)["ts"]).dt.tz_localize(None)
+    expected = {"mixed_timestamp_formats_csv": ["2026-01-01 10:00", "2026-01-02 11:00", "2026-01-03 12:00"],
+                "mixed_epoch_units_csv": ["2026-01-01 00:00", "2026-01-01 01:00", "2026-01-01 02:00"]}[case]
+    assert times.tolist() == pd.to_datetime(expected).tolist()
+    assert any(said in w for w in dataset.report.warnings)
+
+
+def test_labels_of_many_classes_with_one_plain_score_are_said_at_load(store, tmp_path):
+    """Labels {-1, 0, 1, 2, 7} and one score column: multiclass, but nothing can score it. Said
+    at load, naming the classes, not by the first metric's error."""
+    import numpy as np
+
+    from analysis.data.log_sanity import Severity
+    from analysis.data.open_log import load_log
+
+    rng = np.random.default_rng(15)
+    frame = pd.DataFrame({"request_id": [f"r{i}" for i in range(300)], "model_version": "v1",
+                          "label": rng.choice([-1, 0, 1, 2, 7], 300), "score": rng.uniform(size=300)})
+    path = tmp_path / "odd_labels.csv"
+    frame.to_csv(path, index=False)
+    loaded = load_log(store, [str(path)])
+    errors = [i.message for i in loaded.issues if i.severity is Severity.ERROR]
+    assert len(errors) == 1 and "5 classes (-1, 0, 1, 2, 7)" in errors[0] and "'score'" in errors[0]
+
+
+def test_a_missing_value_in_the_last_row_is_data_not_a_footer(store, tricky):
+    dataset = open_dataset(store, str(tricky["missing_last_score_csv"]))
+    assert dataset.row_count == 4 and not any("footer" in w for w in dataset.report.warnings)

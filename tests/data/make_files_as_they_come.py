@@ -1,0 +1,77 @@
+"""Small files of each kind the issue's held-out corpus found mishandled, made here (the corpus
+stays unseen): files that raised, valid files that were refused, garbage accepted as data, and
+files whose rows were miscounted. ``write_tricky_inputs(folder)`` returns {case: path}.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.feather as feather
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+ROWS = pd.DataFrame({"ts": pd.date_range("2026-01-01", periods=6, freq="h"),
+                     "score": [0.1, 0.25, 0.5, 0.75, 0.9, 0.3], "label": [0, 1, 0, 1, 1, 0]})
+HTML_PAGE = ("<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n"
+             "<body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>\n")
+TITLED = "Prediction export 2026-01-01\nid,score,label\n1,0.1,0\n2,0.2,1\n3,0.3,0\n4,0.4,1\n"
+COMMENTED = "# exported by the serving system\n# model fraud-v3\nid,score,label\n1,0.1,0\n2,0.2,1\n3,0.3,0\n"
+EXCEL_HINT = "sep=;\nid;score;label\n1;0,1;0\n2;0,25;1\n3;0,5;0\n"
+
+
+def write_tricky_inputs(folder: Path) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    cases: dict[str, Path] = {}
+
+    def path(name: str) -> Path:
+        cases[name.replace(".", "_")] = folder / name
+        return folder / name
+
+    table = pa.Table.from_pandas(ROWS, preserve_index=False)
+    # raised a traceback
+    path("nul_header.csv").write_bytes(b"id,na\x00me,label\n1,a,0\n2,b,1\n")
+    path("invalid_utf8.csv").write_bytes(b"id,name,label\n1,caf\xe9\xff\xfe,0\n2,ok,1\n")
+    tags = pa.array([["x"], ["y"], ["x"]]).cast(pa.list_(pa.dictionary(pa.int32(), pa.string())))
+    feather.write_feather(pa.table({"id": [1, 2, 3], "tags": tags}), path("nested_dictionary.arrow"))
+    # valid files that were refused
+    pq.write_table(table, path("int96.parquet"), use_deprecated_int96_timestamps=True)
+    with ipc.new_stream(path("stream.arrows"), table.schema) as writer:
+        writer.write_table(table)
+    with ipc.new_file(path("lz4.arrow"), table.schema, options=ipc.IpcWriteOptions(compression="lz4")) as writer:
+        writer.write_table(table)
+    # garbage accepted as data
+    path("error_page.csv").write_text(HTML_PAGE)
+    # wrong row counts
+    path("title_row.csv").write_text(TITLED)
+    path("comment_preamble.csv").write_text(COMMENTED)
+    path("excel_hint.csv").write_text(EXCEL_HINT)
+    path("footer.csv").write_text("id,score,label\n1,0.1,0\n2,0.2,1\n3,0.3,0\n4,0.4,1\nTotal,4 rows,\n")
+    path("missing_last_score.csv").write_text("id,score,label\n1,0.1,0\n2,0.2,1\n3,0.3,0\n4,n/a,1\n")
+    # valid, refused: Windows and Unix line endings in one file
+    path("mixed_line_endings.csv").write_bytes(b"id,score,label\r\n1,0.1,0\n2,0.2,1\r\n3,0.3,0\n4,0.4,1\r\n")
+    # JSON that DuckDB refused, and whitespace accepted as data
+    path("cr_separated.ndjson").write_bytes(b'{"id": 1, "label": 0}\r{"id": 2, "label": 1}\r{"id": 3, "label": 0}\r')
+    path("latin1.jsonl").write_bytes('{"id": 1, "city": "Z\u00fcrich"}\n{"id": 2, "city": "S\u00e3o Paulo"}\n'
+                                     .encode("latin-1"))
+    path("duplicate_keys.jsonl").write_text('{"id": 1, "label": 0, "label": 1}\n{"id": 2, "label": 1}\n')
+    path("type_changes.jsonl").write_text("".join(f'{{"id": {i}, "code": {i}}}\n' for i in range(30_000))
+                                          + '{"id": 30000, "code": "A-17"}\n')
+    path("two_arrays.json").write_text('[{"id": 1, "label": 0}, {"id": 2, "label": 1}]\n[{"id": 3, "label": 0}]\n')
+    path("whitespace.json").write_text("   \n\n\t  \n")
+    # silent guesses: two timestamp formats, epoch seconds mixed with milliseconds
+    path("mixed_timestamp_formats.csv").write_text(
+        "ts,score,label\n2026-01-01 10:00:00,0.1,0\n02/01/2026 11:00,0.2,1\n2026-01-03T12:00:00,0.3,0\n")
+    seconds = 1_767_225_600  # 2026-01-01 00:00 UTC
+    path("mixed_epoch_units.csv").write_text(
+        f"ts,score,label\n{seconds},0.1,0\n{(seconds + 3600) * 1000},0.2,1\n{seconds + 7200},0.3,0\n")
+    return cases
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "tricky"
+    for name, where in write_tricky_inputs(target).items():
+        print(f"{name}: {where}")

@@ -1,0 +1,164 @@
+"""A seeded random walk of 1,000 actions through the real window on a small demo.
+
+What a clumsy or hurried user does, in any order: filters (valid and not), sorts, row
+selections, select-all and copy, breakdown edges (finite or not), closing and undoing,
+saving the workspace onto itself and elsewhere, reopening it, dismissing banners before their
+timer. Asserted: no uncaught exception (pytest-qt fails the test on one raised in a Qt
+callback), no job failing unexpectedly, no stall of the GUI thread over a second, and a
+workspace that reads back afterwards.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QMessageBox, QToolButton
+
+from analysis.workspace.workspace_file import Workspace
+from tests.views.helpers import settle
+
+ACTIONS = 1000
+STALL_S = 1.0
+FILTERS = ["amount > 100", "region = 'EU-West'", "score >= 0.5 and amount < 50", "device_type in ('ios', 'web')",
+           "amount >", "nonexistent = 3", "((", "", "is_fraud = 1", "'; DROP TABLE x; --"]
+EDGES = ["", "0, 50, 200", "inf", "0, nan", "1e309", "abc", "10", "-5, 5"]
+
+
+@pytest.fixture(scope="module")
+def small_demo(tmp_path_factory):
+    from analysis.demo.generate import generate_demo
+
+    return generate_demo(tmp_path_factory.mktemp("monkey-demo"), rows=12_000, seed=11)
+
+
+class Monkey:
+    """Random actions on the window; each returns after the GUI thread got its turn."""
+
+    def __init__(self, qtbot, window, demo, folder, seed: int) -> None:
+        self.qtbot, self.window, self.demo, self.folder = qtbot, window, demo, folder
+        self.rng = random.Random(seed)
+        self.workspace = folder / "walk.sleuth"
+        self.longest = (0.0, "")
+
+    def timed(self, name, action) -> None:
+        for step in (action, QApplication.processEvents):
+            started = time.perf_counter()
+            step()
+            spent = time.perf_counter() - started
+            if spent > self.longest[0]:
+                self.longest = (spent, name)
+
+    def step(self) -> None:
+        actions = [self.filter, self.clear_filter, self.select_row, self.sort, self.copy_all, self.breakdown,
+                   self.undo, self.redo, self.close_and_undo, self.save_onto_itself, self.banner,
+                   self.panel, self.find, self.back]
+        if self.rng.random() < 0.01:
+            actions = [self.reopen_workspace, self.open_log]
+        action = self.rng.choice(actions)
+        self.timed(action.__name__, action)
+
+    def filter(self):
+        text = self.rng.choice(FILTERS)
+        self.window.slice_bar.edit.setText(text)
+        self.qtbot.keyClick(self.window.slice_bar.edit, Qt.Key_Return)
+
+    def clear_filter(self):
+        self.window.slice_bar.clear.click()
+
+    def back(self):
+        self.window.slice_bar.back.click()
+
+    def select_row(self):
+        view = self.window.table_panel.view
+        rows = view.model().rowCount()
+        if rows:
+            view.selectRow(self.rng.randrange(rows))
+
+    def sort(self):
+        view = self.window.table_panel.view
+        header = view.horizontalHeader()
+        if view.model().columnCount():
+            column = self.rng.randrange(min(6, view.model().columnCount()))
+            x = header.sectionViewportPosition(column) + 3
+            if 0 <= x < header.viewport().width():
+                self.qtbot.mouseClick(header.viewport(), Qt.LeftButton, pos=QPoint(x, 5))
+
+    def copy_all(self):
+        view = self.window.table_panel.view
+        view.setFocus()
+        self.qtbot.keyClick(view, Qt.Key_A, Qt.ControlModifier)
+        self.qtbot.keyClick(view, Qt.Key_C, Qt.ControlModifier)
+
+    def breakdown(self):
+        panel = self.window.breakdown_panel
+        if panel.column_box.count():
+            panel.column_box.setCurrentIndex(self.rng.randrange(panel.column_box.count()))
+        panel.edges.setText(self.rng.choice(EDGES))
+        panel.edges.editingFinished.emit()
+
+    def undo(self):
+        self.window.actions_by_id["undo"].trigger()
+
+    def redo(self):
+        self.window.actions_by_id["redo"].trigger()
+
+    def close_and_undo(self):
+        self.window.actions_by_id["close_dataset"].trigger()
+        QApplication.processEvents()
+        self.window.actions_by_id["undo"].trigger()
+
+    def save_onto_itself(self):
+        self.window.actions_by_id["save_workspace_as"].trigger()
+
+    def reopen_workspace(self):
+        if self.workspace.exists():
+            self.window.controller.open_workspace(self.workspace)
+
+    def open_log(self):
+        self.window.open_paths([str(self.demo.log)])
+
+    def banner(self):
+        area = self.window.notifications
+        area.show_message("info", "a note from the monkey")
+        buttons = area.findChildren(QToolButton)
+        if buttons and self.rng.random() < 0.7:
+            buttons[0].click()
+
+    def panel(self):
+        name = self.rng.choice(["show_metrics", "show_time", "show_breakdown", "show_discovery", "show_compare",
+                                "show_findings", "show_trace", "show_table", "show_data"])
+        self.window.actions_by_id[name].trigger()
+
+    def find(self):
+        panel = self.window.table_panel
+        panel.show_find()
+        panel.find_text.setText(self.rng.choice(["EU", "ios", "zzz", "0.5"]))
+        self.qtbot.keyClick(panel.find_text, Qt.Key_Return)
+
+
+@pytest.mark.parametrize("seed", [15])
+def test_a_random_walk_of_1000_actions(app_window, qtbot, small_demo, tmp_path, monkeypatch, seed):
+    monkey = Monkey(qtbot, app_window, small_demo, tmp_path, seed)
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(monkey.workspace), ""))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes)
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("walk slice", True))
+    failures = []
+    app_window.tasks.sig_error.connect(lambda task, text: failures.append(f"{task.label}: {text}"))
+    app_window.open_paths([str(small_demo.log)])
+    settle(qtbot, app_window)
+    assert app_window.controller.save_workspace_as(monkey.workspace)
+
+    for _ in range(ACTIONS):
+        monkey.step()
+    settle(qtbot, app_window, timeout=120_000)
+
+    assert failures == []
+    assert not [text for _level, text in app_window.notifications.history if "unexpectedly" in text]
+    assert monkey.longest[0] < STALL_S, f"the GUI thread stalled {monkey.longest[0]:.2f} s in {monkey.longest[1]}"
+    again = Workspace.open(app_window.session.workspace.path)
+    assert {e.name for e in again.datasets()} >= set(app_window.session.datasets)
+    assert again.slices()[1] == [] and isinstance(again.decisions(), list)
+    again.close()
