@@ -21,7 +21,7 @@ from analysis.data.loading import close_dataset
 from analysis.data.log_sanity import Severity
 from analysis.data.roles import RoleMap
 from analysis.slicing.parser import parse_slice
-from analysis.slices import And, Everything, Predicate, Slice, all_of
+from analysis.slices import Everything, Predicate, Slice
 from analysis.workspace.workspace_file import Workspace
 
 from app.commands import (
@@ -168,16 +168,6 @@ class AppController:
         predicate = parse_slice(text, types) if text.strip() else Everything
         self.session.run(SetSlice(Slice(predicate)))
 
-    def narrow_to(self, predicate: Predicate, name: str = "") -> None:
-        """AND ``predicate`` with the current slice (a double-click on a group, a time range).
-
-        A condition of the current slice on the same columns is replaced rather than ANDed,
-        so picking another time range or another bin moves the slice instead of emptying it.
-        """
-        current = self.session.current_slice.predicate if self.session.slice_applies() else Everything
-        kept = [part for part in _conjuncts(current) if part.columns != predicate.columns]
-        self.session.run(SetSlice(Slice(all_of(kept + [predicate]), name)))
-
     def save_workspace_as(self, path: str | Path) -> bool:
         """Start a new workspace file holding everything open now."""
         path = Path(path)
@@ -202,12 +192,6 @@ def _read_decisions(workspace: Workspace) -> list[Decision]:
         except (KeyError, ValueError, TypeError):
             continue  # a record this version cannot read is skipped, never fatal
     return decisions
-
-
-def _conjuncts(predicate: Predicate) -> list[Predicate]:
-    if predicate is Everything:
-        return []
-    return list(predicate.parts) if isinstance(predicate, And) else [predicate]
 
 
 def _current_slice(workspace: Workspace) -> Slice | None:

@@ -8,11 +8,7 @@ from PySide6.QtCore import Qt
 
 from analysis.metrics.per_version import METRICS
 from analysis.slices import Range
-from app.controller import AppController
-from app.main_window import MainWindow
-from app.state import Session
-from app.tasks import TaskRunner
-from tests.views.helpers import open_demo, settle
+from tests.views.helpers import close_window, make_window, open_demo, settle
 
 
 def type_filter(qtbot, window, text):
@@ -122,15 +118,11 @@ def test_saved_slice_survives_reopening_the_workspace(app_window, qtbot, demo_fi
     assert "kiosks" in app_window.session.saved_slices
     app_window.close()
 
-    session = Session()
-    tasks = TaskRunner()
-    again = MainWindow(session, tasks, AppController(session, tasks), qsettings)
-    qtbot.addWidget(again)
+    again = make_window(qtbot, qsettings)
     again.controller.open_workspace(path)
     settle(qtbot, again)
-    assert set(session.saved_slices) == {"kiosks"}
+    assert set(again.session.saved_slices) == {"kiosks"}
     assert again.slice_bar.edit.text() == "device_type = 'kiosk'"  # the current slice came back too
     frame = pd.read_parquet(demo_files.log)
     assert again.table_panel.model.rowCount() == (frame.device_type == "kiosk").sum()
-    tasks.shutdown()
-    session.close()
+    close_window(again)
