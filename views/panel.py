@@ -58,7 +58,7 @@ class Panel(QWidget):
         """Start listening to the Session and draw the current state once shown; the last line
         of ``__init__``."""
         self.session.changed.connect(self._session_changed)
-        self._session_changed(Changes.everything())
+        self._session_changed(Changes(**dict.fromkeys(self.listens_to, True)))
 
     def _session_changed(self, changes: Changes) -> None:
         if not changes.touches(self.listens_to):
@@ -75,7 +75,8 @@ class Panel(QWidget):
             self.refresh(pending)
 
     def refresh(self, changes: Changes) -> None:
-        """Bring the panel up to date after ``changes`` (only fields in ``listens_to`` are set)."""
+        """Bring the panel up to date after ``changes``, which set at least one field of
+        ``listens_to`` (several commands' changes, merged, when the panel was hidden)."""
         raise NotImplementedError
 
     # --- jobs --------------------------------------------------------------------------------
