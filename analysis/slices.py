@@ -308,12 +308,18 @@ def any_of(parts: Iterable[Predicate]) -> Predicate:
 
 
 class EditMode(str, Enum):
-    """How a new selection combines with the current slice (glue's ``edit_subset_mode``)."""
+    """How a new selection combines with the current slice (glue's ``edit_subset_mode``).
+
+    ``NARROW`` is AND, except that a condition of the current slice on the same columns as the
+    new one is replaced: picking another time range or another bin moves the slice instead of
+    emptying it.
+    """
 
     REPLACE = "replace"
     AND = "and"
     OR = "or"
     AND_NOT = "and_not"
+    NARROW = "narrow"
 
 
 def combine(current: Predicate, new: Predicate, mode: EditMode | str) -> Predicate:
@@ -325,7 +331,17 @@ def combine(current: Predicate, new: Predicate, mode: EditMode | str) -> Predica
         return current & new
     if mode is EditMode.OR:
         return current | new
+    if mode is EditMode.NARROW:
+        kept = [part for part in conjuncts(current) if part.columns != new.columns]
+        return all_of(kept + [new])
     return current & ~new
+
+
+def conjuncts(predicate: Predicate) -> list[Predicate]:
+    """The conditions ANDed in ``predicate`` (none for all rows)."""
+    if predicate is Everything:
+        return []
+    return list(predicate.parts) if isinstance(predicate, And) else [predicate]
 
 
 # --- SQL ---------------------------------------------------------------------------------

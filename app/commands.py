@@ -12,7 +12,7 @@ import abc
 from dataclasses import dataclass, field, replace
 
 from analysis.data.roles import RoleMap
-from analysis.slices import Slice
+from analysis.slices import EditMode, Everything, Predicate, Slice, combine
 from analysis.workspace.version_cards import VersionCard
 from analysis.workspace.workspace_file import Workspace
 
@@ -211,6 +211,26 @@ class SetSlice(Command):
         return _show_slice(session, self.slice)
 
 
+@dataclass
+class EditSlice(Command):
+    """Combine ``predicate`` with the current slice in ``mode`` (replace, and, or, and-not,
+    narrow): one command for every "open this as the slice" a panel asks for.
+
+    A current slice that does not apply to the active dataset counts as all rows, so an edit
+    never keeps conditions on columns the dataset lacks.
+    """
+
+    predicate: Predicate
+    mode: EditMode = EditMode.NARROW
+    name: str = ""
+    undoable = False
+    label: str = "Edit slice"
+
+    def do(self, session: Session) -> Changes:
+        current = session.current_slice.predicate if session.slice_applies() else Everything
+        return SetSlice(Slice(combine(current, self.predicate, self.mode), self.name)).do(session)
+
+
 def _show_slice(session: Session, new: Slice) -> Changes:
     session.current_slice = new
     session.selected_row = None
@@ -394,3 +414,17 @@ class LoadDecisions(Command):
     def do(self, session: Session) -> Changes:
         session.decisions = tuple(self.decisions)
         return Changes(findings=True)
+
+
+@dataclass
+class TrustModel(Command):
+    """Remember that the person trusts the model file at ``path`` (it may run code when loaded)
+    for the rest of this session; never saved, so a workspace someone sends cannot pre-trust it."""
+
+    path: str
+    undoable = False
+    label: str = "Trust model file"
+
+    def do(self, session: Session) -> Changes:
+        session.trusted_models = session.trusted_models | {self.path}
+        return Changes()

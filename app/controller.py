@@ -25,7 +25,7 @@ from analysis.rules.derived import load_log_with_rules
 from analysis.rules.rule_set import RuleSet
 from analysis.rules.rule_store import rule_sets
 from analysis.slicing.parser import parse_slice
-from analysis.slices import And, Everything, Predicate, Slice, all_of
+from analysis.slices import Everything, Predicate, Slice
 from analysis.workspace.workspace_file import Workspace, with_workspace_suffix
 
 from app.commands import (
@@ -216,16 +216,6 @@ class AppController:
         predicate = parse_slice(text, types) if text.strip() else Everything
         self.session.run(SetSlice(Slice(predicate)))
 
-    def narrow_to(self, predicate: Predicate, name: str = "") -> None:
-        """AND ``predicate`` with the current slice (a double-click on a group, a time range).
-
-        A condition of the current slice on the same columns is replaced rather than ANDed,
-        so picking another time range or another bin moves the slice instead of emptying it.
-        """
-        current = self.session.current_slice.predicate if self.session.slice_applies() else Everything
-        kept = [part for part in _conjuncts(current) if part.columns != predicate.columns]
-        self.session.run(SetSlice(Slice(all_of(kept + [predicate]), name)))
-
     def save_workspace_as(self, path: str | Path) -> bool:
         """Write everything of the workspace (or, without one, everything open) to ``path``,
         which then receives every later edit. The file is written complete beside ``path`` and
@@ -251,12 +241,6 @@ def _read_decisions(workspace: Workspace) -> list[Decision]:
         except (KeyError, ValueError, TypeError):
             continue  # a record this version cannot read is skipped, never fatal
     return decisions
-
-
-def _conjuncts(predicate: Predicate) -> list[Predicate]:
-    if predicate is Everything:
-        return []
-    return list(predicate.parts) if isinstance(predicate, And) else [predicate]
 
 
 def _current_slice(workspace: Workspace) -> Slice | None:

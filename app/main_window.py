@@ -41,6 +41,7 @@ from views.widgets.task_status import TaskStatus
 from views.panels.time_plot import TimePlotPanel
 from views.panels.trace import TracePanel
 from views.dialogs.version_cards import VersionCardsDialog
+from views.panel import Panel, narrow_slice
 
 from app.actions import ACTIONS
 from app.commands import (
@@ -85,27 +86,27 @@ class MainWindow(QMainWindow):
         column.addWidget(self.slice_bar)
         column.addWidget(self.table_panel, 1)
         self.setCentralWidget(central)
-        self.sidebar = DataSidebar(session)
+        self.sidebar = DataSidebar(session, tasks)
         self.metrics_panel = MetricsPanel(session, tasks)
         self.time_panel = TimePlotPanel(session, tasks)
-        self.data_dock = self._dock("Data", self.sidebar, Qt.LeftDockWidgetArea)
-        self.metrics_dock = self._dock("Metrics", self.metrics_panel, Qt.TopDockWidgetArea)
-        self.time_dock = self._dock("Metric over time", self.time_panel, Qt.TopDockWidgetArea)
+        self.data_dock = self._dock(self.sidebar, Qt.LeftDockWidgetArea)
+        self.metrics_dock = self._dock(self.metrics_panel, Qt.TopDockWidgetArea)
+        self.time_dock = self._dock(self.time_panel, Qt.TopDockWidgetArea)
         self.splitDockWidget(self.metrics_dock, self.time_dock, Qt.Horizontal)
         self.breakdown_panel = BreakdownPanel(session, tasks)
-        self.breakdown_dock = self._dock("Breakdown", self.breakdown_panel, Qt.TopDockWidgetArea)
+        self.breakdown_dock = self._dock(self.breakdown_panel, Qt.TopDockWidgetArea)
         self.tabifyDockWidget(self.time_dock, self.breakdown_dock)
         self.discovery_panel = DiscoveryPanel(session, tasks)
-        self.discovery_dock = self._dock("Failing slices", self.discovery_panel, Qt.TopDockWidgetArea)
+        self.discovery_dock = self._dock(self.discovery_panel, Qt.TopDockWidgetArea)
         self.tabifyDockWidget(self.breakdown_dock, self.discovery_dock)
         self.compare_panel = ComparePanel(session, tasks)
-        self.compare_dock = self._dock("Compare versions", self.compare_panel, Qt.TopDockWidgetArea)
+        self.compare_dock = self._dock(self.compare_panel, Qt.TopDockWidgetArea)
         self.tabifyDockWidget(self.discovery_dock, self.compare_dock)
         self.trace_panel = TracePanel(session, tasks)
-        self.trace_dock = self._dock("Trace", self.trace_panel, Qt.TopDockWidgetArea)
+        self.trace_dock = self._dock(self.trace_panel, Qt.TopDockWidgetArea)
         self.tabifyDockWidget(self.compare_dock, self.trace_dock)
         self.findings_panel = FindingsPanel(session, tasks)
-        self.findings_dock = self._dock("Findings", self.findings_panel, Qt.TopDockWidgetArea)
+        self.findings_dock = self._dock(self.findings_panel, Qt.TopDockWidgetArea)
         self.tabifyDockWidget(self.trace_dock, self.findings_dock)
         self.time_dock.raise_()
         self.resizeDocks([self.data_dock], [270], Qt.Horizontal)
@@ -118,9 +119,8 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.sidebar.sig_edit_roles.connect(self.edit_roles)
         self.time_panel.sig_time_range.connect(self.select_time_range)
-        self.breakdown_panel.sig_open_slice.connect(controller.narrow_to)
-        self.discovery_panel.sig_open_slice.connect(controller.narrow_to)
-        self.compare_panel.sig_open_slice.connect(controller.narrow_to)
+        for panel in (self.breakdown_panel, self.discovery_panel, self.compare_panel):
+            panel.sig_open_slice.connect(lambda predicate: narrow_slice(session, predicate))
         self.trace_panel.sig_open_training_rows.connect(controller.open_rows)
         self.trace_panel.sig_open_log_rows.connect(controller.show_rows)
         self.findings_panel.sig_checked.connect(
@@ -159,7 +159,7 @@ class MainWindow(QMainWindow):
     def select_time_range(self, start, end) -> None:
         opened = self.session.active
         if opened is not None and opened.roles.timestamp:
-            self.controller.narrow_to(Range(opened.roles.timestamp, start, end))
+            narrow_slice(self.session, Range(opened.roles.timestamp, start, end))
 
     def build_filter(self) -> None:
         opened = self.session.active
@@ -167,14 +167,14 @@ class MainWindow(QMainWindow):
             return
         dialog = FilterBuilder(opened.dataset.columns, self)
         if dialog.exec():
-            current = self.slice_bar.edit.text().strip()
+            current = self.slice_bar.typed_text()
             added = dialog.text()
             self.apply_filter(f"({current}) AND {added}" if current and added else added or current)
 
-    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(title.replace(" ", "_") + "_dock")
-        dock.setWidget(widget)
+    def _dock(self, panel: Panel, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(panel.title, self)
+        dock.setObjectName(panel.title.replace(" ", "_") + "_dock")
+        dock.setWidget(panel)
         dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetClosable
                          | QDockWidget.DockWidgetFloatable)
         self.addDockWidget(area, dock)
@@ -190,15 +190,15 @@ class MainWindow(QMainWindow):
             "roles": lambda: self.edit_roles(self.session.active_name),
             "version_cards": self.edit_version_cards,
             "join_labels": self.choose_labels,
-            "show_data": lambda: self._focus(self.data_dock, self.sidebar.list),
-            "show_table": lambda: self.table_panel.view.setFocus(),
-            "show_metrics": lambda: self._focus(self.metrics_dock, self.metrics_panel.table),
-            "show_time": lambda: self._focus(self.time_dock, self.time_panel.plot),
-            "show_breakdown": lambda: self._focus(self.breakdown_dock, self.breakdown_panel.column_box),
-            "show_discovery": lambda: self._focus(self.discovery_dock, self.discovery_panel.find_button),
-            "show_findings": lambda: self._focus(self.findings_dock, self.findings_panel.tree),
-            "show_compare": lambda: self._focus(self.compare_dock, self.compare_panel.compare_button),
-            "show_trace": lambda: self._focus(self.trace_dock, self.trace_panel.tabs),
+            "show_data": lambda: self._focus(self.data_dock),
+            "show_table": lambda: self.table_panel.focus_widget().setFocus(),
+            "show_metrics": lambda: self._focus(self.metrics_dock),
+            "show_time": lambda: self._focus(self.time_dock),
+            "show_breakdown": lambda: self._focus(self.breakdown_dock),
+            "show_discovery": lambda: self._focus(self.discovery_dock),
+            "show_findings": lambda: self._focus(self.findings_dock),
+            "show_compare": lambda: self._focus(self.compare_dock),
+            "show_trace": lambda: self._focus(self.trace_dock),
             "shortcuts": self.show_shortcuts, "about": self.show_about,
         }
         menus = {}
@@ -337,10 +337,10 @@ class MainWindow(QMainWindow):
         if label:
             self.statusBar().showMessage(f"Redone: {label}", 3000)
 
-    def _focus(self, dock: QDockWidget, widget: QWidget) -> None:
+    def _focus(self, dock: QDockWidget) -> None:
         dock.show()
         dock.raise_()
-        widget.setFocus()
+        dock.widget().focus_widget().setFocus()
 
     def show_shortcuts(self) -> None:
         lines = [f"<tr><td><b>{a.shortcut}</b></td><td>{a.text.replace('&', '')}</td></tr>" for a in ACTIONS if a.shortcut]

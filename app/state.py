@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from psygnal import Signal
 
@@ -52,6 +52,19 @@ class Changes:
 
     def __bool__(self) -> bool:
         return any(getattr(self, f.name) for f in fields(self))
+
+    def touches(self, names: Iterable[str]) -> bool:
+        """True when any of the fields ``names`` changed (what a panel declares it listens to)."""
+        return any(getattr(self, name) for name in names)
+
+    @classmethod
+    def everything(cls) -> "Changes":
+        """Every field set: a full refresh, as when a panel is first shown."""
+        return cls(**{f.name: True for f in fields(cls)})
+
+    @classmethod
+    def field_names(cls) -> frozenset[str]:
+        return frozenset(f.name for f in fields(cls))
 
 
 @dataclass(frozen=True)
@@ -95,6 +108,7 @@ class Session:
         self.version_cards: dict[str, VersionCard] = {}
         self.findings: tuple = ()  # the last check's findings, for the active dataset
         self.decisions: tuple = ()  # every decision taken on findings (analysis.triage.decisions.Decision)
+        self.trusted_models: frozenset[str] = frozenset()  # model files the person chose to unpickle
         self._history = _History()
         self._pending: Changes | None = None
 

@@ -68,6 +68,16 @@ def _accepts(fn: Callable, name: str) -> bool:
     return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
+@dataclass(frozen=True)
+class _Outcomes:
+    """What to call when a job ends, by how it ended."""
+
+    on_result: Callable[[Any], None] | None
+    on_error: Callable[[BaseException], None] | None
+    notify: bool
+    on_cancelled: Callable[[], None] | None
+
+
 class TaskRunner(QObject):
     """Submits jobs to worker threads and delivers their results on the GUI thread."""
 
@@ -100,13 +110,17 @@ class TaskRunner(QObject):
         label: str = "",
         on_result: Callable[[Any], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
+        notify: bool | None = None,
+        on_cancelled: Callable[[], None] | None = None,
         **kwargs: Any,
     ) -> Task:
         """Run ``fn(*args, **kwargs)`` on ``lane``; ``on_result`` gets its value on the GUI thread.
 
-        ``on_error`` replaces the default (the runner's ``sig_error``) for failures; a
-        cancelled or superseded job calls neither.
+        A failure goes to ``on_error`` when given, and to the runner's ``sig_error`` (the
+        window's notification area) when ``notify`` is true, which is the default without an
+        ``on_error``. A cancelled or superseded job calls only ``on_cancelled``.
         """
+        notify = on_error is None if notify is None else notify
         task = Task(next(self._ids), key, label, lane)
         if key is not None:
             previous = self._by_key.get(key)
@@ -119,7 +133,8 @@ class TaskRunner(QObject):
         if _accepts(fn, "progress"):
             kwargs["progress"] = self._progress_reporter(task)
         self.sig_started.emit(task)
-        job = lambda: self._run(task, fn, args, kwargs, on_result, on_error)  # noqa: E731
+        outcomes = _Outcomes(on_result, on_error, notify, on_cancelled)
+        job = lambda: self._run(task, fn, args, kwargs, outcomes)  # noqa: E731
         if self._synchronous:
             job()
         else:
@@ -143,17 +158,17 @@ class TaskRunner(QObject):
         if not task.done and not task.cancelled:
             self.sig_progress.emit(task)
 
-    def _run(self, task, fn, args, kwargs, on_result, on_error) -> None:
+    def _run(self, task: Task, fn, args, kwargs, outcomes: "_Outcomes") -> None:
         try:
             value = fn(*args, **kwargs)
         except Cancelled:
-            self._deliver(lambda: self._finish(task))
+            self._deliver(lambda: self._cancelled(task, outcomes))
         except BaseException as exc:  # noqa: BLE001 - every failure goes to one surface
             if not isinstance(exc, SleuthError):
                 traceback.print_exception(exc, file=sys.stderr)
-            self._deliver(lambda error=exc: self._fail(task, error, on_error))
+            self._deliver(lambda error=exc: self._fail(task, error, outcomes))
         else:
-            self._deliver(lambda: self._succeed(task, value, on_result))
+            self._deliver(lambda: self._succeed(task, value, outcomes))
 
     def _deliver(self, callback: Callable[[], None]) -> None:
         if self._synchronous:
@@ -164,21 +179,28 @@ class TaskRunner(QObject):
     def _run_delivered(self, callback: Callable[[], None]) -> None:
         callback()
 
-    def _succeed(self, task: Task, value: Any, on_result) -> None:
-        stale = task.cancelled
+    def _cancelled(self, task: Task, outcomes: "_Outcomes") -> None:
         self._finish(task)
-        if not stale and on_result is not None:
-            on_result(value)
+        if outcomes.on_cancelled is not None:
+            outcomes.on_cancelled()
 
-    def _fail(self, task: Task, exc: BaseException, on_error) -> None:
-        stale = task.cancelled
-        self._finish(task)
-        if stale:
+    def _succeed(self, task: Task, value: Any, outcomes: "_Outcomes") -> None:
+        if task.cancelled:
+            self._cancelled(task, outcomes)
             return
-        if on_error is not None:
-            on_error(exc)
-        else:
+        self._finish(task)
+        if outcomes.on_result is not None:
+            outcomes.on_result(value)
+
+    def _fail(self, task: Task, exc: BaseException, outcomes: "_Outcomes") -> None:
+        if task.cancelled:
+            self._cancelled(task, outcomes)
+            return
+        self._finish(task)
+        if outcomes.notify:
             self.sig_error.emit(task, describe_error(exc, task.label))
+        if outcomes.on_error is not None:
+            outcomes.on_error(exc)
 
     def _finish(self, task: Task) -> None:
         task.done = True

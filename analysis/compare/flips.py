@@ -20,7 +20,7 @@ import numpy as np
 
 from analysis.compare.comparison import PAIR_LABEL, Pairing, Rows, at_threshold, paired_rows, paired_view, side_column
 from analysis.stats.significance import mcnemar_exact
-from analysis.cell_text import neutralise, neutralised_sql
+from analysis.report.cell_text import neutralise, neutralised_sql
 from analysis.dataset import Column, Dataset
 from analysis.errors import SchemaError
 from analysis.progress import NEVER_CANCELLED, CancelToken
@@ -181,7 +181,7 @@ def export_flips(
 
 def _exported(column: Column, format: str) -> str:
     """A log column as the export writes it: in a CSV, text that a spreadsheet would run as a
-    formula is neutralised (cells and the header alike; see :mod:`analysis.cell_text`)."""
+    formula is neutralised (cells and the header alike; see :mod:`analysis.report.cell_text`)."""
     if format != "csv":
         return ident(column.name)
     value = ident(column.name)

@@ -340,6 +340,14 @@ def test_edit_modes(mode, expected):
     assert combine(Everything, new, EditMode.AND) == new
 
 
+def test_narrowing_replaces_the_condition_on_the_same_column_and_keeps_the_rest():
+    region, early, late = Compare("region", "=", "EU"), Range("amount", 0, 10), Range("amount", 50, 60)
+    assert combine(region & early, late, EditMode.NARROW) == And((region, late))
+    assert combine(region, late, "narrow") == And((region, late))
+    assert combine(Everything, late, EditMode.NARROW) == late
+    assert combine(early, late, EditMode.NARROW) == late
+
+
 # --- text -----------------------------------------------------------------------------------
 
 

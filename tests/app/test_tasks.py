@@ -57,7 +57,6 @@ def test_progress_and_errors_reach_the_gui(runner, qtbot):
 
     def job(progress):
         progress(0.5, "half")
-        time.sleep(0.1)
         raise InputError("bad column", file="a.csv", column="x")
 
     runner.submit(job, label="Loading")
@@ -68,8 +67,10 @@ def test_progress_and_errors_reach_the_gui(runner, qtbot):
 
 def test_cancel_interrupts_a_running_duckdb_statement(runner, qtbot, store):
     outcome = []
+    started = threading.Event()
 
     def long_query(cancel):
+        started.set()
         try:
             return store.scalar("SELECT count(*) FROM range(20000000000) a", cancel)
         except Cancelled:
@@ -77,6 +78,9 @@ def test_cancel_interrupts_a_running_duckdb_statement(runner, qtbot, store):
             raise
 
     task = runner.submit(long_query, lane=HEAVY, on_result=outcome.append)
+    assert started.wait(10)
+    # An interrupt that lands before DuckDB starts the statement is lost (Store.job_cursor), so
+    # give the statement time to start: the one sleep left, until the store closes that gap.
     time.sleep(0.3)
     task.cancel()
     qtbot.waitUntil(lambda: not runner.running(), timeout=10000)
@@ -89,3 +93,24 @@ def test_synchronous_runner_runs_inline(qapp):
     tasks.submit(lambda: 7, on_result=got.append)
     assert got == [7]
     tasks.shutdown()
+
+
+def test_a_job_reports_how_it_ended_to_its_own_callbacks(sync_tasks):
+    """Each outcome reaches only its callback; a failure with its own handler is not announced
+    unless asked (a panel asks, so the window still shows the message)."""
+    seen, announced = [], []
+    sync_tasks.sig_error.connect(lambda _task, text: announced.append(text))
+
+    def fail():
+        raise InputError("no rows")
+
+    def cancelled():
+        raise Cancelled()
+
+    sync_tasks.submit(fail, on_error=lambda exc: seen.append(("error", str(exc))))
+    assert seen == [("error", "no rows")] and announced == []
+    sync_tasks.submit(fail, on_error=lambda exc: seen.append("again"), notify=True)
+    assert seen[-1] == "again" and announced == ["no rows"]
+    sync_tasks.submit(cancelled, on_result=seen.append, on_error=seen.append,
+                      on_cancelled=lambda: seen.append("cancelled"))
+    assert seen[-1] == "cancelled" and len(announced) == 1

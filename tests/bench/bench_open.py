@@ -110,7 +110,7 @@ def _time_gui_open(app, window, log: Path) -> dict:
         if results and all(r.metrics.get("roc_auc") is not None for r in results):
             clock.mark_once("auc")
 
-    window.metrics_panel.sig_results_shown.connect(on_metrics)
+    window.metrics_panel.sig_rendered.connect(on_metrics)
     window.open_paths([str(log)])
     while not {"table", "metrics", "auc"} <= clock.marks.keys() or window.tasks.running():
         if clock.now() > GUI_TIMEOUT_S:

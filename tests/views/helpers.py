@@ -1,16 +1,20 @@
-"""What GUI tests share: a main window on a fresh Session, and waiting for its jobs."""
+"""What GUI tests share: a main window on a fresh Session, its jobs run inline unless asked."""
 
 from PySide6.QtWidgets import QApplication
 
+from analysis.data.open_log import load_log
+from analysis.query import Sql, ident
+from app.commands import AddDataset
 from app.controller import AppController
 from app.main_window import MainWindow
-from app.state import Session
+from app.state import OpenDataset, Session
 from app.tasks import TaskRunner
 
 
-def make_window(qtbot, qsettings) -> MainWindow:
+def make_window(qtbot, qsettings, threaded: bool = False) -> MainWindow:
+    """The main window, shown offscreen; its jobs run inline unless ``threaded``."""
     session = Session()
-    tasks = TaskRunner()
+    tasks = TaskRunner(synchronous=not threaded)
     window = MainWindow(session, tasks, AppController(session, tasks), qsettings)
     qtbot.addWidget(window)
     window.resize(1400, 900)
@@ -24,10 +28,11 @@ def close_window(window: MainWindow) -> None:
 
 
 def settle(qtbot, window, timeout=30000):
-    """Wait until no job runs (jobs started by delivered results included)."""
-    qtbot.waitUntil(lambda: not window.tasks.running(), timeout=timeout)
+    """Deliver posted events and wait until no job runs (only a threaded window has to wait)."""
     QApplication.processEvents()
-    qtbot.waitUntil(lambda: not window.tasks.running(), timeout=timeout)
+    if window.tasks.running():
+        qtbot.waitUntil(lambda: not window.tasks.running(), timeout=timeout)
+        QApplication.processEvents()
 
 
 def open_demo(qtbot, window, demo_files):
@@ -35,3 +40,19 @@ def open_demo(qtbot, window, demo_files):
     settle(qtbot, window)
     assert window.session.active is not None, window.notifications.messages()
     return window.session.active
+
+
+def open_log(session: Session, path, kind: str = "log") -> OpenDataset:
+    """Open ``path`` in ``session`` at once, without the window, the runner or the log checks:
+    for a test of one panel, which then follows the Session as it does in the window."""
+    loaded = load_log(session.store, [str(path)], check=False)
+    session.run(AddDataset(OpenDataset(loaded.dataset, loaded.roles, kind, loaded.issues), persist=False))
+    return session.active
+
+
+def rows_in_slice(session: Session) -> int:
+    """How many rows of the active dataset the current slice selects, counted in DuckDB."""
+    condition = session.condition()
+    where = f" WHERE {condition.text}" if condition is not None else ""
+    return session.store.scalar(Sql(f"SELECT count(*) FROM {ident(session.active.dataset.view)}{where}",
+                                    condition.params if condition is not None else ()))

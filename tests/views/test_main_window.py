@@ -8,14 +8,12 @@ from PySide6.QtGui import QDropEvent
 
 from analysis.metrics.per_version import METRICS, overall_metrics
 from analysis.data.roles import Role
-from app.controller import AppController
-from app.main_window import MainWindow
-from app.state import Session
-from app.tasks import TaskRunner
-from tests.views.helpers import open_demo, settle
+from tests.views.helpers import close_window, make_window, open_demo, settle
 
 
-def test_demo_log_opens_into_table_metrics_and_time_plot(app_window, qtbot, demo_files):
+def test_demo_log_opens_into_table_metrics_and_time_plot(qtbot, qsettings, demo_files):
+    """The one window test with real worker threads: every result crosses back to the GUI thread."""
+    app_window = make_window(qtbot, qsettings, threaded=True)
     opened = open_demo(qtbot, app_window, demo_files)
     expected = pd.read_parquet(demo_files.log)
 
@@ -36,6 +34,7 @@ def test_demo_log_opens_into_table_metrics_and_time_plot(app_window, qtbot, demo
 
     versions = set(expected["model_version"].unique())
     assert set(app_window.time_panel.curves) == versions
+    close_window(app_window)
 
 
 def test_window_renders_something_readable(app_window, qtbot, demo_files):
@@ -115,18 +114,13 @@ def test_workspace_save_and_reopen_restores_datasets_and_roles(app_window, qtbot
     settle(qtbot, app_window)
     app_window.close()
 
-    session = Session()
-    tasks = TaskRunner()
-    controller = AppController(session, tasks)
-    again = MainWindow(session, tasks, controller, qsettings)
-    qtbot.addWidget(again)
-    assert controller.open_workspace(path)
+    again = make_window(qtbot, qsettings)
+    assert again.controller.open_workspace(path)
     settle(qtbot, again)
-    assert list(session.datasets) == [opened.name]
-    assert session.active.roles == edited
+    assert list(again.session.datasets) == [opened.name]
+    assert again.session.active.roles == edited
     assert qsettings.value("last_workspace") == str(path)
-    tasks.shutdown()
-    session.close()
+    close_window(again)
 
 
 def test_roles_dialog_edits_are_applied_and_saved(app_window, qtbot, demo_files, monkeypatch, tmp_path):

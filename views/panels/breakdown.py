@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QSpinBox,
     QSplitter,
-    QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -37,6 +36,7 @@ from analysis.report.formatting import escape_html, interval, number, p_value, p
 from app.state import Changes, Session
 from app.tasks import TaskRunner
 
+from views.panel import Panel, preview
 from views.style import version_colour
 
 EACH_VERSION = "each version"
@@ -69,14 +69,15 @@ class NumberItem(QTableWidgetItem):
         return super().__lt__(other)
 
 
-class BreakdownPanel(QWidget):
-    sig_open_slice = Signal(object)  # a slice predicate to AND with the current slice
-    sig_shown = Signal()
+class BreakdownPanel(Panel):
+    """A metric per group of one column (bars) or of two (a heat map), per model version."""
+
+    title = "Breakdown"
+    listens_to = frozenset({"active", "datasets", "roles", "slice"})
+    sig_open_slice = Signal(object)  # a slice predicate to narrow the current slice to
 
     def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.session = session
-        self.tasks = tasks
+        super().__init__(session, tasks, parent)
         self.result = None
         self._build_controls()
         self.caption = QLabel()
@@ -98,24 +99,19 @@ class BreakdownPanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
         self.table.itemDoubleClicked.connect(self._row_double_clicked)
         self.table.setToolTip("Double-click a group to narrow the current slice to it")
-        self.empty = QLabel()
-        self.empty.setAlignment(Qt.AlignCenter)
-        self.empty.setWordWrap(True)
-        self.empty.setStyleSheet("color: #666;")
         split = QSplitter(Qt.Vertical)
         split.addWidget(self.plot)
         split.addWidget(self.table)
         split.setSizes([300, 220])
-        self.stack = QStackedWidget()
-        self.stack.addWidget(split)
-        self.stack.addWidget(self.empty)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(self._controls)
         layout.addWidget(self.caption)
-        layout.addWidget(self.stack, 1)
-        session.changed.connect(self.refresh)
-        self.refresh(Changes(active=True))
+        layout.addWidget(self.with_empty_state(split), 1)
+        self.follow_session()
+
+    def focus_widget(self) -> QWidget:
+        return self.column_box
 
     def _build_controls(self) -> None:
         self.column_box = QComboBox()
@@ -146,10 +142,9 @@ class BreakdownPanel(QWidget):
         self._controls.addStretch(1)
 
     def refresh(self, changes: Changes) -> None:
-        if changes.active or changes.datasets or changes.roles:
+        if changes.touches(("active", "datasets", "roles")):
             self._fill_controls()
-        if changes.active or changes.datasets or changes.roles or changes.slice:
-            self._request()
+        self._request()
 
     def _fill_controls(self) -> None:
         opened = self.session.active
@@ -172,8 +167,8 @@ class BreakdownPanel(QWidget):
             _select(self.metric_box, previous[1] if previous[1] else PREFERRED_METRIC[roles.task.value])
             self.version_box.addItem(EACH_VERSION, None)
             if roles.model_version:
-                self.tasks.submit(model_versions, self.session.store, opened.dataset, roles,
-                                  key="breakdown-versions", on_result=self._fill_versions)
+                self.run_job("versions", model_versions, self.session.store, opened.dataset, roles,
+                             on_done=self._fill_versions)
         for box in boxes:
             box.blockSignals(False)
 
@@ -184,7 +179,7 @@ class BreakdownPanel(QWidget):
         self.version_box.blockSignals(False)
 
     def _request(self) -> None:
-        self.tasks.cancel("breakdown")
+        self.cancel_job("breakdown")
         opened = self.session.active
         column, metric = self.column_box.currentData(), self.metric_box.currentData()
         if opened is None or opened.kind != "log" or not opened.roles.has_outcome:
@@ -201,12 +196,11 @@ class BreakdownPanel(QWidget):
         common = dict(metric=metric, condition=self.session.condition(), version=self.version_box.currentData())
         self.caption.setText("computing…")
         if second and second != column:
-            self.tasks.submit(crosstab_by, self.session.store, opened.dataset, opened.roles, column, second,
-                              n_bins=self.bins.value(), key="breakdown", on_result=self._show_crosstab, **common)
+            self.run_job("breakdown", crosstab_by, self.session.store, opened.dataset, opened.roles, column,
+                         second, n_bins=self.bins.value(), on_done=self._show_crosstab, **common)
         else:
-            self.tasks.submit(breakdown_by, self.session.store, opened.dataset, opened.roles, column,
-                              n_bins=self.bins.value(), edges=edges, key="breakdown", on_result=self._show_bars,
-                              **common)
+            self.run_job("breakdown", breakdown_by, self.session.store, opened.dataset, opened.roles, column,
+                         n_bins=self.bins.value(), edges=edges, on_done=self._show_bars, **common)
 
     def _parse_edges(self) -> list[float] | None:
         text = self.edges.text().strip()
@@ -225,9 +219,8 @@ class BreakdownPanel(QWidget):
     def _show_empty(self, message: str) -> None:
         self.result = None
         self.caption.setText("")
-        self.empty.setText(message)
-        self.stack.setCurrentWidget(self.empty)
-        self.sig_shown.emit()
+        self.show_empty(message)
+        self.rendered()
 
     def _show_bars(self, result) -> None:
         self.result = result
@@ -235,7 +228,7 @@ class BreakdownPanel(QWidget):
         if frame.empty:
             self._show_empty("No rows with the values this metric needs in the current slice.")
             return
-        self.stack.setCurrentIndex(0)
+        self.show_content()
         info = METRICS[result.metric]
         flagged = int(frame["significant"].sum())
         versions = list(dict.fromkeys(frame["version"]))
@@ -248,7 +241,7 @@ class BreakdownPanel(QWidget):
         self._draw_bars(frame, info)
         self._fill_table(frame)
         self._show_rest_columns(True)
-        self.sig_shown.emit()
+        self.rendered()
 
     def _slice_note(self) -> str:
         return " Within the current slice." if self.session.condition() is not None else ""
@@ -314,7 +307,7 @@ class BreakdownPanel(QWidget):
         if frame.empty:
             self._show_empty("No rows with the values this metric needs in the current slice.")
             return
-        self.stack.setCurrentIndex(0)
+        self.show_content()
         first = frame["version"].iloc[0]
         one = frame[frame["version"].isin([first])] if first is not None else frame
         rows = [g for g in result.row_binning.groups if g.key in set(one["row_key"])]
@@ -332,7 +325,7 @@ class BreakdownPanel(QWidget):
         self._cells = (rows, cols)
         self._fill_crosstab_table(one)
         self._show_rest_columns(False)
-        self.sig_shown.emit()
+        self.rendered()
 
     def _draw_heatmap(self, grid: np.ndarray, rows, cols) -> None:
         self.plot.clear()
@@ -425,3 +418,7 @@ def _sort_key(value: float) -> float:
 
 def _short(label: str, limit: int = 18) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+if __name__ == "__main__":
+    preview(BreakdownPanel)

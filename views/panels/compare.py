@@ -40,6 +40,7 @@ from analysis.report.formatting import count, escape_html, interval, number, p_v
 from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
 
+from views.panel import Panel, preview
 from views.style import version_colour
 
 MIN_SIDE_WIDTH = 240
@@ -53,14 +54,15 @@ HELP = (
 )
 
 
-class ComparePanel(QWidget):
+class ComparePanel(Panel):
+    """Two versions (or one before and after a moment) side by side on the current slice."""
+
+    title = "Compare versions"
+    listens_to = frozenset({"active", "datasets", "roles", "cards", "slice"})
     sig_open_slice = Signal(object)  # a predicate: narrow the current slice to it
-    sig_compared = Signal()
 
     def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.session = session
-        self.tasks = tasks
+        super().__init__(session, tasks, parent)
         self.result = None
         self.versions: list[str] = []
         self.base_box = QComboBox()
@@ -108,8 +110,10 @@ class ComparePanel(QWidget):
         self.slices.itemDoubleClicked.connect(lambda item: self.open_regressed(item.row()))
         self.slices.setToolTip("Double-click a slice to narrow the current slice to it")
         self._layout_widgets()
-        session.changed.connect(self.refresh)
-        self.refresh(Changes(active=True))
+        self.follow_session()
+
+    def focus_widget(self) -> QWidget:
+        return self.compare_button
 
     def _layout_widgets(self) -> None:
         """The verdict and the pairing across the top; below them, side by side so both fit a
@@ -229,9 +233,9 @@ class ComparePanel(QWidget):
 
     def select_score_region(self, base_range: tuple[float, float], candidate_range: tuple[float, float]) -> None:
         opened = self.session.active
-        self.tasks.submit(score_region_rows, self.session.store, opened.dataset, opened.roles, self.result.pairing,
-                          base_range, candidate_range, self.session.condition(), key="compare-region",
-                          label="Selecting requests", on_result=self.sig_open_slice.emit)
+        self.run_job("region", score_region_rows, self.session.store, opened.dataset, opened.roles,
+                     self.result.pairing, base_range, candidate_range, self.session.condition(),
+                     label="Selecting requests", on_done=self.sig_open_slice.emit)
 
     def _fill_confusion(self, side: str, version, frame) -> None:
         classes = sorted(set(frame.actual) | set(frame.predicted))
@@ -250,7 +254,7 @@ class ComparePanel(QWidget):
         self.confusion_titles[side].setText(f"{side}: {self.session.version_name(version)}")
 
     def refresh(self, changes: Changes) -> None:
-        if changes.active or changes.datasets or changes.roles:
+        if changes.touches(("active", "datasets", "roles")):
             self.result = None
             opened = self.session.active
             can = opened is not None and opened.kind == "log" and opened.roles.model_version is not None
@@ -258,12 +262,12 @@ class ComparePanel(QWidget):
             if opened is not None:
                 self.threshold.setValue(opened.roles.threshold)
             if can and opened.roles.has_outcome:
-                self.tasks.submit(model_versions, self.session.store, opened.dataset, opened.roles,
-                                  key="compare-versions", on_result=self._fill_versions)
+                self.run_job("versions", model_versions, self.session.store, opened.dataset, opened.roles,
+                             on_done=self._fill_versions)
                 self.split_box.setEnabled(opened.roles.timestamp is not None)
                 if opened.roles.timestamp is not None:
-                    self.tasks.submit(time_span, self.session.store, opened.dataset, opened.roles,
-                                      key="compare-span", on_result=self._set_split_range)
+                    self.run_job("span", time_span, self.session.store, opened.dataset, opened.roles,
+                                 on_done=self._set_split_range)
             else:
                 self.summary.setText("Comparing needs a prediction log with a model version, a label and a "
                                      "prediction or score (Data > Column roles).")
@@ -312,11 +316,10 @@ class ComparePanel(QWidget):
             return
         self.summary.setText("comparing…")
         threshold = self.threshold.value() if self.threshold.value() != opened.roles.threshold else None
-        self.tasks.submit(
-            run_comparison, self.session.store, opened.dataset, opened.roles, base, candidate,
+        self.run_job(
+            "compare", run_comparison, self.session.store, opened.dataset, opened.roles, base, candidate,
             saved_slices=tuple(self.session.saved_slices.values()), condition=self.session.condition(),
-            threshold=threshold, split_at=split_at, key="compare", lane=HEAVY, label="Comparing versions",
-            on_result=self._show,
+            threshold=threshold, split_at=split_at, lane=HEAVY, label="Comparing versions", on_done=self._show,
         )
 
     def _show(self, result) -> None:
@@ -328,9 +331,9 @@ class ComparePanel(QWidget):
         self._show_flips(report["flips"])
         self._fill_slices(result.slices, report["regressed_slices"])
         opened = self.session.active
-        self.tasks.submit(compare_plots, self.session.store, opened.dataset, opened.roles, result.pairing,
-                          self.session.condition(), key="compare-plots", lane=HEAVY, on_result=self._show_plots)
-        self.sig_compared.emit()
+        self.run_job("plots", compare_plots, self.session.store, opened.dataset, opened.roles, result.pairing,
+                     self.session.condition(), lane=HEAVY, on_done=self._show_plots)
+        self.rendered()
 
     def _named(self, text: str) -> str:
         """Sentences quote raw version strings; show the cards' names instead."""
@@ -415,10 +418,9 @@ class ComparePanel(QWidget):
         """Write the negative flips to ``path`` (CSV, or Parquet for a .parquet name)."""
         opened = self.session.active
         kind = "parquet" if path.endswith(".parquet") else "csv"
-        self.tasks.submit(export_flips, self.session.store, opened.dataset, opened.roles, self.result.pairing, path,
-                          format=kind, condition=self.session.condition(), key="compare-export",
-                          label="Exporting flips",
-                          on_result=lambda n: self.flips.setText(self.flips.text() + f"<br>Wrote {n:,} rows to "
+        self.run_job("export", export_flips, self.session.store, opened.dataset, opened.roles, self.result.pairing,
+                     path, format=kind, condition=self.session.condition(), label="Exporting flips",
+                     on_done=lambda n: self.flips.setText(self.flips.text() + f"<br>Wrote {n:,} rows to "
                                                                                      f"{escape_html(path)}."))
 
 
@@ -430,3 +432,7 @@ def _table(columns) -> QTableWidget:
     table.verticalHeader().setVisible(False)
     table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 6)
     return table
+
+
+if __name__ == "__main__":
+    preview(ComparePanel)

@@ -22,19 +22,22 @@ from PySide6.QtWidgets import (
 from analysis.report.formatting import escape_html
 from app.commands import SetActive
 from app.state import Changes, Session
+from app.tasks import TaskRunner
+from views.panel import Panel, preview
 
 SEVERITY_MARK = {"error": "⛔", "warning": "⚠", "info": "ℹ"}
 
 
-class DataSidebar(QWidget):
+class DataSidebar(Panel):
     """Lists open datasets; emits intents for the window to act on."""
 
+    title = "Data"
+    listens_to = frozenset({"workspace", "datasets", "active", "roles", "issues"})
     sig_edit_roles = Signal(str)
     sig_close_dataset = Signal(str)
 
-    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.session = session
+    def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
+        super().__init__(session, tasks, parent)
         self.workspace_label = QLabel()
         self.workspace_label.setWordWrap(True)
         self.list = QListWidget()
@@ -59,8 +62,10 @@ class DataSidebar(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.workspace_label)
         layout.addWidget(splitter, 1)
-        session.changed.connect(self.refresh)
-        self.refresh(Changes(datasets=True, workspace=True))
+        self.follow_session()
+
+    def focus_widget(self) -> QWidget:
+        return self.list
 
     def refresh(self, changes: Changes) -> None:
         if changes.workspace:
@@ -73,6 +78,7 @@ class DataSidebar(QWidget):
             self._fill_list()
         if changes.datasets or changes.active or changes.roles or changes.issues:
             self._fill_details()
+        self.rendered()
 
     def _fill_list(self) -> None:
         self.list.blockSignals(True)
@@ -134,3 +140,7 @@ class DataSidebar(QWidget):
         menu.addAction("Column roles…", lambda: self.sig_edit_roles.emit(name))
         menu.addAction("Close", lambda: self.sig_close_dataset.emit(name))
         menu.exec(self.list.mapToGlobal(pos))
+
+
+if __name__ == "__main__":
+    preview(DataSidebar)

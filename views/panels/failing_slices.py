@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QSpinBox,
-    QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -43,7 +42,8 @@ from analysis.data.roles import RoleMap, TaskType
 from analysis.slices import Everything, Slice, to_text
 from analysis.report.formatting import escape_html, number, p_value, percent, significant
 from app.state import Changes, OpenDataset, Session
-from app.tasks import HEAVY, Task, TaskRunner
+from app.tasks import HEAVY, TaskRunner
+from views.panel import Panel, preview
 
 ALL_VERSIONS = "all versions"
 RUN_LABEL = "Finding failing slices"
@@ -92,20 +92,18 @@ class _SortableItem(QTableWidgetItem):
         return self.data(Qt.UserRole) < other.data(Qt.UserRole)
 
 
-class DiscoveryPanel(QWidget):
+class DiscoveryPanel(Panel):
     """Settings, a Find button and the ranked failing slices of the active log."""
 
+    title = "Failing slices"
+    listens_to = frozenset({"active", "roles", "datasets", "slice"})
     sig_open_slice = Signal(object)  # analysis.slices.Predicate of the chosen result
-    sig_results_shown = Signal()
 
     def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.session = session
-        self.tasks = tasks
+        super().__init__(session, tasks, parent)
         self.results: list[DiscoveredSlice] = []
         self.versions: list[str] = []
         self._shown_run: _Run | None = None
-        self._submitted: Task | None = None
         self._problem = ""
         self._overall: tuple[_Run, float | None] | None = None
         self._build_controls()
@@ -115,13 +113,13 @@ class DiscoveryPanel(QWidget):
         layout.addLayout(self._controls)
         layout.addWidget(self.caption)
         layout.addWidget(self.summary)
-        layout.addWidget(self.stack, 1)
+        layout.addWidget(self.with_empty_state(self.table), 1)
         QShortcut(QKeySequence("Ctrl+Return"), self, self.find_slices, context=Qt.WidgetWithChildrenShortcut)
         QShortcut(QKeySequence("Ctrl+Enter"), self, self.find_slices, context=Qt.WidgetWithChildrenShortcut)
-        tasks.sig_finished.connect(self._task_finished)
-        tasks.sig_error.connect(self._task_failed)
-        session.changed.connect(self.refresh)
-        self.refresh(Changes(active=True))
+        self.follow_session()
+
+    def focus_widget(self) -> QWidget:
+        return self.find_button
 
     def _build_controls(self) -> None:
         self.error_box = QComboBox()
@@ -203,27 +201,19 @@ class DiscoveryPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.Stretch)
         self.table.setSortingEnabled(True)
-        self.empty = QLabel()
-        self.empty.setAlignment(Qt.AlignCenter)
-        self.empty.setWordWrap(True)
-        self.empty.setStyleSheet("color: #666;")
-        self.stack = QStackedWidget()
-        self.stack.addWidget(self.table)
-        self.stack.addWidget(self.empty)
 
     # --- state -----------------------------------------------------------------------------
 
     def refresh(self, changes: Changes) -> None:
         """Follow the active log: its error kinds and versions; mark shown results stale."""
-        if changes.active or changes.roles or changes.datasets:
+        if changes.touches(("active", "roles", "datasets")):
             self._load_versions()
-        if changes.active or changes.roles or changes.datasets or changes.slice:
-            self._update_caption()
+        self._update_caption()
 
     def _load_versions(self) -> None:
         """Ask for the log's versions; the old list stays until they arrive, so the chosen
         version survives a role edit."""
-        self.tasks.cancel("discovery-versions")
+        self.cancel_job("versions")
         opened = self._usable_log()
         has_versions = opened is not None and opened.roles.model_version is not None
         if not has_versions:
@@ -231,10 +221,8 @@ class DiscoveryPanel(QWidget):
         self._fill_error_box(opened)
         self._fill_version_boxes()
         if has_versions:
-            self.tasks.submit(
-                overall_metrics, self.session.store, opened.dataset, opened.roles, with_auc=False,
-                key="discovery-versions", on_result=self._versions_loaded,
-            )
+            self.run_job("versions", overall_metrics, self.session.store, opened.dataset, opened.roles,
+                         with_auc=False, on_done=self._versions_loaded)
 
     def _versions_loaded(self, metrics: list) -> None:
         self.versions = [m.version for m in metrics if m.version is not None]
@@ -325,7 +313,7 @@ class DiscoveryPanel(QWidget):
 
     @property
     def running(self) -> bool:
-        return self._submitted is not None and not self._submitted.done
+        return self.job_running("search")
 
     def _current_run(self, settings: DiscoverySettings) -> _Run | None:
         opened = self.session.active
@@ -345,11 +333,9 @@ class DiscoveryPanel(QWidget):
         run = self._current_run(settings)
         condition = self.session.condition()
         self._problem = ""
-        self._submitted = self.tasks.submit(
-            failing_slices, self.session.store, opened.dataset, opened.roles, settings, condition,
-            key="discovery-panel", lane=HEAVY, label=RUN_LABEL,
-            on_result=lambda found: self._show(run, found),
-        )
+        self.run_job("search", failing_slices, self.session.store, opened.dataset, opened.roles, settings,
+                     condition, lane=HEAVY, label=RUN_LABEL, on_done=lambda found: self._show(run, found),
+                     on_error=self._search_failed, on_cancelled=self._search_cancelled)
         if settings.error in OVERALL_METRIC:
             self._request_overall(opened, settings, condition, run)
         self._update_caption()
@@ -364,20 +350,18 @@ class DiscoveryPanel(QWidget):
             self._overall = (run, values[0] if values else None)
             self._update_summary()
 
-        self.tasks.submit(overall_metrics, self.session.store, opened.dataset, roles, condition, with_auc=False,
-                          key="discovery-panel-overall", on_result=keep)
+        self.run_job("overall", overall_metrics, self.session.store, opened.dataset, roles, condition,
+                     with_auc=False, on_done=keep)
 
-    def _task_finished(self, task: Task) -> None:
-        if task is self._submitted:
-            if task.cancelled:
-                self._problem = "The search was cancelled."
+    def _search_cancelled(self) -> None:
+        if self.job_cancelled("search"):  # the latest search, not one a newer search replaced
+            self._problem = "The search was cancelled."
             self._update_caption()
 
-    def _task_failed(self, task: Task, _message: str) -> None:
-        """The runner shows the message in the window; the caption only points there."""
-        if task is self._submitted:
-            self._problem = "The last search failed; see the message."
-            self._update_caption()
+    def _search_failed(self, _error: BaseException) -> None:
+        """The window shows the message; the caption only points there."""
+        self._problem = "The last search failed; see the message."
+        self._update_caption()
 
     def _show(self, run: _Run, found: list[DiscoveredSlice]) -> None:
         self._shown_run = run
@@ -385,7 +369,7 @@ class DiscoveryPanel(QWidget):
         self._fill_table()
         self._update_caption()
         self._update_summary()
-        self.sig_results_shown.emit()
+        self.rendered()
 
     # --- rendering -------------------------------------------------------------------------
 
@@ -417,15 +401,11 @@ class DiscoveryPanel(QWidget):
         error_title = {"misclass": "Error rate", "disagree": "Disagree rate"}.get(kind, "Mean error")
         self.table.horizontalHeaderItem(3).setText(error_title)
         if self.results:
-            self.stack.setCurrentWidget(self.table)
+            self.show_content()
             return
         hint = ("Lower Min rows or untick “Only significant” to see weaker candidates."
                 if self._shown_run.settings.significant_only else "Lower Min rows to search smaller slices.")
-        self._show_empty(f"No slice has an error clearly above the rest. {hint}")
-
-    def _show_empty(self, message: str) -> None:
-        self.empty.setText(message)
-        self.stack.setCurrentWidget(self.empty)
+        self.show_empty(f"No slice has an error clearly above the rest. {hint}")
 
     def _update_caption(self) -> None:
         missing = self._missing(self.session.active)
@@ -433,7 +413,7 @@ class DiscoveryPanel(QWidget):
         if missing and self._shown_run is None:
             self.caption.setText("")
             self.summary.setText("")
-            self._show_empty(missing)
+            self.show_empty(missing)
             return
         where = self._where()
         parts = []
@@ -451,7 +431,7 @@ class DiscoveryPanel(QWidget):
                 parts.append(f"{found} found in {shown_where}, {self._describe(self._shown_run.settings)}.")
         elif not self.running and not self._problem and not missing:
             parts.append(f"Searches {where}. Choose the error and press Find slices (Ctrl+Return).")
-            self._show_empty("No search yet. Discovery lists the subpopulations where the model's error "
+            self.show_empty("No search yet. Discovery lists the subpopulations where the model's error "
                              "is highest for their size.")
         self.caption.setText(" ".join(parts))
 
@@ -548,35 +528,5 @@ def _error_text(kind: str, value: float) -> str:
     return percent(value) if kind in RATE_KINDS else significant(value)
 
 
-def _preview() -> None:
-    """Open the demo log in this panel alone: ``python -m views.panels.failing_slices``."""
-    import sys
-    import tempfile
-
-    from analysis.demo.generate import generate_demo
-    from app.controller import AppController
-    from views.widgets.task_status import TaskStatus
-
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    with tempfile.TemporaryDirectory(prefix="sleuth-discovery-") as folder:
-        demo = generate_demo(folder)
-        session, tasks = Session(), TaskRunner()
-        controller = AppController(session, tasks)
-        window = QWidget()
-        window.setWindowTitle("Sleuth — Failing slices")
-        panel = DiscoveryPanel(session, tasks)
-        panel.sig_open_slice.connect(controller.narrow_to)
-        tasks.sig_error.connect(lambda _task, text: print(text, file=sys.stderr))
-        layout = QVBoxLayout(window)
-        layout.addWidget(panel, 1)
-        layout.addWidget(TaskStatus(tasks))
-        controller.open_paths([str(demo.log)])
-        window.resize(1100, 600)
-        window.show()
-        code = app.exec()
-        tasks.shutdown()
-        session.close()
-    sys.exit(code)
-
 if __name__ == "__main__":
-    _preview()
+    preview(DiscoveryPanel)

@@ -34,7 +34,8 @@ from analysis.triage.decisions import Decision, apply_decisions, history
 from analysis.triage.before_after import ColumnHistograms, FindingHistograms, finding_histograms, histogram_labels
 from analysis.report.formatting import escape_html
 from app.state import Changes, Session
-from app.tasks import HEAVY, INTERACTIVE, TaskRunner
+from app.tasks import HEAVY, TaskRunner
+from views.panel import Panel, preview
 
 SEVERITY_COLOURS = {"alert": "#b3261e", "warning": "#8a5300", "info": "#1a4f8b"}
 COLUMNS = ("Severity", "Rows", "Window", "History", "Finding")
@@ -45,15 +46,17 @@ MAX_HISTOGRAMS = 2  # a swap has two columns
 PLOT_MIN_HEIGHT = 130  # below this the column name under the axis does not fit
 
 
-class FindingsPanel(QWidget):
+class FindingsPanel(Panel):
+    """The input checks' findings, ranked, with their rows, histograms and the team's decisions."""
+
+    title = "Findings"
+    listens_to = frozenset({"active", "datasets", "findings"})
     sig_open_finding = Signal(object)  # a Finding: narrow to its rows and window
     sig_decide = Signal(object)  # a Decision
     sig_checked = Signal(object)  # the CheckRun, for the window to keep in the Session
 
     def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.session = session
-        self.tasks = tasks
+        super().__init__(session, tasks, parent)
         self.shown: list = []
         self.reference: str | None = None  # set once a check has run
         self.run_button = QPushButton("Check inputs")
@@ -105,11 +108,14 @@ class FindingsPanel(QWidget):
         layout.addWidget(self.before_after, 1)
         layout.addLayout(decide)
         self.tree.currentItemChanged.connect(self._on_current)
-        session.changed.connect(self.refresh)
+        self.follow_session()
+
+    def focus_widget(self) -> QWidget:
+        return self.tree
 
     def refresh(self, changes: Changes) -> None:
-        if changes.active or changes.datasets:
-            self.tasks.cancel("findings")
+        if changes.touches(("active", "datasets")):
+            self.cancel_job("check")
             self.run_button.setEnabled(self._can_check())
         if changes.findings:
             self._fill()
@@ -126,8 +132,8 @@ class FindingsPanel(QWidget):
         self.caption.setText("checking…")
         workspace = self.session.workspace
         saved = workspace.profile(opened.name) if workspace is not None else None
-        self.tasks.submit(check_dataset, self.session.store, opened.dataset, opened.roles, saved, key="findings",
-                          lane=HEAVY, label="Checking inputs", on_result=self._checked)
+        self.run_job("check", check_dataset, self.session.store, opened.dataset, opened.roles, saved,
+                     lane=HEAVY, label="Checking inputs", on_done=self._checked)
 
     def _checked(self, run) -> None:
         self.reference = run.reference
@@ -157,6 +163,7 @@ class FindingsPanel(QWidget):
             item.setTextAlignment(1, Qt.AlignRight | Qt.AlignVCenter)
             self.tree.addTopLevelItem(item)
         self._enable(False)
+        self.rendered()
 
     def _on_current(self, current, _previous) -> None:
         self._enable(current is not None)
@@ -182,9 +189,8 @@ class FindingsPanel(QWidget):
         opened = self.session.active
         if opened is None:
             return
-        self.tasks.submit(finding_histograms, self.session.store, opened.dataset, opened.roles, finding,
-                          key="finding-histograms", lane=INTERACTIVE, label="Histograms of the finding's column",
-                          on_result=self.before_after.show_histograms)
+        self.run_job("histograms", finding_histograms, self.session.store, opened.dataset, opened.roles, finding,
+                     label="Histograms of the finding's column", on_done=self.before_after.show_histograms)
 
     def decide(self, action: str, note: str | None = None) -> None:
         """Record a decision on the selected finding; asks for a note unless one is given."""
@@ -274,3 +280,7 @@ def _history_text(past) -> str:
     parts = [f"{n} {name}" for name, n in (("confirmed", past.confirmed), ("dismissed", past.dismissed),
                                             ("expected", past.expected), ("snoozed", past.snoozed)) if n]
     return ", ".join(parts)
+
+
+if __name__ == "__main__":
+    preview(FindingsPanel)

@@ -7,7 +7,7 @@ coverage come first: a metric over 3% of rows with labels is not the same claim 
 from __future__ import annotations
 
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -26,19 +26,19 @@ from analysis.slices import to_text
 from analysis.report.formatting import count, escape_html, number, percent
 from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
+from views.panel import Panel, preview
 
 COUNT_ROWS = ("Rows", "Labelled", "Label coverage", "Invalid scores")
 
 
-class MetricsPanel(QWidget):
+class MetricsPanel(Panel):
     """Table of overall metrics for the active dataset, one column per model version."""
 
-    sig_results_shown = Signal()
+    title = "Metrics"
+    listens_to = frozenset({"active", "roles", "datasets", "slice", "cards"})
 
     def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.session = session
-        self.tasks = tasks
+        super().__init__(session, tasks, parent)
         self.results: list = []
         self._request = 0
         self._complete = 0
@@ -60,25 +60,25 @@ class MetricsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
-        layout.addWidget(self.table)
-        session.changed.connect(self.refresh)
-        self.refresh(Changes(active=True))
+        layout.addWidget(self.with_empty_state(self.table))
+        self.follow_session()
+
+    def focus_widget(self) -> QWidget:
+        return self.table
 
     def refresh(self, changes: Changes) -> None:
-        if changes.cards and not (changes.active or changes.roles or changes.datasets or changes.slice):
+        if not changes.touches(("active", "roles", "datasets", "slice")):
             self._label_versions()
             return
-        if not (changes.active or changes.roles or changes.datasets or changes.slice):
-            return
-        self.tasks.cancel("metrics-panel")
-        self.tasks.cancel("metrics-panel-auc")
+        self.cancel_job("metrics")
+        self.cancel_job("metrics-auc")
         opened = self.session.active
         if opened is None or opened.kind != "log":
-            self._show([], "Open a prediction log to see its metrics (Ctrl+O).")
+            self._show_nothing("Open a prediction log to see its metrics (Ctrl+O).")
             return
         if not opened.roles.has_outcome:
-            self._show([], f"{opened.name}: no label and prediction/score columns are set, so there are "
-                           "no metrics. Set them in Data > Column roles (Ctrl+R).")
+            self._show_nothing(f"{opened.name}: no label and prediction/score columns are set, so there are "
+                               "no metrics. Set them in Data > Column roles (Ctrl+R).")
             return
         self.caption.setText(f"{opened.name}: computing…")
         caption = self._caption(opened, self.session)
@@ -87,15 +87,14 @@ class MetricsPanel(QWidget):
         request = self._request
         # ROC AUC needs a sort of every score; the other metrics are one aggregation. Show
         # those first and let AUC follow, unless the full result already arrived.
-        self.tasks.submit(
-            overall_metrics, self.session.store, opened.dataset, opened.roles, condition, with_auc=False,
-            key="metrics-panel",
-            on_result=lambda results: self._complete != request
+        self.run_job(
+            "metrics", overall_metrics, self.session.store, opened.dataset, opened.roles, condition, with_auc=False,
+            on_done=lambda results: self._complete != request
             and self._show(results, caption + " · ROC AUC computing…"),
         )
-        self.tasks.submit(
-            overall_metrics, self.session.store, opened.dataset, opened.roles, condition,
-            key="metrics-panel-auc", lane=HEAVY, on_result=lambda results: self._show_complete(request, results, caption),
+        self.run_job(
+            "metrics-auc", overall_metrics, self.session.store, opened.dataset, opened.roles, condition,
+            lane=HEAVY, on_done=lambda results: self._show_complete(request, results, caption),
         )
 
     def _show_complete(self, request: int, results: list, caption: str) -> None:
@@ -109,7 +108,12 @@ class MetricsPanel(QWidget):
             where = f"slice <code>{escape_html(session.current_slice.name or to_text(session.current_slice.predicate))}</code>"
         return f"<b>{escape_html(opened.name)}</b> — {opened.roles.task.value} task, {where}"
 
+    def _show_nothing(self, message: str) -> None:
+        self._show([], "")
+        self.show_empty(message)
+
     def _show(self, results: list, caption: str) -> None:
+        self.show_content()
         self.results = list(results)
         self.caption.setText(caption)
         names = [m for m in METRICS if results and any(m in r.metrics for r in results)]
@@ -126,7 +130,7 @@ class MetricsPanel(QWidget):
             for offset, name in enumerate(names):
                 self._set(len(COUNT_ROWS) + offset, col, number(result.metrics.get(name)),
                           tooltip=_tooltip(METRICS[name]))
-        self.sig_results_shown.emit()
+        self.rendered()
 
     def _label_versions(self) -> None:
         """Column headers show each version's card name; the raw version string is the tooltip."""
@@ -164,3 +168,7 @@ def _tooltip(info) -> str:
     direction = "higher is better" if info.higher_is_better else "lower is better"
     rows = "over rows with a label" if info.needs_label else "over all rows, labels not needed"
     return f"{info.display}: {direction}; {rows}"
+
+
+if __name__ == "__main__":
+    preview(MetricsPanel)

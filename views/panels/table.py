@@ -7,7 +7,7 @@ asks the task runner for ``analysis.window`` results and hands them to the model
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel, Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -23,12 +23,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from analysis.cell_text import selection_text
+from analysis.report.cell_text import selection_text
 from analysis.window import TableSpec, fetch_window, find_row, prepare_table, release_table
 from app.commands import SelectRow
 from app.state import Changes, Session
 from app.tasks import HEAVY, TABLE, TaskRunner
 
+from views.panel import Panel, preview
 from views.widgets.role_icons import ROLE_TOOLTIPS, role_icon
 from views.widgets.table_model import WindowedTableModel
 
@@ -39,15 +40,14 @@ FITTED_ROWS = 40
 CELL_PADDING = 16
 
 
-class TablePanel(QWidget):
+class TablePanel(Panel):
     """Table of the active dataset with sort, copy and find."""
 
-    sig_table_ready = Signal()
+    title = "Table"
+    listens_to = frozenset({"active", "datasets", "slice", "roles"})
 
     def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.session = session
-        self.tasks = tasks
+        super().__init__(session, tasks, parent)
         self.window = None
         self._spec: TableSpec | None = None
         self.model = WindowedTableModel(self)
@@ -73,8 +73,10 @@ class TablePanel(QWidget):
         layout.addWidget(self.find_bar)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.status)
-        session.changed.connect(self.refresh)
-        self.refresh(Changes(active=True))
+        self.follow_session()
+
+    def focus_widget(self) -> QWidget:
+        return self.view
 
     def _build_find_bar(self) -> QWidget:
         bar = QWidget()
@@ -100,7 +102,7 @@ class TablePanel(QWidget):
         return bar
 
     def refresh(self, changes: Changes) -> None:
-        if changes.active or changes.datasets:
+        if changes.touches(("active", "datasets")):
             self._load(sort=())
         elif changes.slice:
             self._load(sort=self._spec.sort if self._spec else ())
@@ -122,10 +124,9 @@ class TablePanel(QWidget):
             return
         self._spec = spec
         self.status.setText("Sorting…" if sort else "Filtering…" if spec.condition else "Loading…")
-        self.tasks.submit(prepare_table, self.session.store, spec, key="table-prepare",
-                          lane=HEAVY if spec.needs_ordering else TABLE,
-                          label="Sorting the table" if sort else "Filtering the table" if spec.condition else "",
-                          on_result=lambda window: self._show(spec, window))
+        self.run_job("prepare", prepare_table, self.session.store, spec, lane=HEAVY if spec.needs_ordering else TABLE,
+                     label="Sorting the table" if sort else "Filtering the table" if spec.condition else "",
+                     on_done=lambda window: self._show(spec, window))
 
     def _show(self, spec: TableSpec, window) -> None:
         if spec != self._spec:
@@ -147,7 +148,7 @@ class TablePanel(QWidget):
         total = self.session.active.dataset.row_count if self.session.active else window.row_count
         shown = f"{window.row_count:,} of {total:,} rows in the slice" if spec.condition else f"{window.row_count:,} rows"
         self.status.setText(shown + (f", sorted by {_sort_text(spec.sort)}" if spec.sort else ""))
-        self.sig_table_ready.emit()
+        self.rendered()
 
     def _fit_columns_once(self, *_args) -> None:
         """Size columns to their content when the first page of other columns arrives.
@@ -189,8 +190,8 @@ class TablePanel(QWidget):
         window, generation = self.window, self.model.generation
         if window is None:
             return
-        self.tasks.submit(fetch_window, self.session.store, window, start, stop, lane=TABLE,
-                          on_result=lambda page: self.model.receive_page(generation, page))
+        self.run_job(f"page:{start}", fetch_window, self.session.store, window, start, stop, lane=TABLE,
+                     on_done=lambda page: self.model.receive_page(generation, page))
 
     def _sort(self, column: str, ascending: bool) -> None:
         self._load(sort=((column, ascending),))
@@ -225,9 +226,8 @@ class TablePanel(QWidget):
             return
         current = self.view.currentIndex().row()
         self.find_result.setText("searching…")
-        self.tasks.submit(find_row, self.session.store, self.window, text, column=self.find_column.currentData(),
-                          after=current, forward=forward, key="table-find", lane=TABLE,
-                          on_result=self._found)
+        self.run_job("find", find_row, self.session.store, self.window, text, column=self.find_column.currentData(),
+                     after=current, forward=forward, lane=TABLE, on_done=self._found)
 
     def _found(self, position: int | None) -> None:
         if position is None:
@@ -242,3 +242,6 @@ class TablePanel(QWidget):
 def _sort_text(sort: tuple) -> str:
     return ", ".join(f"{col} {'↑' if asc else '↓'}" for col, asc in sort)
 
+
+if __name__ == "__main__":
+    preview(TablePanel)

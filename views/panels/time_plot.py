@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QStackedWidget, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from analysis.metrics.estimated_performance import ESTIMATED_ACCURACY, estimated_accuracy_series
 from analysis.metrics.per_version import METRICS, metric_series, metrics_for
@@ -20,6 +20,7 @@ from analysis.data.roles import TaskType
 from app.state import Changes, Session
 from app.tasks import TaskRunner
 
+from views.panel import Panel, preview
 from views.style import version_colour
 
 FINDING_COLOURS = {"alert": (179, 38, 30, 45), "warning": (230, 159, 0, 40)}
@@ -29,16 +30,16 @@ ESTIMATED_TIP = ("Confidence-based estimate (as NannyML's CBPE): each row counts
 PREFERRED = {"binary": "accuracy", "multiclass": "accuracy", "regression": "mae"}
 
 
-class TimePlotPanel(QWidget):
+class TimePlotPanel(Panel):
     """Metric per time bucket and version; the metric is chosen in the combo box."""
 
-    sig_plotted = Signal()
+    title = "Metric over time"
+    listens_to = frozenset({"active", "roles", "datasets", "slice", "cards", "findings"})
     sig_time_range = Signal(object, object)  # start, end as naive UTC datetimes
 
     def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.session = session
-        self.tasks = tasks
+        super().__init__(session, tasks, parent)
+        self.markers: list[pg.LinearRegionItem] = []
         self.series = None
         self.metric_box = QComboBox()
         self.metric_box.setToolTip("Metric to plot over time")
@@ -66,25 +67,21 @@ class TimePlotPanel(QWidget):
         top.addWidget(self.range_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        self.empty = QLabel()
-        self.empty.setAlignment(Qt.AlignCenter)
-        self.empty.setWordWrap(True)
-        self.empty.setStyleSheet("color: #666;")
-        self.stack = QStackedWidget()
-        self.stack.addWidget(self.plot)
-        self.stack.addWidget(self.empty)
         layout.addLayout(top)
-        layout.addWidget(self.stack, 1)
-        session.changed.connect(self.refresh)
-        self.refresh(Changes(active=True))
+        layout.addWidget(self.with_empty_state(self.plot), 1)
+        self.follow_session()
+
+    def focus_widget(self) -> QWidget:
+        return self.plot
 
     def refresh(self, changes: Changes) -> None:
         if changes.findings and self.series is not None:
             self._mark_findings()
-        if changes.cards and self.series is not None and not (changes.active or changes.roles or changes.slice):
+        data_changed = changes.touches(("active", "roles", "datasets", "slice"))
+        if changes.cards and self.series is not None and not data_changed:
             self._draw(self.series, "")
             return
-        if not (changes.active or changes.roles or changes.datasets or changes.slice):
+        if not data_changed:
             return
         self._fill_metric_box()
         self._request()
@@ -108,7 +105,7 @@ class TimePlotPanel(QWidget):
         self.metric_box.blockSignals(False)
 
     def _request(self) -> None:
-        self.tasks.cancel("time-plot")
+        self.cancel_job("series")
         opened = self.session.active
         metric = self.metric_box.currentData()
         if opened is None or opened.kind != "log" or metric is None:
@@ -119,15 +116,11 @@ class TimePlotPanel(QWidget):
             return
         self.caption.setText("computing…")
         if metric == ESTIMATED_ACCURACY:
-            self.tasks.submit(estimated_accuracy_series, self.session.store, opened.dataset, opened.roles,
-                              condition=self.session.condition(), key="time-plot",
-                              on_result=lambda series: self._draw(series, ""))
+            self.run_job("series", estimated_accuracy_series, self.session.store, opened.dataset, opened.roles,
+                         condition=self.session.condition(), on_done=lambda series: self._draw(series, ""))
             return
-        self.tasks.submit(
-            metric_series, self.session.store, opened.dataset, opened.roles, metric=metric,
-            condition=self.session.condition(),
-            key="time-plot", on_result=lambda series: self._draw(series, ""),
-        )
+        self.run_job("series", metric_series, self.session.store, opened.dataset, opened.roles, metric=metric,
+                     condition=self.session.condition(), on_done=lambda series: self._draw(series, ""))
 
     def _draw(self, series, message: str) -> None:
         self.series = series
@@ -136,11 +129,10 @@ class TimePlotPanel(QWidget):
         self.curves = {}
         if series is None or series.bucket is None or len(series.frame) == 0:
             self.caption.setText("")
-            self.empty.setText(message or "No rows with both a timestamp and the values this metric needs.")
-            self.stack.setCurrentWidget(self.empty)
-            self.sig_plotted.emit()
+            self.show_empty(message or "No rows with both a timestamp and the values this metric needs.")
+            self.rendered()
             return
-        self.stack.setCurrentWidget(self.plot)
+        self.show_content()
         frame = series.frame
         self.caption.setText(f"per {series.bucket.label}" + (" — an ESTIMATE from the scores, not labels"
                                                              if series.metric == ESTIMATED_ACCURACY else ""))
@@ -160,12 +152,12 @@ class TimePlotPanel(QWidget):
         self.plot.enableAutoRange()
         if self.range_button.isChecked():
             self.plot.addItem(self.region)
-        self.sig_plotted.emit()
+        self.rendered()
 
 
     def _mark_findings(self) -> None:
         """Shade the time windows of the alerts and warnings from the last input check."""
-        for marker in getattr(self, "markers", []):
+        for marker in self.markers:
             self.plot.removeItem(marker)
         self.markers = []
         for finding in self.session.findings:
@@ -204,3 +196,7 @@ class TimePlotPanel(QWidget):
 def _epoch_seconds(values) -> np.ndarray:
     stamps = values.dt.tz_convert("UTC").dt.tz_localize(None) if getattr(values.dt, "tz", None) else values
     return stamps.astype("datetime64[ns]").astype("int64").to_numpy() / 1e9
+
+
+if __name__ == "__main__":
+    preview(TimePlotPanel)

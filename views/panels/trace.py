@@ -14,6 +14,7 @@ the query row as a slice of the log (``sig_open_training_rows`` / ``sig_open_log
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import QRect, Qt, Signal
@@ -53,8 +54,11 @@ from analysis.trace.tracer import (
     training_row_predicate,
 )
 from analysis.report.formatting import count, is_missing, number, percent, significant
+from analysis.workspace.version_cards import VersionCard
+from app.commands import SaveVersionCard, TrustModel
 from app.state import Changes, Session
-from app.tasks import HEAVY, INTERACTIVE, TaskRunner
+from app.tasks import HEAVY, TaskRunner
+from views.panel import Panel, preview
 
 NO_SELECTION = "Click a row of the table to trace it."
 INFLUENCE_COLUMNS = ("Score", "Training row", "Label", "Source", "Date")
@@ -98,23 +102,24 @@ class ScoreBarDelegate(QStyledItemDelegate):
         super().paint(painter, option, index)
 
 
-class TracePanel(QWidget):
-    """Influential training rows for the selected log row, and the snapshot's suspect labels."""
+class TracePanel(Panel):
+    """Influential training rows for the selected log row, and the snapshot's suspect labels.
 
+    The snapshot and model of a version are its version card's (choosing one here edits the
+    card); the model files the person trusted are the Session's, so every panel agrees.
+    """
+
+    title = "Trace"
+    listens_to = frozenset({"selection", "active", "cards"})
     sig_open_training_rows = Signal(list, object, str)  # snapshot paths, predicate, slice name
     sig_open_log_rows = Signal(str, object, str)  # dataset name, predicate, slice name
 
     def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.session = session
-        self.tasks = tasks
+        super().__init__(session, tasks, parent)
         self.cache = InfluenceCache()
         self.trace: RowTrace | None = None
-        self.traced_log = None  # the OpenDataset the shown trace's query row belongs to
-        self.trusted: set[str] = set()
-        self.chosen: dict[str, dict[str, str]] = {}  # version -> {"snapshot": ..., "model": ...}
-        self.version: str | None = None
-        self._stale = True
+        self.traced_name: str | None = None  # the dataset the shown trace's query row belongs to
+        self.version: str | None = None  # the model version of the row (or failures) traced last
         self.caption = QLabel(NO_SELECTION)
         self.caption.setWordWrap(True)
         self.caption.setTextInteractionFlags(Qt.TextSelectableByMouse)
@@ -167,8 +172,11 @@ class TracePanel(QWidget):
             table.doubleClicked.connect(self.open_training_row)
         self.tabs = QTabWidget()
         self._layout_widgets()
-        session.changed.connect(self.refresh)
         self._show_sources()
+        self.follow_session()
+
+    def focus_widget(self) -> QWidget:
+        return self.tabs
 
     def _layout_widgets(self) -> None:
         files = QHBoxLayout()
@@ -223,20 +231,11 @@ class TracePanel(QWidget):
     # --- following the selection -------------------------------------------------------
 
     def refresh(self, changes: Changes) -> None:
-        if not (changes.selection or changes.active or changes.cards):
-            return
-        self._stale = True
-        if self.isVisible():
-            self.start_trace()
-
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        if self._stale:
-            self.start_trace()
+        self._show_sources()
+        self.start_trace()
 
     def start_trace(self) -> None:
         """Find the selected row's version (quick), then trace the row on the heavy worker."""
-        self._stale = False
         opened, row = self.session.active, self.session.selected_row
         if opened is not None and opened.kind != "log":
             return  # a training snapshot opened from here: keep showing the trace that led to it
@@ -245,15 +244,14 @@ class TracePanel(QWidget):
             self.caption.setText(NO_SELECTION)
             return
         self.caption.setText(f"Tracing row {row}…")
-        self.tasks.submit(row_version, self.session.store, opened.dataset, opened.roles, row,
-                          key="trace-version", lane=INTERACTIVE, label="Finding the row's model version",
-                          on_result=lambda version: self._trace_with(row, version))
+        self.run_job("version", row_version, self.session.store, opened.dataset, opened.roles, row,
+                     label="Finding the row's model version", on_done=lambda version: self._trace_with(row, version))
 
     def _trace_with(self, row: int, version: str | None) -> None:
         opened = self.session.active
         if opened is None or row != self.session.selected_row:
             return
-        self.traced_log = opened
+        self.traced_name = opened.name
         self.version = version
         self._show_sources()
         snapshot, model = self._files()
@@ -267,17 +265,17 @@ class TracePanel(QWidget):
         named = self.session.chosen_snapshot_roles(snapshot)
         first = self.cache.key([snapshot], model or None, named) not in self.cache
         self.caption.setText("Preparing influence (once per model and snapshot)…" if first else f"Tracing row {row}…")
-        self.tasks.submit(trace_log_row, self.session.store, opened.dataset, opened.roles, row, [snapshot],
-                          model or None, trust, self.cache, snapshot_roles=named, key="trace", lane=HEAVY,
-                          label=f"Tracing row {row} to its training rows",
-                          on_result=self._show_trace, on_error=self._show_error)
+        self.run_job("trace", trace_log_row, self.session.store, opened.dataset, opened.roles, row, [snapshot],
+                     model or None, trust, self.cache, snapshot_roles=named, lane=HEAVY,
+                     label=f"Tracing row {row} to its training rows",
+                     on_done=self._show_trace, on_error=self._show_error)
 
     def _trust(self, model: str, report: QLabel) -> bool | None:
         """False when the file opens safely, True when the user trusts it, None when refused or
         unreadable (a card's model file that moved): ``report`` then says why."""
         if not model:
             return False
-        if model in self.trusted:
+        if model in self.session.trusted_models:
             return True
         try:
             info = inspect_model(model)
@@ -287,19 +285,21 @@ class TracePanel(QWidget):
         if not info.needs_trust:
             return False
         if confirm_trust(self, model, info.untrusted_types):
-            self.trusted.add(model)
+            self.session.run(TrustModel(model))
             return True
         report.setText("The model file was not opened: you did not trust it. Choose another "
                              "model, or trust this one, to trace the row.")
         return None
 
+    def _card(self) -> VersionCard:
+        return self.session.version_cards.get(str(self.version)) or VersionCard(str(self.version))
+
     def _files(self) -> tuple[str, str]:
-        """The snapshot and model for the current version: the user's choice, else its card's."""
-        card = self.session.version_cards.get(str(self.version)) if self.version is not None else None
-        chosen = self.chosen.get(str(self.version), {})
-        snapshot = chosen.get("snapshot") or (card.training_snapshot if card else "")
-        model = chosen.get("model") or (card.model_file if card else "")
-        return snapshot, model
+        """The snapshot and model of the current version's card."""
+        if self.version is None:
+            return "", ""
+        card = self._card()
+        return card.training_snapshot, card.model_file
 
     def _choose(self, kind: str) -> None:
         if kind == "snapshot":
@@ -310,8 +310,8 @@ class TracePanel(QWidget):
                                                   "Models (*.skops *.json *.ubj *.pkl *.pickle *.joblib);;"
                                                   "All files (*)")
         if path:
-            self.chosen.setdefault(str(self.version), {})[kind] = path
-            self.start_trace()
+            field = "training_snapshot" if kind == "snapshot" else "model_file"
+            self.session.run(SaveVersionCard(replace(self._card(), **{field: path})))
 
     # --- showing a trace ------------------------------------------------------------------
 
@@ -329,6 +329,7 @@ class TracePanel(QWidget):
         for table, rows in ((self.harmful, trace.harmful), (self.helpful, trace.helpful)):
             _fill_influence(table, rows)
         self.comparison_title.setText("Choose a training row to compare it with the query row.")
+        self.rendered()
 
     def _show_error(self, error: BaseException) -> None:
         if isinstance(error, NoLabelYet):
@@ -388,10 +389,10 @@ class TracePanel(QWidget):
             return
         self.suspects_summary.setText("Ranking the snapshot's labels (several model fits)…")
         self.suspects_snapshot = snapshot
-        self.tasks.submit(suspects_for, self.session.store, [snapshot], model or None, trust, 50,
-                          snapshot_roles=self.session.chosen_snapshot_roles(snapshot), key="suspects", lane=HEAVY, label="Finding suspect training labels",
-                          on_result=self._show_suspects,
-                          on_error=lambda e: self.suspects_summary.setText(f"Could not rank labels: {e}"))
+        self.run_job("suspects", suspects_for, self.session.store, [snapshot], model or None, trust, 50,
+                     snapshot_roles=self.session.chosen_snapshot_roles(snapshot),
+                     lane=HEAVY, label="Finding suspect training labels", on_done=self._show_suspects,
+                     on_error=lambda e: self.suspects_summary.setText(f"Could not rank labels: {e}"))
 
     def _show_suspects(self, report: dict[str, Any]) -> None:
         self.suspect_report = report
@@ -404,6 +405,7 @@ class TracePanel(QWidget):
             cells = (suspect["row_id"], suspect["label"], suspect["suggested_label"], number(suspect['score'], 3))
             for column, value in enumerate(cells):
                 self.suspects.setItem(position, column, QTableWidgetItem(_text(value)))
+        self.rendered()
 
     # --- the failures of the current slice -------------------------------------------------
 
@@ -415,10 +417,10 @@ class TracePanel(QWidget):
             return
         condition = self.session.condition()
         self.failures_summary.setText("Finding the slice's failed predictions…")
-        self.tasks.submit(busiest_failing_version, self.session.store, opened.dataset, opened.roles, condition,
-                          key="trace-failures-version", lane=INTERACTIVE, label="Counting the slice's failures",
-                          on_result=lambda version: self._trace_failures_of(opened, condition, version),
-                          on_error=self._show_failures_error)
+        self.run_job("failures-version", busiest_failing_version, self.session.store, opened.dataset, opened.roles,
+                     condition, label="Counting the slice's failures",
+                     on_done=lambda version: self._trace_failures_of(opened, condition, version),
+                     on_error=self._show_failures_error)
 
     def _trace_failures_of(self, opened, condition, version: str | None) -> None:
         self.version = version
@@ -435,11 +437,11 @@ class TracePanel(QWidget):
         self.failures_snapshot = snapshot
         self.failures_summary.setText(f"Tracing the slice's failed predictions of version "
                                       f"{self.session.version_name(version)} (at most the worst {FAILURE_CAP:,})…")
-        self.tasks.submit(trace_failures, self.session.store, opened.dataset, opened.roles, condition, version,
-                          [snapshot], model or None, trust, self.cache,
-                          snapshot_roles=self.session.chosen_snapshot_roles(snapshot), key="trace-failures", lane=HEAVY,
-                          label="Tracing the slice's failures to their training rows",
-                          on_result=self._show_failures, on_error=self._show_failures_error)
+        self.run_job("failures", trace_failures, self.session.store, opened.dataset, opened.roles, condition,
+                     version, [snapshot], model or None, trust, self.cache,
+                     snapshot_roles=self.session.chosen_snapshot_roles(snapshot), lane=HEAVY,
+                     label="Tracing the slice's failures to their training rows",
+                     on_done=self._show_failures, on_error=self._show_failures_error)
 
     def _show_failures(self, traced: FailuresTrace) -> None:
         self.failures = traced
@@ -456,6 +458,7 @@ class TracePanel(QWidget):
             for column, value in enumerate(cells):
                 self.failure_sources.setItem(position, column, QTableWidgetItem(_text(value)))
         self.failure_sources.resizeColumnsToContents()
+        self.rendered()
 
     def _show_failures_error(self, error: BaseException) -> None:
         self.failures_summary.setText(f"Could not trace the slice's failures: {error}")
@@ -473,10 +476,11 @@ class TracePanel(QWidget):
 
     def open_query_row(self) -> None:
         """The traced log row becomes a slice of its log."""
-        if self.trace is None or self.traced_log is None:
+        traced_log = self.session.datasets.get(self.traced_name) if self.traced_name else None
+        if self.trace is None or traced_log is None:
             self.caption.setText("Trace a row first: then its query row can be opened as a slice.")
             return
-        self.sig_open_log_rows.emit(self.traced_log.name, log_row_predicate(self.traced_log.roles, self.trace),
+        self.sig_open_log_rows.emit(traced_log.name, log_row_predicate(traced_log.roles, self.trace),
                                     f"traced request {self.trace.request_id}")
 
     def _chosen_training_row(self) -> tuple[str, Any, Any] | None:
@@ -571,3 +575,7 @@ def _text(value: Any) -> str:
     if is_missing(value) or isinstance(value, float):
         return significant(value, 4)
     return str(value).removesuffix("T00:00:00")
+
+
+if __name__ == "__main__":
+    preview(TracePanel)

@@ -39,8 +39,12 @@ class NotificationArea(QWidget):
             self._remove(self._layout.itemAt(self._layout.count() - 1).widget())
         self.setVisible(True)
         if level == "info":
-            # The banner is the timer's context: dismissed and deleted first, the timer is dropped.
-            QTimer.singleShot(INFO_TIMEOUT_MS, banner, lambda: self._remove(banner))
+            # The banner owns its timer, so a banner removed (or a window closed) before the
+            # timeout takes its timer along instead of leaving it to fire on a deleted widget.
+            expiry = QTimer(banner)
+            expiry.setSingleShot(True)
+            expiry.timeout.connect(lambda: self._remove(banner))
+            expiry.start(INFO_TIMEOUT_MS)
 
     def messages(self) -> list[str]:
         """Texts of the banners shown now, newest first."""

@@ -123,6 +123,10 @@ class SliceBar(QWidget):
             self.edit.setFocus()
             self.edit.setSelection(position, 1)
 
+    def typed_text(self) -> str:
+        """The filter as typed in the bar (applied or not)."""
+        return self.edit.text().strip()
+
     def focus(self) -> None:
         self.edit.setFocus()
         self.edit.selectAll()

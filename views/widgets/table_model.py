@@ -23,7 +23,7 @@ from typing import Any, Callable, Protocol, Sequence
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QIcon
 
-from analysis.cell_text import exact_text
+from analysis.report.cell_text import exact_text
 
 PLACEHOLDER = "…"
 """Shown in a cell whose page has not arrived yet."""

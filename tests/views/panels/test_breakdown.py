@@ -5,18 +5,17 @@ import pytest
 from PySide6.QtCore import QPointF, Qt
 
 from analysis.slices import Compare
-from tests.views.helpers import open_demo, settle
+from tests.views.helpers import rows_in_slice
+from views.panels.breakdown import BreakdownPanel
 
 
-def choose(qtbot, window, box, data):
+def choose(box, data):
     box.setCurrentIndex(box.findData(data))
-    settle(qtbot, window)
 
 
-def test_error_rate_by_device_equals_pandas(app_window, qtbot, demo_files):
-    open_demo(qtbot, app_window, demo_files)
-    panel = app_window.breakdown_panel
-    choose(qtbot, app_window, panel.column_box, "device_type")
+def test_error_rate_by_device_equals_pandas(demo_panel, qtbot, demo_files):
+    panel = demo_panel(BreakdownPanel)
+    choose(panel.column_box, "device_type")
     frame = panel.result.frame
     log = pd.read_parquet(demo_files.log).dropna(subset=["is_fraud"])
     expected = (log.prediction != log.is_fraud).groupby([log.model_version, log.device_type]).mean()
@@ -27,37 +26,31 @@ def test_error_rate_by_device_equals_pandas(app_window, qtbot, demo_files):
     assert kiosk.significant.all()  # kiosks are worse than the rest for both versions
 
 
-def test_double_click_on_a_row_narrows_the_slice(app_window, qtbot, demo_files):
-    open_demo(qtbot, app_window, demo_files)
-    panel = app_window.breakdown_panel
-    choose(qtbot, app_window, panel.column_box, "device_type")
+def test_double_click_on_a_row_narrows_the_slice(demo_panel, qtbot, demo_files):
+    panel = demo_panel(BreakdownPanel)
+    choose(panel.column_box, "device_type")
     row = next(r for r in range(panel.table.rowCount()) if panel.table.item(r, 0).text() == "kiosk")
     panel.table.itemDoubleClicked.emit(panel.table.item(row, 0))
-    settle(qtbot, app_window)
-    assert app_window.session.current_slice.predicate == Compare("device_type", "=", "kiosk")
+    assert panel.session.current_slice.predicate == Compare("device_type", "=", "kiosk")
     log = pd.read_parquet(demo_files.log)
-    assert app_window.table_panel.model.rowCount() == (log.device_type == "kiosk").sum()
+    assert rows_in_slice(panel.session) == (log.device_type == "kiosk").sum()
 
 
-def test_double_click_on_a_bar_narrows_the_slice(app_window, qtbot, demo_files):
-    app_window.breakdown_dock.raise_()
-    open_demo(qtbot, app_window, demo_files)
-    panel = app_window.breakdown_panel
-    choose(qtbot, app_window, panel.column_box, "region")
+def test_double_click_on_a_bar_narrows_the_slice(demo_panel, qtbot, demo_files):
+    panel = demo_panel(BreakdownPanel)
+    choose(panel.column_box, "region")
     index = panel._bar_labels.index("EU-West")
     view_box = panel.plot.getPlotItem().vb
     scene_point = view_box.mapViewToScene(QPointF(index, 0.005))
     widget_point = panel.plot.mapFromScene(scene_point)
     qtbot.mouseDClick(panel.plot.viewport(), Qt.LeftButton, pos=widget_point)
-    settle(qtbot, app_window)
-    assert app_window.session.current_slice.predicate == Compare("region", "=", "EU-West")
+    assert panel.session.current_slice.predicate == Compare("region", "=", "EU-West")
 
 
-def test_crosstab_cells_equal_pandas_pivot(app_window, qtbot, demo_files):
-    open_demo(qtbot, app_window, demo_files)
-    panel = app_window.breakdown_panel
-    choose(qtbot, app_window, panel.column_box, "device_type")
-    choose(qtbot, app_window, panel.second_box, "region")
+def test_crosstab_cells_equal_pandas_pivot(demo_panel, qtbot, demo_files):
+    panel = demo_panel(BreakdownPanel)
+    choose(panel.column_box, "device_type")
+    choose(panel.second_box, "region")
     frame = panel.result.frame
     log = pd.read_parquet(demo_files.log).dropna(subset=["is_fraud"])
     expected = (log.prediction != log.is_fraud).groupby([log.model_version, log.device_type, log.region]).mean()
@@ -65,30 +58,24 @@ def test_crosstab_cells_equal_pandas_pivot(app_window, qtbot, demo_files):
         assert record.value == pytest.approx(expected[(record.version, record.row_label, record.col_label)])
 
 
-def test_bad_edges_are_explained(app_window, qtbot, demo_files):
-    open_demo(qtbot, app_window, demo_files)
-    panel = app_window.breakdown_panel
-    choose(qtbot, app_window, panel.column_box, "amount")
+def test_bad_edges_are_explained(demo_panel, qtbot, demo_files):
+    panel = demo_panel(BreakdownPanel)
+    choose(panel.column_box, "amount")
     panel.edges.setText("10, abc")
     panel.edges.editingFinished.emit()
-    settle(qtbot, app_window)
     assert "must be finite numbers" in panel.caption.text()
     panel.edges.setText("0, 50, 200")
     panel.edges.editingFinished.emit()
-    settle(qtbot, app_window)
     assert set(panel.result.frame.label) >= {"[0, 50)", "[50, 200]"}
 
 
 @pytest.mark.parametrize("text", ["inf", "0, nan", "1e309", "-inf, 5"])
-def test_edges_that_are_not_finite_are_refused_and_later_breakdowns_work(app_window, qtbot, demo_files, text):
-    open_demo(qtbot, app_window, demo_files)
-    panel = app_window.breakdown_panel
-    choose(qtbot, app_window, panel.column_box, "amount")
+def test_edges_that_are_not_finite_are_refused_and_later_breakdowns_work(demo_panel, qtbot, demo_files, text):
+    panel = demo_panel(BreakdownPanel)
+    choose(panel.column_box, "amount")
     panel.edges.setText(text)
     panel.edges.editingFinished.emit()
-    settle(qtbot, app_window)
     assert "finite numbers" in panel.caption.text()
     panel.edges.setText("0, 50, 200")
     panel.edges.editingFinished.emit()
-    settle(qtbot, app_window)
     assert set(panel.result.frame.label) >= {"[0, 50)", "[50, 200]"}

@@ -6,25 +6,23 @@ import pandas as pd
 import pytest
 from PySide6.QtCore import Qt
 
-from analysis.slices import RowIds
-from tests.views.helpers import open_demo, settle
+from analysis.slices import Everything, RowIds, Slice
+from app.commands import SetSlice
+from tests.views.helpers import rows_in_slice
+from views.panels.compare import ComparePanel
 
 
-def compare(qtbot, window):
-    panel = window.compare_panel
-    window.compare_dock.raise_()
+def compare(qtbot, panel):
     qtbot.mouseClick(panel.compare_button, Qt.LeftButton)
-    settle(qtbot, window, timeout=60000)
     return panel
 
 
-def test_choosing_two_versions_fills_the_panel(app_window, qtbot, demo_files):
-    open_demo(qtbot, app_window, demo_files)
+def test_choosing_two_versions_fills_the_panel(demo_panel, qtbot, demo_files):
+    panel = demo_panel(ComparePanel)
     manifest = json.loads(demo_files.manifest.read_text())
     old, new = [v["version"] for v in manifest["versions"]]
-    panel = app_window.compare_panel
     assert (panel.base_box.currentData(), panel.candidate_box.currentData()) == (old, new)  # the two most recent
-    compare(qtbot, app_window)
+    compare(qtbot, panel)
     summary = panel.summary.text()
     assert "better overall" in summary and "kiosk" in summary
     assert panel.overall.rowCount() >= 5
@@ -36,32 +34,26 @@ def test_choosing_two_versions_fills_the_panel(app_window, qtbot, demo_files):
     assert f"{negative:,}" in panel.flips.text()
 
 
-def test_double_click_on_a_regressed_slice_and_negative_flips_set_the_slice(app_window, qtbot, demo_files,
+def test_double_click_on_a_regressed_slice_and_negative_flips_set_the_slice(demo_panel, qtbot, demo_files,
                                                                            tmp_path):
-    open_demo(qtbot, app_window, demo_files)
-    panel = compare(qtbot, app_window)
+    panel = compare(qtbot, demo_panel(ComparePanel))
     panel.slices.itemDoubleClicked.emit(panel.slices.item(0, 0))
-    settle(qtbot, app_window)
-    assert app_window.session.current_slice.predicate == panel.result.slices[0].predicate
-    assert app_window.table_panel.model.rowCount() > 0
+    assert panel.session.current_slice.predicate == panel.result.slices[0].predicate
+    assert rows_in_slice(panel.session) > 0
 
-    app_window.slice_bar.sig_apply_text.emit("")  # back to all rows, then open the flips
-    settle(qtbot, app_window)
+    panel.session.run(SetSlice(Slice(Everything)))  # back to all rows, then open the flips
     qtbot.mouseClick(panel.open_flips, Qt.LeftButton)
-    settle(qtbot, app_window)
-    predicate = app_window.session.current_slice.predicate
+    predicate = panel.session.current_slice.predicate
     assert isinstance(predicate, RowIds)
-    assert app_window.table_panel.model.rowCount() == panel.result.report["flips"]["negative"]
+    assert rows_in_slice(panel.session) == panel.result.report["flips"]["negative"]
 
     path = tmp_path / "flips.parquet"
     panel.export(str(path))
-    settle(qtbot, app_window)
     assert len(pd.read_parquet(path)) == panel.result.report["flips"]["negative"]
 
 
-def test_reliability_confusion_and_score_density_are_drawn(app_window, qtbot, demo_files):
-    open_demo(qtbot, app_window, demo_files)
-    panel = compare(qtbot, app_window)
+def test_reliability_confusion_and_score_density_are_drawn(demo_panel, qtbot, demo_files):
+    panel = compare(qtbot, demo_panel(ComparePanel))
     plots = panel.plot_data
     log = pd.read_parquet(demo_files.log).dropna(subset=["is_fraud"])
     base = log[log.model_version == panel.base_box.currentData()]
@@ -75,36 +67,33 @@ def test_reliability_confusion_and_score_density_are_drawn(app_window, qtbot, de
     assert plots.density.sum() == len(pairs) == panel.result.report["paired_rows"]
 
 
-def test_a_region_of_the_score_plot_becomes_the_slice(app_window, qtbot, demo_files):
-    open_demo(qtbot, app_window, demo_files)
-    panel = compare(qtbot, app_window)
+def test_a_region_of_the_score_plot_becomes_the_slice(demo_panel, qtbot, demo_files):
+    panel = compare(qtbot, demo_panel(ComparePanel))
     panel.select_score_region((0.5, 1.0), (0.0, 0.2))  # the base says fraud, the candidate does not
-    settle(qtbot, app_window)
     log = pd.read_parquet(demo_files.log)
     old, new = panel.base_box.currentData(), panel.candidate_box.currentData()
     pairs = log[log.model_version == old].merge(log[log.model_version == new], on="request_id")
     expected = pairs[pairs.score_x.between(0.5, 1.0) & pairs.score_y.between(0.0, 0.2)]
-    assert isinstance(app_window.session.current_slice.predicate, RowIds)
-    assert app_window.table_panel.model.rowCount() == len(expected) > 0
+    assert isinstance(panel.session.current_slice.predicate, RowIds)
+    assert rows_in_slice(panel.session) == len(expected) > 0
 
 
-def test_one_version_before_and_after_a_moment(app_window, qtbot, demo_files):
+def test_one_version_before_and_after_a_moment(demo_panel, qtbot, demo_files):
     """Tick Before/after, pick the incumbent on both sides and the swap incident's start: the
     panel compares its rows before with its rows after, unpaired, with pandas' accuracies."""
     import datetime as dt
 
-    open_demo(qtbot, app_window, demo_files)
+    panel = demo_panel(ComparePanel)
     manifest = json.loads(demo_files.manifest.read_text())
     old = manifest["versions"][0]["version"]
     start = dt.datetime.fromisoformat(next(i for i in manifest["incidents"] if i["id"] == "b")["window"][0])
-    panel = app_window.compare_panel
-    qtbot.waitUntil(lambda: panel.split_box.isEnabled())
+    assert panel.split_box.isEnabled()
     panel.candidate_box.setCurrentIndex(panel.candidate_box.findData(old))
     panel.base_box.setCurrentIndex(panel.base_box.findData(old))
     qtbot.mouseClick(panel.split_box, Qt.LeftButton)
     assert panel.split_at.isEnabled()
     panel.split_at.setDateTime(start)
-    compare(qtbot, app_window)
+    compare(qtbot, panel)
     report = panel.result.report
     log = pd.read_parquet(demo_files.log, columns=["timestamp", "model_version", "prediction", "is_fraud"])
     mine = log[(log.model_version == old) & log.is_fraud.notna()]
@@ -116,9 +105,8 @@ def test_one_version_before_and_after_a_moment(app_window, qtbot, demo_files):
     assert "worse overall" in panel.summary.text()
 
 
-def test_the_same_version_twice_without_before_after_is_refused(app_window, qtbot, demo_files):
-    open_demo(qtbot, app_window, demo_files)
-    panel = app_window.compare_panel
+def test_the_same_version_twice_without_before_after_is_refused(demo_panel, qtbot, demo_files):
+    panel = demo_panel(ComparePanel)
     panel.candidate_box.setCurrentIndex(panel.base_box.currentIndex())
     qtbot.mouseClick(panel.compare_button, Qt.LeftButton)
     assert "Before/after" in panel.summary.text() and panel.result is None

@@ -13,22 +13,20 @@ from analysis.slices import Compare, Slice
 from app.commands import SetSlice
 from app.controller import AppController
 from app.state import Session
-from app.tasks import TaskRunner
 from tests.views.helpers import settle
+from views.panel import narrow_slice
 from views.panels.failing_slices import ALL_VERSIONS, DiscoveryPanel
 
 
 @pytest.fixture
-def panel(qtbot):
+def panel(qtbot, sync_tasks):
     session = Session()
-    tasks = TaskRunner()
-    widget = DiscoveryPanel(session, tasks)
-    widget.controller = AppController(session, tasks)
+    widget = DiscoveryPanel(session, sync_tasks)
+    widget.controller = AppController(session, sync_tasks)
     qtbot.addWidget(widget)
     widget.resize(1000, 480)
     widget.show()
     yield widget
-    tasks.shutdown()
     session.close()
 
 
@@ -51,20 +49,19 @@ def choose(box, data):
 
 
 def find(qtbot, panel):
-    with qtbot.waitSignal(panel.sig_results_shown, timeout=30000):
+    with qtbot.waitSignal(panel.sig_rendered, timeout=30000):
         qtbot.mouseClick(panel.find_button, Qt.LeftButton)
     settle(qtbot, panel)
 
 
 def test_empty_panel_says_what_to_open(panel):
-    assert panel.stack.currentWidget() is panel.empty
-    assert "Open a prediction log" in panel.empty.text()
+    assert "Open a prediction log" in panel.empty_message()
     assert not panel.find_button.isEnabled()
 
 
 def test_a_training_snapshot_is_not_searched(panel, qtbot, demo_files):
     open_in_panel(qtbot, panel, demo_files.training, kind="training")
-    assert "training snapshot" in panel.empty.text()
+    assert "training snapshot" in panel.empty_message()
     assert not panel.find_button.isEnabled()
 
 
@@ -111,7 +108,7 @@ def test_double_click_opens_the_row_even_after_sorting(panel, qtbot, demo_files)
         qtbot.keyClick(panel.table, Qt.Key_Return)
     assert entered.args[0] == panel.result_at(1).to_slice().predicate != largest.to_slice().predicate
 
-    panel.controller.narrow_to(opened.args[0])
+    narrow_slice(panel.session, opened.args[0])
     settle(qtbot, panel)
     assert panel.session.current_slice.predicate == largest.to_slice().predicate
 
@@ -128,7 +125,7 @@ def test_changing_the_slice_marks_results_stale_and_keeps_them(panel, qtbot, dem
 
     panel.activateWindow()
     panel.table.setFocus()
-    with qtbot.waitSignal(panel.sig_results_shown, timeout=30000):
+    with qtbot.waitSignal(panel.sig_rendered, timeout=30000):
         qtbot.keyClick(panel.table, Qt.Key_Return, Qt.ControlModifier)
     settle(qtbot, panel)
     assert not panel.stale
@@ -141,8 +138,7 @@ def test_nothing_significant_says_what_to_loosen(panel, qtbot, demo_files):
     panel.support_spin.setValue(panel.support_spin.maximum())
     find(qtbot, panel)
     assert panel.results == []
-    assert panel.stack.currentWidget() is panel.empty
-    assert "untick “Only significant”" in panel.empty.text()
+    assert "untick “Only significant”" in panel.empty_message()
 
 
 def test_disagreement_shows_the_second_version(panel, qtbot, demo_files):
@@ -161,7 +157,6 @@ def test_panel_renders_readably(panel, qtbot, demo_files):
     choose(panel.version_box, stronger_version(demo_files))
     find(qtbot, panel)
     image = panel.grab().toImage()
-    image.save("/tmp/discovery_panel.png")
     pixels = np.array([[image.pixelColor(x, y).lightness() for x in range(0, image.width(), 7)]
                        for y in range(0, image.height(), 7)])
     assert pixels.std() > 10

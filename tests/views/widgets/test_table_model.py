@@ -4,7 +4,7 @@ import pytest
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt
 from PySide6.QtWidgets import QTableView
 
-from analysis.cell_text import selection_text
+from analysis.report.cell_text import selection_text
 from analysis.query import ROW_ID, Sql, ident
 from analysis.window import TableSpec, fetch_window, prepare_table
 from views.widgets.table_model import PLACEHOLDER, WindowedTableModel

@@ -6,7 +6,7 @@ import csv
 import pandas as pd
 import pytest
 
-from analysis.cell_text import neutralise, neutralised_sql, selection_text
+from analysis.report.cell_text import neutralise, neutralised_sql, selection_text
 from analysis.query import ROW_ID, Sql, literal
 from analysis.window import TableSpec, prepare_table
 

@@ -1,0 +1,96 @@
+"""What every panel promises, checked over every panel found in ``views/panels`` (as Orange's
+``WidgetTest`` does): it builds on an empty Session and on the demo log, draws something, takes
+a full refresh without raising, names a focus widget of its own, and previews alone.
+"""
+
+import ast
+import importlib
+import inspect
+import pkgutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import views.panels
+from analysis.data.open_log import load_log
+from app.commands import AddDataset
+from app.state import Changes, OpenDataset, Session
+from app.tasks import TaskRunner
+from views.panel import Panel
+
+
+def _panel_classes() -> list[type[Panel]]:
+    found = []
+    for info in pkgutil.iter_modules(views.panels.__path__):
+        module = importlib.import_module(f"views.panels.{info.name}")
+        found += [cls for _name, cls in inspect.getmembers(module, inspect.isclass)
+                  if issubclass(cls, Panel) and cls.__module__ == module.__name__]
+    return found
+
+
+PANELS = _panel_classes()
+
+
+def test_every_panel_module_holds_a_panel():
+    modules = {info.name for info in pkgutil.iter_modules(views.panels.__path__)}
+    assert {cls.__module__.rsplit(".", 1)[1] for cls in PANELS} == modules
+
+
+@pytest.fixture(scope="module")
+def demo_session(demo_files, qapp):
+    """One Session with the demo log open, shared by the module's tests (they only read it)."""
+    session, tasks = Session(), TaskRunner(synchronous=True)
+    loaded = load_log(session.store, [str(demo_files.log)], check=False)
+    session.run(AddDataset(OpenDataset(loaded.dataset, loaded.roles, "log", loaded.issues), persist=False))
+    yield session, tasks
+    tasks.shutdown()
+    session.close()
+
+
+def _show(qtbot, panel: Panel) -> Panel:
+    qtbot.addWidget(panel)
+    panel.resize(900, 600)
+    panel.show()
+    return panel
+
+
+def _not_blank(panel: Panel) -> bool:
+    """Some pixels (text, a frame, a curve) differ from the background."""
+    image = panel.grab().toImage()
+    lightness = np.array([[image.pixelColor(x, y).lightness() for x in range(0, image.width(), 3)]
+                          for y in range(0, image.height(), 3)])
+    values, counts = np.unique(lightness, return_counts=True)
+    return len(values) > 3 and lightness.size - counts.max() > 50
+
+
+@pytest.mark.parametrize("panel_class", PANELS, ids=lambda cls: cls.__name__)
+def test_a_panel_on_an_empty_session_draws_and_refreshes(qtbot, sync_tasks, panel_class):
+    session = Session()
+    panel = _show(qtbot, panel_class(session, sync_tasks))
+    assert _not_blank(panel)
+    panel.refresh(Changes.everything())
+    focus = panel.focus_widget()
+    assert focus is panel or panel.isAncestorOf(focus)
+    assert panel.listens_to and panel.title
+    session.close()
+
+
+@pytest.mark.parametrize("panel_class", PANELS, ids=lambda cls: cls.__name__)
+def test_a_panel_on_the_demo_log_draws_and_refreshes(qtbot, demo_session, panel_class):
+    session, tasks = demo_session
+    errors = []
+    tasks.sig_error.connect(lambda _task, text: errors.append(text))
+    panel = _show(qtbot, panel_class(session, tasks))
+    panel.refresh(Changes.everything())
+    assert _not_blank(panel)
+    assert errors == []
+    assert not tasks.running()
+
+
+@pytest.mark.parametrize("panel_class", PANELS, ids=lambda cls: cls.__name__)
+def test_a_panel_module_previews_its_panel_alone(panel_class):
+    """``python -m views.panels.NAME`` ends with ``preview(ThatPanel)`` under ``__main__``."""
+    tree = ast.parse(Path(inspect.getfile(panel_class)).read_text())
+    main = [node for node in tree.body if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test)]
+    assert main and ast.unparse(main[0].body[0]) == f"preview({panel_class.__name__})"
