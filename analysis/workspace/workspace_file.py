@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -89,9 +92,11 @@ MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
 class Workspace:
     """An open ``*.sleuth`` file. Methods commit at once; reading never writes."""
 
-    def __init__(self, path: str | Path, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, path: str | Path, con: duckdb.DuckDBPyConnection, read_only_reason: str | None = None) -> None:
         self.path = Path(path)
         self._con = con
+        self.read_only_reason = read_only_reason
+        """Why edits are refused (the file is open in another Sleuth), or None when writable."""
 
     @classmethod
     def open(cls, path: str | Path, create: bool = True) -> "Workspace":
@@ -107,12 +112,23 @@ class Workspace:
                 config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
             )
         except duckdb.IOException as exc:
-            raise InputError(f"cannot open the workspace ({_first_line(exc)})", file=str(path)) from exc
+            if "lock" not in str(exc).lower():
+                raise InputError(f"cannot open the workspace ({_first_line(exc)})", file=str(path)) from exc
+            return cls(path, _read_only_copy(path), read_only_reason=_lock_holder(exc))
         except duckdb.Error as exc:
             raise InputError(f"not a Sleuth workspace ({_first_line(exc)})", file=str(path)) from exc
         workspace = cls(path, con)
         workspace._migrate()
         return workspace
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The workspace's connection, for capabilities that keep tables of their own (the queue)."""
+        return self._con
+
+    def transaction(self) -> "_Transaction":
+        """One edit of those capabilities' tables, committed and checkpointed like every other."""
+        return self._transaction()
 
     def _migrate(self) -> None:
         version = self._schema_version()
@@ -139,6 +155,8 @@ class Workspace:
         return int(row[0][0]) if row else 0
 
     def _transaction(self):
+        if self.read_only_reason:
+            raise InputError(f"the workspace is read-only: {self.read_only_reason}", file=str(self.path))
         return _Transaction(self._con)
 
     def datasets(self) -> list[DatasetEntry]:
@@ -275,6 +293,31 @@ def _check_is_duckdb(path: Path) -> None:
         raise InputError("this is a SQLite file, not a Sleuth workspace", file=str(path))
     if len(head) >= 12 and head[8:12] != b"DUCK":
         raise InputError("not a Sleuth workspace (not a DuckDB database file)", file=str(path))
+
+
+def _read_only_copy(path: Path) -> duckdb.DuckDBPyConnection:
+    """Open a copy of a workspace that another process holds: DuckDB lets one process write a
+    file and refuses every other process, readers included. Every edit is checkpointed when
+    made, so the file (and its write-ahead log, if any) holds every committed edit."""
+    folder = Path(tempfile.mkdtemp(prefix="sleuth-readonly-"))
+    copy = folder / path.name
+    shutil.copyfile(path, copy)
+    wal = path.with_name(path.name + ".wal")
+    if wal.exists():
+        shutil.copyfile(wal, copy.with_name(copy.name + ".wal"))
+    try:
+        return duckdb.connect(str(copy), read_only=True, config={
+            "autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    except duckdb.Error as exc:
+        raise InputError(f"the workspace is open in another Sleuth and its copy cannot be read "
+                         f"({_first_line(exc)})", file=str(path)) from exc
+
+
+def _lock_holder(exc: duckdb.Error) -> str:
+    """'open in another Sleuth (PID 123)', from DuckDB's lock message."""
+    pid = re.search(r"PID (\d+)", str(exc))
+    return "it is open in another Sleuth" + (f" (PID {pid.group(1)})" if pid else "") + \
+        "; this is a read-only copy of it as of opening"
 
 
 def _first_line(exc: BaseException) -> str:
