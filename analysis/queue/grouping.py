@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.dataset import Dataset
+from analysis.errors import SchemaError
 from analysis.data.roles import RoleMap
 from analysis.discovery.failing_slices import DiscoverySettings, failing_slices, row_error_sql
 from analysis.metrics.per_version import timestamp_expr
@@ -54,7 +55,7 @@ def group_failures(store: Store, dataset: Dataset, roles: RoleMap, condition: Sq
     versions = failures["version"].dropna().unique().tolist() if roles.model_version else [None]
     for version in sorted(versions, key=str):
         of_version = failures if version is None else failures[failures["version"] == version]
-        scope = _version_scope(roles, version) & condition if version is not None else condition
+        scope = version_scope(roles, version) & condition if version is not None else condition
         chosen = _chosen_slices(store, dataset, roles, condition, scope, version, cancel)
         owner = _first_containing(store, dataset, scope, [s.predicate for s in chosen], of_version["row_number"])
         for index, slice_ in enumerate(chosen):
@@ -154,7 +155,10 @@ def _first_containing(store, dataset, scope, predicates: list[Predicate], row_nu
     return row_numbers.map(lambda r: by_row.get(int(r), -1))
 
 
-def _version_scope(roles: RoleMap, version: str) -> Sql:
+def version_scope(roles: RoleMap, version: str) -> Sql:
+    """The rows of one model version (compared as text, as the queue stores versions)."""
+    if roles.model_version is None:
+        raise SchemaError("this log has no model version column, so no version can be chosen")
     return Sql(f"CAST({ident(roles.model_version)} AS VARCHAR) = ?", (version,))
 
 
