@@ -15,7 +15,7 @@ from typing import Any
 from analysis.data.roles import RoleMap
 from analysis.dataset import Dataset
 from analysis.discovery.failing_slices import row_error_sql
-from analysis.metrics.per_version import time_window
+from analysis.metrics.per_version import timestamp_expr
 from analysis.query import Sql, ident
 from analysis.queue.edits import SetGroupFields, apply
 from analysis.queue.failure_queue import FailureQueue, Group
@@ -48,7 +48,8 @@ def measure(store: Store, dataset: Dataset, roles: RoleMap, group: Group) -> dic
     scope = Sql(f"({error}) IS NOT NULL") & to_sql(group.slice.predicate)
     period_end = group.evidence.get("period_end")
     if period_end and roles.timestamp:
-        scope = scope & time_window(roles, _dt.datetime.fromisoformat(period_end), None)
+        after = Sql(f"{timestamp_expr(dataset, roles)} > ?", (_dt.datetime.fromisoformat(period_end),))
+        scope = scope & after
     same_version = group.version is not None and roles.model_version is not None and store.scalar(Sql(
         f"SELECT count(*) > 0 FROM {ident(dataset.view)} WHERE CAST({ident(roles.model_version)} AS VARCHAR) = ?",
         (group.version,)))
