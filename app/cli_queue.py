@@ -30,6 +30,9 @@ def add_queue_commands(sub, positive_int, timestamp) -> None:
     add.add_argument("--version", help="only this model version's failures")
     add.add_argument("--since-last-review", action="store_true",
                      help="only predictions after those read by the last intake")
+    add.add_argument("--check", action="store_true",
+                     help="run the input checks first and group failures by the findings whose rows they are "
+                          "(against the reference profile saved in the workspace, else the log's first 20%% of time)")
     add.add_argument("--sample", type=positive_int, help="keep at most N items per group; count the rest")
     add.add_argument("--json", action="store_true", help="print {added, duplicates, counted, groups, followup}")
     listing = commands.add_parser("list", help="list the queue's groups, largest impact first")
@@ -80,6 +83,7 @@ def _add(queue, args) -> int:
     from analysis.slicing.parser import parse_slice
     from analysis.slices import to_sql
     from analysis.store import APP_MEMORY_LIMIT, Store
+    from analysis.triage.check_report import check_dataset
     from analysis.workspace.workspace_file import DatasetEntry
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
@@ -90,8 +94,9 @@ def _add(queue, args) -> int:
     if args.version:
         condition = version_scope(roles, args.version) & condition
     followed = follow_up(queue, store, dataset, roles)
+    findings = check_dataset(store, dataset, roles, queue.workspace.profile(dataset.name)).findings if args.check else ()
     result = intake_log(queue, store, dataset, roles, condition, since_last_review=args.since_last_review,
-                        sample=args.sample)
+                        sample=args.sample, findings=findings)
     total = queue.total_failures()
     groups = [queue.group(g).to_dict(total) for g in dict.fromkeys(result.groups)]
     summary = {"added": result.added, "duplicates": result.duplicates, "counted": result.counted,

@@ -1,20 +1,22 @@
-"""Why failures belong together: the failing slice that holds them.
+"""Why failures belong together: the check finding whose rows they are, or the failing slice
+that holds them.
 
-For each model version, slice discovery (:mod:`analysis.discovery`) ranks the slices of the
-log where that version's error is significantly above the rest. Discovery lists overlapping
-slices (a slice and its refinements), so groups are chosen greedily, most precise first (the
-highest lower bound of the error rate): a slice becomes a group only if its failures *not*
-already explained by the slices chosen before it still have an error rate above the rest of
-the rows, by Fisher's exact test at a Bonferroni-corrected level over the candidates. Each
-failure then goes to the first chosen slice that contains it; failures no slice explains form
-one "other failures" group per version.
+Candidates come in order: the log's check findings that break rows one by one (alerts and
+warnings from :mod:`analysis.triage`, in their rank order), then, per model version, the
+slices discovery (:mod:`analysis.discovery`) finds where that version's error is
+significantly above the rest. Discovery lists a slice with its refinements; a refinement is
+dropped for the general slice, and slices come most precise first (the highest lower bound of
+the error rate). A candidate becomes a group only if its rows *not* already explained by the
+groups chosen before it still fail more than the rest, by Fisher's exact test at a
+Bonferroni-corrected level over the candidates. Each failure then goes to the first chosen
+group that contains it; failures nothing explains form one group per version.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
 from scipy import stats
@@ -26,9 +28,10 @@ from analysis.discovery.failing_slices import DiscoverySettings, failing_slices,
 from analysis.metrics.per_version import timestamp_expr
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident
-from analysis.slices import And, Everything, Predicate, Slice, all_of, to_sql
+from analysis.slices import And, Everything, Predicate, Slice, all_of, to_sql, to_text
 from analysis.stats.comparison import wilson
 from analysis.store import Store
+from analysis.triage.ranking import Finding
 
 SIGNIFICANCE = 0.05
 CANDIDATES = 10
@@ -48,28 +51,40 @@ class FoundGroup:
     rows: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class _Reason:
+    """A candidate explanation: a check finding's rows or a discovered slice."""
+
+    key: str
+    kind: str
+    title: str
+    slice: Slice
+
+
 def group_failures(store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None, failures: pd.DataFrame,
-                   cancel: CancelToken = NEVER_CANCELLED) -> list[FoundGroup]:
-    """Group ``failures`` (rows of ``dataset`` with ``row_number`` and ``version``) by failing slice."""
+                   findings: Sequence[Finding] = (), cancel: CancelToken = NEVER_CANCELLED) -> list[FoundGroup]:
+    """Group ``failures`` (rows of ``dataset`` with ``row_number`` and ``version``): first by the
+    check findings whose rows they are (in the findings' rank order), then by failing slice."""
     found: list[FoundGroup] = []
     versions = failures["version"].dropna().unique().tolist() if roles.model_version else [None]
     for version in sorted(versions, key=str):
         of_version = failures if version is None else failures[failures["version"] == version]
         scope = version_scope(roles, version) & condition if version is not None else condition
-        chosen = _chosen_slices(store, dataset, roles, condition, scope, version, cancel)
-        owner = _first_containing(store, dataset, scope, [s.predicate for s in chosen], of_version["row_number"])
-        for index, slice_ in enumerate(chosen):
+        candidates = _finding_reasons(findings, version) + _slice_reasons(store, dataset, roles, condition, version,
+                                                                           cancel)
+        chosen = _most_general(_chosen(store, dataset, roles, scope, candidates))
+        owner = _first_containing(store, dataset, [r.slice.predicate for r in chosen], of_version["row_number"])
+        for index, reason in enumerate(chosen):
             rows = tuple(int(r) for r in of_version["row_number"][owner == index])
             if rows:
-                evidence = slice_evidence(store, dataset, roles, scope, slice_.predicate)
-                found.append(FoundGroup(f"slice:{version}:{slice_.name}", "slice", _title(version, slice_.name),
-                                        version, slice_, evidence, rows))
+                evidence = slice_evidence(store, dataset, roles, scope, reason.slice.predicate)
+                found.append(FoundGroup(reason.key, reason.kind, reason.title, version, reason.slice, evidence, rows))
         rest = tuple(int(r) for r in of_version["row_number"][owner < 0])
         if rest:
             evidence = slice_evidence(store, dataset, roles, scope, Everything)
             found.append(FoundGroup(f"unexplained:{version}", "unexplained",
-                                    _title(version, "failures no failing slice explains"), version, None, evidence,
-                                    rest))
+                                    _title(version, "failures no finding or failing slice explains"), version, None,
+                                    evidence, rest))
     return found
 
 
@@ -94,32 +109,49 @@ def slice_evidence(store: Store, dataset: Dataset, roles: RoleMap, scope: Sql | 
     return evidence
 
 
-def _chosen_slices(store, dataset, roles, condition, scope, version, cancel) -> list[Slice]:
+def _finding_reasons(findings: Sequence[Finding], version: str | None) -> list[_Reason]:
+    """Findings whose rows are broken one by one (alerts and warnings), as candidate reasons."""
+    return [_Reason(f"finding:{version}:{f.key}", "finding", _title(version, _finding_title(f)),
+                    Slice(f.slice, name=to_text(f.slice)))
+            for f in findings if f.severity in ("alert", "warning")]
+
+
+def _finding_title(finding: Finding) -> str:
+    where = f" where {finding.slice_text}" if finding.slice_text else ""
+    return f"{finding.kind.replace('_', ' ')} of {', '.join(finding.columns)}{where}"
+
+
+def _slice_reasons(store, dataset, roles, condition, version, cancel) -> list[_Reason]:
+    """Discovered failing slices, most precise first."""
     settings = DiscoverySettings(version=version, k=CANDIDATES)
-    candidates = failing_slices(store, dataset, roles, settings, condition, cancel=cancel)
-    candidates = sorted(candidates, key=lambda s: -s.ci_low)
+    found = sorted(failing_slices(store, dataset, roles, settings, condition, cancel=cancel), key=lambda s: -s.ci_low)
+    return [_Reason(f"slice:{version}:{s.text}", "slice", _title(version, s.text), s.to_slice()) for s in found]
+
+
+def _chosen(store, dataset, roles, scope, candidates: list[_Reason]) -> list[_Reason]:
+    """Candidates whose rows not explained by those chosen before still fail more than the rest
+    (Fisher's exact test, Bonferroni over the candidates)."""
     error = row_error_sql(dataset, roles, "misclass")
     labelled = Sql(f"({error}) IS NOT NULL") & scope
-    chosen: list[Slice] = []
+    chosen: list[_Reason] = []
     for candidate in candidates:
-        slice_ = candidate.to_slice()
-        residual = all_of([slice_.predicate] + [~c.predicate for c in chosen])
+        residual = all_of([candidate.slice.predicate] + [~c.slice.predicate for c in chosen])
         inside = to_sql(residual)
         counts = store.rows(Sql(
             f"SELECT count(*) FILTER (WHERE {inside.text}), coalesce(sum({error}) FILTER (WHERE {inside.text}), 0), "
             f"count(*), coalesce(sum({error}), 0) FROM {ident(dataset.view)} WHERE {labelled.text}",
             inside.params + inside.params + labelled.params))[0]
         if _beats_the_rest(*(int(c) for c in counts), level=SIGNIFICANCE / max(1, len(candidates))):
-            chosen.append(slice_)
-    return _most_general(chosen)
+            chosen.append(candidate)
+    return chosen
 
 
-def _most_general(chosen: list[Slice]) -> list[Slice]:
+def _most_general(chosen: list[_Reason]) -> list[_Reason]:
     """Drop chosen slices that refine another chosen one (their failures are the general
-    slice's too), and order what remains by precision: the lower bound of its error rate
-    was the order of ``chosen``, so a general slice keeps its own place."""
-    conditions = [_conditions(s.predicate) for s in chosen]
-    return [s for s, own in zip(chosen, conditions) if not any(other < own for other in conditions)]
+    slice's too); the rest keep their order, so a general slice keeps its own place."""
+    conditions = [_conditions(r.slice.predicate) if r.kind == "slice" else None for r in chosen]
+    return [r for r, own in zip(chosen, conditions)
+            if own is None or not any(other is not None and other < own for other in conditions)]
 
 
 def _conditions(predicate: Predicate) -> frozenset[Predicate]:
@@ -135,7 +167,7 @@ def _beats_the_rest(rows: int, errors: int, all_rows: int, all_errors: int, leve
     return stats.fisher_exact(table, alternative="greater").pvalue < level
 
 
-def _first_containing(store, dataset, scope, predicates: list[Predicate], row_numbers: pd.Series) -> pd.Series:
+def _first_containing(store, dataset, predicates: list[Predicate], row_numbers: pd.Series) -> pd.Series:
     """For each row number, the index of the first predicate it satisfies, or -1."""
     if not predicates or row_numbers.empty:
         return pd.Series(-1, index=row_numbers.index)

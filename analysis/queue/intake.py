@@ -3,7 +3,7 @@ last review) or from chosen rows (a table selection, compare's negative flips, a
 rows, a traced row).
 
 A failure is a labelled prediction whose class is wrong. Intake groups the failures it reads
-(:mod:`analysis.queue.grouping`), keeps at most ``sample`` of each group as items (a seeded
+(by check finding and failing slice, :mod:`analysis.queue.grouping`), keeps at most ``sample`` of each group as items (a seeded
 random sample; the rest are counted in the group's impact), and never queues the same request
 twice: an item's key is the request id (or the dataset and row number when the log has no id)
 and the version.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,7 @@ from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.grouping import FoundGroup, group_failures
 from analysis.slices import RowIds, to_sql
 from analysis.store import Store
+from analysis.triage.ranking import Finding
 
 SAMPLE_SEED = 0
 
@@ -43,20 +44,21 @@ class IntakeResult:
 
 
 def intake_log(queue: FailureQueue, store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None = None,
-               *, since_last_review: bool = False, sample: int | None = None,
+               *, since_last_review: bool = False, sample: int | None = None, findings: Sequence[Finding] = (),
                cancel: CancelToken = NEVER_CANCELLED) -> IntakeResult:
-    """Queue the failures of ``dataset`` matching ``condition`` (and after the last review's data)."""
+    """Queue the failures of ``dataset`` matching ``condition`` (and after the last review's data),
+    grouped first by the check ``findings`` of the log whose rows they are, then by failing slice."""
     if since_last_review:
         last = queue.last_period_end()
         if last is not None:
             condition = time_window(roles, last, None) & condition
-    return _intake(queue, store, dataset, roles, condition, sample, cancel)
+    return _intake(queue, store, dataset, roles, condition, sample, findings, cancel)
 
 
 def intake_rows(queue: FailureQueue, store: Store, dataset: Dataset, roles: RoleMap, row_numbers: Iterable[int],
                 cancel: CancelToken = NEVER_CANCELLED) -> IntakeResult:
     """Queue the failures among chosen rows (rows that are not failures are left out)."""
-    return _intake(queue, store, dataset, roles, to_sql(RowIds.of(row_numbers)), None, cancel)
+    return _intake(queue, store, dataset, roles, to_sql(RowIds.of(row_numbers)), None, (), cancel)
 
 
 def failures(store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None) -> pd.DataFrame:
@@ -77,7 +79,7 @@ def failures(store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | No
         f"FROM {ident(dataset.view)} WHERE {where.text}", where.params))
 
 
-def _intake(queue, store, dataset, roles, condition, sample, cancel) -> IntakeResult:
+def _intake(queue, store, dataset, roles, condition, sample, findings, cancel) -> IntakeResult:
     found = failures(store, dataset, roles, condition)
     scope = f"{dataset.name} " + (to_sql_text(condition))
     if found.empty:
@@ -85,7 +87,7 @@ def _intake(queue, store, dataset, roles, condition, sample, cancel) -> IntakeRe
             queue.add_intake(dataset.name, scope, 0, 0, None)
         return IntakeResult(0, 0, 0, ())
     found["item_key"] = _item_keys(found, dataset.name, has_id=roles.id is not None)
-    grouped = group_failures(store, dataset, roles, condition, found, cancel=cancel)
+    grouped = group_failures(store, dataset, roles, condition, found, findings, cancel=cancel)
     cancel.raise_if_cancelled()
     with queue.edit():
         added, duplicates, counted, group_ids = _store_groups(queue, dataset.name, found, grouped, sample)

@@ -13,6 +13,7 @@ from analysis.queue.edits import MergeGroups, MoveItems, apply, revert
 from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.intake import failures, intake_log, intake_rows
 from analysis.store import Store
+from analysis.triage.check_report import check_dataset
 from analysis.workspace.workspace_file import Workspace
 
 
@@ -29,6 +30,18 @@ def demo_queue(demo_files, tmp_path_factory):
     store.close()
 
 
+@pytest.fixture(scope="module")
+def checked_queue(demo_queue, tmp_path_factory):
+    """The same month queued with the log's check findings as the first candidate reasons."""
+    _, store, loaded, _, incidents = demo_queue
+    findings = check_dataset(store, loaded.dataset, loaded.roles).findings
+    workspace = Workspace.open(tmp_path_factory.mktemp("checked") / "review.sleuth")
+    queue = FailureQueue(workspace)
+    intake_log(queue, store, loaded.dataset, loaded.roles, findings=findings)
+    yield queue, incidents
+    workspace.close()
+
+
 def _incident_rows(demo_files, predicate: str) -> set[tuple[str, str]]:
     """(request id, version) of every row inside an incident's manifest predicate."""
     con = duckdb.connect()
@@ -38,23 +51,45 @@ def _incident_rows(demo_files, predicate: str) -> set[tuple[str, str]]:
     return set(rows)
 
 
+def _purity_and_recall(queue, demo_files, incidents, incident, version):
+    """Of the group holding most of the incident's failures of ``version``: the share of its
+    items inside the incident (purity) and the share of the incident's failures it holds
+    (recall; failures inside another planted incident count for that one)."""
+    inside = _incident_rows(demo_files, incidents[incident]["predicate"])
+    others = set().union(*(_incident_rows(demo_files, i["predicate"]) for key, i in incidents.items()
+                           if key != incident and i["dataset"] == "log" and i["predicate"] and key in "abd"))
+    items = queue.items()
+    pairs = list(zip(items["row_key"], items["version"]))
+    items["inside"] = [p in inside for p in pairs]
+    items["elsewhere"] = [p in others for p in pairs]
+    of_version = items[items["version"] == version]
+    by_group = of_version.groupby("group_id")["inside"].agg(["sum", "count"])
+    best = int(by_group["sum"].idxmax())
+    purity = by_group.loc[best, "sum"] / by_group.loc[best, "count"]
+    only_this = of_version["inside"] & ~of_version["elsewhere"]
+    recall = (only_this & (of_version["group_id"] == best)).sum() / only_this.sum()
+    return queue.group(best), purity, recall
+
+
 @pytest.mark.parametrize("incident, worst_version", [("b", "fraud-lr-2026.09"), ("d", "fraud-gbm-2026.10")])
 def test_each_planted_problem_lands_in_one_pure_group(demo_queue, demo_files, incident, worst_version):
-    """The swapped-column client (b) and the subpopulation the new version never saw (d):
-    the version the incident hurts most has one group holding most of the incident's failures,
-    and nearly nothing else."""
+    """The swapped-column client (b) and the subpopulation the new version never saw (d), by
+    failing slice alone: the version the incident hurts most has one group holding most of
+    the incident's failures, and nearly nothing else."""
     queue, *_, incidents = demo_queue
-    inside = _incident_rows(demo_files, incidents[incident]["predicate"])
-    items = queue.items()
-    items["inside"] = [(k, v) in inside for k, v in zip(items["row_key"], items["version"])]
-    of_version = items[items["version"] == worst_version]
-    by_group = of_version.groupby("group_id")["inside"].agg(["sum", "count"])
-    best = by_group["sum"].idxmax()
-    purity = by_group.loc[best, "sum"] / by_group.loc[best, "count"]
-    recall = by_group.loc[best, "sum"] / of_version["inside"].sum()
-    assert purity >= 0.9, (queue.group(best).title, purity)
-    assert recall >= 0.8, (queue.group(best).title, recall)
-    assert queue.group(best).reason == "slice"
+    group, purity, recall = _purity_and_recall(queue, demo_files, incidents, incident, worst_version)
+    assert purity >= 0.9 and recall >= 0.8, (group.title, purity, recall)
+    assert group.reason == "slice"
+
+
+@pytest.mark.parametrize("incident, worst_version, reason", [
+    ("b", "fraud-lr-2026.09", "finding"), ("d", "fraud-gbm-2026.10", "slice")])
+def test_with_check_findings_the_swap_is_grouped_by_its_finding(checked_queue, demo_files, incident,
+                                                                 worst_version, reason):
+    queue, incidents = checked_queue
+    group, purity, recall = _purity_and_recall(queue, demo_files, incidents, incident, worst_version)
+    assert purity >= 0.9 and recall >= 0.8, (group.title, purity, recall)
+    assert group.reason == reason
 
 
 def test_every_failure_is_queued_once_with_its_link(demo_queue):
