@@ -8,6 +8,7 @@ with a schema version, never pickle: a workspace received from someone else cann
 
 from __future__ import annotations
 
+import atexit
 import datetime as _dt
 import json
 import re
@@ -300,6 +301,7 @@ def _read_only_copy(path: Path) -> duckdb.DuckDBPyConnection:
     file and refuses every other process, readers included. Every edit is checkpointed when
     made, so the file (and its write-ahead log, if any) holds every committed edit."""
     folder = Path(tempfile.mkdtemp(prefix="sleuth-readonly-"))
+    atexit.register(shutil.rmtree, folder, True)
     copy = folder / path.name
     shutil.copyfile(path, copy)
     wal = path.with_name(path.name + ".wal")
