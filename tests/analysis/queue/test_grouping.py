@@ -156,3 +156,18 @@ def test_moves_and_merges_survive_new_failures(demo_queue, tmp_path):
     revert(queue, merge)
     assert queue.group(small.id).status == "new" and queue.group(small.id).items > 0
     workspace.close()
+
+
+def test_since_last_review_takes_only_later_predictions(demo_queue, tmp_path):
+    _, store, loaded, _, _ = demo_queue
+    workspace = Workspace.open(tmp_path / "weekly.sleuth")
+    queue = FailureQueue(workspace)
+    first_week = time_window(loaded.roles, None, dt.datetime(2026, 10, 8))
+    intake_log(queue, store, loaded.dataset, loaded.roles, first_week)
+    reviewed_until = queue.last_period_end()
+    later = intake_log(queue, store, loaded.dataset, loaded.roles, since_last_review=True)
+    after = failures(store, loaded.dataset, loaded.roles, time_window(loaded.roles, reviewed_until, None))
+    assert later.added + later.duplicates == len(after)
+    assert later.duplicates == (after["observed_at"] == reviewed_until).sum()
+    assert queue.item_count() == len(failures(store, loaded.dataset, loaded.roles, None))
+    workspace.close()
