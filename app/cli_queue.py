@@ -13,7 +13,7 @@ from pathlib import Path
 
 from analysis.queue.schema import DECISIONS, STATUSES
 
-EXPORTS = ("collect", "ticket")
+EXPORTS = ("collect", "relabel", "ticket")
 
 
 def add_queue_commands(sub, positive_int, timestamp) -> None:
@@ -49,8 +49,14 @@ def add_queue_commands(sub, positive_int, timestamp) -> None:
     export.add_argument("workspace", metavar="WORKSPACE")
     export.add_argument("group", type=positive_int, metavar="GROUP")
     export.add_argument("--as", dest="kind", choices=EXPORTS, required=True,
-                        help="collect: data request FILE.json and FILE.csv; ticket: Markdown for retrain/fix")
+                        help="collect: data request FILE.json and FILE.csv; relabel: the suspect labels of the "
+                             "training batch trace blames, FILE.json and FILE.csv; ticket: Markdown for retrain/fix")
     export.add_argument("--out", required=True, metavar="FILE", help="where to write (.json / .md)")
+    export.add_argument("--train", nargs="+", metavar="SNAPSHOT", help="relabel: the training snapshot")
+    export.add_argument("--model", metavar="FILE", help="relabel: the model trained on it (skops preferred)")
+    export.add_argument("--trust", action="store_true",
+                        help="relabel: load a pickle/joblib file or a skops file with types outside Sleuth's "
+                             "allow-list (unpickling runs code: only for files you trust)")
     report = sub.add_parser("report", help="the review report (postmortem style) as HTML, PDF or Markdown",
                             description="Write the failure review's report: impact, cause, detection, action "
                                         "items with owners, then every group with its evidence and follow-up.")
@@ -136,18 +142,42 @@ def _decide(queue, args) -> int:
 
 
 def _export(queue, args) -> int:
-    from analysis.queue.exports import data_request, data_request_csv, ticket_markdown
+    from analysis.queue.exports import data_request, data_request_csv, relabel_csv, ticket_markdown
 
     group, out = queue.group(args.group), Path(args.out)
-    if args.kind == "collect":
-        request = data_request(queue, group)
-        out.with_suffix(".json").write_text(json.dumps(request, indent=2, default=str), encoding="utf-8")
-        out.with_suffix(".csv").write_text(data_request_csv(request), encoding="utf-8")
-        print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.csv')}")
-    else:
+    if args.kind == "ticket":
         out.write_text(ticket_markdown(queue, group), encoding="utf-8")
         print(f"wrote {out}")
+        return 0
+    if args.kind == "collect":
+        request = data_request(queue, group)
+        table = data_request_csv(request)
+    else:
+        request = _relabel(queue, group, args)
+        table = relabel_csv(request)
+    out.with_suffix(".json").write_text(json.dumps(request, indent=2, default=str), encoding="utf-8")
+    out.with_suffix(".csv").write_text(table, encoding="utf-8")
+    print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.csv')}")
     return 0
+
+
+def _relabel(queue, group, args) -> dict:
+    """The relabel request of a group, its log reopened from the workspace's registration."""
+    from analysis.data.open_log import load_log
+    from analysis.errors import InputError
+    from analysis.queue.exports import relabel_request
+    from analysis.store import APP_MEMORY_LIMIT, Store
+
+    if not args.train:
+        raise InputError("--as relabel needs the training snapshot (--train SNAPSHOT)")
+    entries = {entry.name: entry for entry in queue.workspace.datasets()}
+    if group.dataset not in entries:
+        raise InputError(f"the log of group {group.id} ('{group.dataset}') is not registered in the workspace",
+                         file=str(queue.workspace.path))
+    entry = entries[group.dataset]
+    store = Store(memory_limit=APP_MEMORY_LIMIT)
+    loaded = load_log(store, list(entry.paths), name=entry.name, roles=entry.roles, check=False)
+    return relabel_request(store, loaded.dataset, loaded.roles, group, args.train, args.model, args.trust)
 
 
 def _report(queue, args) -> int:

@@ -1,5 +1,6 @@
 """What a decision hands to the people who act on it: a data request ("collect more data like
-this") as JSON and CSV, and a ticket in Markdown for "retrain" or "fix the pipeline".
+this") as JSON and CSV, the training rows to relabel (the suspect labels of the batch trace
+blames), and a ticket in Markdown for "retrain" or "fix the pipeline".
 
 Both carry the evidence the review saw: the slice's predicate, its counts and error with its
 interval, and example failures (links to the log rows, with their label and prediction).
@@ -10,9 +11,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any
+from typing import Any, Sequence
 
+import pandas as pd
+
+from analysis.data.roles import RoleMap
+from analysis.dataset import Dataset
+from analysis.errors import InputError, SchemaError
 from analysis.queue.failure_queue import FailureQueue, Group
+from analysis.slices import to_sql
+from analysis.store import Store
+from analysis.trace.tracer import InfluenceCache, read_training, suspects_for, trace_failures
 
 EXAMPLES = 20
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -72,3 +81,43 @@ def _pct(value: float | None) -> str:
 
 def _num(value: float | None) -> str:
     return "-" if value is None or value != value else f"{value:.3f}"
+
+
+def relabel_request(store: Store, dataset: Dataset, roles: RoleMap, group: Group, train_paths: Sequence[str],
+                    model_path: str | None = None, trust: bool = False) -> dict[str, Any]:
+    """The training rows to relabel for a group: the batch that trace blames for the group's
+    failures (the source value holding the largest share of their summed harmful influence),
+    and within it the labels confident learning flags as probably wrong, most suspect first."""
+    if group.slice is None:
+        raise InputError(f"group {group.id} has no slice whose failures could be traced to training rows")
+    traced = trace_failures(store, dataset, roles, to_sql(group.slice.predicate), group.version, train_paths,
+                            model_path, trust, InfluenceCache())
+    if traced.by_source.empty:
+        raise SchemaError("the training snapshot has no source, batch or date column to blame",
+                          file=", ".join(train_paths))
+    blamed = traced.by_source.sort_values("harmful_share", ascending=False, kind="stable").iloc[0]
+    training = read_training(store, train_paths)
+    report = suspects_for(store, train_paths, model_path, trust, top=len(training.frame))
+    ids = (training.frame[training.id_column] if training.id_column else pd.Series(range(len(training.frame))))
+    in_batch = set(ids[training.frame[blamed["column"]].astype(str) == str(blamed["value"])].tolist())
+    flagged = report["suspects"][: report["flagged"]]
+    return {
+        "group": group.id, "title": group.title, "method": report["method"], "id_column": training.id_column,
+        "blamed": {"column": blamed["column"], "value": _plain(blamed["value"]),
+                   "harmful_share": float(blamed["harmful_share"]), "traced_failures": traced.traced},
+        "suspects": [s for s in flagged if s["row_id"] in in_batch],
+    }
+
+
+def relabel_csv(request: dict[str, Any]) -> str:
+    """The rows to relabel as CSV: training row id, current label, the label the model suggests."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([request["id_column"] or "row", "label", "suggested_label", "score"])
+    for suspect in request["suspects"]:
+        writer.writerow([_cell(suspect[k]) for k in ("row_id", "label", "suggested_label", "score")])
+    return out.getvalue()
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
