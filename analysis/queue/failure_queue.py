@@ -84,8 +84,7 @@ class FailureQueue:
         self.workspace = workspace
         self.user = user or _os_user()
         self._con = workspace.connection
-        if workspace.read_only_reason is None:
-            self._create_tables()
+        self._create_tables()
 
     @property
     def read_only_reason(self) -> str | None:
@@ -95,6 +94,9 @@ class FailureQueue:
         existing = {r[0] for r in self._con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         if set(TABLES) <= existing:
             return
+        if self.read_only_reason:
+            raise InputError(f"this workspace has no failure queue yet, and {self.read_only_reason}",
+                             file=str(self.workspace.path))
         with self.workspace.transaction():
             for statement in TABLES.values():
                 self._con.execute(statement)

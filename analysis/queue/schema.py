@@ -55,7 +55,8 @@ TABLES: dict[str, str] = {
             merged_into BIGINT,
             created_at TIMESTAMP
         )""",
-    # How many failures each group had in each dataset, sampled or not (idempotent per dataset).
+    # How many failures each group had in each dataset, sampled or not: the latest intake of
+    # that dataset sets it, so adding the same log twice does not count its failures twice.
     "queue_group_counts": """
         CREATE TABLE IF NOT EXISTS queue_group_counts (
             group_id BIGINT,

@@ -55,6 +55,13 @@ def test_bad_group_and_bad_decision_are_one_line_errors(reviewed):
     assert _sleuth("queue", "decide", workspace, 1, "--decision", "pray", check=False).returncode == 2
 
 
+def test_relabel_without_a_snapshot_is_a_one_line_error(reviewed, tmp_path):
+    workspace, _, group = reviewed
+    result = _sleuth("queue", "export", workspace, group, "--as", "relabel", "--out", tmp_path / "r", check=False)
+    assert result.returncode == 2 and "--train" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_collect_export_writes_the_request(reviewed, tmp_path):
     workspace, _, group = reviewed
     _sleuth("queue", "export", workspace, group, "--as", "collect", "--out", tmp_path / "request")

@@ -129,3 +129,13 @@ def test_a_second_process_gets_a_read_only_copy(tmp_path):
     assert "read-only" in writing.stderr and "Traceback" not in writing.stderr
     assert queue.group(group_id).decision == "collect"
     workspace.close()
+
+
+def test_a_read_only_workspace_without_a_queue_says_so(tmp_path):
+    path = tmp_path / "plain.sleuth"
+    workspace = Workspace.open(path)
+    listing = subprocess.run([sys.executable, "-m", "app.cli", "queue", "list", str(path)],
+                             capture_output=True, text=True, timeout=120)
+    assert listing.returncode == 2
+    assert "no failure queue yet" in listing.stderr and "Traceback" not in listing.stderr
+    workspace.close()
