@@ -77,13 +77,15 @@ def decide(group_id: int, decision: str, rationale: str | None = None, owner: st
     return SetGroupFields(group_id, values, label=f"Decide: {decision}")
 
 
-def tag(queue: FailureQueue, group_id: int, cause: str) -> SetGroupFields:
-    """Add a cause tag from the taxonomy to a group (the taxonomy is edited with AddCauseTag)."""
+def toggle_tag(queue: FailureQueue, group_id: int, cause: str) -> SetGroupFields:
+    """Add a cause tag from the taxonomy to a group, or take it off when it has it (the
+    taxonomy itself is edited with :class:`AddCauseTag`)."""
     known = [t for t, _ in queue.taxonomy()]
     if cause not in known:
         raise InputError(f"'{cause}' is not in the cause taxonomy ({', '.join(known)})")
     tags = queue.group_fields(group_id, ["tags"])["tags"] or []
-    return SetGroupFields(group_id, {"tags": tags + [cause] if cause not in tags else tags}, label=f"Tag: {cause}")
+    changed = [t for t in tags if t != cause] if cause in tags else tags + [cause]
+    return SetGroupFields(group_id, {"tags": changed}, label=f"Tag: {cause}")
 
 
 @dataclass

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from analysis.errors import InputError
-from analysis.queue.edits import AddCauseTag, AddNote, SetGroupFields, SplitGroup, apply, decide, revert, tag
+from analysis.queue.edits import AddCauseTag, AddNote, SetGroupFields, SplitGroup, apply, decide, revert, toggle_tag
 from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.schema import SEED_TAXONOMY
 from analysis.workspace.workspace_file import Workspace
@@ -38,10 +38,13 @@ def test_taxonomy_is_seeded_and_editable(tmp_path):
     workspace, queue, group_id = _queue_with_group(tmp_path / "w.sleuth")
     assert queue.taxonomy() == list(SEED_TAXONOMY)
     apply(queue, AddCauseTag("currency", parent="data error"))
-    apply(queue, tag(queue, group_id, "currency"))
-    assert queue.group(group_id).tags == ["currency"]
+    apply(queue, toggle_tag(queue, group_id, "currency"))
+    apply(queue, toggle_tag(queue, group_id, "drift"))
+    assert queue.group(group_id).tags == ["currency", "drift"]
+    apply(queue, toggle_tag(queue, group_id, "currency"))
+    assert queue.group(group_id).tags == ["drift"]
     with pytest.raises(InputError, match="not in the cause taxonomy"):
-        tag(queue, group_id, "gremlins")
+        toggle_tag(queue, group_id, "gremlins")
     workspace.close()
 
 
