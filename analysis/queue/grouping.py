@@ -14,7 +14,6 @@ group that contains it; failures nothing explains form one group per version.
 
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -25,7 +24,7 @@ from analysis.dataset import Dataset
 from analysis.errors import SchemaError
 from analysis.data.roles import RoleMap
 from analysis.discovery.failing_slices import DiscoverySettings, failing_slices, row_error_sql
-from analysis.metrics.per_version import timestamp_expr
+from analysis.metrics.per_version import metric_series, time_span
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident
 from analysis.slices import And, Everything, Predicate, Slice, all_of, to_sql, to_text
@@ -89,7 +88,8 @@ def group_failures(store: Store, dataset: Dataset, roles: RoleMap, condition: Sq
 
 
 def slice_evidence(store: Store, dataset: Dataset, roles: RoleMap, scope: Sql | None, predicate: Predicate) -> dict:
-    """The slice's error rate with its 95% interval, overall and per day: the group's impact."""
+    """The slice's error rate with its 95% interval, overall and over time (the metrics code's
+    accuracy per time bucket): the group's impact, and the period its rows cover."""
     error = row_error_sql(dataset, roles, "misclass")
     where = Sql(f"({error}) IS NOT NULL") & scope & to_sql(predicate)
     rows, errors = store.rows(Sql(f"SELECT count(*), coalesce(sum({error}), 0) FROM {ident(dataset.view)} "
@@ -97,16 +97,21 @@ def slice_evidence(store: Store, dataset: Dataset, roles: RoleMap, scope: Sql | 
     evidence: dict[str, Any] = {"rows": int(rows), "errors": int(errors),
                                 "error_rate": errors / rows if rows else None,
                                 "ci": list(wilson(int(errors), int(rows))) if rows else None, "series": []}
-    if roles.timestamp:
-        ts = timestamp_expr(dataset, roles)
-        daily = store.rows(Sql(f"SELECT date_trunc('day', {ts}) AS day, count(*), sum({error}), max({ts}) "
-                               f"FROM {ident(dataset.view)} WHERE {where.text} GROUP BY 1 ORDER BY 1", where.params))
-        evidence["series"] = [{"day": day.isoformat(), "rows": int(n), "errors": int(e),
-                               "error_rate": e / n, "ci": list(wilson(int(e), int(n)))} for day, n, e, _ in daily]
-        evidence["period_end"] = max((last for *_, last in daily), default=None)
-        if isinstance(evidence["period_end"], _dt.datetime):
-            evidence["period_end"] = evidence["period_end"].isoformat()
+    if roles.timestamp and rows:
+        accuracy = metric_series(store, dataset, roles, "accuracy", where)
+        frame = accuracy.frame.dropna(subset=["value"])
+        evidence["bucket"] = accuracy.bucket.label if accuracy.bucket else None
+        evidence["series"] = [_point(start, labelled, value) for start, labelled, value in
+                              zip(frame["bucket_start"], frame["labelled"], frame["value"])]
+        evidence["period_end"] = time_span(store, dataset, roles, where)[1].isoformat()
     return evidence
+
+
+def _point(start, labelled, accuracy) -> dict[str, Any]:
+    """One time bucket of the slice: its error rate and Wilson interval."""
+    errors = round(int(labelled) * (1.0 - float(accuracy)))
+    return {"start": pd.Timestamp(start).isoformat(), "rows": int(labelled), "errors": errors,
+            "error_rate": errors / int(labelled), "ci": list(wilson(errors, int(labelled)))}
 
 
 def _finding_reasons(findings: Sequence[Finding], version: str | None) -> list[_Reason]:

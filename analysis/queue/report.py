@@ -69,7 +69,7 @@ def _intake_line(intake: dict[str, Any]) -> str:
 
 
 def _chart(series: list[dict[str, Any]]) -> str | None:
-    """The slice's daily error rate with its 95% band, as an inline SVG image (data URI)."""
+    """The slice's error rate per time bucket with its 95% band, as an inline SVG image (data URI)."""
     if len(series) < 2:
         return None
     top = max(point["ci"][1] for point in series) or 1.0
@@ -84,9 +84,9 @@ def _chart(series: list[dict[str, Any]]) -> str | None:
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{CHART_WIDTH}" height="{CHART_HEIGHT + 16}">'
            f'<polygon points="{" ".join(band)}" fill="#c6dbef"/>'
            f'<polyline points="{" ".join(line)}" fill="none" stroke="#08519c" stroke-width="2"/>'
-           f'<text x="0" y="{CHART_HEIGHT + 14}" font-size="11">{series[0]["day"][:10]}</text>'
+           f'<text x="0" y="{CHART_HEIGHT + 14}" font-size="11">{series[0]["start"][:10]}</text>'
            f'<text x="{CHART_WIDTH}" y="{CHART_HEIGHT + 14}" font-size="11" text-anchor="end">'
-           f'{series[-1]["day"][:10]}</text>'
+           f'{series[-1]["start"][:10]}</text>'
            f'<text x="2" y="12" font-size="11">error {100 * top:.0f}%</text></svg>')
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 

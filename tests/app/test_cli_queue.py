@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import unicodedata
 
 import markupsafe
 import numpy as np
@@ -71,8 +72,9 @@ def test_collect_export_writes_the_request(reviewed, tmp_path):
 
 
 def _squeezed(text):
-    """Text without spaces, hyphens and page numbers (PDF text wraps, hyphenates and breaks
-    long titles across pages, where Qt prints the page number)."""
+    """Text without ligatures, spaces, hyphens and page numbers (PDF text joins "fi", wraps,
+    hyphenates and breaks long titles across pages, where Qt prints the page number)."""
+    text = unicodedata.normalize("NFKC", text)
     lines = [line for line in text.replace("\f", "\n").splitlines() if not line.strip().isdigit()]
     return re.sub(r"[\s\-]", "", "".join(lines))
 
