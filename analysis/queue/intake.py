@@ -81,7 +81,7 @@ def failures(store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | No
 
 def _intake(queue, store, dataset, roles, condition, sample, findings, cancel) -> IntakeResult:
     found = failures(store, dataset, roles, condition)
-    scope = f"{dataset.name} " + (to_sql_text(condition))
+    scope = f"{dataset.name} " + (_scope_text(condition))
     if found.empty:
         with queue.edit():
             queue.add_intake(dataset.name, scope, 0, 0, None)
@@ -138,7 +138,7 @@ def _item_keys(frame: pd.DataFrame, dataset_name: str, has_id: bool) -> pd.Serie
     return base + "@" + frame["version"].fillna("")
 
 
-def to_sql_text(condition: Sql | None) -> str:
+def _scope_text(condition: Sql | None) -> str:
     """How the intake's rows were chosen, for the intake log (parameters shown in place)."""
     if condition is None:
         return "all rows"

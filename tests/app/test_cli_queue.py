@@ -2,12 +2,14 @@
 shapes, the decision recorded, and a report that renders (PDF pages not blank, every group
 named in its text)."""
 
+import base64
 import json
 import re
 import shutil
 import subprocess
 import sys
 import unicodedata
+from xml.etree import ElementTree
 
 import markupsafe
 import numpy as np
@@ -85,7 +87,11 @@ def test_html_and_markdown_reports_name_every_group(reviewed, tmp_path):
     _sleuth("report", workspace, "--out", tmp_path / "r.html")
     _sleuth("report", workspace, "--out", tmp_path / "r.md")
     html, markdown = (tmp_path / "r.html").read_text(), (tmp_path / "r.md").read_text()
-    assert "data:image/svg+xml;base64," in html and "src=\"http" not in html
+    charts = re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', html)
+    assert charts and "src=\"http" not in html
+    for chart in charts:
+        svg = ElementTree.fromstring(base64.b64decode(chart))
+        assert svg.find("{http://www.w3.org/2000/svg}polyline") is not None
     for title in titles:
         assert title in markdown
         assert str(markupsafe.escape(title)) in html
