@@ -120,6 +120,14 @@ class FailureQueue:
         found = [g for g in found if (include_merged or g.merged_into is None) and (status is None or g.status == status)]
         return sorted(found, key=lambda g: (-g.failures, g.id))
 
+    def agenda(self) -> list[Group]:
+        """The review's order: groups whose action awaits its check first (did it work?), then
+        the open groups by impact; closed groups (verified, won't fix, duplicate) last."""
+        first, closed = ("decided", "awaiting verification", "regressed"), ("verified", "won't fix", "duplicate")
+        groups = self.groups()
+        return ([g for g in groups if g.status in first] + [g for g in groups if g.status not in first + closed]
+                + [g for g in groups if g.status in closed])
+
     def group(self, group_id: int) -> Group:
         for g in self.groups(include_merged=True):
             if g.id == group_id:

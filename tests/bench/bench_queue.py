@@ -6,7 +6,7 @@ DESIGN.md's budget for the review meeting: with 100k queued failures in 500 grou
 (a) grouping: intake of a log with ``--failures`` failed predictions (10% of its rows, with
     planted weak segments) into an empty workspace: failures read, slice discovery per
     version, the Fisher-tested choice of groups, assignment and the items written;
-(b) agenda: ``FailureQueue.groups()`` on a workspace holding ``--failures`` items in
+(b) agenda: ``FailureQueue.agenda()`` on a workspace holding ``--failures`` items in
     ``--groups`` groups.
 """
 
@@ -90,7 +90,7 @@ def bench_agenda(folder: Path, failures: int, groups: int) -> float:
         for group_id, count in zip(*np.unique(owner, return_counts=True)):
             queue.set_count(int(group_id), "log", int(count))
     started = time.perf_counter()
-    agenda = queue.groups()
+    agenda = queue.agenda()
     elapsed = time.perf_counter() - started
     print(f"agenda: {len(agenda)} groups of {failures:,} items in {elapsed:.3f} s (budget {AGENDA_BUDGET_S:.0f} s)")
     workspace.close()

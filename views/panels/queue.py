@@ -1,4 +1,4 @@
-"""The failure queue's groups, for the review: impact first, decided by the keyboard.
+"""The failure queue's groups in the review's agenda order, decided by the keyboard.
 
 Each row is a group (why its failures belong together, how many, their share of all
 failures, status, owner, cause tags, decision). With a group selected, the number keys toggle
@@ -65,7 +65,7 @@ class QueuePanel(QWidget):
         """Redraw the groups, keeping the selected one selected."""
         selected = self.selected_group()
         total = self.queue.total_failures()
-        groups = self.queue.groups()
+        groups = self.queue.agenda()
         self.tree.clear()
         for group in groups:
             share = group.failures / total if total else 0.0

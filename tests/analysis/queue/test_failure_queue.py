@@ -142,3 +142,16 @@ def test_a_read_only_workspace_without_a_queue_says_so(tmp_path):
     assert listing.returncode == 2
     assert "no failure queue yet" in listing.stderr and "Traceback" not in listing.stderr
     workspace.close()
+
+
+def test_agenda_puts_actions_awaiting_their_check_first_and_closed_groups_last(tmp_path):
+    workspace, queue, seed = _queue_with_group(tmp_path / "w.sleuth")
+    with queue.edit():
+        big, small, closed = (queue.new_group(f"manual:{t}", "manual", t, "log", "v1", None, {})
+                              for t in ("big", "small", "closed"))
+        for group_id, failures in ((seed, 1), (big, 50), (small, 5), (closed, 99)):
+            queue.set_count(group_id, "log", failures)
+    apply(queue, decide(small, "collect"))
+    apply(queue, decide(closed, "none"))
+    assert [g.title for g in queue.agenda()] == ["small", "big", "seed group", "closed"]
+    workspace.close()
