@@ -45,6 +45,8 @@ def add_queue_commands(sub, positive_int, timestamp) -> None:
     decide.add_argument("--decision", required=True, choices=DECISIONS)
     decide.add_argument("--note", help="the rationale")
     decide.add_argument("--owner", help="who acts on it")
+    for command in (add, decide):
+        command.add_argument("--user", help="who makes the change, for the history (default: the OS user name)")
     export = commands.add_parser("export", help="a group's data request (JSON + CSV) or ticket (Markdown)")
     export.add_argument("workspace", metavar="WORKSPACE")
     export.add_argument("group", type=positive_int, metavar="GROUP")
@@ -73,7 +75,7 @@ def run_queue_command(args: argparse.Namespace) -> int:
     try:
         if workspace.read_only_reason:
             sys.stderr.write(f"sleuth: {workspace.path}: {workspace.read_only_reason}\n")
-        queue = FailureQueue(workspace)
+        queue = FailureQueue(workspace, user=getattr(args, "user", None))
         if args.command == "report":
             return _report(queue, args)
         return {"add": _add, "list": _list, "decide": _decide, "export": _export}[args.queue_command](queue, args)

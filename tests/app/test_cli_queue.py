@@ -30,7 +30,8 @@ def reviewed(demo_files, tmp_path_factory):
     workspace = tmp_path_factory.mktemp("cli") / "review.sleuth"
     added = json.loads(_sleuth("queue", "add", workspace, demo_files.log, "--sample", "25", "--json").stdout)
     group = added["groups"][0]["id"]
-    _sleuth("queue", "decide", workspace, group, "--decision", "collect", "--note", "kiosk unseen", "--owner", "ana")
+    _sleuth("queue", "decide", workspace, group, "--decision", "collect", "--note", "kiosk unseen", "--owner", "ana",
+            "--user", "bo")
     return workspace, added, group
 
 
@@ -48,6 +49,17 @@ def test_list_shows_the_decision_and_filters_by_status(reviewed):
     assert listed["items"] == added["added"]
     decided = json.loads(_sleuth("queue", "list", workspace, "--status", "decided", "--json").stdout)["groups"]
     assert [(g["id"], g["decision"], g["owner"]) for g in decided] == [(group, "collect", "ana")]
+
+
+def test_the_history_names_who_decided(reviewed):
+    from analysis.queue.failure_queue import FailureQueue
+    from analysis.workspace.workspace_file import Workspace
+
+    workspace, _, group = reviewed
+    opened = Workspace.open(workspace, create=False)
+    decided = [h for h in FailureQueue(opened).history() if h.target == f"group {group}" and h.what.startswith("Decide")]
+    opened.close()
+    assert [(h.who, h.after["decision"], h.after["rationale"]) for h in decided] == [("bo", "collect", "kiosk unseen")]
 
 
 def test_bad_group_and_bad_decision_are_one_line_errors(reviewed):
