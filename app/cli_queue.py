@@ -34,7 +34,9 @@ def add_queue_commands(sub, positive_int, timestamp) -> None:
                      help="run the input checks first and group failures by the findings whose rows they are "
                           "(against the reference profile saved in the workspace, else the log's first 20%% of time)")
     add.add_argument("--sample", type=positive_int, help="keep at most N items per group; count the rest")
-    add.add_argument("--json", action="store_true", help="print {added, duplicates, counted, groups, followup}")
+    _add_training_arguments(add, "trace each group's failures to the training batch they come from (slow)")
+    add.add_argument("--json", action="store_true",
+                     help="print {added, duplicates, counted, groups, followup, blamed}")
     listing = commands.add_parser("list", help="list the queue's groups, largest impact first")
     listing.add_argument("workspace", metavar="WORKSPACE")
     listing.add_argument("--status", choices=STATUSES, help="only groups with this status")
@@ -54,17 +56,21 @@ def add_queue_commands(sub, positive_int, timestamp) -> None:
                         help="collect: data request FILE.json and FILE.csv; relabel: the suspect labels of the "
                              "training batch trace blames, FILE.json and FILE.csv; ticket: Markdown for retrain/fix")
     export.add_argument("--out", required=True, metavar="FILE", help="where to write (.json / .md)")
-    export.add_argument("--train", nargs="+", metavar="SNAPSHOT", help="relabel: the training snapshot")
-    export.add_argument("--model", metavar="FILE", help="relabel: the model trained on it (skops preferred)")
-    export.add_argument("--trust", action="store_true",
-                        help="relabel: load a pickle/joblib file or a skops file with types outside Sleuth's "
-                             "allow-list (unpickling runs code: only for files you trust)")
+    _add_training_arguments(export, "relabel: the training snapshot")
     report = sub.add_parser("report", help="the review report (postmortem style) as HTML, PDF or Markdown",
                             description="Write the failure review's report: impact, cause, detection, action "
                                         "items with owners, then every group with its evidence and follow-up.")
     report.add_argument("workspace", metavar="WORKSPACE")
     report.add_argument("--since", type=timestamp, metavar="DATE", help="only activity from this date on")
     report.add_argument("--out", required=True, metavar="FILE", help="FILE.html, FILE.pdf or FILE.md")
+
+
+def _add_training_arguments(command: argparse.ArgumentParser, purpose: str) -> None:
+    command.add_argument("--train", nargs="+", metavar="SNAPSHOT", help=purpose)
+    command.add_argument("--model", metavar="FILE", help="the model trained on the snapshot (skops preferred)")
+    command.add_argument("--trust", action="store_true",
+                         help="load a pickle/joblib file or a skops file with types outside Sleuth's allow-list "
+                              "(unpickling runs code: only for files you trust)")
 
 
 def run_queue_command(args: argparse.Namespace) -> int:
@@ -85,6 +91,7 @@ def run_queue_command(args: argparse.Namespace) -> int:
 
 def _add(queue, args) -> int:
     from analysis.data.open_log import load_log
+    from analysis.queue.blame import attach_blame
     from analysis.queue.followup import follow_up
     from analysis.queue.grouping import version_scope
     from analysis.queue.intake import intake_log
@@ -105,10 +112,12 @@ def _add(queue, args) -> int:
     findings = check_dataset(store, dataset, roles, queue.workspace.profile(dataset.name)).findings if args.check else ()
     result = intake_log(queue, store, dataset, roles, condition, since_last_review=args.since_last_review,
                         sample=args.sample, findings=findings)
+    blamed = (attach_blame(queue, store, dataset, roles, result.groups, args.train, args.model, args.trust)
+              if args.train else [])
     total = queue.total_failures()
     groups = [queue.group(g).to_dict(total) for g in dict.fromkeys(result.groups)]
     summary = {"added": result.added, "duplicates": result.duplicates, "counted": result.counted,
-               "groups": groups, "followup": followed}
+               "groups": groups, "followup": followed, "blamed": blamed}
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     else:
@@ -116,6 +125,9 @@ def _add(queue, args) -> int:
               f"beyond the sample, in {len(groups)} group(s)")
         for f in followed:
             print(f"follow-up: group {f['group']} {f['title']}: {f['status']} (p = {f['p_value']:.3g})")
+        for b in blamed:
+            print(f"group {b['group']} {b['title']}: blamed training {b['column']} = {b['value']} "
+                  f"({100 * b['harmful_share']:.0f}% of the harmful influence, {100 * b['row_share']:.0f}% of rows)")
     return 0
 
 

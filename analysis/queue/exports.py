@@ -17,11 +17,10 @@ import pandas as pd
 
 from analysis.data.roles import RoleMap
 from analysis.dataset import Dataset
-from analysis.errors import InputError, SchemaError
 from analysis.queue.failure_queue import FailureQueue, Group
-from analysis.slices import to_sql
+from analysis.queue.blame import blamed_batch
 from analysis.store import Store
-from analysis.trace.tracer import InfluenceCache, read_training, suspects_for, trace_failures
+from analysis.trace.tracer import read_training, suspects_for
 
 EXAMPLES = 20
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -88,14 +87,7 @@ def relabel_request(store: Store, dataset: Dataset, roles: RoleMap, group: Group
     """The training rows to relabel for a group: the batch that trace blames for the group's
     failures (the source value holding the largest share of their summed harmful influence),
     and within it the labels confident learning flags as probably wrong, most suspect first."""
-    if group.slice is None:
-        raise InputError(f"group {group.id} has no slice whose failures could be traced to training rows")
-    traced = trace_failures(store, dataset, roles, to_sql(group.slice.predicate), group.version, train_paths,
-                            model_path, trust, InfluenceCache())
-    if traced.by_source.empty:
-        raise SchemaError("the training snapshot has no source, batch or date column to blame",
-                          file=", ".join(train_paths))
-    blamed = traced.by_source.sort_values("harmful_share", ascending=False, kind="stable").iloc[0]
+    blamed, traced = blamed_batch(store, dataset, roles, group, train_paths, model_path, trust)
     training = read_training(store, train_paths)
     report = suspects_for(store, train_paths, model_path, trust, top=len(training.frame))
     ids = (training.frame[training.id_column] if training.id_column else pd.Series(range(len(training.frame))))
@@ -103,8 +95,7 @@ def relabel_request(store: Store, dataset: Dataset, roles: RoleMap, group: Group
     flagged = report["suspects"][: report["flagged"]]
     return {
         "group": group.id, "title": group.title, "method": report["method"], "id_column": training.id_column,
-        "blamed": {"column": blamed["column"], "value": _plain(blamed["value"]),
-                   "harmful_share": float(blamed["harmful_share"]), "traced_failures": traced.traced},
+        "blamed": {**blamed, "traced_failures": traced},
         "suspects": [s for s in flagged if s["row_id"] in in_batch],
     }
 
@@ -117,7 +108,3 @@ def relabel_csv(request: dict[str, Any]) -> str:
     for suspect in request["suspects"]:
         writer.writerow([_cell(suspect[k]) for k in ("row_id", "label", "suggested_label", "score")])
     return out.getvalue()
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value

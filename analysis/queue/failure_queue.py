@@ -62,6 +62,7 @@ class Group:
             "slice": self.slice.name if self.slice else None, "items": self.items,
             "impact": {"failures": self.failures, "share": share, **{k: self.evidence.get(k) for k in (
                 "error_rate", "ci", "rows")}},
+            "blamed_batch": self.evidence.get("blamed_batch"),
             "status": self.status, "tags": self.tags, "owner": self.owner, "decision": self.decision,
             "rationale": self.rationale, "followup": self.followup, "merged_into": self.merged_into,
         }
@@ -193,6 +194,10 @@ class FailureQueue:
         assignments = ", ".join(f"{name} = ?" for name in values)
         params = [_dumps(v) if name in _JSON_FIELDS else v for name, v in values.items()]
         self._con.execute(f"UPDATE queue_groups SET {assignments} WHERE group_id = ?", params + [group_id])
+
+    def set_evidence(self, group_id: int, evidence: dict[str, Any]) -> None:
+        """Replace what the machine measured about a group (not an edit a person undoes)."""
+        self._con.execute("UPDATE queue_groups SET evidence = ? WHERE group_id = ?", [_dumps(evidence), group_id])
 
     def new_group(self, key: str, reason: str, title: str, dataset: str | None, version: str | None,
                   slice_: Slice | None, evidence: dict[str, Any]) -> int:

@@ -121,6 +121,8 @@ td,th{border:1px solid #ccc;padding:.2em .5em}section{border-top:1px solid #999;
 <p>{{ g.impact.failures }} failures ({{ g.impact.share | pct }} of all); slice error rate {{ g.error_rate | pct }}
 {% if g.ci %}(95% CI {{ g.ci[0] | pct }} to {{ g.ci[1] | pct }}){% endif %} over {{ g.rows }} labelled rows.
 Status: {{ g.status }}; owner: {{ g.owner or "unassigned" }}; tags: {{ g.tags | join(", ") or "-" }}.</p>
+{% if g.blamed_batch %}<p>Blamed training batch: {{ g.blamed_batch.column }} = {{ g.blamed_batch.value }}
+({{ g.blamed_batch.harmful_share | pct }} of the harmful influence, {{ g.blamed_batch.row_share | pct }} of the rows).</p>{% endif %}
 {% if g.chart %}<img alt="error rate over time of {{ g.title }}" src="{{ g.chart }}">{% endif %}
 <p>Decision: {{ g.decision or "none yet" }}{% if g.rationale %} ({{ g.rationale }}){% endif %}.</p>
 {% if g.followup %}<p>Follow-up on {{ g.followup.dataset }}: {{ g.followup.status }}; error {{ g.followup.before.error_rate | pct }}
@@ -173,6 +175,9 @@ No intake in the period.
 - Impact: {{ g.impact.failures }} failures ({{ g.impact.share | pct }} of all); slice error rate {{ g.error_rate | pct }}{% if g.ci %} (95% CI {{ g.ci[0] | pct }} to {{ g.ci[1] | pct }}){% endif %} over {{ g.rows }} labelled rows
 - Status: {{ g.status }}; owner: {{ g.owner or "unassigned" }}; tags: {{ g.tags | join(", ") or "-" }}
 - Decision: {{ g.decision or "none yet" }}{% if g.rationale %} ({{ g.rationale }}){% endif %}
+{% if g.blamed_batch %}
+- Blamed training batch: {{ g.blamed_batch.column }} = {{ g.blamed_batch.value }} ({{ g.blamed_batch.harmful_share | pct }} of the harmful influence, {{ g.blamed_batch.row_share | pct }} of the rows)
+{% endif %}
 
 {% if g.followup %}
 - Follow-up on {{ g.followup.dataset }}: {{ g.followup.status }}; error {{ g.followup.before.error_rate | pct }} to {{ g.followup.after.error_rate | pct }} (p = {{ "%.3g" | format(g.followup.p_value) }})

@@ -8,8 +8,10 @@ import pandas as pd
 import pytest
 
 from analysis.data.open_log import load_log
+from analysis.queue.blame import attach_blame
 from analysis.queue.exports import data_request, data_request_csv, relabel_request, ticket_markdown
 from analysis.queue.failure_queue import FailureQueue
+from analysis.queue.report import render_markdown, report_document
 from analysis.slices import Compare, Slice
 from analysis.workspace.workspace_file import Workspace
 
@@ -58,6 +60,15 @@ def test_relabel_blames_the_bad_batch_and_lists_its_flipped_labels(planted, stor
     precision = len(set(listed) & flipped) / len(listed)
     base_rate = len(flipped) / 500  # flipped labels among the batch's 500 rows
     assert precision > 2 * base_rate, (precision, base_rate)
+
+
+def test_the_group_keeps_the_batch_trace_blames_and_the_report_shows_it(planted, store):
+    queue, group, loaded, folder, _ = planted
+    blamed = attach_blame(queue, store, loaded.dataset, loaded.roles, [group.id], [str(folder / "train.parquet")])
+    assert [(b["column"], b["value"]) for b in blamed] == [("source", BAD_BATCH)]
+    kept = queue.group(group.id).evidence["blamed_batch"]
+    assert kept["value"] == BAD_BATCH and kept["harmful_share"] > kept["row_share"] == 0.25
+    assert f"source = {BAD_BATCH}" in render_markdown(report_document(queue))
 
 
 def test_data_request_and_ticket_carry_the_evidence(planted):
