@@ -19,7 +19,7 @@ EXPORTS = ("collect", "relabel", "ticket")
 def add_queue_commands(sub, positive_int, timestamp) -> None:
     """Register ``queue`` (with its subcommands) and ``report`` on the CLI's subparsers."""
     queue = sub.add_parser("queue", help="the failure queue in a workspace: add failures, list groups, decide",
-                           description="Keep failed predictions in a workspace, grouped by the failing slice "
+                           description="Keep failed predictions in a workspace, grouped by the check finding or failing slice "
                                        "that explains them, for the weekly review.")
     commands = queue.add_subparsers(dest="queue_command", metavar="SUBCOMMAND", required=True,
                                     parser_class=type(queue))
@@ -49,7 +49,7 @@ def add_queue_commands(sub, positive_int, timestamp) -> None:
     decide.add_argument("--owner", help="who acts on it")
     for command in (add, decide):
         command.add_argument("--user", help="who makes the change, for the history (default: the OS user name)")
-    export = commands.add_parser("export", help="a group's data request (JSON + CSV) or ticket (Markdown)")
+    export = commands.add_parser("export", help="what a decision hands over: data request, relabel list (JSON + CSV) or ticket (Markdown)")
     export.add_argument("workspace", metavar="WORKSPACE")
     export.add_argument("group", type=positive_int, metavar="GROUP")
     export.add_argument("--as", dest="kind", choices=EXPORTS, required=True,
