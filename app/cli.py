@@ -1,4 +1,4 @@
-"""The command line: ``sleuth open|demo|info|slices|check|compare|trace|suspects|rule|golden``.
+"""The command line: ``sleuth open|demo|info|slices|check|compare|trace|suspects|rule|golden|queue|report``.
 
 Headless commands never import Qt, so they run in CI and cron; ``open`` and ``demo`` hand over
 to :mod:`app.launch`, which starts the window. Each command's text rendering lives next to its
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from app import cli_rules
+from app.cli_queue import add_queue_commands, run_queue_command
 
 DEFAULT_DEMO_DIR = "sleuth-demo"
 
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compare_command(sub)
     _add_trace_commands(sub)
     cli_rules.add_commands(sub)
+    add_queue_commands(sub, _positive_int, _timestamp)
     return parser
 
 
@@ -292,6 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_trace_command(args)
         if args.command in ("rule", "golden"):
             return cli_rules.run_command(args)
+        if args.command in ("queue", "report"):
+            return run_queue_command(args)
         if args.command == "demo":
             workspace = prepare_demo(Path(args.out), rows=args.rows, seed=args.seed, incidents=not args.clean)
             if args.no_window:

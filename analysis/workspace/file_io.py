@@ -157,10 +157,11 @@ def _read_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> lis
                 raise InputError(f"{where} is empty", file=str(path))
             if value is not None and column.json and not _is_json(value):
                 raise InputError(f"{where} is not valid JSON", file=str(path))
-        if table.key is not None:
-            key = row[table.column_names.index(table.key)]
+        if table.key_columns:
+            key = tuple(row[table.column_names.index(name)] for name in table.key_columns)
             if key in keys:
-                raise InputError(f"table '{table.name}' holds '{key}' twice", file=str(path))
+                shown = key[0] if len(key) == 1 else key
+                raise InputError(f"table '{table.name}' holds '{shown}' twice", file=str(path))
             keys.add(key)
     return rows
 

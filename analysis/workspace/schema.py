@@ -30,11 +30,17 @@ class Column:
 class Table:
     name: str
     columns: tuple[Column, ...]
-    key: str | None = None  # the primary key column, if any
+    key: str | tuple[str, ...] | None = None  # the primary key: one column, several, or none
     since: int = 1  # the schema version that added the table
 
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        return () if self.key is None else (self.key,) if isinstance(self.key, str) else self.key
+
     def create_statement(self) -> str:
-        parts = [f"{ident(c.name)} {c.type}{' PRIMARY KEY' if c.name == self.key else ''}" for c in self.columns]
+        parts = [f"{ident(c.name)} {c.type}" for c in self.columns]
+        if self.key_columns:
+            parts.append(f"PRIMARY KEY ({', '.join(ident(k) for k in self.key_columns)})")
         return f"CREATE TABLE {ident(self.name)} ({', '.join(parts)})"
 
     def select_statement(self, database: str | None) -> str:
@@ -103,6 +109,55 @@ TABLES: tuple[Table, ...] = (
          Column("source", "VARCHAR", required=False), Column("added", "INTEGER"),
          Column("saved_at", "TIMESTAMP", required=False)),
         key="golden_version", since=5,
+    ),
+    # The failure queue of the weekly review (analysis.queue): links to log rows, never copies.
+    Table(
+        "queue_items",
+        (Column("item_key", "VARCHAR", comment="request id (or dataset + row number) + version"),
+         Column("dataset", "VARCHAR"), Column("row_key", "VARCHAR"), Column("row_number", "BIGINT"),
+         Column("version", "VARCHAR", required=False), Column("label", "VARCHAR", required=False),
+         Column("prediction", "VARCHAR", required=False), Column("loss", "DOUBLE", required=False),
+         Column("observed_at", "TIMESTAMP", required=False), Column("group_id", "BIGINT", required=False),
+         Column("pinned", "BOOLEAN", required=False), Column("status", "VARCHAR", required=False),
+         Column("added_at", "TIMESTAMP", required=False)),
+        key="item_key", since=5,
+    ),
+    Table(
+        "queue_groups",
+        (Column("group_id", "BIGINT"), Column("group_key", "VARCHAR", required=False),
+         Column("reason", "VARCHAR", required=False), Column("title", "VARCHAR", required=False),
+         Column("dataset", "VARCHAR", required=False), Column("version", "VARCHAR", required=False),
+         Column("slice", "VARCHAR", required=False, json=True), Column("evidence", "VARCHAR", required=False, json=True),
+         Column("status", "VARCHAR", required=False), Column("owner", "VARCHAR", required=False),
+         Column("tags", "VARCHAR", required=False, json=True), Column("decision", "VARCHAR", required=False),
+         Column("rationale", "VARCHAR", required=False), Column("decided_at", "TIMESTAMP", required=False),
+         Column("followup", "VARCHAR", required=False, json=True), Column("merged_into", "BIGINT", required=False),
+         Column("created_at", "TIMESTAMP", required=False)),
+        key="group_id", since=5,
+    ),
+    Table("queue_group_counts", (Column("group_id", "BIGINT"), Column("dataset", "VARCHAR"),
+                                 Column("failures", "BIGINT", required=False)),
+          key=("group_id", "dataset"), since=5),
+    Table("queue_notes", (Column("note_id", "BIGINT"), Column("group_id", "BIGINT", required=False),
+                          Column("made_at", "TIMESTAMP", required=False), Column("who", "VARCHAR", required=False),
+                          Column("text", "VARCHAR", required=False)), key="note_id", since=5),
+    Table(
+        "queue_history",  # append-only: who changed what and when
+        (Column("position", "BIGINT"), Column("made_at", "TIMESTAMP", required=False),
+         Column("who", "VARCHAR", required=False), Column("target", "VARCHAR", required=False),
+         Column("what", "VARCHAR", required=False), Column("before", "VARCHAR", required=False, json=True),
+         Column("after", "VARCHAR", required=False, json=True)),
+        key="position", since=5,
+    ),
+    Table("queue_taxonomy", (Column("tag", "VARCHAR"), Column("parent", "VARCHAR", required=False),
+                             Column("position", "INTEGER", required=False)), key="tag", since=5),
+    Table(
+        "queue_intakes",  # each intake run, so "failures since the last review" has a start
+        (Column("intake_id", "BIGINT"), Column("made_at", "TIMESTAMP", required=False),
+         Column("dataset", "VARCHAR", required=False), Column("condition", "VARCHAR", required=False),
+         Column("added", "BIGINT", required=False), Column("duplicates", "BIGINT", required=False),
+         Column("period_end", "TIMESTAMP", required=False)),
+        key="intake_id", since=5,
     ),
 )
 

@@ -9,8 +9,12 @@ with a schema version, never pickle, and opening a file never runs anything stor
 
 from __future__ import annotations
 
+import atexit
 import datetime as _dt
 import json
+import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -47,13 +51,17 @@ checked when first opened and cannot be attached a second time."""
 class Workspace:
     """An open ``*.sleuth`` file. Methods commit at once; reading never writes.
 
-    ``notes`` says what opening left out (views, macros and other objects Sleuth never writes).
+    ``notes`` says what opening left out (views, macros and other objects Sleuth never writes);
+    ``read_only_reason`` says why edits are refused (the file is open in another Sleuth), or is
+    None when the workspace is writable.
     """
 
-    def __init__(self, path: str | Path, con: duckdb.DuckDBPyConnection, notes: tuple[str, ...] = ()) -> None:
+    def __init__(self, path: str | Path, con: duckdb.DuckDBPyConnection, notes: tuple[str, ...] = (),
+                 read_only_reason: str | None = None) -> None:
         self.path = Path(path)
         self._con = con
         self.notes = notes
+        self.read_only_reason = read_only_reason
 
     @classmethod
     def open(cls, path: str | Path, create: bool = True) -> "Workspace":
@@ -70,10 +78,38 @@ class Workspace:
             return cls.new(path)
         if path.resolve() in _OPEN_HERE:  # checked when first opened; DuckDB shares the open file
             return cls._connect(path, ())
-        contents = read_workspace(path)
+        try:
+            contents = read_workspace(path)
+        except InputError as exc:
+            if not _held_elsewhere(str(exc)):
+                raise
+            return cls._read_only_copy(path, str(exc))
         if contents.needs_rewrite:
             write_workspace(path, contents.rows)
         return cls._connect(path, tuple(contents.notes(path)))
+
+    @classmethod
+    def _read_only_copy(cls, path: Path, lock_message: str) -> "Workspace":
+        """A workspace another process holds, opened as a read-only copy: DuckDB lets one process
+        write a file and refuses every other process, readers included. Every edit is
+        checkpointed when made, so the file (and its write-ahead log, if any) holds every
+        committed edit. The copy is read as safely as the file itself would be."""
+        folder = Path(tempfile.mkdtemp(prefix="sleuth-readonly-"))
+        atexit.register(shutil.rmtree, folder, True)
+        copy = folder / path.name
+        shutil.copyfile(path, copy)
+        wal = path.with_name(path.name + ".wal")
+        if wal.exists():
+            shutil.copyfile(wal, copy.with_name(copy.name + ".wal"))
+        contents = read_workspace(copy)
+        if contents.needs_rewrite:
+            write_workspace(copy, contents.rows)
+        try:
+            con = duckdb.connect(str(copy), read_only=True, config=WORKING_CONFIG)
+        except duckdb.Error as exc:
+            raise InputError(f"the workspace is open in another Sleuth and its copy cannot be read "
+                             f"({_first_line(exc)})", file=str(path)) from exc
+        return cls(path, con, tuple(contents.notes(path)), read_only_reason=_lock_holder(lock_message))
 
     @classmethod
     def new(cls, path: str | Path) -> "Workspace":
@@ -91,6 +127,15 @@ class Workspace:
         _OPEN_HERE[path.resolve()] = _OPEN_HERE.get(path.resolve(), 0) + 1
         return workspace
 
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The workspace's connection, for capabilities that keep tables of their own (the queue)."""
+        return self._con
+
+    def transaction(self) -> "_Transaction":
+        """One edit of those capabilities' tables, committed and checkpointed like every other."""
+        return self._transaction()
+
     def save_as(self, target: str | Path) -> "Workspace":
         """A complete copy of this workspace at ``target`` (replaced atomically), opened.
 
@@ -103,6 +148,8 @@ class Workspace:
         return Workspace._connect(target, ())
 
     def _transaction(self):
+        if self.read_only_reason:
+            raise InputError(f"the workspace is read-only: {self.read_only_reason}", file=str(self.path))
         return _Transaction(self._con)
 
     def datasets(self) -> list[DatasetEntry]:
@@ -262,6 +309,18 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.exists() and b.exists() and a.samefile(b)
     except OSError:
         return False
+
+
+def _held_elsewhere(message: str) -> bool:
+    """Whether DuckDB refused the file because another process holds its lock."""
+    return "Could not set lock" in message or "Conflicting lock" in message
+
+
+def _lock_holder(message: str) -> str:
+    """'open in another Sleuth (PID 123)', from DuckDB's lock message."""
+    pid = re.search(r"PID (\d+)", message)
+    return "it is open in another Sleuth" + (f" (PID {pid.group(1)})" if pid else "") + \
+        "; this is a read-only copy of it as of opening"
 
 
 def _first_line(exc: BaseException) -> str:

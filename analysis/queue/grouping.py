@@ -1,0 +1,229 @@
+"""Why failures belong together: the check finding whose rows they are, or the failing slice
+that holds them.
+
+Candidates come in order: the log's check findings that break rows one by one (alerts and
+warnings from :mod:`analysis.triage`, in their rank order), then, per model version, the
+slices discovery (:mod:`analysis.discovery`) finds where that version's error is
+significantly above the rest. Discovery lists a slice with its refinements; a refinement is
+dropped for the general slice, and slices come most precise first (the highest lower bound of
+the error rate). A candidate becomes a group only if its rows *not* already explained by the
+groups chosen before it still fail more than the rest, by Fisher's exact test at a
+Bonferroni-corrected level over the candidates. Each failure then goes to the first chosen
+group that contains it; failures nothing explains form one group per version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import pandas as pd
+from scipy import stats
+
+from analysis.dataset import Dataset
+from analysis.errors import SchemaError
+from analysis.data.roles import RoleMap
+from analysis.discovery.failing_slices import DiscoverySettings, failing_slices, row_error_sql
+from analysis.data.time import time_span
+from analysis.metrics.per_version import metric_series
+from analysis.progress import NEVER_CANCELLED, CancelToken
+from analysis.query import ROW_ID, Sql, ident
+from analysis.slices import And, Everything, Predicate, Slice, all_of, to_sql, to_text
+from analysis.stats.intervals import wilson
+from analysis.store import Store
+from analysis.triage.ranking import Finding
+
+SIGNIFICANCE = 0.05
+CANDIDATES = 10
+"""Slices discovery proposes per version; a group needs a failure pattern among the worst ten."""
+
+
+@dataclass(frozen=True)
+class FoundGroup:
+    """One group found in a log: its stable key, why, and the failures (row numbers) it holds."""
+
+    key: str
+    reason: str
+    title: str
+    version: str | None
+    slice: Slice | None
+    evidence: dict[str, Any]
+    rows: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class _Reason:
+    """A candidate explanation: a check finding's rows or a discovered slice."""
+
+    key: str
+    kind: str
+    title: str
+    slice: Slice
+
+
+def group_failures(store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None, failures: pd.DataFrame,
+                   findings: Sequence[Finding] = (), cancel: CancelToken = NEVER_CANCELLED) -> list[FoundGroup]:
+    """Group ``failures`` (rows of ``dataset`` with ``row_number`` and ``version``): first by the
+    check findings whose rows they are (in the findings' rank order), then by failing slice."""
+    found: list[FoundGroup] = []
+    versions = failures["version"].dropna().unique().tolist() if roles.model_version else [None]
+    for version in sorted(versions, key=str):
+        of_version = failures if version is None else failures[failures["version"] == version]
+        scope = version_scope(roles, version) & condition if version is not None else condition
+        candidates = _finding_reasons(findings, version) + _slice_reasons(store, dataset, roles, condition, version,
+                                                                           cancel)
+        chosen = _folded(store, dataset, roles, scope, _chosen(store, dataset, roles, scope, candidates))
+        owner = _first_containing(store, dataset, [r.slice.predicate for r in chosen], of_version["row_number"])
+        for index, reason in enumerate(chosen):
+            rows = tuple(int(r) for r in of_version["row_number"][owner == index])
+            if rows:
+                evidence = slice_evidence(store, dataset, roles, scope, reason.slice.predicate)
+                found.append(FoundGroup(reason.key, reason.kind, reason.title, version, reason.slice, evidence, rows))
+        rest = tuple(int(r) for r in of_version["row_number"][owner < 0])
+        if rest:
+            evidence = slice_evidence(store, dataset, roles, scope, Everything)
+            found.append(FoundGroup(f"unexplained:{version}", "unexplained",
+                                    _title(version, "failures no finding or failing slice explains"), version, None,
+                                    evidence, rest))
+    return found
+
+
+def slice_evidence(store: Store, dataset: Dataset, roles: RoleMap, scope: Sql | None, predicate: Predicate) -> dict:
+    """The slice's error rate with its 95% interval, overall and over time (the metrics code's
+    accuracy per time bucket): the group's impact, and the period its rows cover."""
+    error = row_error_sql(dataset, roles, "misclass")
+    where = Sql(f"({error}) IS NOT NULL") & scope & to_sql(predicate)
+    rows, errors = store.rows(Sql(f"SELECT count(*), coalesce(sum({error}), 0) FROM {ident(dataset.view)} "
+                                  f"WHERE {where.text}", where.params))[0]
+    evidence: dict[str, Any] = {"rows": int(rows), "errors": int(errors),
+                                "error_rate": errors / rows if rows else None,
+                                "ci": list(wilson(int(errors), int(rows))) if rows else None, "series": []}
+    if roles.timestamp and rows:
+        accuracy = metric_series(store, dataset, roles, "accuracy", where)
+        frame = accuracy.frame.dropna(subset=["value"])
+        evidence["bucket"] = accuracy.bucket.label if accuracy.bucket else None
+        evidence["series"] = [_point(start, labelled, value) for start, labelled, value in
+                              zip(frame["bucket_start"], frame["labelled"], frame["value"])]
+        evidence["period_end"] = time_span(store, dataset, roles, where)[1].isoformat()
+    return evidence
+
+
+def _point(start, labelled, accuracy) -> dict[str, Any]:
+    """One time bucket of the slice: its error rate and Wilson interval."""
+    errors = round(int(labelled) * (1.0 - float(accuracy)))
+    return {"start": pd.Timestamp(start).isoformat(), "rows": int(labelled), "errors": errors,
+            "error_rate": errors / int(labelled), "ci": list(wilson(errors, int(labelled)))}
+
+
+def _finding_reasons(findings: Sequence[Finding], version: str | None) -> list[_Reason]:
+    """Findings whose rows are broken one by one (alerts and warnings), as candidate reasons."""
+    return [_Reason(f"finding:{version}:{f.key}", "finding", _title(version, _finding_title(f)),
+                    Slice(f.slice, name=to_text(f.slice)))
+            for f in findings if f.severity in ("alert", "warning")]
+
+
+def _finding_title(finding: Finding) -> str:
+    where = f" where {finding.slice_text}" if finding.slice_text else ""
+    return f"{finding.kind.replace('_', ' ')} of {', '.join(finding.columns)}{where}"
+
+
+def _slice_reasons(store, dataset, roles, condition, version, cancel) -> list[_Reason]:
+    """Discovered failing slices, most precise first."""
+    settings = DiscoverySettings(version=version, k=CANDIDATES)
+    found = sorted(failing_slices(store, dataset, roles, settings, condition, cancel=cancel), key=lambda s: -s.ci_low)
+    return [_Reason(f"slice:{version}:{s.text}", "slice", _title(version, s.text), s.to_slice()) for s in found]
+
+
+def _chosen(store, dataset, roles, scope, candidates: list[_Reason]) -> list[_Reason]:
+    """Candidates whose rows not explained by those chosen before still fail more than the rest
+    (Fisher's exact test, Bonferroni over the candidates)."""
+    error = row_error_sql(dataset, roles, "misclass")
+    labelled = Sql(f"({error}) IS NOT NULL") & scope
+    chosen: list[_Reason] = []
+    for candidate in candidates:
+        residual = all_of([candidate.slice.predicate] + [~c.slice.predicate for c in chosen])
+        inside = to_sql(residual)
+        counts = store.rows(Sql(
+            f"SELECT count(*) FILTER (WHERE {inside.text}), coalesce(sum({error}) FILTER (WHERE {inside.text}), 0), "
+            f"count(*), coalesce(sum({error}), 0) FROM {ident(dataset.view)} WHERE {labelled.text}",
+            inside.params + inside.params + labelled.params))[0]
+        if _beats_the_rest(*(int(c) for c in counts), level=SIGNIFICANCE / max(1, len(candidates))):
+            chosen.append(candidate)
+    return chosen
+
+
+def _folded(store, dataset, roles, scope, chosen: list[_Reason]) -> list[_Reason]:
+    """Chosen slices without the refinements that add nothing: a slice refining another chosen
+    one is folded into it unless its error rate is significantly above that of the general
+    slice's other rows (Fisher's exact test, Bonferroni over the pairs judged): the same rule as
+    compare's regressed slices, so a precise cause (kiosk payments among risky merchants) keeps
+    its own group while a refinement that is only a piece of a broader problem does not."""
+    conditions = [_conditions(r.slice.predicate) if r.kind == "slice" else None for r in chosen]
+    pairs = [(i, j) for i, own in enumerate(conditions) for j, other in enumerate(conditions)
+             if own is not None and other is not None and other < own]
+    if not pairs:
+        return chosen
+    error = row_error_sql(dataset, roles, "misclass")
+    labelled = Sql(f"({error}) IS NOT NULL") & scope
+    folded = set()
+    for i, j in pairs:
+        refined, general = to_sql(chosen[i].slice.predicate), to_sql(chosen[j].slice.predicate)
+        rest = general & Sql(f"({refined.text}) IS NOT TRUE", refined.params)
+        counts = store.rows(Sql(
+            f"SELECT count(*) FILTER (WHERE {refined.text}), coalesce(sum({error}) FILTER (WHERE {refined.text}), 0), "
+            f"count(*) FILTER (WHERE {rest.text}), coalesce(sum({error}) FILTER (WHERE {rest.text}), 0) "
+            f"FROM {ident(dataset.view)} WHERE {labelled.text}",
+            refined.params * 2 + rest.params * 2 + labelled.params))[0]
+        rows, errors, other_rows, other_errors = (int(c) for c in counts)
+        if not _worse_than(rows, errors, other_rows, other_errors, SIGNIFICANCE / len(pairs)):
+            folded.add(i)
+    return [r for i, r in enumerate(chosen) if i not in folded]
+
+
+def _conditions(predicate: Predicate) -> frozenset[Predicate]:
+    return frozenset(predicate.parts) if isinstance(predicate, And) else frozenset({predicate})
+
+
+def _beats_the_rest(rows: int, errors: int, all_rows: int, all_errors: int, level: float) -> bool:
+    """Is the error rate of these rows above that of every other row, beyond chance?"""
+    return _worse_than(rows, errors, all_rows - rows, all_errors - errors, level)
+
+
+def _worse_than(rows: int, errors: int, other_rows: int, other_errors: int, level: float) -> bool:
+    """Is the error rate of these rows above that of the other rows, beyond chance (one-sided
+    Fisher's exact test at ``level``)?"""
+    if rows == 0 or other_rows == 0:
+        return False
+    table = [[errors, rows - errors], [other_errors, other_rows - other_errors]]
+    return stats.fisher_exact(table, alternative="greater").pvalue < level
+
+
+def _first_containing(store, dataset, predicates: list[Predicate], row_numbers: pd.Series) -> pd.Series:
+    """For each row number, the index of the first predicate it satisfies, or -1."""
+    if not predicates or row_numbers.empty:
+        return pd.Series(-1, index=row_numbers.index)
+    cases = [to_sql(p) for p in predicates]
+    case_text = " ".join(f"WHEN {c.text} THEN {i}" for i, c in enumerate(cases))
+    params = tuple(p for c in cases for p in c.params)
+    frame = pd.DataFrame({"row_number": row_numbers.astype("int64").to_numpy()})
+    cur = store.cursor()
+    try:
+        cur.register("_sleuth_failures", frame)
+        owners = cur.execute(
+            f"SELECT f.row_number, CASE {case_text} ELSE -1 END FROM _sleuth_failures f "
+            f"JOIN {ident(dataset.view)} v ON v.{ident(ROW_ID)} = f.row_number", list(params)).fetchall()
+    finally:
+        cur.close()
+    by_row = dict(owners)
+    return row_numbers.map(lambda r: by_row.get(int(r), -1))
+
+
+def version_scope(roles: RoleMap, version: str) -> Sql:
+    """The rows of one model version (compared as text, as the queue stores versions)."""
+    if roles.model_version is None:
+        raise SchemaError("this log has no model version column, so no version can be chosen")
+    return Sql(f"CAST({ident(roles.model_version)} AS VARCHAR) = ?", (version,))
+
+
+def _title(version: str | None, what: str) -> str:
+    return f"{what} ({version})" if version else what

@@ -1,0 +1,149 @@
+"""Putting failures in the queue: from a log (all failures matching a filter, or those since the
+last review) or from chosen rows (a table selection, compare's negative flips, a finding's
+rows, a traced row).
+
+A failure is a labelled prediction whose class is wrong. Intake groups the failures it reads
+(by check finding and failing slice, :mod:`analysis.queue.grouping`), keeps at most ``sample`` of each group as items (a seeded
+random sample; the rest are counted in the group's impact), and never queues the same request
+twice: an item's key is the request id (or the dataset and row number when the log has no id)
+and the version.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis.data.roles import RoleMap, TaskType
+from analysis.dataset import Dataset
+from analysis.errors import SchemaError
+from analysis.metrics.outcomes import outcomes
+from analysis.data.time import time_window, timestamp_expr
+from analysis.progress import NEVER_CANCELLED, CancelToken
+from analysis.query import ROW_ID, Sql, ident
+from analysis.queue.failure_queue import FailureQueue
+from analysis.queue.grouping import FoundGroup, group_failures
+from analysis.slices import RowIds, to_sql
+from analysis.store import Store
+from analysis.triage.ranking import Finding
+
+SAMPLE_SEED = 0
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    added: int
+    duplicates: int
+    counted: int
+    """Failures left out of the items by the per-group sample, counted in the groups' impact."""
+    groups: tuple[int, ...]
+
+
+def intake_log(queue: FailureQueue, store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None = None,
+               *, since_last_review: bool = False, sample: int | None = None, findings: Sequence[Finding] = (),
+               cancel: CancelToken = NEVER_CANCELLED) -> IntakeResult:
+    """Queue the failures of ``dataset`` matching ``condition`` (and after the last review's data),
+    grouped first by the check ``findings`` of the log whose rows they are, then by failing slice."""
+    if since_last_review:
+        last = queue.last_period_end()
+        if last is not None:
+            condition = time_window(roles, last, None) & condition
+    return _intake(queue, store, dataset, roles, condition, sample, findings, cancel)
+
+
+def intake_rows(queue: FailureQueue, store: Store, dataset: Dataset, roles: RoleMap, row_numbers: Iterable[int],
+                cancel: CancelToken = NEVER_CANCELLED) -> IntakeResult:
+    """Queue the failures among chosen rows (rows that are not failures are left out)."""
+    return _intake(queue, store, dataset, roles, to_sql(RowIds.of(row_numbers)), None, (), cancel)
+
+
+def failures(store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None) -> pd.DataFrame:
+    """The failed predictions matching ``condition``, one row each, as queue item columns."""
+    if roles.task is TaskType.REGRESSION:
+        raise SchemaError("the failure queue takes classification logs: a failure is a wrong class")
+    out = outcomes(roles, dataset.columns)
+    if out.is_correct is None or roles.label is None:
+        raise SchemaError("queueing failures needs a label and a prediction or score column; set their roles")
+    key = f"CAST({ident(roles.id)} AS VARCHAR)" if roles.id else f"CAST({ident(ROW_ID)} AS VARCHAR)"
+    version = f"CAST({ident(roles.model_version)} AS VARCHAR)" if roles.model_version else "NULL"
+    observed = timestamp_expr(dataset, roles) if roles.timestamp else "CAST(NULL AS TIMESTAMP)"
+    where = Sql(f"{out.has_label} AND NOT coalesce({out.is_correct}, TRUE)") & condition
+    return store.df(Sql(
+        f"SELECT {key} AS row_key, {ident(ROW_ID)} AS row_number, {version} AS version, "
+        f"CAST({out.y_true} AS VARCHAR) AS label, CAST({out.y_pred} AS VARCHAR) AS prediction, "
+        f"CAST({out.loss} AS DOUBLE) AS loss, {observed} AS observed_at "
+        f"FROM {ident(dataset.view)} WHERE {where.text}", where.params))
+
+
+def _intake(queue, store, dataset, roles, condition, sample, findings, cancel) -> IntakeResult:
+    found = failures(store, dataset, roles, condition)
+    scope = f"{dataset.name} " + (_scope_text(condition))
+    if found.empty:
+        with queue.edit():
+            queue.add_intake(dataset.name, scope, 0, 0, None)
+        return IntakeResult(0, 0, 0, ())
+    found["item_key"] = _item_keys(found, dataset.name, has_id=roles.id is not None)
+    grouped = group_failures(store, dataset, roles, condition, found, findings, cancel=cancel)
+    cancel.raise_if_cancelled()
+    with queue.edit():
+        added, duplicates, counted, group_ids = _store_groups(queue, dataset.name, found, grouped, sample)
+        period_end = found["observed_at"].max() if found["observed_at"].notna().any() else None
+        queue.add_intake(dataset.name, scope, added, duplicates, _python_time(period_end))
+        queue.record("intake", f"queued failures of {dataset.name}", None,
+                     {"added": added, "duplicates": duplicates, "counted": counted})
+    return IntakeResult(added, duplicates, counted, tuple(group_ids))
+
+
+def _store_groups(queue, dataset_name, found, grouped: list[FoundGroup], sample):
+    by_row = found.set_index("row_number")
+    existing = queue.existing_keys(found["item_key"])
+    rng = np.random.default_rng(SAMPLE_SEED)
+    added = duplicates = counted = 0
+    group_ids = []
+    for group in grouped:
+        group_id = queue.group_by_key(group.key)
+        if group_id is None:
+            group_id = queue.new_group(group.key, group.reason, group.title, dataset_name, group.version,
+                                       group.slice, group.evidence)
+            queue.record(f"group {group_id}", "found by grouping", None, {"title": group.title})
+        group_ids.append(group_id)
+        queue.set_count(group_id, dataset_name, len(group.rows))
+        items = by_row.loc[list(group.rows)].reset_index()
+        fresh = items[~items["item_key"].isin(existing)]
+        duplicates += len(items) - len(fresh)
+        if sample is not None and len(fresh) > sample:
+            counted += len(fresh) - sample
+            fresh = fresh.iloc[np.sort(rng.choice(len(fresh), size=sample, replace=False))]
+        queue.insert_items(_item_rows(fresh, dataset_name, group_id))
+        added += len(fresh)
+    return added, duplicates, counted, group_ids
+
+
+def _item_rows(frame: pd.DataFrame, dataset_name: str, group_id: int) -> pd.DataFrame:
+    rows = frame[["item_key", "row_key", "row_number", "version", "label", "prediction", "loss", "observed_at"]].copy()
+    rows.insert(1, "dataset", dataset_name)
+    rows["group_id"] = group_id
+    rows["pinned"] = False
+    rows["status"] = "new"
+    rows["added_at"] = _dt.datetime.now()
+    return rows
+
+
+def _item_keys(frame: pd.DataFrame, dataset_name: str, has_id: bool) -> pd.Series:
+    base = frame["row_key"] if has_id else dataset_name + "#" + frame["row_key"]
+    return base + "@" + frame["version"].fillna("")
+
+
+def _scope_text(condition: Sql | None) -> str:
+    """How the intake's rows were chosen, for the intake log (parameters shown in place)."""
+    if condition is None:
+        return "all rows"
+    return condition.text + (f" with {list(map(str, condition.params))}" if condition.params else "")
+
+
+def _python_time(value) -> _dt.datetime | None:
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()

@@ -1,0 +1,162 @@
+"""The queue's edits: each one undoable, recorded in the append-only history, durable when
+acknowledged even if the process is killed; a second process gets a read-only copy."""
+
+import json
+import multiprocessing
+import os
+import random
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from analysis.errors import InputError
+from analysis.queue.edits import AddCauseTag, AddNote, SetGroupFields, SplitGroup, apply, decide, revert, toggle_tag
+from analysis.queue.failure_queue import FailureQueue
+from analysis.queue.schema import SEED_TAXONOMY
+from analysis.workspace.workspace_file import Workspace
+
+import pandas as pd
+
+
+def _queue_with_group(path, user="ana"):
+    """A workspace holding one group of three items."""
+    workspace = Workspace.open(path)
+    queue = FailureQueue(workspace, user=user)
+    with queue.edit():
+        group_id = queue.new_group("manual:seed", "manual", "seed group", "log", "v1", None, {})
+        queue.insert_items(pd.DataFrame({
+            "item_key": ["a@v1", "b@v1", "c@v1"], "dataset": "log", "row_key": ["a", "b", "c"],
+            "row_number": [0, 1, 2], "version": "v1", "label": "1", "prediction": "0", "loss": 1.0,
+            "observed_at": pd.Timestamp("2026-10-01"), "group_id": group_id, "pinned": False, "status": "new",
+            "added_at": pd.Timestamp("2026-12-01")}))
+    return workspace, queue, group_id
+
+
+def test_taxonomy_is_seeded_and_editable(tmp_path):
+    workspace, queue, group_id = _queue_with_group(tmp_path / "w.sleuth")
+    assert queue.taxonomy() == list(SEED_TAXONOMY)
+    apply(queue, AddCauseTag("currency", parent="data error"))
+    apply(queue, toggle_tag(queue, group_id, "currency"))
+    apply(queue, toggle_tag(queue, group_id, "drift"))
+    assert queue.group(group_id).tags == ["currency", "drift"]
+    apply(queue, toggle_tag(queue, group_id, "currency"))
+    assert queue.group(group_id).tags == ["drift"]
+    with pytest.raises(InputError, match="not in the cause taxonomy"):
+        toggle_tag(queue, group_id, "gremlins")
+    workspace.close()
+
+
+def test_every_edit_undoes_and_leaves_history(tmp_path):
+    workspace, queue, group_id = _queue_with_group(tmp_path / "w.sleuth")
+    decision = apply(queue, decide(group_id, "retrain", rationale="stale features", owner="bo"))
+    group = queue.group(group_id)
+    assert (group.decision, group.rationale, group.owner, group.status) == ("retrain", "stale features", "bo", "decided")
+    note = apply(queue, AddNote(group_id, "seen again on Monday"))
+    split = apply(queue, SplitGroup(["c@v1"], "the odd one"))
+    assert queue.group(split.group_id).items == 1 and queue.group(group_id).items == 2
+    for edit in (split, note, decision):
+        revert(queue, edit)
+    group = queue.group(group_id)
+    assert (group.decision, group.owner, group.status, group.items) == (None, None, "new", 3)
+    assert queue.notes(group_id) == []
+    history = queue.history()
+    assert [h.what for h in history][-3:] == ["undo Split group", "undo Add note", "undo Decide: retrain"]
+    assert {h.who for h in history} == {"ana"}
+    workspace.close()
+
+
+def test_unknown_status_and_decision_are_refused(tmp_path):
+    workspace, queue, group_id = _queue_with_group(tmp_path / "w.sleuth")
+    with pytest.raises(InputError, match="unknown status"):
+        SetGroupFields(group_id, {"status": "done-ish"})
+    with pytest.raises(InputError, match="unknown decision"):
+        decide(group_id, "pray")
+    workspace.close()
+
+
+def _edit_until_killed(path, acks):
+    """Child: note after note and owner after owner, acknowledging each once committed."""
+    workspace = Workspace.open(path)
+    queue = FailureQueue(workspace, user="child")
+    group_id = queue.groups()[0].id
+    start = len(queue.notes(group_id))
+    for i in range(start, start + 10_000):
+        apply(queue, AddNote(group_id, f"note {i}"))
+        apply(queue, SetGroupFields(group_id, {"owner": f"owner {i}"}))
+        acks.send(i)
+
+
+@pytest.mark.slow
+def test_killed_editor_loses_no_acknowledged_edit(tmp_path):
+    """SIGKILL lands mid-edit at a random point: every acknowledged edit is there, and the
+    workspace opens (50 runs, each killed after a random number of acknowledgements)."""
+    path = tmp_path / "crash.sleuth"
+    _queue_with_group(path)[0].close()
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])  # children fork with DuckDB and Sleuth imported
+    rng = random.Random(16)
+    acknowledged = -1
+    for _ in range(50):
+        receiver, sender = context.Pipe(duplex=False)
+        child = context.Process(target=_edit_until_killed, args=(str(path), sender))
+        child.start()
+        sender.close()
+        for _ in range(rng.randint(1, 3)):
+            acknowledged = receiver.recv()
+        os.kill(child.pid, signal.SIGKILL)
+        child.join()
+        receiver.close()
+        workspace = Workspace.open(path)
+        queue = FailureQueue(workspace)
+        group = queue.groups()[0]
+        texts = [n["text"] for n in queue.notes(group.id)]
+        assert texts[: acknowledged + 1] == [f"note {i}" for i in range(acknowledged + 1)]
+        assert group.owner in (f"owner {acknowledged}", f"owner {acknowledged + 1}")
+        workspace.close()
+
+
+def test_a_second_process_gets_a_read_only_copy(tmp_path):
+    path = tmp_path / "shared.sleuth"
+    workspace, queue, group_id = _queue_with_group(path)
+    apply(queue, decide(group_id, "collect", owner="ana"))
+    listing = subprocess.run([sys.executable, "-m", "app.cli", "queue", "list", str(path), "--json"],
+                             capture_output=True, text=True, timeout=120)
+    assert listing.returncode == 0, listing.stderr
+    assert "read-only" in listing.stderr and str(os.getpid()) in listing.stderr
+    assert json.loads(listing.stdout)["groups"][0]["decision"] == "collect"
+    writing = subprocess.run([sys.executable, "-m", "app.cli", "queue", "decide", str(path), str(group_id),
+                              "--decision", "fix"], capture_output=True, text=True, timeout=120)
+    assert writing.returncode == 2
+    assert "read-only" in writing.stderr and "Traceback" not in writing.stderr
+    assert queue.group(group_id).decision == "collect"
+    workspace.close()
+
+
+def test_a_workspace_held_elsewhere_lists_its_empty_queue_and_refuses_edits(tmp_path):
+    """Every workspace has the queue's tables (the registry makes them), so a read-only copy of
+    one that never held a queue lists an empty one; an edit is refused in one sentence."""
+    path = tmp_path / "plain.sleuth"
+    workspace = Workspace.open(path)
+    listing = subprocess.run([sys.executable, "-m", "app.cli", "queue", "list", str(path), "--json"],
+                             capture_output=True, text=True, timeout=120)
+    assert listing.returncode == 0, listing.stderr
+    assert json.loads(listing.stdout)["groups"] == [] and "read-only copy" in listing.stderr
+    deciding = subprocess.run([sys.executable, "-m", "app.cli", "queue", "decide", str(path), "1",
+                               "--decision", "none"], capture_output=True, text=True, timeout=120)
+    assert deciding.returncode == 2 and "Traceback" not in deciding.stderr
+    workspace.close()
+
+
+def test_agenda_puts_actions_awaiting_their_check_first_and_closed_groups_last(tmp_path):
+    workspace, queue, seed = _queue_with_group(tmp_path / "w.sleuth")
+    with queue.edit():
+        big, small, closed = (queue.new_group(f"manual:{t}", "manual", t, "log", "v1", None, {})
+                              for t in ("big", "small", "closed"))
+        for group_id, failures in ((seed, 1), (big, 50), (small, 5), (closed, 99)):
+            queue.set_count(group_id, "log", failures)
+    apply(queue, decide(small, "collect"))
+    apply(queue, decide(closed, "none"))
+    assert [g.title for g in queue.agenda()] == ["small", "big", "seed group", "closed"]
+    workspace.close()

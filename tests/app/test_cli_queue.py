@@ -1,0 +1,134 @@
+"""``sleuth queue`` and ``sleuth report`` from the command line, on the demo log: the JSON
+shapes, the decision recorded, and a report that renders (PDF pages not blank, every group
+named in its text)."""
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+import sys
+import unicodedata
+from xml.etree import ElementTree
+
+import markupsafe
+import numpy as np
+import pytest
+
+
+def _sleuth(*args, check=True):
+    result = subprocess.run([sys.executable, "-m", "app.cli", *map(str, args)], capture_output=True, text=True,
+                            timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def reviewed(demo_files, tmp_path_factory):
+    """A workspace created by ``queue add`` (sampled), with one decision."""
+    workspace = tmp_path_factory.mktemp("cli") / "review.sleuth"
+    added = json.loads(_sleuth("queue", "add", workspace, demo_files.log, "--sample", "25", "--json").stdout)
+    group = added["groups"][0]["id"]
+    _sleuth("queue", "decide", workspace, group, "--decision", "collect", "--note", "kiosk unseen", "--owner", "ana",
+            "--user", "bo")
+    return workspace, added, group
+
+
+def test_add_creates_the_workspace_and_reports_its_groups(reviewed):
+    _, added, _ = reviewed
+    assert added["added"] > 0 and added["duplicates"] == 0
+    assert all(g["items"] <= 25 for g in added["groups"])
+    assert added["added"] + added["counted"] == sum(g["impact"]["failures"] for g in added["groups"])
+    assert set(added["groups"][0]) >= {"id", "title", "slice", "items", "impact", "status", "tags", "owner", "decision"}
+
+
+def test_list_shows_the_decision_and_filters_by_status(reviewed):
+    workspace, added, group = reviewed
+    listed = json.loads(_sleuth("queue", "list", workspace, "--json").stdout)
+    assert listed["items"] == added["added"]
+    decided = json.loads(_sleuth("queue", "list", workspace, "--status", "decided", "--json").stdout)["groups"]
+    assert [(g["id"], g["decision"], g["owner"]) for g in decided] == [(group, "collect", "ana")]
+
+
+def test_the_history_names_who_decided(reviewed):
+    from analysis.queue.failure_queue import FailureQueue
+    from analysis.workspace.workspace_file import Workspace
+
+    workspace, _, group = reviewed
+    opened = Workspace.open(workspace, create=False)
+    decided = [h for h in FailureQueue(opened).history() if h.target == f"group {group}" and h.what.startswith("Decide")]
+    opened.close()
+    assert [(h.who, h.after["decision"], h.after["rationale"]) for h in decided] == [("bo", "collect", "kiosk unseen")]
+
+
+def test_bad_group_and_bad_decision_are_one_line_errors(reviewed):
+    workspace, _, _ = reviewed
+    missing = _sleuth("queue", "decide", workspace, 999, "--decision", "fix", check=False)
+    assert missing.returncode == 2 and "no group 999" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+    assert _sleuth("queue", "decide", workspace, 1, "--decision", "pray", check=False).returncode == 2
+
+
+def test_relabel_without_a_snapshot_is_a_one_line_error(reviewed, tmp_path):
+    workspace, _, group = reviewed
+    result = _sleuth("queue", "export", workspace, group, "--as", "relabel", "--out", tmp_path / "r", check=False)
+    assert result.returncode == 2 and "--train" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_collect_export_writes_the_request(reviewed, tmp_path):
+    workspace, _, group = reviewed
+    _sleuth("queue", "export", workspace, group, "--as", "collect", "--out", tmp_path / "request")
+    request = json.loads((tmp_path / "request.json").read_text())
+    assert request["predicate"] and request["examples"]
+    assert (tmp_path / "request.csv").read_text().count("\n") == len(request["examples"]) + 1
+
+
+def _squeezed(text):
+    """Text without ligatures, spaces, hyphens and page numbers (PDF text joins "fi", wraps,
+    hyphenates and breaks long titles across pages, where Qt prints the page number)."""
+    text = unicodedata.normalize("NFKC", text)
+    lines = [line for line in text.replace("\f", "\n").splitlines() if not line.strip().isdigit()]
+    return re.sub(r"[\s\-]", "", "".join(lines))
+
+
+def test_html_and_markdown_reports_name_every_group(reviewed, tmp_path):
+    workspace, _, _ = reviewed
+    titles = [g["title"] for g in json.loads(_sleuth("queue", "list", workspace, "--json").stdout)["groups"]]
+    _sleuth("report", workspace, "--out", tmp_path / "r.html")
+    _sleuth("report", workspace, "--out", tmp_path / "r.md")
+    html, markdown = (tmp_path / "r.html").read_text(), (tmp_path / "r.md").read_text()
+    charts = re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', html)
+    assert charts and "src=\"http" not in html
+    for chart in charts:
+        svg = ElementTree.fromstring(base64.b64decode(chart))
+        assert svg.find("{http://www.w3.org/2000/svg}polyline") is not None
+    for title in titles:
+        assert title in markdown
+        assert str(markupsafe.escape(title)) in html
+    assert "| " in markdown and "collect | ana" in markdown
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils (pdftotext, pdftoppm)")
+def test_pdf_report_has_ink_on_every_page_and_names_every_group(reviewed, tmp_path):
+    workspace, _, _ = reviewed
+    titles = [g["title"] for g in json.loads(_sleuth("queue", "list", workspace, "--json").stdout)["groups"]]
+    pdf = tmp_path / "r.pdf"
+    _sleuth("report", workspace, "--out", pdf)
+    text = subprocess.run(["pdftotext", "-raw", pdf, "-"], capture_output=True, text=True, check=True).stdout
+    for title in titles:
+        assert _squeezed(title) in _squeezed(text), title
+    subprocess.run(["pdftoppm", "-gray", "-r", "20", pdf, tmp_path / "page"], check=True)
+    pages = sorted(tmp_path.glob("page*.pgm"))
+    assert pages
+    for page in pages:
+        assert (_pgm_pixels(page) < 128).mean() > 0.002, f"{page.name} is blank"
+
+
+def _pgm_pixels(path):
+    """Pixels of a binary PGM (P5) image as written by pdftoppm -gray."""
+    data = path.read_bytes()
+    header = data.split(maxsplit=4)
+    width, height = int(header[1]), int(header[2])
+    return np.frombuffer(data[-width * height:], dtype=np.uint8).reshape(height, width)
