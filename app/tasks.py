@@ -100,12 +100,14 @@ class TaskRunner(QObject):
         label: str = "",
         on_result: Callable[[Any], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
+        on_partial: Callable[[Any], None] | None = None,
         **kwargs: Any,
     ) -> Task:
         """Run ``fn(*args, **kwargs)`` on ``lane``; ``on_result`` gets its value on the GUI thread.
 
         ``on_error`` replaces the default (the runner's ``sig_error``) for failures; a
-        cancelled or superseded job calls neither.
+        cancelled or superseded job calls neither. A job that takes ``partial`` hands early
+        results to it; ``on_partial`` gets them on the GUI thread while the job still runs.
         """
         task = Task(next(self._ids), key, label, lane)
         if key is not None:
@@ -118,6 +120,8 @@ class TaskRunner(QObject):
             kwargs["cancel"] = task.token
         if _accepts(fn, "progress"):
             kwargs["progress"] = self._progress_reporter(task)
+        if on_partial is not None and _accepts(fn, "partial"):
+            kwargs["partial"] = self._partial_reporter(task, on_partial)
         self.sig_started.emit(task)
         job = lambda: self._run(task, fn, args, kwargs, on_result, on_error)  # noqa: E731
         if self._synchronous:
@@ -138,6 +142,13 @@ class TaskRunner(QObject):
             self._deliver(lambda: self._emit_progress(task))
 
         return report
+
+    def _partial_reporter(self, task: Task, on_partial: Callable[[Any], None]) -> Callable[[Any], None]:
+        def deliver(value: Any) -> None:
+            if not task.done and not task.cancelled:
+                on_partial(value)
+
+        return lambda value: self._deliver(lambda: deliver(value))
 
     def _emit_progress(self, task: Task) -> None:
         if not task.done and not task.cancelled:

@@ -316,10 +316,12 @@ class ComparePanel(QWidget):
             run_comparison, self.session.store, opened.dataset, opened.roles, base, candidate,
             saved_slices=tuple(self.session.saved_slices.values()), condition=self.session.condition(),
             threshold=threshold, split_at=split_at, key="compare", lane=HEAVY, label="Comparing versions",
-            on_result=self._show,
+            on_partial=self._show_report, on_result=self._show,
         )
 
-    def _show(self, result) -> None:
+    def _show_report(self, result) -> None:
+        """Fill the panel from a comparison: the verdict that arrives first (every metric but
+        ROC AUC, the flips; slices still coming) or the whole report."""
         self.result = result
         report = result.report
         self.summary.setText(f"<b>{escape_html(self._named(report['summary']))}</b>")
@@ -327,6 +329,9 @@ class ComparePanel(QWidget):
         self._fill_overall(report)
         self._show_flips(report["flips"])
         self._fill_slices(result.slices, report["regressed_slices"])
+
+    def _show(self, result) -> None:
+        self._show_report(result)
         opened = self.session.active
         self.tasks.submit(compare_plots, self.session.store, opened.dataset, opened.roles, result.pairing,
                           self.session.condition(), key="compare-plots", lane=HEAVY, on_result=self._show_plots)
