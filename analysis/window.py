@@ -176,7 +176,7 @@ def copy_sorted_rows(
     if not window.spec.sort or window.ordering is None:
         return window
     progress(0.0, "Copying the sorted rows")
-    name = store.new_name("sleuth_sorted")
+    name = _copy_name(window.ordering)
     shown = ", ".join(f"v.{ident(c)}" for c in window.spec.columns)
     with store.job_cursor(cancel) as cur:
         _attach_sorted_copies(store, cur)
@@ -200,16 +200,25 @@ def _attach_sorted_copies(store: Store, cur: Any) -> None:
     weakref.finalize(store, shutil.rmtree, folder, True)
 
 
+def _copy_name(ordering: str) -> str:
+    """A window's sorted copy is named after its ordering table, so releasing the window drops
+    a copy whose result never reached its owner (superseded just as it finished)."""
+    return f"{ordering}_rows"
+
+
 def _sorted_copy(name: str) -> str:
     return f"{ident(SORTED_COPIES)}.{ident(name)}"
 
 
 def release_table(store: Store, window: TableWindow) -> None:
     """Drop the window's ordering table and sorted copy (a no-op for a plain window)."""
-    if window.ordering is not None:
-        store.execute(f"DROP TABLE IF EXISTS {ident(window.ordering)}")
-    if window.sorted_rows is not None:
-        store.execute(f"DROP TABLE IF EXISTS {_sorted_copy(window.sorted_rows)}")
+    if window.ordering is None:
+        return
+    store.execute(f"DROP TABLE IF EXISTS {ident(window.ordering)}")
+    if window.spec.sort and store.scalar(
+        Sql("SELECT count(*) FROM duckdb_databases() WHERE database_name = ?", (SORTED_COPIES,))
+    ):
+        store.execute(f"DROP TABLE IF EXISTS {_sorted_copy(_copy_name(window.ordering))}")
 
 
 def fetch_window(store: Store, window: TableWindow, start: int, stop: int) -> Page:

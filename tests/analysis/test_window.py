@@ -257,7 +257,7 @@ def test_sorted_copy_pages_equal_order_by_limit_offset(store, log_view, sort):
         assert list(page.row_ids) == [r[0] for r in expected]
         assert [tuple(r) for r in page.raw] == [tuple(r[1:]) for r in expected]
         assert page == fetch_window(store, window, start, start + 200)
-    release_table(store, copied)
+    release_table(store, window)  # the window as prepared, before it learnt of its copy
     assert store.scalar(Sql("SELECT count(*) FROM duckdb_tables() WHERE table_name IN (?, ?)",
                             (copied.ordering, copied.sorted_rows))) == 0
 

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from analysis.window import TableSpec, fetch_window, find_row, prepare_table, release_table
+from analysis.window import TableSpec, copy_sorted_rows, fetch_window, find_row, prepare_table, release_table
 from app.commands import SelectRow
 from app.state import Changes, Session
 from app.tasks import HEAVY, TABLE, TaskRunner
@@ -120,6 +120,7 @@ class TablePanel(QWidget):
             self._apply_headers()
             return
         self._spec = spec
+        self.tasks.cancel("table-copy")
         self.status.setText("Sorting…" if sort else "Filtering…" if spec.condition else "Loading…")
         self.tasks.submit(prepare_table, self.session.store, spec, key="table-prepare",
                           lane=HEAVY if spec.needs_ordering else TABLE,
@@ -147,6 +148,17 @@ class TablePanel(QWidget):
         shown = f"{window.row_count:,} of {total:,} rows in the slice" if spec.condition else f"{window.row_count:,} rows"
         self.status.setText(shown + (f", sorted by {_sort_text(spec.sort)}" if spec.sort else ""))
         self.sig_table_ready.emit()
+        if spec.sort:
+            self.tasks.submit(copy_sorted_rows, self.session.store, window, key="table-copy", lane=TABLE,
+                              on_result=self._adopt_copy)
+
+    def _adopt_copy(self, copied) -> None:
+        """Read pages from the sorted copy once it is built: same rows in the same order, so
+        nothing on screen changes. A copy of a window no longer shown is dropped."""
+        if self.window is not None and self.window.ordering == copied.ordering:
+            self.window = copied
+        else:
+            release_table(self.session.store, copied)
 
     def _fit_columns_once(self, *_args) -> None:
         """Size columns to their content when the first page of other columns arrives.
