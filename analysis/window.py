@@ -196,7 +196,7 @@ def _attach_sorted_copies(store: Store, cur: Any) -> None:
     if attached:
         return
     folder = tempfile.mkdtemp(prefix="sleuth-sorted-")
-    cur.execute(f"ATTACH {literal(os.path.join(folder, 'sorted.duckdb'))} AS {ident(SORTED_COPIES)}")
+    cur.execute(f"ATTACH IF NOT EXISTS {literal(os.path.join(folder, 'sorted.duckdb'))} AS {ident(SORTED_COPIES)}")
     weakref.finalize(store, shutil.rmtree, folder, True)
 
 
