@@ -112,13 +112,16 @@ class TaskRunner(QObject):
         on_error: Callable[[BaseException], None] | None = None,
         notify: bool | None = None,
         on_cancelled: Callable[[], None] | None = None,
+        on_partial: Callable[[Any], None] | None = None,
         **kwargs: Any,
     ) -> Task:
         """Run ``fn(*args, **kwargs)`` on ``lane``; ``on_result`` gets its value on the GUI thread.
 
         A failure goes to ``on_error`` when given, and to the runner's ``sig_error`` (the
         window's notification area) when ``notify`` is true, which is the default without an
-        ``on_error``. A cancelled or superseded job calls only ``on_cancelled``.
+        ``on_error``. A cancelled or superseded job calls only ``on_cancelled``. A job that
+        takes ``partial`` hands early results to it; ``on_partial`` gets them on the GUI thread
+        while the job still runs.
         """
         notify = on_error is None if notify is None else notify
         task = Task(next(self._ids), key, label, lane)
@@ -132,6 +135,8 @@ class TaskRunner(QObject):
             kwargs["cancel"] = task.token
         if _accepts(fn, "progress"):
             kwargs["progress"] = self._progress_reporter(task)
+        if on_partial is not None and _accepts(fn, "partial"):
+            kwargs["partial"] = self._partial_reporter(task, on_partial)
         self.sig_started.emit(task)
         outcomes = _Outcomes(on_result, on_error, notify, on_cancelled)
         job = lambda: self._run(task, fn, args, kwargs, outcomes)  # noqa: E731
@@ -153,6 +158,13 @@ class TaskRunner(QObject):
             self._deliver(lambda: self._emit_progress(task))
 
         return report
+
+    def _partial_reporter(self, task: Task, on_partial: Callable[[Any], None]) -> Callable[[Any], None]:
+        def deliver(value: Any) -> None:
+            if not task.done and not task.cancelled:
+                on_partial(value)
+
+        return lambda value: self._deliver(lambda: deliver(value))
 
     def _emit_progress(self, task: Task) -> None:
         if not task.done and not task.cancelled:

@@ -14,6 +14,7 @@ from analysis.query import ROW_ID, Sql, ident, literal
 from analysis.window import (
     NULL_TEXT,
     TableSpec,
+    copy_sorted_rows,
     fetch_window,
     find_row,
     format_value,
@@ -232,3 +233,36 @@ def test_find_row_searches_the_sorted_window_and_wraps(store, log_view, log_fram
     position = find_row(store, window, str(target), column="request_id")
     assert expected["request_id"].iloc[position] == target
     assert find_row(store, window, "no such text") is None
+
+
+@pytest.mark.parametrize(
+    "sort",
+    [(("score", False),), (("score", True),), (("version", True), ("ts", False)), (("flag", False),),
+     (("request_id", False),)],
+)
+def test_sorted_copy_pages_equal_order_by_limit_offset(store, log_view, sort):
+    """Pages read from the sorted copy equal ORDER BY ... LIMIT/OFFSET with nulls last and ties
+    by row id, and the pages read through the ids, at the start, middle and end."""
+    spec = TableSpec(log_view, COLUMNS, condition=Sql(f"{ident('score')} IS DISTINCT FROM ?", (0.5,)), sort=sort)
+    window = prepare_table(store, spec)
+    copied = copy_sorted_rows(store, window)
+    assert copied.sorted_rows is not None and copied.row_count == window.row_count
+    keys = ", ".join(f"{ident(c)} {'ASC' if up else 'DESC'} NULLS LAST" for c, up in sort)
+    for start in (0, window.row_count // 2, window.row_count - 150):
+        page = fetch_window(store, copied, start, start + 200)
+        expected = store.rows(Sql(
+            f"SELECT {ident(ROW_ID)}, {', '.join(ident(c) for c in COLUMNS)} FROM {log_view} "
+            f"WHERE {ident('score')} IS DISTINCT FROM ? ORDER BY {keys}, {ident(ROW_ID)} LIMIT 200 OFFSET ?",
+            (0.5, start)))
+        assert list(page.row_ids) == [r[0] for r in expected]
+        assert [tuple(r) for r in page.raw] == [tuple(r[1:]) for r in expected]
+        assert page == fetch_window(store, window, start, start + 200)
+    release_table(store, window)  # the window as prepared, before it learnt of its copy
+    assert store.scalar(Sql("SELECT count(*) FROM duckdb_tables() WHERE table_name IN (?, ?)",
+                            (copied.ordering, copied.sorted_rows))) == 0
+
+
+def test_only_sorted_windows_are_copied(store, log_view):
+    plain = prepare_table(store, TableSpec(log_view, COLUMNS))
+    sliced = prepare_table(store, TableSpec(log_view, COLUMNS, condition=Sql(f"{ident('flag')}")))
+    assert copy_sorted_rows(store, plain) is plain and copy_sorted_rows(store, sliced) is sliced

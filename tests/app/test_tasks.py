@@ -114,3 +114,31 @@ def test_a_job_reports_how_it_ended_to_its_own_callbacks(sync_tasks):
     sync_tasks.submit(cancelled, on_result=seen.append, on_error=seen.append,
                       on_cancelled=lambda: seen.append("cancelled"))
     assert seen[-1] == "cancelled" and len(announced) == 1
+def test_partial_results_arrive_on_the_gui_thread_before_the_result(runner, qtbot):
+    got = []
+
+    def job(partial):
+        partial("verdict")
+        return "whole"
+
+    record = lambda kind: lambda v: got.append((kind, v, QThread.currentThread() is qapp_thread()))  # noqa: E731
+    runner.submit(job, lane=HEAVY, on_partial=record("partial"), on_result=record("result"))
+    qtbot.waitUntil(lambda: len(got) == 2, timeout=5000)
+    assert got == [("partial", "verdict", True), ("result", "whole", True)]
+
+
+def test_partial_results_of_a_superseded_job_are_dropped(runner, qtbot):
+    release = threading.Event()
+    got = []
+
+    def slow(partial, cancel):
+        release.wait(5)
+        partial("stale verdict")
+        cancel.raise_if_cancelled()
+        return "stale"
+
+    runner.submit(slow, key="k", lane=HEAVY, on_partial=got.append, on_result=got.append)
+    runner.submit(lambda: "new", key="k", on_result=got.append)
+    release.set()
+    qtbot.waitUntil(lambda: not runner.running(), timeout=5000)
+    assert got == ["new"]

@@ -181,3 +181,35 @@ def test_estimated_accuracy_is_offered_and_marked_as_an_estimate(app_window, qtb
     labelled_days = frame[frame.bucket_start < pd.Timestamp("2026-10-27")]
     assert labelled_days.value.between(0.9, 1.0).all()  # a calibrated fraud model: ~0.96-0.98 correct
     assert set(app_window.time_panel.curves) == set(pd.read_parquet(demo_files.log).model_version.unique())
+
+
+def test_sorted_pages_come_from_the_sorted_copy_and_a_new_sort_drops_the_old_copy(app_window, qtbot, demo_files):
+    from analysis.query import Sql
+
+    open_demo(qtbot, app_window, demo_files)
+    panel, store = app_window.table_panel, app_window.session.store
+    model = panel.model
+    header = panel.view.horizontalHeader()
+
+    def click_header(name):
+        column = model.column_names().index(name)
+        panel.view.scrollTo(model.index(0, column))
+        qtbot.mouseClick(header.viewport(), Qt.LeftButton, pos=QPoint(header.sectionViewportPosition(column) + 5, 5))
+        settle(qtbot, app_window)
+        return column
+
+    score_col = click_header("score")
+    first = panel.window
+    assert first.sorted_rows is not None
+    model.data(model.index(0, score_col))
+    settle(qtbot, app_window)
+    ascending = header.sortIndicatorOrder() == Qt.AscendingOrder
+    scores = pd.read_parquet(demo_files.log)["score"]
+    expected = sorted(scores)[:5] if ascending else sorted(scores, reverse=True)[:5]
+    assert [model.raw_value(r, score_col) for r in range(5)] == pytest.approx(expected)
+
+    click_header("amount")
+    assert panel.window.sorted_rows not in (None, first.sorted_rows)
+    left = store.scalar(Sql("SELECT count(*) FROM duckdb_tables() WHERE table_name IN (?, ?)",
+                            (first.ordering, first.sorted_rows)))
+    assert left == 0

@@ -319,10 +319,13 @@ class ComparePanel(Panel):
         self.run_job(
             "compare", run_comparison, self.session.store, opened.dataset, opened.roles, base, candidate,
             saved_slices=tuple(self.session.saved_slices.values()), condition=self.session.condition(),
-            threshold=threshold, split_at=split_at, lane=HEAVY, label="Comparing versions", on_done=self._show,
+            threshold=threshold, split_at=split_at, lane=HEAVY, label="Comparing versions",
+            on_partial=self._show_report, on_done=self._show,
         )
 
-    def _show(self, result) -> None:
+    def _show_report(self, result) -> None:
+        """Fill the panel from a comparison: the verdict that arrives first (every metric but
+        ROC AUC, the flips; slices still coming) or the whole report."""
         self.result = result
         report = result.report
         self.summary.setText(f"<b>{escape_html(self._named(report['summary']))}</b>")
@@ -330,6 +333,9 @@ class ComparePanel(Panel):
         self._fill_overall(report)
         self._show_flips(report["flips"])
         self._fill_slices(result.slices, report["regressed_slices"])
+
+    def _show(self, result) -> None:
+        self._show_report(result)
         opened = self.session.active
         self.run_job("plots", compare_plots, self.session.store, opened.dataset, opened.roles, result.pairing,
                      self.session.condition(), lane=HEAVY, on_done=self._show_plots)

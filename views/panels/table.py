@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from analysis.report.cell_text import selection_text
-from analysis.window import TableSpec, fetch_window, find_row, prepare_table, release_table
+from analysis.window import TableSpec, copy_sorted_rows, fetch_window, find_row, prepare_table, release_table
 from app.commands import SelectRow
 from app.state import Changes, Session
 from app.tasks import HEAVY, TABLE, TaskRunner
@@ -123,6 +123,7 @@ class TablePanel(Panel):
             self._apply_headers()
             return
         self._spec = spec
+        self.cancel_job("copy")
         self.status.setText("Sorting…" if sort else "Filtering…" if spec.condition else "Loading…")
         self.run_job("prepare", prepare_table, self.session.store, spec, lane=HEAVY if spec.needs_ordering else TABLE,
                      label="Sorting the table" if sort else "Filtering the table" if spec.condition else "",
@@ -149,6 +150,16 @@ class TablePanel(Panel):
         shown = f"{window.row_count:,} of {total:,} rows in the slice" if spec.condition else f"{window.row_count:,} rows"
         self.status.setText(shown + (f", sorted by {_sort_text(spec.sort)}" if spec.sort else ""))
         self.rendered()
+        if spec.sort:
+            self.run_job("copy", copy_sorted_rows, self.session.store, window, lane=TABLE, on_done=self._adopt_copy)
+
+    def _adopt_copy(self, copied) -> None:
+        """Read pages from the sorted copy once it is built: same rows in the same order, so
+        nothing on screen changes. A copy of a window no longer shown is dropped."""
+        if self.window is not None and self.window.ordering == copied.ordering:
+            self.window = copied
+        else:
+            release_table(self.session.store, copied)
 
     def _fit_columns_once(self, *_args) -> None:
         """Size columns to their content when the first page of other columns arrives.

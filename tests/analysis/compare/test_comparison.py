@@ -303,3 +303,33 @@ def test_a_csv_export_neutralises_formula_cells(store, tmp_path):
     assert "'=note" in rows[0]
     assert {r["'=note"] for r in rows} == {"'=cmd|' /C calc'!A0", "'@HYPERLINK(\"x\")", "-1.5", "ok"}
     assert {r["delta"] for r in rows} == {"-1.5"}
+def test_verdict_comes_first_and_agrees_with_the_whole_report(store, tmp_path):
+    from analysis.compare.report import run_comparison
+
+    frame = _segment_regression(np.random.default_rng(12), 3000)
+    log = _load(store, tmp_path, frame)
+    verdicts = []
+    result = run_comparison(store, log.dataset, log.roles, "v1", "v2", max_level=2, partial=verdicts.append)
+    (verdict,) = verdicts
+    first, whole = verdict.report, result.report
+    assert not first["complete"] and whole["complete"]
+    assert first["regressed_slices"] == [] and whole["regressed_slices"]
+    assert first["summary"].endswith("testing the slices…")
+    assert [m["metric"] for m in whole["overall"]] == [
+        "accuracy", "error_rate", "precision", "recall", "f1", "roc_auc", "log_loss", "ece"]
+    assert [m["metric"] for m in first["overall"]] == [m for m in (m["metric"] for m in whole["overall"]) if m != "roc_auc"]
+    assert first["overall"] == [m for m in whole["overall"] if m["metric"] != "roc_auc"]
+    assert first["flips"] == whole["flips"] and first["pairing"] == whole["pairing"]
+    pairs = frame.pivot(index="id", columns="version", values="pred").join(frame.groupby("id")["label"].first())
+    wrong = pairs[["v1", "v2"]].ne(pairs["label"], axis=0)
+    assert first["flips"]["negative"] == int((~wrong["v1"] & wrong["v2"]).sum())
+
+
+def test_verdict_keeps_auc_when_auc_is_the_metric_judged(store, tmp_path):
+    from analysis.compare.report import run_comparison
+
+    frame = _segment_regression(np.random.default_rng(13), 2000)
+    log = _load(store, tmp_path, frame)
+    verdicts = []
+    run_comparison(store, log.dataset, log.roles, "v1", "v2", metric="roc_auc", max_level=1, partial=verdicts.append)
+    assert verdicts[0].report["overall"][0]["metric"] == "roc_auc"

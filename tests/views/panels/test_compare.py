@@ -110,3 +110,21 @@ def test_the_same_version_twice_without_before_after_is_refused(demo_panel, qtbo
     panel.candidate_box.setCurrentIndex(panel.base_box.currentIndex())
     qtbot.mouseClick(panel.compare_button, Qt.LeftButton)
     assert "Before/after" in panel.summary.text() and panel.result is None
+
+
+def test_the_verdict_is_shown_while_the_slices_are_tested(demo_panel, qtbot, demo_files, monkeypatch):
+    panel = demo_panel(ComparePanel)
+    shown = []
+    fill = panel._show_report
+
+    def record(result):
+        fill(result)
+        metrics = [panel.overall.item(row, 0).text() for row in range(panel.overall.rowCount())]
+        shown.append((panel.summary.text(), metrics, panel.slices.rowCount()))
+
+    monkeypatch.setattr(panel, "_show_report", record)
+    compare(qtbot, panel)
+    (verdict_summary, verdict_metrics, verdict_slices), (summary, metrics, slices) = shown
+    assert "testing the slices" in verdict_summary and verdict_slices == 0
+    assert "Accuracy" in verdict_metrics and "ROC AUC" not in verdict_metrics
+    assert "kiosk" in summary and "ROC AUC" in metrics and slices >= 1

@@ -1,7 +1,6 @@
 """The queue panel driven by keys alone: tag with number keys, decide with letters, undo and
 redo; every change is in the workspace when the key is pressed."""
 
-import pandas as pd
 import pytest
 from PySide6.QtCore import Qt
 
