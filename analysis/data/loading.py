@@ -538,7 +538,7 @@ def _type_fixes(
             params.append(fmt)
         parts.append(f"count({_any_timestamp_format(q)})")
     for col in epochs:
-        plausible = " OR ".join(f"{ident(col)} BETWEEN {low} AND {high}" for _, low, high, _ in EPOCH_UNITS)
+        plausible = f"{ident(col)} >= 0 AND {ident(col)} < {EPOCH_UNITS[-1][1]}"
         parts += [f"min({ident(col)})", f"max({ident(col)})", f"count(*) FILTER (WHERE NOT ({plausible}))"]
     sample = f"(SELECT {_star(backing)} FROM {backing.source} LIMIT {TYPE_SAMPLE_ROWS})"
     values = list(store.rows(Sql(f"SELECT {', '.join(parts)} FROM {sample}", tuple(params)), cancel)[0])
@@ -576,11 +576,17 @@ def _epoch_timestamp(col: str, low, high, notes: list[str]) -> str | None:
     microseconds from 1970 on (the unit picked by the magnitude of its values)."""
     if low is None or high is None or low < 0 or high < EPOCH_SMALLEST_LARGEST:
         return None
-    for unit, bound, micros in EPOCH_UNITS:
-        if high < bound:
-            notes.append(f"column '{col}' read as epoch {unit} (UTC)")
-            return f"make_timestamp(CAST({ident(col)} * {micros} AS BIGINT))"
-    return None
+    unit = _epoch_unit(high)
+    if unit is None or unit != _epoch_unit(max(low, EPOCH_SMALLEST_LARGEST)):
+        return None  # one unit per value (see _mixed_epochs), or no epoch at all
+    name, _, micros = EPOCH_UNITS[unit]
+    notes.append(f"column '{col}' read as epoch {name} (UTC)")
+    return f"make_timestamp(CAST({ident(col)} * {micros} AS BIGINT))"
+
+
+def _epoch_unit(value) -> int | None:
+    """The index in :data:`EPOCH_UNITS` of the unit a value's magnitude says, None past them all."""
+    return next((i for i, (_, bound, _) in enumerate(EPOCH_UNITS) if value < bound), None)
 
 
 def _any_timestamp_format(q: str) -> str:
@@ -598,14 +604,16 @@ def _mixed_formats(col: str, present: int, any_format: int, notes: list[str]) ->
 
 
 def _mixed_epochs(col: str, low, high, implausible: int, notes: list[str]) -> str | None:
-    """Epoch seconds mixed with milliseconds (or microseconds): each value's magnitude says which,
-    since the plausible ranges of the units do not overlap."""
-    if low is None or high is None or implausible:
+    """Epoch seconds mixed with milliseconds (or microseconds): the smallest and largest values
+    fall in different units' ranges (:data:`EPOCH_UNITS`), so each value's magnitude says its
+    unit. Values below 1973 in seconds are read as seconds (see the bounds' docstring)."""
+    if low is None or high is None or implausible or low < 0 or high < EPOCH_SMALLEST_LARGEST:
         return None
-    units = [unit for unit, smallest, largest, _ in EPOCH_UNITS if smallest <= high and low < largest]
+    first, last = _epoch_unit(max(low, EPOCH_SMALLEST_LARGEST)), _epoch_unit(high)
+    units = [name for name, _, _ in EPOCH_UNITS[first:last + 1]]
     notes.append(f"column '{col}' mixes epoch {' and '.join(units)}: each value read by its magnitude (UTC)")
     q = ident(col)
-    cases = " ".join(f"WHEN {q} < {largest} THEN {q} * {micros}" for _, _, largest, micros in EPOCH_UNITS)
+    cases = " ".join(f"WHEN {q} < {bound} THEN {q} * {micros}" for _, bound, micros in EPOCH_UNITS)
     return f"make_timestamp(CAST(CASE {cases} END AS BIGINT))"
 
 

@@ -58,7 +58,7 @@ def probe_files(
 def _run_child(
     request: str, paths: Sequence[Path], timeout: float, cancel: CancelToken
 ) -> list[ProbedFile]:
-    package_root = str(Path(__file__).resolve().parent.parent)
+    package_root = str(Path(__file__).resolve().parents[2])  # the folder holding the analysis package
     env = dict(os.environ, PYTHONPATH=package_root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     child = subprocess.Popen(
         [sys.executable, "-m", "analysis.data.probe", str(PROBE_ADDRESS_SPACE_BYTES)],
