@@ -18,7 +18,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QMessageBox, QToolButton
 
 from analysis.workspace.workspace_file import Workspace
-from tests.views.helpers import settle
+from tests.views.helpers import close_window, make_window, settle
 
 ACTIONS = 1000
 STALL_S = 1.0
@@ -137,6 +137,15 @@ class Monkey:
         panel.show_find()
         panel.find_text.setText(self.rng.choice(["EU", "ios", "zzz", "0.5"]))
         self.qtbot.keyClick(panel.find_text, Qt.Key_Return)
+
+
+@pytest.fixture
+def app_window(qtbot, qsettings):
+    """The real window with its real worker threads: a stall of the GUI thread is what this
+    walk measures, so its jobs must not run inline."""
+    window = make_window(qtbot, qsettings, threaded=True)
+    yield window
+    close_window(window)
 
 
 @pytest.mark.parametrize("seed", [15])

@@ -192,6 +192,11 @@ class BreakdownPanel(Panel):
         edges = self._parse_edges()
         if edges is None:
             return
+        if edges and not _is_ordered(opened.dataset, column):
+            self.caption.setText(f"<span style='color:#b3261e'>Bin edges group a numeric or time column; "
+                                 f"'{escape_html(column)}' is neither: clear the edges to group it by value."
+                                 f"</span>")
+            return
         second = self.second_box.currentData()
         common = dict(metric=metric, condition=self.session.condition(), version=self.version_box.currentData())
         self.caption.setText("computing…")
@@ -414,6 +419,12 @@ def _raw_version(version) -> str | None:
 
 def _sort_key(value: float) -> float:
     return value if math.isfinite(value) else math.inf
+
+
+def _is_ordered(dataset, column: str) -> bool:
+    """Whether bin edges can cut ``column`` (numbers and times; values are grouped otherwise)."""
+    described = next((c for c in dataset.columns if c.name == column), None)
+    return described is not None and (described.is_numeric or described.is_temporal)
 
 
 def _short(label: str, limit: int = 18) -> str:
