@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, replace
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -44,6 +44,7 @@ from analysis.report.formatting import escape_html, number, p_value, percent, si
 from app.state import Changes, OpenDataset, Session
 from app.tasks import HEAVY, TaskRunner
 from views.panel import Panel, preview
+from views.widgets.shortcut import shortcut
 
 ALL_VERSIONS = "all versions"
 RUN_LABEL = "Finding failing slices"
@@ -114,8 +115,8 @@ class DiscoveryPanel(Panel):
         layout.addWidget(self.caption)
         layout.addWidget(self.summary)
         layout.addWidget(self.with_empty_state(self.table), 1)
-        QShortcut(QKeySequence("Ctrl+Return"), self, self.find_slices, context=Qt.WidgetWithChildrenShortcut)
-        QShortcut(QKeySequence("Ctrl+Enter"), self, self.find_slices, context=Qt.WidgetWithChildrenShortcut)
+        shortcut(QKeySequence("Ctrl+Return"), self, self.find_slices, context=Qt.WidgetWithChildrenShortcut)
+        shortcut(QKeySequence("Ctrl+Enter"), self, self.find_slices, context=Qt.WidgetWithChildrenShortcut)
         self.follow_session()
 
     def focus_widget(self) -> QWidget:
@@ -191,8 +192,8 @@ class DiscoveryPanel(Panel):
         self.table.customContextMenuRequested.connect(self._context_menu)
         self.table.cellDoubleClicked.connect(lambda row, _col: self.open_row(row))
         for key in (Qt.Key_Return, Qt.Key_Enter):
-            QShortcut(QKeySequence(key), self.table, self._open_current, context=Qt.WidgetShortcut)
-        QShortcut(QKeySequence.Copy, self.table, self.copy_table, context=Qt.WidgetShortcut)
+            shortcut(QKeySequence(key), self.table, self._open_current, context=Qt.WidgetShortcut)
+        shortcut(QKeySequence.Copy, self.table, self.copy_table, context=Qt.WidgetShortcut)
         for column, (title, tip) in enumerate(zip(COLUMNS, COLUMN_TIPS)):
             header = QTableWidgetItem(title)
             header.setToolTip(tip)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QHBoxLayout,
@@ -27,6 +27,7 @@ from analysis.report.formatting import count, escape_html, number, percent
 from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
 from views.panel import Panel, preview
+from views.widgets.shortcut import shortcut
 
 COUNT_ROWS = ("Rows", "Labelled", "Label coverage", "Invalid scores")
 
@@ -53,7 +54,7 @@ class MetricsPanel(Panel):
         copy.setText("Copy")
         copy.setToolTip("Copy the metrics as tab-separated text (Ctrl+C)")
         copy.clicked.connect(self.copy)
-        QShortcut(QKeySequence.Copy, self.table, self.copy, context=Qt.WidgetShortcut)
+        shortcut(QKeySequence.Copy, self.table, self.copy, context=Qt.WidgetShortcut)
         top = QHBoxLayout()
         top.addWidget(self.caption, 1)
         top.addWidget(copy)
