@@ -39,7 +39,7 @@ from analysis.discovery.sliceline import DiscoveredSlice
 from analysis.discovery.failing_slices import ERROR_KINDS, DiscoverySettings, failing_slices
 from analysis.metrics.per_version import overall_metrics
 from analysis.data.roles import RoleMap, TaskType
-from analysis.slices import Everything, Slice, to_text
+from analysis.slices import EditMode, Everything, Slice, combine, to_text
 from analysis.report.formatting import escape_html, number, p_value, percent, significant
 from app.state import Changes, OpenDataset, Session
 from app.tasks import HEAVY, TaskRunner
@@ -309,8 +309,23 @@ class DiscoveryPanel(Panel):
 
     @property
     def stale(self) -> bool:
-        """True when the shown results were found on another dataset or slice than the current."""
-        return self._shown_run is not None and self._shown_run != self._current_run(self._shown_run.settings)
+        """True when the shown results were found on another dataset or slice than the current.
+
+        Opening one of the results narrows the slice to it; the list still describes the
+        search's slice, so browsing its results does not make it stale."""
+        run = self._shown_run
+        if run is None:
+            return False
+        current = self._current_run(run.settings)
+        if current is None or replace(current, slice=run.slice, applied=run.applied) != run:
+            return True
+        return current.slice.predicate not in self._slices_of_results(run)
+
+    def _slices_of_results(self, run: _Run) -> list:
+        """The search's slice and each slice that opening a shown result makes current."""
+        searched = run.slice.predicate if run.applied else Everything
+        return [run.slice.predicate] + [combine(searched, result.to_slice().predicate, EditMode.NARROW)
+                                        for result in self.results]
 
     @property
     def running(self) -> bool:
