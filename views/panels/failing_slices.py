@@ -442,7 +442,7 @@ class DiscoveryPanel(Panel):
             shown_where = self._where(self._shown_run)
             if self.stale:
                 parts.append(f"<b>Stale:</b> these {found} were found in {shown_where}; "
-                             "the data or slice changed since. Find slices again to update.")
+                             f"the rows are now {where}. Find slices again to update.")
             elif not self.running:
                 parts.append(f"{found} found in {shown_where}, {self._describe(self._shown_run.settings)}.")
         elif not self.running and not self._problem and not missing:

@@ -22,11 +22,10 @@ from PySide6.QtWidgets import (
 )
 
 from analysis.metrics.per_version import METRICS, overall_metrics
-from analysis.slices import to_text
 from analysis.report.formatting import count, escape_html, number, percent
 from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
-from views.panel import Panel, preview
+from views.panel import Panel, preview, slice_shown
 from views.widgets.shortcut import shortcut
 
 COUNT_ROWS = ("Rows", "Labelled", "Label coverage", "Invalid scores")
@@ -104,10 +103,7 @@ class MetricsPanel(Panel):
 
     @staticmethod
     def _caption(opened, session: Session) -> str:
-        where = "all rows"
-        if session.condition() is not None:
-            where = f"slice <code>{escape_html(session.current_slice.name or to_text(session.current_slice.predicate))}</code>"
-        return f"<b>{escape_html(opened.name)}</b> — {opened.roles.task.value} task, {where}"
+        return f"<b>{escape_html(opened.name)}</b> — {opened.roles.task.value} task, {slice_shown(session)}"
 
     def _show_nothing(self, message: str) -> None:
         self._show([], "")
