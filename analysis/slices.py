@@ -115,6 +115,27 @@ class Compare(Predicate):
 
 
 @dataclass(frozen=True)
+class CompareColumns(Predicate):
+    """``left op right`` between two columns of the same row, e.g. ``prediction != is_fraud``:
+    the model's wrong predictions among the labelled rows. A row where either side is NULL is
+    not selected, as in SQL, so an unlabelled row is neither right nor wrong."""
+
+    left: str
+    op: str
+    right: str
+
+    def __post_init__(self) -> None:
+        check_column(self.left)
+        check_column(self.right)
+        if self.op not in COMPARE_OPS:
+            raise ValueError(f"unknown comparison {self.op!r}; use one of {' '.join(COMPARE_OPS)}")
+
+    @property
+    def columns(self) -> frozenset[str]:
+        return frozenset({self.left, self.right})
+
+
+@dataclass(frozen=True)
 class InSet(Predicate):
     """``column IN (values)``, or ``NOT IN`` when ``negated``; duplicates are dropped."""
 
@@ -353,6 +374,8 @@ def to_sql(pred: Predicate) -> Sql:
         return Sql("TRUE")
     if isinstance(pred, Compare):
         return Sql(f"{ident(pred.column)} {pred.op} ?", (pred.value,))
+    if isinstance(pred, CompareColumns):
+        return Sql(f"{ident(pred.left)} {pred.op} {ident(pred.right)}")
     if isinstance(pred, InSet):
         marks = ", ".join("?" * len(pred.values))
         keyword = "NOT IN" if pred.negated else "IN"
@@ -403,6 +426,8 @@ def _text(pred: Predicate) -> tuple[str, int]:
         return "TRUE", _ATOM
     if isinstance(pred, Compare):
         return f"{name_text(pred.column)} {pred.op} {value_text(pred.value)}", _ATOM
+    if isinstance(pred, CompareColumns):
+        return f"{name_text(pred.left)} {pred.op} {name_text(pred.right)}", _ATOM
     if isinstance(pred, InSet):
         values = ", ".join(value_text(v) for v in pred.values)
         keyword = "NOT IN" if pred.negated else "IN"
@@ -536,6 +561,8 @@ def predicate_to_dict(pred: Predicate) -> dict[str, Any]:
         return {"kind": "everything"}
     if isinstance(pred, Compare):
         return {"kind": "compare", "column": pred.column, "op": pred.op, "value": value_to_json(pred.value)}
+    if isinstance(pred, CompareColumns):
+        return {"kind": "compare_columns", "left": pred.left, "op": pred.op, "right": pred.right}
     if isinstance(pred, InSet):
         values = [value_to_json(v) for v in pred.values]
         return {"kind": "in_set", "column": pred.column, "values": values, "negated": pred.negated}
@@ -620,6 +647,7 @@ def _read_parts(node: dict[str, Any], path: str, depth: int) -> list[Predicate]:
 _READERS: dict[str, Callable[[dict[str, Any], str, int], Predicate]] = {
     "everything": lambda node, path, depth: Everything,
     "compare": lambda node, path, depth: Compare(node["column"], node["op"], value_from_json(node["value"])),
+    "compare_columns": lambda node, path, depth: CompareColumns(node["left"], node["op"], node["right"]),
     "in_set": lambda node, path, depth: InSet(
         node["column"], tuple(value_from_json(v) for v in _read_list(node, "values")), _flag(node, "negated", False)
     ),

@@ -23,7 +23,8 @@ from typing import Any, Callable, ClassVar
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QApplication, QLabel, QStackedWidget, QVBoxLayout, QWidget
 
-from analysis.slices import EditMode
+from analysis.report.formatting import escape_html
+from analysis.slices import EditMode, to_text
 from app.commands import AddDataset, EditSlice
 from app.state import Changes, OpenDataset, Session
 from app.tasks import HEAVY, INTERACTIVE, Task, TaskRunner
@@ -149,6 +150,15 @@ class Panel(QWidget):
     def rendered(self) -> None:
         """Say that a result was drawn (tests and previews wait on ``sig_rendered``)."""
         self.sig_rendered.emit()
+
+
+def slice_shown(session: Session) -> str:
+    """The rows a panel shows, for its header: "all rows" or the slice's name or text, so
+    every header names the slice that the bar shows and the numbers come from."""
+    if session.condition() is None:
+        return "all rows"
+    current = session.current_slice
+    return f"slice <code>{escape_html(current.name or to_text(current.predicate))}</code>"
 
 
 def narrow_slice(session: Session, predicate, name: str = "") -> None:

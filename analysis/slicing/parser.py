@@ -6,11 +6,14 @@ The syntax is a small, safe subset of SQL's ``WHERE``::
     merchant_category IN ('electronics', 'travel') OR NOT flagged = TRUE
     amount BETWEEN 10 AND 20          merchant_risk IS NOT NULL
     timestamp >= '2026-10-14 02:00:00' "my col" != 'O''Brien'      ROWS 0:100, 250:300
+    prediction <> is_fraud            (a column compared with another column of the same kind)
 
 The text is never handed to DuckDB. It is tokenised and parsed here into an
 :mod:`analysis.slices` tree, and only that tree becomes SQL (names quoted, values as
-parameters). Anything outside the grammar (functions, subqueries, comments, ``;``, column to
-column comparisons) is an error that points at the character where it starts.
+parameters). Anything outside the grammar (functions, subqueries, comments, ``;``, arithmetic)
+is an error that points at the character where it starts. A name after a comparison is a column:
+``prediction <> is_fraud`` selects the labelled rows whose prediction differs from the label (a row
+with either side NULL is not selected, as in SQL); the two columns must hold the same kind of value.
 
 Values are checked against the column's DuckDB type, so mistakes surface while typing rather
 than as an empty table:
@@ -43,6 +46,7 @@ from analysis.slices import (
     UPPER_BOUND_OPS,
     And,
     Compare,
+    CompareColumns,
     Everything,
     InSet,
     IsNull,
@@ -357,6 +361,8 @@ class Parser:
         token = self.peek()
         if token.kind == "OP":
             self.take()
+            if self.names_column(self.peek()):
+                return self.column_comparison(column, dtype, token.text)
             return Compare(column, token.text, self.value(column, dtype, f"after '{token.text}'"))
         negated = self.is_keyword("NOT") and (self.is_keyword("IN", 1) or self.is_keyword("BETWEEN", 1))
         if negated:
@@ -383,6 +389,30 @@ class Parser:
             f"found {describe(token)}",
             token.position,
         )
+
+    def names_column(self, token: Token) -> bool:
+        """True when ``token`` names a column of the schema (not a function call)."""
+        if token.kind not in ("NAME", "QUOTED_NAME"):
+            return False
+        known = token.text in self.columns or (
+            token.kind == "NAME" and any(c.lower() == token.text.lower() for c in self.columns))
+        return known and self.peek(1).kind != "("
+
+    def column_comparison(self, left: str, left_type: str, op: str) -> CompareColumns:
+        """``left op right`` for a name after the operator: two columns of one family (numbers
+        with numbers, text with text...), so ``prediction != is_fraud`` reads as the wrong
+        predictions and a mistyped pair is refused here rather than by DuckDB."""
+        token = self.peek()
+        right = self.resolve(token)
+        right_type = self.columns[right]
+        if type_family(left_type) != type_family(right_type) or type_family(left_type) == "nested":
+            raise SliceParseError(
+                f"'{left}' ({left_type}) cannot be compared with '{right}' ({right_type}); "
+                "compare columns of the same kind, or put text in single quotes",
+                token.position,
+            )
+        self.take()
+        return CompareColumns(left, op, right)
 
     def column_name(self) -> tuple[str, str]:
         token = self.peek()
@@ -438,8 +468,8 @@ class Parser:
             raise SliceParseError(message, token.position)
         if token.kind in ("NAME", "QUOTED_NAME"):
             raise SliceParseError(
-                f"expected a value {where}, found the name '{token.text}'; comparing two columns is not supported "
-                "(put text in single quotes)",
+                f"expected a value {where}, found the name '{token.text}', which is no column here "
+                "(put text in single quotes; functions are not allowed)",
                 token.position,
             )
         if token.kind == "(":

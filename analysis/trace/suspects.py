@@ -218,6 +218,10 @@ def by_source(train_frame: pd.DataFrame, is_suspect: np.ndarray,
     return table
 
 
+CONCENTRATION_ALPHA = 0.05
+"""Adjusted p-value below which a source value is said to hold more than its share."""
+
+
 def influence_by_source(train_frame: pd.DataFrame, scores: np.ndarray,
                         source_columns: Sequence[str] = DEFAULT_SOURCE_COLUMNS) -> pd.DataFrame:
     """An influence vector over training rows (positive = harmful), summed per source value.
@@ -225,7 +229,11 @@ def influence_by_source(train_frame: pd.DataFrame, scores: np.ndarray,
     E.g. :func:`analysis.trace.influence.aggregate_influence` over a slice's failed predictions: a
     corrupted batch that caused them holds most of the harmful influence. Columns: ``column``,
     ``value``, ``rows``, ``sum``, ``mean``, ``harmful_share`` (the value's part of all positive
-    influence). Only the ``source_columns`` the frame has are used; sorted by column, then
+    influence), ``lift`` (that share over the value's share of the rows) and ``p_value``. A value
+    holds more than its share exactly when its rows' mean harmful influence exceeds the other
+    rows' mean, so ``p_value`` is the one-sided Welch t-test of that, adjusted with
+    Benjamini-Hochberg over every value listed: a headline may claim a concentration only where
+    it beats chance. Only the ``source_columns`` the frame has are used; sorted by column, then
     ``harmful_share``, highest first.
     """
     scores = np.asarray(scores, dtype=float)
@@ -242,12 +250,32 @@ def influence_by_source(train_frame: pd.DataFrame, scores: np.ndarray,
             rows=("score", "size"), sum=("score", "sum"), mean=("score", "mean"),
             harmful=("harmful", "sum"))
         grouped["harmful_share"] = grouped["harmful"] / total_harmful if total_harmful else 0.0
+        grouped["lift"] = grouped["harmful_share"] / (grouped["rows"] / len(scores))
+        positions = frame.groupby("value", dropna=False, sort=True).indices
+        grouped["p_value"] = [_more_harmful_p(harmful, positions[value]) for value in grouped.index]
         parts.append(grouped.drop(columns="harmful").reset_index().assign(column=column))
-    columns = ["column", "value", "rows", "sum", "mean", "harmful_share"]
+    columns = ["column", "value", "rows", "sum", "mean", "harmful_share", "lift", "p_value"]
     if not parts:
         return pd.DataFrame(columns=columns)
-    return _sorted_within_columns(pd.concat(parts, ignore_index=True)[columns],
-                                  "harmful_share", present)
+    from analysis.stats.multiple_testing import adjust_p_values
+
+    table = pd.concat(parts, ignore_index=True)[columns]
+    table["p_value"] = adjust_p_values(table["p_value"].to_numpy(float), "bh")
+    return _sorted_within_columns(table, "harmful_share", present)
+
+
+def _more_harmful_p(harmful: np.ndarray, positions: np.ndarray) -> float:
+    """One-sided Welch t-test that the mean harmful influence of the rows at ``positions``
+    exceeds the other rows'; 1.0 when either side is too small or constant to test."""
+    from scipy.stats import ttest_ind
+
+    inside = np.zeros(len(harmful), dtype=bool)
+    inside[positions] = True
+    ours, rest = harmful[inside], harmful[~inside]
+    if len(ours) < 2 or len(rest) < 2 or (np.ptp(ours) == 0 and np.ptp(rest) == 0):
+        return 1.0
+    p_value = ttest_ind(ours, rest, equal_var=False, alternative="greater").pvalue
+    return 1.0 if np.isnan(p_value) else float(p_value)
 
 
 def suspects_report(suspects: Suspects, top: int = 20) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from analysis.metrics.per_version import METRICS
-from analysis.slices import Range
+from analysis.slices import Compare, Range
 from tests.views.helpers import close_window, make_window, open_demo, settle
 
 
@@ -126,3 +126,27 @@ def test_saved_slice_survives_reopening_the_workspace(app_window, qtbot, demo_fi
     frame = pd.read_parquet(demo_files.log)
     assert again.table_panel.model.rowCount() == (frame.device_type == "kiosk").sum()
     close_window(again)
+
+
+def test_return_in_the_bar_applies_the_typed_text_after_a_failing_slice_was_selected(app_window, qtbot, demo_files):
+    """Selecting a discovered slice (its tab then hidden) must not hijack Return in the bar."""
+    open_demo(qtbot, app_window, demo_files)
+    app_window.discovery_dock.raise_()
+    discovery = app_window.discovery_panel
+    qtbot.mouseClick(discovery.find_button, Qt.LeftButton)
+    settle(qtbot, app_window)
+    assert discovery.table.rowCount() > 0
+    discovery.table.setFocus()
+    discovery.table.selectRow(0)
+    app_window.time_dock.raise_()
+
+    app_window.slice_bar.edit.setFocus()
+    type_filter(qtbot, app_window, "region = 'EU-West'")
+
+    assert app_window.session.current_slice.predicate == Compare("region", "=", "EU-West")
+    assert app_window.slice_bar.edit.text() == "region = 'EU-West'"
+    frame = pd.read_parquet(demo_files.log, columns=["region"])
+    assert app_window.table_panel.model.rowCount() == int((frame.region == "EU-West").sum())
+    for panel in (app_window.metrics_panel, app_window.time_panel, app_window.breakdown_panel,
+                  app_window.discovery_panel):
+        assert "<code>region = 'EU-West'</code>" in panel.caption.text(), (panel.title, panel.caption.text())

@@ -36,7 +36,7 @@ from analysis.report.formatting import escape_html, interval, number, p_value, p
 from app.state import Changes, Session
 from app.tasks import TaskRunner
 
-from views.panel import Panel, preview
+from views.panel import Panel, preview, slice_shown
 from views.style import version_colour
 
 EACH_VERSION = "each version"
@@ -249,7 +249,7 @@ class BreakdownPanel(Panel):
         self.rendered()
 
     def _slice_note(self) -> str:
-        return " Within the current slice." if self.session.condition() is not None else ""
+        return f" Rows: {slice_shown(self.session)}."
 
     def _draw_bars(self, frame, info) -> None:
         self.plot.clear()

@@ -292,8 +292,19 @@ class ComparePanel(Panel):
             box.setCurrentIndex(max(index, 0))
             box.blockSignals(False)
         self.compare_button.setEnabled(len(versions) >= 2)
-        if len(versions) < 2 and self.result is None:
-            self.summary.setText("This log has one model version; there is nothing to compare it with.")
+        if self.result is None:
+            self.summary.setText(self._idle_text())
+
+    def _idle_text(self) -> str:
+        """What the panel says before a comparison, from the versions it lists now: the text
+        is rewritten whenever they change, so it never describes an earlier state."""
+        if not self.versions:
+            return "Reading the log's model versions…"
+        if len(self.versions) == 1:
+            return (f"This log has one model version ({escape_html(self.session.version_name(self.versions[0]))}); "
+                    "tick Before/after to compare it before and after a moment.")
+        return (f"This log has {len(self.versions)} model versions. Choose the base and the candidate "
+                "and press Compare.")
 
     def _set_split_range(self, span) -> None:
         """Bound the before/after moment by the log's time span; start it in the middle."""

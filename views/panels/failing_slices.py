@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, replace
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -39,11 +39,12 @@ from analysis.discovery.sliceline import DiscoveredSlice
 from analysis.discovery.failing_slices import ERROR_KINDS, DiscoverySettings, failing_slices
 from analysis.metrics.per_version import overall_metrics
 from analysis.data.roles import RoleMap, TaskType
-from analysis.slices import Everything, Slice, to_text
+from analysis.slices import EditMode, Everything, Slice, combine, to_text
 from analysis.report.formatting import escape_html, number, p_value, percent, significant
 from app.state import Changes, OpenDataset, Session
 from app.tasks import HEAVY, TaskRunner
 from views.panel import Panel, preview
+from views.widgets.shortcut import shortcut
 
 ALL_VERSIONS = "all versions"
 RUN_LABEL = "Finding failing slices"
@@ -114,8 +115,8 @@ class DiscoveryPanel(Panel):
         layout.addWidget(self.caption)
         layout.addWidget(self.summary)
         layout.addWidget(self.with_empty_state(self.table), 1)
-        QShortcut(QKeySequence("Ctrl+Return"), self, self.find_slices, context=Qt.WidgetWithChildrenShortcut)
-        QShortcut(QKeySequence("Ctrl+Enter"), self, self.find_slices, context=Qt.WidgetWithChildrenShortcut)
+        shortcut(QKeySequence("Ctrl+Return"), self, self.find_slices, context=Qt.WidgetWithChildrenShortcut)
+        shortcut(QKeySequence("Ctrl+Enter"), self, self.find_slices, context=Qt.WidgetWithChildrenShortcut)
         self.follow_session()
 
     def focus_widget(self) -> QWidget:
@@ -191,8 +192,8 @@ class DiscoveryPanel(Panel):
         self.table.customContextMenuRequested.connect(self._context_menu)
         self.table.cellDoubleClicked.connect(lambda row, _col: self.open_row(row))
         for key in (Qt.Key_Return, Qt.Key_Enter):
-            QShortcut(QKeySequence(key), self.table, self._open_current, context=Qt.WidgetShortcut)
-        QShortcut(QKeySequence.Copy, self.table, self.copy_table, context=Qt.WidgetShortcut)
+            shortcut(QKeySequence(key), self.table, self._open_current, context=Qt.WidgetShortcut)
+        shortcut(QKeySequence.Copy, self.table, self.copy_table, context=Qt.WidgetShortcut)
         for column, (title, tip) in enumerate(zip(COLUMNS, COLUMN_TIPS)):
             header = QTableWidgetItem(title)
             header.setToolTip(tip)
@@ -308,8 +309,23 @@ class DiscoveryPanel(Panel):
 
     @property
     def stale(self) -> bool:
-        """True when the shown results were found on another dataset or slice than the current."""
-        return self._shown_run is not None and self._shown_run != self._current_run(self._shown_run.settings)
+        """True when the shown results were found on another dataset or slice than the current.
+
+        Opening one of the results narrows the slice to it; the list still describes the
+        search's slice, so browsing its results does not make it stale."""
+        run = self._shown_run
+        if run is None:
+            return False
+        current = self._current_run(run.settings)
+        if current is None or replace(current, slice=run.slice, applied=run.applied) != run:
+            return True
+        return current.slice.predicate not in self._slices_of_results(run)
+
+    def _slices_of_results(self, run: _Run) -> list:
+        """The search's slice and each slice that opening a shown result makes current."""
+        searched = run.slice.predicate if run.applied else Everything
+        return [run.slice.predicate] + [combine(searched, result.to_slice().predicate, EditMode.NARROW)
+                                        for result in self.results]
 
     @property
     def running(self) -> bool:
@@ -426,7 +442,7 @@ class DiscoveryPanel(Panel):
             shown_where = self._where(self._shown_run)
             if self.stale:
                 parts.append(f"<b>Stale:</b> these {found} were found in {shown_where}; "
-                             "the data or slice changed since. Find slices again to update.")
+                             f"the rows are now {where}. Find slices again to update.")
             elif not self.running:
                 parts.append(f"{found} found in {shown_where}, {self._describe(self._shown_run.settings)}.")
         elif not self.running and not self._problem and not missing:

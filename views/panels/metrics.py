@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QHBoxLayout,
@@ -22,11 +22,11 @@ from PySide6.QtWidgets import (
 )
 
 from analysis.metrics.per_version import METRICS, overall_metrics
-from analysis.slices import to_text
 from analysis.report.formatting import count, escape_html, number, percent
 from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
-from views.panel import Panel, preview
+from views.panel import Panel, preview, slice_shown
+from views.widgets.shortcut import shortcut
 
 COUNT_ROWS = ("Rows", "Labelled", "Label coverage", "Invalid scores")
 
@@ -53,7 +53,7 @@ class MetricsPanel(Panel):
         copy.setText("Copy")
         copy.setToolTip("Copy the metrics as tab-separated text (Ctrl+C)")
         copy.clicked.connect(self.copy)
-        QShortcut(QKeySequence.Copy, self.table, self.copy, context=Qt.WidgetShortcut)
+        shortcut(QKeySequence.Copy, self.table, self.copy, context=Qt.WidgetShortcut)
         top = QHBoxLayout()
         top.addWidget(self.caption, 1)
         top.addWidget(copy)
@@ -103,10 +103,7 @@ class MetricsPanel(Panel):
 
     @staticmethod
     def _caption(opened, session: Session) -> str:
-        where = "all rows"
-        if session.condition() is not None:
-            where = f"slice <code>{escape_html(session.current_slice.name or to_text(session.current_slice.predicate))}</code>"
-        return f"<b>{escape_html(opened.name)}</b> — {opened.roles.task.value} task, {where}"
+        return f"<b>{escape_html(opened.name)}</b> — {opened.roles.task.value} task, {slice_shown(session)}"
 
     def _show_nothing(self, message: str) -> None:
         self._show([], "")

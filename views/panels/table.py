@@ -8,7 +8,7 @@ asks the task runner for ``analysis.window`` results and hands them to the model
 from __future__ import annotations
 
 from PySide6.QtCore import QItemSelectionModel, Qt
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -30,6 +30,7 @@ from app.state import Changes, Session
 from app.tasks import HEAVY, TABLE, TaskRunner
 
 from views.panel import Panel, preview
+from views.widgets.shortcut import shortcut
 from views.widgets.role_icons import ROLE_TOOLTIPS, role_icon
 from views.widgets.table_model import WindowedTableModel
 
@@ -65,7 +66,7 @@ class TablePanel(Panel):
         self.view.horizontalHeader().setSortIndicatorShown(True)
         self.view.horizontalHeader().setSortIndicator(-1, Qt.AscendingOrder)
         self.view.selectionModel().currentRowChanged.connect(self._on_current_row)
-        QShortcut(QKeySequence.Copy, self.view, self.copy_selection, context=Qt.WidgetShortcut)
+        shortcut(QKeySequence.Copy, self.view, self.copy_selection, context=Qt.WidgetShortcut)
         self.status = QLabel()
         self.find_bar = self._build_find_bar()
         layout = QVBoxLayout(self)
@@ -85,9 +86,9 @@ class TablePanel(Panel):
         self.find_text = QLineEdit()
         self.find_text.setPlaceholderText("Find a value (Enter: next match, Shift+Enter: previous)")
         self.find_text.returnPressed.connect(lambda: self.find(forward=True))
-        QShortcut(QKeySequence("Shift+Return"), self.find_text, lambda: self.find(forward=False),
-                  context=Qt.WidgetShortcut)
-        QShortcut(QKeySequence(Qt.Key_Escape), self.find_text, self.hide_find, context=Qt.WidgetShortcut)
+        shortcut(QKeySequence("Shift+Return"), self.find_text, lambda: self.find(forward=False),
+                 context=Qt.WidgetShortcut)
+        shortcut(QKeySequence(Qt.Key_Escape), self.find_text, self.hide_find, context=Qt.WidgetShortcut)
         self.find_column = QComboBox()
         self.find_column.setToolTip("Column to search")
         self.find_result = QLabel()

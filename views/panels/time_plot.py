@@ -20,7 +20,7 @@ from analysis.data.roles import TaskType
 from app.state import Changes, Session
 from app.tasks import TaskRunner
 
-from views.panel import Panel, preview
+from views.panel import Panel, preview, slice_shown
 from views.style import version_colour
 
 FINDING_COLOURS = {"alert": (179, 38, 30, 45), "warning": (230, 159, 0, 40)}
@@ -134,7 +134,7 @@ class TimePlotPanel(Panel):
             return
         self.show_content()
         frame = series.frame
-        self.caption.setText(f"per {series.bucket.label}" + (" — an ESTIMATE from the scores, not labels"
+        self.caption.setText(f"per {series.bucket.label}, {slice_shown(self.session)}" + (" — an ESTIMATE from the scores, not labels"
                                                              if series.metric == ESTIMATED_ACCURACY else ""))
         for index, (version, rows) in enumerate(frame.groupby("version", sort=False, dropna=False)):
             raw = None if version is None or (isinstance(version, float) and math.isnan(version)) else str(version)

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 
 from analysis.errors import SleuthError
 from analysis.trace.model_files import inspect_model
+from analysis.trace.suspects import CONCENTRATION_ALPHA
 from analysis.trace.tracer import (
     FAILURE_CAP,
     FailuresTrace,
@@ -53,7 +54,7 @@ from analysis.trace.tracer import (
     trace_log_row,
     training_row_predicate,
 )
-from analysis.report.formatting import count, is_missing, number, percent, significant
+from analysis.report.formatting import count, is_missing, number, p_value, percent, significant
 from analysis.workspace.version_cards import VersionCard
 from app.commands import SaveVersionCard, TrustModel
 from app.state import Changes, Session
@@ -63,7 +64,7 @@ from views.panel import Panel, preview
 NO_SELECTION = "Click a row of the table to trace it."
 INFLUENCE_COLUMNS = ("Score", "Training row", "Label", "Source", "Date")
 SUSPECT_COLUMNS = ("Training row", "Label", "Suggested label", "Score")
-SOURCE_COLUMNS = ("Column", "Value", "Rows", "Share of harmful influence", "Summed score")
+SOURCE_COLUMNS = ("Column", "Value", "Rows", "Share of harmful influence", "p (adjusted)", "Summed score")
 HARMFUL_COLOUR = QColor("#D55E00")
 HELPFUL_COLOUR = QColor("#0072B2")
 DIFFERENT_COLOUR = QColor("#FFE9A8")
@@ -452,9 +453,11 @@ class TracePanel(Panel):
         self.failures_summary.setText(f"Version {self.session.version_name(traced.version)}: {capped}, "
                                       f"by {traced.method}{surrogate}. " + _standout_sentence(traced))
         _fill_influence(self.failure_rows, traced.harmful)
-        self.failure_sources.setRowCount(len(traced.by_source))
-        for position, record in enumerate(traced.by_source.itertuples(index=False)):
-            cells = (record.column, record.value, count(record.rows), percent(record.harmful_share), record.sum)
+        sources = _strongest_first(traced.by_source)
+        self.failure_sources.setRowCount(len(sources))
+        for position, record in enumerate(sources.itertuples(index=False)):
+            cells = (record.column, record.value, count(record.rows), percent(record.harmful_share),
+                     p_value(record.p_value), record.sum)
             for column, value in enumerate(cells):
                 self.failure_sources.setItem(position, column, QTableWidgetItem(_text(value)))
         self.failure_sources.resizeColumnsToContents()
@@ -511,16 +514,26 @@ class TracePanel(Panel):
                              f"{model or 'none (a surrogate is fitted)'}")
 
 
+def _strongest_first(by_source):
+    """The source values in the order shown: the most significant concentration first, then the
+    largest share, so the headline and the table's top row are the same value."""
+    return by_source.sort_values(["p_value", "harmful_share"], ascending=[True, False], kind="stable")
+
+
 def _standout_sentence(traced: FailuresTrace) -> str:
-    """The source value holding the largest share of the harmful influence, against its size."""
+    """The table's top source value; a concentration is claimed only when its share of the
+    harmful influence is above its share of the rows beyond chance (adjusted p < 0.05)."""
     table = traced.by_source
     if table.empty:
         return "The snapshot has no source, batch or date column to group the influence by."
-    total = table.groupby("column", sort=False)["rows"].transform("sum")
-    lift = table["harmful_share"] / (table["rows"] / total)
-    top = table.loc[lift.idxmax()]
-    return (f"{top['column']} = {_text(top['value'])} holds {percent(top['harmful_share'], 0)} of the harmful "
-            f"influence with {percent(top['rows'] / total[lift.idxmax()], 0)} of the rows.")
+    top = _strongest_first(table).iloc[0]
+    row_share = top["harmful_share"] / top["lift"] if top["lift"] else 0.0
+    held = (f"{top['column']} = {_text(top['value'])} holds {percent(top['harmful_share'], 0)} of the harmful "
+            f"influence with {percent(row_share, 0)} of the rows")
+    if top["p_value"] < CONCENTRATION_ALPHA and top["lift"] > 1:
+        return f"{held}: more than its share beyond chance (adjusted p {p_value(top['p_value'])})."
+    return (f"No source, batch or date holds more of the harmful influence than its share of the rows "
+            f"beyond chance; the largest: {held} (adjusted p {p_value(top['p_value'])}).")
 
 
 def _fill_influence(table: QTableWidget, rows: list) -> None:

@@ -9,7 +9,7 @@ turns them into commands.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QInputDialog,
@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from analysis.slices import Everything, to_text
 from app.state import Changes, Session
+from views.widgets.shortcut import shortcut
 
 PLACEHOLDER = "Filter rows, e.g.  region = 'EU-West' AND amount > 500   (Enter to apply, Ctrl+L to focus)"
 
@@ -76,8 +77,8 @@ class SliceBar(QWidget):
         layout.addLayout(row)
         layout.addWidget(self.error)
         layout.addWidget(self.note)
-        QShortcut(QKeySequence("Alt+Left"), self, self.sig_back.emit, context=Qt.WindowShortcut)
-        QShortcut(QKeySequence("Alt+Right"), self, self.sig_forward.emit, context=Qt.WindowShortcut)
+        shortcut(QKeySequence("Alt+Left"), self, self.sig_back.emit, context=Qt.WindowShortcut)
+        shortcut(QKeySequence("Alt+Right"), self, self.sig_forward.emit, context=Qt.WindowShortcut)
         session.changed.connect(self.refresh)
         self.refresh(Changes(slice=True, saved_slices=True))
 

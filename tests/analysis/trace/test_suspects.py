@@ -203,6 +203,27 @@ def test_influence_by_source_sums_equal_a_pandas_group_by():
     assert by_day["harmful_share"].is_monotonic_decreasing
 
 
+def test_influence_concentration_is_a_one_sided_welch_test_adjusted_over_every_value():
+    """A batch carrying extra harmful influence is found; batches that do not are not, and each
+    p-value is scipy's Welch test of the batch's harmful scores against the rest, BH-adjusted."""
+    from scipy.stats import false_discovery_control, ttest_ind
+
+    rng = np.random.default_rng(11)
+    frame = pd.DataFrame({"batch": rng.choice(["a", "b", "c", "d"], size=2_000)})
+    scores = rng.normal(size=2_000)
+    scores[frame["batch"].eq("c").to_numpy()] += 0.3
+    table = influence_by_source(frame, scores, ("batch",)).set_index("value")
+
+    harmful = np.clip(scores, 0, None)
+    raw = [ttest_ind(harmful[frame["batch"].eq(v).to_numpy()], harmful[frame["batch"].ne(v).to_numpy()],
+                     equal_var=False, alternative="greater").pvalue for v in "abcd"]
+    assert np.allclose(table.loc[list("abcd"), "p_value"], false_discovery_control(raw, method="bh"))
+    assert table.loc["c", "p_value"] < 0.05 and table.loc["c", "lift"] > 1
+    assert (table.drop(index="c")["p_value"] > 0.05).all()
+    row_share = frame["batch"].value_counts(normalize=True)
+    assert np.allclose(table["lift"], table["harmful_share"] / row_share[table.index])
+
+
 def test_influence_by_source_rejects_scores_of_another_length():
     frame = pd.DataFrame({"source": ["a", "b"]})
     with pytest.raises(SchemaError, match="3 influence scores for 2 training rows"):

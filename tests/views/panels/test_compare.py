@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 
 from analysis.slices import Everything, RowIds, Slice
 from app.commands import SetSlice
-from tests.views.helpers import rows_in_slice
+from tests.views.helpers import open_demo, rows_in_slice
 from views.panels.compare import ComparePanel
 
 
@@ -128,3 +128,16 @@ def test_the_verdict_is_shown_while_the_slices_are_tested(demo_panel, qtbot, dem
     assert "testing the slices" in verdict_summary and verdict_slices == 0
     assert "Accuracy" in verdict_metrics and "ROC AUC" not in verdict_metrics
     assert "kiosk" in summary and "ROC AUC" in metrics and slices >= 1
+
+
+def test_the_idle_text_counts_the_versions_the_boxes_list(app_window, qtbot, demo_files):
+    """Opened in the window (the panel exists before the log), the text before a comparison
+    describes the versions listed, never an earlier state."""
+    open_demo(qtbot, app_window, demo_files)
+    panel = app_window.compare_panel
+    listed = [panel.base_box.itemData(i) for i in range(panel.base_box.count())]
+    versions = sorted(pd.read_parquet(demo_files.log, columns=["model_version"]).model_version.unique())
+    assert sorted(listed) == versions and len(versions) == 2
+    assert "one model version" not in panel.summary.text()
+    assert f"This log has {len(versions)} model versions" in panel.summary.text()
+    assert panel.compare_button.isEnabled()

@@ -172,3 +172,20 @@ def test_settings_that_do_not_fit_reach_the_error_surface(panel, qtbot, demo_fil
     settle(qtbot, panel)
     assert "no feature columns" in failed.args[1]
     assert "failed" in panel.caption.text()
+
+
+def test_opening_a_result_keeps_the_list_current(panel, qtbot, demo_files):
+    """Opening a found slice is what the list is for: the list stays current, not stale."""
+    open_in_panel(qtbot, panel, demo_files.log)
+    panel.sig_open_slice.connect(lambda predicate: narrow_slice(panel.session, predicate))
+    find(qtbot, panel)
+    panel.table.setFocus()
+    panel.table.setCurrentCell(1, 1)
+    qtbot.keyClick(panel.table, Qt.Key_Return)
+    settle(qtbot, panel)
+    assert panel.session.current_slice.predicate == panel.result_at(1).to_slice().predicate
+    assert not panel.stale
+    assert "Stale" not in panel.caption.text()
+
+    panel.session.run(SetSlice(Slice(Compare("region", "=", "EU-West"))))
+    assert panel.stale

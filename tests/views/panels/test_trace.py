@@ -3,6 +3,7 @@
 import json
 import pickle
 
+import numpy as np
 import pandas as pd
 import pytest
 from PySide6.QtCore import Qt
@@ -14,7 +15,8 @@ from analysis.trace.model_files import load_model
 from analysis.query import Sql, ident
 from analysis.slices import Slice, to_text
 from analysis.slicing.parser import parse_slice
-from analysis.trace.tracer import trace_prediction
+from analysis.trace.suspects import influence_by_source
+from analysis.trace.tracer import FailuresTrace, trace_prediction
 from analysis.workspace.version_cards import VersionCard
 from app.commands import SaveVersionCard, SelectRow, SetSlice
 from app.state import Session
@@ -167,7 +169,7 @@ def test_the_failures_of_the_slice_name_the_bad_batch(qtbot, panel, demo_files):
     qtbot.mouseClick(panel.failures_button, Qt.LeftButton)
     assert panel.failures is not None, panel.failures_summary.text()
     summary = panel.failures_summary.text()
-    assert f"source = {flipped['source']} holds" in summary
+    assert f"source = {flipped['source']} holds" in summary and "beyond chance (adjusted p" in summary
     assert f"all {panel.failures.failures:,} of its failed predictions" in summary
     assert panel.failure_rows.rowCount() == 20
     assert panel.failure_sources.item(0, 1).text() == flipped["source"]
@@ -188,3 +190,17 @@ def test_a_card_whose_model_file_is_missing_gets_a_sentence(qtbot, panel, demo_f
     _select(panel.session, row)
     assert "Could not open the model file" in panel.caption.text() and "moved.skops" in panel.caption.text()
     assert "Tracing row" not in panel.caption.text()
+
+
+def test_the_failures_headline_claims_no_concentration_where_chance_explains_it():
+    """Influence spread evenly over batches of different sizes: the largest share is named, with
+    its p-value, but no concentration is claimed, and it is the table's top row."""
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"batch": rng.choice(["small", "large"], p=[0.2, 0.8], size=3_000)})
+    by_source = influence_by_source(frame, rng.normal(size=3_000), ("batch",))
+    traced = FailuresTrace(version="v", failures=10, traced=10, cap=10, method="test", surrogate=False,
+                           harmful=[], helpful=[], by_source=by_source)
+    sentence = trace_panel_module._standout_sentence(traced)
+    top = trace_panel_module._strongest_first(by_source).iloc[0]
+    assert sentence.startswith("No source, batch or date holds more")
+    assert f"batch = {top['value']} holds" in sentence
