@@ -440,6 +440,13 @@ def positive_class(outcome: ColumnProfile) -> str | None:
     return None
 
 
+def looks_like_score(name: str) -> bool:
+    """True when the name says the column holds probabilities (``score``, ``p_fraud``,
+    ``fraud_prob``): loading reads such a column as numbers even when a few cells are not."""
+    word = normalize(name)
+    return word in SCORE_NAMES or _has_affix(word, (SCORE_FAMILY_PREFIXES, SCORE_FAMILY_SUFFIXES))
+
+
 def _name(profile: ColumnProfile | None) -> str | None:
     return profile.name if profile is not None else None
 

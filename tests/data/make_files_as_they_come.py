@@ -5,6 +5,7 @@ files whose rows were miscounted. ``write_tricky_inputs(folder)`` returns {case:
 
 from __future__ import annotations
 
+import gzip
 import sys
 from pathlib import Path
 
@@ -68,7 +69,40 @@ def write_tricky_inputs(folder: Path) -> dict[str, Path]:
     seconds = 1_767_225_600  # 2026-01-01 00:00 UTC
     path("mixed_epoch_units.csv").write_text(
         f"ts,score,label\n{seconds},0.1,0\n{(seconds + 3600) * 1000},0.2,1\n{seconds + 7200},0.3,0\n")
+    # bad values: one text cell in a score column; three malformed lines (two with two errors
+    # each) under a title line; a quote opened mid-file and never closed
+    scores = [f"{i},{i / 200:.3f},{i % 2}" for i in range(200)]
+    path("score_with_text.csv").write_text("id,score,label\n" + "\n".join(
+        scores[:49] + ["49,not-a-number,1"] + scores[50:]) + "\n")
+    path("three_bad_lines.csv").write_text("Prediction export\nid,score,label\n" + "\n".join(
+        scores[:10] + ["10,0.5"] + scores[11:100] + ["100,0.1,1,extra,more"] + scores[101:150]
+        + ['150,"oops'] + scores[151:]) + "\n")
+    path("unterminated_quote.csv").write_text("id,name,score,label\n" + "\n".join(
+        [f'{i},"n{i}",{i / 200:.3f},{i % 2}' for i in range(99)] + ['99,"broken,0.5,1']
+        + [f'{i},"n{i}",{i / 200:.3f},{i % 2}' for i in range(100, 200)]) + "\n")
     return cases
+
+
+def write_folder_with_strays(folder: Path, data_format: str) -> list[Path]:
+    """A log in two files of ``data_format`` (csv, parquet or jsonl.gz) beside what folders
+    also hold: a README.txt, and for gzip a third part cut off mid-stream. Returns the parts
+    that are data, in order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    halves = (ROWS.iloc[:3], ROWS.iloc[3:])
+    parts = [folder / f"part-{i}.{data_format}" for i in range(2)]
+    for part, rows in zip(parts, halves):
+        if data_format == "csv":
+            rows.to_csv(part, index=False)
+        elif data_format == "parquet":
+            rows.to_parquet(part, index=False)
+        else:
+            rows.to_json(part, orient="records", lines=True, date_format="iso", compression="gzip")
+    if data_format == "jsonl.gz":
+        whole = gzip.compress(ROWS.to_json(orient="records", lines=True, date_format="iso").encode() * 500)
+        (folder / "part-2.jsonl.gz").write_bytes(whole[: len(whole) // 2])
+    (folder / "README.txt").write_text("Prediction logs of the fraud model, exported nightly\n"
+                                       "Ask the data team before deleting.\n")
+    return parts
 
 
 if __name__ == "__main__":

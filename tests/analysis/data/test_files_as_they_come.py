@@ -8,7 +8,7 @@ import pytest
 from analysis.data.loading import open_dataset
 from analysis.errors import InputError
 from analysis.query import ROW_ID, ident
-from tests.data.make_files_as_they_come import ROWS, write_tricky_inputs
+from tests.data.make_files_as_they_come import ROWS, write_folder_with_strays, write_tricky_inputs
 
 
 @pytest.fixture(scope="module")
@@ -186,3 +186,63 @@ def test_labels_of_many_classes_with_one_plain_score_are_said_at_load(store, tmp
 def test_a_missing_value_in_the_last_row_is_data_not_a_footer(store, tricky):
     dataset = open_dataset(store, str(tricky["missing_last_score_csv"]))
     assert dataset.row_count == 4 and not any("footer" in w for w in dataset.report.warnings)
+
+
+def test_a_score_column_with_a_text_cell_is_read_as_numbers_and_the_cell_named(store, tricky):
+    """One ``not-a-number`` used to turn the score to text and every metric away."""
+    from analysis.data.open_log import load_log
+
+    path = tricky["score_with_text_csv"]
+    loaded = load_log(store, [str(path)])
+    expected = pd.to_numeric(pd.read_csv(path)["score"], errors="coerce")
+    pd.testing.assert_series_equal(rows_of(store, loaded.dataset)["score"], expected, check_names=False)
+    assert loaded.roles.scores == ("score",) and loaded.roles.has_outcome
+    said = [w for w in loaded.dataset.report.warnings if "'score'" in w]
+    assert len(said) == 1 and "1 value(s)" in said[0] and "'not-a-number' at row 49" in said[0]
+
+
+def test_malformed_lines_are_counted_once_each_under_a_title(store, tricky):
+    dataset = open_dataset(store, str(tricky["three_bad_lines_csv"]))
+    assert [s.line for s in dataset.report.skipped] == [13, 103, 153]
+    assert "3 malformed row(s) skipped" in dataset.report.summary()
+    assert dataset.row_count == 197 and rows_of(store, dataset)["id"].tolist() == [
+        i for i in range(200) if i not in (10, 100, 150)]
+
+
+def test_an_unterminated_quote_mid_file_is_noted_with_its_line(store, tricky):
+    path = tricky["unterminated_quote_csv"]
+    dataset = open_dataset(store, str(path))
+    assert dataset.row_count == 200
+    said = [w for w in dataset.report.warnings if "never closed" in w]
+    assert said == [f"{path}: line(s) 101 open a quote that is never closed, so quote marks were read as "
+                    "ordinary characters (values keep them)"]
+
+
+def test_a_well_quoted_csv_gets_no_quote_note(store, tmp_path):
+    path = tmp_path / "quoted.csv"
+    path.write_text('id,name,score\n1,"a, b",0.1\n2,"c ""q""",0.2\n')
+    dataset = open_dataset(store, str(path))
+    assert rows_of(store, dataset)["name"].tolist() == ["a, b", 'c "q"']
+    assert not any("quote" in w for w in dataset.report.warnings)
+
+
+@pytest.mark.parametrize("data_format", ["csv", "parquet", "jsonl.gz"])
+def test_a_folder_leaves_out_what_is_not_its_data_and_lists_it(store, tmp_path, data_format):
+    """A README.txt never becomes a column; a truncated gzip part never stops the folder."""
+    parts = write_folder_with_strays(tmp_path / "logs", data_format)
+    dataset = open_dataset(store, str(tmp_path / "logs"))
+    assert list(dataset.paths) == [str(p) for p in parts]
+    frame = rows_of(store, dataset)
+    assert sorted(frame.columns) == sorted(ROWS.columns)
+    assert frame["score"].tolist() == ROWS["score"].tolist() and frame["label"].tolist() == ROWS["label"].tolist()
+    left_out = [w for w in dataset.report.warnings if w.startswith("left out")]
+    strays = ["README.txt"] + (["part-2.jsonl.gz"] if data_format == "jsonl.gz" else [])
+    assert [w.split(": ")[0] for w in left_out] == [f"left out {tmp_path / 'logs' / s}" for s in strays]
+    assert data_format != "jsonl.gz" or "truncated or corrupt gzip" in left_out[1]
+
+
+def test_a_readme_is_left_out_beside_a_single_csv(store, tmp_path):
+    (tmp_path / "README.txt").write_text("Exported nightly by the fraud team\n")
+    ROWS.to_csv(tmp_path / "log.csv", index=False)
+    dataset = open_dataset(store, str(tmp_path))
+    assert list(dataset.paths) == [str(tmp_path / "log.csv")] and dataset.row_count == len(ROWS)
