@@ -80,7 +80,29 @@ def write_tricky_inputs(folder: Path) -> dict[str, Path]:
     path("unterminated_quote.csv").write_text("id,name,score,label\n" + "\n".join(
         [f'{i},"n{i}",{i / 200:.3f},{i % 2}' for i in range(99)] + ['99,"broken,0.5,1']
         + [f'{i},"n{i}",{i / 200:.3f},{i % 2}' for i in range(100, 200)]) + "\n")
+    write_corrupt_list_levels(path("corrupt_list_levels.parquet"))
     return cases
+
+
+def write_corrupt_list_levels(target: Path) -> None:
+    """A Parquet file whose list column's levels were damaged by one flipped bit, chosen so that
+    DuckDB still reads it, into other lists (garbage accepted as data): the first bit in the
+    column's pages, from its start, whose flip gives lists of another total length."""
+    import duckdb
+
+    lists = pa.table({"id": list(range(200)), "tags": [[i, i + 1, i + 2][: i % 4] for i in range(200)]})
+    pq.write_table(lists, target, compression="NONE", use_dictionary=False, data_page_version="1.0")
+    data = target.read_bytes()
+    chunk = pq.ParquetFile(target).metadata.row_group(0).column(1)
+    read = f"SELECT count(*), sum(len(tags)) FROM read_parquet('{target}')"
+    for position in range(chunk.data_page_offset, chunk.data_page_offset + chunk.total_compressed_size):
+        target.write_bytes(data[:position] + bytes([data[position] ^ 1]) + data[position + 1:])
+        try:
+            if duckdb.sql(read).fetchall() not in ([(200, 300)], []):
+                return
+        except duckdb.Error:
+            continue
+    raise RuntimeError("no single bit flip makes DuckDB read other lists from this file")
 
 
 def write_folder_with_strays(folder: Path, data_format: str) -> list[Path]:

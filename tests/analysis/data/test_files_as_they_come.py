@@ -246,3 +246,24 @@ def test_a_readme_is_left_out_beside_a_single_csv(store, tmp_path):
     ROWS.to_csv(tmp_path / "log.csv", index=False)
     dataset = open_dataset(store, str(tmp_path))
     assert list(dataset.paths) == [str(tmp_path / "log.csv")] and dataset.row_count == len(ROWS)
+
+
+def test_corrupt_list_levels_that_duckdb_reads_as_other_lists_are_refused(store, tricky):
+    import duckdb
+
+    path = tricky["corrupt_list_levels_parquet"]
+    assert duckdb.sql(f"SELECT count(*) FROM read_parquet('{path}')").fetchall() == [(200,)]  # garbage, read
+    with pytest.raises(InputError) as raised:
+        open_dataset(store, str(path))
+    message = str(raised.value)
+    assert message.startswith(str(path)) and "list column 'tags' is corrupt" in message and "\n" not in message
+
+
+def test_intact_list_columns_open_with_their_lists(store, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tags = [[i, None][: i % 3] for i in range(50)] + [None] * 5
+    pq.write_table(pa.table({"id": list(range(55)), "tags": tags}), tmp_path / "lists.parquet")
+    dataset = open_dataset(store, str(tmp_path / "lists.parquet"))
+    assert store.rows(f"SELECT tags FROM {dataset.view} ORDER BY id") == [(t,) for t in tags]
