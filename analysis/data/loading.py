@@ -328,7 +328,12 @@ def _load_jsonl(
         if layout == "newline_delimited":
             progress(0.3, "finding malformed JSON lines")
             with tempfile.TemporaryDirectory(prefix="sleuth-jsonl-") as folder:
-                skipped, cleaned = _without_malformed_lines(paths, Path(folder), cancel)
+                skipped, cleaned, kept = _without_malformed_lines(paths, Path(folder), cancel)
+                if skipped and not kept:
+                    first = skipped[0]
+                    raise InputError(
+                        f"no line is a JSON object: all {len(skipped):,} non-blank line(s) are malformed "
+                        f"(line {first.line}: {first.reason})", file=first.file)
                 if skipped:
                     _read_json_into(cur, data, cleaned, layout)
                     return Backing(ident(data), "rowid", skipped=skipped)
@@ -373,10 +378,12 @@ def _first_char(path: Path) -> str:
 
 def _without_malformed_lines(
     paths: Sequence[Path], folder: Path, cancel: CancelToken
-) -> tuple[list[SkippedRow], list[Path]]:
-    """Copies of ``paths`` holding only their JSON-object lines, and the lines left out."""
+) -> tuple[list[SkippedRow], list[Path], int]:
+    """Copies of ``paths`` holding only their JSON-object lines, the lines left out, and how
+    many were kept (none: the file is no JSON log, e.g. random bytes)."""
     skipped: list[SkippedRow] = []
     cleaned: list[Path] = []
+    kept = 0
     for index, path in enumerate(paths):
         cancel.raise_if_cancelled()
         target = folder / f"{index}_{path.name}"
@@ -388,9 +395,10 @@ def _without_malformed_lines(
                 if reason:
                     skipped.append(SkippedRow(str(path), number, reason))
                 else:
+                    kept += 1
                     out.write(line if line.endswith("\n") else line + "\n")
         cleaned.append(target)
-    return skipped, cleaned
+    return skipped, cleaned, kept
 
 
 def _json_object_problem(line: str) -> str | None:
@@ -398,6 +406,8 @@ def _json_object_problem(line: str) -> str | None:
         value = json.loads(line)
     except json.JSONDecodeError as exc:
         return f"malformed JSON: {exc.msg} at column {exc.colno}"
+    except RecursionError:
+        return "JSON nested too deeply to read"
     if not isinstance(value, dict):
         return f"a JSON {type(value).__name__}, not an object"
     return None

@@ -105,6 +105,36 @@ def write_corrupt_list_levels(target: Path) -> None:
     raise RuntimeError("no single bit flip makes DuckDB read other lists from this file")
 
 
+FUZZ_RECORDS = 20
+
+
+def write_fuzzed_json(folder: Path, seed: int = 15) -> dict[str, Path]:
+    """What a fuzzer makes of a JSON log of FUZZ_RECORDS records, as .jsonl and as a .json array:
+    random bytes, truncations, flipped bytes, and nesting deeper than any reader recurses."""
+    import json
+    import random
+
+    rng = random.Random(seed)
+    records = [{"id": i, "score": i / 10, "label": i % 2, "meta": {"a": [i, {"b": "x"}]}} for i in range(FUZZ_RECORDS)]
+    texts = {".jsonl": "".join(json.dumps(r) + "\n" for r in records).encode(), ".json": json.dumps(records).encode()}
+    folder.mkdir(parents=True, exist_ok=True)
+    made: dict[str, bytes] = {}
+    for ext, text in texts.items():
+        made[f"random{ext}"] = bytes(rng.randrange(256) for _ in range(2000))
+        made[f"truncated{ext}"] = text[: rng.randrange(len(text) // 4, len(text) * 3 // 4)]
+        flipped = bytearray(text)
+        for _ in range(10):
+            flipped[rng.randrange(len(flipped))] = rng.randrange(256)
+        made[f"flipped{ext}"] = bytes(flipped)
+        made[f"deep_objects{ext}"] = b'{"a":' * 5000 + b"1" + b"}" * 5000 + b"\n"
+        made[f"deep_unclosed{ext}"] = b"[" * 50_000
+    cases = {}
+    for name, data in made.items():
+        (folder / name).write_bytes(data)
+        cases[name] = folder / name
+    return cases
+
+
 def write_folder_with_strays(folder: Path, data_format: str) -> list[Path]:
     """A log in two files of ``data_format`` (csv, parquet or jsonl.gz) beside what folders
     also hold: a README.txt, and for gzip a third part cut off mid-stream. Returns the parts

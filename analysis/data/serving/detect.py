@@ -66,7 +66,7 @@ def _sample_records(path: Path, is_parquet: bool) -> list[dict]:
     for line in lines:
         try:
             value = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # not a record here: the loader names the problem
             continue
         if isinstance(value, dict):
             records.append(value)

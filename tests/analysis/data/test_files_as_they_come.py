@@ -8,7 +8,8 @@ import pytest
 from analysis.data.loading import open_dataset
 from analysis.errors import InputError
 from analysis.query import ROW_ID, ident
-from tests.data.make_files_as_they_come import ROWS, write_folder_with_strays, write_tricky_inputs
+from tests.data.make_files_as_they_come import (
+    FUZZ_RECORDS, ROWS, write_folder_with_strays, write_fuzzed_json, write_tricky_inputs)
 
 
 @pytest.fixture(scope="module")
@@ -267,3 +268,32 @@ def test_intact_list_columns_open_with_their_lists(store, tmp_path):
     pq.write_table(pa.table({"id": list(range(55)), "tags": tags}), tmp_path / "lists.parquet")
     dataset = open_dataset(store, str(tmp_path / "lists.parquet"))
     assert store.rows(f"SELECT tags FROM {dataset.view} ORDER BY id") == [(t,) for t in tags]
+
+
+FUZZED = ["random", "truncated", "flipped", "deep_objects", "deep_unclosed"]
+
+
+@pytest.fixture(scope="module")
+def fuzzed(tmp_path_factory):
+    return write_fuzzed_json(tmp_path_factory.mktemp("fuzzed"))
+
+
+@pytest.mark.parametrize("name", [f"{case}{ext}" for case in FUZZED for ext in (".jsonl", ".json")])
+def test_fuzzed_json_gets_a_sentence_or_loads_with_the_bad_part_named(store, fuzzed, name):
+    """Never a traceback, and never garbage as data: refused in one sentence naming the file, or
+    read with every record it lost accounted for by a named line."""
+    path = fuzzed[name]
+    try:
+        dataset = open_dataset(store, str(path))
+    except InputError as exc:
+        assert str(exc).startswith(f"{path}: ") and "\n" not in str(exc)
+        return
+    assert name.startswith(("truncated", "flipped")) and dataset.row_count > 0
+    lost = FUZZ_RECORDS - dataset.row_count
+    assert lost <= 0 or (dataset.report.skipped and all(s.file == str(path) and s.line for s in dataset.report.skipped))
+
+
+@pytest.mark.parametrize("name", ["random.jsonl", "random.json", "deep_unclosed.json", "deep_unclosed.jsonl"])
+def test_fuzzed_json_that_holds_no_record_is_refused(store, fuzzed, name):
+    with pytest.raises(InputError):
+        open_dataset(store, str(fuzzed[name]))
