@@ -373,6 +373,21 @@ OVERRIDABLE_ROLES = (Role.LABEL, Role.ID, Role.TIMESTAMP, Role.MODEL_VERSION, Ro
 """Roles a user can name a column for on the command line (``--label COL``...)."""
 
 
+def role_problem(column: "Column", role: Role) -> str | None:
+    """Why ``column`` cannot play ``role``, in a sentence, or None when it can.
+
+    A score is a probability and a timestamp a time: every metric, bin and plot over them
+    computes with numbers or times, so a text column there would make each of them fail.
+    Labels, predictions, ids and versions may be text (class names, request ids, tags).
+    """
+    if role is Role.SCORE and not column.is_numeric:
+        return (f"column '{column.name}' holds {column.dtype.lower()} values, and a score must be numbers "
+                f"(the probability of the positive class)")
+    if role is Role.TIMESTAMP and not column.is_temporal:
+        return f"column '{column.name}' holds {column.dtype.lower()} values, not times, so it cannot be the timestamp"
+    return None
+
+
 def check_fixed_roles(fixed: Mapping[Role, str], column_names: Sequence[str], file: str | None = None) -> None:
     """Refuse, in one sentence naming it, a column the user gave a role but the data lacks,
     or one column named for two roles."""
