@@ -79,7 +79,7 @@ def load_log(
         dataset = long_view(store, dataset, layout)
     profiles: tuple[ColumnProfile, ...] = ()
     if fixed:
-        check_fixed_roles(fixed, dataset.column_names, ", ".join(dataset.paths))
+        check_fixed_roles(fixed, dataset.columns, ", ".join(dataset.paths))
     detected = roles is None
     if roles is None:
         progress(0.75, "Detecting column roles")

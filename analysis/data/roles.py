@@ -388,11 +388,12 @@ def role_problem(column: "Column", role: Role) -> str | None:
     return None
 
 
-def check_fixed_roles(fixed: Mapping[Role, str], column_names: Sequence[str], file: str | None = None) -> None:
+def check_fixed_roles(fixed: Mapping[Role, str], columns: Sequence["Column"], file: str | None = None) -> None:
     """Refuse, in one sentence naming it, a column the user gave a role but the data lacks,
-    or one column named for two roles."""
+    one whose type cannot play it (:func:`role_problem`), or one column named for two roles."""
     from analysis.errors import SchemaError
 
+    column_names = [c.name for c in columns]
     present = set(column_names)
     for role, column in fixed.items():
         if column not in present:
@@ -400,6 +401,9 @@ def check_fixed_roles(fixed: Mapping[Role, str], column_names: Sequence[str], fi
             listed = ", ".join(shown[:20]) + (f" and {len(shown) - 20} more" if len(shown) > 20 else "")
             raise SchemaError(f"there is no column '{column}' to use as the {role.value.replace('_', ' ')} "
                               f"(the columns are {listed})", file=file)
+        problem = role_problem(next(c for c in columns if c.name == column), role)
+        if problem:
+            raise SchemaError(problem, file=file)
     named = list(fixed.values())
     for column in named:
         if named.count(column) > 1:
