@@ -14,6 +14,7 @@ what it skipped; it refuses what is no table with a sentence.
 from __future__ import annotations
 
 import contextlib
+import gzip
 from collections import Counter
 import re
 import tempfile
@@ -58,9 +59,15 @@ class CsvLayout:
 
 
 def csv_layout(path: Path) -> CsvLayout:
-    """The layout of ``path``'s top lines; raises :class:`InputError` for what is no table."""
-    with open(path, "rb") as handle:
-        head = handle.read(SAMPLE_BYTES)
+    """The layout of ``path``'s top lines; raises :class:`InputError` for what is no table.
+    A gzipped file is judged by its decompressed top (its footer is not looked for: finding
+    the end would mean decompressing it all)."""
+    gzipped = path.suffix.lower() == ".gz"
+    with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as handle:
+        try:
+            head = handle.read(SAMPLE_BYTES)
+        except (OSError, EOFError) as exc:
+            raise InputError(f"a truncated or corrupt gzip file ({exc})", file=str(path)) from exc
     if _MARKUP.match(head):
         raise InputError("this is an HTML or XML page, not a CSV table (an error page saved as the log?)",
                          file=str(path))
@@ -79,7 +86,7 @@ def csv_layout(path: Path) -> CsvLayout:
     if len(endings) > 1:
         notes.append(f"lines end in mixed ways ({', '.join(endings)}); read leniently")
     separator = delimiter or (max(DELIMITERS, key=body[0].count) if body else ",")
-    body_bytes = _footer_start(path, separator, decimal_comma, notes)
+    body_bytes = None if gzipped else _footer_start(path, separator, decimal_comma, notes)
     header = tuple(name.strip().strip('"') for name in body[0].split(separator)) if body else ()
     return CsvLayout(skip, delimiter, decimal_comma, len(endings) > 1, body_bytes, tuple(notes), header)
 
@@ -202,7 +209,7 @@ def unterminated_quotes(path: Path, limit: int = 5) -> list[int]:
     closed. DuckDB's sniffer then reads every quote as an ordinary character, so a value keeps
     its quote marks; the note names these lines so they can be fixed at the source."""
     found = []
-    with open(path, "rb") as handle:
+    with (gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")) as handle:
         for number, line in enumerate(handle, start=1):
             if line.count(b'"') % 2:
                 found.append(number)

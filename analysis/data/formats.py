@@ -120,6 +120,8 @@ def log_files(specs: Sequence[str]) -> LogFiles:
     if log_format is Format.CSV:
         left_out.update(_unrelated_tables([p for p in kept if p not in left_out], set(named)))
     paths = [p for p, _ in found if p in formats and p not in left_out]
+    if not paths:
+        raise InputError("no readable data file: " + "; ".join(f"{p}: {why}" for p, why in left_out.items()))
     detect_format(paths)
     return LogFiles(paths, log_format, tuple(f"{p}: {left_out[p]}" for p, _ in found if p in left_out))
 
@@ -146,16 +148,23 @@ def _check_gzip(path: Path) -> None:
 
 def _unrelated_tables(paths: list[Path], named: set[Path]) -> dict[Path, str]:
     """Text files found in a folder whose header shares no column with any other file's, while
-    the others do share theirs (or have several columns where it has one): notes, not data."""
+    the others do share theirs (or have several columns where it has one): notes, not data.
+
+    Only a first line of names is a header to judge by: a line holding a number is a row of a
+    file without header, which is never left out.
+    """
     headers: dict[Path, set[str]] = {}
     left_out: dict[Path, str] = {}
     for path in paths:
         try:
-            headers[path] = set(csv_layout(path).header)
+            header = csv_layout(path).header
         except InputError as exc:
             if path in named:
                 raise
             left_out[path] = exc.message
+            continue
+        if not any(_is_number(name) for name in header):
+            headers[path] = set(header)
     def shares(path: Path) -> bool:
         return any(headers[path] & columns for other, columns in headers.items() if other != path)
     sharing = [p for p in headers if shares(p)]
@@ -166,6 +175,14 @@ def _unrelated_tables(paths: list[Path], named: set[Path]) -> dict[Path, str]:
         if sharing or (len(columns) == 1 and widest > 1):
             left_out[path] = "its first line shares no column with the other files (no table of this log)"
     return left_out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def resolve_inputs(specs: Sequence[str]) -> list[Path]:

@@ -136,22 +136,22 @@ def write_fuzzed_json(folder: Path, seed: int = 15) -> dict[str, Path]:
 
 
 def write_folder_with_strays(folder: Path, data_format: str) -> list[Path]:
-    """A log in two files of ``data_format`` (csv, parquet or jsonl.gz) beside what folders
-    also hold: a README.txt, and for gzip a third part cut off mid-stream. Returns the parts
-    that are data, in order."""
+    """A log in two files of ``data_format`` (csv, csv.gz, parquet or jsonl.gz) beside what
+    folders also hold: a README.txt, and for gzip a third part cut off mid-stream. Returns the
+    parts that are data, in order."""
     folder.mkdir(parents=True, exist_ok=True)
     halves = (ROWS.iloc[:3], ROWS.iloc[3:])
     parts = [folder / f"part-{i}.{data_format}" for i in range(2)]
     for part, rows in zip(parts, halves):
-        if data_format == "csv":
+        if data_format.startswith("csv"):
             rows.to_csv(part, index=False)
         elif data_format == "parquet":
             rows.to_parquet(part, index=False)
         else:
             rows.to_json(part, orient="records", lines=True, date_format="iso", compression="gzip")
-    if data_format == "jsonl.gz":
-        whole = gzip.compress(ROWS.to_json(orient="records", lines=True, date_format="iso").encode() * 500)
-        (folder / "part-2.jsonl.gz").write_bytes(whole[: len(whole) // 2])
+    if data_format.endswith(".gz"):
+        whole = gzip.compress(gzip.decompress(parts[0].read_bytes()) * 2000)
+        (folder / f"part-2.{data_format}").write_bytes(whole[: len(whole) // 2])
     (folder / "README.txt").write_text("Prediction logs of the fraud model, exported nightly\n"
                                        "Ask the data team before deleting.\n")
     return parts

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+
 import pandas as pd
 import pytest
 
@@ -227,7 +229,7 @@ def test_a_well_quoted_csv_gets_no_quote_note(store, tmp_path):
     assert not any("quote" in w for w in dataset.report.warnings)
 
 
-@pytest.mark.parametrize("data_format", ["csv", "parquet", "jsonl.gz"])
+@pytest.mark.parametrize("data_format", ["csv", "csv.gz", "parquet", "jsonl.gz"])
 def test_a_folder_leaves_out_what_is_not_its_data_and_lists_it(store, tmp_path, data_format):
     """A README.txt never becomes a column; a truncated gzip part never stops the folder."""
     parts = write_folder_with_strays(tmp_path / "logs", data_format)
@@ -237,9 +239,9 @@ def test_a_folder_leaves_out_what_is_not_its_data_and_lists_it(store, tmp_path, 
     assert sorted(frame.columns) == sorted(ROWS.columns)
     assert frame["score"].tolist() == ROWS["score"].tolist() and frame["label"].tolist() == ROWS["label"].tolist()
     left_out = [w for w in dataset.report.warnings if w.startswith("left out")]
-    strays = ["README.txt"] + (["part-2.jsonl.gz"] if data_format == "jsonl.gz" else [])
+    strays = ["README.txt"] + ([f"part-2.{data_format}"] if data_format.endswith(".gz") else [])
     assert [w.split(": ")[0] for w in left_out] == [f"left out {tmp_path / 'logs' / s}" for s in strays]
-    assert data_format != "jsonl.gz" or "truncated or corrupt gzip" in left_out[1]
+    assert not data_format.endswith(".gz") or "truncated or corrupt gzip" in left_out[1]
 
 
 def test_a_readme_is_left_out_beside_a_single_csv(store, tmp_path):
@@ -297,3 +299,20 @@ def test_fuzzed_json_gets_a_sentence_or_loads_with_the_bad_part_named(store, fuz
 def test_fuzzed_json_that_holds_no_record_is_refused(store, fuzzed, name):
     with pytest.raises(InputError):
         open_dataset(store, str(fuzzed[name]))
+
+
+def test_csv_files_without_a_header_are_all_kept(store, tmp_path):
+    """Their first lines are rows, not names: sharing no value says nothing."""
+    for name, text in (("a.csv", "1,0.1,0\n2,0.2,1\n"), ("b.csv", "3,0.3,1\n4,0.4,1\n"), ("c.csv", "5,0.5,0\n")):
+        (tmp_path / name).write_text(text)
+    dataset = open_dataset(store, str(tmp_path))
+    assert dataset.row_count == 5 and len(dataset.paths) == 3
+
+
+def test_a_folder_of_nothing_but_strays_is_one_sentence(store, tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "cut.csv.gz").write_bytes(gzip.compress(b"id,score\n1,0.5\n" * 1000)[:-100])
+    with pytest.raises(InputError) as raised:
+        open_dataset(store, str(tmp_path))
+    message = str(raised.value)
+    assert message.startswith("no readable data file") and "empty.csv" in message and "cut.csv.gz" in message
