@@ -59,8 +59,8 @@ class AppController:
                    options: LogOptions = NO_OPTIONS, rule_sets: Sequence[RuleSet] = ()) -> None:
         """Load files/folders/globs as one dataset in the background; a log gets the latest of
         ``rule_sets`` on its versions as derived versions (``BASE+rules``). ``options``: labels
-        joined, a lakehouse version; such a dataset is not saved in the workspace, which keeps
-        files only."""
+        joined (kept in the dataset's registration), a lakehouse version (a dataset read at one
+        is not saved in the workspace, which keeps tables as they are now)."""
         specs = [str(s) for s in specs]
         if not specs:
             return
@@ -70,7 +70,8 @@ class AppController:
             load_log_with_rules, self.session.store, specs, rule_sets, name=wanted, roles=roles, check=False,
             options=options,
             lane=HEAVY, label=label,
-            on_result=lambda loaded: self._add(loaded, kind, persist and options == NO_OPTIONS, activate),
+            on_result=lambda loaded: self._add(loaded, kind, persist and options.as_of is None, activate,
+                                               options.labels, options.on),
             on_error=lambda exc: self.message.emit("error", f"Could not open {', '.join(specs)}: {exc}"),
         )
 
@@ -96,13 +97,14 @@ class AppController:
             on_error=lambda exc: self.message.emit("error", f"Could not open {', '.join(specs)}: {exc}"),
         )
 
-    def _add(self, loaded: LoadedLog, kind: str, persist: bool, activate: bool) -> str:
+    def _add(self, loaded: LoadedLog, kind: str, persist: bool, activate: bool,
+             labels: tuple[str, ...] = (), labels_on: str | None = None) -> str:
         dataset = loaded.dataset
         unique = self.session.unique_name(dataset.name)
         if unique != dataset.name:
             dataset = _renamed(dataset, unique)
-        self.session.run(AddDataset(OpenDataset(dataset, loaded.roles, kind, loaded.issues), persist=persist,
-                                    activate=activate))
+        opened = OpenDataset(dataset, loaded.roles, kind, loaded.issues, tuple(labels), labels_on)
+        self.session.run(AddDataset(opened, persist=persist, activate=activate))
         if not dataset.report.clean:
             self.message.emit("warning", f"{dataset.name}: {dataset.report.summary()}")
         self._check(dataset.name)
@@ -150,14 +152,15 @@ class AppController:
 
     def join_labels(self, name: str, labels_path: str, on: str | None = None) -> None:
         """Join a labels file to the open log ``name`` in the background; the labelled log opens
-        next to it as "<name> + labels" (not saved in the workspace, which keeps registrations
-        of files, not joins)."""
+        next to it as "<name> + labels", registered in the workspace with its labels file, so
+        it reopens joined."""
         opened = self.session.datasets[name]
         self.tasks.submit(
             join_labels, self.session.store, opened.dataset, opened.roles, [labels_path], on,
             lane=HEAVY, label=f"Joining labels to {name}",
             on_result=lambda result: self._add(
-                LoadedLog(_renamed(result[0], f"{name} + labels"), result[1], (), result[2]), opened.kind, False, True),
+                LoadedLog(_renamed(result[0], f"{name} + labels"), result[1], (), result[2]), opened.kind, True, True,
+                (labels_path,), on),
             on_error=lambda exc: self.message.emit("error", f"Could not join {labels_path}: {exc}"),
         )
 
@@ -193,12 +196,13 @@ class AppController:
         logs = [e.name for e in entries if e.kind == "log"]
         preferred = workspace.meta("active_dataset") or (logs[0] if logs else None)
         for entry in entries:
-            missing = [p for p in entry.paths if not _exists(p)]
+            missing = [p for p in entry.paths + entry.labels if not _exists(p)]
             if missing:
                 self.message.emit("error", f"{entry.name}: file not found: {missing[0]} (the registration is kept)")
                 continue
             self.open_paths(list(entry.paths), name=entry.name, kind=entry.kind, roles=entry.roles, persist=False,
                             activate=entry.name == preferred or preferred is None,
+                            options=LogOptions(labels=entry.labels, on=entry.labels_on),
                             rule_sets=rules if entry.kind == "log" else ())
         if on_opened is not None:
             on_opened()

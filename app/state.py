@@ -75,13 +75,16 @@ class OpenDataset:
     roles: RoleMap
     kind: str = "log"
     issues: tuple = ()
+    labels: tuple[str, ...] = ()  # labels files joined to the log, kept in its registration
+    labels_on: str | None = None
 
     @property
     def name(self) -> str:
         return self.dataset.name
 
     def entry(self) -> DatasetEntry:
-        return DatasetEntry(self.name, self.dataset.paths, self.dataset.format, self.roles, self.kind)
+        return DatasetEntry(self.name, self.dataset.paths, self.dataset.format, self.roles, self.kind,
+                            self.labels, self.labels_on)
 
 
 @dataclass

@@ -14,6 +14,8 @@ what it skipped; it refuses what is no table with a sentence.
 from __future__ import annotations
 
 import contextlib
+import gzip
+from collections import Counter
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -40,6 +42,7 @@ class CsvLayout:
     mixed_line_endings: bool = False
     body_bytes: int | None = None  # where a footer starts (the rows end there), else None
     notes: tuple[str, ...] = field(default=())
+    header: tuple[str, ...] = ()  # the column names as the header line spells them
 
     def read_csv_options(self) -> str:
         """Extra ``read_csv`` options (empty when DuckDB's sniffer can decide alone)."""
@@ -56,9 +59,15 @@ class CsvLayout:
 
 
 def csv_layout(path: Path) -> CsvLayout:
-    """The layout of ``path``'s top lines; raises :class:`InputError` for what is no table."""
-    with open(path, "rb") as handle:
-        head = handle.read(SAMPLE_BYTES)
+    """The layout of ``path``'s top lines; raises :class:`InputError` for what is no table.
+    A gzipped file is judged by its decompressed top (its footer is not looked for: finding
+    the end would mean decompressing it all)."""
+    gzipped = path.suffix.lower() == ".gz"
+    with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as handle:
+        try:
+            head = handle.read(SAMPLE_BYTES)
+        except (OSError, EOFError) as exc:
+            raise InputError(f"a truncated or corrupt gzip file ({exc})", file=str(path)) from exc
     if _MARKUP.match(head):
         raise InputError("this is an HTML or XML page, not a CSV table (an error page saved as the log?)",
                          file=str(path))
@@ -77,8 +86,9 @@ def csv_layout(path: Path) -> CsvLayout:
     if len(endings) > 1:
         notes.append(f"lines end in mixed ways ({', '.join(endings)}); read leniently")
     separator = delimiter or (max(DELIMITERS, key=body[0].count) if body else ",")
-    body_bytes = _footer_start(path, separator, decimal_comma, notes)
-    return CsvLayout(skip, delimiter, decimal_comma, len(endings) > 1, body_bytes, tuple(notes))
+    body_bytes = None if gzipped else _footer_start(path, separator, decimal_comma, notes)
+    header = tuple(name.strip().strip('"') for name in body[0].split(separator)) if body else ()
+    return CsvLayout(skip, delimiter, decimal_comma, len(endings) > 1, body_bytes, tuple(notes), header)
 
 
 def _footer_start(path: Path, separator: str, decimal_comma: bool, notes: list[str]) -> int | None:
@@ -180,13 +190,29 @@ def _preamble(lines: list[str]) -> tuple[int, list[str], str | None]:
 
 
 def _is_title(lines: list[str], delimiter: str | None) -> bool:
-    """A first line with no delimiter above lines that all split alike into several fields."""
+    """A first line with no delimiter above a header that splits into several fields, as most
+    lines under it do (the most common width: a malformed line must not hide the title)."""
     rows = [line for line in lines[:21] if line.strip()]
     if len(rows) < 3:
         return False
     candidates = (delimiter,) if delimiter else DELIMITERS
     for sep in candidates:
-        counts = {row.count(sep) for row in rows[1:]}
-        if rows[0].count(sep) == 0 and len(counts) == 1 and counts.pop() >= 1:
+        widths = Counter(row.count(sep) for row in rows[1:])
+        usual = widths.most_common(1)[0][0]
+        if rows[0].count(sep) == 0 and usual >= 1 and rows[1].count(sep) == usual:
             return True
     return False
+
+
+def unterminated_quotes(path: Path, limit: int = 5) -> list[int]:
+    """The (1-based) lines holding an odd number of double quotes: a quote opened and never
+    closed. DuckDB's sniffer then reads every quote as an ordinary character, so a value keeps
+    its quote marks; the note names these lines so they can be fixed at the source."""
+    found = []
+    with (gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")) as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.count(b'"') % 2:
+                found.append(number)
+                if len(found) == limit:
+                    break
+    return found

@@ -9,11 +9,16 @@ Parquet), and from the extension otherwise (text formats carry no magic bytes).
 from __future__ import annotations
 
 import glob
+import gzip
 import re
+import zlib
+from collections import Counter
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Sequence
 
+from analysis.data.csv_dialect import csv_layout
 from analysis.errors import InputError
 
 
@@ -42,6 +47,9 @@ EXTENSIONS = {
     ".db": Format.DUCKDB,
     ".log": Format.JSONL,
 }
+
+NOTE_EXTENSIONS = frozenset({".txt", ".log"})
+"""Extensions a folder's notes and readmes carry as often as its data."""
 
 ROTATED = re.compile(r"^\.\d{4}-\d{2}-\d{2}(_\d{2}(-\d{2})*)?$")
 """The suffix Python's TimedRotatingFileHandler gives a rotated log file."""
@@ -73,20 +81,131 @@ def extension(path: Path) -> str:
     return path.suffix.lower()
 
 
+@dataclass(frozen=True)
+class LogFiles:
+    """The files that form one log, their one format, and the files a folder or glob also
+    held that are not part of it ("path: why"), for the load report."""
+
+    paths: list[Path]
+    format: Format
+    left_out: tuple[str, ...] = ()
+
+
+def log_files(specs: Sequence[str]) -> LogFiles:
+    """The files ``specs`` name, as one log of one format.
+
+    A file named by the user must be readable and of the log's format, or the open is refused
+    in a sentence. A file found in a folder or by a glob is only a candidate: one that is empty,
+    a truncated gzip, of another format than the rest, or a text file whose header shares no
+    column with the log's other files (a README.txt) is left out and listed, so one stray file
+    never stops a folder from opening nor becomes columns of the log.
+    """
+    found = _resolve(specs)
+    named = [path for path, searched in found if not searched]
+    formats: dict[Path, Format] = {path: sniff_format(path) for path in named}
+    left_out: dict[Path, str] = {}
+    for path in (p for p, searched in found if searched):
+        try:
+            formats[path] = sniff_format(path)
+            _check_gzip(path)
+        except InputError as exc:
+            left_out[path] = exc.message
+    kept = [p for p in formats]
+    if not kept:
+        raise InputError("no readable data file: " + "; ".join(f"{p.name}: {why}" for p, why in left_out.items()))
+    log_format = formats[named[0]] if named else _main_format(formats)
+    for path in kept:
+        if path not in named and formats[path] is not log_format:
+            left_out[path] = f"a {formats[path].value} file among {log_format.value} files"
+    if log_format is Format.CSV:
+        left_out.update(_unrelated_tables([p for p in kept if p not in left_out], set(named)))
+    paths = [p for p, _ in found if p in formats and p not in left_out]
+    if not paths:
+        raise InputError("no readable data file: " + "; ".join(f"{p}: {why}" for p, why in left_out.items()))
+    detect_format(paths)
+    return LogFiles(paths, log_format, tuple(f"{p}: {left_out[p]}" for p, _ in found if p in left_out))
+
+
+def _main_format(formats: dict[Path, Format]) -> Format:
+    """The format most files of a folder share; on a tie, the one fewer files hold under an
+    extension used as often for notes as for data (a README.txt beside one Parquet file)."""
+    files = Counter(formats.values())
+    plain = Counter(f for p, f in formats.items() if extension(p) not in NOTE_EXTENSIONS)
+    return max(files, key=lambda f: (files[f], plain[f]))
+
+
+def _check_gzip(path: Path) -> None:
+    """Read a gzip file through once: a truncated or corrupt one is only found at its end."""
+    if path.suffix.lower() != ".gz":
+        return
+    try:
+        with gzip.open(path, "rb") as handle:
+            while handle.read(1 << 20):
+                pass
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"a truncated or corrupt gzip file ({exc})", file=str(path)) from exc
+
+
+def _unrelated_tables(paths: list[Path], named: set[Path]) -> dict[Path, str]:
+    """Text files found in a folder whose header shares no column with any other file's, while
+    the others do share theirs (or have several columns where it has one): notes, not data.
+
+    Only a first line of names is a header to judge by: a line holding a number is a row of a
+    file without header, which is never left out.
+    """
+    headers: dict[Path, set[str]] = {}
+    left_out: dict[Path, str] = {}
+    for path in paths:
+        try:
+            header = csv_layout(path).header
+        except InputError as exc:
+            if path in named:
+                raise
+            left_out[path] = exc.message
+            continue
+        if not any(_is_number(name) for name in header):
+            headers[path] = set(header)
+    def shares(path: Path) -> bool:
+        return any(headers[path] & columns for other, columns in headers.items() if other != path)
+    sharing = [p for p in headers if shares(p)]
+    widest = max((len(c) for c in headers.values()), default=0)
+    for path, columns in headers.items():
+        if path in named or shares(path) or len(headers) < 2:
+            continue
+        if sharing or (len(columns) == 1 and widest > 1):
+            left_out[path] = "its first line shares no column with the other files (no table of this log)"
+    return left_out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def resolve_inputs(specs: Sequence[str]) -> list[Path]:
     """Expand files, folders (recursively) and globs into data files, in a stable order.
 
     A spec that names nothing raises :class:`InputError` naming it, so a typo in one of
     several globs is not silently ignored. Duplicates are kept once, first position wins.
     """
+    return [path for path, _ in _resolve(specs)]
+
+
+def _resolve(specs: Sequence[str]) -> list[tuple[Path, bool]]:
+    """(path, found by searching a folder or glob) for every file ``specs`` name."""
     if isinstance(specs, (str, Path)):
         specs = [str(specs)]
     if not specs:
         raise InputError("no file, folder or glob was given")
-    found: list[Path] = []
+    found: dict[Path, bool] = {}
     for spec in specs:
-        found.extend(_expand(str(spec)))
-    return list(dict.fromkeys(found))
+        searched = glob.has_magic(str(spec)) or Path(str(spec)).expanduser().is_dir()
+        for path in _expand(str(spec)):
+            found.setdefault(path, searched)
+    return list(found.items())
 
 
 def _expand(spec: str) -> list[Path]:

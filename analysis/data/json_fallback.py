@@ -64,6 +64,10 @@ def _records(text: str, duplicates: Counter, path: Path) -> list[dict]:
         except json.JSONDecodeError as exc:
             raise InputError(f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
                              file=str(path)) from exc
+        except RecursionError:
+            line = text.count("\n", 0, position) + 1
+            raise InputError(f"the JSON value starting at line {line} is nested too deeply to read",
+                             file=str(path)) from None
         values = value if isinstance(value, list) else [value]
         records += [v for v in values if isinstance(v, dict)]
 

@@ -28,10 +28,11 @@ import pyarrow.feather as feather
 from analysis.data.column_names import looks_like_time
 from analysis.dataset import NUMERIC_TYPES, Column, Dataset, LoadReport, SkippedRow
 from analysis.errors import InputError
-from analysis.data.csv_dialect import CsvLayout, body_file, csv_layout
+from analysis.data.csv_dialect import CsvLayout, body_file, csv_layout, unterminated_quotes
 from analysis.data.json_fallback import MAX_FALLBACK_BYTES, read_json_records
-from analysis.data.formats import Format, detect_format, resolve_inputs, split_table
+from analysis.data.formats import Format, LogFiles, log_files, split_table
 from analysis.data.lakehouse import lake_table
+from analysis.data.roles import looks_like_score
 from analysis.data.probe import probe_files
 from analysis.data.serving.capture import open_capture
 from analysis.data.serving.detect import Shape, detect_shape
@@ -132,8 +133,8 @@ def open_dataset(
     table = next((t for _, t in split if t), None)
     progress(0.0, "finding files")
     lake = lake_table([p for p, _ in split], as_of)
-    paths = list(lake.files) if lake else resolve_inputs([p for p, _ in split])
-    file_format = Format.PARQUET if lake else detect_format(paths)
+    files = LogFiles(list(lake.files), Format.PARQUET) if lake else log_files([p for p, _ in split])
+    paths, file_format = files.paths, files.format
     progress(0.05, f"checking {len(paths)} file(s) in a separate process")
     probe_files(paths, file_format.value, cancel=cancel)
     cancel.raise_if_cancelled()
@@ -167,7 +168,8 @@ def open_dataset(
         format=shape.name if shape else lake.kind if lake else file_format.value,
         columns=columns,
         row_count=row_count,
-        report=LoadReport(tuple(backing.skipped), tuple(([lake.note] if lake else []) + backing.warnings + notes)),
+        report=LoadReport(tuple(backing.skipped), tuple(
+            ([lake.note] if lake else []) + [f"left out {why}" for why in files.left_out] + backing.warnings + notes)),
     )
 
 
@@ -238,7 +240,26 @@ def _load_csv(
                 "not valid UTF-8, read as Latin-1 (check accented characters): "
                 + ", ".join(not_utf8)
             )
+        warnings += _quote_notes(cur, data, list(layouts))
     return Backing(ident(data), "rowid", skipped=skipped, warnings=warnings)
+
+
+def _quote_notes(cur: duckdb.DuckDBPyConnection, data: str, paths: Sequence[Path]) -> list[str]:
+    """Name the lines with an unterminated quote, when text values kept a leading quote mark
+    (the only sign DuckDB gives; the files are scanned only then)."""
+    texts = [name for name, dtype, *_ in cur.execute(f"DESCRIBE {ident(data)}").fetchall() if dtype == "VARCHAR"]
+    if not texts:
+        return []
+    quoted = " OR ".join(f"starts_with({ident(c)}, '\"')" for c in texts)
+    if not cur.execute(f"SELECT count(*) FROM {ident(data)} WHERE {quoted}").fetchone()[0]:
+        return []
+    notes = []
+    for path in paths:
+        lines = unterminated_quotes(path)
+        if lines:
+            notes.append(f"{path}: line(s) {', '.join(map(str, lines))} open a quote that is never closed, "
+                         f"so quote marks were read as ordinary characters (values keep them)")
+    return notes
 
 
 def _read_csv_into(
@@ -273,12 +294,19 @@ def _read_one_csv(
     with body_file(path, layout) as body:
         cur.execute(f"CREATE TABLE {ident(table)} AS SELECT * FROM read_csv({literal(str(body))}, {options})")
     rejected = cur.execute(
-        f"SELECT line, error_type, error_message FROM {ident(errors)} ORDER BY line"
+        f"SELECT line, error_type, error_message FROM {ident(errors)} ORDER BY line, column_idx"
     ).fetchall()
-    return [
-        SkippedRow(str(path), int(line) if line is not None else None, f"{kind.lower()}: {_first_line(message)}")
-        for line, kind, message in rejected
-    ]
+    return _one_per_line(str(path), rejected)
+
+
+def _one_per_line(path: str, rejected: Sequence[tuple]) -> list[SkippedRow]:
+    """One skipped row per line of the file, its reasons joined: DuckDB records one reject per
+    error, and a line with two bad fields (or too many and a bad cast) is still one line lost."""
+    reasons: dict[int | None, dict[str, str]] = {}
+    for line, kind, message in rejected:
+        found = reasons.setdefault(int(line) if line is not None else None, {})
+        found.setdefault(kind.lower(), f"{kind.lower()}: {_first_line(message)}")
+    return [SkippedRow(path, line, "; ".join(found.values())) for line, found in reasons.items()]
 
 
 def _load_jsonl(
@@ -300,7 +328,12 @@ def _load_jsonl(
         if layout == "newline_delimited":
             progress(0.3, "finding malformed JSON lines")
             with tempfile.TemporaryDirectory(prefix="sleuth-jsonl-") as folder:
-                skipped, cleaned = _without_malformed_lines(paths, Path(folder), cancel)
+                skipped, cleaned, kept = _without_malformed_lines(paths, Path(folder), cancel)
+                if skipped and not kept:
+                    first = skipped[0]
+                    raise InputError(
+                        f"no line is a JSON object: all {len(skipped):,} non-blank line(s) are malformed "
+                        f"(line {first.line}: {first.reason})", file=first.file)
                 if skipped:
                     _read_json_into(cur, data, cleaned, layout)
                     return Backing(ident(data), "rowid", skipped=skipped)
@@ -345,10 +378,12 @@ def _first_char(path: Path) -> str:
 
 def _without_malformed_lines(
     paths: Sequence[Path], folder: Path, cancel: CancelToken
-) -> tuple[list[SkippedRow], list[Path]]:
-    """Copies of ``paths`` holding only their JSON-object lines, and the lines left out."""
+) -> tuple[list[SkippedRow], list[Path], int]:
+    """Copies of ``paths`` holding only their JSON-object lines, the lines left out, and how
+    many were kept (none: the file is no JSON log, e.g. random bytes)."""
     skipped: list[SkippedRow] = []
     cleaned: list[Path] = []
+    kept = 0
     for index, path in enumerate(paths):
         cancel.raise_if_cancelled()
         target = folder / f"{index}_{path.name}"
@@ -360,9 +395,10 @@ def _without_malformed_lines(
                 if reason:
                     skipped.append(SkippedRow(str(path), number, reason))
                 else:
+                    kept += 1
                     out.write(line if line.endswith("\n") else line + "\n")
         cleaned.append(target)
-    return skipped, cleaned
+    return skipped, cleaned, kept
 
 
 def _json_object_problem(line: str) -> str | None:
@@ -370,6 +406,8 @@ def _json_object_problem(line: str) -> str | None:
         value = json.loads(line)
     except json.JSONDecodeError as exc:
         return f"malformed JSON: {exc.msg} at column {exc.colno}"
+    except RecursionError:
+        return "JSON nested too deeply to read"
     if not isinstance(value, dict):
         return f"a JSON {type(value).__name__}, not an object"
     return None
@@ -519,7 +557,8 @@ def _type_fixes(
 
     One query over the first rows decides: a text column whose every value parses as a
     timestamp becomes one; an integer column named like a time whose values are plausible
-    epoch seconds/milliseconds/microseconds becomes a TIMESTAMP (UTC).
+    epoch seconds/milliseconds/microseconds becomes a TIMESTAMP (UTC); a text column named
+    like a score whose values are mostly numbers becomes DOUBLE (:func:`_score_as_numbers`).
     """
     fixes = {c.name: f"CAST({ident(c.name)} AS VARCHAR)" for c in columns if c.dtype.upper() == "UUID"}
     texts = [c.name for c in columns if c.dtype.upper() == "VARCHAR"]
@@ -537,6 +576,7 @@ def _type_fixes(
             parts.append(f"count(try_strptime({q}, ?))")
             params.append(fmt)
         parts.append(f"count({_any_timestamp_format(q)})")
+        parts.append(f"count(TRY_CAST({q} AS DOUBLE))")
     for col in epochs:
         plausible = f"{ident(col)} >= 0 AND {ident(col)} < {EPOCH_UNITS[-1][1]}"
         parts += [f"min({ident(col)})", f"max({ident(col)})", f"count(*) FILTER (WHERE NOT ({plausible}))"]
@@ -544,9 +584,11 @@ def _type_fixes(
     values = list(store.rows(Sql(f"SELECT {', '.join(parts)} FROM {sample}", tuple(params)), cancel)[0])
     notes: list[str] = []
     for col in texts:
-        present, iso, zoned, *by_format, any_format = values[: 4 + len(TEXT_TIMESTAMP_FORMATS)]
-        del values[: 4 + len(TEXT_TIMESTAMP_FORMATS)]
-        fix = _text_timestamp(col, present, iso, zoned, by_format, notes) or _mixed_formats(col, present, any_format, notes)
+        present, iso, zoned, *by_format, any_format, numeric = values[: 5 + len(TEXT_TIMESTAMP_FORMATS)]
+        del values[: 5 + len(TEXT_TIMESTAMP_FORMATS)]
+        fix = (_text_timestamp(col, present, iso, zoned, by_format, notes)
+               or _mixed_formats(col, present, any_format, notes)
+               or _score_as_numbers(store, backing, col, present, numeric, notes, cancel))
         if fix:
             fixes[col] = fix
     for col in epochs:
@@ -617,6 +659,21 @@ def _mixed_epochs(col: str, low, high, implausible: int, notes: list[str]) -> st
     return f"make_timestamp(CAST(CASE {cases} END AS BIGINT))"
 
 
+def _score_as_numbers(store: Store, backing: Backing, col: str, present: int, numeric: int,
+                      notes: list[str], cancel: CancelToken) -> str | None:
+    """A score column (by its name) that is mostly numbers, read as numbers: the few cells that
+    are not (``not-a-number``, ``#N/A``) become missing and are counted and named, instead of one
+    of them turning the whole column into text and every metric away."""
+    if not (present and looks_like_score(col) and numeric / present >= MOSTLY_NUMERIC_SHARE):
+        return None
+    stray = _stray_text(store, backing.source, backing.row_id, col, cancel)
+    if stray:
+        count, example, row = stray
+        notes.append(f"column '{col}' read as numbers: {count:,} value(s) are not numbers and count as "
+                     f"invalid (missing), e.g. {example!r} at row {row}")
+    return f"TRY_CAST({ident(col)} AS DOUBLE)"
+
+
 def _mixed_type_warnings(
     store: Store, view: str, columns: Sequence[Column], fixes: dict[str, str], cancel: CancelToken
 ) -> list[str]:
@@ -631,23 +688,22 @@ def _mixed_type_warnings(
     for index, col in enumerate(texts):
         present, numeric = counts[2 * index], counts[2 * index + 1]
         if present and numeric / present >= MOSTLY_NUMERIC_SHARE:
-            warning = _stray_text_warning(store, view, col, cancel)
-            if warning:
-                warnings.append(warning)
+            stray = _stray_text(store, ident(view), ident(ROW_ID), col, cancel)
+            if stray:
+                count, example, row = stray
+                warnings.append(f"column '{col}' is mostly numeric but {count:,} value(s) are not numbers "
+                                f"(e.g. {example!r} at row {row}), so it was read as text")
     return warnings
 
 
-def _stray_text_warning(store: Store, view: str, col: str, cancel: CancelToken) -> str | None:
-    q, row = ident(col), ident(ROW_ID)
+def _stray_text(store: Store, source: str, row_id: str, col: str,
+                cancel: CancelToken) -> tuple[int, str, int] | None:
+    """How many values of a text column are not numbers, with the first one and its row."""
+    q = ident(col)
     stray = f"{q} IS NOT NULL AND TRY_CAST({q} AS DOUBLE) IS NULL"
     count, example, example_row = store.rows(
-        f"SELECT count(*) FILTER (WHERE {stray}), arg_min({q}, {row}) FILTER (WHERE {stray}), "
-        f"min({row}) FILTER (WHERE {stray}) FROM {ident(view)}",
+        f"SELECT count(*) FILTER (WHERE {stray}), arg_min({q}, {row_id}) FILTER (WHERE {stray}), "
+        f"min({row_id}) FILTER (WHERE {stray}) FROM {source}",
         cancel,
     )[0]
-    if not count:
-        return None
-    return (
-        f"column '{col}' is mostly numeric but {count:,} value(s) are not numbers "
-        f"(e.g. {example!r} at row {example_row}), so it was read as text"
-    )
+    return (int(count), example, int(example_row)) if count else None

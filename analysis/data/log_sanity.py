@@ -12,7 +12,7 @@ from enum import Enum
 
 from analysis.dataset import Dataset
 from analysis.query import ROW_ID, ident
-from analysis.data.roles import RoleMap, TaskType
+from analysis.data.roles import Role, RoleMap, TaskType, role_problem
 from analysis.store import Store
 from analysis.report.formatting import percent
 
@@ -92,6 +92,9 @@ def _scores_without_classes(store: Store, dataset: Dataset, roles: RoleMap) -> l
 
 
 def _bad_scores(store: Store, dataset: Dataset, score: str) -> list[LogIssue]:
+    problem = role_problem(dataset.column(score), Role.SCORE)
+    if problem:  # a saved or hand-set mapping from another file: said, never a failed query
+        return [LogIssue(Severity.ERROR, problem + "; set another score column", score)]
     q = ident(score)
     as_double = f"CAST({q} AS DOUBLE)"
     conditions = (

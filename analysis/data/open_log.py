@@ -18,6 +18,7 @@ from analysis.data.roles import (
 )
 from analysis.store import Store
 from analysis.data.log_sanity import LogIssue, check_log
+from analysis.data.serving import bentoml
 from analysis.data.wide import detect_wide, long_view, with_wide_roles
 
 
@@ -78,7 +79,7 @@ def load_log(
         dataset = long_view(store, dataset, layout)
     profiles: tuple[ColumnProfile, ...] = ()
     if fixed:
-        check_fixed_roles(fixed, dataset.column_names, ", ".join(dataset.paths))
+        check_fixed_roles(fixed, dataset.columns, ", ".join(dataset.paths))
     detected = roles is None
     if roles is None:
         progress(0.75, "Detecting column roles")
@@ -106,9 +107,34 @@ def load_log(
 def _detected_roles(store: Store, dataset: Dataset, layout, fixed: Mapping[Role, str] | None,
                     progress: Progress = no_progress,
                     cancel: CancelToken = NEVER_CANCELLED) -> tuple[tuple[ColumnProfile, ...], RoleMap]:
+    """Roles from the columns' profiles, around the roles the user named (``fixed``) and, below
+    those, the roles the serving system's own schema declares."""
     profiles = tuple(profile_columns(store, dataset, progress=scaled(progress, 0.75, 0.85), cancel=cancel))
-    roles = detect_roles(profiles, fixed)
+    chosen = dict(fixed or {})
+    declared = {role: column for role, column in _declared_roles(dataset, profiles).items()
+                if role not in chosen and column not in chosen.values()}
+    roles = detect_roles(profiles, {**declared, **chosen})
     return profiles, (with_wide_roles(roles, layout) if layout is not None else roles)
+
+
+def _declared_roles(dataset: Dataset, profiles: Sequence[ColumnProfile]) -> dict[Role, str]:
+    """The label and prediction a BentoML monitor's schema file names (its ``target`` and
+    ``prediction`` columns); a declared prediction holding fractions in [0, 1] is a probability,
+    so it is the score, as detection itself reads such a column."""
+    if dataset.format != bentoml.NAME:
+        return {}
+    by_name = {p.name: p for p in profiles}
+    found: dict[Role, str] = {}
+    for column, declared in bentoml.declared_roles(dataset.paths).items():
+        profile = by_name.get(column)
+        if profile is None:
+            continue
+        if declared == "target":
+            found[Role.LABEL] = column
+        elif declared == "prediction":
+            probability = profile.is_numeric and profile.in_unit_interval and not profile.integral
+            found[Role.SCORE if probability else Role.PREDICTION] = column
+    return found
 
 
 def with_label_named(loaded: LoadedLog, column: str | None) -> LoadedLog:

@@ -158,8 +158,49 @@ def _probe_one(file_format: str, path: str) -> None:
                 con.execute(f"SELECT * FROM probed.{quoted} LIMIT {PROBE_ROWS}").fetchall()
         else:
             con.execute(_probe_sql(file_format, path)).fetchall()
+            if file_format == "parquet":
+                _check_list_levels(con, path)
     finally:
         con.close()
+
+
+def _check_list_levels(con, path: str) -> None:
+    """Decode every list column and compare with what the writer recorded in the footer.
+
+    A list's rows are cut from its values by repetition levels (and nulls marked by definition
+    levels). Corrupt levels still decode, into other lists, so DuckDB reads garbage as data.
+    The footer, written apart from the pages, counts each column's level entries
+    (``num_values``: one per value, and one per empty or null list) and its nulls; decoded
+    lists that disagree with those counts are corrupt. Only lists of plain values are checked
+    (deeper nesting has no such simple count), and only files that have lists pay for the read.
+    """
+    source = f"read_parquet({literal(path)})"
+    lists = [name for name, dtype in con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {source})").fetchall()
+             if dtype.endswith("[]") and dtype.count("[") == 1 and not dtype.startswith(("STRUCT", "MAP", "UNION"))]
+    if not lists:
+        return
+    recorded = {
+        column: (int(levels), None if nulls is None else int(levels) - int(nulls))
+        for column, leaves, levels, nulls in con.execute(
+            "SELECT path_in_schema[1] AS top, count(DISTINCT path_in_schema), sum(num_values), sum(stats_null_count) "
+            f"FROM (SELECT string_split(path_in_schema, ', ') AS path_in_schema, num_values, stats_null_count "
+            f"FROM parquet_metadata({literal(path)})) GROUP BY top"
+        ).fetchall()
+        if leaves == 1
+    }
+    for column in (c for c in lists if c in recorded):
+        q = '"' + column.replace('"', '""') + '"'
+        decoded = con.execute(
+            f"SELECT sum(greatest(coalesce(len({q}), 0), 1)), "
+            f"sum(len(list_filter({q}, lambda v: v IS NOT NULL))) FROM {source}"
+        ).fetchone()
+        levels, values = recorded[column]
+        if int(decoded[0] or 0) != levels or (values is not None and int(decoded[1] or 0) != values):
+            raise ValueError(
+                f"list column '{column}' is corrupt: its pages decode to {int(decoded[0] or 0)} entries and "
+                f"{int(decoded[1] or 0)} values where the file's footer records {levels} and "
+                f"{values if values is not None else 'an unknown number'} (damaged repetition or definition levels)"
+            )
 
 
 def _probe_arrow(path: str) -> None:

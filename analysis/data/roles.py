@@ -373,11 +373,27 @@ OVERRIDABLE_ROLES = (Role.LABEL, Role.ID, Role.TIMESTAMP, Role.MODEL_VERSION, Ro
 """Roles a user can name a column for on the command line (``--label COL``...)."""
 
 
-def check_fixed_roles(fixed: Mapping[Role, str], column_names: Sequence[str], file: str | None = None) -> None:
+def role_problem(column: "Column", role: Role) -> str | None:
+    """Why ``column`` cannot play ``role``, in a sentence, or None when it can.
+
+    A score is a probability and a timestamp a time: every metric, bin and plot over them
+    computes with numbers or times, so a text column there would make each of them fail.
+    Labels, predictions, ids and versions may be text (class names, request ids, tags).
+    """
+    if role is Role.SCORE and not column.is_numeric:
+        return (f"column '{column.name}' holds {column.dtype.lower()} values, and a score must be numbers "
+                f"(the probability of the positive class)")
+    if role is Role.TIMESTAMP and not column.is_temporal:
+        return f"column '{column.name}' holds {column.dtype.lower()} values, not times, so it cannot be the timestamp"
+    return None
+
+
+def check_fixed_roles(fixed: Mapping[Role, str], columns: Sequence["Column"], file: str | None = None) -> None:
     """Refuse, in one sentence naming it, a column the user gave a role but the data lacks,
-    or one column named for two roles."""
+    one whose type cannot play it (:func:`role_problem`), or one column named for two roles."""
     from analysis.errors import SchemaError
 
+    column_names = [c.name for c in columns]
     present = set(column_names)
     for role, column in fixed.items():
         if column not in present:
@@ -385,6 +401,9 @@ def check_fixed_roles(fixed: Mapping[Role, str], column_names: Sequence[str], fi
             listed = ", ".join(shown[:20]) + (f" and {len(shown) - 20} more" if len(shown) > 20 else "")
             raise SchemaError(f"there is no column '{column}' to use as the {role.value.replace('_', ' ')} "
                               f"(the columns are {listed})", file=file)
+        problem = role_problem(next(c for c in columns if c.name == column), role)
+        if problem:
+            raise SchemaError(problem, file=file)
     named = list(fixed.values())
     for column in named:
         if named.count(column) > 1:
@@ -438,6 +457,13 @@ def positive_class(outcome: ColumnProfile) -> str | None:
     if len(outcome.value_counts) >= 2:
         return min(outcome.value_counts, key=lambda pair: (pair[1], pair[0]))[0]
     return None
+
+
+def looks_like_score(name: str) -> bool:
+    """True when the name says the column holds probabilities (``score``, ``p_fraud``,
+    ``fraud_prob``): loading reads such a column as numbers even when a few cells are not."""
+    word = normalize(name)
+    return word in SCORE_NAMES or _has_affix(word, (SCORE_FAMILY_PREFIXES, SCORE_FAMILY_SUFFIXES))
 
 
 def _name(profile: ColumnProfile | None) -> str | None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from analysis.query import ident
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,14 @@ TABLES: tuple[Table, ...] = (
          Column("added", "BIGINT", required=False), Column("duplicates", "BIGINT", required=False),
          Column("period_end", "TIMESTAMP", required=False)),
         key="intake_id", since=5,
+    ),
+    Table(
+        "label_joins",  # labels that arrived later, joined to a registered log (analysis.data.labels)
+        (Column("dataset", "VARCHAR", comment="the joined dataset's name in datasets"),
+         Column("labels", "VARCHAR", json=True, comment="JSON list of the labels files"),
+         Column("on_column", "VARCHAR", required=False, comment="the labels' id column, NULL: detected"),
+         Column("joined_at", "TIMESTAMP", required=False)),
+        key="dataset", since=6,
     ),
 )
 

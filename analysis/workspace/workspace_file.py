@@ -34,13 +34,16 @@ SUFFIX = ".sleuth"
 
 @dataclass(frozen=True)
 class DatasetEntry:
-    """How to reopen one dataset: where its files are, their format, and the roles chosen."""
+    """How to reopen one dataset: where its files are, their format, the roles chosen, and the
+    labels files joined to it (``labels_on``: their id column, None when detected)."""
 
     name: str
     paths: tuple[str, ...]
     format: str
     roles: RoleMap | None
     kind: str = "log"  # "log" or "training"
+    labels: tuple[str, ...] = ()
+    labels_on: str | None = None
 
 
 _OPEN_HERE: dict[Path, int] = {}
@@ -154,7 +157,8 @@ class Workspace:
 
     def datasets(self) -> list[DatasetEntry]:
         rows = self._con.execute(
-            "SELECT name, paths, format, roles, kind FROM datasets ORDER BY position, added_at"
+            "SELECT d.name, d.paths, d.format, d.roles, d.kind, j.labels, j.on_column "
+            "FROM datasets d LEFT JOIN label_joins j ON j.dataset = d.name ORDER BY d.position, d.added_at"
         ).fetchall()
         return [
             DatasetEntry(
@@ -163,8 +167,10 @@ class Workspace:
                 format=fmt,
                 roles=RoleMap.from_dict(json.loads(roles)) if roles else None,
                 kind=kind or "log",
+                labels=tuple(json.loads(labels)) if labels else (),
+                labels_on=on,
             )
-            for name, paths, fmt, roles, kind in rows
+            for name, paths, fmt, roles, kind, labels, on in rows
         ]
 
     def save_dataset(self, entry: DatasetEntry) -> None:
@@ -184,6 +190,11 @@ class Workspace:
                     "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [entry.name, position, paths, entry.format, entry.kind, roles, _dt.datetime.now()],
                 )
+            self._con.execute("DELETE FROM label_joins WHERE dataset = ?", [entry.name])
+            if entry.labels:
+                labels = json.dumps([str(Path(p).expanduser().resolve()) for p in entry.labels])
+                self._con.execute("INSERT INTO label_joins VALUES (?, ?, ?, ?)",
+                                  [entry.name, labels, entry.labels_on, _dt.datetime.now()])
 
     def save_roles(self, name: str, roles: RoleMap) -> None:
         with self._transaction():
@@ -192,6 +203,7 @@ class Workspace:
     def remove_dataset(self, name: str) -> None:
         with self._transaction():
             self._con.execute("DELETE FROM datasets WHERE name = ?", [name])
+            self._con.execute("DELETE FROM label_joins WHERE dataset = ?", [name])
 
     def slices(self) -> tuple[list[Slice], list[str]]:
         """Saved slices, in the order saved, and a message for each one that cannot be read."""

@@ -161,6 +161,9 @@ def test_role_flags_name_columns_and_a_missing_one_is_one_line(tmp_path, capsys)
         assert main([*command, str(tmp_path / "log.csv"), "--label", "outcome"]) == 2
         lines = capsys.readouterr().err.strip().splitlines()
         assert len(lines) == 1 and "'outcome'" in lines[0] and "log.csv" in lines[0], lines
+    assert main(["info", str(tmp_path / "log.csv"), "--score", "ref"]) == 2  # text as a score
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "'ref'" in lines[0] and "a score must be numbers" in lines[0], lines
 
 
 def test_suspects_takes_the_label_it_is_told(tmp_path):

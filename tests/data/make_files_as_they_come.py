@@ -5,6 +5,7 @@ files whose rows were miscounted. ``write_tricky_inputs(folder)`` returns {case:
 
 from __future__ import annotations
 
+import gzip
 import sys
 from pathlib import Path
 
@@ -68,7 +69,92 @@ def write_tricky_inputs(folder: Path) -> dict[str, Path]:
     seconds = 1_767_225_600  # 2026-01-01 00:00 UTC
     path("mixed_epoch_units.csv").write_text(
         f"ts,score,label\n{seconds},0.1,0\n{(seconds + 3600) * 1000},0.2,1\n{seconds + 7200},0.3,0\n")
+    # bad values: one text cell in a score column; three malformed lines (two with two errors
+    # each) under a title line; a quote opened mid-file and never closed
+    scores = [f"{i},{i / 200:.3f},{i % 2}" for i in range(200)]
+    path("score_with_text.csv").write_text("id,score,label\n" + "\n".join(
+        scores[:49] + ["49,not-a-number,1"] + scores[50:]) + "\n")
+    path("three_bad_lines.csv").write_text("Prediction export\nid,score,label\n" + "\n".join(
+        scores[:10] + ["10,0.5"] + scores[11:100] + ["100,0.1,1,extra,more"] + scores[101:150]
+        + ['150,"oops'] + scores[151:]) + "\n")
+    path("unterminated_quote.csv").write_text("id,name,score,label\n" + "\n".join(
+        [f'{i},"n{i}",{i / 200:.3f},{i % 2}' for i in range(99)] + ['99,"broken,0.5,1']
+        + [f'{i},"n{i}",{i / 200:.3f},{i % 2}' for i in range(100, 200)]) + "\n")
+    write_corrupt_list_levels(path("corrupt_list_levels.parquet"))
     return cases
+
+
+def write_corrupt_list_levels(target: Path) -> None:
+    """A Parquet file whose list column's levels were damaged by one flipped bit, chosen so that
+    DuckDB still reads it, into other lists (garbage accepted as data): the first bit in the
+    column's pages, from its start, whose flip gives lists of another total length."""
+    import duckdb
+
+    lists = pa.table({"id": list(range(200)), "tags": [[i, i + 1, i + 2][: i % 4] for i in range(200)]})
+    pq.write_table(lists, target, compression="NONE", use_dictionary=False, data_page_version="1.0")
+    data = target.read_bytes()
+    chunk = pq.ParquetFile(target).metadata.row_group(0).column(1)
+    read = f"SELECT count(*), sum(len(tags)) FROM read_parquet('{target}')"
+    for position in range(chunk.data_page_offset, chunk.data_page_offset + chunk.total_compressed_size):
+        target.write_bytes(data[:position] + bytes([data[position] ^ 1]) + data[position + 1:])
+        try:
+            if duckdb.sql(read).fetchall() not in ([(200, 300)], []):
+                return
+        except duckdb.Error:
+            continue
+    raise RuntimeError("no single bit flip makes DuckDB read other lists from this file")
+
+
+FUZZ_RECORDS = 20
+
+
+def write_fuzzed_json(folder: Path, seed: int = 15) -> dict[str, Path]:
+    """What a fuzzer makes of a JSON log of FUZZ_RECORDS records, as .jsonl and as a .json array:
+    random bytes, truncations, flipped bytes, and nesting deeper than any reader recurses."""
+    import json
+    import random
+
+    rng = random.Random(seed)
+    records = [{"id": i, "score": i / 10, "label": i % 2, "meta": {"a": [i, {"b": "x"}]}} for i in range(FUZZ_RECORDS)]
+    texts = {".jsonl": "".join(json.dumps(r) + "\n" for r in records).encode(), ".json": json.dumps(records).encode()}
+    folder.mkdir(parents=True, exist_ok=True)
+    made: dict[str, bytes] = {}
+    for ext, text in texts.items():
+        made[f"random{ext}"] = bytes(rng.randrange(256) for _ in range(2000))
+        made[f"truncated{ext}"] = text[: rng.randrange(len(text) // 4, len(text) * 3 // 4)]
+        flipped = bytearray(text)
+        for _ in range(10):
+            flipped[rng.randrange(len(flipped))] = rng.randrange(256)
+        made[f"flipped{ext}"] = bytes(flipped)
+        made[f"deep_objects{ext}"] = b'{"a":' * 5000 + b"1" + b"}" * 5000 + b"\n"
+        made[f"deep_unclosed{ext}"] = b"[" * 50_000
+    cases = {}
+    for name, data in made.items():
+        (folder / name).write_bytes(data)
+        cases[name] = folder / name
+    return cases
+
+
+def write_folder_with_strays(folder: Path, data_format: str) -> list[Path]:
+    """A log in two files of ``data_format`` (csv, csv.gz, parquet or jsonl.gz) beside what
+    folders also hold: a README.txt, and for gzip a third part cut off mid-stream. Returns the
+    parts that are data, in order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    halves = (ROWS.iloc[:3], ROWS.iloc[3:])
+    parts = [folder / f"part-{i}.{data_format}" for i in range(2)]
+    for part, rows in zip(parts, halves):
+        if data_format.startswith("csv"):
+            rows.to_csv(part, index=False)
+        elif data_format == "parquet":
+            rows.to_parquet(part, index=False)
+        else:
+            rows.to_json(part, orient="records", lines=True, date_format="iso", compression="gzip")
+    if data_format.endswith(".gz"):
+        whole = gzip.compress(gzip.decompress(parts[0].read_bytes()) * 2000)
+        (folder / f"part-2.{data_format}").write_bytes(whole[: len(whole) // 2])
+    (folder / "README.txt").write_text("Prediction logs of the fraud model, exported nightly\n"
+                                       "Ask the data team before deleting.\n")
+    return parts
 
 
 if __name__ == "__main__":

@@ -71,3 +71,39 @@ def test_open_with_labels_option_opens_the_labelled_log(app_window, qtbot, tmp_p
     opened = app_window.session.active
     got = app_window.session.store.df(f'SELECT label FROM "{opened.dataset.view}" ORDER BY "{ROW_ID}"')
     assert got.label.tolist()[0] == 0 and pd.isna(got.label[1]) and got.label[2] == 1
+
+
+def test_joined_labels_are_kept_in_the_workspace(app_window, qtbot, qsettings, tmp_path):
+    """Reopening the workspace brings the labelled log back with its labels joined."""
+    from tests.views.helpers import close_window, make_window
+
+    log = pd.DataFrame({"request_id": [f"r{i}" for i in range(30)], "score": [(i % 10) / 10 for i in range(30)]})
+    log.to_csv(tmp_path / "log.csv", index=False)
+    pd.DataFrame({"request_id": [f"r{i}" for i in range(0, 30, 3)], "label": [i % 2 for i in range(10)]}).to_csv(
+        tmp_path / "labels.csv", index=False)
+    path = tmp_path / "incident.sleuth"
+    assert app_window.controller.save_workspace_as(path)
+    app_window.open_paths([str(tmp_path / "log.csv")])
+    settle(qtbot, app_window)
+    fill_dialog(qtbot, str(tmp_path / "labels.csv"))
+    qtbot.keyClick(app_window, Qt.Key_J, Qt.ControlModifier)
+    settle(qtbot, app_window)
+    joined = app_window.session.active
+    query = f'SELECT request_id, label FROM "{{}}" ORDER BY "{ROW_ID}"'
+    before = app_window.session.store.df(query.format(joined.dataset.view))
+    assert joined.name == "log + labels" and before.label.notna().sum() == 10
+    app_window.session.workspace.close()
+    app_window.session.workspace = None
+
+    again = make_window(qtbot, qsettings)
+    try:
+        assert again.controller.open_workspace(path)
+        settle(qtbot, again)
+        assert sorted(again.session.datasets) == ["log", "log + labels"]
+        reopened = again.session.datasets["log + labels"]
+        assert reopened.roles.label == "label" and reopened.labels == (str(tmp_path / "labels.csv"),)
+        after = again.session.store.df(query.format(reopened.dataset.view))
+        pd.testing.assert_frame_equal(after, before)
+        assert "label" not in again.session.datasets["log"].dataset.column_names
+    finally:
+        close_window(again)

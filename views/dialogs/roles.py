@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from analysis.dataset import Dataset
-from analysis.data.roles import SINGLE_ROLES, Role, RoleMap, TaskType
+from analysis.data.roles import SINGLE_ROLES, Role, RoleMap, TaskType, role_problem
 
 ROLE_LABELS = {
     Role.ID: "id",
@@ -96,6 +96,11 @@ class RolesDialog(QDialog):
         hint.setWordWrap(True)
         layout.addWidget(hint)
         layout.addWidget(self.table, 1)
+        self.refusal = QLabel()
+        self.refusal.setWordWrap(True)
+        self.refusal.setStyleSheet("color: palette(highlight); font-weight: bold")
+        self.refusal.hide()
+        layout.addWidget(self.refusal)
         layout.addLayout(form)
         layout.addWidget(buttons)
         self._show(roles)
@@ -111,7 +116,16 @@ class RolesDialog(QDialog):
         self.threshold.setValue(roles.threshold)
 
     def _on_role(self, column: str) -> None:
+        """Apply a choice, or refuse it here in a sentence when the column's type cannot play
+        the role: applied, it would make every panel's query fail (raw SQL errors, a panel left
+        computing) instead of one clear line where the choice was made."""
         role = Role(self.combos[column].currentData())  # Qt hands str-enums back as plain text
+        problem = role_problem(self._dataset.column(column), role)
+        self.refusal.setText(problem or "")
+        self.refusal.setVisible(bool(problem))
+        if problem:
+            self._show(self._roles)
+            return
         if role in SINGLE_ROLES:
             self._chosen.add(role.value)
         self._show(self.roles().with_role(column, role))

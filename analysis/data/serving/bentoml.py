@@ -6,11 +6,20 @@ lines of the logged columns plus ``timestamp``, ``request_id`` and ``trace_id``,
 to ``data.<worker>.log.<date>``) and ``<name>/schema/schema.<worker>.log`` (``meta_data``
 {bento_name, bento_version} and ``columns`` [{name, role, type}]). The schema record is what
 identifies the shape; the bento version it names is the model version of the monitor's rows.
-Data lines are already one row per prediction; their columns keep their logged names.
+Data lines are already one row per prediction; their columns keep their logged names. The
+schema's column roles (``feature``, ``prediction``, ``target``) are what the service declared
+each column to be, so :func:`declared_roles` hands them to role detection.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Sequence
+
+from analysis.data.serving.raw import first_records
+
+NAME = "bentoml-monitoring"
 TITLE = "BentoML monitoring log"
 PRESERVED = ("timestamp", "request_id", "trace_id")
 MONITOR = r"[/\\](data|schema)[/\\][^/\\]+$"
@@ -34,3 +43,21 @@ def requests_sql(raw: str) -> str:
     FROM {raw} LEFT JOIN versions AS v ON regexp_replace(file, '{MONITOR}', '') = v.monitor
     WHERE NOT json_exists(doc, '$.meta_data')
     """
+
+
+def declared_roles(paths: Sequence[str | Path]) -> dict[str, str]:
+    """{column: BentoML role} from the schema files among ``paths`` (``<monitor>/schema/``),
+    the later record winning, as the monitor rewrites its schema when the service changes."""
+    roles: dict[str, str] = {}
+    for path in (Path(p) for p in paths):
+        if path.parent.name != "schema":
+            continue
+        for line in first_records(path):
+            try:
+                record = json.loads(line)
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(record, dict) and is_schema(record):
+                roles.update({c["name"]: str(c.get("role")) for c in record["columns"]
+                              if isinstance(c, dict) and isinstance(c.get("name"), str)})
+    return roles

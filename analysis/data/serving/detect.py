@@ -36,7 +36,7 @@ SHAPES = (
     Shape("databricks-inference", databricks.TITLE, databricks.is_inference_row, databricks.requests_sql),
     Shape("vertex-request-response", vertex_azure.VERTEX_TITLE, vertex_azure.is_vertex_row, vertex_azure.vertex_requests_sql),
     Shape("azureml-data-collector", vertex_azure.AZURE_TITLE, vertex_azure.is_azure_event, vertex_azure.azure_requests_sql),
-    Shape("bentoml-monitoring", bentoml.TITLE, bentoml.is_schema, bentoml.requests_sql),
+    Shape(bentoml.NAME, bentoml.TITLE, bentoml.is_schema, bentoml.requests_sql),
 )
 
 SAMPLED_FILES = 50
@@ -66,7 +66,7 @@ def _sample_records(path: Path, is_parquet: bool) -> list[dict]:
     for line in lines:
         try:
             value = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # not a record here: the loader names the problem
             continue
         if isinstance(value, dict):
             records.append(value)

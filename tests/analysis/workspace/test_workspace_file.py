@@ -149,3 +149,20 @@ def test_a_capability_table_is_registered_and_an_edit_is_all_or_nothing(tmp_path
     reopened = Workspace.open(tmp_path / "own.sleuth", create=False)
     assert reopened.fetch(Sql("SELECT base, number, document FROM rule_sets")) == [("v1", 1, '{"kept": true}')]
     reopened.close()
+
+
+def test_a_labels_join_round_trips_and_goes_with_its_dataset(tmp_path):
+    labels = tmp_path / "labels.csv"
+    entry = DatasetEntry("log + labels", (str(tmp_path / "log.csv"),), "csv", RoleMap(label="label"),
+                         labels=(str(labels),), labels_on="request_id")
+    ws = Workspace.open(tmp_path / "w.sleuth")
+    ws.save_dataset(entry)
+    ws.save_dataset(DatasetEntry("log", (str(tmp_path / "log.csv"),), "csv", None))
+    ws.close()
+    again = Workspace.open(tmp_path / "w.sleuth")
+    assert [(e.name, e.labels, e.labels_on) for e in again.datasets()] == [
+        ("log + labels", (str(labels.resolve()),), "request_id"), ("log", (), None)]
+    again.remove_dataset("log + labels")
+    again.save_dataset(DatasetEntry("log + labels", entry.paths, "csv", None))  # registered again, no join
+    assert [(e.name, e.labels) for e in again.datasets()] == [("log", ()), ("log + labels", ())]
+    again.close()

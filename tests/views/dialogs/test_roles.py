@@ -52,3 +52,37 @@ def test_the_dialog_says_what_a_snapshots_roles_are_for(qtbot, store, tmp_path):
     assert dialog.roles().chosen == ()  # only roles someone gave a column are recorded
     dialog.set_role("churned", Role.LABEL)
     assert dialog.roles().chosen == ("label",) and "y" in dialog.roles().features
+
+
+def test_a_text_column_chosen_as_score_or_time_is_refused_in_the_dialog(qtbot, store, tmp_path):
+    """Applied, it made every panel fail with DuckDB's SQL in red banners and tracebacks."""
+    import pandas as pd
+
+    from analysis.data.open_log import load_log
+
+    pd.DataFrame({"ts": pd.date_range("2026-01-01", periods=4, freq="h"), "score": [0.1, 0.9, 0.4, 0.7],
+                  "label": [0, 1, 0, 1], "device": ["pos", "web", "pos", "app"]}).to_parquet(tmp_path / "log.parquet")
+    loaded = load_log(store, [str(tmp_path / "log.parquet")], check=False)
+    dialog = RolesDialog(loaded.dataset, loaded.roles)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    for role, said in ((Role.SCORE, "a score must be numbers"), (Role.TIMESTAMP, "cannot be the timestamp")):
+        dialog.set_role("device", role)
+        assert dialog.roles() == loaded.roles  # nothing applied
+        assert dialog.combos["device"].currentData() == Role.FEATURE.value
+        assert dialog.refusal.isVisible() and "'device'" in dialog.refusal.text() and said in dialog.refusal.text()
+    dialog.set_role("device", Role.LABEL)  # class names are a fine label
+    assert dialog.roles().label == "device" and not dialog.refusal.isVisible()
+
+
+def test_a_text_score_from_a_saved_mapping_is_a_sentence_in_the_checks(store, tmp_path):
+    import pandas as pd
+    from dataclasses import replace
+
+    from analysis.data.log_sanity import Severity, check_log
+    from analysis.data.open_log import load_log
+
+    pd.DataFrame({"score": [0.1, 0.9], "label": [0, 1], "device": ["pos", "web"]}).to_parquet(tmp_path / "log.parquet")
+    loaded = load_log(store, [str(tmp_path / "log.parquet")], check=False)
+    issues = check_log(store, loaded.dataset, replace(loaded.roles, scores=("device",)))
+    assert [i.column for i in issues if i.severity is Severity.ERROR] == ["device"]

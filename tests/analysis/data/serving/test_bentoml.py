@@ -35,3 +35,26 @@ def test_monitor_folder_reads_rows_with_the_bento_version(store, truth, tmp_path
     np.testing.assert_allclose(frame.pred, truth.score[:6])
     assert (frame.model_version == "k3x7").all() and "trace_id" not in frame
     assert skipped_lines(loaded) == [4]
+
+
+def test_the_schema_files_roles_set_the_label_and_score(store, truth, tmp_path):
+    """The schema names ``verdict`` the target and ``risk`` the prediction: names detection alone
+    reads as features. A feature called ``label`` stays a feature."""
+    monitor = tmp_path / "monitoring" / "fraud"
+    (monitor / "data").mkdir(parents=True)
+    (monitor / "schema").mkdir()
+    columns = [{"name": "age", "role": "feature", "type": "numerical"},
+               {"name": "label", "role": "feature", "type": "categorical"},
+               {"name": "risk", "role": "prediction", "type": "numerical"},
+               {"name": "verdict", "role": "target", "type": "categorical"}]
+    schema = {"meta_data": {"bento_name": "fraud", "bento_version": "v9"}, "columns": columns}
+    (monitor / "schema" / "schema.0.log").write_text(json.dumps(schema) + "\n")
+    lines = [json.dumps({"age": int(truth.age[i]), "label": ["gold", "silver"][i % 2], "risk": float(truth.score[i]),
+                         "verdict": int(truth.score[i] > 0.5), "timestamp": truth.timestamp[i].isoformat(),
+                         "request_id": truth.request_id[i], "trace_id": str(i)}) for i in range(12)]
+    (monitor / "data" / "data.0.log").write_text("\n".join(lines) + "\n")
+    loaded, _ = load(store, monitor)
+    roles = loaded.roles
+    assert roles.label == "verdict" and roles.scores == ("risk",) and roles.prediction is None
+    assert "label" in roles.features and "age" in roles.features
+    assert roles.id == "request_id" and roles.model_version == "model_version"
