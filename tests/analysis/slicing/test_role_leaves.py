@@ -182,3 +182,15 @@ def test_a_leaf_the_roles_cannot_resolve_is_a_sentence(benefits_log):
         parse_where(store, "flip('v1' -> 'v3')", dataset, roles)
     with pytest.raises(SchemaError, match="depends on the log's column roles"):
         to_sql(parse_slice("unlabelled", types))
+
+
+def test_opening_a_leaf_narrows_the_slice_without_replacing_another_leaf():
+    """A role leaf names no column, so NARROW adds it rather than dropping a condition that
+    happens to name no column either; a column condition still moves its own column."""
+    from analysis.slices import Compare, EditMode, all_of, combine
+
+    current = all_of([Outcome("wrong"), Compare("region", "=", "EU")])
+    flip = Flip("v1", "v2")
+    assert combine(current, flip, EditMode.NARROW) == all_of([Outcome("wrong"), Compare("region", "=", "EU"), flip])
+    moved = combine(current, Compare("region", "=", "US"), EditMode.NARROW)
+    assert moved == all_of([Outcome("wrong"), Compare("region", "=", "US")])
