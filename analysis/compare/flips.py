@@ -24,9 +24,9 @@ from analysis.errors import SchemaError
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident, literal
 from analysis.data.roles import RoleMap, TaskType
+from analysis.slices import FLIP_DIRECTIONS
 from analysis.store import Store
 
-FLIP_KINDS = ("negative", "positive")
 EXPORT_FORMATS = ("csv", "parquet")
 
 
@@ -58,8 +58,8 @@ class Flips:
 
 def flip_sql(roles: RoleMap, kind: str, tolerance: float = 0.0) -> str:
     """Condition over the paired view selecting the labelled pairs of one flip ``kind``."""
-    if kind not in FLIP_KINDS:
-        raise ValueError(f"flip kind is one of {', '.join(FLIP_KINDS)}, not {kind!r}")
+    if kind not in FLIP_DIRECTIONS:
+        raise ValueError(f"flip kind is one of {', '.join(FLIP_DIRECTIONS)}, not {kind!r}")
     if roles.task is TaskType.REGRESSION:
         grown = f"{side_column('c', 'loss')} - {side_column('b', 'loss')}"
         shrunk = f"{side_column('b', 'loss')} - {side_column('c', 'loss')}"
