@@ -8,7 +8,9 @@ to. Trees are hashable, so any result can be cached by the slice that produced i
 Three renderings of one tree:
 
 * :func:`to_sql` gives a parameterised ``WHERE`` fragment (names through ``ident()``, values
-  as ``?`` parameters), so nothing a user typed is ever pasted into SQL;
+  as ``?`` parameters), so nothing a user typed is ever pasted into SQL; leaves on what a row
+  means (``wrong``, ``flip(...)``, see :class:`RoleLeaf`) need the dataset's roles and are
+  resolved by the :class:`LeafResolver` passed where a query is built for one dataset;
 * :func:`to_text` gives the slice syntax read by :func:`analysis.slicing.parser.parse_slice`;
 * :meth:`Slice.to_json` gives a versioned document with a stable ``kind`` tag per node.
 

@@ -82,6 +82,9 @@ MAX_DEPTH = 64
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
+OUTCOME_WORDS = {**{word: word for word in OUTCOMES}, "unlabeled": "unlabelled"}
+"""The outcome leaves as they may be typed (either spelling of unlabelled), any case."""
+
 
 class SliceParseError(SleuthError):
     """A filter expression that cannot be read; ``position`` is the 0-based offending offset."""
@@ -370,7 +373,7 @@ class Parser:
         word, after = token.text.lower(), self.peek(1)
         if word == "flip":
             return after.kind == "("
-        return word in OUTCOMES and (after.kind in (")", "END") or (
+        return word in OUTCOME_WORDS and (after.kind in (")", "END") or (
             after.kind == "KEYWORD" and after.text in ("AND", "OR")))
 
     def role_leaf(self) -> RoleLeaf:
@@ -378,7 +381,7 @@ class Parser:
         if start.text.lower() == "flip":
             leaf: RoleLeaf = self.flip()
         else:
-            leaf = Outcome(start.text.lower())
+            leaf = Outcome(OUTCOME_WORDS[start.text.lower()])
         if self.check_leaf is not None:
             try:
                 self.check_leaf(leaf)

@@ -152,6 +152,7 @@ def test_bare_names_and_numbers_name_versions_and_columns_keep_their_names():
     assert parse_slice("flip(v1 -> 2)", columns) == Flip("v1", "2", "negative")
     assert parse_slice("wrong = 1 AND wrong", columns).parts[1] == Outcome("wrong")
     assert to_text(parse_slice("flip = 'x'", columns)) == "flip = 'x'"
+    assert parse_slice("Unlabeled OR WRONG", columns) == Outcome("unlabelled") | Outcome("wrong")
 
 
 @pytest.mark.parametrize("text, message", [
