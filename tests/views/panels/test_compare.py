@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from analysis.report.formatting import number
-from analysis.slices import Everything, Flip, Slice, to_text
+from analysis.slices import Everything, Flip, RowIds, Slice, to_text
 from app.commands import SetSlice
 from app.state import Session
 from tests.views.helpers import open_demo, open_log, rows_in_slice
@@ -173,4 +173,12 @@ def test_open_negative_flips_shows_the_flip_predicate_and_every_panel_counts_the
     assert [r.version for r in metrics.results] == [new]  # only the candidate's rows of the flips
     assert metrics.cell_text("Rows", new) == f"{negative:,}"
     assert metrics.cell_text("Accuracy", new) == number(0.0)  # every negative flip is a wrong candidate answer
+
+    # flips counted at an edited threshold are not what the slice language's flip (at the roles'
+    # threshold) selects, so the button refuses rather than opening other rows
+    session.run(SetSlice(Slice(Everything)))
+    panel.threshold.setValue(session.active.roles.threshold + 0.2)
+    compare(qtbot, panel)
+    assert panel.result.flips.negative > 0 and not panel.open_flips.isEnabled()
+    assert "edited threshold" in panel.open_flips.toolTip()
     session.close()
