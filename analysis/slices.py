@@ -8,7 +8,9 @@ to. Trees are hashable, so any result can be cached by the slice that produced i
 Three renderings of one tree:
 
 * :func:`to_sql` gives a parameterised ``WHERE`` fragment (names through ``ident()``, values
-  as ``?`` parameters), so nothing a user typed is ever pasted into SQL;
+  as ``?`` parameters), so nothing a user typed is ever pasted into SQL; leaves on what a row
+  means (``wrong``, ``flip(...)``, see :class:`RoleLeaf`) need the dataset's roles and are
+  resolved by the :class:`LeafResolver` passed where a query is built for one dataset;
 * :func:`to_text` gives the slice syntax read by :func:`analysis.slicing.parser.parse_slice`;
 * :meth:`Slice.to_json` gives a versioned document with a stable ``kind`` tag per node.
 
@@ -28,7 +30,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable, Iterable, Union
+from typing import Any, Callable, Iterable, Protocol, Union
 
 from analysis.errors import SchemaError
 from analysis.query import ROW_ID, Sql, ident
@@ -325,6 +327,79 @@ def any_of(parts: Iterable[Predicate]) -> Predicate:
     return kept[0] if len(kept) == 1 else Or(kept)
 
 
+# --- leaves that read the column roles ----------------------------------------------------
+
+
+OUTCOMES = ("wrong", "correct", "unlabelled")
+"""The outcome leaves, as written in the slice syntax."""
+
+FLIP_DIRECTIONS = ("negative", "positive")
+
+
+class RoleLeaf(Predicate):
+    """A condition on what a row *means* (its label, prediction, version, request id) rather
+    than on named columns: which columns those are is the dataset's role mapping, so the leaf
+    stays unresolved in the tree (and in saved slices) and becomes SQL only where a query is
+    built for one dataset, through a :class:`LeafResolver`. A slice saved as ``wrong`` still
+    means the wrong predictions after the label column is remapped."""
+
+    @property
+    def columns(self) -> frozenset[str]:
+        return frozenset()
+
+
+@dataclass(frozen=True)
+class Outcome(RoleLeaf):
+    """``wrong`` (labelled, predicted, and the prediction is not the label), ``correct``, or
+    ``unlabelled`` (no label yet). An unlabelled row is neither wrong nor correct."""
+
+    outcome: str
+
+    def __post_init__(self) -> None:
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"an outcome is one of {', '.join(OUTCOMES)}, not {self.outcome!r}")
+
+
+@dataclass(frozen=True)
+class Flip(RoleLeaf):
+    """The candidate's rows of the requests that flipped between two versions, paired by
+    request id: ``negative`` when the base was right and the candidate wrong, ``positive`` the
+    reverse (for a regression model: the absolute error grew, or shrank)."""
+
+    base: str
+    candidate: str
+    direction: str = "negative"
+
+    def __post_init__(self) -> None:
+        for version in (self.base, self.candidate):
+            if not isinstance(version, str) or version == "" or "\x00" in version:
+                raise ValueError(f"a flip names two model versions as text, not {version!r}")
+        if self.base == self.candidate:
+            raise ValueError(f"a flip is between two different versions, not '{self.base}' and itself")
+        if self.direction not in FLIP_DIRECTIONS:
+            raise ValueError(f"a flip is {' or '.join(FLIP_DIRECTIONS)}, not {self.direction!r}")
+
+
+class LeafResolver(Protocol):
+    """Turns a :class:`RoleLeaf` into SQL over one dataset's view, knowing its roles.
+
+    Raises :class:`SchemaError` with a sentence when the leaf cannot mean anything there (no
+    label column, no request id to pair versions by)."""
+
+    def leaf_sql(self, leaf: RoleLeaf) -> Sql: ...
+
+
+def role_leaves(pred: Predicate) -> list[RoleLeaf]:
+    """The role leaves of ``pred``, in order: empty for a slice that only names columns."""
+    if isinstance(pred, RoleLeaf):
+        return [pred]
+    if isinstance(pred, (And, Or)):
+        return [leaf for part in pred.parts for leaf in role_leaves(part)]
+    if isinstance(pred, Not):
+        return role_leaves(pred.part)
+    return []
+
+
 # --- edit modes --------------------------------------------------------------------------
 
 
@@ -333,7 +408,7 @@ class EditMode(str, Enum):
 
     ``NARROW`` is AND, except that a condition of the current slice on the same columns as the
     new one is replaced: picking another time range or another bin moves the slice instead of
-    emptying it.
+    emptying it. A role leaf names no column, so it is always ANDed.
     """
 
     REPLACE = "replace"
@@ -353,7 +428,7 @@ def combine(current: Predicate, new: Predicate, mode: EditMode | str) -> Predica
     if mode is EditMode.OR:
         return current | new
     if mode is EditMode.NARROW:
-        kept = [part for part in conjuncts(current) if part.columns != new.columns]
+        kept = [part for part in conjuncts(current) if not new.columns or part.columns != new.columns]
         return all_of(kept + [new])
     return current & ~new
 
@@ -368,8 +443,17 @@ def conjuncts(predicate: Predicate) -> list[Predicate]:
 # --- SQL ---------------------------------------------------------------------------------
 
 
-def to_sql(pred: Predicate) -> Sql:
-    """A parameterised ``WHERE`` fragment selecting the rows where ``pred`` is true."""
+def to_sql(pred: Predicate, resolver: LeafResolver | None = None) -> Sql:
+    """A parameterised ``WHERE`` fragment selecting the rows where ``pred`` is true.
+
+    ``resolver`` turns role leaves (``wrong``, ``flip(...)``) into SQL for the dataset queried;
+    only the places that turn the *current* or a *typed* slice into a query pass one, so a
+    role leaf anywhere else is refused with a sentence rather than guessed.
+    """
+    if isinstance(pred, RoleLeaf):
+        if resolver is None:
+            raise SchemaError(f"'{to_text(pred)}' depends on the log's column roles and cannot be used here")
+        return resolver.leaf_sql(pred)
     if isinstance(pred, AllRows):
         return Sql("TRUE")
     if isinstance(pred, Compare):
@@ -390,11 +474,11 @@ def to_sql(pred: Predicate) -> Sql:
             [Sql(f"{row} >= ? AND {row} < ?", pair) for pair in pred.ranges], "OR"
         )
     if isinstance(pred, And):
-        return join_sql([to_sql(p) for p in pred.parts], "AND")
+        return join_sql([to_sql(p, resolver) for p in pred.parts], "AND")
     if isinstance(pred, Or):
-        return join_sql([to_sql(p) for p in pred.parts], "OR")
+        return join_sql([to_sql(p, resolver) for p in pred.parts], "OR")
     if isinstance(pred, Not):
-        inner = to_sql(pred.part)
+        inner = to_sql(pred.part, resolver)
         return Sql(f"NOT coalesce(({inner.text}), FALSE)", inner.params)
     raise TypeError(f"not a slice predicate: {pred!r}")
 
@@ -442,6 +526,10 @@ def _text(pred: Predicate) -> tuple[str, int]:
         return f"{name_text(pred.column)} IS {'NOT ' if pred.negated else ''}NULL", _ATOM
     if isinstance(pred, RowIds):
         return "ROWS " + ", ".join(f"{a}:{b}" for a, b in pred.ranges), _ATOM
+    if isinstance(pred, Outcome):
+        return pred.outcome, _ATOM
+    if isinstance(pred, Flip):
+        return f"flip({quote_text(pred.base)} -> {quote_text(pred.candidate)}, {pred.direction})", _ATOM
     if isinstance(pred, And):
         return " AND ".join(_wrapped(p, _AND) for p in pred.parts), _AND
     if isinstance(pred, Or):
@@ -579,6 +667,10 @@ def predicate_to_dict(pred: Predicate) -> dict[str, Any]:
         return {"kind": "is_null", "column": pred.column, "negated": pred.negated}
     if isinstance(pred, RowIds):
         return {"kind": "row_ids", "ranges": [list(r) for r in pred.ranges]}
+    if isinstance(pred, Outcome):
+        return {"kind": "outcome", "outcome": pred.outcome}
+    if isinstance(pred, Flip):
+        return {"kind": "flip", "base": pred.base, "candidate": pred.candidate, "direction": pred.direction}
     if isinstance(pred, (And, Or)):
         return {"kind": "and" if isinstance(pred, And) else "or", "parts": [predicate_to_dict(p) for p in pred.parts]}
     if isinstance(pred, Not):
@@ -660,6 +752,8 @@ _READERS: dict[str, Callable[[dict[str, Any], str, int], Predicate]] = {
     ),
     "is_null": lambda node, path, depth: IsNull(node["column"], _flag(node, "negated", False)),
     "row_ids": lambda node, path, depth: RowIds(tuple(tuple(r) for r in _read_list(node, "ranges"))),
+    "outcome": lambda node, path, depth: Outcome(node["outcome"]),
+    "flip": lambda node, path, depth: Flip(node["base"], node["candidate"], node["direction"]),
     "and": lambda node, path, depth: And(tuple(_read_parts(node, path, depth))),
     "or": lambda node, path, depth: Or(tuple(_read_parts(node, path, depth))),
     "not": lambda node, path, depth: Not(predicate_from_dict(node["part"], f"{path}.part", depth + 1)),

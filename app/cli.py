@@ -331,9 +331,8 @@ def run_slices(args: argparse.Namespace) -> int:
     from analysis.discovery.failing_slices import DiscoverySettings, failing_slices
     from analysis.data.open_log import load_log
     from analysis.data.roles import TaskType
-    from analysis.slicing.parser import parse_slice
+    from analysis.slicing.role_leaves import where_sql
     from analysis.report.formatting import count, interval, json_value, number, p_value
-    from analysis.slices import to_sql
     from analysis.store import APP_MEMORY_LIMIT, Store
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
@@ -343,7 +342,7 @@ def run_slices(args: argparse.Namespace) -> int:
     error = args.error or ("abs" if roles.task is TaskType.REGRESSION else "misclass")
     condition = None
     if args.where:
-        condition = to_sql(parse_slice(args.where, {c.name: c.dtype for c in dataset.columns}))
+        condition = where_sql(store, args.where, dataset, roles)
     settings = DiscoverySettings(
         error=error, version=args.version, other_version=args.against, k=args.top, max_level=args.max_level,
         min_support=args.min_support, alpha=args.alpha, significant_only=not args.all,
@@ -384,8 +383,7 @@ def run_compare_command(args: argparse.Namespace) -> int:
     from analysis.compare.report import compare_report, is_regression, report_text
     from analysis.data.open_log import load_log
     from analysis.data.time import time_window
-    from analysis.slicing.parser import parse_slice
-    from analysis.slices import to_sql
+    from analysis.slicing.role_leaves import where_sql
     from analysis.store import APP_MEMORY_LIMIT, Store
     from analysis.workspace.workspace_file import Workspace
 
@@ -399,7 +397,7 @@ def run_compare_command(args: argparse.Namespace) -> int:
     store = Store(memory_limit=APP_MEMORY_LIMIT)
     loaded = load_log(store, args.paths, fixed=named_roles(args), check=False, options=_log_options(args))
     dataset, roles = loaded.dataset, loaded.roles
-    condition = to_sql(parse_slice(args.where, {c.name: c.dtype for c in dataset.columns})) if args.where else None
+    condition = where_sql(store, args.where, dataset, roles) if args.where else None
     dataset, condition = cli_rules.compare_inputs(store, args, dataset, roles, condition)
     windows = [None if w is None else time_window(roles, *w) for w in (args.base_window, args.candidate_window)]
     report = compare_report(store, dataset, roles, args.base, args.candidate, metric=args.metric,

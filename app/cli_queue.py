@@ -95,8 +95,7 @@ def _add(queue, args) -> int:
     from analysis.queue.followup import follow_up
     from analysis.queue.grouping import version_scope
     from analysis.queue.intake import intake_log
-    from analysis.slicing.parser import parse_slice
-    from analysis.slices import to_sql
+    from analysis.slicing.role_leaves import where_sql
     from analysis.store import APP_MEMORY_LIMIT, Store
     from analysis.triage.check_report import check_dataset
     from analysis.workspace.workspace_file import DatasetEntry
@@ -105,7 +104,7 @@ def _add(queue, args) -> int:
     loaded = load_log(store, args.paths, check=False)
     dataset, roles = loaded.dataset, loaded.roles
     queue.workspace.save_dataset(DatasetEntry(dataset.name, dataset.paths, dataset.format, roles))
-    condition = to_sql(parse_slice(args.where, {c.name: c.dtype for c in dataset.columns})) if args.where else None
+    condition = where_sql(store, args.where, dataset, roles) if args.where else None
     if args.version:
         condition = version_scope(roles, args.version) & condition
     followed = follow_up(queue, store, dataset, roles)

@@ -104,7 +104,8 @@ def run_rule_add(args: argparse.Namespace) -> int:
     workspace = Workspace.open(args.workspace)
     try:
         dataset, roles = _rule_log(store, workspace, args.log)
-        where = Slice(parse_slice(args.where, {c.name: c.dtype for c in dataset.columns}), args.name or args.where)
+        types = {c.name: c.dtype for c in dataset.columns}
+        where = Slice(parse_slice(args.where, types, _refuse_role_leaf), args.name or args.where)
         if args.route:
             rule = Rule(where, Route(args.route))
         else:
@@ -120,6 +121,14 @@ def run_rule_add(args: argparse.Namespace) -> int:
     else:
         print(f"{made.name}: {len(made.rules)} rule(s); '{args.base}+rules' now means this rule set")
     return 0
+
+
+def _refuse_role_leaf(leaf) -> None:
+    """A rule answers a request before its label exists, so it cannot test right, wrong or flips."""
+    from analysis.errors import SchemaError
+    from analysis.slices import to_text
+
+    raise SchemaError(f"a rule decides before the label is known, so its --where cannot use '{to_text(leaf)}'")
 
 
 def _rule_log(store, workspace, paths: list[str] | None):
@@ -174,15 +183,14 @@ def run_rule_export(args: argparse.Namespace) -> int:
 def run_golden_add(args: argparse.Namespace) -> int:
     from analysis.data.open_log import load_log
     from analysis.golden.golden_set import add_to_golden
-    from analysis.slices import to_sql
-    from analysis.slicing.parser import parse_slice
+    from analysis.slicing.role_leaves import where_sql
     from analysis.store import APP_MEMORY_LIMIT, Store
     from analysis.workspace.workspace_file import Workspace
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
     loaded = load_log(store, args.log, check=False)
     dataset, roles = loaded.dataset, loaded.roles
-    condition = to_sql(parse_slice(args.where, {c.name: c.dtype for c in dataset.columns}))
+    condition = where_sql(store, args.where, dataset, roles)
     if args.version is not None:
         condition = condition & _version_condition(roles, args.version)
     workspace = Workspace.open(args.workspace)

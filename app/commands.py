@@ -12,7 +12,7 @@ import abc
 from dataclasses import dataclass, field, replace
 
 from analysis.data.roles import RoleMap
-from analysis.slices import EditMode, Everything, Predicate, Slice, combine
+from analysis.slices import EditMode, Everything, Predicate, Slice, combine, role_leaves
 from analysis.workspace.version_cards import VersionCard
 from analysis.workspace.workspace_file import Workspace
 
@@ -106,10 +106,13 @@ class SetRoles(Command):
 
 
 def _put(session: Session, opened: OpenDataset) -> Changes:
+    """New roles for a dataset; on the active one they also change the rows of a current slice
+    on outcomes or flips (``wrong`` reads the label role), so panels showing it refresh."""
     session.datasets[opened.name] = opened
     if session.workspace is not None:
         session.workspace.save_roles(opened.name, opened.roles)
-    return Changes(roles=True)
+    reads_roles = opened.name == session.active_name and bool(role_leaves(session.current_slice.predicate))
+    return Changes(roles=True, slice=reads_roles)
 
 
 @dataclass

@@ -25,6 +25,7 @@ from analysis.rules.derived import load_log_with_rules
 from analysis.rules.rule_set import RuleSet
 from analysis.rules.rule_store import rule_sets
 from analysis.slicing.parser import parse_slice
+from analysis.slicing.role_leaves import RoleContext
 from analysis.slices import Everything, Predicate, Slice
 from analysis.workspace.workspace_file import Workspace, with_workspace_suffix
 
@@ -211,13 +212,15 @@ class AppController:
     def apply_filter(self, text: str) -> None:
         """Parse a typed filter against the active dataset's columns and make it the current slice.
 
-        Raises :class:`SliceParseError` (with the character position) for the slice bar to show.
+        Raises :class:`SliceParseError` (with the character position) for the slice bar to show,
+        also for a role leaf (``wrong``, ``flip(...)``) that the dataset's roles cannot resolve.
         """
         opened = self.session.active
         if opened is None:
             return
         types = {c.name: c.dtype for c in opened.dataset.columns}
-        predicate = parse_slice(text, types) if text.strip() else Everything
+        check = RoleContext(opened.dataset, opened.roles).check
+        predicate = parse_slice(text, types, check) if text.strip() else Everything
         self.session.run(SetSlice(Slice(predicate)))
 
     def save_workspace_as(self, path: str | Path) -> bool:

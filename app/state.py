@@ -19,7 +19,9 @@ from psygnal import Signal
 from analysis.dataset import Dataset
 from analysis.query import ROW_ID, Sql
 from analysis.data.roles import Role, RoleMap, chosen_roles
-from analysis.slices import Everything, Slice, to_sql
+from analysis.errors import SchemaError
+from analysis.slices import Everything, Slice, role_leaves
+from analysis.slicing.role_leaves import RoleContext, slice_sql
 from analysis.store import Store
 from analysis.workspace.version_cards import VersionCard, display_name
 from analysis.workspace.workspace_file import DatasetEntry, Workspace
@@ -122,15 +124,31 @@ class Session:
     def condition(self) -> Sql | None:
         """The current slice as a WHERE fragment for the active dataset; None for all rows.
 
-        A slice naming a column the active dataset lacks is not applied (the slice bar says
-        so), rather than failing every panel's query.
+        A slice naming a column the active dataset lacks, or a role leaf its roles cannot
+        resolve (``wrong`` without a label column), is not applied (the slice bar says so),
+        rather than failing every panel's query. Role leaves are resolved here, the one place
+        the window turns the current slice into SQL.
         """
         if self.current_slice.predicate is Everything or not self.slice_applies():
             return None
-        return to_sql(self.current_slice.predicate)
+        return slice_sql(self.current_slice.predicate, self.active.dataset, self.active.roles)
 
     def slice_applies(self) -> bool:
-        return self.active is not None and not self.missing_slice_columns()
+        return self.active is not None and not self.missing_slice_columns() and not self.unresolved_slice_leaf()
+
+    def unresolved_slice_leaf(self) -> str:
+        """Why a role leaf of the current slice means nothing for the active dataset (its
+        roles lack a label, an id...), as a sentence; "" when every leaf resolves."""
+        opened = self.active
+        if opened is None:
+            return ""
+        context = RoleContext(opened.dataset, opened.roles)
+        for leaf in role_leaves(self.current_slice.predicate):
+            try:
+                context.check(leaf)
+            except SchemaError as exc:
+                return str(exc)
+        return ""
 
     def missing_slice_columns(self) -> list[str]:
         """Columns the current slice reads that the active dataset lacks (row ids always exist)."""

@@ -50,7 +50,7 @@ from analysis.metrics.per_version import METRICS
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident
 from analysis.data.roles import RoleMap
-from analysis.slices import And, Not, Predicate, Slice, all_of, to_sql, to_text
+from analysis.slices import And, Not, Predicate, Slice, all_of, role_leaves, to_sql, to_text
 from analysis.store import Store
 
 ALPHA = 0.05
@@ -159,7 +159,9 @@ def slice_comparisons(
     """:func:`regressed_slices` over rows already chosen (see :func:`analysis.compare.comparison.compared_rows`;
     a paired table must hold :func:`slice_columns`). ``roles`` are already at the threshold."""
     metric = slice_metric(roles, metric)
-    candidates = [(to_text(s.predicate), s.predicate, "saved") for s in saved]
+    # A saved slice on outcomes (``wrong``, a flip) is about one version's answers; it is not a
+    # subpopulation both versions can be compared on, so it is not tested here.
+    candidates = [(to_text(s.predicate), s.predicate, "saved") for s in saved if not role_leaves(s.predicate)]
     if column is not None:
         binning = bin_column(store, dataset, column, condition, cancel=cancel)
         candidates += [(g.key, g.predicate, "group") for g in binning.groups]

@@ -7,6 +7,7 @@ The syntax is a small, safe subset of SQL's ``WHERE``::
     amount BETWEEN 10 AND 20          merchant_risk IS NOT NULL
     timestamp >= '2026-10-14 02:00:00' "my col" != 'O''Brien'      ROWS 0:100, 250:300
     prediction <> is_fraud            (a column compared with another column of the same kind)
+    wrong AND region = 'EU-West'      correct      unlabelled      flip('v1' -> 'v2', negative)
 
 The text is never handed to DuckDB. It is tokenised and parsed here into an
 :mod:`analysis.slices` tree, and only that tree becomes SQL (names quoted, values as
@@ -14,6 +15,15 @@ parameters). Anything outside the grammar (functions, subqueries, comments, ``;`
 is an error that points at the character where it starts. A name after a comparison is a column:
 ``prediction <> is_fraud`` selects the labelled rows whose prediction differs from the label (a row
 with either side NULL is not selected, as in SQL); the two columns must hold the same kind of value.
+
+Some conditions are about what a row *means* and read the dataset's column roles instead of
+column names: ``wrong`` (labelled, and the prediction is not the label), ``correct``,
+``unlabelled`` (no label yet), and ``flip('base' -> 'candidate', negative)``: the candidate's
+rows of the requests the base version got right and the candidate wrong (``positive``: the
+reverse), paired by request id. Versions are written as text (a bare name or number is read as
+its text). These words are conditions only where a condition stands alone, so a column called
+``wrong`` is still compared as ``wrong = 1``. Given a ``check_leaf`` callable, the parser asks it
+whether each such condition means something for the dataset, and points at the one that does not.
 
 Values are checked against the column's DuckDB type, so mistakes surface while typing rather
 than as an empty table:
@@ -36,22 +46,27 @@ import difflib
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 from analysis.dataset import NUMERIC_TYPES
-from analysis.errors import SleuthError
+from analysis.errors import SchemaError, SleuthError
 from analysis.slices import (
+    FLIP_DIRECTIONS,
     KEYWORDS,
     LOWER_BOUND_OPS,
+    OUTCOMES,
     UPPER_BOUND_OPS,
     And,
     Compare,
     CompareColumns,
     Everything,
+    Flip,
     InSet,
     IsNull,
+    Outcome,
     Predicate,
     Range,
+    RoleLeaf,
     RowIds,
     Value,
     all_of,
@@ -67,6 +82,9 @@ MAX_DEPTH = 64
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
+OUTCOME_WORDS = {**{word: word for word in OUTCOMES}, "unlabeled": "unlabelled"}
+"""The outcome leaves as they may be typed (either spelling of unlabelled), any case."""
+
 
 class SliceParseError(SleuthError):
     """A filter expression that cannot be read; ``position`` is the 0-based offending offset."""
@@ -81,7 +99,7 @@ class SliceParseError(SleuthError):
 
 @dataclass(frozen=True)
 class Token:
-    kind: str  # NAME, QUOTED_NAME, KEYWORD, STRING, NUMBER, OP, "(", ")", ",", ":", END
+    kind: str  # NAME, QUOTED_NAME, KEYWORD, STRING, NUMBER, OP, "(", ")", ",", ":", "->", END
     text: str  # the keyword upper-cased, the name or string unquoted, otherwise as typed
     position: int
     value: Value | None = None
@@ -110,6 +128,9 @@ def tokenize(text: str) -> Iterator[Token]:
             i += 1
         elif text.startswith("--", i) or text.startswith("/*", i):
             raise SliceParseError("comments are not allowed in a filter", i)
+        elif text.startswith("->", i):
+            yield Token("->", "->", i)
+            i += 2
         elif ch == "'":
             body, i_end = read_quoted(text, i, "'", "text")
             yield Token("STRING", body, i, body)
@@ -223,27 +244,33 @@ def parse_iso(text: str) -> _dt.date | _dt.datetime:
 # --- the parser --------------------------------------------------------------------------
 
 
-def parse_slice(text: str, columns: Mapping[str, str]) -> Predicate:
+LeafCheck = Callable[[RoleLeaf], None]
+"""Raises :class:`SchemaError` with a sentence when a role leaf means nothing for the dataset."""
+
+
+def parse_slice(text: str, columns: Mapping[str, str], check_leaf: LeafCheck | None = None) -> Predicate:
     """Parse a filter expression against ``columns`` (name -> DuckDB type) into a predicate.
 
     Raises :class:`SliceParseError`, with the position of the problem, for anything that is
-    not a well-formed, well-typed filter over those columns.
+    not a well-formed, well-typed filter over those columns, and (given ``check_leaf``, see
+    :mod:`analysis.slicing.role_leaves`) for a role leaf the dataset's roles cannot resolve.
     """
     if not isinstance(text, str):
         raise SliceParseError("a filter must be text", 0)
     if text.strip() == "":
         raise SliceParseError("the filter is empty", 0)
-    return Parser(tokenize(text), dict(columns)).parse()
+    return Parser(tokenize(text), dict(columns), check_leaf).parse()
 
 
 class Parser:
     """Recursive descent over the tokens, with SQL's precedence: OR < AND < NOT < condition."""
 
-    def __init__(self, tokens: Iterator[Token], columns: dict[str, str]) -> None:
+    def __init__(self, tokens: Iterator[Token], columns: dict[str, str], check_leaf: LeafCheck | None = None) -> None:
         self.pending = tokens
         self.tokens: list[Token] = []
         self.at = 0
         self.columns = columns
+        self.check_leaf = check_leaf
         self.depth = 0
 
     def parse(self) -> Predicate:
@@ -333,7 +360,60 @@ class Parser:
         if self.is_keyword("ROWS"):
             self.take()
             return self.row_ranges()
+        if self.starts_role_leaf():
+            return self.role_leaf()
         return self.condition()
+
+    def starts_role_leaf(self) -> bool:
+        """True at ``wrong``/``correct``/``unlabelled`` standing alone, or at ``flip(``: a
+        column of that name is followed by a comparison, never by AND, OR, ')' or the end."""
+        token = self.peek()
+        if token.kind != "NAME":
+            return False
+        word, after = token.text.lower(), self.peek(1)
+        if word == "flip":
+            return after.kind == "("
+        return word in OUTCOME_WORDS and (after.kind in (")", "END") or (
+            after.kind == "KEYWORD" and after.text in ("AND", "OR")))
+
+    def role_leaf(self) -> RoleLeaf:
+        start = self.take()
+        if start.text.lower() == "flip":
+            leaf: RoleLeaf = self.flip()
+        else:
+            leaf = Outcome(OUTCOME_WORDS[start.text.lower()])
+        if self.check_leaf is not None:
+            try:
+                self.check_leaf(leaf)
+            except SchemaError as exc:
+                raise SliceParseError(str(exc), start.position) from None
+        return leaf
+
+    def flip(self) -> Flip:
+        """``flip(base -> candidate, negative|positive)``, the direction negative if left out."""
+        self.expect("(", "'(' after flip")
+        base = self.version("the base version after 'flip('")
+        self.expect("->", "'->' between the base and the candidate version")
+        candidate = self.version("the candidate version after '->'")
+        direction = "negative"
+        if self.peek().kind == ",":
+            self.take()
+            token = self.peek()
+            if token.kind != "NAME" or token.text.lower() not in FLIP_DIRECTIONS:
+                raise SliceParseError(f"expected negative or positive, found {describe(token)}", token.position)
+            direction = self.take().text.lower()
+        self.expect(")", "')' to close flip(...)")
+        if base.text == candidate.text:
+            raise SliceParseError(f"a flip is between two different versions, not '{base.text}' and itself",
+                                  candidate.position)
+        return Flip(base.text, candidate.text, direction)
+
+    def version(self, what: str) -> Token:
+        """A model version: text in quotes, or a bare name or number read as the text typed."""
+        token = self.peek()
+        if token.kind not in ("STRING", "NAME", "NUMBER") or token.text == "":
+            raise SliceParseError(f"expected {what}, found {describe(token)}", token.position)
+        return self.take()
 
     def row_ranges(self) -> RowIds:
         ranges = [self.row_range()]

@@ -28,8 +28,8 @@ from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progres
 from analysis.query import ROW_ID, Sql, ident
 from analysis.data.roles import Role, RoleMap
 from analysis.trace.snapshot_label import label_from_model, label_key
-from analysis.slicing.parser import parse_slice
-from analysis.slices import Compare, Predicate, RowIds, to_sql
+from analysis.slicing.role_leaves import where_sql
+from analysis.slices import Compare, Predicate, RowIds
 from analysis.store import Store
 from analysis.trace.suspects import DEFAULT_SOURCE_COLUMNS, find_suspects, influence_by_source, suspects_report
 from analysis.report.formatting import count, json_value, number, p_value
@@ -463,8 +463,7 @@ def trace_slice(
     loaded_model = load_model(model_path, trust=trust) if model_path else None
     training = read_training(store, train_paths, cancel, model=loaded_model, fixed=snapshot_roles)
     log = load_traced_log(store, log_paths, training, log_roles, cancel, options)
-    types = {c.name: c.dtype for c in log.dataset.columns}
-    condition = to_sql(parse_slice(slice_text, types))
+    condition = where_sql(store, slice_text, log.dataset, log.roles, cancel)
     if version is None:
         version = (version_of_model(model_versions(store, log.dataset, log.roles, cancel), model_path)
                    or busiest_failing_version(store, log.dataset, log.roles, condition, cancel))

@@ -116,3 +116,25 @@ def test_golden_set_gates_a_model_and_restricts_compare(demo_files, weak, tmp_pa
                   "label": [0, 1, 0, 1], "prediction": [0, 1, 1, 1]}).to_csv(elsewhere, index=False)
     code, out, err = run(capsys, "compare", elsewhere, "--golden", workspace, "--base", "a", "--candidate", "b")
     assert code == 2 and f"none of the {len(golden):,} golden requests is in this log" in err
+
+
+def test_where_takes_the_slice_languages_leaves(demo_files, tmp_path, capsys):
+    """``--where`` reads flips and outcomes: the golden set gets exactly the candidate's rows of
+    the negative flips pandas finds, and a leaf a command cannot use is one line, exit 2."""
+    manifest = json.loads(demo_files.manifest.read_text())
+    old, new = (v["version"] for v in manifest["versions"])
+    code, out, err = run(capsys, "golden", "add", tmp_path / "g.sleuth", demo_files.log, "--where",
+                         f"flip('{old}' -> '{new}', negative)", "--json")
+    assert code == 0, err
+    log = pd.read_parquet(demo_files.log, columns=["request_id", "model_version", "prediction", "is_fraud"])
+    pairs = log[log.model_version == new].merge(log[log.model_version == old], on="request_id", suffixes=("_c", "_b"))
+    label = pairs.is_fraud_c.fillna(pairs.is_fraud_b)
+    negative = (label.notna() & (pairs.prediction_b == label) & (pairs.prediction_c != label)).sum()
+    added = json.loads(out)
+    assert added["added"] + added["unlabelled"] == negative > 0 and added["duplicates"] == 0
+
+    code, out, err = run(capsys, "slices", demo_files.log, "--where", f"flip('{old}' -> 'v9')")
+    assert code == 2 and "no model version 'v9'" in err and len(err.strip().splitlines()) == 1
+    code, out, err = run(capsys, "rule", "add", tmp_path / "r.sleuth", "--base", old, "--where", "wrong",
+                         "--predict", "1", "--log", demo_files.log)
+    assert code == 2 and "cannot use 'wrong'" in err and "Traceback" not in err

@@ -150,3 +150,31 @@ def test_return_in_the_bar_applies_the_typed_text_after_a_failing_slice_was_sele
     for panel in (app_window.metrics_panel, app_window.time_panel, app_window.breakdown_panel,
                   app_window.discovery_panel):
         assert "<code>region = 'EU-West'</code>" in panel.caption.text(), (panel.title, panel.caption.text())
+
+
+def test_outcome_leaves_typed_in_the_bar_and_a_leaf_the_roles_cannot_resolve(app_window, qtbot, demo_files):
+    """``wrong`` in the bar restricts every panel to the wrong predictions; once no label column
+    is mapped, the bar says why the slice is not applied and refuses a new leaf in a sentence."""
+    from dataclasses import replace
+
+    from app.commands import SetRoles
+
+    opened = open_demo(qtbot, app_window, demo_files)
+    frame = pd.read_parquet(demo_files.log)
+    type_filter(qtbot, app_window, "wrong AND region = 'EU-West'")
+    labelled = frame.dropna(subset=["is_fraud"])
+    expected = labelled[(labelled.prediction != labelled.is_fraud) & (labelled.region == "EU-West")]
+    assert app_window.table_panel.model.rowCount() == len(expected) > 0
+    shown = {r.version: r.rows for r in app_window.metrics_panel.results}
+    assert shown == expected.groupby("model_version").size().to_dict()
+
+    app_window.session.run(SetRoles(opened.name, replace(opened.roles, label=None)))
+    settle(qtbot, app_window)
+    note = app_window.slice_bar.note
+    assert note.isVisibleTo(app_window) and "needs the label column" in note.text()
+    assert app_window.table_panel.model.rowCount() == len(frame)  # not applied, not failing
+
+    type_filter(qtbot, app_window, "unlabelled")
+    error = app_window.slice_bar.error
+    assert error.isVisibleTo(app_window) and "'unlabelled' needs the label column" in error.text()
+    assert app_window.slice_bar.edit.text() == "unlabelled"

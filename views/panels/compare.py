@@ -37,6 +37,7 @@ from analysis.compare.flips import export_flips
 from analysis.metrics.per_version import METRICS, model_versions
 from analysis.data.time import time_span
 from analysis.report.formatting import count, escape_html, interval, number, p_value, percent, signed
+from analysis.slices import Flip
 from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
 
@@ -44,6 +45,8 @@ from views.panel import Panel, preview
 from views.style import version_colour
 
 MIN_SIDE_WIDTH = 240
+OPEN_FLIPS_TIP = ("The candidate's rows that the base got right and the candidate wrong, as the slice "
+                  "flip('base' -> 'candidate', negative) within the current one")
 OVERALL_COLUMNS = ("Metric", "Base", "Candidate", "Difference", "95% interval", "p")
 SLICE_COLUMNS = ("Slice", "From", "Rows", "Base", "Candidate", "Difference", "95% interval", "p (adj., BY)")
 HELP = (
@@ -64,6 +67,7 @@ class ComparePanel(Panel):
     def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
         super().__init__(session, tasks, parent)
         self.result = None
+        self.compared_threshold: float | None = None  # the edited threshold of the shown result, if any
         self.versions: list[str] = []
         self.base_box = QComboBox()
         self.candidate_box = QComboBox()
@@ -100,7 +104,7 @@ class ComparePanel(Panel):
         self.flips.setWordWrap(True)
         self.flips.setToolTip("Labelled pairs: negative = base right, candidate wrong; positive = the reverse")
         self.open_flips = QPushButton("Open negative flips")
-        self.open_flips.setToolTip("Rows the base got right and the candidate wrong, as the current slice")
+        self.open_flips.setToolTip(OPEN_FLIPS_TIP)
         self.open_flips.clicked.connect(self._open_negative_flips)
         self.export_button = QPushButton("Export flips…")
         self.export_button.setToolTip("Write the negative flips (both versions' predictions) as CSV or Parquet")
@@ -327,6 +331,7 @@ class ComparePanel(Panel):
             return
         self.summary.setText("comparing…")
         threshold = self.threshold.value() if self.threshold.value() != opened.roles.threshold else None
+        self.compared_threshold = threshold
         self.run_job(
             "compare", run_comparison, self.session.store, opened.dataset, opened.roles, base, candidate,
             saved_slices=tuple(self.session.saved_slices.values()), condition=self.session.condition(),
@@ -384,7 +389,10 @@ class ComparePanel(Panel):
 
     def _show_flips(self, flips: dict | None) -> None:
         has = flips is not None and self.result is not None and self.result.flips is not None
-        self.open_flips.setEnabled(has and self.result.flips.negative_predicate is not None)
+        self.open_flips.setEnabled(has and self.result.flips.negative > 0 and self.compared_threshold is None)
+        self.open_flips.setToolTip(OPEN_FLIPS_TIP if self.compared_threshold is None else
+                                   "These flips were counted at an edited threshold; the slice language reads the "
+                                   "threshold of the column roles, so set it there (Data > Column roles) to open them")
         self.export_button.setEnabled(has)
         if flips is None:
             self.flips.setText("Flips are counted when both versions scored the same requests (paired)."
@@ -420,8 +428,11 @@ class ComparePanel(Panel):
             self.sig_open_slice.emit(self.result.slices[row].predicate)
 
     def _open_negative_flips(self) -> None:
-        if self.result is not None and self.result.flips is not None and self.result.flips.negative_predicate:
-            self.sig_open_slice.emit(self.result.flips.negative_predicate)
+        """Narrow the slice to the negative flips as a predicate (a semi-join on the request id),
+        so every panel shows them and the bar reads what they are."""
+        if self.result is not None and self.result.flips is not None and self.result.flips.negative:
+            pairing = self.result.pairing
+            self.sig_open_slice.emit(Flip(pairing.base.version, pairing.candidate.version, "negative"))
 
     def _export(self) -> None:
         if self.result is None or self.result.flips is None:

@@ -26,6 +26,12 @@ from app.state import Changes, Session
 from views.widgets.shortcut import shortcut
 
 PLACEHOLDER = "Filter rows, e.g.  region = 'EU-West' AND amount > 500   (Enter to apply, Ctrl+L to focus)"
+SYNTAX_TIP = (
+    "Conditions on columns: region = 'EU-West', amount BETWEEN 10 AND 20, merchant_category IN ('a', 'b'), "
+    "score IS NULL, prediction <> label; joined with AND, OR, NOT and parentheses.\n"
+    "Conditions on what a row means (from the column roles): wrong, correct, unlabelled, "
+    "flip('v1' -> 'v2', negative) (the requests v1 got right and v2 wrong; positive: the reverse)."
+)
 
 
 class SliceBar(QWidget):
@@ -67,7 +73,9 @@ class SliceBar(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.back)
         row.addWidget(self.forward)
-        row.addWidget(QLabel("Slice:"))
+        caption = QLabel("Slice:")
+        caption.setToolTip(SYNTAX_TIP)
+        row.addWidget(caption)
         row.addWidget(self.edit, 1)
         for button in (self.clear, self.build, self.save, self.saved):
             row.addWidget(button)
@@ -83,7 +91,7 @@ class SliceBar(QWidget):
         self.refresh(Changes(slice=True, saved_slices=True))
 
     def refresh(self, changes: Changes) -> None:
-        if changes.slice or changes.active or changes.datasets:
+        if changes.slice or changes.active or changes.datasets or changes.roles:
             current = self.session.current_slice
             text = "" if current.predicate is Everything else to_text(current.predicate)
             self.edit.setText(text)
@@ -98,10 +106,13 @@ class SliceBar(QWidget):
 
     def _show_note(self) -> None:
         missing = self.session.missing_slice_columns()
+        unresolved = self.session.unresolved_slice_leaf()
         if self.session.active is not None and missing:
             self.note.setText(f"This slice is not applied here: {self.session.active.name} has no column "
                               + ", ".join(f"'{m}'" for m in missing) + ".")
-        self.note.setVisible(bool(missing) and self.session.active is not None)
+        elif unresolved:
+            self.note.setText(f"This slice is not applied here: {unresolved}.")
+        self.note.setVisible(bool(missing or unresolved) and self.session.active is not None)
 
     def _fill_saved(self) -> None:
         self.saved_menu.clear()

@@ -14,7 +14,8 @@ from analysis.compare.flips import export_flips, flips
 from analysis.data.open_log import load_log
 from analysis.query import Sql
 from analysis.data.roles import RoleMap, TaskType
-from analysis.slices import to_sql
+from analysis.slices import Flip, to_sql
+from analysis.slicing.role_leaves import slice_sql
 from analysis.store import Store
 
 ROLES = RoleMap(id="id", timestamp="ts", model_version="version", label="label", prediction="pred",
@@ -155,9 +156,10 @@ def test_flip_counts_equal_pandas(demo, demo_files):
     assert table.positive == int((~base_ok & cand_ok).sum())
     assert table.both_right == int((base_ok & cand_ok).sum())
     assert table.both_wrong == int((~base_ok & ~cand_ok).sum())
-    negative_rows = store.scalar(Sql(f'SELECT COUNT(*) FROM "{loaded.dataset.view}" WHERE {to_sql(table.negative_predicate).text}',
-                                     to_sql(table.negative_predicate).params))
-    assert negative_rows == table.negative
+    for direction, counted in (("negative", table.negative), ("positive", table.positive)):
+        where = slice_sql(Flip(old, new, direction), loaded.dataset, loaded.roles)
+        rows = store.scalar(Sql(f'SELECT COUNT(*) FROM "{loaded.dataset.view}" WHERE {where.text}', where.params))
+        assert rows == counted  # the slice language's flip leaf selects the rows compare counts
 
 
 def test_export_writes_the_negative_flips(demo, tmp_path):

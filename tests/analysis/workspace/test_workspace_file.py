@@ -166,3 +166,24 @@ def test_a_labels_join_round_trips_and_goes_with_its_dataset(tmp_path):
     again.save_dataset(DatasetEntry("log + labels", entry.paths, "csv", None))  # registered again, no join
     assert [(e.name, e.labels) for e in again.datasets()] == [("log", ()), ("log + labels", ())]
     again.close()
+
+
+def test_slices_on_outcomes_and_flips_survive_the_workspace(tmp_path):
+    """Role leaves are saved as leaves (not as the rows they selected), so a reopened workspace
+    reads the same predicate back, for the saved slices and the current one."""
+    from analysis.slices import Compare, Flip, Outcome, Slice
+
+    path = tmp_path / "w.sleuth"
+    flips = Slice(Flip("fraud-lr-2026.09", "fraud-gbm-2026.10", "negative") & Compare("amount", ">", 500), "big flips")
+    wrong = Slice(Outcome("wrong") | Outcome("unlabelled"), "to review")
+    ws = Workspace.open(path)
+    ws.save_slice(flips)
+    ws.save_slice(wrong)
+    ws.set_meta("current_slice", flips.to_dict())
+    ws.close()
+
+    reopened = Workspace.open(path, create=False)
+    saved, problems = reopened.slices()
+    assert (saved, problems) == ([flips, wrong], [])
+    assert Slice.from_dict(reopened.meta("current_slice")) == flips
+    reopened.close()

@@ -6,10 +6,15 @@ import pandas as pd
 import pytest
 from PySide6.QtCore import Qt
 
-from analysis.slices import Everything, RowIds, Slice
+from analysis.report.formatting import number
+from analysis.slices import Everything, Flip, RowIds, Slice, to_text
 from app.commands import SetSlice
-from tests.views.helpers import open_demo, rows_in_slice
+from app.state import Session
+from tests.views.helpers import open_demo, open_log, rows_in_slice
+from views.panel import narrow_slice
 from views.panels.compare import ComparePanel
+from views.panels.metrics import MetricsPanel
+from views.widgets.slice_bar import SliceBar
 
 
 def compare(qtbot, panel):
@@ -44,7 +49,7 @@ def test_double_click_on_a_regressed_slice_and_negative_flips_set_the_slice(demo
     panel.session.run(SetSlice(Slice(Everything)))  # back to all rows, then open the flips
     qtbot.mouseClick(panel.open_flips, Qt.LeftButton)
     predicate = panel.session.current_slice.predicate
-    assert isinstance(predicate, RowIds)
+    assert predicate == Flip(panel.base_box.currentData(), panel.candidate_box.currentData(), "negative")
     assert rows_in_slice(panel.session) == panel.result.report["flips"]["negative"]
 
     path = tmp_path / "flips.parquet"
@@ -141,3 +146,39 @@ def test_the_idle_text_counts_the_versions_the_boxes_list(app_window, qtbot, dem
     assert "one model version" not in panel.summary.text()
     assert f"This log has {len(versions)} model versions" in panel.summary.text()
     assert panel.compare_button.isEnabled()
+
+
+def test_open_negative_flips_shows_the_flip_predicate_and_every_panel_counts_the_flips(qtbot, sync_tasks,
+                                                                                       demo_files):
+    """The button opens the predicate, not thousands of row ids: the slice bar reads it and the
+    metrics panel on the same Session counts exactly the negative flips pandas finds."""
+    session = Session()
+    open_log(session, demo_files.log)
+    panel, metrics, bar = ComparePanel(session, sync_tasks), MetricsPanel(session, sync_tasks), SliceBar(session)
+    panel.sig_open_slice.connect(lambda predicate: narrow_slice(session, predicate))
+    for widget in (panel, metrics, bar):
+        qtbot.addWidget(widget)
+        widget.show()
+    compare(qtbot, panel)
+    old, new = panel.base_box.currentData(), panel.candidate_box.currentData()
+    qtbot.mouseClick(panel.open_flips, Qt.LeftButton)
+
+    assert bar.edit.text() == f"flip('{old}' -> '{new}', negative)" == to_text(session.current_slice.predicate)
+    log = pd.read_parquet(demo_files.log, columns=["request_id", "model_version", "prediction", "is_fraud"])
+    pairs = log[log.model_version == new].merge(log[log.model_version == old], on="request_id",
+                                                suffixes=("_c", "_b"))
+    label = pairs.is_fraud_c.fillna(pairs.is_fraud_b)
+    negative = int((label.notna() & (pairs.prediction_b == label) & (pairs.prediction_c != label)).sum())
+    assert negative > 100
+    assert [r.version for r in metrics.results] == [new]  # only the candidate's rows of the flips
+    assert metrics.cell_text("Rows", new) == f"{negative:,}"
+    assert metrics.cell_text("Accuracy", new) == number(0.0)  # every negative flip is a wrong candidate answer
+
+    # flips counted at an edited threshold are not what the slice language's flip (at the roles'
+    # threshold) selects, so the button refuses rather than opening other rows
+    session.run(SetSlice(Slice(Everything)))
+    panel.threshold.setValue(session.active.roles.threshold + 0.2)
+    compare(qtbot, panel)
+    assert panel.result.flips.negative > 0 and not panel.open_flips.isEnabled()
+    assert "edited threshold" in panel.open_flips.toolTip()
+    session.close()
