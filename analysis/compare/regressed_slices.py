@@ -251,7 +251,7 @@ def _sharpened(store: Store, metric: str, paired: bool, tested: list[SliceDiff],
             p_value = _sharper_p(s, rest)
             if p_value >= alpha and p_value >= weakest.get(to_text(s.predicate), (-1.0, None))[0]:
                 weakest[to_text(s.predicate)] = (p_value, parent)
-            elif p_value < alpha and not rest.significantly_worse(tolerance):
+            elif p_value < alpha and not _loses_requests(rest, alpha, tolerance):
                 displaced.add(to_text(parent))
         for text, (_, parent) in weakest.items():
             del slices[text]
@@ -262,6 +262,14 @@ def _sharpened(store: Store, metric: str, paired: bool, tested: list[SliceDiff],
         pending = [f for f in fresh if isinstance(f.predicate, And) and f.worsening > tolerance]
     kept_precise = {text for text in displaced if text in slices}
     return [s for text, s in slices.items() if text not in kept_precise]
+
+
+def _loses_requests(rest: SliceDiff, alpha: float, tolerance: float) -> bool:
+    """Whether the candidate is worse on a parent's rows outside the sharper conjunction,
+    beyond chance at ``alpha`` (the rest's own p-value: a rest is tested apart from the listed
+    slices, so it has no adjusted one). Such a parent loses requests the conjunction does not
+    account for, and stays listed."""
+    return rest.p_value is not None and rest.p_value < alpha and rest.worsening > tolerance
 
 
 def _sharper_p(conjunction: SliceDiff, rest: SliceDiff) -> float:

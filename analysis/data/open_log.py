@@ -14,7 +14,8 @@ from analysis.data.labels import LabelJoin, join_labels, labelled_roles
 from analysis.data.loading import open_dataset
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.data.roles import (
-    ColumnProfile, Role, RoleMap, check_fixed_roles, detect_roles, profile_columns, with_fixed_role,
+    ColumnProfile, Role, RoleMap, check_fixed_roles, detect_roles, label_from_forecast, profile_columns,
+    with_fixed_role,
 )
 from analysis.store import Store
 from analysis.data.log_sanity import LogIssue, check_log
@@ -114,6 +115,9 @@ def _detected_roles(store: Store, dataset: Dataset, layout, fixed: Mapping[Role,
     declared = {role: column for role, column in _declared_roles(dataset, profiles).items()
                 if role not in chosen and column not in chosen.values()}
     roles = detect_roles(profiles, {**declared, **chosen})
+    forecast = label_from_forecast(store, dataset, roles, profiles, cancel)
+    if forecast is not None:
+        roles = detect_roles(profiles, {**declared, **chosen, Role.LABEL: forecast})
     return profiles, (with_wide_roles(roles, layout) if layout is not None else roles)
 
 

@@ -607,3 +607,65 @@ def _is_outcome_like(p: ColumnProfile) -> bool:
 
 def _is_free_text(p: ColumnProfile) -> bool:
     return p.is_text and p.non_null >= 20 and p.unique_share >= FREE_TEXT_UNIQUE_SHARE
+
+
+# --- the label, told by what the model forecasts ------------------------------------------
+#
+# A log's label is often named after its domain (``churned``, ``union``, ``insurance``), so no
+# name says it. What sets it apart from every other column is that the model was trained to
+# forecast it: the score (else the prediction) forecasts the label better than the label's own
+# base rate does, and forecasts a feature no better, usually worse (a feature's base rate is
+# not the score's scale). That is a proper-score comparison with a test behind it.
+
+LABEL_FORECAST_ALPHA = 0.05
+"""Family-wise level of "the model forecasts this column", over every candidate and version."""
+
+LABEL_FORECAST_SAMPLE = 50_000
+"""Rows the forecast test reads: the first ones, as the profile does."""
+
+
+def label_from_forecast(store: "Store", dataset: "Dataset", roles: RoleMap,
+                        profiles: Sequence[ColumnProfile], cancel: CancelToken = NEVER_CANCELLED) -> str | None:
+    """The column the model forecasts, when detection found no label by name: of the unnamed
+    columns holding exactly the prediction's values, the one whose Brier score under the
+    model's score (else its prediction) beats the Brier score of the column's own base rate
+    beyond chance (one-sided z test of the per-row differences, in each version apart,
+    Bonferroni over columns and versions). None when no column does (a model no better than
+    a constant cannot tell its label from a feature) and when several do: a yes/no feature
+    that nearly decides the score is forecast too, and the choice is then the user's."""
+    from scipy import stats
+
+    by_name = {p.name: p for p in profiles}
+    outcome = by_name.get(roles.prediction) if roles.prediction else None
+    if roles.label is not None or roles.positive_class is None or (outcome is None and len(roles.scores) != 1):
+        return None
+    values = {v for v, _ in outcome.value_counts} if outcome is not None else {roles.positive_class}
+    candidates = [p for p in profiles if p.name in roles.features and 0 < p.distinct <= 2
+                  and _forecastable(p, values, roles.positive_class)]
+    if not candidates:
+        return None
+    positive = literal(roles.positive_class)
+    forecast = (f"CAST({ident(roles.scores[0])} AS DOUBLE)" if len(roles.scores) == 1
+                else f"CAST(CAST({ident(roles.prediction)} AS VARCHAR) = {positive} AS DOUBLE)")
+    version = ident(roles.model_version) if roles.model_version else "NULL"
+    hits = ", ".join(f"CAST(CAST({ident(p.name)} AS VARCHAR) = {positive} AS DOUBLE) AS c{i}"
+                     for i, p in enumerate(candidates))
+    gains = ", ".join(
+        f"avg(power(c{i} - base{i}, 2) - power(c{i} - f, 2)), stddev_samp(power(c{i} - base{i}, 2) - power(c{i} - f, 2))"
+        for i in range(len(candidates)))
+    bases = ", ".join(f"avg(c{i}) OVER (PARTITION BY v) AS base{i}" for i in range(len(candidates)))
+    sample = (f"SELECT {version} AS v, {forecast} AS f, {hits} FROM {ident(dataset.view)} "
+              f"WHERE {forecast} IS NOT NULL LIMIT {LABEL_FORECAST_SAMPLE}")
+    rows = store.rows(f"WITH s AS ({sample}), b AS (SELECT *, {bases} FROM s) "
+                      f"SELECT count(*), {gains} FROM b GROUP BY v", cancel)
+    critical = stats.norm.isf(LABEL_FORECAST_ALPHA / (len(candidates) * max(len(rows), 1)))
+    forecast_columns = {p.name for n, *moments in rows
+                        for p, mean, sd in zip(candidates, moments[::2], moments[1::2])
+                        if mean is not None and sd and mean / sd * n ** 0.5 > critical}
+    return forecast_columns.pop() if len(forecast_columns) == 1 else None
+
+
+def _forecastable(p: ColumnProfile, values: set[str], positive: str) -> bool:
+    """Two values, the positive class one of them, and the prediction's two when it has two."""
+    own = {v for v, _ in p.value_counts}
+    return len(own) == 2 and positive in own and (len(values) < 2 or own == values)

@@ -7,9 +7,10 @@ above a minimum effect and a minimum row count, never on a bare p-value: on mill
 every difference is "significant", and an on-call engineer needs the few that matter.
 Both the all-rows cell and a group's cell are checked; ``evidence["level"]`` says which, and
 triage decides whether the group or all rows is the right subgroup. What cells cannot see,
-values far beyond anything in the reference on a few rows (a unit change, the swap behind
-one), is looked for row by row afterwards (:mod:`analysis.triage.far_beyond`); there the
-effect is a factor beyond the range, and the evidence a scan's p-value over time.
+on a few rows or a sparse log, is looked for row by row afterwards: nulls, zeros and a stuck
+value clustered in time (:mod:`analysis.triage.row_scan`), values far beyond anything in the
+reference (a unit change, the swap behind one: :mod:`analysis.triage.far_beyond`); there the
+evidence is a scan's p-value over time.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from scipy.spatial.distance import jensenshannon
 
 from analysis.triage.cells import Cell, ColumnCounts, count_cells
 from analysis.triage.far_beyond import far_beyond_symptoms, nearest_unit_factor
+from analysis.triage.row_scan import STUCK_MIN_REFERENCE_DISTINCT, row_level_symptoms
 from analysis.dataset import Dataset
 from analysis.data.time import time_span, timestamp_expr
 from analysis.triage.reference_profile import ERROR, PREDICTED_POSITIVE, Profile, cell_spec
@@ -67,9 +69,6 @@ NEW_CATEGORY_MIN_SHARE = 0.01
 
 VANISHED_MIN_EXPECTED = 20
 """A reference category vanishes only where at least this many rows of it were expected."""
-
-STUCK_MIN_REFERENCE_DISTINCT = 5
-"""A column is stuck only if its reference had at least this many distinct values."""
 
 VALUES_OFF_KINDS = frozenset({"unit_change", "swap"})
 """Cell symptoms that already explain why a column's values are off (a unit, a swap); such a
@@ -130,6 +129,8 @@ def run_checks(
         if reference is None or reference.rows < min_rows or cell.rows < min_rows:
             continue
         symptoms += _cell_symptoms(cell, reference, profile, roles, comparable, width, min_rows)
+    progress(0.85, "Looking row by row for nulls, zeros and stuck values clustered in time")
+    symptoms += row_level_symptoms(store, dataset, roles, comparable, condition, cancel)
     progress(0.9, "Looking row by row for values far beyond the reference")
     seen = {c for s in symptoms if s.kind in VALUES_OFF_KINDS for c in s.columns}
     symptoms += far_beyond_symptoms(store, dataset, roles, profile, [c for c in comparable if c.name not in seen],

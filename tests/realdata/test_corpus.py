@@ -21,7 +21,11 @@ NOT_YET = pytest.mark.xfail(reason="not yet found on this real case: #13 is open
 
 
 def cases(failing_here: tuple[str, ...] = ()) -> list:
-    """Every case, those that fail on this branch for want of #13 §3/§4 marked so."""
+    """Every case, those Sleuth still gets wrong marked so. Computers: ``ads`` is a count per
+    month, so the reference window holds a handful of values, and the real fall of that count
+    reads as values far beyond them (a unit change); its real monthly steps move the model too.
+    And nine in ten computers are ``premium``: the flipped batch ranks first among the suspects,
+    but its excess of harmful influence is not significant."""
     return [pytest.param(name, marks=NOT_YET) if name in failing_here else name for name in NAMES]
 
 
@@ -52,6 +56,35 @@ def test_roles_are_found_with_no_hint(store, corpus, name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_a_log_label_is_the_column_the_model_forecasts(store, corpus, name):
+    """With no snapshot and no hint, the label is the one column the model's score forecasts
+    better than the column's own base rate does. The oracle is scipy's one-sided t test of the
+    per-row Brier differences, in each version, for every column holding the prediction's two
+    values: the target when it alone passes; no column at all when the model forecasts nothing
+    better than a constant (Benefits) or forecasts a feature too (HDMA: ``black``), so that a
+    feature is never called the label."""
+    import pandas as pd
+    from scipy import stats
+
+    folder, truth, _, log_path, _ = files(corpus, name)
+    frame = pd.read_parquet(log_path)
+    text = frame.astype(str).apply(lambda column: column.str.lower())
+    values = set(text["prediction"])
+    candidates = [c for c in frame.columns if c != "prediction" and set(text[c]) == values]
+    level = 0.05 / (len(candidates) * frame["model_version"].nunique())
+
+    def forecast(column: str) -> bool:
+        hit = (text[column] == truth["positive"].lower()).astype(float)
+        gain = (hit - hit.groupby(frame["model_version"]).transform("mean")) ** 2 - (hit - frame["score"]) ** 2
+        return any(stats.ttest_1samp(part, 0.0, alternative="greater").pvalue < level
+                   for _, part in gain.groupby(frame["model_version"]))
+
+    forecast_columns = [c for c in candidates if forecast(c)]
+    expected = truth["target"] if forecast_columns == [truth["target"]] else None
+    assert load_log(store, [log_path], check=False).roles.label == expected, forecast_columns
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_trace_runs_on_every_snapshot_with_no_hint(store, corpus, name):
     import pandas as pd
 
@@ -65,7 +98,7 @@ def test_trace_runs_on_every_snapshot_with_no_hint(store, corpus, name):
     assert len(report["harmful"]) == 10 and len(report["helpful"]) == 10
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", cases(failing_here=("computers",)))
 def test_the_flipped_batch_tops_the_suspects(store, corpus, name):
     folder, truth, snapshot, _, model = files(corpus, name)
     report = suspects_for(store, [snapshot], model)
@@ -88,7 +121,7 @@ def alarms(findings) -> list:
     return [f for f in findings if f.severity in ("alert", "warning")]
 
 
-@pytest.mark.parametrize("name", cases(failing_here=("males",)))
+@pytest.mark.parametrize("name", cases(failing_here=("computers",)))
 def test_the_clean_log_raises_no_warning(store, corpus, name):
     """Checked as ``sleuth check LOG --label TARGET`` does: against the log's first fifth of time."""
     folder, truth, snapshot, log_path, _ = files(corpus, name)
@@ -96,7 +129,7 @@ def test_the_clean_log_raises_no_warning(store, corpus, name):
     assert alarms(run.findings) == [], [f.sentence for f in alarms(run.findings)]
 
 
-@pytest.mark.parametrize("name", cases(failing_here=("benefits", "males", "vietnam", "movies")))
+@pytest.mark.parametrize("name", NAMES)
 def test_the_planted_incident_is_the_top_finding(store, corpus, name):
     folder, truth, snapshot, log_path, _ = files(corpus, name, "incident")
     planted = truth["incident"]
@@ -111,7 +144,7 @@ def test_the_planted_incident_is_the_top_finding(store, corpus, name):
         assert tuple(planted["group"]) in [tuple(map(str, pair)) for pair in top.group], (top.group, planted)
 
 
-@pytest.mark.parametrize("name", cases(failing_here=("vietnam",)))
+@pytest.mark.parametrize("name", NAMES)
 def test_the_regressed_slice_is_in_compares_top_three(store, corpus, name):
     from analysis.compare.report import run_comparison
     from analysis.slices import And

@@ -72,3 +72,27 @@ def test_noise_is_not_significant():
 def test_no_cases_or_no_excess_gives_no_window():
     assert scan(np.ones(50, dtype=int), np.zeros(50, dtype=int)) is None
     assert scan(np.ones(50, dtype=int), np.ones(50, dtype=int)) is None
+
+
+def test_screening_stops_early_on_noise_and_changes_nothing_on_a_burst():
+    """With a level, plain noise costs a replicate or two and cannot come out significant;
+    a real burst runs every replicate and gets the same p-value as without a level."""
+    rng = np.random.default_rng(5)
+    noise = (rng.random(300) < 0.1).astype(int)
+    screened = scan(np.ones(300, dtype=int), noise, level=0.001)
+    assert screened.p_value >= 0.001
+    burst = noise.copy()
+    burst[100:130] = 1
+    assert scan(np.ones(300, dtype=int), burst, level=0.001).p_value == scan(np.ones(300, dtype=int), burst).p_value
+
+
+def test_an_interval_chosen_elsewhere_is_weighed_against_every_window():
+    from analysis.triage.scan import interval_p_value
+
+    rng = np.random.default_rng(6)
+    cases = (rng.random(400) < 0.05).astype(int)
+    cases[200:230] = (rng.random(30) < 0.7).astype(int)
+    rows = np.ones(400, dtype=int)
+    best = scan(rows, cases)
+    assert interval_p_value(rows, cases, best.first, best.last) == best.p_value
+    assert interval_p_value(rows, cases, 20, 40) > 0.05

@@ -1,0 +1,152 @@
+"""Rows broken one by one, found in time however few they are: a scan per column and defect.
+
+The cell checks read a (time bucket, group) cell only once it holds
+:data:`analysis.triage.checks.MIN_ROWS` rows. On a log of a dozen requests a day no cell of a
+subgroup ever does, so a month of nulls, zeros or one repeated value sent by one source goes
+unseen. Yet each such row is broken by itself, so the question needs no cell: *do the rows
+showing the defect cluster in time beyond chance?* That is Kulldorff's scan
+(:mod:`analysis.triage.scan`) over the time-ordered 0/1 indicator of the defect, whose
+p-value already accounts for every window tried.
+
+The defects, per input column (the model's own columns, the id, the time and the version
+excluded), each the row-level expression triage localises with
+(:func:`analysis.triage.violating_rows.violation_of`):
+
+* ``null_rate``: the value is missing (NULL, or NaN in a float column);
+* ``zero_fill``: a numeric value is 0;
+* ``stuck``: a numeric value equals the log's most frequent value of the column, for a
+  column whose reference held at least :data:`STUCK_MIN_REFERENCE_DISTINCT` values (a most
+  frequent value of 0 is the zero fill's).
+
+All indicators are counted per scan unit in one SQL pass (in batches, for wide logs); numpy
+scans each series. A column whose nulls, zeros or most frequent value are spread over time
+as they come (sparse fields, count data) gives a replicate or two of Monte Carlo
+(:func:`analysis.triage.scan.scan` with a ``level``) and no symptom; one whose defect clusters
+gives a symptom for the unit-level window at family-wise level :data:`ALPHA` (Bonferroni
+over the indicators scanned), which triage narrows to the hour and to the subgroup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from analysis.data.roles import RoleMap
+from analysis.data.time import time_span, timestamp_expr
+from analysis.dataset import Dataset
+from analysis.progress import NEVER_CANCELLED, CancelToken
+from analysis.query import ROW_ID, Sql, ident
+from analysis.store import Store
+from analysis.triage.cells import finite_double
+from analysis.triage.localisation import one_row_per_request, scan_unit, unit_end
+from analysis.triage.reference_profile import ColumnProfile
+from analysis.triage.scan import PERMUTATIONS, scan
+from analysis.triage.symptoms import Symptom
+from analysis.triage.violating_rows import violation_of
+
+ALPHA = 0.05
+"""Family-wise level over the indicators scanned."""
+
+STUCK_MIN_REFERENCE_DISTINCT = 5
+"""A column is stuck only if its reference had at least this many distinct values."""
+
+INDICATORS_PER_QUERY = 64
+"""Indicators summed per SQL pass: one aggregate over hundreds of them runs DuckDB short of memory."""
+
+
+@dataclass(frozen=True)
+class Defect:
+    """One indicator scanned: a symptom kind on one column, with what its expression needs."""
+
+    kind: str
+    column: str
+    evidence: dict[str, Any]
+
+    def quoted(self, share_outside: float, share_inside: float) -> tuple[float | None, float | None]:
+        """The (reference, observed) a symptom quotes, as the cell checks quote them: shares
+        of rows, except for a stuck value (the reference's distinct count, and the value)."""
+        if self.kind == "stuck":
+            return self.evidence["distinct"], self.evidence["value"]
+        return share_outside, share_inside
+
+    def probe(self) -> Symptom:
+        """The symptom whose row-level form is this defect's indicator."""
+        return Symptom(self.kind, (self.column,), 0, 0.0, evidence=dict(self.evidence))
+
+
+def row_level_symptoms(
+    store: Store, dataset: Dataset, roles: RoleMap, columns: Sequence[ColumnProfile],
+    condition: Sql | None = None, cancel: CancelToken = NEVER_CANCELLED,
+) -> list[Symptom]:
+    """A symptom for each (defect, column) whose rows cluster in time beyond chance."""
+    if roles.timestamp is None:
+        return []
+    where = (condition if condition is not None else Sql("TRUE")) & one_row_per_request(dataset, roles)
+    span = time_span(store, dataset, roles, where)
+    if span is None:
+        return []
+    defects = candidate_defects(store, dataset, roles, columns, where, cancel)
+    if not defects:
+        return []
+    unit = scan_unit(*span)
+    starts, rows, cases = _unit_counts(store, dataset, roles, defects, where, span, unit, cancel)
+    level = ALPHA / len(defects)
+    found = []
+    for defect, series in zip(defects, cases):
+        cancel.raise_if_cancelled()
+        window = scan(rows, series, PERMUTATIONS, level=level)
+        if window is None or window.p_value is None or window.p_value >= level:
+            continue
+        reference, observed = defect.quoted(window.rate_outside, window.rate_inside)
+        found.append(Symptom(
+            defect.kind, (defect.column,), window.cases, window.rate_inside - window.rate_outside,
+            reference, observed, starts[window.first], unit_end(starts[window.last], unit), (),
+            evidence={**defect.evidence, "level": "all rows", "window_p_value": window.p_value,
+                      "cell_rows": window.rows, "scan_unit": unit.label},
+        ))
+    return found
+
+
+def candidate_defects(
+    store: Store, dataset: Dataset, roles: RoleMap, columns: Sequence[ColumnProfile], where: Sql,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> list[Defect]:
+    """The indicators worth scanning: nulls of every input column, zeros of the numeric ones,
+    and the most frequent value of those that held many values in the reference."""
+    skipped = {ROW_ID, roles.id, roles.timestamp, roles.model_version, roles.label, roles.prediction, *roles.scores}
+    inputs = [c for c in columns if c.name not in skipped]
+    numeric = [c for c in inputs if c.kind == "numeric"]
+    defects = [Defect("null_rate", c.name, {}) for c in inputs]
+    defects += [Defect("zero_fill", c.name, {}) for c in numeric]
+    many_valued = [c for c in numeric if c.distinct >= STUCK_MIN_REFERENCE_DISTINCT]
+    if many_valued:
+        values = store.rows(Sql(
+            "SELECT " + ", ".join(f"approx_top_k({finite_double(c.name, c.dtype)}, 1)[1]" for c in many_valued)
+            + f" FROM {ident(dataset.view)} WHERE {where.text}", where.params), cancel)[0]
+        defects += [Defect("stuck", c.name, {"value": float(v), "distinct": float(c.distinct)})
+                    for c, v in zip(many_valued, values)
+                    if v is not None and float(v) != 0.0]
+    return defects
+
+
+def _unit_counts(store: Store, dataset: Dataset, roles: RoleMap, defects: list[Defect], where: Sql, span, unit,
+                 cancel: CancelToken) -> tuple[list, np.ndarray, list[np.ndarray]]:
+    """Unit starts, rows per unit and each defect's rows per unit (units with rows only)."""
+    ts = timestamp_expr(dataset, roles)
+    scoped = Sql(f"{ts} >= ? AND {ts} <= ?", span) & where
+    expressions = [violation_of(d.probe(), dataset, roles).expression for d in defects]
+    starts: list = []
+    rows = np.zeros(0, dtype=np.int64)
+    cases: list[np.ndarray] = []
+    for first in range(0, len(expressions), INDICATORS_PER_QUERY):
+        batch = expressions[first:first + INDICATORS_PER_QUERY]
+        result = store.rows(Sql(
+            f"SELECT {unit.sql(ts)} AS unit_start, count(*), " + ", ".join(f"sum({e})" for e in batch)
+            + f" FROM {ident(dataset.view)} WHERE {scoped.text} GROUP BY 1 ORDER BY 1", scoped.params), cancel)
+        starts = [r[0] for r in result]
+        rows = np.array([r[1] for r in result], dtype=np.int64)
+        cases += [np.rint(np.array([float(r[2 + i] or 0.0) for r in result])).astype(np.int64)
+                  for i in range(len(batch))]
+    return starts, rows, cases

@@ -1,0 +1,71 @@
+"""Rows broken one by one on a sparse log: a cluster in time is found however few rows a day
+the log holds, scattered defects are not, and a shadow log's copies are no extra evidence."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from analysis.data.open_log import load_log
+from analysis.triage.reference_profile import profile_reference, reference_window
+from analysis.triage.row_scan import row_level_symptoms
+
+START = dt.datetime(2024, 1, 1)
+DAYS = 150
+PER_DAY = 8
+
+
+def sparse_log(seed: int = 0) -> pd.DataFrame:
+    """Eight requests a day for five months; ``income`` has a few nulls scattered all along."""
+    rng = np.random.default_rng(seed)
+    n = DAYS * PER_DAY
+    frame = pd.DataFrame({
+        "request_id": [f"r{i}" for i in range(n)],
+        "timestamp": START + pd.to_timedelta(np.sort(rng.uniform(0, DAYS * 86400, n)), unit="s"),
+        "source": rng.choice(["web", "app", "partner"], n),
+        "income": rng.lognormal(10, 0.5, n),
+        "age": rng.normal(45, 12, n).round(1),
+        "score": rng.uniform(0, 1, n),
+    })
+    frame.loc[rng.random(n) < 0.03, "income"] = np.nan
+    frame["prediction"] = (frame["score"] >= 0.5).astype(int)
+    frame["label"] = (rng.random(n) < frame["score"]).astype(int)
+    return frame
+
+
+def symptoms_of(store, tmp_path, frame: pd.DataFrame):
+    path = tmp_path / "log.parquet"
+    frame.to_parquet(path)
+    log = load_log(store, [str(path)], check=False)
+    profile = profile_reference(store, log.dataset, log.roles, condition=reference_window(store, log.dataset, log.roles))
+    return row_level_symptoms(store, log.dataset, log.roles, profile.columns)
+
+
+def test_a_month_of_nulls_from_one_source_is_found_on_a_sparse_log(store, tmp_path):
+    frame = sparse_log()
+    start, end = START + dt.timedelta(days=90), START + dt.timedelta(days=120)
+    broken = (frame.timestamp >= start) & (frame.timestamp < end) & (frame.source == "partner")
+    frame.loc[broken, "age"] = np.nan
+    found = [s for s in symptoms_of(store, tmp_path, frame) if s.kind == "null_rate"]
+    assert [s.columns for s in found] == [("age",)]  # income's scattered nulls are no symptom
+    window = found[0]
+    overlap = (min(window.end, end) - max(window.start, start)) / (max(window.end, end) - min(window.start, start))
+    assert overlap >= 0.5 and window.evidence["window_p_value"] < 1e-6
+
+
+def test_scattered_nulls_and_a_repeated_common_value_are_no_symptom(store, tmp_path):
+    assert symptoms_of(store, tmp_path, sparse_log(seed=1)) == []
+
+
+def test_a_value_repeated_by_two_versions_of_one_request_is_no_stuck_feed(store, tmp_path):
+    """Each request logged once per version: a stuck feed must repeat a value over requests."""
+    frame = sparse_log(seed=2)
+    shadow = pd.concat([frame.assign(model_version="a"), frame.assign(model_version="b")], ignore_index=True)
+    assert not [s for s in symptoms_of(store, tmp_path, shadow) if s.kind == "stuck"]
+    stuck = (frame.timestamp >= START + dt.timedelta(days=100)) & (frame.timestamp < START + dt.timedelta(days=115))
+    frame.loc[stuck, "income"] = 31_000.0
+    shadow = pd.concat([frame.assign(model_version="a"), frame.assign(model_version="b")], ignore_index=True)
+    found = [s for s in symptoms_of(store, tmp_path, shadow) if s.kind == "stuck"]
+    assert [(s.columns, s.observed) for s in found] == [(("income",), 31_000.0)]
