@@ -83,7 +83,7 @@ class FailureQueue:
 
     def __init__(self, workspace: Workspace, user: str | None = None) -> None:
         self.workspace = workspace
-        self.user = user or _os_user()
+        self.user = user or os_user()
         self._con = workspace.connection
         self._seed_taxonomy()
 
@@ -297,7 +297,7 @@ def _now() -> _dt.datetime:
     return _dt.datetime.now()
 
 
-def _os_user() -> str:
+def os_user() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):

@@ -181,3 +181,24 @@ def test_in_the_window_the_queue_is_a_dock_and_edit_undo_takes_back_its_edits(qt
         assert window.queue_panel.agenda.tree.topLevelItem(0).text(7) == ""
     finally:
         close_window(window)
+
+
+def test_f11_opens_meeting_mode_and_without_a_workspace_says_why(qtbot, qsettings, tmp_path, monkeypatch):
+    from tests.views.helpers import close_window, make_window
+
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("ana, bo", True)))
+    window = make_window(qtbot, qsettings)
+    try:
+        assert window.actions_by_id["meeting"].shortcut().toString() == "F11"
+        window.actions_by_id["meeting"].trigger()
+        assert window.meeting_view is None
+        assert any("workspace" in text for text in window.notifications.messages())
+        path = tmp_path / "review.sleuth"
+        _fill(path).close()
+        assert window.controller.open_workspace(path)
+        window.actions_by_id["meeting"].trigger()
+        assert window.meeting_view.isVisible() and window.meeting_view.meeting.attendees == ("ana", "bo")
+        assert "big" in window.meeting_view.title.text()
+        window.meeting_view.close()
+    finally:
+        close_window(window)
