@@ -41,6 +41,7 @@ from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
 
 from views.panel import Panel, preview
+from views.queue_intake import add_to_queue
 from views.style import version_colour
 
 MIN_SIDE_WIDTH = 240
@@ -102,6 +103,10 @@ class ComparePanel(Panel):
         self.open_flips = QPushButton("Open negative flips")
         self.open_flips.setToolTip("Rows the base got right and the candidate wrong, as the current slice")
         self.open_flips.clicked.connect(self._open_negative_flips)
+        self.queue_flips = QPushButton("Add negative flips to the queue")
+        self.queue_flips.setEnabled(False)
+        self.queue_flips.clicked.connect(  # enabled only while negative flips are shown
+            lambda: add_to_queue(self, self.result.flips.negative_predicate, what="the negative flips"))
         self.export_button = QPushButton("Export flips…")
         self.export_button.setToolTip("Write the negative flips (both versions' predictions) as CSV or Parquet")
         self.export_button.clicked.connect(self._export)
@@ -129,6 +134,7 @@ class ComparePanel(Panel):
         controls.addStretch(1)
         buttons = QHBoxLayout()
         buttons.addWidget(self.open_flips)
+        buttons.addWidget(self.queue_flips)
         buttons.addWidget(self.export_button)
         buttons.addStretch(1)
         lower = QTabWidget()
@@ -385,6 +391,7 @@ class ComparePanel(Panel):
     def _show_flips(self, flips: dict | None) -> None:
         has = flips is not None and self.result is not None and self.result.flips is not None
         self.open_flips.setEnabled(has and self.result.flips.negative_predicate is not None)
+        self.queue_flips.setEnabled(self.open_flips.isEnabled())
         self.export_button.setEnabled(has)
         if flips is None:
             self.flips.setText("Flips are counted when both versions scored the same requests (paired)."

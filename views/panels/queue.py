@@ -32,11 +32,14 @@ from analysis.queue.schema import DECISIONS, STATUSES
 from app.queue_commands import EditQueue
 from app.state import Changes
 from views.panel import Panel, preview
+from views.queue_intake import add_to_queue
 from views.widgets.queue_agenda import QueueAgenda
 
 ITEM_COLUMNS = ("Request", "Version", "Label", "Prediction", "Loss", "Observed")
 BANNER_STYLE = "background: #fff3cd; color: #664d03; padding: 6px; border: 1px solid #ffe69c;"
 ERROR_STYLE = "background: #f8d7da; color: #58151c; padding: 6px; border: 1px solid #f1aeb5;"
+SCOPE_SHOWN = 90
+"""Characters of an intake's row condition shown in the panel (a row list can be long)."""
 
 
 class QueuePanel(Panel):
@@ -69,6 +72,14 @@ class QueuePanel(Panel):
             ("merge", "Merge into…"), ("split", "Split off selected…"), ("move", "Move selected to…"))}
         for name, button in self.buttons.items():
             button.clicked.connect(getattr(self, f"ask_{name}"))
+        self.add_slice_button = QPushButton("Add failures of the current slice")
+        self.add_slice_button.setToolTip("Queue every failed prediction of the current slice of the active log, grouped")
+        self.add_slice_button.clicked.connect(lambda: add_to_queue(self, None, what="the current slice"))
+        self.last_intake = QLabel()
+        self.last_intake.setWordWrap(True)
+        intake = QHBoxLayout()
+        intake.addWidget(self.add_slice_button)
+        intake.addWidget(self.last_intake, 1)
         row = QHBoxLayout()
         for button in self.buttons.values():
             row.addWidget(button)
@@ -81,6 +92,7 @@ class QueuePanel(Panel):
         content = QWidget()
         column = QVBoxLayout(content)
         column.setContentsMargins(0, 0, 0, 0)
+        column.addLayout(intake)
         column.addLayout(row)
         column.addWidget(splitter, 1)
         layout = QVBoxLayout(self)
@@ -100,8 +112,9 @@ class QueuePanel(Panel):
         self.queue = FailureQueue(workspace)
         editable = self.queue.read_only_reason is None
         self.agenda.show_queue(self.queue, editable)
-        for button in self.buttons.values():
+        for button in (*self.buttons.values(), self.add_slice_button):
             button.setEnabled(editable)
+        self.last_intake.setText(_intake_text(self.queue.intakes()))
         self._say(None if editable else f"Read-only: this workspace is {self.queue.read_only_reason}. "
                                         "Nothing you do here changes it.", BANNER_STYLE)
         self.show_content()
@@ -213,6 +226,17 @@ class QueuePanel(Panel):
         self.banner.setVisible(bool(text))
         self.banner.setText(text or "")
         self.banner.setStyleSheet(style)
+
+
+def _intake_text(intakes: list[dict]) -> str:
+    """The last intake, so a person who just added failures sees what happened to them."""
+    if not intakes:
+        return "Nothing queued yet."
+    last = intakes[-1]
+    condition = last["condition"] or ""
+    scope = condition if len(condition) <= SCOPE_SHOWN else condition[:SCOPE_SHOWN] + "…"
+    return (f"Last added {last['made_at']:%H:%M}: {last['added']:,} failures, {last['duplicates']:,} already queued "
+            f"({scope}).")
 
 
 if __name__ == "__main__":

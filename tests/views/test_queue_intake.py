@@ -1,0 +1,101 @@
+"""Adding failures to the queue from the window's places: the table's selection and the current
+slice queue exactly the failures among those rows (checked against the rows the table shows and
+pandas), adding them twice duplicates nothing, and without a workspace the window says why."""
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from PySide6.QtCore import Qt
+
+from analysis.queue.failure_queue import FailureQueue
+from analysis.slices import InSet, Slice
+from analysis.workspace.workspace_file import Workspace
+from app.commands import AttachWorkspace, SetSlice
+from app.state import Session
+from tests.views.helpers import open_log
+from views.panels.queue import QueuePanel
+from views.panels.table import TablePanel
+
+
+@pytest.fixture
+def log(tmp_path):
+    rng = np.random.default_rng(5)
+    rows = 3000
+    segment = rng.choice(["kiosk", "web", "mobile"], size=rows)
+    label = rng.integers(0, 2, size=rows)
+    wrong = rng.random(rows) < np.where(segment == "kiosk", 0.5, 0.1)
+    frame = pd.DataFrame({"request_id": [f"q{i}" for i in range(rows)],
+                          "timestamp": [dt.datetime(2026, 11, 1) + dt.timedelta(minutes=3 * i) for i in range(rows)],
+                          "model_version": "v1", "segment": segment, "amount": rng.gamma(2.0, 40.0, size=rows),
+                          "label": label, "prediction": np.where(wrong, 1 - label, label)})
+    path = tmp_path / "log.parquet"
+    frame.to_parquet(path)
+    return path, frame
+
+
+def _session(log, tmp_path, workspace=True):
+    session = Session()
+    open_log(session, log[0])
+    if workspace:
+        session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
+    return session
+
+
+def _show(qtbot, panel):
+    qtbot.addWidget(panel)
+    panel.resize(1000, 700)
+    panel.show()
+    return panel
+
+
+def _queued_ids(session):
+    return set(FailureQueue(session.workspace).items()["row_key"])
+
+
+def test_the_tables_selection_queues_its_failures_once(qtbot, sync_tasks, log, tmp_path):
+    session = _session(log, tmp_path)
+    table = _show(qtbot, TablePanel(session, sync_tasks))
+    qtbot.waitUntil(lambda: table.model.row_id(0) is not None)
+    columns = [table.model.headerData(c, Qt.Horizontal) for c in range(table.model.columnCount())]
+    shown = [{name: table.model.raw_value(r, c) for c, name in enumerate(columns)} for r in range(40)]
+    table.view.setFocus()
+    table.view.setCurrentIndex(table.model.index(0, 0))
+    for _ in range(39):
+        qtbot.keyClick(table.view, Qt.Key_Down, Qt.ShiftModifier)
+    table.queue_action.trigger()
+    expected = {row["request_id"] for row in shown if row["label"] != row["prediction"]}
+    assert expected and _queued_ids(session) == expected
+    table.queue_action.trigger()
+    queue = FailureQueue(session.workspace)
+    assert queue.item_count() == len(expected)
+    assert (queue.intakes()[-1]["added"], queue.intakes()[-1]["duplicates"]) == (0, len(expected))
+    session.close()
+
+
+def test_the_queue_panel_queues_the_current_slices_failures(qtbot, sync_tasks, log, tmp_path):
+    session = _session(log, tmp_path)
+    panel = _show(qtbot, QueuePanel(session, sync_tasks))
+    assert "Nothing queued yet" in panel.last_intake.text()
+    session.run(SetSlice(Slice(InSet("segment", ("kiosk",)), name="kiosk")))
+    panel.add_slice_button.click()
+    frame = log[1]
+    expected = set(frame[(frame["segment"] == "kiosk") & (frame["label"] != frame["prediction"])]["request_id"])
+    assert _queued_ids(session) == expected
+    assert panel.agenda.tree.topLevelItemCount() >= 1
+    assert f"{len(expected):,} failures, 0 already queued" in panel.last_intake.text()
+    session.close()
+
+
+def test_without_a_workspace_adding_says_why(qtbot, sync_tasks, log, tmp_path):
+    session = _session(log, tmp_path, workspace=False)
+    errors = []
+    sync_tasks.sig_error.connect(lambda _task, text: errors.append(text))
+    table = _show(qtbot, TablePanel(session, sync_tasks))
+    qtbot.waitUntil(lambda: table.model.row_id(0) is not None)
+    table.view.setCurrentIndex(table.model.index(0, 0))
+    assert table.view.selectionModel().selectedIndexes()
+    table.queue_action.trigger()
+    assert len(errors) == 1 and "workspace" in errors[0] and "Traceback" not in errors[0]
+    session.close()
