@@ -36,8 +36,8 @@ from PySide6.QtWidgets import (
 from analysis.queue.edits import AddNote, SetGroupFields, apply, toggle_tag
 from analysis.queue.failure_queue import Group
 from analysis.queue.followup import followup_edit
-from analysis.queue.meeting import (EXAMPLES_PER_GROUP, DecideInMeeting, end_meeting, example_row, examples,
-                                    measure_awaiting, start_meeting)
+from analysis.queue.meeting import (DecideInMeeting, agenda_screens, end_meeting, example_row, measure_awaiting,
+                                    start_meeting)
 from analysis.report.formatting import escape_html
 from analysis.slices import to_text
 from analysis.trace.tracer import InfluenceCache, trace_log_row
@@ -67,7 +67,7 @@ class MeetingView(QWidget):
         self.session, self.tasks = session, tasks
         self.queue = session_queue(session)
         self.meeting = start_meeting(self.queue, attendees)
-        self.screens = self._plan()
+        self.screens = agenda_screens(self.queue)
         self.position = 0
         self.cache = InfluenceCache()
         self.started = time.monotonic()
@@ -113,14 +113,6 @@ class MeetingView(QWidget):
         layout.addWidget(self.plot, 1)
         layout.addLayout(tables, 1)
         layout.addWidget(self.keys)
-
-    def _plan(self) -> list[tuple[int, dict[str, Any] | None]]:
-        """The screens: per group of the agenda its evidence, then its capped sample of failures."""
-        screens: list[tuple[int, dict[str, Any] | None]] = []
-        for group in self.queue.agenda():
-            screens.append((group.id, None))
-            screens += [(group.id, item) for item in examples(self.queue, group.id).to_dict("records")]
-        return screens
 
     # --- moving through the agenda -----------------------------------------------------------
 

@@ -93,11 +93,19 @@ class DecideInMeeting(QueueEdit):
         self._decide.undo(queue)
 
 
-def examples(queue: FailureQueue, group_id: int, cap: int = EXAMPLES_PER_GROUP) -> pd.DataFrame:
-    """At most ``cap`` of the group's queued failures, the most confident mistakes first."""
-    items = queue.items(group_id)
-    return items.sort_values(["loss", "item_key"], ascending=[False, True], na_position="last",
-                             kind="stable").head(cap).reset_index(drop=True)
+def agenda_screens(queue: FailureQueue, cap: int = EXAMPLES_PER_GROUP) -> list[tuple[int, dict[str, Any] | None]]:
+    """The meeting's screens in agenda order: each group's evidence (``None``), then at most
+    ``cap`` of its queued failures, the most confident mistakes first; one query for all groups."""
+    sampled = queue.workspace.connection.execute(
+        "SELECT * EXCLUDE (rank) FROM (SELECT *, row_number() OVER (PARTITION BY group_id "
+        "ORDER BY loss DESC NULLS LAST, item_key) AS rank FROM queue_items) WHERE rank <= ? "
+        "ORDER BY group_id, loss DESC NULLS LAST, item_key", [cap]).df()
+    by_group = {int(group_id): rows.to_dict("records") for group_id, rows in sampled.groupby("group_id", sort=False)}
+    screens: list[tuple[int, dict[str, Any] | None]] = []
+    for group in queue.agenda():
+        screens.append((group.id, None))
+        screens += [(group.id, item) for item in by_group.get(group.id, [])]
+    return screens
 
 
 def example_row(store: Store, dataset: Dataset, row_number: int, cancel: CancelToken = NEVER_CANCELLED) -> dict[str, Any]:

@@ -119,3 +119,39 @@ def test_meeting_mode_by_keys_alone(meeting, qtbot, monkeypatch):
     qtbot.keyClick(view, Qt.Key_Escape)
     ended = view.session.workspace.connection.execute("SELECT attendees, ended_at FROM queue_meetings").fetchall()
     assert ended[0][0] == '["ana", "bo"]' and ended[0][1] is not None
+
+
+def test_an_example_shows_the_training_rows_trace_finds(qtbot, sync_tasks, demo_files, store, tmp_path):
+    from analysis.demo.models import NEW_VERSION
+    from analysis.trace.tracer import trace_prediction
+    from analysis.workspace.version_cards import VersionCard
+    from app.commands import SaveVersionCard
+
+    session = Session()
+    opened = open_log(session, demo_files.log)
+    session.run(SaveVersionCard(VersionCard(NEW_VERSION, training_snapshot=str(demo_files.training),
+                                            model_file=str(demo_files.models[NEW_VERSION]))))
+    log = pd.read_parquet(demo_files.log)
+    served = log[(log["model_version"] == NEW_VERSION) & log["is_fraud"].notna()]
+    position = int(served[served["prediction"] != served["is_fraud"]].index[0])
+    request = str(log.loc[position, "request_id"])
+    workspace = Workspace.open(tmp_path / "review.sleuth")
+    queue = FailureQueue(workspace)
+    items = pd.DataFrame({"row_key": [request], "row_number": [position], "version": [NEW_VERSION],
+                          "label": ["1"], "prediction": ["0"], "loss": [2.0], "observed_at": [pd.NaT]})
+    with queue.edit():
+        _group(queue, "one failure", "new", None, {}, 1, items.assign(version=NEW_VERSION), opened.name)
+    session.run(AttachWorkspace(workspace))
+    view = MeetingView(session, sync_tasks, ["ana"])
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.keyClick(view, Qt.Key_Right)
+    expected = trace_prediction(store, [str(demo_files.training)], [str(demo_files.log)], request,
+                                demo_files.models[NEW_VERSION], version=NEW_VERSION)["harmful"][:5]
+    assert "pushed the model" in view.training_caption.text()
+    assert [view.training.item(r, 0).text() for r in range(view.training.rowCount())] == [
+        f"{row['score']:+.3g}" for row in expected]
+    assert [view.training.item(r, 1).text() for r in range(view.training.rowCount())] == [
+        str(row["label"]) for row in expected]
+    view.close()
+    session.close()

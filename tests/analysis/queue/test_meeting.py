@@ -3,10 +3,12 @@ with the group's decision), the examples it looks at, and the follow-up it measu
 
 import datetime as dt
 
+import pandas as pd
+
 from analysis.data.open_log import load_log
 from analysis.queue.edits import apply, revert
 from analysis.queue.failure_queue import FailureQueue
-from analysis.queue.meeting import (DecideInMeeting, end_meeting, example_row, examples, measure_awaiting,
+from analysis.queue.meeting import (DecideInMeeting, agenda_screens, end_meeting, example_row, measure_awaiting,
                                     meeting_decisions, start_meeting)
 from analysis.workspace.workspace_file import Workspace
 from tests.analysis.queue.test_followup import _log, decided  # noqa: F401 - the fixture
@@ -37,9 +39,14 @@ def test_a_meeting_and_its_decisions_are_kept_and_undone_together(tmp_path):
 
 def test_examples_are_the_most_confident_mistakes_and_show_their_row(decided, store, tmp_path):
     queue, group = decided
-    shown = examples(queue, group.id, cap=3)
+    screens = agenda_screens(queue, cap=3)
+    assert [g for g, item in screens if item is None] == [g.id for g in queue.agenda()]
+    assert screens[0] == (group.id, None)  # decided: its follow-up comes first
+    shown = pd.DataFrame([item for g, item in screens if g == group.id and item is not None])
     items = queue.items(group.id)
     assert len(shown) == 3 and list(shown["loss"]) == sorted(items["loss"], reverse=True)[:3]
+    assert all(len([i for g, i in screens if g == other.id and i is not None]) == min(3, other.items)
+               for other in queue.groups())
     path, frame = _log(tmp_path / "october.parquet", dt.datetime(2026, 10, 1), weak_error=0.4)
     loaded = load_log(store, [str(path)], check=False)
     row = example_row(store, loaded.dataset, int(shown["row_number"][0]))
