@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -58,8 +58,6 @@ QLabel#meeting_status { font-size: 16pt; color: #555; }
 
 class MeetingView(QWidget):
     """The presenter layout of one meeting; raises ``InputError`` when no editable workspace is open."""
-
-    sig_finished = Signal()
 
     def __init__(self, session: Session, tasks: TaskRunner, attendees: list[str],
                  parent: QWidget | None = None) -> None:
@@ -291,11 +289,12 @@ class MeetingView(QWidget):
             self.show_screen()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
-        self.clock.stop()
-        self.session.changed.disconnect(self._session_changed)
-        if self.session.workspace is not None:
-            end_meeting(self.queue, self.meeting)
-        self.sig_finished.emit()
+        """End the meeting once (its end time is recorded), however often the window is closed."""
+        if self.clock.isActive():
+            self.clock.stop()
+            self.session.changed.disconnect(self._session_changed)
+            if self.session.workspace is not None:
+                end_meeting(self.queue, self.meeting)
         super().closeEvent(event)
 
 
