@@ -129,3 +129,23 @@ def test_a_findings_rows_queue_exactly_their_failures_once(app_window, qtbot, de
     qtbot.mouseClick(panel.buttons["queue"], Qt.LeftButton)
     settle(qtbot, app_window, timeout=300000)
     assert FailureQueue(app_window.session.workspace).item_count() == len(expected)
+
+
+def test_a_traced_row_is_queued(qtbot, sync_tasks, demo_files, tmp_path):
+    from analysis.demo.models import NEW_VERSION
+    from app.commands import SelectRow
+    from tests.views.panels.test_trace import _cards, _failed_positions
+    from views.panels.trace import TracePanel
+
+    session = Session()
+    open_log(session, demo_files.log)
+    session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
+    panel = _show(qtbot, TracePanel(session, sync_tasks))
+    _cards(session, demo_files)
+    (position, request), = _failed_positions(demo_files, NEW_VERSION, 1)
+    session.run(SelectRow(position))
+    assert panel.trace is not None, panel.caption.text()
+    qtbot.mouseClick(panel.queue_button, Qt.LeftButton)
+    items = FailureQueue(session.workspace).items()
+    assert list(zip(items["row_key"], items["version"])) == [(request, NEW_VERSION)]
+    session.close()
