@@ -149,3 +149,23 @@ def test_a_traced_row_is_queued(qtbot, sync_tasks, demo_files, tmp_path):
     items = FailureQueue(session.workspace).items()
     assert list(zip(items["row_key"], items["version"])) == [(request, NEW_VERSION)]
     session.close()
+
+
+def test_compares_negative_flips_are_queued_as_the_candidates_failures(qtbot, sync_tasks, demo_files, tmp_path):
+    from views.panels.compare import ComparePanel
+
+    session = Session()
+    open_log(session, demo_files.log)
+    session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
+    panel = _show(qtbot, ComparePanel(session, sync_tasks))
+    qtbot.mouseClick(panel.compare_button, Qt.LeftButton)
+    old, new = panel.base_box.currentData(), panel.candidate_box.currentData()
+    qtbot.mouseClick(panel.queue_flips, Qt.LeftButton)
+    log = pd.read_parquet(demo_files.log)
+    pairs = log[log.model_version == old].merge(log[log.model_version == new], on="request_id").dropna(
+        subset=["is_fraud_x"])
+    flipped = pairs[(pairs.prediction_x == pairs.is_fraud_x) & (pairs.prediction_y != pairs.is_fraud_x)]
+    items = FailureQueue(panel.session.workspace).items()
+    assert len(flipped) and set(items["row_key"]) == set(flipped["request_id"]) and set(items["version"]) == {new}
+    assert len(items) == len(flipped)
+    session.close()
