@@ -55,6 +55,7 @@ from app.commands import (
     SliceForward,
 )
 from app.controller import AppController
+from app.queue_wiring import install_queue
 from app.state import Changes, Session
 from app.tasks import TaskRunner
 
@@ -130,6 +131,7 @@ class MainWindow(QMainWindow):
         self.sidebar.sig_close_dataset.connect(controller.close_dataset)
         controller.message.connect(self.notifications.show_message)
         self._connect_slice_bar()
+        install_queue(self)
         tasks.sig_error.connect(lambda _task, text: self.notifications.show_message("error", text))
         session.changed.connect(self.refresh)
         self._restore_settings()

@@ -48,6 +48,7 @@ class Changes:
     issues: bool = False
     cards: bool = False
     findings: bool = False
+    queue: bool = False
 
     def __or__(self, other: "Changes") -> "Changes":
         return Changes(**{f.name: getattr(self, f.name) or getattr(other, f.name) for f in fields(self)})

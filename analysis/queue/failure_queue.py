@@ -83,7 +83,7 @@ class FailureQueue:
 
     def __init__(self, workspace: Workspace, user: str | None = None) -> None:
         self.workspace = workspace
-        self.user = user or _os_user()
+        self.user = user or os_user()
         self._con = workspace.connection
         self._seed_taxonomy()
 
@@ -171,7 +171,7 @@ class FailureQueue:
     # writing (inside ``edit()``) ------------------------------------------------------------
     def record(self, target: str, what: str, before: Any = None, after: Any = None) -> None:
         """Append one history line; call inside the edit's transaction."""
-        position = self._next_id("queue_history", "position")
+        position = self.next_id("queue_history", "position")
         self._con.execute("INSERT INTO queue_history VALUES (?, ?, ?, ?, ?, ?, ?)",
                           [position, _now(), self.user, target, what, _dumps(before), _dumps(after)])
 
@@ -195,7 +195,7 @@ class FailureQueue:
 
     def new_group(self, key: str, reason: str, title: str, dataset: str | None, version: str | None,
                   slice_: Slice | None, evidence: dict[str, Any]) -> int:
-        group_id = self._next_id("queue_groups", "group_id")
+        group_id = self.next_id("queue_groups", "group_id")
         self._con.execute(
             "INSERT INTO queue_groups VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'new', NULL, '[]', NULL, NULL, NULL, NULL, NULL, ?)",
             [group_id, key, reason, title, dataset, version, slice_.to_json() if slice_ else None,
@@ -242,7 +242,7 @@ class FailureQueue:
             self._con.unregister("_sleuth_new_items")
 
     def add_note(self, group_id: int, text: str) -> int:
-        note_id = self._next_id("queue_notes", "note_id")
+        note_id = self.next_id("queue_notes", "note_id")
         self._con.execute("INSERT INTO queue_notes VALUES (?, ?, ?, ?, ?)", [note_id, group_id, _now(), self.user, text])
         return note_id
 
@@ -250,7 +250,7 @@ class FailureQueue:
         self._con.execute("DELETE FROM queue_notes WHERE note_id = ?", [note_id])
 
     def add_tag_to_taxonomy(self, tag: str, parent: str | None) -> None:
-        position = self._next_id("queue_taxonomy", "position")
+        position = self.next_id("queue_taxonomy", "position")
         self._con.execute("INSERT INTO queue_taxonomy VALUES (?, ?, ?)", [tag, parent, position])
 
     def remove_tag_from_taxonomy(self, tag: str) -> None:
@@ -258,11 +258,11 @@ class FailureQueue:
 
     def add_intake(self, dataset: str, condition: str, added: int, duplicates: int,
                    period_end: _dt.datetime | None) -> None:
-        intake_id = self._next_id("queue_intakes", "intake_id")
+        intake_id = self.next_id("queue_intakes", "intake_id")
         self._con.execute("INSERT INTO queue_intakes VALUES (?, ?, ?, ?, ?, ?, ?)",
                           [intake_id, _now(), dataset, condition, added, duplicates, period_end])
 
-    def _next_id(self, table: str, column: str) -> int:
+    def next_id(self, table: str, column: str) -> int:
         return int(self._con.execute(f"SELECT coalesce(max({column}) + 1, 1) FROM {table}").fetchall()[0][0])
 
 
@@ -297,7 +297,7 @@ def _now() -> _dt.datetime:
     return _dt.datetime.now()
 
 
-def _os_user() -> str:
+def os_user() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):

@@ -36,10 +36,15 @@ def follow_up(queue: FailureQueue, store: Store, dataset: Dataset, roles: RoleMa
         result = measure(store, dataset, roles, group)
         if result is None:
             continue
-        apply(queue, SetGroupFields(group.id, {"status": result["status"], "followup": result},
-                                    label=f"Follow-up on {dataset.name}: {result['status']}"))
+        apply(queue, followup_edit(group.id, result))
         measured.append({"group": group.id, "title": group.title, **result})
     return measured
+
+
+def followup_edit(group_id: int, result: dict[str, Any]) -> SetGroupFields:
+    """The status change a follow-up measurement makes (verified, regressed, or still awaiting)."""
+    return SetGroupFields(group_id, {"status": result["status"], "followup": result},
+                          label=f"Follow-up on {result['dataset']}: {result['status']}")
 
 
 def measure(store: Store, dataset: Dataset, roles: RoleMap, group: Group) -> dict[str, Any] | None:

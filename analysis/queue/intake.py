@@ -79,26 +79,52 @@ def failures(store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | No
         f"FROM {ident(dataset.view)} WHERE {where.text}", where.params))
 
 
-def _intake(queue, store, dataset, roles, condition, sample, findings, cancel) -> IntakeResult:
+@dataclass(frozen=True)
+class FoundFailures:
+    """Failures read from a log and grouped, not yet in the queue (what a worker hands back)."""
+
+    dataset_name: str
+    scope: str
+    found: pd.DataFrame
+    grouped: tuple[FoundGroup, ...]
+
+
+def find_failures(store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None,
+                  findings: Sequence[Finding] = (), cancel: CancelToken = NEVER_CANCELLED) -> FoundFailures:
+    """Read and group the failures matching ``condition``; reads the log only, so a window runs
+    it on a worker and writes the result with :func:`queue_failures` on the thread that owns
+    the workspace."""
     found = failures(store, dataset, roles, condition)
     scope = f"{dataset.name} " + (_scope_text(condition))
     if found.empty:
-        with queue.edit():
-            queue.add_intake(dataset.name, scope, 0, 0, None)
-        return IntakeResult(0, 0, 0, ())
+        return FoundFailures(dataset.name, scope, found, ())
     found["item_key"] = _item_keys(found, dataset.name, has_id=roles.id is not None)
     grouped = group_failures(store, dataset, roles, condition, found, findings, cancel=cancel)
     cancel.raise_if_cancelled()
+    return FoundFailures(dataset.name, scope, found, tuple(grouped))
+
+
+def queue_failures(queue: FailureQueue, failed: FoundFailures, sample: int | None = None) -> IntakeResult:
+    """Put found failures in the queue, in one transaction; those already queued are counted as duplicates."""
+    if failed.found.empty:
+        with queue.edit():
+            queue.add_intake(failed.dataset_name, failed.scope, 0, 0, None)
+        return IntakeResult(0, 0, 0, ())
+    found = failed.found
     with queue.edit():
-        added, duplicates, counted, group_ids = _store_groups(queue, dataset.name, found, grouped, sample)
+        added, duplicates, counted, group_ids = _store_groups(queue, failed.dataset_name, found, failed.grouped, sample)
         period_end = found["observed_at"].max() if found["observed_at"].notna().any() else None
-        queue.add_intake(dataset.name, scope, added, duplicates, _python_time(period_end))
-        queue.record("intake", f"queued failures of {dataset.name}", None,
+        queue.add_intake(failed.dataset_name, failed.scope, added, duplicates, _python_time(period_end))
+        queue.record("intake", f"queued failures of {failed.dataset_name}", None,
                      {"added": added, "duplicates": duplicates, "counted": counted})
     return IntakeResult(added, duplicates, counted, tuple(group_ids))
 
 
-def _store_groups(queue, dataset_name, found, grouped: list[FoundGroup], sample):
+def _intake(queue, store, dataset, roles, condition, sample, findings, cancel) -> IntakeResult:
+    return queue_failures(queue, find_failures(store, dataset, roles, condition, findings, cancel), sample)
+
+
+def _store_groups(queue, dataset_name, found, grouped: Sequence[FoundGroup], sample):
     by_row = found.set_index("row_number")
     existing = queue.existing_keys(found["item_key"])
     rng = np.random.default_rng(SAMPLE_SEED)

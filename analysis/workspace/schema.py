@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from analysis.query import ident
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 @dataclass(frozen=True)
@@ -167,6 +167,13 @@ TABLES: tuple[Table, ...] = (
          Column("joined_at", "TIMESTAMP", required=False)),
         key="dataset", since=6,
     ),
+    Table("queue_meetings",  # each review meeting: when, who was there
+          (Column("meeting_id", "BIGINT"), Column("held_at", "TIMESTAMP"),
+           Column("attendees", "VARCHAR", json=True, comment="JSON list of names"),
+           Column("ended_at", "TIMESTAMP", required=False)), key="meeting_id", since=7),
+    Table("queue_meeting_decisions",  # the decisions a meeting took, so the report can say where
+          (Column("record_id", "BIGINT"), Column("meeting_id", "BIGINT"), Column("group_id", "BIGINT"),
+           Column("decision", "VARCHAR"), Column("made_at", "TIMESTAMP")), key="record_id", since=7),
 )
 
 TABLES_BY_NAME = {table.name: table for table in TABLES}

@@ -42,6 +42,7 @@ from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
 
 from views.panel import Panel, preview
+from views.queue_intake import add_to_queue
 from views.style import version_colour
 
 MIN_SIDE_WIDTH = 240
@@ -106,6 +107,10 @@ class ComparePanel(Panel):
         self.open_flips = QPushButton("Open negative flips")
         self.open_flips.setToolTip(OPEN_FLIPS_TIP)
         self.open_flips.clicked.connect(self._open_negative_flips)
+        self.queue_flips = QPushButton("Add negative flips to the queue")
+        self.queue_flips.setEnabled(False)
+        self.queue_flips.clicked.connect(  # enabled only while negative flips are shown
+            lambda: add_to_queue(self, self._negative_flips(), what="the negative flips"))
         self.export_button = QPushButton("Export flips…")
         self.export_button.setToolTip("Write the negative flips (both versions' predictions) as CSV or Parquet")
         self.export_button.clicked.connect(self._export)
@@ -133,6 +138,7 @@ class ComparePanel(Panel):
         controls.addStretch(1)
         buttons = QHBoxLayout()
         buttons.addWidget(self.open_flips)
+        buttons.addWidget(self.queue_flips)
         buttons.addWidget(self.export_button)
         buttons.addStretch(1)
         lower = QTabWidget()
@@ -393,6 +399,7 @@ class ComparePanel(Panel):
         self.open_flips.setToolTip(OPEN_FLIPS_TIP if self.compared_threshold is None else
                                    "These flips were counted at an edited threshold; the slice language reads the "
                                    "threshold of the column roles, so set it there (Data > Column roles) to open them")
+        self.queue_flips.setEnabled(self.open_flips.isEnabled())
         self.export_button.setEnabled(has)
         if flips is None:
             self.flips.setText("Flips are counted when both versions scored the same requests (paired)."
@@ -431,8 +438,12 @@ class ComparePanel(Panel):
         """Narrow the slice to the negative flips as a predicate (a semi-join on the request id),
         so every panel shows them and the bar reads what they are."""
         if self.result is not None and self.result.flips is not None and self.result.flips.negative:
-            pairing = self.result.pairing
-            self.sig_open_slice.emit(Flip(pairing.base.version, pairing.candidate.version, "negative"))
+            self.sig_open_slice.emit(self._negative_flips())
+
+    def _negative_flips(self) -> Flip:
+        """The compared pair's negative flips as a slice-language leaf."""
+        pairing = self.result.pairing
+        return Flip(pairing.base.version, pairing.candidate.version, "negative")
 
     def _export(self) -> None:
         if self.result is None or self.result.flips is None:

@@ -36,6 +36,7 @@ from analysis.report.formatting import escape_html
 from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
 from views.panel import Panel, preview
+from views.queue_intake import add_to_queue
 
 SEVERITY_COLOURS = {"alert": "#b3261e", "warning": "#8a5300", "info": "#1a4f8b"}
 COLUMNS = ("Severity", "Rows", "Window", "History", "Finding")
@@ -96,6 +97,11 @@ class FindingsPanel(Panel):
             button.setEnabled(False)
             self.buttons[action] = button
             decide.addWidget(button)
+        self.buttons["queue"] = QPushButton("Add its rows to the queue")
+        self.buttons["queue"].clicked.connect(  # enabled only while a finding is chosen
+            lambda: add_to_queue(self, self.current().slice, findings=(self.current(),), what="the finding's rows"))
+        self.buttons["queue"].setEnabled(False)
+        decide.addWidget(self.buttons["queue"])
         decide.addStretch(1)
         top = QHBoxLayout()
         top.addWidget(self.run_button)

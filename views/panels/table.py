@@ -8,7 +8,7 @@ asks the task runner for ``analysis.window`` results and hands them to the model
 from __future__ import annotations
 
 from PySide6.QtCore import QItemSelectionModel, Qt
-from PySide6.QtGui import QKeySequence
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -24,12 +24,14 @@ from PySide6.QtWidgets import (
 )
 
 from analysis.report.cell_text import selection_text
+from analysis.slices import RowIds
 from analysis.window import TableSpec, copy_sorted_rows, fetch_window, find_row, prepare_table, release_table
 from app.commands import SelectRow
 from app.state import Changes, Session
 from app.tasks import HEAVY, TABLE, TaskRunner
 
 from views.panel import Panel, preview
+from views.queue_intake import add_to_queue
 from views.widgets.shortcut import shortcut
 from views.widgets.role_icons import ROLE_TOOLTIPS, role_icon
 from views.widgets.table_model import WindowedTableModel
@@ -67,6 +69,10 @@ class TablePanel(Panel):
         self.view.horizontalHeader().setSortIndicator(-1, Qt.AscendingOrder)
         self.view.selectionModel().currentRowChanged.connect(self._on_current_row)
         shortcut(QKeySequence.Copy, self.view, self.copy_selection, context=Qt.WidgetShortcut)
+        self.view.setContextMenuPolicy(Qt.ActionsContextMenu)
+        self.queue_action = QAction("Add the selected rows' failures to the queue", self.view)
+        self.queue_action.triggered.connect(self.add_selection_to_queue)
+        self.view.addAction(self.queue_action)
         self.status = QLabel()
         self.find_bar = self._build_find_bar()
         layout = QVBoxLayout(self)
@@ -221,6 +227,12 @@ class TablePanel(Panel):
         rows = sum(bottom - top + 1 for top, bottom, _, _ in ranges)
         self.tasks.submit(selection_text, self.session.store, self.window, ranges, key="table-copy", lane=TABLE,
                           label=f"Copying {rows:,} rows", on_result=QApplication.clipboard().setText)
+
+    def add_selection_to_queue(self) -> None:
+        """Queue the failures among the selected rows (those on screen, whose row ids are known)."""
+        rows = {self.model.row_id(index.row()) for index in self.view.selectionModel().selectedIndexes()} - {None}
+        if rows:
+            add_to_queue(self, RowIds.of(rows), what=f"{len(rows):,} selected rows")
 
     def show_find(self) -> None:
         self.find_bar.setVisible(True)

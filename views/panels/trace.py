@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from analysis.errors import SleuthError
+from analysis.slices import RowIds
 from analysis.trace.model_files import inspect_model
 from analysis.trace.suspects import CONCENTRATION_ALPHA
 from analysis.trace.tracer import (
@@ -60,6 +61,7 @@ from app.commands import SaveVersionCard, TrustModel
 from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
 from views.panel import Panel, preview
+from views.queue_intake import add_to_queue
 
 NO_SELECTION = "Click a row of the table to trace it."
 INFLUENCE_COLUMNS = ("Score", "Training row", "Label", "Source", "Date")
@@ -169,6 +171,9 @@ class TracePanel(Panel):
         self.open_query_button = QPushButton("Open query row as slice")
         self.open_query_button.setToolTip("Show the traced log row in the log's table")
         self.open_query_button.clicked.connect(self.open_query_row)
+        self.queue_button = QPushButton("Add to the failure queue")
+        self.queue_button.clicked.connect(lambda: self.trace and add_to_queue(
+            self, RowIds.of([self.trace.row_id]), what="the traced row", dataset=self.traced_name))
         for table in (self.harmful, self.helpful, self.failure_rows, self.suspects):
             table.doubleClicked.connect(self.open_training_row)
         self.tabs = QTabWidget()
@@ -220,6 +225,7 @@ class TracePanel(Panel):
         actions = QHBoxLayout()
         actions.addStretch(1)
         actions.addWidget(self.open_query_button)
+        actions.addWidget(self.queue_button)
         actions.addWidget(self.open_training_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)

@@ -1,0 +1,99 @@
+"""The failure queue's edits as Session commands, so Edit > Undo undoes them like any other.
+
+A :class:`~analysis.queue.edits.QueueEdit` already knows how to apply and revert itself inside
+one workspace transaction with its history line; :class:`EditQueue` only puts it on the
+Session's undo history and publishes ``Changes(queue=True)`` so the queue panel and meeting
+mode redraw. Adding failures (intake) is not undoable: the queue's history is append-only and
+adding the same request again never duplicates it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from analysis.data.roles import RoleMap
+from analysis.dataset import Dataset
+from analysis.errors import InputError
+from analysis.progress import NEVER_CANCELLED, CancelToken
+from analysis.query import Sql
+from analysis.queue.edits import QueueEdit, apply, revert
+from analysis.queue.failure_queue import FailureQueue
+from analysis.queue.intake import FoundFailures, IntakeResult, find_failures, queue_failures
+from analysis.store import Store
+
+from app.commands import Command
+from app.state import Changes, Session
+
+
+NO_WORKSPACE = "the failure queue lives in a workspace: save or open one first (File > Save workspace as…)"
+
+
+def session_queue(session: Session) -> FailureQueue:
+    """The failure queue of the session's workspace; a sentence when no workspace is open."""
+    if session.workspace is None:
+        raise InputError(NO_WORKSPACE)
+    return FailureQueue(session.workspace)
+
+
+def queue_refusal(session: Session) -> str | None:
+    """Why failures cannot be queued now (no workspace, or one open elsewhere), or None."""
+    if session.workspace is None:
+        return NO_WORKSPACE
+    reason = session.workspace.read_only_reason
+    return f"the workspace is read-only ({reason}), so nothing can be queued" if reason else None
+
+
+def find_failures_to_queue(refusal: str | None, store: Store, dataset: Dataset, roles: RoleMap,
+                           condition: Sql | None, findings: Sequence = (),
+                           cancel: CancelToken = NEVER_CANCELLED) -> FoundFailures:
+    """The worker half of adding failures to the queue; ``refusal`` (from :func:`queue_refusal`)
+    is raised first, so it reaches the window's notification area like any failed job."""
+    if refusal:
+        raise InputError(refusal)
+    return find_failures(store, dataset, roles, condition, findings, cancel)
+
+
+@dataclass
+class EditQueue(Command):
+    """One person's change to the queue (status, owner, tags, decision, note, merge, split, move)."""
+
+    edit: QueueEdit
+    label: str = field(default="", init=False)
+
+    def __post_init__(self) -> None:
+        self.label = self.edit.label
+
+    def do(self, session: Session) -> Changes:
+        apply(session_queue(session), self.edit)
+        return Changes(queue=True)
+
+    def undo(self, session: Session) -> Changes:
+        revert(session_queue(session), self.edit)
+        return Changes(queue=True)
+
+
+@dataclass
+class QueueFailures(Command):
+    """The GUI-thread half of adding failures: write what a worker found into the queue (not
+    undoable: the queue's history is append-only, and adding them again duplicates nothing)."""
+
+    failed: FoundFailures
+    undoable = False
+    label: str = "Queue failures"
+    result: IntakeResult | None = field(default=None, init=False)
+
+    def do(self, session: Session) -> Changes:
+        self.result = queue_failures(session_queue(session), self.failed)
+        return Changes(queue=True)
+
+
+@dataclass
+class QueueChanged(Command):
+    """Say that the queue changed outside a person's edit (an intake job added failures)."""
+
+    undoable = False
+    label: str = "Queue failures"
+
+    def do(self, session: Session) -> Changes:
+        return Changes(queue=True)

@@ -1,0 +1,56 @@
+"""The failure queue's place in the main window: its dock, View > Failure queue and
+View > Meeting (F11).
+
+Kept out of ``main_window.py`` so the shell's own layout (docks, zoom, menus) can change
+without touching the queue, and the window gains the queue in one call.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QInputDialog
+
+from analysis.errors import InputError
+from analysis.queue.failure_queue import os_user
+from views.meeting import MeetingView
+from views.panel import narrow_slice
+from views.panels.queue import QueuePanel
+
+if TYPE_CHECKING:
+    from app.main_window import MainWindow
+
+MEETING_SHORTCUT = "F11"
+
+
+def install_queue(window: "MainWindow") -> None:
+    """Add the queue panel as a dock tabbed with the others, and its View menu entries."""
+    window.queue_panel = QueuePanel(window.session, window.tasks)
+    window.queue_panel.sig_open_slice.connect(lambda predicate: narrow_slice(window.session, predicate))
+    window.queue_dock = window._dock(window.queue_panel, Qt.TopDockWidgetArea)
+    window.tabifyDockWidget(window.findings_dock, window.queue_dock)
+    view_menu = window.actions_by_id["show_data"].associatedObjects()[0]
+    view_menu.addAction(window.queue_dock.toggleViewAction())
+    meeting = QAction("&Meeting", window)
+    meeting.setShortcut(QKeySequence(MEETING_SHORTCUT))
+    meeting.setStatusTip("Run the weekly failure review full screen, by the keyboard")
+    meeting.triggered.connect(lambda: start_meeting_mode(window))
+    view_menu.addAction(meeting)
+    window.actions_by_id["meeting"] = meeting
+    window.meeting_view = None
+
+
+def start_meeting_mode(window: "MainWindow") -> None:
+    """Ask who attends, then open meeting mode full screen; a sentence when it cannot start."""
+    names, ok = QInputDialog.getText(window, "Meeting", "Who is here (names, comma-separated)?", text=os_user())
+    if not ok:
+        return
+    try:
+        window.meeting_view = MeetingView(window.session, window.tasks, names.split(","), window)
+    except InputError as exc:
+        window.notifications.show_message("error", f"Meeting mode cannot start: {exc}")
+        return
+    window.meeting_view.showFullScreen()
+    window.meeting_view.setFocus()

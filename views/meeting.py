@@ -1,0 +1,361 @@
+"""Meeting mode: the weekly failure review on a projector, driven by the keyboard.
+
+The agenda is fixed when the meeting starts (the queue's order: groups whose action awaits its
+check first, then by impact), so deciding a group does not reshuffle what is left. Each group
+gets one evidence screen (its slice, its error rate over time with 95% intervals, the finding,
+and blamed training batch when known, last week's follow-up measured on the
+open log), then up to :data:`~analysis.queue.meeting.EXAMPLES_PER_GROUP` of its failures one
+per screen, each with the row's values and, when its version card names a training snapshot,
+the training rows that most pushed the model to it (traced on a worker).
+
+Keys: → / Space / PgDown next, ← / PgUp previous, 1–9 toggle a cause tag, c g r l t f n decide,
+o owner, a note, Ctrl+Z / Ctrl+Shift+Z undo and redo, Esc end the meeting. Every change is a
+Session command, in the workspace when made; decisions are recorded with the meeting.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from analysis.queue.edits import AddNote, SetGroupFields, apply, toggle_tag
+from analysis.queue.failure_queue import Group
+from analysis.queue.followup import followup_edit
+from analysis.queue.meeting import (DecideInMeeting, agenda_screens, end_meeting, example_row, measure_awaiting,
+                                    start_meeting)
+from analysis.report.formatting import escape_html
+from analysis.slices import to_text
+from analysis.trace.tracer import InfluenceCache, trace_log_row
+from app.queue_commands import EditQueue, QueueChanged, session_queue
+from app.state import Changes, Session
+from app.tasks import HEAVY, TaskRunner
+from views.widgets.queue_agenda import DECISION_KEYS, TAG_KEYS, error_rate_text
+
+NEXT_KEYS = (Qt.Key_Right, Qt.Key_Space, Qt.Key_PageDown)
+PREVIOUS_KEYS = (Qt.Key_Left, Qt.Key_PageUp)
+TRAINING_ROWS_SHOWN = 5
+PRESENTER_STYLE = """
+QWidget { font-size: 20pt; }
+QLabel#meeting_title { font-size: 34pt; font-weight: bold; }
+QLabel#meeting_status { font-size: 16pt; color: #555; }
+"""
+
+
+class MeetingView(QWidget):
+    """The presenter layout of one meeting; raises ``InputError`` when no editable workspace is open."""
+
+    def __init__(self, session: Session, tasks: TaskRunner, attendees: list[str],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent, Qt.Window)
+        self.session, self.tasks = session, tasks
+        self.queue = session_queue(session)
+        self.meeting = start_meeting(self.queue, attendees)
+        self.screens = agenda_screens(self.queue)
+        self.position = 0
+        self.cache = InfluenceCache()
+        self.started = time.monotonic()
+        self.setWindowTitle(f"Sleuth — review meeting ({', '.join(self.meeting.attendees)})")
+        self.setStyleSheet(PRESENTER_STYLE)
+        self.setFocusPolicy(Qt.StrongFocus)
+        self.status = QLabel(objectName="meeting_status")
+        self.title = QLabel(objectName="meeting_title")
+        self.title.setWordWrap(True)
+        self.title.setTextFormat(Qt.RichText)
+        self.body = QLabel()
+        self.body.setWordWrap(True)
+        self.body.setTextFormat(Qt.RichText)
+        self.body.setAlignment(Qt.AlignTop | Qt.AlignLeft)
+        self.plot = pg.PlotWidget()
+        self.plot.setLabel("left", "error rate")
+        self.plot.setMinimumHeight(220)
+        self.values = _table(("Column", "Value"))
+        self.training = _table(("Influence", "Label", "Training row"))
+        self.training_caption = QLabel()
+        self.training_caption.setWordWrap(True)
+        self.keys = QLabel("→ next  ← previous  1–9 tag  c g r l t f n decide  o owner  a note  "
+                           "Ctrl+Z undo  Esc end", objectName="meeting_status")
+        self._layout()
+        self.clock = QTimer(self)
+        self.clock.timeout.connect(self._show_status)
+        self.clock.start(1000)
+        self.session.changed.connect(self._session_changed)
+        self._measure_followups()
+        self.show_screen()
+
+    def _layout(self) -> None:
+        example = QVBoxLayout()
+        example.addWidget(self.training_caption)
+        example.addWidget(self.training, 1)
+        tables = QHBoxLayout()
+        tables.addWidget(self.values, 1)
+        tables.addLayout(example, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.status)
+        layout.addWidget(self.title)
+        layout.addWidget(self.body)
+        layout.addWidget(self.plot, 1)
+        layout.addLayout(tables, 1)
+        layout.addWidget(self.keys)
+
+    # --- moving through the agenda -----------------------------------------------------------
+
+    def current_group(self) -> Group | None:
+        return self.queue.group(self.screens[self.position][0]) if self.screens else None
+
+    def go(self, step: int) -> None:
+        self.position = min(max(self.position + step, 0), max(len(self.screens) - 1, 0))
+        self.show_screen()
+
+    def show_screen(self) -> None:
+        self._show_status()
+        group = self.current_group()
+        if group is None:
+            self.title.setText("The queue is empty")
+            self.body.setText("Nothing to review: queue failures from the table, a slice, compare or trace.")
+            self._show_parts(plot=False, tables=False)
+            return
+        item = self.screens[self.position][1]
+        if item is None:
+            self._show_evidence(group)
+        else:
+            self._show_example(group, item)
+
+    def _show_status(self) -> None:
+        minutes, seconds = divmod(int(time.monotonic() - self.started), 60)
+        groups = list(dict.fromkeys(group_id for group_id, _ in self.screens))
+        where = (f"group {groups.index(self.screens[self.position][0]) + 1} of {len(groups)} · "
+                 f"screen {self.position + 1} of {len(self.screens)}") if self.screens else "no groups"
+        self.status.setText(f"{where} · {minutes:02d}:{seconds:02d} · {', '.join(self.meeting.attendees)}")
+
+    def _show_parts(self, plot: bool, tables: bool) -> None:
+        self.plot.setVisible(plot)
+        for widget in (self.values, self.training, self.training_caption):
+            widget.setVisible(tables)
+
+    def _show_evidence(self, group: Group) -> None:
+        self.title.setText(escape_html(group.title))
+        self.body.setText(evidence_html(group, self.queue.total_failures(), self.session.version_name(group.version)))
+        self.plot.clear()
+        series = group.evidence.get("series") or []
+        if series:
+            x = list(range(len(series)))
+            rates = [p["error_rate"] for p in series]
+            self.plot.plot(x, rates, pen=pg.mkPen("#c0392b", width=3), symbol="o")
+            self.plot.addItem(pg.ErrorBarItem(
+                x=np.array(x, dtype=float), y=np.array(rates),
+                top=np.array([p["ci"][1] - p["error_rate"] for p in series]),
+                bottom=np.array([p["error_rate"] - p["ci"][0] for p in series]), beam=0.2))
+            self.plot.getAxis("bottom").setTicks([[(i, p["start"][:10]) for i, p in enumerate(series)]])
+        self._show_parts(plot=bool(series), tables=False)
+
+    def _show_example(self, group: Group, item: dict[str, Any]) -> None:
+        shown = [i for g, i in self.screens if g == group.id and i is not None]
+        self.title.setText(f"{escape_html(group.title)} — failure {shown.index(item) + 1} of {len(shown)}")
+        loss = item.get("loss")
+        self.body.setText(
+            f"Request <b>{escape_html(str(item['row_key']))}</b>, version "
+            f"{escape_html(self.session.version_name(item.get('version')))}: label <b>{escape_html(str(item['label']))}</b>, "
+            f"predicted <b>{escape_html(str(item['prediction']))}</b>"
+            + (f", loss {loss:.3f}" if loss is not None and loss == loss else ""))
+        self._show_parts(plot=False, tables=True)
+        _fill(self.values, [])
+        _fill(self.training, [])
+        opened = self.session.datasets.get(item["dataset"])
+        if opened is None:
+            self.training_caption.setText(f"Open the log “{escape_html(item['dataset'])}” to see this failure's "
+                                          "values and the training rows behind it.")
+            return
+        key = f"meeting@{id(self):x}"
+        self.tasks.submit(example_row, self.session.store, opened.dataset, int(item["row_number"]),
+                          key=f"{key}:row", label="Reading the failure's row",
+                          on_result=lambda values, at=self.position: self._show_values(at, values),
+                          on_error=lambda error: self.training_caption.setText(str(error)))
+        self._trace(item, opened, key)
+
+    def _trace(self, item: dict[str, Any], opened, key: str) -> None:
+        card = self.session.version_cards.get(str(item.get("version")))
+        if card is None or not card.training_snapshot:
+            self.training_caption.setText(f"No training snapshot is known for version "
+                                          f"{escape_html(self.session.version_name(item.get('version')))}: name it in "
+                                          "Data > Version cards to see the training rows behind this failure.")
+            return
+        self.training_caption.setText("Tracing the training rows behind this failure…")
+        self.tasks.submit(trace_log_row, self.session.store, opened.dataset, opened.roles, int(item["row_number"]),
+                          [card.training_snapshot], card.model_file or None,
+                          card.model_file in self.session.trusted_models, self.cache,
+                          snapshot_roles=self.session.chosen_snapshot_roles(card.training_snapshot),
+                          key=f"{key}:trace", lane=HEAVY, label="Tracing a failure to its training rows",
+                          on_result=lambda trace, at=self.position: self._show_trace(at, trace),
+                          on_error=lambda error: self.training_caption.setText(
+                              f"Could not trace this failure: {error}"))
+
+    def _show_values(self, at: int, values: dict[str, Any]) -> None:
+        if at == self.position:
+            _fill(self.values, [(column, value) for column, value in values.items()])
+
+    def _show_trace(self, at: int, trace) -> None:
+        if at != self.position:
+            return
+        surrogate = " (a surrogate model fitted on the snapshot)" if trace.surrogate else ""
+        self.training_caption.setText(f"Training rows that pushed the model to this answer{surrogate}:")
+        _fill(self.training, [(f"{row.score:+.3g}", row.label,
+                               ", ".join(f"{k}={v}" for k, v in list(row.values.items())[:6]))
+                              for row in trace.harmful[:TRAINING_ROWS_SHOWN]])
+
+    # --- follow-up of last week's decisions ----------------------------------------------------
+
+    def _measure_followups(self) -> None:
+        """Measure the groups awaiting verification on the open log, on a worker; write the
+        results (statuses) on the GUI thread, which owns the workspace."""
+        opened = self.session.active
+        if opened is None:
+            return
+        self.tasks.submit(measure_awaiting, self.session.store, opened.dataset, opened.roles, self.queue.groups(),
+                          key=f"meeting@{id(self):x}:followup", lane=HEAVY, label="Measuring last week's actions",
+                          on_result=self._followups_measured)
+
+    def _followups_measured(self, measured: dict[int, dict[str, Any]]) -> None:
+        for group_id, result in measured.items():
+            apply(self.queue, followup_edit(group_id, result))
+        if measured:
+            self.session.run(QueueChanged())
+
+    # --- edits -------------------------------------------------------------------------------
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if not self._handle_key(event):
+            super().keyPressEvent(event)
+
+    def _handle_key(self, event) -> bool:
+        key, plain = event.key(), event.modifiers() in (Qt.NoModifier, Qt.KeypadModifier)
+        if event.matches(QKeySequence.Undo):
+            self.session.undo()
+        elif event.matches(QKeySequence.Redo):
+            self.session.redo()
+        elif key in NEXT_KEYS:
+            self.go(1)
+        elif key in PREVIOUS_KEYS:
+            self.go(-1)
+        elif key == Qt.Key_Escape:
+            self.close()
+        elif not plain or self.current_group() is None:
+            return False
+        elif key in DECISION_KEYS:
+            self._run(DecideInMeeting(self.meeting.id, self.current_group().id, DECISION_KEYS[key]))
+        elif key in TAG_KEYS:
+            taxonomy = [tag for tag, _ in self.queue.taxonomy()]
+            if TAG_KEYS.index(key) < len(taxonomy):
+                self._run(toggle_tag(self.queue, self.current_group().id, taxonomy[TAG_KEYS.index(key)]))
+        elif key == Qt.Key_O:
+            self._ask_owner()
+        elif key == Qt.Key_A:
+            self._ask_note()
+        else:
+            return False
+        return True
+
+    def _ask_owner(self) -> None:
+        group = self.current_group()
+        name, ok = QInputDialog.getText(self, "Owner", f"Who takes “{group.title}”?", text=group.owner or "")
+        if ok:
+            self._run(SetGroupFields(group.id, {"owner": name.strip() or None}, label=f"Owner: {name.strip()}"))
+
+    def _ask_note(self) -> None:
+        group = self.current_group()
+        text, ok = QInputDialog.getMultiLineText(self, "Note", f"Note on “{group.title}”:")
+        if ok and text.strip():
+            self._run(AddNote(group.id, text.strip()))
+
+    def _run(self, edit) -> None:
+        self.session.run(EditQueue(edit))
+
+    def _session_changed(self, changes: Changes) -> None:
+        if changes.queue and self.screens:
+            self.show_screen()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        """End the meeting once (its end time is recorded), however often the window is closed."""
+        if self.clock.isActive():
+            self.clock.stop()
+            self.session.changed.disconnect(self._session_changed)
+            if self.session.workspace is not None:
+                end_meeting(self.queue, self.meeting)
+        super().closeEvent(event)
+
+
+def evidence_html(group: Group, total_failures: int, version: str) -> str:
+    """What the room reads about a group before its examples: impact, cause, and what was done."""
+    share = group.failures / total_failures if total_failures else 0.0
+    evidence = group.evidence
+    lines = [f"<b>{group.failures:,}</b> failures ({100 * share:.0f}% of all), version {escape_html(version)}"]
+    if evidence.get("error_rate") is not None:
+        lines.append(f"Error rate in the slice: <b>{error_rate_text(group)}</b> over {evidence.get('rows', 0):,} rows")
+    if group.slice is not None:
+        lines.append(f"Slice: <code>{escape_html(group.slice.name or to_text(group.slice.predicate))}</code>")
+    if group.reason == "finding":
+        lines.append(f"Finding: {escape_html(group.title)}")
+    blamed = evidence.get("blamed_batch")
+    if blamed:
+        lines.append(f"Blamed training batch: <b>{escape_html(str(blamed['column']))} = "
+                     f"{escape_html(str(blamed['value']))}</b> ({100 * blamed['harmful_share']:.0f}% of the harmful "
+                     f"influence from {100 * blamed['row_share']:.0f}% of the training rows)")
+    if group.followup:
+        before, after = group.followup["before"], group.followup["after"]
+        lines.append(f"Follow-up on {escape_html(group.followup['dataset'])}: <b>{escape_html(group.followup['status'])}</b>"
+                     f" — error {100 * before['error_rate']:.1f}% → {100 * after['error_rate']:.1f}% "
+                     f"(p = {group.followup['p_value']:.3g})")
+    lines.append(f"Status <b>{escape_html(group.status)}</b> · owner {escape_html(group.owner or '—')} · "
+                 f"tags {escape_html(', '.join(group.tags) or '—')} · decision {escape_html(group.decision or '—')}")
+    return "<br>".join(lines)
+
+
+def _table(headers: tuple[str, ...]) -> QTableWidget:
+    table = QTableWidget(0, len(headers))
+    table.setHorizontalHeaderLabels(headers)
+    table.horizontalHeader().setStretchLastSection(True)
+    table.verticalHeader().setVisible(False)
+    table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+    table.setFocusPolicy(Qt.NoFocus)
+    return table
+
+
+def _fill(table: QTableWidget, rows: list[tuple]) -> None:
+    table.setRowCount(len(rows))
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            table.setItem(r, c, QTableWidgetItem("" if value is None else str(value)))
+
+
+if __name__ == "__main__":  # preview: python -m views.meeting WORKSPACE
+    import sys
+
+    from PySide6.QtWidgets import QApplication
+
+    from analysis.workspace.workspace_file import Workspace
+    from app.commands import AttachWorkspace
+
+    app = QApplication(sys.argv)
+    preview_session, preview_tasks = Session(), TaskRunner()
+    preview_session.run(AttachWorkspace(Workspace.open(sys.argv[1])))
+    view = MeetingView(preview_session, preview_tasks, sys.argv[2:])
+    view.resize(1400, 900)
+    view.show()
+    code = app.exec()
+    preview_tasks.shutdown()
+    preview_session.close()
+    sys.exit(code)

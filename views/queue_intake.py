@@ -1,0 +1,33 @@
+"""Adding failures to the queue from anywhere in the window: the one helper behind each panel's
+"add to the queue" action (the table's selection, compare's negative flips, a finding's rows, a
+traced row, the current slice).
+
+The failures are read and grouped on a worker (discovery can take seconds); what was found is
+written to the workspace on the GUI thread, which owns it. Rows that are not failures are left
+out, and a request already queued is not queued again.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from analysis.slices import Predicate
+from analysis.slicing.role_leaves import slice_sql
+from app.queue_commands import QueueFailures, find_failures_to_queue, queue_refusal
+from app.tasks import HEAVY
+from views.panel import Panel
+
+
+def add_to_queue(panel: Panel, predicate: Predicate | None, findings: Sequence = (), what: str = "rows",
+                 dataset: str | None = None) -> None:
+    """Queue the failures among ``predicate``'s rows of the open log ``dataset`` (the active one
+    when None; a None predicate means the current slice's rows), grouped first by ``findings``
+    when they are a check's findings on those rows."""
+    session = panel.session
+    opened = session.datasets.get(dataset) if dataset is not None else session.active
+    if opened is None:
+        return
+    condition = slice_sql(predicate, opened.dataset, opened.roles) if predicate is not None else session.condition()
+    panel.run_job("add to queue", find_failures_to_queue, queue_refusal(session), session.store, opened.dataset,
+                  opened.roles, condition, tuple(findings), lane=HEAVY, label=f"Adding the failures of {what} to the queue",
+                  on_done=lambda failed: session.run(QueueFailures(failed)))
