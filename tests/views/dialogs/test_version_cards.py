@@ -20,7 +20,7 @@ def test_card_name_replaces_the_raw_version_and_survives_reopening(app_window, q
     header = app_window.metrics_panel.table.horizontalHeaderItem(0)
     assert header.text() == "fallback"
     assert raw in header.toolTip()
-    legend_names = [item[1].text for item in app_window.time_panel.legend.items]
+    legend_names = app_window.time_panel.legend_names
     assert "fallback" in legend_names and raw not in legend_names
     app_window.close()
 
