@@ -176,8 +176,8 @@ class TimePlotPanel(Panel):
             band.setAlpha(BAND_ALPHA)
             low, high = rows["low"].to_numpy(float), rows["high"].to_numpy(float)
             for part in _finite_runs(low, high):
-                self.plot.addItem(pg.FillBetweenItem(pg.PlotDataItem(x[part], low[part], pen=None),
-                                                     pg.PlotDataItem(x[part], high[part], pen=None), brush=band))
+                self.plot.addItem(pg.FillBetweenItem(pg.PlotCurveItem(x[part], low[part]),
+                                                     pg.PlotCurveItem(x[part], high[part]), brush=band, pen=None))
         few = rows["few"].to_numpy(dtype=bool) if "few" in rows else np.zeros(len(rows), dtype=bool)
         pen = pg.mkPen(colour, width=2, style=Qt.DashLine if estimate else Qt.SolidLine)
         curve = self.plot.plot(x, y, pen=pen, connect="finite")

@@ -63,9 +63,14 @@ def test_bands_are_the_wilson_intervals_and_thin_buckets_are_hollow(demo_panel, 
         assert (shown["low"], shown["high"]) == pytest.approx((wilson.low, wilson.high), rel=1e-9)
         assert shown["few"] == (min(correct, len(part) - correct) < 10)
     bands = [item for item in panel.plot.getPlotItem().items if isinstance(item, pg.FillBetweenItem)]
+    frame_x = frame["bucket_start"].astype("datetime64[ns]").astype("int64").to_numpy() / 1e9
+    (x_low, x_high), _ = panel.plot.getPlotItem().getViewBox().childrenBounds()
+    assert frame_x.min() - 86400 < x_low and x_high < frame_x.max() + 86400  # auto-range holds the data, not 1970
     drawn_low = np.concatenate([band.curves[0].yData for band in bands])
     drawn_high = np.concatenate([band.curves[1].yData for band in bands])
     assert len(drawn_low) > 0
+    spans = [band.path().boundingRect() for band in bands]
+    assert all(span.height() > 0 and span.left() >= frame_x.min() - 1 for span in spans)  # drawn, where the data is
     assert np.isin(drawn_low, frame["low"].to_numpy(float)).all()
     assert np.isin(drawn_high, frame["high"].to_numpy(float)).all()
     few = frame[frame["few"] & frame["value"].notna()]
