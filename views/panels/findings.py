@@ -322,7 +322,7 @@ def _bar_positions(column: ColumnHistograms, bars: int) -> tuple[np.ndarray, flo
         edges = np.asarray(column.edges)
         width = float(edges[1] - edges[0])
         centres = (edges[:-1] + edges[1:]) / 2
-        ticks = [(float(v), significant(v, 3)) for v in edges[::len(edges) // 4]]
+        ticks = [(float(v), significant(v, 3)) for v in edges[:-1:len(edges) // 4]]  # the right end would meet "missing"
     else:
         width = 1.0
         centres = np.arange(len(column.categories), dtype=float)
