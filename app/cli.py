@@ -243,7 +243,7 @@ def _add_cards_option(cmd: argparse.ArgumentParser) -> None:
 
 def _version_cards(path: str | None) -> dict:
     """The version cards of the workspace ``path`` (none without one): the names text output uses."""
-    return cli_rules._read_workspace(path, lambda workspace: workspace.version_cards()) if path else {}
+    return cli_rules.read_workspace(path, lambda workspace: workspace.version_cards()) if path else {}
 
 
 def _unit_float(text: str) -> float:
