@@ -75,8 +75,9 @@ class MetricsPanel(Panel):
 
     def refresh(self, changes: Changes) -> None:
         if not changes.touches(("active", "roles", "datasets", "slice")):
-            if self.results:  # a card renamed, or the card order arrived: same numbers, new order
-                self._show(self.results, self.caption.text())
+            opened = self.session.active
+            if self.results and opened is not None:  # a card renamed, or the card order arrived: same numbers
+                self._show(self.results, self._caption(opened, self.session))
             return
         self.cancel_job("metrics")
         self.cancel_job("metrics-auc")

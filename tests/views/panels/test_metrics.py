@@ -102,3 +102,13 @@ def test_a_metric_on_few_rows_is_greyed_and_says_why(demo_panel):
     item = panel.table.item(rows.index(METRICS["accuracy"].display), 0)
     assert "few rows" in item.toolTip()
     assert item.foreground().color().name() != panel.table.item(0, 0).foreground().color().name()
+
+
+def test_the_slice_in_the_header_names_versions_by_their_cards(demo_panel):
+    panel = demo_panel(MetricsPanel)
+    session = panel.session
+    _, second = session.version_order()
+    session.run(SetSlice(Slice(Compare(session.active.roles.model_version, "=", second))))
+    assert second in panel.caption.text()
+    session.run(SaveVersionCard(VersionCard(second, name="challenger")))
+    assert "model_version = 'challenger'" in panel.caption.text() and second not in panel.caption.text()
