@@ -230,8 +230,20 @@ def _add_slices_command(sub) -> None:
                         help="weight of error against size in the score, in (0, 1] (default 0.95)")
     slices.add_argument("--all", action="store_true", help="also list slices that are not significant")
     slices.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    _add_cards_option(slices)
     _add_role_arguments(slices, LOG_ROLE_FLAGS)
     cli_rules.add_rules_option(slices)
+
+
+def _add_cards_option(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--cards", metavar="WORKSPACE",
+                     help="name versions in the text by this .sleuth workspace's version cards (JSON keeps the "
+                          "raw version strings)")
+
+
+def _version_cards(path: str | None) -> dict:
+    """The version cards of the workspace ``path`` (none without one): the names text output uses."""
+    return cli_rules.read_workspace(path, lambda workspace: workspace.version_cards()) if path else {}
 
 
 def _unit_float(text: str) -> float:
@@ -333,8 +345,11 @@ def run_slices(args: argparse.Namespace) -> int:
     from analysis.data.roles import TaskType
     from analysis.slicing.role_leaves import where_sql
     from analysis.report.formatting import count, interval, json_value, number, p_value
+    from analysis.slices import to_text
     from analysis.store import APP_MEMORY_LIMIT, Store
+    from analysis.workspace.version_cards import display_name, with_card_names
 
+    cards = _version_cards(args.cards)  # read first: an unreadable workspace is reported before any log is loaded
     store = Store(memory_limit=APP_MEMORY_LIMIT)
     loaded = load_log(store, args.paths, fixed=named_roles(args), check=False, options=_log_options(args))
     dataset, roles = loaded.dataset, loaded.roles
@@ -356,9 +371,12 @@ def run_slices(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(json_value(rows), indent=2))
         return 0
-    print(f"{len(rows)} slice(s) of {dataset.name} by {error}" + (f", version {args.version}" if args.version else ""))
-    for rank, row in enumerate(rows, 1):
-        print(f"{rank:>2}. {row['predicate']}\n    rows {count(row['size'])}  error {number(row['error'])} "
+    version = f", version {display_name(cards, args.version)}" if args.version else ""
+    against = f" against {display_name(cards, args.against)}" if args.against else ""
+    print(f"{len(rows)} slice(s) of {dataset.name} by {error}{version}{against}")
+    for rank, (row, slice_) in enumerate(zip(rows, found), 1):
+        shown = to_text(with_card_names(slice_.to_slice().predicate, roles.model_version, cards)) if cards else row["predicate"]
+        print(f"{rank:>2}. {shown}\n    rows {count(row['size'])}  error {number(row['error'])} "
               f"{interval(*row['ci'])}  score {number(row['score'], 3)}  p_adj {p_value(row['p_adjusted'])}")
     return 0
 

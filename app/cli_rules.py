@@ -150,7 +150,7 @@ def _rule_log(store, workspace, paths: list[str] | None):
 def run_rule_list(args: argparse.Namespace) -> int:
     from analysis.rules.rule_store import rule_sets
 
-    saved = _read_workspace(args.workspace, rule_sets)
+    saved = read_workspace(args.workspace, rule_sets)
     if args.json:
         print(json.dumps([r.to_dict() for r in saved], indent=2))
         return 0
@@ -167,7 +167,7 @@ def run_rule_export(args: argparse.Namespace) -> int:
     from analysis.errors import InputError
     from analysis.rules.rule_store import resolve, rule_sets
 
-    saved = _read_workspace(args.workspace, rule_sets)
+    saved = read_workspace(args.workspace, rule_sets)
     if args.version:
         chosen = [resolve(saved, args.version)]
         if chosen[0] is None:
@@ -221,7 +221,7 @@ def _version_condition(roles, version: str):
 def run_golden_export(args: argparse.Namespace) -> int:
     from analysis.golden.golden_set import export_golden
 
-    rows = _read_workspace(args.workspace, lambda ws: export_golden(ws, args.out, args.golden_version))
+    rows = read_workspace(args.workspace, lambda ws: export_golden(ws, args.out, args.golden_version))
     print(f"{rows:,} golden request(s) written to {args.out}")
     return 0
 
@@ -231,13 +231,13 @@ def run_golden_test(args: argparse.Namespace) -> int:
     from analysis.golden.golden_set import golden_requests
     from analysis.trace.model_files import load_model
 
-    requests = _read_workspace(args.workspace, lambda ws: golden_requests(ws, args.golden_version))
+    requests = read_workspace(args.workspace, lambda ws: golden_requests(ws, args.golden_version))
     report = golden_gate(requests, load_model(args.model, trust=args.trust))
     print(json.dumps(report, indent=2) if args.json else gate_text(report))
     return 1 if report["regressed"] else 0
 
 
-def _read_workspace(path: str, read) -> Any:
+def read_workspace(path: str, read) -> Any:
     """``read(workspace)`` on an existing workspace, closed afterwards."""
     from analysis.workspace.workspace_file import Workspace
 
@@ -271,7 +271,7 @@ def with_named_rules(store, rules_at: str | None, dataset, roles, versions):
         return dataset
     if not rules_at:
         raise InputError("a '+rules' version is read from a workspace: name it with --rules WORKSPACE")
-    saved = _read_workspace(rules_at, rule_sets)
+    saved = read_workspace(rules_at, rule_sets)
     return with_rule_versions(store, dataset, roles, {name: resolve(saved, name) for name in named})
 
 
@@ -283,7 +283,7 @@ def compare_inputs(store, args: argparse.Namespace, dataset, roles, condition):
 
     dataset = with_named_rules(store, args.rules or args.slices, dataset, roles, [args.base, args.candidate])
     if args.golden:
-        requests = _read_workspace(args.golden, golden_requests)
+        requests = read_workspace(args.golden, golden_requests)
         if requests.empty:
             raise InputError("the golden set is empty: add requests with `sleuth golden add` first",
                              file=args.golden)

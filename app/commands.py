@@ -370,6 +370,23 @@ class LoadVersionCards(Command):
 
 
 @dataclass
+class SetVersionOrder(Command):
+    """Record a log's versions in the card order once they are listed (on opening it, after a
+    role edit); not an edit to undo. Published as a cards change: it is how versions look."""
+
+    name: str
+    versions: tuple
+    undoable = False
+    label: str = "List versions"
+
+    def do(self, session: Session) -> Changes:
+        if session.version_orders.get(self.name) == tuple(self.versions):
+            return Changes()
+        session.version_orders[self.name] = tuple(self.versions)
+        return Changes(cards=True)
+
+
+@dataclass
 class SetFindings(Command):
     """Show a check's findings; keep its reference profile in the workspace for the next check."""
 

@@ -21,6 +21,7 @@ from analysis.data.open_log import NO_OPTIONS, LoadedLog, LogOptions, load_log, 
 from analysis.data.loading import close_dataset
 from analysis.data.log_sanity import Severity
 from analysis.data.roles import RoleMap
+from analysis.metrics.per_version import model_versions
 from analysis.rules.derived import load_log_with_rules
 from analysis.rules.rule_set import RuleSet
 from analysis.rules.rule_store import rule_sets
@@ -40,6 +41,7 @@ from app.commands import (
     SetIssues,
     SetRoles,
     SetSlice,
+    SetVersionOrder,
 )
 from app.state import OpenDataset, Session
 from app.tasks import HEAVY, TaskRunner
@@ -108,8 +110,18 @@ class AppController:
         self.session.run(AddDataset(opened, persist=persist, activate=activate))
         if not dataset.report.clean:
             self.message.emit("warning", f"{dataset.name}: {dataset.report.summary()}")
+        self._list_versions(dataset.name)
         self._check(dataset.name)
         return dataset.name
+
+    def _list_versions(self, name: str) -> None:
+        """List the log's versions in the card order, which keys every panel's order and colours."""
+        opened = self.session.datasets[name]
+        self.tasks.submit(
+            model_versions, self.session.store, opened.dataset, opened.roles, key=f"versions:{name}",
+            label=f"Listing the versions of {name}",
+            on_result=lambda versions: self.session.run(SetVersionOrder(name, tuple(versions))),
+        )
 
     def _check(self, name: str) -> None:
         """Run the log checks in the background; their findings land in the sidebar."""
@@ -168,6 +180,7 @@ class AppController:
     def set_roles(self, name: str, roles: RoleMap) -> None:
         """Apply new roles at once, then re-run the log checks in the background."""
         self.session.run(SetRoles(name, roles))
+        self._list_versions(name)
         self._check(name)
 
     def open_workspace(self, path: str | Path, on_opened: Callable[[], None] | None = None) -> bool:

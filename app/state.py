@@ -23,7 +23,7 @@ from analysis.errors import SchemaError
 from analysis.slices import Everything, Slice, role_leaves
 from analysis.slicing.role_leaves import RoleContext, slice_sql
 from analysis.store import Store
-from analysis.workspace.version_cards import VersionCard, display_name
+from analysis.workspace.version_cards import VersionCard, card_position, display_name, in_card_order
 from analysis.workspace.workspace_file import DatasetEntry, Workspace
 
 if TYPE_CHECKING:
@@ -112,6 +112,7 @@ class Session:
         self.slice_back: list[Slice] = []
         self.slice_forward: list[Slice] = []
         self.version_cards: dict[str, VersionCard] = {}
+        self.version_orders: dict[str, tuple[str, ...]] = {}  # per dataset: its versions in the card order
         self.findings: tuple = ()  # the last check's findings, for the active dataset
         self.decisions: tuple = ()  # every decision taken on findings (analysis.triage.decisions.Decision)
         self.trusted_models: frozenset[str] = frozenset()  # model files the person chose to unpickle
@@ -170,6 +171,18 @@ class Session:
     def version_name(self, version: str | None) -> str:
         """What to call a model version everywhere: its card's name, else the raw string."""
         return display_name(self.version_cards, version)
+
+    def version_order(self) -> tuple[str, ...]:
+        """The active log's versions in the card order (empty until they have been listed)."""
+        return self.version_orders.get(self.active_name, ()) if self.active_name else ()
+
+    def in_card_order(self, versions: Iterable[str | None]) -> list[str | None]:
+        """``versions`` in the one order every panel shows them in (see ``in_card_order``)."""
+        return in_card_order(versions, self.version_order())
+
+    def version_position(self, version: str | None) -> int:
+        """The place of ``version`` in the active log's card order: what its colour is keyed by."""
+        return card_position(version, self.version_order())
 
     def unique_name(self, wanted: str) -> str:
         """``wanted``, or ``wanted (2)``... so two logs called ``predictions`` can both be open."""

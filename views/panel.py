@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QApplication, QLabel, QStackedWidget, QVBoxLayout,
 
 from analysis.report.formatting import escape_html
 from analysis.slices import EditMode, to_text
+from analysis.workspace.version_cards import with_card_names
 from app.commands import AddDataset, EditSlice
 from app.state import Changes, OpenDataset, Session
 from app.tasks import HEAVY, INTERACTIVE, Task, TaskRunner
@@ -158,7 +159,8 @@ def slice_shown(session: Session) -> str:
     if session.condition() is None:
         return "all rows"
     current = session.current_slice
-    return f"slice <code>{escape_html(current.name or to_text(current.predicate))}</code>"
+    named = with_card_names(current.predicate, session.active.roles.model_version, session.version_cards)
+    return f"slice <code>{escape_html(current.name or to_text(named))}</code>"
 
 
 def narrow_slice(session: Session, predicate, name: str = "") -> None:

@@ -16,7 +16,7 @@ average that skips classes where a value is undefined, as scikit-learn does with
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -30,6 +30,7 @@ from analysis.query import Sql, ident, literal, where_clause
 from analysis.data.roles import RoleMap, TaskType
 from analysis.store import Store
 from analysis.data.time import Bucket, choose_bucket, time_span, timestamp_expr
+from analysis.stats.intervals import t_interval, wilson_interval
 
 CLASSIFICATION = frozenset({TaskType.BINARY, TaskType.MULTICLASS})
 REGRESSION = frozenset({TaskType.REGRESSION})
@@ -90,6 +91,10 @@ class VersionMetrics:
     label_coverage: float
     invalid_scores: int
     metrics: dict[str, float | None]
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """The 95% interval of each metric that has one (see :data:`PROPORTIONS`, :data:`MEANS`)."""
+    few_rows: frozenset[str] = frozenset()
+    """The metrics measured on too few rows to be read as a stable estimate (see :func:`few_rows`)."""
 
 
 def metrics_for(task: TaskType) -> list[MetricInfo]:
@@ -127,9 +132,17 @@ def overall_metrics(
             label_coverage=float(row.labelled / row.rows) if row.rows else 0.0,
             invalid_scores=int(row.invalid_scores),
             metrics={name: _number(getattr(row, name)) for name in names},
+            intervals={name: (float(getattr(row, f"{name}_low")), float(getattr(row, f"{name}_high")))
+                       for name in names if _has_interval(row, name)},
+            few_rows=frozenset(name for name in names if getattr(row, f"{name}_few")),
         )
         for row in table.itertuples(index=False)
     ]
+
+
+def _has_interval(row, name: str) -> bool:
+    return f"{name}_low" in row._fields and not (pd.isna(getattr(row, f"{name}_low"))
+                                                   or pd.isna(getattr(row, f"{name}_high")))
 
 
 def metric_over_time(
@@ -142,7 +155,9 @@ def metric_over_time(
     cancel: CancelToken = NEVER_CANCELLED,
 ) -> pd.DataFrame:
     """``metric`` per (version, time bucket) with rows, as columns
-    ``version, bucket_start, value, rows, labelled`` (``value`` NaN where undefined).
+    ``version, bucket_start, value, low, high, few, rows, labelled`` (``value`` NaN where
+    undefined; ``low``/``high`` its 95% interval, NaN where the metric has none; ``few`` True
+    where the bucket has too few rows for a stable estimate, see :func:`few_rows`).
 
     ``bucket_start`` is a naive timestamp in UTC (a TIMESTAMP WITH TIME ZONE column is
     converted), so epoch seconds follow without a time-zone guess. Without ``bucket`` the
@@ -153,7 +168,7 @@ def metric_over_time(
         raise SchemaError(f"metric '{metric}' does not apply to a {roles.task.value} task")
     if roles.timestamp is None:
         raise SchemaError("metric over time needs a timestamp column")
-    columns = ["version", "bucket_start", "value", "rows", "labelled"]
+    columns = SERIES_COLUMNS
     if bucket is None:
         span = time_span(store, dataset, roles, condition)
         if span is None:
@@ -165,9 +180,16 @@ def metric_over_time(
     )
     if table.empty:
         return pd.DataFrame(columns=columns)
-    table = table.rename(columns={metric: "value"}).sort_values(["version", "bucket_start"], na_position="last")
+    table = table.rename(columns={metric: "value", f"{metric}_few": "few"}).sort_values(
+        ["version", "bucket_start"], na_position="last")
     table["value"] = table["value"].astype(float)
+    table["low"] = table[f"{metric}_low"].astype(float) if f"{metric}_low" in table else np.nan
+    table["high"] = table[f"{metric}_high"].astype(float) if f"{metric}_high" in table else np.nan
+    table["few"] = table["few"].astype(bool)
     return table[columns].reset_index(drop=True)
+
+
+SERIES_COLUMNS = ["version", "bucket_start", "value", "low", "high", "few", "rows", "labelled"]
 
 
 @dataclass(frozen=True)
@@ -191,7 +213,7 @@ def metric_series(
     span = time_span(store, dataset, roles, condition)
     bucket = choose_bucket(*span) if span else None
     frame = metric_over_time(store, dataset, roles, metric, bucket, condition, cancel) if bucket else pd.DataFrame(
-        columns=["version", "bucket_start", "value", "rows", "labelled"]
+        columns=SERIES_COLUMNS
     )
     return MetricSeries(metric, bucket, frame)
 
@@ -276,11 +298,13 @@ def _classification_sql(rows: Sql, keys: list[str], with_calibration: bool) -> S
     aggregates = _common_aggregates() + [
         "COUNT(confidence) AS scored",
         "SUM(confidence) AS confidence_sum",
+        "SUM(confidence * confidence) AS confidence_square_sum",
         "COUNT(confidence) FILTER (WHERE has_label) AS scored_labelled",
         "SUM(confidence) FILTER (WHERE has_label) AS labelled_confidence_sum",
         "SUM(confidence_hit) FILTER (WHERE has_label AND confidence IS NOT NULL) AS hit_sum",
         "COUNT(log_loss) AS log_loss_n",
         "SUM(log_loss) AS log_loss_sum",
+        "SUM(log_loss * log_loss) AS log_loss_square_sum",
     ]
     text = f"SELECT {', '.join(group + aggregates)} FROM ({rows.text}) GROUP BY {', '.join(group)}"
     return Sql(text, rows.params)
@@ -294,6 +318,8 @@ def _regression_sql(rows: Sql, keys: list[str]) -> Sql:
         f"SUM((y_true - y_pred) * (y_true - y_pred)) FILTER (WHERE {scored}) AS squared_error_sum",
         f"VAR_POP(y_true) FILTER (WHERE {scored}) AS label_variance",
         "AVG(y_pred) AS mean_prediction",
+        "COUNT(y_pred) AS predicted",
+        "SUM(CAST(y_pred AS DOUBLE) * CAST(y_pred AS DOUBLE)) AS prediction_square_sum",
     ]
     text = f"SELECT {', '.join(keys + aggregates)} FROM ({rows.text}) GROUP BY {', '.join(keys)}"
     return Sql(text, rows.params)
@@ -311,7 +337,8 @@ def _regression_table(groups: pd.DataFrame) -> pd.DataFrame:
     total_variance = table["label_variance"].astype(float) * table["evaluated"]
     table["r2"] = 1.0 - _ratio(table["squared_error_sum"], total_variance)
     table["mean_prediction"] = table["mean_prediction"].astype(float)
-    return table
+    table["prediction_sum"] = table["mean_prediction"].fillna(0.0) * table["predicted"]
+    return with_intervals(table, TaskType.REGRESSION)
 
 
 def _classification_table(
@@ -333,8 +360,10 @@ def _classification_table(
         "with_prediction": n.where(predicted, 0),
         "scored": groups["scored"],
         "confidence_sum": groups["confidence_sum"].fillna(0.0),
+        "confidence_square_sum": groups["confidence_square_sum"].fillna(0.0),
         "log_loss_n": groups["log_loss_n"],
         "log_loss_sum": groups["log_loss_sum"].fillna(0.0),
+        "log_loss_square_sum": groups["log_loss_square_sum"].fillna(0.0),
     }
     if task is TaskType.BINARY:
         true_pos, pred_pos = groups["y_true"] == 1, groups["y_pred"] == 1
@@ -362,7 +391,68 @@ def _classification_table(
         macro = _macro_scores(groups[evaluated], keys)
         table = table.join(macro)
     table["ece"] = _calibration_error(groups, keys) if with_calibration else np.nan
-    return table.reset_index()
+    return with_intervals(table.reset_index(), task)
+
+
+PROPORTIONS: dict[str, tuple[str, str]] = {
+    "accuracy": ("correct", "evaluated"),
+    "error_rate": ("wrong", "evaluated"),
+    "precision": ("tp", "predicted_tp_fp"),
+    "recall": ("tp", "true_tp_fn"),
+    "positive_rate": ("label_positive", "with_label"),
+    "predicted_positive_rate": ("predicted_positive", "with_prediction"),
+}
+"""Metrics that are a share of rows, as (successes, trials) columns: Wilson's interval. Binary
+only for precision and recall (a multiclass macro average is not one proportion)."""
+
+MEANS: dict[str, tuple[str, str, str]] = {
+    "mean_score": ("confidence_sum", "confidence_square_sum", "scored"),
+    "log_loss": ("log_loss_sum", "log_loss_square_sum", "log_loss_n"),
+    "mae": ("abs_error_sum", "squared_error_sum", "evaluated"),
+    "mean_prediction": ("prediction_sum", "prediction_square_sum", "predicted"),
+}
+"""Metrics that are a mean over rows, as (sum, sum of squares, count) columns: Student's t
+interval (an absolute error's square is the squared error, so MAE needs no extra sum)."""
+
+FEW_SUCCESSES = 10
+"""A share is "measured on few rows" when it has fewer than this many successes or failures:
+the textbook condition (n·p ≥ 10 and n·(1-p) ≥ 10) under which the binomial is close enough
+to normal for its interval and its point to be read as a stable estimate."""
+
+FEW_ROWS = 30
+"""A mean, or a metric without a closed-form interval (F1, ROC AUC, ECE, RMSE, R²), is
+"measured on few rows" below this count: the textbook size from which the central limit
+theorem lets a mean be read as normal."""
+
+
+def with_intervals(table: pd.DataFrame, task: TaskType) -> pd.DataFrame:
+    """``table`` with ``<metric>_low``/``_high`` (95% interval) for every share and mean, and
+    ``<metric>_few`` for every metric: True where the rows behind it are too few (see
+    :data:`FEW_SUCCESSES`, :data:`FEW_ROWS`)."""
+    table = table.copy()
+    basis = table["evaluated"]  # the rows with a label and a prediction
+    if task is not TaskType.REGRESSION:
+        table["wrong"] = table["evaluated"] - table["correct"]
+    if task is TaskType.BINARY:
+        table["predicted_tp_fp"] = table["tp"] + table["fp"]
+        table["true_tp_fn"] = table["tp"] + table["fn"]
+    for name in (m.name for m in metrics_for(task)):
+        table[f"{name}_few"] = basis.astype(float) < FEW_ROWS
+    for name, (hits, trials) in PROPORTIONS.items():
+        if hits in table and trials in table and task in METRICS[name].tasks:
+            k, n = table[hits].astype(float).to_numpy(), table[trials].astype(float).to_numpy()
+            table[f"{name}_low"], table[f"{name}_high"] = wilson_interval(k, n)
+            table[f"{name}_few"] = np.minimum(k, n - k) < FEW_SUCCESSES
+    for name, (total, squares, rows) in MEANS.items():
+        if total in table and task in METRICS[name].tasks:
+            n = table[rows].astype(float).to_numpy()
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = table[total].astype(float).to_numpy() / n
+                variance = np.maximum(table[squares].astype(float).to_numpy() - n * mean * mean, 0.0) / (n - 1)
+            variance = np.where(n > 1, variance, np.nan)
+            table[f"{name}_low"], table[f"{name}_high"] = t_interval(mean, variance, n)
+            table[f"{name}_few"] = n < FEW_ROWS
+    return table
 
 
 def _macro_scores(evaluated: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

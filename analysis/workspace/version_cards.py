@@ -8,9 +8,10 @@ key, so renaming never touches the log.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, Iterable, Mapping, Sequence
 
 from analysis.errors import SchemaError
+from analysis.slices import And, Compare, InSet, Not, Or, Predicate
 
 
 @dataclass(frozen=True)
@@ -49,3 +50,39 @@ def display_name(cards: dict[str, VersionCard], version: str | None) -> str:
         return "all rows"
     card = cards.get(str(version))
     return card.display_name if card else str(version)
+
+
+def in_card_order(versions: Iterable[str | None], order: Sequence[str]) -> list[str | None]:
+    """``versions`` in the card order ``order`` (the log's versions as the cards list them: by
+    first appearance in the whole log), so every panel, slice and legend shows them alike;
+    a version ``order`` does not hold yet follows by name, and no version (None) comes last."""
+    position = {version: i for i, version in enumerate(order)}
+    return sorted(versions, key=lambda v: (v is None, position.get(v, len(position)), "" if v is None else str(v)))
+
+
+def card_position(version: str | None, order: Sequence[str]) -> int:
+    """The place of ``version`` in the card order: what its colour is keyed by, so a slice
+    holding one version draws it in the colour it has in the whole log. A version the order
+    does not hold yet (or no version) takes the first place after it."""
+    return order.index(version) if version in order else len(order)
+
+
+def with_card_names(predicate: Predicate, column: str | None, cards: Mapping[str, VersionCard]) -> Predicate:
+    """``predicate`` with each value of the version ``column`` replaced by its card's name: what
+    a slice reads as on screen (``model_version = 'fallback'``). Only for showing; the raw
+    predicate stays the one that is applied, copied and saved."""
+    if column is None:
+        return predicate
+
+    def name(value):
+        return display_name(cards, value) if isinstance(value, str) else value
+
+    if isinstance(predicate, Compare) and predicate.column == column:
+        return replace(predicate, value=name(predicate.value))
+    if isinstance(predicate, InSet) and predicate.column == column:
+        return replace(predicate, values=tuple(name(v) for v in predicate.values))
+    if isinstance(predicate, (And, Or)):
+        return type(predicate)(tuple(with_card_names(p, column, cards) for p in predicate.parts))
+    if isinstance(predicate, Not):
+        return Not(with_card_names(predicate.part, column, cards))
+    return predicate

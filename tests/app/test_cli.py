@@ -176,3 +176,25 @@ def test_suspects_takes_the_label_it_is_told(tmp_path):
     assert {s["label"] for s in json.loads(result.stdout)["suspects"]} <= {0, 1}
     result = sleuth("suspects", "--train", str(tmp_path / "s.parquet"), "--label", "readmit")
     assert result.returncode == 2 and "'readmit'" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_slices_text_names_versions_by_their_cards_and_json_keeps_the_raw_string(demo_files, tmp_path, capsys):
+    from analysis.workspace.version_cards import VersionCard
+    from analysis.workspace.workspace_file import Workspace
+
+    raw = sorted(pd.read_parquet(demo_files.log, columns=["model_version"]).model_version.unique())[-1]
+    workspace = Workspace.new(tmp_path / "cards.sleuth")
+    workspace.save_version_card(VersionCard(raw, name="incumbent"))
+    workspace.close()
+    args = ["slices", str(demo_files.log), "--cards", str(tmp_path / "cards.sleuth"), "--top", "5", "--max-level", "2"]
+    assert main(args + ["--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    with_version = [s["predicate"] for s in found if raw in s["predicate"]]
+    assert with_version, found  # the case is real: a slice names the version
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert raw not in text
+    assert text.count("'incumbent'") == len(with_version)
+    assert main(["slices", str(demo_files.log), "--version", raw, "--cards", str(tmp_path / "cards.sleuth"),
+                 "--top", "1", "--max-level", "1"]) == 0
+    assert "version incumbent" in capsys.readouterr().out.splitlines()[0]

@@ -4,7 +4,8 @@ from PySide6.QtWidgets import QApplication
 
 from analysis.data.open_log import load_log
 from analysis.query import Sql, ident
-from app.commands import AddDataset
+from analysis.metrics.per_version import model_versions
+from app.commands import AddDataset, SetVersionOrder
 from app.controller import AppController
 from app.main_window import MainWindow
 from app.state import OpenDataset, Session
@@ -47,6 +48,7 @@ def open_log(session: Session, path, kind: str = "log") -> OpenDataset:
     for a test of one panel, which then follows the Session as it does in the window."""
     loaded = load_log(session.store, [str(path)], check=False)
     session.run(AddDataset(OpenDataset(loaded.dataset, loaded.roles, kind, loaded.issues), persist=False))
+    session.run(SetVersionOrder(loaded.dataset.name, tuple(model_versions(session.store, loaded.dataset, loaded.roles))))
     return session.active
 
 

@@ -37,7 +37,7 @@ from app.state import Changes, Session
 from app.tasks import TaskRunner
 
 from views.panel import Panel, preview, slice_shown
-from views.style import version_colour
+from views.widgets.palette import version_colour
 
 EACH_VERSION = "each version"
 NO_SECOND = "— (bars)"
@@ -236,10 +236,10 @@ class BreakdownPanel(Panel):
         self.show_content()
         info = METRICS[result.metric]
         flagged = int(frame["significant"].sum())
-        versions = list(dict.fromkeys(frame["version"]))
-        legend = " ".join(f"<span style='color:{version_colour(i).name()}'>■</span> "
+        versions = self.session.in_card_order(dict.fromkeys(frame["version"]))
+        legend = " ".join(f"<span style='color:{version_colour(self.session, _raw_version(v)).name()}'>■</span> "
                           f"{escape_html(self.session.version_name(_raw_version(v)))}"
-                          for i, v in enumerate(versions))
+                          for v in versions)
         self.caption.setText(
             f"<b>{escape_html(info.display)}</b> by <b>{escape_html(result.column)}</b> — {frame['label'].nunique()} groups; "
             f"{flagged} differ from the rest beyond chance (solid bars, ★). {legend}" + self._slice_note())
@@ -254,14 +254,14 @@ class BreakdownPanel(Panel):
     def _draw_bars(self, frame, info) -> None:
         self.plot.clear()
         labels = list(dict.fromkeys(frame["label"]))
-        versions = list(dict.fromkeys(frame["version"]))
+        versions = self.session.in_card_order(dict.fromkeys(frame["version"]))
         width = 0.8 / max(len(versions), 1)
         for index, version in enumerate(versions):
             rows = frame[frame["version"].isin([version]) if version is not None else frame["version"].isna()]
             x = np.array([labels.index(label) for label in rows["label"]], dtype=float)
             x += (index - (len(versions) - 1) / 2) * width
             values = rows["value"].to_numpy(float)
-            colour = version_colour(index)
+            colour = version_colour(self.session, _raw_version(version))
             faded = QColor(colour)
             faded.setAlpha(90)
             brushes = [colour if sig else faded for sig in rows["significant"]]

@@ -43,7 +43,7 @@ from app.tasks import HEAVY, TaskRunner
 
 from views.panel import Panel, preview
 from views.queue_intake import add_to_queue
-from views.style import version_colour
+from views.widgets.palette import version_colour
 
 MIN_SIDE_WIDTH = 240
 OPEN_FLIPS_TIP = ("The candidate's rows that the base got right and the candidate wrong, as the slice "
@@ -215,13 +215,14 @@ class ComparePanel(Panel):
         self.plot_data = plots
         self.reliability.clear()
         self.reliability.plot([0, 1], [0, 1], pen=pg.mkPen("#999", style=Qt.DashLine))
-        for index, (side, version) in enumerate((("base", self.base_box.currentData()),
-                                                 ("candidate", self.candidate_box.currentData()))):
+        for side, version in (("base", self.base_box.currentData()), ("candidate", self.candidate_box.currentData())):
             rows = plots.reliability[plots.reliability.side == side]
-            colour = version_colour(index)
+            colour = version_colour(self.session, version)
+            # One version before and after a deploy has one colour: the candidate side is dashed.
+            style = Qt.DashLine if side == "candidate" else Qt.SolidLine
             self.reliability.plot(rows.confidence.to_numpy(float), rows.observed.to_numpy(float),
-                                  pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5, symbolBrush=colour,
-                                  name=self.session.version_name(version))
+                                  pen=pg.mkPen(colour, width=2, style=style), symbol="o", symbolSize=5,
+                                  symbolBrush=colour, name=f"{side}: {self.session.version_name(version)}")
             self._fill_confusion(side, version, plots.confusion[plots.confusion.side == side])
         self.density.clear()
         if plots.density is not None:

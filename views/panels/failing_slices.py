@@ -40,6 +40,7 @@ from analysis.discovery.failing_slices import ERROR_KINDS, DiscoverySettings, fa
 from analysis.metrics.per_version import overall_metrics
 from analysis.data.roles import RoleMap, TaskType
 from analysis.slices import EditMode, Everything, Slice, combine, to_text
+from analysis.workspace.version_cards import with_card_names
 from analysis.report.formatting import escape_html, number, p_value, percent, significant
 from app.state import Changes, OpenDataset, Session
 from app.tasks import HEAVY, TaskRunner
@@ -97,7 +98,7 @@ class DiscoveryPanel(Panel):
     """Settings, a Find button and the ranked failing slices of the active log."""
 
     title = "Failing slices"
-    listens_to = frozenset({"active", "roles", "datasets", "slice"})
+    listens_to = frozenset({"active", "roles", "datasets", "slice", "cards"})
     sig_open_slice = Signal(object)  # analysis.slices.Predicate of the chosen result
 
     def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
@@ -209,6 +210,11 @@ class DiscoveryPanel(Panel):
         """Follow the active log: its error kinds and versions; mark shown results stale."""
         if changes.touches(("active", "roles", "datasets")):
             self._load_versions()
+        elif changes.cards:
+            self._fill_version_boxes()
+            if self._shown_run is not None:
+                self._fill_table()
+                self._update_summary()
         self._update_caption()
 
     def _load_versions(self) -> None:
@@ -226,7 +232,7 @@ class DiscoveryPanel(Panel):
                          with_auc=False, on_done=self._versions_loaded)
 
     def _versions_loaded(self, metrics: list) -> None:
-        self.versions = [m.version for m in metrics if m.version is not None]
+        self.versions = self.session.in_card_order(m.version for m in metrics if m.version is not None)
         self._fill_error_box(self._usable_log())
         self._fill_version_boxes()
         self._update_caption()
@@ -397,7 +403,7 @@ class DiscoveryPanel(Panel):
         for row, result in enumerate(self.results):
             cells = (
                 (str(row + 1), row + 1),
-                (result.text, result.text),
+                (self._named(result), result.text),
                 (f"{result.size:,}", result.size),
                 (_error_text(kind, result.error_rate), result.error_rate),
                 (f"{_error_text(kind, result.ci_low)} – {_error_text(kind, result.ci_high)}", result.ci_low),
@@ -410,7 +416,7 @@ class DiscoveryPanel(Panel):
                 if column != 1:
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 else:
-                    item.setToolTip(result.text)
+                    item.setToolTip(f"{result.text}\n(the slice as applied and copied; versions by their raw string)")
                 self.table.setItem(row, column, item)
         self.table.setSortingEnabled(True)
         self.table.sortItems(0, Qt.AscendingOrder)
@@ -475,19 +481,26 @@ class DiscoveryPanel(Panel):
             return f"all rows of <b>{escape_html(name)}</b>"
         return f"<b>{escape_html(name)}</b> within slice <code>{escape_html(predicate.name or to_text(predicate.predicate))}</code>"
 
-    @staticmethod
-    def _describe(settings: DiscoverySettings) -> str:
+    def _describe(self, settings: DiscoverySettings) -> str:
         error = ERROR_KINDS[settings.error]
+        name = self.session.version_name
         if settings.error == "disagree":
-            return f"{error}: {escape_html(settings.version)} vs {escape_html(settings.other_version)}"
-        return f"{error}, {escape_html(settings.version) if settings.version else ALL_VERSIONS}"
+            return f"{error}: {escape_html(name(settings.version))} vs {escape_html(name(settings.other_version))}"
+        return f"{error}, {escape_html(name(settings.version)) if settings.version else ALL_VERSIONS}"
+
+    def _named(self, result: DiscoveredSlice) -> str:
+        """The result's slice as shown: versions by their card names (the raw text is the tooltip)."""
+        column = self._shown_run.roles.model_version if self._shown_run is not None else None
+        raw = result.to_slice().predicate
+        named = with_card_names(raw, column, self.session.version_cards)
+        return result.text if named == raw else to_text(named)
 
     def _update_summary(self) -> None:
         if self._shown_run is None or not self.results:
             self.summary.setText("")
             return
         kind, top = self._shown_run.settings.error, self.results[0]
-        line = f"Worst: <code>{escape_html(top.text)}</code> — {top.size:,} rows, "
+        line = f"Worst: <code>{escape_html(self._named(top))}</code> — {top.size:,} rows, "
         if kind == "disagree":
             line += f"{ERROR_WORDS[kind]} {_error_text(kind, top.error_rate)} of them"
         else:

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from analysis.triage.check_report import check_dataset
 from analysis.triage.decisions import Decision, apply_decisions, history
 from analysis.triage.before_after import ColumnHistograms, FindingHistograms, finding_histograms, histogram_labels
-from analysis.report.formatting import escape_html
+from analysis.report.formatting import escape_html, significant
 from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
 from views.panel import Panel, preview
@@ -44,7 +44,7 @@ SNOOZE = _dt.timedelta(days=1)
 BASELINE_COLOUR = (0, 114, 178)  # Okabe-Ito blue: the rows before
 FINDING_COLOUR = (213, 94, 0)  # Okabe-Ito vermillion: the finding's rows
 MAX_HISTOGRAMS = 2  # a swap has two columns
-PLOT_MIN_HEIGHT = 130  # below this the column name under the axis does not fit
+PLOT_MIN_HEIGHT = 200  # the bars, their ticks and the column name under the axis stay legible
 
 
 class FindingsPanel(Panel):
@@ -146,6 +146,7 @@ class FindingsPanel(Panel):
         self.sig_checked.emit(run)
 
     def _fill(self) -> None:
+        selected = self.current()
         findings = apply_decisions(self.session.findings, self.session.decisions)
         self.shown = list(findings)
         self.tree.clear()
@@ -168,13 +169,21 @@ class FindingsPanel(Panel):
             item.setToolTip(4, finding.sentence)
             item.setTextAlignment(1, Qt.AlignRight | Qt.AlignVCenter)
             self.tree.addTopLevelItem(item)
-        self._enable(False)
+        keys = [f.key for f in findings]
+        if selected is not None and selected.key in keys:  # a decision keeps its finding (and histograms) shown
+            self.tree.setCurrentItem(self.tree.topLevelItem(keys.index(selected.key)))
+        else:
+            self._enable(False)
         self.rendered()
 
     def _on_current(self, current, _previous) -> None:
         self._enable(current is not None)
         finding = self.current()
         self.details.setText(f"<b>{finding.severity}</b>: {escape_html(finding.sentence)}" if finding else "")
+        if finding is None:
+            self.before_after.clear()
+        else:
+            self._request_histograms(finding)
 
     def _enable(self, on: bool) -> None:
         for button in self.buttons.values():
@@ -189,7 +198,6 @@ class FindingsPanel(Panel):
         if 0 <= index < len(self.shown):
             finding = self.shown[index]
             self.sig_open_finding.emit(finding)
-            self._request_histograms(finding)
 
     def _request_histograms(self, finding) -> None:
         opened = self.session.active
@@ -214,60 +222,137 @@ class FindingsPanel(Panel):
 
 class BeforeAfterPlots(QWidget):
     """The histograms of a finding's columns: the same subgroup before the window (blue)
-    under the finding's rows (vermillion), as shares of each part's values."""
+    beside the finding's rows (vermillion), as shares of each part's rows, missing values
+    as a bar of their own (for a null burst they are the whole story). The legend is a row
+    above each plot, never over the bars. A share axis turns logarithmic when a non-empty bar
+    would be under a pixel tall on a linear one (a skewed column's tail would vanish)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.histograms: FindingHistograms | None = None
         self.plots: list[pg.PlotWidget] = []
+        self.legends: list[QLabel] = []
+        self.log_scale: dict[str, bool] = {}
         self.items: dict[str, tuple[pg.GraphicsObject, pg.GraphicsObject]] = {}
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for _ in range(MAX_HISTOGRAMS):
+            legend = QLabel()
+            legend.setWordWrap(True)
             plot = pg.PlotWidget()
             plot.setBackground("w")
             plot.setMinimumHeight(PLOT_MIN_HEIGHT)
             plot.setMouseEnabled(x=False, y=False)
             plot.getAxis("left").enableAutoSIPrefix(False)
             plot.getAxis("bottom").enableAutoSIPrefix(False)
-            plot.addLegend(offset=(-10, 5), labelTextSize="8pt", labelTextColor="#222")
             plot.setLabel("bottom", "value")
-            plot.setLabel("left", "share of values")
-            plot.hide()
+            column = QVBoxLayout()
+            column.setContentsMargins(0, 0, 0, 0)
+            column.setSpacing(2)
+            column.addWidget(legend)
+            column.addWidget(plot, 1)
+            holder = QWidget()
+            holder.setLayout(column)
+            holder.hide()
             self.plots.append(plot)
-            layout.addWidget(plot, 1)
+            self.legends.append(legend)
+            layout.addWidget(holder, 1)
         self.hide()
 
     def show_histograms(self, histograms: FindingHistograms) -> None:
         self.histograms = histograms
         self.items = {}
-        for plot, column in zip(self.plots, (*histograms.columns, *[None] * MAX_HISTOGRAMS)):
+        self.log_scale = {}
+        for plot, legend, column in zip(self.plots, self.legends, (*histograms.columns, *[None] * MAX_HISTOGRAMS)):
             plot.clear()
-            plot.setVisible(column is not None)
+            plot.parentWidget().setVisible(column is not None)
             if column is not None:
-                self._draw(plot, column, histograms.baseline)
+                legend.setText(self._legend(column, histograms.baseline))
+                self._draw(plot, column)
         self.setVisible(bool(histograms.columns))
 
-    def _draw(self, plot: pg.PlotWidget, column: ColumnHistograms, baseline: str) -> None:
+    def drawn_shares(self, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Bar centres and the shares the two bar sets show (read back from the drawn bars)."""
+        shares = []
+        for bar in self.items[column]:
+            height, y0 = np.asarray(bar.opts["height"], float), float(bar.opts["y0"])
+            shares.append(np.where(height > 0, 10.0 ** (y0 + height), 0.0) if self.log_scale[column] else height)
+        before, after = (np.asarray(bar.opts["x"], float) for bar in self.items[column])
+        return (before + after) / 2, shares[0], shares[1]
+
+    def clear(self) -> None:
+        """Show nothing (no finding is selected), rather than the histograms of another one."""
+        self.histograms = None
+        self.items = {}
+        self.hide()
+
+    @staticmethod
+    def _legend(column: ColumnHistograms, baseline: str) -> str:
         before_label, after_label = histogram_labels(column, baseline)
-        if column.numeric:
-            edges = np.asarray(column.edges)
-            before = plot.plot(edges, column.baseline, stepMode="center", fillLevel=0,
-                               brush=(*BASELINE_COLOUR, 70), pen=pg.mkPen(BASELINE_COLOUR, width=2), name=before_label)
-            after = plot.plot(edges, column.finding, stepMode="center", fillLevel=0,
-                              brush=(*FINDING_COLOUR, 70), pen=pg.mkPen(FINDING_COLOUR, width=2), name=after_label)
-            plot.getAxis("bottom").setTicks(None)
+        swatch = "<span style='color:rgb({},{},{})'>■</span>"
+        return (f"<b>{escape_html(column.column)}</b>: {swatch.format(*BASELINE_COLOUR)} {escape_html(before_label)}"
+                f" &nbsp; {swatch.format(*FINDING_COLOUR)} {escape_html(after_label)}")
+
+    def _draw(self, plot: pg.PlotWidget, column: ColumnHistograms) -> None:
+        before = np.append(column.baseline * (1 - column.baseline_missing), column.baseline_missing)
+        after = np.append(column.finding * (1 - column.finding_missing), column.finding_missing)
+        if not (before[-1] or after[-1]):  # no missing value on either side: no bar for them
+            before, after = before[:-1], after[:-1]
+        x, width, ticks = _bar_positions(column, len(before))
+        log = _needs_log_scale(np.concatenate([before, after]), max(plot.height(), PLOT_MIN_HEIGHT))
+        floor = _log_floor(np.concatenate([before, after])) if log else 0.0
+        bars = []
+        for offset, shares, colour in ((-0.25, before, BASELINE_COLOUR), (0.25, after, FINDING_COLOUR)):
+            heights = np.where(shares > 0, np.log10(np.where(shares > 0, shares, 1.0)) - floor, 0.0) if log else shares
+            bar = pg.BarGraphItem(x=x + offset * width, y0=floor, height=heights, width=width * 0.5,
+                                  brush=(*colour, 170), pen=pg.mkPen(colour))
+            plot.addItem(bar)
+            bars.append(bar)
+        plot.getAxis("bottom").setTicks([ticks])
+        left = plot.getAxis("left")
+        if log:
+            left.setTicks([[(k, f"{10.0 ** k:g}") for k in range(int(np.ceil(floor)), 1)]])
+            plot.setLabel("left", "share of rows (log scale)")
         else:
-            x = np.arange(len(column.categories), dtype=float)
-            before = pg.BarGraphItem(x=x - 0.2, height=column.baseline, width=0.4, brush=(*BASELINE_COLOUR, 160),
-                                     pen=pg.mkPen(BASELINE_COLOUR), name=before_label)
-            after = pg.BarGraphItem(x=x + 0.2, height=column.finding, width=0.4, brush=(*FINDING_COLOUR, 160),
-                                    pen=pg.mkPen(FINDING_COLOUR), name=after_label)
-            plot.addItem(before)
-            plot.addItem(after)
-            plot.getAxis("bottom").setTicks([list(enumerate(column.categories))])
+            left.setTicks(None)
+            plot.setLabel("left", "share of rows")
         plot.setLabel("bottom", column.column)
-        self.items[column.column] = (before, after)
+        plot.enableAutoRange()
+        self.log_scale[column.column] = log
+        self.items[column.column] = (bars[0], bars[1])
+
+
+def _bar_positions(column: ColumnHistograms, bars: int) -> tuple[np.ndarray, float, list]:
+    """Bar centres, their width and the axis ticks: bins (or categories), then "missing"."""
+    if column.numeric:
+        edges = np.asarray(column.edges)
+        width = float(edges[1] - edges[0])
+        centres = (edges[:-1] + edges[1:]) / 2
+        ticks = [(float(v), significant(v, 3)) for v in edges[:-1:len(edges) // 4]]  # the right end would meet "missing"
+    else:
+        width = 1.0
+        centres = np.arange(len(column.categories), dtype=float)
+        ticks = [(float(i), _short(c)) for i, c in enumerate(column.categories)]
+    if bars > len(centres):
+        missing = float(centres[-1] + 1.5 * width) if len(centres) else 0.0
+        centres = np.append(centres, missing)
+        ticks.append((missing, "missing"))
+    return centres, width, ticks
+
+
+def _needs_log_scale(shares: np.ndarray, pixels: int) -> bool:
+    """True when a non-empty bar would be under one pixel tall on a linear axis of ``pixels``."""
+    present = shares[shares > 0]
+    return len(present) > 1 and present.min() < present.max() / pixels
+
+
+def _log_floor(shares: np.ndarray) -> float:
+    """Where log-scale bars start: half a decade below the smallest non-empty share."""
+    return float(np.floor(np.log10(shares[shares > 0].min())) - 0.5)
+
+
+def _short(text: str, limit: int = 14) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _window_text(window) -> str:

@@ -1,14 +1,16 @@
 """Overall metrics per model version: the first numbers an on-call engineer reads.
 
-Rows are metrics, columns are versions, so two versions read side by side. Counts and label
-coverage come first: a metric over 3% of rows with labels is not the same claim as over 95%.
+Rows are metrics, columns are versions in the card order (the same in every slice), so two
+versions read side by side. Counts and label coverage come first: a metric over 3% of rows
+with labels is not the same claim as over 95%. Each metric shows its 95% interval under it,
+and one measured on few rows is greyed: a number without its uncertainty invites a wrong call.
 """
 
 from __future__ import annotations
 
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeySequence
+from PySide6.QtGui import QColor, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QHBoxLayout,
@@ -21,14 +23,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from analysis.metrics.per_version import METRICS, overall_metrics
-from analysis.report.formatting import count, escape_html, number, percent
+from analysis.metrics.per_version import FEW_ROWS, FEW_SUCCESSES, METRICS, PROPORTIONS, overall_metrics
+from analysis.report.formatting import MISSING, count, escape_html, interval, number, percent
 from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
 from views.panel import Panel, preview, slice_shown
+from views.widgets.palette import version_swatch
 from views.widgets.shortcut import shortcut
 
 COUNT_ROWS = ("Rows", "Labelled", "Label coverage", "Invalid scores")
+INTERVAL_NOTE = "under each metric: its 95% interval; grey: measured on few rows"
+FEW_GREY = QColor("#8a8a8a")
 
 
 class MetricsPanel(Panel):
@@ -48,6 +53,8 @@ class MetricsPanel(Panel):
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.table.horizontalHeader().setTextElideMode(Qt.ElideRight)
+        self.table.horizontalHeader().setMinimumSectionSize(60)
         self.table.setAlternatingRowColors(True)
         copy = QToolButton()
         copy.setText("Copy")
@@ -68,7 +75,9 @@ class MetricsPanel(Panel):
 
     def refresh(self, changes: Changes) -> None:
         if not changes.touches(("active", "roles", "datasets", "slice")):
-            self._label_versions()
+            opened = self.session.active
+            if self.results and opened is not None:  # a card renamed, or the card order arrived: same numbers
+                self._show(self.results, self._caption(opened, self.session))
             return
         self.cancel_job("metrics")
         self.cancel_job("metrics-auc")
@@ -103,7 +112,8 @@ class MetricsPanel(Panel):
 
     @staticmethod
     def _caption(opened, session: Session) -> str:
-        return f"<b>{escape_html(opened.name)}</b> — {opened.roles.task.value} task, {slice_shown(session)}"
+        return (f"<b>{escape_html(opened.name)}</b> — {opened.roles.task.value} task, {slice_shown(session)}; "
+                f"{INTERVAL_NOTE}")
 
     def _show_nothing(self, message: str) -> None:
         self._show([], "")
@@ -111,7 +121,9 @@ class MetricsPanel(Panel):
 
     def _show(self, results: list, caption: str) -> None:
         self.show_content()
-        self.results = list(results)
+        order = self.session.in_card_order(r.version for r in results)
+        self.results = sorted(results, key=lambda r: order.index(r.version))
+        results = self.results
         self.caption.setText(caption)
         names = [m for m in METRICS if results and any(m in r.metrics for r in results)]
         self.table.clear()
@@ -125,40 +137,76 @@ class MetricsPanel(Panel):
             for row, text in enumerate(counts):
                 self._set(row, col, text)
             for offset, name in enumerate(names):
-                self._set(len(COUNT_ROWS) + offset, col, number(result.metrics.get(name)),
-                          tooltip=_tooltip(METRICS[name]))
+                self._set_metric(len(COUNT_ROWS) + offset, col, result, name)
         self.rendered()
 
     def _label_versions(self) -> None:
-        """Column headers show each version's card name; the raw version string is the tooltip."""
+        """Column headers show each version's card name beside its colour (elided when narrow);
+        the tooltip has the whole name and the raw version string."""
         for col, result in enumerate(self.results):
-            item = QTableWidgetItem(self.session.version_name(result.version))
-            item.setToolTip(f"model_version = {result.version}" if result.version is not None else "")
+            name = self.session.version_name(result.version)
+            item = QTableWidgetItem(name)
+            if result.version is not None:
+                item.setIcon(version_swatch(self.session, result.version))
+                item.setToolTip(f"{name}\nmodel_version = {result.version}")
             self.table.setHorizontalHeaderItem(col, item)
 
-    def _set(self, row: int, col: int, text: str, tooltip: str = "") -> None:
+    def _set_metric(self, row: int, col: int, result, name: str) -> None:
+        """The value with its interval under it; grey, and saying why, when on few rows."""
+        value = number(result.metrics.get(name))
+        bounds = result.intervals.get(name)
+        text = value if bounds is None else f"{value}\n{interval(*bounds)}"
+        tooltip = _tooltip(METRICS[name]) + ("; 95% interval: " + interval(*bounds) if bounds else
+                                              "; no closed-form interval for this metric")
+        few = name in result.few_rows and value != MISSING
+        if few:
+            tooltip += "; " + _few_rows_reason(name)
+        item = self._set(row, col, text, tooltip)
+        item.setData(Qt.UserRole, value)
+        if few:
+            item.setForeground(FEW_GREY)
+
+    def _set(self, row: int, col: int, text: str, tooltip: str = "") -> QTableWidgetItem:
         item = QTableWidgetItem(text)
         item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
         if tooltip:
             item.setToolTip(tooltip)
         self.table.setItem(row, col, item)
+        return item
 
     def cell_text(self, row_label: str, version: str | None) -> str:
-        """The text shown for one metric (by its display label) and version, for tests and copy."""
+        """The value shown for one metric (by its display label) and version, without its interval."""
+        item = self._item(row_label, version)
+        return item.data(Qt.UserRole) or item.text()
+
+    def interval_text(self, row_label: str, version: str | None) -> str:
+        """The interval shown under one metric's value ("" when the metric has none)."""
+        lines = self._item(row_label, version).text().split("\n")
+        return lines[1] if len(lines) > 1 else ""
+
+    def _item(self, row_label: str, version: str | None) -> QTableWidgetItem:
         rows = [self.table.verticalHeaderItem(r).text() for r in range(self.table.rowCount())]
         cols = [r.version for r in self.results]
-        return self.table.item(rows.index(row_label), cols.index(version)).text()
+        return self.table.item(rows.index(row_label), cols.index(version))
 
     def copy_text(self) -> str:
         header = ["metric"] + [self.table.horizontalHeaderItem(c).text() for c in range(self.table.columnCount())]
         lines = ["\t".join(header)]
         for r in range(self.table.rowCount()):
-            cells = [self.table.item(r, c).text() if self.table.item(r, c) else "" for c in range(self.table.columnCount())]
+            cells = [self.table.item(r, c).text().replace("\n", " ") if self.table.item(r, c) else ""
+                     for c in range(self.table.columnCount())]
             lines.append("\t".join([self.table.verticalHeaderItem(r).text()] + cells))
         return "\n".join(lines)
 
     def copy(self) -> None:
         QApplication.clipboard().setText(self.copy_text())
+
+
+def _few_rows_reason(name: str) -> str:
+    if name in PROPORTIONS:
+        return (f"few rows: fewer than {FEW_SUCCESSES} successes or failures, too few for the share "
+                "to be read as a stable estimate")
+    return f"few rows: fewer than {FEW_ROWS} rows behind it, too few for it to be read as a stable estimate"
 
 
 def _tooltip(info) -> str:

@@ -47,7 +47,7 @@ class TablePanel(Panel):
     """Table of the active dataset with sort, copy and find."""
 
     title = "Table"
-    listens_to = frozenset({"active", "datasets", "slice", "roles"})
+    listens_to = frozenset({"active", "datasets", "slice", "roles", "cards"})
 
     def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
         super().__init__(session, tasks, parent)
@@ -115,6 +115,8 @@ class TablePanel(Panel):
             self._load(sort=self._spec.sort if self._spec else ())
         elif changes.roles:
             self._apply_headers()
+        elif changes.cards:
+            self._name_versions()
 
     def _load(self, sort: tuple) -> None:
         opened = self.session.active
@@ -198,6 +200,13 @@ class TablePanel(Panel):
             icons[name] = role_icon(role)
             tips[name] = f"{name} ({opened.dataset.column(name).dtype}) — {ROLE_TOOLTIPS[role]}"
         self.model.set_header_decorations(icons, tips)
+        self._name_versions()
+
+    def _name_versions(self) -> None:
+        """The version column shows card names; a cell's tooltip keeps the raw string."""
+        opened = self.session.active
+        names = {card.version: card.display_name for card in self.session.version_cards.values()}
+        self.model.set_value_names(opened.roles.model_version if opened else None, names)
 
     def _release(self) -> None:
         if self.window is not None:

@@ -2,6 +2,9 @@
 
 The time bucket is chosen from the data's span (minutes for an incident log, days for a
 month), aggregated in DuckDB, so the plot draws a few hundred points whatever the log size.
+Each curve carries its 95% interval as a band, and a point measured on few rows is hollow
+(the rule is ``analysis.metrics.per_version.FEW_SUCCESSES`` / ``FEW_ROWS``), so a dip in a
+thin hour is not read as an incident. The legend is a row above the plot, never over data.
 """
 
 from __future__ import annotations
@@ -12,22 +15,28 @@ from datetime import datetime, timezone
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from analysis.metrics.estimated_performance import ESTIMATED_ACCURACY, estimated_accuracy_series
-from analysis.metrics.per_version import METRICS, metric_series, metrics_for
+from analysis.metrics.per_version import FEW_ROWS, FEW_SUCCESSES, METRICS, metric_series, metrics_for
+from analysis.report.formatting import escape_html
 from analysis.data.roles import TaskType
 from app.state import Changes, Session
 from app.tasks import TaskRunner
 
 from views.panel import Panel, preview, slice_shown
-from views.style import version_colour
+from views.widgets.palette import version_colour
 
 FINDING_COLOURS = {"alert": (179, 38, 30, 45), "warning": (230, 159, 0, 40)}
 ESTIMATED_LABEL = "Estimated accuracy (from scores)"
 ESTIMATED_TIP = ("Confidence-based estimate (as NannyML's CBPE): each row counts as correct with the probability its "
                  "calibrated score gives. Usable before labels arrive; only as good as the model's calibration.")
 PREFERRED = {"binary": "accuracy", "multiclass": "accuracy", "regression": "mae"}
+BAND_ALPHA = 45
+KEY_TIP = (f"Band: the 95% interval of each point. Hollow point: measured on few rows (a share with fewer than "
+           f"{FEW_SUCCESSES} successes or failures, any other metric on fewer than {FEW_ROWS} rows), too few "
+           "to read as a stable estimate.")
 
 
 class TimePlotPanel(Panel):
@@ -58,8 +67,13 @@ class TimePlotPanel(Panel):
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.plot.setMouseEnabled(x=True, y=False)
         self.plot.getAxis("left").enableAutoSIPrefix(False)
-        self.legend = self.plot.addLegend(offset=(10, 10))
+        self.plot.setLabel("bottom", "Time (UTC)")
+        self.legend = QLabel()
+        self.legend.setWordWrap(True)
+        self.legend.setToolTip(KEY_TIP)
         self.curves: dict[str, pg.PlotDataItem] = {}
+        self.few_row_points: dict[str, np.ndarray] = {}  # per version: the times of its hollow points
+        self.legend_names: list[str] = []
         top = QHBoxLayout()
         top.addWidget(QLabel("Metric:"))
         top.addWidget(self.metric_box)
@@ -68,6 +82,7 @@ class TimePlotPanel(Panel):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
+        layout.addWidget(self.legend)
         layout.addWidget(self.with_empty_state(self.plot), 1)
         self.follow_session()
 
@@ -125,8 +140,10 @@ class TimePlotPanel(Panel):
     def _draw(self, series, message: str) -> None:
         self.series = series
         self.plot.clear()
-        self.legend.clear()
         self.curves = {}
+        self.few_row_points = {}
+        self.legend_names = []
+        self.legend.setText("")
         if series is None or series.bucket is None or len(series.frame) == 0:
             self.caption.setText("")
             self.show_empty(message or "No rows with both a timestamp and the values this metric needs.")
@@ -134,26 +151,52 @@ class TimePlotPanel(Panel):
             return
         self.show_content()
         frame = series.frame
+        estimate = series.metric == ESTIMATED_ACCURACY
         self.caption.setText(f"per {series.bucket.label}, {slice_shown(self.session)}" + (" — an ESTIMATE from the scores, not labels"
-                                                             if series.metric == ESTIMATED_ACCURACY else ""))
-        for index, (version, rows) in enumerate(frame.groupby("version", sort=False, dropna=False)):
-            raw = None if version is None or (isinstance(version, float) and math.isnan(version)) else str(version)
-            name = raw or "all rows"
-            x = _epoch_seconds(rows["bucket_start"])
-            y = rows["value"].to_numpy(dtype=float)
-            estimate = series.metric == ESTIMATED_ACCURACY
-            pen = pg.mkPen(version_colour(index), width=2, style=Qt.DashLine if estimate else Qt.SolidLine)
-            curve = self.plot.plot(x, y, pen=pen, name=self.session.version_name(raw), symbol="o", symbolSize=4,
-                                   symbolBrush=version_colour(index), symbolPen=None, connect="finite")
-            self.curves[name] = curve
+                                                             if estimate else ""))
+        groups = {_raw(version): rows for version, rows in frame.groupby("version", sort=False, dropna=False)}
+        for raw in self.session.in_card_order(groups):
+            self._draw_version(raw, groups[raw], estimate)
+        self.legend.setText(self._legend_html(list(groups), estimate))
         self._mark_findings()
-        self.plot.setLabel("left", ESTIMATED_LABEL if series.metric == ESTIMATED_ACCURACY
-                           else METRICS[series.metric].display)
+        self.plot.setLabel("left", ESTIMATED_LABEL if estimate else METRICS[series.metric].display)
+        self.plot.setLabel("bottom", f"Time (UTC), {_span_text(frame['bucket_start'])}")
         self.plot.enableAutoRange()
         if self.range_button.isChecked():
             self.plot.addItem(self.region)
         self.rendered()
 
+    def _draw_version(self, raw: str | None, rows, estimate: bool) -> None:
+        """One version's curve, its interval band, filled points and hollow few-row points."""
+        colour = version_colour(self.session, raw)
+        x = _epoch_seconds(rows["bucket_start"])
+        y = rows["value"].to_numpy(dtype=float)
+        if "low" in rows:
+            band = QColor(colour)
+            band.setAlpha(BAND_ALPHA)
+            low, high = rows["low"].to_numpy(float), rows["high"].to_numpy(float)
+            for part in _finite_runs(low, high):
+                self.plot.addItem(pg.FillBetweenItem(pg.PlotCurveItem(x[part], low[part]),
+                                                     pg.PlotCurveItem(x[part], high[part]), brush=band, pen=None))
+        few = rows["few"].to_numpy(dtype=bool) if "few" in rows else np.zeros(len(rows), dtype=bool)
+        pen = pg.mkPen(colour, width=2, style=Qt.DashLine if estimate else Qt.SolidLine)
+        curve = self.plot.plot(x, y, pen=pen, connect="finite")
+        solid, hollow = ~few & np.isfinite(y), few & np.isfinite(y)
+        self.plot.addItem(pg.ScatterPlotItem(x[solid], y[solid], symbol="o", size=5, brush=colour, pen=None))
+        if hollow.any():
+            self.plot.addItem(pg.ScatterPlotItem(x[hollow], y[hollow], symbol="o", size=8, brush="w",
+                                                 pen=pg.mkPen(colour, width=1.5)))
+        self.curves[raw or "all rows"] = curve
+        self.few_row_points[raw or "all rows"] = x[hollow]
+
+    def _legend_html(self, versions: list, estimate: bool) -> str:
+        """The legend as a row of coloured names above the plot, in the card order."""
+        self.legend_names = [self.session.version_name(v) for v in self.session.in_card_order(versions)]
+        entries = " &nbsp; ".join(
+            f"<span style='color:{version_colour(self.session, v).name()}'>{'┅' if estimate else '━'}</span> "
+            f"{escape_html(self.session.version_name(v))}" for v in self.session.in_card_order(versions))
+        key = "" if estimate else " &nbsp; <span style='color:#666'>band: 95% interval · ○ few rows</span>"
+        return entries + key
 
     def _mark_findings(self) -> None:
         """Shade the time windows of the alerts and warnings from the last input check."""
@@ -191,6 +234,26 @@ class TimePlotPanel(Panel):
     def select_time_range(self, start: datetime, end: datetime) -> None:
         """Ask for the rows between ``start`` and ``end`` (naive UTC) as the slice."""
         self.sig_time_range.emit(start.replace(microsecond=0), end.replace(microsecond=0))
+
+
+def _raw(version) -> str | None:
+    return None if version is None or (isinstance(version, float) and math.isnan(version)) else str(version)
+
+
+def _finite_runs(low: np.ndarray, high: np.ndarray) -> list[slice]:
+    """The runs of consecutive points where both bounds exist: one band each, so a gap in
+    the data is a gap in the band rather than a fill across it."""
+    finite = np.isfinite(low) & np.isfinite(high)
+    edges = np.flatnonzero(np.diff(np.r_[0, finite.astype(int), 0]))
+    return [slice(start, stop) for start, stop in zip(edges[::2], edges[1::2]) if stop - start > 1]
+
+
+def _span_text(starts) -> str:
+    """The plotted dates with their year, e.g. "1 Oct – 31 Oct 2026" or "28 Dec 2025 – 3 Jan 2026"."""
+    first, last = (stamp.tz_convert("UTC") if stamp.tzinfo else stamp for stamp in (starts.min(), starts.max()))
+    if first.year == last.year:
+        return f"{first.day} {first:%b} – {last.day} {last:%b %Y}"
+    return f"{first.day} {first:%b %Y} – {last.day} {last:%b %Y}"
 
 
 def _epoch_seconds(values) -> np.ndarray:

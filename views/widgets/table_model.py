@@ -63,6 +63,8 @@ class WindowedTableModel(QAbstractTableModel):
         self._fetch_page: Callable[[int, int], None] = lambda start, stop: None
         self._icons: dict[str, QIcon] = {}
         self._tooltips: dict[str, str] = {}
+        self._named_column: str | None = None
+        self._value_names: dict[str, str] = {}
         self._pages: OrderedDict[int, PageLike] = OrderedDict()
         self._requested: set[int] = set()
         self._numeric: list[bool] = []
@@ -108,6 +110,15 @@ class WindowedTableModel(QAbstractTableModel):
         self._tooltips = dict(tooltips)
         if self._columns:
             self.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, len(self._columns) - 1)
+
+    def set_value_names(self, column: str | None, names: dict[str, str]) -> None:
+        """Show the values of ``column`` by the names in ``names`` (a version by its card's
+        name); the tooltip and copies keep the raw value."""
+        self._named_column = column
+        self._value_names = dict(names)
+        if column in self._columns and self._row_count:
+            index = self._columns.index(column)
+            self.dataChanged.emit(self.index(0, index), self.index(self._row_count - 1, index))
 
     def receive_page(self, generation: int, page: PageLike) -> None:
         """Store a page that was asked for, and repaint its rows; stale pages are dropped."""
@@ -184,7 +195,8 @@ class WindowedTableModel(QAbstractTableModel):
         if page is None:
             return PLACEHOLDER if role == Qt.ItemDataRole.DisplayRole else None
         if role == Qt.ItemDataRole.DisplayRole:
-            return page.text[row - page.start][column]
+            text = page.text[row - page.start][column]
+            return self._value_names.get(text, text) if self._columns[column] == self._named_column else text
         return _full_text(page.raw[row - page.start][column])
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:

@@ -406,3 +406,55 @@ def test_auc_on_a_real_table_matches_sklearn(store, monkeypatch, bins):
         (m,) = overall_metrics(store, register(store, frame, name), RoleMap(label="label", scores=("score",)))
         assert m.metrics["roc_auc"] == pytest.approx(skm.roc_auc_score(frame["label"], frame["score"]),
                                                      abs=AUC_ERROR_BOUND), name
+
+
+def test_intervals_match_scipy_on_the_same_rows(store):
+    """Shares get scipy's Wilson interval, means Student's t; few rows are flagged by the stated rule."""
+    from scipy import stats
+
+    frame = binary_frame(n=2000, seed=21)
+    frame.loc[frame.index[:20], "model_version"] = "tiny"
+    result = by_version(overall_metrics(store, register(store, frame), BINARY_ROLES))
+    for version, m in result.items():
+        part = frame[frame["model_version"] == version]
+        correct = int((part["label"] == part["prediction"]).sum())
+        wilson = stats.binomtest(correct, len(part)).proportion_ci(method="wilson")
+        assert m.intervals["accuracy"] == pytest.approx((wilson.low, wilson.high), rel=1e-9)
+        tp = int(((part["label"] == 1) & (part["prediction"] == 1)).sum())
+        precision = stats.binomtest(tp, int((part["prediction"] == 1).sum())).proportion_ci(method="wilson")
+        assert m.intervals["precision"] == pytest.approx((precision.low, precision.high), rel=1e-9)
+        t = stats.ttest_1samp(part["score"], 0).confidence_interval()
+        assert m.intervals["mean_score"] == pytest.approx((t.low, t.high), rel=1e-9)
+        errors = len(part) - correct
+        assert ("accuracy" in m.few_rows) == (min(correct, errors) < 10)
+        assert ("mean_score" in m.few_rows) == (len(part) < 30)
+        assert "f1" not in m.intervals
+    assert "roc_auc" in result["tiny"].few_rows and "roc_auc" not in result["v1"].few_rows
+
+
+def test_regression_intervals_match_scipy(store):
+    from scipy import stats
+
+    rng = np.random.default_rng(22)
+    frame = pd.DataFrame({"target": rng.normal(size=500), "pred": rng.normal(size=500)})
+    roles = RoleMap(label="target", prediction="pred", task=TaskType.REGRESSION)
+    (m,) = overall_metrics(store, register(store, frame), roles)
+    mae = stats.ttest_1samp((frame["target"] - frame["pred"]).abs(), 0).confidence_interval()
+    assert m.intervals["mae"] == pytest.approx((mae.low, mae.high), rel=1e-9)
+    mean = stats.ttest_1samp(frame["pred"], 0).confidence_interval()
+    assert m.intervals["mean_prediction"] == pytest.approx((mean.low, mean.high), rel=1e-9)
+    assert not m.few_rows
+
+
+def test_metric_over_time_carries_the_bucket_interval(store):
+    from scipy import stats
+
+    frame = binary_frame(seed=23)
+    got = metric_over_time(store, register(store, frame), BINARY_ROLES, "accuracy", bucket=bucket_named("1 day"))
+    frame["day"] = frame["ts"].dt.floor("D")
+    for (version, day), part in frame.groupby(["model_version", "day"]):
+        row = got[(got["version"] == version) & (got["bucket_start"] == day)].iloc[0]
+        correct = int((part["label"] == part["prediction"]).sum())
+        wilson = stats.binomtest(correct, len(part)).proportion_ci(method="wilson")
+        assert (row["low"], row["high"]) == pytest.approx((wilson.low, wilson.high), rel=1e-9)
+        assert row["few"] == (min(correct, len(part) - correct) < 10)

@@ -20,7 +20,7 @@ def test_card_name_replaces_the_raw_version_and_survives_reopening(app_window, q
     header = app_window.metrics_panel.table.horizontalHeaderItem(0)
     assert header.text() == "fallback"
     assert raw in header.toolTip()
-    legend_names = [item[1].text for item in app_window.time_panel.legend.items]
+    legend_names = app_window.time_panel.legend_names
     assert "fallback" in legend_names and raw not in legend_names
     app_window.close()
 
@@ -65,3 +65,18 @@ def test_demo_workspace_names_its_versions(demo_files, tmp_path):
     path = ensure_demo_workspace(out, rows=manifest["rows"], seed=manifest["seed"])
     cards = Workspace.open(path).version_cards()
     assert {c.display_name for c in cards.values()} == {"incumbent (logistic)", "challenger (boosted trees)"}
+
+
+def test_the_table_shows_a_versions_card_name_and_keeps_the_raw_string_in_the_tooltip(app_window, qtbot, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    model = app_window.table_panel.model
+    column = model.column_names().index("model_version")
+    model.data(model.index(0, column))  # the first read asks for the page
+    settle(qtbot, app_window)
+    raws = [model.raw_value(row, column) for row in range(50)]
+    renamed = raws[0]
+    app_window.session.run(SaveVersionCard(VersionCard(renamed, name="fallback")))
+    for row, raw in enumerate(raws):
+        index = model.index(row, column)
+        assert model.data(index) == ("fallback" if raw == renamed else raw)
+        assert model.data(index, Qt.ToolTipRole) == raw

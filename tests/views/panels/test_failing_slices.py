@@ -189,3 +189,28 @@ def test_opening_a_result_keeps_the_list_current(panel, qtbot, demo_files):
 
     panel.session.run(SetSlice(Slice(Compare("region", "=", "EU-West"))))
     assert panel.stale
+
+
+def test_results_and_caption_name_versions_by_their_cards(qtbot, panel, demo_files):
+    from analysis.workspace.version_cards import VersionCard
+    from app.commands import SaveVersionCard
+
+    open_in_panel(qtbot, panel, demo_files.log)
+    first, second = panel.session.version_order()
+    panel.session.run(SaveVersionCard(VersionCard(first, name="incumbent")))
+    panel.k_spin.setValue(5)
+    panel.level_spin.setValue(2)
+    find(qtbot, panel)
+    raw_texts = [panel.result_at(row).text for row in range(panel.table.rowCount())]
+    assert any(first in text for text in raw_texts), raw_texts  # the case is real: a result names the version
+    for row in range(panel.table.rowCount()):
+        cell, raw = panel.table.item(row, 1), panel.result_at(row).text
+        assert raw in cell.toolTip()
+        if first in raw:
+            assert "'incumbent'" in cell.text() and first not in cell.text()
+        else:
+            assert cell.text() == raw
+    choose(panel.version_box, second)
+    panel.session.run(SaveVersionCard(VersionCard(second, name="challenger")))
+    find(qtbot, panel)
+    assert "challenger" in panel.caption.text() and second not in panel.caption.text()

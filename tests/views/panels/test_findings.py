@@ -96,11 +96,15 @@ def test_clicking_a_finding_shows_before_after_histograms_of_its_columns(app_win
     parts = {"before": client[client.timestamp < start],
              "finding": client[(client.timestamp >= start) & (client.timestamp < end)]}
     for column in swap.columns:
-        edges = next(c.edges for c in plots.histograms.columns if c.column == column)
-        for (name, rows), item in zip(parts.items(), plots.items[column]):
-            counts = np.histogram(np.clip(rows[column], edges[0], edges[-1]), bins=edges)[0]
-            x, y = item.getData()
-            assert np.allclose(x, edges) and np.allclose(y, counts / counts.sum()), (column, name)
+        edges = np.asarray(next(c.edges for c in plots.histograms.columns if c.column == column))
+        x, *drawn = plots.drawn_shares(column)
+        assert np.allclose(x[:len(edges) - 1], (edges[:-1] + edges[1:]) / 2)
+        for (name, rows), shares in zip(parts.items(), drawn):
+            counts = np.histogram(np.clip(rows[column].dropna(), edges[0], edges[-1]), bins=edges)[0]
+            expected = counts / len(rows)  # shares of all the part's rows; missing values have their own bar
+            if len(shares) > len(counts):
+                expected = np.append(expected, rows[column].isna().mean())
+            assert np.allclose(shares, expected), (column, name)
 
     row = next(i for i, f in enumerate(panel.shown) if f.kind == "null_burst")
     _click(qtbot, app_window, panel, row)
@@ -108,5 +112,26 @@ def test_clicking_a_finding_shows_before_after_histograms_of_its_columns(app_win
     assert [c.column for c in nulled] == ["merchant_risk"] and plots.histograms.baseline == "before"
     assert nulled[0].finding_missing == 1.0 and nulled[0].baseline_missing < 0.01
     assert not plots.plots[1].isVisibleTo(panel)
-    legend = [label.text for _, label in plots.plots[0].getPlotItem().legend.items]
-    assert any("100% missing" in text for text in legend)
+    assert "100% missing" in plots.legends[0].text()
+    _, before, after = plots.drawn_shares("merchant_risk")
+    assert after[-1] == 1.0 and after[:-1].sum() == 0  # the burst is one bar: missing
+    assert plots.plots[0].getAxis("bottom")._tickLevels[0][-1][1] == "missing"
+
+
+def test_histograms_follow_the_selected_finding_through_a_decision(app_window, qtbot, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    panel = run_checks(qtbot, app_window)
+    plots = panel.before_after
+    swap = next(i for i, f in enumerate(panel.shown) if f.kind == "swap")
+    burst = next(i for i, f in enumerate(panel.shown) if f.kind == "null_burst")
+    _click(qtbot, app_window, panel, swap)
+    assert [c.column for c in plots.histograms.columns] == list(panel.shown[swap].columns)
+    _click(qtbot, app_window, panel, burst)
+    key = panel.shown[burst].key
+    assert [c.column for c in plots.histograms.columns] == ["merchant_risk"]
+    qtbot.mouseClick(panel.buttons["confirmed"], Qt.LeftButton)
+    settle(qtbot, app_window)
+    assert panel.current().key == key and panel.current().decision == "confirmed"
+    assert plots.isVisibleTo(panel) and [c.column for c in plots.histograms.columns] == ["merchant_risk"]
+    panel.tree.setCurrentItem(None)
+    assert plots.histograms is None and not plots.isVisibleTo(panel)
