@@ -108,6 +108,7 @@ class Session:
         self.version_cards: dict[str, VersionCard] = {}
         self.findings: tuple = ()  # the last check's findings, for the active dataset
         self.decisions: tuple = ()  # every decision taken on findings (analysis.triage.decisions.Decision)
+        self.profiles: dict[str, str] = {}  # dataset name -> reference profile JSON of its last check
         self.trusted_models: frozenset[str] = frozenset()  # model files the person chose to unpickle
         self._history = _History()
         self._pending: Changes | None = None
