@@ -12,7 +12,6 @@ from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -32,6 +31,7 @@ from views.panels.failing_slices import DiscoveryPanel
 from views.dialogs.filter_builder import FilterBuilder
 from views.panels.findings import FindingsPanel
 from views.panels.metrics import MetricsPanel
+from views.widgets import file_dialogs
 from views.widgets.notifications import NotificationArea
 from views.dialogs.join_labels import JoinLabelsDialog
 from views.dialogs.roles import RolesDialog
@@ -73,6 +73,7 @@ class MainWindow(QMainWindow):
         self.tasks = tasks
         self.controller = controller
         self.settings = settings or QSettings()
+        file_dialogs.keep_folder_in(self.settings)
         self.setWindowTitle("Sleuth")
         self.resize(1440, 900)
         self.setAcceptDrops(True)
@@ -255,25 +256,22 @@ class MainWindow(QMainWindow):
         self.controller.open_paths(paths)
 
     def choose_files(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Open prediction log", self._last_dir(), DATA_FILTER)
+        paths = file_dialogs.open_files(self, "Open prediction log", DATA_FILTER)
         if paths:
-            self._set_last_dir(paths[0])
             self.open_paths(paths)
 
     def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of log files", self._last_dir())
+        folder = file_dialogs.open_folder(self, "Open a folder of log files")
         if folder:
-            self._set_last_dir(folder)
             self.open_paths([folder])
 
     def choose_workspace(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open workspace", self._last_dir(), WORKSPACE_FILTER)
+        path = file_dialogs.open_file(self, "Open workspace", WORKSPACE_FILTER)
         if path:
-            self._set_last_dir(path)
             self.controller.open_workspace(path)
 
     def choose_save_workspace(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save workspace as", self._last_dir(), WORKSPACE_FILTER)
+        path = file_dialogs.save_file(self, "Save workspace as", "", WORKSPACE_FILTER)
         if not path:
             return
         target = with_workspace_suffix(path)
@@ -297,7 +295,7 @@ class MainWindow(QMainWindow):
         name = self.session.active_name
         if name is None:
             return
-        dialog = JoinLabelsDialog(name, self._last_dir(), DATA_FILTER, self)
+        dialog = JoinLabelsDialog(name, DATA_FILTER, self)
         if dialog.exec():
             self.controller.join_labels(name, dialog.path(), dialog.id_column())
 
@@ -376,12 +374,6 @@ class MainWindow(QMainWindow):
         for path in self._recent():
             self.recent_menu.addAction(path, lambda p=path: self.open_paths([p]))
         self.recent_menu.setEnabled(bool(self._recent()))
-
-    def _last_dir(self) -> str:
-        return str(self.settings.value("last_dir", str(Path.home())))
-
-    def _set_last_dir(self, path: str) -> None:
-        self.settings.setValue("last_dir", str(Path(path).parent if Path(path).is_file() else path))
 
     def _restore_settings(self) -> None:
         geometry = self.settings.value("geometry")

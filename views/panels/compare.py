@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDateTimeEdit,
     QDoubleSpinBox,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -41,6 +40,7 @@ from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
 
 from views.panel import Panel, preview
+from views.widgets import file_dialogs
 from views.style import version_colour
 
 MIN_SIDE_WIDTH = 240
@@ -426,8 +426,8 @@ class ComparePanel(Panel):
     def _export(self) -> None:
         if self.result is None or self.result.flips is None:
             return
-        path, chosen = QFileDialog.getSaveFileName(self, "Export negative flips", "negative_flips.csv",
-                                                   "CSV (*.csv);;Parquet (*.parquet)")
+        path = file_dialogs.save_file(self, "Export negative flips", "negative_flips.csv",
+                                      "CSV (*.csv);;Parquet (*.parquet)")
         if path:
             self.export(path)
 
