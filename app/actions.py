@@ -50,6 +50,12 @@ ACTIONS = (
                "What changed in the inputs and outputs, where and since when"),
     ActionSpec("show_trace", "T&race a prediction", "&View", "Ctrl+9",
                "The training rows that pushed the model to the selected row's prediction"),
+    ActionSpec("maximise_panel", "Ma&ximise panel", "&View", "Ctrl+Shift+M",
+               "Show the focused panel alone, again to restore (or double-click its tab)", separator_before=True),
+    ActionSpec("zoom_in", "Zoom &in", "&View", "Ctrl+=", "Larger text and plots, for a projector"),
+    ActionSpec("zoom_out", "Zoom &out", "&View", "Ctrl+-", "Smaller text and plots"),
+    ActionSpec("zoom_reset", "&Actual size", "&View", "Ctrl+0", "Text and plots at the normal size"),
+    ActionSpec("reset_layout", "Reset &layout", "&View", "", "Put every panel back where it was at first start"),
     ActionSpec("shortcuts", "&Keyboard shortcuts", "&Help", "F1"),
     ActionSpec("about", "&About Sleuth", "&Help"),
 )

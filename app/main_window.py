@@ -11,6 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QLabel,
     QMainWindow,
@@ -38,6 +39,7 @@ from views.dialogs.roles import RolesDialog
 from views.widgets.slice_bar import SliceBar
 from views.panels.table import TablePanel
 from views.widgets.task_status import TaskStatus
+from views.widgets.zoom import apply_zoom, next_zoom
 from views.panels.time_plot import TimePlotPanel
 from views.panels.trace import TracePanel
 from views.dialogs.version_cards import VersionCardsDialog
@@ -55,6 +57,7 @@ from app.commands import (
     SliceForward,
 )
 from app.controller import AppController
+from app.panel_layout import PanelMaximiser
 from app.state import Changes, Session
 from app.tasks import TaskRunner
 
@@ -87,6 +90,7 @@ class MainWindow(QMainWindow):
         column.addWidget(self.slice_bar)
         column.addWidget(self.table_panel, 1)
         self.setCentralWidget(central)
+        self.docks: list[QDockWidget] = []  # in View-menu order; _dock appends
         self.sidebar = DataSidebar(session, tasks)
         self.metrics_panel = MetricsPanel(session, tasks)
         self.time_panel = TimePlotPanel(session, tasks)
@@ -113,6 +117,10 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.data_dock], [270], Qt.Horizontal)
         self.resizeDocks([self.metrics_dock, self.time_dock], [520, 900], Qt.Horizontal)
         self.resizeDocks([self.metrics_dock], [380], Qt.Vertical)
+        self.default_layout = self.saveState(LAYOUT_VERSION)
+        self.maximiser = PanelMaximiser(self, self.docks, LAYOUT_VERSION)
+        self.base_font = QApplication.font()
+        self.zoom = 1.0
         self.row_count_label = QLabel()
         self.statusBar().addWidget(self.row_count_label, 1)
         self.statusBar().addPermanentWidget(TaskStatus(tasks))
@@ -176,9 +184,11 @@ class MainWindow(QMainWindow):
         dock = QDockWidget(panel.title, self)
         dock.setObjectName(panel.title.replace(" ", "_") + "_dock")
         dock.setWidget(panel)
+        dock.setFocusPolicy(Qt.ClickFocus)
         dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetClosable
                          | QDockWidget.DockWidgetFloatable)
         self.addDockWidget(area, dock)
+        self.docks.append(dock)
         return dock
 
     def _build_menus(self) -> None:
@@ -200,6 +210,11 @@ class MainWindow(QMainWindow):
             "show_findings": lambda: self._focus(self.findings_dock),
             "show_compare": lambda: self._focus(self.compare_dock),
             "show_trace": lambda: self._focus(self.trace_dock),
+            "maximise_panel": lambda: self.maximiser.toggle(self.maximiser.dock_with_focus(self.focusWidget())),
+            "zoom_in": lambda: self.set_zoom(next_zoom(self.zoom, 1)),
+            "zoom_out": lambda: self.set_zoom(next_zoom(self.zoom, -1)),
+            "zoom_reset": lambda: self.set_zoom(1.0),
+            "reset_layout": self.reset_layout,
             "shortcuts": self.show_shortcuts, "about": self.show_about,
         }
         menus = {}
@@ -219,8 +234,7 @@ class MainWindow(QMainWindow):
                 self.recent_menu = menu.addMenu("Open &recent")
         view_menu = menus["&View"]
         view_menu.addSeparator()
-        for dock in (self.data_dock, self.metrics_dock, self.time_dock, self.breakdown_dock, self.discovery_dock,
-                     self.compare_dock, self.trace_dock, self.findings_dock):
+        for dock in self.docks:
             view_menu.addAction(dock.toggleViewAction())
         self._fill_recent_menu()
 
@@ -335,10 +349,25 @@ class MainWindow(QMainWindow):
         if label:
             self.statusBar().showMessage(f"Redone: {label}", 3000)
 
+    def set_zoom(self, factor: float) -> None:
+        """Scale every font of the window (plots too) by ``factor``; remembered for the next start."""
+        self.zoom = factor
+        apply_zoom(self.base_font, factor, self)
+        self.settings.setValue("zoom", factor)
+
+    def reset_layout(self) -> None:
+        """Every dock back where it was at first start, shown (View > Reset layout)."""
+        self.maximiser.restore()
+        self.restoreState(self.default_layout, LAYOUT_VERSION)
+
     def _focus(self, dock: QDockWidget) -> None:
+        self.maximiser.restore()
         dock.show()
         dock.raise_()
-        dock.widget().focus_widget().setFocus()
+        target = dock.widget().focus_widget()
+        # A panel showing its empty state hides that widget; the dock then takes the focus, so
+        # the maximise key still knows which panel was brought forward.
+        (target if target.isVisible() else dock).setFocus()
 
     def show_shortcuts(self) -> None:
         lines = [f"<tr><td><b>{a.shortcut}</b></td><td>{a.text.replace('&', '')}</td></tr>" for a in ACTIONS if a.shortcut]
@@ -382,8 +411,13 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window_state")
         if isinstance(state, QByteArray):
             self.restoreState(state, LAYOUT_VERSION)
+        zoom = float(self.settings.value("zoom", 1.0))
+        if zoom != 1.0:
+            self.set_zoom(zoom)
 
     def closeEvent(self, event) -> None:
+        self.maximiser.restore()  # the layout kept is the arranged one, not one panel alone
+        QApplication.setFont(self.base_font)
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState(LAYOUT_VERSION))
         self.tasks.shutdown()
