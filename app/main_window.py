@@ -33,6 +33,7 @@ from views.dialogs.filter_builder import FilterBuilder
 from views.panels.findings import FindingsPanel
 from views.panels.metrics import MetricsPanel
 from views.widgets import file_dialogs
+from views.widgets.header_elision import elide_headers
 from views.widgets.notifications import NotificationArea
 from views.dialogs.join_labels import JoinLabelsDialog
 from views.dialogs.roles import RolesDialog
@@ -141,6 +142,7 @@ class MainWindow(QMainWindow):
         self._connect_slice_bar()
         tasks.sig_error.connect(lambda _task, text: self.notifications.show_message("error", text))
         session.changed.connect(self.refresh)
+        elide_headers(self)
         self._restore_settings()
         self.refresh(Changes(datasets=True, active=True, workspace=True))
 
