@@ -413,7 +413,7 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window_state")
         if isinstance(state, QByteArray):
             self.restoreState(state, LAYOUT_VERSION)
-        zoom = float(self.settings.value("zoom", 1.0))
+        zoom = _saved_zoom(self.settings.value("zoom", 1.0))
         if zoom != 1.0:
             self.set_zoom(zoom)
 
@@ -424,6 +424,15 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window_state", self.saveState(LAYOUT_VERSION))
         self.tasks.shutdown()
         super().closeEvent(event)
+
+
+def _saved_zoom(value) -> float:
+    """The zoom kept in the settings, as one of the zoom steps; 1.0 when unreadable (settings are
+    a file anyone can edit)."""
+    try:
+        return next_zoom(float(value), 0)
+    except (TypeError, ValueError):
+        return 1.0
 
 
 def deferred(callback) -> None:

@@ -98,3 +98,14 @@ def test_layout_and_zoom_are_kept_across_a_restart_and_reset_layout_restores_the
     finally:
         again.close()
         close_window(again)
+
+
+def test_an_unreadable_zoom_in_the_settings_starts_at_the_normal_size(qtbot, qsettings):
+    base = QApplication.font().pointSizeF()
+    qsettings.setValue("zoom", "huge")
+    window = make_window(qtbot, qsettings)
+    try:
+        assert window.zoom == 1.0 and QApplication.font().pointSizeF() == base
+    finally:
+        window.close()
+        close_window(window)
