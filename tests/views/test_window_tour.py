@@ -3,12 +3,13 @@ draws its result, nothing raises or reports an error, and no label or header is 
 an ellipsis and a tooltip that gives the whole text."""
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHeaderView, QLabel
+from PySide6.QtGui import QStandardItemModel
+from PySide6.QtWidgets import QAbstractScrollArea, QHBoxLayout, QHeaderView, QLabel, QTableView, QWidget
 
 from analysis.demo.workspace import ensure_demo_workspace
 from app.window_tour import stops, visit
 from tests.views.helpers import close_window, make_window, not_blank, settle
-from views.widgets.header_elision import section_fits, section_tooltip
+from views.widgets.header_elision import elide_headers, section_fits, section_tooltip
 
 SMALL_SCREEN = (1280, 720)
 ELLIPSIS = "…"
@@ -36,8 +37,10 @@ def _header_cut(header: QHeaderView) -> list[str]:
 
 
 def _on_screen(widget) -> bool:
-    """Shown and not parked behind another dock's tab (Qt keeps those "visible", off the window)."""
-    return widget.isVisible() and not widget.visibleRegion().isEmpty()
+    """Shown and not parked behind another dock's tab (Qt keeps those "visible", off the window).
+    A header or table is covered by its own viewport, so the viewport says where it shows."""
+    shown = widget.viewport() if isinstance(widget, QAbstractScrollArea) else widget
+    return widget.isVisible() and not shown.visibleRegion().isEmpty()
 
 
 def cut_texts(window) -> list[str]:
@@ -73,3 +76,26 @@ def test_every_panel_at_1280x720_draws_its_result_with_nothing_cut(qtbot, qsetti
     finally:
         window.close()
         close_window(window)
+
+
+def test_the_check_sees_a_cut_label_and_header_and_accepts_them_elided_with_a_tooltip(qtbot):
+    window = QWidget()
+    row = QHBoxLayout(window)
+    label = QLabel("challenger (boosted trees) is better overall")
+    label.setMinimumWidth(10)
+    model = QStandardItemModel(1, 1)
+    model.setHorizontalHeaderLabels(["challenger (boosted trees)"])
+    table = QTableView()
+    table.setModel(model)
+    table.horizontalHeader().resizeSection(0, 60)
+    row.addWidget(label)
+    row.addWidget(table)
+    qtbot.addWidget(window)
+    window.resize(200, 150)
+    window.show()
+    assert cut_texts(window) == ["challenger (boosted trees) is better overall", "challenger (boosted trees)"]
+    label.setText("challenger (boosted…")
+    label.setToolTip("challenger (boosted trees) is better overall")
+    elide_headers(window)
+    assert cut_texts(window) == []
+    assert section_tooltip(table.horizontalHeader(), 0) == "challenger (boosted trees)"

@@ -10,11 +10,7 @@ its own.
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtWidgets import QHeaderView, QToolTip, QWidget
-
-TEXT_MARGIN = 6
-"""Room a section keeps around its text (the style's margins), in pixels."""
-
+from PySide6.QtWidgets import QHeaderView, QStyle, QToolTip, QWidget
 
 def elide_headers(root: QWidget) -> None:
     """Make every header under ``root`` elide, with the full title as tooltip where cut."""
@@ -41,7 +37,8 @@ def section_fits(header: QHeaderView, section: int) -> bool:
     model = header.model()
     title = model.headerData(section, header.orientation(), Qt.DisplayRole) if model is not None else None
     room = header.sectionSize(section) if header.orientation() == Qt.Horizontal else header.width()
-    return title is None or header.fontMetrics().horizontalAdvance(str(title)) + TEXT_MARGIN <= room
+    margin = header.style().pixelMetric(QStyle.PM_HeaderMargin, None, header)
+    return title is None or header.fontMetrics().horizontalAdvance(str(title)) + 2 * margin <= room
 
 
 class _FullTitleTip(QObject):
