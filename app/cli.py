@@ -276,7 +276,10 @@ def _log_options(args: argparse.Namespace):
 def _add_screenshot(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--screenshot", metavar="FILE.png",
                      help="render the main window to a PNG once loading is done, then exit")
-    cmd.add_argument("--size", default="1440x900", help="window size for --screenshot (default 1440x900)")
+    cmd.add_argument("--screenshots", metavar="FOLDER",
+                     help="bring each panel forward in turn, start its result and render the window to "
+                          "FOLDER/<panel>.png, then exit")
+    cmd.add_argument("--size", default="1440x900", help="window size for --screenshot(s) (default 1440x900)")
 
 
 def _positive_int(text: str) -> int:
@@ -313,9 +316,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.no_window:
                 print(workspace)
                 return 0
-            return run_window([str(workspace)], screenshot=args.screenshot, size=args.size)
+            return run_window([str(workspace)], screenshot=args.screenshot, size=args.size,
+                              screenshots=args.screenshots)
         if args.command == "open":
-            return run_window(args.paths, screenshot=args.screenshot, size=args.size, options=_log_options(args))
+            return run_window(args.paths, screenshot=args.screenshot, size=args.size, options=_log_options(args),
+                              screenshots=args.screenshots)
         return run_window([], screenshot=None, size="1440x900")
     except KeyboardInterrupt:
         return 130

@@ -35,16 +35,20 @@ class Command(abc.ABC):
 @dataclass
 class AddDataset(Command):
     """Register a loaded dataset; it becomes the active one unless ``activate`` is False
-    (a workspace reopening several datasets keeps the one that was active)."""
+    (a workspace reopening several datasets keeps the one that was active).
+
+    Opening is not an edit to undo: Ctrl+Z after opening a workspace used to close its last
+    dataset (the training snapshot) and drop its registration from the file at once, with no
+    word of what happened. Opening a file is undone, as in an editor, by closing it (Ctrl+W),
+    and that close is the undoable command (:class:`RemoveDataset`)."""
 
     opened: OpenDataset
     persist: bool = True
     activate: bool = True
+    undoable = False
     label: str = "Open dataset"
-    _previous_active: str | None = field(default=None, init=False)
 
     def do(self, session: Session) -> Changes:
-        self._previous_active = session.active_name
         session.datasets[self.opened.name] = self.opened
         if self.persist and session.workspace is not None:
             session.workspace.save_dataset(self.opened.entry())
@@ -52,9 +56,6 @@ class AddDataset(Command):
             return Changes(datasets=True)
         _activate(session, self.opened.name)
         return Changes(datasets=True, active=True, selection=True)
-
-    def undo(self, session: Session) -> Changes:
-        return _remove(session, self.opened.name, self._previous_active)
 
 
 @dataclass
@@ -167,9 +168,17 @@ class SelectRow(Command):
 
 @dataclass
 class AttachWorkspace(Command):
-    """Make ``workspace`` the session's workspace: what is open now is saved into it."""
+    """Make ``workspace`` the session's workspace.
+
+    With ``carry`` (saving what is open as a new workspace) everything the session holds that
+    the file lacks is written into it: datasets, saved and current slice, version cards,
+    decisions on findings and reference profiles, so *Save workspace as* loses nothing. A
+    workspace being opened (``carry=False``) brings its own content, which the controller
+    loads next; nothing of the previous one is written into it.
+    """
 
     workspace: Workspace | None
+    carry: bool = True
     undoable = False
     label: str = "Open workspace"
 
@@ -177,21 +186,37 @@ class AttachWorkspace(Command):
         if session.workspace is not None and session.workspace is not self.workspace:
             session.workspace.close()
         session.workspace = self.workspace
-        if self.workspace is not None:
-            known = {entry.name for entry in self.workspace.datasets()}
-            for opened in session.datasets.values():
-                if opened.name not in known:
-                    self.workspace.save_dataset(opened.entry())
-            saved, _problems = self.workspace.slices()
-            known_slices = {s.name for s in saved}
-            for kept in session.saved_slices.values():
-                if kept.name not in known_slices:
-                    self.workspace.save_slice(kept)
-            known_cards = self.workspace.version_cards()
-            for card in session.version_cards.values():
-                if card.version not in known_cards:
-                    self.workspace.save_version_card(card)
+        if self.workspace is not None and self.carry:
+            _carry_into(session, self.workspace)
         return Changes(workspace=True)
+
+
+def _carry_into(session: Session, workspace: Workspace) -> None:
+    """Write into ``workspace`` what the session holds and it lacks (see :class:`AttachWorkspace`)."""
+    known = {entry.name for entry in workspace.datasets()}
+    for opened in session.datasets.values():
+        if opened.name not in known:
+            workspace.save_dataset(opened.entry())
+    saved, _problems = workspace.slices()
+    known_slices = {s.name for s in saved}
+    for kept in session.saved_slices.values():
+        if kept.name not in known_slices:
+            workspace.save_slice(kept)
+    known_cards = workspace.version_cards()
+    for card in session.version_cards.values():
+        if card.version not in known_cards:
+            workspace.save_version_card(card)
+    known_decisions = workspace.decisions()
+    for decision in session.decisions:
+        if decision.to_dict() not in known_decisions:
+            workspace.add_decision(decision.check_key, decision.to_dict())
+    for dataset, document in session.profiles.items():
+        if workspace.profile(dataset) != document:
+            workspace.save_profile(dataset, document)
+    if session.current_slice != ALL_ROWS:
+        workspace.set_meta("current_slice", session.current_slice.to_dict())
+    if session.active_name is not None:
+        workspace.set_meta("active_dataset", session.active_name)
 
 
 @dataclass
@@ -388,7 +413,8 @@ class SetVersionOrder(Command):
 
 @dataclass
 class SetFindings(Command):
-    """Show a check's findings; keep its reference profile in the workspace for the next check."""
+    """Show a check's findings; keep its reference profile for the next check (in the session,
+    and in the workspace when there is one, so *Save workspace as* can carry it later)."""
 
     findings: tuple
     dataset: str | None = None
@@ -398,8 +424,10 @@ class SetFindings(Command):
 
     def do(self, session: Session) -> Changes:
         session.findings = tuple(self.findings)
-        if session.workspace is not None and self.dataset and self.profile_json:
-            session.workspace.save_profile(self.dataset, self.profile_json)
+        if self.dataset and self.profile_json:
+            session.profiles[self.dataset] = self.profile_json
+            if session.workspace is not None:
+                session.workspace.save_profile(self.dataset, self.profile_json)
         return Changes(findings=True)
 
 
@@ -434,6 +462,19 @@ class LoadDecisions(Command):
     def do(self, session: Session) -> Changes:
         session.decisions = tuple(self.decisions)
         return Changes(findings=True)
+
+
+@dataclass
+class LoadProfiles(Command):
+    """Take a workspace's reference profiles (on opening it); not an edit to undo."""
+
+    profiles: dict
+    undoable = False
+    label: str = "Read reference profiles"
+
+    def do(self, session: Session) -> Changes:
+        session.profiles = dict(self.profiles)
+        return Changes()
 
 
 @dataclass

@@ -34,6 +34,7 @@ from app.commands import (
     AddDataset,
     AttachWorkspace,
     LoadDecisions,
+    LoadProfiles,
     LoadSavedSlices,
     LoadVersionCards,
     RemoveDataset,
@@ -194,13 +195,14 @@ class AppController:
             self.message.emit("warning", note)
         self.session.run(AttachWorkspace(None))  # what was open stays in the workspace it came from
         self._close_everything()
-        self.session.run(AttachWorkspace(workspace))
+        self.session.run(AttachWorkspace(workspace, carry=False))
         saved, problems = workspace.slices()
         for problem in problems:
             self.message.emit("warning", problem)
         self.session.run(LoadSavedSlices(saved, _current_slice(workspace)))
         self.session.run(LoadVersionCards(workspace.version_cards()))
         self.session.run(LoadDecisions(tuple(_read_decisions(workspace))))
+        self.session.run(LoadProfiles(workspace.profiles()))
         entries = workspace.datasets()
         try:
             rules = rule_sets(workspace)

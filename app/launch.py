@@ -27,12 +27,15 @@ def prepare_demo(out: Path, rows: int, seed: int, incidents: bool) -> Path:
     return workspace
 
 
-def run_window(paths: Sequence[str], screenshot: str | None, size: str, options=None) -> int:
+def run_window(paths: Sequence[str], screenshot: str | None, size: str, options=None,
+               screenshots: str | None = None) -> int:
     """Start the window on ``paths``; ``options`` (:class:`LogOptions`: late labels, a lakehouse
-    version) apply to the log the paths name."""
+    version) apply to the log the paths name. ``screenshot`` renders the loaded window to a PNG,
+    ``screenshots`` each panel in turn into a folder (see :mod:`app.window_tour`), then exit."""
+    rendering = bool(screenshot or screenshots)
     os.environ.setdefault("QT_API", "pyside6")
     os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
-    if screenshot:
+    if rendering:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     import signal
     import tempfile
@@ -56,10 +59,10 @@ def run_window(paths: Sequence[str], screenshot: str | None, size: str, options=
     tasks = TaskRunner()
     controller = AppController(session, tasks)
     # A screenshot is reproducible: it starts from the default layout, not the user's last one.
-    scratch = tempfile.TemporaryDirectory(prefix="sleuth-") if screenshot else None
+    scratch = tempfile.TemporaryDirectory(prefix="sleuth-") if rendering else None
     settings = QSettings(os.path.join(scratch.name, "settings.ini"), QSettings.IniFormat) if scratch else QSettings()
     window = MainWindow(session, tasks, controller, settings)
-    if screenshot:
+    if rendering:
         width, height = (int(v) for v in size.lower().split("x"))
         window.resize(width, height)
     window.show()
@@ -67,11 +70,13 @@ def run_window(paths: Sequence[str], screenshot: str | None, size: str, options=
         deferred(lambda: controller.open_paths(list(paths), options=options))
     elif paths:
         deferred(lambda: window.open_paths(list(paths)))
-    elif not screenshot:
+    elif not rendering:
         last = QSettings().value("last_workspace")
         if last and Path(str(last)).exists():
             deferred(lambda: controller.open_workspace(str(last)))
     try:
+        if screenshots:
+            return save_panel_screenshots(app, window, tasks, Path(screenshots))
         if screenshot:
             return save_screenshot(app, window, tasks, screenshot)
         return app.exec()
@@ -84,19 +89,43 @@ def run_window(paths: Sequence[str], screenshot: str | None, size: str, options=
 
 def save_screenshot(app, window, tasks, path: str) -> int:
     """Wait for every job (and the jobs they start), paint, and save the window as a PNG."""
+    settle(app, window, tasks)
+    ok = window.grab().save(path)
+    return _finish(window, [path] if ok else [], [] if ok else [path])
+
+
+def save_panel_screenshots(app, window, tasks, folder: Path) -> int:
+    """Walk every panel (:mod:`app.window_tour`) and save the window at each as ``folder/<panel>.png``."""
+    from app.window_tour import stops, visit
+
+    folder.mkdir(parents=True, exist_ok=True)
+    settle(app, window, tasks)
+    written, failed = [], []
+    for stop in stops(window):
+        visit(window, stop, lambda: settle(app, window, tasks))
+        path = str(folder / f"{stop.name}.png")
+        (written if window.grab().save(path) else failed).append(path)
+    return _finish(window, written, failed)
+
+
+def settle(app, window, tasks) -> None:
+    """Wait for every job and the jobs they start: painting requests table pages, whose
+    arrival repaints."""
     app.processEvents()
-    for _ in range(4):  # painting requests table pages; their arrival repaints
+    for _ in range(4):
         tasks.wait_idle(timeout_s=300)
         window.grab()
         app.processEvents()
     tasks.wait_idle(timeout_s=300)
-    ok = window.grab().save(path)
-    errors = window.notifications.messages()
-    for text in errors:
+
+
+def _finish(window, written: list[str], failed: list[str]) -> int:
+    """Report the window's messages and what was written; 2 when a file could not be written."""
+    for text in window.notifications.messages():
         sys.stderr.write(f"sleuth: {text}\n")
     window.close()
-    if not ok:
+    for path in failed:
         sys.stderr.write(f"sleuth: error: could not write {path}\n")
-        return 2
-    print(path)
-    return 0
+    for path in written:
+        print(path)
+    return 2 if failed else 0

@@ -11,8 +11,8 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -32,12 +32,15 @@ from views.panels.failing_slices import DiscoveryPanel
 from views.dialogs.filter_builder import FilterBuilder
 from views.panels.findings import FindingsPanel
 from views.panels.metrics import MetricsPanel
+from views.widgets import file_dialogs
+from views.widgets.header_elision import elide_headers
 from views.widgets.notifications import NotificationArea
 from views.dialogs.join_labels import JoinLabelsDialog
 from views.dialogs.roles import RolesDialog
 from views.widgets.slice_bar import SliceBar
 from views.panels.table import TablePanel
 from views.widgets.task_status import TaskStatus
+from views.widgets.zoom import apply_zoom, next_zoom
 from views.panels.time_plot import TimePlotPanel
 from views.panels.trace import TracePanel
 from views.dialogs.version_cards import VersionCardsDialog
@@ -55,14 +58,15 @@ from app.commands import (
     SliceForward,
 )
 from app.controller import AppController
-from app.queue_wiring import install_queue
+from app.panel_layout import PanelMaximiser
+from app.queue_wiring import add_queue_dock, start_meeting_mode
 from app.state import Changes, Session
 from app.tasks import TaskRunner
 
 DATA_FILTER = "Data files (*.parquet *.pq *.csv *.tsv *.txt *.jsonl *.ndjson *.json *.arrow *.feather *.ipc *.duckdb *.db);;All files (*)"
 WORKSPACE_FILTER = "Sleuth workspace (*.sleuth)"
 RECENT_LIMIT = 10
-LAYOUT_VERSION = 6
+LAYOUT_VERSION = 7
 """Bumped whenever the docks change, so a saved layout of older docks is not restored."""
 
 
@@ -74,6 +78,7 @@ class MainWindow(QMainWindow):
         self.tasks = tasks
         self.controller = controller
         self.settings = settings or QSettings()
+        file_dialogs.keep_folder_in(self.settings)
         self.setWindowTitle("Sleuth")
         self.resize(1440, 900)
         self.setAcceptDrops(True)
@@ -87,6 +92,7 @@ class MainWindow(QMainWindow):
         column.addWidget(self.slice_bar)
         column.addWidget(self.table_panel, 1)
         self.setCentralWidget(central)
+        self.docks: list[QDockWidget] = []  # in View-menu order; _dock appends
         self.sidebar = DataSidebar(session, tasks)
         self.metrics_panel = MetricsPanel(session, tasks)
         self.time_panel = TimePlotPanel(session, tasks)
@@ -109,10 +115,15 @@ class MainWindow(QMainWindow):
         self.findings_panel = FindingsPanel(session, tasks)
         self.findings_dock = self._dock(self.findings_panel, Qt.TopDockWidgetArea)
         self.tabifyDockWidget(self.trace_dock, self.findings_dock)
+        add_queue_dock(self)
         self.time_dock.raise_()
         self.resizeDocks([self.data_dock], [270], Qt.Horizontal)
         self.resizeDocks([self.metrics_dock, self.time_dock], [520, 900], Qt.Horizontal)
         self.resizeDocks([self.metrics_dock], [380], Qt.Vertical)
+        self.default_layout = self.saveState(LAYOUT_VERSION)
+        self.maximiser = PanelMaximiser(self, self.docks, LAYOUT_VERSION)
+        self.base_font = QApplication.font()
+        self.zoom = 1.0
         self.row_count_label = QLabel()
         self.statusBar().addWidget(self.row_count_label, 1)
         self.statusBar().addPermanentWidget(TaskStatus(tasks))
@@ -131,9 +142,9 @@ class MainWindow(QMainWindow):
         self.sidebar.sig_close_dataset.connect(controller.close_dataset)
         controller.message.connect(self.notifications.show_message)
         self._connect_slice_bar()
-        install_queue(self)
         tasks.sig_error.connect(lambda _task, text: self.notifications.show_message("error", text))
         session.changed.connect(self.refresh)
+        elide_headers(self)
         self._restore_settings()
         self.refresh(Changes(datasets=True, active=True, workspace=True))
 
@@ -177,9 +188,11 @@ class MainWindow(QMainWindow):
         dock = QDockWidget(panel.title, self)
         dock.setObjectName(panel.title.replace(" ", "_") + "_dock")
         dock.setWidget(panel)
+        dock.setFocusPolicy(Qt.ClickFocus)
         dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetClosable
                          | QDockWidget.DockWidgetFloatable)
         self.addDockWidget(area, dock)
+        self.docks.append(dock)
         return dock
 
     def _build_menus(self) -> None:
@@ -201,6 +214,13 @@ class MainWindow(QMainWindow):
             "show_findings": lambda: self._focus(self.findings_dock),
             "show_compare": lambda: self._focus(self.compare_dock),
             "show_trace": lambda: self._focus(self.trace_dock),
+            "show_queue": lambda: self._focus(self.queue_dock),
+            "meeting": lambda: start_meeting_mode(self),
+            "maximise_panel": lambda: self.maximiser.toggle(self.maximiser.dock_with_focus(self.focusWidget())),
+            "zoom_in": lambda: self.set_zoom(next_zoom(self.zoom, 1)),
+            "zoom_out": lambda: self.set_zoom(next_zoom(self.zoom, -1)),
+            "zoom_reset": lambda: self.set_zoom(1.0),
+            "reset_layout": self.reset_layout,
             "shortcuts": self.show_shortcuts, "about": self.show_about,
         }
         menus = {}
@@ -220,8 +240,7 @@ class MainWindow(QMainWindow):
                 self.recent_menu = menu.addMenu("Open &recent")
         view_menu = menus["&View"]
         view_menu.addSeparator()
-        for dock in (self.data_dock, self.metrics_dock, self.time_dock, self.breakdown_dock, self.discovery_dock,
-                     self.compare_dock, self.trace_dock, self.findings_dock):
+        for dock in self.docks:
             view_menu.addAction(dock.toggleViewAction())
         self._fill_recent_menu()
 
@@ -257,25 +276,22 @@ class MainWindow(QMainWindow):
         self.controller.open_paths(paths)
 
     def choose_files(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Open prediction log", self._last_dir(), DATA_FILTER)
+        paths = file_dialogs.open_files(self, "Open prediction log", DATA_FILTER)
         if paths:
-            self._set_last_dir(paths[0])
             self.open_paths(paths)
 
     def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of log files", self._last_dir())
+        folder = file_dialogs.open_folder(self, "Open a folder of log files")
         if folder:
-            self._set_last_dir(folder)
             self.open_paths([folder])
 
     def choose_workspace(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open workspace", self._last_dir(), WORKSPACE_FILTER)
+        path = file_dialogs.open_file(self, "Open workspace", WORKSPACE_FILTER)
         if path:
-            self._set_last_dir(path)
             self.controller.open_workspace(path)
 
     def choose_save_workspace(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save workspace as", self._last_dir(), WORKSPACE_FILTER)
+        path = file_dialogs.save_file(self, "Save workspace as", "", WORKSPACE_FILTER)
         if not path:
             return
         target = with_workspace_suffix(path)
@@ -299,7 +315,7 @@ class MainWindow(QMainWindow):
         name = self.session.active_name
         if name is None:
             return
-        dialog = JoinLabelsDialog(name, self._last_dir(), DATA_FILTER, self)
+        dialog = JoinLabelsDialog(name, DATA_FILTER, self)
         if dialog.exec():
             self.controller.join_labels(name, dialog.path(), dialog.id_column())
 
@@ -339,10 +355,25 @@ class MainWindow(QMainWindow):
         if label:
             self.statusBar().showMessage(f"Redone: {label}", 3000)
 
+    def set_zoom(self, factor: float) -> None:
+        """Scale every font of the window (plots too) by ``factor``; remembered for the next start."""
+        self.zoom = factor
+        apply_zoom(self.base_font, factor, self)
+        self.settings.setValue("zoom", factor)
+
+    def reset_layout(self) -> None:
+        """Every dock back where it was at first start, shown (View > Reset layout)."""
+        self.maximiser.restore()
+        self.restoreState(self.default_layout, LAYOUT_VERSION)
+
     def _focus(self, dock: QDockWidget) -> None:
+        self.maximiser.restore()
         dock.show()
         dock.raise_()
-        dock.widget().focus_widget().setFocus()
+        target = dock.widget().focus_widget()
+        # A panel showing its empty state hides that widget; the dock then takes the focus, so
+        # the maximise key still knows which panel was brought forward.
+        (target if target.isVisible() else dock).setFocus()
 
     def show_shortcuts(self) -> None:
         lines = [f"<tr><td><b>{a.shortcut}</b></td><td>{a.text.replace('&', '')}</td></tr>" for a in ACTIONS if a.shortcut]
@@ -379,12 +410,6 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction(path, lambda p=path: self.open_paths([p]))
         self.recent_menu.setEnabled(bool(self._recent()))
 
-    def _last_dir(self) -> str:
-        return str(self.settings.value("last_dir", str(Path.home())))
-
-    def _set_last_dir(self, path: str) -> None:
-        self.settings.setValue("last_dir", str(Path(path).parent if Path(path).is_file() else path))
-
     def _restore_settings(self) -> None:
         geometry = self.settings.value("geometry")
         if isinstance(geometry, QByteArray):
@@ -392,12 +417,26 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window_state")
         if isinstance(state, QByteArray):
             self.restoreState(state, LAYOUT_VERSION)
+        zoom = _saved_zoom(self.settings.value("zoom", 1.0))
+        if zoom != 1.0:
+            self.set_zoom(zoom)
 
     def closeEvent(self, event) -> None:
+        self.maximiser.restore()  # the layout kept is the arranged one, not one panel alone
+        QApplication.setFont(self.base_font)
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState(LAYOUT_VERSION))
         self.tasks.shutdown()
         super().closeEvent(event)
+
+
+def _saved_zoom(value) -> float:
+    """The zoom kept in the settings, as one of the zoom steps; 1.0 when unreadable (settings are
+    a file anyone can edit)."""
+    try:
+        return next_zoom(float(value), 0)
+    except (TypeError, ValueError):
+        return 1.0
 
 
 def deferred(callback) -> None:

@@ -1,5 +1,5 @@
-"""The failure queue's place in the main window: its dock, View > Failure queue and
-View > Meeting (F11).
+"""The failure queue's place in the main window: its dock and meeting mode (View > Meeting,
+F11, an entry of ``app/actions.py``).
 
 Kept out of ``main_window.py`` so the shell's own layout (docks, zoom, menus) can change
 without touching the queue, and the window gains the queue in one call.
@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QInputDialog
 
 from analysis.errors import InputError
@@ -22,23 +21,14 @@ from views.panels.queue import QueuePanel
 if TYPE_CHECKING:
     from app.main_window import MainWindow
 
-MEETING_SHORTCUT = "F11"
 
-
-def install_queue(window: "MainWindow") -> None:
-    """Add the queue panel as a dock tabbed with the others, and its View menu entries."""
+def add_queue_dock(window: "MainWindow") -> None:
+    """Add the queue panel as a dock tabbed with the others; called with the window's other
+    docks, so the default layout, Reset layout, the View menu and maximising all know it."""
     window.queue_panel = QueuePanel(window.session, window.tasks)
     window.queue_panel.sig_open_slice.connect(lambda predicate: narrow_slice(window.session, predicate))
     window.queue_dock = window._dock(window.queue_panel, Qt.TopDockWidgetArea)
     window.tabifyDockWidget(window.findings_dock, window.queue_dock)
-    view_menu = window.actions_by_id["show_data"].associatedObjects()[0]
-    view_menu.addAction(window.queue_dock.toggleViewAction())
-    meeting = QAction("&Meeting", window)
-    meeting.setShortcut(QKeySequence(MEETING_SHORTCUT))
-    meeting.setStatusTip("Run the weekly failure review full screen, by the keyboard")
-    meeting.triggered.connect(lambda: start_meeting_mode(window))
-    view_menu.addAction(meeting)
-    window.actions_by_id["meeting"] = meeting
     window.meeting_view = None
 
 

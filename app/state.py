@@ -115,6 +115,7 @@ class Session:
         self.version_orders: dict[str, tuple[str, ...]] = {}  # per dataset: its versions in the card order
         self.findings: tuple = ()  # the last check's findings, for the active dataset
         self.decisions: tuple = ()  # every decision taken on findings (analysis.triage.decisions.Decision)
+        self.profiles: dict[str, str] = {}  # dataset name -> reference profile JSON of its last check
         self.trusted_models: frozenset[str] = frozenset()  # model files the person chose to unpickle
         self._history = _History()
         self._pending: Changes | None = None

@@ -255,6 +255,10 @@ class Workspace:
         row = self._con.execute("SELECT document FROM profiles WHERE dataset = ?", [dataset]).fetchall()
         return row[0][0] if row else None
 
+    def profiles(self) -> dict[str, str]:
+        """Every saved reference profile (JSON text) by dataset name."""
+        return dict(self._con.execute("SELECT dataset, document FROM profiles").fetchall())
+
     def save_profile(self, dataset: str, document: str) -> None:
         with self._transaction():
             self._con.execute("INSERT OR REPLACE INTO profiles VALUES (?, ?, ?)",

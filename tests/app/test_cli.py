@@ -80,6 +80,21 @@ def test_open_with_screenshot_renders_the_loaded_window(demo_files, tmp_path):
     assert lightness.std() > 10 and len(np.unique(lightness)) > 20
 
 
+def test_open_with_screenshots_renders_every_panel_in_turn(demo_files, tmp_path):
+    from PySide6.QtGui import QImage
+
+    folder = tmp_path / "shots"
+    result = sleuth("open", str(demo_files.log), "--screenshots", str(folder), "--size", "1280x720", home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    expected = {"table", "data", "metrics", "metric-over-time", "breakdown", "failing-slices", "compare-versions",
+                "trace", "findings"}
+    assert {p.stem for p in folder.glob("*.png")} == expected
+    assert sorted(result.stdout.split()) == sorted(str(folder / f"{name}.png") for name in expected)
+    images = {name: QImage(str(folder / f"{name}.png")) for name in expected}
+    assert {(image.width(), image.height()) for image in images.values()} == {(1280, 720)}
+    assert images["compare-versions"] != images["findings"]  # each shows its own panel in front
+
+
 def test_demo_generates_files_and_a_workspace_without_a_window(tmp_path):
     result = sleuth("demo", "--rows", "20000", "--out", str(tmp_path / "demo"), "--no-window")
     assert result.returncode == 0, result.stderr

@@ -43,13 +43,13 @@ def test_undo_and_redo_of_roles():
     assert session.active.roles.scores == ("p",)
 
 
-def test_selection_is_not_undoable():
+def test_opening_and_selecting_are_not_undoable():
     session = Session()
     session.run(AddDataset(opened("a")))
     session.run(SelectRow(42))
     assert session.selected_row == 42
-    session.undo()  # undoes the AddDataset, not the selection
-    assert session.datasets == {}
+    assert not session.can_undo and session.undo() is None
+    assert list(session.datasets) == ["a"] and session.selected_row == 42
 
 
 def test_batch_coalesces_notifications():

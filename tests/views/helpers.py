@@ -1,6 +1,7 @@
 """What GUI tests share: a main window on a fresh Session, its jobs run inline unless asked."""
 
-from PySide6.QtWidgets import QApplication
+import numpy as np
+from PySide6.QtWidgets import QApplication, QWidget
 
 from analysis.data.open_log import load_log
 from analysis.query import Sql, ident
@@ -58,3 +59,12 @@ def rows_in_slice(session: Session) -> int:
     where = f" WHERE {condition.text}" if condition is not None else ""
     return session.store.scalar(Sql(f"SELECT count(*) FROM {ident(session.active.dataset.view)}{where}",
                                     condition.params if condition is not None else ()))
+
+
+def not_blank(panel: QWidget) -> bool:
+    """Some pixels (text, a frame, a curve) differ from the background."""
+    image = panel.grab().toImage()
+    lightness = np.array([[image.pixelColor(x, y).lightness() for x in range(0, image.width(), 3)]
+                          for y in range(0, image.height(), 3)])
+    values, counts = np.unique(lightness, return_counts=True)
+    return len(values) > 3 and lightness.size - counts.max() > 50

@@ -1,15 +1,19 @@
 """The workspace in the window: saving never destroys a file, a bad file leaves the window as
 it was, closing a dataset loses nothing."""
 
+import json
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from analysis.data.roles import Role
+from analysis.slices import Everything, Slice
 from analysis.workspace.workspace_file import Workspace
 from tests.analysis.workspace.corrupt_workspaces import make_variant
 from tests.views.helpers import open_demo, settle
+from tests.views.panels.test_findings import run_checks
 
 
 def _save_dialog_answers(monkeypatch, path: Path) -> None:
@@ -101,3 +105,49 @@ def test_select_all_and_copy_copies_every_row_exactly_off_the_gui_thread(app_win
     assert len(rows) - 1 == len(expected) > 200  # more than one page, every row
     ids = [row[header.index("request_id")] for row in rows[1:]]
     assert sorted(ids) == sorted(expected.request_id) and all(ids)
+
+
+@pytest.mark.parametrize("from_workspace", [False, True], ids=["nothing-saved-yet", "another-workspace"])
+def test_save_as_keeps_decisions_the_current_slice_and_profiles(app_window, qtbot, demo_files, tmp_path,
+                                                              from_workspace):
+    opened = open_demo(qtbot, app_window, demo_files)
+    if from_workspace:
+        assert app_window.controller.save_workspace_as(tmp_path / "first.sleuth")
+    panel = run_checks(qtbot, app_window)
+    panel.tree.setCurrentItem(panel.tree.topLevelItem(0))
+    key = panel.shown[0].key
+    panel.decide("expected", note="the client migrates this week")
+    app_window.slice_bar.edit.setText("region = 'EU-West'")
+    qtbot.keyClick(app_window.slice_bar.edit, Qt.Key_Return)
+    settle(qtbot, app_window)
+    shown = app_window.session.current_slice
+    assert shown.predicate is not Everything
+    path = tmp_path / "kept.sleuth"
+    assert app_window.controller.save_workspace_as(path)
+    app_window.session.workspace.close()
+    app_window.session.workspace = None
+    kept = Workspace.open(path)
+    assert [(d["check_key"], d["action"], d["note"]) for d in kept.decisions()] == [
+        (key, "expected", "the client migrates this week")]
+    assert Slice.from_dict(kept.meta("current_slice")) == shown
+    assert kept.meta("active_dataset") == opened.name
+    assert json.loads(kept.profile(opened.name))
+    kept.close()
+
+
+def test_undo_after_opening_a_workspace_keeps_every_dataset(app_window, qtbot, demo_files, tmp_path):
+    opened = open_demo(qtbot, app_window, demo_files)
+    path = tmp_path / "two.sleuth"
+    assert app_window.controller.save_workspace_as(path)
+    app_window.open_paths([str(demo_files.training)])
+    settle(qtbot, app_window)
+    assert len(app_window.session.datasets) == 2
+    assert app_window.controller.open_workspace(path)
+    settle(qtbot, app_window)
+    names = set(app_window.session.datasets)
+    assert len(names) == 2 and opened.name in names
+    assert not app_window.actions_by_id["undo"].isEnabled()
+    qtbot.keyClick(app_window, Qt.Key_Z, Qt.ControlModifier)
+    settle(qtbot, app_window)
+    assert set(app_window.session.datasets) == names
+    assert {e.name for e in app_window.session.workspace.datasets()} == names

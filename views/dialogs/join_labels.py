@@ -9,7 +9,6 @@ from __future__ import annotations
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLineEdit,
@@ -17,15 +16,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from views.widgets import file_dialogs
+
 
 class JoinLabelsDialog(QDialog):
     """``path()`` and ``id_column()`` after ``exec()``; OK stays disabled until a file is named."""
 
-    def __init__(self, log_name: str, start_dir: str, file_filter: str, parent=None) -> None:
+    def __init__(self, log_name: str, file_filter: str, parent=None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Join labels to {log_name}")
         self.resize(560, 140)
-        self._start_dir, self._filter = start_dir, file_filter
+        self._filter = file_filter
         self.file = QLineEdit()
         self.file.setPlaceholderText("labels file, folder or glob (CSV, Parquet, JSON lines, SageMaker ground truth…)")
         browse = QPushButton("Browse…")
@@ -54,7 +55,7 @@ class JoinLabelsDialog(QDialog):
         return self.on.text().strip() or None
 
     def _browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, self.windowTitle(), self._start_dir, self._filter)
+        path = file_dialogs.open_file(self, self.windowTitle(), self._filter)
         if path:
             self.file.setText(path)
 

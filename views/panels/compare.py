@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDateTimeEdit,
     QDoubleSpinBox,
-    QFileDialog,
+    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -43,6 +43,7 @@ from app.tasks import HEAVY, TaskRunner
 
 from views.panel import Panel, preview
 from views.queue_intake import add_to_queue
+from views.widgets import file_dialogs
 from views.widgets.palette import version_colour
 
 MIN_SIDE_WIDTH = 240
@@ -198,17 +199,21 @@ class ComparePanel(Panel):
             column.addWidget(label)
             column.addWidget(table)
             row.addLayout(column)
+        # The two plots side by side over the two confusion matrices: three columns left each
+        # plot a third of a half-panel, too narrow for its axis labels on a projector.
         box = QWidget()
-        layout = QHBoxLayout(box)
+        layout = QGridLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
         density_box = QWidget()
         density_layout = QVBoxLayout(density_box)
         density_layout.setContentsMargins(0, 0, 0, 0)
         density_layout.addWidget(self.density, 1)
         density_layout.addWidget(self.open_region_button)
-        layout.addWidget(self.reliability, 1)
-        layout.addWidget(confusion_box, 1)
-        layout.addWidget(density_box, 1)
+        layout.addWidget(self.reliability, 0, 0)
+        layout.addWidget(density_box, 0, 1)
+        layout.addWidget(confusion_box, 1, 0, 1, 2)
+        layout.setRowStretch(0, 3)
+        layout.setRowStretch(1, 1)
         return box
 
     def _show_plots(self, plots) -> None:
@@ -449,8 +454,8 @@ class ComparePanel(Panel):
     def _export(self) -> None:
         if self.result is None or self.result.flips is None:
             return
-        path, chosen = QFileDialog.getSaveFileName(self, "Export negative flips", "negative_flips.csv",
-                                                   "CSV (*.csv);;Parquet (*.parquet)")
+        path = file_dialogs.save_file(self, "Export negative flips", "negative_flips.csv",
+                                      "CSV (*.csv);;Parquet (*.parquet)")
         if path:
             self.export(path)
 

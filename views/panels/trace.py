@@ -21,7 +21,6 @@ from PySide6.QtCore import QRect, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -62,6 +61,7 @@ from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
 from views.panel import Panel, preview
 from views.queue_intake import add_to_queue
+from views.widgets import file_dialogs
 
 NO_SELECTION = "Click a row of the table to trace it."
 INFLUENCE_COLUMNS = ("Score", "Training row", "Label", "Source", "Date")
@@ -310,12 +310,11 @@ class TracePanel(Panel):
 
     def _choose(self, kind: str) -> None:
         if kind == "snapshot":
-            path, _ = QFileDialog.getOpenFileName(self, "Training snapshot", "",
-                                                  "Data (*.parquet *.csv *.jsonl *.arrow *.duckdb);;All files (*)")
+            path = file_dialogs.open_file(self, "Training snapshot",
+                                          "Data (*.parquet *.csv *.jsonl *.arrow *.duckdb);;All files (*)")
         else:
-            path, _ = QFileDialog.getOpenFileName(self, "Model file", "",
-                                                  "Models (*.skops *.json *.ubj *.pkl *.pickle *.joblib);;"
-                                                  "All files (*)")
+            path = file_dialogs.open_file(self, "Model file",
+                                          "Models (*.skops *.json *.ubj *.pkl *.pickle *.joblib);;All files (*)")
         if path:
             field = "training_snapshot" if kind == "snapshot" else "model_file"
             self.session.run(SaveVersionCard(replace(self._card(), **{field: path})))

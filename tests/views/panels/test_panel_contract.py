@@ -9,7 +9,6 @@ import inspect
 import pkgutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import views.panels
@@ -17,6 +16,7 @@ from analysis.data.open_log import load_log
 from app.commands import AddDataset
 from app.state import Changes, OpenDataset, Session
 from app.tasks import TaskRunner
+from tests.views.helpers import not_blank
 from views.panel import Panel
 
 
@@ -55,20 +55,11 @@ def _show(qtbot, panel: Panel) -> Panel:
     return panel
 
 
-def _not_blank(panel: Panel) -> bool:
-    """Some pixels (text, a frame, a curve) differ from the background."""
-    image = panel.grab().toImage()
-    lightness = np.array([[image.pixelColor(x, y).lightness() for x in range(0, image.width(), 3)]
-                          for y in range(0, image.height(), 3)])
-    values, counts = np.unique(lightness, return_counts=True)
-    return len(values) > 3 and lightness.size - counts.max() > 50
-
-
 @pytest.mark.parametrize("panel_class", PANELS, ids=lambda cls: cls.__name__)
 def test_a_panel_on_an_empty_session_draws_and_refreshes(qtbot, sync_tasks, panel_class):
     session = Session()
     panel = _show(qtbot, panel_class(session, sync_tasks))
-    assert _not_blank(panel)
+    assert not_blank(panel)
     panel.refresh(Changes.everything())
     focus = panel.focus_widget()
     assert focus is panel or panel.isAncestorOf(focus)
@@ -83,7 +74,7 @@ def test_a_panel_on_the_demo_log_draws_and_refreshes(qtbot, demo_session, panel_
     tasks.sig_error.connect(lambda _task, text: errors.append(text))
     panel = _show(qtbot, panel_class(session, tasks))
     panel.refresh(Changes.everything())
-    assert _not_blank(panel)
+    assert not_blank(panel)
     assert errors == []
     assert not tasks.running()
 
