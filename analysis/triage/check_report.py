@@ -21,7 +21,8 @@ from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progres
 from analysis.data.roles import Role, RoleMap
 from analysis.store import Store
 from analysis.triage.symptoms import Symptom
-from analysis.triage.ranking import SEVERITIES, Finding, triage
+from analysis.triage.label_arrival import labels_stopped_finding
+from analysis.triage.ranking import SEVERITIES, Finding, ranked, triage
 from analysis.report.formatting import count, json_value, number
 
 
@@ -129,8 +130,10 @@ def check_against(
     symptoms = run_checks(store, dataset, roles, profile, condition=condition)
     progress(0.6, "Ranking findings")
     findings = triage(store, dataset, roles, symptoms, profile=profile, cancel=cancel)
+    progress(0.9, "Looking at how labels arrive")
+    stopped = labels_stopped_finding(store, dataset, roles, condition, cancel)
     progress(1.0, "Checked")
-    return findings
+    return ranked([*findings, stopped]) if stopped is not None else findings
 
 
 def worst_severity(findings: Sequence[Finding]) -> str | None:
