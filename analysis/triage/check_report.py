@@ -19,10 +19,12 @@ from analysis.data.open_log import NO_OPTIONS, LogOptions, load_log, with_label_
 from analysis.data.time import time_window
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.data.roles import Role, RoleMap
+from analysis.query import Sql
+from analysis.slices import Everything, Predicate, Range, all_of, to_sql
 from analysis.store import Store
 from analysis.triage.symptoms import Symptom
 from analysis.triage.label_arrival import labels_stopped_finding
-from analysis.triage.ranking import SEVERITIES, Finding, ranked, triage
+from analysis.triage.ranking import SEVERITIES, Finding, group_predicate, ranked, triage
 from analysis.report.formatting import count, json_value, number
 
 
@@ -89,27 +91,87 @@ def run_check(
     return CheckRun(dataset, roles, described, tuple(findings))
 
 
+@dataclass(frozen=True)
+class Reference:
+    """What the window's checks compare a log with, as the user chose it: the log's first 20%
+    of time (``start``), the log before a moment (``before``), or an open training snapshot
+    (``snapshot``, by its dataset name). It is kept per log in the workspace, so the reference
+    in use never changes silently between runs."""
+
+    kind: str = "start"
+    before: _dt.datetime | None = None
+    snapshot: str | None = None
+
+    def describe(self) -> str:
+        if self.kind == "before" and self.before is not None:
+            return f"the log before {self.before:%Y-%m-%d %H:%M}"
+        if self.kind == "snapshot" and self.snapshot:
+            return f"the training snapshot {self.snapshot}"
+        return "the log's first 20% of time"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "before": self.before.isoformat() if self.before else None,
+                "snapshot": self.snapshot}
+
+    @classmethod
+    def from_dict(cls, document: Mapping[str, Any]) -> "Reference":
+        """The reference a workspace kept; an unknown kind is the default one."""
+        kind = document.get("kind") if document.get("kind") in ("start", "before", "snapshot") else "start"
+        before = document.get("before")
+        return cls(kind, _dt.datetime.fromisoformat(before) if before else None, document.get("snapshot"))
+
+
+DEFAULT_REFERENCE = Reference()
+
+
 def check_dataset(
     store: Store,
     dataset: Dataset,
     roles: RoleMap,
     saved_profile: str | None = None,
+    reference: Reference = DEFAULT_REFERENCE,
+    snapshot: tuple[Dataset, RoleMap] | None = None,
+    since: _dt.datetime | None = None,
+    where: Predicate = Everything,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
 ) -> CheckRun:
-    """Check an open log against its reference: the profile the workspace kept from an earlier
-    check (``saved_profile``, JSON), else its first 20% of time, profiled now. The window's
-    on-call panel calls this; the run carries the profile so the workspace can keep it."""
-    from analysis.triage.reference_profile import Profile, profile_reference, reference_window as default_window
+    """Check an open log's rows in ``where`` (the current slice) from ``since`` on against
+    ``reference``: the profile the workspace kept from an earlier check with the same
+    reference and slice (``saved_profile``, JSON), else the reference's rows of the same
+    slice, profiled now (a snapshot lacking a column of the slice is profiled whole). The
+    window's on-call panel calls this; the run carries the profile so the workspace can keep it."""
+    from analysis.triage.reference_profile import Profile
 
+    described = reference.describe()
     if saved_profile is not None:
-        profile, described = Profile.from_json(saved_profile), "the reference profile saved in the workspace"
+        profile, described = Profile.from_json(saved_profile), f"{described} (profile saved in the workspace)"
     else:
         progress(0.0, "Profiling the reference")
-        profile = profile_reference(store, dataset, roles, condition=default_window(store, dataset, roles))
-        described = "the log's first 20% of time"
-    findings = check_against(store, dataset, roles, profile, progress=scaled(progress, 0.3, 1.0), cancel=cancel)
+        profile = _reference_profile(store, dataset, roles, reference, snapshot, where)
+    findings = check_against(store, dataset, roles, profile, since=since,
+                             condition=None if where is Everything else to_sql(where),
+                             progress=scaled(progress, 0.3, 1.0), cancel=cancel)
     return CheckRun(dataset, roles, described, tuple(findings), profile.to_json())
+
+
+def _reference_profile(store: Store, dataset: Dataset, roles: RoleMap, reference: Reference,
+                       snapshot: tuple[Dataset, RoleMap] | None, where: Predicate):
+    """The profile of ``reference``'s rows in the slice ``where``."""
+    from analysis.triage.reference_profile import profile_reference, reference_window as default_window
+
+    if reference.kind == "snapshot" and snapshot is not None:
+        other, other_roles = snapshot
+        applies = where.columns <= {c.name for c in other.columns} if where is not Everything else False
+        return profile_reference(store, other, other_roles, condition=to_sql(where) if applies else None)
+    if reference.kind == "before" and reference.before is not None:
+        window: Predicate = Range(roles.timestamp, None, reference.before)
+        rows = to_sql(all_of([where, window]))
+    else:
+        start = default_window(store, dataset, roles)
+        rows = start if where is Everything else Sql(f"({start.text}) AND ({to_sql(where).text})",
+                                                     start.params + to_sql(where).params)
+    return profile_reference(store, dataset, roles, condition=rows)
 
 
 def check_against(
@@ -118,15 +180,20 @@ def check_against(
     roles: RoleMap,
     profile,
     since: _dt.datetime | None = None,
+    condition: Sql | None = None,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
 ) -> list[Finding]:
-    """Run every check of ``dataset`` against ``profile`` and rank what they saw."""
+    """Run every check of ``dataset``'s rows from ``since`` on (or in ``condition``) against
+    ``profile`` and rank what they saw."""
     from analysis.triage.checks import run_checks
 
     cancel.raise_if_cancelled()
     progress(0.0, "Running the input checks")
-    condition = time_window(roles, since, None) if since is not None else None
+    if since is not None:
+        window = time_window(roles, since, None)
+        condition = window if condition is None else Sql(f"({condition.text}) AND ({window.text})",
+                                                         condition.params + window.params)
     symptoms = run_checks(store, dataset, roles, profile, condition=condition)
     progress(0.6, "Ranking findings")
     findings = triage(store, dataset, roles, symptoms, profile=profile, cancel=cancel)
@@ -168,6 +235,7 @@ def finding_to_dict(finding: Finding) -> dict[str, Any]:
         "columns": list(finding.columns),
         "window": [json_value(finding.window[0]), json_value(finding.window[1])],
         "slice": finding.slice_text,
+        "group": [[column, json_value(value)] for column, value in finding.group],
         "rows": finding.rows,
         "severity": finding.severity,
         "score": json_value(finding.score),
@@ -177,6 +245,23 @@ def finding_to_dict(finding: Finding) -> dict[str, Any]:
         "decision": finding.decision,
         "symptoms": [symptom_to_dict(s) for s in finding.symptoms],
     }
+
+
+def finding_from_dict(document: Mapping[str, Any], roles: RoleMap) -> Finding:
+    """A finding kept in a workspace (:func:`finding_to_dict`), to show again before a new run
+    ends: its slice is rebuilt from its group and window on ``roles``' time column; its
+    symptoms are not kept (the sentence and evidence say what they showed). Raises KeyError,
+    ValueError or TypeError on a document this version cannot read."""
+    window = tuple(_dt.datetime.fromisoformat(t) if t else None for t in document["window"])
+    group = tuple((str(column), value) for column, value in document.get("group", []))
+    timed = roles.timestamp is not None and None not in window
+    return Finding(
+        kind=str(document["kind"]), columns=tuple(document["columns"]), window=window, group=group,
+        slice=all_of([group_predicate(group), Range(roles.timestamp, *window) if timed else Everything]),
+        rows=int(document["rows"]), severity=str(document["severity"]), score=float(document["score"] or 0.0),
+        effect=float(document["effect"] or 0.0), evidence=dict(document.get("evidence", {})), symptoms=(),
+        sentence=str(document.get("sentence", "")),
+    )
 
 
 def symptom_to_dict(symptom: Symptom) -> dict[str, Any]:
