@@ -10,7 +10,7 @@ ranked report. The reference is, in order of precedence, a saved expectation fil
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -19,8 +19,8 @@ from analysis.data.open_log import NO_OPTIONS, LogOptions, load_log, with_label_
 from analysis.data.time import time_window
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.data.roles import Role, RoleMap
-from analysis.query import Sql
-from analysis.slices import Everything, Predicate, Range, all_of, to_sql
+from analysis.query import Sql, ident, inline
+from analysis.slices import Everything, Predicate, Range, all_of, to_sql, to_text
 from analysis.store import Store
 from analysis.triage.symptoms import Symptom
 from analysis.triage.label_arrival import labels_stopped_finding
@@ -37,6 +37,7 @@ class CheckRun:
     reference: str
     findings: tuple[Finding, ...]
     profile_json: str | None = None  # the reference profile, for the workspace to keep
+    choice: dict[str, Any] | None = None  # the reference and since chosen in the window, for the workspace
 
 
 def run_check(
@@ -152,7 +153,12 @@ def check_dataset(
     findings = check_against(store, dataset, roles, profile, since=since,
                              condition=None if where is Everything else to_sql(where),
                              progress=scaled(progress, 0.3, 1.0), cancel=cancel)
-    return CheckRun(dataset, roles, described, tuple(findings), profile.to_json())
+    if where is not Everything:
+        described += f" (rows where {to_text(where)})"
+        findings = [replace(f, slice=all_of([where, f.slice])) for f in findings]  # opening one keeps the slice
+    kept = profile.to_json() if where is Everything else None  # the log's profile, not a slice's
+    choice = {**reference.to_dict(), "since": since.isoformat() if since else None}
+    return CheckRun(dataset, roles, described, tuple(findings), kept, choice)
 
 
 def _reference_profile(store: Store, dataset: Dataset, roles: RoleMap, reference: Reference,
@@ -184,21 +190,37 @@ def check_against(
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
 ) -> list[Finding]:
-    """Run every check of ``dataset``'s rows from ``since`` on (or in ``condition``) against
+    """Run every check of ``dataset``'s rows in ``condition`` from ``since`` on against
     ``profile`` and rank what they saw."""
-    from analysis.triage.checks import run_checks
-
     cancel.raise_if_cancelled()
     progress(0.0, "Running the input checks")
     if since is not None:
         window = time_window(roles, since, None)
         condition = window if condition is None else Sql(f"({condition.text}) AND ({window.text})",
                                                          condition.params + window.params)
-    symptoms = run_checks(store, dataset, roles, profile, condition=condition)
+    if condition is None:
+        return _checked(store, dataset, roles, profile, progress, cancel)
+    view = store.new_name("checked")
+    store.execute(f"CREATE VIEW {ident(view)} AS SELECT * FROM {ident(dataset.view)} WHERE {inline(condition)}")
+    try:
+        rows = store.scalar(Sql(f"SELECT COUNT(*) FROM {ident(view)}"))
+        return _checked(store, replace(dataset, view=view, row_count=rows), roles, profile, progress, cancel)
+    finally:
+        store.execute(f"DROP VIEW IF EXISTS {ident(view)}")
+
+
+def _checked(store: Store, dataset: Dataset, roles: RoleMap, profile, progress: Progress,
+             cancel: CancelToken) -> list[Finding]:
+    """Checks, triage and the labels' arrival over every row of ``dataset``: a since or a
+    slice is a view of those rows, so every step (the checks' cells, the scan that locates a
+    window, the rows and model effect a finding counts, a trend's start) reads only them."""
+    from analysis.triage.checks import run_checks
+
+    symptoms = run_checks(store, dataset, roles, profile, cancel=cancel)
     progress(0.6, "Ranking findings")
     findings = triage(store, dataset, roles, symptoms, profile=profile, cancel=cancel)
     progress(0.9, "Looking at how labels arrive")
-    stopped = labels_stopped_finding(store, dataset, roles, condition, cancel)
+    stopped = labels_stopped_finding(store, dataset, roles, cancel=cancel)
     progress(1.0, "Checked")
     return ranked([*findings, stopped]) if stopped is not None else findings
 

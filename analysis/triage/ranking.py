@@ -13,9 +13,11 @@ turns that into one :class:`Finding`:
    rows give: the problem's row-level form (:mod:`analysis.triage.violating_rows`) goes
    through Kulldorff's scan over the time-ordered rows (:mod:`analysis.triage.localisation`,
    :mod:`analysis.triage.scan`), to the hour on a dense log and in days or weeks on a sparse
-   one, with a p-value over all the windows tried. Trends and whole-log levels keep the
-   checks' buckets, and so do kinds with no row-level form (schema changes; a swap checked
-   without its reference profile).
+   one, with a p-value over all the windows tried. A numeric column's trend starts where its
+   mean began to move (:mod:`analysis.triage.drift_start`), not where the checks first saw it
+   past their bar, and a step that a broken stick fits better is a trend. Whole-log levels
+   keep the checks' buckets, and so do kinds with no row-level form (schema changes; a swap
+   checked without its reference profile).
 2. **For whom.** Among stretches of the same kind and columns that overlap in time, the
    group where the effect is largest wins when it is at least :data:`CONCENTRATION` times the
    all-rows effect (the problem is concentrated there); otherwise it is everywhere. Where
