@@ -368,18 +368,30 @@ class LoadVersionCards(Command):
 
 @dataclass
 class SetFindings(Command):
-    """Show a check's findings; keep its reference profile in the workspace for the next check."""
+    """Show a check's findings. With ``dataset``, a new check's: keep its findings, the
+    reference in words, the reference chosen (``choice``) and its profile in the workspace, so
+    the log shows them when it reopens and the next check uses the same reference. Without
+    it, findings read back from the workspace: shown only."""
 
     findings: tuple
     dataset: str | None = None
     profile_json: str | None = None
+    reference: str = ""
+    choice: dict | None = None
     undoable = False
     label: str = "Check inputs"
 
     def do(self, session: Session) -> Changes:
+        from analysis.triage.check_report import finding_to_dict
+
         session.findings = tuple(self.findings)
-        if session.workspace is not None and self.dataset and self.profile_json:
-            session.workspace.save_profile(self.dataset, self.profile_json)
+        workspace = session.workspace
+        if workspace is not None and self.dataset:
+            if self.profile_json:
+                workspace.save_profile(self.dataset, self.profile_json)
+            workspace.save_findings(self.dataset, self.reference, [finding_to_dict(f) for f in self.findings])
+            if self.choice is not None:
+                workspace.save_check_reference(self.dataset, self.choice)
         return Changes(findings=True)
 
 

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QToolButton, QVBox
 from analysis.metrics.estimated_performance import ESTIMATED_ACCURACY, estimated_accuracy_series
 from analysis.metrics.per_version import METRICS, metric_series, metrics_for
 from analysis.data.roles import TaskType
+from analysis.triage.label_arrival import LABELS_STOPPED
 from app.state import Changes, Session
 from app.tasks import TaskRunner
 
@@ -60,6 +61,17 @@ class TimePlotPanel(Panel):
         self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.legend = self.plot.addLegend(offset=(10, 10))
         self.curves: dict[str, pg.PlotDataItem] = {}
+        self.labels_note = QLabel()  # "no labels since ...", from the checks' finding
+        self.labels_note.setWordWrap(True)
+        self.labels_note.setStyleSheet("color: #8a5300;")
+        self.estimate_button = QToolButton()
+        self.estimate_button.setText("Show estimated accuracy")
+        self.estimate_button.setToolTip(ESTIMATED_TIP)
+        self.estimate_button.clicked.connect(
+            lambda: self.metric_box.setCurrentIndex(self.metric_box.findData(ESTIMATED_ACCURACY)))
+        note = QHBoxLayout()
+        note.addWidget(self.labels_note, 1)
+        note.addWidget(self.estimate_button)
         top = QHBoxLayout()
         top.addWidget(QLabel("Metric:"))
         top.addWidget(self.metric_box)
@@ -68,6 +80,7 @@ class TimePlotPanel(Panel):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
+        layout.addLayout(note)
         layout.addWidget(self.with_empty_state(self.plot), 1)
         self.follow_session()
 
@@ -77,6 +90,7 @@ class TimePlotPanel(Panel):
     def refresh(self, changes: Changes) -> None:
         if changes.findings and self.series is not None:
             self._mark_findings()
+        self._say_where_labels_stopped()
         data_changed = changes.touches(("active", "roles", "datasets", "slice"))
         if changes.cards and self.series is not None and not data_changed:
             self._draw(self.series, "")
@@ -147,6 +161,7 @@ class TimePlotPanel(Panel):
                                    symbolBrush=version_colour(index), symbolPen=None, connect="finite")
             self.curves[name] = curve
         self._mark_findings()
+        self._say_where_labels_stopped()
         self.plot.setLabel("left", ESTIMATED_LABEL if series.metric == ESTIMATED_ACCURACY
                            else METRICS[series.metric].display)
         self.plot.enableAutoRange()
@@ -154,6 +169,16 @@ class TimePlotPanel(Panel):
             self.plot.addItem(self.region)
         self.rendered()
 
+
+    def _say_where_labels_stopped(self) -> None:
+        """Where the checks found that labels stopped arriving, the metric is blind after that
+        moment: say so, and offer the accuracy estimated from the scores instead."""
+        stopped = next((f for f in self.session.findings if f.kind == LABELS_STOPPED), None)
+        self.labels_note.setText(f"{stopped.sentence[0].upper()}{stopped.sentence[1:]}; a metric from labels "
+                                 "says nothing about them." if stopped else "")
+        self.labels_note.setVisible(stopped is not None)
+        self.estimate_button.setVisible(stopped is not None and self.metric_box.findData(ESTIMATED_ACCURACY) >= 0
+                                        and self.metric_box.currentData() != ESTIMATED_ACCURACY)
 
     def _mark_findings(self) -> None:
         """Shade the time windows of the alerts and warnings from the last input check."""
