@@ -190,37 +190,39 @@ def check_against(
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
 ) -> list[Finding]:
-    """Run every check of ``dataset``'s rows in ``condition`` from ``since`` on against
-    ``profile`` and rank what they saw."""
+    """Run every check of ``dataset``'s rows in ``condition`` (a slice) from ``since`` on
+    against ``profile`` and rank what they saw.
+
+    The slice is checked as a view of its rows, so every step (the checks' cells, the scan
+    that locates a window, the rows and model effect a finding counts, a trend's start) reads
+    only them. ``since`` limits what the checks read, not where triage looks: a problem seen
+    after ``since`` is located over the whole span, so it starts when it really began, and
+    the scan keeps the rows before it as its outside (it cannot call a window holding most of
+    the rows it reads anomalous)."""
     cancel.raise_if_cancelled()
     progress(0.0, "Running the input checks")
-    if since is not None:
-        window = time_window(roles, since, None)
-        condition = window if condition is None else Sql(f"({condition.text}) AND ({window.text})",
-                                                         condition.params + window.params)
+    checked = time_window(roles, since, None) if since is not None else None
     if condition is None:
-        return _checked(store, dataset, roles, profile, progress, cancel)
+        return _checked(store, dataset, roles, profile, checked, progress, cancel)
     view = store.new_name("checked")
     store.execute(f"CREATE VIEW {ident(view)} AS SELECT * FROM {ident(dataset.view)} WHERE {inline(condition)}")
     try:
         rows = store.scalar(Sql(f"SELECT COUNT(*) FROM {ident(view)}"))
-        return _checked(store, replace(dataset, view=view, row_count=rows), roles, profile, progress, cancel)
+        return _checked(store, replace(dataset, view=view, row_count=rows), roles, profile, checked, progress, cancel)
     finally:
         store.execute(f"DROP VIEW IF EXISTS {ident(view)}")
 
 
-def _checked(store: Store, dataset: Dataset, roles: RoleMap, profile, progress: Progress,
+def _checked(store: Store, dataset: Dataset, roles: RoleMap, profile, since: Sql | None, progress: Progress,
              cancel: CancelToken) -> list[Finding]:
-    """Checks, triage and the labels' arrival over every row of ``dataset``: a since or a
-    slice is a view of those rows, so every step (the checks' cells, the scan that locates a
-    window, the rows and model effect a finding counts, a trend's start) reads only them."""
+    """Checks of the rows in ``since``, triage over ``dataset``, and the labels' arrival."""
     from analysis.triage.checks import run_checks
 
-    symptoms = run_checks(store, dataset, roles, profile, cancel=cancel)
+    symptoms = run_checks(store, dataset, roles, profile, condition=since, cancel=cancel)
     progress(0.6, "Ranking findings")
     findings = triage(store, dataset, roles, symptoms, profile=profile, cancel=cancel)
     progress(0.9, "Looking at how labels arrive")
-    stopped = labels_stopped_finding(store, dataset, roles, cancel=cancel)
+    stopped = labels_stopped_finding(store, dataset, roles, since, cancel)
     progress(1.0, "Checked")
     return ranked([*findings, stopped]) if stopped is not None else findings
 
