@@ -20,11 +20,13 @@ from analysis.data.time import time_window
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.data.roles import Role, RoleMap
 from analysis.query import Sql, ident, inline
-from analysis.slices import Everything, Predicate, Range, all_of, to_sql, to_text
+from analysis.slices import (
+    Everything, Predicate, Range, all_of, predicate_from_dict, predicate_to_dict, to_sql, to_text,
+)
 from analysis.store import Store
 from analysis.triage.symptoms import Symptom
 from analysis.triage.label_arrival import labels_stopped_finding
-from analysis.triage.ranking import SEVERITIES, Finding, group_predicate, ranked, triage
+from analysis.triage.ranking import SEVERITIES, Finding, ranked, triage
 from analysis.report.formatting import count, json_value, number
 
 
@@ -260,6 +262,7 @@ def finding_to_dict(finding: Finding) -> dict[str, Any]:
         "window": [json_value(finding.window[0]), json_value(finding.window[1])],
         "slice": finding.slice_text,
         "group": [[column, json_value(value)] for column, value in finding.group],
+        "predicate": predicate_to_dict(finding.slice),
         "rows": finding.rows,
         "severity": finding.severity,
         "score": json_value(finding.score),
@@ -271,17 +274,15 @@ def finding_to_dict(finding: Finding) -> dict[str, Any]:
     }
 
 
-def finding_from_dict(document: Mapping[str, Any], roles: RoleMap) -> Finding:
+def finding_from_dict(document: Mapping[str, Any]) -> Finding:
     """A finding kept in a workspace (:func:`finding_to_dict`), to show again before a new run
-    ends: its slice is rebuilt from its group and window on ``roles``' time column; its
-    symptoms are not kept (the sentence and evidence say what they showed). Raises KeyError,
-    ValueError or TypeError on a document this version cannot read."""
+    ends; its symptoms are not kept (the sentence and evidence say what they showed). Raises
+    KeyError, ValueError, TypeError or SchemaError on a document this version cannot read."""
     window = tuple(_dt.datetime.fromisoformat(t) if t else None for t in document["window"])
-    group = tuple((str(column), value) for column, value in document.get("group", []))
-    timed = roles.timestamp is not None and None not in window
     return Finding(
-        kind=str(document["kind"]), columns=tuple(document["columns"]), window=window, group=group,
-        slice=all_of([group_predicate(group), Range(roles.timestamp, *window) if timed else Everything]),
+        kind=str(document["kind"]), columns=tuple(document["columns"]), window=window,
+        group=tuple((str(column), value) for column, value in document.get("group", [])),
+        slice=predicate_from_dict(document["predicate"]),
         rows=int(document["rows"]), severity=str(document["severity"]), score=float(document["score"] or 0.0),
         effect=float(document["effect"] or 0.0), evidence=dict(document.get("evidence", {})), symptoms=(),
         sentence=str(document.get("sentence", "")),

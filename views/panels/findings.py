@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from analysis.errors import SchemaError
 from analysis.slices import Everything
 from analysis.triage.check_report import DEFAULT_REFERENCE, Reference, check_dataset, finding_from_dict
 from analysis.triage.decisions import Decision, apply_decisions, history
@@ -260,8 +261,8 @@ class FindingsPanel(Panel):
         kept = []
         for document in documents:
             try:
-                kept.append(finding_from_dict(document, opened.roles))
-            except (KeyError, ValueError, TypeError):
+                kept.append(finding_from_dict(document))
+            except (KeyError, ValueError, TypeError, SchemaError):
                 continue  # a record this version cannot read is skipped, never fatal
         self.checked_against = reference
         self.session.run(SetFindings(tuple(kept)))
