@@ -413,21 +413,33 @@ class SetVersionOrder(Command):
 
 @dataclass
 class SetFindings(Command):
-    """Show a check's findings; keep its reference profile for the next check (in the session,
-    and in the workspace when there is one, so *Save workspace as* can carry it later)."""
+    """Show a check's findings. With ``dataset``, a new check's: keep its reference profile
+    for the next check (in the session, so *Save workspace as* can carry it), and in the
+    workspace its findings, the reference in words, the reference chosen (``choice``) and the
+    profile, so the log shows them when it reopens and the next check uses the same reference.
+    Without it, findings read back from the workspace: shown only."""
 
     findings: tuple
     dataset: str | None = None
     profile_json: str | None = None
+    reference: str = ""
+    choice: dict | None = None
     undoable = False
     label: str = "Check inputs"
 
     def do(self, session: Session) -> Changes:
+        from analysis.triage.check_report import finding_to_dict
+
         session.findings = tuple(self.findings)
         if self.dataset and self.profile_json:
             session.profiles[self.dataset] = self.profile_json
-            if session.workspace is not None:
-                session.workspace.save_profile(self.dataset, self.profile_json)
+        workspace = session.workspace
+        if workspace is not None and self.dataset:
+            if self.profile_json:
+                workspace.save_profile(self.dataset, self.profile_json)
+            workspace.save_findings(self.dataset, self.reference, [finding_to_dict(f) for f in self.findings])
+            if self.choice is not None:
+                workspace.save_check_reference(self.dataset, self.choice)
         return Changes(findings=True)
 
 

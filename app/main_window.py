@@ -136,7 +136,9 @@ class MainWindow(QMainWindow):
         self.trace_panel.sig_open_training_rows.connect(controller.open_rows)
         self.trace_panel.sig_open_log_rows.connect(controller.show_rows)
         self.findings_panel.sig_checked.connect(
-            lambda run: session.run(SetFindings(run.findings, run.dataset.name, run.profile_json)))
+            lambda run: session.run(SetFindings(run.findings, run.dataset.name, run.profile_json, run.reference,
+                                                run.choice)))
+        self.findings_panel.check_on_open = self.settings.value("checks/on_open", True, type=bool)
         self.findings_panel.sig_open_finding.connect(self.open_finding)
         self.findings_panel.sig_decide.connect(lambda decision: session.run(Decide(decision)))
         self.sidebar.sig_close_dataset.connect(controller.close_dataset)

@@ -10,7 +10,7 @@ ranked report. The reference is, in order of precedence, a saved expectation fil
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -19,9 +19,14 @@ from analysis.data.open_log import NO_OPTIONS, LogOptions, load_log, with_label_
 from analysis.data.time import time_window
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.data.roles import Role, RoleMap
+from analysis.query import Sql, ident, inline
+from analysis.slices import (
+    Everything, Predicate, Range, all_of, predicate_from_dict, predicate_to_dict, to_sql, to_text,
+)
 from analysis.store import Store
 from analysis.triage.symptoms import Symptom
-from analysis.triage.ranking import SEVERITIES, Finding, triage
+from analysis.triage.label_arrival import labels_stopped_finding
+from analysis.triage.ranking import SEVERITIES, Finding, ranked, triage
 from analysis.report.formatting import count, json_value, number
 
 
@@ -34,6 +39,7 @@ class CheckRun:
     reference: str
     findings: tuple[Finding, ...]
     profile_json: str | None = None  # the reference profile, for the workspace to keep
+    choice: dict[str, Any] | None = None  # the reference and since chosen in the window, for the workspace
 
 
 def run_check(
@@ -88,27 +94,92 @@ def run_check(
     return CheckRun(dataset, roles, described, tuple(findings))
 
 
+@dataclass(frozen=True)
+class Reference:
+    """What the window's checks compare a log with, as the user chose it: the log's first 20%
+    of time (``start``), the log before a moment (``before``), or an open training snapshot
+    (``snapshot``, by its dataset name). It is kept per log in the workspace, so the reference
+    in use never changes silently between runs."""
+
+    kind: str = "start"
+    before: _dt.datetime | None = None
+    snapshot: str | None = None
+
+    def describe(self) -> str:
+        if self.kind == "before" and self.before is not None:
+            return f"the log before {self.before:%Y-%m-%d %H:%M}"
+        if self.kind == "snapshot" and self.snapshot:
+            return f"the training snapshot {self.snapshot}"
+        return "the log's first 20% of time"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "before": self.before.isoformat() if self.before else None,
+                "snapshot": self.snapshot}
+
+    @classmethod
+    def from_dict(cls, document: Mapping[str, Any]) -> "Reference":
+        """The reference a workspace kept; an unknown kind is the default one."""
+        kind = document.get("kind") if document.get("kind") in ("start", "before", "snapshot") else "start"
+        before = document.get("before")
+        return cls(kind, _dt.datetime.fromisoformat(before) if before else None, document.get("snapshot"))
+
+
+DEFAULT_REFERENCE = Reference()
+
+
 def check_dataset(
     store: Store,
     dataset: Dataset,
     roles: RoleMap,
     saved_profile: str | None = None,
+    reference: Reference = DEFAULT_REFERENCE,
+    snapshot: tuple[Dataset, RoleMap] | None = None,
+    since: _dt.datetime | None = None,
+    where: Predicate = Everything,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
 ) -> CheckRun:
-    """Check an open log against its reference: the profile the workspace kept from an earlier
-    check (``saved_profile``, JSON), else its first 20% of time, profiled now. The window's
-    on-call panel calls this; the run carries the profile so the workspace can keep it."""
-    from analysis.triage.reference_profile import Profile, profile_reference, reference_window as default_window
+    """Check an open log's rows in ``where`` (the current slice) from ``since`` on against
+    ``reference``: the profile the workspace kept from an earlier check with the same
+    reference and slice (``saved_profile``, JSON), else the reference's rows of the same
+    slice, profiled now (a snapshot lacking a column of the slice is profiled whole). The
+    window's on-call panel calls this; the run carries the profile so the workspace can keep it."""
+    from analysis.triage.reference_profile import Profile
 
+    described = reference.describe()
     if saved_profile is not None:
-        profile, described = Profile.from_json(saved_profile), "the reference profile saved in the workspace"
+        profile, described = Profile.from_json(saved_profile), f"{described} (profile saved in the workspace)"
     else:
         progress(0.0, "Profiling the reference")
-        profile = profile_reference(store, dataset, roles, condition=default_window(store, dataset, roles))
-        described = "the log's first 20% of time"
-    findings = check_against(store, dataset, roles, profile, progress=scaled(progress, 0.3, 1.0), cancel=cancel)
-    return CheckRun(dataset, roles, described, tuple(findings), profile.to_json())
+        profile = _reference_profile(store, dataset, roles, reference, snapshot, where)
+    findings = check_against(store, dataset, roles, profile, since=since,
+                             condition=None if where is Everything else to_sql(where),
+                             progress=scaled(progress, 0.3, 1.0), cancel=cancel)
+    if where is not Everything:
+        described += f" (rows where {to_text(where)})"
+        findings = [replace(f, slice=all_of([where, f.slice])) for f in findings]  # opening one keeps the slice
+    kept = profile.to_json() if where is Everything else None  # the log's profile, not a slice's
+    choice = {**reference.to_dict(), "since": since.isoformat() if since else None}
+    return CheckRun(dataset, roles, described, tuple(findings), kept, choice)
+
+
+def _reference_profile(store: Store, dataset: Dataset, roles: RoleMap, reference: Reference,
+                       snapshot: tuple[Dataset, RoleMap] | None, where: Predicate):
+    """The profile of ``reference``'s rows in the slice ``where``."""
+    from analysis.triage.reference_profile import profile_reference, reference_window as default_window
+
+    if reference.kind == "snapshot" and snapshot is not None:
+        other, other_roles = snapshot
+        applies = where.columns <= {c.name for c in other.columns} if where is not Everything else False
+        return profile_reference(store, other, other_roles, condition=to_sql(where) if applies else None)
+    if reference.kind == "before" and reference.before is not None:
+        window: Predicate = Range(roles.timestamp, None, reference.before)
+        rows = to_sql(all_of([where, window]))
+    else:
+        start = default_window(store, dataset, roles)
+        rows = start if where is Everything else Sql(f"({start.text}) AND ({to_sql(where).text})",
+                                                     start.params + to_sql(where).params)
+    return profile_reference(store, dataset, roles, condition=rows)
 
 
 def check_against(
@@ -117,20 +188,45 @@ def check_against(
     roles: RoleMap,
     profile,
     since: _dt.datetime | None = None,
+    condition: Sql | None = None,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
 ) -> list[Finding]:
-    """Run every check of ``dataset`` against ``profile`` and rank what they saw."""
-    from analysis.triage.checks import run_checks
+    """Run every check of ``dataset``'s rows in ``condition`` (a slice) from ``since`` on
+    against ``profile`` and rank what they saw.
 
+    The slice is checked as a view of its rows, so every step (the checks' cells, the scan
+    that locates a window, the rows and model effect a finding counts, a trend's start) reads
+    only them. ``since`` limits what the checks read, not where triage looks: a problem seen
+    after ``since`` is located over the whole span, so it starts when it really began, and
+    the scan keeps the rows before it as its outside (it cannot call a window holding most of
+    the rows it reads anomalous)."""
     cancel.raise_if_cancelled()
     progress(0.0, "Running the input checks")
-    condition = time_window(roles, since, None) if since is not None else None
-    symptoms = run_checks(store, dataset, roles, profile, condition=condition)
+    checked = time_window(roles, since, None) if since is not None else None
+    if condition is None:
+        return _checked(store, dataset, roles, profile, checked, progress, cancel)
+    view = store.new_name("checked")
+    store.execute(f"CREATE VIEW {ident(view)} AS SELECT * FROM {ident(dataset.view)} WHERE {inline(condition)}")
+    try:
+        rows = store.scalar(Sql(f"SELECT COUNT(*) FROM {ident(view)}"))
+        return _checked(store, replace(dataset, view=view, row_count=rows), roles, profile, checked, progress, cancel)
+    finally:
+        store.execute(f"DROP VIEW IF EXISTS {ident(view)}")
+
+
+def _checked(store: Store, dataset: Dataset, roles: RoleMap, profile, since: Sql | None, progress: Progress,
+             cancel: CancelToken) -> list[Finding]:
+    """Checks of the rows in ``since``, triage over ``dataset``, and the labels' arrival."""
+    from analysis.triage.checks import run_checks
+
+    symptoms = run_checks(store, dataset, roles, profile, condition=since, cancel=cancel)
     progress(0.6, "Ranking findings")
     findings = triage(store, dataset, roles, symptoms, profile=profile, cancel=cancel)
+    progress(0.9, "Looking at how labels arrive")
+    stopped = labels_stopped_finding(store, dataset, roles, since, cancel)
     progress(1.0, "Checked")
-    return findings
+    return ranked([*findings, stopped]) if stopped is not None else findings
 
 
 def worst_severity(findings: Sequence[Finding]) -> str | None:
@@ -165,6 +261,8 @@ def finding_to_dict(finding: Finding) -> dict[str, Any]:
         "columns": list(finding.columns),
         "window": [json_value(finding.window[0]), json_value(finding.window[1])],
         "slice": finding.slice_text,
+        "group": [[column, json_value(value)] for column, value in finding.group],
+        "predicate": predicate_to_dict(finding.slice),
         "rows": finding.rows,
         "severity": finding.severity,
         "score": json_value(finding.score),
@@ -174,6 +272,21 @@ def finding_to_dict(finding: Finding) -> dict[str, Any]:
         "decision": finding.decision,
         "symptoms": [symptom_to_dict(s) for s in finding.symptoms],
     }
+
+
+def finding_from_dict(document: Mapping[str, Any]) -> Finding:
+    """A finding kept in a workspace (:func:`finding_to_dict`), to show again before a new run
+    ends; its symptoms are not kept (the sentence and evidence say what they showed). Raises
+    KeyError, ValueError, TypeError or SchemaError on a document this version cannot read."""
+    window = tuple(_dt.datetime.fromisoformat(t) if t else None for t in document["window"])
+    return Finding(
+        kind=str(document["kind"]), columns=tuple(document["columns"]), window=window,
+        group=tuple((str(column), value) for column, value in document.get("group", [])),
+        slice=predicate_from_dict(document["predicate"]),
+        rows=int(document["rows"]), severity=str(document["severity"]), score=float(document["score"] or 0.0),
+        effect=float(document["effect"] or 0.0), evidence=dict(document.get("evidence", {})), symptoms=(),
+        sentence=str(document.get("sentence", "")),
+    )
 
 
 def symptom_to_dict(symptom: Symptom) -> dict[str, Any]:

@@ -13,9 +13,11 @@ turns that into one :class:`Finding`:
    rows give: the problem's row-level form (:mod:`analysis.triage.violating_rows`) goes
    through Kulldorff's scan over the time-ordered rows (:mod:`analysis.triage.localisation`,
    :mod:`analysis.triage.scan`), to the hour on a dense log and in days or weeks on a sparse
-   one, with a p-value over all the windows tried. Trends and whole-log levels keep the
-   checks' buckets, and so do kinds with no row-level form (schema changes; a swap checked
-   without its reference profile).
+   one, with a p-value over all the windows tried. A numeric column's trend starts where its
+   mean began to move (:mod:`analysis.triage.drift_start`), not where the checks first saw it
+   past their bar, and a step that a broken stick fits better is a trend. Whole-log levels
+   keep the checks' buckets, and so do kinds with no row-level form (schema changes; a swap
+   checked without its reference profile).
 2. **For whom.** Among stretches of the same kind and columns that overlap in time, the
    group where the effect is largest wins when it is at least :data:`CONCENTRATION` times the
    all-rows effect (the problem is concentrated there); otherwise it is everywhere. Where
@@ -70,6 +72,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from analysis.triage.changepoint import ANOMALOUS_SHARE, Stretch, find_stretch
+from analysis.triage.drift_start import drift_onset
 from analysis.dataset import Dataset
 from analysis.triage.localisation import (
     one_row_per_request, scanned_window, slice_columns, stretch_p_value, violating_slice,
@@ -641,7 +644,8 @@ def ranked(findings: Iterable[Finding]) -> list[Finding]:
 
 
 def _finding(store, dataset, roles, profile, draft: _Draft, cancel) -> Finding:
-    lead, located = localise(store, dataset, roles, draft.lead, profile, cancel)
+    lead, located = localise(store, dataset, roles, since_trend_began(store, dataset, roles, draft.lead, cancel),
+                             profile, cancel)
     draft = replace(draft, lead=lead)
     start, end = lead.start, lead.end
     measured = measure_effect(store, dataset, roles, lead.group, start, end, cancel)
@@ -672,6 +676,23 @@ def _finding(store, dataset, roles, profile, draft: _Draft, cancel) -> Finding:
         symptoms=draft.symptoms,
         sentence=sentence(kind, lead, measured),
     )
+
+
+def since_trend_began(store: Store, dataset: Dataset, roles: RoleMap, lead: Episode,
+                      cancel: CancelToken = NEVER_CANCELLED) -> Episode:
+    """A numeric column that drifts starts where its mean began to move, not where the checks
+    first saw it far from the reference, and a step the checks' bar made of a trend is a
+    trend (:mod:`analysis.triage.drift_start`)."""
+    timed = [s for s in lead.symptoms if s.start is not None and s.end is not None]
+    numeric = {c.name for c in dataset.columns if c.is_numeric}
+    if lead.shape not in ("trend", "step") or lead.kind not in DRIFTING_KINDS or not timed \
+            or len(lead.columns) != 1 or lead.columns[0] not in numeric:
+        return lead
+    width = Counter(s.end - s.start for s in timed).most_common(1)[0][0]
+    onset = drift_onset(store, dataset, roles, lead.columns[0], group_predicate(lead.group), width, cancel)
+    if onset is None or not onset.gradual:
+        return lead
+    return replace(lead, start=min(onset.start, lead.start or onset.start), shape="trend", sharpness=0.0)
 
 
 LOCATED_SHARE_KINDS = frozenset({"null_rate", "zero_fill", "out_of_range", "new_category"})

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from analysis.query import ident
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,17 @@ TABLES: tuple[Table, ...] = (
     ),
     Table("profiles", (Column("dataset", "VARCHAR"), Column("document", "VARCHAR", json=True),
                        Column("saved_at", "TIMESTAMP", required=False)), key="dataset", since=4),
+    Table(  # the last check's findings of each log, shown again when the log reopens
+        "findings",
+        (Column("dataset", "VARCHAR"), Column("position", "INTEGER"), Column("finding_key", "VARCHAR"),
+         Column("document", "VARCHAR", json=True, comment="analysis.triage.check_report.finding_to_dict"),
+         Column("reference", "VARCHAR", required=False, comment="the reference the check used, in words"),
+         Column("checked_at", "TIMESTAMP", required=False)),
+        key=("dataset", "position"), since=8,
+    ),
+    Table("check_references", (Column("dataset", "VARCHAR"),
+                               Column("document", "VARCHAR", json=True, comment="check_report.Reference + since"),
+                               Column("saved_at", "TIMESTAMP", required=False)), key="dataset", since=8),
     Table(
         "rule_sets",  # append-only: every rule-set version of every base (analysis.rules)
         (Column("base", "VARCHAR"), Column("number", "INTEGER"),

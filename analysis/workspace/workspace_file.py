@@ -264,6 +264,31 @@ class Workspace:
             self._con.execute("INSERT OR REPLACE INTO profiles VALUES (?, ?, ?)",
                               [dataset, document, _dt.datetime.now()])
 
+    def findings(self, dataset: str) -> tuple[str | None, list[dict[str, Any]]]:
+        """The reference and the findings (JSON documents, best first) of ``dataset``'s last check."""
+        rows = self._con.execute("SELECT reference, document FROM findings WHERE dataset = ? ORDER BY position",
+                                 [dataset]).fetchall()
+        return (rows[0][0] if rows else None), [json.loads(document) for _, document in rows]
+
+    def save_findings(self, dataset: str, reference: str, documents: Sequence[dict[str, Any]]) -> None:
+        """Replace ``dataset``'s findings by a new check's (an empty list clears them)."""
+        now = _dt.datetime.now()
+        with self._transaction():
+            self._con.execute("DELETE FROM findings WHERE dataset = ?", [dataset])
+            for position, document in enumerate(documents):
+                self._con.execute("INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?)",
+                                  [dataset, position, document["key"], json.dumps(document), reference, now])
+
+    def check_reference(self, dataset: str) -> dict[str, Any] | None:
+        """The reference (and checked window) the user chose for ``dataset``'s checks, if any."""
+        row = self._con.execute("SELECT document FROM check_references WHERE dataset = ?", [dataset]).fetchall()
+        return json.loads(row[0][0]) if row else None
+
+    def save_check_reference(self, dataset: str, document: dict[str, Any]) -> None:
+        with self._transaction():
+            self._con.execute("INSERT OR REPLACE INTO check_references VALUES (?, ?, ?)",
+                              [dataset, json.dumps(document), _dt.datetime.now()])
+
     def fetch(self, query: Sql) -> list[tuple]:
         """Rows of a read-only query over the workspace's tables."""
         return self._con.execute(query.text, list(query.params)).fetchall()

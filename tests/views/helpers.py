@@ -13,8 +13,11 @@ from app.state import OpenDataset, Session
 from app.tasks import TaskRunner
 
 
-def make_window(qtbot, qsettings, threaded: bool = False) -> MainWindow:
-    """The main window, shown offscreen; its jobs run inline unless ``threaded``."""
+def make_window(qtbot, qsettings, threaded: bool = False, check_on_open: bool = False) -> MainWindow:
+    """The main window, shown offscreen; its jobs run inline unless ``threaded``. A log's input
+    checks run when it opens only with ``check_on_open`` (the preference is on for users; a
+    test of something else need not pay for a check of every log it opens)."""
+    qsettings.setValue("checks/on_open", check_on_open)
     session = Session()
     tasks = TaskRunner(synchronous=not threaded)
     window = MainWindow(session, tasks, AppController(session, tasks), qsettings)

@@ -1,5 +1,13 @@
 """On call: what changed, where and since when — the ranked findings of the input checks.
 
+The checks run in the background as soon as a log becomes the active one (the last check's
+findings, kept in the workspace, show meanwhile), and again on *Check inputs*, over the
+current slice's rows. The reference they compare with is the user's choice (the log's first
+20% of time, the log before a moment, or an open training snapshot), with an optional
+*since* for the checked rows; it is named above the list and kept in the workspace per log,
+so it never changes silently between runs. A run for a log the user has left is cancelled
+and its result dropped.
+
 Each finding is one sentence (column, subgroup, time window, effect on the model), ranked by
 evidence that it broke predictions. Clicking one sets the current slice to its rows and time
 window, so the table, metrics and breakdowns follow, and shows its column's histogram on
@@ -14,10 +22,13 @@ import datetime as _dt
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDateTimeEdit,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
@@ -29,10 +40,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from analysis.triage.check_report import check_dataset
+from analysis.errors import SchemaError
+from analysis.slices import Everything
+from analysis.triage.check_report import DEFAULT_REFERENCE, Reference, check_dataset, finding_from_dict
 from analysis.triage.decisions import Decision, apply_decisions, history
 from analysis.triage.before_after import ColumnHistograms, FindingHistograms, finding_histograms, histogram_labels
 from analysis.report.formatting import escape_html, significant
+from app.commands import SetFindings
 from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
 from views.panel import Panel, preview
@@ -59,11 +73,30 @@ class FindingsPanel(Panel):
     def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
         super().__init__(session, tasks, parent)
         self.shown: list = []
-        self.reference: str | None = None  # set once a check has run
+        self.checked_against: str | None = None  # the reference of the findings shown, in words
+        self.check_on_open = True  # the window sets it from the preferences
+        self._checked_on_open: set[str] = set()  # logs checked (or being checked) since they opened
+        self._checking: str | None = None  # the log the running check is for
+        self._last_runs: dict = {}  # each log's last CheckRun in this session
         self.run_button = QPushButton("Check inputs")
-        self.run_button.setToolTip("Profile the log's first 20% of time and check every column per time bucket "
-                                   "and per source/client/region against it")
+        self.run_button.setToolTip("Check every column of the current slice's rows per time bucket and per "
+                                   "source/client/region against the reference")
         self.run_button.clicked.connect(self.run_checks)
+        self.reference_box = QComboBox()
+        self.reference_box.setToolTip("What the checks compare with")
+        self.before_edit = _date_edit("Reference: the log's rows before this moment")
+        self.since_box = QCheckBox("since")
+        self.since_box.setToolTip("Check only the rows from this moment on")
+        self.since_edit = _date_edit("Check the rows from this moment on")
+        self.reference_box.currentIndexChanged.connect(lambda _i: self._show_choice())
+        self.since_box.toggled.connect(lambda _on: self._show_choice())
+        self.before_edit.dateTimeChanged.connect(lambda _t: self._show_choice())
+        self.since_edit.dateTimeChanged.connect(lambda _t: self._show_choice())
+        self.reference_label = QLabel()
+        self.reference_label.setWordWrap(True)
+        self._auto_check = QTimer(self)  # owned: a log's background check starts once its command is done
+        self._auto_check.setSingleShot(True)
+        self._auto_check.timeout.connect(self._check_on_open)
         self.caption = QLabel("Run the checks to see what changed, where and since when.")
         self.caption.setWordWrap(True)
         self.tree = QTreeWidget()
@@ -103,17 +136,28 @@ class FindingsPanel(Panel):
         self.buttons["queue"].setEnabled(False)
         decide.addWidget(self.buttons["queue"])
         decide.addStretch(1)
+        choice = QHBoxLayout()
+        choice.addWidget(QLabel("Reference:"))
+        choice.addWidget(self.reference_box)
+        choice.addWidget(self.before_edit)
+        choice.addWidget(self.since_box)
+        choice.addWidget(self.since_edit)
+        choice.addStretch(1)
         top = QHBoxLayout()
         top.addWidget(self.run_button)
         top.addWidget(self.caption, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(choice)
+        layout.addWidget(self.reference_label)
         layout.addLayout(top)
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.details)
         layout.addWidget(self.before_after, 1)
         layout.addLayout(decide)
         self.tree.currentItemChanged.connect(self._on_current)
+        self.session.changed.connect(self._follow_active)  # hidden or not: checks run in the background
+        self._fill_choices()
         self.follow_session()
 
     def focus_widget(self) -> QWidget:
@@ -121,7 +165,6 @@ class FindingsPanel(Panel):
 
     def refresh(self, changes: Changes) -> None:
         if changes.touches(("active", "datasets")):
-            self.cancel_job("check")
             self.run_button.setEnabled(self._can_check())
         if changes.findings:
             self._fill()
@@ -130,19 +173,144 @@ class FindingsPanel(Panel):
         opened = self.session.active
         return opened is not None and opened.kind == "log" and opened.roles.timestamp is not None
 
+    # --- the reference and the checked window -----------------------------------------------
+
+    def _fill_choices(self) -> None:
+        """The reference choices: the log's start, the log before a moment, each open snapshot."""
+        current = self.reference()
+        self.reference_box.blockSignals(True)
+        self.reference_box.clear()
+        self.reference_box.addItem(DEFAULT_REFERENCE.describe(), DEFAULT_REFERENCE)
+        self.reference_box.addItem("the log before…", Reference("before"))
+        for name, opened in self.session.datasets.items():
+            if opened.kind == "training":
+                snapshot = Reference("snapshot", snapshot=name)
+                self.reference_box.addItem(snapshot.describe(), snapshot)
+        self.reference_box.blockSignals(False)
+        self._select(current)
+
+    def _select(self, reference: Reference) -> None:
+        for index in range(self.reference_box.count()):
+            item = self.reference_box.itemData(index)
+            if (item.kind, item.snapshot) == (reference.kind, reference.snapshot):
+                self.reference_box.setCurrentIndex(index)
+        if reference.before is not None:
+            self.before_edit.setDateTime(reference.before)
+        self._show_choice()
+
+    def reference(self) -> Reference:
+        """The reference chosen in the controls."""
+        chosen = self.reference_box.currentData() or DEFAULT_REFERENCE
+        if chosen.kind == "before":
+            return Reference("before", before=self.before_edit.dateTime().toPython())
+        return chosen
+
+    def since(self) -> _dt.datetime | None:
+        return self.since_edit.dateTime().toPython() if self.since_box.isChecked() else None
+
+    def _show_choice(self) -> None:
+        self.before_edit.setVisible((self.reference_box.currentData() or DEFAULT_REFERENCE).kind == "before")
+        self.since_edit.setEnabled(self.since_box.isChecked())
+        since = self.since()
+        self.reference_label.setText(f"Checking {'rows since ' + f'{since:%Y-%m-%d %H:%M}' if since else 'every row'} "
+                                     f"against {self.reference().describe()}.")
+
+    def _restore_choice(self, name: str) -> None:
+        """The reference and since the workspace kept for ``name`` (the default without one)."""
+        self._fill_choices()
+        workspace = self.session.workspace
+        document = workspace.check_reference(name) if workspace is not None else None
+        self._select(Reference.from_dict(document) if document else DEFAULT_REFERENCE)
+        since = document.get("since") if document else None
+        self.since_box.setChecked(bool(since))
+        if since:
+            self.since_edit.setDateTime(_dt.datetime.fromisoformat(since))
+
+    # --- running ------------------------------------------------------------------------------
+
+    def _follow_active(self, changes: Changes) -> None:
+        """A log that becomes active gets its kept findings and its check in the background; a
+        check of a log the user has left is cancelled."""
+        if not changes.touches(("active", "datasets")):
+            return
+        opened = self.session.active
+        if self._checking is not None and (opened is None or opened.name != self._checking):
+            self.cancel_job("check")
+            self._checked_on_open.discard(self._checking)  # checked again when the user comes back
+            self._checking = None
+        if changes.datasets:
+            self._fill_choices()
+        if changes.active and self._can_check():
+            self._auto_check.start(0)
+
+    def _check_on_open(self) -> None:
+        """Show the active log's last findings (this session's, else the workspace's) with
+        their reference, and check it in the background once after it opens when the
+        preference says so."""
+        opened = self.session.active
+        if not self._can_check():
+            return
+        self._restore_choice(opened.name)
+        self._show_kept(opened)
+        if self.check_on_open and opened.name not in self._checked_on_open:
+            self._checked_on_open.add(opened.name)
+            self.run_checks()
+
+    def _show_kept(self, opened) -> None:
+        last = self._last_runs.get(opened.name)
+        if last is not None:
+            self.checked_against = last.reference
+            self.session.run(SetFindings(last.findings))
+            return
+        workspace = self.session.workspace
+        reference, documents = workspace.findings(opened.name) if workspace is not None else (None, [])
+        kept = []
+        for document in documents:
+            try:
+                kept.append(finding_from_dict(document))
+            except (KeyError, ValueError, TypeError, SchemaError):
+                continue  # a record this version cannot read is skipped, never fatal
+        self.checked_against = reference
+        self.session.run(SetFindings(tuple(kept)))
+
     def run_checks(self) -> None:
         opened = self.session.active
         if not self._can_check():
             self.caption.setText("Open a prediction log with a timestamp column to check it.")
             return
-        self.caption.setText("checking…")
+        reference, since = self.reference(), self.since()
+        where = self.session.current_slice.predicate if self.session.slice_applies() else Everything
+        snapshot = None
+        if reference.kind == "snapshot":
+            other = self.session.datasets.get(reference.snapshot)
+            if other is None:
+                self.caption.setText(f"The training snapshot {reference.snapshot} is not open; open it or "
+                                     "choose another reference.")
+                return
+            snapshot = (other.dataset, other.roles)
+        self.caption.setText(f"checking against {reference.describe()}…")
+        self._checking = opened.name
+        self.run_job("check", check_dataset, self.session.store, opened.dataset, opened.roles,
+                     self._saved_profile(opened.name, reference, where), reference, snapshot, since, where,
+                     lane=HEAVY, label="Checking inputs", on_done=self._checked,
+                     on_cancelled=lambda: self.caption.setText("Check cancelled."))
+
+    def _saved_profile(self, name: str, reference: Reference, where) -> str | None:
+        """The workspace's profile of ``name``, when it was made for this reference of all rows."""
         workspace = self.session.workspace
-        saved = workspace.profile(opened.name) if workspace is not None else None
-        self.run_job("check", check_dataset, self.session.store, opened.dataset, opened.roles, saved,
-                     lane=HEAVY, label="Checking inputs", on_done=self._checked)
+        if workspace is None or where is not Everything:
+            return None
+        document = workspace.check_reference(name)
+        same = Reference.from_dict(document) == reference if document else reference == DEFAULT_REFERENCE
+        return workspace.profile(name) if same else None
 
     def _checked(self, run) -> None:
-        self.reference = run.reference
+        active = self.session.active
+        self._checking = None
+        if active is None or active.name != run.dataset.name:
+            return  # the user has left that log: its findings are not this one's
+        self.checked_against = run.reference
+        self._last_runs[run.dataset.name] = run
         self.sig_checked.emit(run)
 
     def _fill(self) -> None:
@@ -153,10 +321,12 @@ class FindingsPanel(Panel):
         counts = {s: sum(f.severity == s for f in findings) for s in SEVERITY_COLOURS}
         if findings:
             self.caption.setText(f"{len(findings)} finding(s): {counts['alert']} alert, {counts['warning']} "
-                                 f"warning, {counts['info']} info, against {self.reference or 'the reference'}. "
+                                 f"warning, {counts['info']} info, against {self.checked_against or 'the reference'}. "
                                  "Click one to see its rows.")
-        elif self.reference is not None:
-            self.caption.setText(f"No finding: the inputs and outputs look like {self.reference}.")
+        elif self.checked_against is not None:
+            self.caption.setText(f"No finding: the inputs and outputs look like {self.checked_against}.")
+        elif not self.job_running("check"):
+            self.caption.setText("Not checked yet: Check inputs compares the rows with the reference.")
         for finding in findings:
             item = QTreeWidgetItem([
                 finding.severity + (f" ({finding.decision})" if finding.decision else ""),
@@ -353,6 +523,14 @@ def _log_floor(shares: np.ndarray) -> float:
 
 def _short(text: str, limit: int = 14) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _date_edit(tip: str) -> QDateTimeEdit:
+    edit = QDateTimeEdit()
+    edit.setCalendarPopup(True)
+    edit.setDisplayFormat("yyyy-MM-dd HH:mm")
+    edit.setToolTip(tip)
+    return edit
 
 
 def _window_text(window) -> str:

@@ -22,6 +22,7 @@ from analysis.metrics.estimated_performance import ESTIMATED_ACCURACY, estimated
 from analysis.metrics.per_version import FEW_ROWS, FEW_SUCCESSES, METRICS, metric_series, metrics_for
 from analysis.report.formatting import escape_html
 from analysis.data.roles import TaskType
+from analysis.triage.label_arrival import LABELS_STOPPED
 from app.state import Changes, Session
 from app.tasks import TaskRunner
 
@@ -74,6 +75,17 @@ class TimePlotPanel(Panel):
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.few_row_points: dict[str, np.ndarray] = {}  # per version: the times of its hollow points
         self.legend_names: list[str] = []
+        self.labels_note = QLabel()  # "no labels since ...", from the checks' finding
+        self.labels_note.setWordWrap(True)
+        self.labels_note.setStyleSheet("color: #8a5300;")
+        self.estimate_button = QToolButton()
+        self.estimate_button.setText("Show estimated accuracy")
+        self.estimate_button.setToolTip(ESTIMATED_TIP)
+        self.estimate_button.clicked.connect(
+            lambda: self.metric_box.setCurrentIndex(self.metric_box.findData(ESTIMATED_ACCURACY)))
+        note = QHBoxLayout()
+        note.addWidget(self.labels_note, 1)
+        note.addWidget(self.estimate_button)
         top = QHBoxLayout()
         top.addWidget(QLabel("Metric:"))
         top.addWidget(self.metric_box)
@@ -83,6 +95,7 @@ class TimePlotPanel(Panel):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
         layout.addWidget(self.legend)
+        layout.addLayout(note)
         layout.addWidget(self.with_empty_state(self.plot), 1)
         self.follow_session()
 
@@ -92,6 +105,7 @@ class TimePlotPanel(Panel):
     def refresh(self, changes: Changes) -> None:
         if changes.findings and self.series is not None:
             self._mark_findings()
+        self._say_where_labels_stopped()
         data_changed = changes.touches(("active", "roles", "datasets", "slice"))
         if changes.cards and self.series is not None and not data_changed:
             self._draw(self.series, "")
@@ -159,6 +173,7 @@ class TimePlotPanel(Panel):
             self._draw_version(raw, groups[raw], estimate)
         self.legend.setText(self._legend_html(list(groups), estimate))
         self._mark_findings()
+        self._say_where_labels_stopped()
         self.plot.setLabel("left", ESTIMATED_LABEL if estimate else METRICS[series.metric].display)
         self.plot.setLabel("bottom", f"Time (UTC), {_span_text(frame['bucket_start'])}")
         self.plot.enableAutoRange()
@@ -197,6 +212,16 @@ class TimePlotPanel(Panel):
             f"{escape_html(self.session.version_name(v))}" for v in self.session.in_card_order(versions))
         key = "" if estimate else " &nbsp; <span style='color:#666'>band: 95% interval · ○ few rows</span>"
         return entries + key
+
+    def _say_where_labels_stopped(self) -> None:
+        """Where the checks found that labels stopped arriving, the metric is blind after that
+        moment: say so, and offer the accuracy estimated from the scores instead."""
+        stopped = next((f for f in self.session.findings if f.kind == LABELS_STOPPED), None)
+        self.labels_note.setText(f"{stopped.sentence[0].upper()}{stopped.sentence[1:]}; a metric from labels "
+                                 "says nothing about them." if stopped else "")
+        self.labels_note.setVisible(stopped is not None)
+        self.estimate_button.setVisible(stopped is not None and self.metric_box.findData(ESTIMATED_ACCURACY) >= 0
+                                        and self.metric_box.currentData() != ESTIMATED_ACCURACY)
 
     def _mark_findings(self) -> None:
         """Shade the time windows of the alerts and warnings from the last input check."""

@@ -187,3 +187,44 @@ def test_slices_on_outcomes_and_flips_survive_the_workspace(tmp_path):
     assert (saved, problems) == ([flips, wrong], [])
     assert Slice.from_dict(reopened.meta("current_slice")) == flips
     reopened.close()
+
+
+def test_findings_and_the_check_reference_are_kept_and_survive_save_as(tmp_path):
+    ws = Workspace.open(tmp_path / "w.sleuth")
+    documents = [{"key": "swap|a,b|*", "sentence": "a and b look swapped"}, {"key": "drift|c|*", "sentence": "c drifts"}]
+    ws.save_findings("log", "the log's first 20% of time", documents)
+    ws.save_findings("other", "x", [{"key": "k"}])
+    ws.save_findings("other", "y", [])  # a clean check clears the old findings
+    ws.save_check_reference("log", {"kind": "before", "before": "2026-10-10T00:00:00", "since": None})
+    copy = ws.save_as(tmp_path / "copy.sleuth")
+    ws.close()
+    for path in (tmp_path / "w.sleuth", tmp_path / "copy.sleuth"):
+        again = copy if path.name == "copy.sleuth" else Workspace.open(path)
+        assert again.findings("log") == ("the log's first 20% of time", documents)
+        assert again.findings("other") == (None, [])
+        assert again.check_reference("log")["before"] == "2026-10-10T00:00:00"
+        assert again.check_reference("other") is None
+        again.close()
+
+
+def test_a_version_5_workspace_opens_with_empty_findings(tmp_path):
+    """A file written before the findings tables existed opens, keeps what it had, and gains them."""
+    from analysis.workspace.schema import TABLES
+
+    import duckdb
+
+    path = tmp_path / "v5.sleuth"
+    con = duckdb.connect(str(path))
+    for table in TABLES:
+        if table.since <= 5:
+            con.execute(table.create_statement())
+    con.execute("INSERT INTO meta VALUES ('schema_version', '5')")
+    con.execute("INSERT INTO profiles VALUES ('log', '{\"schema_version\": 1}', now())")
+    con.close()
+    ws = Workspace.open(path)
+    assert ws.meta("schema_version") == SCHEMA_VERSION == 8
+    assert ws.profile("log") == '{"schema_version": 1}'
+    assert ws.findings("log") == (None, []) and ws.check_reference("log") is None
+    ws.save_findings("log", "r", [{"key": "k"}])
+    assert ws.findings("log") == ("r", [{"key": "k"}])
+    ws.close()

@@ -1,0 +1,56 @@
+"""The window's check: the reference the user chose, the current slice, and what the workspace keeps."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from analysis.data.open_log import load_log
+from analysis.slices import Compare
+from analysis.triage.check_report import Reference, check_dataset, finding_from_dict, finding_to_dict
+
+
+@pytest.fixture(scope="module")
+def demo(demo_files):
+    from analysis.store import Store
+
+    store = Store(memory_limit="1GB")
+    log = load_log(store, [str(demo_files.log)], name="predictions", check=False)
+    training = load_log(store, [str(demo_files.training)], name="training", check=False)
+    yield store, log, training
+    store.close()
+
+
+def test_against_the_training_snapshot_in_one_slice(demo):
+    """The snapshot is profiled on the same slice's rows; the swap of that client is found,
+    counted in the slice, and each finding reads back from its workspace JSON unchanged."""
+    store, log, training = demo
+    where = Compare("client", "=", "stark-pay")
+    run = check_dataset(store, log.dataset, log.roles, reference=Reference("snapshot", snapshot="training"),
+                        snapshot=(training.dataset, training.roles), where=where)
+    assert run.reference == "the training snapshot training (rows where client = 'stark-pay')"
+    assert run.choice == {"kind": "snapshot", "before": None, "snapshot": "training", "since": None}
+    assert run.profile_json is None  # a slice's profile is not the log's
+    swap = next(f for f in run.findings if f.kind == "swap")
+    assert swap.window[0].date() == dt.date(2026, 10, 18)
+    assert swap.rows <= store.scalar(f"SELECT COUNT(*) FROM \"{log.dataset.view}\" WHERE client = 'stark-pay'")
+    for finding in run.findings:
+        again = finding_from_dict(json.loads(json.dumps(finding_to_dict(finding))))
+        assert (again.key, again.window, again.slice, again.rows, again.sentence) == \
+            (finding.key, finding.window, finding.slice, finding.rows, finding.sentence)
+
+
+def test_the_log_before_a_moment_is_the_reference_and_is_named(demo):
+    store, log, _ = demo
+    reference = Reference("before", before=dt.datetime(2026, 10, 10))
+    run = check_dataset(store, log.dataset, log.roles, reference=reference)
+    assert run.reference == "the log before 2026-10-10 00:00"
+    assert Reference.from_dict(run.choice) == reference
+    kinds = {f.kind for f in run.findings}
+    assert {"swap", "null_burst"} <= kinds  # both after the 10th, both against the rows before it
+
+
+def test_a_reference_this_version_does_not_know_is_the_default():
+    assert Reference.from_dict({"kind": "tomorrow"}) == Reference()

@@ -1,0 +1,130 @@
+"""On call without a click: a log is checked in the background when it opens, its findings and
+the reference chosen are kept in the workspace, and a check covers the current slice."""
+
+import datetime as dt
+
+from PySide6.QtCore import Qt
+
+from analysis.query import Sql, ident
+from analysis.slices import Compare, Slice, to_sql
+from app.commands import SetActive, SetSlice
+from tests.views.helpers import close_window, make_window, settle
+
+LONG = 240000
+
+
+def test_a_log_is_checked_in_the_background_when_it_opens_and_its_findings_are_kept(qtbot, qsettings, demo_files,
+                                                                                  tmp_path):
+    window = make_window(qtbot, qsettings, threaded=True, check_on_open=True)
+    window.controller.save_workspace_as(tmp_path / "oncall.sleuth")
+    window.open_paths([str(demo_files.log)])
+    panel = window.findings_panel
+    qtbot.waitUntil(lambda: panel.job_running("check"), timeout=LONG)  # nobody clicked anything
+    settle(qtbot, window, timeout=LONG)
+    kinds = {f.kind for f in window.session.findings}
+    assert {"swap", "null_burst"} <= kinds, [f.sentence for f in window.session.findings]
+    name = window.session.active.name
+    reference, kept = window.session.workspace.findings(name)
+    assert reference == "the log's first 20% of time"
+    assert [d["key"] for d in kept] == [f.key for f in window.session.findings]
+    close_window(window)
+
+    again = make_window(qtbot, qsettings, threaded=True)  # no check on open: what shows is what was kept
+    again.controller.open_workspace(tmp_path / "oncall.sleuth")
+    settle(qtbot, again, timeout=LONG)
+    again.findings_dock.raise_()
+    settle(qtbot, again)
+    shown = again.findings_panel.shown
+    assert {f.key for f in shown} == {d["key"] for d in kept}
+    assert "the log's first 20% of time" in again.findings_panel.caption.text()
+    swap = next(f for f in shown if f.kind == "swap")
+    assert swap.slice.columns == {"client", "timestamp"}  # its rows can be opened as before
+    close_window(again)
+
+
+def test_the_check_of_a_log_the_user_has_left_is_dropped(qtbot, qsettings, demo_files, tmp_path):
+    window = make_window(qtbot, qsettings, threaded=True, check_on_open=True)
+    window.controller.save_workspace_as(tmp_path / "w.sleuth")
+    window.controller.open_paths([str(demo_files.training)], name="snapshot", kind="training")  # not a log: no check
+    settle(qtbot, window, timeout=LONG)
+    window.controller.open_paths([str(demo_files.log)], name="first")
+    panel = window.findings_panel
+    qtbot.waitUntil(lambda: panel.job_running("check"), timeout=LONG)
+    window.session.run(SetActive("snapshot"))  # the user leaves the log while it is checked
+    settle(qtbot, window, timeout=LONG)
+    assert window.session.workspace.findings("first") == (None, [])  # the result was dropped
+    assert window.session.findings == ()
+    window.session.run(SetActive("first"))  # back to the log: it is checked again
+    qtbot.waitUntil(lambda: panel.job_running("check") or bool(window.session.findings), timeout=LONG)
+    settle(qtbot, window, timeout=LONG)
+    assert {"swap", "null_burst"} <= {f.kind for f in window.session.findings}
+    close_window(window)
+
+
+def test_reference_since_and_slice_are_the_users_and_are_kept(app_window, qtbot, qsettings, demo_files, tmp_path):
+    window = app_window
+    window.controller.save_workspace_as(tmp_path / "w.sleuth")
+    window.open_paths([str(demo_files.log)])
+    settle(qtbot, window)
+    window.findings_dock.raise_()
+    panel = window.findings_panel
+    panel.reference_box.setCurrentIndex(panel.reference_box.findText("the log before…"))
+    panel.before_edit.setDateTime(dt.datetime(2026, 10, 8))
+    qtbot.mouseClick(panel.since_box, Qt.LeftButton)
+    panel.since_edit.setDateTime(dt.datetime(2026, 10, 15))
+    assert "the log before 2026-10-08 00:00" in panel.reference_label.text()
+    assert "since 2026-10-15 00:00" in panel.reference_label.text()
+    window.session.run(SetSlice(Slice(Compare("region", "=", "US-East"))))
+    qtbot.mouseClick(panel.run_button, Qt.LeftButton)
+    settle(qtbot, window, timeout=LONG)
+    findings = window.session.findings
+    assert "the log before 2026-10-08 00:00" in panel.caption.text()
+    assert "region = 'US-East'" in panel.caption.text()
+    # what was seen since the 15th, located over the whole slice: a problem starts when it began
+    assert all(f.window[1] is None or f.window[1] > dt.datetime(2026, 10, 15) for f in findings)
+    assert "null_burst" not in {f.kind for f in findings}  # EU-West, on the 12th: outside both
+    assert any(f.kind == "swap" for f in findings)
+    assert all("region" in f.slice.columns for f in findings)  # opening one keeps the slice
+    view = ident(window.session.active.dataset.view)
+    for finding in findings:  # its rows are counted among the slice's, not the whole log's
+        where = to_sql(finding.slice)
+        in_slice = window.session.store.scalar(Sql(f"SELECT COUNT(*) FROM {view} WHERE {where.text}", where.params))
+        assert finding.rows <= in_slice, finding.sentence
+    name = window.session.active.name
+    kept = window.session.workspace.check_reference(name)
+    assert (kept["kind"], kept["before"], kept["since"]) == ("before", "2026-10-08T00:00:00", "2026-10-15T00:00:00")
+
+    again = make_window(qtbot, qsettings)
+    again.controller.open_workspace(tmp_path / "w.sleuth")
+    settle(qtbot, again)
+    again.findings_dock.raise_()
+    settle(qtbot, again)
+    label = again.findings_panel.reference_label.text()
+    assert "the log before 2026-10-08 00:00" in label and "since 2026-10-15 00:00" in label
+    close_window(again)
+
+
+def test_where_labels_stopped_the_time_plot_says_so_and_offers_the_estimate(app_window, qtbot, demo_files):
+    import json
+
+    truth = next(i for i in json.loads(demo_files.manifest.read_text())["incidents"] if i["kind"] == "label_delay")
+    window = app_window
+    window.open_paths([str(demo_files.log)])
+    settle(qtbot, window)
+    plot = window.time_panel
+    window.time_dock.raise_()
+    settle(qtbot, window)
+    assert not plot.labels_note.isVisible()  # nothing checked yet: nothing claimed
+    window.findings_dock.raise_()
+    qtbot.mouseClick(window.findings_panel.run_button, Qt.LeftButton)
+    settle(qtbot, window, timeout=LONG)
+    window.time_dock.raise_()
+    settle(qtbot, window)
+    since = dt.datetime.fromisoformat(truth["window"][0])
+    assert plot.labels_note.isVisible()
+    assert f"No labels since {since:%Y-%m-%d %H:%M}: {truth['rows_affected']:,} predictions" in plot.labels_note.text()
+    assert plot.estimate_button.isVisible()
+    qtbot.mouseClick(plot.estimate_button, Qt.LeftButton)
+    settle(qtbot, window)
+    assert plot.series.metric == "estimated_accuracy" and "ESTIMATE" in plot.caption.text()
+    assert not plot.estimate_button.isVisible()
