@@ -21,8 +21,9 @@ from analysis.query import ROW_ID, ident
 
 READER_OF_SUFFIX = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv", ".json": "json",
                     ".jsonl": "json", ".ndjson": "json", ".orc": "orc", ".avro": "avro"}
-"""Spark's reader for each file suffix; a path without a known suffix (a folder, a Delta or
-Parquet directory) is read as Parquet unless it holds a Delta log."""
+"""Spark's reader for each file suffix; a path without a known suffix (a folder of part files,
+as Spark writes them) is read as Parquet. A Delta table is named by its catalog name, so that
+Spark reads its current version rather than every file its folder holds."""
 
 TABLE_NAME = re.compile(r"^[A-Za-z_][\w$-]*(\.[A-Za-z_][\w$-]*){0,2}$")
 """``table``, ``schema.table`` or ``catalog.schema.table``, as Unity Catalog names them."""
