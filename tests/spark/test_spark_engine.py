@@ -197,3 +197,29 @@ def test_cli_compare_on_spark_gives_duckdbs_report(spark_url, demo_log, capsys):
     on_duckdb = json.loads(capsys.readouterr().out)
     assert on_duckdb["paired"] and on_duckdb["flips"]["negative"] > 0
     assert_same(on_spark, on_duckdb)
+
+
+def test_a_pass_that_would_pull_the_table_is_refused(spark_url, demo_log):
+    """ROC AUC brings one row per labelled prediction: above the client's row limit it stops
+    with a sentence instead of filling the client's memory."""
+    from analysis.engine.spark_store import SparkStore
+    from analysis.errors import SleuthError
+    from analysis.metrics.per_version import overall_metrics
+
+    _, duck, _ = demo_log
+    small = SparkStore(spark_url, max_result_rows=1_000)  # a session of its own: views are per session
+    try:
+        log = load_spark_log(small, list(duck.dataset.paths), roles=duck.roles)
+        assert overall_metrics(small, log.dataset, duck.roles, with_auc=False)  # aggregates fit
+        with pytest.raises(SleuthError, match="more than 1,000 rows from Spark"):
+            overall_metrics(small, log.dataset, duck.roles)
+    finally:
+        small.close()
+
+
+def test_a_table_spark_cannot_read_is_named_in_one_sentence(spark_store):
+    from analysis.errors import InputError
+
+    with pytest.raises(InputError, match=r"^Spark cannot read no_such_schema\.no_such_table \(") as caught:
+        load_spark_log(spark_store, ["no_such_schema.no_such_table"])
+    assert "\n" not in str(caught.value)
