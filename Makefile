@@ -10,7 +10,10 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,spark]'
+	@# Spark (tests/spark, --engine) runs on Java 17; install it where it is missing and apt-get exists
+	command -v java >/dev/null || ! command -v apt-get >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; }
 	touch $(STAMP)
 
 demo: $(STAMP)

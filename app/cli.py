@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from analysis.errors import InputError
 from app import cli_rules
 from app.cli_queue import add_queue_commands, run_queue_command
 
@@ -265,6 +266,41 @@ def _add_log_options(cmd: argparse.ArgumentParser) -> None:
                      help="the labels file's request-id column (default: the column whose values match the log's ids)")
     cmd.add_argument("--as-of", metavar="VERSION|TIME",
                      help="read a Delta or Iceberg table at this version (Iceberg: snapshot id) or ISO time")
+    cmd.add_argument("--engine", metavar="sc://HOST:PORT[/;token=...]",
+                     help="run the passes on a Spark cluster through Spark Connect (e.g. a Databricks "
+                          "workspace); PATH is then a table name (catalog.schema.table) or a path Spark reads. "
+                          "Default: DuckDB on this machine")
+
+
+SPARK_COMMANDS = ("info", "slices", "compare")
+"""The log-reading commands whose passes run on Spark; the others say so when given --engine."""
+
+
+def open_command_log(args: argparse.Namespace, paths: Sequence[str], check: bool = False):
+    """The store and the loaded log a command works on: DuckDB over local files by default,
+    a Spark Connect session over a table or path with ``--engine`` (where the log checks,
+    ``check``, are not run: they are DuckDB passes over every column)."""
+    from analysis.data.open_log import load_log
+    from analysis.store import APP_MEMORY_LIMIT, Store
+
+    if args.engine is None:
+        store = Store(memory_limit=APP_MEMORY_LIMIT)
+        return store, load_log(store, paths, fixed=named_roles(args), check=check, options=_log_options(args))
+    from analysis.engine.spark_log import load_spark_log
+    from analysis.engine.spark_store import SparkStore
+
+    if args.labels or args.as_of:
+        raise InputError("--labels and --as-of read files on this machine; with --engine, join the labels "
+                         "or pick the table version in Spark and name that table")
+    store = SparkStore(args.engine)
+    return store, load_spark_log(store, paths, fixed=named_roles(args))
+
+
+def refuse_engine(args: argparse.Namespace) -> None:
+    """One sentence for a command whose passes do not run on Spark yet."""
+    if getattr(args, "engine", None) is not None and args.command not in SPARK_COMMANDS:
+        raise InputError(f"sleuth {args.command} does not run on --engine yet; "
+                         f"{', '.join(SPARK_COMMANDS)} do")
 
 
 def _log_options(args: argparse.Namespace):
@@ -297,8 +333,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
+        refuse_engine(args)
         if args.command == "info":
-            return run_info(args.paths, named_roles(args), _log_options(args))
+            return run_info(args)
         if args.command == "slices":
             return run_slices(args)
         if args.command == "check":
@@ -333,30 +370,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def run_info(paths: Sequence[str], fixed: dict | None = None, options=None) -> int:
+def run_info(args: argparse.Namespace) -> int:
     from analysis.data.info_report import describe_log
-    from analysis.data.open_log import NO_OPTIONS, load_log
-    from analysis.store import APP_MEMORY_LIMIT, Store
 
-    store = Store(memory_limit=APP_MEMORY_LIMIT)
-    loaded = load_log(store, paths, fixed=fixed, options=options or NO_OPTIONS)
+    store, loaded = open_command_log(args, args.paths, check=True)
     print(json.dumps(describe_log(store, loaded), indent=2, default=str))
     return 0
 
 
 def run_slices(args: argparse.Namespace) -> int:
     from analysis.discovery.failing_slices import DiscoverySettings, failing_slices
-    from analysis.data.open_log import load_log
     from analysis.data.roles import TaskType
     from analysis.slicing.role_leaves import where_sql
     from analysis.report.formatting import count, interval, json_value, number, p_value
     from analysis.slices import to_text
-    from analysis.store import APP_MEMORY_LIMIT, Store
     from analysis.workspace.version_cards import display_name, with_card_names
 
     cards = _version_cards(args.cards)  # read first: an unreadable workspace is reported before any log is loaded
-    store = Store(memory_limit=APP_MEMORY_LIMIT)
-    loaded = load_log(store, args.paths, fixed=named_roles(args), check=False, options=_log_options(args))
+    store, loaded = open_command_log(args, args.paths)
     dataset, roles = loaded.dataset, loaded.roles
     dataset = cli_rules.with_named_rules(store, args.rules, dataset, roles, [args.version, args.against])
     error = args.error or ("abs" if roles.task is TaskType.REGRESSION else "misclass")
@@ -404,10 +435,8 @@ def run_check_command(args: argparse.Namespace) -> int:
 
 def run_compare_command(args: argparse.Namespace) -> int:
     from analysis.compare.report import compare_report, is_regression, report_text
-    from analysis.data.open_log import load_log
     from analysis.data.time import time_window
     from analysis.slicing.role_leaves import where_sql
-    from analysis.store import APP_MEMORY_LIMIT, Store
     from analysis.workspace.workspace_file import Workspace
 
     saved = []
@@ -417,8 +446,7 @@ def run_compare_command(args: argparse.Namespace) -> int:
         workspace.close()
         for problem in (*workspace.notes, *problems):
             sys.stderr.write(f"sleuth: {problem}\n")
-    store = Store(memory_limit=APP_MEMORY_LIMIT)
-    loaded = load_log(store, args.paths, fixed=named_roles(args), check=False, options=_log_options(args))
+    store, loaded = open_command_log(args, args.paths)
     dataset, roles = loaded.dataset, loaded.roles
     condition = where_sql(store, args.where, dataset, roles) if args.where else None
     dataset, condition = cli_rules.compare_inputs(store, args, dataset, roles, condition)

@@ -87,7 +87,7 @@ def test_open_with_screenshots_renders_every_panel_in_turn(demo_files, tmp_path)
     result = sleuth("open", str(demo_files.log), "--screenshots", str(folder), "--size", "1280x720", home=tmp_path)
     assert result.returncode == 0, result.stderr
     expected = {"table", "data", "metrics", "metric-over-time", "breakdown", "failing-slices", "compare-versions",
-                "trace", "findings"}
+                "trace", "findings", "failure-queue"}
     assert {p.stem for p in folder.glob("*.png")} == expected
     assert sorted(result.stdout.split()) == sorted(str(folder / f"{name}.png") for name in expected)
     images = {name: QImage(str(folder / f"{name}.png")) for name in expected}

@@ -1,0 +1,186 @@
+"""DuckDB SQL as Spark SQL: the one place where a construct needs a per-engine form.
+
+Every analysis writes its SQL once, in DuckDB's dialect, through :mod:`analysis.query`.
+To run it on Spark, the fragment's parameters are inlined as literals (Spark Connect's
+positional parameters do not reach inside the views Sleuth creates) and SQLGlot transpiles
+the statement. SQLGlot knows most of the two dialects; what it cannot map, or maps to a
+function Spark lacks, is rewritten here on the parsed tree, so no analysis carries a branch
+per engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Callable
+
+import sqlglot
+from sqlglot import exp
+
+from analysis.errors import SleuthError
+from analysis.query import Sql, inline, literal
+
+BUCKET_ORIGIN = int(dt.datetime(2000, 1, 3, tzinfo=dt.timezone.utc).timestamp())
+"""DuckDB's ``time_bucket`` aligns sub-month widths on Monday 2000-01-03 (UTC epoch seconds)."""
+
+SECONDS_OF_UNIT = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
+MONTHS_OF_UNIT = {"month": 1, "year": 12}
+TRUNCATION_OF_MONTHS = {1: "MONTH", 3: "QUARTER", 12: "YEAR"}
+"""Month-based widths DuckDB aligns on 2000-01-01, which is what Spark's truncations give."""
+
+
+LIST_VALUED = (exp.ArrayDistinct, exp.ArrayAgg, exp.Array)
+
+
+def to_spark(sql: Sql | str, scalar: Callable[[str], Any] | None = None) -> str:
+    """The Spark SQL text of one DuckDB statement, parameters inlined.
+
+    Spark refuses a scalar subquery inside an aggregate (it counts as non-deterministic there),
+    so with ``scalar`` (which runs a Spark query and returns its one value) each such
+    uncorrelated subquery is evaluated first and its value inlined as a literal.
+    """
+    text = inline(sql) if isinstance(sql, Sql) else sql
+    try:
+        tree = sqlglot.parse_one(text, read="duckdb")
+    except sqlglot.errors.ParseError as exc:
+        raise SleuthError(f"this query has no Spark form yet ({str(exc).splitlines()[0]})") from None
+    if scalar is not None:
+        _inline_aggregated_subqueries(tree, scalar)
+    if isinstance(tree, exp.Create) and tree.expression is not None:
+        return _cached_view(tree)
+    if isinstance(tree, exp.Drop):
+        return f"DROP VIEW IF EXISTS {tree.find(exp.Table).sql(dialect='spark')}"
+    if isinstance(tree, exp.Select) and tree.args.get("group") and tree.args.get("order") and tree.find(exp.Window):
+        tree = _sorted_outside(tree)
+    return tree.transform(_spark_form).sql(dialect="spark")
+
+
+def _sorted_outside(select: exp.Select) -> exp.Select:
+    """A grouped SELECT with a window function, sorted and limited: Spark cannot sort such a
+    query by an aggregate, so the sort keys become columns of it and the sort happens outside."""
+    inner = select.copy()
+    order, limit = inner.args["order"], inner.args.get("limit")
+    inner.set("order", None)
+    inner.set("limit", None)
+    shown = [f"_sleuth_c{i}" for i in range(len(inner.expressions))]
+    keys = [f"_sleuth_o{i}" for i in range(len(order.expressions))]
+    inner.set("expressions", [exp.alias_(e.unalias().copy() if isinstance(e, exp.Alias) else e.copy(), n)
+                              for e, n in zip(inner.expressions, shown)]
+              + [exp.alias_(o.this.copy(), n) for o, n in zip(order.expressions, keys)])
+    outer = exp.select(*[exp.alias_(exp.column(n), _output_name(e, n), quoted=True)
+                         for e, n in zip(select.expressions, shown)])
+    outer = outer.from_(inner.subquery("_sleuth_sorted"))
+    outer = outer.order_by(*[exp.Ordered(this=exp.column(n), desc=o.args.get("desc"),
+                                         nulls_first=o.args.get("nulls_first")) for o, n in zip(order.expressions, keys)])
+    if limit is not None:
+        outer.set("limit", limit.copy())
+    return outer
+
+
+def _output_name(projection: exp.Expression, fallback: str) -> str:
+    return projection.alias_or_name or fallback
+
+
+def _inline_aggregated_subqueries(tree: exp.Expression, scalar: Callable[[str], Any]) -> None:
+    for subquery in list(tree.find_all(exp.Subquery)):
+        if subquery.find_ancestor(exp.Filter, exp.AggFunc) is not None:
+            value = scalar(subquery.this.transform(_spark_form).sql(dialect="spark"))
+            subquery.replace(sqlglot.parse_one(literal(value), read="duckdb"))
+
+
+def _cached_view(create: exp.Create) -> str:
+    """``CREATE [TEMP] TABLE t AS SELECT``: Sleuth's scratch tables are session-scoped, so on
+    Spark they are cached temporary views (never a table written into the user's catalog)."""
+    body = create.expression.transform(_spark_form).sql(dialect="spark")
+    name = create.this.sql(dialect="spark")
+    if create.kind == "VIEW":
+        return f"CREATE OR REPLACE TEMPORARY VIEW {name} AS {body}"
+    return f"CACHE TABLE {name} AS {body}"
+
+
+def _spark_form(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.DateBin):
+        return _time_bucket(node)
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "timezone":
+        return _utc_timestamp(node)
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "isfinite":
+        value = node.expressions[0].sql(dialect="spark")
+        return sqlglot.parse_one(f"(NOT ISNAN({value}) AND ABS({value}) <> CAST('Infinity' AS DOUBLE))", read="spark")
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "approx_top_k":
+        return _some_distinct_values(node)
+    if isinstance(node, exp.Length) and isinstance(node.this, exp.ArrayDistinct) and isinstance(node.this.this, exp.ArrayAgg):
+        # DuckDB counts distinct values fastest as len(list_distinct(list(x))); Spark as COUNT(DISTINCT x)
+        return exp.Count(this=exp.Distinct(expressions=[node.this.this.this]))
+    if isinstance(node, exp.Length) and isinstance(node.this, LIST_VALUED):
+        return exp.ArraySize(this=node.this)  # DuckDB's len() of a list; Spark's length() is text's
+    if isinstance(node, (exp.PercentileCont, exp.PercentileDisc)):
+        return _quantiles(node)
+    if isinstance(node, exp.TimeToUnix):
+        return sqlglot.parse_one(f"(UNIX_MICROS({node.this.sql(dialect='spark')}) / 1e6)", read="spark")
+    return node
+
+
+def _utc_timestamp(node: exp.Anonymous) -> exp.Expression:
+    """``timezone('UTC', x)`` (DuckDB: the instant as naive UTC time). The Spark session runs in
+    UTC (see :mod:`analysis.engine.spark_store`), so a Spark TIMESTAMP already is that time."""
+    zone, value = node.expressions
+    if not (isinstance(zone, exp.Literal) and zone.this.upper() == "UTC"):
+        raise SleuthError(f"no Spark form for the time zone {zone.sql()}")
+    inner = value.this if isinstance(value, exp.Cast) else value
+    return exp.Cast(this=inner, to=exp.DataType.build("TIMESTAMP"))
+
+
+def _time_bucket(node: exp.DateBin) -> exp.Expression:
+    """``time_bucket(INTERVAL w, ts)`` with DuckDB's alignment, in functions Spark has."""
+    count, unit = _interval(node.this)
+    ts = node.expression.transform(_spark_form).sql(dialect="spark")
+    if unit in SECONDS_OF_UNIT:
+        width = count * SECONDS_OF_UNIT[unit]
+        text = (f"TIMESTAMP_SECONDS(FLOOR((UNIX_SECONDS({ts}) - {BUCKET_ORIGIN}) / {width}) * {width} "
+                f"+ {BUCKET_ORIGIN})")
+    else:
+        months = count * MONTHS_OF_UNIT[unit]
+        if months not in TRUNCATION_OF_MONTHS:
+            raise SleuthError(f"no Spark form for a time bucket of {months} months")
+        text = f"DATE_TRUNC('{TRUNCATION_OF_MONTHS[months]}', {ts})"
+    return sqlglot.parse_one(text, read="spark")
+
+
+def _interval(node: exp.Expression) -> tuple[int, str]:
+    """(count, unit) of ``CAST('6 hours' AS INTERVAL)`` or ``INTERVAL '6' HOUR``."""
+    if isinstance(node, exp.Cast):
+        node = node.this
+    if isinstance(node, exp.Interval):
+        text = f"{node.this.name} {node.unit.name if node.unit else ''}"
+    else:
+        text = node.name
+    number, _, unit = text.strip().partition(" ")
+    unit = unit.strip().lower().rstrip("s")
+    if unit not in SECONDS_OF_UNIT and unit not in MONTHS_OF_UNIT:
+        raise SleuthError(f"no Spark form for a time bucket of {text!r}")
+    return int(number), unit
+
+
+def _some_distinct_values(node: exp.Anonymous) -> exp.Expression:
+    """``approx_top_k(x, k)``: Spark has no list-valued top-k aggregate, so its form is k
+    distinct values of ``x``; the profile uses them only as examples of what a column holds."""
+    value, k = (e.sql(dialect="spark") for e in node.expressions)
+    return sqlglot.parse_one(f"SLICE(ARRAY_DISTINCT(COLLECT_LIST({value})), 1, {k})", read="spark")
+
+
+
+def _quantiles(node: exp.PercentileCont | exp.PercentileDisc) -> exp.Expression:
+    """DuckDB's ``quantile_cont(x, q)`` / ``quantile_disc(x, q)``, ``q`` one fraction or a list.
+
+    Spark's ``percentile`` interpolates as ``quantile_cont`` does and takes a list; its
+    discrete one is the ordered-set ``percentile_disc(q) WITHIN GROUP``, one fraction at a time.
+    """
+    value = node.this.transform(_spark_form)
+    fractions = node.expression
+    listed = isinstance(fractions, exp.Array)
+    each = fractions.expressions if listed else [fractions]
+    if isinstance(node, exp.PercentileCont):
+        return exp.Anonymous(this="PERCENTILE", expressions=[value, fractions.copy()])
+    # built as nodes: SQLGlot would write a parsed PERCENTILE_DISC as Spark's approximate one
+    parts = [exp.WithinGroup(this=exp.Anonymous(this="PERCENTILE_DISC", expressions=[q.copy()]),
+                             expression=exp.Order(expressions=[exp.Ordered(this=value.copy())])) for q in each]
+    return exp.Array(expressions=parts) if listed else parts[0]

@@ -1,0 +1,109 @@
+"""A log that lives on Spark: a table name or a path Spark reads, opened as a Sleuth dataset.
+
+The dataset is a temporary view in the Spark session, with the same hidden row id column as a
+DuckDB view (``ROW_ID``), so every analysis addresses it the same way. Column types are named
+as DuckDB names them, because roles, binning and the slice parser decide by those names.
+Roles are detected by the same profile, computed on the cluster.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePath
+from typing import Mapping, Sequence
+
+from analysis.data.open_log import LoadedLog
+from analysis.data.roles import Role, RoleMap, check_fixed_roles, detect_roles, profile_columns, with_fixed_role
+from analysis.dataset import Column, Dataset, LoadReport
+from analysis.engine.spark_store import SparkStore
+from analysis.errors import InputError
+from analysis.query import ROW_ID, ident
+
+READER_OF_SUFFIX = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv", ".json": "json",
+                    ".jsonl": "json", ".ndjson": "json", ".orc": "orc", ".avro": "avro"}
+"""Spark's reader for each file suffix; a path without a known suffix (a folder of part files,
+as Spark writes them) is read as Parquet. A Delta table is named by its catalog name, so that
+Spark reads its current version rather than every file its folder holds."""
+
+TABLE_NAME = re.compile(r"^[A-Za-z_][\w$-]*(\.[A-Za-z_][\w$-]*){0,2}$")
+"""``table``, ``schema.table`` or ``catalog.schema.table``, as Unity Catalog names them."""
+
+DUCKDB_TYPE_OF_SPARK = {
+    "boolean": "BOOLEAN", "byte": "TINYINT", "short": "SMALLINT", "integer": "INTEGER", "long": "BIGINT",
+    "float": "FLOAT", "double": "DOUBLE", "string": "VARCHAR", "binary": "BLOB", "date": "DATE",
+    "timestamp": "TIMESTAMP WITH TIME ZONE", "timestamp_ntz": "TIMESTAMP", "void": "VARCHAR",
+}
+"""Spark's TIMESTAMP is an instant (DuckDB's TIMESTAMPTZ); TIMESTAMP_NTZ is wall time."""
+
+
+NOT_CHECKED = "the log checks (nulls, ranges, label coverage issues) do not run on Spark yet"
+
+
+def is_table_name(source: str) -> bool:
+    """A catalog name rather than a path: no path separator, no file suffix Spark reads."""
+    return bool(TABLE_NAME.match(source)) and PurePath(source).suffix.lower() not in READER_OF_SUFFIX
+
+
+def open_spark_table(store: SparkStore, sources: Sequence[str], name: str | None = None) -> Dataset:
+    """Register ``sources`` (one table name, or paths of one format) as a view on the cluster."""
+    frame = _read(store, list(sources))
+    raw = store.new_name("spark_source")
+    frame.createOrReplaceTempView(raw)
+    view = store.new_name("spark_log")
+    store.execute(f"CREATE OR REPLACE TEMP VIEW {ident(view)} AS "
+                  f"SELECT *, monotonically_increasing_id() AS {ident(ROW_ID)} FROM {ident(raw)}")
+    columns = tuple(Column(field.name, _duckdb_type(field.dataType)) for field in frame.schema.fields
+                    if field.name != ROW_ID)
+    rows = int(store.scalar(f"SELECT count(*) FROM {ident(view)}"))
+    shown = name or ", ".join(sources)
+    return Dataset(shown, view, tuple(sources), "spark", columns, rows, LoadReport(warnings=(NOT_CHECKED,)))
+
+
+def load_spark_log(store: SparkStore, sources: Sequence[str], *, roles: RoleMap | None = None,
+                   fixed: Mapping[Role, str] | None = None) -> LoadedLog:
+    """Open a log on Spark and give it roles: ``roles`` when saved, else detected around ``fixed``."""
+    dataset = open_spark_table(store, sources)
+    if fixed:
+        check_fixed_roles(fixed, dataset.column_names, dataset.name)
+    profiles = ()
+    if roles is None:
+        profiles = tuple(profile_columns(store, dataset))
+        roles = detect_roles(profiles, fixed)
+    else:
+        for role, column in (fixed or {}).items():
+            roles = with_fixed_role(roles, role, column)
+    return LoadedLog(dataset, roles, (), profiles)
+
+
+def _read(store: SparkStore, sources: list[str]):
+    """Spark's DataFrame over the sources; a source Spark cannot read is named in one sentence."""
+    reader = store.session.read
+    try:
+        if len(sources) == 1 and is_table_name(sources[0]):
+            frame = reader.table(sources[0])
+        else:
+            frame = _reader_for(reader, sources).load(sources)
+        frame.schema  # resolves the source on the cluster, so a missing one fails here
+    except Exception as exc:  # noqa: BLE001 - Spark's analysis error becomes one sentence
+        text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"Spark cannot read {', '.join(sources)} ({text})") from None
+    return frame
+
+
+def _reader_for(reader, sources: list[str]):
+    formats = {READER_OF_SUFFIX.get(PurePath(s).suffix.lower(), "parquet") for s in sources}
+    if len(formats) > 1:
+        raise InputError(f"one log is read in one format; these paths mix {', '.join(sorted(formats))}")
+    fmt = formats.pop()
+    reader = reader.format(fmt)
+    if fmt == "csv":
+        separator = "\t" if all(s.lower().endswith(".tsv") for s in sources) else ","
+        reader = reader.option("header", True).option("inferSchema", True).option("sep", separator)
+    return reader
+
+
+def _duckdb_type(data_type) -> str:
+    name = data_type.typeName()
+    if name == "decimal":
+        return f"DECIMAL({data_type.precision},{data_type.scale})"
+    return DUCKDB_TYPE_OF_SPARK.get(name, name.upper())

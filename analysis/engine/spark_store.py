@@ -1,0 +1,190 @@
+"""A Spark Connect session behind the :class:`analysis.store.Store` interface.
+
+Analyses take a store and call ``df``, ``rows``, ``numpy``, ``scalar``, ``execute``,
+``new_name`` and ``job_cursor``; :class:`SparkStore` answers the same calls on a Spark
+cluster, so every aggregating pass runs there unchanged, from its one DuckDB text, through
+:func:`analysis.engine.dialect.to_spark`. Only results cross to the client, and never more
+than ``max_result_rows`` of them: a pass that would pull a table's rows is refused in one
+sentence instead of filling the client's memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from analysis.engine.dialect import to_spark
+from analysis.errors import InputError, SleuthError
+from analysis.progress import NEVER_CANCELLED, CancelToken, Cancelled
+from analysis.query import Sql
+
+MAX_RESULT_ROWS = 5_000_000
+"""The most rows one statement may bring back: about 120 MB for the widest pass that reads
+rows (ROC AUC's group, label and score per labelled row), inside the client's 1 GB."""
+
+URL_PATTERN = re.compile(r"^sc://(?P<host>[^/:;]+)(:(?P<port>\d{1,5}))?(/(;[^;=]+=[^;]*)*)?$")
+
+SESSION_SETTINGS = {
+    # Sleuth's SQL treats times as UTC instants (analysis.data.time.timestamp_expr).
+    "spark.sql.session.timeZone": "UTC",
+    # DuckDB's arithmetic gives NULL where ANSI Spark raises (e.g. log of a bad score): the
+    # same statement must give the same numbers on both engines.
+    "spark.sql.ansi.enabled": "false",
+}
+
+
+def public_url(url: str) -> str:
+    """The URL without its parameters, so a token never reaches a message or a file."""
+    return url.split("/;", 1)[0]
+
+
+def check_url(url: str) -> str:
+    """``url`` when it is a Spark Connect URL, else one sentence saying what is expected."""
+    if not URL_PATTERN.match(url):
+        raise InputError(f"--engine takes a Spark Connect URL such as sc://HOST:15002 or "
+                         f"sc://HOST:443/;token=..., not {public_url(url)!r}")
+    return url
+
+
+class SparkStore:
+    """Sleuth's connection to one Spark Connect server (one Spark session)."""
+
+    engine = "spark"
+
+    def __init__(self, url: str, max_result_rows: int = MAX_RESULT_ROWS) -> None:
+        from pyspark.sql import SparkSession
+
+        # Spark's client also logs each refused query with its JVM stack; Sleuth reports it
+        # once, in one sentence (job_cursor)
+        logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
+        self.url = public_url(check_url(url))
+        self.max_result_rows = max_result_rows
+        self._names = itertools.count(1)
+        self._lock = threading.Lock()
+        try:
+            self.session = SparkSession.builder.remote(url).create()
+            for key, value in SESSION_SETTINGS.items():
+                self.session.conf.set(key, value)
+        except Exception as exc:  # noqa: BLE001 - any failure to reach the server is one sentence
+            raise InputError(f"cannot reach the Spark Connect server at {self.url}: {_first_line(exc)}") from None
+
+    def new_name(self, prefix: str) -> str:
+        """A fresh, safe identifier for a view or scratch table (never derived from user text)."""
+        with self._lock:
+            return f"{prefix}_{next(self._names)}"
+
+    @contextlib.contextmanager
+    def job_cursor(self, cancel: CancelToken = NEVER_CANCELLED) -> Iterator["SparkCursor"]:
+        """A cursor whose running statement is interrupted on the cluster when ``cancel`` fires."""
+        tag = self.new_name("sleuth_job")
+        self.session.addTag(tag)
+        unregister = cancel.on_cancel(lambda: self.session.interruptTag(tag))
+        try:
+            yield SparkCursor(self)
+        except SleuthError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - Spark's errors become Sleuth's one sentence
+            if cancel.cancelled:
+                raise Cancelled() from None
+            raise SleuthError(f"Spark ({self.url}) refused a query: {_first_line(exc)}") from exc
+        finally:
+            unregister()
+            self.session.removeTag(tag)
+
+    def execute(self, sql: Sql | str, cancel: CancelToken = NEVER_CANCELLED) -> None:
+        with self.job_cursor(cancel) as cur:
+            cur.execute(_text(sql), _params(sql)).arrow()
+
+    def df(self, sql: Sql | str, cancel: CancelToken = NEVER_CANCELLED) -> pd.DataFrame:
+        with self.job_cursor(cancel) as cur:
+            return cur.execute(_text(sql), _params(sql)).df()
+
+    def numpy(self, sql: Sql | str, cancel: CancelToken = NEVER_CANCELLED) -> dict[str, Any]:
+        with self.job_cursor(cancel) as cur:
+            return cur.execute(_text(sql), _params(sql)).fetchnumpy()
+
+    def rows(self, sql: Sql | str, cancel: CancelToken = NEVER_CANCELLED) -> list[tuple]:
+        with self.job_cursor(cancel) as cur:
+            return cur.execute(_text(sql), _params(sql)).fetchall()
+
+    def scalar(self, sql: Sql | str, cancel: CancelToken = NEVER_CANCELLED) -> Any:
+        result = self.rows(sql, cancel)
+        return result[0][0] if result else None
+
+    def close(self) -> None:
+        self.session.stop()
+
+
+class SparkCursor:
+    """What an analysis that holds a DuckDB cursor uses of it, on Spark."""
+
+    def __init__(self, store: SparkStore) -> None:
+        self._store = store
+
+    def execute(self, text: str, params: list | tuple = ()) -> "SparkResult":
+        session = self._store.session
+        spark_sql = to_spark(Sql(text, tuple(params)), scalar=lambda query: session.sql(query).collect()[0][0])
+        frame = session.sql(spark_sql)
+        return SparkResult(frame, self._store.max_result_rows)
+
+
+@dataclass
+class SparkResult:
+    """A statement's result, fetched at most once and only up to the row limit."""
+
+    frame: Any
+    max_rows: int
+    _table: pa.Table | None = None
+
+    def arrow(self) -> pa.Table:
+        if self._table is None:
+            table = self.frame.limit(self.max_rows + 1).toArrow()
+            if table.num_rows > self.max_rows:
+                raise SleuthError(f"this pass would bring more than {self.max_rows:,} rows from Spark to the "
+                                  f"client; narrow it with a slice or a sample")
+            self._table = _duckdb_like(table)
+        return self._table
+
+    def df(self) -> pd.DataFrame:
+        return self.arrow().to_pandas()
+
+    def fetchall(self) -> list[tuple]:
+        columns = [column.to_pylist() for column in self.arrow().columns]
+        return list(zip(*columns)) if columns else []
+
+    def fetchnumpy(self) -> dict[str, np.ndarray]:
+        frame = self.df()
+        return {name: frame[name].to_numpy() for name in frame.columns}
+
+
+def _duckdb_like(table: pa.Table) -> pa.Table:
+    """Spark's TIMESTAMP is an instant shown in the session's zone (UTC); Sleuth's DuckDB
+    queries hand back naive UTC times, so the zone is dropped (the instant is kept)."""
+    fields = []
+    for field in table.schema:
+        if pa.types.is_timestamp(field.type) and field.type.tz is not None:
+            field = field.with_type(pa.timestamp(field.type.unit))
+        fields.append(field)
+    return table.cast(pa.schema(fields))
+
+
+def _text(sql: Sql | str) -> str:
+    return sql.text if isinstance(sql, Sql) else sql
+
+
+def _params(sql: Sql | str) -> tuple:
+    return sql.params if isinstance(sql, Sql) else ()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]

@@ -1,0 +1,82 @@
+"""One local Spark Connect server for the Spark tests, started once per run.
+
+The server is the one the ``pyspark`` package ships (``sbin/start-connect-server.sh``), run in
+the foreground on a free port with one core (the machine's two are shared), so the tests talk
+to it through the same ``sc://`` URL a cluster would have. The tests skip only when Java cannot
+be found: `make test` installs it where it is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+START_TIMEOUT_S = 180
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="session")
+def spark_url(tmp_path_factory):
+    """The ``sc://`` URL of a local Spark Connect server, stopped after the run."""
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("Spark needs Java 17, and no `java` is on PATH nor JAVA_HOME set "
+                    "(make test installs openjdk-17-jre-headless where apt-get is available)")
+    pyspark = pytest.importorskip("pyspark", reason="the spark extra (pip install -e '.[spark]') is not installed")
+    home = Path(pyspark.__file__).parent
+    work = tmp_path_factory.mktemp("spark")
+    port = _free_port()
+    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOG_DIR": str(work), "SPARK_PID_DIR": str(work),
+           "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_CONNECT_MODE": "0"}
+    env.pop("SPARK_REMOTE", None)
+    log = open(work / "server.log", "wb")
+    server = subprocess.Popen(
+        ["bash", str(home / "sbin" / "start-connect-server.sh"), "--wait", "--master", "local[1]",
+         "--conf", f"spark.connect.grpc.binding.port={port}",
+         "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
+         "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=2",
+         "--conf", f"spark.sql.warehouse.dir={work / 'warehouse'}",
+         "--conf", f"spark.driver.extraJavaOptions=-Dderby.system.home={work}"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not _listening(port):
+        if server.poll() is not None or time.monotonic() > deadline:
+            os.killpg(server.pid, signal.SIGTERM)
+            tail = (work / "server.log").read_text(errors="replace")[-2000:]
+            pytest.fail(f"the Spark Connect server did not start:\n{tail}")
+        time.sleep(0.5)
+    yield f"sc://127.0.0.1:{port}"
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def spark_store(spark_url):
+    """Sleuth's store on the test server, shared by the module's tests."""
+    from analysis.engine.spark_store import SparkStore
+
+    store = SparkStore(spark_url)
+    yield store
+    store.close()

