@@ -165,6 +165,8 @@ def _add_compare_command(sub) -> None:
                          help="exit 1 when the candidate is significantly worse beyond --tolerance, overall or "
                               "on any tested slice")
     compare.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    compare.add_argument("--workspace", metavar="WORKSPACE",
+                         help="keep the verdict in this .sleuth workspace (created when missing) for its report")
     _add_role_arguments(compare, LOG_ROLE_FLAGS)
     cli_rules.add_compare_options(compare)
 
@@ -455,8 +457,22 @@ def run_compare_command(args: argparse.Namespace) -> int:
                             saved_slices=saved, max_level=args.max_level, min_support=args.min_support,
                             tolerance=args.tolerance, condition=condition, threshold=args.threshold,
                             column=args.column, base_window=windows[0], candidate_window=windows[1])
+    if args.workspace:
+        _keep_verdict(args.workspace, dataset.name, report)
     print(json.dumps(report, indent=2, default=str) if args.json else report_text(report))
     return 1 if args.fail_on_regression and is_regression(report, args.tolerance) else 0
+
+
+def _keep_verdict(path: str, dataset_name: str, report: dict) -> None:
+    """Append the comparison's verdict to the workspace ``path``, for ``sleuth report``."""
+    from analysis.compare.verdicts import verdict_record
+    from analysis.workspace.workspace_file import Workspace
+
+    workspace = Workspace.open(path)
+    try:  # a workspace open elsewhere is read-only: keeping the verdict then says so in one sentence
+        workspace.add_compare_verdict(dataset_name, verdict_record(report))
+    finally:
+        workspace.close()
 
 
 def run_trace_command(args: argparse.Namespace) -> int:

@@ -1,6 +1,7 @@
 """The review's report, modelled on a postmortem: impact, cause, detection, action items with
 owners; then per group its impact, evidence (the slice's error over time), decision, owner and
-follow-up; and the decisions taken on check findings in the period.
+follow-up; the comparisons run in the period with their verdicts; and the decisions taken on
+check findings in the period.
 
 :func:`report_document` gathers it as plain data; :func:`render_html` (Jinja2, self-contained:
 charts are inline SVG images) and :func:`render_markdown` (for a tracker) render it. The PDF is
@@ -17,6 +18,7 @@ from typing import Any
 import jinja2
 
 from analysis.queue.failure_queue import FailureQueue, Group
+from analysis.report.formatting import interval, number, p_value, signed
 
 CHART_WIDTH, CHART_HEIGHT = 480, 140
 
@@ -37,6 +39,7 @@ def report_document(queue: FailureQueue, since: _dt.datetime | None = None) -> d
         "actions": [{"group": g.id, "title": g.title, "decision": g.decision, "owner": g.owner or "unassigned",
                      "status": g.status} for g in decided],
         "groups": [_group_section(queue, g, total) for g in groups],
+        "comparisons": queue.workspace.compare_verdicts(since),
         "findings": [d for d in queue.workspace.decisions()
                      if since is None or _dt.datetime.fromisoformat(str(d.get("decided_at") or "1970-01-01")) >= since],
     }
@@ -95,6 +98,10 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(autoescape=autoescape, trim_blocks=True, lstrip_blocks=True,
                              undefined=jinja2.StrictUndefined)
     env.filters["pct"] = lambda v: "-" if v is None else f"{100 * v:.1f}%"
+    env.filters["number"] = number
+    env.filters["signed"] = signed
+    env.filters["p"] = p_value
+    env.filters["interval"] = lambda ci: interval(*ci, with_sign=True)
     return env
 
 
@@ -129,6 +136,13 @@ Status: {{ g.status }}; owner: {{ g.owner or "unassigned" }}; tags: {{ g.tags | 
 to {{ g.followup.after.error_rate | pct }} (p = {{ "%.3g" | format(g.followup.p_value) }}, {{ g.followup.method }}).</p>{% endif %}
 {% for n in g.notes %}<p><em>{{ n.who }}, {{ n.at }}:</em> {{ n.text }}</p>{% endfor %}
 </section>{% endfor %}
+<h2>Comparisons</h2>
+<table><tr><th>when</th><th>candidate vs base</th><th>verdict</th><th>metric difference (95% interval)</th><th>flips</th></tr>
+{% for c in doc.comparisons %}<tr><td>{{ c.compared_at.strftime("%Y-%m-%d %H:%M") }}</td><td>{{ c.candidate }} vs {{ c.base }}{% if c.dataset %} on {{ c.dataset }}{% endif %}</td>
+<td>{{ c.verdict }}{% if c.worst_slice %}; worse on {{ c.worst_slice.predicate }} ({{ c.worst_slice.diff | signed }}){% endif %}</td>
+<td>{{ c.metric }} {{ c.difference.diff | signed }} {{ c.difference.ci | interval }}, p {{ c.difference.p_value | p }}</td>
+<td>{% if c.flips %}{{ c.flips.negative }} negative, {{ c.flips.positive }} positive (McNemar p {{ c.flips.mcnemar_p | p }}){% else %}unpaired{% endif %}</td></tr>
+{% else %}<tr><td colspan="5">No comparison in the period.</td></tr>{% endfor %}</table>
 <h2>Check findings decided</h2>
 <ul>{% for f in doc.findings %}<li>{{ f.check_key }}: {{ f.action }}{% if f.note %} ({{ f.note }}){% endif %}</li>
 {% else %}<li>None recorded.</li>{% endfor %}</ul>
@@ -185,6 +199,15 @@ No intake in the period.
 {% for n in g.notes %}
 - Note ({{ n.who }}): {{ n.text }}
 {% endfor %}
+{% endfor %}
+
+## Comparisons
+
+{% for c in doc.comparisons %}
+- {{ c.compared_at.strftime("%Y-%m-%d %H:%M") }}: {{ c.candidate }} vs {{ c.base }}{% if c.dataset %} on {{ c.dataset }}{% endif %}: **{{ c.verdict }}**; {{ c.metric }} {{ c.difference.diff | signed }} {{ c.difference.ci | interval }}, p {{ c.difference.p_value | p }}; {% if c.flips %}flips {{ c.flips.negative }} negative, {{ c.flips.positive }} positive (McNemar p {{ c.flips.mcnemar_p | p }}){% else %}unpaired{% endif %}{% if c.worst_slice %}; worse on {{ c.worst_slice.predicate }} ({{ c.worst_slice.diff | signed }}){% endif %}
+
+{% else %}
+No comparison in the period.
 {% endfor %}
 
 ## Check findings decided

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from analysis.query import ident
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 @dataclass(frozen=True)
@@ -185,6 +185,14 @@ TABLES: tuple[Table, ...] = (
     Table("queue_meeting_decisions",  # the decisions a meeting took, so the report can say where
           (Column("record_id", "BIGINT"), Column("meeting_id", "BIGINT"), Column("group_id", "BIGINT"),
            Column("decision", "VARCHAR"), Column("made_at", "TIMESTAMP")), key="record_id", since=7),
+    Table(
+        "compare_verdicts",  # append-only: each finished comparison, so the review's report lists them
+        (Column("position", "BIGINT"), Column("dataset", "VARCHAR", required=False),
+         Column("base", "VARCHAR"), Column("candidate", "VARCHAR"),
+         Column("document", "VARCHAR", json=True, comment="analysis.compare.verdicts.verdict_record"),
+         Column("compared_at", "TIMESTAMP")),
+        key="position", since=9,
+    ),
 )
 
 TABLES_BY_NAME = {table.name: table for table in TABLES}

@@ -250,6 +250,23 @@ class Workspace:
             self._con.execute("INSERT INTO decisions VALUES (?, ?, ?, ?)",
                               [position, check_key, json.dumps(document), _dt.datetime.now()])
 
+    def compare_verdicts(self, since: _dt.datetime | None = None) -> list[dict[str, Any]]:
+        """The comparisons kept (oldest first, from ``since`` on), each its verdict record plus
+        the log it ran on and when."""
+        rows = self._con.execute("SELECT dataset, document, compared_at FROM compare_verdicts "
+                                 "WHERE compared_at >= coalesce(?, compared_at) ORDER BY position",
+                                 [since]).fetchall()
+        return [{**json.loads(document), "dataset": dataset, "compared_at": compared_at}
+                for dataset, document, compared_at in rows]
+
+    def add_compare_verdict(self, dataset: str | None, document: dict[str, Any]) -> None:
+        """Keep one comparison's verdict (``document`` names its base and candidate)."""
+        with self._transaction():
+            position = self._con.execute("SELECT coalesce(max(position) + 1, 0) FROM compare_verdicts").fetchall()[0][0]
+            self._con.execute("INSERT INTO compare_verdicts VALUES (?, ?, ?, ?, ?, ?)",
+                              [position, dataset, document["base"], document["candidate"], json.dumps(document),
+                               _dt.datetime.now()])
+
     def profile(self, dataset: str) -> str | None:
         """The saved reference profile of ``dataset`` (its JSON text), if any."""
         row = self._con.execute("SELECT document FROM profiles WHERE dataset = ?", [dataset]).fetchall()

@@ -222,9 +222,38 @@ def test_a_version_5_workspace_opens_with_empty_findings(tmp_path):
     con.execute("INSERT INTO profiles VALUES ('log', '{\"schema_version\": 1}', now())")
     con.close()
     ws = Workspace.open(path)
-    assert ws.meta("schema_version") == SCHEMA_VERSION == 8
+    assert ws.meta("schema_version") == SCHEMA_VERSION == 9
     assert ws.profile("log") == '{"schema_version": 1}'
     assert ws.findings("log") == (None, []) and ws.check_reference("log") is None
     ws.save_findings("log", "r", [{"key": "k"}])
     assert ws.findings("log") == ("r", [{"key": "k"}])
     ws.close()
+
+
+def test_a_version_8_workspace_opens_and_keeps_compare_verdicts_from_then_on(tmp_path):
+    """A file written before compare verdicts were kept opens with none, then keeps them in order."""
+    import datetime as _dt
+
+    import duckdb
+
+    from analysis.workspace.schema import TABLES
+
+    path = tmp_path / "v8.sleuth"
+    con = duckdb.connect(str(path))
+    for table in TABLES:
+        if table.since <= 8:
+            con.execute(table.create_statement())
+    con.execute("INSERT INTO meta VALUES ('schema_version', '8')")
+    con.close()
+    ws = Workspace.open(path)
+    assert ws.meta("schema_version") == 9 and ws.compare_verdicts() == []
+    before = _dt.datetime.now()
+    ws.add_compare_verdict("log", {"base": "v1", "candidate": "v2", "verdict": "worse"})
+    ws.add_compare_verdict(None, {"base": "v2", "candidate": "v3", "verdict": "better"})
+    ws.close()
+    again = Workspace.open(path)
+    kept = again.compare_verdicts()
+    assert [(v["dataset"], v["candidate"], v["verdict"]) for v in kept] == [("log", "v2", "worse"), (None, "v3", "better")]
+    assert all(v["compared_at"] >= before for v in kept)
+    assert again.compare_verdicts(since=_dt.datetime.now() + _dt.timedelta(days=1)) == []
+    again.close()
