@@ -11,6 +11,7 @@ import abc
 
 from dataclasses import dataclass, field, replace
 
+from analysis.compare.verdicts import verdict_record
 from analysis.data.roles import RoleMap
 from analysis.slices import EditMode, Everything, Predicate, Slice, combine, role_leaves
 from analysis.workspace.version_cards import VersionCard
@@ -463,6 +464,25 @@ class Decide(Command):
     def undo(self, session: Session) -> Changes:
         session.decisions = tuple(d for d in session.decisions if d is not self.decision)
         return Changes(findings=True)
+
+
+@dataclass
+class KeepCompareVerdict(Command):
+    """Keep a finished comparison's verdict in the workspace, for the review's report.
+
+    A comparison is a fact, not an edit: there is nothing to undo, and a read-only workspace
+    (open in another Sleuth) or none at all simply does not keep it."""
+
+    dataset: str
+    report: dict
+    undoable = False
+    label: str = "Keep the comparison's verdict"
+
+    def do(self, session: Session) -> Changes:
+        workspace = session.workspace
+        if workspace is not None and workspace.read_only_reason is None:
+            workspace.add_compare_verdict(self.dataset, verdict_record(self.report))
+        return Changes()
 
 
 @dataclass

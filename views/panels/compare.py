@@ -38,6 +38,7 @@ from analysis.metrics.per_version import METRICS, model_versions
 from analysis.data.time import time_span
 from analysis.report.formatting import count, escape_html, interval, number, p_value, percent, signed
 from analysis.slices import Flip
+from app.commands import KeepCompareVerdict
 from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
 
@@ -365,6 +366,7 @@ class ComparePanel(Panel):
     def _show(self, result) -> None:
         self._show_report(result)
         opened = self.session.active
+        self.session.run(KeepCompareVerdict(opened.name, result.report))
         self.run_job("plots", compare_plots, self.session.store, opened.dataset, opened.roles, result.pairing,
                      self.session.condition(), lane=HEAVY, on_done=self._show_plots)
         self.rendered()

@@ -39,6 +39,24 @@ def test_choosing_two_versions_fills_the_panel(demo_panel, qtbot, demo_files):
     assert f"{negative:,}" in panel.flips.text()
 
 
+def test_a_comparison_in_the_window_is_kept_in_the_workspace(demo_panel, qtbot, demo_files, tmp_path):
+    from analysis.workspace.workspace_file import Workspace
+
+    panel = demo_panel(ComparePanel)
+    workspace = panel.session.workspace = Workspace.open(tmp_path / "review.sleuth")
+    try:
+        compare(qtbot, panel)
+        report = panel.result.report
+        kept = workspace.compare_verdicts()
+    finally:
+        panel.session.workspace = None
+        workspace.close()
+    assert [(v["base"], v["candidate"], v["verdict"]) for v in kept] == [
+        (report["base"], report["candidate"], "better")]
+    assert kept[0]["flips"] == report["flips"] and kept[0]["regressed_slices"] >= 1
+    assert "kiosk" in kept[0]["worst_slice"]["predicate"]
+
+
 def test_double_click_on_a_regressed_slice_and_negative_flips_set_the_slice(demo_panel, qtbot, demo_files,
                                                                            tmp_path):
     panel = compare(qtbot, demo_panel(ComparePanel))
