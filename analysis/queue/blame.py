@@ -25,7 +25,9 @@ def blamed_batch(store: Store, dataset: Dataset, roles: RoleMap, group: Group, t
 
     Trace sums every training row's influence over the group's failed predictions; the blamed
     batch is the source value whose share of the harmful influence most exceeds its share of
-    the training rows (a large batch holds much influence by size alone)."""
+    the training rows (a large batch holds much influence by size alone). Its ``p_value`` is
+    trace's concentration test (Welch, Benjamini-Hochberg over every source value), so the
+    review can tell a blame that beats chance from one that does not."""
     if group.slice is None:
         raise InputError(f"group {group.id} has no slice whose failures could be traced to training rows")
     traced = trace_failures(store, dataset, roles, to_sql(group.slice.predicate), group.version, train_paths,
@@ -39,7 +41,7 @@ def blamed_batch(store: Store, dataset: Dataset, roles: RoleMap, group: Group, t
     blamed = table.assign(lift=lift).sort_values("lift", ascending=False, kind="stable").iloc[0]
     return {"column": blamed["column"], "value": _plain(blamed["value"]),
             "harmful_share": float(blamed["harmful_share"]), "row_share": float(row_share[blamed.name]),
-            "lift": float(blamed["lift"])}, traced.traced
+            "lift": float(blamed["lift"]), "p_value": float(blamed["p_value"])}, traced.traced
 
 
 def attach_blame(queue: FailureQueue, store: Store, dataset: Dataset, roles: RoleMap, group_ids: Iterable[int],

@@ -129,7 +129,7 @@ td,th{border:1px solid #ccc;padding:.2em .5em}section{border-top:1px solid #999;
 {% if g.ci %}(95% CI {{ g.ci[0] | pct }} to {{ g.ci[1] | pct }}){% endif %} over {{ g.rows }} labelled rows.
 Status: {{ g.status }}; owner: {{ g.owner or "unassigned" }}; tags: {{ g.tags | join(", ") or "-" }}.</p>
 {% if g.blamed_batch %}<p>Blamed training batch: {{ g.blamed_batch.column }} = {{ g.blamed_batch.value }}
-({{ g.blamed_batch.harmful_share | pct }} of the harmful influence, {{ g.blamed_batch.row_share | pct }} of the rows).</p>{% endif %}
+({{ g.blamed_batch.harmful_share | pct }} of the harmful influence, {{ g.blamed_batch.row_share | pct }} of the rows{% if g.blamed_batch.p_value is defined %}, concentration p {{ g.blamed_batch.p_value | p }}{% endif %}).</p>{% endif %}
 {% if g.chart %}<img alt="error rate over time of {{ g.title }}" src="{{ g.chart }}">{% endif %}
 <p>Decision: {{ g.decision or "none yet" }}{% if g.rationale %} ({{ g.rationale }}){% endif %}.</p>
 {% if g.followup %}<p>Follow-up on {{ g.followup.dataset }}: {{ g.followup.status }}; error {{ g.followup.before.error_rate | pct }}
@@ -190,7 +190,7 @@ No intake in the period.
 - Status: {{ g.status }}; owner: {{ g.owner or "unassigned" }}; tags: {{ g.tags | join(", ") or "-" }}
 - Decision: {{ g.decision or "none yet" }}{% if g.rationale %} ({{ g.rationale }}){% endif %}
 {% if g.blamed_batch %}
-- Blamed training batch: {{ g.blamed_batch.column }} = {{ g.blamed_batch.value }} ({{ g.blamed_batch.harmful_share | pct }} of the harmful influence, {{ g.blamed_batch.row_share | pct }} of the rows)
+- Blamed training batch: {{ g.blamed_batch.column }} = {{ g.blamed_batch.value }} ({{ g.blamed_batch.harmful_share | pct }} of the harmful influence, {{ g.blamed_batch.row_share | pct }} of the rows{% if g.blamed_batch.p_value is defined %}, concentration p {{ g.blamed_batch.p_value | p }}{% endif %})
 {% endif %}
 
 {% if g.followup %}

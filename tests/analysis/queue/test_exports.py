@@ -12,6 +12,7 @@ from analysis.queue.blame import attach_blame
 from analysis.queue.exports import data_request, data_request_csv, relabel_request, ticket_markdown
 from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.report import render_markdown, report_document
+from analysis.report.formatting import p_value
 from analysis.slices import Compare, Slice
 from analysis.workspace.workspace_file import Workspace
 
@@ -68,7 +69,9 @@ def test_the_group_keeps_the_batch_trace_blames_and_the_report_shows_it(planted,
     assert [(b["column"], b["value"]) for b in blamed] == [("source", BAD_BATCH)]
     kept = queue.group(group.id).evidence["blamed_batch"]
     assert kept["value"] == BAD_BATCH and kept["harmful_share"] > kept["row_share"] == 0.25
-    assert f"source = {BAD_BATCH}" in render_markdown(report_document(queue))
+    assert kept["p_value"] < 0.05
+    markdown = render_markdown(report_document(queue))
+    assert f"source = {BAD_BATCH}" in markdown and f"concentration p {p_value(kept['p_value'])}" in markdown
 
 
 def test_data_request_and_ticket_carry_the_evidence(planted):
