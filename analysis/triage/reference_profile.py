@@ -305,8 +305,8 @@ def _most_frequent_values(
     most frequent of them is kept with its exact count."""
     if not columns:
         return {}
-    values = [f"approx_top_k({finite_double(c.name, c.dtype)}, {TOP_CANDIDATES})" for c in columns]
-    candidates = store.rows(select(values, ident(dataset.view), condition), cancel)[0]
+    sketches = [f"approx_top_k({finite_double(c.name, c.dtype)}, {TOP_CANDIDATES})" for c in columns]
+    candidates = store.rows(select(sketches, ident(dataset.view), condition), cancel)[0]
     found = [(c, [float(v) for v in listed if v is not None]) for c, listed in zip(columns, candidates) if listed]
     found = [(c, values) for c, values in found if values]
     if not found:
