@@ -16,7 +16,17 @@ excluded), each the row-level expression triage localises with
 * ``zero_fill``: a numeric value is 0;
 * ``stuck``: a numeric value equals the log's most frequent value of the column, for a
   column whose reference held at least :data:`STUCK_MIN_REFERENCE_DISTINCT` values (a most
-  frequent value of 0 is the zero fill's).
+  frequent value of 0 is the zero fill's), kept only where the value fills significantly
+  more of the window's rows than the reference's most frequent value fills the reference.
+
+Clustering alone does not make a value stuck: a drift that moves values off their usual grid
+makes the log's most frequent value simply stop occurring, and the normal weeks before it
+would "cluster". A stuck value occurs far more often than it normally does, and "normally"
+is the reference: no value of the reference is more frequent than its most frequent one
+(:attr:`analysis.triage.reference_profile.ColumnProfile.top_share`), so a window whose share of
+the value is above that share by a one-sided binomial test at the scan's level holds the value
+more often than the reference holds any value. (An expectations file of version 1 records no
+such share; its stuck windows are judged by the scan alone.)
 
 All indicators are counted per scan unit in one SQL pass (in batches, for wide logs); numpy
 scans each series. A column whose nulls, zeros or most frequent value are spread over time
@@ -32,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
+from scipy.stats import binomtest
 
 from analysis.data.roles import RoleMap
 from analysis.data.time import time_span, timestamp_expr
@@ -39,10 +50,10 @@ from analysis.dataset import Dataset
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident
 from analysis.store import Store
-from analysis.triage.cells import finite_double
 from analysis.triage.localisation import one_row_per_request, scan_unit, unit_end
+from analysis.triage.cells import finite_double
 from analysis.triage.reference_profile import ColumnProfile
-from analysis.triage.scan import PERMUTATIONS, scan
+from analysis.triage.scan import PERMUTATIONS, ScanWindow, scan
 from analysis.triage.symptoms import Symptom
 from analysis.triage.violating_rows import violation_of
 
@@ -63,6 +74,15 @@ class Defect:
     kind: str
     column: str
     evidence: dict[str, Any]
+    reference_share: float | None = None
+    """The share of rows the indicator may reach normally (None: judged by the scan alone)."""
+
+    def beyond_reference(self, window: ScanWindow, level: float) -> bool:
+        """Whether the window's share of indicator rows is significantly above the reference's
+        share (one-sided binomial test at ``level``), or no reference share is known."""
+        if self.reference_share is None:
+            return True
+        return binomtest(window.cases, window.rows, self.reference_share, alternative="greater").pvalue < level
 
     def quoted(self, share_outside: float, share_inside: float) -> tuple[float | None, float | None]:
         """The (reference, observed) a symptom quotes, as the cell checks quote them: shares
@@ -99,6 +119,8 @@ def row_level_symptoms(
         window = scan(rows, series, PERMUTATIONS, level=level)
         if window is None or window.p_value is None or window.p_value >= level:
             continue
+        if not defect.beyond_reference(window, level):
+            continue
         reference, observed = defect.quoted(window.rate_outside, window.rate_inside)
         found.append(Symptom(
             defect.kind, (defect.column,), window.cases, window.rate_inside - window.rate_outside,
@@ -125,7 +147,8 @@ def candidate_defects(
         values = store.rows(Sql(
             "SELECT " + ", ".join(f"approx_top_k({finite_double(c.name, c.dtype)}, 1)[1]" for c in many_valued)
             + f" FROM {ident(dataset.view)} WHERE {where.text}", where.params), cancel)[0]
-        defects += [Defect("stuck", c.name, {"value": float(v), "distinct": float(c.distinct)})
+        defects += [Defect("stuck", c.name, {"value": float(v), "distinct": float(c.distinct),
+                                             "reference_top_share": c.top_share}, c.top_share)
                     for c, v in zip(many_valued, values)
                     if v is not None and float(v) != 0.0]
     return defects

@@ -53,13 +53,11 @@ def test_a_real_table_with_no_trend_has_no_kink_to_report(store, tmp_path):
     assert drift_onset(store, loaded.dataset, loaded.roles, "rating", Everything, DAY).start == START
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the row-level stuck-value scan (row_scan) reads the log's most frequent rating, which the drift "
-    "moves off its 0.1 grid after the kink, as stuck over the first weeks, and that finding takes the "
-    "column's place: a stuck value needs comparing with the value's share in the reference. Open in #13."))
 def test_the_drift_finding_of_a_real_table_starts_at_the_planted_kink(store, tmp_path):
     """End to end: the checks' buckets fire only once the drift is large; the finding is a
-    drift (not a step) and starts at the kink."""
+    drift (not a step) and starts at the kink. The drift moves the ratings off their 0.1 grid,
+    so their most frequent value stops occurring after the kink: the weeks before it hold that
+    value as often as the reference does, which is no stuck value."""
     path = tmp_path / "movies.parquet"
     movies_log(path, 16, per_day=0.05)
     loaded = load_log(store, [str(path)], check=False)

@@ -1,5 +1,7 @@
 """The reference profile matches pandas on the same rows, and its expectations file round-trips."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -65,3 +67,25 @@ def test_expectations_file_version_is_checked():
         Profile.from_json('{"schema_version": 99}')
     with pytest.raises(InputError):
         Profile.from_json("not json")
+
+
+def test_most_frequent_value_and_its_share_match_pandas(store, reference):
+    frame, dataset = reference
+    profile = profile_reference(store, dataset, ROLES)
+    for name in ("x", "z"):  # x: every value once, z: 99 integers
+        counts = frame[name].value_counts()
+        column = profile.column(name)
+        assert counts[column.top_value] == counts.max()
+        assert column.top_share == pytest.approx(counts.max() / len(frame))
+
+
+def test_a_version_1_expectations_file_is_still_read(store, reference):
+    """Version 1 had no most frequent values: it reads with none, the rest unchanged."""
+    frame, dataset = reference
+    profile = profile_reference(store, dataset, ROLES)
+    old = json.loads(profile.to_json())
+    old["schema_version"] = 1
+    for column in old["columns"]:
+        del column["top_value"], column["top_share"]
+    read = Profile.from_json(json.dumps(old))
+    assert read.column("x").top_share is None and read.column("x").counts == profile.column("x").counts

@@ -69,3 +69,16 @@ def test_a_value_repeated_by_two_versions_of_one_request_is_no_stuck_feed(store,
     shadow = pd.concat([frame.assign(model_version="a"), frame.assign(model_version="b")], ignore_index=True)
     found = [s for s in symptoms_of(store, tmp_path, shadow) if s.kind == "stuck"]
     assert [(s.columns, s.observed) for s in found] == [(("income",), 31_000.0)]
+
+
+def test_a_common_value_that_stops_occurring_is_no_stuck_value(store, tmp_path):
+    """Ages on a whole-year grid until day 75, then off it: the most frequent age vanishes, so
+    the first months "cluster" it, but hold it no more often than the reference does."""
+    frame = sparse_log(seed=3)
+    frame["age"] = np.random.default_rng(5).normal(45, 1, len(frame)).round(0)
+    later = frame.timestamp >= START + dt.timedelta(days=75)
+    frame.loc[later, "age"] += np.random.default_rng(4).uniform(0.05, 0.95, int(later.sum()))
+    assert not [s for s in symptoms_of(store, tmp_path, frame) if s.kind == "stuck"]
+    frame.loc[(frame.timestamp >= START + dt.timedelta(days=40)) & (frame.source == "web") & ~later, "age"] = 45.0
+    found = [s for s in symptoms_of(store, tmp_path, frame) if s.kind == "stuck"]
+    assert [(s.columns, s.observed) for s in found] == [(("age",), 45.0)]
