@@ -1,23 +1,13 @@
 """The command line as a user (or a cron job) runs it: JSON out, one-line errors, exit codes."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from app.cli import main
-
-
-def sleuth(*args, timeout=240, home=None):
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    if home is not None:
-        env["XDG_CONFIG_HOME"] = str(home)  # the user's own preferences are never read or written
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+from tests.app.run_cli import sleuth
 
 
 def test_info_prints_schema_roles_and_counts(demo_files):

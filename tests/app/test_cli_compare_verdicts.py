@@ -3,8 +3,7 @@ versions, the verdict, the metric's difference with its interval and the flips, 
 comparison computed them (checked against pandas on the same rows)."""
 
 import json
-import subprocess
-import sys
+from functools import partial
 
 import markupsafe
 import numpy as np
@@ -12,14 +11,9 @@ import pandas as pd
 import pytest
 
 from analysis.report.formatting import interval, signed
+from tests.app.run_cli import sleuth
 
-
-def _sleuth(*args, check=True):
-    result = subprocess.run([sys.executable, "-m", "app.cli", *map(str, args)], capture_output=True, text=True,
-                            timeout=300)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
+_sleuth = partial(sleuth, check=True)
 
 
 @pytest.fixture(scope="module")

@@ -7,21 +7,17 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import unicodedata
+from functools import partial
 from xml.etree import ElementTree
 
 import markupsafe
 import numpy as np
 import pytest
 
+from tests.app.run_cli import sleuth
 
-def _sleuth(*args, check=True):
-    result = subprocess.run([sys.executable, "-m", "app.cli", *map(str, args)], capture_output=True, text=True,
-                            timeout=300)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
+_sleuth = partial(sleuth, check=True)
 
 
 @pytest.fixture(scope="module")
