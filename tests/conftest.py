@@ -43,6 +43,18 @@ def demo_files(tmp_path_factory):
     return generate_demo(tmp_path_factory.mktemp("demo"), rows=200_000, seed=7)
 
 
+@pytest.fixture(scope="session")
+def weak(demo_files):
+    """The demo manifest's weak subpopulation: its predicate, the version weak on it, the other version."""
+    import json
+
+    manifest = json.loads(demo_files.manifest.read_text())
+    incident = next(i for i in manifest["incidents"] if i["kind"] == "weak_subpopulation")
+    weak_version = incident["versions"][0]
+    other = next(v["version"] for v in manifest["versions"] if v["version"] != weak_version)
+    return incident["predicate"], weak_version, other
+
+
 @pytest.fixture
 def qsettings(tmp_path):
     """QSettings in a temporary INI file, so tests never touch the user's preferences."""

@@ -9,16 +9,6 @@ from analysis.rules.rule_set import RuleSet
 from app.cli import main
 
 
-@pytest.fixture(scope="module")
-def weak(demo_files):
-    """The manifest's weak subpopulation, the version weak on it, and the other version."""
-    manifest = json.loads(demo_files.manifest.read_text())
-    incident = next(i for i in manifest["incidents"] if i["kind"] == "weak_subpopulation")
-    weak_version = incident["versions"][0]
-    other = next(v["version"] for v in manifest["versions"] if v["version"] != weak_version)
-    return incident["predicate"], weak_version, other
-
-
 def run(capsys, *args):
     code = main([str(a) for a in args])
     captured = capsys.readouterr()

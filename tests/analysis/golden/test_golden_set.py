@@ -18,12 +18,9 @@ from analysis.workspace.workspace_file import Workspace
 
 
 @pytest.fixture(scope="module")
-def demo(demo_files):
-    manifest = json.loads(demo_files.manifest.read_text())
-    incident = next(i for i in manifest["incidents"] if i["kind"] == "weak_subpopulation")
-    weak = incident["versions"][0]
-    other = next(v["version"] for v in manifest["versions"] if v["version"] != weak)
-    return demo_files, incident["predicate"], weak, other
+def demo(demo_files, weak):
+    """The demo files, then the weak subpopulation's predicate, weak version and other version."""
+    return (demo_files, *weak)
 
 
 def where(dataset, text):

@@ -2,7 +2,6 @@
 computation of the rules on the same rows, and routing the planted weak subpopulation to the
 other version removes that regression from compare."""
 
-import json
 
 import numpy as np
 import pandas as pd
@@ -19,17 +18,6 @@ from analysis.slices import Slice
 from analysis.slicing.parser import parse_slice
 
 TOL = 1e-9
-
-
-@pytest.fixture(scope="module")
-def weak(demo_files):
-    """The manifest's weak subpopulation: its predicate, the version weak on it, the other one."""
-    manifest = json.loads(demo_files.manifest.read_text())
-    incident = next(i for i in manifest["incidents"] if i["kind"] == "weak_subpopulation")
-    versions = [v["version"] for v in manifest["versions"]]
-    weak_version = incident["versions"][0]
-    other = next(v for v in versions if v != weak_version)
-    return incident["predicate"], weak_version, other
 
 
 @pytest.fixture(scope="module")
