@@ -1,0 +1,94 @@
+"""A group's slice against the version before it: the planted kiosk regression of v2 is found
+with both versions' error rates, Wilson intervals and Fisher's test as scipy computes them on
+the same rows; a slice both versions handle alike is not called regressed."""
+
+import pytest
+from scipy import stats
+
+from analysis.data.open_log import load_log
+from analysis.errors import SchemaError
+from analysis.queue.failure_queue import FailureQueue
+from analysis.queue.group_evidence import attach_version_evidence, previous_version, version_evidence
+from analysis.slices import InSet, Slice
+from analysis.workspace.workspace_file import Workspace
+from tests.analysis.queue.regressed_log import write_regressed_log
+
+
+@pytest.fixture
+def regressed(tmp_path, store):
+    log = write_regressed_log(tmp_path / "log.parquet")
+    loaded = load_log(store, [str(tmp_path / "log.parquet")], check=False)
+    return log, loaded.dataset, loaded.roles
+
+
+def _expected(log, segment, version):
+    rows = log[(log["segment"] == segment) & (log["model_version"] == version)]
+    return len(rows), int((rows["label"] != rows["prediction"]).sum())
+
+
+def test_the_version_before_is_the_one_served_earlier(regressed, store):
+    _, dataset, roles = regressed
+    assert previous_version(store, dataset, roles, "v2") == "v1"
+    with pytest.raises(SchemaError, match="first version"):
+        previous_version(store, dataset, roles, "v1")
+
+
+@pytest.mark.parametrize("segment", ["kiosk", "web"])
+def test_each_version_and_the_test_match_scipy(regressed, store, segment):
+    log, dataset, roles = regressed
+    found = version_evidence(store, dataset, roles, InSet("segment", (segment,)), "v2")
+    assert (found["base"], found["candidate"]) == ("v1", "v2")
+    counts = [_expected(log, segment, v) for v in ("v1", "v2")]
+    for shown, (rows, errors) in zip(found["versions"], counts):
+        wilson = stats.binomtest(errors, rows).proportion_ci(method="wilson")
+        assert (shown["rows"], shown["errors"]) == (rows, errors)
+        assert shown["ci"] == pytest.approx([wilson.low, wilson.high], abs=1e-9)
+    (base_rows, base_errors), (cand_rows, cand_errors) = counts
+    fisher = stats.fisher_exact([[cand_errors, cand_rows - cand_errors], [base_errors, base_rows - base_errors]])
+    assert found["p_value"] == pytest.approx(fisher.pvalue, rel=1e-9)
+    assert found["diff"] == pytest.approx(cand_errors / cand_rows - base_errors / base_rows)
+    assert found["regressed"] is (segment == "kiosk")
+
+
+def test_attached_to_the_groups_that_have_an_earlier_version(regressed, store, tmp_path):
+    _, dataset, roles = regressed
+    workspace = Workspace.open(tmp_path / "w.sleuth")
+    queue = FailureQueue(workspace, user="ana")
+    kiosk = Slice(InSet("segment", ("kiosk",)), name="segment = kiosk")
+    with queue.edit():
+        newer = queue.new_group("slice:v2:kiosk", "slice", "kiosk (v2)", dataset.name, "v2", kiosk, {"rows": 1})
+        older = queue.new_group("slice:v1:kiosk", "slice", "kiosk (v1)", dataset.name, "v1", kiosk, {"rows": 1})
+    assert attach_version_evidence(queue, store, dataset, roles, [newer, older]) == [newer]
+    kept = queue.group(newer).evidence
+    assert kept["rows"] == 1 and kept["versions"]["regressed"] is True
+    assert "versions" not in queue.group(older).evidence
+    assert queue.history()[-1].what == "compared with the previous version"
+    workspace.close()
+
+
+def test_a_finding_group_finds_its_kept_finding_and_cells(tmp_path):
+    import datetime as dt
+
+    from analysis.queue.group_evidence import finding_cells, group_finding
+    from analysis.triage.check_report import finding_to_dict
+    from analysis.triage.ranking import Finding
+
+    finding = Finding(kind="null_burst", columns=("amount",), window=(dt.datetime(2026, 11, 3), dt.datetime(2026, 11, 4)),
+                      group=(("segment", "kiosk"),), slice=InSet("segment", ("kiosk",)), rows=120, severity="alert",
+                      score=3.0, effect=1.2, evidence={"null_rate": 0.8, "reference_null_rate": 0.0}, symptoms=(),
+                      sentence="amount is null in 80% of kiosk rows from Nov 3")
+    workspace = Workspace.open(tmp_path / "w.sleuth")
+    workspace.save_findings("log", "reference", [finding_to_dict(finding)])
+    queue = FailureQueue(workspace, user="ana")
+    with queue.edit():
+        found = queue.new_group(f"finding:v2:{finding.key}", "finding", "null burst of amount", "log", "v2",
+                                Slice(finding.slice), {})
+        other = queue.new_group("finding:v2:swap|a,b|*", "finding", "swap of a, b", "log", "v2", None, {})
+    document = group_finding(queue, queue.group(found))
+    assert document["sentence"] == finding.sentence
+    cells = dict(finding_cells(document))
+    assert (cells["columns"], cells["where"], cells["rows"], cells["null rate"]) == (
+        "amount", "segment = 'kiosk'", "120", "0.8000")
+    assert cells["from"].startswith("2026-11-03")
+    assert group_finding(queue, queue.group(other)) is None
+    workspace.close()
