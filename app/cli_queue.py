@@ -197,7 +197,7 @@ def _relabel(queue, group, args) -> dict:
 
 def _report(queue, args) -> int:
     from analysis.errors import InputError
-    from analysis.queue.report import render_html, render_markdown, report_document
+    from analysis.queue.report import chart_images, render_html, render_markdown, report_document
 
     out = Path(args.out)
     suffix = out.suffix.lower()
@@ -207,7 +207,7 @@ def _report(queue, args) -> int:
     if suffix == ".pdf":
         from app.report_pdf import write_pdf
 
-        write_pdf(render_markdown(document), out)
+        write_pdf(render_markdown(document, images=True), out, chart_images(document))
     else:
         out.write_text(render_html(document) if suffix != ".md" else render_markdown(document), encoding="utf-8")
     print(f"wrote {out}")

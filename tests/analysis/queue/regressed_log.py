@@ -26,3 +26,26 @@ def write_regressed_log(path) -> pd.DataFrame:
     log = pd.concat(frames, ignore_index=True)
     log.to_parquet(path)
     return log
+
+
+def reviewed_queue(folder, store):
+    """The log's failures queued (grouping finds the kiosk slice of v2), each group compared
+    with the version before; the kiosk group decided, another decided then undone. Returns
+    the log, the queue (its workspace left open for the caller to close) and the kiosk group."""
+    from analysis.data.open_log import load_log
+    from analysis.queue.edits import apply, decide, revert
+    from analysis.queue.failure_queue import FailureQueue
+    from analysis.queue.group_evidence import attach_version_evidence
+    from analysis.queue.intake import intake_log
+    from analysis.workspace.workspace_file import Workspace
+
+    log = write_regressed_log(folder / "log.parquet")
+    loaded = load_log(store, [str(folder / "log.parquet")], check=False)
+    queue = FailureQueue(Workspace.open(folder / "w.sleuth"), user="ana")
+    result = intake_log(queue, store, loaded.dataset, loaded.roles)
+    attach_version_evidence(queue, store, loaded.dataset, loaded.roles, result.groups)
+    kiosk = next(g for g in queue.groups() if g.reason == "slice" and g.version == "v2")
+    other = next(g for g in queue.groups() if g.id != kiosk.id)
+    apply(queue, decide(kiosk.id, "rule", owner="ana"))
+    revert(queue, apply(queue, decide(other.id, "collect")))
+    return log, queue, kiosk
