@@ -23,10 +23,11 @@ from typing import Any, Callable
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QKeySequence
+from PySide6.QtGui import QFont, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
+    QHeaderView,
     QInputDialog,
     QLabel,
     QTableWidget,
@@ -41,6 +42,7 @@ from analysis.queue.followup import followup_edit
 from analysis.queue.group_evidence import comparable, finding_cells, group_finding, keep_version_evidence, version_evidence
 from analysis.queue.meeting import (DecideInMeeting, agenda_screens, end_meeting, example_row, measure_awaiting,
                                     start_meeting)
+from analysis.report.charts import bucket_labels
 from analysis.report.formatting import escape_html, p_value, percent
 from analysis.slices import to_text
 from analysis.trace.tracer import InfluenceCache, trace_log_row
@@ -52,6 +54,10 @@ from views.widgets.queue_agenda import DECISION_KEYS, TAG_KEYS, error_rate_text
 NEXT_KEYS = (Qt.Key_Right, Qt.Key_Space, Qt.Key_PageDown)
 PREVIOUS_KEYS = (Qt.Key_Left, Qt.Key_PageUp)
 TRAINING_ROWS_SHOWN = 5
+TIME_TICKS = 4
+"""Bucket labels on the time axis at most: more overlap at a projector's type size."""
+PLOT_FONT_POINTS = 14
+PLOT_MIN_HEIGHT = 160
 PRESENTER_STYLE = """
 QWidget { font-size: 20pt; }
 QLabel#meeting_title { font-size: 34pt; font-weight: bold; }
@@ -86,10 +92,9 @@ class MeetingView(QWidget):
         self.body.setWordWrap(True)
         self.body.setTextFormat(Qt.RichText)
         self.body.setAlignment(Qt.AlignTop | Qt.AlignLeft)
-        self.plot = pg.PlotWidget()
-        self.plot.setLabel("left", "error rate")
-        self.plot.setMinimumHeight(220)
+        self.plot = _rate_plot()
         self.values = _table(("Column", "Value"))
+        self.finding_cells = _table(("Finding", "Value"))
         self.training = _table(("Influence", "Label", "Training row"))
         self.training_caption = QLabel()
         self.training_caption.setWordWrap(True)
@@ -113,8 +118,11 @@ class MeetingView(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.status)
         layout.addWidget(self.title)
+        evidence = QHBoxLayout()
+        evidence.addWidget(self.plot, 1)
+        evidence.addWidget(self.finding_cells, 1)
         layout.addWidget(self.body)
-        layout.addWidget(self.plot, 1)
+        layout.addLayout(evidence, 1)
         layout.addLayout(tables, 1)
         layout.addWidget(self.keys)
 
@@ -134,6 +142,7 @@ class MeetingView(QWidget):
             self.title.setText("The queue is empty")
             self.body.setText("Nothing to review: queue failures from the table, a slice, compare or trace.")
             self._show_parts(plot=False, tables=False)
+            self.finding_cells.setVisible(False)
             return
         item = self.screens[self.position][1]
         if item is None:
@@ -158,22 +167,12 @@ class MeetingView(QWidget):
         finding = group_finding(self.queue, group)
         self.body.setText(evidence_html(group, self.queue.total_failures(), self.session.version_name,
                                         finding, self._versions_missing(group)))
-        self.plot.clear()
         series = group.evidence.get("series") or []
-        if series:
-            x = list(range(len(series)))
-            rates = [p["error_rate"] for p in series]
-            self.plot.plot(x, rates, pen=pg.mkPen("#c0392b", width=3), symbol="o")
-            self.plot.addItem(pg.ErrorBarItem(
-                x=np.array(x, dtype=float), y=np.array(rates),
-                top=np.array([p["ci"][1] - p["error_rate"] for p in series]),
-                bottom=np.array([p["error_rate"] - p["ci"][0] for p in series]), beam=0.2))
-            self.plot.getAxis("bottom").setTicks([[(i, p["start"][:10]) for i, p in enumerate(series)]])
+        _draw_rates(self.plot, series)
         self._show_parts(plot=bool(series), tables=False)
         cells = finding_cells(finding) if finding else []
-        self.values.setHorizontalHeaderLabels(("Finding", "Value"))
-        _fill(self.values, cells)
-        self.values.setVisible(bool(cells))
+        _fill(self.finding_cells, cells)
+        self.finding_cells.setVisible(bool(cells))
         self._compare_versions(group)
 
     def _versions_missing(self, group: Group) -> str | None:
@@ -211,7 +210,7 @@ class MeetingView(QWidget):
         self.show_screen()
 
     def _show_example(self, group: Group, item: dict[str, Any]) -> None:
-        self.values.setHorizontalHeaderLabels(("Column", "Value"))
+        self.finding_cells.setVisible(False)
         shown = [i for g, i in self.screens if g == group.id and i is not None]
         self.title.setText(f"{escape_html(group.title)} — failure {shown.index(item) + 1} of {len(shown)}")
         loss = item.get("loss")
@@ -355,10 +354,13 @@ def evidence_html(group: Group, total_failures: int, version_name: Callable[[str
     evidence = group.evidence
     lines = [f"<b>{group.failures:,}</b> failures ({100 * share:.0f}% of all), version "
              f"{escape_html(version_name(group.version))}"]
+    rate = (f"error rate <b>{error_rate_text(group)}</b> over {evidence.get('rows', 0):,} rows"
+            if evidence.get("error_rate") is not None else "")
     if group.slice is not None:
-        rate = (f": error rate <b>{error_rate_text(group)}</b> over {evidence.get('rows', 0):,} rows"
-                if evidence.get("error_rate") is not None else "")
-        lines.append(f"Slice <code>{escape_html(group.slice.name or to_text(group.slice.predicate))}</code>{rate}")
+        where = f"Slice <code>{escape_html(group.slice.name or to_text(group.slice.predicate))}</code>"
+        lines.append(f"{where}: {rate}" if rate else where)
+    elif rate:
+        lines.append(f"Its version's {rate}")
     if evidence.get("versions"):
         lines.append(_versions_html(evidence["versions"], version_name))
     elif versions_missing:
@@ -381,16 +383,14 @@ def evidence_html(group: Group, total_failures: int, version_name: Callable[[str
 
 def _versions_html(found: dict[str, Any], version_name: Callable[[str | None], str]) -> str:
     """The slice in both versions (error rate, 95% interval, labelled rows) and compare's test."""
-    verdict = "<b>regressed</b>" if found["regressed"] else "not significantly worse"
-    rows = "".join(
-        f"<tr><td>{escape_html(version_name(v['version']))}</td><td align='right'>{percent(v['error_rate'])}</td>"
-        f"<td align='right'>{percent(v['ci'][0]) if v['ci'] else '—'} – {percent(v['ci'][1]) if v['ci'] else '—'}</td>"
-        f"<td align='right'>{v['rows']:,}</td></tr>" for v in found["versions"])
+    verdict = "<b>regressed</b>" if found["regressed"] else "is not significantly worse"
+    base, candidate = (f"{escape_html(version_name(v['version']))} <b>{percent(v['error_rate'])}</b> "
+                       f"[{percent(v['ci'][0]) if v['ci'] else '—'}–{percent(v['ci'][1]) if v['ci'] else '—'}] "
+                       f"of {v['rows']:,}" for v in found["versions"])
     diff = "—" if found["diff"] is None else f"{100 * found['diff']:+.1f} points"
-    return (f"Against {escape_html(version_name(found['base']))}, the version before, this slice {verdict}: "
-            f"error {diff}, p = {p_value(found['p_value'])} ({escape_html(found['method'])})"
-            "<table cellspacing='0' cellpadding='4'><tr><th align='left'>version</th><th>error rate</th>"
-            f"<th>95% interval</th><th>labelled rows</th></tr>{rows}</table>")
+    return (f"Against {escape_html(version_name(found['base']))}, the version before, this slice {verdict} "
+            f"({escape_html(found['method'].split(';')[0])}, p = {p_value(found['p_value'])}): "
+            f"error rate {base} → {candidate} rows, {diff}")
 
 
 def _blame_html(group: Group) -> str:
@@ -407,9 +407,44 @@ def _blame_html(group: Group) -> str:
             "these failures to the training batch behind them.</i>")
 
 
+def _rate_plot() -> pg.PlotWidget:
+    """An error-rate plot legible on a projector: dark on white, large ticks, percent."""
+    plot = pg.PlotWidget(background="w")
+    plot.setMinimumHeight(PLOT_MIN_HEIGHT)
+    plot.setMouseEnabled(x=False, y=False)
+    font = QFont()
+    font.setPointSize(PLOT_FONT_POINTS)
+    for side in ("left", "bottom"):
+        axis = plot.getAxis(side)
+        axis.setPen(pg.mkPen("#333"))
+        axis.setTextPen(pg.mkPen("#222"))
+        axis.setTickFont(font)
+        axis.enableAutoSIPrefix(False)
+    plot.setLabel("left", "error rate (%)", **{"font-size": f"{PLOT_FONT_POINTS}pt", "color": "#222"})
+    return plot
+
+
+def _draw_rates(plot: pg.PlotWidget, series: list[dict[str, Any]]) -> None:
+    """The error rate per time bucket (percent) with its 95% interval, a few bucket labels."""
+    plot.clear()
+    if not series:
+        return
+    x = np.arange(len(series), dtype=float)
+    rates = np.array([100 * p["error_rate"] for p in series])
+    plot.addItem(pg.ErrorBarItem(x=x, y=rates, top=np.array([100 * p["ci"][1] for p in series]) - rates,
+                                 bottom=rates - np.array([100 * p["ci"][0] for p in series]), beam=0.2,
+                                 pen=pg.mkPen("#999")))
+    plot.plot(x, rates, pen=pg.mkPen("#c0392b", width=3), symbol="o", symbolBrush="#c0392b", symbolPen=None)
+    labels = [label[:10] for label in bucket_labels([p["start"] for p in series])]  # days read at a glance
+    every = max(1, -(-len(series) // TIME_TICKS))
+    plot.getAxis("bottom").setTicks([[(i, labels[i]) for i in range(0, len(series), every)]])
+    plot.setYRange(0, max(100 * p["ci"][1] for p in series) * 1.05 or 1.0)
+
+
 def _table(headers: tuple[str, ...]) -> QTableWidget:
     table = QTableWidget(0, len(headers))
     table.setHorizontalHeaderLabels(headers)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
     table.horizontalHeader().setStretchLastSection(True)
     table.verticalHeader().setVisible(False)
     table.setEditTriggers(QAbstractItemView.NoEditTriggers)
@@ -418,10 +453,14 @@ def _table(headers: tuple[str, ...]) -> QTableWidget:
 
 
 def _fill(table: QTableWidget, rows: list[tuple]) -> None:
+    """Rows of text, each cell's whole text in its tooltip, rows as tall as their wrapped text."""
     table.setRowCount(len(rows))
     for r, row in enumerate(rows):
         for c, value in enumerate(row):
-            table.setItem(r, c, QTableWidgetItem("" if value is None else str(value)))
+            cell = QTableWidgetItem("" if value is None else str(value))
+            cell.setToolTip(cell.text())
+            table.setItem(r, c, cell)
+    table.resizeRowsToContents()
 
 
 if __name__ == "__main__":  # preview: python -m views.meeting WORKSPACE

@@ -136,9 +136,13 @@ def finding_cells(document: dict[str, Any]) -> list[tuple[str, str]]:
     start, end = document.get("window") or (None, None)
     cells = [("kind", str(document["kind"]).replace("_", " ")), ("columns", ", ".join(document.get("columns", []))),
              ("where", document.get("slice") or "all rows"),
-             ("from", start or MISSING), ("until", end or MISSING),
+             ("from", _moment(start)), ("until", _moment(end)),
              ("rows", f"{int(document.get('rows') or 0):,}"), ("severity", str(document.get("severity")))]
     return cells + [(str(name).replace("_", " "), _cell(value)) for name, value in (document.get("evidence") or {}).items()]
+
+
+def _moment(iso: str | None) -> str:
+    return MISSING if not iso else iso[:16].replace("T", " ")
 
 
 def _cell(value: Any) -> str:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QInputDialog
+from PySide6.QtWidgets import QApplication, QInputDialog
 
 from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.intake import failures
@@ -20,6 +20,7 @@ from analysis.workspace.workspace_file import Workspace
 from app.commands import AttachWorkspace
 from app.state import Session
 from tests.views.helpers import open_log
+from tests.views.test_window_tour import SMALL_SCREEN, cut_texts
 from views.meeting import MeetingView
 
 
@@ -208,6 +209,7 @@ def test_the_evidence_screen_shows_the_regressed_slice_the_finding_and_the_blame
     session, log, kiosk, finding_group = regressed_review
     view = MeetingView(session, sync_tasks, ["ana"])
     qtbot.addWidget(view)
+    view.resize(*SMALL_SCREEN)
     view.show()
     view.setFocus()
 
@@ -219,21 +221,36 @@ def test_the_evidence_screen_shows_the_regressed_slice_the_finding_and_the_blame
         errors = int((rows["label"] != rows["prediction"]).sum())
         counts.append((len(rows), errors))
         ci = stats.binomtest(errors, len(rows)).proportion_ci(method="wilson")
-        assert f"{percent(errors / len(rows))}</td><td align='right'>{percent(ci.low)} – {percent(ci.high)}" in text
+        assert f"{version} <b>{percent(errors / len(rows))}</b> [{percent(ci.low)}–{percent(ci.high)}] of {len(rows):,}" in text
     (n1, e1), (n2, e2) = counts
     fisher = stats.fisher_exact([[e2, n2 - e2], [e1, n1 - e1]]).pvalue
-    assert "this slice <b>regressed</b>" in text and f"p = {p_value(fisher)} (Fisher exact" in text
+    assert f"this slice <b>regressed</b> (Fisher exact, p = {p_value(fisher)})" in text
     assert "source = batch-3" in text and "60% of the harmful influence" in text
     kept = FailureQueue(session.workspace).group(kiosk.id).evidence["versions"]
     assert kept["regressed"] and kept["versions"][1]["errors"] == e2  # in the workspace for the report
 
+    fits_the_screen(view)
+    qtbot.keyClick(view, Qt.Key_Right)
+    assert "failure 1 of" in view.title.text()
+    fits_the_screen(view)
+
     _to_evidence_of(view, qtbot, "null burst")
     assert "amount is null in 80% of rows from Nov 3" in view.body.text()
-    cells = {view.values.item(r, 0).text(): view.values.item(r, 1).text() for r in range(view.values.rowCount())}
-    assert view.values.isVisible() and cells["null rate"] == "0.8000" and cells["columns"] == "amount"
+    table = view.finding_cells
+    cells = {table.item(r, 0).text(): table.item(r, 1).text() for r in range(table.rowCount())}
+    assert table.isVisible() and cells["null rate"] == "0.8000" and cells["columns"] == "amount"
     assert "--train SNAPSHOT" in view.body.text()  # not traced: says what to run
     assert "not significantly worse" in view.body.text()  # web: v2 is no worse than v1
+    fits_the_screen(view)
     view.close()
+
+
+def fits_the_screen(view):
+    """The screen shown fits a small projector: the window did not grow past it to make room
+    for its text, and no one-line label or header is cut."""
+    QApplication.processEvents()
+    assert (view.width(), view.height()) == SMALL_SCREEN
+    assert cut_texts(view) == []
 
 
 def test_missing_evidence_says_what_to_run(qtbot, sync_tasks, tmp_path):
@@ -254,6 +271,6 @@ def test_missing_evidence_says_what_to_run(qtbot, sync_tasks, tmp_path):
     assert "--train SNAPSHOT" in view.body.text()
     assert "versions" not in queue.group(kiosk).evidence
     _to_evidence_of(view, qtbot, "swap")
-    assert "Run the input checks on “october”" in view.body.text() and not view.values.isVisible()
+    assert "Run the input checks on “october”" in view.body.text() and not view.finding_cells.isVisible()
     view.close()
     session.close()
