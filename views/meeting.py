@@ -206,7 +206,7 @@ class MeetingView(QWidget):
 
     def _versions_failed(self, group_id: int, reason: str) -> None:
         self.comparing.discard(group_id)
-        self.version_notes[group_id] = f"No comparison with an earlier version: {reason}."
+        self.version_notes[group_id] = f"Not compared with an earlier version: {reason}."
         self.show_screen()
 
     def _show_example(self, group: Group, item: dict[str, Any]) -> None:

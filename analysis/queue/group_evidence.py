@@ -52,12 +52,12 @@ def previous_version(store: Store, dataset: Dataset, roles: RoleMap, version: st
     firsts = dict(store.rows(Sql(f"SELECT {version_text}, min({timestamp_expr(dataset, roles)}) FROM "
                                  f"{ident(dataset.view)} WHERE {version_text} IS NOT NULL GROUP BY 1")))
     if version not in firsts:
-        raise SchemaError(f"version {version} has no rows in the log", file=dataset.name)
+        raise SchemaError(f"version {version} has no rows in the log {dataset.name}")
     earlier = [(first, name) for name, first in firsts.items()
                if name != version and first is not None and first < firsts[version]]
     if not earlier:
-        raise SchemaError(f"version {version} is the first version in the log: no earlier version to compare with",
-                          file=dataset.name)
+        raise SchemaError(f"version {version} is the first version in the log, so this slice has no earlier "
+                          "version to be compared with")
     return max(earlier)[1]
 
 

@@ -274,3 +274,29 @@ def test_missing_evidence_says_what_to_run(qtbot, sync_tasks, tmp_path):
     assert "Run the input checks on “october”" in view.body.text() and not view.finding_cells.isVisible()
     view.close()
     session.close()
+
+
+def test_the_window_tour_ends_in_meeting_mode_after_queueing_the_logs_failures(qtbot, qsettings, tmp_path):
+    """What ``sleuth demo --screenshots`` photographs last: the queue panel's button queues the
+    open log's failures (grouping finds the kiosk slice), then meeting mode opens at the
+    window's size on the first group's evidence."""
+    from app.window_tour import open_meeting_screen
+    from tests.analysis.queue.regressed_log import write_regressed_log
+    from tests.views.helpers import close_window, make_window, not_blank, settle
+
+    write_regressed_log(tmp_path / "log.parquet")
+    window = make_window(qtbot, qsettings)
+    try:
+        window.resize(*SMALL_SCREEN)
+        window.open_paths([str(tmp_path / "log.parquet")])
+        settle(qtbot, window)
+        window.session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
+        view = open_meeting_screen(window, lambda: settle(qtbot, window))
+        assert any(g.reason == "slice" and "kiosk" in g.title for g in view.queue.groups())
+        assert (view.width(), view.height()) == SMALL_SCREEN and view.position == 0
+        assert "group 1 of" in view.status.text() and not_blank(view)
+        assert window.notifications.messages() == []
+        view.close()
+    finally:
+        window.close()
+        close_window(window)
