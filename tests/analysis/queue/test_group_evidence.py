@@ -92,3 +92,18 @@ def test_a_finding_group_finds_its_kept_finding_and_cells(tmp_path):
     assert cells["from"].startswith("2026-11-03")
     assert group_finding(queue, queue.group(other)) is None
     workspace.close()
+
+
+@pytest.mark.slow
+def test_on_the_demo_the_weak_subpopulation_is_the_slice_that_regressed(demo_files, weak, store):
+    """The demo's manifest plants one regression: the new version is weak on a subpopulation.
+    Compared with the version before it, that slice regressed; every other row did not."""
+    from analysis.slicing.role_leaves import parse_where
+
+    predicate_text, weak_version, other_version = weak
+    loaded = load_log(store, [str(demo_files.log)], check=False)
+    planted = parse_where(store, predicate_text, loaded.dataset, loaded.roles)
+    found = version_evidence(store, loaded.dataset, loaded.roles, planted, weak_version)
+    assert found["base"] == other_version and found["regressed"]
+    assert found["versions"][1]["error_rate"] > found["versions"][0]["ci"][1]
+    assert not version_evidence(store, loaded.dataset, loaded.roles, ~planted, weak_version)["regressed"]
