@@ -74,8 +74,9 @@ def render_markdown(document: dict[str, Any], images: bool = False) -> str:
 
 
 def charts(document: dict[str, Any]) -> list[Chart]:
-    """Every chart of the report, in the order it shows them."""
-    return [document["failures_chart"], document["status_chart"]] + [c for g in document["groups"] for c in g["charts"]]
+    """Every chart the report draws (one without values is a sentence instead), in its order."""
+    found = [document["failures_chart"], document["status_chart"]] + [c for g in document["groups"] for c in g["charts"]]
+    return [chart for chart in found if chart.rows]
 
 
 def chart_images(document: dict[str, Any]) -> dict[str, str]:
@@ -160,11 +161,11 @@ HTML_TEMPLATE = """<!DOCTYPE html>
 td,th{border:1px solid #ccc;padding:.2em .5em}section{border-top:1px solid #999;margin-top:1.5em}
 figure{margin:1em 0}figure table{font-size:85%;margin-top:.3em}</style>
 </head><body>
-{% macro figure(chart) %}<figure id="{{ chart.name }}"><img alt="{{ chart.alt }}" src="{{ chart.data_uri }}">
+{% macro figure(chart) %}{% if not chart.rows %}<p>{{ chart.alt }}.</p>{% else %}<figure id="{{ chart.name }}"><img alt="{{ chart.alt }}" src="{{ chart.data_uri }}">
 {% if chart.rows | length > table_rows %}<details><summary>The {{ chart.rows | length }} values</summary>{% endif %}
 <table><tr>{% for h in chart.header %}<th>{{ h }}</th>{% endfor %}</tr>
 {% for row in chart.rows %}<tr>{% for v in row %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor %}</table>
-{% if chart.rows | length > table_rows %}</details>{% endif %}</figure>
+{% if chart.rows | length > table_rows %}</details>{% endif %}</figure>{% endif %}
 {% endmacro %}
 
 <h1>Failure review: {{ doc.workspace }}</h1>
@@ -211,6 +212,10 @@ to {{ g.followup.after.error_rate | pct }} (p = {{ "%.3g" | format(g.followup.p_
 """
 
 MARKDOWN_TEMPLATE = """{% macro chart(c) %}
+{% if not c.rows %}
+{{ c.alt }}.
+
+{% else %}
 {% if images %}
 ![{{ c.alt | cell }}]({{ c.name }})
 
@@ -225,6 +230,7 @@ MARKDOWN_TEMPLATE = """{% macro chart(c) %}
 | {% for v in row %}{{ v | cell }} | {% endfor %}
 
 {% endfor %}
+{% endif %}
 {% endif %}
 
 {% endmacro %}

@@ -61,3 +61,15 @@ def test_html_inlines_every_chart_and_markdown_names_each_image(reviewed):
     assert all(f"]({name})" in with_images for name in chart_images(document))
     assert "](" not in render_markdown(document).split("## Groups")[0]
     assert "| new → decided | 2 |" in render_markdown(document)
+
+
+def test_a_chart_without_values_is_a_sentence(tmp_path):
+    from analysis.queue.failure_queue import FailureQueue
+    from analysis.workspace.workspace_file import Workspace
+
+    workspace = Workspace.open(tmp_path / "empty.sleuth")
+    document = report_document(FailureQueue(workspace, user="ana"))
+    workspace.close()
+    assert charts(document) == [] and "data:image" not in render_html(document)
+    assert "Status changes: none." in render_markdown(document, images=True)
+    assert "Failures per group: none." in render_html(document)
