@@ -122,7 +122,7 @@ def _group_charts(group: Group) -> list[Chart]:
     found = []
     series = group.evidence.get("series") or []
     if len(series) >= 2:
-        found.append(rate_over_time_chart(f"group{group.id}_error_over_time", "Error rate of the slice over time",
+        found.append(rate_over_time_chart(f"group{group.id}_error_over_time", "Error rate over time",
                                           series))
     compared = group.evidence.get("versions")
     if compared and all(v["rows"] for v in compared["versions"]):
