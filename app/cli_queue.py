@@ -93,6 +93,7 @@ def _add(queue, args) -> int:
     from analysis.data.open_log import load_log
     from analysis.queue.blame import attach_blame
     from analysis.queue.followup import follow_up
+    from analysis.queue.group_evidence import attach_version_evidence
     from analysis.queue.grouping import version_scope
     from analysis.queue.intake import intake_log
     from analysis.slicing.role_leaves import where_sql
@@ -111,6 +112,7 @@ def _add(queue, args) -> int:
     findings = check_dataset(store, dataset, roles, queue.workspace.profile(dataset.name)).findings if args.check else ()
     result = intake_log(queue, store, dataset, roles, condition, since_last_review=args.since_last_review,
                         sample=args.sample, findings=findings)
+    attach_version_evidence(queue, store, dataset, roles, result.groups)
     blamed = (attach_blame(queue, store, dataset, roles, result.groups, args.train, args.model, args.trust)
               if args.train else [])
     total = queue.total_failures()
@@ -195,7 +197,7 @@ def _relabel(queue, group, args) -> dict:
 
 def _report(queue, args) -> int:
     from analysis.errors import InputError
-    from analysis.queue.report import render_html, render_markdown, report_document
+    from analysis.queue.report import chart_images, render_html, render_markdown, report_document
 
     out = Path(args.out)
     suffix = out.suffix.lower()
@@ -205,7 +207,7 @@ def _report(queue, args) -> int:
     if suffix == ".pdf":
         from app.report_pdf import write_pdf
 
-        write_pdf(render_markdown(document), out)
+        write_pdf(render_markdown(document, images=True), out, chart_images(document))
     else:
         out.write_text(render_html(document) if suffix != ".md" else render_markdown(document), encoding="utf-8")
     print(f"wrote {out}")

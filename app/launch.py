@@ -96,7 +96,7 @@ def save_screenshot(app, window, tasks, path: str) -> int:
 
 def save_panel_screenshots(app, window, tasks, folder: Path) -> int:
     """Walk every panel (:mod:`app.window_tour`) and save the window at each as ``folder/<panel>.png``."""
-    from app.window_tour import stops, visit
+    from app.window_tour import open_meeting_screen, stops, visit
 
     folder.mkdir(parents=True, exist_ok=True)
     settle(app, window, tasks)
@@ -105,6 +105,11 @@ def save_panel_screenshots(app, window, tasks, folder: Path) -> int:
         visit(window, stop, lambda: settle(app, window, tasks))
         path = str(folder / f"{stop.name}.png")
         (written if window.grab().save(path) else failed).append(path)
+    meeting = open_meeting_screen(window, lambda: settle(app, window, tasks))
+    if meeting is not None:
+        path = str(folder / "meeting.png")
+        (written if meeting.grab().save(path) else failed).append(path)
+        meeting.close()
     return _finish(window, written, failed)
 
 

@@ -35,12 +35,17 @@ def add_queue_dock(window: "MainWindow") -> None:
 def start_meeting_mode(window: "MainWindow") -> None:
     """Ask who attends, then open meeting mode full screen; a sentence when it cannot start."""
     names, ok = QInputDialog.getText(window, "Meeting", "Who is here (names, comma-separated)?", text=os_user())
-    if not ok:
-        return
+    if ok:
+        open_meeting(window, names.split(","))
+
+
+def open_meeting(window: "MainWindow", attendees: list[str]) -> MeetingView | None:
+    """Meeting mode with ``attendees``, full screen; None (and a sentence) when it cannot start."""
     try:
-        window.meeting_view = MeetingView(window.session, window.tasks, names.split(","), window)
+        window.meeting_view = MeetingView(window.session, window.tasks, attendees, window)
     except InputError as exc:
         window.notifications.show_message("error", f"Meeting mode cannot start: {exc}")
-        return
+        return None
     window.meeting_view.showFullScreen()
     window.meeting_view.setFocus()
+    return window.meeting_view

@@ -4,6 +4,7 @@
 screen size checks each stop, so both see the same panels in the same state a person sees
 after opening the log and clicking each panel's button. Panels whose result waits for a click
 (failing slices, compare, input checks) get that click; trace gets the table's first row.
+The walk ends in meeting mode (:func:`open_meeting_screen`), the window the review projects.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from typing import Callable
 
 from PySide6.QtWidgets import QAbstractButton, QDockWidget
 
+from analysis.queue.failure_queue import os_user
+from app.queue_wiring import open_meeting
+from views.meeting import MeetingView
 from views.panel import Panel
 from views.panels.compare import ComparePanel
 from views.panels.failing_slices import DiscoveryPanel
@@ -54,3 +58,21 @@ def visit(window, stop: Stop, settle: Callable[[], None]) -> None:
     elif isinstance(stop.panel, TracePanel) and window.session.selected_row is None:
         window.table_panel.view.selectRow(0)
     settle()
+
+
+def open_meeting_screen(window, settle: Callable[[], None]) -> MeetingView | None:
+    """Meeting mode as the review opens it, at the window's size: the log's failures are first
+    queued with the queue panel's button when the queue is empty, then View > Meeting."""
+    window.maximiser.restore()
+    window.queue_dock.show()
+    window.queue_dock.raise_()
+    settle()
+    if window.queue_panel.agenda.tree.topLevelItemCount() == 0 and window.queue_panel.add_slice_button.isEnabled():
+        window.queue_panel.add_slice_button.click()
+        settle()
+    view = open_meeting(window, [os_user()])
+    if view is not None:
+        view.showNormal()
+        view.resize(window.size())
+        settle()
+    return view

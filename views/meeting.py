@@ -2,9 +2,11 @@
 
 The agenda is fixed when the meeting starts (the queue's order: groups whose action awaits its
 check first, then by impact), so deciding a group does not reshuffle what is left. Each group
-gets one evidence screen (its slice, its error rate over time with 95% intervals, the finding,
-and blamed training batch when known, last week's follow-up measured on the
-open log), then up to :data:`~analysis.queue.meeting.EXAMPLES_PER_GROUP` of its failures one
+gets one evidence screen for its cause: its slice and error rate over time with 95% intervals;
+whether the slice regressed (both versions' error rates with intervals and compare's test,
+measured on a worker when the log is open and kept in the group's evidence); the check
+finding's sentence and cells; the training batch trace blames; last week's follow-up measured
+on the open log. Evidence that is missing says what to run to get it. Then up to :data:`~analysis.queue.meeting.EXAMPLES_PER_GROUP` of its failures one
 per screen, each with the row's values and, when its version card names a training snapshot,
 the training rows that most pushed the model to it (traced on a worker).
 
@@ -16,15 +18,16 @@ Session command, in the workspace when made; decisions are recorded with the mee
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QKeySequence
+from PySide6.QtGui import QFont, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
+    QHeaderView,
     QInputDialog,
     QLabel,
     QTableWidget,
@@ -36,9 +39,11 @@ from PySide6.QtWidgets import (
 from analysis.queue.edits import AddNote, SetGroupFields, apply, toggle_tag
 from analysis.queue.failure_queue import Group
 from analysis.queue.followup import followup_edit
+from analysis.queue.group_evidence import comparable, finding_cells, group_finding, keep_version_evidence, version_evidence
 from analysis.queue.meeting import (DecideInMeeting, agenda_screens, end_meeting, example_row, measure_awaiting,
                                     start_meeting)
-from analysis.report.formatting import escape_html
+from analysis.report.charts import bucket_labels
+from analysis.report.formatting import escape_html, p_value, percent
 from analysis.slices import to_text
 from analysis.trace.tracer import InfluenceCache, trace_log_row
 from app.queue_commands import EditQueue, QueueChanged, session_queue
@@ -49,6 +54,10 @@ from views.widgets.queue_agenda import DECISION_KEYS, TAG_KEYS, error_rate_text
 NEXT_KEYS = (Qt.Key_Right, Qt.Key_Space, Qt.Key_PageDown)
 PREVIOUS_KEYS = (Qt.Key_Left, Qt.Key_PageUp)
 TRAINING_ROWS_SHOWN = 5
+TIME_TICKS = 4
+"""Bucket labels on the time axis at most: more overlap at a projector's type size."""
+PLOT_FONT_POINTS = 14
+PLOT_MIN_HEIGHT = 160
 PRESENTER_STYLE = """
 QWidget { font-size: 20pt; }
 QLabel#meeting_title { font-size: 34pt; font-weight: bold; }
@@ -68,6 +77,9 @@ class MeetingView(QWidget):
         self.screens = agenda_screens(self.queue)
         self.position = 0
         self.cache = InfluenceCache()
+        self.version_notes: dict[int, str] = {}
+        """Why a group's slice could not be compared with the previous version, by group id."""
+        self.comparing: set[int] = set()
         self.started = time.monotonic()
         self.setWindowTitle(f"Sleuth — review meeting ({', '.join(self.meeting.attendees)})")
         self.setStyleSheet(PRESENTER_STYLE)
@@ -80,10 +92,9 @@ class MeetingView(QWidget):
         self.body.setWordWrap(True)
         self.body.setTextFormat(Qt.RichText)
         self.body.setAlignment(Qt.AlignTop | Qt.AlignLeft)
-        self.plot = pg.PlotWidget()
-        self.plot.setLabel("left", "error rate")
-        self.plot.setMinimumHeight(220)
+        self.plot = _rate_plot()
         self.values = _table(("Column", "Value"))
+        self.finding_cells = _table(("Finding", "Value"))
         self.training = _table(("Influence", "Label", "Training row"))
         self.training_caption = QLabel()
         self.training_caption.setWordWrap(True)
@@ -107,8 +118,11 @@ class MeetingView(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.status)
         layout.addWidget(self.title)
+        evidence = QHBoxLayout()
+        evidence.addWidget(self.plot, 1)
+        evidence.addWidget(self.finding_cells, 1)
         layout.addWidget(self.body)
-        layout.addWidget(self.plot, 1)
+        layout.addLayout(evidence, 1)
         layout.addLayout(tables, 1)
         layout.addWidget(self.keys)
 
@@ -128,6 +142,7 @@ class MeetingView(QWidget):
             self.title.setText("The queue is empty")
             self.body.setText("Nothing to review: queue failures from the table, a slice, compare or trace.")
             self._show_parts(plot=False, tables=False)
+            self.finding_cells.setVisible(False)
             return
         item = self.screens[self.position][1]
         if item is None:
@@ -149,21 +164,53 @@ class MeetingView(QWidget):
 
     def _show_evidence(self, group: Group) -> None:
         self.title.setText(escape_html(group.title))
-        self.body.setText(evidence_html(group, self.queue.total_failures(), self.session.version_name(group.version)))
-        self.plot.clear()
+        finding = group_finding(self.queue, group)
+        self.body.setText(evidence_html(group, self.queue.total_failures(), self.session.version_name,
+                                        finding, self._versions_missing(group)))
         series = group.evidence.get("series") or []
-        if series:
-            x = list(range(len(series)))
-            rates = [p["error_rate"] for p in series]
-            self.plot.plot(x, rates, pen=pg.mkPen("#c0392b", width=3), symbol="o")
-            self.plot.addItem(pg.ErrorBarItem(
-                x=np.array(x, dtype=float), y=np.array(rates),
-                top=np.array([p["ci"][1] - p["error_rate"] for p in series]),
-                bottom=np.array([p["error_rate"] - p["ci"][0] for p in series]), beam=0.2))
-            self.plot.getAxis("bottom").setTicks([[(i, p["start"][:10]) for i, p in enumerate(series)]])
+        _draw_rates(self.plot, series)
         self._show_parts(plot=bool(series), tables=False)
+        cells = finding_cells(finding) if finding else []
+        _fill(self.finding_cells, cells)
+        self.finding_cells.setVisible(bool(cells))
+        self._compare_versions(group)
+
+    def _versions_missing(self, group: Group) -> str | None:
+        """What stands in for the version comparison of a group's slice while it is missing."""
+        if not comparable(group) or "versions" in group.evidence:
+            return None
+        if group.id in self.version_notes:
+            return self.version_notes[group.id]
+        if group.dataset not in self.session.datasets:
+            return (f"Open the log “{group.dataset}” to compare this slice with the version served before "
+                    f"{self.session.version_name(group.version)}.")
+        return "Comparing this slice with the version served before…"
+
+    def _compare_versions(self, group: Group) -> None:
+        """Measure the slice against the previous version on a worker, once per group and meeting."""
+        opened = self.session.datasets.get(group.dataset)
+        if (opened is None or not comparable(group) or "versions" in group.evidence
+                or group.id in self.version_notes or group.id in self.comparing):
+            return
+        self.comparing.add(group.id)
+        self.tasks.submit(version_evidence, self.session.store, opened.dataset, opened.roles, group.slice.predicate,
+                          group.version, key=f"meeting@{id(self):x}:versions:{group.id}", lane=HEAVY,
+                          label="Comparing the slice with the previous version",
+                          on_result=lambda found, group_id=group.id: self._versions_measured(group_id, found),
+                          on_error=lambda error, group_id=group.id: self._versions_failed(group_id, str(error)))
+
+    def _versions_measured(self, group_id: int, found: dict[str, Any]) -> None:
+        self.comparing.discard(group_id)
+        keep_version_evidence(self.queue, self.queue.group(group_id), found)
+        self.session.run(QueueChanged())
+
+    def _versions_failed(self, group_id: int, reason: str) -> None:
+        self.comparing.discard(group_id)
+        self.version_notes[group_id] = f"Not compared with an earlier version: {reason}."
+        self.show_screen()
 
     def _show_example(self, group: Group, item: dict[str, Any]) -> None:
+        self.finding_cells.setVisible(False)
         shown = [i for g, i in self.screens if g == group.id and i is not None]
         self.title.setText(f"{escape_html(group.title)} — failure {shown.index(item) + 1} of {len(shown)}")
         loss = item.get("loss")
@@ -298,22 +345,32 @@ class MeetingView(QWidget):
         super().closeEvent(event)
 
 
-def evidence_html(group: Group, total_failures: int, version: str) -> str:
-    """What the room reads about a group before its examples: impact, cause, and what was done."""
+def evidence_html(group: Group, total_failures: int, version_name: Callable[[str | None], str],
+                  finding: dict[str, Any] | None = None, versions_missing: str | None = None) -> str:
+    """What the room reads about a group's cause before its examples: impact, the slice and
+    whether it regressed, the finding, the blamed batch, last week's follow-up and what was
+    decided; where evidence is missing, what to run to get it."""
     share = group.failures / total_failures if total_failures else 0.0
     evidence = group.evidence
-    lines = [f"<b>{group.failures:,}</b> failures ({100 * share:.0f}% of all), version {escape_html(version)}"]
-    if evidence.get("error_rate") is not None:
-        lines.append(f"Error rate in the slice: <b>{error_rate_text(group)}</b> over {evidence.get('rows', 0):,} rows")
+    lines = [f"<b>{group.failures:,}</b> failures ({100 * share:.0f}% of all), version "
+             f"{escape_html(version_name(group.version))}"]
+    rate = (f"error rate <b>{error_rate_text(group)}</b> over {evidence.get('rows', 0):,} rows"
+            if evidence.get("error_rate") is not None else "")
     if group.slice is not None:
-        lines.append(f"Slice: <code>{escape_html(group.slice.name or to_text(group.slice.predicate))}</code>")
-    if group.reason == "finding":
-        lines.append(f"Finding: {escape_html(group.title)}")
-    blamed = evidence.get("blamed_batch")
-    if blamed:
-        lines.append(f"Blamed training batch: <b>{escape_html(str(blamed['column']))} = "
-                     f"{escape_html(str(blamed['value']))}</b> ({100 * blamed['harmful_share']:.0f}% of the harmful "
-                     f"influence from {100 * blamed['row_share']:.0f}% of the training rows)")
+        where = f"Slice <code>{escape_html(group.slice.name or to_text(group.slice.predicate))}</code>"
+        lines.append(f"{where}: {rate}" if rate else where)
+    elif rate:
+        lines.append(f"Its version's {rate}")
+    if evidence.get("versions"):
+        lines.append(_versions_html(evidence["versions"], version_name))
+    elif versions_missing:
+        lines.append(f"<i>{escape_html(versions_missing)}</i>")
+    if finding is not None:
+        lines.append(f"Finding ({escape_html(finding['severity'])}): <b>{escape_html(finding['sentence'])}</b>")
+    elif group.reason == "finding":
+        lines.append(f"<i>Finding: {escape_html(group.title)}. Run the input checks on “{escape_html(group.dataset)}” "
+                     "(Checks panel) to see its sentence and cells.</i>")
+    lines.append(_blame_html(group))
     if group.followup:
         before, after = group.followup["before"], group.followup["after"]
         lines.append(f"Follow-up on {escape_html(group.followup['dataset'])}: <b>{escape_html(group.followup['status'])}</b>"
@@ -321,12 +378,73 @@ def evidence_html(group: Group, total_failures: int, version: str) -> str:
                      f"(p = {group.followup['p_value']:.3g})")
     lines.append(f"Status <b>{escape_html(group.status)}</b> · owner {escape_html(group.owner or '—')} · "
                  f"tags {escape_html(', '.join(group.tags) or '—')} · decision {escape_html(group.decision or '—')}")
-    return "<br>".join(lines)
+    return "<br>".join(line for line in lines if line)
+
+
+def _versions_html(found: dict[str, Any], version_name: Callable[[str | None], str]) -> str:
+    """The slice in both versions (error rate, 95% interval, labelled rows) and compare's test."""
+    verdict = "<b>regressed</b>" if found["regressed"] else "is not significantly worse"
+    base, candidate = (f"{escape_html(version_name(v['version']))} <b>{percent(v['error_rate'])}</b> "
+                       f"[{percent(v['ci'][0]) if v['ci'] else '—'}–{percent(v['ci'][1]) if v['ci'] else '—'}] "
+                       f"of {v['rows']:,}" for v in found["versions"])
+    diff = "—" if found["diff"] is None else f"{100 * found['diff']:+.1f} points"
+    return (f"Against {escape_html(version_name(found['base']))}, the version before, this slice {verdict} "
+            f"({escape_html(found['method'].split(';')[0])}, p = {p_value(found['p_value'])}): "
+            f"error rate {base} → {candidate} rows, {diff}")
+
+
+def _blame_html(group: Group) -> str:
+    """The training batch trace blames for the group's failures, or how to trace them."""
+    blamed = group.evidence.get("blamed_batch")
+    if blamed:
+        tested = f", concentration p = {p_value(blamed['p_value'])}" if "p_value" in blamed else ""
+        return (f"Blamed training batch: <b>{escape_html(str(blamed['column']))} = {escape_html(str(blamed['value']))}"
+                f"</b> ({100 * blamed['harmful_share']:.0f}% of the harmful influence from "
+                f"{100 * blamed['row_share']:.0f}% of the training rows{tested})")
+    if group.slice is None:
+        return ""
+    return ("<i>No training batch blamed yet: <code>sleuth queue add WORKSPACE LOG --train SNAPSHOT</code> traces "
+            "these failures to the training batch behind them.</i>")
+
+
+def _rate_plot() -> pg.PlotWidget:
+    """An error-rate plot legible on a projector: dark on white, large ticks, percent."""
+    plot = pg.PlotWidget(background="w")
+    plot.setMinimumHeight(PLOT_MIN_HEIGHT)
+    plot.setMouseEnabled(x=False, y=False)
+    font = QFont()
+    font.setPointSize(PLOT_FONT_POINTS)
+    for side in ("left", "bottom"):
+        axis = plot.getAxis(side)
+        axis.setPen(pg.mkPen("#333"))
+        axis.setTextPen(pg.mkPen("#222"))
+        axis.setTickFont(font)
+        axis.enableAutoSIPrefix(False)
+    plot.setLabel("left", "error rate (%)", **{"font-size": f"{PLOT_FONT_POINTS}pt", "color": "#222"})
+    return plot
+
+
+def _draw_rates(plot: pg.PlotWidget, series: list[dict[str, Any]]) -> None:
+    """The error rate per time bucket (percent) with its 95% interval, a few bucket labels."""
+    plot.clear()
+    if not series:
+        return
+    x = np.arange(len(series), dtype=float)
+    rates = np.array([100 * p["error_rate"] for p in series])
+    plot.addItem(pg.ErrorBarItem(x=x, y=rates, top=np.array([100 * p["ci"][1] for p in series]) - rates,
+                                 bottom=rates - np.array([100 * p["ci"][0] for p in series]), beam=0.2,
+                                 pen=pg.mkPen("#999")))
+    plot.plot(x, rates, pen=pg.mkPen("#c0392b", width=3), symbol="o", symbolBrush="#c0392b", symbolPen=None)
+    labels = [label[:10] for label in bucket_labels([p["start"] for p in series])]  # days read at a glance
+    every = max(1, -(-len(series) // TIME_TICKS))
+    plot.getAxis("bottom").setTicks([[(i, labels[i]) for i in range(0, len(series), every)]])
+    plot.setYRange(0, max(100 * p["ci"][1] for p in series) * 1.05 or 1.0)
 
 
 def _table(headers: tuple[str, ...]) -> QTableWidget:
     table = QTableWidget(0, len(headers))
     table.setHorizontalHeaderLabels(headers)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
     table.horizontalHeader().setStretchLastSection(True)
     table.verticalHeader().setVisible(False)
     table.setEditTriggers(QAbstractItemView.NoEditTriggers)
@@ -335,10 +453,14 @@ def _table(headers: tuple[str, ...]) -> QTableWidget:
 
 
 def _fill(table: QTableWidget, rows: list[tuple]) -> None:
+    """Rows of text, each cell's whole text in its tooltip, rows as tall as their wrapped text."""
     table.setRowCount(len(rows))
     for r, row in enumerate(rows):
         for c, value in enumerate(row):
-            table.setItem(r, c, QTableWidgetItem("" if value is None else str(value)))
+            cell = QTableWidgetItem("" if value is None else str(value))
+            cell.setToolTip(cell.text())
+            table.setItem(r, c, cell)
+    table.resizeRowsToContents()
 
 
 if __name__ == "__main__":  # preview: python -m views.meeting WORKSPACE

@@ -3,24 +3,35 @@ owners; then per group its impact, evidence (the slice's error over time), decis
 follow-up; the comparisons run in the period with their verdicts; and the decisions taken on
 check findings in the period.
 
+Charts (:mod:`analysis.report.charts`): failures per group, the status changes of the period,
+and per group its slice's error rate over time and, when the slice was compared with the
+version before (:mod:`analysis.queue.group_evidence`), both versions' error rates with their
+intervals. Each comes with its numbers as a table, so the Markdown carries them too.
+
 :func:`report_document` gathers it as plain data; :func:`render_html` (Jinja2, self-contained:
 charts are inline SVG images) and :func:`render_markdown` (for a tracker) render it. The PDF is
-drawn by Qt from the Markdown, outside this Qt-free package (``app/report_pdf.py``).
+drawn by Qt from the Markdown with the charts as images (:func:`chart_images`), outside this
+Qt-free package (``app/report_pdf.py``).
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as _dt
 from collections import Counter
 from typing import Any
 
 import jinja2
 
-from analysis.queue.failure_queue import FailureQueue, Group
-from analysis.report.formatting import interval, number, p_value, signed
+from analysis.queue.failure_queue import FailureQueue, Group, HistoryEntry
+from analysis.report.charts import Chart, bar_chart, interval_chart, rate_over_time_chart
+from analysis.report.formatting import interval, number, p_value, percent, signed
 
-CHART_WIDTH, CHART_HEIGHT = 480, 140
+TABLE_ROWS = 12
+"""Rows of a chart's table the Markdown prints; a longer one (a slice over many time buckets)
+is left to its chart and sentence there, and folded away in the HTML."""
+
+CREATED = "found"
+"""Where a group comes from in the status flow: found by grouping, it enters as ``new``."""
 
 
 def report_document(queue: FailureQueue, since: _dt.datetime | None = None) -> dict[str, Any]:
@@ -28,6 +39,7 @@ def report_document(queue: FailureQueue, since: _dt.datetime | None = None) -> d
     total = queue.total_failures()
     groups = [g for g in queue.groups() if since is None or _active_since(g, since)]
     decided = [g for g in groups if g.decision]
+    history = [h for h in queue.history() if since is None or h.at >= since]
     return {
         "workspace": queue.workspace.path.name,
         "generated_at": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
@@ -39,6 +51,11 @@ def report_document(queue: FailureQueue, since: _dt.datetime | None = None) -> d
         "actions": [{"group": g.id, "title": g.title, "decision": g.decision, "owner": g.owner or "unassigned",
                      "status": g.status} for g in decided],
         "groups": [_group_section(queue, g, total) for g in groups],
+        "failures_chart": bar_chart("failures_per_group", "Failures per group",
+                                    [(f"{g.id}. {g.title}", g.failures) for g in groups], ("group", "failures")),
+        "status_chart": bar_chart("status_flow", "Status changes", [(f"{before} → {after}", n) for (before, after), n
+                                                                  in status_flow(history).items()],
+                                  ("change", "groups")),
         "comparisons": queue.workspace.compare_verdicts(since),
         "findings": [d for d in queue.workspace.decisions()
                      if since is None or _dt.datetime.fromisoformat(str(d.get("decided_at") or "1970-01-01")) >= since],
@@ -46,17 +63,72 @@ def report_document(queue: FailureQueue, since: _dt.datetime | None = None) -> d
 
 
 def render_html(document: dict[str, Any]) -> str:
-    return _environment(autoescape=True).from_string(HTML_TEMPLATE).render(doc=document)
+    return _environment(autoescape=True).from_string(HTML_TEMPLATE).render(doc=document, table_rows=TABLE_ROWS)
 
 
-def render_markdown(document: dict[str, Any]) -> str:
-    return _environment(autoescape=False).from_string(MARKDOWN_TEMPLATE).render(doc=document)
+def render_markdown(document: dict[str, Any], images: bool = False) -> str:
+    """The report as Markdown; with ``images``, each chart also as an image named by its chart
+    name (what the PDF writer resolves with :func:`chart_images`), else its table alone."""
+    return _environment(autoescape=False).from_string(MARKDOWN_TEMPLATE).render(doc=document, images=images,
+                                                                                 table_rows=TABLE_ROWS)
+
+
+def charts(document: dict[str, Any]) -> list[Chart]:
+    """Every chart the report draws (one without values is a sentence instead), in its order."""
+    found = [document["failures_chart"], document["status_chart"]] + [c for g in document["groups"] for c in g["charts"]]
+    return [chart for chart in found if chart.rows]
+
+
+def chart_images(document: dict[str, Any]) -> dict[str, str]:
+    """Each chart's SVG text by the name :func:`render_markdown` gives its image."""
+    return {chart.name: chart.svg for chart in charts(document)}
+
+
+def status_flow(history: list[HistoryEntry]) -> Counter:
+    """How many times groups moved from one status to another (a found group enters as new),
+    in the order the moves first happened; undoing a move is a move back."""
+    moves: Counter = Counter()
+    for entry in history:
+        if not entry.target.startswith("group "):
+            continue
+        if entry.what == "found by grouping":
+            moves[(CREATED, "new")] += 1
+        elif isinstance(entry.before, dict) and isinstance(entry.after, dict) and "status" in entry.after:
+            before, after = entry.before.get("status"), entry.after["status"]
+            if before != after:
+                moves[(before, after)] += 1
+    return moves
 
 
 def _group_section(queue: FailureQueue, group: Group, total: int) -> dict[str, Any]:
     evidence = group.evidence
-    return {**group.to_dict(total), "notes": queue.notes(group.id), "chart": _chart(evidence.get("series", [])),
-            "error_rate": evidence.get("error_rate"), "ci": evidence.get("ci"), "rows": evidence.get("rows")}
+    return {**group.to_dict(total), "notes": queue.notes(group.id), "charts": _group_charts(group),
+            "error_rate": evidence.get("error_rate"), "ci": evidence.get("ci"), "rows": evidence.get("rows"),
+            "versions_text": versions_sentence(evidence["versions"]) if evidence.get("versions") else None}
+
+
+def versions_sentence(compared: dict[str, Any]) -> str:
+    """The slice against the version before, in one sentence with both rates and the test."""
+    base, candidate = compared["versions"]
+    verdict = "regressed" if compared["regressed"] else "is not significantly worse"
+    return (f"Against {compared['base']}, the version before, the slice {verdict}: error rate "
+            f"{percent(base['error_rate'])} in {base['version']}, {percent(candidate['error_rate'])} in "
+            f"{candidate['version']}, difference {signed(compared['diff'])} {interval(*compared['ci'], with_sign=True)}, "
+            f"p {p_value(compared['p_value'])} ({compared['method']})")
+
+
+def _group_charts(group: Group) -> list[Chart]:
+    """The slice's error over time (two buckets or more), and the slice in both versions when compared."""
+    found = []
+    series = group.evidence.get("series") or []
+    if len(series) >= 2:
+        found.append(rate_over_time_chart(f"group{group.id}_error_over_time", "Error rate over time",
+                                          series))
+    compared = group.evidence.get("versions")
+    if compared and all(v["rows"] for v in compared["versions"]):
+        found.append(interval_chart(f"group{group.id}_versions", "Error rate of the slice by version",
+                                    [(v["version"], v["error_rate"], *v["ci"], v["rows"]) for v in compared["versions"]]))
+    return found
 
 
 def _active_since(group: Group, since: _dt.datetime) -> bool:
@@ -71,29 +143,6 @@ def _intake_line(intake: dict[str, Any]) -> str:
             f"({intake['duplicates']} already queued)")
 
 
-def _chart(series: list[dict[str, Any]]) -> str | None:
-    """The slice's error rate per time bucket with its 95% band, as an inline SVG image (data URI)."""
-    if len(series) < 2:
-        return None
-    top = max(point["ci"][1] for point in series) or 1.0
-    step = CHART_WIDTH / (len(series) - 1)
-
-    def xy(i: int, value: float) -> str:
-        return f"{i * step:.1f},{CHART_HEIGHT - value / top * (CHART_HEIGHT - 10):.1f}"
-
-    band = [xy(i, p["ci"][1]) for i, p in enumerate(series)] + \
-        [xy(i, p["ci"][0]) for i, p in reversed(list(enumerate(series)))]
-    line = [xy(i, p["error_rate"]) for i, p in enumerate(series)]
-    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{CHART_WIDTH}" height="{CHART_HEIGHT + 16}">'
-           f'<polygon points="{" ".join(band)}" fill="#c6dbef"/>'
-           f'<polyline points="{" ".join(line)}" fill="none" stroke="#08519c" stroke-width="2"/>'
-           f'<text x="0" y="{CHART_HEIGHT + 14}" font-size="11">{series[0]["start"][:10]}</text>'
-           f'<text x="{CHART_WIDTH}" y="{CHART_HEIGHT + 14}" font-size="11" text-anchor="end">'
-           f'{series[-1]["start"][:10]}</text>'
-           f'<text x="2" y="12" font-size="11">error {100 * top:.0f}%</text></svg>')
-    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
-
-
 def _environment(autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(autoescape=autoescape, trim_blocks=True, lstrip_blocks=True,
                              undefined=jinja2.StrictUndefined)
@@ -102,18 +151,28 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     env.filters["signed"] = signed
     env.filters["p"] = p_value
     env.filters["interval"] = lambda ci: interval(*ci, with_sign=True)
+    env.filters["cell"] = lambda text: str(text).replace("|", "\\|").replace("\n", " ")
     return env
 
 
 HTML_TEMPLATE = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Failure review: {{ doc.workspace }}</title>
 <style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}
-td,th{border:1px solid #ccc;padding:.2em .5em}section{border-top:1px solid #999;margin-top:1.5em}</style>
+td,th{border:1px solid #ccc;padding:.2em .5em}section{border-top:1px solid #999;margin-top:1.5em}
+figure{margin:1em 0}figure table{font-size:85%;margin-top:.3em}</style>
 </head><body>
+{% macro figure(chart) %}{% if not chart.rows %}<p>{{ chart.alt }}.</p>{% else %}<figure id="{{ chart.name }}"><img alt="{{ chart.alt }}" src="{{ chart.data_uri }}">
+{% if chart.rows | length > table_rows %}<details><summary>The {{ chart.rows | length }} values</summary>{% endif %}
+<table><tr>{% for h in chart.header %}<th>{{ h }}</th>{% endfor %}</tr>
+{% for row in chart.rows %}<tr>{% for v in row %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor %}</table>
+{% if chart.rows | length > table_rows %}</details>{% endif %}</figure>{% endif %}
+{% endmacro %}
+
 <h1>Failure review: {{ doc.workspace }}</h1>
 <p>Generated {{ doc.generated_at }}{% if doc.since %}, covering activity since {{ doc.since }}{% endif %}.</p>
 <h2>Impact</h2>
 <p>{{ doc.impact.failures }} failures in {{ doc.impact.groups }} groups ({{ doc.impact.queued }} queued items).</p>
+{{ figure(doc.failures_chart) }}
 <h2>Cause</h2>
 {% if doc.causes %}<ul>{% for tag, n in doc.causes %}<li>{{ tag }}: {{ n }} group(s)</li>{% endfor %}</ul>
 {% else %}<p>No cause tagged yet.</p>{% endif %}
@@ -123,6 +182,8 @@ td,th{border:1px solid #ccc;padding:.2em .5em}section{border-top:1px solid #999;
 <table><tr><th>group</th><th>decision</th><th>owner</th><th>status</th></tr>
 {% for a in doc.actions %}<tr><td>{{ a.title }}</td><td>{{ a.decision }}</td><td>{{ a.owner }}</td><td>{{ a.status }}</td></tr>
 {% else %}<tr><td colspan="4">No decision yet.</td></tr>{% endfor %}</table>
+<h3>Status flow</h3>
+{{ figure(doc.status_chart) }}
 <h2>Groups</h2>
 {% for g in doc.groups %}<section><h3>{{ g.id }}. {{ g.title }}</h3>
 <p>{{ g.impact.failures }} failures ({{ g.impact.share | pct }} of all); slice error rate {{ g.error_rate | pct }}
@@ -130,7 +191,8 @@ td,th{border:1px solid #ccc;padding:.2em .5em}section{border-top:1px solid #999;
 Status: {{ g.status }}; owner: {{ g.owner or "unassigned" }}; tags: {{ g.tags | join(", ") or "-" }}.</p>
 {% if g.blamed_batch %}<p>Blamed training batch: {{ g.blamed_batch.column }} = {{ g.blamed_batch.value }}
 ({{ g.blamed_batch.harmful_share | pct }} of the harmful influence, {{ g.blamed_batch.row_share | pct }} of the rows{% if g.blamed_batch.p_value is defined %}, concentration p {{ g.blamed_batch.p_value | p }}{% endif %}).</p>{% endif %}
-{% if g.chart %}<img alt="error rate over time of {{ g.title }}" src="{{ g.chart }}">{% endif %}
+{% if g.versions_text %}<p>{{ g.versions_text }}.</p>{% endif %}
+{% for chart in g.charts %}{{ figure(chart) }}{% endfor %}
 <p>Decision: {{ g.decision or "none yet" }}{% if g.rationale %} ({{ g.rationale }}){% endif %}.</p>
 {% if g.followup %}<p>Follow-up on {{ g.followup.dataset }}: {{ g.followup.status }}; error {{ g.followup.before.error_rate | pct }}
 to {{ g.followup.after.error_rate | pct }} (p = {{ "%.3g" | format(g.followup.p_value) }}, {{ g.followup.method }}).</p>{% endif %}
@@ -149,7 +211,30 @@ to {{ g.followup.after.error_rate | pct }} (p = {{ "%.3g" | format(g.followup.p_
 </body></html>
 """
 
-MARKDOWN_TEMPLATE = """# Failure review: {{ doc.workspace }}
+MARKDOWN_TEMPLATE = """{% macro chart(c) %}
+{% if not c.rows %}
+{{ c.alt }}.
+
+{% else %}
+{% if images %}
+![{{ c.alt | cell }}]({{ c.name }})
+
+{% endif %}
+*{{ c.alt }}*
+
+{% if c.rows | length <= table_rows %}
+| {{ c.header | join(" | ") }} |
+|{% for h in c.header %}---|{% endfor %}
+
+{% for row in c.rows %}
+| {% for v in row %}{{ v | cell }} | {% endfor %}
+
+{% endfor %}
+{% endif %}
+{% endif %}
+
+{% endmacro %}
+# Failure review: {{ doc.workspace }}
 
 Generated {{ doc.generated_at }}{% if doc.since %}, covering activity since {{ doc.since }}{% endif %}.
 
@@ -157,6 +242,7 @@ Generated {{ doc.generated_at }}{% if doc.since %}, covering activity since {{ d
 
 {{ doc.impact.failures }} failures in {{ doc.impact.groups }} groups ({{ doc.impact.queued }} queued items).
 
+{{ chart(doc.failures_chart) }}
 ## Cause
 
 {% for tag, n in doc.causes %}
@@ -178,8 +264,12 @@ No intake in the period.
 | group | decision | owner | status |
 |---|---|---|---|
 {% for a in doc.actions %}
-| {{ a.title }} | {{ a.decision }} | {{ a.owner }} | {{ a.status }} |
+| {{ a.title | cell }} | {{ a.decision }} | {{ a.owner | cell }} | {{ a.status }} |
 {% endfor %}
+
+### Status flow
+
+{{ chart(doc.status_chart) }}
 
 ## Groups
 {% for g in doc.groups %}
@@ -193,11 +283,18 @@ No intake in the period.
 - Blamed training batch: {{ g.blamed_batch.column }} = {{ g.blamed_batch.value }} ({{ g.blamed_batch.harmful_share | pct }} of the harmful influence, {{ g.blamed_batch.row_share | pct }} of the rows{% if g.blamed_batch.p_value is defined %}, concentration p {{ g.blamed_batch.p_value | p }}{% endif %})
 {% endif %}
 
+{% if g.versions_text %}
+- {{ g.versions_text }}
+{% endif %}
 {% if g.followup %}
 - Follow-up on {{ g.followup.dataset }}: {{ g.followup.status }}; error {{ g.followup.before.error_rate | pct }} to {{ g.followup.after.error_rate | pct }} (p = {{ "%.3g" | format(g.followup.p_value) }})
 {% endif %}
 {% for n in g.notes %}
 - Note ({{ n.who }}): {{ n.text }}
+{% endfor %}
+
+{% for c in g.charts %}
+{{ chart(c) }}
 {% endfor %}
 {% endfor %}
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QInputDialog
+from PySide6.QtWidgets import QApplication, QInputDialog
 
 from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.intake import failures
@@ -20,6 +20,7 @@ from analysis.workspace.workspace_file import Workspace
 from app.commands import AttachWorkspace
 from app.state import Session
 from tests.views.helpers import open_log
+from tests.views.test_window_tour import SMALL_SCREEN, cut_texts
 from views.meeting import MeetingView
 
 
@@ -155,3 +156,147 @@ def test_an_example_shows_the_training_rows_trace_finds(qtbot, sync_tasks, demo_
         str(row["label"]) for row in expected]
     view.close()
     session.close()
+
+
+def _to_evidence_of(view, qtbot, title_part):
+    """Press → until the evidence screen of the group whose title contains ``title_part``."""
+    for _ in range(len(view.screens)):
+        if title_part in view.title.text() and view.screens[view.position][1] is None:
+            return
+        qtbot.keyClick(view, Qt.Key_Right)
+    raise AssertionError(f"no evidence screen titled {title_part!r}: now {view.title.text()!r}")
+
+
+@pytest.fixture
+def regressed_review(tmp_path):
+    """The planted kiosk regression of v2 queued by intake (grouping rediscovers the slice), a
+    finding group whose finding a check kept, and a blamed batch traced for the kiosk group."""
+    import datetime as _dt
+
+    from analysis.queue.intake import intake_log
+    from analysis.triage.check_report import finding_to_dict
+    from analysis.triage.ranking import Finding
+    from tests.analysis.queue.regressed_log import write_regressed_log
+
+    log = write_regressed_log(tmp_path / "log.parquet")
+    session = Session()
+    opened = open_log(session, tmp_path / "log.parquet")
+    workspace = Workspace.open(tmp_path / "review.sleuth")
+    queue = FailureQueue(workspace, user="ana")
+    intake_log(queue, session.store, opened.dataset, opened.roles)
+    kiosk = next(g for g in queue.groups() if g.reason == "slice" and g.version == "v2")
+    finding = Finding(kind="null_burst", columns=("amount",), window=(_dt.datetime(2026, 11, 3), _dt.datetime(2026, 11, 4)),
+                      group=(), slice=InSet("segment", ("web",)), rows=120, severity="alert", score=3.0, effect=1.2,
+                      evidence={"null_rate": 0.8}, symptoms=(), sentence="amount is null in 80% of rows from Nov 3")
+    workspace.save_findings(opened.name, "reference", [finding_to_dict(finding)])
+    with queue.edit():
+        queue.set_evidence(kiosk.id, {**kiosk.evidence, "blamed_batch": {
+            "column": "source", "value": "batch-3", "harmful_share": 0.6, "row_share": 0.1, "p_value": 0.001}})
+        found = queue.new_group(f"finding:v2:{finding.key}", "finding", "null burst of amount (v2)", opened.name, "v2",
+                                Slice(finding.slice, name="segment = 'web'"), {"rows": 10, "error_rate": 0.1})
+        queue.set_count(found, opened.name, 1)
+    session.run(AttachWorkspace(workspace))
+    yield session, log, kiosk, found
+    session.close()
+
+
+def test_the_evidence_screen_shows_the_regressed_slice_the_finding_and_the_blamed_batch(
+        regressed_review, qtbot, sync_tasks):
+    from scipy import stats
+
+    from analysis.report.formatting import p_value, percent
+
+    session, log, kiosk, finding_group = regressed_review
+    view = MeetingView(session, sync_tasks, ["ana"])
+    qtbot.addWidget(view)
+    view.resize(*SMALL_SCREEN)
+    view.show()
+    view.setFocus()
+
+    _to_evidence_of(view, qtbot, "kiosk")
+    text = view.body.text()
+    counts = []
+    for version in ("v1", "v2"):
+        rows = log[(log["segment"] == "kiosk") & (log["model_version"] == version)]
+        errors = int((rows["label"] != rows["prediction"]).sum())
+        counts.append((len(rows), errors))
+        ci = stats.binomtest(errors, len(rows)).proportion_ci(method="wilson")
+        assert f"{version} <b>{percent(errors / len(rows))}</b> [{percent(ci.low)}–{percent(ci.high)}] of {len(rows):,}" in text
+    (n1, e1), (n2, e2) = counts
+    fisher = stats.fisher_exact([[e2, n2 - e2], [e1, n1 - e1]]).pvalue
+    assert f"this slice <b>regressed</b> (Fisher exact, p = {p_value(fisher)})" in text
+    assert "source = batch-3" in text and "60% of the harmful influence" in text
+    kept = FailureQueue(session.workspace).group(kiosk.id).evidence["versions"]
+    assert kept["regressed"] and kept["versions"][1]["errors"] == e2  # in the workspace for the report
+
+    fits_the_screen(view)
+    qtbot.keyClick(view, Qt.Key_Right)
+    assert "failure 1 of" in view.title.text()
+    fits_the_screen(view)
+
+    _to_evidence_of(view, qtbot, "null burst")
+    assert "amount is null in 80% of rows from Nov 3" in view.body.text()
+    table = view.finding_cells
+    cells = {table.item(r, 0).text(): table.item(r, 1).text() for r in range(table.rowCount())}
+    assert table.isVisible() and cells["null rate"] == "0.8000" and cells["columns"] == "amount"
+    assert "--train SNAPSHOT" in view.body.text()  # not traced: says what to run
+    assert "not significantly worse" in view.body.text()  # web: v2 is no worse than v1
+    fits_the_screen(view)
+    view.close()
+
+
+def fits_the_screen(view):
+    """The screen shown fits a small projector: the window did not grow past it to make room
+    for its text, and no one-line label or header is cut."""
+    QApplication.processEvents()
+    assert (view.width(), view.height()) == SMALL_SCREEN
+    assert cut_texts(view) == []
+
+
+def test_missing_evidence_says_what_to_run(qtbot, sync_tasks, tmp_path):
+    """A slice group whose log is not open, never traced, whose finding no check kept."""
+    session = Session()
+    workspace = Workspace.open(tmp_path / "review.sleuth")
+    queue = FailureQueue(workspace, user="ana")
+    with queue.edit():
+        kiosk = queue.new_group("slice:v2:kiosk", "slice", "kiosk (v2)", "october", "v2",
+                                Slice(InSet("segment", ("kiosk",)), name="segment = kiosk"), {"rows": 10})
+        queue.new_group("finding:v2:swap|a,b|*", "finding", "swap of a, b (v2)", "october", "v2", None, {})
+    session.run(AttachWorkspace(workspace))
+    view = MeetingView(session, sync_tasks, ["ana"])
+    qtbot.addWidget(view)
+    view.show()
+    _to_evidence_of(view, qtbot, "kiosk")
+    assert "Open the log “october” to compare this slice with the version served before v2." in view.body.text()
+    assert "--train SNAPSHOT" in view.body.text()
+    assert "versions" not in queue.group(kiosk).evidence
+    _to_evidence_of(view, qtbot, "swap")
+    assert "Run the input checks on “october”" in view.body.text() and not view.finding_cells.isVisible()
+    view.close()
+    session.close()
+
+
+def test_the_window_tour_ends_in_meeting_mode_after_queueing_the_logs_failures(qtbot, qsettings, tmp_path):
+    """What ``sleuth demo --screenshots`` photographs last: the queue panel's button queues the
+    open log's failures (grouping finds the kiosk slice), then meeting mode opens at the
+    window's size on the first group's evidence."""
+    from app.window_tour import open_meeting_screen
+    from tests.analysis.queue.regressed_log import write_regressed_log
+    from tests.views.helpers import close_window, make_window, not_blank, settle
+
+    write_regressed_log(tmp_path / "log.parquet")
+    window = make_window(qtbot, qsettings)
+    try:
+        window.resize(*SMALL_SCREEN)
+        window.open_paths([str(tmp_path / "log.parquet")])
+        settle(qtbot, window)
+        window.session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
+        view = open_meeting_screen(window, lambda: settle(qtbot, window))
+        assert any(g.reason == "slice" and "kiosk" in g.title for g in view.queue.groups())
+        assert (view.width(), view.height()) == SMALL_SCREEN and view.position == 0
+        assert "group 1 of" in view.status.text() and not_blank(view)
+        assert window.notifications.messages() == []
+        view.close()
+    finally:
+        window.close()
+        close_window(window)

@@ -1,0 +1,151 @@
+"""What the review shows as a group's cause, beyond its slice: is the slice a regression of its
+version, and which check finding's sentence and cells explain it.
+
+**Regressed slice.** Its version against the version served before it, on the slice.
+
+The review asks of a failing slice whether the newer model broke it or it was always weak. The
+group's version is compared with its predecessor in the log (the other version whose first
+request came last before the group version's first request) by compare's own test on the
+slice's rows (McNemar when the versions scored the same requests, Fisher otherwise; see
+:func:`analysis.compare.comparison.compare_versions`), with each version's error rate and Wilson
+interval beside it. "Regressed" is compare's "significantly worse" (p < :data:`ALPHA`). The
+slice was found on the group version's failures, so its p-value is that of a slice chosen by
+the data; the room reads it with the two intervals, not alone.
+
+:func:`version_evidence` reads the log only (a window runs it on a worker);
+:func:`attach_version_evidence` keeps the result in the group's evidence, where the meeting
+and the report read it.
+
+**Finding.** A group found by a check finding carries that finding's key in its own key; the
+finding's sentence and numbers are those the last check run in the window kept in the
+workspace (:func:`group_finding`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from analysis.compare.comparison import compare_versions
+from analysis.compare.regressed_slices import ALPHA
+from analysis.data.roles import RoleMap
+from analysis.data.time import timestamp_expr
+from analysis.dataset import Dataset
+from analysis.discovery.failing_slices import row_error_sql
+from analysis.errors import SchemaError
+from analysis.progress import NEVER_CANCELLED, CancelToken
+from analysis.query import Sql, ident
+from analysis.queue.failure_queue import FailureQueue, Group
+from analysis.report.formatting import MISSING, number
+from analysis.slices import Predicate, to_sql
+from analysis.stats.intervals import wilson
+from analysis.store import Store
+
+
+def previous_version(store: Store, dataset: Dataset, roles: RoleMap, version: str) -> str:
+    """The version served before ``version``: the latest first request among those before its own."""
+    if roles.model_version is None:
+        raise SchemaError("the log has no model version column, so there is no earlier version to compare with")
+    if roles.timestamp is None:
+        raise SchemaError("the log has no timestamp, so which version came first is unknown; "
+                          "compare two versions by name with sleuth compare")
+    version_text = f"CAST({ident(roles.model_version)} AS VARCHAR)"
+    firsts = dict(store.rows(Sql(f"SELECT {version_text}, min({timestamp_expr(dataset, roles)}) FROM "
+                                 f"{ident(dataset.view)} WHERE {version_text} IS NOT NULL GROUP BY 1")))
+    if version not in firsts:
+        raise SchemaError(f"version {version} has no rows in the log {dataset.name}")
+    earlier = [(first, name) for name, first in firsts.items()
+               if name != version and first is not None and first < firsts[version]]
+    if not earlier:
+        raise SchemaError(f"version {version} is the first version in the log, so this slice has no earlier "
+                          "version to be compared with")
+    return max(earlier)[1]
+
+
+def version_evidence(store: Store, dataset: Dataset, roles: RoleMap, predicate: Predicate, version: str,
+                     cancel: CancelToken = NEVER_CANCELLED) -> dict[str, Any]:
+    """The slice's error rate in ``version`` and in the version before it, each with its 95%
+    Wilson interval over its labelled rows, and compare's test of the difference."""
+    base = previous_version(store, dataset, roles, version)
+    error = row_error_sql(dataset, roles, "misclass")
+    version_text = f"CAST({ident(roles.model_version)} AS VARCHAR)"
+    inside = to_sql(predicate) & Sql(f"({error}) IS NOT NULL AND {version_text} IN (?, ?)", (base, version))
+    counts = {name: (int(rows), int(errors)) for name, rows, errors in store.rows(Sql(
+        f"SELECT {version_text}, count(*), coalesce(sum({error}), 0) FROM {ident(dataset.view)} "
+        f"WHERE {inside.text} GROUP BY 1", inside.params))}
+    cancel.raise_if_cancelled()
+    test = compare_versions(store, dataset, roles, base, version, to_sql(predicate), metrics=["error_rate"],
+                            cancel=cancel).get("error_rate")
+    return {
+        "base": base, "candidate": version, "metric": "error_rate",
+        "versions": [_version_counts(name, *counts.get(name, (0, 0))) for name in (base, version)],
+        "diff": test.diff, "ci": [test.ci_low, test.ci_high], "p_value": test.p_value, "method": test.method,
+        "regressed": test.p_value is not None and test.p_value < ALPHA and (test.diff or 0.0) > 0.0,
+    }
+
+
+def attach_version_evidence(queue: FailureQueue, store: Store, dataset: Dataset, roles: RoleMap,
+                            group_ids: Iterable[int]) -> list[int]:
+    """Measure each group (with a slice and a version, of this dataset) against its version's
+    predecessor and keep it in the group's evidence; groups where no earlier version exists are
+    left as they are. Returns the groups measured."""
+    measured = []
+    for group_id in dict.fromkeys(group_ids):
+        group = queue.group(group_id)
+        if not comparable(group, dataset.name):
+            continue
+        try:
+            found = version_evidence(store, dataset, roles, group.slice.predicate, group.version)
+        except SchemaError:
+            continue
+        keep_version_evidence(queue, group, found)
+        measured.append(group.id)
+    return measured
+
+
+def keep_version_evidence(queue: FailureQueue, group: Group, found: dict[str, Any]) -> None:
+    """Write one measurement into the group's evidence (a measurement, not an edit to undo)."""
+    with queue.edit():
+        queue.set_evidence(group.id, {**group.evidence, "versions": found})
+        queue.record(f"group {group.id}", "compared with the previous version", None,
+                     {"base": found["base"], "p_value": found["p_value"], "regressed": found["regressed"]})
+
+
+def comparable(group: Group, dataset_name: str | None = None) -> bool:
+    """Whether the group names a slice and a version (of ``dataset_name`` when given) to compare."""
+    return (group.slice is not None and group.version is not None
+            and (dataset_name is None or group.dataset == dataset_name))
+
+
+def _version_counts(version: str, rows: int, errors: int) -> dict[str, Any]:
+    return {"version": version, "rows": rows, "errors": errors, "error_rate": errors / rows if rows else None,
+            "ci": list(wilson(errors, rows)) if rows else None}
+
+
+def group_finding(queue: FailureQueue, group: Group) -> dict[str, Any] | None:
+    """The kept check finding a finding group was formed from (its JSON document), or None when
+    the group is not a finding's or no check of its log was kept in the workspace."""
+    if group.reason != "finding" or group.dataset is None:
+        return None
+    _, documents = queue.workspace.findings(group.dataset)
+    return next((d for d in documents if group.key.endswith(":" + d["key"])), None)
+
+
+def finding_cells(document: dict[str, Any]) -> list[tuple[str, str]]:
+    """A finding as (what, value) cells: what broke, where and when, how many rows, how bad,
+    then every number of its evidence."""
+    start, end = document.get("window") or (None, None)
+    cells = [("kind", str(document["kind"]).replace("_", " ")), ("columns", ", ".join(document.get("columns", []))),
+             ("where", document.get("slice") or "all rows"),
+             ("from", _moment(start)), ("until", _moment(end)),
+             ("rows", f"{int(document.get('rows') or 0):,}"), ("severity", str(document.get("severity")))]
+    return cells + [(str(name).replace("_", " "), _cell(value)) for name, value in (document.get("evidence") or {}).items()]
+
+
+def _moment(iso: str | None) -> str:
+    return MISSING if not iso else iso[:16].replace("T", " ")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return MISSING if value is None else str(value)
+    return number(value)
