@@ -55,6 +55,11 @@ RANGE_MIN_DRAWS = 39
 a new one lands above the largest with probability 1 / (n + 1) (the rank argument behind
 conformal prediction), so each side of the range holds at level 0.025 from 39 draws on."""
 
+DRAWS_SAMPLE_ROWS = 20_000
+"""Draws are counted on about this many reference rows (every k-th by row number): sorting a
+million-row reference by time for them would cost as much as the rest of the profile, and a
+sample only lowers the count where values change row by row, far above RANGE_MIN_DRAWS."""
+
 MAX_CATEGORIES = 50
 """A text or boolean column with at most this many distinct values is categorical."""
 
@@ -82,7 +87,8 @@ class ColumnProfile:
     what "a value repeated as often as it normally is" means when judging a stuck value.
     ``draws`` counts the reference rows, in time order, whose value differs from the row before:
     a count per month copied into each of the month's predictions is one draw per month, not
-    one per prediction, and only draws say how far the column's values can range.
+    one per prediction, and only draws say how far the column's values can range (counted on a
+    sample of the reference, :data:`DRAWS_SAMPLE_ROWS`).
     A version-1 expectations file has no most frequent value, a version-2 file no draws (None)."""
 
     name: str
@@ -235,7 +241,7 @@ def profile_reference(
     numeric = [c for c in chosen if kinds[c.name] == "numeric"]
     tops = {name: (value, count / overall.rows) for name, (value, count) in _most_frequent_values(
         store, dataset, numeric, condition, cancel).items()}
-    draws = _draws(store, dataset, roles, numeric, condition, cancel)
+    draws = _draws(store, dataset, roles, numeric, condition, overall.rows, cancel)
     profiles = tuple(
         ColumnProfile(
             name=c.name, dtype=c.dtype, kind=kinds[c.name], distinct=summary[c.name]["distinct"],
@@ -348,16 +354,18 @@ def _most_frequent_values(
 
 def _draws(
     store: Store, dataset: Dataset, roles: RoleMap, columns: Sequence[Column], condition: Sql | None,
-    cancel: CancelToken,
+    rows: int, cancel: CancelToken,
 ) -> dict[str, int]:
     """Each numeric column's draws (see :class:`ColumnProfile`): its values' changes from one
-    row to the next, rows in time order (in file order for a reference without time)."""
+    row to the next, rows in time order (in file order for a reference without time), among
+    every k-th of the reference's ``rows`` (:data:`DRAWS_SAMPLE_ROWS`)."""
     if not columns:
         return {}
     order = f"{timestamp_expr(dataset, roles)}, {ident(ROW_ID)}" if roles.timestamp else ident(ROW_ID)
     changed = [f"CAST({ident(c.name)} IS DISTINCT FROM lag({ident(c.name)}) OVER rows_in_time AS INTEGER) "
                f"AS {ident(c.name)}" for c in columns]
-    inner = select(changed, ident(dataset.view), condition)
+    every = Sql(f"{ident(ROW_ID)} % ? = 0", (max(1, rows // DRAWS_SAMPLE_ROWS),))
+    inner = select(changed, ident(dataset.view), every & condition)
     totals = store.rows(Sql(
         f"SELECT {', '.join(f'sum({ident(c.name)})' for c in columns)} FROM ({inner.text} "
         f"WINDOW rows_in_time AS (ORDER BY {order}))", inner.params), cancel)[0]

@@ -107,3 +107,16 @@ def test_draws_count_the_changes_of_value_in_time_order_as_pandas_does(store, tm
     assert profile.column("per_day").draws == frame["per_day"].nunique() and not profile.column("per_day").enough_draws
     assert profile.column("x").enough_draws
     assert Profile.from_json(profile.to_json()).column("per_day").draws == profile.column("per_day").draws
+
+
+def test_draws_counted_on_a_sample_still_tell_a_daily_value_from_a_row_by_row_one(store, tmp_path, monkeypatch):
+    from analysis.triage import reference_profile
+
+    frame = clean_frame()
+    frame["per_day"] = 100 + 3 * day_of(frame)
+    frame.to_parquet(tmp_path / "log.parquet")
+    dataset = open_dataset(store, [tmp_path / "log.parquet"])
+    monkeypatch.setattr(reference_profile, "DRAWS_SAMPLE_ROWS", 1_000)  # every 24th row
+    profile = profile_reference(store, dataset, ROLES)
+    assert profile.column("per_day").draws == frame["per_day"].nunique()
+    assert 500 < profile.column("z").draws <= 1_000 and profile.column("z").enough_draws
