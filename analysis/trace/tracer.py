@@ -520,7 +520,7 @@ def concentration_sentence(report: dict[str, Any]) -> str:
         return "The disputed labels are spread evenly: no source, batch or date holds more than its share."
     parts = [f"{b['column']} = {b['value']} ({count(b['disputed'])} of {count(b['rows'])} labels disputed, "
              f"{number(b['lift'], 1)}× its share, p {p_value(b['p_value'])})" for b in concentrated]
-    return ("Labels the model disputes out of fold concentrate in " + "; ".join(parts) + ".")
+    return "Labels the model disputes out of fold concentrate in " + "; ".join(parts) + "."
 
 
 def _failed(dataset: Dataset, roles: RoleMap) -> Sql:
