@@ -13,7 +13,7 @@ import gzip
 import re
 import zlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import Sequence
@@ -84,11 +84,13 @@ def extension(path: Path) -> str:
 @dataclass(frozen=True)
 class LogFiles:
     """The files that form one log, their one format, and the files a folder or glob also
-    held that are not part of it ("path: why"), for the load report."""
+    held that are not part of it ("path: why"), for the load report. ``searched`` holds the
+    files found in a folder or by a glob: only they may still be left out once read."""
 
     paths: list[Path]
     format: Format
     left_out: tuple[str, ...] = ()
+    searched: frozenset[Path] = frozenset()
 
 
 def log_files(specs: Sequence[str]) -> LogFiles:
@@ -96,9 +98,10 @@ def log_files(specs: Sequence[str]) -> LogFiles:
 
     A file named by the user must be readable and of the log's format, or the open is refused
     in a sentence. A file found in a folder or by a glob is only a candidate: one that is empty,
-    a truncated gzip, of another format than the rest, or a text file whose header shares no
-    column with the log's other files (a README.txt) is left out and listed, so one stray file
-    never stops a folder from opening nor becomes columns of the log.
+    of another format than the rest, or a text file whose header shares no column with the
+    log's other files (a README.txt) is left out and listed, so one stray file never stops a
+    folder from opening nor becomes columns of the log. A truncated gzip part shows only at its
+    end, so it is left out by :func:`without_corrupt_gzip` once reading the log has failed.
     """
     found = _resolve(specs)
     named = [path for path, searched in found if not searched]
@@ -107,7 +110,6 @@ def log_files(specs: Sequence[str]) -> LogFiles:
     for path in (p for p, searched in found if searched):
         try:
             formats[path] = sniff_format(path)
-            _check_gzip(path)
         except InputError as exc:
             left_out[path] = exc.message
     kept = [p for p in formats]
@@ -123,7 +125,29 @@ def log_files(specs: Sequence[str]) -> LogFiles:
     if not paths:
         raise InputError("no readable data file: " + "; ".join(f"{p}: {why}" for p, why in left_out.items()))
     detect_format(paths)
-    return LogFiles(paths, log_format, tuple(f"{p}: {left_out[p]}" for p, _ in found if p in left_out))
+    return LogFiles(paths, log_format, tuple(f"{p}: {left_out[p]}" for p, _ in found if p in left_out),
+                    frozenset(p for p, searched in found if searched))
+
+
+def without_corrupt_gzip(files: LogFiles) -> LogFiles:
+    """``files`` less the gzip parts found by searching that do not decompress to their end.
+
+    Called only after reading the log failed: a truncated gzip is found only at its end, so
+    checking every part before DuckDB reads it would decompress each file twice. Returns
+    ``files`` itself when no part is corrupt (the failure lies elsewhere)."""
+    corrupt: dict[Path, str] = {}
+    for path in (p for p in files.paths if p in files.searched and p.suffix.lower() == ".gz"):
+        try:
+            _check_gzip(path)
+        except InputError as exc:
+            corrupt[path] = exc.message
+    if not corrupt:
+        return files
+    left_out = files.left_out + tuple(f"{p}: {why}" for p, why in corrupt.items())
+    kept = [p for p in files.paths if p not in corrupt]
+    if not kept:
+        raise InputError("no readable data file: " + "; ".join(left_out))
+    return replace(files, paths=kept, left_out=left_out)
 
 
 def _main_format(formats: dict[Path, Format]) -> Format:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -30,7 +30,7 @@ from analysis.dataset import NUMERIC_TYPES, Column, Dataset, LoadReport, Skipped
 from analysis.errors import InputError
 from analysis.data.csv_dialect import CsvLayout, body_file, csv_layout, unterminated_quotes
 from analysis.data.json_fallback import MAX_FALLBACK_BYTES, read_json_records
-from analysis.data.formats import Format, LogFiles, log_files, split_table
+from analysis.data.formats import Format, LogFiles, log_files, split_table, without_corrupt_gzip
 from analysis.data.lakehouse import lake_table
 from analysis.data.roles import looks_like_score
 from analysis.data.probe import probe_files
@@ -134,6 +134,26 @@ def open_dataset(
     progress(0.0, "finding files")
     lake = lake_table([p for p, _ in split], as_of)
     files = LogFiles(list(lake.files), Format.PARQUET) if lake else log_files([p for p, _ in split])
+    try:
+        dataset = _open_files(store, files, table, progress, cancel)
+    except InputError:
+        intact = without_corrupt_gzip(files)
+        if intact is files:
+            raise
+        files, dataset = intact, _open_files(store, intact, table, progress, cancel)
+    left_out = [f"left out {why}" for why in files.left_out]
+    return replace(
+        dataset,
+        name=name or (Path(specs[0]).name if lake else dataset.name),
+        format=lake.kind if lake else dataset.format,
+        report=replace(dataset.report, warnings=tuple(([lake.note] if lake else []) + left_out)
+                       + dataset.report.warnings),
+    )
+
+
+def _open_files(store: Store, files: LogFiles, table: str | None, progress: Progress,
+                cancel: CancelToken) -> Dataset:
+    """Probe ``files`` in a child process, then register them as one view and describe it."""
     paths, file_format = files.paths, files.format
     progress(0.05, f"checking {len(paths)} file(s) in a separate process")
     probe_files(paths, file_format.value, cancel=cancel)
@@ -162,14 +182,13 @@ def open_dataset(
         raise
     progress(1.0, f"{row_count:,} rows")
     return Dataset(
-        name=name or (Path(specs[0]).name if lake else _default_name(paths, table)),
+        name=_default_name(paths, table),
         view=view,
         paths=tuple(str(p) for p in paths),
-        format=shape.name if shape else lake.kind if lake else file_format.value,
+        format=shape.name if shape else file_format.value,
         columns=columns,
         row_count=row_count,
-        report=LoadReport(tuple(backing.skipped), tuple(
-            ([lake.note] if lake else []) + [f"left out {why}" for why in files.left_out] + backing.warnings + notes)),
+        report=LoadReport(tuple(backing.skipped), tuple(backing.warnings + notes)),
     )
 
 

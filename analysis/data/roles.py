@@ -616,6 +616,14 @@ def _is_free_text(p: ColumnProfile) -> bool:
 # forecast it: the score (else the prediction) forecasts the label better than the label's own
 # base rate does, and forecasts a feature no better, usually worse (a feature's base rate is
 # not the score's scale). That is a proper-score comparison with a test behind it.
+#
+# A log alone cannot always tell: on Ecdat's Benefits the model forecasts no column better than
+# its base rate beyond chance (``ui`` included), and on Hdma it forecasts the target ``deny``
+# and the input ``black`` alike, so both logs need ``--label`` when read without a snapshot or a
+# model. The model file decides it: in both, the one column holding the prediction's values that
+# the model does not read is the target (what :mod:`analysis.trace.snapshot_label` does for a
+# snapshot, and so ``trace`` and ``suspects`` find it with no hint); ``check`` and ``compare``
+# take no model file yet.
 
 LABEL_FORECAST_ALPHA = 0.05
 """Family-wise level of "the model forecasts this column", over every candidate and version."""

@@ -33,7 +33,7 @@ def report_text(command: str, report: dict) -> str:
         for s in report["suspects"]]
     concentrated = [b for b in report["by_source"] if b.get("p_value") is not None and b["p_value"] < 0.05]
     if concentrated:
-        lines += ["", "suspects concentrate in:"] + [
-            f"  {b['column']} = {b['value']}: {count(b['suspects'])} suspects of {count(b['rows'])} rows "
+        lines += ["", "disputed labels concentrate in:"] + [
+            f"  {b['column']} = {b['value']}: {count(b['disputed'])} of {count(b['rows'])} labels disputed "
             f"(lift {number(b['lift'], 2)}, p {p_value(b['p_value'])})" for b in concentrated]
     return "\n".join(lines)

@@ -513,14 +513,14 @@ def log_row_predicate(roles: RoleMap, trace: RowTrace) -> Predicate:
 
 
 def concentration_sentence(report: dict[str, Any]) -> str:
-    """Where a ``suspects_for`` report's suspects concentrate, in one sentence (BH-adjusted p < 0.05)."""
+    """Where a ``suspects_for`` report's wrong labels concentrate, in one sentence (BH-adjusted p < 0.05)."""
     concentrated = [b for b in report["by_source"]
                     if b.get("p_value") is not None and b["p_value"] < 0.05 and (b.get("lift") or 0) > 1]
     if not concentrated:
-        return "The suspect labels are spread evenly: no source, batch or date holds more than its share."
-    parts = [f"{b['column']} = {b['value']} ({count(b['suspects'])} suspects of {count(b['rows'])} rows, "
+        return "The disputed labels are spread evenly: no source, batch or date holds more than its share."
+    parts = [f"{b['column']} = {b['value']} ({count(b['disputed'])} of {count(b['rows'])} labels disputed, "
              f"{number(b['lift'], 1)}× its share, p {p_value(b['p_value'])})" for b in concentrated]
-    return "Suspect labels concentrate in " + "; ".join(parts) + "."
+    return "Labels the model disputes out of fold concentrate in " + "; ".join(parts) + "."
 
 
 def _failed(dataset: Dataset, roles: RoleMap) -> Sql:

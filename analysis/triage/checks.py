@@ -251,7 +251,8 @@ def _numeric_symptoms(
         found.append(Symptom("stuck", (name,), obs.non_null, 1.0, float(column.distinct), obs.minimum,
                              **place, evidence={**evidence, "value": obs.minimum}))
     oor_effect = obs.out_of_range_rate - ref.out_of_range_rate
-    if _share_moved(oor_effect, ref.out_of_range_rate, obs.non_null, OUT_OF_RANGE_MIN_EFFECT):
+    if column.enough_draws and _share_moved(oor_effect, ref.out_of_range_rate, obs.non_null,
+                                                 OUT_OF_RANGE_MIN_EFFECT):
         found.append(Symptom("out_of_range", (name,), obs.bins[0] + obs.bins[-1], oor_effect,
                              ref.out_of_range_rate, obs.out_of_range_rate, **place,
                              evidence={**evidence, "typical_range": [column.edges[0], column.edges[-1]],
@@ -260,7 +261,7 @@ def _numeric_symptoms(
     if factor is not None:
         found.append(Symptom("unit_change", (name,), obs.non_null, abs(math.log10(obs.mean / ref.mean)),
                              ref.mean, obs.mean, **place, evidence={**evidence, "factor": factor}))
-    if shift >= DISTRIBUTION_MIN_EFFECT:
+    if column.enough_draws and shift >= DISTRIBUTION_MIN_EFFECT:
         found.append(Symptom("score_shift" if is_score else "distribution", (name,), obs.non_null, shift,
                              ref.mean, obs.mean, **place,
                              evidence={**evidence, "measure": "jensen-shannon distance",

@@ -66,7 +66,11 @@ def far_beyond_bounds(column: ColumnProfile) -> tuple[float | None, float | None
     A side has a bound only when the reference's extreme is positive and its 1% tail spans
     less than :data:`UNIT_GAP` (``q99 / max`` or ``min / q01`` above ``1 / UNIT_GAP``): a tail
     already stretching over half a decade, like values of a risk score running down to 0,
-    makes values a factor beyond its extreme natural, not a change of unit."""
+    makes values a factor beyond its extreme natural, not a change of unit. Nor has a side a
+    bound when the reference holds too few draws of the column to bound a new one
+    (:attr:`ColumnProfile.enough_draws`)."""
+    if not column.enough_draws:
+        return None, None
     low, high = column.counts.minimum, column.counts.maximum
     q01, q99 = column.quantiles.get("0.01"), column.quantiles.get("0.99")
     bounded_low = low is not None and q01 is not None and low > 0 and q01 / low < UNIT_GAP

@@ -17,18 +17,29 @@ Both are fitted by maximum likelihood on the rows grouped by age bucket (binomia
 The cut is a finding when the stopped model beats the delay model by the BIC penalty of its
 one extra parameter (``ln`` of the rows), the same kind of penalty the rest of triage uses:
 a delay that fades in explains a short unlabelled tail, a cliff to zero it cannot.
+
+A fixed delay breaks that reading: labels that arrive every day but ``N`` days late leave the
+last ``N`` days unlabelled behind a cliff, and a delay of ``N`` days plus a random part gives
+exactly the likelihood of a stop ``N`` days ago. One snapshot of labels cannot tell the two
+apart; their arrival times can. When the labels were joined with their arrival time
+(:data:`analysis.data.labels.ARRIVED`), the question becomes whether labels still *arrive*:
+the days on which some label arrived form a process of rate ``d / T`` (``d`` such days over
+the ``T`` days from the first arrival to the log's end), and no arrival during the last ``G``
+days has probability ``exp(-G d / T)``; below :data:`ALPHA` the labels stopped, however late
+each one comes.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit
 
+from analysis.data.labels import ARRIVED
 from analysis.data.roles import RoleMap
 from analysis.data.time import choose_bucket, timestamp_expr
 from analysis.dataset import Dataset
@@ -42,6 +53,9 @@ LABELS_STOPPED = "labels_stopped"
 
 MIN_LABELLED = 30
 """Labelled rows needed before the labels' arrival can be modelled at all."""
+
+ALPHA = 0.05
+"""Level of the arrival test: no label for this improbably long stops the labels."""
 
 
 @dataclass(frozen=True)
@@ -57,12 +71,19 @@ class LabelGap:
     mean_delay_days: float  # the delay model's mean delay, fitted on the whole log
     bic_gain: float  # BIC of the delay model minus the stopped model's (> 0: stopped fits better)
     stopped: bool
+    last_arrival: _dt.datetime | None = None  # when the labels' arrival times are known
+    arrival_p_value: float | None = None  # chance of no arrival since then, labels still arriving
 
     @property
     def sentence(self) -> str:
-        return (f"no labels since {self.since:%Y-%m-%d %H:%M}: {self.rows:,} predictions after that have none, "
-                f"while {self.labelled_share:.0%} of those before have their label (a delay that fades in, "
-                f"fitted on the log with a mean of {self.mean_delay_days:.1f} days, does not explain the cut)")
+        said = (f"no labels since {self.since:%Y-%m-%d %H:%M}: {self.rows:,} predictions after that have none, "
+                f"while {self.labelled_share:.0%} of those before have their label ")
+        if self.last_arrival is not None:
+            return said + (f"(none has arrived since {self.last_arrival:%Y-%m-%d %H:%M}, while labels arrived "
+                           f"{self.mean_delay_days:.1f} days after their prediction on average; "
+                           f"p = {self.arrival_p_value:.2g})")
+        return said + (f"(a delay that fades in, fitted on the log with a mean of {self.mean_delay_days:.1f} days, "
+                       f"does not explain the cut)")
 
 
 def label_gap(
@@ -101,8 +122,31 @@ def label_gap(
     _, stopped_ll = _fit(age, n, k, gap_age)
     gain = 2 * (stopped_ll - delay_ll) - math.log(n.sum())
     before = n.sum() - rows
-    return LabelGap(since, last, int(rows), float(labels / before) if before else 0.0,
-                    float(delay_fit[1]), float(gain), gain > 0)
+    gap = LabelGap(since, last, int(rows), float(labels / before) if before else 0.0,
+                   float(delay_fit[1]), float(gain), gain > 0)
+    return _judged_by_arrival(store, dataset, roles, gap, condition, cancel) if ARRIVED in dataset.column_names else gap
+
+
+def _judged_by_arrival(
+    store: Store, dataset: Dataset, roles: RoleMap, gap: LabelGap, condition: Sql | None, cancel: CancelToken,
+) -> LabelGap:
+    """``gap`` judged by when its labels arrived (see the module text), with their measured mean
+    delay; unchanged when fewer than two days saw a label arrive (no rate to judge by)."""
+    ts, arrived = timestamp_expr(dataset, roles), f"CAST({ident(ARRIVED)} AS TIMESTAMP)"
+    known = Sql(f"{arrived} IS NOT NULL AND {ident(roles.label)} IS NOT NULL")
+    where = where_clause(known if condition is None else Sql(f"({condition.text}) AND {known.text}",
+                                                              condition.params))
+    days, first, last_arrival, delay = store.rows(Sql(
+        f"SELECT count(DISTINCT date_trunc('day', {arrived})), min({arrived}), max({arrived}), "
+        f"avg(epoch({arrived} - {ts})) / 86400.0 FROM {ident(dataset.view)}{where.text}", where.params), cancel)[0]
+    if days < 2:
+        return gap
+    end = max(gap.last, last_arrival)
+    span_days = (end - first).total_seconds() / 86400.0
+    silent_days = (end - last_arrival).total_seconds() / 86400.0
+    p_value = math.exp(-silent_days * days / span_days)
+    return replace(gap, mean_delay_days=float(delay), stopped=p_value < ALPHA, last_arrival=last_arrival,
+                   arrival_p_value=p_value)
 
 
 def _fit(age: np.ndarray, n: np.ndarray, k: np.ndarray, cut: float) -> tuple[tuple[float, float], float]:
@@ -142,6 +186,7 @@ def labels_stopped_finding(
         rows=gap.rows, severity="warning", score=rank_score(gap.rows, gap.labelled_share, 1.0, 0.0),
         effect=gap.labelled_share,
         evidence={"labelled_share_before": round(gap.labelled_share, 4), "mean_delay_days": round(gap.mean_delay_days, 3),
-                  "bic_gain": round(gap.bic_gain, 2), "last_timestamp": gap.last},
+                  "bic_gain": round(gap.bic_gain, 2), "last_timestamp": gap.last,
+                  "last_arrival": gap.last_arrival, "arrival_p_value": gap.arrival_p_value},
         symptoms=(), sentence=gap.sentence,
     )

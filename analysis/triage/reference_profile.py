@@ -24,12 +24,13 @@ from analysis.query import ROW_ID, Sql, ident, select, where_clause
 from analysis.data.roles import RoleMap, TaskType
 from analysis.store import Store
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Version of the expectations file; bumped whenever its layout changes (2: each numeric
-column's most frequent value and its share)."""
+column's most frequent value and its share; 3: each numeric column's draws)."""
 
-READABLE_SCHEMA_VERSIONS = (1, SCHEMA_VERSION)
-"""Versions still read: a version-1 file lacks the most frequent values, and stays valid."""
+READABLE_SCHEMA_VERSIONS = (1, 2, SCHEMA_VERSION)
+"""Versions still read: a version-1 file lacks the most frequent values, a version-2 file the
+draws (unknown, so judged as before), and both stay valid."""
 
 REFERENCE_SHARE_OF_TIME = 0.2
 """The default reference is the log's first fifth of time: long enough to be typical,
@@ -48,6 +49,16 @@ RANGE_QUANTILES = (0.005, 0.995)
 RANGE_WIDENING = 0.1
 """The typical range is widened by this share of its width on each side: a value just past
 the reference's extremes is not yet "out of range"."""
+
+RANGE_MIN_DRAWS = 39
+"""Draws a reference needs before its extremes bound a new value: among n exchangeable draws,
+a new one lands above the largest with probability 1 / (n + 1) (the rank argument behind
+conformal prediction), so each side of the range holds at level 0.025 from 39 draws on."""
+
+DRAWS_SAMPLE_ROWS = 20_000
+"""Draws are counted on about this many reference rows (every k-th by row number): sorting a
+million-row reference by time for them would cost as much as the rest of the profile, and a
+sample only lowers the count where values change row by row, far above RANGE_MIN_DRAWS."""
 
 MAX_CATEGORIES = 50
 """A text or boolean column with at most this many distinct values is categorical."""
@@ -74,7 +85,11 @@ class ColumnProfile:
     histogram edges, the all-rows counts (null, zero, mean, std, bins, categories) and, for a
     numeric column, its most frequent value with that value's share of the reference rows:
     what "a value repeated as often as it normally is" means when judging a stuck value.
-    A version-1 expectations file has no most frequent value (None)."""
+    ``draws`` counts the reference rows, in time order, whose value differs from the row before:
+    a count per month copied into each of the month's predictions is one draw per month, not
+    one per prediction, and only draws say how far the column's values can range (counted on a
+    sample of the reference, :data:`DRAWS_SAMPLE_ROWS`).
+    A version-1 expectations file has no most frequent value, a version-2 file no draws (None)."""
 
     name: str
     dtype: str
@@ -86,6 +101,15 @@ class ColumnProfile:
     edges: tuple[float, ...] = ()
     top_value: float | None = None
     top_share: float | None = None
+    draws: int | None = None
+
+    @property
+    def enough_draws(self) -> bool:
+        """Whether the reference holds enough draws of the column (:data:`RANGE_MIN_DRAWS`) to
+        say where a new value may fall: its range and its distribution. A count per month seen
+        over three months does not, and a month of new values is then no news. Unknown in an
+        older expectations file: assumed so."""
+        return self.draws is None or self.draws >= RANGE_MIN_DRAWS
 
     @property
     def null_rate(self) -> float:
@@ -106,6 +130,7 @@ class ColumnProfile:
             "counts": self.counts.to_dict(), "quantiles": dict(self.quantiles),
             "typical_range": list(self.typical_range) if self.typical_range else None,
             "edges": list(self.edges), "top_value": self.top_value, "top_share": self.top_share,
+            "draws": self.draws,
         }
 
     @classmethod
@@ -118,6 +143,7 @@ class ColumnProfile:
             typical_range=(float(typical[0]), float(typical[1])) if typical else None,
             edges=tuple(float(e) for e in data.get("edges", ())),
             top_value=_optional_float(data.get("top_value")), top_share=_optional_float(data.get("top_share")),
+            draws=None if data.get("draws") is None else int(data["draws"]),
         )
 
 
@@ -212,15 +238,17 @@ def profile_reference(
     spec = cell_spec(dataset, roles, numeric_edges, kinds, groups)
     cells = tuple(count_cells(store, dataset, spec, condition, None, cancel))
     overall = next(c for c in cells if c.group == ())
+    numeric = [c for c in chosen if kinds[c.name] == "numeric"]
     tops = {name: (value, count / overall.rows) for name, (value, count) in _most_frequent_values(
-        store, dataset, [c for c in chosen if kinds[c.name] == "numeric"], condition, cancel).items()}
+        store, dataset, numeric, condition, cancel).items()}
+    draws = _draws(store, dataset, roles, numeric, condition, overall.rows, cancel)
     profiles = tuple(
         ColumnProfile(
             name=c.name, dtype=c.dtype, kind=kinds[c.name], distinct=summary[c.name]["distinct"],
             counts=overall.columns[c.name], quantiles=summary[c.name]["quantiles"],
             typical_range=(numeric_edges[c.name][0], numeric_edges[c.name][-1]) if numeric_edges.get(c.name) else None,
             edges=numeric_edges.get(c.name, ()), top_value=tops.get(c.name, (None, None))[0],
-            top_share=tops.get(c.name, (None, None))[1],
+            top_share=tops.get(c.name, (None, None))[1], draws=draws.get(c.name),
         )
         for c in chosen
     )
@@ -322,6 +350,26 @@ def _most_frequent_values(
         value, count = min(histogram.items(), key=lambda item: (-item[1], item[0]))
         tops[column.name] = (float(value), int(count))
     return tops
+
+
+def _draws(
+    store: Store, dataset: Dataset, roles: RoleMap, columns: Sequence[Column], condition: Sql | None,
+    rows: int, cancel: CancelToken,
+) -> dict[str, int]:
+    """Each numeric column's draws (see :class:`ColumnProfile`): its values' changes from one
+    row to the next, rows in time order (in file order for a reference without time), among
+    every k-th of the reference's ``rows`` (:data:`DRAWS_SAMPLE_ROWS`)."""
+    if not columns:
+        return {}
+    order = f"{timestamp_expr(dataset, roles)}, {ident(ROW_ID)}" if roles.timestamp else ident(ROW_ID)
+    changed = [f"CAST({ident(c.name)} IS DISTINCT FROM lag({ident(c.name)}) OVER rows_in_time AS INTEGER) "
+               f"AS {ident(c.name)}" for c in columns]
+    every = Sql(f"{ident(ROW_ID)} % ? = 0", (max(1, rows // DRAWS_SAMPLE_ROWS),))
+    inner = select(changed, ident(dataset.view), every & condition)
+    totals = store.rows(Sql(
+        f"SELECT {', '.join(f'sum({ident(c.name)})' for c in columns)} FROM ({inner.text} "
+        f"WINDOW rows_in_time AS (ORDER BY {order}))", inner.params), cancel)[0]
+    return {c.name: int(total or 0) for c, total in zip(columns, totals)}
 
 
 def _optional_float(value: Any) -> float | None:

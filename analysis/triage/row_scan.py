@@ -28,6 +28,13 @@ the value is above that share by a one-sided binomial test at the scan's level h
 more often than the reference holds any value. (An expectations file of version 1 records no
 such share; its stuck windows are judged by the scan alone.)
 
+A column that follows the clock (a local hour of day, a weekday) holds each of its values for
+hours on end, every day, by design: the hours when it reads 19 cluster as well as any stuck
+value. So a stuck window must also hold the value more often than the same hours of the week
+hold it elsewhere in the log: the expected count is, summed over the window's hours of the
+week, its rows there times the value's share among the log's other rows at that hour of the
+week, and the window's count must exceed it by a one-sided binomial test at the same level.
+
 All indicators are counted per scan unit in one SQL pass (in batches, for wide logs); numpy
 scans each series. A column whose nulls, zeros or most frequent value are spread over time
 as they come (sparse fields, count data) gives a replicate or two of Monte Carlo
@@ -121,6 +128,10 @@ def row_level_symptoms(
             continue
         if not defect.beyond_reference(window, level):
             continue
+        inside = (starts[window.first], unit_end(starts[window.last], unit))
+        if defect.kind == "stuck" and not _beyond_the_clock(store, dataset, roles, defect, inside, where, level,
+                                                            cancel):
+            continue
         reference, observed = defect.quoted(window.rate_outside, window.rate_inside)
         found.append(Symptom(
             defect.kind, (defect.column,), window.cases, window.rate_inside - window.rate_outside,
@@ -129,6 +140,28 @@ def row_level_symptoms(
                       "cell_rows": window.rows, "scan_unit": unit.label},
         ))
     return found
+
+
+def _beyond_the_clock(
+    store: Store, dataset: Dataset, roles: RoleMap, defect: Defect, inside: tuple, where: Sql, level: float,
+    cancel: CancelToken,
+) -> bool:
+    """Whether the window ``inside`` holds ``defect``'s rows significantly more often than the
+    same hours of the week hold them in the rest of the log (see the module text)."""
+    ts = timestamp_expr(dataset, roles)
+    hit = violation_of(defect.probe(), dataset, roles).expression
+    in_window = f"{ts} >= ? AND {ts} < ?"
+    counts = store.rows(Sql(
+        f"SELECT count(*) FILTER (WHERE {in_window}), sum({hit}) FILTER (WHERE {in_window}), "
+        f"count(*) FILTER (WHERE NOT ({in_window})), sum({hit}) FILTER (WHERE NOT ({in_window})) "
+        f"FROM {ident(dataset.view)} WHERE {where.text} GROUP BY (isodow({ts}) - 1) * 24 + hour({ts})",
+        inside * 4 + tuple(where.params)), cancel)
+    rows_in, hits_in, rows_out, hits_out = (np.array([float(r[i] or 0.0) for r in counts]) for i in range(4))
+    overall = hits_out.sum() / rows_out.sum() if rows_out.sum() else 0.0
+    share = np.divide(hits_out, rows_out, out=np.full(len(counts), overall), where=rows_out > 0)
+    n, observed = int(rows_in.sum()), int(round(hits_in.sum()))
+    expected = float(np.clip((rows_in * share).sum() / n, 0.0, 1.0)) if n else 0.0
+    return n > 0 and binomtest(observed, n, expected, alternative="greater").pvalue < level
 
 
 def candidate_defects(

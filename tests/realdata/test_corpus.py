@@ -21,11 +21,10 @@ NOT_YET = pytest.mark.xfail(reason="not yet found on this real case: #13 is open
 
 
 def cases(failing_here: tuple[str, ...] = ()) -> list:
-    """Every case, those Sleuth still gets wrong marked so. Computers: ``ads`` is a count per
-    month, so the reference window holds a handful of values, and the real fall of that count
-    reads as values far beyond them (a unit change); its real monthly steps move the model too.
-    And nine in ten computers are ``premium``: the flipped batch ranks first among the suspects,
-    but its excess of harmful influence is not significant."""
+    """Every case, those Sleuth still gets wrong marked so. Computers' clean log: ``speed``
+    really drifts over the table's months (25 and 75 MHz machines leave the market, 66 MHz ones
+    take over), a distribution shift that is real, not planted, and is reported as one; the
+    count of ads per month no longer reads as a unit change (three draws in the reference)."""
     return [pytest.param(name, marks=NOT_YET) if name in failing_here else name for name in NAMES]
 
 
@@ -98,7 +97,7 @@ def test_trace_runs_on_every_snapshot_with_no_hint(store, corpus, name):
     assert len(report["harmful"]) == 10 and len(report["helpful"]) == 10
 
 
-@pytest.mark.parametrize("name", cases(failing_here=("computers",)))
+@pytest.mark.parametrize("name", NAMES)
 def test_the_flipped_batch_tops_the_suspects(store, corpus, name):
     folder, truth, snapshot, _, model = files(corpus, name)
     report = suspects_for(store, [snapshot], model)

@@ -244,6 +244,48 @@ def test_a_folder_leaves_out_what_is_not_its_data_and_lists_it(store, tmp_path, 
     assert not data_format.endswith(".gz") or "truncated or corrupt gzip" in left_out[1]
 
 
+class GzipReads:
+    """Bytes Python decompresses from each gzip file (DuckDB's own reads are not Python's)."""
+
+    def __init__(self, monkeypatch):
+        self.bytes: dict[str, int] = {}
+        opened = gzip.open
+
+        def counting_open(path, *args, **kwargs):
+            handle = opened(path, *args, **kwargs)
+            read = handle.read
+
+            def counted(size=-1):
+                chunk = read(size)
+                self.bytes[str(path)] = self.bytes.get(str(path), 0) + len(chunk)
+                return chunk
+            handle.read = counted
+            return handle
+        monkeypatch.setattr(gzip, "open", counting_open)
+
+
+@pytest.mark.parametrize("cut", [False, True])
+def test_each_gzip_part_of_a_folder_is_decompressed_once(store, tmp_path, monkeypatch, cut):
+    """Issue #18: an intact part is read to its end by DuckDB alone (Python reads only its top to
+    judge the layout); only when reading fails is each part checked through, once."""
+    from analysis.data import formats
+
+    body = b"id,score\n" + b"".join(b"%d,0.%d\n" % (i, i % 10) for i in range(40_000))
+    parts = [tmp_path / f"part-{index}.csv.gz" for index in range(3)]
+    for part in parts:
+        part.write_bytes(gzip.compress(body))
+    if cut:
+        parts[1].write_bytes(gzip.compress(body)[:-100])
+    reads, checked, check = GzipReads(monkeypatch), [], formats._check_gzip
+    monkeypatch.setattr(formats, "_check_gzip", lambda path: (checked.append(path), check(path)))
+    dataset = open_dataset(store, str(tmp_path))
+    assert dataset.row_count == 40_000 * (2 if cut else 3)
+    assert checked == (parts if cut else [])
+    for part in (parts[0], parts[2]):
+        assert reads.bytes[str(part)] < (2 if cut else 0.5) * len(body)
+    assert not cut or any("part-1.csv.gz: a truncated or corrupt gzip" in w for w in dataset.report.warnings)
+
+
 def test_a_readme_is_left_out_beside_a_single_csv(store, tmp_path):
     (tmp_path / "README.txt").write_text("Exported nightly by the fraud team\n")
     ROWS.to_csv(tmp_path / "log.csv", index=False)

