@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
 from scipy import stats
 
@@ -24,12 +25,13 @@ from analysis.dataset import Dataset
 from analysis.errors import SchemaError
 from analysis.data.roles import RoleMap
 from analysis.discovery.failing_slices import DiscoverySettings, failing_slices, row_error_sql
-from analysis.data.time import time_span
-from analysis.metrics.per_version import metric_series
+from analysis.data.time import choose_bucket, time_span
+from analysis.metrics.per_version import metric_over_time
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident
+from analysis.slicing.role_leaves import slice_sql
 from analysis.slices import And, Everything, Predicate, Slice, all_of, to_sql, to_text
-from analysis.stats.intervals import wilson
+from analysis.stats.intervals import wilson, wilson_interval
 from analysis.store import Store
 from analysis.triage.ranking import Finding
 
@@ -64,15 +66,22 @@ class _Reason:
 def group_failures(store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None, failures: pd.DataFrame,
                    findings: Sequence[Finding] = (), cancel: CancelToken = NEVER_CANCELLED) -> list[FoundGroup]:
     """Group ``failures`` (rows of ``dataset`` with ``row_number`` and ``version``): first by the
-    check findings whose rows they are (in the findings' rank order), then by failing slice."""
+    check findings whose rows they are (in the findings' rank order), then by failing slice.
+
+    When ``condition`` is one finding's own rows (its "add to queue"), its failures are grouped
+    under that finding, whatever its severity: a person queued them because of it."""
+    own_rows_of = _intake_finding(dataset, roles, condition, findings)
     found: list[FoundGroup] = []
     versions = failures["version"].dropna().unique().tolist() if roles.model_version else [None]
     for version in sorted(versions, key=str):
         of_version = failures if version is None else failures[failures["version"] == version]
         scope = version_scope(roles, version) & condition if version is not None else condition
-        candidates = _finding_reasons(findings, version) + _slice_reasons(store, dataset, roles, condition, version,
-                                                                           cancel)
-        chosen = _folded(store, dataset, roles, scope, _chosen(store, dataset, roles, scope, candidates))
+        if own_rows_of is not None:
+            chosen = [_finding_reason(own_rows_of, version)]
+        else:
+            candidates = _finding_reasons(findings, version) + _slice_reasons(store, dataset, roles, condition,
+                                                                               version, cancel)
+            chosen = _folded(store, dataset, roles, scope, _chosen(store, dataset, roles, scope, candidates))
         owner = _first_containing(store, dataset, [r.slice.predicate for r in chosen], of_version["row_number"])
         for index, reason in enumerate(chosen):
             rows = tuple(int(r) for r in of_version["row_number"][owner == index])
@@ -98,28 +107,42 @@ def slice_evidence(store: Store, dataset: Dataset, roles: RoleMap, scope: Sql | 
     evidence: dict[str, Any] = {"rows": int(rows), "errors": int(errors),
                                 "error_rate": errors / rows if rows else None,
                                 "ci": list(wilson(int(errors), int(rows))) if rows else None, "series": []}
-    if roles.timestamp and rows:
-        accuracy = metric_series(store, dataset, roles, "accuracy", where)
-        frame = accuracy.frame.dropna(subset=["value"])
-        evidence["bucket"] = accuracy.bucket.label if accuracy.bucket else None
-        evidence["series"] = [_point(start, labelled, value) for start, labelled, value in
-                              zip(frame["bucket_start"], frame["labelled"], frame["value"])]
-        evidence["period_end"] = time_span(store, dataset, roles, where)[1].isoformat()
+    span = time_span(store, dataset, roles, where) if roles.timestamp and rows else None
+    if span:
+        bucket = choose_bucket(*span)
+        frame = metric_over_time(store, dataset, roles, "accuracy", bucket, where).dropna(subset=["value"])
+        evidence["bucket"] = bucket.label
+        evidence["series"] = _points(frame)
+        evidence["period_end"] = span[1].isoformat()
     return evidence
 
 
-def _point(start, labelled, accuracy) -> dict[str, Any]:
-    """One time bucket of the slice: its error rate and Wilson interval."""
-    errors = round(int(labelled) * (1.0 - float(accuracy)))
-    return {"start": pd.Timestamp(start).isoformat(), "rows": int(labelled), "errors": errors,
-            "error_rate": errors / int(labelled), "ci": list(wilson(errors, int(labelled)))}
+def _points(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each time bucket of the slice: its error rate and Wilson interval (all buckets at once)."""
+    labelled = frame["labelled"].astype(int).to_numpy()
+    errors = np.rint(labelled * (1.0 - frame["value"].astype(float).to_numpy())).astype(int)
+    low, high = wilson_interval(errors, labelled)
+    return [{"start": pd.Timestamp(start).isoformat(), "rows": int(n), "errors": int(e), "error_rate": float(e / n),
+             "ci": [float(lo), float(hi)]}
+            for start, n, e, lo, hi in zip(frame["bucket_start"], labelled, errors, low, high)]
 
 
 def _finding_reasons(findings: Sequence[Finding], version: str | None) -> list[_Reason]:
     """Findings whose rows are broken one by one (alerts and warnings), as candidate reasons."""
-    return [_Reason(f"finding:{version}:{f.key}", "finding", _title(version, _finding_title(f)),
-                    Slice(f.slice, name=to_text(f.slice)))
-            for f in findings if f.severity in ("alert", "warning")]
+    return [_finding_reason(f, version) for f in findings if f.severity in ("alert", "warning")]
+
+
+def _finding_reason(finding: Finding, version: str | None) -> _Reason:
+    return _Reason(f"finding:{version}:{finding.key}", "finding", _title(version, _finding_title(finding)),
+                   Slice(finding.slice, name=to_text(finding.slice)))
+
+
+def _intake_finding(dataset: Dataset, roles: RoleMap, condition: Sql | None,
+                    findings: Sequence[Finding]) -> Finding | None:
+    """The finding whose own rows the intake reads (the findings panel's "add to queue"), if any."""
+    if condition is None:
+        return None
+    return next((f for f in findings if slice_sql(f.slice, dataset, roles) == condition), None)
 
 
 def _finding_title(finding: Finding) -> str:
