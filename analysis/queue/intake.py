@@ -129,7 +129,7 @@ def queue_failures(queue: FailureQueue, failed: FoundFailures, sample: int | Non
 
 def _store_groups(queue, dataset_name, found, grouped: Sequence[FoundGroup], sample):
     by_row = found.set_index("row_number")
-    existing = queue.existing_keys(found["item_key"])
+    queued = by_row["item_key"].isin(list(queue.existing_keys(found["item_key"])))  # once: per group took seconds
     rng = np.random.default_rng(SAMPLE_SEED)
     added = duplicates = counted = 0
     group_ids = []
@@ -141,8 +141,8 @@ def _store_groups(queue, dataset_name, found, grouped: Sequence[FoundGroup], sam
             queue.record(f"group {group_id}", "found by grouping", None, {"title": group.title})
         group_ids.append(group_id)
         queue.set_count(group_id, dataset_name, len(group.rows))
-        items = by_row.loc[list(group.rows)].reset_index()
-        fresh = items[~items["item_key"].isin(existing)]
+        items = by_row.loc[list(group.rows)]
+        fresh = items[~queued.loc[list(group.rows)].to_numpy()].reset_index()
         duplicates += len(items) - len(fresh)
         if sample is not None and len(fresh) > sample:
             counted += len(fresh) - sample
