@@ -5,8 +5,8 @@ opposite: for *each* failure, the batch (source, batch or date of the training s
 drives it, so failures blamed on the same batch can form one group. The preparation (snapshot,
 model, Hessian or tree replay) is shared through :class:`~analysis.trace.tracer.InfluenceCache`;
 the failures are scored in chunks: for a linear model one matrix product per chunk (every
-failure's exact influence on every training row), for other methods one query per failure on
-the prepared state.
+failure's exact influence on every training row), for boosted trees one replay of the boosting
+per chunk, for other methods (forests, neighbours) one query per failure on the prepared state.
 
 **The test.** A failure is blamed on a batch when the batch holds more than its share of the
 failure's *most harmful* training rows: of the ``k`` rows trace would show for it (the same
@@ -31,7 +31,7 @@ from scipy import stats
 from analysis.errors import SchemaError
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.stats.multiple_testing import adjust_p_values
-from analysis.trace import influence_linear
+from analysis.trace import influence_linear, influence_trees
 from analysis.trace.influence import _encode_targets
 from analysis.trace.tracer import PreparedInfluence
 
@@ -117,7 +117,35 @@ def _score_matrix(ready: PreparedInfluence, x_query: pd.DataFrame, targets: np.n
         design = influence_linear._design(state.estimator, frame)
         gradients = influence_linear._gradients(state.loss, state.theta, design, targets)
         return -((gradients @ state.hessian_inverse) @ state.weighted_gradients.T)
+    if isinstance(state, influence_trees.BoostingInfluence):
+        return _boosting_matrix(state, frame, targets)
     return np.vstack([state.scores(frame.iloc[[i]], targets[i:i + 1]) for i in range(len(frame))])
+
+
+def _boosting_matrix(state: influence_trees.BoostingInfluence, frame: pd.DataFrame,
+                     targets: np.ndarray) -> np.ndarray:
+    """BoostIn per query: ``BoostingInfluence.scores`` with each query's row kept apart instead
+    of summed (the same replay of the boosting; a test holds the two equal). Each tree's leaves
+    are visited once for the whole chunk, so a chunk costs about one summed trace."""
+    trees = state.trees
+    leaves = trees.leaves(frame)
+    raw = trees.baseline(frame, leaves)
+    scores = np.zeros((len(frame), state.row_count))
+    for tree, values in enumerate(trees.values):
+        if tree == 0 or trees.iteration[tree] != trees.iteration[tree - 1]:
+            gradient, _ = influence_trees._derivatives(trees.loss, raw, targets)
+            stepped = raw.copy()
+        output, leaf = trees.output[tree], leaves[:, tree]
+        group = state.groups[tree]
+        for node in np.unique(leaf):
+            span = group.span(node)
+            queries = np.flatnonzero(leaf == node)
+            scores[np.ix_(queries, group.order[span])] -= np.outer(gradient[queries, output],
+                                                                   state.coefficients[tree][span])
+        stepped[:, output] += trees.learning_rate * values[leaf]
+        if tree + 1 == len(trees.values) or trees.iteration[tree + 1] != trees.iteration[tree]:
+            raw = stepped
+    return scores
 
 
 def _per_batch(scores: np.ndarray, codes: np.ndarray, batches: int, top_rows: int) -> tuple[np.ndarray, np.ndarray]:
