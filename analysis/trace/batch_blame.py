@@ -38,8 +38,9 @@ from analysis.trace.tracer import PreparedInfluence
 TOP_ROWS = 20
 """The most harmful training rows per failure whose batches are counted: what trace shows."""
 SIGNIFICANCE = 0.05
-CHUNK = 256
-"""Failures scored together: a chunk's influence matrix is 256 x rows floats (100 MB at 50k rows)."""
+CHUNK = 128
+"""Failures scored together: a chunk's influence matrix is 128 x rows floats (50 MB at 50k
+rows; ranking and clipping copy it a few times, so a few hundred MB at 100k rows at most)."""
 
 
 @dataclass(frozen=True)
