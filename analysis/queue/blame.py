@@ -1,22 +1,97 @@
-"""Which training batch a group's failures come from, when a training snapshot is at hand.
+"""Which training batch failures come from, when a training snapshot and model are at hand.
 
-Trace (:mod:`analysis.trace`) sums every training row's influence over a group's failed
-predictions; :func:`blamed_batch` names the source value (batch, source, date) that holds more
-of the harmful influence than its size predicts, and :func:`attach_blame` keeps it in each
-group's evidence, so the review sees "these failures come from batch X" next to the slice.
+Two questions. Per failure (:func:`batch_groups`, used by grouping): which batch drives *this*
+failure (:mod:`analysis.trace.batch_blame`), so failures blamed on the same batch form one
+group. Per existing group (:func:`blamed_batch`, :func:`attach_blame`): trace sums every
+training row's influence over the group's failed predictions and names the source value
+(batch, source, date) that holds more of the harmful influence than its size predicts, kept
+in the group's evidence so the review sees "these failures come from batch X" next to the slice.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
 
 from analysis.data.roles import RoleMap
 from analysis.dataset import Dataset
 from analysis.errors import InputError, SchemaError
 from analysis.queue.failure_queue import FailureQueue, Group
+from analysis.progress import NEVER_CANCELLED, CancelToken
+from analysis.query import ROW_ID, ident
 from analysis.slices import to_sql
 from analysis.store import Store
-from analysis.trace.tracer import InfluenceCache, trace_failures
+from analysis.trace.batch_blame import blame_batches
+from analysis.trace.tracer import InfluenceCache, LoadedLog, trace_failures
+from analysis.workspace.version_cards import VersionCard
+
+
+@dataclass(frozen=True)
+class TraceSource:
+    """What one version's failures are traced through: the training snapshot and model file a
+    version card (or the workspace) names; ``trust`` only after the person agreed to it."""
+
+    snapshot_paths: tuple[str, ...]
+    model_path: str | None
+    trust: bool = False
+
+
+def traces_from_cards(cards: Mapping[str, VersionCard]) -> dict[str, TraceSource]:
+    """The versions whose card names both a training snapshot and a model file. A card never
+    grants trust: a model that needs it (a pickle) is refused with its sentence when traced."""
+    return {version: TraceSource((card.training_snapshot,), card.model_file)
+            for version, card in cards.items() if card.training_snapshot and card.model_file}
+
+
+@dataclass(frozen=True)
+class BatchGroup:
+    """Failures (row numbers) whose blame names the same training batch, and that blame."""
+
+    key: str
+    title: str
+    blamed: dict[str, Any]
+    rows: tuple[int, ...]
+
+
+def batch_groups(store: Store, dataset: Dataset, roles: RoleMap, version: str | None, row_numbers: pd.Series,
+                 source: TraceSource, cache: InfluenceCache,
+                 cancel: CancelToken = NEVER_CANCELLED) -> list[BatchGroup]:
+    """Blame each failure (row numbers of ``version``) on a training batch, all in one pass over
+    the prepared influence, and group the failures blamed on the same batch, largest first."""
+    if row_numbers.empty:
+        return []
+    ready = cache.prepared(store, list(source.snapshot_paths), source.model_path, source.trust,
+                           LoadedLog(dataset, roles, ()), cancel=cancel)
+    rows = _log_rows(store, dataset, row_numbers)
+    missing = [c for c in ready.features if c not in rows.columns]
+    if missing:
+        raise SchemaError(f"the log lacks the model's feature column(s) {', '.join(missing)}")
+    blame = blame_batches(ready, rows, rows[roles.label], cancel=cancel)
+    blamed = blame.blamed()
+    groups = []
+    for batch in np.unique(blamed[blamed >= 0]):
+        members = np.flatnonzero(blamed == batch)
+        summary = blame.summary(members, int(batch))
+        what = (f"blamed training batch {summary['column']} = {summary['value']}: "
+                f"{summary['harmful_share']:.0%} of the harmful influence on {len(members)} failures")
+        groups.append(BatchGroup(f"batch:{version}:{summary['column']}={summary['value']}",
+                                 f"{what} ({version})" if version else what, summary,
+                                 tuple(int(r) for r in rows[ROW_ID].to_numpy()[members])))
+    return sorted(groups, key=lambda g: -len(g.rows))
+
+
+def _log_rows(store: Store, dataset: Dataset, row_numbers: pd.Series) -> pd.DataFrame:
+    """The log rows with these row numbers, whole (features and label), in row-number order."""
+    cur = store.cursor()
+    try:
+        cur.register("_sleuth_blamed", pd.DataFrame({"row_number": row_numbers.astype("int64").to_numpy()}))
+        return cur.execute(f"SELECT v.* FROM {ident(dataset.view)} v JOIN _sleuth_blamed f "
+                           f"ON v.{ident(ROW_ID)} = f.row_number ORDER BY v.{ident(ROW_ID)}").df()
+    finally:
+        cur.close()
 
 
 def blamed_batch(store: Store, dataset: Dataset, roles: RoleMap, group: Group, train_paths: Sequence[str],

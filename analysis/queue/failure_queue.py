@@ -141,10 +141,17 @@ class FailureQueue:
         return int(self._con.execute("SELECT coalesce(sum(failures), 0) FROM queue_group_counts").fetchall()[0][0])
 
     def existing_keys(self, keys: Iterable[str]) -> set[str]:
-        keys = list(keys)
-        if not keys:
+        """The keys already queued, by a join: a list parameter tested per row (``list_contains``)
+        took 12 s for a second intake of 100k failures."""
+        keys = pd.DataFrame({"item_key": pd.Series(list(keys), dtype=object)})
+        if keys.empty:
             return set()
-        rows = self._con.execute("SELECT item_key FROM queue_items WHERE list_contains(?, item_key)", [keys]).fetchall()
+        self._con.register("_sleuth_keys", keys)
+        try:
+            rows = self._con.execute("SELECT i.item_key FROM queue_items i SEMI JOIN _sleuth_keys k "
+                                     "ON i.item_key = k.item_key").fetchall()
+        finally:
+            self._con.unregister("_sleuth_keys")
         return {r[0] for r in rows}
 
     def history(self) -> list[HistoryEntry]:

@@ -1,5 +1,5 @@
-"""Why failures belong together: the check finding whose rows they are, or the failing slice
-that holds them.
+"""Why failures belong together: the check finding whose rows they are, the training batch
+trace blames for them, or the failing slice that holds them.
 
 Candidates come in order: the log's check findings that break rows one by one (alerts and
 warnings from :mod:`analysis.triage`, in their rank order), then, per model version, the
@@ -9,14 +9,17 @@ dropped for the general slice, and slices come most precise first (the highest l
 the error rate). A candidate becomes a group only if its rows *not* already explained by the
 groups chosen before it still fail more than the rest, by Fisher's exact test at a
 Bonferroni-corrected level over the candidates. Each failure then goes to the first chosen
-group that contains it; failures nothing explains form one group per version.
+group that contains it, except that a failure no finding holds goes to its blamed training
+batch when its version can be traced and the blame is significant; failures nothing explains
+form one group per version.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 from scipy import stats
 
@@ -24,18 +27,23 @@ from analysis.dataset import Dataset
 from analysis.errors import SchemaError
 from analysis.data.roles import RoleMap
 from analysis.discovery.failing_slices import DiscoverySettings, failing_slices, row_error_sql
-from analysis.data.time import time_span
-from analysis.metrics.per_version import metric_series
+from analysis.data.time import choose_bucket, time_span
+from analysis.metrics.per_version import metric_over_time
 from analysis.progress import NEVER_CANCELLED, CancelToken
+from analysis.queue.blame import TraceSource, batch_groups
 from analysis.query import ROW_ID, Sql, ident
+from analysis.slicing.role_leaves import slice_sql
 from analysis.slices import And, Everything, Predicate, Slice, all_of, to_sql, to_text
-from analysis.stats.intervals import wilson
+from analysis.stats.intervals import wilson, wilson_interval
 from analysis.store import Store
+from analysis.trace.tracer import InfluenceCache
 from analysis.triage.ranking import Finding
 
 SIGNIFICANCE = 0.05
 CANDIDATES = 10
 """Slices discovery proposes per version; a group needs a failure pattern among the worst ten."""
+NOTHING, BLAMED = -1, -2
+"""A failure's owner when no reason holds it, and when its blamed training batch does."""
 
 
 @dataclass(frozen=True)
@@ -62,24 +70,42 @@ class _Reason:
 
 
 def group_failures(store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None, failures: pd.DataFrame,
-                   findings: Sequence[Finding] = (), cancel: CancelToken = NEVER_CANCELLED) -> list[FoundGroup]:
+                   findings: Sequence[Finding] = (), cancel: CancelToken = NEVER_CANCELLED,
+                   traces: Mapping[str | None, TraceSource] | None = None,
+                   cache: InfluenceCache | None = None) -> list[FoundGroup]:
     """Group ``failures`` (rows of ``dataset`` with ``row_number`` and ``version``): first by the
-    check findings whose rows they are (in the findings' rank order), then by failing slice."""
+    check findings whose rows they are (in the findings' rank order), then, for a version with a
+    training snapshot and model in ``traces``, by the training batch trace blames for each
+    failure (:func:`analysis.queue.blame.batch_groups`), then by failing slice.
+
+    When ``condition`` is one finding's own rows (its "add to queue"), its failures are grouped
+    under that finding, whatever its severity: a person queued them because of it."""
+    own_rows_of = _intake_finding(dataset, roles, condition, findings)
     found: list[FoundGroup] = []
     versions = failures["version"].dropna().unique().tolist() if roles.model_version else [None]
     for version in sorted(versions, key=str):
         of_version = failures if version is None else failures[failures["version"] == version]
         scope = version_scope(roles, version) & condition if version is not None else condition
-        candidates = _finding_reasons(findings, version) + _slice_reasons(store, dataset, roles, condition, version,
-                                                                           cancel)
-        chosen = _folded(store, dataset, roles, scope, _chosen(store, dataset, roles, scope, candidates))
+        if own_rows_of is not None:
+            chosen = [_finding_reason(own_rows_of, version)]
+        else:
+            candidates = _finding_reasons(findings, version) + _slice_reasons(store, dataset, roles, condition,
+                                                                               version, cancel)
+            chosen = _folded(store, dataset, roles, scope, _chosen(store, dataset, roles, scope, candidates))
         owner = _first_containing(store, dataset, [r.slice.predicate for r in chosen], of_version["row_number"])
+        if traces and version in traces:
+            by_finding = owner.map(lambda i: i >= 0 and chosen[i].kind == "finding")
+            for batch in batch_groups(store, dataset, roles, version, of_version["row_number"][~by_finding],
+                                      traces[version], cache or InfluenceCache(), cancel):
+                found.append(FoundGroup(batch.key, "batch", batch.title, version, None,
+                                        {"blamed_batch": batch.blamed}, batch.rows))
+                owner[of_version["row_number"].isin(batch.rows)] = BLAMED
         for index, reason in enumerate(chosen):
             rows = tuple(int(r) for r in of_version["row_number"][owner == index])
             if rows:
                 evidence = slice_evidence(store, dataset, roles, scope, reason.slice.predicate)
                 found.append(FoundGroup(reason.key, reason.kind, reason.title, version, reason.slice, evidence, rows))
-        rest = tuple(int(r) for r in of_version["row_number"][owner < 0])
+        rest = tuple(int(r) for r in of_version["row_number"][owner == NOTHING])
         if rest:
             evidence = slice_evidence(store, dataset, roles, scope, Everything)
             found.append(FoundGroup(f"unexplained:{version}", "unexplained",
@@ -98,28 +124,42 @@ def slice_evidence(store: Store, dataset: Dataset, roles: RoleMap, scope: Sql | 
     evidence: dict[str, Any] = {"rows": int(rows), "errors": int(errors),
                                 "error_rate": errors / rows if rows else None,
                                 "ci": list(wilson(int(errors), int(rows))) if rows else None, "series": []}
-    if roles.timestamp and rows:
-        accuracy = metric_series(store, dataset, roles, "accuracy", where)
-        frame = accuracy.frame.dropna(subset=["value"])
-        evidence["bucket"] = accuracy.bucket.label if accuracy.bucket else None
-        evidence["series"] = [_point(start, labelled, value) for start, labelled, value in
-                              zip(frame["bucket_start"], frame["labelled"], frame["value"])]
-        evidence["period_end"] = time_span(store, dataset, roles, where)[1].isoformat()
+    span = time_span(store, dataset, roles, where) if roles.timestamp and rows else None
+    if span:
+        bucket = choose_bucket(*span)
+        frame = metric_over_time(store, dataset, roles, "accuracy", bucket, where).dropna(subset=["value"])
+        evidence["bucket"] = bucket.label
+        evidence["series"] = _points(frame)
+        evidence["period_end"] = span[1].isoformat()
     return evidence
 
 
-def _point(start, labelled, accuracy) -> dict[str, Any]:
-    """One time bucket of the slice: its error rate and Wilson interval."""
-    errors = round(int(labelled) * (1.0 - float(accuracy)))
-    return {"start": pd.Timestamp(start).isoformat(), "rows": int(labelled), "errors": errors,
-            "error_rate": errors / int(labelled), "ci": list(wilson(errors, int(labelled)))}
+def _points(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each time bucket of the slice: its error rate and Wilson interval (all buckets at once)."""
+    labelled = frame["labelled"].astype(int).to_numpy()
+    errors = np.rint(labelled * (1.0 - frame["value"].astype(float).to_numpy())).astype(int)
+    low, high = wilson_interval(errors, labelled)
+    return [{"start": pd.Timestamp(start).isoformat(), "rows": int(n), "errors": int(e), "error_rate": float(e / n),
+             "ci": [float(lo), float(hi)]}
+            for start, n, e, lo, hi in zip(frame["bucket_start"], labelled, errors, low, high)]
 
 
 def _finding_reasons(findings: Sequence[Finding], version: str | None) -> list[_Reason]:
     """Findings whose rows are broken one by one (alerts and warnings), as candidate reasons."""
-    return [_Reason(f"finding:{version}:{f.key}", "finding", _title(version, _finding_title(f)),
-                    Slice(f.slice, name=to_text(f.slice)))
-            for f in findings if f.severity in ("alert", "warning")]
+    return [_finding_reason(f, version) for f in findings if f.severity in ("alert", "warning")]
+
+
+def _finding_reason(finding: Finding, version: str | None) -> _Reason:
+    return _Reason(f"finding:{version}:{finding.key}", "finding", _title(version, _finding_title(finding)),
+                   Slice(finding.slice, name=to_text(finding.slice)))
+
+
+def _intake_finding(dataset: Dataset, roles: RoleMap, condition: Sql | None,
+                    findings: Sequence[Finding]) -> Finding | None:
+    """The finding whose own rows the intake reads (the findings panel's "add to queue"), if any."""
+    if condition is None:
+        return None
+    return next((f for f in findings if slice_sql(f.slice, dataset, roles) == condition), None)
 
 
 def _finding_title(finding: Finding) -> str:
@@ -199,9 +239,9 @@ def _worse_than(rows: int, errors: int, other_rows: int, other_errors: int, leve
 
 
 def _first_containing(store, dataset, predicates: list[Predicate], row_numbers: pd.Series) -> pd.Series:
-    """For each row number, the index of the first predicate it satisfies, or -1."""
+    """For each row number, the index of the first predicate it satisfies, or NOTHING."""
     if not predicates or row_numbers.empty:
-        return pd.Series(-1, index=row_numbers.index)
+        return pd.Series(NOTHING, index=row_numbers.index)
     cases = [to_sql(p) for p in predicates]
     case_text = " ".join(f"WHEN {c.text} THEN {i}" for i, c in enumerate(cases))
     params = tuple(p for c in cases for p in c.params)
@@ -210,12 +250,12 @@ def _first_containing(store, dataset, predicates: list[Predicate], row_numbers: 
     try:
         cur.register("_sleuth_failures", frame)
         owners = cur.execute(
-            f"SELECT f.row_number, CASE {case_text} ELSE -1 END FROM _sleuth_failures f "
+            f"SELECT f.row_number, CASE {case_text} ELSE {NOTHING} END FROM _sleuth_failures f "
             f"JOIN {ident(dataset.view)} v ON v.{ident(ROW_ID)} = f.row_number", list(params)).fetchall()
     finally:
         cur.close()
     by_row = dict(owners)
-    return row_numbers.map(lambda r: by_row.get(int(r), -1))
+    return row_numbers.map(lambda r: by_row.get(int(r), NOTHING))
 
 
 def version_scope(roles: RoleMap, version: str) -> Sql:

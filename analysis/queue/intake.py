@@ -3,7 +3,7 @@ last review) or from chosen rows (a table selection, compare's negative flips, a
 rows, a traced row).
 
 A failure is a labelled prediction whose class is wrong. Intake groups the failures it reads
-(by check finding and failing slice, :mod:`analysis.queue.grouping`), keeps at most ``sample`` of each group as items (a seeded
+(by check finding, blamed training batch and failing slice, :mod:`analysis.queue.grouping`), keeps at most ``sample`` of each group as items (a seeded
 random sample; the rest are counted in the group's impact), and never queues the same request
 twice: an item's key is the request id (or the dataset and row number when the log has no id)
 and the version.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,9 +26,11 @@ from analysis.data.time import time_window, timestamp_expr
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident
 from analysis.queue.failure_queue import FailureQueue
+from analysis.queue.blame import TraceSource
 from analysis.queue.grouping import FoundGroup, group_failures
 from analysis.slices import RowIds, to_sql
 from analysis.store import Store
+from analysis.trace.tracer import InfluenceCache
 from analysis.triage.ranking import Finding
 
 SAMPLE_SEED = 0
@@ -45,20 +47,23 @@ class IntakeResult:
 
 def intake_log(queue: FailureQueue, store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None = None,
                *, since_last_review: bool = False, sample: int | None = None, findings: Sequence[Finding] = (),
+               traces: Mapping[str | None, TraceSource] | None = None,
                cancel: CancelToken = NEVER_CANCELLED) -> IntakeResult:
     """Queue the failures of ``dataset`` matching ``condition`` (and after the last review's data),
-    grouped first by the check ``findings`` of the log whose rows they are, then by failing slice."""
+    grouped first by the check ``findings`` of the log whose rows they are, then by the training
+    batch trace blames (versions in ``traces``), then by failing slice."""
     if since_last_review:
         last = queue.last_period_end()
         if last is not None:
             condition = time_window(roles, last, None) & condition
-    return _intake(queue, store, dataset, roles, condition, sample, findings, cancel)
+    found = find_failures(store, dataset, roles, condition, findings, cancel, traces)
+    return queue_failures(queue, found, sample)
 
 
 def intake_rows(queue: FailureQueue, store: Store, dataset: Dataset, roles: RoleMap, row_numbers: Iterable[int],
                 cancel: CancelToken = NEVER_CANCELLED) -> IntakeResult:
     """Queue the failures among chosen rows (rows that are not failures are left out)."""
-    return _intake(queue, store, dataset, roles, to_sql(RowIds.of(row_numbers)), None, (), cancel)
+    return queue_failures(queue, find_failures(store, dataset, roles, to_sql(RowIds.of(row_numbers)), (), cancel))
 
 
 def failures(store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None) -> pd.DataFrame:
@@ -90,7 +95,9 @@ class FoundFailures:
 
 
 def find_failures(store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None,
-                  findings: Sequence[Finding] = (), cancel: CancelToken = NEVER_CANCELLED) -> FoundFailures:
+                  findings: Sequence[Finding] = (), cancel: CancelToken = NEVER_CANCELLED,
+                  traces: Mapping[str | None, TraceSource] | None = None,
+                  cache: InfluenceCache | None = None) -> FoundFailures:
     """Read and group the failures matching ``condition``; reads the log only, so a window runs
     it on a worker and writes the result with :func:`queue_failures` on the thread that owns
     the workspace."""
@@ -99,7 +106,7 @@ def find_failures(store: Store, dataset: Dataset, roles: RoleMap, condition: Sql
     if found.empty:
         return FoundFailures(dataset.name, scope, found, ())
     found["item_key"] = _item_keys(found, dataset.name, has_id=roles.id is not None)
-    grouped = group_failures(store, dataset, roles, condition, found, findings, cancel=cancel)
+    grouped = group_failures(store, dataset, roles, condition, found, findings, cancel, traces, cache)
     cancel.raise_if_cancelled()
     return FoundFailures(dataset.name, scope, found, tuple(grouped))
 
@@ -120,13 +127,9 @@ def queue_failures(queue: FailureQueue, failed: FoundFailures, sample: int | Non
     return IntakeResult(added, duplicates, counted, tuple(group_ids))
 
 
-def _intake(queue, store, dataset, roles, condition, sample, findings, cancel) -> IntakeResult:
-    return queue_failures(queue, find_failures(store, dataset, roles, condition, findings, cancel), sample)
-
-
 def _store_groups(queue, dataset_name, found, grouped: Sequence[FoundGroup], sample):
     by_row = found.set_index("row_number")
-    existing = queue.existing_keys(found["item_key"])
+    queued = by_row["item_key"].isin(list(queue.existing_keys(found["item_key"])))  # once: per group took seconds
     rng = np.random.default_rng(SAMPLE_SEED)
     added = duplicates = counted = 0
     group_ids = []
@@ -138,8 +141,8 @@ def _store_groups(queue, dataset_name, found, grouped: Sequence[FoundGroup], sam
             queue.record(f"group {group_id}", "found by grouping", None, {"title": group.title})
         group_ids.append(group_id)
         queue.set_count(group_id, dataset_name, len(group.rows))
-        items = by_row.loc[list(group.rows)].reset_index()
-        fresh = items[~items["item_key"].isin(existing)]
+        items = by_row.loc[list(group.rows)]
+        fresh = items[~queued.loc[list(group.rows)].to_numpy()].reset_index()
         duplicates += len(items) - len(fresh)
         if sample is not None and len(fresh) > sample:
             counted += len(fresh) - sample
