@@ -111,7 +111,7 @@ def _add(queue, args) -> int:
     followed = follow_up(queue, store, dataset, roles)
     findings = check_dataset(store, dataset, roles, queue.workspace.profile(dataset.name)).findings if args.check else ()
     result = intake_log(queue, store, dataset, roles, condition, since_last_review=args.since_last_review,
-                        sample=args.sample, findings=findings)
+                        sample=args.sample, findings=findings, traces=_traces(queue, store, dataset, roles, args))
     attach_version_evidence(queue, store, dataset, roles, result.groups)
     blamed = (attach_blame(queue, store, dataset, roles, result.groups, args.train, args.model, args.trust)
               if args.train else [])
@@ -130,6 +130,27 @@ def _add(queue, args) -> int:
             print(f"group {b['group']} {b['title']}: blamed training {b['column']} = {b['value']} "
                   f"({100 * b['harmful_share']:.0f}% of the harmful influence, {100 * b['row_share']:.0f}% of rows)")
     return 0
+
+
+def _traces(queue, store, dataset, roles, args) -> dict:
+    """What each version's failures are traced through to group them by blamed training batch:
+    the version cards that name a snapshot and a model, and ``--train``/``--model`` for the
+    version named by ``--version``, by the model file's name, or the log's only version."""
+    from analysis.errors import InputError
+    from analysis.metrics.per_version import model_versions
+    from analysis.queue.blame import TraceSource, traces_from_cards
+    from analysis.trace.tracer import version_of_model
+
+    traces = traces_from_cards(queue.workspace.version_cards())
+    if not args.train:
+        return traces
+    versions = model_versions(store, dataset, roles)
+    version = args.version or version_of_model(versions, args.model) or (versions[0] if len(versions) == 1 else None)
+    if versions and version is None:
+        raise InputError(f"--train: say which version the model was trained for with --version "
+                         f"(the log has {', '.join(versions)})")
+    traces[version] = TraceSource(tuple(args.train), args.model, args.trust)
+    return traces
 
 
 def _list(queue, args) -> int:

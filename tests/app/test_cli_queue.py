@@ -117,3 +117,30 @@ def test_pdf_report_has_ink_on_every_page_and_names_every_group(reviewed, tmp_pa
         assert _squeezed(title) in _squeezed(text), title
     inked = dark_pixels_per_page(pdf, tmp_path)
     assert inked and all(dark > DARK_PIXELS_OF_A_LINE for dark in inked), inked
+
+
+def test_train_on_a_two_version_log_needs_the_models_version(demo_files, tmp_path):
+    """A model file whose name names no version cannot be matched to one of the log's versions:
+    tracing another version's failures through it would blame the wrong training rows."""
+    model = tmp_path / "model.skops"
+    shutil.copy(demo_files.models["fraud-lr-2026.09"], model)
+    result = _sleuth("queue", "add", tmp_path / "w.sleuth", demo_files.log, "--train", demo_files.training,
+                     "--model", model, check=False)
+    assert result.returncode == 2 and "--version" in result.stderr and "fraud-lr-2026.09" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_train_groups_the_flipped_categorys_failures_under_the_blamed_batch(demo_files, tmp_path):
+    """``--train``/``--model`` reach the intake: the linear version's failures in the category whose
+    training labels the manifest says were flipped form a group blaming the flipped batch."""
+    manifest = json.loads(demo_files.manifest.read_text())
+    incident = next(i for i in manifest["incidents"] if i["kind"] == "label_noise")
+    added = json.loads(_sleuth(
+        "queue", "add", tmp_path / "w.sleuth", demo_files.log, "--where",
+        f"merchant_category = '{incident['category']}' AND timestamp < '2026-10-08'",
+        "--train", demo_files.training, "--model", demo_files.models["fraud-lr-2026.09"], "--json",
+        timeout=600).stdout)
+    batches = [g for g in added["groups"] if g["reason"] == "batch"]
+    assert batches and all(g["version"] == "fraud-lr-2026.09" for g in batches)
+    largest = max(batches, key=lambda g: g["impact"]["failures"])
+    assert f"source = {incident['source']}" in largest["title"], largest["title"]
