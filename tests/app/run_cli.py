@@ -1,5 +1,8 @@
-"""Running Sleuth's command line as a user or a cron job does: a fresh process, no screen."""
+"""Running Sleuth's command line as a user or a cron job does (a fresh process, no screen), or
+in the test's own process where a fresh process is not what the test is about."""
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -16,3 +19,18 @@ def sleuth(*args, timeout=300, home=None, check=False):
     if check:
         assert result.returncode == 0, result.stderr
     return result
+
+
+def sleuth_in_process(*args):
+    """The same command through ``app.cli.main`` in this process, its output captured as
+    :func:`sleuth` captures it: the same exit code, stdout and stderr, without the seconds a
+    fresh interpreter spends importing DuckDB, pandas and scikit-learn."""
+    from app.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exit_:  # argparse's usage errors (2) and --help (0)
+            code = exit_.code
+    return subprocess.CompletedProcess(["sleuth", *map(str, args)], code, out.getvalue(), err.getvalue())
