@@ -37,6 +37,14 @@ def test_info_on_a_glob_of_csv_files(tmp_path):
     assert info["rows"] == 10 and info["format"] == "csv"
 
 
+@pytest.fixture(scope="module")
+def small_demo(tmp_path_factory):
+    """``sleuth demo --rows 20000 --no-window`` once: the demo command's own test reads its
+    result, and the screenshot tests open its log (a window's panels need no 200k rows)."""
+    folder = tmp_path_factory.mktemp("cli") / "demo"
+    return sleuth_in_process("demo", "--rows", "20000", "--out", folder, "--no-window"), folder
+
+
 @pytest.mark.parametrize("args, words", [
     (["info", "/nonexistent/log.parquet"], "log.parquet"),
     (["bogus"], "invalid choice"),
@@ -60,11 +68,12 @@ def test_help_everywhere(command, capsys):
     assert "usage: sleuth" in capsys.readouterr().out
 
 
-def test_open_with_screenshot_renders_the_loaded_window(demo_files, tmp_path):
+def test_open_with_screenshot_renders_the_loaded_window(small_demo, tmp_path):
     from PySide6.QtGui import QImage
 
     png = tmp_path / "window.png"
-    result = sleuth("open", str(demo_files.log), "--screenshot", str(png), "--size", "1200x800", home=tmp_path)
+    result = sleuth("open", small_demo[1] / "predictions.parquet", "--screenshot", png, "--size", "1200x800",
+                    home=tmp_path)
     assert result.returncode == 0, result.stderr
     image = QImage(str(png))
     assert (image.width(), image.height()) == (1200, 800)
@@ -73,11 +82,12 @@ def test_open_with_screenshot_renders_the_loaded_window(demo_files, tmp_path):
     assert lightness.std() > 10 and len(np.unique(lightness)) > 20
 
 
-def test_open_with_screenshots_renders_every_panel_in_turn(demo_files, tmp_path):
+def test_open_with_screenshots_renders_every_panel_in_turn(small_demo, tmp_path):
     from PySide6.QtGui import QImage
 
     folder = tmp_path / "shots"
-    result = sleuth("open", str(demo_files.log), "--screenshots", str(folder), "--size", "1280x720", home=tmp_path)
+    result = sleuth("open", small_demo[1] / "predictions.parquet", "--screenshots", folder, "--size", "1280x720",
+                    home=tmp_path)
     assert result.returncode == 0, result.stderr
     expected = {"table", "data", "metrics", "metric-over-time", "breakdown", "failing-slices", "compare-versions",
                 "trace", "findings", "failure-queue"}
@@ -88,10 +98,10 @@ def test_open_with_screenshots_renders_every_panel_in_turn(demo_files, tmp_path)
     assert images["compare-versions"] != images["findings"]  # each shows its own panel in front
 
 
-def test_demo_generates_files_and_a_workspace_without_a_window(tmp_path):
-    result = sleuth_in_process("demo", "--rows", "20000", "--out", str(tmp_path / "demo"), "--no-window")
+def test_demo_generates_files_and_a_workspace_without_a_window(small_demo):
+    result, folder = small_demo
     assert result.returncode == 0, result.stderr
-    workspace = tmp_path / "demo" / "demo.sleuth"
+    workspace = folder / "demo.sleuth"
     assert result.stdout.strip() == str(workspace)
     from analysis.workspace.workspace_file import Workspace
 
