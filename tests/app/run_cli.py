@@ -21,10 +21,11 @@ def sleuth(*args, timeout=300, home=None, check=False):
     return result
 
 
-def sleuth_in_process(*args):
+def sleuth_in_process(*args, check=False):
     """The same command through ``app.cli.main`` in this process, its output captured as
     :func:`sleuth` captures it: the same exit code, stdout and stderr, without the seconds a
-    fresh interpreter spends importing DuckDB, pandas and scikit-learn."""
+    fresh interpreter spends importing DuckDB, pandas and scikit-learn. Not for a PDF report
+    or a window: those create the process's one Qt application, which the GUI tests need."""
     from app.cli import main
 
     out, err = io.StringIO(), io.StringIO()
@@ -33,4 +34,7 @@ def sleuth_in_process(*args):
             code = main([str(a) for a in args])
         except SystemExit as exit_:  # argparse's usage errors (2) and --help (0)
             code = exit_.code
-    return subprocess.CompletedProcess(["sleuth", *map(str, args)], code, out.getvalue(), err.getvalue())
+    result = subprocess.CompletedProcess(["sleuth", *map(str, args)], code, out.getvalue(), err.getvalue())
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result

@@ -15,9 +15,9 @@ import markupsafe
 import numpy as np
 import pytest
 
-from tests.app.run_cli import sleuth
+from tests.app.run_cli import sleuth, sleuth_in_process
 
-_sleuth = partial(sleuth, check=True)
+_sleuth = partial(sleuth_in_process, check=True)
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def test_pdf_report_has_ink_on_every_page_and_names_every_group(reviewed, tmp_pa
     workspace, _, _ = reviewed
     titles = [g["title"] for g in json.loads(_sleuth("queue", "list", workspace, "--json").stdout)["groups"]]
     pdf = tmp_path / "r.pdf"
-    _sleuth("report", workspace, "--out", pdf)
+    sleuth("report", workspace, "--out", pdf, check=True)  # a fresh process: the PDF needs a Qt application
     text = subprocess.run(["pdftotext", "-raw", pdf, "-"], capture_output=True, text=True, check=True).stdout
     for title in titles:
         assert _squeezed(title) in _squeezed(text), title
