@@ -1,42 +1,43 @@
-"""How a column is cut into groups: one module, two cuts for two uses.
+"""How a column is cut into groups: one quantile cut, kept two ways for two uses.
+
+**The cut** (:func:`summarise_columns`, :func:`_quantile_edges`): a numeric or temporal column
+with more than ``n_bins`` distinct values is cut at its quantiles, like
+``pandas.qcut(x, n_bins, duplicates="drop")``: the edges are the exact minimum and maximum of
+the finite values and the quantiles at ``1/n_bins ... (n_bins-1)/n_bins`` between them
+(``quantile_cont``, linear interpolation as numpy does), deduplicated; bins are right-closed,
+the first one closed on both ends. Up to ``QUANTILE_SAMPLE_ROWS`` rows the inner quantiles are
+exact; above, they come from DuckDB's seeded sample of about that many rows (edges only need to
+split the rows roughly evenly, and exact quantiles of 10M rows cost a second). When the edges
+collapse to fewer than two bins (a column of 95% zeros) or there are at most ``n_bins`` values,
+the column is cut by its most frequent values instead. NULL is always a group of its own,
+because a column that suddenly goes missing for some rows is one of the commonest production
+bugs. A breakdown and slice discovery asking for the same column, rows and bin count get the
+same edges, so a breakdown group and a discovered bin hold the same rows.
 
 **Groups for a breakdown** (:func:`bin_column`): each group is kept as a slice predicate, so
 its rows are exactly the predicate's rows and a double-click in the GUI can AND it with the
 current slice:
 
-* numeric and temporal columns: quantile edges (exact, or over a sample of about
-  ``QUANTILE_SAMPLE_ROWS`` rows on large logs; the outer edges are always the exact minimum
-  and maximum), deduplicated, or the user's edges; bins ``[a, b)`` with the last one closed,
-  plus ``< first edge`` and ``> last edge`` groups that catch what lies outside (infinities,
-  NaN, values outside user edges) so the groups always cover every row;
+* numeric and temporal columns: the quantile cut above, or the user's edges cut the same way
+  (``pandas.cut(x, edges, include_lowest=True)``), plus ``< first edge`` and ``> last edge``
+  groups that catch what lies outside (infinities, NaN, values outside user edges) so the
+  groups always cover every row;
 * booleans, low-cardinality numbers and every other column: one group per value for the
-  ``top_k`` most frequent values, the rest as one "other" group;
-* null is always a group of its own when the column has nulls.
+  ``top_k`` most frequent values, the rest as one "other" group.
 
 **Codes for slice discovery** (:func:`plan_bins`, :func:`bin_features`): discovery searches
 conjunctions of ``feature = bin`` predicates, so every feature is first cut into a handful of
 bins, in DuckDB, over the rows being analysed, and every row gets a small integer code per
-feature. The bins of all columns are planned from one scan, which is why they are exact
-quantiles rather than a sample's:
+feature. The bins of all columns are planned from the same two scans:
 
-* numeric and temporal columns with more than ``n_bins`` distinct values: quantile bins, like
-  ``pandas.qcut(x, n_bins, duplicates="drop")``: the edges are the exact quantiles
-  (``quantile_cont``, linear interpolation as numpy does) of the finite values, together with
-  the minimum and maximum, deduplicated; bins are right-closed and the outer ones open-ended,
-  so every value, also infinite or NaN (which DuckDB orders above all numbers), has a bin;
+* numeric and temporal columns: the quantile cut above, with the outer bins open-ended, so
+  every value, also infinite or NaN (which DuckDB orders above all numbers), has a bin;
 * columns with at most ``n_bins`` distinct values (flags, small counts) and every other column
   (text, booleans): one bin per value for the ``max_categories`` most frequent values, plus one
-  "other" bin for the rest;
-* missing values (NULL) always get a bin of their own, because a column that suddenly goes
-  missing for some rows is one of the commonest production bugs.
+  "other" bin for the rest.
 
 Each bin is kept as data (:class:`BinPredicate`), so a discovered slice can be shown as text,
 turned back into SQL, or into a saved slice.
-
-Both cuts share the column checks, the query for a column's most frequent values, and the
-rule that NULL is a group of its own; they differ where their users differ (a breakdown's
-groups are read by people and cover values outside user edges; discovery's bins match
-``pandas.qcut`` so a slice's rows are a quantile's).
 """
 
 from __future__ import annotations
@@ -67,9 +68,12 @@ MAX_BINS = 50
 features at once, so 52 codes make at most 140,608 cells; codes fit a UTINYINT."""
 
 QUANTILE_SAMPLE_ROWS = 200_000
-"""Above this many rows in the dataset, a breakdown's inner quantile edges come from a sample
-of about this size: edges only need to split the rows roughly evenly, and exact quantiles of
-10M rows cost a second."""
+"""Above this many rows being cut, the inner quantile edges come from a sample of about this
+size: edges only need to split the rows roughly evenly, and exact quantiles of 10M rows cost a
+second."""
+
+_SAMPLE_SEED = 7
+"""DuckDB's sample is repeatable for a seed, so the same rows give the same edges every time."""
 
 _FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL")
 _NESTED_MARKERS = ("[", "STRUCT", "MAP", "UNION")
@@ -198,33 +202,27 @@ def plan_bins(
     max_categories: int = 10,
     cancel: CancelToken = NEVER_CANCELLED,
 ) -> list[BinnedFeature]:
-    """Decide the bins of each column from the rows matching ``condition``.
+    """Decide the bins of each column from the rows matching ``condition`` (see module doc).
 
     Nested columns (lists, structs, maps) cannot be compared with a value and are left out.
-    When a skewed numeric column's quantiles collapse to a single bin (say 95% zeros), its most
-    frequent values and "other" are used instead.
-    One aggregate query reads the quantiles and null counts of all columns; small grouped
-    queries read the values of the categorical and low-cardinality ones.
+    Two scans read the edges and null flags of all columns; small grouped queries read the
+    values of the categorical and low-cardinality ones.
     """
     if not 2 <= n_bins <= MAX_BINS or not 1 <= max_categories <= MAX_BINS:
         raise ValueError(f"n_bins must be in [2, {MAX_BINS}] and max_categories in [1, {MAX_BINS}]")
     usable = [c for c in columns if not any(m in c.dtype.upper() for m in _NESTED_MARKERS)]
     if not usable:
         return []
-    summary = _summaries(store, view, usable, condition, n_bins, cancel)
     features = []
-    for column, (quantiles, distinct, has_null) in zip(usable, summary):
-        bins: list[BinPredicate] = []
-        if quantiles is not None and distinct > n_bins:
-            bins = _range_bins(column.name, quantiles)
-        if not bins:
-            limit = n_bins if quantiles is not None else max_categories
+    for column, summary in zip(usable, summarise_columns(store, view, usable, condition, n_bins, cancel)):
+        edges = _quantile_edges(store, view, column, summary, condition, n_bins, cancel)
+        if edges:
+            bins = _range_bins(column.name, edges)
+        else:
+            limit = n_bins if _is_ordered(column) else max_categories
             values, _ = _frequent_values(store, view, column.name, condition, limit + 1, cancel)
-            if quantiles is not None and len(values) > n_bins:
-                bins = _range_bins(column.name, quantiles)
-            if not bins:
-                bins = _value_bins(column.name, values, limit)
-        if has_null:
+            bins = _value_bins(column.name, values, limit)
+        if summary.has_null:
             bins.append(BinPredicate(column.name, IS_NULL))
         features.append(BinnedFeature(column, tuple(bins)))
     return features
@@ -281,32 +279,82 @@ def fetch_codes(
     return BinnedFrame(tuple(features), codes.T, extra_values)
 
 
-def _summaries(
+@dataclass(frozen=True)
+class ColumnSummary:
+    """What the cut needs to know of a column over the rows being cut.
+
+    ``edges`` are the sorted distinct quantile edges (exact finite minimum, inner quantiles,
+    exact finite maximum), empty unless the column is numeric or temporal with a finite value;
+    ``distinct`` is an approximate count of its distinct values.
+    """
+
+    edges: tuple[Any, ...]
+    distinct: int
+    has_null: bool
+
+
+def summarise_columns(
     store: Store, view: str, columns: Sequence[Column], condition: Sql | None, n_bins: int,
-    cancel: CancelToken,
-) -> list[tuple[list[Any] | None, int, bool]]:
-    """Per column: quantiles at 0, 1/n_bins, ..., 1 (None unless numeric or temporal), an
-    approximate distinct count, and whether it has NULLs, in a single scan."""
-    fractions = literal_list([i / n_bins for i in range(n_bins + 1)])
-    expressions = []
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> list[ColumnSummary]:
+    """The one quantile computation of Sleuth's bins, for every column at once (see module doc).
+
+    One scan reads the row count, null flags, finite bounds and distinct counts; a second one
+    the inner quantiles, over a sample when there are more than ``QUANTILE_SAMPLE_ROWS`` rows.
+    """
+    ordered = [c for c in columns if _is_ordered(c)]
+    expressions = ["count(*)"]
     for column in columns:
         name = ident(column.name)
         expressions.append(f"count(*) FILTER (WHERE {name} IS NULL) > 0")
         if _is_ordered(column):
-            finite = f" FILTER (WHERE isfinite({name}))" if _is_float(column) else ""
-            expressions.append(f"quantile_cont({name}, {fractions}){finite}")
-            expressions.append(f"approx_count_distinct({name})")
-    row = store.rows(select(expressions, ident(view), condition), cancel)[0]
-    summaries, position = [], 0
+            finite = _finite_filter(column)
+            expressions += [f"min({name}){finite}", f"max({name}){finite}", f"approx_count_distinct({name})"]
+    first = list(store.rows(select(expressions, ident(view), condition), cancel)[0])
+    n_rows = int(first.pop(0))
+    inner = iter(_inner_quantiles(store, view, ordered, condition, n_bins, n_rows, cancel))
+    summaries = []
     for column in columns:
-        has_null = bool(row[position])
-        position += 1
-        quantiles, distinct = None, 0
-        if _is_ordered(column):
-            quantiles, distinct = row[position] or [], int(row[position + 1] or 0)
-            position += 2
-        summaries.append((quantiles, distinct, has_null))
+        has_null = bool(first.pop(0))
+        if not _is_ordered(column):
+            summaries.append(ColumnSummary((), 0, has_null))
+            continue
+        low, high, distinct = first.pop(0), first.pop(0), first.pop(0)
+        quantiles = next(inner) or []
+        edges = sorted({v for v in [low, *quantiles, high] if v is not None}) if low is not None else []
+        summaries.append(ColumnSummary(tuple(edges), int(distinct or 0), has_null))
     return summaries
+
+
+def _inner_quantiles(
+    store: Store, view: str, columns: Sequence[Column], condition: Sql | None, n_bins: int, n_rows: int,
+    cancel: CancelToken,
+) -> list[list[Any] | None]:
+    """Each column's quantiles at ``1/n_bins ... (n_bins-1)/n_bins`` of its finite values."""
+    if not columns or n_rows == 0:
+        return [None] * len(columns)
+    fractions = literal_list([i / n_bins for i in range(1, n_bins)])
+    rows = select([ident(c.name) for c in columns], ident(view), condition)
+    sample = ""
+    if n_rows > QUANTILE_SAMPLE_ROWS:
+        sample = f" USING SAMPLE {100.0 * QUANTILE_SAMPLE_ROWS / n_rows:.6f}% (system, {_SAMPLE_SEED})"
+    quantiles = [f"quantile_cont({ident(c.name)}, {fractions}){_finite_filter(c)}" for c in columns]
+    return list(store.rows(Sql(f"SELECT {', '.join(quantiles)} FROM ({rows.text}){sample}", rows.params), cancel)[0])
+
+
+def _quantile_edges(
+    store: Store, view: str, column: Column, summary: ColumnSummary, condition: Sql | None, n_bins: int,
+    cancel: CancelToken,
+) -> tuple[Any, ...]:
+    """The column's edges when it is cut by quantiles, else ``()``: it needs at least two bins
+    and more than ``n_bins`` distinct values (counted exactly when the approximate count says
+    it has few)."""
+    if len(summary.edges) < 3:
+        return ()
+    if summary.distinct > n_bins:
+        return summary.edges
+    values, _ = _frequent_values(store, view, column.name, condition, n_bins + 1, cancel)
+    return summary.edges if len(values) > n_bins else ()
 
 
 def _is_ordered(column: Column) -> bool:
@@ -317,12 +365,9 @@ def _is_float(column: Column) -> bool:
     return column.dtype.upper().split("(")[0] in _FLOAT_TYPES
 
 
-def _range_bins(name: str, quantiles: list[Any]) -> list[BinPredicate]:
-    """Right-closed bins between the deduplicated quantiles, the outer two open-ended."""
-    edges = sorted(set(q for q in quantiles if q is not None))
-    inner = edges[1:-1]
-    if not inner:
-        return []
+def _range_bins(name: str, edges: Sequence[Any]) -> list[BinPredicate]:
+    """Right-closed bins between the edges, the outer two open-ended."""
+    inner = list(edges[1:-1])
     bins = [BinPredicate(name, RANGE, high=inner[0])]
     bins += [BinPredicate(name, RANGE, low=lo, high=hi) for lo, hi in zip(inner[:-1], inner[1:])]
     bins.append(BinPredicate(name, RANGE, low=inner[-1], high_inclusive=False))
@@ -433,13 +478,11 @@ def bin_column(
         if not clean:
             raise ValueError("give at least one bin edge")
         return _range_binning(column, clean, _has_nulls(store, dataset, column, condition, cancel))
-    if _is_ordered(col):
-        summary = _ordered_summary(store, dataset, col, condition, n_bins, cancel)
-        if summary is not None:
-            found_edges, sample_distinct, has_null = summary
-            if len(found_edges) >= 2 and sample_distinct > n_bins:
-                return _range_binning(column, found_edges, has_null)
-    return _value_binning(store, dataset, col, condition, top_k, cancel)
+    summary = summarise_columns(store, dataset.view, [col], condition, n_bins, cancel)[0]
+    found = _quantile_edges(store, dataset.view, col, summary, condition, n_bins, cancel)
+    if found:
+        return _range_binning(column, [plain_value(e) for e in found], summary.has_null)
+    return _value_binning(store, dataset, col, condition, top_k, summary.has_null, cancel)
 
 
 def _column(dataset: Dataset, name: str) -> Column:
@@ -457,57 +500,23 @@ def _has_nulls(store: Store, dataset: Dataset, column: str, condition: Sql | Non
     return bool(store.scalar(query, cancel))
 
 
-def _ordered_summary(
-    store: Store, dataset: Dataset, column: Column, condition: Sql | None, n_bins: int, cancel: CancelToken
-) -> tuple[list[Any], int, bool] | None:
-    """Deduplicated edges (exact min, inner quantiles, exact max), the number of distinct
-    values in the quantile sample, and whether there are nulls; None when no value is finite.
-
-    Two scans: the cheap exact min, max and null count over every row, and the quantiles over
-    a sample when the log is large.
-    """
-    name = ident(column.name)
-    finite = f" FILTER (WHERE isfinite({name}))" if _is_float(column) else ""
-    bounds = select(
-        [f"min({name}){finite}", f"max({name}){finite}", f"count(*) FILTER (WHERE {name} IS NULL)"],
-        ident(dataset.view), condition,
-    )
-    low, high, nulls = store.rows(bounds, cancel)[0]
-    if low is None:
-        return None
-    quantile = "quantile_cont" if _is_float(column) else "quantile_disc"
-    fractions = literal_list([i / n_bins for i in range(1, n_bins)])
-    values = select([f"{name} AS x"], ident(dataset.view), Sql(f"{name} IS NOT NULL") & condition)
-    sample = ""
-    if dataset.row_count > QUANTILE_SAMPLE_ROWS:
-        percent = 100.0 * QUANTILE_SAMPLE_ROWS / dataset.row_count
-        sample = f" USING SAMPLE {percent:.6f}% (system, 7)"
-    inner, distinct = store.rows(
-        Sql(f"SELECT {quantile}(x, {fractions}){_finite_filter(column)}, count(DISTINCT x) "
-            f"FROM ({values.text}){sample}", values.params),
-        cancel,
-    )[0]
-    found = sorted({plain_value(v) for v in [low, *(inner or []), high] if v is not None})
-    return found, int(distinct or 0), bool(nulls)
-
-
 def _finite_filter(column: Column) -> str:
-    return " FILTER (WHERE isfinite(x))" if _is_float(column) else ""
+    """Infinities (and NaN) are no edges: ``FILTER`` them out of a float column's aggregate."""
+    return f" FILTER (WHERE isfinite({ident(column.name)}))" if _is_float(column) else ""
 
 
 def _range_binning(column: str, edges: list[Any], has_null: bool) -> Binning:
-    """``< e0``, ``[e_i, e_i+1)`` ..., the last inner bin closed, ``> e_last``, then null.
+    """``< e0``, ``[e0, e1]``, ``(e1, e2]`` ..., ``> e_last``, then null: the cut of
+    ``pandas.cut(x, edges, include_lowest=True)`` with what lies outside in groups of its own.
 
     With a single edge the inner bins are one closed point ``[e, e]``.
     """
     groups = [_group(Range(column, None, edges[0]), f"< {_show(edges[0])}")]
     pairs = list(zip(edges[:-1], edges[1:])) or [(edges[0], edges[0])]
     for position, (low, high) in enumerate(pairs):
-        last = position == len(pairs) - 1
-        closing = "]" if last else ")"
-        groups.append(
-            _group(Range(column, low, high, True, last), f"[{_show(low)}, {_show(high)}{closing}")
-        )
+        first = position == 0
+        opening = "[" if first else "("
+        groups.append(_group(Range(column, low, high, first, True), f"{opening}{_show(low)}, {_show(high)}]"))
     groups.append(_group(Range(column, edges[-1], None, low_inclusive=False), f"> {_show(edges[-1])}"))
     if has_null:
         groups.append(_group(IsNull(column), "null"))
@@ -515,14 +524,14 @@ def _range_binning(column: str, edges: list[Any], has_null: bool) -> Binning:
 
 
 def _value_binning(
-    store: Store, dataset: Dataset, column: Column, condition: Sql | None, top_k: int, cancel: CancelToken
+    store: Store, dataset: Dataset, column: Column, condition: Sql | None, top_k: int, has_null: bool,
+    cancel: CancelToken,
 ) -> Binning:
     """One group per frequent value (most frequent first, ties by value), "other", null.
 
     NaN cannot be a slice value, so a NaN "value" joins the "other" group.
     """
     ranked, distinct = _frequent_values(store, dataset.view, column.name, condition, top_k + 1, cancel)
-    has_null = _has_nulls(store, dataset, column.name, condition, cancel)
     present = [plain_value(value) for value in ranked]
     kept = [v for v in present if not (isinstance(v, float) and math.isnan(v))][:top_k]
     try:

@@ -1,5 +1,8 @@
-"""Running Sleuth's command line as a user or a cron job does: a fresh process, no screen."""
+"""Running Sleuth's command line as a user or a cron job does (a fresh process, no screen), or
+in the test's own process where a fresh process is not what the test is about."""
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -13,6 +16,25 @@ def sleuth(*args, timeout=300, home=None, check=False):
         env["XDG_CONFIG_HOME"] = str(home)  # the user's own preferences are never read or written
     result = subprocess.run([sys.executable, "-m", "app.cli", *map(str, args)], capture_output=True, text=True,
                             timeout=timeout, env=env)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def sleuth_in_process(*args, check=False):
+    """The same command through ``app.cli.main`` in this process, its output captured as
+    :func:`sleuth` captures it: the same exit code, stdout and stderr, without the seconds a
+    fresh interpreter spends importing DuckDB, pandas and scikit-learn. Not for a PDF report
+    or a window: those create the process's one Qt application, which the GUI tests need."""
+    from app.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exit_:  # argparse's usage errors (2) and --help (0)
+            code = exit_.code
+    result = subprocess.CompletedProcess(["sleuth", *map(str, args)], code, out.getvalue(), err.getvalue())
     if check:
         assert result.returncode == 0, result.stderr
     return result

@@ -1,4 +1,7 @@
-"""The command line as a user (or a cron job) runs it: JSON out, one-line errors, exit codes."""
+"""The command line as a user (or a cron job) runs it: JSON out, one-line errors, exit codes.
+
+Commands run in the test's process (``sleuth_in_process``); the window's screenshots run in a
+fresh process without a screen, as a user or CI runs them."""
 
 import json
 
@@ -7,11 +10,11 @@ import pandas as pd
 import pytest
 
 from app.cli import main
-from tests.app.run_cli import sleuth
+from tests.app.run_cli import sleuth, sleuth_in_process
 
 
 def test_info_prints_schema_roles_and_counts(demo_files):
-    result = sleuth("info", str(demo_files.log))
+    result = sleuth_in_process("info", str(demo_files.log))
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)
     frame = pd.read_parquet(demo_files.log)
@@ -28,10 +31,18 @@ def test_info_on_a_glob_of_csv_files(tmp_path):
     for day in (1, 2):
         pd.DataFrame({"id": [f"{day}-{i}" for i in range(5)], "y_true": [0, 1, 0, 1, 1],
                       "y_pred": [0, 1, 1, 1, 0]}).to_csv(tmp_path / f"log-2026-10-0{day}.csv", index=False)
-    result = sleuth("info", str(tmp_path / "log-2026-*.csv"))
+    result = sleuth_in_process("info", str(tmp_path / "log-2026-*.csv"))
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)
     assert info["rows"] == 10 and info["format"] == "csv"
+
+
+@pytest.fixture(scope="module")
+def small_demo(tmp_path_factory):
+    """``sleuth demo --rows 20000 --no-window`` once: the demo command's own test reads its
+    result, and the screenshot tests open its log (a window's panels need no 200k rows)."""
+    folder = tmp_path_factory.mktemp("cli") / "demo"
+    return sleuth_in_process("demo", "--rows", "20000", "--out", folder, "--no-window"), folder
 
 
 @pytest.mark.parametrize("args, words", [
@@ -57,11 +68,12 @@ def test_help_everywhere(command, capsys):
     assert "usage: sleuth" in capsys.readouterr().out
 
 
-def test_open_with_screenshot_renders_the_loaded_window(demo_files, tmp_path):
+def test_open_with_screenshot_renders_the_loaded_window(small_demo, tmp_path):
     from PySide6.QtGui import QImage
 
     png = tmp_path / "window.png"
-    result = sleuth("open", str(demo_files.log), "--screenshot", str(png), "--size", "1200x800", home=tmp_path)
+    result = sleuth("open", small_demo[1] / "predictions.parquet", "--screenshot", png, "--size", "1200x800",
+                    home=tmp_path)
     assert result.returncode == 0, result.stderr
     image = QImage(str(png))
     assert (image.width(), image.height()) == (1200, 800)
@@ -70,11 +82,12 @@ def test_open_with_screenshot_renders_the_loaded_window(demo_files, tmp_path):
     assert lightness.std() > 10 and len(np.unique(lightness)) > 20
 
 
-def test_open_with_screenshots_renders_every_panel_in_turn(demo_files, tmp_path):
+def test_open_with_screenshots_renders_every_panel_in_turn(small_demo, tmp_path):
     from PySide6.QtGui import QImage
 
     folder = tmp_path / "shots"
-    result = sleuth("open", str(demo_files.log), "--screenshots", str(folder), "--size", "1280x720", home=tmp_path)
+    result = sleuth("open", small_demo[1] / "predictions.parquet", "--screenshots", folder, "--size", "1280x720",
+                    home=tmp_path)
     assert result.returncode == 0, result.stderr
     expected = {"table", "data", "metrics", "metric-over-time", "breakdown", "failing-slices", "compare-versions",
                 "trace", "findings", "failure-queue"}
@@ -85,10 +98,10 @@ def test_open_with_screenshots_renders_every_panel_in_turn(demo_files, tmp_path)
     assert images["compare-versions"] != images["findings"]  # each shows its own panel in front
 
 
-def test_demo_generates_files_and_a_workspace_without_a_window(tmp_path):
-    result = sleuth("demo", "--rows", "20000", "--out", str(tmp_path / "demo"), "--no-window")
+def test_demo_generates_files_and_a_workspace_without_a_window(small_demo):
+    result, folder = small_demo
     assert result.returncode == 0, result.stderr
-    workspace = tmp_path / "demo" / "demo.sleuth"
+    workspace = folder / "demo.sleuth"
     assert result.stdout.strip() == str(workspace)
     from analysis.workspace.workspace_file import Workspace
 
@@ -103,9 +116,9 @@ def test_trace_json_lists_harmful_and_helpful_training_rows(demo_files):
     stronger = manifest["versions"][1]
     failed = log[(log.model_version == stronger["version"]) & log.is_fraud.notna() & (log.prediction != log.is_fraud)]
     row = failed.iloc[0]
-    result = sleuth("trace", "--train", str(demo_files.training), "--log", str(demo_files.log),
-                    "--model", str(demo_files.models[stronger["version"]]), "--row", row.request_id,
-                    "--version", stronger["version"], "--top", "5", "--json")
+    result = sleuth_in_process("trace", "--train", str(demo_files.training), "--log", str(demo_files.log),
+                               "--model", str(demo_files.models[stronger["version"]]), "--row", row.request_id,
+                               "--version", stronger["version"], "--top", "5", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert "BoostIn" in report["method"] and report["surrogate"] is False
@@ -122,9 +135,9 @@ def test_trace_slice_sums_the_failures_and_names_the_bad_batch(demo_files):
     training = pd.read_parquet(demo_files.training, columns=["row_id", "is_fraud"])
     wrong_label = int(training.loc[training.row_id.isin(incident["flipped_row_ids"]), "is_fraud"].mode()[0])
     predicate = f"merchant_category = '{incident['category']}' AND prediction = {wrong_label}"
-    result = sleuth("trace", "--train", str(demo_files.training), "--log", str(demo_files.log),
-                    "--model", str(demo_files.models[stronger]), "--slice", predicate, "--version", stronger,
-                    "--top", "3")
+    result = sleuth_in_process("trace", "--train", str(demo_files.training), "--log", str(demo_files.log),
+                               "--model", str(demo_files.models[stronger]), "--slice", predicate, "--version", stronger,
+                               "--top", "3")
     assert result.returncode == 0, result.stderr
     text = result.stdout
     assert "failed predictions of version" in text and predicate in text
@@ -134,7 +147,7 @@ def test_trace_slice_sums_the_failures_and_names_the_bad_batch(demo_files):
 
 
 def test_trace_needs_a_row_or_a_slice(demo_files):
-    result = sleuth("trace", "--train", str(demo_files.training), "--log", str(demo_files.log))
+    result = sleuth_in_process("trace", "--train", str(demo_files.training), "--log", str(demo_files.log))
     assert result.returncode == 2 and "--row" in result.stderr and "--slice" in result.stderr
 
 
@@ -148,7 +161,7 @@ def test_a_pickled_model_needs_trust(demo_files, tmp_path):
     model.feature_names_in_ = __import__("numpy").array(["amount", "merchant_risk"], dtype=object)
     path = tmp_path / "model.pkl"
     path.write_bytes(pickle.dumps(model))
-    result = sleuth("suspects", "--train", str(demo_files.training), "--model", str(path), "--top", "3")
+    result = sleuth_in_process("suspects", "--train", str(demo_files.training), "--model", str(path), "--top", "3")
     assert result.returncode == 2
     assert "runs code" in result.stderr and "trust" in result.stderr
 
@@ -176,10 +189,10 @@ def test_suspects_takes_the_label_it_is_told(tmp_path):
     x = rng.normal(size=300)
     readmitted = (x + rng.normal(0, 0.5, 300) > 0).astype(int)
     pd.DataFrame({"x": x, "y": rng.normal(60, 5, 300), "readmitted": readmitted}).to_parquet(tmp_path / "s.parquet")
-    result = sleuth("suspects", "--train", str(tmp_path / "s.parquet"), "--label", "readmitted", "--json")
+    result = sleuth_in_process("suspects", "--train", str(tmp_path / "s.parquet"), "--label", "readmitted", "--json")
     assert result.returncode == 0, result.stderr
     assert {s["label"] for s in json.loads(result.stdout)["suspects"]} <= {0, 1}
-    result = sleuth("suspects", "--train", str(tmp_path / "s.parquet"), "--label", "readmit")
+    result = sleuth_in_process("suspects", "--train", str(tmp_path / "s.parquet"), "--label", "readmit")
     assert result.returncode == 2 and "'readmit'" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from analysis.report.formatting import interval, signed
-from tests.app.run_cli import sleuth
+from tests.app.run_cli import sleuth_in_process
 
-_sleuth = partial(sleuth, check=True)
+_sleuth = partial(sleuth_in_process, check=True)
 
 
 @pytest.fixture(scope="module")

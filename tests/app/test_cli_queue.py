@@ -15,9 +15,9 @@ import markupsafe
 import pytest
 
 from tests.app.pdf_pages import DARK_PIXELS_OF_A_LINE, dark_pixels_per_page
-from tests.app.run_cli import sleuth
+from tests.app.run_cli import sleuth, sleuth_in_process
 
-_sleuth = partial(sleuth, check=True)
+_sleuth = partial(sleuth_in_process, check=True)
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def test_pdf_report_has_ink_on_every_page_and_names_every_group(reviewed, tmp_pa
     workspace, _, _ = reviewed
     titles = [g["title"] for g in json.loads(_sleuth("queue", "list", workspace, "--json").stdout)["groups"]]
     pdf = tmp_path / "r.pdf"
-    _sleuth("report", workspace, "--out", pdf)
+    sleuth("report", workspace, "--out", pdf, check=True)  # a fresh process: the PDF needs a Qt application
     text = subprocess.run(["pdftotext", "-raw", pdf, "-"], capture_output=True, text=True, check=True).stdout
     for title in titles:
         assert _squeezed(title) in _squeezed(text), title
@@ -138,8 +138,7 @@ def test_train_groups_the_flipped_categorys_failures_under_the_blamed_batch(demo
     added = json.loads(_sleuth(
         "queue", "add", tmp_path / "w.sleuth", demo_files.log, "--where",
         f"merchant_category = '{incident['category']}' AND timestamp < '2026-10-08'",
-        "--train", demo_files.training, "--model", demo_files.models["fraud-lr-2026.09"], "--json",
-        timeout=600).stdout)
+        "--train", demo_files.training, "--model", demo_files.models["fraud-lr-2026.09"], "--json").stdout)
     batches = [g for g in added["groups"] if g["reason"] == "batch"]
     assert batches and all(g["version"] == "fraud-lr-2026.09" for g in batches)
     largest = max(batches, key=lambda g: g["impact"]["failures"])

@@ -61,7 +61,7 @@ class DataSidebar(Panel):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.workspace_label)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self.with_empty_state(splitter), 1)
         self.follow_session()
 
     def focus_widget(self) -> QWidget:
@@ -98,9 +98,10 @@ class DataSidebar(Panel):
         opened = self.session.active
         self.roles_button.setEnabled(opened is not None)
         if opened is None:
-            self.details.setHtml("<p>No data open.</p><p>Open a log with <b>File &gt; Open</b> (Ctrl+O) "
-                                 "or drop files here.</p>")
+            self.show_empty("No data open. Open a prediction log or a training snapshot with "
+                            "<b>File &gt; Open</b> (Ctrl+O), or drop its files on the window.")
             return
+        self.show_content()
         roles, dataset = opened.roles, opened.dataset
         rows = [
             ("Task", roles.task.value + (f" (positive: {roles.positive_class})" if roles.positive_class else "")),

@@ -65,7 +65,7 @@ class FindingsPanel(Panel):
     """The input checks' findings, ranked, with their rows, histograms and the team's decisions."""
 
     title = "Findings"
-    listens_to = frozenset({"active", "datasets", "findings"})
+    listens_to = frozenset({"active", "datasets", "roles", "findings"})
     sig_open_finding = Signal(object)  # a Finding: narrow to its rows and window
     sig_decide = Signal(object)  # a Decision
     sig_checked = Signal(object)  # the CheckRun, for the window to keep in the Session
@@ -151,10 +151,14 @@ class FindingsPanel(Panel):
         layout.addLayout(choice)
         layout.addWidget(self.reference_label)
         layout.addLayout(top)
-        layout.addWidget(self.tree, 1)
-        layout.addWidget(self.details)
-        layout.addWidget(self.before_after, 1)
-        layout.addLayout(decide)
+        results = QWidget()
+        results_layout = QVBoxLayout(results)
+        results_layout.setContentsMargins(0, 0, 0, 0)
+        results_layout.addWidget(self.tree, 1)
+        results_layout.addWidget(self.details)
+        results_layout.addWidget(self.before_after, 1)
+        results_layout.addLayout(decide)
+        layout.addWidget(self.with_empty_state(results), 1)
         self.tree.currentItemChanged.connect(self._on_current)
         self.session.changed.connect(self._follow_active)  # hidden or not: checks run in the background
         self._fill_choices()
@@ -164,14 +168,33 @@ class FindingsPanel(Panel):
         return self.tree
 
     def refresh(self, changes: Changes) -> None:
-        if changes.touches(("active", "datasets")):
+        if changes.touches(("active", "datasets", "roles")):
             self.run_button.setEnabled(self._can_check())
+            missing = self._missing()
+            if missing:
+                self.show_empty(missing)
+            else:
+                self.show_content()
         if changes.findings:
             self._fill()
 
     def _can_check(self) -> bool:
+        return not self._missing()
+
+    def _missing(self) -> str:
+        """What the active dataset lacks for the checks, as a sentence; empty when nothing does."""
         opened = self.session.active
-        return opened is not None and opened.kind == "log" and opened.roles.timestamp is not None
+        if opened is None:
+            return ("No data open. Open a prediction log (File > Open, Ctrl+O): Check inputs then ranks "
+                    "what changed in its inputs and outputs, since when and for whom.")
+        name = escape_html(opened.name)
+        if opened.kind != "log":
+            return (f"{name} is a training snapshot, the reference of a check rather than a log to check: "
+                    "open a prediction log and choose the snapshot as its reference.")
+        if opened.roles.timestamp is None:
+            return (f"{name} has no timestamp column, so nothing tells its rows before from its rows after: "
+                    "set one in Data > Column roles (Ctrl+R).")
+        return ""
 
     # --- the reference and the checked window -----------------------------------------------
 

@@ -24,13 +24,14 @@ from PySide6.QtWidgets import (
 )
 
 from analysis.report.cell_text import selection_text
+from analysis.report.formatting import escape_html
 from analysis.slices import RowIds
 from analysis.window import TableSpec, copy_sorted_rows, fetch_window, find_row, prepare_table, release_table
 from app.commands import SelectRow
 from app.state import Changes, Session
 from app.tasks import HEAVY, TABLE, TaskRunner
 
-from views.panel import Panel, preview
+from views.panel import Panel, preview, slice_shown
 from views.queue_intake import add_to_queue
 from views.widgets.shortcut import shortcut
 from views.widgets.role_icons import ROLE_TOOLTIPS, role_icon
@@ -78,7 +79,7 @@ class TablePanel(Panel):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.find_bar)
-        layout.addWidget(self.view, 1)
+        layout.addWidget(self.with_empty_state(self.view), 1)
         layout.addWidget(self.status)
         self.follow_session()
 
@@ -124,7 +125,8 @@ class TablePanel(Panel):
             self._release()
             self._spec = None
             self.model.set_source([], 0, self._request_page)
-            self.status.setText("No data open.")
+            self.status.setText("")
+            self.show_empty("No data open. Open a prediction log (File > Open, Ctrl+O) to see its rows.")
             return
         columns = tuple(opened.dataset.column_names)
         spec = TableSpec(view=opened.dataset.view, columns=columns, condition=self.session.condition(), sort=sort)
@@ -158,9 +160,19 @@ class TablePanel(Panel):
         total = self.session.active.dataset.row_count if self.session.active else window.row_count
         shown = f"{window.row_count:,} of {total:,} rows in the slice" if spec.condition else f"{window.row_count:,} rows"
         self.status.setText(shown + (f", sorted by {_sort_text(spec.sort)}" if spec.sort else ""))
+        if window.row_count:
+            self.show_content()
+        else:
+            self.show_empty(self._no_rows_message())
         self.rendered()
         if spec.sort:
             self.run_job("copy", copy_sorted_rows, self.session.store, window, lane=TABLE, on_done=self._adopt_copy)
+
+    def _no_rows_message(self) -> str:
+        name = escape_html(self.session.active.name)
+        if self.session.condition() is None:
+            return f"{name} has no rows."
+        return f"No row of {name} is in the {slice_shown(self.session)}: widen or clear it in the slice bar (Ctrl+L)."
 
     def _adopt_copy(self, copied) -> None:
         """Read pages from the sorted copy once it is built: same rows in the same order, so

@@ -70,12 +70,12 @@ def log(tmp_path_factory):
 
 
 def group_of_ranges(values: pd.Series, edges) -> pd.Series:
-    """Group index as the binning orders range groups: below, [e_i, e_i+1)..., last closed, above."""
+    """Group index as the binning orders range groups: below, then pandas.cut's right-closed
+    bins (the first closed on both ends), above, null."""
     edges = list(edges)
     x = values.astype(float)
-    inner = np.searchsorted(edges, x, side="right")
-    inner = np.where(x == edges[-1], len(edges) - 1, inner)
-    index = np.where(x > edges[-1], len(edges), inner)
+    inner = pd.cut(x, edges, labels=False, include_lowest=True) + 1
+    index = np.where(x < edges[0], 0, np.where(x > edges[-1], len(edges), inner))
     return pd.Series(np.where(values.isna(), len(edges) + 1, index), index=values.index)
 
 
@@ -124,10 +124,10 @@ def test_timestamp_column_is_binned_by_time(log):
     assert_matches(result, frame, group_of_ranges(as_seconds, edge_seconds))
 
 
-def test_user_edges_give_half_open_bins_and_overflow_groups(log):
+def test_user_edges_give_right_closed_bins_and_overflow_groups(log):
     store, dataset, frame = log
     binning = bin_column(store, dataset, "amount", edges=[50, 10, 100])
-    assert [g.label for g in binning.groups] == ["< 10", "[10, 50)", "[50, 100]", "> 100", "null"]
+    assert [g.label for g in binning.groups] == ["< 10", "[10, 50]", "(50, 100]", "> 100", "null"]
     result = breakdown(store, dataset, ROLES, "amount", binning=binning)
     assert_matches(result, frame, group_of_ranges(frame["amount"], [10, 50, 100]))
 

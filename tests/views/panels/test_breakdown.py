@@ -66,7 +66,7 @@ def test_bad_edges_are_explained(demo_panel, qtbot, demo_files):
     assert "must be finite numbers" in panel.caption.text()
     panel.edges.setText("0, 50, 200")
     panel.edges.editingFinished.emit()
-    assert set(panel.result.frame.label) >= {"[0, 50)", "[50, 200]"}
+    assert set(panel.result.frame.label) >= {"[0, 50]", "(50, 200]"}
 
 
 @pytest.mark.parametrize("text", ["inf", "0, nan", "1e309", "-inf, 5"])
@@ -78,4 +78,4 @@ def test_edges_that_are_not_finite_are_refused_and_later_breakdowns_work(demo_pa
     assert "finite numbers" in panel.caption.text()
     panel.edges.setText("0, 50, 200")
     panel.edges.editingFinished.emit()
-    assert set(panel.result.frame.label) >= {"[0, 50)", "[50, 200]"}
+    assert set(panel.result.frame.label) >= {"[0, 50]", "(50, 200]"}
