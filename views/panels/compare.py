@@ -349,6 +349,7 @@ class ComparePanel(Panel):
             "compare", run_comparison, self.session.store, opened.dataset, opened.roles, base, candidate,
             saved_slices=tuple(self.session.saved_slices.values()), condition=self.session.condition(),
             threshold=threshold, split_at=split_at, lane=HEAVY, label="Comparing versions",
+            version_names={version: self.session.version_name(version) for version in self.versions},
             on_partial=self._show_report, on_done=self._show,
         )
 
@@ -357,8 +358,8 @@ class ComparePanel(Panel):
         ROC AUC, the flips; slices still coming) or the whole report."""
         self.result = result
         report = result.report
-        self.summary.setText(f"<b>{escape_html(self._named(report['summary']))}</b>")
-        self.pairing.setText(escape_html(self._named(report["pairing"])))
+        self.summary.setText(f"<b>{escape_html(report['summary'])}</b>")
+        self.pairing.setText(escape_html(report["pairing"]))
         self._fill_overall(report)
         self._show_flips(report["flips"])
         self._fill_slices(result.slices, report["regressed_slices"])
@@ -370,14 +371,6 @@ class ComparePanel(Panel):
         self.run_job("plots", compare_plots, self.session.store, opened.dataset, opened.roles, result.pairing,
                      self.session.condition(), lane=HEAVY, on_done=self._show_plots)
         self.rendered()
-
-    def _named(self, text: str) -> str:
-        """Sentences quote raw version strings; show the cards' names instead."""
-        for version in self.versions:
-            name = self.session.version_name(version)
-            if name != version:
-                text = text.replace(version, name)
-        return text
 
     def _fill_overall(self, report: dict) -> None:
         self.overall.setRowCount(len(report["overall"]))

@@ -39,6 +39,21 @@ def test_choosing_two_versions_fills_the_panel(demo_panel, qtbot, demo_files):
     assert f"{negative:,}" in panel.flips.text()
 
 
+def test_the_verdict_calls_the_versions_by_their_cards(demo_panel, qtbot, demo_files):
+    from analysis.workspace.version_cards import VersionCard
+    from app.commands import SaveVersionCard
+
+    panel = demo_panel(ComparePanel)
+    old, new = panel.base_box.currentData(), panel.candidate_box.currentData()
+    panel.session.run(SaveVersionCard(VersionCard(old, name="incumbent")))
+    panel.session.run(SaveVersionCard(VersionCard(new, name="challenger")))
+    compare(qtbot, panel)
+    summary = panel.summary.text()
+    assert "challenger is better overall than incumbent" in summary
+    assert old not in summary and new not in summary
+    assert (panel.result.report["base"], panel.result.report["base_name"]) == (old, "incumbent")
+
+
 def test_a_comparison_in_the_window_is_kept_in_the_workspace(demo_panel, qtbot, demo_files, tmp_path):
     from analysis.workspace.workspace_file import Workspace
 
