@@ -178,3 +178,15 @@ def test_outcome_leaves_typed_in_the_bar_and_a_leaf_the_roles_cannot_resolve(app
     error = app_window.slice_bar.error
     assert error.isVisibleTo(app_window) and "'unlabelled' needs the label column" in error.text()
     assert app_window.slice_bar.edit.text() == "unlabelled"
+
+
+def test_a_flip_naming_an_unknown_version_is_refused_in_the_bar(app_window, qtbot, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    versions = list(pd.read_parquet(demo_files.log, columns=["model_version"]).model_version.unique())
+    typed = f"flip('{versions[0]}' -> 'v9-nowhere', negative)"
+    type_filter(qtbot, app_window, typed)
+    error = app_window.slice_bar.error
+    assert error.isVisibleTo(app_window)
+    assert "'v9-nowhere'" in error.text() and all(f"'{v}'" in error.text() for v in versions)
+    assert app_window.slice_bar.edit.text() == typed  # nothing typed is lost
+    assert app_window.table_panel.model.rowCount() == len(pd.read_parquet(demo_files.log, columns=["request_id"]))
