@@ -161,12 +161,16 @@ class ComparePanel(Panel):
         self.split.addWidget(flips_and_slices)
         self.split.setStretchFactor(1, 1)
         self.split.setChildrenCollapsible(False)
+        content = QWidget()
+        content_layout = QVBoxLayout(content)
+        content_layout.setContentsMargins(0, 0, 0, 0)
+        content_layout.addWidget(self.summary)
+        content_layout.addWidget(self.pairing)
+        content_layout.addWidget(self.split, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(controls)
-        layout.addWidget(self.summary)
-        layout.addWidget(self.pairing)
-        layout.addWidget(self.split, 1)
+        layout.addLayout(controls)  # outside the empty state: Before/after stays at hand for one version
+        layout.addWidget(self.with_empty_state(content), 1)
         self._show_flips(None)
 
     def _build_plots(self) -> QWidget:
@@ -274,25 +278,40 @@ class ComparePanel(Panel):
         if changes.touches(("active", "datasets", "roles")):
             self.result = None
             opened = self.session.active
-            can = opened is not None and opened.kind == "log" and opened.roles.model_version is not None
             self.compare_button.setEnabled(False)
             if opened is not None:
                 self.threshold.setValue(opened.roles.threshold)
-            if can and opened.roles.has_outcome:
+            missing = self._missing_input()
+            if missing:
+                self._fill_versions([])
+                self.show_empty(missing)
+            else:
+                self.show_empty("Reading the log's model versions…")
+                self.split_box.setEnabled(opened.roles.timestamp is not None)  # before the versions: one alone needs it
                 self.run_job("versions", model_versions, self.session.store, opened.dataset, opened.roles,
                              on_done=self._fill_versions)
-                self.split_box.setEnabled(opened.roles.timestamp is not None)
                 if opened.roles.timestamp is not None:
                     self.run_job("span", time_span, self.session.store, opened.dataset, opened.roles,
                                  on_done=self._set_split_range)
-            else:
-                self.summary.setText("Comparing needs a prediction log with a model version, a label and a "
-                                     "prediction or score (Data > Column roles).")
         if changes.cards:
             self._fill_versions(self.versions)
         if changes.slice and self.result is not None:
             self.summary.setText("<i>The slice changed: press Compare to compare on it.</i> "
                                  + self.summary.text())
+
+    def _missing_input(self) -> str:
+        """Why no comparison can be made on the active dataset ("" when one can)."""
+        opened = self.session.active
+        if opened is None:
+            return ("Open a prediction log with two model versions (or one version and a time column) to "
+                    "compare them: metrics with intervals, flips and the slices where one is worse.")
+        if opened.kind != "log":
+            return (f"{escape_html(opened.name)} is a training snapshot: comparing versions reads a "
+                    "prediction log (choose one in the data sidebar).")
+        if opened.roles.model_version is None or not opened.roles.has_outcome:
+            return ("Comparing needs a prediction log with a model version, a label and a prediction or "
+                    "score (Data > Column roles).")
+        return ""
 
     def _fill_versions(self, versions: list[str]) -> None:
         self.versions = list(versions)
@@ -308,20 +327,27 @@ class ComparePanel(Panel):
                 index = len(versions) + default  # the two most recent versions
             box.setCurrentIndex(max(index, 0))
             box.blockSignals(False)
-        self.compare_button.setEnabled(len(versions) >= 2)
-        if self.result is None:
-            self.summary.setText(self._idle_text())
+        self.compare_button.setEnabled(len(versions) >= 2 or (len(versions) == 1 and self.split_box.isEnabled()))
+        if self.result is None and versions:
+            self._show_idle()
 
-    def _idle_text(self) -> str:
+    def _show_idle(self) -> None:
         """What the panel says before a comparison, from the versions it lists now: the text
-        is rewritten whenever they change, so it never describes an earlier state."""
-        if not self.versions:
-            return "Reading the log's model versions…"
-        if len(self.versions) == 1:
-            return (f"This log has one model version ({escape_html(self.session.version_name(self.versions[0]))}); "
-                    "tick Before/after to compare it before and after a moment.")
-        return (f"This log has {len(self.versions)} model versions. Choose the base and the candidate "
-                "and press Compare.")
+        is rewritten whenever they change, so it never describes an earlier state. One
+        version alone is an empty state, unless a time column lets it be compared with itself."""
+        if len(self.versions) >= 2:
+            self.summary.setText(f"This log has {len(self.versions)} model versions. Choose the base and the "
+                                 "candidate and press Compare.")
+            self.show_content()
+            return
+        name = escape_html(self.session.version_name(self.versions[0]))
+        if self.split_box.isEnabled():
+            self.show_empty(f"This log has one model version ({name}): there is no other version to compare it "
+                            "with. Tick Before/after above to compare it before and after a moment.")
+        else:
+            self.show_empty(f"This log has one model version ({name}) and no time column: there is nothing "
+                            "to compare it with (open a log with another version, or map a timestamp in "
+                            "Data > Column roles to compare it before and after a moment).")
 
     def _set_split_range(self, span) -> None:
         """Bound the before/after moment by the log's time span; start it in the middle."""
@@ -341,8 +367,10 @@ class ComparePanel(Panel):
         if base == candidate and split_at is None:
             self.summary.setText("Choose two different versions, or tick Before/after to compare one version "
                                  "before and after a moment.")
+            self.show_content()
             return
         self.summary.setText("comparing…")
+        self.show_content()
         threshold = self.threshold.value() if self.threshold.value() != opened.roles.threshold else None
         self.compared_threshold = threshold
         self.run_job(

@@ -215,3 +215,30 @@ def test_open_negative_flips_shows_the_flip_predicate_and_every_panel_counts_the
     assert panel.result.flips.negative > 0 and not panel.open_flips.isEnabled()
     assert "edited threshold" in panel.open_flips.toolTip()
     session.close()
+
+
+def test_the_empty_states_say_what_is_missing(qtbot, sync_tasks, demo_files, tmp_path):
+    """No log, then a log of one version with a time column (Before/after is offered and works),
+    then one without (nothing to compare): each an empty state in a sentence, not empty tables."""
+    session = Session()
+    panel = ComparePanel(session, sync_tasks)
+    qtbot.addWidget(panel)
+    panel.show()
+    assert "Open a prediction log" in panel.empty_message() and not panel.compare_button.isEnabled()
+
+    log = pd.read_parquet(demo_files.log)
+    only = log[log.model_version == log.model_version.iloc[0]].head(20_000)
+    only.to_parquet(tmp_path / "one_version.parquet")
+    open_log(session, tmp_path / "one_version.parquet")
+    message = panel.empty_message()
+    assert "one model version" in message and only.model_version.iloc[0] in message and "Before/after" in message
+    assert panel.compare_button.isEnabled()
+    qtbot.mouseClick(panel.split_box, Qt.LeftButton)
+    compare(qtbot, panel)
+    assert panel.empty_message() == "" and panel.result is not None
+    assert panel.result.report["base_rows"] + panel.result.report["candidate_rows"] == len(only)
+
+    only.drop(columns=["timestamp"]).to_parquet(tmp_path / "one_version_no_time.parquet")
+    open_log(session, tmp_path / "one_version_no_time.parquet")
+    assert "no time column" in panel.empty_message() and not panel.compare_button.isEnabled()
+    session.close()
