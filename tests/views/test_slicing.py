@@ -190,3 +190,32 @@ def test_a_flip_naming_an_unknown_version_is_refused_in_the_bar(app_window, qtbo
     assert "'v9-nowhere'" in error.text() and all(f"'{v}'" in error.text() for v in versions)
     assert app_window.slice_bar.edit.text() == typed  # nothing typed is lost
     assert app_window.table_panel.model.rowCount() == len(pd.read_parquet(demo_files.log, columns=["request_id"]))
+
+
+def test_zoom_scales_the_tables_rows_and_column_widths_and_actual_size_restores_them(app_window, qtbot, demo_files):
+    from PySide6.QtWidgets import QApplication
+
+    open_demo(qtbot, app_window, demo_files)
+    view = app_window.table_panel.view
+    header = view.horizontalHeader()
+    header.resizeSection(1, 333)  # a width the person set keeps its proportion
+    before = [header.sectionSize(c) for c in range(header.count())]
+    row_height = view.verticalHeader().defaultSectionSize()
+    base = QApplication.font().pointSizeF()
+    try:
+        qtbot.keyClick(app_window, Qt.Key_Equal, Qt.ControlModifier)
+        qtbot.keyClick(app_window, Qt.Key_Equal, Qt.ControlModifier)
+        QApplication.processEvents()
+        assert QApplication.font().pointSizeF() == pytest.approx(base * 1.3)
+        after = [header.sectionSize(c) for c in range(header.count())]
+        assert after == [pytest.approx(w * 1.3, abs=2) for w in before]
+        assert view.verticalHeader().defaultSectionSize() == round(row_height * 1.3)
+        assert view.verticalHeader().defaultSectionSize() >= view.fontMetrics().height()
+        for column in range(header.count()):  # the header's text still fits its column
+            title = app_window.table_panel.model.headerData(column, Qt.Horizontal)
+            assert header.sectionSize(column) >= min(view.fontMetrics().horizontalAdvance(title), 260 * 1.3)
+    finally:
+        qtbot.keyClick(app_window, Qt.Key_0, Qt.ControlModifier)
+        QApplication.processEvents()
+    assert [header.sectionSize(c) for c in range(header.count())] == [pytest.approx(w, abs=2) for w in before]
+    assert view.verticalHeader().defaultSectionSize() == row_height
