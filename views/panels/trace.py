@@ -15,6 +15,7 @@ the query row as a slice of the log (``sig_open_training_rows`` / ``sig_open_log
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Callable
 
 from PySide6.QtCore import QRect, Qt, Signal
@@ -167,13 +168,14 @@ class TracePanel(Panel):
         self.failures_snapshot = ""
         self.failure_rows = _influence_table(HARMFUL_COLOUR, self)
         self.failure_sources = _table(SOURCE_COLUMNS)
-        self.open_training_button = QPushButton("Open training row as slice")
-        self.open_training_button.setToolTip("Show the chosen training row in the snapshot's table")
+        self.open_training_button = QPushButton("Open training row")
+        self.open_training_button.setToolTip("Show the chosen training row in the snapshot's table, as a slice")
         self.open_training_button.clicked.connect(self.open_training_row)
-        self.open_query_button = QPushButton("Open query row as slice")
-        self.open_query_button.setToolTip("Show the traced log row in the log's table")
+        self.open_query_button = QPushButton("Open query row")
+        self.open_query_button.setToolTip("Show the traced log row in the log's table, as a slice")
         self.open_query_button.clicked.connect(self.open_query_row)
-        self.queue_button = QPushButton("Add to the failure queue")
+        self.queue_button = QPushButton("Add to queue")
+        self.queue_button.setToolTip("Add the traced row to the failure queue")
         self.queue_button.clicked.connect(lambda: self.trace and add_to_queue(
             self, RowIds.of([self.trace.row_id]), what="the traced row", dataset=self.traced_name))
         for table in (self.harmful, self.helpful, self.failure_rows, self.suspects):
@@ -225,18 +227,21 @@ class TracePanel(Panel):
         self.tabs.addTab(influence, "Influential rows")
         self.tabs.addTab(suspects, "Suspect labels")
         self.tabs.addTab(failures, "Failures of the slice")
-        actions = QHBoxLayout()
-        actions.addStretch(1)
-        actions.addWidget(self.open_query_button)
-        actions.addWidget(self.queue_button)
-        actions.addWidget(self.open_training_button)
+        # The actions sit beside the tabs, not on a row of their own: a dock at 1280x720 is
+        # short, and every row given to buttons is a row of training rows not shown.
+        actions = QWidget()
+        actions_row = QHBoxLayout(actions)
+        actions_row.setContentsMargins(0, 0, 0, 0)
+        for button in (self.open_query_button, self.queue_button, self.open_training_button):
+            actions_row.addWidget(button)
+        self.tabs.setCornerWidget(actions, Qt.TopRightCorner)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(2)
         layout.addWidget(self.caption)
         layout.addWidget(self.query)
         layout.addLayout(files)
         layout.addWidget(self.tabs, 1)
-        layout.addLayout(actions)
 
     # --- following the selection -------------------------------------------------------
 
@@ -520,9 +525,11 @@ class TracePanel(Panel):
         return None
 
     def _show_sources(self) -> None:
+        """The files by name on one line (a path would wrap in a narrow dock); the paths in the tooltip."""
         snapshot, model = self._files()
-        self.sources.setText(f"Snapshot: {snapshot or 'none'} · Model: "
-                             f"{model or 'none (a surrogate is fitted)'}")
+        self.sources.setText(f"Snapshot: {Path(snapshot).name if snapshot else 'none'} · Model: "
+                             f"{Path(model).name if model else 'none (a surrogate is fitted)'}")
+        self.sources.setToolTip(f"Snapshot: {snapshot or 'none'}\nModel: {model or 'none'}")
 
 
 def _strongest_first(by_source):
@@ -578,6 +585,7 @@ def _table(columns: tuple[str, ...]) -> QTableWidget:
     table.setSelectionBehavior(QAbstractItemView.SelectRows)
     table.setSelectionMode(QAbstractItemView.SingleSelection)
     table.verticalHeader().setVisible(False)
+    table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 6)  # more rows in a short dock
     table.horizontalHeader().setSectionResizeMode(QHeaderView.Interactive)
     table.horizontalHeader().setStretchLastSection(True)
     return table
