@@ -167,6 +167,7 @@ def _add_compare_command(sub) -> None:
     compare.add_argument("--json", action="store_true", help="print the report as one JSON object")
     compare.add_argument("--workspace", metavar="WORKSPACE",
                          help="keep the verdict in this .sleuth workspace (created when missing) for its report")
+    _add_cards_option(compare)
     _add_role_arguments(compare, LOG_ROLE_FLAGS)
     cli_rules.add_compare_options(compare)
 
@@ -441,8 +442,9 @@ def run_compare_command(args: argparse.Namespace) -> int:
     from analysis.slicing.role_leaves import where_sql
     from analysis.workspace.workspace_file import Workspace
 
+    cards = _version_cards(args.cards)  # read first: an unreadable workspace is reported before any log is loaded
     saved = []
-    if args.slices:  # read first: an unreadable workspace is reported before any log is loaded
+    if args.slices:
         workspace = Workspace.open(args.slices, create=False)
         saved, problems = workspace.slices()
         workspace.close()
@@ -456,7 +458,8 @@ def run_compare_command(args: argparse.Namespace) -> int:
     report = compare_report(store, dataset, roles, args.base, args.candidate, metric=args.metric,
                             saved_slices=saved, max_level=args.max_level, min_support=args.min_support,
                             tolerance=args.tolerance, condition=condition, threshold=args.threshold,
-                            column=args.column, base_window=windows[0], candidate_window=windows[1])
+                            column=args.column, base_window=windows[0], candidate_window=windows[1],
+                            version_names={version: card.display_name for version, card in cards.items()})
     if args.workspace:
         _keep_verdict(args.workspace, dataset.name, report)
     print(json.dumps(report, indent=2, default=str) if args.json else report_text(report))

@@ -228,13 +228,15 @@ class AppController:
         """Parse a typed filter against the active dataset's columns and make it the current slice.
 
         Raises :class:`SliceParseError` (with the character position) for the slice bar to show,
-        also for a role leaf (``wrong``, ``flip(...)``) that the dataset's roles cannot resolve.
+        also for a role leaf (``wrong``, ``flip(...)``) that the dataset's roles cannot resolve
+        and for a flip naming a version the log does not hold (checked against the versions
+        listed when the log opened, so typing never waits on a query).
         """
         opened = self.session.active
         if opened is None:
             return
         types = {c.name: c.dtype for c in opened.dataset.columns}
-        check = RoleContext(opened.dataset, opened.roles).check
+        check = RoleContext(opened.dataset, opened.roles, self.session.version_order() or None).check
         predicate = parse_slice(text, types, check) if text.strip() else Everything
         self.session.run(SetSlice(Slice(predicate)))
 

@@ -83,7 +83,7 @@ class MainWindow(QMainWindow):
         self.resize(1440, 900)
         self.setAcceptDrops(True)
         self.notifications = NotificationArea()
-        self.slice_bar = SliceBar(session)
+        self.slice_bar = SliceBar(session, tasks)
         self.table_panel = TablePanel(session, tasks)
         central = QWidget()
         column = QVBoxLayout(central)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from analysis.compare.comparison import (
-    COMPARED, Comparison, Pairing, at_threshold, compare_metrics, compared_rows, default_metric, pair_versions,
+    COMPARED, Comparison, Pairing, Side, at_threshold, compare_metrics, compared_rows, default_metric, pair_versions,
 )
 from analysis.compare.regressed_slices import ALPHA, SliceDiff, slice_columns, slice_comparisons, slice_metric
 from analysis.dataset import Dataset
@@ -68,6 +68,7 @@ def run_comparison(
     split_at: _dt.datetime | None = None,
     cancel: CancelToken = NEVER_CANCELLED,
     partial: Callable[[ComparisonResult], None] | None = None,
+    version_names: Mapping[str, str] | None = None,
 ) -> ComparisonResult:
     """Compare ``candidate`` with ``base``: see :func:`compare_report` for what is measured.
 
@@ -80,7 +81,10 @@ def run_comparison(
     interval and the flips with McNemar's test. They read a narrow pair table of outcomes
     only, which joins in about a third of the time of the one holding every column the
     slices test (0.35 s against 0.9 s on 500k pairs x 24 features). ROC AUC (DeLong) and the
-    per-slice tests with discovery follow on the wide table; the result returned has all."""
+    per-slice tests with discovery follow on the wide table; the result returned has all.
+
+    ``version_names`` (raw version string -> version card name) names the versions in the
+    sentences and in ``base_name``/``candidate_name``; ``base``/``candidate`` stay the raw strings."""
     if split_at is not None:
         base_window, candidate_window = before_and_after(roles, split_at)
     metric = metric or default_metric(roles)
@@ -91,12 +95,13 @@ def run_comparison(
     order = _metric_order(roles, metric)
     first = [m for m in order if m == metric or m not in LATER_METRICS]
     later = [m for m in order if m not in first]
+    names = dict(version_names or {})
     with compared_rows(store, dataset, roles, pairing, condition) as (base_rows, cand_rows):
         verdict = compare_metrics(store, dataset, roles, pairing, base_rows, cand_rows, first, threshold,
                                   cancel=cancel)
         flip_table = count_flips(store, roles, base_rows, tolerance, cancel) if pairing.paired else None
     if partial is not None:
-        partial(_result(roles, verdict, (), flip_table, tolerance, complete=False))
+        partial(_result(roles, verdict, (), flip_table, tolerance, names, complete=False))
     with compared_rows(store, dataset, roles, pairing, condition, columns) as (base_rows, cand_rows):
         rest = compare_metrics(store, dataset, roles, pairing, base_rows, cand_rows, later, threshold,
                                cancel=cancel).overall if later else []
@@ -104,7 +109,7 @@ def run_comparison(
                                    column, pairing.paired, max_level, min_support, tolerance, metric, cancel)
     by_name = {m.metric: m for m in verdict.overall + rest}
     comparison = replace(verdict, overall=[by_name[m] for m in order])
-    return _result(roles, comparison, slices, flip_table, tolerance, complete=True)
+    return _result(roles, comparison, slices, flip_table, tolerance, names, complete=True)
 
 
 LATER_METRICS = frozenset({"roc_auc"})
@@ -113,13 +118,15 @@ AUC with DeLong's test ranks the scores of every pair, as costly as the other me
 
 
 def _result(roles: RoleMap, comparison: Comparison, slices: Sequence[SliceDiff], flip_table: Flips | None,
-            tolerance: float, *, complete: bool) -> ComparisonResult:
+            tolerance: float, names: Mapping[str, str], *, complete: bool) -> ComparisonResult:
     """The report of what has been computed; ``complete`` False while the slices and the
     later metrics are still coming (``regressed_slices`` is then empty)."""
     pairing, metric = comparison.pairing, comparison.metric
     report = {
         "base": pairing.base.label,
         "candidate": pairing.candidate.label,
+        "base_name": side_name(pairing.base, names),
+        "candidate_name": side_name(pairing.candidate, names),
         "metric": metric,
         "slice_metric": slice_metric(roles, metric),
         "paired": pairing.paired,
@@ -149,9 +156,17 @@ def _result(roles: RoleMap, comparison: Comparison, slices: Sequence[SliceDiff],
             for s in slices
         ],
         "complete": complete,
-        "summary": summary_sentence(comparison, slices, tolerance, complete=complete),
+        "summary": summary_sentence(comparison, slices, tolerance, complete=complete, names=names),
     }
     return ComparisonResult(report, tuple(slices), flip_table, pairing)
+
+
+def side_name(side: Side, names: Mapping[str, str]) -> str:
+    """A side as people call it: its version's card name (raw string without a card), with the
+    time window it is restricted to, if any."""
+    if side.version is None or not side.label.startswith(side.version):
+        return side.label
+    return names.get(side.version, side.version) + side.label[len(side.version):]
 
 
 def _metric_order(roles: RoleMap, metric: str) -> list[str]:
@@ -177,11 +192,12 @@ def _worse(entry: dict[str, Any], p: float | None, tolerance: float) -> bool:
 
 
 def summary_sentence(comparison: Comparison, regressed: Sequence[SliceDiff], tolerance: float = 0.0,
-                     complete: bool = True) -> str:
+                     complete: bool = True, names: Mapping[str, str] | None = None) -> str:
     """The comparison in one sentence, leading with "better overall but worse on ..." when so
-    (before the slices are tested, ``complete`` False, it says they are still being tested)."""
+    (before the slices are tested, ``complete`` False, it says they are still being tested);
+    versions are called by ``names`` (their cards' names) where they have one."""
     overall = comparison.get(comparison.metric)
-    candidate, base = comparison.pairing.candidate.label, comparison.pairing.base.label
+    candidate, base = (side_name(side, names or {}) for side in (comparison.pairing.candidate, comparison.pairing.base))
     if overall.diff is None:
         return f"{comparison.metric} could not be compared: no labelled rows with predictions on both sides."
     name = METRICS[overall.metric].display.lower() if overall.metric != "roc_auc" else "ROC AUC"
@@ -202,9 +218,9 @@ def summary_sentence(comparison: Comparison, regressed: Sequence[SliceDiff], tol
 
 
 def report_text(report: dict) -> str:
-    """The comparison as a readable report for a terminal or a CI log."""
+    """The comparison as a readable report for a terminal or a CI log, versions by their card names."""
     lines = [report.get("summary", ""), "",
-             f"{report['candidate']} vs {report['base']} — {'paired' if report['paired'] else 'unpaired'}, "
+             f"{report['candidate_name']} vs {report['base_name']} — {'paired' if report['paired'] else 'unpaired'}, "
              f"{count(report['rows'])} rows", "", f"{'metric':<28}{'base':>10}{'candidate':>11}{'diff':>10}  95% interval"
              f"{'':>12}p"]
     for m in report["overall"]:

@@ -590,7 +590,33 @@ def triage(
         cancel.raise_if_cancelled()
         findings.append(_finding(store, dataset, roles, profile, draft, cancel))
     series = len({(s.kind, s.columns, s.group) for s in symptoms})
-    return ranked(with_evidence(absorb_model_only(findings), series))
+    return ranked(with_evidence(absorb_model_only(without_repeats(findings)), series))
+
+
+def without_repeats(findings: Sequence[Finding]) -> list[Finding]:
+    """One finding per problem: drafts that root-cause grouping kept apart (seen through other
+    groups, e.g. a client's swap in each merchant category of a slice) can localise to the
+    same kind, the same columns and the same rows. Two findings with the same key whose
+    windows nest cover the same rows (the inner one's rows are the outer one's), so they are
+    one finding, which a decision could not tell apart anyway: the better ranked one is kept
+    with the other's symptoms."""
+    kept: list[Finding] = []
+    for finding in sorted(findings, key=lambda f: -f.score):
+        twin = next((k for k in kept if k.key == finding.key and _windows_nest(k.window, finding.window)), None)
+        if twin is None:
+            kept.append(finding)
+        else:
+            kept[kept.index(twin)] = replace(twin, symptoms=twin.symptoms + finding.symptoms)
+    return kept
+
+
+def _windows_nest(a: tuple, b: tuple) -> bool:
+    """True when one half-open window holds the other (a None end is open on that side)."""
+    def holds(outer, inner) -> bool:
+        (o0, o1), (i0, i1) = outer, inner
+        return (o0 is None or (i0 is not None and o0 <= i0)) and (o1 is None or (i1 is not None and i1 <= o1))
+
+    return holds(a, b) or holds(b, a)
 
 
 def absorb_model_only(findings: Sequence[Finding]) -> list[Finding]:

@@ -216,3 +216,25 @@ def test_slices_text_names_versions_by_their_cards_and_json_keeps_the_raw_string
     assert main(["slices", str(demo_files.log), "--version", raw, "--cards", str(tmp_path / "cards.sleuth"),
                  "--top", "1", "--max-level", "1"]) == 0
     assert "version incumbent" in capsys.readouterr().out.splitlines()[0]
+
+
+def test_compare_text_names_versions_by_their_cards_and_json_adds_the_name(demo_files, weak, tmp_path, capsys):
+    from analysis.workspace.version_cards import VersionCard
+    from analysis.workspace.workspace_file import Workspace
+
+    _, base, candidate = weak
+    workspace = Workspace.new(tmp_path / "cards.sleuth")
+    workspace.save_version_card(VersionCard(base, name="incumbent"))
+    workspace.save_version_card(VersionCard(candidate, name="challenger"))
+    workspace.close()
+    args = ["compare", str(demo_files.log), "--base", base, "--candidate", candidate, "--max-level", "1",
+            "--cards", str(tmp_path / "cards.sleuth")]
+    assert main(args + ["--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["base"], report["candidate"]) == (base, candidate)
+    assert (report["base_name"], report["candidate_name"]) == ("incumbent", "challenger")
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert base not in text and candidate not in text
+    assert "challenger vs incumbent" in text
+    assert text.splitlines()[0].startswith("challenger is ") and "than incumbent" in text.splitlines()[0]

@@ -178,3 +178,133 @@ def test_outcome_leaves_typed_in_the_bar_and_a_leaf_the_roles_cannot_resolve(app
     error = app_window.slice_bar.error
     assert error.isVisibleTo(app_window) and "'unlabelled' needs the label column" in error.text()
     assert app_window.slice_bar.edit.text() == "unlabelled"
+
+
+def test_a_flip_naming_an_unknown_version_is_refused_in_the_bar(app_window, qtbot, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    versions = list(pd.read_parquet(demo_files.log, columns=["model_version"]).model_version.unique())
+    typed = f"flip('{versions[0]}' -> 'v9-nowhere', negative)"
+    type_filter(qtbot, app_window, typed)
+    error = app_window.slice_bar.error
+    assert error.isVisibleTo(app_window)
+    assert "'v9-nowhere'" in error.text() and all(f"'{v}'" in error.text() for v in versions)
+    assert app_window.slice_bar.edit.text() == typed  # nothing typed is lost
+    assert app_window.table_panel.model.rowCount() == len(pd.read_parquet(demo_files.log, columns=["request_id"]))
+
+
+def test_zoom_scales_the_tables_rows_and_column_widths_and_actual_size_restores_them(app_window, qtbot, demo_files):
+    from PySide6.QtWidgets import QApplication
+
+    open_demo(qtbot, app_window, demo_files)
+    view = app_window.table_panel.view
+    header = view.horizontalHeader()
+    header.resizeSection(1, 333)  # a width the person set keeps its proportion
+    before = [header.sectionSize(c) for c in range(header.count())]
+    row_height = view.verticalHeader().defaultSectionSize()
+    base = QApplication.font().pointSizeF()
+    try:
+        qtbot.keyClick(app_window, Qt.Key_Equal, Qt.ControlModifier)
+        qtbot.keyClick(app_window, Qt.Key_Equal, Qt.ControlModifier)
+        QApplication.processEvents()
+        assert QApplication.font().pointSizeF() == pytest.approx(base * 1.3)
+        after = [header.sectionSize(c) for c in range(header.count())]
+        assert after == [pytest.approx(w * 1.3, abs=2) for w in before]
+        assert view.verticalHeader().defaultSectionSize() == round(row_height * 1.3)
+        assert view.verticalHeader().defaultSectionSize() >= view.fontMetrics().height()
+        for column in range(header.count()):  # the header's text still fits its column
+            title = app_window.table_panel.model.headerData(column, Qt.Horizontal)
+            assert header.sectionSize(column) >= min(view.fontMetrics().horizontalAdvance(title), 260 * 1.3)
+    finally:
+        qtbot.keyClick(app_window, Qt.Key_0, Qt.ControlModifier)
+        QApplication.processEvents()
+    assert [header.sectionSize(c) for c in range(header.count())] == [pytest.approx(w, abs=2) for w in before]
+    assert view.verticalHeader().defaultSectionSize() == row_height
+
+
+def _offers(bar):
+    return [bar.offers.item(row).data(Qt.UserRole) for row in range(bar.offers.rowCount())]
+
+
+def test_the_bar_offers_columns_values_leaves_and_saved_slices_and_tab_takes_one(app_window, qtbot, demo_files):
+    """Typed as a person does: a column's start and Tab, a value's start and Tab, Down to a
+    second value and Return, an ML leaf, a saved slice; Return with nothing highlighted applies."""
+    from app.commands import SaveSlice
+    from analysis.slices import Slice
+
+    open_demo(qtbot, app_window, demo_files)
+    frame = pd.read_parquet(demo_files.log)
+    bar = app_window.slice_bar
+    edit, popup = bar.edit, bar.completer.popup()
+    edit.setFocus()
+    edit.clear()
+
+    qtbot.keyClicks(edit, "regi")
+    assert popup.isVisible() and _offers(bar) == ["region"]
+    qtbot.keyClick(popup, Qt.Key_Tab)
+    assert edit.text() == "region" and not popup.isVisible()
+
+    qtbot.keyClicks(edit, " = 'EU")
+    settle(qtbot, app_window)  # the region's values are read once, on the runner
+    regions = frame.region.value_counts()
+    expected = [f"'{v}'" for v in regions.index if v.startswith("EU")]
+    assert popup.isVisible() and _offers(bar) == expected  # most frequent first
+    qtbot.keyClick(popup, Qt.Key_Down)
+    qtbot.keyClick(popup, Qt.Key_Down)
+    qtbot.keyClick(popup, Qt.Key_Return)  # takes the highlighted second value, applies nothing yet
+    assert edit.text() == f"region = {expected[1]}"
+    assert app_window.table_panel.model.rowCount() == len(frame)
+
+    qtbot.keyClicks(edit, " AND wro")
+    assert _offers(bar) == ["wrong"]
+    qtbot.keyClick(popup, Qt.Key_Tab)
+    qtbot.keyClicks(edit, " AND NOT fl")
+    versions = list(dict.fromkeys(frame.sort_values("timestamp").model_version))
+    assert f"flip('{versions[0]}' -> '{versions[1]}', negative)" in _offers(bar)
+    qtbot.keyClick(popup, Qt.Key_Escape)
+    assert not popup.isVisible()
+    edit.setText(edit.text()[:-len(" AND NOT fl")])
+    qtbot.keyClick(edit, Qt.Key_Return)
+    settle(qtbot, app_window)
+    value = expected[1].strip("'")
+    labelled = frame.dropna(subset=["is_fraud"])
+    wrong = labelled[(labelled.region == value) & (labelled.prediction != labelled.is_fraud)]
+    assert app_window.table_panel.model.rowCount() == len(wrong) > 0
+
+    app_window.session.run(SaveSlice(Slice(Compare("device_type", "=", "kiosk"), "kiosks")))
+    edit.clear()
+    qtbot.keyClicks(edit, "kio")
+    assert _offers(bar) == ["(device_type = 'kiosk')"]
+    qtbot.keyClick(popup, Qt.Key_Tab)
+    assert edit.text() == "(device_type = 'kiosk')"
+
+    qtbot.keyClicks(edit, " AND client = ")
+    settle(qtbot, app_window)
+    assert popup.isVisible() and len(_offers(bar)) == frame.client.nunique()
+    qtbot.keyClicks(edit, "'stark-pay'")
+    assert not popup.isVisible()  # a finished value: nothing more to offer
+    qtbot.keyClick(edit, Qt.Key_Return)
+    settle(qtbot, app_window)
+    assert not bar.error.isVisible(), bar.error.text()
+    assert app_window.table_panel.model.rowCount() == ((frame.device_type == "kiosk") & (frame.client == "stark-pay")).sum()
+
+
+def test_a_column_with_too_many_values_offers_none_and_down_opens_the_list(app_window, qtbot, demo_files):
+    open_demo(qtbot, app_window, demo_files)
+    bar = app_window.slice_bar
+    bar.edit.setFocus()
+    qtbot.keyClicks(bar.edit, "request_id = ")
+    settle(qtbot, app_window)
+    assert _offers(bar) == [] and not bar.completer.popup().isVisible()
+    bar.edit.clear()
+    qtbot.keyClick(bar.edit, Qt.Key_Down)
+    assert bar.completer.popup().isVisible() and "region" in _offers(bar) and "wrong" in _offers(bar)
+    qtbot.keyClick(bar.completer.popup(), Qt.Key_Escape)
+    assert not bar.completer.popup().isVisible()
+    qtbot.keyClicks(bar.edit, "regoin")  # no offer matches: nothing listed
+    assert not bar.completer.popup().isVisible()
+    bar.edit.clear()
+    qtbot.keyClicks(bar.edit, "regi")
+    assert bar.completer.popup().isVisible()
+    qtbot.keyClick(bar.completer.popup(), Qt.Key_Return)  # nothing highlighted: the typed text is applied
+    assert not bar.completer.popup().isVisible()
+    assert bar.error.isVisible() and bar.edit.text() == "regi"

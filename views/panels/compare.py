@@ -109,7 +109,8 @@ class ComparePanel(Panel):
         self.open_flips = QPushButton("Open negative flips")
         self.open_flips.setToolTip(OPEN_FLIPS_TIP)
         self.open_flips.clicked.connect(self._open_negative_flips)
-        self.queue_flips = QPushButton("Add negative flips to the queue")
+        self.queue_flips = QPushButton("Queue negative flips")
+        self.queue_flips.setToolTip("Add the negative flips to the failure queue, as the candidate's failures")
         self.queue_flips.setEnabled(False)
         self.queue_flips.clicked.connect(  # enabled only while negative flips are shown
             lambda: add_to_queue(self, self._negative_flips(), what="the negative flips"))
@@ -138,35 +139,36 @@ class ComparePanel(Panel):
         controls.addWidget(self.split_at)
         controls.addWidget(self.compare_button)
         controls.addStretch(1)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.open_flips)
-        buttons.addWidget(self.queue_flips)
-        buttons.addWidget(self.export_button)
-        buttons.addStretch(1)
+        # The flips and their buttons span the panel: beside the metrics, at 1280x720, the
+        # buttons were cut to "en negative f" and the slices had a third of the height.
+        flips_row = QHBoxLayout()
+        flips_row.addWidget(self.flips, 1)
+        flips_row.addWidget(self.open_flips)
+        flips_row.addWidget(self.queue_flips)
+        flips_row.addWidget(self.export_button)
         lower = QTabWidget()
         lower.addTab(self.slices, "Where it is worse")
         lower.addTab(self.plots, "Calibration, confusion, scores")
         lower.setTabToolTip(0, "Slices where the candidate is worse than the base, worst first")
         self.lower_tabs = lower
-        flips_and_slices = QWidget()
-        right_layout = QVBoxLayout(flips_and_slices)
-        right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.addWidget(self.flips)
-        right_layout.addLayout(buttons)
-        right_layout.addWidget(lower, 1)
-        for side in (self.overall, flips_and_slices):
+        for side in (self.overall, lower):
             side.setMinimumWidth(MIN_SIDE_WIDTH)  # not the plots' size hint: switching tabs keeps the split
         self.split = QSplitter(Qt.Horizontal)
         self.split.addWidget(self.overall)
-        self.split.addWidget(flips_and_slices)
+        self.split.addWidget(lower)
         self.split.setStretchFactor(1, 1)
         self.split.setChildrenCollapsible(False)
+        content = QWidget()
+        content_layout = QVBoxLayout(content)
+        content_layout.setContentsMargins(0, 0, 0, 0)
+        content_layout.addWidget(self.summary)
+        content_layout.addWidget(self.pairing)
+        content_layout.addLayout(flips_row)
+        content_layout.addWidget(self.split, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(controls)
-        layout.addWidget(self.summary)
-        layout.addWidget(self.pairing)
-        layout.addWidget(self.split, 1)
+        layout.addLayout(controls)  # outside the empty state: Before/after stays at hand for one version
+        layout.addWidget(self.with_empty_state(content), 1)
         self._show_flips(None)
 
     def _build_plots(self) -> QWidget:
@@ -274,25 +276,40 @@ class ComparePanel(Panel):
         if changes.touches(("active", "datasets", "roles")):
             self.result = None
             opened = self.session.active
-            can = opened is not None and opened.kind == "log" and opened.roles.model_version is not None
             self.compare_button.setEnabled(False)
             if opened is not None:
                 self.threshold.setValue(opened.roles.threshold)
-            if can and opened.roles.has_outcome:
+            missing = self._missing_input()
+            if missing:
+                self._fill_versions([])
+                self.show_empty(missing)
+            else:
+                self.show_empty("Reading the log's model versions…")
+                self.split_box.setEnabled(opened.roles.timestamp is not None)  # before the versions: one alone needs it
                 self.run_job("versions", model_versions, self.session.store, opened.dataset, opened.roles,
                              on_done=self._fill_versions)
-                self.split_box.setEnabled(opened.roles.timestamp is not None)
                 if opened.roles.timestamp is not None:
                     self.run_job("span", time_span, self.session.store, opened.dataset, opened.roles,
                                  on_done=self._set_split_range)
-            else:
-                self.summary.setText("Comparing needs a prediction log with a model version, a label and a "
-                                     "prediction or score (Data > Column roles).")
         if changes.cards:
             self._fill_versions(self.versions)
         if changes.slice and self.result is not None:
             self.summary.setText("<i>The slice changed: press Compare to compare on it.</i> "
                                  + self.summary.text())
+
+    def _missing_input(self) -> str:
+        """Why no comparison can be made on the active dataset ("" when one can)."""
+        opened = self.session.active
+        if opened is None:
+            return ("Open a prediction log with two model versions (or one version and a time column) to "
+                    "compare them: metrics with intervals, flips and the slices where one is worse.")
+        if opened.kind != "log":
+            return (f"{escape_html(opened.name)} is a training snapshot: comparing versions reads a "
+                    "prediction log (choose one in the data sidebar).")
+        if opened.roles.model_version is None or not opened.roles.has_outcome:
+            return ("Comparing needs a prediction log with a model version, a label and a prediction or "
+                    "score (Data > Column roles).")
+        return ""
 
     def _fill_versions(self, versions: list[str]) -> None:
         self.versions = list(versions)
@@ -308,20 +325,27 @@ class ComparePanel(Panel):
                 index = len(versions) + default  # the two most recent versions
             box.setCurrentIndex(max(index, 0))
             box.blockSignals(False)
-        self.compare_button.setEnabled(len(versions) >= 2)
-        if self.result is None:
-            self.summary.setText(self._idle_text())
+        self.compare_button.setEnabled(len(versions) >= 2 or (len(versions) == 1 and self.split_box.isEnabled()))
+        if self.result is None and versions:
+            self._show_idle()
 
-    def _idle_text(self) -> str:
+    def _show_idle(self) -> None:
         """What the panel says before a comparison, from the versions it lists now: the text
-        is rewritten whenever they change, so it never describes an earlier state."""
-        if not self.versions:
-            return "Reading the log's model versions…"
-        if len(self.versions) == 1:
-            return (f"This log has one model version ({escape_html(self.session.version_name(self.versions[0]))}); "
-                    "tick Before/after to compare it before and after a moment.")
-        return (f"This log has {len(self.versions)} model versions. Choose the base and the candidate "
-                "and press Compare.")
+        is rewritten whenever they change, so it never describes an earlier state. One
+        version alone is an empty state, unless a time column lets it be compared with itself."""
+        if len(self.versions) >= 2:
+            self.summary.setText(f"This log has {len(self.versions)} model versions. Choose the base and the "
+                                 "candidate and press Compare.")
+            self.show_content()
+            return
+        name = escape_html(self.session.version_name(self.versions[0]))
+        if self.split_box.isEnabled():
+            self.show_empty(f"This log has one model version ({name}): there is no other version to compare it "
+                            "with. Tick Before/after above to compare it before and after a moment.")
+        else:
+            self.show_empty(f"This log has one model version ({name}) and no time column: there is nothing "
+                            "to compare it with (open a log with another version, or map a timestamp in "
+                            "Data > Column roles to compare it before and after a moment).")
 
     def _set_split_range(self, span) -> None:
         """Bound the before/after moment by the log's time span; start it in the middle."""
@@ -341,14 +365,17 @@ class ComparePanel(Panel):
         if base == candidate and split_at is None:
             self.summary.setText("Choose two different versions, or tick Before/after to compare one version "
                                  "before and after a moment.")
+            self.show_content()
             return
         self.summary.setText("comparing…")
+        self.show_content()
         threshold = self.threshold.value() if self.threshold.value() != opened.roles.threshold else None
         self.compared_threshold = threshold
         self.run_job(
             "compare", run_comparison, self.session.store, opened.dataset, opened.roles, base, candidate,
             saved_slices=tuple(self.session.saved_slices.values()), condition=self.session.condition(),
             threshold=threshold, split_at=split_at, lane=HEAVY, label="Comparing versions",
+            version_names={version: self.session.version_name(version) for version in self.versions},
             on_partial=self._show_report, on_done=self._show,
         )
 
@@ -357,8 +384,8 @@ class ComparePanel(Panel):
         ROC AUC, the flips; slices still coming) or the whole report."""
         self.result = result
         report = result.report
-        self.summary.setText(f"<b>{escape_html(self._named(report['summary']))}</b>")
-        self.pairing.setText(escape_html(self._named(report["pairing"])))
+        self.summary.setText(f"<b>{escape_html(report['summary'])}</b>")
+        self.pairing.setText(escape_html(report["pairing"]))
         self._fill_overall(report)
         self._show_flips(report["flips"])
         self._fill_slices(result.slices, report["regressed_slices"])
@@ -370,14 +397,6 @@ class ComparePanel(Panel):
         self.run_job("plots", compare_plots, self.session.store, opened.dataset, opened.roles, result.pairing,
                      self.session.condition(), lane=HEAVY, on_done=self._show_plots)
         self.rendered()
-
-    def _named(self, text: str) -> str:
-        """Sentences quote raw version strings; show the cards' names instead."""
-        for version in self.versions:
-            name = self.session.version_name(version)
-            if name != version:
-                text = text.replace(version, name)
-        return text
 
     def _fill_overall(self, report: dict) -> None:
         self.overall.setRowCount(len(report["overall"]))

@@ -7,7 +7,7 @@ asks the task runner for ``analysis.window`` results and hands them to the model
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtCore import QEvent, QItemSelectionModel, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -38,7 +38,9 @@ from views.widgets.role_icons import ROLE_TOOLTIPS, role_icon
 from views.widgets.table_model import WindowedTableModel
 
 ROW_HEIGHT = 22
+"""Row height at the font the panel was built with; it scales with the font (View > Zoom)."""
 MAX_COLUMN_WIDTH = 260
+MIN_COLUMN_WIDTH = 70
 FITTED_ROWS = 40
 """Rows measured to fit the columns: about a screen, read from the page already fetched."""
 CELL_PADDING = 16
@@ -66,6 +68,8 @@ class TablePanel(Panel):
         self.view.setHorizontalScrollMode(QAbstractItemView.ScrollPerPixel)
         self.view.verticalHeader().setSectionResizeMode(QHeaderView.Fixed)
         self.view.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
+        self._built_points = self.font().pointSizeF()  # the font size ROW_HEIGHT is meant for
+        self._sized_points = self._built_points  # the font size the column widths were set for
         self.view.horizontalHeader().setSortIndicatorShown(True)
         self.view.horizontalHeader().setSortIndicator(-1, Qt.AscendingOrder)
         self.view.selectionModel().currentRowChanged.connect(self._on_current_row)
@@ -194,13 +198,30 @@ class TablePanel(Panel):
         self._fitted_columns = columns
         header = self.view.horizontalHeader()
         metrics = self.view.fontMetrics()
+        scale = self._sized_points / self._built_points  # the zoom: the bounds grow with the text
         first = max(self.view.rowAt(0), 0)
         last = first + FITTED_ROWS
         for column in range(len(columns)):
             texts = self.model.cached_texts(column, first, last)
             content = max((metrics.horizontalAdvance(text) for text in texts), default=0) + CELL_PADDING
-            width = max(content, header.sectionSizeHint(column), 70)
-            header.resizeSection(column, min(width, MAX_COLUMN_WIDTH))
+            width = max(content, header.sectionSizeHint(column), round(MIN_COLUMN_WIDTH * scale))
+            header.resizeSection(column, min(width, round(MAX_COLUMN_WIDTH * scale)))
+
+    def changeEvent(self, event) -> None:
+        """Zoom (a new application font) scales the row height and every column's width by the
+        font's change, so text fits as it did and widths the person set keep their proportion."""
+        super().changeEvent(event)
+        if event.type() == QEvent.FontChange:
+            self._follow_font(self.font().pointSizeF())
+
+    def _follow_font(self, points: float) -> None:
+        if points <= 0 or points == self._sized_points:
+            return
+        ratio, self._sized_points = points / self._sized_points, points
+        self.view.verticalHeader().setDefaultSectionSize(round(ROW_HEIGHT * points / self._built_points))
+        header = self.view.horizontalHeader()
+        for column in range(header.count()):
+            header.resizeSection(column, round(header.sectionSize(column) * ratio))
 
     def _apply_headers(self) -> None:
         opened = self.session.active

@@ -15,7 +15,8 @@ the query row as a slice of the log (``sig_open_training_rows`` / ``sig_open_log
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 from PySide6.QtCore import QRect, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QPainter
@@ -63,6 +64,8 @@ from views.panel import Panel, preview
 from views.queue_intake import add_to_queue
 from views.widgets import file_dialogs
 
+NO_LOG = ("Open a prediction log, then click one of its rows: its training rows that pushed the model to "
+          "its answer are listed here, harmful and helpful.")
 NO_SELECTION = "Click a row of the table to trace it."
 INFLUENCE_COLUMNS = ("Score", "Training row", "Label", "Source", "Date")
 SUSPECT_COLUMNS = ("Training row", "Label", "Suggested label", "Score")
@@ -123,7 +126,7 @@ class TracePanel(Panel):
         self.trace: RowTrace | None = None
         self.traced_name: str | None = None  # the dataset the shown trace's query row belongs to
         self.version: str | None = None  # the model version of the row (or failures) traced last
-        self.caption = QLabel(NO_SELECTION)
+        self.caption = QLabel()
         self.caption.setWordWrap(True)
         self.caption.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.query = QLabel()
@@ -165,13 +168,14 @@ class TracePanel(Panel):
         self.failures_snapshot = ""
         self.failure_rows = _influence_table(HARMFUL_COLOUR, self)
         self.failure_sources = _table(SOURCE_COLUMNS)
-        self.open_training_button = QPushButton("Open training row as slice")
-        self.open_training_button.setToolTip("Show the chosen training row in the snapshot's table")
+        self.open_training_button = QPushButton("Open training row")
+        self.open_training_button.setToolTip("Show the chosen training row in the snapshot's table, as a slice")
         self.open_training_button.clicked.connect(self.open_training_row)
-        self.open_query_button = QPushButton("Open query row as slice")
-        self.open_query_button.setToolTip("Show the traced log row in the log's table")
+        self.open_query_button = QPushButton("Open query row")
+        self.open_query_button.setToolTip("Show the traced log row in the log's table, as a slice")
         self.open_query_button.clicked.connect(self.open_query_row)
-        self.queue_button = QPushButton("Add to the failure queue")
+        self.queue_button = QPushButton("Add to queue")
+        self.queue_button.setToolTip("Add the traced row to the failure queue")
         self.queue_button.clicked.connect(lambda: self.trace and add_to_queue(
             self, RowIds.of([self.trace.row_id]), what="the traced row", dataset=self.traced_name))
         for table in (self.harmful, self.helpful, self.failure_rows, self.suspects):
@@ -200,6 +204,7 @@ class TracePanel(Panel):
         influence.addWidget(lists)
         influence.addWidget(side)
         influence.setSizes([600, 400])
+        influence = self.with_empty_state(influence)  # why a row's trace is not shown, in its place
         suspects = QWidget()
         suspects_layout = QVBoxLayout(suspects)
         button_row = QHBoxLayout()
@@ -222,18 +227,21 @@ class TracePanel(Panel):
         self.tabs.addTab(influence, "Influential rows")
         self.tabs.addTab(suspects, "Suspect labels")
         self.tabs.addTab(failures, "Failures of the slice")
-        actions = QHBoxLayout()
-        actions.addStretch(1)
-        actions.addWidget(self.open_query_button)
-        actions.addWidget(self.queue_button)
-        actions.addWidget(self.open_training_button)
+        # The actions sit beside the tabs, not on a row of their own: a dock at 1280x720 is
+        # short, and every row given to buttons is a row of training rows not shown.
+        actions = QWidget()
+        actions_row = QHBoxLayout(actions)
+        actions_row.setContentsMargins(0, 0, 0, 0)
+        for button in (self.open_query_button, self.queue_button, self.open_training_button):
+            actions_row.addWidget(button)
+        self.tabs.setCornerWidget(actions, Qt.TopRightCorner)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(2)
         layout.addWidget(self.caption)
         layout.addWidget(self.query)
         layout.addLayout(files)
         layout.addWidget(self.tabs, 1)
-        layout.addLayout(actions)
 
     # --- following the selection -------------------------------------------------------
 
@@ -248,9 +256,9 @@ class TracePanel(Panel):
             return  # a training snapshot opened from here: keep showing the trace that led to it
         self._clear_results()
         if opened is None or row is None:
-            self.caption.setText(NO_SELECTION)
+            self.show_empty(NO_LOG if opened is None else NO_SELECTION)
             return
-        self.caption.setText(f"Tracing row {row}…")
+        self.show_empty(f"Tracing row {row}…")
         self.run_job("version", row_version, self.session.store, opened.dataset, opened.roles, row,
                      label="Finding the row's model version", on_done=lambda version: self._trace_with(row, version))
 
@@ -263,23 +271,24 @@ class TracePanel(Panel):
         self._show_sources()
         snapshot, model = self._files()
         if not snapshot:
-            self.caption.setText(f"No training snapshot is known for version "
-                                 f"{self.session.version_name(version)}: choose one with “Choose snapshot…”.")
+            self.show_empty(f"No training snapshot is known for version {self.session.version_name(version)}: "
+                            "choose the one it was trained on with “Choose snapshot…” above (and its model with "
+                            "“Choose model…”; without one Sleuth fits a surrogate on the snapshot).")
             return
-        trust = self._trust(model, self.caption)
+        trust = self._trust(model, self.show_empty)
         if trust is None:
             return
         named = self.session.chosen_snapshot_roles(snapshot)
         first = self.cache.key([snapshot], model or None, named) not in self.cache
-        self.caption.setText("Preparing influence (once per model and snapshot)…" if first else f"Tracing row {row}…")
+        self.show_empty("Preparing influence (once per model and snapshot)…" if first else f"Tracing row {row}…")
         self.run_job("trace", trace_log_row, self.session.store, opened.dataset, opened.roles, row, [snapshot],
                      model or None, trust, self.cache, snapshot_roles=named, lane=HEAVY,
                      label=f"Tracing row {row} to its training rows",
                      on_done=self._show_trace, on_error=self._show_error)
 
-    def _trust(self, model: str, report: QLabel) -> bool | None:
+    def _trust(self, model: str, report: Callable[[str], None]) -> bool | None:
         """False when the file opens safely, True when the user trusts it, None when refused or
-        unreadable (a card's model file that moved): ``report`` then says why."""
+        unreadable (a card's model file that moved): ``report`` is then given why."""
         if not model:
             return False
         if model in self.session.trusted_models:
@@ -287,15 +296,15 @@ class TracePanel(Panel):
         try:
             info = inspect_model(model)
         except SleuthError as error:
-            report.setText(f"Could not open the model file: {error}")
+            report(f"Could not open the model file: {error}")
             return None
         if not info.needs_trust:
             return False
         if confirm_trust(self, model, info.untrusted_types):
             self.session.run(TrustModel(model))
             return True
-        report.setText("The model file was not opened: you did not trust it. Choose another "
-                             "model, or trust this one, to trace the row.")
+        report("The model file was not opened: you did not trust it. Choose another "
+               "model, or trust this one, to trace the row.")
         return None
 
     def _card(self) -> VersionCard:
@@ -328,6 +337,7 @@ class TracePanel(Panel):
             method += (" — SURROGATE: no model file was given, so these rows explain a model Sleuth "
                        "fitted on the snapshot, not the model in production")
         self.caption.setText(method)
+        self.show_content()
         verdict = {True: "correct", False: "wrong", None: "no prediction"}[trace.correct]
         self.query.setText(f"Query: row {trace.row_id}, id {trace.request_id}, version "
                            f"{self.session.version_name(trace.version)}: label {trace.label}, "
@@ -339,13 +349,14 @@ class TracePanel(Panel):
 
     def _show_error(self, error: BaseException) -> None:
         if isinstance(error, NoLabelYet):
-            self.caption.setText("This row has no label yet: there is no failure to trace until its "
-                                 "ground truth arrives.")
+            self.show_empty("This row has no label yet: there is no failure to trace until its ground truth "
+                            "arrives.")
         else:
-            self.caption.setText(f"Could not trace this row: {error}")
+            self.show_empty(f"Could not trace this row: {error}")
 
     def _clear_results(self) -> None:
         self.trace = None
+        self.caption.clear()
         self.query.clear()
         for table in (self.harmful, self.helpful, self.comparison):
             table.setRowCount(0)
@@ -390,7 +401,7 @@ class TracePanel(Panel):
         if not snapshot:
             self.suspects_summary.setText("Select a row first, or choose a training snapshot.")
             return
-        trust = self._trust(model, self.suspects_summary)
+        trust = self._trust(model, self.suspects_summary.setText)
         if trust is None:
             return
         self.suspects_summary.setText("Ranking the snapshot's labels (several model fits)…")
@@ -437,7 +448,7 @@ class TracePanel(Panel):
                                           f"{self.session.version_name(version)}: choose one with "
                                           "“Choose snapshot…”.")
             return
-        trust = self._trust(model, self.failures_summary)
+        trust = self._trust(model, self.failures_summary.setText)
         if trust is None:
             return
         self.failures_snapshot = snapshot
@@ -514,9 +525,11 @@ class TracePanel(Panel):
         return None
 
     def _show_sources(self) -> None:
+        """The files by name on one line (a path would wrap in a narrow dock); the paths in the tooltip."""
         snapshot, model = self._files()
-        self.sources.setText(f"Snapshot: {snapshot or 'none'} · Model: "
-                             f"{model or 'none (a surrogate is fitted)'}")
+        self.sources.setText(f"Snapshot: {Path(snapshot).name if snapshot else 'none'} · Model: "
+                             f"{Path(model).name if model else 'none (a surrogate is fitted)'}")
+        self.sources.setToolTip(f"Snapshot: {snapshot or 'none'}\nModel: {model or 'none'}")
 
 
 def _strongest_first(by_source):
@@ -572,6 +585,7 @@ def _table(columns: tuple[str, ...]) -> QTableWidget:
     table.setSelectionBehavior(QAbstractItemView.SelectRows)
     table.setSelectionMode(QAbstractItemView.SingleSelection)
     table.verticalHeader().setVisible(False)
+    table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 6)  # more rows in a short dock
     table.horizontalHeader().setSectionResizeMode(QHeaderView.Interactive)
     table.horizontalHeader().setStretchLastSection(True)
     return table

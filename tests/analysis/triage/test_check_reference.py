@@ -42,6 +42,24 @@ def test_against_the_training_snapshot_in_one_slice(demo):
             (finding.key, finding.window, finding.slice, finding.rows, finding.sentence)
 
 
+def test_a_sliced_check_lists_each_problem_once(demo):
+    """In a region's slice the stark-pay swap is seen through every merchant category there;
+    it is one finding, and no two findings are the same problem (kind, columns, group) over
+    nested windows, i.e. the same rows."""
+    store, log, _training = demo
+    run = check_dataset(store, log.dataset, log.roles, where=Compare("region", "=", "EU-West"))
+    swaps = [f for f in run.findings if f.kind == "swap"]
+    assert [(set(f.columns), f.group) for f in swaps] == [({"amount", "distance_from_home_km"},
+                                                           (("client", "stark-pay"),))]
+    assert swaps[0].window[0].date() == dt.date(2026, 10, 18)
+    assert len(swaps[0].symptoms) > 1  # what the merged copies saw is kept
+    for i, finding in enumerate(run.findings):
+        for other in run.findings[i + 1:]:
+            if finding.key == other.key:
+                (a0, a1), (b0, b1) = finding.window, other.window
+                assert not (a0 <= b0 and b1 <= a1) and not (b0 <= a0 and a1 <= b1), (finding.key, a0, a1, b0, b1)
+
+
 def test_the_log_before_a_moment_is_the_reference_and_is_named(demo):
     store, log, _ = demo
     reference = Reference("before", before=dt.datetime(2026, 10, 10))

@@ -39,6 +39,21 @@ def test_choosing_two_versions_fills_the_panel(demo_panel, qtbot, demo_files):
     assert f"{negative:,}" in panel.flips.text()
 
 
+def test_the_verdict_calls_the_versions_by_their_cards(demo_panel, qtbot, demo_files):
+    from analysis.workspace.version_cards import VersionCard
+    from app.commands import SaveVersionCard
+
+    panel = demo_panel(ComparePanel)
+    old, new = panel.base_box.currentData(), panel.candidate_box.currentData()
+    panel.session.run(SaveVersionCard(VersionCard(old, name="incumbent")))
+    panel.session.run(SaveVersionCard(VersionCard(new, name="challenger")))
+    compare(qtbot, panel)
+    summary = panel.summary.text()
+    assert "challenger is better overall than incumbent" in summary
+    assert old not in summary and new not in summary
+    assert (panel.result.report["base"], panel.result.report["base_name"]) == (old, "incumbent")
+
+
 def test_a_comparison_in_the_window_is_kept_in_the_workspace(demo_panel, qtbot, demo_files, tmp_path):
     from analysis.workspace.workspace_file import Workspace
 
@@ -199,4 +214,31 @@ def test_open_negative_flips_shows_the_flip_predicate_and_every_panel_counts_the
     compare(qtbot, panel)
     assert panel.result.flips.negative > 0 and not panel.open_flips.isEnabled()
     assert "edited threshold" in panel.open_flips.toolTip()
+    session.close()
+
+
+def test_the_empty_states_say_what_is_missing(qtbot, sync_tasks, demo_files, tmp_path):
+    """No log, then a log of one version with a time column (Before/after is offered and works),
+    then one without (nothing to compare): each an empty state in a sentence, not empty tables."""
+    session = Session()
+    panel = ComparePanel(session, sync_tasks)
+    qtbot.addWidget(panel)
+    panel.show()
+    assert "Open a prediction log" in panel.empty_message() and not panel.compare_button.isEnabled()
+
+    log = pd.read_parquet(demo_files.log)
+    only = log[log.model_version == log.model_version.iloc[0]].head(20_000)
+    only.to_parquet(tmp_path / "one_version.parquet")
+    open_log(session, tmp_path / "one_version.parquet")
+    message = panel.empty_message()
+    assert "one model version" in message and only.model_version.iloc[0] in message and "Before/after" in message
+    assert panel.compare_button.isEnabled()
+    qtbot.mouseClick(panel.split_box, Qt.LeftButton)
+    compare(qtbot, panel)
+    assert panel.empty_message() == "" and panel.result is not None
+    assert panel.result.report["base_rows"] + panel.result.report["candidate_rows"] == len(only)
+
+    only.drop(columns=["timestamp"]).to_parquet(tmp_path / "one_version_no_time.parquet")
+    open_log(session, tmp_path / "one_version_no_time.parquet")
+    assert "no time column" in panel.empty_message() and not panel.compare_button.isEnabled()
     session.close()

@@ -56,7 +56,7 @@ def _select(session, row):
 
 
 def test_trace_equals_the_cli_and_prepares_once_per_model(qtbot, panel, demo_files, store, monkeypatch):
-    assert panel.caption.text() == "Click a row of the table to trace it."
+    assert panel.empty_message() == "Click a row of the table to trace it."
     _cards(panel.session, demo_files)
     prepared = []
     original = trace_module._prepare
@@ -64,7 +64,7 @@ def test_trace_equals_the_cli_and_prepares_once_per_model(qtbot, panel, demo_fil
     (first, first_id), (second, second_id) = _failed_positions(demo_files, NEW_VERSION, 2)
 
     _select(panel.session, first)
-    assert panel.trace is not None, panel.caption.text()
+    assert panel.trace is not None, panel.empty_message()
     expected = trace_prediction(store, [str(demo_files.training)], [str(demo_files.log)], first_id,
                                 demo_files.models[NEW_VERSION], version=NEW_VERSION)
     assert str(panel.trace.request_id) == first_id and panel.trace.correct is False
@@ -88,7 +88,7 @@ def test_a_training_row_is_compared_with_the_query_row(qtbot, panel, demo_files)
     _cards(panel.session, demo_files)
     (row, _), = _failed_positions(demo_files, OLD_VERSION, 1)
     _select(panel.session, row)
-    assert panel.trace is not None, panel.caption.text()
+    assert panel.trace is not None, panel.empty_message()
     panel.harmful.selectRow(0)
     traced = panel.trace.harmful[0]
     differing = [f for f in panel.trace.features if panel.trace.query_values[f] != traced.values[f]]
@@ -114,16 +114,23 @@ def test_a_pickle_model_is_not_loaded_when_refused(qtbot, panel, demo_files, tmp
     _select(panel.session, row)
     assert len(asked) == 1 and any("sklearn" in t for t in asked[0])
     assert loaded == [] and panel.trace is None
-    assert "not opened" in panel.caption.text()
+    assert "not opened" in panel.empty_message()
 
 
-def test_empty_states_name_what_is_missing(qtbot, panel, demo_files):
+def test_empty_states_name_what_is_missing(qtbot, panel, demo_files, sync_tasks):
+    empty = TracePanel(Session(), sync_tasks)
+    qtbot.addWidget(empty)
+    empty.show()
+    assert "Open a prediction log" in empty.empty_message()
+    empty.session.close()
+
     log = pd.read_parquet(demo_files.log, columns=["is_fraud"])
     unlabelled = int(log.index[log["is_fraud"].isna()][0])
     _select(panel.session, unlabelled)
-    assert "No training snapshot is known" in panel.caption.text()
+    assert "No training snapshot is known" in panel.empty_message() and "Choose snapshot" in panel.empty_message()
+    assert panel.harmful.isVisibleTo(panel) is False  # the message stands in place of empty lists
     _cards(panel.session, demo_files)
-    assert "no label yet" in panel.caption.text()
+    assert "no label yet" in panel.empty_message()
 
 
 def test_training_and_query_rows_open_as_slices(qtbot, app_window, demo_files):
@@ -135,7 +142,7 @@ def test_training_and_query_rows_open_as_slices(qtbot, app_window, demo_files):
     log_name = app_window.session.active_name
     (row, request_id), = _failed_positions(demo_files, NEW_VERSION, 1)
     _select(panel.session, row)
-    assert panel.trace is not None, panel.caption.text()
+    assert panel.trace is not None, panel.empty_message()
     traced = panel.trace.harmful[1]
     panel.harmful.selectRow(1)
     qtbot.mouseClick(panel.open_training_button, Qt.LeftButton)
@@ -188,8 +195,8 @@ def test_a_card_whose_model_file_is_missing_gets_a_sentence(qtbot, panel, demo_f
     _cards(panel.session, demo_files, models={OLD_VERSION: gone, NEW_VERSION: gone})
     row, _ = _failed_positions(demo_files, NEW_VERSION, 1)[0]
     _select(panel.session, row)
-    assert "Could not open the model file" in panel.caption.text() and "moved.skops" in panel.caption.text()
-    assert "Tracing row" not in panel.caption.text()
+    assert "Could not open the model file" in panel.empty_message() and "moved.skops" in panel.empty_message()
+    assert "Tracing row" not in panel.empty_message()
 
 
 def test_the_failures_headline_claims_no_concentration_where_chance_explains_it():
