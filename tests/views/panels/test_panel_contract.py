@@ -68,19 +68,11 @@ def test_a_panel_on_an_empty_session_draws_and_refreshes(qtbot, sync_tasks, pane
     session.close()
 
 
-WITHOUT_EMPTY_STATE = {"ComparePanel", "TracePanel"}
-"""Panels still drawing their own "nothing to show" (their owner moves them to ``show_empty``);
-strict, so the test fails as soon as one has an empty state and must leave this set."""
-
-
 def _plain(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html)).replace("&gt;", ">").replace("&lt;", "<").strip()
 
 
-@pytest.mark.parametrize("panel_class", [
-    pytest.param(cls, marks=pytest.mark.xfail(strict=True, reason="no empty state yet"))
-    if cls.__name__ in WITHOUT_EMPTY_STATE else cls for cls in PANELS
-], ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize("panel_class", PANELS, ids=lambda cls: cls.__name__)
 def test_a_panel_with_nothing_to_show_says_so_in_a_sentence(qtbot, sync_tasks, panel_class):
     """With no log open, the panel's empty state (``Panel.show_empty``) is up, and it is a
     sentence or two of words saying what to do, not a blank widget."""
