@@ -78,6 +78,10 @@ def failing_slices(
     return _keep(found, settings)
 
 
+ERROR_COLUMN = "_sleuth_error"
+"""The per-row error's column in :func:`sharp_slices`' subquery (no log column starts with ``_sleuth``)."""
+
+
 def sharp_slices(store: Store, view: str, error_sql: str, condition: Sql | None, found: list[DiscoveredSlice],
                  alpha: float, cancel: CancelToken = NEVER_CANCELLED) -> list[DiscoveredSlice]:
     """The slices whose every predicate sharpens them: without predicate ``p``, the rows it
@@ -91,10 +95,14 @@ def sharp_slices(store: Store, view: str, error_sql: str, condition: Sql | None,
     error = f"CAST(({error_sql}) AS DOUBLE)"
     known = Sql(f"isfinite({error})") & condition
     filters = [s.sql() for s in found] + [_outside(s, i) for s, i in judged]
-    moments = ", ".join(f"count({error}) FILTER (WHERE {f.text}), sum({error}) FILTER (WHERE {f.text}), "
-                        f"sum({error} * {error}) FILTER (WHERE {f.text})" for f in filters)
+    # the error is computed once per row, in a subquery: written out in each of the hundreds of
+    # moments, it made a statement of hundreds of KB that Spark took tens of seconds to plan
+    e = ident(ERROR_COLUMN)
+    moments = ", ".join(f"count({e}) FILTER (WHERE {f.text}), sum({e}) FILTER (WHERE {f.text}), "
+                        f"sum({e} * {e}) FILTER (WHERE {f.text})" for f in filters)
     params = tuple(p for f in filters for p in f.params * 3) + known.params
-    row = store.rows(Sql(f"SELECT {moments} FROM {ident(view)} WHERE {known.text}", params), cancel)[0]
+    errors = f"(SELECT *, {error} AS {e} FROM {ident(view)} WHERE {known.text}) AS row_errors"
+    row = store.rows(Sql(f"SELECT {moments} FROM {errors}", params), cancel)[0]
     stats_of = [tuple(float(v or 0.0) for v in row[3 * j: 3 * j + 3]) for j in range(len(filters))]
     own = {id(s): stats_of[j] for j, s in enumerate(found)}
     blunt = {id(s) for (s, _), outside in zip(judged, stats_of[len(found):])
