@@ -15,6 +15,7 @@ from typing import Sequence
 
 from analysis.errors import InputError
 from app import cli_rules
+from app.cli_engine import SAMPLED_COMMANDS, add_sample_option, check_sample_option, refuse_local_options
 from app.cli_queue import add_queue_commands, run_queue_command
 
 DEFAULT_DEMO_DIR = "sleuth-demo"
@@ -83,6 +84,7 @@ def _add_trace_commands(sub) -> None:
     _add_model_arguments(trace)
     trace.add_argument("--top", type=_positive_int, default=20, help="how many harmful and helpful rows (default 20)")
     trace.add_argument("--json", action="store_true", help="print one JSON object")
+    add_sample_option(trace, _positive_int)
     _add_role_arguments(trace, LOG_ROLE_FLAGS, "--label names the snapshot's label (and the log's, which Sleuth "
                                                "matches by that name); the other roles are the log's columns")
     suspects = sub.add_parser(
@@ -94,6 +96,8 @@ def _add_trace_commands(sub) -> None:
     _add_model_arguments(suspects)
     suspects.add_argument("--top", type=_positive_int, default=20, help="how many suspects to list (default 20)")
     suspects.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_engine_option(suspects)
+    add_sample_option(suspects, _positive_int)
     _add_role_arguments(suspects, SNAPSHOT_ROLE_FLAGS)
 
 
@@ -190,6 +194,7 @@ def _add_check_command(sub) -> None:
     check.add_argument("--since", type=_timestamp, metavar="T", help="only check rows from this time on")
     check.add_argument("--fail-on", choices=["alert", "warning"], help="exit 1 when a finding this severe exists")
     check.add_argument("--json", action="store_true", help="print {reference, findings: [...]} as JSON")
+    add_sample_option(check, _positive_int)
     _add_role_arguments(check, LOG_ROLE_FLAGS, "roles of the checked log's columns; a reference's label is "
                                                "matched to the log's by role")
 
@@ -268,9 +273,14 @@ def _add_log_options(cmd: argparse.ArgumentParser) -> None:
                      help="the labels file's request-id column (default: the column whose values match the log's ids)")
     cmd.add_argument("--as-of", metavar="VERSION|TIME",
                      help="read a Delta or Iceberg table at this version (Iceberg: snapshot id) or ISO time")
+    _add_engine_option(cmd)
+
+
+def _add_engine_option(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--engine", metavar="sc://HOST:PORT[/;token=...]",
                      help="run the passes on a Spark cluster through Spark Connect (e.g. a Databricks "
-                          "workspace); PATH is then a table name (catalog.schema.table) or a path Spark reads. "
+                          "workspace); PATH is then a table name (catalog.schema.table) or a path Spark reads "
+                          f"({', '.join(SAMPLED_COMMANDS)} run on rows pulled from it, see --sample-rows). "
                           "Default: DuckDB on this machine")
 
 
@@ -291,18 +301,16 @@ def open_command_log(args: argparse.Namespace, paths: Sequence[str], check: bool
     from analysis.engine.spark_log import load_spark_log
     from analysis.engine.spark_store import SparkStore
 
-    if args.labels or args.as_of:
-        raise InputError("--labels and --as-of read files on this machine; with --engine, join the labels "
-                         "or pick the table version in Spark and name that table")
+    refuse_local_options(args)
     store = SparkStore(args.engine)
     return store, load_spark_log(store, paths, fixed=named_roles(args))
 
 
 def refuse_engine(args: argparse.Namespace) -> None:
     """One sentence for a command whose passes do not run on Spark yet."""
-    if getattr(args, "engine", None) is not None and args.command not in SPARK_COMMANDS:
-        raise InputError(f"sleuth {args.command} does not run on --engine yet; "
-                         f"{', '.join(SPARK_COMMANDS)} do")
+    if getattr(args, "engine", None) is not None and args.command not in (*SPARK_COMMANDS, *SAMPLED_COMMANDS):
+        raise InputError(f"sleuth {args.command} does not run on --engine yet; {', '.join(SPARK_COMMANDS)} "
+                         f"run on the cluster and {', '.join(SAMPLED_COMMANDS)} on rows pulled from it")
 
 
 def _log_options(args: argparse.Namespace):
@@ -336,6 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         refuse_engine(args)
+        check_sample_option(args)
         if args.command == "info":
             return run_info(args)
         if args.command == "slices":
@@ -420,18 +429,33 @@ def run_slices(args: argparse.Namespace) -> int:
 
 
 def run_check_command(args: argparse.Namespace) -> int:
+    """``sleuth check``; with ``--engine``, on rows pulled from the cluster (the log's and the reference's)."""
+    if args.engine is None:
+        return _check(args, args.paths, args.reference, {})
+    from app.cli_engine import row_puller
+
+    with row_puller(args) as puller:
+        log = puller.table(args.paths)
+        reference = puller.table(args.reference) if args.reference else None
+        return _check(args, [str(log.path)], [str(reference.path)] if reference else None,
+                      {"sample": log, "reference_sample": reference})
+
+
+def _check(args: argparse.Namespace, paths: Sequence[str], reference: Sequence[str] | None, samples: dict) -> int:
     from analysis.triage.check_report import check_report, fails, report_text, run_check
     from analysis.store import APP_MEMORY_LIMIT, Store
+    from app.cli_engine import sample_lines, with_samples
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
-    run = run_check(store, args.paths, reference=args.reference, reference_window=args.reference_window,
+    run = run_check(store, paths, reference=reference, reference_window=args.reference_window,
                     expect=args.expect, since=args.since, write_expect=args.write_expect, fixed=named_roles(args),
                     options=_log_options(args))
     if args.json:
-        print(json.dumps(check_report(store, run.dataset, run.roles, run.findings, run.reference), indent=2,
-                         default=str))
+        report = check_report(store, run.dataset, run.roles, run.findings, run.reference)
+        print(json.dumps(with_samples(report, samples), indent=2, default=str))
     else:
-        print(report_text(run))
+        print("\n".join([*sample_lines(samples, {"sample": "log", "reference_sample": "reference"}),
+                         report_text(run)]))
     return 1 if args.fail_on and fails(run.findings, args.fail_on) else 0
 
 
@@ -476,25 +500,49 @@ def _keep_verdict(path: str, dataset_name: str, report: dict) -> None:
 
 
 def run_trace_command(args: argparse.Namespace) -> int:
+    """``sleuth trace`` / ``sleuth suspects``; with ``--engine``, on rows pulled from the cluster:
+    a sample of the training snapshot, and the traced request's (or slice's) rows of the log."""
+    snapshot_roles = named_roles(args, SNAPSHOT_ROLE_FLAGS if args.command == "suspects" else ("label",))
+    log_roles = {role: column for role, column in named_roles(args).items() if role.value != "label"}
+    if args.engine is None:
+        report = _trace_report(args, args.train, getattr(args, "log", None), snapshot_roles, log_roles)
+        print(json.dumps(report, indent=2, default=str) if args.json else _trace_text(args, report, {}))
+        return 0
+    from app.cli_engine import row_puller, with_samples
+
+    with row_puller(args) as puller:
+        train = puller.table(args.train)
+        log = None
+        if args.command == "trace":
+            log, log_roles = puller.traced_log(args.log, log_roles, args.row, args.slice)
+        report = _trace_report(args, [str(train.path)], [str(log.path)] if log else None, snapshot_roles, log_roles)
+    samples = {"sample": train, "log_sample": log}
+    print(json.dumps(with_samples(report, samples), indent=2, default=str) if args.json
+          else _trace_text(args, report, samples))
+    return 0
+
+
+def _trace_report(args: argparse.Namespace, train: Sequence[str], log: Sequence[str] | None,
+                  snapshot_roles: dict, log_roles: dict) -> dict:
     from analysis.store import APP_MEMORY_LIMIT, Store
-    from analysis.trace.report_text import report_text
     from analysis.trace.tracer import suspects_for, trace_prediction, trace_slice
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
-    snapshot_roles = named_roles(args, SNAPSHOT_ROLE_FLAGS if args.command == "suspects" else ("label",))
-    log_roles = {role: column for role, column in named_roles(args).items() if role.value != "label"}
     if args.command == "trace" and args.slice is not None:
-        report = trace_slice(store, args.train, args.log, args.slice, args.model, args.trust, args.version,
-                             k=args.top, snapshot_roles=snapshot_roles, log_roles=log_roles, options=_log_options(args))
-    elif args.command == "trace":
-        report = trace_prediction(store, args.train, args.log, args.row, args.model, args.trust, args.version,
-                                  k=args.top, snapshot_roles=snapshot_roles, log_roles=log_roles,
-                                  options=_log_options(args))
-    else:
-        report = suspects_for(store, args.train, args.model, args.trust, top=args.top,
-                              snapshot_roles=snapshot_roles)
-    print(json.dumps(report, indent=2, default=str) if args.json else report_text(args.command, report))
-    return 0
+        return trace_slice(store, train, log, args.slice, args.model, args.trust, args.version, k=args.top,
+                           snapshot_roles=snapshot_roles, log_roles=log_roles, options=_log_options(args))
+    if args.command == "trace":
+        return trace_prediction(store, train, log, args.row, args.model, args.trust, args.version, k=args.top,
+                                snapshot_roles=snapshot_roles, log_roles=log_roles, options=_log_options(args))
+    return suspects_for(store, train, args.model, args.trust, top=args.top, snapshot_roles=snapshot_roles)
+
+
+def _trace_text(args: argparse.Namespace, report: dict, samples: dict) -> str:
+    from analysis.trace.report_text import report_text
+    from app.cli_engine import sample_lines
+
+    return "\n".join([*sample_lines(samples, {"sample": "training snapshot", "log_sample": "log"}),
+                      report_text(args.command, report)])
 
 
 if __name__ == "__main__":

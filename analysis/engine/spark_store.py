@@ -120,6 +120,11 @@ class SparkStore:
         result = self.rows(sql, cancel)
         return result[0][0] if result else None
 
+    def frame(self, sql: Sql | str):
+        """Spark's (lazy) DataFrame of one DuckDB statement: nothing runs until it is fetched."""
+        spark_sql = to_spark(sql, scalar=lambda query: self.session.sql(query).collect()[0][0])
+        return self.session.sql(spark_sql)
+
     def close(self) -> None:
         self.session.stop()
 
@@ -131,10 +136,7 @@ class SparkCursor:
         self._store = store
 
     def execute(self, text: str, params: list | tuple = ()) -> "SparkResult":
-        session = self._store.session
-        spark_sql = to_spark(Sql(text, tuple(params)), scalar=lambda query: session.sql(query).collect()[0][0])
-        frame = session.sql(spark_sql)
-        return SparkResult(frame, self._store.max_result_rows)
+        return SparkResult(self._store.frame(Sql(text, tuple(params))), self._store.max_result_rows)
 
 
 @dataclass
