@@ -8,6 +8,7 @@ capability's report (``analysis.<capability>.report``), so the CLI only parses a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -288,22 +289,29 @@ SPARK_COMMANDS = ("info", "slices", "compare")
 """The log-reading commands whose passes run on Spark; the others say so when given --engine."""
 
 
-def open_command_log(args: argparse.Namespace, paths: Sequence[str], check: bool = False):
-    """The store and the loaded log a command works on: DuckDB over local files by default,
-    a Spark Connect session over a table or path with ``--engine`` (where the log checks,
-    ``check``, are not run: they are DuckDB passes over every column)."""
+@contextlib.contextmanager
+def command_log(args: argparse.Namespace, paths: Sequence[str], check: bool = False):
+    """The store and the loaded log a command works on, closed when it is done: DuckDB over
+    local files by default, a Spark Connect session over a table or path with ``--engine``
+    (where the log checks, ``check``, are not run: they are DuckDB passes over every column),
+    stopped so the cluster drops its views and cached tables at once."""
     from analysis.data.open_log import load_log
     from analysis.store import APP_MEMORY_LIMIT, Store
 
     if args.engine is None:
         store = Store(memory_limit=APP_MEMORY_LIMIT)
-        return store, load_log(store, paths, fixed=named_roles(args), check=check, options=_log_options(args))
-    from analysis.engine.spark_log import load_spark_log
-    from analysis.engine.spark_store import SparkStore
+    else:
+        from analysis.engine.spark_store import SparkStore
 
-    refuse_local_options(args)
-    store = SparkStore(args.engine)
-    return store, load_spark_log(store, paths, fixed=named_roles(args))
+        refuse_local_options(args)
+        store = SparkStore(args.engine)
+    with contextlib.closing(store):
+        if args.engine is None:
+            yield store, load_log(store, paths, fixed=named_roles(args), check=check, options=_log_options(args))
+        else:
+            from analysis.engine.spark_log import load_spark_log
+
+            yield store, load_spark_log(store, paths, fixed=named_roles(args))
 
 
 def refuse_engine(args: argparse.Namespace) -> None:
@@ -384,9 +392,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_info(args: argparse.Namespace) -> int:
     from analysis.data.info_report import describe_log
 
-    store, loaded = open_command_log(args, args.paths, check=True)
-    print(json.dumps(describe_log(store, loaded), indent=2, default=str))
-    return 0
+    with command_log(args, args.paths, check=True) as (store, loaded):
+        print(json.dumps(describe_log(store, loaded), indent=2, default=str))
+        return 0
 
 
 def run_slices(args: argparse.Namespace) -> int:
@@ -398,34 +406,34 @@ def run_slices(args: argparse.Namespace) -> int:
     from analysis.workspace.version_cards import display_name, with_card_names
 
     cards = _version_cards(args.cards)  # read first: an unreadable workspace is reported before any log is loaded
-    store, loaded = open_command_log(args, args.paths)
-    dataset, roles = loaded.dataset, loaded.roles
-    dataset = cli_rules.with_named_rules(store, args.rules, dataset, roles, [args.version, args.against])
-    error = args.error or ("abs" if roles.task is TaskType.REGRESSION else "misclass")
-    condition = None
-    if args.where:
-        condition = where_sql(store, args.where, dataset, roles)
-    settings = DiscoverySettings(
-        error=error, version=args.version, other_version=args.against, k=args.top, max_level=args.max_level,
-        min_support=args.min_support, alpha=args.alpha, significant_only=not args.all,
-    )
-    found = failing_slices(store, dataset, roles, settings, condition)
-    rows = [
-        {"predicate": s.text, "size": s.size, "error": s.error_rate, "score": s.score,
-         "ci": [s.ci_low, s.ci_high], "p_value": s.p_value, "p_adjusted": s.p_adjusted}
-        for s in found
-    ]
-    if args.json:
-        print(json.dumps(json_value(rows), indent=2))
+    with command_log(args, args.paths) as (store, loaded):
+        dataset, roles = loaded.dataset, loaded.roles
+        dataset = cli_rules.with_named_rules(store, args.rules, dataset, roles, [args.version, args.against])
+        error = args.error or ("abs" if roles.task is TaskType.REGRESSION else "misclass")
+        condition = None
+        if args.where:
+            condition = where_sql(store, args.where, dataset, roles)
+        settings = DiscoverySettings(
+            error=error, version=args.version, other_version=args.against, k=args.top, max_level=args.max_level,
+            min_support=args.min_support, alpha=args.alpha, significant_only=not args.all,
+        )
+        found = failing_slices(store, dataset, roles, settings, condition)
+        rows = [
+            {"predicate": s.text, "size": s.size, "error": s.error_rate, "score": s.score,
+             "ci": [s.ci_low, s.ci_high], "p_value": s.p_value, "p_adjusted": s.p_adjusted}
+            for s in found
+        ]
+        if args.json:
+            print(json.dumps(json_value(rows), indent=2))
+            return 0
+        version = f", version {display_name(cards, args.version)}" if args.version else ""
+        against = f" against {display_name(cards, args.against)}" if args.against else ""
+        print(f"{len(rows)} slice(s) of {dataset.name} by {error}{version}{against}")
+        for rank, (row, slice_) in enumerate(zip(rows, found), 1):
+            shown = to_text(with_card_names(slice_.to_slice().predicate, roles.model_version, cards)) if cards else row["predicate"]
+            print(f"{rank:>2}. {shown}\n    rows {count(row['size'])}  error {number(row['error'])} "
+                  f"{interval(*row['ci'])}  score {number(row['score'], 3)}  p_adj {p_value(row['p_adjusted'])}")
         return 0
-    version = f", version {display_name(cards, args.version)}" if args.version else ""
-    against = f" against {display_name(cards, args.against)}" if args.against else ""
-    print(f"{len(rows)} slice(s) of {dataset.name} by {error}{version}{against}")
-    for rank, (row, slice_) in enumerate(zip(rows, found), 1):
-        shown = to_text(with_card_names(slice_.to_slice().predicate, roles.model_version, cards)) if cards else row["predicate"]
-        print(f"{rank:>2}. {shown}\n    rows {count(row['size'])}  error {number(row['error'])} "
-              f"{interval(*row['ci'])}  score {number(row['score'], 3)}  p_adj {p_value(row['p_adjusted'])}")
-    return 0
 
 
 def run_check_command(args: argparse.Namespace) -> int:
@@ -472,19 +480,19 @@ def run_compare_command(args: argparse.Namespace) -> int:
         workspace.close()
         for problem in (*workspace.notes, *problems):
             sys.stderr.write(f"sleuth: {problem}\n")
-    store, loaded = open_command_log(args, args.paths)
-    dataset, roles = loaded.dataset, loaded.roles
-    condition = where_sql(store, args.where, dataset, roles) if args.where else None
-    dataset, condition = cli_rules.compare_inputs(store, args, dataset, roles, condition)
-    windows = [None if w is None else time_window(roles, *w) for w in (args.base_window, args.candidate_window)]
-    report = compare_report(store, dataset, roles, args.base, args.candidate, metric=args.metric,
-                            saved_slices=saved, max_level=args.max_level, min_support=args.min_support,
-                            tolerance=args.tolerance, condition=condition, threshold=args.threshold,
-                            column=args.column, base_window=windows[0], candidate_window=windows[1])
-    if args.workspace:
-        _keep_verdict(args.workspace, dataset.name, report)
-    print(json.dumps(report, indent=2, default=str) if args.json else report_text(report))
-    return 1 if args.fail_on_regression and is_regression(report, args.tolerance) else 0
+    with command_log(args, args.paths) as (store, loaded):
+        dataset, roles = loaded.dataset, loaded.roles
+        condition = where_sql(store, args.where, dataset, roles) if args.where else None
+        dataset, condition = cli_rules.compare_inputs(store, args, dataset, roles, condition)
+        windows = [None if w is None else time_window(roles, *w) for w in (args.base_window, args.candidate_window)]
+        report = compare_report(store, dataset, roles, args.base, args.candidate, metric=args.metric,
+                                saved_slices=saved, max_level=args.max_level, min_support=args.min_support,
+                                tolerance=args.tolerance, condition=condition, threshold=args.threshold,
+                                column=args.column, base_window=windows[0], candidate_window=windows[1])
+        if args.workspace:
+            _keep_verdict(args.workspace, dataset.name, report)
+        print(json.dumps(report, indent=2, default=str) if args.json else report_text(report))
+        return 1 if args.fail_on_regression and is_regression(report, args.tolerance) else 0
 
 
 def _keep_verdict(path: str, dataset_name: str, report: dict) -> None:

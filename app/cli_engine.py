@@ -1,6 +1,6 @@
 """``--engine`` for the commands that need rows (check, trace, suspects): they run on a pull.
 
-``info``, ``slices`` and ``compare`` run their passes on the cluster (:func:`app.cli.open_command_log`);
+``info``, ``slices`` and ``compare`` run their passes on the cluster (:func:`app.cli.command_log`);
 the commands below need individual rows, so with ``--engine`` each source is pulled into a
 local Parquet file (:func:`analysis.engine.sample.pull_rows`: all its rows when they fit in
 ``--sample-rows``, else a uniform sample) and the command runs on those files exactly as on any
