@@ -8,6 +8,7 @@ capability's report (``analysis.<capability>.report``), so the CLI only parses a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Sequence
 
 from analysis.errors import InputError
 from app import cli_rules
+from app.cli_engine import SAMPLED_COMMANDS, add_sample_option, check_sample_option, refuse_local_options
 from app.cli_queue import add_queue_commands, run_queue_command
 
 DEFAULT_DEMO_DIR = "sleuth-demo"
@@ -83,6 +85,7 @@ def _add_trace_commands(sub) -> None:
     _add_model_arguments(trace)
     trace.add_argument("--top", type=_positive_int, default=20, help="how many harmful and helpful rows (default 20)")
     trace.add_argument("--json", action="store_true", help="print one JSON object")
+    add_sample_option(trace, _positive_int)
     _add_role_arguments(trace, LOG_ROLE_FLAGS, "--label names the snapshot's label (and the log's, which Sleuth "
                                                "matches by that name); the other roles are the log's columns")
     suspects = sub.add_parser(
@@ -94,6 +97,8 @@ def _add_trace_commands(sub) -> None:
     _add_model_arguments(suspects)
     suspects.add_argument("--top", type=_positive_int, default=20, help="how many suspects to list (default 20)")
     suspects.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_engine_option(suspects)
+    add_sample_option(suspects, _positive_int)
     _add_role_arguments(suspects, SNAPSHOT_ROLE_FLAGS)
 
 
@@ -191,6 +196,7 @@ def _add_check_command(sub) -> None:
     check.add_argument("--since", type=_timestamp, metavar="T", help="only check rows from this time on")
     check.add_argument("--fail-on", choices=["alert", "warning"], help="exit 1 when a finding this severe exists")
     check.add_argument("--json", action="store_true", help="print {reference, findings: [...]} as JSON")
+    add_sample_option(check, _positive_int)
     _add_role_arguments(check, LOG_ROLE_FLAGS, "roles of the checked log's columns; a reference's label is "
                                                "matched to the log's by role")
 
@@ -269,9 +275,14 @@ def _add_log_options(cmd: argparse.ArgumentParser) -> None:
                      help="the labels file's request-id column (default: the column whose values match the log's ids)")
     cmd.add_argument("--as-of", metavar="VERSION|TIME",
                      help="read a Delta or Iceberg table at this version (Iceberg: snapshot id) or ISO time")
+    _add_engine_option(cmd)
+
+
+def _add_engine_option(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--engine", metavar="sc://HOST:PORT[/;token=...]",
                      help="run the passes on a Spark cluster through Spark Connect (e.g. a Databricks "
-                          "workspace); PATH is then a table name (catalog.schema.table) or a path Spark reads. "
+                          "workspace); PATH is then a table name (catalog.schema.table) or a path Spark reads "
+                          f"({', '.join(SAMPLED_COMMANDS)} run on rows pulled from it, see --sample-rows). "
                           "Default: DuckDB on this machine")
 
 
@@ -279,31 +290,36 @@ SPARK_COMMANDS = ("info", "slices", "compare")
 """The log-reading commands whose passes run on Spark; the others say so when given --engine."""
 
 
-def open_command_log(args: argparse.Namespace, paths: Sequence[str], check: bool = False):
-    """The store and the loaded log a command works on: DuckDB over local files by default,
-    a Spark Connect session over a table or path with ``--engine`` (where the log checks,
-    ``check``, are not run: they are DuckDB passes over every column)."""
+@contextlib.contextmanager
+def command_log(args: argparse.Namespace, paths: Sequence[str], check: bool = False):
+    """The store and the loaded log a command works on, closed when it is done: DuckDB over
+    local files by default, a Spark Connect session over a table or path with ``--engine``
+    (where the log checks, ``check``, are not run: they are DuckDB passes over every column),
+    stopped so the cluster drops its views and cached tables at once."""
     from analysis.data.open_log import load_log
     from analysis.store import APP_MEMORY_LIMIT, Store
 
     if args.engine is None:
         store = Store(memory_limit=APP_MEMORY_LIMIT)
-        return store, load_log(store, paths, fixed=named_roles(args), check=check, options=_log_options(args))
-    from analysis.engine.spark_log import load_spark_log
-    from analysis.engine.spark_store import SparkStore
+    else:
+        from analysis.engine.spark_store import SparkStore
 
-    if args.labels or args.as_of:
-        raise InputError("--labels and --as-of read files on this machine; with --engine, join the labels "
-                         "or pick the table version in Spark and name that table")
-    store = SparkStore(args.engine)
-    return store, load_spark_log(store, paths, fixed=named_roles(args))
+        refuse_local_options(args)
+        store = SparkStore(args.engine)
+    with contextlib.closing(store):
+        if args.engine is None:
+            yield store, load_log(store, paths, fixed=named_roles(args), check=check, options=_log_options(args))
+        else:
+            from analysis.engine.spark_log import load_spark_log
+
+            yield store, load_spark_log(store, paths, fixed=named_roles(args))
 
 
 def refuse_engine(args: argparse.Namespace) -> None:
     """One sentence for a command whose passes do not run on Spark yet."""
-    if getattr(args, "engine", None) is not None and args.command not in SPARK_COMMANDS:
-        raise InputError(f"sleuth {args.command} does not run on --engine yet; "
-                         f"{', '.join(SPARK_COMMANDS)} do")
+    if getattr(args, "engine", None) is not None and args.command not in (*SPARK_COMMANDS, *SAMPLED_COMMANDS):
+        raise InputError(f"sleuth {args.command} does not run on --engine yet; {', '.join(SPARK_COMMANDS)} "
+                         f"run on the cluster and {', '.join(SAMPLED_COMMANDS)} on rows pulled from it")
 
 
 def _log_options(args: argparse.Namespace):
@@ -337,6 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         refuse_engine(args)
+        check_sample_option(args)
         if args.command == "info":
             return run_info(args)
         if args.command == "slices":
@@ -376,9 +393,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_info(args: argparse.Namespace) -> int:
     from analysis.data.info_report import describe_log
 
-    store, loaded = open_command_log(args, args.paths, check=True)
-    print(json.dumps(describe_log(store, loaded), indent=2, default=str))
-    return 0
+    with command_log(args, args.paths, check=True) as (store, loaded):
+        print(json.dumps(describe_log(store, loaded), indent=2, default=str))
+        return 0
 
 
 def run_slices(args: argparse.Namespace) -> int:
@@ -390,49 +407,64 @@ def run_slices(args: argparse.Namespace) -> int:
     from analysis.workspace.version_cards import display_name, with_card_names
 
     cards = _version_cards(args.cards)  # read first: an unreadable workspace is reported before any log is loaded
-    store, loaded = open_command_log(args, args.paths)
-    dataset, roles = loaded.dataset, loaded.roles
-    dataset = cli_rules.with_named_rules(store, args.rules, dataset, roles, [args.version, args.against])
-    error = args.error or ("abs" if roles.task is TaskType.REGRESSION else "misclass")
-    condition = None
-    if args.where:
-        condition = where_sql(store, args.where, dataset, roles)
-    settings = DiscoverySettings(
-        error=error, version=args.version, other_version=args.against, k=args.top, max_level=args.max_level,
-        min_support=args.min_support, alpha=args.alpha, significant_only=not args.all,
-    )
-    found = failing_slices(store, dataset, roles, settings, condition)
-    rows = [
-        {"predicate": s.text, "size": s.size, "error": s.error_rate, "score": s.score,
-         "ci": [s.ci_low, s.ci_high], "p_value": s.p_value, "p_adjusted": s.p_adjusted}
-        for s in found
-    ]
-    if args.json:
-        print(json.dumps(json_value(rows), indent=2))
+    with command_log(args, args.paths) as (store, loaded):
+        dataset, roles = loaded.dataset, loaded.roles
+        dataset = cli_rules.with_named_rules(store, args.rules, dataset, roles, [args.version, args.against])
+        error = args.error or ("abs" if roles.task is TaskType.REGRESSION else "misclass")
+        condition = None
+        if args.where:
+            condition = where_sql(store, args.where, dataset, roles)
+        settings = DiscoverySettings(
+            error=error, version=args.version, other_version=args.against, k=args.top, max_level=args.max_level,
+            min_support=args.min_support, alpha=args.alpha, significant_only=not args.all,
+        )
+        found = failing_slices(store, dataset, roles, settings, condition)
+        rows = [
+            {"predicate": s.text, "size": s.size, "error": s.error_rate, "score": s.score,
+             "ci": [s.ci_low, s.ci_high], "p_value": s.p_value, "p_adjusted": s.p_adjusted}
+            for s in found
+        ]
+        if args.json:
+            print(json.dumps(json_value(rows), indent=2))
+            return 0
+        version = f", version {display_name(cards, args.version)}" if args.version else ""
+        against = f" against {display_name(cards, args.against)}" if args.against else ""
+        print(f"{len(rows)} slice(s) of {dataset.name} by {error}{version}{against}")
+        for rank, (row, slice_) in enumerate(zip(rows, found), 1):
+            shown = to_text(with_card_names(slice_.to_slice().predicate, roles.model_version, cards)) if cards else row["predicate"]
+            print(f"{rank:>2}. {shown}\n    rows {count(row['size'])}  error {number(row['error'])} "
+                  f"{interval(*row['ci'])}  score {number(row['score'], 3)}  p_adj {p_value(row['p_adjusted'])}")
         return 0
-    version = f", version {display_name(cards, args.version)}" if args.version else ""
-    against = f" against {display_name(cards, args.against)}" if args.against else ""
-    print(f"{len(rows)} slice(s) of {dataset.name} by {error}{version}{against}")
-    for rank, (row, slice_) in enumerate(zip(rows, found), 1):
-        shown = to_text(with_card_names(slice_.to_slice().predicate, roles.model_version, cards)) if cards else row["predicate"]
-        print(f"{rank:>2}. {shown}\n    rows {count(row['size'])}  error {number(row['error'])} "
-              f"{interval(*row['ci'])}  score {number(row['score'], 3)}  p_adj {p_value(row['p_adjusted'])}")
-    return 0
 
 
 def run_check_command(args: argparse.Namespace) -> int:
+    """``sleuth check``; with ``--engine``, on rows pulled from the cluster (the log's and the reference's)."""
+    if args.engine is None:
+        return _check(args, args.paths, args.reference, {})
+    from app.cli_engine import row_puller
+
+    with row_puller(args) as puller:
+        log = puller.table(args.paths)
+        reference = puller.table(args.reference) if args.reference else None
+        return _check(args, [str(log.path)], [str(reference.path)] if reference else None,
+                      {"sample": log, "reference_sample": reference})
+
+
+def _check(args: argparse.Namespace, paths: Sequence[str], reference: Sequence[str] | None, samples: dict) -> int:
     from analysis.triage.check_report import check_report, fails, report_text, run_check
     from analysis.store import APP_MEMORY_LIMIT, Store
+    from app.cli_engine import sample_lines, with_samples
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
-    run = run_check(store, args.paths, reference=args.reference, reference_window=args.reference_window,
+    run = run_check(store, paths, reference=reference, reference_window=args.reference_window,
                     expect=args.expect, since=args.since, write_expect=args.write_expect, fixed=named_roles(args),
                     options=_log_options(args))
     if args.json:
-        print(json.dumps(check_report(store, run.dataset, run.roles, run.findings, run.reference), indent=2,
-                         default=str))
+        report = check_report(store, run.dataset, run.roles, run.findings, run.reference)
+        print(json.dumps(with_samples(report, samples), indent=2, default=str))
     else:
-        print(report_text(run))
+        print("\n".join([*sample_lines(samples, {"sample": "log", "reference_sample": "reference"}),
+                         report_text(run)]))
     return 1 if args.fail_on and fails(run.findings, args.fail_on) else 0
 
 
@@ -450,20 +482,20 @@ def run_compare_command(args: argparse.Namespace) -> int:
         workspace.close()
         for problem in (*workspace.notes, *problems):
             sys.stderr.write(f"sleuth: {problem}\n")
-    store, loaded = open_command_log(args, args.paths)
-    dataset, roles = loaded.dataset, loaded.roles
-    condition = where_sql(store, args.where, dataset, roles) if args.where else None
-    dataset, condition = cli_rules.compare_inputs(store, args, dataset, roles, condition)
-    windows = [None if w is None else time_window(roles, *w) for w in (args.base_window, args.candidate_window)]
-    report = compare_report(store, dataset, roles, args.base, args.candidate, metric=args.metric,
-                            saved_slices=saved, max_level=args.max_level, min_support=args.min_support,
-                            tolerance=args.tolerance, condition=condition, threshold=args.threshold,
-                            column=args.column, base_window=windows[0], candidate_window=windows[1],
-                            version_names={version: card.display_name for version, card in cards.items()})
-    if args.workspace:
-        _keep_verdict(args.workspace, dataset.name, report)
-    print(json.dumps(report, indent=2, default=str) if args.json else report_text(report))
-    return 1 if args.fail_on_regression and is_regression(report, args.tolerance) else 0
+    with command_log(args, args.paths) as (store, loaded):
+        dataset, roles = loaded.dataset, loaded.roles
+        condition = where_sql(store, args.where, dataset, roles) if args.where else None
+        dataset, condition = cli_rules.compare_inputs(store, args, dataset, roles, condition)
+        windows = [None if w is None else time_window(roles, *w) for w in (args.base_window, args.candidate_window)]
+        report = compare_report(store, dataset, roles, args.base, args.candidate, metric=args.metric,
+                                saved_slices=saved, max_level=args.max_level, min_support=args.min_support,
+                                tolerance=args.tolerance, condition=condition, threshold=args.threshold,
+                                column=args.column, base_window=windows[0], candidate_window=windows[1],
+                                version_names={version: card.display_name for version, card in cards.items()})
+        if args.workspace:
+            _keep_verdict(args.workspace, dataset.name, report)
+        print(json.dumps(report, indent=2, default=str) if args.json else report_text(report))
+        return 1 if args.fail_on_regression and is_regression(report, args.tolerance) else 0
 
 
 def _keep_verdict(path: str, dataset_name: str, report: dict) -> None:
@@ -479,25 +511,49 @@ def _keep_verdict(path: str, dataset_name: str, report: dict) -> None:
 
 
 def run_trace_command(args: argparse.Namespace) -> int:
+    """``sleuth trace`` / ``sleuth suspects``; with ``--engine``, on rows pulled from the cluster:
+    a sample of the training snapshot, and the traced request's (or slice's) rows of the log."""
+    snapshot_roles = named_roles(args, SNAPSHOT_ROLE_FLAGS if args.command == "suspects" else ("label",))
+    log_roles = {role: column for role, column in named_roles(args).items() if role.value != "label"}
+    if args.engine is None:
+        report = _trace_report(args, args.train, getattr(args, "log", None), snapshot_roles, log_roles)
+        print(json.dumps(report, indent=2, default=str) if args.json else _trace_text(args, report, {}))
+        return 0
+    from app.cli_engine import row_puller, with_samples
+
+    with row_puller(args) as puller:
+        train = puller.table(args.train)
+        log = None
+        if args.command == "trace":
+            log, log_roles = puller.traced_log(args.log, log_roles, args.row, args.slice)
+        report = _trace_report(args, [str(train.path)], [str(log.path)] if log else None, snapshot_roles, log_roles)
+    samples = {"sample": train, "log_sample": log}
+    print(json.dumps(with_samples(report, samples), indent=2, default=str) if args.json
+          else _trace_text(args, report, samples))
+    return 0
+
+
+def _trace_report(args: argparse.Namespace, train: Sequence[str], log: Sequence[str] | None,
+                  snapshot_roles: dict, log_roles: dict) -> dict:
     from analysis.store import APP_MEMORY_LIMIT, Store
-    from analysis.trace.report_text import report_text
     from analysis.trace.tracer import suspects_for, trace_prediction, trace_slice
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
-    snapshot_roles = named_roles(args, SNAPSHOT_ROLE_FLAGS if args.command == "suspects" else ("label",))
-    log_roles = {role: column for role, column in named_roles(args).items() if role.value != "label"}
     if args.command == "trace" and args.slice is not None:
-        report = trace_slice(store, args.train, args.log, args.slice, args.model, args.trust, args.version,
-                             k=args.top, snapshot_roles=snapshot_roles, log_roles=log_roles, options=_log_options(args))
-    elif args.command == "trace":
-        report = trace_prediction(store, args.train, args.log, args.row, args.model, args.trust, args.version,
-                                  k=args.top, snapshot_roles=snapshot_roles, log_roles=log_roles,
-                                  options=_log_options(args))
-    else:
-        report = suspects_for(store, args.train, args.model, args.trust, top=args.top,
-                              snapshot_roles=snapshot_roles)
-    print(json.dumps(report, indent=2, default=str) if args.json else report_text(args.command, report))
-    return 0
+        return trace_slice(store, train, log, args.slice, args.model, args.trust, args.version, k=args.top,
+                           snapshot_roles=snapshot_roles, log_roles=log_roles, options=_log_options(args))
+    if args.command == "trace":
+        return trace_prediction(store, train, log, args.row, args.model, args.trust, args.version, k=args.top,
+                                snapshot_roles=snapshot_roles, log_roles=log_roles, options=_log_options(args))
+    return suspects_for(store, train, args.model, args.trust, top=args.top, snapshot_roles=snapshot_roles)
+
+
+def _trace_text(args: argparse.Namespace, report: dict, samples: dict) -> str:
+    from analysis.trace.report_text import report_text
+    from app.cli_engine import sample_lines
+
+    return "\n".join([*sample_lines(samples, {"sample": "training snapshot", "log_sample": "log"}),
+                      report_text(args.command, report)])
 
 
 if __name__ == "__main__":

@@ -220,13 +220,15 @@ class ColumnProfile:
 PROFILE_BATCH_COLUMNS = 64
 """Columns profiled per query: one aggregate over thousands of columns runs DuckDB out of memory
 (250 columns already did in 1.5 GB); logs with hundreds of features are normal."""
+PROFILE_SAMPLE_ROWS = 50_000
+"""The most rows the profile reads: the first ones of a log."""
 PROFILE_CELLS = 5_000_000
 PROFILE_MIN_ROWS = 1_000
 """The profile's sample is read once into a table of at most PROFILE_CELLS values (fewer rows for
 a wide log, never fewer than PROFILE_MIN_ROWS), then profiled batch by batch from memory."""
 
 
-def profile_columns(store: "Store", dataset: "Dataset", sample_rows: int = 50_000,
+def profile_columns(store: "Store", dataset: "Dataset", sample_rows: int = PROFILE_SAMPLE_ROWS,
                     progress: Progress = no_progress, cancel: CancelToken = NEVER_CANCELLED) -> list[ColumnProfile]:
     """Profile the first ``sample_rows`` rows of every column (ROW_ID excluded)."""
     columns = [c for c in dataset.columns if c.name != ROW_ID]

@@ -78,6 +78,10 @@ def failing_slices(
     return _keep(found, settings)
 
 
+ERROR_COLUMN = "_sleuth_error"
+"""The per-row error's column in :func:`sharp_slices`' subquery (no log column starts with ``_sleuth``)."""
+
+
 def sharp_slices(store: Store, view: str, error_sql: str, condition: Sql | None, found: list[DiscoveredSlice],
                  alpha: float, cancel: CancelToken = NEVER_CANCELLED) -> list[DiscoveredSlice]:
     """The slices whose every predicate sharpens them: without predicate ``p``, the rows it
@@ -88,19 +92,19 @@ def sharp_slices(store: Store, view: str, error_sql: str, condition: Sql | None,
     judged = [(s, i) for s in found if len(s.predicates) > 1 for i in range(len(s.predicates))]
     if not judged:
         return found
-    # Each filter is evaluated once per row into a flag and the moments are CASE sums: with
-    # a hundred slices, DuckDB's FILTER clauses took 15-20 s on the demo month, this ~1.5 s.
     error = f"CAST(({error_sql}) AS DOUBLE)"
     known = Sql(f"isfinite({error})") & condition
     filters = [s.sql() for s in found] + [_outside(s, i) for s, i in judged]
+    # the error is computed once per row and each filter once, in a subquery: written out in each
+    # of the hundreds of moments, the statement grew to hundreds of KB (Spark took tens of seconds
+    # to plan it) and DuckDB took 15-25 s on the demo's 200k rows instead of ~1.5 s
+    e = ident(ERROR_COLUMN)
     flags = ", ".join(f"({f.text}) AS _sleuth_in_{j}" for j, f in enumerate(filters))
-    moments = ", ".join(f"count(CASE WHEN _sleuth_in_{j} THEN _sleuth_error END), "
-                        f"sum(CASE WHEN _sleuth_in_{j} THEN _sleuth_error END), "
-                        f"sum(CASE WHEN _sleuth_in_{j} THEN _sleuth_error * _sleuth_error END)"
-                        for j in range(len(filters)))
+    moments = ", ".join(f"count(CASE WHEN _sleuth_in_{j} THEN {e} END), sum(CASE WHEN _sleuth_in_{j} THEN {e} END), "
+                        f"sum(CASE WHEN _sleuth_in_{j} THEN {e} * {e} END)" for j in range(len(filters)))
     params = tuple(p for f in filters for p in f.params) + known.params
-    row = store.rows(Sql(f"SELECT {moments} FROM (SELECT {error} AS _sleuth_error, {flags} FROM {ident(view)} "
-                         f"WHERE {known.text})", params), cancel)[0]
+    row = store.rows(Sql(f"SELECT {moments} FROM (SELECT {error} AS {e}, {flags} FROM {ident(view)} "
+                         f"WHERE {known.text}) AS row_errors", params), cancel)[0]
     stats_of = [tuple(float(v or 0.0) for v in row[3 * j: 3 * j + 3]) for j in range(len(filters))]
     own = {id(s): stats_of[j] for j, s in enumerate(found)}
     blunt = {id(s) for (s, _), outside in zip(judged, stats_of[len(found):])

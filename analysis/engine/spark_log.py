@@ -13,7 +13,8 @@ from pathlib import PurePath
 from typing import Mapping, Sequence
 
 from analysis.data.open_log import LoadedLog
-from analysis.data.roles import Role, RoleMap, check_fixed_roles, detect_roles, profile_columns, with_fixed_role
+from analysis.data.roles import (PROFILE_SAMPLE_ROWS, Role, RoleMap, check_fixed_roles, detect_roles, profile_columns,
+                                 with_fixed_role)
 from analysis.dataset import Column, Dataset, LoadReport
 from analysis.engine.spark_store import SparkStore
 from analysis.errors import InputError
@@ -67,12 +68,35 @@ def load_spark_log(store: SparkStore, sources: Sequence[str], *, roles: RoleMap 
         check_fixed_roles(fixed, dataset.column_names, dataset.name)
     profiles = ()
     if roles is None:
-        profiles = tuple(profile_columns(store, dataset))
+        profiles = tuple(_profile_on_client(store, dataset))
         roles = detect_roles(profiles, fixed)
     else:
         for role, column in (fixed or {}).items():
             roles = with_fixed_role(roles, role, column)
     return LoadedLog(dataset, roles, (), profiles)
+
+
+def _profile_on_client(store: SparkStore, dataset: Dataset) -> list:
+    """The profile role detection reads: DuckDB's, of the same first rows, on this machine.
+
+    The profile reads only a log's first ``PROFILE_SAMPLE_ROWS`` rows (fewer for a wide log), so
+    one round trip brings them (a few MB) and a scratch DuckDB profiles them, instead of a Spark
+    job per batch of columns and per value count; the roles are then the ones DuckDB detects
+    from the same file.
+    """
+    from analysis.store import Store
+
+    with store.job_cursor() as cursor:
+        first = cursor.execute(f"SELECT * FROM {ident(dataset.view)} ORDER BY {ident(ROW_ID)} "
+                               f"LIMIT {PROFILE_SAMPLE_ROWS}").arrow()
+    local = Store(memory_limit="512MB", threads=1)
+    try:
+        with local.job_cursor() as cursor:
+            cursor.register("pulled", first)
+            cursor.execute(f"CREATE TABLE {ident(dataset.view)} AS SELECT * FROM pulled")
+        return profile_columns(local, dataset)
+    finally:
+        local.close()
 
 
 def _read(store: SparkStore, sources: list[str]):

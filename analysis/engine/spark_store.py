@@ -14,6 +14,7 @@ import contextlib
 import itertools
 import logging
 import re
+import socket
 import threading
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -30,6 +31,13 @@ from analysis.query import Sql
 MAX_RESULT_ROWS = 5_000_000
 """The most rows one statement may bring back: about 120 MB for the widest pass that reads
 rows (ROC AUC's group, label and score per labelled row), inside the client's 1 GB."""
+
+DEFAULT_PORT = 15002
+"""Spark Connect's port when the URL names none."""
+
+REACH_TIMEOUT_S = 10
+"""How long to wait for the server's port to answer: Spark's client retries a refused connection
+for about ten minutes, so a server that is down is found out first, in one sentence."""
 
 URL_PATTERN = re.compile(r"^sc://(?P<host>[^/:;]+)(:(?P<port>\d{1,5}))?(/(;[^;=]+=[^;]*)*)?$")
 
@@ -70,6 +78,7 @@ class SparkStore:
         self.max_result_rows = max_result_rows
         self._names = itertools.count(1)
         self._lock = threading.Lock()
+        _check_reachable(url, self.url)
         try:
             self.session = SparkSession.builder.remote(url).create()
             for key, value in SESSION_SETTINGS.items():
@@ -120,8 +129,22 @@ class SparkStore:
         result = self.rows(sql, cancel)
         return result[0][0] if result else None
 
+    def frame(self, sql: Sql | str):
+        """Spark's (lazy) DataFrame of one DuckDB statement: nothing runs until it is fetched."""
+        spark_sql = to_spark(sql, scalar=lambda query: self.session.sql(query).collect()[0][0])
+        return self.session.sql(spark_sql)
+
     def close(self) -> None:
         self.session.stop()
+
+
+def _check_reachable(url: str, shown: str) -> None:
+    """One sentence when nothing listens at the URL's host and port."""
+    match = URL_PATTERN.match(url)
+    try:
+        socket.create_connection((match["host"], int(match["port"] or DEFAULT_PORT)), REACH_TIMEOUT_S).close()
+    except OSError as exc:
+        raise InputError(f"cannot reach the Spark Connect server at {shown}: {exc.strerror or exc}") from None
 
 
 class SparkCursor:
@@ -131,10 +154,7 @@ class SparkCursor:
         self._store = store
 
     def execute(self, text: str, params: list | tuple = ()) -> "SparkResult":
-        session = self._store.session
-        spark_sql = to_spark(Sql(text, tuple(params)), scalar=lambda query: session.sql(query).collect()[0][0])
-        frame = session.sql(spark_sql)
-        return SparkResult(frame, self._store.max_result_rows)
+        return SparkResult(self._store.frame(Sql(text, tuple(params))), self._store.max_result_rows)
 
 
 @dataclass

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -33,9 +34,38 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-@pytest.fixture(scope="session")
-def spark_url(tmp_path_factory):
-    """The ``sc://`` URL of a local Spark Connect server, stopped after the run."""
+@dataclass
+class StartingServer:
+    """A Spark Connect server process that may still be starting (the JVM takes about a minute)."""
+
+    process: subprocess.Popen
+    port: int
+    log: Path
+
+    def url(self) -> str:
+        """The ``sc://`` URL once the server listens; a server that died or hangs fails the run."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not _listening(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                tail = self.log.read_text(errors="replace")[-2000:]
+                pytest.fail(f"the Spark Connect server did not start:\n{tail}")
+            time.sleep(0.5)
+        return f"sc://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def spark_server(tmp_path_factory):
+    """A local Spark Connect server, started first and without waiting for it: the session
+    fixtures that build test data run while the JVM starts, and ``spark_url`` waits."""
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         pytest.skip("Spark needs Java 17, and no `java` is on PATH nor JAVA_HOME set "
                     "(make test installs openjdk-17-jre-headless where apt-get is available)")
@@ -46,30 +76,25 @@ def spark_url(tmp_path_factory):
     env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOG_DIR": str(work), "SPARK_PID_DIR": str(work),
            "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_CONNECT_MODE": "0"}
     env.pop("SPARK_REMOTE", None)
-    log = open(work / "server.log", "wb")
-    server = subprocess.Popen(
-        ["bash", str(home / "sbin" / "start-connect-server.sh"), "--wait", "--master", "local[1]",
-         "--conf", f"spark.connect.grpc.binding.port={port}",
-         "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
-         "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=2",
-         "--conf", f"spark.sql.warehouse.dir={work / 'warehouse'}",
-         "--conf", f"spark.driver.extraJavaOptions=-Dderby.system.home={work}"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while not _listening(port):
-        if server.poll() is not None or time.monotonic() > deadline:
-            os.killpg(server.pid, signal.SIGTERM)
-            tail = (work / "server.log").read_text(errors="replace")[-2000:]
-            pytest.fail(f"the Spark Connect server did not start:\n{tail}")
-        time.sleep(0.5)
-    yield f"sc://127.0.0.1:{port}"
-    os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-    log.close()
+    with open(work / "server.log", "wb") as log:
+        process = subprocess.Popen(
+            ["bash", str(home / "sbin" / "start-connect-server.sh"), "--wait", "--master", "local[1]",
+             "--conf", f"spark.connect.grpc.binding.port={port}",
+             "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
+             "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=2",
+             "--conf", f"spark.sql.warehouse.dir={work / 'warehouse'}",
+             "--conf", f"spark.driver.extraJavaOptions=-Dderby.system.home={work}"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    server = StartingServer(process, port, work / "server.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_url(spark_server):
+    """The ``sc://`` URL of the local Spark Connect server, stopped after the run."""
+    return spark_server.url()
 
 
 @pytest.fixture(scope="session")

