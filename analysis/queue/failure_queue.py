@@ -171,6 +171,13 @@ class FailureQueue:
         df = self._con.execute("SELECT * FROM queue_intakes ORDER BY intake_id").df()
         return df.to_dict("records")
 
+    def last_intake_notes(self) -> list[str]:
+        """What the last intake said about its grouping (a version traced in part, or skipped),
+        kept in its history line."""
+        row = self._con.execute("SELECT after FROM queue_history WHERE target = 'intake' "
+                                "ORDER BY position DESC LIMIT 1").fetchall()
+        return list((_loads(row[0][0]) or {}).get("notes", [])) if row else []
+
     def last_period_end(self) -> _dt.datetime | None:
         """When the predictions read by the last review's intakes end: "since the last review"."""
         return self._con.execute("SELECT max(period_end) FROM queue_intakes").fetchall()[0][0]
