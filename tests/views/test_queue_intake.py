@@ -169,3 +169,95 @@ def test_compares_negative_flips_are_queued_as_the_candidates_failures(qtbot, sy
     assert len(flipped) and set(items["row_key"]) == set(flipped["request_id"]) and set(items["version"]) == {new}
     assert len(items) == len(flipped)
     session.close()
+
+
+LINEAR = "fraud-lr-2026.09"
+"""The demo version whose model loads without trust (a linear pipeline)."""
+
+
+@pytest.fixture
+def traced_week(demo_files, tmp_path):
+    """The demo log in a session with a workspace, the linear version's card naming its training
+    snapshot and model (what the trace panel's "Choose snapshot/model" writes), and the current
+    slice that version's first full week of October (~1,000 failures: more than intake traces)."""
+    from analysis.slices import Range
+    from analysis.workspace.version_cards import VersionCard
+    from app.commands import SaveVersionCard
+
+    session = Session()
+    open_log(session, demo_files.log)
+    session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
+    session.run(SaveVersionCard(VersionCard(LINEAR, training_snapshot=str(demo_files.training),
+                                            model_file=str(demo_files.models[LINEAR]))))
+    week = InSet("model_version", (LINEAR,)) & Range("timestamp", dt.datetime(2026, 10, 5), dt.datetime(2026, 10, 12))
+    session.run(SetSlice(Slice(week, name="the linear version's week")))
+    yield session
+    session.close()
+
+
+def _agenda_titles(panel):
+    return [panel.agenda.tree.topLevelItem(i).text(0) for i in range(panel.agenda.tree.topLevelItemCount())]
+
+
+def test_intake_groups_the_failures_under_the_blamed_training_batch(qtbot, sync_tasks, traced_week, demo_files):
+    """The current slice's failures queued from the panel are traced through the card's snapshot
+    and model: the batch whose labels the manifest says were flipped heads a group, the sample
+    traced is said, and the progress of the blame is reported chunk by chunk."""
+    import json
+
+    incident = next(i for i in json.loads(demo_files.manifest.read_text())["incidents"] if i["kind"] == "label_noise")
+    progress = []
+    sync_tasks.sig_progress.connect(lambda task: progress.append(task.message))
+    panel = _show(qtbot, QueuePanel(traced_week, sync_tasks))
+    panel.add_slice_button.click()
+    title = f"blamed training batch source = {incident['source']} ({LINEAR})"
+    assert title in _agenda_titles(panel), _agenda_titles(panel)
+    queue = FailureQueue(traced_week.workspace)
+    group = next(g for g in queue.groups() if g.title == title)
+    failures = sum(g.failures for g in queue.groups())
+    assert group.evidence["blamed_batch"]["traced_failures"] == 500 < failures
+    assert f"traced 500 of {failures:,} failures" in panel.last_intake.text()
+    assert any(m.startswith("Blaming training batches") for m in progress), progress
+
+
+def test_cancelling_during_blame_leaves_the_queue_as_it_was(qtbot, sync_tasks, traced_week):
+    """Esc while failures are being blamed: nothing is written, the queue stays empty."""
+    panel = _show(qtbot, QueuePanel(traced_week, sync_tasks))
+    blaming = []
+
+    def cancel_when_blaming(task):
+        if task.message.startswith("Blaming training batches"):
+            blaming.append(task.message)
+            task.cancel()
+
+    sync_tasks.sig_progress.connect(cancel_when_blaming)
+    panel.add_slice_button.click()
+    assert blaming and panel.job_cancelled("add to queue")
+    queue = FailureQueue(traced_week.workspace)
+    assert queue.item_count() == 0 and not queue.groups() and not queue.intakes()
+    assert "Nothing queued yet" in panel.last_intake.text()
+
+
+def test_a_model_needing_trust_is_asked_about_once_and_skipped_when_refused(qtbot, sync_tasks, traced_week,
+                                                                               monkeypatch, tmp_path):
+    """Two versions' cards name the same pickle: the person is asked once; refusing it queues the
+    failures without blame (nothing is unpickled) and the intake says why."""
+    import pickle
+
+    import views.queue_intake as intake_module
+    from analysis.workspace.version_cards import VersionCard
+    from app.commands import SaveVersionCard
+
+    model = tmp_path / "model.pkl"
+    model.write_bytes(pickle.dumps({"not": "a model"}))
+    for version in (LINEAR, "fraud-gbm-2026.10"):
+        traced_week.run(SaveVersionCard(VersionCard(version, training_snapshot="train.parquet", model_file=str(model))))
+    asked = []
+    monkeypatch.setattr(intake_module, "confirm_trust", lambda parent, path, types: asked.append(path) or False)
+    panel = _show(qtbot, QueuePanel(traced_week, sync_tasks))
+    panel.add_slice_button.click()
+    queue = FailureQueue(traced_week.workspace)
+    assert asked == [str(model)]
+    assert queue.item_count() > 0 and not [g for g in queue.groups() if g.reason == "batch"]
+    assert f"you did not trust its model file {model}" in panel.last_intake.text()
+    assert str(model) not in traced_week.trusted_models
