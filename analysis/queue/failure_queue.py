@@ -241,8 +241,14 @@ class FailureQueue:
                                  [keys]).fetchall()
         return {key: (group_id, bool(pinned)) for key, group_id, pinned in rows}
 
-    def set_count(self, group_id: int, dataset: str, failures: int) -> None:
-        self._con.execute("INSERT OR REPLACE INTO queue_group_counts VALUES (?, ?, ?)", [group_id, dataset, failures])
+    def add_count(self, group_id: int, dataset: str, failures: int) -> None:
+        """Count an intake's new failures (queued or left out by the sample) in the group's impact.
+        Added, not replaced: a later intake of other rows of the same log (the next week, or
+        "since the last review") adds to the group, and one of the same rows adds nothing, as
+        its failures are duplicates; so the count shown stays that of the group's failures."""
+        self._con.execute("INSERT INTO queue_group_counts VALUES (?, ?, ?) ON CONFLICT DO UPDATE "
+                          "SET failures = coalesce(queue_group_counts.failures, 0) + excluded.failures",
+                          [group_id, dataset, failures])
 
     def insert_items(self, frame: pd.DataFrame) -> None:
         """Insert item rows (columns as ``queue_items``); keys already queued must be left out."""

@@ -147,10 +147,10 @@ def _store_groups(queue, dataset_name, found, grouped: Sequence[FoundGroup], sam
                                        group.slice, group.evidence)
             queue.record(f"group {group_id}", "found by grouping", None, {"title": group.title})
         group_ids.append(group_id)
-        queue.set_count(group_id, dataset_name, len(group.rows))
         items = by_row.loc[list(group.rows)]
         fresh = items[~queued.loc[list(group.rows)].to_numpy()].reset_index()
         duplicates += len(items) - len(fresh)
+        queue.add_count(group_id, dataset_name, len(fresh))
         if sample is not None and len(fresh) > sample:
             counted += len(fresh) - sample
             fresh = fresh.iloc[np.sort(rng.choice(len(fresh), size=sample, replace=False))]

@@ -261,3 +261,28 @@ def test_a_model_needing_trust_is_asked_about_once_and_skipped_when_refused(qtbo
     assert queue.item_count() > 0 and not [g for g in queue.groups() if g.reason == "batch"]
     assert f"you did not trust its model file {model}" in panel.last_intake.text()
     assert str(model) not in traced_week.trusted_models
+
+
+def test_the_batch_groups_count_follows_later_intakes_and_its_title_is_kept(qtbot, sync_tasks, traced_week,
+                                                                            demo_files):
+    """A person renames the batch group; the next week's intake adds its blamed failures to it:
+    the title stays theirs, and the count the agenda shows is the group's failures now (every
+    failure is an item here, the window's intake keeps them all)."""
+    from analysis.queue.edits import SetGroupFields
+    from analysis.slices import Range
+    from app.queue_commands import EditQueue
+
+    panel = _show(qtbot, QueuePanel(traced_week, sync_tasks))
+    panel.add_slice_button.click()
+    queue = FailureQueue(traced_week.workspace)
+    batch = max((g for g in queue.groups() if g.reason == "batch"), key=lambda g: g.failures)
+    traced_week.run(EditQueue(SetGroupFields(batch.id, {"title": "flipped electronics labels"}, label="Rename")))
+    next_week = InSet("model_version", (LINEAR,)) & Range("timestamp", dt.datetime(2026, 10, 12),
+                                                          dt.datetime(2026, 10, 19))
+    traced_week.run(SetSlice(Slice(next_week, name="the next week")))
+    panel.add_slice_button.click()
+    later = queue.group(batch.id)
+    assert later.title == "flipped electronics labels"
+    assert later.failures == later.items == len(queue.items(batch.id)) > batch.failures
+    row = _agenda_titles(panel).index("flipped electronics labels")
+    assert panel.agenda.tree.topLevelItem(row).text(1) == f"{later.failures:,}"
