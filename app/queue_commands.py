@@ -50,7 +50,8 @@ def session_traces(session: Session, dataset_name: str) -> dict[str, TraceSource
     """What the window's intake traces the failures of the log ``dataset_name`` through: the
     cards of its versions that name a training snapshot and a model (choosing them in the
     trace panel edits the card), trusted only when the person trusted that model file in this
-    session (:class:`~app.commands.TrustModel`)."""
+    session (the trace panel asks, :class:`~app.commands.TrustModel`); a model that needs trust
+    and has none is refused by the worker, which groups that version without blame and says why."""
     versions = set(session.version_orders.get(dataset_name, ()))
     return {version: replace(source, trust=source.model_path in session.trusted_models)
             for version, source in traces_from_cards(session.version_cards).items()
@@ -59,16 +60,13 @@ def session_traces(session: Session, dataset_name: str) -> dict[str, TraceSource
 
 def find_failures_to_queue(refusal: str | None, store: Store, dataset: Dataset, roles: RoleMap,
                            condition: Sql | None, findings: Sequence = (),
-                           traces: Mapping[str, TraceSource] | None = None, skipped: Sequence[str] = (),
+                           traces: Mapping[str, TraceSource] | None = None,
                            cancel: CancelToken = NEVER_CANCELLED, progress: Progress = no_progress) -> FoundFailures:
     """The worker half of adding failures to the queue; ``refusal`` (from :func:`queue_refusal`)
-    is raised first, so it reaches the window's notification area like any failed job.
-    ``skipped`` says which versions the window chose not to trace (a model not trusted): the
-    intake's result keeps those sentences with its own notes."""
+    is raised first, so it reaches the window's notification area like any failed job."""
     if refusal:
         raise InputError(refusal)
-    found = find_failures(store, dataset, roles, condition, findings, cancel, traces, progress=progress)
-    return replace(found, notes=tuple(skipped) + found.notes)
+    return find_failures(store, dataset, roles, condition, findings, cancel, traces, progress=progress)
 
 
 @dataclass

@@ -24,7 +24,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.dataset import Dataset
-from analysis.errors import SchemaError
+from analysis.errors import SchemaError, SleuthError
 from analysis.data.roles import RoleMap
 from analysis.discovery.failing_slices import DiscoverySettings, failing_slices, row_error_sql
 from analysis.data.time import choose_bucket, time_span
@@ -36,7 +36,6 @@ from analysis.slicing.role_leaves import slice_sql
 from analysis.slices import And, Everything, Predicate, Slice, all_of, to_sql, to_text
 from analysis.stats.intervals import wilson, wilson_interval
 from analysis.store import Store
-from analysis.trace.model_files import ModelTrustError
 from analysis.trace.tracer import InfluenceCache
 from analysis.triage.ranking import Finding
 
@@ -90,8 +89,8 @@ def group_failures(store: Store, dataset: Dataset, roles: RoleMap, condition: Sq
     check findings whose rows they are (in the findings' rank order), then, for a version with a
     training snapshot and model in ``traces``, by the training batch trace blames for each
     failure (:func:`analysis.queue.blame.batch_groups`, at most ``trace_at_most`` of them), then
-    by failing slice. A version whose model needs a trust nobody gave is grouped without blame,
-    and a note says so: one untrusted model file does not stop the intake.
+    by failing slice. A version blame cannot trace (a model that needs a trust nobody gave, a
+    file that moved) is grouped without blame, and a note says why: it does not stop the intake.
 
     When ``condition`` is one finding's own rows (its "add to queue"), its failures are grouped
     under that finding, whatever its severity: a person queued them because of it."""
@@ -138,12 +137,14 @@ def group_failures(store: Store, dataset: Dataset, roles: RoleMap, condition: Sq
 def _blamed(store, dataset, roles, version, row_numbers, source, cache, at_most, cancel,
             progress) -> tuple[list[BatchGroup], str | None]:
     """The version's batch groups and the note the intake gives about them: how many failures
-    were traced when not all were, or why none were (a model that needs trust)."""
+    were traced when not all were, or why none were (a model that needs trust, a card's file that
+    moved, a log without the model's features): blame is one reason among others, so a version
+    it cannot trace is grouped by slice and the intake goes on."""
     named = f"version {version}" if version is not None else "the log"
     try:
         groups = batch_groups(store, dataset, roles, version, row_numbers, source, cache, at_most, cancel, progress)
-    except ModelTrustError as refused:
-        return [], f"{named}: failures not traced to training batches, because {refused}"
+    except SleuthError as refused:
+        return [], f"{named}: failures not traced to training batches: {refused}"
     if len(row_numbers) <= at_most:
         return groups, None
     return groups, (f"{named}: {traced_text(at_most, len(row_numbers))} to training batches (a uniform sample, "

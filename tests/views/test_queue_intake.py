@@ -238,29 +238,36 @@ def test_cancelling_during_blame_leaves_the_queue_as_it_was(qtbot, sync_tasks, t
     assert "Nothing queued yet" in panel.last_intake.text()
 
 
-def test_a_model_needing_trust_is_asked_about_once_and_skipped_when_refused(qtbot, sync_tasks, traced_week,
-                                                                               monkeypatch, tmp_path):
-    """Two versions' cards name the same pickle: the person is asked once; refusing it queues the
-    failures without blame (nothing is unpickled) and the intake says why."""
+def test_a_model_needing_trust_is_traced_only_once_trusted_in_the_trace_panel(qtbot, sync_tasks, traced_week,
+                                                                              demo_files, tmp_path):
+    """The linear version's card names a pickle of its model: intake neither opens it nor asks
+    (clicks that queue expect no question), groups that version without blame and says why;
+    once the person trusted the file (the trace panel's question), the next intake blames."""
+    import json
     import pickle
 
-    import views.queue_intake as intake_module
+    from analysis.slices import Range
+    from analysis.trace.model_files import load_model
     from analysis.workspace.version_cards import VersionCard
-    from app.commands import SaveVersionCard
+    from app.commands import SaveVersionCard, TrustModel
 
+    incident = next(i for i in json.loads(demo_files.manifest.read_text())["incidents"] if i["kind"] == "label_noise")
     model = tmp_path / "model.pkl"
-    model.write_bytes(pickle.dumps({"not": "a model"}))
-    for version in (LINEAR, "fraud-gbm-2026.10"):
-        traced_week.run(SaveVersionCard(VersionCard(version, training_snapshot="train.parquet", model_file=str(model))))
-    asked = []
-    monkeypatch.setattr(intake_module, "confirm_trust", lambda parent, path, types: asked.append(path) or False)
+    model.write_bytes(pickle.dumps(load_model(demo_files.models[LINEAR]).estimator))
+    traced_week.run(SaveVersionCard(VersionCard(LINEAR, training_snapshot=str(demo_files.training),
+                                                model_file=str(model))))
     panel = _show(qtbot, QueuePanel(traced_week, sync_tasks))
     panel.add_slice_button.click()
     queue = FailureQueue(traced_week.workspace)
-    assert asked == [str(model)]
     assert queue.item_count() > 0 and not [g for g in queue.groups() if g.reason == "batch"]
-    assert f"you did not trust its model file {model}" in panel.last_intake.text()
-    assert str(model) not in traced_week.trusted_models
+    assert f"version {LINEAR}: failures not traced to training batches: {model}" in panel.last_intake.text()
+    assert "explicit trust" in panel.last_intake.text()
+    traced_week.run(TrustModel(str(model)))
+    next_week = InSet("model_version", (LINEAR,)) & Range("timestamp", dt.datetime(2026, 10, 12),
+                                                          dt.datetime(2026, 10, 19))
+    traced_week.run(SetSlice(Slice(next_week, name="the next week")))
+    panel.add_slice_button.click()
+    assert f"blamed training batch source = {incident['source']} ({LINEAR})" in _agenda_titles(panel)
 
 
 def test_the_batch_groups_count_follows_later_intakes_and_its_title_is_kept(qtbot, sync_tasks, traced_week,

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMessageBox,
     QPushButton,
     QSplitter,
     QStyledItemDelegate,
@@ -62,7 +63,6 @@ from app.tasks import HEAVY, TaskRunner
 from views.panel import Panel, preview
 from views.queue_intake import add_to_queue
 from views.widgets import file_dialogs
-from views.widgets.model_trust import confirm_trust
 
 NO_LOG = ("Open a prediction log, then click one of its rows: its training rows that pushed the model to "
           "its answer are listed here, harmful and helpful.")
@@ -74,6 +74,19 @@ HARMFUL_COLOUR = QColor("#D55E00")
 HELPFUL_COLOUR = QColor("#0072B2")
 DIFFERENT_COLOUR = QColor("#FFE9A8")
 SCORE_ROLE = Qt.UserRole + 1  # the bar's length, as a fraction of the list's strongest score
+
+
+def confirm_trust(parent: QWidget, path: str, types: list[str]) -> bool:
+    """Ask whether to open a model file that may run code; True only on "Trust this file"."""
+    listed = "\n".join(f"• {t}" for t in types) or "• (a pickle names its types only as it runs)"
+    box = QMessageBox(QMessageBox.Warning, "Trust this model file?",
+                      f"{path}\n\nOpening this file can run code: unpickling runs whatever code the "
+                      f"file names. It uses types Sleuth does not allow by itself:\n{listed}\n\n"
+                      "Open it only if you trust where it came from.", parent=parent)
+    trust = box.addButton("Trust this file", QMessageBox.AcceptRole)
+    box.addButton("Don't open", QMessageBox.RejectRole)
+    box.exec()
+    return box.clickedButton() is trust
 
 
 class ScoreBarDelegate(QStyledItemDelegate):
