@@ -15,9 +15,8 @@ from typing import Mapping, Sequence
 from analysis.data.roles import RoleMap
 from analysis.dataset import Dataset
 from analysis.errors import InputError
-from analysis.progress import NEVER_CANCELLED, CancelToken
+from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
 from analysis.query import Sql
-from analysis.progress import Progress, no_progress
 from analysis.queue.blame import TraceSource, traces_from_cards
 from analysis.queue.edits import QueueEdit, apply, revert
 from analysis.queue.failure_queue import FailureQueue

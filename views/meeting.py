@@ -409,7 +409,7 @@ def _blame_html(group: Group) -> str:
 
 
 def _traced(blamed: dict) -> str:
-    """", traced 500 of 1,448 failures" when intake traced a sample (older evidence has no counts)."""
+    """How many failures intake blamed ("traced 500 of 1,448 failures"); nothing for older evidence."""
     if "traced_failures" not in blamed or "version_failures" not in blamed:
         return ""
     return f"; {traced_text(blamed['traced_failures'], blamed['version_failures'])}"

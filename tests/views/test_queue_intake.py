@@ -16,6 +16,7 @@ from app.commands import AttachWorkspace, SetSlice
 from app.state import Session
 from tests.views.helpers import open_log
 from views.panels.queue import QueuePanel
+from views.meeting import evidence_html
 from views.panels.table import TablePanel
 
 
@@ -217,6 +218,7 @@ def test_intake_groups_the_failures_under_the_blamed_training_batch(qtbot, sync_
     failures = sum(g.failures for g in queue.groups())
     assert group.evidence["blamed_batch"]["traced_failures"] == 500 < failures
     assert f"traced 500 of {failures:,} failures" in panel.last_intake.text()
+    assert f"traced 500 of {failures:,} failures" in evidence_html(group, failures, str)  # what meeting mode shows
     assert any(m.startswith("Blaming training batches") for m in progress), progress
 
 
