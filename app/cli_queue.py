@@ -35,8 +35,11 @@ def add_queue_commands(sub, positive_int, timestamp) -> None:
                           "(against the reference profile saved in the workspace, else the log's first 20%% of time)")
     add.add_argument("--sample", type=positive_int, help="keep at most N items per group; count the rest")
     _add_training_arguments(add, "trace each group's failures to the training batch they come from (slow)")
+    add.add_argument("--trace-at-most", type=positive_int, metavar="N",
+                     help="trace at most N failures per version to a training batch, a uniform sample "
+                          "(default 500; the rest are grouped by slice)")
     add.add_argument("--json", action="store_true",
-                     help="print {added, duplicates, counted, groups, followup, blamed}")
+                     help="print {added, duplicates, counted, groups, followup, blamed, notes}")
     listing = commands.add_parser("list", help="list the queue's groups, largest impact first")
     listing.add_argument("workspace", metavar="WORKSPACE")
     listing.add_argument("--status", choices=STATUSES, help="only groups with this status")
@@ -91,7 +94,7 @@ def run_queue_command(args: argparse.Namespace) -> int:
 
 def _add(queue, args) -> int:
     from analysis.data.open_log import load_log
-    from analysis.queue.blame import attach_blame
+    from analysis.queue.blame import TRACE_AT_MOST, attach_blame
     from analysis.queue.followup import follow_up
     from analysis.queue.group_evidence import attach_version_evidence
     from analysis.queue.grouping import version_scope
@@ -111,19 +114,22 @@ def _add(queue, args) -> int:
     followed = follow_up(queue, store, dataset, roles)
     findings = check_dataset(store, dataset, roles, queue.workspace.profile(dataset.name)).findings if args.check else ()
     result = intake_log(queue, store, dataset, roles, condition, since_last_review=args.since_last_review,
-                        sample=args.sample, findings=findings, traces=_traces(queue, store, dataset, roles, args))
+                        sample=args.sample, findings=findings, traces=_traces(queue, store, dataset, roles, args),
+                        trace_at_most=args.trace_at_most or TRACE_AT_MOST)
     attach_version_evidence(queue, store, dataset, roles, result.groups)
     blamed = (attach_blame(queue, store, dataset, roles, result.groups, args.train, args.model, args.trust)
               if args.train else [])
     total = queue.total_failures()
     groups = [queue.group(g).to_dict(total) for g in dict.fromkeys(result.groups)]
     summary = {"added": result.added, "duplicates": result.duplicates, "counted": result.counted,
-               "groups": groups, "followup": followed, "blamed": blamed}
+               "groups": groups, "followup": followed, "blamed": blamed, "notes": list(result.notes)}
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     else:
         print(f"{result.added} failure(s) queued, {result.duplicates} already queued, {result.counted} counted "
               f"beyond the sample, in {len(groups)} group(s)")
+        for note in result.notes:
+            print(f"note: {note}")
         for f in followed:
             print(f"follow-up: group {f['group']} {f['title']}: {f['status']} (p = {f['p_value']:.3g})")
         for b in blamed:

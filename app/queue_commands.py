@@ -9,14 +9,15 @@ adding the same request again never duplicates it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Mapping, Sequence
 
 from analysis.data.roles import RoleMap
 from analysis.dataset import Dataset
 from analysis.errors import InputError
-from analysis.progress import NEVER_CANCELLED, CancelToken
+from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
 from analysis.query import Sql
+from analysis.queue.blame import TraceSource, traces_from_cards
 from analysis.queue.edits import QueueEdit, apply, revert
 from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.intake import FoundFailures, IntakeResult, find_failures, queue_failures
@@ -44,14 +45,27 @@ def queue_refusal(session: Session) -> str | None:
     return f"the workspace is read-only ({reason}), so nothing can be queued" if reason else None
 
 
+def session_traces(session: Session, dataset_name: str) -> dict[str, TraceSource]:
+    """What the window's intake traces the failures of the log ``dataset_name`` through: the
+    cards of its versions that name a training snapshot and a model (choosing them in the
+    trace panel edits the card), trusted only when the person trusted that model file in this
+    session (the trace panel asks, :class:`~app.commands.TrustModel`); a model that needs trust
+    and has none is refused by the worker, which groups that version without blame and says why."""
+    versions = set(session.version_orders.get(dataset_name, ()))
+    return {version: replace(source, trust=source.model_path in session.trusted_models)
+            for version, source in traces_from_cards(session.version_cards).items()
+            if not versions or version in versions}
+
+
 def find_failures_to_queue(refusal: str | None, store: Store, dataset: Dataset, roles: RoleMap,
                            condition: Sql | None, findings: Sequence = (),
-                           cancel: CancelToken = NEVER_CANCELLED) -> FoundFailures:
+                           traces: Mapping[str, TraceSource] | None = None,
+                           cancel: CancelToken = NEVER_CANCELLED, progress: Progress = no_progress) -> FoundFailures:
     """The worker half of adding failures to the queue; ``refusal`` (from :func:`queue_refusal`)
     is raised first, so it reaches the window's notification area like any failed job."""
     if refusal:
         raise InputError(refusal)
-    return find_failures(store, dataset, roles, condition, findings, cancel)
+    return find_failures(store, dataset, roles, condition, findings, cancel, traces, progress=progress)
 
 
 @dataclass

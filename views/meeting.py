@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from analysis.queue.blame import traced_text
 from analysis.queue.edits import AddNote, SetGroupFields, apply, toggle_tag
 from analysis.queue.failure_queue import Group
 from analysis.queue.followup import followup_edit
@@ -400,11 +401,18 @@ def _blame_html(group: Group) -> str:
         tested = f", concentration p = {p_value(blamed['p_value'])}" if "p_value" in blamed else ""
         return (f"Blamed training batch: <b>{escape_html(str(blamed['column']))} = {escape_html(str(blamed['value']))}"
                 f"</b> ({100 * blamed['harmful_share']:.0f}% of the harmful influence from "
-                f"{100 * blamed['row_share']:.0f}% of the training rows{tested})")
+                f"{100 * blamed['row_share']:.0f}% of the training rows{tested}{_traced(blamed)})")
     if group.slice is None:
         return ""
     return ("<i>No training batch blamed yet: <code>sleuth queue add WORKSPACE LOG --train SNAPSHOT</code> traces "
             "these failures to the training batch behind them.</i>")
+
+
+def _traced(blamed: dict) -> str:
+    """How many failures intake blamed ("traced 500 of 1,448 failures"); nothing for older evidence."""
+    if "traced_failures" not in blamed or "version_failures" not in blamed:
+        return ""
+    return f"; {traced_text(blamed['traced_failures'], blamed['version_failures'])}"
 
 
 def _rate_plot() -> pg.PlotWidget:

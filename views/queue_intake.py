@@ -2,9 +2,17 @@
 "add to the queue" action (the table's selection, compare's negative flips, a finding's rows, a
 traced row, the current slice).
 
-The failures are read and grouped on a worker (discovery can take seconds); what was found is
-written to the workspace on the GUI thread, which owns it. Rows that are not failures are left
-out, and a request already queued is not queued again.
+The failures are read and grouped on a worker (discovery and blame can take a minute), with
+progress and cancel; what was found is written to the workspace on the GUI thread, which owns
+it, so a cancelled intake leaves the queue as it was. Rows that are not failures are left out,
+and a request already queued is not queued again. A version whose card names a training
+snapshot and a model has its failures grouped by the training batch trace blames
+(:func:`~app.queue_commands.session_traces`).
+
+A model file that can run code is never opened here, and the person is not asked here either:
+intake is started by clicks that expect no question (and by the window tour, which nobody
+answers). It is opened only once trusted in the trace panel, which asks; until then its
+version is grouped without blame and the intake's notes say why.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from typing import Sequence
 
 from analysis.slices import Predicate
 from analysis.slicing.role_leaves import slice_sql
-from app.queue_commands import QueueFailures, find_failures_to_queue, queue_refusal
+from app.queue_commands import QueueFailures, find_failures_to_queue, queue_refusal, session_traces
 from app.tasks import HEAVY
 from views.panel import Panel
 
@@ -29,5 +37,6 @@ def add_to_queue(panel: Panel, predicate: Predicate | None, findings: Sequence =
         return
     condition = slice_sql(predicate, opened.dataset, opened.roles) if predicate is not None else session.condition()
     panel.run_job("add to queue", find_failures_to_queue, queue_refusal(session), session.store, opened.dataset,
-                  opened.roles, condition, tuple(findings), lane=HEAVY, label=f"Adding the failures of {what} to the queue",
+                  opened.roles, condition, tuple(findings), session_traces(session, opened.name), lane=HEAVY,
+                  label=f"Adding the failures of {what} to the queue",
                   on_done=lambda failed: session.run(QueueFailures(failed)))

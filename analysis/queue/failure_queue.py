@@ -171,6 +171,13 @@ class FailureQueue:
         df = self._con.execute("SELECT * FROM queue_intakes ORDER BY intake_id").df()
         return df.to_dict("records")
 
+    def last_intake_notes(self) -> list[str]:
+        """What the last intake said about its grouping (a version traced in part, or skipped),
+        kept in its history line."""
+        row = self._con.execute("SELECT after FROM queue_history WHERE target = 'intake' "
+                                "ORDER BY position DESC LIMIT 1").fetchall()
+        return list((_loads(row[0][0]) or {}).get("notes", [])) if row else []
+
     def last_period_end(self) -> _dt.datetime | None:
         """When the predictions read by the last review's intakes end: "since the last review"."""
         return self._con.execute("SELECT max(period_end) FROM queue_intakes").fetchall()[0][0]
@@ -234,8 +241,14 @@ class FailureQueue:
                                  [keys]).fetchall()
         return {key: (group_id, bool(pinned)) for key, group_id, pinned in rows}
 
-    def set_count(self, group_id: int, dataset: str, failures: int) -> None:
-        self._con.execute("INSERT OR REPLACE INTO queue_group_counts VALUES (?, ?, ?)", [group_id, dataset, failures])
+    def add_count(self, group_id: int, dataset: str, failures: int) -> None:
+        """Count an intake's new failures (queued or left out by the sample) in the group's impact.
+        Added, not replaced: a later intake of other rows of the same log (the next week, or
+        "since the last review") adds to the group, and one of the same rows adds nothing, as
+        its failures are duplicates; so the count shown stays that of the group's failures."""
+        self._con.execute("INSERT INTO queue_group_counts VALUES (?, ?, ?) ON CONFLICT DO UPDATE "
+                          "SET failures = coalesce(queue_group_counts.failures, 0) + excluded.failures",
+                          [group_id, dataset, failures])
 
     def insert_items(self, frame: pd.DataFrame) -> None:
         """Insert item rows (columns as ``queue_items``); keys already queued must be left out."""

@@ -24,13 +24,13 @@ import pandas as pd
 from scipy import stats
 
 from analysis.dataset import Dataset
-from analysis.errors import SchemaError
+from analysis.errors import SchemaError, SleuthError
 from analysis.data.roles import RoleMap
 from analysis.discovery.failing_slices import DiscoverySettings, failing_slices, row_error_sql
 from analysis.data.time import choose_bucket, time_span
 from analysis.metrics.per_version import metric_over_time
-from analysis.progress import NEVER_CANCELLED, CancelToken
-from analysis.queue.blame import TraceSource, batch_groups
+from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
+from analysis.queue.blame import TRACE_AT_MOST, BatchGroup, TraceSource, batch_groups, traced_text
 from analysis.query import ROW_ID, Sql, ident
 from analysis.slicing.role_leaves import slice_sql
 from analysis.slices import And, Everything, Predicate, Slice, all_of, to_sql, to_text
@@ -42,6 +42,8 @@ from analysis.triage.ranking import Finding
 SIGNIFICANCE = 0.05
 CANDIDATES = 10
 """Slices discovery proposes per version; a group needs a failure pattern among the worst ten."""
+BLAME_START = 0.3
+"""Part of a traced version's progress given to finding its failing slices; blame takes the rest."""
 NOTHING, BLAMED = -1, -2
 """A failure's owner when no reason holds it, and when its blamed training batch does."""
 
@@ -69,21 +71,36 @@ class _Reason:
     slice: Slice
 
 
+@dataclass(frozen=True)
+class Grouping:
+    """The groups found in a log, and what the reader must know about how (a version whose
+    failures were traced only in part, or not at all because its model needs trust)."""
+
+    groups: list[FoundGroup]
+    notes: list[str]
+
+
 def group_failures(store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None, failures: pd.DataFrame,
                    findings: Sequence[Finding] = (), cancel: CancelToken = NEVER_CANCELLED,
                    traces: Mapping[str | None, TraceSource] | None = None,
-                   cache: InfluenceCache | None = None) -> list[FoundGroup]:
+                   cache: InfluenceCache | None = None, trace_at_most: int = TRACE_AT_MOST,
+                   progress: Progress = no_progress) -> Grouping:
     """Group ``failures`` (rows of ``dataset`` with ``row_number`` and ``version``): first by the
     check findings whose rows they are (in the findings' rank order), then, for a version with a
     training snapshot and model in ``traces``, by the training batch trace blames for each
-    failure (:func:`analysis.queue.blame.batch_groups`), then by failing slice.
+    failure (:func:`analysis.queue.blame.batch_groups`, at most ``trace_at_most`` of them), then
+    by failing slice. A version blame cannot trace (a model that needs a trust nobody gave, a
+    file that moved) is grouped without blame, and a note says why: it does not stop the intake.
 
     When ``condition`` is one finding's own rows (its "add to queue"), its failures are grouped
     under that finding, whatever its severity: a person queued them because of it."""
     own_rows_of = _intake_finding(dataset, roles, condition, findings)
     found: list[FoundGroup] = []
-    versions = failures["version"].dropna().unique().tolist() if roles.model_version else [None]
-    for version in sorted(versions, key=str):
+    notes: list[str] = []
+    versions = sorted(failures["version"].dropna().unique().tolist() if roles.model_version else [None], key=str)
+    for position, version in enumerate(versions):
+        step = scaled(progress, position / len(versions), (position + 1) / len(versions))
+        step(0.0, f"Finding failing slices{_title(version, '')}")
         of_version = failures if version is None else failures[failures["version"] == version]
         scope = version_scope(roles, version) & condition if version is not None else condition
         if own_rows_of is not None:
@@ -95,8 +112,11 @@ def group_failures(store: Store, dataset: Dataset, roles: RoleMap, condition: Sq
         owner = _first_containing(store, dataset, [r.slice.predicate for r in chosen], of_version["row_number"])
         if traces and version in traces:
             by_finding = owner.map(lambda i: i >= 0 and chosen[i].kind == "finding")
-            for batch in batch_groups(store, dataset, roles, version, of_version["row_number"][~by_finding],
-                                      traces[version], cache or InfluenceCache(), cancel):
+            blamed, note = _blamed(store, dataset, roles, version, of_version["row_number"][~by_finding],
+                                   traces[version], cache or InfluenceCache(), trace_at_most, cancel,
+                                   scaled(step, BLAME_START, 1.0))
+            notes += [note] if note else []
+            for batch in blamed:
                 found.append(FoundGroup(batch.key, "batch", batch.title, version, None,
                                         {"blamed_batch": batch.blamed}, batch.rows))
                 owner[of_version["row_number"].isin(batch.rows)] = BLAMED
@@ -111,7 +131,24 @@ def group_failures(store: Store, dataset: Dataset, roles: RoleMap, condition: Sq
             found.append(FoundGroup(f"unexplained:{version}", "unexplained",
                                     _title(version, "failures no finding or failing slice explains"), version, None,
                                     evidence, rest))
-    return found
+    return Grouping(found, notes)
+
+
+def _blamed(store, dataset, roles, version, row_numbers, source, cache, at_most, cancel,
+            progress) -> tuple[list[BatchGroup], str | None]:
+    """The version's batch groups and the note the intake gives about them: how many failures
+    were traced when not all were, or why none were (a model that needs trust, a card's file that
+    moved, a log without the model's features): blame is one reason among others, so a version
+    it cannot trace is grouped by slice and the intake goes on."""
+    named = f"version {version}" if version is not None else "the log"
+    try:
+        groups = batch_groups(store, dataset, roles, version, row_numbers, source, cache, at_most, cancel, progress)
+    except SleuthError as refused:
+        return [], f"{named}: failures not traced to training batches: {refused}"
+    if len(row_numbers) <= at_most:
+        return groups, None
+    return groups, (f"{named}: {traced_text(at_most, len(row_numbers))} to training batches (a uniform sample, "
+                    f"at most {at_most:,} per version); the rest are grouped by slice")
 
 
 def slice_evidence(store: Store, dataset: Dataset, roles: RoleMap, scope: Sql | None, predicate: Predicate) -> dict:

@@ -23,10 +23,10 @@ from analysis.dataset import Dataset
 from analysis.errors import SchemaError
 from analysis.metrics.outcomes import outcomes
 from analysis.data.time import time_window, timestamp_expr
-from analysis.progress import NEVER_CANCELLED, CancelToken
+from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
 from analysis.query import ROW_ID, Sql, ident
 from analysis.queue.failure_queue import FailureQueue
-from analysis.queue.blame import TraceSource
+from analysis.queue.blame import TRACE_AT_MOST, TraceSource
 from analysis.queue.grouping import FoundGroup, group_failures
 from analysis.slices import RowIds, to_sql
 from analysis.store import Store
@@ -43,20 +43,23 @@ class IntakeResult:
     counted: int
     """Failures left out of the items by the per-group sample, counted in the groups' impact."""
     groups: tuple[int, ...]
+    notes: tuple[str, ...] = ()
+    """What the reader must know about the grouping (a version traced in part, or not at all)."""
 
 
 def intake_log(queue: FailureQueue, store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None = None,
                *, since_last_review: bool = False, sample: int | None = None, findings: Sequence[Finding] = (),
-               traces: Mapping[str | None, TraceSource] | None = None,
+               traces: Mapping[str | None, TraceSource] | None = None, trace_at_most: int = TRACE_AT_MOST,
                cancel: CancelToken = NEVER_CANCELLED) -> IntakeResult:
     """Queue the failures of ``dataset`` matching ``condition`` (and after the last review's data),
     grouped first by the check ``findings`` of the log whose rows they are, then by the training
-    batch trace blames (versions in ``traces``), then by failing slice."""
+    batch trace blames (versions in ``traces``, at most ``trace_at_most`` failures each), then by
+    failing slice."""
     if since_last_review:
         last = queue.last_period_end()
         if last is not None:
             condition = time_window(roles, last, None) & condition
-    found = find_failures(store, dataset, roles, condition, findings, cancel, traces)
+    found = find_failures(store, dataset, roles, condition, findings, cancel, traces, trace_at_most=trace_at_most)
     return queue_failures(queue, found, sample)
 
 
@@ -92,23 +95,27 @@ class FoundFailures:
     scope: str
     found: pd.DataFrame
     grouped: tuple[FoundGroup, ...]
+    notes: tuple[str, ...] = ()
 
 
 def find_failures(store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None,
                   findings: Sequence[Finding] = (), cancel: CancelToken = NEVER_CANCELLED,
                   traces: Mapping[str | None, TraceSource] | None = None,
-                  cache: InfluenceCache | None = None) -> FoundFailures:
+                  cache: InfluenceCache | None = None, trace_at_most: int = TRACE_AT_MOST,
+                  progress: Progress = no_progress) -> FoundFailures:
     """Read and group the failures matching ``condition``; reads the log only, so a window runs
-    it on a worker and writes the result with :func:`queue_failures` on the thread that owns
-    the workspace."""
+    it on a worker (with ``progress`` and ``cancel``) and writes the result with
+    :func:`queue_failures` on the thread that owns the workspace: a cancelled run leaves the
+    queue as it was."""
     found = failures(store, dataset, roles, condition)
     scope = f"{dataset.name} " + (_scope_text(condition))
     if found.empty:
         return FoundFailures(dataset.name, scope, found, ())
     found["item_key"] = _item_keys(found, dataset.name, has_id=roles.id is not None)
-    grouped = group_failures(store, dataset, roles, condition, found, findings, cancel, traces, cache)
+    grouping = group_failures(store, dataset, roles, condition, found, findings, cancel, traces, cache,
+                              trace_at_most, progress)
     cancel.raise_if_cancelled()
-    return FoundFailures(dataset.name, scope, found, tuple(grouped))
+    return FoundFailures(dataset.name, scope, found, tuple(grouping.groups), tuple(grouping.notes))
 
 
 def queue_failures(queue: FailureQueue, failed: FoundFailures, sample: int | None = None) -> IntakeResult:
@@ -123,8 +130,8 @@ def queue_failures(queue: FailureQueue, failed: FoundFailures, sample: int | Non
         period_end = found["observed_at"].max() if found["observed_at"].notna().any() else None
         queue.add_intake(failed.dataset_name, failed.scope, added, duplicates, _python_time(period_end))
         queue.record("intake", f"queued failures of {failed.dataset_name}", None,
-                     {"added": added, "duplicates": duplicates, "counted": counted})
-    return IntakeResult(added, duplicates, counted, tuple(group_ids))
+                     {"added": added, "duplicates": duplicates, "counted": counted, "notes": list(failed.notes)})
+    return IntakeResult(added, duplicates, counted, tuple(group_ids), failed.notes)
 
 
 def _store_groups(queue, dataset_name, found, grouped: Sequence[FoundGroup], sample):
@@ -140,10 +147,10 @@ def _store_groups(queue, dataset_name, found, grouped: Sequence[FoundGroup], sam
                                        group.slice, group.evidence)
             queue.record(f"group {group_id}", "found by grouping", None, {"title": group.title})
         group_ids.append(group_id)
-        queue.set_count(group_id, dataset_name, len(group.rows))
         items = by_row.loc[list(group.rows)]
         fresh = items[~queued.loc[list(group.rows)].to_numpy()].reset_index()
         duplicates += len(items) - len(fresh)
+        queue.add_count(group_id, dataset_name, len(fresh))
         if sample is not None and len(fresh) > sample:
             counted += len(fresh) - sample
             fresh = fresh.iloc[np.sort(rng.choice(len(fresh), size=sample, replace=False))]

@@ -29,7 +29,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.errors import SchemaError
-from analysis.progress import NEVER_CANCELLED, CancelToken
+from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
 from analysis.stats.multiple_testing import adjust_p_values
 from analysis.trace import influence_linear, influence_trees
 from analysis.trace.influence import _encode_targets
@@ -79,8 +79,9 @@ class BatchBlame:
 
 
 def blame_batches(ready: PreparedInfluence, x_failures: pd.DataFrame, labels: Any, top_rows: int = TOP_ROWS,
-                  cancel: CancelToken = NEVER_CANCELLED) -> BatchBlame:
-    """Blame each failed prediction (``x_failures`` with its true ``labels``) on a training batch."""
+                  cancel: CancelToken = NEVER_CANCELLED, progress: Progress = no_progress) -> BatchBlame:
+    """Blame each failed prediction (``x_failures`` with its true ``labels``) on a training batch;
+    ``progress`` hears after each chunk of :data:`CHUNK` failures (the slow part)."""
     training = ready.training
     if not training.context_columns:
         raise SchemaError("the training snapshot has no source, batch or date column to blame",
@@ -94,6 +95,7 @@ def blame_batches(ready: PreparedInfluence, x_failures: pd.DataFrame, labels: An
     counts, shares = [], []
     for start in range(0, len(x_failures), CHUNK):
         cancel.raise_if_cancelled()
+        progress(start / len(x_failures), f"Blaming training batches: {start:,} of {len(x_failures):,} failures")
         scores = _score_matrix(ready, x_failures.iloc[start:start + CHUNK], targets[start:start + CHUNK])
         count, share = _per_batch(scores, codes, len(values), top_rows)
         counts.append(count)

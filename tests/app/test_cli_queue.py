@@ -143,3 +143,19 @@ def test_train_groups_the_flipped_categorys_failures_under_the_blamed_batch(demo
     assert batches and all(g["version"] == "fraud-lr-2026.09" for g in batches)
     largest = max(batches, key=lambda g: g["impact"]["failures"])
     assert f"source = {incident['source']}" in largest["title"], largest["title"]
+
+
+def test_trace_at_most_caps_the_failures_blame_traces_and_says_so(demo_files, tmp_path):
+    """``--trace-at-most N`` reaches the intake: N of the version's failures are traced, and the
+    output says how many of how many (the rest are grouped by slice)."""
+    added = json.loads(_sleuth(
+        "queue", "add", tmp_path / "w.sleuth", demo_files.log, "--where", "timestamp < '2026-10-03'",
+        "--version", "fraud-lr-2026.09", "--train", demo_files.training, "--model",
+        demo_files.models["fraud-lr-2026.09"], "--trace-at-most", "20", "--json").stdout)
+    failures = sum(g["impact"]["failures"] for g in added["groups"])
+    assert failures > 20
+    assert added["notes"] == [f"version fraud-lr-2026.09: traced 20 of {failures:,} failures to training batches "
+                              "(a uniform sample, at most 20 per version); the rest are grouped by slice"]
+    batches = [g for g in added["groups"] if g["reason"] == "batch"]
+    assert sum(g["impact"]["failures"] for g in batches) <= 20
+    assert all(g["blamed_batch"]["traced_failures"] == 20 for g in batches)

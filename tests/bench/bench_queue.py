@@ -90,7 +90,7 @@ def bench_agenda(folder: Path, failures: int, groups: int) -> float:
             "observed_at": dt.datetime(2026, 10, 1), "group_id": owner, "pinned": False, "status": "new",
             "added_at": dt.datetime(2026, 11, 1)}))
         for group_id, count in zip(*np.unique(owner, return_counts=True)):
-            queue.set_count(int(group_id), "log", int(count))
+            queue.add_count(int(group_id), "log", int(count))
     started = time.perf_counter()
     agenda = queue.agenda()
     elapsed = time.perf_counter() - started

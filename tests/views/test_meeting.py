@@ -40,7 +40,7 @@ def _november_log(path):
 
 def _group(queue, title, status, slice_, evidence, failures_count, items, dataset):
     group_id = queue.new_group(f"manual:{title}", "manual", title, dataset, "v1", slice_, evidence)
-    queue.set_count(group_id, dataset, failures_count)
+    queue.add_count(group_id, dataset, failures_count)
     rows = items.assign(item_key=items["row_key"] + "@v1", dataset=dataset, group_id=group_id, pinned=False,
                         status="new", added_at=pd.Timestamp("2026-11-20"))
     queue.insert_items(rows[["item_key", "dataset", "row_key", "row_number", "version", "label", "prediction", "loss",
@@ -194,7 +194,7 @@ def regressed_review(tmp_path):
             "column": "source", "value": "batch-3", "harmful_share": 0.6, "row_share": 0.1, "p_value": 0.001}})
         found = queue.new_group(f"finding:v2:{finding.key}", "finding", "null burst of amount (v2)", opened.name, "v2",
                                 Slice(finding.slice, name="segment = 'web'"), {"rows": 10, "error_rate": 0.1})
-        queue.set_count(found, opened.name, 1)
+        queue.add_count(found, opened.name, 1)
     session.run(AttachWorkspace(workspace))
     yield session, log, kiosk, found
     session.close()

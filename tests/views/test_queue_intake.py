@@ -16,6 +16,7 @@ from app.commands import AttachWorkspace, SetSlice
 from app.state import Session
 from tests.views.helpers import open_log
 from views.panels.queue import QueuePanel
+from views.meeting import evidence_html
 from views.panels.table import TablePanel
 
 
@@ -169,3 +170,128 @@ def test_compares_negative_flips_are_queued_as_the_candidates_failures(qtbot, sy
     assert len(flipped) and set(items["row_key"]) == set(flipped["request_id"]) and set(items["version"]) == {new}
     assert len(items) == len(flipped)
     session.close()
+
+
+LINEAR = "fraud-lr-2026.09"
+"""The demo version whose model loads without trust (a linear pipeline)."""
+
+
+@pytest.fixture
+def traced_week(demo_files, tmp_path):
+    """The demo log in a session with a workspace, the linear version's card naming its training
+    snapshot and model (what the trace panel's "Choose snapshot/model" writes), and the current
+    slice that version's first full week of October (~1,000 failures: more than intake traces)."""
+    from analysis.slices import Range
+    from analysis.workspace.version_cards import VersionCard
+    from app.commands import SaveVersionCard
+
+    session = Session()
+    open_log(session, demo_files.log)
+    session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
+    session.run(SaveVersionCard(VersionCard(LINEAR, training_snapshot=str(demo_files.training),
+                                            model_file=str(demo_files.models[LINEAR]))))
+    week = InSet("model_version", (LINEAR,)) & Range("timestamp", dt.datetime(2026, 10, 5), dt.datetime(2026, 10, 12))
+    session.run(SetSlice(Slice(week, name="the linear version's week")))
+    yield session
+    session.close()
+
+
+def _agenda_titles(panel):
+    return [panel.agenda.tree.topLevelItem(i).text(0) for i in range(panel.agenda.tree.topLevelItemCount())]
+
+
+def test_intake_groups_the_failures_under_the_blamed_training_batch(qtbot, sync_tasks, traced_week, demo_files):
+    """The current slice's failures queued from the panel are traced through the card's snapshot
+    and model: the batch whose labels the manifest says were flipped heads a group, the sample
+    traced is said, and the progress of the blame is reported chunk by chunk."""
+    import json
+
+    incident = next(i for i in json.loads(demo_files.manifest.read_text())["incidents"] if i["kind"] == "label_noise")
+    progress = []
+    sync_tasks.sig_progress.connect(lambda task: progress.append(task.message))
+    panel = _show(qtbot, QueuePanel(traced_week, sync_tasks))
+    panel.add_slice_button.click()
+    title = f"blamed training batch source = {incident['source']} ({LINEAR})"
+    assert title in _agenda_titles(panel), _agenda_titles(panel)
+    queue = FailureQueue(traced_week.workspace)
+    group = next(g for g in queue.groups() if g.title == title)
+    failures = sum(g.failures for g in queue.groups())
+    assert group.evidence["blamed_batch"]["traced_failures"] == 500 < failures
+    assert f"traced 500 of {failures:,} failures" in panel.last_intake.text()
+    assert f"traced 500 of {failures:,} failures" in evidence_html(group, failures, str)  # what meeting mode shows
+    assert any(m.startswith("Blaming training batches") for m in progress), progress
+
+
+def test_cancelling_during_blame_leaves_the_queue_as_it_was(qtbot, sync_tasks, traced_week):
+    """Esc while failures are being blamed: nothing is written, the queue stays empty."""
+    panel = _show(qtbot, QueuePanel(traced_week, sync_tasks))
+    blaming = []
+
+    def cancel_when_blaming(task):
+        if task.message.startswith("Blaming training batches"):
+            blaming.append(task.message)
+            task.cancel()
+
+    sync_tasks.sig_progress.connect(cancel_when_blaming)
+    panel.add_slice_button.click()
+    assert blaming and panel.job_cancelled("add to queue")
+    queue = FailureQueue(traced_week.workspace)
+    assert queue.item_count() == 0 and not queue.groups() and not queue.intakes()
+    assert "Nothing queued yet" in panel.last_intake.text()
+
+
+def test_a_model_needing_trust_is_traced_only_once_trusted_in_the_trace_panel(qtbot, sync_tasks, traced_week,
+                                                                              demo_files, tmp_path):
+    """The linear version's card names a pickle of its model: intake neither opens it nor asks
+    (clicks that queue expect no question), groups that version without blame and says why;
+    once the person trusted the file (the trace panel's question), the next intake blames."""
+    import json
+    import pickle
+
+    from analysis.slices import Range
+    from analysis.trace.model_files import load_model
+    from analysis.workspace.version_cards import VersionCard
+    from app.commands import SaveVersionCard, TrustModel
+
+    incident = next(i for i in json.loads(demo_files.manifest.read_text())["incidents"] if i["kind"] == "label_noise")
+    model = tmp_path / "model.pkl"
+    model.write_bytes(pickle.dumps(load_model(demo_files.models[LINEAR]).estimator))
+    traced_week.run(SaveVersionCard(VersionCard(LINEAR, training_snapshot=str(demo_files.training),
+                                                model_file=str(model))))
+    panel = _show(qtbot, QueuePanel(traced_week, sync_tasks))
+    panel.add_slice_button.click()
+    queue = FailureQueue(traced_week.workspace)
+    assert queue.item_count() > 0 and not [g for g in queue.groups() if g.reason == "batch"]
+    assert f"version {LINEAR}: failures not traced to training batches: {model}" in panel.last_intake.text()
+    assert "explicit trust" in panel.last_intake.text()
+    traced_week.run(TrustModel(str(model)))
+    next_week = InSet("model_version", (LINEAR,)) & Range("timestamp", dt.datetime(2026, 10, 12),
+                                                          dt.datetime(2026, 10, 19))
+    traced_week.run(SetSlice(Slice(next_week, name="the next week")))
+    panel.add_slice_button.click()
+    assert f"blamed training batch source = {incident['source']} ({LINEAR})" in _agenda_titles(panel)
+
+
+def test_the_batch_groups_count_follows_later_intakes_and_its_title_is_kept(qtbot, sync_tasks, traced_week,
+                                                                            demo_files):
+    """A person renames the batch group; the next week's intake adds its blamed failures to it:
+    the title stays theirs, and the count the agenda shows is the group's failures now (every
+    failure is an item here, the window's intake keeps them all)."""
+    from analysis.queue.edits import SetGroupFields
+    from analysis.slices import Range
+    from app.queue_commands import EditQueue
+
+    panel = _show(qtbot, QueuePanel(traced_week, sync_tasks))
+    panel.add_slice_button.click()
+    queue = FailureQueue(traced_week.workspace)
+    batch = max((g for g in queue.groups() if g.reason == "batch"), key=lambda g: g.failures)
+    traced_week.run(EditQueue(SetGroupFields(batch.id, {"title": "flipped electronics labels"}, label="Rename")))
+    next_week = InSet("model_version", (LINEAR,)) & Range("timestamp", dt.datetime(2026, 10, 12),
+                                                          dt.datetime(2026, 10, 19))
+    traced_week.run(SetSlice(Slice(next_week, name="the next week")))
+    panel.add_slice_button.click()
+    later = queue.group(batch.id)
+    assert later.title == "flipped electronics labels"
+    assert later.failures == later.items == len(queue.items(batch.id)) > batch.failures
+    row = _agenda_titles(panel).index("flipped electronics labels")
+    assert panel.agenda.tree.topLevelItem(row).text(1) == f"{later.failures:,}"

@@ -114,7 +114,7 @@ class QueuePanel(Panel):
         self.agenda.show_queue(self.queue, editable)
         for button in (*self.buttons.values(), self.add_slice_button):
             button.setEnabled(editable)
-        self.last_intake.setText(_intake_text(self.queue.intakes()))
+        self.last_intake.setText(_intake_text(self.queue.intakes(), self.queue.last_intake_notes()))
         self._say(None if editable else f"Read-only: this workspace is {self.queue.read_only_reason}. "
                                         "Nothing you do here changes it.", BANNER_STYLE)
         self.show_content()
@@ -228,15 +228,16 @@ class QueuePanel(Panel):
         self.banner.setStyleSheet(style)
 
 
-def _intake_text(intakes: list[dict]) -> str:
-    """The last intake, so a person who just added failures sees what happened to them."""
+def _intake_text(intakes: list[dict], notes: list[str]) -> str:
+    """The last intake, so a person who just added failures sees what happened to them (with
+    its notes: a version traced in part, or not at all)."""
     if not intakes:
         return "Nothing queued yet."
     last = intakes[-1]
     condition = last["condition"] or ""
     scope = condition if len(condition) <= SCOPE_SHOWN else condition[:SCOPE_SHOWN] + "…"
     return (f"Last added {last['made_at']:%H:%M}: {last['added']:,} failures, {last['duplicates']:,} already queued "
-            f"({scope}).")
+            f"({scope}).") + "".join(f" Note: {note}." for note in notes)
 
 
 if __name__ == "__main__":

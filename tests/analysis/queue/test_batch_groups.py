@@ -3,6 +3,7 @@ says were flipped is rediscovered, and the failures the flips cause land in its 
 
 import datetime as dt
 import json
+import pickle
 from dataclasses import replace
 
 import duckdb
@@ -22,6 +23,8 @@ from analysis.workspace.workspace_file import Workspace
 
 LINEAR = "fraud-lr-2026.09"
 """The version whose model loads without trust (a linear pipeline): the one intake traces here."""
+EVERY_FAILURE = 100_000
+"""A cap above the failures read: the blame itself is measured, not the sample."""
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +43,23 @@ def traced_queue(demo_files, manifest, tmp_path_factory):
     model = demo_files.models[LINEAR]
     traces = {LINEAR: TraceSource((str(demo_files.training),), str(model))}
     first_half = version_scope(loaded.roles, LINEAR) & time_window(loaded.roles, None, dt.datetime(2026, 10, 16))
-    found = find_failures(store, loaded.dataset, loaded.roles, first_half, traces=traces)
+    found = find_failures(store, loaded.dataset, loaded.roles, first_half, traces=traces, trace_at_most=EVERY_FAILURE)
     queue_failures(queue, found)
     yield queue, found
     workspace.close()
     store.close()
+
+
+@pytest.fixture(scope="module")
+def loaded_demo(demo_files):
+    store = Store(memory_limit="2GB")
+    yield store, load_log(store, [str(demo_files.log)], check=False)
+    store.close()
+
+
+def _week(roles):
+    """The linear version's first full week of October: enough failures (~1,000) to need a sample."""
+    return version_scope(roles, LINEAR) & time_window(roles, dt.datetime(2026, 10, 5), dt.datetime(2026, 10, 12))
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +147,36 @@ def test_a_merge_of_the_batch_group_survives_new_failures(found, tmp_path):
     assert len(queue.items(target.id)) - before >= sum(r not in early for r in later.rows) > 0
     assert len(queue.items(batch.id)) == 0
     workspace.close()
+
+
+def test_blame_traces_a_sample_of_at_most_n_failures_and_says_so(loaded_demo, demo_files, manifest):
+    """A cap below the week's failures: only a uniform sample of that many is blamed (the rest
+    go to slice groups), the batch groups say how many were traced of how many, and the intake
+    notes it; the flipped batch is still the one blamed most."""
+    store, loaded = loaded_demo
+    incident = next(i for i in manifest["incidents"] if i["kind"] == "label_noise")
+    traces = {LINEAR: TraceSource((str(demo_files.training),), str(demo_files.models[LINEAR]))}
+    found = find_failures(store, loaded.dataset, loaded.roles, _week(loaded.roles), traces=traces, trace_at_most=300)
+    failures = len(found.found)
+    assert failures > 300
+    batches = [g for g in found.grouped if g.reason == "batch"]
+    assert batches and sum(len(g.rows) for g in batches) <= 300
+    assert {(g.evidence["blamed_batch"]["traced_failures"], g.evidence["blamed_batch"]["version_failures"])
+            for g in batches} == {(300, failures)}
+    assert max(batches, key=lambda g: len(g.rows)).evidence["blamed_batch"]["value"] == incident["source"]
+    assert any(f"traced 300 of {failures:,} failures" in note for note in found.notes), found.notes
+    grouped = [r for g in found.grouped for r in g.rows]
+    assert sorted(grouped) == sorted(found.found["row_number"])  # every failure is in exactly one group
+
+
+def test_a_model_that_needs_trust_is_skipped_with_a_sentence(loaded_demo, demo_files, tmp_path):
+    """A card naming a pickle (never trusted by a card): the version is grouped by slice alone,
+    and the intake says why instead of failing."""
+    store, loaded = loaded_demo
+    model = tmp_path / "model.pkl"
+    model.write_bytes(pickle.dumps({"not": "a model"}))
+    traces = {LINEAR: TraceSource((str(demo_files.training),), str(model))}
+    condition = _week(loaded.roles) & time_window(loaded.roles, None, dt.datetime(2026, 10, 6))
+    found = find_failures(store, loaded.dataset, loaded.roles, condition, traces=traces)
+    assert len(found.found) and not [g for g in found.grouped if g.reason == "batch"]
+    assert len(found.notes) == 1 and LINEAR in found.notes[0] and "trust" in found.notes[0], found.notes

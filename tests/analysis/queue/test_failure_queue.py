@@ -155,7 +155,7 @@ def test_agenda_puts_actions_awaiting_their_check_first_and_closed_groups_last(t
         big, small, closed = (queue.new_group(f"manual:{t}", "manual", t, "log", "v1", None, {})
                               for t in ("big", "small", "closed"))
         for group_id, failures in ((seed, 1), (big, 50), (small, 5), (closed, 99)):
-            queue.set_count(group_id, "log", failures)
+            queue.add_count(group_id, "log", failures)
     apply(queue, decide(small, "collect"))
     apply(queue, decide(closed, "none"))
     assert [g.title for g in queue.agenda()] == ["small", "big", "seed group", "closed"]

@@ -34,7 +34,7 @@ def _fill(path):
             group_id = queue.new_group(f"manual:{title}", "manual", title, "log", "v1", None,
                                        {"error_rate": failures / 100, "ci": [0.1, 0.4], "rows": 100,
                                         "errors": failures})
-            queue.set_count(group_id, "log", failures)
+            queue.add_count(group_id, "log", failures)
             queue.insert_items(_items(keys, group_id))
     return workspace
 

@@ -19,7 +19,7 @@ def agenda(qtbot, tmp_path):
     with queue.edit():
         for title, failures in (("big group", 30), ("small group", 10)):
             group_id = queue.new_group(f"manual:{title}", "manual", title, "log", "v1", None, {})
-            queue.set_count(group_id, "log", failures)
+            queue.add_count(group_id, "log", failures)
     widget = QueueAgenda()
     widget.show_queue(queue)
     qtbot.addWidget(widget)
