@@ -154,11 +154,17 @@ class AppController:
         self.session.run(RemoveDataset(name))
 
     def _close_everything(self) -> None:
-        """Drop every open dataset and its view (a new workspace replaces them; no undo)."""
-        self.tasks.cancel_all()
-        for name, opened in list(self.session.datasets.items()):
+        """Drop every open dataset and its view (a new workspace replaces them; no undo).
+
+        The datasets leave the session first and the jobs are cancelled after: removing one
+        makes the next one active, and the panels start jobs on it; cancelled, those end
+        quietly when its view is dropped under them instead of failing "unexpectedly"."""
+        opened_datasets = [opened.dataset for opened in self.session.datasets.values()]
+        for name in list(self.session.datasets):
             self.session.run(RemoveDataset(name))
-            close_dataset(self.session.store, opened.dataset)
+        self.tasks.cancel_all()
+        for dataset in opened_datasets:
+            close_dataset(self.session.store, dataset)
         for dataset in self._closed:
             close_dataset(self.session.store, dataset)
         self._closed.clear()

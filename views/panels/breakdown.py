@@ -9,6 +9,7 @@ current slice to that group.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import numpy as np
@@ -189,13 +190,13 @@ class BreakdownPanel(Panel):
         if column is None or metric is None:
             self._show_empty("This log has no feature columns to break down by (Data > Column roles).")
             return
-        edges = self._parse_edges()
-        if edges is None:
-            return
-        if edges and not _is_ordered(opened.dataset, column):
+        if self.edges.text().strip() and not _is_ordered(opened.dataset, column):
             self.caption.setText(f"<span style='color:#b3261e'>Bin edges group a numeric or time column; "
                                  f"'{escape_html(column)}' is neither: clear the edges to group it by value."
                                  f"</span>")
+            return
+        edges = self._parse_edges(_is_temporal(opened.dataset, column))
+        if edges is None:
             return
         second = self.second_box.currentData()
         common = dict(metric=metric, condition=self.session.condition(), version=self.version_box.currentData())
@@ -207,15 +208,21 @@ class BreakdownPanel(Panel):
             self.run_job("breakdown", breakdown_by, self.session.store, opened.dataset, opened.roles, column,
                          n_bins=self.bins.value(), edges=edges, on_done=self._show_bars, **common)
 
-    def _parse_edges(self) -> list[float] | None:
+    def _parse_edges(self, temporal: bool) -> list | None:
+        """The typed edges, sorted: numbers for a numeric column, dates or times (ISO) for a time
+        column, whose values cannot be compared with numbers; None (and the caption says why)
+        when they do not parse."""
         text = self.edges.text().strip()
-        if not text:
-            return []
+        parts = [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
         try:
-            edges = sorted({float(part) for part in text.replace(";", ",").split(",") if part.strip()})
+            edges = sorted({dt.datetime.fromisoformat(part) if temporal else float(part) for part in parts})
         except ValueError:
             edges = None
-        if edges is None or not all(math.isfinite(edge) for edge in edges):  # inf, nan, 1e309 pass float()
+        if temporal and edges is None:
+            self.caption.setText(f"<span style='color:#b3261e'>Bin edges of a time column are dates or times "
+                                 f"separated by commas, e.g. 2026-10-07, 2026-10-14 12:00: '{escape_html(text)}'</span>")
+            return None
+        if edges is None or not all(temporal or math.isfinite(edge) for edge in edges):  # inf, nan, 1e309 pass float()
             self.caption.setText(f"<span style='color:#b3261e'>Bin edges must be finite numbers separated by "
                                  f"commas: '{escape_html(text)}'</span>")
             return None
@@ -419,6 +426,11 @@ def _raw_version(version) -> str | None:
 
 def _sort_key(value: float) -> float:
     return value if math.isfinite(value) else math.inf
+
+
+def _is_temporal(dataset, column: str) -> bool:
+    described = next((c for c in dataset.columns if c.name == column), None)
+    return described is not None and described.is_temporal
 
 
 def _is_ordered(dataset, column: str) -> bool:

@@ -79,3 +79,21 @@ def test_edges_that_are_not_finite_are_refused_and_later_breakdowns_work(demo_pa
     panel.edges.setText("0, 50, 200")
     panel.edges.editingFinished.emit()
     assert set(panel.result.frame.label) >= {"[0, 50]", "(50, 200]"}
+
+
+def test_a_time_column_is_cut_at_dates_and_numbers_are_refused_in_a_sentence(demo_panel, qtbot, demo_files):
+    """Numbers cannot cut a time column (DuckDB refuses to compare a timestamp with a number; the
+    random walk of tests/views/test_monkey.py met it as a failed job): they get a sentence, and
+    dates cut it, each row in the bin pandas.cut puts it in."""
+    panel = demo_panel(BreakdownPanel)
+    choose(panel.column_box, "timestamp")
+    panel.edges.setText("0, 50, 200")
+    panel.edges.editingFinished.emit()
+    assert "dates or times" in panel.caption.text()
+    panel.edges.setText("2026-10-14, 2026-10-07")
+    panel.edges.editingFinished.emit()
+    frame = panel.result.frame
+    assert {"< 2026-10-07", "[2026-10-07, 2026-10-14]", "> 2026-10-14"} <= set(frame.label)
+    log = pd.read_parquet(demo_files.log, columns=["timestamp"])
+    inside = log.timestamp.between(pd.Timestamp("2026-10-07"), pd.Timestamp("2026-10-14")).sum()
+    assert frame.loc[frame.label == "[2026-10-07, 2026-10-14]", "rows"].sum() == inside
