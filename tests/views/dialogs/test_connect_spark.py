@@ -28,7 +28,7 @@ TABLE = "main.ml.fraud_inference"
 
 
 class FakePull:
-    """``pull_table`` without a cluster: the first ``max_rows`` rows of a local log, recorded."""
+    """``pull_table`` without a cluster: ``max_rows`` evenly spaced rows of a local log, recorded."""
 
     def __init__(self, log: Path) -> None:
         self.log = log
@@ -39,7 +39,8 @@ class FakePull:
         rows = pq.read_table(self.log)
         path = Path(folder) / f"pull_{len(self.calls)}" / "rows.parquet"
         path.parent.mkdir(parents=True)
-        pq.write_table(rows.slice(0, max_rows), path)
+        step = max(1, rows.num_rows // max_rows)
+        pq.write_table(rows.take(list(range(0, rows.num_rows, step))[:max_rows]), path)
         return Sample(path, min(max_rows, rows.num_rows), rows.num_rows, public_url(url), where)
 
 
@@ -138,10 +139,22 @@ def test_file_connect_to_spark_opens_the_pulled_rows_and_every_header_says_so(ap
     sentence = f"computed on a 5,000-row sample of {of_rows:,} rows on sc://db.example.com:443"
     assert sentence in app_window.metrics_panel.caption.text()
     assert sentence in app_window.row_count_label.text()
-    app_window.time_panel.show()
-    app_window.time_dock.raise_()
-    settle(qtbot, app_window)
     assert sentence in app_window.time_panel.caption.text()
+    for dock in (app_window.breakdown_dock, app_window.discovery_dock):
+        dock.raise_()
+        settle(qtbot, app_window)
+    assert sentence in app_window.breakdown_panel.caption.text()
+    assert sentence in app_window.discovery_panel.caption.text()
+    app_window.compare_dock.raise_()
+    qtbot.mouseClick(app_window.compare_panel.compare_button, Qt.LeftButton)
+    settle(qtbot, app_window)
+    assert sentence in app_window.compare_panel.pairing.text()
+    app_window.findings_dock.raise_()
+    qtbot.mouseClick(app_window.findings_panel.run_button, Qt.LeftButton)
+    settle(qtbot, app_window, timeout=120000)
+    assert sentence in app_window.findings_panel.caption.text()
+    app_window.metrics_dock.raise_()
+    app_window.time_dock.raise_()
     app_window.grab().save(str(tmp_path / "pulled.png"))
 
 
