@@ -170,10 +170,11 @@ class AppController:
         self.session.clear_history()
 
     def pull_from_spark(self, url: str, source: SparkSource, name: str | None = None,
-                        roles: RoleMap | None = None) -> None:
+                        roles: RoleMap | None = None, options: LogOptions = NO_OPTIONS) -> None:
         """Pull ``source``'s rows from the Spark Connect server at ``url`` (whose token, if any,
-        serves this pull only) and open them as a log the way File > Open does: what is open
-        stays open and active until the pulled log has loaded. A newer pull of the same name replaces this one."""
+        serves this pull only) and open them as a log the way File > Open does, with ``options``
+        (labels files joined to it before): what is open stays open and active until the pulled
+        log has loaded. A newer pull of the same name replaces this one."""
         from app.spark_pull import pull_table  # Spark's client and SQLGlot load when first used
 
         if self._pulls is None:
@@ -182,7 +183,7 @@ class AppController:
             pull_table, url, source.table, self._pulls.name, source.rows, source.where,
             key=f"spark-pull:{name or source.table}", lane=HEAVY, label=f"Pulling {source.table} from {source.url}",
             on_result=lambda sample: self.open_paths([str(sample.path)], name=name or source.table, roles=roles,
-                                                     pulled=PulledLog(source, sample.sentence())),
+                                                     options=options, pulled=PulledLog(source, sample.sentence())),
             on_error=lambda exc: self.message.emit("error", f"Could not pull {source.table}: {exc}"),
         )
 
@@ -196,7 +197,7 @@ class AppController:
             lane=HEAVY, label=f"Joining labels to {name}",
             on_result=lambda result: self._add(
                 LoadedLog(_renamed(result[0], f"{name} + labels"), result[1], (), result[2]), opened.kind, True, True,
-                (labels_path,), on),
+                (labels_path,), on, opened.pulled),
             on_error=lambda exc: self.message.emit("error", f"Could not join {labels_path}: {exc}"),
         )
 

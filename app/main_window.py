@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from analysis.data.open_log import LogOptions
 from analysis.metrics.per_version import model_versions
 from analysis.report.formatting import escape_html
 from analysis.slicing.parser import SliceParseError
@@ -306,7 +307,8 @@ class MainWindow(QMainWindow):
                 f"keeps where from, not the rows. Pull it again? (Add the token to the URL if the cluster needs one.)")
         dialog = ConnectSparkDialog(self.settings, self, offered=source, note=note)
         if dialog.exec():
-            self.controller.pull_from_spark(dialog.url(), dialog.source(), name=entry.name, roles=entry.roles)
+            self.controller.pull_from_spark(dialog.url(), dialog.source(), name=entry.name, roles=entry.roles,
+                                            options=LogOptions(labels=entry.labels, on=entry.labels_on))
 
     def choose_workspace(self) -> None:
         path = file_dialogs.open_file(self, "Open workspace", WORKSPACE_FILTER)

@@ -98,10 +98,9 @@ class OpenDataset:
 
     def entry(self) -> DatasetEntry:
         """Its registration; a pulled log is registered by its Spark source, not its temporary file."""
-        if self.pulled is not None:
-            return DatasetEntry(self.name, (), self.dataset.format, self.roles, self.kind, spark=self.pulled.source)
-        return DatasetEntry(self.name, self.dataset.paths, self.dataset.format, self.roles, self.kind,
-                            self.labels, self.labels_on)
+        paths = () if self.pulled is not None else self.dataset.paths
+        return DatasetEntry(self.name, paths, self.dataset.format, self.roles, self.kind, self.labels, self.labels_on,
+                            self.pulled.source if self.pulled is not None else None)
 
 
 @dataclass

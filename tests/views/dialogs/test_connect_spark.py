@@ -229,3 +229,38 @@ def test_a_workspace_keeps_the_source_and_offers_to_pull_again(app_window, qtbot
         assert again.session.active.pulled.source.url == "sc://db.example.com:443"
     finally:
         close_window(again)
+
+
+def test_labels_joined_to_a_pulled_log_are_joined_again_after_the_next_pull(app_window, qtbot, qsettings, demo_files,
+                                                                           fake_pull, monkeypatch, tmp_path):
+    """The labelled log is registered by its Spark source and its labels file, never by the
+    temporary sample, and keeps saying it is a sample."""
+    import pandas as pd
+
+    answer_with(qtbot, monkeypatch, URL, TABLE, 5_000)
+    app_window.actions_by_id["connect_spark"].trigger()
+    settle(qtbot, app_window)
+    pulled = pd.read_parquet(app_window.session.active.dataset.paths[0])
+    labels = tmp_path / "late_labels.csv"
+    pulled[["request_id", "is_fraud"]].rename(columns={"is_fraud": "chargeback"}).to_csv(labels, index=False)
+    app_window.controller.join_labels(TABLE, str(labels))
+    settle(qtbot, app_window)
+    joined = app_window.session.active
+    assert joined.name == f"{TABLE} + labels" and joined.pulled == app_window.session.datasets[TABLE].pulled
+    path = tmp_path / "joined.sleuth"
+    assert app_window.controller.save_workspace_as(path)
+    app_window.close()
+
+    again = make_window(qtbot, qsettings)
+    try:
+        answer_with(qtbot, monkeypatch, URL, TABLE, 5_000)
+        again.controller.open_workspace(path)
+        settle(qtbot, again)
+        settle(qtbot, again)
+        reopened = again.session.datasets[f"{TABLE} + labels"]
+        assert reopened.labels == (str(labels),) and reopened.pulled is not None
+        assert reopened.dataset.row_count == 5_000
+        assert reopened.dataset.report == joined.dataset.report  # the same join on the same pull, said the same
+        assert any("late_labels.csv" in sentence for sentence in reopened.dataset.report.warnings)
+    finally:
+        close_window(again)
