@@ -26,7 +26,7 @@ class ConnectSparkDialog(QDialog):
                  note: str = "") -> None:
         super().__init__(parent)
         self.setWindowTitle("Connect to Spark")
-        self.resize(620, 220)
+        self.setMinimumWidth(620)
         self._settings = settings
         remembered = offered or _remembered(settings)
         self.url_edit = QLineEdit(remembered.url if remembered else "")
@@ -64,6 +64,7 @@ class ConnectSparkDialog(QDialog):
         self.url_edit.textChanged.connect(self._update_ok)
         self.table_edit.textChanged.connect(self._update_ok)
         self._update_ok()
+        self.adjustSize()  # tall enough for the wrapped note and sentence
 
     def url(self) -> str:
         """The URL as typed, token included: for the pull only."""
