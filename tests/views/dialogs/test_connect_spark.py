@@ -264,3 +264,21 @@ def test_labels_joined_to_a_pulled_log_are_joined_again_after_the_next_pull(app_
         assert any("late_labels.csv" in sentence for sentence in reopened.dataset.report.warnings)
     finally:
         close_window(again)
+
+
+def test_a_registration_without_rows_or_a_readable_source_is_one_sentence(app_window, qtbot, tmp_path, monkeypatch):
+    from analysis.query import Sql
+    from analysis.workspace.workspace_file import DatasetEntry, Workspace
+
+    path = tmp_path / "edited.sleuth"
+    workspace = Workspace.open(path)
+    workspace.save_dataset(DatasetEntry("pulled", (), "parquet", None))
+    workspace.edit([Sql("INSERT INTO spark_pulls VALUES ('pulled', '{\"url\": 3}', NULL)")])
+    workspace.close()
+    offered = []
+    monkeypatch.setattr(ConnectSparkDialog, "exec", lambda dialog: offered.append(dialog) or 0)
+    assert app_window.controller.open_workspace(path)
+    settle(qtbot, app_window)
+    assert offered == [] and app_window.session.datasets == {}
+    assert app_window.notifications.messages() == [
+        "pulled: the workspace does not say where its rows are (the registration is kept)"]
