@@ -22,6 +22,8 @@ class ActionSpec:
 ACTIONS = (
     ActionSpec("open", "&Open log…", "&File", "Ctrl+O", "Open prediction log files (Parquet, CSV, JSONL, Arrow, DuckDB)"),
     ActionSpec("open_folder", "Open &folder…", "&File", "Ctrl+Shift+O", "Open every data file of a folder as one log"),
+    ActionSpec("connect_spark", "Connect to &Spark…", "&File", "",
+               "Pull a table from a Spark cluster (Spark Connect; a uniform sample when it is large) and open it as a log"),
     ActionSpec("open_workspace", "Open &workspace…", "&File", "Ctrl+Alt+O", "Open a .sleuth workspace"),
     ActionSpec("save_workspace_as", "&Save workspace as…", "&File", "Ctrl+S",
                "Keep what is open, with its roles, in a .sleuth file (saved on every edit)"),

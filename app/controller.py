@@ -7,6 +7,7 @@ its own job, so the window is up at once and a missing file only costs that one 
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -28,7 +29,7 @@ from analysis.rules.rule_store import rule_sets
 from analysis.slicing.parser import parse_slice
 from analysis.slicing.role_leaves import RoleContext
 from analysis.slices import Everything, Predicate, Slice
-from analysis.workspace.workspace_file import Workspace, with_workspace_suffix
+from analysis.workspace.workspace_file import SparkSource, Workspace, with_workspace_suffix
 
 from app.commands import (
     AddDataset,
@@ -44,7 +45,7 @@ from app.commands import (
     SetSlice,
     SetVersionOrder,
 )
-from app.state import OpenDataset, Session
+from app.state import OpenDataset, PulledLog, Session
 from app.tasks import HEAVY, TaskRunner
 
 
@@ -52,19 +53,23 @@ class AppController:
     """Turns "open this" into jobs and commands; reports problems through ``message``."""
 
     message = Signal(str, str)  # level ("error", "warning", "info"), text
+    pull_offered = Signal(object)  # DatasetEntry: a workspace's log pulled from Spark, to pull again
 
     def __init__(self, session: Session, tasks: TaskRunner) -> None:
         self.session = session
         self.tasks = tasks
         self._closed: list[Dataset] = []  # closed but undoable: their views are dropped with the workspace
+        self._pulls: tempfile.TemporaryDirectory | None = None  # rows pulled from Spark, gone at exit
 
     def open_paths(self, specs: Sequence[str], name: str | None = None, kind: str = "log",
                    roles: RoleMap | None = None, persist: bool = True, activate: bool = True,
-                   options: LogOptions = NO_OPTIONS, rule_sets: Sequence[RuleSet] = ()) -> None:
+                   options: LogOptions = NO_OPTIONS, rule_sets: Sequence[RuleSet] = (),
+                   pulled: PulledLog | None = None) -> None:
         """Load files/folders/globs as one dataset in the background; a log gets the latest of
         ``rule_sets`` on its versions as derived versions (``BASE+rules``). ``options``: labels
         joined (kept in the dataset's registration), a lakehouse version (a dataset read at one
-        is not saved in the workspace, which keeps tables as they are now)."""
+        is not saved in the workspace, which keeps tables as they are now). ``pulled``: the
+        files are rows pulled from Spark (registered by their source, named in every header)."""
         specs = [str(s) for s in specs]
         if not specs:
             return
@@ -75,7 +80,7 @@ class AppController:
             options=options,
             lane=HEAVY, label=label,
             on_result=lambda loaded: self._add(loaded, kind, persist and options.as_of is None, activate,
-                                               options.labels, options.on),
+                                               options.labels, options.on, pulled),
             on_error=lambda exc: self.message.emit("error", f"Could not open {', '.join(specs)}: {exc}"),
         )
 
@@ -102,12 +107,12 @@ class AppController:
         )
 
     def _add(self, loaded: LoadedLog, kind: str, persist: bool, activate: bool,
-             labels: tuple[str, ...] = (), labels_on: str | None = None) -> str:
+             labels: tuple[str, ...] = (), labels_on: str | None = None, pulled: PulledLog | None = None) -> str:
         dataset = loaded.dataset
         unique = self.session.unique_name(dataset.name)
         if unique != dataset.name:
             dataset = _renamed(dataset, unique)
-        opened = OpenDataset(dataset, loaded.roles, kind, loaded.issues, tuple(labels), labels_on)
+        opened = OpenDataset(dataset, loaded.roles, kind, loaded.issues, tuple(labels), labels_on, pulled)
         self.session.run(AddDataset(opened, persist=persist, activate=activate))
         if not dataset.report.clean:
             self.message.emit("warning", f"{dataset.name}: {dataset.report.summary()}")
@@ -170,6 +175,24 @@ class AppController:
         self._closed.clear()
         self.session.clear_history()
 
+    def pull_from_spark(self, url: str, source: SparkSource, name: str | None = None,
+                        roles: RoleMap | None = None, options: LogOptions = NO_OPTIONS) -> None:
+        """Pull ``source``'s rows from the Spark Connect server at ``url`` (whose token, if any,
+        serves this pull only) and open them as a log the way File > Open does, with ``options``
+        (labels files joined to it before): what is open stays open and active until the pulled
+        log has loaded. A newer pull of the same name replaces this one."""
+        from app.spark_pull import pull_table  # Spark's client and SQLGlot load when first used
+
+        if self._pulls is None:
+            self._pulls = tempfile.TemporaryDirectory(prefix="sleuth-pulled-")
+        self.tasks.submit(
+            pull_table, url, source.table, self._pulls.name, source.rows, source.where,
+            key=f"spark-pull:{name or source.table}", lane=HEAVY, label=f"Pulling {source.table} from {source.url}",
+            on_result=lambda sample: self.open_paths([str(sample.path)], name=name or source.table, roles=roles,
+                                                     options=options, pulled=PulledLog(source, sample.sentence())),
+            on_error=lambda exc: self.message.emit("error", f"Could not pull {source.table}: {exc}"),
+        )
+
     def join_labels(self, name: str, labels_path: str, on: str | None = None) -> None:
         """Join a labels file to the open log ``name`` in the background; the labelled log opens
         next to it as "<name> + labels", registered in the workspace with its labels file, so
@@ -180,7 +203,7 @@ class AppController:
             lane=HEAVY, label=f"Joining labels to {name}",
             on_result=lambda result: self._add(
                 LoadedLog(_renamed(result[0], f"{name} + labels"), result[1], (), result[2]), opened.kind, True, True,
-                (labels_path,), on),
+                (labels_path,), on, opened.pulled),
             on_error=lambda exc: self.message.emit("error", f"Could not join {labels_path}: {exc}"),
         )
 
@@ -218,6 +241,13 @@ class AppController:
         logs = [e.name for e in entries if e.kind == "log"]
         preferred = workspace.meta("active_dataset") or (logs[0] if logs else None)
         for entry in entries:
+            if entry.spark is not None:
+                self.pull_offered.emit(entry)  # its files were a temporary pull: the person decides
+                continue
+            if not entry.paths:
+                self.message.emit("error", f"{entry.name}: the workspace does not say where its rows are "
+                                           f"(the registration is kept)")
+                continue
             missing = [p for p in entry.paths + entry.labels if not _exists(p)]
             if missing:
                 self.message.emit("error", f"{entry.name}: file not found: {missing[0]} (the registration is kept)")

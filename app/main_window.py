@@ -20,15 +20,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from analysis.data.open_log import LogOptions
 from analysis.metrics.per_version import model_versions
+from analysis.report.formatting import escape_html
 from analysis.slicing.parser import SliceParseError
 from analysis.slices import Range, Slice
 from analysis.workspace.version_cards import VersionCard
-from analysis.workspace.workspace_file import with_workspace_suffix
+from analysis.workspace.workspace_file import DatasetEntry, with_workspace_suffix
 from views.panels.breakdown import BreakdownPanel
 from views.panels.compare import ComparePanel
 from views.panels.data_sidebar import DataSidebar
 from views.panels.failing_slices import DiscoveryPanel
+from views.dialogs.connect_spark import ConnectSparkDialog
 from views.dialogs.filter_builder import FilterBuilder
 from views.panels.findings import FindingsPanel
 from views.panels.metrics import MetricsPanel
@@ -143,6 +146,7 @@ class MainWindow(QMainWindow):
         self.findings_panel.sig_decide.connect(lambda decision: session.run(Decide(decision)))
         self.sidebar.sig_close_dataset.connect(controller.close_dataset)
         controller.message.connect(self.notifications.show_message)
+        controller.pull_offered.connect(lambda entry: deferred(lambda: self.offer_pull(entry)))
         self._connect_slice_bar()
         tasks.sig_error.connect(lambda _task, text: self.notifications.show_message("error", text))
         session.changed.connect(self.refresh)
@@ -199,7 +203,7 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         handlers = {
-            "open": self.choose_files, "open_folder": self.choose_folder,
+            "open": self.choose_files, "open_folder": self.choose_folder, "connect_spark": self.connect_spark,
             "open_workspace": self.choose_workspace, "save_workspace_as": self.choose_save_workspace,
             "close_dataset": self.close_active, "quit": self.close,
             "undo": self.undo, "redo": self.redo, "copy": self.table_panel.copy_selection,
@@ -258,7 +262,8 @@ class MainWindow(QMainWindow):
             self.setWindowTitle(" — ".join(parts))
             self.row_count_label.setText(
                 f"{opened.name}: {opened.dataset.row_count:,} rows · {opened.dataset.format} · "
-                f"{len(opened.dataset.columns)} columns" if opened else "No data open"
+                f"{len(opened.dataset.columns)} columns" + (f" · {opened.pulled.sentence}" if opened.pulled else "")
+                if opened else "No data open"
             )
             self.actions_by_id["close_dataset"].setEnabled(opened is not None)
             self.actions_by_id["roles"].setEnabled(opened is not None)
@@ -286,6 +291,24 @@ class MainWindow(QMainWindow):
         folder = file_dialogs.open_folder(self, "Open a folder of log files")
         if folder:
             self.open_paths([folder])
+
+    def connect_spark(self) -> None:
+        """File > Connect to Spark…: pull a table's rows (a sample when it has more) and open them as a log."""
+        dialog = ConnectSparkDialog(self.settings, self)
+        if dialog.exec():
+            self.controller.pull_from_spark(dialog.url(), dialog.source())
+
+    def offer_pull(self, entry: DatasetEntry) -> None:
+        """A reopened workspace's log that was pulled from Spark: its rows were a temporary
+        sample, so offer to pull them again (the token, never kept, is typed again)."""
+        source = entry.spark
+        note = (f"<b>{escape_html(entry.name)}</b> was pulled from <code>{escape_html(source.table)}</code> on "
+                f"{escape_html(source.url)}; the workspace "
+                f"keeps where from, not the rows. Pull it again? (Add the token to the URL if the cluster needs one.)")
+        dialog = ConnectSparkDialog(self.settings, self, offered=source, note=note)
+        if dialog.exec():
+            self.controller.pull_from_spark(dialog.url(), dialog.source(), name=entry.name, roles=entry.roles,
+                                            options=LogOptions(labels=entry.labels, on=entry.labels_on))
 
     def choose_workspace(self) -> None:
         path = file_dialogs.open_file(self, "Open workspace", WORKSPACE_FILTER)

@@ -24,7 +24,7 @@ from analysis.slices import Everything, Slice, role_leaves
 from analysis.slicing.role_leaves import RoleContext, slice_sql
 from analysis.store import Store
 from analysis.workspace.version_cards import VersionCard, card_position, display_name, in_card_order
-from analysis.workspace.workspace_file import DatasetEntry, Workspace
+from analysis.workspace.workspace_file import DatasetEntry, SparkSource, Workspace
 
 if TYPE_CHECKING:
     from app.commands import Command
@@ -71,6 +71,16 @@ class Changes:
 
 
 @dataclass(frozen=True)
+class PulledLog:
+    """Rows pulled from Spark that the window works on in place of the table: how to pull them
+    again, and what they are in words ("computed on a 1,000,000-row sample of 3,200,000,000
+    rows on sc://host"), which every panel header repeats."""
+
+    source: SparkSource
+    sentence: str
+
+
+@dataclass(frozen=True)
 class OpenDataset:
     """A loaded dataset, the roles in force for it and what checking it found."""
 
@@ -80,14 +90,17 @@ class OpenDataset:
     issues: tuple = ()
     labels: tuple[str, ...] = ()  # labels files joined to the log, kept in its registration
     labels_on: str | None = None
+    pulled: PulledLog | None = None  # its files are a temporary pull from Spark
 
     @property
     def name(self) -> str:
         return self.dataset.name
 
     def entry(self) -> DatasetEntry:
-        return DatasetEntry(self.name, self.dataset.paths, self.dataset.format, self.roles, self.kind,
-                            self.labels, self.labels_on)
+        """Its registration; a pulled log is registered by its Spark source, not its temporary file."""
+        paths = () if self.pulled is not None else self.dataset.paths
+        return DatasetEntry(self.name, paths, self.dataset.format, self.roles, self.kind, self.labels, self.labels_on,
+                            self.pulled.source if self.pulled is not None else None)
 
 
 @dataclass

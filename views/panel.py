@@ -155,12 +155,24 @@ class Panel(QWidget):
 
 def slice_shown(session: Session) -> str:
     """The rows a panel shows, for its header: "all rows" or the slice's name or text, so
-    every header names the slice that the bar shows and the numbers come from."""
+    every header names the slice that the bar shows and the numbers come from; for rows pulled
+    from Spark, also what they are of the table ("computed on a 1,000,000-row sample of ...")."""
     if session.condition() is None:
-        return "all rows"
-    current = session.current_slice
-    named = with_card_names(current.predicate, session.active.roles.model_version, session.version_cards)
-    return f"slice <code>{escape_html(current.name or to_text(named))}</code>"
+        shown = "all rows"
+    else:
+        current = session.current_slice
+        named = with_card_names(current.predicate, session.active.roles.model_version, session.version_cards)
+        shown = f"slice <code>{escape_html(current.name or to_text(named))}</code>"
+    return shown + escape_html(pulled_note(session))
+
+
+def pulled_note(session: Session, name: str | None = None) -> str:
+    """" (computed on a 1,000,000-row sample of 3,200,000,000 rows on sc://host)" when the
+    dataset ``name`` (the active one by default) is rows pulled from Spark, else "": what a
+    header adds so that no number computed on a sample passes for one of the whole table."""
+    opened = session.datasets.get(name) if name else session.active
+    pulled = opened.pulled if opened is not None else None
+    return f" ({pulled.sentence})" if pulled is not None else ""
 
 
 def narrow_slice(session: Session, predicate, name: str = "") -> None:

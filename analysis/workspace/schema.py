@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from analysis.query import ident
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 
 @dataclass(frozen=True)
@@ -192,6 +192,13 @@ TABLES: tuple[Table, ...] = (
          Column("document", "VARCHAR", json=True, comment="analysis.compare.verdicts.verdict_record"),
          Column("compared_at", "TIMESTAMP")),
         key="position", since=9,
+    ),
+    Table(
+        "spark_pulls",  # a log pulled from Spark (File > Connect to Spark…): how to pull it again
+        (Column("dataset", "VARCHAR", comment="the pulled dataset's name in datasets"),
+         Column("document", "VARCHAR", json=True, comment="SparkSource: URL without parameters, table, rows, where"),
+         Column("pulled_at", "TIMESTAMP", required=False)),
+        key="dataset", since=10,
     ),
 )
 

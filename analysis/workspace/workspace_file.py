@@ -33,9 +33,41 @@ SUFFIX = ".sleuth"
 
 
 @dataclass(frozen=True)
+class SparkSource:
+    """Where a log pulled from Spark came from, so a workspace reopens it by pulling again: its
+    files were a temporary sample. ``url`` is the Spark Connect URL without its parameters (a
+    token is never written); ``rows`` is the most rows pulled, ``where`` the filter, if any."""
+
+    url: str
+    table: str
+    rows: int
+    where: str | None = None
+
+    def __post_init__(self) -> None:
+        if "/;" in self.url:
+            raise ValueError("a SparkSource keeps the URL without its parameters (they may hold a token)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "table": self.table, "rows": self.rows, "where": self.where}
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> "SparkSource":
+        """Raises :class:`SchemaError` for a record this version cannot read (a file anyone can edit)."""
+        try:
+            rows = document["rows"]
+            if not isinstance(rows, int) or isinstance(rows, bool) or rows < 1:
+                raise ValueError(rows)
+            return cls(str(document["url"]).split("/;", 1)[0], str(document["table"]), rows,
+                       document.get("where") or None)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise SchemaError(f"unreadable Spark source: {str(document)[:200]}") from None
+
+
+@dataclass(frozen=True)
 class DatasetEntry:
     """How to reopen one dataset: where its files are, their format, the roles chosen, and the
-    labels files joined to it (``labels_on``: their id column, None when detected)."""
+    labels files joined to it (``labels_on``: their id column, None when detected); for a log
+    pulled from Spark, ``spark`` says how to pull it again (its ``paths`` are empty)."""
 
     name: str
     paths: tuple[str, ...]
@@ -44,6 +76,7 @@ class DatasetEntry:
     kind: str = "log"  # "log" or "training"
     labels: tuple[str, ...] = ()
     labels_on: str | None = None
+    spark: SparkSource | None = None
 
 
 _OPEN_HERE: dict[Path, int] = {}
@@ -157,8 +190,9 @@ class Workspace:
 
     def datasets(self) -> list[DatasetEntry]:
         rows = self._con.execute(
-            "SELECT d.name, d.paths, d.format, d.roles, d.kind, j.labels, j.on_column "
-            "FROM datasets d LEFT JOIN label_joins j ON j.dataset = d.name ORDER BY d.position, d.added_at"
+            "SELECT d.name, d.paths, d.format, d.roles, d.kind, j.labels, j.on_column, s.document "
+            "FROM datasets d LEFT JOIN label_joins j ON j.dataset = d.name "
+            "LEFT JOIN spark_pulls s ON s.dataset = d.name ORDER BY d.position, d.added_at"
         ).fetchall()
         return [
             DatasetEntry(
@@ -169,8 +203,9 @@ class Workspace:
                 kind=kind or "log",
                 labels=tuple(json.loads(labels)) if labels else (),
                 labels_on=on,
+                spark=_spark_source(spark),
             )
-            for name, paths, fmt, roles, kind, labels, on in rows
+            for name, paths, fmt, roles, kind, labels, on, spark in rows
         ]
 
     def save_dataset(self, entry: DatasetEntry) -> None:
@@ -195,6 +230,10 @@ class Workspace:
                 labels = json.dumps([str(Path(p).expanduser().resolve()) for p in entry.labels])
                 self._con.execute("INSERT INTO label_joins VALUES (?, ?, ?, ?)",
                                   [entry.name, labels, entry.labels_on, _dt.datetime.now()])
+            self._con.execute("DELETE FROM spark_pulls WHERE dataset = ?", [entry.name])
+            if entry.spark is not None:
+                self._con.execute("INSERT INTO spark_pulls VALUES (?, ?, ?)",
+                                  [entry.name, json.dumps(entry.spark.to_dict()), _dt.datetime.now()])
 
     def save_roles(self, name: str, roles: RoleMap) -> None:
         with self._transaction():
@@ -204,6 +243,7 @@ class Workspace:
         with self._transaction():
             self._con.execute("DELETE FROM datasets WHERE name = ?", [name])
             self._con.execute("DELETE FROM label_joins WHERE dataset = ?", [name])
+            self._con.execute("DELETE FROM spark_pulls WHERE dataset = ?", [name])
 
     def slices(self) -> tuple[list[Slice], list[str]]:
         """Saved slices, in the order saved, and a message for each one that cannot be read."""
@@ -354,6 +394,15 @@ class _Transaction:
         else:
             self._con.execute("ROLLBACK")
         return False
+
+
+def _spark_source(document: str | None) -> SparkSource | None:
+    """A registration's Spark source; an unreadable one is dropped (the entry then has nothing
+    to reopen from, which opening the workspace says) rather than failing the whole file."""
+    try:
+        return SparkSource.from_dict(json.loads(document)) if document else None
+    except SchemaError:
+        return None
 
 
 def with_workspace_suffix(path: str | Path) -> Path:

@@ -42,7 +42,7 @@ from app.commands import KeepCompareVerdict
 from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
 
-from views.panel import Panel, preview
+from views.panel import Panel, preview, pulled_note
 from views.queue_intake import add_to_queue
 from views.widgets import file_dialogs
 from views.widgets.palette import version_colour
@@ -385,7 +385,7 @@ class ComparePanel(Panel):
         self.result = result
         report = result.report
         self.summary.setText(f"<b>{escape_html(report['summary'])}</b>")
-        self.pairing.setText(escape_html(report["pairing"]))
+        self.pairing.setText(escape_html(report["pairing"] + pulled_note(self.session)))
         self._fill_overall(report)
         self._show_flips(report["flips"])
         self._fill_slices(result.slices, report["regressed_slices"])

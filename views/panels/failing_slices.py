@@ -44,7 +44,7 @@ from analysis.workspace.version_cards import with_card_names
 from analysis.report.formatting import escape_html, number, p_value, percent, significant
 from app.state import Changes, OpenDataset, Session
 from app.tasks import HEAVY, TaskRunner
-from views.panel import Panel, preview
+from views.panel import Panel, preview, pulled_note
 from views.widgets.shortcut import shortcut
 
 ALL_VERSIONS = "all versions"
@@ -477,9 +477,11 @@ class DiscoveryPanel(Panel):
         else:
             predicate = run.slice if run.applied else Slice(Everything)
             name = run.dataset
+        pulled = escape_html(pulled_note(self.session, name))
         if predicate.predicate is Everything:
-            return f"all rows of <b>{escape_html(name)}</b>"
-        return f"<b>{escape_html(name)}</b> within slice <code>{escape_html(predicate.name or to_text(predicate.predicate))}</code>"
+            return f"all rows of <b>{escape_html(name)}</b>{pulled}"
+        return (f"<b>{escape_html(name)}</b> within slice "
+                f"<code>{escape_html(predicate.name or to_text(predicate.predicate))}</code>{pulled}")
 
     def _describe(self, settings: DiscoverySettings) -> str:
         error = ERROR_KINDS[settings.error]

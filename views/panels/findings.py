@@ -49,7 +49,7 @@ from analysis.report.formatting import escape_html, significant
 from app.commands import SetFindings
 from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
-from views.panel import Panel, preview
+from views.panel import Panel, preview, pulled_note
 from views.queue_intake import add_to_queue
 
 SEVERITY_COLOURS = {"alert": "#b3261e", "warning": "#8a5300", "info": "#1a4f8b"}
@@ -344,10 +344,11 @@ class FindingsPanel(Panel):
         counts = {s: sum(f.severity == s for f in findings) for s in SEVERITY_COLOURS}
         if findings:
             self.caption.setText(f"{len(findings)} finding(s): {counts['alert']} alert, {counts['warning']} "
-                                 f"warning, {counts['info']} info, against {self.checked_against or 'the reference'}. "
-                                 "Click one to see its rows.")
+                                 f"warning, {counts['info']} info, against {self.checked_against or 'the reference'}"
+                                 f"{pulled_note(self.session)}. Click one to see its rows.")
         elif self.checked_against is not None:
-            self.caption.setText(f"No finding: the inputs and outputs look like {self.checked_against}.")
+            self.caption.setText(f"No finding: the inputs and outputs look like {self.checked_against}"
+                                 f"{pulled_note(self.session)}.")
         elif not self.job_running("check"):
             self.caption.setText("Not checked yet: Check inputs compares the rows with the reference.")
         for finding in findings:

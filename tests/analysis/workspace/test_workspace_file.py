@@ -222,7 +222,7 @@ def test_a_version_5_workspace_opens_with_empty_findings(tmp_path):
     con.execute("INSERT INTO profiles VALUES ('log', '{\"schema_version\": 1}', now())")
     con.close()
     ws = Workspace.open(path)
-    assert ws.meta("schema_version") == SCHEMA_VERSION == 9
+    assert ws.meta("schema_version") == SCHEMA_VERSION == 10
     assert ws.profile("log") == '{"schema_version": 1}'
     assert ws.findings("log") == (None, []) and ws.check_reference("log") is None
     ws.save_findings("log", "r", [{"key": "k"}])
@@ -246,7 +246,7 @@ def test_a_version_8_workspace_opens_and_keeps_compare_verdicts_from_then_on(tmp
     con.execute("INSERT INTO meta VALUES ('schema_version', '8')")
     con.close()
     ws = Workspace.open(path)
-    assert ws.meta("schema_version") == 9 and ws.compare_verdicts() == []
+    assert ws.meta("schema_version") == SCHEMA_VERSION and ws.compare_verdicts() == []
     before = _dt.datetime.now()
     ws.add_compare_verdict("log", {"base": "v1", "candidate": "v2", "verdict": "worse"})
     ws.add_compare_verdict(None, {"base": "v2", "candidate": "v3", "verdict": "better"})
@@ -257,3 +257,37 @@ def test_a_version_8_workspace_opens_and_keeps_compare_verdicts_from_then_on(tmp
     assert all(v["compared_at"] >= before for v in kept)
     assert again.compare_verdicts(since=_dt.datetime.now() + _dt.timedelta(days=1)) == []
     again.close()
+
+
+def test_a_log_pulled_from_spark_is_registered_by_its_source_never_by_a_token(tmp_path):
+    """A pulled log reopens by pulling again: its registration keeps the URL without its
+    parameters, the table, the rows and the filter; closing it drops the source too."""
+    from analysis.query import Sql
+    from analysis.workspace.workspace_file import SparkSource
+
+    with pytest.raises(ValueError):
+        SparkSource("sc://host:443/;token=secret", "main.ml.logs", 1000)
+    source = SparkSource("sc://host:443", "main.ml.logs", 5_000, "region = 'EU-West'")
+    path = tmp_path / "pulled.sleuth"
+    ws = Workspace.open(path)
+    ws.save_dataset(DatasetEntry("main.ml.logs", (), "parquet", None, spark=source))
+    ws.save_dataset(DatasetEntry("local", (str(tmp_path / "a.parquet"),), "parquet", None))
+    ws.close()
+    again = Workspace.open(path)
+    entries = {entry.name: entry for entry in again.datasets()}
+    assert entries["main.ml.logs"].spark == source and entries["main.ml.logs"].paths == ()
+    assert entries["local"].spark is None
+    again.remove_dataset("main.ml.logs")
+    assert again.fetch(Sql("SELECT count(*) FROM spark_pulls")) == [(0,)]
+    again.close()
+
+
+def test_an_unreadable_spark_source_leaves_the_registration_without_one(tmp_path):
+    from analysis.query import Sql
+
+    path = tmp_path / "edited.sleuth"
+    ws = Workspace.open(path)
+    ws.save_dataset(DatasetEntry("logs", (), "parquet", None))
+    ws.edit([Sql("INSERT INTO spark_pulls VALUES ('logs', '{\"url\": \"sc://h\", \"rows\": -3}', NULL)")])
+    assert [entry.spark for entry in ws.datasets()] == [None]
+    ws.close()
