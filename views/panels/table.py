@@ -242,7 +242,10 @@ class TablePanel(Panel):
         self.model.set_value_names(opened.roles.model_version if opened else None, names)
 
     def _release(self) -> None:
+        """Drop the shown window's tables; a copy still reading them is cancelled (it copied
+        rows of a table that is no longer on screen), instead of failing when they go."""
         if self.window is not None:
+            self.tasks.cancel("table-copy")
             release_table(self.session.store, self.window)
             self.window = None
 
