@@ -524,11 +524,15 @@ def _auc_by_group(store: Store, rows: Sql, keys: list[str], out: Outcomes, cance
     their share of all pairs (zero in a bin holding a single distinct score). Where that bound
     exceeds ``AUC_ERROR_BOUND``, the rows of the bins with the most such pairs are read again
     and ranked exactly (see :func:`histogram_auc`).
+
+    The row CTEs are ``NOT MATERIALIZED``: read twice (group numbers, then the rows), DuckDB
+    would otherwise copy every labelled row into its buffers first, which took the process
+    past 2 GB at 100M rows; reading the columns twice is cheaper than that copy.
     """
     columns = ", ".join(keys + ["k"])
     joined = " AND ".join(f"l.{c} IS NOT DISTINCT FROM n.{c}" for c in keys + ["k"])
     common = (
-        f"WITH scored_rows AS ({rows.text}), labelled AS ({_auc_source(keys, out)}), "
+        f"WITH scored_rows AS NOT MATERIALIZED ({rows.text}), labelled AS NOT MATERIALIZED ({_auc_source(keys, out)}), "
         f"numbered AS (SELECT {columns}, row_number() OVER (ORDER BY {columns}) - 1 AS g "
         f"FROM (SELECT DISTINCT {columns} FROM labelled)), "
         f"binned AS (SELECT n.g, l.y, l.s, n.g * {AUC_BINS} + CAST(least(greatest(floor(l.s * {AUC_BINS}), 0), "

@@ -3,7 +3,8 @@
 The log is the 10M-row benchmark log's shape (``common._log_sql``) made ten times longer: the
 same 30 columns and 30 days, written by DuckDB as ten files of 10M rows (one whole log, rows
 in time order across the files), about 12 GB. Generating it is part of the benchmark and runs
-only when the folder holds no complete log (``--generate`` forces it); ``make test`` never runs it.
+only when the folder holds no complete log (``--generate`` forces it). Not a ``bench_*.py``, so
+neither ``make test`` nor ``make bench`` runs it: it writes 12 GB and takes minutes.
 
 One fresh process, DuckDB capped at ``APP_MEMORY_LIMIT`` with its temp directory for spilling
 (as the window and the CLI run it), goes through the budgets in turn and records the time of
@@ -18,7 +19,7 @@ each step and the process's peak resident memory after it:
   column of the 100M rows against it and triage, < 60 s;
 * peak memory < 2 GB throughout.
 
-Run: ``.venv/bin/python tests/bench/bench_100m.py [--folder /tmp/sleuth-bench-100m] [--repeats 1]``;
+Run: ``.venv/bin/python tests/bench/workstation_100m.py [--folder /tmp/sleuth-bench-100m] [--repeats 1]``;
 delete the folder when done (``--delete`` does it after the run).
 """
 
