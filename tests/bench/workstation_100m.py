@@ -20,7 +20,9 @@ each step and the process's peak resident memory after it:
 * peak memory < 2 GB throughout.
 
 Run: ``.venv/bin/python tests/bench/workstation_100m.py [--folder /tmp/sleuth-bench-100m] [--repeats 1]``;
-delete the folder when done (``--delete`` does it after the run).
+delete the folder when done (``--delete`` does it after the run). To watch the steps as they end
+(each prints its time and peak to stderr), run the route alone:
+``.venv/bin/python tests/bench/workstation_100m.py --child sleuth /tmp/sleuth-bench-100m``.
 """
 
 from __future__ import annotations
@@ -99,6 +101,8 @@ def sleuth(folder: Path) -> dict:
     def done(step: str) -> None:
         result[f"{step}_s"] = clock.now()
         result[f"{step}_peak_mb"] = peak_rss_mb()
+        print(f"{step}: {seconds(result[f'{step}_s'])}, peak {megabytes(result[f'{step}_peak_mb'])}",
+              file=sys.stderr, flush=True)  # a step that runs for minutes still leaves the earlier ones
         clock.start = time.perf_counter()
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
