@@ -102,6 +102,16 @@ class Store:
         with self.job_cursor(cancel) as cur:
             return cur.execute(sql.text, list(sql.params)).fetchnumpy()
 
+    def numpy_chunks(self, sql: Sql | str, rows: int, cancel: CancelToken = NEVER_CANCELLED) -> Iterator[dict[str, Any]]:
+        """Run a query and yield its columns as numpy arrays ``rows`` rows at a time, so a pass
+        over a 100M-row result holds one chunk in memory instead of the whole result."""
+        sql = Sql(sql) if isinstance(sql, str) else sql
+        with self.job_cursor(cancel) as cur:
+            # A relation streams its batches; a DB-API result (execute) would first copy every row.
+            for batch in cur.sql(sql.text, params=list(sql.params)).to_arrow_reader(rows):
+                yield {name: column.to_numpy(zero_copy_only=False) for name, column in
+                       zip(batch.schema.names, batch.columns)}
+
     def rows(self, sql: Sql | str, cancel: CancelToken = NEVER_CANCELLED) -> list[tuple]:
         sql = Sql(sql) if isinstance(sql, str) else sql
         with self.job_cursor(cancel) as cur:

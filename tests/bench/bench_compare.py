@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import duckdb  # noqa: E402
 
 from tests.bench.common import (  # noqa: E402
-    CACHE_DIR, _normal, _uniform, machine_note, markdown_table, megabytes, parse_args, ratio,
-    interleaved_routes, run_child_if_asked, seconds,
+    CACHE_DIR, _normal, _uniform, budget_verdict, load_range, machine_note, markdown_table, median_spread,
+    medians, megabytes, parse_args, ratio, run_child_if_asked, runs_in_turns, seconds,
 )
 
 SHADOW_SCHEMA_VERSION = 1
@@ -145,26 +145,41 @@ def notebook_route(log: Path) -> dict:
 ROUTES = {"sleuth": sleuth_route, "notebook": notebook_route, "slices": slices_route}
 
 
+VERDICT_BUDGET_S = 2.0
+PEAK_BUDGET_MB = 1536
+
+
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0])
     log = shadow_log(args.rows)
     script = str(Path(__file__).resolve())
-    measured = interleaved_routes(script, ("sleuth", "notebook", "slices"), log, args.repeats)
-    sleuth, notebook, slices = measured["sleuth"], measured["notebook"], measured["slices"]
+    runs = runs_in_turns(script, ("sleuth", "notebook", "slices"), log, args.repeats)
+    for sleuth_run, notebook_run in zip(runs["sleuth"], runs["notebook"]):
+        sleuth_run["share_of_notebook"] = sleuth_run["seconds"] / notebook_run["seconds"]
+    sleuth, notebook, slices = (medians(runs[route]) for route in ("sleuth", "notebook", "slices"))
     print(machine_note(args.rows, args.repeats))
     print(markdown_table(
-        ["route", "time", "peak RSS"],
-        [["Sleuth compare: the verdict (pairing, metrics but AUC, flips)", seconds(sleuth["verdict_seconds"]), ""],
-         ["Sleuth compare (full report)", seconds(sleuth["seconds"]), megabytes(sleuth["peak_rss_mb"])],
-         ["Notebook (pandas join, accuracy, flips)", seconds(notebook["seconds"]), megabytes(notebook["peak_rss_mb"])],
-         ["ratio notebook / Sleuth", ratio(notebook["seconds"], sleuth["seconds"]),
-          ratio(notebook["peak_rss_mb"], sleuth["peak_rss_mb"])]],
+        ["route", "time", "peak RSS", "load before the runs"],
+        [["Sleuth compare: the verdict (pairing, metrics but AUC, flips)",
+          median_spread(runs["sleuth"], "verdict_seconds", seconds), "", ""],
+         ["Sleuth compare (full report)", median_spread(runs["sleuth"], "seconds", seconds),
+          median_spread(runs["sleuth"], "peak_rss_mb", megabytes), load_range(runs["sleuth"])],
+         ["Notebook (pandas join, accuracy, flips)", median_spread(runs["notebook"], "seconds", seconds),
+          median_spread(runs["notebook"], "peak_rss_mb", megabytes), load_range(runs["notebook"])],
+         ["ratio notebook / Sleuth (medians)", ratio(notebook["seconds"], sleuth["seconds"]),
+          ratio(notebook["peak_rss_mb"], sleuth["peak_rss_mb"]), ""]],
     ))
-    same = (sleuth["negative"], sleuth["positive"]) == (notebook["negative"], notebook["positive"])
+    print(f"\nBudgets, judged on every run: verdict < {VERDICT_BUDGET_S:.0f} s: "
+          f"{budget_verdict(runs['sleuth'], 'verdict_seconds', VERDICT_BUDGET_S)}; whole report <= half the "
+          f"notebook's time in the same turn: {budget_verdict(runs['sleuth'], 'share_of_notebook', 0.5)}; "
+          f"peak < {PEAK_BUDGET_MB} MB: {budget_verdict(runs['sleuth'], 'peak_rss_mb', PEAK_BUDGET_MB)}.")
+    same = all((s["negative"], s["positive"]) == (n["negative"], n["positive"])
+               for s, n in zip(runs["sleuth"], runs["notebook"]))
     print(f"Per-slice comparison over {slices['slices']} saved slices (pairing, paired table, tests): "
-          f"{seconds(slices['seconds'])}, {megabytes(slices['peak_rss_mb'])} peak; {slices['regressed']} worse, "
-          f"worst: {slices['top_slice']}")
-    print(f"Flip counts equal: {'yes' if same else 'NO'} ({sleuth['negative']:,} negative, "
+          f"{median_spread(runs['slices'], 'seconds', seconds)}, "
+          f"{median_spread(runs['slices'], 'peak_rss_mb', megabytes)} peak, {load_range(runs['slices'])}; "
+          f"{slices['regressed']} worse, worst: {slices['top_slice']}")
+    print(f"Flip counts equal in every run: {'yes' if same else 'NO'} ({sleuth['negative']:,} negative, "
           f"{sleuth['positive']:,} positive); top regressed slice: {sleuth['top_slice']}")
 
 

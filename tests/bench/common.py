@@ -77,12 +77,13 @@ def _normal(i: str, k: int) -> str:
     return f"(sqrt(-2 * ln(1 - {_uniform(i, k)})) * cos(2 * pi() * {_uniform(i, k + 1)}))"
 
 
-def _log_sql(rows: int, target: Path) -> str:
+def _log_sql(rows: int, target: Path, first: int = 0, stop: int | None = None) -> str:
     """COPY of a realistic binary-classification log in time order (logs are appended).
 
     The score is a logistic function of a few features, the label is drawn from it (so the
     model is calibrated and AUC is around 0.8), v2 takes a growing share of traffic over the
-    30 days, and one label in ten is missing (not yet known).
+    30 days, and one label in ten is missing (not yet known). Rows ``first`` to ``stop`` of a
+    ``rows``-row log, so a very large log can be written as several files of one whole.
     """
     numeric = ",\n".join(f"    {_normal('i', 10 + 2 * k)} * {k + 1} AS f_num_{k:02d}" for k in range(13))
     counts = ",\n".join(f"    CAST(floor(-ln(1 - {_uniform('i', 40 + k)}) * {3 * (k + 1)}) AS INTEGER) AS f_int_{k:02d}"
@@ -102,7 +103,7 @@ WITH base AS (
     {_uniform('i', 65)} AS u_version,
     {_uniform('i', 66)} AS u_label,
     {_uniform('i', 67)} AS u_missing
-  FROM range({rows}) AS t(i)
+  FROM range({first}, {rows if stop is None else stop}) AS t(i)
 ),
 scored AS (
   SELECT *,
@@ -167,30 +168,33 @@ def run_route(script: str, route: str, log: Path, env: dict[str, str] | None = N
     return result
 
 
-def repeat_route(script: str, route: str, log: Path, repeats: int = REPEATS,
-                 env: dict[str, str] | None = None) -> dict:
-    """The route run ``repeats`` times, one process after another: the median of every number.
-
-    Runs are sequential on purpose: two 10M-row pandas frames at once would measure the
-    machine's memory pressure, not the route.
-    """
-    return _medians([run_route(script, route, log, env) for _ in range(repeats)])
-
-
-def interleaved_routes(script: str, routes: Sequence[str], log: Path, repeats: int = REPEATS) -> dict[str, dict]:
-    """Each route ``repeats`` times, taking turns (a, b, a, b, ...): the median of every number.
+def runs_in_turns(script: str, routes: Sequence[str], log: Path, repeats: int = REPEATS,
+                  env: dict[str, str] | None = None) -> dict[str, list[dict]]:
+    """Every run of each route, ``repeats`` times taking turns (a, b, a, b, ...), one process
+    at a time; each run records ``load``, the 1-minute load average (``uptime``'s first figure)
+    just before it started.
 
     On a shared machine the speed drifts by 2x within minutes; taking turns exposes every route
-    to the same drift, so their ratio stays meaningful when the absolute times do not.
+    to the same drift, so their ratio stays meaningful when the absolute times do not. Runs are
+    sequential on purpose: two 10M-row pandas frames at once would measure the machine's memory
+    pressure, not the route.
     """
     runs: dict[str, list[dict]] = {route: [] for route in routes}
     for _ in range(repeats):
         for route in routes:
-            runs[route].append(run_route(script, route, log))
-    return {route: _medians(results) for route, results in runs.items()}
+            load = os.getloadavg()[0]
+            runs[route].append({**run_route(script, route, log, env), "load": load})
+    return runs
 
 
-def _medians(runs: list[dict]) -> dict:
+def repeat_route(script: str, route: str, log: Path, repeats: int = REPEATS,
+                 env: dict[str, str] | None = None) -> dict:
+    """The route run ``repeats`` times, one process after another: the median of every number."""
+    return medians(runs_in_turns(script, (route,), log, repeats, env)[route])
+
+
+def medians(runs: list[dict]) -> dict:
+    """The median of every number over the runs; other values from the first run."""
     summary = {}
     for key, value in runs[0].items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -198,6 +202,31 @@ def _medians(runs: list[dict]) -> dict:
         else:
             summary[key] = value
     return summary
+
+
+def median_spread(runs: list[dict], key: str, unit: Callable[[float], str]) -> str:
+    """The median of ``key`` over the runs and, with more than one run, its range:
+    ``1.23 s (1.10-1.40 s)``."""
+    values = [run[key] for run in runs]
+    text = unit(statistics.median(values))
+    return text if len(values) < 2 else f"{text} ({unit(min(values))}–{unit(max(values))})"
+
+
+def load_range(runs: Iterable[dict]) -> str:
+    """The 1-minute load averages the runs started under: ``load 3.1-5.2``."""
+    loads = [run["load"] for run in runs]
+    low, high = min(loads), max(loads)
+    return f"load {low:.1f}" if f"{low:.1f}" == f"{high:.1f}" else f"load {low:.1f}–{high:.1f}"
+
+
+def budget_verdict(runs: list[dict], key: str, budget: float) -> str:
+    """"met" only when every run stays under the budget; otherwise the loads of the runs that
+    missed it, so a miss on a busy machine reads as such."""
+    missed = [run for run in runs if run[key] >= budget]
+    if not missed:
+        return f"met ({len(runs)} of {len(runs)} runs)"
+    loads = ", ".join(f"{run['load']:.1f}" for run in missed)
+    return f"missed under load {loads} ({len(missed)} of {len(runs)} runs)"
 
 
 def parse_args(description: str) -> argparse.Namespace:
@@ -268,5 +297,5 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str
 def machine_note(rows: int, repeats: int) -> str:
     """One line saying where and how the figures were taken (load changes them)."""
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (f"{rows:,} rows, median of {repeats} fresh processes, {os.cpu_count()} cores, "
-            f"duckdb {duckdb.__version__}, load average before the run {load}")
+    return (f"{rows:,} rows, median (min–max) of {repeats} fresh processes per route taking turns, "
+            f"{os.cpu_count()} cores, duckdb {duckdb.__version__}; load average (uptime) as this line was printed {load}")

