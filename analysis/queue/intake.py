@@ -45,6 +45,8 @@ SAMPLE_SEED = 0
 class IntakeResult:
     added: int
     duplicates: int
+    """Failures read that an earlier intake had already queued or counted, and not queued now
+    (none is counted twice)."""
     counted: int
     """Failures left out of the items by the per-group sample, counted in the groups' impact."""
     groups: tuple[int, ...]
