@@ -6,6 +6,13 @@ a reviewer reads at a glance, never copies of logs. Every change is one transact
 workspace, committed and checkpointed when made, and leaves a line in an append-only history
 saying who (the OS user name unless told) did what and when. Changes people make are
 :class:`~analysis.queue.edits.QueueEdit` objects, so a window can undo them.
+
+A group's impact counts every failure once, whether it is queued as an item or was left out
+by an intake's sample: the keys of the sampled-out ones (ids only, never row values) are kept
+in ``queue_counted``, so reading the same rows again adds nothing to any count, while rows
+no intake has read add their failures. Keys rather than a watermark of rows read, because an
+intake reads any subset of a log (a filter, a selection, a slice), which no time or row range
+describes; a key per failure is bounded by the failures the queue counts.
 """
 
 from __future__ import annotations
@@ -141,15 +148,23 @@ class FailureQueue:
         return int(self._con.execute("SELECT coalesce(sum(failures), 0) FROM queue_group_counts").fetchall()[0][0])
 
     def existing_keys(self, keys: Iterable[str]) -> set[str]:
-        """The keys already queued, by a join: a list parameter tested per row (``list_contains``)
-        took 12 s for a second intake of 100k failures."""
+        """The keys already queued as items."""
+        return self._keys_among(keys, "SELECT item_key FROM queue_items")
+
+    def counted_keys(self, keys: Iterable[str]) -> set[str]:
+        """The keys already counted in a group's impact: queued, or left out by a sample."""
+        return self._keys_among(keys, "SELECT item_key FROM queue_items UNION ALL SELECT item_key FROM queue_counted")
+
+    def _keys_among(self, keys: Iterable[str], source: str) -> set[str]:
+        """Which of ``keys`` the key query ``source`` holds, by a join: a list parameter tested
+        per row (``list_contains``) took 12 s for a second intake of 100k failures."""
         keys = pd.DataFrame({"item_key": pd.Series(list(keys), dtype=object)})
         if keys.empty:
             return set()
         self._con.register("_sleuth_keys", keys)
         try:
-            rows = self._con.execute("SELECT i.item_key FROM queue_items i SEMI JOIN _sleuth_keys k "
-                                     "ON i.item_key = k.item_key").fetchall()
+            rows = self._con.execute(f"SELECT k.item_key FROM _sleuth_keys k SEMI JOIN ({source}) s "
+                                     "ON s.item_key = k.item_key").fetchall()
         finally:
             self._con.unregister("_sleuth_keys")
         return {r[0] for r in rows}
@@ -218,6 +233,7 @@ class FailureQueue:
 
     def delete_group(self, group_id: int) -> None:
         self._con.execute("DELETE FROM queue_group_counts WHERE group_id = ?", [group_id])
+        self._con.execute("DELETE FROM queue_counted WHERE group_id = ?", [group_id])
         self._con.execute("DELETE FROM queue_groups WHERE group_id = ?", [group_id])
 
     def group_by_key(self, key: str) -> int | None:
@@ -245,21 +261,38 @@ class FailureQueue:
         """Count an intake's new failures (queued or left out by the sample) in the group's impact.
         Added, not replaced: a later intake of other rows of the same log (the next week, or
         "since the last review") adds to the group, and one of the same rows adds nothing, as
-        its failures are duplicates; so the count shown stays that of the group's failures."""
+        its failures are already counted (:meth:`counted_keys`); so the count shown stays that
+        of the group's failures."""
         self._con.execute("INSERT INTO queue_group_counts VALUES (?, ?, ?) ON CONFLICT DO UPDATE "
                           "SET failures = coalesce(queue_group_counts.failures, 0) + excluded.failures",
                           [group_id, dataset, failures])
 
     def insert_items(self, frame: pd.DataFrame) -> None:
-        """Insert item rows (columns as ``queue_items``); keys already queued must be left out."""
+        """Insert item rows (columns as ``queue_items``); keys already queued must be left out.
+        A failure counted earlier without being queued is queued now, so it is no longer kept
+        among the counted-only ones."""
         if frame.empty:
             return
         self._con.register("_sleuth_new_items", frame)
         try:
             self._con.execute("INSERT INTO queue_items SELECT item_key, dataset, row_key, row_number, version, label, "
                               "prediction, loss, observed_at, group_id, pinned, status, added_at FROM _sleuth_new_items")
+            self._con.execute("DELETE FROM queue_counted WHERE item_key IN (SELECT item_key FROM _sleuth_new_items)")
         finally:
             self._con.unregister("_sleuth_new_items")
+
+    def insert_counted(self, keys: Iterable[str], dataset: str, group_id: int) -> None:
+        """Keep the keys of failures counted in ``group_id``'s impact but not queued (left out by
+        a sample), so that reading them again does not count them again."""
+        frame = pd.DataFrame({"item_key": pd.Series(list(keys), dtype=object)})
+        if frame.empty:
+            return
+        frame["dataset"], frame["group_id"] = dataset, group_id
+        self._con.register("_sleuth_counted", frame)
+        try:
+            self._con.execute("INSERT INTO queue_counted SELECT item_key, dataset, group_id FROM _sleuth_counted")
+        finally:
+            self._con.unregister("_sleuth_counted")
 
     def add_note(self, group_id: int, text: str) -> int:
         note_id = self.next_id("queue_notes", "note_id")

@@ -3,10 +3,15 @@ last review) or from chosen rows (a table selection, compare's negative flips, a
 rows, a traced row).
 
 A failure is a labelled prediction whose class is wrong. Intake groups the failures it reads
-(by check finding, blamed training batch and failing slice, :mod:`analysis.queue.grouping`), keeps at most ``sample`` of each group as items (a seeded
-random sample; the rest are counted in the group's impact), and never queues the same request
-twice: an item's key is the request id (or the dataset and row number when the log has no id)
-and the version.
+(by check finding, blamed training batch and failing slice, :mod:`analysis.queue.grouping`),
+keeps at most ``sample`` of each group's new failures as items (a seeded random sample; the
+rest are counted in the group's impact), and never queues or counts the same request twice: a
+failure's key is the request id (or the dataset and row number when the log has no id) and the
+version, and the queue keeps the keys of the failures it counted without queueing them
+(:mod:`analysis.queue.failure_queue`). So reading the same rows again (the same log added
+twice, with or without ``sample``) changes no count, and a later log adds exactly its new
+failures. A failure already counted gets no second chance in a sample; without a sample every
+failure read is queued, one counted earlier included (it is not counted again).
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ SAMPLE_SEED = 0
 class IntakeResult:
     added: int
     duplicates: int
+    """Failures read that an earlier intake had already queued or counted, and not queued now
+    (none is counted twice)."""
     counted: int
     """Failures left out of the items by the per-group sample, counted in the groups' impact."""
     groups: tuple[int, ...]
@@ -135,28 +142,45 @@ def queue_failures(queue: FailureQueue, failed: FoundFailures, sample: int | Non
 
 
 def _store_groups(queue, dataset_name, found, grouped: Sequence[FoundGroup], sample):
+    """Queue and count each group's failures; a failure read is added (queued now), counted
+    (new, left out by the sample) or a duplicate (queued or counted by an earlier intake)."""
     by_row = found.set_index("row_number")
-    queued = by_row["item_key"].isin(list(queue.existing_keys(found["item_key"])))  # once: per group took seconds
+    keys = by_row["item_key"]
+    queued = keys.isin(list(queue.existing_keys(keys)))  # once: per group took seconds
+    known = keys.isin(list(queue.counted_keys(keys)))
     rng = np.random.default_rng(SAMPLE_SEED)
     added = duplicates = counted = 0
     group_ids = []
     for group in grouped:
-        group_id = queue.group_by_key(group.key)
-        if group_id is None:
-            group_id = queue.new_group(group.key, group.reason, group.title, dataset_name, group.version,
-                                       group.slice, group.evidence)
-            queue.record(f"group {group_id}", "found by grouping", None, {"title": group.title})
+        group_id = _group_id(queue, group, dataset_name)
         group_ids.append(group_id)
-        items = by_row.loc[list(group.rows)]
-        fresh = items[~queued.loc[list(group.rows)].to_numpy()].reset_index()
-        duplicates += len(items) - len(fresh)
-        queue.add_count(group_id, dataset_name, len(fresh))
-        if sample is not None and len(fresh) > sample:
-            counted += len(fresh) - sample
-            fresh = fresh.iloc[np.sort(rng.choice(len(fresh), size=sample, replace=False))]
-        queue.insert_items(_item_rows(fresh, dataset_name, group_id))
-        added += len(fresh)
+        rows = list(group.rows)
+        new = ~known.loc[rows].to_numpy()
+        queue.add_count(group_id, dataset_name, int(new.sum()))
+        # without a sample every failure read is queued, one only counted so far included
+        candidates = by_row.loc[rows][new if sample is not None else ~queued.loc[rows].to_numpy()].reset_index()
+        left_out = 0
+        if sample is not None and len(candidates) > sample:
+            kept = np.zeros(len(candidates), dtype=bool)
+            kept[rng.choice(len(candidates), size=sample, replace=False)] = True
+            queue.insert_counted(candidates["item_key"][~kept], dataset_name, group_id)
+            left_out = len(candidates) - sample
+            candidates = candidates[kept]
+        queue.insert_items(_item_rows(candidates, dataset_name, group_id))
+        added += len(candidates)
+        counted += left_out
+        duplicates += len(rows) - len(candidates) - left_out
     return added, duplicates, counted, group_ids
+
+
+def _group_id(queue, group: FoundGroup, dataset_name: str) -> int:
+    """The queue's group for a found group: the one found earlier for the same reason, or a new one."""
+    group_id = queue.group_by_key(group.key)
+    if group_id is None:
+        group_id = queue.new_group(group.key, group.reason, group.title, dataset_name, group.version,
+                                   group.slice, group.evidence)
+        queue.record(f"group {group_id}", "found by grouping", None, {"title": group.title})
+    return group_id
 
 
 def _item_rows(frame: pd.DataFrame, dataset_name: str, group_id: int) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from analysis.query import ident
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 
 @dataclass(frozen=True)
@@ -149,6 +149,10 @@ TABLES: tuple[Table, ...] = (
     Table("queue_group_counts", (Column("group_id", "BIGINT"), Column("dataset", "VARCHAR"),
                                  Column("failures", "BIGINT", required=False)),
           key=("group_id", "dataset"), since=5),
+    Table("queue_counted",  # failures counted in a group's impact but left out of its items by a sample
+          (Column("item_key", "VARCHAR", comment="as queue_items: request id (or dataset + row number) + version"),
+           Column("dataset", "VARCHAR"), Column("group_id", "BIGINT", required=False)),
+          key="item_key", since=11),
     Table("queue_notes", (Column("note_id", "BIGINT"), Column("group_id", "BIGINT", required=False),
                           Column("made_at", "TIMESTAMP", required=False), Column("who", "VARCHAR", required=False),
                           Column("text", "VARCHAR", required=False)), key="note_id", since=5),

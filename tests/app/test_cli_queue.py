@@ -12,6 +12,7 @@ from functools import partial
 from xml.etree import ElementTree
 
 import markupsafe
+import pandas as pd
 import pytest
 
 from tests.app.pdf_pages import DARK_PIXELS_OF_A_LINE, dark_pixels_per_page
@@ -37,6 +38,39 @@ def test_add_creates_the_workspace_and_reports_its_groups(reviewed):
     assert all(g["items"] <= 25 for g in added["groups"])
     assert added["added"] + added["counted"] == sum(g["impact"]["failures"] for g in added["groups"])
     assert set(added["groups"][0]) >= {"id", "title", "slice", "items", "impact", "status", "tags", "owner", "decision"}
+
+
+def _demo_failures(demo_files, since, until) -> int:
+    """Failed predictions (labelled, wrong class) of the demo log in [since, until), by pandas."""
+    log = pd.read_parquet(demo_files.log, columns=["timestamp", "is_fraud", "prediction"])
+    inside = (log["timestamp"] >= since) & (log["timestamp"] < until)
+    return int((inside & log["is_fraud"].notna() & (log["is_fraud"] != log["prediction"])).sum())
+
+
+def test_the_same_log_added_twice_with_a_sample_counts_its_failures_once(demo_files, tmp_path):
+    """Issue 16: reading the same rows again with ``--sample`` changes no group's count; a later
+    week adds exactly its failures."""
+    workspace, start = tmp_path / "weekly.sleuth", pd.Timestamp("2026-10-01")
+    week, two_weeks = start + pd.Timedelta(days=7), start + pd.Timedelta(days=14)
+
+    def add(until):
+        return json.loads(_sleuth("queue", "add", workspace, demo_files.log, "--where", f"timestamp < '{until.date()}'",
+                                  "--sample", "25", "--json").stdout)
+
+    def counts():
+        listed = json.loads(_sleuth("queue", "list", workspace, "--json").stdout)
+        return listed["failures"], {g["id"]: (g["impact"]["failures"], g["items"]) for g in listed["groups"]}
+
+    first = add(week)
+    assert first["counted"] > 0
+    assert counts()[0] == first["added"] + first["counted"] == _demo_failures(demo_files, start, week)
+    before = counts()
+    again = add(week)
+    assert (again["added"], again["counted"], again["duplicates"]) == (0, 0, first["added"] + first["counted"])
+    assert counts() == before
+    later = add(two_weeks)
+    assert later["added"] + later["counted"] == _demo_failures(demo_files, week, two_weeks)
+    assert counts()[0] == _demo_failures(demo_files, start, two_weeks)
 
 
 def test_list_shows_the_decision_and_filters_by_status(reviewed):

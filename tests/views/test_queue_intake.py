@@ -89,6 +89,27 @@ def test_the_queue_panel_queues_the_current_slices_failures(qtbot, sync_tasks, l
     session.close()
 
 
+def test_the_window_queues_failures_a_sampled_intake_only_counted_without_counting_them_again(
+        qtbot, sync_tasks, log, tmp_path):
+    """Issue 16: after ``queue add --sample 5`` counted most failures without queueing them, the
+    window's intake of the same rows queues them all and every count stays that of the log."""
+    from analysis.queue.intake import intake_log
+
+    session = _session(log, tmp_path)
+    opened, frame = session.active, log[1]
+    failures = int((frame["label"] != frame["prediction"]).sum())
+    sampled = intake_log(FailureQueue(session.workspace), session.store, opened.dataset, opened.roles, sample=5)
+    counts = {g.id: g.failures for g in FailureQueue(session.workspace).groups()}
+    assert sampled.counted > 0 and sum(counts.values()) == failures
+    panel = _show(qtbot, QueuePanel(session, sync_tasks))
+    panel.add_slice_button.click()
+    queue = FailureQueue(session.workspace)
+    assert queue.item_count() == queue.total_failures() == failures
+    assert {g.id: g.failures for g in queue.groups()} == counts
+    assert _queued_ids(session) == set(frame[frame["label"] != frame["prediction"]]["request_id"])
+    session.close()
+
+
 def test_without_a_workspace_adding_says_why(qtbot, sync_tasks, log, tmp_path):
     session = _session(log, tmp_path, workspace=False)
     errors = []

@@ -3,8 +3,10 @@ against the manifest's ground truth; intake is idempotent, samples, and keeps pe
 
 import datetime as dt
 import json
+from dataclasses import replace
 
 import duckdb
+import pandas as pd
 import pytest
 
 from analysis.data.open_log import load_log
@@ -164,6 +166,60 @@ def test_sample_caps_items_per_group_and_counts_the_rest(demo_queue, found, tmp_
     assert all(g.items <= 20 for g in groups)
     assert sampled.added + sampled.counted == result.added
     assert queue.total_failures() == result.added
+    workspace.close()
+
+
+def _found_before(found, until):
+    """The month's found failures cut to the predictions before ``until``: the same groups,
+    holding only their earlier rows (a log of the first weeks, grouped as the month was)."""
+    early = found.found[found.found["observed_at"] < until]
+    keep = set(early["row_number"])
+    groups = tuple(replace(g, rows=tuple(r for r in g.rows if r in keep)) for g in found.grouped)
+    return replace(found, found=early.copy(), grouped=tuple(g for g in groups if g.rows))
+
+
+def _pandas_failures(demo_files, since=None, until=None) -> int:
+    """Failed predictions (labelled, wrong class) of the demo log in [since, until), by pandas."""
+    log = pd.read_parquet(demo_files.log, columns=["timestamp", "is_fraud", "prediction"])
+    inside = pd.Series(True, index=log.index)
+    if since is not None:
+        inside &= log["timestamp"] >= since
+    if until is not None:
+        inside &= log["timestamp"] < until
+    return int((inside & log["is_fraud"].notna() & (log["is_fraud"] != log["prediction"])).sum())
+
+
+def test_a_sampled_log_read_again_counts_nothing_twice_and_new_rows_add_their_failures(found, demo_files, tmp_path):
+    """Issue 16: the failures a sample left out are counted once, however often their rows are read."""
+    workspace = Workspace.open(tmp_path / "resampled.sleuth")
+    queue = FailureQueue(workspace)
+    first_weeks = _found_before(found, dt.datetime(2026, 10, 15))
+    first = queue_failures(queue, first_weeks, sample=20)
+    before = {g.id: (g.failures, g.items) for g in queue.groups()}
+    assert first.counted > 0 and sum(f for f, _ in before.values()) == _pandas_failures(
+        demo_files, until=dt.datetime(2026, 10, 15))
+    again = queue_failures(queue, first_weeks, sample=20)
+    assert (again.added, again.counted, again.duplicates) == (0, 0, first.added + first.counted)
+    assert {g.id: (g.failures, g.items) for g in queue.groups()} == before
+    later = queue_failures(queue, found, sample=20)
+    new = _pandas_failures(demo_files, since=dt.datetime(2026, 10, 15))
+    assert later.added + later.counted == new and later.duplicates == first.added + first.counted
+    assert queue.total_failures() == _pandas_failures(demo_files)
+    grown = {g.id: g.failures for g in queue.groups()}
+    month = {g.key: len(g.rows) for g in found.grouped}
+    assert {g.id: month[g.key] for g in queue.groups()} == grown, "each group counts each of its failures once"
+    workspace.close()
+
+
+def test_a_failure_only_counted_is_queued_when_added_without_a_sample(found, tmp_path):
+    """Chosen again without a sample, a sampled-out failure becomes an item, still counted once."""
+    workspace = Workspace.open(tmp_path / "promoted.sleuth")
+    queue = FailureQueue(workspace)
+    sampled = queue_failures(queue, found, sample=20)
+    total = queue.total_failures()
+    everything = queue_failures(queue, found)
+    assert (everything.added, everything.counted) == (sampled.counted, 0)
+    assert queue.item_count() == total == queue.total_failures()
     workspace.close()
 
 

@@ -222,7 +222,7 @@ def test_a_version_5_workspace_opens_with_empty_findings(tmp_path):
     con.execute("INSERT INTO profiles VALUES ('log', '{\"schema_version\": 1}', now())")
     con.close()
     ws = Workspace.open(path)
-    assert ws.meta("schema_version") == SCHEMA_VERSION == 10
+    assert ws.meta("schema_version") == SCHEMA_VERSION == 11
     assert ws.profile("log") == '{"schema_version": 1}'
     assert ws.findings("log") == (None, []) and ws.check_reference("log") is None
     ws.save_findings("log", "r", [{"key": "k"}])
