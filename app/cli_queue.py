@@ -126,7 +126,7 @@ def _add(queue, args) -> int:
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     else:
-        print(f"{result.added} failure(s) queued, {result.duplicates} already queued, {result.counted} counted "
+        print(f"{result.added} failure(s) queued, {result.duplicates} already in the queue or counted, {result.counted} counted "
               f"beyond the sample, in {len(groups)} group(s)")
         for note in result.notes:
             print(f"note: {note}")
