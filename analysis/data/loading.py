@@ -145,7 +145,7 @@ def open_dataset(
     return replace(
         dataset,
         name=name or (Path(specs[0]).name if lake else dataset.name),
-        format=lake.kind if lake else dataset.format,
+        format=lake.kind if lake and dataset.format == files.format.value else dataset.format,  # a capture shape wins
         report=replace(dataset.report, warnings=tuple(([lake.note] if lake else []) + left_out)
                        + dataset.report.warnings),
     )

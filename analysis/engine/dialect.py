@@ -98,6 +98,11 @@ def _cached_view(create: exp.Create) -> str:
 
 
 def _spark_form(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:
+        # DuckDB's [NOT] MATERIALIZED hint (it keeps DuckDB from buffering a CTE read twice) has
+        # no Spark form: Spark plans the CTE itself
+        node.set("materialized", None)
+        return node
     if isinstance(node, exp.DateBin):
         return _time_bucket(node)
     if isinstance(node, exp.Anonymous) and node.name.lower() == "timezone":

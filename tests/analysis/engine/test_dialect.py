@@ -42,3 +42,10 @@ def test_an_aggregated_subquery_is_evaluated_first():
     assert asked == ["SELECT MAX(x) FROM t"]
     assert "SELECT" not in spark.split("FROM t")[0].replace("SELECT COUNT", "")
     assert "41 - 1" in spark
+
+
+def test_duckdbs_materialization_hint_has_no_spark_form():
+    """ROC AUC's query marks its CTEs NOT MATERIALIZED for DuckDB; Spark's parser refuses the words."""
+    spark = to_spark("WITH a AS NOT MATERIALIZED (SELECT 1 AS x), b AS MATERIALIZED (SELECT x FROM a) SELECT * FROM b")
+    assert "MATERIALIZED" not in spark
+    assert sqlglot.parse_one(spark, read="spark").find(exp.CTE) is not None
