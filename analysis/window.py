@@ -4,8 +4,9 @@ The table shows a view of millions of rows through pages of a few hundred. Two s
 
 * **The plain view** (no slice, no sort) needs nothing prepared: a page is the ROW_ID range
   ``[start, stop)``. On Parquet that range is pushed down to ``file_row_number`` and reads
-  one row group; it beat ``LIMIT/OFFSET`` at every position we measured, and unlike OFFSET it
-  does not depend on the view returning rows in file order.
+  one row group (of one file, when the log is many: see ``analysis.data.loading``); it beat
+  ``LIMIT/OFFSET`` at every position we measured, and unlike OFFSET it does not depend on the
+  view returning rows in file order.
 * **A slice or a sort** is resolved once, by :func:`prepare_table` on a worker thread, into an
   *ordering table* ``(position, row_id)``: the matching ROW_IDs in display order (nulls last,
   ties broken by ROW_ID so the order is stable). A page then reads ``stop - start`` ids from

@@ -45,8 +45,9 @@ over the indicators scanned), which triage narrows to the hour and to the subgro
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 from scipy.stats import binomtest
@@ -57,7 +58,7 @@ from analysis.dataset import Dataset
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident
 from analysis.store import Store
-from analysis.triage.localisation import one_row_per_request, scan_unit, unit_end
+from analysis.triage.localisation import scan_unit, unit_end
 from analysis.triage.cells import finite_double
 from analysis.triage.reference_profile import ColumnProfile
 from analysis.triage.scan import PERMUTATIONS, ScanWindow, scan
@@ -110,15 +111,24 @@ def row_level_symptoms(
     """A symptom for each (defect, column) whose rows cluster in time beyond chance."""
     if roles.timestamp is None:
         return []
-    where = (condition if condition is not None else Sql("TRUE")) & one_row_per_request(dataset, roles)
-    span = time_span(store, dataset, roles, where)
-    if span is None:
-        return []
-    defects = candidate_defects(store, dataset, roles, columns, where, cancel)
-    if not defects:
-        return []
-    unit = scan_unit(*span)
-    starts, rows, cases = _unit_counts(store, dataset, roles, defects, where, span, unit, cancel)
+    with first_rows_of_requests(store, dataset, roles, cancel) as first_rows:
+        where = (condition if condition is not None else Sql("TRUE")) & first_rows
+        span = time_span(store, dataset, roles, where)
+        if span is None:
+            return []
+        defects = candidate_defects(store, dataset, roles, columns, where, cancel)
+        if not defects:
+            return []
+        unit = scan_unit(*span)
+        starts, rows, cases = _unit_counts(store, dataset, roles, defects, where, span, unit, cancel)
+        return _clustered(store, dataset, roles, defects, where, starts, rows, cases, unit, cancel)
+
+
+def _clustered(
+    store: Store, dataset: Dataset, roles: RoleMap, defects: list[Defect], where: Sql, starts: list,
+    rows: np.ndarray, cases: list[np.ndarray], unit, cancel: CancelToken,
+) -> list[Symptom]:
+    """A symptom for each defect whose series of rows per unit holds a significant window."""
     level = ALPHA / len(defects)
     found = []
     for defect, series in zip(defects, cases):
@@ -162,6 +172,40 @@ def _beyond_the_clock(
     n, observed = int(rows_in.sum()), int(round(hits_in.sum()))
     expected = float(np.clip((rows_in * share).sum() / n, 0.0, 1.0)) if n else 0.0
     return n > 0 and binomtest(observed, n, expected, alternative="greater").pvalue < level
+
+
+@contextmanager
+def first_rows_of_requests(store: Store, dataset: Dataset, roles: RoleMap,
+                           cancel: CancelToken = NEVER_CANCELLED) -> Iterator[Sql]:
+    """The rows of :func:`analysis.triage.localisation.one_row_per_request` (each id counted
+    once, by its first row), as a condition that costs no pass over every id per query.
+
+    That condition, ``ROW_ID IN (SELECT min(ROW_ID) ... GROUP BY id)``, puts every distinct id
+    (text, as ids mostly are) in a hash aggregate and every first row in the build side of a
+    semi join, again in each query: at 100M rows with distinct ids DuckDB ran out of memory in
+    the unit counts. Only the copies matter, so they are found once, in two steps: the 64-bit
+    hashes of the ids held more than once (an aggregate of fixed-size keys, which fits where
+    one of text ids did not: 20M ids under a 500 MB limit), then, among the rows with such a
+    hash only, the exact id's first row (a hash shared by two ids costs a candidate, never a
+    wrong answer). The later rows of each repeated id go to a table that the scan's queries
+    anti-join: empty for a log whose ids are all distinct. It is dropped on leaving the block.
+    """
+    if roles.model_version is None or roles.id is None:
+        yield Sql("TRUE")
+        return
+    copies, rowid, request, view = store.new_name("sleuth_copies"), ident(ROW_ID), ident(roles.id), ident(dataset.view)
+    try:
+        store.execute(
+            f"CREATE TABLE {ident(copies)} AS WITH candidates AS ("
+            f"SELECT {rowid} AS row_id, {request} AS id FROM {view} WHERE hash({request}) IN "
+            f"(SELECT hash({request}) FROM {view} GROUP BY 1 HAVING count(*) > 1)) "
+            f"SELECT c.row_id FROM candidates AS c JOIN (SELECT id, min(row_id) AS first_row FROM candidates "
+            f"GROUP BY id) AS repeated ON c.id IS NOT DISTINCT FROM repeated.id AND c.row_id > repeated.first_row",
+            cancel,
+        )
+        yield Sql(f"{rowid} NOT IN (SELECT row_id FROM {ident(copies)})")
+    finally:
+        store.execute(f"DROP TABLE IF EXISTS {ident(copies)}")
 
 
 def candidate_defects(

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from analysis.data.loading import open_dataset
 from analysis.progress import CancelToken, Cancelled
 from analysis.query import ROW_ID, Sql, ident, literal
 from analysis.window import (
@@ -53,9 +54,29 @@ def log_parquet(log_frame, tmp_path_factory) -> str:
     return str(path)
 
 
-@pytest.fixture(params=["parquet", "duckdb_table"])
-def log_view(request, store, log_frame, log_parquet) -> str:
-    """The log registered as a dataset view, over a Parquet file or over a DuckDB table."""
+FILE_BOUNDS = (0, 70_000, 150_000, 260_000, N_ROWS)
+"""Where the log is cut into Parquet files of uneven sizes (each file's first row)."""
+
+
+@pytest.fixture(scope="module")
+def log_parquet_files(log_frame, tmp_path_factory) -> list[str]:
+    """The log in four Parquet files, in order, with row groups that do not align with the files."""
+    folder = tmp_path_factory.mktemp("window_files")
+    paths = []
+    for part, (first, stop) in enumerate(zip(FILE_BOUNDS, FILE_BOUNDS[1:])):
+        path = folder / f"part-{part}.parquet"
+        table = pa.Table.from_pandas(log_frame.iloc[first:stop], preserve_index=False)
+        pq.write_table(table, path, row_group_size=30_000)
+        paths.append(str(path))
+    return paths
+
+
+@pytest.fixture(params=["parquet", "parquet_files", "duckdb_table"])
+def log_view(request, store, log_frame, log_parquet, log_parquet_files) -> str:
+    """The log registered as a dataset view: over a Parquet file, over several Parquet files
+    (opened as the app opens them), or over a DuckDB table."""
+    if request.param == "parquet_files":
+        return open_dataset(store, log_parquet_files).view
     if request.param == "parquet":
         store.execute(
             f"CREATE VIEW log AS SELECT *, file_row_number AS {ident(ROW_ID)} "
@@ -85,7 +106,7 @@ def assert_page_equals(page, expected: pd.DataFrame) -> None:
     assert raw_column(page, "flag") == expected["flag"].tolist()
 
 
-@pytest.mark.parametrize("start", [0, 149_900, N_ROWS - 150])
+@pytest.mark.parametrize("start", [0, 69_950, 149_900, 259_990, N_ROWS - 150])
 def test_plain_pages_equal_iloc(store, log_view, log_frame, start):
     window = prepare_table(store, TableSpec(log_view, COLUMNS))
     assert window.ordering is None and window.row_count == N_ROWS

@@ -10,7 +10,11 @@ import pandas as pd
 
 from analysis.data.open_log import load_log
 from analysis.triage.reference_profile import profile_reference, reference_window
-from analysis.triage.row_scan import Defect, row_level_symptoms
+from analysis.data.time import time_span
+from analysis.progress import NEVER_CANCELLED
+from analysis.query import ROW_ID, Sql, ident
+from analysis.triage.localisation import one_row_per_request, scan_unit
+from analysis.triage.row_scan import Defect, _unit_counts, first_rows_of_requests, row_level_symptoms
 
 START = dt.datetime(2024, 1, 1)
 DAYS = 150
@@ -122,3 +126,33 @@ def test_a_clock_column_that_sticks_is_still_found(store, tmp_path, monkeypatch)
     found = [s for s in symptoms_of(store, tmp_path, frame) if s.kind == "stuck"]
     assert [(s.columns, s.observed) for s in found] == [(("hour",), 9.0)]
     assert found[0].start <= START + dt.timedelta(days=101) and found[0].end >= START + dt.timedelta(days=113)
+
+
+def test_first_rows_of_requests_count_as_the_first_row_per_id_does(store, tmp_path):
+    """A shadow log whose copies come in either order, with ids logged three times and rows
+    without an id: the rows kept, and every defect's counts per unit, equal the first row per
+    id (pandas' ``duplicated`` on the same rows, which also takes missing ids as one)."""
+    rng = np.random.default_rng(5)
+    frame = sparse_log(seed=3)
+    frame.loc[rng.random(len(frame)) < 0.1, "age"] = np.nan
+    shadow = pd.concat([frame.assign(model_version="a"), frame.assign(model_version="b"),
+                        frame.iloc[::7].assign(model_version="c")], ignore_index=True)
+    shadow = shadow.sample(frac=1.0, random_state=4).sort_values("timestamp", kind="stable", ignore_index=True)
+    shadow.loc[rng.random(len(shadow)) < 0.02, "request_id"] = None
+    path = tmp_path / "shadow.parquet"
+    shadow.to_parquet(path)
+    log = load_log(store, [str(path)], check=False)
+    dataset, roles = log.dataset, log.roles
+    assert roles.id == "request_id" and roles.model_version == "model_version"
+    defects = [Defect("null_rate", "age", {}), Defect("zero_fill", "income", {}), Defect("null_rate", "income", {})]
+    by_first_row = one_row_per_request(dataset, roles)
+    span = time_span(store, dataset, roles, by_first_row)
+    expected = _unit_counts(store, dataset, roles, defects, by_first_row, span, scan_unit(*span), NEVER_CANCELLED)
+    with first_rows_of_requests(store, dataset, roles) as first_rows:
+        kept = store.rows(Sql(f"SELECT {ident(ROW_ID)} FROM {ident(dataset.view)} WHERE {first_rows.text} ORDER BY 1"))
+        got = _unit_counts(store, dataset, roles, defects, first_rows, span, scan_unit(*span), NEVER_CANCELLED)
+    assert [r[0] for r in kept] == list(np.flatnonzero(~shadow["request_id"].duplicated().to_numpy()))
+    assert got[0] == expected[0]
+    np.testing.assert_array_equal(got[1], expected[1])
+    for got_cases, expected_cases in zip(got[2], expected[2], strict=True):
+        np.testing.assert_array_equal(got_cases, expected_cases)
