@@ -45,6 +45,8 @@ def literal(value: Any) -> str:
         return f"{kind} {literal(value.isoformat(sep=' '))}"
     if isinstance(value, _dt.date):
         return f"DATE {literal(value.isoformat())}"
+    if isinstance(value, (list, tuple)):  # a list parameter, e.g. of list_contains(?, x)
+        return literal_list(value)
     text = str(value)
     if "\x00" in text:
         raise ValueError("text values cannot contain NUL characters")

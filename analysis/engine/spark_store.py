@@ -121,6 +121,15 @@ class SparkStore:
         with self.job_cursor(cancel) as cur:
             return cur.execute(_text(sql), _params(sql)).fetchnumpy()
 
+    def numpy_chunks(self, sql: Sql | str, rows: int, cancel: CancelToken = NEVER_CANCELLED) -> Iterator[dict[str, Any]]:
+        """:meth:`analysis.store.Store.numpy_chunks` for a Spark result: it arrives whole (at most
+        ``max_result_rows``, else refused in one sentence) and is handed on ``rows`` at a time."""
+        columns = self.numpy(sql, cancel)
+        total = len(next(iter(columns.values()), ()))
+        for start in range(0, total, rows):
+            cancel.raise_if_cancelled()
+            yield {name: values[start:start + rows] for name, values in columns.items()}
+
     def rows(self, sql: Sql | str, cancel: CancelToken = NEVER_CANCELLED) -> list[tuple]:
         with self.job_cursor(cancel) as cur:
             return cur.execute(_text(sql), _params(sql)).fetchall()

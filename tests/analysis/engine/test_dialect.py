@@ -8,7 +8,7 @@ import sqlglot
 from sqlglot import exp
 
 from analysis.engine.dialect import to_spark
-from analysis.query import Sql, ident
+from analysis.query import Sql, ident, inline
 
 
 def test_a_parameter_stays_one_literal_whatever_it_holds():
@@ -49,3 +49,13 @@ def test_duckdbs_materialization_hint_has_no_spark_form():
     spark = to_spark("WITH a AS NOT MATERIALIZED (SELECT 1 AS x), b AS MATERIALIZED (SELECT x FROM a) SELECT * FROM b")
     assert "MATERIALIZED" not in spark
     assert sqlglot.parse_one(spark, read="spark").find(exp.CTE) is not None
+
+
+def test_a_list_parameter_becomes_an_array_not_a_string(store):
+    """ROC AUC passes the bins to rank exactly as one list parameter of list_contains: inlined
+    for Spark it must stay a list (DuckDB's answer with the inlined list equals the parameter's)."""
+    spark = to_spark(Sql("SELECT * FROM t WHERE list_contains(?, c)", ([760, 1147],)))
+    array = sqlglot.parse_one(spark, read="spark").find(exp.Array)
+    assert array is not None and [int(e.this) for e in array.expressions] == [760, 1147]
+    query = Sql("SELECT list_contains(?, 3), list_contains(?, 4)", ([1, 3], (1, 3)))
+    assert store.rows(Sql(inline(query))) == store.rows(query) == [(True, False)]
