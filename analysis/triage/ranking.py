@@ -67,7 +67,7 @@ import datetime as _dt
 import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -602,12 +602,17 @@ def without_repeats(findings: Sequence[Finding]) -> list[Finding]:
     with the other's symptoms."""
     kept: list[Finding] = []
     for finding in sorted(findings, key=lambda f: -f.score):
-        twin = next((k for k in kept if k.key == finding.key and _windows_nest(k.window, finding.window)), None)
-        if twin is None:
-            kept.append(finding)
-        else:
-            kept[kept.index(twin)] = replace(twin, symptoms=twin.symptoms + finding.symptoms)
+        _join_or_keep(kept, finding, lambda k: k.key == finding.key and _windows_nest(k.window, finding.window))
     return kept
+
+
+def _join_or_keep(kept: list[Finding], finding: Finding, joins: Callable[[Finding], bool]) -> None:
+    """Add ``finding``'s symptoms to the first kept finding it ``joins``, else keep it."""
+    home = next((k for k in kept if joins(k)), None)
+    if home is None:
+        kept.append(finding)
+    else:
+        kept[kept.index(home)] = replace(home, symptoms=home.symptoms + finding.symptoms)
 
 
 def _windows_nest(a: tuple, b: tuple) -> bool:
@@ -626,11 +631,7 @@ def absorb_model_only(findings: Sequence[Finding]) -> list[Finding]:
     inputs = [f for f in findings if f.kind != "model_only"]
     kept = list(inputs)
     for finding in (f for f in findings if f.kind == "model_only"):
-        home = next((f for f in kept if f.kind != "model_only" and _same_rows(f, finding)), None)
-        if home is None:
-            kept.append(finding)
-        else:
-            kept[kept.index(home)] = replace(home, symptoms=home.symptoms + finding.symptoms)
+        _join_or_keep(kept, finding, lambda f: f.kind != "model_only" and _same_rows(f, finding))
     return kept
 
 

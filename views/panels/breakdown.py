@@ -429,14 +429,13 @@ def _sort_key(value: float) -> float:
 
 
 def _is_temporal(dataset, column: str) -> bool:
-    described = next((c for c in dataset.columns if c.name == column), None)
-    return described is not None and described.is_temporal
+    """Whether ``column`` holds times (its bin edges are then dates, not numbers)."""
+    return column in dataset.column_names and dataset.column(column).is_temporal
 
 
 def _is_ordered(dataset, column: str) -> bool:
     """Whether bin edges can cut ``column`` (numbers and times; values are grouped otherwise)."""
-    described = next((c for c in dataset.columns if c.name == column), None)
-    return described is not None and (described.is_numeric or described.is_temporal)
+    return column in dataset.column_names and (dataset.column(column).is_numeric or _is_temporal(dataset, column))
 
 
 def _short(label: str, limit: int = 18) -> str:
