@@ -18,6 +18,7 @@ import gzip
 from collections import Counter
 import re
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -66,7 +67,7 @@ def csv_layout(path: Path) -> CsvLayout:
     with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as handle:
         try:
             head = handle.read(SAMPLE_BYTES)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise InputError(f"a truncated or corrupt gzip file ({exc})", file=str(path)) from exc
     if _MARKUP.match(head):
         raise InputError("this is an HTML or XML page, not a CSV table (an error page saved as the log?)",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Sequence
 
 from analysis.triage.cells import Cell, CellSpec, ColumnCounts, count_cells, finite_double
@@ -21,7 +22,7 @@ from analysis.data.time import time_span, timestamp_expr
 from analysis.metrics.outcomes import outcomes
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident, select, where_clause
-from analysis.data.roles import RoleMap, TaskType
+from analysis.data.roles import PROFILE_BATCH_COLUMNS, RoleMap, TaskType
 from analysis.store import Store
 
 SCHEMA_VERSION = 3
@@ -229,7 +230,7 @@ def profile_reference(
     chosen = [dataset.column(n) for n in columns] if columns is not None else [
         c for c in dataset.columns if c.name not in (ROW_ID, roles.id, roles.timestamp)
     ]
-    summary = _summaries(store, dataset, chosen, condition, cancel)
+    summary = _in_column_batches(_summaries, store, dataset, chosen, condition, cancel)
     kinds = {c.name: _kind(c, summary[c.name]["distinct"]) for c in chosen}
     numeric_edges = {c.name: _edges(summary[c.name]) for c in chosen if kinds[c.name] == "numeric"}
     groups = choose_group_columns(
@@ -239,9 +240,10 @@ def profile_reference(
     cells = tuple(count_cells(store, dataset, spec, condition, None, cancel))
     overall = next(c for c in cells if c.group == ())
     numeric = [c for c in chosen if kinds[c.name] == "numeric"]
-    tops = {name: (value, count / overall.rows) for name, (value, count) in _most_frequent_values(
-        store, dataset, numeric, condition, cancel).items()}
-    draws = _draws(store, dataset, roles, numeric, condition, overall.rows, cancel)
+    tops = {name: (value, count / overall.rows) for name, (value, count) in _in_column_batches(
+        _most_frequent_values, store, dataset, numeric, condition, cancel).items()}
+    draws = _in_column_batches(partial(_draws, roles=roles, rows=overall.rows), store, dataset, numeric, condition,
+                               cancel)
     profiles = tuple(
         ColumnProfile(
             name=c.name, dtype=c.dtype, kind=kinds[c.name], distinct=summary[c.name]["distinct"],
@@ -295,6 +297,17 @@ def choose_group_columns(candidates: Sequence[tuple[str, int]], roles: RoleMap) 
             chosen.append(name)
             combinations *= distinct + 1
     return tuple(chosen)
+
+
+def _in_column_batches(pass_over, store: Store, dataset: Dataset, columns: Sequence[Column],
+                       condition: Sql | None, cancel: CancelToken) -> dict[str, Any]:
+    """``pass_over(store, dataset, batch, condition, cancel)`` over every batch of
+    :data:`PROFILE_BATCH_COLUMNS` columns, its results merged: one aggregate over hundreds of
+    columns' sketches runs DuckDB out of memory (250 columns of 400 rows did), a batch does not."""
+    merged: dict[str, Any] = {}
+    for start in range(0, len(columns), PROFILE_BATCH_COLUMNS):
+        merged.update(pass_over(store, dataset, columns[start:start + PROFILE_BATCH_COLUMNS], condition, cancel))
+    return merged
 
 
 def _summaries(
@@ -353,8 +366,8 @@ def _most_frequent_values(
 
 
 def _draws(
-    store: Store, dataset: Dataset, roles: RoleMap, columns: Sequence[Column], condition: Sql | None,
-    rows: int, cancel: CancelToken,
+    store: Store, dataset: Dataset, columns: Sequence[Column], condition: Sql | None, cancel: CancelToken, *,
+    roles: RoleMap, rows: int,
 ) -> dict[str, int]:
     """Each numeric column's draws (see :class:`ColumnProfile`): its values' changes from one
     row to the next, rows in time order (in file order for a reference without time), among

@@ -377,3 +377,25 @@ def test_a_real_table_split_into_parts_beside_a_readme_reads_back_exactly(store,
     assert (frame["sex"] == table["sex"].to_numpy()).all()
     assert [w.split(":")[0] for w in dataset.report.warnings if w.startswith("left out")] == [
         f"left out {tmp_path / 'README.txt'}"]
+
+
+def test_a_gzip_file_damaged_inside_is_refused_in_a_sentence(store, tmp_path):
+    """Issue #15: a byte changed inside the deflate stream (not a cut end) raised zlib's own error
+    as a traceback; it is refused with the file named."""
+    import zlib
+
+    packed = bytearray(gzip.compress(b"id,score,label\n" + b"".join(b"%d,0.%d,%d\n" % (i, i % 10, i % 2)
+                                                                    for i in range(5_000))))
+    for position in range(len(packed) // 3, len(packed)):
+        damaged = packed.copy()
+        damaged[position] ^= 0xFF
+        try:
+            zlib.decompress(bytes(damaged[10:]), wbits=-15)
+        except zlib.error as exc:
+            if "distance too far back" in str(exc) or "invalid" in str(exc):
+                break
+    path = tmp_path / "log.csv.gz"
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(InputError, match="corrupt gzip") as raised:
+        open_dataset(store, str(path))
+    assert str(path) in str(raised.value)

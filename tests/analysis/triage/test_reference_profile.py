@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis.triage.checks import run_checks
@@ -120,3 +121,23 @@ def test_draws_counted_on_a_sample_still_tell_a_daily_value_from_a_row_by_row_on
     profile = profile_reference(store, dataset, ROLES)
     assert profile.column("per_day").draws == frame["per_day"].nunique()
     assert 500 < profile.column("z").draws <= 1_000 and profile.column("z").enough_draws
+
+
+def test_a_reference_of_250_columns_is_profiled_within_the_apps_memory_and_matches_pandas(tmp_path):
+    """Issue #15: one aggregate over 250 columns' sketches ran DuckDB out of its 1.5 GB in
+    `check` (400 rows); the profile is made over batches of columns, every column still counted."""
+    from analysis.data.roles import RoleMap
+    from analysis.store import APP_MEMORY_LIMIT, Store
+
+    rng = np.random.default_rng(250)
+    frame = pd.DataFrame(rng.gamma(2.0, 3.0, (400, 250)).round(1), columns=[f"f{i}" for i in range(250)])
+    frame.insert(0, "client", rng.choice(["a", "b", "c"], 400))
+    frame.to_parquet(tmp_path / "wide.parquet")
+    store = Store(memory_limit=APP_MEMORY_LIMIT)
+    profile = profile_reference(store, open_dataset(store, [tmp_path / "wide.parquet"]), RoleMap())
+    for name in ("f0", "f63", "f64", "f249"):
+        column = profile.column(name)
+        assert column.counts.mean == pytest.approx(frame[name].mean())
+        assert profile.cell((("client", "b"),)).columns[name].total == pytest.approx(
+            frame.loc[frame["client"] == "b", name].sum())
+    assert [c.name for c in profile.columns] == list(frame.columns)
