@@ -72,6 +72,10 @@ class TablePanel(Panel):
         self._sized_points = self._built_points  # the font size the column widths were set for
         self.view.horizontalHeader().setSortIndicatorShown(True)
         self.view.horizontalHeader().setSortIndicator(-1, Qt.AscendingOrder)
+        # The column header asks the view's selection whether each column is selected whole, row by
+        # row through the model: after select-all on 200k rows, millions of calls per repaint. It
+        # gets a selection of its own (a header click sorts; it never selects a column).
+        self.view.horizontalHeader().setSelectionModel(QItemSelectionModel(self.model, self.view))
         self.view.selectionModel().currentRowChanged.connect(self._on_current_row)
         shortcut(QKeySequence.Copy, self.view, self.copy_selection, context=Qt.WidgetShortcut)
         self.view.setContextMenuPolicy(Qt.ActionsContextMenu)
