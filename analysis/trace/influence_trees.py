@@ -31,10 +31,12 @@ not recovered), the forest's kernel as TREX defines it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from analysis.trace.model_files import LIGHTGBM, XGBOOST, final_estimator, preprocess, xgboost_booster, xgboost_config
 from analysis.progress import CancelToken, Progress
@@ -102,26 +104,52 @@ class BoostingInfluence:
     method: str = BOOSTIN
 
     def scores(self, x_query: pd.DataFrame, y_query: np.ndarray) -> np.ndarray:
-        """Summed over the queries: each tree's leaves are visited once, with the summed
-        gradient of the queries that land in them."""
+        """Summed over the queries: BoostIn is linear in the queries' leaf gradients, so their
+        sum meets the training rows once."""
+        summed = np.asarray(self.leaf_gradients(x_query, y_query).sum(axis=0)).ravel()
+        return -(self.leaf_members.T @ summed)
+
+    def query_scores(self, gradients: sparse.csr_matrix) -> np.ndarray:
+        """Each query's own scores, (queries, training rows), from its :meth:`leaf_gradients`:
+        one sparse product, whose work is the training rows that share a leaf with a query."""
+        return -(gradients @ self.leaf_members).toarray()
+
+    def leaf_gradients(self, x_query: pd.DataFrame, y_query: np.ndarray) -> sparse.csr_matrix:
+        """Each query's loss gradient in the leaf it reaches of every tree, (queries, every
+        tree's nodes), from one replay of the boosting over the queries' own raw scores."""
         trees = self.trees
         leaves = trees.leaves(x_query)
         raw = trees.baseline(x_query, leaves)
-        scores = np.zeros(self.row_count)
+        weights = np.zeros(leaves.shape)
         for tree, values in enumerate(trees.values):
             if tree == 0 or trees.iteration[tree] != trees.iteration[tree - 1]:
                 gradient, _ = _derivatives(trees.loss, raw, y_query)
                 stepped = raw.copy()
             output, leaf = trees.output[tree], leaves[:, tree]
-            group = self.groups[tree]
-            summed = np.bincount(leaf, weights=gradient[:, output], minlength=len(values))
-            for node in np.unique(leaf):
-                span = group.span(node)
-                scores[group.order[span]] -= summed[node] * self.coefficients[tree][span]
+            weights[:, tree] = gradient[:, output]
             stepped[:, output] += trees.learning_rate * values[leaf]
             if tree + 1 == len(trees.values) or trees.iteration[tree + 1] != trees.iteration[tree]:
                 raw = stepped
-        return scores
+        columns = leaves + self.node_offsets[None, :-1]
+        rows = np.repeat(np.arange(len(leaves)), leaves.shape[1])
+        return sparse.csr_matrix((weights.ravel(), (rows, columns.ravel())), shape=(len(leaves), self.node_offsets[-1]))
+
+    @cached_property
+    def node_offsets(self) -> np.ndarray:
+        """Where each tree's nodes start among every tree's nodes (and, last, their count)."""
+        return np.concatenate([[0], np.cumsum([len(values) for values in self.trees.values])])
+
+    @cached_property
+    def leaf_members(self) -> sparse.csr_matrix:
+        """Every tree's nodes by training rows, each leaf's row holding its rows' coefficients:
+        the leaf groups already list each leaf's rows in a run, so this is their
+        concatenation, and a query's influence is one sparse product instead of a visit of its
+        leaves tree by tree."""
+        starts = [tree * self.row_count + group.starts for tree, group in enumerate(self.groups)]
+        pointers = np.concatenate(starts + [[len(self.groups) * self.row_count]]).astype(np.int64)
+        data = np.concatenate(self.coefficients).astype(np.float64)
+        return sparse.csr_matrix((data, np.concatenate([g.order for g in self.groups]), pointers),
+                                 shape=(self.node_offsets[-1], self.row_count))
 
     def self_influence(self) -> np.ndarray:
         """How much each row's own loss rises when it is removed (BoostIn's self-influence)."""
