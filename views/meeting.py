@@ -40,8 +40,8 @@ from analysis.queue.blame import traced_text
 from analysis.queue.edits import AddNote, SetGroupFields, apply, toggle_tag
 from analysis.queue.failure_queue import Group
 from analysis.queue.followup import followup_edit
-from analysis.queue.group_evidence import (comparable, comparison_name, finding_cells, group_finding,
-                                           keep_version_evidence, version_evidence)
+from analysis.queue.group_evidence import (comparable, comparison_name, comparison_verdict, finding_cells,
+                                           group_finding, keep_version_evidence, version_evidence)
 from analysis.queue.meeting import (DecideInMeeting, agenda_screens, end_meeting, example_row, measure_awaiting,
                                     start_meeting)
 from analysis.report.charts import bucket_labels
@@ -385,7 +385,7 @@ def evidence_html(group: Group, total_failures: int, version_name: Callable[[str
 
 def _versions_html(found: dict[str, Any], version_name: Callable[[str | None], str]) -> str:
     """The slice in both versions (error rate, 95% interval, labelled rows) and compare's test."""
-    verdict = "<b>regressed</b>" if found["regressed"] else "is not significantly worse"
+    verdict = f"<b>{comparison_verdict(found)}</b>" if found["regressed"] else comparison_verdict(found)
     base, candidate = (f"{escape_html(version_name(v['version']))} <b>{percent(v['error_rate'])}</b> "
                        f"[{percent(v['ci'][0]) if v['ci'] else '—'}–{percent(v['ci'][1]) if v['ci'] else '—'}] "
                        f"of {v['rows']:,}" for v in found["versions"])

@@ -143,6 +143,14 @@ def keep_version_evidence(queue: FailureQueue, group: Group, found: dict[str, An
                      {"base": found["base"], "p_value": found["p_value"], "regressed": found["regressed"]})
 
 
+def comparison_verdict(found: dict[str, Any]) -> str:
+    """What the comparison says of the slice: against the version before, a significantly worse
+    slice *regressed*; against a version served alongside, it is only worse there."""
+    if not found["regressed"]:
+        return "is not significantly worse"
+    return "is significantly worse" if found.get("relation") == ALONGSIDE else "regressed"
+
+
 def comparison_name(found: dict[str, Any]) -> str:
     """Which comparison a version evidence holds, in words (evidence kept before ``relation``
     existed was always against the version before)."""

@@ -6,7 +6,8 @@ drives it, so failures blamed on the same batch can form one group. The preparat
 model, Hessian or tree replay) is shared through :class:`~analysis.trace.tracer.InfluenceCache`;
 the failures are scored in chunks: for a linear model one matrix product per chunk (every
 failure's exact influence on every training row), for boosted trees one replay of the boosting
-for all failures and one sparse product per chunk, for other methods (forests, neighbours) one query per failure on the prepared state.
+for all failures and one sparse product per chunk, for other methods (forests, neighbours)
+one query per failure on the prepared state.
 
 **The test.** A failure is blamed on a batch when the batch holds more than its share of the
 failure's *most harmful* training rows: of the ``k`` rows trace would show for it (the same

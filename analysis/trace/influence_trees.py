@@ -184,8 +184,8 @@ class BoostingInfluence:
                 rows += [np.full(int(outside.sum()), offset + big)]
                 columns += [order[outside]]
                 data += [-coefficient[outside]]
-        return sparse.csr_matrix((np.concatenate(data).astype(np.float64), (np.concatenate(rows), np.concatenate(columns))),
-                                 shape=(self.node_offsets[-1], self.row_count))
+        entries = (np.concatenate(data).astype(np.float64), (np.concatenate(rows), np.concatenate(columns)))
+        return sparse.csr_matrix(entries, shape=(self.node_offsets[-1], self.row_count))
 
     def self_influence(self) -> np.ndarray:
         """How much each row's own loss rises when it is removed (BoostIn's self-influence)."""

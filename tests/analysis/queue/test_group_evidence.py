@@ -185,7 +185,8 @@ def test_the_first_version_of_a_shadow_log_is_compared_with_the_one_alongside(tm
     only_v1, only_v2 = int((wrong["v1"] & ~wrong["v2"]).sum()), int((wrong["v2"] & ~wrong["v1"]).sum())
     assert found["p_value"] == pytest.approx(stats.binomtest(only_v1, only_v1 + only_v2, 0.5).pvalue, rel=1e-9)
     assert found["regressed"] is True
-    assert "the version served alongside it (the same requests)" in versions_sentence(found)
+    assert ("Against v2, the version served alongside it (the same requests), the slice is significantly worse"
+            in versions_sentence(found))
     later = version_evidence(store, loaded.dataset, loaded.roles, InSet("segment", ("kiosk",)), "v2")
     assert (later["base"], later["relation"]) == ("v1", "before")
 
