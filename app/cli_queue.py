@@ -32,7 +32,8 @@ def add_queue_commands(sub, positive_int, timestamp) -> None:
                      help="only predictions after those read by the last intake")
     add.add_argument("--check", action="store_true",
                      help="run the input checks first and group failures by the findings whose rows they are "
-                          "(against the reference profile saved in the workspace, else the log's first 20%% of time)")
+                          "(against the reference profile saved in the workspace, else the log's first 20%% of time); "
+                          "the findings are kept, and without --check the log's last kept findings are used")
     add.add_argument("--sample", type=positive_int, help="keep at most N items per group; count the rest")
     _add_training_arguments(add, "trace each group's failures to the training batch they come from (slow)")
     add.add_argument("--trace-at-most", type=positive_int, metavar="N",
@@ -98,10 +99,10 @@ def _add(queue, args) -> int:
     from analysis.queue.followup import follow_up
     from analysis.queue.group_evidence import attach_version_evidence
     from analysis.queue.grouping import version_scope
-    from analysis.queue.intake import intake_log
+    from analysis.queue.intake import intake_log, kept_findings
     from analysis.slicing.role_leaves import where_sql
     from analysis.store import APP_MEMORY_LIMIT, Store
-    from analysis.triage.check_report import check_dataset
+    from analysis.triage.check_report import check_dataset, finding_to_dict
     from analysis.workspace.workspace_file import DatasetEntry
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
@@ -112,7 +113,12 @@ def _add(queue, args) -> int:
     if args.version:
         condition = version_scope(roles, args.version) & condition
     followed = follow_up(queue, store, dataset, roles)
-    findings = check_dataset(store, dataset, roles, queue.workspace.profile(dataset.name)).findings if args.check else ()
+    if args.check:
+        checked = check_dataset(store, dataset, roles, queue.workspace.profile(dataset.name))
+        queue.workspace.save_findings(dataset.name, checked.reference, [finding_to_dict(f) for f in checked.findings])
+        findings = checked.findings
+    else:
+        findings = kept_findings(queue.workspace, dataset.name)
     result = intake_log(queue, store, dataset, roles, condition, since_last_review=args.since_last_review,
                         sample=args.sample, findings=findings, traces=_traces(queue, store, dataset, roles, args),
                         trace_at_most=args.trace_at_most or TRACE_AT_MOST)

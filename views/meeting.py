@@ -40,7 +40,8 @@ from analysis.queue.blame import traced_text
 from analysis.queue.edits import AddNote, SetGroupFields, apply, toggle_tag
 from analysis.queue.failure_queue import Group
 from analysis.queue.followup import followup_edit
-from analysis.queue.group_evidence import comparable, finding_cells, group_finding, keep_version_evidence, version_evidence
+from analysis.queue.group_evidence import (comparable, comparison_name, comparison_verdict, finding_cells,
+                                           group_finding, keep_version_evidence, version_evidence)
 from analysis.queue.meeting import (DecideInMeeting, agenda_screens, end_meeting, example_row, measure_awaiting,
                                     start_meeting)
 from analysis.report.charts import bucket_labels
@@ -183,9 +184,9 @@ class MeetingView(QWidget):
         if group.id in self.version_notes:
             return self.version_notes[group.id]
         if group.dataset not in self.session.datasets:
-            return (f"Open the log “{group.dataset}” to compare this slice with the version served before "
+            return (f"Open the log “{group.dataset}” to compare this slice with the version served before or alongside "
                     f"{self.session.version_name(group.version)}.")
-        return "Comparing this slice with the version served before…"
+        return "Comparing this slice with the version served before or alongside…"
 
     def _compare_versions(self, group: Group) -> None:
         """Measure the slice against the previous version on a worker, once per group and meeting."""
@@ -384,12 +385,13 @@ def evidence_html(group: Group, total_failures: int, version_name: Callable[[str
 
 def _versions_html(found: dict[str, Any], version_name: Callable[[str | None], str]) -> str:
     """The slice in both versions (error rate, 95% interval, labelled rows) and compare's test."""
-    verdict = "<b>regressed</b>" if found["regressed"] else "is not significantly worse"
+    verdict = f"<b>{comparison_verdict(found)}</b>" if found["regressed"] else comparison_verdict(found)
     base, candidate = (f"{escape_html(version_name(v['version']))} <b>{percent(v['error_rate'])}</b> "
                        f"[{percent(v['ci'][0]) if v['ci'] else '—'}–{percent(v['ci'][1]) if v['ci'] else '—'}] "
                        f"of {v['rows']:,}" for v in found["versions"])
     diff = "—" if found["diff"] is None else f"{100 * found['diff']:+.1f} points"
-    return (f"Against {escape_html(version_name(found['base']))}, the version before, this slice {verdict} "
+    return (f"Against {escape_html(version_name(found['base']))}, {escape_html(comparison_name(found))}, "
+            f"this slice {verdict} "
             f"({escape_html(found['method'].split(';')[0])}, p = {p_value(found['p_value'])}): "
             f"error rate {base} → {candidate} rows, {diff}")
 

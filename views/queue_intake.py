@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from analysis.queue.intake import kept_findings
 from analysis.slices import Predicate
 from analysis.slicing.role_leaves import slice_sql
 from app.queue_commands import QueueFailures, find_failures_to_queue, queue_refusal, session_traces
@@ -30,11 +31,14 @@ def add_to_queue(panel: Panel, predicate: Predicate | None, findings: Sequence =
                  dataset: str | None = None) -> None:
     """Queue the failures among ``predicate``'s rows of the open log ``dataset`` (the active one
     when None; a None predicate means the current slice's rows), grouped first by ``findings``
-    when they are a check's findings on those rows."""
+    when they are a check's findings on those rows, else by the log's last check kept in the
+    workspace (see :func:`analysis.queue.intake.kept_findings`)."""
     session = panel.session
     opened = session.datasets.get(dataset) if dataset is not None else session.active
     if opened is None:
         return
+    if not findings and session.workspace is not None:
+        findings = kept_findings(session.workspace, opened.name)
     condition = slice_sql(predicate, opened.dataset, opened.roles) if predicate is not None else session.condition()
     panel.run_job("add to queue", find_failures_to_queue, queue_refusal(session), session.store, opened.dataset,
                   opened.roles, condition, tuple(findings), session_traces(session, opened.name), lane=HEAVY,

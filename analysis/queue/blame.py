@@ -32,9 +32,10 @@ from analysis.workspace.version_cards import VersionCard
 TRACE_AT_MOST = 500
 """Failures per version that intake traces to a training batch; above it, a seeded uniform
 sample of this many is traced and the group's evidence says "traced 500 of 1,448 failures".
-Blame costs about 0.1 s per failure for boosted trees on a loaded 2-core machine (1,448 took
-134 s), so 500 keeps an intake's blame under a minute, while a batch behind even 5% of the
-failures is still expected in ~25 of the traced ones. ``sleuth queue add --trace-at-most N``
+Blame costs about 0.02 s per failure for boosted trees on a loaded 2-core machine (1,448 took
+30 s with BoostIn as a dense-plus-sparse product; 134 s before), so 500 keeps an intake's blame
+near 10 s, while a batch behind even 5% of the failures is still expected in ~25 of the traced
+ones. ``sleuth queue add --trace-at-most N``
 changes it."""
 TRACE_SAMPLE_SEED = 0
 PREPARATION_SHARE = 0.2

@@ -5,8 +5,10 @@ version, and which check finding's sentence and cells explain it.
 
 The review asks of a failing slice whether the newer model broke it or it was always weak. The
 group's version is compared with its predecessor in the log (the other version whose first
-request came last before the group version's first request) by compare's own test on the
-slice's rows (McNemar when the versions scored the same requests, Fisher otherwise; see
+request came last before the group version's first request). The first version of a shadow
+deployment has none; it is compared with the version served alongside it, the one that scored
+most of the same requests (paired by request id), and the evidence says which comparison was
+used (``relation``: ``before`` or ``alongside``). The test is compare's own on the slice's rows (McNemar when the versions scored the same requests, Fisher otherwise; see
 :func:`analysis.compare.comparison.compare_versions`), with each version's error rate and Wilson
 interval beside it. "Regressed" is compare's "significantly worse" (p < :data:`ALPHA`). The
 slice was found on the group version's failures, so its p-value is that of a slice chosen by
@@ -41,6 +43,22 @@ from analysis.stats.intervals import wilson
 from analysis.store import Store
 
 
+BEFORE, ALONGSIDE = "before", "alongside"
+"""How a group's version relates to the one it is compared with (the evidence's ``relation``)."""
+
+
+def comparison_base(store: Store, dataset: Dataset, roles: RoleMap, version: str) -> tuple[str, str]:
+    """The version to compare ``version`` with, and how they relate: the version served before
+    it; for the log's first version, the one served alongside it (shadow traffic)."""
+    try:
+        return previous_version(store, dataset, roles, version), BEFORE
+    except SchemaError as first:
+        alongside = shadow_version(store, dataset, roles, version)
+        if alongside is None:
+            raise SchemaError(f"{first}, and no other version scored the same requests") from None
+        return alongside, ALONGSIDE
+
+
 def previous_version(store: Store, dataset: Dataset, roles: RoleMap, version: str) -> str:
     """The version served before ``version``: the latest first request among those before its own."""
     if roles.model_version is None:
@@ -61,11 +79,26 @@ def previous_version(store: Store, dataset: Dataset, roles: RoleMap, version: st
     return max(earlier)[1]
 
 
+def shadow_version(store: Store, dataset: Dataset, roles: RoleMap, version: str) -> str | None:
+    """The other version that scored most of ``version``'s requests (the same request ids), or
+    None when the log has no request ids or no other version scored any of them."""
+    if roles.id is None or roles.model_version is None:
+        return None
+    version_text, key = (f"CAST({ident(column)} AS VARCHAR)" for column in (roles.model_version, roles.id))
+    shared = store.rows(Sql(
+        f"WITH mine AS (SELECT DISTINCT {key} AS request FROM {ident(dataset.view)} WHERE {version_text} = ?) "
+        f"SELECT {version_text}, count(DISTINCT {key}) AS requests FROM {ident(dataset.view)} "
+        f"WHERE {key} IN (SELECT request FROM mine) AND {version_text} <> ? "
+        f"GROUP BY 1 ORDER BY requests DESC, 1 LIMIT 1", (version, version)))
+    return shared[0][0] if shared else None
+
+
 def version_evidence(store: Store, dataset: Dataset, roles: RoleMap, predicate: Predicate, version: str,
                      cancel: CancelToken = NEVER_CANCELLED) -> dict[str, Any]:
-    """The slice's error rate in ``version`` and in the version before it, each with its 95%
-    Wilson interval over its labelled rows, and compare's test of the difference."""
-    base = previous_version(store, dataset, roles, version)
+    """The slice's error rate in ``version`` and in the version it is compared with (see
+    :func:`comparison_base`), each with its 95% Wilson interval over its labelled rows, and
+    compare's test of the difference."""
+    base, relation = comparison_base(store, dataset, roles, version)
     error = row_error_sql(dataset, roles, "misclass")
     version_text = f"CAST({ident(roles.model_version)} AS VARCHAR)"
     inside = to_sql(predicate) & Sql(f"({error}) IS NOT NULL AND {version_text} IN (?, ?)", (base, version))
@@ -76,7 +109,7 @@ def version_evidence(store: Store, dataset: Dataset, roles: RoleMap, predicate: 
     test = compare_versions(store, dataset, roles, base, version, to_sql(predicate), metrics=["error_rate"],
                             cancel=cancel).get("error_rate")
     return {
-        "base": base, "candidate": version, "metric": "error_rate",
+        "base": base, "candidate": version, "relation": relation, "metric": "error_rate",
         "versions": [_version_counts(name, *counts.get(name, (0, 0))) for name in (base, version)],
         "diff": test.diff, "ci": [test.ci_low, test.ci_high], "p_value": test.p_value, "method": test.method,
         "regressed": test.p_value is not None and test.p_value < ALPHA and (test.diff or 0.0) > 0.0,
@@ -85,9 +118,9 @@ def version_evidence(store: Store, dataset: Dataset, roles: RoleMap, predicate: 
 
 def attach_version_evidence(queue: FailureQueue, store: Store, dataset: Dataset, roles: RoleMap,
                             group_ids: Iterable[int]) -> list[int]:
-    """Measure each group (with a slice and a version, of this dataset) against its version's
-    predecessor and keep it in the group's evidence; groups where no earlier version exists are
-    left as they are. Returns the groups measured."""
+    """Measure each group (with a slice and a version, of this dataset) against the version
+    before its own, or served alongside it, and keep it in the group's evidence; groups with
+    neither are left as they are. Returns the groups measured."""
     measured = []
     for group_id in dict.fromkeys(group_ids):
         group = queue.group(group_id)
@@ -106,8 +139,24 @@ def keep_version_evidence(queue: FailureQueue, group: Group, found: dict[str, An
     """Write one measurement into the group's evidence (a measurement, not an edit to undo)."""
     with queue.edit():
         queue.set_evidence(group.id, {**group.evidence, "versions": found})
-        queue.record(f"group {group.id}", "compared with the previous version", None,
+        queue.record(f"group {group.id}", f"compared with {comparison_name(found)}", None,
                      {"base": found["base"], "p_value": found["p_value"], "regressed": found["regressed"]})
+
+
+def comparison_verdict(found: dict[str, Any]) -> str:
+    """What the comparison says of the slice: against the version before, a significantly worse
+    slice *regressed*; against a version served alongside, it is only worse there."""
+    if not found["regressed"]:
+        return "is not significantly worse"
+    return "is significantly worse" if found.get("relation") == ALONGSIDE else "regressed"
+
+
+def comparison_name(found: dict[str, Any]) -> str:
+    """Which comparison a version evidence holds, in words (evidence kept before ``relation``
+    existed was always against the version before)."""
+    if found.get("relation") == ALONGSIDE:
+        return "the version served alongside it (the same requests)"
+    return "the version before"
 
 
 def comparable(group: Group, dataset_name: str | None = None) -> bool:

@@ -23,6 +23,7 @@ from typing import Any
 import jinja2
 
 from analysis.queue.failure_queue import FailureQueue, Group, HistoryEntry
+from analysis.queue.group_evidence import comparison_name, comparison_verdict
 from analysis.report.charts import Chart, bar_chart, interval_chart, rate_over_time_chart
 from analysis.report.formatting import interval, number, p_value, percent, signed
 
@@ -108,10 +109,10 @@ def _group_section(queue: FailureQueue, group: Group, total: int) -> dict[str, A
 
 
 def versions_sentence(compared: dict[str, Any]) -> str:
-    """The slice against the version before, in one sentence with both rates and the test."""
+    """The slice against the version it was compared with, in one sentence with both rates and the test."""
     base, candidate = compared["versions"]
-    verdict = "regressed" if compared["regressed"] else "is not significantly worse"
-    return (f"Against {compared['base']}, the version before, the slice {verdict}: error rate "
+    return (f"Against {compared['base']}, {comparison_name(compared)}, the slice {comparison_verdict(compared)}: "
+            f"error rate "
             f"{percent(base['error_rate'])} in {base['version']}, {percent(candidate['error_rate'])} in "
             f"{candidate['version']}, difference {signed(compared['diff'])} {interval(*compared['ci'], with_sign=True)}, "
             f"p {p_value(compared['p_value'])} ({compared['method']})")

@@ -31,10 +31,12 @@ not recovered), the forest's kernel as TREX defines it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from analysis.trace.model_files import LIGHTGBM, XGBOOST, final_estimator, preprocess, xgboost_booster, xgboost_config
 from analysis.progress import CancelToken, Progress
@@ -102,26 +104,88 @@ class BoostingInfluence:
     method: str = BOOSTIN
 
     def scores(self, x_query: pd.DataFrame, y_query: np.ndarray) -> np.ndarray:
-        """Summed over the queries: each tree's leaves are visited once, with the summed
-        gradient of the queries that land in them."""
+        """Summed over the queries: BoostIn is linear in the queries' leaf gradients, so their
+        sum meets the training rows once."""
+        summed = np.asarray(self.leaf_gradients(x_query, y_query).sum(axis=0)).ravel()
+        return -(summed[self.big_leaf_columns] @ self.big_leaf_coefficients + self.leaf_members.T @ summed)
+
+    def query_scores(self, gradients: sparse.csr_matrix) -> np.ndarray:
+        """Each query's own scores, (queries, training rows), from its :meth:`leaf_gradients`:
+        a dense product for the trees' big leaves and a sparse one for the rest (see
+        :meth:`leaf_members`)."""
+        big = gradients[:, self.big_leaf_columns].toarray() @ self.big_leaf_coefficients
+        return -(big + (gradients @ self.leaf_members).toarray())
+
+    def leaf_gradients(self, x_query: pd.DataFrame, y_query: np.ndarray) -> sparse.csr_matrix:
+        """Each query's loss gradient in the leaf it reaches of every tree, (queries, every
+        tree's nodes), from one replay of the boosting over the queries' own raw scores."""
         trees = self.trees
         leaves = trees.leaves(x_query)
         raw = trees.baseline(x_query, leaves)
-        scores = np.zeros(self.row_count)
+        weights = np.zeros(leaves.shape)
         for tree, values in enumerate(trees.values):
             if tree == 0 or trees.iteration[tree] != trees.iteration[tree - 1]:
                 gradient, _ = _derivatives(trees.loss, raw, y_query)
                 stepped = raw.copy()
             output, leaf = trees.output[tree], leaves[:, tree]
-            group = self.groups[tree]
-            summed = np.bincount(leaf, weights=gradient[:, output], minlength=len(values))
-            for node in np.unique(leaf):
-                span = group.span(node)
-                scores[group.order[span]] -= summed[node] * self.coefficients[tree][span]
+            weights[:, tree] = gradient[:, output]
             stepped[:, output] += trees.learning_rate * values[leaf]
             if tree + 1 == len(trees.values) or trees.iteration[tree + 1] != trees.iteration[tree]:
                 raw = stepped
-        return scores
+        columns = leaves + self.node_offsets[None, :-1]
+        rows = np.repeat(np.arange(len(leaves)), leaves.shape[1])
+        return sparse.csr_matrix((weights.ravel(), (rows, columns.ravel())), shape=(len(leaves), self.node_offsets[-1]))
+
+    @cached_property
+    def node_offsets(self) -> np.ndarray:
+        """Where each tree's nodes start among every tree's nodes (and, last, their count)."""
+        return np.concatenate([[0], np.cumsum([len(values) for values in self.trees.values])])
+
+    @cached_property
+    def big_leaves(self) -> np.ndarray:
+        """Per tree, its leaf holding more than half the training rows, or -1. Boosted trees
+        often put most rows in one leaf, and most queries land there too."""
+        sizes = [group.ends - group.starts for group in self.groups]
+        return np.array([int(np.argmax(size)) if size.max() * 2 > self.row_count else -1 for size in sizes])
+
+    @cached_property
+    def big_leaf_columns(self) -> np.ndarray:
+        """The big leaves' columns among every tree's nodes (trees that have one)."""
+        has = self.big_leaves >= 0
+        return self.node_offsets[:-1][has] + self.big_leaves[has]
+
+    @cached_property
+    def big_leaf_coefficients(self) -> np.ndarray:
+        """Every training row's coefficient in the trees that have a big leaf, (those trees, rows),
+        whichever leaf it sits in: the dense half of :meth:`leaf_members`'s split."""
+        trees = np.flatnonzero(self.big_leaves >= 0)
+        dense = np.zeros((len(trees), self.row_count))
+        for position, tree in enumerate(trees):
+            dense[position, self.groups[tree].order] = self.coefficients[tree]
+        return dense
+
+    @cached_property
+    def leaf_members(self) -> sparse.csr_matrix:
+        """Every tree's nodes by training rows: a leaf's row holds its rows' coefficients, except
+        a big leaf's (see :meth:`big_leaves`), which holds minus those of the rows *outside* it.
+        A query in a big leaf then gets every row's coefficient from the dense
+        :meth:`big_leaf_coefficients` and this row takes back the rows it does not share a
+        leaf with: the work is the smaller side of each leaf, not the whole snapshot."""
+        rows, columns, data = [], [], []
+        for tree, group in enumerate(self.groups):
+            offset, order, coefficient = self.node_offsets[tree], group.order, self.coefficients[tree]
+            node = np.repeat(np.arange(len(group.starts)), group.ends - group.starts)
+            big = self.big_leaves[tree]
+            outside = node != big
+            rows += [offset + node[outside]]
+            columns += [order[outside]]
+            data += [coefficient[outside]]
+            if big >= 0:
+                rows += [np.full(int(outside.sum()), offset + big)]
+                columns += [order[outside]]
+                data += [-coefficient[outside]]
+        entries = (np.concatenate(data).astype(np.float64), (np.concatenate(rows), np.concatenate(columns)))
+        return sparse.csr_matrix(entries, shape=(self.node_offsets[-1], self.row_count))
 
     def self_influence(self) -> np.ndarray:
         """How much each row's own loss rises when it is removed (BoostIn's self-influence)."""
@@ -156,8 +220,11 @@ def prepare_boosting(estimator: Any, kind: str, train_X: pd.DataFrame, targets: 
         stepped[:, output] += trees.learning_rate * value
         if tree + 1 == total or trees.iteration[tree + 1] != trees.iteration[tree]:
             raw = stepped
-    return BoostingInfluence(trees, groups, coefficients, self_scores, len(train_X),
-                             XGBOOST_BOOSTIN if kind == XGBOOST else BOOSTIN)
+    influence = BoostingInfluence(trees, groups, coefficients, self_scores, len(train_X),
+                                  XGBOOST_BOOSTIN if kind == XGBOOST else BOOSTIN)
+    progress(1.0, "Arranging the leaves for queries")
+    influence.leaf_members, influence.big_leaf_coefficients  # built here, in the one-time preparation
+    return influence
 
 
 def _boosted_trees(estimator: Any, kind: str) -> BoostedTrees:

@@ -193,3 +193,29 @@ def test_trace_at_most_caps_the_failures_blame_traces_and_says_so(demo_files, tm
     batches = [g for g in added["groups"] if g["reason"] == "batch"]
     assert sum(g["impact"]["failures"] for g in batches) <= 20
     assert all(g["blamed_batch"]["traced_failures"] == 20 for g in batches)
+
+
+def test_check_keeps_its_findings_for_the_meeting_and_the_next_intake(demo_files, tmp_path):
+    """``queue add --check`` keeps the check's findings in the workspace: the swapped client's
+    finding group finds its sentence there (what the meeting shows), and a later intake without
+    ``--check`` still groups the client's new failures under that finding."""
+    from analysis.queue.failure_queue import FailureQueue
+    from analysis.queue.group_evidence import group_finding
+    from analysis.workspace.workspace_file import Workspace
+
+    workspace = tmp_path / "checked.sleuth"
+    first = json.loads(_sleuth("queue", "add", workspace, demo_files.log, "--where", "timestamp < '2026-10-25'",
+                               "--check", "--sample", "5", "--json").stdout)
+    swap = next(g for g in first["groups"] if g["reason"] == "finding" and "swap" in g["title"]
+                and g["version"] == "fraud-lr-2026.09")
+    later = json.loads(_sleuth("queue", "add", workspace, demo_files.log, "--sample", "5", "--json").stdout)
+    assert later["added"] + later["counted"] > 0
+    opened = Workspace.open(workspace)
+    try:
+        queue = FailureQueue(opened)
+        kept = group_finding(queue, queue.group(swap["id"]))
+        assert kept is not None and sorted(kept["columns"]) == ["amount", "distance_from_home_km"]
+        assert "swapped" in kept["sentence"]
+        assert queue.group(swap["id"]).failures > swap["impact"]["failures"]
+    finally:
+        opened.close()

@@ -267,7 +267,7 @@ def test_missing_evidence_says_what_to_run(qtbot, sync_tasks, tmp_path):
     qtbot.addWidget(view)
     view.show()
     _to_evidence_of(view, qtbot, "kiosk")
-    assert "Open the log “october” to compare this slice with the version served before v2." in view.body.text()
+    assert "Open the log “october” to compare this slice with the version served before or alongside v2." in view.body.text()
     assert "--train SNAPSHOT" in view.body.text()
     assert "versions" not in queue.group(kiosk).evidence
     _to_evidence_of(view, qtbot, "swap")

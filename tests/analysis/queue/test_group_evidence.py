@@ -62,7 +62,8 @@ def test_attached_to_the_groups_that_have_an_earlier_version(regressed, store, t
     kept = queue.group(newer).evidence
     assert kept["rows"] == 1 and kept["versions"]["regressed"] is True
     assert "versions" not in queue.group(older).evidence
-    assert queue.history()[-1].what == "compared with the previous version"
+    assert queue.history()[-1].what == "compared with the version before"
+    assert kept["versions"]["relation"] == "before"
     workspace.close()
 
 
@@ -143,3 +144,54 @@ def test_on_a_real_table_a_model_that_lost_a_feature_regressed_where_the_feature
     assert found["p_value"] == pytest.approx(stats.binomtest(lost, lost + gained, 0.5).pvalue, rel=1e-9)
     assert found["regressed"] and lost > gained, (lost, gained, found)
     assert [v["errors"] for v in found["versions"]] == [int((~right[v]).sum()) for v in ("v1", "v2")]
+
+
+def _write_shadow_log(path):
+    """v1 and v2 score the same requests (v2 in shadow, logged a second later); on kiosk
+    requests v1 fails 40% of the time and v2 10%; web requests fail 10% under both."""
+    import datetime as dt
+
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(5)
+    size = 2000
+    segment = rng.choice(["kiosk", "web"], size=size)
+    label = rng.integers(0, 2, size=size)
+    stamps = [dt.datetime(2026, 10, 1) + dt.timedelta(minutes=10 * i) for i in range(size)]
+    frames = []
+    for version, kiosk_error, lag in (("v1", 0.40, 0), ("v2", 0.10, 1)):
+        wrong = rng.random(size) < np.where(segment == "kiosk", kiosk_error, 0.10)
+        frames.append(pd.DataFrame({"request_id": [f"r{i}" for i in range(size)],
+                                    "timestamp": [s + dt.timedelta(seconds=lag) for s in stamps],
+                                    "model_version": version, "segment": segment, "label": label,
+                                    "prediction": np.where(wrong, 1 - label, label)}))
+    log = pd.concat(frames, ignore_index=True)
+    log.to_parquet(path)
+    return log
+
+
+def test_the_first_version_of_a_shadow_log_is_compared_with_the_one_alongside(tmp_path, store):
+    """v1 has no version before it; it is compared with v2 on the same requests (McNemar on the
+    discordant pairs, as scipy computes it), and the evidence and the report say so."""
+    from analysis.queue.report import versions_sentence
+
+    log = _write_shadow_log(tmp_path / "shadow.parquet")
+    loaded = load_log(store, [str(tmp_path / "shadow.parquet")], check=False)
+    found = version_evidence(store, loaded.dataset, loaded.roles, InSet("segment", ("kiosk",)), "v1")
+    assert (found["base"], found["candidate"], found["relation"]) == ("v2", "v1", "alongside")
+    kiosk = log[log["segment"] == "kiosk"]
+    wrong = {v: (rows["label"] != rows["prediction"]).to_numpy() for v, rows in kiosk.groupby("model_version")}
+    only_v1, only_v2 = int((wrong["v1"] & ~wrong["v2"]).sum()), int((wrong["v2"] & ~wrong["v1"]).sum())
+    assert found["p_value"] == pytest.approx(stats.binomtest(only_v1, only_v1 + only_v2, 0.5).pvalue, rel=1e-9)
+    assert found["regressed"] is True
+    assert ("Against v2, the version served alongside it (the same requests), the slice is significantly worse"
+            in versions_sentence(found))
+    later = version_evidence(store, loaded.dataset, loaded.roles, InSet("segment", ("kiosk",)), "v2")
+    assert (later["base"], later["relation"]) == ("v1", "before")
+
+
+def test_a_first_version_nothing_scored_alongside_is_not_compared(regressed, store):
+    _, dataset, roles = regressed
+    with pytest.raises(SchemaError, match="no other version scored the same requests"):
+        version_evidence(store, dataset, roles, InSet("segment", ("kiosk",)), "v1")

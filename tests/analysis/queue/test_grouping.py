@@ -13,10 +13,10 @@ from analysis.data.open_log import load_log
 from analysis.data.time import time_window
 from analysis.queue.edits import MergeGroups, MoveItems, apply, revert
 from analysis.queue.failure_queue import FailureQueue
-from analysis.queue.intake import failures, find_failures, intake_log, intake_rows, queue_failures
+from analysis.queue.intake import failures, find_failures, intake_log, intake_rows, kept_findings, queue_failures
 from analysis.slicing.role_leaves import slice_sql
 from analysis.store import Store
-from analysis.triage.check_report import check_dataset
+from analysis.triage.check_report import check_dataset, finding_to_dict
 from analysis.workspace.workspace_file import Workspace
 
 
@@ -98,7 +98,8 @@ SPLIT_SWAP = pytest.mark.xfail(strict=True, reason=(
     "too the refinement is sharper than the parent's other rows (kiosk 26% vs risky merchants 9%, "
     "Fisher p 1e-37; swap p 4e-23) and those rows fail more than the rest (p ~0 and 1e-43), so folding "
     "a refinement whose parent remainder is itself significant merges kiosk into risky merchants too. "
-    "The cause is one client's swapped columns, which the check finding names: with --check it is one group."))
+    "The cause is one client's swapped columns, which the check finding names: with --check, or the log's "
+    "findings kept in the workspace (what intake consults by default), it is one group."))
 
 
 @pytest.mark.parametrize("incident, worst_version", [pytest.param("b", "fraud-lr-2026.09", marks=SPLIT_SWAP),
@@ -121,6 +122,23 @@ def test_with_check_findings_the_swap_is_grouped_by_its_finding(checked_queue, d
     group, purity, recall = _purity_and_recall(queue, demo_files, incidents, incident, worst_version)
     assert purity >= 0.9 and recall >= 0.8, (group.title, purity, recall)
     assert group.reason == reason
+
+
+def test_the_logs_kept_findings_group_the_swap_without_a_new_check(demo_queue, findings, demo_files, tmp_path):
+    """The default intake (no check now) consults the findings the log's last check kept in the
+    workspace: the swapped client is one pure group, named by its finding."""
+    _, store, loaded, _, incidents = demo_queue
+    workspace = Workspace.open(tmp_path / "kept.sleuth")
+    workspace.save_findings(loaded.dataset.name, "first 20% of time", [finding_to_dict(f) for f in findings])
+    workspace.save_findings("another log", "first 20% of time", [{"key": "broken", "kind": "unreadable"}])
+    kept = kept_findings(workspace, loaded.dataset.name)
+    assert [f.key for f in kept] == [f.key for f in findings] and not kept_findings(workspace, "another log")
+    queue = FailureQueue(workspace)
+    intake_log(queue, store, loaded.dataset, loaded.roles, findings=kept)
+    group, purity, recall = _purity_and_recall(queue, demo_files, incidents, "b", "fraud-lr-2026.09")
+    assert purity >= 0.9 and recall >= 0.8, (group.title, purity, recall)
+    assert group.reason == "finding"
+    workspace.close()
 
 
 def test_every_failure_is_queued_once_with_its_link(demo_queue):

@@ -15,7 +15,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from analysis.data.open_log import load_log
 from analysis.store import Store
-from analysis.trace.batch_blame import _score_matrix, blame_batches
+from analysis.trace.batch_blame import _score_chunks, blame_batches
 from analysis.trace.influence import _encode_targets, influence_for_row
 from analysis.trace.tracer import InfluenceCache
 
@@ -86,7 +86,7 @@ def test_batched_boosting_influence_is_trace_one_row_at_a_time(planted, tmp_path
     boosted = InfluenceCache().prepared(store, [str(folder / "train.parquet")],
                                         str(tmp_path / "boosted.skops"), True, loaded)
     some = failed.iloc[:7]
-    matrix = _score_matrix(boosted, some, _encode_targets(boosted.model, some["label"]))
+    matrix = next(_score_chunks(boosted, some, _encode_targets(boosted.model, some["label"])))
     for i in range(len(some)):
         single = influence_for_row(boosted.prep, some[boosted.features].iloc[[i]], some["label"][i]).scores
         np.testing.assert_allclose(matrix[i], single, rtol=1e-9, atol=1e-12)
