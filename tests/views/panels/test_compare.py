@@ -242,3 +242,34 @@ def test_the_empty_states_say_what_is_missing(qtbot, sync_tasks, demo_files, tmp
     open_log(session, tmp_path / "one_version_no_time.parquet")
     assert "no time column" in panel.empty_message() and not panel.compare_button.isEnabled()
     session.close()
+
+
+def _slice_text_fits(table, row) -> bool:
+    """The row's slice text, wrapped at its column's width, fits the row's height."""
+    from PySide6.QtCore import QRect
+
+    text = table.item(row, 0).text()
+    width = table.columnWidth(0) - 2 * table.style().pixelMetric(table.style().PixelMetric.PM_FocusFrameHMargin) - 2
+    needed = table.fontMetrics().boundingRect(QRect(0, 0, width, 10_000), Qt.TextWordWrap, text)
+    return needed.width() <= width and needed.height() <= table.rowHeight(row)
+
+
+@pytest.mark.parametrize("size", [(800, 330), (1000, 420)])  # the dock at 1280x720 and at 1600x1000
+def test_where_it_is_worse_shows_every_slice_and_number_without_scrolling(demo_panel, qtbot, size):
+    panel = compare(qtbot, demo_panel(ComparePanel, size=size))
+    tabs = panel.lower_tabs
+    qtbot.mouseClick(tabs.tabBar(), Qt.LeftButton, pos=tabs.tabBar().tabRect(tabs.indexOf(panel.slices)).center())
+    table = panel.slices
+    assert tabs.currentWidget() is table and table.rowCount() >= 1
+    assert table.horizontalHeader().length() <= table.viewport().width()  # every number column in view
+    assert table.columnWidth(0) >= table.viewport().width() // 3
+    assert all(_slice_text_fits(table, row) for row in range(table.rowCount()))
+
+
+def test_the_metrics_stand_beside_the_slices_only_when_both_fit(demo_panel, qtbot):
+    panel = compare(qtbot, demo_panel(ComparePanel, size=(2200, 420)))
+    assert panel.split.indexOf(panel.overall) == 0 and panel.lower_tabs.indexOf(panel.overall) < 0
+    assert panel.slices.isVisible() and panel.overall.isVisible()
+    assert panel.slices.horizontalHeader().length() <= panel.slices.viewport().width()
+    panel.resize(800, 420)
+    assert panel.lower_tabs.tabText(0) == "Metrics" and panel.lower_tabs.widget(0) is panel.overall
