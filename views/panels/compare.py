@@ -48,6 +48,7 @@ from views.widgets import file_dialogs
 from views.widgets.palette import version_colour
 
 MIN_SIDE_WIDTH = 240
+WORSE_TAB = "Where it is worse"
 SLICE_TEXT_CHARS = 40
 """Characters of slice text a row shows on one line before it wraps: two predicates, about."""
 OPEN_FLIPS_TIP = ("The candidate's rows that the base got right and the candidate wrong, as the slice "
@@ -150,7 +151,7 @@ class ComparePanel(Panel):
         flips_row.addWidget(self.queue_flips)
         flips_row.addWidget(self.export_button)
         lower = QTabWidget()
-        lower.addTab(self.slices, "Where it is worse")
+        lower.addTab(self.slices, WORSE_TAB)
         lower.addTab(self.plots, "Calibration, confusion, scores")
         lower.setTabToolTip(0, "Slices where the candidate is worse than the base, worst first")
         self.lower_tabs = lower
@@ -425,7 +426,7 @@ class ComparePanel(Panel):
         self.pairing.setText(escape_html(report["pairing"] + pulled_note(self.session)))
         self._fill_overall(report)
         self._show_flips(report["flips"])
-        self._fill_slices(result.slices, report["regressed_slices"])
+        self._fill_slices(report["regressed_slices"], complete=report["complete"])
 
     def _show(self, result) -> None:
         self._show_report(result)
@@ -478,7 +479,7 @@ class ComparePanel(Panel):
             f"{count(flips['both_wrong'])} both wrong · "
             f"{count(flips['both_right'])} both right · McNemar p {p_value(flips['mcnemar_p'])}")
 
-    def _fill_slices(self, slices, rows: list[dict]) -> None:
+    def _fill_slices(self, rows: list[dict], complete: bool) -> None:
         self.slices.setRowCount(len(rows))
         for row, s in enumerate(rows):
             cells = [s["predicate"], s["source"], count(s['rows']), number(s["base"]), number(s["candidate"]),
@@ -491,6 +492,10 @@ class ComparePanel(Panel):
                     item.setForeground(Qt.gray)
                 item.setToolTip(s["predicate"])
                 self.slices.setItem(row, col, item)
+        # Beside the Metrics tab, the tab's title says whether there is anything to read in it.
+        significant = sum(bool(s.get("significant")) for s in rows)
+        self.lower_tabs.setTabText(self.lower_tabs.indexOf(self.slices),
+                                   f"{WORSE_TAB} ({significant})" if complete else f"{WORSE_TAB} (testing…)")
         self._arrange()
 
     def _wrap_slice_text(self) -> None:

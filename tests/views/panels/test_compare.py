@@ -152,13 +152,14 @@ def test_the_same_version_twice_without_before_after_is_refused(demo_panel, qtbo
 
 def test_the_verdict_is_shown_while_the_slices_are_tested(demo_panel, qtbot, demo_files, monkeypatch):
     panel = demo_panel(ComparePanel)
-    shown = []
+    shown, tabs = [], []
     fill = panel._show_report
 
     def record(result):
         fill(result)
         metrics = [panel.overall.item(row, 0).text() for row in range(panel.overall.rowCount())]
         shown.append((panel.summary.text(), metrics, panel.slices.rowCount()))
+        tabs.append(panel.lower_tabs.tabText(panel.lower_tabs.indexOf(panel.slices)))
 
     monkeypatch.setattr(panel, "_show_report", record)
     compare(qtbot, panel)
@@ -166,6 +167,7 @@ def test_the_verdict_is_shown_while_the_slices_are_tested(demo_panel, qtbot, dem
     assert "testing the slices" in verdict_summary and verdict_slices == 0
     assert "Accuracy" in verdict_metrics and "ROC AUC" not in verdict_metrics
     assert "kiosk" in summary and "ROC AUC" in metrics and slices >= 1
+    assert tabs[0] == "Where it is worse (testing…)" and tabs[1] != tabs[0]  # never "(0)" before the test
 
 
 def test_the_idle_text_counts_the_versions_the_boxes_list(app_window, qtbot, demo_files):
@@ -261,6 +263,8 @@ def test_where_it_is_worse_shows_every_slice_and_number_without_scrolling(demo_p
     qtbot.mouseClick(tabs.tabBar(), Qt.LeftButton, pos=tabs.tabBar().tabRect(tabs.indexOf(panel.slices)).center())
     table = panel.slices
     assert tabs.currentWidget() is table and table.rowCount() >= 1
+    significant = sum(table.item(row, 0).foreground().color() != Qt.gray for row in range(table.rowCount()))
+    assert significant >= 1 and tabs.tabText(tabs.currentIndex()) == f"Where it is worse ({significant})"
     assert table.horizontalHeader().length() <= table.viewport().width()  # every number column in view
     assert table.columnWidth(0) >= table.viewport().width() // 3
     assert all(_slice_text_fits(table, row) for row in range(table.rowCount()))
