@@ -118,7 +118,9 @@ def log_files(specs: Sequence[str]) -> LogFiles:
     log_format = formats[named[0]] if named else _main_format(formats)
     for path in kept:
         if path not in named and formats[path] is not log_format:
-            left_out[path] = f"a {formats[path].value} file among {log_format.value} files"
+            kind = "a text file (notes, not data)" if extension(path) in NOTE_EXTENSIONS else \
+                f"a {formats[path].value} file"
+            left_out[path] = f"{kind} among {log_format.value} files"
     if log_format is Format.CSV:
         left_out.update(_unrelated_tables([p for p in kept if p not in left_out], set(named)))
     paths = [p for p, _ in found if p in formats and p not in left_out]

@@ -81,8 +81,14 @@ def _delta(folder: Path, as_of: str | None) -> LakeTable:
     try:
         table = DeltaTable(str(folder))
         newest = table.version()
-        if as_of is not None:
-            table.load_as_version(_version(as_of, folder))
+        wanted = None if as_of is None else _version(as_of, folder)
+        if isinstance(wanted, int) and wanted > newest:  # delta-rs says "LogSegment end version ..."
+            raise InputError(f"this Delta table has no version {wanted}: its versions run from 0 to {newest}",
+                             file=str(folder))
+        if isinstance(wanted, dt.datetime):
+            _check_existed(table, wanted, folder)
+        if wanted is not None:
+            table.load_as_version(wanted)
     except (DeltaError, ValueError, OSError) as exc:
         raise InputError(f"cannot read this Delta table: {str(exc).splitlines()[0]}", file=str(folder)) from exc
     needed = DELTA_FEATURES_NEEDING_MORE & set(table.protocol().reader_features or ())
@@ -92,6 +98,16 @@ def _delta(folder: Path, as_of: str | None) -> LakeTable:
     files = tuple(_local(uri) for uri in table.file_uris())
     return LakeTable("delta", files, f"Delta table version {table.version()} (newest {newest}), "
                                      f"{len(files)} Parquet file(s)")
+
+
+def _check_existed(table, moment: dt.datetime, folder: Path) -> None:
+    """Refuse a time before the table's first commit: delta-rs reads version 0 for it, a
+    table the person asked to see before it held anything."""
+    first = min(int(commit["timestamp"]) for commit in table.history() if "timestamp" in commit)
+    created = dt.datetime.fromtimestamp(first / 1000, dt.timezone.utc)
+    if moment < created:
+        raise InputError(f"this Delta table did not exist at {moment.isoformat()}: its first version is from "
+                         f"{created.isoformat(timespec='seconds')}", file=str(folder))
 
 
 def _iceberg(folder: Path, as_of: str | None) -> LakeTable:

@@ -93,8 +93,9 @@ def load_log(
     if options.labels:
         progress(0.8, "Joining labels")
         dataset, roles, joined = join_labels(store, dataset, roles, options.labels, options.on, cancel)
-        if detected:  # the joined label can change the task, so detect again around it
-            profiles, redetected = _detected_roles(store, dataset, layout, fixed, cancel=cancel)
+        if detected:  # the joined label sets the task (binary, its positive class): detect around it
+            around = {**(fixed or {}), Role.LABEL: roles.label}
+            profiles, redetected = _detected_roles(store, dataset, layout, around, cancel=cancel)
             roles = labelled_roles(redetected, roles.label, dataset)
     issues: tuple[LogIssue, ...] = ()
     if check:

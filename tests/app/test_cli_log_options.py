@@ -54,3 +54,23 @@ def test_check_and_slices_read_the_joined_labels(store, tmp_path, capsys):
     assert main(["slices", str(tmp_path / "log.parquet"), "--labels", str(tmp_path / "truth.csv"), "--json"]) == 0
     found = json.loads(capsys.readouterr().out)
     assert found and "US" in found[0]["predicate"] and found[0]["error"] == 1.0
+
+
+@pytest.mark.parametrize("command", ["check", "slices"])
+def test_a_joined_0_1_label_beside_a_score_is_a_binary_task(tmp_path, capsys, command):
+    """The label arrives only with --labels, with its arrival time; detection redone around
+    the joined columns without the label fixed had called the log multiclass, and check and
+    slices refused the score ("needs the class it scores")."""
+    rows = 300
+    times = pd.date_range("2026-11-01", periods=rows, freq="h", tz="UTC")
+    pd.DataFrame({"request_id": [f"r{i}" for i in range(rows)], "timestamp": times,
+                  "amount": [float(i % 17) for i in range(rows)],
+                  "score": [(i % 10) / 10 for i in range(rows)]}).to_parquet(tmp_path / "log.parquet")
+    pd.DataFrame({"request_id": [f"r{i}" for i in range(rows)], "is_fraud": [i % 2 for i in range(rows)],
+                  "labeled_at": times + pd.Timedelta(hours=30)}).to_csv(tmp_path / "truth.csv", index=False)
+    assert main([command, str(tmp_path / "log.parquet"), "--labels", str(tmp_path / "truth.csv")]) == 0, \
+        capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "log.parquet"), "--labels", str(tmp_path / "truth.csv")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["task"], report["roles"]["positive_class"]) == ("binary", "1")

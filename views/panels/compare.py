@@ -48,6 +48,9 @@ from views.widgets import file_dialogs
 from views.widgets.palette import version_colour
 
 MIN_SIDE_WIDTH = 240
+WORSE_TAB = "Where it is worse"
+SLICE_TEXT_CHARS = 40
+"""Characters of slice text a row shows on one line before it wraps: two predicates, about."""
 OPEN_FLIPS_TIP = ("The candidate's rows that the base got right and the candidate wrong, as the slice "
                   "flip('base' -> 'candidate', negative) within the current one")
 OVERALL_COLUMNS = ("Metric", "Base", "Candidate", "Difference", "95% interval", "p")
@@ -119,6 +122,7 @@ class ComparePanel(Panel):
         self.export_button.clicked.connect(self._export)
         self.plots = self._build_plots()
         self.slices = _table(SLICE_COLUMNS)
+        self._wrap_slice_text()
         self.slices.itemDoubleClicked.connect(lambda item: self.open_regressed(item.row()))
         self.slices.setToolTip("Double-click a slice to narrow the current slice to it")
         self._layout_widgets()
@@ -147,7 +151,7 @@ class ComparePanel(Panel):
         flips_row.addWidget(self.queue_flips)
         flips_row.addWidget(self.export_button)
         lower = QTabWidget()
-        lower.addTab(self.slices, "Where it is worse")
+        lower.addTab(self.slices, WORSE_TAB)
         lower.addTab(self.plots, "Calibration, confusion, scores")
         lower.setTabToolTip(0, "Slices where the candidate is worse than the base, worst first")
         self.lower_tabs = lower
@@ -158,6 +162,8 @@ class ComparePanel(Panel):
         self.split.addWidget(lower)
         self.split.setStretchFactor(1, 1)
         self.split.setChildrenCollapsible(False)
+        lower.insertTab(0, self.overall, "Metrics")  # until a result shows both fit side by side
+        lower.setCurrentIndex(0)
         content = QWidget()
         content_layout = QVBoxLayout(content)
         content_layout.setContentsMargins(0, 0, 0, 0)
@@ -170,6 +176,38 @@ class ComparePanel(Panel):
         layout.addLayout(controls)  # outside the empty state: Before/after stays at hand for one version
         layout.addWidget(self.with_empty_state(content), 1)
         self._show_flips(None)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._arrange()
+
+    def _arrange(self) -> None:
+        """The metrics beside the slices only when both tables fit at their needed widths;
+        otherwise the metrics are the first tab beside the slices, so the slice table always
+        has the panel's width: beside the metrics at 1280x720 (and at 1600x1000) its slice
+        column got ~110 px and the slice read "merchant_risk > 0.3 A…". Before a result the
+        arrangement stays as it is: the metrics' widths are known once they are shown."""
+        if self.overall.rowCount() == 0:
+            return
+        beside = self.width() >= _needed_width(self.overall) + self._slices_needed_width()
+        if beside == (self.split.indexOf(self.overall) >= 0):
+            return
+        if beside:
+            self.lower_tabs.removeTab(self.lower_tabs.indexOf(self.overall))
+            self.split.insertWidget(0, self.overall)
+            self.overall.show()
+            self._fit_metrics()
+        else:
+            self.lower_tabs.insertTab(0, self.overall, "Metrics")
+            self.lower_tabs.setCurrentIndex(0)
+
+    def _slices_needed_width(self) -> int:
+        """The slice table's numbers at their content width and its slice text at
+        :data:`SLICE_TEXT_CHARS` characters (longer slices wrap onto a second line)."""
+        header = self.slices.horizontalHeader()
+        numbers = sum(max(self.slices.sizeHintForColumn(c), header.sectionSizeHint(c)) for c in range(1, header.count()))
+        text = self.slices.fontMetrics().averageCharWidth() * SLICE_TEXT_CHARS
+        return numbers + text + _frame_width(self.slices)
 
     def _build_plots(self) -> QWidget:
         """Reliability diagram of both versions, their confusion matrices, score vs score."""
@@ -388,7 +426,7 @@ class ComparePanel(Panel):
         self.pairing.setText(escape_html(report["pairing"] + pulled_note(self.session)))
         self._fill_overall(report)
         self._show_flips(report["flips"])
-        self._fill_slices(result.slices, report["regressed_slices"])
+        self._fill_slices(report["regressed_slices"], complete=report["complete"])
 
     def _show(self, result) -> None:
         self._show_report(result)
@@ -412,11 +450,13 @@ class ComparePanel(Panel):
                 self.overall.setItem(row, col, item)
         self.overall.resizeColumnsToContents()
         self._fit_metrics()
+        self._arrange()
 
     def _fit_metrics(self) -> None:
-        """Give the metric table the width of its columns; the flips and slices take the rest."""
-        header = self.overall.horizontalHeader()
-        needed = header.length() + self.overall.frameWidth() * 2 + self.overall.verticalScrollBar().sizeHint().width()
+        """Beside the slices, give the metric table the width of its columns; the slices take the rest."""
+        if self.split.indexOf(self.overall) < 0:
+            return
+        needed = _needed_width(self.overall)
         total = max(sum(self.split.sizes()), needed + 1)
         self.split.setSizes([needed, total - needed])
 
@@ -439,7 +479,7 @@ class ComparePanel(Panel):
             f"{count(flips['both_wrong'])} both wrong · "
             f"{count(flips['both_right'])} both right · McNemar p {p_value(flips['mcnemar_p'])}")
 
-    def _fill_slices(self, slices, rows: list[dict]) -> None:
+    def _fill_slices(self, rows: list[dict], complete: bool) -> None:
         self.slices.setRowCount(len(rows))
         for row, s in enumerate(rows):
             cells = [s["predicate"], s["source"], count(s['rows']), number(s["base"]), number(s["candidate"]),
@@ -452,10 +492,21 @@ class ComparePanel(Panel):
                     item.setForeground(Qt.gray)
                 item.setToolTip(s["predicate"])
                 self.slices.setItem(row, col, item)
-        self.slices.resizeColumnsToContents()
+        # Beside the Metrics tab, the tab's title says whether there is anything to read in it.
+        significant = sum(bool(s.get("significant")) for s in rows)
+        self.lower_tabs.setTabText(self.lower_tabs.indexOf(self.slices),
+                                   f"{WORSE_TAB} ({significant})" if complete else f"{WORSE_TAB} (testing…)")
+        self._arrange()
+
+    def _wrap_slice_text(self) -> None:
+        """The slice column takes the room the numbers leave and wraps its text (rows grow to
+        fit it); the numbers keep their content width, so the answer is read, not hovered."""
         header = self.slices.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.Interactive)
-        header.resizeSection(0, min(header.sectionSize(0), max(160, self.slices.viewport().width() // 3)))
+        header.setSectionResizeMode(QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.Stretch)
+        self.slices.setWordWrap(True)
+        self.slices.setTextElideMode(Qt.ElideNone)
+        self.slices.verticalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
 
     def open_regressed(self, row: int) -> None:
         if self.result is not None and 0 <= row < len(self.result.slices):
@@ -488,6 +539,16 @@ class ComparePanel(Panel):
                      path, format=kind, condition=self.session.condition(), label="Exporting flips",
                      on_done=lambda n: self.flips.setText(self.flips.text() + f"<br>Wrote {n:,} rows to "
                                                                                      f"{escape_html(path)}."))
+
+
+def _frame_width(table: QTableWidget) -> int:
+    """What a table adds around its columns: both frames and a vertical scroll bar."""
+    return table.frameWidth() * 2 + table.verticalScrollBar().sizeHint().width()
+
+
+def _needed_width(table: QTableWidget) -> int:
+    """The width that shows every column of ``table`` at its current size."""
+    return table.horizontalHeader().length() + _frame_width(table)
 
 
 def _table(columns) -> QTableWidget:

@@ -194,19 +194,20 @@ class TablePanel(Panel):
         """Size columns to their content when the first page of other columns arrives.
 
         A new slice or sort of the same columns keeps the widths: the person may have set
-        them, and measuring thirty columns again costs the event loop ~0.1 s each time.
+        them, and measuring thirty columns again costs the event loop ~0.1 s each time. A
+        change before any page is cached (the version names arrive first) fits nothing: fitted
+        to the headers alone, a timestamp read "2026-10-01 ..." until the person widened it.
         """
         columns = tuple(self.model.headerData(c, Qt.Horizontal) for c in range(self.model.columnCount()))
-        if columns == self._fitted_columns:
+        first = max(self.view.rowAt(0), 0)
+        measured = [self.model.cached_texts(column, first, first + FITTED_ROWS) for column in range(len(columns))]
+        if columns == self._fitted_columns or not any(measured):
             return
         self._fitted_columns = columns
         header = self.view.horizontalHeader()
         metrics = self.view.fontMetrics()
         scale = self._sized_points / self._built_points  # the zoom: the bounds grow with the text
-        first = max(self.view.rowAt(0), 0)
-        last = first + FITTED_ROWS
-        for column in range(len(columns)):
-            texts = self.model.cached_texts(column, first, last)
+        for column, texts in enumerate(measured):
             content = max((metrics.horizontalAdvance(text) for text in texts), default=0) + CELL_PADDING
             width = max(content, header.sectionSizeHint(column), round(MIN_COLUMN_WIDTH * scale))
             header.resizeSection(column, min(width, round(MAX_COLUMN_WIDTH * scale)))

@@ -157,13 +157,17 @@ class WindowedTableModel(QAbstractTableModel):
 
     def cached_texts(self, column: int, first: int, last: int) -> list[str]:
         """Display texts of ``column`` for rows ``first .. last - 1`` that are already fetched
-        (measuring column widths must never ask for pages)."""
+        (measuring column widths must never ask for pages), as shown: a version by its name."""
         texts = []
         for row in range(max(first, 0), min(last, self._row_count)):
             page = self._pages.get(row // self._page_size)
             if page is not None and row - page.start < len(page.text):
-                texts.append(page.text[row - page.start][column])
+                texts.append(self._shown(column, page.text[row - page.start][column]))
         return texts
+
+    def _shown(self, column: int, text: str) -> str:
+        """A cell's display text: the value's name in the named column, else the text itself."""
+        return self._value_names.get(text, text) if self._columns[column] == self._named_column else text
 
     def _page_for(self, row: int) -> PageLike | None:
         """The page holding ``row``; on a miss request it; near an edge request the neighbour."""
@@ -195,8 +199,7 @@ class WindowedTableModel(QAbstractTableModel):
         if page is None:
             return PLACEHOLDER if role == Qt.ItemDataRole.DisplayRole else None
         if role == Qt.ItemDataRole.DisplayRole:
-            text = page.text[row - page.start][column]
-            return self._value_names.get(text, text) if self._columns[column] == self._named_column else text
+            return self._shown(column, page.text[row - page.start][column])
         return _full_text(page.raw[row - page.start][column])
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:

@@ -45,7 +45,7 @@ def paired_requests_sql(raw: str, layout: EventLayout) -> str:
         CASE
             WHEN coalesce(i.id, o.id) IS NULL THEN 'the event has no id, so its input and output cannot be paired'
             WHEN i.id IS NULL THEN 'an output event with no input event of the same id (' || o.id || ')'
-            WHEN i.copies > 1 OR o.copies > 1 THEN 'the id ' || i.id || ' is logged by ' || greatest(i.copies, o.copies) || ' events of one kind'
+            WHEN i.copies > 1 OR o.copies > 1 THEN 'the id ''' || i.id || ''' is logged by ' || greatest(i.copies, o.copies) || ' events of one kind'
             WHEN i.body IS NULL THEN 'the input event carries no readable data'
         END AS problem
     FROM i FULL OUTER JOIN o ON i.id = o.id

@@ -69,16 +69,26 @@ def _columns_to_rows(columns: str) -> str:
 
 def _named(rows: str, names: str | None = None) -> str:
     """Turn list rows into objects (names from ``names``, a JSON list, else feature_<j>);
-    object rows are kept; a bare value becomes feature_0."""
+    object rows are kept, but SageMaker's ``{"features": [...]}`` record (its documented JSON
+    and JSON lines form for built-in algorithms) is the list it holds, as its CSV form is;
+    a bare value becomes feature_0."""
     name = f"coalesce(json_extract_string({names}, '$[*]')[j + 1], '{FEATURE_PREFIX}' || j)" if names else \
         f"'{FEATURE_PREFIX}' || j"
+    features = "json_extract(r, '$.features')"
     return (
         f"to_json(list_transform(json_extract({rows}, '$[*]'), lambda r: CASE "
+        f"WHEN json_type(r) = 'OBJECT' AND json_keys(r) = ['features'] AND json_type({features}) = 'ARRAY' "
+        f"THEN {_list_row(features, name)} "
         f"WHEN json_type(r) = 'OBJECT' THEN r "
-        f"WHEN json_type(r) = 'ARRAY' THEN to_json(map_from_entries(list_transform(range(CAST(json_array_length(r) AS BIGINT)), "
-        f"lambda j: struct_pack(k := {name}, v := r->(CAST(j AS BIGINT)))))) "
+        f"WHEN json_type(r) = 'ARRAY' THEN {_list_row('r', name)} "
         f"ELSE to_json(map_from_entries([struct_pack(k := '{FEATURE_PREFIX}0', v := r)])) END))"
     )
+
+
+def _list_row(values: str, name: str) -> str:
+    """One row given as a list of values -> an object, value ``j`` named by ``name`` (over ``j``)."""
+    return (f"to_json(map_from_entries(list_transform(range(CAST(json_array_length({values}) AS BIGINT)), "
+            f"lambda j: struct_pack(k := {name}, v := {values}->(CAST(j AS BIGINT))))))")
 
 
 def _as_list(json: str) -> str:

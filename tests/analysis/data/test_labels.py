@@ -47,6 +47,7 @@ def test_labels_join_by_id_with_arrival_time_and_counts(store, log_and_labels):
     loaded = load_log(store, [str(folder / "log.parquet")], check=False,
                       options=LogOptions(labels=(str(folder / "labels.csv"),)))
     assert loaded.roles.label == "is_fraud"
+    assert (loaded.roles.task, loaded.roles.positive_class) == ("binary", "1")  # a 0/1 label beside a score
     got = store.df(f'SELECT * FROM "{loaded.dataset.view}" ORDER BY "{ROW_ID}"')
     assert len(got) == ROWS
     assert got.is_fraud.isna().sum() == expected.is_fraud.isna().sum()

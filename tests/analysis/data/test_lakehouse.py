@@ -74,7 +74,9 @@ def test_as_of_on_a_plain_file_and_a_bad_version_are_one_sentence(store, tmp_pat
     with pytest.raises(InputError, match="--as-of reads a version of a Delta or Iceberg table"):
         open_dataset(store, [str(tmp_path / "plain.parquet")], as_of="3")
     write_deltalake(str(tmp_path / "t"), batch(0, 3))
-    with pytest.raises(InputError, match="cannot read this Delta table"):
+    with pytest.raises(InputError, match="this Delta table has no version 7: its versions run from 0 to 0"):
         open_dataset(store, [str(tmp_path / "t")], as_of="7")
+    with pytest.raises(InputError, match="this Delta table did not exist at 2020-01-01T00:00:00"):
+        open_dataset(store, [str(tmp_path / "t")], as_of="2020-01-01")
     with pytest.raises(InputError, match="version number or an ISO time"):
         open_dataset(store, [str(tmp_path / "t")], as_of="yesterday")

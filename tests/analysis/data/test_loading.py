@@ -211,3 +211,41 @@ def test_time_named_integers_are_epochs_from_1970_on(store, tmp_path, unit, scal
     read = [row[0] for row in store.rows(f"SELECT event_time FROM {dataset.view} ORDER BY {ROW_ID}")]
     assert read == list(moments.to_pydatetime())
     assert any(f"'event_time' read as epoch {unit}" in w for w in dataset.report.warnings)
+
+
+def test_a_folder_of_1000_tiny_parquet_files_opens_as_one_scan_in_file_order(store, tmp_path):
+    """What a serving system writes every minute: 1,000 files of a few rows. The probe read each
+    in a connection of its own (45 s, refused at its 20 s limit) and the view planned a branch
+    per file; now one child connection probes them and the view is one scan of the list."""
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "minutes"
+    folder.mkdir()
+    parts = []
+    for minute in range(1000):
+        part = make_log(3, start=minute * 10)
+        if minute == 517:
+            part["extra"] = 1.5  # one file with a column more: united by name, null elsewhere
+        pq.write_table(pa.Table.from_pandas(part, preserve_index=False), folder / f"part-{minute:04d}.parquet")
+        parts.append(part)
+    dataset = open_dataset(store, str(folder))
+    expected = pd.concat(parts, ignore_index=True)
+    assert_same_rows(store, dataset, expected)
+    assert store.scalar(f'SELECT count(extra) FROM {dataset.view}') == 3
+    assert store.scalar(f'SELECT min(request_id) FROM {dataset.view} WHERE "{ROW_ID}" = {517 * 3}') == "r5170"
+    plan = "\n".join(row[-1] for row in store.rows(f"EXPLAIN SELECT avg(score) FROM {dataset.view}"))
+    assert plan.count("Function: READ_PARQUET") == 1  # one scan, not a branch per file
+
+
+def test_large_files_keep_a_scan_per_file_with_the_same_rows(store, tmp_path, monkeypatch):
+    """Above the rows a branch costs, each file keeps its own scan (a page then reads one file)."""
+    from analysis.data import loading
+
+    parts = [make_log(30, 0), make_log(20, 100)]
+    parts[1]["extra"] = 2.0
+    for index, part in enumerate(parts):
+        part.to_parquet(tmp_path / f"{index}.parquet")
+    monkeypatch.setattr(loading, "ROWS_PER_FILE_SCANNED_TOGETHER", 10)
+    dataset = open_dataset(store, str(tmp_path))
+    assert_same_rows(store, dataset, pd.concat(parts, ignore_index=True))
+    assert "UNION" in store.scalar(f"SELECT sql FROM duckdb_views() WHERE view_name = '{dataset.view}'")

@@ -152,13 +152,14 @@ def test_the_same_version_twice_without_before_after_is_refused(demo_panel, qtbo
 
 def test_the_verdict_is_shown_while_the_slices_are_tested(demo_panel, qtbot, demo_files, monkeypatch):
     panel = demo_panel(ComparePanel)
-    shown = []
+    shown, tabs = [], []
     fill = panel._show_report
 
     def record(result):
         fill(result)
         metrics = [panel.overall.item(row, 0).text() for row in range(panel.overall.rowCount())]
         shown.append((panel.summary.text(), metrics, panel.slices.rowCount()))
+        tabs.append(panel.lower_tabs.tabText(panel.lower_tabs.indexOf(panel.slices)))
 
     monkeypatch.setattr(panel, "_show_report", record)
     compare(qtbot, panel)
@@ -166,6 +167,7 @@ def test_the_verdict_is_shown_while_the_slices_are_tested(demo_panel, qtbot, dem
     assert "testing the slices" in verdict_summary and verdict_slices == 0
     assert "Accuracy" in verdict_metrics and "ROC AUC" not in verdict_metrics
     assert "kiosk" in summary and "ROC AUC" in metrics and slices >= 1
+    assert tabs[0] == "Where it is worse (testing…)" and tabs[1] != tabs[0]  # never "(0)" before the test
 
 
 def test_the_idle_text_counts_the_versions_the_boxes_list(app_window, qtbot, demo_files):
@@ -242,3 +244,36 @@ def test_the_empty_states_say_what_is_missing(qtbot, sync_tasks, demo_files, tmp
     open_log(session, tmp_path / "one_version_no_time.parquet")
     assert "no time column" in panel.empty_message() and not panel.compare_button.isEnabled()
     session.close()
+
+
+def _slice_text_fits(table, row) -> bool:
+    """The row's slice text, wrapped at its column's width, fits the row's height."""
+    from PySide6.QtCore import QRect
+
+    text = table.item(row, 0).text()
+    width = table.columnWidth(0) - 2 * table.style().pixelMetric(table.style().PixelMetric.PM_FocusFrameHMargin) - 2
+    needed = table.fontMetrics().boundingRect(QRect(0, 0, width, 10_000), Qt.TextWordWrap, text)
+    return needed.width() <= width and needed.height() <= table.rowHeight(row)
+
+
+@pytest.mark.parametrize("size", [(800, 330), (1000, 420)])  # the dock at 1280x720 and at 1600x1000
+def test_where_it_is_worse_shows_every_slice_and_number_without_scrolling(demo_panel, qtbot, size):
+    panel = compare(qtbot, demo_panel(ComparePanel, size=size))
+    tabs = panel.lower_tabs
+    qtbot.mouseClick(tabs.tabBar(), Qt.LeftButton, pos=tabs.tabBar().tabRect(tabs.indexOf(panel.slices)).center())
+    table = panel.slices
+    assert tabs.currentWidget() is table and table.rowCount() >= 1
+    significant = sum(table.item(row, 0).foreground().color() != Qt.gray for row in range(table.rowCount()))
+    assert significant >= 1 and tabs.tabText(tabs.currentIndex()) == f"Where it is worse ({significant})"
+    assert table.horizontalHeader().length() <= table.viewport().width()  # every number column in view
+    assert table.columnWidth(0) >= table.viewport().width() // 3
+    assert all(_slice_text_fits(table, row) for row in range(table.rowCount()))
+
+
+def test_the_metrics_stand_beside_the_slices_only_when_both_fit(demo_panel, qtbot):
+    panel = compare(qtbot, demo_panel(ComparePanel, size=(2200, 420)))
+    assert panel.split.indexOf(panel.overall) == 0 and panel.lower_tabs.indexOf(panel.overall) < 0
+    assert panel.slices.isVisible() and panel.overall.isVisible()
+    assert panel.slices.horizontalHeader().length() <= panel.slices.viewport().width()
+    panel.resize(800, 420)
+    assert panel.lower_tabs.tabText(0) == "Metrics" and panel.lower_tabs.widget(0) is panel.overall

@@ -91,7 +91,7 @@ def test_unpaired_and_duplicate_events_are_named_and_base64_data_is_read(store, 
     loaded, frame = load(store, path)
     assert skipped_lines(loaded) == [3, 4, 5]
     reasons = [s.reason for s in loaded.dataset.report.skipped]
-    assert "no input event" in reasons[0] and "logged by 2 events" in reasons[1]
+    assert "no input event" in reasons[0] and "the id 'twice' is logged by 2 events" in reasons[1]
     assert list(frame.request_id) == ["a", "no-answer"]
     assert list(frame.feature_0) == [1, 7]
     assert frame.prediction[0] == 0 and frame.prediction.isna().tolist() == [False, True]

@@ -133,7 +133,9 @@ def test_a_truncated_gzip_capture_is_one_sentence_naming_the_file(store, tmp_pat
 
 def test_jsonlines_payload_holds_several_records(store, tmp_path):
     """``application/jsonlines`` requests (one record per line, as SageMaker's batch and many
-    built-in containers take them) and answers."""
+    built-in containers take them) and answers. The record ``{"features": [...]}`` is the JSON
+    lines form of the SageMaker Developer Guide's "Common data formats for inference" (built-in
+    algorithms): its values are the features, named as the same request's CSV form names them."""
     records = "\n".join(json.dumps({"features": [i, i * 2]}) for i in range(3))
     answers = "\n".join(json.dumps({"score": i / 10}) for i in range(3))
     path = tmp_path / "capture.jsonl"
@@ -141,4 +143,22 @@ def test_jsonlines_payload_holds_several_records(store, tmp_path):
                                  side("application/jsonlines", answers, "JSON", "OUTPUT")) + "\n")
     loaded, frame = load(store, path)
     assert list(frame.request_id) == ["jl:0", "jl:1", "jl:2"]
-    assert list(frame.features[2]) == [2, 4] and list(frame.score) == [0.0, 0.1, 0.2]
+    assert list(frame.feature_0) == [0, 1, 2] and list(frame.feature_1) == [0, 2, 4]
+    assert "features" not in frame.columns and list(frame.score) == [0.0, 0.1, 0.2]
+
+
+def test_json_instances_with_features_records_unpack_like_csv(store, tmp_path):
+    """``{"instances": [{"features": [...]}, ...]}``, the JSON request form of the same guide,
+    next to a CSV request of the same endpoint: one set of columns feature_0, feature_1."""
+    body = json.dumps({"instances": [{"features": [1.5, 16.0]}, {"features": [2.5, 8.0]}]})
+    answers = json.dumps({"predictions": [{"score": 0.3}, {"score": 0.7}]})
+    path = tmp_path / "capture.jsonl"
+    path.write_text(
+        capture_line("js", "2026-11-22T08:00:00Z", side("application/json", body, "JSON"),
+                     side("application/json", answers, "JSON", "OUTPUT")) + "\n"
+        + capture_line("cs", "2026-11-22T08:01:00Z", side("text/csv", "3.5,4.0", "CSV"),
+                       side("application/json", json.dumps({"predictions": [{"score": 0.9}]}), "JSON", "OUTPUT")) + "\n")
+    loaded, frame = load(store, path)
+    assert list(frame.request_id) == ["js:0", "js:1", "cs"]
+    assert list(frame.feature_0) == [1.5, 2.5, 3.5] and list(frame.feature_1) == [16.0, 8.0, 4.0]
+    assert list(frame.score) == [0.3, 0.7, 0.9]
