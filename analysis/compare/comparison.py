@@ -357,10 +357,6 @@ class PairedSums:
     calibration: tuple[tuple, ...]
     flips: dict[str, int]
 
-    @property
-    def labelled(self) -> int:
-        return sum(self.correct.values())
-
 
 def paired_sums(store: Store, rows: Rows, flip_kind: str = "NULL", cancel: CancelToken = NEVER_CANCELLED) -> PairedSums:
     """:class:`PairedSums` of paired ``rows``, from one aggregate over them.
@@ -372,9 +368,7 @@ def paired_sums(store: Store, rows: Rows, flip_kind: str = "NULL", cancel: Cance
     naming a pair's flip (``'negative'``, ``'positive'``, ``'both_wrong'``, ``'both_right'``,
     NULL when it cannot be judged), as :func:`analysis.compare.flips.flip_kind_sql` writes it.
     """
-    def col(side: str, what: str) -> str:
-        return side_column(side, what)
-
+    col = side_column
     groupings = {
         "correct": [col("b", "ok"), col("c", "ok")],
         "classes": [rows.label, col("b", "pred"), col("c", "pred")],
@@ -724,18 +718,17 @@ def _ece_test(store: Store, base_rows: Rows, cand_rows: Rows, n_boot: int, seed:
               cancel: CancelToken) -> DiffTest:
     """Expected calibration error of two independent sides, bootstrapped over (bin, hit) cells
     of each (paired: :func:`_paired_test`)."""
+    def cols(side: str) -> tuple[str, str, str]:
+        return side_column(side, "bin"), side_column(side, "hit"), side_column(side, "conf")
+
     frames = [
         store.df(_query(rows, f"{b} AS bin, {h} AS hit, COUNT(*) AS n, SUM({cf}) AS s",
                         f"{rows.label} IS NOT NULL AND {cf} IS NOT NULL", "ALL"), cancel)
-        for rows, (b, h, cf) in ((base_rows, _calibration_columns("b")), (cand_rows, _calibration_columns("c")))
+        for rows, (b, h, cf) in ((base_rows, cols("b")), (cand_rows, cols("c")))
     ]
     metrics = [_ece_metric(f["bin"], f["hit"], f["s"] / f["n"]) for f in frames]
     return cs.cell_bootstrap(frames[0]["n"].to_numpy(), metrics[0], metrics[1], cand_counts=frames[1]["n"].to_numpy(),
                              n_boot=n_boot, seed=seed, method="cell bootstrap (independent)")
-
-
-def _calibration_columns(side: str) -> tuple[str, str, str]:
-    return side_column(side, "bin"), side_column(side, "hit"), side_column(side, "conf")
 
 
 def _ece_metric(bins: pd.Series, hits: pd.Series, mean_confidence: pd.Series) -> cs.CellMetric:
