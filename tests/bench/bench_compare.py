@@ -133,8 +133,9 @@ def floor_route(log: Path) -> dict:
     """Plain DuckDB SQL on the file, no Sleuth: join the versions on the id, accuracy of each,
     the flips. What the verdict cannot beat, measured under the same load as the rest."""
     started = time.perf_counter()
-    con = duckdb.connect(":memory:", config={"enable_progress_bar": False})
+    con = duckdb.connect(":memory:")
     try:
+        con.execute("SET enable_progress_bar = false")
         negative, positive, _, _ = con.execute(f"""
 WITH v AS (SELECT request_id, model_version, label, prediction FROM read_parquet('{log}')),
 pairs AS (SELECT c.label AS y, b.prediction = c.label AS b_ok, c.prediction = c.label AS c_ok
