@@ -12,13 +12,18 @@ smaller side's distinct ids. Rows of a paired comparison that only one version s
 traffic next to shadow traffic) are left out and counted. A request scored twice by the same
 version pairs through its first row (lowest row id), so a duplicate never counts twice.
 
-The paired rows are a scratch DuckDB table (:func:`paired_view`), built once per comparison
-from the pairs whose candidate row is in the current slice: the candidate's ``ROW_ID`` (so a
-slice or a row link means the candidate's row), the candidate columns a step asks for (the
-features discovery bins, the columns saved slices test; no others, so 10M rows stay within
-the memory cap), and both versions' outcome columns named below. Its label ``PAIR_LABEL`` is
-the label of either row: both rows are the same request, so a label joined by id is on both
-or neither.
+The paired rows are a join of the two versions' rows (:func:`paired_rows_sql`), from the
+pairs whose candidate row is in the current slice: the candidate's ``ROW_ID`` (so a slice or a
+row link means the candidate's row), the candidate columns a step asks for (the features
+discovery bins, the columns saved slices test), and both versions' outcome columns named
+below. Its label ``PAIR_LABEL`` is the label of either row: both rows are the same request, so
+a label joined by id is on both or neither. A comparison reads the join without storing it:
+every sum the verdict's tests and the flips need comes from one aggregate over it
+(:func:`paired_sums`), and each later step (ROC AUC, discovery's sample, the slices' tests)
+is one more pass. Storing it (4.5M pairs x 24 features at 10M rows) took 30 s and all of
+DuckDB's memory limit, spilling, and the process peaked at 1.9 GB; unstored, the whole
+report takes about as long (each pass is a join) and peaks some 400 MB lower.
+:func:`paired_view` stores it for steps that read it row by row (plots, export).
 """
 
 from __future__ import annotations
@@ -260,17 +265,15 @@ def paired_view(store: Store, dataset: Dataset, roles: RoleMap, pairing: Pairing
 @dataclass(frozen=True)
 class Rows:
     """A SELECT exposing one or both sides' outcome columns (see :func:`side_column`) and a
-    label column: the paired table, or one side's own rows. ``table`` names the paired table,
-    for a step that reads it by name (discovery)."""
+    label column: the paired rows, or one side's own rows."""
 
     sql: Sql
     label: str
-    table: str | None = None
 
 
 def paired_rows(view: str) -> Rows:
     """Every row of a paired table (see :func:`paired_view`)."""
-    return Rows(Sql(f"SELECT * FROM {ident(view)}"), PAIR_LABEL, view)
+    return Rows(Sql(f"SELECT * FROM {ident(view)}"), PAIR_LABEL)
 
 
 def side_rows(dataset: Dataset, roles: RoleMap, side: Side, code: str, condition: Sql | None = None) -> Rows:
@@ -283,18 +286,15 @@ def side_rows(dataset: Dataset, roles: RoleMap, side: Side, code: str, condition
                 side_column(code, "label"))
 
 
-@contextlib.contextmanager
-def compared_rows(store: Store, dataset: Dataset, roles: RoleMap, pairing: Pairing, condition: Sql | None = None,
-                  columns: Sequence[str] = ()) -> Iterator[tuple[Rows, Rows]]:
-    """(base rows, candidate rows) in ``condition``: the paired table twice (holding the
+def compared_rows(dataset: Dataset, roles: RoleMap, pairing: Pairing, condition: Sql | None = None,
+                  columns: Sequence[str] = ()) -> tuple[Rows, Rows]:
+    """(base rows, candidate rows) in ``condition``: the paired join twice (with the
     candidate's ``columns``), or each side's own rows (with every column)."""
     if pairing.paired:
-        with paired_view(store, dataset, roles, pairing, condition, columns) as view:
-            rows = paired_rows(view)
-            yield rows, rows
-    else:
-        yield (side_rows(dataset, roles, pairing.base, "b", condition),
-               side_rows(dataset, roles, pairing.candidate, "c", condition))
+        rows = Rows(paired_rows_sql(dataset, roles, pairing, condition, columns), PAIR_LABEL)
+        return rows, rows
+    return (side_rows(dataset, roles, pairing.base, "b", condition),
+            side_rows(dataset, roles, pairing.candidate, "c", condition))
 
 
 def _query(rows: Rows, select: str, where: str, group_by: str = "") -> Sql:
@@ -332,6 +332,88 @@ def grouped_by_slice(store: Store, rows: Rows, keys: Sequence[str], sums: Sequen
 def _labelled(groups: dict[tuple, tuple]) -> int:
     """Labelled rows of a slice: every group's ``COUNT(*)`` (the first sum)."""
     return sum(int(values[0]) for values in groups.values())
+
+
+# --- every sum of the paired tests in one pass --------------------------------------------------
+
+_SUMS = ("pairs", "loss_b", "loss_c", "loss_bb", "loss_cc", "loss_bc", "square_bb", "square_cc", "square_bc",
+         "conf_b", "conf_c")
+
+
+@dataclass(frozen=True)
+class PairedSums:
+    """What every paired test and the flips read, summed over the labelled pairs in one pass
+    (:func:`paired_sums`). ``correct``: (base right, candidate right) -> pairs, 1/0 or None
+    where a version has no prediction. ``classes``: (label, base prediction, candidate
+    prediction, pairs) where both predicted, sorted, so a seeded bootstrap over the cells draws
+    the same replicates every run. ``losses``: over pairs with both losses, the counts and sums
+    named in ``_SUMS`` (losses, their squares and cross products, and the same of the squared
+    losses for RMSE). ``calibration``: (base bin, base hit, candidate bin, candidate hit, pairs,
+    summed base confidence, summed candidate confidence) where both have one, sorted.
+    ``flips``: flip kind (see :func:`paired_sums`) -> pairs."""
+
+    correct: dict[tuple, int]
+    classes: tuple[tuple, ...]
+    losses: dict[str, float]
+    calibration: tuple[tuple, ...]
+    flips: dict[str, int]
+
+
+def paired_sums(store: Store, rows: Rows, flip_kind: str = "NULL", cancel: CancelToken = NEVER_CANCELLED) -> PairedSums:
+    """:class:`PairedSums` of paired ``rows``, from one aggregate over them.
+
+    Each test used to read the pairs on its own (seven passes, and a stored pair table so
+    they would not each join the versions again); one ``GROUPING SETS`` aggregate groups the
+    labelled pairs five ways at once, each grouping a few hundred cells at most, and the
+    tests and the flips are computed from those cells. ``flip_kind`` is an SQL expression
+    naming a pair's flip (``'negative'``, ``'positive'``, ``'both_wrong'``, ``'both_right'``,
+    NULL when it cannot be judged), as :func:`analysis.compare.flips.flip_kind_sql` writes it.
+    """
+    col = side_column
+    groupings = {
+        "correct": [col("b", "ok"), col("c", "ok")],
+        "classes": [rows.label, col("b", "pred"), col("c", "pred")],
+        "losses": [f"{col('b', 'loss')} IS NOT NULL AND {col('c', 'loss')} IS NOT NULL"],
+        "calibration": [f"{col('b', 'conf')} IS NOT NULL AND {col('c', 'conf')} IS NOT NULL", col("b", "bin"),
+                        col("b", "hit"), col("c", "bin"), col("c", "hit")],
+        "flips": [flip_kind],
+    }
+    keys, sets, first = [], [], {}
+    for name, expressions in groupings.items():
+        first[name] = len(keys)
+        sets.append("(" + ", ".join(f"_sleuth_k{len(keys) + i}" for i in range(len(expressions))) + ")")
+        keys += expressions
+    b, c = col("b", "loss"), col("c", "loss")
+    b2, c2 = f"({b} * {b})", f"({c} * {c})"
+    sums = ["COUNT(*)", f"SUM({b})", f"SUM({c})", f"SUM({b} * {b})", f"SUM({c} * {c})", f"SUM({b} * {c})",
+            f"SUM({b2} * {b2})", f"SUM({c2} * {c2})", f"SUM({b2} * {c2})", f"SUM({col('b', 'conf')})",
+            f"SUM({col('c', 'conf')})"]
+    flags = ", ".join(f"GROUPING(_sleuth_k{i})" for i in first.values())
+    inner = ", ".join([f"{key} AS _sleuth_k{i}" for i, key in enumerate(keys)]
+                      + [b, c, col("b", "conf"), col("c", "conf")])
+    text = (f"SELECT {flags}, {', '.join(f'_sleuth_k{i}' for i in range(len(keys)))}, {', '.join(sums)} "
+            f"FROM (SELECT {inner} FROM ({rows.sql.text}) WHERE {rows.label} IS NOT NULL) "
+            f"GROUP BY GROUPING SETS ({', '.join(sets)})")
+    cells: dict[str, list[tuple]] = {name: [] for name in groupings}
+    for row in store.rows(Sql(text, rows.sql.params), cancel):
+        name = next(n for n, flag in zip(groupings, row) if flag == 0)
+        start = len(groupings) + first[name]
+        cells[name].append(row[start:start + len(groupings[name])] + row[len(groupings) + len(keys):])
+    return _summed(cells)
+
+
+def _summed(cells: dict[str, list[tuple]]) -> PairedSums:
+    """:class:`PairedSums` from the cells of :func:`paired_sums` (keys, then ``_SUMS``)."""
+    found = next((values[1:] for values in cells["losses"] if values[0]), (None,) * len(_SUMS))
+    return PairedSums(
+        correct={(b, c): int(values[0]) for b, c, *values in cells["correct"]},
+        classes=tuple(sorted((y, pb, pc, int(values[0])) for y, pb, pc, *values in cells["classes"]
+                             if pb is not None and pc is not None)),
+        losses={name: int(value or 0) if name == "pairs" else float(value or 0.0) for name, value in zip(_SUMS, found)},
+        calibration=tuple(sorted((bb, bh, cb, ch, int(values[0]), values[-2], values[-1])
+                                 for both, bb, bh, cb, ch, *values in cells["calibration"] if both)),
+        flips={kind: int(values[0]) for kind, *values in cells["flips"] if kind is not None},
+    )
 
 
 # --- overall comparison ------------------------------------------------------------------------
@@ -424,40 +506,70 @@ def compare_versions(
     if unknown:
         raise SchemaError(f"cannot compare {', '.join(unknown)} for a {roles.task.value} task; "
                           f"choose from {', '.join(COMPARED[roles.task])}")
-    with compared_rows(store, dataset, roles, pairing, condition) as (base_rows, cand_rows):
-        return compare_metrics(store, dataset, roles, pairing, base_rows, cand_rows, names, threshold, n_boot, seed,
-                               cancel)
+    base_rows, cand_rows = compared_rows(dataset, roles, pairing, condition)
+    return compare_metrics(store, dataset, roles, pairing, base_rows, cand_rows, names, threshold, n_boot, seed,
+                           cancel)
 
 
 def compare_metrics(store: Store, dataset: Dataset, roles: RoleMap, pairing: Pairing, base_rows: Rows,
                     cand_rows: Rows, metrics: Sequence[str], threshold: float | None = None, n_boot: int = N_BOOT,
-                    seed: int = 0, cancel: CancelToken = NEVER_CANCELLED) -> Comparison:
-    """:func:`compare_versions` over rows already chosen (see :func:`compared_rows`), for a
-    caller that reads the same paired table for flips and slices too."""
+                    seed: int = 0, cancel: CancelToken = NEVER_CANCELLED, sums: PairedSums | None = None) -> Comparison:
+    """:func:`compare_versions` over rows already chosen (see :func:`compared_rows`). A paired
+    comparison's tests read ``sums`` (:func:`paired_sums` of the rows, computed here when not
+    given; ROC AUC alone reads the rows' scores)."""
+    if pairing.paired and sums is None and any(name != "roc_auc" for name in metrics):
+        sums = paired_sums(store, base_rows, cancel=cancel)
     overall = []
     for name in metrics:
-        t = _metric_test(store, dataset, roles, name, pairing.paired, base_rows, cand_rows, n_boot, seed, cancel)
+        t = _metric_test(store, dataset, roles, name, pairing.paired, base_rows, cand_rows, n_boot, seed, cancel, sums)
         overall.append(MetricDiff(**vars(t), metric=name))
     return Comparison(pairing, metrics[0], threshold, overall)
 
 
-def _metric_test(store: Store, dataset: Dataset, roles: RoleMap, name: str, paired: bool,
-                 base_rows: Rows, cand_rows: Rows, n_boot: int, seed: int, cancel: CancelToken) -> DiffTest:
+def _metric_test(store: Store, dataset: Dataset, roles: RoleMap, name: str, paired: bool, base_rows: Rows,
+                 cand_rows: Rows, n_boot: int, seed: int, cancel: CancelToken, sums: PairedSums | None) -> DiffTest:
     out = outcomes(roles, dataset.columns)
+    if name == "roc_auc":
+        return _auc_test(store, paired, base_rows, cand_rows, cancel) if out.positive_score else cs.UNDEFINED
+    if (name == "ece" and not out.confidence) or (name == "log_loss" and out.log_loss is None):
+        return cs.UNDEFINED
+    if paired:
+        return _paired_test(roles, name, sums, n_boot, seed)
     if name in ("accuracy", "error_rate"):
         test = accuracy_test(store, paired, base_rows, cand_rows, cancel)
         return complement(test) if name == "error_rate" else test
     if name in ("precision", "recall", "f1"):
-        return _class_metric_test(store, roles, name, paired, base_rows, cand_rows, n_boot, seed, cancel)
-    if name == "roc_auc":
-        return _auc_test(store, paired, base_rows, cand_rows, cancel) if out.positive_score else cs.UNDEFINED
+        return _class_metric_test(store, roles, name, base_rows, cand_rows, n_boot, seed, cancel)
     if name == "ece":
-        return _ece_test(store, paired, base_rows, cand_rows, n_boot, seed, cancel) if out.confidence else cs.UNDEFINED
-    if name == "log_loss" and out.log_loss is None:
-        return cs.UNDEFINED
+        return _ece_test(store, base_rows, cand_rows, n_boot, seed, cancel)
     if name == "rmse":
-        return _rmse_test(store, paired, base_rows, cand_rows, cancel)
+        return _rmse_test(store, base_rows, cand_rows, cancel)
     return mean_loss_test(store, paired, base_rows, cand_rows, cancel)
+
+
+def _paired_test(roles: RoleMap, name: str, sums: PairedSums, n_boot: int, seed: int) -> DiffTest:
+    """A paired metric's test from the pairs' sums: McNemar + Newcombe for accuracy, the cell
+    bootstrap for precision, recall, F1 and ECE, the mean-difference interval for log loss and
+    MAE, the delta method for RMSE."""
+    if name in ("accuracy", "error_rate"):
+        test = cs.paired_proportions(*(sums.correct.get(cell, 0) for cell in ((1, 1), (1, 0), (0, 1), (0, 0))))
+        return complement(test) if name == "error_rate" else test
+    if name in ("precision", "recall", "f1"):
+        cells = pd.DataFrame(list(sums.classes), columns=["y", "pb", "pc", "n"])
+        return cs.cell_bootstrap(
+            cells["n"].to_numpy(), _class_metric(name, roles.task, cells["y"], cells["pb"]),
+            _class_metric(name, roles.task, cells["y"], cells["pc"]), n_boot=n_boot, seed=seed)
+    if name == "ece":
+        cells = pd.DataFrame(list(sums.calibration), columns=["bb", "bh", "cb", "ch", "n", "sb", "sc"])
+        n = cells["n"].to_numpy(dtype=np.float64)
+        return cs.cell_bootstrap(n, _ece_metric(cells["bb"], cells["bh"], cells["sb"] / n),
+                                 _ece_metric(cells["cb"], cells["ch"], cells["sc"] / n), n_boot=n_boot, seed=seed)
+    s = sums.losses
+    if name == "rmse":
+        return cs.rmse_difference(s["pairs"], s["loss_bb"], s["square_bb"], s["pairs"], s["loss_cc"], s["square_cc"],
+                                  s["square_bc"])
+    return cs.paired_mean_loss(cs.LossSums(s["pairs"], s["loss_b"], s["loss_c"], s["loss_bb"], s["loss_cc"],
+                                           s["loss_bc"]))
 
 
 def complement(test: DiffTest) -> DiffTest:
@@ -533,15 +645,9 @@ def mean_loss_tests(store: Store, paired: bool, base_rows: Rows, cand_rows: Rows
     return results
 
 
-def _rmse_test(store: Store, paired: bool, base_rows: Rows, cand_rows: Rows, cancel: CancelToken) -> DiffTest:
+def _rmse_test(store: Store, base_rows: Rows, cand_rows: Rows, cancel: CancelToken) -> DiffTest:
+    """RMSE of two independent sides (paired: :func:`_paired_test`)."""
     b, c = side_column("b", "loss"), side_column("c", "loss")
-    b2, c2 = f"({b} * {b})", f"({c} * {c})"
-    if paired:
-        n, sb, qb, sc, qc, cross = store.rows(_query(
-            base_rows, f"COUNT(*), SUM({b2}), SUM({b2} * {b2}), SUM({c2}), SUM({c2} * {c2}), SUM({b2} * {c2})",
-            f"{base_rows.label} IS NOT NULL AND {b} IS NOT NULL AND {c} IS NOT NULL"), cancel)[0]
-        return cs.rmse_difference(int(n), float(sb or 0), float(qb or 0), int(n), float(sc or 0), float(qc or 0),
-                                  float(cross or 0))
     sides = []
     for rows, loss in ((base_rows, b), (cand_rows, c)):
         square = f"({loss} * {loss})"
@@ -571,16 +677,11 @@ def _unmasked(values: np.ndarray) -> np.ndarray:
 # --- bootstrap over cells ----------------------------------------------------------------------
 
 
-def _class_metric_test(store: Store, roles: RoleMap, name: str, paired: bool, base_rows: Rows, cand_rows: Rows,
+def _class_metric_test(store: Store, roles: RoleMap, name: str, base_rows: Rows, cand_rows: Rows,
                        n_boot: int, seed: int, cancel: CancelToken) -> DiffTest:
-    """Precision, recall or F1 (binary: of the positive class; multiclass: macro average)."""
+    """Precision, recall or F1 of two independent sides (binary: of the positive class;
+    multiclass: macro average); paired: :func:`_paired_test`."""
     b, c = side_column("b", "pred"), side_column("c", "pred")
-    if paired:
-        cells = store.df(_query(base_rows, f"{base_rows.label} AS y, {b} AS pb, {c} AS pc, COUNT(*) AS n",
-                                _evaluated(base_rows, "b", "c"), "ALL"), cancel)
-        return cs.cell_bootstrap(
-            cells["n"].to_numpy(), _class_metric(name, roles.task, cells["y"], cells["pb"]),
-            _class_metric(name, roles.task, cells["y"], cells["pc"]), n_boot=n_boot, seed=seed)
     base = store.df(_query(base_rows, f"{base_rows.label} AS y, {b} AS p, COUNT(*) AS n", _evaluated(base_rows, "b"), "ALL"), cancel)
     cand = store.df(_query(cand_rows, f"{cand_rows.label} AS y, {c} AS p, COUNT(*) AS n", _evaluated(cand_rows, "c"), "ALL"), cancel)
     return cs.cell_bootstrap(
@@ -614,20 +715,13 @@ def _class_metric(name: str, task: TaskType, y: pd.Series, predicted: pd.Series)
     return value
 
 
-def _ece_test(store: Store, paired: bool, base_rows: Rows, cand_rows: Rows, n_boot: int, seed: int,
+def _ece_test(store: Store, base_rows: Rows, cand_rows: Rows, n_boot: int, seed: int,
               cancel: CancelToken) -> DiffTest:
-    """Expected calibration error, bootstrapped over (bin, hit) cells of each version."""
+    """Expected calibration error of two independent sides, bootstrapped over (bin, hit) cells
+    of each (paired: :func:`_paired_test`)."""
     def cols(side: str) -> tuple[str, str, str]:
         return side_column(side, "bin"), side_column(side, "hit"), side_column(side, "conf")
 
-    (bb, bh, bc), (cb, ch, cc) = cols("b"), cols("c")
-    if paired:
-        cells = store.df(_query(
-            base_rows, f"{bb} AS bb, {bh} AS bh, {cb} AS cb, {ch} AS ch, COUNT(*) AS n, SUM({bc}) AS sb, SUM({cc}) AS sc",
-            f"{base_rows.label} IS NOT NULL AND {bc} IS NOT NULL AND {cc} IS NOT NULL", "ALL"), cancel)
-        n = cells["n"].to_numpy(dtype=np.float64)
-        return cs.cell_bootstrap(n, _ece_metric(cells["bb"], cells["bh"], cells["sb"] / n),
-                                 _ece_metric(cells["cb"], cells["ch"], cells["sc"] / n), n_boot=n_boot, seed=seed)
     frames = [
         store.df(_query(rows, f"{b} AS bin, {h} AS hit, COUNT(*) AS n, SUM({cf}) AS s",
                         f"{rows.label} IS NOT NULL AND {cf} IS NOT NULL", "ALL"), cancel)

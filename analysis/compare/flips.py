@@ -16,7 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis.compare.comparison import PAIR_LABEL, Pairing, Rows, at_threshold, paired_rows, paired_view, side_column
+from analysis.compare.comparison import (
+    PAIR_LABEL, Pairing, PairedSums, Rows, at_threshold, paired_rows, paired_sums, paired_view, side_column,
+)
 from analysis.stats.significance import mcnemar_exact
 from analysis.report.cell_text import neutralise, neutralised_sql
 from analysis.dataset import Column, Dataset
@@ -106,14 +108,27 @@ def flips(
 def count_flips(store: Store, roles: RoleMap, rows: Rows, tolerance: float = 0.0,
                 cancel: CancelToken = NEVER_CANCELLED) -> Flips:
     """:func:`flips` over paired rows already chosen (see :func:`analysis.compare.comparison.compared_rows`)."""
-    negative, positive = flip_sql(roles, "negative", tolerance), flip_sql(roles, "positive", tolerance)
-    both_wrong = "FALSE" if roles.task is TaskType.REGRESSION else f"{side_column('b', 'ok')} = 0 AND {side_column('c', 'ok')} = 0"
-    text = (f"SELECT COUNT(*), COUNT(*) FILTER (WHERE {negative}), COUNT(*) FILTER (WHERE {positive}), "
-            f"COUNT(*) FILTER (WHERE {both_wrong}) FROM ({rows.sql.text}) WHERE {_judged(rows, roles)}")
-    total, n_negative, n_positive, n_both_wrong = store.rows(Sql(text, rows.sql.params), cancel)[0]
-    both_right = int(total) - int(n_negative) - int(n_positive) - int(n_both_wrong)
-    return Flips(both_right, int(n_negative), int(n_positive), int(n_both_wrong),
-                 mcnemar_exact(int(n_negative), int(n_positive)))
+    return flips_of(paired_sums(store, rows, flip_kind_sql(roles, tolerance), cancel))
+
+
+def flip_kind_sql(roles: RoleMap, tolerance: float = 0.0) -> str:
+    """Per labelled pair: ``'negative'``, ``'positive'``, ``'both_wrong'`` or ``'both_right'``
+    (for a regression task every pair that is no flip is ``'both_right'``, "unchanged"), NULL
+    when a version has no prediction (no loss); the key :func:`paired_sums` counts flips by."""
+    what = "loss" if roles.task is TaskType.REGRESSION else "pred"
+    judged = f"{side_column('b', what)} IS NOT NULL AND {side_column('c', what)} IS NOT NULL"
+    both_wrong = ("FALSE" if roles.task is TaskType.REGRESSION
+                  else f"{side_column('b', 'ok')} = 0 AND {side_column('c', 'ok')} = 0")
+    return (f"CASE WHEN NOT ({judged}) THEN NULL WHEN {flip_sql(roles, 'negative', tolerance)} THEN 'negative' "
+            f"WHEN {flip_sql(roles, 'positive', tolerance)} THEN 'positive' WHEN {both_wrong} THEN 'both_wrong' "
+            "ELSE 'both_right' END")
+
+
+def flips_of(sums: PairedSums) -> Flips:
+    """The flip table from the pairs' sums, counted by :func:`flip_kind_sql`."""
+    negative, positive = sums.flips.get("negative", 0), sums.flips.get("positive", 0)
+    return Flips(sums.flips.get("both_right", 0), negative, positive, sums.flips.get("both_wrong", 0),
+                 mcnemar_exact(negative, positive))
 
 
 def export_flips(

@@ -9,10 +9,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 from analysis.compare.comparison import (
     COMPARED, Comparison, Pairing, Side, at_threshold, compare_metrics, compared_rows, default_metric, pair_versions,
+    paired_sums,
 )
 from analysis.compare.regressed_slices import ALPHA, SliceDiff, slice_columns, slice_comparisons, slice_metric
 from analysis.dataset import Dataset
-from analysis.compare.flips import Flips, count_flips
+from analysis.compare.flips import Flips, flip_kind_sql, flips_of
 from analysis.metrics.per_version import METRICS
 from analysis.data.time import time_window
 from analysis.progress import NEVER_CANCELLED, CancelToken
@@ -75,13 +76,12 @@ def run_comparison(
     ``base_window``/``candidate_window`` restrict each side to a time window, so one version
     can be compared before and after a deploy or an incident (always unpaired); ``split_at``
     is the short form: the base's rows before that moment against the candidate's from it on.
-    The pairs of a paired comparison are joined into a table that many steps read.
 
     ``partial`` receives the verdict first: the pairing, every metric but ROC AUC with its
-    interval and the flips with McNemar's test. They read a narrow pair table of outcomes
-    only, which joins in about a third of the time of the one holding every column the
-    slices test (0.35 s against 0.9 s on 500k pairs x 24 features). ROC AUC (DeLong) and the
-    per-slice tests with discovery follow on the wide table; the result returned has all.
+    interval and the flips with McNemar's test, all from one aggregate over the paired join
+    (:func:`~analysis.compare.comparison.paired_sums`), nothing stored. ROC AUC (DeLong) and
+    the per-slice tests with discovery follow, each a pass over the same join (DuckDB reads
+    only the columns a pass uses); the result returned has all.
 
     ``version_names`` (raw version string -> version card name) names the versions in the
     sentences and in ``base_name``/``candidate_name``; ``base``/``candidate`` stay the raw strings."""
@@ -96,17 +96,17 @@ def run_comparison(
     first = [m for m in order if m == metric or m not in LATER_METRICS]
     later = [m for m in order if m not in first]
     names = dict(version_names or {})
-    with compared_rows(store, dataset, roles, pairing, condition) as (base_rows, cand_rows):
-        verdict = compare_metrics(store, dataset, roles, pairing, base_rows, cand_rows, first, threshold,
-                                  cancel=cancel)
-        flip_table = count_flips(store, roles, base_rows, tolerance, cancel) if pairing.paired else None
+    base_rows, cand_rows = compared_rows(dataset, roles, pairing, condition, columns)
+    sums = paired_sums(store, base_rows, flip_kind_sql(roles, tolerance), cancel) if pairing.paired else None
+    verdict = compare_metrics(store, dataset, roles, pairing, base_rows, cand_rows, first, threshold, cancel=cancel,
+                              sums=sums)
+    flip_table = flips_of(sums) if sums is not None else None
     if partial is not None:
         partial(_result(roles, verdict, (), flip_table, tolerance, names, complete=False))
-    with compared_rows(store, dataset, roles, pairing, condition, columns) as (base_rows, cand_rows):
-        rest = compare_metrics(store, dataset, roles, pairing, base_rows, cand_rows, later, threshold,
-                               cancel=cancel).overall if later else []
-        slices = slice_comparisons(store, dataset, roles, pairing, base_rows, cand_rows, condition, saved_slices,
-                                   column, pairing.paired, max_level, min_support, tolerance, metric, cancel)
+    rest = compare_metrics(store, dataset, roles, pairing, base_rows, cand_rows, later, threshold,
+                           cancel=cancel).overall if later else []
+    slices = slice_comparisons(store, dataset, roles, pairing, base_rows, cand_rows, condition, saved_slices,
+                               column, pairing.paired, max_level, min_support, tolerance, metric, cancel)
     by_name = {m.metric: m for m in verdict.overall + rest}
     comparison = replace(verdict, overall=[by_name[m] for m in order])
     return _result(roles, comparison, slices, flip_table, tolerance, names, complete=True)

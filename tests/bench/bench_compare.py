@@ -13,6 +13,9 @@ both routes count the same flips. A third route times the per-slice comparison o
 slices (country x device, each merchant category, each channel, returning customers): the
 paired table with the columns they test, and every slice's paired test in one pass.
 
+A fourth route is the floor: the same join, accuracies and flips in plain DuckDB SQL, no
+Sleuth, run in the same turns so the verdict can be read against it under any load.
+
 Run: ``.venv/bin/python tests/bench/bench_compare.py [--rows 10000000] [--repeats 3]``.
 """
 
@@ -126,6 +129,25 @@ def slices_route(log: Path) -> dict:
             "top_slice": found[0].predicate_text if found else ""}
 
 
+def floor_route(log: Path) -> dict:
+    """Plain DuckDB SQL on the file, no Sleuth: join the versions on the id, accuracy of each,
+    the flips. What the verdict cannot beat, measured under the same load as the rest."""
+    started = time.perf_counter()
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET enable_progress_bar = false")
+        negative, positive, _, _ = con.execute(f"""
+WITH v AS (SELECT request_id, model_version, label, prediction FROM read_parquet('{log}')),
+pairs AS (SELECT c.label AS y, b.prediction = c.label AS b_ok, c.prediction = c.label AS c_ok
+          FROM v AS c JOIN v AS b ON c.request_id = b.request_id
+          WHERE c.model_version = 'v2' AND b.model_version = 'v1' AND c.label IS NOT NULL)
+SELECT COUNT(*) FILTER (WHERE b_ok AND NOT c_ok), COUNT(*) FILTER (WHERE c_ok AND NOT b_ok), AVG(b_ok::INT),
+       AVG(c_ok::INT) FROM pairs""").fetchone()
+    finally:
+        con.close()
+    return {"seconds": time.perf_counter() - started, "negative": int(negative), "positive": int(positive)}
+
+
 def notebook_route(log: Path) -> dict:
     import pandas as pd
 
@@ -142,7 +164,7 @@ def notebook_route(log: Path) -> dict:
             "positive": int((~base_ok & cand_ok).sum())}
 
 
-ROUTES = {"sleuth": sleuth_route, "notebook": notebook_route, "slices": slices_route}
+ROUTES = {"sleuth": sleuth_route, "notebook": notebook_route, "floor": floor_route, "slices": slices_route}
 
 
 VERDICT_BUDGET_S = 2.0
@@ -153,7 +175,7 @@ def main() -> None:
     args = parse_args(__doc__.splitlines()[0])
     log = shadow_log(args.rows)
     script = str(Path(__file__).resolve())
-    runs = runs_in_turns(script, ("sleuth", "notebook", "slices"), log, args.repeats)
+    runs = runs_in_turns(script, ("sleuth", "notebook", "floor", "slices"), log, args.repeats)
     for sleuth_run, notebook_run in zip(runs["sleuth"], runs["notebook"]):
         sleuth_run["share_of_notebook"] = sleuth_run["seconds"] / notebook_run["seconds"]
     sleuth, notebook, slices = (medians(runs[route]) for route in ("sleuth", "notebook", "slices"))
@@ -166,6 +188,8 @@ def main() -> None:
           median_spread(runs["sleuth"], "peak_rss_mb", megabytes), load_range(runs["sleuth"])],
          ["Notebook (pandas join, accuracy, flips)", median_spread(runs["notebook"], "seconds", seconds),
           median_spread(runs["notebook"], "peak_rss_mb", megabytes), load_range(runs["notebook"])],
+         ["Floor: plain DuckDB SQL (join, accuracy, flips)", median_spread(runs["floor"], "seconds", seconds),
+          median_spread(runs["floor"], "peak_rss_mb", megabytes), load_range(runs["floor"])],
          ["ratio notebook / Sleuth (medians)", ratio(notebook["seconds"], sleuth["seconds"]),
           ratio(notebook["peak_rss_mb"], sleuth["peak_rss_mb"]), ""]],
     ))
@@ -173,8 +197,8 @@ def main() -> None:
           f"{budget_verdict(runs['sleuth'], 'verdict_seconds', VERDICT_BUDGET_S)}; whole report <= half the "
           f"notebook's time in the same turn: {budget_verdict(runs['sleuth'], 'share_of_notebook', 0.5)}; "
           f"peak < {PEAK_BUDGET_MB} MB: {budget_verdict(runs['sleuth'], 'peak_rss_mb', PEAK_BUDGET_MB)}.")
-    same = all((s["negative"], s["positive"]) == (n["negative"], n["positive"])
-               for s, n in zip(runs["sleuth"], runs["notebook"]))
+    same = all((s["negative"], s["positive"]) == (n["negative"], n["positive"]) == (f["negative"], f["positive"])
+               for s, n, f in zip(runs["sleuth"], runs["notebook"], runs["floor"]))
     print(f"Per-slice comparison over {slices['slices']} saved slices (pairing, paired table, tests): "
           f"{median_spread(runs['slices'], 'seconds', seconds)}, "
           f"{median_spread(runs['slices'], 'peak_rss_mb', megabytes)} peak, {load_range(runs['slices'])}; "

@@ -219,8 +219,8 @@ def test_slices_tested_in_one_pass_equal_one_test_per_slice(store, tmp_path, lay
     for s in found:
         condition = to_sql(s.predicate)
         if pairing.paired:
-            with compared_rows(store, log.dataset, log.roles, pairing, condition, ["segment", "x"]) as (b, c):
-                alone = accuracy_test(store, True, b, c)
+            b, c = compared_rows(log.dataset, log.roles, pairing, condition, ["segment", "x"])
+            alone = accuracy_test(store, True, b, c)
         else:
             alone = accuracy_test(store, False, side_rows(log.dataset, log.roles, pairing.base, "b", condition),
                                   side_rows(log.dataset, log.roles, pairing.candidate, "c", condition))
