@@ -105,10 +105,11 @@ def _add_trace_commands(sub) -> None:
 LOG_ROLE_FLAGS = ("label", "id", "time", "version_column", "score", "prediction")
 """The role overrides of a command that reads a prediction log."""
 SNAPSHOT_ROLE_FLAGS = ("label", "id")
+"""The role overrides of a command that reads only a training snapshot."""
 LOG_MODEL_HELP = ("the model file that made the log's predictions (skops preferred): when no column name says "
                   "which is the label, the label is the column the model does not read, holding its classes, "
                   "that its score agrees with beyond chance")
-"""The role overrides of a command that reads only a training snapshot."""
+"""``--model`` of a command that reads a log (check, compare): what the model file is for there."""
 ROLE_OF_FLAG = {"label": "label", "id": "id", "time": "timestamp", "version_column": "model_version",
                 "score": "score", "prediction": "prediction"}
 ROLE_HELP = {
