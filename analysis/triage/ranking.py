@@ -744,7 +744,7 @@ def _finding(store, dataset, roles, profile, draft: _Draft, cancel) -> Finding:
         effect=effect,
         evidence=evidence,
         symptoms=draft.symptoms,
-        sentence=sentence(kind, lead, measured),
+        sentence=sentence(kind, lead, measured) + _absorbed_text(lead, measured),
     )
 
 
@@ -884,6 +884,14 @@ def sentence(kind: str, lead: Episode, measured: ModelEffect) -> str:
         observed=_value_text(peak.observed, as_share),
     )
     return text + model_text(measured)
+
+
+def _absorbed_text(lead: Episode, measured: ModelEffect) -> str:
+    """Why a shift that moved the score is no alarm: the outcome moved with it (step 4)."""
+    sound_rows = lead.kind not in BROKEN_ROW_KINDS and lead.kind not in MODEL_KINDS
+    if sound_rows and measured.score_effect >= WARNING_MODEL_EFFECT > measured.harm:
+        return " (the outcome moved with the score, so the model followed the change)"
+    return ""
 
 
 def model_text(measured: ModelEffect) -> str:

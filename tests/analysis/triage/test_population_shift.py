@@ -49,9 +49,11 @@ def test_a_shift_the_outcome_follows_is_reported_but_no_warning(store, tmp_path)
     shift = found[0]
     assert shift.window[0] >= dt.datetime(2026, 3, 2) + dt.timedelta(days=SHIFT_DAY - 2)
     assert shift.evidence["score_effect"] > 0.2 and shift.evidence["error_inside"] < shift.evidence["error_before"]
+    assert shift.sentence.endswith("(the outcome moved with the score, so the model followed the change)")
 
 
 def test_the_same_shift_with_the_outcome_left_behind_is_a_warning(store, tmp_path):
     found = shift_findings(store, tmp_path, outcome_follows=False)
     assert found and found[0].severity in ("warning", "alert"), [(f.severity, f.sentence) for f in found]
     assert found[0].evidence["miscalibration_effect"] > 0.2
+    assert "outcome moved with the score" not in found[0].sentence
