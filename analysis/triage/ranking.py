@@ -61,8 +61,9 @@ turns that into one :class:`Finding`:
    :data:`ALERT_MODEL_EFFECT` on at least :data:`ALERT_MIN_ROWS` rows; gradual changes are at
    most ``warning``; a ``warning`` needs the model to move, or rows broken one by one
    (:data:`BROKEN_ROW_KINDS`) appearing at once with a large input effect. A real feature's
-   distribution moving while the model's score and error stay put is ``info``, however
-   significant: the population changed and the model absorbed it. Once a defect is located
+   distribution moving while the model's score and error stay put, or while its score moves
+   with the outcome (step 4), is ``info``, however significant and however abrupt: the
+   population changed and the model absorbed it. Once a defect is located
    row by row, its input effect is the share of the located rows showing it less the share
    elsewhere, and the model's change counts only when :data:`MOSTLY` of the rows show it.
    Evidence comes before alarms: a window whose Benjamini-Hochberg q-value is not below
@@ -603,7 +604,8 @@ def rank_score(rows: int, effect: float, sharpness: float, confinement: float) -
 def severity_of(sudden: bool, model_effect: float, input_effect: float, rows: int, broken_rows: bool) -> str:
     """Alerts and warnings need the model to move, or rows broken one by one (``broken_rows``:
     nulls, zeros, a stuck value, a unit, a swap...) appearing at once. A real feature's
-    distribution moving while the model's score and error stay put is the population
+    distribution moving while the model's score and error stay put (or its score moves with
+    the outcome: ``model_effect`` is then :attr:`ModelEffect.harm`) is the population
     changing, which the model absorbs: worth knowing (``info``), not an alarm."""
     if sudden and model_effect >= ALERT_MODEL_EFFECT and rows >= ALERT_MIN_ROWS:
         return "alert"
