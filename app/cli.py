@@ -106,6 +106,10 @@ LOG_ROLE_FLAGS = ("label", "id", "time", "version_column", "score", "prediction"
 """The role overrides of a command that reads a prediction log."""
 SNAPSHOT_ROLE_FLAGS = ("label", "id")
 """The role overrides of a command that reads only a training snapshot."""
+LOG_MODEL_HELP = ("the model file that made the log's predictions (skops preferred): when no column name says "
+                  "which is the label, the label is the column the model does not read, holding its classes, "
+                  "that its score agrees with beyond chance")
+"""``--model`` of a command that reads a log (check, compare): what the model file is for there."""
 ROLE_OF_FLAG = {"label": "label", "id": "id", "time": "timestamp", "version_column": "model_version",
                 "score": "score", "prediction": "prediction"}
 ROLE_HELP = {
@@ -133,8 +137,9 @@ def named_roles(args: argparse.Namespace, flags: Sequence[str] = LOG_ROLE_FLAGS)
             if getattr(args, f"role_{f}", None) is not None}
 
 
-def _add_model_arguments(cmd: argparse.ArgumentParser) -> None:
-    cmd.add_argument("--model", metavar="FILE", help="the model trained on the snapshot (skops preferred)")
+def _add_model_arguments(cmd: argparse.ArgumentParser,
+                         what: str = "the model trained on the snapshot (skops preferred)") -> None:
+    cmd.add_argument("--model", metavar="FILE", help=what)
     cmd.add_argument("--trust", action="store_true",
                      help="load a pickle/joblib file or a skops file with types outside Sleuth's allow-list "
                           "(unpickling runs code: only for files you trust)")
@@ -173,6 +178,7 @@ def _add_compare_command(sub) -> None:
     compare.add_argument("--workspace", metavar="WORKSPACE",
                          help="keep the verdict in this .sleuth workspace (created when missing) for its report")
     _add_cards_option(compare)
+    _add_model_arguments(compare, LOG_MODEL_HELP)
     _add_role_arguments(compare, LOG_ROLE_FLAGS)
     cli_rules.add_compare_options(compare)
 
@@ -197,6 +203,7 @@ def _add_check_command(sub) -> None:
     check.add_argument("--fail-on", choices=["alert", "warning"], help="exit 1 when a finding this severe exists")
     check.add_argument("--json", action="store_true", help="print {reference, findings: [...]} as JSON")
     add_sample_option(check, _positive_int)
+    _add_model_arguments(check, LOG_MODEL_HELP)
     _add_role_arguments(check, LOG_ROLE_FLAGS, "roles of the checked log's columns; a reference's label is "
                                                "matched to the log's by role")
 
@@ -291,11 +298,12 @@ SPARK_COMMANDS = ("info", "slices", "compare")
 
 
 @contextlib.contextmanager
-def command_log(args: argparse.Namespace, paths: Sequence[str], check: bool = False):
+def command_log(args: argparse.Namespace, paths: Sequence[str], check: bool = False, model=None):
     """The store and the loaded log a command works on, closed when it is done: DuckDB over
     local files by default, a Spark Connect session over a table or path with ``--engine``
     (where the log checks, ``check``, are not run: they are DuckDB passes over every column),
-    stopped so the cluster drops its views and cached tables at once."""
+    stopped so the cluster drops its views and cached tables at once. ``model`` (see
+    :func:`model_columns_of`) finds the log's label when no name says it; not on Spark yet."""
     from analysis.data.open_log import load_log
     from analysis.store import APP_MEMORY_LIMIT, Store
 
@@ -305,14 +313,39 @@ def command_log(args: argparse.Namespace, paths: Sequence[str], check: bool = Fa
         from analysis.engine.spark_store import SparkStore
 
         refuse_local_options(args)
+        if model is not None:
+            raise InputError("--model is not read with --engine yet; name the label with --label")
         store = SparkStore(args.engine)
     with contextlib.closing(store):
         if args.engine is None:
-            yield store, load_log(store, paths, fixed=named_roles(args), check=check, options=_log_options(args))
+            loaded = load_log(store, paths, fixed=named_roles(args), check=check, options=_log_options(args),
+                              model=model)
+            say_label_note(loaded.label_note)
+            yield store, loaded
         else:
             from analysis.engine.spark_log import load_spark_log
 
             yield store, load_spark_log(store, paths, fixed=named_roles(args))
+
+
+def model_columns_of(args: argparse.Namespace):
+    """What ``--model`` says about a log's columns (its inputs and classes), None without it."""
+    if args.model is None:
+        return None
+    from analysis.trace.model_files import load_model
+    from analysis.trace.snapshot_label import model_columns
+
+    columns = model_columns(load_model(args.model, trust=args.trust))
+    if columns is None:
+        raise InputError("the model names none of the columns it reads (it was fitted on a bare array), so it "
+                         "cannot tell the log's label; name it with --label", file=args.model)
+    return columns
+
+
+def say_label_note(note: str | None) -> None:
+    """How a model file decided the label, on stderr so that --json output stays one document."""
+    if note:
+        sys.stderr.write(f"sleuth: {note}\n")
 
 
 def refuse_engine(args: argparse.Namespace) -> None:
@@ -458,7 +491,8 @@ def _check(args: argparse.Namespace, paths: Sequence[str], reference: Sequence[s
     store = Store(memory_limit=APP_MEMORY_LIMIT)
     run = run_check(store, paths, reference=reference, reference_window=args.reference_window,
                     expect=args.expect, since=args.since, write_expect=args.write_expect, fixed=named_roles(args),
-                    options=_log_options(args))
+                    options=_log_options(args), model=model_columns_of(args))
+    say_label_note(run.label_note)
     if args.json:
         report = check_report(store, run.dataset, run.roles, run.findings, run.reference)
         print(json.dumps(with_samples(report, samples), indent=2, default=str))
@@ -482,7 +516,7 @@ def run_compare_command(args: argparse.Namespace) -> int:
         workspace.close()
         for problem in (*workspace.notes, *problems):
             sys.stderr.write(f"sleuth: {problem}\n")
-    with command_log(args, args.paths) as (store, loaded):
+    with command_log(args, args.paths, model=model_columns_of(args)) as (store, loaded):
         dataset, roles = loaded.dataset, loaded.roles
         condition = where_sql(store, args.where, dataset, roles) if args.where else None
         dataset, condition = cli_rules.compare_inputs(store, args, dataset, roles, condition)

@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 from analysis.dataset import Dataset
 from analysis.data.labels import LabelJoin, join_labels, labelled_roles
 from analysis.data.loading import open_dataset
+from analysis.data.model_label import ModelColumns, label_from_model
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.data.roles import (
     ColumnProfile, Role, RoleMap, check_fixed_roles, detect_roles, label_from_forecast, profile_columns,
@@ -39,13 +40,15 @@ NO_OPTIONS = LogOptions()
 @dataclass(frozen=True)
 class LoadedLog:
     """A log (or snapshot) as opened: the dataset, its roles, the log checks' issues, and the
-    column profiles the roles were detected from (empty when the roles were given)."""
+    column profiles the roles were detected from (empty when the roles were given), and how
+    the label was found when a model file decided it."""
 
     dataset: Dataset
     roles: RoleMap
     issues: tuple[LogIssue, ...]
     profiles: tuple[ColumnProfile, ...] = ()
     labels: LabelJoin | None = None
+    label_note: str | None = None
 
 
 def load_log(
@@ -57,6 +60,7 @@ def load_log(
     fixed: Mapping[Role, str] | None = None,
     check: bool = True,
     options: LogOptions = NO_OPTIONS,
+    model: ModelColumns | None = None,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
 ) -> LoadedLog:
@@ -71,6 +75,9 @@ def load_log(
     ``check=False`` skips the log checks (a full scan of a large log), so the window can show
     the table first and run the checks as a job of their own. ``options`` join labels that
     arrived later (:mod:`analysis.data.labels`) and pick a lakehouse table's version.
+    ``model`` is what the model file that served the log says about its columns: when no name
+    tells the label, or the named one is a column the model reads, the label is the column
+    the model points to (:mod:`analysis.data.model_label`), and ``label_note`` says so.
     """
     dataset = open_dataset(store, specs, name=name, as_of=options.as_of, progress=scaled(progress, 0.0, 0.7),
                            cancel=cancel)
@@ -79,12 +86,13 @@ def load_log(
     if layout is not None:
         dataset = long_view(store, dataset, layout)
     profiles: tuple[ColumnProfile, ...] = ()
+    note = None
     if fixed:
         check_fixed_roles(fixed, dataset.columns, ", ".join(dataset.paths))
     detected = roles is None
     if roles is None:
         progress(0.75, "Detecting column roles")
-        profiles, roles = _detected_roles(store, dataset, layout, fixed, progress, cancel)
+        profiles, roles, note = _detected_roles(store, dataset, layout, fixed, model, progress, cancel)
     else:
         roles = keep_known_columns(roles, dataset)
         for role, column in (fixed or {}).items():
@@ -95,7 +103,7 @@ def load_log(
         dataset, roles, joined = join_labels(store, dataset, roles, options.labels, options.on, cancel)
         if detected:  # the joined label sets the task (binary, its positive class): detect around it
             around = {**(fixed or {}), Role.LABEL: roles.label}
-            profiles, redetected = _detected_roles(store, dataset, layout, around, cancel=cancel)
+            profiles, redetected, note = _detected_roles(store, dataset, layout, around, model, cancel=cancel)
             roles = labelled_roles(redetected, roles.label, dataset)
     issues: tuple[LogIssue, ...] = ()
     if check:
@@ -103,23 +111,33 @@ def load_log(
         progress(0.85, "Checking the log")
         issues = tuple(check_log(store, dataset, roles))
     progress(1.0, "Loaded")
-    return LoadedLog(dataset, roles, issues, profiles, joined)
+    return LoadedLog(dataset, roles, issues, profiles, joined, note)
 
 
 def _detected_roles(store: Store, dataset: Dataset, layout, fixed: Mapping[Role, str] | None,
-                    progress: Progress = no_progress,
-                    cancel: CancelToken = NEVER_CANCELLED) -> tuple[tuple[ColumnProfile, ...], RoleMap]:
+                    model: ModelColumns | None = None, progress: Progress = no_progress,
+                    cancel: CancelToken = NEVER_CANCELLED) -> tuple[tuple[ColumnProfile, ...], RoleMap, str | None]:
     """Roles from the columns' profiles, around the roles the user named (``fixed``) and, below
-    those, the roles the serving system's own schema declares."""
+    those, the roles the serving system's own schema declares; then the label from ``model``
+    (see :func:`load_log`), else from what the model's score forecasts. Also says how a model
+    file decided the label."""
     profiles = tuple(profile_columns(store, dataset, progress=scaled(progress, 0.75, 0.85), cancel=cancel))
     chosen = dict(fixed or {})
     declared = {role: column for role, column in _declared_roles(dataset, profiles).items()
                 if role not in chosen and column not in chosen.values()}
     roles = detect_roles(profiles, {**declared, **chosen})
-    forecast = label_from_forecast(store, dataset, roles, profiles, cancel)
-    if forecast is not None:
-        roles = detect_roles(profiles, {**declared, **chosen, Role.LABEL: forecast})
-    return profiles, (with_wide_roles(roles, layout) if layout is not None else roles)
+    note, label = None, None
+    if model is not None and Role.LABEL not in chosen and (roles.label is None or roles.label in model.inputs):
+        if roles.label is not None:  # a column the model reads is never its label
+            roles = roles.with_role(roles.label, Role.FEATURE)
+        choice = label_from_model(store, dataset, profiles, roles, model, cancel)
+        if choice is not None:
+            note, label = choice.sentence(), choice.column
+    elif model is None and roles.label is None:
+        label = label_from_forecast(store, dataset, roles, profiles, cancel)
+    if label is not None:
+        roles = detect_roles(profiles, {**declared, **chosen, Role.LABEL: label})
+    return profiles, (with_wide_roles(roles, layout) if layout is not None else roles), note
 
 
 def _declared_roles(dataset: Dataset, profiles: Sequence[ColumnProfile]) -> dict[Role, str]:

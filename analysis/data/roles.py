@@ -621,11 +621,10 @@ def _is_free_text(p: ColumnProfile) -> bool:
 #
 # A log alone cannot always tell: on Ecdat's Benefits the model forecasts no column better than
 # its base rate beyond chance (``ui`` included), and on Hdma it forecasts the target ``deny``
-# and the input ``black`` alike, so both logs need ``--label`` when read without a snapshot or a
-# model. The model file decides it: in both, the one column holding the prediction's values that
-# the model does not read is the target (what :mod:`analysis.trace.snapshot_label` does for a
-# snapshot, and so ``trace`` and ``suspects`` find it with no hint); ``check`` and ``compare``
-# take no model file yet.
+# and the input ``black`` alike, so both logs need ``--label`` when read without a model. The
+# model file decides it (:mod:`analysis.data.model_label`, which ``check --model`` and
+# ``compare --model`` apply to a log and ``trace`` and ``suspects`` to a snapshot): in both, the
+# one column the model does not read, holding its classes, that its score ranks beyond chance.
 
 LABEL_FORECAST_ALPHA = 0.05
 """Family-wise level of "the model forecasts this column", over every candidate and version."""

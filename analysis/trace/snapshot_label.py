@@ -6,41 +6,24 @@ the label is a column the model does *not* read, and its values are what the mod
 (within ``classes_`` for a classifier, numbers for a regressor). Columns that say where or when
 a row came from (id, time, source, batch) are never the label. Among several candidates the
 name decides (the same ranking detection uses), and the others are named in the message.
+
+The rule itself lives in :mod:`analysis.data.model_label` (loading a log applies it too);
+this module reads what it needs from a model file: the columns the model reads and its classes.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Any, Sequence
 
-import numpy as np
-
-from analysis.data.column_names import normalize
-from analysis.data.roles import ColumnProfile, RoleMap, TaskType, label_name_rank
+from analysis.data.model_label import LabelChoice, ModelColumns, label_key
+from analysis.data.model_label import label_from_model as label_among_columns
+from analysis.data.roles import ColumnProfile, RoleMap, TaskType
 from analysis.dataset import Dataset
 from analysis.errors import SchemaError
-from analysis.query import ROW_ID, ident
 from analysis.store import Store
 from analysis.trace.model_files import LoadedModel, final_estimator, is_xgboost_booster
 
-PROVENANCE_WORDS = frozenset("source batch batch_id snapshot_date date weight sample_weight".split())
-"""Names of columns that say where a training row came from or how much it counts: not labels."""
-
-
-@dataclass(frozen=True)
-class LabelChoice:
-    """The label the model file points to, and the other columns that would also have fitted."""
-
-    column: str
-    others: tuple[str, ...]
-
-    def sentence(self) -> str:
-        said = f"label '{self.column}' inferred from the model file (a column the model does not read, " \
-               "whose values the model predicts)"
-        if self.others:
-            said += f"; also possible: {', '.join(self.others)} (name the label with --label)"
-        return said
+__all__ = ["LabelChoice", "label_from_model", "label_key", "model_classes", "model_columns", "model_inputs"]
 
 
 def model_inputs(model: LoadedModel) -> set[str] | None:
@@ -56,6 +39,16 @@ def model_inputs(model: LoadedModel) -> set[str] | None:
     return names or None
 
 
+def model_columns(model: LoadedModel) -> ModelColumns | None:
+    """What ``model`` says about a table's columns (its inputs and classes), None when it names
+    none of its inputs (fitted on a bare array): then nothing but the names can tell the label."""
+    inputs = model_inputs(model)
+    if inputs is None:
+        return None
+    classes = model_classes(model)
+    return ModelColumns(frozenset(inputs), None if classes is None else frozenset(classes))
+
+
 def label_from_model(store: Store, dataset: Dataset, profiles: Sequence[ColumnProfile], roles: RoleMap,
                      model: LoadedModel) -> LabelChoice | None:
     """The snapshot's label according to ``model`` (see the module docstring).
@@ -63,24 +56,16 @@ def label_from_model(store: Store, dataset: Dataset, profiles: Sequence[ColumnPr
     None when the model names none of its inputs (fitted on a bare array): then nothing but the
     names can tell the label. Raises :class:`SchemaError` when no column fits the model.
     """
-    inputs = model_inputs(model)
-    if inputs is None:
+    columns = model_columns(model)
+    if columns is None:
         return None
-    context = {roles.id, roles.timestamp, roles.model_version, ROW_ID}
-    candidates = [p for p in profiles
-                  if p.name not in inputs and p.name not in context and normalize(p.name) not in PROVENANCE_WORDS
-                  and p.non_null > 0]
-    classes = model_classes(model)
-    fitting = [p for p in candidates
-               if (_within_classes(store, dataset, p.name, classes) if classes is not None else p.is_numeric)]
-    if not fitting:
-        wanted = (f"values within the model's classes ({', '.join(sorted(classes)[:10])})" if classes is not None
-                  else "numbers")
+    choice = label_among_columns(store, dataset, profiles, roles, columns)
+    if choice is None:
+        wanted = (f"values within the model's classes ({', '.join(sorted(columns.classes)[:10])})"
+                  if columns.classes is not None else "numbers")
         raise SchemaError(f"no column outside the model's inputs holds {wanted}, so the snapshot has no label "
                           "for this model (name it with --label)", file=", ".join(dataset.paths))
-    order = {p.name: i for i, p in enumerate(profiles)}
-    ranked = sorted(fitting, key=lambda p: (_name_rank(p), order[p.name]))
-    return LabelChoice(ranked[0].name, tuple(p.name for p in ranked[1:]))
+    return choice
 
 
 def model_classes(model: LoadedModel) -> set[str] | None:
@@ -90,28 +75,6 @@ def model_classes(model: LoadedModel) -> set[str] | None:
         return {"0", "1"}
     classes = getattr(model.estimator, "classes_", getattr(final, "classes_", None))
     return None if classes is None else {label_key(c) for c in classes}
-
-
-def label_key(value: Any) -> str:
-    """A label value as text, so 1, 1.0, True and "1" from different files meet."""
-    if isinstance(value, (bool, np.bool_)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _within_classes(store: Store, dataset: Dataset, column: str, classes: set[str]) -> bool:
-    """Every value of ``column`` is one of the classifier's classes (read at most one beyond)."""
-    rows = store.rows(f"SELECT DISTINCT {ident(column)} FROM {ident(dataset.view)} "
-                      f"WHERE {ident(column)} IS NOT NULL LIMIT {len(classes) + 1}")
-    return all(label_key(value) in classes for (value,) in rows)
-
-
-def _name_rank(profile: ColumnProfile) -> float:
-    """Detection's label-name rank; a name that says nothing ranks after every label name."""
-    rank = label_name_rank(profile)
-    return math.inf if rank is None else rank
 
 
 def _steps(estimator: Any) -> list[Any]:

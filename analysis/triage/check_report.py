@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from analysis.dataset import Dataset
+from analysis.data.model_label import ModelColumns
 from analysis.data.open_log import NO_OPTIONS, LogOptions, load_log, with_label_named
 from analysis.data.time import time_window
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
@@ -40,6 +41,7 @@ class CheckRun:
     findings: tuple[Finding, ...]
     profile_json: str | None = None  # the reference profile, for the workspace to keep
     choice: dict[str, Any] | None = None  # the reference and since chosen in the window, for the workspace
+    label_note: str | None = None  # how the checked log's label was found, when a model file decided it
 
 
 def run_check(
@@ -54,6 +56,7 @@ def run_check(
     fixed: Mapping[Role, str] | None = None,
     write_expect: str | Path | None = None,
     options: LogOptions = NO_OPTIONS,
+    model: ModelColumns | None = None,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
 ) -> CheckRun:
@@ -63,11 +66,13 @@ def run_check(
     checks can run later (in CI or cron) with ``expect`` and without the reference data.
     ``fixed`` names columns of the checked log for a role (``--label COL``...); a reference's
     label is matched to the log's by role (:meth:`Profile.label_matched_to`), or by the log's
-    label name when detection found none in the reference.
+    label name when detection found none in the reference. ``model`` (what the model file that
+    served the log says about its columns) finds the label of the log and of the reference
+    when no name says it (:func:`analysis.data.open_log.load_log`).
     """
     from analysis.triage.reference_profile import Profile, profile_reference, reference_window as default_window
 
-    loaded = load_log(store, paths, roles=roles, fixed=fixed, check=False, options=options,
+    loaded = load_log(store, paths, roles=roles, fixed=fixed, check=False, options=options, model=model,
                       progress=scaled(progress, 0.0, 0.2), cancel=cancel)
     dataset, roles = loaded.dataset, loaded.roles
     progress(0.2, "Profiling the reference")
@@ -75,7 +80,7 @@ def run_check(
         profile = Profile.from_json(Path(expect).read_text(encoding="utf-8"))
         described = f"expectations in {Path(expect).name}"
     elif reference:
-        other = load_log(store, reference, check=False, cancel=cancel)
+        other = load_log(store, reference, check=False, model=model, cancel=cancel)
         if other.roles.label is None:
             other = with_label_named(other, roles.label)
         profile = profile_reference(store, other.dataset, other.roles)
@@ -91,7 +96,7 @@ def run_check(
         Path(write_expect).write_text(profile.to_json(), encoding="utf-8")
     findings = check_against(store, dataset, roles, profile, since=since, progress=scaled(progress, 0.5, 1.0),
                              cancel=cancel)
-    return CheckRun(dataset, roles, described, tuple(findings))
+    return CheckRun(dataset, roles, described, tuple(findings), label_note=loaded.label_note)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,16 @@ turns that into one :class:`Finding`:
    the same group before the stretch (after it when the stretch starts the log): mean score,
    and error where labels exist. Differences count only when they are beyond chance
    (|z| >= :data:`MIN_Z`), as effect sizes: Cohen's d for the score, Cohen's h for the error.
+   On rows broken one by one (:data:`BROKEN_ROW_KINDS`) every score is computed from a
+   wrong input, so any move of it counts. Where the rows are sound and only their
+   distribution moved, what counts is harm (:attr:`ModelEffect.harm`): where both sides hold
+   labels (:data:`MIN_BASELINE_ROWS` each) the score counts by how far it moved *away from
+   the outcome* (the shift of score minus outcome, i.e. of its calibration), and the error
+   only when it grew. A population that really changes (Ecdat's Computers: 25 and 75 MHz
+   machines leave the market, premium ones take over) moves the score and the outcome
+   together and the error falls: the model absorbed it, which is drift to know about
+   (``info``), not an alarm, however abrupt the market's step. Without labels the score's
+   own shift is all there is, and it counts.
 5. **Rank** (higher is worse)::
 
        score = log10(1 + rows) * effect * (SHARPNESS_FLOOR + sharpness) * (CONFINEMENT_FLOOR + confinement)
@@ -51,8 +61,9 @@ turns that into one :class:`Finding`:
    :data:`ALERT_MODEL_EFFECT` on at least :data:`ALERT_MIN_ROWS` rows; gradual changes are at
    most ``warning``; a ``warning`` needs the model to move, or rows broken one by one
    (:data:`BROKEN_ROW_KINDS`) appearing at once with a large input effect. A real feature's
-   distribution moving while the model's score and error stay put is ``info``, however
-   significant: the population changed and the model absorbed it. Once a defect is located
+   distribution moving while the model's score and error stay put, or while its score moves
+   with the outcome (step 4), is ``info``, however significant and however abrupt: the
+   population changed and the model absorbed it. Once a defect is located
    row by row, its input effect is the share of the located rows showing it less the share
    elsewhere, and the model's change counts only when :data:`MOSTLY` of the rows show it.
    Evidence comes before alarms: a window whose Benjamini-Hochberg q-value is not below
@@ -453,10 +464,20 @@ class ModelEffect:
     labelled_inside: int
     score_effect: float
     error_effect: float
+    miscalibration_effect: float | None = None
+    error_grew: bool = False
 
     @property
     def effect(self) -> float:
         return max(self.score_effect, self.error_effect)
+
+    @property
+    def harm(self) -> float:
+        """The model's change on rows that are not broken one by one (module text, step 4):
+        the score's move away from the outcome where labels tell it, else the score's own
+        move; and the error's rise."""
+        moved = self.score_effect if self.miscalibration_effect is None else self.miscalibration_effect
+        return max(moved, self.error_effect if self.error_grew else 0.0)
 
 
 def measure_effect(
@@ -470,6 +491,7 @@ def measure_effect(
         error = f"1.0 - CAST(({out.is_correct}) AS DOUBLE)"
     else:
         error = out.loss or "CAST(NULL AS DOUBLE)"
+    residual = _residual(out) or "CAST(NULL AS DOUBLE)"
     part, params = _part_sql(dataset, roles, start, end)
     in_group = to_sql(group_predicate(group))
     text = (
@@ -480,12 +502,26 @@ def measure_effect(
         f"COUNT({score}) FILTER (WHERE {in_group.text}) AS scored, "
         f"AVG({error}) FILTER (WHERE {in_group.text}) AS error_mean, "
         f"STDDEV_POP({error}) FILTER (WHERE {in_group.text}) AS error_sd, "
-        f"COUNT({error}) FILTER (WHERE {in_group.text}) AS labelled "
+        f"COUNT({error}) FILTER (WHERE {in_group.text}) AS labelled, "
+        f"AVG({residual}) FILTER (WHERE {in_group.text}) AS residual_mean, "
+        f"STDDEV_POP({residual}) FILTER (WHERE {in_group.text}) AS residual_sd, "
+        f"COUNT({residual}) FILTER (WHERE {in_group.text}) AS residuals "
         f"FROM {ident(dataset.view)} GROUP BY part"
     )
-    sql = Sql(text, params + in_group.params * 7)
+    sql = Sql(text, params + in_group.params * 10)
     parts = {row.part: row for row in store.df(sql, cancel).itertuples(index=False)}
     return _compare(parts, roles.task)
+
+
+def _residual(out) -> str | None:
+    """Score minus outcome on a labelled row (NULL on an unlabelled one): the positive-class
+    score (the top class's probability) less whether it happened, or the predicted value less
+    the true one. Its mean moves when the score moves away from what really happens."""
+    if out.confidence is not None and out.confidence_hit is not None:
+        return f"CAST(({out.confidence}) AS DOUBLE) - CAST(({out.confidence_hit}) AS DOUBLE)"
+    if out.y_pred is not None and out.task is not TaskType.MULTICLASS:
+        return f"CAST(({out.y_pred}) AS DOUBLE) - CAST(({out.y_true}) AS DOUBLE)"
+    return None
 
 
 def _part_sql(dataset: Dataset, roles: RoleMap, start, end) -> tuple[str, tuple]:
@@ -511,11 +547,18 @@ def _compare(parts: dict[str, Any], task: TaskType) -> ModelEffect:
         error_effect = _mean_effect(base.error_mean, base.error_sd, base.labelled, inside.error_mean, inside.error_sd, inside.labelled)
     else:
         error_effect = _proportion_effect(base.error_mean, base.labelled, inside.error_mean, inside.labelled)
+    error_before, error_inside = _num(base, "error_mean"), _num(inside, "error_mean")
+    error_grew = None not in (error_before, error_inside) and error_inside > error_before
+    miscalibration = None
+    if min(base.residuals, inside.residuals) >= MIN_BASELINE_ROWS:
+        miscalibration = _mean_effect(base.residual_mean, base.residual_sd, base.residuals,
+                                      inside.residual_mean, inside.residual_sd, inside.residuals)
     return ModelEffect(
         rows=int(inside.n), window_rows=int(inside.window_rows), baseline=baseline,
         score_before=_num(base, "score_mean"), score_inside=_num(inside, "score_mean"),
-        error_before=_num(base, "error_mean"), error_inside=_num(inside, "error_mean"),
-        labelled_inside=int(inside.labelled), score_effect=score_effect, error_effect=error_effect,
+        error_before=error_before, error_inside=error_inside,
+        labelled_inside=int(inside.labelled), score_effect=score_effect,
+        error_effect=error_effect, miscalibration_effect=miscalibration, error_grew=error_grew,
     )
 
 
@@ -561,7 +604,8 @@ def rank_score(rows: int, effect: float, sharpness: float, confinement: float) -
 def severity_of(sudden: bool, model_effect: float, input_effect: float, rows: int, broken_rows: bool) -> str:
     """Alerts and warnings need the model to move, or rows broken one by one (``broken_rows``:
     nulls, zeros, a stuck value, a unit, a swap...) appearing at once. A real feature's
-    distribution moving while the model's score and error stay put is the population
+    distribution moving while the model's score and error stay put (or its score moves with
+    the outcome: ``model_effect`` is then :attr:`ModelEffect.harm`) is the population
     changing, which the model absorbs: worth knowing (``info``), not an alarm."""
     if sudden and model_effect >= ALERT_MODEL_EFFECT and rows >= ALERT_MIN_ROWS:
         return "alert"
@@ -678,15 +722,16 @@ def _finding(store, dataset, roles, profile, draft: _Draft, cancel) -> Finding:
     measured = measure_effect(store, dataset, roles, lead.group, start, end, cancel)
     confinement = 1.0 - measured.rows / measured.window_rows if lead.group and measured.window_rows else 0.0
     input_effect = 0.0 if lead.kind in MODEL_KINDS else lead.effect
-    model_effect = measured.effect if lead.kind not in MODEL_KINDS else max(measured.effect, min(lead.effect, 1.0))
     defect_share = located.get("slice_share" if lead.group else "window_share")
     if lead.kind in DEFECT_SHARE_KINDS and defect_share is not None:
         input_effect = max(defect_share - located["baseline_share"], 0.0)
         if defect_share < MOSTLY:
-            measured, model_effect = replace(measured, score_effect=0.0, error_effect=0.0), 0.0
-    effect = measured.effect + INPUT_WEIGHT * min(input_effect, 1.0)
+            measured = replace(measured, score_effect=0.0, error_effect=0.0)
+    moved = measured.effect if lead.kind in BROKEN_ROW_KINDS | set(MODEL_KINDS) else measured.harm
+    model_effect = moved if lead.kind not in MODEL_KINDS else max(moved, min(lead.effect, 1.0))
+    effect = moved + INPUT_WEIGHT * min(input_effect, 1.0)
     rows = measured.rows or sum(s.rows for s in lead.symptoms)
-    evidence = {**_evidence(draft, measured, confinement, input_effect), **located}
+    evidence = {**_evidence(draft, measured, moved, confinement, input_effect), **located}
     kind = draft.kind
     window_slice = _window_slice(roles, start, end)
     return Finding(
@@ -701,7 +746,7 @@ def _finding(store, dataset, roles, profile, draft: _Draft, cancel) -> Finding:
         effect=effect,
         evidence=evidence,
         symptoms=draft.symptoms,
-        sentence=sentence(kind, lead, measured),
+        sentence=sentence(kind, lead, measured) + _absorbed_text(lead, measured),
     )
 
 
@@ -778,7 +823,8 @@ def _window_slice(roles: RoleMap, start, end) -> Predicate:
     return Range(roles.timestamp, start, end)
 
 
-def _evidence(draft: _Draft, measured: ModelEffect, confinement: float, input_effect: float) -> dict[str, Any]:
+def _evidence(draft: _Draft, measured: ModelEffect, moved: float, confinement: float,
+              input_effect: float) -> dict[str, Any]:
     lead = draft.lead
     return {
         "shape": lead.shape,
@@ -787,8 +833,10 @@ def _evidence(draft: _Draft, measured: ModelEffect, confinement: float, input_ef
         "input_effect": round(input_effect, 4),
         "reference": _peak(lead).reference,
         "observed": _peak(lead).observed,
-        "model_effect": round(measured.effect, 4),
+        "model_effect": round(moved, 4),
         "score_effect": round(measured.score_effect, 4),
+        "miscalibration_effect": None if measured.miscalibration_effect is None
+        else round(measured.miscalibration_effect, 4),
         "error_effect": round(measured.error_effect, 4),
         "baseline": measured.baseline,
         "score_before": measured.score_before,
@@ -838,6 +886,14 @@ def sentence(kind: str, lead: Episode, measured: ModelEffect) -> str:
         observed=_value_text(peak.observed, as_share),
     )
     return text + model_text(measured)
+
+
+def _absorbed_text(lead: Episode, measured: ModelEffect) -> str:
+    """Why a shift that moved the score is no alarm: the outcome moved with it (step 4)."""
+    sound_rows = lead.kind not in BROKEN_ROW_KINDS and lead.kind not in MODEL_KINDS
+    if sound_rows and measured.score_effect >= WARNING_MODEL_EFFECT > measured.harm:
+        return " (the outcome moved with the score, so the model followed the change)"
+    return ""
 
 
 def model_text(measured: ModelEffect) -> str:
