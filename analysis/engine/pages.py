@@ -14,8 +14,8 @@ after the last row the client holds, the previous one before the first (read in 
 Jumping to a position has no bookmark to start from, so the row at that position is found by
 selection (Floyd and Rivest's, with exact counts): a small random sample of the rows between
 two bookmarks gives two pivots that bracket the position with high probability, one counting
-pass gives their exact positions, and the bracket narrows by a factor of about
-``sqrt(PIVOT_SAMPLE_ROWS) / 6`` per round until at most ``READ_AHEAD_ROWS`` rows separate its
+pass gives their exact positions, and the bracket narrows by a factor of at least
+``sqrt(PIVOT_SAMPLE_ROWS) / 3`` (33) per round until at most ``READ_AHEAD_ROWS`` rows separate its
 lower end from the position; those are read forward and skipped. Every statement is written
 once in DuckDB's SQL, so the same functions page a DuckDB view (which is how they are tested
 against :func:`analysis.window.fetch_window`).
