@@ -73,8 +73,8 @@ class KeysetPage:
 def open_keyset_table(store, dataset: Dataset, spec: TableSpec, cancel: CancelToken = NEVER_CANCELLED) -> KeysetTable:
     """Count the rows ``spec`` shows (one aggregate); nothing is sorted or written."""
     types = {column.name: column.dtype for column in dataset.columns}
-    count = store.scalar(Sql(f"SELECT count(*) FROM {ident(spec.view)}{where_clause(spec.condition).text}",
-                             where_clause(spec.condition).params), cancel)
+    where = where_clause(spec.condition)
+    count = store.scalar(Sql(f"SELECT count(*) FROM {ident(spec.view)}{where.text}", where.params), cancel)
     return KeysetTable(spec, tuple(types[name] for name in spec.columns), int(count))
 
 
