@@ -66,8 +66,8 @@ MAX_CODES = 255
 """Codes per feature are kept as ``uint8`` (one byte per row and feature)."""
 
 COMBINATIONS_PER_STATEMENT = 64
-"""Feature combinations whose cells one engine statement counts (a UNION ALL of GROUP BYs over
-the scratch table of codes): fewer round trips, and a statement Spark still plans quickly."""
+"""Feature combinations whose cells one engine statement counts (one GROUP BY GROUPING SETS over
+the scratch table of codes: one scan and one shuffle of partial counts per statement)."""
 
 
 @dataclass(frozen=True)
@@ -713,7 +713,9 @@ class _EngineSearch(_Search):
         return groups
 
     def _count_cells(self, combinations: list[tuple[int, ...]]) -> dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]]:
-        """Row count and error sum of every cell of each feature combination, in mixed-radix order."""
+        """Row count and error sum of every cell of each feature combination, in mixed-radix order:
+        one GROUP BY GROUPING SETS per batch, its GROUPING() bitmask saying which combination a
+        row counts (a bit is set for each column the set does not group by)."""
         cells = {}
         for combination in combinations:
             n_cells = int(np.prod(self.cards[list(combination)]))
@@ -721,15 +723,18 @@ class _EngineSearch(_Search):
         for start in range(0, len(combinations), COMBINATIONS_PER_STATEMENT):
             self.cancel.raise_if_cancelled()
             batch = combinations[start:start + COMBINATIONS_PER_STATEMENT]
-            parts = []
-            for number, combination in enumerate(batch):
-                keys = [ident(f"c{f}") for f in combination]
-                parts.append(f"SELECT {number} AS combination, "
-                             + "".join(f"{key} AS k{position}, " for position, key in enumerate(keys))
-                             + f"count(*) AS n, sum(e) AS s FROM {self.table} GROUP BY {', '.join(keys)}")
-            for number, *codes, size, error_sum in self.store.rows(" UNION ALL ".join(parts), self.cancel):
-                combination = batch[number]
-                cell = int(_mixed_radix(np.array([codes]) + 1, self.cards[list(combination)])[0])
+            # in order of first appearance in the sets: Spark's GROUPING_ID must list them so
+            features = list(dict.fromkeys(f for combination in batch for f in combination))
+            columns = [ident(f"c{f}") for f in features]
+            mask_of = {sum(1 << (len(features) - 1 - i) for i, f in enumerate(features) if f not in combination):
+                       combination for combination in batch}
+            sets = ", ".join("(" + ", ".join(ident(f"c{f}") for f in combination) + ")" for combination in batch)
+            query = (f"SELECT GROUPING({', '.join(columns)}) AS g, {', '.join(columns)}, count(*) AS n, sum(e) AS s "
+                     f"FROM {self.table} GROUP BY GROUPING SETS ({sets})")
+            for mask, *codes, size, error_sum in self.store.rows(query, self.cancel):
+                combination = mask_of[mask]
+                local = np.array([[codes[features.index(f)] for f in combination]]) + 1
+                cell = int(_mixed_radix(local, self.cards[list(combination)])[0])
                 cells[combination][0][cell] = size
                 cells[combination][1][cell] = error_sum
         return cells

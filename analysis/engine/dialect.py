@@ -113,6 +113,10 @@ def _spark_form(node: exp.Expression) -> exp.Expression:
         # no Spark form: Spark plans the CTE itself
         node.set("materialized", None)
         return node
+    if isinstance(node, exp.Grouping) and len(node.expressions) > 1:
+        # DuckDB's GROUPING(a, b, ...) is the bitmask of the set's ungrouped columns; Spark's
+        # GROUPING takes one column and names the bitmask GROUPING_ID (same bit order)
+        return exp.Anonymous(this="GROUPING_ID", expressions=node.expressions)
     if isinstance(node, exp.DateBin):
         return _time_bucket(node)
     if isinstance(node, exp.Anonymous) and node.name.lower() == "timezone":

@@ -86,10 +86,12 @@ def run_passes(url: str, log: Path, folder: Path) -> list[list[str]]:
     rows: list[list[str]] = []
     state: dict = {}
 
-    def timed(name: str, work) -> None:
+    def timed(name: str, work, pulled=lambda result: 0) -> None:
+        """``pulled``: rows a pass fetched past ``SparkResult`` (a sample comes as one Arrow table)."""
         moved[0] = 0
         started = time.perf_counter()
         state[name] = work()
+        moved[0] += pulled(state[name])
         rows.append([name, f"{time.perf_counter() - started:.1f} s", f"{moved[0]:,}", megabytes(peak_rss_mb())])
         print(" | ".join(rows[-1]), flush=True)
 
@@ -111,7 +113,7 @@ def run_passes(url: str, log: Path, folder: Path) -> list[list[str]]:
         second = state["pages: next"]
         timed("pages: previous", lambda: page_before(store, table, second.first, second.page.start, PAGE_ROWS))
         timed("pages: jump to middle", lambda: page_at(store, table, table.row_count // 2, PAGE_ROWS))
-        timed("sample", lambda: pull_rows(store, dataset, folder, SAMPLE_ROWS))
+        timed("sample", lambda: pull_rows(store, dataset, folder, SAMPLE_ROWS), pulled=lambda sample: sample.rows)
     finally:
         store.close()
     return rows

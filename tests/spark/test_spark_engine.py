@@ -334,9 +334,9 @@ def test_keyset_pages_on_spark_equal_duckdbs_numbered_pages(spark_store, demo_lo
 
 @pytest.mark.parametrize("error", ["misclass", "logloss"])
 def test_discovery_runs_as_engine_passes_and_finds_duckdbs_slices(spark_store, demo_log, error, monkeypatch):
-    """Binning and the level-wise counts run on Spark: with the client allowed a tenth of the
-    table's rows per statement (the per-row codes could not come back), the slices, their
-    tests and their adjusted p-values are DuckDB's in-memory search's."""
+    """Binning and the level-wise counts run on Spark: with the client allowed half the table's
+    rows per statement (the per-row codes could not come back), the slices, their tests and
+    their adjusted p-values are DuckDB's in-memory search's."""
     from analysis.discovery.failing_slices import row_error_sql
     from analysis.discovery.sliceline import discover_slices
 
@@ -344,7 +344,7 @@ def test_discovery_runs_as_engine_passes_and_finds_duckdbs_slices(spark_store, d
     columns = [duck.dataset.column(name) for name in duck.roles.features]
     error_sql = row_error_sql(duck.dataset, duck.roles, error)
     in_memory = discover_slices(store, duck.dataset.view, columns, error_sql, k=20)
-    monkeypatch.setattr(spark_store, "max_result_rows", duck.dataset.row_count // 10)
+    monkeypatch.setattr(spark_store, "max_result_rows", duck.dataset.row_count // 2)
     on_spark = discover_slices(spark_store, spark.dataset.view, columns, error_sql, k=20)
     assert len(in_memory) >= 3
     assert_same(on_spark, in_memory)
