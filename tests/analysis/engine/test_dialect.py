@@ -67,3 +67,14 @@ def test_a_seeded_sample_is_written_as_spark_parses_it():
     spark = to_spark("SELECT quantile_cont(x, [0.2, 0.4]) FROM (SELECT x FROM t) USING SAMPLE 20.000000% (system, 7)")
     assert spark.endswith("TABLESAMPLE (20.000000 PERCENT) REPEATABLE (7)")
     assert " SEED " not in spark
+
+
+def test_a_grouping_bitmask_of_several_columns_is_spark_grouping_id(store):
+    """Discovery's cells tell their grouping set by DuckDB's GROUPING(a, b, c); Spark's GROUPING
+    takes one column and calls the bitmask GROUPING_ID (same bit order: the last column lowest)."""
+    query = ("SELECT GROUPING(a, b, c) AS g, count(*) AS n FROM (SELECT 1 AS a, 2 AS b, 3 AS c) AS t "
+             "GROUP BY GROUPING SETS ((a, b), (a, c)) ORDER BY g")
+    spark = to_spark(query)
+    assert "GROUPING_ID(a, b, c)" in spark and "GROUPING(" not in spark
+    assert store.rows(query) == [(1, 1), (2, 1)]  # (a, b) leaves c ungrouped: bit 0
+    assert to_spark("SELECT GROUPING(a) FROM t GROUP BY ROLLUP (a)").startswith("SELECT GROUPING(a)")
