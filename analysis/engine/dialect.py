@@ -122,7 +122,7 @@ def _spark_form(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Anonymous) and node.name.lower() == "timezone":
         return _utc_timestamp(node)
     if isinstance(node, exp.Anonymous) and node.name.lower() == "isfinite":
-        value = node.expressions[0].sql(dialect=SparkSql)
+        value = _spark_text(node.expressions[0])
         return sqlglot.parse_one(f"(NOT ISNAN({value}) AND ABS({value}) <> CAST('Infinity' AS DOUBLE))", read=SparkSql)
     if isinstance(node, exp.Anonymous) and node.name.lower() == "approx_top_k":
         return _some_distinct_values(node)
@@ -134,8 +134,14 @@ def _spark_form(node: exp.Expression) -> exp.Expression:
     if isinstance(node, (exp.PercentileCont, exp.PercentileDisc)):
         return _quantiles(node)
     if isinstance(node, exp.TimeToUnix):
-        return sqlglot.parse_one(f"(UNIX_MICROS({node.this.sql(dialect='spark')}) / 1e6)", read=SparkSql)
+        return sqlglot.parse_one(f"(UNIX_MICROS({_spark_text(node.this)}) / 1e6)", read=SparkSql)
     return node
+
+
+def _spark_text(node: exp.Expression) -> str:
+    """A rewritten construct's argument in Spark's SQL, itself rewritten first (an isfinite()
+    inside a log loss inside the discovery's isfinite() filter)."""
+    return node.transform(_spark_form).sql(dialect=SparkSql)
 
 
 def _utc_timestamp(node: exp.Anonymous) -> exp.Expression:

@@ -78,3 +78,11 @@ def test_a_grouping_bitmask_of_several_columns_is_spark_grouping_id(store):
     assert "GROUPING_ID(a, b, c)" in spark and "GROUPING(" not in spark
     assert store.rows(query) == [(1, 1), (2, 1)]  # (a, b) leaves c ungrouped: bit 0
     assert to_spark("SELECT GROUPING(a) FROM t GROUP BY ROLLUP (a)").startswith("SELECT GROUPING(a)")
+
+
+def test_a_rewritten_construct_inside_another_is_rewritten_too():
+    """Discovery keeps rows whose log loss is finite, and the log loss guards its own terms with
+    isfinite: both must become Spark's form (Spark has no ISFINITE)."""
+    spark = to_spark("SELECT count(*) FROM t WHERE isfinite(CASE WHEN isfinite(s) THEN -ln(s) END)")
+    assert "ISFINITE" not in spark.upper()
+    assert spark.upper().count("ISNAN(") == 3  # the outer form names its argument (holding the inner) twice
