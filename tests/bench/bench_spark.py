@@ -56,7 +56,7 @@ def main() -> None:
         finally:
             server.stop()
     print(f"\n{args.rows:,} rows x 30 columns ({log.stat().st_size / 2**20:,.0f} MB Parquet) on "
-          f"local[{args.cores}], load average before the run {os.getloadavg()[0]:.1f}\n")
+          f"local[{args.cores}], load average at the end of the run {os.getloadavg()[0]:.1f}\n")
     print(markdown_table(["pass", "time", "rows to the client", "client peak"], rows))
     peak = peak_rss_mb()
     print(f"\nclient peak {megabytes(peak)}: {'within' if peak < CLIENT_BUDGET_MB else 'OVER'} the 1 GB budget")
