@@ -40,11 +40,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 from scipy import stats
-
-from typing import Sequence
 
 from analysis.slicing.binning import BinnedFeature, BinPredicate, bin_features, code_case, plan_bins
 from analysis.dataset import Column
