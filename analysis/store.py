@@ -41,6 +41,9 @@ def default_memory_limit() -> str:
 class Store:
     """The DuckDB database that holds every registered dataset view of a session."""
 
+    engine = "duckdb"
+    """Where the rows are: here, so a pass may bring them to numpy (a SparkStore's are on a cluster)."""
+
     def __init__(self, memory_limit: str | None = None, threads: int | None = None) -> None:
         config: dict[str, Any] = {
             "autoinstall_known_extensions": False,

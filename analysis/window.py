@@ -228,7 +228,7 @@ def fetch_window(store: Store, window: TableWindow, start: int, stop: int) -> Pa
     stop = min(stop, window.row_count)
     spec = window.spec
     if stop <= start:
-        return _format_page(start, spec.columns, [], [])
+        return format_page(start, spec.columns, [], [])
     selected = ", ".join([ident(ROW_ID)] + [ident(c) for c in spec.columns])
     source = ident(spec.view)
     with store.job_cursor() as cur:
@@ -257,7 +257,7 @@ def fetch_window(store: Store, window: TableWindow, start: int, stop: int) -> Pa
             ]
             rows = _rows_by_id(cur, selected, source, ids)
         types = [d[1] for d in cur.description or ()]
-    return _format_page(start, spec.columns, rows, types[1:])
+    return format_page(start, spec.columns, rows, types[1:])
 
 
 def _rows_by_id(cur: Any, selected: str, source: str, ids: Sequence[int]) -> list[tuple]:
@@ -278,8 +278,11 @@ def _rows_by_id(cur: Any, selected: str, source: str, ids: Sequence[int]) -> lis
     return [by_id[i] for i in ids]
 
 
-def _format_page(start: int, columns: Sequence[str], rows: list[tuple], types: Sequence[Any]) -> Page:
-    """Format a page column by column: one formatter per column, applied to all its values."""
+def format_page(start: int, columns: Sequence[str], rows: list[tuple], types: Sequence[Any]) -> Page:
+    """Format a page column by column: one formatter per column, applied to all its values.
+
+    ``rows`` are ``(row id, shown columns...)``; ``types`` the shown columns' DuckDB types (also
+    what :mod:`analysis.engine.pages` formats a page of a Spark table with)."""
     formatters = [formatter_for(str(t)) for t in types] or [format_value] * len(columns)
     text_columns = [[fmt(row[c + 1]) for row in rows] for c, fmt in enumerate(formatters)]
     return Page(

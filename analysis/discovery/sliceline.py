@@ -40,14 +40,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 from scipy import stats
 
-from analysis.slicing.binning import BinPredicate, bin_features
+from analysis.slicing.binning import BinnedFeature, BinPredicate, bin_features, code_case, plan_bins
 from analysis.dataset import Column
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
-from analysis.query import Sql
+from analysis.query import Sql, ident, inline, select
 from analysis.slices import Slice, all_of
 from analysis.stats.intervals import t_interval, wilson
 from analysis.stats.multiple_testing import adjust_p_values
@@ -62,6 +63,10 @@ gathering a row costs several times what a sequential pass over it costs."""
 
 MAX_CODES = 255
 """Codes per feature are kept as ``uint8`` (one byte per row and feature)."""
+
+COMBINATIONS_PER_STATEMENT = 64
+"""Feature combinations whose cells one engine statement counts (one GROUP BY GROUPING SETS over
+the scratch table of codes: one scan and one shuffle of partial counts per statement)."""
 
 
 @dataclass(frozen=True)
@@ -148,20 +153,24 @@ def discover_slices(
     known_error = Sql(f"isfinite(CAST(({error_sql}) AS DOUBLE))") & condition
     cancel.raise_if_cancelled()
     progress(0.0, "Binning features")
-    frame = bin_features(
-        store, view, columns, known_error,
-        n_bins=n_bins, max_categories=max_categories, extra=[error_sql], cancel=cancel,
-    )
-    cancel.raise_if_cancelled()
-    if not frame.features or frame.codes.shape[0] == 0:
-        return []
-    found = find_slices(
-        frame.codes, frame.extra[0], k=k, max_level=max_level, alpha=alpha,
-        min_support=min_support, progress=scaled(progress, 0.3, 1.0), cancel=cancel,
-    )
+    options = dict(k=k, max_level=max_level, alpha=alpha, min_support=min_support,
+                   progress=scaled(progress, 0.3, 1.0), cancel=cancel)
+    if store.engine == "duckdb":
+        frame = bin_features(
+            store, view, columns, known_error,
+            n_bins=n_bins, max_categories=max_categories, extra=[error_sql], cancel=cancel,
+        )
+        cancel.raise_if_cancelled()
+        if not frame.features or frame.codes.shape[0] == 0:
+            return []
+        features, found = frame.features, find_slices(frame.codes, frame.extra[0], **options)
+    else:
+        features = plan_bins(store, view, columns, known_error, n_bins=n_bins, max_categories=max_categories,
+                             cancel=cancel)
+        found = find_slices_on_engine(store, view, features, error_sql, known_error, **options) if features else []
     return [
         DiscoveredSlice(
-            predicates=tuple(frame.features[f].bins[code] for f, code in s.predicates),
+            predicates=tuple(features[f].bins[code] for f, code in s.predicates),
             size=s.size,
             error_sum=s.error_sum,
             error_rate=s.error_mean,
@@ -251,6 +260,37 @@ def find_slices(
     if n_rows == 0 or codes_by_feature.shape[0] == 0 or not errors.any():
         return []
     search = _Search(codes_by_feature, errors, k=k, alpha=alpha, min_support=min_support)
+    return _walk(search, max_level, progress, cancel)
+
+
+def find_slices_on_engine(
+    store, view: str, features: Sequence[BinnedFeature], error_sql: str, condition: Sql | None, *,
+    k: int = 10, max_level: int = 3, alpha: float = 0.95, min_support: int | None = None,
+    progress: Progress = no_progress, cancel: CancelToken = NEVER_CANCELLED,
+) -> list[FoundSlice]:
+    """:func:`find_slices` where the rows are (a Spark cluster): the same search, the same slices,
+    but each row's codes and error stay on the engine, in a scratch table, and only counts and
+    error sums per cell of a feature combination come back (see :class:`_EngineSearch`)."""
+    if k < 1 or max_level < 1 or not 0.0 < alpha <= 1.0:
+        raise ValueError("k and max_level must be at least 1, alpha in (0, 1]")
+    table = store.new_name("sleuth_slice_codes")
+    codes = [code_case(feature) for feature in features]
+    body = select([f"CAST({case.text} AS INTEGER) AS {ident(f'c{i}')}" for i, case in enumerate(codes)]
+                  + [f"CAST(({error_sql}) AS DOUBLE) AS e"], ident(view), condition)
+    params = tuple(p for case in codes for p in case.params) + body.params
+    store.execute(Sql(f"CREATE TABLE {ident(table)} AS {inline(Sql(body.text, params))}"), cancel)
+    try:
+        search = _EngineSearch(store, table, len(features), k=k, alpha=alpha, min_support=min_support,
+                               cancel=cancel)
+        if search.n_rows == 0 or search.mean_error == 0:
+            return []
+        return _walk(search, max_level, progress, cancel)
+    finally:
+        store.execute(f"DROP TABLE IF EXISTS {ident(table)}")
+
+
+def _walk(search: "_Search", max_level: int, progress: Progress, cancel: CancelToken) -> list[FoundSlice]:
+    """SliceLine's level-wise walk of the lattice, up to ``max_level`` predicates."""
     if float(search.radix) ** max_level >= 2**63:
         raise ValueError(f"too many codes to search slices of {max_level} predicates")
     level = search.first_level()
@@ -354,20 +394,26 @@ class _Search:
     ) -> None:
         self.codes = codes
         self.errors = errors
-        self.n_rows = errors.shape[0]
-        self.mean_error = float(errors.mean())
+        cards = codes.max(axis=1).astype(np.int64) + 1 if codes.size else np.zeros(0, np.int64)
+        self._set_lattice(cards, errors.shape[0], float(errors.mean()), k=k, alpha=alpha, min_support=min_support)
+        self._error_rows = self._rows_with_errors()
+        self._row_order: dict[int, np.ndarray] = {}
+        self._prefix: tuple[tuple[int, ...], np.ndarray, np.ndarray | None] | None = None
+
+    def _set_lattice(self, cards: np.ndarray, n_rows: int, mean_error: float, *, k: int, alpha: float,
+                     min_support: int) -> None:
+        """The predicates of features with these numbers of codes, and an empty top-k."""
+        self.n_rows = n_rows
+        self.mean_error = mean_error
         self.alpha = alpha
         self.min_support = min_support
-        self.cards = codes.max(axis=1).astype(np.int64) + 1 if codes.size else np.zeros(0, np.int64)
+        self.cards = cards
         self.offsets = np.concatenate([[0], np.cumsum(self.cards)])
-        self.feature_of = np.repeat(np.arange(codes.shape[0]), self.cards)
+        self.feature_of = np.repeat(np.arange(cards.shape[0]), self.cards)
         self.code_of = np.arange(self.offsets[-1]) - self.offsets[self.feature_of]
         self.radix = int(self.offsets[-1]) + 1
         self.best = _TopK(k)
         self.tested = 0
-        self._error_rows = self._rows_with_errors()
-        self._row_order: dict[int, np.ndarray] = {}
-        self._prefix: tuple[tuple[int, ...], np.ndarray, np.ndarray | None] | None = None
         self._single_sizes = np.zeros(0)
 
     def _rows_with_errors(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -388,6 +434,17 @@ class _Search:
 
     def first_level(self) -> _Level:
         """Every single predicate: counts, error sums and exact maximum errors per code."""
+        sizes, error_sums, max_errors = self._single_totals()
+        self._single_sizes = sizes
+        keep = (sizes >= self.min_support) & (error_sums > 0) & (sizes < self.n_rows)
+        predicates = np.flatnonzero(keep).reshape(-1, 1)
+        sizes, error_sums, max_errors = sizes[keep], error_sums[keep], max_errors[keep]
+        self.tested += int(keep.sum())
+        self.best.offer(predicates, sizes, error_sums, self._scores(sizes, error_sums))
+        return _Level(predicates, predicates[:, 0].astype(np.int64), sizes, error_sums, max_errors)
+
+    def _single_totals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Row count, error sum and maximum error of every code of every feature, in predicate order."""
         sizes, error_sums, max_errors = [], [], []
         for feature, card in enumerate(self.cards):
             column = self.codes[feature]
@@ -396,14 +453,7 @@ class _Search:
             maxima = np.zeros(card)
             np.maximum.at(maxima, column, self.errors)
             max_errors.append(maxima)
-        sizes, error_sums, max_errors = (np.concatenate(a) for a in (sizes, error_sums, max_errors))
-        self._single_sizes = sizes
-        keep = (sizes >= self.min_support) & (error_sums > 0) & (sizes < self.n_rows)
-        predicates = np.flatnonzero(keep).reshape(-1, 1)
-        sizes, error_sums, max_errors = sizes[keep], error_sums[keep], max_errors[keep]
-        self.tested += int(keep.sum())
-        self.best.offer(predicates, sizes, error_sums, self._scores(sizes, error_sums))
-        return _Level(predicates, predicates[:, 0].astype(np.int64), sizes, error_sums, max_errors)
+        return tuple(np.concatenate(a) for a in (sizes, error_sums, max_errors))
 
     def next_level(self, level: _Level, *, progress: Progress, cancel: CancelToken) -> _Level:
         """Generate, bound, prune and evaluate the candidates one predicate longer."""
@@ -579,7 +629,7 @@ class _Search:
     def report(self) -> list[FoundSlice]:
         """The best slices in the caller's codes, with their intervals and tests."""
         entries = self.best.entries()
-        binary = bool(np.all((self.errors == 0) | (self.errors == 1)))
+        binary = self._binary()
         tests = [self._statistics(ids, binary) for _, _, ids, _, _ in entries]
         p_values = np.ones(max(self.tested, len(entries)))
         p_values[: len(tests)] = [p for _, _, p in tests]
@@ -601,6 +651,10 @@ class _Search:
             )
         ]
 
+    def _binary(self) -> bool:
+        """Whether every error is 0 or 1 (a misclassification), which decides the slices' tests."""
+        return bool(np.all((self.errors == 0) | (self.errors == 1)))
+
     def _statistics(self, ids: tuple[int, ...], binary: bool) -> tuple[float, float, float]:
         inside = np.ones(self.n_rows, dtype=bool)
         for i in ids:
@@ -615,8 +669,113 @@ class _Search:
         return self._row_order[feature]
 
 
+class _EngineSearch(_Search):
+    """SliceLine over codes and errors that stay in a scratch table on the engine.
+
+    The walk, the bounds and the pruning are :class:`_Search`'s; what read rows is replaced by
+    GROUP BY passes whose results are aggregates: the single predicates' totals in one
+    statement; at each level, the cells of every feature combination that survived the level's
+    bounds (batched by :data:`COMBINATIONS_PER_STATEMENT`), counted before the level is walked,
+    so the walk prunes and counts its tests exactly as the in-memory search does; and each
+    reported slice's moments inside and outside. Codes are shifted by one, as :func:`_validated`
+    shifts them, so the predicates and their order are the in-memory search's.
+    """
+
+    def __init__(self, store, table: str, n_features: int, *, k: int, alpha: float, min_support: int | None,
+                 cancel: CancelToken) -> None:
+        self.store, self.table, self.cancel = store, ident(table), cancel
+        maxima = "".join(f", max({ident(f'c{i}')})" for i in range(n_features))
+        n_rows, error_sum, not_binary, *top = store.rows(
+            f"SELECT count(*), sum(e), sum(CASE WHEN e = 0 OR e = 1 THEN 0 ELSE 1 END){maxima} FROM {self.table}",
+            cancel)[0]
+        n_rows = int(n_rows)
+        cards = np.array([int(t) + 2 if t is not None else 1 for t in top], dtype=np.int64)
+        min_support = default_min_support(n_rows) if min_support is None else int(min_support)
+        self._set_lattice(cards, n_rows, float(error_sum or 0.0) / max(n_rows, 1), k=k, alpha=alpha,
+                          min_support=min_support)
+        self._binary_errors = not not_binary
+        self._cells: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+
+    def _single_totals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        parts = [f"SELECT {f} AS f, {ident(f'c{f}')} AS c, count(*) AS n, sum(e) AS s, max(e) AS m "
+                 f"FROM {self.table} GROUP BY {ident(f'c{f}')}" for f in range(len(self.cards))]
+        sizes = np.zeros(int(self.offsets[-1]), dtype=np.int64)
+        error_sums, max_errors = np.zeros(sizes.size), np.zeros(sizes.size)
+        for feature, code, size, error_sum, max_error in self.store.rows(" UNION ALL ".join(parts), self.cancel):
+            at = int(self.offsets[feature]) + int(code) + 1
+            sizes[at], error_sums[at], max_errors[at] = size, error_sum, max_error
+        return sizes, error_sums, max_errors
+
+    def _by_feature_combination(self, candidates: np.ndarray, bounds: np.ndarray) -> list[np.ndarray]:
+        groups = super()._by_feature_combination(candidates, bounds)
+        self._cells = self._count_cells([tuple(int(f) for f in self.feature_of[candidates[g[0]]]) for g in groups])
+        return groups
+
+    def _count_cells(self, combinations: list[tuple[int, ...]]) -> dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]]:
+        """Row count and error sum of every cell of each feature combination, in mixed-radix order:
+        one GROUP BY GROUPING SETS per batch, its GROUPING() bitmask saying which combination a
+        row counts (a bit is set for each column the set does not group by)."""
+        cells = {}
+        for combination in combinations:
+            n_cells = int(np.prod(self.cards[list(combination)]))
+            cells[combination] = (np.zeros(n_cells, dtype=np.int64), np.zeros(n_cells))
+        for start in range(0, len(combinations), COMBINATIONS_PER_STATEMENT):
+            self.cancel.raise_if_cancelled()
+            batch = combinations[start:start + COMBINATIONS_PER_STATEMENT]
+            # in order of first appearance in the sets: Spark's GROUPING_ID must list them so
+            features = list(dict.fromkeys(f for combination in batch for f in combination))
+            columns = [ident(f"c{f}") for f in features]
+            mask_of = {sum(1 << (len(features) - 1 - i) for i, f in enumerate(features) if f not in combination):
+                       combination for combination in batch}
+            sets = ", ".join("(" + ", ".join(ident(f"c{f}") for f in combination) + ")" for combination in batch)
+            query = (f"SELECT GROUPING({', '.join(columns)}) AS g, {', '.join(columns)}, count(*) AS n, sum(e) AS s "
+                     f"FROM {self.table} GROUP BY GROUPING SETS ({sets})")
+            for mask, *codes, size, error_sum in self.store.rows(query, self.cancel):
+                combination = mask_of[mask]
+                local = np.array([[codes[features.index(f)] for f in combination]]) + 1
+                cell = int(_mixed_radix(local, self.cards[list(combination)])[0])
+                cells[combination][0][cell] = size
+                cells[combination][1][cell] = error_sum
+        return cells
+
+    def _cell_totals(self, features: np.ndarray, local_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._cells[tuple(int(f) for f in features)]
+
+    def _binary(self) -> bool:
+        return self._binary_errors
+
+    def _statistics(self, ids: tuple[int, ...], binary: bool) -> tuple[float, float, float]:
+        inside = " AND ".join(f"{ident(f'c{self.feature_of[i]}')} = {int(self.code_of[i]) - 1}" for i in ids)
+        moments = {bool(flag): Moments(int(size), float(total), float("nan") if variance is None else float(variance))
+                   for flag, size, total, variance in self.store.rows(
+                       f"SELECT inside, count(*), sum(e), var_samp(e) FROM "
+                       f"(SELECT ({inside}) AS inside, e FROM {self.table}) AS marked GROUP BY inside", self.cancel)}
+        nothing = Moments(0, 0.0, float("nan"))
+        return slice_statistics_of_moments(moments.get(True, nothing), moments.get(False, nothing), binary=binary)
+
+
+@dataclass(frozen=True)
+class Moments:
+    """What a slice's tests read of its errors: how many, their sum, their variance (ddof 1;
+    NaN for fewer than two), so they can be computed where the rows are."""
+
+    size: int
+    total: float
+    variance: float
+
+
 def slice_statistics(
     inside: np.ndarray, outside: np.ndarray, *, binary: bool
+) -> tuple[float, float, float]:
+    """:func:`slice_statistics_of_moments` of the errors inside and outside a slice."""
+    def moments(errors: np.ndarray) -> Moments:
+        return Moments(errors.size, float(errors.sum()), float(errors.var(ddof=1)) if errors.size > 1 else float("nan"))
+
+    return slice_statistics_of_moments(moments(inside), moments(outside), binary=binary)
+
+
+def slice_statistics_of_moments(
+    inside: Moments, outside: Moments, *, binary: bool
 ) -> tuple[float, float, float]:
     """95% interval of the mean error inside a slice, and the one-sided p-value of "the error
     inside is higher than outside".
@@ -628,18 +787,20 @@ def slice_statistics(
     close enough to normal. One-sided because discovery only looks for slices that are worse.
     """
     if binary:
-        errors_in, errors_out = int(inside.sum()), int(outside.sum())
+        errors_in, errors_out = round(inside.total), round(outside.total)
         low, high = wilson(errors_in, inside.size)
         table = [[errors_in, inside.size - errors_in], [errors_out, outside.size - errors_out]]
         p_value = stats.fisher_exact(table, alternative="greater").pvalue
         return low, high, float(p_value)
-    mean = float(inside.mean())
+    mean = inside.total / inside.size
     low = high = mean
     if inside.size > 1:
-        low, high = (float(bound) for bound in t_interval(mean, inside.var(ddof=1), inside.size))
+        low, high = (float(bound) for bound in t_interval(mean, inside.variance, inside.size))
     if outside.size < 2 or inside.size < 2:
         return low, high, 1.0
-    p_value = stats.ttest_ind(inside, outside, equal_var=False, alternative="greater").pvalue
+    p_value = stats.ttest_ind_from_stats(mean, math.sqrt(inside.variance), inside.size,
+                                         outside.total / outside.size, math.sqrt(outside.variance), outside.size,
+                                         equal_var=False, alternative="greater").pvalue
     return low, high, float(p_value) if np.isfinite(p_value) else 1.0
 
 

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.spark import Spark
 
 from analysis.errors import SleuthError
 from analysis.query import Sql, inline, literal
@@ -29,6 +30,15 @@ TRUNCATION_OF_MONTHS = {1: "MONTH", 3: "QUARTER", 12: "YEAR"}
 
 
 LIST_VALUED = (exp.ArrayDistinct, exp.ArrayAgg, exp.Array)
+
+
+class SparkSql(Spark):
+    """SQLGlot's Spark dialect, writing what Spark's parser takes where SQLGlot's does not:
+    a sample's seed is ``TABLESAMPLE (p PERCENT) REPEATABLE (seed)`` (SQLGlot writes ``SEED``,
+    which Spark refuses; the binning's quantiles sample a table above 200,000 rows)."""
+
+    class Generator(Spark.Generator):
+        TABLESAMPLE_SEED_KEYWORD = "REPEATABLE"
 
 
 def to_spark(sql: Sql | str, scalar: Callable[[str], Any] | None = None) -> str:
@@ -51,7 +61,7 @@ def to_spark(sql: Sql | str, scalar: Callable[[str], Any] | None = None) -> str:
         return f"DROP VIEW IF EXISTS {tree.find(exp.Table).sql(dialect='spark')}"
     if isinstance(tree, exp.Select) and tree.args.get("group") and tree.args.get("order") and tree.find(exp.Window):
         tree = _sorted_outside(tree)
-    return tree.transform(_spark_form).sql(dialect="spark")
+    return tree.transform(_spark_form).sql(dialect=SparkSql)
 
 
 def _sorted_outside(select: exp.Select) -> exp.Select:
@@ -83,15 +93,15 @@ def _output_name(projection: exp.Expression, fallback: str) -> str:
 def _inline_aggregated_subqueries(tree: exp.Expression, scalar: Callable[[str], Any]) -> None:
     for subquery in list(tree.find_all(exp.Subquery)):
         if subquery.find_ancestor(exp.Filter, exp.AggFunc) is not None:
-            value = scalar(subquery.this.transform(_spark_form).sql(dialect="spark"))
+            value = scalar(subquery.this.transform(_spark_form).sql(dialect=SparkSql))
             subquery.replace(sqlglot.parse_one(literal(value), read="duckdb"))
 
 
 def _cached_view(create: exp.Create) -> str:
     """``CREATE [TEMP] TABLE t AS SELECT``: Sleuth's scratch tables are session-scoped, so on
     Spark they are cached temporary views (never a table written into the user's catalog)."""
-    body = create.expression.transform(_spark_form).sql(dialect="spark")
-    name = create.this.sql(dialect="spark")
+    body = create.expression.transform(_spark_form).sql(dialect=SparkSql)
+    name = create.this.sql(dialect=SparkSql)
     if create.kind == "VIEW":
         return f"CREATE OR REPLACE TEMPORARY VIEW {name} AS {body}"
     return f"CACHE TABLE {name} AS {body}"
@@ -103,13 +113,17 @@ def _spark_form(node: exp.Expression) -> exp.Expression:
         # no Spark form: Spark plans the CTE itself
         node.set("materialized", None)
         return node
+    if isinstance(node, exp.Grouping) and len(node.expressions) > 1:
+        # DuckDB's GROUPING(a, b, ...) is the bitmask of the set's ungrouped columns; Spark's
+        # GROUPING takes one column and names the bitmask GROUPING_ID (same bit order)
+        return exp.Anonymous(this="GROUPING_ID", expressions=node.expressions)
     if isinstance(node, exp.DateBin):
         return _time_bucket(node)
     if isinstance(node, exp.Anonymous) and node.name.lower() == "timezone":
         return _utc_timestamp(node)
     if isinstance(node, exp.Anonymous) and node.name.lower() == "isfinite":
-        value = node.expressions[0].sql(dialect="spark")
-        return sqlglot.parse_one(f"(NOT ISNAN({value}) AND ABS({value}) <> CAST('Infinity' AS DOUBLE))", read="spark")
+        value = _spark_text(node.expressions[0])
+        return sqlglot.parse_one(f"(NOT ISNAN({value}) AND ABS({value}) <> CAST('Infinity' AS DOUBLE))", read=SparkSql)
     if isinstance(node, exp.Anonymous) and node.name.lower() == "approx_top_k":
         return _some_distinct_values(node)
     if isinstance(node, exp.Length) and isinstance(node.this, exp.ArrayDistinct) and isinstance(node.this.this, exp.ArrayAgg):
@@ -120,8 +134,14 @@ def _spark_form(node: exp.Expression) -> exp.Expression:
     if isinstance(node, (exp.PercentileCont, exp.PercentileDisc)):
         return _quantiles(node)
     if isinstance(node, exp.TimeToUnix):
-        return sqlglot.parse_one(f"(UNIX_MICROS({node.this.sql(dialect='spark')}) / 1e6)", read="spark")
+        return sqlglot.parse_one(f"(UNIX_MICROS({_spark_text(node.this)}) / 1e6)", read=SparkSql)
     return node
+
+
+def _spark_text(node: exp.Expression) -> str:
+    """A rewritten construct's argument in Spark's SQL, itself rewritten first (an isfinite()
+    inside a log loss inside the discovery's isfinite() filter)."""
+    return node.transform(_spark_form).sql(dialect=SparkSql)
 
 
 def _utc_timestamp(node: exp.Anonymous) -> exp.Expression:
@@ -137,7 +157,7 @@ def _utc_timestamp(node: exp.Anonymous) -> exp.Expression:
 def _time_bucket(node: exp.DateBin) -> exp.Expression:
     """``time_bucket(INTERVAL w, ts)`` with DuckDB's alignment, in functions Spark has."""
     count, unit = _interval(node.this)
-    ts = node.expression.transform(_spark_form).sql(dialect="spark")
+    ts = node.expression.transform(_spark_form).sql(dialect=SparkSql)
     if unit in SECONDS_OF_UNIT:
         width = count * SECONDS_OF_UNIT[unit]
         text = (f"TIMESTAMP_SECONDS(FLOOR((UNIX_SECONDS({ts}) - {BUCKET_ORIGIN}) / {width}) * {width} "
@@ -147,7 +167,7 @@ def _time_bucket(node: exp.DateBin) -> exp.Expression:
         if months not in TRUNCATION_OF_MONTHS:
             raise SleuthError(f"no Spark form for a time bucket of {months} months")
         text = f"DATE_TRUNC('{TRUNCATION_OF_MONTHS[months]}', {ts})"
-    return sqlglot.parse_one(text, read="spark")
+    return sqlglot.parse_one(text, read=SparkSql)
 
 
 def _interval(node: exp.Expression) -> tuple[int, str]:
@@ -168,8 +188,8 @@ def _interval(node: exp.Expression) -> tuple[int, str]:
 def _some_distinct_values(node: exp.Anonymous) -> exp.Expression:
     """``approx_top_k(x, k)``: Spark has no list-valued top-k aggregate, so its form is k
     distinct values of ``x``; the profile uses them only as examples of what a column holds."""
-    value, k = (e.sql(dialect="spark") for e in node.expressions)
-    return sqlglot.parse_one(f"SLICE(ARRAY_DISTINCT(COLLECT_LIST({value})), 1, {k})", read="spark")
+    value, k = (e.sql(dialect=SparkSql) for e in node.expressions)
+    return sqlglot.parse_one(f"SLICE(ARRAY_DISTINCT(COLLECT_LIST({value})), 1, {k})", read=SparkSql)
 
 
 

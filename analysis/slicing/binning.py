@@ -262,7 +262,7 @@ def fetch_codes(
     """One query: each feature's code as UTINYINT, plus ``extra`` expressions as DOUBLE."""
     expressions, params = [], []
     for position, feature in enumerate(features):
-        case = _code_case(feature)
+        case = code_case(feature)
         expressions.append(f"CAST({case.text} AS UTINYINT) AS {ident(f'c{position}')}")
         params.extend(case.params)
     expressions += [f"CAST(({sql}) AS DOUBLE) AS {ident(f'x{i}')}" for i, sql in enumerate(extra)]
@@ -396,7 +396,7 @@ def _value_bins(name: str, values: list[Any], limit: int) -> list[BinPredicate]:
     return bins
 
 
-def _code_case(feature: BinnedFeature) -> Sql:
+def code_case(feature: BinnedFeature) -> Sql:
     """``CASE`` giving each row the code of its bin: NULL first, then values or upper edges in
     order; the open-ended top bin or the "other" bin takes the rest."""
     column = ident(feature.column.name)

@@ -69,16 +69,26 @@ def spark_server(tmp_path_factory):
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         pytest.skip("Spark needs Java 17, and no `java` is on PATH nor JAVA_HOME set "
                     "(make test installs openjdk-17-jre-headless where apt-get is available)")
-    pyspark = pytest.importorskip("pyspark", reason="the spark extra (pip install -e '.[spark]') is not installed")
+    pytest.importorskip("pyspark", reason="the spark extra (pip install -e '.[spark]') is not installed")
+    server = launch_server(tmp_path_factory.mktemp("spark"), cores=1)
+    yield server
+    server.stop()
+
+
+def launch_server(work: Path, cores: int, driver_memory: str = "1g") -> StartingServer:
+    """Start pyspark's Spark Connect server in ``work`` (logs, warehouse) on a free port with
+    ``cores`` local cores, without waiting for it (the benchmark starts it the same way)."""
+    import pyspark
+
     home = Path(pyspark.__file__).parent
-    work = tmp_path_factory.mktemp("spark")
     port = _free_port()
     env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOG_DIR": str(work), "SPARK_PID_DIR": str(work),
            "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_CONNECT_MODE": "0"}
     env.pop("SPARK_REMOTE", None)
     with open(work / "server.log", "wb") as log:
         process = subprocess.Popen(
-            ["bash", str(home / "sbin" / "start-connect-server.sh"), "--wait", "--master", "local[1]",
+            ["bash", str(home / "sbin" / "start-connect-server.sh"), "--wait", "--master", f"local[{cores}]",
+             "--driver-memory", driver_memory,
              "--conf", f"spark.connect.grpc.binding.port={port}",
              "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
              "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=2",
@@ -86,9 +96,7 @@ def spark_server(tmp_path_factory):
              "--conf", f"spark.driver.extraJavaOptions=-Dderby.system.home={work}"],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
-    server = StartingServer(process, port, work / "server.log")
-    yield server
-    server.stop()
+    return StartingServer(process, port, work / "server.log")
 
 
 @pytest.fixture(scope="session")

@@ -294,3 +294,57 @@ def test_cli_trace_on_a_pull_of_the_whole_table_equals_duckdb(spark_url, demo_lo
                                           "where": f"request_id = '{row.request_id}'"}
     assert len(on_duckdb["harmful"]) == 5
     assert_same(on_spark, on_duckdb)
+
+
+@pytest.mark.parametrize("sort, where", [
+    ((("score", False),), None),
+    ((("merchant_category", True), ("amount", False)), "region = 'EU-West'"),
+])
+def test_keyset_pages_on_spark_equal_duckdbs_numbered_pages(spark_store, demo_log, sort, where, monkeypatch):
+    """Forward, back and a jump to the middle (several rounds of selection with these limits):
+    the pages Spark gives by sort key are the rows, values and text DuckDB's window shows there."""
+    import analysis.engine.pages as pages
+    from analysis.query import Sql
+    from analysis.window import TableSpec, fetch_window, prepare_table, release_table
+
+    monkeypatch.setattr(pages, "READ_AHEAD_ROWS", 100)
+    monkeypatch.setattr(pages, "PIVOT_SAMPLE_ROWS", 500)
+    spark, duck, store = demo_log
+    columns = ("request_id", "timestamp", "model_version", "merchant_category", "amount", "score")
+    condition = Sql(where) if where else None
+    on_spark = pages.open_keyset_table(spark_store, spark.dataset,
+                                       TableSpec(spark.dataset.view, columns, condition, sort))
+    window = prepare_table(store, TableSpec(duck.dataset.view, columns, condition, sort))
+    try:
+        assert on_spark.row_count == window.row_count
+        middle = window.row_count // 2 + 7
+
+        first = pages.page_after(spark_store, on_spark, None, 0, 200)
+        second = pages.page_after(spark_store, on_spark, first.last, first.page.stop, 200)
+        back = pages.page_before(spark_store, on_spark, second.first, second.page.start, 200)
+        jumped = pages.page_at(spark_store, on_spark, middle, 200)
+        for page in (first.page, second.page, back.page, jumped.page):
+            expected = fetch_window(store, window, page.start, page.start + 200)
+            assert page.start == expected.start and len(page) == 200
+            assert page.row_ids == expected.row_ids and page.text == expected.text
+        assert (second.page.start, back.page.start, jumped.page.start) == (200, 0, middle)
+    finally:
+        release_table(store, window)
+
+
+@pytest.mark.parametrize("error", ["misclass", "logloss"])
+def test_discovery_runs_as_engine_passes_and_finds_duckdbs_slices(spark_store, demo_log, error, monkeypatch):
+    """Binning and the level-wise counts run on Spark: with the client allowed half the table's
+    rows per statement (the per-row codes could not come back), the slices, their tests and
+    their adjusted p-values are DuckDB's in-memory search's."""
+    from analysis.discovery.failing_slices import row_error_sql
+    from analysis.discovery.sliceline import discover_slices
+
+    spark, duck, store = demo_log
+    columns = [duck.dataset.column(name) for name in duck.roles.features]
+    error_sql = row_error_sql(duck.dataset, duck.roles, error)
+    in_memory = discover_slices(store, duck.dataset.view, columns, error_sql, k=20)
+    monkeypatch.setattr(spark_store, "max_result_rows", duck.dataset.row_count // 2)
+    on_spark = discover_slices(spark_store, spark.dataset.view, columns, error_sql, k=20)
+    assert len(in_memory) >= 3
+    assert_same(on_spark, in_memory)

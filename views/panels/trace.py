@@ -60,7 +60,7 @@ from analysis.workspace.version_cards import VersionCard
 from app.commands import SaveVersionCard, TrustModel
 from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
-from views.panel import Panel, preview
+from views.panel import Panel, preview, pulled_note
 from views.queue_intake import add_to_queue
 from views.widgets import file_dialogs
 
@@ -128,6 +128,7 @@ class TracePanel(Panel):
         self.version: str | None = None  # the model version of the row (or failures) traced last
         self.caption = QLabel()
         self.caption.setWordWrap(True)
+        self.caption.setTextFormat(Qt.PlainText)  # a pulled sample's filter ("a <b") is never markup
         self.caption.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.query = QLabel()
         self.query.setWordWrap(True)
@@ -163,9 +164,11 @@ class TracePanel(Panel):
         self.failures_summary = QLabel(f"The training rows harmful to many failed predictions of the current "
                                        f"slice (at most the worst {FAILURE_CAP:,} are traced), and their batches.")
         self.failures_summary.setWordWrap(True)
+        self.failures_summary.setTextFormat(Qt.PlainText)
         self.failures_summary.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.failures: FailuresTrace | None = None
         self.failures_snapshot = ""
+        self.failures_of: str | None = None  # the dataset whose failures were traced last
         self.failure_rows = _influence_table(HARMFUL_COLOUR, self)
         self.failure_sources = _table(SOURCE_COLUMNS)
         self.open_training_button = QPushButton("Open training row")
@@ -336,7 +339,7 @@ class TracePanel(Panel):
         if trace.surrogate:
             method += (" — SURROGATE: no model file was given, so these rows explain a model Sleuth "
                        "fitted on the snapshot, not the model in production")
-        self.caption.setText(method)
+        self.caption.setText(method + pulled_note(self.session, self.traced_name))
         self.show_content()
         verdict = {True: "correct", False: "wrong", None: "no prediction"}[trace.correct]
         self.query.setText(f"Query: row {trace.row_id}, id {trace.request_id}, version "
@@ -452,6 +455,7 @@ class TracePanel(Panel):
         if trust is None:
             return
         self.failures_snapshot = snapshot
+        self.failures_of = opened.name
         self.failures_summary.setText(f"Tracing the slice's failed predictions of version "
                                       f"{self.session.version_name(version)} (at most the worst {FAILURE_CAP:,})…")
         self.run_job("failures", trace_failures, self.session.store, opened.dataset, opened.roles, condition,
@@ -467,7 +471,8 @@ class TracePanel(Panel):
                   f"{traced.cap:,})" if traced.traced < traced.failures
                   else f"all {traced.failures:,} of its failed predictions")
         self.failures_summary.setText(f"Version {self.session.version_name(traced.version)}: {capped}, "
-                                      f"by {traced.method}{surrogate}. " + _standout_sentence(traced))
+                                      f"by {traced.method}{surrogate}{pulled_note(self.session, self.failures_of)}. "
+                                      + _standout_sentence(traced))
         _fill_influence(self.failure_rows, traced.harmful)
         sources = _strongest_first(traced.by_source)
         self.failure_sources.setRowCount(len(sources))

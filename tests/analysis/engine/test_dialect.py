@@ -59,3 +59,30 @@ def test_a_list_parameter_becomes_an_array_not_a_string(store):
     assert array is not None and [int(e.this) for e in array.expressions] == [760, 1147]
     query = Sql("SELECT list_contains(?, 3), list_contains(?, 4)", ([1, 3], (1, 3)))
     assert store.rows(Sql(inline(query))) == store.rows(query) == [(True, False)]
+
+
+def test_a_seeded_sample_is_written_as_spark_parses_it():
+    """The binning's quantiles sample a table above 200,000 rows with a seed: Spark's parser
+    takes REPEATABLE (seed), not SQLGlot's SEED (seed) (the 1M-row benchmark found it)."""
+    spark = to_spark("SELECT quantile_cont(x, [0.2, 0.4]) FROM (SELECT x FROM t) USING SAMPLE 20.000000% (system, 7)")
+    assert spark.endswith("TABLESAMPLE (20.000000 PERCENT) REPEATABLE (7)")
+    assert " SEED " not in spark
+
+
+def test_a_grouping_bitmask_of_several_columns_is_spark_grouping_id(store):
+    """Discovery's cells tell their grouping set by DuckDB's GROUPING(a, b, c); Spark's GROUPING
+    takes one column and calls the bitmask GROUPING_ID (same bit order: the last column lowest)."""
+    query = ("SELECT GROUPING(a, b, c) AS g, count(*) AS n FROM (SELECT 1 AS a, 2 AS b, 3 AS c) AS t "
+             "GROUP BY GROUPING SETS ((a, b), (a, c)) ORDER BY g")
+    spark = to_spark(query)
+    assert "GROUPING_ID(a, b, c)" in spark and "GROUPING(" not in spark
+    assert store.rows(query) == [(1, 1), (2, 1)]  # (a, b) leaves c ungrouped: bit 0
+    assert to_spark("SELECT GROUPING(a) FROM t GROUP BY ROLLUP (a)").startswith("SELECT GROUPING(a)")
+
+
+def test_a_rewritten_construct_inside_another_is_rewritten_too():
+    """Discovery keeps rows whose log loss is finite, and the log loss guards its own terms with
+    isfinite: both must become Spark's form (Spark has no ISFINITE)."""
+    spark = to_spark("SELECT count(*) FROM t WHERE isfinite(CASE WHEN isfinite(s) THEN -ln(s) END)")
+    assert "ISFINITE" not in spark.upper()
+    assert spark.upper().count("ISNAN(") == 3  # the outer form names its argument (holding the inner) twice

@@ -211,3 +211,46 @@ def test_the_failures_headline_claims_no_concentration_where_chance_explains_it(
     top = trace_panel_module._strongest_first(by_source).iloc[0]
     assert sentence.startswith("No source, batch or date holds more")
     assert f"batch = {top['value']} holds" in sentence
+
+
+def test_a_trace_on_rows_pulled_from_spark_says_it_ran_on_a_sample(qtbot, sync_tasks, demo_files, tmp_path):
+    """The log is a pull from Spark: the row trace's and the failures' headers say what of the
+    table they were computed on, as every other panel's header does (the filter's "<" shown as typed)."""
+    from dataclasses import replace
+
+    from analysis.data.open_log import load_log
+    from analysis.engine.sample import Sample
+    from analysis.workspace.workspace_file import SparkSource
+    from app.commands import AddDataset
+    from app.state import OpenDataset, PulledLog
+
+    session = Session()
+    loaded = load_log(session.store, [str(demo_files.log)], check=False)
+    sample = Sample(demo_files.log, loaded.dataset.row_count, 3_200_000_000, "sc://cluster:15002", "amount < 900")
+    pulled = PulledLog(SparkSource("sc://cluster:15002", "main.ml.fraud", loaded.dataset.row_count, sample.where),
+                       sample.sentence())
+    session.run(AddDataset(OpenDataset(loaded.dataset, loaded.roles, "log", loaded.issues, pulled=pulled),
+                           persist=False))
+    panel = TracePanel(session, sync_tasks)
+    qtbot.addWidget(panel)
+    panel.show()
+    try:
+        _cards(session, demo_files)
+        row, _ = _failed_positions(demo_files, NEW_VERSION, 1)[0]
+        _select(session, row)
+        assert panel.trace is not None, panel.empty_message()
+        sentence = f"computed on a {loaded.dataset.row_count:,}-row sample of 3,200,000,000 rows matching amount < 900"
+        assert sentence in panel.caption.text() and panel.trace.method in panel.caption.text()
+
+        session.run(SetSlice(Slice(parse_slice(f"model_version = '{NEW_VERSION}'",
+                                               {c.name: c.dtype for c in loaded.dataset.columns}))))
+        qtbot.mouseClick(panel.failures_button, Qt.LeftButton)
+        assert panel.failures is not None, panel.failures_summary.text()
+        assert sentence in panel.failures_summary.text()
+
+        session.run(AddDataset(replace(session.active, dataset=replace(loaded.dataset, name="local copy"),
+                                       pulled=None), persist=False))
+        _select(session, row)
+        assert panel.trace is not None and "sample" not in panel.caption.text()  # a local file's header: no note
+    finally:
+        session.close()

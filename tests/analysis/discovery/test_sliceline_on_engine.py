@@ -1,0 +1,52 @@
+"""Slice discovery as engine passes (what runs on Spark) finds the in-memory search's slices.
+
+:func:`analysis.discovery.sliceline.find_slices_on_engine` keeps codes and errors in a scratch
+table and reads only GROUP BY results; run on a DuckDB store it must give exactly what the
+in-memory search gives on the same rows, for 0/1 errors (Fisher's test) and for continuous
+ones (Welch's test from moments). ``tests/spark`` runs the same pass on Spark.
+"""
+
+import dataclasses
+
+import pytest
+
+from analysis.data.open_log import load_log
+from analysis.discovery.failing_slices import row_error_sql
+from analysis.discovery.sliceline import discover_slices
+from analysis.progress import NEVER_CANCELLED
+from analysis.store import Store
+
+
+@pytest.fixture(scope="module")
+def demo(demo_files):
+    store = Store(memory_limit="2GB")
+    yield store, load_log(store, [str(demo_files.log)], check=False)
+    store.close()
+
+
+def assert_same_slices(on_engine, in_memory):
+    assert len(on_engine) == len(in_memory) > 0
+    for engine_slice, memory_slice in zip(on_engine, in_memory):
+        for field in dataclasses.fields(memory_slice):
+            mine, theirs = getattr(engine_slice, field.name), getattr(memory_slice, field.name)
+            assert mine == (pytest.approx(theirs, rel=1e-9, abs=1e-300) if isinstance(theirs, float) else theirs), \
+                field.name
+
+
+@pytest.mark.parametrize("error", ["misclass", "logloss"])
+def test_engine_passes_find_the_in_memory_searchs_slices(demo, error, monkeypatch):
+    store, loaded = demo
+    columns = [loaded.dataset.column(name) for name in loaded.roles.features]
+    error_sql = row_error_sql(loaded.dataset, loaded.roles, error)
+    in_memory = discover_slices(store, loaded.dataset.view, columns, error_sql, k=20)
+
+    pulled = []
+    monkeypatch.setattr(store, "engine", "remote")  # what a SparkStore says: its rows stay where they are
+    original = store.rows
+    monkeypatch.setattr(store, "rows", lambda sql, cancel=NEVER_CANCELLED: pulled.append(r := original(sql, cancel)) or r)
+    monkeypatch.setattr(store, "numpy", lambda *a, **k: pytest.fail("the engine pass read rows into numpy"))
+    on_engine = discover_slices(store, loaded.dataset.view, columns, error_sql, k=20)
+
+    assert_same_slices(on_engine, in_memory)
+    assert max(len(result) for result in pulled) < loaded.dataset.row_count / 20  # aggregates, not rows
+    assert not store.rows("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'sleuth_slice_codes%'")

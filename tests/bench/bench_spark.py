@@ -1,0 +1,124 @@
+"""Sleuth's passes on a local Spark Connect server: time per pass, rows moved, client peak memory.
+
+Issue #19 asks that only aggregates and table pages cross from the cluster, so that the
+client's peak memory stays under 1 GB whatever the table's size. This measures it on the
+benchmark log (``common.ensure_log``: N rows x 30 columns, Parquet) read by a local Spark
+Connect server (pyspark's own, ``local[2]``, started here as ``tests/spark`` starts it). The
+client is this process: Sleuth's Spark store, no DuckDB view of the log. Per pass it records
+the wall time, the rows Spark sent back (counted where every result arrives,
+``SparkResult.arrow``) and this process's peak resident memory after it; the server's JVM is
+another process and not counted. Passes:
+
+* **open**: register the table, count it, detect roles (50,000 rows profiled by DuckDB here);
+* **metrics**: every metric per version but ROC AUC, then **auc** (one triple per labelled
+  row comes back: the one pass that moves rows, refused above ``MAX_RESULT_ROWS``);
+* **over time**: accuracy per version per time bucket;
+* **breakdown**: error rate by one numeric feature in quantile bins;
+* **discovery**: failing slices of v1 over 24 features, level 3 (engine passes);
+* **pages**: the first table page sorted by score, the next, the previous, and a jump to the
+  middle (keyset pagination);
+* **sample**: a 100,000-row uniform sample pulled for the passes that need rows.
+
+Run: ``.venv/bin/python tests/bench/bench_spark.py [--rows 10000000]``. Not run by ``make test``
+(pytest skips this folder); it needs Java 17 and the ``spark`` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from common import REPO, ensure_log, markdown_table, megabytes, peak_rss_mb
+
+CLIENT_BUDGET_MB = 1024
+SAMPLE_ROWS = 100_000
+PAGE_ROWS = 200
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--cores", type=int, default=2, help="local cores of the Spark server")
+    args = parser.parse_args()
+    log = ensure_log(args.rows)
+    with tempfile.TemporaryDirectory(prefix="sleuth-bench-spark-") as folder:
+        from tests.spark.conftest import launch_server
+
+        started = time.perf_counter()
+        server = launch_server(Path(folder), cores=args.cores, driver_memory="2g")
+        try:
+            url = server.url()
+            print(f"server listening after {time.perf_counter() - started:.0f} s", flush=True)
+            rows = run_passes(url, log, Path(folder))
+        finally:
+            server.stop()
+    print(f"\n{args.rows:,} rows x 30 columns ({log.stat().st_size / 2**20:,.0f} MB Parquet) on "
+          f"local[{args.cores}], load average at the end of the run {os.getloadavg()[0]:.1f}\n")
+    print(markdown_table(["pass", "time", "rows to the client", "client peak"], rows))
+    peak = peak_rss_mb()
+    print(f"\nclient peak {megabytes(peak)}: {'within' if peak < CLIENT_BUDGET_MB else 'OVER'} the 1 GB budget")
+
+
+def run_passes(url: str, log: Path, folder: Path) -> list[list[str]]:
+    """Each pass once, in order, with its time, rows moved and the peak after it."""
+    import analysis.engine.spark_store as spark_store
+    from analysis.discovery.failing_slices import DiscoverySettings, failing_slices
+    from analysis.engine.pages import open_keyset_table, page_after, page_at, page_before
+    from analysis.engine.sample import pull_rows
+    from analysis.engine.spark_log import load_spark_log
+    from analysis.metrics.per_version import metric_over_time, overall_metrics
+    from analysis.slicing.breakdown import breakdown_by
+    from analysis.window import TableSpec
+
+    moved = [0]
+    original = spark_store.SparkResult.arrow
+
+    def counted(result):
+        if result._table is None:
+            moved[0] += original(result).num_rows
+        return original(result)
+
+    spark_store.SparkResult.arrow = counted
+    store = spark_store.SparkStore(url)
+    rows: list[list[str]] = []
+    state: dict = {}
+
+    def timed(name: str, work, pulled=lambda result: 0) -> None:
+        """``pulled``: rows a pass fetched past ``SparkResult`` (a sample comes as one Arrow table)."""
+        moved[0] = 0
+        started = time.perf_counter()
+        state[name] = work()
+        moved[0] += pulled(state[name])
+        rows.append([name, f"{time.perf_counter() - started:.1f} s", f"{moved[0]:,}", megabytes(peak_rss_mb())])
+        print(" | ".join(rows[-1]), flush=True)
+
+    try:
+        timed("open", lambda: load_spark_log(store, [str(log)]))
+        loaded = state["open"]
+        dataset, roles = loaded.dataset, loaded.roles
+        timed("metrics", lambda: overall_metrics(store, dataset, roles, with_auc=False))
+        timed("auc", lambda: overall_metrics(store, dataset, roles))
+        timed("over time", lambda: metric_over_time(store, dataset, roles, "accuracy"))
+        timed("breakdown", lambda: breakdown_by(store, dataset, roles, "f_num_00", "error_rate"))
+        timed("discovery", lambda: failing_slices(store, dataset, roles, DiscoverySettings(version="v1")))
+        spec = TableSpec(dataset.view, tuple(c.name for c in dataset.columns), None, (("score", False),))
+        timed("pages: count", lambda: open_keyset_table(store, dataset, spec))
+        table = state["pages: count"]
+        timed("pages: first", lambda: page_after(store, table, None, 0, PAGE_ROWS))
+        first = state["pages: first"]
+        timed("pages: next", lambda: page_after(store, table, first.last, first.page.stop, PAGE_ROWS))
+        second = state["pages: next"]
+        timed("pages: previous", lambda: page_before(store, table, second.first, second.page.start, PAGE_ROWS))
+        timed("pages: jump to middle", lambda: page_at(store, table, table.row_count // 2, PAGE_ROWS))
+        timed("sample", lambda: pull_rows(store, dataset, folder, SAMPLE_ROWS), pulled=lambda sample: sample.rows)
+    finally:
+        store.close()
+    return rows
+
+
+if __name__ == "__main__":
+    os.chdir(REPO)
+    main()
