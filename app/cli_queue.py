@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from analysis.queue.schema import DECISIONS, STATUSES
+from analysis.scope import Scope
 
 EXPORTS = ("collect", "relabel", "ticket")
 
@@ -111,13 +112,13 @@ def _add(queue, args) -> int:
     condition = where_sql(store, args.where, dataset, roles) if args.where else None
     if args.version:
         condition = version_scope(roles, args.version) & condition
-    followed = follow_up(queue, store, dataset, roles)
+    followed = follow_up(queue, Scope(store, dataset, roles))
     findings = check_dataset(store, dataset, roles, queue.workspace.profile(dataset.name)).findings if args.check else ()
-    result = intake_log(queue, store, dataset, roles, condition, since_last_review=args.since_last_review,
+    result = intake_log(queue, Scope(store, dataset, roles, condition), since_last_review=args.since_last_review,
                         sample=args.sample, findings=findings, traces=_traces(queue, store, dataset, roles, args),
                         trace_at_most=args.trace_at_most or TRACE_AT_MOST)
-    attach_version_evidence(queue, store, dataset, roles, result.groups)
-    blamed = (attach_blame(queue, store, dataset, roles, result.groups, args.train, args.model, args.trust)
+    attach_version_evidence(queue, Scope(store, dataset, roles), result.groups)
+    blamed = (attach_blame(queue, Scope(store, dataset, roles), result.groups, args.train, args.model, args.trust)
               if args.train else [])
     total = queue.total_failures()
     groups = [queue.group(g).to_dict(total) for g in dict.fromkeys(result.groups)]
@@ -219,7 +220,7 @@ def _relabel(queue, group, args) -> dict:
     entry = entries[group.dataset]
     store = Store(memory_limit=APP_MEMORY_LIMIT)
     loaded = load_log(store, list(entry.paths), name=entry.name, roles=entry.roles, check=False)
-    return relabel_request(store, loaded.dataset, loaded.roles, group, args.train, args.model, args.trust)
+    return relabel_request(Scope(store, loaded.dataset, loaded.roles), group, args.train, args.model, args.trust)
 
 
 def _report(queue, args) -> int:

@@ -21,6 +21,7 @@ from analysis.queue.blame import TraceSource, traces_from_cards
 from analysis.queue.edits import QueueEdit, apply, revert
 from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.intake import FoundFailures, IntakeResult, find_failures, queue_failures
+from analysis.scope import Scope
 from analysis.store import Store
 
 from app.commands import Command
@@ -65,7 +66,7 @@ def find_failures_to_queue(refusal: str | None, store: Store, dataset: Dataset, 
     is raised first, so it reaches the window's notification area like any failed job."""
     if refusal:
         raise InputError(refusal)
-    return find_failures(store, dataset, roles, condition, findings, cancel, traces, progress=progress)
+    return find_failures(Scope(store, dataset, roles, condition), findings, cancel, traces, progress=progress)
 
 
 @dataclass

@@ -45,6 +45,7 @@ from analysis.queue.meeting import (DecideInMeeting, agenda_screens, end_meeting
                                     start_meeting)
 from analysis.report.charts import bucket_labels
 from analysis.report.formatting import escape_html, p_value, percent
+from analysis.scope import Scope
 from analysis.slices import to_text
 from analysis.trace.tracer import InfluenceCache, trace_log_row
 from app.queue_commands import EditQueue, QueueChanged, session_queue
@@ -194,9 +195,9 @@ class MeetingView(QWidget):
                 or group.id in self.version_notes or group.id in self.comparing):
             return
         self.comparing.add(group.id)
-        self.tasks.submit(version_evidence, self.session.store, opened.dataset, opened.roles, group.slice.predicate,
-                          group.version, key=f"meeting@{id(self):x}:versions:{group.id}", lane=HEAVY,
-                          label="Comparing the slice with the previous version",
+        self.tasks.submit(version_evidence, Scope(self.session.store, opened.dataset, opened.roles),
+                          group.slice.predicate, group.version, key=f"meeting@{id(self):x}:versions:{group.id}",
+                          lane=HEAVY, label="Comparing the slice with the previous version",
                           on_result=lambda found, group_id=group.id: self._versions_measured(group_id, found),
                           on_error=lambda error, group_id=group.id: self._versions_failed(group_id, str(error)))
 
@@ -273,9 +274,9 @@ class MeetingView(QWidget):
         opened = self.session.active
         if opened is None:
             return
-        self.tasks.submit(measure_awaiting, self.session.store, opened.dataset, opened.roles, self.queue.groups(),
-                          key=f"meeting@{id(self):x}:followup", lane=HEAVY, label="Measuring last week's actions",
-                          on_result=self._followups_measured)
+        self.tasks.submit(measure_awaiting, Scope(self.session.store, opened.dataset, opened.roles),
+                          self.queue.groups(), key=f"meeting@{id(self):x}:followup", lane=HEAVY,
+                          label="Measuring last week's actions", on_result=self._followups_measured)
 
     def _followups_measured(self, measured: dict[int, dict[str, Any]]) -> None:
         for group_id, result in measured.items():

@@ -27,22 +27,21 @@ from typing import Any, Iterable
 
 from analysis.compare.comparison import compare_versions
 from analysis.compare.regressed_slices import ALPHA
-from analysis.data.roles import RoleMap
 from analysis.data.time import timestamp_expr
-from analysis.dataset import Dataset
 from analysis.discovery.failing_slices import row_error_sql
 from analysis.errors import SchemaError
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import Sql, ident
 from analysis.queue.failure_queue import FailureQueue, Group
 from analysis.report.formatting import MISSING, number
+from analysis.scope import Scope
 from analysis.slices import Predicate, to_sql
 from analysis.stats.intervals import wilson
-from analysis.store import Store
 
 
-def previous_version(store: Store, dataset: Dataset, roles: RoleMap, version: str) -> str:
+def previous_version(scope: Scope, version: str) -> str:
     """The version served before ``version``: the latest first request among those before its own."""
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
     if roles.model_version is None:
         raise SchemaError("the log has no model version column, so there is no earlier version to compare with")
     if roles.timestamp is None:
@@ -61,11 +60,12 @@ def previous_version(store: Store, dataset: Dataset, roles: RoleMap, version: st
     return max(earlier)[1]
 
 
-def version_evidence(store: Store, dataset: Dataset, roles: RoleMap, predicate: Predicate, version: str,
+def version_evidence(scope: Scope, predicate: Predicate, version: str,
                      cancel: CancelToken = NEVER_CANCELLED) -> dict[str, Any]:
     """The slice's error rate in ``version`` and in the version before it, each with its 95%
     Wilson interval over its labelled rows, and compare's test of the difference."""
-    base = previous_version(store, dataset, roles, version)
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
+    base = previous_version(scope, version)
     error = row_error_sql(dataset, roles, "misclass")
     version_text = f"CAST({ident(roles.model_version)} AS VARCHAR)"
     inside = to_sql(predicate) & Sql(f"({error}) IS NOT NULL AND {version_text} IN (?, ?)", (base, version))
@@ -83,18 +83,18 @@ def version_evidence(store: Store, dataset: Dataset, roles: RoleMap, predicate: 
     }
 
 
-def attach_version_evidence(queue: FailureQueue, store: Store, dataset: Dataset, roles: RoleMap,
-                            group_ids: Iterable[int]) -> list[int]:
+def attach_version_evidence(queue: FailureQueue, scope: Scope, group_ids: Iterable[int]) -> list[int]:
     """Measure each group (with a slice and a version, of this dataset) against its version's
     predecessor and keep it in the group's evidence; groups where no earlier version exists are
     left as they are. Returns the groups measured."""
+    dataset = scope.dataset
     measured = []
     for group_id in dict.fromkeys(group_ids):
         group = queue.group(group_id)
         if not comparable(group, dataset.name):
             continue
         try:
-            found = version_evidence(store, dataset, roles, group.slice.predicate, group.version)
+            found = version_evidence(scope, group.slice.predicate, group.version)
         except SchemaError:
             continue
         keep_version_evidence(queue, group, found)
