@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 from typing import Any
+from analysis.scope import Scope
 
 
 def add_commands(sub) -> None:
@@ -196,7 +197,7 @@ def run_golden_add(args: argparse.Namespace) -> int:
     workspace = Workspace.open(args.workspace)
     try:
         source = f"{', '.join(dataset.paths)} where {args.where}" + (f" (version {args.version})" if args.version else "")
-        added = add_to_golden(store, workspace, dataset, roles, condition, args.group or args.where, source)
+        added = add_to_golden(Scope(store, dataset, roles, condition), workspace, args.group or args.where, source)
     finally:
         workspace.close()
     result = {"version": added.version, "added": added.added, "duplicates": added.duplicates,
@@ -287,7 +288,7 @@ def compare_inputs(store, args: argparse.Namespace, dataset, roles, condition):
         if requests.empty:
             raise InputError("the golden set is empty: add requests with `sleuth golden add` first",
                              file=args.golden)
-        golden = golden_condition(store, dataset, roles, requests["request_id"].tolist())
+        golden = golden_condition(Scope(store, dataset, roles), requests["request_id"].tolist())
         condition = golden if condition is None else condition & golden
     return dataset, condition
 
