@@ -111,9 +111,9 @@ def run_rule_add(args: argparse.Namespace) -> int:
             rule = Rule(where, Route(args.route))
         else:
             rule = Rule(where, FixedOutput(typed_output(args.predict, dataset, roles), args.score))
-            fixed_values(store, dataset, roles, rule.action)
+            fixed_values(Scope(store, dataset, roles), rule.action)
         check_rule_set(dataset, roles, latest_rule_set(workspace, args.base).with_rule(rule),
-                       logged_versions(store, dataset, roles))
+                       logged_versions(Scope(store, dataset, roles)))
         made = add_rule(workspace, args.base, rule)
     finally:
         workspace.close()
@@ -273,7 +273,7 @@ def with_named_rules(store, rules_at: str | None, dataset, roles, versions):
     if not rules_at:
         raise InputError("a '+rules' version is read from a workspace: name it with --rules WORKSPACE")
     saved = read_workspace(rules_at, rule_sets)
-    return with_rule_versions(store, dataset, roles, {name: resolve(saved, name) for name in named})
+    return with_rule_versions(Scope(store, dataset, roles), {name: resolve(saved, name) for name in named})
 
 
 def compare_inputs(store, args: argparse.Namespace, dataset, roles, condition):
