@@ -244,8 +244,8 @@ class MeetingView(QWidget):
                                           "Data > Version cards to see the training rows behind this failure.")
             return
         self.training_caption.setText("Tracing the training rows behind this failure…")
-        self.tasks.submit(trace_log_row, self.session.store, opened.dataset, opened.roles, int(item["row_number"]),
-                          [card.training_snapshot], card.model_file or None,
+        self.tasks.submit(trace_log_row, Scope(self.session.store, opened.dataset, opened.roles),
+                          int(item["row_number"]), [card.training_snapshot], card.model_file or None,
                           card.model_file in self.session.trusted_models, self.cache,
                           snapshot_roles=self.session.chosen_snapshot_roles(card.training_snapshot),
                           key=f"{key}:trace", lane=HEAVY, label="Tracing a failure to its training rows",

@@ -135,10 +135,9 @@ def blamed_batch(scope: Scope, group: Group, train_paths: Sequence[str], model_p
     the training rows (a large batch holds much influence by size alone). Its ``p_value`` is
     trace's concentration test (Welch, Benjamini-Hochberg over every source value), so the
     review can tell a blame that beats chance from one that does not."""
-    store, dataset, roles = scope.store, scope.dataset, scope.roles
     if group.slice is None:
         raise InputError(f"group {group.id} has no slice whose failures could be traced to training rows")
-    traced = trace_failures(store, dataset, roles, to_sql(group.slice.predicate), group.version, train_paths,
+    traced = trace_failures(scope.with_condition(to_sql(group.slice.predicate)), group.version, train_paths,
                             model_path, trust, InfluenceCache())
     table = traced.by_source
     if table.empty:

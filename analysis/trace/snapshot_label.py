@@ -17,10 +17,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from analysis.data.column_names import normalize
-from analysis.data.roles import ColumnProfile, RoleMap, TaskType, label_name_rank
+from analysis.data.roles import ColumnProfile, TaskType, label_name_rank
 from analysis.dataset import Dataset
 from analysis.errors import SchemaError
 from analysis.query import ROW_ID, ident
+from analysis.scope import Scope
 from analysis.store import Store
 from analysis.trace.model_files import LoadedModel, final_estimator, is_xgboost_booster
 
@@ -56,13 +57,13 @@ def model_inputs(model: LoadedModel) -> set[str] | None:
     return names or None
 
 
-def label_from_model(store: Store, dataset: Dataset, profiles: Sequence[ColumnProfile], roles: RoleMap,
-                     model: LoadedModel) -> LabelChoice | None:
+def label_from_model(scope: Scope, profiles: Sequence[ColumnProfile], model: LoadedModel) -> LabelChoice | None:
     """The snapshot's label according to ``model`` (see the module docstring).
 
     None when the model names none of its inputs (fitted on a bare array): then nothing but the
     names can tell the label. Raises :class:`SchemaError` when no column fits the model.
     """
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
     inputs = model_inputs(model)
     if inputs is None:
         return None
