@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from analysis.errors import InputError
+from analysis.scope import Scope
 from app import cli_rules
 from app.cli_engine import SAMPLED_COMMANDS, add_sample_option, check_sample_option, refuse_local_options
 from app.cli_queue import add_queue_commands, run_queue_command
@@ -487,9 +488,9 @@ def run_compare_command(args: argparse.Namespace) -> int:
         condition = where_sql(store, args.where, dataset, roles) if args.where else None
         dataset, condition = cli_rules.compare_inputs(store, args, dataset, roles, condition)
         windows = [None if w is None else time_window(roles, *w) for w in (args.base_window, args.candidate_window)]
-        report = compare_report(store, dataset, roles, args.base, args.candidate, metric=args.metric,
-                                saved_slices=saved, max_level=args.max_level, min_support=args.min_support,
-                                tolerance=args.tolerance, condition=condition, threshold=args.threshold,
+        report = compare_report(Scope(store, dataset, roles, condition), args.base, args.candidate,
+                                metric=args.metric, saved_slices=saved, max_level=args.max_level,
+                                min_support=args.min_support, tolerance=args.tolerance, threshold=args.threshold,
                                 column=args.column, base_window=windows[0], candidate_window=windows[1],
                                 version_names={version: card.display_name for version, card in cards.items()})
         if args.workspace:

@@ -50,6 +50,7 @@ from analysis.metrics.per_version import METRICS
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident
 from analysis.data.roles import RoleMap
+from analysis.scope import Scope
 from analysis.slices import And, Not, Predicate, Slice, all_of, role_leaves, to_sql, to_text
 from analysis.store import Store
 
@@ -104,31 +105,18 @@ def slice_metric(roles: RoleMap, metric: str | None) -> str:
     return metric if metric in SLICE_METRICS and roles.task in METRICS[metric].tasks else default_metric(roles)
 
 
-def regressed_slices(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    base: str,
-    candidate: str,
-    condition: Sql | None = None,
-    saved: Sequence[Slice] = (),
-    column: str | None = None,
-    discover: bool = True,
-    max_level: int = 3,
-    min_support: int | None = None,
-    tolerance: float = 0.0,
-    metric: str | None = None,
-    threshold: float | None = None,
-    pairing: Pairing | None = None,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> list[SliceDiff]:
+def regressed_slices(scope: Scope, base: str, candidate: str, saved: Sequence[Slice] = (), column: str | None = None,
+                     discover: bool = True, max_level: int = 3, min_support: int | None = None,
+                     tolerance: float = 0.0, metric: str | None = None, threshold: float | None = None,
+                     pairing: Pairing | None = None, cancel: CancelToken = NEVER_CANCELLED) -> list[SliceDiff]:
     """Slices where ``candidate`` is worse than ``base`` by more than ``tolerance``, worst first."""
+    dataset, roles = scope.dataset, scope.roles
     roles = at_threshold(roles, threshold)
-    pairing = pairing or pair_versions(store, dataset, roles, base, candidate, condition, cancel=cancel)
+    pairing = pairing or pair_versions(scope.with_roles(roles), base, candidate, cancel=cancel)
     columns = slice_columns(dataset, roles, saved, column) if pairing.paired else ()
-    with compared_rows(store, dataset, roles, pairing, condition, columns) as (base_rows, cand_rows):
-        return slice_comparisons(store, dataset, roles, pairing, base_rows, cand_rows, condition, saved, column,
-                                 discover, max_level, min_support, tolerance, metric, cancel)
+    with compared_rows(scope.with_roles(roles), pairing, columns) as (base_rows, cand_rows):
+        return slice_comparisons(scope.with_roles(roles), pairing, base_rows, cand_rows, saved, column, discover,
+                                 max_level, min_support, tolerance, metric, cancel)
 
 
 def slice_columns(dataset: Dataset, roles: RoleMap, saved: Sequence[Slice] = (), column: str | None = None) -> list[str]:
@@ -139,25 +127,13 @@ def slice_columns(dataset: Dataset, roles: RoleMap, saved: Sequence[Slice] = (),
     return [c for c in dict.fromkeys(wanted) if c in present]
 
 
-def slice_comparisons(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    pairing: Pairing,
-    base_rows: Rows,
-    cand_rows: Rows,
-    condition: Sql | None = None,
-    saved: Sequence[Slice] = (),
-    column: str | None = None,
-    discover: bool = True,
-    max_level: int = 3,
-    min_support: int | None = None,
-    tolerance: float = 0.0,
-    metric: str | None = None,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> list[SliceDiff]:
+def slice_comparisons(scope: Scope, pairing: Pairing, base_rows: Rows, cand_rows: Rows, saved: Sequence[Slice] = (),
+                      column: str | None = None, discover: bool = True, max_level: int = 3,
+                      min_support: int | None = None, tolerance: float = 0.0, metric: str | None = None,
+                      cancel: CancelToken = NEVER_CANCELLED) -> list[SliceDiff]:
     """:func:`regressed_slices` over rows already chosen (see :func:`analysis.compare.comparison.compared_rows`;
     a paired table must hold :func:`slice_columns`). ``roles`` are already at the threshold."""
+    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     metric = slice_metric(roles, metric)
     # A saved slice on outcomes (``wrong``, a flip) is about one version's answers; it is not a
     # subpopulation both versions can be compared on, so it is not tested here.

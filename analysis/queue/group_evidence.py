@@ -73,7 +73,7 @@ def version_evidence(scope: Scope, predicate: Predicate, version: str,
         f"SELECT {version_text}, count(*), coalesce(sum({error}), 0) FROM {ident(dataset.view)} "
         f"WHERE {inside.text} GROUP BY 1", inside.params))}
     cancel.raise_if_cancelled()
-    test = compare_versions(store, dataset, roles, base, version, to_sql(predicate), metrics=["error_rate"],
+    test = compare_versions(scope.with_condition(to_sql(predicate)), base, version, metrics=["error_rate"],
                             cancel=cancel).get("error_rate")
     return {
         "base": base, "candidate": version, "metric": "error_rate",

@@ -11,6 +11,7 @@ import pytest
 from analysis.data.open_log import load_log, with_label_named
 from analysis.data.roles import Role
 from analysis.metrics.per_version import time_span
+from analysis.scope import Scope
 from analysis.trace.model_files import load_model
 from analysis.trace.tracer import read_training, suspects_for, trace_prediction
 from analysis.triage.check_report import run_check
@@ -150,7 +151,7 @@ def test_the_regressed_slice_is_in_compares_top_three(store, corpus, name):
 
     folder, truth, _, log_path, _ = files(corpus, name, "compare")
     log = load_log(store, [log_path], fixed={Role.LABEL: truth["target"]}, check=False)
-    result = run_comparison(store, log.dataset, log.roles, truth["base"], truth["candidate"])
+    result = run_comparison(Scope(store, log.dataset, log.roles), truth["base"], truth["candidate"])
     planted = {column for column, _, _ in truth["regression"]["predicates"]}
 
     def exact(predicate) -> bool:

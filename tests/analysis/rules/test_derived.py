@@ -70,13 +70,13 @@ def test_routing_the_weak_subpopulation_removes_its_regression(store, demo_files
     predicate, weak_version, other = weak
     loaded = load_log(store, [str(demo_files.log)], check=False)
     dataset, roles = loaded.dataset, loaded.roles
-    before = compare_report(store, dataset, roles, other, weak_version)
+    before = compare_report(Scope(store, dataset, roles), other, weak_version)
     assert kiosk_slices(before, predicate), "the planted regression must show before the rule"
 
     name = weak_version + "+rules"
     rules = RuleSet(weak_version, 1, (rule(dataset, predicate, Route(other)),))
     dataset = with_rule_versions(Scope(store, dataset, roles), {name: rules})
-    after = compare_report(store, dataset, roles, other, name)
+    after = compare_report(Scope(store, dataset, roles), other, name)
     assert after["candidate"] == name and after["paired"]
     assert not kiosk_slices(after, predicate)
     assert not any(s["significant"] for s in after["regressed_slices"])

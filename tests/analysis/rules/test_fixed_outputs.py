@@ -101,7 +101,7 @@ def test_integer_versions_and_ids_route_and_compare(store):
                     task=TaskType.BINARY)
     rules = RuleSet("2", 1, (Rule(Slice(Compare("group", "=", "kiosk")), Route("1")),))
     dataset = with_rule_versions(Scope(store, dataset, roles), {"2+rules": rules})
-    report = compare_report(store, dataset, roles, "1", "2+rules")
+    report = compare_report(Scope(store, dataset, roles), "1", "2+rules")
     expected = np.where(group == "kiosk", right_1, right_2).mean()
     accuracy = next(m for m in report["overall"] if m["metric"] == "accuracy")
     assert report["paired_rows"] == n
