@@ -461,7 +461,7 @@ def _check(args: argparse.Namespace, paths: Sequence[str], reference: Sequence[s
                     expect=args.expect, since=args.since, write_expect=args.write_expect, fixed=named_roles(args),
                     options=_log_options(args))
     if args.json:
-        report = check_report(store, run.dataset, run.roles, run.findings, run.reference)
+        report = check_report(Scope(store, run.dataset, run.roles), run.findings, run.reference)
         print(json.dumps(with_samples(report, samples), indent=2, default=str))
     else:
         print("\n".join([*sample_lines(samples, {"sample": "log", "reference_sample": "reference"}),

@@ -113,7 +113,8 @@ def _add(queue, args) -> int:
     if args.version:
         condition = version_scope(roles, args.version) & condition
     followed = follow_up(queue, Scope(store, dataset, roles))
-    findings = check_dataset(store, dataset, roles, queue.workspace.profile(dataset.name)).findings if args.check else ()
+    findings = check_dataset(Scope(store, dataset, roles),
+                             queue.workspace.profile(dataset.name)).findings if args.check else ()
     result = intake_log(queue, Scope(store, dataset, roles, condition), since_last_review=args.since_last_review,
                         sample=args.sample, findings=findings, traces=_traces(queue, store, dataset, roles, args),
                         trace_at_most=args.trace_at_most or TRACE_AT_MOST)

@@ -40,6 +40,7 @@ from common import (
     Clock, _log_sql, budget_verdict, load_range, markdown_table, median_spread, megabytes, peak_rss_mb,
     run_child_if_asked, runs_in_turns, seconds,
 )
+from analysis.scope import Scope
 
 ROWS = 100_000_000
 PARTS = 10
@@ -131,8 +132,8 @@ def sleuth(folder: Path) -> dict:
     result["top_slice"] = found[0].text if found else ""
     done("discovery")
     reference = Sql(f"{stamp} < ?", (first + (last - first) * REFERENCE_SHARE,))
-    profile = profile_reference(store, dataset, roles, reference)
-    findings = triage(store, dataset, roles, run_checks(store, dataset, roles, profile))
+    profile = profile_reference(Scope(store, dataset, roles, reference))
+    findings = triage(Scope(store, dataset, roles), run_checks(Scope(store, dataset, roles), profile))
     result["reference_rows"], result["findings"] = profile.rows, len(findings)
     done("checks")
     return result

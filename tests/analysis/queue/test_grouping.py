@@ -49,7 +49,7 @@ def demo_queue(demo_log, found, demo_files, tmp_path_factory):
 @pytest.fixture(scope="module")
 def findings(demo_log):
     store, loaded = demo_log
-    return check_dataset(store, loaded.dataset, loaded.roles).findings
+    return check_dataset(Scope(store, loaded.dataset, loaded.roles)).findings
 
 
 @pytest.fixture(scope="module")
