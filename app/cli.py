@@ -419,7 +419,7 @@ def run_slices(args: argparse.Namespace) -> int:
             error=error, version=args.version, other_version=args.against, k=args.top, max_level=args.max_level,
             min_support=args.min_support, alpha=args.alpha, significant_only=not args.all,
         )
-        found = failing_slices(store, dataset, roles, settings, condition)
+        found = failing_slices(Scope(store, dataset, roles, condition), settings)
         rows = [
             {"predicate": s.text, "size": s.size, "error": s.error_rate, "score": s.score,
              "ci": [s.ci_low, s.ci_high], "p_value": s.p_value, "p_adjusted": s.p_adjusted}

@@ -209,7 +209,8 @@ def _finding_title(finding: Finding) -> str:
 def _slice_reasons(store, dataset, roles, condition, version, cancel) -> list[_Reason]:
     """Discovered failing slices, most precise first."""
     settings = DiscoverySettings(version=version, k=CANDIDATES)
-    found = sorted(failing_slices(store, dataset, roles, settings, condition, cancel=cancel), key=lambda s: -s.ci_low)
+    found = sorted(failing_slices(Scope(store, dataset, roles, condition), settings, cancel=cancel),
+                   key=lambda s: -s.ci_low)
     return [_Reason(f"slice:{version}:{s.text}", "slice", _title(version, s.text), s.to_slice()) for s in found]
 
 

@@ -128,7 +128,7 @@ def sleuth(folder: Path) -> dict:
                                               recent.params))[0][0]
     clock.start = time.perf_counter()
     narrowed = replace(roles, features=tuple(roles.features[:DISCOVERY_COLUMNS - 1]))  # + the version column
-    found = failing_slices(store, dataset, narrowed, DiscoverySettings(), condition=recent)
+    found = failing_slices(Scope(store, dataset, narrowed, recent), DiscoverySettings())
     result["top_slice"] = found[0].text if found else ""
     done("discovery")
     reference = Sql(f"{stamp} < ?", (first + (last - first) * REFERENCE_SHARE,))
