@@ -109,7 +109,7 @@ def _add(queue, args) -> int:
     loaded = load_log(store, args.paths, check=False)
     dataset, roles = loaded.dataset, loaded.roles
     queue.workspace.save_dataset(DatasetEntry(dataset.name, dataset.paths, dataset.format, roles))
-    condition = where_sql(store, args.where, dataset, roles) if args.where else None
+    condition = where_sql(Scope(store, dataset, roles), args.where) if args.where else None
     if args.version:
         condition = version_scope(roles, args.version) & condition
     followed = follow_up(queue, Scope(store, dataset, roles))

@@ -191,7 +191,7 @@ def run_golden_add(args: argparse.Namespace) -> int:
     store = Store(memory_limit=APP_MEMORY_LIMIT)
     loaded = load_log(store, args.log, check=False)
     dataset, roles = loaded.dataset, loaded.roles
-    condition = where_sql(store, args.where, dataset, roles)
+    condition = where_sql(Scope(store, dataset, roles), args.where)
     if args.version is not None:
         condition = condition & _version_condition(roles, args.version)
     workspace = Workspace.open(args.workspace)

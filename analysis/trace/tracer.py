@@ -444,7 +444,7 @@ def trace_slice(
     loaded_model = load_model(model_path, trust=trust) if model_path else None
     training = read_training(store, train_paths, cancel, model=loaded_model, fixed=snapshot_roles)
     log = load_traced_log(store, log_paths, training, log_roles, cancel, options)
-    condition = where_sql(store, slice_text, log.dataset, log.roles, cancel)
+    condition = where_sql(Scope(store, log.dataset, log.roles), slice_text, cancel)
     if version is None:
         version = (version_of_model(model_versions(store, log.dataset, log.roles, cancel), model_path)
                    or busiest_failing_version(Scope(store, log.dataset, log.roles, condition), cancel))

@@ -118,7 +118,7 @@ def sleuth(folder: Path) -> dict:
     metrics = overall_metrics(store, dataset, roles, with_auc=True)
     result["auc"] = {m.version: m.metrics["roc_auc"] for m in metrics}
     done("auc")
-    groups = breakdown_by(store, dataset, roles, "f_num_00")
+    groups = breakdown_by(Scope(store, dataset, roles), "f_num_00")
     result["breakdown_groups"] = len(groups.frame)
     done("breakdown")
     first, last = time_span(store, dataset, roles)

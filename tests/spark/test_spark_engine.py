@@ -129,8 +129,8 @@ def test_breakdown_equals_duckdb(spark_store, both):
 
     spark, duck, store = both
     column = duck.roles.features[0]
-    on_spark = breakdown_by(spark_store, spark.dataset, duck.roles, column, "error_rate")
-    on_duckdb = breakdown_by(store, duck.dataset, duck.roles, column, "error_rate")
+    on_spark = breakdown_by(Scope(spark_store, spark.dataset, duck.roles), column, "error_rate")
+    on_duckdb = breakdown_by(Scope(store, duck.dataset, duck.roles), column, "error_rate")
     assert len(on_duckdb.frame) >= 2
     assert_same(on_spark.binning, on_duckdb.binning)
     assert_same(on_spark.frame, on_duckdb.frame)

@@ -103,7 +103,7 @@ def test_on_the_demo_the_weak_subpopulation_is_the_slice_that_regressed(demo_fil
 
     predicate_text, weak_version, other_version = weak
     loaded = load_log(store, [str(demo_files.log)], check=False)
-    planted = parse_where(store, predicate_text, loaded.dataset, loaded.roles)
+    planted = parse_where(Scope(store, loaded.dataset, loaded.roles), predicate_text)
     found = version_evidence(Scope(store, loaded.dataset, loaded.roles), planted, weak_version)
     assert found["base"] == other_version and found["regressed"]
     assert found["versions"][1]["error_rate"] > found["versions"][0]["ci"][1]
