@@ -147,7 +147,8 @@ def demo_symptoms(demo_files):
 
     store = Store(memory_limit="2GB")
     loaded = load_log(store, [str(demo_files.log)], check=False)
-    profile = profile_reference(Scope(store, loaded.dataset, loaded.roles, reference_window(Scope(store, loaded.dataset, loaded.roles))))
+    whole = Scope(store, loaded.dataset, loaded.roles)
+    profile = profile_reference(whole.with_condition(reference_window(whole)))
     yield run_checks(Scope(store, loaded.dataset, loaded.roles), profile)
     store.close()
 
@@ -176,7 +177,8 @@ def test_clean_demo_raises_nothing(store, tmp_path):
 
     files = generate_demo(tmp_path, rows=200_000, seed=7, incidents=False)
     loaded = load_log(store, [str(files.log)], check=False)
-    profile = profile_reference(Scope(store, loaded.dataset, loaded.roles, reference_window(Scope(store, loaded.dataset, loaded.roles))))
+    whole = Scope(store, loaded.dataset, loaded.roles)
+    profile = profile_reference(whole.with_condition(reference_window(whole)))
     assert run_checks(Scope(store, loaded.dataset, loaded.roles), profile) == []
 
 

@@ -44,7 +44,8 @@ def symptoms_of(store, tmp_path, frame: pd.DataFrame):
     path = tmp_path / "log.parquet"
     frame.to_parquet(path)
     log = load_log(store, [str(path)], check=False)
-    profile = profile_reference(Scope(store, log.dataset, log.roles, reference_window(Scope(store, log.dataset, log.roles))))
+    whole = Scope(store, log.dataset, log.roles)
+    profile = profile_reference(whole.with_condition(reference_window(whole)))
     return row_level_symptoms(Scope(store, log.dataset, log.roles), profile.columns)
 
 
