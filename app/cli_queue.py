@@ -152,7 +152,7 @@ def _traces(queue, store, dataset, roles, args) -> dict:
     traces = traces_from_cards(queue.workspace.version_cards())
     if not args.train:
         return traces
-    versions = model_versions(store, dataset, roles)
+    versions = model_versions(Scope(store, dataset, roles))
     version = args.version or version_of_model(versions, args.model) or (versions[0] if len(versions) == 1 else None)
     if versions and version is None:
         raise InputError(f"--train: say which version the model was trained for with --version "

@@ -166,7 +166,7 @@ def slice_evidence(scope: Scope, predicate: Predicate) -> dict:
     span = time_span(store, dataset, roles, where) if roles.timestamp and rows else None
     if span:
         bucket = choose_bucket(*span)
-        frame = metric_over_time(store, dataset, roles, "accuracy", bucket, where).dropna(subset=["value"])
+        frame = metric_over_time(Scope(store, dataset, roles, where), "accuracy", bucket).dropna(subset=["value"])
         evidence["bucket"] = bucket.label
         evidence["series"] = _points(frame)
         evidence["period_end"] = span[1].isoformat()

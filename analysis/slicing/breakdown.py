@@ -368,9 +368,8 @@ def _multi_row_values(
 
     def value_of(predicate: Predicate, version: str | None) -> float:
         if predicate not in per_version:
-            found = overall_metrics(
-                store, dataset, roles, to_sql(predicate) & condition, cancel, with_auc=metric == "roc_auc"
-            )
+            found = overall_metrics(Scope(store, dataset, roles, to_sql(predicate) & condition), cancel,
+                                    with_auc=metric == "roc_auc")
             per_version[predicate] = {
                 entry.version: math.nan if entry.metrics.get(metric) is None else float(entry.metrics[metric])
                 for entry in found

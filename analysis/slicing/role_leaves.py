@@ -116,12 +116,12 @@ def parse_where(scope: Scope, text: str, cancel: CancelToken = NEVER_CANCELLED) 
     """A typed filter (``--where``, ``trace --slice``) read against ``dataset``: its columns'
     types, its roles for the role leaves and, when a flip is named, its model versions (looked
     up only then), so every mistake is one sentence before any analysis runs."""
-    store, dataset, roles = scope.store, scope.dataset, scope.roles
+    dataset, roles = scope.dataset, scope.roles
     context = RoleContext(dataset, roles)
     predicate = parse_slice(text, {c.name: c.dtype for c in dataset.columns}, context.check)
     flips = [leaf for leaf in role_leaves(predicate) if isinstance(leaf, Flip)]
     if flips:
-        known = RoleContext(dataset, roles, tuple(model_versions(store, dataset, roles, cancel)))
+        known = RoleContext(dataset, roles, tuple(model_versions(scope, cancel)))
         for leaf in flips:
             known.check(leaf)
     return predicate

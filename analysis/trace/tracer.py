@@ -127,7 +127,7 @@ def trace_prediction(
     log = load_traced_log(store, log_paths, training, log_roles, cancel, options)
     model, features = model_for(training, loaded_model, log)
     if version is None:
-        version = version_of_model(model_versions(store, log.dataset, log.roles, cancel), model_path)
+        version = version_of_model(model_versions(Scope(store, log.dataset, log.roles), cancel), model_path)
     query = _log_row(store, log, row, features, version, cancel)
     label = query[log.roles.label] if log.roles.label else None
     if label is None or (isinstance(label, float) and math.isnan(label)):
@@ -446,7 +446,7 @@ def trace_slice(
     log = load_traced_log(store, log_paths, training, log_roles, cancel, options)
     condition = where_sql(Scope(store, log.dataset, log.roles), slice_text, cancel)
     if version is None:
-        version = (version_of_model(model_versions(store, log.dataset, log.roles, cancel), model_path)
+        version = (version_of_model(model_versions(Scope(store, log.dataset, log.roles), cancel), model_path)
                    or busiest_failing_version(Scope(store, log.dataset, log.roles, condition), cancel))
     traced = trace_failures(Scope(store, log.dataset, log.roles, condition), version, train_paths, model_path, trust,
                             InfluenceCache(), k=k, progress=progress, cancel=cancel, snapshot_roles=snapshot_roles)

@@ -113,9 +113,9 @@ def sleuth(folder: Path) -> dict:
     assert len(fetch_window(store, window, 0, 200)) == 200
     result["rows"] = window.row_count
     done("table")
-    overall_metrics(store, dataset, roles, with_auc=False)
+    overall_metrics(Scope(store, dataset, roles), with_auc=False)
     done("metrics")
-    metrics = overall_metrics(store, dataset, roles, with_auc=True)
+    metrics = overall_metrics(Scope(store, dataset, roles), with_auc=True)
     result["auc"] = {m.version: m.metrics["roc_auc"] for m in metrics}
     done("auc")
     groups = breakdown_by(Scope(store, dataset, roles), "f_num_00")

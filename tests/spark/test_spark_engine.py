@@ -108,8 +108,8 @@ def test_metrics_per_version_equal_duckdb(spark_store, both):
     from analysis.metrics.per_version import overall_metrics
 
     spark, duck, store = both
-    on_spark = overall_metrics(spark_store, spark.dataset, duck.roles)
-    on_duckdb = overall_metrics(store, duck.dataset, duck.roles)
+    on_spark = overall_metrics(Scope(spark_store, spark.dataset, duck.roles))
+    on_duckdb = overall_metrics(Scope(store, duck.dataset, duck.roles))
     assert len(on_duckdb) == 2
     assert_same(on_spark, on_duckdb)
 
@@ -118,8 +118,8 @@ def test_metric_over_time_equals_duckdb(spark_store, demo_log):
     from analysis.metrics.per_version import metric_over_time
 
     spark, duck, store = demo_log
-    on_spark = metric_over_time(spark_store, spark.dataset, duck.roles, "accuracy")
-    on_duckdb = metric_over_time(store, duck.dataset, duck.roles, "accuracy")
+    on_spark = metric_over_time(Scope(spark_store, spark.dataset, duck.roles), "accuracy")
+    on_duckdb = metric_over_time(Scope(store, duck.dataset, duck.roles), "accuracy")
     assert len(on_duckdb) > 20
     assert_same(on_spark.sort_values(["version", "bucket_start"]), on_duckdb.sort_values(["version", "bucket_start"]))
 
@@ -216,9 +216,9 @@ def test_a_pass_that_would_pull_the_table_is_refused(spark_store, demo_log, monk
 
     spark, duck, _ = demo_log
     monkeypatch.setattr(spark_store, "max_result_rows", 1_000)
-    assert overall_metrics(spark_store, spark.dataset, duck.roles, with_auc=False)  # aggregates fit
+    assert overall_metrics(Scope(spark_store, spark.dataset, duck.roles), with_auc=False)  # aggregates fit
     with pytest.raises(SleuthError, match="more than 1,000 rows from Spark"):
-        overall_metrics(spark_store, spark.dataset, duck.roles)
+        overall_metrics(Scope(spark_store, spark.dataset, duck.roles))
 
 
 def test_a_table_spark_cannot_read_is_named_in_one_sentence(spark_store):

@@ -169,7 +169,7 @@ class BreakdownPanel(Panel):
             _select(self.metric_box, previous[1] if previous[1] else PREFERRED_METRIC[roles.task.value])
             self.version_box.addItem(EACH_VERSION, None)
             if roles.model_version:
-                self.run_job("versions", model_versions, self.session.store, opened.dataset, roles,
+                self.run_job("versions", model_versions, Scope(self.session.store, opened.dataset, roles),
                              on_done=self._fill_versions)
         for box in boxes:
             box.blockSignals(False)

@@ -288,7 +288,7 @@ class ComparePanel(Panel):
             else:
                 self.show_empty("Reading the log's model versions…")
                 self.split_box.setEnabled(opened.roles.timestamp is not None)  # before the versions: one alone needs it
-                self.run_job("versions", model_versions, self.session.store, opened.dataset, opened.roles,
+                self.run_job("versions", model_versions, Scope(self.session.store, opened.dataset, opened.roles),
                              on_done=self._fill_versions)
                 if opened.roles.timestamp is not None:
                     self.run_job("span", time_span, self.session.store, opened.dataset, opened.roles,

@@ -229,7 +229,7 @@ class DiscoveryPanel(Panel):
         self._fill_error_box(opened)
         self._fill_version_boxes()
         if has_versions:
-            self.run_job("versions", overall_metrics, self.session.store, opened.dataset, opened.roles,
+            self.run_job("versions", overall_metrics, Scope(self.session.store, opened.dataset, opened.roles),
                          with_auc=False, on_done=self._versions_loaded)
 
     def _versions_loaded(self, metrics: list) -> None:
@@ -373,7 +373,7 @@ class DiscoveryPanel(Panel):
             self._overall = (run, values[0] if values else None)
             self._update_summary()
 
-        self.run_job("overall", overall_metrics, self.session.store, opened.dataset, roles, condition,
+        self.run_job("overall", overall_metrics, Scope(self.session.store, opened.dataset, roles, condition),
                      with_auc=False, on_done=keep)
 
     def _search_cancelled(self) -> None:

@@ -54,7 +54,7 @@ def derived_frame(log_frame, base, rules):
 def assert_metrics_match(store, dataset, roles, name, expected):
     labelled = expected[expected["is_fraud"].notna()]
     y, pred, score = labelled["is_fraud"].astype(int), labelled["prediction"].astype(int), labelled["score"]
-    found = {m.version: m for m in overall_metrics(store, dataset, roles)}[name]
+    found = {m.version: m for m in overall_metrics(Scope(store, dataset, roles))}[name]
     assert found.rows == len(expected) and found.labelled == len(labelled)
     assert found.metrics["accuracy"] == pytest.approx(skm.accuracy_score(y, pred), abs=TOL)
     assert found.metrics["recall"] == pytest.approx(skm.recall_score(y, pred), abs=TOL)

@@ -42,7 +42,7 @@ def test_multiclass_fixed_outputs_set_the_class_and_its_probabilities(store):
     high, low = expected["x"] > 0.8, expected["x"] < 0.1
     expected.loc[high, ["prediction", "p_a", "p_b", "p_c"]] = ["b", 0.0, 1.0, 0.0]
     expected.loc[low, ["prediction", "p_a", "p_b", "p_c"]] = ["c", 0.15, 0.15, 0.7]
-    found = {m.version: m for m in overall_metrics(store, dataset, roles)}["v1+rules"]
+    found = {m.version: m for m in overall_metrics(Scope(store, dataset, roles))}["v1+rules"]
     assert found.rows == len(frame)
     assert found.metrics["accuracy"] == pytest.approx(skm.accuracy_score(expected["label"], expected["prediction"]))
     probabilities = expected[["p_a", "p_b", "p_c"]].to_numpy()
@@ -51,11 +51,11 @@ def test_multiclass_fixed_outputs_set_the_class_and_its_probabilities(store):
     with pytest.raises(SchemaError, match="not one of the scored classes"):
         with_rule_versions(Scope(store, dataset, roles),
                            {"bad": RuleSet("v1", 1, (Rule(Slice(Compare("x", ">", 0.5)), FixedOutput("d")),))})
-    assert [m.version for m in overall_metrics(store, dataset, roles)] == ["v1", "v1+rules"], \
+    assert [m.version for m in overall_metrics(Scope(store, dataset, roles))] == ["v1", "v1+rules"], \
         "a rule set refused leaves the versions as they were"
     again = with_rule_versions(Scope(store, dataset, roles), {"v1+rules@1": RuleSet("v1", 1, rules.rules[:1])})
     assert again.row_count == 2 * len(frame), "applying rules again replaces the derived versions"
-    assert [m.version for m in overall_metrics(store, again, roles)] == ["v1", "v1+rules@1"]
+    assert [m.version for m in overall_metrics(Scope(store, again, roles))] == ["v1", "v1+rules@1"]
 
 
 def test_a_regression_rule_fixes_the_predicted_value(store):
@@ -71,7 +71,7 @@ def test_a_regression_rule_fixes_the_predicted_value(store):
     rules = RuleSet("v1", 1, (Rule(Slice(Compare("x", ">=", 0.9)), FixedOutput(value)),))
     dataset = with_rule_versions(Scope(store, dataset, roles), {"capped": rules})
     expected = frame["prediction"].where(frame["x"] < 0.9, 9.5)
-    found = {m.version: m for m in overall_metrics(store, dataset, roles)}["capped"]
+    found = {m.version: m for m in overall_metrics(Scope(store, dataset, roles))}["capped"]
     assert found.metrics["mae"] == pytest.approx(skm.mean_absolute_error(frame["label"], expected))
     assert found.metrics["r2"] == pytest.approx(skm.r2_score(frame["label"], expected))
     with pytest.raises(SchemaError, match="no probability score"):

@@ -178,7 +178,7 @@ def test_estimated_accuracy_is_the_mean_expected_correctness_of_the_scores(log):
     store, dataset, roles = log
     frame = store.df(f"SELECT score FROM {ident(dataset.view)}")
     expected = np.where(frame["score"] >= 0.5, frame["score"], 1 - frame["score"]).mean()
-    estimate = estimated_accuracy(store, dataset, roles)
+    estimate = estimated_accuracy(Scope(store, dataset, roles))
     assert estimate["estimated_accuracy"].iloc[0] == pytest.approx(expected)
     assert estimate["rows"].iloc[0] == len(frame)
 
@@ -190,7 +190,7 @@ def test_estimated_accuracy_is_close_to_the_realised_one_on_the_demo(demo_files)
     try:
         loaded = load_log(store, [str(demo_files.log)], check=False)
         before_incidents = to_sql(Range("timestamp", None, dt.datetime(2026, 10, 12)))
-        estimate = estimated_accuracy(store, loaded.dataset, loaded.roles, before_incidents)
+        estimate = estimated_accuracy(Scope(store, loaded.dataset, loaded.roles, before_incidents))
         realised = store.df(Sql(
             f"SELECT CAST(model_version AS VARCHAR) AS version, AVG((prediction = is_fraud)::DOUBLE) AS accuracy "
             f"FROM {ident(loaded.dataset.view)} WHERE {before_incidents.text} AND is_fraud IS NOT NULL GROUP BY 1",
