@@ -131,11 +131,8 @@ class AppController:
     def _check(self, name: str) -> None:
         """Run the log checks in the background; their findings land in the sidebar."""
         opened = self.session.datasets[name]
-        self.tasks.submit(
-            recheck, self.session.store, opened.dataset, opened.roles, key=f"recheck:{name}",
-            label=f"Checking {name}", lane=HEAVY,
-            on_result=lambda issues: self._checked(name, issues),
-        )
+        self.tasks.submit(recheck, Scope(self.session.store, opened.dataset, opened.roles), key=f"recheck:{name}",
+                          label=f"Checking {name}", lane=HEAVY, on_result=lambda issues: self._checked(name, issues))
 
     def _checked(self, name: str, issues: tuple) -> None:
         self.session.run(SetIssues(name, issues))

@@ -21,6 +21,7 @@ from analysis.store import Store
 from analysis.data.log_sanity import LogIssue, check_log
 from analysis.data.serving import bentoml
 from analysis.data.wide import detect_wide, long_view, with_wide_roles
+from analysis.scope import Scope
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def load_log(
     if check:
         cancel.raise_if_cancelled()
         progress(0.85, "Checking the log")
-        issues = tuple(check_log(store, dataset, roles))
+        issues = tuple(check_log(Scope(store, dataset, roles)))
     progress(1.0, "Loaded")
     return LoadedLog(dataset, roles, issues, profiles, joined)
 
@@ -115,7 +116,7 @@ def _detected_roles(store: Store, dataset: Dataset, layout, fixed: Mapping[Role,
     declared = {role: column for role, column in _declared_roles(dataset, profiles).items()
                 if role not in chosen and column not in chosen.values()}
     roles = detect_roles(profiles, {**declared, **chosen})
-    forecast = label_from_forecast(store, dataset, roles, profiles, cancel)
+    forecast = label_from_forecast(Scope(store, dataset, roles), profiles, cancel)
     if forecast is not None:
         roles = detect_roles(profiles, {**declared, **chosen, Role.LABEL: forecast})
     return profiles, (with_wide_roles(roles, layout) if layout is not None else roles)
@@ -155,10 +156,10 @@ def with_label_named(loaded: LoadedLog, column: str | None) -> LoadedLog:
     return replace(loaded, roles=detect_roles(loaded.profiles, {**kept, Role.LABEL: column}))
 
 
-def recheck(store: Store, dataset: Dataset, roles: RoleMap, cancel: CancelToken = NEVER_CANCELLED) -> tuple[LogIssue, ...]:
+def recheck(scope: Scope, cancel: CancelToken = NEVER_CANCELLED) -> tuple[LogIssue, ...]:
     """Run the log checks again after the user changed the roles."""
     cancel.raise_if_cancelled()
-    return tuple(check_log(store, dataset, roles))
+    return tuple(check_log(scope))
 
 
 def keep_known_columns(roles: RoleMap, dataset: Dataset) -> RoleMap:

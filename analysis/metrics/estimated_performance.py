@@ -67,10 +67,9 @@ ESTIMATED_ACCURACY = "estimated_accuracy"
 def estimated_accuracy_series(scope: Scope, cancel: CancelToken = NEVER_CANCELLED):
     """Estimated accuracy per version and time bucket, shaped like ``metric_series`` for the plot
     (``value`` is the estimate), at the bucket width chosen from the rows' time span."""
-    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     from analysis.metrics.per_version import MetricSeries
 
-    span = time_span(store, dataset, roles, condition)
+    span = time_span(scope)
     if span is None:
         return MetricSeries(ESTIMATED_ACCURACY, None, pd.DataFrame(columns=["version", "bucket_start", "value"]))
     bucket = choose_bucket(*span)

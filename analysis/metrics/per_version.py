@@ -159,7 +159,7 @@ def metric_over_time(scope: Scope, metric: str = "accuracy", bucket: Bucket | No
         raise SchemaError("metric over time needs a timestamp column")
     columns = SERIES_COLUMNS
     if bucket is None:
-        span = time_span(store, dataset, roles, condition)
+        span = time_span(scope)
         if span is None:
             return pd.DataFrame(columns=columns)
         bucket = choose_bucket(*span)
@@ -192,8 +192,7 @@ class MetricSeries:
 
 def metric_series(scope: Scope, metric: str = "accuracy", cancel: CancelToken = NEVER_CANCELLED) -> MetricSeries:
     """:func:`metric_over_time` at the bucket width chosen from the rows' time span."""
-    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
-    span = time_span(store, dataset, roles, condition)
+    span = time_span(scope)
     bucket = choose_bucket(*span) if span else None
     frame = metric_over_time(scope, metric, bucket, cancel) if bucket else pd.DataFrame(
         columns=SERIES_COLUMNS

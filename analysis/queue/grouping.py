@@ -163,7 +163,7 @@ def slice_evidence(scope: Scope, predicate: Predicate) -> dict:
     evidence: dict[str, Any] = {"rows": int(rows), "errors": int(errors),
                                 "error_rate": errors / rows if rows else None,
                                 "ci": list(wilson(int(errors), int(rows))) if rows else None, "series": []}
-    span = time_span(store, dataset, roles, where) if roles.timestamp and rows else None
+    span = time_span(Scope(store, dataset, roles, where)) if roles.timestamp and rows else None
     if span:
         bucket = choose_bucket(*span)
         frame = metric_over_time(Scope(store, dataset, roles, where), "accuracy", bucket).dropna(subset=["value"])

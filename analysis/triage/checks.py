@@ -103,7 +103,7 @@ def run_checks(scope: Scope, profile: Profile, bucket: Bucket | None = None,
                   if present.get(c.name) == c.dtype and c.name not in (ROW_ID, roles.model_version)]
     groups = tuple(g for g in (profile.group_columns if group_columns is None else group_columns)
                    if g in present and profile.column(g) is not None and profile.column(g).kind == "categorical")
-    span = time_span(store, dataset, roles, condition) if roles.timestamp else None
+    span = time_span(scope) if roles.timestamp else None
     if bucket is None and span is not None:
         bucket = check_bucket(*span)
     spec = cell_spec(

@@ -85,7 +85,7 @@ def scanned_window(scope: Scope, violation: Violation, group: Sql,
     again around it (the window and as much again on each side) in finer units, until the
     units stop getting finer: an hour-long burst in a month of traffic ends on its hour."""
     store, dataset, roles = scope.store, scope.dataset, scope.roles
-    span = time_span(store, dataset, roles, group)
+    span = time_span(scope.with_condition(group))
     if span is None:
         return None
     found = _scan_span(store, dataset, roles, violation, group, span, PERMUTATIONS, cancel)
@@ -130,7 +130,7 @@ def stretch_p_value(scope: Scope, violation: Violation, group: Sql, start: _dt.d
     rows' own most likely window lies elsewhere: the evidence that this stretch, among all
     the windows of the log, holds more of ``violation``'s rows than chance. None without rows."""
     store, dataset, roles = scope.store, scope.dataset, scope.roles
-    span = time_span(store, dataset, roles, group)
+    span = time_span(scope.with_condition(group))
     if span is None:
         return None
     unit = scan_unit(*span)

@@ -577,7 +577,7 @@ def triage(scope: Scope, symptoms: Iterable[Symptom], profile: Profile | None = 
     row and keeps the checks' buckets and group."""
     store, dataset, roles = scope.store, scope.dataset, scope.roles
     symptoms = list(symptoms)
-    span = time_span(store, dataset, roles) if roles.timestamp else None
+    span = time_span(scope.with_condition(None)) if roles.timestamp else None
     episodes = concentrate(episodes_of(symptoms, span))
     findings = []
     for draft in root_causes(episodes, frozenset({roles.prediction, *roles.scores}) - {None}):

@@ -209,8 +209,8 @@ class Profile:
 
 def reference_window(scope: Scope) -> Sql | None:
     """The log's first 20% of time as a condition (None when there is no timestamp)."""
-    store, dataset, roles = scope.store, scope.dataset, scope.roles
-    span = time_span(store, dataset, roles) if roles.timestamp else None
+    dataset, roles = scope.dataset, scope.roles
+    span = time_span(scope.with_condition(None)) if roles.timestamp else None
     if span is None:
         return None
     first, last = span

@@ -113,7 +113,7 @@ def row_level_symptoms(scope: Scope, columns: Sequence[ColumnProfile],
         return []
     with first_rows_of_requests(scope, cancel) as first_rows:
         where = (condition if condition is not None else Sql("TRUE")) & first_rows
-        span = time_span(store, dataset, roles, where)
+        span = time_span(scope.with_condition(where))
         if span is None:
             return []
         defects = candidate_defects(scope, columns, where, cancel)

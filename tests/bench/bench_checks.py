@@ -30,7 +30,7 @@ def sleuth(log: Path) -> dict:
     store = Store()
     loaded = load_log(store, [str(log)], check=False)
     dataset, roles = loaded.dataset, loaded.roles
-    first, last = time_span(store, dataset, roles)
+    first, last = time_span(Scope(store, dataset, roles))
     window = Sql(f"{timestamp_expr(dataset, roles)} < ?", (first + (last - first) * REFERENCE_SHARE,))
     started, cpu = time.perf_counter(), time.process_time()
     profile = profile_reference(Scope(store, dataset, roles, window))

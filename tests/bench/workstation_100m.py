@@ -121,7 +121,7 @@ def sleuth(folder: Path) -> dict:
     groups = breakdown_by(Scope(store, dataset, roles), "f_num_00")
     result["breakdown_groups"] = len(groups.frame)
     done("breakdown")
-    first, last = time_span(store, dataset, roles)
+    first, last = time_span(Scope(store, dataset, roles))
     stamp = timestamp_expr(dataset, roles)
     recent = Sql(f"{stamp} >= ?", (last - (last - first) * DISCOVERY_SHARE,))
     result["discovery_rows"] = store.rows(Sql(f"SELECT count(*) FROM {ident(dataset.view)} WHERE {recent.text}",

@@ -10,7 +10,7 @@ import pytest
 
 from analysis.data.open_log import load_log, with_label_named
 from analysis.data.roles import Role
-from analysis.metrics.per_version import time_span
+from analysis.data.time import time_span
 from analysis.scope import Scope
 from analysis.trace.model_files import load_model
 from analysis.trace.tracer import read_training, suspects_for, trace_prediction
@@ -137,7 +137,7 @@ def test_the_planted_incident_is_the_top_finding(store, corpus, name):
     assert alarms(run.findings), f"nothing reported for the planted {planted['kind']}"
     top = run.findings[0]
     assert set(top.columns) & set(planted["columns"]), (top.sentence, planted)
-    span = time_span(store, run.dataset, run.roles)
+    span = time_span(Scope(store, run.dataset, run.roles))
     window = tuple(dt.datetime.fromisoformat(planted[k]) for k in ("start", "end"))
     assert window_iou(top.window, window, span) >= 0.3, (top.window, window)
     if planted["group"] is not None:

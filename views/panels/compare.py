@@ -291,7 +291,7 @@ class ComparePanel(Panel):
                 self.run_job("versions", model_versions, Scope(self.session.store, opened.dataset, opened.roles),
                              on_done=self._fill_versions)
                 if opened.roles.timestamp is not None:
-                    self.run_job("span", time_span, self.session.store, opened.dataset, opened.roles,
+                    self.run_job("span", time_span, Scope(self.session.store, opened.dataset, opened.roles),
                                  on_done=self._set_split_range)
         if changes.cards:
             self._fill_versions(self.versions)

@@ -332,7 +332,7 @@ def test_metric_over_time_regression_with_time_zone(store):
     expected = utc.groupby("bucket_start").apply(lambda p: skm.mean_absolute_error(p["target"], p["pred"]))
     assert list(got["bucket_start"]) == list(expected.index)
     np.testing.assert_allclose(got["value"], expected.to_numpy(), rtol=TOL)
-    start, end = time_span(store, ds, roles)
+    start, end = time_span(Scope(store, ds, roles))
     first = utc["ts"].min().tz_convert("UTC").tz_localize(None)
     assert abs(pd.Timestamp(start) - first) < pd.Timedelta(microseconds=1)
     assert end > start

@@ -148,7 +148,7 @@ def test_first_rows_of_requests_count_as_the_first_row_per_id_does(store, tmp_pa
     assert roles.id == "request_id" and roles.model_version == "model_version"
     defects = [Defect("null_rate", "age", {}), Defect("zero_fill", "income", {}), Defect("null_rate", "income", {})]
     by_first_row = one_row_per_request(dataset, roles)
-    span = time_span(store, dataset, roles, by_first_row)
+    span = time_span(Scope(store, dataset, roles, by_first_row))
     expected = _unit_counts(store, dataset, roles, defects, by_first_row, span, scan_unit(*span), NEVER_CANCELLED)
     with first_rows_of_requests(Scope(store, dataset, roles)) as first_rows:
         kept = store.rows(Sql(f"SELECT {ident(ROW_ID)} FROM {ident(dataset.view)} WHERE {first_rows.text} ORDER BY 1"))
