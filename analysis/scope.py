@@ -7,8 +7,9 @@ had to repeat in the right order. A :class:`Scope` is that one thing to pass. Th
 part of it because a slice is part of what is analysed, not an option of one function: the
 metrics, breakdown, discovery and triage of a slice all read the same rows.
 
-A function that reads the whole log (the log checks, the list of model versions, the review
-queue's measurements) takes a scope too and says in its docstring that it ignores the condition.
+A function that takes no slice (the log checks, the list of model versions, parsing a filter's
+text, the review queue's follow-up measures) takes a scope too and reads only its store, dataset
+and roles: one shape for every entry point, so a caller never has to remember which is which.
 """
 
 from __future__ import annotations
