@@ -470,6 +470,7 @@ def _check(args: argparse.Namespace, paths: Sequence[str], reference: Sequence[s
 
 
 def run_compare_command(args: argparse.Namespace) -> int:
+    from analysis.compare.regressed_slices import SliceSettings
     from analysis.compare.report import compare_report, is_regression, report_text
     from analysis.data.time import time_window
     from analysis.slicing.role_leaves import where_sql
@@ -488,10 +489,11 @@ def run_compare_command(args: argparse.Namespace) -> int:
         condition = where_sql(Scope(store, dataset, roles), args.where) if args.where else None
         dataset, condition = cli_rules.compare_inputs(store, args, dataset, roles, condition)
         windows = [None if w is None else time_window(roles, *w) for w in (args.base_window, args.candidate_window)]
+        settings = SliceSettings(saved=saved, column=args.column, max_level=args.max_level,
+                                 min_support=args.min_support, tolerance=args.tolerance)
         report = compare_report(Scope(store, dataset, roles, condition), args.base, args.candidate,
-                                metric=args.metric, saved_slices=saved, max_level=args.max_level,
-                                min_support=args.min_support, tolerance=args.tolerance, threshold=args.threshold,
-                                column=args.column, base_window=windows[0], candidate_window=windows[1],
+                                metric=args.metric, settings=settings, threshold=args.threshold,
+                                base_window=windows[0], candidate_window=windows[1],
                                 version_names={version: card.display_name for version, card in cards.items()})
         if args.workspace:
             _keep_verdict(args.workspace, dataset.name, report)

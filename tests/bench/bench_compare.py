@@ -113,7 +113,7 @@ def saved_slices() -> list:
 
 
 def slices_route(log: Path) -> dict:
-    from analysis.compare.regressed_slices import regressed_slices
+    from analysis.compare.regressed_slices import SliceSettings, regressed_slices
     from analysis.data.open_log import load_log
     from analysis.store import Store
     from analysis.store import APP_MEMORY_LIMIT as DUCKDB_MEMORY_LIMIT
@@ -122,7 +122,8 @@ def slices_route(log: Path) -> dict:
     loaded = load_log(store, [str(log)], check=False)
     saved = saved_slices()
     started = time.perf_counter()
-    found = regressed_slices(Scope(store, loaded.dataset, loaded.roles), "v1", "v2", saved=saved, discover=False)
+    found = regressed_slices(Scope(store, loaded.dataset, loaded.roles), "v1", "v2",
+                             SliceSettings(saved=saved, discover=False))
     return {"seconds": time.perf_counter() - started, "slices": len(saved), "regressed": len(found),
             "top_slice": found[0].predicate_text if found else ""}
 

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from analysis.compare.comparison import compare_versions, pair_versions
+from analysis.compare.regressed_slices import SliceSettings
 from analysis.compare.report import compare_report, is_regression
 from analysis.stats.comparison import independent_proportions
 from analysis.compare.flips import export_flips, flips
@@ -104,7 +105,7 @@ def test_late_labels_lower_coverage_and_only_labelled_pairs_count(store, tmp_pat
                        _scored(requests.fillna({"label": 0}), "v2", rng, 0.2)])
     frame["label"] = pd.concat([requests["label"], requests["label"]]).to_numpy()
     log = _load(store, tmp_path, frame)
-    report = compare_report(Scope(store, log.dataset, log.roles), "v1", "v2", max_level=1)
+    report = compare_report(Scope(store, log.dataset, log.roles), "v1", "v2", settings=SliceSettings(max_level=1))
     assert report["coverage"]["base"] == pytest.approx(0.8)
     f = report["flips"]
     assert f["negative"] + f["positive"] + f["both_right"] + f["both_wrong"] == 800
@@ -115,7 +116,7 @@ def test_identical_candidate_reports_no_regression(store, tmp_path):
     base = _scored(_requests(rng, 3000), "v1", rng, 0.3)
     frame = pd.concat([base, base.assign(version="v2")])
     log = _load(store, tmp_path, frame)
-    report = compare_report(Scope(store, log.dataset, log.roles), "v1", "v2", max_level=2)
+    report = compare_report(Scope(store, log.dataset, log.roles), "v1", "v2", settings=SliceSettings(max_level=2))
     assert report["paired"]
     assert report["regressed_slices"] == []
     assert report["flips"]["negative"] == report["flips"]["positive"] == 0
@@ -214,7 +215,8 @@ def test_slices_tested_in_one_pass_equal_one_test_per_slice(store, tmp_path, lay
         frame = frame.assign(id=[f"{v}-{i}" for v, i in zip(frame["version"], frame["id"])])
     log = _load(store, tmp_path, frame)
     saved = [Slice(Compare("segment", "=", s)) for s in "abc"] + [Slice(Compare("x", ">", 0.5))]
-    found = regressed_slices(Scope(store, log.dataset, log.roles), "v1", "v2", saved=saved, discover=False)
+    found = regressed_slices(Scope(store, log.dataset, log.roles), "v1", "v2",
+                             SliceSettings(saved=saved, discover=False))
     pairing = pair_versions(Scope(store, log.dataset, log.roles), "v1", "v2")
     assert pairing.paired == (layout == "paired") and found and found[0].predicate_text == "segment = 'c'"
     for s in found:
@@ -239,7 +241,7 @@ def test_discovery_on_a_share_of_the_pairs_still_finds_the_regression_and_tests_
     frame = _segment_regression(np.random.default_rng(9), 4000)
     log = _load(store, tmp_path, frame)
     monkeypatch.setattr(compare_slices, "DISCOVERY_PAIRS", 1500)
-    report = compare_report(Scope(store, log.dataset, log.roles), "v1", "v2", max_level=2)
+    report = compare_report(Scope(store, log.dataset, log.roles), "v1", "v2", settings=SliceSettings(max_level=2))
     top = report["regressed_slices"][0]
     assert top["predicate"] == "segment = 'c'" and top["source"] == "discovered"
     assert top["rows"] == int((frame["segment"] == "c").sum()) // 2
@@ -312,7 +314,8 @@ def test_verdict_comes_first_and_agrees_with_the_whole_report(store, tmp_path):
     frame = _segment_regression(np.random.default_rng(12), 3000)
     log = _load(store, tmp_path, frame)
     verdicts = []
-    result = run_comparison(Scope(store, log.dataset, log.roles), "v1", "v2", max_level=2, partial=verdicts.append)
+    result = run_comparison(Scope(store, log.dataset, log.roles), "v1", "v2", settings=SliceSettings(max_level=2),
+                            partial=verdicts.append)
     (verdict,) = verdicts
     first, whole = verdict.report, result.report
     assert not first["complete"] and whole["complete"]
@@ -334,6 +337,6 @@ def test_verdict_keeps_auc_when_auc_is_the_metric_judged(store, tmp_path):
     frame = _segment_regression(np.random.default_rng(13), 2000)
     log = _load(store, tmp_path, frame)
     verdicts = []
-    run_comparison(Scope(store, log.dataset, log.roles), "v1", "v2", metric="roc_auc", max_level=1,
-                   partial=verdicts.append)
+    run_comparison(Scope(store, log.dataset, log.roles), "v1", "v2", metric="roc_auc",
+                   settings=SliceSettings(max_level=1), partial=verdicts.append)
     assert verdicts[0].report["overall"][0]["metric"] == "roc_auc"
