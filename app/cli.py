@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from analysis.errors import InputError
+from analysis.scope import Scope
 from app import cli_rules
 from app.cli_engine import SAMPLED_COMMANDS, add_sample_option, check_sample_option, refuse_local_options
 from app.cli_queue import add_queue_commands, run_queue_command
@@ -446,12 +447,12 @@ def run_slices(args: argparse.Namespace) -> int:
         error = args.error or ("abs" if roles.task is TaskType.REGRESSION else "misclass")
         condition = None
         if args.where:
-            condition = where_sql(store, args.where, dataset, roles)
+            condition = where_sql(Scope(store, dataset, roles), args.where)
         settings = DiscoverySettings(
             error=error, version=args.version, other_version=args.against, k=args.top, max_level=args.max_level,
             min_support=args.min_support, alpha=args.alpha, significant_only=not args.all,
         )
-        found = failing_slices(store, dataset, roles, settings, condition)
+        found = failing_slices(Scope(store, dataset, roles, condition), settings)
         rows = [
             {"predicate": s.text, "size": s.size, "error": s.error_rate, "score": s.score,
              "ci": [s.ci_low, s.ci_high], "p_value": s.p_value, "p_adjusted": s.p_adjusted}
@@ -494,7 +495,7 @@ def _check(args: argparse.Namespace, paths: Sequence[str], reference: Sequence[s
                     options=_log_options(args), model=model_columns_of(args))
     say_label_note(run.label_note)
     if args.json:
-        report = check_report(store, run.dataset, run.roles, run.findings, run.reference)
+        report = check_report(Scope(store, run.dataset, run.roles), run.findings, run.reference)
         print(json.dumps(with_samples(report, samples), indent=2, default=str))
     else:
         print("\n".join([*sample_lines(samples, {"sample": "log", "reference_sample": "reference"}),
@@ -503,6 +504,7 @@ def _check(args: argparse.Namespace, paths: Sequence[str], reference: Sequence[s
 
 
 def run_compare_command(args: argparse.Namespace) -> int:
+    from analysis.compare.regressed_slices import SliceSettings
     from analysis.compare.report import compare_report, is_regression, report_text
     from analysis.data.time import time_window
     from analysis.slicing.role_leaves import where_sql
@@ -518,13 +520,14 @@ def run_compare_command(args: argparse.Namespace) -> int:
             sys.stderr.write(f"sleuth: {problem}\n")
     with command_log(args, args.paths, model=model_columns_of(args)) as (store, loaded):
         dataset, roles = loaded.dataset, loaded.roles
-        condition = where_sql(store, args.where, dataset, roles) if args.where else None
+        condition = where_sql(Scope(store, dataset, roles), args.where) if args.where else None
         dataset, condition = cli_rules.compare_inputs(store, args, dataset, roles, condition)
         windows = [None if w is None else time_window(roles, *w) for w in (args.base_window, args.candidate_window)]
-        report = compare_report(store, dataset, roles, args.base, args.candidate, metric=args.metric,
-                                saved_slices=saved, max_level=args.max_level, min_support=args.min_support,
-                                tolerance=args.tolerance, condition=condition, threshold=args.threshold,
-                                column=args.column, base_window=windows[0], candidate_window=windows[1],
+        settings = SliceSettings(saved=saved, column=args.column, max_level=args.max_level,
+                                 min_support=args.min_support, tolerance=args.tolerance)
+        report = compare_report(Scope(store, dataset, roles, condition), args.base, args.candidate,
+                                metric=args.metric, settings=settings, threshold=args.threshold,
+                                base_window=windows[0], candidate_window=windows[1],
                                 version_names={version: card.display_name for version, card in cards.items()})
         if args.workspace:
             _keep_verdict(args.workspace, dataset.name, report)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from analysis.engine import DEFAULT_SAMPLE_ROWS
 from analysis.errors import InputError, SchemaError
+from analysis.scope import Scope
 
 if TYPE_CHECKING:  # the CLI starts without Spark's client or the loaders: they are imported when used
     from analysis.data.roles import Role, RoleMap
@@ -73,7 +74,7 @@ class RowPuller:
             condition = Sql(f"CAST({ident(log.roles.id)} AS VARCHAR) = ?", (row,))
             where = f"{log.roles.id} = '{row}'"
         else:
-            condition, where = where_sql(self.store, slice_text, log.dataset, log.roles), slice_text
+            condition, where = where_sql(Scope(self.store, log.dataset, log.roles), slice_text), slice_text
         sample = pull_rows(self.store, log.dataset, self.folder, self.max_rows, condition, where)
         return sample, {**carried_roles(log.roles), **fixed}
 

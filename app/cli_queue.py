@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from analysis.queue.schema import DECISIONS, STATUSES
+from analysis.scope import Scope
 
 EXPORTS = ("collect", "relabel", "ticket")
 
@@ -109,21 +110,21 @@ def _add(queue, args) -> int:
     loaded = load_log(store, args.paths, check=False)
     dataset, roles = loaded.dataset, loaded.roles
     queue.workspace.save_dataset(DatasetEntry(dataset.name, dataset.paths, dataset.format, roles))
-    condition = where_sql(store, args.where, dataset, roles) if args.where else None
+    condition = where_sql(Scope(store, dataset, roles), args.where) if args.where else None
     if args.version:
         condition = version_scope(roles, args.version) & condition
-    followed = follow_up(queue, store, dataset, roles)
+    followed = follow_up(queue, Scope(store, dataset, roles))
     if args.check:
-        checked = check_dataset(store, dataset, roles, queue.workspace.profile(dataset.name))
+        checked = check_dataset(Scope(store, dataset, roles), queue.workspace.profile(dataset.name))
         queue.workspace.save_findings(dataset.name, checked.reference, [finding_to_dict(f) for f in checked.findings])
         findings = checked.findings
     else:
         findings = kept_findings(queue.workspace, dataset.name)
-    result = intake_log(queue, store, dataset, roles, condition, since_last_review=args.since_last_review,
+    result = intake_log(queue, Scope(store, dataset, roles, condition), since_last_review=args.since_last_review,
                         sample=args.sample, findings=findings, traces=_traces(queue, store, dataset, roles, args),
                         trace_at_most=args.trace_at_most or TRACE_AT_MOST)
-    attach_version_evidence(queue, store, dataset, roles, result.groups)
-    blamed = (attach_blame(queue, store, dataset, roles, result.groups, args.train, args.model, args.trust)
+    attach_version_evidence(queue, Scope(store, dataset, roles), result.groups)
+    blamed = (attach_blame(queue, Scope(store, dataset, roles), result.groups, args.train, args.model, args.trust)
               if args.train else [])
     total = queue.total_failures()
     groups = [queue.group(g).to_dict(total) for g in dict.fromkeys(result.groups)]
@@ -156,7 +157,7 @@ def _traces(queue, store, dataset, roles, args) -> dict:
     traces = traces_from_cards(queue.workspace.version_cards())
     if not args.train:
         return traces
-    versions = model_versions(store, dataset, roles)
+    versions = model_versions(Scope(store, dataset, roles))
     version = args.version or version_of_model(versions, args.model) or (versions[0] if len(versions) == 1 else None)
     if versions and version is None:
         raise InputError(f"--train: say which version the model was trained for with --version "
@@ -225,7 +226,7 @@ def _relabel(queue, group, args) -> dict:
     entry = entries[group.dataset]
     store = Store(memory_limit=APP_MEMORY_LIMIT)
     loaded = load_log(store, list(entry.paths), name=entry.name, roles=entry.roles, check=False)
-    return relabel_request(store, loaded.dataset, loaded.roles, group, args.train, args.model, args.trust)
+    return relabel_request(Scope(store, loaded.dataset, loaded.roles), group, args.train, args.model, args.trust)
 
 
 def _report(queue, args) -> int:

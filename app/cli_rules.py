@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 from typing import Any
+from analysis.scope import Scope
 
 
 def add_commands(sub) -> None:
@@ -110,9 +111,9 @@ def run_rule_add(args: argparse.Namespace) -> int:
             rule = Rule(where, Route(args.route))
         else:
             rule = Rule(where, FixedOutput(typed_output(args.predict, dataset, roles), args.score))
-            fixed_values(store, dataset, roles, rule.action)
+            fixed_values(Scope(store, dataset, roles), rule.action)
         check_rule_set(dataset, roles, latest_rule_set(workspace, args.base).with_rule(rule),
-                       logged_versions(store, dataset, roles))
+                       logged_versions(Scope(store, dataset, roles)))
         made = add_rule(workspace, args.base, rule)
     finally:
         workspace.close()
@@ -190,13 +191,13 @@ def run_golden_add(args: argparse.Namespace) -> int:
     store = Store(memory_limit=APP_MEMORY_LIMIT)
     loaded = load_log(store, args.log, check=False)
     dataset, roles = loaded.dataset, loaded.roles
-    condition = where_sql(store, args.where, dataset, roles)
+    condition = where_sql(Scope(store, dataset, roles), args.where)
     if args.version is not None:
         condition = condition & _version_condition(roles, args.version)
     workspace = Workspace.open(args.workspace)
     try:
         source = f"{', '.join(dataset.paths)} where {args.where}" + (f" (version {args.version})" if args.version else "")
-        added = add_to_golden(store, workspace, dataset, roles, condition, args.group or args.where, source)
+        added = add_to_golden(Scope(store, dataset, roles, condition), workspace, args.group or args.where, source)
     finally:
         workspace.close()
     result = {"version": added.version, "added": added.added, "duplicates": added.duplicates,
@@ -272,7 +273,7 @@ def with_named_rules(store, rules_at: str | None, dataset, roles, versions):
     if not rules_at:
         raise InputError("a '+rules' version is read from a workspace: name it with --rules WORKSPACE")
     saved = read_workspace(rules_at, rule_sets)
-    return with_rule_versions(store, dataset, roles, {name: resolve(saved, name) for name in named})
+    return with_rule_versions(Scope(store, dataset, roles), {name: resolve(saved, name) for name in named})
 
 
 def compare_inputs(store, args: argparse.Namespace, dataset, roles, condition):
@@ -287,7 +288,7 @@ def compare_inputs(store, args: argparse.Namespace, dataset, roles, condition):
         if requests.empty:
             raise InputError("the golden set is empty: add requests with `sleuth golden add` first",
                              file=args.golden)
-        golden = golden_condition(store, dataset, roles, requests["request_id"].tolist())
+        golden = golden_condition(Scope(store, dataset, roles), requests["request_id"].tolist())
         condition = golden if condition is None else condition & golden
     return dataset, condition
 

@@ -26,6 +26,7 @@ from analysis.metrics.per_version import model_versions
 from analysis.rules.derived import load_log_with_rules
 from analysis.rules.rule_set import RuleSet
 from analysis.rules.rule_store import rule_sets
+from analysis.scope import Scope
 from analysis.slicing.parser import parse_slice
 from analysis.slicing.role_leaves import RoleContext
 from analysis.slices import Everything, Predicate, Slice
@@ -123,20 +124,15 @@ class AppController:
     def _list_versions(self, name: str) -> None:
         """List the log's versions in the card order, which keys every panel's order and colours."""
         opened = self.session.datasets[name]
-        self.tasks.submit(
-            model_versions, self.session.store, opened.dataset, opened.roles, key=f"versions:{name}",
-            label=f"Listing the versions of {name}",
-            on_result=lambda versions: self.session.run(SetVersionOrder(name, tuple(versions))),
-        )
+        self.tasks.submit(model_versions, Scope(self.session.store, opened.dataset, opened.roles),
+                          key=f"versions:{name}", label=f"Listing the versions of {name}",
+                          on_result=lambda versions: self.session.run(SetVersionOrder(name, tuple(versions))))
 
     def _check(self, name: str) -> None:
         """Run the log checks in the background; their findings land in the sidebar."""
         opened = self.session.datasets[name]
-        self.tasks.submit(
-            recheck, self.session.store, opened.dataset, opened.roles, key=f"recheck:{name}",
-            label=f"Checking {name}", lane=HEAVY,
-            on_result=lambda issues: self._checked(name, issues),
-        )
+        self.tasks.submit(recheck, Scope(self.session.store, opened.dataset, opened.roles), key=f"recheck:{name}",
+                          label=f"Checking {name}", lane=HEAVY, on_result=lambda issues: self._checked(name, issues))
 
     def _checked(self, name: str, issues: tuple) -> None:
         self.session.run(SetIssues(name, issues))

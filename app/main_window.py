@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from analysis.data.open_log import LogOptions
 from analysis.metrics.per_version import model_versions
 from analysis.report.formatting import escape_html
+from analysis.scope import Scope
 from analysis.slicing.parser import SliceParseError
 from analysis.slices import Range, Slice
 from analysis.workspace.version_cards import VersionCard
@@ -358,7 +359,7 @@ class MainWindow(QMainWindow):
         if opened is None or opened.roles.model_version is None:
             self.notifications.show_message("info", "The active log has no model version column.")
             return
-        self.tasks.submit(model_versions, self.session.store, opened.dataset, opened.roles,
+        self.tasks.submit(model_versions, Scope(self.session.store, opened.dataset, opened.roles),
                           key="version-cards", on_result=self._show_version_cards)
 
     def _show_version_cards(self, versions: list[str]) -> None:

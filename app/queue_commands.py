@@ -12,16 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
 
-from analysis.data.roles import RoleMap
-from analysis.dataset import Dataset
 from analysis.errors import InputError
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
-from analysis.query import Sql
 from analysis.queue.blame import TraceSource, traces_from_cards
 from analysis.queue.edits import QueueEdit, apply, revert
 from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.intake import FoundFailures, IntakeResult, find_failures, queue_failures
-from analysis.store import Store
+from analysis.scope import Scope
 
 from app.commands import Command
 from app.state import Changes, Session
@@ -57,15 +54,14 @@ def session_traces(session: Session, dataset_name: str) -> dict[str, TraceSource
             if not versions or version in versions}
 
 
-def find_failures_to_queue(refusal: str | None, store: Store, dataset: Dataset, roles: RoleMap,
-                           condition: Sql | None, findings: Sequence = (),
+def find_failures_to_queue(refusal: str | None, scope: Scope, findings: Sequence = (),
                            traces: Mapping[str, TraceSource] | None = None,
                            cancel: CancelToken = NEVER_CANCELLED, progress: Progress = no_progress) -> FoundFailures:
     """The worker half of adding failures to the queue; ``refusal`` (from :func:`queue_refusal`)
     is raised first, so it reaches the window's notification area like any failed job."""
     if refusal:
         raise InputError(refusal)
-    return find_failures(store, dataset, roles, condition, findings, cancel, traces, progress=progress)
+    return find_failures(scope, findings, cancel, traces, progress=progress)
 
 
 @dataclass

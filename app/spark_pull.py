@@ -15,6 +15,7 @@ from analysis.engine.sample import Sample, pull_rows
 from analysis.engine.spark_log import open_spark_table
 from analysis.engine.spark_store import SparkStore
 from analysis.progress import NEVER_CANCELLED, CancelToken, Cancelled, Progress, no_progress
+from analysis.scope import Scope
 from analysis.slicing.role_leaves import where_sql
 
 
@@ -32,7 +33,7 @@ def pull_table(url: str, table: str, folder: str | Path, max_rows: int, where: s
         cancel.raise_if_cancelled()
         progress(0.1, f"Reading {table} on {store.url}")
         dataset = open_spark_table(store, [table])
-        condition = where_sql(store, where, dataset, RoleMap(), cancel) if where else None
+        condition = where_sql(Scope(store, dataset, RoleMap()), where, cancel) if where else None
         cancel.raise_if_cancelled()
         progress(0.3, f"Pulling at most {max_rows:,} of {dataset.row_count:,} rows from {store.url}")
         sample = pull_rows(store, dataset, folder, max_rows, condition, where, cancel)

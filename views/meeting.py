@@ -46,6 +46,7 @@ from analysis.queue.meeting import (DecideInMeeting, agenda_screens, end_meeting
                                     start_meeting)
 from analysis.report.charts import bucket_labels
 from analysis.report.formatting import escape_html, p_value, percent
+from analysis.scope import Scope
 from analysis.slices import to_text
 from analysis.trace.tracer import InfluenceCache, trace_log_row
 from app.queue_commands import EditQueue, QueueChanged, session_queue
@@ -195,9 +196,9 @@ class MeetingView(QWidget):
                 or group.id in self.version_notes or group.id in self.comparing):
             return
         self.comparing.add(group.id)
-        self.tasks.submit(version_evidence, self.session.store, opened.dataset, opened.roles, group.slice.predicate,
-                          group.version, key=f"meeting@{id(self):x}:versions:{group.id}", lane=HEAVY,
-                          label="Comparing the slice with the previous version",
+        self.tasks.submit(version_evidence, Scope(self.session.store, opened.dataset, opened.roles),
+                          group.slice.predicate, group.version, key=f"meeting@{id(self):x}:versions:{group.id}",
+                          lane=HEAVY, label="Comparing the slice with the previous version",
                           on_result=lambda found, group_id=group.id: self._versions_measured(group_id, found),
                           on_error=lambda error, group_id=group.id: self._versions_failed(group_id, str(error)))
 
@@ -244,8 +245,8 @@ class MeetingView(QWidget):
                                           "Data > Version cards to see the training rows behind this failure.")
             return
         self.training_caption.setText("Tracing the training rows behind this failure…")
-        self.tasks.submit(trace_log_row, self.session.store, opened.dataset, opened.roles, int(item["row_number"]),
-                          [card.training_snapshot], card.model_file or None,
+        self.tasks.submit(trace_log_row, Scope(self.session.store, opened.dataset, opened.roles),
+                          int(item["row_number"]), [card.training_snapshot], card.model_file or None,
                           card.model_file in self.session.trusted_models, self.cache,
                           snapshot_roles=self.session.chosen_snapshot_roles(card.training_snapshot),
                           key=f"{key}:trace", lane=HEAVY, label="Tracing a failure to its training rows",
@@ -274,9 +275,9 @@ class MeetingView(QWidget):
         opened = self.session.active
         if opened is None:
             return
-        self.tasks.submit(measure_awaiting, self.session.store, opened.dataset, opened.roles, self.queue.groups(),
-                          key=f"meeting@{id(self):x}:followup", lane=HEAVY, label="Measuring last week's actions",
-                          on_result=self._followups_measured)
+        self.tasks.submit(measure_awaiting, Scope(self.session.store, opened.dataset, opened.roles),
+                          self.queue.groups(), key=f"meeting@{id(self):x}:followup", lane=HEAVY,
+                          label="Measuring last week's actions", on_result=self._followups_measured)
 
     def _followups_measured(self, measured: dict[int, dict[str, Any]]) -> None:
         for group_id, result in measured.items():

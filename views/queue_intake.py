@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from analysis.queue.intake import kept_findings
+from analysis.scope import Scope
 from analysis.slices import Predicate
 from analysis.slicing.role_leaves import slice_sql
 from app.queue_commands import QueueFailures, find_failures_to_queue, queue_refusal, session_traces
@@ -40,7 +41,8 @@ def add_to_queue(panel: Panel, predicate: Predicate | None, findings: Sequence =
     if not findings and session.workspace is not None:
         findings = kept_findings(session.workspace, opened.name)
     condition = slice_sql(predicate, opened.dataset, opened.roles) if predicate is not None else session.condition()
-    panel.run_job("add to queue", find_failures_to_queue, queue_refusal(session), session.store, opened.dataset,
-                  opened.roles, condition, tuple(findings), session_traces(session, opened.name), lane=HEAVY,
+    panel.run_job("add to queue", find_failures_to_queue, queue_refusal(session),
+                  Scope(session.store, opened.dataset, opened.roles, condition), tuple(findings),
+                  session_traces(session, opened.name), lane=HEAVY,
                   label=f"Adding the failures of {what} to the queue",
                   on_done=lambda failed: session.run(QueueFailures(failed)))

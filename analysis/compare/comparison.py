@@ -46,6 +46,7 @@ from analysis.query import ROW_ID, Sql, ident, where_clause
 from analysis.data.roles import RoleMap, TaskType
 from analysis.store import Store
 from analysis.report.formatting import percent
+from analysis.scope import Scope
 
 PAIRED_SHARE = 0.5
 """Shared ids, as a share of the smaller side's ids, from which two versions count as paired."""
@@ -102,23 +103,14 @@ class Pairing:
     deduplicate: bool = False
 
 
-def pair_versions(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    base: str | None,
-    candidate: str | None,
-    condition: Sql | None = None,
-    *,
-    base_condition: Sql | None = None,
-    candidate_condition: Sql | None = None,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> Pairing:
+def pair_versions(scope: Scope, base: str | None, candidate: str | None, *, base_condition: Sql | None = None,
+                  candidate_condition: Sql | None = None, cancel: CancelToken = NEVER_CANCELLED) -> Pairing:
     """Decide paired or unpaired for ``base`` vs ``candidate`` over rows in ``condition``.
 
     ``base_condition``/``candidate_condition`` restrict each side (e.g. to a time window, to
     compare one version before and after a deploy); such a comparison is always unpaired.
     """
+    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     if (base is not None or candidate is not None) and roles.model_version is None:
         raise SchemaError("comparing versions needs a model version column")
     windows = base_condition is not None or candidate_condition is not None
@@ -241,8 +233,7 @@ def paired_rows_sql(dataset: Dataset, roles: RoleMap, pairing: Pairing, conditio
 
 
 @contextlib.contextmanager
-def paired_view(store: Store, dataset: Dataset, roles: RoleMap, pairing: Pairing, condition: Sql | None = None,
-                columns: Sequence[str] = ()) -> Iterator[str]:
+def paired_view(scope: Scope, pairing: Pairing, columns: Sequence[str] = ()) -> Iterator[str]:
     """The pairs in ``condition``, joined once into a scratch table that is dropped on exit;
     yields its name. ``columns`` are the candidate's columns a step reads besides the outcomes.
 
@@ -250,6 +241,7 @@ def paired_view(store: Store, dataset: Dataset, roles: RoleMap, pairing: Pairing
     the tested slices); joining the two versions once instead of on every read is most of
     the cost saved on a large log, and keeping only the columns read keeps it in memory.
     """
+    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     name = store.new_name("paired")
     select = paired_rows_sql(dataset, roles, pairing, condition, columns)
     store.execute(Sql(f"CREATE TABLE {ident(name)} AS {select.text}", select.params))
@@ -286,10 +278,10 @@ def side_rows(dataset: Dataset, roles: RoleMap, side: Side, code: str, condition
                 side_column(code, "label"))
 
 
-def compared_rows(dataset: Dataset, roles: RoleMap, pairing: Pairing, condition: Sql | None = None,
-                  columns: Sequence[str] = ()) -> tuple[Rows, Rows]:
+def compared_rows(scope: Scope, pairing: Pairing, columns: Sequence[str] = ()) -> tuple[Rows, Rows]:
     """(base rows, candidate rows) in ``condition``: the paired join twice (with the
     candidate's ``columns``), or each side's own rows (with every column)."""
+    dataset, roles, condition = scope.dataset, scope.roles, scope.condition
     if pairing.paired:
         rows = Rows(paired_rows_sql(dataset, roles, pairing, condition, columns), PAIR_LABEL)
         return rows, rows
@@ -477,46 +469,36 @@ def at_threshold(roles: RoleMap, threshold: float | None) -> RoleMap:
     return replace(roles, prediction=None, threshold=float(threshold))
 
 
-def compare_versions(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    base: str | None,
-    candidate: str | None,
-    condition: Sql | None = None,
-    threshold: float | None = None,
-    metrics: Sequence[str] | None = None,
-    n_boot: int = N_BOOT,
-    seed: int = 0,
-    *,
-    base_condition: Sql | None = None,
-    candidate_condition: Sql | None = None,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> Comparison:
+def compare_versions(scope: Scope, base: str | None, candidate: str | None, threshold: float | None = None,
+                     metrics: Sequence[str] | None = None, n_boot: int = N_BOOT, seed: int = 0, *,
+                     base_condition: Sql | None = None, candidate_condition: Sql | None = None,
+                     cancel: CancelToken = NEVER_CANCELLED) -> Comparison:
     """Every compared metric of ``candidate`` against ``base`` over rows in ``condition``.
 
     Only labelled rows count for metrics (paired: pairs with a label). ``metrics`` limits the
     list (default: all of :data:`COMPARED` for the task); the first is the primary metric.
     """
+    roles = scope.roles
     roles = at_threshold(roles, threshold)
-    pairing = pair_versions(store, dataset, roles, base, candidate, condition, base_condition=base_condition,
+    pairing = pair_versions(scope.with_roles(roles), base, candidate, base_condition=base_condition,
                             candidate_condition=candidate_condition, cancel=cancel)
     names = list(metrics or COMPARED[roles.task])
     unknown = [m for m in names if m not in COMPARED[roles.task]]
     if unknown:
         raise SchemaError(f"cannot compare {', '.join(unknown)} for a {roles.task.value} task; "
                           f"choose from {', '.join(COMPARED[roles.task])}")
-    base_rows, cand_rows = compared_rows(dataset, roles, pairing, condition)
-    return compare_metrics(store, dataset, roles, pairing, base_rows, cand_rows, names, threshold, n_boot, seed,
+    base_rows, cand_rows = compared_rows(scope.with_roles(roles), pairing)
+    return compare_metrics(scope.with_roles(roles), pairing, base_rows, cand_rows, names, threshold, n_boot, seed,
                            cancel)
 
 
-def compare_metrics(store: Store, dataset: Dataset, roles: RoleMap, pairing: Pairing, base_rows: Rows,
-                    cand_rows: Rows, metrics: Sequence[str], threshold: float | None = None, n_boot: int = N_BOOT,
-                    seed: int = 0, cancel: CancelToken = NEVER_CANCELLED, sums: PairedSums | None = None) -> Comparison:
+def compare_metrics(scope: Scope, pairing: Pairing, base_rows: Rows, cand_rows: Rows, metrics: Sequence[str],
+                    threshold: float | None = None, n_boot: int = N_BOOT, seed: int = 0,
+                    cancel: CancelToken = NEVER_CANCELLED, sums: PairedSums | None = None) -> Comparison:
     """:func:`compare_versions` over rows already chosen (see :func:`compared_rows`). A paired
     comparison's tests read ``sums`` (:func:`paired_sums` of the rows, computed here when not
     given; ROC AUC alone reads the rows' scores)."""
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
     if pairing.paired and sums is None and any(name != "roc_auc" for name in metrics):
         sums = paired_sums(store, base_rows, cancel=cancel)
     overall = []

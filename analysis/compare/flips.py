@@ -21,11 +21,12 @@ from analysis.compare.comparison import (
 )
 from analysis.stats.significance import mcnemar_exact
 from analysis.report.cell_text import neutralise, neutralised_sql
-from analysis.dataset import Column, Dataset
+from analysis.dataset import Column
 from analysis.errors import SchemaError
 from analysis.progress import NEVER_CANCELLED, CancelToken
-from analysis.query import ROW_ID, Sql, ident, literal
+from analysis.query import ROW_ID, ident, literal
 from analysis.data.roles import RoleMap, TaskType
+from analysis.scope import Scope
 from analysis.slices import FLIP_DIRECTIONS
 from analysis.store import Store
 
@@ -87,21 +88,14 @@ def _judged(rows: Rows, roles: RoleMap) -> str:
             f"AND {side_column('c', what)} IS NOT NULL")
 
 
-def flips(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    pairing: Pairing,
-    condition: Sql | None = None,
-    threshold: float | None = None,
-    tolerance: float = 0.0,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> Flips:
+def flips(scope: Scope, pairing: Pairing, threshold: float | None = None, tolerance: float = 0.0,
+          cancel: CancelToken = NEVER_CANCELLED) -> Flips:
     """Count the flips of a paired comparison over pairs in ``condition`` (the current slice)."""
+    store, roles = scope.store, scope.roles
     if not pairing.paired:
         raise SchemaError("flips need the same requests scored by both versions (a paired comparison)")
     roles = at_threshold(roles, threshold)
-    with paired_view(store, dataset, roles, pairing, condition) as view:
+    with paired_view(scope.with_roles(roles), pairing) as view:
         return count_flips(store, roles, paired_rows(view), tolerance, cancel)
 
 
@@ -131,22 +125,13 @@ def flips_of(sums: PairedSums) -> Flips:
                  mcnemar_exact(negative, positive))
 
 
-def export_flips(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    pairing: Pairing,
-    path: str | Path,
-    kind: str = "negative",
-    format: str = "csv",
-    condition: Sql | None = None,
-    threshold: float | None = None,
-    tolerance: float = 0.0,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> int:
+def export_flips(scope: Scope, pairing: Pairing, path: str | Path, kind: str = "negative", format: str = "csv",
+                 threshold: float | None = None, tolerance: float = 0.0,
+                 cancel: CancelToken = NEVER_CANCELLED) -> int:
     """Write the flips of ``kind`` to ``path`` (CSV or Parquet) with DuckDB's ``COPY``; returns
     the number of rows written. Each row is the candidate's row plus both versions'
     predictions and scores (``base_prediction``, ``candidate_prediction``, ...)."""
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
     if format not in EXPORT_FORMATS:
         raise ValueError(f"export format is one of {', '.join(EXPORT_FORMATS)}, not {format!r}")
     if not pairing.paired:
@@ -158,7 +143,7 @@ def export_flips(
         for what, label in (("pred", "prediction"), ("score", "score"), ("loss", "loss"))
     ]
     options = "FORMAT csv, HEADER" if format == "csv" else "FORMAT parquet"
-    with paired_view(store, dataset, roles, pairing, condition, dataset.column_names) as view:
+    with paired_view(scope.with_roles(roles), pairing, dataset.column_names) as view:
         rows = paired_rows(view)
         select = (f"SELECT {', '.join(columns)} FROM ({rows.sql.text}) WHERE {_judged(rows, roles)} "
                   f"AND {flip_sql(roles, kind, tolerance)} ORDER BY {ident(ROW_ID)}")

@@ -9,13 +9,11 @@ import numpy as np
 import pandas as pd
 
 from analysis.compare.comparison import Pairing, paired_view, side_column, side_rows
-from analysis.dataset import Dataset
 from analysis.errors import SchemaError
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident, where_clause
-from analysis.data.roles import RoleMap
+from analysis.scope import Scope
 from analysis.slices import RowIds
-from analysis.store import Store
 
 DENSITY_BINS = 60
 SIDES = (("base", "b"), ("candidate", "c"))
@@ -32,14 +30,8 @@ class ComparePlots:
     density: np.ndarray | None
 
 
-def compare_plots(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    pairing: Pairing,
-    condition: Sql | None = None,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> ComparePlots:
+def compare_plots(scope: Scope, pairing: Pairing, cancel: CancelToken = NEVER_CANCELLED) -> ComparePlots:
+    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     reliability, confusion = [], []
     for name, code in SIDES:
         side = pairing.base if name == "base" else pairing.candidate
@@ -62,7 +54,7 @@ def compare_plots(
 def _density(store, dataset, roles, pairing, condition, cancel) -> np.ndarray | None:
     base, candidate = side_column("b", "score"), side_column("c", "score")
     cell = "LEAST(CAST(FLOOR({} * {}) AS INTEGER), {})"
-    with paired_view(store, dataset, roles, pairing, condition) as view:
+    with paired_view(Scope(store, dataset, roles, condition), pairing) as view:
         where = where_clause(Sql(f"{base} IS NOT NULL AND {candidate} IS NOT NULL"))
         counts = store.rows(Sql(
             f"SELECT {cell.format(base, DENSITY_BINS, DENSITY_BINS - 1)}, "
@@ -80,25 +72,18 @@ MAX_REGION_ROWS = 50_000
 """A region of the score plot becomes a slice of row ids; beyond this many rows, narrow it."""
 
 
-def score_region_rows(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    pairing: Pairing,
-    base_range: tuple[float, float],
-    candidate_range: tuple[float, float],
-    condition: Sql | None = None,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> RowIds:
+def score_region_rows(scope: Scope, pairing: Pairing, base_range: tuple[float, float],
+                      candidate_range: tuple[float, float], cancel: CancelToken = NEVER_CANCELLED) -> RowIds:
     """The candidate's rows of the pairs whose scores fall in a rectangle of the score plot.
 
     A pair's two scores live on two rows, so the selection cannot be a predicate on one row's
     columns; it is the candidate rows' ids, as the negative flips are.
     """
+    store = scope.store
     base, candidate = side_column("b", "score"), side_column("c", "score")
     inside = Sql(f"{base} BETWEEN ? AND ? AND {candidate} BETWEEN ? AND ?",
                  (*sorted(base_range), *sorted(candidate_range)))
-    with paired_view(store, dataset, roles, pairing, condition) as view:
+    with paired_view(scope, pairing) as view:
         where = where_clause(inside)
         ids = store.numpy(Sql(f"SELECT {ident(ROW_ID)} AS id FROM {ident(view)}{where.text} ORDER BY 1 "
                               f"LIMIT {MAX_REGION_ROWS + 1}", where.params), cancel)["id"]

@@ -50,6 +50,7 @@ from analysis.metrics.per_version import METRICS
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident
 from analysis.data.roles import RoleMap
+from analysis.scope import Scope
 from analysis.slices import And, Not, Predicate, Slice, all_of, role_leaves, to_sql, to_text
 from analysis.store import Store
 
@@ -104,31 +105,54 @@ def slice_metric(roles: RoleMap, metric: str | None) -> str:
     return metric if metric in SLICE_METRICS and roles.task in METRICS[metric].tasks else default_metric(roles)
 
 
-def regressed_slices(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    base: str,
-    candidate: str,
-    condition: Sql | None = None,
-    saved: Sequence[Slice] = (),
-    column: str | None = None,
-    discover: bool = True,
-    max_level: int = 3,
-    min_support: int | None = None,
-    tolerance: float = 0.0,
-    metric: str | None = None,
-    threshold: float | None = None,
-    pairing: Pairing | None = None,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> list[SliceDiff]:
-    """Slices where ``candidate`` is worse than ``base`` by more than ``tolerance``, worst first."""
+@dataclass(frozen=True)
+class SliceSettings:
+    """Which slices a comparison tests, and how much worse one may be before it counts.
+
+    One value for the knobs every slice comparison shares (the CLI's ``--max-level``,
+    ``--min-support``, ``--tolerance``, ``--column`` and the workspace's saved slices), so
+    they pass from the command line or the panel to the tests as one argument.
+
+    Parameters
+    ----------
+    saved : sequence of Slice, default=()
+        Slices a person saved, each tested as it is (one on outcomes, such as ``wrong``, is
+        about one version's answers and is skipped).
+    column : str or None, default=None
+        A column whose every group (binned as the breakdown bins it) is tested as a slice.
+    discover : bool, default=True
+        Whether to search for regressed slices as well (SliceLine; paired comparisons only).
+    max_level : int, default=3
+        The most predicates a discovered slice combines.
+    min_support : int or None, default=None
+        The fewest pairs a discovered slice holds; None lets the search choose.
+    tolerance : float, default=0.0
+        How much worse the candidate may be on a slice before the slice counts as regressed.
+    metric : str or None, default=None
+        The metric slices are compared by; None (or one without a per-slice test) is the
+        task's default, see :func:`slice_metric`.
+    """
+
+    saved: Sequence[Slice] = ()
+    column: str | None = None
+    discover: bool = True
+    max_level: int = 3
+    min_support: int | None = None
+    tolerance: float = 0.0
+    metric: str | None = None
+
+
+def regressed_slices(scope: Scope, base: str, candidate: str, settings: SliceSettings = SliceSettings(),
+                     threshold: float | None = None, pairing: Pairing | None = None,
+                     cancel: CancelToken = NEVER_CANCELLED) -> list[SliceDiff]:
+    """Slices where ``candidate`` is worse than ``base`` by more than ``settings.tolerance``, worst first."""
+    dataset, roles = scope.dataset, scope.roles
+    saved, column = settings.saved, settings.column
     roles = at_threshold(roles, threshold)
-    pairing = pairing or pair_versions(store, dataset, roles, base, candidate, condition, cancel=cancel)
+    pairing = pairing or pair_versions(scope.with_roles(roles), base, candidate, cancel=cancel)
     columns = slice_columns(dataset, roles, saved, column) if pairing.paired else ()
-    base_rows, cand_rows = compared_rows(dataset, roles, pairing, condition, columns)
-    return slice_comparisons(store, dataset, roles, pairing, base_rows, cand_rows, condition, saved, column,
-                             discover, max_level, min_support, tolerance, metric, cancel)
+    base_rows, cand_rows = compared_rows(scope.with_roles(roles), pairing, columns)
+    return slice_comparisons(scope.with_roles(roles), pairing, base_rows, cand_rows, settings, cancel)
 
 
 def slice_columns(dataset: Dataset, roles: RoleMap, saved: Sequence[Slice] = (), column: str | None = None) -> list[str]:
@@ -139,25 +163,15 @@ def slice_columns(dataset: Dataset, roles: RoleMap, saved: Sequence[Slice] = (),
     return [c for c in dict.fromkeys(wanted) if c in present]
 
 
-def slice_comparisons(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    pairing: Pairing,
-    base_rows: Rows,
-    cand_rows: Rows,
-    condition: Sql | None = None,
-    saved: Sequence[Slice] = (),
-    column: str | None = None,
-    discover: bool = True,
-    max_level: int = 3,
-    min_support: int | None = None,
-    tolerance: float = 0.0,
-    metric: str | None = None,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> list[SliceDiff]:
+def slice_comparisons(scope: Scope, pairing: Pairing, base_rows: Rows, cand_rows: Rows,
+                      settings: SliceSettings = SliceSettings(),
+                      cancel: CancelToken = NEVER_CANCELLED) -> list[SliceDiff]:
     """:func:`regressed_slices` over rows already chosen (see :func:`analysis.compare.comparison.compared_rows`;
     paired rows must hold :func:`slice_columns`). ``roles`` are already at the threshold."""
+    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
+    saved, column, discover, max_level, min_support, tolerance, metric = (
+        settings.saved, settings.column, settings.discover, settings.max_level, settings.min_support,
+        settings.tolerance, settings.metric)
     metric = slice_metric(roles, metric)
     # A saved slice on outcomes (``wrong``, a flip) is about one version's answers; it is not a
     # subpopulation both versions can be compared on, so it is not tested here.
@@ -199,7 +213,7 @@ def _searched_pairs(store: Store, dataset: Dataset, roles: RoleMap, pairing: Pai
     share = min(1.0, DISCOVERY_PAIRS / pairing.pairs) if pairing.pairs else 1.0
     if share < 1.0:
         condition = Sql(f"hash({ident(ROW_ID)}) % {SAMPLE_MODULUS} < ?", (math.ceil(share * SAMPLE_MODULUS),)) & condition
-    rows, _ = compared_rows(dataset, roles, pairing, condition, roles.features)
+    rows, _ = compared_rows(Scope(store, dataset, roles, condition), pairing, roles.features)
     name = store.new_name("searched")
     store.execute(Sql(f"CREATE TABLE {ident(name)} AS {rows.sql.text}", rows.sql.params), cancel)
     try:

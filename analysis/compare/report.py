@@ -11,17 +11,17 @@ from analysis.compare.comparison import (
     COMPARED, Comparison, Pairing, Side, at_threshold, compare_metrics, compared_rows, default_metric, pair_versions,
     paired_sums,
 )
-from analysis.compare.regressed_slices import ALPHA, SliceDiff, slice_columns, slice_comparisons, slice_metric
-from analysis.dataset import Dataset
+from analysis.compare.regressed_slices import (
+    ALPHA, SliceDiff, SliceSettings, slice_columns, slice_comparisons, slice_metric,
+)
 from analysis.compare.flips import Flips, flip_kind_sql, flips_of
 from analysis.metrics.per_version import METRICS
 from analysis.data.time import time_window
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import Sql
 from analysis.data.roles import RoleMap
-from analysis.slices import Slice
 from analysis.report.formatting import count, interval, number, p_value, signed
-from analysis.store import Store
+from analysis.scope import Scope
 
 
 def compare_report(*args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -50,28 +50,16 @@ class ComparisonResult:
     pairing: Pairing
 
 
-def run_comparison(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    base: str,
-    candidate: str,
-    metric: str | None = None,
-    saved_slices: Sequence[Slice] = (),
-    max_level: int = 3,
-    min_support: int | None = None,
-    tolerance: float = 0.0,
-    condition: Sql | None = None,
-    threshold: float | None = None,
-    column: str | None = None,
-    base_window: Sql | None = None,
-    candidate_window: Sql | None = None,
-    split_at: _dt.datetime | None = None,
-    cancel: CancelToken = NEVER_CANCELLED,
-    partial: Callable[[ComparisonResult], None] | None = None,
-    version_names: Mapping[str, str] | None = None,
-) -> ComparisonResult:
+def run_comparison(scope: Scope, base: str, candidate: str, metric: str | None = None,
+                   settings: SliceSettings = SliceSettings(), threshold: float | None = None,
+                   base_window: Sql | None = None, candidate_window: Sql | None = None,
+                   split_at: _dt.datetime | None = None, cancel: CancelToken = NEVER_CANCELLED,
+                   partial: Callable[[ComparisonResult], None] | None = None,
+                   version_names: Mapping[str, str] | None = None) -> ComparisonResult:
     """Compare ``candidate`` with ``base``: see :func:`compare_report` for what is measured.
+
+    ``settings`` chooses the slices tested; ``metric`` judges the slices too unless
+    ``settings.metric`` names another, and discovery runs only on a paired comparison.
 
     ``base_window``/``candidate_window`` restrict each side to a time window, so one version
     can be compared before and after a deploy or an incident (always unpaired); ``split_at``
@@ -85,28 +73,30 @@ def run_comparison(
 
     ``version_names`` (raw version string -> version card name) names the versions in the
     sentences and in ``base_name``/``candidate_name``; ``base``/``candidate`` stay the raw strings."""
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
+    saved_slices, column, tolerance = settings.saved, settings.column, settings.tolerance
     if split_at is not None:
         base_window, candidate_window = before_and_after(roles, split_at)
     metric = metric or default_metric(roles)
     roles = at_threshold(roles, threshold)
-    pairing = pair_versions(store, dataset, roles, base, candidate, condition, base_condition=base_window,
+    pairing = pair_versions(scope.with_roles(roles), base, candidate, base_condition=base_window,
                             candidate_condition=candidate_window, cancel=cancel)
     columns = slice_columns(dataset, roles, saved_slices, column) if pairing.paired else ()
     order = _metric_order(roles, metric)
     first = [m for m in order if m == metric or m not in LATER_METRICS]
     later = [m for m in order if m not in first]
     names = dict(version_names or {})
-    base_rows, cand_rows = compared_rows(dataset, roles, pairing, condition, columns)
+    base_rows, cand_rows = compared_rows(scope.with_roles(roles), pairing, columns)
     sums = paired_sums(store, base_rows, flip_kind_sql(roles, tolerance), cancel) if pairing.paired else None
-    verdict = compare_metrics(store, dataset, roles, pairing, base_rows, cand_rows, first, threshold, cancel=cancel,
-                              sums=sums)
+    verdict = compare_metrics(scope.with_roles(roles), pairing, base_rows, cand_rows, first, threshold,
+                              cancel=cancel, sums=sums)
     flip_table = flips_of(sums) if sums is not None else None
     if partial is not None:
         partial(_result(roles, verdict, (), flip_table, tolerance, names, complete=False))
-    rest = compare_metrics(store, dataset, roles, pairing, base_rows, cand_rows, later, threshold,
+    rest = compare_metrics(scope.with_roles(roles), pairing, base_rows, cand_rows, later, threshold,
                            cancel=cancel).overall if later else []
-    slices = slice_comparisons(store, dataset, roles, pairing, base_rows, cand_rows, condition, saved_slices,
-                               column, pairing.paired, max_level, min_support, tolerance, metric, cancel)
+    tested = replace(settings, discover=settings.discover and pairing.paired, metric=settings.metric or metric)
+    slices = slice_comparisons(scope.with_roles(roles), pairing, base_rows, cand_rows, tested, cancel)
     by_name = {m.metric: m for m in verdict.overall + rest}
     comparison = replace(verdict, overall=[by_name[m] for m in order])
     return _result(roles, comparison, slices, flip_table, tolerance, names, complete=True)

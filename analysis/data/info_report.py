@@ -9,6 +9,7 @@ from analysis.data.labels import coverage_by_age
 from analysis.data.open_log import LoadedLog
 from analysis.query import Sql, ident
 from analysis.data.roles import Role
+from analysis.scope import Scope
 from analysis.store import Store
 
 
@@ -38,7 +39,7 @@ def describe_log(store: Store, loaded: LoadedLog) -> dict[str, Any]:
         | {"scores": list(roles.scores), "score_classes": list(roles.score_classes),
            "positive_class": roles.positive_class, "features": list(roles.features)},
         "label_coverage": label_coverage(store, loaded),
-        "label_coverage_by_age": coverage_by_age(store, dataset, roles),
+        "label_coverage_by_age": coverage_by_age(Scope(store, dataset, roles)),
         "labels_joined": asdict(loaded.labels) if loaded.labels else None,
         "skipped": [asdict(s) for s in dataset.report.skipped],
         "warnings": list(dataset.report.warnings),

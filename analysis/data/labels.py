@@ -23,6 +23,7 @@ from analysis.data.roles import Role, RoleMap, detect_roles, profile_columns
 from analysis.errors import InputError, SchemaError
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, ident
+from analysis.scope import Scope
 from analysis.store import Store
 
 ARRIVED = "label_arrived_at"
@@ -97,7 +98,7 @@ def join_labels(
     report = _report(store, log, roles.id, table, view, target, file, id_column, label_column, arrival,
                      labels.report.skipped, cancel)
     roles = labelled_roles(roles, target, joined)
-    said = tuple(report.sentences() + coverage_sentences(coverage_by_age(store, joined, roles)))
+    said = tuple(report.sentences() + coverage_sentences(coverage_by_age(Scope(store, joined, roles))))
     joined = Dataset(joined.name, joined.view, joined.paths, joined.format, joined.columns, joined.row_count,
                      LoadReport(joined.report.skipped, joined.report.warnings + said))
     return joined, roles, report
@@ -206,13 +207,14 @@ def _report(
                      tuple(skipped))
 
 
-def coverage_by_age(store: Store, dataset: Dataset, roles: RoleMap) -> dict[str, Any] | None:
+def coverage_by_age(scope: Scope) -> dict[str, Any] | None:
     """Share of predictions labelled, among those older than 1, 3, 7 and 30 days, and how long
     labels took to arrive when their arrival time is known.
 
     Ages are measured from the newest prediction in the log, so the numbers describe the log
     itself, not the day it is opened.
     """
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
     if roles.label is None or roles.timestamp is None:
         return None
     view, label = ident(dataset.view), ident(roles.label)

@@ -15,6 +15,7 @@ from analysis.query import ROW_ID, ident
 from analysis.data.roles import Role, RoleMap, TaskType, role_problem
 from analysis.store import Store
 from analysis.report.formatting import percent
+from analysis.scope import Scope
 
 EXAMPLES = 5
 
@@ -34,8 +35,9 @@ class LogIssue:
     examples: tuple[str, ...] = ()
 
 
-def check_log(store: Store, dataset: Dataset, roles: RoleMap) -> list[LogIssue]:
+def check_log(scope: Scope) -> list[LogIssue]:
     """Every sanity issue of the log under ``roles``, most severe first."""
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
     issues = _missing_outcome(roles) + _scores_without_classes(store, dataset, roles)
     for score in roles.scores:
         issues += _bad_scores(store, dataset, score)

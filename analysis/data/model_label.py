@@ -40,6 +40,7 @@ from analysis.data.roles import ColumnProfile, RoleMap, TaskType, label_name_ran
 from analysis.dataset import Dataset
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, ident
+from analysis.scope import Scope
 from analysis.store import Store
 
 PROVENANCE_WORDS = frozenset("source batch batch_id snapshot_date date weight sample_weight".split())
@@ -106,13 +107,14 @@ def fitting_columns(store: Store, dataset: Dataset, profiles: Sequence[ColumnPro
     return [p for p in candidates if _within_classes(store, dataset, p.name, model.classes)]
 
 
-def label_from_model(store: Store, dataset: Dataset, profiles: Sequence[ColumnProfile], roles: RoleMap,
-                     model: ModelColumns, cancel: CancelToken = NEVER_CANCELLED) -> LabelChoice | None:
+def label_from_model(scope: Scope, profiles: Sequence[ColumnProfile], model: ModelColumns,
+                     cancel: CancelToken = NEVER_CANCELLED) -> LabelChoice | None:
     """The label ``model`` points to among ``profiles``' columns, or None when no column fits.
 
     On a table the model scored (``roles`` name a score or a prediction) only the fitting
     columns its output agrees with beyond chance remain. Several: the best by name (the
     ranking detection uses), the others named; the profile order breaks ties."""
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
     fitting = fitting_columns(store, dataset, profiles, roles, model)
     tested = bool(fitting) and (bool(roles.scores) or roles.prediction is not None)
     if tested:

@@ -22,6 +22,7 @@ from analysis.store import Store
 from analysis.data.log_sanity import LogIssue, check_log
 from analysis.data.serving import bentoml
 from analysis.data.wide import detect_wide, long_view, with_wide_roles
+from analysis.scope import Scope
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def load_log(
     if check:
         cancel.raise_if_cancelled()
         progress(0.85, "Checking the log")
-        issues = tuple(check_log(store, dataset, roles))
+        issues = tuple(check_log(Scope(store, dataset, roles)))
     progress(1.0, "Loaded")
     return LoadedLog(dataset, roles, issues, profiles, joined, note)
 
@@ -130,11 +131,11 @@ def _detected_roles(store: Store, dataset: Dataset, layout, fixed: Mapping[Role,
     if model is not None and Role.LABEL not in chosen and (roles.label is None or roles.label in model.inputs):
         if roles.label is not None:  # a column the model reads is never its label
             roles = roles.with_role(roles.label, Role.FEATURE)
-        choice = label_from_model(store, dataset, profiles, roles, model, cancel)
+        choice = label_from_model(Scope(store, dataset, roles), profiles, model, cancel)
         if choice is not None:
             note, label = choice.sentence(), choice.column
     elif model is None and roles.label is None:
-        label = label_from_forecast(store, dataset, roles, profiles, cancel)
+        label = label_from_forecast(Scope(store, dataset, roles), profiles, cancel)
     if label is not None:
         roles = detect_roles(profiles, {**declared, **chosen, Role.LABEL: label})
     return profiles, (with_wide_roles(roles, layout) if layout is not None else roles), note
@@ -174,10 +175,10 @@ def with_label_named(loaded: LoadedLog, column: str | None) -> LoadedLog:
     return replace(loaded, roles=detect_roles(loaded.profiles, {**kept, Role.LABEL: column}))
 
 
-def recheck(store: Store, dataset: Dataset, roles: RoleMap, cancel: CancelToken = NEVER_CANCELLED) -> tuple[LogIssue, ...]:
+def recheck(scope: Scope, cancel: CancelToken = NEVER_CANCELLED) -> tuple[LogIssue, ...]:
     """Run the log checks again after the user changed the roles."""
     cancel.raise_if_cancelled()
-    return tuple(check_log(store, dataset, roles))
+    return tuple(check_log(scope))
 
 
 def keep_known_columns(roles: RoleMap, dataset: Dataset) -> RoleMap:

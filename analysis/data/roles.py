@@ -14,6 +14,7 @@ from analysis.data.column_names import looks_like_time, normalize
 from analysis.dataset import NUMERIC_TYPES as _NUMERIC_TYPES
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
 from analysis.query import ROW_ID, ident, literal
+from analysis.scope import Scope
 
 if TYPE_CHECKING:
     from analysis.dataset import Column, Dataset
@@ -633,8 +634,8 @@ LABEL_FORECAST_SAMPLE = 50_000
 """Rows the forecast test reads: the first ones, as the profile does."""
 
 
-def label_from_forecast(store: "Store", dataset: "Dataset", roles: RoleMap,
-                        profiles: Sequence[ColumnProfile], cancel: CancelToken = NEVER_CANCELLED) -> str | None:
+def label_from_forecast(scope: Scope, profiles: Sequence[ColumnProfile],
+                        cancel: CancelToken = NEVER_CANCELLED) -> str | None:
     """The column the model forecasts, when detection found no label by name: of the unnamed
     columns holding exactly the prediction's values, the one whose Brier score under the
     model's score (else its prediction) beats the Brier score of the column's own base rate
@@ -642,6 +643,7 @@ def label_from_forecast(store: "Store", dataset: "Dataset", roles: RoleMap,
     Bonferroni over columns and versions). None when no column does (a model no better than
     a constant cannot tell its label from a feature) and when several do: a yes/no feature
     that nearly decides the score is forecast too, and the choice is then the user's."""
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
     from scipy import stats
 
     by_name = {p.name: p for p in profiles}

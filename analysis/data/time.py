@@ -21,8 +21,8 @@ from analysis.data.roles import RoleMap
 from analysis.dataset import Dataset
 from analysis.errors import SchemaError
 from analysis.query import Sql, ident, literal, where_clause
+from analysis.scope import Scope
 from analysis.slices import Range, to_sql
-from analysis.store import Store
 
 MAX_BUCKETS = 200
 
@@ -80,10 +80,9 @@ def bucket_named(label: str) -> Bucket:
     raise ValueError(f"unknown time bucket: {label!r}")
 
 
-def time_span(
-    store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None = None
-) -> tuple[dt.datetime, dt.datetime] | None:
+def time_span(scope: Scope) -> tuple[dt.datetime, dt.datetime] | None:
     """First and last timestamp (naive UTC) of rows matching ``condition``; None if none."""
+    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     if roles.timestamp is None:
         return None
     ts = timestamp_expr(dataset, roles)

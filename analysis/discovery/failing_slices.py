@@ -21,6 +21,7 @@ from analysis.metrics.outcomes import outcomes
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
 from analysis.query import Sql, ident, literal
 from analysis.data.roles import RoleMap, TaskType
+from analysis.scope import Scope
 from analysis.store import Store
 
 ERROR_KINDS = {
@@ -52,16 +53,10 @@ OVERSAMPLE = 4
 """Search this many times ``k`` slices so that ``k`` remain after dropping chance findings."""
 
 
-def failing_slices(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    settings: DiscoverySettings = DiscoverySettings(),
-    condition: Sql | None = None,
-    progress: Progress = no_progress,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> list[DiscoveredSlice]:
+def failing_slices(scope: Scope, settings: DiscoverySettings = DiscoverySettings(), progress: Progress = no_progress,
+                   cancel: CancelToken = NEVER_CANCELLED) -> list[DiscoveredSlice]:
     """The top slices of ``dataset`` (rows in ``condition``) where ``settings.error`` is worst."""
+    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     if settings.error not in ERROR_KINDS:
         raise SchemaError(f"unknown error '{settings.error}'; choose one of {', '.join(ERROR_KINDS)}")
     columns = _slicing_columns(dataset, roles, settings)

@@ -26,6 +26,7 @@ from analysis.metrics.outcomes import class_text, outcomes
 from analysis.report.formatting import json_value
 from analysis.query import ROW_ID, Sql, ident, where_clause
 from analysis.data.roles import RoleMap, TaskType
+from analysis.scope import Scope
 from analysis.store import Store
 from analysis.workspace.workspace_file import Workspace
 
@@ -60,9 +61,9 @@ def golden_requests(workspace: Workspace, version: int | None = None) -> pd.Data
     return pd.DataFrame(rows, columns=list(columns))
 
 
-def add_to_golden(store: Store, workspace: Workspace, dataset: Dataset, roles: RoleMap, condition: Sql | None,
-                  group: str, source: str) -> Addition:
+def add_to_golden(scope: Scope, workspace: Workspace, group: str, source: str) -> Addition:
     """Copy the labelled requests of ``dataset`` in ``condition`` into a new golden-set version."""
+    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     if roles.id is None:
         raise SchemaError("the golden set keys requests by id, and this log has no id column")
     if roles.label is None or roles.task is TaskType.REGRESSION:
@@ -133,9 +134,10 @@ def export_golden(workspace: Workspace, out: str | Path, version: int | None = N
     return len(requests)
 
 
-def golden_condition(store: Store, dataset: Dataset, roles: RoleMap, request_ids: list[str]) -> Sql:
+def golden_condition(scope: Scope, request_ids: list[str]) -> Sql:
     """Rows of ``dataset`` whose request is in ``request_ids`` (kept in a table of the store,
     which every cursor sees); refused when the log has none of them."""
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
     if roles.id is None:
         raise SchemaError("restricting to the golden set matches requests by id, and this log has no id column")
     table = store.new_name("golden_ids")

@@ -19,8 +19,8 @@ from analysis.metrics.outcomes import outcomes
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import Sql, ident, literal, where_clause
 from analysis.data.roles import RoleMap, TaskType
-from analysis.store import Store
 from analysis.data.time import Bucket, choose_bucket, time_span, timestamp_expr
+from analysis.scope import Scope
 
 
 def expected_correct_sql(dataset: Dataset, roles: RoleMap) -> str:
@@ -35,19 +35,14 @@ def expected_correct_sql(dataset: Dataset, roles: RoleMap) -> str:
     return f"CASE WHEN {score} >= {threshold} THEN {score} WHEN {score} IS NOT NULL THEN 1.0 - {score} END"
 
 
-def estimated_accuracy(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    condition: Sql | None = None,
-    bucket: Bucket | None = None,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> pd.DataFrame:
+def estimated_accuracy(scope: Scope, bucket: Bucket | None = None,
+                       cancel: CancelToken = NEVER_CANCELLED) -> pd.DataFrame:
     """Estimated accuracy per model version (and time bucket when ``bucket`` is given).
 
     Columns: ``version``, ``bucket_start`` (with a bucket), ``rows``, ``scored`` and
     ``estimated_accuracy``. Rows without a valid score are left out of the estimate.
     """
+    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     version = "CAST(NULL AS VARCHAR)" if roles.model_version is None else f"CAST({ident(roles.model_version)} AS VARCHAR)"
     keys = [f"{version} AS version"]
     if bucket is not None:
@@ -69,22 +64,16 @@ ESTIMATED_ACCURACY = "estimated_accuracy"
 """The time plot's name for this series; it is not in ``METRICS`` because no label is used."""
 
 
-def estimated_accuracy_series(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    condition: Sql | None = None,
-    cancel: CancelToken = NEVER_CANCELLED,
-):
+def estimated_accuracy_series(scope: Scope, cancel: CancelToken = NEVER_CANCELLED):
     """Estimated accuracy per version and time bucket, shaped like ``metric_series`` for the plot
     (``value`` is the estimate), at the bucket width chosen from the rows' time span."""
     from analysis.metrics.per_version import MetricSeries
 
-    span = time_span(store, dataset, roles, condition)
+    span = time_span(scope)
     if span is None:
         return MetricSeries(ESTIMATED_ACCURACY, None, pd.DataFrame(columns=["version", "bucket_start", "value"]))
     bucket = choose_bucket(*span)
-    frame = estimated_accuracy(store, dataset, roles, condition, bucket, cancel)
+    frame = estimated_accuracy(scope, bucket, cancel)
     frame = frame.rename(columns={"estimated_accuracy": "value"})
     frame["value"] = frame["value"].astype(float)
     return MetricSeries(ESTIMATED_ACCURACY, bucket, frame)

@@ -30,6 +30,7 @@ from analysis.query import Sql, ident, literal, where_clause
 from analysis.data.roles import RoleMap, TaskType
 from analysis.store import Store
 from analysis.data.time import Bucket, choose_bucket, time_span, timestamp_expr
+from analysis.scope import Scope
 from analysis.stats.intervals import t_interval, wilson_interval
 
 CLASSIFICATION = frozenset({TaskType.BINARY, TaskType.MULTICLASS})
@@ -102,21 +103,15 @@ def metrics_for(task: TaskType) -> list[MetricInfo]:
     return [m for m in METRICS.values() if task in m.tasks]
 
 
-def overall_metrics(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    condition: Sql | None = None,
-    cancel: CancelToken = NEVER_CANCELLED,
-    *,
-    with_auc: bool = True,
-) -> list[VersionMetrics]:
+def overall_metrics(scope: Scope, cancel: CancelToken = NEVER_CANCELLED, *,
+                    with_auc: bool = True) -> list[VersionMetrics]:
     """Every metric of the task, one entry per model version, over rows matching ``condition``.
 
     Versions come in order of first appearance when there is a timestamp, else by name.
     ROC AUC (within ``AUC_ERROR_BOUND`` of the exact value) takes a second pass over the
     scored rows; ``with_auc=False`` leaves it None so a caller can show the rest first.
     """
+    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     table = _metric_table(
         store, dataset, roles, condition, None, cancel, with_calibration=True, with_auc=with_auc
     )
@@ -145,15 +140,8 @@ def _has_interval(row, name: str) -> bool:
                                                    or pd.isna(getattr(row, f"{name}_high")))
 
 
-def metric_over_time(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    metric: str = "accuracy",
-    bucket: Bucket | None = None,
-    condition: Sql | None = None,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> pd.DataFrame:
+def metric_over_time(scope: Scope, metric: str = "accuracy", bucket: Bucket | None = None,
+                     cancel: CancelToken = NEVER_CANCELLED) -> pd.DataFrame:
     """``metric`` per (version, time bucket) with rows, as columns
     ``version, bucket_start, value, low, high, few, rows, labelled`` (``value`` NaN where
     undefined; ``low``/``high`` its 95% interval, NaN where the metric has none; ``few`` True
@@ -163,6 +151,7 @@ def metric_over_time(
     converted), so epoch seconds follow without a time-zone guess. Without ``bucket`` the
     width is chosen from the time span of the rows.
     """
+    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     info = METRICS.get(metric)
     if info is None or roles.task not in info.tasks:
         raise SchemaError(f"metric '{metric}' does not apply to a {roles.task.value} task")
@@ -170,7 +159,7 @@ def metric_over_time(
         raise SchemaError("metric over time needs a timestamp column")
     columns = SERIES_COLUMNS
     if bucket is None:
-        span = time_span(store, dataset, roles, condition)
+        span = time_span(scope)
         if span is None:
             return pd.DataFrame(columns=columns)
         bucket = choose_bucket(*span)
@@ -201,18 +190,11 @@ class MetricSeries:
     frame: pd.DataFrame
 
 
-def metric_series(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    metric: str = "accuracy",
-    condition: Sql | None = None,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> MetricSeries:
+def metric_series(scope: Scope, metric: str = "accuracy", cancel: CancelToken = NEVER_CANCELLED) -> MetricSeries:
     """:func:`metric_over_time` at the bucket width chosen from the rows' time span."""
-    span = time_span(store, dataset, roles, condition)
+    span = time_span(scope)
     bucket = choose_bucket(*span) if span else None
-    frame = metric_over_time(store, dataset, roles, metric, bucket, condition, cancel) if bucket else pd.DataFrame(
+    frame = metric_over_time(scope, metric, bucket, cancel) if bucket else pd.DataFrame(
         columns=SERIES_COLUMNS
     )
     return MetricSeries(metric, bucket, frame)
@@ -691,8 +673,9 @@ def _auc_table(per_class: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return macro.rename("roc_auc").reset_index()
 
 
-def model_versions(store: Store, dataset: Dataset, roles: RoleMap, cancel: CancelToken = NEVER_CANCELLED) -> list[str]:
+def model_versions(scope: Scope, cancel: CancelToken = NEVER_CANCELLED) -> list[str]:
     """The log's model versions as text, in order of first appearance in time (else by name)."""
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
     if roles.model_version is None:
         return []
     version = f"CAST({ident(roles.model_version)} AS VARCHAR)"

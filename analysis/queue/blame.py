@@ -16,12 +16,12 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.data.roles import RoleMap
 from analysis.dataset import Dataset
 from analysis.errors import InputError, SchemaError
 from analysis.queue.failure_queue import FailureQueue, Group
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.query import ROW_ID, ident
+from analysis.scope import Scope
 from analysis.slices import to_sql
 from analysis.store import Store
 from analysis.trace.batch_blame import blame_batches
@@ -69,13 +69,14 @@ class BatchGroup:
     rows: tuple[int, ...]
 
 
-def batch_groups(store: Store, dataset: Dataset, roles: RoleMap, version: str | None, row_numbers: pd.Series,
-                 source: TraceSource, cache: InfluenceCache, at_most: int = TRACE_AT_MOST,
-                 cancel: CancelToken = NEVER_CANCELLED, progress: Progress = no_progress) -> list[BatchGroup]:
+def batch_groups(scope: Scope, version: str | None, row_numbers: pd.Series, source: TraceSource,
+                 cache: InfluenceCache, at_most: int = TRACE_AT_MOST, cancel: CancelToken = NEVER_CANCELLED,
+                 progress: Progress = no_progress) -> list[BatchGroup]:
     """Blame each failure (row numbers of ``version``; a uniform sample of ``at_most`` when there
     are more, see :data:`TRACE_AT_MOST`) on a training batch, all in one pass over the prepared
     influence, and group the failures blamed on the same batch, largest first. The failures
     left out of the sample are not blamed: grouping gives them to their slice."""
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
     if row_numbers.empty:
         return []
     traced = traced_sample(row_numbers, at_most)
@@ -126,8 +127,8 @@ def _log_rows(store: Store, dataset: Dataset, row_numbers: pd.Series) -> pd.Data
         cur.close()
 
 
-def blamed_batch(store: Store, dataset: Dataset, roles: RoleMap, group: Group, train_paths: Sequence[str],
-                 model_path: str | None = None, trust: bool = False) -> tuple[dict[str, Any], int]:
+def blamed_batch(scope: Scope, group: Group, train_paths: Sequence[str], model_path: str | None = None,
+                 trust: bool = False) -> tuple[dict[str, Any], int]:
     """The training batch trace blames for a group's failures, and how many failures were traced.
 
     Trace sums every training row's influence over the group's failed predictions; the blamed
@@ -137,7 +138,7 @@ def blamed_batch(store: Store, dataset: Dataset, roles: RoleMap, group: Group, t
     review can tell a blame that beats chance from one that does not."""
     if group.slice is None:
         raise InputError(f"group {group.id} has no slice whose failures could be traced to training rows")
-    traced = trace_failures(store, dataset, roles, to_sql(group.slice.predicate), group.version, train_paths,
+    traced = trace_failures(scope.with_condition(to_sql(group.slice.predicate)), group.version, train_paths,
                             model_path, trust, InfluenceCache())
     table = traced.by_source
     if table.empty:
@@ -151,15 +152,16 @@ def blamed_batch(store: Store, dataset: Dataset, roles: RoleMap, group: Group, t
             "lift": float(blamed["lift"]), "p_value": float(blamed["p_value"])}, traced.traced
 
 
-def attach_blame(queue: FailureQueue, store: Store, dataset: Dataset, roles: RoleMap, group_ids: Iterable[int],
-                 train_paths: Sequence[str], model_path: str | None = None, trust: bool = False) -> list[dict]:
+def attach_blame(queue: FailureQueue, scope: Scope, group_ids: Iterable[int], train_paths: Sequence[str],
+                 model_path: str | None = None, trust: bool = False) -> list[dict]:
     """Trace each group (with a slice, of this dataset) and keep its blamed batch in its evidence."""
+    dataset = scope.dataset
     blamed_groups = []
     for group_id in dict.fromkeys(group_ids):
         group = queue.group(group_id)
         if group.slice is None or group.dataset != dataset.name:
             continue
-        blamed, traced = blamed_batch(store, dataset, roles, group, train_paths, model_path, trust)
+        blamed, traced = blamed_batch(scope, group, train_paths, model_path, trust)
         with queue.edit():
             queue.set_evidence(group.id, {**group.evidence, "blamed_batch": {**blamed, "traced_failures": traced}})
             queue.record(f"group {group.id}", "blamed training batch", None, blamed)

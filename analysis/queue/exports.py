@@ -15,11 +15,9 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from analysis.data.roles import RoleMap
-from analysis.dataset import Dataset
 from analysis.queue.failure_queue import FailureQueue, Group
 from analysis.queue.blame import blamed_batch
-from analysis.store import Store
+from analysis.scope import Scope
 from analysis.trace.tracer import read_training, suspects_for
 
 EXAMPLES = 20
@@ -82,12 +80,13 @@ def _num(value: float | None) -> str:
     return "-" if value is None or value != value else f"{value:.3f}"
 
 
-def relabel_request(store: Store, dataset: Dataset, roles: RoleMap, group: Group, train_paths: Sequence[str],
-                    model_path: str | None = None, trust: bool = False) -> dict[str, Any]:
+def relabel_request(scope: Scope, group: Group, train_paths: Sequence[str], model_path: str | None = None,
+                    trust: bool = False) -> dict[str, Any]:
     """The training rows to relabel for a group: the batch that trace blames for the group's
     failures (the source value holding the largest share of their summed harmful influence),
     and within it the labels confident learning flags as probably wrong, most suspect first."""
-    blamed, traced = blamed_batch(store, dataset, roles, group, train_paths, model_path, trust)
+    store = scope.store
+    blamed, traced = blamed_batch(scope, group, train_paths, model_path, trust)
     training = read_training(store, train_paths)
     report = suspects_for(store, train_paths, model_path, trust, top=len(training.frame))
     ids = (training.frame[training.id_column] if training.id_column else pd.Series(range(len(training.frame))))

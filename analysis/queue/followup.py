@@ -12,28 +12,26 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
-from analysis.data.roles import RoleMap
-from analysis.dataset import Dataset
 from analysis.discovery.failing_slices import row_error_sql
 from analysis.data.time import timestamp_expr
 from analysis.query import Sql, ident
 from analysis.queue.edits import SetGroupFields, apply
 from analysis.queue.failure_queue import FailureQueue, Group
 from analysis.queue.grouping import SIGNIFICANCE
+from analysis.scope import Scope
 from analysis.slices import to_sql
 from analysis.stats.comparison import independent_proportions
-from analysis.store import Store
 
 AWAITING = ("decided", "awaiting verification")
 
 
-def follow_up(queue: FailureQueue, store: Store, dataset: Dataset, roles: RoleMap) -> list[dict[str, Any]]:
+def follow_up(queue: FailureQueue, scope: Scope) -> list[dict[str, Any]]:
     """Measure every decided group with a slice on ``dataset``'s new rows and move its status."""
     measured = []
     for group in queue.groups():
         if group.status not in AWAITING or group.slice is None or not group.evidence.get("rows"):
             continue
-        result = measure(store, dataset, roles, group)
+        result = measure(scope, group)
         if result is None:
             continue
         apply(queue, followup_edit(group.id, result))
@@ -47,8 +45,9 @@ def followup_edit(group_id: int, result: dict[str, Any]) -> SetGroupFields:
                           label=f"Follow-up on {result['dataset']}: {result['status']}")
 
 
-def measure(store: Store, dataset: Dataset, roles: RoleMap, group: Group) -> dict[str, Any] | None:
+def measure(scope: Scope, group: Group) -> dict[str, Any] | None:
     """The group's slice on the rows of ``dataset`` after its evidence period; None without any."""
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
     error = row_error_sql(dataset, roles, "misclass")
     scope = Sql(f"({error}) IS NOT NULL") & to_sql(group.slice.predicate)
     period_end = group.evidence.get("period_end")

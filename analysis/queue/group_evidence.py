@@ -29,38 +29,37 @@ from typing import Any, Iterable
 
 from analysis.compare.comparison import compare_versions
 from analysis.compare.regressed_slices import ALPHA
-from analysis.data.roles import RoleMap
 from analysis.data.time import timestamp_expr
-from analysis.dataset import Dataset
 from analysis.discovery.failing_slices import row_error_sql
 from analysis.errors import SchemaError
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import Sql, ident
 from analysis.queue.failure_queue import FailureQueue, Group
 from analysis.report.formatting import MISSING, number
+from analysis.scope import Scope
 from analysis.slices import Predicate, to_sql
 from analysis.stats.intervals import wilson
-from analysis.store import Store
 
 
 BEFORE, ALONGSIDE = "before", "alongside"
 """How a group's version relates to the one it is compared with (the evidence's ``relation``)."""
 
 
-def comparison_base(store: Store, dataset: Dataset, roles: RoleMap, version: str) -> tuple[str, str]:
+def comparison_base(scope: Scope, version: str) -> tuple[str, str]:
     """The version to compare ``version`` with, and how they relate: the version served before
     it; for the log's first version, the one served alongside it (shadow traffic)."""
     try:
-        return previous_version(store, dataset, roles, version), BEFORE
+        return previous_version(scope, version), BEFORE
     except SchemaError as first:
-        alongside = shadow_version(store, dataset, roles, version)
+        alongside = shadow_version(scope, version)
         if alongside is None:
             raise SchemaError(f"{first}, and no other version scored the same requests") from None
         return alongside, ALONGSIDE
 
 
-def previous_version(store: Store, dataset: Dataset, roles: RoleMap, version: str) -> str:
+def previous_version(scope: Scope, version: str) -> str:
     """The version served before ``version``: the latest first request among those before its own."""
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
     if roles.model_version is None:
         raise SchemaError("the log has no model version column, so there is no earlier version to compare with")
     if roles.timestamp is None:
@@ -79,9 +78,10 @@ def previous_version(store: Store, dataset: Dataset, roles: RoleMap, version: st
     return max(earlier)[1]
 
 
-def shadow_version(store: Store, dataset: Dataset, roles: RoleMap, version: str) -> str | None:
+def shadow_version(scope: Scope, version: str) -> str | None:
     """The other version that scored most of ``version``'s requests (the same request ids), or
     None when the log has no request ids or no other version scored any of them."""
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
     if roles.id is None or roles.model_version is None:
         return None
     version_text, key = (f"CAST({ident(column)} AS VARCHAR)" for column in (roles.model_version, roles.id))
@@ -93,12 +93,13 @@ def shadow_version(store: Store, dataset: Dataset, roles: RoleMap, version: str)
     return shared[0][0] if shared else None
 
 
-def version_evidence(store: Store, dataset: Dataset, roles: RoleMap, predicate: Predicate, version: str,
+def version_evidence(scope: Scope, predicate: Predicate, version: str,
                      cancel: CancelToken = NEVER_CANCELLED) -> dict[str, Any]:
     """The slice's error rate in ``version`` and in the version it is compared with (see
     :func:`comparison_base`), each with its 95% Wilson interval over its labelled rows, and
     compare's test of the difference."""
-    base, relation = comparison_base(store, dataset, roles, version)
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
+    base, relation = comparison_base(scope, version)
     error = row_error_sql(dataset, roles, "misclass")
     version_text = f"CAST({ident(roles.model_version)} AS VARCHAR)"
     inside = to_sql(predicate) & Sql(f"({error}) IS NOT NULL AND {version_text} IN (?, ?)", (base, version))
@@ -106,7 +107,7 @@ def version_evidence(store: Store, dataset: Dataset, roles: RoleMap, predicate: 
         f"SELECT {version_text}, count(*), coalesce(sum({error}), 0) FROM {ident(dataset.view)} "
         f"WHERE {inside.text} GROUP BY 1", inside.params))}
     cancel.raise_if_cancelled()
-    test = compare_versions(store, dataset, roles, base, version, to_sql(predicate), metrics=["error_rate"],
+    test = compare_versions(scope.with_condition(to_sql(predicate)), base, version, metrics=["error_rate"],
                             cancel=cancel).get("error_rate")
     return {
         "base": base, "candidate": version, "relation": relation, "metric": "error_rate",
@@ -116,18 +117,18 @@ def version_evidence(store: Store, dataset: Dataset, roles: RoleMap, predicate: 
     }
 
 
-def attach_version_evidence(queue: FailureQueue, store: Store, dataset: Dataset, roles: RoleMap,
-                            group_ids: Iterable[int]) -> list[int]:
+def attach_version_evidence(queue: FailureQueue, scope: Scope, group_ids: Iterable[int]) -> list[int]:
     """Measure each group (with a slice and a version, of this dataset) against the version
     before its own, or served alongside it, and keep it in the group's evidence; groups with
     neither are left as they are. Returns the groups measured."""
+    dataset = scope.dataset
     measured = []
     for group_id in dict.fromkeys(group_ids):
         group = queue.group(group_id)
         if not comparable(group, dataset.name):
             continue
         try:
-            found = version_evidence(store, dataset, roles, group.slice.predicate, group.version)
+            found = version_evidence(scope, group.slice.predicate, group.version)
         except SchemaError:
             continue
         keep_version_evidence(queue, group, found)

@@ -32,10 +32,10 @@ from analysis.metrics.per_version import metric_over_time
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.queue.blame import TRACE_AT_MOST, BatchGroup, TraceSource, batch_groups, traced_text
 from analysis.query import ROW_ID, Sql, ident
+from analysis.scope import Scope
 from analysis.slicing.role_leaves import slice_sql
 from analysis.slices import And, Everything, Predicate, Slice, all_of, to_sql, to_text
 from analysis.stats.intervals import wilson, wilson_interval
-from analysis.store import Store
 from analysis.trace.tracer import InfluenceCache
 from analysis.triage.ranking import Finding
 
@@ -80,9 +80,8 @@ class Grouping:
     notes: list[str]
 
 
-def group_failures(store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None, failures: pd.DataFrame,
-                   findings: Sequence[Finding] = (), cancel: CancelToken = NEVER_CANCELLED,
-                   traces: Mapping[str | None, TraceSource] | None = None,
+def group_failures(scope: Scope, failures: pd.DataFrame, findings: Sequence[Finding] = (),
+                   cancel: CancelToken = NEVER_CANCELLED, traces: Mapping[str | None, TraceSource] | None = None,
                    cache: InfluenceCache | None = None, trace_at_most: int = TRACE_AT_MOST,
                    progress: Progress = no_progress) -> Grouping:
     """Group ``failures`` (rows of ``dataset`` with ``row_number`` and ``version``): first by the
@@ -94,6 +93,7 @@ def group_failures(store: Store, dataset: Dataset, roles: RoleMap, condition: Sq
 
     When ``condition`` is one finding's own rows (its "add to queue"), its failures are grouped
     under that finding, whatever its severity: a person queued them because of it."""
+    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     own_rows_of = _intake_finding(dataset, roles, condition, findings)
     found: list[FoundGroup] = []
     notes: list[str] = []
@@ -123,11 +123,11 @@ def group_failures(store: Store, dataset: Dataset, roles: RoleMap, condition: Sq
         for index, reason in enumerate(chosen):
             rows = tuple(int(r) for r in of_version["row_number"][owner == index])
             if rows:
-                evidence = slice_evidence(store, dataset, roles, scope, reason.slice.predicate)
+                evidence = slice_evidence(Scope(store, dataset, roles, scope), reason.slice.predicate)
                 found.append(FoundGroup(reason.key, reason.kind, reason.title, version, reason.slice, evidence, rows))
         rest = tuple(int(r) for r in of_version["row_number"][owner == NOTHING])
         if rest:
-            evidence = slice_evidence(store, dataset, roles, scope, Everything)
+            evidence = slice_evidence(Scope(store, dataset, roles, scope), Everything)
             found.append(FoundGroup(f"unexplained:{version}", "unexplained",
                                     _title(version, "failures no finding or failing slice explains"), version, None,
                                     evidence, rest))
@@ -142,7 +142,8 @@ def _blamed(store, dataset, roles, version, row_numbers, source, cache, at_most,
     it cannot trace is grouped by slice and the intake goes on."""
     named = f"version {version}" if version is not None else "the log"
     try:
-        groups = batch_groups(store, dataset, roles, version, row_numbers, source, cache, at_most, cancel, progress)
+        groups = batch_groups(Scope(store, dataset, roles), version, row_numbers, source, cache, at_most, cancel,
+                              progress)
     except SleuthError as refused:
         return [], f"{named}: failures not traced to training batches: {refused}"
     if len(row_numbers) <= at_most:
@@ -151,9 +152,10 @@ def _blamed(store, dataset, roles, version, row_numbers, source, cache, at_most,
                     f"at most {at_most:,} per version); the rest are grouped by slice")
 
 
-def slice_evidence(store: Store, dataset: Dataset, roles: RoleMap, scope: Sql | None, predicate: Predicate) -> dict:
+def slice_evidence(scope: Scope, predicate: Predicate) -> dict:
     """The slice's error rate with its 95% interval, overall and over time (the metrics code's
     accuracy per time bucket): the group's impact, and the period its rows cover."""
+    store, dataset, roles, scope = scope.store, scope.dataset, scope.roles, scope.condition
     error = row_error_sql(dataset, roles, "misclass")
     where = Sql(f"({error}) IS NOT NULL") & scope & to_sql(predicate)
     rows, errors = store.rows(Sql(f"SELECT count(*), coalesce(sum({error}), 0) FROM {ident(dataset.view)} "
@@ -161,10 +163,10 @@ def slice_evidence(store: Store, dataset: Dataset, roles: RoleMap, scope: Sql | 
     evidence: dict[str, Any] = {"rows": int(rows), "errors": int(errors),
                                 "error_rate": errors / rows if rows else None,
                                 "ci": list(wilson(int(errors), int(rows))) if rows else None, "series": []}
-    span = time_span(store, dataset, roles, where) if roles.timestamp and rows else None
+    span = time_span(Scope(store, dataset, roles, where)) if roles.timestamp and rows else None
     if span:
         bucket = choose_bucket(*span)
-        frame = metric_over_time(store, dataset, roles, "accuracy", bucket, where).dropna(subset=["value"])
+        frame = metric_over_time(Scope(store, dataset, roles, where), "accuracy", bucket).dropna(subset=["value"])
         evidence["bucket"] = bucket.label
         evidence["series"] = _points(frame)
         evidence["period_end"] = span[1].isoformat()
@@ -207,7 +209,8 @@ def _finding_title(finding: Finding) -> str:
 def _slice_reasons(store, dataset, roles, condition, version, cancel) -> list[_Reason]:
     """Discovered failing slices, most precise first."""
     settings = DiscoverySettings(version=version, k=CANDIDATES)
-    found = sorted(failing_slices(store, dataset, roles, settings, condition, cancel=cancel), key=lambda s: -s.ci_low)
+    found = sorted(failing_slices(Scope(store, dataset, roles, condition), settings, cancel=cancel),
+                   key=lambda s: -s.ci_low)
     return [_Reason(f"slice:{version}:{s.text}", "slice", _title(version, s.text), s.to_slice()) for s in found]
 
 

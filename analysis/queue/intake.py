@@ -23,8 +23,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.data.roles import RoleMap, TaskType
-from analysis.dataset import Dataset
+from analysis.data.roles import TaskType
 from analysis.errors import SchemaError
 from analysis.metrics.outcomes import outcomes
 from analysis.data.time import time_window, timestamp_expr
@@ -33,8 +32,8 @@ from analysis.query import ROW_ID, Sql, ident
 from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.blame import TRACE_AT_MOST, TraceSource
 from analysis.queue.grouping import FoundGroup, group_failures
+from analysis.scope import Scope
 from analysis.slices import RowIds, to_sql
-from analysis.store import Store
 from analysis.trace.tracer import InfluenceCache
 from analysis.triage.check_report import finding_from_dict
 from analysis.triage.ranking import Finding
@@ -56,19 +55,19 @@ class IntakeResult:
     """What the reader must know about the grouping (a version traced in part, or not at all)."""
 
 
-def intake_log(queue: FailureQueue, store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None = None,
-               *, since_last_review: bool = False, sample: int | None = None, findings: Sequence[Finding] = (),
-               traces: Mapping[str | None, TraceSource] | None = None, trace_at_most: int = TRACE_AT_MOST,
-               cancel: CancelToken = NEVER_CANCELLED) -> IntakeResult:
+def intake_log(queue: FailureQueue, scope: Scope, *, since_last_review: bool = False, sample: int | None = None,
+               findings: Sequence[Finding] = (), traces: Mapping[str | None, TraceSource] | None = None,
+               trace_at_most: int = TRACE_AT_MOST, cancel: CancelToken = NEVER_CANCELLED) -> IntakeResult:
     """Queue the failures of ``dataset`` matching ``condition`` (and after the last review's data),
     grouped first by the check ``findings`` of the log whose rows they are, then by the training
     batch trace blames (versions in ``traces``, at most ``trace_at_most`` failures each), then by
     failing slice."""
+    roles, condition = scope.roles, scope.condition
     if since_last_review:
         last = queue.last_period_end()
         if last is not None:
             condition = time_window(roles, last, None) & condition
-    found = find_failures(store, dataset, roles, condition, findings, cancel, traces, trace_at_most=trace_at_most)
+    found = find_failures(scope.with_condition(condition), findings, cancel, traces, trace_at_most=trace_at_most)
     return queue_failures(queue, found, sample)
 
 
@@ -91,14 +90,15 @@ def kept_findings(workspace: Workspace, dataset_name: str) -> tuple[Finding, ...
     return tuple(found)
 
 
-def intake_rows(queue: FailureQueue, store: Store, dataset: Dataset, roles: RoleMap, row_numbers: Iterable[int],
+def intake_rows(queue: FailureQueue, scope: Scope, row_numbers: Iterable[int],
                 cancel: CancelToken = NEVER_CANCELLED) -> IntakeResult:
     """Queue the failures among chosen rows (rows that are not failures are left out)."""
-    return queue_failures(queue, find_failures(store, dataset, roles, to_sql(RowIds.of(row_numbers)), (), cancel))
+    return queue_failures(queue, find_failures(scope.with_condition(to_sql(RowIds.of(row_numbers))), (), cancel))
 
 
-def failures(store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None) -> pd.DataFrame:
+def failures(scope: Scope) -> pd.DataFrame:
     """The failed predictions matching ``condition``, one row each, as queue item columns."""
+    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     if roles.task is TaskType.REGRESSION:
         raise SchemaError("the failure queue takes classification logs: a failure is a wrong class")
     out = outcomes(roles, dataset.columns)
@@ -126,21 +126,20 @@ class FoundFailures:
     notes: tuple[str, ...] = ()
 
 
-def find_failures(store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None,
-                  findings: Sequence[Finding] = (), cancel: CancelToken = NEVER_CANCELLED,
-                  traces: Mapping[str | None, TraceSource] | None = None,
-                  cache: InfluenceCache | None = None, trace_at_most: int = TRACE_AT_MOST,
-                  progress: Progress = no_progress) -> FoundFailures:
+def find_failures(scope: Scope, findings: Sequence[Finding] = (), cancel: CancelToken = NEVER_CANCELLED,
+                  traces: Mapping[str | None, TraceSource] | None = None, cache: InfluenceCache | None = None,
+                  trace_at_most: int = TRACE_AT_MOST, progress: Progress = no_progress) -> FoundFailures:
     """Read and group the failures matching ``condition``; reads the log only, so a window runs
     it on a worker (with ``progress`` and ``cancel``) and writes the result with
     :func:`queue_failures` on the thread that owns the workspace: a cancelled run leaves the
     queue as it was."""
-    found = failures(store, dataset, roles, condition)
+    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
+    found = failures(Scope(store, dataset, roles, condition))
     scope = f"{dataset.name} " + (_scope_text(condition))
     if found.empty:
         return FoundFailures(dataset.name, scope, found, ())
     found["item_key"] = _item_keys(found, dataset.name, has_id=roles.id is not None)
-    grouping = group_failures(store, dataset, roles, condition, found, findings, cancel, traces, cache,
+    grouping = group_failures(Scope(store, dataset, roles, condition), found, findings, cancel, traces, cache,
                               trace_at_most, progress)
     cancel.raise_if_cancelled()
     return FoundFailures(dataset.name, scope, found, tuple(grouping.groups), tuple(grouping.notes))

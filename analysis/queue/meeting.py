@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-from analysis.data.roles import RoleMap
 from analysis.dataset import Dataset
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident
 from analysis.queue.edits import QueueEdit, SetGroupFields, decide
 from analysis.queue.failure_queue import FailureQueue, Group
 from analysis.queue.followup import AWAITING, measure
+from analysis.scope import Scope
 from analysis.store import Store
 
 EXAMPLES_PER_GROUP = 5
@@ -116,7 +116,7 @@ def example_row(store: Store, dataset: Dataset, row_number: int, cancel: CancelT
     return {} if frame.empty else {column: frame.iloc[0][column] for column in frame.columns}
 
 
-def measure_awaiting(store: Store, dataset: Dataset, roles: RoleMap, groups: list[Group],
+def measure_awaiting(scope: Scope, groups: list[Group],
                      cancel: CancelToken = NEVER_CANCELLED) -> dict[int, dict[str, Any]]:
     """The follow-up of every group whose action awaits its check, measured on ``dataset``'s new
     rows (reads the log only; the caller writes the results, on the thread that owns the workspace)."""
@@ -124,7 +124,7 @@ def measure_awaiting(store: Store, dataset: Dataset, roles: RoleMap, groups: lis
     for group in groups:
         cancel.raise_if_cancelled()
         if group.status in AWAITING and group.slice is not None and group.evidence.get("rows"):
-            result = measure(store, dataset, roles, group)
+            result = measure(scope, group)
             if result is not None:
                 measured[group.id] = result
     return measured

@@ -30,6 +30,7 @@ from analysis.metrics.outcomes import normalise_class, outcomes
 from analysis.query import ROW_ID, Sql, ident, inline, literal
 from analysis.data.roles import RoleMap, TaskType
 from analysis.rules.rule_set import FixedOutput, Output, Route, RuleSet, latest_name
+from analysis.scope import Scope
 from analysis.slicing.parser import type_family
 from analysis.slices import to_sql
 from analysis.store import Store
@@ -39,7 +40,7 @@ SOURCE, DESTINATION, VERSION = "_sleuth_source_row", "_sleuth_row", "_sleuth_ver
 """Columns of the outputs table: the base row, the derived row's id, the derived version."""
 
 
-def with_rule_versions(store: Store, dataset: Dataset, roles: RoleMap, derived: Mapping[str, RuleSet],
+def with_rule_versions(scope: Scope, derived: Mapping[str, RuleSet],
                        cancel: CancelToken = NEVER_CANCELLED) -> Dataset:
     """``dataset`` with a version per entry of ``derived`` (derived name -> rule set).
 
@@ -50,12 +51,13 @@ def with_rule_versions(store: Store, dataset: Dataset, roles: RoleMap, derived: 
     logged rows are always the source). Everything is checked before anything changes, and
     what DuckDB refuses leaves the dataset as it was.
     """
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
     logged = logged_view_name(dataset.view)
     if not derived and not has_view(store, logged):
         return dataset
     if roles.model_version is None:
         raise SchemaError("rules are put in front of a version, and this log has no model version column")
-    versions = logged_versions(store, dataset, roles)
+    versions = logged_versions(scope)
     outputs, first_row = [], sum(versions.values())
     for name, rule_set in derived.items():
         check_rule_set(dataset, roles, rule_set, versions)
@@ -122,7 +124,7 @@ def with_latest_rules(store: Store, loaded: LoadedLog, saved: Sequence[RuleSet],
     dataset, roles = loaded.dataset, loaded.roles
     if roles.model_version is None or not saved:
         return loaded
-    versions = logged_versions(store, dataset, roles)
+    versions = logged_versions(Scope(store, dataset, roles))
     latest = {r.base: r for r in saved if r.base in versions}
     usable, skipped = {}, []
     for base, rule_set in latest.items():
@@ -131,13 +133,14 @@ def with_latest_rules(store: Store, loaded: LoadedLog, saved: Sequence[RuleSet],
             usable[latest_name(base)] = rule_set
         except SchemaError as exc:
             skipped.append(f"rule set {rule_set.name} left out: {exc}")
-    dataset = with_rule_versions(store, dataset, roles, usable, cancel)
+    dataset = with_rule_versions(Scope(store, dataset, roles), usable, cancel)
     report = LoadReport(dataset.report.skipped, dataset.report.warnings + tuple(skipped))
     return replace(loaded, dataset=replace(dataset, report=report))
 
 
-def logged_versions(store: Store, dataset: Dataset, roles: RoleMap) -> dict[str, int]:
+def logged_versions(scope: Scope) -> dict[str, int]:
     """Rows per version in the log, derived versions left out."""
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
     version = f"CAST({ident(roles.model_version)} AS VARCHAR)"
     logged = logged_view_name(dataset.view)
     source = logged if has_view(store, logged) else dataset.view
@@ -192,7 +195,7 @@ def _derived_outputs(store: Store, dataset: Dataset, roles: RoleMap, logged: str
     marked = (f"SELECT b.*, {matched} AS {ident(RULE_COLUMN)}"
               + "".join(f", r{i}.*" for i in range(len(routes)))
               + f" FROM {source} AS b{''.join(joins)} WHERE CAST(b.{version} AS VARCHAR) = {literal(rule_set.base)}")
-    fixed = {k: fixed_values(store, dataset, roles, rule.action)
+    fixed = {k: fixed_values(Scope(store, dataset, roles), rule.action)
              for k, rule in enumerate(rule_set.rules, 1) if isinstance(rule.action, FixedOutput)}
     rewritten = []
     for j, column in enumerate(columns):
@@ -254,12 +257,13 @@ def predicted_column(roles: RoleMap) -> str | None:
     return roles.scores[0] if roles.task is TaskType.REGRESSION and roles.scores else None
 
 
-def fixed_values(store: Store, dataset: Dataset, roles: RoleMap, action: FixedOutput) -> dict[str, str]:
+def fixed_values(scope: Scope, action: FixedOutput) -> dict[str, str]:
     """SQL literal per outcome column for a fixed output.
 
     Without an explicit score, a classifier's scores follow the prediction: probability 1 for
     the predicted class and 0 for the others, which is what a deterministic rule claims.
     """
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
     values: dict[str, str] = {}
     column = predicted_column(roles)
     if column is not None:

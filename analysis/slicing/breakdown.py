@@ -42,6 +42,7 @@ from analysis.metrics.outcomes import Outcomes, outcomes
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import TRUE, Sql, ident, select
 from analysis.data.roles import RoleMap, TaskType
+from analysis.scope import Scope
 from analysis.slices import Not, Predicate, to_sql
 from analysis.stats.intervals import t_interval, wilson_interval
 from analysis.stats.multiple_testing import adjust_p_values
@@ -148,20 +149,12 @@ class CrossTab:
         return self.row_binning.group(row_key).predicate & self.col_binning.group(col_key).predicate
 
 
-def breakdown(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    column: str,
-    metric: str = "error_rate",
-    condition: Sql | None = None,
-    binning: Binning | None = None,
-    version: str | None = None,
-    confidence: float = 0.95,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> Breakdown:
+def breakdown(scope: Scope, column: str, metric: str = "error_rate", binning: Binning | None = None,
+              version: str | None = None, confidence: float = 0.95,
+              cancel: CancelToken = NEVER_CANCELLED) -> Breakdown:
     """``metric`` per group of ``column`` and per version (or only ``version``), each group
     with its interval and its difference from the rest of its version (see module doc)."""
+    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     _check_confidence(confidence)
     out = outcomes(roles, dataset.columns)
     measure = _measure(metric, roles, out)
@@ -194,22 +187,12 @@ def breakdown(
     return Breakdown(column, metric, binning, frame[FRAME_COLUMNS].reset_index(drop=True), confidence)
 
 
-def crosstab(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    row_column: str,
-    col_column: str,
-    metric: str = "error_rate",
-    condition: Sql | None = None,
-    row_binning: Binning | None = None,
-    col_binning: Binning | None = None,
-    version: str | None = None,
-    confidence: float = 0.95,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> CrossTab:
+def crosstab(scope: Scope, row_column: str, col_column: str, metric: str = "error_rate",
+             row_binning: Binning | None = None, col_binning: Binning | None = None, version: str | None = None,
+             confidence: float = 0.95, cancel: CancelToken = NEVER_CANCELLED) -> CrossTab:
     """``metric`` per cell of two groupings and per version, for a heat map; cells without
     rows are left out. Multi-row metrics (F1, AUC...) cost one scan per non-empty cell."""
+    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     _check_confidence(confidence)
     out = outcomes(roles, dataset.columns)
     measure = _measure(metric, roles, out)
@@ -385,9 +368,8 @@ def _multi_row_values(
 
     def value_of(predicate: Predicate, version: str | None) -> float:
         if predicate not in per_version:
-            found = overall_metrics(
-                store, dataset, roles, to_sql(predicate) & condition, cancel, with_auc=metric == "roc_auc"
-            )
+            found = overall_metrics(Scope(store, dataset, roles, to_sql(predicate) & condition), cancel,
+                                    with_auc=metric == "roc_auc")
             per_version[predicate] = {
                 entry.version: math.nan if entry.metrics.get(metric) is None else float(entry.metrics[metric])
                 for entry in found
@@ -401,38 +383,19 @@ def _multi_row_values(
     return values, rests
 
 
-def breakdown_by(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    column: str,
-    metric: str = "error_rate",
-    condition: Sql | None = None,
-    version: str | None = None,
-    n_bins: int = 5,
-    edges: Sequence[float] | None = None,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> Breakdown:
+def breakdown_by(scope: Scope, column: str, metric: str = "error_rate", version: str | None = None, n_bins: int = 5,
+                 edges: Sequence[float] | None = None, cancel: CancelToken = NEVER_CANCELLED) -> Breakdown:
     """Bin ``column`` as asked (``n_bins`` quantiles, or the user's ``edges``) and break down by it:
     the one call the breakdown panel makes per change of its settings."""
+    store, dataset, condition = scope.store, scope.dataset, scope.condition
     binning = bin_column(store, dataset, column, condition, n_bins=n_bins, edges=edges or None, cancel=cancel)
-    return breakdown(store, dataset, roles, column, metric, condition, binning, version, cancel=cancel)
+    return breakdown(scope, column, metric, binning, version, cancel=cancel)
 
 
-def crosstab_by(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    row_column: str,
-    col_column: str,
-    metric: str = "error_rate",
-    condition: Sql | None = None,
-    version: str | None = None,
-    n_bins: int = 5,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> CrossTab:
+def crosstab_by(scope: Scope, row_column: str, col_column: str, metric: str = "error_rate",
+                version: str | None = None, n_bins: int = 5, cancel: CancelToken = NEVER_CANCELLED) -> CrossTab:
     """Both columns binned with ``n_bins`` quantiles (or their values), then :func:`crosstab`."""
+    store, dataset, condition = scope.store, scope.dataset, scope.condition
     rows = bin_column(store, dataset, row_column, condition, n_bins=n_bins, cancel=cancel)
     cols = bin_column(store, dataset, col_column, condition, n_bins=n_bins, cancel=cancel)
-    return crosstab(store, dataset, roles, row_column, col_column, metric, condition, rows, cols, version,
-                    cancel=cancel)
+    return crosstab(scope, row_column, col_column, metric, rows, cols, version, cancel=cancel)

@@ -28,9 +28,9 @@ from analysis.metrics.outcomes import Outcomes, outcomes
 from analysis.metrics.per_version import model_versions
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident
+from analysis.scope import Scope
 from analysis.slices import Flip, Outcome, Predicate, RoleLeaf, role_leaves, to_sql, to_text
 from analysis.slicing.parser import parse_slice
-from analysis.store import Store
 
 ROLES_HINT = "(Data > Column roles in the window, or --label / --id / --version-column on the command line)"
 
@@ -112,22 +112,22 @@ def slice_sql(predicate: Predicate, dataset: Dataset, roles: RoleMap) -> Sql:
     return to_sql(predicate, RoleContext(dataset, roles))
 
 
-def parse_where(store: Store, text: str, dataset: Dataset, roles: RoleMap,
-                cancel: CancelToken = NEVER_CANCELLED) -> Predicate:
+def parse_where(scope: Scope, text: str, cancel: CancelToken = NEVER_CANCELLED) -> Predicate:
     """A typed filter (``--where``, ``trace --slice``) read against ``dataset``: its columns'
     types, its roles for the role leaves and, when a flip is named, its model versions (looked
     up only then), so every mistake is one sentence before any analysis runs."""
+    dataset, roles = scope.dataset, scope.roles
     context = RoleContext(dataset, roles)
     predicate = parse_slice(text, {c.name: c.dtype for c in dataset.columns}, context.check)
     flips = [leaf for leaf in role_leaves(predicate) if isinstance(leaf, Flip)]
     if flips:
-        known = RoleContext(dataset, roles, tuple(model_versions(store, dataset, roles, cancel)))
+        known = RoleContext(dataset, roles, tuple(model_versions(scope, cancel)))
         for leaf in flips:
             known.check(leaf)
     return predicate
 
 
-def where_sql(store: Store, text: str, dataset: Dataset, roles: RoleMap,
-              cancel: CancelToken = NEVER_CANCELLED) -> Sql:
+def where_sql(scope: Scope, text: str, cancel: CancelToken = NEVER_CANCELLED) -> Sql:
     """:func:`parse_where` as a WHERE fragment over ``dataset``'s view."""
-    return slice_sql(parse_where(store, text, dataset, roles, cancel), dataset, roles)
+    dataset, roles = scope.dataset, scope.roles
+    return slice_sql(parse_where(scope, text, cancel), dataset, roles)

@@ -17,10 +17,9 @@ from typing import Any, Sequence
 
 from analysis.data.model_label import LabelChoice, ModelColumns, label_key
 from analysis.data.model_label import label_from_model as label_among_columns
-from analysis.data.roles import ColumnProfile, RoleMap, TaskType
-from analysis.dataset import Dataset
+from analysis.data.roles import ColumnProfile, TaskType
 from analysis.errors import SchemaError
-from analysis.store import Store
+from analysis.scope import Scope
 from analysis.trace.model_files import LoadedModel, final_estimator, is_xgboost_booster
 
 __all__ = ["LabelChoice", "label_from_model", "label_key", "model_classes", "model_columns", "model_inputs"]
@@ -49,8 +48,7 @@ def model_columns(model: LoadedModel) -> ModelColumns | None:
     return ModelColumns(frozenset(inputs), None if classes is None else frozenset(classes))
 
 
-def label_from_model(store: Store, dataset: Dataset, profiles: Sequence[ColumnProfile], roles: RoleMap,
-                     model: LoadedModel) -> LabelChoice | None:
+def label_from_model(scope: Scope, profiles: Sequence[ColumnProfile], model: LoadedModel) -> LabelChoice | None:
     """The snapshot's label according to ``model`` (see the module docstring).
 
     None when the model names none of its inputs (fitted on a bare array): then nothing but the
@@ -59,12 +57,12 @@ def label_from_model(store: Store, dataset: Dataset, profiles: Sequence[ColumnPr
     columns = model_columns(model)
     if columns is None:
         return None
-    choice = label_among_columns(store, dataset, profiles, roles, columns)
+    choice = label_among_columns(scope, profiles, columns)
     if choice is None:
         wanted = (f"values within the model's classes ({', '.join(sorted(columns.classes)[:10])})"
                   if columns.classes is not None else "numbers")
         raise SchemaError(f"no column outside the model's inputs holds {wanted}, so the snapshot has no label "
-                          "for this model (name it with --label)", file=", ".join(dataset.paths))
+                          "for this model (name it with --label)", file=", ".join(scope.dataset.paths))
     return choice
 
 

@@ -33,6 +33,7 @@ from analysis.slices import Compare, Predicate, RowIds
 from analysis.store import Store
 from analysis.trace.suspects import DEFAULT_SOURCE_COLUMNS, find_suspects, influence_by_source, suspects_report
 from analysis.report.formatting import count, json_value, number, p_value
+from analysis.scope import Scope
 
 FAILURE_CAP = 500
 """At most this many failed predictions are traced together, the worst (highest loss) first:
@@ -62,7 +63,7 @@ def read_training(store: Store, train_paths: Sequence[str], cancel: CancelToken 
     snapshot = load_log(store, train_paths, fixed=fixed, check=False, cancel=cancel)
     note = None
     if model is not None and Role.LABEL not in (fixed or {}):
-        choice = label_from_model(store, snapshot.dataset, snapshot.profiles, snapshot.roles, model)
+        choice = label_from_model(Scope(store, snapshot.dataset, snapshot.roles), snapshot.profiles, model)
         if choice is not None:
             note = choice.sentence()
             snapshot = with_label_named(snapshot, choice.column)
@@ -126,7 +127,7 @@ def trace_prediction(
     log = load_traced_log(store, log_paths, training, log_roles, cancel, options)
     model, features = model_for(training, loaded_model, log)
     if version is None:
-        version = version_of_model(model_versions(store, log.dataset, log.roles, cancel), model_path)
+        version = version_of_model(model_versions(Scope(store, log.dataset, log.roles), cancel), model_path)
     query = _log_row(store, log, row, features, version, cancel)
     label = query[log.roles.label] if log.roles.label else None
     if label is None or (isinstance(label, float) and math.isnan(label)):
@@ -278,9 +279,9 @@ class NoLabelYet(SchemaError):
     """The log row has no ground truth yet: there is no failure to trace."""
 
 
-def row_version(store: Store, dataset: Dataset, roles: RoleMap, row_id: int,
-                cancel: CancelToken = NEVER_CANCELLED) -> str | None:
+def row_version(scope: Scope, row_id: int, cancel: CancelToken = NEVER_CANCELLED) -> str | None:
     """The model version that served log row ``row_id`` (a ROW_ID), or None without that role."""
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
     if roles.model_version is None:
         return None
     rows = store.rows(Sql(f"SELECT CAST({ident(roles.model_version)} AS VARCHAR) FROM {ident(dataset.view)} "
@@ -288,25 +289,16 @@ def row_version(store: Store, dataset: Dataset, roles: RoleMap, row_id: int,
     return rows[0][0] if rows else None
 
 
-def trace_log_row(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    row_id: int,
-    snapshot_paths: Sequence[str],
-    model_path: str | Path | None,
-    trust: bool,
-    cache: InfluenceCache,
-    k: int = 20,
-    progress: Progress = no_progress,
-    cancel: CancelToken = NEVER_CANCELLED,
-    snapshot_roles: Mapping[Role, str] | None = None,
-) -> RowTrace:
+def trace_log_row(scope: Scope, row_id: int, snapshot_paths: Sequence[str], model_path: str | Path | None,
+                  trust: bool, cache: InfluenceCache, k: int = 20, progress: Progress = no_progress,
+                  cancel: CancelToken = NEVER_CANCELLED,
+                  snapshot_roles: Mapping[Role, str] | None = None) -> RowTrace:
     """Trace the log row ``row_id`` (its ROW_ID) of an open dataset, reusing ``cache``'s preparation.
 
     ``snapshot_roles`` are the snapshot's columns a person named for a role (its saved roles).
     Raises :class:`NoLabelYet` before any preparation when the row has no label.
     """
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
     frame = store.df(Sql(f"SELECT * FROM {ident(dataset.view)} WHERE {ident(ROW_ID)} = ?", (int(row_id),)),
                      cancel)
     if frame.empty:
@@ -375,10 +367,10 @@ def version_of_model(versions: Sequence[str], model_path: str | Path | None) -> 
     return max(named, key=len) if named else None
 
 
-def busiest_failing_version(store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None,
-                            cancel: CancelToken = NEVER_CANCELLED) -> str | None:
+def busiest_failing_version(scope: Scope, cancel: CancelToken = NEVER_CANCELLED) -> str | None:
     """The model version with the most failed predictions in the slice: the one whose model the
     failures are traced through (None without a version role or without failures)."""
+    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     if roles.model_version is None:
         return None
     version = f"CAST({ident(roles.model_version)} AS VARCHAR)"
@@ -388,24 +380,13 @@ def busiest_failing_version(store: Store, dataset: Dataset, roles: RoleMap, cond
     return rows[0][0] if rows else None
 
 
-def trace_failures(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    condition: Sql | None,
-    version: str | None,
-    snapshot_paths: Sequence[str],
-    model_path: str | Path | None,
-    trust: bool,
-    cache: InfluenceCache,
-    k: int = 20,
-    cap: int = FAILURE_CAP,
-    progress: Progress = no_progress,
-    cancel: CancelToken = NEVER_CANCELLED,
-    snapshot_roles: Mapping[Role, str] | None = None,
-) -> FailuresTrace:
+def trace_failures(scope: Scope, version: str | None, snapshot_paths: Sequence[str], model_path: str | Path | None,
+                   trust: bool, cache: InfluenceCache, k: int = 20, cap: int = FAILURE_CAP,
+                   progress: Progress = no_progress, cancel: CancelToken = NEVER_CANCELLED,
+                   snapshot_roles: Mapping[Role, str] | None = None) -> FailuresTrace:
     """Sum the influence of every training row over the failed predictions of ``version`` in the
     slice ``condition`` (the worst ``cap`` of them), so rows and batches harmful to many stand out."""
+    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     where = _failed(dataset, roles) & condition
     if version is not None and roles.model_version:
         where = where & Sql(f"CAST({ident(roles.model_version)} AS VARCHAR) = ?", (str(version),))
@@ -463,11 +444,11 @@ def trace_slice(
     loaded_model = load_model(model_path, trust=trust) if model_path else None
     training = read_training(store, train_paths, cancel, model=loaded_model, fixed=snapshot_roles)
     log = load_traced_log(store, log_paths, training, log_roles, cancel, options)
-    condition = where_sql(store, slice_text, log.dataset, log.roles, cancel)
+    condition = where_sql(Scope(store, log.dataset, log.roles), slice_text, cancel)
     if version is None:
-        version = (version_of_model(model_versions(store, log.dataset, log.roles, cancel), model_path)
-                   or busiest_failing_version(store, log.dataset, log.roles, condition, cancel))
-    traced = trace_failures(store, log.dataset, log.roles, condition, version, train_paths, model_path, trust,
+        version = (version_of_model(model_versions(Scope(store, log.dataset, log.roles), cancel), model_path)
+                   or busiest_failing_version(Scope(store, log.dataset, log.roles, condition), cancel))
+    traced = trace_failures(Scope(store, log.dataset, log.roles, condition), version, train_paths, model_path, trust,
                             InfluenceCache(), k=k, progress=progress, cancel=cancel, snapshot_roles=snapshot_roles)
     return failures_report(traced, slice_text)
 

@@ -28,6 +28,7 @@ from analysis.store import Store
 from analysis.slices import to_sql
 from analysis.triage.ranking import MIN_BASELINE_ROWS, Finding, group_predicate
 from analysis.report.formatting import count, percent
+from analysis.scope import Scope
 
 NUMERIC_BINS = 20
 MAX_CATEGORIES = 12
@@ -71,10 +72,9 @@ class FindingHistograms:
     columns: tuple[ColumnHistograms, ...]
 
 
-def finding_histograms(
-    store: Store, dataset: Dataset, roles: RoleMap, finding: Finding, cancel: CancelToken = NEVER_CANCELLED,
-) -> FindingHistograms:
+def finding_histograms(scope: Scope, finding: Finding, cancel: CancelToken = NEVER_CANCELLED) -> FindingHistograms:
     """Before/after histograms of every column of ``finding`` (the score for a model-only one)."""
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
     present = {c.name for c in dataset.columns}
     columns = [c for c in finding.columns if c in present] or [s for s in roles.scores[:1] if s in present]
     group = to_sql(group_predicate(finding.group))

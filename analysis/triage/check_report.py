@@ -29,6 +29,7 @@ from analysis.triage.symptoms import Symptom
 from analysis.triage.label_arrival import labels_stopped_finding
 from analysis.triage.ranking import SEVERITIES, Finding, ranked, triage
 from analysis.report.formatting import count, json_value, number
+from analysis.scope import Scope
 
 
 @dataclass(frozen=True)
@@ -83,18 +84,18 @@ def run_check(
         other = load_log(store, reference, check=False, model=model, cancel=cancel)
         if other.roles.label is None:
             other = with_label_named(other, roles.label)
-        profile = profile_reference(store, other.dataset, other.roles)
+        profile = profile_reference(Scope(store, other.dataset, other.roles))
         kind = "log" if other.roles.has_outcome or other.roles.model_version else "training snapshot"
         described = f"{kind} {', '.join(Path(p).name for p in reference)}"
     elif reference_window is not None:
-        profile = profile_reference(store, dataset, roles, condition=time_window(roles, *reference_window))
+        profile = profile_reference(Scope(store, dataset, roles, time_window(roles, *reference_window)))
         described = f"window {reference_window[0].isoformat()}..{reference_window[1].isoformat()}"
     else:
-        profile = profile_reference(store, dataset, roles, condition=default_window(store, dataset, roles))
+        profile = profile_reference(Scope(store, dataset, roles, default_window(Scope(store, dataset, roles))))
         described = "default reference window of the log"
     if write_expect is not None:
         Path(write_expect).write_text(profile.to_json(), encoding="utf-8")
-    findings = check_against(store, dataset, roles, profile, since=since, progress=scaled(progress, 0.5, 1.0),
+    findings = check_against(Scope(store, dataset, roles), profile, since=since, progress=scaled(progress, 0.5, 1.0),
                              cancel=cancel)
     return CheckRun(dataset, roles, described, tuple(findings), label_note=loaded.label_note)
 
@@ -132,23 +133,16 @@ class Reference:
 DEFAULT_REFERENCE = Reference()
 
 
-def check_dataset(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    saved_profile: str | None = None,
-    reference: Reference = DEFAULT_REFERENCE,
-    snapshot: tuple[Dataset, RoleMap] | None = None,
-    since: _dt.datetime | None = None,
-    where: Predicate = Everything,
-    progress: Progress = no_progress,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> CheckRun:
+def check_dataset(scope: Scope, saved_profile: str | None = None, reference: Reference = DEFAULT_REFERENCE,
+                  snapshot: tuple[Dataset, RoleMap] | None = None, since: _dt.datetime | None = None,
+                  where: Predicate = Everything, progress: Progress = no_progress,
+                  cancel: CancelToken = NEVER_CANCELLED) -> CheckRun:
     """Check an open log's rows in ``where`` (the current slice) from ``since`` on against
     ``reference``: the profile the workspace kept from an earlier check with the same
     reference and slice (``saved_profile``, JSON), else the reference's rows of the same
     slice, profiled now (a snapshot lacking a column of the slice is profiled whole). The
     window's on-call panel calls this; the run carries the profile so the workspace can keep it."""
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
     from analysis.triage.reference_profile import Profile
 
     described = reference.describe()
@@ -157,9 +151,8 @@ def check_dataset(
     else:
         progress(0.0, "Profiling the reference")
         profile = _reference_profile(store, dataset, roles, reference, snapshot, where)
-    findings = check_against(store, dataset, roles, profile, since=since,
-                             condition=None if where is Everything else to_sql(where),
-                             progress=scaled(progress, 0.3, 1.0), cancel=cancel)
+    findings = check_against(scope.with_condition(None if where is Everything else to_sql(where)), profile,
+                             since=since, progress=scaled(progress, 0.3, 1.0), cancel=cancel)
     if where is not Everything:
         described += f" (rows where {to_text(where)})"
         findings = [replace(f, slice=all_of([where, f.slice])) for f in findings]  # opening one keeps the slice
@@ -176,27 +169,19 @@ def _reference_profile(store: Store, dataset: Dataset, roles: RoleMap, reference
     if reference.kind == "snapshot" and snapshot is not None:
         other, other_roles = snapshot
         applies = where.columns <= {c.name for c in other.columns} if where is not Everything else False
-        return profile_reference(store, other, other_roles, condition=to_sql(where) if applies else None)
+        return profile_reference(Scope(store, other, other_roles, to_sql(where) if applies else None))
     if reference.kind == "before" and reference.before is not None:
         window: Predicate = Range(roles.timestamp, None, reference.before)
         rows = to_sql(all_of([where, window]))
     else:
-        start = default_window(store, dataset, roles)
+        start = default_window(Scope(store, dataset, roles))
         rows = start if where is Everything else Sql(f"({start.text}) AND ({to_sql(where).text})",
                                                      start.params + to_sql(where).params)
-    return profile_reference(store, dataset, roles, condition=rows)
+    return profile_reference(Scope(store, dataset, roles, rows))
 
 
-def check_against(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    profile,
-    since: _dt.datetime | None = None,
-    condition: Sql | None = None,
-    progress: Progress = no_progress,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> list[Finding]:
+def check_against(scope: Scope, profile, since: _dt.datetime | None = None, progress: Progress = no_progress,
+                  cancel: CancelToken = NEVER_CANCELLED) -> list[Finding]:
     """Run every check of ``dataset``'s rows in ``condition`` (a slice) from ``since`` on
     against ``profile`` and rank what they saw.
 
@@ -206,6 +191,7 @@ def check_against(
     after ``since`` is located over the whole span, so it starts when it really began, and
     the scan keeps the rows before it as its outside (it cannot call a window holding most of
     the rows it reads anomalous)."""
+    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     cancel.raise_if_cancelled()
     progress(0.0, "Running the input checks")
     checked = time_window(roles, since, None) if since is not None else None
@@ -225,11 +211,11 @@ def _checked(store: Store, dataset: Dataset, roles: RoleMap, profile, since: Sql
     """Checks of the rows in ``since``, triage over ``dataset``, and the labels' arrival."""
     from analysis.triage.checks import run_checks
 
-    symptoms = run_checks(store, dataset, roles, profile, condition=since, cancel=cancel)
+    symptoms = run_checks(Scope(store, dataset, roles, since), profile, cancel=cancel)
     progress(0.6, "Ranking findings")
-    findings = triage(store, dataset, roles, symptoms, profile=profile, cancel=cancel)
+    findings = triage(Scope(store, dataset, roles), symptoms, profile=profile, cancel=cancel)
     progress(0.9, "Looking at how labels arrive")
-    stopped = labels_stopped_finding(store, dataset, roles, since, cancel)
+    stopped = labels_stopped_finding(Scope(store, dataset, roles, since), cancel)
     progress(1.0, "Checked")
     return ranked([*findings, stopped]) if stopped is not None else findings
 
@@ -247,10 +233,9 @@ def fails(findings: Sequence[Finding], fail_on: str) -> bool:
     return any(SEVERITIES.index(f.severity) <= SEVERITIES.index(fail_on) for f in findings)
 
 
-def check_report(
-    store: Store, dataset: Dataset, roles: RoleMap, findings: Sequence[Finding], reference_description: str
-) -> dict[str, Any]:
+def check_report(scope: Scope, findings: Sequence[Finding], reference_description: str) -> dict[str, Any]:
     """The JSON document of ``sleuth check --json``, findings best first."""
+    dataset = scope.dataset
     return {
         "dataset": dataset.name,
         "rows": dataset.row_count,

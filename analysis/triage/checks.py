@@ -29,11 +29,11 @@ from analysis.dataset import Dataset
 from analysis.data.time import time_span, timestamp_expr
 from analysis.triage.reference_profile import ERROR, PREDICTED_POSITIVE, Profile, cell_spec
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
-from analysis.query import ROW_ID, Sql
+from analysis.query import ROW_ID
 from analysis.data.roles import Role, RoleMap
-from analysis.store import Store
 from analysis.triage.symptoms import Symptom
 from analysis.data.time import BUCKETS, Bucket
+from analysis.scope import Scope
 
 MIN_ROWS = 200
 """Rows a cell needs before any check reads it: fewer make shares too noisy to trust."""
@@ -90,19 +90,11 @@ def check_bucket(start: dt.datetime, end: dt.datetime) -> Bucket:
     return BUCKETS[-1]
 
 
-def run_checks(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    profile: Profile,
-    condition: Sql | None = None,
-    bucket: Bucket | None = None,
-    group_columns: Sequence[str] | None = None,
-    min_rows: int = MIN_ROWS,
-    cancel: CancelToken = NEVER_CANCELLED,
-    progress: Progress = no_progress,
-) -> list[Symptom]:
+def run_checks(scope: Scope, profile: Profile, bucket: Bucket | None = None,
+               group_columns: Sequence[str] | None = None, min_rows: int = MIN_ROWS,
+               cancel: CancelToken = NEVER_CANCELLED, progress: Progress = no_progress) -> list[Symptom]:
     """Every symptom of the rows matching ``condition`` against ``profile``."""
+    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     progress(0.0, "Comparing the schema with the reference")
     profile = profile.label_matched_to(roles)
     symptoms = schema_symptoms(dataset, roles, profile)
@@ -111,7 +103,7 @@ def run_checks(
                   if present.get(c.name) == c.dtype and c.name not in (ROW_ID, roles.model_version)]
     groups = tuple(g for g in (profile.group_columns if group_columns is None else group_columns)
                    if g in present and profile.column(g) is not None and profile.column(g).kind == "categorical")
-    span = time_span(store, dataset, roles, condition) if roles.timestamp else None
+    span = time_span(scope) if roles.timestamp else None
     if bucket is None and span is not None:
         bucket = check_bucket(*span)
     spec = cell_spec(
@@ -130,11 +122,10 @@ def run_checks(
             continue
         symptoms += _cell_symptoms(cell, reference, profile, roles, comparable, width, min_rows)
     progress(0.85, "Looking row by row for nulls, zeros and stuck values clustered in time")
-    symptoms += row_level_symptoms(store, dataset, roles, comparable, condition, cancel)
+    symptoms += row_level_symptoms(scope, comparable, cancel)
     progress(0.9, "Looking row by row for values far beyond the reference")
     seen = {c for s in symptoms if s.kind in VALUES_OFF_KINDS for c in s.columns}
-    symptoms += far_beyond_symptoms(store, dataset, roles, profile, [c for c in comparable if c.name not in seen],
-                                    condition, cancel)
+    symptoms += far_beyond_symptoms(scope, profile, [c for c in comparable if c.name not in seen], cancel)
     progress(1.0, f"{len(symptoms)} symptom(s)")
     return sorted(symptoms, key=_symptom_order)
 

@@ -28,13 +28,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.data.roles import RoleMap
 from analysis.data.time import BUCKETS, timestamp_expr
-from analysis.dataset import Dataset
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import Sql, ident
+from analysis.scope import Scope
 from analysis.slices import Predicate, to_sql
-from analysis.store import Store
 
 MIN_BUCKETS = 4
 """A kink needs a flat part and a sloped part of at least two buckets each to be fitted."""
@@ -99,13 +97,12 @@ def _fit_cost(design: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
     return float(np.sum(w * (y - design @ coef) ** 2))
 
 
-def drift_onset(
-    store: Store, dataset: Dataset, roles: RoleMap, column: str, group: Predicate, width: _dt.timedelta,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> Onset | None:
+def drift_onset(scope: Scope, column: str, group: Predicate, width: _dt.timedelta,
+                cancel: CancelToken = NEVER_CANCELLED) -> Onset | None:
     """Where ``column``'s mean began to trend among ``group``'s rows, in buckets of ``width``
     (the checks' buckets), and whether a trend explains it better than a step; None without
     a timestamp, with a width no bucket has, or with too few buckets to tell."""
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
     bucket = next((b for b in BUCKETS if b.seconds == width.total_seconds()), None)
     if roles.timestamp is None or bucket is None:
         return None

@@ -25,6 +25,7 @@ from analysis.metrics.per_version import timestamp_expr
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import Sql, ident
 from analysis.data.roles import RoleMap
+from analysis.scope import Scope
 from analysis.store import Store
 from analysis.triage.cells import finite_double
 from analysis.triage.localisation import one_row_per_request, scanned_window
@@ -78,12 +79,11 @@ def far_beyond_bounds(column: ColumnProfile) -> tuple[float | None, float | None
     return (low / UNIT_GAP if bounded_low else None, high * UNIT_GAP if bounded_high else None)
 
 
-def far_beyond_symptoms(
-    store: Store, dataset: Dataset, roles: RoleMap, profile: Profile, columns: Sequence[ColumnProfile],
-    condition: Sql | None = None, cancel: CancelToken = NEVER_CANCELLED,
-) -> list[Symptom]:
+def far_beyond_symptoms(scope: Scope, profile: Profile, columns: Sequence[ColumnProfile],
+                        cancel: CancelToken = NEVER_CANCELLED) -> list[Symptom]:
     """A ``unit_change`` symptom for each numeric column in ``columns`` whose far-beyond rows
     cluster in a window of time beyond chance (see the module text)."""
+    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     if roles.timestamp is None:
         return []
     model_side = {roles.label, roles.prediction, *roles.scores}
@@ -102,7 +102,7 @@ def far_beyond_symptoms(
         if not count or any(s.kind == "swap" and column.name in s.columns for s in found):
             continue
         violation = Violation(f"CASE WHEN ({condition_text}) THEN 1.0 ELSE 0.0 END", 1, 0.0, True)
-        window = scanned_window(store, dataset, roles, violation, where, cancel)
+        window = scanned_window(scope, violation, where, cancel)
         if window is None or window.p_value is None or window.p_value >= ALPHA / len(bounded):
             continue
         found.append(_symptom(store, dataset, roles, column, bounds, condition_text, window, where, cancel))
@@ -141,7 +141,7 @@ def _swapped_with(
     if gain <= 0 or own_moved is None:
         return None
     both_moved = Violation(f"CASE WHEN ({own_moved}) AND ({partner_moved}) THEN 1.0 ELSE 0.0 END", 1, 0.0, True)
-    found = scanned_window(store, dataset, roles, both_moved, where, cancel)
+    found = scanned_window(Scope(store, dataset, roles), both_moved, where, cancel)
     if found is None or found.p_value is None or found.p_value >= ALPHA / len(partners):
         return None
     return Symptom(

@@ -45,6 +45,7 @@ from analysis.data.time import choose_bucket, timestamp_expr
 from analysis.dataset import Dataset
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import Sql, ident, where_clause
+from analysis.scope import Scope
 from analysis.slices import Range
 from analysis.store import Store
 from analysis.triage.ranking import Finding, rank_score
@@ -86,12 +87,10 @@ class LabelGap:
                        f"does not explain the cut)")
 
 
-def label_gap(
-    store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None = None,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> LabelGap | None:
+def label_gap(scope: Scope, cancel: CancelToken = NEVER_CANCELLED) -> LabelGap | None:
     """The unlabelled end of the rows matching ``condition`` and whether labels stopped; None
     without a label or a time column, with too few labels, or with the last row labelled."""
+    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     if roles.label is None or roles.timestamp is None:
         return None
     ts = timestamp_expr(dataset, roles)
@@ -166,17 +165,15 @@ def _fit(age: np.ndarray, n: np.ndarray, k: np.ndarray, cut: float) -> tuple[tup
     return (float(expit(best.x[0])), float(math.exp(best.x[1]))), -float(best.fun)
 
 
-def labels_stopped_finding(
-    store: Store, dataset: Dataset, roles: RoleMap, condition: Sql | None = None,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> Finding | None:
+def labels_stopped_finding(scope: Scope, cancel: CancelToken = NEVER_CANCELLED) -> Finding | None:
     """The finding "no labels since ..." when labels stopped arriving (None when they did not).
 
     A warning: predictions are still served, but every metric of the rows after the cut is
     blind, so the window must say so and estimate instead. Its effect is the share of those
     rows that would have had their label; its key has no time in it, so a decision (e.g.
     "expected: labels come weekly") applies the next time too."""
-    gap = label_gap(store, dataset, roles, condition, cancel)
+    roles = scope.roles
+    gap = label_gap(scope, cancel)
     if gap is None or not gap.stopped:
         return None
     end = gap.last + _dt.timedelta(microseconds=1)

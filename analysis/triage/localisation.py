@@ -34,6 +34,7 @@ from analysis.data.time import BUCKETS, Bucket, time_span, timestamp_expr
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident
 from analysis.data.roles import RoleMap
+from analysis.scope import Scope
 from analysis.slices import Compare, IsNull, Predicate, all_of, to_sql, to_text
 from analysis.store import Store
 from analysis.triage.scan import MAX_UNITS, PERMUTATIONS, interval_p_value, scan
@@ -74,10 +75,8 @@ class ScannedWindow:
     p_value: float | None
 
 
-def scanned_window(
-    store: Store, dataset: Dataset, roles: RoleMap, violation: Violation, group: Sql,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> ScannedWindow | None:
+def scanned_window(scope: Scope, violation: Violation, group: Sql,
+                   cancel: CancelToken = NEVER_CANCELLED) -> ScannedWindow | None:
     """The window of the log (rows of ``group``) where ``violation``'s rows are most in excess;
     None when no stretch of time has more of them than the rest.
 
@@ -85,7 +84,8 @@ def scanned_window(
     which weighs the evidence (the p-value); then the window's edges are refined by scanning
     again around it (the window and as much again on each side) in finer units, until the
     units stop getting finer: an hour-long burst in a month of traffic ends on its hour."""
-    span = time_span(store, dataset, roles, group)
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
+    span = time_span(scope.with_condition(group))
     if span is None:
         return None
     found = _scan_span(store, dataset, roles, violation, group, span, PERMUTATIONS, cancel)
@@ -124,14 +124,13 @@ def _scan_span(
     return ScannedWindow(starts[found.first], end, found.rows, inside, outside, unit, found.p_value)
 
 
-def stretch_p_value(
-    store: Store, dataset: Dataset, roles: RoleMap, violation: Violation, group: Sql,
-    start: _dt.datetime, end: _dt.datetime, cancel: CancelToken = NEVER_CANCELLED,
-) -> float | None:
+def stretch_p_value(scope: Scope, violation: Violation, group: Sql, start: _dt.datetime, end: _dt.datetime,
+                    cancel: CancelToken = NEVER_CANCELLED) -> float | None:
     """The scan's p-value of the window ``[start, end)`` the checks' buckets gave, when the
     rows' own most likely window lies elsewhere: the evidence that this stretch, among all
     the windows of the log, holds more of ``violation``'s rows than chance. None without rows."""
-    span = time_span(store, dataset, roles, group)
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
+    span = time_span(scope.with_condition(group))
     if span is None:
         return None
     unit = scan_unit(*span)
@@ -213,16 +212,15 @@ class Concentration:
     coverage: float
 
 
-def violating_slice(
-    store: Store, dataset: Dataset, roles: RoleMap, violation: Violation, window: Sql,
-    columns: Sequence[Column], baseline: float, cancel: CancelToken = NEVER_CANCELLED,
-) -> Concentration | None:
+def violating_slice(scope: Scope, violation: Violation, window: Sql, columns: Sequence[Column], baseline: float,
+                    cancel: CancelToken = NEVER_CANCELLED) -> Concentration | None:
     """The slice of the ``window`` rows where ``violation``'s rows concentrate (see the
     module text); None when no slice can be stated as equalities over ``columns``.
 
     A predicate of the slice found stays only if it sharpens it: the rows it adds to the
     slice without it must show the problem less often, beyond chance (a predicate true for
     most rows, such as ``children <= 1``, rides along with the real one otherwise)."""
+    store, dataset = scope.store, scope.dataset
     window_rows, violating = _counts(store, dataset, violation, window, cancel)
     if not window_rows or not violating:
         return None

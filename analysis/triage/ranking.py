@@ -96,10 +96,10 @@ from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import Sql, ident
 from analysis.data.roles import RoleMap, TaskType
 from analysis.slices import Compare, Everything, IsNull, Predicate, Range, all_of, to_sql, to_text
-from analysis.store import Store
 from analysis.triage.symptoms import Symptom
 from analysis.triage.violating_rows import violation_of
 from analysis.report.formatting import is_missing, number, percent, plain_value, significant
+from analysis.scope import Scope
 from analysis.stats.significance import pooled_proportion_z
 
 ROOT_CAUSE_ORDER = (
@@ -480,11 +480,10 @@ class ModelEffect:
         return max(moved, self.error_effect if self.error_grew else 0.0)
 
 
-def measure_effect(
-    store: Store, dataset: Dataset, roles: RoleMap, group: Group,
-    start: _dt.datetime | None, end: _dt.datetime | None, cancel: CancelToken = NEVER_CANCELLED,
-) -> ModelEffect:
+def measure_effect(scope: Scope, group: Group, start: _dt.datetime | None, end: _dt.datetime | None,
+                   cancel: CancelToken = NEVER_CANCELLED) -> ModelEffect:
     """Score and error of ``group`` inside ``[start, end)`` and outside it, in one pass."""
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
     out = outcomes(roles, dataset.columns)
     score = out.confidence or (f"CAST(({out.y_pred}) AS DOUBLE)" if out.y_pred else "CAST(NULL AS DOUBLE)")
     if out.is_correct is not None:
@@ -614,20 +613,15 @@ def severity_of(sudden: bool, model_effect: float, input_effect: float, rows: in
     return "info"
 
 
-def triage(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    symptoms: Iterable[Symptom],
-    profile: Profile | None = None,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> list[Finding]:
+def triage(scope: Scope, symptoms: Iterable[Symptom], profile: Profile | None = None,
+           cancel: CancelToken = NEVER_CANCELLED) -> list[Finding]:
     """The findings behind ``symptoms``, best first (see the module text for every step).
 
     ``profile`` is the reference the checks used; without it a swap cannot be told row by
     row and keeps the checks' buckets and group."""
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
     symptoms = list(symptoms)
-    span = time_span(store, dataset, roles) if roles.timestamp else None
+    span = time_span(scope.with_condition(None)) if roles.timestamp else None
     episodes = concentrate(episodes_of(symptoms, span))
     findings = []
     for draft in root_causes(episodes, frozenset({roles.prediction, *roles.scores}) - {None}):
@@ -715,11 +709,11 @@ def ranked(findings: Iterable[Finding]) -> list[Finding]:
 
 
 def _finding(store, dataset, roles, profile, draft: _Draft, cancel) -> Finding:
-    lead, located = localise(store, dataset, roles, since_trend_began(store, dataset, roles, draft.lead, cancel),
-                             profile, cancel)
+    lead, located = localise(Scope(store, dataset, roles),
+                             since_trend_began(Scope(store, dataset, roles), draft.lead, cancel), profile, cancel)
     draft = replace(draft, lead=lead)
     start, end = lead.start, lead.end
-    measured = measure_effect(store, dataset, roles, lead.group, start, end, cancel)
+    measured = measure_effect(Scope(store, dataset, roles), lead.group, start, end, cancel)
     confinement = 1.0 - measured.rows / measured.window_rows if lead.group and measured.window_rows else 0.0
     input_effect = 0.0 if lead.kind in MODEL_KINDS else lead.effect
     defect_share = located.get("slice_share" if lead.group else "window_share")
@@ -750,18 +744,18 @@ def _finding(store, dataset, roles, profile, draft: _Draft, cancel) -> Finding:
     )
 
 
-def since_trend_began(store: Store, dataset: Dataset, roles: RoleMap, lead: Episode,
-                      cancel: CancelToken = NEVER_CANCELLED) -> Episode:
+def since_trend_began(scope: Scope, lead: Episode, cancel: CancelToken = NEVER_CANCELLED) -> Episode:
     """A numeric column that drifts starts where its mean began to move, not where the checks
     first saw it far from the reference, and a step the checks' bar made of a trend is a
     trend (:mod:`analysis.triage.drift_start`)."""
+    dataset = scope.dataset
     timed = [s for s in lead.symptoms if s.start is not None and s.end is not None]
     numeric = {c.name for c in dataset.columns if c.is_numeric}
     if lead.shape not in ("trend", "step") or lead.kind not in DRIFTING_KINDS or not timed \
             or len(lead.columns) != 1 or lead.columns[0] not in numeric:
         return lead
     width = Counter(s.end - s.start for s in timed).most_common(1)[0][0]
-    onset = drift_onset(store, dataset, roles, lead.columns[0], group_predicate(lead.group), width, cancel)
+    onset = drift_onset(scope, lead.columns[0], group_predicate(lead.group), width, cancel)
     if onset is None or not onset.gradual:
         return lead
     return replace(lead, start=min(onset.start, lead.start or onset.start), shape="trend", sharpness=0.0)
@@ -771,7 +765,7 @@ LOCATED_SHARE_KINDS = frozenset({"null_rate", "zero_fill", "out_of_range", "new_
 """Kinds whose sentence quotes the share of rows showing the problem (re-measured once located)."""
 
 
-def localise(store: Store, dataset: Dataset, roles: RoleMap, lead: Episode, profile: Profile | None = None,
+def localise(scope: Scope, lead: Episode, profile: Profile | None = None,
              cancel: CancelToken = NEVER_CANCELLED) -> tuple[Episode, dict[str, Any]]:
     """The lead narrowed to the window it lasted and to the slice its rows concentrate in,
     with the numbers behind both (see :mod:`analysis.triage.localisation`).
@@ -782,6 +776,7 @@ def localise(store: Store, dataset: Dataset, roles: RoleMap, lead: Episode, prof
     rows are not defective one by one (distribution, score, rates, vanished categories) are
     narrowed in time but keep the group with the largest effect.
     """
+    dataset, roles = scope.dataset, scope.roles
     peak = _peak(lead)
     violation = violation_of(peak, dataset, roles, profile)
     located: dict[str, Any] = {"since_when": "buckets", "for_whom": "largest group effect"}
@@ -791,19 +786,18 @@ def localise(store: Store, dataset: Dataset, roles: RoleMap, lead: Episode, prof
     baseline, observed, rows = violation.reference_share or 0.0, peak.observed, peak.rows
     if lead.sudden and roles.timestamp and start and end:
         rows_of_group = to_sql(group_predicate(group)) & one_row_per_request(dataset, roles)
-        window = scanned_window(store, dataset, roles, violation, rows_of_group, cancel)
+        window = scanned_window(scope, violation, rows_of_group, cancel)
         if window is not None and window.start < end and start < window.end:
             start, end, baseline = window.start, window.end, window.baseline
             observed, rows = window.inside_share, window.rows
             located.update(since_when="scan", scan_unit=window.unit.label, window_p_value=window.p_value)
         else:
-            located["window_p_value"] = stretch_p_value(store, dataset, roles, violation, rows_of_group, start, end,
-                                                        cancel)
+            located["window_p_value"] = stretch_p_value(scope, violation, rows_of_group, start, end, cancel)
     located["baseline_share"] = round(baseline, 4)
     if violation.broken_rows:
         window = to_sql(_window_slice(roles, start, end)) & one_row_per_request(dataset, roles)
-        where = violating_slice(store, dataset, roles, violation, window,
-                                slice_columns(dataset, roles, lead.columns), baseline, cancel)
+        where = violating_slice(scope, violation, window, slice_columns(dataset, roles, lead.columns), baseline,
+                                cancel)
         if where is not None:
             group = where.group
             observed = where.slice_rate if group else where.window_rate

@@ -23,6 +23,7 @@ from analysis.metrics.outcomes import outcomes
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident, select, where_clause
 from analysis.data.roles import PROFILE_BATCH_COLUMNS, RoleMap, TaskType
+from analysis.scope import Scope
 from analysis.store import Store
 
 SCHEMA_VERSION = 3
@@ -207,9 +208,10 @@ class Profile:
         )
 
 
-def reference_window(store: Store, dataset: Dataset, roles: RoleMap) -> Sql | None:
+def reference_window(scope: Scope) -> Sql | None:
     """The log's first 20% of time as a condition (None when there is no timestamp)."""
-    span = time_span(store, dataset, roles) if roles.timestamp else None
+    dataset, roles = scope.dataset, scope.roles
+    span = time_span(scope.with_condition(None)) if roles.timestamp else None
     if span is None:
         return None
     first, last = span
@@ -217,16 +219,11 @@ def reference_window(store: Store, dataset: Dataset, roles: RoleMap) -> Sql | No
     return Sql(f"{timestamp_expr(dataset, roles)} <= ?", (cutoff,))
 
 
-def profile_reference(
-    store: Store,
-    dataset: Dataset,
-    roles: RoleMap,
-    condition: Sql | None = None,
-    columns: Sequence[str] | None = None,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> Profile:
+def profile_reference(scope: Scope, columns: Sequence[str] | None = None,
+                      cancel: CancelToken = NEVER_CANCELLED) -> Profile:
     """Profile the reference rows (``condition``) of ``dataset``, every column but the id,
     the timestamp and Sleuth's row number unless ``columns`` names them."""
+    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     chosen = [dataset.column(n) for n in columns] if columns is not None else [
         c for c in dataset.columns if c.name not in (ROW_ID, roles.id, roles.timestamp)
     ]

@@ -57,6 +57,7 @@ from analysis.data.time import time_span, timestamp_expr
 from analysis.dataset import Dataset
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident
+from analysis.scope import Scope
 from analysis.store import Store
 from analysis.triage.localisation import scan_unit, unit_end
 from analysis.triage.cells import finite_double
@@ -104,19 +105,18 @@ class Defect:
         return Symptom(self.kind, (self.column,), 0, 0.0, evidence=dict(self.evidence))
 
 
-def row_level_symptoms(
-    store: Store, dataset: Dataset, roles: RoleMap, columns: Sequence[ColumnProfile],
-    condition: Sql | None = None, cancel: CancelToken = NEVER_CANCELLED,
-) -> list[Symptom]:
+def row_level_symptoms(scope: Scope, columns: Sequence[ColumnProfile],
+                       cancel: CancelToken = NEVER_CANCELLED) -> list[Symptom]:
     """A symptom for each (defect, column) whose rows cluster in time beyond chance."""
+    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     if roles.timestamp is None:
         return []
-    with first_rows_of_requests(store, dataset, roles, cancel) as first_rows:
+    with first_rows_of_requests(scope, cancel) as first_rows:
         where = (condition if condition is not None else Sql("TRUE")) & first_rows
-        span = time_span(store, dataset, roles, where)
+        span = time_span(scope.with_condition(where))
         if span is None:
             return []
-        defects = candidate_defects(store, dataset, roles, columns, where, cancel)
+        defects = candidate_defects(scope, columns, where, cancel)
         if not defects:
             return []
         unit = scan_unit(*span)
@@ -175,8 +175,7 @@ def _beyond_the_clock(
 
 
 @contextmanager
-def first_rows_of_requests(store: Store, dataset: Dataset, roles: RoleMap,
-                           cancel: CancelToken = NEVER_CANCELLED) -> Iterator[Sql]:
+def first_rows_of_requests(scope: Scope, cancel: CancelToken = NEVER_CANCELLED) -> Iterator[Sql]:
     """The rows of :func:`analysis.triage.localisation.one_row_per_request` (each id counted
     once, by its first row), as a condition that costs no pass over every id per query.
 
@@ -190,6 +189,7 @@ def first_rows_of_requests(store: Store, dataset: Dataset, roles: RoleMap,
     wrong answer). The later rows of each repeated id go to a table that the scan's queries
     anti-join: empty for a log whose ids are all distinct. It is dropped on leaving the block.
     """
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
     if roles.model_version is None or roles.id is None:
         yield Sql("TRUE")
         return
@@ -208,12 +208,11 @@ def first_rows_of_requests(store: Store, dataset: Dataset, roles: RoleMap,
         store.execute(f"DROP TABLE IF EXISTS {ident(copies)}")
 
 
-def candidate_defects(
-    store: Store, dataset: Dataset, roles: RoleMap, columns: Sequence[ColumnProfile], where: Sql,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> list[Defect]:
+def candidate_defects(scope: Scope, columns: Sequence[ColumnProfile], where: Sql,
+                      cancel: CancelToken = NEVER_CANCELLED) -> list[Defect]:
     """The indicators worth scanning: nulls of every input column, zeros of the numeric ones,
     and the most frequent value of those that held many values in the reference."""
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
     skipped = {ROW_ID, roles.id, roles.timestamp, roles.model_version, roles.label, roles.prediction, *roles.scores}
     inputs = [c for c in columns if c.name not in skipped]
     numeric = [c for c in inputs if c.kind == "numeric"]

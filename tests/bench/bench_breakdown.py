@@ -18,6 +18,7 @@ from analysis.slicing.binning import bin_column  # noqa: E402
 from analysis.slicing.breakdown import breakdown  # noqa: E402
 from analysis.data.loading import open_dataset  # noqa: E402
 from analysis.data.roles import detect_roles, profile_columns  # noqa: E402
+from analysis.scope import Scope
 from analysis.store import Store  # noqa: E402
 
 BUDGET_SECONDS = 0.5
@@ -39,7 +40,7 @@ def main(path: str = "/tmp/big.parquet", feature: str = "f0") -> None:
     dataset = open_dataset(store, path)
     roles = detect_roles(profile_columns(store, dataset))
     bin_time, binning = best_of(RUNS, lambda: bin_column(store, dataset, feature))
-    breakdown_time, result = best_of(RUNS, lambda: breakdown(store, dataset, roles, feature, binning=binning))
+    breakdown_time, result = best_of(RUNS, lambda: breakdown(Scope(store, dataset, roles), feature, binning=binning))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     total = bin_time + breakdown_time
     print(f"rows: {dataset.row_count:,}  feature: {feature}  groups: {len(result.frame)}  metric: {result.metric}")

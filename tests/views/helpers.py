@@ -6,6 +6,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from analysis.data.open_log import load_log
 from analysis.query import Sql, ident
 from analysis.metrics.per_version import model_versions
+from analysis.scope import Scope
 from app.commands import AddDataset, SetVersionOrder
 from app.controller import AppController
 from app.main_window import MainWindow
@@ -52,7 +53,8 @@ def open_log(session: Session, path, kind: str = "log") -> OpenDataset:
     for a test of one panel, which then follows the Session as it does in the window."""
     loaded = load_log(session.store, [str(path)], check=False)
     session.run(AddDataset(OpenDataset(loaded.dataset, loaded.roles, kind, loaded.issues), persist=False))
-    session.run(SetVersionOrder(loaded.dataset.name, tuple(model_versions(session.store, loaded.dataset, loaded.roles))))
+    versions = model_versions(Scope(session.store, loaded.dataset, loaded.roles))
+    session.run(SetVersionOrder(loaded.dataset.name, tuple(versions)))
     return session.active
 
 

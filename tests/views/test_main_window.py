@@ -8,6 +8,7 @@ from PySide6.QtGui import QDropEvent
 
 from analysis.metrics.per_version import METRICS, overall_metrics
 from analysis.data.roles import Role
+from analysis.scope import Scope
 from tests.views.helpers import close_window, make_window, open_demo, settle
 
 
@@ -24,7 +25,7 @@ def test_demo_log_opens_into_table_metrics_and_time_plot(qtbot, qsettings, demo_
     first_column = model.headerData(0, Qt.Horizontal)
     assert model.data(model.index(0, 0)) == str(expected[first_column].iloc[0])
 
-    results = overall_metrics(app_window.session.store, opened.dataset, opened.roles)
+    results = overall_metrics(Scope(app_window.session.store, opened.dataset, opened.roles))
     panel = app_window.metrics_panel
     assert [r.version for r in panel.results] == [r.version for r in results]
     for result in results:

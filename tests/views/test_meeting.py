@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication, QInputDialog
 from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.intake import failures
 from analysis.queue.meeting import meeting_decisions
+from analysis.scope import Scope
 from analysis.slices import InSet, Slice
 from analysis.stats.intervals import wilson
 from analysis.workspace.workspace_file import Workspace
@@ -54,7 +55,7 @@ def _group(queue, title, status, slice_, evidence, failures_count, items, datase
 def meeting(qtbot, sync_tasks, tmp_path):
     session = Session()
     opened = open_log(session, _november_log(tmp_path / "november.parquet"))
-    found = failures(session.store, opened.dataset, opened.roles, None)
+    found = failures(Scope(session.store, opened.dataset, opened.roles))
     kiosk_rows = found[found["row_key"].isin(
         pd.read_parquet(tmp_path / "november.parquet").query("segment == 'kiosk'")["request_id"])]
     workspace = Workspace.open(tmp_path / "review.sleuth")
@@ -183,7 +184,7 @@ def regressed_review(tmp_path):
     opened = open_log(session, tmp_path / "log.parquet")
     workspace = Workspace.open(tmp_path / "review.sleuth")
     queue = FailureQueue(workspace, user="ana")
-    intake_log(queue, session.store, opened.dataset, opened.roles)
+    intake_log(queue, Scope(session.store, opened.dataset, opened.roles))
     kiosk = next(g for g in queue.groups() if g.reason == "slice" and g.version == "v2")
     finding = Finding(kind="null_burst", columns=("amount",), window=(_dt.datetime(2026, 11, 3), _dt.datetime(2026, 11, 4)),
                       group=(), slice=InSet("segment", ("web",)), rows=120, severity="alert", score=3.0, effect=1.2,

@@ -10,6 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from analysis.queue.failure_queue import FailureQueue
+from analysis.scope import Scope
 from analysis.slices import InSet, Slice
 from analysis.workspace.workspace_file import Workspace
 from app.commands import AttachWorkspace, SetSlice
@@ -98,7 +99,8 @@ def test_the_window_queues_failures_a_sampled_intake_only_counted_without_counti
     session = _session(log, tmp_path)
     opened, frame = session.active, log[1]
     failures = int((frame["label"] != frame["prediction"]).sum())
-    sampled = intake_log(FailureQueue(session.workspace), session.store, opened.dataset, opened.roles, sample=5)
+    sampled = intake_log(FailureQueue(session.workspace), Scope(session.store, opened.dataset, opened.roles),
+                         sample=5)
     counts = {g.id: g.failures for g in FailureQueue(session.workspace).groups()}
     assert sampled.counted > 0 and sum(counts.values()) == failures
     panel = _show(qtbot, QueuePanel(session, sync_tasks))

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 from analysis.slicing.breakdown import breakdown_by, crosstab_by
 from analysis.metrics.per_version import METRICS, metrics_for, model_versions
 from analysis.report.formatting import escape_html, interval, number, p_value, percent, signed
+from analysis.scope import Scope
 from app.state import Changes, Session
 from app.tasks import TaskRunner
 
@@ -168,7 +169,7 @@ class BreakdownPanel(Panel):
             _select(self.metric_box, previous[1] if previous[1] else PREFERRED_METRIC[roles.task.value])
             self.version_box.addItem(EACH_VERSION, None)
             if roles.model_version:
-                self.run_job("versions", model_versions, self.session.store, opened.dataset, roles,
+                self.run_job("versions", model_versions, Scope(self.session.store, opened.dataset, roles),
                              on_done=self._fill_versions)
         for box in boxes:
             box.blockSignals(False)
@@ -199,14 +200,15 @@ class BreakdownPanel(Panel):
         if edges is None:
             return
         second = self.second_box.currentData()
-        common = dict(metric=metric, condition=self.session.condition(), version=self.version_box.currentData())
+        scope = Scope(self.session.store, opened.dataset, opened.roles, self.session.condition())
+        common = dict(metric=metric, version=self.version_box.currentData())
         self.caption.setText("computing…")
         if second and second != column:
-            self.run_job("breakdown", crosstab_by, self.session.store, opened.dataset, opened.roles, column,
-                         second, n_bins=self.bins.value(), on_done=self._show_crosstab, **common)
+            self.run_job("breakdown", crosstab_by, scope, column, second, n_bins=self.bins.value(),
+                         on_done=self._show_crosstab, **common)
         else:
-            self.run_job("breakdown", breakdown_by, self.session.store, opened.dataset, opened.roles, column,
-                         n_bins=self.bins.value(), edges=edges, on_done=self._show_bars, **common)
+            self.run_job("breakdown", breakdown_by, scope, column, n_bins=self.bins.value(), edges=edges,
+                         on_done=self._show_bars, **common)
 
     def _parse_edges(self, temporal: bool) -> list | None:
         """The typed edges, sorted: numbers for a numeric column, dates or times (ISO) for a time

@@ -32,11 +32,13 @@ from PySide6.QtWidgets import (
 )
 
 from analysis.compare.plots import compare_plots, score_region_rows
+from analysis.compare.regressed_slices import SliceSettings
 from analysis.compare.report import run_comparison
 from analysis.compare.flips import export_flips
 from analysis.metrics.per_version import METRICS, model_versions
 from analysis.data.time import time_span
 from analysis.report.formatting import count, escape_html, interval, number, p_value, percent, signed
+from analysis.scope import Scope
 from analysis.slices import Flip
 from app.commands import KeepCompareVerdict
 from app.state import Changes, Session
@@ -290,9 +292,10 @@ class ComparePanel(Panel):
 
     def select_score_region(self, base_range: tuple[float, float], candidate_range: tuple[float, float]) -> None:
         opened = self.session.active
-        self.run_job("region", score_region_rows, self.session.store, opened.dataset, opened.roles,
-                     self.result.pairing, base_range, candidate_range, self.session.condition(),
-                     label="Selecting requests", on_done=self.sig_open_slice.emit)
+        self.run_job("region", score_region_rows,
+                     Scope(self.session.store, opened.dataset, opened.roles, self.session.condition()),
+                     self.result.pairing, base_range, candidate_range, label="Selecting requests",
+                     on_done=self.sig_open_slice.emit)
 
     def _fill_confusion(self, side: str, version, frame) -> None:
         classes = sorted(set(frame.actual) | set(frame.predicted))
@@ -324,10 +327,10 @@ class ComparePanel(Panel):
             else:
                 self.show_empty("Reading the log's model versions…")
                 self.split_box.setEnabled(opened.roles.timestamp is not None)  # before the versions: one alone needs it
-                self.run_job("versions", model_versions, self.session.store, opened.dataset, opened.roles,
+                self.run_job("versions", model_versions, Scope(self.session.store, opened.dataset, opened.roles),
                              on_done=self._fill_versions)
                 if opened.roles.timestamp is not None:
-                    self.run_job("span", time_span, self.session.store, opened.dataset, opened.roles,
+                    self.run_job("span", time_span, Scope(self.session.store, opened.dataset, opened.roles),
                                  on_done=self._set_split_range)
         if changes.cards:
             self._fill_versions(self.versions)
@@ -409,13 +412,12 @@ class ComparePanel(Panel):
         self.show_content()
         threshold = self.threshold.value() if self.threshold.value() != opened.roles.threshold else None
         self.compared_threshold = threshold
-        self.run_job(
-            "compare", run_comparison, self.session.store, opened.dataset, opened.roles, base, candidate,
-            saved_slices=tuple(self.session.saved_slices.values()), condition=self.session.condition(),
-            threshold=threshold, split_at=split_at, lane=HEAVY, label="Comparing versions",
-            version_names={version: self.session.version_name(version) for version in self.versions},
-            on_partial=self._show_report, on_done=self._show,
-        )
+        self.run_job("compare", run_comparison,
+                     Scope(self.session.store, opened.dataset, opened.roles, self.session.condition()), base,
+                     candidate, settings=SliceSettings(saved=tuple(self.session.saved_slices.values())),
+                     threshold=threshold, split_at=split_at,
+                     version_names={version: self.session.version_name(version) for version in self.versions},
+                     lane=HEAVY, label="Comparing versions", on_partial=self._show_report, on_done=self._show)
 
     def _show_report(self, result) -> None:
         """Fill the panel from a comparison: the verdict that arrives first (every metric but
@@ -432,8 +434,9 @@ class ComparePanel(Panel):
         self._show_report(result)
         opened = self.session.active
         self.session.run(KeepCompareVerdict(opened.name, result.report))
-        self.run_job("plots", compare_plots, self.session.store, opened.dataset, opened.roles, result.pairing,
-                     self.session.condition(), lane=HEAVY, on_done=self._show_plots)
+        self.run_job("plots", compare_plots,
+                     Scope(self.session.store, opened.dataset, opened.roles, self.session.condition()),
+                     result.pairing, lane=HEAVY, on_done=self._show_plots)
         self.rendered()
 
     def _fill_overall(self, report: dict) -> None:
@@ -535,8 +538,9 @@ class ComparePanel(Panel):
         """Write the negative flips to ``path`` (CSV, or Parquet for a .parquet name)."""
         opened = self.session.active
         kind = "parquet" if path.endswith(".parquet") else "csv"
-        self.run_job("export", export_flips, self.session.store, opened.dataset, opened.roles, self.result.pairing,
-                     path, format=kind, condition=self.session.condition(), label="Exporting flips",
+        self.run_job("export", export_flips,
+                     Scope(self.session.store, opened.dataset, opened.roles, self.session.condition()),
+                     self.result.pairing, path, format=kind, label="Exporting flips",
                      on_done=lambda n: self.flips.setText(self.flips.text() + f"<br>Wrote {n:,} rows to "
                                                                                      f"{escape_html(path)}."))
 

@@ -42,6 +42,7 @@ from analysis.data.roles import RoleMap, TaskType
 from analysis.slices import EditMode, Everything, Slice, combine, to_text
 from analysis.workspace.version_cards import with_card_names
 from analysis.report.formatting import escape_html, number, p_value, percent, significant
+from analysis.scope import Scope
 from app.state import Changes, OpenDataset, Session
 from app.tasks import HEAVY, TaskRunner
 from views.panel import Panel, preview, pulled_note
@@ -228,7 +229,7 @@ class DiscoveryPanel(Panel):
         self._fill_error_box(opened)
         self._fill_version_boxes()
         if has_versions:
-            self.run_job("versions", overall_metrics, self.session.store, opened.dataset, opened.roles,
+            self.run_job("versions", overall_metrics, Scope(self.session.store, opened.dataset, opened.roles),
                          with_auc=False, on_done=self._versions_loaded)
 
     def _versions_loaded(self, metrics: list) -> None:
@@ -355,8 +356,8 @@ class DiscoveryPanel(Panel):
         run = self._current_run(settings)
         condition = self.session.condition()
         self._problem = ""
-        self.run_job("search", failing_slices, self.session.store, opened.dataset, opened.roles, settings,
-                     condition, lane=HEAVY, label=RUN_LABEL, on_done=lambda found: self._show(run, found),
+        self.run_job("search", failing_slices, Scope(self.session.store, opened.dataset, opened.roles, condition),
+                     settings, lane=HEAVY, label=RUN_LABEL, on_done=lambda found: self._show(run, found),
                      on_error=self._search_failed, on_cancelled=self._search_cancelled)
         if settings.error in OVERALL_METRIC:
             self._request_overall(opened, settings, condition, run)
@@ -372,7 +373,7 @@ class DiscoveryPanel(Panel):
             self._overall = (run, values[0] if values else None)
             self._update_summary()
 
-        self.run_job("overall", overall_metrics, self.session.store, opened.dataset, roles, condition,
+        self.run_job("overall", overall_metrics, Scope(self.session.store, opened.dataset, roles, condition),
                      with_auc=False, on_done=keep)
 
     def _search_cancelled(self) -> None:

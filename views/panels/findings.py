@@ -46,6 +46,7 @@ from analysis.triage.check_report import DEFAULT_REFERENCE, Reference, check_dat
 from analysis.triage.decisions import Decision, apply_decisions, history
 from analysis.triage.before_after import ColumnHistograms, FindingHistograms, finding_histograms, histogram_labels
 from analysis.report.formatting import escape_html, significant
+from analysis.scope import Scope
 from app.commands import SetFindings
 from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
@@ -313,7 +314,7 @@ class FindingsPanel(Panel):
             snapshot = (other.dataset, other.roles)
         self.caption.setText(f"checking against {reference.describe()}…")
         self._checking = opened.name
-        self.run_job("check", check_dataset, self.session.store, opened.dataset, opened.roles,
+        self.run_job("check", check_dataset, Scope(self.session.store, opened.dataset, opened.roles),
                      self._saved_profile(opened.name, reference, where), reference, snapshot, since, where,
                      lane=HEAVY, label="Checking inputs", on_done=self._checked,
                      on_cancelled=lambda: self.caption.setText("Check cancelled."))
@@ -397,8 +398,8 @@ class FindingsPanel(Panel):
         opened = self.session.active
         if opened is None:
             return
-        self.run_job("histograms", finding_histograms, self.session.store, opened.dataset, opened.roles, finding,
-                     label="Histograms of the finding's column", on_done=self.before_after.show_histograms)
+        self.run_job("histograms", finding_histograms, Scope(self.session.store, opened.dataset, opened.roles),
+                     finding, label="Histograms of the finding's column", on_done=self.before_after.show_histograms)
 
     def decide(self, action: str, note: str | None = None) -> None:
         """Record a decision on the selected finding; asks for a note unless one is given."""

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from analysis.metrics.per_version import FEW_ROWS, FEW_SUCCESSES, METRICS, PROPORTIONS, overall_metrics
 from analysis.report.formatting import MISSING, count, escape_html, interval, number, percent
+from analysis.scope import Scope
 from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
 from views.panel import Panel, preview, slice_shown
@@ -96,13 +97,14 @@ class MetricsPanel(Panel):
         request = self._request
         # ROC AUC needs a sort of every score; the other metrics are one aggregation. Show
         # those first and let AUC follow, unless the full result already arrived.
+        scope = Scope(self.session.store, opened.dataset, opened.roles, condition)
         self.run_job(
-            "metrics", overall_metrics, self.session.store, opened.dataset, opened.roles, condition, with_auc=False,
+            "metrics", overall_metrics, scope, with_auc=False,
             on_done=lambda results: self._complete != request
             and self._show(results, caption + " · ROC AUC computing…"),
         )
         self.run_job(
-            "metrics-auc", overall_metrics, self.session.store, opened.dataset, opened.roles, condition,
+            "metrics-auc", overall_metrics, scope,
             lane=HEAVY, on_done=lambda results: self._show_complete(request, results, caption),
         )
 

@@ -22,6 +22,7 @@ from analysis.metrics.estimated_performance import ESTIMATED_ACCURACY, estimated
 from analysis.metrics.per_version import FEW_ROWS, FEW_SUCCESSES, METRICS, metric_series, metrics_for
 from analysis.report.formatting import escape_html
 from analysis.data.roles import TaskType
+from analysis.scope import Scope
 from analysis.triage.label_arrival import LABELS_STOPPED
 from app.state import Changes, Session
 from app.tasks import TaskRunner
@@ -145,11 +146,13 @@ class TimePlotPanel(Panel):
             return
         self.caption.setText("computing…")
         if metric == ESTIMATED_ACCURACY:
-            self.run_job("series", estimated_accuracy_series, self.session.store, opened.dataset, opened.roles,
-                         condition=self.session.condition(), on_done=lambda series: self._draw(series, ""))
+            self.run_job("series", estimated_accuracy_series,
+                         Scope(self.session.store, opened.dataset, opened.roles, self.session.condition()),
+                         on_done=lambda series: self._draw(series, ""))
             return
-        self.run_job("series", metric_series, self.session.store, opened.dataset, opened.roles, metric=metric,
-                     condition=self.session.condition(), on_done=lambda series: self._draw(series, ""))
+        self.run_job("series", metric_series,
+                     Scope(self.session.store, opened.dataset, opened.roles, self.session.condition()), metric=metric,
+                     on_done=lambda series: self._draw(series, ""))
 
     def _draw(self, series, message: str) -> None:
         self.series = series

@@ -56,6 +56,7 @@ from analysis.trace.tracer import (
     training_row_predicate,
 )
 from analysis.report.formatting import count, is_missing, number, p_value, percent, significant
+from analysis.scope import Scope
 from analysis.workspace.version_cards import VersionCard
 from app.commands import SaveVersionCard, TrustModel
 from app.state import Changes, Session
@@ -262,7 +263,7 @@ class TracePanel(Panel):
             self.show_empty(NO_LOG if opened is None else NO_SELECTION)
             return
         self.show_empty(f"Tracing row {row}…")
-        self.run_job("version", row_version, self.session.store, opened.dataset, opened.roles, row,
+        self.run_job("version", row_version, Scope(self.session.store, opened.dataset, opened.roles), row,
                      label="Finding the row's model version", on_done=lambda version: self._trace_with(row, version))
 
     def _trace_with(self, row: int, version: str | None) -> None:
@@ -284,10 +285,10 @@ class TracePanel(Panel):
         named = self.session.chosen_snapshot_roles(snapshot)
         first = self.cache.key([snapshot], model or None, named) not in self.cache
         self.show_empty("Preparing influence (once per model and snapshot)…" if first else f"Tracing row {row}…")
-        self.run_job("trace", trace_log_row, self.session.store, opened.dataset, opened.roles, row, [snapshot],
+        self.run_job("trace", trace_log_row, Scope(self.session.store, opened.dataset, opened.roles), row, [snapshot],
                      model or None, trust, self.cache, snapshot_roles=named, lane=HEAVY,
-                     label=f"Tracing row {row} to its training rows",
-                     on_done=self._show_trace, on_error=self._show_error)
+                     label=f"Tracing row {row} to its training rows", on_done=self._show_trace,
+                     on_error=self._show_error)
 
     def _trust(self, model: str, report: Callable[[str], None]) -> bool | None:
         """False when the file opens safely, True when the user trusts it, None when refused or
@@ -437,8 +438,9 @@ class TracePanel(Panel):
             return
         condition = self.session.condition()
         self.failures_summary.setText("Finding the slice's failed predictions…")
-        self.run_job("failures-version", busiest_failing_version, self.session.store, opened.dataset, opened.roles,
-                     condition, label="Counting the slice's failures",
+        self.run_job("failures-version", busiest_failing_version,
+                     Scope(self.session.store, opened.dataset, opened.roles, condition),
+                     label="Counting the slice's failures",
                      on_done=lambda version: self._trace_failures_of(opened, condition, version),
                      on_error=self._show_failures_error)
 
@@ -458,11 +460,11 @@ class TracePanel(Panel):
         self.failures_of = opened.name
         self.failures_summary.setText(f"Tracing the slice's failed predictions of version "
                                       f"{self.session.version_name(version)} (at most the worst {FAILURE_CAP:,})…")
-        self.run_job("failures", trace_failures, self.session.store, opened.dataset, opened.roles, condition,
+        self.run_job("failures", trace_failures, Scope(self.session.store, opened.dataset, opened.roles, condition),
                      version, [snapshot], model or None, trust, self.cache,
                      snapshot_roles=self.session.chosen_snapshot_roles(snapshot), lane=HEAVY,
-                     label="Tracing the slice's failures to their training rows",
-                     on_done=self._show_failures, on_error=self._show_failures_error)
+                     label="Tracing the slice's failures to their training rows", on_done=self._show_failures,
+                     on_error=self._show_failures_error)
 
     def _show_failures(self, traced: FailuresTrace) -> None:
         self.failures = traced

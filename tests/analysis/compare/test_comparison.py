@@ -8,12 +8,14 @@ import pandas as pd
 import pytest
 
 from analysis.compare.comparison import compare_versions, pair_versions
+from analysis.compare.regressed_slices import SliceSettings
 from analysis.compare.report import compare_report, is_regression
 from analysis.stats.comparison import independent_proportions
 from analysis.compare.flips import export_flips, flips
 from analysis.data.open_log import load_log
 from analysis.query import Sql
 from analysis.data.roles import RoleMap, TaskType
+from analysis.scope import Scope
 from analysis.slices import Flip, to_sql
 from analysis.slicing.role_leaves import slice_sql
 from analysis.store import Store
@@ -51,7 +53,7 @@ def test_shadow_traffic_is_paired(store, tmp_path):
     requests = _requests(rng, 2000)
     frame = pd.concat([_scored(requests, "v1", rng, 0.3), _scored(requests.iloc[:1800], "v2", rng, 0.2)])
     log = _load(store, tmp_path, frame)
-    pairing = pair_versions(store, log.dataset, log.roles, "v1", "v2")
+    pairing = pair_versions(Scope(store, log.dataset, log.roles), "v1", "v2")
     assert pairing.paired and pairing.pairs == 1800
     assert (pairing.base.rows, pairing.candidate.rows) == (2000, 1800)
 
@@ -67,7 +69,7 @@ def test_versions_that_saw_different_requests_are_unpaired(store, tmp_path, layo
         first, second = requests.iloc[:1200], requests.iloc[1200:]
     frame = pd.concat([_scored(first, "v1", rng, 0.3), _scored(second, "v2", rng, 0.2)])
     log = _load(store, tmp_path, frame)
-    comparison = compare_versions(store, log.dataset, log.roles, "v1", "v2", metrics=["accuracy"])
+    comparison = compare_versions(Scope(store, log.dataset, log.roles), "v1", "v2", metrics=["accuracy"])
     assert not comparison.pairing.paired
     assert "Unpaired" in comparison.pairing.explanation
     labelled = frame.dropna(subset=["label"])
@@ -85,7 +87,7 @@ def test_two_time_windows_of_one_version_are_unpaired(store, tmp_path):
     log = _load(store, tmp_path, frame)
     cut = frame["ts"].iloc[1000].to_pydatetime()
     before, after = Sql('"ts" < ?', (cut,)), Sql('"ts" >= ?', (cut,))
-    comparison = compare_versions(store, log.dataset, log.roles, "v1", "v1", base_condition=before,
+    comparison = compare_versions(Scope(store, log.dataset, log.roles), "v1", "v1", base_condition=before,
                                   candidate_condition=after, metrics=["accuracy", "roc_auc"])
     assert not comparison.pairing.paired
     assert (comparison.pairing.base.rows, comparison.pairing.candidate.rows) == (1000, 1000)
@@ -103,7 +105,7 @@ def test_late_labels_lower_coverage_and_only_labelled_pairs_count(store, tmp_pat
                        _scored(requests.fillna({"label": 0}), "v2", rng, 0.2)])
     frame["label"] = pd.concat([requests["label"], requests["label"]]).to_numpy()
     log = _load(store, tmp_path, frame)
-    report = compare_report(store, log.dataset, log.roles, "v1", "v2", max_level=1)
+    report = compare_report(Scope(store, log.dataset, log.roles), "v1", "v2", settings=SliceSettings(max_level=1))
     assert report["coverage"]["base"] == pytest.approx(0.8)
     f = report["flips"]
     assert f["negative"] + f["positive"] + f["both_right"] + f["both_wrong"] == 800
@@ -114,7 +116,7 @@ def test_identical_candidate_reports_no_regression(store, tmp_path):
     base = _scored(_requests(rng, 3000), "v1", rng, 0.3)
     frame = pd.concat([base, base.assign(version="v2")])
     log = _load(store, tmp_path, frame)
-    report = compare_report(store, log.dataset, log.roles, "v1", "v2", max_level=2)
+    report = compare_report(Scope(store, log.dataset, log.roles), "v1", "v2", settings=SliceSettings(max_level=2))
     assert report["paired"]
     assert report["regressed_slices"] == []
     assert report["flips"]["negative"] == report["flips"]["positive"] == 0
@@ -147,8 +149,8 @@ def _pandas_pairs(demo_files, old, new):
 
 def test_flip_counts_equal_pandas(demo, demo_files):
     store, loaded, _, old, new = demo
-    pairing = pair_versions(store, loaded.dataset, loaded.roles, old, new)
-    table = flips(store, loaded.dataset, loaded.roles, pairing)
+    pairing = pair_versions(Scope(store, loaded.dataset, loaded.roles), old, new)
+    table = flips(Scope(store, loaded.dataset, loaded.roles), pairing)
     pairs = _pandas_pairs(demo_files, old, new)
     base_ok = pairs.prediction_b == pairs.is_fraud_c
     cand_ok = pairs.prediction_c == pairs.is_fraud_c
@@ -164,10 +166,10 @@ def test_flip_counts_equal_pandas(demo, demo_files):
 
 def test_export_writes_the_negative_flips(demo, tmp_path):
     store, loaded, _, old, new = demo
-    pairing = pair_versions(store, loaded.dataset, loaded.roles, old, new)
-    table = flips(store, loaded.dataset, loaded.roles, pairing)
+    pairing = pair_versions(Scope(store, loaded.dataset, loaded.roles), old, new)
+    table = flips(Scope(store, loaded.dataset, loaded.roles), pairing)
     path = tmp_path / "negative.parquet"
-    written = export_flips(store, loaded.dataset, loaded.roles, pairing, path, format="parquet")
+    written = export_flips(Scope(store, loaded.dataset, loaded.roles), pairing, path, format="parquet")
     exported = pd.read_parquet(path)
     assert written == len(exported) == table.negative
     assert (exported.base_prediction == exported.is_fraud).all()
@@ -178,7 +180,7 @@ def test_incident_d_is_the_top_regressed_slice_and_the_summary_says_so(demo, dem
     store, loaded, manifest, old, new = demo
     incident = next(i for i in manifest["incidents"] if i["id"] == "d")
     assert incident["versions"] == [new]
-    report = compare_report(store, loaded.dataset, loaded.roles, old, new)
+    report = compare_report(Scope(store, loaded.dataset, loaded.roles), old, new)
     top = report["regressed_slices"][0]
     column, value = incident["columns"][0], incident["predicate"].split("=")[1].strip().strip("'")
     assert f"{column} = '{value}'" in top["predicate"]
@@ -213,13 +215,14 @@ def test_slices_tested_in_one_pass_equal_one_test_per_slice(store, tmp_path, lay
         frame = frame.assign(id=[f"{v}-{i}" for v, i in zip(frame["version"], frame["id"])])
     log = _load(store, tmp_path, frame)
     saved = [Slice(Compare("segment", "=", s)) for s in "abc"] + [Slice(Compare("x", ">", 0.5))]
-    found = regressed_slices(store, log.dataset, log.roles, "v1", "v2", saved=saved, discover=False)
-    pairing = pair_versions(store, log.dataset, log.roles, "v1", "v2")
+    found = regressed_slices(Scope(store, log.dataset, log.roles), "v1", "v2",
+                             SliceSettings(saved=saved, discover=False))
+    pairing = pair_versions(Scope(store, log.dataset, log.roles), "v1", "v2")
     assert pairing.paired == (layout == "paired") and found and found[0].predicate_text == "segment = 'c'"
     for s in found:
         condition = to_sql(s.predicate)
         if pairing.paired:
-            b, c = compared_rows(log.dataset, log.roles, pairing, condition, ["segment", "x"])
+            b, c = compared_rows(Scope(store, log.dataset, log.roles, condition), pairing, ["segment", "x"])
             alone = accuracy_test(store, True, b, c)
         else:
             alone = accuracy_test(store, False, side_rows(log.dataset, log.roles, pairing.base, "b", condition),
@@ -238,7 +241,7 @@ def test_discovery_on_a_share_of_the_pairs_still_finds_the_regression_and_tests_
     frame = _segment_regression(np.random.default_rng(9), 4000)
     log = _load(store, tmp_path, frame)
     monkeypatch.setattr(compare_slices, "DISCOVERY_PAIRS", 1500)
-    report = compare_report(store, log.dataset, log.roles, "v1", "v2", max_level=2)
+    report = compare_report(Scope(store, log.dataset, log.roles), "v1", "v2", settings=SliceSettings(max_level=2))
     top = report["regressed_slices"][0]
     assert top["predicate"] == "segment = 'c'" and top["source"] == "discovered"
     assert top["rows"] == int((frame["segment"] == "c").sum()) // 2
@@ -297,9 +300,9 @@ def test_a_csv_export_neutralises_formula_cells(store, tmp_path):
     frame.to_csv(log, index=False)
     loaded = load_log(store, [str(log)], roles=RoleMap(id="request_id", model_version="model_version", label="y",
                                                        prediction="prediction"), check=False)
-    pairing = pair_versions(store, loaded.dataset, loaded.roles, "a", "b")
+    pairing = pair_versions(Scope(store, loaded.dataset, loaded.roles), "a", "b")
     path = tmp_path / "flips.csv"
-    assert export_flips(store, loaded.dataset, loaded.roles, pairing, path) == 20
+    assert export_flips(Scope(store, loaded.dataset, loaded.roles), pairing, path) == 20
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert "'=note" in rows[0]
@@ -311,7 +314,8 @@ def test_verdict_comes_first_and_agrees_with_the_whole_report(store, tmp_path):
     frame = _segment_regression(np.random.default_rng(12), 3000)
     log = _load(store, tmp_path, frame)
     verdicts = []
-    result = run_comparison(store, log.dataset, log.roles, "v1", "v2", max_level=2, partial=verdicts.append)
+    result = run_comparison(Scope(store, log.dataset, log.roles), "v1", "v2", settings=SliceSettings(max_level=2),
+                            partial=verdicts.append)
     (verdict,) = verdicts
     first, whole = verdict.report, result.report
     assert not first["complete"] and whole["complete"]
@@ -333,5 +337,6 @@ def test_verdict_keeps_auc_when_auc_is_the_metric_judged(store, tmp_path):
     frame = _segment_regression(np.random.default_rng(13), 2000)
     log = _load(store, tmp_path, frame)
     verdicts = []
-    run_comparison(store, log.dataset, log.roles, "v1", "v2", metric="roc_auc", max_level=1, partial=verdicts.append)
+    run_comparison(Scope(store, log.dataset, log.roles), "v1", "v2", metric="roc_auc",
+                   settings=SliceSettings(max_level=1), partial=verdicts.append)
     assert verdicts[0].report["overall"][0]["metric"] == "roc_auc"

@@ -13,6 +13,7 @@ from analysis.data.loading import open_dataset
 from analysis.data.log_sanity import Severity, check_log
 from analysis.query import ROW_ID
 from analysis.data.roles import detect_roles, profile_columns
+from analysis.scope import Scope
 from tests.data.make_bad_inputs import write_bad_inputs
 
 
@@ -95,7 +96,7 @@ def test_mixed_types_warning_names_column_count_and_example_row(store, bad):
 def test_log_without_label_or_prediction(store, bad):
     dataset = open_dataset(store, str(bad["no_outcome_parquet"]))
     roles = detect_roles(profile_columns(store, dataset))
-    issues = check_log(store, dataset, roles)
+    issues = check_log(Scope(store, dataset, roles))
     assert issues[0].severity is Severity.ERROR
     assert "metrics are unavailable" in issues[0].message and "by hand" in issues[0].message
 
@@ -104,7 +105,7 @@ def test_nan_inf_and_out_of_range_scores(store, bad):
     dataset = open_dataset(store, str(bad["bad_scores_parquet"]))
     roles = detect_roles(profile_columns(store, dataset))
     assert roles.scores == ("score",)
-    score_issues = [i for i in check_log(store, dataset, roles) if i.column == "score"]
+    score_issues = [i for i in check_log(Scope(store, dataset, roles)) if i.column == "score"]
     scores = pq.read_table(bad["bad_scores_parquet"]).column("score").to_pylist()
     not_finite = [i for i, s in enumerate(scores) if s is not None and not math.isfinite(s)]
     outside = [i for i, s in enumerate(scores) if s is not None and math.isfinite(s) and not 0 <= s <= 1]
@@ -122,7 +123,7 @@ def test_duplicate_ids_within_one_version_only(store, bad):
     dataset = open_dataset(store, str(bad["duplicate_ids_parquet"]))
     roles = detect_roles(profile_columns(store, dataset))
     assert (roles.id, roles.model_version) == ("request_id", "model_version")
-    duplicates = [i for i in check_log(store, dataset, roles) if i.column == "request_id"]
+    duplicates = [i for i in check_log(Scope(store, dataset, roles)) if i.column == "request_id"]
     assert len(duplicates) == 1
     assert duplicates[0].rows_affected == 2 and duplicates[0].examples == ("req-0004",)
     assert "req-0000" not in duplicates[0].message
@@ -133,7 +134,7 @@ def test_label_coverage_is_reported_as_a_fact(store, tmp_path):
     frame.to_parquet(tmp_path / "late_labels.parquet")
     dataset = open_dataset(store, str(tmp_path / "late_labels.parquet"))
     roles = detect_roles(profile_columns(store, dataset))
-    coverage = next(i for i in check_log(store, dataset, roles) if i.column == "label")
+    coverage = next(i for i in check_log(Scope(store, dataset, roles)) if i.column == "label")
     assert coverage.severity is Severity.INFO and "70.0% of rows (7 of 10)" in coverage.message
 
 

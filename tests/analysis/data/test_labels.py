@@ -12,6 +12,7 @@ from analysis.data.labels import coverage_by_age
 from analysis.data.open_log import LogOptions, load_log
 from analysis.errors import InputError
 from analysis.query import ROW_ID
+from analysis.scope import Scope
 
 ROWS = 400
 
@@ -67,7 +68,7 @@ def test_coverage_by_age_matches_pandas(store, log_and_labels):
     folder, expected = log_and_labels
     loaded = load_log(store, [str(folder / "log.parquet")], check=False,
                       options=LogOptions(labels=(str(folder / "labels.csv"),), on="request_id"))
-    coverage = coverage_by_age(store, loaded.dataset, loaded.roles)
+    coverage = coverage_by_age(Scope(store, loaded.dataset, loaded.roles))
     newest = expected.timestamp.max()
     for age in coverage["by_age"]:
         older = expected[expected.timestamp <= newest - pd.Timedelta(days=age["older_than_days"])]

@@ -12,6 +12,7 @@ from analysis.dataset import Column
 from analysis.data.open_log import load_log
 from analysis.data.loading import close_dataset, wide_view_name
 from analysis.data.wide import detect_wide
+from analysis.scope import Scope
 from app.cli import main
 
 
@@ -66,8 +67,8 @@ def test_wide_log_compares_exactly_as_the_long_log(store, tmp_path):
     long = _long_log()
     long_loaded, _ = _load(store, tmp_path, long, "long.parquet")
     wide_loaded, _ = _load(store, tmp_path, _wide(long), "wide.parquet")
-    from_long = compare_report(store, long_loaded.dataset, long_loaded.roles, "v1", "v2")
-    from_wide = compare_report(store, wide_loaded.dataset, wide_loaded.roles, "v1", "v2")
+    from_long = compare_report(Scope(store, long_loaded.dataset, long_loaded.roles), "v1", "v2")
+    from_wide = compare_report(Scope(store, wide_loaded.dataset, wide_loaded.roles), "v1", "v2")
     assert from_wide["paired"] and from_wide["rows"] == from_long["rows"] == 3000
     assert from_wide["flips"] == from_long["flips"]
     for mine, theirs in zip(from_wide["overall"], from_long["overall"]):
@@ -81,7 +82,7 @@ def test_wide_log_compares_exactly_as_the_long_log(store, tmp_path):
 def test_wide_log_without_an_id_pairs_by_row(store, tmp_path):
     wide = _wide(_long_log(500)).drop(columns=["request_id"])
     loaded, _ = _load(store, tmp_path, wide, "wide.parquet")
-    report = compare_report(store, loaded.dataset, loaded.roles, "v1", "v2")
+    report = compare_report(Scope(store, loaded.dataset, loaded.roles), "v1", "v2")
     assert report["paired"] and report["rows"] == 500
     labelled = wide.dropna(subset=["label"])
     negative = ((labelled["pred_v1"] == labelled["label"]) & (labelled["pred_v2"] != labelled["label"])).sum()

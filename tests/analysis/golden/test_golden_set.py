@@ -11,6 +11,7 @@ from analysis.errors import InputError, SchemaError
 from analysis.golden.gate import golden_gate
 from analysis.golden.golden_set import add_to_golden, export_golden, golden_requests, golden_versions
 from analysis.query import Sql
+from analysis.scope import Scope
 from analysis.slices import to_sql
 from analysis.slicing.parser import parse_slice
 from analysis.trace.model_files import load_model
@@ -34,9 +35,9 @@ def test_golden_versions_round_trip_and_never_duplicate(store, tmp_path, demo):
     path = tmp_path / "golden.sleuth"
     workspace = Workspace.open(path)
     kiosk = where(dataset, f"{predicate} AND model_version = '{other}'")
-    first = add_to_golden(store, workspace, dataset, roles, kiosk, "kiosk", "demo")
-    again = add_to_golden(store, workspace, dataset, roles, kiosk, "kiosk", "demo")
-    second = add_to_golden(store, workspace, dataset, roles, where(dataset, "amount > 3000"), "big", "demo")
+    first = add_to_golden(Scope(store, dataset, roles, kiosk), workspace, "kiosk", "demo")
+    again = add_to_golden(Scope(store, dataset, roles, kiosk), workspace, "kiosk", "demo")
+    second = add_to_golden(Scope(store, dataset, roles, where(dataset, "amount > 3000")), workspace, "big", "demo")
     before = (golden_versions(workspace), golden_requests(workspace, 1), golden_requests(workspace))
     workspace.close()
 
@@ -80,9 +81,9 @@ def test_the_gate_finds_the_weak_version_on_the_weak_group(store, tmp_path, demo
     loaded = load_log(store, [str(files.log)], check=False)
     dataset, roles = loaded.dataset, loaded.roles
     workspace = Workspace.open(tmp_path / "gate.sleuth")
-    add_to_golden(store, workspace, dataset, roles, where(dataset, f"{predicate} AND model_version = '{other}'"),
-                  "weak", "demo")
-    add_to_golden(store, workspace, dataset, roles, where(dataset, f"hour < 6 AND model_version = '{other}'"),
+    add_to_golden(Scope(store, dataset, roles, where(dataset, f"{predicate} AND model_version = '{other}'")),
+                  workspace, "weak", "demo")
+    add_to_golden(Scope(store, dataset, roles, where(dataset, f"hour < 6 AND model_version = '{other}'")), workspace,
                   "night", "demo")
     requests = golden_requests(workspace)
     workspace.close()
@@ -108,4 +109,5 @@ def test_bad_golden_input_is_one_sentence(store, tmp_path, demo):
     loaded = load_log(store, [str(files.log)], check=False)
     no_label = loaded.roles.__class__.from_dict({**loaded.roles.to_dict(), "label": None})
     with pytest.raises(SchemaError, match="no label column"):
-        add_to_golden(store, Workspace.open(tmp_path / "w.sleuth"), loaded.dataset, no_label, Sql("TRUE"), "g", "s")
+        add_to_golden(Scope(store, loaded.dataset, no_label, Sql("TRUE")), Workspace.open(tmp_path / "w.sleuth"), "g",
+                      "s")

@@ -14,6 +14,7 @@ from analysis.data.time import time_span
 from analysis.query import Sql, ident
 from analysis.data.roles import RoleMap, TaskType
 from analysis.data.time import bucket_named
+from analysis.scope import Scope
 
 TOL = 1e-9
 EPS = np.finfo(float).eps
@@ -104,7 +105,7 @@ def by_version(result):
 def test_binary_int_labels_match_sklearn_per_version(store):
     frame = binary_frame()
     ds = register(store, frame)
-    result = overall_metrics(store, ds, BINARY_ROLES)
+    result = overall_metrics(Scope(store, ds, BINARY_ROLES))
     assert [m.version for m in result] == list(frame.groupby("model_version")["ts"].min().sort_values().index)
     for m in result:
         part = frame[frame["model_version"] == m.version]
@@ -117,7 +118,7 @@ def test_binary_int_labels_match_sklearn_per_version(store):
 def test_versions_ordered_by_first_appearance(store):
     frame = binary_frame(versions=("b_new", "a_old"))
     frame.loc[frame["model_version"] == "b_new", "ts"] += pd.Timedelta(days=30)
-    result = overall_metrics(store, register(store, frame), BINARY_ROLES)
+    result = overall_metrics(Scope(store, register(store, frame), BINARY_ROLES))
     assert [m.version for m in result] == ["a_old", "b_new"]
 
 
@@ -136,7 +137,7 @@ def test_label_encodings_give_the_same_metrics(store, to_label, positive):
     expected = sklearn_binary(frame.rename(columns={"label": "y", "prediction": "p", "score": "s"}))
     encoded = frame.assign(label=to_label(frame["label"].to_numpy()))
     roles = RoleMap(label="label", prediction="prediction", scores=("score",), positive_class=positive)
-    (m,) = overall_metrics(store, register(store, encoded), roles)
+    (m,) = overall_metrics(Scope(store, register(store, encoded), roles))
     assert m.version is None
     assert_matches(m.metrics, expected)
 
@@ -149,7 +150,7 @@ def test_class_named_predictions_next_to_string_labels(store):
         prediction=np.where(frame["prediction"] == 1, "fraud", "legit"),
     )
     roles = RoleMap(label="label", prediction="prediction", scores=("score",), positive_class="fraud")
-    (m,) = overall_metrics(store, register(store, named), roles)
+    (m,) = overall_metrics(Scope(store, register(store, named), roles))
     assert_matches(m.metrics, expected)
 
 
@@ -157,7 +158,7 @@ def test_missing_labels_count_in_coverage_not_in_metrics(store):
     frame = binary_frame(seed=5)
     rng = np.random.default_rng(5)
     frame["label"] = frame["label"].astype("Int64").mask(rng.uniform(size=len(frame)) < 0.4)
-    result = by_version(overall_metrics(store, register(store, frame), BINARY_ROLES))
+    result = by_version(overall_metrics(Scope(store, register(store, frame), BINARY_ROLES)))
     for version, part in frame.groupby("model_version"):
         m = result[version]
         assert m.labelled == part["label"].notna().sum()
@@ -169,7 +170,7 @@ def test_missing_labels_count_in_coverage_not_in_metrics(store):
 def test_threshold_on_score_without_prediction_column(store):
     frame = binary_frame(seed=6).drop(columns="prediction")
     roles = RoleMap(model_version="model_version", label="label", scores=("score",), threshold=0.42)
-    result = by_version(overall_metrics(store, register(store, frame), roles))
+    result = by_version(overall_metrics(Scope(store, register(store, frame), roles)))
     for version, part in frame.groupby("model_version"):
         pred = (part["score"] >= 0.42).astype(int)
         ref = pd.DataFrame({"y": part["label"], "p": pred, "s": part["score"]})
@@ -182,7 +183,7 @@ def test_invalid_scores_are_counted_and_excluded(store):
     frame["score"] = frame["score"].astype(float)
     frame.loc[bad, "score"] = [np.nan, np.inf, -np.inf, 1.5]
     roles = RoleMap(label="label", scores=("score",))
-    (m,) = overall_metrics(store, register(store, frame), roles)
+    (m,) = overall_metrics(Scope(store, register(store, frame), roles))
     assert m.invalid_scores == len(bad)
     assert m.rows == len(frame)
     valid = frame.drop(index=bad)
@@ -196,7 +197,7 @@ def test_condition_restricts_rows(store):
     frame = binary_frame(seed=8)
     ds = register(store, frame)
     condition = Sql(f"{ident('score')} > ? AND {ident('model_version')} = ?", (0.3, "v2"))
-    (m,) = overall_metrics(store, ds, BINARY_ROLES, condition)
+    (m,) = overall_metrics(Scope(store, ds, BINARY_ROLES, condition))
     part = frame[(frame["score"] > 0.3) & (frame["model_version"] == "v2")]
     assert m.version == "v2" and m.rows == len(part)
     assert_matches(m.metrics, sklearn_binary(part.rename(columns={"label": "y", "prediction": "p", "score": "s"})))
@@ -205,7 +206,8 @@ def test_condition_restricts_rows(store):
 def test_single_class_slice_has_no_auc(store):
     frame = binary_frame(seed=9, versions=("v1",))
     frame["label"] = 0
-    (m,) = overall_metrics(store, register(store, frame), RoleMap(label="label", prediction="prediction", scores=("score",)))
+    roles = RoleMap(label="label", prediction="prediction", scores=("score",))
+    (m,) = overall_metrics(Scope(store, register(store, frame), roles))
     assert m.metrics["roc_auc"] is None
     assert m.metrics["recall"] is None
     assert m.metrics["precision"] == 0.0
@@ -214,7 +216,7 @@ def test_single_class_slice_has_no_auc(store):
 
 def test_log_loss_clips_like_sklearn(store):
     frame = pd.DataFrame({"label": [1, 0, 1, 0], "score": [0.0, 1.0, 1.0, 1e-300]})
-    (m,) = overall_metrics(store, register(store, frame), RoleMap(label="label", scores=("score",)))
+    (m,) = overall_metrics(Scope(store, register(store, frame), RoleMap(label="label", scores=("score",))))
     assert m.metrics["log_loss"] == pytest.approx(skm.log_loss(frame["label"], frame["score"]), rel=TOL)
     assert m.metrics["log_loss"] == pytest.approx(-2 * np.log(EPS) / 4, rel=1e-6)
 
@@ -246,7 +248,7 @@ MULTI_ROLES = RoleMap(
 def test_multiclass_matches_sklearn(store, with_prediction_column):
     frame = multiclass_frame()
     roles = replace(MULTI_ROLES, prediction="prediction") if with_prediction_column else MULTI_ROLES
-    result = by_version(overall_metrics(store, register(store, frame), roles))
+    result = by_version(overall_metrics(Scope(store, register(store, frame), roles)))
     classes = ["cat", "dog", "eel"]
     for version, part in frame.groupby("model_version"):
         proba = part[["p_cat", "p_dog", "p_eel"]].to_numpy()
@@ -279,7 +281,7 @@ def test_regression_matches_sklearn(store):
     )
     frame.loc[5, "y_pred"] = np.nan
     roles = RoleMap(model_version="model_version", label="target", prediction="y_pred", task=TaskType.REGRESSION)
-    result = by_version(overall_metrics(store, register(store, frame), roles))
+    result = by_version(overall_metrics(Scope(store, register(store, frame), roles)))
     for version, part in frame.groupby("model_version"):
         ok = part[part["y_pred"].notna()]
         m = result[version].metrics
@@ -302,7 +304,7 @@ def test_metric_over_time_matches_pandas_group_by(store, metric):
     frame = binary_frame(seed=13)
     frame["label"] = frame["label"].astype("Int64").mask(np.random.default_rng(13).uniform(size=len(frame)) < 0.2)
     ds = register(store, frame)
-    got = metric_over_time(store, ds, BINARY_ROLES, metric, bucket=bucket_named("1 day"))
+    got = metric_over_time(Scope(store, ds, BINARY_ROLES), metric, bucket=bucket_named("1 day"))
     frame["bucket_start"] = frame["ts"].dt.floor("D")
     expected_rows = 0
     for (version, day), part in frame.groupby(["model_version", "bucket_start"]):
@@ -325,12 +327,12 @@ def test_metric_over_time_regression_with_time_zone(store):
     frame = pd.DataFrame({"ts": ts, "target": rng.normal(size=n), "pred": rng.normal(size=n)})
     roles = RoleMap(timestamp="ts", label="target", prediction="pred", task=TaskType.REGRESSION)
     ds = register(store, frame)
-    got = metric_over_time(store, ds, roles, "mae", bucket=bucket_named("6 hours"))
+    got = metric_over_time(Scope(store, ds, roles), "mae", bucket=bucket_named("6 hours"))
     utc = frame.assign(bucket_start=frame["ts"].dt.tz_convert("UTC").dt.tz_localize(None).dt.floor("6h"))
     expected = utc.groupby("bucket_start").apply(lambda p: skm.mean_absolute_error(p["target"], p["pred"]))
     assert list(got["bucket_start"]) == list(expected.index)
     np.testing.assert_allclose(got["value"], expected.to_numpy(), rtol=TOL)
-    start, end = time_span(store, ds, roles)
+    start, end = time_span(Scope(store, ds, roles))
     first = utc["ts"].min().tz_convert("UTC").tz_localize(None)
     assert abs(pd.Timestamp(start) - first) < pd.Timedelta(microseconds=1)
     assert end > start
@@ -338,7 +340,7 @@ def test_metric_over_time_regression_with_time_zone(store):
 
 def test_metric_over_time_chooses_a_bucket(store):
     frame = binary_frame(seed=15)
-    got = metric_over_time(store, register(store, frame), BINARY_ROLES, "accuracy")
+    got = metric_over_time(Scope(store, register(store, frame), BINARY_ROLES), "accuracy")
     # Ten days of data: 6-hour buckets give 40 per version.
     assert got.groupby("version").size().between(20, 200).all()
     assert got["rows"].sum() == len(frame)
@@ -381,10 +383,10 @@ def test_auc_exact_when_all_scores_share_one_bin(store):
     # Scores 1e-9 apart land in one histogram bin: only ranking its rows gives the AUC.
     frame["score"] = 0.5 + 1e-9 * np.round(rng.normal(frame["label"], 1.0) * 50)
     ds = register(store, frame)
-    for m in overall_metrics(store, ds, BINARY_ROLES):
+    for m in overall_metrics(Scope(store, ds, BINARY_ROLES)):
         part = frame[frame["model_version"] == m.version]
         assert m.metrics["roc_auc"] == pytest.approx(skm.roc_auc_score(part["label"], part["score"]), abs=AUC_ERROR_BOUND)
-    got = metric_over_time(store, ds, BINARY_ROLES, "roc_auc", bucket=bucket_named("1 day"))
+    got = metric_over_time(Scope(store, ds, BINARY_ROLES), "roc_auc", bucket=bucket_named("1 day"))
     frame["bucket_start"] = frame["ts"].dt.floor("D")
     for (version, day), part in frame.groupby(["model_version", "bucket_start"]):
         value = got[(got["version"] == version) & (got["bucket_start"] == day)]["value"].iloc[0]
@@ -408,7 +410,7 @@ def test_auc_on_a_real_table_matches_sklearn(store, monkeypatch, bins, chunk_row
     monkeypatch.setattr(per_version, "DENSE_HISTOGRAM_CELLS", dense_cells)
     for name, score in (("education", turnout["educate"] / 20), ("logistic", logistic)):
         frame = pd.DataFrame({"label": turnout["vote"].astype(int), "score": score.astype(float)})
-        (m,) = overall_metrics(store, register(store, frame, name), RoleMap(label="label", scores=("score",)))
+        (m,) = overall_metrics(Scope(store, register(store, frame, name), RoleMap(label="label", scores=("score",))))
         assert m.metrics["roc_auc"] == pytest.approx(skm.roc_auc_score(frame["label"], frame["score"]),
                                                      abs=AUC_ERROR_BOUND), name
 
@@ -419,7 +421,7 @@ def test_intervals_match_scipy_on_the_same_rows(store):
 
     frame = binary_frame(n=2000, seed=21)
     frame.loc[frame.index[:20], "model_version"] = "tiny"
-    result = by_version(overall_metrics(store, register(store, frame), BINARY_ROLES))
+    result = by_version(overall_metrics(Scope(store, register(store, frame), BINARY_ROLES)))
     for version, m in result.items():
         part = frame[frame["model_version"] == version]
         correct = int((part["label"] == part["prediction"]).sum())
@@ -443,7 +445,7 @@ def test_regression_intervals_match_scipy(store):
     rng = np.random.default_rng(22)
     frame = pd.DataFrame({"target": rng.normal(size=500), "pred": rng.normal(size=500)})
     roles = RoleMap(label="target", prediction="pred", task=TaskType.REGRESSION)
-    (m,) = overall_metrics(store, register(store, frame), roles)
+    (m,) = overall_metrics(Scope(store, register(store, frame), roles))
     mae = stats.ttest_1samp((frame["target"] - frame["pred"]).abs(), 0).confidence_interval()
     assert m.intervals["mae"] == pytest.approx((mae.low, mae.high), rel=1e-9)
     mean = stats.ttest_1samp(frame["pred"], 0).confidence_interval()
@@ -455,7 +457,8 @@ def test_metric_over_time_carries_the_bucket_interval(store):
     from scipy import stats
 
     frame = binary_frame(seed=23)
-    got = metric_over_time(store, register(store, frame), BINARY_ROLES, "accuracy", bucket=bucket_named("1 day"))
+    got = metric_over_time(Scope(store, register(store, frame), BINARY_ROLES), "accuracy",
+                           bucket=bucket_named("1 day"))
     frame["day"] = frame["ts"].dt.floor("D")
     for (version, day), part in frame.groupby(["model_version", "day"]):
         row = got[(got["version"] == version) & (got["bucket_start"] == day)].iloc[0]

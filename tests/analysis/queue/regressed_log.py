@@ -6,6 +6,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from analysis.scope import Scope
+
 ROWS_PER_VERSION = 1500
 REGRESSED_SEGMENT = "kiosk"
 
@@ -42,8 +44,8 @@ def reviewed_queue(folder, store):
     log = write_regressed_log(folder / "log.parquet")
     loaded = load_log(store, [str(folder / "log.parquet")], check=False)
     queue = FailureQueue(Workspace.open(folder / "w.sleuth"), user="ana")
-    result = intake_log(queue, store, loaded.dataset, loaded.roles)
-    attach_version_evidence(queue, store, loaded.dataset, loaded.roles, result.groups)
+    result = intake_log(queue, Scope(store, loaded.dataset, loaded.roles))
+    attach_version_evidence(queue, Scope(store, loaded.dataset, loaded.roles), result.groups)
     kiosk = next(g for g in queue.groups() if g.reason == "slice" and g.version == "v2")
     other = next(g for g in queue.groups() if g.id != kiosk.id)
     apply(queue, decide(kiosk.id, "rule", owner="ana"))

@@ -17,6 +17,7 @@ from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.grouping import version_scope
 from analysis.queue.edits import MergeGroups, apply
 from analysis.queue.intake import FoundFailures, find_failures, queue_failures
+from analysis.scope import Scope
 from analysis.store import Store
 from analysis.workspace.version_cards import VersionCard
 from analysis.workspace.workspace_file import Workspace
@@ -43,7 +44,8 @@ def traced_queue(demo_files, manifest, tmp_path_factory):
     model = demo_files.models[LINEAR]
     traces = {LINEAR: TraceSource((str(demo_files.training),), str(model))}
     first_half = version_scope(loaded.roles, LINEAR) & time_window(loaded.roles, None, dt.datetime(2026, 10, 16))
-    found = find_failures(store, loaded.dataset, loaded.roles, first_half, traces=traces, trace_at_most=EVERY_FAILURE)
+    found = find_failures(Scope(store, loaded.dataset, loaded.roles, first_half), traces=traces,
+                          trace_at_most=EVERY_FAILURE)
     queue_failures(queue, found)
     yield queue, found
     workspace.close()
@@ -156,7 +158,8 @@ def test_blame_traces_a_sample_of_at_most_n_failures_and_says_so(loaded_demo, de
     store, loaded = loaded_demo
     incident = next(i for i in manifest["incidents"] if i["kind"] == "label_noise")
     traces = {LINEAR: TraceSource((str(demo_files.training),), str(demo_files.models[LINEAR]))}
-    found = find_failures(store, loaded.dataset, loaded.roles, _week(loaded.roles), traces=traces, trace_at_most=300)
+    found = find_failures(Scope(store, loaded.dataset, loaded.roles, _week(loaded.roles)), traces=traces,
+                          trace_at_most=300)
     failures = len(found.found)
     assert failures > 300
     batches = [g for g in found.grouped if g.reason == "batch"]
@@ -177,6 +180,6 @@ def test_a_model_that_needs_trust_is_skipped_with_a_sentence(loaded_demo, demo_f
     model.write_bytes(pickle.dumps({"not": "a model"}))
     traces = {LINEAR: TraceSource((str(demo_files.training),), str(model))}
     condition = _week(loaded.roles) & time_window(loaded.roles, None, dt.datetime(2026, 10, 6))
-    found = find_failures(store, loaded.dataset, loaded.roles, condition, traces=traces)
+    found = find_failures(Scope(store, loaded.dataset, loaded.roles, condition), traces=traces)
     assert len(found.found) and not [g for g in found.grouped if g.reason == "batch"]
     assert len(found.notes) == 1 and LINEAR in found.notes[0] and "trust" in found.notes[0], found.notes

@@ -13,6 +13,7 @@ from analysis.queue.exports import data_request, data_request_csv, relabel_reque
 from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.report import render_markdown, report_document
 from analysis.report.formatting import p_value
+from analysis.scope import Scope
 from analysis.slices import Compare, Slice
 from analysis.workspace.workspace_file import Workspace
 
@@ -54,7 +55,7 @@ def planted(tmp_path, store):
 @pytest.mark.slow
 def test_relabel_blames_the_bad_batch_and_lists_its_flipped_labels(planted, store):
     queue, group, loaded, folder, flipped = planted
-    request = relabel_request(store, loaded.dataset, loaded.roles, group, [str(folder / "train.parquet")])
+    request = relabel_request(Scope(store, loaded.dataset, loaded.roles), group, [str(folder / "train.parquet")])
     assert (request["blamed"]["column"], request["blamed"]["value"]) == ("source", BAD_BATCH)
     listed = [s["row_id"] for s in request["suspects"]]
     assert listed, request
@@ -65,7 +66,8 @@ def test_relabel_blames_the_bad_batch_and_lists_its_flipped_labels(planted, stor
 
 def test_the_group_keeps_the_batch_trace_blames_and_the_report_shows_it(planted, store):
     queue, group, loaded, folder, _ = planted
-    blamed = attach_blame(queue, store, loaded.dataset, loaded.roles, [group.id], [str(folder / "train.parquet")])
+    blamed = attach_blame(queue, Scope(store, loaded.dataset, loaded.roles), [group.id],
+                          [str(folder / "train.parquet")])
     assert [(b["column"], b["value"]) for b in blamed] == [("source", BAD_BATCH)]
     kept = queue.group(group.id).evidence["blamed_batch"]
     assert kept["value"] == BAD_BATCH and kept["harmful_share"] > kept["row_share"] == 0.25

@@ -13,6 +13,7 @@ from analysis.queue.edits import apply, decide
 from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.followup import follow_up
 from analysis.queue.intake import intake_log
+from analysis.scope import Scope
 from analysis.workspace.workspace_file import Workspace
 
 WEAK = "kiosk"
@@ -41,7 +42,7 @@ def decided(tmp_path, store):
     loaded = load_log(store, [str(path)], check=False)
     workspace = Workspace.open(tmp_path / "w.sleuth")
     queue = FailureQueue(workspace)
-    intake_log(queue, store, loaded.dataset, loaded.roles)
+    intake_log(queue, Scope(store, loaded.dataset, loaded.roles))
     weak = [g for g in queue.groups() if g.slice is not None and WEAK in g.slice.name]
     assert len(weak) == 1, [g.title for g in queue.groups()]
     apply(queue, decide(weak[0].id, "collect", owner="ana"))
@@ -54,7 +55,7 @@ def test_decided_group_is_measured_on_the_later_log(decided, store, tmp_path, la
     queue, group = decided
     path, frame = _log(tmp_path / "november.parquet", dt.datetime(2026, 11, 1), weak_error=later_error, seed=1)
     loaded = load_log(store, [str(path)], check=False)
-    measured = follow_up(queue, store, loaded.dataset, loaded.roles)
+    measured = follow_up(queue, Scope(store, loaded.dataset, loaded.roles))
     assert [m["group"] for m in measured] == [group.id]
     result = queue.group(group.id).followup
     assert queue.group(group.id).status == result["status"] == status
@@ -71,5 +72,5 @@ def test_rows_already_measured_are_not_new(decided, store, tmp_path):
     """Opening the same month again measures nothing: its rows are the group's own evidence."""
     queue, group = decided
     loaded = load_log(store, [str(tmp_path / "october.parquet")], check=False)
-    assert follow_up(queue, store, loaded.dataset, loaded.roles) == []
+    assert follow_up(queue, Scope(store, loaded.dataset, loaded.roles)) == []
     assert queue.group(group.id).status == "decided"

@@ -9,6 +9,7 @@ from analysis.data.open_log import load_log
 from analysis.errors import SchemaError
 from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.group_evidence import attach_version_evidence, previous_version, version_evidence
+from analysis.scope import Scope
 from analysis.slices import Compare, InSet, Slice
 from analysis.workspace.workspace_file import Workspace
 from tests.analysis.queue.regressed_log import write_regressed_log
@@ -28,15 +29,15 @@ def _expected(log, segment, version):
 
 def test_the_version_before_is_the_one_served_earlier(regressed, store):
     _, dataset, roles = regressed
-    assert previous_version(store, dataset, roles, "v2") == "v1"
+    assert previous_version(Scope(store, dataset, roles), "v2") == "v1"
     with pytest.raises(SchemaError, match="first version"):
-        previous_version(store, dataset, roles, "v1")
+        previous_version(Scope(store, dataset, roles), "v1")
 
 
 @pytest.mark.parametrize("segment", ["kiosk", "web"])
 def test_each_version_and_the_test_match_scipy(regressed, store, segment):
     log, dataset, roles = regressed
-    found = version_evidence(store, dataset, roles, InSet("segment", (segment,)), "v2")
+    found = version_evidence(Scope(store, dataset, roles), InSet("segment", (segment,)), "v2")
     assert (found["base"], found["candidate"]) == ("v1", "v2")
     counts = [_expected(log, segment, v) for v in ("v1", "v2")]
     for shown, (rows, errors) in zip(found["versions"], counts):
@@ -58,7 +59,7 @@ def test_attached_to_the_groups_that_have_an_earlier_version(regressed, store, t
     with queue.edit():
         newer = queue.new_group("slice:v2:kiosk", "slice", "kiosk (v2)", dataset.name, "v2", kiosk, {"rows": 1})
         older = queue.new_group("slice:v1:kiosk", "slice", "kiosk (v1)", dataset.name, "v1", kiosk, {"rows": 1})
-    assert attach_version_evidence(queue, store, dataset, roles, [newer, older]) == [newer]
+    assert attach_version_evidence(queue, Scope(store, dataset, roles), [newer, older]) == [newer]
     kept = queue.group(newer).evidence
     assert kept["rows"] == 1 and kept["versions"]["regressed"] is True
     assert "versions" not in queue.group(older).evidence
@@ -103,11 +104,11 @@ def test_on_the_demo_the_weak_subpopulation_is_the_slice_that_regressed(demo_fil
 
     predicate_text, weak_version, other_version = weak
     loaded = load_log(store, [str(demo_files.log)], check=False)
-    planted = parse_where(store, predicate_text, loaded.dataset, loaded.roles)
-    found = version_evidence(store, loaded.dataset, loaded.roles, planted, weak_version)
+    planted = parse_where(Scope(store, loaded.dataset, loaded.roles), predicate_text)
+    found = version_evidence(Scope(store, loaded.dataset, loaded.roles), planted, weak_version)
     assert found["base"] == other_version and found["regressed"]
     assert found["versions"][1]["error_rate"] > found["versions"][0]["ci"][1]
-    assert not version_evidence(store, loaded.dataset, loaded.roles, ~planted, weak_version)["regressed"]
+    assert not version_evidence(Scope(store, loaded.dataset, loaded.roles), ~planted, weak_version)["regressed"]
 
 
 def test_on_a_real_table_a_model_that_lost_a_feature_regressed_where_the_feature_matters(tmp_path, store):
@@ -135,7 +136,7 @@ def test_on_a_real_table_a_model_that_lost_a_feature_regressed_where_the_feature
     pd.concat(log).to_parquet(tmp_path / "pima.parquet")
     loaded = load_log(store, [str(tmp_path / "pima.parquet")], check=False)
     high_glucose = Compare("glu", ">", 140)
-    found = version_evidence(store, loaded.dataset, loaded.roles, high_glucose, "v2")
+    found = version_evidence(Scope(store, loaded.dataset, loaded.roles), high_glucose, "v2")
 
     rows = test["glu"] > 140
     right = {v: (f["prediction"][rows.to_numpy()] == label[rows]).to_numpy() for v, f in zip(("v1", "v2"), log)}
@@ -178,7 +179,7 @@ def test_the_first_version_of_a_shadow_log_is_compared_with_the_one_alongside(tm
 
     log = _write_shadow_log(tmp_path / "shadow.parquet")
     loaded = load_log(store, [str(tmp_path / "shadow.parquet")], check=False)
-    found = version_evidence(store, loaded.dataset, loaded.roles, InSet("segment", ("kiosk",)), "v1")
+    found = version_evidence(Scope(store, loaded.dataset, loaded.roles), InSet("segment", ("kiosk",)), "v1")
     assert (found["base"], found["candidate"], found["relation"]) == ("v2", "v1", "alongside")
     kiosk = log[log["segment"] == "kiosk"]
     wrong = {v: (rows["label"] != rows["prediction"]).to_numpy() for v, rows in kiosk.groupby("model_version")}
@@ -187,11 +188,11 @@ def test_the_first_version_of_a_shadow_log_is_compared_with_the_one_alongside(tm
     assert found["regressed"] is True
     assert ("Against v2, the version served alongside it (the same requests), the slice is significantly worse"
             in versions_sentence(found))
-    later = version_evidence(store, loaded.dataset, loaded.roles, InSet("segment", ("kiosk",)), "v2")
+    later = version_evidence(Scope(store, loaded.dataset, loaded.roles), InSet("segment", ("kiosk",)), "v2")
     assert (later["base"], later["relation"]) == ("v1", "before")
 
 
 def test_a_first_version_nothing_scored_alongside_is_not_compared(regressed, store):
     _, dataset, roles = regressed
     with pytest.raises(SchemaError, match="no other version scored the same requests"):
-        version_evidence(store, dataset, roles, InSet("segment", ("kiosk",)), "v1")
+        version_evidence(Scope(store, dataset, roles), InSet("segment", ("kiosk",)), "v1")

@@ -14,6 +14,7 @@ from analysis.data.time import time_window
 from analysis.queue.edits import MergeGroups, MoveItems, apply, revert
 from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.intake import failures, find_failures, intake_log, intake_rows, kept_findings, queue_failures
+from analysis.scope import Scope
 from analysis.slicing.role_leaves import slice_sql
 from analysis.store import Store
 from analysis.triage.check_report import check_dataset, finding_to_dict
@@ -31,7 +32,7 @@ def demo_log(demo_files):
 def found(demo_log):
     """The demo month's failures, read and grouped once: queued into each test's own workspace."""
     store, loaded = demo_log
-    return find_failures(store, loaded.dataset, loaded.roles, None)
+    return find_failures(Scope(store, loaded.dataset, loaded.roles))
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def demo_queue(demo_log, found, demo_files, tmp_path_factory):
 @pytest.fixture(scope="module")
 def findings(demo_log):
     store, loaded = demo_log
-    return check_dataset(store, loaded.dataset, loaded.roles).findings
+    return check_dataset(Scope(store, loaded.dataset, loaded.roles)).findings
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,7 @@ def checked_queue(demo_queue, findings, tmp_path_factory):
     _, store, loaded, _, incidents = demo_queue
     workspace = Workspace.open(tmp_path_factory.mktemp("checked") / "review.sleuth")
     queue = FailureQueue(workspace)
-    intake_log(queue, store, loaded.dataset, loaded.roles, findings=findings)
+    intake_log(queue, Scope(store, loaded.dataset, loaded.roles), findings=findings)
     yield queue, incidents
     workspace.close()
 
@@ -134,7 +135,7 @@ def test_the_logs_kept_findings_group_the_swap_without_a_new_check(demo_queue, f
     kept = kept_findings(workspace, loaded.dataset.name)
     assert [f.key for f in kept] == [f.key for f in findings] and not kept_findings(workspace, "another log")
     queue = FailureQueue(workspace)
-    intake_log(queue, store, loaded.dataset, loaded.roles, findings=kept)
+    intake_log(queue, Scope(store, loaded.dataset, loaded.roles), findings=kept)
     group, purity, recall = _purity_and_recall(queue, demo_files, incidents, "b", "fraud-lr-2026.09")
     assert purity >= 0.9 and recall >= 0.8, (group.title, purity, recall)
     assert group.reason == "finding"
@@ -143,7 +144,7 @@ def test_the_logs_kept_findings_group_the_swap_without_a_new_check(demo_queue, f
 
 def test_every_failure_is_queued_once_with_its_link(demo_queue):
     queue, store, loaded, result, _ = demo_queue
-    assert result.added == queue.item_count() == len(failures(store, loaded.dataset, loaded.roles, None))
+    assert result.added == queue.item_count() == len(failures(Scope(store, loaded.dataset, loaded.roles)))
     items = queue.items()
     assert items["item_key"].is_unique
     assert (items["label"] != items["prediction"]).all()
@@ -160,11 +161,11 @@ def test_adding_the_same_log_again_duplicates_nothing(demo_queue, found):
 
 def test_chosen_rows_queue_only_their_failures(demo_queue, tmp_path):
     _, store, loaded, _, _ = demo_queue
-    fails = failures(store, loaded.dataset, loaded.roles, None)
+    fails = failures(Scope(store, loaded.dataset, loaded.roles))
     chosen = list(fails["row_number"][:5]) + [int(r) for r in _correct_rows(store, loaded, 3)]
     workspace = Workspace.open(tmp_path / "rows.sleuth")
     queue = FailureQueue(workspace)
-    result = intake_rows(queue, store, loaded.dataset, loaded.roles, chosen)
+    result = intake_rows(queue, Scope(store, loaded.dataset, loaded.roles), chosen)
     assert result.added == 5
     assert set(queue.items()["row_number"]) == set(int(r) for r in fails["row_number"][:5])
     workspace.close()
@@ -246,12 +247,12 @@ def test_moves_and_merges_survive_new_failures(demo_queue, tmp_path):
     workspace = Workspace.open(tmp_path / "edited.sleuth")
     queue = FailureQueue(workspace)
     middle = dt.datetime(2026, 10, 16)
-    intake_log(queue, store, loaded.dataset, loaded.roles, time_window(loaded.roles, None, middle))
+    intake_log(queue, Scope(store, loaded.dataset, loaded.roles, time_window(loaded.roles, None, middle)))
     big, small, third = queue.groups()[:3]
     moved = list(queue.items(third.id)["item_key"][:3])
     apply(queue, MoveItems(moved, big.id))
     merge = apply(queue, MergeGroups(small.id, big.id))
-    intake_log(queue, store, loaded.dataset, loaded.roles, time_window(loaded.roles, middle, None))
+    intake_log(queue, Scope(store, loaded.dataset, loaded.roles, time_window(loaded.roles, middle, None)))
     items = queue.items().set_index("item_key")
     assert (items.loc[moved, "group_id"] == big.id).all()
     assert not (items["group_id"] == small.id).any(), "new failures of a merged group go to its target"
@@ -266,13 +267,13 @@ def test_since_last_review_takes_only_later_predictions(demo_queue, tmp_path):
     workspace = Workspace.open(tmp_path / "weekly.sleuth")
     queue = FailureQueue(workspace)
     first_week = time_window(loaded.roles, None, dt.datetime(2026, 10, 8))
-    intake_log(queue, store, loaded.dataset, loaded.roles, first_week)
+    intake_log(queue, Scope(store, loaded.dataset, loaded.roles, first_week))
     reviewed_until = queue.last_period_end()
-    later = intake_log(queue, store, loaded.dataset, loaded.roles, since_last_review=True)
-    after = failures(store, loaded.dataset, loaded.roles, time_window(loaded.roles, reviewed_until, None))
+    later = intake_log(queue, Scope(store, loaded.dataset, loaded.roles), since_last_review=True)
+    after = failures(Scope(store, loaded.dataset, loaded.roles, time_window(loaded.roles, reviewed_until, None)))
     assert later.added + later.duplicates == len(after)
     assert later.duplicates == (after["observed_at"] == reviewed_until).sum()
-    assert queue.item_count() == len(failures(store, loaded.dataset, loaded.roles, None))
+    assert queue.item_count() == len(failures(Scope(store, loaded.dataset, loaded.roles)))
     workspace.close()
 
 
@@ -286,8 +287,8 @@ def test_a_findings_rows_queued_from_it_are_grouped_under_it(demo_log, findings,
     own_rows = slice_sql(finding.slice, loaded.dataset, loaded.roles)
     workspace = Workspace.open(tmp_path / "finding.sleuth")
     queue = FailureQueue(workspace)
-    result = intake_log(queue, store, loaded.dataset, loaded.roles, own_rows, findings=(finding,))
-    failed = failures(store, loaded.dataset, loaded.roles, own_rows)
+    result = intake_log(queue, Scope(store, loaded.dataset, loaded.roles, own_rows), findings=(finding,))
+    failed = failures(Scope(store, loaded.dataset, loaded.roles, own_rows))
     groups = queue.groups()
     assert result.added == len(failed) > 0
     assert all(g.reason == "finding" and kind.replace("_", " ") in g.title for g in groups), [g.title for g in groups]

@@ -10,6 +10,7 @@ from analysis.queue.edits import apply, revert
 from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.meeting import (DecideInMeeting, agenda_screens, end_meeting, example_row, measure_awaiting,
                                     meeting_decisions, start_meeting)
+from analysis.scope import Scope
 from analysis.workspace.workspace_file import Workspace
 from tests.analysis.queue.test_followup import _log, decided  # noqa: F401 - the fixture
 
@@ -59,6 +60,6 @@ def test_the_meeting_measures_awaiting_groups_on_the_new_log(decided, store, tmp
     queue, group = decided
     path, _ = _log(tmp_path / "november.parquet", dt.datetime(2026, 11, 1), weak_error=0.05, seed=1)
     loaded = load_log(store, [str(path)], check=False)
-    measured = measure_awaiting(store, loaded.dataset, loaded.roles, queue.groups())
+    measured = measure_awaiting(Scope(store, loaded.dataset, loaded.roles), queue.groups())
     assert list(measured) == [group.id] and measured[group.id]["status"] == "verified"
     assert queue.group(group.id).status == "decided"  # measuring writes nothing

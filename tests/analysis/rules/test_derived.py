@@ -14,6 +14,7 @@ from analysis.errors import SchemaError
 from analysis.metrics.per_version import AUC_ERROR_BOUND, overall_metrics
 from analysis.rules.derived import with_rule_versions
 from analysis.rules.rule_set import FixedOutput, Route, Rule, RuleSet
+from analysis.scope import Scope
 from analysis.slices import Slice
 from analysis.slicing.parser import parse_slice
 
@@ -53,7 +54,7 @@ def derived_frame(log_frame, base, rules):
 def assert_metrics_match(store, dataset, roles, name, expected):
     labelled = expected[expected["is_fraud"].notna()]
     y, pred, score = labelled["is_fraud"].astype(int), labelled["prediction"].astype(int), labelled["score"]
-    found = {m.version: m for m in overall_metrics(store, dataset, roles)}[name]
+    found = {m.version: m for m in overall_metrics(Scope(store, dataset, roles))}[name]
     assert found.rows == len(expected) and found.labelled == len(labelled)
     assert found.metrics["accuracy"] == pytest.approx(skm.accuracy_score(y, pred), abs=TOL)
     assert found.metrics["recall"] == pytest.approx(skm.recall_score(y, pred), abs=TOL)
@@ -69,13 +70,13 @@ def test_routing_the_weak_subpopulation_removes_its_regression(store, demo_files
     predicate, weak_version, other = weak
     loaded = load_log(store, [str(demo_files.log)], check=False)
     dataset, roles = loaded.dataset, loaded.roles
-    before = compare_report(store, dataset, roles, other, weak_version)
+    before = compare_report(Scope(store, dataset, roles), other, weak_version)
     assert kiosk_slices(before, predicate), "the planted regression must show before the rule"
 
     name = weak_version + "+rules"
     rules = RuleSet(weak_version, 1, (rule(dataset, predicate, Route(other)),))
-    dataset = with_rule_versions(store, dataset, roles, {name: rules})
-    after = compare_report(store, dataset, roles, other, name)
+    dataset = with_rule_versions(Scope(store, dataset, roles), {name: rules})
+    after = compare_report(Scope(store, dataset, roles), other, name)
     assert after["candidate"] == name and after["paired"]
     assert not kiosk_slices(after, predicate)
     assert not any(s["significant"] for s in after["regressed_slices"])
@@ -95,7 +96,7 @@ def test_fixed_outputs_and_first_match_wins(store, demo_files, weak, log_frame):
         rule(dataset, "amount > 2000", flag),
         rule(dataset, "merchant_risk < 0.05 OR amount > 2000", clear),
     ))
-    dataset = with_rule_versions(store, dataset, roles, {"fixed": rules})
+    dataset = with_rule_versions(Scope(store, dataset, roles), {"fixed": rules})
     expected = derived_frame(log_frame, weak_version, [
         (lambda r: r["amount"] > 2000, flag),
         (lambda r: (r["merchant_risk"] < 0.05) | (r["amount"] > 2000), clear),
@@ -116,9 +117,9 @@ def test_rules_that_cannot_run_on_the_log_say_why(store, demo_files, weak):
     }
     for message, rule_set in cases.items():
         with pytest.raises(SchemaError, match=message):
-            with_rule_versions(store, dataset, roles, {"x+rules": rule_set})
+            with_rule_versions(Scope(store, dataset, roles), {"x+rules": rule_set})
     with pytest.raises(SchemaError, match="already has a version called"):
-        with_rule_versions(store, dataset, roles, {other: RuleSet(weak_version, 1, ())})
+        with_rule_versions(Scope(store, dataset, roles), {other: RuleSet(weak_version, 1, ())})
 
 
 def test_opening_a_log_adds_the_latest_rule_set_of_its_versions_and_names_what_it_leaves_out(store, demo_files,

@@ -11,6 +11,7 @@ from analysis.errors import SchemaError
 from analysis.metrics.per_version import overall_metrics
 from analysis.rules.derived import typed_output, with_rule_versions
 from analysis.rules.rule_set import FixedOutput, Rule, RuleSet
+from analysis.scope import Scope
 from analysis.slices import Compare, Slice
 from tests.analysis.metrics.test_per_version import register
 
@@ -35,26 +36,26 @@ def test_multiclass_fixed_outputs_set_the_class_and_its_probabilities(store):
                     scores=("p_a", "p_b", "p_c"), score_classes=CLASSES, task=TaskType.MULTICLASS)
     rules = RuleSet("v1", 1, (Rule(Slice(Compare("x", ">", 0.8)), FixedOutput("b")),
                               Rule(Slice(Compare("x", "<", 0.1)), FixedOutput("c", 0.7))))
-    dataset = with_rule_versions(store, dataset, roles, {"v1+rules": rules})
+    dataset = with_rule_versions(Scope(store, dataset, roles), {"v1+rules": rules})
 
     expected = frame.copy()
     high, low = expected["x"] > 0.8, expected["x"] < 0.1
     expected.loc[high, ["prediction", "p_a", "p_b", "p_c"]] = ["b", 0.0, 1.0, 0.0]
     expected.loc[low, ["prediction", "p_a", "p_b", "p_c"]] = ["c", 0.15, 0.15, 0.7]
-    found = {m.version: m for m in overall_metrics(store, dataset, roles)}["v1+rules"]
+    found = {m.version: m for m in overall_metrics(Scope(store, dataset, roles))}["v1+rules"]
     assert found.rows == len(frame)
     assert found.metrics["accuracy"] == pytest.approx(skm.accuracy_score(expected["label"], expected["prediction"]))
     probabilities = expected[["p_a", "p_b", "p_c"]].to_numpy()
     assert found.metrics["log_loss"] == pytest.approx(skm.log_loss(expected["label"], probabilities,
                                                                     labels=list(CLASSES)), abs=1e-9)
     with pytest.raises(SchemaError, match="not one of the scored classes"):
-        with_rule_versions(store, dataset, roles,
+        with_rule_versions(Scope(store, dataset, roles),
                            {"bad": RuleSet("v1", 1, (Rule(Slice(Compare("x", ">", 0.5)), FixedOutput("d")),))})
-    assert [m.version for m in overall_metrics(store, dataset, roles)] == ["v1", "v1+rules"], \
+    assert [m.version for m in overall_metrics(Scope(store, dataset, roles))] == ["v1", "v1+rules"], \
         "a rule set refused leaves the versions as they were"
-    again = with_rule_versions(store, dataset, roles, {"v1+rules@1": RuleSet("v1", 1, rules.rules[:1])})
+    again = with_rule_versions(Scope(store, dataset, roles), {"v1+rules@1": RuleSet("v1", 1, rules.rules[:1])})
     assert again.row_count == 2 * len(frame), "applying rules again replaces the derived versions"
-    assert [m.version for m in overall_metrics(store, again, roles)] == ["v1", "v1+rules@1"]
+    assert [m.version for m in overall_metrics(Scope(store, again, roles))] == ["v1", "v1+rules@1"]
 
 
 def test_a_regression_rule_fixes_the_predicted_value(store):
@@ -68,13 +69,13 @@ def test_a_regression_rule_fixes_the_predicted_value(store):
     value = typed_output("9.5", dataset, roles)
     assert value == 9.5
     rules = RuleSet("v1", 1, (Rule(Slice(Compare("x", ">=", 0.9)), FixedOutput(value)),))
-    dataset = with_rule_versions(store, dataset, roles, {"capped": rules})
+    dataset = with_rule_versions(Scope(store, dataset, roles), {"capped": rules})
     expected = frame["prediction"].where(frame["x"] < 0.9, 9.5)
-    found = {m.version: m for m in overall_metrics(store, dataset, roles)}["capped"]
+    found = {m.version: m for m in overall_metrics(Scope(store, dataset, roles))}["capped"]
     assert found.metrics["mae"] == pytest.approx(skm.mean_absolute_error(frame["label"], expected))
     assert found.metrics["r2"] == pytest.approx(skm.r2_score(frame["label"], expected))
     with pytest.raises(SchemaError, match="no probability score"):
-        with_rule_versions(store, dataset, roles,
+        with_rule_versions(Scope(store, dataset, roles),
                            {"x": RuleSet("v1", 1, (Rule(Slice(Compare("x", ">", 0.5)), FixedOutput(1.0, 0.3)),))})
 
 
@@ -99,8 +100,8 @@ def test_integer_versions_and_ids_route_and_compare(store):
     roles = RoleMap(id="id", model_version="model_version", label="label", prediction="prediction",
                     task=TaskType.BINARY)
     rules = RuleSet("2", 1, (Rule(Slice(Compare("group", "=", "kiosk")), Route("1")),))
-    dataset = with_rule_versions(store, dataset, roles, {"2+rules": rules})
-    report = compare_report(store, dataset, roles, "1", "2+rules")
+    dataset = with_rule_versions(Scope(store, dataset, roles), {"2+rules": rules})
+    report = compare_report(Scope(store, dataset, roles), "1", "2+rules")
     expected = np.where(group == "kiosk", right_1, right_2).mean()
     accuracy = next(m for m in report["overall"] if m["metric"] == "accuracy")
     assert report["paired_rows"] == n

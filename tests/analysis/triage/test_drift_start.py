@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from analysis.data.open_log import load_log
+from analysis.scope import Scope
 from analysis.slices import Everything
 from analysis.store import Store
 from analysis.triage.check_report import check_dataset
@@ -40,7 +41,7 @@ def test_the_start_of_a_planted_trend_in_a_real_table_is_found(store, tmp_path, 
     path = tmp_path / "movies.parquet"
     movies_log(path, kink_day, per_day=0.05)
     loaded = load_log(store, [str(path)], check=False)
-    onset = drift_onset(store, loaded.dataset, loaded.roles, "rating", Everything, DAY)
+    onset = drift_onset(Scope(store, loaded.dataset, loaded.roles), "rating", Everything, DAY)
     assert onset.gradual
     assert abs((onset.start - (START + kink_day * DAY)) / DAY) <= 1
 
@@ -50,7 +51,7 @@ def test_a_real_table_with_no_trend_has_no_kink_to_report(store, tmp_path):
     path = tmp_path / "movies.parquet"
     movies_log(path, 0, per_day=0.0)
     loaded = load_log(store, [str(path)], check=False)
-    assert drift_onset(store, loaded.dataset, loaded.roles, "rating", Everything, DAY).start == START
+    assert drift_onset(Scope(store, loaded.dataset, loaded.roles), "rating", Everything, DAY).start == START
 
 
 def test_the_drift_finding_of_a_real_table_starts_at_the_planted_kink(store, tmp_path):
@@ -61,7 +62,7 @@ def test_the_drift_finding_of_a_real_table_starts_at_the_planted_kink(store, tmp
     path = tmp_path / "movies.parquet"
     movies_log(path, 16, per_day=0.05)
     loaded = load_log(store, [str(path)], check=False)
-    run = check_dataset(store, loaded.dataset, loaded.roles)
+    run = check_dataset(Scope(store, loaded.dataset, loaded.roles))
     drift = [f for f in run.findings if f.columns == ("rating",)]
     assert drift and drift[0].kind == "drift"
     assert abs((drift[0].window[0] - (START + 16 * DAY)) / DAY) <= 1

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from analysis.data.open_log import load_log
+from analysis.scope import Scope
 from analysis.triage.label_arrival import LABELS_STOPPED, label_gap, labels_stopped_finding
 
 START = dt.datetime(2026, 3, 2)
@@ -50,10 +51,10 @@ def test_labels_that_only_lag_are_no_finding(store, tmp_path, movies):
     path = tmp_path / "lagging.parquet"
     movies_log(movies, path, cut=None)
     loaded = load_log(store, [str(path)], check=False)
-    gap = label_gap(store, loaded.dataset, loaded.roles)
+    gap = label_gap(Scope(store, loaded.dataset, loaded.roles))
     assert gap is not None and gap.rows > 0  # the newest rows have no label yet
     assert not gap.stopped
-    assert labels_stopped_finding(store, loaded.dataset, loaded.roles) is None
+    assert labels_stopped_finding(Scope(store, loaded.dataset, loaded.roles)) is None
 
 
 def test_labels_cut_after_a_date_are_found_with_their_rows(store, tmp_path, movies):
@@ -61,7 +62,7 @@ def test_labels_cut_after_a_date_are_found_with_their_rows(store, tmp_path, movi
     path = tmp_path / "cut.parquet"
     log = movies_log(movies, path, cut=cut)
     loaded = load_log(store, [str(path)], check=False)
-    finding = labels_stopped_finding(store, loaded.dataset, loaded.roles)
+    finding = labels_stopped_finding(Scope(store, loaded.dataset, loaded.roles))
     assert finding is not None and finding.kind == LABELS_STOPPED and finding.columns == ("is_good",)
     last_labelled = log.loc[log["is_good"].notna(), "timestamp"].max()
     after = log[log["timestamp"] > last_labelled]
@@ -76,7 +77,7 @@ def test_labels_cut_after_a_date_are_found_with_their_rows(store, tmp_path, movi
 def test_the_demo_labels_are_reported_missing_from_the_manifest_date(store, demo_files):
     truth = next(i for i in json.loads(demo_files.manifest.read_text())["incidents"] if i["kind"] == "label_delay")
     loaded = load_log(store, [str(demo_files.log)], check=False)
-    finding = labels_stopped_finding(store, loaded.dataset, loaded.roles)
+    finding = labels_stopped_finding(Scope(store, loaded.dataset, loaded.roles))
     assert finding is not None
     assert finding.window[0] == dt.datetime.fromisoformat(truth["window"][0])
     assert finding.rows == truth["rows_affected"]
@@ -114,18 +115,18 @@ def test_a_fixed_delay_is_no_stop_when_the_labels_arrival_is_known(store, tmp_pa
 
     log_path, labels_path, log = fixed_delay_files(movies, tmp_path, stop=None)
     joined = load_log(store, [log_path], options=LogOptions(labels=(labels_path,)), check=False)
-    gap = label_gap(store, joined.dataset, joined.roles)
+    gap = label_gap(Scope(store, joined.dataset, joined.roles))
     assert gap is not None and gap.rows == (~log["labelled"]).sum()
     assert not gap.stopped and gap.arrival_p_value > 0.05
     assert gap.mean_delay_days == pytest.approx(FIXED_DELAY_DAYS + 0.75, abs=0.1)
-    assert labels_stopped_finding(store, joined.dataset, joined.roles) is None
+    assert labels_stopped_finding(Scope(store, joined.dataset, joined.roles)) is None
     snapshot = joined.dataset.view  # the same labels without their arrival time: read as a stop
     store.execute(f"CREATE VIEW no_arrival AS SELECT * EXCLUDE (label_arrived_at) FROM {snapshot}")
     from dataclasses import replace
 
     alone = replace(joined.dataset, view="no_arrival",
                     columns=tuple(c for c in joined.dataset.columns if c.name != "label_arrived_at"))
-    assert label_gap(store, alone, joined.roles).stopped
+    assert label_gap(Scope(store, alone, joined.roles)).stopped
 
 
 def test_labels_that_stop_arriving_are_found_by_their_arrival(store, tmp_path, movies):
@@ -134,7 +135,7 @@ def test_labels_that_stop_arriving_are_found_by_their_arrival(store, tmp_path, m
     stop = START + dt.timedelta(days=CUT_DAY, hours=12)
     log_path, labels_path, log = fixed_delay_files(movies, tmp_path, stop=stop)
     joined = load_log(store, [log_path], options=LogOptions(labels=(labels_path,)), check=False)
-    finding = labels_stopped_finding(store, joined.dataset, joined.roles)
+    finding = labels_stopped_finding(Scope(store, joined.dataset, joined.roles))
     assert finding is not None and finding.kind == LABELS_STOPPED
     after = log[log["timestamp"] > log.loc[log["labelled"], "timestamp"].max()]
     assert finding.rows == len(after) and finding.window[0] == after["timestamp"].min().to_pydatetime()

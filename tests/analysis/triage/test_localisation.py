@@ -19,6 +19,7 @@ from analysis.data.open_log import load_log
 from analysis.triage.localisation import scanned_window
 from analysis.triage.reference_profile import profile_reference
 from analysis.query import Sql
+from analysis.scope import Scope
 from analysis.slices import Range, to_sql
 from analysis.store import Store
 from analysis.triage.symptoms import Symptom
@@ -64,9 +65,9 @@ def checked(tmp_path_factory):
     store = Store(memory_limit="1GB")
     loaded = load_log(store, [str(path)], check=False)
     dataset, roles = loaded.dataset, loaded.roles
-    profile = profile_reference(store, dataset, roles, condition=to_sql(Range("timestamp", None, START + 2 * DAY)))
-    symptoms = run_checks(store, dataset, roles, profile)
-    findings = triage(store, dataset, roles, symptoms, profile=profile)
+    profile = profile_reference(Scope(store, dataset, roles, to_sql(Range("timestamp", None, START + 2 * DAY))))
+    symptoms = run_checks(Scope(store, dataset, roles), profile)
+    findings = triage(Scope(store, dataset, roles), symptoms, profile=profile)
     yield store, dataset, roles, profile, frame, findings
     store.close()
 
@@ -105,7 +106,7 @@ def test_the_scanned_window_of_an_out_of_range_column_against_pandas(checked):
     symptom = Symptom("out_of_range", ("c",), 60, 0.1, 0.0, 0.1, day, day + DAY, (("region", "EU"),),
                       evidence={"typical_range": [low, high]})
     violation = violation_of(symptom, dataset, roles, profile)
-    window = scanned_window(store, dataset, roles, violation, Sql("region = 'EU'"))
+    window = scanned_window(Scope(store, dataset, roles), violation, Sql("region = 'EU'"))
     assert (window.start, window.end) == SCALED
     eu = frame[frame.region == "EU"]
     inside = eu[eu.timestamp.between(*SCALED, inclusive="left")]

@@ -19,6 +19,7 @@ from analysis.triage.decisions import Decision, apply_decisions, history
 from analysis.metrics.estimated_performance import estimated_accuracy
 from analysis.data.open_log import load_log
 from analysis.query import Sql, ident
+from analysis.scope import Scope
 from analysis.slices import Range, to_sql
 from analysis.store import Store
 from analysis.triage.symptoms import Symptom
@@ -93,7 +94,7 @@ def drift_symptoms():
 
 def test_one_root_cause_becomes_one_localised_finding(log):
     store, dataset, roles = log
-    findings = triage(store, dataset, roles, null_burst_symptoms())
+    findings = triage(Scope(store, dataset, roles), null_burst_symptoms())
     assert len(findings) == 1
     finding = findings[0]
     assert finding.kind == "null_burst" and finding.columns == ("merchant_risk",)
@@ -120,7 +121,7 @@ def dataset_rows(store, dataset, finding) -> pd.DataFrame:
 
 def test_a_sudden_break_in_one_group_outranks_slow_drift_of_everyone(log):
     store, dataset, roles = log
-    findings = triage(store, dataset, roles, drift_symptoms() + null_burst_symptoms())
+    findings = triage(Scope(store, dataset, roles), drift_symptoms() + null_burst_symptoms())
     assert [f.kind for f in findings] == ["null_burst", "drift"]
     drift = findings[1]
     assert drift.group == () and drift.slice_text is None
@@ -131,14 +132,14 @@ def test_a_sudden_break_in_one_group_outranks_slow_drift_of_everyone(log):
 
 def test_small_drift_is_never_an_alert(log):
     store, dataset, roles = log
-    findings = triage(store, dataset, roles, drift_symptoms())
+    findings = triage(Scope(store, dataset, roles), drift_symptoms())
     assert len(findings) == 1 and findings[0].severity in ("info", "warning")
 
 
 def test_the_report_is_json_with_every_documented_field(log):
     store, dataset, roles = log
-    findings = triage(store, dataset, roles, drift_symptoms() + null_burst_symptoms())
-    document = json.loads(json.dumps(check_report(store, dataset, roles, findings, "first day")))
+    findings = triage(Scope(store, dataset, roles), drift_symptoms() + null_burst_symptoms())
+    document = json.loads(json.dumps(check_report(Scope(store, dataset, roles), findings, "first day")))
     assert document["reference"] == "first day"
     top = document["findings"][0]
     assert {"kind", "columns", "window", "slice", "rows", "severity", "score", "effect", "evidence"} <= set(top)
@@ -151,11 +152,11 @@ def test_the_report_is_json_with_every_documented_field(log):
 
 def test_a_dismissed_finding_does_not_alert_again(log):
     store, dataset, roles = log
-    first = triage(store, dataset, roles, null_burst_symptoms())[0]
+    first = triage(Scope(store, dataset, roles), null_burst_symptoms())[0]
     decided = dt.datetime(2026, 10, 6)
     decisions = [Decision(first.key, "dismissed", "known outage", decided_at=decided)]
     decisions = [Decision.from_dict(json.loads(json.dumps(d.to_dict()))) for d in decisions]
-    again = apply_decisions(triage(store, dataset, roles, null_burst_symptoms()), decisions)
+    again = apply_decisions(triage(Scope(store, dataset, roles), null_burst_symptoms()), decisions)
     assert again[0].severity == "info" and again[0].decision == "dismissed"
     assert not fails(again, "warning")
     assert history(decisions, first.key).dismissed == 1
@@ -163,7 +164,7 @@ def test_a_dismissed_finding_does_not_alert_again(log):
 
 def test_a_snooze_silences_only_until_it_ends(log):
     store, dataset, roles = log
-    finding = triage(store, dataset, roles, null_burst_symptoms())[0]
+    finding = triage(Scope(store, dataset, roles), null_burst_symptoms())[0]
     snooze = Decision(finding.key, "snoozed", until=dt.datetime(2026, 11, 1), decided_at=dt.datetime(2026, 10, 6))
     assert apply_decisions([finding], [snooze], now=dt.datetime(2026, 10, 20))[0].severity == "info"
     assert apply_decisions([finding], [snooze], now=dt.datetime(2026, 11, 2))[0].severity == "alert"
@@ -177,7 +178,7 @@ def test_estimated_accuracy_is_the_mean_expected_correctness_of_the_scores(log):
     store, dataset, roles = log
     frame = store.df(f"SELECT score FROM {ident(dataset.view)}")
     expected = np.where(frame["score"] >= 0.5, frame["score"], 1 - frame["score"]).mean()
-    estimate = estimated_accuracy(store, dataset, roles)
+    estimate = estimated_accuracy(Scope(store, dataset, roles))
     assert estimate["estimated_accuracy"].iloc[0] == pytest.approx(expected)
     assert estimate["rows"].iloc[0] == len(frame)
 
@@ -189,7 +190,7 @@ def test_estimated_accuracy_is_close_to_the_realised_one_on_the_demo(demo_files)
     try:
         loaded = load_log(store, [str(demo_files.log)], check=False)
         before_incidents = to_sql(Range("timestamp", None, dt.datetime(2026, 10, 12)))
-        estimate = estimated_accuracy(store, loaded.dataset, loaded.roles, before_incidents)
+        estimate = estimated_accuracy(Scope(store, loaded.dataset, loaded.roles, before_incidents))
         realised = store.df(Sql(
             f"SELECT CAST(model_version AS VARCHAR) AS version, AVG((prediction = is_fraud)::DOUBLE) AS accuracy "
             f"FROM {ident(loaded.dataset.view)} WHERE {before_incidents.text} AND is_fraud IS NOT NULL GROUP BY 1",
@@ -261,11 +262,11 @@ def test_before_after_histograms_match_pandas_on_the_finding_rows(log):
     from analysis.triage.before_after import finding_histograms
 
     store, dataset, roles = log
-    finding = triage(store, dataset, roles, null_burst_symptoms())[0]
+    finding = triage(Scope(store, dataset, roles), null_burst_symptoms())[0]
     frame = store.df(f"SELECT * FROM {ident(dataset.view)}")
     eu = frame[frame.region == "EU"]
     before, inside = eu[eu.timestamp < finding.window[0]], dataset_rows(store, dataset, finding)
-    found = finding_histograms(store, dataset, roles, finding)
+    found = finding_histograms(Scope(store, dataset, roles), finding)
     (risk,) = found.columns
     assert found.baseline == "before" and (risk.baseline_rows, risk.finding_rows) == (len(before), len(inside))
     assert risk.finding_missing == 1.0 and not risk.finding.any()
@@ -273,7 +274,7 @@ def test_before_after_histograms_match_pandas_on_the_finding_rows(log):
     assert np.allclose(risk.baseline, counts / counts.sum())
 
     everyone = replace(finding, columns=("region",), group=())
-    (region,) = finding_histograms(store, dataset, roles, everyone).columns
+    (region,) = finding_histograms(Scope(store, dataset, roles), everyone).columns
     start, end = finding.window
     shares = frame[(frame.timestamp >= start) & (frame.timestamp < end)].region.value_counts(normalize=True)
     assert dict(zip(region.categories, region.finding)) == pytest.approx(shares.to_dict())

@@ -9,6 +9,7 @@ import pytest
 from analysis.triage.checks import run_checks
 from analysis.errors import InputError
 from analysis.data.loading import open_dataset
+from analysis.scope import Scope
 from analysis.triage.reference_profile import Profile, profile_reference, reference_window
 from tests.analysis.triage.test_checks import ROLES, clean_frame, day_of
 
@@ -24,7 +25,7 @@ def reference(store, tmp_path):
 
 def test_profile_matches_pandas(store, reference):
     frame, dataset = reference
-    profile = profile_reference(store, dataset, ROLES)
+    profile = profile_reference(Scope(store, dataset, ROLES))
     x = profile.column("x")
     assert x.null_rate == pytest.approx(frame["x"].isna().mean())
     assert x.counts.mean == pytest.approx(frame["x"].mean())
@@ -40,23 +41,23 @@ def test_profile_matches_pandas(store, reference):
 
 def test_reference_window_is_first_fifth_of_time(store, reference):
     frame, dataset = reference
-    window = reference_window(store, dataset, ROLES)
+    window = reference_window(Scope(store, dataset, ROLES))
     cutoff = frame["ts"].min() + (frame["ts"].max() - frame["ts"].min()) * 0.2
-    profile = profile_reference(store, dataset, ROLES, window)
+    profile = profile_reference(Scope(store, dataset, ROLES, window))
     assert profile.rows == (frame["ts"] <= cutoff).sum()
 
 
 def test_expectations_round_trip_gives_same_checks(store, reference, tmp_path):
     frame, dataset = reference
-    profile = profile_reference(store, dataset, ROLES, reference_window(store, dataset, ROLES))
+    profile = profile_reference(Scope(store, dataset, ROLES, reference_window(Scope(store, dataset, ROLES))))
     again = Profile.from_json(profile.to_json())
     assert again.to_json() == profile.to_json()
     broken = frame.copy()
     broken.loc[day_of(broken) >= 5, "x"] *= 1000
     broken.to_parquet(tmp_path / "broken.parquet")
     log = open_dataset(store, [tmp_path / "broken.parquet"])
-    live = run_checks(store, log, ROLES, profile)
-    from_file = run_checks(store, log, ROLES, again)
+    live = run_checks(Scope(store, log, ROLES), profile)
+    from_file = run_checks(Scope(store, log, ROLES), again)
     assert live and len(live) == len(from_file)
     for a, b in zip(live, from_file):  # sums in parallel differ in the last bits, nothing more
         assert (a.kind, a.columns, a.group, a.start, a.end, a.rows) == (b.kind, b.columns, b.group, b.start, b.end, b.rows)
@@ -72,7 +73,7 @@ def test_expectations_file_version_is_checked():
 
 def test_most_frequent_value_and_its_share_match_pandas(store, reference):
     frame, dataset = reference
-    profile = profile_reference(store, dataset, ROLES)
+    profile = profile_reference(Scope(store, dataset, ROLES))
     for name in ("x", "z"):  # x: every value once, z: 99 integers
         counts = frame[name].value_counts()
         column = profile.column(name)
@@ -83,7 +84,7 @@ def test_most_frequent_value_and_its_share_match_pandas(store, reference):
 def test_a_version_1_expectations_file_is_still_read(store, reference):
     """Version 1 had no most frequent values: it reads with none, the rest unchanged."""
     frame, dataset = reference
-    profile = profile_reference(store, dataset, ROLES)
+    profile = profile_reference(Scope(store, dataset, ROLES))
     old = json.loads(profile.to_json())
     old["schema_version"] = 1
     for column in old["columns"]:
@@ -99,7 +100,7 @@ def test_draws_count_the_changes_of_value_in_time_order_as_pandas_does(store, tm
     frame["per_day"] = 100 + 3 * day_of(frame)
     frame.sample(frac=1.0, random_state=0).to_parquet(tmp_path / "shuffled.parquet")  # file order is not time order
     dataset = open_dataset(store, [tmp_path / "shuffled.parquet"])
-    profile = profile_reference(store, dataset, ROLES)
+    profile = profile_reference(Scope(store, dataset, ROLES))
     in_time = frame.sort_values("ts")
     for name in ("x", "z", "per_day"):
         values = in_time[name]
@@ -118,7 +119,7 @@ def test_draws_counted_on_a_sample_still_tell_a_daily_value_from_a_row_by_row_on
     frame.to_parquet(tmp_path / "log.parquet")
     dataset = open_dataset(store, [tmp_path / "log.parquet"])
     monkeypatch.setattr(reference_profile, "DRAWS_SAMPLE_ROWS", 1_000)  # every 24th row
-    profile = profile_reference(store, dataset, ROLES)
+    profile = profile_reference(Scope(store, dataset, ROLES))
     assert profile.column("per_day").draws == frame["per_day"].nunique()
     assert 500 < profile.column("z").draws <= 1_000 and profile.column("z").enough_draws
 
@@ -134,7 +135,7 @@ def test_a_reference_of_250_columns_is_profiled_within_the_apps_memory_and_match
     frame.insert(0, "client", rng.choice(["a", "b", "c"], 400))
     frame.to_parquet(tmp_path / "wide.parquet")
     store = Store(memory_limit=APP_MEMORY_LIMIT)
-    profile = profile_reference(store, open_dataset(store, [tmp_path / "wide.parquet"]), RoleMap())
+    profile = profile_reference(Scope(store, open_dataset(store, [tmp_path / "wide.parquet"]), RoleMap()))
     for name in ("f0", "f63", "f64", "f249"):
         column = profile.column(name)
         assert column.counts.mean == pytest.approx(frame[name].mean())

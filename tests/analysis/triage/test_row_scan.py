@@ -13,6 +13,7 @@ from analysis.triage.reference_profile import profile_reference, reference_windo
 from analysis.data.time import time_span
 from analysis.progress import NEVER_CANCELLED
 from analysis.query import ROW_ID, Sql, ident
+from analysis.scope import Scope
 from analysis.triage.localisation import one_row_per_request, scan_unit
 from analysis.triage.row_scan import Defect, _unit_counts, first_rows_of_requests, row_level_symptoms
 
@@ -43,8 +44,9 @@ def symptoms_of(store, tmp_path, frame: pd.DataFrame):
     path = tmp_path / "log.parquet"
     frame.to_parquet(path)
     log = load_log(store, [str(path)], check=False)
-    profile = profile_reference(store, log.dataset, log.roles, condition=reference_window(store, log.dataset, log.roles))
-    return row_level_symptoms(store, log.dataset, log.roles, profile.columns)
+    whole = Scope(store, log.dataset, log.roles)
+    profile = profile_reference(whole.with_condition(reference_window(whole)))
+    return row_level_symptoms(Scope(store, log.dataset, log.roles), profile.columns)
 
 
 def test_a_month_of_nulls_from_one_source_is_found_on_a_sparse_log(store, tmp_path):
@@ -146,9 +148,9 @@ def test_first_rows_of_requests_count_as_the_first_row_per_id_does(store, tmp_pa
     assert roles.id == "request_id" and roles.model_version == "model_version"
     defects = [Defect("null_rate", "age", {}), Defect("zero_fill", "income", {}), Defect("null_rate", "income", {})]
     by_first_row = one_row_per_request(dataset, roles)
-    span = time_span(store, dataset, roles, by_first_row)
+    span = time_span(Scope(store, dataset, roles, by_first_row))
     expected = _unit_counts(store, dataset, roles, defects, by_first_row, span, scan_unit(*span), NEVER_CANCELLED)
-    with first_rows_of_requests(store, dataset, roles) as first_rows:
+    with first_rows_of_requests(Scope(store, dataset, roles)) as first_rows:
         kept = store.rows(Sql(f"SELECT {ident(ROW_ID)} FROM {ident(dataset.view)} WHERE {first_rows.text} ORDER BY 1"))
         got = _unit_counts(store, dataset, roles, defects, first_rows, span, scan_unit(*span), NEVER_CANCELLED)
     assert [r[0] for r in kept] == list(np.flatnonzero(~shadow["request_id"].duplicated().to_numpy()))

@@ -3,6 +3,7 @@
 from PySide6.QtCore import Qt
 
 from analysis.data.roles import Role
+from analysis.scope import Scope
 from analysis.trace.tracer import read_training
 from analysis.workspace.workspace_file import Workspace
 from tests.analysis.trace.test_snapshot_label import churn_snapshot
@@ -84,5 +85,5 @@ def test_a_text_score_from_a_saved_mapping_is_a_sentence_in_the_checks(store, tm
 
     pd.DataFrame({"score": [0.1, 0.9], "label": [0, 1], "device": ["pos", "web"]}).to_parquet(tmp_path / "log.parquet")
     loaded = load_log(store, [str(tmp_path / "log.parquet")], check=False)
-    issues = check_log(store, loaded.dataset, replace(loaded.roles, scores=("device",)))
+    issues = check_log(Scope(store, loaded.dataset, replace(loaded.roles, scores=("device",))))
     assert [i.column for i in issues if i.severity is Severity.ERROR] == ["device"]

@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from analysis.discovery.failing_slices import failing_slices
+from analysis.scope import Scope
 from analysis.slices import Compare, Slice
 from app.commands import SetSlice
 from app.controller import AppController
@@ -75,7 +76,7 @@ def test_find_lists_what_discovery_finds_and_names_the_kiosks(panel, qtbot, demo
     opened = panel.session.active
     settings = panel.settings()
     assert settings.version == version and settings.error == "misclass"
-    expected = failing_slices(panel.session.store, opened.dataset, opened.roles, settings)
+    expected = failing_slices(Scope(panel.session.store, opened.dataset, opened.roles), settings)
     shown = [panel.table.item(row, 1).text() for row in range(panel.table.rowCount())]
     assert shown == [s.text for s in expected]
     assert any("device_type = 'kiosk'" in text for text in shown[:5]), shown

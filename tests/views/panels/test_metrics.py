@@ -7,6 +7,7 @@ from scipy import stats
 
 from analysis.metrics.per_version import METRICS, overall_metrics
 from analysis.query import Sql, ident
+from analysis.scope import Scope
 from analysis.slices import Compare, Range, Slice
 from analysis.workspace.version_cards import VersionCard
 from app.commands import SaveVersionCard, SetSlice
@@ -40,7 +41,7 @@ def test_columns_keep_the_card_order_where_the_slice_would_order_them_otherwise(
     first, second = session.version_order()
     assert [r.version for r in panel.results] == [first, second]
     session.run(SetSlice(late_start_slice(session)))
-    natural = overall_metrics(session.store, session.active.dataset, session.active.roles, session.condition(),
+    natural = overall_metrics(Scope(session.store, session.active.dataset, session.active.roles, session.condition()),
                               with_auc=False)
     assert [r.version for r in natural] == [second, first]  # the case is real: the slice's own order differs
     assert [r.version for r in panel.results] == [first, second]

