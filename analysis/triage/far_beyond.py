@@ -27,8 +27,9 @@ from analysis.query import Sql, ident
 from analysis.data.roles import RoleMap
 from analysis.store import Store
 from analysis.triage.cells import finite_double
-from analysis.triage.localisation import one_row_per_request, scanned_window
+from analysis.triage.localisation import scanned_window
 from analysis.triage.reference_profile import ColumnProfile, Profile
+from analysis.triage.row_scan import first_rows_of_requests
 from analysis.triage.symptoms import Symptom
 from analysis.triage.violating_rows import Violation, far_beyond_condition, nearer_other_reference
 
@@ -92,7 +93,17 @@ def far_beyond_symptoms(
     bounded = [(c, bounds) for c, bounds in bounded if bounds != (None, None)]
     if not bounded:
         return []
-    where = (condition if condition is not None else Sql("TRUE")) & one_row_per_request(dataset, roles)
+    with first_rows_of_requests(store, dataset, roles, cancel) as first_rows:
+        where = (condition if condition is not None else Sql("TRUE")) & first_rows
+        return _clustered(store, dataset, roles, profile, numeric, bounded, where, cancel)
+
+
+def _clustered(
+    store: Store, dataset: Dataset, roles: RoleMap, profile: Profile, numeric: Sequence[ColumnProfile],
+    bounded: list, where: Sql, cancel: CancelToken,
+) -> list[Symptom]:
+    """The symptoms of the ``bounded`` columns whose far-beyond rows among ``where`` (one row
+    per request) cluster in time, with the swaps that explain them."""
     conditions = [far_beyond_condition(finite_double(c.name, c.dtype), *bounds) for c, bounds in bounded]
     counts = store.rows(Sql(
         f"SELECT {', '.join(f'count_if(({cond}))' for cond in conditions)} FROM {ident(dataset.view)} "

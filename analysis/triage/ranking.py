@@ -75,11 +75,12 @@ from analysis.triage.changepoint import ANOMALOUS_SHARE, Stretch, find_stretch
 from analysis.triage.drift_start import drift_onset
 from analysis.dataset import Dataset
 from analysis.triage.localisation import (
-    one_row_per_request, scanned_window, slice_columns, stretch_p_value, violating_slice,
+    scanned_window, slice_columns, stretch_p_value, violating_slice,
 )
 from analysis.data.time import time_span, timestamp_expr
 from analysis.metrics.outcomes import outcomes
 from analysis.triage.reference_profile import Profile
+from analysis.triage.row_scan import first_rows_of_requests
 from analysis.stats.multiple_testing import adjust_p_values
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import Sql, ident
@@ -87,7 +88,7 @@ from analysis.data.roles import RoleMap, TaskType
 from analysis.slices import Compare, Everything, IsNull, Predicate, Range, all_of, to_sql, to_text
 from analysis.store import Store
 from analysis.triage.symptoms import Symptom
-from analysis.triage.violating_rows import violation_of
+from analysis.triage.violating_rows import Violation, violation_of
 from analysis.report.formatting import is_missing, number, percent, plain_value, significant
 from analysis.stats.significance import pooled_proportion_z
 
@@ -742,10 +743,17 @@ def localise(store: Store, dataset: Dataset, roles: RoleMap, lead: Episode, prof
     located: dict[str, Any] = {"since_when": "buckets", "for_whom": "largest group effect"}
     if violation is None:
         return lead, located
+    with first_rows_of_requests(store, dataset, roles, cancel) as first_rows:
+        return _localised(store, dataset, roles, lead, peak, violation, located, first_rows, cancel)
+
+
+def _localised(store: Store, dataset: Dataset, roles: RoleMap, lead: Episode, peak: Symptom, violation: Violation,
+               located: dict[str, Any], first_rows: Sql, cancel: CancelToken) -> tuple[Episode, dict[str, Any]]:
+    """:func:`localise` once its violation is known, over ``first_rows`` (one row per request)."""
     start, end, group = lead.start, lead.end, lead.group
     baseline, observed, rows = violation.reference_share or 0.0, peak.observed, peak.rows
     if lead.sudden and roles.timestamp and start and end:
-        rows_of_group = to_sql(group_predicate(group)) & one_row_per_request(dataset, roles)
+        rows_of_group = to_sql(group_predicate(group)) & first_rows
         window = scanned_window(store, dataset, roles, violation, rows_of_group, cancel)
         if window is not None and window.start < end and start < window.end:
             start, end, baseline = window.start, window.end, window.baseline
@@ -756,7 +764,7 @@ def localise(store: Store, dataset: Dataset, roles: RoleMap, lead: Episode, prof
                                                         cancel)
     located["baseline_share"] = round(baseline, 4)
     if violation.broken_rows:
-        window = to_sql(_window_slice(roles, start, end)) & one_row_per_request(dataset, roles)
+        window = to_sql(_window_slice(roles, start, end)) & first_rows
         where = violating_slice(store, dataset, roles, violation, window,
                                 slice_columns(dataset, roles, lead.columns), baseline, cancel)
         if where is not None:
