@@ -15,15 +15,22 @@ The table shows a view of millions of rows through pages of a few hundred. Two s
   ids' span, which for a slice in file order is one or two row groups.
 
 For a sort that page costs what a scan of every shown column costs (170-370 ms from 1M to 10M
-Parquet rows): the ids of a sorted page fall in every row group, and DuckDB decodes each
-touched row group whatever the form of the id list. So a sorted window gets a second,
-background step, :func:`copy_sorted_rows`: a copy of its shown columns in display order, in
-a scratch DuckDB file in a temp folder of its own, from which a page is a position range of a
-few compressed vectors (5 ms against 175 ms on 1M rows x 30 columns). The file is compressed
-(about the Parquet file's size, 60 MB per 1M such rows) and read through DuckDB's buffer
-pool, so it costs memory only while read; an in-memory copy is not compressed (260 MB per 1M
-rows) and was over budget. The copy costs about what the sort did again; until it is ready
-pages come through the ids. The folder is removed with the store.
+Parquet rows, over a second under load): the ids of a sorted page fall in every row group,
+and DuckDB decodes each touched row group whatever the form of the id list. So a sorted
+window is read from copies of its shown columns in display order, from which a page is a
+position range of a few vectors (5 ms against 175 ms on 1M rows x 30 columns):
+
+* the *head*, its first :data:`HEAD_ROWS` rows, copied by :func:`prepare_table` right after
+  the sort into an in-memory table (one more pass over the shown columns, what one page
+  through the ids costs, and a few MB), so the first pages show at once;
+* the whole window, copied by :func:`copy_sorted_rows` in the background into a scratch
+  DuckDB file in a temp folder of its own. The file is compressed (about the Parquet file's
+  size, 60 MB per 1M such rows) and read through DuckDB's buffer pool, so it costs memory
+  only while read; an in-memory copy is not compressed (260 MB per 1M rows) and was over
+  budget. It costs about what the sort did again (about 50 s at 10M rows under load), and
+  until it is ready a page past the head comes only through the ids, slowly
+  (:func:`page_is_quick` tells a caller which pages those are). The folder is removed with
+  the store.
 
 The ordering table is an ordinary table of the in-memory database, not a ``TEMP`` one: DuckDB
 temp tables belong to one connection, and the table is built on a job cursor and read on
@@ -84,6 +91,9 @@ class TableWindow:
     row_count: int
     ordering: str | None = None
     sorted_rows: str | None = None
+    head_rows: str | None = None
+    """For a sort, the in-memory copy of its first ``head_count`` rows in display order."""
+    head_count: int = 0
 
 
 SORTED_COPIES = "sleuth_sorted_rows"
@@ -91,6 +101,10 @@ SORTED_COPIES = "sleuth_sorted_rows"
 
 COPY_POSITION = "_sleuth_position"
 """A sorted copy's display position column (named apart from any column of the log)."""
+
+HEAD_ROWS = 10_000
+"""How many rows of a sorted window :func:`prepare_table` copies at once: fifty pages of the
+table, a few MB, which keep the first screens quick while the whole copy is built."""
 
 
 @dataclass(frozen=True)
@@ -122,7 +136,8 @@ def prepare_table(
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
 ) -> TableWindow:
-    """Count the rows of ``spec`` and, for a slice or a sort, build its ordering table.
+    """Count the rows of ``spec`` and, for a slice or a sort, build its ordering table; for
+    a sort, also copy its first :data:`HEAD_ROWS` rows (see the module doc).
 
     Runs on a worker thread: on 10M Parquet rows a sort takes about a second.
     """
@@ -138,9 +153,15 @@ def prepare_table(
         cancel.raise_if_cancelled()
         build = _ordering_sql(spec, ordering)
         cur.execute(build.text, list(build.params))
-        count = cur.execute(f"SELECT count(*) FROM {ident(ordering)}").fetchall()[0][0]
+        count = int(cur.execute(f"SELECT count(*) FROM {ident(ordering)}").fetchall()[0][0])
+        window = TableWindow(spec, count, ordering)
+        if spec.sort:
+            cancel.raise_if_cancelled()
+            head = _head_name(ordering)
+            cur.execute(_copy_sql(window, ident(head), HEAD_ROWS))
+            window = replace(window, head_rows=head, head_count=min(count, HEAD_ROWS))
     progress(1.0, "")
-    return TableWindow(spec, int(count), ordering)
+    return window
 
 
 def _ordering_sql(spec: TableSpec, ordering: str) -> Sql:
@@ -178,16 +199,29 @@ def copy_sorted_rows(
         return window
     progress(0.0, "Copying the sorted rows")
     name = _copy_name(window.ordering)
-    shown = ", ".join(f"v.{ident(c)}" for c in window.spec.columns)
     with store.job_cursor(cancel) as cur:
         _attach_sorted_copies(store, cur)
-        cur.execute(
-            f"CREATE TABLE {_sorted_copy(name)} AS SELECT o.position AS {ident(COPY_POSITION)}, v.{ident(ROW_ID)}, {shown} "
-            f"FROM {ident(window.ordering)} AS o JOIN {ident(window.spec.view)} AS v "
-            f"ON v.{ident(ROW_ID)} = o.row_id ORDER BY o.position"
-        )
+        cur.execute(_copy_sql(window, _sorted_copy(name)))
     progress(1.0, "")
     return replace(window, sorted_rows=name)
+
+
+def _copy_sql(window: TableWindow, target: str, rows: int | None = None) -> str:
+    """``CREATE TABLE target`` of the window's shown columns with their display position, in
+    display order: all its rows, or its first ``rows``."""
+    shown = ", ".join(f"v.{ident(c)}" for c in window.spec.columns)
+    first = "" if rows is None else f" WHERE o.position < {int(rows)}"
+    return (
+        f"CREATE TABLE {target} AS SELECT o.position AS {ident(COPY_POSITION)}, v.{ident(ROW_ID)}, {shown} "
+        f"FROM {ident(window.ordering)} AS o JOIN {ident(window.spec.view)} AS v "
+        f"ON v.{ident(ROW_ID)} = o.row_id{first} ORDER BY o.position"
+    )
+
+
+def page_is_quick(window: TableWindow, start: int, stop: int) -> bool:
+    """Whether rows ``start .. stop - 1`` come from a copy or a plain or filtered read (tens of
+    milliseconds), not through a sorted window's ids (a pass over every shown column)."""
+    return not window.spec.sort or window.sorted_rows is not None or min(stop, window.row_count) <= window.head_count
 
 
 def _attach_sorted_copies(store: Store, cur: Any) -> None:
@@ -199,6 +233,10 @@ def _attach_sorted_copies(store: Store, cur: Any) -> None:
     folder = tempfile.mkdtemp(prefix="sleuth-sorted-")
     cur.execute(f"ATTACH IF NOT EXISTS {literal(os.path.join(folder, 'sorted.duckdb'))} AS {ident(SORTED_COPIES)}")
     weakref.finalize(store, shutil.rmtree, folder, True)
+
+
+def _head_name(ordering: str) -> str:
+    return f"{ordering}_head"
 
 
 def _copy_name(ordering: str) -> str:
@@ -216,6 +254,7 @@ def release_table(store: Store, window: TableWindow) -> None:
     if window.ordering is None:
         return
     store.execute(f"DROP TABLE IF EXISTS {ident(window.ordering)}")
+    store.execute(f"DROP TABLE IF EXISTS {ident(_head_name(window.ordering))}")
     if window.spec.sort and store.scalar(
         Sql("SELECT count(*) FROM duckdb_databases() WHERE database_name = ?", (SORTED_COPIES,))
     ):
@@ -231,10 +270,12 @@ def fetch_window(store: Store, window: TableWindow, start: int, stop: int) -> Pa
         return format_page(start, spec.columns, [], [])
     selected = ", ".join([ident(ROW_ID)] + [ident(c) for c in spec.columns])
     source = ident(spec.view)
+    copy = _sorted_copy(window.sorted_rows) if window.sorted_rows is not None else (
+        ident(window.head_rows) if window.head_rows is not None and stop <= window.head_count else None)
     with store.job_cursor() as cur:
-        if window.sorted_rows is not None:
+        if copy is not None:
             cur.execute(
-                f"SELECT {selected} FROM {_sorted_copy(window.sorted_rows)} WHERE {ident(COPY_POSITION)} >= ? "
+                f"SELECT {selected} FROM {copy} WHERE {ident(COPY_POSITION)} >= ? "
                 f"AND {ident(COPY_POSITION)} < ? ORDER BY {ident(COPY_POSITION)}",
                 [start, stop],
             )

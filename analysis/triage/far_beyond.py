@@ -28,8 +28,9 @@ from analysis.data.roles import RoleMap
 from analysis.scope import Scope
 from analysis.store import Store
 from analysis.triage.cells import finite_double
-from analysis.triage.localisation import one_row_per_request, scanned_window
+from analysis.triage.localisation import scanned_window
 from analysis.triage.reference_profile import ColumnProfile, Profile
+from analysis.triage.row_scan import first_rows_of_requests
 from analysis.triage.symptoms import Symptom
 from analysis.triage.violating_rows import Violation, far_beyond_condition, nearer_other_reference
 
@@ -92,7 +93,17 @@ def far_beyond_symptoms(scope: Scope, profile: Profile, columns: Sequence[Column
     bounded = [(c, bounds) for c, bounds in bounded if bounds != (None, None)]
     if not bounded:
         return []
-    where = (condition if condition is not None else Sql("TRUE")) & one_row_per_request(dataset, roles)
+    with first_rows_of_requests(scope, cancel) as first_rows:
+        where = (condition if condition is not None else Sql("TRUE")) & first_rows
+        return _clustered(store, dataset, roles, profile, numeric, bounded, where, cancel)
+
+
+def _clustered(
+    store: Store, dataset: Dataset, roles: RoleMap, profile: Profile, numeric: Sequence[ColumnProfile],
+    bounded: list, where: Sql, cancel: CancelToken,
+) -> list[Symptom]:
+    """The symptoms of the ``bounded`` columns whose far-beyond rows among ``where`` (one row
+    per request) cluster in time, with the swaps that explain them."""
     conditions = [far_beyond_condition(finite_double(c.name, c.dtype), *bounds) for c, bounds in bounded]
     counts = store.rows(Sql(
         f"SELECT {', '.join(f'count_if(({cond}))' for cond in conditions)} FROM {ident(dataset.view)} "
@@ -102,7 +113,7 @@ def far_beyond_symptoms(scope: Scope, profile: Profile, columns: Sequence[Column
         if not count or any(s.kind == "swap" and column.name in s.columns for s in found):
             continue
         violation = Violation(f"CASE WHEN ({condition_text}) THEN 1.0 ELSE 0.0 END", 1, 0.0, True)
-        window = scanned_window(scope, violation, where, cancel)
+        window = scanned_window(Scope(store, dataset, roles), violation, where, cancel)
         if window is None or window.p_value is None or window.p_value >= ALPHA / len(bounded):
             continue
         found.append(_symptom(store, dataset, roles, column, bounds, condition_text, window, where, cancel))

@@ -163,17 +163,6 @@ def _unit_series(
     return starts, rows, (rows - cases if violation.direction < 0 else cases)
 
 
-def one_row_per_request(dataset: Dataset, roles: RoleMap) -> Sql:
-    """The rows that are evidence of their own. A shadow log holds each request once per
-    version with the same inputs; counting the copies would double the evidence of every
-    cluster (one request's value, logged by two versions, is no stuck feed). So each id
-    counts once, by its first row; a log without versions counts every row."""
-    if roles.model_version is None or roles.id is None:
-        return Sql("TRUE")
-    return Sql(f"{ident(ROW_ID)} IN (SELECT min({ident(ROW_ID)}) FROM {ident(dataset.view)} "
-               f"GROUP BY {ident(roles.id)})")
-
-
 def scan_unit(start: _dt.datetime, end: _dt.datetime) -> Bucket:
     """The finest time unit, an hour at least, giving at most
     :data:`analysis.triage.scan.MAX_UNITS` units over the span."""

@@ -86,18 +86,19 @@ from analysis.triage.changepoint import ANOMALOUS_SHARE, Stretch, find_stretch
 from analysis.triage.drift_start import drift_onset
 from analysis.dataset import Dataset
 from analysis.triage.localisation import (
-    one_row_per_request, scanned_window, slice_columns, stretch_p_value, violating_slice,
+    scanned_window, slice_columns, stretch_p_value, violating_slice,
 )
 from analysis.data.time import time_span, timestamp_expr
 from analysis.metrics.outcomes import outcomes
 from analysis.triage.reference_profile import Profile
+from analysis.triage.row_scan import first_rows_of_requests
 from analysis.stats.multiple_testing import adjust_p_values
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import Sql, ident
 from analysis.data.roles import RoleMap, TaskType
 from analysis.slices import Compare, Everything, IsNull, Predicate, Range, all_of, to_sql, to_text
 from analysis.triage.symptoms import Symptom
-from analysis.triage.violating_rows import violation_of
+from analysis.triage.violating_rows import Violation, violation_of
 from analysis.report.formatting import is_missing, number, percent, plain_value, significant
 from analysis.scope import Scope
 from analysis.stats.significance import pooled_proportion_z
@@ -782,10 +783,18 @@ def localise(scope: Scope, lead: Episode, profile: Profile | None = None,
     located: dict[str, Any] = {"since_when": "buckets", "for_whom": "largest group effect"}
     if violation is None:
         return lead, located
+    with first_rows_of_requests(scope, cancel) as first_rows:
+        return _localised(scope, lead, peak, violation, located, first_rows, cancel)
+
+
+def _localised(scope: Scope, lead: Episode, peak: Symptom, violation: Violation, located: dict[str, Any],
+               first_rows: Sql, cancel: CancelToken) -> tuple[Episode, dict[str, Any]]:
+    """:func:`localise` once its violation is known, over ``first_rows`` (one row per request)."""
+    dataset, roles = scope.dataset, scope.roles
     start, end, group = lead.start, lead.end, lead.group
     baseline, observed, rows = violation.reference_share or 0.0, peak.observed, peak.rows
     if lead.sudden and roles.timestamp and start and end:
-        rows_of_group = to_sql(group_predicate(group)) & one_row_per_request(dataset, roles)
+        rows_of_group = to_sql(group_predicate(group)) & first_rows
         window = scanned_window(scope, violation, rows_of_group, cancel)
         if window is not None and window.start < end and start < window.end:
             start, end, baseline = window.start, window.end, window.baseline
@@ -795,7 +804,7 @@ def localise(scope: Scope, lead: Episode, profile: Profile | None = None,
             located["window_p_value"] = stretch_p_value(scope, violation, rows_of_group, start, end, cancel)
     located["baseline_share"] = round(baseline, 4)
     if violation.broken_rows:
-        window = to_sql(_window_slice(roles, start, end)) & one_row_per_request(dataset, roles)
+        window = to_sql(_window_slice(roles, start, end)) & first_rows
         where = violating_slice(scope, violation, window, slice_columns(dataset, roles, lead.columns), baseline,
                                 cancel)
         if where is not None:

@@ -176,10 +176,13 @@ def _beyond_the_clock(
 
 @contextmanager
 def first_rows_of_requests(scope: Scope, cancel: CancelToken = NEVER_CANCELLED) -> Iterator[Sql]:
-    """The rows of :func:`analysis.triage.localisation.one_row_per_request` (each id counted
-    once, by its first row), as a condition that costs no pass over every id per query.
+    """The rows that are evidence of their own, as a condition that costs no pass over every
+    id per query. A shadow log holds each request once per version with the same inputs;
+    counting the copies would double the evidence of every cluster (one request's value, logged
+    by two versions, is no stuck feed). So each id counts once, by its first row; a log without
+    versions counts every row.
 
-    That condition, ``ROW_ID IN (SELECT min(ROW_ID) ... GROUP BY id)``, puts every distinct id
+    The plain condition, ``ROW_ID IN (SELECT min(ROW_ID) ... GROUP BY id)``, puts every distinct id
     (text, as ids mostly are) in a hash aggregate and every first row in the build side of a
     semi join, again in each query: at 100M rows with distinct ids DuckDB ran out of memory in
     the unit counts. Only the copies matter, so they are found once, in two steps: the 64-bit

@@ -1,5 +1,6 @@
 """Pages of plain, filtered and sorted windows equal pandas on the same rows."""
 
+import dataclasses
 import datetime as dt
 import threading
 
@@ -13,12 +14,14 @@ from analysis.data.loading import open_dataset
 from analysis.progress import CancelToken, Cancelled
 from analysis.query import ROW_ID, Sql, ident, literal
 from analysis.window import (
+    HEAD_ROWS,
     NULL_TEXT,
     TableSpec,
     copy_sorted_rows,
     fetch_window,
     find_row,
     format_value,
+    page_is_quick,
     prepare_table,
     release_table,
 )
@@ -281,6 +284,45 @@ def test_sorted_copy_pages_equal_order_by_limit_offset(store, log_view, sort):
     release_table(store, window)  # the window as prepared, before it learnt of its copy
     assert store.scalar(Sql("SELECT count(*) FROM duckdb_tables() WHERE table_name IN (?, ?)",
                             (copied.ordering, copied.sorted_rows))) == 0
+
+
+@pytest.mark.parametrize("sort", [(("score", False),), (("version", True), ("ts", False))])
+def test_the_first_pages_of_a_sort_come_from_its_head_before_the_copy(store, log_view, sort):
+    """Before the background copy, the first HEAD_ROWS rows of a sorted window are already
+    copied: their pages equal ORDER BY ... LIMIT/OFFSET (nulls last, ties by row id) and the
+    same pages read through the ids; past the head a page is not quick, and comes through
+    the ids until the copy exists."""
+    spec = TableSpec(log_view, COLUMNS, sort=sort)
+    window = prepare_table(store, spec)
+    assert window.head_rows is not None and window.head_count == HEAD_ROWS < window.row_count
+    through_ids = dataclasses.replace(window, head_rows=None, head_count=0)
+    keys = ", ".join(f"{ident(c)} {'ASC' if up else 'DESC'} NULLS LAST" for c, up in sort)
+    for start in (0, 4_321, HEAD_ROWS - 200):
+        assert page_is_quick(window, start, start + 200) and not page_is_quick(through_ids, start, start + 200)
+        page = fetch_window(store, window, start, start + 200)
+        expected = store.rows(Sql(
+            f"SELECT {ident(ROW_ID)}, {', '.join(ident(c) for c in COLUMNS)} FROM {log_view} "
+            f"ORDER BY {keys}, {ident(ROW_ID)} LIMIT 200 OFFSET ?", (start,)))
+        assert list(page.row_ids) == [r[0] for r in expected]
+        assert [tuple(r) for r in page.raw] == [tuple(r[1:]) for r in expected]
+        assert page == fetch_window(store, through_ids, start, start + 200)
+    assert not page_is_quick(window, HEAD_ROWS - 100, HEAD_ROWS + 100)
+    straddling = fetch_window(store, window, HEAD_ROWS - 100, HEAD_ROWS + 100)
+    assert straddling == fetch_window(store, copy_sorted_rows(store, window), HEAD_ROWS - 100, HEAD_ROWS + 100)
+    release_table(store, window)
+    assert store.scalar(Sql("SELECT count(*) FROM duckdb_tables() WHERE table_name IN (?, ?)",
+                            (window.ordering, window.head_rows))) == 0
+
+
+def test_a_short_sorted_window_is_all_head(store, log_view):
+    spec = TableSpec(log_view, COLUMNS, condition=Sql(f"{ident('score')} < ?", (0.01,)), sort=(("score", True),))
+    window = prepare_table(store, spec)
+    assert window.head_count == window.row_count < HEAD_ROWS
+    assert page_is_quick(window, window.row_count - 50, window.row_count + 150)
+    last = fetch_window(store, window, window.row_count - 50, window.row_count + 150)
+    assert len(last) == 50 and last == fetch_window(store, dataclasses.replace(window, head_rows=None, head_count=0),
+                                                    window.row_count - 50, window.row_count + 150)
+    release_table(store, window)
 
 
 def test_only_sorted_windows_are_copied(store, log_view):

@@ -14,7 +14,16 @@ Samples are counted, not timed: on a loaded machine (see ``uptime``) the schedul
 no profile shows, so read the blocked times from ``bench_responsiveness.py`` on a quiet
 machine and the places from here.
 
-Run: ``.venv/bin/python tests/bench/profile_stalls.py [--rows 10000000] [--top 20]``
+``--stalls`` answers the other question, *which* work blocks the loop for longer than the
+budget: py-spy then samples every thread whether it runs or not (``--idle``), in time order
+(speedscope format), and a stall is a run of consecutive samples of the GUI thread outside
+the benchmark's idle sleep lasting at least ``--min-ms``. Each stall is listed with the step
+it happened in, its length and the stack most of its samples show (a leaf in the
+benchmark's ``processEvents`` line with nothing of Sleuth's below it is Qt's own C++ work,
+painting or layout, which py-spy does not see into). On a loaded machine a thread that waits
+for a core looks busy too: compare with ``uptime``.
+
+Run: ``.venv/bin/python tests/bench/profile_stalls.py [--rows 10000000] [--top 20] [--stalls]``
 (needs ``py-spy``: ``.venv/bin/pip install py-spy``; the bench extra installs it).
 """
 
@@ -22,6 +31,8 @@ from __future__ import annotations
 
 import argparse
 import collections
+import inspect
+import json
 import re
 import shutil
 import subprocess
@@ -34,13 +45,96 @@ PROJECT_FRAME = re.compile(r"\((app|views|analysis)/")
 HERE = Path(__file__).resolve().parent
 
 
-def profile(rows: int, raw_path: Path) -> None:
-    """Run the responsiveness benchmark once under py-spy, writing raw collapsed stacks."""
+def profile(rows: int, out_path: Path, in_time_order: bool = False) -> None:
+    """Run the responsiveness benchmark once under py-spy: raw collapsed stacks of the thread
+    holding the interpreter lock, or (``in_time_order``) every thread's samples in order."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    command = [py_spy, "record", "--subprocesses", "--threads", "--gil", "--format", "raw",
-               "-r", str(SAMPLES_PER_SECOND), "-o", str(raw_path), "--",
+    mode = ["--idle", "--format", "speedscope"] if in_time_order else ["--gil", "--format", "raw"]
+    command = [py_spy, "record", "--subprocesses", "--threads", *mode,
+               "-r", str(SAMPLES_PER_SECOND), "-o", str(out_path), "--",
                sys.executable, str(HERE / "bench_responsiveness.py"), "--rows", str(rows), "--repeats", "1"]
     subprocess.run(command, check=True)
+
+
+def _idle_sleep_line() -> int:
+    """The line of the benchmark's wait loop where the GUI thread sleeps between event passes."""
+    sys.path.insert(0, str(HERE))
+    from bench_responsiveness import _wait_idle
+
+    lines, first = inspect.getsourcelines(_wait_idle)
+    return first + next(i for i, line in enumerate(lines) if "time.sleep(" in line)
+
+
+def _step_names() -> dict[str, str]:
+    """The benchmark's step actions by function name (the open step is its lambda)."""
+    sys.path.insert(0, str(HERE))
+    import bench_responsiveness
+
+    class Dummy:
+        def __getattr__(self, name):
+            return Dummy()
+
+        def __call__(self, *args, **kwargs):
+            return Dummy()
+
+    steps = {"<lambda>": "open the log"}
+    steps.update({action.__name__: name for name, action in bench_responsiveness._steps(Dummy())})
+    return steps
+
+
+def stalls(speedscope: dict, min_ms: float, idle_line: int, steps: dict[str, str]) -> list[dict]:
+    """The GUI thread's runs of consecutive non-idle samples lasting ``min_ms`` or more: their
+    step, start (seconds of samples from the first), length in ms and most sampled stack.
+
+    The GUI thread is the profile whose samples run the benchmark's wait loop; a sample is idle
+    when its leaf is the wait loop's sleep line."""
+    frames = speedscope["shared"]["frames"]
+    name = [f"{f['name']} ({_in_repository(f['file'])}:{f.get('line')})" for f in frames]
+    waits = {i for i, f in enumerate(frames) if f["name"] == "_wait_idle"}
+    gui = next((p for p in speedscope["profiles"] if any(waits & set(sample) for sample in p["samples"])), None)
+    if gui is None:
+        return []
+    found: list[dict] = []
+    run: list[list[int]] = []
+    step = "before the first step"
+    elapsed = 0.0
+    for sample in gui["samples"]:
+        actions = [frames[i]["name"] for i in sample if frames[i]["name"] in steps
+                   and frames[i]["file"].endswith("bench_responsiveness.py")]
+        step = steps[actions[-1]] if actions else step
+        leaf = frames[sample[-1]] if sample else None
+        idle = leaf is None or (leaf["name"] == "_wait_idle" and leaf.get("line") == idle_line)
+        if not idle:
+            run.append(sample)
+        if idle and run:
+            length_ms = len(run) * 1000.0 / SAMPLES_PER_SECOND
+            if length_ms >= min_ms:
+                found.append({"step": step, "at_s": elapsed - len(run) / SAMPLES_PER_SECOND,
+                              "ms": length_ms, "stack": _run_stack(run, name)})
+            run = []
+        elapsed += 1.0 / SAMPLES_PER_SECOND
+    if len(run) * 1000.0 / SAMPLES_PER_SECOND >= min_ms:  # a stall still running when the samples end
+        found.append({"step": step, "at_s": elapsed - len(run) / SAMPLES_PER_SECOND,
+                      "ms": len(run) * 1000.0 / SAMPLES_PER_SECOND, "stack": _run_stack(run, name)})
+    return found
+
+
+def _in_repository(file: str) -> str:
+    """A frame's file relative to the repository root when it is in it (as the raw format gives it)."""
+    path = Path(file)
+    return str(path.relative_to(HERE.parents[1])) if path.is_relative_to(HERE.parents[1]) else file
+
+
+def _run_stack(run: list[list[int]], name: list[str]) -> str:
+    """The stack most samples of a stall show, keyed like :func:`hotspots` (three innermost
+    frames of Sleuth's code, and the leaf)."""
+    keys = collections.Counter()
+    for sample in run:
+        own = [name[i] for i in sample if PROJECT_FRAME.search(name[i])]
+        keys[" <- ".join(reversed(own[-3:])) or "(outside Sleuth's code)"] += 1
+    key, count = keys.most_common(1)[0]
+    leaves = collections.Counter(name[sample[-1]] for sample in run)
+    return f"{key}  [leaf: {leaves.most_common(1)[0][0]}; {count} of {len(run)} samples]"
 
 
 def hotspots(raw_path: Path) -> dict[str, collections.Counter]:
@@ -72,7 +166,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--top", type=int, default=20)
+    parser.add_argument("--stalls", action="store_true", help="list each stall of the GUI thread instead")
+    parser.add_argument("--min-ms", type=float, default=100.0, help="shortest stall listed (with --stalls)")
     args = parser.parse_args()
+    if args.stalls:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "samples.json"
+            profile(args.rows, path, in_time_order=True)
+            found = stalls(json.loads(path.read_text()), args.min_ms, _idle_sleep_line(), _step_names())
+        print(f"\n### GUI thread: {len(found)} stalls of {args.min_ms:.0f} ms or more\n")
+        for stall in found:
+            print(f"- {stall['step']}, at {stall['at_s']:.2f} s of samples: {stall['ms']:,.0f} ms  {stall['stack']}")
+        return
     with tempfile.TemporaryDirectory() as folder:
         raw_path = Path(folder) / "stacks.txt"
         profile(args.rows, raw_path)

@@ -184,6 +184,43 @@ def test_estimated_accuracy_is_offered_and_marked_as_an_estimate(app_window, qtb
     assert set(app_window.time_panel.curves) == set(pd.read_parquet(demo_files.log).model_version.unique())
 
 
+def test_before_the_sorted_copy_the_first_pages_show_and_deep_ones_wait_for_it(app_window, qtbot, demo_files,
+                                                                                monkeypatch):
+    """Sorted, the table shows its head's pages at once; a page past the head waits (the
+    status line says so) instead of a slow read through the ids, and arrives with the copy."""
+    import analysis.window
+    import views.panels.table
+    from views.widgets.table_model import PLACEHOLDER
+
+    real_copy = analysis.window.copy_sorted_rows
+    monkeypatch.setattr(analysis.window, "HEAD_ROWS", 400)
+    monkeypatch.setattr(views.panels.table, "copy_sorted_rows", lambda store, window: window)  # still copying
+    open_demo(qtbot, app_window, demo_files)
+    panel, model = app_window.table_panel, app_window.table_panel.model
+    header = panel.view.horizontalHeader()
+    score_col = model.column_names().index("score")
+    panel.view.scrollTo(model.index(0, score_col))
+    qtbot.mouseClick(header.viewport(), Qt.LeftButton, pos=QPoint(header.sectionViewportPosition(score_col) + 5, 5))
+    settle(qtbot, app_window)
+    assert panel.window.sorted_rows is None and "rows past the first 400 show once the sorted copy is ready" in \
+        panel.status.text()
+    scores = pd.read_parquet(demo_files.log)["score"].dropna()
+    ascending = header.sortIndicatorOrder() == Qt.AscendingOrder
+    expected = np.sort(scores.to_numpy()) if ascending else -np.sort(-scores.to_numpy())
+    deep = 5_000
+    model.data(model.index(10, score_col))
+    settle(qtbot, app_window)
+    assert model.raw_value(10, score_col) == pytest.approx(expected[10])
+    panel.view.scrollTo(model.index(deep, score_col))
+    assert model.data(model.index(deep, score_col)) == PLACEHOLDER
+    settle(qtbot, app_window)
+    assert model.data(model.index(deep, score_col)) == PLACEHOLDER  # waits for the copy
+    panel._adopt_copy(real_copy(app_window.session.store, panel.window))  # the copy job delivers
+    settle(qtbot, app_window)
+    assert model.raw_value(deep, score_col) == pytest.approx(expected[deep])
+    assert "sorted copy" not in panel.status.text()
+
+
 def test_sorted_pages_come_from_the_sorted_copy_and_a_new_sort_drops_the_old_copy(app_window, qtbot, demo_files):
     from analysis.query import Sql
 

@@ -26,7 +26,9 @@ from PySide6.QtWidgets import (
 from analysis.report.cell_text import selection_text
 from analysis.report.formatting import escape_html
 from analysis.slices import RowIds
-from analysis.window import TableSpec, copy_sorted_rows, fetch_window, find_row, prepare_table, release_table
+from analysis.window import (
+    TableSpec, copy_sorted_rows, fetch_window, find_row, page_is_quick, prepare_table, release_table,
+)
 from app.commands import SelectRow
 from app.state import Changes, Session
 from app.tasks import HEAVY, TABLE, TaskRunner
@@ -56,6 +58,9 @@ class TablePanel(Panel):
         super().__init__(session, tasks, parent)
         self.window = None
         self._spec: TableSpec | None = None
+        self._rows_text = ""
+        self._waiting_pages: dict[int, tuple[int, int]] = {}
+        """Pages past a sorted window's head asked for before its copy exists: (stop, generation)."""
         self.model = WindowedTableModel(self)
         self.model.sort_requested.connect(self._sort)
         self.model.dataChanged.connect(self._fit_columns_once)
@@ -167,7 +172,8 @@ class TablePanel(Panel):
             self.find_column.addItem(name, name)
         total = self.session.active.dataset.row_count if self.session.active else window.row_count
         shown = f"{window.row_count:,} of {total:,} rows in the slice" if spec.condition else f"{window.row_count:,} rows"
-        self.status.setText(shown + (f", sorted by {_sort_text(spec.sort)}" if spec.sort else ""))
+        self._rows_text = shown + (f", sorted by {_sort_text(spec.sort)}" if spec.sort else "")
+        self._show_status()
         if window.row_count:
             self.show_content()
         else:
@@ -182,11 +188,24 @@ class TablePanel(Panel):
             return f"{name} has no rows."
         return f"No row of {name} is in the {slice_shown(self.session)}: widen or clear it in the slice bar (Ctrl+L)."
 
+    def _show_status(self) -> None:
+        """The rows shown, and while a sorted window's deep pages wait for its copy, that they do."""
+        window, waiting = self.window, ""
+        if window is not None and not page_is_quick(window, 0, window.row_count):
+            waiting = f"; rows past the first {window.head_count:,} show once the sorted copy is ready"
+        self.status.setText(self._rows_text + waiting)
+
     def _adopt_copy(self, copied) -> None:
         """Read pages from the sorted copy once it is built: same rows in the same order, so
-        nothing on screen changes. A copy of a window no longer shown is dropped."""
+        nothing on screen changes, and the deep pages asked for meanwhile arrive. A copy of a
+        window no longer shown is dropped."""
         if self.window is not None and self.window.ordering == copied.ordering:
             self.window = copied
+            self._show_status()
+            waiting, self._waiting_pages = self._waiting_pages, {}
+            for start, (stop, generation) in waiting.items():
+                if generation == self.model.generation:
+                    self._request_page(start, stop)
         else:
             release_table(self.session.store, copied)
 
@@ -249,14 +268,21 @@ class TablePanel(Panel):
     def _release(self) -> None:
         """Drop the shown window's tables; a copy still reading them is cancelled (it copied
         rows of a table that is no longer on screen), instead of failing when they go."""
+        self._waiting_pages = {}
         if self.window is not None:
-            self.tasks.cancel("table-copy")
+            self.cancel_job("copy")
             release_table(self.session.store, self.window)
             self.window = None
 
     def _request_page(self, start: int, stop: int) -> None:
+        """Fetch a page on the table lane; one past a sorted window's head waits for its copy
+        (through the ids it costs a pass over every shown column, a second or more at 10M
+        rows, and would slow the copy it waits for)."""
         window, generation = self.window, self.model.generation
         if window is None:
+            return
+        if not page_is_quick(window, start, stop):
+            self._waiting_pages[start] = (stop, generation)
             return
         self.run_job(f"page:{start}", fetch_window, self.session.store, window, start, stop, lane=TABLE,
                      on_done=lambda page: self.model.receive_page(generation, page))

@@ -214,6 +214,21 @@ def test_single_class_slice_has_no_auc(store):
     assert m.metrics["log_loss"] == pytest.approx(skm.log_loss(frame["label"], frame["score"], labels=[0, 1]), rel=TOL)
 
 
+def test_auc_groups_without_a_version_or_without_labelled_scores(store):
+    """AUC's groups come from the metrics' own pass: a log with no version column has one
+    (a NULL version), and a version whose labelled rows have no score has none (no AUC)."""
+    frame = binary_frame(seed=23)
+    (alone,) = overall_metrics(store, register(store, frame, "unversioned"),
+                               RoleMap(label="label", prediction="prediction", scores=("score",)))
+    assert alone.version is None
+    assert alone.metrics["roc_auc"] == pytest.approx(skm.roc_auc_score(frame["label"], frame["score"]), abs=AUC_ERROR_BOUND)
+    frame["score"] = frame["score"].where(frame["model_version"] == "v1")
+    by_version = {m.version: m for m in overall_metrics(store, register(store, frame, "v2_unscored"), BINARY_ROLES)}
+    v1 = frame[frame["model_version"] == "v1"]
+    assert by_version["v1"].metrics["roc_auc"] == pytest.approx(skm.roc_auc_score(v1["label"], v1["score"]), abs=AUC_ERROR_BOUND)
+    assert by_version["v2"].metrics["roc_auc"] is None and by_version["v2"].metrics["accuracy"] is not None
+
+
 def test_log_loss_clips_like_sklearn(store):
     frame = pd.DataFrame({"label": [1, 0, 1, 0], "score": [0.0, 1.0, 1.0, 1e-300]})
     (m,) = overall_metrics(Scope(store, register(store, frame), RoleMap(label="label", scores=("score",))))

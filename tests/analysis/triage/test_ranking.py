@@ -278,3 +278,34 @@ def test_before_after_histograms_match_pandas_on_the_finding_rows(log):
     start, end = finding.window
     shares = frame[(frame.timestamp >= start) & (frame.timestamp < end)].region.value_counts(normalize=True)
     assert dict(zip(region.categories, region.finding)) == pytest.approx(shares.to_dict())
+
+
+def test_localising_on_a_shadow_log_gives_the_window_and_group_of_the_log_scored_once(store, tmp_path, monkeypatch):
+    """Each request counts once when a finding is narrowed: the planted zero fill's leads,
+    localised on the same log with every request logged by two versions, get the window,
+    the group and the numbers they got on the log scored once."""
+    from analysis.triage import ranking
+    from analysis.triage.check_report import run_check
+    from tests.analysis.triage.test_far_beyond import loaded, shadow_of
+    from tests.analysis.triage.test_sparse_logs import zero_fill_case
+
+    log, truth = zero_fill_case()
+    path = tmp_path / "once.parquet"
+    log.to_parquet(path)
+    localised = []
+    original = ranking.localise
+
+    def recording(store, dataset, roles, lead, profile=None, cancel=None):
+        result = original(store, dataset, roles, lead, profile)
+        localised.append((lead, profile, result))
+        return result
+
+    monkeypatch.setattr(ranking, "localise", recording)
+    top = run_check(store, [str(path)]).findings[0]
+    assert set(top.columns) == truth.columns and top.group == truth.group
+    twice = loaded(store, tmp_path, shadow_of(log), "twice")
+    assert twice.roles.model_version is not None
+    scanned = [(lead, profile, result) for lead, profile, result in localised if result[1]["since_when"] == "scan"]
+    assert scanned  # the zero fill's lead was narrowed by the scan, over one row per request
+    for lead, profile, result in localised:
+        assert original(store, twice.dataset, twice.roles, lead, profile) == result

@@ -14,7 +14,7 @@ from analysis.data.time import time_span
 from analysis.progress import NEVER_CANCELLED
 from analysis.query import ROW_ID, Sql, ident
 from analysis.scope import Scope
-from analysis.triage.localisation import one_row_per_request, scan_unit
+from analysis.triage.localisation import scan_unit
 from analysis.triage.row_scan import Defect, _unit_counts, first_rows_of_requests, row_level_symptoms
 
 START = dt.datetime(2024, 1, 1)
@@ -147,13 +147,14 @@ def test_first_rows_of_requests_count_as_the_first_row_per_id_does(store, tmp_pa
     dataset, roles = log.dataset, log.roles
     assert roles.id == "request_id" and roles.model_version == "model_version"
     defects = [Defect("null_rate", "age", {}), Defect("zero_fill", "income", {}), Defect("null_rate", "income", {})]
-    by_first_row = one_row_per_request(dataset, roles)
+    first_row_ids = np.flatnonzero(~shadow["request_id"].duplicated().to_numpy())
+    by_first_row = Sql(f"list_contains(?, {ident(ROW_ID)})", (first_row_ids.tolist(),))
     span = time_span(Scope(store, dataset, roles, by_first_row))
     expected = _unit_counts(store, dataset, roles, defects, by_first_row, span, scan_unit(*span), NEVER_CANCELLED)
     with first_rows_of_requests(Scope(store, dataset, roles)) as first_rows:
         kept = store.rows(Sql(f"SELECT {ident(ROW_ID)} FROM {ident(dataset.view)} WHERE {first_rows.text} ORDER BY 1"))
         got = _unit_counts(store, dataset, roles, defects, first_rows, span, scan_unit(*span), NEVER_CANCELLED)
-    assert [r[0] for r in kept] == list(np.flatnonzero(~shadow["request_id"].duplicated().to_numpy()))
+    assert [r[0] for r in kept] == list(first_row_ids)
     assert got[0] == expected[0]
     np.testing.assert_array_equal(got[1], expected[1])
     for got_cases, expected_cases in zip(got[2], expected[2], strict=True):

@@ -1,0 +1,38 @@
+"""Far-beyond values on a shadow log: each request counts once, so a log whose requests were
+each scored by two versions gives the symptoms of the same log scored once."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis.data.open_log import load_log
+from analysis.triage.far_beyond import far_beyond_symptoms
+from analysis.triage.reference_profile import profile_reference, reference_window
+from tests.analysis.triage.test_sparse_logs import unit_change_case
+
+
+def shadow_of(log: pd.DataFrame) -> pd.DataFrame:
+    """Every request of ``log`` logged by two versions with the same inputs, the copies in
+    time order with version ``a`` first (so each id's first row is the ``a`` copy)."""
+    copies = pd.concat([log.assign(model_version="a"), log.assign(model_version="b")], ignore_index=True)
+    return copies.sort_values("timestamp", kind="stable", ignore_index=True)
+
+
+def loaded(store, tmp_path, frame: pd.DataFrame, name: str):
+    path = tmp_path / f"{name}.parquet"
+    frame.to_parquet(path)
+    return load_log(store, [str(path)], check=False)
+
+
+def test_a_shadow_log_gives_the_unit_change_of_the_log_scored_once(store, tmp_path):
+    log, truth = unit_change_case()
+    once = loaded(store, tmp_path, log, "once")
+    twice = loaded(store, tmp_path, shadow_of(log), "twice")
+    assert twice.roles.model_version == "model_version" and twice.roles.id == "request_id"
+    profile = profile_reference(store, once.dataset, once.roles,
+                                condition=reference_window(store, once.dataset, once.roles))
+    expected = far_beyond_symptoms(store, once.dataset, once.roles, profile, profile.columns)
+    assert [s.columns for s in expected if s.kind == "unit_change"] == [tuple(truth.columns)]
+    got = far_beyond_symptoms(store, twice.dataset, twice.roles, profile, profile.columns)
+    # Counting both copies would double every symptom's rows and sharpen its p-value.
+    assert got == expected
