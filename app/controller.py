@@ -28,6 +28,7 @@ from analysis.rules.rule_set import RuleSet
 from analysis.rules.rule_store import rule_sets
 from analysis.slicing.parser import parse_slice
 from analysis.slicing.role_leaves import RoleContext
+from analysis.slicing.version_names import VersionNames
 from analysis.slices import Everything, Predicate, Slice
 from analysis.workspace.workspace_file import SparkSource, Workspace, with_workspace_suffix
 
@@ -265,15 +266,18 @@ class AppController:
 
         Raises :class:`SliceParseError` (with the character position) for the slice bar to show,
         also for a role leaf (``wrong``, ``flip(...)``) that the dataset's roles cannot resolve
-        and for a flip naming a version the log does not hold (checked against the versions
-        listed when the log opened, so typing never waits on a query).
+        and for a version the log does not hold, in a flip or compared with the version column
+        (checked against the versions listed when the log opened, so typing never waits on a
+        query). A version may be typed by its card's name; the slice holds its raw string.
         """
         opened = self.session.active
         if opened is None:
             return
         types = {c.name: c.dtype for c in opened.dataset.columns}
-        check = RoleContext(opened.dataset, opened.roles, self.session.version_order() or None).check
-        predicate = parse_slice(text, types, check) if text.strip() else Everything
+        listed = self.session.version_order() or None
+        check = RoleContext(opened.dataset, opened.roles, listed).check
+        versions = VersionNames(opened.roles.model_version, self.session.version_cards, listed)
+        predicate = parse_slice(text, types, check, versions) if text.strip() else Everything
         self.session.run(SetSlice(Slice(predicate)))
 
     def save_workspace_as(self, path: str | Path) -> bool:

@@ -20,6 +20,7 @@ of Sleuth means by it, because it is built from the same pieces:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 from analysis.data.roles import RoleMap, TaskType
 from analysis.dataset import Dataset
@@ -30,7 +31,9 @@ from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident
 from analysis.slices import Flip, Outcome, Predicate, RoleLeaf, role_leaves, to_sql, to_text
 from analysis.slicing.parser import parse_slice
+from analysis.slicing.version_names import VersionNames
 from analysis.store import Store
+from analysis.workspace.version_cards import VersionCard
 
 ROLES_HINT = "(Data > Column roles in the window, or --label / --id / --version-column on the command line)"
 
@@ -56,10 +59,9 @@ class RoleContext:
         """Raise :class:`SchemaError` with a sentence when ``leaf`` means nothing here."""
         self.leaf_sql(leaf)
         if isinstance(leaf, Flip) and self.versions is not None:
+            listed = VersionNames(self.roles.model_version, versions=self.versions)
             for version in (leaf.base, leaf.candidate):
-                if version not in self.versions:
-                    known = ", ".join(f"'{v}'" for v in self.versions) or "none"
-                    raise SchemaError(f"this log has no model version '{version}' (its versions: {known})")
+                listed.raw(version)
 
     def _outcomes(self, leaf: RoleLeaf) -> Outcomes:
         if self.roles.label is None:
@@ -113,21 +115,23 @@ def slice_sql(predicate: Predicate, dataset: Dataset, roles: RoleMap) -> Sql:
 
 
 def parse_where(store: Store, text: str, dataset: Dataset, roles: RoleMap,
-                cancel: CancelToken = NEVER_CANCELLED) -> Predicate:
+                cancel: CancelToken = NEVER_CANCELLED, cards: Mapping[str, VersionCard] | None = None) -> Predicate:
     """A typed filter (``--where``, ``trace --slice``) read against ``dataset``: its columns'
-    types, its roles for the role leaves and, when a flip is named, its model versions (looked
-    up only then), so every mistake is one sentence before any analysis runs."""
-    context = RoleContext(dataset, roles)
-    predicate = parse_slice(text, {c.name: c.dtype for c in dataset.columns}, context.check)
-    flips = [leaf for leaf in role_leaves(predicate) if isinstance(leaf, Flip)]
-    if flips:
-        known = RoleContext(dataset, roles, tuple(model_versions(store, dataset, roles, cancel)))
-        for leaf in flips:
-            known.check(leaf)
+    types, its roles for the role leaves and, when it names versions (a flip, or the version
+    column compared with a value), its model versions (looked up only then) and the ``cards``
+    whose names may stand for them, so every mistake is one sentence before any analysis runs."""
+    types = {c.name: c.dtype for c in dataset.columns}
+    check = RoleContext(dataset, roles).check
+    predicate = parse_slice(text, types, check, VersionNames(roles.model_version, cards or {}))
+    names_versions = roles.model_version in predicate.columns or any(
+        isinstance(leaf, Flip) for leaf in role_leaves(predicate))
+    if names_versions:
+        listed = VersionNames(roles.model_version, cards or {}, tuple(model_versions(store, dataset, roles, cancel)))
+        predicate = parse_slice(text, types, check, listed)
     return predicate
 
 
 def where_sql(store: Store, text: str, dataset: Dataset, roles: RoleMap,
-              cancel: CancelToken = NEVER_CANCELLED) -> Sql:
+              cancel: CancelToken = NEVER_CANCELLED, cards: Mapping[str, VersionCard] | None = None) -> Sql:
     """:func:`parse_where` as a WHERE fragment over ``dataset``'s view."""
-    return slice_sql(parse_where(store, text, dataset, roles, cancel), dataset, roles)
+    return slice_sql(parse_where(store, text, dataset, roles, cancel, cards), dataset, roles)
