@@ -31,6 +31,9 @@ from PySide6.QtWidgets import (
 
 from analysis.slices import Everything, to_text
 from analysis.slicing.completion import Completion, category_values, resolvable_leaves, suggest
+from analysis.slicing.parser import SliceParseError, parse_slice
+from analysis.slicing.version_names import VersionNames
+from analysis.workspace.version_cards import with_card_names
 from app.state import Changes, Session
 from app.tasks import TaskRunner
 from views.widgets.shortcut import shortcut
@@ -122,11 +125,11 @@ class SliceBar(QWidget):
             opened = self.session.active
             self._leaves = (resolvable_leaves(opened.dataset, opened.roles, self.session.version_order())
                             if opened is not None and opened.kind == "log" else [])
-        if changes.slice or changes.active or changes.datasets or changes.roles:
+        if changes.slice or changes.active or changes.datasets or changes.roles or changes.cards:
             current = self.session.current_slice
-            text = "" if current.predicate is Everything else to_text(current.predicate)
-            self.edit.setText(text)
-            self.edit.setToolTip(f"{current.name}: {text}" if current.name else text)
+            raw = "" if current.predicate is Everything else to_text(current.predicate)
+            self.edit.setText(self._shown_text())
+            self.edit.setToolTip(f"{current.name}: {raw}" if current.name else raw)
             self.error.setVisible(False)
             self.back.setEnabled(bool(self.session.slice_back))
             self.forward.setEnabled(bool(self.session.slice_forward))
@@ -134,6 +137,28 @@ class SliceBar(QWidget):
             self._show_note()
         if changes.saved_slices:
             self._fill_saved()
+
+    def _shown_text(self) -> str:
+        """The current slice as the bar shows it: versions by their card names (the tooltip
+        keeps the raw strings). A name is shown only when the text reads back as the same
+        slice, so Return on the shown text applies exactly what is applied now."""
+        current, opened = self.session.current_slice.predicate, self.session.active
+        if current is Everything:
+            return ""
+        raw = to_text(current)
+        if opened is None or opened.roles.model_version is None:
+            return raw
+        named = to_text(with_card_names(current, opened.roles.model_version, self.session.version_cards))
+        if named == raw:
+            return raw
+        types = {c.name: c.dtype for c in opened.dataset.columns}
+        versions = VersionNames(opened.roles.model_version, self.session.version_cards,
+                                self.session.version_order() or None)
+        try:
+            reads_back = parse_slice(named, types, versions=versions) == current
+        except SliceParseError:
+            reads_back = False
+        return named if reads_back else raw
 
     def _show_note(self) -> None:
         missing = self.session.missing_slice_columns()
