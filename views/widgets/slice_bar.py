@@ -43,7 +43,8 @@ SYNTAX_TIP = (
     "Conditions on columns: region = 'EU-West', amount BETWEEN 10 AND 20, merchant_category IN ('a', 'b'), "
     "score IS NULL, prediction <> label; joined with AND, OR, NOT and parentheses.\n"
     "Conditions on what a row means (from the column roles): wrong, correct, unlabelled, "
-    "flip('v1' -> 'v2', negative) (the requests v1 got right and v2 wrong; positive: the reverse)."
+    "flip('v1' -> 'v2', negative) (the requests v1 got right and v2 wrong; positive: the reverse).\n"
+    "A model version may be written by its card's name: model_version = 'incumbent', flip('incumbent' -> 'challenger')."
 )
 
 LIST_KEYS = (Qt.Key_Escape, Qt.Key_Tab, Qt.Key_Return, Qt.Key_Enter)
