@@ -28,7 +28,6 @@ from analysis.rules.rule_set import RuleSet
 from analysis.rules.rule_store import rule_sets
 from analysis.slicing.parser import parse_slice
 from analysis.slicing.role_leaves import RoleContext
-from analysis.slicing.version_names import VersionNames
 from analysis.slices import Everything, Predicate, Slice
 from analysis.workspace.workspace_file import SparkSource, Workspace, with_workspace_suffix
 
@@ -274,10 +273,8 @@ class AppController:
         if opened is None:
             return
         types = {c.name: c.dtype for c in opened.dataset.columns}
-        listed = self.session.version_order() or None
-        check = RoleContext(opened.dataset, opened.roles, listed).check
-        versions = VersionNames(opened.roles.model_version, self.session.version_cards, listed)
-        predicate = parse_slice(text, types, check, versions) if text.strip() else Everything
+        check = RoleContext(opened.dataset, opened.roles, self.session.version_order() or None).check
+        predicate = parse_slice(text, types, check, self.session.version_names()) if text.strip() else Everything
         self.session.run(SetSlice(Slice(predicate)))
 
     def save_workspace_as(self, path: str | Path) -> bool:

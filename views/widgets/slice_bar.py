@@ -32,7 +32,6 @@ from PySide6.QtWidgets import (
 from analysis.slices import Everything, to_text
 from analysis.slicing.completion import Completion, category_values, resolvable_leaves, suggest
 from analysis.slicing.parser import SliceParseError, parse_slice
-from analysis.slicing.version_names import VersionNames
 from analysis.workspace.version_cards import with_card_names
 from app.state import Changes, Session
 from app.tasks import TaskRunner
@@ -153,10 +152,8 @@ class SliceBar(QWidget):
         if named == raw:
             return raw
         types = {c.name: c.dtype for c in opened.dataset.columns}
-        versions = VersionNames(opened.roles.model_version, self.session.version_cards,
-                                self.session.version_order() or None)
         try:
-            reads_back = parse_slice(named, types, versions=versions) == current
+            reads_back = parse_slice(named, types, versions=self.session.version_names()) == current
         except SliceParseError:
             reads_back = False
         return named if reads_back else raw
