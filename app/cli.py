@@ -447,7 +447,7 @@ def run_slices(args: argparse.Namespace) -> int:
         error = args.error or ("abs" if roles.task is TaskType.REGRESSION else "misclass")
         condition = None
         if args.where:
-            condition = where_sql(Scope(store, dataset, roles), args.where)
+            condition = where_sql(Scope(store, dataset, roles), args.where, cards=cards)
         settings = DiscoverySettings(
             error=error, version=args.version, other_version=args.against, k=args.top, max_level=args.max_level,
             min_support=args.min_support, alpha=args.alpha, significant_only=not args.all,
@@ -520,7 +520,7 @@ def run_compare_command(args: argparse.Namespace) -> int:
             sys.stderr.write(f"sleuth: {problem}\n")
     with command_log(args, args.paths, model=model_columns_of(args)) as (store, loaded):
         dataset, roles = loaded.dataset, loaded.roles
-        condition = where_sql(Scope(store, dataset, roles), args.where) if args.where else None
+        condition = where_sql(Scope(store, dataset, roles), args.where, cards=cards) if args.where else None
         dataset, condition = cli_rules.compare_inputs(store, args, dataset, roles, condition)
         windows = [None if w is None else time_window(roles, *w) for w in (args.base_window, args.candidate_window)]
         settings = SliceSettings(saved=saved, column=args.column, max_level=args.max_level,

@@ -261,15 +261,16 @@ class AppController:
 
         Raises :class:`SliceParseError` (with the character position) for the slice bar to show,
         also for a role leaf (``wrong``, ``flip(...)``) that the dataset's roles cannot resolve
-        and for a flip naming a version the log does not hold (checked against the versions
-        listed when the log opened, so typing never waits on a query).
+        and for a version the log does not hold, in a flip or compared with the version column
+        (checked against the versions listed when the log opened, so typing never waits on a
+        query). A version may be typed by its card's name; the slice holds its raw string.
         """
         opened = self.session.active
         if opened is None:
             return
         types = {c.name: c.dtype for c in opened.dataset.columns}
         check = RoleContext(opened.dataset, opened.roles, self.session.version_order() or None).check
-        predicate = parse_slice(text, types, check) if text.strip() else Everything
+        predicate = parse_slice(text, types, check, self.session.version_names()) if text.strip() else Everything
         self.session.run(SetSlice(Slice(predicate)))
 
     def save_workspace_as(self, path: str | Path) -> bool:

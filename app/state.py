@@ -22,6 +22,7 @@ from analysis.data.roles import Role, RoleMap, chosen_roles
 from analysis.errors import SchemaError
 from analysis.slices import Everything, Slice, role_leaves
 from analysis.slicing.role_leaves import RoleContext, slice_sql
+from analysis.slicing.version_names import VersionNames
 from analysis.store import Store
 from analysis.workspace.version_cards import VersionCard, card_position, display_name, in_card_order
 from analysis.workspace.workspace_file import DatasetEntry, SparkSource, Workspace
@@ -185,6 +186,12 @@ class Session:
     def version_name(self, version: str | None) -> str:
         """What to call a model version everywhere: its card's name, else the raw string."""
         return display_name(self.version_cards, version)
+
+    def version_names(self) -> VersionNames:
+        """How a version typed for the active log is read: its raw string or its card's name,
+        checked against the log's versions once they are listed."""
+        column = self.active.roles.model_version if self.active is not None else None
+        return VersionNames(column, self.version_cards, self.version_order() or None)
 
     def version_order(self) -> tuple[str, ...]:
         """The active log's versions in the card order (empty until they have been listed)."""

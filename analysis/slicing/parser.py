@@ -25,6 +25,11 @@ its text). These words are conditions only where a condition stands alone, so a 
 ``wrong`` is still compared as ``wrong = 1``. Given a ``check_leaf`` callable, the parser asks it
 whether each such condition means something for the dataset, and points at the one that does not.
 
+Given a :class:`~analysis.slicing.version_names.VersionNames`, a version may also be written by
+its card's name, in a flip and wherever the version column is compared with a value (``=``,
+``<>``, ``IN``): the slice holds the raw string it stands for, and a version the log does not
+hold is refused in a sentence listing those it does.
+
 Values are checked against the column's DuckDB type, so mistakes surface while typing rather
 than as an empty table:
 
@@ -73,6 +78,7 @@ from analysis.slices import (
     any_of,
     flatten,
 )
+from analysis.slicing.version_names import VersionNames
 
 MAX_LENGTH = 20_000
 """Longest accepted expression: room for an IN list of about a thousand categories."""
@@ -248,29 +254,34 @@ LeafCheck = Callable[[RoleLeaf], None]
 """Raises :class:`SchemaError` with a sentence when a role leaf means nothing for the dataset."""
 
 
-def parse_slice(text: str, columns: Mapping[str, str], check_leaf: LeafCheck | None = None) -> Predicate:
+def parse_slice(text: str, columns: Mapping[str, str], check_leaf: LeafCheck | None = None,
+                versions: VersionNames | None = None) -> Predicate:
     """Parse a filter expression against ``columns`` (name -> DuckDB type) into a predicate.
 
     Raises :class:`SliceParseError`, with the position of the problem, for anything that is
     not a well-formed, well-typed filter over those columns, and (given ``check_leaf``, see
     :mod:`analysis.slicing.role_leaves`) for a role leaf the dataset's roles cannot resolve.
+    Given ``versions``, each version typed (in a flip, or compared with the version column) is
+    read through it: a card's name becomes its raw version, an unknown version is refused.
     """
     if not isinstance(text, str):
         raise SliceParseError("a filter must be text", 0)
     if text.strip() == "":
         raise SliceParseError("the filter is empty", 0)
-    return Parser(tokenize(text), dict(columns), check_leaf).parse()
+    return Parser(tokenize(text), dict(columns), check_leaf, versions).parse()
 
 
 class Parser:
     """Recursive descent over the tokens, with SQL's precedence: OR < AND < NOT < condition."""
 
-    def __init__(self, tokens: Iterator[Token], columns: dict[str, str], check_leaf: LeafCheck | None = None) -> None:
+    def __init__(self, tokens: Iterator[Token], columns: dict[str, str], check_leaf: LeafCheck | None = None,
+                 versions: VersionNames | None = None) -> None:
         self.pending = tokens
         self.tokens: list[Token] = []
         self.at = 0
         self.columns = columns
         self.check_leaf = check_leaf
+        self.versions = versions
         self.depth = 0
 
     def parse(self) -> Predicate:
@@ -394,6 +405,7 @@ class Parser:
         self.expect("(", "'(' after flip")
         base = self.version("the base version after 'flip('")
         self.expect("->", "'->' between the base and the candidate version")
+        candidate_at = self.peek().position
         candidate = self.version("the candidate version after '->'")
         direction = "negative"
         if self.peek().kind == ",":
@@ -403,17 +415,28 @@ class Parser:
                 raise SliceParseError(f"expected negative or positive, found {describe(token)}", token.position)
             direction = self.take().text.lower()
         self.expect(")", "')' to close flip(...)")
-        if base.text == candidate.text:
-            raise SliceParseError(f"a flip is between two different versions, not '{base.text}' and itself",
-                                  candidate.position)
-        return Flip(base.text, candidate.text, direction)
+        if base == candidate:
+            raise SliceParseError(f"a flip is between two different versions, not '{base}' and itself",
+                                  candidate_at)
+        return Flip(base, candidate, direction)
 
-    def version(self, what: str) -> Token:
-        """A model version: text in quotes, or a bare name or number read as the text typed."""
+    def version(self, what: str) -> str:
+        """A model version: text in quotes, or a bare name or number read as the text typed;
+        a card's name read as its raw version."""
         token = self.peek()
         if token.kind not in ("STRING", "NAME", "NUMBER") or token.text == "":
             raise SliceParseError(f"expected {what}, found {describe(token)}", token.position)
-        return self.take()
+        self.take()
+        return self.raw_version(token.text, token.position)
+
+    def raw_version(self, typed: str, position: int) -> str:
+        """``typed`` as the raw version it names (itself without a :class:`VersionNames`)."""
+        if self.versions is None:
+            return typed
+        try:
+            return self.versions.raw(typed)
+        except SchemaError as exc:
+            raise SliceParseError(str(exc), position) from None
 
     def row_ranges(self) -> RowIds:
         ranges = [self.row_range()]
@@ -443,13 +466,14 @@ class Parser:
             self.take()
             if self.names_column(self.peek()):
                 return self.column_comparison(column, dtype, token.text)
-            return Compare(column, token.text, self.value(column, dtype, f"after '{token.text}'"))
+            names_version = token.text in ("=", "!=") and self.is_version_column(column)
+            return Compare(column, token.text, self.value(column, dtype, f"after '{token.text}'", names_version))
         negated = self.is_keyword("NOT") and (self.is_keyword("IN", 1) or self.is_keyword("BETWEEN", 1))
         if negated:
             self.take()
         if self.is_keyword("IN"):
             self.take()
-            return InSet(column, self.value_list(column, dtype), negated)
+            return InSet(column, self.value_list(column, dtype, self.is_version_column(column)), negated)
         if self.is_keyword("BETWEEN"):
             self.take()
             low = self.value(column, dtype, "after BETWEEN")
@@ -469,6 +493,10 @@ class Parser:
             f"found {describe(token)}",
             token.position,
         )
+
+    def is_version_column(self, column: str) -> bool:
+        """True when ``column`` holds the model versions and typed versions are resolved."""
+        return self.versions is not None and self.versions.column == column
 
     def names_column(self, token: Token) -> bool:
         """True when ``token`` names a column of the schema (not a function call)."""
@@ -531,17 +559,18 @@ class Parser:
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise SliceParseError(f"unknown column '{name}'{hint}", token.position)
 
-    def value_list(self, column: str, dtype: str) -> tuple[Value, ...]:
+    def value_list(self, column: str, dtype: str, names_version: bool = False) -> tuple[Value, ...]:
         self.expect("(", f"'(' to start the list of values for '{column}'")
-        values = [self.value(column, dtype, "in the IN list")]
+        values = [self.value(column, dtype, "in the IN list", names_version)]
         while self.peek().kind == ",":
             self.take()
-            values.append(self.value(column, dtype, "in the IN list"))
+            values.append(self.value(column, dtype, "in the IN list", names_version))
         self.expect(")", "',' or ')' in the IN list")
         return tuple(values)
 
-    def value(self, column: str, dtype: str, where: str) -> Value:
-        """A literal, checked and converted for the column's type."""
+    def value(self, column: str, dtype: str, where: str, names_version: bool = False) -> Value:
+        """A literal, checked and converted for the column's type; with ``names_version``, text
+        or a number is first read as a model version (a card's name becomes its raw string)."""
         token = self.peek()
         if self.is_keyword("NULL"):
             message = f"NULL is not a value to compare with; write '{column} IS NULL' or 'IS NOT NULL'"
@@ -562,6 +591,11 @@ class Parser:
         else:
             raise SliceParseError(f"expected a value {where}, found {describe(token)}", token.position)
         self.take()
+        if names_version and token.kind in ("STRING", "NUMBER"):
+            raw = self.raw_version(token.text, token.position)
+            if raw != token.text:
+                token = Token("STRING", raw, token.position, raw)
+                literal = raw
         return convert(literal, token, column, dtype)
 
 

@@ -20,6 +20,7 @@ of Sleuth means by it, because it is built from the same pieces:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 from analysis.data.roles import RoleMap, TaskType
 from analysis.dataset import Dataset
@@ -31,6 +32,8 @@ from analysis.query import ROW_ID, Sql, ident
 from analysis.scope import Scope
 from analysis.slices import Flip, Outcome, Predicate, RoleLeaf, role_leaves, to_sql, to_text
 from analysis.slicing.parser import parse_slice
+from analysis.slicing.version_names import VersionNames
+from analysis.workspace.version_cards import VersionCard
 
 ROLES_HINT = "(Data > Column roles in the window, or --label / --id / --version-column on the command line)"
 
@@ -56,10 +59,9 @@ class RoleContext:
         """Raise :class:`SchemaError` with a sentence when ``leaf`` means nothing here."""
         self.leaf_sql(leaf)
         if isinstance(leaf, Flip) and self.versions is not None:
+            listed = VersionNames(self.roles.model_version, versions=self.versions)
             for version in (leaf.base, leaf.candidate):
-                if version not in self.versions:
-                    known = ", ".join(f"'{v}'" for v in self.versions) or "none"
-                    raise SchemaError(f"this log has no model version '{version}' (its versions: {known})")
+                listed.raw(version)
 
     def _outcomes(self, leaf: RoleLeaf) -> Outcomes:
         if self.roles.label is None:
@@ -112,22 +114,25 @@ def slice_sql(predicate: Predicate, dataset: Dataset, roles: RoleMap) -> Sql:
     return to_sql(predicate, RoleContext(dataset, roles))
 
 
-def parse_where(scope: Scope, text: str, cancel: CancelToken = NEVER_CANCELLED) -> Predicate:
+def parse_where(scope: Scope, text: str, cancel: CancelToken = NEVER_CANCELLED,
+                cards: Mapping[str, VersionCard] | None = None) -> Predicate:
     """A typed filter (``--where``, ``trace --slice``) read against ``dataset``: its columns'
-    types, its roles for the role leaves and, when a flip is named, its model versions (looked
-    up only then), so every mistake is one sentence before any analysis runs."""
+    types, its roles for the role leaves and, when it names versions (a flip, or the version
+    column compared with a value), its model versions (looked up only then) and the ``cards``
+    whose names may stand for them, so every mistake is one sentence before any analysis runs."""
     dataset, roles = scope.dataset, scope.roles
-    context = RoleContext(dataset, roles)
-    predicate = parse_slice(text, {c.name: c.dtype for c in dataset.columns}, context.check)
-    flips = [leaf for leaf in role_leaves(predicate) if isinstance(leaf, Flip)]
-    if flips:
-        known = RoleContext(dataset, roles, tuple(model_versions(scope, cancel)))
-        for leaf in flips:
-            known.check(leaf)
+    types = {c.name: c.dtype for c in dataset.columns}
+    check = RoleContext(dataset, roles).check
+    predicate = parse_slice(text, types, check, VersionNames(roles.model_version, cards or {}))
+    names_versions = roles.model_version in predicate.columns or any(
+        isinstance(leaf, Flip) for leaf in role_leaves(predicate))
+    if names_versions:
+        listed = VersionNames(roles.model_version, cards or {}, tuple(model_versions(scope, cancel)))
+        predicate = parse_slice(text, types, check, listed)
     return predicate
 
 
-def where_sql(scope: Scope, text: str, cancel: CancelToken = NEVER_CANCELLED) -> Sql:
+def where_sql(scope: Scope, text: str, cancel: CancelToken = NEVER_CANCELLED,
+              cards: Mapping[str, VersionCard] | None = None) -> Sql:
     """:func:`parse_where` as a WHERE fragment over ``dataset``'s view."""
-    dataset, roles = scope.dataset, scope.roles
-    return slice_sql(parse_where(scope, text, cancel), dataset, roles)
+    return slice_sql(parse_where(scope, text, cancel, cards), scope.dataset, scope.roles)

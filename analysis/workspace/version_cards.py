@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Iterable, Mapping, Sequence
 
 from analysis.errors import SchemaError
-from analysis.slices import And, Compare, InSet, Not, Or, Predicate
+from analysis.slices import And, Compare, Flip, InSet, Not, Or, Predicate
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,10 @@ def card_position(version: str | None, order: Sequence[str]) -> int:
 
 
 def with_card_names(predicate: Predicate, column: str | None, cards: Mapping[str, VersionCard]) -> Predicate:
-    """``predicate`` with each value of the version ``column`` replaced by its card's name: what
-    a slice reads as on screen (``model_version = 'fallback'``). Only for showing; the raw
-    predicate stays the one that is applied, copied and saved."""
+    """``predicate`` with each value of the version ``column`` and each version of a flip
+    replaced by its card's name: what a slice reads as on screen (``model_version = 'fallback'``,
+    ``flip('fallback' -> 'new customers')``). Only for showing; the raw predicate stays the one
+    that is applied, copied and saved (the parser reads the names back to it)."""
     if column is None:
         return predicate
 
@@ -85,4 +86,7 @@ def with_card_names(predicate: Predicate, column: str | None, cards: Mapping[str
         return type(predicate)(tuple(with_card_names(p, column, cards) for p in predicate.parts))
     if isinstance(predicate, Not):
         return Not(with_card_names(predicate.part, column, cards))
+    if isinstance(predicate, Flip):
+        base, candidate = display_name(cards, predicate.base), display_name(cards, predicate.candidate)
+        return replace(predicate, base=base, candidate=candidate) if base != candidate else predicate
     return predicate

@@ -218,6 +218,28 @@ def test_slices_text_names_versions_by_their_cards_and_json_keeps_the_raw_string
     assert "version incumbent" in capsys.readouterr().out.splitlines()[0]
 
 
+def test_where_reads_a_version_by_its_card_name_and_refuses_an_unknown_one(demo_files, tmp_path, capsys):
+    """The text ``slices --cards`` prints can be given back as ``--where``: the card's name
+    selects the same rows as the raw version; a name no version has is one sentence."""
+    from analysis.workspace.version_cards import VersionCard
+    from analysis.workspace.workspace_file import Workspace
+
+    raw = sorted(pd.read_parquet(demo_files.log, columns=["model_version"]).model_version.unique())[-1]
+    workspace = Workspace.new(tmp_path / "cards.sleuth")
+    workspace.save_version_card(VersionCard(raw, name="incumbent (logistic)"))
+    workspace.close()
+    common = ["slices", str(demo_files.log), "--cards", str(tmp_path / "cards.sleuth"), "--top", "3",
+              "--max-level", "1", "--json", "--where"]
+    assert main(common + [f"model_version = '{raw}'"]) == 0
+    by_raw = json.loads(capsys.readouterr().out)
+    assert main(common + ["model_version IN ('incumbent (logistic)')"]) == 0
+    assert json.loads(capsys.readouterr().out) == by_raw and by_raw
+    assert main(common + ["model_version = 'incumbent'"]) == 2
+    error = capsys.readouterr().err
+    assert "no model version 'incumbent'" in error and f"'{raw}' (card: 'incumbent (logistic)')" in error
+    assert len(error.strip().splitlines()) == 1
+
+
 def test_compare_text_names_versions_by_their_cards_and_json_adds_the_name(demo_files, weak, tmp_path, capsys):
     from analysis.workspace.version_cards import VersionCard
     from analysis.workspace.workspace_file import Workspace

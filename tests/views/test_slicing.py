@@ -308,3 +308,71 @@ def test_a_column_with_too_many_values_offers_none_and_down_opens_the_list(app_w
     qtbot.keyClick(bar.completer.popup(), Qt.Key_Return)  # nothing highlighted: the typed text is applied
     assert not bar.completer.popup().isVisible()
     assert bar.error.isVisible() and bar.edit.text() == "regi"
+
+
+def _name_versions(qtbot, window, **names):
+    """Give the log's versions (oldest first, as ``old`` and ``new``) card names, as the
+    version cards dialog does; returns their raw strings."""
+    from analysis.workspace.version_cards import VersionCard
+    from app.commands import SaveVersionCard
+
+    old, new = window.session.version_order()
+    for version, name in zip((old, new), (names["old"], names["new"])):
+        window.session.run(SaveVersionCard(VersionCard(version, name=name)))
+    settle(qtbot, window)
+    return old, new
+
+
+def test_a_version_typed_by_its_card_name_selects_its_rows(app_window, qtbot, demo_files):
+    """Failing slices shows ``model_version IN ('incumbent (logistic)')``: typed (or pasted) into
+    the bar, it selects that version's rows, and the slice holds the raw version string."""
+    from analysis.slices import InSet
+
+    open_demo(qtbot, app_window, demo_files)
+    old, _new = _name_versions(qtbot, app_window, old="incumbent (logistic)", new="challenger")
+    typed = "model_version IN ('incumbent (logistic)') AND region = 'EU-West'"
+    type_filter(qtbot, app_window, typed)
+
+    bar = app_window.slice_bar
+    assert not bar.error.isVisible(), bar.error.text()
+    frame = pd.read_parquet(demo_files.log, columns=["model_version", "region"])
+    expected = int(((frame.model_version == old) & (frame.region == "EU-West")).sum())
+    assert app_window.table_panel.model.rowCount() == expected > 0
+    applied = app_window.session.current_slice.predicate
+    assert applied == InSet("model_version", (old,)) & Compare("region", "=", "EU-West")
+    assert bar.edit.text() == typed and old in bar.edit.toolTip()
+
+    type_filter(qtbot, app_window, "model_version = 'incumbent'")
+    assert bar.error.isVisible() and "no model version 'incumbent'" in bar.error.text()
+    assert f"'{old}' (card: 'incumbent (logistic)')" in bar.error.text()
+    assert app_window.table_panel.model.rowCount() == expected  # the slice before stays applied
+
+
+def test_open_negative_flips_reads_by_card_names_in_the_bar_and_applies_the_same_slice(app_window, qtbot, demo_files):
+    from analysis.slices import Flip
+
+    open_demo(qtbot, app_window, demo_files)
+    old, new = _name_versions(qtbot, app_window, old="incumbent (logistic)", new="challenger")
+    panel = app_window.compare_panel
+    app_window.compare_dock.raise_()
+    qtbot.mouseClick(panel.compare_button, Qt.LeftButton)
+    settle(qtbot, app_window)
+    qtbot.mouseClick(panel.open_flips, Qt.LeftButton)
+    settle(qtbot, app_window)
+
+    bar = app_window.slice_bar
+    assert app_window.session.current_slice.predicate == Flip(old, new, "negative")
+    assert bar.edit.text() == "flip('incumbent (logistic)' -> 'challenger', negative)"
+    assert f"flip('{old}' -> '{new}', negative)" in bar.edit.toolTip()
+    flips = app_window.table_panel.model.rowCount()
+    log = pd.read_parquet(demo_files.log, columns=["request_id", "model_version", "prediction", "is_fraud"])
+    pairs = log[log.model_version == new].merge(log[log.model_version == old], on="request_id", suffixes=("_c", "_b"))
+    label = pairs.is_fraud_c.fillna(pairs.is_fraud_b)
+    assert flips == int((label.notna() & (pairs.prediction_b == label) & (pairs.prediction_c != label)).sum()) > 0
+
+    bar.edit.setFocus()
+    qtbot.keyClick(bar.edit, Qt.Key_Return)  # the shown text, applied again, is the same slice
+    settle(qtbot, app_window)
+    assert not bar.error.isVisible(), bar.error.text()
+    assert app_window.session.current_slice.predicate == Flip(old, new, "negative")
+    assert app_window.table_panel.model.rowCount() == flips

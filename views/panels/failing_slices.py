@@ -188,7 +188,6 @@ class DiscoveryPanel(Panel):
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
         self.table.verticalHeader().setVisible(False)
         self.table.setContextMenuPolicy(Qt.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
@@ -200,10 +199,20 @@ class DiscoveryPanel(Panel):
             header = QTableWidgetItem(title)
             header.setToolTip(tip)
             self.table.setHorizontalHeaderItem(column, header)
+        self._wrap_slice_text()
+        self.table.setSortingEnabled(True)
+
+    def _wrap_slice_text(self) -> None:
+        """The slice column takes the room the numbers leave and wraps its text (rows grow to
+        fit it), as compare's slice table does: at 1280x720 one line gave it ~290 px and a
+        three-condition slice read "merchant_risk > 0.3 AND customer_age_day…", whole only in
+        the tooltip. The numbers keep their content width, so every result is read, not hovered."""
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.Stretch)
-        self.table.setSortingEnabled(True)
+        self.table.setWordWrap(True)
+        self.table.setTextElideMode(Qt.ElideNone)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
 
     # --- state -----------------------------------------------------------------------------
 

@@ -31,6 +31,8 @@ from PySide6.QtWidgets import (
 
 from analysis.slices import Everything, to_text
 from analysis.slicing.completion import Completion, category_values, resolvable_leaves, suggest
+from analysis.slicing.parser import SliceParseError, parse_slice
+from analysis.workspace.version_cards import with_card_names
 from app.state import Changes, Session
 from app.tasks import TaskRunner
 from views.widgets.shortcut import shortcut
@@ -40,7 +42,8 @@ SYNTAX_TIP = (
     "Conditions on columns: region = 'EU-West', amount BETWEEN 10 AND 20, merchant_category IN ('a', 'b'), "
     "score IS NULL, prediction <> label; joined with AND, OR, NOT and parentheses.\n"
     "Conditions on what a row means (from the column roles): wrong, correct, unlabelled, "
-    "flip('v1' -> 'v2', negative) (the requests v1 got right and v2 wrong; positive: the reverse)."
+    "flip('v1' -> 'v2', negative) (the requests v1 got right and v2 wrong; positive: the reverse).\n"
+    "A model version may be written by its card's name: model_version = 'incumbent', flip('incumbent' -> 'challenger')."
 )
 
 LIST_KEYS = (Qt.Key_Escape, Qt.Key_Tab, Qt.Key_Return, Qt.Key_Enter)
@@ -122,11 +125,11 @@ class SliceBar(QWidget):
             opened = self.session.active
             self._leaves = (resolvable_leaves(opened.dataset, opened.roles, self.session.version_order())
                             if opened is not None and opened.kind == "log" else [])
-        if changes.slice or changes.active or changes.datasets or changes.roles:
+        if changes.slice or changes.active or changes.datasets or changes.roles or changes.cards:
             current = self.session.current_slice
-            text = "" if current.predicate is Everything else to_text(current.predicate)
-            self.edit.setText(text)
-            self.edit.setToolTip(f"{current.name}: {text}" if current.name else text)
+            raw = "" if current.predicate is Everything else to_text(current.predicate)
+            self.edit.setText(self._shown_text())
+            self.edit.setToolTip(f"{current.name}: {raw}" if current.name else raw)
             self.error.setVisible(False)
             self.back.setEnabled(bool(self.session.slice_back))
             self.forward.setEnabled(bool(self.session.slice_forward))
@@ -134,6 +137,26 @@ class SliceBar(QWidget):
             self._show_note()
         if changes.saved_slices:
             self._fill_saved()
+
+    def _shown_text(self) -> str:
+        """The current slice as the bar shows it: versions by their card names (the tooltip
+        keeps the raw strings). A name is shown only when the text reads back as the same
+        slice, so Return on the shown text applies exactly what is applied now."""
+        current, opened = self.session.current_slice.predicate, self.session.active
+        if current is Everything:
+            return ""
+        raw = to_text(current)
+        if opened is None or opened.roles.model_version is None:
+            return raw
+        named = to_text(with_card_names(current, opened.roles.model_version, self.session.version_cards))
+        if named == raw:
+            return raw
+        types = {c.name: c.dtype for c in opened.dataset.columns}
+        try:
+            reads_back = parse_slice(named, types, versions=self.session.version_names()) == current
+        except SliceParseError:
+            reads_back = False
+        return named if reads_back else raw
 
     def _show_note(self) -> None:
         missing = self.session.missing_slice_columns()

@@ -180,7 +180,7 @@ def test_a_leaf_the_roles_cannot_resolve_is_a_sentence(benefits_log):
     regression = RoleContext(dataset, replace(roles, task=TaskType.REGRESSION, label="age", prediction="score"))
     with pytest.raises(SliceParseError, match="not right or wrong"):
         parse_slice("correct", types, regression.check)
-    with pytest.raises(SchemaError, match="no model version 'v3'.*'v1', 'v2'"):
+    with pytest.raises(SliceParseError, match=r"no model version 'v3'.*'v1', 'v2'.*\(at character 14\)"):
         parse_where(Scope(store, dataset, roles), "flip('v1' -> 'v3')")
     with pytest.raises(SchemaError, match="depends on the log's column roles"):
         to_sql(parse_slice("unlabelled", types))

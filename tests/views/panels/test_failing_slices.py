@@ -215,3 +215,37 @@ def test_results_and_caption_name_versions_by_their_cards(qtbot, panel, demo_fil
     panel.session.run(SaveVersionCard(VersionCard(second, name="challenger")))
     find(qtbot, panel)
     assert "challenger" in panel.caption.text() and second not in panel.caption.text()
+
+
+def _slice_text_fits(table, row) -> bool:
+    """The row's slice text fits its cell: on one line, or wrapped (when the table wraps) at
+    the column's width within the row's height."""
+    from PySide6.QtCore import QRect
+
+    text = table.item(row, 1).text()
+    margin = table.style().pixelMetric(table.style().PixelMetric.PM_FocusFrameHMargin)
+    width = table.columnWidth(1) - 2 * margin - 2
+    if table.fontMetrics().horizontalAdvance(text) <= width:
+        return True
+    needed = table.fontMetrics().boundingRect(QRect(0, 0, width, 10_000), Qt.TextWordWrap, text)
+    return table.wordWrap() and needed.width() <= width and needed.height() <= table.rowHeight(row)
+
+
+@pytest.mark.parametrize("size", [(800, 330), (1000, 420)])  # the dock at 1280x720 and at 1600x1000
+def test_every_slice_text_reads_whole_in_its_cell(panel, qtbot, demo_files, size):
+    """Three conditions and a version's card name are longer than the slice column is wide:
+    the text wraps in its cell instead of ending in '…', and every number column stays in view."""
+    from analysis.workspace.version_cards import VersionCard
+    from app.commands import SaveVersionCard
+
+    open_in_panel(qtbot, panel, demo_files.log)
+    first, _second = panel.session.version_order()
+    panel.session.run(SaveVersionCard(VersionCard(first, name="incumbent (logistic)")))
+    panel.resize(*size)
+    find(qtbot, panel)
+    table = panel.table
+    texts = [table.item(row, 1).text() for row in range(table.rowCount())]
+    widest = max(table.fontMetrics().horizontalAdvance(text) for text in texts)
+    assert widest > table.columnWidth(1)  # the case is real: a slice is longer than one line
+    assert table.horizontalHeader().length() <= table.viewport().width()
+    assert all(_slice_text_fits(table, row) for row in range(table.rowCount())), texts
