@@ -218,12 +218,13 @@ def test_auc_groups_without_a_version_or_without_labelled_scores(store):
     """AUC's groups come from the metrics' own pass: a log with no version column has one
     (a NULL version), and a version whose labelled rows have no score has none (no AUC)."""
     frame = binary_frame(seed=23)
-    (alone,) = overall_metrics(store, register(store, frame, "unversioned"),
-                               RoleMap(label="label", prediction="prediction", scores=("score",)))
+    unversioned = RoleMap(label="label", prediction="prediction", scores=("score",))
+    (alone,) = overall_metrics(Scope(store, register(store, frame, "unversioned"), unversioned))
     assert alone.version is None
     assert alone.metrics["roc_auc"] == pytest.approx(skm.roc_auc_score(frame["label"], frame["score"]), abs=AUC_ERROR_BOUND)
     frame["score"] = frame["score"].where(frame["model_version"] == "v1")
-    by_version = {m.version: m for m in overall_metrics(store, register(store, frame, "v2_unscored"), BINARY_ROLES)}
+    scope = Scope(store, register(store, frame, "v2_unscored"), BINARY_ROLES)
+    by_version = {m.version: m for m in overall_metrics(scope)}
     v1 = frame[frame["model_version"] == "v1"]
     assert by_version["v1"].metrics["roc_auc"] == pytest.approx(skm.roc_auc_score(v1["label"], v1["score"]), abs=AUC_ERROR_BOUND)
     assert by_version["v2"].metrics["roc_auc"] is None and by_version["v2"].metrics["accuracy"] is not None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.data.open_log import load_log
+from analysis.scope import Scope
 from analysis.triage.far_beyond import far_beyond_symptoms
 from analysis.triage.reference_profile import profile_reference, reference_window
 from tests.analysis.triage.test_sparse_logs import unit_change_case
@@ -29,10 +30,10 @@ def test_a_shadow_log_gives_the_unit_change_of_the_log_scored_once(store, tmp_pa
     once = loaded(store, tmp_path, log, "once")
     twice = loaded(store, tmp_path, shadow_of(log), "twice")
     assert twice.roles.model_version == "model_version" and twice.roles.id == "request_id"
-    profile = profile_reference(store, once.dataset, once.roles,
-                                condition=reference_window(store, once.dataset, once.roles))
-    expected = far_beyond_symptoms(store, once.dataset, once.roles, profile, profile.columns)
+    whole = Scope(store, once.dataset, once.roles)
+    profile = profile_reference(whole.with_condition(reference_window(whole)))
+    expected = far_beyond_symptoms(Scope(store, once.dataset, once.roles), profile, profile.columns)
     assert [s.columns for s in expected if s.kind == "unit_change"] == [tuple(truth.columns)]
-    got = far_beyond_symptoms(store, twice.dataset, twice.roles, profile, profile.columns)
+    got = far_beyond_symptoms(Scope(store, twice.dataset, twice.roles), profile, profile.columns)
     # Counting both copies would double every symptom's rows and sharpen its p-value.
     assert got == expected
