@@ -295,8 +295,8 @@ def test_localising_on_a_shadow_log_gives_the_window_and_group_of_the_log_scored
     localised = []
     original = ranking.localise
 
-    def recording(store, dataset, roles, lead, profile=None, cancel=None):
-        result = original(store, dataset, roles, lead, profile)
+    def recording(scope, lead, profile=None, cancel=None):
+        result = original(scope, lead, profile)
         localised.append((lead, profile, result))
         return result
 
@@ -308,4 +308,4 @@ def test_localising_on_a_shadow_log_gives_the_window_and_group_of_the_log_scored
     scanned = [(lead, profile, result) for lead, profile, result in localised if result[1]["since_when"] == "scan"]
     assert scanned  # the zero fill's lead was narrowed by the scan, over one row per request
     for lead, profile, result in localised:
-        assert original(store, twice.dataset, twice.roles, lead, profile) == result
+        assert original(Scope(store, twice.dataset, twice.roles), lead, profile) == result
