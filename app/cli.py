@@ -19,6 +19,7 @@ from analysis.scope import Scope
 from app import cli_rules
 from app.cli_engine import SAMPLED_COMMANDS, add_sample_option, check_sample_option, refuse_local_options
 from app.cli_queue import add_queue_commands, run_queue_command
+from app.cli_roles import LOG_ROLE_FLAGS, SNAPSHOT_ROLE_FLAGS, add_role_arguments, named_roles
 
 DEFAULT_DEMO_DIR = "sleuth-demo"
 
@@ -57,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="print a log's schema, roles, row count and checks as JSON (no window)",
                           description="Load the files as one log and print what Sleuth detected as JSON.")
     info.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or globs, read as one log")
-    _add_role_arguments(info, LOG_ROLE_FLAGS)
+    add_role_arguments(info, LOG_ROLE_FLAGS)
     _add_log_options(info)
     _add_slices_command(sub)
     _add_check_command(sub)
@@ -87,7 +88,7 @@ def _add_trace_commands(sub) -> None:
     trace.add_argument("--top", type=_positive_int, default=20, help="how many harmful and helpful rows (default 20)")
     trace.add_argument("--json", action="store_true", help="print one JSON object")
     add_sample_option(trace, _positive_int)
-    _add_role_arguments(trace, LOG_ROLE_FLAGS, "--label names the snapshot's label (and the log's, which Sleuth "
+    add_role_arguments(trace, LOG_ROLE_FLAGS, "--label names the snapshot's label (and the log's, which Sleuth "
                                                "matches by that name); the other roles are the log's columns")
     suspects = sub.add_parser(
         "suspects", help="training rows whose label is probably wrong, and the batches they come from",
@@ -100,44 +101,13 @@ def _add_trace_commands(sub) -> None:
     suspects.add_argument("--json", action="store_true", help="print one JSON object")
     _add_engine_option(suspects)
     add_sample_option(suspects, _positive_int)
-    _add_role_arguments(suspects, SNAPSHOT_ROLE_FLAGS)
+    add_role_arguments(suspects, SNAPSHOT_ROLE_FLAGS)
 
 
-LOG_ROLE_FLAGS = ("label", "id", "time", "version_column", "score", "prediction")
-"""The role overrides of a command that reads a prediction log."""
-SNAPSHOT_ROLE_FLAGS = ("label", "id")
-"""The role overrides of a command that reads only a training snapshot."""
 LOG_MODEL_HELP = ("the model file that made the log's predictions (skops preferred): when no column name says "
                   "which is the label, the label is the column the model does not read, holding its classes, "
                   "that its score agrees with beyond chance")
 """``--model`` of a command that reads a log (check, compare): what the model file is for there."""
-ROLE_OF_FLAG = {"label": "label", "id": "id", "time": "timestamp", "version_column": "model_version",
-                "score": "score", "prediction": "prediction"}
-ROLE_HELP = {
-    "label": "the label (ground truth) column, whatever Sleuth detected",
-    "id": "the request id column",
-    "time": "the timestamp column",
-    "version_column": "the column that says which model version made the prediction",
-    "score": "the score column (positive-class probability)",
-    "prediction": "the predicted class or value column",
-}
-
-
-def _add_role_arguments(cmd: argparse.ArgumentParser, flags: Sequence[str], note: str | None = None) -> None:
-    """``--label COL``, ``--id COL``...: the user's word on a column's role beats detection."""
-    group = cmd.add_argument_group("column roles", note or "name a column for a role when detection gets it wrong")
-    for flag in flags:
-        group.add_argument("--" + flag.replace("_", "-"), metavar="COL", dest=f"role_{flag}", help=ROLE_HELP[flag])
-
-
-def named_roles(args: argparse.Namespace, flags: Sequence[str] = LOG_ROLE_FLAGS) -> dict:
-    """The roles the user named on the command line, as ``{Role: column}``."""
-    from analysis.data.roles import Role
-
-    return {Role(ROLE_OF_FLAG[f]): getattr(args, f"role_{f}") for f in flags
-            if getattr(args, f"role_{f}", None) is not None}
-
-
 def _add_model_arguments(cmd: argparse.ArgumentParser,
                          what: str = "the model trained on the snapshot (skops preferred)") -> None:
     cmd.add_argument("--model", metavar="FILE", help=what)
@@ -180,7 +150,7 @@ def _add_compare_command(sub) -> None:
                          help="keep the verdict in this .sleuth workspace (created when missing) for its report")
     _add_cards_option(compare)
     _add_model_arguments(compare, LOG_MODEL_HELP)
-    _add_role_arguments(compare, LOG_ROLE_FLAGS)
+    add_role_arguments(compare, LOG_ROLE_FLAGS)
     cli_rules.add_compare_options(compare)
 
 
@@ -205,7 +175,7 @@ def _add_check_command(sub) -> None:
     check.add_argument("--json", action="store_true", help="print {reference, findings: [...]} as JSON")
     add_sample_option(check, _positive_int)
     _add_model_arguments(check, LOG_MODEL_HELP)
-    _add_role_arguments(check, LOG_ROLE_FLAGS, "roles of the checked log's columns; a reference's label is "
+    add_role_arguments(check, LOG_ROLE_FLAGS, "roles of the checked log's columns; a reference's label is "
                                                "matched to the log's by role")
 
 
@@ -249,7 +219,7 @@ def _add_slices_command(sub) -> None:
     slices.add_argument("--all", action="store_true", help="also list slices that are not significant")
     slices.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     _add_cards_option(slices)
-    _add_role_arguments(slices, LOG_ROLE_FLAGS)
+    add_role_arguments(slices, LOG_ROLE_FLAGS)
     cli_rules.add_rules_option(slices)
 
 

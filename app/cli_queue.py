@@ -13,6 +13,7 @@ from pathlib import Path
 
 from analysis.queue.schema import DECISIONS, STATUSES
 from analysis.scope import Scope
+from app.cli_roles import LOG_ROLE_FLAGS, add_role_arguments, named_roles
 
 EXPORTS = ("collect", "relabel", "ticket")
 
@@ -42,6 +43,7 @@ def add_queue_commands(sub, positive_int, timestamp) -> None:
                           "(default 500; the rest are grouped by slice)")
     add.add_argument("--json", action="store_true",
                      help="print {added, duplicates, counted, groups, followup, blamed, notes}")
+    add_role_arguments(add, LOG_ROLE_FLAGS)
     listing = commands.add_parser("list", help="list the queue's groups, largest impact first")
     listing.add_argument("workspace", metavar="WORKSPACE")
     listing.add_argument("--status", choices=STATUSES, help="only groups with this status")
@@ -107,7 +109,7 @@ def _add(queue, args) -> int:
     from analysis.workspace.workspace_file import DatasetEntry
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
-    loaded = load_log(store, args.paths, check=False)
+    loaded = load_log(store, args.paths, fixed=named_roles(args), check=False)
     dataset, roles = loaded.dataset, loaded.roles
     queue.workspace.save_dataset(DatasetEntry(dataset.name, dataset.paths, dataset.format, roles))
     condition = where_sql(Scope(store, dataset, roles), args.where) if args.where else None

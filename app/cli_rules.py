@@ -12,7 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 from typing import Any
+
 from analysis.scope import Scope
+from app.cli_roles import LOG_ROLE_FLAGS, add_role_arguments, named_roles
+
+RULE_LOG_ROLE_FLAGS = ("label", "id", "time", "version_column", "prediction")
+"""``rule add``'s role overrides for its ``--log``: all but ``--score``, which is the rule's own answer."""
 
 
 def add_commands(sub) -> None:
@@ -35,6 +40,8 @@ def add_commands(sub) -> None:
     add.add_argument("--log", nargs="+", metavar="PATH",
                      help="the log whose columns the filter reads (default: the workspace's first log)")
     add.add_argument("--json", action="store_true", help="print the new rule set as JSON")
+    add_role_arguments(add, RULE_LOG_ROLE_FLAGS, "roles of the --log's columns, when detection gets them wrong "
+                                                  "(--score above is the rule's answer, not a role)")
     listing = rule_sub.add_parser("list", help="every rule-set version, oldest first")
     listing.add_argument("workspace", metavar="WORKSPACE")
     listing.add_argument("--json", action="store_true", help="print a JSON list")
@@ -54,6 +61,7 @@ def add_commands(sub) -> None:
     gadd.add_argument("--version", help="link the requests to this version's predictions")
     gadd.add_argument("--group", help="the golden group the requests join (default: the filter)")
     gadd.add_argument("--json", action="store_true", help="print {version, added, duplicates, unlabelled}")
+    add_role_arguments(gadd, LOG_ROLE_FLAGS)
     gexport = golden_sub.add_parser("export", help="write a golden-set version as Parquet")
     gexport.add_argument("workspace", metavar="WORKSPACE")
     gexport.add_argument("--out", required=True, metavar="FILE.parquet")
@@ -104,7 +112,7 @@ def run_rule_add(args: argparse.Namespace) -> int:
     store = Store(memory_limit=APP_MEMORY_LIMIT)
     workspace = Workspace.open(args.workspace)
     try:
-        dataset, roles = _rule_log(store, workspace, args.log)
+        dataset, roles = _rule_log(store, workspace, args.log, named_roles(args, RULE_LOG_ROLE_FLAGS))
         types = {c.name: c.dtype for c in dataset.columns}
         where = Slice(parse_slice(args.where, types, _refuse_role_leaf), args.name or args.where)
         if args.route:
@@ -132,13 +140,14 @@ def _refuse_role_leaf(leaf) -> None:
     raise SchemaError(f"a rule decides before the label is known, so its --where cannot use '{to_text(leaf)}'")
 
 
-def _rule_log(store, workspace, paths: list[str] | None):
-    """The log a new rule is checked against: ``--log``, else the workspace's first log."""
+def _rule_log(store, workspace, paths: list[str] | None, fixed: dict):
+    """The log a new rule is checked against: ``--log`` (with the roles the user ``fixed``),
+    else the workspace's first log (with the roles kept for it)."""
     from analysis.data.open_log import load_log
     from analysis.errors import InputError
 
     if paths:
-        loaded = load_log(store, paths, check=False)
+        loaded = load_log(store, paths, fixed=fixed, check=False)
         return loaded.dataset, loaded.roles
     logs = [entry for entry in workspace.datasets() if entry.kind == "log"]
     if not logs:
@@ -189,7 +198,7 @@ def run_golden_add(args: argparse.Namespace) -> int:
     from analysis.workspace.workspace_file import Workspace
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
-    loaded = load_log(store, args.log, check=False)
+    loaded = load_log(store, args.log, fixed=named_roles(args), check=False)
     dataset, roles = loaded.dataset, loaded.roles
     condition = where_sql(Scope(store, dataset, roles), args.where)
     if args.version is not None:

@@ -219,3 +219,27 @@ def test_check_keeps_its_findings_for_the_meeting_and_the_next_intake(demo_files
         assert queue.group(swap["id"]).failures > swap["impact"]["failures"]
     finally:
         opened.close()
+
+
+def test_queue_add_and_golden_add_take_the_label_they_are_told(tmp_path):
+    """Issue 13: every command that reads a log takes role overrides; ``--label`` names the
+    ground truth where the column detection would pick (named ``label``) is not it."""
+    import numpy as np
+
+    rng = np.random.default_rng(13)
+    rows = 600
+    log = pd.DataFrame({"request_id": [f"r{i}" for i in range(rows)],
+                        "timestamp": pd.date_range("2026-05-01", periods=rows, freq="2h"),
+                        "model_version": "v1", "amount": rng.gamma(2.0, 30.0, rows).round(2),
+                        "prediction": rng.integers(0, 2, rows)})
+    log["label"] = rng.integers(0, 2, rows)
+    log["reviewed"] = np.where(rng.random(rows) < 0.9, log["prediction"], 1 - log["prediction"])
+    log.loc[::7, "reviewed"] = None
+    path = tmp_path / "log.parquet"
+    log.to_parquet(path)
+    added = json.loads(_sleuth("queue", "add", tmp_path / "q.sleuth", path, "--label", "reviewed", "--json").stdout)
+    wrong = int((log["reviewed"].notna() & (log["reviewed"] != log["prediction"])).sum())
+    assert added["added"] + added["counted"] == wrong != int((log["label"] != log["prediction"]).sum())
+    golden = json.loads(_sleuth("golden", "add", tmp_path / "g.sleuth", path, "--where", "amount > 50",
+                                "--label", "reviewed", "--json").stdout)
+    assert golden["unlabelled"] == int((log["amount"] > 50).sum() - log.loc[log["amount"] > 50, "reviewed"].notna().sum())
