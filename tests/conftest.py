@@ -98,3 +98,14 @@ def sync_tasks(qapp):
     tasks = TaskRunner(synchronous=True)
     yield tasks
     tasks.shutdown()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` with the Spark tests as one unit on one worker, handed out first
+    (see ``tests/scheduling.py``); other modes keep xdist's own scheduler."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from tests.scheduling import SharedSessionFileScheduling
+
+    return SharedSessionFileScheduling(config, log)
