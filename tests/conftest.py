@@ -48,6 +48,15 @@ def demo_files(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def clean_demo_files(tmp_path_factory):
+    """The same demo (rows, seed) without any injected incident, generated once per run: the
+    tests that a clean month raises nothing read it and never write into its folder."""
+    from analysis.demo.generate import generate_demo
+
+    return generate_demo(tmp_path_factory.mktemp("clean-demo"), rows=200_000, seed=7, incidents=False)
+
+
+@pytest.fixture(scope="session")
 def weak(demo_files):
     """The demo manifest's weak subpopulation: its predicate, the version weak on it, the other version."""
     import json
