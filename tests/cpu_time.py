@@ -2,9 +2,9 @@
 
 Wall times (``--durations``) swing with whatever else the shared machine runs; CPU time does
 not, so this is the figure to compare before and after a change to the suite's cost. A test's
-figure counts its process's threads and the child processes it waited for (a CLI subprocess;
-the Spark server when its session fixture stops it); fixtures shared by a module or a session
-are counted to the first test that builds them. Works with and without xdist: each worker
+figure counts its process's threads and the child processes it waited for (a CLI subprocess),
+not a server's grandchild killed in its own process group (the Spark Connect server's JVM);
+fixtures shared by a module or a session are counted to the first test that builds them. Works with and without xdist: each worker
 attaches the figure to its reports and the controller sums them.
 """
 
