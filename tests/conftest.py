@@ -1,5 +1,6 @@
 """Test configuration shared by every test: no screen, the PySide6 binding, one Store."""
 
+import gc
 import os
 import threading
 
@@ -48,6 +49,15 @@ def demo_files(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def clean_demo_files(tmp_path_factory):
+    """The same demo (rows, seed) without any injected incident, generated once per run: the
+    tests that a clean month raises nothing read it and never write into its folder."""
+    from analysis.demo.generate import generate_demo
+
+    return generate_demo(tmp_path_factory.mktemp("clean-demo"), rows=200_000, seed=7, incidents=False)
+
+
+@pytest.fixture(scope="session")
 def weak(demo_files):
     """The demo manifest's weak subpopulation: its predicate, the version weak on it, the other version."""
     import json
@@ -67,12 +77,18 @@ def qsettings(tmp_path):
     return QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
 
 
+def pytest_collection_finish(session):
+    """Freeze what exists once the tests are collected (the imported libraries, the test items)
+    out of the garbage collector's sight: it lives until the run ends, and scanning it again in
+    every test's collection below cost a tenth of a second per test, a few minutes per run."""
+    gc.collect()
+    gc.freeze()
+
+
 @pytest.fixture(autouse=True)
 def collect_garbage_between_tests():
     """Collect each test's Qt and DuckDB objects right after it, not all at interpreter exit."""
     yield
-    import gc
-
     gc.collect()
 
 
@@ -98,3 +114,14 @@ def sync_tasks(qapp):
     tasks = TaskRunner(synchronous=True)
     yield tasks
     tasks.shutdown()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` with the Spark tests as one unit on one worker, handed out first
+    (see ``tests/scheduling.py``); other modes keep xdist's own scheduler."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from tests.scheduling import SharedSessionFileScheduling
+
+    return SharedSessionFileScheduling(config, log)

@@ -171,15 +171,13 @@ def test_demo_drift_is_small_and_late(demo_symptoms):
     assert all(DISTRIBUTION_MIN_EFFECT <= s.effect < 0.3 for s in found)
 
 
-def test_clean_demo_raises_nothing(store, tmp_path):
-    from analysis.demo.generate import generate_demo
+def test_clean_demo_raises_nothing(store, clean_demo_files):
     from analysis.triage.reference_profile import reference_window
 
-    files = generate_demo(tmp_path, rows=200_000, seed=7, incidents=False)
-    loaded = load_log(store, [str(files.log)], check=False)
+    loaded = load_log(store, [str(clean_demo_files.log)], check=False)
     whole = Scope(store, loaded.dataset, loaded.roles)
     profile = profile_reference(whole.with_condition(reference_window(whole)))
-    assert run_checks(Scope(store, loaded.dataset, loaded.roles), profile) == []
+    assert run_checks(whole, profile) == []
 
 
 def test_distribution_effects_in_one_batch_match_each_pair_alone():

@@ -104,16 +104,13 @@ def exact_mode_of(column: str, frame: pd.DataFrame, monkeypatch) -> None:
     monkeypatch.setattr(row_scan, "candidate_defects", exact)
 
 
-def test_the_clean_demos_local_hour_is_no_stuck_value(store, tmp_path, monkeypatch):
+def test_the_clean_demos_local_hour_is_no_stuck_value(store, tmp_path, monkeypatch, clean_demo_files):
     """Issue #13: ``hour`` is the local hour of the request. Its most frequent value (19) fills
     the hours of the day when it is 19 somewhere, and only those, every day: a cluster in time
     by design, no stuck feed, because the same hours of other weeks hold it as often."""
-    from analysis.demo.generate import generate_demo
-
-    files = generate_demo(tmp_path, rows=200_000, seed=7, incidents=False)
-    frame = pd.read_parquet(files.log, columns=["hour"])
+    frame = pd.read_parquet(clean_demo_files.log, columns=["hour"])
     exact_mode_of("hour", frame, monkeypatch)
-    found = symptoms_of(store, tmp_path, pd.read_parquet(files.log))
+    found = symptoms_of(store, tmp_path, pd.read_parquet(clean_demo_files.log))
     assert not [s for s in found if s.kind == "stuck"], [(s.columns, s.start, s.end) for s in found]
 
 
