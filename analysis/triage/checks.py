@@ -220,7 +220,7 @@ def _cell_symptoms(
 
 def _null_rate(name: str, obs: ColumnCounts, ref: ColumnCounts, place: dict, level: str) -> list[Symptom]:
     effect = obs.null_rate - ref.null_rate
-    if not _share_moved(effect, ref.null_rate, obs.rows, NULL_MIN_EFFECT):
+    if not _share_rose(effect, ref.null_rate, obs.rows, NULL_MIN_EFFECT):
         return []
     return [Symptom("null_rate", (name,), obs.rows - obs.non_null, effect, ref.null_rate, obs.null_rate,
                     **place, evidence={"level": level, "cell_rows": obs.rows})]
@@ -235,15 +235,15 @@ def _numeric_symptoms(
     found = []
     evidence = {"level": level, "cell_rows": obs.rows}
     zero_effect = obs.zero_rate - ref.zero_rate
-    if _share_moved(zero_effect, ref.zero_rate, obs.non_null, ZERO_MIN_EFFECT):
+    if _share_rose(zero_effect, ref.zero_rate, obs.non_null, ZERO_MIN_EFFECT):
         found.append(Symptom("zero_fill", (name,), obs.zeros, zero_effect, ref.zero_rate, obs.zero_rate,
                              **place, evidence=evidence))
     if obs.minimum is not None and obs.minimum == obs.maximum and column.distinct >= STUCK_MIN_REFERENCE_DISTINCT:
         found.append(Symptom("stuck", (name,), obs.non_null, 1.0, float(column.distinct), obs.minimum,
                              **place, evidence={**evidence, "value": obs.minimum}))
     oor_effect = obs.out_of_range_rate - ref.out_of_range_rate
-    if column.enough_draws and _share_moved(oor_effect, ref.out_of_range_rate, obs.non_null,
-                                                 OUT_OF_RANGE_MIN_EFFECT):
+    if column.enough_draws and _share_rose(oor_effect, ref.out_of_range_rate, obs.non_null,
+                                                OUT_OF_RANGE_MIN_EFFECT):
         found.append(Symptom("out_of_range", (name,), obs.bins[0] + obs.bins[-1], oor_effect,
                              ref.out_of_range_rate, obs.out_of_range_rate, **place,
                              evidence={**evidence, "typical_range": [column.edges[0], column.edges[-1]],
@@ -333,6 +333,12 @@ def _share_moved(effect: float, reference: float, rows: int, minimum: float) -> 
         return False
     noise = math.sqrt(max(reference * (1 - reference), 1.0 / rows) / rows)
     return abs(effect) >= minimum and abs(effect) >= SHARE_NOISE_SIGMAS * noise
+
+
+def _share_rose(effect: float, reference: float, rows: int, minimum: float) -> bool:
+    """:func:`_share_moved`, upwards only: nulls, zeros and values out of range are defects when
+    there are more of them than in the reference; fewer is the feed getting better, not a fill."""
+    return effect > 0 and _share_moved(effect, reference, rows, minimum)
 
 
 def _distribution_effect(observed: Sequence[float], reference: Sequence[float], n_obs: int, n_ref: int) -> float:

@@ -140,6 +140,17 @@ def test_zero_fill(store, tmp_path):
     assert {c for s in found for c in s.columns} == {"y"}
 
 
+def test_fewer_nulls_and_zeros_than_the_reference_are_no_fill(store, tmp_path):
+    """A feed that got better (its nulls and zeros fell from 40% to none) is no null burst and
+    no zero fill; the same shares rising are (test_null_burst_in_one_group, test_zero_fill)."""
+    reference = clean_frame(seed=1)
+    every_fifth = np.arange(len(reference)) % 5
+    reference.loc[every_fifth < 2, "x"] = np.nan
+    reference.loc[every_fifth >= 3, "y"] = 0.0
+    found = check(store, tmp_path, clean_frame(), reference=reference)
+    assert not [s for s in found if s.kind in ("null_rate", "zero_fill", "out_of_range")]
+
+
 @pytest.fixture(scope="module")
 def demo_symptoms(demo_files):
     from analysis.triage.reference_profile import reference_window
