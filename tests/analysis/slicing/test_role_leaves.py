@@ -3,7 +3,6 @@ finds on the same data, on the demo log and on a real table, and say why when th
 
 from dataclasses import replace
 
-import json
 
 import numpy as np
 import pandas as pd
@@ -60,16 +59,7 @@ def assert_leaves_match(store, dataset, roles, truth, base, candidate):
     assert truth["negative"] and truth["positive"] and truth["wrong"] and truth["unlabelled"]
 
 
-# --- the demo log ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def demo(demo_files):
-    store = Store(memory_limit="2GB")
-    loaded = load_log(store, [str(demo_files.log)], check=False)
-    old, new = (v["version"] for v in json.loads(demo_files.manifest.read_text())["versions"])
-    yield store, loaded.dataset, loaded.roles, old, new
-    store.close()
+# --- the demo log (the `demo` fixture is in conftest.py) ------------------------------------
 
 
 def test_each_leaf_selects_the_rows_pandas_finds_on_the_demo(demo, demo_files):

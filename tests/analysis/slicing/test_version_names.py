@@ -1,19 +1,15 @@
 """Versions typed by their card names: the slice holds the raw strings, selects the rows pandas
 finds, reads back from the text Sleuth shows, and an unknown version is one sentence."""
 
-import json
-
 import pandas as pd
 import pytest
 
-from analysis.data.open_log import load_log
 from analysis.query import ROW_ID, Sql, ident
 from analysis.scope import Scope
 from analysis.slices import Compare, Flip, InSet, Slice, to_text
 from analysis.slicing.parser import SliceParseError, parse_slice
 from analysis.slicing.role_leaves import parse_where, slice_sql
 from analysis.slicing.version_names import VersionNames
-from analysis.store import Store
 from analysis.workspace.version_cards import VersionCard, with_card_names
 
 TYPES = {"model_version": "VARCHAR", "region": "VARCHAR", "amount": "DOUBLE"}
@@ -89,15 +85,6 @@ def test_the_text_shown_with_card_names_reads_back_as_the_same_slice(raw):
     assert "fraud-lr-2026.09" not in shown and "fraud-gbm-2026.10" not in shown
     assert parse(shown) == predicate
     assert Slice.from_json(Slice(parse(shown)).to_json()).predicate == predicate  # saved by raw strings
-
-
-@pytest.fixture(scope="module")
-def demo(demo_files):
-    store = Store(memory_limit="2GB")
-    loaded = load_log(store, [str(demo_files.log)], check=False)
-    old, new = (v["version"] for v in json.loads(demo_files.manifest.read_text())["versions"])
-    yield store, loaded.dataset, loaded.roles, old, new
-    store.close()
 
 
 def test_a_typed_card_name_selects_the_rows_pandas_finds_on_the_demo(demo, demo_files):
