@@ -8,8 +8,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
 
 from analysis.compare.comparison import (
-    COMPARED, Comparison, Pairing, Side, at_threshold, compare_metrics, compared_rows, default_metric, pair_versions,
-    paired_sums,
+    COMPARED, Comparison, Pairing, Side, at_threshold, compare_metrics, compared_rows, default_metric, pair_and_sum,
+    pair_versions, paired_sums,
 )
 from analysis.compare.regressed_slices import (
     ALPHA, SliceDiff, SliceSettings, slice_columns, slice_comparisons, slice_metric,
@@ -67,7 +67,9 @@ def run_comparison(scope: Scope, base: str, candidate: str, metric: str | None =
 
     ``partial`` receives the verdict first: the pairing, every metric but ROC AUC with its
     interval and the flips with McNemar's test, all from one aggregate over the paired join
-    (:func:`~analysis.compare.comparison.paired_sums`), nothing stored. ROC AUC (DeLong) and
+    (:func:`~analysis.compare.comparison.paired_sums`), nothing stored; when every row of the
+    two versions pairs one to one, that same aggregate decides the pairing too
+    (:func:`~analysis.compare.comparison.pair_and_sum`), so the verdict is one pass. ROC AUC (DeLong) and
     the per-slice tests with discovery follow, each a pass over the same join (DuckDB reads
     only the columns a pass uses); the result returned has all.
 
@@ -79,15 +81,22 @@ def run_comparison(scope: Scope, base: str, candidate: str, metric: str | None =
         base_window, candidate_window = before_and_after(roles, split_at)
     metric = metric or default_metric(roles)
     roles = at_threshold(roles, threshold)
-    pairing = pair_versions(scope.with_roles(roles), base, candidate, base_condition=base_window,
-                            candidate_condition=candidate_window, cancel=cancel)
+    flip_kind = flip_kind_sql(roles, tolerance)
+    paired_at_once = (pair_and_sum(scope.with_roles(roles), base, candidate, flip_kind, cancel)
+                      if base_window is None and candidate_window is None else None)
+    if paired_at_once is not None:
+        pairing, sums = paired_at_once
+    else:
+        pairing = pair_versions(scope.with_roles(roles), base, candidate, base_condition=base_window,
+                                candidate_condition=candidate_window, cancel=cancel)
     columns = slice_columns(dataset, roles, saved_slices, column) if pairing.paired else ()
     order = _metric_order(roles, metric)
     first = [m for m in order if m == metric or m not in LATER_METRICS]
     later = [m for m in order if m not in first]
     names = dict(version_names or {})
     base_rows, cand_rows = compared_rows(scope.with_roles(roles), pairing, columns)
-    sums = paired_sums(store, base_rows, flip_kind_sql(roles, tolerance), cancel) if pairing.paired else None
+    if paired_at_once is None:
+        sums = paired_sums(store, base_rows, flip_kind, cancel) if pairing.paired else None
     verdict = compare_metrics(scope.with_roles(roles), pairing, base_rows, cand_rows, first, threshold,
                               cancel=cancel, sums=sums)
     flip_table = flips_of(sums) if sums is not None else None
