@@ -295,9 +295,12 @@ def _joined_rows_sql(dataset: Dataset, roles: RoleMap, pairing: Pairing, conditi
 
 
 @contextlib.contextmanager
-def paired_view(scope: Scope, pairing: Pairing, columns: Sequence[str] = ()) -> Iterator[str]:
+def paired_view(scope: Scope, pairing: Pairing, columns: Sequence[str] = (), outcomes_kept: Sequence[str] | None = None,
+                cancel: CancelToken = NEVER_CANCELLED) -> Iterator[str]:
     """The pairs in ``condition``, joined once into a scratch table that is dropped on exit;
-    yields its name. ``columns`` are the candidate's columns a step reads besides the outcomes.
+    yields its name. ``columns`` are the candidate's columns a step reads besides the outcomes;
+    ``outcomes_kept`` (``PAIR_LABEL`` and :func:`side_column` names) narrows the outcomes
+    stored to those a step reads (None: all of them).
 
     A comparison reads the pairs some twenty times (each metric test, the flips, discovery,
     the tested slices); joining the two versions once instead of on every read is most of
@@ -306,7 +309,9 @@ def paired_view(scope: Scope, pairing: Pairing, columns: Sequence[str] = ()) -> 
     store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     name = store.new_name("paired")
     select = paired_rows_sql(dataset, roles, pairing, condition, columns)
-    store.execute(Sql(f"CREATE TABLE {ident(name)} AS {select.text}", select.params))
+    kept = "*" if outcomes_kept is None else ", ".join(dict.fromkeys([ident(ROW_ID), *map(ident, columns),
+                                                                       *outcomes_kept]))
+    store.execute(Sql(f"CREATE TABLE {ident(name)} AS SELECT {kept} FROM ({select.text})", select.params), cancel)
     try:
         yield name
     finally:
@@ -323,11 +328,49 @@ class Rows:
 
     sql: Sql
     label: str
+    stored: str | None = None
+    """The pair table the rows read (:func:`stored_pairs`), when they read one."""
 
 
 def paired_rows(view: str) -> Rows:
     """Every row of a paired table (see :func:`paired_view`)."""
     return Rows(Sql(f"SELECT * FROM {ident(view)}"), PAIR_LABEL)
+
+
+def paired_rows_with_log(view: str, dataset: Dataset, pairs: Sql | None = None) -> Rows:
+    """The rows of a paired table in ``pairs`` (a condition on its columns; None: all) with
+    the candidate row's columns of the log besides, found by its row id: a slice test on the
+    pairs reads the few columns its slices name from the log, joined on one integer, instead
+    of joining the versions again on their text ids. ``pairs`` applies before the join (as a
+    filter over it, DuckDB joins every pair first)."""
+    where = where_clause(pairs)
+    return Rows(Sql(f"SELECT p.*, d.* EXCLUDE ({ident(ROW_ID)}) FROM (SELECT * FROM {ident(view)}{where.text}) AS p "
+                    f"JOIN {ident(dataset.view)} AS d ON d.{ident(ROW_ID)} = p.{ident(ROW_ID)}", where.params),
+                PAIR_LABEL, view)
+
+
+STORED_OUTCOMES = (PAIR_LABEL, *(side_column(side, what) for side in ("b", "c") for what in ("pred", "score", "loss", "ok")))
+"""The outcomes of the pairs what follows the verdict reads: ROC AUC the scores, the slices'
+tests right/wrong and the losses, discovery's flip signal the predictions."""
+
+
+@contextlib.contextmanager
+def stored_pairs(scope: Scope, pairing: Pairing, base_rows: Rows, cand_rows: Rows,
+                 cancel: CancelToken = NEVER_CANCELLED) -> Iterator[tuple[tuple[Rows, Rows], tuple[Rows, Rows]]]:
+    """(rows the later metrics read, rows the slices are tested on), each as (base, candidate),
+    for what follows a comparison's verdict.
+
+    Paired, what follows the verdict reads the pairs four times or more (ROC AUC, the slices'
+    tests, the sharpening rounds, discovery's sample): each a join of the versions on their
+    text ids. The pairs' outcomes are joined once more instead, into a table of a few narrow
+    columns (:data:`STORED_OUTCOMES`), which ROC AUC reads alone and the slices' tests read
+    with the log's columns by row id. Unpaired, each side's own rows are read as they are."""
+    if not pairing.paired:
+        yield (base_rows, cand_rows), (base_rows, cand_rows)
+        return
+    with paired_view(scope, pairing, outcomes_kept=STORED_OUTCOMES, cancel=cancel) as view:
+        stored, with_log = paired_rows(view), paired_rows_with_log(view, scope.dataset)
+        yield (stored, stored), (with_log, with_log)
 
 
 def side_rows(dataset: Dataset, roles: RoleMap, side: Side, code: str, condition: Sql | None = None) -> Rows:

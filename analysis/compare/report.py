@@ -9,7 +9,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from analysis.compare.comparison import (
     COMPARED, Comparison, Pairing, Side, at_threshold, compare_metrics, compared_rows, default_metric, pair_and_sum,
-    pair_versions, paired_sums,
+    pair_versions, paired_sums, stored_pairs,
 )
 from analysis.compare.regressed_slices import (
     ALPHA, SliceDiff, SliceSettings, slice_columns, slice_comparisons, slice_metric,
@@ -102,10 +102,11 @@ def run_comparison(scope: Scope, base: str, candidate: str, metric: str | None =
     flip_table = flips_of(sums) if sums is not None else None
     if partial is not None:
         partial(_result(roles, verdict, (), flip_table, tolerance, names, complete=False))
-    rest = compare_metrics(scope.with_roles(roles), pairing, base_rows, cand_rows, later, threshold,
-                           cancel=cancel).overall if later else []
     tested = replace(settings, discover=settings.discover and pairing.paired, metric=settings.metric or metric)
-    slices = slice_comparisons(scope.with_roles(roles), pairing, base_rows, cand_rows, tested, cancel)
+    with stored_pairs(scope.with_roles(roles), pairing, base_rows, cand_rows, cancel) as (measured, sliced):
+        rest = compare_metrics(scope.with_roles(roles), pairing, *measured, later, threshold,
+                               cancel=cancel).overall if later else []
+        slices = slice_comparisons(scope.with_roles(roles), pairing, *sliced, tested, cancel)
     by_name = {m.metric: m for m in verdict.overall + rest}
     comparison = replace(verdict, overall=[by_name[m] for m in order])
     return _result(roles, comparison, slices, flip_table, tolerance, names, complete=True)
