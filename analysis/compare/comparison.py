@@ -17,13 +17,14 @@ pairs whose candidate row is in the current slice: the candidate's ``ROW_ID`` (s
 row link means the candidate's row), the candidate columns a step asks for (the features
 discovery bins, the columns saved slices test), and both versions' outcome columns named
 below. Its label ``PAIR_LABEL`` is the label of either row: both rows are the same request, so
-a label joined by id is on both or neither. A comparison reads the join without storing it:
+a label joined by id is on both or neither. The verdict reads the join without storing it:
 every sum the verdict's tests and the flips need comes from one aggregate over it
-(:func:`paired_sums`), and each later step (ROC AUC, discovery's sample, the slices' tests)
-is one more pass. Storing it (4.5M pairs x 24 features at 10M rows) took 30 s and all of
-DuckDB's memory limit, spilling, and the process peaked at 1.9 GB; unstored, the whole
-report takes about as long (each pass is a join) and peaks some 400 MB lower.
-:func:`paired_view` stores it for steps that read it row by row (plots, export).
+(:func:`paired_sums`), which on shadow traffic decides the pairing as well
+(:func:`pair_and_sum`). What follows (ROC AUC, discovery's sample, the slices' tests) reads
+the pairs' outcomes joined once more into a narrow table, with the log's columns by row id
+(:func:`stored_pairs`). Storing the features too (4.5M pairs x 24 features at 10M rows) took
+30 s and all of DuckDB's memory limit, spilling, and the process peaked at 1.9 GB.
+:func:`paired_view` stores the pairs for steps that read them row by row (plots, export).
 """
 
 from __future__ import annotations

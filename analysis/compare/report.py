@@ -69,9 +69,10 @@ def run_comparison(scope: Scope, base: str, candidate: str, metric: str | None =
     interval and the flips with McNemar's test, all from one aggregate over the paired join
     (:func:`~analysis.compare.comparison.paired_sums`), nothing stored; when every row of the
     two versions pairs one to one, that same aggregate decides the pairing too
-    (:func:`~analysis.compare.comparison.pair_and_sum`), so the verdict is one pass. ROC AUC (DeLong) and
-    the per-slice tests with discovery follow, each a pass over the same join (DuckDB reads
-    only the columns a pass uses); the result returned has all.
+    (:func:`~analysis.compare.comparison.pair_and_sum`), so the verdict is one pass. ROC AUC
+    (DeLong) and the per-slice tests with discovery follow, from the pairs' outcomes joined
+    once more into a narrow table (:func:`~analysis.compare.comparison.stored_pairs`); the
+    result returned has all.
 
     ``version_names`` (raw version string -> version card name) names the versions in the
     sentences and in ``base_name``/``candidate_name``; ``base``/``candidate`` stay the raw strings."""
