@@ -17,13 +17,14 @@ pairs whose candidate row is in the current slice: the candidate's ``ROW_ID`` (s
 row link means the candidate's row), the candidate columns a step asks for (the features
 discovery bins, the columns saved slices test), and both versions' outcome columns named
 below. Its label ``PAIR_LABEL`` is the label of either row: both rows are the same request, so
-a label joined by id is on both or neither. A comparison reads the join without storing it:
+a label joined by id is on both or neither. The verdict reads the join without storing it:
 every sum the verdict's tests and the flips need comes from one aggregate over it
-(:func:`paired_sums`), and each later step (ROC AUC, discovery's sample, the slices' tests)
-is one more pass. Storing it (4.5M pairs x 24 features at 10M rows) took 30 s and all of
-DuckDB's memory limit, spilling, and the process peaked at 1.9 GB; unstored, the whole
-report takes about as long (each pass is a join) and peaks some 400 MB lower.
-:func:`paired_view` stores it for steps that read it row by row (plots, export).
+(:func:`paired_sums`), which on shadow traffic decides the pairing as well
+(:func:`pair_and_sum`). What follows (ROC AUC, discovery's sample, the slices' tests) reads
+the pairs' outcomes joined once more into a narrow table, with the log's columns by row id
+(:func:`stored_pairs`). Storing the features too (4.5M pairs x 24 features at 10M rows) took
+30 s and all of DuckDB's memory limit, spilling, and the process peaked at 1.9 GB.
+:func:`paired_view` stores the pairs for steps that read them row by row (plots, export).
 """
 
 from __future__ import annotations
@@ -133,11 +134,7 @@ def pair_versions(scope: Scope, base: str | None, candidate: str | None, *, base
     paired = share >= PAIRED_SHARE
     duplicates = any(s.distinct_ids is not None and s.distinct_ids < s.rows for s in sides)
     if paired:
-        explanation = (
-            f"Paired: {pairs:,} requests were scored by both versions ({percent(share, 0)} of the smaller side); "
-            f"{base_side.rows - pairs:,} base and {cand_side.rows - pairs:,} candidate rows scored by one "
-            "version only are left out."
-        )
+        explanation = _paired_explanation(base_side, cand_side, pairs, share)
     else:
         explanation = (
             f"Unpaired: only {pairs:,} requests ({percent(share, 0)} of the smaller side) were scored by both "
@@ -146,6 +143,56 @@ def pair_versions(scope: Scope, base: str | None, candidate: str | None, *, base
         )
     return Pairing(base_side, cand_side, paired, pairs if paired else 0, labelled_pairs if paired else 0,
                    share, explanation, duplicates)
+
+
+def _paired_explanation(base_side: Side, cand_side: Side, pairs: int, share: float) -> str:
+    return (f"Paired: {pairs:,} requests were scored by both versions ({percent(share, 0)} of the smaller side); "
+            f"{base_side.rows - pairs:,} base and {cand_side.rows - pairs:,} candidate rows scored by one "
+            "version only are left out.")
+
+
+def pair_and_sum(scope: Scope, base: str, candidate: str, flip_kind: str = "NULL",
+                 cancel: CancelToken = NEVER_CANCELLED) -> tuple[Pairing, PairedSums] | None:
+    """The pairing and the verdict's :class:`PairedSums` from one pass over the log, when the
+    whole of two versions is compared (no slice, no time window) and every row of each pairs
+    one to one with a row of the other (shadow traffic); None otherwise, and
+    :func:`pair_versions` then decides as usual.
+
+    :func:`pair_versions` groups the log by id to count the shared ids, and the sums join the
+    versions by id again: two hash passes over every id, each as costly as the plain-SQL floor.
+    Here the versions are joined once, as a full outer join, and the same aggregate that sums
+    the pairs counts the rows each side has with and without a partner. Those counts prove the
+    pairing exact only together with each side's row count (a cheap scan, no id hashed): when
+    no row is left without a partner and the matched rows equal both sides' row counts, no id
+    repeats (a repeated id would multiply its matches), so every row is its request's first
+    and the join's rows are the pairs. Anything else (canary rows, an A/B split, duplicates)
+    falls back to the exact pairing, at the cost of this one pass.
+    """
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
+    if scope.condition is not None or roles.id is None or roles.model_version is None or base == candidate:
+        return None
+    sides = [Side(version, version, None, 0, 0, None) for version in (base, candidate)]
+    b, c = (side.condition(roles) for side in sides)
+    rows_b, rows_c = store.rows(Sql(f"SELECT COUNT(*) FILTER (WHERE {b.text}), COUNT(*) FILTER (WHERE {c.text}) "
+                                    f"FROM {ident(dataset.view)}", b.params + c.params), cancel)[0]
+    draft = Pairing(*sides, True, 0, 0, None, "")
+    joined = Rows(_joined_rows_sql(dataset, roles, draft, every_row=True), PAIR_LABEL)
+    sums = paired_sums(store, joined, flip_kind, cancel, every_row=True)
+    counts = {(hb, hc): 0 for hb in (True, None) for hc in (True, None)}
+    labelled = {"b": 0, "c": 0, "pairs": 0}
+    for has_b, has_c, label_b, label_c, n in sums.sides:
+        counts[(has_b, has_c)] += n
+        labelled["b"] += n if has_b and label_b else 0
+        labelled["c"] += n if has_c and label_c else 0
+        labelled["pairs"] += n if has_b and has_c and (label_b or label_c) else 0
+    pairs = counts[(True, True)]
+    if not pairs or counts[(True, None)] or counts[(None, True)] or not pairs == rows_b == rows_c:
+        return None
+    base_side = replace(sides[0], rows=pairs, labelled=labelled["b"], distinct_ids=pairs)
+    cand_side = replace(sides[1], rows=pairs, labelled=labelled["c"], distinct_ids=pairs)
+    pairing = Pairing(base_side, cand_side, True, pairs, labelled["pairs"], 1.0,
+                      _paired_explanation(base_side, cand_side, pairs, 1.0))
+    return pairing, sums
 
 
 def _side(store: Store, dataset: Dataset, roles: RoleMap, out: Outcomes, version: str | None,
@@ -207,6 +254,15 @@ def paired_rows_sql(dataset: Dataset, roles: RoleMap, pairing: Pairing, conditio
     row before ``condition`` applies, as it would without a condition."""
     if not pairing.paired:
         raise SchemaError("these versions did not score the same requests; compare them unpaired")
+    return _joined_rows_sql(dataset, roles, pairing, condition, columns)
+
+
+def _joined_rows_sql(dataset: Dataset, roles: RoleMap, pairing: Pairing, condition: Sql | None = None,
+                     columns: Sequence[str] = (), *, every_row: bool = False) -> Sql:
+    """:func:`paired_rows_sql`; with ``every_row``, a full outer join that keeps the rows
+    without a partner too, marked by ``_sleuth_b_row``/``_sleuth_c_row`` (TRUE where that
+    side has a row, else NULL) and ``_sleuth_b_labelled``/``_sleuth_c_labelled`` (see
+    :func:`pair_and_sum`)."""
     out = outcomes(roles, dataset.columns)
     key = f"CAST({ident(roles.id)} AS VARCHAR)"
     version = f"CAST({ident(roles.model_version)} AS VARCHAR)"
@@ -218,6 +274,13 @@ def paired_rows_sql(dataset: Dataset, roles: RoleMap, pairing: Pairing, conditio
     where = where_clause(condition)
     label = f"coalesce({side_column('c', 'label')}, {side_column('b', 'label')})"
     ok = "CAST({pred} = {label} AS INTEGER)"
+    marks, join = "", "JOIN"
+    if every_row:
+        marks = "".join(f", {s}.{side_column(s, 'label')} IS NOT NULL AS {side_column(s, 'labelled')}"
+                        for s in ("b", "c"))
+        join = "FULL JOIN"
+        base_cols += f", TRUE AS {side_column('b', 'row')}"
+        cand_cols += f", TRUE AS {side_column('c', 'row')}"
     text = (
         f"WITH b AS (SELECT {key} AS _sleuth_key, {base_cols} FROM {view} "
         f"WHERE {version} = ?{first}), "
@@ -226,16 +289,19 @@ def paired_rows_sql(dataset: Dataset, roles: RoleMap, pairing: Pairing, conditio
         f"SELECT c.* EXCLUDE (_sleuth_key, {side_column('c', 'label')}), "
         f"b.* EXCLUDE (_sleuth_key, {side_column('b', 'label')}), {label} AS {PAIR_LABEL}, "
         f"{ok.format(pred=side_column('b', 'pred'), label=label)} AS {side_column('b', 'ok')}, "
-        f"{ok.format(pred=side_column('c', 'pred'), label=label)} AS {side_column('c', 'ok')} "
-        "FROM c JOIN b ON c._sleuth_key = b._sleuth_key"
+        f"{ok.format(pred=side_column('c', 'pred'), label=label)} AS {side_column('c', 'ok')}{marks} "
+        f"FROM c {join} b ON c._sleuth_key = b._sleuth_key"
     )
     return Sql(text, (pairing.base.version, pairing.candidate.version) + where.params)
 
 
 @contextlib.contextmanager
-def paired_view(scope: Scope, pairing: Pairing, columns: Sequence[str] = ()) -> Iterator[str]:
+def paired_view(scope: Scope, pairing: Pairing, columns: Sequence[str] = (), outcomes_kept: Sequence[str] | None = None,
+                cancel: CancelToken = NEVER_CANCELLED) -> Iterator[str]:
     """The pairs in ``condition``, joined once into a scratch table that is dropped on exit;
-    yields its name. ``columns`` are the candidate's columns a step reads besides the outcomes.
+    yields its name. ``columns`` are the candidate's columns a step reads besides the outcomes;
+    ``outcomes_kept`` (``PAIR_LABEL`` and :func:`side_column` names) narrows the outcomes
+    stored to those a step reads (None: all of them).
 
     A comparison reads the pairs some twenty times (each metric test, the flips, discovery,
     the tested slices); joining the two versions once instead of on every read is most of
@@ -244,7 +310,9 @@ def paired_view(scope: Scope, pairing: Pairing, columns: Sequence[str] = ()) -> 
     store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     name = store.new_name("paired")
     select = paired_rows_sql(dataset, roles, pairing, condition, columns)
-    store.execute(Sql(f"CREATE TABLE {ident(name)} AS {select.text}", select.params))
+    kept = "*" if outcomes_kept is None else ", ".join(dict.fromkeys([ident(ROW_ID), *map(ident, columns),
+                                                                       *outcomes_kept]))
+    store.execute(Sql(f"CREATE TABLE {ident(name)} AS SELECT {kept} FROM ({select.text})", select.params), cancel)
     try:
         yield name
     finally:
@@ -261,11 +329,49 @@ class Rows:
 
     sql: Sql
     label: str
+    stored: str | None = None
+    """The pair table the rows read (:func:`stored_pairs`), when they read one."""
 
 
 def paired_rows(view: str) -> Rows:
     """Every row of a paired table (see :func:`paired_view`)."""
     return Rows(Sql(f"SELECT * FROM {ident(view)}"), PAIR_LABEL)
+
+
+def paired_rows_with_log(view: str, dataset: Dataset, pairs: Sql | None = None) -> Rows:
+    """The rows of a paired table in ``pairs`` (a condition on its columns; None: all) with
+    the candidate row's columns of the log besides, found by its row id: a slice test on the
+    pairs reads the few columns its slices name from the log, joined on one integer, instead
+    of joining the versions again on their text ids. ``pairs`` applies before the join (as a
+    filter over it, DuckDB joins every pair first)."""
+    where = where_clause(pairs)
+    return Rows(Sql(f"SELECT p.*, d.* EXCLUDE ({ident(ROW_ID)}) FROM (SELECT * FROM {ident(view)}{where.text}) AS p "
+                    f"JOIN {ident(dataset.view)} AS d ON d.{ident(ROW_ID)} = p.{ident(ROW_ID)}", where.params),
+                PAIR_LABEL, view)
+
+
+STORED_OUTCOMES = (PAIR_LABEL, *(side_column(side, what) for side in ("b", "c") for what in ("pred", "score", "loss", "ok")))
+"""The outcomes of the pairs what follows the verdict reads: ROC AUC the scores, the slices'
+tests right/wrong and the losses, discovery's flip signal the predictions."""
+
+
+@contextlib.contextmanager
+def stored_pairs(scope: Scope, pairing: Pairing, base_rows: Rows, cand_rows: Rows,
+                 cancel: CancelToken = NEVER_CANCELLED) -> Iterator[tuple[tuple[Rows, Rows], tuple[Rows, Rows]]]:
+    """(rows the later metrics read, rows the slices are tested on), each as (base, candidate),
+    for what follows a comparison's verdict.
+
+    Paired, what follows the verdict reads the pairs four times or more (ROC AUC, the slices'
+    tests, the sharpening rounds, discovery's sample): each a join of the versions on their
+    text ids. The pairs' outcomes are joined once more instead, into a table of a few narrow
+    columns (:data:`STORED_OUTCOMES`), which ROC AUC reads alone and the slices' tests read
+    with the log's columns by row id. Unpaired, each side's own rows are read as they are."""
+    if not pairing.paired:
+        yield (base_rows, cand_rows), (base_rows, cand_rows)
+        return
+    with paired_view(scope, pairing, outcomes_kept=STORED_OUTCOMES, cancel=cancel) as view:
+        stored, with_log = paired_rows(view), paired_rows_with_log(view, scope.dataset)
+        yield (stored, stored), (with_log, with_log)
 
 
 def side_rows(dataset: Dataset, roles: RoleMap, side: Side, code: str, condition: Sql | None = None) -> Rows:
@@ -342,24 +448,36 @@ class PairedSums:
     named in ``_SUMS`` (losses, their squares and cross products, and the same of the squared
     losses for RMSE). ``calibration``: (base bin, base hit, candidate bin, candidate hit, pairs,
     summed base confidence, summed candidate confidence) where both have one, sorted.
-    ``flips``: flip kind (see :func:`paired_sums`) -> pairs."""
+    ``flips``: flip kind (see :func:`paired_sums`) -> pairs. ``sides``: over every row of a
+    full outer join (see :func:`pair_and_sum`), (base row, candidate row, base labelled,
+    candidate labelled, rows), a row mark TRUE or None; empty for the pairs alone."""
 
     correct: dict[tuple, int]
     classes: tuple[tuple, ...]
     losses: dict[str, float]
     calibration: tuple[tuple, ...]
     flips: dict[str, int]
+    sides: tuple[tuple, ...] = ()
 
 
-def paired_sums(store: Store, rows: Rows, flip_kind: str = "NULL", cancel: CancelToken = NEVER_CANCELLED) -> PairedSums:
+def paired_sums(store: Store, rows: Rows, flip_kind: str = "NULL", cancel: CancelToken = NEVER_CANCELLED, *,
+                every_row: bool = False) -> PairedSums:
     """:class:`PairedSums` of paired ``rows``, from one aggregate over them.
 
     Each test used to read the pairs on its own (seven passes, and a stored pair table so
     they would not each join the versions again); one ``GROUPING SETS`` aggregate groups the
     labelled pairs five ways at once, each grouping a few hundred cells at most, and the
-    tests and the flips are computed from those cells. ``flip_kind`` is an SQL expression
+    tests and the flips are computed from those cells. The rows are first summed by every key
+    at once (a few thousand cells: the keys are labels, predictions and calibration bins) and
+    the five groupings roll those cells up: over millions of pairs one hash aggregate instead
+    of five, which halves the pass. ``flip_kind`` is an SQL expression
     naming a pair's flip (``'negative'``, ``'positive'``, ``'both_wrong'``, ``'both_right'``,
     NULL when it cannot be judged), as :func:`analysis.compare.flips.flip_kind_sql` writes it.
+
+    ``every_row``: ``rows`` are a full outer join with its row marks (see :func:`pair_and_sum`);
+    the same aggregate also counts its rows by (base row, candidate row, labelled on each
+    side), and the rows that are not a labelled pair fall in cells of their own (the pair
+    mark, first key of every other grouping, FALSE) that are left out of the sums.
     """
     col = side_column
     groupings = {
@@ -370,6 +488,12 @@ def paired_sums(store: Store, rows: Rows, flip_kind: str = "NULL", cancel: Cance
                         col("b", "hit"), col("c", "bin"), col("c", "hit")],
         "flips": [flip_kind],
     }
+    where = f" WHERE {rows.label} IS NOT NULL"
+    if every_row:
+        pair = f"({col('b', 'row')} AND {col('c', 'row')} AND {rows.label} IS NOT NULL) IS TRUE"
+        groupings = {name: [pair, *expressions] for name, expressions in groupings.items()}
+        groupings["sides"] = [col("b", "row"), col("c", "row"), col("b", "labelled"), col("c", "labelled")]
+        where = ""
     keys, sets, first = [], [], {}
     for name, expressions in groupings.items():
         first[name] = len(keys)
@@ -377,20 +501,27 @@ def paired_sums(store: Store, rows: Rows, flip_kind: str = "NULL", cancel: Cance
         keys += expressions
     b, c = col("b", "loss"), col("c", "loss")
     b2, c2 = f"({b} * {b})", f"({c} * {c})"
-    sums = ["COUNT(*)", f"SUM({b})", f"SUM({c})", f"SUM({b} * {b})", f"SUM({c} * {c})", f"SUM({b} * {c})",
-            f"SUM({b2} * {b2})", f"SUM({c2} * {c2})", f"SUM({b2} * {c2})", f"SUM({col('b', 'conf')})",
-            f"SUM({col('c', 'conf')})"]
+    summed = [b, c, f"{b} * {b}", f"{c} * {c}", f"{b} * {c}", f"{b2} * {b2}", f"{c2} * {c2}", f"{b2} * {c2}",
+              col("b", "conf"), col("c", "conf")]
     flags = ", ".join(f"GROUPING(_sleuth_k{i})" for i in first.values())
+    key_names = ", ".join(f"_sleuth_k{i}" for i in range(len(keys)))
     inner = ", ".join([f"{key} AS _sleuth_k{i}" for i, key in enumerate(keys)]
                       + [b, c, col("b", "conf"), col("c", "conf")])
-    text = (f"SELECT {flags}, {', '.join(f'_sleuth_k{i}' for i in range(len(keys)))}, {', '.join(sums)} "
-            f"FROM (SELECT {inner} FROM ({rows.sql.text}) WHERE {rows.label} IS NOT NULL) "
-            f"GROUP BY GROUPING SETS ({', '.join(sets)})")
+    partial = ", ".join(["COUNT(*) AS _sleuth_s0"] + [f"SUM({x}) AS _sleuth_s{i + 1}" for i, x in enumerate(summed)])
+    totals = ", ".join(f"SUM(_sleuth_s{i})" for i in range(len(summed) + 1))
+    text = (f"WITH cells AS (SELECT {key_names}, {partial} FROM (SELECT {inner} FROM ({rows.sql.text}){where}) "
+            f"GROUP BY ALL) "
+            f"SELECT {flags}, {key_names}, {totals} FROM cells GROUP BY GROUPING SETS ({', '.join(sets)})")
     cells: dict[str, list[tuple]] = {name: [] for name in groupings}
     for row in store.rows(Sql(text, rows.sql.params), cancel):
         name = next(n for n, flag in zip(groupings, row) if flag == 0)
         start = len(groupings) + first[name]
-        cells[name].append(row[start:start + len(groupings[name])] + row[len(groupings) + len(keys):])
+        cell = row[start:start + len(groupings[name])] + row[len(groupings) + len(keys):]
+        if every_row and name != "sides":
+            if not cell[0]:
+                continue
+            cell = cell[1:]
+        cells[name].append(cell)
     return _summed(cells)
 
 
@@ -405,6 +536,7 @@ def _summed(cells: dict[str, list[tuple]]) -> PairedSums:
         calibration=tuple(sorted((bb, bh, cb, ch, int(values[0]), values[-2], values[-1])
                                  for both, bb, bh, cb, ch, *values in cells["calibration"] if both)),
         flips={kind: int(values[0]) for kind, *values in cells["flips"] if kind is not None},
+        sides=tuple((hb, hc, lb, lc, int(values[0])) for hb, hc, lb, lc, *values in cells.get("sides", ())),
     )
 
 

@@ -39,8 +39,8 @@ from scipy import stats
 
 from analysis.slicing.binning import bin_column
 from analysis.compare.comparison import (
-    Pairing, Rows, accuracy_tests, at_threshold, complement, compared_rows, default_metric, mean_loss_tests,
-    pair_versions,
+    STORED_OUTCOMES, Pairing, Rows, accuracy_tests, at_threshold, complement, compared_rows, default_metric,
+    mean_loss_tests, pair_versions, paired_rows_with_log, stored_pairs,
 )
 from analysis.stats.multiple_testing import adjust_p_values
 from analysis.dataset import Dataset
@@ -48,7 +48,7 @@ from analysis.discovery.sliceline import discover_slices
 from analysis.compare.flips import flip_indicator_sql
 from analysis.metrics.per_version import METRICS
 from analysis.progress import NEVER_CANCELLED, CancelToken
-from analysis.query import ROW_ID, Sql, ident
+from analysis.query import ROW_ID, Sql, ident, where_clause
 from analysis.data.roles import RoleMap
 from analysis.scope import Scope
 from analysis.slices import And, Not, Predicate, Slice, all_of, role_leaves, to_sql, to_text
@@ -152,7 +152,10 @@ def regressed_slices(scope: Scope, base: str, candidate: str, settings: SliceSet
     pairing = pairing or pair_versions(scope.with_roles(roles), base, candidate, cancel=cancel)
     columns = slice_columns(dataset, roles, saved, column) if pairing.paired else ()
     base_rows, cand_rows = compared_rows(scope.with_roles(roles), pairing, columns)
-    return slice_comparisons(scope.with_roles(roles), pairing, base_rows, cand_rows, settings, cancel)
+    if not (pairing.paired and settings.discover):  # one pass over the rows: nothing to store
+        return slice_comparisons(scope.with_roles(roles), pairing, base_rows, cand_rows, settings, cancel)
+    with stored_pairs(scope.with_roles(roles), pairing, base_rows, cand_rows, cancel) as (_, sliced):
+        return slice_comparisons(scope.with_roles(roles), pairing, *sliced, settings, cancel)
 
 
 def slice_columns(dataset: Dataset, roles: RoleMap, saved: Sequence[Slice] = (), column: str | None = None) -> list[str]:
@@ -180,20 +183,20 @@ def slice_comparisons(scope: Scope, pairing: Pairing, base_rows: Rows, cand_rows
         binning = bin_column(store, dataset, column, condition, cancel=cancel)
         candidates += [(g.key, g.predicate, "group") for g in binning.groups]
     if pairing.paired and discover:
-        candidates += _discovered(store, dataset, roles, pairing, condition, max_level, min_support, tolerance,
+        candidates += _discovered(store, dataset, roles, pairing, base_rows, max_level, min_support, tolerance,
                                   cancel)
     tested = _tested(store, metric, pairing.paired, _unique(candidates), base_rows, cand_rows, cancel)
     sharpened = _sharpened(store, metric, pairing.paired, tested, base_rows, cand_rows, tolerance, cancel)
     return _ranked(_adjusted(sharpened), tolerance)
 
 
-def _discovered(store: Store, dataset: Dataset, roles: RoleMap, pairing: Pairing, condition: Sql | None,
+def _discovered(store: Store, dataset: Dataset, roles: RoleMap, pairing: Pairing, rows: Rows,
                 max_level: int, min_support: int | None, tolerance: float,
                 cancel: CancelToken) -> list[tuple[str, Predicate, str]]:
     columns = [dataset.column(name) for name in roles.features if name in dataset.column_names]
     if not columns:
         return []
-    with _searched_pairs(store, dataset, roles, pairing, condition, cancel) as (share, searched):
+    with _searched_pairs(store, dataset, roles, pairing, rows, cancel) as (share, searched):
         if min_support is not None:
             min_support = max(1, math.ceil(min_support * share))
         found = discover_slices(store, searched, columns, flip_indicator_sql(roles, tolerance),
@@ -202,20 +205,25 @@ def _discovered(store: Store, dataset: Dataset, roles: RoleMap, pairing: Pairing
 
 
 @contextlib.contextmanager
-def _searched_pairs(store: Store, dataset: Dataset, roles: RoleMap, pairing: Pairing, condition: Sql | None,
+def _searched_pairs(store: Store, dataset: Dataset, roles: RoleMap, pairing: Pairing, rows: Rows,
                     cancel: CancelToken) -> Iterator[tuple[float, str]]:
-    """(share of the pairs, table) discovery searches, with the features, copied once into a
-    scratch table (discovery reads its rows some ten times): all pairs up to
-    :data:`DISCOVERY_PAIRS`, else those whose candidate row id's hash falls in the first share.
-    The share is a condition on the candidate's rows, so only it is joined to the base's: as a
-    filter over the finished join, DuckDB joined every pair first (at 10M rows, 25 s against
-    15 s under a load of 13-15)."""
+    """(share of the pairs, table) discovery searches, with the features, copied once from the
+    paired ``rows`` into a scratch table (discovery reads its rows some ten times): all pairs
+    up to :data:`DISCOVERY_PAIRS`, else those whose candidate row id's hash falls in the first
+    share. The share is a condition on the candidate's row id alone, so on stored pairs it
+    applies before the log's features are joined to them (as a filter over the finished join,
+    DuckDB joined every pair first: at 10M rows, 25 s against 15 s under a load of 13-15)."""
     share = min(1.0, DISCOVERY_PAIRS / pairing.pairs) if pairing.pairs else 1.0
+    sampled = None
     if share < 1.0:
-        condition = Sql(f"hash({ident(ROW_ID)}) % {SAMPLE_MODULUS} < ?", (math.ceil(share * SAMPLE_MODULUS),)) & condition
-    rows, _ = compared_rows(Scope(store, dataset, roles, condition), pairing, roles.features)
+        sampled = Sql(f"hash({ident(ROW_ID)}) % {SAMPLE_MODULUS} < ?", (math.ceil(share * SAMPLE_MODULUS),))
+    if rows.stored is not None:
+        rows, sampled = paired_rows_with_log(rows.stored, dataset, sampled), None
+    where = where_clause(sampled)
+    kept = ", ".join([ident(c) for c in dict.fromkeys([ROW_ID, *roles.features])] + list(STORED_OUTCOMES))
     name = store.new_name("searched")
-    store.execute(Sql(f"CREATE TABLE {ident(name)} AS {rows.sql.text}", rows.sql.params), cancel)
+    store.execute(Sql(f"CREATE TABLE {ident(name)} AS SELECT {kept} FROM ({rows.sql.text}){where.text}",
+                      rows.sql.params + where.params), cancel)
     try:
         yield share, name
     finally:

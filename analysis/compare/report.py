@@ -8,8 +8,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
 
 from analysis.compare.comparison import (
-    COMPARED, Comparison, Pairing, Side, at_threshold, compare_metrics, compared_rows, default_metric, pair_versions,
-    paired_sums,
+    COMPARED, Comparison, Pairing, Side, at_threshold, compare_metrics, compared_rows, default_metric, pair_and_sum,
+    pair_versions, paired_sums, stored_pairs,
 )
 from analysis.compare.regressed_slices import (
     ALPHA, SliceDiff, SliceSettings, slice_columns, slice_comparisons, slice_metric,
@@ -67,9 +67,12 @@ def run_comparison(scope: Scope, base: str, candidate: str, metric: str | None =
 
     ``partial`` receives the verdict first: the pairing, every metric but ROC AUC with its
     interval and the flips with McNemar's test, all from one aggregate over the paired join
-    (:func:`~analysis.compare.comparison.paired_sums`), nothing stored. ROC AUC (DeLong) and
-    the per-slice tests with discovery follow, each a pass over the same join (DuckDB reads
-    only the columns a pass uses); the result returned has all.
+    (:func:`~analysis.compare.comparison.paired_sums`), nothing stored; when every row of the
+    two versions pairs one to one, that same aggregate decides the pairing too
+    (:func:`~analysis.compare.comparison.pair_and_sum`), so the verdict is one pass. ROC AUC
+    (DeLong) and the per-slice tests with discovery follow, from the pairs' outcomes joined
+    once more into a narrow table (:func:`~analysis.compare.comparison.stored_pairs`); the
+    result returned has all.
 
     ``version_names`` (raw version string -> version card name) names the versions in the
     sentences and in ``base_name``/``candidate_name``; ``base``/``candidate`` stay the raw strings."""
@@ -79,24 +82,32 @@ def run_comparison(scope: Scope, base: str, candidate: str, metric: str | None =
         base_window, candidate_window = before_and_after(roles, split_at)
     metric = metric or default_metric(roles)
     roles = at_threshold(roles, threshold)
-    pairing = pair_versions(scope.with_roles(roles), base, candidate, base_condition=base_window,
-                            candidate_condition=candidate_window, cancel=cancel)
+    flip_kind = flip_kind_sql(roles, tolerance)
+    paired_at_once = (pair_and_sum(scope.with_roles(roles), base, candidate, flip_kind, cancel)
+                      if base_window is None and candidate_window is None else None)
+    if paired_at_once is not None:
+        pairing, sums = paired_at_once
+    else:
+        pairing = pair_versions(scope.with_roles(roles), base, candidate, base_condition=base_window,
+                                candidate_condition=candidate_window, cancel=cancel)
     columns = slice_columns(dataset, roles, saved_slices, column) if pairing.paired else ()
     order = _metric_order(roles, metric)
     first = [m for m in order if m == metric or m not in LATER_METRICS]
     later = [m for m in order if m not in first]
     names = dict(version_names or {})
     base_rows, cand_rows = compared_rows(scope.with_roles(roles), pairing, columns)
-    sums = paired_sums(store, base_rows, flip_kind_sql(roles, tolerance), cancel) if pairing.paired else None
+    if paired_at_once is None:
+        sums = paired_sums(store, base_rows, flip_kind, cancel) if pairing.paired else None
     verdict = compare_metrics(scope.with_roles(roles), pairing, base_rows, cand_rows, first, threshold,
                               cancel=cancel, sums=sums)
     flip_table = flips_of(sums) if sums is not None else None
     if partial is not None:
         partial(_result(roles, verdict, (), flip_table, tolerance, names, complete=False))
-    rest = compare_metrics(scope.with_roles(roles), pairing, base_rows, cand_rows, later, threshold,
-                           cancel=cancel).overall if later else []
     tested = replace(settings, discover=settings.discover and pairing.paired, metric=settings.metric or metric)
-    slices = slice_comparisons(scope.with_roles(roles), pairing, base_rows, cand_rows, tested, cancel)
+    with stored_pairs(scope.with_roles(roles), pairing, base_rows, cand_rows, cancel) as (measured, sliced):
+        rest = compare_metrics(scope.with_roles(roles), pairing, *measured, later, threshold,
+                               cancel=cancel).overall if later else []
+        slices = slice_comparisons(scope.with_roles(roles), pairing, *sliced, tested, cancel)
     by_name = {m.metric: m for m in verdict.overall + rest}
     comparison = replace(verdict, overall=[by_name[m] for m in order])
     return _result(roles, comparison, slices, flip_table, tolerance, names, complete=True)

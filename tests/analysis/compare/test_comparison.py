@@ -340,3 +340,55 @@ def test_verdict_keeps_auc_when_auc_is_the_metric_judged(store, tmp_path):
     run_comparison(Scope(store, log.dataset, log.roles), "v1", "v2", metric="roc_auc",
                    settings=SliceSettings(max_level=1), partial=verdicts.append)
     assert verdicts[0].report["overall"][0]["metric"] == "roc_auc"
+
+
+def test_one_pass_pairing_equals_the_exact_pairing_on_shadow_traffic(store, tmp_path):
+    """``pair_and_sum`` reads the pairing and the verdict's sums from one join: the same
+    Pairing as ``pair_versions`` and the same sums as the pairs' own aggregate, flips as pandas
+    counts them and McNemar's p as scipy's exact binomial test."""
+    from scipy.stats import binomtest
+
+    from analysis.compare.comparison import compared_rows, pair_and_sum, paired_sums
+    from analysis.compare.flips import flip_kind_sql, flips_of
+
+    rng = np.random.default_rng(21)
+    requests = _requests(rng, 3000).astype({"label": float})
+    requests.loc[rng.random(3000) < 0.15, "label"] = np.nan
+    frame = pd.concat([_scored(requests, "v1", rng, 0.3), _scored(requests, "v2", rng, 0.25)]).sample(
+        frac=1.0, random_state=3)
+    log = _load(store, tmp_path, frame)
+    scope = Scope(store, log.dataset, log.roles)
+    kind = flip_kind_sql(log.roles)
+    pairing, sums = pair_and_sum(scope, "v1", "v2", kind)
+    exact = pair_versions(scope, "v1", "v2")
+    assert pairing == exact and pairing.pairs == 3000 and pairing.labelled_pairs == int(requests.label.notna().sum())
+    rows, _ = compared_rows(scope, exact)
+    two_pass = paired_sums(store, rows, kind)
+    assert (sums.correct, sums.classes, sums.calibration, sums.flips) == (
+        two_pass.correct, two_pass.classes, two_pass.calibration, two_pass.flips)
+    assert sums.losses == pytest.approx(two_pass.losses, rel=1e-9)
+    wide = frame.pivot(index="id", columns="version", values="pred").join(requests.set_index("id")["label"]).dropna()
+    negative = int(((wide.v1 == wide.label) & (wide.v2 != wide.label)).sum())
+    positive = int(((wide.v1 != wide.label) & (wide.v2 == wide.label)).sum())
+    table = flips_of(sums)
+    assert (table.negative, table.positive) == (negative, positive)
+    assert table.mcnemar_p == pytest.approx(binomtest(negative, negative + positive, 0.5).pvalue, rel=1e-9)
+
+
+@pytest.mark.parametrize("layout", ["canary", "repeated_id", "every_id_twice", "ab_split"])
+def test_one_pass_pairing_gives_way_when_rows_do_not_pair_one_to_one(store, tmp_path, layout):
+    """Rows without a partner or ids scored twice leave the pairing to ``pair_versions``:
+    a join alone cannot tell a repeated id from two requests."""
+    from analysis.compare.comparison import pair_and_sum
+
+    rng = np.random.default_rng(22)
+    requests = _requests(rng, 1000)
+    base, cand = _scored(requests, "v1", rng, 0.3), _scored(requests, "v2", rng, 0.25)
+    frames = {
+        "canary": [base, cand, _scored(_requests(rng, 1100).iloc[1000:], "v2", rng, 0.25)],
+        "repeated_id": [base, cand, cand.iloc[:1]],
+        "every_id_twice": [base, cand, base, cand],
+        "ab_split": [base.iloc[:500], cand.iloc[500:]],
+    }[layout]
+    log = _load(store, tmp_path, pd.concat(frames))
+    assert pair_and_sum(Scope(store, log.dataset, log.roles), "v1", "v2") is None
