@@ -10,7 +10,6 @@ one sort per score, so the test costs O(n log n).
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import stats
@@ -55,14 +54,17 @@ def delong_components(y: np.ndarray, score: np.ndarray) -> tuple[float, np.ndarr
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     order = np.argsort(score)
     ordered = score[order]
-    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
-    sizes = np.diff(np.append(starts, len(ordered)))
+    starts_group = np.concatenate([[True], ordered[1:] != ordered[:-1]])
+    del ordered  # the sort's copy of the scores is the largest array here: free it early
+    starts = np.flatnonzero(starts_group)
+    sizes = np.diff(np.append(starts, len(order)))
     pos_in = np.add.reduceat(y[order].astype(np.int64), starts) if len(starts) else np.empty(0, np.int64)
     neg_in = sizes - pos_in
     v10_of_group = (np.cumsum(neg_in) - 0.5 * neg_in) / max(n_neg, 1)
     v01_of_group = 1.0 - (np.cumsum(pos_in) - 0.5 * pos_in) / max(n_pos, 1)
-    group = np.empty(len(order), dtype=np.int64)
-    group[order] = np.repeat(np.arange(len(starts)), sizes)
+    group = np.empty(len(order), dtype=np.int32 if len(starts) < 2**31 else np.int64)
+    group[order] = np.cumsum(starts_group, dtype=group.dtype) - 1
+    del order, starts_group
     v10, v01 = v10_of_group[group[y]], v01_of_group[group[~y]]
     return float(v10.mean()) if n_pos else float("nan"), v10, v01
 
@@ -79,9 +81,10 @@ def delong_paired_variance(y: np.ndarray, first: np.ndarray, second: np.ndarray)
     """AUCs of two scores of the same labelled rows and the variance of ``second - first``,
     with the covariance of their components (the correlated DeLong test)."""
     y = np.asarray(y).astype(bool)
-    with ThreadPoolExecutor(2) as pool:  # numpy sorts without the GIL: both scores at once
-        a, b = pool.map(lambda score: delong_components(y, score), (first, second))
-    (auc_a, v10_a, v01_a), (auc_b, v10_b, v01_b) = a, b
+    # One score after the other: sorting both at once in two threads saved ~0.4 s at 4.5M pairs
+    # but held both sorts' arrays together, which took compare past its 1.5 GB budget.
+    auc_a, v10_a, v01_a = delong_components(y, first)
+    auc_b, v10_b, v01_b = delong_components(y, second)
     s10 = np.cov(np.vstack([v10_a, v10_b])) if len(v10_a) > 1 else np.zeros((2, 2))
     s01 = np.cov(np.vstack([v01_a, v01_b])) if len(v01_a) > 1 else np.zeros((2, 2))
     covariance = s10 / max(len(v10_a), 1) + s01 / max(len(v01_a), 1)
