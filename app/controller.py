@@ -23,7 +23,6 @@ from analysis.data.loading import close_dataset
 from analysis.data.log_sanity import Severity
 from analysis.data.roles import RoleMap
 from analysis.metrics.per_version import model_versions
-from analysis.rules.derived import load_log_with_rules
 from analysis.rules.rule_set import RuleSet
 from analysis.rules.rule_store import rule_sets
 from analysis.scope import Scope
@@ -48,6 +47,7 @@ from app.commands import (
 )
 from app.state import OpenDataset, PulledLog, Session
 from app.tasks import HEAVY, TaskRunner
+from app.workspace_models import load_log_reading_cards
 
 
 class AppController:
@@ -77,8 +77,9 @@ class AppController:
         wanted = name or _default_name(specs)
         label = f"Opening {wanted}"
         self.tasks.submit(
-            load_log_with_rules, self.session.store, specs, rule_sets, name=wanted, roles=roles, check=False,
-            options=options,
+            load_log_reading_cards, self.session.store, specs, rule_sets,
+            self.session.version_cards if kind == "log" and roles is None else {}, self.session.trusted_models,
+            name=wanted, roles=roles, check=False, options=options,
             lane=HEAVY, label=label,
             on_result=lambda loaded: self._add(loaded, kind, persist and options.as_of is None, activate,
                                                options.labels, options.on, pulled),
@@ -117,6 +118,8 @@ class AppController:
         self.session.run(AddDataset(opened, persist=persist, activate=activate))
         if not dataset.report.clean:
             self.message.emit("warning", f"{dataset.name}: {dataset.report.summary()}")
+        if loaded.label_note:
+            self.message.emit("info", f"{dataset.name}: {loaded.label_note}")
         self._list_versions(dataset.name)
         self._check(dataset.name)
         return dataset.name
