@@ -88,10 +88,10 @@ def join_labels(
     if id_column not in columns:
         raise InputError(f"has no column '{id_column}'; its columns: " + ", ".join(columns), file=file)
     label_column, arrival = _label_and_arrival(store, labels, source, columns, id_column, file)
-    target = roles.label or label_column
     table = store.new_name("labels")
     store.execute(_deduplicated(source, id_column, label_column, arrival, table), cancel)
     close_dataset(store, labels)  # the deduplicated table is all the join reads from now on
+    target = _joined_label_column(store, log, roles.label, label_column, table, cancel)
     view = store.new_name("ds")
     store.execute(_joined_view(log, roles.id, target, table, view, arrival is not None), cancel)
     joined = _described(store, log, view, labels.report)
@@ -102,6 +102,23 @@ def join_labels(
     joined = Dataset(joined.name, joined.view, joined.paths, joined.format, joined.columns, joined.row_count,
                      LoadReport(joined.report.skipped, joined.report.warnings + said))
     return joined, roles, report
+
+
+def _joined_label_column(store: Store, log: Dataset, log_label: str | None, label_column: str, table: str,
+                         cancel: CancelToken) -> str:
+    """The log column the joined labels fill: the one named like the labels file's label (the
+    same thing under the same name), else the log's label when its values are label values
+    (empty, or all among the joined labels' values: the labels that had already come), else a
+    new column under the labels file's name. A log's label found by name alone may be an input
+    (``y``, a width in mm): its values are no label values, and it is never overwritten."""
+    if label_column in log.column_names or log_label is None:
+        return label_column
+    key = "coalesce(CAST(TRY_CAST({0} AS DOUBLE) AS VARCHAR), lower(CAST({0} AS VARCHAR)))"
+    foreign = store.scalar(
+        f"SELECT count(*) FROM (SELECT DISTINCT {key.format(ident(log_label))} AS v FROM {ident(log.view)} "
+        f"WHERE {ident(log_label)} IS NOT NULL) AS l WHERE v NOT IN (SELECT {key.format('label')} FROM {ident(table)} "
+        f"WHERE label IS NOT NULL)", cancel)
+    return log_label if foreign == 0 else label_column
 
 
 def labelled_roles(roles: RoleMap, label: str, dataset: Dataset) -> RoleMap:

@@ -109,3 +109,28 @@ def test_labels_without_matching_ids_say_so(store, tmp_path):
     with pytest.raises(InputError, match="has no column 'nope'"):
         load_log(store, [str(tmp_path / "log.csv")], check=False,
                  options=LogOptions(labels=(str(tmp_path / "labels.csv"),), on="nope"))
+
+
+def test_joined_labels_never_overwrite_an_input_the_names_took_for_the_label(store, tmp_path):
+    """Names alone take the churn log's input ``y`` (a width in mm) for its label; the labels
+    file's ``churned`` is joined as its own column, and ``y`` keeps every value. A log column
+    that does hold label values (the labels that had already come) is filled in instead."""
+    from tests.analysis.data.test_model_label import churn_log
+
+    frame, _ = churn_log()
+    frame.drop(columns=["churned"]).to_parquet(tmp_path / "log.parquet")
+    labels = frame[["request_id", "churned"]].iloc[::2]
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    options = LogOptions(labels=(str(tmp_path / "labels.csv"),))
+    loaded = load_log(store, [str(tmp_path / "log.parquet")], check=False, options=options)
+    got = store.df(f'SELECT y, churned FROM "{loaded.dataset.view}" ORDER BY "{ROW_ID}"')
+    np.testing.assert_allclose(got.y, frame.y)
+    assert loaded.roles.label == "churned" and "y" in loaded.roles.features
+    assert got.churned.notna().sum() == len(labels)
+
+    partly = frame.assign(outcome=frame["churned"].where(frame.index % 2 == 1)).drop(columns=["churned", "y"])
+    partly.to_parquet(tmp_path / "partly.parquet")
+    loaded = load_log(store, [str(tmp_path / "partly.parquet")], check=False, options=options)
+    got = store.df(f'SELECT outcome FROM "{loaded.dataset.view}" ORDER BY "{ROW_ID}"')
+    assert loaded.roles.label == "outcome" and "churned" not in loaded.dataset.column_names
+    np.testing.assert_array_equal(got.outcome.astype(int), frame.churned)
