@@ -66,3 +66,13 @@ def load_log_reading_cards(store, specs, saved_rules, cards: Mapping[str, Versio
     report = loaded.dataset.report
     dataset = replace(loaded.dataset, report=LoadReport(report.skipped, report.warnings + left_out))
     return replace(loaded, dataset=dataset)
+
+
+def label_from_cards(scope, cards: Mapping[str, VersionCard], trusted: frozenset[str], cancel=None):
+    """For a log open with no label when a card's model file becomes known: its roles with the
+    label that model tells, and the sentence saying so; None when no card's model tells one."""
+    from analysis.data.open_log import with_model_label
+    from analysis.progress import NEVER_CANCELLED
+
+    model, _ = workspace_model_columns(cards, trusted)
+    return None if model is None else with_model_label(scope, model, cancel or NEVER_CANCELLED)

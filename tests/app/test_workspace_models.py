@@ -78,3 +78,31 @@ def test_the_window_opens_a_log_with_the_label_its_workspace_model_tells(tmp_pat
     controller.open_paths([str(log)], name="with cards")
     assert session.datasets["with cards"].roles.label == "churned"
     assert ("info", f"with cards: {NOTE}") in [(level, text[:len(f"with cards: {NOTE}")]) for level, text in messages]
+
+
+def test_a_model_chosen_after_the_log_opened_gives_it_its_label(tmp_path, qtbot, sync_tasks):
+    """The person opens the log (names take the input ``y`` for its label), then chooses the
+    served version's model file (the trace panel's "Choose model…" saves it on the card): the
+    open log's label becomes ``churned``, and the message area says why. A label set by hand
+    in the roles dialog stays."""
+    from dataclasses import replace
+
+    from analysis.data.roles import Role
+    from app.commands import SaveVersionCard
+    from app.controller import AppController
+    from app.state import Session
+
+    log, _ = churn_files(tmp_path, model_file=None)
+    session = Session()
+    controller = AppController(session, sync_tasks)
+    messages = []
+    controller.message.connect(lambda level, text: messages.append((level, text)))
+    controller.open_paths([str(log)], name="log")
+    controller.open_paths([str(log)], name="by hand")
+    hand_set = session.datasets["by hand"].roles
+    controller.set_roles("by hand", replace(hand_set.with_role("y", Role.LABEL), chosen=(Role.LABEL.value,)))
+    assert session.datasets["log"].roles.label == "y"
+    session.run(SaveVersionCard(VersionCard("v1", model_file=str(tmp_path / "churn.skops"))))
+    assert session.datasets["log"].roles.label == "churned" and "y" in session.datasets["log"].roles.features
+    assert session.datasets["by hand"].roles.label == "y"
+    assert any(level == "info" and text.startswith(f"log: {NOTE}") for level, text in messages)
