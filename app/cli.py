@@ -19,7 +19,9 @@ from analysis.scope import Scope
 from app import cli_rules
 from app.cli_engine import SAMPLED_COMMANDS, add_sample_option, check_sample_option, refuse_local_options
 from app.cli_queue import add_queue_commands, run_queue_command
-from app.cli_roles import LOG_ROLE_FLAGS, SNAPSHOT_ROLE_FLAGS, add_role_arguments, named_roles
+from app.cli_roles import (
+    LOG_ROLE_FLAGS, SNAPSHOT_ROLE_FLAGS, add_role_arguments, cards_model_columns, named_roles, say_label_note,
+)
 
 DEFAULT_DEMO_DIR = "sleuth-demo"
 
@@ -299,10 +301,15 @@ def command_log(args: argparse.Namespace, paths: Sequence[str], check: bool = Fa
             yield store, load_spark_log(store, paths, fixed=named_roles(args))
 
 
-def model_columns_of(args: argparse.Namespace):
-    """What ``--model`` says about a log's columns (its inputs and classes), None without it."""
-    if args.model is None:
-        return None
+def model_columns_of(args: argparse.Namespace, cards: dict | None = None):
+    """What tells a log's label beyond its column names: ``--model FILE`` (its inputs and
+    classes) when given, else the model files of the version cards of the workspace the
+    command was given (``cards``, or the workspace its options name; see
+    :mod:`app.workspace_models`); None when there is neither."""
+    if getattr(args, "model", None) is None:
+        if getattr(args, "engine", None) is not None:
+            return None  # a log on Spark names its label by name or --label
+        return cards_model_columns(cards if cards is not None else _version_cards(given_workspace(args)))
     from analysis.trace.model_files import load_model
     from analysis.trace.snapshot_label import model_columns
 
@@ -313,10 +320,17 @@ def model_columns_of(args: argparse.Namespace):
     return columns
 
 
-def say_label_note(note: str | None) -> None:
-    """How a model file decided the label, on stderr so that --json output stays one document."""
-    if note:
-        sys.stderr.write(f"sleuth: {note}\n")
+WORKSPACE_OPTIONS = ("workspace", "cards", "slices", "rules", "golden")
+"""The arguments through which a command is given a workspace (positional or ``--...``)."""
+
+
+def given_workspace(args: argparse.Namespace) -> str | None:
+    """The existing workspace file a command was given, if any (``compare --workspace`` may
+    name one it is about to create)."""
+    from pathlib import Path
+
+    named = (getattr(args, option, None) for option in WORKSPACE_OPTIONS)
+    return next((path for path in named if isinstance(path, str) and Path(path).is_file()), None)
 
 
 def refuse_engine(args: argparse.Namespace) -> None:
@@ -411,7 +425,7 @@ def run_slices(args: argparse.Namespace) -> int:
     from analysis.workspace.version_cards import display_name, with_card_names
 
     cards = _version_cards(args.cards)  # read first: an unreadable workspace is reported before any log is loaded
-    with command_log(args, args.paths) as (store, loaded):
+    with command_log(args, args.paths, model=model_columns_of(args)) as (store, loaded):
         dataset, roles = loaded.dataset, loaded.roles
         dataset = cli_rules.with_named_rules(store, args.rules, dataset, roles, [args.version, args.against])
         error = args.error or ("abs" if roles.task is TaskType.REGRESSION else "misclass")

@@ -13,7 +13,9 @@ from pathlib import Path
 
 from analysis.queue.schema import DECISIONS, STATUSES
 from analysis.scope import Scope
-from app.cli_roles import LOG_ROLE_FLAGS, add_role_arguments, named_roles
+from app.cli_roles import (
+    LOG_ROLE_FLAGS, add_role_arguments, cards_model_columns, named_roles, say_label_note,
+)
 
 EXPORTS = ("collect", "relabel", "ticket")
 
@@ -109,7 +111,9 @@ def _add(queue, args) -> int:
     from analysis.workspace.workspace_file import DatasetEntry
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
-    loaded = load_log(store, args.paths, fixed=named_roles(args), check=False)
+    loaded = load_log(store, args.paths, fixed=named_roles(args), check=False,
+                      model=cards_model_columns(queue.workspace.version_cards()))
+    say_label_note(loaded.label_note)
     dataset, roles = loaded.dataset, loaded.roles
     queue.workspace.save_dataset(DatasetEntry(dataset.name, dataset.paths, dataset.format, roles))
     condition = where_sql(Scope(store, dataset, roles), args.where) if args.where else None

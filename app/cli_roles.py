@@ -4,6 +4,7 @@ reads a log or a training snapshot (the user's word on a column's role beats det
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Sequence
 
 LOG_ROLE_FLAGS = ("label", "id", "time", "version_column", "score", "prediction")
@@ -35,3 +36,21 @@ def named_roles(args: argparse.Namespace, flags: Sequence[str] = LOG_ROLE_FLAGS)
 
     return {Role(ROLE_OF_FLAG[f]): getattr(args, f"role_{f}") for f in flags
             if getattr(args, f"role_{f}", None) is not None}
+
+
+def cards_model_columns(cards: dict):
+    """What the model files of a workspace's version ``cards`` say about a log's label (see
+    :mod:`app.workspace_models`), for a command given a workspace; the files left out are
+    named on stderr."""
+    from app.workspace_models import workspace_model_columns
+
+    columns, left_out = workspace_model_columns(cards)
+    for sentence in left_out:
+        sys.stderr.write(f"sleuth: {sentence}\n")
+    return columns
+
+
+def say_label_note(note: str | None) -> None:
+    """How a model file decided the label, on stderr so that --json output stays one document."""
+    if note:
+        sys.stderr.write(f"sleuth: {note}\n")

@@ -14,7 +14,9 @@ import json
 from typing import Any
 
 from analysis.scope import Scope
-from app.cli_roles import LOG_ROLE_FLAGS, add_role_arguments, named_roles
+from app.cli_roles import (
+    LOG_ROLE_FLAGS, add_role_arguments, cards_model_columns, named_roles, say_label_note,
+)
 
 RULE_LOG_ROLE_FLAGS = ("label", "id", "time", "version_column", "prediction")
 """``rule add``'s role overrides for its ``--log``: all but ``--score``, which is the rule's own answer."""
@@ -147,7 +149,9 @@ def _rule_log(store, workspace, paths: list[str] | None, fixed: dict):
     from analysis.errors import InputError
 
     if paths:
-        loaded = load_log(store, paths, fixed=fixed, check=False)
+        loaded = load_log(store, paths, fixed=fixed, check=False,
+                          model=cards_model_columns(workspace.version_cards()))
+        say_label_note(loaded.label_note)
         return loaded.dataset, loaded.roles
     logs = [entry for entry in workspace.datasets() if entry.kind == "log"]
     if not logs:
@@ -198,7 +202,9 @@ def run_golden_add(args: argparse.Namespace) -> int:
     from analysis.workspace.workspace_file import Workspace
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
-    loaded = load_log(store, args.log, fixed=named_roles(args), check=False)
+    loaded = load_log(store, args.log, fixed=named_roles(args), check=False,
+                      model=cards_model_columns(existing_cards(args.workspace)))
+    say_label_note(loaded.label_note)
     dataset, roles = loaded.dataset, loaded.roles
     condition = where_sql(Scope(store, dataset, roles), args.where)
     if args.version is not None:
@@ -245,6 +251,13 @@ def run_golden_test(args: argparse.Namespace) -> int:
     report = golden_gate(requests, load_model(args.model, trust=args.trust))
     print(json.dumps(report, indent=2) if args.json else gate_text(report))
     return 1 if report["regressed"] else 0
+
+
+def existing_cards(path: str) -> dict:
+    """The version cards of the workspace ``path``, none when it does not exist yet."""
+    from pathlib import Path
+
+    return read_workspace(path, lambda workspace: workspace.version_cards()) if Path(path).is_file() else {}
 
 
 def read_workspace(path: str, read) -> Any:

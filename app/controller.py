@@ -21,9 +21,8 @@ from analysis.data.labels import join_labels
 from analysis.data.open_log import NO_OPTIONS, LoadedLog, LogOptions, load_log, recheck
 from analysis.data.loading import close_dataset
 from analysis.data.log_sanity import Severity
-from analysis.data.roles import RoleMap
+from analysis.data.roles import Role, RoleMap
 from analysis.metrics.per_version import model_versions
-from analysis.rules.derived import load_log_with_rules
 from analysis.rules.rule_set import RuleSet
 from analysis.rules.rule_store import rule_sets
 from analysis.scope import Scope
@@ -48,6 +47,7 @@ from app.commands import (
 )
 from app.state import OpenDataset, PulledLog, Session
 from app.tasks import HEAVY, TaskRunner
+from app.workspace_models import label_from_cards, load_log_reading_cards
 
 
 class AppController:
@@ -61,6 +61,7 @@ class AppController:
         self.tasks = tasks
         self._closed: list[Dataset] = []  # closed but undoable: their views are dropped with the workspace
         self._pulls: tempfile.TemporaryDirectory | None = None  # rows pulled from Spark, gone at exit
+        session.changed.connect(self._cards_changed)
 
     def open_paths(self, specs: Sequence[str], name: str | None = None, kind: str = "log",
                    roles: RoleMap | None = None, persist: bool = True, activate: bool = True,
@@ -77,8 +78,9 @@ class AppController:
         wanted = name or _default_name(specs)
         label = f"Opening {wanted}"
         self.tasks.submit(
-            load_log_with_rules, self.session.store, specs, rule_sets, name=wanted, roles=roles, check=False,
-            options=options,
+            load_log_reading_cards, self.session.store, specs, rule_sets,
+            self.session.version_cards if kind == "log" and roles is None else {}, self.session.trusted_models,
+            name=wanted, roles=roles, check=False, options=options,
             lane=HEAVY, label=label,
             on_result=lambda loaded: self._add(loaded, kind, persist and options.as_of is None, activate,
                                                options.labels, options.on, pulled),
@@ -117,6 +119,8 @@ class AppController:
         self.session.run(AddDataset(opened, persist=persist, activate=activate))
         if not dataset.report.clean:
             self.message.emit("warning", f"{dataset.name}: {dataset.report.summary()}")
+        if loaded.label_note:
+            self.message.emit("info", f"{dataset.name}: {loaded.label_note}")
         self._list_versions(dataset.name)
         self._check(dataset.name)
         return dataset.name
@@ -202,6 +206,31 @@ class AppController:
                 (labels_path,), on, opened.pulled),
             on_error=lambda exc: self.message.emit("error", f"Could not join {labels_path}: {exc}"),
         )
+
+    def _cards_changed(self, changes) -> None:
+        """A card's model file may tell the label of an open log that has none (and whose label
+        nobody set by hand), or show that its label is one of the model's inputs: read it in the
+        background, as opening the log would have."""
+        if not changes.cards:
+            return
+        for name, opened in self.session.datasets.items():
+            if opened.kind != "log" or Role.LABEL.value in opened.roles.chosen:
+                continue
+            self.tasks.submit(
+                label_from_cards, Scope(self.session.store, opened.dataset, opened.roles),
+                dict(self.session.version_cards), self.session.trusted_models, key=f"card-label:{name}", lane=HEAVY,
+                label=f"Reading the label of {name} from the version cards' model",
+                on_result=lambda found, name=name: self._labelled_by_cards(name, found),
+                on_error=lambda exc, name=name: self.message.emit("warning", f"{name}: {exc}"),
+            )
+
+    def _labelled_by_cards(self, name: str, found: tuple[RoleMap, str] | None) -> None:
+        opened = self.session.datasets.get(name)
+        if found is None or opened is None or Role.LABEL.value in opened.roles.chosen:
+            return
+        roles, note = found
+        self.set_roles(name, roles)
+        self.message.emit("info", f"{name}: {note}")
 
     def set_roles(self, name: str, roles: RoleMap) -> None:
         """Apply new roles at once, then re-run the log checks in the background."""

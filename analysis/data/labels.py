@@ -22,7 +22,7 @@ from analysis.data.loading import close_dataset, open_dataset
 from analysis.data.roles import Role, RoleMap, detect_roles, profile_columns
 from analysis.errors import InputError, SchemaError
 from analysis.progress import NEVER_CANCELLED, CancelToken
-from analysis.query import ROW_ID, ident
+from analysis.query import ROW_ID, ident, literal
 from analysis.scope import Scope
 from analysis.store import Store
 
@@ -88,10 +88,11 @@ def join_labels(
     if id_column not in columns:
         raise InputError(f"has no column '{id_column}'; its columns: " + ", ".join(columns), file=file)
     label_column, arrival = _label_and_arrival(store, labels, source, columns, id_column, file)
-    target = roles.label or label_column
     table = store.new_name("labels")
     store.execute(_deduplicated(source, id_column, label_column, arrival, table), cancel)
     close_dataset(store, labels)  # the deduplicated table is all the join reads from now on
+    _spell_like_log(store, log, roles.label or roles.prediction, table, cancel)
+    target = _joined_label_column(store, log, roles.label, label_column, table, cancel)
     view = store.new_name("ds")
     store.execute(_joined_view(log, roles.id, target, table, view, arrival is not None), cancel)
     joined = _described(store, log, view, labels.report)
@@ -102,6 +103,46 @@ def join_labels(
     joined = Dataset(joined.name, joined.view, joined.paths, joined.format, joined.columns, joined.row_count,
                      LoadReport(joined.report.skipped, joined.report.warnings + said))
     return joined, roles, report
+
+
+TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})
+FALSE_WORDS = frozenset({"false", "f", "no", "n", "0"})
+"""How a yes/no answer is spelled: a CSV reader takes ``yes``/``no`` for booleans."""
+
+
+def _spell_like_log(store: Store, log: Dataset, outcome: str | None, table: str, cancel: CancelToken) -> None:
+    """Labels read as booleans (DuckDB reads a CSV's ``yes``/``no`` as true/false) spelled as
+    the log spells the same answer, in its label or prediction column (``yes``/``no`` text),
+    so that a label and a prediction of one request compare equal."""
+    if outcome is None or not log.column(outcome).dtype.upper().startswith("VARCHAR"):
+        return
+    if store.scalar(f"SELECT typeof(label) FROM {ident(table)} WHERE label IS NOT NULL LIMIT 1", cancel) != "BOOLEAN":
+        return
+    spelled = [v for (v,) in store.rows(f"SELECT DISTINCT {ident(outcome)} FROM {ident(log.view)} "
+                                        f"WHERE {ident(outcome)} IS NOT NULL LIMIT 3", cancel)]
+    yes = [v for v in spelled if v.strip().lower() in TRUE_WORDS]
+    no = [v for v in spelled if v.strip().lower() in FALSE_WORDS]
+    if len(spelled) != 2 or len(yes) != 1 or len(no) != 1:
+        return
+    store.execute(f"ALTER TABLE {ident(table)} ALTER label TYPE VARCHAR USING "
+                  f"CASE WHEN label THEN {literal(yes[0])} WHEN NOT label THEN {literal(no[0])} END", cancel)
+
+
+def _joined_label_column(store: Store, log: Dataset, log_label: str | None, label_column: str, table: str,
+                         cancel: CancelToken) -> str:
+    """The log column the joined labels fill: the one named like the labels file's label (the
+    same thing under the same name), else the log's label when its values are label values
+    (empty, or all among the joined labels' values: the labels that had already come), else a
+    new column under the labels file's name. A log's label found by name alone may be an input
+    (``y``, a width in mm): its values are no label values, and it is never overwritten."""
+    if label_column in log.column_names or log_label is None:
+        return label_column
+    key = "coalesce(CAST(TRY_CAST({0} AS DOUBLE) AS VARCHAR), lower(CAST({0} AS VARCHAR)))"
+    foreign = store.scalar(
+        f"SELECT count(*) FROM (SELECT DISTINCT {key.format(ident(log_label))} AS v FROM {ident(log.view)} "
+        f"WHERE {ident(log_label)} IS NOT NULL) AS l WHERE v NOT IN (SELECT {key.format('label')} FROM {ident(table)} "
+        f"WHERE label IS NOT NULL)", cancel)
+    return log_label if foreign == 0 else label_column
 
 
 def labelled_roles(roles: RoleMap, label: str, dataset: Dataset) -> RoleMap:

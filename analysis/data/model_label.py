@@ -62,6 +62,17 @@ class ModelColumns:
     classes: frozenset[str] | None
 
 
+def merged_model_columns(models: Sequence[ModelColumns]) -> ModelColumns | None:
+    """What several model files that may have served one log say together (a workspace's
+    version cards, one model per version): a column any of them reads is an input, so never
+    the label; the classes are every classifier's; regressors only, None. None without models."""
+    if not models:
+        return None
+    inputs = frozenset().union(*(m.inputs for m in models))
+    classes = [m.classes for m in models if m.classes is not None]
+    return ModelColumns(inputs, frozenset().union(*classes) if classes else None)
+
+
 @dataclass(frozen=True)
 class LabelChoice:
     """The label the model file points to, and the other columns that would also have fitted."""

@@ -175,6 +175,26 @@ def with_label_named(loaded: LoadedLog, column: str | None) -> LoadedLog:
     return replace(loaded, roles=detect_roles(loaded.profiles, {**kept, Role.LABEL: column}))
 
 
+def with_model_label(scope: Scope, model: ModelColumns,
+                     cancel: CancelToken = NEVER_CANCELLED) -> tuple[RoleMap, str] | None:
+    """The roles of an open log with the label ``model`` points to (:mod:`.model_label`), and
+    the sentence saying so: for a log already open when a model file becomes known (a version
+    card's), as :func:`load_log` reads it: when the log has no label, or its label is a column
+    the model reads (so not its label). The id, time and version stay; the rest is detected
+    around the label, so the task follows it. None when the label stands or no column fits."""
+    roles = scope.roles
+    if roles.label is not None:
+        if roles.label not in model.inputs:
+            return None
+        roles = roles.with_role(roles.label, Role.FEATURE)
+    profiles = tuple(profile_columns(scope.store, scope.dataset, cancel=cancel))
+    choice = label_from_model(scope.with_roles(roles), profiles, model, cancel)
+    if choice is None:
+        return None
+    loaded = LoadedLog(scope.dataset, roles, (), profiles)
+    return with_label_named(loaded, choice.column).roles, choice.sentence()
+
+
 def recheck(scope: Scope, cancel: CancelToken = NEVER_CANCELLED) -> tuple[LogIssue, ...]:
     """Run the log checks again after the user changed the roles."""
     cancel.raise_if_cancelled()

@@ -8,7 +8,6 @@ and report the most harmful and most helpful training rows with their label, sou
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 from dataclasses import dataclass
@@ -130,7 +129,7 @@ def trace_prediction(
         version = version_of_model(model_versions(Scope(store, log.dataset, log.roles), cancel), model_path)
     query = _log_row(store, log, row, features, version, cancel)
     label = query[log.roles.label] if log.roles.label else None
-    if label is None or (isinstance(label, float) and math.isnan(label)):
+    if label is None or pd.isna(label):  # NaN, or pd.NA from a nullable column (a label not joined yet)
         raise SchemaError(f"request '{row}' has no label yet, so there is no failure to trace", column=log.roles.label)
     progress(0.2, "Preparing influence (once per model and snapshot)")
     prep = prepare_influence(model, training.frame[features], training.frame[training.label],

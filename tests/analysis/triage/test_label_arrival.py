@@ -141,3 +141,20 @@ def test_labels_that_stop_arriving_are_found_by_their_arrival(store, tmp_path, m
     assert finding.rows == len(after) and finding.window[0] == after["timestamp"].min().to_pydatetime()
     assert finding.evidence["last_arrival"] == dt.datetime(2026, 4, 2, 6, 0)
     assert finding.evidence["arrival_p_value"] < 0.05 and "none has arrived since 2026-04-02 06:00" in finding.sentence
+
+
+@pytest.mark.parametrize("stopped", [False, True])
+def test_the_arrival_time_is_no_input_the_checks_read(store, tmp_path, movies, stopped):
+    """Issue #13: ``check --labels FILE`` read ``label_arrived_at`` as an input and flagged its
+    nulls (the newest predictions' labels have not come yet) as a null burst. The arrival time
+    belongs to the labels-stopped finding only: with labels that still come, nothing is found;
+    with labels that stopped, that finding and no other names it."""
+    from analysis.data.open_log import LogOptions
+    from analysis.triage.check_report import run_check
+
+    stop = START + dt.timedelta(days=CUT_DAY, hours=12) if stopped else None
+    log_path, labels_path, _ = fixed_delay_files(movies, tmp_path, stop=stop)
+    run = run_check(store, [log_path], options=LogOptions(labels=(labels_path,)))
+    assert "label_arrived_at" in run.dataset.column_names
+    assert not [f.sentence for f in run.findings if "label_arrived_at" in f.columns]
+    assert [f.kind for f in run.findings if f.kind == LABELS_STOPPED] == ([LABELS_STOPPED] if stopped else [])

@@ -123,6 +123,36 @@ def test_json_outputs_with_fields_mixed_inputs_and_an_empty_batch(store, tmp_pat
         (3, "the request holds no input rows (an empty batch)")]
 
 
+def test_object_and_plain_number_responses_in_one_file_unpack_into_one_score(store, tmp_path):
+    """One endpoint answering in the shapes AWS documents for its built-in algorithms: JSON
+    (``{"predictions": [{"score": 0.4, "predicted_label": 0}]}``) and JSON lines
+    (``{"score": 0.4, "predicted_label": 0}``) from "Linear learner response formats"
+    (docs.aws.amazon.com/sagemaker/latest/dg/LL-in-formats.html), and the bare CSV number of the
+    "Data capture" page's example line (``"data":"0.0254181120544672","encoding":"CSV"``). Every
+    number is one score column, the predicted labels another; an output that is neither (an
+    error text) is left empty and named by its line."""
+    def line(event_id, content_type, data, encoding):
+        return capture_line(event_id, f"2026-11-22T08:0{event_id[-1]}:00Z", side("text/csv", "69,0,153.7", "CSV"),
+                            side(content_type, data, encoding, "OUTPUT"))
+
+    path = tmp_path / "capture.jsonl"
+    path.write_text("\n".join([
+        line("ev-1", "application/json", json.dumps({"predictions": [{"score": 0.4, "predicted_label": 0}]}), "JSON"),
+        line("ev-2", "text/csv; charset=utf-8", "0.0254181120544672", "CSV"),
+        line("ev-3", "application/jsonlines", json.dumps({"score": 0.93, "predicted_label": 1}), "JSON"),
+        line("ev-4", "text/csv; charset=utf-8", base64.b64encode(b"0.61").decode(), "BASE64"),
+        line("ev-5", "text/csv; charset=utf-8", "model error: timeout", "CSV"),
+    ]) + "\n")
+    loaded, frame = load(store, path)
+    np.testing.assert_allclose(frame.score, [0.4, 0.0254181120544672, 0.93, 0.61, np.nan])
+    assert frame.predicted_label.isna().tolist() == [False, True, False, True, True]
+    assert frame.predicted_label[[0, 2]].tolist() == [0, 1]
+    assert loaded.roles.scores == ("score",)
+    notes = " ".join(loaded.dataset.report.warnings)
+    assert "2 output(s) given as a plain number and 2 as an object were read into one column 'score'" in notes
+    assert f"1 output(s) are neither a number nor an object and are left empty, e.g. {path} record 5" in notes
+
+
 def test_a_truncated_gzip_capture_is_one_sentence_naming_the_file(store, tmp_path):
     line = capture_line("a", "2026-11-22T08:00:00Z", side("text/csv", "1,2", "CSV"), side("text/csv", "0.5", "CSV", "OUTPUT"))
     whole = gzip.compress(("\n".join([line] * 2000) + "\n").encode())
