@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import duckdb
@@ -13,7 +14,7 @@ import pytest
 
 from analysis.errors import InputError
 from analysis.data.formats import resolve_inputs
-from analysis.data.loading import close_dataset, open_dataset
+from analysis.data.loading import DATE_LIKE_PATTERN, TEXT_TIMESTAMP_FORMATS, close_dataset, open_dataset
 from analysis.progress import CancelToken, Cancelled
 from analysis.query import ROW_ID
 
@@ -176,6 +177,23 @@ def test_timestamps_and_uuids_are_retyped(store, tmp_path):
     assert str(rows[0][1]) == "2026-01-01 00:00:00" and str(rows[1][3]) == "2026-02-01 09:00:00"
     assert any("'ts' read as epoch milliseconds" in w for w in dataset.report.warnings)
     assert any("'eu'" in w and "%d/%m/%Y" in w for w in dataset.report.warnings)
+
+
+@pytest.mark.parametrize("layout", TEXT_TIMESTAMP_FORMATS)
+def test_every_text_layout_is_read_beside_text_columns_with_no_dates(store, tmp_path, layout):
+    """Only text columns with a date-like value are probed layout by layout: each layout is
+    still found (its values match the pre-filter), and the other text columns stay text."""
+    times = pd.to_datetime(["2026-01-31 08:30:00", "2026-02-01 09:05:00", "2026-12-09 23:59:00"])
+    frame = pd.DataFrame({"when": times.strftime(layout), "country": ["DE", "FR", "N/A"],
+                          "request": ["r-1", "r-2", "r-3"], "note": ["1.5 kg", "a-b", "x/y"]})
+    assert all(re.search(DATE_LIKE_PATTERN, value) for value in frame["when"])
+    frame.to_csv(tmp_path / "log.csv", index=False)
+    dataset = open_dataset(store, str(tmp_path / "log.csv"))
+    types = {c.name: c.dtype for c in dataset.columns}
+    assert types == {"when": "TIMESTAMP", "country": "VARCHAR", "request": "VARCHAR", "note": "VARCHAR"}
+    read = [value for (value,) in store.rows(f"SELECT \"when\" FROM {dataset.view} ORDER BY {ROW_ID}")]
+    expected = times if "%S" in layout else times.floor("min")
+    assert read == list(expected.to_pydatetime())
 
 
 def test_close_drops_view_and_backing_table(store, tmp_path):
