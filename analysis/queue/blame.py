@@ -20,7 +20,8 @@ from analysis.dataset import Dataset
 from analysis.errors import InputError, SchemaError
 from analysis.queue.failure_queue import FailureQueue, Group
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
-from analysis.query import ROW_ID, ident
+from analysis.metrics.outcomes import outcomes
+from analysis.query import ROW_ID, Sql, ident
 from analysis.scope import Scope
 from analysis.slices import to_sql
 from analysis.store import Store
@@ -38,6 +39,9 @@ near 10 s, while a batch behind even 5% of the failures is still expected in ~25
 ones. ``sleuth queue add --trace-at-most N``
 changes it."""
 TRACE_SAMPLE_SEED = 0
+CORRECT_AT_MOST = 50_000
+"""Correct predictions per version read to weigh a batch's fixes against its breaks: the
+failures' sampling rate, capped (for a booster each costs a replay of the boosting)."""
 PREPARATION_SHARE = 0.2
 """Part of a version's blame progress given to preparing the influence (once per model)."""
 
@@ -72,10 +76,13 @@ class BatchGroup:
 def batch_groups(scope: Scope, version: str | None, row_numbers: pd.Series, source: TraceSource,
                  cache: InfluenceCache, at_most: int = TRACE_AT_MOST, cancel: CancelToken = NEVER_CANCELLED,
                  progress: Progress = no_progress) -> list[BatchGroup]:
-    """Blame each failure (row numbers of ``version``; a uniform sample of ``at_most`` when there
-    are more, see :data:`TRACE_AT_MOST`) on a training batch, all in one pass over the prepared
-    influence, and group the failures blamed on the same batch, largest first. The failures
-    left out of the sample are not blamed: grouping gives them to their slice."""
+    """Blame each failure (row numbers of ``version`` in ``scope``; a uniform sample of
+    ``at_most`` when there are more, see :data:`TRACE_AT_MOST`) on a training batch, all in one
+    pass over the prepared influence, and group the failures blamed on the same batch, largest
+    first. The scope's correct predictions, sampled at the same rate (at most
+    :data:`CORRECT_AT_MOST`), tell a batch whose removal fixes failures from one whose removal
+    only moves predictions near the boundary either way. The failures left out of the sample
+    are not blamed: grouping gives them to their slice."""
     store, dataset, roles = scope.store, scope.dataset, scope.roles
     if row_numbers.empty:
         return []
@@ -87,7 +94,9 @@ def batch_groups(scope: Scope, version: str | None, row_numbers: pd.Series, sour
     missing = [c for c in ready.features if c not in rows.columns]
     if missing:
         raise SchemaError(f"the log lacks the model's feature column(s) {', '.join(missing)}")
-    blame = blame_batches(ready, rows, rows[roles.label], cancel=cancel,
+    correct, correct_share = _correct_sample(scope, len(traced) / len(row_numbers))
+    blame = blame_batches(ready, rows, rows[roles.label], correct, correct[roles.label],
+                          (len(traced) / len(row_numbers), correct_share), cancel=cancel,
                           progress=scaled(progress, PREPARATION_SHARE, 1.0))
     blamed = blame.blamed()
     groups = []
@@ -100,6 +109,20 @@ def batch_groups(scope: Scope, version: str | None, row_numbers: pd.Series, sour
                                  f"{what} ({version})" if version else what, summary,
                                  tuple(int(r) for r in rows[ROW_ID].to_numpy()[members])))
     return sorted(groups, key=lambda g: -len(g.rows))
+
+
+def _correct_sample(scope: Scope, rate: float) -> tuple[pd.DataFrame, float]:
+    """The scope's correct predictions, whole: a share ``rate`` of them (at most
+    :data:`CORRECT_AT_MOST`), chosen by a hash of the row number so the same log gives the same
+    sample; and the share actually read."""
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
+    out = outcomes(roles, dataset.columns)
+    where = Sql(f"{out.has_label} AND coalesce({out.is_correct}, 0) = 1") & scope.condition
+    total = int(store.rows(Sql(f"SELECT count(*) FROM {ident(dataset.view)} WHERE {where.text}", where.params))[0][0])
+    wanted = min(int(round(rate * total)), CORRECT_AT_MOST)
+    rows = store.df(Sql(f"SELECT * FROM {ident(dataset.view)} WHERE {where.text} "
+                        f"ORDER BY hash({ident(ROW_ID)} + {TRACE_SAMPLE_SEED}) LIMIT {wanted}", where.params))
+    return rows, (len(rows) / total if total else 1.0)
 
 
 def traced_sample(row_numbers: pd.Series, at_most: int) -> pd.Series:

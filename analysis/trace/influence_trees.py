@@ -116,6 +116,13 @@ class BoostingInfluence:
         big = gradients[:, self.big_leaf_columns].toarray() @ self.big_leaf_coefficients
         return -(big + (gradients @ self.leaf_members).toarray())
 
+    def summed_scores(self, gradients: sparse.csr_matrix, members: sparse.csr_matrix) -> np.ndarray:
+        """Each query's scores summed within groups of training rows (``members``: rows x
+        groups, one 1 per row), (queries, groups): :meth:`query_scores` times ``members``,
+        with ``members`` applied to the training side first so no query meets every row."""
+        big = gradients[:, self.big_leaf_columns].toarray() @ (members.T @ self.big_leaf_coefficients.T).T
+        return -(big + (gradients @ (self.leaf_members @ members)).toarray())
+
     def leaf_gradients(self, x_query: pd.DataFrame, y_query: np.ndarray) -> sparse.csr_matrix:
         """Each query's loss gradient in the leaf it reaches of every tree, (queries, every
         tree's nodes), from one replay of the boosting over the queries' own raw scores."""
