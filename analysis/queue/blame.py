@@ -25,7 +25,7 @@ from analysis.query import ROW_ID, Sql, ident
 from analysis.scope import Scope
 from analysis.slices import to_sql
 from analysis.store import Store
-from analysis.trace.batch_blame import blame_batches
+from analysis.trace.batch_blame import blame_batches, tested_at_most
 from analysis.trace.tracer import InfluenceCache, LoadedLog, trace_failures
 from analysis.workspace.version_cards import VersionCard
 
@@ -39,9 +39,7 @@ near 10 s, while a batch behind even 5% of the failures is still expected in ~25
 ones. ``sleuth queue add --trace-at-most N``
 changes it."""
 TRACE_SAMPLE_SEED = 0
-CORRECT_AT_MOST = 50_000
-"""Correct predictions per version read to weigh a batch's fixes against its breaks: the
-failures' sampling rate, capped (for a booster each costs a replay of the boosting)."""
+_RIGHT = "_sleuth_right"
 PREPARATION_SHARE = 0.2
 """Part of a version's blame progress given to preparing the influence (once per model)."""
 
@@ -79,10 +77,10 @@ def batch_groups(scope: Scope, version: str | None, row_numbers: pd.Series, sour
     """Blame each failure (row numbers of ``version`` in ``scope``; a uniform sample of
     ``at_most`` when there are more, see :data:`TRACE_AT_MOST`) on a training batch, all in one
     pass over the prepared influence, and group the failures blamed on the same batch, largest
-    first. The scope's correct predictions, sampled at the same rate (at most
-    :data:`CORRECT_AT_MOST`), tell a batch whose removal fixes failures from one whose removal
-    only moves predictions near the boundary either way. The failures left out of the sample
-    are not blamed: grouping gives them to their slice."""
+    first. The scope's labelled predictions (or a sample, :func:`tested_at_most`) tell a batch whose
+    removal fixes failures from one whose removal only moves predictions near the boundary,
+    either way. The failures left out of the sample are not blamed: grouping gives them to their
+    slice."""
     store, dataset, roles = scope.store, scope.dataset, scope.roles
     if row_numbers.empty:
         return []
@@ -94,10 +92,9 @@ def batch_groups(scope: Scope, version: str | None, row_numbers: pd.Series, sour
     missing = [c for c in ready.features if c not in rows.columns]
     if missing:
         raise SchemaError(f"the log lacks the model's feature column(s) {', '.join(missing)}")
-    correct, correct_share = _correct_sample(scope, len(traced) / len(row_numbers))
-    blame = blame_batches(ready, rows, rows[roles.label], correct, correct[roles.label],
-                          (len(traced) / len(row_numbers), correct_share), cancel=cancel,
-                          progress=scaled(progress, PREPARATION_SHARE, 1.0))
+    tested = _tested_rows(scope, tested_at_most(ready))
+    blame = blame_batches(ready, rows, rows[roles.label], tested, tested[roles.label], tested[_RIGHT].to_numpy(),
+                          cancel=cancel, progress=scaled(progress, PREPARATION_SHARE, 1.0))
     blamed = blame.blamed()
     groups = []
     for batch in np.unique(blamed[blamed >= 0]):
@@ -111,18 +108,16 @@ def batch_groups(scope: Scope, version: str | None, row_numbers: pd.Series, sour
     return sorted(groups, key=lambda g: -len(g.rows))
 
 
-def _correct_sample(scope: Scope, rate: float) -> tuple[pd.DataFrame, float]:
-    """The scope's correct predictions, whole: a share ``rate`` of them (at most
-    :data:`CORRECT_AT_MOST`), chosen by a hash of the row number so the same log gives the same
-    sample; and the share actually read."""
+def _tested_rows(scope: Scope, at_most: int) -> pd.DataFrame:
+    """The scope's labelled predictions, whole, with whether each is right (column
+    :data:`_RIGHT`): all of them, or ``at_most`` chosen by a hash of the row number (the same
+    log gives the same rows)."""
     store, dataset, roles = scope.store, scope.dataset, scope.roles
     out = outcomes(roles, dataset.columns)
-    where = Sql(f"{out.has_label} AND coalesce({out.is_correct}, 0) = 1") & scope.condition
-    total = int(store.rows(Sql(f"SELECT count(*) FROM {ident(dataset.view)} WHERE {where.text}", where.params))[0][0])
-    wanted = min(int(round(rate * total)), CORRECT_AT_MOST)
-    rows = store.df(Sql(f"SELECT * FROM {ident(dataset.view)} WHERE {where.text} "
-                        f"ORDER BY hash({ident(ROW_ID)} + {TRACE_SAMPLE_SEED}) LIMIT {wanted}", where.params))
-    return rows, (len(rows) / total if total else 1.0)
+    where = Sql(f"{out.has_label} AND ({out.is_correct}) IS NOT NULL") & scope.condition
+    return store.df(Sql(f"SELECT *, ({out.is_correct}) = 1 AS {ident(_RIGHT)} FROM {ident(dataset.view)} "
+                        f"WHERE {where.text} ORDER BY hash({ident(ROW_ID)} + {TRACE_SAMPLE_SEED}) "
+                        f"LIMIT {int(at_most)}", where.params))
 
 
 def traced_sample(row_numbers: pd.Series, at_most: int) -> pd.Series:

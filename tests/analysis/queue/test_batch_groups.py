@@ -19,6 +19,7 @@ from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.grouping import version_scope
 from analysis.queue.edits import MergeGroups, apply
 from analysis.queue.intake import FoundFailures, find_failures, queue_failures
+from analysis.queue.report import render_markdown, report_document
 from analysis.scope import Scope
 from analysis.store import Store
 from analysis.workspace.version_cards import VersionCard
@@ -110,8 +111,10 @@ def test_the_flipped_label_batch_is_blamed_for_the_failures_it_causes(queue, dem
     assert best.reason == "batch", best.title
     assert blamed["value"] == incident["source"]
     assert f"blamed training batch source = {incident['source']}" in best.title
-    assert blamed["fixed"] > blamed["broken"] and blamed["p_value"] < 0.05
+    assert blamed["fixes"] > blamed["breaks"] and blamed["p_value"] < 0.05
     assert recall >= 0.8 and purity >= 0.9, (best.title, purity, recall)
+    said = f"without it {blamed['fixes']} failures would be right and {blamed['breaks']} correct predictions wrong"
+    assert said in render_markdown(report_document(queue))
 
 
 def test_no_other_batch_holds_a_group(queue, manifest):
