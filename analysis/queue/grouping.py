@@ -112,7 +112,8 @@ def group_failures(scope: Scope, failures: pd.DataFrame, findings: Sequence[Find
         owner = _first_containing(store, dataset, [r.slice.predicate for r in chosen], of_version["row_number"])
         if traces and version in traces:
             by_finding = owner.map(lambda i: i >= 0 and chosen[i].kind == "finding")
-            blamed, note = _blamed(Scope(store, dataset, roles, scope), version,
+            whole_version = version_scope(roles, version) if version is not None else None
+            blamed, note = _blamed(Scope(store, dataset, roles, whole_version), version,
                                    of_version["row_number"][~by_finding], traces[version], cache or InfluenceCache(),
                                    trace_at_most, cancel, scaled(step, BLAME_START, 1.0))
             notes += [note] if note else []

@@ -14,8 +14,9 @@ without the batch predicts it right, and the batch is one whose removal fixes si
 of the scope's predictions than it breaks: McNemar's exact test (the model with and without the
 batch as two versions scored on the same rows: failures it fixes against correct predictions it
 breaks), Benjamini-Hochberg over the batches. A clean batch's removal only moves predictions
-near the boundary, both ways (on the demo each of the three fixes 62-68 failures and breaks
-114-133 correct predictions); the flipped batch fixes 333 and breaks 226 (p 1e-5). The model
+near the boundary, both ways (on the linear version's first half of October each of the three
+fixes 62-68 failures and breaks 114-133 correct predictions); the flipped batch fixes 333 and
+breaks 226 (p 1e-5). The model
 without a batch is refitted (a linear model) or estimated to first order (others), see
 :func:`_right_without`. Against the counterfactual truth (the 331 failures of the linear
 version's first half of October that the model trained on unflipped labels gets right), the
