@@ -35,9 +35,10 @@ def add_queue_commands(sub, positive_int, timestamp) -> None:
     add.add_argument("--since-last-review", action="store_true",
                      help="only predictions after those read by the last intake")
     add.add_argument("--check", action="store_true",
-                     help="run the input checks first and group failures by the findings whose rows they are "
+                     help="run the input checks again first and group failures by the findings whose rows they are "
                           "(against the reference profile saved in the workspace, else the log's first 20%% of time); "
-                          "the findings are kept, and without --check the log's last kept findings are used")
+                          "the findings are kept; without --check the log's last kept findings are used, and when "
+                          "none are kept the checks run first anyway")
     add.add_argument("--sample", type=positive_int, help="keep at most N items per group; count the rest")
     _add_training_arguments(add, "trace each group's failures to the training batch they come from (slow)")
     add.add_argument("--trace-at-most", type=positive_int, metavar="N",
@@ -120,12 +121,11 @@ def _add(queue, args) -> int:
     if args.version:
         condition = version_scope(roles, args.version) & condition
     followed = follow_up(queue, Scope(store, dataset, roles))
-    if args.check:
+    findings = () if args.check else kept_findings(queue.workspace, dataset.name)
+    if not findings:  # grouped by failing slice alone, a swapped client's failures would be two groups
         checked = check_dataset(Scope(store, dataset, roles), queue.workspace.profile(dataset.name))
         queue.workspace.save_findings(dataset.name, checked.reference, [finding_to_dict(f) for f in checked.findings])
         findings = checked.findings
-    else:
-        findings = kept_findings(queue.workspace, dataset.name)
     result = intake_log(queue, Scope(store, dataset, roles, condition), since_last_review=args.since_last_review,
                         sample=args.sample, findings=findings, traces=_traces(queue, store, dataset, roles, args),
                         trace_at_most=args.trace_at_most or TRACE_AT_MOST)

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
 
 from analysis.errors import InputError
-from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
+from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.queue.blame import TraceSource, traces_from_cards
 from analysis.queue.edits import QueueEdit, apply, revert
 from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.intake import FoundFailures, IntakeResult, find_failures, queue_failures
 from analysis.scope import Scope
+from analysis.triage.check_report import CheckRun, check_dataset
 
 from app.commands import Command
 from app.state import Changes, Session
@@ -54,14 +55,38 @@ def session_traces(session: Session, dataset_name: str) -> dict[str, TraceSource
             if not versions or version in versions}
 
 
+@dataclass(frozen=True)
+class FoundToQueue:
+    """What the intake's worker hands back: the failures found and grouped, and the check it ran
+    first when the log had no findings kept (for the GUI thread to keep and show)."""
+
+    failed: FoundFailures
+    checked: CheckRun | None = None
+
+
 def find_failures_to_queue(refusal: str | None, scope: Scope, findings: Sequence = (),
-                           traces: Mapping[str, TraceSource] | None = None,
-                           cancel: CancelToken = NEVER_CANCELLED, progress: Progress = no_progress) -> FoundFailures:
+                           traces: Mapping[str, TraceSource] | None = None, check_first: bool = False,
+                           saved_profile: str | None = None, cancel: CancelToken = NEVER_CANCELLED,
+                           progress: Progress = no_progress) -> FoundToQueue:
     """The worker half of adding failures to the queue; ``refusal`` (from :func:`queue_refusal`)
-    is raised first, so it reaches the window's notification area like any failed job."""
+    is raised first, so it reaches the window's notification area like any failed job. With
+    ``check_first`` (the log has no check kept) the log's input checks run first, against the
+    reference profile the workspace kept (``saved_profile``) or the default reference, and the
+    failures are grouped by their findings: a swapped client's failures are one finding, where
+    failing slices alone would split them in two (:func:`analysis.queue.intake.kept_findings`)."""
     if refusal:
         raise InputError(refusal)
-    return find_failures(scope, findings, cancel, traces, progress=progress)
+    checked = None
+    if check_first:
+        checked = check_dataset(Scope(scope.store, scope.dataset, scope.roles), saved_profile,
+                                progress=scaled(progress, 0.0, CHECK_SHARE), cancel=cancel)
+        findings = checked.findings
+        progress = scaled(progress, CHECK_SHARE, 1.0)
+    return FoundToQueue(find_failures(scope, findings, cancel, traces, progress=progress), checked)
+
+
+CHECK_SHARE = 0.3
+"""Part of an intake's progress given to the input checks it runs first."""
 
 
 @dataclass

@@ -402,6 +402,9 @@ def _blame_html(group: Group) -> str:
     blamed = group.evidence.get("blamed_batch")
     if blamed:
         tested = f", concentration p = {p_value(blamed['p_value'])}" if "p_value" in blamed else ""
+        if "fixes" in blamed:  # intake's blame: the model without the batch, tested on the scope's predictions
+            tested = (f"; without it {blamed['fixes']:,} failures would be right and {blamed['breaks']:,} correct "
+                      f"predictions wrong, p = {p_value(blamed['p_value'])}")
         return (f"Blamed training batch: <b>{escape_html(str(blamed['column']))} = {escape_html(str(blamed['value']))}"
                 f"</b> ({100 * blamed['harmful_share']:.0f}% of the harmful influence from "
                 f"{100 * blamed['row_share']:.0f}% of the training rows{tested}{_traced(blamed)})")

@@ -23,7 +23,8 @@ from analysis.queue.intake import kept_findings
 from analysis.scope import Scope
 from analysis.slices import Predicate
 from analysis.slicing.role_leaves import slice_sql
-from app.queue_commands import QueueFailures, find_failures_to_queue, queue_refusal, session_traces
+from app.commands import SetFindings
+from app.queue_commands import FoundToQueue, QueueFailures, find_failures_to_queue, queue_refusal, session_traces
 from app.tasks import HEAVY
 from views.panel import Panel
 
@@ -33,16 +34,30 @@ def add_to_queue(panel: Panel, predicate: Predicate | None, findings: Sequence =
     """Queue the failures among ``predicate``'s rows of the open log ``dataset`` (the active one
     when None; a None predicate means the current slice's rows), grouped first by ``findings``
     when they are a check's findings on those rows, else by the log's last check kept in the
-    workspace (see :func:`analysis.queue.intake.kept_findings`)."""
+    workspace (see :func:`analysis.queue.intake.kept_findings`), else by a check the worker runs
+    first and the workspace then keeps: failures are never grouped by failing slice alone when
+    a check would name their cause."""
     session = panel.session
     opened = session.datasets.get(dataset) if dataset is not None else session.active
     if opened is None:
         return
-    if not findings and session.workspace is not None:
-        findings = kept_findings(session.workspace, opened.name)
+    workspace = session.workspace
+    if not findings and workspace is not None:
+        findings = kept_findings(workspace, opened.name)
+    check_first = not findings
     condition = slice_sql(predicate, opened.dataset, opened.roles) if predicate is not None else session.condition()
     panel.run_job("add to queue", find_failures_to_queue, queue_refusal(session),
                   Scope(session.store, opened.dataset, opened.roles, condition), tuple(findings),
-                  session_traces(session, opened.name), lane=HEAVY,
+                  session_traces(session, opened.name), check_first,
+                  workspace.profile(opened.name) if check_first and workspace is not None else None, lane=HEAVY,
                   label=f"Adding the failures of {what} to the queue",
-                  on_done=lambda failed: session.run(QueueFailures(failed)))
+                  on_done=lambda found: _queue_found(session, found))
+
+
+def _queue_found(session, found: FoundToQueue) -> None:
+    """On the GUI thread: keep and show the check the intake ran first, then queue its failures."""
+    checked = found.checked
+    if checked is not None:
+        session.run(SetFindings(checked.findings, checked.dataset.name, checked.profile_json, checked.reference,
+                                checked.choice))
+    session.run(QueueFailures(found.failed))

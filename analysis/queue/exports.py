@@ -82,11 +82,14 @@ def _num(value: float | None) -> str:
 
 def relabel_request(scope: Scope, group: Group, train_paths: Sequence[str], model_path: str | None = None,
                     trust: bool = False) -> dict[str, Any]:
-    """The training rows to relabel for a group: the batch that trace blames for the group's
-    failures (the source value holding the largest share of their summed harmful influence),
-    and within it the labels confident learning flags as probably wrong, most suspect first."""
+    """The training rows to relabel for a group: the batch blamed for the group's failures (the
+    one its evidence keeps, as the review saw it: a batch group's own, found at intake; else the
+    source value trace finds holding the largest share of their summed harmful influence), and
+    within it the labels confident learning flags as probably wrong, most suspect first."""
     store = scope.store
-    blamed, traced = blamed_batch(scope, group, train_paths, model_path, trust)
+    kept = group.evidence.get("blamed_batch")
+    blamed, traced = ((kept, kept.get("traced_failures")) if kept
+                      else blamed_batch(scope, group, train_paths, model_path, trust))
     training = read_training(store, train_paths)
     report = suspects_for(store, train_paths, model_path, trust, top=len(training.frame))
     ids = (training.frame[training.id_column] if training.id_column else pd.Series(range(len(training.frame))))

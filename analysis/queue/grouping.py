@@ -112,9 +112,10 @@ def group_failures(scope: Scope, failures: pd.DataFrame, findings: Sequence[Find
         owner = _first_containing(store, dataset, [r.slice.predicate for r in chosen], of_version["row_number"])
         if traces and version in traces:
             by_finding = owner.map(lambda i: i >= 0 and chosen[i].kind == "finding")
-            blamed, note = _blamed(store, dataset, roles, version, of_version["row_number"][~by_finding],
-                                   traces[version], cache or InfluenceCache(), trace_at_most, cancel,
-                                   scaled(step, BLAME_START, 1.0))
+            whole_version = version_scope(roles, version) if version is not None else None
+            blamed, note = _blamed(Scope(store, dataset, roles, whole_version), version,
+                                   of_version["row_number"][~by_finding], traces[version], cache or InfluenceCache(),
+                                   trace_at_most, cancel, scaled(step, BLAME_START, 1.0))
             notes += [note] if note else []
             for batch in blamed:
                 found.append(FoundGroup(batch.key, "batch", batch.title, version, None,
@@ -134,7 +135,7 @@ def group_failures(scope: Scope, failures: pd.DataFrame, findings: Sequence[Find
     return Grouping(found, notes)
 
 
-def _blamed(store, dataset, roles, version, row_numbers, source, cache, at_most, cancel,
+def _blamed(scope: Scope, version, row_numbers, source, cache, at_most, cancel,
             progress) -> tuple[list[BatchGroup], str | None]:
     """The version's batch groups and the note the intake gives about them: how many failures
     were traced when not all were, or why none were (a model that needs trust, a card's file that
@@ -142,8 +143,7 @@ def _blamed(store, dataset, roles, version, row_numbers, source, cache, at_most,
     it cannot trace is grouped by slice and the intake goes on."""
     named = f"version {version}" if version is not None else "the log"
     try:
-        groups = batch_groups(Scope(store, dataset, roles), version, row_numbers, source, cache, at_most, cancel,
-                              progress)
+        groups = batch_groups(scope, version, row_numbers, source, cache, at_most, cancel, progress)
     except SleuthError as refused:
         return [], f"{named}: failures not traced to training batches: {refused}"
     if len(row_numbers) <= at_most:

@@ -32,6 +32,10 @@ METHOD = "influence functions (exact, Koh & Liang 2017)"
 LOGISTIC, SOFTMAX, SQUARED = "logistic", "softmax", "squared"
 _EIGEN_FLOOR = 1e-8
 """Smallest eigenvalue kept, relative to the largest, when inverting the Hessian."""
+_NEWTON_STEPS = 10
+_NEWTON_TOLERANCE = 1e-8
+"""A refit's Newton steps stop when a step moves no parameter by more than this, relative to
+the largest parameter (at most :data:`_NEWTON_STEPS` steps; the objective is convex)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,10 @@ class LinearInfluence:
     weighted_gradients: np.ndarray  # (rows, parameters): w_i * grad L_i
     hessian_inverse: np.ndarray  # (parameters, parameters)
     gradients: np.ndarray  # (rows, parameters): grad L_i
+    design: np.ndarray  # (rows, features + 1): the training rows as the model sees them
+    targets: np.ndarray  # (rows,): class positions or values
+    weights: np.ndarray  # (rows,)
+    penalty: np.ndarray  # (parameters,): the L2 penalty on each parameter (0 on intercepts)
 
     method = METHOD
 
@@ -57,6 +65,30 @@ class LinearInfluence:
         """How much each row's own loss rises when it is removed: ``w_i g_i^T H^-1 g_i``."""
         return np.einsum("ij,ij->i", self.weighted_gradients @ self.hessian_inverse, self.gradients)
 
+    def refit_without(self, removed: np.ndarray) -> np.ndarray:
+        """The parameters refitted without the ``removed`` training rows (a boolean mask), the
+        preprocessing held as fitted: Newton's method on the remaining rows' objective, started
+        at the fitted parameters. One step is the influence estimate with the remaining rows'
+        Hessian; a batch of flipped labels moves the fit too far for one step (on the demo, one
+        step fixes 241 of the 333 failures a real refit fixes), so steps go on until they no
+        longer move the parameters, three or four for a quarter of the rows."""
+        kept = ~removed
+        design, targets, weights = self.design[kept], self.targets[kept], self.weights[kept]
+        theta = self.theta.copy()
+        for _ in range(_NEWTON_STEPS):
+            gradient = weights @ _gradients(self.loss, theta, design, targets) + self.penalty * theta.ravel()
+            hessian = _hessian(self.loss, theta, design, weights) + np.diag(self.penalty)
+            step = np.linalg.lstsq(hessian, gradient, rcond=None)[0].reshape(theta.shape)
+            theta = theta - step
+            if np.abs(step).max() <= _NEWTON_TOLERANCE * max(1.0, np.abs(theta).max()):
+                break
+        return theta
+
+    def predicted(self, theta: np.ndarray, x_query: pd.DataFrame) -> np.ndarray:
+        """The class (position) parameters ``theta`` predict for each query row."""
+        outputs = _outputs(self.loss, theta, _design(self.estimator, x_query))
+        return (outputs[:, 0] >= 0.5).astype(int) if self.loss == LOGISTIC else outputs.argmax(axis=1)
+
 
 def prepare(estimator: Any, train_X: pd.DataFrame, codes: np.ndarray, weights: np.ndarray,
             progress: Progress, cancel: CancelToken) -> LinearInfluence:
@@ -69,18 +101,16 @@ def prepare(estimator: Any, train_X: pd.DataFrame, codes: np.ndarray, weights: n
     cancel.raise_if_cancelled()
     gradients = _gradients(loss, theta, design, codes)
     progress(0.5, "Building the Hessian")
-    hessian = _hessian(loss, theta, design, weights)
-    penalty = _l2_penalty(final, float(weights.sum()))
-    outputs, width = theta.shape
-    for output in range(outputs):
-        coefficients = np.arange(output * width, (output + 1) * width - 1)
-        hessian[coefficients, coefficients] += penalty
+    penalty = np.zeros(theta.shape)
+    penalty[:, :-1] = _l2_penalty(final, float(weights.sum()))
+    hessian = _hessian(loss, theta, design, weights) + np.diag(penalty.ravel())
     cancel.raise_if_cancelled()
     progress(0.8, "Factorising the Hessian")
     values, vectors = np.linalg.eigh(hessian)
     floor = max(values.max(), 1.0) * _EIGEN_FLOOR
     inverse = (vectors / np.maximum(values, floor)) @ vectors.T
-    return LinearInfluence(estimator, loss, theta, gradients * weights[:, None], inverse, gradients)
+    return LinearInfluence(estimator, loss, theta, gradients * weights[:, None], inverse, gradients, design, codes,
+                           weights, penalty.ravel())
 
 
 def _loss_of(final: Any) -> str:

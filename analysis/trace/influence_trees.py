@@ -116,9 +116,20 @@ class BoostingInfluence:
         big = gradients[:, self.big_leaf_columns].toarray() @ self.big_leaf_coefficients
         return -(big + (gradients @ self.leaf_members).toarray())
 
+    def summed_scores(self, gradients: sparse.csr_matrix, members: sparse.csr_matrix) -> np.ndarray:
+        """Each query's scores summed within groups of training rows (``members``: rows x
+        groups, one 1 per row), (queries, groups): :meth:`query_scores` times ``members``,
+        with ``members`` applied to the training side first so no query meets every row."""
+        big = gradients[:, self.big_leaf_columns].toarray() @ (members.T @ self.big_leaf_coefficients.T).T
+        return -(big + (gradients @ (self.leaf_members @ members)).toarray())
+
     def leaf_gradients(self, x_query: pd.DataFrame, y_query: np.ndarray) -> sparse.csr_matrix:
         """Each query's loss gradient in the leaf it reaches of every tree, (queries, every
         tree's nodes), from one replay of the boosting over the queries' own raw scores."""
+        return self.replayed(x_query, y_query)[0]
+
+    def replayed(self, x_query: pd.DataFrame, y_query: np.ndarray) -> tuple[sparse.csr_matrix, np.ndarray]:
+        """:meth:`leaf_gradients`, and the queries' final raw scores the replay ends with."""
         trees = self.trees
         leaves = trees.leaves(x_query)
         raw = trees.baseline(x_query, leaves)
@@ -134,7 +145,17 @@ class BoostingInfluence:
                 raw = stepped
         columns = leaves + self.node_offsets[None, :-1]
         rows = np.repeat(np.arange(len(leaves)), leaves.shape[1])
-        return sparse.csr_matrix((weights.ravel(), (rows, columns.ravel())), shape=(len(leaves), self.node_offsets[-1]))
+        gradients = sparse.csr_matrix((weights.ravel(), (rows, columns.ravel())),
+                                      shape=(len(leaves), self.node_offsets[-1]))
+        return gradients, raw
+
+    def true_class_probability(self, raw: np.ndarray, y_query: np.ndarray) -> np.ndarray:
+        """The probability the model gives each query's true class, from its raw scores."""
+        if self.trees.loss == LOGISTIC:
+            positive = 1.0 / (1.0 + np.exp(-raw[:, 0]))
+            return np.where(y_query.astype(int) == 1, positive, 1.0 - positive)
+        shifted = np.exp(raw - raw.max(axis=1, keepdims=True))
+        return (shifted / shifted.sum(axis=1, keepdims=True))[np.arange(len(raw)), y_query.astype(int)]
 
     @cached_property
     def node_offsets(self) -> np.ndarray:

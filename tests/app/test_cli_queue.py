@@ -221,6 +221,28 @@ def test_check_keeps_its_findings_for_the_meeting_and_the_next_intake(demo_files
         opened.close()
 
 
+def test_a_first_queue_add_without_check_still_groups_the_swap_by_its_finding(demo_files, tmp_path):
+    """Issue 16's swap split, on the user's default path: a new workspace (no check kept) and a
+    plain ``queue add``. The checks run first and are kept, so the swapped client's failures
+    are one pure finding group, not the two failing slices discovery alone would give."""
+    from analysis.queue.failure_queue import FailureQueue
+    from analysis.workspace.workspace_file import Workspace
+    from tests.analysis.queue.test_grouping import _purity_and_recall
+
+    workspace = tmp_path / "fresh.sleuth"
+    _sleuth("queue", "add", workspace, demo_files.log, "--json")
+    incidents = {i["id"]: i for i in json.loads(demo_files.manifest.read_text())["incidents"]}
+    opened = Workspace.open(workspace)
+    try:
+        group, purity, recall = _purity_and_recall(FailureQueue(opened), demo_files, incidents, "b",
+                                                   "fraud-lr-2026.09")
+        assert group.reason == "finding" and "swap" in group.title, group.title
+        assert purity >= 0.9 and recall >= 0.8, (purity, recall)
+        assert any(f["kind"] == "swap" for f in opened.findings(group.dataset)[1])
+    finally:
+        opened.close()
+
+
 def test_queue_add_and_golden_add_take_the_label_they_are_told(tmp_path):
     """Issue 13: every command that reads a log takes role overrides; ``--label`` names the
     ground truth where the column detection would pick (named ``label``) is not it."""

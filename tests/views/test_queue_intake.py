@@ -318,3 +318,30 @@ def test_the_batch_groups_count_follows_later_intakes_and_its_title_is_kept(qtbo
     assert later.failures == later.items == len(queue.items(batch.id)) > batch.failures
     row = _agenda_titles(panel).index("flipped electronics labels")
     assert panel.agenda.tree.topLevelItem(row).text(1) == f"{later.failures:,}"
+
+
+def test_the_first_intake_of_a_log_with_no_check_kept_groups_the_swap_by_its_finding(qtbot, sync_tasks, demo_files,
+                                                                                      tmp_path):
+    """Issue 16's swap split, on the window's default path: a log opened without its checks, a
+    new workspace, and "add the current slice" in the queue panel. The intake runs the checks
+    first and keeps them (the findings panel shows them), so the swapped client's failures are
+    one pure finding group, not the two failing slices discovery alone would give."""
+    import json
+
+    from tests.analysis.queue.test_grouping import _purity_and_recall
+
+    session = Session()
+    open_log(session, demo_files.log)
+    session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
+    session.run(SetSlice(Slice(InSet("model_version", (LINEAR,)), name="the linear version")))
+    assert not session.workspace.findings(session.active.name)[1]
+    panel = _show(qtbot, QueuePanel(session, sync_tasks))
+    panel.add_slice_button.click()
+    incidents = {i["id"]: i for i in json.loads(demo_files.manifest.read_text())["incidents"]}
+    group, purity, recall = _purity_and_recall(FailureQueue(session.workspace), demo_files, incidents, "b", LINEAR)
+    assert group.reason == "finding" and "swap" in group.title, group.title
+    assert purity >= 0.9 and recall >= 0.8, (purity, recall)
+    assert group.title in _agenda_titles(panel)
+    assert any(f.kind == "swap" for f in session.findings)
+    assert any(f["kind"] == "swap" for f in session.workspace.findings(session.active.name)[1])
+    session.close()

@@ -1,22 +1,25 @@
 """Grouping by the training batch trace blames, on the demo: the batch whose labels the manifest
-says were flipped is rediscovered, and the failures the flips cause land in its group."""
+says were flipped is rediscovered, and the failures the flips cause (those a model trained on the
+labels with the flips undone gets right) land in its group."""
 
 import datetime as dt
 import json
 import pickle
 from dataclasses import replace
 
-import duckdb
+import pandas as pd
 import pytest
-from scipy import stats
 
 from analysis.data.open_log import load_log
 from analysis.data.time import time_window
+from analysis.demo.models import _linear_model
+from analysis.demo.world import CATEGORICAL_FEATURES, FLAG_FEATURES, NUMERIC_FEATURES
 from analysis.queue.blame import TraceSource, traces_from_cards
 from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.grouping import version_scope
 from analysis.queue.edits import MergeGroups, apply
 from analysis.queue.intake import FoundFailures, find_failures, queue_failures
+from analysis.queue.report import render_markdown, report_document
 from analysis.scope import Scope
 from analysis.store import Store
 from analysis.workspace.version_cards import VersionCard
@@ -26,6 +29,8 @@ LINEAR = "fraud-lr-2026.09"
 """The version whose model loads without trust (a linear pipeline): the one intake traces here."""
 EVERY_FAILURE = 100_000
 """A cap above the failures read: the blame itself is measured, not the sample."""
+SAMPLED = 1_200
+"""A cap below the half month's 2,123 failures."""
 
 
 @pytest.fixture(scope="module")
@@ -75,25 +80,25 @@ def queue(traced_queue):
 
 
 def _caused_by_the_flips(demo_files, manifest) -> set[str]:
-    """Request ids of the linear version's failures the flipped labels cause, from the manifest:
-    rows of the flipped category predicted as the label the flips wrote, and wrong; rows inside
-    another planted log incident count for that one (and against the group's purity, as in
-    test_grouping)."""
+    """Request ids of the linear version's failures the flipped labels cause: those the same
+    model, trained on the snapshot with the flips undone, gets right (the counterfactual)."""
     incident = next(i for i in manifest["incidents"] if i["kind"] == "label_noise")
-    con = duckdb.connect()
-    training = con.execute("SELECT is_fraud FROM read_parquet(?)", [str(demo_files.training)]).df()
-    written = int(training["is_fraud"].iloc[incident["flipped_row_ids"]].mode()[0])
-    others = " OR ".join(f"({i['predicate']})" for i in manifest["incidents"]
-                         if i["dataset"] == "log" and i["predicate"] and i["kind"] != "label_delay")
-    ids = con.execute(
-        "SELECT CAST(request_id AS VARCHAR) FROM read_parquet(?) WHERE model_version = ? "
-        "AND merchant_category = ? AND prediction = ? AND is_fraud IS NOT NULL AND is_fraud <> prediction "
-        f"AND NOT coalesce({others}, FALSE)", [str(demo_files.log), LINEAR, incident["category"], written]).fetchall()
-    con.close()
-    return {i[0] for i in ids}
+    training = pd.read_parquet(demo_files.training)
+    clean = training["is_fraud"].copy()
+    flipped = incident["flipped_row_ids"]
+    clean.iloc[flipped] = 1 - clean.iloc[flipped]
+    features = list(NUMERIC_FEATURES + CATEGORICAL_FEATURES + FLAG_FEATURES)
+    model = _linear_model().fit(training[features], clean)
+    log = pd.read_parquet(demo_files.log)
+    failed = log[(log["model_version"] == LINEAR) & log["is_fraud"].notna() & (log["is_fraud"] != log["prediction"])]
+    right = model.predict(failed[features]) == failed["is_fraud"].to_numpy()
+    return set(failed["request_id"].astype(str)[right])
 
 
 def test_the_flipped_label_batch_is_blamed_for_the_failures_it_causes(queue, demo_files, manifest):
+    """The group of the flipped batch holds >= 80% of the failures the flips cause, and >= 90%
+    of it are such failures (0.91 and 0.90 measured): removing the batch fixes significantly
+    more predictions than it breaks, and fixes these."""
     incident = next(i for i in manifest["incidents"] if i["kind"] == "label_noise")
     caused = _caused_by_the_flips(demo_files, manifest)
     items = queue.items()
@@ -102,22 +107,23 @@ def test_the_flipped_label_batch_is_blamed_for_the_failures_it_causes(queue, dem
     best = queue.group(int(by_group["sum"].idxmax()))
     inside, size = by_group.loc[best.id, "sum"], by_group.loc[best.id, "count"]
     purity, recall = inside / size, inside / items["caused"].sum()
+    blamed = best.evidence["blamed_batch"]
     assert best.reason == "batch", best.title
-    assert best.evidence["blamed_batch"]["value"] == incident["source"]
+    assert blamed["value"] == incident["source"]
     assert f"blamed training batch source = {incident['source']}" in best.title
-    assert best.evidence["blamed_batch"]["harmful_share"] > best.evidence["blamed_batch"]["row_share"]
-    assert recall >= 0.8 and purity > 0.5, (best.title, purity, recall)
-    rest = items.loc[items["group_id"] != best.id, "caused"]
-    enriched = stats.fisher_exact([[inside, size - inside], [rest.sum(), len(rest) - rest.sum()]], alternative="greater")
-    assert enriched.pvalue < 0.05
+    assert blamed["fixes"] > blamed["breaks"] and blamed["p_value"] < 0.05
+    assert recall >= 0.8 and purity >= 0.9, (best.title, purity, recall)
+    said = f"without it {blamed['fixes']} failures would be right and {blamed['breaks']} correct predictions wrong"
+    assert said in render_markdown(report_document(queue))
 
 
-def test_no_other_batch_holds_a_real_group(queue, manifest):
-    """The three clean batches: at most a stray failure each (BH keeps false blames rare)."""
+def test_no_other_batch_holds_a_group(queue, manifest):
+    """The three clean batches: removing one breaks more correct predictions than it fixes
+    failures, so none is significant and none holds a group."""
     incident = next(i for i in manifest["incidents"] if i["kind"] == "label_noise")
-    clean = [g for g in queue.groups() if g.reason == "batch"
+    clean = [g.title for g in queue.groups() if g.reason == "batch"
              and g.evidence["blamed_batch"]["value"] != incident["source"]]
-    assert sum(g.failures for g in clean) <= 0.01 * queue.total_failures(), [g.title for g in clean]
+    assert not clean
 
 
 def test_version_cards_name_what_is_traced():
@@ -152,22 +158,24 @@ def test_a_merge_of_the_batch_group_survives_new_failures(found, tmp_path):
 
 
 def test_blame_traces_a_sample_of_at_most_n_failures_and_says_so(loaded_demo, demo_files, manifest):
-    """A cap below the week's failures: only a uniform sample of that many is blamed (the rest
-    go to slice groups), the batch groups say how many were traced of how many, and the intake
-    notes it; the flipped batch is still the one blamed most."""
+    """A cap below the half month's failures: only a uniform sample of that many is blamed (the
+    rest go to slice groups), the batch groups say how many were traced of how many, and the
+    intake notes it; the flipped batch is still the one blamed. (A sample weighs fewer fixes
+    against fewer breaks: 300 of a week's failures are too few for the flipped batch's test.)"""
     store, loaded = loaded_demo
     incident = next(i for i in manifest["incidents"] if i["kind"] == "label_noise")
     traces = {LINEAR: TraceSource((str(demo_files.training),), str(demo_files.models[LINEAR]))}
-    found = find_failures(Scope(store, loaded.dataset, loaded.roles, _week(loaded.roles)), traces=traces,
-                          trace_at_most=300)
+    first_half = version_scope(loaded.roles, LINEAR) & time_window(loaded.roles, None, dt.datetime(2026, 10, 16))
+    found = find_failures(Scope(store, loaded.dataset, loaded.roles, first_half), traces=traces,
+                          trace_at_most=SAMPLED)
     failures = len(found.found)
-    assert failures > 300
+    assert failures > SAMPLED
     batches = [g for g in found.grouped if g.reason == "batch"]
-    assert batches and sum(len(g.rows) for g in batches) <= 300
+    assert batches and sum(len(g.rows) for g in batches) <= SAMPLED
     assert {(g.evidence["blamed_batch"]["traced_failures"], g.evidence["blamed_batch"]["version_failures"])
-            for g in batches} == {(300, failures)}
-    assert max(batches, key=lambda g: len(g.rows)).evidence["blamed_batch"]["value"] == incident["source"]
-    assert any(f"traced 300 of {failures:,} failures" in note for note in found.notes), found.notes
+            for g in batches} == {(SAMPLED, failures)}
+    assert [g.evidence["blamed_batch"]["value"] for g in batches] == [incident["source"]]
+    assert any(f"traced {SAMPLED:,} of {failures:,} failures" in note for note in found.notes), found.notes
     grouped = [r for g in found.grouped for r in g.rows]
     assert sorted(grouped) == sorted(found.found["row_number"])  # every failure is in exactly one group
 

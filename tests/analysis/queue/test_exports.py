@@ -64,6 +64,21 @@ def test_relabel_blames_the_bad_batch_and_lists_its_flipped_labels(planted, stor
     assert precision > 2 * base_rate, (precision, base_rate)
 
 
+def test_relabel_of_a_batch_group_lists_the_flipped_labels_of_its_own_batch(planted, store):
+    """A group intake formed by blamed batch has no slice to trace: its relabel list is the
+    suspect labels of the batch its evidence names."""
+    queue, _, loaded, folder, flipped = planted
+    with queue.edit():
+        group_id = queue.new_group(f"batch:None:source={BAD_BATCH}", "batch", f"blamed training batch source = "
+                                   f"{BAD_BATCH}", loaded.dataset.name, None, None,
+                                   {"blamed_batch": {"column": "source", "value": BAD_BATCH, "traced_failures": 40}})
+    request = relabel_request(Scope(store, loaded.dataset, loaded.roles), queue.group(group_id),
+                              [str(folder / "train.parquet")])
+    assert (request["blamed"]["value"], request["blamed"]["traced_failures"]) == (BAD_BATCH, 40)
+    listed = [s["row_id"] for s in request["suspects"]]
+    assert listed and len(set(listed) & flipped) / len(listed) > 2 * len(flipped) / 500, request
+
+
 def test_the_group_keeps_the_batch_trace_blames_and_the_report_shows_it(planted, store):
     queue, group, loaded, folder, _ = planted
     blamed = attach_blame(queue, Scope(store, loaded.dataset, loaded.roles), [group.id],

