@@ -69,6 +69,33 @@ def weak(demo_files):
     return incident["predicate"], weak_version, other
 
 
+@pytest.fixture(scope="session", autouse=True)
+def probe_each_file_once():
+    """Probe a file in a child process once per run, not at every open of it.
+
+    Opening a file first reads it in a child process (:mod:`analysis.data.probe`), which costs
+    a Python start and a DuckDB import: 0.2 CPU-s and more wall time, and the suite opens the
+    same demo log hundreds of times. A file that passed, unchanged since (same size and
+    modification time), passes again, so only that repeat is skipped; a file that failed is
+    probed every time, and the probe's own tests (tests/analysis/data/test_bad_input.py)
+    write fresh files, so they always run it.
+    """
+    import analysis.data.loading as loading
+
+    probe = loading.probe_files
+    passed = set()
+
+    def probe_once(paths, file_format, **kwargs):
+        key = (file_format, tuple((str(p), s.st_size, s.st_mtime_ns) for p, s in ((p, os.stat(p)) for p in paths)))
+        if key not in passed:
+            probe(paths, file_format, **kwargs)
+            passed.add(key)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loading, "probe_files", probe_once)
+        yield
+
+
 @pytest.fixture
 def qsettings(tmp_path):
     """QSettings in a temporary INI file, so tests never touch the user's preferences."""
