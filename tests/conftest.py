@@ -48,6 +48,20 @@ def demo_files(tmp_path_factory):
     return generate_demo(tmp_path_factory.mktemp("demo"), rows=200_000, seed=7)
 
 
+WINDOW_DEMO_ROWS = 20_000
+"""A tenth of the shared demo, for tests of the window's mechanics (sorting, finding, slicing,
+saving, copying): opening it and every refresh after are about half the CPU of the full demo's,
+and every incident is still in it (the Spark tests use the same size)."""
+
+
+@pytest.fixture(scope="session")
+def window_demo_files(tmp_path_factory):
+    """The demo (same generator and seed) at :data:`WINDOW_DEMO_ROWS` rows, generated once per run."""
+    from analysis.demo.generate import generate_demo
+
+    return generate_demo(tmp_path_factory.mktemp("window-demo"), rows=WINDOW_DEMO_ROWS, seed=7)
+
+
 @pytest.fixture(scope="session")
 def clean_demo_files(tmp_path_factory):
     """The same demo (rows, seed) without any injected incident, generated once per run: the
