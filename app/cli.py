@@ -469,14 +469,15 @@ def run_check_command(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace, paths: Sequence[str], reference: Sequence[str] | None, samples: dict) -> int:
-    from analysis.triage.check_report import check_report, fails, report_text, run_check
+    from analysis.triage.check_report import CheckSettings, check_report, fails, report_text, run_check
     from analysis.store import APP_MEMORY_LIMIT, Store
     from app.cli_engine import sample_lines, with_samples
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
-    run = run_check(store, paths, reference=reference, reference_window=args.reference_window,
-                    expect=args.expect, since=args.since, write_expect=args.write_expect, fixed=named_roles(args),
-                    options=_log_options(args), model=model_columns_of(args))
+    settings = CheckSettings(reference=reference, reference_window=args.reference_window, expect=args.expect,
+                             since=args.since, write_expect=args.write_expect, fixed=named_roles(args),
+                             options=_log_options(args))
+    run = run_check(store, paths, settings, model=model_columns_of(args))
     say_label_note(run.label_note)
     if args.json:
         report = check_report(Scope(store, run.dataset, run.roles), run.findings, run.reference)
@@ -557,16 +558,16 @@ def run_trace_command(args: argparse.Namespace) -> int:
 def _trace_report(args: argparse.Namespace, train: Sequence[str], log: Sequence[str] | None,
                   snapshot_roles: dict, log_roles: dict) -> dict:
     from analysis.store import APP_MEMORY_LIMIT, Store
-    from analysis.trace.tracer import suspects_for, trace_prediction, trace_slice
+    from analysis.trace.tracer import TraceSettings, TrainingFiles, suspects_for, trace_prediction, trace_slice
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
-    if args.command == "trace" and args.slice is not None:
-        return trace_slice(store, train, log, args.slice, args.model, args.trust, args.version, k=args.top,
-                           snapshot_roles=snapshot_roles, log_roles=log_roles, options=_log_options(args))
-    if args.command == "trace":
-        return trace_prediction(store, train, log, args.row, args.model, args.trust, args.version, k=args.top,
-                                snapshot_roles=snapshot_roles, log_roles=log_roles, options=_log_options(args))
-    return suspects_for(store, train, args.model, args.trust, top=args.top, snapshot_roles=snapshot_roles)
+    training = TrainingFiles(train, args.model, args.trust, snapshot_roles)
+    if args.command == "suspects":
+        return suspects_for(store, training, top=args.top)
+    settings = TraceSettings(version=args.version, k=args.top, log_roles=log_roles, log_options=_log_options(args))
+    if args.slice is not None:
+        return trace_slice(store, training, log, args.slice, settings)
+    return trace_prediction(store, training, log, args.row, settings)
 
 
 def _trace_text(args: argparse.Namespace, report: dict, samples: dict) -> str:

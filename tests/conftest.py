@@ -48,6 +48,20 @@ def demo_files(tmp_path_factory):
     return generate_demo(tmp_path_factory.mktemp("demo"), rows=200_000, seed=7)
 
 
+WINDOW_DEMO_ROWS = 20_000
+"""A tenth of the shared demo, for tests of the window's mechanics (sorting, finding, slicing,
+saving, copying): opening it and every refresh after are about half the CPU of the full demo's,
+and every incident is still in it (the Spark tests use the same size)."""
+
+
+@pytest.fixture(scope="session")
+def window_demo_files(tmp_path_factory):
+    """The demo (same generator and seed) at :data:`WINDOW_DEMO_ROWS` rows, generated once per run."""
+    from analysis.demo.generate import generate_demo
+
+    return generate_demo(tmp_path_factory.mktemp("window-demo"), rows=WINDOW_DEMO_ROWS, seed=7)
+
+
 @pytest.fixture(scope="session")
 def clean_demo_files(tmp_path_factory):
     """The same demo (rows, seed) without any injected incident, generated once per run: the
@@ -67,6 +81,33 @@ def weak(demo_files):
     weak_version = incident["versions"][0]
     other = next(v["version"] for v in manifest["versions"] if v["version"] != weak_version)
     return incident["predicate"], weak_version, other
+
+
+@pytest.fixture(scope="session", autouse=True)
+def probe_each_file_once():
+    """Probe a file in a child process once per run, not at every open of it.
+
+    Opening a file first reads it in a child process (:mod:`analysis.data.probe`), which costs
+    a Python start and a DuckDB import: 0.2 CPU-s and more wall time, and the suite opens the
+    same demo log hundreds of times. A file that passed, unchanged since (same size and
+    modification time), passes again, so only that repeat is skipped; a file that failed is
+    probed every time, and the probe's own tests (tests/analysis/data/test_bad_input.py)
+    write fresh files, so they always run it.
+    """
+    import analysis.data.loading as loading
+
+    probe = loading.probe_files
+    passed = set()
+
+    def probe_once(paths, file_format, **kwargs):
+        key = (file_format, tuple((str(p), s.st_size, s.st_mtime_ns) for p, s in ((p, os.stat(p)) for p in paths)))
+        if key not in passed:
+            probe(paths, file_format, **kwargs)
+            passed.add(key)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loading, "probe_files", probe_once)
+        yield
 
 
 @pytest.fixture

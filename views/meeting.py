@@ -48,7 +48,7 @@ from analysis.report.charts import bucket_labels
 from analysis.report.formatting import escape_html, p_value, percent
 from analysis.scope import Scope
 from analysis.slices import to_text
-from analysis.trace.tracer import InfluenceCache, trace_log_row
+from analysis.trace.tracer import InfluenceCache, TrainingFiles, trace_log_row
 from app.queue_commands import EditQueue, QueueChanged, session_queue
 from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
@@ -245,11 +245,12 @@ class MeetingView(QWidget):
                                           "Data > Version cards to see the training rows behind this failure.")
             return
         self.training_caption.setText("Tracing the training rows behind this failure…")
+        training = TrainingFiles([card.training_snapshot], card.model_file or None,
+                                 card.model_file in self.session.trusted_models,
+                                 self.session.chosen_snapshot_roles(card.training_snapshot))
         self.tasks.submit(trace_log_row, Scope(self.session.store, opened.dataset, opened.roles),
-                          int(item["row_number"]), [card.training_snapshot], card.model_file or None,
-                          card.model_file in self.session.trusted_models, self.cache,
-                          snapshot_roles=self.session.chosen_snapshot_roles(card.training_snapshot),
-                          key=f"{key}:trace", lane=HEAVY, label="Tracing a failure to its training rows",
+                          int(item["row_number"]), training, self.cache, key=f"{key}:trace", lane=HEAVY,
+                          label="Tracing a failure to its training rows",
                           on_result=lambda trace, at=self.position: self._show_trace(at, trace),
                           on_error=lambda error: self.training_caption.setText(
                               f"Could not trace this failure: {error}"))

@@ -26,7 +26,7 @@ from analysis.scope import Scope
 from analysis.slices import to_sql
 from analysis.store import Store
 from analysis.trace.batch_blame import blame_batches, tested_at_most
-from analysis.trace.tracer import InfluenceCache, LoadedLog, trace_failures
+from analysis.trace.tracer import InfluenceCache, LoadedLog, TraceSettings, TrainingFiles, trace_failures
 from analysis.workspace.version_cards import VersionCard
 
 
@@ -160,8 +160,9 @@ def blamed_batch(scope: Scope, group: Group, train_paths: Sequence[str], model_p
     review can tell a blame that beats chance from one that does not."""
     if group.slice is None:
         raise InputError(f"group {group.id} has no slice whose failures could be traced to training rows")
-    traced = trace_failures(scope.with_condition(to_sql(group.slice.predicate)), group.version, train_paths,
-                            model_path, trust, InfluenceCache())
+    traced = trace_failures(scope.with_condition(to_sql(group.slice.predicate)),
+                            TrainingFiles(train_paths, model_path, trust), InfluenceCache(),
+                            TraceSettings(version=group.version))
     table = traced.by_source
     if table.empty:
         raise SchemaError("the training snapshot has no source, batch or date column to blame",

@@ -18,7 +18,7 @@ import pandas as pd
 from analysis.queue.failure_queue import FailureQueue, Group
 from analysis.queue.blame import blamed_batch
 from analysis.scope import Scope
-from analysis.trace.tracer import read_training, suspects_for
+from analysis.trace.tracer import TrainingFiles, read_training, suspects_for
 
 EXAMPLES = 20
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -91,7 +91,7 @@ def relabel_request(scope: Scope, group: Group, train_paths: Sequence[str], mode
     blamed, traced = ((kept, kept.get("traced_failures")) if kept
                       else blamed_batch(scope, group, train_paths, model_path, trust))
     training = read_training(store, train_paths)
-    report = suspects_for(store, train_paths, model_path, trust, top=len(training.frame))
+    report = suspects_for(store, TrainingFiles(train_paths, model_path, trust), top=len(training.frame))
     ids = (training.frame[training.id_column] if training.id_column else pd.Series(range(len(training.frame))))
     in_batch = set(ids[training.frame[blamed["column"]].astype(str) == str(blamed["value"])].tolist())
     flagged = report["suspects"][: report["flagged"]]

@@ -85,25 +85,60 @@ class Suspects:
     surrogate: bool
 
 
-def find_suspects(
-    train_frame: pd.DataFrame,
-    features: list[str],
-    label: str,
-    model: LoadedModel | None = None,
-    *,
-    id_column: str | None = None,
-    source_columns: Sequence[str] = DEFAULT_SOURCE_COLUMNS,
-    k: int = 50,
-    folds: int = 5,
-    seed: int = 0,
-    progress: Progress = no_progress,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> Suspects:
+@dataclass(frozen=True)
+class SnapshotColumns:
+    """What the columns of a training snapshot in memory are, for ranking its labels.
+
+    Parameters
+    ----------
+    features : list of str
+        The columns the model (or the surrogate) reads.
+    label : str
+        The column holding each row's given label: the one being judged.
+    id_column : str or None, default=None
+        The column whose value names a row in the report; None names rows by their 0-based
+        position in the snapshot.
+    source_columns : sequence of str, default=DEFAULT_SOURCE_COLUMNS
+        Columns that say where and when a row came from; those present are where the
+        disputed labels' concentration is tested (see :func:`by_source`).
+    """
+
+    features: list[str]
+    label: str
+    id_column: str | None = None
+    source_columns: Sequence[str] = DEFAULT_SOURCE_COLUMNS
+
+
+@dataclass(frozen=True)
+class SuspectSettings:
+    """How the snapshot's labels are ranked, and how many are reported.
+
+    Parameters
+    ----------
+    k : int, default=50
+        How many of the most suspect rows the result lists.
+    folds : int, default=5
+        How many refits give the out-of-fold probabilities: each row is scored by the fit
+        that left its fold out. Five is cleanlab's default; more costs a refit each.
+    seed : int, default=0
+        Seeds the split into folds, so the same snapshot gives the same ranking every time.
+    """
+
+    k: int = 50
+    folds: int = 5
+    seed: int = 0
+
+
+def find_suspects(train_frame: pd.DataFrame, columns: SnapshotColumns, model: LoadedModel | None = None,
+                  settings: SuspectSettings = SuspectSettings(), progress: Progress = no_progress,
+                  cancel: CancelToken = NEVER_CANCELLED) -> Suspects:
     """Rank the snapshot's rows by how likely their label is wrong; see the module docstring.
 
     Without ``model`` a surrogate of the right kind is fitted on the snapshot (and the result
-    says so). ``row_id`` is ``id_column``'s value, or the row's 0-based position without one.
+    says so). ``row_id`` is the id column's value, or the row's 0-based position without one.
     """
+    features, label, id_column = columns.features, columns.label, columns.id_column
+    folds, seed, k = settings.folds, settings.seed, settings.k
     labels = _class_labels(train_frame, label, folds)
     _require_columns(train_frame, [*features, *([id_column] if id_column else [])])
     if model is None:
@@ -149,7 +184,7 @@ def find_suspects(
         "self_influence": self_influence[top],
         "flagged": is_suspect[top],
     })
-    present = [name for name in source_columns if name in train_frame.columns]
+    present = [name for name in columns.source_columns if name in train_frame.columns]
     progress(1.0, "Suspect labels ranked")
     disputed = out_of_fold.argmax(axis=1) != codes
     return Suspects(method, rows, by_source(train_frame, disputed, present), flagged,

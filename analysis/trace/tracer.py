@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -30,13 +30,78 @@ from analysis.trace.snapshot_label import label_from_model, label_key
 from analysis.slicing.role_leaves import where_sql
 from analysis.slices import Compare, Predicate, RowIds
 from analysis.store import Store
-from analysis.trace.suspects import DEFAULT_SOURCE_COLUMNS, find_suspects, influence_by_source, suspects_report
+from analysis.trace.suspects import (
+    DEFAULT_SOURCE_COLUMNS, SnapshotColumns, SuspectSettings, find_suspects, influence_by_source, suspects_report,
+)
 from analysis.report.formatting import count, json_value, number, p_value
 from analysis.scope import Scope
 
 FAILURE_CAP = 500
 """At most this many failed predictions are traced together, the worst (highest loss) first:
 enough for a corrupted batch to stand out, few enough to take seconds."""
+
+
+@dataclass(frozen=True)
+class TrainingFiles:
+    """The training side of a trace: the snapshot a model learned from and, maybe, that model.
+
+    Every trace and the suspect labels read the same four things, from the command line
+    (``--train``, ``--model``, ``--trust``, ``--label``) or from a version card and the
+    workspace in the window, so they travel as one value.
+
+    Parameters
+    ----------
+    snapshot_paths : sequence of str
+        The training snapshot's files (any format a log opens from).
+    model_path : str, Path or None, default=None
+        The model file trained on the snapshot. None fits a surrogate on the snapshot, and
+        every report says so: influence through a stand-in is weaker evidence.
+    trust : bool, default=False
+        Whether the person agreed to load ``model_path`` though loading it can run code
+        (a pickle, or skops types outside its safe list). Never True unless they were asked.
+    roles : mapping of Role to str or None, default=None
+        The snapshot's columns a person named for a role (``--label COL``, or the roles saved
+        in the workspace); None detects them all from the columns' names and values.
+    """
+
+    snapshot_paths: Sequence[str]
+    model_path: str | Path | None = None
+    trust: bool = False
+    roles: Mapping[Role, str] | None = None
+
+
+@dataclass(frozen=True)
+class TraceSettings:
+    """Which failures a trace explains, how many training rows it reports, and how it reads a log
+    given as files.
+
+    The ``sleuth trace`` options and the window's trace share these knobs; one value passes
+    them from the command line or a panel to the tracer.
+
+    Parameters
+    ----------
+    version : str or None, default=None
+        The model version whose prediction (or whose failures in a slice) is traced. None lets
+        the command take the version the model file is named after, else (for a slice) the one
+        with the most failures; :func:`trace_failures` given None traces every version's.
+    k : int, default=20
+        How many most harmful and most helpful training rows are reported: enough to see a
+        pattern (one source, one date), few enough to read.
+    cap : int, default=FAILURE_CAP
+        At most this many failed predictions of a slice are traced together, the worst first
+        (see :data:`FAILURE_CAP`).
+    log_roles : mapping of Role to str or None, default=None
+        The log's columns a person named for a role (``--id COL``...), for a log read from
+        files; the window's open log already has its roles.
+    log_options : LogOptions, default=NO_OPTIONS
+        How a log read from files is read beyond its files (a labels file, a table version).
+    """
+
+    version: str | None = None
+    k: int = 20
+    cap: int = FAILURE_CAP
+    log_roles: Mapping[Role, str] | None = None
+    log_options: LogOptions = NO_OPTIONS
 
 
 @dataclass(frozen=True)
@@ -79,6 +144,14 @@ def read_training(store: Store, train_paths: Sequence[str], cancel: CancelToken 
     return TrainingData(snapshot, frame, features, roles.label, roles.id, context, note)
 
 
+def _read_training_files(store: Store, training_files: TrainingFiles,
+                         cancel: CancelToken) -> tuple[LoadedModel | None, TrainingData]:
+    """The model file safely loaded (None without one) and the snapshot read with its label."""
+    path = training_files.model_path
+    model = load_model(path, trust=training_files.trust) if path else None
+    return model, read_training(store, training_files.snapshot_paths, cancel, model=model, fixed=training_files.roles)
+
+
 def load_traced_log(store: Store, log_paths: Sequence[str], training: TrainingData,
                     fixed: Mapping[Role, str] | None = None, cancel: CancelToken = NEVER_CANCELLED,
                     options: LogOptions = NO_OPTIONS) -> LoadedLog:
@@ -101,32 +174,18 @@ def model_for(training: TrainingData, model: LoadedModel | None,
     return model, match_features(model, training.snapshot.dataset.columns, log_columns)
 
 
-def trace_prediction(
-    store: Store,
-    train_paths: Sequence[str],
-    log_paths: Sequence[str],
-    row: str,
-    model_path: str | Path | None = None,
-    trust: bool = False,
-    version: str | None = None,
-    k: int = 20,
-    progress: Progress = no_progress,
-    cancel: CancelToken = NEVER_CANCELLED,
-    *,
-    snapshot_roles: Mapping[Role, str] | None = None,
-    log_roles: Mapping[Role, str] | None = None,
-    options: LogOptions = NO_OPTIONS,
-) -> dict[str, Any]:
-    """The ``sleuth trace`` report for the log row whose id is ``row`` (one version's row).
-
-    ``snapshot_roles`` and ``log_roles`` are the columns the user named for a role in each."""
+def trace_prediction(store: Store, training_files: TrainingFiles, log_paths: Sequence[str], row: str,
+                     settings: TraceSettings = TraceSettings(), progress: Progress = no_progress,
+                     cancel: CancelToken = NEVER_CANCELLED) -> dict[str, Any]:
+    """The ``sleuth trace`` report for the log row whose id is ``row`` (one version's row)."""
     progress(0.0, "Reading the training snapshot")
-    loaded_model = load_model(model_path, trust=trust) if model_path else None
-    training = read_training(store, train_paths, cancel, model=loaded_model, fixed=snapshot_roles)
-    log = load_traced_log(store, log_paths, training, log_roles, cancel, options)
+    loaded_model, training = _read_training_files(store, training_files, cancel)
+    log = load_traced_log(store, log_paths, training, settings.log_roles, cancel, settings.log_options)
     model, features = model_for(training, loaded_model, log)
+    version = settings.version
     if version is None:
-        version = version_of_model(model_versions(Scope(store, log.dataset, log.roles), cancel), model_path)
+        version = version_of_model(model_versions(Scope(store, log.dataset, log.roles), cancel),
+                                   training_files.model_path)
     query = _log_row(store, log, row, features, version, cancel)
     label = query[log.roles.label] if log.roles.label else None
     if label is None or pd.isna(label):  # NaN, or pd.NA from a nullable column (a label not joined yet)
@@ -134,7 +193,7 @@ def trace_prediction(
     progress(0.2, "Preparing influence (once per model and snapshot)")
     prep = prepare_influence(model, training.frame[features], training.frame[training.label],
                              progress=scaled(progress, 0.2, 0.9), cancel=cancel)
-    result = influence_for_row(prep, query[features].to_frame().T, label, k=k)
+    result = influence_for_row(prep, query[features].to_frame().T, label, k=settings.k)
     progress(1.0, "Traced")
     prediction = query[log.roles.prediction] if log.roles.prediction else None
     return {
@@ -148,27 +207,17 @@ def trace_prediction(
     }
 
 
-def suspects_for(
-    store: Store,
-    train_paths: Sequence[str],
-    model_path: str | Path | None = None,
-    trust: bool = False,
-    top: int = 20,
-    progress: Progress = no_progress,
-    cancel: CancelToken = NEVER_CANCELLED,
-    *,
-    snapshot_roles: Mapping[Role, str] | None = None,
-) -> dict[str, Any]:
+def suspects_for(store: Store, training_files: TrainingFiles, top: int = 20, progress: Progress = no_progress,
+                 cancel: CancelToken = NEVER_CANCELLED) -> dict[str, Any]:
     """The ``sleuth suspects`` report: training rows whose label is probably wrong, and where
     they come from (source, batch, date)."""
-    model = load_model(model_path, trust=trust) if model_path else None
-    training = read_training(store, train_paths, cancel, model=model, fixed=snapshot_roles)
+    model, training = _read_training_files(store, training_files, cancel)
     features = training.features
     if model is not None:
         features = match_features(model, training.snapshot.dataset.columns, training.snapshot.dataset.columns)
-    found = find_suspects(training.frame, features, training.label, model, id_column=training.id_column,
-                          source_columns=training.context_columns or DEFAULT_SOURCE_COLUMNS, k=max(top, 50),
-                          progress=progress, cancel=cancel)
+    columns = SnapshotColumns(features, training.label, training.id_column,
+                              training.context_columns or DEFAULT_SOURCE_COLUMNS)
+    found = find_suspects(training.frame, columns, model, SuspectSettings(k=max(top, 50)), progress, cancel)
     return {**suspects_report(found, top=top), "id_column": training.id_column, "label_note": training.label_note}
 
 
@@ -288,13 +337,11 @@ def row_version(scope: Scope, row_id: int, cancel: CancelToken = NEVER_CANCELLED
     return rows[0][0] if rows else None
 
 
-def trace_log_row(scope: Scope, row_id: int, snapshot_paths: Sequence[str], model_path: str | Path | None,
-                  trust: bool, cache: InfluenceCache, k: int = 20, progress: Progress = no_progress,
-                  cancel: CancelToken = NEVER_CANCELLED,
-                  snapshot_roles: Mapping[Role, str] | None = None) -> RowTrace:
-    """Trace the log row ``row_id`` (its ROW_ID) of an open dataset, reusing ``cache``'s preparation.
+def trace_log_row(scope: Scope, row_id: int, training_files: TrainingFiles, cache: InfluenceCache, k: int = 20,
+                  progress: Progress = no_progress, cancel: CancelToken = NEVER_CANCELLED) -> RowTrace:
+    """Trace the log row ``row_id`` (its ROW_ID) of an open dataset, reusing ``cache``'s preparation;
+    ``k`` as in :class:`TraceSettings`.
 
-    ``snapshot_roles`` are the snapshot's columns a person named for a role (its saved roles).
     Raises :class:`NoLabelYet` before any preparation when the row has no label.
     """
     store, dataset, roles = scope.store, scope.dataset, scope.roles
@@ -307,8 +354,7 @@ def trace_log_row(scope: Scope, row_id: int, snapshot_paths: Sequence[str], mode
     if label is None:
         raise NoLabelYet("this row has no label yet, so there is no failure to trace", column=roles.label)
     progress(0.0, "Preparing influence (once per model and snapshot)")
-    ready = cache.prepared(store, snapshot_paths, model_path, trust, LoadedLog(dataset, roles, ()),
-                           scaled(progress, 0.0, 0.9), cancel, snapshot_roles)
+    ready = _prepared(cache, store, training_files, LoadedLog(dataset, roles, ()), scaled(progress, 0.0, 0.9), cancel)
     missing = [c for c in ready.features if c not in frame.columns]
     if missing:
         raise SchemaError(f"the log lacks the model's feature column(s) {', '.join(missing)}")
@@ -379,13 +425,14 @@ def busiest_failing_version(scope: Scope, cancel: CancelToken = NEVER_CANCELLED)
     return rows[0][0] if rows else None
 
 
-def trace_failures(scope: Scope, version: str | None, snapshot_paths: Sequence[str], model_path: str | Path | None,
-                   trust: bool, cache: InfluenceCache, k: int = 20, cap: int = FAILURE_CAP,
-                   progress: Progress = no_progress, cancel: CancelToken = NEVER_CANCELLED,
-                   snapshot_roles: Mapping[Role, str] | None = None) -> FailuresTrace:
-    """Sum the influence of every training row over the failed predictions of ``version`` in the
-    slice ``condition`` (the worst ``cap`` of them), so rows and batches harmful to many stand out."""
+def trace_failures(scope: Scope, training_files: TrainingFiles, cache: InfluenceCache,
+                   settings: TraceSettings = TraceSettings(), progress: Progress = no_progress,
+                   cancel: CancelToken = NEVER_CANCELLED) -> FailuresTrace:
+    """Sum the influence of every training row over the failed predictions of ``settings.version``
+    (every version's when None) in the scope's slice, the worst ``settings.cap`` of them, so
+    rows and batches harmful to many stand out."""
     store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
+    version, cap = settings.version, settings.cap
     where = _failed(dataset, roles) & condition
     if version is not None and roles.model_version:
         where = where & Sql(f"CAST({ident(roles.model_version)} AS VARCHAR) = ?", (str(version),))
@@ -398,14 +445,13 @@ def trace_failures(scope: Scope, version: str | None, snapshot_paths: Sequence[s
     failed = store.df(Sql(f"SELECT * FROM {ident(dataset.view)} WHERE {where.text} "
                           f"ORDER BY {worst}{ident(ROW_ID)} LIMIT {int(cap)}", where.params), cancel)
     progress(0.0, "Preparing influence (once per model and snapshot)")
-    ready = cache.prepared(store, snapshot_paths, model_path, trust, LoadedLog(dataset, roles, ()),
-                           scaled(progress, 0.0, 0.8), cancel, snapshot_roles)
+    ready = _prepared(cache, store, training_files, LoadedLog(dataset, roles, ()), scaled(progress, 0.0, 0.8), cancel)
     missing = [c for c in ready.features if c not in failed.columns]
     if missing:
         raise SchemaError(f"the log lacks the model's feature column(s) {', '.join(missing)}")
     progress(0.8, f"Summing influence over {len(failed):,} failed predictions")
     scores = aggregate_influence(ready.prep, failed[ready.features], failed[roles.label])
-    harmful, helpful = strongest(scores, k)
+    harmful, helpful = strongest(scores, settings.k)
     sources = ready.training.context_columns or list(DEFAULT_SOURCE_COLUMNS)
     progress(1.0, "Traced")
     return FailuresTrace(
@@ -418,37 +464,25 @@ def trace_failures(scope: Scope, version: str | None, snapshot_paths: Sequence[s
     )
 
 
-def trace_slice(
-    store: Store,
-    train_paths: Sequence[str],
-    log_paths: Sequence[str],
-    slice_text: str,
-    model_path: str | Path | None = None,
-    trust: bool = False,
-    version: str | None = None,
-    k: int = 20,
-    progress: Progress = no_progress,
-    cancel: CancelToken = NEVER_CANCELLED,
-    *,
-    snapshot_roles: Mapping[Role, str] | None = None,
-    log_roles: Mapping[Role, str] | None = None,
-    options: LogOptions = NO_OPTIONS,
-) -> dict[str, Any]:
+def trace_slice(store: Store, training_files: TrainingFiles, log_paths: Sequence[str], slice_text: str,
+                settings: TraceSettings = TraceSettings(), progress: Progress = no_progress,
+                cancel: CancelToken = NEVER_CANCELLED) -> dict[str, Any]:
     """The ``sleuth trace --slice`` report: :func:`trace_failures` over the log rows matching
     ``slice_text`` (the slice bar's syntax), as a JSON-ready object.
 
     The snapshot is read first to learn its label, which names the log's label too (see
     :func:`load_traced_log`); the influence preparation reads it again (a cached step in the window).
     """
-    loaded_model = load_model(model_path, trust=trust) if model_path else None
-    training = read_training(store, train_paths, cancel, model=loaded_model, fixed=snapshot_roles)
-    log = load_traced_log(store, log_paths, training, log_roles, cancel, options)
+    _, training = _read_training_files(store, training_files, cancel)
+    log = load_traced_log(store, log_paths, training, settings.log_roles, cancel, settings.log_options)
     condition = where_sql(Scope(store, log.dataset, log.roles), slice_text, cancel)
-    if version is None:
-        version = (version_of_model(model_versions(Scope(store, log.dataset, log.roles), cancel), model_path)
+    if settings.version is None:
+        version = (version_of_model(model_versions(Scope(store, log.dataset, log.roles), cancel),
+                                    training_files.model_path)
                    or busiest_failing_version(Scope(store, log.dataset, log.roles, condition), cancel))
-    traced = trace_failures(Scope(store, log.dataset, log.roles, condition), version, train_paths, model_path, trust,
-                            InfluenceCache(), k=k, progress=progress, cancel=cancel, snapshot_roles=snapshot_roles)
+        settings = replace(settings, version=version)
+    traced = trace_failures(Scope(store, log.dataset, log.roles, condition), training_files, InfluenceCache(),
+                            settings, progress=progress, cancel=cancel)
     return failures_report(traced, slice_text)
 
 
@@ -524,12 +558,20 @@ def _cache_key(snapshot_paths: Sequence[str], model_path: str | Path | None,
     return tuple(str(p) for p in snapshot_paths), model, mtime, named
 
 
+def _prepared(cache: InfluenceCache, store: Store, training_files: TrainingFiles, log: LoadedLog,
+              progress: Progress, cancel: CancelToken) -> PreparedInfluence:
+    """``cache``'s preparation for these training files (the cache keeps its loose signature,
+    which the review queue's blame calls too)."""
+    return cache.prepared(store, training_files.snapshot_paths, training_files.model_path, training_files.trust,
+                          log, progress, cancel, training_files.roles)
+
+
 def _prepare(store: Store, snapshot_paths: Sequence[str], model_path: str | Path | None, trust: bool,
              log: LoadedLog, progress: Progress, cancel: CancelToken,
              snapshot_roles: Mapping[Role, str] | None = None) -> PreparedInfluence:
     progress(0.0, "Loading the model" if model_path else "Reading the training snapshot")
-    loaded_model = load_model(model_path, trust=trust) if model_path else None
-    training = read_training(store, snapshot_paths, cancel, model=loaded_model, fixed=snapshot_roles)
+    loaded_model, training = _read_training_files(store, TrainingFiles(snapshot_paths, model_path, trust,
+                                                                       snapshot_roles), cancel)
     progress(0.1, "Preparing the model" if model_path else "Fitting a surrogate model on the snapshot")
     model, features = model_for(training, loaded_model, log)
     progress(0.2, "Preparing influence (once per model and snapshot)")

@@ -45,35 +45,58 @@ class CheckRun:
     label_note: str | None = None  # how the checked log's label was found, when a model file decided it
 
 
-def run_check(
-    store: Store,
-    paths: Sequence[str],
-    *,
-    reference: Sequence[str] | None = None,
-    reference_window: tuple[_dt.datetime, _dt.datetime] | None = None,
-    expect: str | Path | None = None,
-    since: _dt.datetime | None = None,
-    roles: RoleMap | None = None,
-    fixed: Mapping[Role, str] | None = None,
-    write_expect: str | Path | None = None,
-    options: LogOptions = NO_OPTIONS,
-    model: ModelColumns | None = None,
-    progress: Progress = no_progress,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> CheckRun:
-    """Load ``paths``, compare them with the reference, and return the ranked findings.
+@dataclass(frozen=True)
+class CheckSettings:
+    """What ``sleuth check`` compares a log with, from when, and how it reads the log.
 
-    ``write_expect`` also saves the reference profile as an expectations file, so the same
-    checks can run later (in CI or cron) with ``expect`` and without the reference data.
-    ``fixed`` names columns of the checked log for a role (``--label COL``...); a reference's
-    label is matched to the log's by role (:meth:`Profile.label_matched_to`), or by the log's
-    label name when detection found none in the reference. ``model`` (what the model file that
-    served the log says about its columns) finds the label of the log and of the reference
-    when no name says it (:func:`analysis.data.open_log.load_log`).
+    The command's options (``--reference``, ``--reference-window``, ``--expect``, ``--since``,
+    ``--write-expect``, ``--label COL``..., ``--labels``) as one value, so they pass from the
+    command line to :func:`run_check` as one argument.
+
+    Parameters
+    ----------
+    reference : sequence of str or None, default=None
+        Another log or a training snapshot to compare with (its files). Its label is matched
+        to the checked log's by role, or by the log's label name when detection found none.
+    reference_window : (datetime, datetime) or None, default=None
+        A time window of the checked log itself as the reference, used when ``reference`` is
+        not given.
+    expect : str, Path or None, default=None
+        A saved expectations file (a reference profile): takes precedence over both, so the
+        same checks run in CI or cron without the reference data. With none of the three,
+        the profile module's default window of the log is the reference.
+    since : datetime or None, default=None
+        Only the log's rows from this moment on are checked; None checks every row.
+    write_expect : str, Path or None, default=None
+        Where to also save the reference profile as an expectations file for later runs.
+    fixed : mapping of Role to str or None, default=None
+        The checked log's columns a person named for a role (``--label COL``...); None detects
+        them from the columns' names and values.
+    options : LogOptions, default=NO_OPTIONS
+        How the checked log is read beyond its files (a labels file, a table version).
+    """
+
+    reference: Sequence[str] | None = None
+    reference_window: tuple[_dt.datetime, _dt.datetime] | None = None
+    expect: str | Path | None = None
+    since: _dt.datetime | None = None
+    write_expect: str | Path | None = None
+    fixed: Mapping[Role, str] | None = None
+    options: LogOptions = NO_OPTIONS
+
+
+def run_check(store: Store, paths: Sequence[str], settings: CheckSettings = CheckSettings(), *,
+              model: ModelColumns | None = None, progress: Progress = no_progress,
+              cancel: CancelToken = NEVER_CANCELLED) -> CheckRun:
+    """Load ``paths``, compare them with the reference ``settings`` choose, and return the ranked findings.
+
+    ``model`` (what the model file that served the log says about its columns) finds the label
+    of the log and of the reference when no name says it (:func:`analysis.data.open_log.load_log`).
     """
     from analysis.triage.reference_profile import Profile, profile_reference, reference_window as default_window
 
-    loaded = load_log(store, paths, roles=roles, fixed=fixed, check=False, options=options, model=model,
+    reference, reference_window, expect = settings.reference, settings.reference_window, settings.expect
+    loaded = load_log(store, paths, fixed=settings.fixed, check=False, options=settings.options, model=model,
                       progress=scaled(progress, 0.0, 0.2), cancel=cancel)
     dataset, roles = loaded.dataset, loaded.roles
     progress(0.2, "Profiling the reference")
@@ -93,10 +116,10 @@ def run_check(
     else:
         profile = profile_reference(Scope(store, dataset, roles, default_window(Scope(store, dataset, roles))))
         described = "default reference window of the log"
-    if write_expect is not None:
-        Path(write_expect).write_text(profile.to_json(), encoding="utf-8")
-    findings = check_against(Scope(store, dataset, roles), profile, since=since, progress=scaled(progress, 0.5, 1.0),
-                             cancel=cancel)
+    if settings.write_expect is not None:
+        Path(settings.write_expect).write_text(profile.to_json(), encoding="utf-8")
+    findings = check_against(Scope(store, dataset, roles), profile, since=settings.since,
+                             progress=scaled(progress, 0.5, 1.0), cancel=cancel)
     return CheckRun(dataset, roles, described, tuple(findings), label_note=loaded.label_note)
 
 

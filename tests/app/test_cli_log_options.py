@@ -39,7 +39,7 @@ def test_as_of_on_a_plain_file_is_one_line(tmp_path, capsys):
 
 def test_check_and_slices_read_the_joined_labels(store, tmp_path, capsys):
     from analysis.data.open_log import LogOptions
-    from analysis.triage.check_report import run_check
+    from analysis.triage.check_report import CheckSettings, run_check
 
     rows = 400
     times = pd.date_range("2026-11-01", periods=rows, freq="h", tz="UTC")
@@ -49,7 +49,7 @@ def test_check_and_slices_read_the_joined_labels(store, tmp_path, capsys):
     pd.DataFrame({"request_id": [f"r{i}" for i in range(rows)], "outcome": [0] * rows}).to_csv(
         tmp_path / "truth.csv", index=False)
     run = run_check(store, [str(tmp_path / "log.parquet")],
-                    options=LogOptions(labels=(str(tmp_path / "truth.csv"),)))
+                    CheckSettings(options=LogOptions(labels=(str(tmp_path / "truth.csv"),))))
     assert run.roles.label == "outcome"
     assert main(["slices", str(tmp_path / "log.parquet"), "--labels", str(tmp_path / "truth.csv"), "--json"]) == 0
     found = json.loads(capsys.readouterr().out)

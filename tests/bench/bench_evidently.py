@@ -5,7 +5,7 @@ as the reference and its last ``--each`` rows as the current data, written once 
 cache as two Parquet files. Both routes compare the same 28 columns: every column but the
 request id and the timestamp (model version, label, score, prediction and 24 features).
 
-Sleuth route: ``run_check(store, [current], reference=[reference])``, which is what
+Sleuth route: ``run_check(store, [current], CheckSettings(reference=[reference]))``, which is what
 ``sleuth check CURRENT --reference REFERENCE`` runs: load both files, profile the reference,
 check every column per day and per group, triage. Evidently route: ``pandas.read_parquet``
 of both files, then ``Report([DataDriftPreset()]).run(current, reference)`` (a drift test per
@@ -62,13 +62,14 @@ def evidently_route(folder: Path) -> dict:
 
 
 def sleuth_route(folder: Path) -> dict:
-    from analysis.triage.check_report import run_check
+    from analysis.triage.check_report import CheckSettings, run_check
     from analysis.store import Store
     from analysis.store import APP_MEMORY_LIMIT as DUCKDB_MEMORY_LIMIT
 
     started = time.perf_counter()
     store = Store(memory_limit=DUCKDB_MEMORY_LIMIT)  # as `sleuth check` runs it
-    run = run_check(store, [str(folder / "current.parquet")], reference=[str(folder / "reference.parquet")])
+    run = run_check(store, [str(folder / "current.parquet")],
+                    CheckSettings(reference=[str(folder / "reference.parquet")]))
     return {"seconds": time.perf_counter() - started, "findings": len(run.findings),
             "alerts": sum(f.severity == "alert" for f in run.findings)}
 

@@ -13,8 +13,8 @@ from analysis.data.time import time_span
 from analysis.scope import Scope
 from analysis.trace.model_files import load_model
 from analysis.trace.snapshot_label import model_columns
-from analysis.trace.tracer import read_training, suspects_for, trace_prediction
-from analysis.triage.check_report import run_check
+from analysis.trace.tracer import TraceSettings, TrainingFiles, read_training, suspects_for, trace_prediction
+from analysis.triage.check_report import CheckSettings, run_check
 from tests.realdata.corpus import CASES, build_corpus, window_iou
 
 NAMES = [spec.name for spec in CASES]
@@ -90,7 +90,8 @@ def test_trace_runs_on_every_snapshot_with_no_hint(store, corpus, name):
     log = pd.read_parquet(log_path)
     served = log[log["model_version"] == truth["base"]]
     failed = served[served["prediction"] != served[truth["target"]]].iloc[0]
-    report = trace_prediction(store, [snapshot], [log_path], failed["request_id"], model, version=truth["base"], k=10)
+    report = trace_prediction(store, TrainingFiles([snapshot], model), [log_path], failed["request_id"],
+                              TraceSettings(version=truth["base"], k=10))
     assert truth["target"] in report["label_note"]
     assert report["query"]["label"] == failed[truth["target"]] and report["query"]["prediction"] == failed["prediction"]
     assert len(report["harmful"]) == 10 and len(report["helpful"]) == 10
@@ -99,7 +100,7 @@ def test_trace_runs_on_every_snapshot_with_no_hint(store, corpus, name):
 @pytest.mark.parametrize("name", NAMES)
 def test_the_flipped_batch_tops_the_suspects(store, corpus, name):
     folder, truth, snapshot, _, model = files(corpus, name)
-    report = suspects_for(store, [snapshot], model)
+    report = suspects_for(store, TrainingFiles([snapshot], model))
     batches = [b for b in report["by_source"] if b["column"] == "batch"]
     assert batches[0]["value"] == truth["flipped_batch"] and batches[0]["p_value"] < 0.05
 
@@ -107,7 +108,7 @@ def test_the_flipped_batch_tops_the_suspects(store, corpus, name):
 @pytest.mark.parametrize("name", NAMES)
 def test_checking_against_the_snapshot_reports_no_log_role_as_a_schema_change(store, corpus, name):
     folder, truth, snapshot, log_path, model = files(corpus, name)
-    run = run_check(store, [log_path], reference=[snapshot], model=served_by(model))
+    run = run_check(store, [log_path], CheckSettings(reference=[snapshot]), model=served_by(model))
     assert run.roles.label == truth["target"]
     schema = {column for f in run.findings if f.kind == "schema" for column in f.columns}
     log_roles = {truth["id_column"], truth["time_column"], truth["version_column"], "score", "prediction",

@@ -12,11 +12,11 @@ from analysis.scope import Scope
 from tests.views.helpers import close_window, make_window, open_demo, settle
 
 
-def test_demo_log_opens_into_table_metrics_and_time_plot(qtbot, qsettings, demo_files):
+def test_demo_log_opens_into_table_metrics_and_time_plot(qtbot, qsettings, window_demo_files):
     """The one window test with real worker threads: every result crosses back to the GUI thread."""
     app_window = make_window(qtbot, qsettings, threaded=True)
-    opened = open_demo(qtbot, app_window, demo_files)
-    expected = pd.read_parquet(demo_files.log)
+    opened = open_demo(qtbot, app_window, window_demo_files)
+    expected = pd.read_parquet(window_demo_files.log)
 
     model = app_window.table_panel.model
     assert model.rowCount() == len(expected) == opened.dataset.row_count
@@ -38,8 +38,8 @@ def test_demo_log_opens_into_table_metrics_and_time_plot(qtbot, qsettings, demo_
     close_window(app_window)
 
 
-def test_window_renders_something_readable(app_window, qtbot, demo_files):
-    open_demo(qtbot, app_window, demo_files)
+def test_window_renders_something_readable(app_window, qtbot, window_demo_files):
+    open_demo(qtbot, app_window, window_demo_files)
     image = app_window.grab().toImage()
     pixels = np.array([[image.pixelColor(x, y).lightness() for x in range(0, image.width(), 7)]
                        for y in range(0, image.height(), 7)])
@@ -47,8 +47,8 @@ def test_window_renders_something_readable(app_window, qtbot, demo_files):
     assert len(np.unique(pixels)) > 20
 
 
-def test_header_click_sorts_the_table_in_duckdb(app_window, qtbot, demo_files):
-    open_demo(qtbot, app_window, demo_files)
+def test_header_click_sorts_the_table_in_duckdb(app_window, qtbot, window_demo_files):
+    open_demo(qtbot, app_window, window_demo_files)
     model = app_window.table_panel.model
     score_col = model.column_names().index("score")
     header = app_window.table_panel.view.horizontalHeader()
@@ -58,15 +58,15 @@ def test_header_click_sorts_the_table_in_duckdb(app_window, qtbot, demo_files):
     model.data(model.index(0, score_col))
     settle(qtbot, app_window)
     top = [model.raw_value(r, score_col) for r in range(5)]
-    scores = pd.read_parquet(demo_files.log)["score"]
+    scores = pd.read_parquet(window_demo_files.log)["score"]
     ascending = app_window.table_panel.view.horizontalHeader().sortIndicatorOrder() == Qt.AscendingOrder
     expected = sorted(scores)[:5] if ascending else sorted(scores, reverse=True)[:5]
     assert top == pytest.approx(expected)
 
 
-def test_find_jumps_to_a_matching_row(app_window, qtbot, demo_files):
-    open_demo(qtbot, app_window, demo_files)
-    frame = pd.read_parquet(demo_files.log)
+def test_find_jumps_to_a_matching_row(app_window, qtbot, window_demo_files):
+    open_demo(qtbot, app_window, window_demo_files)
+    frame = pd.read_parquet(window_demo_files.log)
     wanted = frame["request_id"].iloc[1234]
     qtbot.keyClick(app_window, Qt.Key_F, Qt.ControlModifier)
     assert app_window.table_panel.find_bar.isVisible()
@@ -77,8 +77,8 @@ def test_find_jumps_to_a_matching_row(app_window, qtbot, demo_files):
     assert frame["request_id"].iloc[row] == wanted
 
 
-def test_changing_a_role_updates_panels_and_is_undoable(app_window, qtbot, demo_files):
-    opened = open_demo(qtbot, app_window, demo_files)
+def test_changing_a_role_updates_panels_and_is_undoable(app_window, qtbot, window_demo_files):
+    opened = open_demo(qtbot, app_window, window_demo_files)
     assert opened.roles.model_version == "model_version"
     app_window.controller.set_roles(opened.name, opened.roles.with_role("model_version", Role.FEATURE))
     settle(qtbot, app_window)
@@ -97,17 +97,18 @@ def test_missing_file_gets_a_message_naming_it(app_window, qtbot, tmp_path):
     assert app_window.session.active is None
 
 
-def test_files_dropped_on_the_window_open(app_window, qtbot, demo_files):
+def test_files_dropped_on_the_window_open(app_window, qtbot, window_demo_files):
     mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(demo_files.log))])
+    mime.setUrls([QUrl.fromLocalFile(str(window_demo_files.log))])
     event = QDropEvent(app_window.rect().center().toPointF(), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
     app_window.dropEvent(event)
     settle(qtbot, app_window)
     assert app_window.session.active is not None
 
 
-def test_workspace_save_and_reopen_restores_datasets_and_roles(app_window, qtbot, demo_files, tmp_path, qsettings):
-    opened = open_demo(qtbot, app_window, demo_files)
+def test_workspace_save_and_reopen_restores_datasets_and_roles(app_window, qtbot, window_demo_files, tmp_path,
+        qsettings):
+    opened = open_demo(qtbot, app_window, window_demo_files)
     path = tmp_path / "incident.sleuth"
     assert app_window.controller.save_workspace_as(path)
     edited = opened.roles.with_role("hour", Role.IGNORED)
@@ -124,10 +125,10 @@ def test_workspace_save_and_reopen_restores_datasets_and_roles(app_window, qtbot
     close_window(again)
 
 
-def test_roles_dialog_edits_are_applied_and_saved(app_window, qtbot, demo_files, monkeypatch, tmp_path):
+def test_roles_dialog_edits_are_applied_and_saved(app_window, qtbot, window_demo_files, monkeypatch, tmp_path):
     from views.dialogs.roles import RolesDialog
 
-    open_demo(qtbot, app_window, demo_files)
+    open_demo(qtbot, app_window, window_demo_files)
     app_window.controller.save_workspace_as(tmp_path / "w.sleuth")
 
     def choose_roles(dialog):
@@ -140,7 +141,7 @@ def test_roles_dialog_edits_are_applied_and_saved(app_window, qtbot, demo_files,
     settle(qtbot, app_window)
     roles = app_window.session.active.roles
     assert roles.prediction is None and "prediction" in roles.features and roles.threshold == 0.3
-    frame = pd.read_parquet(demo_files.log).dropna(subset=["is_fraud"])
+    frame = pd.read_parquet(window_demo_files.log).dropna(subset=["is_fraud"])
     for result in app_window.metrics_panel.results:
         rows = frame[frame.model_version == result.version]
         expected = ((rows.score >= 0.3).astype(int) == rows.is_fraud).mean()
@@ -153,13 +154,13 @@ def test_roles_dialog_edits_are_applied_and_saved(app_window, qtbot, demo_files,
     assert saved == roles
 
 
-def test_giving_a_role_to_another_column_hands_it_over(qtbot, demo_files):
+def test_giving_a_role_to_another_column_hands_it_over(qtbot, window_demo_files):
     from analysis.data.open_log import load_log
     from analysis.store import Store
     from views.dialogs.roles import RolesDialog
 
     store = Store(memory_limit="1GB")
-    loaded = load_log(store, [str(demo_files.log)], check=False)
+    loaded = load_log(store, [str(window_demo_files.log)], check=False)
     dialog = RolesDialog(loaded.dataset, loaded.roles)
     qtbot.addWidget(dialog)
     dialog.set_role("score", Role.LABEL)
@@ -170,10 +171,10 @@ def test_giving_a_role_to_another_column_hands_it_over(qtbot, demo_files):
     store.close()
 
 
-def test_estimated_accuracy_is_offered_and_marked_as_an_estimate(app_window, qtbot, demo_files):
+def test_estimated_accuracy_is_offered_and_marked_as_an_estimate(app_window, qtbot, window_demo_files):
     from analysis.metrics.estimated_performance import ESTIMATED_ACCURACY
 
-    open_demo(qtbot, app_window, demo_files)
+    open_demo(qtbot, app_window, window_demo_files)
     box = app_window.time_panel.metric_box
     box.setCurrentIndex(box.findData(ESTIMATED_ACCURACY))
     settle(qtbot, app_window)
@@ -181,10 +182,10 @@ def test_estimated_accuracy_is_offered_and_marked_as_an_estimate(app_window, qtb
     frame = app_window.time_panel.series.frame
     labelled_days = frame[frame.bucket_start < pd.Timestamp("2026-10-27")]
     assert labelled_days.value.between(0.9, 1.0).all()  # a calibrated fraud model: ~0.96-0.98 correct
-    assert set(app_window.time_panel.curves) == set(pd.read_parquet(demo_files.log).model_version.unique())
+    assert set(app_window.time_panel.curves) == set(pd.read_parquet(window_demo_files.log).model_version.unique())
 
 
-def test_before_the_sorted_copy_the_first_pages_show_and_deep_ones_wait_for_it(app_window, qtbot, demo_files,
+def test_before_the_sorted_copy_the_first_pages_show_and_deep_ones_wait_for_it(app_window, qtbot, window_demo_files,
                                                                                 monkeypatch):
     """Sorted, the table shows its head's pages at once; a page past the head waits (the
     status line says so) instead of a slow read through the ids, and arrives with the copy."""
@@ -195,7 +196,7 @@ def test_before_the_sorted_copy_the_first_pages_show_and_deep_ones_wait_for_it(a
     real_copy = analysis.window.copy_sorted_rows
     monkeypatch.setattr(analysis.window, "HEAD_ROWS", 400)
     monkeypatch.setattr(views.panels.table, "copy_sorted_rows", lambda store, window: window)  # still copying
-    open_demo(qtbot, app_window, demo_files)
+    open_demo(qtbot, app_window, window_demo_files)
     panel, model = app_window.table_panel, app_window.table_panel.model
     header = panel.view.horizontalHeader()
     score_col = model.column_names().index("score")
@@ -204,7 +205,7 @@ def test_before_the_sorted_copy_the_first_pages_show_and_deep_ones_wait_for_it(a
     settle(qtbot, app_window)
     assert panel.window.sorted_rows is None and "rows past the first 400 show once the sorted copy is ready" in \
         panel.status.text()
-    scores = pd.read_parquet(demo_files.log)["score"].dropna()
+    scores = pd.read_parquet(window_demo_files.log)["score"].dropna()
     ascending = header.sortIndicatorOrder() == Qt.AscendingOrder
     expected = np.sort(scores.to_numpy()) if ascending else -np.sort(-scores.to_numpy())
     deep = 5_000
@@ -221,10 +222,10 @@ def test_before_the_sorted_copy_the_first_pages_show_and_deep_ones_wait_for_it(a
     assert "sorted copy" not in panel.status.text()
 
 
-def test_sorted_pages_come_from_the_sorted_copy_and_a_new_sort_drops_the_old_copy(app_window, qtbot, demo_files):
+def test_sorted_pages_come_from_the_sorted_copy_and_a_new_sort_drops_the_old_copy(app_window, qtbot, window_demo_files):
     from analysis.query import Sql
 
-    open_demo(qtbot, app_window, demo_files)
+    open_demo(qtbot, app_window, window_demo_files)
     panel, store = app_window.table_panel, app_window.session.store
     model = panel.model
     header = panel.view.horizontalHeader()
@@ -242,7 +243,7 @@ def test_sorted_pages_come_from_the_sorted_copy_and_a_new_sort_drops_the_old_cop
     model.data(model.index(0, score_col))
     settle(qtbot, app_window)
     ascending = header.sortIndicatorOrder() == Qt.AscendingOrder
-    scores = pd.read_parquet(demo_files.log)["score"]
+    scores = pd.read_parquet(window_demo_files.log)["score"]
     expected = sorted(scores)[:5] if ascending else sorted(scores, reverse=True)[:5]
     assert [model.raw_value(r, score_col) for r in range(5)] == pytest.approx(expected)
 

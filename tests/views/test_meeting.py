@@ -125,7 +125,7 @@ def test_meeting_mode_by_keys_alone(meeting, qtbot, monkeypatch):
 
 def test_an_example_shows_the_training_rows_trace_finds(qtbot, sync_tasks, demo_files, store, tmp_path):
     from analysis.demo.models import NEW_VERSION
-    from analysis.trace.tracer import trace_prediction
+    from analysis.trace.tracer import TraceSettings, TrainingFiles, trace_prediction
     from analysis.workspace.version_cards import VersionCard
     from app.commands import SaveVersionCard
 
@@ -148,8 +148,8 @@ def test_an_example_shows_the_training_rows_trace_finds(qtbot, sync_tasks, demo_
     qtbot.addWidget(view)
     view.show()
     qtbot.keyClick(view, Qt.Key_Right)
-    expected = trace_prediction(store, [str(demo_files.training)], [str(demo_files.log)], request,
-                                demo_files.models[NEW_VERSION], version=NEW_VERSION)["harmful"][:5]
+    expected = trace_prediction(store, TrainingFiles([str(demo_files.training)], demo_files.models[NEW_VERSION]),
+                                [str(demo_files.log)], request, TraceSettings(version=NEW_VERSION))["harmful"][:5]
     assert "pushed the model" in view.training_caption.text()
     assert [view.training.item(r, 0).text() for r in range(view.training.rowCount())] == [
         f"{row['score']:+.3g}" for row in expected]

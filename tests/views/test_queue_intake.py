@@ -155,18 +155,18 @@ def test_a_findings_rows_queue_exactly_their_failures_once(app_window, qtbot, de
     assert FailureQueue(app_window.session.workspace).item_count() == len(expected)
 
 
-def test_a_traced_row_is_queued(qtbot, sync_tasks, demo_files, tmp_path):
+def test_a_traced_row_is_queued(qtbot, sync_tasks, window_demo_files, tmp_path):
     from analysis.demo.models import NEW_VERSION
     from app.commands import SelectRow
     from tests.views.panels.test_trace import _cards, _failed_positions
     from views.panels.trace import TracePanel
 
     session = Session()
-    open_log(session, demo_files.log)
+    open_log(session, window_demo_files.log)
     session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
     panel = _show(qtbot, TracePanel(session, sync_tasks))
-    _cards(session, demo_files)
-    (position, request), = _failed_positions(demo_files, NEW_VERSION, 1)
+    _cards(session, window_demo_files)
+    (position, request), = _failed_positions(window_demo_files, NEW_VERSION, 1)
     session.run(SelectRow(position))
     assert panel.trace is not None, panel.caption.text()
     qtbot.mouseClick(panel.queue_button, Qt.LeftButton)
@@ -175,17 +175,17 @@ def test_a_traced_row_is_queued(qtbot, sync_tasks, demo_files, tmp_path):
     session.close()
 
 
-def test_compares_negative_flips_are_queued_as_the_candidates_failures(qtbot, sync_tasks, demo_files, tmp_path):
+def test_compares_negative_flips_are_queued_as_the_candidates_failures(qtbot, sync_tasks, window_demo_files, tmp_path):
     from views.panels.compare import ComparePanel
 
     session = Session()
-    open_log(session, demo_files.log)
+    open_log(session, window_demo_files.log)
     session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
     panel = _show(qtbot, ComparePanel(session, sync_tasks))
     qtbot.mouseClick(panel.compare_button, Qt.LeftButton)
     old, new = panel.base_box.currentData(), panel.candidate_box.currentData()
     qtbot.mouseClick(panel.queue_flips, Qt.LeftButton)
-    log = pd.read_parquet(demo_files.log)
+    log = pd.read_parquet(window_demo_files.log)
     pairs = log[log.model_version == old].merge(log[log.model_version == new], on="request_id").dropna(
         subset=["is_fraud_x"])
     flipped = pairs[(pairs.prediction_x == pairs.is_fraud_x) & (pairs.prediction_y != pairs.is_fraud_x)]

@@ -19,9 +19,9 @@ def type_filter(qtbot, window, text):
     settle(qtbot, window)
 
 
-def test_typed_filter_restricts_table_and_metrics(app_window, qtbot, demo_files):
-    open_demo(qtbot, app_window, demo_files)
-    frame = pd.read_parquet(demo_files.log)
+def test_typed_filter_restricts_table_and_metrics(app_window, qtbot, window_demo_files):
+    open_demo(qtbot, app_window, window_demo_files)
+    frame = pd.read_parquet(window_demo_files.log)
     type_filter(qtbot, app_window, "region = 'EU-West' AND amount > 100")
     expected = frame[(frame.region == "EU-West") & (frame.amount > 100)]
 
@@ -36,8 +36,8 @@ def test_typed_filter_restricts_table_and_metrics(app_window, qtbot, demo_files)
     assert "slice" in app_window.metrics_panel.caption.text()
 
 
-def test_a_column_width_the_person_set_survives_a_new_slice(app_window, qtbot, demo_files):
-    open_demo(qtbot, app_window, demo_files)
+def test_a_column_width_the_person_set_survives_a_new_slice(app_window, qtbot, window_demo_files):
+    open_demo(qtbot, app_window, window_demo_files)
     header = app_window.table_panel.view.horizontalHeader()
     header.resizeSection(1, 333)
     type_filter(qtbot, app_window, "region = 'EU-West'")
@@ -45,8 +45,8 @@ def test_a_column_width_the_person_set_survives_a_new_slice(app_window, qtbot, d
     assert header.sectionSize(1) == 333
 
 
-def test_a_new_slice_starts_the_table_at_its_first_row(app_window, qtbot, demo_files):
-    open_demo(qtbot, app_window, demo_files)
+def test_a_new_slice_starts_the_table_at_its_first_row(app_window, qtbot, window_demo_files):
+    open_demo(qtbot, app_window, window_demo_files)
     bar = app_window.table_panel.view.verticalScrollBar()
     bar.setValue(bar.maximum() // 2)
     settle(qtbot, app_window)
@@ -55,17 +55,17 @@ def test_a_new_slice_starts_the_table_at_its_first_row(app_window, qtbot, demo_f
     assert app_window.table_panel.view.rowAt(0) == 0
 
 
-def test_a_bad_filter_says_where_and_keeps_the_text(app_window, qtbot, demo_files):
-    open_demo(qtbot, app_window, demo_files)
+def test_a_bad_filter_says_where_and_keeps_the_text(app_window, qtbot, window_demo_files):
+    open_demo(qtbot, app_window, window_demo_files)
     type_filter(qtbot, app_window, "regoin = 'EU-West'")
     assert app_window.slice_bar.error.isVisible()
     assert "did you mean 'region'" in app_window.slice_bar.error.text()
     assert app_window.slice_bar.edit.text() == "regoin = 'EU-West'"  # nothing typed is lost
-    assert app_window.table_panel.model.rowCount() == len(pd.read_parquet(demo_files.log))
+    assert app_window.table_panel.model.rowCount() == len(pd.read_parquet(window_demo_files.log))
 
 
-def test_back_and_forward_walk_the_slice_history(app_window, qtbot, demo_files):
-    open_demo(qtbot, app_window, demo_files)
+def test_back_and_forward_walk_the_slice_history(app_window, qtbot, window_demo_files):
+    open_demo(qtbot, app_window, window_demo_files)
     type_filter(qtbot, app_window, "client = 'stark-pay'")
     type_filter(qtbot, app_window, "device_type = 'kiosk'")
     qtbot.keyClick(app_window, Qt.Key_Left, Qt.AltModifier)
@@ -76,13 +76,13 @@ def test_back_and_forward_walk_the_slice_history(app_window, qtbot, demo_files):
     assert app_window.slice_bar.edit.text() == "device_type = 'kiosk'"
 
 
-def test_time_range_from_the_plot_becomes_the_slice(app_window, qtbot, demo_files):
-    open_demo(qtbot, app_window, demo_files)
+def test_time_range_from_the_plot_becomes_the_slice(app_window, qtbot, window_demo_files):
+    open_demo(qtbot, app_window, window_demo_files)
     start, end = dt.datetime(2026, 10, 12, 8), dt.datetime(2026, 10, 12, 14)
     app_window.time_panel.select_time_range(start, end)
     settle(qtbot, app_window)
     assert app_window.session.current_slice.predicate == Range("timestamp", start, end)
-    frame = pd.read_parquet(demo_files.log)
+    frame = pd.read_parquet(window_demo_files.log)
     inside = frame[(frame.timestamp >= start) & (frame.timestamp < end)]
     assert app_window.table_panel.model.rowCount() == len(inside)
     # a second range replaces the first instead of intersecting with it
@@ -92,10 +92,10 @@ def test_time_range_from_the_plot_becomes_the_slice(app_window, qtbot, demo_file
                                                                end - dt.timedelta(days=1))
 
 
-def test_filter_builder_adds_a_condition(app_window, qtbot, demo_files, monkeypatch):
+def test_filter_builder_adds_a_condition(app_window, qtbot, window_demo_files, monkeypatch):
     from views.dialogs import filter_builder
 
-    open_demo(qtbot, app_window, demo_files)
+    open_demo(qtbot, app_window, window_demo_files)
 
     def fake_exec(dialog):
         dialog.set_condition(0, "merchant_risk", "IS NULL")
@@ -104,13 +104,13 @@ def test_filter_builder_adds_a_condition(app_window, qtbot, demo_files, monkeypa
     monkeypatch.setattr(filter_builder.FilterBuilder, "exec", fake_exec)
     app_window.build_filter()
     settle(qtbot, app_window)
-    frame = pd.read_parquet(demo_files.log)
+    frame = pd.read_parquet(window_demo_files.log)
     assert app_window.slice_bar.edit.text() == "merchant_risk IS NULL"
     assert app_window.table_panel.model.rowCount() == frame.merchant_risk.isna().sum()
 
 
-def test_saved_slice_survives_reopening_the_workspace(app_window, qtbot, demo_files, tmp_path, qsettings):
-    open_demo(qtbot, app_window, demo_files)
+def test_saved_slice_survives_reopening_the_workspace(app_window, qtbot, window_demo_files, tmp_path, qsettings):
+    open_demo(qtbot, app_window, window_demo_files)
     path = tmp_path / "review.sleuth"
     assert app_window.controller.save_workspace_as(path)
     type_filter(qtbot, app_window, "device_type = 'kiosk'")
@@ -123,14 +123,15 @@ def test_saved_slice_survives_reopening_the_workspace(app_window, qtbot, demo_fi
     settle(qtbot, again)
     assert set(again.session.saved_slices) == {"kiosks"}
     assert again.slice_bar.edit.text() == "device_type = 'kiosk'"  # the current slice came back too
-    frame = pd.read_parquet(demo_files.log)
+    frame = pd.read_parquet(window_demo_files.log)
     assert again.table_panel.model.rowCount() == (frame.device_type == "kiosk").sum()
     close_window(again)
 
 
-def test_return_in_the_bar_applies_the_typed_text_after_a_failing_slice_was_selected(app_window, qtbot, demo_files):
+def test_return_in_the_bar_applies_the_typed_text_after_a_failing_slice_was_selected(app_window, qtbot,
+        window_demo_files):
     """Selecting a discovered slice (its tab then hidden) must not hijack Return in the bar."""
-    open_demo(qtbot, app_window, demo_files)
+    open_demo(qtbot, app_window, window_demo_files)
     app_window.discovery_dock.raise_()
     discovery = app_window.discovery_panel
     qtbot.mouseClick(discovery.find_button, Qt.LeftButton)
@@ -145,22 +146,22 @@ def test_return_in_the_bar_applies_the_typed_text_after_a_failing_slice_was_sele
 
     assert app_window.session.current_slice.predicate == Compare("region", "=", "EU-West")
     assert app_window.slice_bar.edit.text() == "region = 'EU-West'"
-    frame = pd.read_parquet(demo_files.log, columns=["region"])
+    frame = pd.read_parquet(window_demo_files.log, columns=["region"])
     assert app_window.table_panel.model.rowCount() == int((frame.region == "EU-West").sum())
     for panel in (app_window.metrics_panel, app_window.time_panel, app_window.breakdown_panel,
                   app_window.discovery_panel):
         assert "<code>region = 'EU-West'</code>" in panel.caption.text(), (panel.title, panel.caption.text())
 
 
-def test_outcome_leaves_typed_in_the_bar_and_a_leaf_the_roles_cannot_resolve(app_window, qtbot, demo_files):
+def test_outcome_leaves_typed_in_the_bar_and_a_leaf_the_roles_cannot_resolve(app_window, qtbot, window_demo_files):
     """``wrong`` in the bar restricts every panel to the wrong predictions; once no label column
     is mapped, the bar says why the slice is not applied and refuses a new leaf in a sentence."""
     from dataclasses import replace
 
     from app.commands import SetRoles
 
-    opened = open_demo(qtbot, app_window, demo_files)
-    frame = pd.read_parquet(demo_files.log)
+    opened = open_demo(qtbot, app_window, window_demo_files)
+    frame = pd.read_parquet(window_demo_files.log)
     type_filter(qtbot, app_window, "wrong AND region = 'EU-West'")
     labelled = frame.dropna(subset=["is_fraud"])
     expected = labelled[(labelled.prediction != labelled.is_fraud) & (labelled.region == "EU-West")]
@@ -180,22 +181,24 @@ def test_outcome_leaves_typed_in_the_bar_and_a_leaf_the_roles_cannot_resolve(app
     assert app_window.slice_bar.edit.text() == "unlabelled"
 
 
-def test_a_flip_naming_an_unknown_version_is_refused_in_the_bar(app_window, qtbot, demo_files):
-    open_demo(qtbot, app_window, demo_files)
-    versions = list(pd.read_parquet(demo_files.log, columns=["model_version"]).model_version.unique())
+def test_a_flip_naming_an_unknown_version_is_refused_in_the_bar(app_window, qtbot, window_demo_files):
+    open_demo(qtbot, app_window, window_demo_files)
+    versions = list(pd.read_parquet(window_demo_files.log, columns=["model_version"]).model_version.unique())
     typed = f"flip('{versions[0]}' -> 'v9-nowhere', negative)"
     type_filter(qtbot, app_window, typed)
     error = app_window.slice_bar.error
     assert error.isVisibleTo(app_window)
     assert "'v9-nowhere'" in error.text() and all(f"'{v}'" in error.text() for v in versions)
     assert app_window.slice_bar.edit.text() == typed  # nothing typed is lost
-    assert app_window.table_panel.model.rowCount() == len(pd.read_parquet(demo_files.log, columns=["request_id"]))
+    assert app_window.table_panel.model.rowCount() == \
+        len(pd.read_parquet(window_demo_files.log, columns=["request_id"]))
 
 
-def test_zoom_scales_the_tables_rows_and_column_widths_and_actual_size_restores_them(app_window, qtbot, demo_files):
+def test_zoom_scales_the_tables_rows_and_column_widths_and_actual_size_restores_them(app_window, qtbot,
+        window_demo_files):
     from PySide6.QtWidgets import QApplication
 
-    open_demo(qtbot, app_window, demo_files)
+    open_demo(qtbot, app_window, window_demo_files)
     view = app_window.table_panel.view
     header = view.horizontalHeader()
     header.resizeSection(1, 333)  # a width the person set keeps its proportion
@@ -225,14 +228,14 @@ def _offers(bar):
     return [bar.offers.item(row).data(Qt.UserRole) for row in range(bar.offers.rowCount())]
 
 
-def test_the_bar_offers_columns_values_leaves_and_saved_slices_and_tab_takes_one(app_window, qtbot, demo_files):
+def test_the_bar_offers_columns_values_leaves_and_saved_slices_and_tab_takes_one(app_window, qtbot, window_demo_files):
     """Typed as a person does: a column's start and Tab, a value's start and Tab, Down to a
     second value and Return, an ML leaf, a saved slice; Return with nothing highlighted applies."""
     from app.commands import SaveSlice
     from analysis.slices import Slice
 
-    open_demo(qtbot, app_window, demo_files)
-    frame = pd.read_parquet(demo_files.log)
+    open_demo(qtbot, app_window, window_demo_files)
+    frame = pd.read_parquet(window_demo_files.log)
     bar = app_window.slice_bar
     edit, popup = bar.edit, bar.completer.popup()
     edit.setFocus()
@@ -288,8 +291,8 @@ def test_the_bar_offers_columns_values_leaves_and_saved_slices_and_tab_takes_one
     assert app_window.table_panel.model.rowCount() == ((frame.device_type == "kiosk") & (frame.client == "stark-pay")).sum()
 
 
-def test_a_column_with_too_many_values_offers_none_and_down_opens_the_list(app_window, qtbot, demo_files):
-    open_demo(qtbot, app_window, demo_files)
+def test_a_column_with_too_many_values_offers_none_and_down_opens_the_list(app_window, qtbot, window_demo_files):
+    open_demo(qtbot, app_window, window_demo_files)
     bar = app_window.slice_bar
     bar.edit.setFocus()
     qtbot.keyClicks(bar.edit, "request_id = ")
@@ -323,19 +326,19 @@ def _name_versions(qtbot, window, **names):
     return old, new
 
 
-def test_a_version_typed_by_its_card_name_selects_its_rows(app_window, qtbot, demo_files):
+def test_a_version_typed_by_its_card_name_selects_its_rows(app_window, qtbot, window_demo_files):
     """Failing slices shows ``model_version IN ('incumbent (logistic)')``: typed (or pasted) into
     the bar, it selects that version's rows, and the slice holds the raw version string."""
     from analysis.slices import InSet
 
-    open_demo(qtbot, app_window, demo_files)
+    open_demo(qtbot, app_window, window_demo_files)
     old, _new = _name_versions(qtbot, app_window, old="incumbent (logistic)", new="challenger")
     typed = "model_version IN ('incumbent (logistic)') AND region = 'EU-West'"
     type_filter(qtbot, app_window, typed)
 
     bar = app_window.slice_bar
     assert not bar.error.isVisible(), bar.error.text()
-    frame = pd.read_parquet(demo_files.log, columns=["model_version", "region"])
+    frame = pd.read_parquet(window_demo_files.log, columns=["model_version", "region"])
     expected = int(((frame.model_version == old) & (frame.region == "EU-West")).sum())
     assert app_window.table_panel.model.rowCount() == expected > 0
     applied = app_window.session.current_slice.predicate
@@ -348,10 +351,11 @@ def test_a_version_typed_by_its_card_name_selects_its_rows(app_window, qtbot, de
     assert app_window.table_panel.model.rowCount() == expected  # the slice before stays applied
 
 
-def test_open_negative_flips_reads_by_card_names_in_the_bar_and_applies_the_same_slice(app_window, qtbot, demo_files):
+def test_open_negative_flips_reads_by_card_names_in_the_bar_and_applies_the_same_slice(app_window, qtbot,
+        window_demo_files):
     from analysis.slices import Flip
 
-    open_demo(qtbot, app_window, demo_files)
+    open_demo(qtbot, app_window, window_demo_files)
     old, new = _name_versions(qtbot, app_window, old="incumbent (logistic)", new="challenger")
     panel = app_window.compare_panel
     app_window.compare_dock.raise_()
@@ -365,7 +369,7 @@ def test_open_negative_flips_reads_by_card_names_in_the_bar_and_applies_the_same
     assert bar.edit.text() == "flip('incumbent (logistic)' -> 'challenger', negative)"
     assert f"flip('{old}' -> '{new}', negative)" in bar.edit.toolTip()
     flips = app_window.table_panel.model.rowCount()
-    log = pd.read_parquet(demo_files.log, columns=["request_id", "model_version", "prediction", "is_fraud"])
+    log = pd.read_parquet(window_demo_files.log, columns=["request_id", "model_version", "prediction", "is_fraud"])
     pairs = log[log.model_version == new].merge(log[log.model_version == old], on="request_id", suffixes=("_c", "_b"))
     label = pairs.is_fraud_c.fillna(pairs.is_fraud_b)
     assert flips == int((label.notna() & (pairs.prediction_b == label) & (pairs.prediction_c != label)).sum()) > 0

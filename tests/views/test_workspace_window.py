@@ -20,9 +20,9 @@ def _save_dialog_answers(monkeypatch, path: Path) -> None:
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), ""))
 
 
-def test_save_as_onto_the_open_workspace_keeps_it_and_later_edits(app_window, qtbot, demo_files, tmp_path,
+def test_save_as_onto_the_open_workspace_keeps_it_and_later_edits(app_window, qtbot, window_demo_files, tmp_path,
                                                                   monkeypatch):
-    opened = open_demo(qtbot, app_window, demo_files)
+    opened = open_demo(qtbot, app_window, window_demo_files)
     path = tmp_path / "incident.sleuth"
     assert app_window.controller.save_workspace_as(path)
     _save_dialog_answers(monkeypatch, path)
@@ -38,8 +38,8 @@ def test_save_as_onto_the_open_workspace_keeps_it_and_later_edits(app_window, qt
     again.close()
 
 
-def test_a_typed_name_without_suffix_asks_before_replacing(app_window, qtbot, demo_files, tmp_path, monkeypatch):
-    open_demo(qtbot, app_window, demo_files)
+def test_a_typed_name_without_suffix_asks_before_replacing(app_window, qtbot, window_demo_files, tmp_path, monkeypatch):
+    open_demo(qtbot, app_window, window_demo_files)
     existing = Workspace.open(tmp_path / "incident.sleuth")
     existing.set_meta("note", "keep me")
     existing.close()
@@ -54,8 +54,8 @@ def test_a_typed_name_without_suffix_asks_before_replacing(app_window, qtbot, de
     assert app_window.session.workspace is None
 
 
-def test_a_broken_workspace_leaves_the_window_on_what_was_open(app_window, qtbot, demo_files, tmp_path):
-    opened = open_demo(qtbot, app_window, demo_files)
+def test_a_broken_workspace_leaves_the_window_on_what_was_open(app_window, qtbot, window_demo_files, tmp_path):
+    opened = open_demo(qtbot, app_window, window_demo_files)
     good = tmp_path / "good.sleuth"
     assert app_window.controller.save_workspace_as(good)
     (tmp_path / "other").mkdir()
@@ -66,8 +66,8 @@ def test_a_broken_workspace_leaves_the_window_on_what_was_open(app_window, qtbot
     assert any(str(bad) in m and "schema_version" in m for m in app_window.notifications.messages())
 
 
-def test_closing_a_dataset_is_undoable_and_keeps_its_roles(app_window, qtbot, demo_files, tmp_path):
-    opened = open_demo(qtbot, app_window, demo_files)
+def test_closing_a_dataset_is_undoable_and_keeps_its_roles(app_window, qtbot, window_demo_files, tmp_path):
+    opened = open_demo(qtbot, app_window, window_demo_files)
     path = tmp_path / "incident.sleuth"
     assert app_window.controller.save_workspace_as(path)
     edited = opened.roles.with_role("hour", Role.IGNORED)
@@ -84,14 +84,14 @@ def test_closing_a_dataset_is_undoable_and_keeps_its_roles(app_window, qtbot, de
     assert [e.roles for e in app_window.session.workspace.datasets()] == [edited]
 
 
-def test_select_all_and_copy_copies_every_row_exactly_off_the_gui_thread(app_window, qtbot, demo_files):
+def test_select_all_and_copy_copies_every_row_exactly_off_the_gui_thread(app_window, qtbot, window_demo_files):
     """Today: a 15-17 s freeze and 199,801 of 200,000 rows copied as empty fields."""
     import csv
 
     import pandas as pd
     from PySide6.QtWidgets import QApplication
 
-    open_demo(qtbot, app_window, demo_files)
+    open_demo(qtbot, app_window, window_demo_files)
     app_window.apply_filter("amount > 1000")
     settle(qtbot, app_window)
     view = app_window.table_panel.view
@@ -99,7 +99,7 @@ def test_select_all_and_copy_copies_every_row_exactly_off_the_gui_thread(app_win
     app_window.actions_by_id["copy"].trigger()
     settle(qtbot, app_window)
     rows = list(csv.reader(QApplication.clipboard().text().splitlines(), delimiter="\t"))
-    expected = pd.read_parquet(demo_files.log)
+    expected = pd.read_parquet(window_demo_files.log)
     expected = expected[expected.amount > 1000]
     header = rows[0]
     assert len(rows) - 1 == len(expected) > 200  # more than one page, every row
@@ -133,9 +133,9 @@ def test_select_all_does_not_make_the_column_header_walk_every_row(row_count_cal
 
 
 @pytest.mark.parametrize("from_workspace", [False, True], ids=["nothing-saved-yet", "another-workspace"])
-def test_save_as_keeps_decisions_the_current_slice_and_profiles(app_window, qtbot, demo_files, tmp_path,
+def test_save_as_keeps_decisions_the_current_slice_and_profiles(app_window, qtbot, window_demo_files, tmp_path,
                                                               from_workspace):
-    opened = open_demo(qtbot, app_window, demo_files)
+    opened = open_demo(qtbot, app_window, window_demo_files)
     if from_workspace:
         assert app_window.controller.save_workspace_as(tmp_path / "first.sleuth")
     panel = run_checks(qtbot, app_window)
@@ -160,11 +160,11 @@ def test_save_as_keeps_decisions_the_current_slice_and_profiles(app_window, qtbo
     kept.close()
 
 
-def test_undo_after_opening_a_workspace_keeps_every_dataset(app_window, qtbot, demo_files, tmp_path):
-    opened = open_demo(qtbot, app_window, demo_files)
+def test_undo_after_opening_a_workspace_keeps_every_dataset(app_window, qtbot, window_demo_files, tmp_path):
+    opened = open_demo(qtbot, app_window, window_demo_files)
     path = tmp_path / "two.sleuth"
     assert app_window.controller.save_workspace_as(path)
-    app_window.open_paths([str(demo_files.training)])
+    app_window.open_paths([str(window_demo_files.training)])
     settle(qtbot, app_window)
     assert len(app_window.session.datasets) == 2
     assert app_window.controller.open_workspace(path)

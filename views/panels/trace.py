@@ -46,6 +46,8 @@ from analysis.trace.tracer import (
     InfluenceCache,
     NoLabelYet,
     RowTrace,
+    TraceSettings,
+    TrainingFiles,
     busiest_failing_version,
     concentration_sentence,
     log_row_predicate,
@@ -285,8 +287,8 @@ class TracePanel(Panel):
         named = self.session.chosen_snapshot_roles(snapshot)
         first = self.cache.key([snapshot], model or None, named) not in self.cache
         self.show_empty("Preparing influence (once per model and snapshot)…" if first else f"Tracing row {row}…")
-        self.run_job("trace", trace_log_row, Scope(self.session.store, opened.dataset, opened.roles), row, [snapshot],
-                     model or None, trust, self.cache, snapshot_roles=named, lane=HEAVY,
+        self.run_job("trace", trace_log_row, Scope(self.session.store, opened.dataset, opened.roles), row,
+                     TrainingFiles([snapshot], model or None, trust, named), self.cache, lane=HEAVY,
                      label=f"Tracing row {row} to its training rows", on_done=self._show_trace,
                      on_error=self._show_error)
 
@@ -410,9 +412,9 @@ class TracePanel(Panel):
             return
         self.suspects_summary.setText("Ranking the snapshot's labels (several model fits)…")
         self.suspects_snapshot = snapshot
-        self.run_job("suspects", suspects_for, self.session.store, [snapshot], model or None, trust, 50,
-                     snapshot_roles=self.session.chosen_snapshot_roles(snapshot),
-                     lane=HEAVY, label="Finding suspect training labels", on_done=self._show_suspects,
+        training = TrainingFiles([snapshot], model or None, trust, self.session.chosen_snapshot_roles(snapshot))
+        self.run_job("suspects", suspects_for, self.session.store, training, 50, lane=HEAVY,
+                     label="Finding suspect training labels", on_done=self._show_suspects,
                      on_error=lambda e: self.suspects_summary.setText(f"Could not rank labels: {e}"))
 
     def _show_suspects(self, report: dict[str, Any]) -> None:
@@ -460,9 +462,9 @@ class TracePanel(Panel):
         self.failures_of = opened.name
         self.failures_summary.setText(f"Tracing the slice's failed predictions of version "
                                       f"{self.session.version_name(version)} (at most the worst {FAILURE_CAP:,})…")
+        training = TrainingFiles([snapshot], model or None, trust, self.session.chosen_snapshot_roles(snapshot))
         self.run_job("failures", trace_failures, Scope(self.session.store, opened.dataset, opened.roles, condition),
-                     version, [snapshot], model or None, trust, self.cache,
-                     snapshot_roles=self.session.chosen_snapshot_roles(snapshot), lane=HEAVY,
+                     training, self.cache, TraceSettings(version=version), lane=HEAVY,
                      label="Tracing the slice's failures to their training rows", on_done=self._show_failures,
                      on_error=self._show_failures_error)
 

@@ -13,7 +13,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from analysis.data.roles import Role
 from analysis.errors import SchemaError
-from analysis.trace.tracer import read_training, trace_prediction
+from analysis.trace.tracer import TrainingFiles, read_training, trace_prediction
 from analysis.trace.model_files import describe_model, load_model
 from analysis.trace.snapshot_label import model_inputs
 
@@ -109,8 +109,8 @@ def test_trace_matches_the_logs_label_to_the_snapshots_by_name(store, churn_file
     log["prediction"] = churn_model(churn_snapshot()).predict(log[["plan", "tenure", "y"]])
     wrong = log.index[log["prediction"] != log["churned"]][0]
     log.to_parquet(churn_files / "log.parquet")
-    report = trace_prediction(store, [str(churn_files / "snapshot.parquet")], [str(churn_files / "log.parquet")],
-                              log.loc[wrong, "request_id"], churn_files / "churn.skops")
+    training = TrainingFiles([str(churn_files / "snapshot.parquet")], churn_files / "churn.skops")
+    report = trace_prediction(store, training, [str(churn_files / "log.parquet")], log.loc[wrong, "request_id"])
     assert report["query"]["label"] == log.loc[wrong, "churned"]
     assert report["query"]["prediction"] == log.loc[wrong, "prediction"]
     assert "churned" in report["label_note"] and len(report["harmful"]) == 20

@@ -10,6 +10,8 @@ from analysis.demo.generate import generate_demo
 from analysis.demo.world import FEATURES
 from analysis.errors import SchemaError
 from analysis.trace.suspects import (
+    SnapshotColumns,
+    SuspectSettings,
     find_suspects,
     influence_by_source,
     out_of_fold_probabilities,
@@ -37,8 +39,8 @@ def _load(path):
 def ranked_by_family(demo_files):
     """Every training row of the demo ranked with each demo model (logistic, boosted trees)."""
     frame = pd.read_parquet(demo_files.training)
-    return {version: find_suspects(frame, list(FEATURES), LABEL, _load(demo_files.models[version]),
-                                   id_column="row_id", source_columns=SOURCE_COLUMNS, k=len(frame))
+    return {version: find_suspects(frame, SnapshotColumns(list(FEATURES), LABEL, "row_id", SOURCE_COLUMNS),
+                                   _load(demo_files.models[version]), SuspectSettings(k=len(frame)))
             for version in (OLD_MODEL, NEW_MODEL)}
 
 
@@ -105,8 +107,8 @@ def test_the_flipped_batch_and_category_have_the_highest_lift(demo_suspects):
 def test_a_clean_snapshot_has_no_batch_standing_out(tmp_path):
     files = generate_demo(tmp_path, rows=2_000, seed=11, incidents=False)
     frame = pd.read_parquet(files.training)
-    suspects = find_suspects(frame, list(FEATURES), LABEL, _load(files.models[OLD_MODEL]),
-                             id_column="row_id", folds=3, k=20)
+    suspects = find_suspects(frame, SnapshotColumns(list(FEATURES), LABEL, "row_id"), _load(files.models[OLD_MODEL]),
+                             SuspectSettings(k=20, folds=3))
     table = suspects.by_source
     assert set(table["column"]) == {"source", "snapshot_date"}
     assert suspects.flagged > 0
@@ -119,8 +121,8 @@ def test_without_self_influence_the_score_is_cleanlabs_ranking(demo_files, monke
 
     monkeypatch.setattr(analysis.trace.influence, "self_influence", lambda prep: None)
     frame = pd.read_parquet(demo_files.training).head(6_000)
-    suspects = find_suspects(frame, list(FEATURES), LABEL, _load(demo_files.models[OLD_MODEL]),
-                             folds=3, k=30)
+    suspects = find_suspects(frame, SnapshotColumns(list(FEATURES), LABEL), _load(demo_files.models[OLD_MODEL]),
+                             SuspectSettings(k=30, folds=3))
     assert "self-influence" not in suspects.method
     assert np.allclose(suspects.rows["score"], 1.0 - suspects.rows["cleanlab_score"])
     assert suspects.rows["self_influence"].isna().all()
@@ -129,7 +131,7 @@ def test_without_self_influence_the_score_is_cleanlabs_ranking(demo_files, monke
 
 def test_without_a_model_a_surrogate_is_fitted_and_named(demo_files):
     frame = pd.read_parquet(demo_files.training).head(2_000)
-    suspects = find_suspects(frame, list(FEATURES), LABEL, folds=3, k=10)
+    suspects = find_suspects(frame, SnapshotColumns(list(FEATURES), LABEL), settings=SuspectSettings(k=10, folds=3))
     assert suspects.surrogate
     assert "surrogate" in suspects.method
     assert suspects_report(suspects)["surrogate"] is True
@@ -139,7 +141,7 @@ def test_without_a_model_a_surrogate_is_fitted_and_named(demo_files):
 def test_a_missing_feature_is_named():
     frame = pd.DataFrame({"x": np.arange(60.0), LABEL: [0, 1] * 30})
     with pytest.raises(SchemaError, match="no such column") as raised:
-        find_suspects(frame, ["x", "amount"], LABEL, model=object())
+        find_suspects(frame, SnapshotColumns(["x", "amount"], LABEL), model=object())
     assert raised.value.column == "amount"
 
 
@@ -249,22 +251,23 @@ def test_the_report_is_plain_json_with_the_top_suspects(demo_suspects):
 def test_unusable_labels_get_a_message_naming_the_column(labels, message):
     frame = pd.DataFrame({"x": np.arange(60.0), LABEL: labels})
     with pytest.raises(SchemaError, match=message) as raised:
-        find_suspects(frame, ["x"], LABEL, model=object())
+        find_suspects(frame, SnapshotColumns(["x"], LABEL), model=object())
     assert raised.value.column == LABEL
 
 
 def test_tracing_the_flipped_categorys_failures_singles_out_the_bad_batch(demo_files, store):
     """The flipped labels teach the boosted model the wrong class in one category: its failures
     there that went the flipped way are caused by the bad batch, which the aggregate shows."""
-    from analysis.trace.tracer import trace_slice
+    from analysis.trace.tracer import TraceSettings, TrainingFiles, trace_slice
 
     incident = _label_noise_incident(demo_files.manifest)
     frame = pd.read_parquet(demo_files.training, columns=["row_id", LABEL])
     flipped = set(incident["flipped_row_ids"])
     wrong_label = int(frame.loc[frame["row_id"].isin(flipped), LABEL].mode()[0])
-    report = trace_slice(store, [str(demo_files.training)], [str(demo_files.log)],
+    report = trace_slice(store, TrainingFiles([str(demo_files.training)], demo_files.models[NEW_MODEL]),
+                         [str(demo_files.log)],
                          f"merchant_category = '{incident['category']}' AND prediction = {wrong_label}",
-                         demo_files.models[NEW_MODEL], version=NEW_MODEL, k=100)
+                         TraceSettings(version=NEW_MODEL, k=100))
     assert report["method"] == "BoostIn (Brophy et al. 2023)" and report["traced"] == report["failures"] > 20
     sources = [b for b in report["by_source"] if b["column"] == "source"]
     share_of_rows = sources[0]["rows"] / sum(b["rows"] for b in sources)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.data.roles import Role
-from analysis.triage.check_report import run_check
+from analysis.triage.check_report import CheckSettings, run_check
 
 N = 3000
 
@@ -43,7 +43,8 @@ def prediction_log(seed: int = 1, label: str = "label") -> pd.DataFrame:
 def schema_findings(store, tmp_path, log: pd.DataFrame, reference: pd.DataFrame, **kwargs) -> set:
     log.to_parquet(tmp_path / "log.parquet")
     reference.to_parquet(tmp_path / "snapshot.parquet")
-    run = run_check(store, [str(tmp_path / "log.parquet")], reference=[str(tmp_path / "snapshot.parquet")], **kwargs)
+    run = run_check(store, [str(tmp_path / "log.parquet")],
+                    CheckSettings(reference=[str(tmp_path / "snapshot.parquet")], **kwargs))
     return {(s.columns[0], s.evidence["change"]) for f in run.findings for s in f.symptoms if s.kind == "schema"}
 
 
@@ -61,9 +62,10 @@ def test_the_report_says_the_reference_is_a_training_snapshot(store, tmp_path):
     snapshot().to_parquet(tmp_path / "snapshot.parquet")
     prediction_log(seed=2).to_parquet(tmp_path / "other.parquet")
     log = [str(tmp_path / "log.parquet")]
-    assert run_check(store, log, reference=[str(tmp_path / "snapshot.parquet")]).reference == \
+    assert run_check(store, log, CheckSettings(reference=[str(tmp_path / "snapshot.parquet")])).reference == \
         "training snapshot snapshot.parquet"
-    assert run_check(store, log, reference=[str(tmp_path / "other.parquet")]).reference == "log other.parquet"
+    assert run_check(store, log, CheckSettings(reference=[str(tmp_path / "other.parquet")])).reference == \
+        "log other.parquet"
 
 
 def test_a_real_feature_change_stays_a_finding(store, tmp_path):

@@ -150,11 +150,11 @@ def test_the_arrival_time_is_no_input_the_checks_read(store, tmp_path, movies, s
     belongs to the labels-stopped finding only: with labels that still come, nothing is found;
     with labels that stopped, that finding and no other names it."""
     from analysis.data.open_log import LogOptions
-    from analysis.triage.check_report import run_check
+    from analysis.triage.check_report import CheckSettings, run_check
 
     stop = START + dt.timedelta(days=CUT_DAY, hours=12) if stopped else None
     log_path, labels_path, _ = fixed_delay_files(movies, tmp_path, stop=stop)
-    run = run_check(store, [log_path], options=LogOptions(labels=(labels_path,)))
+    run = run_check(store, [log_path], CheckSettings(options=LogOptions(labels=(labels_path,))))
     assert "label_arrived_at" in run.dataset.column_names
     assert not [f.sentence for f in run.findings if "label_arrived_at" in f.columns]
     assert [f.kind for f in run.findings if f.kind == LABELS_STOPPED] == ([LABELS_STOPPED] if stopped else [])

@@ -45,8 +45,8 @@ class FakePull:
 
 
 @pytest.fixture
-def fake_pull(monkeypatch, demo_files):
-    pull = FakePull(demo_files.log)
+def fake_pull(monkeypatch, window_demo_files):
+    pull = FakePull(window_demo_files.log)
     monkeypatch.setattr("app.spark_pull.pull_table", pull)
     return pull
 
@@ -124,9 +124,9 @@ def test_a_bad_url_is_one_sentence_and_the_dialog_stays_open(qtbot, qsettings):
     assert not dialog.error.isVisible()  # typing again clears the sentence
 
 
-def test_file_connect_to_spark_opens_the_pulled_rows_and_every_header_says_so(app_window, qtbot, demo_files,
+def test_file_connect_to_spark_opens_the_pulled_rows_and_every_header_says_so(app_window, qtbot, window_demo_files,
                                                                             fake_pull, monkeypatch, tmp_path):
-    open_demo(qtbot, app_window, demo_files)
+    open_demo(qtbot, app_window, window_demo_files)
     answer_with(qtbot, monkeypatch, URL, TABLE, 5_000)
     app_window.actions_by_id["connect_spark"].trigger()
     settle(qtbot, app_window)
@@ -135,7 +135,7 @@ def test_file_connect_to_spark_opens_the_pulled_rows_and_every_header_says_so(ap
     opened = app_window.session.active
     assert opened.name == TABLE and opened.dataset.row_count == 5_000
     assert len(app_window.session.datasets) == 2  # the demo stays open beside it
-    of_rows = pq.read_metadata(demo_files.log).num_rows
+    of_rows = pq.read_metadata(window_demo_files.log).num_rows
     sentence = f"computed on a 5,000-row sample of {of_rows:,} rows on sc://db.example.com:443"
     assert sentence in app_window.metrics_panel.caption.text()
     assert sentence in app_window.row_count_label.text()
@@ -158,13 +158,14 @@ def test_file_connect_to_spark_opens_the_pulled_rows_and_every_header_says_so(ap
     app_window.grab().save(str(tmp_path / "pulled.png"))
 
 
-def test_a_server_that_is_down_is_one_sentence_and_the_open_log_stays(app_window, qtbot, demo_files, monkeypatch):
+def test_a_server_that_is_down_is_one_sentence_and_the_open_log_stays(app_window, qtbot, window_demo_files,
+                                                                      monkeypatch):
     """No mock: the real pull finds nothing listening at the URL's port."""
     pytest.importorskip("pyspark", reason="the spark extra (pip install -e '.[spark]') is not installed")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    demo = open_demo(qtbot, app_window, demo_files)
+    demo = open_demo(qtbot, app_window, window_demo_files)
     answer_with(qtbot, monkeypatch, f"sc://127.0.0.1:{port}/;token={TOKEN}", TABLE)
     app_window.actions_by_id["connect_spark"].trigger()
     settle(qtbot, app_window)
@@ -177,7 +178,7 @@ def test_a_server_that_is_down_is_one_sentence_and_the_open_log_stays(app_window
     assert TOKEN not in messages[0] and "\n" not in messages[0]
 
 
-def test_cancel_stops_the_pull_and_the_open_log_stays(qtbot, qsettings, demo_files, monkeypatch):
+def test_cancel_stops_the_pull_and_the_open_log_stays(qtbot, qsettings, window_demo_files, monkeypatch):
     """The pull gets the job's cancel token (the real one interrupts the cluster's statements
     with it); Edit > Cancel running jobs cancels it and nothing opens."""
     started, stopped = threading.Event(), threading.Event()
@@ -191,7 +192,7 @@ def test_cancel_stops_the_pull_and_the_open_log_stays(qtbot, qsettings, demo_fil
     monkeypatch.setattr("app.spark_pull.pull_table", blocking_pull)
     window = make_window(qtbot, qsettings, threaded=True)
     try:
-        demo = open_demo(qtbot, window, demo_files)
+        demo = open_demo(qtbot, window, window_demo_files)
         answer_with(qtbot, monkeypatch, URL, TABLE)
         window.actions_by_id["connect_spark"].trigger()
         qtbot.waitUntil(started.is_set, timeout=10000)
@@ -205,7 +206,7 @@ def test_cancel_stops_the_pull_and_the_open_log_stays(qtbot, qsettings, demo_fil
         close_window(window)
 
 
-def test_a_workspace_keeps_the_source_and_offers_to_pull_again(app_window, qtbot, qsettings, demo_files,
+def test_a_workspace_keeps_the_source_and_offers_to_pull_again(app_window, qtbot, qsettings, window_demo_files,
                                                               fake_pull, monkeypatch, tmp_path):
     answer_with(qtbot, monkeypatch, URL, TABLE, 5_000, "amount > 10")
     app_window.actions_by_id["connect_spark"].trigger()
@@ -231,8 +232,9 @@ def test_a_workspace_keeps_the_source_and_offers_to_pull_again(app_window, qtbot
         close_window(again)
 
 
-def test_labels_joined_to_a_pulled_log_are_joined_again_after_the_next_pull(app_window, qtbot, qsettings, demo_files,
-                                                                           fake_pull, monkeypatch, tmp_path):
+def test_labels_joined_to_a_pulled_log_are_joined_again_after_the_next_pull(app_window, qtbot, qsettings,
+                                                                           window_demo_files, fake_pull, monkeypatch,
+                                                                           tmp_path):
     """The labelled log is registered by its Spark source and its labels file, never by the
     temporary sample, and keeps saying it is a sample."""
     import pandas as pd

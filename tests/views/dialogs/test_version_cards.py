@@ -8,9 +8,9 @@ from app.commands import SaveVersionCard
 from tests.views.helpers import close_window, make_window, open_demo, settle
 
 
-def test_card_name_replaces_the_raw_version_and_survives_reopening(app_window, qtbot, demo_files, tmp_path,
+def test_card_name_replaces_the_raw_version_and_survives_reopening(app_window, qtbot, window_demo_files, tmp_path,
                                                                   qsettings):
-    open_demo(qtbot, app_window, demo_files)
+    open_demo(qtbot, app_window, window_demo_files)
     path = tmp_path / "cards.sleuth"
     app_window.controller.save_workspace_as(path)
     raw = app_window.metrics_panel.results[0].version
@@ -32,10 +32,10 @@ def test_card_name_replaces_the_raw_version_and_survives_reopening(app_window, q
     close_window(again)
 
 
-def test_dialog_edits_cards(app_window, qtbot, demo_files, monkeypatch):
+def test_dialog_edits_cards(app_window, qtbot, window_demo_files, monkeypatch):
     from views.dialogs.version_cards import VersionCardsDialog
 
-    open_demo(qtbot, app_window, demo_files)
+    open_demo(qtbot, app_window, window_demo_files)
     versions = [r.version for r in app_window.metrics_panel.results]
 
     def fill(dialog):
@@ -54,21 +54,22 @@ def test_dialog_edits_cards(app_window, qtbot, demo_files, monkeypatch):
     assert app_window.session.version_name(versions[1]) == versions[1]
 
 
-def test_demo_workspace_names_its_versions(demo_files, tmp_path):
+def test_demo_workspace_names_its_versions(window_demo_files, tmp_path):
     from analysis.demo.workspace import ensure_demo_workspace
 
     import shutil
 
     out = tmp_path / "demo"
-    shutil.copytree(demo_files.log.parent, out)
+    shutil.copytree(window_demo_files.log.parent, out)
     manifest = __import__("json").loads((out / "manifest.json").read_text())
     path = ensure_demo_workspace(out, rows=manifest["rows"], seed=manifest["seed"])
     cards = Workspace.open(path).version_cards()
     assert {c.display_name for c in cards.values()} == {"incumbent (logistic)", "challenger (boosted trees)"}
 
 
-def test_the_table_shows_a_versions_card_name_and_keeps_the_raw_string_in_the_tooltip(app_window, qtbot, demo_files):
-    open_demo(qtbot, app_window, demo_files)
+def test_the_table_shows_a_versions_card_name_and_keeps_the_raw_string_in_the_tooltip(app_window, qtbot,
+        window_demo_files):
+    open_demo(qtbot, app_window, window_demo_files)
     model = app_window.table_panel.model
     column = model.column_names().index("model_version")
     model.data(model.index(0, column))  # the first read asks for the page

@@ -16,7 +16,7 @@ from analysis.query import Sql, ident
 from analysis.slices import Slice, to_text
 from analysis.slicing.parser import parse_slice
 from analysis.trace.suspects import influence_by_source
-from analysis.trace.tracer import FailuresTrace, trace_prediction
+from analysis.trace.tracer import FailuresTrace, TraceSettings, TrainingFiles, trace_prediction
 from analysis.workspace.version_cards import VersionCard
 from app.commands import SaveVersionCard, SelectRow, SetSlice
 from app.state import Session
@@ -65,8 +65,8 @@ def test_trace_equals_the_cli_and_prepares_once_per_model(qtbot, panel, demo_fil
 
     _select(panel.session, first)
     assert panel.trace is not None, panel.empty_message()
-    expected = trace_prediction(store, [str(demo_files.training)], [str(demo_files.log)], first_id,
-                                demo_files.models[NEW_VERSION], version=NEW_VERSION)
+    expected = trace_prediction(store, TrainingFiles([str(demo_files.training)], demo_files.models[NEW_VERSION]),
+                                [str(demo_files.log)], first_id, TraceSettings(version=NEW_VERSION))
     assert str(panel.trace.request_id) == first_id and panel.trace.correct is False
     assert panel.trace.method == expected["method"] and not panel.trace.surrogate
     for mine, theirs in ((panel.trace.harmful, expected["harmful"]), (panel.trace.helpful, expected["helpful"])):
