@@ -5,7 +5,11 @@ they can report or stop, and know nothing of threads. This module alone knows Qt
 Three lanes, so a long job never starves the table: *table* for the pages the table shows
 while scrolling (tens of milliseconds each), *interactive* for plot and metric aggregates, and
 *heavy*, a single worker, for loading, sorting, log checks, discovery and the slow metrics.
-A page request therefore never queues behind an aggregate, nor an aggregate behind a load. A job submitted with a ``key`` replaces the running job of the same key: the old one is
+A page request therefore never queues behind an aggregate, nor an aggregate behind a load. A
+heavy job starts only when no interactive job is in flight: on two cores the numbers on screen
+(a log's metrics and ROC AUC when it opens) come first, and the checks, discovery or a second
+load run after them instead of halving their speed; a heavy job already running is not stopped.
+A job submitted with a ``key`` replaces the running job of the same key: the old one is
 cancelled and its result dropped (napari's layer slicer does the same with a generation count).
 """
 
@@ -99,6 +103,8 @@ class TaskRunner(QObject):
             INTERACTIVE: ThreadPoolExecutor(2, thread_name_prefix="sleuth-interactive"),
             HEAVY: ThreadPoolExecutor(1, thread_name_prefix="sleuth-heavy"),
         }
+        self._interactive_in_flight = 0  # submitted interactive jobs not yet ended: heavy ones wait for 0
+        self._interactive_done = threading.Condition()
         self._sig_deliver.connect(self._run_delivered)
 
     def submit(
@@ -142,8 +148,11 @@ class TaskRunner(QObject):
         job = lambda: self._run(task, fn, args, kwargs, outcomes)  # noqa: E731
         if self._synchronous:
             job()
-        else:
-            self._pools[lane].submit(job)
+            return task
+        if lane == INTERACTIVE:
+            with self._interactive_done:
+                self._interactive_in_flight += 1
+        self._pools[lane].submit(job)
         return task
 
     def _progress_reporter(self, task: Task) -> Callable[[float, str], None]:
@@ -172,6 +181,8 @@ class TaskRunner(QObject):
 
     def _run(self, task: Task, fn, args, kwargs, outcomes: "_Outcomes") -> None:
         try:
+            if task.lane == HEAVY and not self._synchronous:
+                self._wait_for_interactive(task)
             value = fn(*args, **kwargs)
         except Cancelled:
             self._deliver(lambda: self._cancelled(task, outcomes))
@@ -181,6 +192,20 @@ class TaskRunner(QObject):
             self._deliver(lambda error=exc: self._fail(task, error, outcomes))
         else:
             self._deliver(lambda: self._succeed(task, value, outcomes))
+        finally:
+            if task.lane == INTERACTIVE and not self._synchronous:
+                with self._interactive_done:
+                    self._interactive_in_flight -= 1
+                    self._interactive_done.notify_all()
+
+    def _wait_for_interactive(self, task: Task) -> None:
+        """Hold a heavy job until no interactive job is in flight (raises Cancelled if it is
+        cancelled meanwhile): background work never competes with what is on screen."""
+        with self._interactive_done:
+            while self._interactive_in_flight and not task.cancelled:
+                self._interactive_done.wait(PROGRESS_INTERVAL_S)
+        if task.cancelled:
+            raise Cancelled()
 
     def _deliver(self, callback: Callable[[], None]) -> None:
         if self._synchronous:
