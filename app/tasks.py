@@ -6,10 +6,9 @@ Three lanes, so a long job never starves the table: *table* for the pages the ta
 while scrolling (tens of milliseconds each), *interactive* for plot and metric aggregates, and
 *heavy*, a single worker, for loading, sorting, log checks, discovery and the slow metrics.
 A page request therefore never queues behind an aggregate, nor an aggregate behind a load. A
-heavy job starts only when no interactive job is in flight: on two cores the numbers on screen
-(a log's metrics and ROC AUC when it opens) come first, and the checks, discovery or a second
-load run after them instead of halving their speed; a heavy job already running is not stopped.
-A job submitted with a ``key`` replaces the running job of the same key: the old one is
+job submitted ``after_interactive`` (a log's checks) starts only when no interactive job is in
+flight: on two cores the numbers on screen (a log's metrics and ROC AUC when it opens) come
+first instead of sharing the cores with it; once started it is not stopped. A job submitted with a ``key`` replaces the running job of the same key: the old one is
 cancelled and its result dropped (napari's layer slicer does the same with a generation count).
 """
 
@@ -119,6 +118,7 @@ class TaskRunner(QObject):
         notify: bool | None = None,
         on_cancelled: Callable[[], None] | None = None,
         on_partial: Callable[[Any], None] | None = None,
+        after_interactive: bool = False,
         **kwargs: Any,
     ) -> Task:
         """Run ``fn(*args, **kwargs)`` on ``lane``; ``on_result`` gets its value on the GUI thread.
@@ -127,7 +127,8 @@ class TaskRunner(QObject):
         window's notification area) when ``notify`` is true, which is the default without an
         ``on_error``. A cancelled or superseded job calls only ``on_cancelled``. A job that
         takes ``partial`` hands early results to it; ``on_partial`` gets them on the GUI thread
-        while the job still runs.
+        while the job still runs. ``after_interactive``: wait until no interactive job is in
+        flight before starting (background work that must not slow what is on screen).
         """
         notify = on_error is None if notify is None else notify
         task = Task(next(self._ids), key, label, lane)
@@ -145,7 +146,7 @@ class TaskRunner(QObject):
             kwargs["partial"] = self._partial_reporter(task, on_partial)
         self.sig_started.emit(task)
         outcomes = _Outcomes(on_result, on_error, notify, on_cancelled)
-        job = lambda: self._run(task, fn, args, kwargs, outcomes)  # noqa: E731
+        job = lambda: self._run(task, fn, args, kwargs, outcomes, after_interactive)  # noqa: E731
         if self._synchronous:
             job()
             return task
@@ -179,9 +180,9 @@ class TaskRunner(QObject):
         if not task.done and not task.cancelled:
             self.sig_progress.emit(task)
 
-    def _run(self, task: Task, fn, args, kwargs, outcomes: "_Outcomes") -> None:
+    def _run(self, task: Task, fn, args, kwargs, outcomes: "_Outcomes", after_interactive: bool = False) -> None:
         try:
-            if task.lane == HEAVY and not self._synchronous:
+            if after_interactive and not self._synchronous:
                 self._wait_for_interactive(task)
             value = fn(*args, **kwargs)
         except Cancelled:
@@ -199,7 +200,7 @@ class TaskRunner(QObject):
                     self._interactive_done.notify_all()
 
     def _wait_for_interactive(self, task: Task) -> None:
-        """Hold a heavy job until no interactive job is in flight (raises Cancelled if it is
+        """Hold a job until no interactive job is in flight (raises Cancelled if it is
         cancelled meanwhile): background work never competes with what is on screen."""
         with self._interactive_done:
             while self._interactive_in_flight and not task.cancelled:
