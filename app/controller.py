@@ -133,10 +133,12 @@ class AppController:
                           on_result=lambda versions: self.session.run(SetVersionOrder(name, tuple(versions))))
 
     def _check(self, name: str) -> None:
-        """Run the log checks in the background; their findings land in the sidebar."""
+        """Run the log checks in the background once the panels' numbers are in (they would
+        share the cores with the metrics and AUC of a log just opened); findings land in the sidebar."""
         opened = self.session.datasets[name]
         self.tasks.submit(recheck, Scope(self.session.store, opened.dataset, opened.roles), key=f"recheck:{name}",
-                          label=f"Checking {name}", lane=HEAVY, on_result=lambda issues: self._checked(name, issues))
+                          label=f"Checking {name}", lane=HEAVY, after_interactive=True,
+                          on_result=lambda issues: self._checked(name, issues))
 
     def _checked(self, name: str, issues: tuple) -> None:
         self.session.run(SetIssues(name, issues))

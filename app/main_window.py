@@ -198,6 +198,7 @@ class MainWindow(QMainWindow):
         dock.setFocusPolicy(Qt.ClickFocus)
         dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetClosable
                          | QDockWidget.DockWidgetFloatable)
+        dock.visibilityChanged.connect(panel.set_in_front)  # a tab behind another waits until chosen
         self.addDockWidget(area, dock)
         self.docks.append(dock)
         return dock

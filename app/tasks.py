@@ -5,7 +5,10 @@ they can report or stop, and know nothing of threads. This module alone knows Qt
 Three lanes, so a long job never starves the table: *table* for the pages the table shows
 while scrolling (tens of milliseconds each), *interactive* for plot and metric aggregates, and
 *heavy*, a single worker, for loading, sorting, log checks, discovery and the slow metrics.
-A page request therefore never queues behind an aggregate, nor an aggregate behind a load. A job submitted with a ``key`` replaces the running job of the same key: the old one is
+A page request therefore never queues behind an aggregate, nor an aggregate behind a load. A
+job submitted ``after_interactive`` (a log's checks) starts only when no interactive job is in
+flight: on two cores the numbers on screen (a log's metrics and ROC AUC when it opens) come
+first instead of sharing the cores with it; once started it is not stopped. A job submitted with a ``key`` replaces the running job of the same key: the old one is
 cancelled and its result dropped (napari's layer slicer does the same with a generation count).
 """
 
@@ -99,6 +102,8 @@ class TaskRunner(QObject):
             INTERACTIVE: ThreadPoolExecutor(2, thread_name_prefix="sleuth-interactive"),
             HEAVY: ThreadPoolExecutor(1, thread_name_prefix="sleuth-heavy"),
         }
+        self._interactive_in_flight = 0  # submitted interactive jobs not yet ended: heavy ones wait for 0
+        self._interactive_done = threading.Condition()
         self._sig_deliver.connect(self._run_delivered)
 
     def submit(
@@ -113,6 +118,7 @@ class TaskRunner(QObject):
         notify: bool | None = None,
         on_cancelled: Callable[[], None] | None = None,
         on_partial: Callable[[Any], None] | None = None,
+        after_interactive: bool = False,
         **kwargs: Any,
     ) -> Task:
         """Run ``fn(*args, **kwargs)`` on ``lane``; ``on_result`` gets its value on the GUI thread.
@@ -121,7 +127,8 @@ class TaskRunner(QObject):
         window's notification area) when ``notify`` is true, which is the default without an
         ``on_error``. A cancelled or superseded job calls only ``on_cancelled``. A job that
         takes ``partial`` hands early results to it; ``on_partial`` gets them on the GUI thread
-        while the job still runs.
+        while the job still runs. ``after_interactive``: wait until no interactive job is in
+        flight before starting (background work that must not slow what is on screen).
         """
         notify = on_error is None if notify is None else notify
         task = Task(next(self._ids), key, label, lane)
@@ -139,11 +146,14 @@ class TaskRunner(QObject):
             kwargs["partial"] = self._partial_reporter(task, on_partial)
         self.sig_started.emit(task)
         outcomes = _Outcomes(on_result, on_error, notify, on_cancelled)
-        job = lambda: self._run(task, fn, args, kwargs, outcomes)  # noqa: E731
+        job = lambda: self._run(task, fn, args, kwargs, outcomes, after_interactive)  # noqa: E731
         if self._synchronous:
             job()
-        else:
-            self._pools[lane].submit(job)
+            return task
+        if lane == INTERACTIVE:
+            with self._interactive_done:
+                self._interactive_in_flight += 1
+        self._pools[lane].submit(job)
         return task
 
     def _progress_reporter(self, task: Task) -> Callable[[float, str], None]:
@@ -170,8 +180,10 @@ class TaskRunner(QObject):
         if not task.done and not task.cancelled:
             self.sig_progress.emit(task)
 
-    def _run(self, task: Task, fn, args, kwargs, outcomes: "_Outcomes") -> None:
+    def _run(self, task: Task, fn, args, kwargs, outcomes: "_Outcomes", after_interactive: bool = False) -> None:
         try:
+            if after_interactive and not self._synchronous:
+                self._wait_for_interactive(task)
             value = fn(*args, **kwargs)
         except Cancelled:
             self._deliver(lambda: self._cancelled(task, outcomes))
@@ -181,6 +193,20 @@ class TaskRunner(QObject):
             self._deliver(lambda error=exc: self._fail(task, error, outcomes))
         else:
             self._deliver(lambda: self._succeed(task, value, outcomes))
+        finally:
+            if task.lane == INTERACTIVE and not self._synchronous:
+                with self._interactive_done:
+                    self._interactive_in_flight -= 1
+                    self._interactive_done.notify_all()
+
+    def _wait_for_interactive(self, task: Task) -> None:
+        """Hold a job until no interactive job is in flight (raises Cancelled if it is
+        cancelled meanwhile): background work never competes with what is on screen."""
+        with self._interactive_done:
+            while self._interactive_in_flight and not task.cancelled:
+                self._interactive_done.wait(PROGRESS_INTERVAL_S)
+        if task.cancelled:
+            raise Cancelled()
 
     def _deliver(self, callback: Callable[[], None]) -> None:
         if self._synchronous:

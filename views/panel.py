@@ -4,7 +4,9 @@ After Orange's widget mixin (``ConcurrentWidgetMixin``, ``WidgetPreview``): a pa
 :class:`~app.state.Changes` fields it listens to in ``listens_to`` and implements
 :meth:`Panel.refresh`, which the base calls only when one of them changed, and only while the
 panel is visible: a panel in a dock tab behind another collects the changes and refreshes once
-when it is shown, so opening a log computes what is on screen first. A panel runs its
+when it is shown, so opening a log computes what is on screen first. Qt calls a dock that is
+tabbed behind another visible, so the window tells the panel through :meth:`Panel.set_in_front`
+(its dock's ``visibilityChanged``) and the panel waits for its tab to be chosen. A panel runs its
 work through :meth:`Panel.run_job` with a per-job done callback (and an optional error one), so
 it never filters the runner's global signals to find its own jobs; its jobs are keyed by panel,
 so a new request replaces the old one and two panels never cancel each other's work. It shows
@@ -51,6 +53,7 @@ class Panel(QWidget):
         self.tasks = tasks
         self._jobs: dict[str, Task] = {}
         self._pending: Changes | None = None
+        self._in_front = True  # False while its dock's tab is behind another (see set_in_front)
         self._empty: QLabel | None = None
         self._content_stack: QStackedWidget | None = None
 
@@ -65,14 +68,27 @@ class Panel(QWidget):
     def _session_changed(self, changes: Changes) -> None:
         if not changes.touches(self.listens_to):
             return
-        if self.isVisible():
+        if self.on_screen():
             self.refresh(changes)
         else:
             self._pending = changes if self._pending is None else self._pending | changes
 
+    def on_screen(self) -> bool:
+        """Shown and, in a dock, its tab in front: what the person can see now."""
+        return self.isVisible() and self._in_front
+
+    def set_in_front(self, in_front: bool) -> None:
+        """Follow the dock's ``visibilityChanged``: a tab behind another collects changes and
+        refreshes once when its tab is chosen, so its scans never compete with what is shown."""
+        self._in_front = in_front
+        self._refresh_pending()
+
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        if self._pending is not None:
+        self._refresh_pending()
+
+    def _refresh_pending(self) -> None:
+        if self._pending is not None and self.on_screen():
             pending, self._pending = self._pending, None
             self.refresh(pending)
 

@@ -103,18 +103,27 @@ def metrics_for(task: TaskType) -> list[MetricInfo]:
     return [m for m in METRICS.values() if task in m.tasks]
 
 
-def overall_metrics(scope: Scope, cancel: CancelToken = NEVER_CANCELLED, *,
-                    with_auc: bool = True) -> list[VersionMetrics]:
+def overall_metrics(scope: Scope, cancel: CancelToken = NEVER_CANCELLED, *, with_auc: bool = True,
+                    partial: Callable[[list[VersionMetrics]], None] | None = None) -> list[VersionMetrics]:
     """Every metric of the task, one entry per model version, over rows matching ``condition``.
 
     Versions come in order of first appearance when there is a timestamp, else by name.
     ROC AUC (within ``AUC_ERROR_BOUND`` of the exact value) takes a second pass over the
-    scored rows; ``with_auc=False`` leaves it None so a caller can show the rest first.
+    scored rows; ``with_auc=False`` leaves it None. ``partial``, when given, gets every metric
+    but AUC as soon as the first pass is done, so one job shows those first and then AUC
+    without aggregating the log a second time (what a separate job without AUC cost).
     """
     store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
+    before_auc = None if partial is None else (lambda table: partial(_version_metrics(table, roles)))
     table = _metric_table(
-        store, dataset, roles, condition, None, cancel, with_calibration=True, with_auc=with_auc
+        store, dataset, roles, condition, None, cancel, with_calibration=True, with_auc=with_auc,
+        before_auc=before_auc,
     )
+    return _version_metrics(table, roles)
+
+
+def _version_metrics(table: pd.DataFrame, roles: RoleMap) -> list[VersionMetrics]:
+    """The metric table's rows as :class:`VersionMetrics`, in order of first appearance."""
     if table.empty:
         return []
     names = [m.name for m in metrics_for(roles.task)]
@@ -220,8 +229,10 @@ def _metric_table(
     *,
     with_calibration: bool,
     with_auc: bool,
+    before_auc: Callable[[pd.DataFrame], None] | None = None,
 ) -> pd.DataFrame:
-    """One row per key (version, and bucket when given) with counts and every metric."""
+    """One row per key (version, and bucket when given) with counts and every metric;
+    ``before_auc`` gets the table without AUC before AUC's pass starts."""
     out = outcomes(roles, dataset.columns)
     rows = _outcome_rows(dataset, roles, out, condition, bucket)
     keys = _keys(bucket)
@@ -230,6 +241,8 @@ def _metric_table(
     groups = store.df(_classification_sql(rows, keys, with_calibration), cancel)
     table = _classification_table(groups, keys, roles.task, with_calibration)
     if with_auc and out.confidence is not None:
+        if before_auc is not None:
+            before_auc(table.assign(roc_auc=np.nan))
         scored = groups.loc[groups["scored_labelled"] > 0, keys].drop_duplicates()
         auc = _auc_table(_auc_by_group(store, rows, scored, out, cancel), keys)
         table = table.merge(auc, on=keys, how="left")

@@ -142,3 +142,29 @@ def test_partial_results_of_a_superseded_job_are_dropped(runner, qtbot):
     release.set()
     qtbot.waitUntil(lambda: not runner.running(), timeout=5000)
     assert got == ["new"]
+
+
+def test_a_job_after_interactive_starts_only_when_no_interactive_job_is_in_flight(runner, qtbot):
+    """A log's checks (heavy) wait for its metrics (interactive): on two cores they would
+    otherwise halve the speed of the numbers on screen."""
+    heavy_started = threading.Event()
+    seen = []
+
+    def metrics():
+        seen.append(("heavy started during the interactive job", heavy_started.wait(0.5)))
+        return "metrics"
+
+    runner.submit(metrics, on_result=seen.append)
+    runner.submit(heavy_started.set, lane=HEAVY, after_interactive=True, on_result=lambda _none: seen.append("checks"))
+    qtbot.waitUntil(lambda: not runner.running(), timeout=5000)
+    assert seen == [("heavy started during the interactive job", False), "metrics", "checks"]
+
+
+def test_a_job_cancelled_while_it_waits_for_interactive_ones_never_runs(runner, qtbot):
+    release, ran, cancelled = threading.Event(), [], []
+    runner.submit(release.wait, 5)
+    waiting = runner.submit(ran.append, 1, lane=HEAVY, after_interactive=True, on_cancelled=lambda: cancelled.append(True))
+    waiting.cancel()
+    release.set()
+    qtbot.waitUntil(lambda: not runner.running(), timeout=5000)
+    assert ran == [] and cancelled == [True]

@@ -3,7 +3,8 @@
 Three routes, each in a fresh process:
 
 * **Sleuth headless**: ``load_log`` + ``prepare_table`` + the first ``fetch_window`` (table
-  ready), ``overall_metrics(with_auc=False)`` (metrics ready), then with AUC.
+  ready), then ``overall_metrics`` as the window runs it: every metric but AUC handed to
+  ``partial`` (metrics ready), then AUC from the same call (one aggregation of the log).
 * **Sleuth GUI** (offscreen): from ``MainWindow.open_paths`` until the table model holds its
   first page and the metrics panel shows results, then the AUC, then every background job
   (log checks, metric over time) done. The process time includes Python, Qt and shutdown.
@@ -60,9 +61,7 @@ def sleuth_headless(log: Path) -> dict:
     page = fetch_window(store, window, 0, 200)
     assert len(page) == 200
     clock.mark("table")
-    overall_metrics(Scope(store, dataset, loaded.roles), with_auc=False)
-    clock.mark("metrics")
-    results = overall_metrics(Scope(store, dataset, loaded.roles), with_auc=True)
+    results = overall_metrics(Scope(store, dataset, loaded.roles), partial=lambda _shown: clock.mark("metrics"))
     clock.mark("auc")
     return {**clock.marks, "check": _sleuth_check(results)}
 
@@ -79,6 +78,7 @@ def sleuth_gui(log: Path) -> dict:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
+    from analysis.store import APP_MEMORY_LIMIT, Store
     from app.controller import AppController
     from app.main_window import MainWindow
     from app.state import Session
@@ -87,7 +87,7 @@ def sleuth_gui(log: Path) -> dict:
     app = QApplication(sys.argv[:1])
     with tempfile.TemporaryDirectory() as settings_dir:
         settings = QSettings(str(Path(settings_dir) / "settings.ini"), QSettings.IniFormat)
-        session, tasks = Session(), TaskRunner()
+        session, tasks = Session(Store(memory_limit=APP_MEMORY_LIMIT)), TaskRunner()  # DuckDB's share as in the app
         window = MainWindow(session, tasks, AppController(session, tasks), settings)
         window.resize(1440, 900)
         window.show()

@@ -25,10 +25,11 @@ import time
 from pathlib import Path
 
 from common import budget_verdict, ensure_log, load_range, machine_note, markdown_table, median_spread, megabytes, \
-    millis, parse_args, percentile, run_child_if_asked, runs_in_turns, seconds
+    millis, parse_args, peak_rss_mb, percentile, run_child_if_asked, runs_in_turns, seconds
 
 TICK_MS = 5
 BUDGET_MS = 100.0
+BUDGET_MB = 2048
 STEP_TIMEOUT_S = 600
 SCROLL_POSITIONS = 20
 SEED = 20261123
@@ -128,6 +129,7 @@ def sleuth_gui(log: Path) -> dict:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
+    from analysis.store import APP_MEMORY_LIMIT, Store
     from app.controller import AppController
     from app.main_window import MainWindow
     from app.state import Session
@@ -137,7 +139,7 @@ def sleuth_gui(log: Path) -> dict:
     result = {}
     with tempfile.TemporaryDirectory() as settings_dir:
         settings = QSettings(str(Path(settings_dir) / "settings.ini"), QSettings.IniFormat)
-        session, tasks = Session(), TaskRunner()
+        session, tasks = Session(Store(memory_limit=APP_MEMORY_LIMIT)), TaskRunner()  # DuckDB's share as in the app
         window = MainWindow(session, tasks, AppController(session, tasks), settings)
         window.app = app
         window.resize(1440, 900)
@@ -155,12 +157,20 @@ def sleuth_gui(log: Path) -> dict:
                 result[f"{name}|s"] = time.perf_counter() - started - 0.2
                 result[f"{name}|max_ms"] = max(blocked, default=0.0)
                 result[f"{name}|p99_ms"] = percentile(blocked, 0.99) if blocked else 0.0
+                result[f"{name}|peak_mb"] = peak_rss_mb()
+                result[f"{name}|duckdb_mb"] = _duckdb_mb(session.store)
             result["messages"] = window.notifications.messages()
         finally:
             tasks.shutdown()
             session.close()
             window.close()
     return result
+
+
+def _duckdb_mb(store) -> float:
+    """What DuckDB holds in memory now (its buffers, temp tables, the sorted copies), by its
+    own account: ``duckdb_memory()`` summed, so a step's growth can be told from Python's."""
+    return (store.scalar("SELECT sum(memory_usage_bytes) FROM duckdb_memory()") or 0) / 2**20
 
 
 ROUTES = {"sleuth_gui": sleuth_gui}
@@ -172,12 +182,14 @@ def main() -> None:
     runs = runs_in_turns(__file__, ("sleuth_gui",), log, args.repeats)["sleuth_gui"]
     names = [key.split("|")[0] for key in runs[0] if key.endswith("|s")]
     rows = [[name, median_spread(runs, f"{name}|s", seconds), median_spread(runs, f"{name}|p99_ms", millis),
-             median_spread(runs, f"{name}|max_ms", millis), budget_verdict(runs, f"{name}|max_ms", BUDGET_MS)]
+             median_spread(runs, f"{name}|max_ms", millis), budget_verdict(runs, f"{name}|max_ms", BUDGET_MS),
+             median_spread(runs, f"{name}|peak_mb", megabytes), median_spread(runs, f"{name}|duckdb_mb", megabytes),
+             budget_verdict(runs, f"{name}|peak_mb", BUDGET_MB)]
             for name in names]
     print(f"### Event loop while working on the log\n\n{machine_note(args.rows, args.repeats)}; "
           f"runs under {load_range(runs)}\n")
-    print(markdown_table(["step", "until shown", "blocked p99", "blocked max", f"max < {BUDGET_MS:.0f} ms, every run"],
-                         rows))
+    print(markdown_table(["step", "until shown", "blocked p99", "blocked max", f"max < {BUDGET_MS:.0f} ms, every run",
+                          "peak RSS after it", "DuckDB's memory after it", f"peak < {BUDGET_MB} MB, every run"], rows))
     print(f"\nPeak memory {median_spread(runs, 'peak_rss_mb', megabytes)}. "
           f"Messages shown: {sorted({m for run in runs for m in run['messages']}) or 'none'}.")
 

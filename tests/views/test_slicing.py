@@ -148,8 +148,12 @@ def test_return_in_the_bar_applies_the_typed_text_after_a_failing_slice_was_sele
     assert app_window.slice_bar.edit.text() == "region = 'EU-West'"
     frame = pd.read_parquet(window_demo_files.log, columns=["region"])
     assert app_window.table_panel.model.rowCount() == int((frame.region == "EU-West").sum())
-    for panel in (app_window.metrics_panel, app_window.time_panel, app_window.breakdown_panel,
-                  app_window.discovery_panel):
+    for panel in (app_window.metrics_panel, app_window.time_panel):
+        assert "<code>region = 'EU-West'</code>" in panel.caption.text(), (panel.title, panel.caption.text())
+    for dock in (app_window.breakdown_dock, app_window.discovery_dock):  # behind a tab: follows once chosen
+        dock.raise_()
+        settle(qtbot, app_window)
+        panel = dock.widget()
         assert "<code>region = 'EU-West'</code>" in panel.caption.text(), (panel.title, panel.caption.text())
 
 

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from analysis.slicing.breakdown import breakdown_by, crosstab_by
-from analysis.metrics.per_version import METRICS, metrics_for, model_versions
+from analysis.metrics.per_version import METRICS, metrics_for
 from analysis.report.formatting import escape_html, interval, number, p_value, percent, signed
 from analysis.scope import Scope
 from app.state import Changes, Session
@@ -75,7 +75,7 @@ class BreakdownPanel(Panel):
     """A metric per group of one column (bars) or of two (a heat map), per model version."""
 
     title = "Breakdown"
-    listens_to = frozenset({"active", "datasets", "roles", "slice"})
+    listens_to = frozenset({"active", "datasets", "roles", "slice", "cards"})
     sig_open_slice = Signal(object)  # a slice predicate to narrow the current slice to
 
     def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
@@ -146,7 +146,10 @@ class BreakdownPanel(Panel):
     def refresh(self, changes: Changes) -> None:
         if changes.touches(("active", "datasets", "roles")):
             self._fill_controls()
-        self._request()
+        elif changes.cards:
+            self._fill_versions()
+        if changes.touches(("active", "datasets", "roles", "slice")):
+            self._request()
 
     def _fill_controls(self) -> None:
         opened = self.session.active
@@ -167,17 +170,23 @@ class BreakdownPanel(Panel):
                 self.metric_box.addItem(info.display, info.name)
             _select(self.column_box, previous[0])
             _select(self.metric_box, previous[1] if previous[1] else PREFERRED_METRIC[roles.task.value])
-            self.version_box.addItem(EACH_VERSION, None)
-            if roles.model_version:
-                self.run_job("versions", model_versions, Scope(self.session.store, opened.dataset, roles),
-                             on_done=self._fill_versions)
         for box in boxes:
             box.blockSignals(False)
+        self._fill_versions()
 
-    def _fill_versions(self, versions: list[str]) -> None:
+    def _fill_versions(self) -> None:
+        """Each version of the session's one list (read once when the log opened; a cards
+        change brings it and any renamed card), keeping the chosen one."""
+        opened = self.session.active
+        chosen = self.version_box.currentData()
         self.version_box.blockSignals(True)
-        for version in versions:
-            self.version_box.addItem(self.session.version_name(version), version)
+        self.version_box.clear()
+        if opened is not None and opened.kind == "log":
+            self.version_box.addItem(EACH_VERSION, None)
+            if opened.roles.model_version:
+                for version in self.session.version_order():
+                    self.version_box.addItem(self.session.version_name(version), version)
+            _select(self.version_box, chosen)
         self.version_box.blockSignals(False)
 
     def _request(self) -> None:

@@ -35,7 +35,7 @@ from analysis.compare.plots import compare_plots, score_region_rows
 from analysis.compare.regressed_slices import SliceSettings
 from analysis.compare.report import run_comparison
 from analysis.compare.flips import export_flips
-from analysis.metrics.per_version import METRICS, model_versions
+from analysis.metrics.per_version import METRICS
 from analysis.data.time import time_span
 from analysis.report.formatting import count, escape_html, interval, number, p_value, percent, signed
 from analysis.scope import Scope
@@ -327,13 +327,12 @@ class ComparePanel(Panel):
             else:
                 self.show_empty("Reading the log's model versions…")
                 self.split_box.setEnabled(opened.roles.timestamp is not None)  # before the versions: one alone needs it
-                self.run_job("versions", model_versions, Scope(self.session.store, opened.dataset, opened.roles),
-                             on_done=self._fill_versions)
+                self._fill_versions(self.session.version_order())  # the session's one list; a cards change brings it
                 if opened.roles.timestamp is not None:
                     self.run_job("span", time_span, Scope(self.session.store, opened.dataset, opened.roles),
                                  on_done=self._set_split_range)
-        if changes.cards:
-            self._fill_versions(self.versions)
+        if changes.cards and not self._missing_input():
+            self._fill_versions(self.session.version_order())
         if changes.slice and self.result is not None:
             self.summary.setText("<i>The slice changed: press Compare to compare on it.</i> "
                                  + self.summary.text())

@@ -218,34 +218,22 @@ class DiscoveryPanel(Panel):
 
     def refresh(self, changes: Changes) -> None:
         """Follow the active log: its error kinds and versions; mark shown results stale."""
-        if changes.touches(("active", "roles", "datasets")):
-            self._load_versions()
-        elif changes.cards:
-            self._fill_version_boxes()
-            if self._shown_run is not None:
-                self._fill_table()
-                self._update_summary()
+        new_log = changes.touches(("active", "roles", "datasets"))
+        if new_log or changes.cards:
+            self._take_versions()
+        if changes.cards and not new_log and self._shown_run is not None:
+            self._fill_table()  # the shown result, with the cards' names
+            self._update_summary()
         self._update_caption()
 
-    def _load_versions(self) -> None:
-        """Ask for the log's versions; the old list stays until they arrive, so the chosen
-        version survives a role edit."""
-        self.cancel_job("versions")
+    def _take_versions(self) -> None:
+        """Take the log's versions from the session's one list (read once when the log
+        opened, and again after a role edit); the chosen version survives when still listed."""
         opened = self._usable_log()
         has_versions = opened is not None and opened.roles.model_version is not None
-        if not has_versions:
-            self.versions = []
+        self.versions = list(self.session.version_order()) if has_versions else []
         self._fill_error_box(opened)
         self._fill_version_boxes()
-        if has_versions:
-            self.run_job("versions", overall_metrics, Scope(self.session.store, opened.dataset, opened.roles),
-                         with_auc=False, on_done=self._versions_loaded)
-
-    def _versions_loaded(self, metrics: list) -> None:
-        self.versions = self.session.in_card_order(m.version for m in metrics if m.version is not None)
-        self._fill_error_box(self._usable_log())
-        self._fill_version_boxes()
-        self._update_caption()
 
     def _usable_log(self) -> OpenDataset | None:
         """The active dataset when discovery can run on it; the caption says why not otherwise."""

@@ -316,7 +316,7 @@ class FindingsPanel(Panel):
         self._checking = opened.name
         self.run_job("check", check_dataset, Scope(self.session.store, opened.dataset, opened.roles),
                      self._saved_profile(opened.name, reference, where), reference, snapshot, since, where,
-                     lane=HEAVY, label="Checking inputs", on_done=self._checked,
+                     lane=HEAVY, after_interactive=True, label="Checking inputs", on_done=self._checked,
                      on_cancelled=lambda: self.caption.setText("Check cancelled."))
 
     def _saved_profile(self, name: str, reference: Reference, where) -> str | None:

@@ -27,7 +27,7 @@ from analysis.metrics.per_version import FEW_ROWS, FEW_SUCCESSES, METRICS, PROPO
 from analysis.report.formatting import MISSING, count, escape_html, interval, number, percent
 from analysis.scope import Scope
 from app.state import Changes, Session
-from app.tasks import HEAVY, TaskRunner
+from app.tasks import TaskRunner
 from views.panel import Panel, preview, slice_shown
 from views.widgets.palette import version_swatch
 from views.widgets.shortcut import shortcut
@@ -46,8 +46,6 @@ class MetricsPanel(Panel):
     def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
         super().__init__(session, tasks, parent)
         self.results: list = []
-        self._request = 0
-        self._complete = 0
         self.caption = QLabel()
         self.caption.setWordWrap(True)
         self.table = QTableWidget(0, 0)
@@ -81,7 +79,6 @@ class MetricsPanel(Panel):
                 self._show(self.results, self._caption(opened, self.session))
             return
         self.cancel_job("metrics")
-        self.cancel_job("metrics-auc")
         opened = self.session.active
         if opened is None or opened.kind != "log":
             self._show_nothing("Open a prediction log to see its metrics (Ctrl+O).")
@@ -92,25 +89,15 @@ class MetricsPanel(Panel):
             return
         self.caption.setText(f"{opened.name}: computing…")
         caption = self._caption(opened, self.session)
-        condition = self.session.condition()
-        self._request += 1
-        request = self._request
-        # ROC AUC needs a sort of every score; the other metrics are one aggregation. Show
-        # those first and let AUC follow, unless the full result already arrived.
-        scope = Scope(self.session.store, opened.dataset, opened.roles, condition)
+        # ROC AUC takes a pass over the scores after the aggregation that gives the other
+        # metrics: one job shows those as soon as they are counted, then AUC, reading the
+        # log twice in all (two jobs read it three times, and competed with each other).
         self.run_job(
-            "metrics", overall_metrics, scope, with_auc=False,
-            on_done=lambda results: self._complete != request
-            and self._show(results, caption + " · ROC AUC computing…"),
+            "metrics", overall_metrics, Scope(self.session.store, opened.dataset, opened.roles,
+                                              self.session.condition()),
+            on_partial=lambda results: self._show(results, caption + " · ROC AUC computing…"),
+            on_done=lambda results: self._show(results, caption),
         )
-        self.run_job(
-            "metrics-auc", overall_metrics, scope,
-            lane=HEAVY, on_done=lambda results: self._show_complete(request, results, caption),
-        )
-
-    def _show_complete(self, request: int, results: list, caption: str) -> None:
-        self._complete = request
-        self._show(results, caption)
 
     @staticmethod
     def _caption(opened, session: Session) -> str:

@@ -155,7 +155,7 @@ class TablePanel(Panel):
 
     def _show(self, spec: TableSpec, window) -> None:
         if spec != self._spec:
-            release_table(self.session.store, window)
+            self._drop(window)
             return
         self._release()
         self.window = window
@@ -207,7 +207,7 @@ class TablePanel(Panel):
                 if generation == self.model.generation:
                     self._request_page(start, stop)
         else:
-            release_table(self.session.store, copied)
+            self._drop(copied)
 
     def _fit_columns_once(self, *_args) -> None:
         """Size columns to their content when the first page of other columns arrives.
@@ -271,8 +271,13 @@ class TablePanel(Panel):
         self._waiting_pages = {}
         if self.window is not None:
             self.cancel_job("copy")
-            release_table(self.session.store, self.window)
+            self._drop(self.window)
             self.window = None
+
+    def _drop(self, window) -> None:
+        """Drop ``window``'s tables on the table lane: a DROP waits for DuckDB while a copy of
+        them is being interrupted, which blocked the GUI thread 940 ms at 10M rows."""
+        self.tasks.submit(release_table, self.session.store, window, lane=TABLE)
 
     def _request_page(self, start: int, stop: int) -> None:
         """Fetch a page on the table lane; one past a sorted window's head waits for its copy

@@ -115,6 +115,30 @@ def test_binary_int_labels_match_sklearn_per_version(store):
         assert_matches(m.metrics, sklearn_binary(ref))
 
 
+def test_partial_gets_every_metric_but_auc_before_the_auc_pass(store, monkeypatch):
+    """One call shows the metrics first and then AUC, aggregating the rows once."""
+    import analysis.metrics.per_version as per_version
+
+    frame = binary_frame()
+    ds = register(store, frame)
+    seen = []
+    histogram_add = per_version.ScoreHistogram.add
+    monkeypatch.setattr(per_version.ScoreHistogram, "add",
+                        lambda self, *args: (seen.append("auc pass"), histogram_add(self, *args))[1])
+    early = []
+    result = overall_metrics(Scope(store, ds, BINARY_ROLES), partial=lambda r: (early.append(r), seen.append("partial")))
+    assert seen[0] == "partial" and "auc pass" in seen
+    (shown,) = early
+    assert [m.version for m in shown] == [m.version for m in result]
+    for before, after in zip(shown, result):
+        assert before.metrics["roc_auc"] is None and after.metrics["roc_auc"] is not None
+        assert {k: v for k, v in before.metrics.items() if k != "roc_auc"} == {
+            k: v for k, v in after.metrics.items() if k != "roc_auc"}
+    for m in result:
+        part = frame[frame["model_version"] == m.version]
+        assert m.metrics["roc_auc"] == pytest.approx(skm.roc_auc_score(part["label"], part["score"]), abs=AUC_ERROR_BOUND)
+
+
 def test_versions_ordered_by_first_appearance(store):
     frame = binary_frame(versions=("b_new", "a_old"))
     frame.loc[frame["model_version"] == "b_new", "ts"] += pd.Timedelta(days=30)

@@ -10,7 +10,7 @@ from analysis.report.formatting import number
 from analysis.slices import Everything, Flip, RowIds, Slice, to_text
 from app.commands import SetSlice
 from app.state import Session
-from tests.views.helpers import open_demo, open_log, rows_in_slice
+from tests.views.helpers import open_demo, open_log, rows_in_slice, settle
 from views.panel import narrow_slice
 from views.panels.compare import ComparePanel
 from views.panels.metrics import MetricsPanel
@@ -171,9 +171,11 @@ def test_the_verdict_is_shown_while_the_slices_are_tested(demo_panel, qtbot, dem
 
 
 def test_the_idle_text_counts_the_versions_the_boxes_list(app_window, qtbot, demo_files):
-    """Opened in the window (the panel exists before the log), the text before a comparison
-    describes the versions listed, never an earlier state."""
+    """Opened in the window (the panel exists before the log, its tab behind another), the text
+    before a comparison describes the versions listed, never an earlier state."""
     open_demo(qtbot, app_window, demo_files)
+    app_window.compare_dock.raise_()  # its tab chosen: it fills from the session's list of versions
+    settle(qtbot, app_window)
     panel = app_window.compare_panel
     listed = [panel.base_box.itemData(i) for i in range(panel.base_box.count())]
     versions = sorted(pd.read_parquet(demo_files.log, columns=["model_version"]).model_version.unique())

@@ -35,6 +35,8 @@ def test_clicking_a_finding_sets_the_slice_and_time_window(app_window, qtbot, de
     assert app_window.table_panel.model.rowCount() == len(expected)
     burst = pd.Timestamp(incidents["a"]["window"][0])
     assert start <= burst < end
+    app_window.time_dock.raise_()  # the plot shares the findings' dock area: it follows once its tab is chosen
+    settle(qtbot, app_window)
     assert app_window.time_panel.markers  # the alert and warning windows are shaded on the plot
 
 
