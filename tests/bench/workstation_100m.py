@@ -8,7 +8,9 @@ neither ``make test`` nor ``make bench`` runs it: it writes 12 GB and takes minu
 
 One fresh process, DuckDB capped at ``APP_MEMORY_LIMIT`` with its temp directory for spilling
 (as the window and the CLI run it), goes through the budgets in turn and records the time of
-each step and the process's peak resident memory after it:
+each step, the process's CPU time in it (all threads: on a shared machine the wall time says
+more about the others' load than about Sleuth), the load average as it ended, and the
+process's peak resident memory after it:
 
 * **table**: ``load_log`` (no checks) + ``prepare_table`` + the first page, < 2 s;
 * **metrics**: every metric per version but ROC AUC, < 15 s (then ROC AUC, reported);
@@ -28,6 +30,8 @@ delete the folder when done (``--delete`` does it after the run). To watch the s
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
 import sys
 import time
@@ -99,12 +103,18 @@ def sleuth(folder: Path) -> dict:
     result: dict = {}
     clock = Clock()
 
+    cpu_at_start = [_cpu_seconds()]
+
     def done(step: str) -> None:
         result[f"{step}_s"] = clock.now()
+        result[f"{step}_cpu_s"] = _cpu_seconds() - cpu_at_start[0]
+        result[f"{step}_load"] = os.getloadavg()[0]
         result[f"{step}_peak_mb"] = peak_rss_mb()
-        print(f"{step}: {seconds(result[f'{step}_s'])}, peak {megabytes(result[f'{step}_peak_mb'])}",
+        print(f"{step}: {seconds(result[f'{step}_s'])}, CPU {seconds(result[f'{step}_cpu_s'])}, "
+              f"load {result[f'{step}_load']:.1f}, peak {megabytes(result[f'{step}_peak_mb'])}",
               file=sys.stderr, flush=True)  # a step that runs for minutes still leaves the earlier ones
         clock.start = time.perf_counter()
+        cpu_at_start[0] = _cpu_seconds()
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
     loaded = load_log(store, [str(p) for p in part_paths(folder)], check=False)
@@ -127,6 +137,7 @@ def sleuth(folder: Path) -> dict:
     result["discovery_rows"] = store.rows(Sql(f"SELECT count(*) FROM {ident(dataset.view)} WHERE {recent.text}",
                                               recent.params))[0][0]
     clock.start = time.perf_counter()
+    cpu_at_start[0] = _cpu_seconds()
     narrowed = replace(roles, features=tuple(roles.features[:DISCOVERY_COLUMNS - 1]))  # + the version column
     found = failing_slices(Scope(store, dataset, narrowed, recent), DiscoverySettings())
     result["top_slice"] = found[0].text if found else ""
@@ -137,6 +148,12 @@ def sleuth(folder: Path) -> dict:
     result["reference_rows"], result["findings"] = profile.rows, len(findings)
     done("checks")
     return result
+
+
+def _cpu_seconds() -> float:
+    """CPU time of every thread of this process so far (DuckDB's workers included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 ROUTES = {"sleuth": sleuth}
@@ -155,11 +172,12 @@ def main() -> None:
     runs = runs_in_turns(__file__, ("sleuth",), args.folder, args.repeats)["sleuth"]
     rows = [[step, median_spread(runs, f"{step}_s", seconds),
              budget_verdict(runs, f"{step}_s", BUDGETS_S[step]) if step in BUDGETS_S else "—",
+             median_spread(runs, f"{step}_cpu_s", seconds), median_spread(runs, f"{step}_load", lambda v: f"{v:.1f}"),
              median_spread(runs, f"{step}_peak_mb", megabytes),
              budget_verdict(runs, f"{step}_peak_mb", MEMORY_BUDGET_MB)] for step in STEPS]
     print(f"### {runs[0]['rows']:,} rows x 30 columns in {PARTS} Parquet files, {len(runs)} run(s), "
           f"{load_range(runs)}, duckdb {duckdb.__version__}\n")
-    print(markdown_table(["step", "time", "time budget, every run", "peak RSS after it",
+    print(markdown_table(["step", "time", "time budget, every run", "CPU time", "load as it ended", "peak RSS after it",
                           f"memory < {MEMORY_BUDGET_MB} MB, every run"], rows))
     last = runs[-1]
     print(f"\nDiscovery searched {last['discovery_rows']:,} rows; top slice: {last['top_slice']}. "

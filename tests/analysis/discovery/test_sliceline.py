@@ -13,6 +13,7 @@ from scipy import stats
 from analysis.slicing.binning import IN, IS_NULL, OTHER, RANGE, bin_features
 from analysis.dataset import Column
 from analysis.discovery.sliceline import (
+    _Search,
     default_min_support,
     discover_slices,
     find_slices,
@@ -122,6 +123,27 @@ def test_top_slices_equal_the_sliceline_package(seed, continuous, max_level, alp
     assert [s.predicates for s in ours if s.score > last + 1e-12] == [p for p, sc in theirs if sc > last + 1e-12]
     tied = {p for p, score in theirs if score == pytest.approx(last, rel=1e-12)}
     assert {s.predicates for s in ours if s.score <= last + 1e-12} <= tied
+
+
+def test_wide_features_counted_in_several_passes_equal_the_sliceline_package(monkeypatch):
+    """Twelve features of 14 codes: no pass can count all of a level's combinations (14^6 cells
+    are over the budget), so they come from several blocks' marginals, and must still be exact."""
+    pytest.importorskip("sliceline")
+    rng = np.random.default_rng(4)
+    n_rows = 4000
+    codes = rng.integers(0, 14, (n_rows, 12))
+    errors = (rng.random(n_rows) < np.where((codes[:, 2] < 7) & (codes[:, 9] < 7), 0.3, 0.1)).astype(float)
+    passes = []
+    count_block = _Search._count_block
+    monkeypatch.setattr(_Search, "_count_block", lambda search, block, wanted: (
+        passes.append(block), count_block(search, block, wanted))[1])
+    theirs = sliceline_top(codes, errors, k=30, max_level=2, alpha=0.99, min_support=20)
+
+    ours = find_slices(codes, errors, k=10, max_level=2, alpha=0.99, min_support=20)
+
+    assert 1 < len(passes) < len(list(itertools.combinations(range(12), 2)))
+    assert [s.score for s in ours] == pytest.approx([score for _, score in theirs[:10]], rel=1e-12)
+    assert [s.predicates for s in ours] == [p for p, _ in theirs[:10]]
 
 
 def test_wilson_interval_covers_the_true_error_rate():

@@ -7,6 +7,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from analysis.data.open_log import load_log
 from analysis.triage.reference_profile import profile_reference, reference_window
@@ -14,6 +15,7 @@ from analysis.data.time import time_span
 from analysis.progress import NEVER_CANCELLED
 from analysis.query import ROW_ID, Sql, ident
 from analysis.scope import Scope
+from analysis.triage import row_scan
 from analysis.triage.localisation import scan_unit
 from analysis.triage.row_scan import Defect, _unit_counts, first_rows_of_requests, row_level_symptoms
 
@@ -127,10 +129,13 @@ def test_a_clock_column_that_sticks_is_still_found(store, tmp_path, monkeypatch)
     assert found[0].start <= START + dt.timedelta(days=101) and found[0].end >= START + dt.timedelta(days=113)
 
 
-def test_first_rows_of_requests_count_as_the_first_row_per_id_does(store, tmp_path):
+@pytest.mark.parametrize("ids_per_pass", [row_scan.IDS_PER_PASS, 500])
+def test_first_rows_of_requests_count_as_the_first_row_per_id_does(store, tmp_path, monkeypatch, ids_per_pass):
     """A shadow log whose copies come in either order, with ids logged three times and rows
     without an id: the rows kept, and every defect's counts per unit, equal the first row per
-    id (pandas' ``duplicated`` on the same rows, which also takes missing ids as one)."""
+    id (pandas' ``duplicated`` on the same rows, which also takes missing ids as one), whether
+    the repeated hashes are counted in one pass or, as for a log of 100M ids, in several."""
+    monkeypatch.setattr(row_scan, "IDS_PER_PASS", ids_per_pass)
     rng = np.random.default_rng(5)
     frame = sparse_log(seed=3)
     frame.loc[rng.random(len(frame)) < 0.1, "age"] = np.nan
