@@ -124,8 +124,10 @@ def _spark_form(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Anonymous) and node.name.lower() == "isfinite":
         value = _spark_text(node.expressions[0])
         return sqlglot.parse_one(f"(NOT ISNAN({value}) AND ABS({value}) <> CAST('Infinity' AS DOUBLE))", read=SparkSql)
-    if isinstance(node, exp.Anonymous) and node.name.lower() == "approx_top_k":
-        return _some_distinct_values(node)
+    if isinstance(node, exp.ApproxTopK):
+        return _top_values(node)
+    if isinstance(node, exp.Filter) and isinstance(node.this, exp.Anonymous) and node.this.name.lower() == "histogram":
+        return _counts_of_listed_values(node)
     if isinstance(node, exp.Length) and isinstance(node.this, exp.ArrayDistinct) and isinstance(node.this.this, exp.ArrayAgg):
         # DuckDB counts distinct values fastest as len(list_distinct(list(x))); Spark as COUNT(DISTINCT x)
         return exp.Count(this=exp.Distinct(expressions=[node.this.this.this]))
@@ -191,12 +193,29 @@ def _interval(node: exp.Expression) -> tuple[int, str]:
     return int(number), unit
 
 
-def _some_distinct_values(node: exp.Anonymous) -> exp.Expression:
-    """``approx_top_k(x, k)``: Spark has no list-valued top-k aggregate, so its form is k
-    distinct values of ``x``; the profile uses them only as examples of what a column holds."""
-    value, k = (e.sql(dialect=SparkSql) for e in node.expressions)
-    return sqlglot.parse_one(f"SLICE(ARRAY_DISTINCT(COLLECT_LIST({value})), 1, {k})", read=SparkSql)
+def _top_values(node: exp.ApproxTopK) -> exp.Expression:
+    """``approx_top_k(x, k)``, DuckDB's list of the k most frequent values: Spark's returns
+    (item, count) pairs and counts null as a value, so its form keeps the non-null items."""
+    value = _spark_text(node.this)
+    k = node.expression.sql(dialect=SparkSql)
+    return sqlglot.parse_one(f"TRANSFORM(APPROX_TOP_K({value}, {k}) FILTER (WHERE {value} IS NOT NULL), "
+                             f"e -> e.item)", read=SparkSql)
 
+
+def _counts_of_listed_values(node: exp.Filter) -> exp.Expression:
+    """``histogram(x) FILTER (WHERE x IN (a, b, ...))``, DuckDB's map of each listed value
+    present to its count: Spark has no value-count aggregate, so its form counts each listed
+    value (a handful of sums, in bounded memory) and keeps those present. A histogram of
+    unlisted values has no bounded Spark form and is refused in one sentence."""
+    value, condition = node.this.expressions[0], node.expression.this
+    if not (isinstance(condition, exp.In) and condition.this == value and condition.expressions):
+        raise SleuthError("no Spark form for a histogram of values not listed in its filter")
+    text = _spark_text(value)
+    pairs = []
+    for listed in condition.expressions:
+        key = _spark_text(listed)
+        pairs.append(f"{key}, COUNT_IF({text} = {key})")
+    return sqlglot.parse_one(f"MAP_FILTER(MAP({', '.join(pairs)}), (k, n) -> n > 0)", read=SparkSql)
 
 
 def _distinct_count_over(window: exp.Window) -> exp.Expression:

@@ -207,7 +207,7 @@ class SparkResult:
         return self.arrow().to_pandas()
 
     def fetchall(self) -> list[tuple]:
-        columns = [column.to_pylist() for column in self.arrow().columns]
+        columns = [_python_values(column) for column in self.arrow().columns]
         return list(zip(*columns)) if columns else []
 
     def fetchnumpy(self) -> dict[str, np.ndarray]:
@@ -224,6 +224,15 @@ def _duckdb_like(table: pa.Table) -> pa.Table:
             field = field.with_type(pa.timestamp(field.type.unit))
         fields.append(field)
     return table.cast(pa.schema(fields))
+
+
+def _python_values(column: pa.ChunkedArray) -> list:
+    """A column's values as DuckDB's ``fetchall`` gives them: a map as a dict (Arrow's is a
+    list of pairs)."""
+    values = column.to_pylist()
+    if pa.types.is_map(column.type):
+        return [None if value is None else dict(value) for value in values]
+    return values
 
 
 def _text(sql: Sql | str) -> str:

@@ -410,3 +410,30 @@ def test_labels_join_on_spark_equals_duckdbs(spark_store, spark_url, late_labels
     assert on_duckdb_rows[ARRIVED].notna().sum() > len(on_duckdb_rows) // 4
     assert_same(on_spark_rows, on_duckdb_rows)
 
+
+
+def test_checks_cells_per_column_and_time_equal_duckdbs(spark_store, both):
+    """The checks' counts per (time bucket, group) cell (nulls, zeros, moments, histogram bins,
+    category counts, outcome rates) run on Spark from the same statements and are DuckDB's,
+    against the reference profile DuckDB drew (its quantile sketches are each engine's own)."""
+    from analysis.data.time import time_span, timestamp_expr
+    from analysis.triage.cells import count_cells
+    from analysis.triage.checks import check_bucket
+    from analysis.triage.reference_profile import cell_spec, profile_reference, reference_window
+
+    spark, duck, store = both
+    scope = Scope(store, duck.dataset, duck.roles)
+    profile = profile_reference(Scope(store, duck.dataset, duck.roles, reference_window(scope)))
+    spec = cell_spec(duck.dataset, duck.roles, {c.name: c.edges for c in profile.columns if c.kind == "numeric"},
+                     {c.name: c.kind for c in profile.columns}, profile.group_columns)
+    bucket = check_bucket(*time_span(scope)) if duck.roles.timestamp else None
+
+    def cells(on, dataset):
+        bucket_sql = bucket.sql(timestamp_expr(dataset, duck.roles)) if bucket else None
+        return sorted(count_cells(on, dataset, spec, None, bucket_sql), key=lambda cell: (str(cell.bucket), cell.group))
+
+    on_duckdb, on_spark = cells(store, duck.dataset), cells(spark_store, spark.dataset)
+    assert spec.numeric and spec.categorical and spec.groups and spec.outcomes
+    assert len(on_duckdb) > (20 if bucket else 2)
+    assert any(counts.bins and counts.bins[-1] for cell in on_duckdb for counts in cell.columns.values())
+    assert_same(on_spark, on_duckdb)
