@@ -29,6 +29,8 @@ TRUNCATION_OF_MONTHS = {1: "MONTH", 3: "QUARTER", 12: "YEAR"}
 """Month-based widths DuckDB aligns on 2000-01-01, which is what Spark's truncations give."""
 
 
+UNBOUNDED_HISTOGRAM = "no Spark form for a histogram of values not listed in its filter"
+
 LIST_VALUED = (exp.ArrayDistinct, exp.ArrayAgg, exp.Array)
 
 
@@ -128,6 +130,8 @@ def _spark_form(node: exp.Expression) -> exp.Expression:
         return _top_values(node)
     if isinstance(node, exp.Filter) and isinstance(node.this, exp.Anonymous) and node.this.name.lower() == "histogram":
         return _counts_of_listed_values(node)
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "histogram":
+        raise SleuthError(UNBOUNDED_HISTOGRAM)
     if isinstance(node, exp.Length) and isinstance(node.this, exp.ArrayDistinct) and isinstance(node.this.this, exp.ArrayAgg):
         # DuckDB counts distinct values fastest as len(list_distinct(list(x))); Spark as COUNT(DISTINCT x)
         return exp.Count(this=exp.Distinct(expressions=[node.this.this.this]))
@@ -209,7 +213,7 @@ def _counts_of_listed_values(node: exp.Filter) -> exp.Expression:
     unlisted values has no bounded Spark form and is refused in one sentence."""
     value, condition = node.this.expressions[0], node.expression.this
     if not (isinstance(condition, exp.In) and condition.this == value and condition.expressions):
-        raise SleuthError("no Spark form for a histogram of values not listed in its filter")
+        raise SleuthError(UNBOUNDED_HISTOGRAM)
     text = _spark_text(value)
     pairs = []
     for listed in condition.expressions:
