@@ -168,6 +168,9 @@ def test_cli_info_on_spark_says_what_duckdb_says(spark_url, demo_log, capsys):
     (["info", "x.parquet", "--engine", "http://spark:15002"], "Spark Connect URL"),
     (["open", "x.parquet", "--engine", "sc://127.0.0.1:1"], "does not run on --engine"),
     (["info", "x.parquet", "--engine", "sc://127.0.0.1:1"], "cannot reach the Spark Connect server at sc://127.0.0.1:1"),
+    (["check", "x.parquet", "--labels", "l.csv", "--engine", "sc://127.0.0.1:1"],
+     "for sleuth check, join the labels in Spark"),
+    (["info", "x.parquet", "--as-of", "3", "--engine", "sc://127.0.0.1:1"], "pick the table version in Spark"),
 ])
 def test_a_bad_engine_gets_one_sentence(argv, words, capsys):
     from app.cli import main
