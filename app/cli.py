@@ -17,7 +17,7 @@ from typing import Sequence
 from analysis.errors import InputError
 from analysis.scope import Scope
 from app import cli_rules
-from app.cli_engine import SAMPLED_COMMANDS, add_sample_option, check_sample_option, refuse_local_options
+from app.cli_engine import SAMPLED_COMMANDS, SPARK_COMMANDS, add_sample_option, check_sample_option, refuse_local_options
 from app.cli_queue import add_queue_commands, run_queue_command
 from app.cli_roles import (
     LOG_ROLE_FLAGS, SNAPSHOT_ROLE_FLAGS, add_role_arguments, cards_model_columns, named_roles, say_label_note,
@@ -266,10 +266,6 @@ def _add_engine_option(cmd: argparse.ArgumentParser) -> None:
                           "Default: DuckDB on this machine")
 
 
-SPARK_COMMANDS = ("info", "slices", "compare")
-"""The log-reading commands whose passes run on Spark; the others say so when given --engine."""
-
-
 @contextlib.contextmanager
 def command_log(args: argparse.Namespace, paths: Sequence[str], check: bool = False, model=None):
     """The store and the loaded log a command works on, closed when it is done: DuckDB over
@@ -285,7 +281,7 @@ def command_log(args: argparse.Namespace, paths: Sequence[str], check: bool = Fa
     else:
         from analysis.engine.spark_store import SparkStore
 
-        refuse_local_options(args)
+        refuse_local_options(args, joins_labels=True)
         if model is not None:
             raise InputError("--model is not read with --engine yet; name the label with --label")
         store = SparkStore(args.engine)
@@ -298,7 +294,9 @@ def command_log(args: argparse.Namespace, paths: Sequence[str], check: bool = Fa
         else:
             from analysis.engine.spark_log import load_spark_log
 
-            yield store, load_spark_log(store, paths, fixed=named_roles(args))
+            yield store, load_spark_log(store, paths, fixed=named_roles(args),
+                                        labels=(args.labels,) if getattr(args, "labels", None) else (),
+                                        on=getattr(args, "on", None))
 
 
 def model_columns_of(args: argparse.Namespace, cards: dict | None = None):

@@ -25,6 +25,10 @@ if TYPE_CHECKING:  # the CLI starts without Spark's client or the loaders: they 
     from analysis.data.roles import Role, RoleMap
     from analysis.engine.sample import Sample
 
+SPARK_COMMANDS = ("info", "slices", "compare")
+"""The log-reading commands whose passes run on Spark (``--labels`` joined there too); the others
+say so when given --engine."""
+
 SAMPLED_COMMANDS = ("check", "trace", "suspects")
 """The commands that take ``--engine`` and run on rows pulled from the cluster."""
 
@@ -88,11 +92,15 @@ def carried_roles(roles: RoleMap) -> dict[Role, str]:
     return found
 
 
-def refuse_local_options(args: argparse.Namespace) -> None:
-    """``--labels`` and ``--as-of`` read files on this machine, which a Spark log cannot join."""
-    if getattr(args, "labels", None) or getattr(args, "as_of", None):
-        raise InputError("--labels and --as-of read files on this machine; with --engine, join the labels "
-                         "or pick the table version in Spark and name that table")
+def refuse_local_options(args: argparse.Namespace, joins_labels: bool = False) -> None:
+    """``--as-of`` picks a lakehouse version on this machine, which a Spark log cannot; ``--labels``
+    is joined on the cluster where the command ``joins_labels``, refused where it reads pulled rows."""
+    if getattr(args, "as_of", None):
+        raise InputError("--as-of reads a lakehouse table on this machine; with --engine, pick the table "
+                         "version in Spark and name that table")
+    if getattr(args, "labels", None) and not joins_labels:
+        raise InputError(f"--labels with --engine is joined on the cluster by {', '.join(SPARK_COMMANDS)}; "
+                         f"for sleuth {args.command}, join the labels in Spark and name that table")
 
 
 @contextlib.contextmanager

@@ -79,9 +79,21 @@ def join_labels(
     cancel: CancelToken = NEVER_CANCELLED,
 ) -> tuple[Dataset, RoleMap, LabelJoin]:
     """The log with the labels of ``specs`` joined on; its roles name the joined label."""
+    labels = open_dataset(store, specs, cancel=cancel)
+    try:
+        return join_label_table(store, log, roles, labels, on, cancel)
+    finally:
+        close_dataset(store, labels)  # the deduplicated table is all the join reads
+
+
+def join_label_table(
+    store: Store, log: Dataset, roles: RoleMap, labels: Dataset, on: str | None = None,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> tuple[Dataset, RoleMap, LabelJoin]:
+    """The log with the labels of the opened ``labels`` joined on, on the store both are on
+    (DuckDB, or Spark for a log on a cluster: every statement is the same text)."""
     if roles.id is None:
         raise SchemaError("the log has no id column to join labels on; set its id role first")
-    labels = open_dataset(store, specs, cancel=cancel)
     source, columns = _label_source(store, labels)
     file = labels.paths[0] if len(labels.paths) == 1 else labels.name
     id_column = on or _matching_id_column(store, log, roles.id, source, columns, file, cancel)
@@ -90,7 +102,6 @@ def join_labels(
     label_column, arrival = _label_and_arrival(store, labels, source, columns, id_column, file)
     table = store.new_name("labels")
     store.execute(_deduplicated(source, id_column, label_column, arrival, table), cancel)
-    close_dataset(store, labels)  # the deduplicated table is all the join reads from now on
     _spell_like_log(store, log, roles.label or roles.prediction, table, cancel)
     target = _joined_label_column(store, log, roles.label, label_column, table, cancel)
     view = store.new_name("ds")
@@ -215,11 +226,14 @@ def _deduplicated(source: str, id_column: str, label: str, arrival: str | None, 
 
 
 def _joined_view(log: Dataset, log_id: str, target: str, table: str, view: str, has_arrival: bool) -> str:
-    present = target in log.column_names
-    label = f"coalesce(lab.label, log.{ident(target)})" if present else "lab.label"
-    star = f"log.* REPLACE ({label} AS {ident(target)})" if present else f"log.*, {label} AS {ident(target)}"
-    arrived = f", lab.arrived AS {ident(ARRIVED)}" if has_arrival and ARRIVED not in log.column_names else ""
-    return (f"CREATE VIEW {ident(view)} AS SELECT {star}{arrived} FROM {ident(log.view)} AS log "
+    """The log's columns by name (``log.* REPLACE`` is DuckDB's alone), the label in its place."""
+    shown = [f"coalesce(lab.label, log.{ident(name)}) AS {ident(name)}" if name == target else f"log.{ident(name)}"
+             for name in (ROW_ID, *log.column_names)]
+    if target not in log.column_names:
+        shown.append(f"lab.label AS {ident(target)}")
+    if has_arrival and ARRIVED not in log.column_names:
+        shown.append(f"lab.arrived AS {ident(ARRIVED)}")
+    return (f"CREATE VIEW {ident(view)} AS SELECT {', '.join(shown)} FROM {ident(log.view)} AS log "
             f"LEFT JOIN {ident(table)} AS lab ON CAST(log.{ident(log_id)} AS VARCHAR) = lab.id")
 
 

@@ -29,6 +29,8 @@ TRUNCATION_OF_MONTHS = {1: "MONTH", 3: "QUARTER", 12: "YEAR"}
 """Month-based widths DuckDB aligns on 2000-01-01, which is what Spark's truncations give."""
 
 
+UNBOUNDED_HISTOGRAM = "no Spark form for a histogram of values not listed in its filter"
+
 LIST_VALUED = (exp.ArrayDistinct, exp.ArrayAgg, exp.Array)
 
 
@@ -124,8 +126,12 @@ def _spark_form(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Anonymous) and node.name.lower() == "isfinite":
         value = _spark_text(node.expressions[0])
         return sqlglot.parse_one(f"(NOT ISNAN({value}) AND ABS({value}) <> CAST('Infinity' AS DOUBLE))", read=SparkSql)
-    if isinstance(node, exp.Anonymous) and node.name.lower() == "approx_top_k":
-        return _some_distinct_values(node)
+    if isinstance(node, exp.ApproxTopK):
+        return _top_values(node)
+    if isinstance(node, exp.Filter) and isinstance(node.this, exp.Anonymous) and node.this.name.lower() == "histogram":
+        return _counts_of_listed_values(node)
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "histogram":
+        raise SleuthError(UNBOUNDED_HISTOGRAM)
     if isinstance(node, exp.Length) and isinstance(node.this, exp.ArrayDistinct) and isinstance(node.this.this, exp.ArrayAgg):
         # DuckDB counts distinct values fastest as len(list_distinct(list(x))); Spark as COUNT(DISTINCT x)
         return exp.Count(this=exp.Distinct(expressions=[node.this.this.this]))
@@ -133,6 +139,12 @@ def _spark_form(node: exp.Expression) -> exp.Expression:
         return exp.ArraySize(this=node.this)  # DuckDB's len() of a list; Spark's length() is text's
     if isinstance(node, (exp.PercentileCont, exp.PercentileDisc)):
         return _quantiles(node)
+    if isinstance(node, exp.Window) and isinstance(node.this, exp.Count) and isinstance(node.this.this, exp.Distinct):
+        return _distinct_count_over(node)
+    if isinstance(node, exp.Bracket) and len(node.expressions) == 1 and isinstance(node.expressions[0], exp.Slice):
+        return _list_slice(node)
+    if _ordered_list(node) is not None and not isinstance(node.parent, exp.Filter):
+        return _sorted_list(node)
     if isinstance(node, exp.TimeToUnix):
         return sqlglot.parse_one(f"(UNIX_MICROS({_spark_text(node.this)}) / 1e6)", read=SparkSql)
     return node
@@ -185,12 +197,80 @@ def _interval(node: exp.Expression) -> tuple[int, str]:
     return int(number), unit
 
 
-def _some_distinct_values(node: exp.Anonymous) -> exp.Expression:
-    """``approx_top_k(x, k)``: Spark has no list-valued top-k aggregate, so its form is k
-    distinct values of ``x``; the profile uses them only as examples of what a column holds."""
-    value, k = (e.sql(dialect=SparkSql) for e in node.expressions)
-    return sqlglot.parse_one(f"SLICE(ARRAY_DISTINCT(COLLECT_LIST({value})), 1, {k})", read=SparkSql)
+def _top_values(node: exp.ApproxTopK) -> exp.Expression:
+    """``approx_top_k(x, k)``, DuckDB's list of the k most frequent values: Spark's returns
+    (item, count) pairs and counts null as a value, so its form keeps the non-null items."""
+    value = _spark_text(node.this)
+    k = node.expression.sql(dialect=SparkSql)
+    return sqlglot.parse_one(f"TRANSFORM(APPROX_TOP_K({value}, {k}) FILTER (WHERE {value} IS NOT NULL), "
+                             f"e -> e.item)", read=SparkSql)
 
+
+def _counts_of_listed_values(node: exp.Filter) -> exp.Expression:
+    """``histogram(x) FILTER (WHERE x IN (a, b, ...))``, DuckDB's map of each listed value
+    present to its count: Spark has no value-count aggregate, so its form counts each listed
+    value (a handful of sums, in bounded memory) and keeps those present. A histogram of
+    unlisted values has no bounded Spark form and is refused in one sentence."""
+    value, condition = node.this.expressions[0], node.expression.this
+    if not (isinstance(condition, exp.In) and condition.this == value and condition.expressions):
+        raise SleuthError(UNBOUNDED_HISTOGRAM)
+    text = _spark_text(value)
+    pairs = []
+    for listed in condition.expressions:
+        key = _spark_text(listed)
+        pairs.append(f"{key}, COUNT_IF({text} = {key})")
+    return sqlglot.parse_one(f"MAP_FILTER(MAP({', '.join(pairs)}), (k, n) -> n > 0)", read=SparkSql)
+
+
+def _distinct_count_over(window: exp.Window) -> exp.Expression:
+    """``count(DISTINCT x) OVER (...)``: Spark has no distinct window aggregate, so its form is
+    the size of the window's set of values (which, like the count, leaves nulls out)."""
+    values = window.this.this.expressions
+    if len(values) != 1:
+        raise SleuthError("no Spark form for a distinct count of several columns over a window")
+    collected = window.copy()
+    collected.set("this", exp.Anonymous(this="COLLECT_SET", expressions=[values[0].copy()]))
+    return exp.ArraySize(this=collected.transform(_spark_form))
+
+
+def _list_slice(bracket: exp.Bracket) -> exp.Expression:
+    """DuckDB's ``list[a:b]`` (1-based, both ends included) as Spark's ``SLICE(list, a, length)``."""
+    bounds = bracket.expressions[0]
+    if not (isinstance(bounds.this, exp.Literal) and isinstance(bounds.expression, exp.Literal)):
+        raise SleuthError("no Spark form for a list slice whose bounds are not numbers")
+    start, stop = int(bounds.this.name), int(bounds.expression.name)
+    return exp.Anonymous(this="SLICE", expressions=[_spark_list(bracket.this), exp.Literal.number(start),
+                                                    exp.Literal.number(max(stop - start + 1, 0))])
+
+
+def _spark_list(node: exp.Expression) -> exp.Expression:
+    """A list-valued argument rewritten, an ordered ``list()`` (perhaps filtered) sorted."""
+    return _sorted_list(node) if _ordered_list(node) is not None else node.transform(_spark_form)
+
+
+def _ordered_list(node: exp.Expression) -> exp.Ordered | None:
+    """The sort key of ``list(x ORDER BY x)``, perhaps under ``FILTER (WHERE ...)``; None for
+    anything else."""
+    aggregate = node.this if isinstance(node, exp.Filter) else node
+    if not (isinstance(aggregate, exp.ArrayAgg) and isinstance(aggregate.this, exp.Order)):
+        return None
+    return aggregate.this.expressions[0] if len(aggregate.this.expressions) == 1 else None
+
+
+def _sorted_list(node: exp.Expression) -> exp.Expression:
+    """``list(x ORDER BY x)``: Spark's ``collect_list`` keeps no order, so its form is the list
+    sorted after collecting (both leave nulls out here: Spark's list has none to place). A list
+    ordered by another key has no such form and is refused in one sentence."""
+    key = _ordered_list(node)
+    aggregate = node.this if isinstance(node, exp.Filter) else node
+    value = aggregate.this.this
+    if key.this != value:
+        raise SleuthError(f"no Spark form for a list ordered by another column ({key.this.sql()})")
+    collected = node.copy()
+    inner = collected.this if isinstance(collected, exp.Filter) else collected
+    inner.set("this", value.copy())
+    return exp.Anonymous(this="SORT_ARRAY", expressions=[collected.transform(_spark_form),
+                                                         exp.Boolean(this=not key.args.get("desc"))])
 
 
 def _quantiles(node: exp.PercentileCont | exp.PercentileDisc) -> exp.Expression:

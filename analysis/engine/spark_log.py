@@ -9,14 +9,16 @@ Roles are detected by the same profile, computed on the cluster.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import PurePath
 from typing import Mapping, Sequence
 
+from analysis.data.labels import LabelJoin, join_label_table, labelled_roles
 from analysis.data.open_log import LoadedLog
 from analysis.data.roles import (PROFILE_SAMPLE_ROWS, Role, RoleMap, check_fixed_roles, detect_roles, profile_columns,
                                  with_fixed_role)
 from analysis.dataset import Column, Dataset, LoadReport
-from analysis.engine.spark_store import SparkStore
+from analysis.engine.spark_store import SparkStore, duckdb_type
 from analysis.errors import InputError
 from analysis.query import ROW_ID, ident
 
@@ -29,12 +31,6 @@ Spark reads its current version rather than every file its folder holds."""
 TABLE_NAME = re.compile(r"^[A-Za-z_][\w$-]*(\.[A-Za-z_][\w$-]*){0,2}$")
 """``table``, ``schema.table`` or ``catalog.schema.table``, as Unity Catalog names them."""
 
-DUCKDB_TYPE_OF_SPARK = {
-    "boolean": "BOOLEAN", "byte": "TINYINT", "short": "SMALLINT", "integer": "INTEGER", "long": "BIGINT",
-    "float": "FLOAT", "double": "DOUBLE", "string": "VARCHAR", "binary": "BLOB", "date": "DATE",
-    "timestamp": "TIMESTAMP WITH TIME ZONE", "timestamp_ntz": "TIMESTAMP", "void": "VARCHAR",
-}
-"""Spark's TIMESTAMP is an instant (DuckDB's TIMESTAMPTZ); TIMESTAMP_NTZ is wall time."""
 
 
 NOT_CHECKED = "the log checks (nulls, ranges, label coverage issues) do not run on Spark yet"
@@ -53,7 +49,7 @@ def open_spark_table(store: SparkStore, sources: Sequence[str], name: str | None
     view = store.new_name("spark_log")
     store.execute(f"CREATE OR REPLACE TEMP VIEW {ident(view)} AS "
                   f"SELECT *, monotonically_increasing_id() AS {ident(ROW_ID)} FROM {ident(raw)}")
-    columns = tuple(Column(field.name, _duckdb_type(field.dataType)) for field in frame.schema.fields
+    columns = tuple(Column(field.name, duckdb_type(field.dataType)) for field in frame.schema.fields
                     if field.name != ROW_ID)
     rows = int(store.scalar(f"SELECT count(*) FROM {ident(view)}"))
     shown = name or ", ".join(sources)
@@ -61,19 +57,40 @@ def open_spark_table(store: SparkStore, sources: Sequence[str], name: str | None
 
 
 def load_spark_log(store: SparkStore, sources: Sequence[str], *, roles: RoleMap | None = None,
-                   fixed: Mapping[Role, str] | None = None) -> LoadedLog:
-    """Open a log on Spark and give it roles: ``roles`` when saved, else detected around ``fixed``."""
+                   fixed: Mapping[Role, str] | None = None, labels: Sequence[str] = (),
+                   on: str | None = None) -> LoadedLog:
+    """Open a log on Spark and give it roles: ``roles`` when saved, else detected around ``fixed``.
+    ``labels`` (a table or paths Spark reads) are joined on the cluster, as :func:`load_log` joins
+    a labels file, with ``on`` naming their id column."""
     dataset = open_spark_table(store, sources)
     if fixed:
         check_fixed_roles(fixed, dataset.column_names, dataset.name)
     profiles = ()
-    if roles is None:
+    detected = roles is None
+    if detected:
         profiles = tuple(_profile_on_client(store, dataset))
         roles = detect_roles(profiles, fixed)
     else:
         for role, column in (fixed or {}).items():
             roles = with_fixed_role(roles, role, column)
-    return LoadedLog(dataset, roles, (), profiles)
+    joined = None
+    if labels:
+        dataset, roles, joined = join_spark_labels(store, dataset, roles, labels, on)
+        if detected:  # the joined label sets the task (binary, its positive class): detect around it
+            profiles = tuple(_profile_on_client(store, dataset))
+            roles = labelled_roles(detect_roles(profiles, {**(fixed or {}), Role.LABEL: roles.label}), roles.label,
+                                   dataset)
+    return LoadedLog(dataset, roles, (), profiles, joined)
+
+
+def join_spark_labels(store: SparkStore, log: Dataset, roles: RoleMap, sources: Sequence[str],
+                      on: str | None = None) -> tuple[Dataset, RoleMap, LabelJoin]:
+    """The labels in ``sources`` joined to ``log`` on the cluster: Spark reads them (a table, or
+    paths it can reach) and runs the same deduplication, join and counts as DuckDB does, so only
+    the counts come back. Their arrival time is kept as the joined log's ``label_arrived_at``.
+    The labels' view stays for the session: the joined log's cached labels table reads it."""
+    labels = open_spark_table(store, sources)
+    return join_label_table(store, log, roles, replace(labels, report=LoadReport()), on)
 
 
 def _profile_on_client(store: SparkStore, dataset: Dataset) -> list:
@@ -124,10 +141,3 @@ def _reader_for(reader, sources: list[str]):
         separator = "\t" if all(s.lower().endswith(".tsv") for s in sources) else ","
         reader = reader.option("header", True).option("inferSchema", True).option("sep", separator)
     return reader
-
-
-def _duckdb_type(data_type) -> str:
-    name = data_type.typeName()
-    if name == "decimal":
-        return f"DECIMAL({data_type.precision},{data_type.scale})"
-    return DUCKDB_TYPE_OF_SPARK.get(name, name.upper())

@@ -39,6 +39,16 @@ REACH_TIMEOUT_S = 10
 """How long to wait for the server's port to answer: Spark's client retries a refused connection
 for about ten minutes, so a server that is down is found out first, in one sentence."""
 
+DUCKDB_TYPE_OF_SPARK = {
+    "boolean": "BOOLEAN", "byte": "TINYINT", "short": "SMALLINT", "integer": "INTEGER", "long": "BIGINT",
+    "float": "FLOAT", "double": "DOUBLE", "string": "VARCHAR", "binary": "BLOB", "date": "DATE",
+    "timestamp": "TIMESTAMP WITH TIME ZONE", "timestamp_ntz": "TIMESTAMP", "void": "VARCHAR",
+}
+"""Spark's TIMESTAMP is an instant (DuckDB's TIMESTAMPTZ); TIMESTAMP_NTZ is wall time."""
+
+DESCRIBED = re.compile(r'^\s*DESCRIBE\s+("(?:[^"]|"")+"|\w+)\s*$', re.IGNORECASE)
+"""``DESCRIBE view``, which analyses run to learn a view's columns and DuckDB's types."""
+
 URL_PATTERN = re.compile(r"^sc://(?P<host>[^/:;]+)(:(?P<port>\d{1,5}))?(/(;[^;=]+=[^;]*)*)?$")
 
 SESSION_SETTINGS = {
@@ -140,8 +150,18 @@ class SparkStore:
 
     def frame(self, sql: Sql | str):
         """Spark's (lazy) DataFrame of one DuckDB statement: nothing runs until it is fetched."""
+        described = DESCRIBED.match(_text(sql))
+        if described:
+            return self._described(described[1])
         spark_sql = to_spark(sql, scalar=lambda query: self.session.sql(query).collect()[0][0])
         return self.session.sql(spark_sql)
+
+    def _described(self, view: str):
+        """DuckDB's ``DESCRIBE`` answer for a view (name, DuckDB type, nullable): Spark's own
+        names its types differently, and roles, binning and the joins decide by DuckDB's names."""
+        fields = self.session.sql(to_spark(f"SELECT * FROM {view}")).schema.fields
+        rows = [(field.name, duckdb_type(field.dataType), "YES") for field in fields]
+        return self.session.createDataFrame(rows, "column_name STRING, column_type STRING, null STRING")
 
     def close(self) -> None:
         self.session.stop()
@@ -187,7 +207,7 @@ class SparkResult:
         return self.arrow().to_pandas()
 
     def fetchall(self) -> list[tuple]:
-        columns = [column.to_pylist() for column in self.arrow().columns]
+        columns = [_python_values(column) for column in self.arrow().columns]
         return list(zip(*columns)) if columns else []
 
     def fetchnumpy(self) -> dict[str, np.ndarray]:
@@ -206,6 +226,15 @@ def _duckdb_like(table: pa.Table) -> pa.Table:
     return table.cast(pa.schema(fields))
 
 
+def _python_values(column: pa.ChunkedArray) -> list:
+    """A column's values as DuckDB's ``fetchall`` gives them: a map as a dict (Arrow's is a
+    list of pairs)."""
+    values = column.to_pylist()
+    if pa.types.is_map(column.type):
+        return [None if value is None else dict(value) for value in values]
+    return values
+
+
 def _text(sql: Sql | str) -> str:
     return sql.text if isinstance(sql, Sql) else sql
 
@@ -217,3 +246,11 @@ def _params(sql: Sql | str) -> tuple:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:300]
+
+
+def duckdb_type(data_type) -> str:
+    """The DuckDB name of a Spark column type."""
+    name = data_type.typeName()
+    if name == "decimal":
+        return f"DECIMAL({data_type.precision},{data_type.scale})"
+    return DUCKDB_TYPE_OF_SPARK.get(name, name.upper())

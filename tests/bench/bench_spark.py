@@ -17,6 +17,10 @@ another process and not counted. Passes:
 * **discovery**: failing slices of v1 over 24 features, level 3 (engine passes);
 * **pages**: the first table page sorted by score, the next, the previous, and a jump to the
   middle (keyset pagination);
+* **labels join**: a labels file (each labelled request's label, arriving an hour later; made
+  here by DuckDB from the log) read by Spark and joined on the cluster;
+* **checks: reference** and **checks: cells per day**: the checks' reference profile of the
+  log's first 20% of time, then the per-column counts per (day, group) cell of the whole log;
 * **sample**: a 100,000-row uniform sample pulled for the passes that need rows.
 
 Run: ``.venv/bin/python tests/bench/bench_spark.py [--rows 10000000]``. Not run by ``make test``
@@ -69,7 +73,8 @@ def run_passes(url: str, log: Path, folder: Path) -> list[list[str]]:
     from analysis.discovery.failing_slices import DiscoverySettings, failing_slices
     from analysis.engine.pages import open_keyset_table, page_after, page_at, page_before
     from analysis.engine.sample import pull_rows
-    from analysis.engine.spark_log import load_spark_log
+    from analysis.engine.spark_log import join_spark_labels, load_spark_log
+    from analysis.triage.reference_profile import profile_reference, reference_window
     from analysis.metrics.per_version import metric_over_time, overall_metrics
     from analysis.slicing.breakdown import breakdown_by
     from analysis.window import TableSpec
@@ -114,10 +119,39 @@ def run_passes(url: str, log: Path, folder: Path) -> list[list[str]]:
         second = state["pages: next"]
         timed("pages: previous", lambda: page_before(store, table, second.first, second.page.start, PAGE_ROWS))
         timed("pages: jump to middle", lambda: page_at(store, table, table.row_count // 2, PAGE_ROWS))
+        labels = write_labels(log, folder)
+        timed("labels join", lambda: join_spark_labels(store, dataset, roles, [str(labels)]))
+        timed("checks: reference", lambda: profile_reference(Scope(store, dataset, roles,
+                                                                   reference_window(Scope(store, dataset, roles)))))
+        timed("checks: cells per day", lambda: checks_cells(store, dataset, roles, state["checks: reference"]))
         timed("sample", lambda: pull_rows(store, dataset, folder, SAMPLE_ROWS), pulled=lambda sample: sample.rows)
     finally:
         store.close()
     return rows
+
+
+def write_labels(log: Path, folder: Path) -> Path:
+    """The log's labels as a separate file, as a review tool sends them: id, label, arrival."""
+    import duckdb
+
+    labels = folder / "labels.parquet"
+    duckdb.execute(f"COPY (SELECT request_id AS request, label, timestamp + INTERVAL 1 HOUR AS arrived_at "
+                   f"FROM read_parquet('{log}') WHERE label IS NOT NULL) TO '{labels}' (FORMAT parquet)")
+    return labels
+
+
+def checks_cells(store, dataset, roles, profile):
+    """The checks' counts per (day, group) cell of the whole log against ``profile``'s spec."""
+    from analysis.data.time import time_span, timestamp_expr
+    from analysis.triage.cells import count_cells
+    from analysis.triage.checks import check_bucket
+    from analysis.triage.reference_profile import cell_spec
+
+    scope = Scope(store, dataset, roles)
+    spec = cell_spec(dataset, roles, {c.name: c.edges for c in profile.columns if c.kind == "numeric"},
+                     {c.name: c.kind for c in profile.columns}, profile.group_columns)
+    bucket = check_bucket(*time_span(scope))
+    return count_cells(store, dataset, spec, None, bucket.sql(timestamp_expr(dataset, roles)))
 
 
 if __name__ == "__main__":

@@ -168,6 +168,9 @@ def test_cli_info_on_spark_says_what_duckdb_says(spark_url, demo_log, capsys):
     (["info", "x.parquet", "--engine", "http://spark:15002"], "Spark Connect URL"),
     (["open", "x.parquet", "--engine", "sc://127.0.0.1:1"], "does not run on --engine"),
     (["info", "x.parquet", "--engine", "sc://127.0.0.1:1"], "cannot reach the Spark Connect server at sc://127.0.0.1:1"),
+    (["check", "x.parquet", "--labels", "l.csv", "--engine", "sc://127.0.0.1:1"],
+     "for sleuth check, join the labels in Spark"),
+    (["info", "x.parquet", "--as-of", "3", "--engine", "sc://127.0.0.1:1"], "pick the table version in Spark"),
 ])
 def test_a_bad_engine_gets_one_sentence(argv, words, capsys):
     from app.cli import main
@@ -349,3 +352,91 @@ def test_discovery_runs_as_engine_passes_and_finds_duckdbs_slices(spark_store, d
     on_spark = discover_slices(spark_store, spark.dataset.view, columns, error_sql, k=20)
     assert len(in_memory) >= 3
     assert_same(on_spark, in_memory)
+
+
+@pytest.fixture(scope="module")
+def late_labels(demo_log, tmp_path_factory):
+    """The demo log without its label, and the label in a file of its own as a review tool
+    would send it: each labelled request once per version, arriving hours later, a tenth of
+    them labelled twice (the later one a correction to the other class), and labels for
+    requests the log never served."""
+    _, duck, _ = demo_log
+    frame = pd.read_parquet(duck.dataset.paths[0])
+    folder = tmp_path_factory.mktemp("late-labels")
+    rng = np.random.default_rng(19)
+    labelled = frame[frame["is_fraud"].notna()].drop_duplicates("request_id")
+    labels = pd.DataFrame({"request": labelled["request_id"].to_numpy(), "fraud": labelled["is_fraud"].to_numpy(),
+                           "arrived_at": labelled["timestamp"].to_numpy()
+                           + pd.to_timedelta(rng.integers(1, 96, len(labelled)), unit="h")})
+    corrected = labels.sample(frac=0.1, random_state=19).assign(
+        fraud=lambda t: 1 - t["fraud"], arrived_at=lambda t: t["arrived_at"] + pd.Timedelta(hours=5))
+    strangers = labels.head(25).assign(request=[f"never-served-{i}" for i in range(25)])
+    pd.concat([labels, corrected, strangers]).sample(frac=1.0, random_state=19).to_parquet(folder / "labels.parquet", index=False)
+    frame.drop(columns=["is_fraud"]).to_parquet(folder / "log.parquet", index=False)
+    return folder / "log.parquet", folder / "labels.parquet"
+
+
+def test_labels_join_on_spark_equals_duckdbs(spark_store, spark_url, late_labels, capsys):
+    """``--labels`` with ``--engine``: Spark reads the labels and joins them, and the joined
+    label, its arrival time, the join's counts and the coverage are DuckDB's."""
+    import json
+
+    from app.cli import main
+    from analysis.data.labels import ARRIVED
+    from analysis.data.open_log import LogOptions
+    from analysis.engine.spark_log import NOT_CHECKED
+    from analysis.store import Store
+
+    log, labels = late_labels
+    argv = ["info", str(log), "--labels", str(labels)]
+    assert main([*argv, "--engine", spark_url]) == 0
+    on_spark = json.loads(capsys.readouterr().out)
+    assert main(argv) == 0
+    on_duckdb = json.loads(capsys.readouterr().out)
+    joined = on_duckdb["labels_joined"]
+    assert joined["id_column"] == "request" and joined["arrival_column"] == "arrived_at"
+    assert joined["unknown_ids"] == 25 and joined["repeated_ids"] == joined["conflicting_ids"] > 0
+    assert on_duckdb["roles"]["label"] == "fraud"
+    for key in ("rows", "columns", "roles", "labels_joined", "label_coverage", "label_coverage_by_age"):
+        assert_same(on_spark[key], on_duckdb[key], key)
+    assert on_spark["warnings"] == [NOT_CHECKED, *on_duckdb["warnings"]]
+
+    store = Store(memory_limit="1GB")
+    try:
+        duck = load_log(store, [str(log)], check=False, options=LogOptions(labels=(str(labels),)))
+        spark = load_spark_log(spark_store, [str(log)], roles=None, labels=[str(labels)])
+        shown = f"SELECT request_id, model_version, fraud, {ARRIVED} FROM {{}} ORDER BY request_id, model_version"
+        on_duckdb_rows = store.df(shown.format(f'"{duck.dataset.view}"'))
+        on_spark_rows = spark_store.df(shown.format(f'"{spark.dataset.view}"'))
+    finally:
+        store.close()
+    assert on_duckdb_rows[ARRIVED].notna().sum() > len(on_duckdb_rows) // 4
+    assert_same(on_spark_rows, on_duckdb_rows)
+
+
+
+def test_checks_cells_per_column_and_time_equal_duckdbs(spark_store, both):
+    """The checks' counts per (time bucket, group) cell (nulls, zeros, moments, histogram bins,
+    category counts, outcome rates) run on Spark from the same statements and are DuckDB's,
+    against the reference profile DuckDB drew (its quantile sketches are each engine's own)."""
+    from analysis.data.time import time_span, timestamp_expr
+    from analysis.triage.cells import count_cells
+    from analysis.triage.checks import check_bucket
+    from analysis.triage.reference_profile import cell_spec, profile_reference, reference_window
+
+    spark, duck, store = both
+    scope = Scope(store, duck.dataset, duck.roles)
+    profile = profile_reference(Scope(store, duck.dataset, duck.roles, reference_window(scope)))
+    spec = cell_spec(duck.dataset, duck.roles, {c.name: c.edges for c in profile.columns if c.kind == "numeric"},
+                     {c.name: c.kind for c in profile.columns}, profile.group_columns)
+    bucket = check_bucket(*time_span(scope)) if duck.roles.timestamp else None
+
+    def cells(on, dataset):
+        bucket_sql = bucket.sql(timestamp_expr(dataset, duck.roles)) if bucket else None
+        return sorted(count_cells(on, dataset, spec, None, bucket_sql), key=lambda cell: (str(cell.bucket), cell.group))
+
+    on_duckdb, on_spark = cells(store, duck.dataset), cells(spark_store, spark.dataset)
+    assert spec.numeric and spec.categorical and spec.groups and spec.outcomes
+    assert len(on_duckdb) > (20 if bucket else 2)
+    assert any(counts.bins and counts.bins[-1] for cell in on_duckdb for counts in cell.columns.values())
+    assert_same(on_spark, on_duckdb)

@@ -86,3 +86,24 @@ def test_a_rewritten_construct_inside_another_is_rewritten_too():
     spark = to_spark("SELECT count(*) FROM t WHERE isfinite(CASE WHEN isfinite(s) THEN -ln(s) END)")
     assert "ISFINITE" not in spark.upper()
     assert spark.upper().count("ISNAN(") == 3  # the outer form names its argument (holding the inner) twice
+
+
+def test_a_construct_without_a_bounded_spark_form_is_refused_in_one_sentence():
+    """A histogram of every value, or a list ordered by another column, has no Spark form that
+    keeps DuckDB's answer in bounded memory: each is one sentence, not a wrong number."""
+    import pytest
+
+    from analysis.errors import SleuthError
+
+    for text, words in (("SELECT histogram(x) FROM t", "histogram of values not listed"),
+                        ("SELECT list(x ORDER BY y) FROM t", "list ordered by another column")):
+        with pytest.raises(SleuthError, match=words) as caught:
+            to_spark(text)
+        assert "\n" not in str(caught.value)
+
+
+def test_a_histogram_of_listed_values_counts_only_those_values():
+    spark = to_spark(Sql("SELECT histogram(x) FILTER (WHERE x IN (?, ?)) FROM t", (1.5, 2.0)))
+    counted = sqlglot.parse_one(spark, read="spark")
+    assert [str(node.this.sql("spark")) for node in counted.find_all(exp.CountIf)] == ["x = 1.5", "x = 2.0"]
+    assert "histogram" not in spark.lower()
