@@ -161,6 +161,7 @@ class FindingsPanel(Panel):
         finding_row = QHBoxLayout()
         finding_row.addWidget(self.before_after, 1)
         finding_row.addLayout(decide)
+        finding_row.setAlignment(decide, Qt.AlignRight | Qt.AlignTop)  # button-wide, also with no plot beside
         results_layout.addLayout(finding_row, 1)
         layout.addWidget(self.with_empty_state(results), 1)
         self.tree.currentItemChanged.connect(self._on_current)
