@@ -139,8 +139,9 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.sidebar.sig_edit_roles.connect(self.edit_roles)
         self.time_panel.sig_time_range.connect(self.select_time_range)
-        for panel in (self.breakdown_panel, self.discovery_panel, self.compare_panel):
+        for panel in (self.breakdown_panel, self.compare_panel):
             panel.sig_open_slice.connect(lambda predicate: narrow_slice(session, predicate))
+        self.discovery_panel.sig_open_slice.connect(lambda predicate: session.run(SetSlice(Slice(predicate))))
         self.trace_panel.sig_open_training_rows.connect(controller.open_rows)
         self.trace_panel.sig_open_log_rows.connect(controller.show_rows)
         self.findings_panel.sig_checked.connect(
