@@ -28,7 +28,7 @@ bench: $(STAMP)
 
 screenshot: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(VENV)/bin/sleuth demo --screenshot resources/screenshot.png
-	QT_QPA_PLATFORM=offscreen $(VENV)/bin/sleuth demo --screenshots resources/screenshots --size 1600x1000
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/sleuth demo --screenshots resources/screenshots --size 1280x720
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

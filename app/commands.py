@@ -173,7 +173,8 @@ class AttachWorkspace(Command):
 
     With ``carry`` (saving what is open as a new workspace) everything the session holds that
     the file lacks is written into it: datasets, saved and current slice, version cards,
-    decisions on findings and reference profiles, so *Save workspace as* loses nothing. A
+    findings with their reference, decisions on them and reference profiles, so *Save
+    workspace as* loses nothing. A
     workspace being opened (``carry=False``) brings its own content, which the controller
     loads next; nothing of the previous one is written into it.
     """
@@ -190,6 +191,19 @@ class AttachWorkspace(Command):
         if self.workspace is not None and self.carry:
             _carry_into(session, self.workspace)
         return Changes(workspace=True)
+
+
+def _carry_checks(session: Session, workspace: Workspace) -> None:
+    """The last check of each open log this session ran, where the file has none: its findings
+    (so the reopened log shows them with their decisions) and the reference chosen."""
+    from analysis.triage.check_report import finding_to_dict
+
+    for dataset, (reference, findings, choice) in session.checks.items():
+        if dataset not in session.datasets or workspace.findings(dataset)[1]:
+            continue
+        workspace.save_findings(dataset, reference, [finding_to_dict(f) for f in findings])
+        if choice is not None:
+            workspace.save_check_reference(dataset, choice)
 
 
 def _carry_into(session: Session, workspace: Workspace) -> None:
@@ -214,6 +228,7 @@ def _carry_into(session: Session, workspace: Workspace) -> None:
     for dataset, document in session.profiles.items():
         if workspace.profile(dataset) != document:
             workspace.save_profile(dataset, document)
+    _carry_checks(session, workspace)
     if session.current_slice != ALL_ROWS:
         workspace.set_meta("current_slice", session.current_slice.to_dict())
     if session.active_name is not None:
@@ -432,6 +447,8 @@ class SetFindings(Command):
         from analysis.triage.check_report import finding_to_dict
 
         session.findings = tuple(self.findings)
+        if self.dataset:
+            session.checks[self.dataset] = (self.reference, session.findings, self.choice)
         if self.dataset and self.profile_json:
             session.profiles[self.dataset] = self.profile_json
         workspace = session.workspace

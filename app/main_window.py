@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QByteArray, QDataStream, QIODevice, QRect, QSettings, QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -72,6 +72,10 @@ WORKSPACE_FILTER = "Sleuth workspace (*.sleuth)"
 RECENT_LIMIT = 10
 LAYOUT_VERSION = 7
 """Bumped whenever the docks change, so a saved layout of older docks is not restored."""
+PREFERRED_SIZE = QSize(1440, 900)
+"""The first size where the screen has room for it: the table, two docks side by side and the plot."""
+GEOMETRY_MAGIC = 0x1D9D0CB
+"""What ``QWidget.saveGeometry`` writes first, before the saved frame rectangle."""
 
 
 class MainWindow(QMainWindow):
@@ -84,7 +88,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings()
         file_dialogs.keep_folder_in(self.settings)
         self.setWindowTitle("Sleuth")
-        self.resize(1440, 900)
+        self._fit_first_size()
         self.setAcceptDrops(True)
         self.notifications = NotificationArea()
         self.slice_bar = SliceBar(session, tasks)
@@ -135,8 +139,9 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.sidebar.sig_edit_roles.connect(self.edit_roles)
         self.time_panel.sig_time_range.connect(self.select_time_range)
-        for panel in (self.breakdown_panel, self.discovery_panel, self.compare_panel):
+        for panel in (self.breakdown_panel, self.compare_panel):
             panel.sig_open_slice.connect(lambda predicate: narrow_slice(session, predicate))
+        self.discovery_panel.sig_open_slice.connect(lambda predicate: session.run(SetSlice(Slice(predicate))))
         self.trace_panel.sig_open_training_rows.connect(controller.open_rows)
         self.trace_panel.sig_open_log_rows.connect(controller.show_rows)
         self.findings_panel.sig_checked.connect(
@@ -437,9 +442,23 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction(path, lambda p=path: self.open_paths([p]))
         self.recent_menu.setEnabled(bool(self._recent()))
 
+    def _fit_first_size(self) -> None:
+        """Open at the preferred size, or the screen's free area when that is smaller, frame
+        included, centred in it: at 1440x900 a 1280x720 screen cut the slice bar's *Build…*, the
+        time range and the plot's end."""
+        available = _available_area()
+        if available is None:
+            self.resize(PREFERRED_SIZE)
+            return
+        self.create()  # the native window knows its frame's margins, so the frame fits too
+        room = available.marginsRemoved(self.windowHandle().frameMargins())
+        size = PREFERRED_SIZE.boundedTo(room.size())
+        self.setGeometry(QRect(room.topLeft(), size).translated(
+            (room.width() - size.width()) // 2, (room.height() - size.height()) // 2))
+
     def _restore_settings(self) -> None:
         geometry = self.settings.value("geometry")
-        if isinstance(geometry, QByteArray):
+        if isinstance(geometry, QByteArray) and _fits_screen(_saved_frame(geometry)):
             self.restoreGeometry(geometry)
         state = self.settings.value("window_state")
         if isinstance(state, QByteArray):
@@ -455,6 +474,32 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window_state", self.saveState(LAYOUT_VERSION))
         self.tasks.shutdown()
         super().closeEvent(event)
+
+
+def _available_area() -> QRect | None:
+    """The primary screen's area free of panels and docks, None without a screen."""
+    screen = QGuiApplication.primaryScreen()
+    return screen.availableGeometry() if screen is not None else None
+
+
+def _saved_frame(geometry: QByteArray) -> QRect | None:
+    """The window frame kept by ``saveGeometry``, None when the bytes are not a saved geometry
+    (settings are a file anyone can edit). Its layout opens with the magic number, two version
+    numbers and the frame rectangle in every version Qt has written."""
+    stream = QDataStream(geometry, QIODevice.ReadOnly)
+    magic = stream.readUInt32()
+    stream.readUInt16()
+    stream.readUInt16()
+    frame = QRect()
+    stream >> frame
+    return frame if magic == GEOMETRY_MAGIC and stream.status() == QDataStream.Ok and frame.isValid() else None
+
+
+def _fits_screen(frame: QRect | None) -> bool:
+    """Whether a saved frame lies inside today's screen: a geometry saved on a larger monitor would
+    otherwise be squeezed and moved by Qt, at no size the user chose."""
+    available = _available_area()
+    return frame is not None and (available is None or available.contains(frame))
 
 
 def _saved_zoom(value) -> float:

@@ -130,6 +130,9 @@ class Session:
         self.findings: tuple = ()  # the last check's findings, for the active dataset
         self.decisions: tuple = ()  # every decision taken on findings (analysis.triage.decisions.Decision)
         self.profiles: dict[str, str] = {}  # dataset name -> reference profile JSON of its last check
+        # dataset name -> its last check run here: (reference in words, findings, reference chosen),
+        # so *Save workspace as* writes the findings a log shows when it reopens
+        self.checks: dict[str, tuple[str, tuple, dict | None]] = {}
         self.trusted_models: frozenset[str] = frozenset()  # model files the person chose to unpickle
         self._history = _History()
         self._pending: Changes | None = None

@@ -191,10 +191,15 @@ def _normalised(counts: np.ndarray) -> np.ndarray:
 
 
 def histogram_labels(histograms: ColumnHistograms, baseline: str) -> tuple[str, str]:
-    """Legend labels of the two parts, with their rows and missing share."""
-    before = {"before": "before the window", "after": "after the window"}.get(baseline, "no baseline")
-    return (
-        f"{before} ({count(histograms.baseline_rows)} rows, {percent(histograms.baseline_missing, 0)} missing)",
-        f"finding's rows ({count(histograms.finding_rows)} rows, {percent(histograms.finding_missing, 0)} missing)",
-    )
+    """Legend labels of the two parts (the same subgroup before or after the finding's window, and
+    the finding's rows), with their rows, and their missing shares where either part has missing
+    values (otherwise there is no missing bar): short, so two legends side by side keep one line."""
+    before = {"before": "before", "after": "after"}.get(baseline, "no baseline")
+    any_missing = histograms.baseline_missing > 0 or histograms.finding_missing > 0
+
+    def part(name: str, rows: int, missing: float) -> str:
+        return f"{name} ({count(rows)} rows" + (f", {percent(missing, 0)} missing)" if any_missing else ")")
+
+    return (part(before, histograms.baseline_rows, histograms.baseline_missing),
+            part("finding", histograms.finding_rows, histograms.finding_missing))
 

@@ -14,16 +14,20 @@ from app.state import OpenDataset, Session
 from app.tasks import TaskRunner
 
 
-def make_window(qtbot, qsettings, threaded: bool = False, check_on_open: bool = False) -> MainWindow:
+def make_window(qtbot, qsettings, threaded: bool = False, check_on_open: bool = False,
+                size: tuple[int, int] | None = (1400, 900)) -> MainWindow:
     """The main window, shown offscreen; its jobs run inline unless ``threaded``. A log's input
     checks run when it opens only with ``check_on_open`` (the preference is on for users; a
-    test of something else need not pay for a check of every log it opens)."""
+    test of something else need not pay for a check of every log it opens). Tests lay panels
+    out at ``size``, not at the first size the window picks for the offscreen screen (800 px);
+    ``None`` keeps that first size."""
     qsettings.setValue("checks/on_open", check_on_open)
     session = Session()
     tasks = TaskRunner(synchronous=not threaded)
     window = MainWindow(session, tasks, AppController(session, tasks), qsettings)
     qtbot.addWidget(window)
-    window.resize(1400, 900)
+    if size is not None:
+        window.resize(*size)
     window.show()
     return window
 

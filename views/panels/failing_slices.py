@@ -95,12 +95,20 @@ class _SortableItem(QTableWidgetItem):
         return self.data(Qt.UserRole) < other.data(Qt.UserRole)
 
 
+def _opened(run: _Run, result: DiscoveredSlice):
+    """The slice a result opens as: the searched slice narrowed to it. Narrowing the current slice
+    instead kept the previously opened result's conditions, so a second result opened as the
+    two together, and the list turned "Stale"."""
+    searched = run.slice.predicate if run.applied else Everything
+    return combine(searched, result.to_slice().predicate, EditMode.NARROW)
+
+
 class DiscoveryPanel(Panel):
     """Settings, a Find button and the ranked failing slices of the active log."""
 
     title = "Failing slices"
     listens_to = frozenset({"active", "roles", "datasets", "slice", "cards"})
-    sig_open_slice = Signal(object)  # analysis.slices.Predicate of the chosen result
+    sig_open_slice = Signal(object)  # the Predicate to show: the searched slice narrowed to the chosen result
 
     def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
         super().__init__(session, tasks, parent)
@@ -327,9 +335,7 @@ class DiscoveryPanel(Panel):
 
     def _slices_of_results(self, run: _Run) -> list:
         """The search's slice and each slice that opening a shown result makes current."""
-        searched = run.slice.predicate if run.applied else Everything
-        return [run.slice.predicate] + [combine(searched, result.to_slice().predicate, EditMode.NARROW)
-                                        for result in self.results]
+        return [run.slice.predicate] + [_opened(run, result) for result in self.results]
 
     @property
     def running(self) -> bool:
@@ -518,8 +524,8 @@ class DiscoveryPanel(Panel):
 
     def open_row(self, row: int) -> None:
         """Ask for the result in ``row`` as the current slice."""
-        if 0 <= row < self.table.rowCount() and self.table.item(row, 0) is not None:
-            self.sig_open_slice.emit(self.result_at(row).to_slice().predicate)
+        if 0 <= row < self.table.rowCount() and self.table.item(row, 0) is not None and self._shown_run:
+            self.sig_open_slice.emit(_opened(self._shown_run, self.result_at(row)))
 
     def _open_current(self) -> None:
         self.open_row(self.table.currentRow())

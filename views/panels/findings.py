@@ -22,7 +22,7 @@ import datetime as _dt
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -104,7 +104,9 @@ class FindingsPanel(Panel):
         self.tree.setColumnCount(len(COLUMNS))
         self.tree.setHeaderLabels(COLUMNS)
         self.tree.setRootIsDecorated(False)
-        self.tree.setMinimumHeight(80)
+        # Three rows at least: the selected finding and its neighbours, in the font of the day (zoom)
+        self.tree.setMinimumHeight(self.tree.header().sizeHint().height() + 2 * self.tree.frameWidth()
+                                   + 3 * (self.tree.fontMetrics().height() + 2))
         self.tree.setWordWrap(True)
         self.tree.setSelectionMode(QAbstractItemView.SingleSelection)
         header = self.tree.header()
@@ -118,7 +120,7 @@ class FindingsPanel(Panel):
         self.tree.itemActivated.connect(lambda item, _col: self._open(item))
         self.tree.itemClicked.connect(lambda item, _col: self._open(item))
         self.buttons = {}
-        decide = QHBoxLayout()
+        decide = QVBoxLayout()  # beside the plots: a row under them cost the plots their axes at 1280x720
         for action, text, tip in (
             ("confirmed", "Confirm", "This is a real problem"),
             ("dismissed", "Dismiss…", "Not a problem; it will not alert again"),
@@ -143,22 +145,24 @@ class FindingsPanel(Panel):
         choice.addWidget(self.before_edit)
         choice.addWidget(self.since_box)
         choice.addWidget(self.since_edit)
-        choice.addStretch(1)
+        choice.addWidget(self.reference_label, 1)  # beside the choice it names, a line saved for the plots
         top = QHBoxLayout()
         top.addWidget(self.run_button)
         top.addWidget(self.caption, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(choice)
-        layout.addWidget(self.reference_label)
         layout.addLayout(top)
-        results = QWidget()
+        results = _WholeColumn()
         results_layout = QVBoxLayout(results)
         results_layout.setContentsMargins(0, 0, 0, 0)
         results_layout.addWidget(self.tree, 1)
         results_layout.addWidget(self.details)
-        results_layout.addWidget(self.before_after, 1)
-        results_layout.addLayout(decide)
+        finding_row = QHBoxLayout()
+        finding_row.addWidget(self.before_after, 1)
+        finding_row.addLayout(decide)
+        finding_row.setAlignment(decide, Qt.AlignRight | Qt.AlignTop)  # button-wide, also with no plot beside
+        results_layout.addLayout(finding_row, 1)
         layout.addWidget(self.with_empty_state(results), 1)
         self.tree.currentItemChanged.connect(self._on_current)
         self.session.changed.connect(self._follow_active)  # hidden or not: checks run in the background
@@ -454,6 +458,15 @@ class BeforeAfterPlots(QWidget):
             layout.addWidget(holder, 1)
         self.hide()
 
+    def minimumSizeHint(self) -> QSize:
+        """Room for each shown plot at its legible height under its legend's lines at today's width:
+        a minimum counted at one legend line let two wrapped legends push the plots' axes under the
+        decision buttons at 1280x720."""
+        hint = super().minimumSizeHint()
+        legends = [legend.heightForWidth(legend.width()) for legend in self.legends if legend.isVisibleTo(self)]
+        spacing = max(self.plots[0].parentWidget().layout().spacing(), 0)
+        return QSize(hint.width(), max([hint.height(), *(h + spacing + PLOT_MIN_HEIGHT for h in legends)]))
+
     def show_histograms(self, histograms: FindingHistograms) -> None:
         self.histograms = histograms
         self.items = {}
@@ -465,6 +478,7 @@ class BeforeAfterPlots(QWidget):
                 legend.setText(self._legend(column, histograms.baseline))
                 self._draw(plot, column)
         self.setVisible(bool(histograms.columns))
+        self.updateGeometry()
 
     def drawn_shares(self, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Bar centres and the shares the two bar sets show (read back from the drawn bars)."""
@@ -485,7 +499,8 @@ class BeforeAfterPlots(QWidget):
     def _legend(column: ColumnHistograms, baseline: str) -> str:
         before_label, after_label = histogram_labels(column, baseline)
         swatch = "<span style='color:rgb({},{},{})'>■</span>"
-        return (f"<b>{escape_html(column.column)}</b>: {swatch.format(*BASELINE_COLOUR)} {escape_html(before_label)}"
+        # The column is named under the axis: the legend is the two colours, on one line where it fits.
+        return (f"{swatch.format(*BASELINE_COLOUR)} {escape_html(before_label)}"
                 f" &nbsp; {swatch.format(*FINDING_COLOUR)} {escape_html(after_label)}")
 
     def _draw(self, plot: pg.PlotWidget, column: ColumnHistograms) -> None:
@@ -515,6 +530,35 @@ class BeforeAfterPlots(QWidget):
         plot.enableAutoRange()
         self.log_scale[column.column] = log
         self.items[column.column] = (bars[0], bars[1])
+
+
+class _WholeColumn(QWidget):
+    """A column of widgets whose minimum height is what its shown widgets need at its width, with
+    wrapped text counted in the lines it takes there: Qt counts a wrapped label at one line, so
+    the dock could be squeezed until the plots ran under the buttons."""
+
+    def minimumSizeHint(self) -> QSize:
+        layout = self.layout()
+        hint = super().minimumSizeHint()
+        items = [layout.itemAt(i) for i in range(layout.count())]
+        shown = [item for item in items if item.widget() is None or item.widget().isVisibleTo(self)]
+        heights = [_needed_height(item, self.width()) for item in shown]
+        height = sum(heights) + max(layout.spacing(), 0) * (len(shown) - 1)
+        margins = layout.contentsMargins()
+        return QSize(hint.width(), max(hint.height(), height + margins.top() + margins.bottom()))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if event.oldSize().width() != event.size().width():
+            self.updateGeometry()  # wrapped text takes another number of lines at another width
+
+
+def _needed_height(item, width: int) -> int:
+    """The least height of a layout item at ``width``: a wrapped label's lines, else its minimum."""
+    widget = item.widget()
+    if isinstance(widget, QLabel) and widget.wordWrap() and widget.text():
+        return widget.heightForWidth(width)
+    return max(item.minimumSize().height(), widget.minimumSizeHint().height() if widget is not None else 0)
 
 
 def _bar_positions(column: ColumnHistograms, bars: int) -> tuple[np.ndarray, float, list]:
