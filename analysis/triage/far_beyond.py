@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+from scipy.stats import binomtest
+
 from analysis.dataset import Dataset
 from analysis.metrics.per_version import timestamp_expr
 from analysis.progress import NEVER_CANCELLED, CancelToken
@@ -130,9 +132,13 @@ def _swapped_with(
 
     The partner is the column whose own values moved most towards ``column``'s reference
     inside the window (share of rows nearer it than their own, inside less outside): a far
-    value alone sits near the median of many columns, a partner's values move too. The rows
-    where *both* values sit nearer the other's reference must then cluster in time beyond
-    chance (scan, Bonferroni over the partners tried)."""
+    value alone sits near the median of many columns, a partner's values move too. That move
+    must be significant itself (one-sided binomial test of the share inside against the share
+    outside): a column's values that sit near ``column``'s reference as often as they always
+    do (days ill near years of schooling, for a quarter of the rows) move nothing, and the
+    rows where both values sit nearer the other's reference would then cluster only because
+    ``column``'s do. Those rows must then cluster in time beyond chance (scan). Both tests
+    are Bonferroni over the partners tried."""
     partners = [(other, nearer_other_reference(profile, other.name, column.name))
                 for other in numeric if other.name != column.name]
     partners = [(other, moved) for other, moved in partners if moved is not None]
@@ -140,20 +146,25 @@ def _swapped_with(
         return None
     ts = timestamp_expr(dataset, roles)
     inside = f"{ts} >= ? AND {ts} < ?"
-    gains = store.rows(Sql(
-        "SELECT " + ", ".join(f"avg(CAST(({moved}) AS DOUBLE)) FILTER (WHERE {inside}) - "
-                              f"avg(CAST(({moved}) AS DOUBLE)) FILTER (WHERE NOT ({inside}))" for _, moved in partners)
+    counts = store.rows(Sql(
+        f"SELECT count(*) FILTER (WHERE {inside}), count(*) FILTER (WHERE NOT ({inside})), "
+        + ", ".join(f"count_if(({moved}) AND {inside}), count_if(({moved}) AND NOT ({inside}))" for _, moved in partners)
         + f" FROM {ident(dataset.view)} WHERE {where.text}",
-        (window.start, window.end, window.start, window.end) * len(partners) + tuple(where.params)), cancel)[0]
-    gain, partner, partner_moved = max(
-        zip([g if g is not None else -1.0 for g in gains], [p for p, _ in partners], [m for _, m in partners]),
-        key=lambda triple: triple[0])
+        (window.start, window.end) * (2 + 2 * len(partners)) + tuple(where.params)), cancel)[0]
+    rows_in, rows_out = counts[0], counts[1]
+    if not rows_in or not rows_out:
+        return None
+    moved_in, moved_out = counts[2::2], counts[3::2]
+    gain, partner, partner_moved, hits, base = max(
+        ((m_in / rows_in - m_out / rows_out, other, moved, m_in, m_out / rows_out)
+         for (other, moved), m_in, m_out in zip(partners, moved_in, moved_out)), key=lambda found: found[0])
     own_moved = nearer_other_reference(profile, column.name, partner.name)
-    if gain <= 0 or own_moved is None:
+    level = ALPHA / len(partners)
+    if gain <= 0 or own_moved is None or binomtest(hits, rows_in, base, alternative="greater").pvalue >= level:
         return None
     both_moved = Violation(f"CASE WHEN ({own_moved}) AND ({partner_moved}) THEN 1.0 ELSE 0.0 END", 1, 0.0, True)
     found = scanned_window(Scope(store, dataset, roles), both_moved, where, cancel)
-    if found is None or found.p_value is None or found.p_value >= ALPHA / len(partners):
+    if found is None or found.p_value is None or found.p_value >= level:
         return None
     return Symptom(
         "swap", (column.name, partner.name), round(found.rows * found.inside_share),

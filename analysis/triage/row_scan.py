@@ -14,10 +14,16 @@ excluded), each the row-level expression triage localises with
 
 * ``null_rate``: the value is missing (NULL, or NaN in a float column);
 * ``zero_fill``: a numeric value is 0;
-* ``stuck``: a numeric value equals the log's most frequent value of the column, for a
-  column whose reference held at least :data:`STUCK_MIN_REFERENCE_DISTINCT` values (a most
-  frequent value of 0 is the zero fill's), kept only where the value fills significantly
-  more of the window's rows than the reference's most frequent value fills the reference.
+* ``stuck``: a numeric value equals a candidate value of the column, for a column whose
+  reference held at least :data:`STUCK_MIN_REFERENCE_DISTINCT` values, kept only where the
+  value fills significantly more of the window's rows than the reference's most frequent
+  value fills the reference. The candidates are the most frequent values of the scan's
+  units within the reference's range (a most frequent value of 0 is the zero fill's, one
+  beyond the range the range and unit checks') that some unit repeats
+  significantly more often than the reference's most frequent value (one-sided binomial
+  test at :data:`ALPHA`, a screen only): the log's single most frequent value would miss a
+  value stuck for weeks at the median of a column with a common value of its own (a round
+  amount, a ratio of 0.8), while during those weeks it leads their units.
 
 Clustering alone does not make a value stuck: a drift that moves values off their usual grid
 makes the log's most frequent value simply stop occurring, and the normal weeks before it
@@ -40,7 +46,10 @@ scans each series. A column whose nulls, zeros or most frequent value are spread
 as they come (sparse fields, count data) gives a replicate or two of Monte Carlo
 (:func:`analysis.triage.scan.scan` with a ``level``) and no symptom; one whose defect clusters
 gives a symptom for the unit-level window at family-wise level :data:`ALPHA` (Bonferroni
-over the indicators scanned), which triage narrows to the hour and to the subgroup.
+over the indicators scanned), which triage narrows to the hour and to the subgroup. A
+column's stuck candidates share one indicator's part of the level, split evenly among them
+(weighted Bonferroni: the parts still sum to :data:`ALPHA`), so a column with many
+candidates weakens only its own stuck test, never the null or zero scans of any column.
 """
 
 from __future__ import annotations
@@ -51,10 +60,10 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 import numpy as np
-from scipy.stats import binomtest
+from scipy.stats import binom, binomtest
 
 from analysis.data.roles import RoleMap
-from analysis.data.time import time_span, timestamp_expr
+from analysis.data.time import Bucket, time_span, timestamp_expr
 from analysis.dataset import Dataset
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident
@@ -90,6 +99,10 @@ class Defect:
     evidence: dict[str, Any]
     reference_share: float | None = None
     """The share of rows the indicator may reach normally (None: judged by the scan alone)."""
+    candidates: int = 1
+    """How many indicators share this one's part of the level: a column's stuck candidates
+    split one test's part among them (weighted Bonferroni), so extra candidates cost the
+    column's stuck test its power, never another indicator's."""
 
     def beyond_reference(self, window: ScanWindow, level: float) -> bool:
         """Whether the window's share of indicator rows is significantly above the reference's
@@ -121,10 +134,10 @@ def row_level_symptoms(scope: Scope, columns: Sequence[ColumnProfile],
         span = time_span(scope.with_condition(where))
         if span is None:
             return []
-        defects = candidate_defects(scope, columns, where, cancel)
+        unit = scan_unit(*span)
+        defects = candidate_defects(scope, columns, where, unit, cancel)
         if not defects:
             return []
-        unit = scan_unit(*span)
         starts, rows, cases = _unit_counts(store, dataset, roles, defects, where, span, unit, cancel)
         return _clustered(store, dataset, roles, defects, where, starts, rows, cases, unit, cancel)
 
@@ -134,10 +147,11 @@ def _clustered(
     rows: np.ndarray, cases: list[np.ndarray], unit, cancel: CancelToken,
 ) -> list[Symptom]:
     """A symptom for each defect whose series of rows per unit holds a significant window."""
-    level = ALPHA / len(defects)
+    tests = sum(1.0 / d.candidates for d in defects)
     found = []
     for defect, series in zip(defects, cases):
         cancel.raise_if_cancelled()
+        level = ALPHA / tests / defect.candidates
         window = scan(rows, series, PERMUTATIONS, level=level)
         if window is None or window.p_value is None or window.p_value >= level:
             continue
@@ -227,10 +241,12 @@ def first_rows_of_requests(scope: Scope, cancel: CancelToken = NEVER_CANCELLED) 
         store.execute(f"DROP TABLE IF EXISTS {ident(repeated)}")
 
 
-def candidate_defects(scope: Scope, columns: Sequence[ColumnProfile], where: Sql,
+def candidate_defects(scope: Scope, columns: Sequence[ColumnProfile], where: Sql, unit: Bucket,
                       cancel: CancelToken = NEVER_CANCELLED) -> list[Defect]:
     """The indicators worth scanning: nulls of every input column, zeros of the numeric ones,
-    and the most frequent value of those that held many values in the reference."""
+    and, for those that held many values in the reference, each value that some ``unit`` of
+    the log repeats more often than the reference repeats its most frequent value (see
+    :func:`_stuck_candidates`)."""
     store, dataset, roles = scope.store, scope.dataset, scope.roles
     skipped = {ROW_ID, roles.id, roles.timestamp, roles.model_version, roles.label, roles.prediction, *roles.scores}
     inputs = [c for c in columns if c.name not in skipped]
@@ -238,15 +254,62 @@ def candidate_defects(scope: Scope, columns: Sequence[ColumnProfile], where: Sql
     defects = [Defect("null_rate", c.name, {}) for c in inputs]
     defects += [Defect("zero_fill", c.name, {}) for c in numeric]
     many_valued = [c for c in numeric if c.distinct >= STUCK_MIN_REFERENCE_DISTINCT]
-    if many_valued:
-        values = store.rows(Sql(
-            "SELECT " + ", ".join(f"approx_top_k({finite_double(c.name, c.dtype)}, 1)[1]" for c in many_valued)
-            + f" FROM {ident(dataset.view)} WHERE {where.text}", where.params), cancel)[0]
-        defects += [Defect("stuck", c.name, {"value": float(v), "distinct": float(c.distinct),
-                                             "reference_top_share": c.top_share}, c.top_share)
-                    for c, v in zip(many_valued, values)
-                    if v is not None and float(v) != 0.0]
+    for first in range(0, len(many_valued), INDICATORS_PER_QUERY):
+        batch = many_valued[first:first + INDICATORS_PER_QUERY]
+        for column, values in zip(batch, _stuck_candidates(store, dataset, roles, batch, where, unit, cancel)):
+            defects += [Defect("stuck", column.name, {"value": value, "distinct": float(column.distinct),
+                                                      "reference_top_share": column.top_share},
+                               column.top_share, len(values)) for value in values]
     return defects
+
+
+def _stuck_candidates(store: Store, dataset: Dataset, roles: RoleMap, columns: Sequence[ColumnProfile], where: Sql,
+                      unit: Bucket, cancel: CancelToken) -> list[list[float]]:
+    """Per column, the values that could be stuck: the most frequent value of a unit (DuckDB's
+    top-k sketch) that the unit repeats (a unit of single values has no most frequent one)
+    more often than the reference's most frequent value would fill it (one-sided binomial
+    test at :data:`ALPHA`: a screen that keeps chance leaders of busy units out of the tests,
+    whose level the module text accounts for).
+
+    The log's single most frequent value is not enough: a column with a common value of its
+    own (a round amount, a ratio of 0.8) hides a value stuck for a few weeks at its median,
+    while the weeks it is stuck it is their most frequent value. Two passes over the log in
+    one statement: the units' most frequent values, then how often each unit holds them. A
+    column whose reference has no most frequent share (a version-1 expectations file) keeps
+    one candidate, the value that fills the most units it leads."""
+    ts = timestamp_expr(dataset, roles)
+    values = [finite_double(c.name, c.dtype) for c in columns]
+    view, modes = ident(dataset.view), ident("sleuth_unit_modes")
+    result = store.rows(Sql(
+        f"WITH modes AS (SELECT {unit.sql(ts)} AS sleuth_unit, ["
+        + ", ".join(f"approx_top_k({v}, 1)[1]" for v in values)
+        + f"] AS {modes} FROM {view} WHERE {where.text} GROUP BY 1) "
+        f"SELECT count(*), any_value(modes.{modes}), "
+        + ", ".join(f"count(*) FILTER (WHERE {v} = modes.{modes}[{i + 1}])" for i, v in enumerate(values))
+        + f" FROM {view} JOIN modes ON {unit.sql(ts)} = modes.sleuth_unit WHERE {where.text} "
+        f"GROUP BY modes.sleuth_unit", tuple(where.params) * 2), cancel)
+    chosen = []
+    for i, column in enumerate(columns):
+        held: dict[float, int] = {}
+        for rows, unit_modes, *counts in result:
+            value, count = unit_modes[i], counts[i]
+            if value is None or float(value) == 0.0 or count < 2 or not _in_reference_range(column, float(value)):
+                continue
+            if column.top_share is None or binom.sf(count - 1, rows, column.top_share) < ALPHA:
+                held[float(value)] = held.get(float(value), 0) + count
+        if column.top_share is None and held:
+            held = {max(held, key=held.get): 0}
+        chosen.append(sorted(held))
+    return chosen
+
+
+def _in_reference_range(column: ColumnProfile, value: float) -> bool:
+    """Whether the reference held values on both sides of ``value`` (or at it). A stuck feed
+    repeats a value the column can hold; a repeated value beyond the reference's range is what
+    the range and unit checks explain (another column's values in this one, during a swap),
+    as a repeated 0 is the zero fill's."""
+    low, high = column.counts.minimum, column.counts.maximum
+    return (low is None or value >= low) and (high is None or value <= high)
 
 
 def _unit_counts(store: Store, dataset: Dataset, roles: RoleMap, defects: list[Defect], where: Sql, span, unit,

@@ -133,10 +133,7 @@ def test_the_clean_log_raises_no_warning(store, corpus, name):
     assert alarms(run.findings) == [], [f.sentence for f in alarms(run.findings)]
 
 
-STUCK_OFF_THE_MODE = ("the stuck check reads only the log's most frequent value of a column "
-                      "(analysis.triage.row_scan); a value stuck at the median of a column that holds a more "
-                      "frequent value is missed")
-MISSED = {("benefits", 3): STUCK_OFF_THE_MODE, ("hdma", 2): STUCK_OFF_THE_MODE}
+MISSED: dict[tuple[str, int], str] = {}
 """Planted incidents Sleuth does not find yet, and why: expected failures, strict, so a fix shows."""
 
 PLANTED = [pytest.param(spec.name, index, id=f"{spec.name}-{incident.kind}-{'-'.join(incident.columns)}",
