@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                                           "opens a workspace.")
     open_cmd.add_argument("paths", nargs="+", metavar="PATH", help="files, folders, globs, or one .sleuth workspace")
     _add_log_options(open_cmd)
+    add_role_arguments(open_cmd, LOG_ROLE_FLAGS, "roles of the opened log's columns (kept in the workspace; "
+                                                 "Data > Roles changes them later)")
     _add_screenshot(open_cmd)
     demo = sub.add_parser("demo", help="generate the demo data (fraud model with known bugs) and open it",
                           description="Generate a card-fraud prediction log with injected, documented "
@@ -393,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                               screenshots=args.screenshots)
         if args.command == "open":
             return run_window(args.paths, screenshot=args.screenshot, size=args.size, options=_log_options(args),
-                              screenshots=args.screenshots)
+                              screenshots=args.screenshots, fixed=named_roles(args))
         return run_window([], screenshot=None, size="1440x900")
     except KeyboardInterrupt:
         return 130

@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from psygnal import Signal
 
@@ -66,12 +66,14 @@ class AppController:
     def open_paths(self, specs: Sequence[str], name: str | None = None, kind: str = "log",
                    roles: RoleMap | None = None, persist: bool = True, activate: bool = True,
                    options: LogOptions = NO_OPTIONS, rule_sets: Sequence[RuleSet] = (),
-                   pulled: PulledLog | None = None) -> None:
+                   pulled: PulledLog | None = None, fixed: Mapping[Role, str] | None = None) -> None:
         """Load files/folders/globs as one dataset in the background; a log gets the latest of
         ``rule_sets`` on its versions as derived versions (``BASE+rules``). ``options``: labels
         joined (kept in the dataset's registration), a lakehouse version (a dataset read at one
         is not saved in the workspace, which keeps tables as they are now). ``pulled``: the
-        files are rows pulled from Spark (registered by their source, named in every header)."""
+        files are rows pulled from Spark (registered by their source, named in every header).
+        ``fixed``: columns whose role the user named (``sleuth open --label COL``); detection
+        fills the other roles around them."""
         specs = [str(s) for s in specs]
         if not specs:
             return
@@ -80,7 +82,7 @@ class AppController:
         self.tasks.submit(
             load_log_reading_cards, self.session.store, specs, rule_sets,
             self.session.version_cards if kind == "log" and roles is None else {}, self.session.trusted_models,
-            name=wanted, roles=roles, check=False, options=options,
+            name=wanted, roles=roles, fixed=fixed, check=False, options=options,
             lane=HEAVY, label=label,
             on_result=lambda loaded: self._add(loaded, kind, persist and options.as_of is None, activate,
                                                options.labels, options.on, pulled),

@@ -28,9 +28,10 @@ def prepare_demo(out: Path, rows: int, seed: int, incidents: bool) -> Path:
 
 
 def run_window(paths: Sequence[str], screenshot: str | None, size: str, options=None,
-               screenshots: str | None = None) -> int:
+               screenshots: str | None = None, fixed=None) -> int:
     """Start the window on ``paths``; ``options`` (:class:`LogOptions`: late labels, a lakehouse
-    version) apply to the log the paths name. ``screenshot`` renders the loaded window to a PNG,
+    version) and ``fixed`` (``{Role: column}``, the roles named on the command line) apply to
+    the log the paths name. ``screenshot`` renders the loaded window to a PNG,
     ``screenshots`` each panel in turn into a folder (see :mod:`app.window_tour`), then exit."""
     rendering = bool(screenshot or screenshots)
     os.environ.setdefault("QT_API", "pyside6")
@@ -43,6 +44,7 @@ def run_window(paths: Sequence[str], screenshot: str | None, size: str, options=
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
+    from analysis.data.open_log import NO_OPTIONS
     from analysis.store import Store
 
     from app.controller import AppController
@@ -66,8 +68,8 @@ def run_window(paths: Sequence[str], screenshot: str | None, size: str, options=
         width, height = (int(v) for v in size.lower().split("x"))
         window.resize(width, height)
     window.show()
-    if paths and options is not None and (options.labels or options.as_of):
-        deferred(lambda: controller.open_paths(list(paths), options=options))
+    if paths and ((options is not None and (options.labels or options.as_of)) or fixed):
+        deferred(lambda: controller.open_paths(list(paths), options=options or NO_OPTIONS, fixed=fixed))
     elif paths:
         deferred(lambda: window.open_paths(list(paths)))
     elif not rendering:
