@@ -171,3 +171,28 @@ def test_a_value_stuck_off_the_columns_mode_is_found(store, tmp_path):
     assert [(s.columns, s.observed) for s in found] == [(("benefit",), median)]
     overlap = (min(found[0].end, end) - max(found[0].start, start)) / (max(found[0].end, end) - min(found[0].start, start))
     assert overlap >= 0.5
+
+
+def test_on_a_large_log_the_stuck_screen_reads_a_sample_and_still_finds_the_value(store, tmp_path, monkeypatch):
+    """Beyond ``STUCK_SCREEN_ROWS`` the candidates are screened on a hashed share of the rows
+    (here a tenth); the stuck test itself still counts every row, and finds the same value."""
+    rng = np.random.default_rng(12)
+    n = 40 * 1_000
+    frame = with_benefit(pd.DataFrame({
+        "request_id": [f"r{i}" for i in range(n)],
+        "timestamp": START + pd.to_timedelta(np.sort(rng.uniform(0, 40 * 86400, n)), unit="s"),
+        "source": rng.choice(["web", "app", "partner"], n),
+        "score": rng.uniform(0, 1, n),
+    }), seed=13)
+    start, end = START + dt.timedelta(days=25), START + dt.timedelta(days=30)
+    median = float(frame["benefit"].median())
+    frame.loc[(frame.timestamp >= start) & (frame.timestamp < end) & (frame.source == "app"), "benefit"] = median
+    monkeypatch.setattr(row_scan, "STUCK_SCREEN_ROWS", n // 10)
+    screened = []
+    real_screen = row_scan._screening_sample
+    monkeypatch.setattr(row_scan, "_screening_sample", lambda dataset: screened.append(real_screen(dataset)) or screened[-1])
+    found = [s for s in symptoms_of(store, tmp_path, frame) if s.kind == "stuck"]
+    assert screened and all("hash" in sql.text and "% 10 = 0" in sql.text for sql in screened)
+    assert [(s.columns, s.observed) for s in found] == [(("benefit",), median)]
+    overlap = (min(found[0].end, end) - max(found[0].start, start)) / (max(found[0].end, end) - min(found[0].start, start))
+    assert overlap >= 0.5
