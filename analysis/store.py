@@ -80,7 +80,7 @@ class Store:
             yield cur
         except duckdb.InterruptException as exc:
             raise Cancelled() from exc
-        except duckdb.Error:
+        except (duckdb.Error, OSError):  # a streamed Arrow reader reports the interrupt as OSError
             if cancel.cancelled:
                 raise Cancelled() from None
             raise
