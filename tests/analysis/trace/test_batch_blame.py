@@ -33,6 +33,18 @@ def _rows(rng, n):
     return frame
 
 
+def _prepared(folder, train: pd.DataFrame, log: pd.DataFrame, model):
+    """The snapshot, the log and the model written to ``folder``, the log opened in a new store,
+    and trace's influence prepared over them: (the store, the prepared influence)."""
+    train.to_parquet(folder / "train.parquet")
+    log.to_parquet(folder / "log.parquet")
+    skops.io.dump(model, folder / "model.skops")
+    store = Store()
+    loaded = load_log(store, [str(folder / "log.parquet")], check=False)
+    return store, InfluenceCache().prepared(store, [str(folder / "train.parquet")], str(folder / "model.skops"),
+                                            False, loaded)
+
+
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory):
     """A snapshot of four batches, most of shop d's negatives labelled positive in one of them;
@@ -52,13 +64,7 @@ def planted(tmp_path_factory):
     log["prediction"] = model.predict(log[["x1", "x2", "shop"]])
     log["clean_prediction"] = clean_model.predict(log[["x1", "x2", "shop"]])
     log.insert(0, "request_id", np.arange(len(log)))
-    train.to_parquet(folder / "train.parquet")
-    log.to_parquet(folder / "log.parquet")
-    skops.io.dump(model, folder / "model.skops")
-    store = Store()
-    loaded = load_log(store, [str(folder / "log.parquet")], check=False)
-    ready = InfluenceCache().prepared(store, [str(folder / "train.parquet")], str(folder / "model.skops"), False,
-                                      loaded)
+    store, ready = _prepared(folder, train, log, model)
     failed = log[log["prediction"] != log["label"]].reset_index(drop=True)
     blame = blame_batches(ready, failed, failed["label"], log, log["label"], log["prediction"] == log["label"])
     yield ready, failed, blame, folder
@@ -168,13 +174,7 @@ def test_a_flipped_batch_of_a_real_table_is_blamed_for_the_failures_it_causes(tm
     model, clean_model = (_benefits_model().fit(train[features], labels) for labels in (train["ui"], clean))
     log["prediction"] = model.predict(log[features])
     log.insert(0, "request_id", np.arange(len(log)))
-    train.to_parquet(tmp_path / "train.parquet")
-    log.to_parquet(tmp_path / "log.parquet")
-    skops.io.dump(model, tmp_path / "model.skops")
-    store = Store()
-    loaded = load_log(store, [str(tmp_path / "log.parquet")], check=False)
-    ready = InfluenceCache().prepared(store, [str(tmp_path / "train.parquet")], str(tmp_path / "model.skops"), False,
-                                      loaded)
+    store, ready = _prepared(tmp_path, train, log, model)
     store.close()
     failed = log[log["prediction"] != log["ui"]].reset_index(drop=True)
     blame = blame_batches(ready, failed, failed["ui"], log, log["ui"], log["prediction"] == log["ui"])
