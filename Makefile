@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	@# Spark (tests/spark, --engine) runs on Java 17; install it where it is missing and apt-get exists
 	command -v java >/dev/null || ! command -v apt-get >/dev/null || \
 		{ apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; }
+	@# The PDF report's tests read its pages with poppler's pdftotext/pdftoppm (a test tool, never shipped)
+	command -v pdftotext >/dev/null || ! command -v apt-get >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq poppler-utils; }
 	touch $(STAMP)
 
 demo: $(STAMP)
