@@ -32,7 +32,7 @@ from analysis.errors import InputError
 from analysis.data.csv_dialect import CsvLayout, body_file, csv_layout, unterminated_quotes
 from analysis.data.json_fallback import MAX_FALLBACK_BYTES, read_json_records
 from analysis.data.formats import Format, LogFiles, log_files, split_table, without_corrupt_gzip
-from analysis.data.lakehouse import lake_table
+from analysis.data.lakehouse import LakeTable, lake_source, lake_table
 from analysis.data.roles import looks_like_score
 from analysis.data.probe import probe_files
 from analysis.data.serving.capture import open_capture
@@ -149,7 +149,7 @@ def open_dataset(
     lake = lake_table([p for p, _ in split], as_of)
     files = LogFiles(list(lake.files), Format.PARQUET) if lake else log_files([p for p, _ in split])
     try:
-        dataset = _open_files(store, files, table, progress, cancel)
+        dataset = _open_files(store, files, table, progress, cancel, _lake_loader(lake))
     except InputError:
         intact = without_corrupt_gzip(files)
         if intact is files:
@@ -165,8 +165,21 @@ def open_dataset(
     )
 
 
+def _lake_loader(lake: LakeTable | None) -> Callable[..., Backing] | None:
+    """The loader of a lakehouse table whose files alone would read wrong (renamed columns,
+    deleted rows: :func:`analysis.data.lakehouse.lake_source`); None reads them as Parquet."""
+    if lake is None or lake.plain:
+        return None
+
+    def load(store: Store, view: str, paths: Sequence[Path], table: str | None, progress: Progress,
+             cancel: CancelToken) -> Backing:
+        source = lake_source(store, lake, data_table_name(view), FILE_ROW_ID, cancel)
+        return Backing(source, ident(FILE_ROW_ID), hidden=(FILE_ROW_ID,))
+    return load
+
+
 def _open_files(store: Store, files: LogFiles, table: str | None, progress: Progress,
-                cancel: CancelToken) -> Dataset:
+                cancel: CancelToken, lake_loader: Callable[..., Backing] | None = None) -> Dataset:
     """Probe ``files`` in a child process, then register them as one view and describe it."""
     paths, file_format = files.paths, files.format
     progress(0.05, f"checking {len(paths)} file(s) in a separate process")
@@ -174,7 +187,7 @@ def _open_files(store: Store, files: LogFiles, table: str | None, progress: Prog
     cancel.raise_if_cancelled()
     view = store.new_name("ds")
     shape = detect_shape(paths, file_format is Format.PARQUET) if file_format in CAPTURE_FORMATS else None
-    loader = capture_loader(shape, file_format is Format.PARQUET) if shape else LOADERS[file_format]
+    loader = capture_loader(shape, file_format is Format.PARQUET) if shape else lake_loader or LOADERS[file_format]
     try:
         backing = loader(store, view, paths, table, scaled(progress, 0.1, 0.7), cancel)
         cancel.raise_if_cancelled()
