@@ -18,7 +18,10 @@ A table that needs more than its files to be read right is still a view over the
   rows and how many were deleted before. The view joins it on ``file_row_number``, leaves out the
   masked rows and subtracts the count, so ``ROW_ID`` stays dense; the data rows are never copied.
 
-Iceberg equality deletes are refused with that reason (pyiceberg cannot read them either).
+- Iceberg equality delete files: at open, one semi-join of the data files' equality columns with
+  each delete file (over the data files it applies to: an older sequence number, the same
+  partition unless the delete is global) finds the positions it deletes, which then go into the
+  same rank table. pyiceberg itself refuses such tables.
 """
 
 from __future__ import annotations
@@ -59,6 +62,15 @@ class LakeColumn:
 
 
 @dataclass(frozen=True)
+class EqualityDelete:
+    """An Iceberg equality delete file: rows of ``file_indexes`` whose ``columns`` equal a row of it."""
+
+    file: Path
+    columns: tuple[str, ...]
+    file_indexes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class LakeTable:
     """The Parquet files of one version of a lakehouse table, and a sentence saying which.
 
@@ -71,11 +83,12 @@ class LakeTable:
     note: str
     columns: tuple[LakeColumn, ...] = ()
     deleted: pa.Table | None = None
+    equality: tuple[EqualityDelete, ...] = ()
 
     @property
     def plain(self) -> bool:
         """Whether reading the files as they are gives the table's rows and names."""
-        return not self.columns and (self.deleted is None or self.deleted.num_rows == 0)
+        return not self.columns and not self.equality and (self.deleted is None or self.deleted.num_rows == 0)
 
 
 def lake_table(specs: Sequence[str], as_of: str | None) -> LakeTable | None:
@@ -208,28 +221,63 @@ def _iceberg(folder: Path, as_of: str | None) -> LakeTable:
             raise InputError(f"this Iceberg table has no snapshot {as_of!r}", file=str(folder))
     if snapshot is None:
         return LakeTable("iceberg", (), "")
-    tasks = list(table.scan(snapshot_id=snapshot.snapshot_id).plan_files())
+    tasks, sequence, equality = _plan(table, snapshot)
     files = tuple(_local(task.file.file_path) for task in tasks)
-    deleted = _position_deletes(tasks, folder)
+    deleted = _position_deletes(tasks)
     gone = 0 if deleted is None else deleted.num_rows
+    deletes = tuple(_equality_delete(table, entry, tasks, sequence) for entry in equality)
+    note = f"; rows matching {len(deletes)} equality delete file(s) left out" if deletes else ""
     return LakeTable("iceberg", files, f"Iceberg snapshot {snapshot.snapshot_id}, {len(files)} Parquet file(s)"
-                     + _more_note((), gone), deleted=deleted)
+                     + _more_note((), gone) + note, deleted=deleted, equality=deletes)
 
 
-def _position_deletes(tasks, folder: Path) -> pa.Table | None:
+def _plan(table, snapshot):
+    """pyiceberg's plan of the snapshot's data files (with their position deletes), and the
+    data files' sequence numbers and the equality delete entries its planning refuses."""
+    from pyiceberg.expressions import AlwaysTrue
+    from pyiceberg.manifest import DataFileContent
+    from pyiceberg.table import ManifestGroupPlanner
+
+    sequence: dict[str, int] = {}
+    equality = []
+
+    def sort_out(entry) -> bool:
+        if entry.data_file.content == DataFileContent.EQUALITY_DELETES:
+            equality.append(entry)
+            return False
+        if entry.data_file.content == DataFileContent.DATA:
+            sequence[entry.data_file.file_path] = entry.sequence_number or 0
+        return True
+
+    planner = ManifestGroupPlanner(table_metadata=table.metadata, io=table.io, row_filter=AlwaysTrue(),
+                                   case_sensitive=True, options={})
+    tasks = list(planner.plan_files(snapshot.manifests(table.io), manifest_entry_filter=sort_out))
+    return tasks, sequence, equality
+
+
+def _equality_delete(table, entry, tasks, sequence: dict[str, int]) -> EqualityDelete:
+    """Which data files an equality delete file applies to (Iceberg spec, "Scan Planning"): those
+    with a data sequence number below the delete's, in its partition unless its spec is unpartitioned."""
+    delete = entry.data_file
+    schema = table.schema()
+    columns = tuple(schema.find_column_name(field_id) for field_id in delete.equality_ids)
+    is_global = table.metadata.specs()[delete.spec_id].is_unpartitioned()
+    indexes = tuple(i for i, task in enumerate(tasks)
+                    if sequence[task.file.file_path] < (entry.sequence_number or 0)
+                    and (is_global or (task.file.spec_id == delete.spec_id and task.file.partition == delete.partition)))
+    return EqualityDelete(_local(delete.file_path), columns, indexes)
+
+
+def _position_deletes(tasks) -> pa.Table | None:
     """The rows the snapshot's position delete files remove from each planned data file, as
     (``file_index``, ``pos``). pyiceberg's planning already paired each data file with the delete
     files whose sequence number covers it; each delete file is read once (``file_path``, ``pos``)."""
-    from pyiceberg.manifest import DataFileContent
     import pyarrow.parquet as pq
 
     read: dict[str, pa.Table] = {}
     parts = []
     for index, task in enumerate(tasks):
         for delete in task.delete_files:
-            if delete.content == DataFileContent.EQUALITY_DELETES:
-                raise InputError("this Iceberg snapshot has equality delete files, which Sleuth does not apply yet "
-                                 "(a plain read would show the deleted rows)", file=str(folder))
             if delete.file_path not in read:
                 read[delete.file_path] = pq.read_table(_local(delete.file_path), columns=["file_path", "pos"])
             rows = read[delete.file_path]
@@ -247,8 +295,10 @@ def lake_source(store: Store, lake: LakeTable, ranks: str, row_id: str, cancel: 
     counts = dict(store.rows(f"SELECT file_name, num_rows FROM parquet_file_metadata({files})", cancel))
     sizes = [int(counts[str(path)]) for path in lake.files]
     gone = [0] * len(sizes)
-    if not lake.plain and lake.deleted is not None and lake.deleted.num_rows:
-        gone = _make_ranks(store, ranks, lake.deleted, sizes, cancel)
+    deleted = [lake.deleted] if lake.deleted is not None else []
+    deleted += [_equality_positions(store, files, delete, cancel) for delete in lake.equality]
+    if any(part.num_rows for part in deleted):
+        gone = _make_ranks(store, ranks, pa.concat_tables(deleted), sizes, cancel)
     firsts = [sum(s - g for s, g in zip(sizes[:i], gone[:i])) for i in range(len(sizes))]
     number = f"CAST({literal_list(firsts)} AS BIGINT[])[t.file_index::BIGINT + 1] + t.file_row_number"
     if any(gone):
@@ -262,6 +312,20 @@ def lake_source(store: Store, lake: LakeTable, ranks: str, row_id: str, cancel: 
     by_name = "true" if len(sizes) > 1 else "false"
     scan = f"read_parquet({files}, file_row_number=true, union_by_name={by_name})"
     return f"(SELECT {number} AS {ident(row_id)}, {_columns(lake.columns)} FROM {scan} t{joined})"
+
+
+def _equality_positions(store: Store, files: str, delete: EqualityDelete, cancel: CancelToken) -> pa.Table:
+    """The (``file_index``, ``pos``) rows an equality delete file removes: one semi-join over the
+    equality columns of the files it applies to (nulls equal nulls, as the spec says)."""
+    if not delete.file_indexes:
+        return pa.table({"file_index": pa.array([], pa.int64()), "pos": pa.array([], pa.int64())})
+    match = " AND ".join(f"t.{ident(c)} IS NOT DISTINCT FROM d.{ident(c)}" for c in delete.columns)
+    with store.job_cursor(cancel) as cur:
+        return cur.sql(
+            f"SELECT t.file_index::BIGINT AS file_index, t.file_row_number::BIGINT AS pos "
+            f"FROM read_parquet({files}, file_row_number=true, union_by_name=true) t "
+            f"SEMI JOIN read_parquet({literal_list([str(delete.file)])}) d ON {match} "
+            f"WHERE t.file_index IN ({', '.join(map(str, delete.file_indexes))})").to_arrow_table()
 
 
 def _columns(columns: Sequence[LakeColumn]) -> str:

@@ -73,7 +73,25 @@ def delete_with_vector(table: Path, positions: dict[str, Sequence[int]]) -> None
 
 def iceberg_position_delete(table, deletes: dict[str, Sequence[int]], where: Path) -> None:
     """Commit one position delete file removing ``deletes`` (row numbers per data file path)."""
-    from pyiceberg.manifest import DataFile, DataFileContent, FileFormat, ManifestContent, ManifestWriterV2
+    from pyiceberg.manifest import DataFileContent
+
+    rows = sorted((path, pos) for path, positions in deletes.items() for pos in positions)
+    rows = pa.table({"file_path": [r[0] for r in rows], "pos": pa.array([r[1] for r in rows], pa.int64())})
+    commit_delete_file(table, rows, DataFileContent.POSITION_DELETES, where)
+
+
+def iceberg_equality_delete(table, rows: pa.Table, where: Path) -> None:
+    """Commit one equality delete file: every older row whose columns equal one of ``rows`` is deleted."""
+    from pyiceberg.manifest import DataFileContent
+
+    ids = [table.schema().find_field(name).field_id for name in rows.column_names]
+    commit_delete_file(table, rows, DataFileContent.EQUALITY_DELETES, where, ids)
+
+
+def commit_delete_file(table, rows: pa.Table, content, where: Path, equality_ids=None) -> None:
+    """Write ``rows`` as a delete file and commit it in a delete manifest through pyiceberg's own
+    snapshot producer (its writer, told that the manifest's content is deletes)."""
+    from pyiceberg.manifest import DataFile, FileFormat, ManifestContent, ManifestWriterV2
     from pyiceberg.typedef import Record
 
     class DeleteManifestWriter(ManifestWriterV2):
@@ -84,13 +102,11 @@ def iceberg_position_delete(table, deletes: dict[str, Sequence[int]], where: Pat
         def _meta(self) -> dict[str, str]:
             return {**super()._meta, "content": "deletes"}
 
-    rows = sorted((path, pos) for path, positions in deletes.items() for pos in positions)
     file = where / f"delete-{uuid.uuid4()}.parquet"
-    pq.write_table(pa.table({"file_path": [r[0] for r in rows], "pos": pa.array([r[1] for r in rows], pa.int64())}),
-                   file)
-    delete_file = DataFile.from_args(content=DataFileContent.POSITION_DELETES, file_path=f"file://{file}",
-                                     file_format=FileFormat.PARQUET, partition=Record(), record_count=len(rows),
-                                     file_size_in_bytes=file.stat().st_size)
+    pq.write_table(rows, file)
+    delete_file = DataFile.from_args(content=content, file_path=f"file://{file}", file_format=FileFormat.PARQUET,
+                                     partition=Record(), record_count=rows.num_rows,
+                                     file_size_in_bytes=file.stat().st_size, equality_ids=equality_ids)
     delete_file.spec_id = table.metadata.default_spec_id
     with table.transaction() as tx:
         with tx.update_snapshot().fast_append() as append:

@@ -134,6 +134,8 @@ def test_delta_deletion_vectors_leave_out_the_deleted_rows_and_keep_row_ids_dens
             second: [f"r{200 + i}" for i in range(150) if i not in planted[second]]}
     in_file_order = [rid for file in opened.paths for rid in kept[first if file.endswith(first) else second]]
     assert page == in_file_order[190:195]  # e.g. r195..r198, r200 when the 200-row file comes first
+    before = open_dataset(store, [str(path)], as_of="1")  # the version before the DELETE has every row
+    assert before.row_count == 350 and len(before.report.warnings[0].split(";")) == 1
 
 
 def test_iceberg_position_deletes_leave_out_the_deleted_rows(store, tmp_path):
@@ -155,3 +157,24 @@ def test_iceberg_position_deletes_leave_out_the_deleted_rows(store, tmp_path):
     pd.testing.assert_frame_equal(rows_of(store, opened), library.reset_index(drop=True), check_dtype=False)
     assert "4 deleted row(s) left out" in opened.report.warnings[0]
     assert dense_row_ids(store, opened)
+
+
+def test_iceberg_equality_deletes_remove_older_matching_rows_only(store, tmp_path):
+    """pyiceberg refuses to read equality deletes, so the truth is the planted one: r1 and r30 are
+    deleted from the first append; r1 written again after the delete (a newer sequence number) stays."""
+    from pyiceberg.catalog.sql import SqlCatalog
+    from tests.analysis.data.lake_by_hand import iceberg_equality_delete
+
+    catalog = SqlCatalog("local", uri=f"sqlite:///{tmp_path / 'catalog.db'}", warehouse=f"file://{tmp_path}")
+    catalog.create_namespace("ml")
+    first = pa.Table.from_pandas(batch(0, 40), preserve_index=False)
+    table = catalog.create_table("ml.predictions", schema=first.schema)
+    table.append(first)
+    iceberg_equality_delete(table, pa.table({"request_id": ["r1", "r30", "r999"]}), tmp_path)
+    again = batch(1, 1).assign(score=0.55)
+    table.append(pa.Table.from_pandas(again, preserve_index=False))
+    opened = open_dataset(store, [str(tmp_path / "ml" / "predictions")])
+    kept = batch(0, 40)[lambda f: ~f.request_id.isin(["r1", "r30"])]
+    pd.testing.assert_frame_equal(rows_of(store, opened), expected(kept, again), check_dtype=False)
+    assert dense_row_ids(store, opened)
+    assert "1 equality delete file(s)" in opened.report.warnings[0]
