@@ -28,6 +28,18 @@ def expected(*frames) -> pd.DataFrame:
     return pd.concat(frames).sort_values("request_id").reset_index(drop=True)
 
 
+def iceberg_table(tmp_path, rows: pd.DataFrame):
+    """An Iceberg table ``ml.predictions`` in a local sql-sqlite catalog, ``rows`` its first append."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    catalog = SqlCatalog("local", uri=f"sqlite:///{tmp_path / 'catalog.db'}", warehouse=f"file://{tmp_path}")
+    catalog.create_namespace("ml")
+    first = pa.Table.from_pandas(rows, preserve_index=False)
+    table = catalog.create_table("ml.predictions", schema=first.schema)
+    table.append(first)
+    return catalog, table
+
+
 def test_delta_table_newest_version_and_time_travel(store, tmp_path):
     from deltalake import DeltaTable, write_deltalake
 
@@ -48,13 +60,7 @@ def test_delta_table_newest_version_and_time_travel(store, tmp_path):
 
 
 def test_iceberg_table_from_a_local_sql_catalog_with_snapshots(store, tmp_path):
-    from pyiceberg.catalog.sql import SqlCatalog
-
-    catalog = SqlCatalog("local", uri=f"sqlite:///{tmp_path / 'catalog.db'}", warehouse=f"file://{tmp_path}")
-    catalog.create_namespace("ml")
-    first = pa.Table.from_pandas(batch(0, 12), preserve_index=False)
-    table = catalog.create_table("ml.predictions", schema=first.schema)
-    table.append(first)
+    catalog, table = iceberg_table(tmp_path, batch(0, 12))
     first_snapshot = table.current_snapshot().snapshot_id
     table.append(pa.Table.from_pandas(batch(12, 8), preserve_index=False))
     folder = tmp_path / "ml" / "predictions"
@@ -139,14 +145,9 @@ def test_delta_deletion_vectors_leave_out_the_deleted_rows_and_keep_row_ids_dens
 
 
 def test_iceberg_position_deletes_leave_out_the_deleted_rows(store, tmp_path):
-    from pyiceberg.catalog.sql import SqlCatalog
     from tests.analysis.data.lake_by_hand import iceberg_position_delete
 
-    catalog = SqlCatalog("local", uri=f"sqlite:///{tmp_path / 'catalog.db'}", warehouse=f"file://{tmp_path}")
-    catalog.create_namespace("ml")
-    first = pa.Table.from_pandas(batch(0, 40), preserve_index=False)
-    table = catalog.create_table("ml.predictions", schema=first.schema)
-    table.append(first)
+    catalog, table = iceberg_table(tmp_path, batch(0, 40))
     table.append(pa.Table.from_pandas(batch(40, 25), preserve_index=False))
     files = {task.file.record_count: task.file.file_path for task in table.scan().plan_files()}
     iceberg_position_delete(table, {files[40]: [0, 7, 39], files[25]: [12]}, tmp_path)
@@ -162,14 +163,9 @@ def test_iceberg_position_deletes_leave_out_the_deleted_rows(store, tmp_path):
 def test_iceberg_equality_deletes_remove_older_matching_rows_only(store, tmp_path):
     """pyiceberg refuses to read equality deletes, so the truth is the planted one: r1 and r30 are
     deleted from the first append; r1 written again after the delete (a newer sequence number) stays."""
-    from pyiceberg.catalog.sql import SqlCatalog
     from tests.analysis.data.lake_by_hand import iceberg_equality_delete
 
-    catalog = SqlCatalog("local", uri=f"sqlite:///{tmp_path / 'catalog.db'}", warehouse=f"file://{tmp_path}")
-    catalog.create_namespace("ml")
-    first = pa.Table.from_pandas(batch(0, 40), preserve_index=False)
-    table = catalog.create_table("ml.predictions", schema=first.schema)
-    table.append(first)
+    table = iceberg_table(tmp_path, batch(0, 40))[1]
     iceberg_equality_delete(table, pa.table({"request_id": ["r1", "r30", "r999"]}), tmp_path)
     again = batch(1, 1).assign(score=0.55)
     table.append(pa.Table.from_pandas(again, preserve_index=False))
