@@ -9,13 +9,18 @@ other people's jobs than wall time). A fourth route opens the Delta table's own 
 plain folder glob, to tell the cost of the table's log from the cost of its number of files.
 
 ``.venv/bin/python tests/bench/lakehouse_vs_parquet.py [--rows N] [--repeats R] [--folder DIR]``
-(``--folder`` keeps the written tables there and reuses them on the next run).
+(``--folder`` keeps the written tables there and reuses them on the next run). With
+``--deletion-vectors`` (run with ``PYTHONPATH=.``: it writes the vectors with the tests' helper) it instead compares the Delta table with a copy (hard links) whose every
+file lost 1% of its rows to deletion vectors: CPU time of the open, of a count and of one page by
+row id, where deleted rows cost a join.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -75,16 +80,72 @@ def write_tables(rows: int, root: Path) -> dict[str, Path]:
     return specs
 
 
+def with_deletion_vectors(delta: Path) -> Path:
+    """A hard-linked copy of ``delta`` with 1% of each file's rows deleted by deletion vectors."""
+    from tests.analysis.data.lake_by_hand import delete_with_vector
+
+    copy = delta.parent / "delta_dv"
+    if copy.exists():
+        return copy
+    shutil.copytree(delta, copy, copy_function=os.link)
+    log = copy / "_delta_log"
+    (log / "00000000000000000000.json").unlink()  # a commit file of its own: the copy gets a new protocol
+    first = (delta / "_delta_log" / "00000000000000000000.json").read_text().splitlines()
+    upgraded = [json.dumps({"protocol": {"minReaderVersion": 3, "minWriterVersion": 7,
+                                         "readerFeatures": ["deletionVectors", "timestampNtz"],
+                                         "writerFeatures": ["deletionVectors", "timestampNtz"]}})
+                if line.startswith('{"protocol"') else line for line in first]
+    (log / "00000000000000000000.json").write_text("\n".join(upgraded) + "\n")
+    rng = np.random.default_rng(1)
+    adds = [json.loads(line)["add"] for line in first if line.startswith('{"add"')]
+    delete_with_vector(copy, {add["path"]: sorted(rng.choice(n, n // 100, replace=False).tolist())
+                              for add in adds for n in [json.loads(add["stats"])["numRecords"]]})
+    return copy
+
+
+def cpu_seconds() -> float:
+    now = os.times()
+    return now.user + now.system + now.children_user + now.children_system
+
+
+def deleted_rows_cost(delta: Path, repeats: int) -> None:
+    """Print the CPU time of open, count and a page at the middle, with and without deleted rows."""
+    from analysis.data.open_log import load_log
+    from analysis.query import ROW_ID
+    from analysis.store import Store
+
+    specs = {"delta": delta, "delta, 1% deleted by vectors": with_deletion_vectors(delta)}
+    costs: dict[str, list[tuple[float, float, float]]] = {kind: [] for kind in specs}
+    for _ in range(repeats):
+        for kind, spec in specs.items():
+            store = Store()
+            start = cpu_seconds()
+            view = load_log(store, [str(spec)], check=False).dataset.view
+            opened = cpu_seconds()
+            rows = store.scalar(f'SELECT count(*) FROM "{view}"')
+            counted = cpu_seconds()
+            store.rows(f'SELECT * FROM "{view}" WHERE "{ROW_ID}" BETWEEN {rows // 2} AND {rows // 2 + 199}')
+            costs[kind].append((opened - start, counted - opened, cpu_seconds() - counted))
+            store.close()
+    for kind, runs in costs.items():
+        open_s, count_s, page_s = ([run[k] for run in runs] for k in range(3))
+        print(f"{kind}: open {spread(open_s)}, count {spread(count_s)}, page of 200 {spread(page_s)} (CPU)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--folder", type=Path, help="write the tables here, or reuse them when already there")
+    parser.add_argument("--deletion-vectors", action="store_true", help="measure what deleted rows cost instead")
     args = parser.parse_args()
     if args.folder:
         args.folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="sleuth-lake-") as scratch:
         specs = write_tables(args.rows, args.folder or Path(scratch))
+        if args.deletion_vectors:
+            deleted_rows_cost(specs["delta"], args.repeats)
+            return
         walls: dict[str, list[float]] = {kind: [] for kind in specs}
         cpus: dict[str, list[float]] = {kind: [] for kind in specs}
         for run in range(args.repeats):
