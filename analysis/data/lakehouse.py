@@ -84,6 +84,7 @@ class LakeTable:
     columns: tuple[LakeColumn, ...] = ()
     deleted: pa.Table | None = None
     equality: tuple[EqualityDelete, ...] = ()
+    folder: Path | None = None
 
     @property
     def plain(self) -> bool:
@@ -154,7 +155,8 @@ def _delta(folder: Path, as_of: str | None) -> LakeTable:
                else None)
     gone = 0 if deleted is None else deleted.num_rows
     return LakeTable("delta", files, f"Delta table version {table.version()} (newest {newest}), "
-                                     f"{len(files)} Parquet file(s)" + _more_note(columns, gone), columns, deleted)
+                                     f"{len(files)} Parquet file(s)" + _more_note(columns, gone), columns, deleted,
+                     folder=folder)
 
 
 def _more_note(columns: Sequence[LakeColumn], deleted: int) -> str:
@@ -228,7 +230,7 @@ def _iceberg(folder: Path, as_of: str | None) -> LakeTable:
     deletes = tuple(_equality_delete(table, entry, tasks, sequence) for entry in equality)
     note = f"; rows matching {len(deletes)} equality delete file(s) left out" if deletes else ""
     return LakeTable("iceberg", files, f"Iceberg snapshot {snapshot.snapshot_id}, {len(files)} Parquet file(s)"
-                     + _more_note((), gone) + note, deleted=deleted, equality=deletes)
+                     + _more_note((), gone) + note, deleted=deleted, equality=deletes, folder=folder)
 
 
 def _plan(table, snapshot):
