@@ -5,9 +5,23 @@ table's own library (``deltalake`` for Delta, ``pyiceberg`` for Iceberg) reads t
 the newest version or the one ``--as-of`` names (a version number / snapshot id, or a time),
 and Sleuth registers those files as it registers any Parquet log: a view read on demand,
 never a copy, and no DuckDB extension to download. Partition columns come from the files'
-``key=value`` folders. A table that needs more than its files to be read right (Delta
-deletion vectors or column mapping, Iceberg delete files) is refused with that reason rather
-than shown with rows that were deleted.
+``key=value`` folders.
+
+A table that needs more than its files to be read right is still a view over them:
+
+- Delta column mapping (``name`` or ``id`` mode): the files hold physical names (``col-<uuid>``)
+  and the log the table's names; the view renames each column, drops columns the table dropped,
+  and takes partition values from the log (the folders are random prefixes then).
+- Delta deletion vectors and Iceberg position delete files: the deleted (file, row) positions
+  (delta-rs decodes the vectors; the delete files are small Parquet files of ``file_path, pos``)
+  go into a rank table of one row per 64 rows of each file that lost any: a mask of the deleted
+  rows and how many were deleted before. The view joins it on ``file_row_number``, leaves out the
+  masked rows and subtracts the count, so ``ROW_ID`` stays dense; the data rows are never copied.
+
+- Iceberg equality delete files: at open, one semi-join of the data files' equality columns with
+  each delete file (over the data files it applies to: an older sequence number, the same
+  partition unless the delete is global) finds the positions it deletes, which then go into the
+  same rank table. pyiceberg itself refuses such tables.
 """
 
 from __future__ import annotations
@@ -19,19 +33,63 @@ from pathlib import Path
 from typing import Sequence
 from urllib.parse import unquote, urlparse
 
-from analysis.errors import InputError
+import pyarrow as pa
+import pyarrow.compute as pc
 
-DELTA_FEATURES_NEEDING_MORE = {"deletionVectors", "columnMapping"}
+from analysis.errors import InputError
+from analysis.progress import CancelToken
+from analysis.query import ident, literal_list
+from analysis.store import Store
+
+RANK_BUCKET = 64
+"""Rows per rank-table row: one UBIGINT mask of deleted rows, ``bit_count`` counts those before."""
+
+DELTA_TYPES = {"string": "VARCHAR", "long": "BIGINT", "integer": "INTEGER", "short": "SMALLINT",
+               "byte": "TINYINT", "double": "DOUBLE", "float": "FLOAT", "boolean": "BOOLEAN",
+               "date": "DATE", "timestamp": "TIMESTAMPTZ", "timestamp_ntz": "TIMESTAMP"}
+"""DuckDB types of Delta partition values, which the log keeps as text."""
 ICEBERG_METADATA = re.compile(r"^(?:v)?(\d+)(?:-[0-9a-f-]+)?\.metadata\.json$")
 
 
 @dataclass(frozen=True)
+class LakeColumn:
+    """A table column: its name in the files, or (a partition column) its value per file."""
+
+    name: str
+    physical: str | None
+    dtype: str = "VARCHAR"
+    values: tuple[str | None, ...] = ()
+
+
+@dataclass(frozen=True)
+class EqualityDelete:
+    """An Iceberg equality delete file: rows of ``file_indexes`` whose ``columns`` equal a row of it."""
+
+    file: Path
+    columns: tuple[str, ...]
+    file_indexes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class LakeTable:
-    """The Parquet files of one version of a lakehouse table, and a sentence saying which."""
+    """The Parquet files of one version of a lakehouse table, and a sentence saying which.
+
+    ``columns`` is set when the files' column names are not the table's (column mapping);
+    ``deleted`` holds the (``file_index``, ``pos``) rows deletion vectors or delete files remove.
+    """
 
     kind: str
     files: tuple[Path, ...]
     note: str
+    columns: tuple[LakeColumn, ...] = ()
+    deleted: pa.Table | None = None
+    equality: tuple[EqualityDelete, ...] = ()
+    folder: Path | None = None
+
+    @property
+    def plain(self) -> bool:
+        """Whether reading the files as they are gives the table's rows and names."""
+        return not self.columns and not self.equality and (self.deleted is None or self.deleted.num_rows == 0)
 
 
 def lake_table(specs: Sequence[str], as_of: str | None) -> LakeTable | None:
@@ -91,13 +149,53 @@ def _delta(folder: Path, as_of: str | None) -> LakeTable:
             table.load_as_version(wanted)
     except (DeltaError, ValueError, OSError) as exc:
         raise InputError(f"cannot read this Delta table: {str(exc).splitlines()[0]}", file=str(folder)) from exc
-    needed = DELTA_FEATURES_NEEDING_MORE & set(table.protocol().reader_features or ())
-    if needed:
-        raise InputError("this Delta table uses " + ", ".join(sorted(needed))
-                         + ", which a plain read of its Parquet files would get wrong", file=str(folder))
     files = tuple(_local(uri) for uri in table.file_uris())
+    columns = _mapped_columns(table)
+    deleted = (_deletion_vectors(table, files) if "deletionVectors" in (table.protocol().reader_features or ())
+               else None)
+    gone = 0 if deleted is None else deleted.num_rows
     return LakeTable("delta", files, f"Delta table version {table.version()} (newest {newest}), "
-                                     f"{len(files)} Parquet file(s)")
+                                     f"{len(files)} Parquet file(s)" + _more_note(columns, gone), columns, deleted,
+                     folder=folder)
+
+
+def _more_note(columns: Sequence[LakeColumn], deleted: int) -> str:
+    notes = (["columns renamed from the files' physical names (column mapping)"] if columns else []) + (
+        [f"{deleted:,} deleted row(s) left out"] if deleted else [])
+    return "; " + ", ".join(notes) if notes else ""
+
+
+def _mapped_columns(table) -> tuple[LakeColumn, ...]:
+    """The table's columns by their physical names, when column mapping is on; else none.
+
+    Partition columns' values come from the log: under column mapping the folders are random
+    prefixes, not ``key=value``."""
+    if table.metadata().configuration.get("delta.columnMapping.mode", "none") == "none":
+        return ()
+    partitioned = set(table.metadata().partition_columns)
+    actions = pa.table(table.get_add_actions(flatten=True)) if partitioned else None
+    columns = []
+    for field in table.schema().fields:
+        if field.name in partitioned:
+            values = tuple(actions.column(f"partition.{field.name}").cast(pa.string()).to_pylist())
+            dtype = DELTA_TYPES.get(getattr(field.type, "type", ""), "VARCHAR")
+            columns.append(LakeColumn(field.name, None, dtype, values))
+        else:
+            columns.append(LakeColumn(field.name, field.metadata.get("delta.columnMapping.physicalName", field.name)))
+    return tuple(columns)
+
+
+def _deletion_vectors(table, files: Sequence[Path]) -> pa.Table | None:
+    """The rows the table's deletion vectors remove, as (``file_index``, ``pos``): delta-rs
+    decodes the vectors into keep masks, one per file that has one."""
+    index = {path: i for i, path in enumerate(files)}
+    parts = []
+    for batch in pa.RecordBatchReader.from_stream(table.deletion_vectors()):
+        for uri, keep in zip(batch.column("filepath").to_pylist(), batch.column("selection_vector")):
+            positions = pc.indices_nonzero(pc.invert(keep.values)).cast(pa.int64())
+            parts.append(pa.table({"file_index": pa.repeat(index[_local(uri)], len(positions)).cast(pa.int64()),
+                                   "pos": positions}))
+    return pa.concat_tables(parts) if parts else None
 
 
 def _check_existed(table, moment: dt.datetime, folder: Path) -> None:
@@ -125,12 +223,144 @@ def _iceberg(folder: Path, as_of: str | None) -> LakeTable:
             raise InputError(f"this Iceberg table has no snapshot {as_of!r}", file=str(folder))
     if snapshot is None:
         return LakeTable("iceberg", (), "")
-    tasks = list(table.scan(snapshot_id=snapshot.snapshot_id).plan_files())
-    if any(task.delete_files for task in tasks):
-        raise InputError("this Iceberg snapshot has delete files, which a plain read of its Parquet files "
-                         "would get wrong", file=str(folder))
+    tasks, sequence, equality = _plan(table, snapshot)
     files = tuple(_local(task.file.file_path) for task in tasks)
-    return LakeTable("iceberg", files, f"Iceberg snapshot {snapshot.snapshot_id}, {len(files)} Parquet file(s)")
+    deleted = _position_deletes(tasks)
+    gone = 0 if deleted is None else deleted.num_rows
+    deletes = tuple(_equality_delete(table, entry, tasks, sequence) for entry in equality)
+    note = f"; rows matching {len(deletes)} equality delete file(s) left out" if deletes else ""
+    return LakeTable("iceberg", files, f"Iceberg snapshot {snapshot.snapshot_id}, {len(files)} Parquet file(s)"
+                     + _more_note((), gone) + note, deleted=deleted, equality=deletes, folder=folder)
+
+
+def _plan(table, snapshot):
+    """pyiceberg's plan of the snapshot's data files (with their position deletes), and the
+    data files' sequence numbers and the equality delete entries its planning refuses."""
+    from pyiceberg.expressions import AlwaysTrue
+    from pyiceberg.manifest import DataFileContent
+    from pyiceberg.table import ManifestGroupPlanner
+
+    sequence: dict[str, int] = {}
+    equality = []
+
+    def sort_out(entry) -> bool:
+        if entry.data_file.content == DataFileContent.EQUALITY_DELETES:
+            equality.append(entry)
+            return False
+        if entry.data_file.content == DataFileContent.DATA:
+            sequence[entry.data_file.file_path] = entry.sequence_number or 0
+        return True
+
+    planner = ManifestGroupPlanner(table_metadata=table.metadata, io=table.io, row_filter=AlwaysTrue(),
+                                   case_sensitive=True, options={})
+    tasks = list(planner.plan_files(snapshot.manifests(table.io), manifest_entry_filter=sort_out))
+    return tasks, sequence, equality
+
+
+def _equality_delete(table, entry, tasks, sequence: dict[str, int]) -> EqualityDelete:
+    """Which data files an equality delete file applies to (Iceberg spec, "Scan Planning"): those
+    with a data sequence number below the delete's, in its partition unless its spec is unpartitioned."""
+    delete = entry.data_file
+    schema = table.schema()
+    columns = tuple(schema.find_column_name(field_id) for field_id in delete.equality_ids)
+    is_global = table.metadata.specs()[delete.spec_id].is_unpartitioned()
+    indexes = tuple(i for i, task in enumerate(tasks)
+                    if sequence[task.file.file_path] < (entry.sequence_number or 0)
+                    and (is_global or (task.file.spec_id == delete.spec_id and task.file.partition == delete.partition)))
+    return EqualityDelete(_local(delete.file_path), columns, indexes)
+
+
+def _position_deletes(tasks) -> pa.Table | None:
+    """The rows the snapshot's position delete files remove from each planned data file, as
+    (``file_index``, ``pos``). pyiceberg's planning already paired each data file with the delete
+    files whose sequence number covers it; each delete file is read once (``file_path``, ``pos``)."""
+    import pyarrow.parquet as pq
+
+    read: dict[str, pa.Table] = {}
+    parts = []
+    for index, task in enumerate(tasks):
+        for delete in task.delete_files:
+            if delete.file_path not in read:
+                read[delete.file_path] = pq.read_table(_local(delete.file_path), columns=["file_path", "pos"])
+            rows = read[delete.file_path]
+            pos = rows.filter(pc.equal(rows.column("file_path"), task.file.file_path)).column("pos")
+            parts.append(pa.table({"file_index": pa.repeat(index, len(pos)).cast(pa.int64()),
+                                   "pos": pos.cast(pa.int64())}))
+    return pa.concat_tables(parts) if parts else None
+
+
+def lake_source(store: Store, lake: LakeTable, ranks: str, row_id: str, cancel: CancelToken) -> str:
+    """A subquery giving the table's rows, names and a dense ``row_id`` column, over its files.
+
+    ``ranks`` names the rank table made here when rows were deleted (dropped with the view)."""
+    files = literal_list([str(p) for p in lake.files])
+    counts = dict(store.rows(f"SELECT file_name, num_rows FROM parquet_file_metadata({files})", cancel))
+    sizes = [int(counts[str(path)]) for path in lake.files]
+    gone = [0] * len(sizes)
+    deleted = [lake.deleted] if lake.deleted is not None else []
+    deleted += [_equality_positions(store, files, delete, cancel) for delete in lake.equality]
+    if any(part.num_rows for part in deleted):
+        gone = _make_ranks(store, ranks, pa.concat_tables(deleted), sizes, cancel)
+    firsts = [sum(s - g for s, g in zip(sizes[:i], gone[:i])) for i in range(len(sizes))]
+    number = f"CAST({literal_list(firsts)} AS BIGINT[])[t.file_index::BIGINT + 1] + t.file_row_number"
+    if any(gone):
+        inside = f"(t.file_row_number % {RANK_BUCKET})::INTEGER"
+        number += (f" - coalesce(r.before + bit_count(r.mask & ((1::UBIGINT << {inside}) - 1::UBIGINT)), 0)")
+        joined = (f" LEFT JOIN {ident(ranks)} r ON r.file_index = t.file_index "
+                  f"AND r.bucket = t.file_row_number // {RANK_BUCKET} "
+                  f"WHERE r.mask IS NULL OR (r.mask >> {inside}) & 1::UBIGINT = 0")
+    else:
+        joined = ""
+    by_name = "true" if len(sizes) > 1 else "false"
+    scan = f"read_parquet({files}, file_row_number=true, union_by_name={by_name})"
+    return f"(SELECT {number} AS {ident(row_id)}, {_columns(lake.columns)} FROM {scan} t{joined})"
+
+
+def _equality_positions(store: Store, files: str, delete: EqualityDelete, cancel: CancelToken) -> pa.Table:
+    """The (``file_index``, ``pos``) rows an equality delete file removes: one semi-join over the
+    equality columns of the files it applies to (nulls equal nulls, as the spec says)."""
+    if not delete.file_indexes:
+        return pa.table({"file_index": pa.array([], pa.int64()), "pos": pa.array([], pa.int64())})
+    match = " AND ".join(f"t.{ident(c)} IS NOT DISTINCT FROM d.{ident(c)}" for c in delete.columns)
+    with store.job_cursor(cancel) as cur:
+        return cur.sql(
+            f"SELECT t.file_index::BIGINT AS file_index, t.file_row_number::BIGINT AS pos "
+            f"FROM read_parquet({files}, file_row_number=true, union_by_name=true) t "
+            f"SEMI JOIN read_parquet({literal_list([str(delete.file)])}) d ON {match} "
+            f"WHERE t.file_index IN ({', '.join(map(str, delete.file_indexes))})").to_arrow_table()
+
+
+def _columns(columns: Sequence[LakeColumn]) -> str:
+    """The table's columns from a scan ``t``: renamed from physical names, partition values per file."""
+    if not columns:
+        return "t.* EXCLUDE (file_row_number)"
+    return ", ".join(
+        f"t.{ident(c.physical)} AS {ident(c.name)}" if c.physical is not None else
+        f"CAST(CAST({literal_list(c.values)} AS VARCHAR[])[t.file_index::BIGINT + 1] AS {c.dtype}) AS {ident(c.name)}"
+        for c in columns)
+
+
+def _make_ranks(store: Store, ranks: str, deleted: pa.Table, sizes: Sequence[int], cancel: CancelToken) -> list[int]:
+    """Create the rank table; return how many rows each file lost."""
+    per_file = pa.table({"file_index": pa.array(range(len(sizes)), pa.int64()), "rows": pa.array(sizes, pa.int64())})
+    with store.job_cursor(cancel) as cur:
+        cur.register("lake_deleted", deleted)
+        cur.register("lake_sizes", per_file)
+        cur.execute(f"""
+            CREATE TABLE {ident(ranks)} AS
+            WITH d AS (SELECT DISTINCT file_index, pos FROM lake_deleted),
+            masks AS (SELECT file_index, pos // {RANK_BUCKET} AS bucket, count(*) AS n,
+                             bit_or(1::UBIGINT << (pos % {RANK_BUCKET})::INTEGER) AS mask FROM d GROUP BY ALL),
+            buckets AS (SELECT file_index, unnest(range(0, (rows + {RANK_BUCKET - 1}) // {RANK_BUCKET})) AS bucket
+                        FROM lake_sizes WHERE file_index IN (SELECT file_index FROM d))
+            SELECT file_index, bucket, coalesce(mask, 0::UBIGINT) AS mask,
+                   coalesce(sum(n) OVER (PARTITION BY file_index ORDER BY bucket
+                                         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)::BIGINT AS before
+            FROM buckets LEFT JOIN masks USING (file_index, bucket)""")
+        lost = dict(cur.execute("SELECT file_index, count(DISTINCT pos) FROM lake_deleted GROUP BY ALL").fetchall())
+        cur.unregister("lake_deleted")
+        cur.unregister("lake_sizes")
+    return [int(lost.get(i, 0)) for i in range(len(sizes))]
 
 
 def _local(uri: str) -> Path:

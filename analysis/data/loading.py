@@ -32,11 +32,12 @@ from analysis.errors import InputError
 from analysis.data.csv_dialect import CsvLayout, body_file, csv_layout, unterminated_quotes
 from analysis.data.json_fallback import MAX_FALLBACK_BYTES, read_json_records
 from analysis.data.formats import Format, LogFiles, log_files, split_table, without_corrupt_gzip
-from analysis.data.lakehouse import lake_table
+from analysis.data.lakehouse import LakeTable, lake_source, lake_table
 from analysis.data.roles import looks_like_score
 from analysis.data.probe import probe_files
 from analysis.data.serving.capture import open_capture
-from analysis.data.serving.detect import Shape, detect_shape
+from analysis.data.serving.detect import Shape, detect_shape, shape_of_columns
+from analysis.data.serving.raw import LakeRows
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.query import ROW_ID, Sql, ident, literal, literal_list
 from analysis.store import Store
@@ -149,7 +150,7 @@ def open_dataset(
     lake = lake_table([p for p, _ in split], as_of)
     files = LogFiles(list(lake.files), Format.PARQUET) if lake else log_files([p for p, _ in split])
     try:
-        dataset = _open_files(store, files, table, progress, cancel)
+        dataset = _open_files(store, files, table, progress, cancel, lake if lake and not lake.plain else None)
     except InputError:
         intact = without_corrupt_gzip(files)
         if intact is files:
@@ -165,16 +166,31 @@ def open_dataset(
     )
 
 
+def _lake_loader(lake: LakeTable) -> Loader:
+    """The loader of a lakehouse table whose files alone would read wrong (renamed columns,
+    deleted rows: :func:`analysis.data.lakehouse.lake_source`)."""
+
+    def load(store: Store, view: str, paths: Sequence[Path], table: str | None, progress: Progress,
+             cancel: CancelToken) -> Backing:
+        source = lake_source(store, lake, data_table_name(view), FILE_ROW_ID, cancel)
+        return Backing(source, ident(FILE_ROW_ID), hidden=(FILE_ROW_ID,))
+    return load
+
+
 def _open_files(store: Store, files: LogFiles, table: str | None, progress: Progress,
-                cancel: CancelToken) -> Dataset:
-    """Probe ``files`` in a child process, then register them as one view and describe it."""
+                cancel: CancelToken, lake: LakeTable | None = None) -> Dataset:
+    """Probe ``files`` in a child process, then register them as one view and describe it
+    (``lake``: a lakehouse table whose files alone would read wrong)."""
     paths, file_format = files.paths, files.format
     progress(0.05, f"checking {len(paths)} file(s) in a separate process")
     probe_files(paths, file_format.value, cancel=cancel)
     cancel.raise_if_cancelled()
     view = store.new_name("ds")
     shape = detect_shape(paths, file_format is Format.PARQUET) if file_format in CAPTURE_FORMATS else None
-    loader = capture_loader(shape, file_format is Format.PARQUET) if shape else LOADERS[file_format]
+    if lake is not None and lake.columns:  # the files hold physical names: recognise the table's
+        shape = shape_of_columns([c.name for c in lake.columns])
+    loader = (capture_loader(shape, file_format is Format.PARQUET, lake) if shape
+              else _lake_loader(lake) if lake is not None else LOADERS[file_format])
     try:
         backing = loader(store, view, paths, table, scaled(progress, 0.1, 0.7), cancel)
         cancel.raise_if_cancelled()
@@ -555,13 +571,21 @@ CAPTURE_FORMATS = (Format.JSONL, Format.PARQUET)
 """Formats serving systems write their captures in (:mod:`analysis.data.serving`)."""
 
 
-def capture_loader(shape: Shape, is_parquet: bool) -> Loader:
-    """A loader that unpacks a serving system's capture into one row per prediction."""
+def capture_loader(shape: Shape, is_parquet: bool, lake: LakeTable | None = None) -> Loader:
+    """A loader that unpacks a serving system's capture into one row per prediction; a
+    lakehouse ``lake`` (a Databricks inference table with deletion vectors) is read through its
+    view's source, so deleted requests stay out."""
 
     def load(store: Store, view: str, paths: Sequence[Path], table: str | None, progress: Progress,
              cancel: CancelToken) -> Backing:
         data = data_table_name(view)
-        found = open_capture(store, data, paths, is_parquet, shape, progress, cancel)
+        ranks = f"{view}_lake_ranks"
+        try:
+            rows = None if lake is None else lake_source(store, lake, ranks, FILE_ROW_ID, cancel)
+            found = open_capture(store, data, paths, is_parquet, shape, progress, cancel,
+                                 rows and LakeRows(rows, FILE_ROW_ID, str(lake.folder)))
+        finally:
+            store.execute(f"DROP TABLE IF EXISTS {ident(ranks)}")
         return Backing(ident(data), "rowid", skipped=found.skipped, warnings=found.notes)
 
     return load

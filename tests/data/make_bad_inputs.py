@@ -8,6 +8,9 @@ trying the app by hand: ``python tests/data/make_bad_inputs.py``.
 
 from __future__ import annotations
 
+import base64
+import gzip
+import json
 import sqlite3
 import sys
 from pathlib import Path
@@ -42,6 +45,65 @@ def scored_log(rows: int = 40, seed: int = 0) -> pd.DataFrame:
             "label": rng.integers(0, 2, rows),
         }
     )
+
+
+def sagemaker_line(event_id: str, csv_in: str, csv_out: str | None, encoding: str = "CSV") -> str:
+    """One SageMaker Data Capture line as "Data capture" documents it (CSV payloads)."""
+    sides = {"endpointInput": {"observedContentType": "text/csv", "mode": "INPUT", "data": csv_in,
+                               "encoding": encoding}}
+    if csv_out is not None:
+        sides["endpointOutput"] = {"observedContentType": "text/csv", "mode": "OUTPUT", "data": csv_out,
+                                   "encoding": encoding}
+    return json.dumps({"captureData": sides, "eventVersion": "0",
+                       "eventMetadata": {"eventId": event_id, "inferenceTime": "2026-11-22T08:00:00Z"}})
+
+
+def kserve_event(kind: str, event_id: str, data: dict) -> str:
+    """One KServe payload-logger CloudEvent ("Inference Logger"), V1 body."""
+    return json.dumps({"specversion": "1.0", "id": event_id, "type": f"org.kubeflow.serving.inference.{kind}",
+                       "source": "http://localhost:9081/", "time": "2026-11-22T08:00:00Z",
+                       "inferenceservicename": "fraud", "data": data})
+
+
+def databricks_rows(statuses_and_requests: list[tuple[int, str]]) -> pa.Table:
+    """Databricks inference-table rows ("Inference tables for monitoring and debugging models")."""
+    return pa.Table.from_pylist([
+        {"databricks_request_id": f"dbx-{i}", "timestamp_ms": 1_795_852_800_000 + i * 1000, "status_code": status,
+         "request": request, "response": json.dumps({"predictions": [0.25]} if status == 200 else
+                                                    {"error_code": "INTERNAL_ERROR", "message": "model crashed"}),
+         "request_metadata": [("model_name", "fraud"), ("model_version", "3")]}
+        for i, (status, request) in enumerate(statuses_and_requests)])
+
+
+def write_capture_cases(folder: Path, path) -> None:
+    """Capture logs as serving systems leave them when something went wrong."""
+    good = sagemaker_line("ok-1", "1,2", "0.3")
+    path("sagemaker_capture.jsonl").write_text("\n".join([
+        good,
+        good.replace("ok-1", "cut")[:70],                                  # line 2: cut off mid-write
+        "[\"not\", \"a record\"]",                                         # line 3: JSON, not an object
+        sagemaker_line("b64", "%%%not-base64", "0.4", "BASE64"),           # line 4: does not decode
+        sagemaker_line("ok-2", "3,4", "0.6"),
+    ]) + "\n")
+    path("kserve_no_response.jsonl").write_text("\n".join([
+        kserve_event("request", "a", {"instances": [[1, 2]]}),
+        kserve_event("response", "a", {"predictions": [0.2]}),
+        kserve_event("request", "lost", {"instances": [[3, 4]]}),         # line 3: its response never logged
+    ]) + "\n")
+    pq.write_table(databricks_rows([(200, json.dumps({"instances": [[1, 2]]})),
+                                    (500, "{\"instances\": [[3,"),          # row 2: unparsable, and failed
+                                    (200, json.dumps({"instances": [[5, 6]]}))]),
+                   path("databricks_500.parquet"))
+    (folder / "empty_capture" / "AllTraffic" / "2026" / "11" / "22" / "08").mkdir(parents=True, exist_ok=True)
+    path("empty_capture")
+    hour = path("cut_capture") / "AllTraffic" / "2026" / "11" / "22" / "08"  # a gzip cut off beside a whole one
+    hour.mkdir(parents=True, exist_ok=True)
+    (hour / "part-1.jsonl").write_text(good + "\n" + sagemaker_line("ok-2", "3,4", "0.6") + "\n")
+    whole = gzip.compress(("\n".join(sagemaker_line(f"z{i}", f"{i},{i}", "0.5") for i in range(3000)) + "\n").encode())
+    (hour / "part-2.jsonl.gz").write_bytes(whole[: len(whole) // 2])
+    path("undecodable_base64.jsonl").write_text(sagemaker_line(
+        "b", base64.b64encode(b"1,2").decode(), base64.b64encode(b"0.7").decode(), "BASE64") + "\n"
+        + sagemaker_line("bad", "bm90IGJhc2U2NA=!", "0.1", "BASE64") + "\n")
 
 
 def write_bad_inputs(folder: Path) -> dict[str, Path]:
@@ -92,6 +154,7 @@ def write_bad_inputs(folder: Path) -> dict[str, Path]:
     duplicates.loc[5, "request_id"] = duplicates.loc[4, "request_id"]  # both v1: a real duplicate
     duplicates.loc[25, "request_id"] = duplicates.loc[0, "request_id"]  # v2 vs v1: shadow traffic
     duplicates.to_parquet(path("duplicate_ids.parquet"))
+    write_capture_cases(folder, path)
     return cases
 
 

@@ -7,7 +7,8 @@ machine-learning/model-serving/inference-tables): ``databricks_request_id``,
 ``request`` / ``response`` (JSON strings; the request in MLflow's ``dataframe_split``,
 ``dataframe_records``, ``instances`` or ``inputs`` form; a batch is one row) and
 ``request_metadata`` (a map with ``endpoint_name``, ``model_name``, ``model_version``).
-Requests whose status is not 2xx are counted and shown, never scored.
+Requests whose status is not 2xx are counted and shown, never scored, whatever their request
+holds (a failed request's body may be what made it fail: it is counted once, as failed).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def requests_sql(raw: str) -> str:
         {input_rows("TRY_CAST(doc->>'$.request' AS JSON)")} AS rows,
         {output_rows("TRY_CAST(doc->>'$.response' AS JSON)")} AS outputs,
         CASE
-            WHEN NOT coalesce(json_valid(doc->>'$.request'), FALSE) THEN 'the request column is missing or is not valid JSON'
+            WHEN coalesce(TRY_CAST(doc->>'$.status_code' AS INTEGER) BETWEEN 200 AND 299, TRUE)
+                 AND NOT coalesce(json_valid(doc->>'$.request'), FALSE) THEN 'the request column is missing or is not valid JSON'
             WHEN TRY_CAST(doc->>'$.status_code' AS INTEGER) BETWEEN 200 AND 299
                  AND NOT coalesce(json_valid(doc->>'$.response'), FALSE) THEN 'the response column is missing or is not valid JSON'
         END AS problem

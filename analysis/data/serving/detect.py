@@ -54,6 +54,13 @@ def detect_shape(paths: Sequence[Path], is_parquet: bool) -> Shape | None:
     return None
 
 
+def shape_of_columns(names: Sequence[str]) -> Shape | None:
+    """The capture format of a table with these columns (a lakehouse table's own names, which
+    its files do not hold under column mapping), or None."""
+    record = {name: None for name in names}
+    return next((shape for shape in SHAPES if shape.matches(record)), None)
+
+
 def _sample_records(path: Path, is_parquet: bool) -> list[dict]:
     """The first records of a file; none when it cannot be read (its loader then says why)."""
     try:

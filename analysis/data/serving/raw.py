@@ -8,6 +8,7 @@ happens in DuckDB. Parquet rows become JSON objects in SQL, so one vendor query 
 from __future__ import annotations
 
 import gzip
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator, Sequence
 
@@ -27,6 +28,16 @@ PARQUET_FILE = "_sleuth_file"
 RAW_SCHEMA = pa.schema([("file", pa.string()), ("record", pa.int64()), ("doc", pa.string())])
 
 
+@dataclass(frozen=True)
+class LakeRows:
+    """A lakehouse table's rows as a subquery (deleted rows left out, columns by the table's
+    names), its dense row-number column, and the name records are reported under (the table)."""
+
+    source: str
+    row_id: str
+    name: str
+
+
 def open_text(path: Path) -> IO[str]:
     """A text handle on a capture file, decompressing gzip (detected by its magic bytes)."""
     with open(path, "rb") as handle:
@@ -37,9 +48,16 @@ def open_text(path: Path) -> IO[str]:
 
 
 def load_raw(
-    cur: duckdb.DuckDBPyConnection, table: str, paths: Sequence[Path], is_parquet: bool, cancel: CancelToken
+    cur: duckdb.DuckDBPyConnection, table: str, paths: Sequence[Path], is_parquet: bool, cancel: CancelToken,
+    lake: LakeRows | None = None,
 ) -> list[SkippedRow]:
     """Create ``table(file, record, doc JSON)``; return the lines that are not JSON objects."""
+    if lake is not None:
+        cur.execute(
+            f"CREATE TABLE {ident(table)} AS SELECT {literal(lake.name)} AS file, {ident(lake.row_id)} + 1 AS record, "
+            f"to_json(t) AS doc FROM {lake.source} AS t ORDER BY record"
+        )
+        return []
     if is_parquet:
         files = literal_list([str(p) for p in paths])
         cur.execute(

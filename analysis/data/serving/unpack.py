@@ -52,7 +52,7 @@ def unpack_requests(cur: duckdb.DuckDBPyConnection, requests_sql: str, target: s
                 f"FROM ({requests_sql}) AS r")
     try:
         result = Unpacked(skipped=_skipped(cur, requests))
-        result.notes += _failed_note(cur, requests)
+        result.notes += _failed_note(cur, requests) + _unanswered_note(cur, requests)
         cur.execute(
             f"CREATE TABLE {ident(flat)} AS SELECT r.*, i AS item, json_array_length(rows) AS batch, "
             f"rows->(CAST(i AS BIGINT)) AS features, outputs->(CAST(i AS BIGINT)) AS output "
@@ -97,6 +97,19 @@ def _failed_note(cur: duckdb.DuckDBPyConnection, requests: str) -> list[str]:
         return []
     codes = ", ".join(str(s) for s in statuses)
     return [f"{count:,} failed request(s) (status {codes}) are not scored, e.g. {'; '.join(examples)}"]
+
+
+def _unanswered_note(cur: duckdb.DuckDBPyConnection, requests: str) -> list[str]:
+    """Name the requests whose response was never logged (a response event lost, a capture of
+    inputs only): their rows load, with no score or prediction, which a reader should know."""
+    count, examples = cur.execute(
+        f"SELECT count(*), list(file || ' record ' || record ORDER BY file, record)[1:{EXAMPLES}] "
+        f"FROM {ident(requests)} WHERE why IS NULL AND outputs IS NULL AND (status IS NULL OR NOT ({FAILED}))"
+    ).fetchone()
+    if not count:
+        return []
+    return [f"{count:,} request(s) have no logged response, so their rows have no score or prediction, "
+            f"e.g. {'; '.join(examples)}"]
 
 
 def _summary(cur: duckdb.DuckDBPyConnection, requests: str, target: str, title: str) -> str:

@@ -169,3 +169,54 @@ def test_probe_timeout_becomes_input_error(tmp_path):
     with pytest.raises(InputError) as caught:
         probe.probe_files([target], "csv", timeout=0.01)
     assert str(target) in str(caught.value) and "took longer" in str(caught.value)
+
+
+def loaded_capture(store, path):
+    """A capture log opened as the CLI and the window open it, and its rows by ROW_ID."""
+    from analysis.data.open_log import load_log
+
+    loaded = load_log(store, [str(path)], check=False)
+    return loaded.dataset, store.df(f'SELECT * FROM "{loaded.dataset.view}" ORDER BY "{ROW_ID}"')
+
+
+def test_broken_sagemaker_capture_lines_are_named_and_the_rest_loads(store, bad):
+    dataset, rows = loaded_capture(store, bad["sagemaker_capture_jsonl"])
+    skipped = dataset.report.skipped
+    assert [(s.file, s.line) for s in skipped] == [(str(bad["sagemaker_capture_jsonl"]), n) for n in (2, 3, 4)]
+    assert ["malformed JSON" in skipped[0].reason, "not an object" in skipped[1].reason,
+            "base64" in skipped[2].reason] == [True, True, True]
+    assert list(rows.request_id) == ["ok-1", "ok-2"] and list(rows.score) == [0.3, 0.6]
+    assert "3 malformed row(s) skipped" in dataset.report.summary()
+
+
+def test_base64_that_does_not_decode_is_named_by_line(store, bad):
+    dataset, rows = loaded_capture(store, bad["undecodable_base64_jsonl"])
+    assert [(s.line, "not valid base64" in s.reason) for s in dataset.report.skipped] == [(2, True)]
+    assert list(rows.request_id) == ["b"] and list(rows.score) == [0.7]
+
+
+def test_kserve_request_without_its_response_loads_unscored_and_is_named(store, bad):
+    dataset, rows = loaded_capture(store, bad["kserve_no_response_jsonl"])
+    assert list(rows.request_id) == ["a", "lost"] and rows.score.isna().tolist() == [False, True]
+    note = next(w for w in dataset.report.warnings if "no logged response" in w)
+    assert note.startswith("1 request(s)") and f"{bad['kserve_no_response_jsonl']} record 3" in note
+
+
+def test_failed_databricks_request_with_unparsable_body_is_counted_once_as_failed(store, bad):
+    dataset, rows = loaded_capture(store, bad["databricks_500_parquet"])
+    assert list(rows.request_id) == ["dbx-0", "dbx-2"]
+    assert dataset.report.skipped == ()  # not also skipped as malformed: one request, one sentence
+    failed = [w for w in dataset.report.warnings if "failed request" in w]
+    assert failed == [f"1 failed request(s) (status 500) are not scored, e.g. {bad['databricks_500_parquet']} record 2"]
+
+
+def test_empty_capture_folder_is_one_sentence_naming_it(store, bad):
+    message = open_error(store, str(bad["empty_capture"]))
+    assert message.startswith(str(bad["empty_capture"])) and "holds no data file" in message
+
+
+def test_cut_off_gzip_in_a_capture_folder_is_left_out_by_name_and_the_rest_loads(store, bad):
+    dataset, rows = loaded_capture(store, bad["cut_capture"])
+    assert list(rows.request_id) == ["ok-1", "ok-2"]
+    left_out = [w for w in dataset.report.warnings if w.startswith("left out")]
+    assert len(left_out) == 1 and "part-2.jsonl.gz" in left_out[0] and "truncated" in left_out[0]

@@ -28,6 +28,18 @@ def expected(*frames) -> pd.DataFrame:
     return pd.concat(frames).sort_values("request_id").reset_index(drop=True)
 
 
+def iceberg_table(tmp_path, rows: pd.DataFrame):
+    """An Iceberg table ``ml.predictions`` in a local sql-sqlite catalog, ``rows`` its first append."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    catalog = SqlCatalog("local", uri=f"sqlite:///{tmp_path / 'catalog.db'}", warehouse=f"file://{tmp_path}")
+    catalog.create_namespace("ml")
+    first = pa.Table.from_pandas(rows, preserve_index=False)
+    table = catalog.create_table("ml.predictions", schema=first.schema)
+    table.append(first)
+    return catalog, table
+
+
 def test_delta_table_newest_version_and_time_travel(store, tmp_path):
     from deltalake import DeltaTable, write_deltalake
 
@@ -48,13 +60,7 @@ def test_delta_table_newest_version_and_time_travel(store, tmp_path):
 
 
 def test_iceberg_table_from_a_local_sql_catalog_with_snapshots(store, tmp_path):
-    from pyiceberg.catalog.sql import SqlCatalog
-
-    catalog = SqlCatalog("local", uri=f"sqlite:///{tmp_path / 'catalog.db'}", warehouse=f"file://{tmp_path}")
-    catalog.create_namespace("ml")
-    first = pa.Table.from_pandas(batch(0, 12), preserve_index=False)
-    table = catalog.create_table("ml.predictions", schema=first.schema)
-    table.append(first)
+    catalog, table = iceberg_table(tmp_path, batch(0, 12))
     first_snapshot = table.current_snapshot().snapshot_id
     table.append(pa.Table.from_pandas(batch(12, 8), preserve_index=False))
     folder = tmp_path / "ml" / "predictions"
@@ -80,3 +86,91 @@ def test_as_of_on_a_plain_file_and_a_bad_version_are_one_sentence(store, tmp_pat
         open_dataset(store, [str(tmp_path / "t")], as_of="2020-01-01")
     with pytest.raises(InputError, match="version number or an ISO time"):
         open_dataset(store, [str(tmp_path / "t")], as_of="yesterday")
+
+
+def dense_row_ids(store, dataset) -> bool:
+    """ROW_ID runs 0..n-1 without a gap, as paging by row-id range needs."""
+    count, low, high, distinct = store.rows(f'SELECT count(*), min("{ROW_ID}"), max("{ROW_ID}"), '
+                                            f'count(DISTINCT "{ROW_ID}") FROM "{dataset.view}"')[0]
+    return low == 0 and high == count - 1 and distinct == count
+
+
+def library_read(reader) -> pd.DataFrame:
+    """The table's own library's read of its rows, in the order the tests compare."""
+    return (pa.RecordBatchReader.from_stream(reader).read_all().to_pandas()[["request_id", "region", "score"]]
+            .sort_values("request_id").reset_index(drop=True))
+
+
+def test_delta_column_mapping_reads_the_tables_names_and_partition_values(store, tmp_path):
+    from deltalake import DeltaTable, write_deltalake
+
+    path = tmp_path / "mapped"
+    write_deltalake(str(path), batch(0, 30), partition_by=["region"],
+                    configuration={"delta.columnMapping.mode": "name"})
+    write_deltalake(str(path), batch(30, 9), partition_by=["region"], mode="append")
+    opened = open_dataset(store, [str(path)])
+    assert {c.name for c in opened.columns} == {"request_id", "region", "score"}
+    assert "column mapping" in opened.report.warnings[0]
+    pd.testing.assert_frame_equal(rows_of(store, opened), library_read(DeltaTable(str(path)).scan()),
+                                  check_dtype=False)
+    pd.testing.assert_frame_equal(rows_of(store, opened), expected(batch(0, 30), batch(30, 9)), check_dtype=False)
+    assert dense_row_ids(store, opened)
+
+
+def test_delta_deletion_vectors_leave_out_the_deleted_rows_and_keep_row_ids_dense(store, tmp_path):
+    from deltalake import DeltaTable, write_deltalake
+    from tests.analysis.data.lake_by_hand import delete_with_vector
+
+    path = tmp_path / "deleted"
+    write_deltalake(str(path), batch(0, 200), configuration={"delta.enableDeletionVectors": "true"})
+    write_deltalake(str(path), batch(200, 150), mode="append")
+    by_rows = {a["num_records"]: a["path"] for a in pa.table(DeltaTable(str(path)).get_add_actions()).to_pylist()}
+    first, second = by_rows[200], by_rows[150]
+    planted = {first: [0, 1, 63, 64, 130, 199], second: [5, 149]}
+    delete_with_vector(path, planted)
+    opened = open_dataset(store, [str(path)])
+    library = library_read(DeltaTable(str(path)).scan())
+    assert len(library) == 350 - 8  # delta-rs itself reads the hand-made vectors as deleting 8 rows
+    pd.testing.assert_frame_equal(rows_of(store, opened), library, check_dtype=False)
+    assert "8 deleted row(s) left out" in opened.report.warnings[0]
+    assert dense_row_ids(store, opened)
+    page = store.df(f'SELECT request_id FROM "{opened.view}" WHERE "{ROW_ID}" BETWEEN 190 AND 194 '
+                    f'ORDER BY "{ROW_ID}"').request_id.tolist()
+    kept = {first: [f"r{i}" for i in range(200) if i not in planted[first]],
+            second: [f"r{200 + i}" for i in range(150) if i not in planted[second]]}
+    in_file_order = [rid for file in opened.paths for rid in kept[first if file.endswith(first) else second]]
+    assert page == in_file_order[190:195]  # e.g. r195..r198, r200 when the 200-row file comes first
+    before = open_dataset(store, [str(path)], as_of="1")  # the version before the DELETE has every row
+    assert before.row_count == 350 and len(before.report.warnings[0].split(";")) == 1
+
+
+def test_iceberg_position_deletes_leave_out_the_deleted_rows(store, tmp_path):
+    from tests.analysis.data.lake_by_hand import iceberg_position_delete
+
+    catalog, table = iceberg_table(tmp_path, batch(0, 40))
+    table.append(pa.Table.from_pandas(batch(40, 25), preserve_index=False))
+    files = {task.file.record_count: task.file.file_path for task in table.scan().plan_files()}
+    iceberg_position_delete(table, {files[40]: [0, 7, 39], files[25]: [12]}, tmp_path)
+    table = catalog.load_table("ml.predictions")
+    opened = open_dataset(store, [str(tmp_path / "ml" / "predictions")])
+    library = table.scan().to_pandas()[["request_id", "region", "score"]].sort_values("request_id")
+    assert len(library) == 65 - 4  # pyiceberg itself applies the hand-made delete file
+    pd.testing.assert_frame_equal(rows_of(store, opened), library.reset_index(drop=True), check_dtype=False)
+    assert "4 deleted row(s) left out" in opened.report.warnings[0]
+    assert dense_row_ids(store, opened)
+
+
+def test_iceberg_equality_deletes_remove_older_matching_rows_only(store, tmp_path):
+    """pyiceberg refuses to read equality deletes, so the truth is the planted one: r1 and r30 are
+    deleted from the first append; r1 written again after the delete (a newer sequence number) stays."""
+    from tests.analysis.data.lake_by_hand import iceberg_equality_delete
+
+    table = iceberg_table(tmp_path, batch(0, 40))[1]
+    iceberg_equality_delete(table, pa.table({"request_id": ["r1", "r30", "r999"]}), tmp_path)
+    again = batch(1, 1).assign(score=0.55)
+    table.append(pa.Table.from_pandas(again, preserve_index=False))
+    opened = open_dataset(store, [str(tmp_path / "ml" / "predictions")])
+    kept = batch(0, 40)[lambda f: ~f.request_id.isin(["r1", "r30"])]
+    pd.testing.assert_frame_equal(rows_of(store, opened), expected(kept, again), check_dtype=False)
+    assert dense_row_ids(store, opened)
+    assert "1 equality delete file(s)" in opened.report.warnings[0]
