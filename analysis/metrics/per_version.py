@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -537,13 +537,14 @@ def _auc_by_group(store: Store, rows: Sql, scored: pd.DataFrame, out: Outcomes, 
     numbered = _group_numbers(groups, keys)
     common = (
         f"WITH scored_rows AS NOT MATERIALIZED ({rows.text}), labelled AS NOT MATERIALIZED ({_auc_source(keys, out)}), "
-        f"numbered AS ({numbered.text}), "
+        f"numbered AS NOT MATERIALIZED ({numbered.text}), "
         f"binned AS (SELECT g, y, s, g * {AUC_BINS} + CAST(least(greatest(floor(s * {AUC_BINS}), 0), "
         f"{AUC_BINS - 1}) AS BIGINT) AS cell FROM numbered WHERE g IS NOT NULL) "
     )
     params = (*rows.params, *numbered.params)
     histogram = ScoreHistogram(len(groups) * AUC_BINS)
-    for chunk in store.numpy_chunks(Sql(common + "SELECT cell, y, s FROM binned", params), AUC_CHUNK_ROWS, cancel):
+    chunks = store.numpy_chunks(Sql(common + "SELECT cell, y, s FROM binned", params), AUC_CHUNK_ROWS, cancel)
+    for chunk in _rebatched(chunks, AUC_CHUNK_ROWS):
         histogram.add(np.asarray(chunk["cell"], dtype=np.int64), np.asarray(chunk["y"], dtype=np.int64),
                       np.asarray(chunk["s"], dtype=np.float64))
 
@@ -561,6 +562,30 @@ def _auc_by_group(store: Store, rows: Sql, scored: pd.DataFrame, out: Outcomes, 
     # A class score that is never valid on a key's labelled rows leaves its group empty:
     # it has no AUC to average, as when the groups were the distinct ones of the rows.
     return groups[groups["g"].isin(np.unique(cells // AUC_BINS))]
+
+
+def _rebatched(chunks: Iterable[dict[str, np.ndarray]], rows: int) -> Iterator[dict[str, np.ndarray]]:
+    """``chunks`` joined into chunks of at least ``rows`` rows (the last may be smaller).
+
+    DuckDB hands a filtered scan over in batches of about one row group (82 batches of 110k
+    rows at 10M), whatever size was asked; the dense histogram's cost per chunk is its whole
+    width, so counting 82 small chunks took twice the CPU of counting four large ones."""
+    pending: list[dict[str, np.ndarray]] = []
+    held = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        held += len(next(iter(chunk.values()), ()))
+        if held >= rows:
+            yield _joined(pending)
+            pending, held = [], 0
+    if pending:
+        yield _joined(pending)
+
+
+def _joined(chunks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    if len(chunks) == 1:
+        return chunks[0]
+    return {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]}
 
 
 def _numbered_groups(scored: pd.DataFrame, n_classes: int) -> pd.DataFrame:
@@ -589,9 +614,10 @@ def _group_numbers(groups: pd.DataFrame, keys: list[str]) -> Sql:
         return Sql(f"SELECT n.g, CAST(l.y AS BIGINT) AS y, l.s FROM labelled l JOIN ({table.text}) n ON {joined}",
                    table.params)
     whens, params = [], []
-    for record in groups[columns + ["g"]].itertuples(index=False):
-        *values, g = record
-        whens.append(f"WHEN {' AND '.join(f'l.{ident(c)} IS NOT DISTINCT FROM ?' for c in columns)} THEN {int(g)}")
+    for record in groups[keys + ["k", "g"]].itertuples(index=False):
+        *values, k, g = record
+        tests = [f"l.{ident(c)} IS NOT DISTINCT FROM ?" for c in keys] + [f"l.k = {int(k)}"]
+        whens.append(f"WHEN {' AND '.join(tests)} THEN {int(g)}")
         params += [_parameter(v) for v in values]
     return Sql(f"SELECT CASE {' '.join(whens)} END AS g, CAST(l.y AS BIGINT) AS y, l.s FROM labelled l", tuple(params))
 
