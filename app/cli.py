@@ -490,7 +490,7 @@ def _check(args: argparse.Namespace, paths: Sequence[str], reference: Sequence[s
 
 def run_compare_command(args: argparse.Namespace) -> int:
     from analysis.compare.regressed_slices import SliceSettings
-    from analysis.compare.report import compare_report, is_regression, report_text
+    from analysis.compare.report import ReportSettings, compare_report, is_regression, report_text
     from analysis.data.time import time_window
     from analysis.slicing.role_leaves import where_sql
     from analysis.workspace.workspace_file import Workspace
@@ -508,12 +508,12 @@ def run_compare_command(args: argparse.Namespace) -> int:
         condition = where_sql(Scope(store, dataset, roles), args.where, cards=cards) if args.where else None
         dataset, condition = cli_rules.compare_inputs(store, args, dataset, roles, condition)
         windows = [None if w is None else time_window(roles, *w) for w in (args.base_window, args.candidate_window)]
-        settings = SliceSettings(saved=saved, column=args.column, max_level=args.max_level,
-                                 min_support=args.min_support, tolerance=args.tolerance)
-        report = compare_report(Scope(store, dataset, roles, condition), args.base, args.candidate,
-                                metric=args.metric, settings=settings, threshold=args.threshold,
-                                base_window=windows[0], candidate_window=windows[1],
-                                version_names={version: card.display_name for version, card in cards.items()})
+        slices = SliceSettings(saved=saved, column=args.column, max_level=args.max_level,
+                               min_support=args.min_support, tolerance=args.tolerance)
+        settings = ReportSettings(metric=args.metric, slices=slices, threshold=args.threshold,
+                                  base_window=windows[0], candidate_window=windows[1],
+                                  version_names={version: card.display_name for version, card in cards.items()})
+        report = compare_report(Scope(store, dataset, roles, condition), args.base, args.candidate, settings)
         if args.workspace:
             _keep_verdict(args.workspace, dataset.name, report)
         print(json.dumps(report, indent=2, default=str) if args.json else report_text(report))

@@ -601,27 +601,55 @@ def at_threshold(roles: RoleMap, threshold: float | None) -> RoleMap:
     return replace(roles, prediction=None, threshold=float(threshold))
 
 
-def compare_versions(scope: Scope, base: str | None, candidate: str | None, threshold: float | None = None,
-                     metrics: Sequence[str] | None = None, n_boot: int = N_BOOT, seed: int = 0, *,
-                     base_condition: Sql | None = None, candidate_condition: Sql | None = None,
-                     cancel: CancelToken = NEVER_CANCELLED) -> Comparison:
-    """Every compared metric of ``candidate`` against ``base`` over rows in ``condition``.
+@dataclass(frozen=True)
+class CompareSettings:
+    """How :func:`compare_versions` compares two versions: one value in place of six keyword
+    arguments, so a caller states its choices once and passes them on unchanged.
 
-    Only labelled rows count for metrics (paired: pairs with a label). ``metrics`` limits the
-    list (default: all of :data:`COMPARED` for the task); the first is the primary metric.
+    Parameters
+    ----------
+    metrics : sequence of str or None, default=None
+        The metrics compared, the first being the primary one; None compares every metric of
+        :data:`COMPARED` for the task.
+    threshold : float or None, default=None
+        A cut-off on the positive-class score replacing the logged predictions (binary tasks
+        with a score; see :func:`at_threshold`); None keeps the logged predictions.
+    n_boot : int, default=N_BOOT
+        Bootstrap resamples for the metrics whose interval is bootstrapped (F1, ECE).
+    seed : int, default=0
+        Seed of those resamples, so a comparison is reproducible.
+    base_condition, candidate_condition : Sql or None, default=None
+        A restriction of one side's rows, such as a time window; a restricted comparison is
+        always unpaired (see :func:`pair_versions`).
     """
-    roles = scope.roles
-    roles = at_threshold(roles, threshold)
-    pairing = pair_versions(scope.with_roles(roles), base, candidate, base_condition=base_condition,
-                            candidate_condition=candidate_condition, cancel=cancel)
-    names = list(metrics or COMPARED[roles.task])
+
+    metrics: Sequence[str] | None = None
+    threshold: float | None = None
+    n_boot: int = N_BOOT
+    seed: int = 0
+    base_condition: Sql | None = None
+    candidate_condition: Sql | None = None
+
+
+def compare_versions(scope: Scope, base: str | None, candidate: str | None,
+                     settings: CompareSettings = CompareSettings(),
+                     cancel: CancelToken = NEVER_CANCELLED) -> Comparison:
+    """Every compared metric of ``candidate`` against ``base`` over rows in ``scope``'s
+    condition, as ``settings`` chooses.
+
+    Only labelled rows count for metrics (paired: pairs with a label).
+    """
+    roles = at_threshold(scope.roles, settings.threshold)
+    pairing = pair_versions(scope.with_roles(roles), base, candidate, base_condition=settings.base_condition,
+                            candidate_condition=settings.candidate_condition, cancel=cancel)
+    names = list(settings.metrics or COMPARED[roles.task])
     unknown = [m for m in names if m not in COMPARED[roles.task]]
     if unknown:
         raise SchemaError(f"cannot compare {', '.join(unknown)} for a {roles.task.value} task; "
                           f"choose from {', '.join(COMPARED[roles.task])}")
     base_rows, cand_rows = compared_rows(scope.with_roles(roles), pairing)
-    return compare_metrics(scope.with_roles(roles), pairing, base_rows, cand_rows, names, threshold, n_boot, seed,
-                           cancel)
+    return compare_metrics(scope.with_roles(roles), pairing, base_rows, cand_rows, names, settings.threshold,
+                           settings.n_boot, settings.seed, cancel)
 
 
 def compare_metrics(scope: Scope, pairing: Pairing, base_rows: Rows, cand_rows: Rows, metrics: Sequence[str],

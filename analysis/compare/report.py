@@ -4,7 +4,7 @@ and the gate ``--fail-on-regression`` applies."""
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Sequence
 
 from analysis.compare.comparison import (
@@ -50,20 +50,46 @@ class ComparisonResult:
     pairing: Pairing
 
 
-def run_comparison(scope: Scope, base: str, candidate: str, metric: str | None = None,
-                   settings: SliceSettings = SliceSettings(), threshold: float | None = None,
-                   base_window: Sql | None = None, candidate_window: Sql | None = None,
-                   split_at: _dt.datetime | None = None, cancel: CancelToken = NEVER_CANCELLED,
-                   partial: Callable[[ComparisonResult], None] | None = None,
-                   version_names: Mapping[str, str] | None = None) -> ComparisonResult:
-    """Compare ``candidate`` with ``base``: see :func:`compare_report` for what is measured.
+@dataclass(frozen=True)
+class ReportSettings:
+    """What :func:`run_comparison` compares and how: one value in place of eight keyword
+    arguments, built once by the CLI or the panel from what the person chose.
 
-    ``settings`` chooses the slices tested; ``metric`` judges the slices too unless
-    ``settings.metric`` names another, and discovery runs only on a paired comparison.
+    Parameters
+    ----------
+    metric : str or None, default=None
+        The metric listed first, judged by the gate and (unless ``slices.metric`` names
+        another) by the slices; None is the task's default (accuracy or MAE).
+    slices : SliceSettings, default=SliceSettings()
+        Which slices are tested and the tolerance; discovery runs only on a paired comparison.
+    threshold : float or None, default=None
+        A cut-off on the positive-class score replacing the logged predictions (binary tasks
+        with a score); None keeps the logged predictions.
+    base_window, candidate_window : Sql or None, default=None
+        Restrict each side to a time window, so one version can be compared before and after
+        a deploy or an incident (always unpaired).
+    split_at : datetime or None, default=None
+        The short form of the windows: the base's rows before that moment against the
+        candidate's from it on (replaces ``base_window`` and ``candidate_window``).
+    version_names : mapping of str to str, default={}
+        Raw version string -> version card name, naming the versions in the sentences and in
+        ``base_name``/``candidate_name``; ``base``/``candidate`` stay the raw strings.
+    """
 
-    ``base_window``/``candidate_window`` restrict each side to a time window, so one version
-    can be compared before and after a deploy or an incident (always unpaired); ``split_at``
-    is the short form: the base's rows before that moment against the candidate's from it on.
+    metric: str | None = None
+    slices: SliceSettings = SliceSettings()
+    threshold: float | None = None
+    base_window: Sql | None = None
+    candidate_window: Sql | None = None
+    split_at: _dt.datetime | None = None
+    version_names: Mapping[str, str] = field(default_factory=dict)
+
+
+def run_comparison(scope: Scope, base: str, candidate: str, settings: ReportSettings = ReportSettings(),
+                   cancel: CancelToken = NEVER_CANCELLED,
+                   partial: Callable[[ComparisonResult], None] | None = None) -> ComparisonResult:
+    """Compare ``candidate`` with ``base`` as ``settings`` chooses: see :func:`compare_report`
+    for what is measured.
 
     ``partial`` receives the verdict first: the pairing, every metric but ROC AUC with its
     interval and the flips with McNemar's test, all from one aggregate over the paired join
@@ -72,15 +98,14 @@ def run_comparison(scope: Scope, base: str, candidate: str, metric: str | None =
     (:func:`~analysis.compare.comparison.pair_and_sum`), so the verdict is one pass. ROC AUC
     (DeLong) and the per-slice tests with discovery follow, from the pairs' outcomes joined
     once more into a narrow table (:func:`~analysis.compare.comparison.stored_pairs`); the
-    result returned has all.
-
-    ``version_names`` (raw version string -> version card name) names the versions in the
-    sentences and in ``base_name``/``candidate_name``; ``base``/``candidate`` stay the raw strings."""
+    result returned has all."""
+    threshold, base_window, candidate_window = settings.threshold, settings.base_window, settings.candidate_window
+    slice_settings = settings.slices
     store, dataset, roles = scope.store, scope.dataset, scope.roles
-    saved_slices, column, tolerance = settings.saved, settings.column, settings.tolerance
-    if split_at is not None:
-        base_window, candidate_window = before_and_after(roles, split_at)
-    metric = metric or default_metric(roles)
+    saved_slices, column, tolerance = slice_settings.saved, slice_settings.column, slice_settings.tolerance
+    if settings.split_at is not None:
+        base_window, candidate_window = before_and_after(roles, settings.split_at)
+    metric = settings.metric or default_metric(roles)
     roles = at_threshold(roles, threshold)
     flip_kind = flip_kind_sql(roles, tolerance)
     paired_at_once = (pair_and_sum(scope.with_roles(roles), base, candidate, flip_kind, cancel)
@@ -94,7 +119,7 @@ def run_comparison(scope: Scope, base: str, candidate: str, metric: str | None =
     order = _metric_order(roles, metric)
     first = [m for m in order if m == metric or m not in LATER_METRICS]
     later = [m for m in order if m not in first]
-    names = dict(version_names or {})
+    names = dict(settings.version_names)
     base_rows, cand_rows = compared_rows(scope.with_roles(roles), pairing, columns)
     if paired_at_once is None:
         sums = paired_sums(store, base_rows, flip_kind, cancel) if pairing.paired else None
@@ -103,7 +128,8 @@ def run_comparison(scope: Scope, base: str, candidate: str, metric: str | None =
     flip_table = flips_of(sums) if sums is not None else None
     if partial is not None:
         partial(_result(roles, verdict, (), flip_table, tolerance, names, complete=False))
-    tested = replace(settings, discover=settings.discover and pairing.paired, metric=settings.metric or metric)
+    tested = replace(slice_settings, discover=slice_settings.discover and pairing.paired,
+                     metric=slice_settings.metric or metric)
     with stored_pairs(scope.with_roles(roles), pairing, base_rows, cand_rows, cancel) as (measured, sliced):
         rest = compare_metrics(scope.with_roles(roles), pairing, *measured, later, threshold,
                                cancel=cancel).overall if later else []

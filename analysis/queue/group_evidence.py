@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from analysis.compare.comparison import compare_versions
+from analysis.compare.comparison import CompareSettings, compare_versions
 from analysis.compare.regressed_slices import ALPHA
 from analysis.data.time import timestamp_expr
 from analysis.discovery.failing_slices import row_error_sql
@@ -107,8 +107,8 @@ def version_evidence(scope: Scope, predicate: Predicate, version: str,
         f"SELECT {version_text}, count(*), coalesce(sum({error}), 0) FROM {ident(dataset.view)} "
         f"WHERE {inside.text} GROUP BY 1", inside.params))}
     cancel.raise_if_cancelled()
-    test = compare_versions(scope.with_condition(to_sql(predicate)), base, version, metrics=["error_rate"],
-                            cancel=cancel).get("error_rate")
+    test = compare_versions(scope.with_condition(to_sql(predicate)), base, version,
+                            CompareSettings(metrics=["error_rate"]), cancel=cancel).get("error_rate")
     return {
         "base": base, "candidate": version, "relation": relation, "metric": "error_rate",
         "versions": [_version_counts(name, *counts.get(name, (0, 0))) for name in (base, version)],

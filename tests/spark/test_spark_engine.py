@@ -137,12 +137,12 @@ def test_breakdown_equals_duckdb(spark_store, both):
 
 
 def test_compare_verdict_equals_duckdb(spark_store, demo_log):
-    from analysis.compare.comparison import compare_versions
+    from analysis.compare.comparison import CompareSettings, compare_versions
 
     spark, duck, store = demo_log
     base, candidate = "fraud-lr-2026.09", "fraud-gbm-2026.10"
-    on_spark = compare_versions(Scope(spark_store, spark.dataset, duck.roles), base, candidate, metrics=["accuracy"])
-    on_duckdb = compare_versions(Scope(store, duck.dataset, duck.roles), base, candidate, metrics=["accuracy"])
+    on_spark = compare_versions(Scope(spark_store, spark.dataset, duck.roles), base, candidate, CompareSettings(metrics=["accuracy"]))
+    on_duckdb = compare_versions(Scope(store, duck.dataset, duck.roles), base, candidate, CompareSettings(metrics=["accuracy"]))
     assert on_duckdb.get("accuracy").p_value is not None
     assert_same(on_spark, on_duckdb)
 

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from analysis.compare.plots import compare_plots, score_region_rows
 from analysis.compare.regressed_slices import SliceSettings
-from analysis.compare.report import run_comparison
+from analysis.compare.report import ReportSettings, run_comparison
 from analysis.compare.flips import export_flips
 from analysis.metrics.per_version import METRICS
 from analysis.data.time import time_span
@@ -413,9 +413,10 @@ class ComparePanel(Panel):
         self.compared_threshold = threshold
         self.run_job("compare", run_comparison,
                      Scope(self.session.store, opened.dataset, opened.roles, self.session.condition()), base,
-                     candidate, settings=SliceSettings(saved=tuple(self.session.saved_slices.values())),
-                     threshold=threshold, split_at=split_at,
-                     version_names={version: self.session.version_name(version) for version in self.versions},
+                     candidate, ReportSettings(
+                         slices=SliceSettings(saved=tuple(self.session.saved_slices.values())), threshold=threshold,
+                         split_at=split_at,
+                         version_names={version: self.session.version_name(version) for version in self.versions}),
                      lane=HEAVY, label="Comparing versions", on_partial=self._show_report, on_done=self._show)
 
     def _show_report(self, result) -> None:

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.compare.comparison import compare_versions, pair_versions
+from analysis.compare.comparison import CompareSettings, compare_versions, pair_versions
 from analysis.compare.regressed_slices import SliceSettings
-from analysis.compare.report import compare_report, is_regression
+from analysis.compare.report import ReportSettings, compare_report, is_regression
 from analysis.stats.comparison import independent_proportions
 from analysis.compare.flips import export_flips, flips
 from analysis.data.open_log import load_log
@@ -69,7 +69,7 @@ def test_versions_that_saw_different_requests_are_unpaired(store, tmp_path, layo
         first, second = requests.iloc[:1200], requests.iloc[1200:]
     frame = pd.concat([_scored(first, "v1", rng, 0.3), _scored(second, "v2", rng, 0.2)])
     log = _load(store, tmp_path, frame)
-    comparison = compare_versions(Scope(store, log.dataset, log.roles), "v1", "v2", metrics=["accuracy"])
+    comparison = compare_versions(Scope(store, log.dataset, log.roles), "v1", "v2", CompareSettings(metrics=["accuracy"]))
     assert not comparison.pairing.paired
     assert "Unpaired" in comparison.pairing.explanation
     labelled = frame.dropna(subset=["label"])
@@ -87,13 +87,27 @@ def test_two_time_windows_of_one_version_are_unpaired(store, tmp_path):
     log = _load(store, tmp_path, frame)
     cut = frame["ts"].iloc[1000].to_pydatetime()
     before, after = Sql('"ts" < ?', (cut,)), Sql('"ts" >= ?', (cut,))
-    comparison = compare_versions(Scope(store, log.dataset, log.roles), "v1", "v1", base_condition=before,
-                                  candidate_condition=after, metrics=["accuracy", "roc_auc"])
+    comparison = compare_versions(Scope(store, log.dataset, log.roles), "v1", "v1", CompareSettings(
+        metrics=["accuracy", "roc_auc"], base_condition=before, candidate_condition=after))
     assert not comparison.pairing.paired
     assert (comparison.pairing.base.rows, comparison.pairing.candidate.rows) == (1000, 1000)
     ok = frame["pred"] == frame["label"]
     assert comparison.get("accuracy").base == pytest.approx(ok.iloc[:1000].mean())
     assert comparison.get("accuracy").candidate == pytest.approx(ok.iloc[1000:].mean())
+
+
+def test_report_settings_split_at_compares_the_rows_before_and_after_the_moment(store, tmp_path):
+    rng = np.random.default_rng(31)
+    frame = _scored(_requests(rng, 2000), "v1", rng, 0.3)
+    log = _load(store, tmp_path, frame)
+    cut = frame["ts"].iloc[700].to_pydatetime()
+    settings = ReportSettings(slices=SliceSettings(discover=False), split_at=cut, version_names={"v1": "Ranker"})
+    report = compare_report(Scope(store, log.dataset, log.roles), "v1", "v1", settings)
+    ok = frame["pred"] == frame["label"]
+    accuracy = next(m for m in report["overall"] if m["metric"] == "accuracy")
+    assert not report["paired"] and (report["base_rows"], report["candidate_rows"]) == (700, 1300)
+    assert (accuracy["base"], accuracy["candidate"]) == pytest.approx((ok.iloc[:700].mean(), ok.iloc[700:].mean()))
+    assert report["base_name"].startswith("Ranker") and report["base"].startswith("v1")
 
 
 def test_late_labels_lower_coverage_and_only_labelled_pairs_count(store, tmp_path):
@@ -105,7 +119,7 @@ def test_late_labels_lower_coverage_and_only_labelled_pairs_count(store, tmp_pat
                        _scored(requests.fillna({"label": 0}), "v2", rng, 0.2)])
     frame["label"] = pd.concat([requests["label"], requests["label"]]).to_numpy()
     log = _load(store, tmp_path, frame)
-    report = compare_report(Scope(store, log.dataset, log.roles), "v1", "v2", settings=SliceSettings(max_level=1))
+    report = compare_report(Scope(store, log.dataset, log.roles), "v1", "v2", ReportSettings(slices=SliceSettings(max_level=1)))
     assert report["coverage"]["base"] == pytest.approx(0.8)
     f = report["flips"]
     assert f["negative"] + f["positive"] + f["both_right"] + f["both_wrong"] == 800
@@ -116,7 +130,7 @@ def test_identical_candidate_reports_no_regression(store, tmp_path):
     base = _scored(_requests(rng, 3000), "v1", rng, 0.3)
     frame = pd.concat([base, base.assign(version="v2")])
     log = _load(store, tmp_path, frame)
-    report = compare_report(Scope(store, log.dataset, log.roles), "v1", "v2", settings=SliceSettings(max_level=2))
+    report = compare_report(Scope(store, log.dataset, log.roles), "v1", "v2", ReportSettings(slices=SliceSettings(max_level=2)))
     assert report["paired"]
     assert report["regressed_slices"] == []
     assert report["flips"]["negative"] == report["flips"]["positive"] == 0
@@ -241,7 +255,7 @@ def test_discovery_on_a_share_of_the_pairs_still_finds_the_regression_and_tests_
     frame = _segment_regression(np.random.default_rng(9), 4000)
     log = _load(store, tmp_path, frame)
     monkeypatch.setattr(compare_slices, "DISCOVERY_PAIRS", 1500)
-    report = compare_report(Scope(store, log.dataset, log.roles), "v1", "v2", settings=SliceSettings(max_level=2))
+    report = compare_report(Scope(store, log.dataset, log.roles), "v1", "v2", ReportSettings(slices=SliceSettings(max_level=2)))
     top = report["regressed_slices"][0]
     assert top["predicate"] == "segment = 'c'" and top["source"] == "discovered"
     assert top["rows"] == int((frame["segment"] == "c").sum()) // 2
@@ -314,8 +328,8 @@ def test_verdict_comes_first_and_agrees_with_the_whole_report(store, tmp_path):
     frame = _segment_regression(np.random.default_rng(12), 3000)
     log = _load(store, tmp_path, frame)
     verdicts = []
-    result = run_comparison(Scope(store, log.dataset, log.roles), "v1", "v2", settings=SliceSettings(max_level=2),
-                            partial=verdicts.append)
+    result = run_comparison(Scope(store, log.dataset, log.roles), "v1", "v2",
+                            ReportSettings(slices=SliceSettings(max_level=2)), partial=verdicts.append)
     (verdict,) = verdicts
     first, whole = verdict.report, result.report
     assert not first["complete"] and whole["complete"]
@@ -337,8 +351,8 @@ def test_verdict_keeps_auc_when_auc_is_the_metric_judged(store, tmp_path):
     frame = _segment_regression(np.random.default_rng(13), 2000)
     log = _load(store, tmp_path, frame)
     verdicts = []
-    run_comparison(Scope(store, log.dataset, log.roles), "v1", "v2", metric="roc_auc",
-                   settings=SliceSettings(max_level=1), partial=verdicts.append)
+    run_comparison(Scope(store, log.dataset, log.roles), "v1", "v2",
+                   ReportSettings(metric="roc_auc", slices=SliceSettings(max_level=1)), partial=verdicts.append)
     assert verdicts[0].report["overall"][0]["metric"] == "roc_auc"
 
 

