@@ -43,7 +43,7 @@ def add_queue_commands(sub, positive_int, timestamp) -> None:
     _add_training_arguments(add, "trace each group's failures to the training batch they come from (slow)")
     add.add_argument("--trace-at-most", type=positive_int, metavar="N",
                      help="trace at most N failures per version to a training batch, a uniform sample "
-                          "(default 500; the rest are grouped by slice)")
+                          "(default 500; the rest join a blamed batch's group when the model without it gets them right)")
     add.add_argument("--json", action="store_true",
                      help="print {added, duplicates, counted, groups, followup, blamed, notes}")
     add_role_arguments(add, LOG_ROLE_FLAGS)
@@ -101,7 +101,8 @@ def run_queue_command(args: argparse.Namespace) -> int:
 
 def _add(queue, args) -> int:
     from analysis.data.open_log import load_log
-    from analysis.queue.blame import TRACE_AT_MOST, attach_blame
+    from analysis.queue.blame import TRACE_AT_MOST, attach_blame, blame_text
+    from analysis.trace.tracer import TrainingFiles
     from analysis.queue.followup import follow_up
     from analysis.queue.group_evidence import attach_version_evidence
     from analysis.queue.grouping import version_scope
@@ -130,8 +131,8 @@ def _add(queue, args) -> int:
                         sample=args.sample, findings=findings, traces=_traces(queue, store, dataset, roles, args),
                         trace_at_most=args.trace_at_most or TRACE_AT_MOST)
     attach_version_evidence(queue, Scope(store, dataset, roles), result.groups)
-    blamed = (attach_blame(queue, Scope(store, dataset, roles), result.groups, args.train, args.model, args.trust)
-              if args.train else [])
+    blamed = (attach_blame(queue, Scope(store, dataset, roles), result.groups,
+                           TrainingFiles(tuple(args.train), args.model, args.trust)) if args.train else [])
     total = queue.total_failures()
     groups = [queue.group(g).to_dict(total) for g in dict.fromkeys(result.groups)]
     summary = {"added": result.added, "duplicates": result.duplicates, "counted": result.counted,
@@ -146,8 +147,7 @@ def _add(queue, args) -> int:
         for f in followed:
             print(f"follow-up: group {f['group']} {f['title']}: {f['status']} (p = {f['p_value']:.3g})")
         for b in blamed:
-            print(f"group {b['group']} {b['title']}: blamed training {b['column']} = {b['value']} "
-                  f"({100 * b['harmful_share']:.0f}% of the harmful influence, {100 * b['row_share']:.0f}% of rows)")
+            print(f"group {b['group']} {b['title']}: {blame_text(b)}")
     return 0
 
 
@@ -157,7 +157,8 @@ def _traces(queue, store, dataset, roles, args) -> dict:
     version named by ``--version``, by the model file's name, or the log's only version."""
     from analysis.errors import InputError
     from analysis.metrics.per_version import model_versions
-    from analysis.queue.blame import TraceSource, traces_from_cards
+    from analysis.queue.blame import traces_from_cards
+    from analysis.trace.tracer import TrainingFiles
     from analysis.trace.tracer import version_of_model
 
     traces = traces_from_cards(queue.workspace.version_cards())
@@ -168,7 +169,7 @@ def _traces(queue, store, dataset, roles, args) -> dict:
     if versions and version is None:
         raise InputError(f"--train: say which version the model was trained for with --version "
                          f"(the log has {', '.join(versions)})")
-    traces[version] = TraceSource(tuple(args.train), args.model, args.trust)
+    traces[version] = TrainingFiles(tuple(args.train), args.model, args.trust)
     return traces
 
 

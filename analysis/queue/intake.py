@@ -30,11 +30,11 @@ from analysis.data.time import time_window, timestamp_expr
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
 from analysis.query import ROW_ID, Sql, ident
 from analysis.queue.failure_queue import FailureQueue
-from analysis.queue.blame import TRACE_AT_MOST, TraceSource
+from analysis.queue.blame import TRACE_AT_MOST
 from analysis.queue.grouping import FoundGroup, group_failures
 from analysis.scope import Scope
 from analysis.slices import RowIds, to_sql
-from analysis.trace.tracer import InfluenceCache
+from analysis.trace.tracer import InfluenceCache, TrainingFiles
 from analysis.triage.check_report import finding_from_dict
 from analysis.triage.ranking import Finding
 from analysis.workspace.workspace_file import Workspace
@@ -56,7 +56,7 @@ class IntakeResult:
 
 
 def intake_log(queue: FailureQueue, scope: Scope, *, since_last_review: bool = False, sample: int | None = None,
-               findings: Sequence[Finding] = (), traces: Mapping[str | None, TraceSource] | None = None,
+               findings: Sequence[Finding] = (), traces: Mapping[str | None, TrainingFiles] | None = None,
                trace_at_most: int = TRACE_AT_MOST, cancel: CancelToken = NEVER_CANCELLED) -> IntakeResult:
     """Queue the failures of ``dataset`` matching ``condition`` (and after the last review's data),
     grouped first by the check ``findings`` of the log whose rows they are, then by the training
@@ -128,7 +128,7 @@ class FoundFailures:
 
 
 def find_failures(scope: Scope, findings: Sequence[Finding] = (), cancel: CancelToken = NEVER_CANCELLED,
-                  traces: Mapping[str | None, TraceSource] | None = None, cache: InfluenceCache | None = None,
+                  traces: Mapping[str | None, TrainingFiles] | None = None, cache: InfluenceCache | None = None,
                   trace_at_most: int = TRACE_AT_MOST, progress: Progress = no_progress) -> FoundFailures:
     """Read and group the failures matching ``condition``; reads the log only, so a window runs
     it on a worker (with ``progress`` and ``cancel``) and writes the result with
