@@ -37,8 +37,8 @@ def add_queue_commands(sub, positive_int, timestamp) -> None:
     add.add_argument("--check", action="store_true",
                      help="run the input checks again first and group failures by the findings whose rows they are "
                           "(against the reference profile saved in the workspace, else the log's first 20%% of time); "
-                          "the findings are kept; without --check the log's last kept findings are used, and when "
-                          "none are kept the checks run first anyway")
+                          "the findings are kept; without --check the log's last kept check is used (one that found "
+                          "nothing too), and when none is kept the checks run first anyway")
     add.add_argument("--sample", type=positive_int, help="keep at most N items per group; count the rest")
     _add_training_arguments(add, "trace each group's failures to the training batch they come from (slow)")
     add.add_argument("--trace-at-most", type=positive_int, metavar="N",
@@ -106,7 +106,7 @@ def _add(queue, args) -> int:
     from analysis.queue.followup import follow_up
     from analysis.queue.group_evidence import attach_version_evidence
     from analysis.queue.grouping import version_scope
-    from analysis.queue.intake import intake_log, kept_findings
+    from analysis.queue.intake import intake_log, kept_findings, needs_check
     from analysis.slicing.role_leaves import where_sql
     from analysis.store import APP_MEMORY_LIMIT, Store
     from analysis.triage.check_report import check_dataset, finding_to_dict
@@ -123,7 +123,8 @@ def _add(queue, args) -> int:
         condition = version_scope(roles, args.version) & condition
     followed = follow_up(queue, Scope(store, dataset, roles))
     findings = () if args.check else kept_findings(queue.workspace, dataset.name)
-    if not findings:  # grouped by failing slice alone, a swapped client's failures would be two groups
+    # grouped by failing slice alone, a swapped client's failures would be two groups
+    if args.check or needs_check(queue.workspace, dataset.name):
         checked = check_dataset(Scope(store, dataset, roles), queue.workspace.profile(dataset.name))
         queue.workspace.save_findings(dataset.name, checked.reference, [finding_to_dict(f) for f in checked.findings])
         findings = checked.findings

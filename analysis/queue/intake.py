@@ -79,8 +79,9 @@ def kept_findings(workspace: Workspace, dataset_name: str) -> tuple[Finding, ...
     slice cannot stand in for: a swapped client's failures are two failing slices to discovery
     (far rows with small amounts, and the client's other far rows), and no fold rule between a
     slice and its refinement can merge them without also merging a weak subpopulation into its
-    parent (tests/analysis/queue/test_grouping.py, ``SPLIT_SWAP``). When none are kept, the
-    CLI's ``queue add`` and the window's intake run the checks first and keep them. A document
+    parent (tests/analysis/queue/test_grouping.py, ``SPLIT_SWAP``). When no check is kept
+    (:func:`needs_check`), the CLI's ``queue add`` and the window's intake run the checks first
+    and keep them. A document
     this version cannot read is left out: grouping by slice still holds its failures."""
     found = []
     for document in workspace.findings(dataset_name)[1]:
@@ -89,6 +90,14 @@ def kept_findings(workspace: Workspace, dataset_name: str) -> tuple[Finding, ...
         except (KeyError, ValueError, TypeError, SchemaError):
             continue
     return tuple(found)
+
+
+def needs_check(workspace: Workspace, dataset_name: str) -> bool:
+    """Whether an intake of this log runs the input checks first: only when the workspace keeps
+    no check of it. A check that found nothing is recorded as such (with its reference and
+    time, :meth:`~analysis.workspace.workspace_file.Workspace.last_check`), so a clean log is
+    not checked again at every intake; ``queue add --check`` or the findings panel re-checks."""
+    return workspace.last_check(dataset_name) is None
 
 
 def intake_rows(queue: FailureQueue, scope: Scope, row_numbers: Iterable[int],

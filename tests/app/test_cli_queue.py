@@ -224,6 +224,31 @@ def test_check_keeps_its_findings_for_the_meeting_and_the_next_intake(demo_files
         opened.close()
 
 
+def test_a_clean_check_is_kept_and_not_run_again_at_the_next_intake(clean_demo_files, tmp_path):
+    """A log whose check finds nothing: the first ``queue add`` checks it and the workspace keeps
+    "checked, no findings" with the check's reference and time; the next intake uses that (the
+    time is unchanged) instead of checking again, and ``--check`` checks again."""
+    from analysis.workspace.workspace_file import Workspace
+
+    workspace = tmp_path / "clean.sleuth"
+
+    def last_check() -> dict:
+        opened = Workspace.open(workspace)
+        try:
+            name = opened.datasets()[0].name
+            return opened.last_check(name)
+        finally:
+            opened.close()
+
+    _sleuth("queue", "add", workspace, clean_demo_files.log, "--json")
+    first = last_check()
+    assert first["findings"] == 0 and first["reference"] and first["checked_at"] is not None
+    _sleuth("queue", "add", workspace, clean_demo_files.log, "--json")
+    assert last_check() == first
+    _sleuth("queue", "add", workspace, clean_demo_files.log, "--check", "--json")
+    assert last_check()["checked_at"] > first["checked_at"]
+
+
 def test_a_first_queue_add_without_check_still_groups_the_swap_by_its_finding(demo_files, tmp_path):
     """Issue 16's swap split, on the user's default path: a new workspace (no check kept) and a
     plain ``queue add``. The checks run first and are kept, so the swapped client's failures
