@@ -79,10 +79,10 @@ def kept_findings(workspace: Workspace, dataset_name: str) -> tuple[Finding, ...
     slice cannot stand in for: a swapped client's failures are two failing slices to discovery
     (far rows with small amounts, and the client's other far rows), and no fold rule between a
     slice and its refinement can merge them without also merging a weak subpopulation into its
-    parent (tests/analysis/queue/test_grouping.py, ``SPLIT_SWAP``). When no check is kept
-    (:func:`needs_check`), the CLI's ``queue add`` and the window's intake run the checks first
-    and keep them. A document
-    this version cannot read is left out: grouping by slice still holds its failures."""
+    parent (tests/analysis/queue/test_grouping.py, the swap's finding group). When no check is
+    kept (:func:`needs_check`), the CLI's ``queue add`` and the window's intake run the checks
+    first and keep them. A document this version cannot read is left out: grouping by slice
+    still holds its failures."""
     found = []
     for document in workspace.findings(dataset_name)[1]:
         try:
