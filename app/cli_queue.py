@@ -37,13 +37,13 @@ def add_queue_commands(sub, positive_int, timestamp) -> None:
     add.add_argument("--check", action="store_true",
                      help="run the input checks again first and group failures by the findings whose rows they are "
                           "(against the reference profile saved in the workspace, else the log's first 20%% of time); "
-                          "the findings are kept; without --check the log's last kept findings are used, and when "
-                          "none are kept the checks run first anyway")
+                          "the findings are kept; without --check the log's last kept check is used (one that found "
+                          "nothing too), and when none is kept the checks run first anyway")
     add.add_argument("--sample", type=positive_int, help="keep at most N items per group; count the rest")
     _add_training_arguments(add, "trace each group's failures to the training batch they come from (slow)")
     add.add_argument("--trace-at-most", type=positive_int, metavar="N",
                      help="trace at most N failures per version to a training batch, a uniform sample "
-                          "(default 500; the rest are grouped by slice)")
+                          "(default 500; the rest join a blamed batch's group when the model without it gets them right)")
     add.add_argument("--json", action="store_true",
                      help="print {added, duplicates, counted, groups, followup, blamed, notes}")
     add_role_arguments(add, LOG_ROLE_FLAGS)
@@ -101,11 +101,12 @@ def run_queue_command(args: argparse.Namespace) -> int:
 
 def _add(queue, args) -> int:
     from analysis.data.open_log import load_log
-    from analysis.queue.blame import TRACE_AT_MOST, attach_blame
+    from analysis.queue.blame import TRACE_AT_MOST, attach_blame, blame_text
+    from analysis.trace.tracer import TrainingFiles
     from analysis.queue.followup import follow_up
     from analysis.queue.group_evidence import attach_version_evidence
     from analysis.queue.grouping import version_scope
-    from analysis.queue.intake import intake_log, kept_findings
+    from analysis.queue.intake import intake_log, kept_findings, needs_check
     from analysis.slicing.role_leaves import where_sql
     from analysis.store import APP_MEMORY_LIMIT, Store
     from analysis.triage.check_report import check_dataset, finding_to_dict
@@ -122,7 +123,8 @@ def _add(queue, args) -> int:
         condition = version_scope(roles, args.version) & condition
     followed = follow_up(queue, Scope(store, dataset, roles))
     findings = () if args.check else kept_findings(queue.workspace, dataset.name)
-    if not findings:  # grouped by failing slice alone, a swapped client's failures would be two groups
+    # grouped by failing slice alone, a swapped client's failures would be two groups
+    if args.check or needs_check(queue.workspace, dataset.name):
         checked = check_dataset(Scope(store, dataset, roles), queue.workspace.profile(dataset.name))
         queue.workspace.save_findings(dataset.name, checked.reference, [finding_to_dict(f) for f in checked.findings])
         findings = checked.findings
@@ -130,8 +132,8 @@ def _add(queue, args) -> int:
                         sample=args.sample, findings=findings, traces=_traces(queue, store, dataset, roles, args),
                         trace_at_most=args.trace_at_most or TRACE_AT_MOST)
     attach_version_evidence(queue, Scope(store, dataset, roles), result.groups)
-    blamed = (attach_blame(queue, Scope(store, dataset, roles), result.groups, args.train, args.model, args.trust)
-              if args.train else [])
+    blamed = (attach_blame(queue, Scope(store, dataset, roles), result.groups,
+                           TrainingFiles(tuple(args.train), args.model, args.trust)) if args.train else [])
     total = queue.total_failures()
     groups = [queue.group(g).to_dict(total) for g in dict.fromkeys(result.groups)]
     summary = {"added": result.added, "duplicates": result.duplicates, "counted": result.counted,
@@ -146,8 +148,7 @@ def _add(queue, args) -> int:
         for f in followed:
             print(f"follow-up: group {f['group']} {f['title']}: {f['status']} (p = {f['p_value']:.3g})")
         for b in blamed:
-            print(f"group {b['group']} {b['title']}: blamed training {b['column']} = {b['value']} "
-                  f"({100 * b['harmful_share']:.0f}% of the harmful influence, {100 * b['row_share']:.0f}% of rows)")
+            print(f"group {b['group']} {b['title']}: {blame_text(b)}")
     return 0
 
 
@@ -157,7 +158,8 @@ def _traces(queue, store, dataset, roles, args) -> dict:
     version named by ``--version``, by the model file's name, or the log's only version."""
     from analysis.errors import InputError
     from analysis.metrics.per_version import model_versions
-    from analysis.queue.blame import TraceSource, traces_from_cards
+    from analysis.queue.blame import traces_from_cards
+    from analysis.trace.tracer import TrainingFiles
     from analysis.trace.tracer import version_of_model
 
     traces = traces_from_cards(queue.workspace.version_cards())
@@ -168,7 +170,7 @@ def _traces(queue, store, dataset, roles, args) -> dict:
     if versions and version is None:
         raise InputError(f"--train: say which version the model was trained for with --version "
                          f"(the log has {', '.join(versions)})")
-    traces[version] = TraceSource(tuple(args.train), args.model, args.trust)
+    traces[version] = TrainingFiles(tuple(args.train), args.model, args.trust)
     return traces
 
 

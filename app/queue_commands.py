@@ -14,7 +14,8 @@ from typing import Mapping, Sequence
 
 from analysis.errors import InputError
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
-from analysis.queue.blame import TraceSource, traces_from_cards
+from analysis.queue.blame import traces_from_cards
+from analysis.trace.tracer import TrainingFiles
 from analysis.queue.edits import QueueEdit, apply, revert
 from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.intake import FoundFailures, IntakeResult, find_failures, queue_failures
@@ -43,7 +44,7 @@ def queue_refusal(session: Session) -> str | None:
     return f"the workspace is read-only ({reason}), so nothing can be queued" if reason else None
 
 
-def session_traces(session: Session, dataset_name: str) -> dict[str, TraceSource]:
+def session_traces(session: Session, dataset_name: str) -> dict[str, TrainingFiles]:
     """What the window's intake traces the failures of the log ``dataset_name`` through: the
     cards of its versions that name a training snapshot and a model (choosing them in the
     trace panel edits the card), trusted only when the person trusted that model file in this
@@ -65,7 +66,7 @@ class FoundToQueue:
 
 
 def find_failures_to_queue(refusal: str | None, scope: Scope, findings: Sequence = (),
-                           traces: Mapping[str, TraceSource] | None = None, check_first: bool = False,
+                           traces: Mapping[str, TrainingFiles] | None = None, check_first: bool = False,
                            saved_profile: str | None = None, cancel: CancelToken = NEVER_CANCELLED,
                            progress: Progress = no_progress) -> FoundToQueue:
     """The worker half of adding failures to the queue; ``refusal`` (from :func:`queue_refusal`)

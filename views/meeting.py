@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from analysis.queue.blame import traced_text
+from analysis.queue.blame import blame_text
 from analysis.queue.edits import AddNote, SetGroupFields, apply, toggle_tag
 from analysis.queue.failure_queue import Group
 from analysis.queue.followup import followup_edit
@@ -399,27 +399,15 @@ def _versions_html(found: dict[str, Any], version_name: Callable[[str | None], s
 
 
 def _blame_html(group: Group) -> str:
-    """The training batch trace blames for the group's failures, or how to trace them."""
+    """The training batch trace blames for the group's failures (or that none is), or how to
+    trace them: the sentence the report prints too."""
     blamed = group.evidence.get("blamed_batch")
     if blamed:
-        tested = f", concentration p = {p_value(blamed['p_value'])}" if "p_value" in blamed else ""
-        if "fixes" in blamed:  # intake's blame: the model without the batch, tested on the scope's predictions
-            tested = (f"; without it {blamed['fixes']:,} failures would be right and {blamed['breaks']:,} correct "
-                      f"predictions wrong, p = {p_value(blamed['p_value'])}")
-        return (f"Blamed training batch: <b>{escape_html(str(blamed['column']))} = {escape_html(str(blamed['value']))}"
-                f"</b> ({100 * blamed['harmful_share']:.0f}% of the harmful influence from "
-                f"{100 * blamed['row_share']:.0f}% of the training rows{tested}{_traced(blamed)})")
+        return escape_html(blame_text(blamed))
     if group.slice is None:
         return ""
     return ("<i>No training batch blamed yet: <code>sleuth queue add WORKSPACE LOG --train SNAPSHOT</code> traces "
             "these failures to the training batch behind them.</i>")
-
-
-def _traced(blamed: dict) -> str:
-    """How many failures intake blamed ("traced 500 of 1,448 failures"); nothing for older evidence."""
-    if "traced_failures" not in blamed or "version_failures" not in blamed:
-        return ""
-    return f"; {traced_text(blamed['traced_failures'], blamed['version_failures'])}"
 
 
 def _rate_plot() -> pg.PlotWidget:

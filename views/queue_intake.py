@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from analysis.queue.intake import kept_findings
+from analysis.queue.intake import kept_findings, needs_check
 from analysis.scope import Scope
 from analysis.slices import Predicate
 from analysis.slicing.role_leaves import slice_sql
@@ -44,7 +44,7 @@ def add_to_queue(panel: Panel, predicate: Predicate | None, findings: Sequence =
     workspace = session.workspace
     if not findings and workspace is not None:
         findings = kept_findings(workspace, opened.name)
-    check_first = not findings
+    check_first = not findings and (workspace is None or needs_check(workspace, opened.name))
     condition = slice_sql(predicate, opened.dataset, opened.roles) if predicate is not None else session.condition()
     panel.run_job("add to queue", find_failures_to_queue, queue_refusal(session),
                   Scope(session.store, opened.dataset, opened.roles, condition), tuple(findings),

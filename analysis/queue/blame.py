@@ -1,17 +1,20 @@
 """Which training batch failures come from, when a training snapshot and model are at hand.
 
-Two questions. Per failure (:func:`batch_groups`, used by grouping): which batch drives *this*
-failure (:mod:`analysis.trace.batch_blame`), so failures blamed on the same batch form one
-group. Per existing group (:func:`blamed_batch`, :func:`attach_blame`): trace sums every
-training row's influence over the group's failed predictions and names the source value
-(batch, source, date) that holds more of the harmful influence than its size predicts, kept
-in the group's evidence so the review sees "these failures come from batch X" next to the slice.
+One method, :mod:`analysis.trace.batch_blame`: a batch is blamed when the model without it
+fixes significantly more failures than it breaks correct predictions (McNemar's exact test,
+Benjamini-Hochberg over the batches tried). Per failure (:func:`batch_groups`, used by
+grouping): the failures of a version that the model without such a batch gets right form that
+batch's group. Per existing group (:func:`blamed_batch`, :func:`attach_blame`): the test is run
+on the group's slice (its failures against its correct predictions), and when no batch passes
+it the evidence says that no training batch is blamed, never the batch with the largest share
+of the influence, which some batch always has. :func:`blame_text` says either the same way in
+the group's evidence, meeting mode and the report.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -22,11 +25,12 @@ from analysis.queue.failure_queue import FailureQueue, Group
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.metrics.outcomes import outcomes
 from analysis.query import ROW_ID, Sql, ident
+from analysis.report.formatting import count, p_value, percent
 from analysis.scope import Scope
 from analysis.slices import to_sql
 from analysis.store import Store
-from analysis.trace.batch_blame import blame_batches, tested_at_most
-from analysis.trace.tracer import InfluenceCache, LoadedLog, TraceSettings, TrainingFiles, trace_failures
+from analysis.trace.batch_blame import BatchBlame, blame_batches, tested_at_most
+from analysis.trace.tracer import InfluenceCache, LoadedLog, PreparedInfluence, TrainingFiles
 from analysis.workspace.version_cards import VersionCard
 
 
@@ -44,20 +48,10 @@ PREPARATION_SHARE = 0.2
 """Part of a version's blame progress given to preparing the influence (once per model)."""
 
 
-@dataclass(frozen=True)
-class TraceSource:
-    """What one version's failures are traced through: the training snapshot and model file a
-    version card (or the workspace) names; ``trust`` only after the person agreed to it."""
-
-    snapshot_paths: tuple[str, ...]
-    model_path: str | None
-    trust: bool = False
-
-
-def traces_from_cards(cards: Mapping[str, VersionCard]) -> dict[str, TraceSource]:
+def traces_from_cards(cards: Mapping[str, VersionCard]) -> dict[str, TrainingFiles]:
     """The versions whose card names both a training snapshot and a model file. A card never
     grants trust: a model that needs it (a pickle) is refused with its sentence when traced."""
-    return {version: TraceSource((card.training_snapshot,), card.model_file)
+    return {version: TrainingFiles((card.training_snapshot,), card.model_file)
             for version, card in cards.items() if card.training_snapshot and card.model_file}
 
 
@@ -71,45 +65,75 @@ class BatchGroup:
     rows: tuple[int, ...]
 
 
-def batch_groups(scope: Scope, version: str | None, row_numbers: pd.Series, source: TraceSource,
+def batch_groups(scope: Scope, version: str | None, row_numbers: pd.Series, source: TrainingFiles,
                  cache: InfluenceCache, at_most: int = TRACE_AT_MOST, cancel: CancelToken = NEVER_CANCELLED,
                  progress: Progress = no_progress) -> list[BatchGroup]:
-    """Blame each failure (row numbers of ``version``; a uniform sample of ``at_most`` when
-    there are more, see :data:`TRACE_AT_MOST`) on a training batch, all in one pass over the
-    prepared influence, and group the failures blamed on the same batch, largest first.
+    """Blame each failure (row numbers of ``version``) on a training batch and group the
+    failures blamed on the same batch, largest first.
+
+    The influence of every training row on each failure is computed for a uniform sample of
+    ``at_most`` of them (see :data:`TRACE_AT_MOST`), all in one pass over the prepared influence;
+    the failures left out are then judged by the same test without it: the test of each batch
+    is the model's, so a failure outside the sample joins a blamed batch's group when the model
+    without that batch gets it right (cheap per row; its influence is computed only to choose
+    between two blamed batches that both fix it). So a cap never leaves a blamed batch's
+    failures to slice groups.
 
     ``scope`` holds the version's rows a batch's removal is tested on (the failures it fixes
     against the correct predictions it breaks; all labelled rows or a sample, see
     :func:`~analysis.trace.batch_blame.tested_at_most`): the version's whole log, not only the
     rows of this intake, because whether a batch harms the model is a question about the model,
     and a week's rows leave the test without power (on the demo, the flipped batch's second
-    October week alone: 118 fixes against 94 breaks, p 0.23; the month: p 1e-5). The failures
-    left out of the sample are not blamed: grouping gives them to their slice."""
-    store, dataset, roles = scope.store, scope.dataset, scope.roles
+    October week alone: 118 fixes against 94 breaks, p 0.23; the month: p 1e-5)."""
     if row_numbers.empty:
         return []
+    label = scope.roles.label
     traced = traced_sample(row_numbers, at_most)
-    ready = cache.prepared(store, list(source.snapshot_paths), source.model_path, source.trust,
-                           LoadedLog(dataset, roles, ()), progress=scaled(progress, 0.0, PREPARATION_SHARE),
-                           cancel=cancel)
-    rows = _log_rows(store, dataset, traced)
+    ready = _ready(scope, source, cache, scaled(progress, 0.0, PREPARATION_SHARE), cancel)
+    rows = _failure_rows(scope, ready, traced)
+    blame = _blame(scope, ready, rows, cancel, scaled(progress, PREPARATION_SHARE, 1.0))
+    blamed = blame.blamed()
+    untraced = _failure_rows(scope, ready, row_numbers[~row_numbers.isin(traced)])
+    cancel.raise_if_cancelled()
+    beyond = blame.blamed_beyond(untraced, untraced[label]) if len(untraced) else np.zeros(0, dtype=int)
+    groups = []
+    for batch in np.unique(np.concatenate([blamed[blamed >= 0], beyond[beyond >= 0]])):
+        members, more = np.flatnonzero(blamed == batch), np.flatnonzero(beyond == batch)
+        summary = {**blame.summary(members, int(batch)), "failures": int(len(members) + len(more)),
+                   "traced_failures": len(traced), "version_failures": len(row_numbers),
+                   "untraced_fixed": int(len(more))}
+        what = f"blamed training batch {summary['column']} = {summary['value']}"
+        ids = np.concatenate([rows[ROW_ID].to_numpy()[members], untraced[ROW_ID].to_numpy()[more]])
+        groups.append(BatchGroup(f"batch:{version}:{summary['column']}={summary['value']}",
+                                 f"{what} ({version})" if version else what, summary,
+                                 tuple(sorted(int(r) for r in ids))))
+    return sorted(groups, key=lambda g: -len(g.rows))
+
+
+def _ready(scope: Scope, source: TrainingFiles, cache: InfluenceCache, progress: Progress,
+           cancel: CancelToken) -> PreparedInfluence:
+    """The influence prepared for ``source`` (once per model and snapshot, through ``cache``)."""
+    return cache.prepared(scope.store, list(source.snapshot_paths), source.model_path, source.trust,
+                          LoadedLog(scope.dataset, scope.roles, ()), progress, cancel, source.roles)
+
+
+def _failure_rows(scope: Scope, ready: PreparedInfluence, row_numbers: pd.Series) -> pd.DataFrame:
+    """The failures' log rows, whole, refused with a sentence when they lack a model feature."""
+    rows = _log_rows(scope.store, scope.dataset, row_numbers)
     missing = [c for c in ready.features if c not in rows.columns]
     if missing:
         raise SchemaError(f"the log lacks the model's feature column(s) {', '.join(missing)}")
+    return rows
+
+
+def _blame(scope: Scope, ready: PreparedInfluence, failed: pd.DataFrame, cancel: CancelToken = NEVER_CANCELLED,
+           progress: Progress = no_progress) -> BatchBlame:
+    """Blame ``failed`` (log rows) on the training batches, each batch's removal tested on the
+    scope's labelled predictions."""
+    label = scope.roles.label
     tested = _tested_rows(scope, tested_at_most(ready))
-    blame = blame_batches(ready, rows, rows[roles.label], tested, tested[roles.label], tested[_RIGHT].to_numpy(),
-                          cancel=cancel, progress=scaled(progress, PREPARATION_SHARE, 1.0))
-    blamed = blame.blamed()
-    groups = []
-    for batch in np.unique(blamed[blamed >= 0]):
-        members = np.flatnonzero(blamed == batch)
-        summary = {**blame.summary(members, int(batch)), "traced_failures": len(traced),
-                   "version_failures": len(row_numbers)}
-        what = f"blamed training batch {summary['column']} = {summary['value']}"
-        groups.append(BatchGroup(f"batch:{version}:{summary['column']}={summary['value']}",
-                                 f"{what} ({version})" if version else what, summary,
-                                 tuple(int(r) for r in rows[ROW_ID].to_numpy()[members])))
-    return sorted(groups, key=lambda g: -len(g.rows))
+    return blame_batches(ready, failed, failed[label], tested, tested[label], tested[_RIGHT].to_numpy(),
+                         cancel=cancel, progress=progress)
 
 
 def _tested_rows(scope: Scope, at_most: int) -> pd.DataFrame:
@@ -149,48 +173,87 @@ def _log_rows(store: Store, dataset: Dataset, row_numbers: pd.Series) -> pd.Data
         cur.close()
 
 
-def blamed_batch(scope: Scope, group: Group, train_paths: Sequence[str], model_path: str | None = None,
-                 trust: bool = False) -> tuple[dict[str, Any], int]:
-    """The training batch trace blames for a group's failures, and how many failures were traced.
-
-    Trace sums every training row's influence over the group's failed predictions; the blamed
-    batch is the source value whose share of the harmful influence most exceeds its share of
-    the training rows (a large batch holds much influence by size alone). Its ``p_value`` is
-    trace's concentration test (Welch, Benjamini-Hochberg over every source value), so the
-    review can tell a blame that beats chance from one that does not."""
+def blamed_batch(scope: Scope, group: Group, source: TrainingFiles, cache: InfluenceCache | None = None,
+                 at_most: int = TRACE_AT_MOST) -> dict[str, Any]:
+    """The training batch blamed for a group's failures, by the test :func:`batch_groups` uses:
+    the batch whose removal fixes significantly more of the group's failures than it breaks of
+    the group's correct predictions (the rows of its slice and version in ``scope``; McNemar's
+    exact test, Benjamini-Hochberg over the batches tried); of several, the most significant.
+    When none is, the blame names no batch (``value`` None) and keeps the best one's numbers,
+    so the review reads "no training batch is blamed" rather than the batch holding the most
+    influence: some batch always holds the most. The influence shares are those of a uniform
+    sample of ``at_most`` of the failures, as at intake."""
     if group.slice is None:
         raise InputError(f"group {group.id} has no slice whose failures could be traced to training rows")
-    traced = trace_failures(scope.with_condition(to_sql(group.slice.predicate)),
-                            TrainingFiles(train_paths, model_path, trust), InfluenceCache(),
-                            TraceSettings(version=group.version))
-    table = traced.by_source
-    if table.empty:
-        raise SchemaError("the training snapshot has no source, batch or date column to blame",
-                          file=", ".join(train_paths))
-    row_share = table["rows"] / table.groupby("column")["rows"].transform("sum")
-    lift = table["harmful_share"] / row_share
-    blamed = table.assign(lift=lift).sort_values("lift", ascending=False, kind="stable").iloc[0]
-    return {"column": blamed["column"], "value": _plain(blamed["value"]),
-            "harmful_share": float(blamed["harmful_share"]), "row_share": float(row_share[blamed.name]),
-            "lift": float(blamed["lift"]), "p_value": float(blamed["p_value"])}, traced.traced
+    from analysis.queue.grouping import version_scope  # grouping builds on this module
+
+    region = to_sql(group.slice.predicate)
+    if group.version is not None and scope.roles.model_version:
+        region = version_scope(scope.roles, group.version) & region
+    slice_scope = scope.with_condition(scope.condition & region if scope.condition else region)
+    ready = _ready(slice_scope, source, cache or InfluenceCache(), no_progress, NEVER_CANCELLED)
+    tested = _tested_rows(slice_scope, tested_at_most(ready))
+    failed = tested[~tested[_RIGHT].astype(bool)]
+    if failed.empty:
+        raise InputError(f"group {group.id}'s slice has no failed prediction with a label to trace")
+    traced = failed.iloc[np.sort(np.random.default_rng(TRACE_SAMPLE_SEED).choice(
+        len(failed), size=min(at_most, len(failed)), replace=False))]
+    label = scope.roles.label
+    blame = blame_batches(ready, traced, traced[label], tested, tested[label], tested[_RIGHT].to_numpy())
+    best = int(np.lexsort((-blame.fixes, blame.p_value))[0])
+    summary = {**blame.summary(np.arange(len(traced)), best), "failures": int(len(failed)),
+               "traced_failures": int(len(traced)), "slice_failures": int(len(failed)),
+               "batches": len(blame.batches)}
+    if not blame.significant()[best]:
+        summary = {**summary, "value": None, "best_value": summary["value"]}
+    return summary
 
 
-def attach_blame(queue: FailureQueue, scope: Scope, group_ids: Iterable[int], train_paths: Sequence[str],
-                 model_path: str | None = None, trust: bool = False) -> list[dict]:
-    """Trace each group (with a slice, of this dataset) and keep its blamed batch in its evidence."""
-    dataset = scope.dataset
+def attach_blame(queue: FailureQueue, scope: Scope, group_ids: Iterable[int], source: TrainingFiles,
+                 cache: InfluenceCache | None = None) -> list[dict]:
+    """Test each group (with a slice, of this dataset) for a blamed batch and keep the result in
+    its evidence, a batch or "none", with the numbers of the test."""
+    dataset, cache = scope.dataset, cache or InfluenceCache()
     blamed_groups = []
     for group_id in dict.fromkeys(group_ids):
         group = queue.group(group_id)
         if group.slice is None or group.dataset != dataset.name:
             continue
-        blamed, traced = blamed_batch(scope, group, train_paths, model_path, trust)
+        blamed = blamed_batch(scope, group, source, cache)
         with queue.edit():
-            queue.set_evidence(group.id, {**group.evidence, "blamed_batch": {**blamed, "traced_failures": traced}})
+            queue.set_evidence(group.id, {**group.evidence, "blamed_batch": blamed})
             queue.record(f"group {group.id}", "blamed training batch", None, blamed)
         blamed_groups.append({"group": group.id, "title": group.title, **blamed})
     return blamed_groups
 
 
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
+def blame_text(blamed: Mapping[str, Any]) -> str:
+    """The blame of a group as one sentence, the same in its evidence, meeting mode and the
+    report: the blamed batch with its influence and its test, or that no batch is blamed and
+    why (evidence kept before the removal test says its concentration p-value)."""
+    column = blamed.get("column")
+    tested = ""
+    if "fixes" in blamed:
+        tested = (f"; without it {count(blamed['fixes'])} failures would be right and {count(blamed['breaks'])} "
+                  f"correct predictions wrong, p {p_value(blamed['p_value'])}")
+    elif "p_value" in blamed:
+        tested = f", concentration p {p_value(blamed['p_value'])}"
+    if blamed.get("value") is None:
+        best = f"; the closest, {column} = {blamed['best_value']}{tested}" if "best_value" in blamed else ""
+        tried = f"of the {blamed['batches']} {column} values " if "batches" in blamed else ""
+        return (f"No training batch is blamed: removing none {tried}fixes significantly more of these failures "
+                f"than it breaks correct predictions{best}{_traced(blamed)}.")
+    return (f"Blamed training batch: {column} = {blamed['value']} ({percent(blamed.get('harmful_share'), 0)} of the "
+            f"harmful influence from {percent(blamed.get('row_share'), 0)} of the training rows{tested}"
+            f"{_traced(blamed)}).")
+
+
+def _traced(blamed: Mapping[str, Any]) -> str:
+    """How many failures were traced ("traced 500 of 1,448 failures"), and how many left out of
+    the sample the model without the batch gets right; nothing for evidence that does not say."""
+    of = blamed.get("version_failures", blamed.get("slice_failures"))
+    if "traced_failures" not in blamed or of is None:
+        return ""
+    more = blamed.get("untraced_fixed")
+    return f"; {traced_text(blamed['traced_failures'], of)}" + (
+        f", and {count(more)} more the model without it gets right" if more else "")

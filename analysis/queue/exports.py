@@ -15,8 +15,9 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from analysis.errors import InputError
 from analysis.queue.failure_queue import FailureQueue, Group
-from analysis.queue.blame import blamed_batch
+from analysis.queue.blame import blame_text, blamed_batch
 from analysis.scope import Scope
 from analysis.trace.tracer import TrainingFiles, read_training, suspects_for
 
@@ -84,20 +85,22 @@ def relabel_request(scope: Scope, group: Group, train_paths: Sequence[str], mode
                     trust: bool = False) -> dict[str, Any]:
     """The training rows to relabel for a group: the batch blamed for the group's failures (the
     one its evidence keeps, as the review saw it: a batch group's own, found at intake; else the
-    source value trace finds holding the largest share of their summed harmful influence), and
-    within it the labels confident learning flags as probably wrong, most suspect first."""
+    batch whose removal significantly fixes more of them than it breaks, :func:`blamed_batch`),
+    and within it the labels confident learning flags as probably wrong, most suspect first.
+    A group no batch is blamed for gets a sentence, not another batch's rows."""
     store = scope.store
-    kept = group.evidence.get("blamed_batch")
-    blamed, traced = ((kept, kept.get("traced_failures")) if kept
-                      else blamed_batch(scope, group, train_paths, model_path, trust))
+    source = TrainingFiles(tuple(train_paths), model_path, trust)
+    blamed = group.evidence.get("blamed_batch") or blamed_batch(scope, group, source)
+    if blamed.get("value") is None:
+        raise InputError(f"group {group.id}: {blame_text(blamed)} There is no batch whose labels to relabel.")
     training = read_training(store, train_paths)
-    report = suspects_for(store, TrainingFiles(train_paths, model_path, trust), top=len(training.frame))
+    report = suspects_for(store, source, top=len(training.frame))
     ids = (training.frame[training.id_column] if training.id_column else pd.Series(range(len(training.frame))))
     in_batch = set(ids[training.frame[blamed["column"]].astype(str) == str(blamed["value"])].tolist())
     flagged = report["suspects"][: report["flagged"]]
     return {
         "group": group.id, "title": group.title, "method": report["method"], "id_column": training.id_column,
-        "blamed": {**blamed, "traced_failures": traced},
+        "blamed": blamed,
         "suspects": [s for s in flagged if s["row_id"] in in_batch],
     }
 

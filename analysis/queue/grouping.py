@@ -30,13 +30,13 @@ from analysis.discovery.failing_slices import DiscoverySettings, failing_slices,
 from analysis.data.time import choose_bucket, time_span
 from analysis.metrics.per_version import metric_over_time
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
-from analysis.queue.blame import TRACE_AT_MOST, BatchGroup, TraceSource, batch_groups, traced_text
+from analysis.queue.blame import TRACE_AT_MOST, BatchGroup, batch_groups, traced_text
 from analysis.query import ROW_ID, Sql, ident
 from analysis.scope import Scope
 from analysis.slicing.role_leaves import slice_sql
 from analysis.slices import And, Everything, Predicate, Slice, all_of, to_sql, to_text
 from analysis.stats.intervals import wilson, wilson_interval
-from analysis.trace.tracer import InfluenceCache
+from analysis.trace.tracer import InfluenceCache, TrainingFiles
 from analysis.triage.ranking import Finding
 
 SIGNIFICANCE = 0.05
@@ -81,7 +81,7 @@ class Grouping:
 
 
 def group_failures(scope: Scope, failures: pd.DataFrame, findings: Sequence[Finding] = (),
-                   cancel: CancelToken = NEVER_CANCELLED, traces: Mapping[str | None, TraceSource] | None = None,
+                   cancel: CancelToken = NEVER_CANCELLED, traces: Mapping[str | None, TrainingFiles] | None = None,
                    cache: InfluenceCache | None = None, trace_at_most: int = TRACE_AT_MOST,
                    progress: Progress = no_progress) -> Grouping:
     """Group ``failures`` (rows of ``dataset`` with ``row_number`` and ``version``): first by the
@@ -149,7 +149,8 @@ def _blamed(scope: Scope, version, row_numbers, source, cache, at_most, cancel,
     if len(row_numbers) <= at_most:
         return groups, None
     return groups, (f"{named}: {traced_text(at_most, len(row_numbers))} to training batches (a uniform sample, "
-                    f"at most {at_most:,} per version); the rest are grouped by slice")
+                    f"at most {at_most:,} per version); the rest join a blamed batch's group when the model without "
+                    f"it gets them right, else their slice's")
 
 
 def slice_evidence(scope: Scope, predicate: Predicate) -> dict:

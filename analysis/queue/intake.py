@@ -30,11 +30,11 @@ from analysis.data.time import time_window, timestamp_expr
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
 from analysis.query import ROW_ID, Sql, ident
 from analysis.queue.failure_queue import FailureQueue
-from analysis.queue.blame import TRACE_AT_MOST, TraceSource
+from analysis.queue.blame import TRACE_AT_MOST
 from analysis.queue.grouping import FoundGroup, group_failures
 from analysis.scope import Scope
 from analysis.slices import RowIds, to_sql
-from analysis.trace.tracer import InfluenceCache
+from analysis.trace.tracer import InfluenceCache, TrainingFiles
 from analysis.triage.check_report import finding_from_dict
 from analysis.triage.ranking import Finding
 from analysis.workspace.workspace_file import Workspace
@@ -56,7 +56,7 @@ class IntakeResult:
 
 
 def intake_log(queue: FailureQueue, scope: Scope, *, since_last_review: bool = False, sample: int | None = None,
-               findings: Sequence[Finding] = (), traces: Mapping[str | None, TraceSource] | None = None,
+               findings: Sequence[Finding] = (), traces: Mapping[str | None, TrainingFiles] | None = None,
                trace_at_most: int = TRACE_AT_MOST, cancel: CancelToken = NEVER_CANCELLED) -> IntakeResult:
     """Queue the failures of ``dataset`` matching ``condition`` (and after the last review's data),
     grouped first by the check ``findings`` of the log whose rows they are, then by the training
@@ -79,9 +79,10 @@ def kept_findings(workspace: Workspace, dataset_name: str) -> tuple[Finding, ...
     slice cannot stand in for: a swapped client's failures are two failing slices to discovery
     (far rows with small amounts, and the client's other far rows), and no fold rule between a
     slice and its refinement can merge them without also merging a weak subpopulation into its
-    parent (tests/analysis/queue/test_grouping.py, ``SPLIT_SWAP``). When none are kept, the
-    CLI's ``queue add`` and the window's intake run the checks first and keep them. A document
-    this version cannot read is left out: grouping by slice still holds its failures."""
+    parent (tests/analysis/queue/test_grouping.py, the swap's finding group). When no check is
+    kept (:func:`needs_check`), the CLI's ``queue add`` and the window's intake run the checks
+    first and keep them. A document this version cannot read is left out: grouping by slice
+    still holds its failures."""
     found = []
     for document in workspace.findings(dataset_name)[1]:
         try:
@@ -89,6 +90,14 @@ def kept_findings(workspace: Workspace, dataset_name: str) -> tuple[Finding, ...
         except (KeyError, ValueError, TypeError, SchemaError):
             continue
     return tuple(found)
+
+
+def needs_check(workspace: Workspace, dataset_name: str) -> bool:
+    """Whether an intake of this log runs the input checks first: only when the workspace keeps
+    no check of it. A check that found nothing is recorded as such (with its reference and
+    time, :meth:`~analysis.workspace.workspace_file.Workspace.last_check`), so a clean log is
+    not checked again at every intake; ``queue add --check`` or the findings panel re-checks."""
+    return workspace.last_check(dataset_name) is None
 
 
 def intake_rows(queue: FailureQueue, scope: Scope, row_numbers: Iterable[int],
@@ -128,7 +137,7 @@ class FoundFailures:
 
 
 def find_failures(scope: Scope, findings: Sequence[Finding] = (), cancel: CancelToken = NEVER_CANCELLED,
-                  traces: Mapping[str | None, TraceSource] | None = None, cache: InfluenceCache | None = None,
+                  traces: Mapping[str | None, TrainingFiles] | None = None, cache: InfluenceCache | None = None,
                   trace_at_most: int = TRACE_AT_MOST, progress: Progress = no_progress) -> FoundFailures:
     """Read and group the failures matching ``condition``; reads the log only, so a window runs
     it on a worker (with ``progress`` and ``cancel``) and writes the result with

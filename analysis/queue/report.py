@@ -22,6 +22,7 @@ from typing import Any
 
 import jinja2
 
+from analysis.queue.blame import blame_text
 from analysis.queue.failure_queue import FailureQueue, Group, HistoryEntry
 from analysis.queue.group_evidence import comparison_name, comparison_verdict
 from analysis.report.charts import Chart, bar_chart, interval_chart, rate_over_time_chart
@@ -151,6 +152,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     env.filters["number"] = number
     env.filters["signed"] = signed
     env.filters["p"] = p_value
+    env.filters["blame"] = blame_text
     env.filters["interval"] = lambda ci: interval(*ci, with_sign=True)
     env.filters["cell"] = lambda text: str(text).replace("|", "\\|").replace("\n", " ")
     return env
@@ -190,8 +192,7 @@ figure{margin:1em 0}figure table{font-size:85%;margin-top:.3em}</style>
 <p>{{ g.impact.failures }} failures ({{ g.impact.share | pct }} of all); slice error rate {{ g.error_rate | pct }}
 {% if g.ci %}(95% CI {{ g.ci[0] | pct }} to {{ g.ci[1] | pct }}){% endif %} over {{ g.rows }} labelled rows.
 Status: {{ g.status }}; owner: {{ g.owner or "unassigned" }}; tags: {{ g.tags | join(", ") or "-" }}.</p>
-{% if g.blamed_batch %}<p>Blamed training batch: {{ g.blamed_batch.column }} = {{ g.blamed_batch.value }}
-({{ g.blamed_batch.harmful_share | pct }} of the harmful influence, {{ g.blamed_batch.row_share | pct }} of the rows{% if g.blamed_batch.fixes is defined %}; without it {{ g.blamed_batch.fixes }} failures would be right and {{ g.blamed_batch.breaks }} correct predictions wrong, p {{ g.blamed_batch.p_value | p }}{% elif g.blamed_batch.p_value is defined %}, concentration p {{ g.blamed_batch.p_value | p }}{% endif %}).</p>{% endif %}
+{% if g.blamed_batch %}<p>{{ g.blamed_batch | blame }}</p>{% endif %}
 {% if g.versions_text %}<p>{{ g.versions_text }}.</p>{% endif %}
 {% for chart in g.charts %}{{ figure(chart) }}{% endfor %}
 <p>Decision: {{ g.decision or "none yet" }}{% if g.rationale %} ({{ g.rationale }}){% endif %}.</p>
@@ -281,7 +282,7 @@ No intake in the period.
 - Status: {{ g.status }}; owner: {{ g.owner or "unassigned" }}; tags: {{ g.tags | join(", ") or "-" }}
 - Decision: {{ g.decision or "none yet" }}{% if g.rationale %} ({{ g.rationale }}){% endif %}
 {% if g.blamed_batch %}
-- Blamed training batch: {{ g.blamed_batch.column }} = {{ g.blamed_batch.value }} ({{ g.blamed_batch.harmful_share | pct }} of the harmful influence, {{ g.blamed_batch.row_share | pct }} of the rows{% if g.blamed_batch.fixes is defined %}; without it {{ g.blamed_batch.fixes }} failures would be right and {{ g.blamed_batch.breaks }} correct predictions wrong, p {{ g.blamed_batch.p_value | p }}{% elif g.blamed_batch.p_value is defined %}, concentration p {{ g.blamed_batch.p_value | p }}{% endif %})
+- {{ g.blamed_batch | blame }}
 {% endif %}
 
 {% if g.versions_text %}

@@ -34,7 +34,7 @@ counts and shares are kept as trace's view of each failure (``top_count``, ``har
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -43,6 +43,7 @@ from scipy import sparse, stats
 
 from analysis.errors import SchemaError
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
+from analysis.report.formatting import json_value
 from analysis.stats.multiple_testing import adjust_p_values
 from analysis.trace import influence_linear, influence_trees
 from analysis.trace.influence import _encode_targets
@@ -92,22 +93,40 @@ class BatchBlame:
     tested: int
     p_value: np.ndarray  # (batches,)
     estimate: str
+    judge: Callable[[pd.DataFrame, Any], tuple[np.ndarray, np.ndarray]] | None = field(
+        default=None, repr=False, compare=False)
+    """For failures not scored here: whether the model without each batch gets each right, and
+    each batch's share of its harmful influence (see :meth:`blamed_beyond`)."""
 
     def blamed(self) -> np.ndarray:
         """Each failure's blamed batch index, or -1: a batch whose removal fixes significantly
         more predictions than it breaks, and fixes this one (of several, the one holding most
         of its harmful influence)."""
-        candidates = self.fixed & (self.p_value < SIGNIFICANCE)[None, :]
-        best = np.argmax(np.where(candidates, self.harmful_share, -1.0), axis=1) if candidates.size else \
-            np.zeros(len(candidates), dtype=int)
-        return np.where(candidates.any(axis=1), best, -1)
+        return _blamed_among(self.fixed & self.significant()[None, :], self.harmful_share)
+
+    def significant(self) -> np.ndarray:
+        """Per batch: does its removal fix significantly more predictions than it breaks?"""
+        return self.p_value < SIGNIFICANCE
+
+    def blamed_beyond(self, x_failures: pd.DataFrame, labels: Any) -> np.ndarray:
+        """:meth:`blamed` for failures this blame did not score (those left out of a traced
+        sample). The test of each batch is the model's and is done; per failure it only takes
+        whether the model without a significant batch gets it right (a refit's prediction or
+        one replay of the boosting, cheap per row), and, only for a failure that more than one
+        such batch fixes, its influence, to choose the batch holding most of it."""
+        significant = self.significant()
+        if not len(x_failures) or not significant.any() or self.judge is None:
+            return np.full(len(x_failures), -1)
+        fixed, shares = self.judge(x_failures, labels)
+        return _blamed_among(fixed & significant[None, :], shares)
 
     def summary(self, failures: np.ndarray, batch: int) -> dict[str, Any]:
         """The blame of a set of failures (positions) on one batch, as the queue keeps it."""
-        return {"column": self.column, "value": _plain(self.batches[batch]),
-                "harmful_share": float(self.harmful_share[failures, batch].mean()),
+        scored = len(failures) > 0
+        return {"column": self.column, "value": json_value(self.batches[batch]),
+                "harmful_share": float(self.harmful_share[failures, batch].mean()) if scored else None,
                 "row_share": float(self.row_share[batch]),
-                "top_share": float(self.top_count[failures, batch].mean() / self.top_rows),
+                "top_share": float(self.top_count[failures, batch].mean() / self.top_rows) if scored else None,
                 "fixes": int(self.fixes[batch]), "breaks": int(self.breaks[batch]), "tested": self.tested,
                 "p_value": float(self.p_value[batch]), "estimate": self.estimate, "failures": int(len(failures))}
 
@@ -142,10 +161,20 @@ def blame_batches(ready: PreparedInfluence, x_failures: pd.DataFrame, labels: An
     tested = right_without(x_tested, _encode_targets(ready.model, tested_labels))
     tested_right = np.asarray(tested_right, dtype=bool)
     fixes, breaks = (tested & ~tested_right[:, None]).sum(axis=0), (~tested & tested_right[:, None]).sum(axis=0)
-    raw = stats.binom.sf(fixes - 1, fixes + breaks, 0.5)  # McNemar's exact test, one-sided
+    p = adjust_p_values(stats.binom.sf(fixes - 1, fixes + breaks, 0.5), "bh")  # McNemar's exact test, one-sided
+
+    def judge(x_more: pd.DataFrame, more_labels: Any) -> tuple[np.ndarray, np.ndarray]:
+        more_targets = _encode_targets(ready.model, more_labels)
+        fixed = right_without(x_more, more_targets)
+        shares = np.zeros(fixed.shape)
+        several = np.flatnonzero((fixed & (p < SIGNIFICANCE)).sum(axis=1) > 1)  # only these need their influence
+        for start, scores in zip(range(0, len(several), CHUNK),
+                                 _score_chunks(ready, x_more.iloc[several], more_targets[several])):
+            shares[several[start:start + CHUNK]] = _per_batch(scores, codes, len(values), top_rows)[1]
+        return fixed, shares
     return BatchBlame(column, [originals[v] for v in values], row_share, top_rows, top_count, harmful_share,
                       right_without(x_failures, targets), fixes, breaks, int(len(x_tested)),
-                      adjust_p_values(raw, "bh"), estimate)
+                      p, estimate, judge)
 
 
 def tested_at_most(ready: PreparedInfluence) -> int:
@@ -235,7 +264,10 @@ def _per_batch(scores: np.ndarray, codes: np.ndarray, batches: int, top_rows: in
     return count, share
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value.item() if hasattr(value, "item") else value
+def _blamed_among(candidates: np.ndarray, harmful_share: np.ndarray) -> np.ndarray:
+    """Per failure, of the batches that are candidates for it, the one holding most of its
+    harmful influence; -1 for a failure with none."""
+    if not candidates.size:
+        return np.full(len(candidates), -1)
+    best = np.argmax(np.where(candidates, harmful_share, -1.0), axis=1)
+    return np.where(candidates.any(axis=1), best, -1)

@@ -104,7 +104,24 @@ def _copy_out(con: duckdb.DuckDBPyConnection, path: Path) -> Contents:
             raise InputError(f"table '{table.name}' is missing", file=str(path))
     same_structure = (_structure(con, QUARANTINE) == _structure(con, "memory") and found == expected
                       and tables == set(TABLES_BY_NAME))
-    return Contents(rows, version, ignored, needs_rewrite=version < SCHEMA_VERSION or not same_structure)
+    return Contents(migrated(rows, version), version, ignored,
+                    needs_rewrite=version < SCHEMA_VERSION or not same_structure)
+
+
+def migrated(rows: dict[str, list[tuple]], version: int) -> dict[str, list[tuple]]:
+    """The rows of a file of schema ``version`` as the current schema holds them, where a new
+    table's rows follow from older ones (a new table that does not starts empty).
+
+    12 added ``checks``, each log's last check with how many findings it had: a file from
+    before knows a check ran where it kept findings, with their reference and time; a check
+    that found nothing left no row then, so such a log is checked once more and then kept."""
+    if version < 12 and not rows.get("checks"):
+        last: dict[str, tuple] = {}
+        for dataset, _position, _key, _document, reference, checked_at in rows.get("findings", []):
+            count = last.get(dataset, (None, 0))[1] + 1
+            last[dataset] = (reference, count, checked_at)
+        rows = {**rows, "checks": [(dataset, *kept) for dataset, kept in sorted(last.items())]}
+    return rows
 
 
 def _inventory(con: duckdb.DuckDBPyConnection, database: str) -> dict[str, list[tuple]]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from analysis.query import ident
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,13 @@ TABLES: tuple[Table, ...] = (
          Column("reference", "VARCHAR", required=False, comment="the reference the check used, in words"),
          Column("checked_at", "TIMESTAMP", required=False)),
         key=("dataset", "position"), since=8,
+    ),
+    Table(  # each log's last check, whether it found anything: a clean log is not checked again at intake
+        "checks",
+        (Column("dataset", "VARCHAR"), Column("reference", "VARCHAR", required=False, comment="as findings"),
+         Column("findings", "INTEGER", comment="how many it found; 0 is a clean check"),
+         Column("checked_at", "TIMESTAMP", required=False)),
+        key="dataset", since=12,
     ),
     Table("check_references", (Column("dataset", "VARCHAR"),
                                Column("document", "VARCHAR", json=True, comment="check_report.Reference + since"),

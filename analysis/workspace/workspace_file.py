@@ -328,13 +328,23 @@ class Workspace:
         return (rows[0][0] if rows else None), [json.loads(document) for _, document in rows]
 
     def save_findings(self, dataset: str, reference: str, documents: Sequence[dict[str, Any]]) -> None:
-        """Replace ``dataset``'s findings by a new check's (an empty list clears them)."""
+        """Replace ``dataset``'s findings by a new check's (an empty list clears them), and
+        record the check itself, so a check that found nothing is known to have run."""
         now = _dt.datetime.now()
         with self._transaction():
             self._con.execute("DELETE FROM findings WHERE dataset = ?", [dataset])
             for position, document in enumerate(documents):
                 self._con.execute("INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?)",
                                   [dataset, position, document["key"], json.dumps(document), reference, now])
+            self._con.execute("INSERT OR REPLACE INTO checks VALUES (?, ?, ?, ?)",
+                              [dataset, reference, len(documents), now])
+
+    def last_check(self, dataset: str) -> dict[str, Any] | None:
+        """``dataset``'s last check kept here (its reference, how many findings, when), None
+        when none was: "checked, no findings" is a check with 0 findings, not a missing one."""
+        rows = self._con.execute("SELECT reference, findings, checked_at FROM checks WHERE dataset = ?",
+                                 [dataset]).fetchall()
+        return dict(zip(("reference", "findings", "checked_at"), rows[0])) if rows else None
 
     def check_reference(self, dataset: str) -> dict[str, Any] | None:
         """The reference (and checked window) the user chose for ``dataset``'s checks, if any."""

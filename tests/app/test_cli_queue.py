@@ -181,7 +181,8 @@ def test_train_groups_the_flipped_categorys_failures_under_the_blamed_batch(demo
 
 def test_trace_at_most_caps_the_failures_blame_traces_and_says_so(demo_files, tmp_path):
     """``--trace-at-most N`` reaches the intake: N of the version's failures are traced, and the
-    output says how many of how many (the rest are grouped by slice)."""
+    output says how many of how many (the rest join the batch's group only when the model without
+    it gets them right)."""
     added = json.loads(_sleuth(
         "queue", "add", tmp_path / "w.sleuth", demo_files.log, "--where", "timestamp < '2026-10-03'",
         "--version", "fraud-lr-2026.09", "--train", demo_files.training, "--model",
@@ -189,10 +190,12 @@ def test_trace_at_most_caps_the_failures_blame_traces_and_says_so(demo_files, tm
     failures = sum(g["impact"]["failures"] for g in added["groups"])
     assert failures > 20
     assert added["notes"] == [f"version fraud-lr-2026.09: traced 20 of {failures:,} failures to training batches "
-                              "(a uniform sample, at most 20 per version); the rest are grouped by slice"]
+                              "(a uniform sample, at most 20 per version); the rest join a blamed batch's group when "
+                              "the model without it gets them right, else their slice's"]
     batches = [g for g in added["groups"] if g["reason"] == "batch"]
-    assert sum(g["impact"]["failures"] for g in batches) <= 20
+    assert sum(g["impact"]["failures"] - g["blamed_batch"]["untraced_fixed"] for g in batches) <= 20
     assert all(g["blamed_batch"]["traced_failures"] == 20 for g in batches)
+    assert all(g["impact"]["failures"] == g["blamed_batch"]["failures"] for g in batches)
 
 
 def test_check_keeps_its_findings_for_the_meeting_and_the_next_intake(demo_files, tmp_path):
@@ -219,6 +222,31 @@ def test_check_keeps_its_findings_for_the_meeting_and_the_next_intake(demo_files
         assert queue.group(swap["id"]).failures > swap["impact"]["failures"]
     finally:
         opened.close()
+
+
+def test_a_clean_check_is_kept_and_not_run_again_at_the_next_intake(clean_demo_files, tmp_path):
+    """A log whose check finds nothing: the first ``queue add`` checks it and the workspace keeps
+    "checked, no findings" with the check's reference and time; the next intake uses that (the
+    time is unchanged) instead of checking again, and ``--check`` checks again."""
+    from analysis.workspace.workspace_file import Workspace
+
+    workspace = tmp_path / "clean.sleuth"
+
+    def last_check() -> dict:
+        opened = Workspace.open(workspace)
+        try:
+            name = opened.datasets()[0].name
+            return opened.last_check(name)
+        finally:
+            opened.close()
+
+    _sleuth("queue", "add", workspace, clean_demo_files.log, "--json")
+    first = last_check()
+    assert first["findings"] == 0 and first["reference"] and first["checked_at"] is not None
+    _sleuth("queue", "add", workspace, clean_demo_files.log, "--json")
+    assert last_check() == first
+    _sleuth("queue", "add", workspace, clean_demo_files.log, "--check", "--json")
+    assert last_check()["checked_at"] > first["checked_at"]
 
 
 def test_a_first_queue_add_without_check_still_groups_the_swap_by_its_finding(demo_files, tmp_path):

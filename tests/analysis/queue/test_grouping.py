@@ -92,28 +92,11 @@ def _purity_and_recall(queue, demo_files, incidents, incident, version):
     return queue.group(best), purity, recall
 
 
-SPLIT_SWAP = pytest.mark.xfail(strict=True, reason=(
-    "by slice alone the swap's failures split in two pure groups: stark-pay rows far from home with "
-    "amount <= 23.29 (error 19%) and the client's other far rows (9%, the rest of the version 2.8%). "
-    "No slice-level fold rule separates it from the weak subpopulation (d), which must stay apart: there "
-    "too the refinement is sharper than the parent's other rows (kiosk 26% vs risky merchants 9%, "
-    "Fisher p 1e-37; swap p 4e-23) and those rows fail more than the rest (p ~0 and 1e-43), so folding "
-    "a refinement whose parent remainder is itself significant merges kiosk into risky merchants too. "
-    "The two slices are two failure patterns (19% vs 9% error, Fisher p 4e-23), and only their cause unites "
-    "them: one client's swapped columns, which the check finding names. So the user's paths never group by "
-    "slice alone: intake consults the log's kept findings, and when none are kept `queue add` and the window's "
-    "intake run the checks first and keep them (tests/app/test_cli_queue.py and tests/views/test_queue_intake.py, "
-    "the first intake of a log with no check kept)."))
-
-
-@pytest.mark.parametrize("incident, worst_version", [pytest.param("b", "fraud-lr-2026.09", marks=SPLIT_SWAP),
-                                                     ("d", "fraud-gbm-2026.10")])
-def test_each_planted_problem_lands_in_one_pure_group(demo_queue, demo_files, incident, worst_version):
-    """The swapped-column client (b) and the subpopulation the new version never saw (d), by
-    failing slice alone: the version the incident hurts most has one group holding most of
-    the incident's failures, and nearly nothing else."""
+def test_the_unseen_subpopulation_lands_in_one_pure_slice_group(demo_queue, demo_files):
+    """The subpopulation the new version never saw (d), by failing slice alone (no check): the
+    version it hurts has one slice group holding most of its failures, and nearly nothing else."""
     queue, *_, incidents = demo_queue
-    group, purity, recall = _purity_and_recall(queue, demo_files, incidents, incident, worst_version)
+    group, purity, recall = _purity_and_recall(queue, demo_files, incidents, "d", "fraud-gbm-2026.10")
     assert purity >= 0.9 and recall >= 0.8, (group.title, purity, recall)
     assert group.reason == "slice"
 
@@ -122,6 +105,14 @@ def test_each_planted_problem_lands_in_one_pure_group(demo_queue, demo_files, in
     ("b", "fraud-lr-2026.09", "finding"), ("d", "fraud-gbm-2026.10", "slice")])
 def test_with_check_findings_the_swap_is_grouped_by_its_finding(checked_queue, demo_files, incident,
                                                                  worst_version, reason):
+    """The swapped-column client (b) is one pure group only through its check finding, which
+    grouping consults before failing slices: by slice alone its failures are two failure
+    patterns (stark-pay rows far from home with amount <= 23.29, error 19%, and the client's
+    other far rows, 9%; Fisher p 4e-23 between them), which no fold rule may merge without also
+    merging the weak subpopulation (kiosk 26% vs risky merchants 9%) into its parent; only their
+    cause unites them. So the user's paths never group by slice alone: intake consults the log's
+    kept check, and when none is kept ``queue add`` and the window run the checks first
+    (tests/app/test_cli_queue.py, tests/views/test_queue_intake.py)."""
     queue, incidents = checked_queue
     group, purity, recall = _purity_and_recall(queue, demo_files, incidents, incident, worst_version)
     assert purity >= 0.9 and recall >= 0.8, (group.title, purity, recall)

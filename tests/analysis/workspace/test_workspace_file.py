@@ -222,12 +222,49 @@ def test_a_version_5_workspace_opens_with_empty_findings(tmp_path):
     con.execute("INSERT INTO profiles VALUES ('log', '{\"schema_version\": 1}', now())")
     con.close()
     ws = Workspace.open(path)
-    assert ws.meta("schema_version") == SCHEMA_VERSION == 11
+    assert ws.meta("schema_version") == SCHEMA_VERSION == 12
     assert ws.profile("log") == '{"schema_version": 1}'
     assert ws.findings("log") == (None, []) and ws.check_reference("log") is None
     ws.save_findings("log", "r", [{"key": "k"}])
     assert ws.findings("log") == ("r", [{"key": "k"}])
     ws.close()
+
+
+def test_a_version_11_workspace_knows_which_logs_were_checked(tmp_path):
+    """A file written before checks were recorded (schema 11): a log with kept findings was
+    checked (their reference, time and count become its last check); a log without is unknown,
+    since a clean check then left no row; a clean check from now on is kept as one with 0
+    findings, and survives reopening."""
+    import datetime as _dt
+    import json
+
+    import duckdb
+
+    from analysis.workspace.schema import TABLES
+
+    path = tmp_path / "v11.sleuth"
+    checked_at = _dt.datetime(2026, 11, 2, 9, 30)
+    con = duckdb.connect(str(path))
+    for table in TABLES:
+        if table.since <= 11:
+            con.execute(table.create_statement())
+    con.execute("INSERT INTO meta VALUES ('schema_version', '11')")
+    for position, key in enumerate(["swap|a,b|*", "drift|c|*"]):
+        con.execute("INSERT INTO findings VALUES ('log', ?, ?, ?, 'first 20% of time', ?)",
+                    [position, key, json.dumps({"key": key}), checked_at])
+    con.close()
+    ws = Workspace.open(path)
+    assert ws.meta("schema_version") == SCHEMA_VERSION == 12
+    assert ws.last_check("log") == {"reference": "first 20% of time", "findings": 2, "checked_at": checked_at}
+    assert ws.findings("log")[1] == [{"key": "swap|a,b|*"}, {"key": "drift|c|*"}]
+    assert ws.last_check("clean") is None
+    ws.save_findings("clean", "the profile saved on Nov 1", [])
+    ws.close()
+    again = Workspace.open(path)
+    clean = again.last_check("clean")
+    assert (clean["reference"], clean["findings"]) == ("the profile saved on Nov 1", 0)
+    assert again.findings("clean") == (None, [])
+    again.close()
 
 
 def test_a_version_8_workspace_opens_and_keeps_compare_verdicts_from_then_on(tmp_path):
