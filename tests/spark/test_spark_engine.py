@@ -171,6 +171,10 @@ def test_cli_info_on_spark_says_what_duckdb_says(spark_url, demo_log, capsys):
     (["check", "x.parquet", "--labels", "l.csv", "--engine", "sc://127.0.0.1:1"],
      "for sleuth check, join the labels in Spark"),
     (["info", "x.parquet", "--as-of", "3", "--engine", "sc://127.0.0.1:1"], "pick the table version in Spark"),
+    (["slices", "x.parquet", "--rules", "w.sleuth", "--engine", "sc://127.0.0.1:1"],
+     "--rules do not run on --engine yet"),
+    (["compare", "x.parquet", "--base", "a", "--candidate", "b", "--golden", "w.sleuth", "--engine",
+      "sc://127.0.0.1:1"], "--golden do not run on --engine yet"),
 ])
 def test_a_bad_engine_gets_one_sentence(argv, words, capsys):
     from app.cli import main
