@@ -487,9 +487,10 @@ def test_checks_on_a_pull_count_their_cells_on_the_cluster(spark_store, both, tm
     assert any(counts.bins and counts.bins[-1] for cell in duckdb_cells for counts in cell.columns.values())
     assert any(cell.outcomes for cell in duckdb_cells) and any(cell.group for cell in duckdb_cells)
     assert_same(counted[True], duckdb_cells)
-    assert _without_row_scans(on_duckdb)
     assert_same(_without_row_scans(on_pull), _without_row_scans(on_duckdb))
-    assert [s.rows for s in _without_row_scans(pull_only)] != [s.rows for s in _without_row_scans(on_duckdb)]
+    if duck.roles.timestamp:  # Benefits has no time: all of it is its own reference, with nothing to find
+        assert _without_row_scans(on_duckdb)
+        assert [s.rows for s in _without_row_scans(pull_only)] != [s.rows for s in _without_row_scans(on_duckdb)]
 
 
 def test_cli_check_on_a_sample_counts_on_the_cluster(spark_url, demo_log, capsys):
