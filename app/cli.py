@@ -459,32 +459,39 @@ def run_check_command(args: argparse.Namespace) -> int:
     """``sleuth check``; with ``--engine``, on rows pulled from the cluster (the log's and the reference's)."""
     if args.engine is None:
         return _check(args, args.paths, args.reference, {})
+    from analysis.triage.check_report import CountedOn
     from app.cli_engine import row_puller
 
     with row_puller(args) as puller:
-        log = puller.table(args.paths)
-        reference = puller.table(args.reference) if args.reference else None
+        table, log = puller.table_and_pull(args.paths)
+        other, reference = puller.table_and_pull(args.reference) if args.reference else (None, None)
         return _check(args, [str(log.path)], [str(reference.path)] if reference else None,
-                      {"sample": log, "reference_sample": reference})
+                      {"sample": log, "reference_sample": reference}, CountedOn(puller.store, table, other))
 
 
-def _check(args: argparse.Namespace, paths: Sequence[str], reference: Sequence[str] | None, samples: dict) -> int:
+def _check(args: argparse.Namespace, paths: Sequence[str], reference: Sequence[str] | None, samples: dict,
+           counted_on=None) -> int:
+    """The check of ``paths``; with ``counted_on`` (``--engine``), ``paths`` are pulled rows
+    and the reference profile and cells are counted on the cluster's tables."""
     from analysis.triage.check_report import CheckSettings, check_report, fails, report_text, run_check
     from analysis.store import APP_MEMORY_LIMIT, Store
-    from app.cli_engine import sample_lines, with_samples
+    from app.cli_engine import CHECK_SUBJECTS, counted_line, sample_lines, with_samples
 
     store = Store(memory_limit=APP_MEMORY_LIMIT)
     settings = CheckSettings(reference=reference, reference_window=args.reference_window, expect=args.expect,
                              since=args.since, write_expect=args.write_expect, fixed=named_roles(args),
-                             options=_log_options(args))
+                             options=_log_options(args), counted_on=counted_on)
     run = run_check(store, paths, settings, model=model_columns_of(args))
     say_label_note(run.label_note)
+    counted = [] if counted_on is None else [counted_line(counted_on.log, counted_on.reference, counted_on.store.url)]
     if args.json:
         report = check_report(Scope(store, run.dataset, run.roles), run.findings, run.reference)
+        if counted_on is not None:
+            report["counted"] = {"rows": counted_on.log.row_count, "engine": counted_on.store.url,
+                                 "reference_rows": counted_on.reference.row_count if counted_on.reference else None}
         print(json.dumps(with_samples(report, samples), indent=2, default=str))
     else:
-        print("\n".join([*sample_lines(samples, {"sample": "log", "reference_sample": "reference"}),
-                         report_text(run)]))
+        print("\n".join([*counted, *sample_lines(samples, CHECK_SUBJECTS), report_text(run)]))
     return 1 if args.fail_on and fails(run.findings, args.fail_on) else 0
 
 

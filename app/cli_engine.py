@@ -23,6 +23,7 @@ from analysis.scope import Scope
 
 if TYPE_CHECKING:  # the CLI starts without Spark's client or the loaders: they are imported when used
     from analysis.data.roles import Role, RoleMap
+    from analysis.dataset import Dataset
     from analysis.engine.sample import Sample
 
 SPARK_COMMANDS = ("info", "slices", "compare")
@@ -57,10 +58,16 @@ class RowPuller:
 
     def table(self, sources: Sequence[str]) -> Sample:
         """All of the table's rows when they fit, else a uniform sample of them."""
+        return self.table_and_pull(sources)[1]
+
+    def table_and_pull(self, sources: Sequence[str]) -> tuple[Dataset, Sample]:
+        """The table as a dataset on the cluster (for the passes that aggregate it there) and
+        its rows pulled as :meth:`table` pulls them (for those that need rows)."""
         from analysis.engine.sample import pull_rows
         from analysis.engine.spark_log import open_spark_table
 
-        return pull_rows(self.store, open_spark_table(self.store, sources), self.folder, self.max_rows)
+        dataset = open_spark_table(self.store, sources)
+        return dataset, pull_rows(self.store, dataset, self.folder, self.max_rows)
 
     def traced_log(self, sources: Sequence[str], fixed: Mapping[Role, str], row: str | None,
                    slice_text: str | None) -> tuple[Sample, dict[Role, str]]:
@@ -94,10 +101,16 @@ def carried_roles(roles: RoleMap) -> dict[Role, str]:
 
 def refuse_local_options(args: argparse.Namespace, joins_labels: bool = False) -> None:
     """``--as-of`` picks a lakehouse version on this machine, which a Spark log cannot; ``--labels``
-    is joined on the cluster where the command ``joins_labels``, refused where it reads pulled rows."""
+    is joined on the cluster where the command ``joins_labels``, refused where it reads pulled rows;
+    ``--rules`` and ``--golden`` are refused (not checked against DuckDB on Spark yet)."""
     if getattr(args, "as_of", None):
         raise InputError("--as-of reads a lakehouse table on this machine; with --engine, pick the table "
                          "version in Spark and name that table")
+    named = [f"--{option}" for option in ("rules", "golden") if getattr(args, option, None)]
+    if named:
+        raise InputError(f"{' and '.join(named)} do not run on --engine yet (a workspace's rules and golden "
+                         f"requests are read into this machine's DuckDB); drop them, or pull the rows and run "
+                         f"without --engine")
     if getattr(args, "labels", None) and not joins_labels:
         raise InputError(f"--labels with --engine is joined on the cluster by {', '.join(SPARK_COMMANDS)}; "
                          f"for sleuth {args.command}, join the labels in Spark and name that table")
@@ -126,3 +139,15 @@ def sample_lines(samples: Mapping[str, Sample | None], subjects: Mapping[str, st
     """One sentence per sample for the text report, e.g. "log: computed on a 1,000,000-row
     sample of 3,200,000,000 rows on sc://host"."""
     return [f"{subjects[key]}: {sample.sentence()}" for key, sample in samples.items() if sample is not None]
+
+
+CHECK_SUBJECTS = {"sample": "row scans, localisation and examples",
+                  "reference_sample": "the reference's row scans"}
+"""What each pulled sample of ``check --engine`` is read by: its cells and profile are not."""
+
+
+def counted_line(log: Dataset, reference: Dataset | None, url: str) -> str:
+    """The sentence saying what ``check --engine`` counted on the cluster, e.g. "reference
+    profile and per-column and per-time cells: computed on all 3,200,000,000 rows on sc://host"."""
+    of = f" (reference: all {reference.row_count:,} rows)" if reference is not None else ""
+    return f"reference profile and per-column and per-time cells: computed on all {log.row_count:,} rows{of} on {url}"

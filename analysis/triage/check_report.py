@@ -18,6 +18,7 @@ from analysis.dataset import Dataset
 from analysis.data.model_label import ModelColumns
 from analysis.data.open_log import NO_OPTIONS, LogOptions, load_log, with_label_named
 from analysis.data.time import time_window
+from analysis.errors import InputError
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.data.roles import Role, RoleMap
 from analysis.query import Sql, ident, inline
@@ -83,6 +84,19 @@ class CheckSettings:
     write_expect: str | Path | None = None
     fixed: Mapping[Role, str] | None = None
     options: LogOptions = NO_OPTIONS
+    counted_on: "CountedOn | None" = None
+
+
+@dataclass(frozen=True)
+class CountedOn:
+    """Where the aggregates of a check on pulled rows run: the whole ``log`` table (and
+    ``reference``, when given) on ``store``, a cluster's. The reference profile and the
+    checks' per-column and per-time cells are counted there; the row-level parts (stuck and
+    far-beyond scans, localisation, examples) read the pulled rows."""
+
+    store: Any
+    log: Dataset
+    reference: Dataset | None = None
 
 
 def run_check(store: Store, paths: Sequence[str], settings: CheckSettings = CheckSettings(), *,
@@ -96,9 +110,11 @@ def run_check(store: Store, paths: Sequence[str], settings: CheckSettings = Chec
     from analysis.triage.reference_profile import Profile, profile_reference, reference_window as default_window
 
     reference, reference_window, expect = settings.reference, settings.reference_window, settings.expect
+    on = settings.counted_on
     loaded = load_log(store, paths, fixed=settings.fixed, check=False, options=settings.options, model=model,
                       progress=scaled(progress, 0.0, 0.2), cancel=cancel)
     dataset, roles = loaded.dataset, loaded.roles
+    counted = Scope(on.store, on.log, roles) if on else Scope(store, dataset, roles)
     progress(0.2, "Profiling the reference")
     if expect is not None:
         profile = Profile.from_json(Path(expect).read_text(encoding="utf-8"))
@@ -107,19 +123,20 @@ def run_check(store: Store, paths: Sequence[str], settings: CheckSettings = Chec
         other = load_log(store, reference, check=False, model=model, cancel=cancel)
         if other.roles.label is None:
             other = with_label_named(other, roles.label)
-        profile = profile_reference(Scope(store, other.dataset, other.roles))
+        profiled = Scope(on.store, on.reference, other.roles) if on else Scope(store, other.dataset, other.roles)
+        profile = profile_reference(profiled)
         kind = "log" if other.roles.has_outcome or other.roles.model_version else "training snapshot"
         described = f"{kind} {', '.join(Path(p).name for p in reference)}"
     elif reference_window is not None:
-        profile = profile_reference(Scope(store, dataset, roles, time_window(roles, *reference_window)))
+        profile = profile_reference(counted.with_condition(time_window(roles, *reference_window)))
         described = f"window {reference_window[0].isoformat()}..{reference_window[1].isoformat()}"
     else:
-        profile = profile_reference(Scope(store, dataset, roles, default_window(Scope(store, dataset, roles))))
+        profile = profile_reference(counted.with_condition(default_window(counted)))
         described = "default reference window of the log"
     if settings.write_expect is not None:
         Path(settings.write_expect).write_text(profile.to_json(), encoding="utf-8")
     findings = check_against(Scope(store, dataset, roles), profile, since=settings.since,
-                             progress=scaled(progress, 0.5, 1.0), cancel=cancel)
+                             progress=scaled(progress, 0.5, 1.0), cancel=cancel, counted=counted if on else None)
     return CheckRun(dataset, roles, described, tuple(findings), label_note=loaded.label_note)
 
 
@@ -204,7 +221,7 @@ def _reference_profile(store: Store, dataset: Dataset, roles: RoleMap, reference
 
 
 def check_against(scope: Scope, profile, since: _dt.datetime | None = None, progress: Progress = no_progress,
-                  cancel: CancelToken = NEVER_CANCELLED) -> list[Finding]:
+                  cancel: CancelToken = NEVER_CANCELLED, counted: Scope | None = None) -> list[Finding]:
     """Run every check of ``dataset``'s rows in ``condition`` (a slice) from ``since`` on
     against ``profile`` and rank what they saw.
 
@@ -213,13 +230,16 @@ def check_against(scope: Scope, profile, since: _dt.datetime | None = None, prog
     only them. ``since`` limits what the checks read, not where triage looks: a problem seen
     after ``since`` is located over the whole span, so it starts when it really began, and
     the scan keeps the rows before it as its outside (it cannot call a window holding most of
-    the rows it reads anomalous)."""
+    the rows it reads anomalous). ``counted`` (the whole table on a cluster, ``scope`` holding
+    rows pulled from it) is where the cells are counted (:func:`analysis.triage.checks.run_checks`)."""
     store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     cancel.raise_if_cancelled()
     progress(0.0, "Running the input checks")
     checked = time_window(roles, since, None) if since is not None else None
     if condition is None:
-        return _checked(store, dataset, roles, profile, checked, progress, cancel)
+        return _checked(store, dataset, roles, profile, checked, progress, cancel, counted)
+    if counted is not None:
+        raise InputError("a slice is not checked on a cluster's table yet; check the whole table")
     view = store.new_name("checked")
     store.execute(f"CREATE VIEW {ident(view)} AS SELECT * FROM {ident(dataset.view)} WHERE {inline(condition)}")
     try:
@@ -230,11 +250,12 @@ def check_against(scope: Scope, profile, since: _dt.datetime | None = None, prog
 
 
 def _checked(store: Store, dataset: Dataset, roles: RoleMap, profile, since: Sql | None, progress: Progress,
-             cancel: CancelToken) -> list[Finding]:
+             cancel: CancelToken, counted: Scope | None = None) -> list[Finding]:
     """Checks of the rows in ``since``, triage over ``dataset``, and the labels' arrival."""
     from analysis.triage.checks import run_checks
 
-    symptoms = run_checks(Scope(store, dataset, roles, since), profile, cancel=cancel)
+    symptoms = run_checks(Scope(store, dataset, roles, since), profile, cancel=cancel,
+                          counted=counted.with_condition(since) if counted else None)
     progress(0.6, "Ranking findings")
     findings = triage(Scope(store, dataset, roles), symptoms, profile=profile, cancel=cancel)
     progress(0.9, "Looking at how labels arrive")

@@ -91,9 +91,15 @@ def check_bucket(start: dt.datetime, end: dt.datetime) -> Bucket:
 
 def run_checks(scope: Scope, profile: Profile, bucket: Bucket | None = None,
                group_columns: Sequence[str] | None = None, min_rows: int = MIN_ROWS,
-               cancel: CancelToken = NEVER_CANCELLED, progress: Progress = no_progress) -> list[Symptom]:
-    """Every symptom of the rows matching ``condition`` against ``profile``."""
-    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
+               cancel: CancelToken = NEVER_CANCELLED, progress: Progress = no_progress,
+               counted: Scope | None = None) -> list[Symptom]:
+    """Every symptom of the rows matching ``condition`` against ``profile``.
+
+    ``counted`` is where the schema and the cells are read when they are not ``scope``'s: the
+    whole table on a cluster (the same columns, roles and condition), when ``scope`` holds rows
+    pulled from it; the row-level scans then read the pulled rows."""
+    counted = counted or scope
+    dataset, roles = counted.dataset, scope.roles
     progress(0.0, "Comparing the schema with the reference")
     profile = profile.label_matched_to(roles)
     symptoms = schema_symptoms(dataset, roles, profile)
@@ -102,7 +108,7 @@ def run_checks(scope: Scope, profile: Profile, bucket: Bucket | None = None,
     comparable = [c for c in profile.columns if present.get(c.name) == c.dtype and c.name not in skipped]
     groups = tuple(g for g in (profile.group_columns if group_columns is None else group_columns)
                    if g in present and profile.column(g) is not None and profile.column(g).kind == "categorical")
-    span = time_span(scope) if roles.timestamp else None
+    span = time_span(counted) if roles.timestamp else None
     if bucket is None and span is not None:
         bucket = check_bucket(*span)
     spec = cell_spec(
@@ -111,7 +117,7 @@ def run_checks(scope: Scope, profile: Profile, bucket: Bucket | None = None,
     )
     progress(0.1, "Counting rows per time bucket and group")
     bucket_sql = bucket.sql(timestamp_expr(dataset, roles)) if bucket is not None and roles.timestamp else None
-    cells = count_cells(store, dataset, spec, condition, bucket_sql, cancel)
+    cells = count_cells(counted.store, dataset, spec, counted.condition, bucket_sql, cancel)
     progress(0.8, "Comparing each cell with the reference")
     width = dt.timedelta(seconds=bucket.seconds) if bucket is not None and bucket_sql else None
     for cell in cells:

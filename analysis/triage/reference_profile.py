@@ -24,7 +24,9 @@ from analysis.metrics.outcomes import outcomes
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident, select, where_clause
 from analysis.data.roles import PROFILE_BATCH_COLUMNS, RoleMap, TaskType
+from analysis.engine.row_sample import hash_sample
 from analysis.scope import Scope
+from analysis.slicing.binning import QUANTILE_SAMPLE_ROWS
 from analysis.store import Store
 
 SCHEMA_VERSION = 3
@@ -229,7 +231,8 @@ def profile_reference(scope: Scope, columns: Sequence[str] | None = None,
     chosen = [dataset.column(n) for n in columns] if columns is not None else [
         c for c in dataset.columns if c.name not in skipped
     ]
-    summary = _in_column_batches(_summaries, store, dataset, chosen, condition, cancel)
+    sample = _quantile_sample(store, dataset, condition, cancel)
+    summary = _in_column_batches(partial(_summaries, sample=sample), store, dataset, chosen, condition, cancel)
     kinds = {c.name: _kind(c, summary[c.name]["distinct"]) for c in chosen}
     numeric_edges = {c.name: _edges(summary[c.name]) for c in chosen if kinds[c.name] == "numeric"}
     groups = choose_group_columns(
@@ -318,16 +321,30 @@ def _in_column_batches(pass_over, store: Store, dataset: Dataset, columns: Seque
     return merged
 
 
+def _quantile_sample(store: Store, dataset: Dataset, condition: Sql | None, cancel: CancelToken) -> Sql | None:
+    """The reference rows the quantiles are read from: all of them up to the binning's
+    ``QUANTILE_SAMPLE_ROWS``, else that many chosen by a hash of the row id. Exact quantiles
+    of rows chosen alike give DuckDB's edges on Spark too, where each engine's quantile sketch
+    (or sampler) would give its own (:mod:`analysis.engine.row_sample`)."""
+    if dataset.row_count <= QUANTILE_SAMPLE_ROWS:
+        return None
+    rows = store.scalar(select("count(*)", ident(dataset.view), condition), cancel) if condition else dataset.row_count
+    return hash_sample(QUANTILE_SAMPLE_ROWS, int(rows))
+
+
 def _summaries(
-    store: Store, dataset: Dataset, columns: Sequence[Column], condition: Sql | None, cancel: CancelToken
+    store: Store, dataset: Dataset, columns: Sequence[Column], condition: Sql | None, cancel: CancelToken, *,
+    sample: Sql | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Distinct count of every column and the quantiles of numeric ones, in one pass."""
+    """Distinct count of every column and the exact quantiles of numeric ones over the
+    ``sample`` rows (:func:`_quantile_sample`), in one pass."""
     wanted = sorted(set(QUANTILES) | set(EDGE_QUANTILES) | set(RANGE_QUANTILES))
+    sampled = f" FILTER (WHERE {sample.text})" if sample is not None else ""
     parts = []
     for c in columns:
         parts.append(f"approx_count_distinct({ident(c.name)})")
         if c.is_numeric:
-            parts.append(f"approx_quantile({finite_double(c.name, c.dtype)}, {wanted!r})")
+            parts.append(f"quantile_cont({finite_double(c.name, c.dtype)}, {wanted!r}){sampled}")
         else:
             parts.append("NULL")
     values = store.rows(select(parts, ident(dataset.view), condition), cancel)[0] if parts else ()

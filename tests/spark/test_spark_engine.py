@@ -171,6 +171,10 @@ def test_cli_info_on_spark_says_what_duckdb_says(spark_url, demo_log, capsys):
     (["check", "x.parquet", "--labels", "l.csv", "--engine", "sc://127.0.0.1:1"],
      "for sleuth check, join the labels in Spark"),
     (["info", "x.parquet", "--as-of", "3", "--engine", "sc://127.0.0.1:1"], "pick the table version in Spark"),
+    (["slices", "x.parquet", "--rules", "w.sleuth", "--engine", "sc://127.0.0.1:1"],
+     "--rules do not run on --engine yet"),
+    (["compare", "x.parquet", "--base", "a", "--candidate", "b", "--golden", "w.sleuth", "--engine",
+      "sc://127.0.0.1:1"], "--golden do not run on --engine yet"),
 ])
 def test_a_bad_engine_gets_one_sentence(argv, words, capsys):
     from app.cli import main
@@ -251,7 +255,8 @@ def test_a_pulled_sample_is_uniform_and_exactly_as_large_as_asked(spark_store, s
     assert sample.sentence() == f"computed on a 2,000-row sample of 20,000 rows on {spark_url}"
 
 
-def test_cli_check_and_suspects_on_a_sample_say_so(spark_url, demo_log, capsys):
+def test_cli_suspects_on_a_sample_says_so(spark_url, demo_log, capsys):
+    """(``check --engine`` on a sample: :func:`test_cli_check_on_a_sample_counts_on_the_cluster`.)"""
     import json
     from pathlib import Path
 
@@ -260,10 +265,6 @@ def test_cli_check_and_suspects_on_a_sample_say_so(spark_url, demo_log, capsys):
 
     _, duck, _ = demo_log
     log = duck.dataset.paths[0]
-    main(["check", log, "--engine", spark_url, "--sample-rows", "5000"])
-    out = capsys.readouterr().out
-    assert out.splitlines()[0] == f"log: computed on a 5,000-row sample of 20,000 rows on {spark_url}"
-    assert "Sleuth check of predictions (5,000 rows)" in out
     training = str(Path(log).parent / TRAINING_FILE)
     assert main(["suspects", "--train", training, "--engine", spark_url, "--sample-rows", "3000", "--top", "3",
                  "--json"]) == 0
@@ -415,28 +416,99 @@ def test_labels_join_on_spark_equals_duckdbs(spark_store, spark_url, late_labels
 
 
 
-def test_checks_cells_per_column_and_time_equal_duckdbs(spark_store, both):
+def _without_row_scans(symptoms):
+    """The symptoms the cells give: not the row-level scans' (a scan's window p-value) nor the
+    far-beyond look's (a factor and bounds), which read the pulled rows."""
+    return [s for s in symptoms if "window_p_value" not in s.evidence and "far_beyond" not in s.evidence]
+
+
+def test_profile_edges_equal_above_the_quantile_sample(spark_store, tmp_path):
+    """Above 200,000 rows the quantiles read 200,000 rows chosen by a hash of the row id, the
+    same rows on both engines: the edges are equal, where each engine's sampler kept others."""
+    from analysis.data.loading import open_dataset
+    from analysis.data.roles import RoleMap
+    from analysis.engine.spark_log import open_spark_table
+    from analysis.slicing.binning import QUANTILE_SAMPLE_ROWS
+    from analysis.store import Store
+    from analysis.triage.reference_profile import profile_reference
+
+    rows = QUANTILE_SAMPLE_ROWS + 30_000
+    rng = np.random.default_rng(3)
+    path = tmp_path / "wide.parquet"
+    pd.DataFrame({"x": rng.lognormal(0, 1, rows), "k": rng.integers(0, 5_000, rows)}).to_parquet(path)
+    store = Store(memory_limit="1GB")
+    try:
+        on_duckdb = profile_reference(Scope(store, open_dataset(store, [str(path)]), RoleMap()))
+    finally:
+        store.close()
+    on_spark = profile_reference(Scope(spark_store, open_spark_table(spark_store, [str(path)]), RoleMap()))
+    for name in ("x", "k"):
+        assert len(on_duckdb.column(name).edges) == 7
+        assert_same(on_spark.column(name).edges, on_duckdb.column(name).edges, name)
+        assert_same(on_spark.column(name).counts.bins, on_duckdb.column(name).counts.bins, name)
+
+
+def test_checks_on_a_pull_count_their_cells_on_the_cluster(spark_store, both, tmp_path, monkeypatch):
     """The checks' counts per (time bucket, group) cell (nulls, zeros, moments, histogram bins,
     category counts, outcome rates) run on Spark from the same statements and are DuckDB's,
-    against the reference profile DuckDB drew (its quantile sketches are each engine's own)."""
-    from analysis.data.time import time_span, timestamp_expr
-    from analysis.triage.cells import count_cells
-    from analysis.triage.checks import check_bucket
-    from analysis.triage.reference_profile import cell_spec, profile_reference, reference_window
+    against the reference profile DuckDB drew; with the row scans reading a quarter of the
+    table pulled (``check --engine``), the cells' symptoms are DuckDB's on the whole file,
+    where the pulled rows alone count a quarter of each cell."""
+    import analysis.triage.checks as checks
+    from analysis.data.open_log import load_log
+    from analysis.engine.sample import pull_rows
+    from analysis.store import Store
+    from analysis.triage.reference_profile import profile_reference, reference_window
 
     spark, duck, store = both
-    scope = Scope(store, duck.dataset, duck.roles)
-    profile = profile_reference(Scope(store, duck.dataset, duck.roles, reference_window(scope)))
-    spec = cell_spec(duck.dataset, duck.roles, {c.name: c.edges for c in profile.columns if c.kind == "numeric"},
-                     {c.name: c.kind for c in profile.columns}, profile.group_columns)
-    bucket = check_bucket(*time_span(scope)) if duck.roles.timestamp else None
+    profile = profile_reference(Scope(store, duck.dataset, duck.roles,
+                                      reference_window(Scope(store, duck.dataset, duck.roles))))
+    counted = {}
 
-    def cells(on, dataset):
-        bucket_sql = bucket.sql(timestamp_expr(dataset, duck.roles)) if bucket else None
-        return sorted(count_cells(on, dataset, spec, None, bucket_sql), key=lambda cell: (str(cell.bucket), cell.group))
+    def count_cells(on, *args):
+        cells = sorted(real_count_cells(on, *args), key=lambda cell: (str(cell.bucket), cell.group))
+        counted.setdefault(on is spark_store, cells)
+        return cells
 
-    on_duckdb, on_spark = cells(store, duck.dataset), cells(spark_store, spark.dataset)
-    assert spec.numeric and spec.categorical and spec.groups and spec.outcomes
-    assert len(on_duckdb) > (20 if bucket else 2)
-    assert any(counts.bins and counts.bins[-1] for cell in on_duckdb for counts in cell.columns.values())
+    real_count_cells = checks.count_cells
+    monkeypatch.setattr(checks, "count_cells", count_cells)
+    on_duckdb = checks.run_checks(Scope(store, duck.dataset, duck.roles), profile)
+    pulled = pull_rows(spark_store, spark.dataset, tmp_path, duck.dataset.row_count // 4)
+    local = Store(memory_limit="1GB")
+    try:
+        sample = load_log(local, [str(pulled.path)], check=False).dataset
+        on_pull = checks.run_checks(Scope(local, sample, duck.roles), profile,
+                                    counted=Scope(spark_store, spark.dataset, duck.roles))
+        pull_only = checks.run_checks(Scope(local, sample, duck.roles), profile)
+    finally:
+        local.close()
+    duckdb_cells = counted[False]
+    assert len(duckdb_cells) > (20 if duck.roles.timestamp else 2)
+    assert any(counts.bins and counts.bins[-1] for cell in duckdb_cells for counts in cell.columns.values())
+    assert any(cell.outcomes for cell in duckdb_cells) and any(cell.group for cell in duckdb_cells)
+    assert_same(counted[True], duckdb_cells)
+    assert_same(_without_row_scans(on_pull), _without_row_scans(on_duckdb))
+    if duck.roles.timestamp:  # Benefits has no time: all of it is its own reference, with nothing to find
+        assert _without_row_scans(on_duckdb)
+        assert [s.rows for s in _without_row_scans(pull_only)] != [s.rows for s in _without_row_scans(on_duckdb)]
+
+
+def test_cli_check_on_a_sample_counts_on_the_cluster(spark_url, demo_log, capsys):
+    """``check --engine``: the reference profile and the cells on Spark over the whole table,
+    the row scans, localisation and examples on a pulled sample, and the output says which.
+    With every row pulled the findings are DuckDB's on the file (exact quantiles over the same
+    rows give the profile DuckDB's edges on Spark)."""
+    import json
+
+    from app.cli import main
+
+    _, duck, _ = demo_log
+    log = duck.dataset.paths[0]
+    main(["check", log, "--json"])
+    on_duckdb = json.loads(capsys.readouterr().out)
+    main(["check", log, "--engine", spark_url, "--sample-rows", str(DEMO_ROWS), "--json"])
+    on_spark = json.loads(capsys.readouterr().out)
+    assert on_spark.pop("counted") == {"rows": DEMO_ROWS, "engine": spark_url, "reference_rows": None}
+    assert on_spark.pop("sample") == {"rows": DEMO_ROWS, "of_rows": DEMO_ROWS, "engine": spark_url, "where": None}
+    assert len(on_duckdb["findings"]) >= 3
     assert_same(on_spark, on_duckdb)
