@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QSpinBox,
     QSplitter,
     QTableWidget,
@@ -39,10 +38,14 @@ from app.state import Changes, Session
 from app.tasks import TaskRunner
 
 from views.panel import Panel, preview, slice_shown
+from views.widgets.fitting_edit import FittingLineEdit
 from views.widgets.palette import version_colour
 
 EACH_VERSION = "each version"
 NO_SECOND = "— (bars)"
+COMPACT_CHOICE = len(EACH_VERSION)
+"""Characters the second-column and version boxes show before eliding (a long version name
+gives its whole text in the tooltip): the row of controls fits a 1280x720 window."""
 TABLE_COLUMNS = ("Group", "Version", "Rows", "Share", "Value", "95% interval", "Rest", "Difference", "p (adj.)", "Sig.")
 TABLE_TIPS = (
     "The group's rows (double-click to narrow the slice to it)", "Model version",
@@ -126,13 +129,16 @@ class BreakdownPanel(Panel):
         self.bins.setRange(2, 20)
         self.bins.setValue(5)
         self.bins.setToolTip("Number of quantile bins for numeric columns (top values for categories)")
-        self.edges = QLineEdit()
+        self.edges = FittingLineEdit()  # its hint stays whole when the row is full (1280x720)
         self.edges.setPlaceholderText("edges, e.g. 0, 50, 200")
         self.edges.setToolTip("Your own bin edges for a numeric column (comma-separated); empty = quantiles")
-        self.edges.setMaximumWidth(170)
         for box in (self.column_box, self.second_box, self.metric_box, self.version_box):
             box.setSizeAdjustPolicy(QComboBox.AdjustToContents)
             box.currentIndexChanged.connect(lambda _i: self._request())
+        for box in (self.second_box, self.version_box):  # as wide as a short choice; long ones elide
+            box.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(COMPACT_CHOICE)
+            box.currentIndexChanged.connect(lambda _i, b=box: b.setToolTip(b.currentText()))
         self.bins.valueChanged.connect(lambda _v: self._request())
         self.edges.editingFinished.connect(self._request)
         self._controls = QHBoxLayout()
