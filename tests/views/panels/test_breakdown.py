@@ -104,6 +104,16 @@ def _fits_in_window(widget, window) -> bool:
     return widget.mapTo(window, widget.rect().topRight()).x() < window.width()
 
 
+def _choice_fits(box) -> bool:
+    """``box`` shows its current choice whole, or elided with the whole choice as its tooltip."""
+    from PySide6.QtWidgets import QStyle, QStyleOptionComboBox
+
+    option = QStyleOptionComboBox()
+    box.initStyleOption(option)
+    field = box.style().subControlRect(QStyle.CC_ComboBox, option, QStyle.SC_ComboBoxEditField, box)
+    return box.fontMetrics().horizontalAdvance(box.currentText()) <= field.width() or box.currentText() in box.toolTip()
+
+
 def test_the_bin_edges_hint_is_read_whole_at_1280x720_and_zoomed_in(qtbot, qsettings, window_demo_files):
     from tests.views.helpers import close_window, make_window, open_demo
     from views.widgets.fitting_edit import text_room
@@ -122,6 +132,8 @@ def test_the_bin_edges_hint_is_read_whole_at_1280x720_and_zoomed_in(qtbot, qsett
             hint = edges.fontMetrics().horizontalAdvance(edges.placeholderText())
             assert hint <= text_room(edges), (hint, text_room(edges), window.zoom)
             assert _fits_in_window(edges, window)
+            boxes = (panel.column_box, panel.second_box, panel.metric_box, panel.version_box)
+            assert [box.currentText() for box in boxes if not _choice_fits(box)] == []
     finally:
         window.close()
         close_window(window)
