@@ -131,7 +131,7 @@ class BreakdownPanel(Panel):
         self.bins.setValue(5)
         self.bins.setToolTip("Number of quantile bins for numeric columns (top values for categories)")
         self.edges = FittingLineEdit()  # its hint stays whole when the row is full (1280x720)
-        self.edges.setPlaceholderText("edges, e.g. 0, 50, 200")
+        self.edges.setPlaceholderText("e.g. 0, 50, 200")  # after "Bins": the tooltip says they are edges
         self.edges.setToolTip("Your own bin edges for a numeric column (comma-separated); empty = quantiles")
         for box in self._boxes():  # each as wide as the choice it shows; long ones elide
             box.currentIndexChanged.connect(lambda _i: self._request())
