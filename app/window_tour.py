@@ -3,7 +3,8 @@
 ``sleuth demo --screenshots DIR`` photographs each stop, and the test of the window at a small
 screen size checks each stop, so both see the same panels in the same state a person sees
 after opening the log and clicking each panel's button. Panels whose result waits for a click
-(failing slices, compare, input checks) get that click; trace gets the table's first row.
+(failing slices, compare, input checks) get that click; trace gets the table's first row; the
+failure queue gets the log's failures when it is empty (a person's first click there).
 The walk ends in meeting mode (:func:`open_meeting_screen`), the window the review projects.
 """
 
@@ -21,6 +22,7 @@ from views.panel import Panel
 from views.panels.compare import ComparePanel
 from views.panels.failing_slices import DiscoveryPanel
 from views.panels.findings import FindingsPanel
+from views.panels.queue import QueuePanel
 from views.panels.trace import TracePanel
 
 STARTED_BY = {DiscoveryPanel: "find_button", ComparePanel: "compare_button", FindingsPanel: "run_button"}
@@ -57,7 +59,18 @@ def visit(window, stop: Stop, settle: Callable[[], None]) -> None:
         button.click()
     elif isinstance(stop.panel, TracePanel) and window.session.selected_row is None:
         window.table_panel.view.selectRow(0)
+    elif isinstance(stop.panel, QueuePanel):
+        queue_failures(window, settle)
     settle()
+
+
+def queue_failures(window, settle: Callable[[], None]) -> None:
+    """Queue the current slice's failures with the queue panel's button when the queue is empty,
+    so the queue (and the meeting) show groups, not an empty agenda."""
+    panel = window.queue_panel
+    if panel.agenda.tree.topLevelItemCount() == 0 and panel.add_slice_button.isEnabled():
+        panel.add_slice_button.click()
+        settle()
 
 
 def open_meeting_screen(window, settle: Callable[[], None]) -> MeetingView | None:
@@ -67,9 +80,7 @@ def open_meeting_screen(window, settle: Callable[[], None]) -> MeetingView | Non
     window.queue_dock.show()
     window.queue_dock.raise_()
     settle()
-    if window.queue_panel.agenda.tree.topLevelItemCount() == 0 and window.queue_panel.add_slice_button.isEnabled():
-        window.queue_panel.add_slice_button.click()
-        settle()
+    queue_failures(window, settle)
     view = open_meeting(window, [os_user()])
     if view is not None:
         view.showNormal()

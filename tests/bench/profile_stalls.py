@@ -23,7 +23,15 @@ benchmark's ``processEvents`` line with nothing of Sleuth's below it is Qt's own
 painting or layout, which py-spy does not see into). On a loaded machine a thread that waits
 for a core looks busy too: compare with ``uptime``.
 
-Run: ``.venv/bin/python tests/bench/profile_stalls.py [--rows 10000000] [--top 20] [--stalls]``
+``--watchdog`` tells the two apart, which py-spy cannot: it runs the benchmark's window in this
+process with a watchdog thread that samples the GUI thread every few milliseconds (its CPU
+clock, its state in ``/proc``, its Python stack). For each gap of the benchmark's heartbeat of
+``--min-ms`` or more it prints the wall time, the CPU time the GUI thread itself spent in it
+(its own work: painting, layout, Python), how many samples found it waiting (state S: the
+interpreter lock or a lock of Qt's) and, of the samples in which it advanced, the stack most of
+them show. A stall with little CPU is the machine's or the lock's, not the GUI thread's work.
+
+Run: ``.venv/bin/python tests/bench/profile_stalls.py [--rows 10000000] [--top 20] [--stalls | --watchdog]``
 (needs ``py-spy``: ``.venv/bin/pip install py-spy``; the bench extra installs it).
 """
 
@@ -38,6 +46,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+import traceback
 from pathlib import Path
 
 SAMPLES_PER_SECOND = 100
@@ -162,13 +173,103 @@ def hotspots(raw_path: Path) -> dict[str, collections.Counter]:
     return found
 
 
+class Watchdog(threading.Thread):
+    """Samples a thread every ``period`` seconds: wall clock, its CPU clock, its scheduler state
+    (R running or runnable, S waiting) and its innermost frames in Sleuth's code."""
+
+    def __init__(self, thread: threading.Thread, period: float = 0.004) -> None:
+        super().__init__(daemon=True)
+        self.target, self.period = thread.ident, period
+        self.clock = time.pthread_getcpuclockid(thread.ident)
+        self.stat = Path(f"/proc/self/task/{thread.native_id}/stat")
+        self.samples: list[tuple[float, float, str, str]] = []
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.wait(self.period):
+            frame = sys._current_frames().get(self.target)
+            state = self.stat.read_text().rsplit(")", 1)[1].split()[0]
+            self.samples.append((time.perf_counter(), time.clock_gettime(self.clock), state, _stack_key(frame)))
+
+
+def _stack_key(frame) -> str:
+    """Three innermost frames in Sleuth's code (or anywhere when none is) and the leaf."""
+    if frame is None:
+        return "?"
+    stack = [f"{f.name} ({_in_repository(f.filename)}:{f.lineno})" for f in traceback.extract_stack(frame)]
+    own = [name for name in stack if PROJECT_FRAME.search(name)] or stack[-3:]
+    return " <- ".join(reversed(own[-3:])) + f"  [leaf: {stack[-1]}]"
+
+
+def watchdog_stalls(rows: int, min_ms: float) -> list[dict]:
+    """Run the benchmark's window route in this process under a :class:`Watchdog` and describe
+    each heartbeat gap of ``min_ms`` or more: step, wall ms, the GUI thread's CPU ms in it,
+    samples waiting (S) and the stack of most samples in which its CPU clock advanced."""
+    sys.path.insert(0, str(HERE))
+    import bench_responsiveness
+    from common import ensure_log
+
+    beats: list[tuple[float, float, int]] = []  # (wall, GUI CPU, step) at every beat
+    names = ["open the log"] + [name for name, _ in bench_responsiveness._steps(_Anything())]
+
+    class Heartbeat(bench_responsiveness.Heartbeat):
+        takes = 0
+
+        def _beat(self) -> None:
+            super()._beat()
+            beats.append((time.perf_counter(), time.thread_time(), (self.takes - 1) // 2))
+
+        def take(self) -> list[float]:
+            self.takes += 1  # the benchmark takes once before and once after each step
+            return super().take()
+
+    bench_responsiveness.Heartbeat = Heartbeat
+    dog = Watchdog(threading.main_thread())
+    dog.start()
+    try:
+        bench_responsiveness.sleuth_gui(ensure_log(rows))
+    finally:
+        dog.halt.set()
+        dog.join()
+    found = []
+    for (start, cpu_start, _), (end, cpu_end, step) in zip(beats, beats[1:]):
+        if (end - start) * 1000 < min_ms or step < 0:
+            continue
+        inside = [s for s in dog.samples if start <= s[0] <= end]
+        running = collections.Counter(b[3] for a, b in zip(inside, inside[1:]) if b[1] > a[1])
+        found.append({"step": names[min(step, len(names) - 1)], "ms": (end - start) * 1000,
+                      "cpu_ms": (cpu_end - cpu_start) * 1000, "samples": len(inside),
+                      "waiting": sum(s[2] == "S" for s in inside),
+                      "stack": running.most_common(1)[0][0] if running else "(never ran)"})
+    return found
+
+
+class _Anything:
+    """Stands in for the window when only the benchmark's step names are wanted."""
+
+    def __getattr__(self, name):
+        return _Anything()
+
+    def __call__(self, *args, **kwargs):
+        return _Anything()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--stalls", action="store_true", help="list each stall of the GUI thread instead")
     parser.add_argument("--min-ms", type=float, default=100.0, help="shortest stall listed (with --stalls)")
+    parser.add_argument("--watchdog", action="store_true",
+                        help="list each stall with the GUI thread's own CPU time in it instead")
     args = parser.parse_args()
+    if args.watchdog:
+        found = watchdog_stalls(args.rows, args.min_ms)
+        print(f"\n### Heartbeat gaps of {args.min_ms:.0f} ms or more, with the GUI thread's own CPU time\n")
+        for stall in found:
+            print(f"- {stall['step']}: {stall['ms']:,.0f} ms, GUI CPU {stall['cpu_ms']:,.0f} ms, waiting in "
+                  f"{stall['waiting']} of {stall['samples']} samples; {stall['stack']}")
+        return
     if args.stalls:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "samples.json"

@@ -109,3 +109,47 @@ def test_an_unreadable_zoom_in_the_settings_starts_at_the_normal_size(qtbot, qse
     finally:
         window.close()
         close_window(window)
+
+
+def test_the_window_and_its_tab_bars_never_call_the_maximiser_and_a_new_tab_bar_still_maximises(
+        qtbot, qsettings, monkeypatch):
+    """Every event a Python filter sees is a call into Python under the interpreter lock; the
+    maximiser sees only its docks' events, and finds the tab bars a rearrangement creates."""
+    from PySide6.QtWidgets import QDockWidget
+
+    from app.panel_layout import PanelMaximiser
+
+    seen = []
+
+    class Counting(PanelMaximiser):
+        def eventFilter(self, watched, event):
+            seen.append(type(watched).__name__)
+            return super().eventFilter(watched, event)
+
+    monkeypatch.setattr("app.main_window.PanelMaximiser", Counting)
+    window = make_window(qtbot, qsettings)
+    window.resize(1300, 800)
+    QApplication.processEvents()
+    window.repaint()
+    bar, centre = _tab_of(window, window.compare_dock.windowTitle())
+    qtbot.mouseMove(bar, centre)
+    qtbot.mouseClick(bar, Qt.LeftButton, pos=centre)
+    QApplication.processEvents()
+    assert seen and set(seen) <= {QDockWidget.__name__}
+
+    window.tabifyDockWidget(window.metrics_dock, window.data_dock)  # a tab bar the layout did not have
+    window.data_dock.raise_()
+    qtbot.waitUntil(lambda: any(bar.isVisible() and window.data_dock.windowTitle() in
+                                [bar.tabText(i) for i in range(bar.count())] for bar in window.findChildren(QTabBar)))
+    bar, centre = _tab_of(window, window.data_dock.windowTitle())
+    qtbot.mouseDClick(bar, Qt.LeftButton, pos=centre)
+    QApplication.processEvents()
+    assert _visible_docks(window) == [window.data_dock]
+    qtbot.mouseDClick(window.data_dock, Qt.LeftButton, pos=QPoint(window.data_dock.width() // 2, 4))
+    QApplication.processEvents()
+    try:
+        assert len(_visible_docks(window)) > 1 and window.table_panel.isVisible()
+        assert not window.data_dock.isFloating()
+    finally:
+        window.close()
+        close_window(window)

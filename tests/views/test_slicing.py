@@ -384,3 +384,44 @@ def test_open_negative_flips_reads_by_card_names_in_the_bar_and_applies_the_same
     assert not bar.error.isVisible(), bar.error.text()
     assert app_window.session.current_slice.predicate == Flip(old, new, "negative")
     assert app_window.table_panel.model.rowCount() == flips
+
+
+def test_a_columns_values_are_read_off_the_gui_thread_while_typing_goes_on(qtbot, qsettings, window_demo_files,
+                                                                           monkeypatch):
+    """The offers' values come from a query on the runner: the GUI thread never waits for it,
+    and the values are offered when they arrive if the cursor still asks for them."""
+    import functools
+    import threading
+
+    from views.widgets import slice_bar
+
+    release, threads = threading.Event(), []
+    read = slice_bar.category_values
+
+    @functools.wraps(read)  # the runner passes what the read's signature takes
+    def slow_read(*args, **kwargs):
+        threads.append(threading.current_thread())
+        assert release.wait(30)
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(slice_bar, "category_values", slow_read)
+    window = make_window(qtbot, qsettings, threaded=True)
+    try:
+        open_demo(qtbot, window, window_demo_files)
+        bar = window.slice_bar
+        window.activateWindow()
+        bar.edit.setFocus()
+        qtbot.waitUntil(bar.edit.hasFocus)  # the values are offered to a bar still being typed in
+        qtbot.keyClicks(bar.edit, "region = ")
+        qtbot.waitUntil(lambda: bool(threads))
+        assert threads[0] is not threading.main_thread()
+        qtbot.keyClicks(bar.edit, "'")  # the window takes keys while the read waits
+        assert bar.edit.text() == "region = '" and window.tasks.running()
+        release.set()
+        settle(qtbot, window)
+        regions = pd.read_parquet(window_demo_files.log).region.value_counts()
+        assert _offers(bar) == [f"'{value}'" for value in regions.index]
+    finally:
+        release.set()
+        window.close()
+        close_window(window)

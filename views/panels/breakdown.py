@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
+    QSizePolicy,
     QSpinBox,
     QSplitter,
     QTableWidget,
@@ -39,10 +39,14 @@ from app.state import Changes, Session
 from app.tasks import TaskRunner
 
 from views.panel import Panel, preview, slice_shown
+from views.widgets.fitting_edit import FittingLineEdit
 from views.widgets.palette import version_colour
 
 EACH_VERSION = "each version"
 NO_SECOND = "— (bars)"
+COMPACT_CHOICE = 16
+"""Characters a box of the controls shows at most before eliding (the tooltip gives the whole
+choice): the row of controls fits a 1280x720 window."""
 TABLE_COLUMNS = ("Group", "Version", "Rows", "Share", "Value", "95% interval", "Rest", "Difference", "p (adj.)", "Sig.")
 TABLE_TIPS = (
     "The group's rows (double-click to narrow the slice to it)", "Model version",
@@ -117,22 +121,23 @@ class BreakdownPanel(Panel):
 
     def _build_controls(self) -> None:
         self.column_box = QComboBox()
-        self.column_box.setToolTip("Column whose groups are compared")
+        self.column_box.setProperty("tip", "Column whose groups are compared")
         self.second_box = QComboBox()
-        self.second_box.setToolTip("A second column gives a heat map of both")
+        self.second_box.setProperty("tip", "A second column gives a heat map of both")
         self.metric_box = QComboBox()
         self.version_box = QComboBox()
         self.bins = QSpinBox()
         self.bins.setRange(2, 20)
         self.bins.setValue(5)
         self.bins.setToolTip("Number of quantile bins for numeric columns (top values for categories)")
-        self.edges = QLineEdit()
-        self.edges.setPlaceholderText("edges, e.g. 0, 50, 200")
+        self.edges = FittingLineEdit()  # its hint stays whole when the row is full (1280x720)
+        self.edges.setPlaceholderText("e.g. 0, 50, 200")  # after "Bins": the tooltip says they are edges
         self.edges.setToolTip("Your own bin edges for a numeric column (comma-separated); empty = quantiles")
-        self.edges.setMaximumWidth(170)
-        for box in (self.column_box, self.second_box, self.metric_box, self.version_box):
-            box.setSizeAdjustPolicy(QComboBox.AdjustToContents)
+        for box in self._boxes():  # each as wide as the choice it shows; long ones elide
             box.currentIndexChanged.connect(lambda _i: self._request())
+            box.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            box.setSizePolicy(QSizePolicy.Fixed, QSizePolicy.Fixed)
+            box.currentIndexChanged.connect(lambda _i, b=box: _fit_choice(b))
         self.bins.valueChanged.connect(lambda _v: self._request())
         self.edges.editingFinished.connect(self._request)
         self._controls = QHBoxLayout()
@@ -188,6 +193,11 @@ class BreakdownPanel(Panel):
                     self.version_box.addItem(self.session.version_name(version), version)
             _select(self.version_box, chosen)
         self.version_box.blockSignals(False)
+        for box in self._boxes():  # filled with signals blocked
+            _fit_choice(box)
+
+    def _boxes(self) -> tuple[QComboBox, ...]:
+        return self.column_box, self.second_box, self.metric_box, self.version_box
 
     def _request(self) -> None:
         self.cancel_job("breakdown")
@@ -437,6 +447,14 @@ def _raw_version(version) -> str | None:
 
 def _sort_key(value: float) -> float:
     return value if math.isfinite(value) else math.inf
+
+
+def _fit_choice(box: QComboBox) -> None:
+    """Size ``box`` to its current choice, at most :data:`COMPACT_CHOICE` characters; the
+    tooltip gives the whole choice."""
+    box.setMinimumContentsLength(min(len(box.currentText()), COMPACT_CHOICE))
+    tip = box.property("tip")
+    box.setToolTip(f"{tip}: {box.currentText()}" if tip else box.currentText())
 
 
 def _is_temporal(dataset, column: str) -> bool:

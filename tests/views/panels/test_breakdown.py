@@ -97,3 +97,43 @@ def test_a_time_column_is_cut_at_dates_and_numbers_are_refused_in_a_sentence(dem
     log = pd.read_parquet(demo_files.log, columns=["timestamp"])
     inside = log.timestamp.between(pd.Timestamp("2026-10-07"), pd.Timestamp("2026-10-14")).sum()
     assert frame.loc[frame.label == "[2026-10-07, 2026-10-14]", "rows"].sum() == inside
+
+
+def _fits_in_window(widget, window) -> bool:
+    """``widget``'s right edge lies inside ``window`` (a row wider than its dock runs off it)."""
+    return widget.mapTo(window, widget.rect().topRight()).x() < window.width()
+
+
+def _choice_fits(box) -> bool:
+    """``box`` shows its current choice whole, or elided with the whole choice as its tooltip."""
+    from PySide6.QtWidgets import QStyle, QStyleOptionComboBox
+
+    option = QStyleOptionComboBox()
+    box.initStyleOption(option)
+    field = box.style().subControlRect(QStyle.CC_ComboBox, option, QStyle.SC_ComboBoxEditField, box)
+    return box.fontMetrics().horizontalAdvance(box.currentText()) <= field.width() or box.currentText() in box.toolTip()
+
+
+def test_the_bin_edges_hint_is_read_whole_at_1280x720_and_zoomed_in(qtbot, qsettings, window_demo_files):
+    from tests.views.helpers import close_window, make_window, open_demo
+    from views.widgets.fitting_edit import text_room
+
+    window = make_window(qtbot, qsettings, size=(1280, 720))
+    try:
+        open_demo(qtbot, window, window_demo_files)
+        window.breakdown_dock.raise_()
+        panel = window.breakdown_panel
+        choose(panel.column_box, "amount")
+        for zoom_in in (0, 1):
+            if zoom_in:
+                qtbot.keyClick(window, Qt.Key_Equal, Qt.ControlModifier)
+            qtbot.waitUntil(lambda: panel.edges.isVisible())
+            edges = panel.edges
+            hint = edges.fontMetrics().horizontalAdvance(edges.placeholderText())
+            assert hint <= text_room(edges), (hint, text_room(edges), window.zoom)
+            assert _fits_in_window(edges, window)
+            boxes = (panel.column_box, panel.second_box, panel.metric_box, panel.version_box)
+            assert [box.currentText() for box in boxes if not _choice_fits(box)] == []
+    finally:
+        window.close()
+        close_window(window)
