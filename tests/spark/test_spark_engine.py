@@ -448,6 +448,7 @@ def test_profile_edges_equal_above_the_quantile_sample(spark_store, tmp_path):
         assert_same(on_spark.column(name).counts.bins, on_duckdb.column(name).counts.bins, name)
 
 
+@pytest.mark.parametrize("both", ["demo_log"], indirect=True)  # Benefits has no time column: nothing to find
 def test_checks_on_a_pull_count_their_cells_on_the_cluster(spark_store, both, tmp_path, monkeypatch):
     """The checks' counts per (time bucket, group) cell (nulls, zeros, moments, histogram bins,
     category counts, outcome rates) run on Spark from the same statements and are DuckDB's,
@@ -483,14 +484,13 @@ def test_checks_on_a_pull_count_their_cells_on_the_cluster(spark_store, both, tm
     finally:
         local.close()
     duckdb_cells = counted[False]
-    assert len(duckdb_cells) > (20 if duck.roles.timestamp else 2)
+    assert len(duckdb_cells) > 20
     assert any(counts.bins and counts.bins[-1] for cell in duckdb_cells for counts in cell.columns.values())
     assert any(cell.outcomes for cell in duckdb_cells) and any(cell.group for cell in duckdb_cells)
     assert_same(counted[True], duckdb_cells)
     assert_same(_without_row_scans(on_pull), _without_row_scans(on_duckdb))
-    if duck.roles.timestamp:  # Benefits has no time: all of it is its own reference, with nothing to find
-        assert _without_row_scans(on_duckdb)
-        assert [s.rows for s in _without_row_scans(pull_only)] != [s.rows for s in _without_row_scans(on_duckdb)]
+    assert _without_row_scans(on_duckdb)
+    assert [s.rows for s in _without_row_scans(pull_only)] != [s.rows for s in _without_row_scans(on_duckdb)]
 
 
 def test_cli_check_on_a_sample_counts_on_the_cluster(spark_url, demo_log, capsys):
@@ -512,3 +512,4 @@ def test_cli_check_on_a_sample_counts_on_the_cluster(spark_url, demo_log, capsys
     assert on_spark.pop("sample") == {"rows": DEMO_ROWS, "of_rows": DEMO_ROWS, "engine": spark_url, "where": None}
     assert len(on_duckdb["findings"]) >= 3
     assert_same(on_spark, on_duckdb)
+

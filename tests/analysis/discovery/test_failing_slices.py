@@ -2,8 +2,6 @@
 
 import datetime as dt
 import json
-import subprocess
-import sys
 
 import duckdb
 import pytest
@@ -13,6 +11,7 @@ from analysis.discovery.failing_slices import DiscoverySettings, failing_slices
 from analysis.data.open_log import load_log
 from analysis.scope import Scope
 from analysis.slices import Range, to_sql
+from tests.app.run_cli import sleuth_in_process
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +84,7 @@ def test_wrong_settings_say_what_is_missing(demo):
 
 
 def test_cli_prints_json_slices(demo_files):
-    result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "slices", str(demo_files.log), "--top", "3", "--json"],
-        capture_output=True, text=True, timeout=120,
-    )
+    result = sleuth_in_process("slices", demo_files.log, "--top", "3", "--json")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     assert 1 <= len(rows) <= 3
@@ -96,10 +92,7 @@ def test_cli_prints_json_slices(demo_files):
 
 
 def test_cli_bad_filter_is_a_one_line_error(demo_files):
-    result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "slices", str(demo_files.log), "--where", "regoin = 'EU'"],
-        capture_output=True, text=True, timeout=120,
-    )
+    result = sleuth_in_process("slices", demo_files.log, "--where", "regoin = 'EU'")
     assert result.returncode == 2
     assert "did you mean 'region'" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
