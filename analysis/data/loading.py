@@ -99,6 +99,9 @@ class Backing:
     source: str
     row_id: str
     hidden: tuple[str, ...] = ()
+    rows: int | None = None
+    """The row count where the files' metadata holds it (Parquet), so that opening a log never
+    scans its rows to count them; None where only a count over the rows tells."""
     skipped: list[SkippedRow] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -200,7 +203,8 @@ def _open_files(store: Store, files: LogFiles, table: str | None, progress: Prog
         columns = tuple(c for c in _describe_view(store, view) if c.name != ROW_ID)
         progress(0.85, "checking column contents")
         notes += _mixed_type_warnings(store, view, columns, fixes, cancel)
-        row_count = int(store.scalar(f"SELECT count(*) FROM {ident(view)}", cancel))
+        row_count = backing.rows if backing.rows is not None else int(
+            store.scalar(f"SELECT count(*) FROM {ident(view)}", cancel))
     except duckdb.Error as exc:
         close_view(store, view)
         raise InputError(
@@ -262,22 +266,25 @@ def _load_parquet(
     (10.8 s for the first page of 100M rows in ten files). The row id is each branch's first
     column because a query that needs no column (``count(*)``) still keeps one per branch, the
     first: ``file_row_number`` is generated, not read, where a data column is read in full.
+    The row count is the metadata's too: counting the view numbered every row of every file
+    (twice per open of a 100M-row log, before the table's first page could show).
     """
-    if len(paths) == 1:
-        source = f"read_parquet({literal(str(paths[0]))}, file_row_number=true)"
-        return Backing(source, "file_row_number", hidden=("file_row_number",))
     progress(0.0, "reading Parquet metadata")
     files = literal_list([str(p) for p in paths])
     counts = dict(store.rows(f"SELECT file_name, num_rows FROM parquet_file_metadata({files})", cancel))
+    rows = sum(int(counts[str(path)]) for path in paths)
+    if len(paths) == 1:
+        source = f"read_parquet({literal(str(paths[0]))}, file_row_number=true)"
+        return Backing(source, "file_row_number", hidden=("file_row_number",), rows=rows)
     offsets = list(accumulate((int(counts[str(path)]) for path in paths[:-1]), initial=0))
-    if sum(int(n) for n in counts.values()) <= ROWS_PER_FILE_SCANNED_TOGETHER * len(paths):
-        return _one_parquet_scan(store, files, offsets, cancel)
+    if rows <= ROWS_PER_FILE_SCANNED_TOGETHER * len(paths):
+        return replace(_one_parquet_scan(store, files, offsets, cancel), rows=rows)
     scans = [
         f"SELECT file_row_number + {offset} AS {ident(FILE_ROW_ID)}, * EXCLUDE (file_row_number) "
         f"FROM read_parquet({literal(str(path))}, file_row_number=true)"
         for path, offset in zip(paths, offsets)
     ]
-    return Backing(f"({' UNION ALL BY NAME '.join(scans)})", ident(FILE_ROW_ID), hidden=(FILE_ROW_ID,))
+    return Backing(f"({' UNION ALL BY NAME '.join(scans)})", ident(FILE_ROW_ID), hidden=(FILE_ROW_ID,), rows=rows)
 
 
 def _one_parquet_scan(store: Store, files: str, offsets: list[int], cancel: CancelToken) -> Backing:

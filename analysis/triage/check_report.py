@@ -29,6 +29,7 @@ from analysis.store import Store
 from analysis.triage.symptoms import Symptom
 from analysis.triage.label_arrival import labels_stopped_finding
 from analysis.triage.ranking import SEVERITIES, Finding, ranked, triage
+from analysis.triage.row_scan import FirstRows
 from analysis.report.formatting import count, json_value, number
 from analysis.scope import Scope
 
@@ -251,13 +252,17 @@ def check_against(scope: Scope, profile, since: _dt.datetime | None = None, prog
 
 def _checked(store: Store, dataset: Dataset, roles: RoleMap, profile, since: Sql | None, progress: Progress,
              cancel: CancelToken, counted: Scope | None = None) -> list[Finding]:
-    """Checks of the rows in ``since``, triage over ``dataset``, and the labels' arrival."""
+    """Checks of the rows in ``since``, triage over ``dataset``, and the labels' arrival; the
+    one row per request that the checks' scans and triage's localisation read is found once
+    for both (:class:`FirstRows`)."""
     from analysis.triage.checks import run_checks
 
-    symptoms = run_checks(Scope(store, dataset, roles, since), profile, cancel=cancel,
-                          counted=counted.with_condition(since) if counted else None)
-    progress(0.6, "Ranking findings")
-    findings = triage(Scope(store, dataset, roles), symptoms, profile=profile, cancel=cancel)
+    with FirstRows(Scope(store, dataset, roles)) as first_rows:
+        symptoms = run_checks(Scope(store, dataset, roles, since), profile, cancel=cancel, first_rows=first_rows,
+                              counted=counted.with_condition(since) if counted else None)
+        progress(0.6, "Ranking findings")
+        findings = triage(Scope(store, dataset, roles), symptoms, profile=profile, cancel=cancel,
+                          first_rows=first_rows)
     progress(0.9, "Looking at how labels arrive")
     stopped = labels_stopped_finding(Scope(store, dataset, roles, since), cancel)
     progress(1.0, "Checked")

@@ -24,7 +24,7 @@ from scipy.spatial.distance import jensenshannon
 
 from analysis.triage.cells import Cell, ColumnCounts, count_cells
 from analysis.triage.far_beyond import far_beyond_symptoms, nearest_unit_factor
-from analysis.triage.row_scan import STUCK_MIN_REFERENCE_DISTINCT, row_level_symptoms
+from analysis.triage.row_scan import STUCK_MIN_REFERENCE_DISTINCT, FirstRows, row_level_symptoms, shared_first_rows
 from analysis.dataset import Dataset
 from analysis.data.time import time_span, timestamp_expr
 from analysis.triage.reference_profile import ERROR, PREDICTED_POSITIVE, Profile, cell_spec, unchecked_columns
@@ -92,8 +92,9 @@ def check_bucket(start: dt.datetime, end: dt.datetime) -> Bucket:
 def run_checks(scope: Scope, profile: Profile, bucket: Bucket | None = None,
                group_columns: Sequence[str] | None = None, min_rows: int = MIN_ROWS,
                cancel: CancelToken = NEVER_CANCELLED, progress: Progress = no_progress,
-               counted: Scope | None = None) -> list[Symptom]:
-    """Every symptom of the rows matching ``condition`` against ``profile``.
+               first_rows: FirstRows | None = None, counted: Scope | None = None) -> list[Symptom]:
+    """Every symptom of the rows matching ``condition`` against ``profile``; ``first_rows``
+    is shared with the caller's later steps (triage) when given, else made once for this run.
 
     ``counted`` is where the schema and the cells are read when they are not ``scope``'s: the
     whole table on a cluster (the same columns, roles and condition), when ``scope`` holds rows
@@ -126,11 +127,12 @@ def run_checks(scope: Scope, profile: Profile, bucket: Bucket | None = None,
         if reference is None or reference.rows < min_rows or cell.rows < min_rows:
             continue
         symptoms += _cell_symptoms(cell, reference, profile, roles, comparable, width, min_rows)
-    progress(0.85, "Looking row by row for nulls, zeros and stuck values clustered in time")
-    symptoms += row_level_symptoms(scope, comparable, cancel)
-    progress(0.9, "Looking row by row for values far beyond the reference")
-    seen = {c for s in symptoms if s.kind in VALUES_OFF_KINDS for c in s.columns}
-    symptoms += far_beyond_symptoms(scope, profile, [c for c in comparable if c.name not in seen], cancel)
+    with shared_first_rows(scope, first_rows) as shared:
+        progress(0.85, "Looking row by row for nulls, zeros and stuck values clustered in time")
+        symptoms += row_level_symptoms(scope, comparable, cancel, shared)
+        progress(0.9, "Looking row by row for values far beyond the reference")
+        seen = {c for s in symptoms if s.kind in VALUES_OFF_KINDS for c in s.columns}
+        symptoms += far_beyond_symptoms(scope, profile, [c for c in comparable if c.name not in seen], cancel, shared)
     progress(1.0, f"{len(symptoms)} symptom(s)")
     return sorted(symptoms, key=_symptom_order)
 

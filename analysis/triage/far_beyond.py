@@ -32,7 +32,7 @@ from analysis.store import Store
 from analysis.triage.cells import finite_double
 from analysis.triage.localisation import scanned_window
 from analysis.triage.reference_profile import ColumnProfile, Profile
-from analysis.triage.row_scan import first_rows_of_requests
+from analysis.triage.row_scan import FirstRows, shared_first_rows
 from analysis.triage.symptoms import Symptom
 from analysis.triage.violating_rows import Violation, far_beyond_condition, nearer_other_reference
 
@@ -83,9 +83,10 @@ def far_beyond_bounds(column: ColumnProfile) -> tuple[float | None, float | None
 
 
 def far_beyond_symptoms(scope: Scope, profile: Profile, columns: Sequence[ColumnProfile],
-                        cancel: CancelToken = NEVER_CANCELLED) -> list[Symptom]:
+                        cancel: CancelToken = NEVER_CANCELLED, first_rows: FirstRows | None = None) -> list[Symptom]:
     """A ``unit_change`` symptom for each numeric column in ``columns`` whose far-beyond rows
-    cluster in a window of time beyond chance (see the module text)."""
+    cluster in a window of time beyond chance (see the module text); ``first_rows`` is the
+    check run's shared one, if it has one."""
     store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     if roles.timestamp is None:
         return []
@@ -95,8 +96,8 @@ def far_beyond_symptoms(scope: Scope, profile: Profile, columns: Sequence[Column
     bounded = [(c, bounds) for c, bounds in bounded if bounds != (None, None)]
     if not bounded:
         return []
-    with first_rows_of_requests(scope, cancel) as first_rows:
-        where = (condition if condition is not None else Sql("TRUE")) & first_rows
+    with shared_first_rows(scope, first_rows) as shared:
+        where = (condition if condition is not None else Sql("TRUE")) & shared.condition(cancel)
         return _clustered(store, dataset, roles, profile, numeric, bounded, where, cancel)
 
 

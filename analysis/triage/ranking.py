@@ -91,7 +91,7 @@ from analysis.triage.localisation import (
 from analysis.data.time import time_span, timestamp_expr
 from analysis.metrics.outcomes import outcomes
 from analysis.triage.reference_profile import Profile
-from analysis.triage.row_scan import first_rows_of_requests
+from analysis.triage.row_scan import FirstRows, shared_first_rows
 from analysis.stats.multiple_testing import adjust_p_values
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import Sql, ident
@@ -615,19 +615,22 @@ def severity_of(sudden: bool, model_effect: float, input_effect: float, rows: in
 
 
 def triage(scope: Scope, symptoms: Iterable[Symptom], profile: Profile | None = None,
-           cancel: CancelToken = NEVER_CANCELLED) -> list[Finding]:
+           cancel: CancelToken = NEVER_CANCELLED, first_rows: FirstRows | None = None) -> list[Finding]:
     """The findings behind ``symptoms``, best first (see the module text for every step).
 
     ``profile`` is the reference the checks used; without it a swap cannot be told row by
-    row and keeps the checks' buckets and group."""
+    row and keeps the checks' buckets and group. ``first_rows`` is the check run's (shared
+    with :func:`analysis.triage.checks.run_checks`); without it every finding's localisation
+    shares one made here."""
     store, dataset, roles = scope.store, scope.dataset, scope.roles
     symptoms = list(symptoms)
     span = time_span(scope.with_condition(None)) if roles.timestamp else None
     episodes = concentrate(episodes_of(symptoms, span))
     findings = []
-    for draft in root_causes(episodes, frozenset({roles.prediction, *roles.scores}) - {None}):
-        cancel.raise_if_cancelled()
-        findings.append(_finding(store, dataset, roles, profile, draft, cancel))
+    with shared_first_rows(scope.with_condition(None), first_rows) as shared:
+        for draft in root_causes(episodes, frozenset({roles.prediction, *roles.scores}) - {None}):
+            cancel.raise_if_cancelled()
+            findings.append(_finding(store, dataset, roles, profile, draft, cancel, shared))
     series = len({(s.kind, s.columns, s.group) for s in symptoms})
     return ranked(with_evidence(absorb_model_only(without_repeats(findings)), series))
 
@@ -709,9 +712,10 @@ def ranked(findings: Iterable[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), -f.score))
 
 
-def _finding(store, dataset, roles, profile, draft: _Draft, cancel) -> Finding:
+def _finding(store, dataset, roles, profile, draft: _Draft, cancel, first_rows: FirstRows) -> Finding:
     lead, located = localise(Scope(store, dataset, roles),
-                             since_trend_began(Scope(store, dataset, roles), draft.lead, cancel), profile, cancel)
+                             since_trend_began(Scope(store, dataset, roles), draft.lead, cancel), profile, cancel,
+                             first_rows)
     draft = replace(draft, lead=lead)
     start, end = lead.start, lead.end
     measured = measure_effect(Scope(store, dataset, roles), lead.group, start, end, cancel)
@@ -767,7 +771,8 @@ LOCATED_SHARE_KINDS = frozenset({"null_rate", "zero_fill", "out_of_range", "new_
 
 
 def localise(scope: Scope, lead: Episode, profile: Profile | None = None,
-             cancel: CancelToken = NEVER_CANCELLED) -> tuple[Episode, dict[str, Any]]:
+             cancel: CancelToken = NEVER_CANCELLED, first_rows: FirstRows | None = None,
+             ) -> tuple[Episode, dict[str, Any]]:
     """The lead narrowed to the window it lasted and to the slice its rows concentrate in,
     with the numbers behind both (see :mod:`analysis.triage.localisation`).
 
@@ -783,8 +788,8 @@ def localise(scope: Scope, lead: Episode, profile: Profile | None = None,
     located: dict[str, Any] = {"since_when": "buckets", "for_whom": "largest group effect"}
     if violation is None:
         return lead, located
-    with first_rows_of_requests(scope, cancel) as first_rows:
-        return _localised(scope, lead, peak, violation, located, first_rows, cancel)
+    with shared_first_rows(scope, first_rows) as shared:
+        return _localised(scope, lead, peak, violation, located, shared.condition(cancel), cancel)
 
 
 def _localised(scope: Scope, lead: Episode, peak: Symptom, violation: Violation, located: dict[str, Any],

@@ -242,8 +242,9 @@ def profile_reference(scope: Scope, columns: Sequence[str] | None = None,
     cells = tuple(count_cells(store, dataset, spec, condition, None, cancel))
     overall = next(c for c in cells if c.group == ())
     numeric = [c for c in chosen if kinds[c.name] == "numeric"]
+    candidates = {name: found["candidates"] for name, found in summary.items()}
     tops = {name: (value, count / overall.rows) for name, (value, count) in _in_column_batches(
-        _most_frequent_values, store, dataset, numeric, condition, cancel).items()}
+        partial(_most_frequent_values, candidates=candidates), store, dataset, numeric, condition, cancel).items()}
     draws = _in_column_batches(partial(_draws, roles=roles, rows=overall.rows), store, dataset, numeric, condition,
                                cancel)
     profiles = tuple(
@@ -336,23 +337,26 @@ def _summaries(
     store: Store, dataset: Dataset, columns: Sequence[Column], condition: Sql | None, cancel: CancelToken, *,
     sample: Sql | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Distinct count of every column and the exact quantiles of numeric ones over the
-    ``sample`` rows (:func:`_quantile_sample`), in one pass."""
+    """Distinct count of every column, the exact quantiles of numeric ones over the ``sample``
+    rows (:func:`_quantile_sample`), and the candidates for their most frequent value
+    (:func:`_most_frequent_values`), in one pass: a pass of its own read the reference once more."""
     wanted = sorted(set(QUANTILES) | set(EDGE_QUANTILES) | set(RANGE_QUANTILES))
     sampled = f" FILTER (WHERE {sample.text})" if sample is not None else ""
     parts = []
     for c in columns:
         parts.append(f"approx_count_distinct({ident(c.name)})")
         if c.is_numeric:
-            parts.append(f"quantile_cont({finite_double(c.name, c.dtype)}, {wanted!r}){sampled}")
+            x = finite_double(c.name, c.dtype)
+            parts += [f"quantile_cont({x}, {wanted!r}){sampled}", f"approx_top_k({x}, {TOP_CANDIDATES})"]
         else:
-            parts.append("NULL")
+            parts += ["NULL", "NULL"]
     values = store.rows(select(parts, ident(dataset.view), condition), cancel)[0] if parts else ()
     summary = {}
     for i, c in enumerate(columns):
-        found = values[2 * i + 1]
+        distinct, found, listed = values[3 * i:3 * i + 3]
         quantiles = dict(zip(wanted, [float(q) for q in found])) if found else {}
-        summary[c.name] = {"distinct": int(values[2 * i] or 0), "quantiles": quantiles}
+        summary[c.name] = {"distinct": int(distinct or 0), "quantiles": quantiles,
+                           "candidates": [float(v) for v in listed or () if v is not None]}
     for c in columns:
         q = summary[c.name]["quantiles"]
         summary[c.name]["quantiles"] = {f"{k:g}": v for k, v in q.items() if k in QUANTILES}
@@ -361,19 +365,16 @@ def _summaries(
 
 
 def _most_frequent_values(
-    store: Store, dataset: Dataset, columns: Sequence[Column], condition: Sql | None, cancel: CancelToken
+    store: Store, dataset: Dataset, columns: Sequence[Column], condition: Sql | None, cancel: CancelToken, *,
+    candidates: dict[str, list[float]],
 ) -> dict[str, tuple[float, int]]:
     """Each numeric column's most frequent value and how many rows hold it.
 
     DuckDB's bounded-memory top-k sketch often ranks near ties wrongly at k=1, and an exact
     GROUP BY over every value of a continuous column costs seconds per million rows; so the
-    sketch names :data:`TOP_CANDIDATES` candidates, a second pass counts each exactly, and the
-    most frequent of them is kept with its exact count."""
-    if not columns:
-        return {}
-    sketches = [f"approx_top_k({finite_double(c.name, c.dtype)}, {TOP_CANDIDATES})" for c in columns]
-    candidates = store.rows(select(sketches, ident(dataset.view), condition), cancel)[0]
-    found = [(c, [float(v) for v in listed if v is not None]) for c, listed in zip(columns, candidates) if listed]
+    sketch names :data:`TOP_CANDIDATES` ``candidates`` (in :func:`_summaries`' pass), a second
+    pass counts each exactly, and the most frequent of them is kept with its exact count."""
+    found = [(c, candidates.get(c.name) or []) for c in columns]
     found = [(c, values) for c, values in found if values]
     if not found:
         return {}

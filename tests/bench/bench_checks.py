@@ -26,6 +26,7 @@ def sleuth(log: Path) -> dict:
     from analysis.query import Sql
     from analysis.store import Store
     from analysis.triage.ranking import triage
+    from analysis.triage.row_scan import FirstRows
 
     store = Store()
     loaded = load_log(store, [str(log)], check=False)
@@ -35,10 +36,11 @@ def sleuth(log: Path) -> dict:
     started, cpu = time.perf_counter(), time.process_time()
     profile = profile_reference(Scope(store, dataset, roles, window))
     profiled = time.perf_counter()
-    symptoms = run_checks(Scope(store, dataset, roles), profile)
-    checked = time.perf_counter()
-    findings = triage(Scope(store, dataset, roles), symptoms)
-    done = time.perf_counter()
+    with FirstRows(Scope(store, dataset, roles)) as first_rows:  # as sleuth check shares it
+        symptoms = run_checks(Scope(store, dataset, roles), profile, first_rows=first_rows)
+        checked = time.perf_counter()
+        findings = triage(Scope(store, dataset, roles), symptoms, profile=profile, first_rows=first_rows)
+        done = time.perf_counter()
     return {"reference_rows": profile.rows, "profile_s": profiled - started, "checks_s": checked - profiled,
             "triage_s": done - checked, "total_s": done - started, "cpu_s": time.process_time() - cpu,
             "symptoms": len(symptoms), "findings": len(findings)}

@@ -98,6 +98,7 @@ def sleuth(folder: Path) -> dict:
     from analysis.triage.checks import run_checks
     from analysis.triage.ranking import triage
     from analysis.triage.reference_profile import profile_reference
+    from analysis.triage.row_scan import FirstRows
     from analysis.window import TableSpec, fetch_window, prepare_table
 
     result: dict = {}
@@ -144,7 +145,9 @@ def sleuth(folder: Path) -> dict:
     done("discovery")
     reference = Sql(f"{stamp} < ?", (first + (last - first) * REFERENCE_SHARE,))
     profile = profile_reference(Scope(store, dataset, roles, reference))
-    findings = triage(Scope(store, dataset, roles), run_checks(Scope(store, dataset, roles), profile))
+    with FirstRows(Scope(store, dataset, roles)) as first_rows:  # as sleuth check shares it
+        symptoms = run_checks(Scope(store, dataset, roles), profile, first_rows=first_rows)
+        findings = triage(Scope(store, dataset, roles), symptoms, profile=profile, first_rows=first_rows)
     result["reference_rows"], result["findings"] = profile.rows, len(findings)
     done("checks")
     return result

@@ -267,3 +267,19 @@ def test_large_files_keep_a_scan_per_file_with_the_same_rows(store, tmp_path, mo
     dataset = open_dataset(store, str(tmp_path))
     assert_same_rows(store, dataset, pd.concat(parts, ignore_index=True))
     assert "UNION" in store.scalar(f"SELECT sql FROM duckdb_views() WHERE view_name = '{dataset.view}'")
+
+
+@pytest.mark.parametrize("files", [1, 3])
+def test_parquet_row_counts_come_from_the_metadata_not_a_scan(store, tmp_path, monkeypatch, files):
+    """Opening a 100M-row log counted its view (every row numbered) before the table showed:
+    the files' metadata holds the count, and it is the count of the rows the view reads."""
+    parts = [make_log(30 + 7 * k, 100 * k) for k in range(files)]
+    for k, part in enumerate(parts):
+        part.to_parquet(tmp_path / f"{k}.parquet")
+    counted: list[str] = []
+    scalar = type(store).scalar
+    monkeypatch.setattr(type(store), "scalar", lambda self, sql, *a, **k: (
+        counted.append(getattr(sql, "text", sql)), scalar(self, sql, *a, **k))[1])
+    dataset = open_dataset(store, [str(tmp_path / f"{k}.parquet") for k in range(files)])
+    assert not [q for q in counted if "count(*)" in q.lower() and dataset.view in q]
+    assert_same_rows(store, dataset, pd.concat(parts, ignore_index=True))

@@ -295,8 +295,8 @@ def test_localising_on_a_shadow_log_gives_the_window_and_group_of_the_log_scored
     localised = []
     original = ranking.localise
 
-    def recording(scope, lead, profile=None, cancel=None):
-        result = original(scope, lead, profile)
+    def recording(scope, lead, profile=None, cancel=None, first_rows=None):
+        result = original(scope, lead, profile, first_rows=first_rows)
         localised.append((lead, profile, result))
         return result
 
