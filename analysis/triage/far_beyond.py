@@ -34,7 +34,7 @@ from analysis.triage.localisation import scanned_window
 from analysis.triage.reference_profile import ColumnProfile, Profile
 from analysis.triage.row_scan import FirstRows, shared_first_rows
 from analysis.triage.symptoms import Symptom
-from analysis.triage.violating_rows import Violation, far_beyond_condition, nearer_other_reference
+from analysis.triage.violating_rows import Violation, far_beyond_condition, nearer_other_reference, swapped_condition
 
 UNIT_GAP = math.sqrt(10.0)
 """How far beyond the reference range a value must be: half a decade on the log scale."""
@@ -129,7 +129,8 @@ def _swapped_with(
     store: Store, dataset: Dataset, roles: RoleMap, profile: Profile, column: ColumnProfile,
     numeric: Sequence[ColumnProfile], window, where: Sql, cancel: CancelToken,
 ) -> Symptom | None:
-    """A ``swap`` symptom when ``column``'s far-beyond values are another column's values.
+    """A ``swap`` symptom when ``column``'s far-beyond values (in ``window``) are another
+    column's values.
 
     The partner is the column whose own values moved most towards ``column``'s reference
     inside the window (share of rows nearer it than their own, inside less outside): a far
@@ -137,9 +138,13 @@ def _swapped_with(
     must be significant itself (one-sided binomial test of the share inside against the share
     outside): a column's values that sit near ``column``'s reference as often as they always
     do (days ill near years of schooling, for a quarter of the rows) move nothing, and the
-    rows where both values sit nearer the other's reference would then cluster only because
-    ``column``'s do. Those rows must then cluster in time beyond chance (scan). Both tests
-    are Bonferroni over the partners tried."""
+    rows where both moved would then cluster only because ``column``'s do. The rows where the
+    partner moved and the pair sits nearer swapped than as sent (judged as a pair,
+    :func:`swapped_condition`: a column that drifted since the reference may sit far from
+    both references) must then cluster in time beyond chance (scan). Both tests are
+    Bonferroni over the partners tried. Their window must overlap ``window``: the swap is to
+    explain the far-beyond rows, and a partner's natural drift elsewhere (advertising counts
+    falling over the years towards a disk size's median) explains nothing."""
     partners = [(other, nearer_other_reference(profile, other.name, column.name))
                 for other in numeric if other.name != column.name]
     partners = [(other, moved) for other, moved in partners if moved is not None]
@@ -159,13 +164,14 @@ def _swapped_with(
     gain, partner, partner_moved, hits, base = max(
         ((m_in / rows_in - m_out / rows_out, other, moved, m_in, m_out / rows_out)
          for (other, moved), m_in, m_out in zip(partners, moved_in, moved_out)), key=lambda found: found[0])
-    own_moved = nearer_other_reference(profile, column.name, partner.name)
+    swapped = swapped_condition(profile, column.name, partner.name)
     level = ALPHA / len(partners)
-    if gain <= 0 or own_moved is None or binomtest(hits, rows_in, base, alternative="greater").pvalue >= level:
+    if gain <= 0 or swapped is None or binomtest(hits, rows_in, base, alternative="greater").pvalue >= level:
         return None
-    both_moved = Violation(f"CASE WHEN ({own_moved}) AND ({partner_moved}) THEN 1.0 ELSE 0.0 END", 1, 0.0, True)
-    found = scanned_window(Scope(store, dataset, roles), both_moved, where, cancel)
-    if found is None or found.p_value is None or found.p_value >= level:
+    rows = Violation(f"CASE WHEN ({swapped}) AND ({partner_moved}) THEN 1.0 ELSE 0.0 END", 1, 0.0, True)
+    found = scanned_window(Scope(store, dataset, roles), rows, where, cancel)
+    if found is None or found.p_value is None or found.p_value >= level or not (
+            found.start < window.end and window.start < found.end):
         return None
     return Symptom(
         "swap", (column.name, partner.name), round(found.rows * found.inside_share),

@@ -139,7 +139,7 @@ WARNING_INPUT_EFFECT = 0.5
 BROKEN_ROW_KINDS = frozenset({"null_rate", "zero_fill", "stuck", "unit_change", "out_of_range", "new_category", "swap"})
 """Input kinds whose rows are each defective (:mod:`analysis.triage.violating_rows`)."""
 
-DEFECT_SHARE_KINDS = frozenset({"null_rate", "zero_fill", "stuck", "out_of_range", "new_category"})
+DEFECT_SHARE_KINDS = frozenset({"null_rate", "zero_fill", "stuck", "out_of_range", "new_category", "swap"})
 """Kinds whose input effect, once located row by row, is the share of the located rows showing
 the defect less the share elsewhere (the checks measured it on coarser cells)."""
 

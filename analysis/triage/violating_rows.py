@@ -157,12 +157,20 @@ def far_beyond_condition(x: str, low: float | None, high: float | None) -> str:
 
 
 def _swap(symptom: Symptom, dataset: Dataset, profile: Profile | None) -> Violation | None:
-    """A row is swapped when moving each value to the other column brings both nearer their
-    reference: ``d(a, ref b) + d(b, ref a) < d(a, ref a) + d(b, ref b)``, distances in
-    interquartile ranges from the reference median (robust to the long tails of amounts)."""
+    """The rows :func:`swapped_condition` calls swapped."""
     if profile is None or len(symptom.columns) != 2:
         return None
-    a, b = symptom.columns
+    condition = swapped_condition(profile, *symptom.columns)
+    return Violation(_flag(condition), 1, None, True) if condition is not None else None
+
+
+def swapped_condition(profile: Profile, a: str, b: str) -> str | None:
+    """SQL true where a row is swapped: moving each value to the other column brings the pair
+    nearer their references, ``d(a, ref b) + d(b, ref a) < d(a, ref a) + d(b, ref b)``,
+    distances in interquartile ranges from the reference median (robust to the long tails of
+    amounts). The pair is judged together, not each value alone: a column that drifted since
+    the reference (advertising counts falling over the years) has values far from both
+    references, yet the pair is still far nearer swapped than as sent. None without quartiles."""
     centres = [_median_and_spread(profile, column) for column in (a, b)]
     if None in centres:
         return None
@@ -174,7 +182,7 @@ def _swap(symptom: Symptom, dataset: Dataset, profile: Profile | None) -> Violat
 
     own = f"{distance(xa, ma, sa)} + {distance(xb, mb, sb)}"
     crossed = f"{distance(xa, mb, sb)} + {distance(xb, ma, sa)}"
-    return Violation(_flag(f"{crossed} < {own}"), 1, None, True)
+    return f"{crossed} < {own}"
 
 
 def nearer_other_reference(profile: Profile, column: str, other: str) -> str | None:

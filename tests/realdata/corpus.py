@@ -15,8 +15,10 @@ What is planted, and written to ``manifest.json`` as the truth the tests assert 
 - ``clean.parquet``: the log as served, nothing planted;
 - ``incident.parquet``: the input incidents that apply to the table (a null or zero fill for
   one subgroup, two columns of different ranges swapped by one source, a unit change for one
-  subgroup, a stuck value), each in its own period after the reference fifth of time, on its
-  own columns and subgroup, the models scoring the corrupted inputs as production would;
+  subgroup, a stuck value), each in its own period after the reference fifth of time and its
+  own subgroup, on its own columns where the table has enough of them (a table with few
+  continuous columns, as Males, VietNamI, Star or LaborSupply, breaks one twice, in two
+  periods), the models scoring the corrupted inputs as production would;
 - ``compare.parquet``: the candidate wrong on most requests of one two-predicate slice.
 
 Everything is seeded, so the same files come out on every run.
@@ -99,16 +101,19 @@ CASES = (
         categorical=("ethn", "married", "health", "industry", "occupation", "residence"),
         incidents=(Incident("unit", ("exper",), ("residence", "south"), factor=12.0),
                    Incident("stuck", ("wage",), ("channel", "app")),
-                   Incident("null_fill", ("school",), ("channel", "branch"))),
+                   Incident("null_fill", ("occupation",), ("channel", "branch")),
+                   Incident("swap", ("school", "wage"), ("channel", "partner"))),
         slice_=(("industry", "Manufacturing"), ("school", 0.5)), order="year", start="1984-01-01", epoch_time=True,
     ),
     CaseSpec(
         "doctor_contacts", "Ecdat/DoctorContacts", "physlim",
         numeric=("mdu", "lc", "lpi", "fmde", "ndisease", "linc", "lfam", "educdec", "age"),
         categorical=("idp", "health", "sex", "child", "black"),
-        incidents=(Incident("swap", ("linc", "age"), ("channel", "partner")),
-                   Incident("null_fill", ("ndisease",), ("channel", "web")),
-                   Incident("zero_fill", ("educdec",), ("channel", "app"))),
+        incidents=(Incident("swap", ("lfam", "ndisease"), ("channel", "partner")),
+                   Incident("null_fill", ("linc",), ("channel", "web")),
+                   Incident("zero_fill", ("educdec",), ("channel", "app")),
+                   Incident("unit", ("age",), ("channel", "branch"), factor=12.0),
+                   Incident("stuck", ("lpi",), ("health", "good"))),
         slice_=(("sex", "female"), ("age", 0.7)),
     ),
     CaseSpec(
@@ -117,16 +122,19 @@ CASES = (
         categorical=("sex", "married"),
         incidents=(Incident("stuck", ("lnhhexp",), ("channel", "app")),
                    Incident("null_fill", ("age",), ("channel", "web")),
-                   Incident("unit", ("educ",), ("channel", "partner"), factor=12.0)),
+                   Incident("unit", ("educ",), ("channel", "partner"), factor=12.0),
+                   Incident("swap", ("age", "educ"), ("channel", "branch"))),
         slice_=(("sex", "female"), ("lnhhexp", 0.75)),
     ),
     CaseSpec(
         "movies", "ggplot2/movies", "Comedy",
-        numeric=("length", "rating", "votes", "Action", "Animation", "Drama", "Documentary", "Romance", "Short"),
+        numeric=("length", "rating", "votes", "r1", "r10", "Action", "Animation", "Drama", "Documentary", "Romance",
+                 "Short"),
         categorical=("mpaa",),
         incidents=(Incident("zero_fill", ("votes",), ("channel", "web")),
                    Incident("unit", ("length",), ("channel", "partner"), factor=60.0),
-                   Incident("null_fill", ("rating",), ("channel", "app"))),
+                   Incident("swap", ("rating", "r10"), ("channel", "branch")),
+                   Incident("stuck", ("r1",), ("channel", "app"))),
         slice_=(("channel", "branch"), ("rating", 0.7)), order="year", sample_from=1970,
     ),
     CaseSpec(
@@ -135,7 +143,8 @@ CASES = (
         categorical=("pbcr", "dmi", "self", "single", "black"),
         incidents=(Incident("null_fill", ("pbcr",), ("channel", "branch")),
                    Incident("unit", ("uria",), ("channel", "web"), factor=0.01),
-                   Incident("stuck", ("lvr",), ("channel", "app"))),
+                   Incident("stuck", ("lvr",), ("channel", "app")),
+                   Incident("swap", ("dir", "ccs"), ("channel", "partner"))),
         slice_=(("single", "yes"), ("dir", 0.6)), per_day=3,
     ),
     CaseSpec(
@@ -144,8 +153,39 @@ CASES = (
         categorical=("cd", "multi"),
         incidents=(Incident("unit", ("hd",), ("channel", "partner"), factor=0.001),
                    Incident("swap", ("price", "ads"), ("channel", "web")),
-                   Incident("null_fill", ("ram",), ("channel", "app"))),
+                   Incident("null_fill", ("ram",), ("channel", "app")),
+                   Incident("stuck", ("speed",), ("channel", "branch"))),
         slice_=(("cd", "yes"), ("price", 0.6)), order="trend",
+    ),
+    CaseSpec(
+        "star", "Ecdat/Star", "freelunk",
+        numeric=("tmathssk", "treadssk", "totexpk"),
+        categorical=("classk", "sex", "race"),
+        incidents=(Incident("null_fill", ("classk",), ("channel", "web")),
+                   Incident("swap", ("treadssk", "totexpk"), ("channel", "partner")),
+                   Incident("unit", ("totexpk",), ("race", "black"), factor=12.0),
+                   Incident("stuck", ("tmathssk",), ("channel", "app"))),
+        slice_=(("classk", "small.class"), ("tmathssk", 0.6)),
+    ),
+    CaseSpec(
+        "health_insurance", "Ecdat/HI", "whi",
+        numeric=("whrswk", "experience", "kidslt6", "kids618", "husby"),
+        categorical=("hhi", "hhi2", "education", "race", "hispanic", "region"),
+        incidents=(Incident("null_fill", ("kidslt6",), ("region", "west")),
+                   Incident("swap", ("experience", "kids618"), ("channel", "partner")),
+                   Incident("unit", ("whrswk",), ("channel", "web"), factor=52.0),
+                   Incident("stuck", ("husby",), ("channel", "app"))),
+        slice_=(("hhi", "yes"), ("experience", 0.6)),
+    ),
+    CaseSpec(
+        "labor_supply", "Ecdat/LaborSupply", "disab",
+        numeric=("lnhr", "lnwg", "kids", "age"),
+        categorical=(),
+        incidents=(Incident("unit", ("age",), ("channel", "web"), factor=12.0),
+                   Incident("swap", ("lnhr", "kids"), ("channel", "partner")),
+                   Incident("stuck", ("lnwg",), ("channel", "app")),
+                   Incident("null_fill", ("age",), ("channel", "branch"))),
+        slice_=(("channel", "web"), ("lnwg", 0.6)), order="year", start="1979-01-01",
     ),
 )
 

@@ -133,7 +133,26 @@ def test_the_clean_log_raises_no_warning(store, corpus, name):
     assert alarms(run.findings) == [], [f.sentence for f in alarms(run.findings)]
 
 
-MISSED: dict[tuple[str, int], str] = {}
+COMMON_VALUE = ("not reported: the column has a common value of its own ({}), and the stuck candidates are each "
+                "scan unit's most frequent value over all rows (row_scan._stuck_candidates); a value stuck for one "
+                "subgroup, a quarter of 12 requests a day, seldom leads a unit")
+MISSED: dict[tuple[str, int], str] = {
+    ("doctor_contacts", 4): COMMON_VALUE.format("lpi: 0 in 23% of rows, 6.91 in 18%"),
+    ("health_insurance", 3): COMMON_VALUE.format("husby: 0 in 19% of rows"),
+    ("movies", 3): COMMON_VALUE.format("r1: the stuck value 4.5 is its most frequent value, 47% of rows"),
+    ("computers", 3): "reported as info, for all rows over the whole log: speed takes six values and its most "
+                      "frequent one changes with the years (66 MHz machines take over), which the stuck scan reads "
+                      "as the whole log stuck; branch's window is not told from that drift",
+    ("vietnam", 3): "not reported: log age (0-4.6) and years of schooling (0-11) overlap, so no swapped value is far "
+                    "beyond the other's range (the far-beyond scan's way in), and one channel's cells at 12 requests "
+                    "a day never reach the cell checks' minimum rows",
+    ("hdma", 1): "found with its window but for all rows, not where channel = 'web': at 3 requests a day the 30 "
+                 "planted requests are not localised to their channel",
+    ("hdma", 3): "found as a swap with its window but for all rows, not where channel = 'partner' (26 planted "
+                 "requests at 3 a day): localisation does not narrow it to the channel",
+    ("star", 2): "not reported: totexpk is also in the swap planted earlier (treadssk, totexpk), and "
+                 "far_beyond._clustered skips a column's far-beyond scan once a swap holds it, for the whole log",
+}
 """Planted incidents Sleuth does not find yet, and why: expected failures, strict, so a fix shows."""
 
 PLANTED = [pytest.param(spec.name, index, id=f"{spec.name}-{incident.kind}-{'-'.join(incident.columns)}",
@@ -161,10 +180,12 @@ def incident_checks(corpus):
 
 def finds(finding, planted: dict, span) -> bool:
     """The finding names the planted incident: one of its columns, a window of intersection
-    over union >= 0.3 with its period, and its subgroup."""
+    over union >= 0.3 with its period, and its subgroup; a planted swap is named a swap (its
+    columns moved by each other's range read as a unit change is a wrong diagnosis)."""
     window = tuple(dt.datetime.fromisoformat(planted[k]) for k in ("start", "end"))
     return (bool(set(finding.columns) & set(planted["columns"])) and window_iou(finding.window, window, span) >= 0.3
-            and (planted["group"] is None or tuple(planted["group"]) in [tuple(map(str, p)) for p in finding.group]))
+            and (planted["group"] is None or tuple(planted["group"]) in [tuple(map(str, p)) for p in finding.group])
+            and (planted["kind"] != "swap" or finding.kind == "swap"))
 
 
 @pytest.mark.parametrize("name, index", PLANTED)
@@ -184,7 +205,15 @@ def test_the_top_finding_is_a_planted_incident(corpus, incident_checks, name):
     assert any(finds(findings[0], planted, span) for planted in corpus[name][1]["incidents"]), findings[0].sentence
 
 
-@pytest.mark.parametrize("name", NAMES)
+COMPARE_MISSED = {
+    "labor_supply": "compare reports channel = 'web' alone: the slice's numeric predicate (lnwg > 2.72) is not "
+                    "added, on the one case whose model has no categorical feature",
+}
+"""Regressed slices compare does not report yet, and why: strict expected failures."""
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=[pytest.mark.xfail(strict=True, reason=COMPARE_MISSED[name])]
+                                               if name in COMPARE_MISSED else []) for name in NAMES])
 def test_the_regressed_slice_is_in_compares_top_three(store, corpus, name):
     from analysis.compare.report import run_comparison
     from analysis.slices import And
