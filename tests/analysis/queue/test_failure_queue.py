@@ -112,8 +112,12 @@ def test_killed_editor_loses_no_acknowledged_edit(tmp_path):
         queue = FailureQueue(workspace)
         group = queue.groups()[0]
         texts = [n["text"] for n in queue.notes(group.id)]
-        assert texts[: acknowledged + 1] == [f"note {i}" for i in range(acknowledged + 1)]
-        assert group.owner in (f"owner {acknowledged}", f"owner {acknowledged + 1}")
+        # The child goes on editing between the last acknowledgement read and the kill (several
+        # edits on a loaded machine): every acknowledged edit is kept, the notes are a gapless
+        # run, and the owner is the one set after the newest kept note or the one before it.
+        assert len(texts) > acknowledged and texts == [f"note {i}" for i in range(len(texts))]
+        assert group.owner in (f"owner {len(texts) - 1}", f"owner {len(texts) - 2}")
+        assert int(group.owner.split()[1]) >= acknowledged
         workspace.close()
 
 
