@@ -7,7 +7,9 @@ uses barely moves, so a change is judged by CPU taken in turns with the code bef
   the 100M workstation log is ten files), into ``SLEUTH_BENCH_CACHE/parts-PARTS``;
 * ``open GLOB``: ``load_log`` (no checks) and the table's first page, with the CPU of this
   process and of its children (the file probe's child) and of ``profile_columns`` (roles);
-* ``auc LOG``: ``overall_metrics`` with ROC AUC, the CPU until the metrics and until AUC.
+* ``auc LOG``: ``overall_metrics`` with ROC AUC, the CPU until the metrics and until AUC;
+* ``compare LOG``: ``run_comparison`` of v1 and v2 on the shadow log (``bench_compare.py``
+  builds it), the CPU until the verdict and until the whole report.
 
 ``--tree DIR`` imports ``analysis`` from DIR (a ``git archive main | tar -x -C DIR`` copy) to
 measure the code before a change. Each run is one process and prints one JSON line; run the
@@ -90,17 +92,35 @@ def auc_steps(log: str) -> dict:
             "auc": {r.version: r.metrics["roc_auc"] for r in results}}
 
 
+def compare_steps(log: str) -> dict:
+    from analysis.compare.report import run_comparison
+    from analysis.data.open_log import load_log
+    from analysis.scope import Scope
+    from analysis.store import APP_MEMORY_LIMIT, Store
+
+    store = Store(memory_limit=APP_MEMORY_LIMIT)  # as `sleuth compare` runs it
+    loaded = load_log(store, [log], check=False)
+    marks, started = {}, time.process_time()
+    report = run_comparison(Scope(store, loaded.dataset, loaded.roles), "v1", "v2",
+                            partial=lambda _verdict: marks.setdefault("verdict_cpu_s", time.process_time() - started)).report
+    return {**marks, "report_cpu_s": time.process_time() - started, "flips": report["flips"]["negative"],
+            "top_slice": report["regressed_slices"][0]["predicate"] if report["regressed_slices"] else ""}
+
+
+STEPS = {"open": open_steps, "auc": auc_steps, "compare": compare_steps}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tree", type=Path, default=Path(__file__).resolve().parents[2])
-    parser.add_argument("step", choices=("split", "open", "auc"))
-    parser.add_argument("target", help="PARTS for split, a glob for open, a log for auc")
+    parser.add_argument("step", choices=("split", *STEPS))
+    parser.add_argument("target", help="PARTS for split, a glob for open, a log for auc and compare")
     args = parser.parse_args()
     sys.path[:0] = [str(args.tree.resolve()), str(Path(__file__).resolve().parent)]
     if args.step == "split":
         split(int(args.target))
         return
-    result = open_steps(args.target) if args.step == "open" else auc_steps(args.target)
+    result = STEPS[args.step](args.target)
     print(json.dumps({"tree": str(args.tree), **{k: round(v, 3) if isinstance(v, float) else v
                                                   for k, v in result.items()}}))
 
