@@ -163,6 +163,16 @@ def _unit_series(
     return starts, rows, (rows - cases if violation.direction < 0 else cases)
 
 
+def outside_windows(dataset: Dataset, roles: RoleMap, windows: Sequence[tuple[_dt.datetime, _dt.datetime]]) -> Sql:
+    """The rows outside every ``[start, end)`` of ``windows``: where a finding's rows are
+    another finding's (a column's far values inside the window of a swap that holds it)."""
+    if not windows:
+        return Sql("TRUE")
+    ts = timestamp_expr(dataset, roles)
+    return Sql(" AND ".join(f"NOT ({ts} >= ? AND {ts} < ?)" for _ in windows),
+               tuple(moment for window in windows for moment in window))
+
+
 def scan_unit(start: _dt.datetime, end: _dt.datetime) -> Bucket:
     """The finest time unit, an hour at least, giving at most
     :data:`analysis.triage.scan.MAX_UNITS` units over the span."""

@@ -86,7 +86,7 @@ from analysis.triage.changepoint import ANOMALOUS_SHARE, Stretch, find_stretch
 from analysis.triage.drift_start import drift_onset
 from analysis.dataset import Dataset
 from analysis.triage.localisation import (
-    scanned_window, slice_columns, stretch_p_value, violating_slice,
+    outside_windows, scanned_window, slice_columns, stretch_p_value, violating_slice,
 )
 from analysis.data.time import time_span, timestamp_expr
 from analysis.metrics.outcomes import outcomes
@@ -265,12 +265,15 @@ def time_grid(symptoms: Sequence[Symptom], span: tuple[_dt.datetime, _dt.datetim
 
 def episodes_of(symptoms: Sequence[Symptom], span: tuple[_dt.datetime, _dt.datetime] | None) -> list[Episode]:
     """The anomalous stretches of every (kind, columns, group) series, each on its own grid
-    (checks may bucket by hour for one column and by day for another)."""
-    series: dict[tuple[str, tuple[str, ...], Group], list[Symptom]] = {}
+    (checks may bucket by hour for one column and by day for another). A symptom found
+    outside other findings' windows (a unit change after the swap that held its column) is
+    a series of its own: one stretch over both would hand its rows to the swap."""
+    series: dict[tuple[str, tuple[str, ...], Group, bool], list[Symptom]] = {}
     for symptom in symptoms:
-        series.setdefault((symptom.kind, symptom.columns, symptom.group), []).append(symptom)
+        key = (symptom.kind, symptom.columns, symptom.group, bool(symptom.evidence.get("outside")))
+        series.setdefault(key, []).append(symptom)
     found: list[Episode] = []
-    for (kind, columns, group), members in series.items():
+    for (kind, columns, group, _), members in series.items():
         grid = time_grid(members, span)
         timed = [s for s in members if grid and s.start is not None and s.end is not None]
         found += [_whole_log(kind, columns, group, s) for s in members if not (grid and s.start and s.end)]
@@ -798,6 +801,7 @@ def _localised(scope: Scope, lead: Episode, peak: Symptom, violation: Violation,
     dataset, roles = scope.dataset, scope.roles
     start, end, group = lead.start, lead.end, lead.group
     baseline, observed, rows = violation.reference_share or 0.0, peak.observed, peak.rows
+    first_rows = first_rows & outside_windows(dataset, roles, peak.evidence.get("outside", ()))
     if lead.sudden and roles.timestamp and start and end:
         rows_of_group = to_sql(group_predicate(group)) & first_rows
         window = scanned_window(scope, violation, rows_of_group, cancel)

@@ -150,8 +150,6 @@ MISSED: dict[tuple[str, int], str] = {
                  "planted requests are not localised to their channel",
     ("hdma", 3): "found as a swap with its window but for all rows, not where channel = 'partner' (26 planted "
                  "requests at 3 a day): localisation does not narrow it to the channel",
-    ("star", 2): "not reported: totexpk is also in the swap planted earlier (treadssk, totexpk), and "
-                 "far_beyond._clustered skips a column's far-beyond scan once a swap holds it, for the whole log",
 }
 """Planted incidents Sleuth does not find yet, and why: expected failures, strict, so a fix shows."""
 
