@@ -635,7 +635,7 @@ def triage(scope: Scope, symptoms: Iterable[Symptom], profile: Profile | None = 
             cancel.raise_if_cancelled()
             findings.append(_finding(store, dataset, roles, profile, draft, cancel, shared))
     series = len({(s.kind, s.columns, s.group) for s in symptoms})
-    return ranked(with_evidence(absorb_model_only(without_repeats(findings)), series))
+    return ranked(with_evidence(absorb_into_swaps(absorb_model_only(without_repeats(findings))), series))
 
 
 def without_repeats(findings: Sequence[Finding]) -> list[Finding]:
@@ -677,6 +677,18 @@ def absorb_model_only(findings: Sequence[Finding]) -> list[Finding]:
     kept = list(inputs)
     for finding in (f for f in findings if f.kind == "model_only"):
         _join_or_keep(kept, finding, lambda f: f.kind != "model_only" and _same_rows(f, finding))
+    return kept
+
+
+def absorb_into_swaps(findings: Sequence[Finding]) -> list[Finding]:
+    """Findings on a swap's columns that, once located, share its rows join the swap, as
+    root-cause grouping joins them before localisation: a column scanned again outside a
+    swap's window (:mod:`analysis.triage.far_beyond`) finds the swap's last rows beyond the
+    edge the all-rows scan gave it, while the located swap reaches them."""
+    kept = [f for f in findings if f.kind == "swap"]
+    for finding in (f for f in findings if f.kind != "swap"):
+        _join_or_keep(kept, finding, lambda s: s.kind == "swap" and set(finding.columns) <= set(s.columns)
+                      and _same_rows(s, finding))
     return kept
 
 

@@ -146,10 +146,6 @@ MISSED: dict[tuple[str, int], str] = {
     ("vietnam", 3): "not reported: log age (0-4.6) and years of schooling (0-11) overlap, so no swapped value is far "
                     "beyond the other's range (the far-beyond scan's way in), and one channel's cells at 12 requests "
                     "a day never reach the cell checks' minimum rows",
-    ("hdma", 1): "found with its window but for all rows, not where channel = 'web': at 3 requests a day the 30 "
-                 "planted requests are not localised to their channel",
-    ("hdma", 3): "found as a swap with its window but for all rows, not where channel = 'partner' (26 planted "
-                 "requests at 3 a day): localisation does not narrow it to the channel",
 }
 """Planted incidents Sleuth does not find yet, and why: expected failures, strict, so a fix shows."""
 
