@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import math
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -442,8 +442,7 @@ def subgroup_stuck_symptoms(scope: Scope, columns: Sequence[ColumnProfile], prof
                       _level_top_share(profile, column, level)) for column, level, value in tested]
     starts, level_rows, cases = _subgroup_counts(store, dataset, roles, levels, tested, defects, where, span, unit,
                                                  cancel)
-    windows = [scan(level_rows[level], series, PERMUTATIONS, level=ALPHA)
-               for (_, level, _), series in zip(tested, cases)]
+    windows = [_scan_level(level_rows[level], series) for (_, level, _), series in zip(tested, cases)]
     p_values = [w.p_value if w is not None and w.p_value is not None else 1.0 for w in windows]
     hypotheses = len(many_valued) * len(levels)
     q_values = adjust_p_values(p_values + [1.0] * (hypotheses - len(tested)), "bh")[:len(tested)]
@@ -463,6 +462,15 @@ def subgroup_stuck_symptoms(scope: Scope, columns: Sequence[ColumnProfile], prof
                       "cell_rows": window.rows, "scan_unit": unit.label},
         ))
     return found
+
+
+def _scan_level(rows: np.ndarray, cases: np.ndarray) -> ScanWindow | None:
+    """The scan of one level's series over its units with rows only (a unit with none of the
+    level's rows adds no interval a neighbour does not, and at a few rows a day they are half
+    the units); the window's units indexed in the full series."""
+    held = np.flatnonzero(rows)
+    window = scan(rows[held], cases[held], PERMUTATIONS, level=ALPHA)
+    return None if window is None else replace(window, first=int(held[window.first]), last=int(held[window.last]))
 
 
 def _level_top_share(profile: Profile, column: ColumnProfile, level: tuple[str, Any]) -> float | None:
