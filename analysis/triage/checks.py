@@ -129,7 +129,7 @@ def run_checks(scope: Scope, profile: Profile, bucket: Bucket | None = None,
         symptoms += _cell_symptoms(cell, reference, profile, roles, comparable, width, min_rows)
     with shared_first_rows(scope, first_rows) as shared:
         progress(0.85, "Looking row by row for nulls, zeros and stuck values clustered in time")
-        symptoms += row_level_symptoms(scope, comparable, cancel, shared)
+        symptoms += row_level_symptoms(scope, comparable, cancel, shared, profile, groups)
         progress(0.9, "Looking row by row for values far beyond the reference")
         seen = {c for s in symptoms if s.kind in VALUES_OFF_KINDS for c in s.columns}
         symptoms += far_beyond_symptoms(scope, profile, [c for c in comparable if c.name not in seen], cancel, shared)

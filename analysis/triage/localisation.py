@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, replace
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from scipy import stats
@@ -36,6 +36,7 @@ from analysis.query import ROW_ID, Sql, ident
 from analysis.data.roles import RoleMap
 from analysis.scope import Scope
 from analysis.slices import Compare, IsNull, Predicate, all_of, to_sql, to_text
+from analysis.stats.multiple_testing import adjust_p_values
 from analysis.store import Store
 from analysis.triage.scan import MAX_UNITS, PERMUTATIONS, interval_p_value, scan
 from analysis.triage.violating_rows import Violation
@@ -163,6 +164,16 @@ def _unit_series(
     return starts, rows, (rows - cases if violation.direction < 0 else cases)
 
 
+def outside_windows(dataset: Dataset, roles: RoleMap, windows: Sequence[tuple[_dt.datetime, _dt.datetime]]) -> Sql:
+    """The rows outside every ``[start, end)`` of ``windows``: where a finding's rows are
+    another finding's (a column's far values inside the window of a swap that holds it)."""
+    if not windows:
+        return Sql("TRUE")
+    ts = timestamp_expr(dataset, roles)
+    return Sql(" AND ".join(f"NOT ({ts} >= ? AND {ts} < ?)" for _ in windows),
+               tuple(moment for window in windows for moment in window))
+
+
 def scan_unit(start: _dt.datetime, end: _dt.datetime) -> Bucket:
     """The finest time unit, an hour at least, giving at most
     :data:`analysis.triage.scan.MAX_UNITS` units over the span."""
@@ -213,25 +224,86 @@ def violating_slice(scope: Scope, violation: Violation, window: Sql, columns: Se
     window_rows, violating = _counts(store, dataset, violation, window, cancel)
     if not window_rows or not violating:
         return None
-    window_rate = violating / window_rows
     found = discover_slices(store, dataset.view, list(columns), violation.expression, window,
                             k=1, max_level=SLICE_MAX_LEVEL, max_categories=CATEGORIES_PER_COLUMN, cancel=cancel)
     group = _as_group(found[0].predicates) if found else None
-    if group is None:
-        return None
-    alpha = SLICE_ALPHA / (CATEGORIES_PER_COLUMN * len(columns)) ** SLICE_MAX_LEVEL
-    group = _sharpening(store, dataset, violation, window, group, alpha, cancel)
-    slice_rows, slice_cases = _counts(store, dataset, violation, window & to_sql(_group_predicate(group)), cancel)
+    searched = None
+    if group is not None:
+        alpha = SLICE_ALPHA / (CATEGORIES_PER_COLUMN * len(columns)) ** SLICE_MAX_LEVEL
+        group = _sharpening(store, dataset, violation, window, group, alpha, cancel)
+        slice_rows, slice_cases = _counts(store, dataset, violation, window & to_sql(_group_predicate(group)), cancel)
+        searched = _concentration(group, slice_rows, slice_cases, window_rows, violating, baseline,
+                                  lambda: _sharper_than_rest(round(slice_cases), slice_rows, round(violating),
+                                                             window_rows, alpha))
+        if searched.group:
+            return searched
+    return _concentrated_level(store, dataset, violation, window, columns, baseline, window_rows, violating,
+                               cancel) or searched
+
+
+def _concentration(group: tuple[tuple[str, Any], ...], slice_rows: int, slice_cases: float, window_rows: int,
+                   violating: float, baseline: float, sharper: Callable[[], bool]) -> Concentration:
+    """The slice ``group`` as a :class:`Concentration`: named when it holds
+    :data:`MIN_COVERAGE` of the window's excess rows and is ``sharper`` than the rest."""
     excess_window = violating - baseline * window_rows
     excess_slice = slice_cases - baseline * slice_rows
     coverage = excess_slice / excess_window if excess_window > 0 else 0.0
-    concentrated = coverage >= MIN_COVERAGE and _sharper_than_rest(
-        round(slice_cases), slice_rows, round(violating), window_rows, alpha)
+    concentrated = coverage >= MIN_COVERAGE and sharper()
     return Concentration(
         group=group if concentrated else (), slice_text=to_text(_group_predicate(group)) if concentrated else None,
         slice_rows=slice_rows, slice_rate=slice_cases / slice_rows if slice_rows else 0.0,
-        window_rows=window_rows, window_rate=window_rate, coverage=float(coverage),
+        window_rows=window_rows, window_rate=violating / window_rows, coverage=float(coverage),
     )
+
+
+def _concentrated_level(
+    store: Store, dataset: Dataset, violation: Violation, window: Sql, columns: Sequence[Column], baseline: float,
+    window_rows: int, violating: float, cancel: CancelToken,
+) -> Concentration | None:
+    """The one level of one column where the window's problem rows concentrate, when slice
+    discovery named none; None when no level does.
+
+    Slice discovery searches slices of :func:`analysis.discovery.sliceline.default_min_support`
+    rows at least (32): at three requests a day a month-long incident of one channel holds
+    fewer, and the finding stayed "for all rows". A single level needs no search: each level's
+    share of problem rows is tested against the rest of the window's (one-sided Fisher, which is
+    the level's share of the problem rows against its share of all rows), the
+    Benjamini-Hochberg procedure controls the false discovery rate over every level tried
+    (the :data:`CATEGORIES_PER_COLUMN` most frequent of each column), and of the levels it
+    keeps that hold :data:`MIN_COVERAGE` of the excess rows, the most significant is named."""
+    levels = _level_counts(store, dataset, violation, window, columns, cancel)
+    if not levels:
+        return None
+    p_values = [_fisher_greater(round(cases), rows, round(violating - cases), window_rows - rows)
+                for _, rows, cases in levels]
+    adjusted = adjust_p_values(p_values, "bh")
+    best = None
+    for (group, rows, cases), p_value, q_value in zip(levels, p_values, adjusted):
+        found = _concentration(group, rows, cases, window_rows, violating, baseline, lambda: q_value < SLICE_ALPHA)
+        if found.group and (best is None or p_value < best[0]):
+            best = (p_value, found)
+    return best[1] if best else None
+
+
+def _level_counts(store: Store, dataset: Dataset, violation: Violation, window: Sql, columns: Sequence[Column],
+                  cancel: CancelToken) -> list[tuple[tuple[tuple[str, Any], ...], int, float]]:
+    """``(((column, value),), rows, problem rows)`` of the :data:`CATEGORIES_PER_COLUMN` most
+    frequent levels of each column in ``window``, in one pass (GROUPING SETS)."""
+    if not columns:
+        return []
+    names = [ident(c.name) for c in columns]
+    result = store.rows(Sql(
+        f"SELECT {', '.join(names)}, {', '.join(f'grouping({n})' for n in names)}, count(*), "
+        f"CAST(sum({violation.expression}) AS DOUBLE) FROM {ident(dataset.view)} WHERE {window.text} "
+        f"GROUP BY GROUPING SETS ({', '.join(f'({n})' for n in names)})", window.params), cancel)
+    width = len(columns)
+    levels: dict[str, list] = {}
+    for row in result:
+        index = list(row[width:2 * width]).index(0)
+        levels.setdefault(columns[index].name, []).append(
+            (((columns[index].name, row[index]),), int(row[2 * width]), float(row[2 * width + 1] or 0.0)))
+    return [level for found in levels.values()
+            for level in sorted(found, key=lambda level: -level[1])[:CATEGORIES_PER_COLUMN]]
 
 
 def _counts(store: Store, dataset: Dataset, violation: Violation, where: Sql, cancel: CancelToken) -> tuple[int, float]:

@@ -86,7 +86,7 @@ from analysis.triage.changepoint import ANOMALOUS_SHARE, Stretch, find_stretch
 from analysis.triage.drift_start import drift_onset
 from analysis.dataset import Dataset
 from analysis.triage.localisation import (
-    scanned_window, slice_columns, stretch_p_value, violating_slice,
+    outside_windows, scanned_window, slice_columns, stretch_p_value, violating_slice,
 )
 from analysis.data.time import time_span, timestamp_expr
 from analysis.metrics.outcomes import outcomes
@@ -265,12 +265,15 @@ def time_grid(symptoms: Sequence[Symptom], span: tuple[_dt.datetime, _dt.datetim
 
 def episodes_of(symptoms: Sequence[Symptom], span: tuple[_dt.datetime, _dt.datetime] | None) -> list[Episode]:
     """The anomalous stretches of every (kind, columns, group) series, each on its own grid
-    (checks may bucket by hour for one column and by day for another)."""
-    series: dict[tuple[str, tuple[str, ...], Group], list[Symptom]] = {}
+    (checks may bucket by hour for one column and by day for another). A symptom found
+    outside other findings' windows (a unit change after the swap that held its column) is
+    a series of its own: one stretch over both would hand its rows to the swap."""
+    series: dict[tuple[str, tuple[str, ...], Group, bool], list[Symptom]] = {}
     for symptom in symptoms:
-        series.setdefault((symptom.kind, symptom.columns, symptom.group), []).append(symptom)
+        key = (symptom.kind, symptom.columns, symptom.group, bool(symptom.evidence.get("outside")))
+        series.setdefault(key, []).append(symptom)
     found: list[Episode] = []
-    for (kind, columns, group), members in series.items():
+    for (kind, columns, group, _), members in series.items():
         grid = time_grid(members, span)
         timed = [s for s in members if grid and s.start is not None and s.end is not None]
         found += [_whole_log(kind, columns, group, s) for s in members if not (grid and s.start and s.end)]
@@ -632,7 +635,7 @@ def triage(scope: Scope, symptoms: Iterable[Symptom], profile: Profile | None = 
             cancel.raise_if_cancelled()
             findings.append(_finding(store, dataset, roles, profile, draft, cancel, shared))
     series = len({(s.kind, s.columns, s.group) for s in symptoms})
-    return ranked(with_evidence(absorb_model_only(without_repeats(findings)), series))
+    return ranked(with_evidence(absorb_into_swaps(absorb_model_only(without_repeats(findings))), series))
 
 
 def without_repeats(findings: Sequence[Finding]) -> list[Finding]:
@@ -674,6 +677,18 @@ def absorb_model_only(findings: Sequence[Finding]) -> list[Finding]:
     kept = list(inputs)
     for finding in (f for f in findings if f.kind == "model_only"):
         _join_or_keep(kept, finding, lambda f: f.kind != "model_only" and _same_rows(f, finding))
+    return kept
+
+
+def absorb_into_swaps(findings: Sequence[Finding]) -> list[Finding]:
+    """Findings on a swap's columns that, once located, share its rows join the swap, as
+    root-cause grouping joins them before localisation: a column scanned again outside a
+    swap's window (:mod:`analysis.triage.far_beyond`) finds the swap's last rows beyond the
+    edge the all-rows scan gave it, while the located swap reaches them."""
+    kept = [f for f in findings if f.kind == "swap"]
+    for finding in (f for f in findings if f.kind != "swap"):
+        _join_or_keep(kept, finding, lambda s: s.kind == "swap" and set(finding.columns) <= set(s.columns)
+                      and _same_rows(s, finding))
     return kept
 
 
@@ -798,6 +813,7 @@ def _localised(scope: Scope, lead: Episode, peak: Symptom, violation: Violation,
     dataset, roles = scope.dataset, scope.roles
     start, end, group = lead.start, lead.end, lead.group
     baseline, observed, rows = violation.reference_share or 0.0, peak.observed, peak.rows
+    first_rows = first_rows & outside_windows(dataset, roles, peak.evidence.get("outside", ()))
     if lead.sudden and roles.timestamp and start and end:
         rows_of_group = to_sql(group_predicate(group)) & first_rows
         window = scanned_window(scope, violation, rows_of_group, cancel)

@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import math
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -68,10 +68,11 @@ from analysis.dataset import Dataset
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, TRUE, Sql, ident
 from analysis.scope import Scope
+from analysis.stats.multiple_testing import adjust_p_values
 from analysis.store import Store
 from analysis.triage.localisation import scan_unit, unit_end
 from analysis.triage.cells import finite_double
-from analysis.triage.reference_profile import ColumnProfile
+from analysis.triage.reference_profile import ColumnProfile, Profile
 from analysis.triage.scan import PERMUTATIONS, ScanWindow, scan
 from analysis.triage.symptoms import Symptom
 from analysis.triage.violating_rows import violation_of
@@ -127,9 +128,12 @@ class Defect:
 
 
 def row_level_symptoms(scope: Scope, columns: Sequence[ColumnProfile], cancel: CancelToken = NEVER_CANCELLED,
-                       first_rows: FirstRows | None = None) -> list[Symptom]:
-    """A symptom for each (defect, column) whose rows cluster in time beyond chance;
-    ``first_rows`` is the check run's shared one (see :class:`FirstRows`), if it has one."""
+                       first_rows: FirstRows | None = None, profile: Profile | None = None,
+                       groups: Sequence[str] = ()) -> list[Symptom]:
+    """A symptom for each (defect, column) whose rows cluster in time beyond chance, and for
+    each value stuck for one level of a ``groups`` column of ``profile``
+    (:func:`subgroup_stuck_symptoms`); ``first_rows`` is the check run's shared one (see
+    :class:`FirstRows`), if it has one."""
     store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     if roles.timestamp is None:
         return []
@@ -140,10 +144,15 @@ def row_level_symptoms(scope: Scope, columns: Sequence[ColumnProfile], cancel: C
             return []
         unit = scan_unit(*span)
         defects = candidate_defects(scope, columns, where, unit, cancel)
-        if not defects:
-            return []
-        starts, rows, cases = _unit_counts(store, dataset, roles, defects, where, span, unit, cancel)
-        return _clustered(store, dataset, roles, defects, where, starts, rows, cases, unit, cancel)
+        found = []
+        if defects:
+            starts, rows, cases = _unit_counts(store, dataset, roles, defects, where, span, unit, cancel)
+            found = _clustered(store, dataset, roles, defects, where, starts, rows, cases, unit, cancel)
+        if profile is None or not groups:
+            return found
+        stuck = {s.columns[0] for s in found if s.kind == "stuck"}
+        return found + subgroup_stuck_symptoms(scope.with_condition(where), [c for c in columns if c.name not in stuck],
+                                               profile, groups, span, unit, cancel)
 
 
 def _clustered(
@@ -288,12 +297,11 @@ def candidate_defects(scope: Scope, columns: Sequence[ColumnProfile], where: Sql
     the log repeats more often than the reference repeats its most frequent value (see
     :func:`_stuck_candidates`)."""
     store, dataset, roles = scope.store, scope.dataset, scope.roles
-    skipped = {ROW_ID, roles.id, roles.timestamp, roles.model_version, roles.label, roles.prediction, *roles.scores}
-    inputs = [c for c in columns if c.name not in skipped]
+    inputs = _inputs(roles, columns)
     numeric = [c for c in inputs if c.kind == "numeric"]
     defects = [Defect("null_rate", c.name, {}) for c in inputs]
     defects += [Defect("zero_fill", c.name, {}) for c in numeric]
-    many_valued = [c for c in numeric if c.distinct >= STUCK_MIN_REFERENCE_DISTINCT]
+    many_valued = _many_valued(roles, columns)
     for first in range(0, len(many_valued), INDICATORS_PER_QUERY):
         batch = many_valued[first:first + INDICATORS_PER_QUERY]
         for column, values in zip(batch, _stuck_candidates(store, dataset, roles, batch, where, unit, cancel)):
@@ -301,6 +309,17 @@ def candidate_defects(scope: Scope, columns: Sequence[ColumnProfile], where: Sql
                                                       "reference_top_share": column.top_share},
                                column.top_share, len(values)) for value in values]
     return defects
+
+
+def _inputs(roles: RoleMap, columns: Sequence[ColumnProfile]) -> list[ColumnProfile]:
+    """The input columns: not the id, the time, the version or the model's own columns."""
+    skipped = {ROW_ID, roles.id, roles.timestamp, roles.model_version, roles.label, roles.prediction, *roles.scores}
+    return [c for c in columns if c.name not in skipped]
+
+
+def _many_valued(roles: RoleMap, columns: Sequence[ColumnProfile]) -> list[ColumnProfile]:
+    """The numeric inputs a value can be stuck in: those with many values in the reference."""
+    return [c for c in _inputs(roles, columns) if c.kind == "numeric" and c.distinct >= STUCK_MIN_REFERENCE_DISTINCT]
 
 
 def _stuck_candidates(store: Store, dataset: Dataset, roles: RoleMap, columns: Sequence[ColumnProfile], where: Sql,
@@ -386,3 +405,157 @@ def _unit_counts(store: Store, dataset: Dataset, roles: RoleMap, defects: list[D
         cases += [np.rint(np.array([float(r[2 + i] or 0.0) for r in result])).astype(np.int64)
                   for i in range(len(batch))]
     return starts, rows, cases
+
+
+def subgroup_stuck_symptoms(scope: Scope, columns: Sequence[ColumnProfile], profile: Profile, groups: Sequence[str],
+                            span, unit: Bucket, cancel: CancelToken = NEVER_CANCELLED) -> list[Symptom]:
+    """A ``stuck`` symptom, its group the level, for each (numeric column, level of a group
+    column) whose rows hold one value clustered in time beyond chance (``scope``'s condition
+    holds the rows that are evidence of their own).
+
+    A value stuck for one source, a quarter of a dozen requests a day, seldom leads a unit of
+    all rows, so the all-rows candidates (:func:`_stuck_candidates`) miss it, the more so in a
+    column whose own common values (a 0, a round amount) lead the units. Within the level's
+    rows it does lead: each (column, level) is one hypothesis, whose candidate is the level's
+    most frequent value over the log (0, the zero fill's, and values beyond the reference's
+    range skipped), scanned over the level's rows. The Benjamini-Hochberg procedure holds the
+    false discovery rate at :data:`ALPHA` over every hypothesis (those with no candidate count
+    as p = 1); a window it keeps must then hold the value more often than the level's reference
+    holds any value, and more often than the same hours of the week do, both at the procedure's
+    critical level. A level is more alike than all rows (machines without a CD drive had fewer
+    disk sizes), so the reference's most frequent share over all rows is no bound for it (a
+    drift of the level's usual disk size read as stuck); the level's reference cell bounds it:
+    no value is more frequent than the fullest bin of its histogram
+    (:func:`_level_top_share`). A column whose common value is the stuck one, as 47% of a
+    rating's rows, is so judged against that value's own frequency at least."""
+    store, dataset, roles, where = scope.store, scope.dataset, scope.roles, scope.condition
+    many_valued = _many_valued(roles, columns)
+    if not many_valued or not groups:
+        return []
+    levels, candidates = _subgroup_candidates(store, dataset, many_valued, groups, where, cancel)
+    tested = [(column, level, candidates[column.name, level]) for column in many_valued for level in levels
+              if (column.name, level) in candidates]
+    if not tested:
+        return []
+    defects = [Defect("stuck", column.name, {"value": value, "distinct": float(column.distinct),
+                                             "reference_top_share": column.top_share},
+                      _level_top_share(profile, column, level)) for column, level, value in tested]
+    starts, level_rows, cases = _subgroup_counts(store, dataset, roles, levels, tested, defects, where, span, unit,
+                                                 cancel)
+    windows = [_scan_level(level_rows[level], series, defect)
+               for (_, level, _), series, defect in zip(tested, cases, defects)]
+    p_values = [w.p_value if w is not None and w.p_value is not None else 1.0 for w in windows]
+    hypotheses = len(many_valued) * len(levels)
+    q_values = adjust_p_values(p_values + [1.0] * (hypotheses - len(tested)), "bh")[:len(tested)]
+    critical = ALPHA * int(np.sum(q_values < ALPHA)) / hypotheses
+    found = []
+    for (column, level, value), defect, window, q_value in zip(tested, defects, windows, q_values):
+        if q_value >= ALPHA or not defect.beyond_reference(window, critical):
+            continue
+        inside = (starts[window.first], unit_end(starts[window.last], unit))
+        rows_of_level = where & Sql(f"{ident(level[0])} = ?", (level[1],))
+        if not _beyond_the_clock(store, dataset, roles, defect, inside, rows_of_level, critical, cancel):
+            continue
+        found.append(Symptom(
+            "stuck", (column.name,), window.cases, window.rate_inside - window.rate_outside, float(column.distinct),
+            value, inside[0], inside[1], (level,),
+            evidence={**defect.evidence, "level": level[0], "window_p_value": window.p_value,
+                      "cell_rows": window.rows, "scan_unit": unit.label},
+        ))
+    return found
+
+
+def _scan_level(rows: np.ndarray, cases: np.ndarray, defect: Defect) -> ScanWindow | None:
+    """The scan of one level's series over its units with rows only (a unit with none of the
+    level's rows adds no interval a neighbour does not, and at a few rows a day they are half
+    the units); the window's units indexed in the full series.
+
+    The window is the most likely interval whatever the replicates say, so it is first judged
+    against the level's reference share at :data:`ALPHA`, the loosest level the
+    Benjamini-Hochberg procedure can give it: a window that fails there fails at the
+    procedure's critical level too, and its Monte Carlo replicates (most of the cost, for a
+    hundred hypotheses of a handful of columns and levels) are not drawn."""
+    held = np.flatnonzero(rows)
+    window = scan(rows[held], cases[held], 0)
+    if window is None or not defect.beyond_reference(window, ALPHA):
+        return None
+    window = scan(rows[held], cases[held], PERMUTATIONS, level=ALPHA)
+    return None if window is None else replace(window, first=int(held[window.first]), last=int(held[window.last]))
+
+
+def _level_top_share(profile: Profile, column: ColumnProfile, level: tuple[str, Any]) -> float | None:
+    """A bound on the share of the level's reference rows any one value of ``column`` fills:
+    its fullest histogram bin in the level's reference cell, and at least the column's own
+    most frequent share; None for an expectations file with no such share."""
+    if column.top_share is None:
+        return None
+    cell = profile.cell(((level[0], _as_text(level[1])),))
+    counts = cell.columns.get(column.name) if cell is not None else None
+    fullest = max(counts.bins) / counts.non_null if counts is not None and counts.bins and counts.non_null else 0.0
+    return max(column.top_share, fullest)
+
+
+def _as_text(value: Any) -> str:
+    """A level as the reference's cells name it."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+SUBGROUP_TOP_VALUES = 3
+"""Most frequent values of a level read per column: its first nonzero one within the
+reference's range is the level's candidate."""
+
+
+def _subgroup_candidates(store: Store, dataset: Dataset, columns: Sequence[ColumnProfile], groups: Sequence[str],
+                         where: Sql, cancel: CancelToken) -> tuple[list[tuple[str, Any]], dict]:
+    """The levels ``(group column, value)`` that hold some but not all rows, and each
+    (column name, level)'s candidate value, from one pass (GROUPING SETS) over the rows the
+    stuck screen reads (:func:`_screening_sample`)."""
+    names = [ident(g) for g in groups]
+    values = [finite_double(c.name, c.dtype) for c in columns]
+    where = where & _screening_sample(dataset)
+    result = store.rows(Sql(
+        f"SELECT {', '.join(names)}, {', '.join(f'grouping({n})' for n in names)}, count(*), "
+        + ", ".join(f"approx_top_k({v}, {SUBGROUP_TOP_VALUES})" for v in values)
+        + f" FROM {ident(dataset.view)} WHERE {where.text} GROUP BY GROUPING SETS ({', '.join(f'({n})' for n in names)})",
+        where.params), cancel)
+    width = len(groups)
+    totals: dict[int, int] = {}
+    for row in result:
+        index = list(row[width:2 * width]).index(0)
+        totals[index] = totals.get(index, 0) + row[2 * width]
+    levels, candidates = [], {}
+    for row in result:
+        index = list(row[width:2 * width]).index(0)
+        if row[index] is None or row[2 * width] >= totals[index]:
+            continue
+        level = (groups[index], row[index])
+        levels.append(level)
+        for column, top in zip(columns, row[2 * width + 1:]):
+            usable = [float(v) for v in top or () if v is not None and float(v) != 0.0
+                      and _in_reference_range(column, float(v))]
+            if usable:
+                candidates[column.name, level] = usable[0]
+    return levels, candidates
+
+
+def _subgroup_counts(store: Store, dataset: Dataset, roles: RoleMap, levels: list, tested: list, defects: list[Defect],
+                     where: Sql, span, unit: Bucket, cancel: CancelToken) -> tuple[list, dict, list[np.ndarray]]:
+    """Unit starts, each level's rows per unit, and each tested (column, level)'s rows holding
+    its candidate per unit (units with rows only)."""
+    ts = timestamp_expr(dataset, roles)
+    scoped = Sql(f"{ts} >= ? AND {ts} <= ?", span) & where
+    parts = [Sql(f"count_if({ident(name)} = ?)", (value,)) for name, value in levels]
+    parts += [Sql(f"sum(CASE WHEN {ident(name)} = ? THEN {violation_of(d.probe(), dataset, roles).expression} "
+                  f"ELSE 0 END)", (value,)) for (_, (name, value), _), d in zip(tested, defects)]
+    starts: list = []
+    series: list[np.ndarray] = []
+    for first in range(0, len(parts), INDICATORS_PER_QUERY):
+        batch = parts[first:first + INDICATORS_PER_QUERY]
+        result = store.rows(Sql(
+            f"SELECT {unit.sql(ts)} AS unit_start, " + ", ".join(p.text for p in batch)
+            + f" FROM {ident(dataset.view)} WHERE {scoped.text} GROUP BY 1 ORDER BY 1",
+            tuple(v for p in batch for v in p.params) + tuple(scoped.params)), cancel)
+        starts = [r[0] for r in result]
+        series += [np.rint(np.array([float(r[1 + i] or 0.0) for r in result])).astype(np.int64)
+                   for i in range(len(batch))]
+    return starts, dict(zip(levels, series[:len(levels)])), series[len(levels):]

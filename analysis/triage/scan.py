@@ -86,36 +86,64 @@ def _xlogy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.where(np.asarray(x) > 0, np.asarray(x) * np.log(np.where(np.asarray(x) > 0, y, 1.0)), 0.0)
 
 
+XLOGX_TABLE_ROWS = 1 << 20
+"""Series of up to this many rows look ``x ln x`` up in a table (8 MB at most) instead of
+taking logarithms: the Monte Carlo replicates evaluate the LLR of every interval a hundred
+times over, and the logarithms were most of the checks' time on a sparse log."""
+
+
 @dataclass(frozen=True)
 class Intervals:
     """The candidate intervals of a series of units: every ``[first, last]`` holding at most
     :data:`MAX_WINDOW_SHARE` of the rows, with its row count. They depend on the rows only,
-    so the Monte Carlo replicates (which move the cases) share them."""
+    so the Monte Carlo replicates (which move the cases) share them, and so do the LLR's
+    terms that depend on the rows only (``fixed``, with the table ``xlogx`` of ``x ln x``)."""
 
     first: np.ndarray
     last: np.ndarray
     rows: np.ndarray
     total_rows: float
+    xlogx: np.ndarray | None = None
+    fixed: np.ndarray | None = None
 
     @classmethod
     def of(cls, rows: np.ndarray) -> "Intervals":
-        row_sums = np.concatenate([[0.0], np.cumsum(np.asarray(rows, dtype=np.float64))])
+        row_sums = np.concatenate([[0], np.cumsum(np.asarray(rows, dtype=np.int64))])
         first, last = np.triu_indices(len(rows))
         n = row_sums[last + 1] - row_sums[first]
         keep = (n > 0) & (n <= MAX_WINDOW_SHARE * row_sums[-1])
-        return cls(first[keep], last[keep], n[keep], float(row_sums[-1]))
+        total = int(row_sums[-1])
+        if total > XLOGX_TABLE_ROWS:
+            return cls(first[keep], last[keep], n[keep].astype(np.float64), float(total))
+        xlogx = _xlogy(np.arange(total + 1, dtype=np.float64), np.arange(total + 1, dtype=np.float64))
+        n = n[keep]
+        return cls(first[keep], last[keep], n.astype(np.float64), float(total), xlogx, xlogx[n] + xlogx[total - n])
 
     def best(self, cases: np.ndarray) -> tuple[int, int, float]:
         """``(first, last, llr)`` of the interval maximising the LLR for ``cases`` per unit;
         ``(0, -1, 0.0)`` when none has a higher rate than the rest. O(intervals) arithmetic
         over cumulative counts, no loop over rows."""
-        case_sums = np.concatenate([[0.0], np.cumsum(np.asarray(cases, dtype=np.float64))])
+        case_sums = np.concatenate([[0], np.cumsum(np.asarray(cases, dtype=np.int64))])
         total_cases = case_sums[-1]
         if len(self.rows) == 0 or total_cases <= 0 or total_cases >= self.total_rows:
             return 0, -1, 0.0
-        llr = bernoulli_llr(case_sums[self.last + 1] - case_sums[self.first], self.rows, total_cases, self.total_rows)
+        llr = self.llr(case_sums[self.last + 1] - case_sums[self.first], self.rows, int(total_cases), self.fixed)
         top = int(np.argmax(llr))
         return (int(self.first[top]), int(self.last[top]), float(llr[top])) if llr[top] > 0 else (0, -1, 0.0)
+
+    def llr(self, c: np.ndarray, rows: np.ndarray, total_cases: int, fixed: np.ndarray | None = None) -> np.ndarray:
+        """:func:`bernoulli_llr` of intervals of ``rows`` rows and ``c`` cases; with the table,
+        regrouped as sums of ``x ln x`` over whole counts (``c ln(c/n) = c ln c - c ln n``...),
+        ``fixed`` the rows' own terms when known."""
+        if self.xlogx is None:
+            return bernoulli_llr(c, rows, float(total_cases), self.total_rows)
+        t, n, total = self.xlogx, np.asarray(rows).astype(np.int64), int(self.total_rows)
+        c = np.asarray(c).astype(np.int64)
+        fixed = t[n] + t[total - n] if fixed is None else fixed
+        null = t[total_cases] + t[total - total_cases] - t[total]
+        llr = t[c] + t[n - c] + t[total_cases - c] + t[total - n - total_cases + c] - fixed - null
+        higher = (n > 0) & (n < total) & (c * (total - n) > (total_cases - c) * n)
+        return np.where(higher, np.maximum(llr, 0.0), 0.0)
 
 
 def scan(rows: np.ndarray, cases: np.ndarray, permutations: int = PERMUTATIONS, seed: int = SEED,
@@ -181,7 +209,7 @@ def interval_p_value(rows: np.ndarray, cases: np.ndarray, first: int, last: int,
     if total <= 0 or total >= intervals.total_rows:
         return 1.0
     inside_rows, inside_cases = rows[first:last + 1].sum(), cases[first:last + 1].sum()
-    llr = float(bernoulli_llr(np.array([inside_cases]), np.array([inside_rows]), total, intervals.total_rows)[0])
+    llr = float(intervals.llr(np.array([inside_cases]), np.array([inside_rows]), total)[0])
     if llr <= 0:
         return 1.0
     null_maxima, _ = _null_maxima(intervals, rows, total, llr, permutations, seed, None)

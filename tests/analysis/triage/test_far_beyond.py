@@ -37,3 +37,24 @@ def test_a_shadow_log_gives_the_unit_change_of_the_log_scored_once(store, tmp_pa
     got = far_beyond_symptoms(Scope(store, twice.dataset, twice.roles), profile, profile.columns)
     # Counting both copies would double every symptom's rows and sharpen its p-value.
     assert got == expected
+
+
+def test_a_column_swapped_earlier_keeps_its_later_unit_change(store, tmp_path):
+    """A source swaps ``linc`` and ``lfam`` for seven months; later ``lfam`` comes ten times too
+    large for one subgroup for a month. The swap explains the column's far values in its own
+    window only, so the later unit change is still found, with its window and its subgroup
+    (the far-beyond scan once skipped a column a swap held, over the whole log)."""
+    from tests.analysis.triage.test_sparse_logs import (DOCTOR_FEATURES, check, doctor_log, in_period, iou,
+                                                        planted, scored)
+
+    log = doctor_log(seed=1)
+    swapped = in_period(log, 450, 210) & (log.source == "partner")
+    log.loc[swapped, ["linc", "lfam"]] = log.loc[swapped, ["lfam", "linc"]].to_numpy()
+    scaled = in_period(log, 800, 30) & (log.health == "fair")
+    log.loc[scaled, "lfam"] *= 10
+    truth = planted(log, scaled, ["lfam"], 800, 30, (("health", "fair"),))
+    findings = [f for f in check(store, tmp_path, scored(log, DOCTOR_FEATURES)) if f.severity in ("alert", "warning")]
+    assert any(f.kind == "swap" and set(f.columns) == {"linc", "lfam"} for f in findings)
+    units = [f for f in findings if f.kind == "unit_change" and f.columns == ("lfam",)]
+    assert any(iou(f.window, truth) >= 0.3 and f.group == truth.group for f in units), [
+        (f.kind, f.columns, f.window, f.group) for f in findings]

@@ -130,3 +130,55 @@ def test_every_row_level_kind_has_an_expression_and_schema_has_none(checked):
     assert share("unit_change", factor=1000.0) == pytest.approx((frame.c > 50 * np.sqrt(1000)).mean())
     swapped = (frame.client == "stark") & (frame.timestamp >= SWAP_FROM)
     assert share("swap", ("a", "b")) == pytest.approx(swapped.mean(), abs=0.01)
+
+
+def few_rows_log(path, planted_channel: str | None) -> pd.DataFrame:
+    """A window of 120 requests from four channels: 26 of them (fewer than slice discovery's
+    32-row minimum support) have ``x`` a thousand times too large, all from ``planted_channel``
+    (or spread over every channel when None), plus two natural outliers elsewhere."""
+    rng = np.random.default_rng(7)
+    n = 120
+    frame = pd.DataFrame({
+        "request_id": np.arange(n).astype(str),
+        "timestamp": START + pd.to_timedelta(np.sort(rng.uniform(0, 40 * 86400, n)), unit="s"),
+        "channel": np.array(["web", "app", "partner", "branch"])[np.arange(n) % 4],
+        "segment": rng.choice(["a", "b", "c"], n),
+        "x": rng.normal(10, 1, n),
+        "score": rng.random(n),
+    })
+    hit = frame.index[frame.channel == planted_channel][:26] if planted_channel else rng.choice(n, 26, replace=False)
+    frame.loc[hit, "x"] *= 1000
+    frame.loc[frame.index[frame.channel != (planted_channel or "")][:2], "x"] = 500.0
+    frame["prediction"] = (frame.score >= 0.5).astype(int)
+    frame.to_parquet(path)
+    return frame
+
+
+@pytest.mark.parametrize("planted_channel", ["web", None])
+def test_a_problem_on_too_few_rows_for_slice_discovery_is_named_by_its_level(store, tmp_path, planted_channel):
+    """26 problem rows in one channel are below slice discovery's minimum support; the
+    per-level test names the channel when (and only when) the rows are there: the oracle is
+    scipy's one-sided Fisher test per level and the Benjamini-Hochberg procedure over them."""
+    from scipy import stats
+
+    from analysis.triage.localisation import slice_columns, violating_slice
+    from analysis.triage.violating_rows import Violation
+
+    frame = few_rows_log(tmp_path / "log.parquet", planted_channel)
+    loaded = load_log(store, [str(tmp_path / "log.parquet")], check=False)
+    violation = Violation('CASE WHEN "x" > 100 THEN 1.0 ELSE 0.0 END', 1, 0.0, True)
+    columns = slice_columns(loaded.dataset, loaded.roles, ["x"])
+    found = violating_slice(Scope(store, loaded.dataset, loaded.roles), violation, Sql("TRUE"), columns, 0.0)
+    bad = frame.x > 100
+    p_values = {(column, level): stats.fisher_exact(
+        [[bad[frame[column] == level].sum(), (~bad[frame[column] == level]).sum()],
+         [bad[frame[column] != level].sum(), (~bad[frame[column] != level]).sum()]], alternative="greater").pvalue
+        for column in ("channel", "segment") for level in frame[column].unique()}
+    q_values = dict(zip(p_values, stats.false_discovery_control(list(p_values.values()))))
+    covering = [key for key, q in q_values.items() if q < 0.05 and bad[frame[key[0]] == key[1]].sum() >= 0.8 * bad.sum()]
+    expected = (min(covering, key=p_values.get),) if covering else ()
+    assert found.group == expected
+    assert found.group == ((("channel", planted_channel),) if planted_channel else ())
+    if planted_channel:
+        assert found.slice_rows == (frame.channel == planted_channel).sum()
+        assert found.slice_rate == pytest.approx(bad[frame.channel == planted_channel].mean())

@@ -196,3 +196,46 @@ def test_on_a_large_log_the_stuck_screen_reads_a_sample_and_still_finds_the_valu
     assert [(s.columns, s.observed) for s in found] == [(("benefit",), median)]
     overlap = (min(found[0].end, end) - max(found[0].start, start)) / (max(found[0].end, end) - min(found[0].start, start))
     assert overlap >= 0.5
+
+
+def subgroup_symptoms_of(store, tmp_path, frame: pd.DataFrame):
+    """The subgroup stuck scan alone, over the reference's group columns (the all-rows scan,
+    which would find a value stuck this long at eight requests a day, is left out)."""
+    path = tmp_path / "log.parquet"
+    frame.to_parquet(path)
+    log = load_log(store, [str(path)], check=False)
+    whole = Scope(store, log.dataset, log.roles, Sql("TRUE"))
+    profile = profile_reference(whole.with_condition(reference_window(whole)))
+    assert profile.group_columns == ("source",)
+    span = time_span(whole)
+    return row_scan.subgroup_stuck_symptoms(whole, profile.columns, profile, profile.group_columns, span,
+                                            scan_unit(*span))
+
+
+def with_rating(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """A rating from ten values, one of them (4.5) in 45% of the rows: its most frequent value."""
+    rng = np.random.default_rng(seed)
+    values = np.arange(0.5, 10.0, 1.0)
+    shares = np.where(values == 4.5, 0.45, 0.55 / 9)
+    return frame.assign(rating=rng.choice(values, len(frame), p=shares))
+
+
+def test_a_value_stuck_for_one_source_is_found_for_that_source(store, tmp_path):
+    """A month of ``rating`` stuck at its own most frequent value (45% of rows) for one source
+    of three, under three requests a day: judged against that share, within the source's rows."""
+    frame = with_rating(sparse_log(seed=3), seed=4)
+    start, end = START + dt.timedelta(days=90), START + dt.timedelta(days=120)
+    broken = (frame.timestamp >= start) & (frame.timestamp < end) & (frame.source == "partner")
+    frame.loc[broken, "rating"] = 4.5
+    found = [s for s in subgroup_symptoms_of(store, tmp_path, frame) if s.kind == "stuck"]
+    assert [(s.columns, s.group, s.observed) for s in found] == [(("rating",), (("source", "partner"),), 4.5)]
+    overlap = (min(found[0].end, end) - max(found[0].start, start)) / (max(found[0].end, end) - min(found[0].start, start))
+    assert overlap >= 0.5, (found[0].start, found[0].end)
+    assert found[0].evidence["window_p_value"] < 0.05
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_clean_sources_hold_no_stuck_value(store, tmp_path, seed):
+    """Ratings with a common value of their own (45% of rows) in every source: no symptom."""
+    frame = with_rating(sparse_log(seed), seed + 10)
+    assert [s for s in subgroup_symptoms_of(store, tmp_path, frame) if s.kind == "stuck"] == []
