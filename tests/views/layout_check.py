@@ -68,6 +68,13 @@ def overflowing(window: QWidget) -> list[str]:
     return found
 
 
+def dock_places(window) -> list[tuple[int, int, int, int]]:
+    """Where the window's shown docks are: raising another tab must not change it (a panel whose
+    row of controls is wider than its dock's share holds the dock open and squeezes the panels
+    beside it, even when nothing runs past an edge)."""
+    return sorted(dock.geometry().getRect() for dock in window.docks if on_screen(dock))
+
+
 def _inside_holders(widget: QWidget) -> bool:
     return _first_overflow(widget) is None
 

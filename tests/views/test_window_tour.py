@@ -1,7 +1,7 @@
 """The window at 1280x720 on the demo, walked through every panel as a person would: each one
 draws its result, nothing raises or reports an error, no control runs past what holds it, no
-header title is cut, and no label, box or cell is cut without an ellipsis and a tooltip that
-gives the whole text (:mod:`tests.views.layout_check`)."""
+dock moves when another tab is raised, no header title is cut, and no label, box or cell is
+cut without an ellipsis and a tooltip that gives the whole text (:mod:`tests.views.layout_check`)."""
 
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QScrollArea, QTableView, QWidget
@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QScrollArea, QTabl
 from analysis.demo.workspace import ensure_demo_workspace
 from app.window_tour import stops, visit
 from tests.views.helpers import close_window, make_window, not_blank, settle
-from tests.views.layout_check import cut_texts, overflowing
+from tests.views.layout_check import cut_texts, dock_places, overflowing
 from views.widgets.header_elision import elide_headers, section_tooltip
 
 SMALL_SCREEN = (1280, 720)
@@ -26,7 +26,7 @@ def test_every_panel_at_1280x720_draws_its_result_with_nothing_cut(qtbot, qsetti
             stop.panel.sig_rendered.connect(lambda name=stop.name: drawn.add(name))
         assert window.controller.open_workspace(workspace)
         settle(qtbot, window)
-        problems = {}
+        problems, places = {}, dock_places(window)
         for stop in tour:
             visit(window, stop, lambda: settle(qtbot, window, timeout=120000))
             assert stop.name in drawn, f"{stop.name} drew nothing: {stop.panel.empty_message()}"
@@ -34,6 +34,8 @@ def test_every_panel_at_1280x720_draws_its_result_with_nothing_cut(qtbot, qsetti
             if stop.dock is window.queue_dock:  # the picture shows groups, not an empty agenda
                 assert window.queue_panel.agenda.tree.topLevelItemCount() > 0
             found = cut_texts(window) + overflowing(window)
+            if dock_places(window) != places:
+                found.append(f"docks moved: {places} -> {dock_places(window)}")
             if found:
                 problems[stop.name] = found
         assert problems == {}

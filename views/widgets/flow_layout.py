@@ -41,6 +41,15 @@ class FlowLayout(QLayout):
     def hasHeightForWidth(self) -> bool:  # noqa: N802
         return True
 
+    def invalidate(self) -> None:
+        """An item's size changed, so the rows may be more or fewer: the widget holding the
+        layout asks its own layout for the new height now, not a pass of the event loop later
+        (a wrapped row would otherwise be drawn past the bottom of its widget meanwhile)."""
+        super().invalidate()
+        holder = self.parentWidget()
+        if holder is not None:
+            holder.updateGeometry()
+
     def heightForWidth(self, width: int) -> int:  # noqa: N802
         return self._arrange(QRect(0, 0, width, 0), move=False)
 
