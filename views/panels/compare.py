@@ -47,7 +47,7 @@ from app.tasks import HEAVY, TaskRunner
 from views.panel import Panel, preview, pulled_note
 from views.queue_intake import add_to_queue
 from views.widgets import file_dialogs
-from views.widgets.flow_layout import FlowLayout, labelled
+from views.widgets.flow_layout import FlowLayout, labelled, together
 from views.widgets.palette import version_colour
 
 MIN_SIDE_WIDTH = 240
@@ -141,12 +141,7 @@ class ComparePanel(Panel):
         row = FlowLayout(controls)
         for text, widget in (("Base", self.base_box), ("vs", self.candidate_box), ("threshold", self.threshold)):
             row.addWidget(labelled(text, widget))
-        split = QWidget()
-        pair = QHBoxLayout(split)
-        pair.setContentsMargins(0, 0, 0, 0)
-        pair.addWidget(self.split_box)
-        pair.addWidget(self.split_at)
-        row.addWidget(split)
+        row.addWidget(together(self.split_box, self.split_at))
         row.addWidget(self.compare_button)
         # The flips and their buttons span the panel: beside the metrics, at 1280x720, the
         # buttons were cut to "en negative f" and the slices had a third of the height.

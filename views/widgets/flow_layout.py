@@ -100,13 +100,17 @@ class FlowLayout(QLayout):
 def labelled(text: str, *widgets: QWidget) -> QWidget:
     """``widgets`` after their label, as one item of a :class:`FlowLayout` (a row never wraps
     between a label and what it names); the label is the first widget's buddy."""
-    pair = QWidget()
-    pair.setSizePolicy(QSizePolicy.Fixed, QSizePolicy.Fixed)
-    row = QHBoxLayout(pair)
-    row.setContentsMargins(0, 0, 0, 0)
     label = QLabel(text)
     label.setBuddy(widgets[0])
-    row.addWidget(label)
+    return together(label, *widgets)
+
+
+def together(*widgets: QWidget) -> QWidget:
+    """``widgets`` side by side as one item of a :class:`FlowLayout`: a row never wraps between them."""
+    group = QWidget()
+    group.setSizePolicy(QSizePolicy.Fixed, QSizePolicy.Fixed)
+    row = QHBoxLayout(group)
+    row.setContentsMargins(0, 0, 0, 0)
     for widget in widgets:
         row.addWidget(widget)
-    return pair
+    return group
