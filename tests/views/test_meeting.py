@@ -21,7 +21,8 @@ from analysis.workspace.workspace_file import Workspace
 from app.commands import AttachWorkspace
 from app.state import Session
 from tests.views.helpers import open_log
-from tests.views.test_window_tour import SMALL_SCREEN, cut_texts
+from tests.views.layout_check import cut_texts
+from tests.views.test_window_tour import SMALL_SCREEN
 from views.meeting import MeetingView
 
 

@@ -1,55 +1,18 @@
 """The window at 1280x720 on the demo, walked through every panel as a person would: each one
-draws its result, nothing raises or reports an error, and no label or header is cut without
-an ellipsis and a tooltip that gives the whole text."""
+draws its result, nothing raises or reports an error, no control runs past what holds it, no
+dock moves when another tab is raised, no header title is cut, and no label, box or cell is
+cut without an ellipsis and a tooltip that gives the whole text (:mod:`tests.views.layout_check`)."""
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QStandardItemModel
-from PySide6.QtWidgets import QAbstractScrollArea, QHBoxLayout, QHeaderView, QLabel, QTableView, QWidget
+from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QScrollArea, QTableView, QWidget
 
 from analysis.demo.workspace import ensure_demo_workspace
 from app.window_tour import stops, visit
 from tests.views.helpers import close_window, make_window, not_blank, settle
-from views.widgets.header_elision import elide_headers, section_fits, section_tooltip
+from tests.views.layout_check import cut_texts, dock_places, overflowing
+from views.widgets.header_elision import elide_headers, section_tooltip
 
 SMALL_SCREEN = (1280, 720)
-ELLIPSIS = "…"
-
-
-def _label_cut(label: QLabel) -> str | None:
-    """The text of a one-line label narrower on screen than its text, unless it is elided with
-    the whole text in its tooltip (a wrapped label grows instead of cutting)."""
-    if label.wordWrap() or not label.text() or label.pixmap() is not None and not label.pixmap().isNull():
-        return None
-    shown = label.visibleRegion().boundingRect().width()
-    needed = label.sizeHint().width()
-    elided = label.text().rstrip().endswith(ELLIPSIS) and bool(label.toolTip())
-    return None if shown >= needed - 1 or elided else label.text()
-
-
-def _header_cut(header: QHeaderView) -> list[str]:
-    """Titles of sections narrower than their text, unless the header elides and its tooltip
-    gives the whole title."""
-    elides = header.textElideMode() != Qt.ElideNone
-    return [str(header.model().headerData(section, header.orientation(), Qt.DisplayRole))
-            for section in range(header.count())
-            if not header.isSectionHidden(section) and not section_fits(header, section)
-            and not (elides and section_tooltip(header, section))]
-
-
-def _on_screen(widget) -> bool:
-    """Shown and not parked behind another dock's tab (Qt keeps those "visible", off the window).
-    A header or table is covered by its own viewport, so the viewport says where it shows."""
-    shown = widget.viewport() if isinstance(widget, QAbstractScrollArea) else widget
-    return widget.isVisible() and not shown.visibleRegion().isEmpty()
-
-
-def cut_texts(window) -> list[str]:
-    """Every text of the window shown cut (see :func:`_label_cut` and :func:`_header_cut`)."""
-    cut = [text for label in window.findChildren(QLabel) if _on_screen(label) for text in [_label_cut(label)] if text]
-    for header in window.findChildren(QHeaderView):
-        if _on_screen(header) and header.model() is not None:
-            cut += _header_cut(header)
-    return cut
 
 
 def test_every_panel_at_1280x720_draws_its_result_with_nothing_cut(qtbot, qsettings, demo_files):
@@ -63,16 +26,18 @@ def test_every_panel_at_1280x720_draws_its_result_with_nothing_cut(qtbot, qsetti
             stop.panel.sig_rendered.connect(lambda name=stop.name: drawn.add(name))
         assert window.controller.open_workspace(workspace)
         settle(qtbot, window)
-        problems = {}
+        problems, places = {}, dock_places(window)
         for stop in tour:
             visit(window, stop, lambda: settle(qtbot, window, timeout=120000))
             assert stop.name in drawn, f"{stop.name} drew nothing: {stop.panel.empty_message()}"
             assert not_blank(stop.panel), stop.name
             if stop.dock is window.queue_dock:  # the picture shows groups, not an empty agenda
                 assert window.queue_panel.agenda.tree.topLevelItemCount() > 0
-            cut = cut_texts(window)
-            if cut:
-                problems[stop.name] = cut
+            found = cut_texts(window) + overflowing(window)
+            if dock_places(window) != places:
+                found.append(f"docks moved: {places} -> {dock_places(window)}")
+            if found:
+                problems[stop.name] = found
         assert problems == {}
         assert window.notifications.messages() == []
     finally:
@@ -80,24 +45,54 @@ def test_every_panel_at_1280x720_draws_its_result_with_nothing_cut(qtbot, qsetti
         close_window(window)
 
 
-def test_the_check_sees_a_cut_label_and_header_and_accepts_them_elided_with_a_tooltip(qtbot):
+def test_the_check_sees_a_cut_label_header_and_cell_and_accepts_only_the_label_and_cell_elided_with_a_tooltip(qtbot):
     window = QWidget()
     row = QHBoxLayout(window)
     label = QLabel("challenger (boosted trees) is better overall")
     label.setMinimumWidth(10)
     model = QStandardItemModel(1, 1)
     model.setHorizontalHeaderLabels(["challenger (boosted trees)"])
+    model.setItem(0, 0, QStandardItem("merchant_risk > 0.3 AND customer_age_days <= 264"))
     table = QTableView()
     table.setModel(model)
+    table.setWordWrap(False)
     table.horizontalHeader().resizeSection(0, 60)
     row.addWidget(label)
     row.addWidget(table)
     qtbot.addWidget(window)
     window.resize(200, 150)
     window.show()
-    assert cut_texts(window) == ["challenger (boosted trees) is better overall", "challenger (boosted trees)"]
+    assert cut_texts(window) == ["challenger (boosted trees) is better overall", "challenger (boosted trees)",
+                                 "merchant_risk > 0.3 AND customer_age_days <= 264"]
     label.setText("challenger (boosted…")
     label.setToolTip("challenger (boosted trees) is better overall")
+    model.item(0, 0).setToolTip("merchant_risk > 0.3 AND customer_age_days <= 264 (fraud-lr-2026.09)")
     elide_headers(window)
-    assert cut_texts(window) == []
     assert section_tooltip(table.horizontalHeader(), 0) == "challenger (boosted trees)"
+    assert cut_texts(window) == ["challenger (boosted trees)"]  # a hover does not help a projected table
+    table.horizontalHeader().resizeSection(0, 400)
+    assert cut_texts(window) == []
+
+
+def test_the_check_sees_a_row_of_controls_wider_than_what_holds_it(qtbot):
+    dock = QWidget()
+    panel = QWidget(dock)
+    row = QHBoxLayout(panel)
+    edges = QLineEdit()
+    edges.setPlaceholderText("e.g. 0, 50, 200")
+    row.addWidget(QLabel("Bins"))
+    row.addWidget(edges)
+    panel.setFixedWidth(300)
+    qtbot.addWidget(dock)
+    dock.resize(400, 60)
+    dock.show()
+    assert overflowing(dock) == []
+    dock.resize(200, 60)  # the panel keeps its width: the field runs past the dock's edge
+    assert overflowing(dock) == ["e.g. 0, 50, 200 (past QWidget)"]
+    scroll = QScrollArea()  # scrolled out of a viewport is not cut: the user scrolls to it
+    panel.setParent(None)
+    scroll.setWidget(panel)
+    qtbot.addWidget(scroll)
+    scroll.resize(150, 100)
+    scroll.show()
+    assert overflowing(scroll) == []

@@ -19,7 +19,6 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QSizePolicy,
@@ -40,6 +39,7 @@ from app.tasks import TaskRunner
 
 from views.panel import Panel, preview, slice_shown
 from views.widgets.fitting_edit import FittingLineEdit
+from views.widgets.flow_layout import FlowLayout, labelled
 from views.widgets.palette import version_colour
 
 EACH_VERSION = "each version"
@@ -102,7 +102,10 @@ class BreakdownPanel(Panel):
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setSortingEnabled(True)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
+        # Sized to their contents (the table scrolls when the dock is narrower): stretching the
+        # groups' column left it 45 px at 1280x720, and the groups' edges were cut.
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
         self.table.itemDoubleClicked.connect(self._row_double_clicked)
         self.table.setToolTip("Double-click a group to narrow the current slice to it")
         split = QSplitter(Qt.Vertical)
@@ -111,7 +114,7 @@ class BreakdownPanel(Panel):
         split.setSizes([300, 220])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(self._controls)
+        layout.addWidget(self.controls)
         layout.addWidget(self.caption)
         layout.addWidget(self.with_empty_state(split), 1)
         self.follow_session()
@@ -140,13 +143,11 @@ class BreakdownPanel(Panel):
             box.currentIndexChanged.connect(lambda _i, b=box: _fit_choice(b))
         self.bins.valueChanged.connect(lambda _v: self._request())
         self.edges.editingFinished.connect(self._request)
-        self._controls = QHBoxLayout()
-        for text, widget in (("By", self.column_box), ("and", self.second_box), ("Metric", self.metric_box),
-                             ("Version", self.version_box), ("Bins", self.bins), ("", self.edges)):
-            if text:
-                self._controls.addWidget(QLabel(text))
-            self._controls.addWidget(widget)
-        self._controls.addStretch(1)
+        self.controls = QWidget()  # one row at 1600x1000; wraps where the dock is narrower (1280x720)
+        row = FlowLayout(self.controls)
+        for text, widgets in (("By", (self.column_box,)), ("and", (self.second_box,)), ("Metric", (self.metric_box,)),
+                              ("Version", (self.version_box,)), ("Bins", (self.bins, self.edges))):
+            row.addWidget(labelled(text, *widgets))
 
     def refresh(self, changes: Changes) -> None:
         if changes.touches(("active", "datasets", "roles")):
@@ -332,7 +333,10 @@ class BreakdownPanel(Panel):
                 self.table.setItem(row, col, item)
         self.table.setSortingEnabled(True)
         self.table.resizeColumnsToContents()
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
+        # Sized to their contents (the table scrolls when the dock is narrower): stretching the
+        # groups' column left it 45 px at 1280x720, and the groups' edges were cut.
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
 
     def _show_crosstab(self, result) -> None:
         self.result = result

@@ -47,6 +47,7 @@ from app.tasks import HEAVY, TaskRunner
 from views.panel import Panel, preview, pulled_note
 from views.queue_intake import add_to_queue
 from views.widgets import file_dialogs
+from views.widgets.flow_layout import FlowLayout, labelled, together
 from views.widgets.palette import version_colour
 
 MIN_SIDE_WIDTH = 240
@@ -136,15 +137,12 @@ class ComparePanel(Panel):
     def _layout_widgets(self) -> None:
         """The verdict and the pairing across the top; below them, side by side so both fit a
         short dock, the metrics (left) and the flips above the regressed slices and plots."""
-        controls = QHBoxLayout()
-        for text, widget in (("Base", self.base_box), ("vs", self.candidate_box),
-                             ("threshold", self.threshold)):
-            controls.addWidget(QLabel(text))
-            controls.addWidget(widget)
-        controls.addWidget(self.split_box)
-        controls.addWidget(self.split_at)
-        controls.addWidget(self.compare_button)
-        controls.addStretch(1)
+        controls = QWidget()  # wraps where the dock is narrow: the versions' card names read whole
+        row = FlowLayout(controls)
+        for text, widget in (("Base", self.base_box), ("vs", self.candidate_box), ("threshold", self.threshold)):
+            row.addWidget(labelled(text, widget))
+        row.addWidget(together(self.split_box, self.split_at))
+        row.addWidget(self.compare_button)
         # The flips and their buttons span the panel: beside the metrics, at 1280x720, the
         # buttons were cut to "en negative f" and the slices had a third of the height.
         flips_row = QHBoxLayout()
@@ -175,7 +173,7 @@ class ComparePanel(Panel):
         content_layout.addWidget(self.split, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(controls)  # outside the empty state: Before/after stays at hand for one version
+        layout.addWidget(controls)  # outside the empty state: Before/after stays at hand for one version
         layout.addWidget(self.with_empty_state(content), 1)
         self._show_flips(None)
 

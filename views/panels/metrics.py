@@ -29,6 +29,7 @@ from analysis.scope import Scope
 from app.state import Changes, Session
 from app.tasks import TaskRunner
 from views.panel import Panel, preview, slice_shown
+from views.widgets.header_elision import WrappedTitles
 from views.widgets.palette import version_swatch
 from views.widgets.shortcut import shortcut
 
@@ -54,6 +55,7 @@ class MetricsPanel(Panel):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
         self.table.horizontalHeader().setTextElideMode(Qt.ElideRight)
         self.table.horizontalHeader().setMinimumSectionSize(60)
+        self.titles = WrappedTitles(self.table.horizontalHeader())  # card names read whole, on two lines if need be
         self.table.setAlternatingRowColors(True)
         copy = QToolButton()
         copy.setText("Copy")
@@ -130,15 +132,16 @@ class MetricsPanel(Panel):
         self.rendered()
 
     def _label_versions(self) -> None:
-        """Column headers show each version's card name beside its colour (elided when narrow);
-        the tooltip has the whole name and the raw version string."""
-        for col, result in enumerate(self.results):
-            name = self.session.version_name(result.version)
+        """Column headers show each version's card name beside its colour, whole (wrapped onto
+        more lines when the column is narrow); the tooltip has the raw version string."""
+        names = [self.session.version_name(result.version) for result in self.results]
+        for col, (result, name) in enumerate(zip(self.results, names)):
             item = QTableWidgetItem(name)
             if result.version is not None:
                 item.setIcon(version_swatch(self.session, result.version))
                 item.setToolTip(f"{name}\nmodel_version = {result.version}")
             self.table.setHorizontalHeaderItem(col, item)
+        self.titles.set_titles(names)
 
     def _set_metric(self, row: int, col: int, result, name: str) -> None:
         """The value with its interval under it; grey, and saying why, when on few rows."""
@@ -179,7 +182,7 @@ class MetricsPanel(Panel):
         return self.table.item(rows.index(row_label), cols.index(version))
 
     def copy_text(self) -> str:
-        header = ["metric"] + [self.table.horizontalHeaderItem(c).text() for c in range(self.table.columnCount())]
+        header = ["metric"] + [self.titles.title(c) for c in range(self.table.columnCount())]
         lines = ["\t".join(header)]
         for r in range(self.table.rowCount()):
             cells = [self.table.item(r, c).text().replace("\n", " ") if self.table.item(r, c) else ""

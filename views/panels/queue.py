@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
+    QHeaderView,
     QInputDialog,
     QLabel,
     QPushButton,
@@ -67,6 +68,7 @@ class QueuePanel(Panel):
         self.items.setHeaderLabels(ITEM_COLUMNS)
         self.items.setRootIsDecorated(False)
         self.items.setSelectionMode(QAbstractItemView.ExtendedSelection)
+        self.items.header().setSectionResizeMode(QHeaderView.ResizeToContents)  # versions, times read whole
         self.buttons = {name: QPushButton(text) for name, text in (
             ("owner", "Owner…"), ("status", "Status…"), ("decide", "Decide…"), ("note", "Note…"),
             ("merge", "Merge into…"), ("split", "Split off selected…"), ("move", "Move selected to…"))}

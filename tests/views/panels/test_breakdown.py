@@ -99,11 +99,6 @@ def test_a_time_column_is_cut_at_dates_and_numbers_are_refused_in_a_sentence(dem
     assert frame.loc[frame.label == "[2026-10-07, 2026-10-14]", "rows"].sum() == inside
 
 
-def _fits_in_window(widget, window) -> bool:
-    """``widget``'s right edge lies inside ``window`` (a row wider than its dock runs off it)."""
-    return widget.mapTo(window, widget.rect().topRight()).x() < window.width()
-
-
 def _choice_fits(box) -> bool:
     """``box`` shows its current choice whole, or elided with the whole choice as its tooltip."""
     from PySide6.QtWidgets import QStyle, QStyleOptionComboBox
@@ -116,14 +111,21 @@ def _choice_fits(box) -> bool:
 
 def test_the_bin_edges_hint_is_read_whole_at_1280x720_and_zoomed_in(qtbot, qsettings, window_demo_files):
     from tests.views.helpers import close_window, make_window, open_demo
+    from tests.views.layout_check import overflowing
     from views.widgets.fitting_edit import text_room
 
     window = make_window(qtbot, qsettings, size=(1280, 720))
     try:
         open_demo(qtbot, window, window_demo_files)
+        beside = window.metrics_dock.geometry()  # with the time plot raised, as the window opens
         window.breakdown_dock.raise_()
         panel = window.breakdown_panel
         choose(panel.column_box, "amount")
+        qtbot.waitUntil(lambda: panel.edges.isVisible())
+        # The row fits the dock the default layout gives it: it does not hold the dock open (one
+        # row took 34 px from the metrics beside it, whose headers were cut further, and left the
+        # bin-edges field against the window's edge).
+        assert window.metrics_dock.geometry() == beside
         for zoom_in in (0, 1):
             if zoom_in:
                 qtbot.keyClick(window, Qt.Key_Equal, Qt.ControlModifier)
@@ -131,9 +133,41 @@ def test_the_bin_edges_hint_is_read_whole_at_1280x720_and_zoomed_in(qtbot, qsett
             edges = panel.edges
             hint = edges.fontMetrics().horizontalAdvance(edges.placeholderText())
             assert hint <= text_room(edges), (hint, text_room(edges), window.zoom)
-            assert _fits_in_window(edges, window)
+            assert overflowing(window.breakdown_dock) == []  # every control whole inside the dock
             boxes = (panel.column_box, panel.second_box, panel.metric_box, panel.version_box)
             assert [box.currentText() for box in boxes if not _choice_fits(box)] == []
+    finally:
+        window.close()
+        close_window(window)
+
+
+def test_at_1600x1000_the_controls_are_one_row_reached_by_tab_in_order(qtbot, qsettings, window_demo_files):
+    """The row that wraps at 1280x720 is one line on a large screen, and Tab walks it as before."""
+    from PySide6.QtWidgets import QApplication
+
+    from tests.views.helpers import close_window, make_window, open_demo
+    from tests.views.layout_check import overflowing
+
+    window = make_window(qtbot, qsettings, size=(1600, 1000))
+    try:
+        open_demo(qtbot, window, window_demo_files)
+        window.breakdown_dock.raise_()
+        panel = window.breakdown_panel
+        qtbot.waitUntil(lambda: panel.edges.isVisible())
+        controls = (panel.column_box, panel.second_box, panel.metric_box, panel.version_box, panel.bins, panel.edges)
+        spans = [(control.mapTo(panel, control.rect().topLeft()).y(),
+                  control.mapTo(panel, control.rect().bottomLeft()).y()) for control in controls]
+        assert max(top for top, _ in spans) < min(bottom for _, bottom in spans)  # one row
+        assert overflowing(window.breakdown_dock) == []
+        panel.column_box.setFocus()
+        reached = [panel.column_box]
+        for _ in controls[1:]:
+            qtbot.keyClick(QApplication.focusWidget(), Qt.Key_Tab)
+            focus = QApplication.focusWidget()
+            reached.append(next((c for c in controls if c is focus or c.isAncestorOf(focus)), focus))
+        assert reached == list(controls)
+        choose(panel.metric_box, "accuracy")  # the boxes still drive the breakdown
+        assert panel.result is not None and "Accuracy" in panel.caption.text()
     finally:
         window.close()
         close_window(window)

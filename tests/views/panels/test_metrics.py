@@ -1,8 +1,9 @@
 """The metrics panel: versions in the card order in every slice, each with its colour, card name
 and 95% intervals."""
 
+import re
+
 import pytest
-from PySide6.QtCore import Qt
 from scipy import stats
 
 from analysis.metrics.per_version import METRICS, overall_metrics
@@ -11,12 +12,16 @@ from analysis.scope import Scope
 from analysis.slices import Compare, Range, Slice
 from analysis.workspace.version_cards import VersionCard
 from app.commands import SaveVersionCard, SetSlice
+from tests.views.layout_check import headers_cut
 from views.panels.metrics import MetricsPanel
 from views.widgets.palette import version_colour
 
 
 def headers(panel):
-    return [panel.table.horizontalHeaderItem(c).text() for c in range(panel.table.columnCount())]
+    """The column titles as read, each on one line (a long one is wrapped onto several lines,
+    at spaces or after a version string's "-")."""
+    return [re.sub(r"(?<=[-_/])\n", "", panel.table.horizontalHeaderItem(c).text()).replace("\n", " ")
+            for c in range(panel.table.columnCount())]
 
 
 def header_colour(panel, column):
@@ -59,17 +64,40 @@ def test_a_version_has_its_colour_in_a_slice_holding_it_alone(demo_panel):
     assert header_colour(panel, 0) == whole
 
 
-def test_a_renamed_card_heads_its_column_elided_with_the_raw_string_in_the_tooltip(demo_panel):
+def test_a_renamed_card_heads_its_column_whole_with_the_raw_string_in_the_tooltip(demo_panel, qtbot):
     panel = demo_panel(MetricsPanel, size=(420, 600))
     session = panel.session
     first, second = session.version_order()
-    session.run(SaveVersionCard(VersionCard(second, name="challenger (boosted trees), shadow traffic only")))
-    item = panel.table.horizontalHeaderItem(1)
-    assert item.text() == "challenger (boosted trees), shadow traffic only"
-    assert second in item.toolTip() and item.text() in item.toolTip()
+    long_name = "challenger (boosted trees), shadow traffic only"
+    session.run(SaveVersionCard(VersionCard(second, name=long_name)))
     header = panel.table.horizontalHeader()
-    assert header.textElideMode() == Qt.ElideRight
-    assert header.fontMetrics().horizontalAdvance(item.text()) > header.sectionSize(1)  # so it is elided
+    qtbot.waitUntil(lambda: headers_cut(header) == [])  # refitted once the header has laid out
+    item = panel.table.horizontalHeaderItem(1)
+    assert headers(panel)[1] == long_name and "\n" in item.text()  # wrapped, not elided
+    assert second in item.toolTip() and long_name in item.toolTip()
+    assert panel.copy_text().splitlines()[0].split("\t")[2] == long_name
+
+
+@pytest.mark.parametrize("renamed", [None, "challenger (boosted trees) retrained on October's data, shadow traffic"])
+def test_at_1280x720_every_version_heads_its_column_whole(qtbot, qsettings, window_demo_files, renamed):
+    """The demo's card names, and a long one, read whole in the window's metrics dock at
+    1280x720 (they were elided to "incumbent (l…")."""
+    from tests.views.helpers import close_window, make_window, open_demo, settle
+
+    window = make_window(qtbot, qsettings, size=(1280, 720))
+    try:
+        open_demo(qtbot, window, window_demo_files)
+        session, panel = window.session, window.metrics_panel
+        if renamed:
+            session.run(SaveVersionCard(VersionCard(session.version_order()[1], name=renamed)))
+            settle(qtbot, window)
+        names = [session.version_name(version) for version in session.version_order()]
+        header = panel.table.horizontalHeader()
+        qtbot.waitUntil(lambda: headers_cut(header) == [])  # refitted once the header has laid out
+        assert headers(panel) == names
+    finally:
+        window.close()
+        close_window(window)
 
 
 def test_every_share_shows_its_wilson_interval_and_every_mean_its_t_interval(demo_panel):
