@@ -158,6 +158,19 @@ def clipped_log_loss(probability: str) -> str:
     return f"CASE WHEN ({probability}) IS NOT NULL THEN -LN({clipped}) END"
 
 
+def _binary_log_loss(score: str, is_positive: str, has_label: str) -> str:
+    """Each labelled row's ``-ln`` of the probability it gave its true class, clipped as
+    :func:`clipped_log_loss` clips, NULL without a valid score or a label.
+
+    One guard, one ``CASE`` on the label and one ``LN`` per row: the loss spelt out per
+    class of ``y_true`` (itself a ``CASE``, evaluated in each branch) took 0.39 s of CPU at
+    10M rows, this form 0.29 s (``cpu_steps.py loss``; README, Performance)."""
+    x = f"CAST({score} AS DOUBLE)"
+    true_probability = f"CASE WHEN {is_positive} THEN {x} ELSE 1.0 - {x} END"
+    clipped = f"GREATEST(LEAST({true_probability}, {literal(1.0 - EPS)}), {literal(EPS)})"
+    return f"CASE WHEN {has_label} AND isfinite({x}) AND {x} BETWEEN 0 AND 1 THEN -LN({clipped}) END"
+
+
 def _mapped_columns(roles: RoleMap) -> list[str]:
     named = [roles.label, roles.prediction, roles.timestamp, roles.model_version]
     return [n for n in named if n is not None] + list(roles.scores)
@@ -191,7 +204,7 @@ def _binary(roles: RoleMap, dtypes: dict[str, str]) -> Outcomes:
     label_dtype = dtypes[roles.label] if roles.label else "INTEGER"
     positive = _positive_class(roles, label_dtype)
     has_label = _has_label(roles)
-    y_true = "CAST(NULL AS INTEGER)"
+    y_true, is_positive = "CAST(NULL AS INTEGER)", "FALSE"
     if roles.label is not None:
         is_positive = class_in(ident(roles.label), label_dtype, (positive,))
         y_true = f"CASE WHEN {is_positive} THEN 1 WHEN {has_label} THEN 0 END"
@@ -204,12 +217,7 @@ def _binary(roles: RoleMap, dtypes: dict[str, str]) -> Outcomes:
         y_pred = f"CASE WHEN {score} >= {literal(float(roles.threshold))} THEN 1 WHEN {score} IS NOT NULL THEN 0 END"
 
     is_correct = None if y_pred is None else f"CAST(({y_pred}) = ({y_true}) AS INTEGER)"
-    log_loss = None
-    if score is not None:
-        log_loss = (
-            f"CASE WHEN ({y_true}) = 1 THEN {clipped_log_loss(score)} "
-            f"WHEN ({y_true}) = 0 THEN {clipped_log_loss(f'1.0 - {score}')} END"
-        )
+    log_loss = _binary_log_loss(ident(roles.scores[0]), is_positive, has_label) if roles.scores else None
     return Outcomes(
         task=TaskType.BINARY,
         has_label=has_label,

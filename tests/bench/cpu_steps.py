@@ -9,7 +9,11 @@ uses barely moves, so a change is judged by CPU taken in turns with the code bef
   process and of its children (the file probe's child) and of ``profile_columns`` (roles);
 * ``auc LOG``: ``overall_metrics`` with ROC AUC, the CPU until the metrics and until AUC;
 * ``compare LOG``: ``run_comparison`` of v1 and v2 on the shadow log (``bench_compare.py``
-  builds it), the CPU until the verdict and until the whole report.
+  builds it), the CPU until the verdict and until the whole report;
+* ``loss LOG``: the sum and count of the binary log loss's per-row expression alone over
+  the log (its share of the metrics pass, which the pass's own CPU spread hides);
+* ``checks LOG``: ``bench_checks.py``'s route (reference profile of the first 10% of time,
+  checks, triage), the CPU of the three and the wall time of each stage.
 
 ``--tree DIR`` imports ``analysis`` from DIR (a ``git archive main | tar -x -C DIR`` copy) to
 measure the code before a change. Each run is one process and prints one JSON line; run the
@@ -107,14 +111,34 @@ def compare_steps(log: str) -> dict:
             "top_slice": report["regressed_slices"][0]["predicate"] if report["regressed_slices"] else ""}
 
 
-STEPS = {"open": open_steps, "auc": auc_steps, "compare": compare_steps}
+def loss_steps(log: str) -> dict:
+    from analysis.data.open_log import load_log
+    from analysis.metrics.outcomes import outcomes
+    from analysis.query import ident
+    from analysis.store import Store
+
+    store = Store()
+    loaded = load_log(store, [log], check=False)
+    loss = outcomes(loaded.roles, loaded.dataset.columns).log_loss
+    started = time.process_time()
+    total, rows = store.rows(f"SELECT sum({loss}), count({loss}) FROM {ident(loaded.dataset.view)}")[0]
+    return {"loss_cpu_s": time.process_time() - started, "loss_sum": total, "loss_rows": rows}
+
+
+def checks_steps(log: str) -> dict:
+    from bench_checks import sleuth
+
+    return sleuth(Path(log))
+
+
+STEPS = {"open": open_steps, "auc": auc_steps, "compare": compare_steps, "checks": checks_steps, "loss": loss_steps}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tree", type=Path, default=Path(__file__).resolve().parents[2])
     parser.add_argument("step", choices=("split", *STEPS))
-    parser.add_argument("target", help="PARTS for split, a glob for open, a log for auc and compare")
+    parser.add_argument("target", help="PARTS for split, a glob for open, a log for auc, loss, compare and checks")
     args = parser.parse_args()
     sys.path[:0] = [str(args.tree.resolve()), str(Path(__file__).resolve().parent)]
     if args.step == "split":

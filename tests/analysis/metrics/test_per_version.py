@@ -549,3 +549,22 @@ def test_auc_groups_by_case_or_by_join_match_sklearn(store, monkeypatch, case_gr
                      & frame["score"].notna()]
         assert m.metrics["roc_auc"] == pytest.approx(skm.roc_auc_score(part["label"], part["score"]),
                                                      abs=AUC_ERROR_BOUND), version
+
+
+def test_binary_log_loss_per_row_is_sklearns_and_skips_rows_without_a_valid_score_or_label(store):
+    """Each row's loss is scikit-learn's for that row alone (clipped at machine epsilon, on
+    both sides of both classes); a missing, NaN, infinite or out-of-range score, and a missing
+    label, give no loss rather than -ln(eps)."""
+    from analysis.metrics.outcomes import outcomes
+
+    valid = [0.0, 1e-300, EPS / 2, 0.3, 0.5, 1 - EPS / 2, 1 - 1e-17, 1.0]
+    scores = valid * 2 + [np.nan, np.inf, -0.1, 1.5, None, 0.4]
+    labels = [1] * len(valid) + [0] * len(valid) + [1, 0, 1, 0, 1, None]
+    frame = pd.DataFrame({"label": pd.array(labels, dtype="Int64"), "score": pd.array(scores, dtype="float64")})
+    roles = RoleMap(label="label", scores=("score",))
+    dataset = register(store, frame)
+    loss = outcomes(roles, dataset.columns).log_loss
+    got = [r[0] for r in store.rows(f"SELECT {loss} FROM {ident(dataset.view)} ORDER BY _sleuth_row")]
+    expected = [skm.log_loss([y], [s], labels=[0, 1]) for y, s in zip(labels[:2 * len(valid)], scores)]
+    assert got[:2 * len(valid)] == pytest.approx(expected, rel=1e-12)
+    assert got[2 * len(valid):] == [None] * 6
