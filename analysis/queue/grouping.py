@@ -16,6 +16,7 @@ form one group per version.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -30,7 +31,7 @@ from analysis.discovery.failing_slices import DiscoverySettings, failing_slices,
 from analysis.data.time import Bucket, choose_bucket, timestamp_expr
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.queue.blame import TRACE_AT_MOST, BatchGroup, batch_groups, traced_text
-from analysis.query import ROW_ID, Sql, ident
+from analysis.query import ROW_ID, Sql, ident, where_clause
 from analysis.scope import Scope
 from analysis.slicing.role_leaves import slice_sql
 from analysis.slices import And, Everything, Predicate, Slice, to_sql, to_text
@@ -206,7 +207,8 @@ def _membership_rows(dataset: Dataset, members: Sequence[Sql], where: Sql, colum
 
 def _group_sums(count: int) -> str:
     """Rows and summed errors (column ``e``) of each member ``g0``..: two columns per group."""
-    return ", ".join(f"count(*) FILTER (WHERE g{i}) AS n{i}, coalesce(sum(e) FILTER (WHERE g{i}), 0) AS e{i}" for i in range(count))
+    return ", ".join(f"count(*) FILTER (WHERE g{i}) AS n{i}, coalesce(sum(e) FILTER (WHERE g{i}), 0) AS e{i}"
+                     for i in range(count))
 
 
 def _bucket_series(store, dataset, members: Sequence[Sql], where: Sql, columns: Mapping[str, str],
@@ -268,9 +270,53 @@ def _finding_title(finding: Finding) -> str:
 def _slice_reasons(store, dataset, roles, condition, version, cancel) -> list[_Reason]:
     """Discovered failing slices, most precise first."""
     settings = DiscoverySettings(version=version, k=CANDIDATES)
-    found = sorted(failing_slices(Scope(store, dataset, roles, condition), settings, cancel=cancel),
-                   key=lambda s: -s.ci_low)
+    found = sorted(_discovered(Scope(store, dataset, roles, condition), settings, cancel), key=lambda s: -s.ci_low)
     return [_Reason(f"slice:{version}:{s.text}", "slice", _title(version, s.text), s.to_slice()) for s in found]
+
+
+DISCOVERIES_KEPT = 16
+_DISCOVERED: dict[tuple, tuple] = {}
+"""Discovery's results by what they depend on (:func:`_discovered`), the most recent last."""
+_DISCOVERED_LOCK = threading.Lock()
+
+
+def _discovered(scope: Scope, settings: DiscoverySettings, cancel: CancelToken) -> tuple:
+    """:func:`failing_slices`, run once for the same rows: intakes of one log (the same log
+    queued again, with and without the checks' findings, in one session or one test module)
+    search the same rows with the same settings, and discovery is most of an intake's CPU.
+    The key is what the search reads (:func:`_rows_read`), so a changed file, label or
+    condition searches again."""
+    key = (_rows_read(scope, settings), settings)
+    try:
+        hash(key)
+    except TypeError:  # a condition whose parameters cannot be keyed (a list of rows) is searched each time
+        return tuple(failing_slices(scope, settings, cancel=cancel))
+    with _DISCOVERED_LOCK:
+        kept = _DISCOVERED.pop(key, None)
+        if kept is not None:
+            _DISCOVERED[key] = kept
+            return kept
+    found = tuple(failing_slices(scope, settings, cancel=cancel))
+    with _DISCOVERED_LOCK:
+        _DISCOVERED[key] = found
+        while len(_DISCOVERED) > DISCOVERIES_KEPT:
+            del _DISCOVERED[next(iter(_DISCOVERED))]
+    return found
+
+
+def _rows_read(scope: Scope, settings: DiscoverySettings) -> tuple:
+    """What discovery's result depends on: the columns (names and types), the roles, the
+    condition, and a fingerprint of the rows it reads (their number and the sum of a hash of each
+    row's id, error, version and features: one scan, a small part of the search's many)."""
+    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
+    read = [ROW_ID] + [c for c in [roles.model_version, *roles.features] if c and c in dataset.column_names]
+    error = row_error_sql(dataset, roles, settings.error)
+    where = where_clause(condition)
+    fingerprint = store.rows(Sql(
+        f"SELECT count(*), sum(hash({', '.join(ident(c) for c in read)}, {error})) "
+        f"FROM {ident(dataset.view)}{where.text}", where.params))[0]
+    columns = tuple((c.name, c.dtype) for c in dataset.columns)
+    return (columns, roles, None if condition is None else (condition.text, condition.params), tuple(fingerprint))
 
 
 def _chosen_and_folded(scope: Scope, candidates: list[_Reason]) -> list[_Reason]:
