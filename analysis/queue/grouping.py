@@ -16,6 +16,7 @@ form one group per version.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -27,14 +28,13 @@ from analysis.dataset import Dataset
 from analysis.errors import SchemaError, SleuthError
 from analysis.data.roles import RoleMap
 from analysis.discovery.failing_slices import DiscoverySettings, failing_slices, row_error_sql
-from analysis.data.time import choose_bucket, time_span
-from analysis.metrics.per_version import metric_over_time
+from analysis.data.time import Bucket, choose_bucket, timestamp_expr
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.queue.blame import TRACE_AT_MOST, BatchGroup, batch_groups, traced_text
-from analysis.query import ROW_ID, Sql, ident
+from analysis.query import ROW_ID, Sql, ident, where_clause
 from analysis.scope import Scope
 from analysis.slicing.role_leaves import slice_sql
-from analysis.slices import And, Everything, Predicate, Slice, all_of, to_sql, to_text
+from analysis.slices import And, Everything, Predicate, Slice, to_sql, to_text
 from analysis.stats.intervals import wilson, wilson_interval
 from analysis.trace.tracer import InfluenceCache, TrainingFiles
 from analysis.triage.ranking import Finding
@@ -108,7 +108,7 @@ def group_failures(scope: Scope, failures: pd.DataFrame, findings: Sequence[Find
         else:
             candidates = _finding_reasons(findings, version) + _slice_reasons(store, dataset, roles, condition,
                                                                                version, cancel)
-            chosen = _folded(store, dataset, roles, scope, _chosen(store, dataset, roles, scope, candidates))
+            chosen = _chosen_and_folded(Scope(store, dataset, roles, scope), candidates)
         owner = _first_containing(store, dataset, [r.slice.predicate for r in chosen], of_version["row_number"])
         if traces and version in traces:
             by_finding = owner.map(lambda i: i >= 0 and chosen[i].kind == "finding")
@@ -121,18 +121,26 @@ def group_failures(scope: Scope, failures: pd.DataFrame, findings: Sequence[Find
                 found.append(FoundGroup(batch.key, "batch", batch.title, version, None,
                                         {"blamed_batch": batch.blamed}, batch.rows))
                 owner[of_version["row_number"].isin(batch.rows)] = BLAMED
-        for index, reason in enumerate(chosen):
-            rows = tuple(int(r) for r in of_version["row_number"][owner == index])
-            if rows:
-                evidence = slice_evidence(Scope(store, dataset, roles, scope), reason.slice.predicate)
-                found.append(FoundGroup(reason.key, reason.kind, reason.title, version, reason.slice, evidence, rows))
-        rest = tuple(int(r) for r in of_version["row_number"][owner == NOTHING])
-        if rest:
-            evidence = slice_evidence(Scope(store, dataset, roles, scope), Everything)
-            found.append(FoundGroup(f"unexplained:{version}", "unexplained",
-                                    _title(version, "failures no finding or failing slice explains"), version, None,
-                                    evidence, rest))
+        found += _reason_groups(Scope(store, dataset, roles, scope), version, chosen, of_version["row_number"], owner)
     return Grouping(found, notes)
+
+
+def _reason_groups(scope: Scope, version: str | None, chosen: list[_Reason], row_numbers: pd.Series,
+                   owner: pd.Series) -> list[FoundGroup]:
+    """The version's groups of the chosen reasons that hold failures, then its unexplained
+    failures' group, with the evidence of all of them read together (:func:`groups_evidence`)."""
+    held = [(reason, tuple(int(r) for r in row_numbers[owner == index])) for index, reason in enumerate(chosen)]
+    held = [(reason, rows) for reason, rows in held if rows]
+    rest = tuple(int(r) for r in row_numbers[owner == NOTHING])
+    predicates = [reason.slice.predicate for reason, _ in held] + ([Everything] if rest else [])
+    evidence = groups_evidence(scope, predicates)
+    groups = [FoundGroup(reason.key, reason.kind, reason.title, version, reason.slice, one, rows)
+              for (reason, rows), one in zip(held, evidence)]
+    if rest:
+        groups.append(FoundGroup(f"unexplained:{version}", "unexplained",
+                                 _title(version, "failures no finding or failing slice explains"), version, None,
+                                 evidence[-1], rest))
+    return groups
 
 
 def _blamed(scope: Scope, version, row_numbers, source, cache, at_most, cancel,
@@ -154,34 +162,86 @@ def _blamed(scope: Scope, version, row_numbers, source, cache, at_most, cancel,
 
 
 def slice_evidence(scope: Scope, predicate: Predicate) -> dict:
-    """The slice's error rate with its 95% interval, overall and over time (the metrics code's
-    accuracy per time bucket): the group's impact, and the period its rows cover."""
-    store, dataset, roles, scope = scope.store, scope.dataset, scope.roles, scope.condition
+    """The slice's error rate with its 95% interval, overall and over time (accuracy per time
+    bucket, as the metrics code counts it): the group's impact, and the period its rows cover."""
+    return groups_evidence(scope, [predicate])[0]
+
+
+def groups_evidence(scope: Scope, predicates: Sequence[Predicate]) -> list[dict]:
+    """:func:`slice_evidence` of each predicate, in two scans of the log for all of them (their
+    counts and time spans, then their counts per time bucket) rather than three per group: the
+    groups of an intake share one version's rows, and each scan of a big log is waited for."""
+    if not predicates:
+        return []
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
     error = row_error_sql(dataset, roles, "misclass")
-    where = Sql(f"({error}) IS NOT NULL") & scope & to_sql(predicate)
-    rows, errors = store.rows(Sql(f"SELECT count(*), coalesce(sum({error}), 0) FROM {ident(dataset.view)} "
-                                  f"WHERE {where.text}", where.params))[0]
-    evidence: dict[str, Any] = {"rows": int(rows), "errors": int(errors),
-                                "error_rate": errors / rows if rows else None,
-                                "ci": list(wilson(int(errors), int(rows))) if rows else None, "series": []}
-    span = time_span(Scope(store, dataset, roles, where)) if roles.timestamp and rows else None
-    if span:
-        bucket = choose_bucket(*span)
-        frame = metric_over_time(Scope(store, dataset, roles, where), "accuracy", bucket).dropna(subset=["value"])
-        evidence["bucket"] = bucket.label
-        evidence["series"] = _points(frame)
-        evidence["period_end"] = span[1].isoformat()
+    where = Sql(f"({error}) IS NOT NULL") & scope.condition
+    members = [to_sql(p) for p in predicates]
+    ts = timestamp_expr(dataset, roles) if roles.timestamp else "CAST(NULL AS TIMESTAMP)"
+    spans = ", ".join(f"min(ts) FILTER (WHERE g{i}), max(ts) FILTER (WHERE g{i})" for i in range(len(members)))
+    inner = _membership_rows(dataset, members, where, {"e": error, "ts": ts})
+    totals = store.rows(Sql(f"SELECT {_group_sums(len(members))}, {spans} FROM ({inner.text})", inner.params))[0]
+    evidence, buckets, ends = [], [], []
+    for i in range(len(members)):
+        rows, errors = int(totals[2 * i]), int(totals[2 * i + 1])
+        first, last = totals[2 * len(members) + 2 * i: 2 * len(members) + 2 * i + 2]
+        evidence.append({"rows": rows, "errors": errors, "error_rate": errors / rows if rows else None,
+                         "ci": list(wilson(errors, rows)) if rows else None, "series": []})
+        buckets.append(choose_bucket(first, last) if rows and first is not None else None)
+        ends.append(last)
+    series = _bucket_series(store, dataset, members, where, {"e": error, "ts": ts}, buckets)
+    for one, bucket, points, end in zip(evidence, buckets, series, ends):
+        if bucket is not None:
+            one.update(bucket=bucket.label, series=points, period_end=end.isoformat())
     return evidence
 
 
-def _points(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def _membership_rows(dataset: Dataset, members: Sequence[Sql], where: Sql, columns: Mapping[str, str]) -> Sql:
+    """The rows of ``where`` with ``columns`` and whether each is in each member (``g0``,
+    ``g1``...): the input of FILTER aggregates that count every group in one scan."""
+    named = [f"{expr} AS {name}" for name, expr in columns.items()]
+    flags = [f"({m.text}) AS g{i}" for i, m in enumerate(members)]
+    return Sql(f"SELECT {', '.join(named + flags)} FROM {ident(dataset.view)} WHERE {where.text}",
+               tuple(p for m in members for p in m.params) + where.params)
+
+
+def _group_sums(count: int) -> str:
+    """Rows and summed errors (column ``e``) of each member ``g0``..: two columns per group."""
+    return ", ".join(f"count(*) FILTER (WHERE g{i}) AS n{i}, coalesce(sum(e) FILTER (WHERE g{i}), 0) AS e{i}"
+                     for i in range(count))
+
+
+def _bucket_series(store, dataset, members: Sequence[Sql], where: Sql, columns: Mapping[str, str],
+                   buckets: Sequence[Bucket | None]) -> list[list[dict[str, Any]]]:
+    """Each group's points per time bucket of its own width, in one scan: one grouping set per
+    width the groups use; rows without a time are in no bucket, as in the metrics code."""
+    widths = list(dict.fromkeys(b for b in buckets if b is not None))
+    if not widths:
+        return [[] for _ in buckets]
+    ts = columns["ts"]
+    keyed = {"e": columns["e"], **{f"b{k}": width.sql(ts) for k, width in enumerate(widths)}}
+    inner = _membership_rows(dataset, members, where & Sql(f"{ts} IS NOT NULL"), keyed)
+    keys = [f"b{k}" for k in range(len(widths))]
+    frame = store.df(Sql(f"SELECT {', '.join(keys)}, {_group_sums(len(members))} FROM ({inner.text}) "
+                         f"GROUP BY GROUPING SETS ({', '.join(f'({key})' for key in keys)})", inner.params))
+    series = []
+    for i, bucket in enumerate(buckets):
+        if bucket is None:
+            series.append([])
+            continue
+        key = keys[widths.index(bucket)]
+        mine = frame[frame[key].notna() & (frame[f"n{i}"] > 0)].sort_values(key)
+        series.append(_points(mine[key], mine[f"n{i}"].astype(int).to_numpy(),
+                              np.rint(mine[f"e{i}"].astype(float).to_numpy()).astype(int)))
+    return series
+
+
+def _points(starts: pd.Series, rows: np.ndarray, errors: np.ndarray) -> list[dict[str, Any]]:
     """Each time bucket of the slice: its error rate and Wilson interval (all buckets at once)."""
-    labelled = frame["labelled"].astype(int).to_numpy()
-    errors = np.rint(labelled * (1.0 - frame["value"].astype(float).to_numpy())).astype(int)
-    low, high = wilson_interval(errors, labelled)
+    low, high = wilson_interval(errors, rows)
     return [{"start": pd.Timestamp(start).isoformat(), "rows": int(n), "errors": int(e), "error_rate": float(e / n),
              "ci": [float(lo), float(hi)]}
-            for start, n, e, lo, hi in zip(frame["bucket_start"], labelled, errors, low, high)]
+            for start, n, e, lo, hi in zip(starts, rows, errors, low, high)]
 
 
 def _finding_reasons(findings: Sequence[Finding], version: str | None) -> list[_Reason]:
@@ -210,55 +270,118 @@ def _finding_title(finding: Finding) -> str:
 def _slice_reasons(store, dataset, roles, condition, version, cancel) -> list[_Reason]:
     """Discovered failing slices, most precise first."""
     settings = DiscoverySettings(version=version, k=CANDIDATES)
-    found = sorted(failing_slices(Scope(store, dataset, roles, condition), settings, cancel=cancel),
-                   key=lambda s: -s.ci_low)
+    found = sorted(_discovered(Scope(store, dataset, roles, condition), settings, cancel), key=lambda s: -s.ci_low)
     return [_Reason(f"slice:{version}:{s.text}", "slice", _title(version, s.text), s.to_slice()) for s in found]
 
 
-def _chosen(store, dataset, roles, scope, candidates: list[_Reason]) -> list[_Reason]:
-    """Candidates whose rows not explained by those chosen before still fail more than the rest
-    (Fisher's exact test, Bonferroni over the candidates)."""
-    error = row_error_sql(dataset, roles, "misclass")
-    labelled = Sql(f"({error}) IS NOT NULL") & scope
-    chosen: list[_Reason] = []
-    for candidate in candidates:
-        residual = all_of([candidate.slice.predicate] + [~c.slice.predicate for c in chosen])
-        inside = to_sql(residual)
-        counts = store.rows(Sql(
-            f"SELECT count(*) FILTER (WHERE {inside.text}), coalesce(sum({error}) FILTER (WHERE {inside.text}), 0), "
-            f"count(*), coalesce(sum({error}), 0) FROM {ident(dataset.view)} WHERE {labelled.text}",
-            inside.params + inside.params + labelled.params))[0]
-        if _beats_the_rest(*(int(c) for c in counts), level=SIGNIFICANCE / max(1, len(candidates))):
-            chosen.append(candidate)
+DISCOVERIES_KEPT = 16
+_DISCOVERED: dict[tuple, tuple] = {}
+"""Discovery's results by what they depend on (:func:`_discovered`), the most recent last."""
+_DISCOVERED_LOCK = threading.Lock()
+
+
+def _discovered(scope: Scope, settings: DiscoverySettings, cancel: CancelToken) -> tuple:
+    """:func:`failing_slices`, run once for the same rows: intakes of one log (the same log
+    queued again, with and without the checks' findings, in one session or one test module)
+    search the same rows with the same settings, and discovery is most of an intake's CPU.
+    The key is what the search reads (:func:`_rows_read`), so a changed file, label or
+    condition searches again."""
+    key = (_rows_read(scope, settings), settings)
+    try:
+        hash(key)
+    except TypeError:  # a condition whose parameters cannot be keyed (a list of rows) is searched each time
+        return tuple(failing_slices(scope, settings, cancel=cancel))
+    with _DISCOVERED_LOCK:
+        kept = _DISCOVERED.pop(key, None)
+        if kept is not None:
+            _DISCOVERED[key] = kept
+            return kept
+    found = tuple(failing_slices(scope, settings, cancel=cancel))
+    with _DISCOVERED_LOCK:
+        _DISCOVERED[key] = found
+        while len(_DISCOVERED) > DISCOVERIES_KEPT:
+            del _DISCOVERED[next(iter(_DISCOVERED))]
+    return found
+
+
+def _rows_read(scope: Scope, settings: DiscoverySettings) -> tuple:
+    """What discovery's result depends on: the columns (names and types), the roles, the
+    condition, and a fingerprint of the rows it reads (their number and the sum of a hash of each
+    row's id, error, version and features: one scan, a small part of the search's many)."""
+    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
+    read = [ROW_ID] + [c for c in [roles.model_version, *roles.features] if c and c in dataset.column_names]
+    error = row_error_sql(dataset, roles, settings.error)
+    where = where_clause(condition)
+    fingerprint = store.rows(Sql(
+        f"SELECT count(*), sum(hash({', '.join(ident(c) for c in read)}, {error})) "
+        f"FROM {ident(dataset.view)}{where.text}", where.params))[0]
+    columns = tuple((c.name, c.dtype) for c in dataset.columns)
+    return (columns, roles, None if condition is None else (condition.text, condition.params), tuple(fingerprint))
+
+
+def _chosen_and_folded(scope: Scope, candidates: list[_Reason]) -> list[_Reason]:
+    """The candidates that become groups (:func:`_chosen`, then :func:`_folded`), judged on the
+    counts of one scan of the version's rows rather than one query per candidate and pair."""
+    if not candidates:
+        return []
+    counts = _membership_counts(scope, candidates)
+    return [candidates[i] for i in _folded(counts, candidates, _chosen(counts, candidates))]
+
+
+def _membership_counts(scope: Scope, reasons: Sequence[_Reason]) -> pd.DataFrame:
+    """The labelled rows of ``scope`` counted (``n``) with their errors (``e``) per pattern of
+    membership in the reasons' slices (``g0``, ``g1``... true or not): one scan from which every
+    count the choice and the fold ask for is a sum, whatever was chosen before. A row is in a
+    slice when its predicate is true, so "not explained by" is "not true", as ``~`` means."""
+    error = row_error_sql(scope.dataset, scope.roles, "misclass")
+    labelled = Sql(f"({error}) IS NOT NULL") & scope.condition
+    members = [to_sql(r.slice.predicate) for r in reasons]
+    flags = [f"coalesce(g{i}, FALSE) AS g{i}" for i in range(len(members))]
+    inner = _membership_rows(scope.dataset, members, labelled, {"e": error})
+    frame = scope.store.df(Sql(f"SELECT {', '.join(flags + ['count(*) AS n', 'coalesce(sum(e), 0) AS e'])} "
+                               f"FROM ({inner.text}) GROUP BY ALL", inner.params))
+    return frame.astype({f"g{i}": bool for i in range(len(members))})
+
+
+def _counted(counts: pd.DataFrame, mask: pd.Series) -> tuple[int, int]:
+    """Rows and errors of the membership patterns ``mask`` keeps."""
+    return int(counts["n"][mask].sum()), int(round(float(counts["e"][mask].sum())))
+
+
+def _chosen(counts: pd.DataFrame, candidates: list[_Reason]) -> list[int]:
+    """Candidates (their indices) whose rows not explained by those chosen before still fail
+    more than the rest (Fisher's exact test, Bonferroni over the candidates); ``counts`` are
+    :func:`_membership_counts` of the candidates."""
+    all_rows, all_errors = _counted(counts, pd.Series(True, index=counts.index))
+    chosen: list[int] = []
+    for index in range(len(candidates)):
+        residual = counts[f"g{index}"]
+        for before in chosen:
+            residual = residual & ~counts[f"g{before}"]
+        rows, errors = _counted(counts, residual)
+        if _beats_the_rest(rows, errors, all_rows, all_errors, level=SIGNIFICANCE / max(1, len(candidates))):
+            chosen.append(index)
     return chosen
 
 
-def _folded(store, dataset, roles, scope, chosen: list[_Reason]) -> list[_Reason]:
+def _folded(counts: pd.DataFrame, candidates: list[_Reason], chosen: list[int]) -> list[int]:
     """Chosen slices without the refinements that add nothing: a slice refining another chosen
     one is folded into it unless its error rate is significantly above that of the general
     slice's other rows (Fisher's exact test, Bonferroni over the pairs judged): the same rule as
     compare's regressed slices, so a precise cause (kiosk payments among risky merchants) keeps
     its own group while a refinement that is only a piece of a broader problem does not."""
-    conditions = [_conditions(r.slice.predicate) if r.kind == "slice" else None for r in chosen]
+    reasons = [candidates[c] for c in chosen]
+    conditions = [_conditions(r.slice.predicate) if r.kind == "slice" else None for r in reasons]
     pairs = [(i, j) for i, own in enumerate(conditions) for j, other in enumerate(conditions)
              if own is not None and other is not None and other < own]
-    if not pairs:
-        return chosen
-    error = row_error_sql(dataset, roles, "misclass")
-    labelled = Sql(f"({error}) IS NOT NULL") & scope
     folded = set()
     for i, j in pairs:
-        refined, general = to_sql(chosen[i].slice.predicate), to_sql(chosen[j].slice.predicate)
-        rest = general & Sql(f"({refined.text}) IS NOT TRUE", refined.params)
-        counts = store.rows(Sql(
-            f"SELECT count(*) FILTER (WHERE {refined.text}), coalesce(sum({error}) FILTER (WHERE {refined.text}), 0), "
-            f"count(*) FILTER (WHERE {rest.text}), coalesce(sum({error}) FILTER (WHERE {rest.text}), 0) "
-            f"FROM {ident(dataset.view)} WHERE {labelled.text}",
-            refined.params * 2 + rest.params * 2 + labelled.params))[0]
-        rows, errors, other_rows, other_errors = (int(c) for c in counts)
+        refined, general = counts[f"g{chosen[i]}"], counts[f"g{chosen[j]}"]
+        rows, errors = _counted(counts, refined)
+        other_rows, other_errors = _counted(counts, general & ~refined)
         if not _worse_than(rows, errors, other_rows, other_errors, SIGNIFICANCE / len(pairs)):
             folded.add(i)
-    return [r for i, r in enumerate(chosen) if i not in folded]
+    return [c for i, c in enumerate(chosen) if i not in folded]
 
 
 def _conditions(predicate: Predicate) -> frozenset[Predicate]:
