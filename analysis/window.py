@@ -54,7 +54,7 @@ from typing import Any, Callable, Sequence
 
 from analysis.dataset import Column
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
-from analysis.query import ROW_ID, Sql, ident, literal, where_clause
+from analysis.query import ROW_ID, Sql, ident, literal, rows_macro_name, where_clause
 from analysis.store import Store
 
 NULL_TEXT = "∅"
@@ -94,6 +94,9 @@ class TableWindow:
     head_rows: str | None = None
     """For a sort, the in-memory copy of its first ``head_count`` rows in display order."""
     head_count: int = 0
+    rows_macro: str | None = None
+    """The view's rows macro (:func:`analysis.query.rows_macro_name`), when it has one: plain
+    pages and pages by id are read through it, at the cost of the rows' row groups."""
 
 
 SORTED_COPIES = "sleuth_sorted_rows"
@@ -146,7 +149,7 @@ def prepare_table(
         progress(0.0, "Counting rows")
         count = store.scalar(f"SELECT count(*) FROM {ident(spec.view)}", cancel)
         progress(1.0, "")
-        return TableWindow(spec, int(count))
+        return TableWindow(spec, int(count), rows_macro=_rows_macro(store, spec.view))
     ordering = store.new_name("sleuth_order")
     progress(0.0, "Sorting rows" if spec.sort else "Filtering rows")
     with store.job_cursor(cancel) as cur:
@@ -154,7 +157,7 @@ def prepare_table(
         build = _ordering_sql(spec, ordering)
         cur.execute(build.text, list(build.params))
         count = int(cur.execute(f"SELECT count(*) FROM {ident(ordering)}").fetchall()[0][0])
-        window = TableWindow(spec, count, ordering)
+        window = TableWindow(spec, count, ordering, rows_macro=_rows_macro(store, spec.view))
         if spec.sort:
             cancel.raise_if_cancelled()
             head = _head_name(ordering)
@@ -162,6 +165,20 @@ def prepare_table(
             window = replace(window, head_rows=head, head_count=min(count, HEAD_ROWS))
     progress(1.0, "")
     return window
+
+
+def _rows_macro(store: Store, view: str) -> str | None:
+    """The view's rows macro, if it has one."""
+    name = rows_macro_name(view)
+    found = store.scalar(Sql("SELECT count(*) FROM duckdb_functions() WHERE function_name = ?", (name,)))
+    return name if found else None
+
+
+def _ranged(window: TableWindow, start: int, stop: int) -> str:
+    """Where to read the window's rows with ROW_ID in ``[start, stop)`` from."""
+    if window.rows_macro is None:
+        return ident(window.spec.view)
+    return f"{ident(window.rows_macro)}({int(start)}, {int(stop)})"
 
 
 def _ordering_sql(spec: TableSpec, ordering: str) -> Sql:
@@ -269,7 +286,6 @@ def fetch_window(store: Store, window: TableWindow, start: int, stop: int) -> Pa
     if stop <= start:
         return format_page(start, spec.columns, [], [])
     selected = ", ".join([ident(ROW_ID)] + [ident(c) for c in spec.columns])
-    source = ident(spec.view)
     copy = _sorted_copy(window.sorted_rows) if window.sorted_rows is not None else (
         ident(window.head_rows) if window.head_rows is not None and stop <= window.head_count else None)
     with store.job_cursor() as cur:
@@ -282,7 +298,7 @@ def fetch_window(store: Store, window: TableWindow, start: int, stop: int) -> Pa
             rows = cur.fetchall()
         elif window.ordering is None:
             cur.execute(
-                f"SELECT {selected} FROM {source} "
+                f"SELECT {selected} FROM {_ranged(window, start, stop)} "
                 f"WHERE {ident(ROW_ID)} >= ? AND {ident(ROW_ID)} < ? ORDER BY {ident(ROW_ID)}",
                 [start, stop],
             )
@@ -296,7 +312,7 @@ def fetch_window(store: Store, window: TableWindow, start: int, stop: int) -> Pa
                     [start, stop],
                 ).fetchall()
             ]
-            rows = _rows_by_id(cur, selected, source, ids)
+            rows = _rows_by_id(cur, selected, _ranged(window, min(ids), max(ids) + 1) if ids else "", ids)
         types = [d[1] for d in cur.description or ()]
     return format_page(start, spec.columns, rows, types[1:])
 

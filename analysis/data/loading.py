@@ -39,7 +39,7 @@ from analysis.data.serving.capture import open_capture
 from analysis.data.serving.detect import Shape, detect_shape, shape_of_columns
 from analysis.data.serving.raw import LakeRows
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
-from analysis.query import ROW_ID, Sql, ident, literal, literal_list
+from analysis.query import PAGE_FROM, PAGE_TO, ROW_ID, Sql, ident, literal, literal_list, rows_macro_name
 from analysis.store import Store
 
 TYPE_SAMPLE_ROWS = 10_000
@@ -104,6 +104,9 @@ class Backing:
     scans its rows to count them; None where only a count over the rows tells."""
     skipped: list[SkippedRow] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    pages: str | None = None
+    """The rows of a ROW_ID range (``PAGE_FROM``, ``PAGE_TO``), where a ROW_ID filter on ``source``
+    would read every row (a lakehouse table with deleted rows): becomes the view's rows macro."""
 
 
 def data_table_name(view: str) -> str:
@@ -176,7 +179,7 @@ def _lake_loader(lake: LakeTable) -> Loader:
     def load(store: Store, view: str, paths: Sequence[Path], table: str | None, progress: Progress,
              cancel: CancelToken) -> Backing:
         source = lake_source(store, lake, data_table_name(view), FILE_ROW_ID, cancel)
-        return Backing(source, ident(FILE_ROW_ID), hidden=(FILE_ROW_ID,))
+        return Backing(source.rows, ident(FILE_ROW_ID), hidden=(FILE_ROW_ID,), pages=source.pages)
     return load
 
 
@@ -232,6 +235,7 @@ def close_dataset(store: Store, dataset: Dataset) -> None:
 
 
 def close_view(store: Store, view: str) -> None:
+    store.execute(f"DROP MACRO TABLE IF EXISTS {ident(rows_macro_name(view))}")
     store.execute(f"DROP VIEW IF EXISTS {ident(view)}")
     store.execute(f"DROP VIEW IF EXISTS {ident(logged_view_name(view))}")
     store.execute(f"DROP TABLE IF EXISTS {ident(rules_table_name(view))}")
@@ -588,7 +592,7 @@ def capture_loader(shape: Shape, is_parquet: bool, lake: LakeTable | None = None
         data = data_table_name(view)
         ranks = f"{view}_lake_ranks"
         try:
-            rows = None if lake is None else lake_source(store, lake, ranks, FILE_ROW_ID, cancel)
+            rows = None if lake is None else lake_source(store, lake, ranks, FILE_ROW_ID, cancel).rows
             found = open_capture(store, data, paths, is_parquet, shape, progress, cancel,
                                  rows and LakeRows(rows, FILE_ROW_ID, str(lake.folder)))
         finally:
@@ -632,6 +636,13 @@ def _create_view(store: Store, view: str, backing: Backing, fixes: dict[str, str
         f"FROM {backing.source}",
         cancel,
     )
+    if backing.pages is not None:
+        store.execute(
+            f"CREATE MACRO {ident(rows_macro_name(view))}({PAGE_FROM}, {PAGE_TO}) AS TABLE "
+            f"SELECT {star}, {backing.row_id} AS {ident(ROW_ID)} FROM {backing.pages} "
+            f"WHERE {backing.row_id} >= {PAGE_FROM} AND {backing.row_id} < {PAGE_TO}",
+            cancel,
+        )
 
 
 def _is_number_type(dtype: str) -> bool:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
 import pyarrow as pa
@@ -174,3 +176,59 @@ def test_iceberg_equality_deletes_remove_older_matching_rows_only(store, tmp_pat
     pd.testing.assert_frame_equal(rows_of(store, opened), expected(kept, again), check_dtype=False)
     assert dense_row_ids(store, opened)
     assert "1 equality delete file(s)" in opened.report.warnings[0]
+
+
+def spoil_row_groups(file: Path, groups: Sequence[int]) -> None:
+    """Overwrite the column chunks of row groups ``groups`` with bytes no reader decodes, leaving
+    the footer intact: a query that reads those row groups fails, one that skips them does not."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(file).metadata
+    with open(file, "r+b") as handle:
+        for group in groups:
+            for c in range(meta.num_columns):
+                chunk = meta.row_group(group).column(c)
+                start = chunk.dictionary_page_offset or chunk.data_page_offset
+                handle.seek(start)
+                handle.write(b"\xff" * chunk.total_compressed_size)
+
+
+def test_a_page_of_a_table_with_deleted_rows_reads_only_its_own_row_groups(store, tmp_path):
+    """Pages of a Delta table with deletion vectors: every page holds the table's rows in file
+    order (ROW_ID dense), a plain page and a page of a slice; and a page skips the row groups
+    that do not hold it. Those are spoiled after the open: reading one (as a ROW_ID filter over
+    the whole view did, a full scan per page) fails the page."""
+    from deltalake import DeltaTable, WriterProperties, write_deltalake
+    from tests.analysis.data.lake_by_hand import delete_with_vector
+
+    from analysis.query import Sql
+    from analysis.window import TableSpec, fetch_window, prepare_table
+
+    path = tmp_path / "paged"
+    small_groups = WriterProperties(max_row_group_size=100)
+    write_deltalake(str(path), batch(0, 1000), configuration={"delta.enableDeletionVectors": "true"},
+                    writer_properties=small_groups)
+    write_deltalake(str(path), batch(1000, 500), mode="append", writer_properties=small_groups)
+    by_rows = {a["num_records"]: a["path"] for a in pa.table(DeltaTable(str(path)).get_add_actions()).to_pylist()}
+    planted = {by_rows[1000]: list(range(0, 1000, 7)), by_rows[500]: [3, 250, 499]}
+    delete_with_vector(path, planted)
+    opened = open_dataset(store, [str(path)])
+    library = library_read(DeltaTable(str(path)).scan())
+    kept = {by_rows[1000]: [f"r{i}" for i in range(1000) if i not in planted[by_rows[1000]]],
+            by_rows[500]: [f"r{1000 + i}" for i in range(500) if i not in planted[by_rows[500]]]}
+    in_file_order = [rid for file in opened.paths for rid in kept[Path(file).name]]
+    assert sorted(in_file_order) == sorted(library.request_id) and opened.row_count == len(library)
+    columns = ("request_id", "score")
+    plain = prepare_table(store, TableSpec(opened.view, columns))
+    pages = [fetch_window(store, plain, start, start + 150) for start in range(0, plain.row_count, 150)]
+    assert [row[0] for page in pages for row in page.raw] == in_file_order
+    us = prepare_table(store, TableSpec(opened.view, columns, Sql("region = ?", ("US",))))
+    us_rows = [rid for rid in in_file_order if int(rid[1:]) % 3 == 0]
+    assert [row[0] for row in fetch_window(store, us, 0, us.row_count).raw] == us_rows
+
+    first_file = next(Path(file) for file in opened.paths if Path(file).name == by_rows[1000])
+    spoil_row_groups(first_file, range(5, 10))  # rows 500-999 of the 1,000-row file
+    middle = in_file_order.index("r300") if opened.paths[0].endswith(by_rows[1000]) else len(kept[by_rows[500]]) + 250
+    assert [row[0] for row in fetch_window(store, plain, middle, middle + 50).raw] == in_file_order[middle:middle + 50]
+    at = us_rows.index("r102")
+    assert [row[0] for row in fetch_window(store, us, at, at + 20).raw] == us_rows[at:at + 20]
