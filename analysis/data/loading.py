@@ -31,7 +31,7 @@ from analysis.dataset import NUMERIC_TYPES, Column, Dataset, LoadReport, Skipped
 from analysis.errors import InputError
 from analysis.data.csv_dialect import CsvLayout, body_file, csv_layout, unterminated_quotes
 from analysis.data.json_fallback import MAX_FALLBACK_BYTES, read_json_records
-from analysis.data.formats import Format, LogFiles, log_files, split_table, without_corrupt_gzip
+from analysis.data.formats import CutGzip, Format, LogFiles, log_files, split_table, without_broken_gzip
 from analysis.data.lakehouse import LakeTable, lake_source, lake_table
 from analysis.data.roles import looks_like_score
 from analysis.data.probe import probe_files
@@ -158,11 +158,13 @@ def open_dataset(
     try:
         dataset = _open_files(store, files, table, progress, cancel, lake if lake and not lake.plain else None)
     except InputError:
-        intact = without_corrupt_gzip(files)
-        if intact is files:
-            raise
-        files, dataset = intact, _open_files(store, intact, table, progress, cancel)
-    left_out = [f"left out {why}" for why in files.left_out]
+        with tempfile.TemporaryDirectory(prefix="sleuth-gzip-") as scratch:  # every loader of text copies it
+            intact = without_broken_gzip(files, Path(scratch))
+            if intact is files:
+                raise
+            files, dataset = intact, _named_as_originals(_open_files(store, intact, table, progress, cancel),
+                                                         intact.cut, table)
+    left_out = [cut.note for cut in files.cut] + [f"left out {why}" for why in files.left_out]
     return replace(
         dataset,
         name=name or (Path(specs[0]).name if lake else dataset.name),
@@ -170,6 +172,21 @@ def open_dataset(
         report=replace(dataset.report, warnings=tuple(([lake.note] if lake else []) + left_out)
                        + dataset.report.warnings),
     )
+
+
+def _named_as_originals(dataset: Dataset, cut: Sequence[CutGzip], table: str | None) -> Dataset:
+    """``dataset`` as read from the copies of cut gzip files, its paths and the file names in
+    its report (skipped lines, notes) put back to the files the person opened."""
+    swap = {str(part.copy): str(part.original) for part in cut}
+
+    def named(text: str) -> str:
+        for copy, original in swap.items():
+            text = text.replace(copy, original)
+        return text
+    paths = tuple(swap.get(p, p) for p in dataset.paths)
+    report = replace(dataset.report, skipped=tuple(replace(s, file=swap.get(s.file, s.file)) for s in dataset.report.skipped),
+                     warnings=tuple(named(w) for w in dataset.report.warnings))
+    return replace(dataset, paths=paths, name=_default_name([Path(p) for p in paths], table), report=report)
 
 
 def _lake_loader(lake: LakeTable) -> Loader:
