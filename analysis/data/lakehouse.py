@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 
 from analysis.errors import InputError
 from analysis.progress import CancelToken
-from analysis.query import PAGE_FROM, PAGE_TO, ident, literal_list
+from analysis.query import PAGE_FROM, PAGE_TO, ident, literal, literal_list
 from analysis.store import Store
 
 RANK_BUCKET = 64
@@ -59,6 +59,8 @@ class LakeColumn:
     physical: str | None
     dtype: str = "VARCHAR"
     values: tuple[str | None, ...] = ()
+    read: str | None = None
+    """How to read it from a scan ``t`` when its nested fields are renamed too (else its physical column)."""
 
 
 @dataclass(frozen=True)
@@ -181,8 +183,37 @@ def _mapped_columns(table) -> tuple[LakeColumn, ...]:
             dtype = DELTA_TYPES.get(getattr(field.type, "type", ""), "VARCHAR")
             columns.append(LakeColumn(field.name, None, dtype, values))
         else:
-            columns.append(LakeColumn(field.name, field.metadata.get("delta.columnMapping.physicalName", field.name)))
+            physical = _physical(field)
+            read = _logical(f"t.{ident(physical)}", field.type, 0)
+            columns.append(LakeColumn(field.name, physical, read=None if read == f"t.{ident(physical)}" else read))
     return tuple(columns)
+
+
+def _physical(field) -> str:
+    return field.metadata.get("delta.columnMapping.physicalName", field.name)
+
+
+def _logical(value: str, dtype, depth: int) -> str:
+    """``value`` (SQL over the files' physical names) with every nested struct field renamed to
+    its name in the table: under column mapping a struct's fields, also inside lists and maps,
+    have physical names of their own (Delta protocol, "Column Mapping"). DuckDB casts structs
+    by name, so each struct is rebuilt field by field (a NULL struct stays NULL)."""
+    kind, item = type(dtype).__name__, f"_sleuth_e{depth}"
+    if kind == "StructType":
+        fields = ", ".join(f"{ident(f.name)} := {_logical(f'struct_extract({value}, {literal(_physical(f))})', f.type, depth)}"
+                           for f in dtype.fields)
+        return f"CASE WHEN {value} IS NULL THEN NULL ELSE struct_pack({fields}) END"
+    if kind == "ArrayType":
+        element = _logical(item, dtype.element_type, depth + 1)
+        return value if element == item else f"list_transform({value}, lambda {item}: {element})"
+    if kind == "MapType":
+        key = _logical(f"{item}.key", dtype.key_type, depth + 1)
+        entry = _logical(f"{item}.value", dtype.value_type, depth + 1)
+        if key == f"{item}.key" and entry == f"{item}.value":
+            return value
+        return (f"map_from_entries(list_transform(map_entries({value}), "
+                f"lambda {item}: struct_pack(key := {key}, value := {entry})))")
+    return value
 
 
 def _deletion_vectors(table, files: Sequence[Path]) -> pa.Table | None:
@@ -375,7 +406,7 @@ def _columns(columns: Sequence[LakeColumn], index: str) -> str:
     if not columns:
         return "t.* EXCLUDE (file_row_number)"
     return ", ".join(
-        f"t.{ident(c.physical)} AS {ident(c.name)}" if c.physical is not None else
+        f"{c.read or 't.' + ident(c.physical)} AS {ident(c.name)}" if c.physical is not None else
         f"CAST(CAST({literal_list(c.values)} AS VARCHAR[])[{index} + 1] AS {c.dtype}) AS {ident(c.name)}"
         for c in columns)
 

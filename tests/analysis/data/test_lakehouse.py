@@ -8,6 +8,7 @@ from typing import Sequence
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet  # noqa: F401  (pa.parquet)
 import pytest
 
 from analysis.data.loading import open_dataset
@@ -232,3 +233,31 @@ def test_a_page_of_a_table_with_deleted_rows_reads_only_its_own_row_groups(store
     assert [row[0] for row in fetch_window(store, plain, middle, middle + 50).raw] == in_file_order[middle:middle + 50]
     at = us_rows.index("r102")
     assert [row[0] for row in fetch_window(store, us, at, at + 20).raw] == us_rows[at:at + 20]
+
+
+@pytest.mark.parametrize("mode", ["name", "id"])
+def test_delta_column_mapping_renames_nested_struct_fields_as_deltalake_reads_them(store, tmp_path, mode):
+    """Under column mapping a struct's fields have physical names of their own, inside lists and
+    map values too. The table is written by deltalake itself (it writes both modes' physical
+    names and field ids); its own reader (``DeltaTable.scan``) is the truth, null structs included."""
+    from deltalake import DeltaTable, write_deltalake
+
+    item = pa.struct([("sku", pa.string()), ("qty", pa.int64())])
+    rows = pa.table({
+        "request_id": ["a", "b", "c"],
+        "features": pa.array([{"age": 1, "geo": {"city": "Lyon", "lat": 45.7}}, None, {"age": 3, "geo": None}]),
+        "items": pa.array([[{"sku": "p1", "qty": 2}, {"sku": "p2", "qty": 1}], [], None], pa.list_(item)),
+        "by_model": pa.array([[("m1", {"p": 0.5})], None, [("m2", {"p": 0.1})]],
+                             pa.map_(pa.string(), pa.struct([("p", pa.float64())]))),
+        "score": [0.1, 0.2, 0.3]})
+    path = tmp_path / f"nested_{mode}"
+    write_deltalake(str(path), rows, configuration={"delta.columnMapping.mode": mode})
+    physical = pa.parquet.read_schema(next(path.rglob("*.parquet"))).field(1).type
+    assert all(f.name.startswith("col-") for f in physical)  # the files do hold physical nested names
+    opened = open_dataset(store, [str(path)])
+    names = list(rows.column_names)
+    assert [c.name for c in opened.columns] == names
+    with store.job_cursor() as cur:
+        ours = cur.sql(f'SELECT {", ".join(names)} FROM "{opened.view}" ORDER BY request_id').to_arrow_table()
+    theirs = pa.RecordBatchReader.from_stream(DeltaTable(str(path)).scan()).read_all().select(names).to_pylist()
+    assert ours.to_pylist() == sorted(theirs, key=lambda row: row["request_id"]) == rows.to_pylist()
