@@ -52,6 +52,8 @@ import weakref
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
+import duckdb
+
 from analysis.dataset import Column
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
 from analysis.query import ROW_ID, Sql, ident, literal, rows_macro_name, where_clause
@@ -149,7 +151,7 @@ def prepare_table(
         progress(0.0, "Counting rows")
         count = store.scalar(f"SELECT count(*) FROM {ident(spec.view)}", cancel)
         progress(1.0, "")
-        return TableWindow(spec, int(count), rows_macro=_rows_macro(store, spec.view))
+        return TableWindow(spec, int(count), rows_macro=rows_macro(store, spec.view))
     ordering = store.new_name("sleuth_order")
     progress(0.0, "Sorting rows" if spec.sort else "Filtering rows")
     with store.job_cursor(cancel) as cur:
@@ -157,7 +159,7 @@ def prepare_table(
         build = _ordering_sql(spec, ordering)
         cur.execute(build.text, list(build.params))
         count = int(cur.execute(f"SELECT count(*) FROM {ident(ordering)}").fetchall()[0][0])
-        window = TableWindow(spec, count, ordering, rows_macro=_rows_macro(store, spec.view))
+        window = TableWindow(spec, count, ordering, rows_macro=rows_macro(store, spec.view))
         if spec.sort:
             cancel.raise_if_cancelled()
             head = _head_name(ordering)
@@ -167,11 +169,24 @@ def prepare_table(
     return window
 
 
-def _rows_macro(store: Store, view: str) -> str | None:
-    """The view's rows macro, if it has one."""
+def rows_macro(store: Store, view: str) -> str | None:
+    """The view's rows macro (:func:`analysis.query.rows_macro_name`), if it has one."""
     name = rows_macro_name(view)
-    found = store.scalar(Sql("SELECT count(*) FROM duckdb_functions() WHERE function_name = ?", (name,)))
-    return name if found else None
+    try:  # binding it costs less than listing the catalog's functions (20-80 ms of CPU)
+        store.rows(f"DESCRIBE SELECT * FROM {ident(name)}(0, 0)")
+    except duckdb.CatalogException:
+        return None
+    return name
+
+
+def first_rows(store: Store, view: str, rows: int) -> str:
+    """The view's first ``rows`` rows as a FROM item: the ROW_ID range ``[0, rows)`` through
+    its rows macro where it has one, else a LIMIT. Over a log of many Parquet files (one scan
+    per file) a LIMIT starts every file's scan (0.4 s of CPU for 50,000 rows of 9 files of 10M
+    rows, where the first file alone takes 0.05 s); the range reads the first file's first row
+    group only, and over a lakehouse table with deleted rows it does not scan the table."""
+    macro = rows_macro(store, view)
+    return f"{ident(macro)}(0, {int(rows)})" if macro else f"(SELECT * FROM {ident(view)} LIMIT {int(rows)})"
 
 
 def _ranged(window: TableWindow, start: int, stop: int) -> str:

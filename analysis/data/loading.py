@@ -41,6 +41,7 @@ from analysis.data.serving.raw import LakeRows
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.query import PAGE_FROM, PAGE_TO, ROW_ID, Sql, ident, literal, literal_list, rows_macro_name
 from analysis.store import Store
+from analysis.window import first_rows
 
 TYPE_SAMPLE_ROWS = 10_000
 """Rows read to decide whether a column holds timestamps or is mostly numeric."""
@@ -305,7 +306,8 @@ def _load_parquet(
         f"FROM read_parquet({literal(str(path))}, file_row_number=true)"
         for path, offset in zip(paths, offsets)
     ]
-    return Backing(f"({' UNION ALL BY NAME '.join(scans)})", ident(FILE_ROW_ID), hidden=(FILE_ROW_ID,), rows=rows)
+    source = f"({' UNION ALL BY NAME '.join(scans)})"  # a rows macro over it: first rows read one file
+    return Backing(source, ident(FILE_ROW_ID), hidden=(FILE_ROW_ID,), rows=rows, pages=source)
 
 
 def _one_parquet_scan(store: Store, files: str, offsets: list[int], cancel: CancelToken) -> Backing:
@@ -682,7 +684,9 @@ def _type_fixes(
     epochs = [c.name for c in columns if _is_number_type(c.dtype) and looks_like_time(c.name)]
     if not texts and not epochs:
         return fixes, []
-    sample = f"(SELECT {_star(backing)} FROM {backing.source} LIMIT {TYPE_SAMPLE_ROWS})"
+    first = (f"WHERE {backing.row_id} < {TYPE_SAMPLE_ROWS}" if backing.pages == backing.source  # see first_rows
+             else f"LIMIT {TYPE_SAMPLE_ROWS}")
+    sample = f"(SELECT {_star(backing)} FROM {backing.source} {first})"
     parts: list[str] = []
     params: list[object] = []
     for col in texts:
@@ -825,7 +829,7 @@ def _mixed_type_warnings(
     texts = [c.name for c in columns if c.dtype.upper() == "VARCHAR" and c.name not in fixes]
     if not texts:
         return []
-    sample = f"(SELECT * FROM {ident(view)} LIMIT {TYPE_SAMPLE_ROWS})"
+    sample = first_rows(store, view, TYPE_SAMPLE_ROWS)
     parts = [f"count({ident(c)}), count(TRY_CAST({ident(c)} AS DOUBLE))" for c in texts]
     counts = store.rows(f"SELECT {', '.join(parts)} FROM {sample}", cancel)[0]
     warnings = []

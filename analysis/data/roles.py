@@ -15,6 +15,7 @@ from analysis.dataset import NUMERIC_TYPES as _NUMERIC_TYPES
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
 from analysis.query import ROW_ID, ident, literal
 from analysis.scope import Scope
+from analysis.window import first_rows
 
 if TYPE_CHECKING:
     from analysis.dataset import Column, Dataset
@@ -237,7 +238,7 @@ def profile_columns(store: "Store", dataset: "Dataset", sample_rows: int = PROFI
         return []
     sample_rows = min(sample_rows, max(PROFILE_MIN_ROWS, PROFILE_CELLS // len(columns)))
     table = store.new_name("profile_sample")
-    store.execute(f"CREATE TABLE {ident(table)} AS SELECT * FROM {ident(dataset.view)} LIMIT {int(sample_rows)}")
+    store.execute(f"CREATE TABLE {ident(table)} AS SELECT * FROM {first_rows(store, dataset.view, sample_rows)}")
     try:
         return _profile_sample(store, ident(table), columns, progress, cancel)
     finally:

@@ -261,3 +261,26 @@ def test_delta_column_mapping_renames_nested_struct_fields_as_deltalake_reads_th
         ours = cur.sql(f'SELECT {", ".join(names)} FROM "{opened.view}" ORDER BY request_id').to_arrow_table()
     theirs = pa.RecordBatchReader.from_stream(DeltaTable(str(path)).scan()).read_all().select(names).to_pylist()
     assert ours.to_pylist() == sorted(theirs, key=lambda row: row["request_id"]) == rows.to_pylist()
+
+
+def test_a_delta_tables_first_rows_come_from_its_first_file_alone(store, tmp_path):
+    """Opening profiles the log's first rows. Over a table of several large files (one scan per
+    file) a LIMIT started every file's scan (0.4 s of CPU against 0.05 s for one file at 10M
+    rows); the first rows by row id read the first file only. The other files are spoiled after
+    the open: profiling the first rows again reads none of them, and gives pandas' figures."""
+    from deltalake import WriterProperties, write_deltalake
+
+    from analysis.data.roles import PROFILE_SAMPLE_ROWS, profile_columns
+
+    path = tmp_path / "large_files"
+    for start in (0, 60_000, 120_000):
+        write_deltalake(str(path), batch(start, 60_000), mode="append",
+                        writer_properties=WriterProperties(max_row_group_size=10_000))
+    opened = open_dataset(store, [str(path)])
+    assert opened.row_count == 180_000
+    for later in opened.paths[1:]:
+        spoil_row_groups(Path(later), range(6))
+    first_file = pd.read_parquet(opened.paths[0]).head(PROFILE_SAMPLE_ROWS)
+    score = next(p for p in profile_columns(store, opened) if p.name == "score")
+    assert (score.rows, score.minimum, score.maximum) == (len(first_file), first_file.score.min(), first_file.score.max())
+    assert score.distinct == first_file.score.nunique()
