@@ -356,7 +356,8 @@ def lake_source(store: Store, lake: LakeTable, ranks: str, row_id: str, cancel: 
     scan = f"read_parquet({files}, file_row_number=true, union_by_name={by_name})"
     less, joined = _kept(ranks, index, any(gone))
     rows = f"(SELECT {number}{less} AS {ident(row_id)}, {_columns(lake.columns, index)} FROM {scan} t{joined})"
-    pages = [_file_page(path, i, first, lost, ranks, row_id, lake.columns)
+    held = _names_per_file(store, files, cancel) if lake.columns else {}
+    pages = [_file_page(path, i, first, lost, ranks, row_id, lake.columns, held.get(str(path), set()))
              for i, (path, first, lost) in enumerate(zip(lake.files, firsts, gone))]
     return LakeSource(rows, f"({' UNION ALL BY NAME '.join(pages)})")
 
@@ -374,15 +375,22 @@ def _kept(ranks: str, index: str, any_gone: bool) -> tuple[str, str]:
     return less, joined
 
 
+def _names_per_file(store: Store, files: str, cancel: CancelToken) -> dict[str, set[str]]:
+    """The column names each file holds (a column added to the table later is in the newer files only)."""
+    return {name: set(held) for name, held in store.rows(
+        f"SELECT file_name, list(name) FROM parquet_schema({files}) GROUP BY file_name", cancel)}
+
+
 def _file_page(path: Path, index: int, first: int, lost: int, ranks: str, row_id: str,
-               columns: Sequence[LakeColumn]) -> str:
+               columns: Sequence[LakeColumn], held: set[str]) -> str:
     """One file's rows of the ROW_ID range ``[PAGE_FROM, PAGE_TO)``: its row numbers from
     ``PAGE_FROM - first`` to ``PAGE_TO - first + lost`` (a kept row moves up by at most the
-    rows the file lost), so the reader skips the row groups and files outside them."""
+    rows the file lost), so the reader skips the row groups and files outside them. A mapped
+    column the file does not hold (``held``) is NULL in it, as in the scan of all files."""
     less, joined = _kept(ranks, str(index), lost > 0)
     bound = (f"t.file_row_number >= {PAGE_FROM} - {first} AND t.file_row_number < {PAGE_TO} - {first} + {lost}")
     scan = f"read_parquet({literal_list([str(path)])}, file_row_number=true)"
-    return (f"SELECT {first} + t.file_row_number{less} AS {ident(row_id)}, {_columns(columns, str(index))} "
+    return (f"SELECT {first} + t.file_row_number{less} AS {ident(row_id)}, {_columns(columns, str(index), held)} "
             f"FROM {scan} t{joined} {'AND' if joined else 'WHERE'} {bound}")
 
 
@@ -400,12 +408,14 @@ def _equality_positions(store: Store, files: str, delete: EqualityDelete, cancel
             f"WHERE t.file_index IN ({', '.join(map(str, delete.file_indexes))})").to_arrow_table()
 
 
-def _columns(columns: Sequence[LakeColumn], index: str) -> str:
+def _columns(columns: Sequence[LakeColumn], index: str, held: set[str] | None = None) -> str:
     """The table's columns from a scan ``t`` of file number ``index`` (an expression): renamed
-    from physical names, partition values per file."""
+    from physical names, partition values per file; NULL where the file does not hold a column
+    (``held``: the one file's names, when ``t`` reads one file)."""
     if not columns:
         return "t.* EXCLUDE (file_row_number)"
     return ", ".join(
+        f"NULL AS {ident(c.name)}" if c.physical is not None and held is not None and c.physical not in held else
         f"{c.read or 't.' + ident(c.physical)} AS {ident(c.name)}" if c.physical is not None else
         f"CAST(CAST({literal_list(c.values)} AS VARCHAR[])[{index} + 1] AS {c.dtype}) AS {ident(c.name)}"
         for c in columns)

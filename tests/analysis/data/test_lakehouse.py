@@ -284,3 +284,25 @@ def test_a_delta_tables_first_rows_come_from_its_first_file_alone(store, tmp_pat
     score = next(p for p in profile_columns(store, opened) if p.name == "score")
     assert (score.rows, score.minimum, score.maximum) == (len(first_file), first_file.score.min(), first_file.score.max())
     assert score.distinct == first_file.score.nunique()
+
+
+def test_pages_of_a_column_mapped_table_with_a_column_added_later(store, tmp_path):
+    """A page reads each file alone (through the view's rows macro); a column the table gained
+    after a file was written is NULL in that file's rows, as deltalake's own read has it. The
+    ADD COLUMNS commit is written by hand (lake_by_hand): delta-rs refuses schema evolution
+    under column mapping."""
+    from deltalake import DeltaTable, write_deltalake
+    from tests.analysis.data.lake_by_hand import add_mapped_column
+
+    from analysis.window import TableSpec, fetch_window, prepare_table
+
+    path = tmp_path / "evolved"
+    write_deltalake(str(path), batch(0, 5)[["request_id", "score"]], configuration={"delta.columnMapping.mode": "name"})
+    add_mapped_column(path, "region", pa.array(["EU", "US", None]))
+    opened = open_dataset(store, [str(path)])
+    names = ("request_id", "score", "region")
+    window = prepare_table(store, TableSpec(opened.view, names))
+    ours = sorted(fetch_window(store, window, 0, window.row_count).raw, key=lambda row: row[0])
+    theirs = pa.RecordBatchReader.from_stream(DeltaTable(str(path)).scan()).read_all().to_pylist()
+    assert ours == sorted((tuple(row[n] for n in names) for row in theirs), key=lambda row: row[0])
+    assert len(ours) == 8 and sum(row[2] is not None for row in ours) == 2
