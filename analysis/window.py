@@ -170,7 +170,10 @@ def prepare_table(
 
 
 def rows_macro(store: Store, view: str) -> str | None:
-    """The view's rows macro (:func:`analysis.query.rows_macro_name`), if it has one."""
+    """The view's rows macro (:func:`analysis.query.rows_macro_name`), if it has one (only
+    Sleuth's DuckDB store makes them: a Spark table is paged by keys, :mod:`analysis.engine.pages`)."""
+    if not isinstance(store, Store):
+        return None
     name = rows_macro_name(view)
     try:  # binding it costs less than listing the catalog's functions (20-80 ms of CPU)
         store.rows(f"DESCRIBE SELECT * FROM {ident(name)}(0, 0)")
