@@ -1,33 +1,77 @@
 """How ``pytest -n 2 --dist loadfile`` shares the test files between its workers.
 
 xdist's file scheduling gives each worker whole files, so a file's module fixtures are built
-once. Two things it cannot know are added here:
+once, and hands the next file to whichever worker runs out first. Two things it cannot know
+are added here:
 
 - Files that share a costly session fixture run on one worker, so it is built once per run
   and not once per worker: every file under ``tests/spark/`` talks to the local Spark Connect
   server, whose JVM costs more CPU to start than most test files cost to run.
-- Those shared units are handed out first: a worker that starts the JVM early overlaps its
-  minute of start-up with the tests of the other worker, instead of leaving one worker idle
-  at the end while the other waits for Spark.
+- What each unit costs. xdist orders files by their number of tests, but one test on the 200k
+  demo costs more than fifty on a small frame. The units are handed out heaviest first, by the
+  seconds :data:`WEIGHTS_FILE` records (longest-processing-time order): the last units handed
+  out are the small ones, so the two workers end together instead of one idling while the
+  other finishes a heavy file it took last. A file missing from the table (new since it was
+  measured) weighs the median of the known files.
+
+Refresh the table after a change to the suite's cost: run
+``pytest -q -n 2 --dist loadfile -p tests.cpu_time > cpu.log`` and ``python -m tests.cpu_weights cpu.log``.
 """
 
 from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
 
 from xdist.scheduler import LoadFileScheduling
 
 SHARED_SESSION_FOLDERS = ("tests/spark/",)
 """Folders whose files need one session resource: each folder is one unit of work."""
 
+WEIGHTS_FILE = Path(__file__).with_name("cpu_weights.json")
+"""Seconds each test file (or shared folder) keeps a worker busy, measured by ``tests/cpu_time.py``."""
+
+
+def load_weights(path: Path = WEIGHTS_FILE) -> dict[str, float]:
+    """The weight table; empty (every unit weighs the same) when the file is missing or unreadable,
+    since a scheduling hint must never stop the suite from running."""
+    try:
+        return {str(k): float(v) for k, v in json.loads(path.read_text())["seconds"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def unit_weight(unit: str, weights: dict[str, float], default: float) -> float:
+    """A unit's seconds: its own entry, else the sum of its files' entries (a shared folder measured
+    file by file), else ``default``."""
+    if unit in weights:
+        return weights[unit]
+    inside = [seconds for path, seconds in weights.items() if unit.endswith("/") and path.startswith(unit)]
+    return sum(inside) if inside else default
+
+
+def heaviest_first(units: list[str], weights: dict[str, float]) -> list[str]:
+    """``units`` in longest-processing-time order; ties (and an empty table) keep the given order."""
+    default = statistics.median(weights.values()) if weights else 1.0
+    return sorted(units, key=lambda unit: -unit_weight(unit, weights, default))
+
 
 class SharedSessionFileScheduling(LoadFileScheduling):
-    """File scheduling where each folder of :data:`SHARED_SESSION_FOLDERS` is one unit, first."""
+    """File scheduling where each folder of :data:`SHARED_SESSION_FOLDERS` is one unit, and units
+    are handed out heaviest first by :data:`WEIGHTS_FILE`."""
+
+    weights: dict[str, float] | None = None
+    """The table to use; None reads :data:`WEIGHTS_FILE` at the first assignment."""
 
     def _split_scope(self, nodeid: str) -> str:
         path = super()._split_scope(nodeid)
         return next((folder for folder in SHARED_SESSION_FOLDERS if path.startswith(folder)), path)
 
     def _assign_work_unit(self, node) -> None:
-        for folder in reversed(SHARED_SESSION_FOLDERS):
-            if folder in self.workqueue:
-                self.workqueue.move_to_end(folder, last=False)
+        if not getattr(self, "_ordered", False):
+            weights = load_weights() if self.weights is None else self.weights
+            for unit in heaviest_first(list(self.workqueue), weights):
+                self.workqueue.move_to_end(unit)
+            self._ordered = True
         super()._assign_work_unit(node)

@@ -1,8 +1,15 @@
-"""The suite's xdist scheduler (``tests/scheduling.py``) gives the Spark files to one worker, first."""
+"""The suite's xdist scheduler (``tests/scheduling.py``): the Spark files go to one worker as one
+unit, and units are handed out heaviest first by the measured weight table, so both workers end
+together."""
 
+import json
 from types import SimpleNamespace
 
-from tests.scheduling import SharedSessionFileScheduling
+import pytest
+
+from tests.cpu_weights import main as write_weights
+from tests.cpu_weights import parse_cpu_section
+from tests.scheduling import SharedSessionFileScheduling, heaviest_first, load_weights
 
 
 class Worker:
@@ -20,25 +27,131 @@ class Worker:
         self.shutting_down = True
 
 
-def scheduled(collection):
-    """The test ids each of two workers is sent at the start of a run."""
+def _quiet(*_):
+    """xdist's scheduler log, silenced (it prints a line per test reported)."""
+
+
+def _scheduler(collection, weights):
     config = SimpleNamespace(getvalue=lambda name: ["2*popen"], option=SimpleNamespace(loadscopereorder=True))
-    scheduler = SharedSessionFileScheduling(config)
+    scheduler = SharedSessionFileScheduling(config, SimpleNamespace(loadscopesched=_quiet, loadfilesched=_quiet))
+    scheduler.weights = weights
     workers = [Worker("gw0"), Worker("gw1")]
     for worker in workers:
         scheduler.add_node(worker)
     for worker in workers:
         scheduler.add_node_collection(worker, collection)
     scheduler.schedule()
+    return scheduler, workers
+
+
+def scheduled(collection, weights=None):
+    """The test ids each of two workers is sent at the start of a run."""
+    _, workers = _scheduler(collection, {} if weights is None else weights)
     return [[collection[i] for i in worker.sent] for worker in workers]
 
 
-def test_the_spark_files_go_to_one_worker_before_larger_files():
+def run(collection, seconds, weights):
+    """Play a run on two simulated workers: each test takes ``seconds[test id]``, each worker
+    runs what it was sent in order and reports every test done, as xdist's controller does.
+    Returns each worker's end time and the files it ran."""
+    scheduler, workers = _scheduler(collection, weights)
+    clock = {worker: 0.0 for worker in workers}
+    done = {worker: 0 for worker in workers}
+    files = {worker: [] for worker in workers}
+    while any(done[w] < len(w.sent) for w in workers):
+        # the next test to finish, in time: what it finishing makes the scheduler do happens then
+        worker = min((w for w in workers if done[w] < len(w.sent)),
+                     key=lambda w: clock[w] + seconds[collection[w.sent[done[w]]]])
+        index = worker.sent[done[worker]]
+        done[worker] += 1
+        clock[worker] += seconds[collection[index]]
+        path = collection[index].split("::")[0]
+        if path not in files[worker]:
+            files[worker].append(path)
+        scheduler.mark_test_complete(worker, index)
+    return [clock[w] for w in workers], [files[w] for w in workers]
+
+
+def _file(path, tests, seconds):
+    """A test file whose first test builds a module fixture costing nearly all its seconds."""
+    ids = [f"{path}::test_{i}" for i in range(tests)]
+    return ids, {test: (seconds - 0.01 * (tests - 1) if i == 0 else 0.01) for i, test in enumerate(ids)}
+
+
+def test_the_spark_files_go_to_one_worker_as_one_unit():
     big = [f"tests/views/test_big.py::test_{i}" for i in range(6)]
     other = [f"tests/app/test_other.py::test_{i}" for i in range(4)]
     spark = ["tests/spark/test_connect_window.py::test_window", "tests/spark/test_spark_engine.py::test_a",
              "tests/spark/test_spark_engine.py::test_b"]
-    first, second = scheduled(big + other + spark)
-    assert first[:3] == spark  # one unit, handed out before the files with more tests
+    weights = {"tests/spark/": 90.0, "tests/views/test_big.py": 10.0, "tests/app/test_other.py": 5.0}
+    first, second = scheduled(big + other + spark, weights)
+    assert first[:3] == spark  # one unit, the heaviest, handed out first
     assert not set(spark) & set(second)
-    assert second[:6] == big  # other files stay whole, larger first
+    assert second[:6] == big
+
+
+def test_units_go_out_by_weight_not_by_number_of_tests():
+    """A file of two tests on the large demo outweighs one of forty on a small frame."""
+    many = [f"tests/views/test_many.py::test_{i}" for i in range(40)]
+    heavy = ["tests/app/test_heavy.py::test_a", "tests/app/test_heavy.py::test_b"]
+    weights = {"tests/views/test_many.py": 3.0, "tests/app/test_heavy.py": 100.0}
+    first, _ = scheduled(many + heavy, weights)
+    assert first[:2] == heavy
+    assert scheduled(many + heavy)[0][:40] == many  # without weights: xdist's order, most tests first
+
+
+def test_a_folder_without_an_entry_weighs_its_files_and_an_unknown_file_the_median():
+    weights = {"tests/spark/test_a.py": 30.0, "tests/spark/test_b.py": 30.0, "tests/x.py": 50.0,
+               "tests/y.py": 10.0, "tests/z.py": 1.0}
+    assert heaviest_first(["tests/new.py", "tests/y.py", "tests/spark/", "tests/x.py"], weights) == \
+        ["tests/spark/", "tests/x.py", "tests/new.py", "tests/y.py"]  # spark 60; new the median, 30
+
+
+def test_the_heavy_file_collected_last_no_longer_ends_the_run_alone():
+    """xdist's own order (most tests first) hands the heaviest file out last, and one worker
+    runs it while the other has long finished; by weight, the two workers end within the last
+    unit either was handed (the list-scheduling bound), and the run ends sooner."""
+    units = [("tests/views/test_many_small.py", 30, 20.0), ("tests/app/test_mid.py", 12, 30.0),
+             ("tests/analysis/test_more.py", 10, 25.0), ("tests/views/test_few.py", 8, 15.0),
+             ("tests/app/test_cli_heavy.py", 3, 90.0)]
+    collection, seconds = [], {}
+    for path, tests, cost in units:
+        ids, times = _file(path, tests, cost)
+        collection += ids
+        seconds |= times
+    weights = {path: cost for path, _, cost in units}
+    (ends_unweighted, _) = run(collection, seconds, {})
+    ends, files = run(collection, seconds, weights)
+    later = max(range(2), key=lambda w: ends[w])
+    assert abs(ends[0] - ends[1]) <= weights[files[later][-1]]
+    assert max(ends) < max(ends_unweighted)
+    assert sum(ends) == pytest.approx(sum(ends_unweighted))  # the same tests ran, only their order changed
+
+
+def test_the_table_is_written_from_the_plugins_section_with_the_spark_folder_set_by_hand(tmp_path):
+    log = tmp_path / "cpu.log"
+    log.write_text("....\n==== CPU seconds by file (total 131 s) ====\n   108.2  tests/app/test_cli_queue.py\n"
+                   "    20.5  tests/spark/test_spark_engine.py\n     2.3  tests/test_scheduling.py\n"
+                   "==== slowest 60 durations ====\n12.0s call tests/app/test_cli_queue.py::test_x\n")
+    assert parse_cpu_section(log.read_text()) == {"tests/app/test_cli_queue.py": 108.2,
+                                                  "tests/spark/test_spark_engine.py": 20.5,
+                                                  "tests/test_scheduling.py": 2.3}
+    out = tmp_path / "weights.json"
+    assert write_weights([str(log), "--set", "tests/spark/=150", "--out", str(out)]) == 0
+    assert load_weights(out) == {"tests/spark/": 150.0, "tests/app/test_cli_queue.py": 108.2,
+                                 "tests/test_scheduling.py": 2.3}
+    assert list(json.loads(out.read_text())["seconds"])[0] == "tests/spark/"  # heaviest first
+
+
+def test_a_missing_or_broken_table_weighs_every_unit_the_same(tmp_path):
+    assert load_weights(tmp_path / "absent.json") == {}
+    (tmp_path / "broken.json").write_text("{not json")
+    assert load_weights(tmp_path / "broken.json") == {}
+
+
+def test_the_committed_table_weighs_the_spark_folder_as_one_unit():
+    """The scheduler reads the committed table, where the Spark folder's wall seconds (its JVM is
+    outside the plugin's figures) are set as one unit, not as its files' CPU."""
+    weights = load_weights()
+    assert weights and "tests/spark/" in weights
+    assert not [path for path in weights if path.startswith("tests/spark/") and path != "tests/spark/"]

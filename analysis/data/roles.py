@@ -15,7 +15,7 @@ from analysis.dataset import NUMERIC_TYPES as _NUMERIC_TYPES
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
 from analysis.query import ROW_ID, ident, literal
 from analysis.scope import Scope
-from analysis.window import first_rows
+from analysis.window import rows_macro
 
 if TYPE_CHECKING:
     from analysis.dataset import Column, Dataset
@@ -238,11 +238,33 @@ def profile_columns(store: "Store", dataset: "Dataset", sample_rows: int = PROFI
         return []
     sample_rows = min(sample_rows, max(PROFILE_MIN_ROWS, PROFILE_CELLS // len(columns)))
     table = store.new_name("profile_sample")
-    store.execute(f"CREATE TABLE {ident(table)} AS SELECT * FROM {first_rows(store, dataset.view, sample_rows)}")
+    _first_rows_into(store, table, dataset, sample_rows)
     try:
         return _profile_sample(store, ident(table), columns, progress, cancel)
     finally:
         store.execute(f"DROP TABLE IF EXISTS {ident(table)}")
+
+
+def _first_rows_into(store: "Store", table: str, dataset: "Dataset", rows: int) -> None:
+    """Copy the log's first ``rows`` rows (by ``ROW_ID``) into ``table``: the profile's sample.
+
+    The bound is on ``ROW_ID`` (dense from 0) as well as a ``LIMIT``: a row-id range reaches a
+    multi-file Parquet log's per-file readers, so DuckDB reads the first file's first row
+    groups and proves the other files empty from their row numbers, where a bare ``LIMIT``
+    over the files' ``UNION ALL`` starts every file's scan at once (ten files of 1M rows: 0.67 s
+    of CPU for the sample against 0.06 s). The rows are the same ones the ``LIMIT`` took (the
+    log's earliest), so the roles are judged on the same sample as before; what it costs is
+    what it always cost, that a column first filled later in the log looks empty here. A view
+    whose row ids are not dense (none is meant to be) still gets its sample from the ``LIMIT``.
+    """
+    view, bound = ident(dataset.view), int(rows)
+    macro = rows_macro(store, dataset.view)
+    if macro:  # the view's reader of a ROW_ID range (a lakehouse table with deleted rows: its ROW_ID reaches no file)
+        store.execute(f"CREATE TABLE {ident(table)} AS SELECT * FROM {ident(macro)}(0, {bound})")
+        return
+    store.execute(f"CREATE TABLE {ident(table)} AS SELECT * FROM {view} WHERE {ident(ROW_ID)} < {bound} LIMIT {bound}")
+    if store.scalar(f"SELECT count(*) FROM {ident(table)}") < min(bound, dataset.row_count):
+        store.execute(f"CREATE OR REPLACE TABLE {ident(table)} AS SELECT * FROM {view} LIMIT {bound}")
 
 
 def _profile_sample(store: "Store", sample: str, columns: list["Column"], progress: Progress,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -504,8 +504,8 @@ one half, as scikit-learn's ``roc_auc_score``)."""
 
 
 AUC_CHUNK_ROWS = 4_000_000
-"""Labelled scores are counted into the histogram this many rows at a time: about 100 MB of
-arrays per chunk, so the pass stays within the memory budget at 100M rows."""
+"""Labelled scores are counted into the histogram this many rows at a time: about 32 MB held per
+count (dense, 96 MB sparse), so the pass stays within the memory budget at 100M rows."""
 
 
 def _auc_by_group(store: Store, rows: Sql, scored: pd.DataFrame, out: Outcomes, cancel: CancelToken) -> pd.DataFrame:
@@ -543,8 +543,7 @@ def _auc_by_group(store: Store, rows: Sql, scored: pd.DataFrame, out: Outcomes, 
     )
     params = (*rows.params, *numbered.params)
     histogram = ScoreHistogram(len(groups) * AUC_BINS)
-    chunks = store.numpy_chunks(Sql(common + "SELECT cell, y, s FROM binned", params), AUC_CHUNK_ROWS, cancel)
-    for chunk in _rebatched(chunks, AUC_CHUNK_ROWS):
+    for chunk in store.numpy_chunks(Sql(common + "SELECT cell, y, s FROM binned", params), AUC_CHUNK_ROWS, cancel):
         histogram.add(np.asarray(chunk["cell"], dtype=np.int64), np.asarray(chunk["y"], dtype=np.int64),
                       np.asarray(chunk["s"], dtype=np.float64))
 
@@ -556,36 +555,12 @@ def _auc_by_group(store: Store, rows: Sql, scored: pd.DataFrame, out: Outcomes, 
         return mann_whitney_auc(position, np.asarray(chosen["y"], dtype=np.float64),
                                 np.asarray(chosen["s"], dtype=np.float64), len(bins))
 
-    cells, count, positives, low, high = histogram.totals()
-    groups["roc_auc"] = histogram_auc(cells // AUC_BINS, cells % AUC_BINS, positives, count - positives, low < high,
+    cells, count, positives, mixed = histogram.totals()
+    groups["roc_auc"] = histogram_auc(cells // AUC_BINS, cells % AUC_BINS, positives, count - positives, mixed,
                                       len(groups), exact_within)
     # A class score that is never valid on a key's labelled rows leaves its group empty:
     # it has no AUC to average, as when the groups were the distinct ones of the rows.
     return groups[groups["g"].isin(np.unique(cells // AUC_BINS))]
-
-
-def _rebatched(chunks: Iterable[dict[str, np.ndarray]], rows: int) -> Iterator[dict[str, np.ndarray]]:
-    """``chunks`` joined into chunks of at least ``rows`` rows (the last may be smaller).
-
-    DuckDB hands a filtered scan over in batches of about one row group (82 batches of 110k
-    rows at 10M), whatever size was asked; the dense histogram's cost per chunk is its whole
-    width, so counting 82 small chunks took twice the CPU of counting four large ones."""
-    pending: list[dict[str, np.ndarray]] = []
-    held = 0
-    for chunk in chunks:
-        pending.append(chunk)
-        held += len(next(iter(chunk.values()), ()))
-        if held >= rows:
-            yield _joined(pending)
-            pending, held = [], 0
-    if pending:
-        yield _joined(pending)
-
-
-def _joined(chunks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    if len(chunks) == 1:
-        return chunks[0]
-    return {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]}
 
 
 def _numbered_groups(scored: pd.DataFrame, n_classes: int) -> pd.DataFrame:
@@ -650,51 +625,82 @@ for sorted unique cells. More groups (a metric per time bucket) keep only the ce
 
 
 class ScoreHistogram:
-    """Rows, positives and the lowest and highest score per histogram cell (``group * AUC_BINS
-    + bin``), added chunk by chunk; ``totals()`` gives the occupied cells in order, so groups
-    and bins come sorted."""
+    """Rows, positives and whether more than one distinct score fell in each histogram cell
+    (``group * AUC_BINS + bin``), added chunk by chunk as DuckDB hands them over; ``totals()``
+    gives the occupied cells in order, so groups and bins come sorted.
+
+    The cost of counting a batch is its rows plus, dense, the whole histogram's width (one
+    ``bincount`` with ``minlength``), or, sparse, the cells seen so far (merged by ``unique``).
+    DuckDB hands a filtered scan over in batches of about one row group (82 of 110k rows at
+    10M), so rows are held until ``AUC_CHUNK_ROWS`` of them are counted at once: 82 small
+    counts took twice the CPU of four large ones. Dense, only the packed ``2 * cell + y`` is
+    held (8 bytes a row where copying cell, class and score into one batch took 24), and
+    whether a cell's scores differ is settled per incoming batch against one score kept per
+    cell: two ``ufunc.at`` (lowest and highest score per cell) cost 0.6 s of CPU at 10M rows.
+    """
 
     def __init__(self, n_cells: int) -> None:
         self.dense = n_cells <= DENSE_HISTOGRAM_CELLS
         size = n_cells if self.dense else 0
         self.cells = np.arange(size, dtype=np.int64)
         self.count, self.positives = np.zeros(size), np.zeros(size)
+        self.first, self.mixed = np.full(size, np.nan), np.zeros(size, dtype=bool)
         self.low, self.high = np.full(size, np.inf), np.full(size, -np.inf)
+        self._held: list[tuple[np.ndarray, ...]] = []
+        self._held_rows = 0
 
     def add(self, cell: np.ndarray, y: np.ndarray, score: np.ndarray) -> None:
-        """Count one chunk of rows (``y`` 0/1 integers) into the dense arrays, or folded into
-        the cells seen so far.
-
-        Dense, one unweighted ``bincount`` of ``2 * cell + y`` counts negatives and positives
-        of every cell at once: a weighted count of rows and one of positives took twice as
-        long, with a float copy of ``y`` and an array of ones per chunk."""
+        """Take one batch of rows (``y`` 0/1 integers); count the held rows once there are
+        ``AUC_CHUNK_ROWS`` of them."""
         if self.dense:
-            by_class = np.bincount(cell * 2 + y, minlength=2 * len(self.cells)).reshape(-1, 2)
+            self._mark_mixed(cell, score)
+            self._held.append((cell * 2 + y,))
+        else:
+            self._held.append((cell, y, score))
+        self._held_rows += len(cell)
+        if self._held_rows >= AUC_CHUNK_ROWS:
+            self._count_held()
+
+    def _mark_mixed(self, cell: np.ndarray, score: np.ndarray) -> None:
+        """Mark the cells where a score differs from the first score kept for the cell: the
+        cells holding more than one distinct score, exactly, in a few gathers per batch."""
+        kept = self.first[cell]
+        new = np.isnan(kept)
+        if new.any():
+            self.first[cell[new]] = score[new]  # of repeated cells one write wins: any of its scores will do
+            kept[new] = self.first[cell[new]]
+        self.mixed[cell[score != kept]] = True
+
+    def _count_held(self) -> None:
+        if not self._held:
+            return
+        held = [np.concatenate(parts) if len(parts) > 1 else parts[0] for parts in zip(*self._held)]
+        self._held, self._held_rows = [], 0
+        if self.dense:
+            # one unweighted bincount of 2 * cell + y counts negatives and positives of every cell
+            # at once: a weighted count of rows and one of positives took twice as long
+            by_class = np.bincount(held[0], minlength=2 * len(self.cells)).reshape(-1, 2)
             self.count += by_class[:, 0] + by_class[:, 1]  # a tenth of .sum(axis=1)'s time on two columns
             self.positives += by_class[:, 1]
-            np.minimum.at(self.low, cell, score)
-            np.maximum.at(self.high, cell, score)
             return
+        cell, y, score = held
         merged = (np.concatenate(pair) for pair in zip((self.cells, self.count, self.positives, self.low, self.high),
                                                        (cell, np.ones(len(cell)), y, score, score)))
         cell, count, positives, low, high = merged
         self.cells, inverse = np.unique(cell, return_inverse=True)
         size = len(self.cells)
-        self.count, self.positives = np.zeros(size), np.zeros(size)
+        self.count, self.positives = np.bincount(inverse, weights=count, minlength=size), np.bincount(
+            inverse, weights=positives, minlength=size)
         self.low, self.high = np.full(size, np.inf), np.full(size, -np.inf)
-        self._count_into(inverse, count, positives, low, high)
-
-    def _count_into(self, index, count, positives, low, high) -> None:
-        size = len(self.cells)
-        self.count += np.bincount(index, weights=count, minlength=size)
-        self.positives += np.bincount(index, weights=positives, minlength=size)
-        np.minimum.at(self.low, index, low)
-        np.maximum.at(self.high, index, high)
+        np.minimum.at(self.low, inverse, low)
+        np.maximum.at(self.high, inverse, high)
 
     def totals(self) -> tuple[np.ndarray, ...]:
-        """(cells, rows, positives, lowest score, highest score) of the occupied cells."""
+        """(cells, rows, positives, more than one distinct score) of the occupied cells."""
+        self._count_held()
         kept = np.flatnonzero(self.count)
-        return tuple(values[kept] for values in (self.cells, self.count, self.positives, self.low, self.high))
+        mixed = self.mixed if self.dense else self.low < self.high
+        return tuple(values[kept] for values in (self.cells, self.count, self.positives, mixed))
 
 
 def histogram_auc(

@@ -23,7 +23,7 @@ import numpy as np
 from scipy.spatial.distance import jensenshannon
 
 from analysis.triage.cells import Cell, ColumnCounts, count_cells
-from analysis.triage.far_beyond import far_beyond_symptoms, nearest_unit_factor
+from analysis.triage.far_beyond import UNIT_FACTORS, UNIT_TOLERANCE, far_beyond_symptoms, nearest_unit_factor
 from analysis.triage.row_scan import STUCK_MIN_REFERENCE_DISTINCT, FirstRows, row_level_symptoms, shared_first_rows
 from analysis.dataset import Dataset
 from analysis.data.time import time_span, timestamp_expr
@@ -384,11 +384,22 @@ def _distribution_effects(
     return effects
 
 
+_NO_UNIT_WITHIN = min(abs(math.log(factor)) for factor in UNIT_FACTORS) - UNIT_TOLERANCE
+"""A ratio of means nearer 1 than this (log scale) is within the tolerance of no unit factor:
+most cells' ratios are, and a check of 10M rows asks for 12,150 cells' factors."""
+
+
 def _unit_factor(obs: ColumnCounts, ref: ColumnCounts) -> float | None:
-    """The unit factor that maps the reference's mean and spread onto the cell's, if any."""
+    """The unit factor that maps the reference's mean and spread onto the cell's, if any.
+
+    A mean that moved less than any factor can reach is answered at once, without trying
+    the twenty factors in Python (1.4 s of the 10M-row check under cProfile)."""
     if not (ref.mean and ref.std and obs.mean and obs.std) or math.isnan(obs.std) or math.isnan(ref.std):
         return None
-    return nearest_unit_factor(obs.mean / ref.mean, obs.std / ref.std)
+    mean_ratio = obs.mean / ref.mean
+    if mean_ratio > 0 and abs(math.log(mean_ratio)) < _NO_UNIT_WITHIN:
+        return None
+    return nearest_unit_factor(mean_ratio, obs.std / ref.std)
 
 
 def _moment_distance(obs: ColumnCounts, ref: ColumnCounts) -> float:

@@ -22,10 +22,11 @@ _sleuth = partial(sleuth_in_process, check=True)
 
 
 @pytest.fixture(scope="module")
-def reviewed(demo_files, tmp_path_factory):
-    """A workspace created by ``queue add`` (sampled), with one decision."""
+def reviewed(window_demo_files, tmp_path_factory):
+    """A workspace created by ``queue add`` (sampled), with one decision: on the 20k-row demo,
+    whose largest groups still hold more failures than the sample keeps."""
     workspace = tmp_path_factory.mktemp("cli") / "review.sleuth"
-    added = json.loads(_sleuth("queue", "add", workspace, demo_files.log, "--sample", "25", "--json").stdout)
+    added = json.loads(_sleuth("queue", "add", workspace, window_demo_files.log, "--sample", "25", "--json").stdout)
     group = added["groups"][0]["id"]
     _sleuth("queue", "decide", workspace, group, "--decision", "collect", "--note", "kiosk unseen", "--owner", "ana",
             "--user", "bo")
@@ -34,7 +35,7 @@ def reviewed(demo_files, tmp_path_factory):
 
 def test_add_creates_the_workspace_and_reports_its_groups(reviewed):
     _, added, _ = reviewed
-    assert added["added"] > 0 and added["duplicates"] == 0
+    assert added["added"] > 0 and added["duplicates"] == 0 and added["counted"] > 0  # the sample left some out
     assert all(g["items"] <= 25 for g in added["groups"])
     assert added["added"] + added["counted"] == sum(g["impact"]["failures"] for g in added["groups"])
     assert set(added["groups"][0]) >= {"id", "title", "slice", "items", "impact", "status", "tags", "owner", "decision"}
@@ -47,15 +48,15 @@ def _demo_failures(demo_files, since, until) -> int:
     return int((inside & log["is_fraud"].notna() & (log["is_fraud"] != log["prediction"])).sum())
 
 
-def test_the_same_log_added_twice_with_a_sample_counts_its_failures_once(demo_files, tmp_path):
+def test_the_same_log_added_twice_with_a_sample_counts_its_failures_once(window_demo_files, tmp_path):
     """Issue 16: reading the same rows again with ``--sample`` changes no group's count; a later
     week adds exactly its failures."""
     workspace, start = tmp_path / "weekly.sleuth", pd.Timestamp("2026-10-01")
     week, two_weeks = start + pd.Timedelta(days=7), start + pd.Timedelta(days=14)
 
     def add(until):
-        return json.loads(_sleuth("queue", "add", workspace, demo_files.log, "--where", f"timestamp < '{until.date()}'",
-                                  "--sample", "25", "--json").stdout)
+        return json.loads(_sleuth("queue", "add", workspace, window_demo_files.log, "--where",
+                                  f"timestamp < '{until.date()}'", "--sample", "25", "--json").stdout)
 
     def counts():
         listed = json.loads(_sleuth("queue", "list", workspace, "--json").stdout)
@@ -63,14 +64,14 @@ def test_the_same_log_added_twice_with_a_sample_counts_its_failures_once(demo_fi
 
     first = add(week)
     assert first["counted"] > 0
-    assert counts()[0] == first["added"] + first["counted"] == _demo_failures(demo_files, start, week)
+    assert counts()[0] == first["added"] + first["counted"] == _demo_failures(window_demo_files, start, week)
     before = counts()
     again = add(week)
     assert (again["added"], again["counted"], again["duplicates"]) == (0, 0, first["added"] + first["counted"])
     assert counts() == before
     later = add(two_weeks)
-    assert later["added"] + later["counted"] == _demo_failures(demo_files, week, two_weeks)
-    assert counts()[0] == _demo_failures(demo_files, start, two_weeks)
+    assert later["added"] + later["counted"] == _demo_failures(window_demo_files, week, two_weeks)
+    assert counts()[0] == _demo_failures(window_demo_files, start, two_weeks)
 
 
 def test_list_shows_the_decision_and_filters_by_status(reviewed):
@@ -153,17 +154,19 @@ def test_pdf_report_has_ink_on_every_page_and_names_every_group(reviewed, tmp_pa
     assert inked and all(dark > DARK_PIXELS_OF_A_LINE for dark in inked), inked
 
 
-def test_train_on_a_two_version_log_needs_the_models_version(demo_files, tmp_path):
+def test_train_on_a_two_version_log_needs_the_models_version(window_demo_files, tmp_path):
     """A model file whose name names no version cannot be matched to one of the log's versions:
     tracing another version's failures through it would blame the wrong training rows."""
     model = tmp_path / "model.skops"
-    shutil.copy(demo_files.models["fraud-lr-2026.09"], model)
-    result = _sleuth("queue", "add", tmp_path / "w.sleuth", demo_files.log, "--train", demo_files.training,
-                     "--model", model, check=False)
+    shutil.copy(window_demo_files.models["fraud-lr-2026.09"], model)
+    result = _sleuth("queue", "add", tmp_path / "w.sleuth", window_demo_files.log, "--train",
+                     window_demo_files.training, "--model", model, check=False)
     assert result.returncode == 2 and "--version" in result.stderr and "fraud-lr-2026.09" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+# On the 200k demo: the 20k demo's first week has too few of the category's failures for blame to
+# single out the flipped batch (no batch group at all).
 def test_train_groups_the_flipped_categorys_failures_under_the_blamed_batch(demo_files, tmp_path):
     """``--train``/``--model`` reach the intake: the linear version's failures in the category whose
     training labels the manifest says were flipped form a group blaming the flipped batch."""
@@ -179,14 +182,14 @@ def test_train_groups_the_flipped_categorys_failures_under_the_blamed_batch(demo
     assert f"source = {incident['source']}" in largest["title"], largest["title"]
 
 
-def test_trace_at_most_caps_the_failures_blame_traces_and_says_so(demo_files, tmp_path):
+def test_trace_at_most_caps_the_failures_blame_traces_and_says_so(window_demo_files, tmp_path):
     """``--trace-at-most N`` reaches the intake: N of the version's failures are traced, and the
     output says how many of how many (the rest join the batch's group only when the model without
     it gets them right)."""
     added = json.loads(_sleuth(
-        "queue", "add", tmp_path / "w.sleuth", demo_files.log, "--where", "timestamp < '2026-10-03'",
-        "--version", "fraud-lr-2026.09", "--train", demo_files.training, "--model",
-        demo_files.models["fraud-lr-2026.09"], "--trace-at-most", "20", "--json").stdout)
+        "queue", "add", tmp_path / "w.sleuth", window_demo_files.log, "--where", "timestamp < '2026-10-03'",
+        "--version", "fraud-lr-2026.09", "--train", window_demo_files.training, "--model",
+        window_demo_files.models["fraud-lr-2026.09"], "--trace-at-most", "20", "--json").stdout)
     failures = sum(g["impact"]["failures"] for g in added["groups"])
     assert failures > 20
     assert added["notes"] == [f"version fraud-lr-2026.09: traced 20 of {failures:,} failures to training batches "
@@ -198,6 +201,7 @@ def test_trace_at_most_caps_the_failures_blame_traces_and_says_so(demo_files, tm
     assert all(g["impact"]["failures"] == g["blamed_batch"]["failures"] for g in batches)
 
 
+# On the 200k demo: on 20k rows the check names the swapped client's finding a unit change, not a swap.
 def test_check_keeps_its_findings_for_the_meeting_and_the_next_intake(demo_files, tmp_path):
     """``queue add --check`` keeps the check's findings in the workspace: the swapped client's
     finding group finds its sentence there (what the meeting shows), and a later intake without
@@ -224,6 +228,7 @@ def test_check_keeps_its_findings_for_the_meeting_and_the_next_intake(demo_files
         opened.close()
 
 
+# On the 200k clean demo: on 20k clean rows the checks raise findings (7), and the test needs none.
 def test_a_clean_check_is_kept_and_not_run_again_at_the_next_intake(clean_demo_files, tmp_path):
     """A log whose check finds nothing: the first ``queue add`` checks it and the workspace keeps
     "checked, no findings" with the check's reference and time; the next intake uses that (the
@@ -249,6 +254,7 @@ def test_a_clean_check_is_kept_and_not_run_again_at_the_next_intake(clean_demo_f
     assert last_check()["checked_at"] > first["checked_at"]
 
 
+# On the 200k demo: on 20k rows the swap is found as a unit change (see above).
 def test_a_first_queue_add_without_check_still_groups_the_swap_by_its_finding(demo_files, tmp_path):
     """Issue 16's swap split, on the user's default path: a new workspace (no check kept) and a
     plain ``queue add``. The checks run first and are kept, so the swapped client's failures

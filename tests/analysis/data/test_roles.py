@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -46,6 +48,31 @@ def test_profile_matches_pandas(store, tmp_path):
     assert profiles["city"].distinct == frame["city"].nunique()
     assert dict(profiles["label"].value_counts) == {str(k): v for k, v in frame["label"].value_counts().items()}
     assert ROW_ID not in profiles
+
+
+def test_profile_of_many_files_is_the_first_rows(store, tmp_path):
+    """The sample is the log's first rows by row id, from the first file, whatever order
+    DuckDB's threads would finish the files in (files large enough for one scan each)."""
+    parts = [pd.DataFrame({"amount": rng.normal(100 * k, 1, 60_000), "part": k}) for k in range(3)]
+    for k, part in enumerate(parts):
+        part.to_parquet(tmp_path / f"part-{k}.parquet")
+    dataset = open_dataset(store, [str(tmp_path / f"part-{k}.parquet") for k in range(3)])
+    profiles = {p.name: p for p in profile_columns(store, dataset, sample_rows=2_000)}
+    first = parts[0].head(2_000)
+    assert profiles["amount"].rows == 2_000
+    assert profiles["amount"].minimum == pytest.approx(first["amount"].min())
+    assert profiles["amount"].maximum == pytest.approx(first["amount"].max())
+    assert (profiles["part"].minimum, profiles["part"].maximum) == (0, 0)
+
+
+def test_profile_of_a_view_with_sparse_row_ids_still_has_its_rows(store, tmp_path):
+    """A view whose row ids do not start at 0 still gets a full sample (from the LIMIT)."""
+    frame = pd.DataFrame({"amount": rng.normal(50, 10, 5_000)})
+    frame.to_parquet(tmp_path / "p.parquet")
+    dataset = open_dataset(store, str(tmp_path / "p.parquet"))
+    store.execute(f'CREATE VIEW shifted AS SELECT * REPLACE ("{ROW_ID}" + 1000000 AS "{ROW_ID}") FROM "{dataset.view}"')
+    profiles = profile_columns(store, replace(dataset, view="shifted"), sample_rows=1_000)
+    assert profiles[0].rows == 1_000
 
 
 def test_fraud_demo_log(store, tmp_path):

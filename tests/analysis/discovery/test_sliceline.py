@@ -365,3 +365,20 @@ def test_discover_slices_without_labels_finds_nothing(store):
     frame = pd.DataFrame({"region": ["a", "b"] * 50, "label": [None] * 100})
     columns = make_table(store, frame)
     assert discover_slices(store, "log", columns[:1], "CAST(label AS INTEGER)") == []
+
+
+def test_block_marginals_equal_summing_the_whole_table():
+    """Every marginal of a block's table, summed from smaller ones, equals numpy's sum of the
+    whole table over the dropped axes (counts exactly, error sums to rounding)."""
+    from analysis.discovery.sliceline import _block_marginals
+
+    rng = np.random.default_rng(5)
+    shape = (3, 4, 2, 5, 3)
+    sizes, errors = rng.integers(0, 40, shape), rng.random(shape)
+    kept = {combo: combo for level in (1, 2, 3, 5) for combo in itertools.combinations(range(len(shape)), level)}
+    got = _block_marginals(sizes, errors, kept)
+    assert set(got) == set(kept)
+    for combo, (got_sizes, got_errors) in got.items():
+        dropped = tuple(axis for axis in range(len(shape)) if axis not in combo)
+        np.testing.assert_array_equal(got_sizes, sizes.sum(axis=dropped))
+        np.testing.assert_allclose(got_errors, errors.sum(axis=dropped), rtol=1e-12)

@@ -455,6 +455,26 @@ def test_auc_on_a_real_table_matches_sklearn(store, monkeypatch, bins, chunk_row
                                                      abs=AUC_ERROR_BOUND), name
 
 
+@pytest.mark.parametrize("dense_cells", [1 << 22, 0])
+def test_histogram_marks_the_cells_holding_distinct_scores_across_batches(monkeypatch, dense_cells):
+    """A cell is mixed when its scores differ, also when they arrive in different batches
+    (counted in 3-row chunks): the same as pandas' count of distinct scores per cell."""
+    import analysis.metrics.per_version as per_version
+
+    monkeypatch.setattr(per_version, "AUC_CHUNK_ROWS", 3)
+    monkeypatch.setattr(per_version, "DENSE_HISTOGRAM_CELLS", dense_cells)
+    rows = pd.DataFrame({"cell": [5, 7, 5, 9, 7, 5, 9, 9, 2], "y": [1, 0, 0, 1, 1, 0, 0, 1, 1],
+                         "s": [0.3, 0.4, 0.3, 0.5, 0.41, 0.3, 0.5, 0.5000001, 0.2]})
+    histogram = per_version.ScoreHistogram(16)
+    for batch in (rows.iloc[:2], rows.iloc[2:4], rows.iloc[4:5], rows.iloc[5:]):
+        histogram.add(batch["cell"].to_numpy(np.int64), batch["y"].to_numpy(np.int64), batch["s"].to_numpy(float))
+    cells, count, positives, mixed = histogram.totals()
+    truth = rows.groupby("cell").agg(count=("y", "size"), positives=("y", "sum"), distinct=("s", "nunique"))
+    assert cells.tolist() == truth.index.tolist()
+    assert count.tolist() == truth["count"].tolist() and positives.tolist() == truth["positives"].tolist()
+    assert mixed.tolist() == (truth["distinct"] > 1).tolist()
+
+
 def test_intervals_match_scipy_on_the_same_rows(store):
     """Shares get scipy's Wilson interval, means Student's t; few rows are flagged by the stated rule."""
     from scipy import stats

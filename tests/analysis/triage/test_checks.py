@@ -205,3 +205,22 @@ def test_distribution_effects_in_one_batch_match_each_pair_alone():
         assert effect == pytest.approx(expected, abs=1e-12)
     assert batch[-1] == 0.0
     assert (batch[:-1] > 0).all()
+
+
+def test_unit_factor_shortcut_agrees_with_trying_every_factor():
+    """The shortcut for means that barely moved gives what trying every unit factor gives,
+    on ratios spread over 30 decades and packed around the shortcut's edge."""
+    from types import SimpleNamespace
+
+    from analysis.triage import checks
+    from analysis.triage.far_beyond import nearest_unit_factor
+
+    rng = np.random.default_rng(3)
+    edge = np.exp(checks._NO_UNIT_WITHIN)
+    means = np.concatenate([np.exp(rng.uniform(-35, 35, 20_000)), edge * rng.uniform(0.98, 1.02, 2_000),
+                            1 / edge * rng.uniform(0.98, 1.02, 2_000), [10.0, 0.01, 60.0, 1.0]])
+    spreads = means * np.exp(rng.normal(0, 0.2, len(means)))
+    reference = SimpleNamespace(mean=1.0, std=1.0)
+    got = [checks._unit_factor(SimpleNamespace(mean=m, std=s), reference) for m, s in zip(means, spreads)]
+    assert got == [nearest_unit_factor(m, s) for m, s in zip(means, spreads)]
+    assert sum(g is not None for g in got) > 100  # factors are found, not only refused

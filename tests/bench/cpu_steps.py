@@ -1,0 +1,129 @@
+"""CPU seconds of the open's and the metrics' steps, for this tree or another checkout.
+
+On a machine shared with other work, wall time grows with the load while the CPU a process
+uses barely moves, so a change is judged by CPU taken in turns with the code before it:
+
+* ``split PARTS`` cuts the cached 10M-row log into PARTS Parquet files (a many-file log, as
+  the 100M workstation log is ten files), into ``SLEUTH_BENCH_CACHE/parts-PARTS``;
+* ``open GLOB``: ``load_log`` (no checks) and the table's first page, with the CPU of this
+  process and of its children (the file probe's child) and of ``profile_columns`` (roles);
+* ``auc LOG``: ``overall_metrics`` with ROC AUC, the CPU until the metrics and until AUC;
+* ``compare LOG``: ``run_comparison`` of v1 and v2 on the shadow log (``bench_compare.py``
+  builds it), the CPU until the verdict and until the whole report.
+
+``--tree DIR`` imports ``analysis`` from DIR (a ``git archive main | tar -x -C DIR`` copy) to
+measure the code before a change. Each run is one process and prints one JSON line; run the
+trees in turns, three times each, and compare the medians:
+``for i in 1 2 3; do for t in /tmp/main .; do .venv/bin/python tests/bench/cpu_steps.py --tree $t open 'DIR/*.parquet'; done; done``
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+
+def _cpu() -> tuple[float, float]:
+    """(this process, its finished children) user + system CPU seconds."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
+def split(parts: int) -> None:
+    import duckdb
+    from common import CACHE_DIR, DEFAULT_ROWS, ensure_log
+
+    source, folder = ensure_log(), CACHE_DIR / f"parts-{parts}"
+    folder.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    size = DEFAULT_ROWS // parts
+    for k in range(parts):
+        con.execute(f"COPY (SELECT * EXCLUDE (file_row_number) FROM read_parquet('{source}', file_row_number=true) "
+                    f"WHERE file_row_number >= {k * size} AND file_row_number < {(k + 1) * size} "
+                    f"ORDER BY file_row_number) TO '{folder / f'part-{k:02d}.parquet'}' (FORMAT parquet)")
+    print(folder)
+
+
+def open_steps(pattern: str) -> dict:
+    import analysis.data.open_log as open_log
+    from analysis.data.open_log import load_log
+    from analysis.store import APP_MEMORY_LIMIT, Store
+    from analysis.window import TableSpec, fetch_window, prepare_table
+
+    profiled = {}
+    profile_columns = open_log.profile_columns
+
+    def timed_profile(*args, **kwargs):
+        started = _cpu()[0]
+        try:
+            return profile_columns(*args, **kwargs)
+        finally:
+            profiled["profile_columns_cpu_s"] = _cpu()[0] - started
+
+    open_log.profile_columns = timed_profile
+    store = Store(memory_limit=APP_MEMORY_LIMIT)  # as the window runs it
+    own, children = _cpu()
+    loaded = load_log(store, sorted(glob.glob(pattern)), check=False)
+    loaded_own, loaded_children = _cpu()
+    window = prepare_table(store, TableSpec(loaded.dataset.view, tuple(loaded.dataset.column_names)))
+    assert len(fetch_window(store, window, 0, 200)) == 200
+    return {"load_cpu_s": loaded_own - own, "probe_child_cpu_s": loaded_children - children,
+            "page_cpu_s": _cpu()[0] - loaded_own, **profiled, "label": loaded.roles.label}
+
+
+def auc_steps(log: str) -> dict:
+    from analysis.data.open_log import load_log
+    from analysis.metrics.per_version import overall_metrics
+    from analysis.scope import Scope
+    from analysis.store import Store
+
+    store = Store()  # as bench_open's headless route runs it
+    loaded = load_log(store, [log], check=False)
+    marks, started = {}, time.process_time()
+    results = overall_metrics(Scope(store, loaded.dataset, loaded.roles),
+                              partial=lambda _shown: marks.setdefault("metrics_cpu_s", time.process_time() - started))
+    return {**marks, "auc_cpu_s": time.process_time() - started,
+            "auc": {r.version: r.metrics["roc_auc"] for r in results}}
+
+
+def compare_steps(log: str) -> dict:
+    from analysis.compare.report import run_comparison
+    from analysis.data.open_log import load_log
+    from analysis.scope import Scope
+    from analysis.store import APP_MEMORY_LIMIT, Store
+
+    store = Store(memory_limit=APP_MEMORY_LIMIT)  # as `sleuth compare` runs it
+    loaded = load_log(store, [log], check=False)
+    marks, started = {}, time.process_time()
+    report = run_comparison(Scope(store, loaded.dataset, loaded.roles), "v1", "v2",
+                            partial=lambda _verdict: marks.setdefault("verdict_cpu_s", time.process_time() - started)).report
+    return {**marks, "report_cpu_s": time.process_time() - started, "flips": report["flips"]["negative"],
+            "top_slice": report["regressed_slices"][0]["predicate"] if report["regressed_slices"] else ""}
+
+
+STEPS = {"open": open_steps, "auc": auc_steps, "compare": compare_steps}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tree", type=Path, default=Path(__file__).resolve().parents[2])
+    parser.add_argument("step", choices=("split", *STEPS))
+    parser.add_argument("target", help="PARTS for split, a glob for open, a log for auc and compare")
+    args = parser.parse_args()
+    sys.path[:0] = [str(args.tree.resolve()), str(Path(__file__).resolve().parent)]
+    if args.step == "split":
+        split(int(args.target))
+        return
+    result = STEPS[args.step](args.target)
+    print(json.dumps({"tree": str(args.tree), **{k: round(v, 3) if isinstance(v, float) else v
+                                                  for k, v in result.items()}}))
+
+
+if __name__ == "__main__":
+    main()
