@@ -15,6 +15,16 @@ from typing import Any, Iterable, Sequence
 ROW_ID = "_sleuth_row"
 """Dense 0-based row number that every registered dataset view carries (hidden in the GUI)."""
 
+PAGE_FROM, PAGE_TO = "_sleuth_page_from", "_sleuth_page_to"
+"""The parameters of a view's rows macro (:func:`rows_macro_name`): the ROW_ID range it reads."""
+
+
+def rows_macro_name(view: str) -> str:
+    """The table macro ``name(from, to)`` of a view whose ROW_ID range its own filter cannot
+    reach in the files (a lakehouse table with deleted rows): the view's rows with ROW_ID in
+    ``[from, to)``, read at the cost of the row groups that hold them. Most views have none."""
+    return f"{view}_page_rows"
+
 
 def ident(name: str) -> str:
     """Quote a column, view or table name so any text is a valid, inert identifier."""

@@ -52,9 +52,11 @@ import weakref
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
+import duckdb
+
 from analysis.dataset import Column
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
-from analysis.query import ROW_ID, Sql, ident, literal, where_clause
+from analysis.query import ROW_ID, Sql, ident, literal, rows_macro_name, where_clause
 from analysis.store import Store
 
 NULL_TEXT = "∅"
@@ -94,6 +96,9 @@ class TableWindow:
     head_rows: str | None = None
     """For a sort, the in-memory copy of its first ``head_count`` rows in display order."""
     head_count: int = 0
+    rows_macro: str | None = None
+    """The view's rows macro (:func:`analysis.query.rows_macro_name`), when it has one: plain
+    pages and pages by id are read through it, at the cost of the rows' row groups."""
 
 
 SORTED_COPIES = "sleuth_sorted_rows"
@@ -146,7 +151,7 @@ def prepare_table(
         progress(0.0, "Counting rows")
         count = store.scalar(f"SELECT count(*) FROM {ident(spec.view)}", cancel)
         progress(1.0, "")
-        return TableWindow(spec, int(count))
+        return TableWindow(spec, int(count), rows_macro=rows_macro(store, spec.view))
     ordering = store.new_name("sleuth_order")
     progress(0.0, "Sorting rows" if spec.sort else "Filtering rows")
     with store.job_cursor(cancel) as cur:
@@ -154,7 +159,7 @@ def prepare_table(
         build = _ordering_sql(spec, ordering)
         cur.execute(build.text, list(build.params))
         count = int(cur.execute(f"SELECT count(*) FROM {ident(ordering)}").fetchall()[0][0])
-        window = TableWindow(spec, count, ordering)
+        window = TableWindow(spec, count, ordering, rows_macro=rows_macro(store, spec.view))
         if spec.sort:
             cancel.raise_if_cancelled()
             head = _head_name(ordering)
@@ -162,6 +167,36 @@ def prepare_table(
             window = replace(window, head_rows=head, head_count=min(count, HEAD_ROWS))
     progress(1.0, "")
     return window
+
+
+def rows_macro(store: Store, view: str) -> str | None:
+    """The view's rows macro (:func:`analysis.query.rows_macro_name`), if it has one (only
+    Sleuth's DuckDB store makes them: a Spark table is paged by keys, :mod:`analysis.engine.pages`)."""
+    if not isinstance(store, Store):
+        return None
+    name = rows_macro_name(view)
+    try:  # binding it costs less than listing the catalog's functions (20-80 ms of CPU)
+        store.rows(f"DESCRIBE SELECT * FROM {ident(name)}(0, 0)")
+    except duckdb.CatalogException:
+        return None
+    return name
+
+
+def first_rows(store: Store, view: str, rows: int) -> str:
+    """The view's first ``rows`` rows as a FROM item: the ROW_ID range ``[0, rows)`` through
+    its rows macro where it has one, else a LIMIT. Over a log of many Parquet files (one scan
+    per file) a LIMIT starts every file's scan (0.4 s of CPU for 50,000 rows of 9 files of 10M
+    rows, where the first file alone takes 0.05 s); the range reads the first file's first row
+    group only, and over a lakehouse table with deleted rows it does not scan the table."""
+    macro = rows_macro(store, view)
+    return f"{ident(macro)}(0, {int(rows)})" if macro else f"(SELECT * FROM {ident(view)} LIMIT {int(rows)})"
+
+
+def _ranged(window: TableWindow, start: int, stop: int) -> str:
+    """Where to read the window's rows with ROW_ID in ``[start, stop)`` from."""
+    if window.rows_macro is None:
+        return ident(window.spec.view)
+    return f"{ident(window.rows_macro)}({int(start)}, {int(stop)})"
 
 
 def _ordering_sql(spec: TableSpec, ordering: str) -> Sql:
@@ -269,7 +304,6 @@ def fetch_window(store: Store, window: TableWindow, start: int, stop: int) -> Pa
     if stop <= start:
         return format_page(start, spec.columns, [], [])
     selected = ", ".join([ident(ROW_ID)] + [ident(c) for c in spec.columns])
-    source = ident(spec.view)
     copy = _sorted_copy(window.sorted_rows) if window.sorted_rows is not None else (
         ident(window.head_rows) if window.head_rows is not None and stop <= window.head_count else None)
     with store.job_cursor() as cur:
@@ -282,7 +316,7 @@ def fetch_window(store: Store, window: TableWindow, start: int, stop: int) -> Pa
             rows = cur.fetchall()
         elif window.ordering is None:
             cur.execute(
-                f"SELECT {selected} FROM {source} "
+                f"SELECT {selected} FROM {_ranged(window, start, stop)} "
                 f"WHERE {ident(ROW_ID)} >= ? AND {ident(ROW_ID)} < ? ORDER BY {ident(ROW_ID)}",
                 [start, stop],
             )
@@ -296,7 +330,7 @@ def fetch_window(store: Store, window: TableWindow, start: int, stop: int) -> Pa
                     [start, stop],
                 ).fetchall()
             ]
-            rows = _rows_by_id(cur, selected, source, ids)
+            rows = _rows_by_id(cur, selected, _ranged(window, min(ids), max(ids) + 1) if ids else "", ids)
         types = [d[1] for d in cur.description or ()]
     return format_page(start, spec.columns, rows, types[1:])
 

@@ -59,6 +59,29 @@ class CsvLayout:
         return "".join(f", {o}" for o in options)
 
 
+def decompressed(path: Path) -> Iterator[bytes]:
+    """The bytes of a gzip file (every member) as far as they decompress: unlike ``gzip.open``,
+    zlib hands out what it decoded before a cut instead of raising and dropping it."""
+    with open(path, "rb") as raw:
+        stream = zlib.decompressobj(31)
+        while chunk := raw.read(1 << 16):
+            while chunk:
+                yield stream.decompress(chunk)
+                chunk = stream.unused_data if stream.eof else b""
+                if stream.eof:
+                    stream = zlib.decompressobj(31)
+
+
+def _head(path: Path, size: int) -> bytes:
+    """The first ``size`` decompressed bytes of a gzip file (fewer when it is cut before them)."""
+    head = b""
+    for chunk in decompressed(path):
+        head += chunk
+        if len(head) >= size:
+            break
+    return head[:size]
+
+
 def csv_layout(path: Path) -> CsvLayout:
     """The layout of ``path``'s top lines; raises :class:`InputError` for what is no table.
     A gzipped file is judged by its decompressed top (its footer is not looked for: finding
@@ -67,7 +90,9 @@ def csv_layout(path: Path) -> CsvLayout:
     with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as handle:
         try:
             head = handle.read(SAMPLE_BYTES)
-        except (OSError, EOFError, zlib.error) as exc:
+        except EOFError:  # a file cut short has a top like any other: the lines before its cut load
+            head = _head(path, SAMPLE_BYTES)
+        except (OSError, zlib.error) as exc:
             raise InputError(f"a truncated or corrupt gzip file ({exc})", file=str(path)) from exc
     if _MARKUP.match(head):
         raise InputError("this is an HTML or XML page, not a CSV table (an error page saved as the log?)",

@@ -18,7 +18,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Sequence
 
-from analysis.data.csv_dialect import csv_layout
+from analysis.data.csv_dialect import csv_layout, decompressed
 from analysis.errors import InputError
 
 
@@ -91,6 +91,22 @@ class LogFiles:
     format: Format
     left_out: tuple[str, ...] = ()
     searched: frozenset[Path] = frozenset()
+    cut: tuple["CutGzip", ...] = ()
+    """The gzip files cut short, each read from a copy of its complete lines (in ``paths``)."""
+
+
+@dataclass(frozen=True)
+class CutGzip:
+    """A gzip file cut short (a copy interrupted, a disk filled): its complete lines were
+    copied, uncompressed, to ``copy``, which is read in its place."""
+
+    original: Path
+    copy: Path
+    lines: int
+
+    @property
+    def note(self) -> str:
+        return f"{self.original} is cut after line {self.lines:,}: the rest of the file is skipped"
 
 
 def log_files(specs: Sequence[str]) -> LogFiles:
@@ -101,7 +117,8 @@ def log_files(specs: Sequence[str]) -> LogFiles:
     of another format than the rest, or a text file whose header shares no column with the
     log's other files (a README.txt) is left out and listed, so one stray file never stops a
     folder from opening nor becomes columns of the log. A truncated gzip part shows only at its
-    end, so it is left out by :func:`without_corrupt_gzip` once reading the log has failed.
+    end, so it is read up to the cut (or left out, when damaged) by :func:`without_broken_gzip` once
+    reading the log has failed.
     """
     found = _resolve(specs)
     named = [path for path, searched in found if not searched]
@@ -131,25 +148,33 @@ def log_files(specs: Sequence[str]) -> LogFiles:
                     frozenset(p for p, searched in found if searched))
 
 
-def without_corrupt_gzip(files: LogFiles) -> LogFiles:
-    """``files`` less the gzip parts found by searching that do not decompress to their end.
+def without_broken_gzip(files: LogFiles, scratch: Path) -> LogFiles:
+    """``files`` with each gzip file cut short read from a copy of its complete lines (written
+    into ``scratch``), and the gzip parts found by searching that are damaged inside their
+    stream left out; a named file damaged so is refused.
 
-    Called only after reading the log failed: a truncated gzip is found only at its end, so
-    checking every part before DuckDB reads it would decompress each file twice. Returns
-    ``files`` itself when no part is corrupt (the failure lies elsewhere)."""
+    Called only after reading the log failed: a cut or damage is found only at the file's end,
+    so checking every part before DuckDB reads it would decompress each file twice. A cut
+    file's lines before the cut are as good as any (the bad-input policy loads what it can and
+    says where it stopped). Returns ``files`` itself when no part is broken (the failure lies
+    elsewhere)."""
     corrupt: dict[Path, str] = {}
-    for path in (p for p in files.paths if p in files.searched and p.suffix.lower() == ".gz"):
+    cut: dict[Path, CutGzip] = {}
+    for index, path in enumerate(p for p in files.paths if p.suffix.lower() == ".gz"):
         try:
-            _check_gzip(path)
+            if _check_gzip(path):
+                cut[path] = _complete_lines(path, scratch / str(index))
         except InputError as exc:
+            if path not in files.searched:
+                raise
             corrupt[path] = exc.message
-    if not corrupt:
+    if not corrupt and not cut:
         return files
     left_out = files.left_out + tuple(f"{p}: {why}" for p, why in corrupt.items())
-    kept = [p for p in files.paths if p not in corrupt]
+    kept = [cut[p].copy if p in cut else p for p in files.paths if p not in corrupt]
     if not kept:
         raise InputError("no readable data file: " + "; ".join(left_out))
-    return replace(files, paths=kept, left_out=left_out)
+    return replace(files, paths=kept, left_out=left_out, cut=files.cut + tuple(cut.values()))
 
 
 def _main_format(formats: dict[Path, Format]) -> Format:
@@ -160,16 +185,37 @@ def _main_format(formats: dict[Path, Format]) -> Format:
     return max(files, key=lambda f: (files[f], plain[f]))
 
 
-def _check_gzip(path: Path) -> None:
-    """Read a gzip file through once: a truncated or corrupt one is only found at its end."""
+def _check_gzip(path: Path) -> bool:
+    """Read a gzip file through once (a cut or damage is only found at its end): whether it is
+    cut short. Raises :class:`InputError` for damage inside the stream."""
     if path.suffix.lower() != ".gz":
-        return
+        return False
     try:
         with gzip.open(path, "rb") as handle:
             while handle.read(1 << 20):
                 pass
-    except (OSError, EOFError, zlib.error) as exc:
+    except EOFError:
+        return True
+    except (OSError, zlib.error) as exc:
         raise InputError(f"a truncated or corrupt gzip file ({exc})", file=str(path)) from exc
+    return False
+
+
+def _complete_lines(path: Path, folder: Path) -> CutGzip:
+    """Copy the lines of the cut gzip ``path`` that end before the cut into ``folder``, under
+    its name less ``.gz`` (the format is judged by it); a file cut inside its first line is refused."""
+    folder.mkdir(parents=True)
+    copy = folder / path.name[: -len(".gz")]
+    lines, pending = 0, b""
+    with open(copy, "wb") as target:
+        for chunk in decompressed(path):
+            whole, newline, pending = (pending + chunk).rpartition(b"\n")
+            if newline:
+                target.write(whole + newline)
+                lines += whole.count(b"\n") + 1
+    if lines == 0:
+        raise InputError("a gzip file cut short inside its first line: nothing of it can be read", file=str(path))
+    return CutGzip(path, copy, lines)
 
 
 def _unrelated_tables(paths: list[Path], named: set[Path]) -> dict[Path, str]:

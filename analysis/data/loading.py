@@ -31,7 +31,7 @@ from analysis.dataset import NUMERIC_TYPES, Column, Dataset, LoadReport, Skipped
 from analysis.errors import InputError
 from analysis.data.csv_dialect import CsvLayout, body_file, csv_layout, unterminated_quotes
 from analysis.data.json_fallback import MAX_FALLBACK_BYTES, read_json_records
-from analysis.data.formats import Format, LogFiles, log_files, split_table, without_corrupt_gzip
+from analysis.data.formats import CutGzip, Format, LogFiles, log_files, split_table, without_broken_gzip
 from analysis.data.lakehouse import LakeTable, lake_source, lake_table
 from analysis.data.roles import looks_like_score
 from analysis.data.probe import probe_files
@@ -39,8 +39,9 @@ from analysis.data.serving.capture import open_capture
 from analysis.data.serving.detect import Shape, detect_shape, shape_of_columns
 from analysis.data.serving.raw import LakeRows
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
-from analysis.query import ROW_ID, Sql, ident, literal, literal_list
+from analysis.query import PAGE_FROM, PAGE_TO, ROW_ID, Sql, ident, literal, literal_list, rows_macro_name
 from analysis.store import Store
+from analysis.window import first_rows
 
 TYPE_SAMPLE_ROWS = 10_000
 """Rows read to decide whether a column holds timestamps or is mostly numeric."""
@@ -104,6 +105,9 @@ class Backing:
     scans its rows to count them; None where only a count over the rows tells."""
     skipped: list[SkippedRow] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    pages: str | None = None
+    """The rows of a ROW_ID range (``PAGE_FROM``, ``PAGE_TO``), where a ROW_ID filter on ``source``
+    would read every row (a lakehouse table with deleted rows): becomes the view's rows macro."""
 
 
 def data_table_name(view: str) -> str:
@@ -155,11 +159,13 @@ def open_dataset(
     try:
         dataset = _open_files(store, files, table, progress, cancel, lake if lake and not lake.plain else None)
     except InputError:
-        intact = without_corrupt_gzip(files)
-        if intact is files:
-            raise
-        files, dataset = intact, _open_files(store, intact, table, progress, cancel)
-    left_out = [f"left out {why}" for why in files.left_out]
+        with tempfile.TemporaryDirectory(prefix="sleuth-gzip-") as scratch:  # every loader of text copies it
+            intact = without_broken_gzip(files, Path(scratch))
+            if intact is files:
+                raise
+            files, dataset = intact, _named_as_originals(_open_files(store, intact, table, progress, cancel),
+                                                         intact.cut, table)
+    left_out = [cut.note for cut in files.cut] + [f"left out {why}" for why in files.left_out]
     return replace(
         dataset,
         name=name or (Path(specs[0]).name if lake else dataset.name),
@@ -169,6 +175,21 @@ def open_dataset(
     )
 
 
+def _named_as_originals(dataset: Dataset, cut: Sequence[CutGzip], table: str | None) -> Dataset:
+    """``dataset`` as read from the copies of cut gzip files, its paths and the file names in
+    its report (skipped lines, notes) put back to the files the person opened."""
+    swap = {str(part.copy): str(part.original) for part in cut}
+
+    def named(text: str) -> str:
+        for copy, original in swap.items():
+            text = text.replace(copy, original)
+        return text
+    paths = tuple(swap.get(p, p) for p in dataset.paths)
+    report = replace(dataset.report, skipped=tuple(replace(s, file=swap.get(s.file, s.file)) for s in dataset.report.skipped),
+                     warnings=tuple(named(w) for w in dataset.report.warnings))
+    return replace(dataset, paths=paths, name=_default_name([Path(p) for p in paths], table), report=report)
+
+
 def _lake_loader(lake: LakeTable) -> Loader:
     """The loader of a lakehouse table whose files alone would read wrong (renamed columns,
     deleted rows: :func:`analysis.data.lakehouse.lake_source`)."""
@@ -176,7 +197,7 @@ def _lake_loader(lake: LakeTable) -> Loader:
     def load(store: Store, view: str, paths: Sequence[Path], table: str | None, progress: Progress,
              cancel: CancelToken) -> Backing:
         source = lake_source(store, lake, data_table_name(view), FILE_ROW_ID, cancel)
-        return Backing(source, ident(FILE_ROW_ID), hidden=(FILE_ROW_ID,))
+        return Backing(source.rows, ident(FILE_ROW_ID), hidden=(FILE_ROW_ID,), pages=source.pages)
     return load
 
 
@@ -232,6 +253,7 @@ def close_dataset(store: Store, dataset: Dataset) -> None:
 
 
 def close_view(store: Store, view: str) -> None:
+    store.execute(f"DROP MACRO TABLE IF EXISTS {ident(rows_macro_name(view))}")
     store.execute(f"DROP VIEW IF EXISTS {ident(view)}")
     store.execute(f"DROP VIEW IF EXISTS {ident(logged_view_name(view))}")
     store.execute(f"DROP TABLE IF EXISTS {ident(rules_table_name(view))}")
@@ -284,7 +306,8 @@ def _load_parquet(
         f"FROM read_parquet({literal(str(path))}, file_row_number=true)"
         for path, offset in zip(paths, offsets)
     ]
-    return Backing(f"({' UNION ALL BY NAME '.join(scans)})", ident(FILE_ROW_ID), hidden=(FILE_ROW_ID,), rows=rows)
+    source = f"({' UNION ALL BY NAME '.join(scans)})"  # a rows macro over it: first rows read one file
+    return Backing(source, ident(FILE_ROW_ID), hidden=(FILE_ROW_ID,), rows=rows, pages=source)
 
 
 def _one_parquet_scan(store: Store, files: str, offsets: list[int], cancel: CancelToken) -> Backing:
@@ -588,7 +611,7 @@ def capture_loader(shape: Shape, is_parquet: bool, lake: LakeTable | None = None
         data = data_table_name(view)
         ranks = f"{view}_lake_ranks"
         try:
-            rows = None if lake is None else lake_source(store, lake, ranks, FILE_ROW_ID, cancel)
+            rows = None if lake is None else lake_source(store, lake, ranks, FILE_ROW_ID, cancel).rows
             found = open_capture(store, data, paths, is_parquet, shape, progress, cancel,
                                  rows and LakeRows(rows, FILE_ROW_ID, str(lake.folder)))
         finally:
@@ -632,6 +655,13 @@ def _create_view(store: Store, view: str, backing: Backing, fixes: dict[str, str
         f"FROM {backing.source}",
         cancel,
     )
+    if backing.pages is not None:
+        store.execute(
+            f"CREATE MACRO {ident(rows_macro_name(view))}({PAGE_FROM}, {PAGE_TO}) AS TABLE "
+            f"SELECT {star}, {backing.row_id} AS {ident(ROW_ID)} FROM {backing.pages} "
+            f"WHERE {backing.row_id} >= {PAGE_FROM} AND {backing.row_id} < {PAGE_TO}",
+            cancel,
+        )
 
 
 def _is_number_type(dtype: str) -> bool:
@@ -654,7 +684,9 @@ def _type_fixes(
     epochs = [c.name for c in columns if _is_number_type(c.dtype) and looks_like_time(c.name)]
     if not texts and not epochs:
         return fixes, []
-    sample = f"(SELECT {_star(backing)} FROM {backing.source} LIMIT {TYPE_SAMPLE_ROWS})"
+    first = (f"WHERE {backing.row_id} < {TYPE_SAMPLE_ROWS}" if backing.pages == backing.source  # see first_rows
+             else f"LIMIT {TYPE_SAMPLE_ROWS}")
+    sample = f"(SELECT {_star(backing)} FROM {backing.source} {first})"
     parts: list[str] = []
     params: list[object] = []
     for col in texts:
@@ -797,7 +829,7 @@ def _mixed_type_warnings(
     texts = [c.name for c in columns if c.dtype.upper() == "VARCHAR" and c.name not in fixes]
     if not texts:
         return []
-    sample = f"(SELECT * FROM {ident(view)} LIMIT {TYPE_SAMPLE_ROWS})"
+    sample = first_rows(store, view, TYPE_SAMPLE_ROWS)
     parts = [f"count({ident(c)}), count(TRY_CAST({ident(c)} AS DOUBLE))" for c in texts]
     counts = store.rows(f"SELECT {', '.join(parts)} FROM {sample}", cancel)[0]
     warnings = []

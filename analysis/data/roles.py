@@ -15,6 +15,7 @@ from analysis.dataset import NUMERIC_TYPES as _NUMERIC_TYPES
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
 from analysis.query import ROW_ID, ident, literal
 from analysis.scope import Scope
+from analysis.window import rows_macro
 
 if TYPE_CHECKING:
     from analysis.dataset import Column, Dataset
@@ -257,6 +258,10 @@ def _first_rows_into(store: "Store", table: str, dataset: "Dataset", rows: int) 
     whose row ids are not dense (none is meant to be) still gets its sample from the ``LIMIT``.
     """
     view, bound = ident(dataset.view), int(rows)
+    macro = rows_macro(store, dataset.view)
+    if macro:  # the view's reader of a ROW_ID range (a lakehouse table with deleted rows: its ROW_ID reaches no file)
+        store.execute(f"CREATE TABLE {ident(table)} AS SELECT * FROM {ident(macro)}(0, {bound})")
+        return
     store.execute(f"CREATE TABLE {ident(table)} AS SELECT * FROM {view} WHERE {ident(ROW_ID)} < {bound} LIMIT {bound}")
     if store.scalar(f"SELECT count(*) FROM {ident(table)}") < min(bound, dataset.row_count):
         store.execute(f"CREATE OR REPLACE TABLE {ident(table)} AS SELECT * FROM {view} LIMIT {bound}")

@@ -101,9 +101,23 @@ def write_capture_cases(folder: Path, path) -> None:
     (hour / "part-1.jsonl").write_text(good + "\n" + sagemaker_line("ok-2", "3,4", "0.6") + "\n")
     whole = gzip.compress(("\n".join(sagemaker_line(f"z{i}", f"{i},{i}", "0.5") for i in range(3000)) + "\n").encode())
     (hour / "part-2.jsonl.gz").write_bytes(whole[: len(whole) // 2])
+    alone = path("cut_alone") / "AllTraffic" / "2026" / "11" / "22" / "09"  # a capture log of one cut gzip
+    alone.mkdir(parents=True, exist_ok=True)
+    (alone / "part-0.jsonl.gz").write_bytes(whole[: len(whole) // 3])
     path("undecodable_base64.jsonl").write_text(sagemaker_line(
         "b", base64.b64encode(b"1,2").decode(), base64.b64encode(b"0.7").decode(), "BASE64") + "\n"
         + sagemaker_line("bad", "bm90IGJhc2U2NA=!", "0.1", "BASE64") + "\n")
+
+
+def write_cut_gzip_cases(path) -> None:
+    """CSV and JSON lines gzipped and cut off mid-stream (a copy interrupted): every line that
+    ends before the cut loads, and one sentence says where the file ends."""
+    rows = [(f"c{i}", round(i / 3000, 6), i % 2) for i in range(3000)]
+    text = {"cut.csv.gz": "id,score,label\n" + "".join(f"{r},{s},{y}\n" for r, s, y in rows),
+            "cut.jsonl.gz": "".join(json.dumps({"id": r, "score": s, "label": y}) + "\n" for r, s, y in rows)}
+    for name, body in text.items():
+        whole = gzip.compress(body.encode())
+        path(name).write_bytes(whole[: len(whole) * 2 // 5])
 
 
 def write_bad_inputs(folder: Path) -> dict[str, Path]:
@@ -155,6 +169,7 @@ def write_bad_inputs(folder: Path) -> dict[str, Path]:
     duplicates.loc[25, "request_id"] = duplicates.loc[0, "request_id"]  # v2 vs v1: shadow traffic
     duplicates.to_parquet(path("duplicate_ids.parquet"))
     write_capture_cases(folder, path)
+    write_cut_gzip_cases(path)
     return cases
 
 

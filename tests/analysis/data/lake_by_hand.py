@@ -118,3 +118,35 @@ def commit_delete_file(table, rows: pa.Table, content, where: Path, equality_ids
                                             plain._compression)
             append.new_manifest_writer = delete_writer
             append.append_data_file(delete_file)
+
+
+def add_mapped_column(table: Path, name: str, values: pa.Array) -> None:
+    """Commit ``ALTER TABLE ADD COLUMN name`` on a column-mapped Delta table and append one file
+    holding it (delta-rs refuses schema evolution under column mapping; Spark writes this): a
+    metaData action whose schema gains the column with a new id and physical name (Delta protocol,
+    "Column Mapping"), then a Parquet file under the physical names with the older columns too."""
+    log = table / "_delta_log"
+    version = max(int(p.stem) for p in log.glob("*.json")) + 1
+    metadata = next(json.loads(line)["metaData"] for commit in sorted(log.glob("*.json"))
+                    for line in commit.read_text().splitlines() if line.startswith('{"metaData"'))
+    schema = json.loads(metadata["schemaString"])
+    column_id = int(metadata["configuration"]["delta.columnMapping.maxColumnId"]) + 1
+    physical = f"col-{uuid.uuid4()}"
+    schema["fields"].append({"name": name, "type": "string", "nullable": True,
+                             "metadata": {"delta.columnMapping.id": column_id,
+                                          "delta.columnMapping.physicalName": physical}})
+    metadata = {**metadata, "schemaString": json.dumps(schema),
+                "configuration": {**metadata["configuration"], "delta.columnMapping.maxColumnId": str(column_id)}}
+    rows = len(values)
+    older = {f["metadata"]["delta.columnMapping.physicalName"]: f for f in schema["fields"][:-1]}
+    arrays = {p: pa.array([f"late{i}" if f["type"] == "string" else None for i in range(rows)],
+                          pa.string() if f["type"] == "string" else pa.float64()) for p, f in older.items()}
+    data = pa.table({**arrays, physical: values})
+    file = f"part-{uuid.uuid4()}.parquet"
+    pq.write_table(data, table / file)
+    now = int(time.time() * 1000)
+    actions = [{"metaData": metadata},
+               {"add": {"path": file, "partitionValues": {}, "size": (table / file).stat().st_size,
+                        "modificationTime": now, "dataChange": True}},
+               {"commitInfo": {"timestamp": now, "operation": "ADD COLUMNS"}}]
+    (log / f"{version:020d}.json").write_text("\n".join(json.dumps(a) for a in actions) + "\n")

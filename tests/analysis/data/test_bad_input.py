@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import math
 
 import pandas as pd
@@ -215,8 +217,52 @@ def test_empty_capture_folder_is_one_sentence_naming_it(store, bad):
     assert message.startswith(str(bad["empty_capture"])) and "holds no data file" in message
 
 
-def test_cut_off_gzip_in_a_capture_folder_is_left_out_by_name_and_the_rest_loads(store, bad):
+def lines_before_the_cut(path) -> list[str]:
+    """What the gzip program itself decompresses from a cut file (it says "unexpected end of
+    file" and stops), up to its last complete line: the oracle of what should load."""
+    import subprocess
+
+    done = subprocess.run(["gzip", "-dc"], stdin=open(path, "rb"), capture_output=True)
+    assert done.returncode != 0 and b"unexpected end of file" in done.stderr
+    return done.stdout.decode().rpartition("\n")[0].split("\n")
+
+
+def test_cut_off_gzip_in_a_capture_folder_loads_its_lines_before_the_cut_and_says_where(store, bad):
     dataset, rows = loaded_capture(store, bad["cut_capture"])
-    assert list(rows.request_id) == ["ok-1", "ok-2"]
-    left_out = [w for w in dataset.report.warnings if w.startswith("left out")]
-    assert len(left_out) == 1 and "part-2.jsonl.gz" in left_out[0] and "truncated" in left_out[0]
+    cut = next(bad["cut_capture"].rglob("part-2.jsonl.gz"))
+    whole_lines = lines_before_the_cut(cut)
+    assert list(rows.request_id) == ["ok-1", "ok-2"] + [f"z{i}" for i in range(len(whole_lines))]
+    assert 0 < len(whole_lines) < 3000
+    assert f"{cut} is cut after line {len(whole_lines):,}: the rest of the file is skipped" in dataset.report.warnings
+    assert not [w for w in dataset.report.warnings if w.startswith("left out")] and dataset.report.skipped == ()
+
+
+def test_a_capture_folder_of_one_cut_gzip_loads_what_it_holds(store, bad):
+    dataset, rows = loaded_capture(store, bad["cut_alone"])
+    cut = next(bad["cut_alone"].rglob("part-0.jsonl.gz"))
+    whole_lines = lines_before_the_cut(cut)
+    assert list(rows.request_id) == [f"z{i}" for i in range(len(whole_lines))]
+    assert dataset.paths == (str(cut),) and dataset.format == "sagemaker-capture"
+    assert dataset.report.warnings[0] == f"{cut} is cut after line {len(whole_lines):,}: the rest of the file is skipped"
+
+
+@pytest.mark.parametrize("case", ["cut_csv_gz", "cut_jsonl_gz"])
+@pytest.mark.parametrize("as_folder", [False, True])
+def test_a_cut_gzip_loads_every_line_before_the_cut_and_says_where_it_ends(store, bad, tmp_path, case, as_folder):
+    """Named, or the only file of a folder: the complete lines load (DuckDB alone refuses the
+    file, "Unexpected end of GZIP stream"), the partial last line does not, and the load report
+    names the file and its last line in one sentence."""
+    path = bad[case]
+    if as_folder:
+        (tmp_path / "logs").mkdir()
+        path = tmp_path / "logs" / path.name
+        path.write_bytes(bad[case].read_bytes())
+    dataset = open_dataset(store, str(tmp_path / "logs" if as_folder else path))
+    whole_lines = lines_before_the_cut(path)
+    expected = (pd.read_csv(io.StringIO("\n".join(whole_lines))) if case == "cut_csv_gz"
+                else pd.DataFrame([json.loads(line) for line in whole_lines]))
+    rows = store.df(f'SELECT id, score, label FROM "{dataset.view}" ORDER BY "{ROW_ID}"')
+    pd.testing.assert_frame_equal(rows, expected, check_dtype=False)
+    assert 100 < len(rows) < 3000
+    assert dataset.report.warnings[0] == f"{path} is cut after line {len(whole_lines):,}: the rest of the file is skipped"
+    assert dataset.paths == (str(path),) and dataset.report.skipped == ()

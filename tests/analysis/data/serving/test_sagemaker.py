@@ -9,11 +9,11 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import zlib
 
 import numpy as np
-import pytest
 
-from analysis.errors import InputError
+from analysis.data.loading import open_dataset
 
 from tests.analysis.data.serving.conftest import load, skipped_lines
 
@@ -153,12 +153,16 @@ def test_object_and_plain_number_responses_in_one_file_unpack_into_one_score(sto
     assert f"1 output(s) are neither a number nor an object and are left empty, e.g. {path} record 5" in notes
 
 
-def test_a_truncated_gzip_capture_is_one_sentence_naming_the_file(store, tmp_path):
-    line = capture_line("a", "2026-11-22T08:00:00Z", side("text/csv", "1,2", "CSV"), side("text/csv", "0.5", "CSV", "OUTPUT"))
-    whole = gzip.compress(("\n".join([line] * 2000) + "\n").encode())
+def test_a_truncated_gzip_capture_loads_its_whole_lines_in_one_sentence_naming_the_file(store, tmp_path):
+    lines = [capture_line(f"a{i}", "2026-11-22T08:00:00Z", side("text/csv", "1,2", "CSV"),
+                          side("text/csv", "0.5", "CSV", "OUTPUT")) for i in range(2000)]
+    whole = gzip.compress(("\n".join(lines) + "\n").encode())
     (tmp_path / "part.jsonl.gz").write_bytes(whole[: len(whole) // 2])
-    with pytest.raises(InputError, match=r"part\.jsonl\.gz: "):
-        load(store, tmp_path / "part.jsonl.gz")
+    kept = zlib.decompressobj(31).decompress(whole[: len(whole) // 2]).count(b"\n")
+    dataset = open_dataset(store, [str(tmp_path / "part.jsonl.gz")])
+    assert dataset.row_count == kept and 0 < kept < 2000
+    assert dataset.report.warnings[0] == (f"{tmp_path / 'part.jsonl.gz'} is cut after line {kept:,}: "
+                                          "the rest of the file is skipped")
 
 
 def test_jsonlines_payload_holds_several_records(store, tmp_path):
