@@ -26,10 +26,12 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QFont, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
     QLabel,
+    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -61,6 +63,8 @@ TIME_TICKS = 4
 """Bucket labels on the time axis at most: more overlap at a projector's type size."""
 PLOT_FONT_POINTS = 14
 PLOT_MIN_HEIGHT = 160
+TEXT_SHARE = 0.5
+"""The share of the screen's height the text takes at most before it scrolls: the rest is the plot's."""
 PRESENTER_STYLE = """
 QWidget { font-size: 20pt; }
 QLabel#meeting_title { font-size: 34pt; font-weight: bold; }
@@ -95,6 +99,7 @@ class MeetingView(QWidget):
         self.body.setWordWrap(True)
         self.body.setTextFormat(Qt.RichText)
         self.body.setAlignment(Qt.AlignTop | Qt.AlignLeft)
+        self.text_area = _text_area(self.body)
         self.plot = _rate_plot()
         self.values = _table(("Column", "Value"))
         self.finding_cells = _table(("Finding", "Value"))
@@ -124,10 +129,23 @@ class MeetingView(QWidget):
         evidence = QHBoxLayout()
         evidence.addWidget(self.plot, 1)
         evidence.addWidget(self.finding_cells, 1)
-        layout.addWidget(self.body)
+        layout.addWidget(self.text_area)
         layout.addLayout(evidence, 1)
         layout.addLayout(tables, 1)
         layout.addWidget(self.keys)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._fit_text()
+
+    def _fit_text(self) -> None:
+        """Give the screen's text the height it needs, the plot and tables below the rest; past
+        :data:`TEXT_SHARE` of the screen (a long screen, a large zoom) the text scrolls instead
+        of the plot vanishing: text is never covered, only scrolled."""
+        width = self.text_area.width() - self.text_area.verticalScrollBar().sizeHint().width()
+        needed = self.body.heightForWidth(max(width, 1))
+        self.text_area.setMaximumHeight(max(needed, 0))
+        self.text_area.setMinimumHeight(min(max(needed, 0), int(self.height() * TEXT_SHARE)))
 
     # --- moving through the agenda -----------------------------------------------------------
 
@@ -146,12 +164,14 @@ class MeetingView(QWidget):
             self.body.setText("Nothing to review: queue failures from the table, a slice, compare or trace.")
             self._show_parts(plot=False, tables=False)
             self.finding_cells.setVisible(False)
+            self._fit_text()
             return
         item = self.screens[self.position][1]
         if item is None:
             self._show_evidence(group)
         else:
             self._show_example(group, item)
+        self._fit_text()
 
     def _show_status(self) -> None:
         minutes, seconds = divmod(int(time.monotonic() - self.started), 60)
@@ -442,6 +462,16 @@ def _draw_rates(plot: pg.PlotWidget, series: list[dict[str, Any]]) -> None:
     every = max(1, -(-len(series) // TIME_TICKS))
     plot.getAxis("bottom").setTicks([[(i, labels[i]) for i in range(0, len(series), every)]])
     plot.setYRange(0, max(100 * p["ci"][1] for p in series) * 1.05 or 1.0)
+
+
+def _text_area(body: QLabel) -> QScrollArea:
+    """The screen's text, scrolled when it is taller than its share of the screen (never cut)."""
+    area = QScrollArea()
+    area.setWidget(body)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)  # the text wraps
+    return area
 
 
 def _table(headers: tuple[str, ...]) -> QTableWidget:
