@@ -62,9 +62,8 @@ TRAINING_ROWS_SHOWN = 5
 TIME_TICKS = 4
 """Bucket labels on the time axis at most: more overlap at a projector's type size."""
 PLOT_FONT_POINTS = 14
-PLOT_MIN_HEIGHT = 160
-TEXT_SHARE = 0.5
-"""The share of the screen's height the text takes at most before it scrolls: the rest is the plot's."""
+PLOT_MIN_HEIGHT = 100
+"""Pixels the plot (or an example's tables) keeps when the text above takes the rest of the screen."""
 PRESENTER_STYLE = """
 QWidget { font-size: 20pt; }
 QLabel#meeting_title { font-size: 34pt; font-weight: bold; }
@@ -139,13 +138,22 @@ class MeetingView(QWidget):
         self._fit_text()
 
     def _fit_text(self) -> None:
-        """Give the screen's text the height it needs, the plot and tables below the rest; past
-        :data:`TEXT_SHARE` of the screen (a long screen, a large zoom) the text scrolls instead
-        of the plot vanishing: text is never covered, only scrolled."""
+        """Give the screen's text the height its lines need, the plot or tables below what is left
+        down to :data:`PLOT_MIN_HEIGHT`; past that (a long screen, a small window) the text
+        scrolls instead of the plot vanishing: text is never covered, only scrolled."""
         width = self.text_area.width() - self.text_area.verticalScrollBar().sizeHint().width()
-        needed = self.body.heightForWidth(max(width, 1))
-        self.text_area.setMaximumHeight(max(needed, 0))
-        self.text_area.setMinimumHeight(min(max(needed, 0), int(self.height() * TEXT_SHARE)))
+        needed = max(self.body.heightForWidth(max(width, 1)), 0)
+        room = self.height() - self._height_around_text() - PLOT_MIN_HEIGHT
+        self.text_area.setMaximumHeight(needed)
+        self.text_area.setMinimumHeight(max(min(needed, room), 0))
+
+    def _height_around_text(self) -> int:
+        """The height of the status, title and keys lines with the layout's margins and spacing."""
+        layout = self.layout()
+        margins = layout.contentsMargins()
+        lines = (self.status.sizeHint().height() + max(self.title.heightForWidth(self.title.width()), 0)
+                 + self.keys.sizeHint().height())
+        return margins.top() + margins.bottom() + 4 * layout.spacing() + lines
 
     # --- moving through the agenda -----------------------------------------------------------
 
