@@ -451,7 +451,8 @@ def _rate_plot() -> pg.PlotWidget:
         axis.setTextPen(pg.mkPen("#222"))
         axis.setTickFont(font)
         axis.enableAutoSIPrefix(False)
-    plot.setLabel("left", "error rate (%)", **{"font-size": f"{PLOT_FONT_POINTS}pt", "color": "#222"})
+    # short: the plot gives its height to the text above down to PLOT_MIN_HEIGHT, and a longer title is cut
+    plot.setLabel("left", "error %", **{"font-size": f"{PLOT_FONT_POINTS}pt", "color": "#222"})
     return plot
 
 
