@@ -26,10 +26,12 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QFont, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
     QLabel,
+    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -60,7 +62,8 @@ TRAINING_ROWS_SHOWN = 5
 TIME_TICKS = 4
 """Bucket labels on the time axis at most: more overlap at a projector's type size."""
 PLOT_FONT_POINTS = 14
-PLOT_MIN_HEIGHT = 160
+PLOT_MIN_HEIGHT = 100
+"""Pixels the plot (or an example's tables) keeps when the text above takes the rest of the screen."""
 PRESENTER_STYLE = """
 QWidget { font-size: 20pt; }
 QLabel#meeting_title { font-size: 34pt; font-weight: bold; }
@@ -95,6 +98,7 @@ class MeetingView(QWidget):
         self.body.setWordWrap(True)
         self.body.setTextFormat(Qt.RichText)
         self.body.setAlignment(Qt.AlignTop | Qt.AlignLeft)
+        self.text_area = _text_area(self.body)
         self.plot = _rate_plot()
         self.values = _table(("Column", "Value"))
         self.finding_cells = _table(("Finding", "Value"))
@@ -124,10 +128,32 @@ class MeetingView(QWidget):
         evidence = QHBoxLayout()
         evidence.addWidget(self.plot, 1)
         evidence.addWidget(self.finding_cells, 1)
-        layout.addWidget(self.body)
+        layout.addWidget(self.text_area)
         layout.addLayout(evidence, 1)
         layout.addLayout(tables, 1)
         layout.addWidget(self.keys)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._fit_text()
+
+    def _fit_text(self) -> None:
+        """Give the screen's text the height its lines need, the plot or tables below what is left
+        down to :data:`PLOT_MIN_HEIGHT`; past that (a long screen, a small window) the text
+        scrolls instead of the plot vanishing: text is never covered, only scrolled."""
+        width = self.text_area.width() - self.text_area.verticalScrollBar().sizeHint().width()
+        needed = max(self.body.heightForWidth(max(width, 1)), 0)
+        room = self.height() - self._height_around_text() - PLOT_MIN_HEIGHT
+        self.text_area.setMaximumHeight(needed)
+        self.text_area.setMinimumHeight(max(min(needed, room), 0))
+
+    def _height_around_text(self) -> int:
+        """The height of the status, title and keys lines with the layout's margins and spacing."""
+        layout = self.layout()
+        margins = layout.contentsMargins()
+        lines = (self.status.sizeHint().height() + max(self.title.heightForWidth(self.title.width()), 0)
+                 + self.keys.sizeHint().height())
+        return margins.top() + margins.bottom() + 4 * layout.spacing() + lines
 
     # --- moving through the agenda -----------------------------------------------------------
 
@@ -146,12 +172,14 @@ class MeetingView(QWidget):
             self.body.setText("Nothing to review: queue failures from the table, a slice, compare or trace.")
             self._show_parts(plot=False, tables=False)
             self.finding_cells.setVisible(False)
+            self._fit_text()
             return
         item = self.screens[self.position][1]
         if item is None:
             self._show_evidence(group)
         else:
             self._show_example(group, item)
+        self._fit_text()
 
     def _show_status(self) -> None:
         minutes, seconds = divmod(int(time.monotonic() - self.started), 60)
@@ -423,7 +451,8 @@ def _rate_plot() -> pg.PlotWidget:
         axis.setTextPen(pg.mkPen("#222"))
         axis.setTickFont(font)
         axis.enableAutoSIPrefix(False)
-    plot.setLabel("left", "error rate (%)", **{"font-size": f"{PLOT_FONT_POINTS}pt", "color": "#222"})
+    # short: the plot gives its height to the text above down to PLOT_MIN_HEIGHT, and a longer title is cut
+    plot.setLabel("left", "error %", **{"font-size": f"{PLOT_FONT_POINTS}pt", "color": "#222"})
     return plot
 
 
@@ -442,6 +471,16 @@ def _draw_rates(plot: pg.PlotWidget, series: list[dict[str, Any]]) -> None:
     every = max(1, -(-len(series) // TIME_TICKS))
     plot.getAxis("bottom").setTicks([[(i, labels[i]) for i in range(0, len(series), every)]])
     plot.setYRange(0, max(100 * p["ci"][1] for p in series) * 1.05 or 1.0)
+
+
+def _text_area(body: QLabel) -> QScrollArea:
+    """The screen's text, scrolled when it is taller than its share of the screen (never cut)."""
+    area = QScrollArea()
+    area.setWidget(body)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)  # the text wraps
+    return area
 
 
 def _table(headers: tuple[str, ...]) -> QTableWidget:

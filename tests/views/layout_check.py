@@ -6,7 +6,8 @@ Two kinds of defect, each named by the text a person would read:
   its border or its end is not drawn: a row of controls wider than its dock, say. Clipping
   by a scroll area's viewport is not a defect (the user scrolls to the rest);
 * a text shown cut: a label, a box's choice or a view's cell narrower on screen than its text,
-  unless it ends in an ellipsis and its tooltip gives the whole text; and a header title that
+  unless it ends in an ellipsis and its tooltip gives the whole text; a wrapped label shorter
+  than its lines (a squeezed layout draws the widget below over them); and a header title that
   does not read whole. A header names its column (a model version, a group): the tooltip of
   a hover is no help to the three people reading a projected table, and a title can always
   wrap onto a second line or take the room of a column with spare width.
@@ -118,13 +119,27 @@ def cut_texts(window: QWidget) -> list[str]:
 
 def label_cut(label: QLabel) -> str | None:
     """The text of a one-line label narrower on screen than its text, unless it is elided with
-    the whole text in its tooltip (a wrapped label grows instead of cutting)."""
-    if label.wordWrap() or not label.text() or label.pixmap() is not None and not label.pixmap().isNull():
+    the whole text in its tooltip; of a wrapped label, one given less height than its lines
+    need (the lines past its bottom are not drawn), unless a scroll area shows the rest."""
+    if not label.text() or label.pixmap() is not None and not label.pixmap().isNull():
         return None
+    if label.wordWrap():
+        short = label.height() < label.heightForWidth(label.width()) - 1
+        return label.text() if short and not _scrolled(label) else None
     shown_width = label.visibleRegion().boundingRect().width()
     needed = label.sizeHint().width()
     elided = label.text().rstrip().endswith(ELLIPSIS) and bool(label.toolTip())
     return None if shown_width >= needed - 1 or elided else label.text()
+
+
+def _scrolled(widget: QWidget) -> bool:
+    """Whether ``widget`` lies in a scroll area's viewport: scrolling shows what it cuts."""
+    holder = widget.parentWidget()
+    while holder is not None:
+        if isinstance(holder.parentWidget(), QAbstractScrollArea) and holder is holder.parentWidget().viewport():
+            return True
+        holder = holder.parentWidget()
+    return False
 
 
 def choice_cut(box: QComboBox) -> bool:

@@ -302,3 +302,36 @@ def test_the_window_tour_ends_in_meeting_mode_after_queueing_the_logs_failures(q
     finally:
         window.close()
         close_window(window)
+
+
+@pytest.mark.parametrize("size", [SMALL_SCREEN, (1600, 1000)])
+def test_the_demos_meeting_screens_show_their_text_whole(qtbot, qsettings, demo_files, size):
+    """What ``sleuth demo --screenshots`` photographs: the first group's evidence (its slice,
+    both versions, the finding, the batch not yet blamed) and its first failure, at a small
+    projector's size and a larger one: no text cut or covered by the plot below it, and the
+    evidence reads whole without scrolling. The full demo, as photographed: the first group of its
+    20k-row version has a shorter evidence screen, that fits even where the text is squeezed."""
+    from analysis.demo.workspace import ensure_demo_workspace
+    from app.window_tour import open_meeting_screen
+    from tests.views.helpers import close_window, make_window, settle
+    from tests.views.layout_check import overflowing
+
+    workspace = ensure_demo_workspace(demo_files.log.parent, rows=200_000, seed=7)
+    window = make_window(qtbot, qsettings)
+    try:
+        window.resize(*size)
+        assert window.controller.open_workspace(workspace)
+        settle(qtbot, window)
+        view = open_meeting_screen(window, lambda: settle(qtbot, window, timeout=120000))
+        assert view.screens[view.position][1] is None and "training batch" in view.body.text()
+        assert (view.width(), view.height()) == size
+        assert cut_texts(view) == [] and overflowing(view) == []
+        assert not view.text_area.verticalScrollBar().isVisible()
+        qtbot.keyClick(view, Qt.Key_Right)
+        settle(qtbot, window)
+        assert view.screens[view.position][1] is not None and view.values.isVisible()
+        assert cut_texts(view) == [] and overflowing(view) == []
+        view.close()
+    finally:
+        window.close()
+        close_window(window)

@@ -79,14 +79,14 @@ def test_the_tables_selection_queues_its_failures_once(qtbot, sync_tasks, log, t
 def test_the_queue_panel_queues_the_current_slices_failures(qtbot, sync_tasks, log, tmp_path):
     session = _session(log, tmp_path)
     panel = _show(qtbot, QueuePanel(session, sync_tasks))
-    assert "Nothing queued yet" in panel.last_intake.text()
+    assert "Nothing queued yet" in panel.last_intake.whole_text()
     session.run(SetSlice(Slice(InSet("segment", ("kiosk",)), name="kiosk")))
     panel.add_slice_button.click()
     frame = log[1]
     expected = set(frame[(frame["segment"] == "kiosk") & (frame["label"] != frame["prediction"])]["request_id"])
     assert _queued_ids(session) == expected
     assert panel.agenda.tree.topLevelItemCount() >= 1
-    assert f"{len(expected):,} failures, 0 already queued" in panel.last_intake.text()
+    assert f"{len(expected):,} failures, 0 already queued" in panel.last_intake.whole_text()
     session.close()
 
 
@@ -240,7 +240,7 @@ def test_intake_groups_the_failures_under_the_blamed_training_batch(qtbot, sync_
     group = next(g for g in queue.groups() if g.title == title)
     failures = sum(g.failures for g in queue.groups())
     assert group.evidence["blamed_batch"]["traced_failures"] == 500 < failures
-    assert f"traced 500 of {failures:,} failures" in panel.last_intake.text()
+    assert f"traced 500 of {failures:,} failures" in panel.last_intake.whole_text()
     assert f"traced 500 of {failures:,} failures" in evidence_html(group, failures, str)  # what meeting mode shows
     assert any(m.startswith("Blaming training batches") for m in progress), progress
 
@@ -260,7 +260,7 @@ def test_cancelling_during_blame_leaves_the_queue_as_it_was(qtbot, sync_tasks, t
     assert blaming and panel.job_cancelled("add to queue")
     queue = FailureQueue(traced_week.workspace)
     assert queue.item_count() == 0 and not queue.groups() and not queue.intakes()
-    assert "Nothing queued yet" in panel.last_intake.text()
+    assert "Nothing queued yet" in panel.last_intake.whole_text()
 
 
 def test_a_model_needing_trust_is_traced_only_once_trusted_in_the_trace_panel(qtbot, sync_tasks, traced_week,
@@ -285,8 +285,8 @@ def test_a_model_needing_trust_is_traced_only_once_trusted_in_the_trace_panel(qt
     panel.add_slice_button.click()
     queue = FailureQueue(traced_week.workspace)
     assert queue.item_count() > 0 and not [g for g in queue.groups() if g.reason == "batch"]
-    assert f"version {LINEAR}: failures not traced to training batches: {model}" in panel.last_intake.text()
-    assert "explicit trust" in panel.last_intake.text()
+    assert f"version {LINEAR}: failures not traced to training batches: {model}" in panel.last_intake.whole_text()
+    assert "explicit trust" in panel.last_intake.whole_text()
     traced_week.run(TrustModel(str(model)))
     next_week = InSet("model_version", (LINEAR,)) & Range("timestamp", dt.datetime(2026, 10, 12),
                                                           dt.datetime(2026, 10, 19))

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QScrollArea, QTabl
 
 from analysis.demo.workspace import ensure_demo_workspace
 from app.window_tour import stops, visit
+from tests.conftest import WINDOW_DEMO_ROWS
 from tests.views.helpers import close_window, make_window, not_blank, settle
 from tests.views.layout_check import cut_texts, dock_places, overflowing
 from views.widgets.header_elision import elide_headers, section_tooltip
@@ -96,3 +97,40 @@ def test_the_check_sees_a_row_of_controls_wider_than_what_holds_it(qtbot):
     scroll.resize(150, 100)
     scroll.show()
     assert overflowing(scroll) == []
+
+
+def rows_in_view(view) -> int:
+    """Rows of ``view`` drawn whole in its viewport (its header aside)."""
+    model, height = view.model(), view.viewport().height()
+    return sum(1 for row in range(model.rowCount())
+               if 0 <= view.visualRect(model.index(row, 0)).top() and view.visualRect(model.index(row, 0)).bottom() < height)
+
+
+def test_at_1280x720_the_trace_lists_and_the_queue_agenda_read_without_scrolling(qtbot, qsettings, window_demo_files):
+    """The influence tables show at least six training rows each, none scrolled sideways, and
+    the queue's agenda room for at least ten groups under its one-line note of the last intake."""
+    workspace = ensure_demo_workspace(window_demo_files.log.parent, rows=WINDOW_DEMO_ROWS, seed=7)
+    window = make_window(qtbot, qsettings)
+    try:
+        window.resize(*SMALL_SCREEN)
+        assert window.controller.open_workspace(workspace)
+        settle(qtbot, window)
+        by_name = {stop.name: stop for stop in stops(window)}
+        visit(window, by_name["trace"], lambda: settle(qtbot, window, timeout=120000))
+        panel = window.trace_panel
+        for table in (panel.harmful, panel.helpful):
+            assert table.rowCount() >= 6 and rows_in_view(table) >= 6
+            assert not table.horizontalScrollBar().isVisible()
+        assert not panel.comparison.isVisible()  # until a training row is chosen
+        panel.harmful.selectRow(0)
+        assert panel.comparison.isVisible() and panel.comparison.rowCount() > 0
+        visit(window, by_name["failure-queue"], lambda: settle(qtbot, window, timeout=120000))
+        agenda = window.queue_panel.agenda.tree
+        groups = agenda.topLevelItemCount()  # the 20k demo's queue has fewer than ten: the room is counted
+        assert groups > 0 and rows_in_view(agenda) == groups
+        assert agenda.viewport().height() // agenda.visualItemRect(agenda.topLevelItem(0)).height() >= 10
+        assert window.queue_panel.last_intake.height() <= 2 * window.queue_panel.last_intake.fontMetrics().height() + 8
+    finally:
+        window.close()
+        close_window(window)
+

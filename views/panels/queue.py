@@ -34,6 +34,7 @@ from app.queue_commands import EditQueue
 from app.state import Changes
 from views.panel import Panel, preview
 from views.queue_intake import add_to_queue
+from views.widgets.elided_label import ElidedLabel
 from views.widgets.queue_agenda import QueueAgenda
 
 ITEM_COLUMNS = ("Request", "Version", "Label", "Prediction", "Loss", "Observed")
@@ -77,8 +78,7 @@ class QueuePanel(Panel):
         self.add_slice_button = QPushButton("Add failures of the current slice")
         self.add_slice_button.setToolTip("Queue every failed prediction of the current slice of the active log, grouped")
         self.add_slice_button.clicked.connect(lambda: add_to_queue(self, None, what="the current slice"))
-        self.last_intake = QLabel()
-        self.last_intake.setWordWrap(True)
+        self.last_intake = ElidedLabel()  # one line: the agenda keeps the dock's rows (whole note in the tooltip)
         intake = QHBoxLayout()
         intake.addWidget(self.add_slice_button)
         intake.addWidget(self.last_intake, 1)
@@ -90,7 +90,8 @@ class QueuePanel(Panel):
         splitter.addWidget(self.agenda)
         splitter.addWidget(self.items)
         splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([300, 100])  # scaled to the dock: three quarters of a short dock for the groups
         content = QWidget()
         column = QVBoxLayout(content)
         column.setContentsMargins(0, 0, 0, 0)

@@ -71,6 +71,9 @@ NO_LOG = ("Open a prediction log, then click one of its rows: its training rows 
           "its answer are listed here, harmful and helpful.")
 NO_SELECTION = "Click a row of the table to trace it."
 INFLUENCE_COLUMNS = ("Score", "Training row", "Label", "Source", "Date")
+SOURCE_COLUMN = INFLUENCE_COLUMNS.index("Source")
+SCORE_WIDTH = 90
+"""Pixels of the score column at least: room for its bar beside the number."""
 SUSPECT_COLUMNS = ("Training row", "Label", "Suggested label", "Score")
 SOURCE_COLUMNS = ("Column", "Value", "Rows", "Share of harmful influence", "p (adjusted)", "Summed score")
 HARMFUL_COLOUR = QColor("#D55E00")
@@ -148,8 +151,10 @@ class TracePanel(Panel):
         self.helpful = _influence_table(HELPFUL_COLOUR, self)
         for table in (self.harmful, self.helpful):
             table.itemSelectionChanged.connect(lambda t=table: self._training_row_chosen(t))
+            table.viewport().setToolTip("Click a training row to compare it with the query row")
         self.comparison = _table(("Feature", "Query row", "Training row"))
-        self.comparison_title = QLabel("Choose a training row to compare it with the query row.")
+        self.comparison_title = QLabel()
+        self.comparison_title.setWordWrap(True)
         self.suspects_button = QPushButton("Find suspect labels")
         self.suspects_button.setToolTip("Rank the snapshot's rows by how likely their label is wrong "
                                         "(confident learning + self-influence); takes a while")
@@ -199,17 +204,19 @@ class TracePanel(Panel):
         files.addWidget(self.sources, 1)
         files.addWidget(self.snapshot_button)
         files.addWidget(self.model_button)
-        lists = QSplitter(Qt.Vertical)
+        # Harmful and helpful side by side, the comparison under them only once a training row is
+        # chosen: a dock at 1280x720 is short, and stacked tables showed three rows each.
+        lists = QSplitter(Qt.Horizontal)
         for title, table in (("Harmful: removing these rows would most lower this prediction's loss",
                               self.harmful),
                              ("Helpful: these rows most supported the right answer", self.helpful)):
             lists.addWidget(_titled(title, table))
-        side = _titled("", self.comparison)
-        side.layout().insertWidget(0, self.comparison_title)
-        influence = QSplitter(Qt.Horizontal)
+        self.comparison_box = _titled("", self.comparison)
+        self.comparison_box.layout().insertWidget(0, self.comparison_title)
+        self.comparison_box.hide()
+        influence = QSplitter(Qt.Vertical)
         influence.addWidget(lists)
-        influence.addWidget(side)
-        influence.setSizes([600, 400])
+        influence.addWidget(self.comparison_box)
         influence = self.with_empty_state(influence)  # why a row's trace is not shown, in its place
         suspects = QWidget()
         suspects_layout = QVBoxLayout(suspects)
@@ -350,7 +357,7 @@ class TracePanel(Panel):
                            f"prediction {trace.prediction} ({verdict})")
         for table, rows in ((self.harmful, trace.harmful), (self.helpful, trace.helpful)):
             _fill_influence(table, rows)
-        self.comparison_title.setText("Choose a training row to compare it with the query row.")
+        self.comparison_box.hide()  # until a training row is chosen
         self.rendered()
 
     def _show_error(self, error: BaseException) -> None:
@@ -366,6 +373,7 @@ class TracePanel(Panel):
         self.query.clear()
         for table in (self.harmful, self.helpful, self.comparison):
             table.setRowCount(0)
+        self.comparison_box.hide()
 
     def _training_row_chosen(self, table: QTableWidget) -> None:
         rows = table.selectionModel().selectedRows()
@@ -383,6 +391,7 @@ class TracePanel(Panel):
         assert self.trace is not None
         self.comparison_title.setText(f"Query {self.trace.request_id} vs training row {traced.row_id} "
                                       f"(label {traced.label}); differences highlighted")
+        self.comparison_box.show()
         self.comparison.setRowCount(len(self.trace.features))
         for position, feature in enumerate(self.trace.features):
             query, training = self.trace.query_values[feature], traced.values[feature]
@@ -575,15 +584,23 @@ def _fill_influence(table: QTableWidget, rows: list) -> None:
             item = QTableWidgetItem(_text(value))
             if column == 0:
                 item.setData(SCORE_ROLE, abs(traced.score) / strongest)
+            if column == SOURCE_COLUMN:
+                item.setToolTip(item.text())  # elided where the table is narrow
             table.setItem(position, column, item)
     table.resizeColumnsToContents()
-    table.setColumnWidth(0, max(table.columnWidth(0), 110))
+    table.setColumnWidth(0, max(table.columnWidth(0), SCORE_WIDTH))
     table.blockSignals(False)
 
 
 def _influence_table(colour: QColor, parent: QWidget) -> QTableWidget:
+    """Columns as wide as their contents but the source, which takes the room left and elides
+    (its whole text in the tooltip): a table half a dock wide reads without scrolling sideways."""
     table = _table(INFLUENCE_COLUMNS)
     table.setItemDelegateForColumn(0, ScoreBarDelegate(colour, parent))
+    header = table.horizontalHeader()
+    header.setStretchLastSection(False)
+    header.setSectionResizeMode(SOURCE_COLUMN, QHeaderView.Stretch)
+    header.setMinimumSectionSize(header.sectionSizeFromContents(SOURCE_COLUMN).width())
     return table
 
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from analysis.queue.edits import decide, toggle_tag
 from analysis.queue.failure_queue import FailureQueue, Group
+from views.widgets.elided_label import ElidedLabel
 
 COLUMNS = ("Group", "Failures", "Share", "Error rate (95% CI)", "Status", "Owner", "Tags", "Decision")
 DECISION_KEYS = {Qt.Key_C: "collect", Qt.Key_G: "golden", Qt.Key_R: "rule", Qt.Key_L: "relabel",
@@ -68,8 +69,7 @@ class QueueAgenda(QWidget):
         super().__init__(parent)
         self.queue: FailureQueue | None = None
         self.editable = True
-        self.caption = QLabel()
-        self.caption.setWordWrap(True)
+        self.caption = ElidedLabel()  # one line: rows of the agenda before the legend (whole in its tooltip)
         self.tree = QTreeWidget()
         self.tree.setColumnCount(len(COLUMNS))
         self.tree.setHeaderLabels(COLUMNS)
