@@ -42,7 +42,7 @@ def start_meeting_mode(window: "MainWindow") -> None:
 def open_meeting(window: "MainWindow", attendees: list[str]) -> MeetingView | None:
     """Meeting mode with ``attendees``, full screen; None (and a sentence) when it cannot start."""
     try:
-        window.meeting_view = MeetingView(window.session, window.tasks, attendees, window)
+        window.meeting_view = MeetingView(window.session, window.tasks, attendees, window, zoom=window.zoom)
     except InputError as exc:
         window.notifications.show_message("error", f"Meeting mode cannot start: {exc}")
         return None

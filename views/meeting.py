@@ -55,8 +55,11 @@ from app.queue_commands import EditQueue, QueueChanged, session_queue
 from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
 from views.widgets.queue_agenda import DECISION_KEYS, TAG_KEYS, error_rate_text
+from views.widgets.zoom import next_zoom
 
 NEXT_KEYS = (Qt.Key_Right, Qt.Key_Space, Qt.Key_PageDown)
+ZOOM_KEYS = {Qt.Key_Equal: 1, Qt.Key_Plus: 1, Qt.Key_Minus: -1, Qt.Key_0: 0}
+"""With Ctrl, as View > Zoom in the window: a step larger, a step smaller, actual size (0)."""
 PREVIOUS_KEYS = (Qt.Key_Left, Qt.Key_PageUp)
 TRAINING_ROWS_SHOWN = 5
 TIME_TICKS = 4
@@ -64,20 +67,28 @@ TIME_TICKS = 4
 PLOT_FONT_POINTS = 14
 PLOT_MIN_HEIGHT = 100
 """Pixels the plot (or an example's tables) keeps when the text above takes the rest of the screen."""
-PRESENTER_STYLE = """
-QWidget { font-size: 20pt; }
-QLabel#meeting_title { font-size: 34pt; font-weight: bold; }
-QLabel#meeting_status { font-size: 16pt; color: #555; }
-"""
+PRESENTER_POINTS = {"text": 20, "title": 34, "status": 16}
+"""The presenter layout's type sizes at zoom 1.0, in points: large enough for a projector."""
+
+
+def presenter_style(zoom: float) -> str:
+    """The meeting's style sheet with every type size scaled by ``zoom`` (View > Zoom's factor):
+    a style sheet's sizes win over the application font, so the meeting scales its own."""
+    text, title, status = (round(PRESENTER_POINTS[part] * zoom, 1) for part in ("text", "title", "status"))
+    return (f"QWidget {{ font-size: {text}pt; }}\n"
+            f"QLabel#meeting_title {{ font-size: {title}pt; font-weight: bold; }}\n"
+            f"QLabel#meeting_status {{ font-size: {status}pt; color: #555; }}\n")
 
 
 class MeetingView(QWidget):
     """The presenter layout of one meeting; raises ``InputError`` when no editable workspace is open."""
 
     def __init__(self, session: Session, tasks: TaskRunner, attendees: list[str],
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, zoom: float = 1.0) -> None:
         super().__init__(parent, Qt.Window)
         self.session, self.tasks = session, tasks
+        self.zoom = zoom
+        """View > Zoom's factor: the window's when the meeting opens, then Ctrl+= / Ctrl+- / Ctrl+0 here."""
         self.queue = session_queue(session)
         self.meeting = start_meeting(self.queue, attendees)
         self.screens = agenda_screens(self.queue)
@@ -88,7 +99,6 @@ class MeetingView(QWidget):
         self.comparing: set[int] = set()
         self.started = time.monotonic()
         self.setWindowTitle(f"Sleuth — review meeting ({', '.join(self.meeting.attendees)})")
-        self.setStyleSheet(PRESENTER_STYLE)
         self.setFocusPolicy(Qt.StrongFocus)
         self.status = QLabel(objectName="meeting_status")
         self.title = QLabel(objectName="meeting_title")
@@ -106,8 +116,9 @@ class MeetingView(QWidget):
         self.training_caption = QLabel()
         self.training_caption.setWordWrap(True)
         self.keys = QLabel("→ next  ← previous  1–9 tag  c g r l t f n decide  o owner  a note  "
-                           "Ctrl+Z undo  Esc end", objectName="meeting_status")
+                           "Ctrl+Z undo  Ctrl+= / Ctrl+- zoom  Esc end", objectName="meeting_status")
         self._layout()
+        self.set_zoom(zoom)
         self.clock = QTimer(self)
         self.clock.timeout.connect(self._show_status)
         self.clock.start(1000)
@@ -132,6 +143,15 @@ class MeetingView(QWidget):
         layout.addLayout(evidence, 1)
         layout.addLayout(tables, 1)
         layout.addWidget(self.keys)
+
+    def set_zoom(self, factor: float) -> None:
+        """Scale the presenter's type and the plot's axes by ``factor``; the text area is fitted
+        again, since larger type needs more lines."""
+        self.zoom = factor
+        self.setStyleSheet(presenter_style(factor))
+        _set_plot_fonts(self.plot, factor)
+        self.layout().activate()  # the title's new height, before the text is fitted below it
+        self._fit_text()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().resizeEvent(event)
@@ -332,6 +352,8 @@ class MeetingView(QWidget):
             self.go(-1)
         elif key == Qt.Key_Escape:
             self.close()
+        elif event.modifiers() & Qt.ControlModifier and key in ZOOM_KEYS:
+            self.set_zoom(1.0 if ZOOM_KEYS[key] == 0 else next_zoom(self.zoom, ZOOM_KEYS[key]))
         elif not plain or self.current_group() is None:
             return False
         elif key in DECISION_KEYS:
@@ -443,17 +465,24 @@ def _rate_plot() -> pg.PlotWidget:
     plot = pg.PlotWidget(background="w")
     plot.setMinimumHeight(PLOT_MIN_HEIGHT)
     plot.setMouseEnabled(x=False, y=False)
-    font = QFont()
-    font.setPointSize(PLOT_FONT_POINTS)
     for side in ("left", "bottom"):
         axis = plot.getAxis(side)
         axis.setPen(pg.mkPen("#333"))
         axis.setTextPen(pg.mkPen("#222"))
-        axis.setTickFont(font)
         axis.enableAutoSIPrefix(False)
-    # short: the plot gives its height to the text above down to PLOT_MIN_HEIGHT, and a longer title is cut
-    plot.setLabel("left", "error %", **{"font-size": f"{PLOT_FONT_POINTS}pt", "color": "#222"})
+    _set_plot_fonts(plot, 1.0)
     return plot
+
+
+def _set_plot_fonts(plot: pg.PlotWidget, zoom: float) -> None:
+    """The plot's ticks and axis title at :data:`PLOT_FONT_POINTS` scaled by ``zoom``."""
+    points = PLOT_FONT_POINTS * zoom
+    font = QFont()
+    font.setPointSizeF(points)
+    for side in ("left", "bottom"):
+        plot.getAxis(side).setTickFont(font)
+    # short: the plot gives its height to the text above down to PLOT_MIN_HEIGHT, and a longer title is cut
+    plot.setLabel("left", "error %", **{"font-size": f"{points:.1f}pt", "color": "#222"})
 
 
 def _draw_rates(plot: pg.PlotWidget, series: list[dict[str, Any]]) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QInputDialog
+from PySide6.QtWidgets import QApplication, QInputDialog, QWidget
 
 from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.intake import failures
@@ -335,3 +335,41 @@ def test_the_demos_meeting_screens_show_their_text_whole(qtbot, qsettings, demo_
     finally:
         window.close()
         close_window(window)
+
+
+def test_zoom_keys_scale_the_presenters_type_and_plot_and_keep_the_text_whole(meeting, qtbot):
+    """Ctrl+= / Ctrl+- / Ctrl+0 in meeting mode scale its own type (its style sheet's sizes win
+    over View > Zoom's application font) and the plot's axes; the evidence text still reads whole."""
+    view, *_ = meeting
+    title_points = view.title.font().pointSizeF()
+    tick_points = view.plot.getAxis("left").style["tickFont"].pointSizeF()
+    qtbot.keyClick(view, Qt.Key_Equal, Qt.ControlModifier)
+    assert view.zoom > 1.0
+    assert view.title.font().pointSizeF() == pytest.approx(title_points * view.zoom, abs=0.1)
+    assert view.body.font().pointSizeF() > 20
+    assert view.plot.getAxis("left").style["tickFont"].pointSizeF() == pytest.approx(tick_points * view.zoom)
+    assert not cut_texts(view)
+    qtbot.keyClick(view, Qt.Key_Minus, Qt.ControlModifier)
+    qtbot.keyClick(view, Qt.Key_Minus, Qt.ControlModifier)
+    assert view.zoom < 1.0 and view.title.font().pointSizeF() < title_points
+    qtbot.keyClick(view, Qt.Key_0, Qt.ControlModifier)
+    assert view.zoom == 1.0 and view.title.font().pointSizeF() == pytest.approx(title_points)
+
+
+def test_meeting_mode_opens_at_the_windows_zoom(qtbot, qsettings, tmp_path, sync_tasks):
+    """A meeting opened from a zoomed window starts at that zoom."""
+    from app.queue_wiring import open_meeting
+
+    class Window(QWidget):
+        zoom = 1.5
+
+    window = Window()
+    qtbot.addWidget(window)
+    window.session, window.tasks = Session(), sync_tasks
+    workspace = Workspace.open(tmp_path / "review.sleuth")
+    window.session.run(AttachWorkspace(workspace))
+    view = open_meeting(window, ["ana"])
+    qtbot.addWidget(view)
+    assert view.zoom == 1.5 and view.title.font().pointSizeF() == pytest.approx(34 * 1.5)
+    view.close()
+    window.session.close()
