@@ -10,8 +10,10 @@ never a copy, and no DuckDB extension to download. Partition columns come from t
 A table that needs more than its files to be read right is still a view over them:
 
 - Delta column mapping (``name`` or ``id`` mode): the files hold physical names (``col-<uuid>``)
-  and the log the table's names; the view renames each column, drops columns the table dropped,
-  and takes partition values from the log (the folders are random prefixes then).
+  and the log the table's names; the view renames each column and each nested struct field,
+  drops columns and fields the table dropped, reads NULL for a column or field a file does not
+  hold (added to the table after the file was written), and takes partition values from the log
+  (the folders are random prefixes then).
 - Delta deletion vectors and Iceberg position delete files: the deleted (file, row) positions
   (delta-rs decodes the vectors; the delete files are small Parquet files of ``file_path, pos``)
   go into a rank table of one row per 64 rows of each file that lost any: a mask of the deleted
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 from pathlib import Path
 from typing import Sequence
 from urllib.parse import unquote, urlparse
@@ -47,7 +49,14 @@ RANK_BUCKET = 64
 DELTA_TYPES = {"string": "VARCHAR", "long": "BIGINT", "integer": "INTEGER", "short": "SMALLINT",
                "byte": "TINYINT", "double": "DOUBLE", "float": "FLOAT", "boolean": "BOOLEAN",
                "date": "DATE", "timestamp": "TIMESTAMPTZ", "timestamp_ntz": "TIMESTAMP"}
-"""DuckDB types of Delta partition values, which the log keeps as text."""
+"""DuckDB types of Delta's primitive types (partition values, which the log keeps as text, and
+the typed NULL of a column a file does not hold)."""
+
+Held = frozenset[tuple[str, str]]
+"""The (owner, name) pairs of a file's columns and nested fields: a top-level column's owner is
+``""``, a nested field's the physical name of the column or field holding it (the Parquet
+groups that wrap list elements and map entries in between are skipped)."""
+
 ICEBERG_METADATA = re.compile(r"^(?:v)?(\d+)(?:-[0-9a-f-]+)?\.metadata\.json$")
 
 
@@ -59,8 +68,9 @@ class LakeColumn:
     physical: str | None
     dtype: str = "VARCHAR"
     values: tuple[str | None, ...] = ()
-    read: str | None = None
-    """How to read it from a scan ``t`` when its nested fields are renamed too (else its physical column)."""
+    nested: object | None = dataclass_field(default=None, compare=False)
+    """Its Delta type when it holds structs (also inside lists and maps), whose fields have
+    physical names of their own: read by :func:`_logical`, field by field."""
 
 
 @dataclass(frozen=True)
@@ -180,40 +190,72 @@ def _mapped_columns(table) -> tuple[LakeColumn, ...]:
     for field in table.schema().fields:
         if field.name in partitioned:
             values = tuple(actions.column(f"partition.{field.name}").cast(pa.string()).to_pylist())
-            dtype = DELTA_TYPES.get(getattr(field.type, "type", ""), "VARCHAR")
-            columns.append(LakeColumn(field.name, None, dtype, values))
+            columns.append(LakeColumn(field.name, None, _duck_type(field.type), values))
         else:
-            physical = _physical(field)
-            read = _logical(f"t.{ident(physical)}", field.type, 0)
-            columns.append(LakeColumn(field.name, physical, read=None if read == f"t.{ident(physical)}" else read))
+            nested = field.type if _has_struct(field.type) else None
+            columns.append(LakeColumn(field.name, _physical(field), _duck_type(field.type), nested=nested))
     return tuple(columns)
+
+
+def _has_struct(dtype) -> bool:
+    kind = type(dtype).__name__
+    return (kind == "StructType" or (kind == "ArrayType" and _has_struct(dtype.element_type))
+            or (kind == "MapType" and (_has_struct(dtype.key_type) or _has_struct(dtype.value_type))))
+
+
+def _duck_type(dtype) -> str:
+    """The DuckDB type of a Delta type, by the table's names: what a column or nested field a
+    file does not hold is read as (a typed NULL, so every file's rows have the table's type)."""
+    kind = type(dtype).__name__
+    if kind == "StructType":
+        return "STRUCT(" + ", ".join(f"{ident(f.name)} {_duck_type(f.type)}" for f in dtype.fields) + ")"
+    if kind == "ArrayType":
+        return f"{_duck_type(dtype.element_type)}[]"
+    if kind == "MapType":
+        return f"MAP({_duck_type(dtype.key_type)}, {_duck_type(dtype.value_type)})"
+    name = getattr(dtype, "type", "string")
+    if name.startswith("decimal"):
+        return name.upper()
+    return "BLOB" if name == "binary" else DELTA_TYPES.get(name, "VARCHAR")
 
 
 def _physical(field) -> str:
     return field.metadata.get("delta.columnMapping.physicalName", field.name)
 
 
-def _logical(value: str, dtype, depth: int) -> str:
+def _logical(value: str, dtype, depth: int, owner: str, held: Held) -> str:
     """``value`` (SQL over the files' physical names) with every nested struct field renamed to
     its name in the table: under column mapping a struct's fields, also inside lists and maps,
     have physical names of their own (Delta protocol, "Column Mapping"). DuckDB casts structs
-    by name, so each struct is rebuilt field by field (a NULL struct stays NULL)."""
+    by name, so each struct is rebuilt field by field (a NULL struct stays NULL). A field the
+    scanned files do not hold under ``owner`` (the physical name of the column or field the
+    struct sits in; ``held``, see :func:`_held_fields`) was added to the table after they were
+    written: the protocol reads NULL for it. A renamed field keeps its physical name, and a
+    dropped one is no longer in the schema, so both read right from the table's schema alone."""
     kind, item = type(dtype).__name__, f"_sleuth_e{depth}"
     if kind == "StructType":
-        fields = ", ".join(f"{ident(f.name)} := {_logical(f'struct_extract({value}, {literal(_physical(f))})', f.type, depth)}"
-                           for f in dtype.fields)
+        fields = ", ".join(f"{ident(f.name)} := {_field(value, f, depth, owner, held)}" for f in dtype.fields)
         return f"CASE WHEN {value} IS NULL THEN NULL ELSE struct_pack({fields}) END"
     if kind == "ArrayType":
-        element = _logical(item, dtype.element_type, depth + 1)
+        element = _logical(item, dtype.element_type, depth + 1, owner, held)
         return value if element == item else f"list_transform({value}, lambda {item}: {element})"
     if kind == "MapType":
-        key = _logical(f"{item}.key", dtype.key_type, depth + 1)
-        entry = _logical(f"{item}.value", dtype.value_type, depth + 1)
+        key = _logical(f"{item}.key", dtype.key_type, depth + 1, owner, held)
+        entry = _logical(f"{item}.value", dtype.value_type, depth + 1, owner, held)
         if key == f"{item}.key" and entry == f"{item}.value":
             return value
         return (f"map_from_entries(list_transform(map_entries({value}), "
                 f"lambda {item}: struct_pack(key := {key}, value := {entry})))")
     return value
+
+
+def _field(struct: str, field, depth: int, owner: str, held: Held) -> str:
+    """One field of a struct ``struct`` by its physical name, renamed inside; NULL of its type
+    where the files do not hold it."""
+    physical = _physical(field)
+    if (owner, physical) not in held:
+        return f"CAST(NULL AS {_duck_type(field.type)})"
+    return _logical(f"struct_extract({struct}, {literal(physical)})", field.type, depth, physical, held)
 
 
 def _deletion_vectors(table, files: Sequence[Path]) -> pa.Table | None:
@@ -355,9 +397,10 @@ def lake_source(store: Store, lake: LakeTable, ranks: str, row_id: str, cancel: 
     by_name = "true" if len(sizes) > 1 else "false"
     scan = f"read_parquet({files}, file_row_number=true, union_by_name={by_name})"
     less, joined = _kept(ranks, index, any(gone))
-    rows = f"(SELECT {number}{less} AS {ident(row_id)}, {_columns(lake.columns, index)} FROM {scan} t{joined})"
-    held = _names_per_file(store, files, cancel) if lake.columns else {}
-    pages = [_file_page(path, i, first, lost, ranks, row_id, lake.columns, held.get(str(path), set()))
+    held = _held_fields(store, files, lake.columns, cancel) if lake.columns else {}
+    anywhere = frozenset().union(*held.values())
+    rows = f"(SELECT {number}{less} AS {ident(row_id)}, {_columns(lake.columns, index, anywhere)} FROM {scan} t{joined})"
+    pages = [_file_page(path, i, first, lost, ranks, row_id, lake.columns, held.get(str(path), frozenset()))
              for i, (path, first, lost) in enumerate(zip(lake.files, firsts, gone))]
     return LakeSource(rows, f"({' UNION ALL BY NAME '.join(pages)})")
 
@@ -375,18 +418,53 @@ def _kept(ranks: str, index: str, any_gone: bool) -> tuple[str, str]:
     return less, joined
 
 
-def _names_per_file(store: Store, files: str, cancel: CancelToken) -> dict[str, set[str]]:
-    """The column names each file holds (a column added to the table later is in the newer files only)."""
-    return {name: set(held) for name, held in store.rows(
-        f"SELECT file_name, list(name) FROM parquet_schema({files}) GROUP BY file_name", cancel)}
+def _held_fields(store: Store, files: str, columns: Sequence[LakeColumn], cancel: CancelToken) -> dict[str, Held]:
+    """What each file holds, from its Parquet schema (footer) alone: a column or nested field
+    added to the table later is in the newer files only. Pairs rather than names, since a
+    table that turned column mapping on keeps its old names as physical names, which may repeat
+    in different structs."""
+    known = _physical_names(columns)
+    held = {}
+    for file, names, children in store.rows(
+            f"SELECT file_name, list(name ORDER BY column_id), list(coalesce(num_children, 0) ORDER BY column_id) "
+            f"FROM parquet_schema({files}) GROUP BY file_name", cancel):
+        pairs, open_groups = set(), [["", children[0]]]  # the schema's root, then its columns depth first
+        for node, count in zip(names[1:], children[1:]):
+            owner = open_groups[-1][0]
+            open_groups[-1][1] -= 1
+            pairs.add((owner, node))
+            if count:
+                open_groups.append([node if node in known else owner, count])
+            while open_groups and open_groups[-1][1] == 0:
+                open_groups.pop()
+        held[file] = frozenset(pairs)
+    return held
+
+
+def _physical_names(columns: Sequence[LakeColumn]) -> set[str]:
+    """The physical names of the mapped columns and of every struct field inside them."""
+    names, types = set(), [c.nested for c in columns if c.nested is not None]
+    names.update(c.physical for c in columns if c.physical is not None)
+    while types:
+        dtype = types.pop()
+        kind = type(dtype).__name__
+        if kind == "StructType":
+            names.update(_physical(f) for f in dtype.fields)
+            types.extend(f.type for f in dtype.fields)
+        elif kind == "ArrayType":
+            types.append(dtype.element_type)
+        elif kind == "MapType":
+            types.extend((dtype.key_type, dtype.value_type))
+    return names
 
 
 def _file_page(path: Path, index: int, first: int, lost: int, ranks: str, row_id: str,
-               columns: Sequence[LakeColumn], held: set[str]) -> str:
+               columns: Sequence[LakeColumn], held: Held) -> str:
     """One file's rows of the ROW_ID range ``[PAGE_FROM, PAGE_TO)``: its row numbers from
     ``PAGE_FROM - first`` to ``PAGE_TO - first + lost`` (a kept row moves up by at most the
     rows the file lost), so the reader skips the row groups and files outside them. A mapped
-    column the file does not hold (``held``) is NULL in it, as in the scan of all files."""
+    column or nested field the file does not hold (``held``) is NULL in it, as in the scan of
+    all files."""
     less, joined = _kept(ranks, str(index), lost > 0)
     bound = (f"t.file_row_number >= {PAGE_FROM} - {first} AND t.file_row_number < {PAGE_TO} - {first} + {lost}")
     scan = f"read_parquet({literal_list([str(path)])}, file_row_number=true)"
@@ -408,17 +486,22 @@ def _equality_positions(store: Store, files: str, delete: EqualityDelete, cancel
             f"WHERE t.file_index IN ({', '.join(map(str, delete.file_indexes))})").to_arrow_table()
 
 
-def _columns(columns: Sequence[LakeColumn], index: str, held: set[str] | None = None) -> str:
+def _columns(columns: Sequence[LakeColumn], index: str, held: Held = frozenset()) -> str:
     """The table's columns from a scan ``t`` of file number ``index`` (an expression): renamed
-    from physical names, partition values per file; NULL where the file does not hold a column
-    (``held``: the one file's names, when ``t`` reads one file)."""
+    from physical names, partition values per file; NULL where the scanned files do not hold a
+    column or nested field (``held``: what the one file holds, or any of them for a scan of all)."""
     if not columns:
         return "t.* EXCLUDE (file_row_number)"
-    return ", ".join(
-        f"NULL AS {ident(c.name)}" if c.physical is not None and held is not None and c.physical not in held else
-        f"{c.read or 't.' + ident(c.physical)} AS {ident(c.name)}" if c.physical is not None else
-        f"CAST(CAST({literal_list(c.values)} AS VARCHAR[])[{index} + 1] AS {c.dtype}) AS {ident(c.name)}"
-        for c in columns)
+    return ", ".join(f"{_column(c, index, held)} AS {ident(c.name)}" for c in columns)
+
+
+def _column(column: LakeColumn, index: str, held: Held) -> str:
+    if column.physical is None:
+        return f"CAST(CAST({literal_list(column.values)} AS VARCHAR[])[{index} + 1] AS {column.dtype})"
+    if ("", column.physical) not in held:
+        return f"CAST(NULL AS {column.dtype})"
+    read = f"t.{ident(column.physical)}"
+    return read if column.nested is None else _logical(read, column.nested, 0, column.physical, held)
 
 
 def _make_ranks(store: Store, ranks: str, deleted: pa.Table, sizes: Sequence[int], cancel: CancelToken) -> list[int]:
