@@ -20,6 +20,10 @@ A table that needs more than its files to be read right is still a view over the
   rows and how many were deleted before. The view joins it on ``file_row_number``, leaves out the
   masked rows and subtracts the count, so ``ROW_ID`` stays dense; the data rows are never copied.
 
+- Iceberg schema evolution: Iceberg selects a file's columns by field id, not name, so once
+  the table's schema has changed (a column renamed, dropped, added or widened) the scan maps
+  field ids to the snapshot's names and types (DuckDB's ``read_parquet(schema=...)``): an old
+  file's column reads under its new name, a dropped one is gone, a missing one is NULL.
 - Iceberg equality delete files: at open, one semi-join of the data files' equality columns with
   each delete file (over the data files it applies to: an older sequence number, the same
   partition unless the delete is global) finds the positions it deletes, which then go into the
@@ -97,11 +101,14 @@ class LakeTable:
     deleted: pa.Table | None = None
     equality: tuple[EqualityDelete, ...] = ()
     folder: Path | None = None
+    by_id: pa.Schema | None = dataclass_field(default=None, compare=False)
+    """The snapshot's columns with their Parquet field ids, when files are read by id (Iceberg)."""
 
     @property
     def plain(self) -> bool:
         """Whether reading the files as they are gives the table's rows and names."""
-        return not self.columns and not self.equality and (self.deleted is None or self.deleted.num_rows == 0)
+        return (not self.columns and not self.equality and self.by_id is None
+                and (self.deleted is None or self.deleted.num_rows == 0))
 
 
 def lake_table(specs: Sequence[str], as_of: str | None) -> LakeTable | None:
@@ -300,10 +307,30 @@ def _iceberg(folder: Path, as_of: str | None) -> LakeTable:
     files = tuple(_local(task.file.file_path) for task in tasks)
     deleted = _position_deletes(tasks)
     gone = 0 if deleted is None else deleted.num_rows
-    deletes = tuple(_equality_delete(table, entry, tasks, sequence) for entry in equality)
+    schema = _snapshot_schema(table, snapshot)
+    deletes = tuple(_equality_delete(table, schema, entry, tasks, sequence) for entry in equality)
     note = f"; rows matching {len(deletes)} equality delete file(s) left out" if deletes else ""
+    by_id = _by_id(table, schema)
+    note += "; columns matched by field id (the table's schema changed)" if by_id is not None else ""
     return LakeTable("iceberg", files, f"Iceberg snapshot {snapshot.snapshot_id}, {len(files)} Parquet file(s)"
-                     + _more_note((), gone) + note, deleted=deleted, equality=deletes, folder=folder)
+                     + _more_note((), gone) + note, deleted=deleted, equality=deletes, folder=folder, by_id=by_id)
+
+
+def _snapshot_schema(table, snapshot):
+    """The schema a snapshot was written with (what time travel reads), else the table's."""
+    schema_id = getattr(snapshot, "schema_id", None)
+    found = next((s for s in table.metadata.schemas if s.schema_id == schema_id), None)
+    return found or table.schema()
+
+
+def _by_id(table, schema) -> pa.Schema | None:
+    """The snapshot's columns as Arrow fields carrying their field ids, once the table has had
+    more than one schema (before that, every file's names are the table's)."""
+    from pyiceberg.io.pyarrow import schema_to_pyarrow
+
+    if len(table.metadata.schemas) < 2:
+        return None
+    return schema_to_pyarrow(schema)
 
 
 def _plan(table, snapshot):
@@ -330,11 +357,10 @@ def _plan(table, snapshot):
     return tasks, sequence, equality
 
 
-def _equality_delete(table, entry, tasks, sequence: dict[str, int]) -> EqualityDelete:
+def _equality_delete(table, schema, entry, tasks, sequence: dict[str, int]) -> EqualityDelete:
     """Which data files an equality delete file applies to (Iceberg spec, "Scan Planning"): those
     with a data sequence number below the delete's, in its partition unless its spec is unpartitioned."""
     delete = entry.data_file
-    schema = table.schema()
     columns = tuple(schema.find_column_name(field_id) for field_id in delete.equality_ids)
     is_global = table.metadata.specs()[delete.spec_id].is_unpartitioned()
     indexes = tuple(i for i, task in enumerate(tasks)
@@ -385,22 +411,24 @@ def lake_source(store: Store, lake: LakeTable, ranks: str, row_id: str, cancel: 
     ``ranks`` names the rank table made here when rows were deleted (dropped with the view)."""
     files = literal_list([str(p) for p in lake.files])
     counts = dict(store.rows(f"SELECT file_name, num_rows FROM parquet_file_metadata({files})", cancel))
+    by_id = _by_id_option(store, lake.by_id, cancel)
+    options = by_id or (", union_by_name=true" if len(lake.files) > 1 else "")
     sizes = [int(counts[str(path)]) for path in lake.files]
     gone = [0] * len(sizes)
     deleted = [lake.deleted] if lake.deleted is not None else []
-    deleted += [_equality_positions(store, files, delete, cancel) for delete in lake.equality]
+    deleted += [_equality_positions(store, files, delete, by_id or ", union_by_name=true", cancel)
+                for delete in lake.equality]
     if any(part.num_rows for part in deleted):
         gone = _make_ranks(store, ranks, pa.concat_tables(deleted), sizes, cancel)
     firsts = [sum(s - g for s, g in zip(sizes[:i], gone[:i])) for i in range(len(sizes))]
     index = "t.file_index::BIGINT"
     number = f"CAST({literal_list(firsts)} AS BIGINT[])[{index} + 1] + t.file_row_number"
-    by_name = "true" if len(sizes) > 1 else "false"
-    scan = f"read_parquet({files}, file_row_number=true, union_by_name={by_name})"
+    scan = f"read_parquet({files}, file_row_number=true{options})"
     less, joined = _kept(ranks, index, any(gone))
     held = _held_fields(store, files, lake.columns, cancel) if lake.columns else {}
     anywhere = frozenset().union(*held.values())
     rows = f"(SELECT {number}{less} AS {ident(row_id)}, {_columns(lake.columns, index, anywhere)} FROM {scan} t{joined})"
-    pages = [_file_page(path, i, first, lost, ranks, row_id, lake.columns, held.get(str(path), frozenset()))
+    pages = [_file_page(path, i, first, lost, ranks, row_id, lake.columns, held.get(str(path), frozenset()), by_id)
              for i, (path, first, lost) in enumerate(zip(lake.files, firsts, gone))]
     return LakeSource(rows, f"({' UNION ALL BY NAME '.join(pages)})")
 
@@ -459,7 +487,7 @@ def _physical_names(columns: Sequence[LakeColumn]) -> set[str]:
 
 
 def _file_page(path: Path, index: int, first: int, lost: int, ranks: str, row_id: str,
-               columns: Sequence[LakeColumn], held: Held) -> str:
+               columns: Sequence[LakeColumn], held: Held, by_id: str = "") -> str:
     """One file's rows of the ROW_ID range ``[PAGE_FROM, PAGE_TO)``: its row numbers from
     ``PAGE_FROM - first`` to ``PAGE_TO - first + lost`` (a kept row moves up by at most the
     rows the file lost), so the reader skips the row groups and files outside them. A mapped
@@ -467,12 +495,28 @@ def _file_page(path: Path, index: int, first: int, lost: int, ranks: str, row_id
     all files."""
     less, joined = _kept(ranks, str(index), lost > 0)
     bound = (f"t.file_row_number >= {PAGE_FROM} - {first} AND t.file_row_number < {PAGE_TO} - {first} + {lost}")
-    scan = f"read_parquet({literal_list([str(path)])}, file_row_number=true)"
+    scan = f"read_parquet({literal_list([str(path)])}, file_row_number=true{by_id})"
     return (f"SELECT {first} + t.file_row_number{less} AS {ident(row_id)}, {_columns(columns, str(index), held)} "
             f"FROM {scan} t{joined} {'AND' if joined else 'WHERE'} {bound}")
 
 
-def _equality_positions(store: Store, files: str, delete: EqualityDelete, cancel: CancelToken) -> pa.Table:
+def _by_id_option(store: Store, schema: pa.Schema | None, cancel: CancelToken) -> str:
+    """``read_parquet``'s option that reads each file's columns by field id under the snapshot's
+    names and types (Iceberg spec, "Column Projection": ids not in a file read NULL); "" without
+    ``schema``. The DuckDB types are those DuckDB gives an empty Arrow table of the schema."""
+    if schema is None:
+        return ""
+    with store.job_cursor(cancel) as cur:
+        cur.register("lake_schema", schema.empty_table())
+        types = [row[1] for row in cur.execute("DESCRIBE SELECT * FROM lake_schema").fetchall()]
+        cur.unregister("lake_schema")
+    entries = ", ".join(f"{int(field.metadata[b'PARQUET:field_id'])}: {{name: {literal(field.name)}, "
+                        f"type: {literal(dtype)}, default_value: NULL}}" for field, dtype in zip(schema, types))
+    return f", schema=MAP {{{entries}}}"
+
+
+def _equality_positions(store: Store, files: str, delete: EqualityDelete, options: str,
+                        cancel: CancelToken) -> pa.Table:
     """The (``file_index``, ``pos``) rows an equality delete file removes: one semi-join over the
     equality columns of the files it applies to (nulls equal nulls, as the spec says)."""
     if not delete.file_indexes:
@@ -481,8 +525,8 @@ def _equality_positions(store: Store, files: str, delete: EqualityDelete, cancel
     with store.job_cursor(cancel) as cur:
         return cur.sql(
             f"SELECT t.file_index::BIGINT AS file_index, t.file_row_number::BIGINT AS pos "
-            f"FROM read_parquet({files}, file_row_number=true, union_by_name=true) t "
-            f"SEMI JOIN read_parquet({literal_list([str(delete.file)])}) d ON {match} "
+            f"FROM read_parquet({files}, file_row_number=true{options}) t "
+            f"SEMI JOIN read_parquet({literal_list([str(delete.file)])}{options}) d ON {match} "
             f"WHERE t.file_index IN ({', '.join(map(str, delete.file_indexes))})").to_arrow_table()
 
 

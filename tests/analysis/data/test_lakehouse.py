@@ -408,3 +408,41 @@ def test_a_nested_field_missing_from_one_struct_of_an_old_file_whose_names_repea
     window = prepare_table(store, TableSpec(opened.view, names))
     paged = sorted(fetch_window(store, window, 0, window.row_count).raw, key=lambda row: row[0])
     assert [dict(zip(names, row)) for row in paged] == planted
+
+
+def test_iceberg_columns_renamed_dropped_added_and_widened_read_by_field_id(store, tmp_path):
+    """Iceberg reads a file's columns by field id (table spec, "Column Projection"), so after a
+    rename an old file's column reads under its new name, a dropped column is gone, an added one
+    is NULL in older files and a widened int reads as long; the schema is changed through
+    pyiceberg's own update_schema, and its own scan is the truth. The snapshot before the change
+    reads with its own schema; a page reads each file alone, by id too."""
+    from pyiceberg.types import LongType, StringType
+
+    from analysis.window import TableSpec, fetch_window, prepare_table
+
+    first = batch(0, 6).assign(hits=pa.array(range(6), pa.int32()).to_pandas())
+    catalog, table = iceberg_table(tmp_path, first)
+    before = table.current_snapshot().snapshot_id
+    with table.update_schema() as update:
+        update.rename_column("score", "probability")
+        update.delete_column("region")
+        update.add_column("device", StringType())
+        update.update_column("hits", LongType())
+    table = catalog.load_table("ml.predictions")
+    later = pa.table({"request_id": ["r6", "r7"], "probability": [0.6, 0.7], "hits": pa.array([6, 7], pa.int64()),
+                      "device": ["ios", None]})
+    table.append(later.select([f.name for f in table.schema().as_arrow()]))
+    folder = tmp_path / "ml" / "predictions"
+    opened = open_dataset(store, [str(folder)])
+    names = ["request_id", "probability", "hits", "device"]
+    assert [c.name for c in opened.columns] == names
+    ours = store.df(f'SELECT {", ".join(names)} FROM "{opened.view}" ORDER BY request_id')
+    theirs = table.scan().to_pandas()[names].sort_values("request_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(ours, theirs, check_dtype=False)
+    assert list(ours.probability) == [i / 10 for i in range(8)] and ours.device.isna().sum() == 7
+    window = prepare_table(store, TableSpec(opened.view, tuple(names)))
+    paged = sorted(fetch_window(store, window, 0, window.row_count).raw)
+    assert paged == [tuple(row) for row in ours.astype(object).where(ours.notna(), None).itertuples(index=False)]
+    old = open_dataset(store, [str(folder)], as_of=str(before))
+    assert [c.name for c in old.columns] == ["request_id", "region", "score", "hits"]
+    pd.testing.assert_frame_equal(rows_of(store, old), expected(batch(0, 6)), check_dtype=False)
