@@ -123,7 +123,19 @@ def lake_table(specs: Sequence[str], as_of: str | None) -> LakeTable | None:
     table = _delta(folder, as_of) if kind == "delta" else _iceberg(folder, as_of)
     if not table.files:
         raise InputError(f"this {kind} table holds no data files at that version", file=str(folder))
+    _check_files_exist(table, kind, folder)
     return table
+
+
+def _check_files_exist(table: LakeTable, kind: str, folder: Path) -> None:
+    """Refuse, in one sentence, a version whose files were deleted since: an older version after
+    Delta's VACUUM or Iceberg's snapshot expiry lists files that are gone, which DuckDB would
+    report as a glob pattern matching nothing."""
+    missing = [path for path in table.files if not path.exists()]
+    if missing:
+        raise InputError(f"{len(missing)} of the {len(table.files)} data file(s) this {kind} table's version "
+                         f"lists no longer exist (deleted by VACUUM or snapshot expiry?), e.g. {missing[0].name}; "
+                         f"a newer version (--as-of) may still be whole", file=str(folder))
 
 
 def _kind(folder: Path) -> str | None:

@@ -446,3 +446,22 @@ def test_iceberg_columns_renamed_dropped_added_and_widened_read_by_field_id(stor
     old = open_dataset(store, [str(folder)], as_of=str(before))
     assert [c.name for c in old.columns] == ["request_id", "region", "score", "hits"]
     pd.testing.assert_frame_equal(rows_of(store, old), expected(batch(0, 6)), check_dtype=False)
+
+
+def test_a_version_whose_files_were_vacuumed_is_one_sentence(store, tmp_path):
+    """Travelling to a version whose files VACUUM deleted (deltalake's own vacuum, no retention)
+    names the table and a missing file; the newest version still opens."""
+    from deltalake import DeltaTable, write_deltalake
+
+    path = tmp_path / "vacuumed"
+    write_deltalake(str(path), batch(0, 10))
+    write_deltalake(str(path), batch(10, 5), mode="overwrite")
+    removed = DeltaTable(str(path)).vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+    assert len(removed) == 1
+    with pytest.raises(InputError) as caught:
+        open_dataset(store, [str(path)], as_of="0")
+    message = str(caught.value)
+    assert message.startswith(str(path)) and "1 of the 1 data file(s)" in message
+    assert Path(removed[0]).name in message and "\n" not in message
+    pd.testing.assert_frame_equal(rows_of(store, open_dataset(store, [str(path)])), expected(batch(10, 5)),
+                                  check_dtype=False)
