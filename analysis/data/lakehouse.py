@@ -423,7 +423,7 @@ def lake_source(store: Store, lake: LakeTable, ranks: str, row_id: str, cancel: 
     ``ranks`` names the rank table made here when rows were deleted (dropped with the view)."""
     files = literal_list([str(p) for p in lake.files])
     counts = dict(store.rows(f"SELECT file_name, num_rows FROM parquet_file_metadata({files})", cancel))
-    by_id = _by_id_option(store, lake.by_id, cancel)
+    by_id = _by_id_option(store, files, lake.by_id, cancel)
     options = by_id or (", union_by_name=true" if len(lake.files) > 1 else "")
     sizes = [int(counts[str(path)]) for path in lake.files]
     gone = [0] * len(sizes)
@@ -512,11 +512,17 @@ def _file_page(path: Path, index: int, first: int, lost: int, ranks: str, row_id
             f"FROM {scan} t{joined} {'AND' if joined else 'WHERE'} {bound}")
 
 
-def _by_id_option(store: Store, schema: pa.Schema | None, cancel: CancelToken) -> str:
+def _by_id_option(store: Store, files: str, schema: pa.Schema | None, cancel: CancelToken) -> str:
     """``read_parquet``'s option that reads each file's columns by field id under the snapshot's
     names and types (Iceberg spec, "Column Projection": ids not in a file read NULL); "" without
-    ``schema``. The DuckDB types are those DuckDB gives an empty Arrow table of the schema."""
+    ``schema``, or when a file holds no field ids (added by ``add_files`` and resolved through the
+    table's name mapping, which this does not read): those are read by name, as before. The
+    DuckDB types are those DuckDB gives an empty Arrow table of the schema."""
     if schema is None:
+        return ""
+    (with_ids, every), = store.rows(f"SELECT count(DISTINCT file_name) FILTER (WHERE field_id IS NOT NULL), "
+                                    f"count(DISTINCT file_name) FROM parquet_schema({files})", cancel)
+    if with_ids < every:
         return ""
     with store.job_cursor(cancel) as cur:
         cur.register("lake_schema", schema.empty_table())

@@ -465,3 +465,23 @@ def test_a_version_whose_files_were_vacuumed_is_one_sentence(store, tmp_path):
     assert Path(removed[0]).name in message and "\n" not in message
     pd.testing.assert_frame_equal(rows_of(store, open_dataset(store, [str(path)])), expected(batch(10, 5)),
                                   check_dtype=False)
+
+
+def test_iceberg_files_added_without_field_ids_are_still_read_by_name(store, tmp_path):
+    """pyiceberg's add_files registers Parquet files that hold no field ids (the table's name
+    mapping resolves them): once the schema changes (a column added), those files are still
+    read by name, as pyiceberg's scan reads them, not as all NULL."""
+    import pyarrow.parquet as pq
+    from pyiceberg.types import StringType
+
+    catalog, table = iceberg_table(tmp_path, batch(0, 4))
+    plain = tmp_path / "plain.parquet"
+    pq.write_table(pa.Table.from_pandas(batch(4, 3), preserve_index=False), plain)
+    table.add_files([f"file://{plain}"])
+    with table.update_schema() as update:
+        update.add_column("device", StringType())
+    table = catalog.load_table("ml.predictions")
+    opened = open_dataset(store, [str(tmp_path / "ml" / "predictions")])
+    pd.testing.assert_frame_equal(rows_of(store, opened), expected(batch(0, 4), batch(4, 3)), check_dtype=False)
+    pd.testing.assert_frame_equal(rows_of(store, opened), library_read(table.scan().to_arrow().to_reader()),
+                                  check_dtype=False)
