@@ -10,14 +10,20 @@ never a copy, and no DuckDB extension to download. Partition columns come from t
 A table that needs more than its files to be read right is still a view over them:
 
 - Delta column mapping (``name`` or ``id`` mode): the files hold physical names (``col-<uuid>``)
-  and the log the table's names; the view renames each column, drops columns the table dropped,
-  and takes partition values from the log (the folders are random prefixes then).
+  and the log the table's names; the view renames each column and each nested struct field,
+  drops columns and fields the table dropped, reads NULL for a column or field a file does not
+  hold (added to the table after the file was written), and takes partition values from the log
+  (the folders are random prefixes then).
 - Delta deletion vectors and Iceberg position delete files: the deleted (file, row) positions
   (delta-rs decodes the vectors; the delete files are small Parquet files of ``file_path, pos``)
   go into a rank table of one row per 64 rows of each file that lost any: a mask of the deleted
   rows and how many were deleted before. The view joins it on ``file_row_number``, leaves out the
   masked rows and subtracts the count, so ``ROW_ID`` stays dense; the data rows are never copied.
 
+- Iceberg schema evolution: Iceberg selects a file's columns by field id, not name, so once
+  the table's schema has changed (a column renamed, dropped, added or widened) the scan maps
+  field ids to the snapshot's names and types (DuckDB's ``read_parquet(schema=...)``): an old
+  file's column reads under its new name, a dropped one is gone, a missing one is NULL.
 - Iceberg equality delete files: at open, one semi-join of the data files' equality columns with
   each delete file (over the data files it applies to: an older sequence number, the same
   partition unless the delete is global) finds the positions it deletes, which then go into the
@@ -28,7 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 from pathlib import Path
 from typing import Sequence
 from urllib.parse import unquote, urlparse
@@ -47,7 +53,14 @@ RANK_BUCKET = 64
 DELTA_TYPES = {"string": "VARCHAR", "long": "BIGINT", "integer": "INTEGER", "short": "SMALLINT",
                "byte": "TINYINT", "double": "DOUBLE", "float": "FLOAT", "boolean": "BOOLEAN",
                "date": "DATE", "timestamp": "TIMESTAMPTZ", "timestamp_ntz": "TIMESTAMP"}
-"""DuckDB types of Delta partition values, which the log keeps as text."""
+"""DuckDB types of Delta's primitive types (partition values, which the log keeps as text, and
+the typed NULL of a column a file does not hold)."""
+
+Held = frozenset[tuple[str, str]]
+"""The (owner, name) pairs of a file's columns and nested fields: a top-level column's owner is
+``""``, a nested field's the physical name of the column or field holding it (the Parquet
+groups that wrap list elements and map entries in between are skipped)."""
+
 ICEBERG_METADATA = re.compile(r"^(?:v)?(\d+)(?:-[0-9a-f-]+)?\.metadata\.json$")
 
 
@@ -59,8 +72,9 @@ class LakeColumn:
     physical: str | None
     dtype: str = "VARCHAR"
     values: tuple[str | None, ...] = ()
-    read: str | None = None
-    """How to read it from a scan ``t`` when its nested fields are renamed too (else its physical column)."""
+    nested: object | None = dataclass_field(default=None, compare=False)
+    """Its Delta type when it holds structs (also inside lists and maps), whose fields have
+    physical names of their own: read by :func:`_logical`, field by field."""
 
 
 @dataclass(frozen=True)
@@ -87,11 +101,14 @@ class LakeTable:
     deleted: pa.Table | None = None
     equality: tuple[EqualityDelete, ...] = ()
     folder: Path | None = None
+    by_id: pa.Schema | None = dataclass_field(default=None, compare=False)
+    """The snapshot's columns with their Parquet field ids, when files are read by id (Iceberg)."""
 
     @property
     def plain(self) -> bool:
         """Whether reading the files as they are gives the table's rows and names."""
-        return not self.columns and not self.equality and (self.deleted is None or self.deleted.num_rows == 0)
+        return (not self.columns and not self.equality and self.by_id is None
+                and (self.deleted is None or self.deleted.num_rows == 0))
 
 
 def lake_table(specs: Sequence[str], as_of: str | None) -> LakeTable | None:
@@ -106,7 +123,19 @@ def lake_table(specs: Sequence[str], as_of: str | None) -> LakeTable | None:
     table = _delta(folder, as_of) if kind == "delta" else _iceberg(folder, as_of)
     if not table.files:
         raise InputError(f"this {kind} table holds no data files at that version", file=str(folder))
+    _check_files_exist(table, kind, folder)
     return table
+
+
+def _check_files_exist(table: LakeTable, kind: str, folder: Path) -> None:
+    """Refuse, in one sentence, a version whose files were deleted since: an older version after
+    Delta's VACUUM or Iceberg's snapshot expiry lists files that are gone, which DuckDB would
+    report as a glob pattern matching nothing."""
+    missing = [path for path in table.files if not path.exists()]
+    if missing:
+        raise InputError(f"{len(missing)} of the {len(table.files)} data file(s) this {kind} table's version "
+                         f"lists no longer exist (deleted by VACUUM or snapshot expiry?), e.g. {missing[0].name}; "
+                         f"a newer version (--as-of) may still be whole", file=str(folder))
 
 
 def _kind(folder: Path) -> str | None:
@@ -180,40 +209,72 @@ def _mapped_columns(table) -> tuple[LakeColumn, ...]:
     for field in table.schema().fields:
         if field.name in partitioned:
             values = tuple(actions.column(f"partition.{field.name}").cast(pa.string()).to_pylist())
-            dtype = DELTA_TYPES.get(getattr(field.type, "type", ""), "VARCHAR")
-            columns.append(LakeColumn(field.name, None, dtype, values))
+            columns.append(LakeColumn(field.name, None, _duck_type(field.type), values))
         else:
-            physical = _physical(field)
-            read = _logical(f"t.{ident(physical)}", field.type, 0)
-            columns.append(LakeColumn(field.name, physical, read=None if read == f"t.{ident(physical)}" else read))
+            nested = field.type if _has_struct(field.type) else None
+            columns.append(LakeColumn(field.name, _physical(field), _duck_type(field.type), nested=nested))
     return tuple(columns)
+
+
+def _has_struct(dtype) -> bool:
+    kind = type(dtype).__name__
+    return (kind == "StructType" or (kind == "ArrayType" and _has_struct(dtype.element_type))
+            or (kind == "MapType" and (_has_struct(dtype.key_type) or _has_struct(dtype.value_type))))
+
+
+def _duck_type(dtype) -> str:
+    """The DuckDB type of a Delta type, by the table's names: what a column or nested field a
+    file does not hold is read as (a typed NULL, so every file's rows have the table's type)."""
+    kind = type(dtype).__name__
+    if kind == "StructType":
+        return "STRUCT(" + ", ".join(f"{ident(f.name)} {_duck_type(f.type)}" for f in dtype.fields) + ")"
+    if kind == "ArrayType":
+        return f"{_duck_type(dtype.element_type)}[]"
+    if kind == "MapType":
+        return f"MAP({_duck_type(dtype.key_type)}, {_duck_type(dtype.value_type)})"
+    name = getattr(dtype, "type", "string")
+    if name.startswith("decimal"):
+        return name.upper()
+    return "BLOB" if name == "binary" else DELTA_TYPES.get(name, "VARCHAR")
 
 
 def _physical(field) -> str:
     return field.metadata.get("delta.columnMapping.physicalName", field.name)
 
 
-def _logical(value: str, dtype, depth: int) -> str:
+def _logical(value: str, dtype, depth: int, owner: str, held: Held) -> str:
     """``value`` (SQL over the files' physical names) with every nested struct field renamed to
     its name in the table: under column mapping a struct's fields, also inside lists and maps,
     have physical names of their own (Delta protocol, "Column Mapping"). DuckDB casts structs
-    by name, so each struct is rebuilt field by field (a NULL struct stays NULL)."""
+    by name, so each struct is rebuilt field by field (a NULL struct stays NULL). A field the
+    scanned files do not hold under ``owner`` (the physical name of the column or field the
+    struct sits in; ``held``, see :func:`_held_fields`) was added to the table after they were
+    written: the protocol reads NULL for it. A renamed field keeps its physical name, and a
+    dropped one is no longer in the schema, so both read right from the table's schema alone."""
     kind, item = type(dtype).__name__, f"_sleuth_e{depth}"
     if kind == "StructType":
-        fields = ", ".join(f"{ident(f.name)} := {_logical(f'struct_extract({value}, {literal(_physical(f))})', f.type, depth)}"
-                           for f in dtype.fields)
+        fields = ", ".join(f"{ident(f.name)} := {_field(value, f, depth, owner, held)}" for f in dtype.fields)
         return f"CASE WHEN {value} IS NULL THEN NULL ELSE struct_pack({fields}) END"
     if kind == "ArrayType":
-        element = _logical(item, dtype.element_type, depth + 1)
+        element = _logical(item, dtype.element_type, depth + 1, owner, held)
         return value if element == item else f"list_transform({value}, lambda {item}: {element})"
     if kind == "MapType":
-        key = _logical(f"{item}.key", dtype.key_type, depth + 1)
-        entry = _logical(f"{item}.value", dtype.value_type, depth + 1)
+        key = _logical(f"{item}.key", dtype.key_type, depth + 1, owner, held)
+        entry = _logical(f"{item}.value", dtype.value_type, depth + 1, owner, held)
         if key == f"{item}.key" and entry == f"{item}.value":
             return value
         return (f"map_from_entries(list_transform(map_entries({value}), "
                 f"lambda {item}: struct_pack(key := {key}, value := {entry})))")
     return value
+
+
+def _field(struct: str, field, depth: int, owner: str, held: Held) -> str:
+    """One field of a struct ``struct`` by its physical name, renamed inside; NULL of its type
+    where the files do not hold it."""
+    physical = _physical(field)
+    if (owner, physical) not in held:
+        return f"CAST(NULL AS {_duck_type(field.type)})"
+    return _logical(f"struct_extract({struct}, {literal(physical)})", field.type, depth, physical, held)
 
 
 def _deletion_vectors(table, files: Sequence[Path]) -> pa.Table | None:
@@ -258,10 +319,30 @@ def _iceberg(folder: Path, as_of: str | None) -> LakeTable:
     files = tuple(_local(task.file.file_path) for task in tasks)
     deleted = _position_deletes(tasks)
     gone = 0 if deleted is None else deleted.num_rows
-    deletes = tuple(_equality_delete(table, entry, tasks, sequence) for entry in equality)
+    schema = _snapshot_schema(table, snapshot)
+    deletes = tuple(_equality_delete(table, schema, entry, tasks, sequence) for entry in equality)
     note = f"; rows matching {len(deletes)} equality delete file(s) left out" if deletes else ""
+    by_id = _by_id(table, schema)
+    note += "; columns matched by field id (the table's schema changed)" if by_id is not None else ""
     return LakeTable("iceberg", files, f"Iceberg snapshot {snapshot.snapshot_id}, {len(files)} Parquet file(s)"
-                     + _more_note((), gone) + note, deleted=deleted, equality=deletes, folder=folder)
+                     + _more_note((), gone) + note, deleted=deleted, equality=deletes, folder=folder, by_id=by_id)
+
+
+def _snapshot_schema(table, snapshot):
+    """The schema a snapshot was written with (what time travel reads), else the table's."""
+    schema_id = getattr(snapshot, "schema_id", None)
+    found = next((s for s in table.metadata.schemas if s.schema_id == schema_id), None)
+    return found or table.schema()
+
+
+def _by_id(table, schema) -> pa.Schema | None:
+    """The snapshot's columns as Arrow fields carrying their field ids, once the table has had
+    more than one schema (before that, every file's names are the table's)."""
+    from pyiceberg.io.pyarrow import schema_to_pyarrow
+
+    if len(table.metadata.schemas) < 2:
+        return None
+    return schema_to_pyarrow(schema)
 
 
 def _plan(table, snapshot):
@@ -288,11 +369,10 @@ def _plan(table, snapshot):
     return tasks, sequence, equality
 
 
-def _equality_delete(table, entry, tasks, sequence: dict[str, int]) -> EqualityDelete:
+def _equality_delete(table, schema, entry, tasks, sequence: dict[str, int]) -> EqualityDelete:
     """Which data files an equality delete file applies to (Iceberg spec, "Scan Planning"): those
     with a data sequence number below the delete's, in its partition unless its spec is unpartitioned."""
     delete = entry.data_file
-    schema = table.schema()
     columns = tuple(schema.find_column_name(field_id) for field_id in delete.equality_ids)
     is_global = table.metadata.specs()[delete.spec_id].is_unpartitioned()
     indexes = tuple(i for i, task in enumerate(tasks)
@@ -343,21 +423,24 @@ def lake_source(store: Store, lake: LakeTable, ranks: str, row_id: str, cancel: 
     ``ranks`` names the rank table made here when rows were deleted (dropped with the view)."""
     files = literal_list([str(p) for p in lake.files])
     counts = dict(store.rows(f"SELECT file_name, num_rows FROM parquet_file_metadata({files})", cancel))
+    by_id = _by_id_option(store, files, lake.by_id, cancel)
+    options = by_id or (", union_by_name=true" if len(lake.files) > 1 else "")
     sizes = [int(counts[str(path)]) for path in lake.files]
     gone = [0] * len(sizes)
     deleted = [lake.deleted] if lake.deleted is not None else []
-    deleted += [_equality_positions(store, files, delete, cancel) for delete in lake.equality]
+    deleted += [_equality_positions(store, files, delete, by_id or ", union_by_name=true", cancel)
+                for delete in lake.equality]
     if any(part.num_rows for part in deleted):
         gone = _make_ranks(store, ranks, pa.concat_tables(deleted), sizes, cancel)
     firsts = [sum(s - g for s, g in zip(sizes[:i], gone[:i])) for i in range(len(sizes))]
     index = "t.file_index::BIGINT"
     number = f"CAST({literal_list(firsts)} AS BIGINT[])[{index} + 1] + t.file_row_number"
-    by_name = "true" if len(sizes) > 1 else "false"
-    scan = f"read_parquet({files}, file_row_number=true, union_by_name={by_name})"
+    scan = f"read_parquet({files}, file_row_number=true{options})"
     less, joined = _kept(ranks, index, any(gone))
-    rows = f"(SELECT {number}{less} AS {ident(row_id)}, {_columns(lake.columns, index)} FROM {scan} t{joined})"
-    held = _names_per_file(store, files, cancel) if lake.columns else {}
-    pages = [_file_page(path, i, first, lost, ranks, row_id, lake.columns, held.get(str(path), set()))
+    held = _held_fields(store, files, lake.columns, cancel) if lake.columns else {}
+    anywhere = frozenset().union(*held.values())
+    rows = f"(SELECT {number}{less} AS {ident(row_id)}, {_columns(lake.columns, index, anywhere)} FROM {scan} t{joined})"
+    pages = [_file_page(path, i, first, lost, ranks, row_id, lake.columns, held.get(str(path), frozenset()), by_id)
              for i, (path, first, lost) in enumerate(zip(lake.files, firsts, gone))]
     return LakeSource(rows, f"({' UNION ALL BY NAME '.join(pages)})")
 
@@ -375,26 +458,83 @@ def _kept(ranks: str, index: str, any_gone: bool) -> tuple[str, str]:
     return less, joined
 
 
-def _names_per_file(store: Store, files: str, cancel: CancelToken) -> dict[str, set[str]]:
-    """The column names each file holds (a column added to the table later is in the newer files only)."""
-    return {name: set(held) for name, held in store.rows(
-        f"SELECT file_name, list(name) FROM parquet_schema({files}) GROUP BY file_name", cancel)}
+def _held_fields(store: Store, files: str, columns: Sequence[LakeColumn], cancel: CancelToken) -> dict[str, Held]:
+    """What each file holds, from its Parquet schema (footer) alone: a column or nested field
+    added to the table later is in the newer files only. Pairs rather than names, since a
+    table that turned column mapping on keeps its old names as physical names, which may repeat
+    in different structs."""
+    known = _physical_names(columns)
+    held = {}
+    for file, names, children in store.rows(
+            f"SELECT file_name, list(name ORDER BY column_id), list(coalesce(num_children, 0) ORDER BY column_id) "
+            f"FROM parquet_schema({files}) GROUP BY file_name", cancel):
+        pairs, open_groups = set(), [["", children[0]]]  # the schema's root, then its columns depth first
+        for node, count in zip(names[1:], children[1:]):
+            owner = open_groups[-1][0]
+            open_groups[-1][1] -= 1
+            pairs.add((owner, node))
+            if count:
+                open_groups.append([node if node in known else owner, count])
+            while open_groups and open_groups[-1][1] == 0:
+                open_groups.pop()
+        held[file] = frozenset(pairs)
+    return held
+
+
+def _physical_names(columns: Sequence[LakeColumn]) -> set[str]:
+    """The physical names of the mapped columns and of every struct field inside them."""
+    names, types = set(), [c.nested for c in columns if c.nested is not None]
+    names.update(c.physical for c in columns if c.physical is not None)
+    while types:
+        dtype = types.pop()
+        kind = type(dtype).__name__
+        if kind == "StructType":
+            names.update(_physical(f) for f in dtype.fields)
+            types.extend(f.type for f in dtype.fields)
+        elif kind == "ArrayType":
+            types.append(dtype.element_type)
+        elif kind == "MapType":
+            types.extend((dtype.key_type, dtype.value_type))
+    return names
 
 
 def _file_page(path: Path, index: int, first: int, lost: int, ranks: str, row_id: str,
-               columns: Sequence[LakeColumn], held: set[str]) -> str:
+               columns: Sequence[LakeColumn], held: Held, by_id: str = "") -> str:
     """One file's rows of the ROW_ID range ``[PAGE_FROM, PAGE_TO)``: its row numbers from
     ``PAGE_FROM - first`` to ``PAGE_TO - first + lost`` (a kept row moves up by at most the
     rows the file lost), so the reader skips the row groups and files outside them. A mapped
-    column the file does not hold (``held``) is NULL in it, as in the scan of all files."""
+    column or nested field the file does not hold (``held``) is NULL in it, as in the scan of
+    all files."""
     less, joined = _kept(ranks, str(index), lost > 0)
     bound = (f"t.file_row_number >= {PAGE_FROM} - {first} AND t.file_row_number < {PAGE_TO} - {first} + {lost}")
-    scan = f"read_parquet({literal_list([str(path)])}, file_row_number=true)"
+    scan = f"read_parquet({literal_list([str(path)])}, file_row_number=true{by_id})"
     return (f"SELECT {first} + t.file_row_number{less} AS {ident(row_id)}, {_columns(columns, str(index), held)} "
             f"FROM {scan} t{joined} {'AND' if joined else 'WHERE'} {bound}")
 
 
-def _equality_positions(store: Store, files: str, delete: EqualityDelete, cancel: CancelToken) -> pa.Table:
+def _by_id_option(store: Store, files: str, schema: pa.Schema | None, cancel: CancelToken) -> str:
+    """``read_parquet``'s option that reads each file's columns by field id under the snapshot's
+    names and types (Iceberg spec, "Column Projection": ids not in a file read NULL); "" without
+    ``schema``, or when a file holds no field ids (added by ``add_files`` and resolved through the
+    table's name mapping, which this does not read): those are read by name, as before. The
+    DuckDB types are those DuckDB gives an empty Arrow table of the schema."""
+    if schema is None:
+        return ""
+    (with_ids, every), = store.rows(f"SELECT count(DISTINCT file_name) FILTER (WHERE field_id IS NOT NULL), "
+                                    f"count(DISTINCT file_name) FROM parquet_schema({files})", cancel)
+    if with_ids < every:
+        return ""
+    with store.job_cursor(cancel) as cur:
+        cur.register("lake_schema", schema.empty_table())
+        types = [row[1] for row in cur.execute("DESCRIBE SELECT * FROM lake_schema").fetchall()]
+        cur.unregister("lake_schema")
+    entries = ", ".join(f"{int(field.metadata[b'PARQUET:field_id'])}: {{name: {literal(field.name)}, "
+                        f"type: {literal(dtype)}, default_value: NULL}}" for field, dtype in zip(schema, types))
+    return f", schema=MAP {{{entries}}}"
+
+
+def _equality_positions(store: Store, files: str, delete: EqualityDelete, options: str,
+                        cancel: CancelToken) -> pa.Table:
     """The (``file_index``, ``pos``) rows an equality delete file removes: one semi-join over the
     equality columns of the files it applies to (nulls equal nulls, as the spec says)."""
     if not delete.file_indexes:
@@ -403,22 +543,27 @@ def _equality_positions(store: Store, files: str, delete: EqualityDelete, cancel
     with store.job_cursor(cancel) as cur:
         return cur.sql(
             f"SELECT t.file_index::BIGINT AS file_index, t.file_row_number::BIGINT AS pos "
-            f"FROM read_parquet({files}, file_row_number=true, union_by_name=true) t "
-            f"SEMI JOIN read_parquet({literal_list([str(delete.file)])}) d ON {match} "
+            f"FROM read_parquet({files}, file_row_number=true{options}) t "
+            f"SEMI JOIN read_parquet({literal_list([str(delete.file)])}{options}) d ON {match} "
             f"WHERE t.file_index IN ({', '.join(map(str, delete.file_indexes))})").to_arrow_table()
 
 
-def _columns(columns: Sequence[LakeColumn], index: str, held: set[str] | None = None) -> str:
+def _columns(columns: Sequence[LakeColumn], index: str, held: Held = frozenset()) -> str:
     """The table's columns from a scan ``t`` of file number ``index`` (an expression): renamed
-    from physical names, partition values per file; NULL where the file does not hold a column
-    (``held``: the one file's names, when ``t`` reads one file)."""
+    from physical names, partition values per file; NULL where the scanned files do not hold a
+    column or nested field (``held``: what the one file holds, or any of them for a scan of all)."""
     if not columns:
         return "t.* EXCLUDE (file_row_number)"
-    return ", ".join(
-        f"NULL AS {ident(c.name)}" if c.physical is not None and held is not None and c.physical not in held else
-        f"{c.read or 't.' + ident(c.physical)} AS {ident(c.name)}" if c.physical is not None else
-        f"CAST(CAST({literal_list(c.values)} AS VARCHAR[])[{index} + 1] AS {c.dtype}) AS {ident(c.name)}"
-        for c in columns)
+    return ", ".join(f"{_column(c, index, held)} AS {ident(c.name)}" for c in columns)
+
+
+def _column(column: LakeColumn, index: str, held: Held) -> str:
+    if column.physical is None:
+        return f"CAST(CAST({literal_list(column.values)} AS VARCHAR[])[{index} + 1] AS {column.dtype})"
+    if ("", column.physical) not in held:
+        return f"CAST(NULL AS {column.dtype})"
+    read = f"t.{ident(column.physical)}"
+    return read if column.nested is None else _logical(read, column.nested, 0, column.physical, held)
 
 
 def _make_ranks(store: Store, ranks: str, deleted: pa.Table, sizes: Sequence[int], cancel: CancelToken) -> list[int]:

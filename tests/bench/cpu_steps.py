@@ -19,6 +19,8 @@ uses barely moves, so a change is judged by CPU taken in turns with the code bef
 measure the code before a change. Each run is one process and prints one JSON line; run the
 trees in turns, three times each, and compare the medians:
 ``for i in 1 2 3; do for t in /tmp/main .; do .venv/bin/python tests/bench/cpu_steps.py --tree $t open 'DIR/*.parquet'; done; done``
+Run it from a folder outside both trees (``cd /tmp``, the paths absolute): a tree whose probe
+child is started without ``-P`` imports the working directory's ``analysis`` in that child.
 """
 
 from __future__ import annotations

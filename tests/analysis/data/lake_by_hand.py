@@ -120,33 +120,123 @@ def commit_delete_file(table, rows: pa.Table, content, where: Path, equality_ids
             append.append_data_file(delete_file)
 
 
-def add_mapped_column(table: Path, name: str, values: pa.Array) -> None:
-    """Commit ``ALTER TABLE ADD COLUMN name`` on a column-mapped Delta table and append one file
-    holding it (delta-rs refuses schema evolution under column mapping; Spark writes this): a
-    metaData action whose schema gains the column with a new id and physical name (Delta protocol,
-    "Column Mapping"), then a Parquet file under the physical names with the older columns too."""
+PHYSICAL, FIELD_ID = "delta.columnMapping.physicalName", "delta.columnMapping.id"
+ARROW_TYPES = {"string": pa.string(), "long": pa.int64(), "integer": pa.int32(), "double": pa.float64(),
+               "boolean": pa.bool_()}
+
+
+def commit_mapped_schema(table: Path, edit, rows: Sequence[dict] = (), operation: str = "CHANGE COLUMN") -> None:
+    """Commit a schema change on a column-mapped Delta table as Spark writes ``ALTER TABLE ...
+    ADD / RENAME / DROP COLUMN`` (delta-rs refuses schema evolution under column mapping):
+    a metaData action with the edited schema (Delta protocol, "Column Mapping": every column,
+    nested or not, has an id and a physical name; a new one gets the next id, ``maxColumnId``
+    rises with it, and a new ``col-<uuid>`` name; a renamed one keeps its physical name; a
+    dropped one leaves the schema). ``edit(fields, new_field)`` changes the schema's top-level
+    field list in place, ``new_field(name, type)`` makes a field. ``rows``, by the table's
+    names, go into one more data file under the physical names, with the ids as Parquet field ids."""
     log = table / "_delta_log"
     version = max(int(p.stem) for p in log.glob("*.json")) + 1
-    metadata = next(json.loads(line)["metaData"] for commit in sorted(log.glob("*.json"))
-                    for line in commit.read_text().splitlines() if line.startswith('{"metaData"'))
+    metadata = latest_metadata(table)
     schema = json.loads(metadata["schemaString"])
-    column_id = int(metadata["configuration"]["delta.columnMapping.maxColumnId"]) + 1
-    physical = f"col-{uuid.uuid4()}"
-    schema["fields"].append({"name": name, "type": "string", "nullable": True,
-                             "metadata": {"delta.columnMapping.id": column_id,
-                                          "delta.columnMapping.physicalName": physical}})
+    last_id = [int(metadata["configuration"]["delta.columnMapping.maxColumnId"])]
+
+    def new_field(name: str, dtype) -> dict:
+        last_id[0] += 1
+        return {"name": name, "type": dtype, "nullable": True,
+                "metadata": {FIELD_ID: last_id[0], PHYSICAL: f"col-{uuid.uuid4()}"}}
+
+    edit(schema["fields"], new_field)
     metadata = {**metadata, "schemaString": json.dumps(schema),
-                "configuration": {**metadata["configuration"], "delta.columnMapping.maxColumnId": str(column_id)}}
-    rows = len(values)
-    older = {f["metadata"]["delta.columnMapping.physicalName"]: f for f in schema["fields"][:-1]}
-    arrays = {p: pa.array([f"late{i}" if f["type"] == "string" else None for i in range(rows)],
-                          pa.string() if f["type"] == "string" else pa.float64()) for p, f in older.items()}
-    data = pa.table({**arrays, physical: values})
-    file = f"part-{uuid.uuid4()}.parquet"
-    pq.write_table(data, table / file)
+                "configuration": {**metadata["configuration"], "delta.columnMapping.maxColumnId": str(last_id[0])}}
     now = int(time.time() * 1000)
-    actions = [{"metaData": metadata},
-               {"add": {"path": file, "partitionValues": {}, "size": (table / file).stat().st_size,
-                        "modificationTime": now, "dataChange": True}},
-               {"commitInfo": {"timestamp": now, "operation": "ADD COLUMNS"}}]
+    actions = [{"metaData": metadata}]
+    if rows:
+        file = f"part-{uuid.uuid4()}.parquet"
+        arrow = pa.schema([_arrow_field(f) for f in schema["fields"]])
+        pq.write_table(pa.Table.from_pylist([_physical_row(row, schema) for row in rows], schema=arrow), table / file)
+        actions.append({"add": {"path": file, "partitionValues": {}, "size": (table / file).stat().st_size,
+                                "modificationTime": now, "dataChange": True}})
+    actions.append({"commitInfo": {"timestamp": now, "operation": operation}})
+    (log / f"{version:020d}.json").write_text("\n".join(json.dumps(a) for a in actions) + "\n")
+
+
+def latest_metadata(table: Path) -> dict:
+    """The table's metaData action: the last one in the log wins (Delta protocol, "Action Reconciliation")."""
+    return [json.loads(line)["metaData"] for commit in sorted((table / "_delta_log").glob("*.json"))
+            for line in commit.read_text().splitlines() if line.startswith('{"metaData"')][-1]
+
+
+def struct_fields(fields: list, *names: str) -> list:
+    """The field list of the struct at ``names`` (through list elements and map values)."""
+    for name in names:
+        dtype = next(f for f in fields if f["name"] == name)["type"]
+        while dtype["type"] in ("array", "map"):
+            dtype = dtype["elementType"] if dtype["type"] == "array" else dtype["valueType"]
+        fields = dtype["fields"]
+    return fields
+
+
+def _arrow_type(dtype) -> pa.DataType:
+    if isinstance(dtype, str):
+        return ARROW_TYPES[dtype]
+    if dtype["type"] == "struct":
+        return pa.struct([_arrow_field(f) for f in dtype["fields"]])
+    if dtype["type"] == "array":
+        return pa.list_(_arrow_type(dtype["elementType"]))
+    return pa.map_(_arrow_type(dtype["keyType"]), _arrow_type(dtype["valueType"]))
+
+
+def _arrow_field(field: dict) -> pa.Field:
+    return pa.field(field["metadata"][PHYSICAL], _arrow_type(field["type"]),
+                    metadata={"PARQUET:field_id": str(field["metadata"][FIELD_ID])})
+
+
+def _physical_row(value, dtype):
+    """``value`` (by the table's names) with every struct's keys turned into physical names."""
+    if value is None or isinstance(dtype, str):
+        return value
+    if dtype["type"] == "struct":
+        return {f["metadata"][PHYSICAL]: _physical_row(value.get(f["name"]), f["type"]) for f in dtype["fields"]}
+    if dtype["type"] == "array":
+        return [_physical_row(v, dtype["elementType"]) for v in value]
+    return [(k, _physical_row(v, dtype["valueType"])) for k, v in value.items()]
+
+
+def add_mapped_column(table: Path, name: str, values: pa.Array) -> None:
+    """Commit ``ALTER TABLE ADD COLUMN name`` (a string) on a column-mapped Delta table and append
+    one file holding it (:func:`commit_mapped_schema`), the older string columns filled as ``late<i>``."""
+    def edit(fields, new_field):
+        fields.append(new_field(name, "string"))
+    older = json.loads(latest_metadata(table)["schemaString"])["fields"]
+    rows = [{**{f["name"]: f"late{i}" if f["type"] == "string" else None for f in older}, name: value}
+            for i, value in enumerate(values.to_pylist())]
+    commit_mapped_schema(table, edit, rows, "ADD COLUMNS")
+
+
+def turn_on_column_mapping(table: Path) -> None:
+    """Commit ``ALTER TABLE SET TBLPROPERTIES ('delta.columnMapping.mode' = 'name')`` on a table
+    that had none, as Delta Spark does: every existing column and nested field keeps its display
+    name as its physical name (the files are not rewritten) and gets an id."""
+    log = table / "_delta_log"
+    version = max(int(p.stem) for p in log.glob("*.json")) + 1
+    metadata = latest_metadata(table)
+    schema, last_id = json.loads(metadata["schemaString"]), [0]
+
+    def assign(dtype) -> None:
+        if isinstance(dtype, str):
+            return
+        for field in dtype.get("fields", ()):
+            last_id[0] += 1
+            field["metadata"] = {**field.get("metadata", {}), FIELD_ID: last_id[0], PHYSICAL: field["name"]}
+            assign(field["type"])
+        for inner in ("elementType", "keyType", "valueType"):
+            if inner in dtype:
+                assign(dtype[inner])
+    assign(schema)
+    metadata = {**metadata, "schemaString": json.dumps(schema),
+                "configuration": {**metadata["configuration"], "delta.columnMapping.mode": "name",
+                                  "delta.columnMapping.maxColumnId": str(last_id[0])}}
+    now = int(time.time() * 1000)
+    actions = [{"protocol": {"minReaderVersion": 2, "minWriterVersion": 5}}, {"metaData": metadata},
+               {"commitInfo": {"timestamp": now, "operation": "SET TBLPROPERTIES"}}]
     (log / f"{version:020d}.json").write_text("\n".join(json.dumps(a) for a in actions) + "\n")

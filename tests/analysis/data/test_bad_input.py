@@ -266,3 +266,59 @@ def test_a_cut_gzip_loads_every_line_before_the_cut_and_says_where_it_ends(store
     assert 100 < len(rows) < 3000
     assert dataset.report.warnings[0] == f"{path} is cut after line {len(whole_lines):,}: the rest of the file is skipped"
     assert dataset.paths == (str(path),) and dataset.report.skipped == ()
+
+
+def parquet_log(folder, files: int = 3, rows: int = 4_000):
+    """A many-file Parquet log, several row groups per file."""
+    folder.mkdir()
+    for k in range(files):
+        frame = pd.DataFrame({"request_id": [f"r{k}-{i}" for i in range(rows)], "score": [i / rows for i in range(rows)]})
+        frame.to_parquet(folder / f"part-{k}.parquet", row_group_size=1_000)
+    return sorted(folder.glob("*.parquet"))
+
+
+def test_the_probe_reads_rows_of_a_parquet_logs_first_file_and_footers_of_the_rest(tmp_path):
+    """The open reads rows from the first file alone, so the probe decodes its first rows and
+    only the footers of the others (each file's first row group cost 0.03 CPU-s at 10M rows):
+    the later files' pages are made unreadable and the probe still passes, while the same
+    damage in the first file's first row group is refused, naming it."""
+    from analysis.data import probe
+    from tests.analysis.data.test_lakehouse import spoil_row_groups
+
+    later = parquet_log(tmp_path / "later")
+    for path in later[1:]:
+        spoil_row_groups(path, range(4))
+    probe.probe_files(later, "parquet")
+    first = parquet_log(tmp_path / "first")
+    spoil_row_groups(first[0], [0])
+    with pytest.raises(InputError) as caught:
+        probe.probe_files(first, "parquet")
+    assert str(caught.value).startswith(str(first[0]))
+
+
+def test_a_later_parquet_file_whose_footer_is_damaged_is_named(store, tmp_path):
+    """Footers are still read in the child: a file past the first whose footer is garbage is
+    named in one sentence and Sleuth's own connection never reads it."""
+    paths = parquet_log(tmp_path / "log")
+    data = paths[2].read_bytes()
+    footer = int.from_bytes(data[-8:-4], "little")
+    paths[2].write_bytes(data[:-8 - footer] + b"\x19\xff" * (footer // 2) + data[-8 - footer + footer // 2 * 2:])
+    message = open_error(store, [str(p) for p in paths])
+    assert message.startswith(str(paths[2])) and "\n" not in message
+    assert store.rows("SELECT view_name FROM duckdb_views() WHERE NOT internal") == []
+
+
+def test_the_probe_child_runs_this_package_not_one_in_the_working_directory(tmp_path, monkeypatch):
+    """``python -m`` puts the working directory first on the path: a folder holding its own
+    ``analysis`` package (a common name) ran that package's probe instead of Sleuth's, and a
+    benchmark's ``--tree`` measured the checkout it was started in."""
+    from analysis.data import probe
+
+    impostor = tmp_path / "work" / "analysis" / "data"
+    impostor.mkdir(parents=True)
+    for init in (impostor.parent / "__init__.py", impostor / "__init__.py"):
+        init.write_text("")
+    (impostor / "probe.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n")
+    good = parquet_log(tmp_path / "log", files=1, rows=10)
+    monkeypatch.chdir(impostor.parent.parent)
+    probe.probe_files(good, "parquet")

@@ -306,3 +306,182 @@ def test_pages_of_a_column_mapped_table_with_a_column_added_later(store, tmp_pat
     theirs = pa.RecordBatchReader.from_stream(DeltaTable(str(path)).scan()).read_all().to_pylist()
     assert ours == sorted((tuple(row[n] for n in names) for row in theirs), key=lambda row: row[0])
     assert len(ours) == 8 and sum(row[2] is not None for row in ours) == 2
+
+
+def evolved_nested_table(path: Path, mode: str) -> list[list[dict]]:
+    """A column-mapped table whose nested fields change after files were written, as Spark
+    commits them (lake_by_hand.commit_mapped_schema; delta-rs refuses schema evolution under
+    column mapping): version 1 adds ``features.device``, ``features.geo.lat`` and
+    ``items[].qty`` with one more file, version 2 renames ``features.age`` to ``age_years``,
+    version 3 drops ``features.geo.city`` with one more file. Returns each version's rows as
+    the protocol reads them (NULL for a field a file does not hold)."""
+    from deltalake import write_deltalake
+    from tests.analysis.data.lake_by_hand import commit_mapped_schema, struct_fields
+
+    first = [{"request_id": "a", "features": {"age": 1, "geo": {"city": "Lyon"}}, "items": [{"sku": "p1"}]},
+             {"request_id": "b", "features": {"age": 2, "geo": None}, "items": None},
+             {"request_id": "c", "features": None, "items": []}]
+    write_deltalake(str(path), pa.Table.from_pylist(first), configuration={"delta.columnMapping.mode": mode})
+
+    def add(fields, new_field):
+        struct_fields(fields, "features").append(new_field("device", "string"))
+        struct_fields(fields, "features", "geo").append(new_field("lat", "double"))
+        struct_fields(fields, "items").append(new_field("qty", "long"))
+    added = {"request_id": "d", "features": {"age": 4, "geo": {"city": "Oslo", "lat": 59.9}, "device": "ios"},
+             "items": [{"sku": "p3", "qty": 2}, {"sku": "p4", "qty": None}]}
+    commit_mapped_schema(path, add, [added], "ADD COLUMNS")
+
+    def rename(fields, new_field):
+        next(f for f in struct_fields(fields, "features") if f["name"] == "age")["name"] = "age_years"
+    commit_mapped_schema(path, rename, (), "RENAME COLUMN")
+
+    def drop(fields, new_field):
+        geo = struct_fields(fields, "features", "geo")
+        geo.remove(next(f for f in geo if f["name"] == "city"))
+    last = {"request_id": "e", "features": {"age_years": 5, "geo": {"lat": 1.5}, "device": "web"}, "items": None}
+    commit_mapped_schema(path, drop, [last], "DROP COLUMNS")
+
+    v1 = [{"request_id": "a", "features": {"age": 1, "geo": {"city": "Lyon", "lat": None}, "device": None},
+           "items": [{"sku": "p1", "qty": None}]},
+          {"request_id": "b", "features": {"age": 2, "geo": None, "device": None}, "items": None},
+          {"request_id": "c", "features": None, "items": []}, added]
+    v2 = [{**row, "features": row["features"] and {("age_years" if k == "age" else k): v
+                                                     for k, v in row["features"].items()}} for row in v1]
+    v3 = [{**row, "features": row["features"] and {**row["features"], "geo": row["features"]["geo"] and
+                                                   {"lat": row["features"]["geo"]["lat"]}}} for row in v2] + [last]
+    return [first, v1, v2, v3]
+
+
+def view_rows(store, opened, names=("request_id", "features", "items")) -> list[dict]:
+    with store.job_cursor() as cur:
+        return cur.sql(f'SELECT {", ".join(names)} FROM "{opened.view}" ORDER BY request_id').to_arrow_table().to_pylist()
+
+
+@pytest.mark.parametrize("mode", ["name", "id"])
+def test_delta_nested_fields_added_renamed_and_dropped_under_column_mapping(store, tmp_path, mode):
+    """Older files lack a nested field added later: it reads NULL there (Delta protocol, "Reader
+    Requirements for Column Mapping": columns not found in a file are null), in lists' structs
+    and structs in structs too; a renamed field keeps its physical name and reads by its new
+    name; a dropped one is gone. Each version agrees with the planted rows, and with deltalake's
+    own read where it can read it (delta-rs 1.6 fails on version 3: an old file's struct whose
+    only field was dropped)."""
+    from deltalake import DeltaTable
+
+    from analysis.window import TableSpec, fetch_window, prepare_table
+
+    path = tmp_path / f"nested_evolved_{mode}"
+    versions = evolved_nested_table(path, mode)
+    for version, planted in enumerate(versions):
+        opened = open_dataset(store, [str(path)], as_of=str(version))
+        assert view_rows(store, opened) == planted, version
+        if version < 3:
+            theirs = pa.RecordBatchReader.from_stream(DeltaTable(str(path), version=version).scan()).read_all()
+            assert sorted(theirs.to_pylist(), key=lambda row: str(row["request_id"])) == planted, version
+    newest = open_dataset(store, [str(path)])
+    assert view_rows(store, newest) == versions[3]
+    names = ("request_id", "features", "items")
+    window = prepare_table(store, TableSpec(newest.view, names))  # a page reads each file alone
+    paged = sorted(fetch_window(store, window, 0, window.row_count).raw, key=lambda row: row[0])
+    assert [dict(zip(names, row)) for row in paged] == versions[3]
+
+
+def test_a_nested_field_missing_from_one_struct_of_an_old_file_whose_names_repeat(store, tmp_path):
+    """A table that turned column mapping on keeps its names as physical names, so one name can
+    sit in two structs: the first file holds ``second.y`` but not ``first.y`` (added later, by
+    deltalake's schema merge), and ``first.y`` must still read NULL in it, page by page too."""
+    from deltalake import write_deltalake
+    from tests.analysis.data.lake_by_hand import turn_on_column_mapping
+
+    from analysis.window import TableSpec, fetch_window, prepare_table
+
+    path = tmp_path / "upgraded"
+    old = {"request_id": "a", "first": {"x": 1}, "second": {"x": 2, "y": "kept"}}
+    new = {"request_id": "b", "first": {"x": 3, "y": "late"}, "second": {"x": 4, "y": "also"}}
+    write_deltalake(str(path), pa.Table.from_pylist([old]))
+    write_deltalake(str(path), pa.Table.from_pylist([new]), mode="append", schema_mode="merge")
+    turn_on_column_mapping(path)
+    opened = open_dataset(store, [str(path)])
+    assert "column mapping" in opened.report.warnings[0]
+    planted = [{**old, "first": {"x": 1, "y": None}}, new]
+    assert view_rows(store, opened, ("request_id", "first", "second")) == planted
+    names = ("request_id", "first", "second")
+    window = prepare_table(store, TableSpec(opened.view, names))
+    paged = sorted(fetch_window(store, window, 0, window.row_count).raw, key=lambda row: row[0])
+    assert [dict(zip(names, row)) for row in paged] == planted
+
+
+def test_iceberg_columns_renamed_dropped_added_and_widened_read_by_field_id(store, tmp_path):
+    """Iceberg reads a file's columns by field id (table spec, "Column Projection"), so after a
+    rename an old file's column reads under its new name, a dropped column is gone, an added one
+    is NULL in older files and a widened int reads as long; the schema is changed through
+    pyiceberg's own update_schema, and its own scan is the truth. The snapshot before the change
+    reads with its own schema; a page reads each file alone, by id too."""
+    from pyiceberg.types import LongType, StringType
+
+    from analysis.window import TableSpec, fetch_window, prepare_table
+
+    first = batch(0, 6).assign(hits=pa.array(range(6), pa.int32()).to_pandas())
+    catalog, table = iceberg_table(tmp_path, first)
+    before = table.current_snapshot().snapshot_id
+    with table.update_schema() as update:
+        update.rename_column("score", "probability")
+        update.delete_column("region")
+        update.add_column("device", StringType())
+        update.update_column("hits", LongType())
+    table = catalog.load_table("ml.predictions")
+    later = pa.table({"request_id": ["r6", "r7"], "probability": [0.6, 0.7], "hits": pa.array([6, 7], pa.int64()),
+                      "device": ["ios", None]})
+    table.append(later.select([f.name for f in table.schema().as_arrow()]))
+    folder = tmp_path / "ml" / "predictions"
+    opened = open_dataset(store, [str(folder)])
+    names = ["request_id", "probability", "hits", "device"]
+    assert [c.name for c in opened.columns] == names
+    ours = store.df(f'SELECT {", ".join(names)} FROM "{opened.view}" ORDER BY request_id')
+    theirs = table.scan().to_pandas()[names].sort_values("request_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(ours, theirs, check_dtype=False)
+    assert list(ours.probability) == [i / 10 for i in range(8)] and ours.device.isna().sum() == 7
+    window = prepare_table(store, TableSpec(opened.view, tuple(names)))
+    paged = sorted(fetch_window(store, window, 0, window.row_count).raw)
+    assert paged == [tuple(row) for row in ours.astype(object).where(ours.notna(), None).itertuples(index=False)]
+    old = open_dataset(store, [str(folder)], as_of=str(before))
+    assert [c.name for c in old.columns] == ["request_id", "region", "score", "hits"]
+    pd.testing.assert_frame_equal(rows_of(store, old), expected(batch(0, 6)), check_dtype=False)
+
+
+def test_a_version_whose_files_were_vacuumed_is_one_sentence(store, tmp_path):
+    """Travelling to a version whose files VACUUM deleted (deltalake's own vacuum, no retention)
+    names the table and a missing file; the newest version still opens."""
+    from deltalake import DeltaTable, write_deltalake
+
+    path = tmp_path / "vacuumed"
+    write_deltalake(str(path), batch(0, 10))
+    write_deltalake(str(path), batch(10, 5), mode="overwrite")
+    removed = DeltaTable(str(path)).vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+    assert len(removed) == 1
+    with pytest.raises(InputError) as caught:
+        open_dataset(store, [str(path)], as_of="0")
+    message = str(caught.value)
+    assert message.startswith(str(path)) and "1 of the 1 data file(s)" in message
+    assert Path(removed[0]).name in message and "\n" not in message
+    pd.testing.assert_frame_equal(rows_of(store, open_dataset(store, [str(path)])), expected(batch(10, 5)),
+                                  check_dtype=False)
+
+
+def test_iceberg_files_added_without_field_ids_are_still_read_by_name(store, tmp_path):
+    """pyiceberg's add_files registers Parquet files that hold no field ids (the table's name
+    mapping resolves them): once the schema changes (a column added), those files are still
+    read by name, as pyiceberg's scan reads them, not as all NULL."""
+    import pyarrow.parquet as pq
+    from pyiceberg.types import StringType
+
+    catalog, table = iceberg_table(tmp_path, batch(0, 4))
+    plain = tmp_path / "plain.parquet"
+    pq.write_table(pa.Table.from_pandas(batch(4, 3), preserve_index=False), plain)
+    table.add_files([f"file://{plain}"])
+    with table.update_schema() as update:
+        update.add_column("device", StringType())
+    table = catalog.load_table("ml.predictions")
+    opened = open_dataset(store, [str(tmp_path / "ml" / "predictions")])
+    pd.testing.assert_frame_equal(rows_of(store, opened), expected(batch(0, 4), batch(4, 3)), check_dtype=False)
+    pd.testing.assert_frame_equal(rows_of(store, opened), library_read(table.scan().to_arrow().to_reader()),
+                                  check_dtype=False)
