@@ -15,10 +15,14 @@ import markupsafe
 import pandas as pd
 import pytest
 
+from analysis.queue.discoveries import DiscoveryCache
 from tests.app.pdf_pages import DARK_PIXELS_OF_A_LINE, dark_pixels_per_page
 from tests.app.run_cli import sleuth, sleuth_in_process
 
-_sleuth = partial(sleuth_in_process, check=True)
+# One discovery cache for the module's commands, as one long-lived caller of main() would keep:
+# several tests queue the same rows (the 200k month whole, its first weeks twice), and the
+# search is most of an intake's CPU. Each test still reads what its own command printed.
+_sleuth = partial(sleuth_in_process, check=True, discoveries=DiscoveryCache())
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from PySide6.QtCore import Qt
 
+from analysis.queue.discoveries import DiscoveryCache
 from analysis.queue.failure_queue import FailureQueue
 from analysis.scope import Scope
 from analysis.slices import InSet, Slice
@@ -37,8 +38,16 @@ def log(tmp_path):
     return path, frame
 
 
-def _session(log, tmp_path, workspace=True):
-    session = Session()
+@pytest.fixture(scope="module")
+def discoveries():
+    """The failing slices the module's intakes searched, shared by their Sessions as one window's
+    Session keeps them: the tests queue the same rows (the small log's, the linear version's
+    week) again and again, and the search is most of an intake's CPU."""
+    return DiscoveryCache()
+
+
+def _session(log, tmp_path, discoveries, workspace=True):
+    session = Session(discoveries=discoveries)
     open_log(session, log[0])
     if workspace:
         session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
@@ -56,8 +65,8 @@ def _queued_ids(session):
     return set(FailureQueue(session.workspace).items()["row_key"])
 
 
-def test_the_tables_selection_queues_its_failures_once(qtbot, sync_tasks, log, tmp_path):
-    session = _session(log, tmp_path)
+def test_the_tables_selection_queues_its_failures_once(qtbot, sync_tasks, log, discoveries, tmp_path):
+    session = _session(log, tmp_path, discoveries)
     table = _show(qtbot, TablePanel(session, sync_tasks))
     qtbot.waitUntil(lambda: table.model.row_id(0) is not None)
     columns = [table.model.headerData(c, Qt.Horizontal) for c in range(table.model.columnCount())]
@@ -76,8 +85,8 @@ def test_the_tables_selection_queues_its_failures_once(qtbot, sync_tasks, log, t
     session.close()
 
 
-def test_the_queue_panel_queues_the_current_slices_failures(qtbot, sync_tasks, log, tmp_path):
-    session = _session(log, tmp_path)
+def test_the_queue_panel_queues_the_current_slices_failures(qtbot, sync_tasks, log, discoveries, tmp_path):
+    session = _session(log, tmp_path, discoveries)
     panel = _show(qtbot, QueuePanel(session, sync_tasks))
     assert "Nothing queued yet" in panel.last_intake.whole_text()
     session.run(SetSlice(Slice(InSet("segment", ("kiosk",)), name="kiosk")))
@@ -91,16 +100,16 @@ def test_the_queue_panel_queues_the_current_slices_failures(qtbot, sync_tasks, l
 
 
 def test_the_window_queues_failures_a_sampled_intake_only_counted_without_counting_them_again(
-        qtbot, sync_tasks, log, tmp_path):
+        qtbot, sync_tasks, log, discoveries, tmp_path):
     """Issue 16: after ``queue add --sample 5`` counted most failures without queueing them, the
     window's intake of the same rows queues them all and every count stays that of the log."""
     from analysis.queue.intake import intake_log
 
-    session = _session(log, tmp_path)
+    session = _session(log, tmp_path, discoveries)
     opened, frame = session.active, log[1]
     failures = int((frame["label"] != frame["prediction"]).sum())
     sampled = intake_log(FailureQueue(session.workspace), Scope(session.store, opened.dataset, opened.roles),
-                         sample=5)
+                         sample=5, discoveries=session.discoveries)
     counts = {g.id: g.failures for g in FailureQueue(session.workspace).groups()}
     assert sampled.counted > 0 and sum(counts.values()) == failures
     panel = _show(qtbot, QueuePanel(session, sync_tasks))
@@ -112,8 +121,8 @@ def test_the_window_queues_failures_a_sampled_intake_only_counted_without_counti
     session.close()
 
 
-def test_without_a_workspace_adding_says_why(qtbot, sync_tasks, log, tmp_path):
-    session = _session(log, tmp_path, workspace=False)
+def test_without_a_workspace_adding_says_why(qtbot, sync_tasks, log, discoveries, tmp_path):
+    session = _session(log, tmp_path, discoveries, workspace=False)
     errors = []
     sync_tasks.sig_error.connect(lambda _task, text: errors.append(text))
     table = _show(qtbot, TablePanel(session, sync_tasks))
@@ -200,7 +209,7 @@ LINEAR = "fraud-lr-2026.09"
 
 
 @pytest.fixture
-def traced_week(demo_files, tmp_path):
+def traced_week(demo_files, discoveries, tmp_path):
     """The demo log in a session with a workspace, the linear version's card naming its training
     snapshot and model (what the trace panel's "Choose snapshot/model" writes), and the current
     slice that version's first full week of October (~1,000 failures: more than intake traces)."""
@@ -208,7 +217,7 @@ def traced_week(demo_files, tmp_path):
     from analysis.workspace.version_cards import VersionCard
     from app.commands import SaveVersionCard
 
-    session = Session()
+    session = Session(discoveries=discoveries)
     open_log(session, demo_files.log)
     session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
     session.run(SaveVersionCard(VersionCard(LINEAR, training_snapshot=str(demo_files.training),
