@@ -50,7 +50,7 @@ def add_to_queue(panel: Panel, predicate: Predicate | None, findings: Sequence =
                   Scope(session.store, opened.dataset, opened.roles, condition), tuple(findings),
                   session_traces(session, opened.name), check_first,
                   workspace.profile(opened.name) if check_first and workspace is not None else None,
-                  session.discoveries, lane=HEAVY,
+                  session.discoveries, session.influence, lane=HEAVY,
                   label=f"Adding the failures of {what} to the queue",
                   on_done=lambda found: _queue_found(session, found))
 

@@ -46,6 +46,39 @@ def discoveries():
     return DiscoveryCache()
 
 
+def _checked(files):
+    """The input checks of a demo log, run once: what a Session keeps after the findings panel
+    checked the log, so an intake that is not about checking does not check it again."""
+    from analysis.data.open_log import load_log
+    from analysis.store import Store
+    from analysis.triage.check_report import check_dataset
+
+    store = Store(memory_limit="2GB")
+    try:
+        loaded = load_log(store, [str(files.log)], check=False)
+        return check_dataset(Scope(store, loaded.dataset, loaded.roles))
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def demo_check(demo_files):
+    return _checked(demo_files)
+
+
+@pytest.fixture(scope="module")
+def window_demo_check(window_demo_files):
+    return _checked(window_demo_files)
+
+
+def _keep_check(session, checked):
+    """The check kept in the session's workspace, as the findings panel keeps it."""
+    from app.commands import SetFindings
+
+    session.run(SetFindings(checked.findings, session.active.name, checked.profile_json, checked.reference,
+                            checked.choice))
+
+
 def _session(log, tmp_path, discoveries, workspace=True):
     session = Session(discoveries=discoveries)
     open_log(session, log[0])
@@ -164,7 +197,7 @@ def test_a_findings_rows_queue_exactly_their_failures_once(app_window, qtbot, de
     assert FailureQueue(app_window.session.workspace).item_count() == len(expected)
 
 
-def test_a_traced_row_is_queued(qtbot, sync_tasks, window_demo_files, tmp_path):
+def test_a_traced_row_is_queued(qtbot, sync_tasks, window_demo_files, window_demo_check, tmp_path):
     from analysis.demo.models import NEW_VERSION
     from app.commands import SelectRow
     from tests.views.panels.test_trace import _cards, _failed_positions
@@ -173,6 +206,7 @@ def test_a_traced_row_is_queued(qtbot, sync_tasks, window_demo_files, tmp_path):
     session = Session()
     open_log(session, window_demo_files.log)
     session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
+    _keep_check(session, window_demo_check)
     panel = _show(qtbot, TracePanel(session, sync_tasks))
     _cards(session, window_demo_files)
     (position, request), = _failed_positions(window_demo_files, NEW_VERSION, 1)
@@ -184,12 +218,14 @@ def test_a_traced_row_is_queued(qtbot, sync_tasks, window_demo_files, tmp_path):
     session.close()
 
 
-def test_compares_negative_flips_are_queued_as_the_candidates_failures(qtbot, sync_tasks, window_demo_files, tmp_path):
+def test_compares_negative_flips_are_queued_as_the_candidates_failures(qtbot, sync_tasks, window_demo_files,
+                                                                        window_demo_check, tmp_path):
     from views.panels.compare import ComparePanel
 
     session = Session()
     open_log(session, window_demo_files.log)
     session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
+    _keep_check(session, window_demo_check)
     panel = _show(qtbot, ComparePanel(session, sync_tasks))
     qtbot.mouseClick(panel.compare_button, Qt.LeftButton)
     old, new = panel.base_box.currentData(), panel.candidate_box.currentData()
@@ -209,10 +245,12 @@ LINEAR = "fraud-lr-2026.09"
 
 
 @pytest.fixture
-def traced_week(demo_files, discoveries, tmp_path):
-    """The demo log in a session with a workspace, the linear version's card naming its training
-    snapshot and model (what the trace panel's "Choose snapshot/model" writes), and the current
-    slice that version's first full week of October (~1,000 failures: more than intake traces)."""
+def traced_week(demo_files, demo_check, discoveries, tmp_path):
+    """The demo log in a session with a workspace that keeps its check (intake groups by its
+    findings without checking the month again; checking first is the last test's), the linear
+    version's card naming its training snapshot and model (what the trace panel's "Choose
+    snapshot/model" writes), and the current slice that version's first full week of October
+    (~1,000 failures: more than intake traces)."""
     from analysis.slices import Range
     from analysis.workspace.version_cards import VersionCard
     from app.commands import SaveVersionCard
@@ -220,6 +258,7 @@ def traced_week(demo_files, discoveries, tmp_path):
     session = Session(discoveries=discoveries)
     open_log(session, demo_files.log)
     session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
+    _keep_check(session, demo_check)
     session.run(SaveVersionCard(VersionCard(LINEAR, training_snapshot=str(demo_files.training),
                                             model_file=str(demo_files.models[LINEAR]))))
     week = InSet("model_version", (LINEAR,)) & Range("timestamp", dt.datetime(2026, 10, 5), dt.datetime(2026, 10, 12))
@@ -311,6 +350,7 @@ def test_the_batch_groups_count_follows_later_intakes_and_its_title_is_kept(qtbo
     failure is an item here, the window's intake keeps them all)."""
     from analysis.queue.edits import SetGroupFields
     from analysis.slices import Range
+    from analysis.trace.tracer import InfluenceCache
     from app.queue_commands import EditQueue
 
     panel = _show(qtbot, QueuePanel(traced_week, sync_tasks))
@@ -322,6 +362,8 @@ def test_the_batch_groups_count_follows_later_intakes_and_its_title_is_kept(qtbo
                                                           dt.datetime(2026, 10, 19))
     traced_week.run(SetSlice(Slice(next_week, name="the next week")))
     panel.add_slice_button.click()
+    # the intakes prepared the model's influence once, in the Session's cache
+    assert InfluenceCache.key([str(demo_files.training)], str(demo_files.models[LINEAR])) in traced_week.influence
     later = queue.group(batch.id)
     assert later.title == "flipped electronics labels"
     assert later.failures == later.items == len(queue.items(batch.id)) > batch.failures
