@@ -365,7 +365,10 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, discoveries=None) -> int:
+    """Run one command. ``discoveries`` (an :class:`analysis.queue.discoveries.DiscoveryCache`)
+    is where ``queue add`` keeps the failing slices it searched: a run makes its own, and a
+    caller running several commands on the same log in one process may hand one to each."""
     from app.launch import prepare_demo, run_window
 
     args = build_parser().parse_args(argv)
@@ -385,7 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in ("rule", "golden"):
             return cli_rules.run_command(args)
         if args.command in ("queue", "report"):
-            return run_queue_command(args)
+            return run_queue_command(args, discoveries)
         if args.command == "demo":
             workspace = prepare_demo(Path(args.out), rows=args.rows, seed=args.seed, incidents=not args.clean)
             if args.no_window:

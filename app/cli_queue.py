@@ -83,7 +83,7 @@ def _add_training_arguments(command: argparse.ArgumentParser, purpose: str) -> N
                               "(unpickling runs code: only for files you trust)")
 
 
-def run_queue_command(args: argparse.Namespace) -> int:
+def run_queue_command(args: argparse.Namespace, discoveries=None) -> int:
     from analysis.queue.failure_queue import FailureQueue
     from analysis.workspace.workspace_file import Workspace
 
@@ -94,12 +94,14 @@ def run_queue_command(args: argparse.Namespace) -> int:
         queue = FailureQueue(workspace, user=getattr(args, "user", None))
         if args.command == "report":
             return _report(queue, args)
-        return {"add": _add, "list": _list, "decide": _decide, "export": _export}[args.queue_command](queue, args)
+        if args.queue_command == "add":
+            return _add(queue, args, discoveries)
+        return {"list": _list, "decide": _decide, "export": _export}[args.queue_command](queue, args)
     finally:
         workspace.close()
 
 
-def _add(queue, args) -> int:
+def _add(queue, args, discoveries=None) -> int:
     from analysis.data.open_log import load_log
     from analysis.queue.blame import TRACE_AT_MOST, attach_blame, blame_text
     from analysis.trace.tracer import TrainingFiles
@@ -130,7 +132,7 @@ def _add(queue, args) -> int:
         findings = checked.findings
     result = intake_log(queue, Scope(store, dataset, roles, condition), since_last_review=args.since_last_review,
                         sample=args.sample, findings=findings, traces=_traces(queue, store, dataset, roles, args),
-                        trace_at_most=args.trace_at_most or TRACE_AT_MOST)
+                        trace_at_most=args.trace_at_most or TRACE_AT_MOST, discoveries=discoveries)
     attach_version_evidence(queue, Scope(store, dataset, roles), result.groups)
     blamed = (attach_blame(queue, Scope(store, dataset, roles), result.groups,
                            TrainingFiles(tuple(args.train), args.model, args.trust)) if args.train else [])

@@ -15,7 +15,8 @@ from typing import Mapping, Sequence
 from analysis.errors import InputError
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.queue.blame import traces_from_cards
-from analysis.trace.tracer import TrainingFiles
+from analysis.queue.discoveries import DiscoveryCache
+from analysis.trace.tracer import InfluenceCache, TrainingFiles
 from analysis.queue.edits import QueueEdit, apply, revert
 from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.intake import FoundFailures, IntakeResult, find_failures, queue_failures
@@ -67,14 +68,18 @@ class FoundToQueue:
 
 def find_failures_to_queue(refusal: str | None, scope: Scope, findings: Sequence = (),
                            traces: Mapping[str, TrainingFiles] | None = None, check_first: bool = False,
-                           saved_profile: str | None = None, cancel: CancelToken = NEVER_CANCELLED,
+                           saved_profile: str | None = None, discoveries: DiscoveryCache | None = None,
+                           influence: InfluenceCache | None = None, cancel: CancelToken = NEVER_CANCELLED,
                            progress: Progress = no_progress) -> FoundToQueue:
     """The worker half of adding failures to the queue; ``refusal`` (from :func:`queue_refusal`)
     is raised first, so it reaches the window's notification area like any failed job. With
     ``check_first`` (the log has no check kept) the log's input checks run first, against the
     reference profile the workspace kept (``saved_profile``) or the default reference, and the
     failures are grouped by their findings: a swapped client's failures are one finding, where
-    failing slices alone would split them in two (:func:`analysis.queue.intake.kept_findings`)."""
+    failing slices alone would split them in two (:func:`analysis.queue.intake.kept_findings`).
+    ``discoveries`` and ``influence`` are the Session's (:attr:`app.state.Session.discoveries`,
+    :attr:`~app.state.Session.influence`): a worker reads and fills them, and the next intake of
+    the same rows searches no slices again, of the same model prepares no influence again."""
     if refusal:
         raise InputError(refusal)
     checked = None
@@ -83,7 +88,8 @@ def find_failures_to_queue(refusal: str | None, scope: Scope, findings: Sequence
                                 progress=scaled(progress, 0.0, CHECK_SHARE), cancel=cancel)
         findings = checked.findings
         progress = scaled(progress, CHECK_SHARE, 1.0)
-    return FoundToQueue(find_failures(scope, findings, cancel, traces, progress=progress), checked)
+    return FoundToQueue(find_failures(scope, findings, cancel, traces, cache=influence, progress=progress,
+                                      discoveries=discoveries), checked)
 
 
 CHECK_SHARE = 0.3

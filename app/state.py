@@ -20,6 +20,8 @@ from analysis.dataset import Dataset
 from analysis.query import ROW_ID, Sql
 from analysis.data.roles import Role, RoleMap, chosen_roles
 from analysis.errors import SchemaError
+from analysis.queue.discoveries import DiscoveryCache
+from analysis.trace.tracer import InfluenceCache
 from analysis.slices import Everything, Slice, role_leaves
 from analysis.slicing.role_leaves import RoleContext, slice_sql
 from analysis.slicing.version_names import VersionNames
@@ -115,8 +117,14 @@ class Session:
 
     changed = Signal(object)  # Changes
 
-    def __init__(self, store: Store | None = None) -> None:
+    def __init__(self, store: Store | None = None, discoveries: DiscoveryCache | None = None,
+                 influence: InfluenceCache | None = None) -> None:
         self.store = store or Store()
+        # what intakes searched and prepared, for the next intake of the same rows or model: the
+        # failing slices (most of an intake's CPU) and the models' influence preparations (seconds
+        # each, for blame); the Session owns them for its life, as panels own their caches
+        self.discoveries = DiscoveryCache() if discoveries is None else discoveries
+        self.influence = InfluenceCache() if influence is None else influence
         self.workspace: Workspace | None = None
         self.datasets: dict[str, OpenDataset] = {}
         self.active_name: str | None = None

@@ -49,7 +49,8 @@ def add_to_queue(panel: Panel, predicate: Predicate | None, findings: Sequence =
     panel.run_job("add to queue", find_failures_to_queue, queue_refusal(session),
                   Scope(session.store, opened.dataset, opened.roles, condition), tuple(findings),
                   session_traces(session, opened.name), check_first,
-                  workspace.profile(opened.name) if check_first and workspace is not None else None, lane=HEAVY,
+                  workspace.profile(opened.name) if check_first and workspace is not None else None,
+                  session.discoveries, session.influence, lane=HEAVY,
                   label=f"Adding the failures of {what} to the queue",
                   on_done=lambda found: _queue_found(session, found))
 

@@ -71,6 +71,11 @@ CELLS_PER_PASS = 2**21
 """Cells one pass over the rows may count (16 MB of counts): a block of eight five-valued
 features with a NULL code (1.7M cells) counts in about 1.5 times what a pair of them does."""
 
+CELLS_PER_ROW = 1
+"""And cells per row read: past one cell per row the block's table is mostly empty cells, and
+summing its marginals (each reads a table as large as its parent) costs more than reading the
+rows again. A 20k-row log's blocks were 2M cells, 100 per row: most of its search summed them."""
+
 COMBINATIONS_PER_STATEMENT = 64
 """Feature combinations whose cells one engine statement counts (one GROUP BY GROUPING SETS over
 the scratch table of codes: one scan and one shuffle of partial counts per statement)."""
@@ -606,7 +611,8 @@ class _Search:
 
     def _block_around(self, combination: tuple[int, ...]) -> list[int]:
         """The combination's features plus, greedily, the features that complete the most of this
-        level's combinations not counted yet, while the block's cells fit :data:`CELLS_PER_PASS`.
+        level's combinations not counted yet, while the block's cells fit :data:`CELLS_PER_PASS`
+        and :data:`CELLS_PER_ROW`.
 
         A pass costs about the same for one combination as for a block of them (the rows are
         read once either way), so on a level where little is pruned, twenty features' 190 pairs
@@ -622,10 +628,11 @@ class _Search:
         inside = np.zeros(len(self.cards), dtype=bool)
         inside[block] = True
         cells = float(np.prod(self.cards[block].astype(float)))
+        at_most = min(CELLS_PER_PASS, CELLS_PER_ROW * self.n_rows)
         while True:
             missing = members & ~inside
             gain = missing[missing.sum(axis=1) == 1].sum(axis=0)
-            gain[inside | (cells * self.cards > CELLS_PER_PASS)] = 0
+            gain[inside | (cells * self.cards > at_most)] = 0
             if not gain.any():
                 return sorted(block)
             feature = int(np.argmax(gain))

@@ -16,7 +16,6 @@ form one group per version.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -27,11 +26,12 @@ from scipy import stats
 from analysis.dataset import Dataset
 from analysis.errors import SchemaError, SleuthError
 from analysis.data.roles import RoleMap
-from analysis.discovery.failing_slices import DiscoverySettings, failing_slices, row_error_sql
+from analysis.discovery.failing_slices import DiscoverySettings, row_error_sql
 from analysis.data.time import Bucket, choose_bucket, timestamp_expr
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.queue.blame import TRACE_AT_MOST, BatchGroup, batch_groups, traced_text
-from analysis.query import ROW_ID, Sql, ident, where_clause
+from analysis.queue.discoveries import DiscoveryCache
+from analysis.query import ROW_ID, Sql, ident
 from analysis.scope import Scope
 from analysis.slicing.role_leaves import slice_sql
 from analysis.slices import And, Everything, Predicate, Slice, to_sql, to_text
@@ -83,7 +83,7 @@ class Grouping:
 def group_failures(scope: Scope, failures: pd.DataFrame, findings: Sequence[Finding] = (),
                    cancel: CancelToken = NEVER_CANCELLED, traces: Mapping[str | None, TrainingFiles] | None = None,
                    cache: InfluenceCache | None = None, trace_at_most: int = TRACE_AT_MOST,
-                   progress: Progress = no_progress) -> Grouping:
+                   progress: Progress = no_progress, discoveries: DiscoveryCache | None = None) -> Grouping:
     """Group ``failures`` (rows of ``dataset`` with ``row_number`` and ``version``): first by the
     check findings whose rows they are (in the findings' rank order), then, for a version with a
     training snapshot and model in ``traces``, by the training batch trace blames for each
@@ -92,8 +92,11 @@ def group_failures(scope: Scope, failures: pd.DataFrame, findings: Sequence[Find
     file that moved) is grouped without blame, and a note says why: it does not stop the intake.
 
     When ``condition`` is one finding's own rows (its "add to queue"), its failures are grouped
-    under that finding, whatever its severity: a person queued them because of it."""
+    under that finding, whatever its severity: a person queued them because of it. The failing
+    slices searched are kept in ``discoveries`` (the caller's, as ``cache`` is; none is kept
+    without one) for the next intake of the same rows."""
     store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
+    discoveries = DiscoveryCache() if discoveries is None else discoveries
     own_rows_of = _intake_finding(dataset, roles, condition, findings)
     found: list[FoundGroup] = []
     notes: list[str] = []
@@ -107,7 +110,7 @@ def group_failures(scope: Scope, failures: pd.DataFrame, findings: Sequence[Find
             chosen = [_finding_reason(own_rows_of, version)]
         else:
             candidates = _finding_reasons(findings, version) + _slice_reasons(store, dataset, roles, condition,
-                                                                               version, cancel)
+                                                                               version, cancel, discoveries)
             chosen = _chosen_and_folded(Scope(store, dataset, roles, scope), candidates)
         owner = _first_containing(store, dataset, [r.slice.predicate for r in chosen], of_version["row_number"])
         if traces and version in traces:
@@ -267,56 +270,12 @@ def _finding_title(finding: Finding) -> str:
     return f"{finding.kind.replace('_', ' ')} of {', '.join(finding.columns)}{where}"
 
 
-def _slice_reasons(store, dataset, roles, condition, version, cancel) -> list[_Reason]:
+def _slice_reasons(store, dataset, roles, condition, version, cancel, discoveries: DiscoveryCache) -> list[_Reason]:
     """Discovered failing slices, most precise first."""
     settings = DiscoverySettings(version=version, k=CANDIDATES)
-    found = sorted(_discovered(Scope(store, dataset, roles, condition), settings, cancel), key=lambda s: -s.ci_low)
+    found = sorted(discoveries.failing_slices(Scope(store, dataset, roles, condition), settings, cancel),
+                   key=lambda s: -s.ci_low)
     return [_Reason(f"slice:{version}:{s.text}", "slice", _title(version, s.text), s.to_slice()) for s in found]
-
-
-DISCOVERIES_KEPT = 16
-_DISCOVERED: dict[tuple, tuple] = {}
-"""Discovery's results by what they depend on (:func:`_discovered`), the most recent last."""
-_DISCOVERED_LOCK = threading.Lock()
-
-
-def _discovered(scope: Scope, settings: DiscoverySettings, cancel: CancelToken) -> tuple:
-    """:func:`failing_slices`, run once for the same rows: intakes of one log (the same log
-    queued again, with and without the checks' findings, in one session or one test module)
-    search the same rows with the same settings, and discovery is most of an intake's CPU.
-    The key is what the search reads (:func:`_rows_read`), so a changed file, label or
-    condition searches again."""
-    key = (_rows_read(scope, settings), settings)
-    try:
-        hash(key)
-    except TypeError:  # a condition whose parameters cannot be keyed (a list of rows) is searched each time
-        return tuple(failing_slices(scope, settings, cancel=cancel))
-    with _DISCOVERED_LOCK:
-        kept = _DISCOVERED.pop(key, None)
-        if kept is not None:
-            _DISCOVERED[key] = kept
-            return kept
-    found = tuple(failing_slices(scope, settings, cancel=cancel))
-    with _DISCOVERED_LOCK:
-        _DISCOVERED[key] = found
-        while len(_DISCOVERED) > DISCOVERIES_KEPT:
-            del _DISCOVERED[next(iter(_DISCOVERED))]
-    return found
-
-
-def _rows_read(scope: Scope, settings: DiscoverySettings) -> tuple:
-    """What discovery's result depends on: the columns (names and types), the roles, the
-    condition, and a fingerprint of the rows it reads (their number and the sum of a hash of each
-    row's id, error, version and features: one scan, a small part of the search's many)."""
-    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
-    read = [ROW_ID] + [c for c in [roles.model_version, *roles.features] if c and c in dataset.column_names]
-    error = row_error_sql(dataset, roles, settings.error)
-    where = where_clause(condition)
-    fingerprint = store.rows(Sql(
-        f"SELECT count(*), sum(hash({', '.join(ident(c) for c in read)}, {error})) "
-        f"FROM {ident(dataset.view)}{where.text}", where.params))[0]
-    columns = tuple((c.name, c.dtype) for c in dataset.columns)
-    return (columns, roles, None if condition is None else (condition.text, condition.params), tuple(fingerprint))
 
 
 def _chosen_and_folded(scope: Scope, candidates: list[_Reason]) -> list[_Reason]:

@@ -31,6 +31,7 @@ from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progres
 from analysis.query import ROW_ID, Sql, ident
 from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.blame import TRACE_AT_MOST
+from analysis.queue.discoveries import DiscoveryCache
 from analysis.queue.grouping import FoundGroup, group_failures
 from analysis.scope import Scope
 from analysis.slices import RowIds, to_sql
@@ -57,17 +58,19 @@ class IntakeResult:
 
 def intake_log(queue: FailureQueue, scope: Scope, *, since_last_review: bool = False, sample: int | None = None,
                findings: Sequence[Finding] = (), traces: Mapping[str | None, TrainingFiles] | None = None,
-               trace_at_most: int = TRACE_AT_MOST, cancel: CancelToken = NEVER_CANCELLED) -> IntakeResult:
+               trace_at_most: int = TRACE_AT_MOST, cancel: CancelToken = NEVER_CANCELLED,
+               discoveries: DiscoveryCache | None = None) -> IntakeResult:
     """Queue the failures of ``dataset`` matching ``condition`` (and after the last review's data),
     grouped first by the check ``findings`` of the log whose rows they are, then by the training
     batch trace blames (versions in ``traces``, at most ``trace_at_most`` failures each), then by
-    failing slice."""
+    failing slice (searches kept in the caller's ``discoveries``)."""
     roles, condition = scope.roles, scope.condition
     if since_last_review:
         last = queue.last_period_end()
         if last is not None:
             condition = time_window(roles, last, None) & condition
-    found = find_failures(scope.with_condition(condition), findings, cancel, traces, trace_at_most=trace_at_most)
+    found = find_failures(scope.with_condition(condition), findings, cancel, traces, trace_at_most=trace_at_most,
+                          discoveries=discoveries)
     return queue_failures(queue, found, sample)
 
 
@@ -138,11 +141,13 @@ class FoundFailures:
 
 def find_failures(scope: Scope, findings: Sequence[Finding] = (), cancel: CancelToken = NEVER_CANCELLED,
                   traces: Mapping[str | None, TrainingFiles] | None = None, cache: InfluenceCache | None = None,
-                  trace_at_most: int = TRACE_AT_MOST, progress: Progress = no_progress) -> FoundFailures:
+                  trace_at_most: int = TRACE_AT_MOST, progress: Progress = no_progress,
+                  discoveries: DiscoveryCache | None = None) -> FoundFailures:
     """Read and group the failures matching ``condition``; reads the log only, so a window runs
     it on a worker (with ``progress`` and ``cancel``) and writes the result with
     :func:`queue_failures` on the thread that owns the workspace: a cancelled run leaves the
-    queue as it was."""
+    queue as it was. The owner of ``cache`` and ``discoveries`` (a Session, a CLI run) keeps
+    what a later intake of the same model or rows can reuse."""
     store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     found = failures(Scope(store, dataset, roles, condition))
     scope = f"{dataset.name} " + (_scope_text(condition))
@@ -150,7 +155,7 @@ def find_failures(scope: Scope, findings: Sequence[Finding] = (), cancel: Cancel
         return FoundFailures(dataset.name, scope, found, ())
     found["item_key"] = _item_keys(found, dataset.name, has_id=roles.id is not None)
     grouping = group_failures(Scope(store, dataset, roles, condition), found, findings, cancel, traces, cache,
-                              trace_at_most, progress)
+                              trace_at_most, progress, discoveries)
     cancel.raise_if_cancelled()
     return FoundFailures(dataset.name, scope, found, tuple(grouping.groups), tuple(grouping.notes))
 

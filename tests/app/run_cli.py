@@ -21,17 +21,19 @@ def sleuth(*args, timeout=300, home=None, check=False):
     return result
 
 
-def sleuth_in_process(*args, check=False):
+def sleuth_in_process(*args, check=False, discoveries=None):
     """The same command through ``app.cli.main`` in this process, its output captured as
     :func:`sleuth` captures it: the same exit code, stdout and stderr, without the seconds a
     fresh interpreter spends importing DuckDB, pandas and scikit-learn. Not for a PDF report
-    or a window: those create the process's one Qt application, which the GUI tests need."""
+    or a window: those create the process's one Qt application, which the GUI tests need.
+    ``discoveries`` is handed to ``main``: tests that queue the same log in several commands
+    share one, as a long-lived caller would."""
     from app.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            code = main([str(a) for a in args])
+            code = main([str(a) for a in args], discoveries=discoveries)
         except SystemExit as exit_:  # argparse's usage errors (2) and --help (0)
             code = exit_.code
     result = subprocess.CompletedProcess(["sleuth", *map(str, args)], code, out.getvalue(), err.getvalue())

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from PySide6.QtCore import Qt
 
+from analysis.queue.discoveries import DiscoveryCache
 from analysis.queue.failure_queue import FailureQueue
 from analysis.scope import Scope
 from analysis.slices import InSet, Slice
@@ -37,8 +38,49 @@ def log(tmp_path):
     return path, frame
 
 
-def _session(log, tmp_path, workspace=True):
-    session = Session()
+@pytest.fixture(scope="module")
+def discoveries():
+    """The failing slices the module's intakes searched, shared by their Sessions as one window's
+    Session keeps them: the tests queue the same rows (the small log's, the linear version's
+    week) again and again, and the search is most of an intake's CPU."""
+    return DiscoveryCache()
+
+
+def _checked(files):
+    """The input checks of a demo log, run once: what a Session keeps after the findings panel
+    checked the log, so an intake that is not about checking does not check it again."""
+    from analysis.data.open_log import load_log
+    from analysis.store import Store
+    from analysis.triage.check_report import check_dataset
+
+    store = Store(memory_limit="2GB")
+    try:
+        loaded = load_log(store, [str(files.log)], check=False)
+        return check_dataset(Scope(store, loaded.dataset, loaded.roles))
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def demo_check(demo_files):
+    return _checked(demo_files)
+
+
+@pytest.fixture(scope="module")
+def window_demo_check(window_demo_files):
+    return _checked(window_demo_files)
+
+
+def _keep_check(session, checked):
+    """The check kept in the session's workspace, as the findings panel keeps it."""
+    from app.commands import SetFindings
+
+    session.run(SetFindings(checked.findings, session.active.name, checked.profile_json, checked.reference,
+                            checked.choice))
+
+
+def _session(log, tmp_path, discoveries, workspace=True):
+    session = Session(discoveries=discoveries)
     open_log(session, log[0])
     if workspace:
         session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
@@ -56,8 +98,8 @@ def _queued_ids(session):
     return set(FailureQueue(session.workspace).items()["row_key"])
 
 
-def test_the_tables_selection_queues_its_failures_once(qtbot, sync_tasks, log, tmp_path):
-    session = _session(log, tmp_path)
+def test_the_tables_selection_queues_its_failures_once(qtbot, sync_tasks, log, discoveries, tmp_path):
+    session = _session(log, tmp_path, discoveries)
     table = _show(qtbot, TablePanel(session, sync_tasks))
     qtbot.waitUntil(lambda: table.model.row_id(0) is not None)
     columns = [table.model.headerData(c, Qt.Horizontal) for c in range(table.model.columnCount())]
@@ -76,8 +118,8 @@ def test_the_tables_selection_queues_its_failures_once(qtbot, sync_tasks, log, t
     session.close()
 
 
-def test_the_queue_panel_queues_the_current_slices_failures(qtbot, sync_tasks, log, tmp_path):
-    session = _session(log, tmp_path)
+def test_the_queue_panel_queues_the_current_slices_failures(qtbot, sync_tasks, log, discoveries, tmp_path):
+    session = _session(log, tmp_path, discoveries)
     panel = _show(qtbot, QueuePanel(session, sync_tasks))
     assert "Nothing queued yet" in panel.last_intake.whole_text()
     session.run(SetSlice(Slice(InSet("segment", ("kiosk",)), name="kiosk")))
@@ -91,16 +133,16 @@ def test_the_queue_panel_queues_the_current_slices_failures(qtbot, sync_tasks, l
 
 
 def test_the_window_queues_failures_a_sampled_intake_only_counted_without_counting_them_again(
-        qtbot, sync_tasks, log, tmp_path):
+        qtbot, sync_tasks, log, discoveries, tmp_path):
     """Issue 16: after ``queue add --sample 5`` counted most failures without queueing them, the
     window's intake of the same rows queues them all and every count stays that of the log."""
     from analysis.queue.intake import intake_log
 
-    session = _session(log, tmp_path)
+    session = _session(log, tmp_path, discoveries)
     opened, frame = session.active, log[1]
     failures = int((frame["label"] != frame["prediction"]).sum())
     sampled = intake_log(FailureQueue(session.workspace), Scope(session.store, opened.dataset, opened.roles),
-                         sample=5)
+                         sample=5, discoveries=session.discoveries)
     counts = {g.id: g.failures for g in FailureQueue(session.workspace).groups()}
     assert sampled.counted > 0 and sum(counts.values()) == failures
     panel = _show(qtbot, QueuePanel(session, sync_tasks))
@@ -112,8 +154,8 @@ def test_the_window_queues_failures_a_sampled_intake_only_counted_without_counti
     session.close()
 
 
-def test_without_a_workspace_adding_says_why(qtbot, sync_tasks, log, tmp_path):
-    session = _session(log, tmp_path, workspace=False)
+def test_without_a_workspace_adding_says_why(qtbot, sync_tasks, log, discoveries, tmp_path):
+    session = _session(log, tmp_path, discoveries, workspace=False)
     errors = []
     sync_tasks.sig_error.connect(lambda _task, text: errors.append(text))
     table = _show(qtbot, TablePanel(session, sync_tasks))
@@ -155,7 +197,7 @@ def test_a_findings_rows_queue_exactly_their_failures_once(app_window, qtbot, de
     assert FailureQueue(app_window.session.workspace).item_count() == len(expected)
 
 
-def test_a_traced_row_is_queued(qtbot, sync_tasks, window_demo_files, tmp_path):
+def test_a_traced_row_is_queued(qtbot, sync_tasks, window_demo_files, window_demo_check, tmp_path):
     from analysis.demo.models import NEW_VERSION
     from app.commands import SelectRow
     from tests.views.panels.test_trace import _cards, _failed_positions
@@ -164,6 +206,7 @@ def test_a_traced_row_is_queued(qtbot, sync_tasks, window_demo_files, tmp_path):
     session = Session()
     open_log(session, window_demo_files.log)
     session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
+    _keep_check(session, window_demo_check)
     panel = _show(qtbot, TracePanel(session, sync_tasks))
     _cards(session, window_demo_files)
     (position, request), = _failed_positions(window_demo_files, NEW_VERSION, 1)
@@ -175,12 +218,14 @@ def test_a_traced_row_is_queued(qtbot, sync_tasks, window_demo_files, tmp_path):
     session.close()
 
 
-def test_compares_negative_flips_are_queued_as_the_candidates_failures(qtbot, sync_tasks, window_demo_files, tmp_path):
+def test_compares_negative_flips_are_queued_as_the_candidates_failures(qtbot, sync_tasks, window_demo_files,
+                                                                        window_demo_check, tmp_path):
     from views.panels.compare import ComparePanel
 
     session = Session()
     open_log(session, window_demo_files.log)
     session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
+    _keep_check(session, window_demo_check)
     panel = _show(qtbot, ComparePanel(session, sync_tasks))
     qtbot.mouseClick(panel.compare_button, Qt.LeftButton)
     old, new = panel.base_box.currentData(), panel.candidate_box.currentData()
@@ -200,17 +245,20 @@ LINEAR = "fraud-lr-2026.09"
 
 
 @pytest.fixture
-def traced_week(demo_files, tmp_path):
-    """The demo log in a session with a workspace, the linear version's card naming its training
-    snapshot and model (what the trace panel's "Choose snapshot/model" writes), and the current
-    slice that version's first full week of October (~1,000 failures: more than intake traces)."""
+def traced_week(demo_files, demo_check, discoveries, tmp_path):
+    """The demo log in a session with a workspace that keeps its check (intake groups by its
+    findings without checking the month again; checking first is the last test's), the linear
+    version's card naming its training snapshot and model (what the trace panel's "Choose
+    snapshot/model" writes), and the current slice that version's first full week of October
+    (~1,000 failures: more than intake traces)."""
     from analysis.slices import Range
     from analysis.workspace.version_cards import VersionCard
     from app.commands import SaveVersionCard
 
-    session = Session()
+    session = Session(discoveries=discoveries)
     open_log(session, demo_files.log)
     session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
+    _keep_check(session, demo_check)
     session.run(SaveVersionCard(VersionCard(LINEAR, training_snapshot=str(demo_files.training),
                                             model_file=str(demo_files.models[LINEAR]))))
     week = InSet("model_version", (LINEAR,)) & Range("timestamp", dt.datetime(2026, 10, 5), dt.datetime(2026, 10, 12))
@@ -302,6 +350,7 @@ def test_the_batch_groups_count_follows_later_intakes_and_its_title_is_kept(qtbo
     failure is an item here, the window's intake keeps them all)."""
     from analysis.queue.edits import SetGroupFields
     from analysis.slices import Range
+    from analysis.trace.tracer import InfluenceCache
     from app.queue_commands import EditQueue
 
     panel = _show(qtbot, QueuePanel(traced_week, sync_tasks))
@@ -313,6 +362,8 @@ def test_the_batch_groups_count_follows_later_intakes_and_its_title_is_kept(qtbo
                                                           dt.datetime(2026, 10, 19))
     traced_week.run(SetSlice(Slice(next_week, name="the next week")))
     panel.add_slice_button.click()
+    # the intakes prepared the model's influence once, in the Session's cache
+    assert InfluenceCache.key([str(demo_files.training)], str(demo_files.models[LINEAR])) in traced_week.influence
     later = queue.group(batch.id)
     assert later.title == "flipped electronics labels"
     assert later.failures == later.items == len(queue.items(batch.id)) > batch.failures

@@ -382,3 +382,28 @@ def test_block_marginals_equal_summing_the_whole_table():
         dropped = tuple(axis for axis in range(len(shape)) if axis not in combo)
         np.testing.assert_array_equal(got_sizes, sizes.sum(axis=dropped))
         np.testing.assert_allclose(got_errors, errors.sum(axis=dropped), rtol=1e-12)
+
+
+def test_blocks_no_larger_than_the_rows_find_what_the_cell_budget_alone_finds(monkeypatch):
+    """A pass's block of features is bounded by the rows read as well as by the cell budget
+    (summing a mostly empty table's marginals costs more than reading the rows again): on a
+    log of a few thousand rows every block has at most one cell per row, more passes are made,
+    and the slices, their sizes and error sums are those of blocks bounded by the budget alone."""
+    from analysis.discovery import sliceline
+
+    codes, errors = planted_codes(6000, seed=9)
+    errors = errors * np.random.default_rng(9).exponential(1.0, errors.size)  # sums that are not counts
+    blocks = []
+    count_block = _Search._count_block
+    monkeypatch.setattr(_Search, "_count_block", lambda search, block, wanted: (
+        blocks.append(int(np.prod(search.cards[block]))), count_block(search, block, wanted))[1])
+    bounded = find_slices(codes, errors, k=15, max_level=3, alpha=0.95, min_support=20)
+    bounded_blocks, blocks[:] = list(blocks), []
+    monkeypatch.setattr(sliceline, "CELLS_PER_ROW", 10**9)
+    budget_only = find_slices(codes, errors, k=15, max_level=3, alpha=0.95, min_support=20)
+
+    assert max(bounded_blocks) <= 6000 < max(blocks) and len(bounded_blocks) > len(blocks)
+    assert len(bounded) == 15
+    assert [(s.predicates, s.size) for s in bounded] == [(s.predicates, s.size) for s in budget_only]
+    assert [s.error_sum for s in bounded] == pytest.approx([s.error_sum for s in budget_only], rel=1e-12)
+    assert [s.score for s in bounded] == pytest.approx([s.score for s in budget_only], rel=1e-12)

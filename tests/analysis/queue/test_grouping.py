@@ -11,6 +11,7 @@ import pytest
 
 from analysis.data.open_log import load_log
 from analysis.data.time import time_window
+from analysis.queue.discoveries import DiscoveryCache
 from analysis.queue.edits import MergeGroups, MoveItems, apply, revert
 from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.intake import failures, find_failures, intake_log, intake_rows, kept_findings, queue_failures
@@ -29,10 +30,17 @@ def demo_log(demo_files):
 
 
 @pytest.fixture(scope="module")
-def found(demo_log):
+def discoveries():
+    """The module's searches of the month's failing slices, as one session keeps them: the month
+    is grouped with and without the check's findings, the same rows searched each time."""
+    return DiscoveryCache()
+
+
+@pytest.fixture(scope="module")
+def found(demo_log, discoveries):
     """The demo month's failures, read and grouped once: queued into each test's own workspace."""
     store, loaded = demo_log
-    return find_failures(Scope(store, loaded.dataset, loaded.roles))
+    return find_failures(Scope(store, loaded.dataset, loaded.roles), discoveries=discoveries)
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +61,12 @@ def findings(demo_log):
 
 
 @pytest.fixture(scope="module")
-def checked_queue(demo_queue, findings, tmp_path_factory):
+def checked_queue(demo_queue, findings, discoveries, tmp_path_factory):
     """The same month queued with the log's check findings as the first candidate reasons."""
     _, store, loaded, _, incidents = demo_queue
     workspace = Workspace.open(tmp_path_factory.mktemp("checked") / "review.sleuth")
     queue = FailureQueue(workspace)
-    intake_log(queue, Scope(store, loaded.dataset, loaded.roles), findings=findings)
+    intake_log(queue, Scope(store, loaded.dataset, loaded.roles), findings=findings, discoveries=discoveries)
     yield queue, incidents
     workspace.close()
 
@@ -119,7 +127,8 @@ def test_with_check_findings_the_swap_is_grouped_by_its_finding(checked_queue, d
     assert group.reason == reason
 
 
-def test_the_logs_kept_findings_group_the_swap_without_a_new_check(demo_queue, findings, demo_files, tmp_path):
+def test_the_logs_kept_findings_group_the_swap_without_a_new_check(demo_queue, findings, discoveries, demo_files,
+                                                                    tmp_path):
     """The default intake (no check now) consults the findings the log's last check kept in the
     workspace: the swapped client is one pure group, named by its finding."""
     _, store, loaded, _, incidents = demo_queue
@@ -129,7 +138,7 @@ def test_the_logs_kept_findings_group_the_swap_without_a_new_check(demo_queue, f
     kept = kept_findings(workspace, loaded.dataset.name)
     assert [f.key for f in kept] == [f.key for f in findings] and not kept_findings(workspace, "another log")
     queue = FailureQueue(workspace)
-    intake_log(queue, Scope(store, loaded.dataset, loaded.roles), findings=kept)
+    intake_log(queue, Scope(store, loaded.dataset, loaded.roles), findings=kept, discoveries=discoveries)
     group, purity, recall = _purity_and_recall(queue, demo_files, incidents, "b", "fraud-lr-2026.09")
     assert purity >= 0.9 and recall >= 0.8, (group.title, purity, recall)
     assert group.reason == "finding"

@@ -1,7 +1,7 @@
 """The intake's batched reads give what the per-group reads gave: each group's evidence (two
 scans for all groups) against the metrics code's route and pandas on the same rows, the
 candidates' residual counts (one scan) against pandas, and discovery searched once for the
-same rows but again when the rows change."""
+same rows of one owner's cache but again when the rows change."""
 
 import contextlib
 
@@ -10,9 +10,10 @@ import pytest
 
 from analysis.data.open_log import load_log
 from analysis.data.time import choose_bucket, time_span
-from analysis.discovery.failing_slices import row_error_sql
+from analysis.discovery.failing_slices import DiscoverySettings, row_error_sql
 from analysis.metrics.per_version import metric_over_time
-from analysis.queue import grouping
+from analysis.queue import discoveries, grouping
+from analysis.queue.discoveries import DiscoveryCache
 from analysis.queue.grouping import _Reason, _membership_counts, groups_evidence, version_scope
 from analysis.query import Sql
 from analysis.scope import Scope
@@ -107,29 +108,50 @@ def test_the_membership_counts_give_every_residual_pandas_counts(small_log):
             assert grouping._counted(counts, residual) == (len(expected), int(expected["error"].sum()))
 
 
-def test_discovery_runs_once_for_the_same_rows_and_again_for_changed_labels(window_demo_files, tmp_path, monkeypatch):
+def test_discovery_runs_once_for_the_same_rows_of_one_cache_and_again_for_changed_labels(
+        window_demo_files, tmp_path, monkeypatch):
+    """The owner's cache (a Session's, a CLI run's) searches the same rows once, even opened
+    again; changed labels search again; a grouping given no cache, or another owner's cache,
+    shares nothing (no process-wide state)."""
     searched = []
-    search = grouping.failing_slices
-    monkeypatch.setattr(grouping, "failing_slices", lambda *a, **k: searched.append(a[1]) or search(*a, **k))
-    monkeypatch.setattr(grouping, "_DISCOVERED", {})
+    search = discoveries.failing_slices
+    monkeypatch.setattr(discoveries, "failing_slices", lambda *a, **k: searched.append(a[1]) or search(*a, **k))
+    cache = DiscoveryCache()
     frame = pd.read_parquet(window_demo_files.log)
     path = tmp_path / "log.parquet"
     frame.to_parquet(path)
+    versions = frame["model_version"].nunique()
     with _opened(path) as (store, loaded):
         scope = Scope(store, loaded.dataset, loaded.roles)
-        first = grouping.group_failures(scope, _failures(frame))
-        again = grouping.group_failures(scope, _failures(frame))
-    versions = frame["model_version"].nunique()
-    assert len(searched) == versions
-    assert [(g.key, g.rows, g.evidence) for g in again.groups] == [(g.key, g.rows, g.evidence) for g in first.groups]
+        first = grouping.group_failures(scope, _failures(frame), discoveries=cache)
+        again = grouping.group_failures(scope, _failures(frame), discoveries=cache)
+        assert len(searched) == versions
+        assert [(g.key, g.rows, g.evidence) for g in again.groups] == [(g.key, g.rows, g.evidence) for g in first.groups]
+        grouping.group_failures(scope, _failures(frame))
+        grouping.group_failures(scope, _failures(frame), discoveries=DiscoveryCache())
+        assert len(searched) == 3 * versions
     with _opened(path) as (store, loaded):  # the same file opened again: the same rows
-        grouping.group_failures(Scope(store, loaded.dataset, loaded.roles), _failures(frame))
-    assert len(searched) == versions
+        grouping.group_failures(Scope(store, loaded.dataset, loaded.roles), _failures(frame), discoveries=cache)
+    assert len(searched) == 3 * versions
     flipped = frame.assign(is_fraud=frame["is_fraud"].where(frame["device_type"] != "mobile", 1.0 - frame["is_fraud"]))
     flipped.to_parquet(path)
     with _opened(path) as (store, loaded):
-        grouping.group_failures(Scope(store, loaded.dataset, loaded.roles), _failures(flipped))
-    assert len(searched) == 2 * versions
+        grouping.group_failures(Scope(store, loaded.dataset, loaded.roles), _failures(flipped), discoveries=cache)
+    assert len(searched) == 4 * versions
+
+
+def test_the_discovery_cache_keeps_its_most_recently_used_searches(small_log, monkeypatch):
+    """A cache is bounded: past ``kept`` searches the least recently used goes, and a search
+    read again counts as used."""
+    store, loaded, frame = small_log
+    searched = []
+    monkeypatch.setattr(discoveries, "failing_slices", lambda scope, settings, **k: searched.append(settings) or [])
+    cache = DiscoveryCache(kept=2)
+    scope = Scope(store, loaded.dataset, loaded.roles)
+    one, two, three = (DiscoverySettings(k=k) for k in (1, 2, 3))
+    for settings in (one, two, one, three, one, two):
+        cache.failing_slices(scope, settings)
+    assert searched == [one, two, three, two]  # "two" went when "three" came; "one" stayed in use
 
 
 @contextlib.contextmanager
