@@ -285,14 +285,19 @@ def _slice_reasons(store, dataset, roles, condition, version, cancel) -> list[_R
 def _precise(scope: Scope, version: str | None, found: Sequence[DiscoveredSlice], cancel) -> list[_Reason]:
     """The discovered slices as reasons, each with the cuts :func:`refine_cuts` makes precise on
     the version's rows (a bin edge of the whole log is not where a slice's failures start),
-    most precise first; a slice whose cuts moved says what discovery found."""
+    most precise first (the first of any two refined to the same slice); a slice whose cuts moved
+    says what discovery found."""
     if version is not None:
         scope = scope.narrowed(version_scope(scope.roles, version))
     error = row_error_sql(scope.dataset, scope.roles, "misclass")
     refined = sorted(((refine_cuts(scope, s, error, SIGNIFICANCE, cancel), s) for s in found),
                      key=lambda pair: -pair[0].ci_low)
-    return [_Reason(f"slice:{version}:{s.text}", "slice", _title(version, s.text), s.to_slice(),
-                    None if s is before else before.text) for s, before in refined]
+    reasons = [_Reason(f"slice:{version}:{s.text}", "slice", _title(version, s.text), s.to_slice(),
+                       None if s is before else before.text) for s, before in refined]
+    unique: dict[str, _Reason] = {}
+    for reason in reasons:
+        unique.setdefault(reason.key, reason)
+    return list(unique.values())
 
 
 DISCOVERIES_KEPT = 16
