@@ -101,14 +101,14 @@ def _counts(scope: Scope, where: Sql, error_sql: str) -> tuple[int, int]:
     """Rows and errors of ``where`` in the scope's view."""
     rows, errors = scope.store.rows(Sql(f"SELECT count(*), coalesce(sum({error_sql}), 0) "
                                         f"FROM {ident(scope.dataset.view)} WHERE {where.text}", where.params))[0]
-    return int(rows), int(round(float(errors)))
+    return int(rows), _whole(errors)
 
 
 def _candidates(scope: Scope, now: DiscoveredSlice, index: int, end: str, known: Sql, error_sql: str,
                 cancel: CancelToken) -> _End:
-    """The candidate cuts of one end of ``now``'s predicate ``index`` with the rows and errors of the slice each gives, and the
-    current cut's: one binning of the column over the rows every other condition holds, and one
-    scan counting its bins."""
+    """The candidate cuts of one end of ``now``'s predicate ``index``, with the rows and errors
+    of the slice each gives, and the current cut's: one binning of the column over the rows
+    every other condition holds, and one scan counting its bins."""
     predicates = list(now.predicates)
     target, other_end = predicates[index], _moved(predicates[index], end, None)
     fixed = known
