@@ -4,10 +4,12 @@ trace blames for them, or the failing slice that holds them.
 Candidates come in order: the log's check findings that break rows one by one (alerts and
 warnings from :mod:`analysis.triage`, in their rank order), then, per model version, the
 slices discovery (:mod:`analysis.discovery`) finds where that version's error is
-significantly above the rest. Discovery lists a slice with its refinements; a refinement is
-dropped for the general slice, and slices come most precise first (the highest lower bound of
-the error rate). A candidate becomes a group only if its rows *not* already explained by the
-groups chosen before it still fail more than the rest, by Fisher's exact test at a
+significantly above the rest, each numeric cut moved from a bin edge of the whole log to where
+the version's failures start (:mod:`analysis.discovery.refine`: the best split among fine cuts,
+kept only when the slice still fails significantly more than the rest). Discovery lists a slice
+with its refinements; a refinement is dropped for the general slice, and slices come most
+precise first (the highest lower bound of the error rate). A candidate becomes a group only if
+its rows *not* already explained by the groups chosen before it still fail more than the rest, by Fisher's exact test at a
 Bonferroni-corrected level over the candidates. Each failure then goes to the first chosen
 group that contains it, except that a failure no finding holds goes to its blamed training
 batch when its version can be traced and the blame is significant; failures nothing explains
@@ -21,12 +23,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from analysis.dataset import Dataset
 from analysis.errors import SchemaError, SleuthError
 from analysis.data.roles import RoleMap
 from analysis.discovery.failing_slices import DiscoverySettings, row_error_sql
+from analysis.discovery.refine import refine_cuts
+from analysis.discovery.sliceline import DiscoveredSlice
 from analysis.data.time import Bucket, choose_bucket, timestamp_expr
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.queue.blame import TRACE_AT_MOST, BatchGroup, batch_groups, traced_text
@@ -36,6 +39,7 @@ from analysis.scope import Scope
 from analysis.slicing.role_leaves import slice_sql
 from analysis.slices import And, Everything, Predicate, Slice, to_sql, to_text
 from analysis.stats.intervals import wilson, wilson_interval
+from analysis.stats.significance import rate_above_p
 from analysis.trace.tracer import InfluenceCache, TrainingFiles
 from analysis.triage.ranking import Finding
 
@@ -69,6 +73,8 @@ class _Reason:
     kind: str
     title: str
     slice: Slice
+    found_as: str | None = None
+    """The slice as discovery found it, when its cuts were made precise (:func:`_slice_reasons`)."""
 
 
 @dataclass(frozen=True)
@@ -137,7 +143,8 @@ def _reason_groups(scope: Scope, version: str | None, chosen: list[_Reason], row
     rest = tuple(int(r) for r in row_numbers[owner == NOTHING])
     predicates = [reason.slice.predicate for reason, _ in held] + ([Everything] if rest else [])
     evidence = groups_evidence(scope, predicates)
-    groups = [FoundGroup(reason.key, reason.kind, reason.title, version, reason.slice, one, rows)
+    groups = [FoundGroup(reason.key, reason.kind, reason.title, version, reason.slice,
+                         {**one, "found_as": reason.found_as} if reason.found_as else one, rows)
               for (reason, rows), one in zip(held, evidence)]
     if rest:
         groups.append(FoundGroup(f"unexplained:{version}", "unexplained",
@@ -271,11 +278,30 @@ def _finding_title(finding: Finding) -> str:
 
 
 def _slice_reasons(store, dataset, roles, condition, version, cancel, discoveries: DiscoveryCache) -> list[_Reason]:
-    """Discovered failing slices, most precise first."""
+    """Discovered failing slices with their numeric cuts made precise on the version's rows
+    (:func:`analysis.discovery.refine.refine_cuts`), most precise first."""
     settings = DiscoverySettings(version=version, k=CANDIDATES)
     found = sorted(discoveries.failing_slices(Scope(store, dataset, roles, condition), settings, cancel),
                    key=lambda s: -s.ci_low)
-    return [_Reason(f"slice:{version}:{s.text}", "slice", _title(version, s.text), s.to_slice()) for s in found]
+    return _precise(Scope(store, dataset, roles, condition), version, found, cancel)
+
+
+def _precise(scope: Scope, version: str | None, found: Sequence[DiscoveredSlice], cancel) -> list[_Reason]:
+    """The discovered slices as reasons, each with the cuts :func:`refine_cuts` makes precise on
+    the version's rows (a bin edge of the whole log is not where a slice's failures start),
+    most precise first (the first of any two refined to the same slice); a slice whose cuts moved
+    says what discovery found."""
+    if version is not None:
+        scope = scope.narrowed(version_scope(scope.roles, version))
+    error = row_error_sql(scope.dataset, scope.roles, "misclass")
+    refined = sorted(((refine_cuts(scope, s, error, SIGNIFICANCE, cancel), s) for s in found),
+                     key=lambda pair: -pair[0].ci_low)
+    reasons = [_Reason(f"slice:{version}:{s.text}", "slice", _title(version, s.text), s.to_slice(),
+                       None if s is before else before.text) for s, before in refined]
+    unique: dict[str, _Reason] = {}
+    for reason in reasons:
+        unique.setdefault(reason.key, reason)
+    return list(unique.values())
 
 
 def _chosen_and_folded(scope: Scope, candidates: list[_Reason]) -> list[_Reason]:
@@ -355,10 +381,7 @@ def _beats_the_rest(rows: int, errors: int, all_rows: int, all_errors: int, leve
 def _worse_than(rows: int, errors: int, other_rows: int, other_errors: int, level: float) -> bool:
     """Is the error rate of these rows above that of the other rows, beyond chance (one-sided
     Fisher's exact test at ``level``)?"""
-    if rows == 0 or other_rows == 0:
-        return False
-    table = [[errors, rows - errors], [other_errors, other_rows - other_errors]]
-    return stats.fisher_exact(table, alternative="greater").pvalue < level
+    return rate_above_p(errors, rows, other_errors, other_rows) < level
 
 
 def _first_containing(store, dataset, predicates: list[Predicate], row_numbers: pd.Series) -> pd.Series:

@@ -89,3 +89,12 @@ def delong_paired_variance(y: np.ndarray, first: np.ndarray, second: np.ndarray)
     s01 = np.cov(np.vstack([v01_a, v01_b])) if len(v01_a) > 1 else np.zeros((2, 2))
     covariance = s10 / max(len(v10_a), 1) + s01 / max(len(v01_a), 1)
     return auc_a, auc_b, float(covariance[0, 0] + covariance[1, 1] - 2 * covariance[0, 1])
+
+
+def rate_above_p(hits: int, trials: int, other_hits: int, other_trials: int) -> float:
+    """One-sided Fisher exact p that the rate of ``hits`` in ``trials`` is above the other
+    side's (1 when a side has no trials): the test of "these rows fail more than those"."""
+    if trials == 0 or other_trials == 0:
+        return 1.0
+    table = [[hits, trials - hits], [other_hits, other_trials - other_hits]]
+    return float(stats.fisher_exact(table, alternative="greater").pvalue)

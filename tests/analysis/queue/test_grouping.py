@@ -297,3 +297,14 @@ def test_a_findings_rows_queued_from_it_are_grouped_under_it(demo_log, findings,
     assert all(g.reason == "finding" and kind.replace("_", " ") in g.title for g in groups), [g.title for g in groups]
     assert sorted(g.version for g in groups) == sorted(failed["version"].unique())
     workspace.close()
+
+
+def test_by_failing_slice_alone_the_swap_is_one_pure_group_cut_where_it_fails(demo_queue, demo_files):
+    """Without the checks, the stark-pay swap (b) is found as a failing slice whose numeric cuts
+    discovery put at bin edges of the whole log (``amount <= 23.29 AND distance_from_home_km >
+    23.5``, recall 0.71); made precise on the version's rows, its group holds most of the swap's
+    failures and nearly nothing else, and its evidence says which slice discovery found."""
+    queue, *_, incidents = demo_queue
+    group, purity, recall = _purity_and_recall(queue, demo_files, incidents, "b", "fraud-lr-2026.09")
+    assert purity >= 0.9 and recall >= 0.8, (group.title, purity, recall)
+    assert group.evidence["found_as"] and group.evidence["found_as"] != group.slice.name

