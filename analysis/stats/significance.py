@@ -98,3 +98,61 @@ def rate_above_p(hits: int, trials: int, other_hits: int, other_trials: int) -> 
         return 1.0
     table = [[hits, trials - hits], [other_hits, other_trials - other_hits]]
     return float(stats.fisher_exact(table, alternative="greater").pvalue)
+
+
+MIN_EXPECTED = 5.0
+"""Cochran's rule: a chi-square bin needs at least this many rows expected on each side, or the
+statistic's tail is heavier than chi-square's (a histogram's outer bins, a rare category)."""
+
+
+def homogeneity_chi_square(observed: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pearson's chi-square statistic and degrees of freedom that each row's two histograms
+    (counts, same bins, in order) come from one distribution: the 2 x k table of homogeneity,
+    as scipy's ``chi2_contingency`` gives it without continuity correction, once adjacent bins
+    are pooled until each expects :data:`MIN_EXPECTED` rows on the smaller side. 0 degrees of
+    freedom (nothing to test) where a side is empty or the pooled table has one bin."""
+    a, b = np.atleast_2d(np.asarray(observed, float)), np.atleast_2d(np.asarray(reference, float))
+    pairs = [_pooled_chi_square(x, y) for x, y in zip(a, b)]
+    return np.array([c for c, _ in pairs], dtype=float), np.array([d for _, d in pairs], dtype=int)
+
+
+def _pooled_chi_square(a: np.ndarray, b: np.ndarray) -> tuple[float, int]:
+    n, m = a.sum(), b.sum()
+    if n <= 0 or m <= 0:
+        return 0.0, 0
+    need = MIN_EXPECTED * (n + m) / min(n, m)
+    edges, running = [], 0.0
+    for i, total in enumerate(a + b):
+        running += total
+        if running >= need:
+            edges.append(i + 1)
+            running = 0.0
+    if len(edges) < 2:
+        return 0.0, 0
+    edges[-1] = len(a)
+    pooled_a, pooled_b = np.add.reduceat(a, [0, *edges[:-1]]), np.add.reduceat(b, [0, *edges[:-1]])
+    column = (pooled_a + pooled_b) / (n + m)
+    chi2 = float((((pooled_a - n * column) ** 2) / (n * column) + ((pooled_b - m * column) ** 2) / (m * column)).sum())
+    return chi2, len(pooled_a) - 1
+
+
+def overdispersion(chi2: np.ndarray, dof: np.ndarray) -> float:
+    """The common overdispersion factor of many chi-square statistics computed together
+    (quasi-likelihood, McCullagh and Nelder 1989): the median ratio of each statistic to its
+    null distribution's median, at least 1; dividing the statistics by it before their p-values
+    keeps the tests' level. Real traffic varies more between time buckets than independent
+    draws would (requests that share inputs, hours of the day, days of the week): on the clean
+    20,000-row demo 18% of 1,603 histogram comparisons had p < 0.05. The median is untouched by
+    the few comparisons a real incident moves."""
+    chi2, dof = np.asarray(chi2, float), np.asarray(dof, int)
+    tested = dof > 0
+    if not tested.any():
+        return 1.0
+    return max(1.0, float(np.median(chi2[tested] / stats.chi2.median(dof[tested]))))
+
+
+def chi_square_p_values(chi2, dof, factor: float = 1.0) -> np.ndarray:
+    """Upper-tail p-values of chi-square statistics divided by an overdispersion ``factor``
+    (see :func:`overdispersion`); 1 where there are no degrees of freedom (nothing tested)."""
+    chi2, dof = np.asarray(chi2, float), np.asarray(dof, int)
+    return np.where(dof > 0, stats.chi2.sf(chi2 / factor, np.maximum(dof, 1)), 1.0)

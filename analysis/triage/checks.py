@@ -16,6 +16,7 @@ evidence is a scan's p-value over time.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 import math
 from typing import Sequence
 
@@ -33,6 +34,8 @@ from analysis.data.roles import Role, RoleMap
 from analysis.triage.symptoms import Symptom
 from analysis.data.time import BUCKETS, Bucket
 from analysis.scope import Scope
+from analysis.stats.multiple_testing import adjust_p_values
+from analysis.stats.significance import chi_square_p_values, homogeneity_chi_square, overdispersion
 
 MIN_ROWS = 200
 """Rows a cell needs before any check reads it: fewer make shares too noisy to trust."""
@@ -78,6 +81,17 @@ SWAP_MAX_RATIO = 0.3
 """Two columns look swapped when their distance to each other's reference is at most this
 share of their distance to their own."""
 
+FALSE_DISCOVERY_RATE = 0.05
+"""Distribution-level cell symptoms (:data:`TESTED_KINDS`) must also be significant at this
+Benjamini-Hochberg level over every histogram and category table the run compared."""
+
+TESTED_KINDS = frozenset({"distribution", "score_shift", "unit_change"})
+"""Cell symptoms read from a whole distribution, whose effect (a distance, a ratio of means)
+has no noise bar of its own: on a cell of a few hundred rows, one of the thousands of
+(cell, column) pairs a log holds passes the distance floor by chance (the clean 20,000-row demo
+showed seven such shifts, the 200,000-row one none). Share symptoms carry their own bar
+(:data:`SHARE_NOISE_SIGMAS`)."""
+
 
 def check_bucket(start: dt.datetime, end: dt.datetime) -> Bucket:
     """The bucket width for checks: at most 60 buckets, at least a day over a week or more."""
@@ -121,12 +135,15 @@ def run_checks(scope: Scope, profile: Profile, bucket: Bucket | None = None,
     cells = count_cells(counted.store, dataset, spec, counted.condition, bucket_sql, cancel)
     progress(0.8, "Comparing each cell with the reference")
     width = dt.timedelta(seconds=bucket.seconds) if bucket is not None and bucket_sql else None
+    tested: list[tuple[float, int]] = []
+    found: list[Symptom] = []
     for cell in cells:
         cancel.raise_if_cancelled()
         reference = profile.cell(cell.group)
         if reference is None or reference.rows < min_rows or cell.rows < min_rows:
             continue
-        symptoms += _cell_symptoms(cell, reference, profile, roles, comparable, width, min_rows)
+        found += _cell_symptoms(cell, reference, profile, roles, comparable, width, min_rows, tested)
+    symptoms += significant_only(found, tested)
     with shared_first_rows(scope, first_rows) as shared:
         progress(0.85, "Looking row by row for nulls, zeros and stuck values clustered in time")
         symptoms += row_level_symptoms(scope, comparable, cancel, shared, profile, groups)
@@ -185,9 +202,30 @@ def _schema(dataset: Dataset, column: str, change: str, before: str | None, afte
     )
 
 
+def significant_only(symptoms: list[Symptom], tested: Sequence[tuple[float, int]]) -> list[Symptom]:
+    """``symptoms`` less those of :data:`TESTED_KINDS` not significant once the chi-square
+    statistics of every comparison the run made (``tested``: passed or not, the family is what
+    was tried) are corrected for the log's overdispersion and Benjamini-Hochberg controls the
+    false discovery rate over them; the kept ones get their p-value in ``evidence``."""
+    chi2, dof = np.array([t[0] for t in tested], dtype=float), np.array([t[1] for t in tested], dtype=int)
+    factor = overdispersion(chi2, dof)
+    p_values = chi_square_p_values(chi2, dof, factor)
+    cutoff = p_values[adjust_p_values(p_values, "bh") < FALSE_DISCOVERY_RATE].max(initial=-1.0) if len(tested) else -1.0
+    kept = []
+    for symptom in symptoms:
+        if symptom.kind in TESTED_KINDS:
+            statistic, df = symptom.evidence["chi_square"]
+            p_value = float(chi_square_p_values([statistic], [df], factor)[0])
+            if p_value > cutoff:
+                continue
+            symptom = replace(symptom, evidence={**symptom.evidence, "p_value": p_value, "overdispersion": factor})
+        kept.append(symptom)
+    return kept
+
+
 def _cell_symptoms(
     cell: Cell, reference: Cell, profile: Profile, roles: RoleMap, columns: list, width: dt.timedelta | None,
-    min_rows: int,
+    min_rows: int, tested: list[tuple[float, int]],
 ) -> list[Symptom]:
     place = {
         "start": cell.bucket, "end": cell.bucket + width if cell.bucket is not None and width else None,
@@ -204,21 +242,25 @@ def _cell_symptoms(
     ]
     histograms = [(c, obs, ref) for c, obs, ref in checked
                   if c.kind == "numeric" and obs.non_null >= min_rows and ref.non_null >= min_rows]
+    observed_bins, reference_bins = [obs.bins for _, obs, _ in histograms], [ref.bins for _, _, ref in histograms]
     shifts = dict(zip([c.name for c, _, _ in histograms], _distribution_effects(
-        [obs.bins for _, obs, _ in histograms], [ref.bins for _, _, ref in histograms],
+        observed_bins, reference_bins,
         [obs.non_null for _, obs, _ in histograms], [ref.non_null for _, _, ref in histograms],
     )))
+    tests = dict(zip([c.name for c, _, _ in histograms], zip(*_homogeneity(observed_bins, reference_bins))))
+    tested += tests.values()
     found: list[Symptom] = []
     shifted: list[str] = []
     for column, obs, ref in checked:
         found += _null_rate(column.name, obs, ref, place, level)
         if column.name in shifts:
             shift = shifts[column.name]
-            found += _numeric_symptoms(column, obs, ref, shift, place, level, column.name in roles.scores)
+            found += _numeric_symptoms(column, obs, ref, shift, place, level, column.name in roles.scores,
+                                       tests[column.name])
             if shift >= DISTRIBUTION_MIN_EFFECT:
                 shifted.append(column.name)
         elif column.kind == "categorical" and obs.categories and ref.categories:
-            found += _category_symptoms(column.name, obs, ref, profile, place, level)
+            found += _category_symptoms(column.name, obs, ref, profile, place, level, tested)
     found += _swaps(cell, reference, [c for c in shifted if c not in model_side], place, level)
     if not per_version_only:
         found += _model_symptoms(cell, reference, place, level, min_rows)
@@ -234,10 +276,13 @@ def _null_rate(name: str, obs: ColumnCounts, ref: ColumnCounts, place: dict, lev
 
 
 def _numeric_symptoms(
-    column, obs: ColumnCounts, ref: ColumnCounts, shift: float, place: dict, level: str, is_score: bool
+    column, obs: ColumnCounts, ref: ColumnCounts, shift: float, place: dict, level: str, is_score: bool,
+    test: tuple[float, int],
 ) -> list[Symptom]:
     """Zero fill, stuck value, out of range, unit change and ``shift`` (the distribution effect,
-    computed once by the caller, which also looks for swaps with it)."""
+    computed once by the caller, which also looks for swaps with it); ``test``, the histograms'
+    chi-square of homogeneity and its degrees of freedom, is the evidence of a unit change and a
+    shift (see :func:`significant_only`)."""
     name = column.name
     found = []
     evidence = {"level": level, "cell_rows": obs.rows}
@@ -258,18 +303,19 @@ def _numeric_symptoms(
     factor = _unit_factor(obs, ref)
     if factor is not None:
         found.append(Symptom("unit_change", (name,), obs.non_null, abs(math.log10(obs.mean / ref.mean)),
-                             ref.mean, obs.mean, **place, evidence={**evidence, "factor": factor}))
+                             ref.mean, obs.mean, **place, evidence={**evidence, "factor": factor, "chi_square": test}))
     if column.enough_draws and shift >= DISTRIBUTION_MIN_EFFECT:
         found.append(Symptom("score_shift" if is_score else "distribution", (name,), obs.non_null, shift,
                              ref.mean, obs.mean, **place,
-                             evidence={**evidence, "measure": "jensen-shannon distance",
+                             evidence={**evidence, "measure": "jensen-shannon distance", "chi_square": test,
                                        "reference_bins": ref.bin_shares.round(4).tolist(),
                                        "observed_bins": obs.bin_shares.round(4).tolist(),
                                        "edges": list(column.edges)}))
     return found
 
 
-def _category_symptoms(name: str, obs: ColumnCounts, ref: ColumnCounts, profile: Profile, place: dict, level: str) -> list[Symptom]:
+def _category_symptoms(name: str, obs: ColumnCounts, ref: ColumnCounts, profile: Profile, place: dict, level: str,
+                       tested: list[tuple[float, int]]) -> list[Symptom]:
     known = profile.column(name).counts.categories
     total = sum(obs.categories.values())
     found = []
@@ -289,9 +335,12 @@ def _category_symptoms(name: str, obs: ColumnCounts, ref: ColumnCounts, profile:
     observed = [obs.categories.get(v, 0) for v in values]
     expected = [ref.categories.get(v, 0) for v in values]
     effect = _distribution_effect(observed, expected, total, ref_total)
+    chi2, dof = _homogeneity([observed], [expected])
+    test = (float(chi2[0]), int(dof[0]))
+    tested.append(test)
     if effect >= DISTRIBUTION_MIN_EFFECT:
         found.append(Symptom("distribution", (name,), total, effect, None, None, **place,
-                             evidence={"level": level, "measure": "jensen-shannon distance",
+                             evidence={"level": level, "measure": "jensen-shannon distance", "chi_square": test,
                                        "reference_shares": {v: n / ref_total for v, n in zip(values, expected)},
                                        "observed_shares": {v: n / total for v, n in zip(values, observed)}}))
     return found
@@ -382,6 +431,18 @@ def _distribution_effects(
     bias = (bins - 1) / (8 * math.log(2)) * (1 / n + 1 / m)
     effects[valid] = np.sqrt(np.maximum(divergence - bias, 0.0))
     return effects
+
+
+def _homogeneity(observed: Sequence[Sequence[float]], reference: Sequence[Sequence[float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Each pair of histograms' chi-square of one distribution and its degrees of freedom
+    (padded with bins empty on both sides, as :func:`_distribution_effects` does)."""
+    if not len(observed):
+        return np.zeros(0), np.zeros(0, dtype=int)
+    width = max(len(h) for h in [*observed, *reference])
+    p, q = np.zeros((len(observed), width)), np.zeros((len(observed), width))
+    for i, (o, r) in enumerate(zip(observed, reference)):
+        p[i, :len(o)], q[i, :len(r)] = o, r
+    return homogeneity_chi_square(p, q)
 
 
 _NO_UNIT_WITHIN = min(abs(math.log(factor)) for factor in UNIT_FACTORS) - UNIT_TOLERANCE

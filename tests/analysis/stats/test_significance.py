@@ -73,3 +73,40 @@ def test_delong_variance_equals_the_brute_force_variance_of_the_placements():
 def test_the_paired_variance_of_a_score_against_itself_is_zero():
     y, a, _ = _labelled_scores(1)
     assert delong_paired_variance(y, a, a)[2] == pytest.approx(0.0, abs=1e-15)
+
+
+def test_homogeneity_chi_square_is_scipys_on_the_table_its_bins_pool_into():
+    """With every bin expecting five rows a side the statistic is scipy's 2 x k chi-square;
+    sparse outer bins are pooled with their neighbours first (Cochran's rule)."""
+    from analysis.stats.significance import homogeneity_chi_square
+
+    dense_a, dense_b = np.array([40, 55, 80, 30]), np.array([90, 100, 120, 95])
+    sparse_a, sparse_b = np.array([1, 40, 55, 80, 30, 2]), np.array([0, 90, 100, 120, 95, 3])
+    chi2, dof = homogeneity_chi_square(np.array([dense_a, sparse_a[1:5]]), np.array([dense_b, sparse_b[1:5]]))
+    expected = stats.chi2_contingency([dense_a, dense_b], correction=False)
+    assert chi2[0] == pytest.approx(expected.statistic) and dof[0] == expected.dof == 3
+    chi2, dof = homogeneity_chi_square(sparse_a[None], sparse_b[None])
+    pooled = [[41, 55, 80, 32], [90, 100, 120, 98]]
+    assert chi2[0] == pytest.approx(stats.chi2_contingency(pooled, correction=False).statistic) and dof[0] == 3
+    assert homogeneity_chi_square(np.array([[0, 0, 0]]), np.array([[3, 4, 5]]))[1][0] == 0
+
+
+def test_overdispersion_restores_the_level_of_clustered_comparisons():
+    """Rows drawn in clusters (a request repeated over several rows) inflate every chi-square
+    by the cluster size: at the 5% level, uncorrected p-values reject far more than 5% of
+    comparisons of one distribution; divided by the estimated factor they reject about 5%,
+    and a real change among them keeps a tiny p-value."""
+    from analysis.stats.significance import chi_square_p_values, homogeneity_chi_square, overdispersion
+
+    rng = np.random.default_rng(11)
+    shares = np.array([0.1, 0.2, 0.3, 0.25, 0.15])
+    cluster = 3
+    cells = np.array([rng.multinomial(100, shares) * cluster for _ in range(2000)])
+    reference = rng.multinomial(2000, shares) * cluster
+    shifted = rng.multinomial(100, [0.3, 0.3, 0.2, 0.1, 0.1]) * cluster
+    chi2, dof = homogeneity_chi_square(np.vstack([cells, shifted]), np.tile(reference, (len(cells) + 1, 1)))
+    factor = overdispersion(chi2, dof)
+    raw, corrected = chi_square_p_values(chi2, dof), chi_square_p_values(chi2, dof, factor)
+    assert (raw[:-1] < 0.05).mean() > 0.3
+    assert 0.03 < (corrected[:-1] < 0.05).mean() < 0.07
+    assert 2.5 < factor < 3.5 and corrected[-1] < 1e-6
