@@ -144,7 +144,7 @@ def sleuth_gui(log: Path) -> dict:
     from app.controller import AppController
     from app.main_window import MainWindow
     from app.state import Session
-    from app.tasks import TaskRunner
+    from app.tasks import TaskRunner, freeze_start_up_objects
 
     app = QApplication(sys.argv[:1])
     result = {}
@@ -152,6 +152,7 @@ def sleuth_gui(log: Path) -> dict:
         settings = QSettings(str(Path(settings_dir) / "settings.ini"), QSettings.IniFormat)
         session, tasks = Session(Store(memory_limit=APP_MEMORY_LIMIT)), TaskRunner()  # DuckDB's share as in the app
         window = MainWindow(session, tasks, AppController(session, tasks), settings)
+        freeze_start_up_objects()  # as the app does (app/launch.py)
         window.app = app
         window.resize(1440, 900)
         window.show()
