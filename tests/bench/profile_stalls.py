@@ -289,11 +289,15 @@ def thread_dumps(rows: int, min_ms: float, every_ms: float = 40.0) -> list[dict]
 
         bench_responsiveness.Heartbeat = Heartbeat
         gc.callbacks.append(garbage_collection)
+        sampler = _state_sampler(threading.main_thread().native_id)
         try:
             bench_responsiveness.sleuth_gui(ensure_log(rows))
         finally:
             faulthandler.cancel_dump_traceback_later()
             gc.callbacks.remove(garbage_collection)
+            sampler.terminate()
+            states = [(float(at), state) for at, state in (line.split() for line in sampler.communicate()[0].split("\n")
+                                                           if line)]
         thread_names = {thread.ident: thread.name for thread in threading.enumerate()}
         out.seek(0)
         text = out.read()
@@ -304,9 +308,34 @@ def thread_dumps(rows: int, min_ms: float, every_ms: float = 40.0) -> list[dict]
         dumps = [_busy_threads(dump, thread_names) for dump in text[begin:stop].split("Timeout (")[1:]]
         collected = [(1000 * (b - a), generation) for a, b, generation, _ in collections_seen
                      if b > start and a < end]
+        inside = [state for at, state in states if start <= at <= end]
         found.append({"step": names[min(step, len(names) - 1)], "ms": (end - start) * 1000,
-                      "cpu_ms": (cpu_end - cpu_start) * 1000, "dumps": dumps, "gc": collected})
+                      "cpu_ms": (cpu_end - cpu_start) * 1000, "dumps": dumps, "gc": collected,
+                      "states": collections.Counter(inside)})
     return found
+
+
+def _state_sampler(thread: int) -> subprocess.Popen:
+    """A separate process that reads the GUI thread's scheduler state from ``/proc`` every
+    few ms until terminated, then prints ``time state`` lines, a sleeping thread's state being
+    where it sleeps (``wchan``). Being outside the interpreter it samples on through a worker's
+    hold of the interpreter lock: asleep in a futex (waiting for that lock or another of Qt's)
+    tells a stall of the lock from one of the scheduler (R: runnable, no core) or the
+    benchmark's own idle sleep (``hrtimer_nanosleep``)."""
+    code = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, lambda *_: sys.exit())\n"
+        f"stat, rows = '/proc/{os.getpid()}/task/{thread}/stat', []\n"
+        "try:\n"
+        "    while True:\n"
+        "        with open(stat) as f, open(stat[:-4] + 'wchan') as w:\n"
+        "            state, waits = f.read().rsplit(')', 1)[1].split()[0], w.read().strip() or '-'\n"
+        "        rows.append(f'{time.perf_counter()} {state if state != \"S\" else waits}')\n"
+        "        time.sleep(0.003)\n"
+        "finally:\n"
+        "    print('\\n'.join(rows))\n"
+    )
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
 
 
 IDLE_LEAVES = re.compile(r"in (wait|_worker|_wait_for_tstate_lock|get|_wait_idle|run)$")
@@ -359,7 +388,10 @@ def main() -> None:
         print(f"\n### Heartbeat gaps of {args.min_ms:.0f} ms or more: every busy thread's stack during them\n")
         for stall in found:
             collected = ", ".join(f"gen {g} {ms:,.0f} ms" for ms, g in stall["gc"] if ms >= 5)
-            print(f"- {stall['step']}: {stall['ms']:,.0f} ms, GUI CPU {stall['cpu_ms']:,.0f} ms"
+            states = stall["states"]
+            futex = sum(n for state, n in states.items() if "futex" in state)
+            print(f"- {stall['step']}: {stall['ms']:,.0f} ms, GUI CPU {stall['cpu_ms']:,.0f} ms, GUI thread "
+                  f"waiting for a lock in {futex} of {sum(states.values())} samples, runnable in {states['R']}"
                   + (f"; garbage collections: {collected}" if collected else ""))
             for i, dump in enumerate(stall["dumps"]):
                 for thread, stack in dump.items():
