@@ -31,7 +31,7 @@ clock, its state in ``/proc``, its Python stack). For each gap of the benchmark'
 interpreter lock or a lock of Qt's) and, of the samples in which it advanced, the stack most of
 them show. A stall with little CPU is the machine's or the lock's, not the GUI thread's work.
 
-Run: ``.venv/bin/python tests/bench/profile_stalls.py [--rows 10000000] [--top 20] [--stalls | --watchdog | --dumps]``
+Run: ``.venv/bin/python tests/bench/profile_stalls.py [--rows 10000000] [--top 20] [--stalls | --watchdog | --dumps | --jobs]``
 (needs ``py-spy``: ``.venv/bin/pip install py-spy``; the bench extra installs it).
 """
 
@@ -338,6 +338,44 @@ def _state_sampler(thread: int) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
 
 
+def job_timeline(rows: int) -> list[dict]:
+    """Open the log as the benchmark's first step does and list every job the window ran until
+    none runs: its label, lane, when it was submitted, started and ended (seconds from the
+    open) and its CPU seconds (the worker thread's clock): what the open's "all jobs done" is."""
+    sys.path.insert(0, str(HERE))
+    import functools
+
+    import bench_responsiveness
+    from common import ensure_log
+
+    from app.tasks import TaskRunner
+
+    jobs: list[dict] = []
+    opened = time.perf_counter()  # times are taken from here, then from the first job's submission
+    submit = TaskRunner.submit
+
+    def timed_submit(self, fn, *args, label: str = "", lane: str = "interactive", **kwargs):
+        job = {"label": label or getattr(fn, "__name__", "?"), "lane": lane,
+               "submitted": time.perf_counter() - opened}
+
+        @functools.wraps(fn)
+        def run(*a, **k):
+            job["started"], cpu = time.perf_counter() - opened, time.thread_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                job["ended"], job["cpu"] = time.perf_counter() - opened, time.thread_time() - cpu
+
+        jobs.append(job)
+        return submit(self, run, *args, label=label, lane=lane, **kwargs)
+
+    TaskRunner.submit = timed_submit
+    bench_responsiveness._steps = lambda window: []
+    bench_responsiveness.sleuth_gui(ensure_log(rows))
+    first = min((job["submitted"] for job in jobs), default=0.0)  # the open's own job: the user's click
+    return [{**job, **{k: job[k] - first for k in ("submitted", "started", "ended") if k in job}} for job in jobs]
+
+
 IDLE_LEAVES = re.compile(r"in (wait|_worker|_wait_for_tstate_lock|get|_wait_idle|run)$")
 
 
@@ -382,7 +420,15 @@ def main() -> None:
                         help="list each stall with the GUI thread's own CPU time in it instead")
     parser.add_argument("--dumps", action="store_true",
                         help="list each stall with every busy thread's stack during it (faulthandler)")
+    parser.add_argument("--jobs", action="store_true", help="list the jobs opening the log runs, with their times")
     args = parser.parse_args()
+    if args.jobs:
+        print("\n### Jobs of opening the log, seconds from the open\n")
+        print("| job | lane | submitted | started | ended | CPU |\n|---|---|---|---|---|---|")
+        for job in sorted(job_timeline(args.rows), key=lambda j: j.get("started", 1e9)):
+            print(f"| {job['label']} | {job['lane']} | {job['submitted']:.2f} | {job.get('started', float('nan')):.2f} "
+                  f"| {job.get('ended', float('nan')):.2f} | {job.get('cpu', float('nan')):.2f} |")
+        return
     if args.dumps:
         found = thread_dumps(args.rows, args.min_ms)
         print(f"\n### Heartbeat gaps of {args.min_ms:.0f} ms or more: every busy thread's stack during them\n")
