@@ -263,6 +263,7 @@ def thread_dumps(rows: int, min_ms: float, every_ms: float = 40.0) -> list[dict]
 
     names = ["open the log"] + [name for name, _ in bench_responsiveness._steps(_Anything())]
     beats: list[tuple[float, float, int, int]] = []  # (wall, GUI CPU, step, dump file length) at every beat
+    thread_names: dict[int, str] = {}  # noted at every step's start and end: the pools' threads end with the run
     with tempfile.TemporaryFile("w+") as out:
 
         class Heartbeat(bench_responsiveness.Heartbeat):
@@ -276,6 +277,7 @@ def thread_dumps(rows: int, min_ms: float, every_ms: float = 40.0) -> list[dict]
 
             def take(self) -> list[float]:
                 self.takes += 1  # the benchmark takes once before and once after each step
+                thread_names.update((thread.ident, thread.name) for thread in threading.enumerate())
                 return super().take()
 
         collections_seen: list[tuple[float, float, int, int]] = []  # (start, end, generation, objects collected)
@@ -298,7 +300,6 @@ def thread_dumps(rows: int, min_ms: float, every_ms: float = 40.0) -> list[dict]
             sampler.terminate()
             states = [(float(at), state) for at, state in (line.split() for line in sampler.communicate()[0].split("\n")
                                                            if line)]
-        thread_names = {thread.ident: thread.name for thread in threading.enumerate()}
         out.seek(0)
         text = out.read()
     found = []
