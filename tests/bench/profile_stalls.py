@@ -247,16 +247,22 @@ def watchdog_stalls(rows: int, min_ms: float) -> list[dict]:
     return found
 
 
-def thread_dumps(rows: int, min_ms: float, every_ms: float = 40.0) -> list[dict]:
+def thread_dumps(rows: int, min_ms: float) -> list[dict]:
     """Run the benchmark's window route in this process and, during each heartbeat gap of
     ``min_ms`` or more, the Python stack of *every* thread as it was while the gap lasted.
 
     At every beat the GUI thread re-arms :func:`faulthandler.dump_traceback_later`: a C
-    thread that needs no interpreter lock writes all threads' stacks every ``every_ms`` the
-    next beat is late. So a worker that holds the lock in one long C call (a fetch into numpy,
+    thread that needs no interpreter lock writes all threads' stacks every ``0.8 * min_ms``
+    the next beat is late. So a worker that holds the lock in one long C call (a fetch into numpy,
     an Arrow conversion) is caught inside it, at the line that made the call, which a sampler
     in Python (:class:`Watchdog`) cannot see: it waits for the lock like the GUI thread. Each
-    beat notes the dump file's length, which tells the dumps of one gap from the next."""
+    beat notes the dump file's length, which tells the dumps of one gap from the next.
+
+    Reading frames without the lock is what faulthandler does for a crash, not a safe way to
+    sample: a frame freed while it is read crashes the run (two of four 10M-row runs with a
+    dump every 40 ms ended in a segmentation fault), so dumps are taken no more often than
+    that; rerun when a run crashes."""
+    every_ms = 0.8 * min_ms
     sys.path.insert(0, str(HERE))
     import bench_responsiveness
     from common import ensure_log
