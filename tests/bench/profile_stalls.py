@@ -261,7 +261,10 @@ def thread_dumps(rows: int, min_ms: float) -> list[dict]:
     Reading frames without the lock is what faulthandler does for a crash, not a safe way to
     sample: a frame freed while it is read crashes the run (two of four 10M-row runs with a
     dump every 40 ms ended in a segmentation fault), so dumps are taken no more often than
-    that; rerun when a run crashes."""
+    that; rerun when a run crashes (armed once and left repeating, it crashed every run).
+    Re-arming costs stalls of its own: cancelling the last dump waits, holding the lock, for
+    its thread to end, which on a loaded machine takes a while; so read the stacks and the
+    collections of a gap here, and its length from ``bench_responsiveness.py``."""
     every_ms = 0.8 * min_ms
     sys.path.insert(0, str(HERE))
     import bench_responsiveness
