@@ -50,7 +50,7 @@ def run_window(paths: Sequence[str], screenshot: str | None, size: str, options=
     from app.controller import AppController
     from app.main_window import MainWindow, deferred
     from app.state import Session
-    from app.tasks import TaskRunner
+    from app.tasks import TaskRunner, freeze_start_up_objects
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("Sleuth")
@@ -64,6 +64,7 @@ def run_window(paths: Sequence[str], screenshot: str | None, size: str, options=
     scratch = tempfile.TemporaryDirectory(prefix="sleuth-") if rendering else None
     settings = QSettings(os.path.join(scratch.name, "settings.ini"), QSettings.IniFormat) if scratch else QSettings()
     window = MainWindow(session, tasks, controller, settings)
+    freeze_start_up_objects()
     if rendering:
         width, height = (int(v) for v in size.lower().split("x"))
         window.resize(width, height)

@@ -31,7 +31,7 @@ clock, its state in ``/proc``, its Python stack). For each gap of the benchmark'
 interpreter lock or a lock of Qt's) and, of the samples in which it advanced, the stack most of
 them show. A stall with little CPU is the machine's or the lock's, not the GUI thread's work.
 
-Run: ``.venv/bin/python tests/bench/profile_stalls.py [--rows 10000000] [--top 20] [--stalls | --watchdog]``
+Run: ``.venv/bin/python tests/bench/profile_stalls.py [--rows 10000000] [--top 20] [--stalls | --watchdog | --dumps | --jobs]``
 (needs ``py-spy``: ``.venv/bin/pip install py-spy``; the bench extra installs it).
 """
 
@@ -39,8 +39,11 @@ from __future__ import annotations
 
 import argparse
 import collections
+import faulthandler
+import gc
 import inspect
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -244,6 +247,169 @@ def watchdog_stalls(rows: int, min_ms: float) -> list[dict]:
     return found
 
 
+def thread_dumps(rows: int, min_ms: float) -> list[dict]:
+    """Run the benchmark's window route in this process and, during each heartbeat gap of
+    ``min_ms`` or more, the Python stack of *every* thread as it was while the gap lasted.
+
+    At every beat the GUI thread re-arms :func:`faulthandler.dump_traceback_later`: a C
+    thread that needs no interpreter lock writes all threads' stacks every ``0.8 * min_ms``
+    the next beat is late. So a worker that holds the lock in one long C call (a fetch into numpy,
+    an Arrow conversion) is caught inside it, at the line that made the call, which a sampler
+    in Python (:class:`Watchdog`) cannot see: it waits for the lock like the GUI thread. Each
+    beat notes the dump file's length, which tells the dumps of one gap from the next.
+
+    Reading frames without the lock is what faulthandler does for a crash, not a safe way to
+    sample: a frame freed while it is read crashes the run (two of four 10M-row runs with a
+    dump every 40 ms ended in a segmentation fault), so dumps are taken no more often than
+    that; rerun when a run crashes (armed once and left repeating, it crashed every run).
+    Re-arming costs stalls of its own: cancelling the last dump waits, holding the lock, for
+    its thread to end, which on a loaded machine takes a while; so read the stacks and the
+    collections of a gap here, and its length from ``bench_responsiveness.py``."""
+    every_ms = 0.8 * min_ms
+    sys.path.insert(0, str(HERE))
+    import bench_responsiveness
+    from common import ensure_log
+
+    names = ["open the log"] + [name for name, _ in bench_responsiveness._steps(_Anything())]
+    beats: list[tuple[float, float, int, int]] = []  # (wall, GUI CPU, step, dump file length) at every beat
+    thread_names: dict[int, str] = {}  # noted at every step's start and end: the pools' threads end with the run
+    with tempfile.TemporaryFile("w+") as out:
+
+        class Heartbeat(bench_responsiveness.Heartbeat):
+            takes = 0
+
+            def _beat(self) -> None:
+                super()._beat()
+                beats.append((time.perf_counter(), time.thread_time(), (self.takes - 1) // 2,
+                               os.fstat(out.fileno()).st_size))
+                faulthandler.dump_traceback_later(every_ms / 1000, repeat=True, file=out)
+
+            def take(self) -> list[float]:
+                self.takes += 1  # the benchmark takes once before and once after each step
+                thread_names.update((thread.ident, thread.name) for thread in threading.enumerate())
+                return super().take()
+
+        collections_seen: list[tuple[float, float, int, int]] = []  # (start, end, generation, objects collected)
+
+        def garbage_collection(phase: str, info: dict) -> None:
+            if phase == "start":
+                collections_seen.append((time.perf_counter(), 0.0, info["generation"], 0))
+            else:
+                start, _, generation, _ = collections_seen[-1]
+                collections_seen[-1] = (start, time.perf_counter(), generation, info["collected"])
+
+        bench_responsiveness.Heartbeat = Heartbeat
+        gc.callbacks.append(garbage_collection)
+        sampler = _state_sampler(threading.main_thread().native_id)
+        try:
+            bench_responsiveness.sleuth_gui(ensure_log(rows))
+        finally:
+            faulthandler.cancel_dump_traceback_later()
+            gc.callbacks.remove(garbage_collection)
+            sampler.terminate()
+            states = [(float(at), state) for at, state in (line.split() for line in sampler.communicate()[0].split("\n")
+                                                           if line)]
+        out.seek(0)
+        text = out.read()
+    found = []
+    for (start, cpu_start, _, begin), (end, cpu_end, step, stop) in zip(beats, beats[1:]):
+        if (end - start) * 1000 < min_ms or step < 0:
+            continue
+        dumps = [_busy_threads(dump, thread_names) for dump in text[begin:stop].split("Timeout (")[1:]]
+        collected = [(1000 * (b - a), generation) for a, b, generation, _ in collections_seen
+                     if b > start and a < end]
+        inside = [state for at, state in states if start <= at <= end]
+        found.append({"step": names[min(step, len(names) - 1)], "ms": (end - start) * 1000,
+                      "cpu_ms": (cpu_end - cpu_start) * 1000, "dumps": dumps, "gc": collected,
+                      "states": collections.Counter(inside)})
+    return found
+
+
+def _state_sampler(thread: int) -> subprocess.Popen:
+    """A separate process that reads the GUI thread's scheduler state from ``/proc`` every
+    few ms until terminated, then prints ``time state`` lines, a sleeping thread's state being
+    where it sleeps (``wchan``). Being outside the interpreter it samples on through a worker's
+    hold of the interpreter lock: asleep in a futex (waiting for that lock or another of Qt's)
+    tells a stall of the lock from one of the scheduler (R: runnable, no core) or the
+    benchmark's own idle sleep (``hrtimer_nanosleep``)."""
+    code = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, lambda *_: sys.exit())\n"
+        f"stat, rows = '/proc/{os.getpid()}/task/{thread}/stat', []\n"
+        "try:\n"
+        "    while True:\n"
+        "        with open(stat) as f, open(stat[:-4] + 'wchan') as w:\n"
+        "            state, waits = f.read().rsplit(')', 1)[1].split()[0], w.read().strip() or '-'\n"
+        "        rows.append(f'{time.perf_counter()} {state if state != \"S\" else waits}')\n"
+        "        time.sleep(0.003)\n"
+        "finally:\n"
+        "    print('\\n'.join(rows))\n"
+    )
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+
+
+def job_timeline(rows: int) -> list[dict]:
+    """Open the log as the benchmark's first step does and list every job the window ran until
+    none runs: its label, lane, when it was submitted, started and ended (seconds from the
+    open) and its CPU seconds (the worker thread's clock): what the open's "all jobs done" is."""
+    sys.path.insert(0, str(HERE))
+    import functools
+
+    import bench_responsiveness
+    from common import ensure_log
+
+    from app.tasks import TaskRunner
+
+    jobs: list[dict] = []
+    opened = time.perf_counter()  # times are taken from here, then from the first job's submission
+    submit = TaskRunner.submit
+
+    def timed_submit(self, fn, *args, label: str = "", lane: str = "interactive", **kwargs):
+        job = {"label": label or getattr(fn, "__name__", "?"), "lane": lane,
+               "submitted": time.perf_counter() - opened}
+
+        @functools.wraps(fn)
+        def run(*a, **k):
+            job["started"], cpu = time.perf_counter() - opened, time.thread_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                job["ended"], job["cpu"] = time.perf_counter() - opened, time.thread_time() - cpu
+
+        jobs.append(job)
+        return submit(self, run, *args, label=label, lane=lane, **kwargs)
+
+    TaskRunner.submit = timed_submit
+    bench_responsiveness._steps = lambda window: []
+    bench_responsiveness.sleuth_gui(ensure_log(rows))
+    first = min((job["submitted"] for job in jobs), default=0.0)  # the open's own job: the user's click
+    return [{**job, **{k: job[k] - first for k in ("submitted", "started", "ended") if k in job}} for job in jobs]
+
+
+IDLE_LEAVES = re.compile(r"in (wait|_worker|_wait_for_tstate_lock|get|_wait_idle|run)$")
+
+
+def _busy_threads(dump: str, thread_names: dict[int, str]) -> dict[str, str]:
+    """The threads of one faulthandler dump that are not parked, each with its stack keyed
+    like :func:`_stack_key` (innermost frames first)."""
+    busy = {}
+    for block in re.split(r"\n(?=Thread 0x|Current thread 0x)", dump):
+        head, *frames = block.strip().splitlines()
+        match = re.search(r"0x([0-9a-f]+)", head)
+        if match is None or not frames or "(most recent call first)" not in head:
+            continue
+        frames = [line.strip() for line in frames if line.strip().startswith("File ")]
+        shown = [re.sub(r'File "(.*)", line (\d+) in (.*)', lambda m: f"{m[3]} ({_in_repository(m[1])}:{m[2]})", f)
+                 for f in frames]
+        name = thread_names.get(int(match[1], 16), match[1])
+        parked = IDLE_LEAVES.search(frames[0]) and not PROJECT_FRAME.search(shown[0])
+        if not shown or parked and name != "MainThread":
+            continue
+        own = [name for name in shown if PROJECT_FRAME.search(name)] or shown[:3]
+        busy[name] = " <- ".join(own[:3]) + f"  [leaf: {shown[0]}]"
+    return busy
+
+
 class _Anything:
     """Stands in for the window when only the benchmark's step names are wanted."""
 
@@ -262,7 +428,31 @@ def main() -> None:
     parser.add_argument("--min-ms", type=float, default=100.0, help="shortest stall listed (with --stalls)")
     parser.add_argument("--watchdog", action="store_true",
                         help="list each stall with the GUI thread's own CPU time in it instead")
+    parser.add_argument("--dumps", action="store_true",
+                        help="list each stall with every busy thread's stack during it (faulthandler)")
+    parser.add_argument("--jobs", action="store_true", help="list the jobs opening the log runs, with their times")
     args = parser.parse_args()
+    if args.jobs:
+        print("\n### Jobs of opening the log, seconds from the open\n")
+        print("| job | lane | submitted | started | ended | CPU |\n|---|---|---|---|---|---|")
+        for job in sorted(job_timeline(args.rows), key=lambda j: j.get("started", 1e9)):
+            print(f"| {job['label']} | {job['lane']} | {job['submitted']:.2f} | {job.get('started', float('nan')):.2f} "
+                  f"| {job.get('ended', float('nan')):.2f} | {job.get('cpu', float('nan')):.2f} |")
+        return
+    if args.dumps:
+        found = thread_dumps(args.rows, args.min_ms)
+        print(f"\n### Heartbeat gaps of {args.min_ms:.0f} ms or more: every busy thread's stack during them\n")
+        for stall in found:
+            collected = ", ".join(f"gen {g} {ms:,.0f} ms" for ms, g in stall["gc"] if ms >= 5)
+            states = stall["states"]
+            futex = sum(n for state, n in states.items() if "futex" in state)
+            print(f"- {stall['step']}: {stall['ms']:,.0f} ms, GUI CPU {stall['cpu_ms']:,.0f} ms, GUI thread "
+                  f"waiting for a lock in {futex} of {sum(states.values())} samples, runnable in {states['R']}"
+                  + (f"; garbage collections: {collected}" if collected else ""))
+            for i, dump in enumerate(stall["dumps"]):
+                for thread, stack in dump.items():
+                    print(f"    - dump {i + 1}, {thread}: {stack}")
+        return
     if args.watchdog:
         found = watchdog_stalls(args.rows, args.min_ms)
         print(f"\n### Heartbeat gaps of {args.min_ms:.0f} ms or more, with the GUI thread's own CPU time\n")
