@@ -82,7 +82,7 @@ class FindingsPanel(Panel):
         self.run_button = QPushButton("Check inputs")
         self.run_button.setToolTip("Check every column of the current slice's rows per time bucket and per "
                                    "source/client/region against the reference")
-        self.run_button.clicked.connect(self.run_checks)
+        self.run_button.clicked.connect(lambda: self.run_checks())  # not background, whatever clicked passes
         self.reference_box = QComboBox()
         self.reference_box.setToolTip("What the checks compare with")
         self.before_edit = _date_edit("Reference: the log's rows before this moment")
