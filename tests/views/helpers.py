@@ -20,16 +20,29 @@ def make_window(qtbot, qsettings, threaded: bool = False, check_on_open: bool = 
     checks run when it opens only with ``check_on_open`` (the preference is on for users; a
     test of something else need not pay for a check of every log it opens). Tests lay panels
     out at ``size``, not at the first size the window picks for the offscreen screen (800 px);
-    ``None`` keeps that first size."""
+    ``None`` keeps that first size. A window shared by a module's tests is made without a
+    ``qtbot`` (a test's own) and closed by its fixture (:func:`shared_window`)."""
     qsettings.setValue("checks/on_open", check_on_open)
     session = Session()
     tasks = TaskRunner(synchronous=not threaded)
     window = MainWindow(session, tasks, AppController(session, tasks), qsettings)
-    qtbot.addWidget(window)
+    if qtbot is not None:
+        qtbot.addWidget(window)
     if size is not None:
         window.resize(*size)
     window.show()
     return window
+
+
+def shared_window(tmp_path_factory, check_on_open: bool = False, size=(1400, 900)):
+    """A window for the tests of one module that only read or click what it shows (a fixture
+    of module scope yields it, then :func:`close_window`): building the window and opening and
+    checking the 200k demo once instead of at every test. Its preferences live in a temporary
+    INI file, as the ``qsettings`` fixture's do."""
+    from PySide6.QtCore import QSettings
+
+    settings = QSettings(str(tmp_path_factory.mktemp("settings") / "settings.ini"), QSettings.IniFormat)
+    return make_window(None, settings, check_on_open=check_on_open, size=size)
 
 
 def close_window(window: MainWindow) -> None:
