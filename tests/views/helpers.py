@@ -12,6 +12,7 @@ from app.controller import AppController
 from app.main_window import MainWindow
 from app.state import OpenDataset, Session
 from app.tasks import TaskRunner
+from views.panel import narrow_slice
 
 
 def make_window(qtbot, qsettings, threaded: bool = False, check_on_open: bool = False,
@@ -90,3 +91,25 @@ def not_blank(panel: QWidget) -> bool:
                           for y in range(0, image.height(), 3)])
     values, counts = np.unique(lightness, return_counts=True)
     return len(values) > 3 and lightness.size - counts.max() > 50
+
+
+def panel_builder(qtbot, tasks, log):
+    """A ``build(panel_class, size)`` that makes a panel alone on ``log``, shown, its jobs run
+    by ``tasks``, and its "open this as the slice" intent run as the window runs it; and the
+    sessions it opened, for the fixture to close."""
+    sessions = []
+
+    def build(panel_class, size=(1200, 700)):
+        session = Session()
+        sessions.append(session)
+        open_log(session, log)
+        panel = panel_class(session, tasks)
+        if hasattr(panel, "sig_open_slice"):
+            panel.sig_open_slice.connect(lambda predicate: narrow_slice(session, predicate))
+        if qtbot is not None:
+            qtbot.addWidget(panel)
+        panel.resize(*size)
+        panel.show()
+        return panel
+
+    return build, sessions
