@@ -32,6 +32,7 @@ split best:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Sequence
 
 import numpy as np
 
@@ -71,12 +72,31 @@ def refine_cuts(scope: Scope, found: DiscoveredSlice, error_sql: str, significan
     and interval are those of its new rows; ``p_value`` tests them against every other row of
     ``scope`` and ``p_adjusted`` is it times the candidates tried. ``found`` itself when no
     cut moves."""
-    ends = [(i, end) for i, p in enumerate(found.predicates) if p.kind == RANGE
+    return refine_each(scope, [found], error_sql, significance, cancel)[0]
+
+
+def refine_each(scope: Scope, found: Sequence[DiscoveredSlice], error_sql: str, significance: float = 0.05,
+                cancel: CancelToken = NEVER_CANCELLED) -> list[DiscoveredSlice]:
+    """:func:`refine_cuts` of each slice of ``found``, all in the same rows, which are counted
+    once for all of them rather than once per slice."""
+    known = Sql(f"({error_sql}) IS NOT NULL") & scope.condition
+    totals = _counts(scope, known, error_sql) if any(_ends(s) for s in found) else (0, 0)
+    return [_refined(scope, s, error_sql, significance, cancel, known, totals) for s in found]
+
+
+def _ends(found: DiscoveredSlice) -> list[tuple[int, str]]:
+    """(predicate index, end) of each cut end of the slice's range predicates."""
+    return [(i, end) for i, p in enumerate(found.predicates) if p.kind == RANGE
             for end, value in ((LOW, p.low), (HIGH, p.high)) if value is not None]
+
+
+def _refined(scope: Scope, found: DiscoveredSlice, error_sql: str, significance: float, cancel: CancelToken,
+             known: Sql, totals: tuple[int, int]) -> DiscoveredSlice:
+    """:func:`refine_cuts` of one slice, given the rows with a known error and their counts."""
+    ends = _ends(found)
     if not ends:
         return found
-    known = Sql(f"({error_sql}) IS NOT NULL") & scope.condition
-    all_rows, all_errors = _counts(scope, known, error_sql)
+    all_rows, all_errors = totals
     predicates, tried, kept = list(found.predicates), 0, None
     for index, end in ends:
         one = _candidates(scope, replace(found, predicates=tuple(predicates)), index, end, known, error_sql, cancel)
