@@ -294,7 +294,8 @@ def _precise(scope: Scope, version: str | None, found: Sequence[DiscoveredSlice]
     if version is not None:
         scope = scope.narrowed(version_scope(scope.roles, version))
     error = row_error_sql(scope.dataset, scope.roles, "misclass")
-    refined = sorted(zip(refine_each(scope, found, error, SIGNIFICANCE, cancel), found), key=lambda pair: -pair[0].ci_low)
+    refined = sorted(zip(refine_each(scope, found, error, SIGNIFICANCE, cancel), found),
+                     key=lambda pair: -pair[0].ci_low)
     reasons = [_Reason(f"slice:{version}:{s.text}", "slice", _title(version, s.text), s.to_slice(),
                        None if s is before else before.text) for s, before in refined]
     unique: dict[str, _Reason] = {}
