@@ -91,15 +91,6 @@ def delong_paired_variance(y: np.ndarray, first: np.ndarray, second: np.ndarray)
     return auc_a, auc_b, float(covariance[0, 0] + covariance[1, 1] - 2 * covariance[0, 1])
 
 
-def rate_above_p(hits: int, trials: int, other_hits: int, other_trials: int) -> float:
-    """One-sided Fisher exact p that the rate of ``hits`` in ``trials`` is above the other
-    side's (1 when a side has no trials): the test of "these rows fail more than those"."""
-    if trials == 0 or other_trials == 0:
-        return 1.0
-    table = [[hits, trials - hits], [other_hits, other_trials - other_hits]]
-    return float(stats.fisher_exact(table, alternative="greater").pvalue)
-
-
 def rates_above_p(hits, trials, other_hits, other_trials) -> np.ndarray:
     """:func:`rate_above_p` of many tables at once (arrays of their four counts), with the same
     values: one hypergeometric CDF over all of them, where a search that weighs hundreds of
@@ -132,3 +123,13 @@ def g_statistics(hits, trials, other_hits, other_trials) -> np.ndarray:
             expected = (row * column) / np.where(empty, 1, total)
             g = g + 2.0 * special.xlogy(cell, cell / np.where(empty, 1.0, expected))
     return np.where(empty, 0.0, g)
+
+
+def rate_above_p(hits: int, trials: int, other_hits: int, other_trials: int) -> float:
+    """One-sided Fisher exact p that the rate of ``hits`` in ``trials`` is above the other
+    side's (1 when a side has no trials): the test of "these rows fail more than those"."""
+    if trials == 0 or other_trials == 0:
+        return 1.0
+    table = [[hits, trials - hits], [other_hits, other_trials - other_hits]]
+    return float(stats.fisher_exact(table, alternative="greater").pvalue)
+
