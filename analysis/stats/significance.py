@@ -132,4 +132,3 @@ def rate_above_p(hits: int, trials: int, other_hits: int, other_trials: int) -> 
         return 1.0
     table = [[hits, trials - hits], [other_hits, other_trials - other_hits]]
     return float(stats.fisher_exact(table, alternative="greater").pvalue)
-

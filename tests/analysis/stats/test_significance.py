@@ -97,4 +97,3 @@ def test_delong_variance_equals_the_brute_force_variance_of_the_placements():
 def test_the_paired_variance_of_a_score_against_itself_is_zero():
     y, a, _ = _labelled_scores(1)
     assert delong_paired_variance(y, a, a)[2] == pytest.approx(0.0, abs=1e-15)
-
