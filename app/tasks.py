@@ -8,8 +8,14 @@ while scrolling (tens of milliseconds each), *interactive* for plot and metric a
 A page request therefore never queues behind an aggregate, nor an aggregate behind a load. A
 job submitted ``after_interactive`` (a log's checks) starts only when no interactive job is in
 flight: on two cores the numbers on screen (a log's metrics and ROC AUC when it opens) come
-first instead of sharing the cores with it; once started it is not stopped. A job submitted with a ``key`` replaces the running job of the same key: the old one is
-cancelled and its result dropped (napari's layer slicer does the same with a generation count).
+first instead of sharing the cores with it; once started it is not stopped. An interactive
+job submitted ``ahead`` (a log's metrics and ROC AUC as it opens) runs alone on the lane:
+interactive jobs start only when none such is in flight (the time plot's series, a second
+full aggregation of the log, took half the cores and put AUC at open 0.7 s behind the same
+call headless; on two cores two aggregations side by side finish no sooner than one after
+the other, so the plot comes at about the same time and the metrics earlier). A job
+submitted with a ``key`` replaces the running job of the same key: the old one is cancelled
+and its result dropped (napari's layer slicer does the same with a generation count).
 """
 
 from __future__ import annotations
@@ -120,6 +126,7 @@ class TaskRunner(QObject):
         }
         self._interactive_in_flight = 0  # submitted interactive jobs not yet ended: heavy ones wait for 0
         self._interactive_done = threading.Condition()
+        self._ahead_in_flight: set[int] = set()  # ids of `ahead` jobs not yet ended: later interactive ones wait
         self._sig_deliver.connect(self._run_delivered)
 
     def submit(
@@ -135,6 +142,7 @@ class TaskRunner(QObject):
         on_cancelled: Callable[[], None] | None = None,
         on_partial: Callable[[Any], None] | None = None,
         after_interactive: bool = False,
+        ahead: bool = False,
         **kwargs: Any,
     ) -> Task:
         """Run ``fn(*args, **kwargs)`` on ``lane``; ``on_result`` gets its value on the GUI thread.
@@ -145,6 +153,7 @@ class TaskRunner(QObject):
         takes ``partial`` hands early results to it; ``on_partial`` gets them on the GUI thread
         while the job still runs. ``after_interactive``: wait until no interactive job is in
         flight before starting (background work that must not slow what is on screen).
+        ``ahead`` (interactive lane): other interactive jobs wait until it ends (see the module text).
         """
         notify = on_error is None if notify is None else notify
         task = Task(next(self._ids), key, label, lane)
@@ -162,13 +171,16 @@ class TaskRunner(QObject):
             kwargs["partial"] = self._partial_reporter(task, on_partial)
         self.sig_started.emit(task)
         outcomes = _Outcomes(on_result, on_error, notify, on_cancelled)
-        job = lambda: self._run(task, fn, args, kwargs, outcomes, after_interactive)  # noqa: E731
+        ahead = ahead and lane == INTERACTIVE
+        job = lambda: self._run(task, fn, args, kwargs, outcomes, after_interactive, ahead)  # noqa: E731
         if self._synchronous:
             job()
             return task
         if lane == INTERACTIVE:
             with self._interactive_done:
                 self._interactive_in_flight += 1
+                if ahead:
+                    self._ahead_in_flight.add(task.id)
         self._pools[lane].submit(job)
         return task
 
@@ -196,10 +208,13 @@ class TaskRunner(QObject):
         if not task.done and not task.cancelled:
             self.sig_progress.emit(task)
 
-    def _run(self, task: Task, fn, args, kwargs, outcomes: "_Outcomes", after_interactive: bool = False) -> None:
+    def _run(self, task: Task, fn, args, kwargs, outcomes: "_Outcomes", after_interactive: bool = False,
+             ahead: bool = False) -> None:
         try:
             if after_interactive and not self._synchronous:
                 self._wait_for_interactive(task)
+            elif task.lane == INTERACTIVE and not ahead and not self._synchronous:
+                self._wait_for_ahead(task)
             value = fn(*args, **kwargs)
         except Cancelled:
             self._deliver(lambda: self._cancelled(task, outcomes))
@@ -213,6 +228,7 @@ class TaskRunner(QObject):
             if task.lane == INTERACTIVE and not self._synchronous:
                 with self._interactive_done:
                     self._interactive_in_flight -= 1
+                    self._ahead_in_flight.discard(task.id)
                     self._interactive_done.notify_all()
 
     def _wait_for_interactive(self, task: Task) -> None:
@@ -220,6 +236,17 @@ class TaskRunner(QObject):
         cancelled meanwhile): background work never competes with what is on screen."""
         with self._interactive_done:
             while self._interactive_in_flight and not task.cancelled:
+                self._interactive_done.wait(PROGRESS_INTERVAL_S)
+        if task.cancelled:
+            raise Cancelled()
+
+    def _wait_for_ahead(self, task: Task) -> None:
+        """Hold an interactive job while an ``ahead`` one submitted before it is in flight
+        (raises Cancelled if it is cancelled meanwhile). Only earlier ones: the lane's pool
+        starts jobs in the order submitted, so an earlier ``ahead`` job holds a worker and
+        runs, and the waiting ones can never hold every worker while it queues."""
+        with self._interactive_done:
+            while any(i < task.id for i in self._ahead_in_flight) and not task.cancelled:
                 self._interactive_done.wait(PROGRESS_INTERVAL_S)
         if task.cancelled:
             raise Cancelled()
