@@ -8,8 +8,14 @@ while scrolling (tens of milliseconds each), *interactive* for plot and metric a
 A page request therefore never queues behind an aggregate, nor an aggregate behind a load. A
 job submitted ``after_interactive`` (a log's checks) starts only when no interactive job is in
 flight: on two cores the numbers on screen (a log's metrics and ROC AUC when it opens) come
-first instead of sharing the cores with it. A job submitted with a ``key`` replaces the running job of the same key: the old one is
-cancelled and its result dropped (napari's layer slicer does the same with a generation count).
+first instead of sharing the cores with it. An interactive
+job submitted ``ahead`` (a log's metrics and ROC AUC as it opens) runs alone on the lane:
+interactive jobs start only when none such is in flight (the time plot's series, a second
+full aggregation of the log, took half the cores and put AUC at open 0.7 s behind the same
+call headless; on two cores two aggregations side by side finish no sooner than one after
+the other, so the plot comes at about the same time and the metrics earlier). A job
+submitted with a ``key`` replaces the running job of the same key: the old one is cancelled
+and its result dropped (napari's layer slicer does the same with a generation count).
 
 Background work yields to the user: a heavy job submitted ``background`` (started by the app,
 not asked for: a log's checks on open) is preempted by any heavy job the user starts. Its
@@ -145,6 +151,7 @@ class TaskRunner(QObject):
         }
         self._interactive_in_flight = 0  # submitted interactive jobs not yet ended: heavy ones wait for 0
         self._interactive_done = threading.Condition()
+        self._ahead_in_flight: set[int] = set()  # ids of `ahead` jobs not yet ended: later interactive ones wait
         self._background: dict[int, _Job] = {}  # background jobs not yet delivered, by task id
         self._paused: list[Task] = []  # preempted background jobs waiting for the heavy lane
         self._sig_deliver.connect(self._run_delivered)
@@ -162,6 +169,7 @@ class TaskRunner(QObject):
         on_cancelled: Callable[[], None] | None = None,
         on_partial: Callable[[Any], None] | None = None,
         after_interactive: bool = False,
+        ahead: bool = False,
         background: bool = False,
         on_paused: Callable[[str], None] | None = None,
         on_resumed: Callable[[], None] | None = None,
@@ -175,6 +183,7 @@ class TaskRunner(QObject):
         takes ``partial`` hands early results to it; ``on_partial`` gets them on the GUI thread
         while the job still runs. ``after_interactive``: wait until no interactive job is in
         flight before starting (background work that must not slow what is on screen).
+        ``ahead`` (interactive lane): other interactive jobs wait until it ends (see the module text).
         ``background`` (heavy lane): the app's own job, preempted by the user's heavy jobs and
         run again after them; ``on_paused`` gets the user job's label when it is preempted,
         ``on_resumed`` is called when it runs again.
@@ -199,17 +208,20 @@ class TaskRunner(QObject):
         outcomes = _Outcomes(on_result, on_error, notify, on_cancelled, on_paused, on_resumed)
         if task.background:
             self._background[task.id] = _Job(fn, args, kwargs, outcomes, after_interactive)
-        self._start(task, fn, args, kwargs, outcomes, after_interactive)
+        self._start(task, fn, args, kwargs, outcomes, after_interactive, ahead and lane == INTERACTIVE)
         return task
 
-    def _start(self, task: Task, fn, args, kwargs, outcomes: "_Outcomes", after_interactive: bool) -> None:
-        job = lambda: self._run(task, fn, args, kwargs, outcomes, after_interactive)  # noqa: E731
+    def _start(self, task: Task, fn, args, kwargs, outcomes: "_Outcomes", after_interactive: bool,
+               ahead: bool = False) -> None:
+        job = lambda: self._run(task, fn, args, kwargs, outcomes, after_interactive, ahead)  # noqa: E731
         if self._synchronous:
             job()
             return
         if task.lane == INTERACTIVE:
             with self._interactive_done:
                 self._interactive_in_flight += 1
+                if ahead:
+                    self._ahead_in_flight.add(task.id)
         self._pools[task.lane].submit(job)
 
     def _preempt_background(self, label: str) -> None:
@@ -278,10 +290,13 @@ class TaskRunner(QObject):
         if not task.done and not task.cancelled:
             self.sig_progress.emit(task)
 
-    def _run(self, task: Task, fn, args, kwargs, outcomes: "_Outcomes", after_interactive: bool = False) -> None:
+    def _run(self, task: Task, fn, args, kwargs, outcomes: "_Outcomes", after_interactive: bool = False,
+             ahead: bool = False) -> None:
         try:
             if after_interactive and not self._synchronous:
                 self._wait_for_interactive(task)
+            elif task.lane == INTERACTIVE and not ahead and not self._synchronous:
+                self._wait_for_ahead(task)
             task.token.raise_if_cancelled()  # preempted or replaced while it queued
             value = fn(*args, **kwargs)
         except Cancelled:
@@ -296,6 +311,7 @@ class TaskRunner(QObject):
             if task.lane == INTERACTIVE and not self._synchronous:
                 with self._interactive_done:
                     self._interactive_in_flight -= 1
+                    self._ahead_in_flight.discard(task.id)
                     self._interactive_done.notify_all()
 
     def _wait_for_interactive(self, task: Task) -> None:
@@ -303,6 +319,17 @@ class TaskRunner(QObject):
         cancelled meanwhile): background work never competes with what is on screen."""
         with self._interactive_done:
             while self._interactive_in_flight and not task.cancelled:
+                self._interactive_done.wait(PROGRESS_INTERVAL_S)
+        if task.cancelled:
+            raise Cancelled()
+
+    def _wait_for_ahead(self, task: Task) -> None:
+        """Hold an interactive job while an ``ahead`` one submitted before it is in flight
+        (raises Cancelled if it is cancelled meanwhile). Only earlier ones: the lane's pool
+        starts jobs in the order submitted, so an earlier ``ahead`` job holds a worker and
+        runs, and the waiting ones can never hold every worker while it queues."""
+        with self._interactive_done:
+            while any(i < task.id for i in self._ahead_in_flight) and not task.cancelled:
                 self._interactive_done.wait(PROGRESS_INTERVAL_S)
         if task.cancelled:
             raise Cancelled()

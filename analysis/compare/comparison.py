@@ -247,6 +247,22 @@ def _side_columns(out: Outcomes, side: str) -> list[str]:
     ]
 
 
+def _carried_columns(out: Outcomes, side: str) -> tuple[list[str], list[str]]:
+    """(columns a side computes before the join, columns named after it): an outcome whose
+    expression another one already has (a binary task's confidence is its score, its
+    calibration hit its label) is computed once and named again after the join, so the join
+    carries one copy: the pairs' hash join holds every carried column of the side it builds."""
+    carried: dict[str, str] = {}
+    renamed = []
+    for column in _side_columns(out, side):
+        expression, name = column.rsplit(" AS ", 1)
+        if expression in carried:
+            renamed.append(f"{side}.{carried[expression]} AS {name}")
+        else:
+            carried[expression] = name
+    return [f"{e} AS {n}" for e, n in carried.items()], renamed
+
+
 def paired_rows_sql(dataset: Dataset, roles: RoleMap, pairing: Pairing, condition: Sql | None = None,
                     columns: Sequence[str] = ()) -> Sql:
     """SELECT of the pairs whose candidate row matches ``condition`` (see the module doc), with
@@ -269,8 +285,9 @@ def _joined_rows_sql(dataset: Dataset, roles: RoleMap, pairing: Pairing, conditi
     first = f" QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {ident(ROW_ID)}) = 1" if pairing.deduplicate else ""
     view = ident(dataset.view)
     kept = ", ".join(ident(c) for c in dict.fromkeys([ROW_ID, *columns]))
-    base_cols = ", ".join(_side_columns(out, "b"))
-    cand_cols = ", ".join(_side_columns(out, "c"))
+    (base_cols, base_renamed), (cand_cols, cand_renamed) = (_carried_columns(out, s) for s in ("b", "c"))
+    base_cols, cand_cols = ", ".join(base_cols), ", ".join(cand_cols)
+    renamed = "".join(f", {column}" for column in cand_renamed + base_renamed)
     where = where_clause(condition)
     label = f"coalesce({side_column('c', 'label')}, {side_column('b', 'label')})"
     ok = "CAST({pred} = {label} AS INTEGER)"
@@ -289,7 +306,7 @@ def _joined_rows_sql(dataset: Dataset, roles: RoleMap, pairing: Pairing, conditi
         f"SELECT c.* EXCLUDE (_sleuth_key, {side_column('c', 'label')}), "
         f"b.* EXCLUDE (_sleuth_key, {side_column('b', 'label')}), {label} AS {PAIR_LABEL}, "
         f"{ok.format(pred=side_column('b', 'pred'), label=label)} AS {side_column('b', 'ok')}, "
-        f"{ok.format(pred=side_column('c', 'pred'), label=label)} AS {side_column('c', 'ok')}{marks} "
+        f"{ok.format(pred=side_column('c', 'pred'), label=label)} AS {side_column('c', 'ok')}{marks}{renamed} "
         f"FROM c {join} b ON c._sleuth_key = b._sleuth_key"
     )
     return Sql(text, (pairing.base.version, pairing.candidate.version) + where.params)
@@ -494,16 +511,17 @@ def paired_sums(store: Store, rows: Rows, flip_kind: str = "NULL", cancel: Cance
         groupings = {name: [pair, *expressions] for name, expressions in groupings.items()}
         groupings["sides"] = [col("b", "row"), col("c", "row"), col("b", "labelled"), col("c", "labelled")]
         where = ""
-    keys, sets, first = [], [], {}
-    for name, expressions in groupings.items():
-        first[name] = len(keys)
-        sets.append("(" + ", ".join(f"_sleuth_k{len(keys) + i}" for i in range(len(expressions))) + ")")
-        keys += expressions
+    keys = list(dict.fromkeys(e for expressions in groupings.values() for e in expressions))
+    place = {name: [keys.index(e) for e in expressions] for name, expressions in groupings.items()}
+    sets = ["(" + ", ".join(f"_sleuth_k{i}" for i in dict.fromkeys(place[name])) + ")" for name in groupings]
     b, c = col("b", "loss"), col("c", "loss")
     b2, c2 = f"({b} * {b})", f"({c} * {c})"
     summed = [b, c, f"{b} * {b}", f"{c} * {c}", f"{b} * {c}", f"{b2} * {b2}", f"{c2} * {c2}", f"{b2} * {c2}",
               col("b", "conf"), col("c", "conf")]
-    flags = ", ".join(f"GROUPING(_sleuth_k{i})" for i in first.values())
+    # A grouping is told apart by the one key it alone has: GROUPING() of a key every set shares is 0 in all.
+    own = {name: next(i for i in place[name] if all(i not in place[other] for other in groupings if other != name))
+           for name in groupings}
+    flags = ", ".join(f"GROUPING(_sleuth_k{i})" for i in own.values())
     key_names = ", ".join(f"_sleuth_k{i}" for i in range(len(keys)))
     inner = ", ".join([f"{key} AS _sleuth_k{i}" for i, key in enumerate(keys)]
                       + [b, c, col("b", "conf"), col("c", "conf")])
@@ -515,8 +533,8 @@ def paired_sums(store: Store, rows: Rows, flip_kind: str = "NULL", cancel: Cance
     cells: dict[str, list[tuple]] = {name: [] for name in groupings}
     for row in store.rows(Sql(text, rows.sql.params), cancel):
         name = next(n for n, flag in zip(groupings, row) if flag == 0)
-        start = len(groupings) + first[name]
-        cell = row[start:start + len(groupings[name])] + row[len(groupings) + len(keys):]
+        values = row[len(groupings):]
+        cell = tuple(values[i] for i in place[name]) + tuple(values[len(keys):])
         if every_row and name != "sides":
             if not cell[0]:
                 continue

@@ -32,9 +32,9 @@ split best:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Sequence
 
 import numpy as np
-from scipy import stats
 
 from analysis.discovery.sliceline import DiscoveredSlice
 from analysis.progress import NEVER_CANCELLED, CancelToken
@@ -42,7 +42,7 @@ from analysis.query import Sql, ident
 from analysis.scope import Scope
 from analysis.slicing.binning import IN, IS_NULL, MAX_BINS, RANGE, BinnedFeature, BinPredicate, code_case, plan_bins
 from analysis.stats.intervals import wilson
-from analysis.stats.significance import rate_above_p
+from analysis.stats.significance import g_statistics, rate_above_p, rates_above_p
 
 LOW, HIGH = "low", "high"
 
@@ -72,18 +72,37 @@ def refine_cuts(scope: Scope, found: DiscoveredSlice, error_sql: str, significan
     and interval are those of its new rows; ``p_value`` tests them against every other row of
     ``scope`` and ``p_adjusted`` is it times the candidates tried. ``found`` itself when no
     cut moves."""
-    ends = [(i, end) for i, p in enumerate(found.predicates) if p.kind == RANGE
+    return refine_each(scope, [found], error_sql, significance, cancel)[0]
+
+
+def refine_each(scope: Scope, found: Sequence[DiscoveredSlice], error_sql: str, significance: float = 0.05,
+                cancel: CancelToken = NEVER_CANCELLED) -> list[DiscoveredSlice]:
+    """:func:`refine_cuts` of each slice of ``found``, all in the same rows, which are counted
+    once for all of them rather than once per slice."""
+    known = Sql(f"({error_sql}) IS NOT NULL") & scope.condition
+    totals = _counts(scope, known, error_sql) if any(_ends(s) for s in found) else (0, 0)
+    return [_refined(scope, s, error_sql, significance, cancel, known, totals) for s in found]
+
+
+def _ends(found: DiscoveredSlice) -> list[tuple[int, str]]:
+    """(predicate index, end) of each cut end of the slice's range predicates."""
+    return [(i, end) for i, p in enumerate(found.predicates) if p.kind == RANGE
             for end, value in ((LOW, p.low), (HIGH, p.high)) if value is not None]
+
+
+def _refined(scope: Scope, found: DiscoveredSlice, error_sql: str, significance: float, cancel: CancelToken,
+             known: Sql, totals: tuple[int, int]) -> DiscoveredSlice:
+    """:func:`refine_cuts` of one slice, given the rows with a known error and their counts."""
+    ends = _ends(found)
     if not ends:
         return found
-    known = Sql(f"({error_sql}) IS NOT NULL") & scope.condition
-    all_rows, all_errors = _counts(scope, known, error_sql)
+    all_rows, all_errors = totals
     predicates, tried, kept = list(found.predicates), 0, None
     for index, end in ends:
         one = _candidates(scope, replace(found, predicates=tuple(predicates)), index, end, known, error_sql, cancel)
         tried += len(one.cuts) + 1
         level = significance / (len(ends) * (len(one.cuts) + 1))
-        admissible = [c for c in one.cuts if _admissible(c, one.current, all_rows, all_errors, level, significance)]
+        admissible = _admissible(one.cuts, one.current, all_rows, all_errors, level, significance)
         best = _best(_End(admissible, one.current), all_rows, all_errors)
         if best is not one.current and rate_above_p(best.errors, best.rows, all_errors - best.errors,
                                                     all_rows - best.rows) < level:
@@ -161,36 +180,36 @@ def _side_counts(values: list, rows: np.ndarray, errors: np.ndarray, end: str, k
     return cuts + ([_Cut(None, int(rows.sum()), int(errors.sum()))] if keep_none else [])
 
 
-def _admissible(cut: _Cut, current: _Cut, all_rows: int, all_errors: int, level: float,
-                significance: float) -> bool:
-    """Are the rows between ``current`` and ``cut`` on the side the move puts them (module doc)?
-    Both cut one column within the same other conditions, so one slice holds the other."""
-    band_rows, band_errors = abs(cut.rows - current.rows), abs(cut.errors - current.errors)
-    if band_rows == 0:
-        return True
-    if cut.rows > current.rows:
-        return rate_above_p(band_errors, band_rows, all_errors - cut.errors, all_rows - cut.rows) < level
-    return rate_above_p(band_errors, band_rows, all_errors - current.errors, all_rows - current.rows) >= significance
+def _admissible(cuts: list[_Cut], current: _Cut, all_rows: int, all_errors: int, level: float,
+                significance: float) -> list[_Cut]:
+    """The cuts whose rows between ``current`` and them are on the side the move puts them
+    (module doc), all tested at once. Both cut one column within the same other conditions, so
+    one slice holds the other."""
+    rows = np.array([c.rows for c in cuts], dtype=np.int64)
+    errors = np.array([c.errors for c in cuts], dtype=np.int64)
+    wider = rows > current.rows
+    outside_rows = all_rows - np.where(wider, rows, current.rows)
+    outside_errors = all_errors - np.where(wider, errors, current.errors)
+    p = rates_above_p(np.abs(errors - current.errors), np.abs(rows - current.rows), outside_errors, outside_rows)
+    kept = (rows == current.rows) | np.where(wider, p < level, p >= significance)
+    return [cut for cut, ok in zip(cuts, kept) if ok]
 
 
 def _best(end: _End, all_rows: int, all_errors: int) -> _Cut:
     """The cut whose slice fails more often than every other row with the largest likelihood
-    ratio; the current cut unless another is strictly better."""
-    best, best_g = end.current, _g(end.current, all_rows, all_errors)
-    for cut in end.cuts:
-        g = _g(cut, all_rows, all_errors)
-        if g > best_g:
-            best, best_g = cut, g
-    return best
+    ratio; the current cut unless another is strictly better (the first of equals)."""
+    g = _g([end.current, *end.cuts], all_rows, all_errors)
+    best = int(np.argmax(g))
+    return end.current if g[best] <= g[0] else end.cuts[best - 1]
 
 
-def _g(cut: _Cut, all_rows: int, all_errors: int) -> float:
-    """The G statistic of the cut's slice against every other row; 0 unless it fails more."""
-    other_rows, other_errors = all_rows - cut.rows, all_errors - cut.errors
-    if cut.rows == 0 or other_rows == 0 or cut.errors * other_rows <= other_errors * cut.rows:
-        return 0.0
-    table = [[cut.errors, cut.rows - cut.errors], [other_errors, other_rows - other_errors]]
-    return float(stats.chi2_contingency(table, correction=False, lambda_="log-likelihood").statistic)
+def _g(cuts: list[_Cut], all_rows: int, all_errors: int) -> np.ndarray:
+    """The G statistic of each cut's slice against every other row; 0 unless it fails more."""
+    rows = np.array([c.rows for c in cuts], dtype=np.int64)
+    errors = np.array([c.errors for c in cuts], dtype=np.int64)
+    other_rows, other_errors = all_rows - rows, all_errors - errors
+    g = g_statistics(errors, rows, other_errors, other_rows)
+    return np.where((rows == 0) | (other_rows == 0) | (errors * other_rows <= other_errors * rows), 0.0, g)
 
 
 def _moved(predicate: BinPredicate, end: str, value) -> BinPredicate | None:

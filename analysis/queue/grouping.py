@@ -28,7 +28,7 @@ from analysis.dataset import Dataset
 from analysis.errors import SchemaError, SleuthError
 from analysis.data.roles import RoleMap
 from analysis.discovery.failing_slices import DiscoverySettings, row_error_sql
-from analysis.discovery.refine import refine_cuts
+from analysis.discovery.refine import refine_each
 from analysis.discovery.sliceline import DiscoveredSlice
 from analysis.data.time import Bucket, choose_bucket, timestamp_expr
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
@@ -287,14 +287,14 @@ def _slice_reasons(store, dataset, roles, condition, version, cancel, discoverie
 
 
 def _precise(scope: Scope, version: str | None, found: Sequence[DiscoveredSlice], cancel) -> list[_Reason]:
-    """The discovered slices as reasons, each with the cuts :func:`refine_cuts` makes precise on
+    """The discovered slices as reasons, each with the cuts :func:`refine_each` makes precise on
     the version's rows (a bin edge of the whole log is not where a slice's failures start),
     most precise first (the first of any two refined to the same slice); a slice whose cuts moved
     says what discovery found."""
     if version is not None:
         scope = scope.narrowed(version_scope(scope.roles, version))
     error = row_error_sql(scope.dataset, scope.roles, "misclass")
-    refined = sorted(((refine_cuts(scope, s, error, SIGNIFICANCE, cancel), s) for s in found),
+    refined = sorted(zip(refine_each(scope, found, error, SIGNIFICANCE, cancel), found),
                      key=lambda pair: -pair[0].ci_low)
     reasons = [_Reason(f"slice:{version}:{s.text}", "slice", _title(version, s.text), s.to_slice(),
                        None if s is before else before.text) for s, before in refined]

@@ -241,3 +241,33 @@ def test_cancelling_paused_background_work_ends_it_for_good(runner, qtbot):
     gate.set()
     qtbot.waitUntil(lambda: not runner.running(), timeout=5000)
     assert got == ["cancelled"] and background.runs == 1
+
+
+def test_interactive_jobs_wait_for_an_ahead_job_submitted_before_them(runner, qtbot):
+    """A log's metrics (ahead) run alone on the interactive lane: the time plot's series,
+    submitted just after, starts when they end, not beside them on the two cores."""
+    release, order = threading.Event(), []
+
+    def metrics():
+        order.append("metrics started")
+        release.wait(5)
+        order.append("metrics ended")
+
+    runner.submit(metrics, ahead=True)
+    runner.submit(order.append, "series started")
+    qtbot.waitUntil(lambda: order == ["metrics started"], timeout=5000)
+    time.sleep(0.2)  # the pool has a free worker: without `ahead` the series would start now
+    assert order == ["metrics started"]
+    release.set()
+    qtbot.waitUntil(lambda: not runner.running(), timeout=5000)
+    assert order == ["metrics started", "metrics ended", "series started"]
+
+
+def test_an_ahead_job_never_holds_back_jobs_submitted_before_it(runner, qtbot):
+    release, order = threading.Event(), []
+    runner.submit(lambda: (release.wait(5), order.append("earlier ended")))
+    runner.submit(order.append, "ahead ran", ahead=True)
+    qtbot.waitUntil(lambda: order == ["ahead ran"], timeout=5000)
+    release.set()
+    qtbot.waitUntil(lambda: not runner.running(), timeout=5000)
+    assert order == ["ahead ran", "earlier ended"]

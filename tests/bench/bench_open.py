@@ -106,17 +106,7 @@ def _time_gui_open(app, window, log: Path) -> dict:
     """Seconds from ``open_paths`` until: the first page is in the table model, metrics are
     shown, AUC is shown, and no job runs (processing events as the event loop would)."""
     clock = Clock()
-    model = window.table_panel.model
-    model.dataChanged.connect(lambda *_: clock.mark_once("table"))
-
-    def on_metrics() -> None:
-        results = window.metrics_panel.results
-        if results:
-            clock.mark_once("metrics")
-        if results and all(r.metrics.get("roc_auc") is not None for r in results):
-            clock.mark_once("auc")
-
-    window.metrics_panel.sig_rendered.connect(on_metrics)
+    watch_open(window, clock)
     window.open_paths([str(log)])
     while not {"table", "metrics", "auc"} <= clock.marks.keys() or window.tasks.running():
         if clock.now() > GUI_TIMEOUT_S:
@@ -126,6 +116,21 @@ def _time_gui_open(app, window, log: Path) -> dict:
         time.sleep(0.001)
     clock.mark("idle")
     return clock.marks
+
+
+def watch_open(window, clock: Clock) -> None:
+    """Mark on ``clock`` when the table model gets its first page ("table"), the metrics
+    panel shows results ("metrics") and every version's ROC AUC ("auc")."""
+    window.table_panel.model.dataChanged.connect(lambda *_: clock.mark_once("table"))
+
+    def on_metrics() -> None:
+        results = window.metrics_panel.results
+        if results:
+            clock.mark_once("metrics")
+        if results and all(r.metrics.get("roc_auc") is not None for r in results):
+            clock.mark_once("auc")
+
+    window.metrics_panel.sig_rendered.connect(on_metrics)
 
 
 def notebook(log: Path) -> dict:

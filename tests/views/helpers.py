@@ -12,6 +12,7 @@ from app.controller import AppController
 from app.main_window import MainWindow
 from app.state import OpenDataset, Session
 from app.tasks import TaskRunner
+from views.panel import narrow_slice
 
 
 def make_window(qtbot, qsettings, threaded: bool = False, check_on_open: bool = False,
@@ -20,16 +21,29 @@ def make_window(qtbot, qsettings, threaded: bool = False, check_on_open: bool = 
     checks run when it opens only with ``check_on_open`` (the preference is on for users; a
     test of something else need not pay for a check of every log it opens). Tests lay panels
     out at ``size``, not at the first size the window picks for the offscreen screen (800 px);
-    ``None`` keeps that first size."""
+    ``None`` keeps that first size. A window shared by a module's tests is made without a
+    ``qtbot`` (a test's own) and closed by its fixture (:func:`shared_window`)."""
     qsettings.setValue("checks/on_open", check_on_open)
     session = Session()
     tasks = TaskRunner(synchronous=not threaded)
     window = MainWindow(session, tasks, AppController(session, tasks), qsettings)
-    qtbot.addWidget(window)
+    if qtbot is not None:
+        qtbot.addWidget(window)
     if size is not None:
         window.resize(*size)
     window.show()
     return window
+
+
+def shared_window(tmp_path_factory, check_on_open: bool = False, size=(1400, 900)):
+    """A window for the tests of one module that only read or click what it shows (a fixture
+    of module scope yields it, then :func:`close_window`): building the window and opening and
+    checking the 200k demo once instead of at every test. Its preferences live in a temporary
+    INI file, as the ``qsettings`` fixture's do."""
+    from PySide6.QtCore import QSettings
+
+    settings = QSettings(str(tmp_path_factory.mktemp("settings") / "settings.ini"), QSettings.IniFormat)
+    return make_window(None, settings, check_on_open=check_on_open, size=size)
 
 
 def close_window(window: MainWindow) -> None:
@@ -77,3 +91,25 @@ def not_blank(panel: QWidget) -> bool:
                           for y in range(0, image.height(), 3)])
     values, counts = np.unique(lightness, return_counts=True)
     return len(values) > 3 and lightness.size - counts.max() > 50
+
+
+def panel_builder(qtbot, tasks, log):
+    """A ``build(panel_class, size)`` that makes a panel alone on ``log``, shown, its jobs run
+    by ``tasks``, and its "open this as the slice" intent run as the window runs it; and the
+    sessions it opened, for the fixture to close."""
+    sessions = []
+
+    def build(panel_class, size=(1200, 700)):
+        session = Session()
+        sessions.append(session)
+        open_log(session, log)
+        panel = panel_class(session, tasks)
+        if hasattr(panel, "sig_open_slice"):
+            panel.sig_open_slice.connect(lambda predicate: narrow_slice(session, predicate))
+        if qtbot is not None:
+            qtbot.addWidget(panel)
+        panel.resize(*size)
+        panel.show()
+        return panel
+
+    return build, sessions

@@ -304,25 +304,39 @@ def test_the_window_tour_ends_in_meeting_mode_after_queueing_the_logs_failures(q
         close_window(window)
 
 
+@pytest.fixture(scope="module")
+def demo_review_window(qapp, tmp_path_factory, demo_files):
+    """One window on the full demo's workspace with the log's failures queued, shared by the
+    sizes the meeting screens are read at: each opens its own meeting at the window's size,
+    and only the first pays for opening the workspace and queueing 200k rows' failures."""
+    from analysis.demo.workspace import ensure_demo_workspace
+    from tests.views.helpers import close_window, shared_window
+
+    workspace = ensure_demo_workspace(demo_files.log.parent, rows=200_000, seed=7)
+    window = shared_window(tmp_path_factory, size=SMALL_SCREEN)
+    assert window.controller.open_workspace(workspace)
+    QApplication.processEvents()
+    yield window
+    window.close()
+    close_window(window)
+
+
 @pytest.mark.parametrize("size", [SMALL_SCREEN, (1600, 1000)])
-def test_the_demos_meeting_screens_show_their_text_whole(qtbot, qsettings, demo_files, size):
+def test_the_demos_meeting_screens_show_their_text_whole(qtbot, demo_review_window, size):
     """What ``sleuth demo --screenshots`` photographs: the first group's evidence (its slice,
     both versions, the finding, the batch not yet blamed) and its first failure, at a small
     projector's size and a larger one: no text cut or covered by the plot below it, and the
     evidence reads whole without scrolling. The full demo, as photographed: the first group of its
     20k-row version has a shorter evidence screen, that fits even where the text is squeezed."""
-    from analysis.demo.workspace import ensure_demo_workspace
     from app.window_tour import open_meeting_screen
-    from tests.views.helpers import close_window, make_window, settle
+    from tests.views.helpers import settle
     from tests.views.layout_check import overflowing
 
-    workspace = ensure_demo_workspace(demo_files.log.parent, rows=200_000, seed=7)
-    window = make_window(qtbot, qsettings)
+    window = demo_review_window
+    window.resize(*size)
+    settle(qtbot, window)
+    view = open_meeting_screen(window, lambda: settle(qtbot, window, timeout=120000))
     try:
-        window.resize(*size)
-        assert window.controller.open_workspace(workspace)
-        settle(qtbot, window)
-        view = open_meeting_screen(window, lambda: settle(qtbot, window, timeout=120000))
         assert view.screens[view.position][1] is None and "training batch" in view.body.text()
         assert (view.width(), view.height()) == size
         assert cut_texts(view) == [] and overflowing(view) == []
@@ -331,10 +345,8 @@ def test_the_demos_meeting_screens_show_their_text_whole(qtbot, qsettings, demo_
         settle(qtbot, window)
         assert view.screens[view.position][1] is not None and view.values.isVisible()
         assert cut_texts(view) == [] and overflowing(view) == []
-        view.close()
     finally:
-        window.close()
-        close_window(window)
+        view.close()
 
 
 def test_zoom_keys_scale_the_presenters_type_and_plot_and_keep_the_text_whole(meeting, qtbot):

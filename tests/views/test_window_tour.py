@@ -3,47 +3,58 @@ draws its result, nothing raises or reports an error, no control runs past what 
 dock moves when another tab is raised, no header title is cut, and no label, box or cell is
 cut without an ellipsis and a tooltip that gives the whole text (:mod:`tests.views.layout_check`)."""
 
+import pytest
 from PySide6.QtGui import QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QScrollArea, QTableView, QWidget
+from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QLineEdit, QScrollArea, QTableView, QWidget
 
 from analysis.demo.workspace import ensure_demo_workspace
 from app.window_tour import stops, visit
 from tests.conftest import WINDOW_DEMO_ROWS
-from tests.views.helpers import close_window, make_window, not_blank, settle
+from tests.views.helpers import close_window, not_blank, settle, shared_window
 from tests.views.layout_check import cut_texts, dock_places, overflowing
 from views.widgets.header_elision import elide_headers, section_tooltip
 
 SMALL_SCREEN = (1280, 720)
 
 
-def test_every_panel_at_1280x720_draws_its_result_with_nothing_cut(qtbot, qsettings, demo_files):
-    workspace = ensure_demo_workspace(demo_files.log.parent, rows=200_000, seed=7)
-    window = make_window(qtbot, qsettings)
-    try:
-        window.resize(*SMALL_SCREEN)
-        drawn = set()
-        tour = stops(window)
-        for stop in tour:
-            stop.panel.sig_rendered.connect(lambda name=stop.name: drawn.add(name))
-        assert window.controller.open_workspace(workspace)
-        settle(qtbot, window)
-        problems, places = {}, dock_places(window)
-        for stop in tour:
-            visit(window, stop, lambda: settle(qtbot, window, timeout=120000))
-            assert stop.name in drawn, f"{stop.name} drew nothing: {stop.panel.empty_message()}"
-            assert not_blank(stop.panel), stop.name
-            if stop.dock is window.queue_dock:  # the picture shows groups, not an empty agenda
-                assert window.queue_panel.agenda.tree.topLevelItemCount() > 0
-            found = cut_texts(window) + overflowing(window)
-            if dock_places(window) != places:
-                found.append(f"docks moved: {places} -> {dock_places(window)}")
-            if found:
-                problems[stop.name] = found
-        assert problems == {}
-        assert window.notifications.messages() == []
-    finally:
-        window.close()
-        close_window(window)
+@pytest.fixture(scope="module")
+def small_screen_window(qapp, tmp_path_factory, window_demo_files):
+    """One window at 1280x720 on the demo workspace, shared by the tour and the reading of the
+    trace and the queue (both only visit panels and read them). The workspace is the 20k
+    demo's: every incident, version card, trace and queue group of the 200k one is in it, so
+    every panel draws the same kinds of result at a tenth of the cost; its counts have one
+    digit less, a layout check's margin the headers' and cells' room covers."""
+    workspace = ensure_demo_workspace(window_demo_files.log.parent, rows=WINDOW_DEMO_ROWS, seed=7)
+    window = shared_window(tmp_path_factory, size=SMALL_SCREEN)
+    drawn = set()
+    for stop in stops(window):
+        stop.panel.sig_rendered.connect(lambda name=stop.name: drawn.add(name))
+    assert window.controller.open_workspace(workspace)
+    QApplication.processEvents()
+    window.drawn = drawn
+    yield window
+    window.close()
+    close_window(window)
+
+
+def test_every_panel_at_1280x720_draws_its_result_with_nothing_cut(small_screen_window, qtbot):
+    window = small_screen_window
+    settle(qtbot, window)
+    drawn, tour = window.drawn, stops(window)
+    problems, places = {}, dock_places(window)
+    for stop in tour:
+        visit(window, stop, lambda: settle(qtbot, window, timeout=120000))
+        assert stop.name in drawn, f"{stop.name} drew nothing: {stop.panel.empty_message()}"
+        assert not_blank(stop.panel), stop.name
+        if stop.dock is window.queue_dock:  # the picture shows groups, not an empty agenda
+            assert window.queue_panel.agenda.tree.topLevelItemCount() > 0
+        found = cut_texts(window) + overflowing(window)
+        if dock_places(window) != places:
+            found.append(f"docks moved: {places} -> {dock_places(window)}")
+        if found:
+            problems[stop.name] = found
+    assert problems == {}
+    assert window.notifications.messages() == []
 
 
 def test_the_check_sees_a_cut_label_header_and_cell_and_accepts_only_the_label_and_cell_elided_with_a_tooltip(qtbot):
@@ -106,31 +117,23 @@ def rows_in_view(view) -> int:
                if 0 <= view.visualRect(model.index(row, 0)).top() and view.visualRect(model.index(row, 0)).bottom() < height)
 
 
-def test_at_1280x720_the_trace_lists_and_the_queue_agenda_read_without_scrolling(qtbot, qsettings, window_demo_files):
+def test_at_1280x720_the_trace_lists_and_the_queue_agenda_read_without_scrolling(small_screen_window, qtbot):
     """The influence tables show at least six training rows each, none scrolled sideways, and
     the queue's agenda room for at least ten groups under its one-line note of the last intake."""
-    workspace = ensure_demo_workspace(window_demo_files.log.parent, rows=WINDOW_DEMO_ROWS, seed=7)
-    window = make_window(qtbot, qsettings)
-    try:
-        window.resize(*SMALL_SCREEN)
-        assert window.controller.open_workspace(workspace)
-        settle(qtbot, window)
-        by_name = {stop.name: stop for stop in stops(window)}
-        visit(window, by_name["trace"], lambda: settle(qtbot, window, timeout=120000))
-        panel = window.trace_panel
-        for table in (panel.harmful, panel.helpful):
-            assert table.rowCount() >= 6 and rows_in_view(table) >= 6
-            assert not table.horizontalScrollBar().isVisible()
-        assert not panel.comparison.isVisible()  # until a training row is chosen
-        panel.harmful.selectRow(0)
-        assert panel.comparison.isVisible() and panel.comparison.rowCount() > 0
-        visit(window, by_name["failure-queue"], lambda: settle(qtbot, window, timeout=120000))
-        agenda = window.queue_panel.agenda.tree
-        groups = agenda.topLevelItemCount()  # the 20k demo's queue has fewer than ten: the room is counted
-        assert groups > 0 and rows_in_view(agenda) == groups
-        assert agenda.viewport().height() // agenda.visualItemRect(agenda.topLevelItem(0)).height() >= 10
-        assert window.queue_panel.last_intake.height() <= 2 * window.queue_panel.last_intake.fontMetrics().height() + 8
-    finally:
-        window.close()
-        close_window(window)
-
+    window = small_screen_window
+    settle(qtbot, window)
+    by_name = {stop.name: stop for stop in stops(window)}
+    visit(window, by_name["trace"], lambda: settle(qtbot, window, timeout=120000))
+    panel = window.trace_panel
+    for table in (panel.harmful, panel.helpful):
+        assert table.rowCount() >= 6 and rows_in_view(table) >= 6
+        assert not table.horizontalScrollBar().isVisible()
+    assert not panel.comparison.isVisible()  # until a training row is chosen
+    panel.harmful.selectRow(0)
+    assert panel.comparison.isVisible() and panel.comparison.rowCount() > 0
+    visit(window, by_name["failure-queue"], lambda: settle(qtbot, window, timeout=120000))
+    agenda = window.queue_panel.agenda.tree
+    groups = agenda.topLevelItemCount()  # the 20k demo's queue has fewer than ten: the room is counted
+    assert groups > 0 and rows_in_view(agenda) == groups
+    assert agenda.viewport().height() // agenda.visualItemRect(agenda.topLevelItem(0)).height() >= 10
+    assert window.queue_panel.last_intake.height() <= 2 * window.queue_panel.last_intake.fontMetrics().height() + 8

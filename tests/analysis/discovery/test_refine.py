@@ -12,7 +12,7 @@ import pytest
 
 from analysis.data.open_log import load_log
 from analysis.discovery.failing_slices import row_error_sql
-from analysis.discovery.refine import refine_cuts
+from analysis.discovery.refine import refine_cuts, refine_each
 from analysis.discovery.sliceline import DiscoveredSlice
 from analysis.scope import Scope
 from analysis.slicing.binning import IN, MAX_BINS, RANGE, BinPredicate
@@ -92,3 +92,20 @@ def test_a_cut_where_failures_start_stays(planted):
     refined = refine_cuts(scope, found, row_error_sql(scope.dataset, scope.roles, "misclass"))
     moved = (_refined_rows(log, refined) != _refined_rows(log, found)).sum()
     assert moved <= 0.01 * _refined_rows(log, found).sum(), refined.text
+
+
+def test_slices_refined_together_are_each_refined_as_alone(planted):
+    """refine_each counts the rows once for all the slices; each slice still comes out as
+    refine_cuts makes it alone (one with no range predicate unchanged), its counts pandas'."""
+    scope, log, threshold, wrong = planted
+    error = row_error_sql(scope.dataset, scope.roles, "misclass")
+    edges = [float(log["age"].quantile(q)) for q in (0.6, 0.8, 0.9)]
+    no_range = DiscoveredSlice((BinPredicate("sex", IN, values=("female",)),), 1, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0)
+    found = [_slice(low=edges[0]), no_range, _slice(low=edges[0], high=edges[1]), _slice(low=edges[2])]
+    together = refine_each(scope, found, error)
+    assert together == [refine_cuts(scope, one, error) for one in found]
+    assert together[1] is no_range
+    for refined, before in zip(together[:1] + together[2:], found[:1] + found[2:]):
+        assert refined is not before  # each bin edge moved
+        rows = _refined_rows(log, refined)
+        assert (refined.size, refined.error_sum) == (rows.sum(), wrong[rows].sum())

@@ -6,7 +6,8 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from analysis.stats.significance import (
-    delong_components, delong_paired_variance, delong_variance, mcnemar_exact, pooled_proportion_z,
+    delong_components, delong_paired_variance, delong_variance, g_statistics, mcnemar_exact, pooled_proportion_z,
+    rate_above_p, rates_above_p,
 )
 
 
@@ -19,6 +20,29 @@ def test_pooled_z_squared_is_pearsons_chi_square_and_signed_by_the_difference():
         assert z[i] ** 2 == pytest.approx(chi2)
         assert np.sign(z[i]) == np.sign(hits_1[i] / n_1[i] - hits_2[i] / n_2[i])
 
+
+def test_many_tables_at_once_match_scipy_table_by_table():
+    """rates_above_p and g_statistics give, for every table of a batch (empty sides and all-hit
+    sides among them), exactly what scipy's fisher_exact and chi2_contingency give for it alone:
+    a search may test its candidates in one pass and choose as it would one by one."""
+    rng = np.random.default_rng(3)
+    trials = rng.integers(0, 400, 300)
+    hits = np.minimum((rng.random(300) * (trials + 1)).astype(int), trials)
+    other_trials = rng.integers(0, 20_000, 300)
+    other_hits = np.minimum((rng.random(300) ** 2 * (other_trials + 1)).astype(int), other_trials)
+    trials[:4], hits[:4] = 0, 0
+    hits[4:8] = trials[4:8]
+    other_hits[8:12], hits[8:12] = 0, 0
+    p = rates_above_p(hits, trials, other_hits, other_trials)
+    g = g_statistics(hits, trials, other_hits, other_trials)
+    for i in range(300):
+        table = [[hits[i], trials[i] - hits[i]], [other_hits[i], other_trials[i] - other_hits[i]]]
+        assert p[i] == rate_above_p(int(hits[i]), int(trials[i]), int(other_hits[i]), int(other_trials[i]))
+        if 0 in np.sum(table, axis=0) or 0 in np.sum(table, axis=1):
+            assert g[i] == 0.0
+        else:
+            assert g[i] == stats.chi2_contingency(table, correction=False, lambda_="log-likelihood").statistic
+    assert (p < 0.05).any() and (p > 0.5).any() and (g > 10).any()
 
 def test_pooled_z_is_zero_for_equal_degenerate_rates_and_undefined_without_trials():
     z = pooled_proportion_z(np.array([0, 10, 3]), np.array([10, 10, 0]), np.array([0, 20, 1]), np.array([20, 20, 5]))

@@ -1,28 +1,24 @@
 import pytest
 
-from app.state import Session
-from tests.views.helpers import open_log
-from views.panel import narrow_slice
+from tests.views.helpers import panel_builder
 
 
 @pytest.fixture
 def demo_panel(qtbot, sync_tasks, demo_files):
-    """Builds a panel alone on the demo log, shown, its jobs run inline, and its "open this as
-    the slice" intent run as the window runs it: the panel's tests need no window."""
-    sessions = []
+    """Builds a panel alone on the 200k demo log, shown, its jobs run inline: the panel's tests
+    need no window. For tests whose assertions rest on the full demo's sizes (a slice found
+    significant, a ranking); the others take :func:`window_demo_panel`."""
+    build, sessions = panel_builder(qtbot, sync_tasks, demo_files.log)
+    yield build
+    for session in sessions:
+        session.close()
 
-    def build(panel_class, size=(1200, 700)):
-        session = Session()
-        sessions.append(session)
-        open_log(session, demo_files.log)
-        panel = panel_class(session, sync_tasks)
-        if hasattr(panel, "sig_open_slice"):
-            panel.sig_open_slice.connect(lambda predicate: narrow_slice(session, predicate))
-        qtbot.addWidget(panel)
-        panel.resize(*size)
-        panel.show()
-        return panel
 
+@pytest.fixture
+def window_demo_panel(qtbot, sync_tasks, window_demo_files):
+    """As :func:`demo_panel`, on the 20k demo log (a tenth of the CPU to open and to refresh):
+    for tests that compare what a panel shows with pandas on the same rows."""
+    build, sessions = panel_builder(qtbot, sync_tasks, window_demo_files.log)
     yield build
     for session in sessions:
         session.close()

@@ -14,7 +14,7 @@ def choose(box, data):
 
 
 def test_error_rate_by_device_equals_pandas(demo_panel, qtbot, demo_files):
-    panel = demo_panel(BreakdownPanel)
+    panel = demo_panel(BreakdownPanel)  # the 200k demo: at 20k the kiosks of one version are not significant
     choose(panel.column_box, "device_type")
     frame = panel.result.frame
     log = pd.read_parquet(demo_files.log).dropna(subset=["is_fraud"])
@@ -26,18 +26,18 @@ def test_error_rate_by_device_equals_pandas(demo_panel, qtbot, demo_files):
     assert kiosk.significant.all()  # kiosks are worse than the rest for both versions
 
 
-def test_double_click_on_a_row_narrows_the_slice(demo_panel, qtbot, demo_files):
-    panel = demo_panel(BreakdownPanel)
+def test_double_click_on_a_row_narrows_the_slice(window_demo_panel, qtbot, window_demo_files):
+    panel = window_demo_panel(BreakdownPanel)
     choose(panel.column_box, "device_type")
     row = next(r for r in range(panel.table.rowCount()) if panel.table.item(r, 0).text() == "kiosk")
     panel.table.itemDoubleClicked.emit(panel.table.item(row, 0))
     assert panel.session.current_slice.predicate == Compare("device_type", "=", "kiosk")
-    log = pd.read_parquet(demo_files.log)
+    log = pd.read_parquet(window_demo_files.log)
     assert rows_in_slice(panel.session) == (log.device_type == "kiosk").sum()
 
 
-def test_double_click_on_a_bar_narrows_the_slice(demo_panel, qtbot, demo_files):
-    panel = demo_panel(BreakdownPanel)
+def test_double_click_on_a_bar_narrows_the_slice(window_demo_panel, qtbot, window_demo_files):
+    panel = window_demo_panel(BreakdownPanel)
     choose(panel.column_box, "region")
     index = panel._bar_labels.index("EU-West")
     view_box = panel.plot.getPlotItem().vb
@@ -47,19 +47,19 @@ def test_double_click_on_a_bar_narrows_the_slice(demo_panel, qtbot, demo_files):
     assert panel.session.current_slice.predicate == Compare("region", "=", "EU-West")
 
 
-def test_crosstab_cells_equal_pandas_pivot(demo_panel, qtbot, demo_files):
-    panel = demo_panel(BreakdownPanel)
+def test_crosstab_cells_equal_pandas_pivot(window_demo_panel, qtbot, window_demo_files):
+    panel = window_demo_panel(BreakdownPanel)
     choose(panel.column_box, "device_type")
     choose(panel.second_box, "region")
     frame = panel.result.frame
-    log = pd.read_parquet(demo_files.log).dropna(subset=["is_fraud"])
+    log = pd.read_parquet(window_demo_files.log).dropna(subset=["is_fraud"])
     expected = (log.prediction != log.is_fraud).groupby([log.model_version, log.device_type, log.region]).mean()
     for record in frame.itertuples():
         assert record.value == pytest.approx(expected[(record.version, record.row_label, record.col_label)])
 
 
-def test_bad_edges_are_explained(demo_panel, qtbot, demo_files):
-    panel = demo_panel(BreakdownPanel)
+def test_bad_edges_are_explained(window_demo_panel, qtbot, window_demo_files):
+    panel = window_demo_panel(BreakdownPanel)
     choose(panel.column_box, "amount")
     panel.edges.setText("10, abc")
     panel.edges.editingFinished.emit()
@@ -70,8 +70,8 @@ def test_bad_edges_are_explained(demo_panel, qtbot, demo_files):
 
 
 @pytest.mark.parametrize("text", ["inf", "0, nan", "1e309", "-inf, 5"])
-def test_edges_that_are_not_finite_are_refused_and_later_breakdowns_work(demo_panel, qtbot, demo_files, text):
-    panel = demo_panel(BreakdownPanel)
+def test_edges_that_are_not_finite_are_refused_and_later_breakdowns_work(window_demo_panel, qtbot, window_demo_files, text):
+    panel = window_demo_panel(BreakdownPanel)
     choose(panel.column_box, "amount")
     panel.edges.setText(text)
     panel.edges.editingFinished.emit()
@@ -81,11 +81,11 @@ def test_edges_that_are_not_finite_are_refused_and_later_breakdowns_work(demo_pa
     assert set(panel.result.frame.label) >= {"[0, 50]", "(50, 200]"}
 
 
-def test_a_time_column_is_cut_at_dates_and_numbers_are_refused_in_a_sentence(demo_panel, qtbot, demo_files):
+def test_a_time_column_is_cut_at_dates_and_numbers_are_refused_in_a_sentence(window_demo_panel, qtbot, window_demo_files):
     """Numbers cannot cut a time column (DuckDB refuses to compare a timestamp with a number; the
     random walk of tests/views/test_monkey.py met it as a failed job): they get a sentence, and
     dates cut it, each row in the bin pandas.cut puts it in."""
-    panel = demo_panel(BreakdownPanel)
+    panel = window_demo_panel(BreakdownPanel)
     choose(panel.column_box, "timestamp")
     panel.edges.setText("0, 50, 200")
     panel.edges.editingFinished.emit()
@@ -94,7 +94,7 @@ def test_a_time_column_is_cut_at_dates_and_numbers_are_refused_in_a_sentence(dem
     panel.edges.editingFinished.emit()
     frame = panel.result.frame
     assert {"< 2026-10-07", "[2026-10-07, 2026-10-14]", "> 2026-10-14"} <= set(frame.label)
-    log = pd.read_parquet(demo_files.log, columns=["timestamp"])
+    log = pd.read_parquet(window_demo_files.log, columns=["timestamp"])
     inside = log.timestamp.between(pd.Timestamp("2026-10-07"), pd.Timestamp("2026-10-14")).sum()
     assert frame.loc[frame.label == "[2026-10-07, 2026-10-14]", "rows"].sum() == inside
 

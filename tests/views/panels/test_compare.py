@@ -10,7 +10,8 @@ from analysis.report.formatting import number
 from analysis.slices import Everything, Flip, RowIds, Slice, to_text
 from app.commands import SetSlice
 from app.state import Session
-from tests.views.helpers import open_demo, open_log, rows_in_slice, settle
+from app.tasks import TaskRunner
+from tests.views.helpers import open_demo, open_log, panel_builder, rows_in_slice, settle
 from views.panel import narrow_slice
 from views.panels.compare import ComparePanel
 from views.panels.metrics import MetricsPanel
@@ -22,12 +23,38 @@ def compare(qtbot, panel):
     return panel
 
 
-def test_choosing_two_versions_fills_the_panel(demo_panel, qtbot, demo_files):
-    panel = demo_panel(ComparePanel)
+@pytest.fixture(scope="module")
+def compared_once(qapp, demo_files):
+    """One panel on the 200k demo, its two latest versions compared once, for the tests that
+    read the result or open its slices: at 20k rows no slice is significantly worse, and the
+    comparison (its slice tests, its bootstrap) is most of each test's cost."""
+    tasks = TaskRunner(synchronous=True)
+    build, sessions = panel_builder(None, tasks, demo_files.log)
+    panel = build(ComparePanel)
+    panel.compare_button.click()
+    yield panel
+    panel.close()
+    tasks.shutdown()
+    sessions[0].close()
+
+
+@pytest.fixture
+def compared(compared_once):
+    """The shared compared panel back on all rows (a test may leave a slice), laid out at ``size``."""
+    def at(size=(1200, 700)):
+        if compared_once.session.current_slice != Slice(Everything):
+            compared_once.session.run(SetSlice(Slice(Everything)))
+        compared_once.resize(*size)
+        return compared_once
+
+    return at
+
+
+def test_choosing_two_versions_fills_the_panel(compared, qtbot, demo_files):
+    panel = compared()
     manifest = json.loads(demo_files.manifest.read_text())
     old, new = [v["version"] for v in manifest["versions"]]
     assert (panel.base_box.currentData(), panel.candidate_box.currentData()) == (old, new)  # the two most recent
-    compare(qtbot, panel)
     summary = panel.summary.text()
     assert "better overall" in summary and "kiosk" in summary
     assert panel.overall.rowCount() >= 5
@@ -39,11 +66,11 @@ def test_choosing_two_versions_fills_the_panel(demo_panel, qtbot, demo_files):
     assert f"{negative:,}" in panel.flips.text()
 
 
-def test_the_verdict_calls_the_versions_by_their_cards(demo_panel, qtbot, demo_files):
+def test_the_verdict_calls_the_versions_by_their_cards(window_demo_panel, qtbot, window_demo_files):
     from analysis.workspace.version_cards import VersionCard
     from app.commands import SaveVersionCard
 
-    panel = demo_panel(ComparePanel)
+    panel = window_demo_panel(ComparePanel)
     old, new = panel.base_box.currentData(), panel.candidate_box.currentData()
     panel.session.run(SaveVersionCard(VersionCard(old, name="incumbent")))
     panel.session.run(SaveVersionCard(VersionCard(new, name="challenger")))
@@ -72,9 +99,9 @@ def test_a_comparison_in_the_window_is_kept_in_the_workspace(demo_panel, qtbot, 
     assert "kiosk" in kept[0]["worst_slice"]["predicate"]
 
 
-def test_double_click_on_a_regressed_slice_and_negative_flips_set_the_slice(demo_panel, qtbot, demo_files,
+def test_double_click_on_a_regressed_slice_and_negative_flips_set_the_slice(compared, qtbot, demo_files,
                                                                            tmp_path):
-    panel = compare(qtbot, demo_panel(ComparePanel))
+    panel = compared()
     panel.slices.itemDoubleClicked.emit(panel.slices.item(0, 0))
     assert panel.session.current_slice.predicate == panel.result.slices[0].predicate
     assert rows_in_slice(panel.session) > 0
@@ -90,8 +117,8 @@ def test_double_click_on_a_regressed_slice_and_negative_flips_set_the_slice(demo
     assert len(pd.read_parquet(path)) == panel.result.report["flips"]["negative"]
 
 
-def test_reliability_confusion_and_score_density_are_drawn(demo_panel, qtbot, demo_files):
-    panel = compare(qtbot, demo_panel(ComparePanel))
+def test_reliability_confusion_and_score_density_are_drawn(compared, qtbot, demo_files):
+    panel = compared()
     plots = panel.plot_data
     log = pd.read_parquet(demo_files.log).dropna(subset=["is_fraud"])
     base = log[log.model_version == panel.base_box.currentData()]
@@ -105,8 +132,8 @@ def test_reliability_confusion_and_score_density_are_drawn(demo_panel, qtbot, de
     assert plots.density.sum() == len(pairs) == panel.result.report["paired_rows"]
 
 
-def test_a_region_of_the_score_plot_becomes_the_slice(demo_panel, qtbot, demo_files):
-    panel = compare(qtbot, demo_panel(ComparePanel))
+def test_a_region_of_the_score_plot_becomes_the_slice(compared, qtbot, demo_files):
+    panel = compared()
     panel.select_score_region((0.5, 1.0), (0.0, 0.2))  # the base says fraud, the candidate does not
     log = pd.read_parquet(demo_files.log)
     old, new = panel.base_box.currentData(), panel.candidate_box.currentData()
@@ -116,13 +143,13 @@ def test_a_region_of_the_score_plot_becomes_the_slice(demo_panel, qtbot, demo_fi
     assert rows_in_slice(panel.session) == len(expected) > 0
 
 
-def test_one_version_before_and_after_a_moment(demo_panel, qtbot, demo_files):
+def test_one_version_before_and_after_a_moment(window_demo_panel, qtbot, window_demo_files):
     """Tick Before/after, pick the incumbent on both sides and the swap incident's start: the
     panel compares its rows before with its rows after, unpaired, with pandas' accuracies."""
     import datetime as dt
 
-    panel = demo_panel(ComparePanel)
-    manifest = json.loads(demo_files.manifest.read_text())
+    panel = window_demo_panel(ComparePanel)
+    manifest = json.loads(window_demo_files.manifest.read_text())
     old = manifest["versions"][0]["version"]
     start = dt.datetime.fromisoformat(next(i for i in manifest["incidents"] if i["id"] == "b")["window"][0])
     assert panel.split_box.isEnabled()
@@ -133,7 +160,7 @@ def test_one_version_before_and_after_a_moment(demo_panel, qtbot, demo_files):
     panel.split_at.setDateTime(start)
     compare(qtbot, panel)
     report = panel.result.report
-    log = pd.read_parquet(demo_files.log, columns=["timestamp", "model_version", "prediction", "is_fraud"])
+    log = pd.read_parquet(window_demo_files.log, columns=["timestamp", "model_version", "prediction", "is_fraud"])
     mine = log[(log.model_version == old) & log.is_fraud.notna()]
     ok = mine.prediction == mine.is_fraud
     accuracy = next(m for m in report["overall"] if m["metric"] == "accuracy")
@@ -143,8 +170,8 @@ def test_one_version_before_and_after_a_moment(demo_panel, qtbot, demo_files):
     assert "worse overall" in panel.summary.text()
 
 
-def test_the_same_version_twice_without_before_after_is_refused(demo_panel, qtbot, demo_files):
-    panel = demo_panel(ComparePanel)
+def test_the_same_version_twice_without_before_after_is_refused(window_demo_panel, qtbot, window_demo_files):
+    panel = window_demo_panel(ComparePanel)
     panel.candidate_box.setCurrentIndex(panel.base_box.currentIndex())
     qtbot.mouseClick(panel.compare_button, Qt.LeftButton)
     assert "Before/after" in panel.summary.text() and panel.result is None
@@ -170,15 +197,15 @@ def test_the_verdict_is_shown_while_the_slices_are_tested(demo_panel, qtbot, dem
     assert tabs[0] == "Where it is worse (testing…)" and tabs[1] != tabs[0]  # never "(0)" before the test
 
 
-def test_the_idle_text_counts_the_versions_the_boxes_list(app_window, qtbot, demo_files):
+def test_the_idle_text_counts_the_versions_the_boxes_list(app_window, qtbot, window_demo_files):
     """Opened in the window (the panel exists before the log, its tab behind another), the text
     before a comparison describes the versions listed, never an earlier state."""
-    open_demo(qtbot, app_window, demo_files)
+    open_demo(qtbot, app_window, window_demo_files)
     app_window.compare_dock.raise_()  # its tab chosen: it fills from the session's list of versions
     settle(qtbot, app_window)
     panel = app_window.compare_panel
     listed = [panel.base_box.itemData(i) for i in range(panel.base_box.count())]
-    versions = sorted(pd.read_parquet(demo_files.log, columns=["model_version"]).model_version.unique())
+    versions = sorted(pd.read_parquet(window_demo_files.log, columns=["model_version"]).model_version.unique())
     assert sorted(listed) == versions and len(versions) == 2
     assert "one model version" not in panel.summary.text()
     assert f"This log has {len(versions)} model versions" in panel.summary.text()
@@ -221,7 +248,7 @@ def test_open_negative_flips_shows_the_flip_predicate_and_every_panel_counts_the
     session.close()
 
 
-def test_the_empty_states_say_what_is_missing(qtbot, sync_tasks, demo_files, tmp_path):
+def test_the_empty_states_say_what_is_missing(qtbot, sync_tasks, window_demo_files, tmp_path):
     """No log, then a log of one version with a time column (Before/after is offered and works),
     then one without (nothing to compare): each an empty state in a sentence, not empty tables."""
     session = Session()
@@ -230,7 +257,7 @@ def test_the_empty_states_say_what_is_missing(qtbot, sync_tasks, demo_files, tmp
     panel.show()
     assert "Open a prediction log" in panel.empty_message() and not panel.compare_button.isEnabled()
 
-    log = pd.read_parquet(demo_files.log)
+    log = pd.read_parquet(window_demo_files.log)
     only = log[log.model_version == log.model_version.iloc[0]].head(20_000)
     only.to_parquet(tmp_path / "one_version.parquet")
     open_log(session, tmp_path / "one_version.parquet")
@@ -259,8 +286,8 @@ def _slice_text_fits(table, row) -> bool:
 
 
 @pytest.mark.parametrize("size", [(800, 330), (1000, 420)])  # the dock at 1280x720 and at 1600x1000
-def test_where_it_is_worse_shows_every_slice_and_number_without_scrolling(demo_panel, qtbot, size):
-    panel = compare(qtbot, demo_panel(ComparePanel, size=size))
+def test_where_it_is_worse_shows_every_slice_and_number_without_scrolling(compared, qtbot, size):
+    panel = compared(size)
     tabs = panel.lower_tabs
     qtbot.mouseClick(tabs.tabBar(), Qt.LeftButton, pos=tabs.tabBar().tabRect(tabs.indexOf(panel.slices)).center())
     table = panel.slices
@@ -272,8 +299,8 @@ def test_where_it_is_worse_shows_every_slice_and_number_without_scrolling(demo_p
     assert all(_slice_text_fits(table, row) for row in range(table.rowCount()))
 
 
-def test_the_metrics_stand_beside_the_slices_only_when_both_fit(demo_panel, qtbot):
-    panel = compare(qtbot, demo_panel(ComparePanel, size=(2200, 420)))
+def test_the_metrics_stand_beside_the_slices_only_when_both_fit(compared, qtbot):
+    panel = compared((2200, 420))
     assert panel.split.indexOf(panel.overall) == 0 and panel.lower_tabs.indexOf(panel.overall) < 0
     assert panel.slices.isVisible() and panel.overall.isVisible()
     assert panel.slices.horizontalHeader().length() <= panel.slices.viewport().width()

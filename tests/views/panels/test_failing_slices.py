@@ -38,8 +38,8 @@ def open_in_panel(qtbot, panel, path, kind="log"):
     return panel.session.active
 
 
-def stronger_version(demo_files):
-    incidents = {i["id"]: i for i in json.loads(demo_files.manifest.read_text())["incidents"]}
+def stronger_version(window_demo_files):
+    incidents = {i["id"]: i for i in json.loads(window_demo_files.manifest.read_text())["incidents"]}
     return incidents["d"]["versions"][0]
 
 
@@ -60,14 +60,14 @@ def test_empty_panel_says_what_to_open(panel):
     assert not panel.find_button.isEnabled()
 
 
-def test_a_training_snapshot_is_not_searched(panel, qtbot, demo_files):
-    open_in_panel(qtbot, panel, demo_files.training, kind="training")
+def test_a_training_snapshot_is_not_searched(panel, qtbot, window_demo_files):
+    open_in_panel(qtbot, panel, window_demo_files.training, kind="training")
     assert "training snapshot" in panel.empty_message()
     assert not panel.find_button.isEnabled()
 
 
 def test_find_lists_what_discovery_finds_and_names_the_kiosks(panel, qtbot, demo_files):
-    open_in_panel(qtbot, panel, demo_files.log)
+    open_in_panel(qtbot, panel, demo_files.log)  # the 200k demo: at 20k rows the kiosks are not found
     version = stronger_version(demo_files)
     assert panel.version_box.itemText(0) == ALL_VERSIONS
     choose(panel.version_box, version)
@@ -93,7 +93,7 @@ def test_find_lists_what_discovery_finds_and_names_the_kiosks(panel, qtbot, demo
 
 
 def test_double_click_opens_the_row_even_after_sorting(panel, qtbot, demo_files):
-    open_in_panel(qtbot, panel, demo_files.log)
+    open_in_panel(qtbot, panel, demo_files.log)  # the 200k demo: at 20k rows one slice is found, too few to sort
     choose(panel.version_box, stronger_version(demo_files))
     find(qtbot, panel)
     panel.table.sortItems(2, Qt.DescendingOrder)  # by rows, largest first
@@ -114,8 +114,8 @@ def test_double_click_opens_the_row_even_after_sorting(panel, qtbot, demo_files)
     assert panel.session.current_slice.predicate == largest.to_slice().predicate
 
 
-def test_changing_the_slice_marks_results_stale_and_keeps_them(panel, qtbot, demo_files):
-    open_in_panel(qtbot, panel, demo_files.log)
+def test_changing_the_slice_marks_results_stale_and_keeps_them(panel, qtbot, window_demo_files):
+    open_in_panel(qtbot, panel, window_demo_files.log)
     find(qtbot, panel)
     rows = panel.table.rowCount()
     assert rows > 0 and not panel.stale
@@ -134,16 +134,16 @@ def test_changing_the_slice_marks_results_stale_and_keeps_them(panel, qtbot, dem
     assert all(p.column != "region" for s in panel.results for p in s.predicates)
 
 
-def test_nothing_significant_says_what_to_loosen(panel, qtbot, demo_files):
-    open_in_panel(qtbot, panel, demo_files.log)
+def test_nothing_significant_says_what_to_loosen(panel, qtbot, window_demo_files):
+    open_in_panel(qtbot, panel, window_demo_files.log)
     panel.support_spin.setValue(panel.support_spin.maximum())
     find(qtbot, panel)
     assert panel.results == []
     assert "untick “Only significant”" in panel.empty_message()
 
 
-def test_disagreement_shows_the_second_version(panel, qtbot, demo_files):
-    open_in_panel(qtbot, panel, demo_files.log)
+def test_disagreement_shows_the_second_version(panel, qtbot, window_demo_files):
+    open_in_panel(qtbot, panel, window_demo_files.log)
     assert not panel.other_version_box.isVisible()
     choose(panel.error_box, "disagree")
     assert panel.other_version_box.isVisible()
@@ -153,9 +153,9 @@ def test_disagreement_shows_the_second_version(panel, qtbot, demo_files):
     assert kinds == ["misclass", "logloss", "disagree"]
 
 
-def test_panel_renders_readably(panel, qtbot, demo_files):
-    open_in_panel(qtbot, panel, demo_files.log)
-    choose(panel.version_box, stronger_version(demo_files))
+def test_panel_renders_readably(panel, qtbot, window_demo_files):
+    open_in_panel(qtbot, panel, window_demo_files.log)
+    choose(panel.version_box, stronger_version(window_demo_files))
     find(qtbot, panel)
     image = panel.grab().toImage()
     pixels = np.array([[image.pixelColor(x, y).lightness() for x in range(0, image.width(), 7)]
@@ -163,11 +163,11 @@ def test_panel_renders_readably(panel, qtbot, demo_files):
     assert pixels.std() > 10
 
 
-def test_settings_that_do_not_fit_reach_the_error_surface(panel, qtbot, demo_files):
-    opened = open_in_panel(qtbot, panel, demo_files.log)
+def test_settings_that_do_not_fit_reach_the_error_surface(panel, qtbot, window_demo_files):
+    opened = open_in_panel(qtbot, panel, window_demo_files.log)
     panel.controller.set_roles(opened.name, replace(opened.roles, features=()))
     settle(qtbot, panel)
-    choose(panel.version_box, stronger_version(demo_files))
+    choose(panel.version_box, stronger_version(window_demo_files))
     with qtbot.waitSignal(panel.tasks.sig_error, timeout=30000) as failed:
         qtbot.mouseClick(panel.find_button, Qt.LeftButton)
     settle(qtbot, panel)
@@ -175,9 +175,9 @@ def test_settings_that_do_not_fit_reach_the_error_surface(panel, qtbot, demo_fil
     assert "failed" in panel.caption.text()
 
 
-def test_opening_a_result_keeps_the_list_current(panel, qtbot, demo_files):
+def test_opening_a_result_keeps_the_list_current(panel, qtbot, window_demo_files):
     """Opening a found slice is what the list is for: the list stays current, not stale."""
-    open_in_panel(qtbot, panel, demo_files.log)
+    open_in_panel(qtbot, panel, window_demo_files.log)
     panel.sig_open_slice.connect(lambda predicate: narrow_slice(panel.session, predicate))
     find(qtbot, panel)
     panel.table.setFocus()
@@ -196,7 +196,7 @@ def test_results_and_caption_name_versions_by_their_cards(qtbot, panel, demo_fil
     from analysis.workspace.version_cards import VersionCard
     from app.commands import SaveVersionCard
 
-    open_in_panel(qtbot, panel, demo_files.log)
+    open_in_panel(qtbot, panel, demo_files.log)  # the 200k demo: at 20k rows no found slice names a version
     first, second = panel.session.version_order()
     panel.session.run(SaveVersionCard(VersionCard(first, name="incumbent")))
     panel.k_spin.setValue(5)
@@ -232,13 +232,13 @@ def _slice_text_fits(table, row) -> bool:
 
 
 @pytest.mark.parametrize("size", [(800, 330), (1000, 420)])  # the dock at 1280x720 and at 1600x1000
-def test_every_slice_text_reads_whole_in_its_cell(panel, qtbot, demo_files, size):
+def test_every_slice_text_reads_whole_in_its_cell(panel, qtbot, window_demo_files, size):
     """Three conditions and a version's card name are longer than the slice column is wide:
     the text wraps in its cell instead of ending in '…', and every number column stays in view."""
     from analysis.workspace.version_cards import VersionCard
     from app.commands import SaveVersionCard
 
-    open_in_panel(qtbot, panel, demo_files.log)
+    open_in_panel(qtbot, panel, window_demo_files.log)
     first, _second = panel.session.version_order()
     panel.session.run(SaveVersionCard(VersionCard(first, name="incumbent (logistic)")))
     panel.resize(*size)

@@ -4,9 +4,11 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
-from tests.views.helpers import close_window, make_window, open_demo, settle
+from tests.views.helpers import close_window, make_window, open_demo, settle, shared_window
 
 
 def run_checks(qtbot, window):
@@ -16,9 +18,34 @@ def run_checks(qtbot, window):
     return window.findings_panel
 
 
-def test_clicking_a_finding_sets_the_slice_and_time_window(app_window, qtbot, demo_files):
-    open_demo(qtbot, app_window, demo_files)
-    panel = run_checks(qtbot, app_window)
+@pytest.fixture(scope="module")
+def checked_window(qapp, tmp_path_factory, demo_files):
+    """One window on the 200k demo, checked once, for the tests that click its findings (a
+    click sets the slice, a decision changes only the finding decided): the ranking they read
+    (the swap and the null burst first, no drift alert) is the full demo's; at 20k rows a unit
+    change ranks above them."""
+    window = shared_window(tmp_path_factory)
+    window.open_paths([str(demo_files.log)])
+    QApplication.processEvents()
+    assert window.session.active is not None, window.notifications.messages()
+    window.findings_dock.raise_()
+    window.findings_panel.run_checks()
+    QApplication.processEvents()
+    yield window
+    window.close()
+    close_window(window)
+
+
+@pytest.fixture
+def checked(checked_window, qtbot):
+    """The shared checked window with the findings' tab raised (a test may leave another up)."""
+    checked_window.findings_dock.raise_()
+    settle(qtbot, checked_window)
+    return checked_window
+
+
+def test_clicking_a_finding_sets_the_slice_and_time_window(checked, qtbot, demo_files):
+    app_window, panel = checked, checked.findings_panel
     incidents = {i["id"]: i for i in json.loads(demo_files.manifest.read_text())["incidents"]}
     kinds = [f.kind for f in panel.shown[:2]]
     assert set(kinds) == {"swap", "null_burst"}, [f.sentence for f in panel.shown]
@@ -40,14 +67,14 @@ def test_clicking_a_finding_sets_the_slice_and_time_window(app_window, qtbot, de
     assert app_window.time_panel.markers  # the alert and warning windows are shaded on the plot
 
 
-def test_a_dismissed_finding_stays_dismissed_after_reopening(app_window, qtbot, demo_files, tmp_path, qsettings):
-    open_demo(qtbot, app_window, demo_files)
+def test_a_dismissed_finding_stays_dismissed_after_reopening(app_window, qtbot, window_demo_files, tmp_path, qsettings):
+    open_demo(qtbot, app_window, window_demo_files)
     path = tmp_path / "oncall.sleuth"
     app_window.controller.save_workspace_as(path)
     panel = run_checks(qtbot, app_window)
-    swap = next(i for i, f in enumerate(panel.shown) if f.kind == "swap")
-    key = panel.shown[swap].key
-    panel.tree.setCurrentItem(panel.tree.topLevelItem(swap))
+    alert = next(i for i, f in enumerate(panel.shown) if f.severity != "info")  # dismissing it is seen
+    key = panel.shown[alert].key
+    panel.tree.setCurrentItem(panel.tree.topLevelItem(alert))
     panel.decide("dismissed", note="client confirmed the fix is deployed")
     settle(qtbot, app_window)
     dismissed = next(f for f in panel.shown if f.key == key)
@@ -65,8 +92,8 @@ def test_a_dismissed_finding_stays_dismissed_after_reopening(app_window, qtbot, 
     close_window(again)
 
 
-def test_the_reference_profile_is_kept_in_the_workspace_and_reused(app_window, qtbot, demo_files, tmp_path):
-    open_demo(qtbot, app_window, demo_files)
+def test_the_reference_profile_is_kept_in_the_workspace_and_reused(app_window, qtbot, window_demo_files, tmp_path):
+    open_demo(qtbot, app_window, window_demo_files)
     app_window.controller.save_workspace_as(tmp_path / "w.sleuth")
     panel = run_checks(qtbot, app_window)
     first = [f.key for f in panel.shown]
@@ -83,9 +110,8 @@ def _click(qtbot, window, panel, row):
     settle(qtbot, window)
 
 
-def test_clicking_a_finding_shows_before_after_histograms_of_its_columns(app_window, qtbot, demo_files):
-    open_demo(qtbot, app_window, demo_files)
-    panel = run_checks(qtbot, app_window)
+def test_clicking_a_finding_shows_before_after_histograms_of_its_columns(checked, qtbot, demo_files):
+    app_window, panel = checked, checked.findings_panel
     log = pd.read_parquet(demo_files.log)
     row = next(i for i, f in enumerate(panel.shown) if f.kind == "swap")
     _click(qtbot, app_window, panel, row)
@@ -120,9 +146,8 @@ def test_clicking_a_finding_shows_before_after_histograms_of_its_columns(app_win
     assert plots.plots[0].getAxis("bottom")._tickLevels[0][-1][1] == "missing"
 
 
-def test_histograms_follow_the_selected_finding_through_a_decision(app_window, qtbot, demo_files):
-    open_demo(qtbot, app_window, demo_files)
-    panel = run_checks(qtbot, app_window)
+def test_histograms_follow_the_selected_finding_through_a_decision(checked, qtbot):
+    app_window, panel = checked, checked.findings_panel
     plots = panel.before_after
     swap = next(i for i, f in enumerate(panel.shown) if f.kind == "swap")
     burst = next(i for i, f in enumerate(panel.shown) if f.kind == "null_burst")

@@ -40,8 +40,8 @@ def late_start_slice(session):
     return Slice(Compare(column, "=", second) | (Compare(column, "=", first) & Range(opened.roles.timestamp, since, None)))
 
 
-def test_columns_keep_the_card_order_where_the_slice_would_order_them_otherwise(demo_panel):
-    panel = demo_panel(MetricsPanel)
+def test_columns_keep_the_card_order_where_the_slice_would_order_them_otherwise(window_demo_panel):
+    panel = window_demo_panel(MetricsPanel)
     session = panel.session
     first, second = session.version_order()
     assert [r.version for r in panel.results] == [first, second]
@@ -53,8 +53,8 @@ def test_columns_keep_the_card_order_where_the_slice_would_order_them_otherwise(
     assert headers(panel) == [first, second]
 
 
-def test_a_version_has_its_colour_in_a_slice_holding_it_alone(demo_panel):
-    panel = demo_panel(MetricsPanel)
+def test_a_version_has_its_colour_in_a_slice_holding_it_alone(window_demo_panel):
+    panel = window_demo_panel(MetricsPanel)
     session = panel.session
     first, second = session.version_order()
     whole = header_colour(panel, 1)
@@ -64,8 +64,8 @@ def test_a_version_has_its_colour_in_a_slice_holding_it_alone(demo_panel):
     assert header_colour(panel, 0) == whole
 
 
-def test_a_renamed_card_heads_its_column_whole_with_the_raw_string_in_the_tooltip(demo_panel, qtbot):
-    panel = demo_panel(MetricsPanel, size=(420, 600))
+def test_a_renamed_card_heads_its_column_whole_with_the_raw_string_in_the_tooltip(window_demo_panel, qtbot):
+    panel = window_demo_panel(MetricsPanel, size=(420, 600))
     session = panel.session
     first, second = session.version_order()
     long_name = "challenger (boosted trees), shadow traffic only"
@@ -100,8 +100,8 @@ def test_at_1280x720_every_version_heads_its_column_whole(qtbot, qsettings, wind
         close_window(window)
 
 
-def test_every_share_shows_its_wilson_interval_and_every_mean_its_t_interval(demo_panel):
-    panel = demo_panel(MetricsPanel)
+def test_every_share_shows_its_wilson_interval_and_every_mean_its_t_interval(window_demo_panel):
+    panel = window_demo_panel(MetricsPanel)
     session = panel.session
     frame = session.store.df(Sql(f"SELECT model_version, is_fraud, prediction, score FROM "
                                  f"{ident(session.active.dataset.view)}"))
@@ -118,8 +118,8 @@ def test_every_share_shows_its_wilson_interval_and_every_mean_its_t_interval(dem
                                                                                              abs=5e-5)
 
 
-def test_a_metric_on_few_rows_is_greyed_and_says_why(demo_panel):
-    panel = demo_panel(MetricsPanel)
+def test_a_metric_on_few_rows_is_greyed_and_says_why(window_demo_panel):
+    panel = window_demo_panel(MetricsPanel)
     session = panel.session
     first, _ = session.version_order()
     view = ident(session.active.dataset.view)
@@ -133,8 +133,8 @@ def test_a_metric_on_few_rows_is_greyed_and_says_why(demo_panel):
     assert item.foreground().color().name() != panel.table.item(0, 0).foreground().color().name()
 
 
-def test_the_slice_in_the_header_names_versions_by_their_cards(demo_panel):
-    panel = demo_panel(MetricsPanel)
+def test_the_slice_in_the_header_names_versions_by_their_cards(window_demo_panel):
+    panel = window_demo_panel(MetricsPanel)
     session = panel.session
     _, second = session.version_order()
     session.run(SetSlice(Slice(Compare(session.active.roles.model_version, "=", second))))

@@ -17,8 +17,8 @@ def pen_colour(curve):
     return curve.opts["pen"].color().name()
 
 
-def test_a_version_keeps_its_colour_in_a_slice_holding_it_alone(demo_panel):
-    panel = demo_panel(TimePlotPanel)
+def test_a_version_keeps_its_colour_in_a_slice_holding_it_alone(window_demo_panel):
+    panel = window_demo_panel(TimePlotPanel)
     session = panel.session
     first, second = session.version_order()
     whole = {version: pen_colour(panel.curves[version]) for version in (first, second)}
@@ -28,8 +28,8 @@ def test_a_version_keeps_its_colour_in_a_slice_holding_it_alone(demo_panel):
     assert pen_colour(panel.curves[second]) == whole[second]
 
 
-def test_the_legend_names_cards_in_the_card_order_above_the_plot(demo_panel):
-    panel = demo_panel(TimePlotPanel)
+def test_the_legend_names_cards_in_the_card_order_above_the_plot(window_demo_panel):
+    panel = window_demo_panel(TimePlotPanel)
     session = panel.session
     first, second = session.version_order()
     session.run(SaveVersionCard(VersionCard(first, name="incumbent")))
@@ -40,17 +40,17 @@ def test_the_legend_names_cards_in_the_card_order_above_the_plot(demo_panel):
     assert legend_bottom <= plot_top  # a row of its own, never over the curves
 
 
-def test_axes_say_the_metric_and_the_dates_with_their_year(demo_panel):
-    panel = demo_panel(TimePlotPanel)
+def test_axes_say_the_metric_and_the_dates_with_their_year(window_demo_panel):
+    panel = window_demo_panel(TimePlotPanel)
     assert panel.plot.getAxis("left").labelText == "Accuracy"
     bottom = panel.plot.getAxis("bottom").labelText
     assert "Time (UTC)" in bottom and "2026" in bottom and "Oct" in bottom
 
 
-def test_bands_are_the_wilson_intervals_and_thin_buckets_are_hollow(demo_panel, demo_files):
-    panel = demo_panel(TimePlotPanel)
+def test_bands_are_the_wilson_intervals_and_thin_buckets_are_hollow(window_demo_panel, window_demo_files):
+    panel = window_demo_panel(TimePlotPanel)
     session = panel.session
-    log = pd.read_parquet(demo_files.log)
+    log = pd.read_parquet(window_demo_files.log)
     high_amount = float(log["amount"].quantile(0.99))  # a thin slice: a handful of rows per bucket
     session.run(SetSlice(Slice(Compare("amount", ">", high_amount))))
     rows = log[log["amount"] > high_amount].dropna(subset=["is_fraud"])

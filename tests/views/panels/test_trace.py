@@ -24,25 +24,27 @@ from tests.views.helpers import open_demo, open_log, settle
 from views.panels.trace import TracePanel
 
 
-def _cards(session, demo_files, models=None):
-    models = models or demo_files.models
+def _cards(session, window_demo_files, models=None):
+    models = models or window_demo_files.models
     for version in (OLD_VERSION, NEW_VERSION):
         session.run(SaveVersionCard(VersionCard(
-            version, training_snapshot=str(demo_files.training), model_file=str(models[version]))))
+            version, training_snapshot=str(window_demo_files.training), model_file=str(models[version]))))
 
 
-def _failed_positions(demo_files, version, count):
-    log = pd.read_parquet(demo_files.log)
+def _failed_positions(window_demo_files, version, count):
+    log = pd.read_parquet(window_demo_files.log)
     served = log[(log["model_version"] == version) & log["is_fraud"].notna()]
     failed = served[served["prediction"] != served["is_fraud"]]
     return [(int(position), str(failed.loc[position, "request_id"])) for position in failed.index[:count]]
 
 
 @pytest.fixture
-def panel(qtbot, sync_tasks, demo_files):
-    """The Trace panel alone on the demo log, its jobs run inline."""
+def panel(qtbot, sync_tasks, window_demo_files):
+    """The Trace panel alone on the 20k demo log, with that demo's models and training snapshot,
+    its jobs run inline: what these tests check (a trace equal to the CLI's, its cache, its
+    slices, its refusals, the bad batch named) holds at a tenth of the full demo's rows."""
     session = Session()
-    open_log(session, demo_files.log)
+    open_log(session, window_demo_files.log)
     trace_panel = TracePanel(session, sync_tasks)
     qtbot.addWidget(trace_panel)
     trace_panel.resize(1300, 800)
@@ -55,18 +57,19 @@ def _select(session, row):
     session.run(SelectRow(row))
 
 
-def test_trace_equals_the_cli_and_prepares_once_per_model(qtbot, panel, demo_files, store, monkeypatch):
+def test_trace_equals_the_cli_and_prepares_once_per_model(qtbot, panel, window_demo_files, store, monkeypatch):
     assert panel.empty_message() == "Click a row of the table to trace it."
-    _cards(panel.session, demo_files)
+    _cards(panel.session, window_demo_files)
     prepared = []
     original = trace_module._prepare
     monkeypatch.setattr(trace_module, "_prepare", lambda *a, **k: prepared.append(1) or original(*a, **k))
-    (first, first_id), (second, second_id) = _failed_positions(demo_files, NEW_VERSION, 2)
+    (first, first_id), (second, second_id) = _failed_positions(window_demo_files, NEW_VERSION, 2)
 
     _select(panel.session, first)
     assert panel.trace is not None, panel.empty_message()
-    expected = trace_prediction(store, TrainingFiles([str(demo_files.training)], demo_files.models[NEW_VERSION]),
-                                [str(demo_files.log)], first_id, TraceSettings(version=NEW_VERSION))
+    files = TrainingFiles([str(window_demo_files.training)], window_demo_files.models[NEW_VERSION])
+    expected = trace_prediction(store, files, [str(window_demo_files.log)], first_id,
+                                TraceSettings(version=NEW_VERSION))
     assert str(panel.trace.request_id) == first_id and panel.trace.correct is False
     assert panel.trace.method == expected["method"] and not panel.trace.surrogate
     for mine, theirs in ((panel.trace.harmful, expected["harmful"]), (panel.trace.helpful, expected["helpful"])):
@@ -84,9 +87,9 @@ def test_trace_equals_the_cli_and_prepares_once_per_model(qtbot, panel, demo_fil
     assert prepared == [1]
 
 
-def test_a_training_row_is_compared_with_the_query_row(qtbot, panel, demo_files):
-    _cards(panel.session, demo_files)
-    (row, _), = _failed_positions(demo_files, OLD_VERSION, 1)
+def test_a_training_row_is_compared_with_the_query_row(qtbot, panel, window_demo_files):
+    _cards(panel.session, window_demo_files)
+    (row, _), = _failed_positions(window_demo_files, OLD_VERSION, 1)
     _select(panel.session, row)
     assert panel.trace is not None, panel.empty_message()
     panel.harmful.selectRow(0)
@@ -103,44 +106,44 @@ def test_a_training_row_is_compared_with_the_query_row(qtbot, panel, demo_files)
     assert "concentrate" in panel.suspects_summary.text()
 
 
-def test_a_pickle_model_is_not_loaded_when_refused(qtbot, panel, demo_files, tmp_path, monkeypatch):
+def test_a_pickle_model_is_not_loaded_when_refused(qtbot, panel, window_demo_files, tmp_path, monkeypatch):
     pickled = tmp_path / "model.pkl"
-    pickled.write_bytes(pickle.dumps(load_model(demo_files.models[OLD_VERSION]).estimator))
-    _cards(panel.session, demo_files, {OLD_VERSION: pickled, NEW_VERSION: pickled})
+    pickled.write_bytes(pickle.dumps(load_model(window_demo_files.models[OLD_VERSION]).estimator))
+    _cards(panel.session, window_demo_files, {OLD_VERSION: pickled, NEW_VERSION: pickled})
     asked, loaded = [], []
     monkeypatch.setattr(trace_panel_module, "confirm_trust", lambda parent, path, types: asked.append(types) or False)
     monkeypatch.setattr(trace_module, "load_model", lambda *a, **k: loaded.append(a))
-    (row, _), = _failed_positions(demo_files, OLD_VERSION, 1)
+    (row, _), = _failed_positions(window_demo_files, OLD_VERSION, 1)
     _select(panel.session, row)
     assert len(asked) == 1 and any("sklearn" in t for t in asked[0])
     assert loaded == [] and panel.trace is None
     assert "not opened" in panel.empty_message()
 
 
-def test_empty_states_name_what_is_missing(qtbot, panel, demo_files, sync_tasks):
+def test_empty_states_name_what_is_missing(qtbot, panel, window_demo_files, sync_tasks):
     empty = TracePanel(Session(), sync_tasks)
     qtbot.addWidget(empty)
     empty.show()
     assert "Open a prediction log" in empty.empty_message()
     empty.session.close()
 
-    log = pd.read_parquet(demo_files.log, columns=["is_fraud"])
+    log = pd.read_parquet(window_demo_files.log, columns=["is_fraud"])
     unlabelled = int(log.index[log["is_fraud"].isna()][0])
     _select(panel.session, unlabelled)
     assert "No training snapshot is known" in panel.empty_message() and "Choose snapshot" in panel.empty_message()
     assert panel.harmful.isVisibleTo(panel) is False  # the message stands in place of empty lists
-    _cards(panel.session, demo_files)
+    _cards(panel.session, window_demo_files)
     assert "no label yet" in panel.empty_message()
 
 
-def test_training_and_query_rows_open_as_slices(qtbot, app_window, demo_files):
-    open_demo(qtbot, app_window, demo_files)
-    _cards(app_window.session, demo_files)
+def test_training_and_query_rows_open_as_slices(qtbot, app_window, window_demo_files):
+    open_demo(qtbot, app_window, window_demo_files)
+    _cards(app_window.session, window_demo_files)
     panel = app_window.trace_panel
     app_window.trace_dock.show()
     app_window.trace_dock.raise_()
     log_name = app_window.session.active_name
-    (row, request_id), = _failed_positions(demo_files, NEW_VERSION, 1)
+    (row, request_id), = _failed_positions(window_demo_files, NEW_VERSION, 1)
     _select(panel.session, row)
     assert panel.trace is not None, panel.empty_message()
     traced = panel.trace.harmful[1]
@@ -149,7 +152,7 @@ def test_training_and_query_rows_open_as_slices(qtbot, app_window, demo_files):
     settle(qtbot, app_window)
     session = app_window.session
     opened = session.active
-    assert opened.kind == "training" and list(opened.dataset.paths) == [str(demo_files.training)]
+    assert opened.kind == "training" and list(opened.dataset.paths) == [str(window_demo_files.training)]
     assert to_text(session.current_slice.predicate) == f"row_id = {traced.row_id}"
     shown = session.store.rows(Sql(f"SELECT row_id, is_fraud FROM {ident(opened.dataset.view)} "
                                    f"WHERE {session.condition().text}", session.condition().params))
@@ -165,10 +168,10 @@ def test_training_and_query_rows_open_as_slices(qtbot, app_window, demo_files):
                                   f"WHERE {session.condition().text}", session.condition().params)) == [(row,)]
 
 
-def test_the_failures_of_the_slice_name_the_bad_batch(qtbot, panel, demo_files):
-    incident = json.loads(demo_files.manifest.read_text())["incidents"]
+def test_the_failures_of_the_slice_name_the_bad_batch(qtbot, panel, window_demo_files):
+    incident = json.loads(window_demo_files.manifest.read_text())["incidents"]
     flipped = next(i for i in incident if i["id"] == "c")
-    _cards(panel.session, demo_files)
+    _cards(panel.session, window_demo_files)
     types = {c.name: c.dtype for c in panel.session.active.dataset.columns}
     panel.session.run(SetSlice(Slice(parse_slice(f"merchant_category = '{flipped['category']}' AND prediction = 1 "
                                                  f"AND model_version = '{NEW_VERSION}'", types))))
@@ -185,15 +188,15 @@ def test_the_failures_of_the_slice_name_the_bad_batch(qtbot, panel, demo_files):
     with qtbot.waitSignal(panel.sig_open_training_rows) as opened:
         qtbot.mouseClick(panel.open_training_button, Qt.LeftButton)
     paths, predicate, _ = opened.args
-    assert paths == [str(demo_files.training)]
+    assert paths == [str(window_demo_files.training)]
     assert to_text(predicate) == f"row_id = {panel.failures.harmful[0].row_id}"
 
 
-def test_a_card_whose_model_file_is_missing_gets_a_sentence(qtbot, panel, demo_files, tmp_path):
+def test_a_card_whose_model_file_is_missing_gets_a_sentence(qtbot, panel, window_demo_files, tmp_path):
     """The random walk's bug: the trace raised on the GUI thread and stuck at "Tracing row N…"."""
     gone = tmp_path / "moved.skops"
-    _cards(panel.session, demo_files, models={OLD_VERSION: gone, NEW_VERSION: gone})
-    row, _ = _failed_positions(demo_files, NEW_VERSION, 1)[0]
+    _cards(panel.session, window_demo_files, models={OLD_VERSION: gone, NEW_VERSION: gone})
+    row, _ = _failed_positions(window_demo_files, NEW_VERSION, 1)[0]
     _select(panel.session, row)
     assert "Could not open the model file" in panel.empty_message() and "moved.skops" in panel.empty_message()
     assert "Tracing row" not in panel.empty_message()
@@ -213,7 +216,7 @@ def test_the_failures_headline_claims_no_concentration_where_chance_explains_it(
     assert f"batch = {top['value']} holds" in sentence
 
 
-def test_a_trace_on_rows_pulled_from_spark_says_it_ran_on_a_sample(qtbot, sync_tasks, demo_files, tmp_path):
+def test_a_trace_on_rows_pulled_from_spark_says_it_ran_on_a_sample(qtbot, sync_tasks, window_demo_files, tmp_path):
     """The log is a pull from Spark: the row trace's and the failures' headers say what of the
     table they were computed on, as every other panel's header does (the filter's "<" shown as typed)."""
     from dataclasses import replace
@@ -225,8 +228,9 @@ def test_a_trace_on_rows_pulled_from_spark_says_it_ran_on_a_sample(qtbot, sync_t
     from app.state import OpenDataset, PulledLog
 
     session = Session()
-    loaded = load_log(session.store, [str(demo_files.log)], check=False)
-    sample = Sample(demo_files.log, loaded.dataset.row_count, 3_200_000_000, "sc://cluster:15002", "amount < 900")
+    loaded = load_log(session.store, [str(window_demo_files.log)], check=False)
+    sample = Sample(window_demo_files.log, loaded.dataset.row_count, 3_200_000_000, "sc://cluster:15002",
+                    "amount < 900")
     pulled = PulledLog(SparkSource("sc://cluster:15002", "main.ml.fraud", loaded.dataset.row_count, sample.where),
                        sample.sentence())
     session.run(AddDataset(OpenDataset(loaded.dataset, loaded.roles, "log", loaded.issues, pulled=pulled),
@@ -235,8 +239,8 @@ def test_a_trace_on_rows_pulled_from_spark_says_it_ran_on_a_sample(qtbot, sync_t
     qtbot.addWidget(panel)
     panel.show()
     try:
-        _cards(session, demo_files)
-        row, _ = _failed_positions(demo_files, NEW_VERSION, 1)[0]
+        _cards(session, window_demo_files)
+        row, _ = _failed_positions(window_demo_files, NEW_VERSION, 1)[0]
         _select(session, row)
         assert panel.trace is not None, panel.empty_message()
         sentence = f"computed on a {loaded.dataset.row_count:,}-row sample of 3,200,000,000 rows matching amount < 900"
