@@ -16,9 +16,8 @@ import os
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-from tests.bench.common import ensure_log
+from tests.bench.common import ensure_log, offscreen_window
 
 STEP_TIMEOUT_S = 1800
 
@@ -36,22 +35,12 @@ def main() -> None:
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     rows = int(sys.argv[sys.argv.index("--rows") + 1]) if "--rows" in sys.argv else 10_000_000
     log = ensure_log(rows)
-    from PySide6.QtCore import QSettings, Qt
+    from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
-
-    from analysis.store import APP_MEMORY_LIMIT, Store
-    from app.controller import AppController
-    from app.main_window import MainWindow
-    from app.state import Session
-    from app.tasks import TaskRunner
 
     app = QApplication(sys.argv[:1])
     with tempfile.TemporaryDirectory() as settings_dir:
-        settings = QSettings(str(Path(settings_dir) / "settings.ini"), QSettings.IniFormat)
-        session, tasks = Session(Store(memory_limit=APP_MEMORY_LIMIT)), TaskRunner()
-        window = MainWindow(session, tasks, AppController(session, tasks), settings)
-        window.resize(1440, 900)
-        window.show()
+        window, session, tasks = offscreen_window(settings_dir)
         captions, sorted_at = [], []
         panel, model, view = window.findings_panel, window.table_panel.model, window.table_panel.view
         label = type(panel.caption)
