@@ -72,8 +72,11 @@ class Store:
         """A cursor whose running statement is interrupted when ``cancel`` fires.
 
         An interrupted statement raises inside DuckDB; it is re-raised as :class:`Cancelled`
-        so callers see one exception for "the user stopped this".
+        so callers see one exception for "the user stopped this". A token cancelled before the
+        statement starts stops it here: interrupting a cursor that runs nothing yet does nothing,
+        so a job cancelled between two statements would otherwise run every later one.
         """
+        cancel.raise_if_cancelled()
         cur = self.cursor()
         unregister = cancel.on_cancel(cur.interrupt)
         try:

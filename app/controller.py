@@ -139,7 +139,7 @@ class AppController:
         share the cores with the metrics and AUC of a log just opened); findings land in the sidebar."""
         opened = self.session.datasets[name]
         self.tasks.submit(recheck, Scope(self.session.store, opened.dataset, opened.roles), key=f"recheck:{name}",
-                          label=f"Checking {name}", lane=HEAVY, after_interactive=True,
+                          label=f"Checking {name}", lane=HEAVY, after_interactive=True, background=True,
                           on_result=lambda issues: self._checked(name, issues))
 
     def _checked(self, name: str, issues: tuple) -> None:

@@ -8,7 +8,7 @@ while scrolling (tens of milliseconds each), *interactive* for plot and metric a
 A page request therefore never queues behind an aggregate, nor an aggregate behind a load. A
 job submitted ``after_interactive`` (a log's checks) starts only when no interactive job is in
 flight: on two cores the numbers on screen (a log's metrics and ROC AUC when it opens) come
-first instead of sharing the cores with it; once started it is not stopped. An interactive
+first instead of sharing the cores with it. An interactive
 job submitted ``ahead`` (a log's metrics and ROC AUC as it opens) runs alone on the lane:
 interactive jobs start only when none such is in flight (the time plot's series, a second
 full aggregation of the log, took half the cores and put AUC at open 0.7 s behind the same
@@ -16,6 +16,14 @@ call headless; on two cores two aggregations side by side finish no sooner than 
 the other, so the plot comes at about the same time and the metrics earlier). A job
 submitted with a ``key`` replaces the running job of the same key: the old one is cancelled
 and its result dropped (napari's layer slicer does the same with a generation count).
+
+Background work yields to the user: a heavy job submitted ``background`` (started by the app,
+not asked for: a log's checks on open) is preempted by any heavy job the user starts. Its
+token is cancelled, so it stops at its next check between batches, the user's job runs
+first, and the background job is run again from the start once no user heavy job is left;
+its ``on_paused`` and ``on_resumed`` say so. Preempting, not a second heavy worker: two heavy
+DuckDB jobs at once (a 10M-row check and a sort) could pass the 2 GB peak memory the app
+keeps under, and on two cores they would only share the same CPU.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from PySide6.QtCore import QCoreApplication, QObject, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
 from analysis.errors import SleuthError
 from analysis.progress import CancelToken, Cancelled
@@ -69,8 +77,12 @@ class Task:
     fraction: float = 0.0
     message: str = ""
     done: bool = False
+    background: bool = False  # started by the app, not the user: a user's heavy job preempts it
+    preempted: bool = False  # cancelled to let a user's job run first; to be run again
 
     def cancel(self) -> None:
+        """Cancel for good (a preempted job is then not run again)."""
+        self.preempted = False
         self.token.cancel()
 
     @property
@@ -101,6 +113,19 @@ class _Outcomes:
     on_error: Callable[[BaseException], None] | None
     notify: bool
     on_cancelled: Callable[[], None] | None
+    on_paused: Callable[[str], None] | None = None
+    on_resumed: Callable[[], None] | None = None
+
+
+@dataclass
+class _Job:
+    """A background job's call, kept to run it again after a user's job preempted it."""
+
+    fn: Callable[..., Any]
+    args: tuple
+    kwargs: dict
+    outcomes: _Outcomes
+    after_interactive: bool
 
 
 class TaskRunner(QObject):
@@ -127,6 +152,8 @@ class TaskRunner(QObject):
         self._interactive_in_flight = 0  # submitted interactive jobs not yet ended: heavy ones wait for 0
         self._interactive_done = threading.Condition()
         self._ahead_in_flight: set[int] = set()  # ids of `ahead` jobs not yet ended: later interactive ones wait
+        self._background: dict[int, _Job] = {}  # background jobs not yet delivered, by task id
+        self._paused: list[Task] = []  # preempted background jobs waiting for the heavy lane
         self._sig_deliver.connect(self._run_delivered)
 
     def submit(
@@ -143,6 +170,9 @@ class TaskRunner(QObject):
         on_partial: Callable[[Any], None] | None = None,
         after_interactive: bool = False,
         ahead: bool = False,
+        background: bool = False,
+        on_paused: Callable[[str], None] | None = None,
+        on_resumed: Callable[[], None] | None = None,
         **kwargs: Any,
     ) -> Task:
         """Run ``fn(*args, **kwargs)`` on ``lane``; ``on_result`` gets its value on the GUI thread.
@@ -154,14 +184,19 @@ class TaskRunner(QObject):
         while the job still runs. ``after_interactive``: wait until no interactive job is in
         flight before starting (background work that must not slow what is on screen).
         ``ahead`` (interactive lane): other interactive jobs wait until it ends (see the module text).
+        ``background`` (heavy lane): the app's own job, preempted by the user's heavy jobs and
+        run again after them; ``on_paused`` gets the user job's label when it is preempted,
+        ``on_resumed`` is called when it runs again.
         """
         notify = on_error is None if notify is None else notify
-        task = Task(next(self._ids), key, label, lane)
+        task = Task(next(self._ids), key, label, lane, background=background and lane == HEAVY)
         if key is not None:
             previous = self._by_key.get(key)
             if previous is not None:
-                previous.cancel()
+                self._withdraw(previous)
             self._by_key[key] = task
+        if lane == HEAVY and not task.background:
+            self._preempt_background(label)
         self._active[task.id] = task
         if _accepts(fn, "cancel"):
             kwargs["cancel"] = task.token
@@ -170,19 +205,66 @@ class TaskRunner(QObject):
         if on_partial is not None and _accepts(fn, "partial"):
             kwargs["partial"] = self._partial_reporter(task, on_partial)
         self.sig_started.emit(task)
-        outcomes = _Outcomes(on_result, on_error, notify, on_cancelled)
-        ahead = ahead and lane == INTERACTIVE
+        outcomes = _Outcomes(on_result, on_error, notify, on_cancelled, on_paused, on_resumed)
+        if task.background:
+            self._background[task.id] = _Job(fn, args, kwargs, outcomes, after_interactive)
+        self._start(task, fn, args, kwargs, outcomes, after_interactive, ahead and lane == INTERACTIVE)
+        return task
+
+    def _start(self, task: Task, fn, args, kwargs, outcomes: "_Outcomes", after_interactive: bool,
+               ahead: bool = False) -> None:
         job = lambda: self._run(task, fn, args, kwargs, outcomes, after_interactive, ahead)  # noqa: E731
         if self._synchronous:
             job()
-            return task
-        if lane == INTERACTIVE:
+            return
+        if task.lane == INTERACTIVE:
             with self._interactive_done:
                 self._interactive_in_flight += 1
                 if ahead:
                     self._ahead_in_flight.add(task.id)
-        self._pools[lane].submit(job)
-        return task
+        self._pools[task.lane].submit(job)
+
+    def _preempt_background(self, label: str) -> None:
+        """Stop the running background jobs so the user's heavy job does not queue behind
+        them; each is run again when the heavy lane has no user job left."""
+        for task in list(self._active.values()):
+            if task.background and not task.done and not task.preempted and task not in self._paused:
+                task.preempted = True
+                task.token.cancel()
+                outcomes = self._background[task.id].outcomes
+                if outcomes.on_paused is not None:
+                    outcomes.on_paused(label)
+
+    def _user_heavy_in_flight(self) -> bool:
+        return any(t.lane == HEAVY and not t.background and not t.done for t in self._active.values())
+
+    def _resume_background(self) -> None:
+        """Run the preempted background jobs again, from the start, once the heavy lane
+        has no user job; one cancelled for good meanwhile ends as cancelled."""
+        if not self._paused or self._user_heavy_in_flight():
+            return
+        paused, self._paused = self._paused, []
+        for task in paused:
+            job = self._background[task.id]
+            if not task.preempted:
+                self._cancelled(task, job.outcomes)
+                continue
+            task.preempted, task.token = False, CancelToken()
+            task.fraction, task.message = 0.0, ""
+            if "cancel" in job.kwargs:
+                job.kwargs["cancel"] = task.token
+            if job.outcomes.on_resumed is not None:
+                job.outcomes.on_resumed()
+            self._start(task, job.fn, job.args, job.kwargs, job.outcomes, job.after_interactive)
+
+    def _withdraw(self, task: Task) -> None:
+        """Cancel ``task`` for good; a paused one has no run to end, so it ends here, after
+        the caller's own updates (its ``on_cancelled`` must not overwrite what replaced it)."""
+        task.cancel()
+        if task in self._paused:
+            self._paused.remove(task)
+            outcomes = self._background[task.id].outcomes
+            QTimer.singleShot(0, self, lambda: self._cancelled(task, outcomes))
 
     def _progress_reporter(self, task: Task) -> Callable[[float, str], None]:
         last = [0.0]
@@ -215,6 +297,7 @@ class TaskRunner(QObject):
                 self._wait_for_interactive(task)
             elif task.lane == INTERACTIVE and not ahead and not self._synchronous:
                 self._wait_for_ahead(task)
+            task.token.raise_if_cancelled()  # preempted or replaced while it queued
             value = fn(*args, **kwargs)
         except Cancelled:
             self._deliver(lambda: self._cancelled(task, outcomes))
@@ -261,12 +344,16 @@ class TaskRunner(QObject):
         callback()
 
     def _cancelled(self, task: Task, outcomes: "_Outcomes") -> None:
+        if task.preempted:
+            self._paused.append(task)  # not finished: it runs again after the user's job
+            self._resume_background()
+            return
         self._finish(task)
         if outcomes.on_cancelled is not None:
             outcomes.on_cancelled()
 
     def _succeed(self, task: Task, value: Any, outcomes: "_Outcomes") -> None:
-        if task.cancelled:
+        if task.cancelled and not task.preempted:  # a preempted job that finished anyway is shown
             self._cancelled(task, outcomes)
             return
         self._finish(task)
@@ -285,10 +372,13 @@ class TaskRunner(QObject):
 
     def _finish(self, task: Task) -> None:
         task.done = True
+        task.preempted = False
         self._active.pop(task.id, None)
+        self._background.pop(task.id, None)
         if task.key is not None and self._by_key.get(task.key) is task:
             del self._by_key[task.key]
         self.sig_finished.emit(task)
+        self._resume_background()
 
     def running(self) -> list[Task]:
         """Jobs submitted and not yet delivered, oldest first."""
@@ -297,11 +387,11 @@ class TaskRunner(QObject):
     def cancel(self, key: str) -> None:
         task = self._by_key.get(key)
         if task is not None:
-            task.cancel()
+            self._withdraw(task)
 
     def cancel_all(self) -> None:
         for task in list(self._active.values()):
-            task.cancel()
+            self._withdraw(task)
 
     def wait_idle(self, timeout_s: float = 60.0) -> bool:
         """Process events until every job is delivered (for the CLI screenshot and tests)."""

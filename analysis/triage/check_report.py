@@ -191,7 +191,7 @@ def check_dataset(scope: Scope, saved_profile: str | None = None, reference: Ref
         profile, described = Profile.from_json(saved_profile), f"{described} (profile saved in the workspace)"
     else:
         progress(0.0, "Profiling the reference")
-        profile = _reference_profile(store, dataset, roles, reference, snapshot, where)
+        profile = _reference_profile(store, dataset, roles, reference, snapshot, where, cancel)
     findings = check_against(scope.with_condition(None if where is Everything else to_sql(where)), profile,
                              since=since, progress=scaled(progress, 0.3, 1.0), cancel=cancel)
     if where is not Everything:
@@ -203,14 +203,16 @@ def check_dataset(scope: Scope, saved_profile: str | None = None, reference: Ref
 
 
 def _reference_profile(store: Store, dataset: Dataset, roles: RoleMap, reference: Reference,
-                       snapshot: tuple[Dataset, RoleMap] | None, where: Predicate):
-    """The profile of ``reference``'s rows in the slice ``where``."""
+                       snapshot: tuple[Dataset, RoleMap] | None, where: Predicate,
+                       cancel: CancelToken = NEVER_CANCELLED):
+    """The profile of ``reference``'s rows in the slice ``where`` (stops when ``cancel`` fires:
+    a user's job preempts the checks on open, this step included)."""
     from analysis.triage.reference_profile import profile_reference, reference_window as default_window
 
     if reference.kind == "snapshot" and snapshot is not None:
         other, other_roles = snapshot
         applies = where.columns <= {c.name for c in other.columns} if where is not Everything else False
-        return profile_reference(Scope(store, other, other_roles, to_sql(where) if applies else None))
+        return profile_reference(Scope(store, other, other_roles, to_sql(where) if applies else None), cancel=cancel)
     if reference.kind == "before" and reference.before is not None:
         window: Predicate = Range(roles.timestamp, None, reference.before)
         rows = to_sql(all_of([where, window]))
@@ -218,7 +220,7 @@ def _reference_profile(store: Store, dataset: Dataset, roles: RoleMap, reference
         start = default_window(Scope(store, dataset, roles))
         rows = start if where is Everything else Sql(f"({start.text}) AND ({to_sql(where).text})",
                                                      start.params + to_sql(where).params)
-    return profile_reference(Scope(store, dataset, roles, rows))
+    return profile_reference(Scope(store, dataset, roles, rows), cancel=cancel)
 
 
 def check_against(scope: Scope, profile, since: _dt.datetime | None = None, progress: Progress = no_progress,

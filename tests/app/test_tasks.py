@@ -170,6 +170,79 @@ def test_a_job_cancelled_while_it_waits_for_interactive_ones_never_runs(runner, 
     assert ran == [] and cancelled == [True]
 
 
+class _Background:
+    """A background job that works in batches until released, checking its token between them,
+    and counts its runs."""
+
+    def __init__(self):
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.runs = 0
+
+    def __call__(self, cancel):
+        self.runs += 1
+        self.started.set()
+        while not self.release.wait(0.01):  # one "batch", then the check the real checks make
+            cancel.raise_if_cancelled()
+        cancel.raise_if_cancelled()
+        return "findings"
+
+
+def test_a_user_heavy_job_preempts_background_work_which_then_runs_again(runner, qtbot):
+    background, order, got, paused = _Background(), [], [], []
+    checks = runner.submit(background, lane=HEAVY, background=True, on_result=got.append,
+                           on_paused=paused.append, on_cancelled=lambda: got.append("cancelled"))
+    assert background.started.wait(5)
+
+    def sort():
+        order.append(("sort", background.runs))
+        background.release.set()  # the rerun may finish: the point is it did not block the sort
+        return "sorted"
+
+    with qtbot.waitSignal(runner.sig_finished, check_params_cb=lambda t: t is checks, timeout=10000):
+        runner.submit(sort, lane=HEAVY, label="Sorting the table", on_result=order.append)
+    assert order == [("sort", 1), "sorted"]  # it ran while the checks had run once, unfinished
+    assert paused == ["Sorting the table"]
+    assert got == ["findings"] and background.runs == 2
+    assert checks.done and not checks.cancelled
+
+
+def test_a_replaced_user_job_resumes_background_work_once(runner, qtbot):
+    background, got, sorts = _Background(), [], []
+    gate = threading.Event()
+    checks = runner.submit(background, lane=HEAVY, background=True, on_result=got.append)
+    assert background.started.wait(5)
+
+    def sort(name, cancel):
+        gate.wait(5)
+        cancel.raise_if_cancelled()
+        sorts.append((name, background.runs))
+        background.release.set()
+        return name
+
+    runner.submit(sort, "by score", key="sort", lane=HEAVY)
+    runner.submit(sort, "by label", key="sort", lane=HEAVY)  # replaces the first
+    gate.set()
+    with qtbot.waitSignal(runner.sig_finished, check_params_cb=lambda t: t is checks, timeout=10000):
+        pass
+    assert sorts == [("by label", 1)]
+    assert got == ["findings"] and background.runs == 2
+
+
+def test_cancelling_paused_background_work_ends_it_for_good(runner, qtbot):
+    background, got = _Background(), []
+    gate = threading.Event()
+    checks = runner.submit(background, key="check", lane=HEAVY, background=True, on_result=got.append,
+                           on_cancelled=lambda: got.append("cancelled"))
+    assert background.started.wait(5)
+    runner.submit(lambda: gate.wait(5), lane=HEAVY)
+    qtbot.waitUntil(lambda: checks in runner._paused, timeout=5000)
+    runner.cancel("check")
+    gate.set()
+    qtbot.waitUntil(lambda: not runner.running(), timeout=5000)
+    assert got == ["cancelled"] and background.runs == 1
+
+
 def test_interactive_jobs_wait_for_an_ahead_job_submitted_before_them(runner, qtbot):
     """A log's metrics (ahead) run alone on the interactive lane: the time plot's series,
     submitted just after, starts when they end, not beside them on the two cores."""

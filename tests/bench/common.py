@@ -299,3 +299,23 @@ def machine_note(rows: int, repeats: int) -> str:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return (f"{rows:,} rows, median (min–max) of {repeats} fresh processes per route taking turns, "
             f"{os.cpu_count()} cores, duckdb {duckdb.__version__}; load average (uptime) as this line was printed {load}")
+
+
+def offscreen_window(settings_dir: str):
+    """The app's main window as a benchmark drives it: offscreen, 1440x900, shown, DuckDB's
+    share of memory as in the app, fresh settings in ``settings_dir``; (window, session, tasks)."""
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from PySide6.QtCore import QSettings
+
+    from analysis.store import APP_MEMORY_LIMIT, Store
+    from app.controller import AppController
+    from app.main_window import MainWindow
+    from app.state import Session
+    from app.tasks import TaskRunner
+
+    settings = QSettings(str(Path(settings_dir) / "settings.ini"), QSettings.IniFormat)
+    session, tasks = Session(Store(memory_limit=APP_MEMORY_LIMIT)), TaskRunner()
+    window = MainWindow(session, tasks, AppController(session, tasks), settings)
+    window.resize(1440, 900)
+    window.show()
+    return window, session, tasks

@@ -82,7 +82,7 @@ class FindingsPanel(Panel):
         self.run_button = QPushButton("Check inputs")
         self.run_button.setToolTip("Check every column of the current slice's rows per time bucket and per "
                                    "source/client/region against the reference")
-        self.run_button.clicked.connect(self.run_checks)
+        self.run_button.clicked.connect(lambda: self.run_checks())  # not background, whatever clicked passes
         self.reference_box = QComboBox()
         self.reference_box.setToolTip("What the checks compare with")
         self.before_edit = _date_edit("Reference: the log's rows before this moment")
@@ -282,7 +282,7 @@ class FindingsPanel(Panel):
         self._show_kept(opened)
         if self.check_on_open and opened.name not in self._checked_on_open:
             self._checked_on_open.add(opened.name)
-            self.run_checks()
+            self.run_checks(background=True)
 
     def _show_kept(self, opened) -> None:
         last = self._last_runs.get(opened.name)
@@ -301,7 +301,10 @@ class FindingsPanel(Panel):
         self.checked_against = reference
         self.session.run(SetFindings(tuple(kept)))
 
-    def run_checks(self) -> None:
+    def run_checks(self, background: bool = False) -> None:
+        """Check the active log's inputs. ``background``: the check on open, which the user did
+        not ask for, so a heavy job the user starts pauses it and it resumes afterwards (the
+        *Check inputs* button is the user's own and is never paused)."""
         opened = self.session.active
         if not self._can_check():
             self.caption.setText("Open a prediction log with a timestamp column to check it.")
@@ -316,12 +319,15 @@ class FindingsPanel(Panel):
                                      "choose another reference.")
                 return
             snapshot = (other.dataset, other.roles)
-        self.caption.setText(f"checking against {reference.describe()}…")
+        checking = f"checking against {reference.describe()}…"
+        self.caption.setText(checking)
         self._checking = opened.name
         self.run_job("check", check_dataset, Scope(self.session.store, opened.dataset, opened.roles),
                      self._saved_profile(opened.name, reference, where), reference, snapshot, since, where,
                      lane=HEAVY, after_interactive=True, label="Checking inputs", on_done=self._checked,
-                     on_cancelled=lambda: self.caption.setText("Check cancelled."))
+                     on_cancelled=lambda: self.caption.setText("Check cancelled."), background=background,
+                     on_paused=lambda label: self.caption.setText(_paused_text(label)),
+                     on_resumed=lambda: self.caption.setText(checking))
 
     def _saved_profile(self, name: str, reference: Reference, where) -> str | None:
         """The workspace's profile of ``name``, when it was made for this reference of all rows."""
@@ -588,6 +594,12 @@ def _needs_log_scale(shares: np.ndarray, pixels: int) -> bool:
 def _log_floor(shares: np.ndarray) -> float:
     """Where log-scale bars start: half a decade below the smallest non-empty share."""
     return float(np.floor(np.log10(shares[shares > 0].min())) - 0.5)
+
+
+def _paused_text(label: str) -> str:
+    """The status line while the user's job ``label`` (e.g. "Sorting the table") runs first."""
+    what = label[:1].lower() + label[1:] if label else "your request"
+    return f"Checks paused for {what}; they resume when it is done."
 
 
 def _short(text: str, limit: int = 14) -> str:

@@ -73,3 +73,19 @@ def test_the_log_before_a_moment_is_the_reference_and_is_named(demo):
 
 def test_a_reference_this_version_does_not_know_is_the_default():
     assert Reference.from_dict({"kind": "tomorrow"}) == Reference()
+
+
+def test_a_cancelled_check_stops_while_profiling_the_reference(demo, monkeypatch):
+    """A user's job preempts the checks on open through their token: the first step, profiling
+    the reference, stops too instead of running to its end before the checks look."""
+    import analysis.triage.check_report as check_report
+    from analysis.progress import CancelToken, Cancelled
+
+    store, log, _ = demo
+    reached = []
+    monkeypatch.setattr(check_report, "check_against", lambda *a, **k: reached.append(True) or [])
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        check_dataset(Scope(store, log.dataset, log.roles), cancel=token)
+    assert reached == []
