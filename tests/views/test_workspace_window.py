@@ -107,6 +107,39 @@ def test_select_all_and_copy_copies_every_row_exactly_off_the_gui_thread(app_win
     assert sorted(ids) == sorted(expected.request_id) and all(ids)
 
 
+def test_a_copy_still_reading_when_the_table_changes_is_cancelled_not_failed(qtbot, qsettings, window_demo_files,
+                                                                             monkeypatch):
+    """A new slice drops the shown window's tables; a copy still reading them is cancelled with
+    it (the copy once ran under another key than the one the release cancels, and failed with
+    "Table with name sleuth_order_N does not exist" when the monkey test sorted, copied and
+    sliced quickly)."""
+    import threading
+
+    import views.panels.table as table_module
+    from tests.views.helpers import close_window, make_window
+
+    app_window = make_window(qtbot, qsettings, threaded=True)  # the copy reads on a worker, as in use
+    open_demo(qtbot, app_window, window_demo_files)
+    reading, release = threading.Event(), threading.Event()
+
+    def slow_copy(*args, **kwargs):
+        reading.set()
+        release.wait(30)
+        return "copied"
+
+    monkeypatch.setattr(table_module, "selection_text", slow_copy)
+    panel = app_window.table_panel
+    panel.view.selectAll()
+    app_window.actions_by_id["copy"].trigger()
+    assert reading.wait(30)
+    app_window.apply_filter("amount > 1000")  # the shown window is released while the copy reads it
+    release.set()
+    settle(qtbot, app_window)
+    assert panel.job_cancelled("copy")
+    assert not [m for m in app_window.notifications.messages() if "Copying" in m]
+    close_window(app_window)
+
+
 @pytest.fixture
 def row_count_calls(monkeypatch):
     """Calls of the table model's rowCount, counted from before the window exists (PySide looks

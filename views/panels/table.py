@@ -306,8 +306,8 @@ class TablePanel(Panel):
         if not ranges or self.window is None:
             return
         rows = sum(bottom - top + 1 for top, bottom, _, _ in ranges)
-        self.tasks.submit(selection_text, self.session.store, self.window, ranges, key="table-copy", lane=TABLE,
-                          label=f"Copying {rows:,} rows", on_result=QApplication.clipboard().setText)
+        self.run_job("copy", selection_text, self.session.store, self.window, ranges, lane=TABLE,
+                     label=f"Copying {rows:,} rows", on_done=QApplication.clipboard().setText)
 
     def add_selection_to_queue(self) -> None:
         """Queue the failures among the selected rows (those on screen, whose row ids are known)."""
