@@ -31,13 +31,13 @@ def expected(*frames) -> pd.DataFrame:
     return pd.concat(frames).sort_values("request_id").reset_index(drop=True)
 
 
-def iceberg_table(tmp_path, rows: pd.DataFrame):
+def iceberg_table(tmp_path, rows: pd.DataFrame | pa.Table):
     """An Iceberg table ``ml.predictions`` in a local sql-sqlite catalog, ``rows`` its first append."""
     from pyiceberg.catalog.sql import SqlCatalog
 
     catalog = SqlCatalog("local", uri=f"sqlite:///{tmp_path / 'catalog.db'}", warehouse=f"file://{tmp_path}")
     catalog.create_namespace("ml")
-    first = pa.Table.from_pandas(rows, preserve_index=False)
+    first = rows if isinstance(rows, pa.Table) else pa.Table.from_pandas(rows, preserve_index=False)
     table = catalog.create_table("ml.predictions", schema=first.schema)
     table.append(first)
     return catalog, table

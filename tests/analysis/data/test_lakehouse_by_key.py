@@ -1,0 +1,76 @@
+"""Lakehouse files whose columns the table's names do not find: nested fields renamed since a
+file was written (Iceberg), files written without field ids (Iceberg's name mapping), and
+Delta's column mapping in ``id`` mode (files found by field id whatever their names)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from analysis.data.loading import open_dataset
+from analysis.errors import InputError
+from analysis.window import TableSpec, fetch_window, prepare_table
+from tests.analysis.data.test_lakehouse import iceberg_table
+
+ITEM = pa.struct([("sku", pa.string()), ("qty", pa.int64())])
+NESTED = pa.schema([("request_id", pa.string()),
+                    ("features", pa.struct([("age", pa.int64()), ("geo", pa.struct([("city", pa.string())]))])),
+                    ("items", pa.list_(ITEM)),
+                    ("by_model", pa.map_(pa.string(), pa.struct([("p", pa.float64())])))])
+FIRST = [{"request_id": "a", "features": {"age": 1, "geo": {"city": "Lyon"}}, "items": [{"sku": "p1", "qty": 2}],
+          "by_model": [("m1", {"p": 0.5})]},
+         {"request_id": "b", "features": None, "items": [], "by_model": []},
+         {"request_id": "c", "features": {"age": 3, "geo": None}, "items": [{"sku": "p2", "qty": None}],
+          "by_model": [("m2", {"p": None})]}]
+
+
+def view_rows(store, opened, names) -> list[dict]:
+    with store.job_cursor() as cur:
+        return cur.sql(f'SELECT {", ".join(names)} FROM "{opened.view}" ORDER BY request_id').to_arrow_table().to_pylist()
+
+
+def paged_rows(store, opened, names) -> list[dict]:
+    """The rows as the table shows them: page by page, each file read alone (the view's rows macro)."""
+    window = prepare_table(store, TableSpec(opened.view, tuple(names)))
+    rows = sorted(fetch_window(store, window, 0, window.row_count).raw, key=lambda row: row[0])
+    return [dict(zip(names, row)) for row in rows]
+
+
+def as_dicts(rows: list[dict]) -> list[dict]:
+    """Maps as DuckDB's rows give them (dicts), from Arrow's lists of pairs."""
+    return [{k: dict(v) if k == "by_model" and v is not None else v for k, v in row.items()} for row in rows]
+
+
+def test_iceberg_nested_fields_renamed_added_and_dropped_read_by_field_id(store, tmp_path):
+    """Iceberg finds nested fields by field id too (spec, "Column Projection"): after pyiceberg's
+    own update_schema renames a struct's field (in a struct, in a list's structs, in a map's
+    values), adds one and drops one, and a later change reuses the old name for a new field,
+    the older file's values read under the new names, the reused name reads NULL there, the
+    dropped field is gone. pyiceberg's own scan is the truth; a page reads each file alone."""
+    from pyiceberg.types import DoubleType, StringType
+
+    catalog, table = iceberg_table(tmp_path, pa.Table.from_pylist(FIRST, NESTED))
+    before = table.current_snapshot().snapshot_id
+    with table.update_schema() as update:
+        update.rename_column("features.age", "age_years")
+        update.rename_column("items.sku", "product")
+        update.rename_column("by_model.p", "prob")
+        update.add_column(("features", "geo", "lat"), DoubleType())
+        update.delete_column("features.geo.city")
+    with catalog.load_table("ml.predictions").update_schema() as update:
+        update.add_column(("features", "age"), StringType())  # the old name, a new field
+    table = catalog.load_table("ml.predictions")
+    later = [{"request_id": "d", "features": {"age_years": 4, "geo": {"lat": 59.9}, "age": "forty"},
+              "items": [{"product": "p3", "qty": 1}], "by_model": [("m1", {"prob": 0.9})]}]
+    table.append(pa.Table.from_pylist(later, table.schema().as_arrow()))
+    opened = open_dataset(store, [str(tmp_path / "ml" / "predictions")])
+    names = ["request_id", "features", "items", "by_model"]
+    theirs = sorted(table.scan().to_arrow().to_pylist(), key=lambda row: row["request_id"])
+    ours = view_rows(store, opened, names)
+    assert ours == theirs
+    assert ours[0]["features"] == {"age_years": 1, "geo": {"lat": None}, "age": None}
+    assert ours[0]["items"] == [{"product": "p1", "qty": 2}] and ours[0]["by_model"] == [("m1", {"prob": 0.5})]
+    assert paged_rows(store, opened, names) == as_dicts(ours)
+    old = open_dataset(store, [str(tmp_path / "ml" / "predictions")], as_of=str(before))
+    assert view_rows(store, old, names) == FIRST
