@@ -329,7 +329,7 @@ def _iceberg(folder: Path, as_of: str | None) -> LakeTable:
     files = tuple(_local(task.file.file_path) for task in tasks)
     deleted = _position_deletes(tasks)
     gone = 0 if deleted is None else deleted.num_rows
-    schema = _snapshot_schema(table, snapshot)
+    schema = table.schema() if as_of is None else _snapshot_schema(table, snapshot)
     deletes = tuple(_equality_delete(table, schema, entry, tasks, sequence) for entry in equality)
     note = f"; rows matching {len(deletes)} equality delete file(s) left out" if deletes else ""
     columns, mapping = _iceberg_columns(table, schema)
@@ -339,7 +339,9 @@ def _iceberg(folder: Path, as_of: str | None) -> LakeTable:
 
 
 def _snapshot_schema(table, snapshot):
-    """The schema a snapshot was written with (what time travel reads), else the table's."""
+    """The schema a snapshot was written with (what time travel reads), else the table's. The
+    newest rows read with the table's schema, which a change after the last write (a rename)
+    has moved past the snapshot's, as pyiceberg's scan and Spark read them."""
     schema_id = getattr(snapshot, "schema_id", None)
     found = next((s for s in table.metadata.schemas if s.schema_id == schema_id), None)
     return found or table.schema()

@@ -74,3 +74,63 @@ def test_iceberg_nested_fields_renamed_added_and_dropped_read_by_field_id(store,
     assert paged_rows(store, opened, names) == as_dicts(ours)
     old = open_dataset(store, [str(tmp_path / "ml" / "predictions")], as_of=str(before))
     assert view_rows(store, old, names) == FIRST
+
+
+def test_iceberg_files_without_field_ids_are_read_through_the_name_mapping(store, tmp_path):
+    """A Parquet file imported by pyiceberg's add_files holds no field ids; the table's name
+    mapping (``schema.name-mapping.default``, which pyiceberg's renames extend with the new
+    names) gives them by the names it was written under. After a column and a nested field are
+    renamed, the imported rows read under the new names, as pyiceberg's own scan reads them."""
+    catalog, table = iceberg_table(tmp_path, pa.Table.from_pylist(FIRST[:1], NESTED))
+    imported = tmp_path / "imported.parquet"
+    pq.write_table(pa.Table.from_pylist(FIRST[1:], NESTED), imported)
+    table.add_files([f"file://{imported}"])
+    with catalog.load_table("ml.predictions").update_schema() as update:
+        update.rename_column("features.age", "age_years")
+        update.rename_column("items", "basket")
+    table = catalog.load_table("ml.predictions")
+    assert "schema.name-mapping.default" in table.metadata.properties
+    opened = open_dataset(store, [str(tmp_path / "ml" / "predictions")])
+    names = ["request_id", "features", "basket", "by_model"]
+    ours = view_rows(store, opened, names)
+    assert ours == sorted(table.scan().to_arrow().to_pylist(), key=lambda row: row["request_id"])
+    assert ours[2]["features"] == {"age_years": 3, "geo": None} and ours[2]["basket"] == [{"sku": "p2", "qty": None}]
+    assert paged_rows(store, opened, names) == as_dicts(ours)
+
+
+def id_mapped_delta(path, rows: list[dict]) -> None:
+    """A Delta table in column mapping ``id`` mode, written by deltalake (physical names and
+    field ids at every depth)."""
+    from deltalake import write_deltalake
+
+    write_deltalake(str(path), pa.Table.from_pylist(rows, NESTED), configuration={"delta.columnMapping.mode": "id"})
+
+
+def test_delta_id_mode_finds_columns_by_field_id_whatever_the_files_names(store, tmp_path):
+    """In column mapping ``id`` mode the protocol ("Reader Requirements for Column Mapping")
+    resolves a file's columns by Parquet field id, not by physical name: a file whose columns
+    and nested fields carry the log's ids under other names (written by hand, as a converted
+    table's files are) reads like the others, its rows as planted."""
+    from tests.analysis.data.lake_by_hand import FIELD_ID, append_file
+
+    path = tmp_path / "by_id"
+    id_mapped_delta(path, FIRST[:2])
+    append_file(path, FIRST[2:], name_of=lambda field: f"written_as_{field['metadata'][FIELD_ID]}")
+    opened = open_dataset(store, [str(path)])
+    names = [f.name for f in NESTED]
+    assert view_rows(store, opened, names) == FIRST
+    assert paged_rows(store, opened, names) == as_dicts(FIRST)
+
+
+def test_delta_id_mode_refuses_a_file_without_field_ids_in_one_sentence(store, tmp_path):
+    """The protocol lets a reader refuse a file without field ids in ``id`` mode (or read it as
+    all NULL): it is refused, naming the table and the file."""
+    from tests.analysis.data.lake_by_hand import append_file
+
+    path = tmp_path / "no_ids"
+    id_mapped_delta(path, FIRST[:2])
+    file = append_file(path, FIRST[2:], field_ids=False)
+    with pytest.raises(InputError) as caught:
+        open_dataset(store, [str(path)])
+    message = str(caught.value)
+    assert "field id" in message and file in message and message.startswith(str(path)) and "\n" not in message
