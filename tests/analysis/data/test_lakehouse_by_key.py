@@ -4,6 +4,8 @@ Delta's column mapping in ``id`` mode (files found by field id whatever their na
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -47,11 +49,12 @@ def test_iceberg_nested_fields_renamed_added_and_dropped_read_by_field_id(store,
     own update_schema renames a struct's field (in a struct, in a list's structs, in a map's
     values), adds one and drops one, and a later change reuses the old name for a new field,
     the older file's values read under the new names, the reused name reads NULL there, the
-    dropped field is gone. pyiceberg's own scan is the truth; a page reads each file alone."""
+    dropped field is gone. pyiceberg's own scan is the truth; a page reads each file alone. The
+    first snapshot, by id or by time, reads with its own schema."""
     from pyiceberg.types import DoubleType, StringType
 
     catalog, table = iceberg_table(tmp_path, pa.Table.from_pylist(FIRST, NESTED))
-    before = table.current_snapshot().snapshot_id
+    before = table.current_snapshot()
     with table.update_schema() as update:
         update.rename_column("features.age", "age_years")
         update.rename_column("items.sku", "product")
@@ -72,8 +75,10 @@ def test_iceberg_nested_fields_renamed_added_and_dropped_read_by_field_id(store,
     assert ours[0]["features"] == {"age_years": 1, "geo": {"lat": None}, "age": None}
     assert ours[0]["items"] == [{"product": "p1", "qty": 2}] and ours[0]["by_model"] == [("m1", {"prob": 0.5})]
     assert paged_rows(store, opened, names) == as_dicts(ours)
-    old = open_dataset(store, [str(tmp_path / "ml" / "predictions")], as_of=str(before))
-    assert view_rows(store, old, names) == FIRST
+    folder = str(tmp_path / "ml" / "predictions")
+    assert view_rows(store, open_dataset(store, [folder], as_of=str(before.snapshot_id)), names) == FIRST
+    at_time = dt.datetime.fromtimestamp(before.timestamp_ms / 1000, dt.timezone.utc).isoformat()
+    assert view_rows(store, open_dataset(store, [folder], as_of=at_time), names) == FIRST  # by time, its own schema
 
 
 def test_iceberg_files_without_field_ids_are_read_through_the_name_mapping(store, tmp_path):
