@@ -75,15 +75,18 @@ class TableField:
     """``struct``, ``list``, ``map``, or "" for a primitive."""
     inner: tuple[TableField, ...] = ()
     """A struct's fields, a list's element, a map's key and value."""
+    default: str = "NULL"
+    """What a file that does not hold it reads, as SQL: Iceberg's ``initial-default`` of a field
+    added with a default (its value in the rows written before), else NULL."""
 
 
 def _table_field(name: str, key: int | str | None, kind: str = "", inner: Sequence[TableField] = (),
-                 leaf: str = "VARCHAR") -> TableField:
+                 leaf: str = "VARCHAR", default: str = "NULL") -> TableField:
     """A field with its DuckDB type spelled from its inner fields' (``leaf`` for a primitive)."""
     dtype = {"struct": lambda: "STRUCT(" + ", ".join(f"{ident(f.name)} {f.dtype}" for f in inner) + ")",
              "list": lambda: f"{inner[0].dtype}[]",
              "map": lambda: f"MAP({inner[0].dtype}, {inner[1].dtype})"}.get(kind, lambda: leaf)()
-    return TableField(name, key, dtype, kind, tuple(inner))
+    return TableField(name, key, dtype, kind, tuple(inner), default)
 
 
 @dataclass(frozen=True)
@@ -358,7 +361,7 @@ def _iceberg_columns(table, schema) -> tuple[tuple[LakeColumn, ...], tuple]:
     mapping = table.metadata.name_mapping()
     if len(table.metadata.schemas) < 2 and not _has_aliases(mapping or ()):
         return (), ()
-    columns = tuple(_iceberg_field(f.name, f.field_type, f.field_id) for f in schema.fields)
+    columns = tuple(_iceberg_field(f.name, f.field_type, f.field_id, f.initial_default) for f in schema.fields)
     return (tuple(LakeColumn(c.name, c, c.dtype) for c in columns),
             tuple(mapping or create_mapping_from_schema(schema)))
 
@@ -374,12 +377,12 @@ ICEBERG_TYPES = {"boolean": "BOOLEAN", "int": "INTEGER", "long": "BIGINT", "floa
 """DuckDB types of Iceberg's primitive types, as DuckDB reads their Parquet form (``fixed[n]`` as BLOB)."""
 
 
-def _iceberg_field(name: str, dtype, key: int | None) -> TableField:
+def _iceberg_field(name: str, dtype, key: int | None, default=None) -> TableField:
     """An Iceberg column or nested field, found by field id (a list's element and a map's key and
-    value by their place)."""
+    value by their place); ``default``: its ``initial-default`` (a primitive's)."""
     kind = type(dtype).__name__
     if kind == "StructType":
-        return _table_field(name, key, "struct", [_iceberg_field(f.name, f.field_type, f.field_id)
+        return _table_field(name, key, "struct", [_iceberg_field(f.name, f.field_type, f.field_id, f.initial_default)
                                                   for f in dtype.fields])
     if kind == "ListType":
         return _table_field(name, key, "list", [_iceberg_field("element", dtype.element_type, None)])
@@ -388,7 +391,7 @@ def _iceberg_field(name: str, dtype, key: int | None) -> TableField:
                                                _iceberg_field("value", dtype.value_type, None)])
     text = str(dtype)
     leaf = text.upper() if text.startswith("decimal") else ICEBERG_TYPES.get(text, "BLOB")
-    return _table_field(name, key, leaf=leaf)
+    return _table_field(name, key, leaf=leaf, default=literal(default))
 
 
 def _plan(table, snapshot):
@@ -557,9 +560,10 @@ def _read(value: str, field: TableField, found: Found | None, depth: int) -> str
     other names (Delta's physical names, an Iceberg field renamed since), or with fields the
     table dropped, is rebuilt field by field, also inside lists and maps (DuckDB casts structs
     by name, so a cast would read NULL); a NULL struct stays NULL; a field the file does not
-    hold (added after it was written) is NULL of its type, as both formats' specs read it."""
+    hold (added after it was written) is NULL of its type, as both formats' specs read it (or
+    Iceberg's ``initial-default``, when it was added with one)."""
     if found is None:
-        return f"CAST(NULL AS {field.dtype})"
+        return f"CAST({field.default} AS {field.dtype})"
     _, exact, inner = found
     if exact:
         return value

@@ -47,11 +47,11 @@ def as_dicts(rows: list[dict]) -> list[dict]:
 def test_iceberg_nested_fields_renamed_added_and_dropped_read_by_field_id(store, tmp_path):
     """Iceberg finds nested fields by field id too (spec, "Column Projection"): after pyiceberg's
     own update_schema renames a struct's field (in a struct, in a list's structs, in a map's
-    values), adds one and drops one, and a later change reuses the old name for a new field,
-    the older file's values read under the new names, the reused name reads NULL there, the
-    dropped field is gone. pyiceberg's own scan is the truth; a page reads each file alone. The
+    values), adds one and drops one, and a later change reuses the old name for a new field and
+    adds fields with a default (``initial-default``), the older file's values read under the new
+    names, the reused name reads NULL there, the defaults their value, the dropped field is gone. pyiceberg's own scan is the truth; a page reads each file alone. The
     first snapshot, by id or by time, reads with its own schema."""
-    from pyiceberg.types import DoubleType, StringType
+    from pyiceberg.types import DoubleType, LongType, StringType
 
     catalog, table = iceberg_table(tmp_path, pa.Table.from_pylist(FIRST, NESTED))
     before = table.current_snapshot()
@@ -63,22 +63,26 @@ def test_iceberg_nested_fields_renamed_added_and_dropped_read_by_field_id(store,
         update.delete_column("features.geo.city")
     with catalog.load_table("ml.predictions").update_schema() as update:
         update.add_column(("features", "age"), StringType())  # the old name, a new field
+        update.add_column(("features", "tier"), LongType(), default_value=7)  # older rows read 7
+        update.add_column("channel", StringType(), default_value="web")
     table = catalog.load_table("ml.predictions")
-    later = [{"request_id": "d", "features": {"age_years": 4, "geo": {"lat": 59.9}, "age": "forty"},
-              "items": [{"product": "p3", "qty": 1}], "by_model": [("m1", {"prob": 0.9})]}]
+    later = [{"request_id": "d", "features": {"age_years": 4, "geo": {"lat": 59.9}, "age": "forty", "tier": 1},
+              "items": [{"product": "p3", "qty": 1}], "by_model": [("m1", {"prob": 0.9})], "channel": None}]
     table.append(pa.Table.from_pylist(later, table.schema().as_arrow()))
     opened = open_dataset(store, [str(tmp_path / "ml" / "predictions")])
-    names = ["request_id", "features", "items", "by_model"]
+    names = ["request_id", "features", "items", "by_model", "channel"]
     theirs = sorted(table.scan().to_arrow().to_pylist(), key=lambda row: row["request_id"])
     ours = view_rows(store, opened, names)
     assert ours == theirs
-    assert ours[0]["features"] == {"age_years": 1, "geo": {"lat": None}, "age": None}
+    assert ours[0]["features"] == {"age_years": 1, "geo": {"lat": None}, "age": None, "tier": 7}
+    assert [row["channel"] for row in ours] == ["web", "web", "web", None]
     assert ours[0]["items"] == [{"product": "p1", "qty": 2}] and ours[0]["by_model"] == [("m1", {"prob": 0.5})]
     assert paged_rows(store, opened, names) == as_dicts(ours)
     folder = str(tmp_path / "ml" / "predictions")
-    assert view_rows(store, open_dataset(store, [folder], as_of=str(before.snapshot_id)), names) == FIRST
+    first_names = names[:-1]
+    assert view_rows(store, open_dataset(store, [folder], as_of=str(before.snapshot_id)), first_names) == FIRST
     at_time = dt.datetime.fromtimestamp(before.timestamp_ms / 1000, dt.timezone.utc).isoformat()
-    assert view_rows(store, open_dataset(store, [folder], as_of=at_time), names) == FIRST  # by time, its own schema
+    assert view_rows(store, open_dataset(store, [folder], as_of=at_time), first_names) == FIRST  # its own schema
 
 
 def test_iceberg_files_without_field_ids_are_read_through_the_name_mapping(store, tmp_path):
