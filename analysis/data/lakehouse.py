@@ -256,8 +256,8 @@ def _mapped_columns(table) -> tuple[LakeColumn, ...]:
             values = tuple(actions.column(f"partition.{field.name}").cast(pa.string()).to_pylist())
             columns.append(LakeColumn(field.name, None, _delta_leaf(field.type), values))
         else:
-            found = _delta_field(field.name, field.type, _delta_key(field, mode), mode)
-            columns.append(LakeColumn(field.name, found, found.dtype))
+            read = _delta_field(field.name, field.type, _delta_key(field, mode), mode)
+            columns.append(LakeColumn(field.name, read, read.dtype))
     return tuple(columns)
 
 
@@ -314,11 +314,16 @@ def _check_existed(table, moment: dt.datetime, folder: Path) -> None:
 
 
 def _iceberg(folder: Path, as_of: str | None) -> LakeTable:
+    from pyiceberg.exceptions import ValidationError
     from pyiceberg.table import StaticTable
 
     metadata = max((p for p in (folder / "metadata").iterdir() if ICEBERG_METADATA.match(p.name)),
                    key=lambda p: int(ICEBERG_METADATA.match(p.name).group(1)))
-    table = StaticTable.from_metadata(str(metadata))
+    try:
+        table = StaticTable.from_metadata(str(metadata))
+    except (ValidationError, ValueError, OSError) as exc:
+        raise InputError(f"this Iceberg table's newest metadata file cannot be read (damaged or cut short?): "
+                         f"{_reason(exc)}", file=str(metadata)) from exc
     snapshot = table.current_snapshot()
     if as_of is not None:
         wanted = _version(as_of, folder)
@@ -328,7 +333,11 @@ def _iceberg(folder: Path, as_of: str | None) -> LakeTable:
             raise InputError(f"this Iceberg table has no snapshot {as_of!r}", file=str(folder))
     if snapshot is None:
         return LakeTable("iceberg", (), "")
-    tasks, sequence, equality = _plan(table, snapshot)
+    try:
+        tasks, sequence, equality = _plan(table, snapshot)
+    except (ValueError, OSError) as exc:  # a manifest list or manifest deleted or damaged
+        raise InputError(f"cannot read the manifests of this Iceberg table's snapshot {snapshot.snapshot_id}: "
+                         f"{_reason(exc)}", file=str(folder)) from exc
     files = tuple(_local(task.file.file_path) for task in tasks)
     deleted = _position_deletes(tasks)
     gone = 0 if deleted is None else deleted.num_rows
@@ -339,6 +348,15 @@ def _iceberg(folder: Path, as_of: str | None) -> LakeTable:
     note += "; columns matched by field id (the table's schema changed)" if columns else ""
     return LakeTable("iceberg", files, f"Iceberg snapshot {snapshot.snapshot_id}, {len(files)} Parquet file(s)"
                      + _more_note((), gone) + note, columns, deleted, deletes, folder, mapping)
+
+
+def _reason(exc: Exception) -> str:
+    """One line of what went wrong: a JSON validation error's first message (pyiceberg wraps
+    pydantic's), else the error's first line."""
+    errors = getattr(exc.__cause__, "errors", None) or getattr(exc, "errors", None)
+    if callable(errors):
+        return str(errors()[0].get("msg", exc))
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _snapshot_schema(table, snapshot):
@@ -354,7 +372,7 @@ def _iceberg_columns(table, schema) -> tuple[tuple[LakeColumn, ...], tuple]:
     """The snapshot's columns, found in each file by field id at every depth (Iceberg spec,
     "Column Projection"), and the name mapping that gives field ids to files written without
     them ("Column Projection": the table's ``schema.name-mapping.default``; without one, the
-    snapshot's own names). None while every file's names are the table's: one schema, and no
+    snapshot's own names). Neither while every file's names are the table's: one schema, and no
     name mapping with a second name for a field."""
     from pyiceberg.table.name_mapping import create_mapping_from_schema
 

@@ -485,3 +485,23 @@ def test_iceberg_files_added_without_field_ids_are_still_read_by_name(store, tmp
     pd.testing.assert_frame_equal(rows_of(store, opened), expected(batch(0, 4), batch(4, 3)), check_dtype=False)
     pd.testing.assert_frame_equal(rows_of(store, opened), library_read(table.scan().to_arrow().to_reader()),
                                   check_dtype=False)
+
+
+def test_a_damaged_iceberg_metadata_file_or_a_missing_manifest_list_is_one_sentence(store, tmp_path):
+    """An Iceberg table whose newest metadata file was cut short names that file; one whose
+    snapshot's manifest list is gone names the table and the missing file, each in one sentence
+    (pyiceberg raises a JSON validation error and a file-not-found error)."""
+    table = iceberg_table(tmp_path, batch(0, 3))[1]
+    folder = tmp_path / "ml" / "predictions"
+    manifest_list = Path(table.current_snapshot().manifest_list.removeprefix("file://"))
+    manifest_list.unlink()
+    with pytest.raises(InputError) as caught:
+        open_dataset(store, [str(folder)])
+    message = str(caught.value)
+    assert message.startswith(str(folder)) and manifest_list.name in message and "\n" not in message
+    newest = max(folder.glob("metadata/*.metadata.json"), key=lambda p: p.stat().st_mtime)
+    newest.write_text(newest.read_text()[:40])
+    with pytest.raises(InputError) as caught:
+        open_dataset(store, [str(folder)])
+    message = str(caught.value)
+    assert message.startswith(str(newest)) and "cannot be read" in message and "\n" not in message
