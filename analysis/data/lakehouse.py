@@ -220,12 +220,12 @@ def _delta(folder: Path, as_of: str | None) -> LakeTable:
             _check_existed(table, wanted, folder)
         if wanted is not None:
             table.load_as_version(wanted)
+        files = tuple(_local(uri) for uri in table.file_uris())
+        columns = _mapped_columns(table)
+        deleted = (_deletion_vectors(table, files) if "deletionVectors" in (table.protocol().reader_features or ())
+                   else None)  # a vector's file deleted or damaged is a DeltaError here
     except (DeltaError, ValueError, OSError) as exc:
         raise InputError(f"cannot read this Delta table: {str(exc).splitlines()[0]}", file=str(folder)) from exc
-    files = tuple(_local(uri) for uri in table.file_uris())
-    columns = _mapped_columns(table)
-    deleted = (_deletion_vectors(table, files) if "deletionVectors" in (table.protocol().reader_features or ())
-               else None)
     gone = 0 if deleted is None else deleted.num_rows
     return LakeTable("delta", files, f"Delta table version {table.version()} (newest {newest}), "
                                      f"{len(files)} Parquet file(s)" + _more_note(columns, gone), columns, deleted,

@@ -125,9 +125,9 @@ def evolved_iceberg(rows: int, root: Path) -> dict[str, Path]:
     if (root / "evolved.db").exists():
         return specs
     rng = np.random.default_rng(2)
-    table = make_rows(rows).append_column("context", pa.StructArray.from_arrays(
-        [pa.array(rng.choice(["ios", "android", "web"], rows)), pa.array(rng.choice(["a", "b"], rows))],
-        names=["device", "app"]))
+    context = pc.make_struct(pa.array(rng.choice(["ios", "android", "web"], rows)),
+                             pa.array(rng.choice(["a", "b"], rows)), field_names=["device", "app"])
+    table = make_rows(rows).append_column("context", context)
     catalog = SqlCatalog("bench", uri=f"sqlite:///{root / 'evolved.db'}", warehouse=f"file://{root}")
     catalog.create_namespace("ml")
     catalog.create_table("ml.evolved", schema=table.schema).append(table.slice(0, rows // 2))
@@ -136,8 +136,8 @@ def evolved_iceberg(rows: int, root: Path) -> dict[str, Path]:
         update.rename_column("context.device", "platform")
     evolved = catalog.load_table("ml.evolved")
     renamed = table.rename_columns(["probability" if n == "score" else n for n in table.column_names])
-    renamed = renamed.set_column(renamed.schema.get_field_index("context"), "context", pa.StructArray.from_arrays(
-        table.column("context").combine_chunks().flatten(), names=["platform", "app"]))
+    renamed = renamed.set_column(renamed.schema.get_field_index("context"), "context", pc.make_struct(
+        pc.struct_field(context, "device"), pc.struct_field(context, "app"), field_names=["platform", "app"]))
     evolved.append(renamed.slice(rows // 2).cast(evolved.schema().as_arrow()))
     pq.write_table(renamed, specs["parquet"])
     return specs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -145,6 +146,10 @@ def test_delta_deletion_vectors_leave_out_the_deleted_rows_and_keep_row_ids_dens
     assert page == in_file_order[190:195]  # e.g. r195..r198, r200 when the 200-row file comes first
     before = open_dataset(store, [str(path)], as_of="1")  # the version before the DELETE has every row
     assert before.row_count == 350 and len(before.report.warnings[0].split(";")) == 1
+    vectors = next(path.glob("deletion_vector_*.bin"))
+    vectors.unlink()  # a deletion vector file gone: one sentence naming it, not delta-rs's DeltaError
+    with pytest.raises(InputError, match=f"^{re.escape(str(path))}: cannot read this Delta table: .*{vectors.name}$"):
+        open_dataset(store, [str(path)])
 
 
 def test_iceberg_position_deletes_leave_out_the_deleted_rows(store, tmp_path):
