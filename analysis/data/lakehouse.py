@@ -9,21 +9,20 @@ never a copy, and no DuckDB extension to download. Partition columns come from t
 
 A table that needs more than its files to be read right is still a view over them:
 
-- Delta column mapping (``name`` or ``id`` mode): the files hold physical names (``col-<uuid>``)
-  and the log the table's names; the view renames each column and each nested struct field,
-  drops columns and fields the table dropped, reads NULL for a column or field a file does not
-  hold (added to the table after the file was written), and takes partition values from the log
-  (the folders are random prefixes then).
+- Files whose columns the table's names do not find: Delta column mapping (the files hold
+  physical names, ``col-<uuid>``, found by name in ``name`` mode and by Parquet field id in
+  ``id`` mode) and an Iceberg table whose schema changed (found by field id; a file written
+  without ids, imported by ``add_files``, through the table's name mapping). Each file's
+  footer says where it holds each column and nested field (:func:`_found`); files that hold
+  them alike are read together and the view renames each column and nested struct field
+  (in structs, lists and map values), drops what the table dropped, reads NULL for what a file
+  does not hold (added after it was written), casts Iceberg's widened types, and takes Delta
+  partition values from the log (the folders are random prefixes then).
 - Delta deletion vectors and Iceberg position delete files: the deleted (file, row) positions
   (delta-rs decodes the vectors; the delete files are small Parquet files of ``file_path, pos``)
   go into a rank table of one row per 64 rows of each file that lost any: a mask of the deleted
   rows and how many were deleted before. The view joins it on ``file_row_number``, leaves out the
   masked rows and subtracts the count, so ``ROW_ID`` stays dense; the data rows are never copied.
-
-- Iceberg schema evolution: Iceberg selects a file's columns by field id, not name, so once
-  the table's schema has changed (a column renamed, dropped, added or widened) the scan maps
-  field ids to the snapshot's names and types (DuckDB's ``read_parquet(schema=...)``): an old
-  file's column reads under its new name, a dropped one is gone, a missing one is NULL.
 - Iceberg equality delete files: at open, one semi-join of the data files' equality columns with
   each delete file (over the data files it applies to: an older sequence number, the same
   partition unless the delete is global) finds the positions it deletes, which then go into the
@@ -34,7 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field as dataclass_field
+from dataclasses import dataclass, field as dataclass_field, replace
 from pathlib import Path
 from typing import Sequence
 from urllib.parse import unquote, urlparse
@@ -56,25 +55,66 @@ DELTA_TYPES = {"string": "VARCHAR", "long": "BIGINT", "integer": "INTEGER", "sho
 """DuckDB types of Delta's primitive types (partition values, which the log keeps as text, and
 the typed NULL of a column a file does not hold)."""
 
-Held = frozenset[tuple[str, str]]
-"""The (owner, name) pairs of a file's columns and nested fields: a top-level column's owner is
-``""``, a nested field's the physical name of the column or field holding it (the Parquet
-groups that wrap list elements and map entries in between are skipped)."""
-
 ICEBERG_METADATA = re.compile(r"^(?:v)?(\d+)(?:-[0-9a-f-]+)?\.metadata\.json$")
 
 
 @dataclass(frozen=True)
-class LakeColumn:
-    """A table column: its name in the files, or (a partition column) its value per file."""
+class TableField:
+    """A column or nested field of the table, and what finds it among a file's fields.
+
+    Lakehouse formats find a file's columns by what does not change when a column is renamed:
+    a field id (Iceberg; Delta column mapping in ``id`` mode) or a physical name (Delta
+    ``name`` mode), at every depth. A list's element and a map's key and value have no
+    ``key``: they are found by their place in the list or map."""
 
     name: str
-    physical: str | None
+    key: int | str | None
+    dtype: str
+    """Its DuckDB type by the table's names: what a file that does not hold it reads (a typed NULL)."""
+    kind: str = ""
+    """``struct``, ``list``, ``map``, or "" for a primitive."""
+    inner: tuple[TableField, ...] = ()
+    """A struct's fields, a list's element, a map's key and value."""
+    default: str = "NULL"
+    """What a file that does not hold it reads, as SQL: Iceberg's ``initial-default`` of a field
+    added with a default (its value in the rows written before), else NULL."""
+
+
+def _table_field(name: str, key: int | str | None, kind: str = "", inner: Sequence[TableField] = (),
+                 leaf: str = "VARCHAR", default: str = "NULL") -> TableField:
+    """A field with its DuckDB type spelled from its inner fields' (``leaf`` for a primitive)."""
+    dtype = {"struct": lambda: "STRUCT(" + ", ".join(f"{ident(f.name)} {f.dtype}" for f in inner) + ")",
+             "list": lambda: f"{inner[0].dtype}[]",
+             "map": lambda: f"MAP({inner[0].dtype}, {inner[1].dtype})"}.get(kind, lambda: leaf)()
+    return TableField(name, key, dtype, kind, tuple(inner), default)
+
+
+@dataclass(frozen=True)
+class FileNode:
+    """A node of a Parquet file's schema (its footer): a column, nested field or wrapping group."""
+
+    name: str
+    field_id: int | None
+    repeated: bool = False
+    """The group a list's elements or a map's entries repeat in (it has no table field of its own)."""
+    children: tuple[FileNode, ...] = ()
+
+
+Found = tuple
+"""Where a file holds a table field: ``(name in the file, exact, inner)``, ``inner`` the
+:data:`Found` (or None: not held) of each of the field's :attr:`TableField.inner`; ``exact``
+when the file's value reads as the table's as it is (the same names in the same order, no
+field the table dropped), so it needs no rebuilding."""
+
+
+@dataclass(frozen=True)
+class LakeColumn:
+    """A table column: where the files hold it (``field``), or (a partition column) its value per file."""
+
+    name: str
+    field: TableField | None
     dtype: str = "VARCHAR"
     values: tuple[str | None, ...] = ()
-    nested: object | None = dataclass_field(default=None, compare=False)
-    """Its Delta type when it holds structs (also inside lists and maps), whose fields have
-    physical names of their own: read by :func:`_logical`, field by field."""
 
 
 @dataclass(frozen=True)
@@ -90,8 +130,9 @@ class EqualityDelete:
 class LakeTable:
     """The Parquet files of one version of a lakehouse table, and a sentence saying which.
 
-    ``columns`` is set when the files' column names are not the table's (column mapping);
-    ``deleted`` holds the (``file_index``, ``pos``) rows deletion vectors or delete files remove.
+    ``columns`` is set when the files' columns are not found by the table's names (Delta column
+    mapping, an Iceberg table whose schema changed): each file's are then found by their
+    :attr:`TableField.key`; ``deleted`` holds the (``file_index``, ``pos``) rows deletion vectors or delete files remove.
     """
 
     kind: str
@@ -101,13 +142,14 @@ class LakeTable:
     deleted: pa.Table | None = None
     equality: tuple[EqualityDelete, ...] = ()
     folder: Path | None = None
-    by_id: pa.Schema | None = dataclass_field(default=None, compare=False)
-    """The snapshot's columns with their Parquet field ids, when files are read by id (Iceberg)."""
+    name_mapping: tuple = dataclass_field(default=(), compare=False)
+    """Iceberg's name mapping (pyiceberg ``MappedField``s): the field ids of the columns of files
+    written without them (imported by ``add_files``), by the names they were written under."""
 
     @property
     def plain(self) -> bool:
         """Whether reading the files as they are gives the table's rows and names."""
-        return (not self.columns and not self.equality and self.by_id is None
+        return (not self.columns and not self.equality
                 and (self.deleted is None or self.deleted.num_rows == 0))
 
 
@@ -178,12 +220,12 @@ def _delta(folder: Path, as_of: str | None) -> LakeTable:
             _check_existed(table, wanted, folder)
         if wanted is not None:
             table.load_as_version(wanted)
+        files = tuple(_local(uri) for uri in table.file_uris())
+        columns = _mapped_columns(table)
+        deleted = (_deletion_vectors(table, files) if "deletionVectors" in (table.protocol().reader_features or ())
+                   else None)  # a vector's file deleted or damaged is a DeltaError here
     except (DeltaError, ValueError, OSError) as exc:
         raise InputError(f"cannot read this Delta table: {str(exc).splitlines()[0]}", file=str(folder)) from exc
-    files = tuple(_local(uri) for uri in table.file_uris())
-    columns = _mapped_columns(table)
-    deleted = (_deletion_vectors(table, files) if "deletionVectors" in (table.protocol().reader_features or ())
-               else None)
     gone = 0 if deleted is None else deleted.num_rows
     return LakeTable("delta", files, f"Delta table version {table.version()} (newest {newest}), "
                                      f"{len(files)} Parquet file(s)" + _more_note(columns, gone), columns, deleted,
@@ -197,11 +239,14 @@ def _more_note(columns: Sequence[LakeColumn], deleted: int) -> str:
 
 
 def _mapped_columns(table) -> tuple[LakeColumn, ...]:
-    """The table's columns by their physical names, when column mapping is on; else none.
+    """The table's columns with what finds them in its files, when column mapping is on; else none.
 
-    Partition columns' values come from the log: under column mapping the folders are random
+    The protocol ("Reader Requirements for Column Mapping") finds them by Parquet field id in
+    ``id`` mode (``delta.columnMapping.id``) and by physical name in ``name`` mode, nested fields
+    too. Partition columns' values come from the log: under column mapping the folders are random
     prefixes, not ``key=value``."""
-    if table.metadata().configuration.get("delta.columnMapping.mode", "none") == "none":
+    mode = table.metadata().configuration.get("delta.columnMapping.mode", "none")
+    if mode == "none":
         return ()
     partitioned = set(table.metadata().partition_columns)
     actions = pa.table(table.get_add_actions(flatten=True)) if partitioned else None
@@ -209,72 +254,40 @@ def _mapped_columns(table) -> tuple[LakeColumn, ...]:
     for field in table.schema().fields:
         if field.name in partitioned:
             values = tuple(actions.column(f"partition.{field.name}").cast(pa.string()).to_pylist())
-            columns.append(LakeColumn(field.name, None, _duck_type(field.type), values))
+            columns.append(LakeColumn(field.name, None, _delta_leaf(field.type), values))
         else:
-            nested = field.type if _has_struct(field.type) else None
-            columns.append(LakeColumn(field.name, _physical(field), _duck_type(field.type), nested=nested))
+            read = _delta_field(field.name, field.type, _delta_key(field, mode), mode)
+            columns.append(LakeColumn(field.name, read, read.dtype))
     return tuple(columns)
 
 
-def _has_struct(dtype) -> bool:
-    kind = type(dtype).__name__
-    return (kind == "StructType" or (kind == "ArrayType" and _has_struct(dtype.element_type))
-            or (kind == "MapType" and (_has_struct(dtype.key_type) or _has_struct(dtype.value_type))))
+def _delta_key(field, mode: str) -> int | str:
+    if mode == "id":
+        return int(field.metadata["delta.columnMapping.id"])
+    return field.metadata.get("delta.columnMapping.physicalName", field.name)
 
 
-def _duck_type(dtype) -> str:
-    """The DuckDB type of a Delta type, by the table's names: what a column or nested field a
-    file does not hold is read as (a typed NULL, so every file's rows have the table's type)."""
+def _delta_field(name: str, dtype, key: int | str | None, mode: str) -> TableField:
+    """A Delta column or nested field (its struct fields found by their own keys)."""
     kind = type(dtype).__name__
     if kind == "StructType":
-        return "STRUCT(" + ", ".join(f"{ident(f.name)} {_duck_type(f.type)}" for f in dtype.fields) + ")"
+        return _table_field(name, key, "struct", [_delta_field(f.name, f.type, _delta_key(f, mode), mode)
+                                                  for f in dtype.fields])
     if kind == "ArrayType":
-        return f"{_duck_type(dtype.element_type)}[]"
+        return _table_field(name, key, "list", [_delta_field("element", dtype.element_type, None, mode)])
     if kind == "MapType":
-        return f"MAP({_duck_type(dtype.key_type)}, {_duck_type(dtype.value_type)})"
+        return _table_field(name, key, "map", [_delta_field("key", dtype.key_type, None, mode),
+                                               _delta_field("value", dtype.value_type, None, mode)])
+    return _table_field(name, key, leaf=_delta_leaf(dtype))
+
+
+def _delta_leaf(dtype) -> str:
+    """The DuckDB type of a Delta primitive type (partition values, which the log keeps as text,
+    and the typed NULL of a field a file does not hold)."""
     name = getattr(dtype, "type", "string")
     if name.startswith("decimal"):
         return name.upper()
     return "BLOB" if name == "binary" else DELTA_TYPES.get(name, "VARCHAR")
-
-
-def _physical(field) -> str:
-    return field.metadata.get("delta.columnMapping.physicalName", field.name)
-
-
-def _logical(value: str, dtype, depth: int, owner: str, held: Held) -> str:
-    """``value`` (SQL over the files' physical names) with every nested struct field renamed to
-    its name in the table: under column mapping a struct's fields, also inside lists and maps,
-    have physical names of their own (Delta protocol, "Column Mapping"). DuckDB casts structs
-    by name, so each struct is rebuilt field by field (a NULL struct stays NULL). A field the
-    scanned files do not hold under ``owner`` (the physical name of the column or field the
-    struct sits in; ``held``, see :func:`_held_fields`) was added to the table after they were
-    written: the protocol reads NULL for it. A renamed field keeps its physical name, and a
-    dropped one is no longer in the schema, so both read right from the table's schema alone."""
-    kind, item = type(dtype).__name__, f"_sleuth_e{depth}"
-    if kind == "StructType":
-        fields = ", ".join(f"{ident(f.name)} := {_field(value, f, depth, owner, held)}" for f in dtype.fields)
-        return f"CASE WHEN {value} IS NULL THEN NULL ELSE struct_pack({fields}) END"
-    if kind == "ArrayType":
-        element = _logical(item, dtype.element_type, depth + 1, owner, held)
-        return value if element == item else f"list_transform({value}, lambda {item}: {element})"
-    if kind == "MapType":
-        key = _logical(f"{item}.key", dtype.key_type, depth + 1, owner, held)
-        entry = _logical(f"{item}.value", dtype.value_type, depth + 1, owner, held)
-        if key == f"{item}.key" and entry == f"{item}.value":
-            return value
-        return (f"map_from_entries(list_transform(map_entries({value}), "
-                f"lambda {item}: struct_pack(key := {key}, value := {entry})))")
-    return value
-
-
-def _field(struct: str, field, depth: int, owner: str, held: Held) -> str:
-    """One field of a struct ``struct`` by its physical name, renamed inside; NULL of its type
-    where the files do not hold it."""
-    physical = _physical(field)
-    if (owner, physical) not in held:
-        return f"CAST(NULL AS {_duck_type(field.type)})"
-    return _logical(f"struct_extract({struct}, {literal(physical)})", field.type, depth, physical, held)
 
 
 def _deletion_vectors(table, files: Sequence[Path]) -> pa.Table | None:
@@ -301,11 +314,16 @@ def _check_existed(table, moment: dt.datetime, folder: Path) -> None:
 
 
 def _iceberg(folder: Path, as_of: str | None) -> LakeTable:
+    from pyiceberg.exceptions import ValidationError
     from pyiceberg.table import StaticTable
 
     metadata = max((p for p in (folder / "metadata").iterdir() if ICEBERG_METADATA.match(p.name)),
                    key=lambda p: int(ICEBERG_METADATA.match(p.name).group(1)))
-    table = StaticTable.from_metadata(str(metadata))
+    try:
+        table = StaticTable.from_metadata(str(metadata))
+    except (ValidationError, ValueError, OSError) as exc:
+        raise InputError(f"this Iceberg table's newest metadata file cannot be read (damaged or cut short?): "
+                         f"{_reason(exc)}", file=str(metadata)) from exc
     snapshot = table.current_snapshot()
     if as_of is not None:
         wanted = _version(as_of, folder)
@@ -315,34 +333,83 @@ def _iceberg(folder: Path, as_of: str | None) -> LakeTable:
             raise InputError(f"this Iceberg table has no snapshot {as_of!r}", file=str(folder))
     if snapshot is None:
         return LakeTable("iceberg", (), "")
-    tasks, sequence, equality = _plan(table, snapshot)
+    try:
+        tasks, sequence, equality = _plan(table, snapshot)
+    except (ValueError, OSError) as exc:  # a manifest list or manifest deleted or damaged
+        raise InputError(f"cannot read the manifests of this Iceberg table's snapshot {snapshot.snapshot_id}: "
+                         f"{_reason(exc)}", file=str(folder)) from exc
     files = tuple(_local(task.file.file_path) for task in tasks)
     deleted = _position_deletes(tasks)
     gone = 0 if deleted is None else deleted.num_rows
-    schema = _snapshot_schema(table, snapshot)
+    schema = table.schema() if as_of is None else _snapshot_schema(table, snapshot)
     deletes = tuple(_equality_delete(table, schema, entry, tasks, sequence) for entry in equality)
     note = f"; rows matching {len(deletes)} equality delete file(s) left out" if deletes else ""
-    by_id = _by_id(table, schema)
-    note += "; columns matched by field id (the table's schema changed)" if by_id is not None else ""
+    columns, mapping = _iceberg_columns(table, schema)
+    note += "; columns matched by field id (the table's schema changed)" if columns else ""
     return LakeTable("iceberg", files, f"Iceberg snapshot {snapshot.snapshot_id}, {len(files)} Parquet file(s)"
-                     + _more_note((), gone) + note, deleted=deleted, equality=deletes, folder=folder, by_id=by_id)
+                     + _more_note((), gone) + note, columns, deleted, deletes, folder, mapping)
+
+
+def _reason(exc: Exception) -> str:
+    """One line of what went wrong: a JSON validation error's first message (pyiceberg wraps
+    pydantic's), else the error's first line."""
+    errors = getattr(exc.__cause__, "errors", None) or getattr(exc, "errors", None)
+    if callable(errors):
+        return str(errors()[0].get("msg", exc))
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _snapshot_schema(table, snapshot):
-    """The schema a snapshot was written with (what time travel reads), else the table's."""
+    """The schema a snapshot was written with (what time travel reads), else the table's. The
+    newest rows read with the table's schema, which a change after the last write (a rename)
+    has moved past the snapshot's, as pyiceberg's scan and Spark read them."""
     schema_id = getattr(snapshot, "schema_id", None)
     found = next((s for s in table.metadata.schemas if s.schema_id == schema_id), None)
     return found or table.schema()
 
 
-def _by_id(table, schema) -> pa.Schema | None:
-    """The snapshot's columns as Arrow fields carrying their field ids, once the table has had
-    more than one schema (before that, every file's names are the table's)."""
-    from pyiceberg.io.pyarrow import schema_to_pyarrow
+def _iceberg_columns(table, schema) -> tuple[tuple[LakeColumn, ...], tuple]:
+    """The snapshot's columns, found in each file by field id at every depth (Iceberg spec,
+    "Column Projection"), and the name mapping that gives field ids to files written without
+    them ("Column Projection": the table's ``schema.name-mapping.default``; without one, the
+    snapshot's own names). Neither while every file's names are the table's: one schema, and no
+    name mapping with a second name for a field."""
+    from pyiceberg.table.name_mapping import create_mapping_from_schema
 
-    if len(table.metadata.schemas) < 2:
-        return None
-    return schema_to_pyarrow(schema)
+    mapping = table.metadata.name_mapping()
+    if len(table.metadata.schemas) < 2 and not _has_aliases(mapping or ()):
+        return (), ()
+    columns = tuple(_iceberg_field(f.name, f.field_type, f.field_id, f.initial_default) for f in schema.fields)
+    return (tuple(LakeColumn(c.name, c, c.dtype) for c in columns),
+            tuple(mapping or create_mapping_from_schema(schema)))
+
+
+def _has_aliases(mapped) -> bool:
+    return any(len(m.names) > 1 or _has_aliases(m.fields) for m in mapped)
+
+
+ICEBERG_TYPES = {"boolean": "BOOLEAN", "int": "INTEGER", "long": "BIGINT", "float": "FLOAT", "double": "DOUBLE",
+                 "date": "DATE", "time": "TIME", "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMPTZ",
+                 "timestamp_ns": "TIMESTAMP_NS", "timestamptz_ns": "TIMESTAMPTZ", "string": "VARCHAR",
+                 "uuid": "UUID", "binary": "BLOB"}
+"""DuckDB types of Iceberg's primitive types, as DuckDB reads their Parquet form (``fixed[n]`` as BLOB)."""
+
+
+def _iceberg_field(name: str, dtype, key: int | None, default=None) -> TableField:
+    """An Iceberg column or nested field, found by field id (a list's element and a map's key and
+    value by their place); ``default``: its ``initial-default`` (a primitive's)."""
+    kind = type(dtype).__name__
+    if kind == "StructType":
+        return _table_field(name, key, "struct", [_iceberg_field(f.name, f.field_type, f.field_id, f.initial_default)
+                                                  for f in dtype.fields])
+    if kind == "ListType":
+        return _table_field(name, key, "list", [_iceberg_field("element", dtype.element_type, None)])
+    if kind == "MapType":
+        return _table_field(name, key, "map", [_iceberg_field("key", dtype.key_type, None),
+                                               _iceberg_field("value", dtype.value_type, None)])
+    text = str(dtype)
+    leaf = text.upper() if text.startswith("decimal") else ICEBERG_TYPES.get(text, "BLOB")
+    return _table_field(name, key, leaf=leaf, default=literal(default))
 
 
 def _plan(table, snapshot):
@@ -423,24 +490,20 @@ def lake_source(store: Store, lake: LakeTable, ranks: str, row_id: str, cancel: 
     ``ranks`` names the rank table made here when rows were deleted (dropped with the view)."""
     files = literal_list([str(p) for p in lake.files])
     counts = dict(store.rows(f"SELECT file_name, num_rows FROM parquet_file_metadata({files})", cancel))
-    by_id = _by_id_option(store, files, lake.by_id, cancel)
-    options = by_id or (", union_by_name=true" if len(lake.files) > 1 else "")
+    found = _found(store, lake, cancel)
     sizes = [int(counts[str(path)]) for path in lake.files]
     gone = [0] * len(sizes)
     deleted = [lake.deleted] if lake.deleted is not None else []
-    deleted += [_equality_positions(store, files, delete, by_id or ", union_by_name=true", cancel)
-                for delete in lake.equality]
+    deleted += [_equality_positions(store, lake, delete, found, cancel) for delete in lake.equality]
     if any(part.num_rows for part in deleted):
         gone = _make_ranks(store, ranks, pa.concat_tables(deleted), sizes, cancel)
     firsts = [sum(s - g for s, g in zip(sizes[:i], gone[:i])) for i in range(len(sizes))]
     index = "t.file_index::BIGINT"
     number = f"CAST({literal_list(firsts)} AS BIGINT[])[{index} + 1] + t.file_row_number"
-    scan = f"read_parquet({files}, file_row_number=true{options})"
     less, joined = _kept(ranks, index, any(gone))
-    held = _held_fields(store, files, lake.columns, cancel) if lake.columns else {}
-    anywhere = frozenset().union(*held.values())
-    rows = f"(SELECT {number}{less} AS {ident(row_id)}, {_columns(lake.columns, index, anywhere)} FROM {scan} t{joined})"
-    pages = [_file_page(path, i, first, lost, ranks, row_id, lake.columns, held.get(str(path), frozenset()), by_id)
+    scan = _scan(lake, lake.files, range(len(lake.files)), found)
+    rows = f"(SELECT {number}{less} AS {ident(row_id)}, {_selected(lake)} FROM {scan} t{joined})"
+    pages = [_file_page(lake, path, i, first, lost, ranks, row_id, found)
              for i, (path, first, lost) in enumerate(zip(lake.files, firsts, gone))]
     return LakeSource(rows, f"({' UNION ALL BY NAME '.join(pages)})")
 
@@ -458,82 +521,174 @@ def _kept(ranks: str, index: str, any_gone: bool) -> tuple[str, str]:
     return less, joined
 
 
-def _held_fields(store: Store, files: str, columns: Sequence[LakeColumn], cancel: CancelToken) -> dict[str, Held]:
-    """What each file holds, from its Parquet schema (footer) alone: a column or nested field
-    added to the table later is in the newer files only. Pairs rather than names, since a
-    table that turned column mapping on keeps its old names as physical names, which may repeat
-    in different structs."""
-    known = _physical_names(columns)
-    held = {}
-    for file, names, children in store.rows(
-            f"SELECT file_name, list(name ORDER BY column_id), list(coalesce(num_children, 0) ORDER BY column_id) "
-            f"FROM parquet_schema({files}) GROUP BY file_name", cancel):
-        pairs, open_groups = set(), [["", children[0]]]  # the schema's root, then its columns depth first
-        for node, count in zip(names[1:], children[1:]):
-            owner = open_groups[-1][0]
-            open_groups[-1][1] -= 1
-            pairs.add((owner, node))
-            if count:
-                open_groups.append([node if node in known else owner, count])
-            while open_groups and open_groups[-1][1] == 0:
-                open_groups.pop()
-        held[file] = frozenset(pairs)
-    return held
-
-
-def _physical_names(columns: Sequence[LakeColumn]) -> set[str]:
-    """The physical names of the mapped columns and of every struct field inside them."""
-    names, types = set(), [c.nested for c in columns if c.nested is not None]
-    names.update(c.physical for c in columns if c.physical is not None)
-    while types:
-        dtype = types.pop()
-        kind = type(dtype).__name__
-        if kind == "StructType":
-            names.update(_physical(f) for f in dtype.fields)
-            types.extend(f.type for f in dtype.fields)
-        elif kind == "ArrayType":
-            types.append(dtype.element_type)
-        elif kind == "MapType":
-            types.extend((dtype.key_type, dtype.value_type))
-    return names
-
-
-def _file_page(path: Path, index: int, first: int, lost: int, ranks: str, row_id: str,
-               columns: Sequence[LakeColumn], held: Held, by_id: str = "") -> str:
+def _file_page(lake: LakeTable, path: Path, index: int, first: int, lost: int, ranks: str, row_id: str,
+               found: dict[str, tuple]) -> str:
     """One file's rows of the ROW_ID range ``[PAGE_FROM, PAGE_TO)``: its row numbers from
     ``PAGE_FROM - first`` to ``PAGE_TO - first + lost`` (a kept row moves up by at most the
-    rows the file lost), so the reader skips the row groups and files outside them. A mapped
-    column or nested field the file does not hold (``held``) is NULL in it, as in the scan of
-    all files."""
+    rows the file lost), so the reader skips the row groups and files outside them. The file's
+    columns are found as in the scan of all files (``found``)."""
     less, joined = _kept(ranks, str(index), lost > 0)
     bound = (f"t.file_row_number >= {PAGE_FROM} - {first} AND t.file_row_number < {PAGE_TO} - {first} + {lost}")
-    scan = f"read_parquet({literal_list([str(path)])}, file_row_number=true{by_id})"
-    return (f"SELECT {first} + t.file_row_number{less} AS {ident(row_id)}, {_columns(columns, str(index), held)} "
-            f"FROM {scan} t{joined} {'AND' if joined else 'WHERE'} {bound}")
+    return (f"SELECT {first} + t.file_row_number{less} AS {ident(row_id)}, {_selected(lake)} "
+            f"FROM {_scan(lake, [path], [index], found)} t{joined} {'AND' if joined else 'WHERE'} {bound}")
 
 
-def _by_id_option(store: Store, files: str, schema: pa.Schema | None, cancel: CancelToken) -> str:
-    """``read_parquet``'s option that reads each file's columns by field id under the snapshot's
-    names and types (Iceberg spec, "Column Projection": ids not in a file read NULL); "" without
-    ``schema``, or when a file holds no field ids (added by ``add_files`` and resolved through the
-    table's name mapping, which this does not read): those are read by name, as before. The
-    DuckDB types are those DuckDB gives an empty Arrow table of the schema."""
-    if schema is None:
-        return ""
-    (with_ids, every), = store.rows(f"SELECT count(DISTINCT file_name) FILTER (WHERE field_id IS NOT NULL), "
-                                    f"count(DISTINCT file_name) FROM parquet_schema({files})", cancel)
-    if with_ids < every:
-        return ""
-    with store.job_cursor(cancel) as cur:
-        cur.register("lake_schema", schema.empty_table())
-        types = [row[1] for row in cur.execute("DESCRIBE SELECT * FROM lake_schema").fetchall()]
-        cur.unregister("lake_schema")
-    entries = ", ".join(f"{int(field.metadata[b'PARQUET:field_id'])}: {{name: {literal(field.name)}, "
-                        f"type: {literal(dtype)}, default_value: NULL}}" for field, dtype in zip(schema, types))
-    return f", schema=MAP {{{entries}}}"
+def _selected(lake: LakeTable) -> str:
+    """The table's columns from a scan ``t`` (:func:`_scan`)."""
+    return "t.* EXCLUDE (file_index, file_row_number)" if lake.columns else "t.* EXCLUDE (file_row_number)"
 
 
-def _equality_positions(store: Store, files: str, delete: EqualityDelete, options: str,
+def _scan(lake: LakeTable, paths: Sequence[Path], indexes: Sequence[int], found: dict[str, tuple]) -> str:
+    """A scan of ``paths`` (the table's files ``indexes``, or a delete file) with ``file_index``,
+    ``file_row_number`` and the table's columns by its names. Where the files' columns are found
+    by key (``lake.columns``), files that hold the table's fields alike are read together, one
+    ``read_parquet`` each: a field renamed since a file was written has another name in it, and
+    DuckDB, which matches nested fields by name, would read NULL for it."""
+    if not lake.columns:
+        union = ", union_by_name=true" if len(paths) > 1 else ""
+        return f"read_parquet({literal_list([str(p) for p in paths])}, file_row_number=true{union})"
+    alike: dict[tuple, list[tuple[Path, int]]] = {}
+    for path, index in zip(paths, indexes):
+        alike.setdefault(found[str(path)], []).append((path, index))
+    return "(" + " UNION ALL BY NAME ".join(_read_alike(lake, group, layout) for layout, group in alike.items()) + ")"
+
+
+def _read_alike(lake: LakeTable, files: Sequence[tuple[Path, int]], layout: tuple) -> str:
+    """The table's columns from ``files`` (path, index among the table's files), which hold them
+    as ``layout`` says; an Iceberg column is cast to the snapshot's type (an int widened to long)."""
+    at = f"CAST({literal_list([i for _, i in files])} AS BIGINT[])[t.file_index::BIGINT + 1]"
+    union = ", union_by_name=true" if len(files) > 1 else ""
+    columns = ", ".join(f"{_column(c, at, held, lake.kind == 'iceberg')} AS {ident(c.name)}"
+                        for c, held in zip(lake.columns, layout))
+    return (f"SELECT {at} AS file_index, t.file_row_number, {columns} "
+            f"FROM read_parquet({literal_list([str(p) for p, _ in files])}, file_row_number=true{union}) t")
+
+
+def _column(column: LakeColumn, index: str, found: Found | None, cast: bool) -> str:
+    """A column from a scan ``t`` of a file holding it as ``found`` (``index``: the file's
+    index among the table's, which picks a partition column's value)."""
+    if column.field is None:
+        return f"CAST(CAST({literal_list(column.values)} AS VARCHAR[])[{index} + 1] AS {column.dtype})"
+    value = _read(f"t.{ident(found[0])}" if found else "", column.field, found, 0)
+    return f"CAST({value} AS {column.dtype})" if cast and found else value
+
+
+def _read(value: str, field: TableField, found: Found | None, depth: int) -> str:
+    """``value`` (SQL over a file's names) by the table's names: a struct the file holds under
+    other names (Delta's physical names, an Iceberg field renamed since), or with fields the
+    table dropped, is rebuilt field by field, also inside lists and maps (DuckDB casts structs
+    by name, so a cast would read NULL); a NULL struct stays NULL; a field the file does not
+    hold (added after it was written) is NULL of its type, as both formats' specs read it (or
+    Iceberg's ``initial-default``, when it was added with one)."""
+    if found is None:
+        return f"CAST({field.default} AS {field.dtype})"
+    _, exact, inner = found
+    if exact:
+        return value
+    item = f"_sleuth_e{depth}"
+    if field.kind == "struct":
+        fields = ", ".join(f"{ident(f.name)} := "
+                           f"{_read(f'struct_extract({value}, {literal(sub[0])})' if sub else '', f, sub, depth)}"
+                           for f, sub in zip(field.inner, inner))
+        return f"CASE WHEN {value} IS NULL THEN NULL ELSE struct_pack({fields}) END"
+    if field.kind == "list":
+        return f"list_transform({value}, lambda {item}: {_read(item, field.inner[0], inner[0], depth + 1)})"
+    key, entry = (_read(f"{item}.{part}", f, sub, depth + 1) for part, f, sub in zip(("key", "value"), field.inner, inner))
+    return (f"map_from_entries(list_transform(map_entries({value}), "
+            f"lambda {item}: struct_pack(key := {key}, value := {entry})))")
+
+
+def _found(store: Store, lake: LakeTable, cancel: CancelToken) -> dict[str, tuple]:
+    """Where each file (data files, equality delete files) holds each of ``lake.columns`` (a
+    :data:`Found`, None where it does not), from the files' Parquet schemas (footers) alone."""
+    if not lake.columns:
+        return {}
+    paths = [*lake.files, *(delete.file for delete in lake.equality)]
+    trees = _file_trees(store, paths, cancel)
+    return {str(path): _layout(lake, path, trees[str(path)]) for path in paths}
+
+
+def _layout(lake: LakeTable, path: Path, root: FileNode) -> tuple:
+    """Where the file ``root`` holds each column. A file without field ids is read by name:
+    an Iceberg file through the table's name mapping; a Delta file under ``id`` mapping is
+    refused, as the protocol allows (it would read NULL in every column)."""
+    if not any(node.field_id is not None for node in root.children):
+        if lake.kind == "delta" and any(isinstance(c.field.key, int) for c in lake.columns if c.field):
+            raise InputError("this Delta table finds its columns by Parquet field id (column mapping id mode), "
+                             f"and its file {path.name} holds none", file=str(lake.folder))
+        if lake.name_mapping:
+            root = _named(root, lake.name_mapping)
+    return tuple(_find(c.field, _child(root, c.field.key)) if c.field else None for c in lake.columns)
+
+
+def _file_trees(store: Store, paths: Sequence[Path], cancel: CancelToken) -> dict[str, FileNode]:
+    """Each file's Parquet schema as a tree, from one query over the footers."""
+    trees = {}
+    for file, *nodes in store.rows(
+            f"SELECT file_name, list(name ORDER BY column_id), list(field_id ORDER BY column_id), "
+            f"list(coalesce(repetition_type = 'REPEATED', false) ORDER BY column_id), "
+            f"list(coalesce(num_children, 0) ORDER BY column_id) "
+            f"FROM parquet_schema({literal_list([str(p) for p in paths])}) GROUP BY file_name", cancel):
+        trees[file] = _node(iter(zip(*nodes)))
+    return trees
+
+
+def _node(nodes) -> FileNode:
+    """The next node of a depth-first schema listing, with its children."""
+    name, field_id, repeated, count = next(nodes)
+    return FileNode(name, field_id, repeated, tuple(_node(nodes) for _ in range(count)))
+
+
+def _named(node: FileNode, mapped: Sequence) -> FileNode:
+    """``node`` with the field ids the name mapping ``mapped`` gives its children's names (Iceberg
+    spec, "Column Projection": a name the mapping lacks has no id, so is not read); the groups a
+    list's elements and a map's entries repeat in take their children's names from the same level."""
+    children = []
+    for child in node.children:
+        entry = next((m for m in mapped if child.name in m.names), None)
+        if entry is not None:
+            children.append(replace(_named(child, entry.fields), field_id=entry.field_id))
+        elif child.repeated:
+            children.append(_named(child, mapped))
+        else:
+            children.append(replace(child, field_id=None, children=()))
+    return replace(node, children=tuple(children))
+
+
+def _child(node: FileNode, key: int | str | None) -> FileNode | None:
+    """The child of ``node`` found by ``key``: a field id, or a name."""
+    return next((c for c in node.children if (c.field_id if isinstance(key, int) else c.name) == key), None)
+
+
+def _find(field: TableField, node: FileNode | None) -> Found | None:
+    """Where the file's ``node`` holds ``field`` and each field inside it (see :data:`Found`)."""
+    if node is None:
+        return None
+    if field.kind == "struct":
+        inner = tuple(_find(f, _child(node, f.key)) for f in field.inner)
+        exact = len(node.children) == len(inner) and all(
+            sub is not None and sub[0] == f.name and sub[1] for f, sub in zip(field.inner, inner))
+        return node.name, exact, inner
+    if field.kind in ("list", "map"):
+        inner = tuple(_find(f, part) for f, part in zip(field.inner, _parts(field, node)))
+        return node.name, all(sub is not None and sub[1] for sub in inner), inner
+    return node.name, True, ()
+
+
+def _parts(field: TableField, node: FileNode) -> tuple[FileNode, ...]:
+    """A list's element or a map's key and value under ``node``: inside the group they repeat
+    in (Parquet's LIST and MAP layouts), except where that group is the element itself (an
+    older two-level list, by the format's backward-compatibility rules)."""
+    if not node.children:
+        return ()
+    repeated = node.children[0]
+    if field.kind == "map":
+        return repeated.children
+    three_levels = len(repeated.children) == 1 and repeated.name not in ("array", f"{node.name}_tuple")
+    return (repeated.children[0] if three_levels else repeated,)
+
+
+def _equality_positions(store: Store, lake: LakeTable, delete: EqualityDelete, found: dict[str, tuple],
                         cancel: CancelToken) -> pa.Table:
     """The (``file_index``, ``pos``) rows an equality delete file removes: one semi-join over the
     equality columns of the files it applies to (nulls equal nulls, as the spec says)."""
@@ -543,27 +698,9 @@ def _equality_positions(store: Store, files: str, delete: EqualityDelete, option
     with store.job_cursor(cancel) as cur:
         return cur.sql(
             f"SELECT t.file_index::BIGINT AS file_index, t.file_row_number::BIGINT AS pos "
-            f"FROM read_parquet({files}, file_row_number=true{options}) t "
-            f"SEMI JOIN read_parquet({literal_list([str(delete.file)])}{options}) d ON {match} "
+            f"FROM {_scan(lake, lake.files, range(len(lake.files)), found)} t "
+            f"SEMI JOIN {_scan(lake, [delete.file], [0], found)} d ON {match} "
             f"WHERE t.file_index IN ({', '.join(map(str, delete.file_indexes))})").to_arrow_table()
-
-
-def _columns(columns: Sequence[LakeColumn], index: str, held: Held = frozenset()) -> str:
-    """The table's columns from a scan ``t`` of file number ``index`` (an expression): renamed
-    from physical names, partition values per file; NULL where the scanned files do not hold a
-    column or nested field (``held``: what the one file holds, or any of them for a scan of all)."""
-    if not columns:
-        return "t.* EXCLUDE (file_row_number)"
-    return ", ".join(f"{_column(c, index, held)} AS {ident(c.name)}" for c in columns)
-
-
-def _column(column: LakeColumn, index: str, held: Held) -> str:
-    if column.physical is None:
-        return f"CAST(CAST({literal_list(column.values)} AS VARCHAR[])[{index} + 1] AS {column.dtype})"
-    if ("", column.physical) not in held:
-        return f"CAST(NULL AS {column.dtype})"
-    read = f"t.{ident(column.physical)}"
-    return read if column.nested is None else _logical(read, column.nested, 0, column.physical, held)
 
 
 def _make_ranks(store: Store, ranks: str, deleted: pa.Table, sizes: Sequence[int], cancel: CancelToken) -> list[int]:

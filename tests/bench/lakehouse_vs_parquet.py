@@ -12,7 +12,9 @@ plain folder glob, to tell the cost of the table's log from the cost of its numb
 (``--folder`` keeps the written tables there and reuses them on the next run). With
 ``--deletion-vectors`` (run with ``PYTHONPATH=.``: it writes the vectors with the tests' helper) it instead compares the Delta table with a copy (hard links) whose every
 file lost 1% of its rows to deletion vectors: CPU time of the open, of the table's count and of
-one page of the table from the middle, where deleted rows cost a join.
+one page of the table from the middle, where deleted rows cost a join. With ``--evolved`` it
+compares the same three for an Iceberg table renamed (a column, a nested struct field) after half
+its rows were written, read by field id, with the same rows in one Parquet file.
 """
 
 from __future__ import annotations
@@ -109,13 +111,45 @@ def cpu_seconds() -> float:
 
 
 def deleted_rows_cost(delta: Path, repeats: int) -> None:
+    """Open, count and a page of the Delta table with and without deleted rows (:func:`open_count_page`)."""
+    open_count_page({"delta": delta, "delta, 1% deleted by vectors": with_deletion_vectors(delta)}, repeats)
+
+
+def evolved_iceberg(rows: int, root: Path) -> dict[str, Path]:
+    """The rows as an Iceberg table whose first half was written before ``score`` was renamed
+    ``probability`` and the struct field ``context.device`` renamed ``platform`` (files read by
+    field id at every depth), and the same rows under the new names as one Parquet file."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    specs = {"parquet": root / "evolved.parquet", "iceberg, renamed after the first half": root / "ml" / "evolved"}
+    if (root / "evolved.db").exists():
+        return specs
+    rng = np.random.default_rng(2)
+    context = pc.make_struct(pa.array(rng.choice(["ios", "android", "web"], rows)),
+                             pa.array(rng.choice(["a", "b"], rows)), field_names=["device", "app"])
+    table = make_rows(rows).append_column("context", context)
+    catalog = SqlCatalog("bench", uri=f"sqlite:///{root / 'evolved.db'}", warehouse=f"file://{root}")
+    catalog.create_namespace("ml")
+    catalog.create_table("ml.evolved", schema=table.schema).append(table.slice(0, rows // 2))
+    with catalog.load_table("ml.evolved").update_schema() as update:
+        update.rename_column("score", "probability")
+        update.rename_column("context.device", "platform")
+    evolved = catalog.load_table("ml.evolved")
+    renamed = table.rename_columns(["probability" if n == "score" else n for n in table.column_names])
+    renamed = renamed.set_column(renamed.schema.get_field_index("context"), "context", pc.make_struct(
+        pc.struct_field(context, "device"), pc.struct_field(context, "app"), field_names=["platform", "app"]))
+    evolved.append(renamed.slice(rows // 2).cast(evolved.schema().as_arrow()))
+    pq.write_table(renamed, specs["parquet"])
+    return specs
+
+
+def open_count_page(specs: dict[str, Path], repeats: int) -> None:
     """Print the CPU time of open, count and a page at the middle (as the table reads it: the
-    window of the whole view, rows 200 from the middle), with and without deleted rows."""
+    window of the whole view, rows 200 from the middle) of each of ``specs``, in turns."""
     from analysis.data.open_log import load_log
     from analysis.store import Store
     from analysis.window import TableSpec, fetch_window, prepare_table
 
-    specs = {"delta": delta, "delta, 1% deleted by vectors": with_deletion_vectors(delta)}
     costs: dict[str, list[tuple[float, float, float]]] = {kind: [] for kind in specs}
     for _ in range(repeats):
         for kind, spec in specs.items():
@@ -140,10 +174,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--folder", type=Path, help="write the tables here, or reuse them when already there")
     parser.add_argument("--deletion-vectors", action="store_true", help="measure what deleted rows cost instead")
+    parser.add_argument("--evolved", action="store_true",
+                        help="measure an Iceberg table renamed (a column, a nested field) after half its rows instead")
     args = parser.parse_args()
     if args.folder:
         args.folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="sleuth-lake-") as scratch:
+        if args.evolved:
+            open_count_page(evolved_iceberg(args.rows, args.folder or Path(scratch)), args.repeats)
+            return
         specs = write_tables(args.rows, args.folder or Path(scratch))
         if args.deletion_vectors:
             deleted_rows_cost(specs["delta"], args.repeats)

@@ -176,30 +176,54 @@ def struct_fields(fields: list, *names: str) -> list:
     return fields
 
 
-def _arrow_type(dtype) -> pa.DataType:
+def physical(field: dict) -> str:
+    return field["metadata"][PHYSICAL]
+
+
+def _arrow_type(dtype, name_of=physical, ids: bool = True) -> pa.DataType:
     if isinstance(dtype, str):
         return ARROW_TYPES[dtype]
     if dtype["type"] == "struct":
-        return pa.struct([_arrow_field(f) for f in dtype["fields"]])
+        return pa.struct([_arrow_field(f, name_of, ids) for f in dtype["fields"]])
     if dtype["type"] == "array":
-        return pa.list_(_arrow_type(dtype["elementType"]))
-    return pa.map_(_arrow_type(dtype["keyType"]), _arrow_type(dtype["valueType"]))
+        return pa.list_(_arrow_type(dtype["elementType"], name_of, ids))
+    return pa.map_(_arrow_type(dtype["keyType"], name_of, ids), _arrow_type(dtype["valueType"], name_of, ids))
 
 
-def _arrow_field(field: dict) -> pa.Field:
-    return pa.field(field["metadata"][PHYSICAL], _arrow_type(field["type"]),
-                    metadata={"PARQUET:field_id": str(field["metadata"][FIELD_ID])})
+def _arrow_field(field: dict, name_of=physical, ids: bool = True) -> pa.Field:
+    """The Parquet field of a Delta schema field: named ``name_of(field)``, its id as field id."""
+    return pa.field(name_of(field), _arrow_type(field["type"], name_of, ids),
+                    metadata={"PARQUET:field_id": str(field["metadata"][FIELD_ID])} if ids else None)
 
 
-def _physical_row(value, dtype):
-    """``value`` (by the table's names) with every struct's keys turned into physical names."""
+def _physical_row(value, dtype, name_of=physical):
+    """``value`` (by the table's names) with every struct's keys turned into ``name_of`` (physical names)."""
     if value is None or isinstance(dtype, str):
         return value
     if dtype["type"] == "struct":
-        return {f["metadata"][PHYSICAL]: _physical_row(value.get(f["name"]), f["type"]) for f in dtype["fields"]}
+        return {name_of(f): _physical_row(value.get(f["name"]), f["type"], name_of) for f in dtype["fields"]}
     if dtype["type"] == "array":
-        return [_physical_row(v, dtype["elementType"]) for v in value]
-    return [(k, _physical_row(v, dtype["valueType"])) for k, v in value.items()]
+        return [_physical_row(v, dtype["elementType"], name_of) for v in value]
+    pairs = value.items() if isinstance(value, dict) else value  # a map as a dict or as Arrow's pairs
+    return [(k, _physical_row(v, dtype["valueType"], name_of)) for k, v in pairs]
+
+
+def append_file(table: Path, rows: Sequence[dict], name_of=physical, field_ids: bool = True) -> str:
+    """Commit one more data file holding ``rows`` (by the table's names) under the names
+    ``name_of(field)`` gives each column and nested field (the physical names by default), with
+    the log's ``delta.columnMapping.id`` as Parquet field ids (none when not ``field_ids``).
+    Returns the file's name."""
+    log = table / "_delta_log"
+    version = max(int(p.stem) for p in log.glob("*.json")) + 1
+    schema = json.loads(latest_metadata(table)["schemaString"])
+    arrow = pa.schema([_arrow_field(f, name_of, field_ids) for f in schema["fields"]])
+    file, now = f"part-{uuid.uuid4()}.parquet", int(time.time() * 1000)
+    pq.write_table(pa.Table.from_pylist([_physical_row(row, schema, name_of) for row in rows], schema=arrow), table / file)
+    actions = [{"add": {"path": file, "partitionValues": {}, "size": (table / file).stat().st_size,
+                        "modificationTime": now, "dataChange": True}},
+               {"commitInfo": {"timestamp": now, "operation": "WRITE"}}]
+    (log / f"{version:020d}.json").write_text("\n".join(json.dumps(a) for a in actions) + "\n")
+    return file
 
 
 def add_mapped_column(table: Path, name: str, values: pa.Array) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -31,13 +32,13 @@ def expected(*frames) -> pd.DataFrame:
     return pd.concat(frames).sort_values("request_id").reset_index(drop=True)
 
 
-def iceberg_table(tmp_path, rows: pd.DataFrame):
+def iceberg_table(tmp_path, rows: pd.DataFrame | pa.Table):
     """An Iceberg table ``ml.predictions`` in a local sql-sqlite catalog, ``rows`` its first append."""
     from pyiceberg.catalog.sql import SqlCatalog
 
     catalog = SqlCatalog("local", uri=f"sqlite:///{tmp_path / 'catalog.db'}", warehouse=f"file://{tmp_path}")
     catalog.create_namespace("ml")
-    first = pa.Table.from_pandas(rows, preserve_index=False)
+    first = rows if isinstance(rows, pa.Table) else pa.Table.from_pandas(rows, preserve_index=False)
     table = catalog.create_table("ml.predictions", schema=first.schema)
     table.append(first)
     return catalog, table
@@ -145,6 +146,10 @@ def test_delta_deletion_vectors_leave_out_the_deleted_rows_and_keep_row_ids_dens
     assert page == in_file_order[190:195]  # e.g. r195..r198, r200 when the 200-row file comes first
     before = open_dataset(store, [str(path)], as_of="1")  # the version before the DELETE has every row
     assert before.row_count == 350 and len(before.report.warnings[0].split(";")) == 1
+    vectors = next(path.glob("deletion_vector_*.bin"))
+    vectors.unlink()  # a deletion vector file gone: one sentence naming it, not delta-rs's DeltaError
+    with pytest.raises(InputError, match=f"^{re.escape(str(path))}: cannot read this Delta table: .*{vectors.name}$"):
+        open_dataset(store, [str(path)])
 
 
 def test_iceberg_position_deletes_leave_out_the_deleted_rows(store, tmp_path):
@@ -485,3 +490,23 @@ def test_iceberg_files_added_without_field_ids_are_still_read_by_name(store, tmp
     pd.testing.assert_frame_equal(rows_of(store, opened), expected(batch(0, 4), batch(4, 3)), check_dtype=False)
     pd.testing.assert_frame_equal(rows_of(store, opened), library_read(table.scan().to_arrow().to_reader()),
                                   check_dtype=False)
+
+
+def test_a_damaged_iceberg_metadata_file_or_a_missing_manifest_list_is_one_sentence(store, tmp_path):
+    """An Iceberg table whose newest metadata file was cut short names that file; one whose
+    snapshot's manifest list is gone names the table and the missing file, each in one sentence
+    (pyiceberg raises a JSON validation error and a file-not-found error)."""
+    table = iceberg_table(tmp_path, batch(0, 3))[1]
+    folder = tmp_path / "ml" / "predictions"
+    manifest_list = Path(table.current_snapshot().manifest_list.removeprefix("file://"))
+    manifest_list.unlink()
+    with pytest.raises(InputError) as caught:
+        open_dataset(store, [str(folder)])
+    message = str(caught.value)
+    assert message.startswith(str(folder)) and manifest_list.name in message and "\n" not in message
+    newest = max(folder.glob("metadata/*.metadata.json"), key=lambda p: p.stat().st_mtime)
+    newest.write_text(newest.read_text()[:40])
+    with pytest.raises(InputError) as caught:
+        open_dataset(store, [str(folder)])
+    message = str(caught.value)
+    assert message.startswith(str(newest)) and "cannot be read" in message and "\n" not in message
