@@ -75,13 +75,20 @@ def delong_rank_components(y: np.ndarray, rank: np.ndarray) -> tuple[float, np.n
     rank = np.asarray(rank)
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     groups = int(rank.max()) + 1 if len(rank) else 0
-    pos_ranks, neg_ranks = rank[y], rank[~y]
-    pos_in = np.bincount(pos_ranks, minlength=groups)
-    neg_in = np.bincount(neg_ranks, minlength=groups)
-    v10_of_group = (np.cumsum(neg_in) - 0.5 * neg_in) / max(n_neg, 1)
-    v01_of_group = 1.0 - (np.cumsum(pos_in) - 0.5 * pos_in) / max(n_pos, 1)
-    v10, v01 = v10_of_group[pos_ranks], v01_of_group[neg_ranks]
+    pos_ranks = rank[y]
+    v10 = _below(np.bincount(rank[~y], minlength=groups), n_neg)[pos_ranks]
+    del pos_ranks  # each step's arrays are as long as the scores: hold as few at once as may be
+    v01 = _below(np.bincount(rank[y], minlength=groups), n_pos)[rank[~y]]
+    np.subtract(1.0, v01, out=v01)
     return float(v10.mean()) if n_pos else float("nan"), v10, v01
+
+
+def _below(counts: np.ndarray, total: int) -> np.ndarray:
+    """Per group, the share of ``total`` rows in the groups below it plus half of its own."""
+    share = np.cumsum(counts, dtype=np.float64)
+    share -= 0.5 * counts
+    share /= max(total, 1)
+    return share
 
 
 def delong_variance(y: np.ndarray, score: np.ndarray) -> tuple[float, float]:
@@ -101,14 +108,19 @@ def delong_paired_variance(y: np.ndarray, first: np.ndarray, second: np.ndarray)
 
 
 def delong_paired_rank_variance(y: np.ndarray, first: np.ndarray, second: np.ndarray) -> tuple[float, float, float]:
-    """:func:`delong_paired_variance` from the two scores' dense ranks (see :func:`dense_rank`)."""
+    """:func:`delong_paired_variance` from the two scores' dense ranks (see :func:`dense_rank`).
+
+    The variance of the difference of the AUCs, ``S10_aa + S10_bb - 2 S10_ab`` over
+    ``n_pos`` plus the same over the negatives, is the sample variance of each row's
+    difference of components: one array a class, not the 2 x n copies a covariance matrix takes."""
     y = np.asarray(y).astype(bool)
     auc_a, v10_a, v01_a = delong_rank_components(y, first)
-    auc_b, v10_b, v01_b = delong_rank_components(y, second)
-    s10 = np.cov(np.vstack([v10_a, v10_b])) if len(v10_a) > 1 else np.zeros((2, 2))
-    s01 = np.cov(np.vstack([v01_a, v01_b])) if len(v01_a) > 1 else np.zeros((2, 2))
-    covariance = s10 / max(len(v10_a), 1) + s01 / max(len(v01_a), 1)
-    return auc_a, auc_b, float(covariance[0, 0] + covariance[1, 1] - 2 * covariance[0, 1])
+    auc_b, v10, v01 = delong_rank_components(y, second)
+    v10 -= v10_a
+    v01 -= v01_a
+    del v10_a, v01_a
+    variance = sum(d.var(ddof=1) / len(d) for d in (v10, v01) if len(d) > 1)
+    return auc_a, auc_b, float(variance)
 
 
 def rates_above_p(hits, trials, other_hits, other_trials) -> np.ndarray:
