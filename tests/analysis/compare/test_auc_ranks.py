@@ -13,14 +13,7 @@ from analysis.data.roles import RoleMap, TaskType
 from analysis.scope import Scope
 from analysis.stats import comparison as cs
 from analysis.stats.significance import delong_rank_components, dense_rank
-
-
-def _scores(seed, n=400):
-    rng = np.random.default_rng(seed)
-    y = rng.random(n) < 0.3
-    a = np.round(rng.random(n) + 0.4 * y, 2)  # rounding makes ties
-    b = np.round(rng.random(n) + 0.7 * y, 2)
-    return y, a, b
+from tests.analysis.stats.test_significance import _labelled_scores as _scores, _placements
 
 
 def _scipy_dense_rank(score):
@@ -36,8 +29,7 @@ def test_rank_components_are_the_pairwise_definition():
     """V10 and V01 by definition: each positive's wins over the negatives, ties half."""
     y, a, _ = _scores(5)
     auc, v10, v01 = delong_rank_components(y, _scipy_dense_rank(a))
-    pos, neg = a[y], a[~y]
-    psi = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+    psi = _placements(y, a)
     assert auc == pytest.approx(roc_auc_score(y, a), abs=1e-12)
     np.testing.assert_allclose(v10, psi.mean(axis=1))
     np.testing.assert_allclose(v01, psi.mean(axis=0))
