@@ -44,8 +44,8 @@ from scipy import stats
 
 from analysis.slicing.binning import bin_column
 from analysis.compare.comparison import (
-    STORED_OUTCOMES, Pairing, Rows, accuracy_tests, at_threshold, complement, compared_rows, default_metric,
-    mean_loss_tests, pair_versions, paired_rows_with_log, stored_pairs,
+    PAIR_LABEL, Pairing, Rows, accuracy_tests, at_threshold, complement, compared_rows, default_metric,
+    mean_loss_tests, pair_versions, paired_rows_with_log, side_column, stored_pairs,
 )
 from analysis.stats.multiple_testing import adjust_p_values
 from analysis.dataset import Dataset
@@ -54,7 +54,7 @@ from analysis.compare.flips import flip_indicator_sql
 from analysis.metrics.per_version import METRICS
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident, where_clause
-from analysis.data.roles import RoleMap
+from analysis.data.roles import RoleMap, TaskType
 from analysis.scope import Scope
 from analysis.slices import And, Compare, Not, Predicate, Slice, all_of, role_leaves, to_sql, to_text
 from analysis.store import Store
@@ -73,6 +73,10 @@ the searched share, ample to rank it, and the search takes seconds instead of a 
 SAMPLE_MODULUS = 1_000_003
 
 SLICE_METRICS = {"accuracy", "error_rate", "log_loss", "mae"}
+
+_FLIP_OUTCOMES = {TaskType.BINARY: ("pred", "ok"), TaskType.MULTICLASS: ("pred", "ok"), TaskType.REGRESSION: ("loss",)}
+"""The outcomes of each version discovery's flip signal reads (:func:`analysis.compare.flips.flip_indicator_sql`):
+right/wrong and the prediction, or a regression's losses."""
 
 REFINED = 3
 """The worst slices (significantly worse, most requests lost) offered one numeric threshold more."""
@@ -230,7 +234,8 @@ def _searched_pairs(store: Store, dataset: Dataset, roles: RoleMap, pairing: Pai
     if rows.stored is not None:
         rows, sampled = paired_rows_with_log(rows.stored, dataset, sampled), None
     where = where_clause(sampled)
-    kept = ", ".join([ident(c) for c in dict.fromkeys([ROW_ID, *roles.features])] + list(STORED_OUTCOMES))
+    outcomes = [PAIR_LABEL] + [side_column(s, what) for s in ("b", "c") for what in _FLIP_OUTCOMES[roles.task]]
+    kept = ", ".join([ident(c) for c in dict.fromkeys([ROW_ID, *roles.features])] + outcomes)
     name = store.new_name("searched")
     store.execute(Sql(f"CREATE TABLE {ident(name)} AS SELECT {kept} FROM ({rows.sql.text}){where.text}",
                       rows.sql.params + where.params), cancel)

@@ -9,7 +9,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from analysis.compare.comparison import (
     COMPARED, Comparison, Pairing, Side, at_threshold, compare_metrics, compared_rows, default_metric, pair_and_sum,
-    pair_versions, paired_sums, stored_pairs,
+    pair_versions, paired_sums, stored_outcomes, stored_pairs,
 )
 from analysis.compare.regressed_slices import (
     ALPHA, SliceDiff, SliceSettings, slice_columns, slice_comparisons, slice_metric,
@@ -130,7 +130,8 @@ def run_comparison(scope: Scope, base: str, candidate: str, settings: ReportSett
         partial(_result(roles, verdict, (), flip_table, tolerance, names, complete=False))
     tested = replace(slice_settings, discover=slice_settings.discover and pairing.paired,
                      metric=slice_settings.metric or metric)
-    with stored_pairs(scope.with_roles(roles), pairing, base_rows, cand_rows, cancel) as (measured, sliced):
+    kept = stored_outcomes(roles, slice_metric(roles, tested.metric), later)
+    with stored_pairs(scope.with_roles(roles), pairing, base_rows, cand_rows, cancel, kept) as (measured, sliced):
         rest = compare_metrics(scope.with_roles(roles), pairing, *measured, later, threshold,
                                cancel=cancel).overall if later else []
         slices = slice_comparisons(scope.with_roles(roles), pairing, *sliced, tested, cancel)

@@ -13,7 +13,8 @@ the labelled rows, and returns a :class:`DiffTest`: the difference ``candidate -
   and Newcombe's hybrid score interval for independent proportions (Newcombe 1998,
   *Stat Med* 17:873, method 10).
 * **ROC AUC**: DeLong, DeLong and Clarke-Pearson (1988) with the structural components
-  computed from mid-ranks (Sun and Xu 2014, O(n log n); :mod:`analysis.stats.significance`);
+  computed from mid-ranks (Sun and Xu 2014, O(n log n); :mod:`analysis.stats.significance`;
+  from ranks DuckDB computes, linear);
   paired versions share rows, so the covariance of their components enters the variance;
   unpaired versions are independent.
 * **Means of a per-row loss (log loss, MAE)**: the normal interval of the mean difference
@@ -38,7 +39,9 @@ import numpy as np
 from scipy import stats
 
 from analysis.stats.intervals import CONFIDENCE, newcombe_independent, newcombe_paired, z_quantile
-from analysis.stats.significance import delong_paired_variance, delong_variance, mcnemar_exact
+from analysis.stats.significance import (
+    delong_paired_rank_variance, delong_paired_variance, delong_variance, mcnemar_exact,
+)
 
 Z = z_quantile(CONFIDENCE)
 
@@ -156,11 +159,21 @@ def rmse_difference(n_b: int, b_sq: float, b_quad: float, n_c: int, c_sq: float,
 
 def delong_paired(y: np.ndarray, base_score: np.ndarray, cand_score: np.ndarray) -> DiffTest:
     """Correlated DeLong test of two versions' AUCs on the same labelled rows."""
+    return _delong_paired(delong_paired_variance, y, base_score, cand_score)
+
+
+def delong_paired_ranked(y: np.ndarray, base_rank: np.ndarray, cand_rank: np.ndarray) -> DiffTest:
+    """:func:`delong_paired` from each version's dense rank of its score instead of the score
+    (``dense_rank() OVER (ORDER BY score) - 1``): the same test, without a sort in Python."""
+    return _delong_paired(delong_paired_rank_variance, y, base_rank, cand_rank)
+
+
+def _delong_paired(variance: Callable, y: np.ndarray, base: np.ndarray, cand: np.ndarray) -> DiffTest:
     y = np.asarray(y).astype(bool)
     if y.all() or not y.any():
         return UNDEFINED
-    auc_b, auc_c, variance = delong_paired_variance(y, base_score, cand_score)
-    return normal_test(auc_b, auc_c, variance, "DeLong (paired)")
+    auc_b, auc_c, diff_variance = variance(y, base, cand)
+    return normal_test(auc_b, auc_c, diff_variance, "DeLong (paired)")
 
 
 def delong_unpaired(y_b: np.ndarray, s_b: np.ndarray, y_c: np.ndarray, s_c: np.ndarray) -> DiffTest:

@@ -5,7 +5,8 @@ on the same rows).
 DeLong, DeLong and Clarke-Pearson (1988) write an AUC as the mean of per-row "structural
 components"; their sample variances (and, for two scores on the same rows, covariances) give
 the AUC's variance without a bootstrap. The components come from mid-ranks (Sun and Xu 2014),
-one sort per score, so the test costs O(n log n).
+one sort per score, so the test costs O(n log n); given the scores' ranks (a database ranks
+them in parallel), the rest is linear.
 """
 
 from __future__ import annotations
@@ -45,28 +46,49 @@ def delong_components(y: np.ndarray, score: np.ndarray) -> tuple[float, np.ndarr
 
     ``V10_i`` is the share of negatives scored below positive ``i`` (ties count half) and
     ``V01_j`` the share of positives scored above negative ``j`` (ties count half); the AUC is
-    the mean of ``V10``. One sort of the scores gives both: rows with equal scores form a
-    group, and every row of a group has the same component, from the counts of each class
-    before and inside its group.
+    the mean of ``V10``. One sort of the scores gives each row its score's dense rank, and
+    :func:`delong_rank_components` the components from the ranks.
     """
-    y = np.asarray(y).astype(bool)
+    return delong_rank_components(y, dense_rank(score))
+
+
+def dense_rank(score: np.ndarray) -> np.ndarray:
+    """Each row's score's rank among the distinct scores (0 for the lowest; equal scores,
+    equal ranks), from one sort: what SQL's ``dense_rank() OVER (ORDER BY score) - 1`` gives."""
     score = np.asarray(score, dtype=np.float64)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
     order = np.argsort(score)
     ordered = score[order]
     starts_group = np.concatenate([[True], ordered[1:] != ordered[:-1]])
     del ordered  # the sort's copy of the scores is the largest array here: free it early
-    starts = np.flatnonzero(starts_group)
-    sizes = np.diff(np.append(starts, len(order)))
-    pos_in = np.add.reduceat(y[order].astype(np.int64), starts) if len(starts) else np.empty(0, np.int64)
-    neg_in = sizes - pos_in
-    v10_of_group = (np.cumsum(neg_in) - 0.5 * neg_in) / max(n_neg, 1)
-    v01_of_group = 1.0 - (np.cumsum(pos_in) - 0.5 * pos_in) / max(n_pos, 1)
-    group = np.empty(len(order), dtype=np.int32 if len(starts) < 2**31 else np.int64)
-    group[order] = np.cumsum(starts_group, dtype=group.dtype) - 1
-    del order, starts_group
-    v10, v01 = v10_of_group[group[y]], v01_of_group[group[~y]]
+    rank = np.empty(len(order), dtype=np.int32 if len(order) < 2**31 else np.int64)
+    rank[order] = np.cumsum(starts_group, dtype=rank.dtype) - 1
+    return rank
+
+
+def delong_rank_components(y: np.ndarray, rank: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """:func:`delong_components` from each row's dense rank of its score (see :func:`dense_rank`)
+    instead of the score, in linear time: rows of one rank form a group, and every row of a
+    group has the same component, from the counts of each class in the groups below and in
+    its own. A database ranks the scores in parallel where numpy's sort takes one core, so a
+    comparison fetches ranks, not scores (:func:`delong_paired_rank_variance`)."""
+    y = np.asarray(y).astype(bool)
+    rank = np.asarray(rank)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    groups = int(rank.max()) + 1 if len(rank) else 0
+    pos_ranks = rank[y]
+    v10 = _below(np.bincount(rank[~y], minlength=groups), n_neg)[pos_ranks]
+    del pos_ranks  # each step's arrays are as long as the scores: hold as few at once as may be
+    v01 = _below(np.bincount(rank[y], minlength=groups), n_pos)[rank[~y]]
+    np.subtract(1.0, v01, out=v01)
     return float(v10.mean()) if n_pos else float("nan"), v10, v01
+
+
+def _below(counts: np.ndarray, total: int) -> np.ndarray:
+    """Per group, the share of ``total`` rows in the groups below it plus half of its own."""
+    share = np.cumsum(counts, dtype=np.float64)
+    share -= 0.5 * counts
+    share /= max(total, 1)
+    return share
 
 
 def delong_variance(y: np.ndarray, score: np.ndarray) -> tuple[float, float]:
@@ -80,15 +102,25 @@ def delong_variance(y: np.ndarray, score: np.ndarray) -> tuple[float, float]:
 def delong_paired_variance(y: np.ndarray, first: np.ndarray, second: np.ndarray) -> tuple[float, float, float]:
     """AUCs of two scores of the same labelled rows and the variance of ``second - first``,
     with the covariance of their components (the correlated DeLong test)."""
-    y = np.asarray(y).astype(bool)
     # One score after the other: sorting both at once in two threads saved ~0.4 s at 4.5M pairs
     # but held both sorts' arrays together, which took compare past its 1.5 GB budget.
-    auc_a, v10_a, v01_a = delong_components(y, first)
-    auc_b, v10_b, v01_b = delong_components(y, second)
-    s10 = np.cov(np.vstack([v10_a, v10_b])) if len(v10_a) > 1 else np.zeros((2, 2))
-    s01 = np.cov(np.vstack([v01_a, v01_b])) if len(v01_a) > 1 else np.zeros((2, 2))
-    covariance = s10 / max(len(v10_a), 1) + s01 / max(len(v01_a), 1)
-    return auc_a, auc_b, float(covariance[0, 0] + covariance[1, 1] - 2 * covariance[0, 1])
+    return delong_paired_rank_variance(y, dense_rank(first), dense_rank(second))
+
+
+def delong_paired_rank_variance(y: np.ndarray, first: np.ndarray, second: np.ndarray) -> tuple[float, float, float]:
+    """:func:`delong_paired_variance` from the two scores' dense ranks (see :func:`dense_rank`).
+
+    The variance of the difference of the AUCs, ``S10_aa + S10_bb - 2 S10_ab`` over
+    ``n_pos`` plus the same over the negatives, is the sample variance of each row's
+    difference of components: one array a class, not the 2 x n copies a covariance matrix takes."""
+    y = np.asarray(y).astype(bool)
+    auc_a, v10_a, v01_a = delong_rank_components(y, first)
+    auc_b, v10, v01 = delong_rank_components(y, second)
+    v10 -= v10_a
+    v01 -= v01_a
+    del v10_a, v01_a
+    variance = sum(d.var(ddof=1) / len(d) for d in (v10, v01) if len(d) > 1)
+    return auc_a, auc_b, float(variance)
 
 
 def rates_above_p(hits, trials, other_hits, other_trials) -> np.ndarray:
