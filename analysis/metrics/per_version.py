@@ -547,7 +547,7 @@ def _auc_by_group(store: Store, rows: Sql, scored: pd.DataFrame, out: Outcomes, 
     # 0.2 s at 10M rows) and widened every row handed over to 24 bytes.
     batches = store.numpy_chunks(Sql(common + "SELECT g, y, s FROM numbered WHERE g IS NOT NULL", params),
                                  AUC_CHUNK_ROWS, cancel)
-    _count_beside(batches, histogram)
+    _count_beside(batches, histogram, cancel)
 
     def exact_within(g: int, bins: np.ndarray) -> np.ndarray:
         """The exact AUC inside each of the sorted ``bins`` of group ``g``, ranking their rows."""
@@ -568,7 +568,8 @@ def _auc_by_group(store: Store, rows: Sql, scored: pd.DataFrame, out: Outcomes, 
     return groups[np.bincount(group, minlength=len(groups))[groups["g"].to_numpy()] > 0]
 
 
-def _count_beside(batches: Iterator[dict[str, np.ndarray]], histogram: "ScoreHistogram") -> None:
+def _count_beside(batches: Iterator[dict[str, np.ndarray]], histogram: "ScoreHistogram",
+                  cancel: CancelToken = NEVER_CANCELLED) -> None:
     """Count each batch of (g, y, s) into ``histogram`` on a thread of its own while this one
     takes the next batch from DuckDB, one batch in flight.
 
@@ -587,6 +588,7 @@ def _count_beside(batches: Iterator[dict[str, np.ndarray]], histogram: "ScoreHis
         for batch in batches:
             if pending is not None:
                 pending.result()
+            cancel.raise_if_cancelled()  # DuckDB may have handed over its last batches already
             pending = counter.submit(count, batch)
         if pending is not None:
             pending.result()

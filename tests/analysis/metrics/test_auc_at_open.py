@@ -60,3 +60,30 @@ def test_the_bound_holds_at_its_edge_and_past_it_the_bin_is_ranked(store):
     past_edge = edge_frame(999)
     (m,) = overall_metrics(Scope(store, register(store, past_edge, "past"), ROLES))
     assert m.metrics["roc_auc"] == pytest.approx(skm.roc_auc_score(past_edge["label"], past_edge["score"]), abs=1e-12)
+
+
+def test_a_cancelled_pass_stops_counting_and_leaves_no_thread(store, monkeypatch):
+    """Cancelled after its first batch is counted, AUC's pass raises ``Cancelled`` and counts
+    nothing more; its counting thread is gone (the autouse check fails a test that leaves a
+    ``sleuth-`` thread running)."""
+    import threading
+
+    from analysis.progress import CancelToken, Cancelled
+
+    monkeypatch.setattr(per_version, "AUC_CHUNK_ROWS", 500)
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"label": rng.integers(0, 2, 20_000), "score": rng.random(20_000)})
+    dataset = register(store, frame, "cancelled")
+    token, counted = CancelToken(), []
+    add = per_version.ScoreHistogram.add
+
+    def add_then_cancel(self, cell, y, score):
+        counted.append(len(cell))
+        token.cancel()
+        return add(self, cell, y, score)
+
+    monkeypatch.setattr(per_version.ScoreHistogram, "add", add_then_cancel)
+    with pytest.raises(Cancelled):
+        overall_metrics(Scope(store, dataset, ROLES), token)
+    assert len(counted) == 1 and counted[0] < len(frame)
+    assert not [t for t in threading.enumerate() if t.name.startswith("sleuth-auc-count")]
