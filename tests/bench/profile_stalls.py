@@ -29,7 +29,8 @@ clock, its state in ``/proc``, its Python stack). For each gap of the benchmark'
 ``--min-ms`` or more it prints the wall time, the CPU time the GUI thread itself spent in it
 (its own work: painting, layout, Python), how many samples found it waiting (state S: the
 interpreter lock or a lock of Qt's) and, of the samples in which it advanced, the stack most of
-them show. A stall with little CPU is the machine's or the lock's, not the GUI thread's work.
+them show, and the workers busy meanwhile (their stacks, by samples). A stall with little CPU
+is the machine's or the lock's, not the GUI thread's work.
 
 Run: ``.venv/bin/python tests/bench/profile_stalls.py [--rows 10000000] [--top 20] [--stalls | --watchdog | --dumps | --jobs]``
 (needs ``py-spy``: ``.venv/bin/pip install py-spy``; the bench extra installs it).
@@ -178,21 +179,32 @@ def hotspots(raw_path: Path) -> dict[str, collections.Counter]:
 
 class Watchdog(threading.Thread):
     """Samples a thread every ``period`` seconds: wall clock, its CPU clock, its scheduler state
-    (R running or runnable, S waiting) and its innermost frames in Sleuth's code."""
+    (R running or runnable, S waiting) and its innermost frames in Sleuth's code; and, beside
+    it, where each worker (a ``sleuth-`` thread) is, so a gap names the work that ran meanwhile."""
 
     def __init__(self, thread: threading.Thread, period: float = 0.004) -> None:
         super().__init__(daemon=True)
         self.target, self.period = thread.ident, period
         self.clock = time.pthread_getcpuclockid(thread.ident)
         self.stat = Path(f"/proc/self/task/{thread.native_id}/stat")
-        self.samples: list[tuple[float, float, str, str]] = []
+        self.samples: list[tuple[float, float, str, str, dict[str, str]]] = []
         self.halt = threading.Event()
 
     def run(self) -> None:
         while not self.halt.wait(self.period):
-            frame = sys._current_frames().get(self.target)
+            frames = sys._current_frames()
             state = self.stat.read_text().rsplit(")", 1)[1].split()[0]
-            self.samples.append((time.perf_counter(), time.clock_gettime(self.clock), state, _stack_key(frame)))
+            workers = {t.name: _stack_key(frames.get(t.ident)) for t in threading.enumerate()
+                       if t.name.startswith("sleuth-") and not _idle_worker(frames.get(t.ident))}
+            self.samples.append((time.perf_counter(), time.clock_gettime(self.clock), state,
+                                 _stack_key(frames.get(self.target)), workers))
+
+
+def _idle_worker(frame) -> bool:
+    """A pool thread waiting for work or for its turn (its innermost frame is the pool's queue
+    wait or a ``threading`` wait, as a job held back behind an ``ahead`` one)."""
+    return frame is None or (frame.f_code.co_name in ("_worker", "wait")
+                             and frame.f_code.co_filename.endswith(("concurrent/futures/thread.py", "threading.py")))
 
 
 def _stack_key(frame) -> str:
@@ -243,7 +255,9 @@ def watchdog_stalls(rows: int, min_ms: float) -> list[dict]:
         found.append({"step": names[min(step, len(names) - 1)], "ms": (end - start) * 1000,
                       "cpu_ms": (cpu_end - cpu_start) * 1000, "samples": len(inside),
                       "waiting": sum(s[2] == "S" for s in inside),
-                      "stack": running.most_common(1)[0][0] if running else "(never ran)"})
+                      "stack": running.most_common(1)[0][0] if running else "(never ran)",
+                      "workers": collections.Counter(f"{name}: {stack}" for s in inside
+                                                     for name, stack in s[4].items()).most_common(2)})
     return found
 
 
@@ -459,6 +473,8 @@ def main() -> None:
         for stall in found:
             print(f"- {stall['step']}: {stall['ms']:,.0f} ms, GUI CPU {stall['cpu_ms']:,.0f} ms, waiting in "
                   f"{stall['waiting']} of {stall['samples']} samples; {stall['stack']}")
+            for worker, seen in stall["workers"]:
+                print(f"    - busy beside it in {seen} samples: {worker}")
         return
     if args.stalls:
         with tempfile.TemporaryDirectory() as folder:
