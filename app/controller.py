@@ -61,6 +61,7 @@ class AppController:
         self.tasks = tasks
         self._closed: list[Dataset] = []  # closed but undoable: their views are dropped with the workspace
         self._pulls: tempfile.TemporaryDirectory | None = None  # rows pulled from Spark, gone at exit
+        self._clusters: dict[str, object] = {}  # each pull's ClusterTable by name, its session open
         session.changed.connect(self._cards_changed)
 
     def open_paths(self, specs: Sequence[str], name: str | None = None, kind: str = "log",
@@ -192,10 +193,28 @@ class AppController:
         self.tasks.submit(
             pull_table, url, source.table, self._pulls.name, source.rows, source.where,
             key=f"spark-pull:{name or source.table}", lane=HEAVY, label=f"Pulling {source.table} from {source.url}",
-            on_result=lambda sample: self.open_paths([str(sample.path)], name=name or source.table, roles=roles,
-                                                     options=options, pulled=PulledLog(source, sample.sentence())),
+            on_result=lambda sample: self.open_paths(
+                [str(sample.path)], name=name or source.table, roles=roles, options=options,
+                pulled=PulledLog(source, sample.sentence(), self._keep_cluster(name or source.table, sample))),
             on_error=lambda exc: self.message.emit("error", f"Could not pull {source.table}: {exc}"),
         )
+
+    def _keep_cluster(self, name: str, sample) -> object | None:
+        """The pull's table on the cluster, its session kept open for the table's pages; the
+        session of an earlier pull of the same name is stopped (its table is replaced)."""
+        cluster = getattr(sample, "cluster", None)
+        previous = self._clusters.pop(name, None)
+        if previous is not None:
+            previous.close()
+        if cluster is not None:
+            self._clusters[name] = cluster
+        return cluster
+
+    def close_clusters(self) -> None:
+        """Stop every Spark session kept for the table (at exit: the cluster drops their views)."""
+        clusters, self._clusters = list(self._clusters.values()), {}
+        for cluster in clusters:
+            cluster.close()
 
     def join_labels(self, name: str, labels_path: str, on: str | None = None) -> None:
         """Join a labels file to the open log ``name`` in the background; the labelled log opens

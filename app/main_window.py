@@ -473,6 +473,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState(LAYOUT_VERSION))
         self.tasks.shutdown()
+        self.controller.close_clusters()
         super().closeEvent(event)
 
 

@@ -77,10 +77,13 @@ class Changes:
 class PulledLog:
     """Rows pulled from Spark that the window works on in place of the table: how to pull them
     again, and what they are in words ("computed on a 1,000,000-row sample of 3,200,000,000
-    rows on sc://host"), which every panel header repeats."""
+    rows on sc://host"), which every panel header repeats. ``cluster``: the table on Spark with
+    its session kept open (an :class:`app.spark_table.ClusterTable`), which the table pages
+    over; None when the session is gone (a workspace reopened, a test's stand-in pull)."""
 
     source: SparkSource
     sentence: str
+    cluster: object | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

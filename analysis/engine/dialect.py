@@ -37,7 +37,8 @@ LIST_VALUED = (exp.ArrayDistinct, exp.ArrayAgg, exp.Array)
 class SparkSql(Spark):
     """SQLGlot's Spark dialect, writing what Spark's parser takes where SQLGlot's does not:
     a sample's seed is ``TABLESAMPLE (p PERCENT) REPEATABLE (seed)`` (SQLGlot writes ``SEED``,
-    which Spark refuses; the binning's quantiles sample a table above 200,000 rows)."""
+    which Spark refuses). Sleuth's own passes sample by row-id hash instead
+    (:mod:`analysis.engine.row_sample`), so both engines keep the same rows."""
 
     class Generator(Spark.Generator):
         TABLESAMPLE_SEED_KEYWORD = "REPEATABLE"

@@ -245,7 +245,7 @@ def _metric_table(
         if before_auc is not None:
             before_auc(table.assign(roc_auc=np.nan))
         scored = groups.loc[groups["scored_labelled"] > 0, keys].drop_duplicates()
-        auc = _auc_table(_auc_by_group(store, rows, scored, out, cancel), keys)
+        auc = _auc_table(_auc_pass(store)(store, rows, scored, out, cancel), keys)
         table = table.merge(auc, on=keys, how="left")
     else:
         table["roc_auc"] = np.nan
@@ -507,6 +507,16 @@ one half, as scikit-learn's ``roc_auc_score``)."""
 AUC_CHUNK_ROWS = 4_000_000
 """Labelled scores are counted into the histogram this many rows at a time: about 32 MB held per
 count (dense, 96 MB sparse), so the pass stays within the memory budget at 100M rows."""
+
+
+def _auc_pass(store: Store) -> Callable:
+    """DuckDB's AUC pass streams the labelled scores into this process; on a cluster that is
+    one row per labelled row over the network, so the engine counts the histogram there."""
+    if store.engine == "duckdb":
+        return _auc_by_group
+    from analysis.metrics.engine_auc import auc_by_group_on_engine  # it builds on this module
+
+    return auc_by_group_on_engine
 
 
 def _auc_by_group(store: Store, rows: Sql, scored: pd.DataFrame, out: Outcomes, cancel: CancelToken) -> pd.DataFrame:

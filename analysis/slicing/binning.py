@@ -6,8 +6,10 @@ with more than ``n_bins`` distinct values is cut at its quantiles, like
 the finite values and the quantiles at ``1/n_bins ... (n_bins-1)/n_bins`` between them
 (``quantile_cont``, linear interpolation as numpy does), deduplicated; bins are right-closed,
 the first one closed on both ends. Up to ``QUANTILE_SAMPLE_ROWS`` rows the inner quantiles are
-exact; above, they come from DuckDB's seeded sample of about that many rows (edges only need to
-split the rows roughly evenly, and exact quantiles of 10M rows cost a second). When the edges
+exact; above, they are the exact quantiles of about that many rows chosen by a hash of the row
+id (:mod:`analysis.engine.row_sample`; edges only need to split the rows roughly evenly, and
+exact quantiles of 10M rows cost a second). Not an engine's sampler: DuckDB's and Spark's pick
+different rows for the same seed, and the edges (so every bin and slice) would differ by engine. When the edges
 collapse to fewer than two bins (a column of 95% zeros) or there are at most ``n_bins`` values,
 the column is cut by its most frequent values instead. NULL is always a group of its own,
 because a column that suddenly goes missing for some rows is one of the commonest production
@@ -51,6 +53,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from analysis.dataset import Column, Dataset
+from analysis.engine.row_sample import hash_sample
 from analysis.errors import SchemaError
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import Sql, ident, literal_list, select
@@ -71,9 +74,6 @@ QUANTILE_SAMPLE_ROWS = 200_000
 """Above this many rows being cut, the inner quantile edges come from a sample of about this
 size: edges only need to split the rows roughly evenly, and exact quantiles of 10M rows cost a
 second."""
-
-_SAMPLE_SEED = 7
-"""DuckDB's sample is repeatable for a seed, so the same rows give the same edges every time."""
 
 _FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL")
 _NESTED_MARKERS = ("[", "STRUCT", "MAP", "UNION")
@@ -334,12 +334,10 @@ def _inner_quantiles(
     if not columns or n_rows == 0:
         return [None] * len(columns)
     fractions = literal_list([i / n_bins for i in range(1, n_bins)])
-    rows = select([ident(c.name) for c in columns], ident(view), condition)
-    sample = ""
-    if n_rows > QUANTILE_SAMPLE_ROWS:
-        sample = f" USING SAMPLE {100.0 * QUANTILE_SAMPLE_ROWS / n_rows:.6f}% (system, {_SAMPLE_SEED})"
+    sample = hash_sample(QUANTILE_SAMPLE_ROWS, n_rows)
+    kept = sample & condition if sample is not None else condition
     quantiles = [f"quantile_cont({_finite_value(c)}, {fractions})" for c in columns]
-    return list(store.rows(Sql(f"SELECT {', '.join(quantiles)} FROM ({rows.text}){sample}", rows.params), cancel)[0])
+    return list(store.rows(select(quantiles, ident(view), kept), cancel)[0])
 
 
 def _quantile_edges(

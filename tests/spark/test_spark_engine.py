@@ -136,17 +136,6 @@ def test_breakdown_equals_duckdb(spark_store, both):
     assert_same(on_spark.frame, on_duckdb.frame)
 
 
-def test_compare_verdict_equals_duckdb(spark_store, demo_log):
-    from analysis.compare.comparison import CompareSettings, compare_versions
-
-    spark, duck, store = demo_log
-    base, candidate = "fraud-lr-2026.09", "fraud-gbm-2026.10"
-    on_spark = compare_versions(Scope(spark_store, spark.dataset, duck.roles), base, candidate, CompareSettings(metrics=["accuracy"]))
-    on_duckdb = compare_versions(Scope(store, duck.dataset, duck.roles), base, candidate, CompareSettings(metrics=["accuracy"]))
-    assert on_duckdb.get("accuracy").p_value is not None
-    assert_same(on_spark, on_duckdb)
-
-
 def test_cli_info_on_spark_says_what_duckdb_says(spark_url, demo_log, capsys):
     import json
 
@@ -216,16 +205,36 @@ def test_cli_compare_on_spark_gives_duckdbs_report(spark_url, demo_log, capsys):
 
 
 def test_a_pass_that_would_pull_the_table_is_refused(spark_store, demo_log, monkeypatch):
-    """ROC AUC brings one row per labelled prediction: above the client's row limit it stops
-    with a sentence instead of filling the client's memory."""
+    """A statement that would bring the table's rows stops with a sentence above the client's
+    row limit instead of filling the client's memory; aggregates fit."""
     from analysis.errors import SleuthError
-    from analysis.metrics.per_version import overall_metrics
+    from analysis.query import ident
 
-    spark, duck, _ = demo_log
+    spark, _, _ = demo_log
     monkeypatch.setattr(spark_store, "max_result_rows", 1_000)
-    assert overall_metrics(Scope(spark_store, spark.dataset, duck.roles), with_auc=False)  # aggregates fit
+    assert spark_store.scalar(f"SELECT count(*) FROM {ident(spark.dataset.view)}") == DEMO_ROWS
     with pytest.raises(SleuthError, match="more than 1,000 rows from Spark"):
-        overall_metrics(Scope(spark_store, spark.dataset, duck.roles))
+        spark_store.rows(f"SELECT * FROM {ident(spark.dataset.view)}")
+
+
+def test_auc_brings_its_histogram_not_the_rows(spark_store, demo_log, monkeypatch):
+    """ROC AUC's histogram is counted on the cluster: four copies of the log (four times its
+    labelled rows) give DuckDB's AUC of one copy with the client allowed fewer rows than one
+    copy has labelled, since only occupied cells come back."""
+    from analysis.metrics.per_version import overall_metrics
+    from analysis.query import ident
+
+    spark, duck, store = demo_log
+    view = spark_store.new_name("copies")
+    spark_store.execute(f"CREATE OR REPLACE TEMP VIEW {ident(view)} AS "
+                        + " UNION ALL ".join([f"SELECT * FROM {ident(spark.dataset.view)}"] * 4))
+    once = overall_metrics(Scope(store, duck.dataset, duck.roles))
+    labelled = int(pd.read_parquet(duck.dataset.paths[0])[duck.roles.label].notna().sum())
+    monkeypatch.setattr(spark_store, "max_result_rows", labelled - 1)
+    copies = dataclasses.replace(spark.dataset, view=view, row_count=4 * DEMO_ROWS)
+    four = overall_metrics(Scope(spark_store, copies, duck.roles))
+    assert [m.metrics["roc_auc"] for m in four] == pytest.approx([m.metrics["roc_auc"] for m in once], rel=TOLERANCE)
+    assert all(0.5 < m.metrics["roc_auc"] < 1 for m in four)
 
 
 def test_a_table_spark_cannot_read_is_named_in_one_sentence(spark_store):
@@ -337,11 +346,12 @@ def test_keyset_pages_on_spark_equal_duckdbs_numbered_pages(spark_store, demo_lo
         release_table(store, window)
 
 
-@pytest.mark.parametrize("error", ["misclass", "logloss"])
+@pytest.mark.parametrize("error", ["logloss"])  # misclass: test_cli_slices_on_spark_finds_duckdbs_slices
 def test_discovery_runs_as_engine_passes_and_finds_duckdbs_slices(spark_store, demo_log, error, monkeypatch):
     """Binning and the level-wise counts run on Spark: with the client allowed half the table's
     rows per statement (the per-row codes could not come back), the slices, their tests and
-    their adjusted p-values are DuckDB's in-memory search's."""
+    their adjusted p-values are DuckDB's in-memory search's (to level 3; the same passes give
+    the misclassification's slices in ``test_cli_slices_on_spark_finds_duckdbs_slices``)."""
     from analysis.discovery.failing_slices import row_error_sql
     from analysis.discovery.sliceline import discover_slices
 
@@ -422,87 +432,87 @@ def _without_row_scans(symptoms):
     return [s for s in symptoms if "window_p_value" not in s.evidence and "far_beyond" not in s.evidence]
 
 
-def test_profile_edges_equal_above_the_quantile_sample(spark_store, tmp_path):
-    """Above 200,000 rows the quantiles read 200,000 rows chosen by a hash of the row id, the
-    same rows on both engines: the edges are equal, where each engine's sampler kept others."""
+@pytest.fixture(scope="module")
+def above_the_sample(tmp_path_factory, spark_store):
+    """A file of 230,000 rows (above the binning's 200,000-row quantile sample, one partition
+    for Spark), opened by both engines: a skewed number, an integer, a category, and an error
+    planted in one region of the first two (``high x and k below 500``, 30% against 5%)."""
     from analysis.data.loading import open_dataset
-    from analysis.data.roles import RoleMap
     from analysis.engine.spark_log import open_spark_table
     from analysis.slicing.binning import QUANTILE_SAMPLE_ROWS
     from analysis.store import Store
-    from analysis.triage.reference_profile import profile_reference
 
     rows = QUANTILE_SAMPLE_ROWS + 30_000
     rng = np.random.default_rng(3)
-    path = tmp_path / "wide.parquet"
-    pd.DataFrame({"x": rng.lognormal(0, 1, rows), "k": rng.integers(0, 5_000, rows)}).to_parquet(path)
+    frame = pd.DataFrame({"x": rng.lognormal(0, 1, rows), "k": rng.integers(0, 5_000, rows),
+                          "kind": rng.choice(["a", "b", "c", "d"], rows)})
+    planted = (frame["x"] > np.quantile(frame["x"], 0.8)) & (frame["k"] < 500)
+    frame["err"] = (rng.random(rows) < np.where(planted, 0.3, 0.05)).astype(int)
+    path = tmp_path_factory.mktemp("wide") / "wide.parquet"
+    frame.to_parquet(path)
     store = Store(memory_limit="1GB")
-    try:
-        on_duckdb = profile_reference(Scope(store, open_dataset(store, [str(path)]), RoleMap()))
-    finally:
-        store.close()
-    on_spark = profile_reference(Scope(spark_store, open_spark_table(spark_store, [str(path)]), RoleMap()))
+    yield open_dataset(store, [str(path)]), store, open_spark_table(spark_store, [str(path)])
+    store.close()
+
+
+def test_profile_edges_equal_above_the_quantile_sample(spark_store, above_the_sample):
+    """Above 200,000 rows the quantiles read 200,000 rows chosen by a hash of the row id, the
+    same rows on both engines: the edges are equal, where each engine's sampler kept others."""
+    from analysis.data.roles import RoleMap
+    from analysis.triage.reference_profile import profile_reference
+
+    duck, store, spark = above_the_sample
+    on_duckdb = profile_reference(Scope(store, duck, RoleMap()))
+    on_spark = profile_reference(Scope(spark_store, spark, RoleMap()))
     for name in ("x", "k"):
         assert len(on_duckdb.column(name).edges) == 7
         assert_same(on_spark.column(name).edges, on_duckdb.column(name).edges, name)
         assert_same(on_spark.column(name).counts.bins, on_duckdb.column(name).counts.bins, name)
 
 
-@pytest.mark.parametrize("both", ["demo_log"], indirect=True)  # Benefits has no time column: nothing to find
-def test_checks_on_a_pull_count_their_cells_on_the_cluster(spark_store, both, tmp_path, monkeypatch):
-    """The checks' counts per (time bucket, group) cell (nulls, zeros, moments, histogram bins,
-    category counts, outcome rates) run on Spark from the same statements and are DuckDB's,
-    against the reference profile DuckDB drew; with the row scans reading a quarter of the
-    table pulled (``check --engine``), the cells' symptoms are DuckDB's on the whole file,
-    where the pulled rows alone count a quarter of each cell."""
+def test_discovery_above_the_quantile_sample_finds_duckdbs_slices(spark_store, above_the_sample):
+    """Discovery's bins above 200,000 rows come from the same hashed rows on both engines, so
+    the planted slice and every other slice, test and p-value are DuckDB's."""
+    from analysis.discovery.sliceline import discover_slices
+
+    duck, store, spark = above_the_sample
+    columns = [duck.column(name) for name in ("x", "k", "kind")]
+    in_memory = discover_slices(store, duck.view, columns, '"err"', k=5, max_level=2)
+    on_spark = discover_slices(spark_store, spark.view, columns, '"err"', k=5, max_level=2)
+    top = {(p.column, p.kind) for p in in_memory[0].predicates}
+    assert top == {("x", "range"), ("k", "range")}
+    assert_same(on_spark, in_memory)
+
+
+def test_check_on_spark_counts_its_cells_on_the_cluster(spark_url, spark_store, demo_log, capsys, monkeypatch,
+                                                        tmp_path):
+    """``check --engine``: the reference profile and the checks' counts per (time bucket, group)
+    cell (nulls, zeros, moments, histogram bins, category counts, outcome rates) run on Spark
+    over the whole table from the statements DuckDB runs, the row scans, localisation and
+    examples on a pulled sample, and the output says which. With every row pulled, the cells
+    and all the findings are DuckDB's on the file (exact quantiles over the same rows give the
+    profile DuckDB's edges on Spark). With only a quarter of the rows on this machine, the
+    cells' symptoms are still DuckDB's on the whole file (the cluster's cells, counted once
+    above, are reused rather than counted again), where the quarter alone counts a quarter of
+    each cell (Benefits has no time column: nothing to find)."""
+    import json
+
     import analysis.triage.checks as checks
     from analysis.data.open_log import load_log
-    from analysis.engine.sample import pull_rows
     from analysis.store import Store
     from analysis.triage.reference_profile import profile_reference, reference_window
+    from app.cli import main
 
-    spark, duck, store = both
-    profile = profile_reference(Scope(store, duck.dataset, duck.roles,
-                                      reference_window(Scope(store, duck.dataset, duck.roles))))
+    spark, duck, store = demo_log
     counted = {}
+    real_count_cells = checks.count_cells
 
     def count_cells(on, *args):
         cells = sorted(real_count_cells(on, *args), key=lambda cell: (str(cell.bucket), cell.group))
-        counted.setdefault(on is spark_store, cells)
+        counted.setdefault(on.engine, cells)
         return cells
 
-    real_count_cells = checks.count_cells
     monkeypatch.setattr(checks, "count_cells", count_cells)
-    on_duckdb = checks.run_checks(Scope(store, duck.dataset, duck.roles), profile)
-    pulled = pull_rows(spark_store, spark.dataset, tmp_path, duck.dataset.row_count // 4)
-    local = Store(memory_limit="1GB")
-    try:
-        sample = load_log(local, [str(pulled.path)], check=False).dataset
-        on_pull = checks.run_checks(Scope(local, sample, duck.roles), profile,
-                                    counted=Scope(spark_store, spark.dataset, duck.roles))
-        pull_only = checks.run_checks(Scope(local, sample, duck.roles), profile)
-    finally:
-        local.close()
-    duckdb_cells = counted[False]
-    assert len(duckdb_cells) > 20
-    assert any(counts.bins and counts.bins[-1] for cell in duckdb_cells for counts in cell.columns.values())
-    assert any(cell.outcomes for cell in duckdb_cells) and any(cell.group for cell in duckdb_cells)
-    assert_same(counted[True], duckdb_cells)
-    assert_same(_without_row_scans(on_pull), _without_row_scans(on_duckdb))
-    assert _without_row_scans(on_duckdb)
-    assert [s.rows for s in _without_row_scans(pull_only)] != [s.rows for s in _without_row_scans(on_duckdb)]
-
-
-def test_cli_check_on_a_sample_counts_on_the_cluster(spark_url, demo_log, capsys):
-    """``check --engine``: the reference profile and the cells on Spark over the whole table,
-    the row scans, localisation and examples on a pulled sample, and the output says which.
-    With every row pulled the findings are DuckDB's on the file (exact quantiles over the same
-    rows give the profile DuckDB's edges on Spark)."""
-    import json
-
-    from app.cli import main
-
-    _, duck, _ = demo_log
     log = duck.dataset.paths[0]
     main(["check", log, "--json"])
     on_duckdb = json.loads(capsys.readouterr().out)
@@ -512,4 +522,27 @@ def test_cli_check_on_a_sample_counts_on_the_cluster(spark_url, demo_log, capsys
     assert on_spark.pop("sample") == {"rows": DEMO_ROWS, "of_rows": DEMO_ROWS, "engine": spark_url, "where": None}
     assert len(on_duckdb["findings"]) >= 3
     assert_same(on_spark, on_duckdb)
+    duckdb_cells = counted["duckdb"]
+    assert len(duckdb_cells) > 20
+    assert any(counts.bins and counts.bins[-1] for cell in duckdb_cells for counts in cell.columns.values())
+    assert any(cell.outcomes for cell in duckdb_cells) and any(cell.group for cell in duckdb_cells)
+    assert_same(counted["spark"], duckdb_cells)
 
+    monkeypatch.setattr(checks, "count_cells", lambda on, *args: counted["spark"] if on.engine == "spark"
+                        else real_count_cells(on, *args))
+    profile = profile_reference(Scope(store, duck.dataset, duck.roles,
+                                      reference_window(Scope(store, duck.dataset, duck.roles))))
+    whole = checks.run_checks(Scope(store, duck.dataset, duck.roles), profile)
+    quarter = pd.read_parquet(log).sample(frac=0.25, random_state=4)
+    local = Store(memory_limit="1GB")
+    try:
+        quarter.to_parquet(tmp_path / "quarter.parquet", index=False)
+        sample = load_log(local, [str(tmp_path / "quarter.parquet")], check=False).dataset
+        on_pull = checks.run_checks(Scope(local, sample, duck.roles), profile,
+                                    counted=Scope(spark_store, spark.dataset, duck.roles))
+        pull_only = checks.run_checks(Scope(local, sample, duck.roles), profile)
+    finally:
+        local.close()
+    assert _without_row_scans(whole)
+    assert_same(_without_row_scans(on_pull), _without_row_scans(whole))
+    assert [s.rows for s in _without_row_scans(pull_only)] != [s.rows for s in _without_row_scans(whole)]

@@ -3,11 +3,15 @@
 Pages are fetched from DuckDB on the interactive lane as the view needs them; sorting (a
 header click) materialises an ordering once on the heavy lane. The panel never runs SQL: it
 asks the task runner for ``analysis.window`` results and hands them to the model.
+
+A log pulled from Spark whose session is still open shows the whole table on the cluster
+instead, by keyset pages (:mod:`app.spark_table`), while the other panels work on the pull;
+if the cluster stops answering, the table says so in one sentence and shows the pulled rows.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QItemSelectionModel, Qt
+from PySide6.QtCore import QEvent, QItemSelectionModel, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -30,6 +34,7 @@ from analysis.window import (
     TableSpec, copy_sorted_rows, fetch_window, find_row, page_is_quick, prepare_table, release_table,
 )
 from app.commands import SelectRow
+from app.spark_table import ClusterPages, open_cluster_pages
 from app.state import Changes, Session
 from app.tasks import HEAVY, TABLE, TaskRunner
 
@@ -57,6 +62,10 @@ class TablePanel(Panel):
     def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
         super().__init__(session, tasks, parent)
         self.window = None
+        self.cluster_pages: ClusterPages | None = None
+        """The pages of a table on Spark the model shows, in place of a DuckDB ``window``."""
+        self._dead_clusters: dict[int, str] = {}
+        """Clusters that stopped answering (by id), and the sentence that says so."""
         self._spec: TableSpec | None = None
         self._rows_text = ""
         self._waiting_pages: dict[int, tuple[int, int]] = {}
@@ -142,16 +151,59 @@ class TablePanel(Panel):
             self.show_empty("No data open. Open a prediction log (File > Open, Ctrl+O) to see its rows.")
             return
         columns = tuple(opened.dataset.column_names)
-        spec = TableSpec(view=opened.dataset.view, columns=columns, condition=self.session.condition(), sort=sort)
+        cluster = self._cluster(opened, columns)
+        if cluster is not None:
+            spec = cluster.spec(columns, self.session.condition(), sort)
+        else:
+            spec = TableSpec(view=opened.dataset.view, columns=columns, condition=self.session.condition(), sort=sort)
         if spec == self._spec:
             self._apply_headers()
             return
         self._spec = spec
+        if cluster is not None:
+            self._load_cluster(cluster, spec)
+            return
         self.cancel_job("copy")
         self.status.setText("Sorting…" if sort else "Filtering…" if spec.condition else "Loading…")
         self.run_job("prepare", prepare_table, self.session.store, spec, lane=HEAVY if spec.needs_ordering else TABLE,
                      label="Sorting the table" if sort else "Filtering the table" if spec.condition else "",
                      on_done=lambda window: self._show(spec, window))
+
+    def _cluster(self, opened, columns: tuple[str, ...]):
+        """The Spark table to page over for ``opened``: a pull's, with its session open, that
+        has every shown column (labels joined on this machine are not on the cluster)."""
+        cluster = getattr(opened.pulled, "cluster", None) if opened.pulled is not None else None
+        if cluster is None or id(cluster) in self._dead_clusters:
+            return None
+        return cluster if set(columns) <= set(cluster.dataset.column_names) else None
+
+    def _load_cluster(self, cluster, spec: TableSpec) -> None:
+        """Count the rows the table shows on the cluster, then page over them there."""
+        self.cancel_job("copy")
+        self.status.setText(f"Counting the rows on {cluster.url}…")
+        self.run_job("prepare", open_cluster_pages, cluster, spec, lane=TABLE,
+                     label=f"Counting the table's rows on {cluster.url}",
+                     on_done=lambda pages: self._show_cluster(spec, pages),
+                     on_error=lambda exc: self._cluster_failed(cluster, exc))
+
+    def _show_cluster(self, spec: TableSpec, pages: ClusterPages) -> None:
+        if spec != self._spec:
+            return
+        self._release()
+        self.cluster_pages = pages
+        self._show_rows(spec, pages.row_count, pages.describe(sliced=self.session.condition() is not None))
+
+    def _cluster_failed(self, cluster, exc: BaseException) -> None:
+        """The cluster stopped answering (or refused the table's query): one sentence, and the
+        table shows the pulled rows, which the other panels read all along."""
+        if self.cluster_pages is not None and self.cluster_pages.cluster is not cluster:
+            return
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        self._dead_clusters[id(cluster)] = (f"the table on {cluster.url} could not be read ({first_line}): "
+                                            f"it shows the pulled rows")
+        self.cluster_pages, self._spec = None, None
+        # not from inside the model's data(), where a page request that fails inline can end
+        QTimer.singleShot(0, lambda: self._load(sort=()))
 
     def _show(self, spec: TableSpec, window) -> None:
         if spec != self._spec:
@@ -159,10 +211,18 @@ class TablePanel(Panel):
             return
         self._release()
         self.window = window
+        total = self.session.active.dataset.row_count if self.session.active else window.row_count
+        shown = f"{window.row_count:,} of {total:,} rows in the slice" if spec.condition else f"{window.row_count:,} rows"
+        self._show_rows(spec, window.row_count, shown)
+        if spec.sort:
+            self.run_job("copy", copy_sorted_rows, self.session.store, window, lane=TABLE, on_done=self._adopt_copy)
+
+    def _show_rows(self, spec: TableSpec, row_count: int, shown: str) -> None:
+        """Hand the model ``row_count`` rows of ``spec`` and say what they are (``shown``)."""
         # Other rows start at the top; a deep scroll position carried across the model reset
         # also froze Qt for ~11 s on a 10M-row log (bench_responsiveness.py).
         self.view.scrollToTop()
-        self.model.set_source(list(spec.columns), window.row_count, self._request_page)
+        self.model.set_source(list(spec.columns), row_count, self._request_page)
         self._apply_headers()
         if not spec.sort:
             self.view.horizontalHeader().setSortIndicator(-1, Qt.AscendingOrder)
@@ -170,17 +230,13 @@ class TablePanel(Panel):
         self.find_column.addItem("any column", None)
         for name in spec.columns:
             self.find_column.addItem(name, name)
-        total = self.session.active.dataset.row_count if self.session.active else window.row_count
-        shown = f"{window.row_count:,} of {total:,} rows in the slice" if spec.condition else f"{window.row_count:,} rows"
         self._rows_text = shown + (f", sorted by {_sort_text(spec.sort)}" if spec.sort else "")
         self._show_status()
-        if window.row_count:
+        if row_count:
             self.show_content()
         else:
             self.show_empty(self._no_rows_message())
         self.rendered()
-        if spec.sort:
-            self.run_job("copy", copy_sorted_rows, self.session.store, window, lane=TABLE, on_done=self._adopt_copy)
 
     def _no_rows_message(self) -> str:
         name = escape_html(self.session.active.name)
@@ -193,7 +249,9 @@ class TablePanel(Panel):
         window, waiting = self.window, ""
         if window is not None and not page_is_quick(window, 0, window.row_count):
             waiting = f"; rows past the first {window.head_count:,} show once the sorted copy is ready"
-        self.status.setText(self._rows_text + waiting)
+        opened = self.session.active
+        dead = self._dead_clusters.get(id(getattr(opened.pulled, "cluster", None))) if opened and opened.pulled else None
+        self.status.setText(self._rows_text + waiting + (f"; {dead}" if dead else ""))
 
     def _adopt_copy(self, copied) -> None:
         """Read pages from the sorted copy once it is built: same rows in the same order, so
@@ -269,6 +327,7 @@ class TablePanel(Panel):
         """Drop the shown window's tables; a copy still reading them is cancelled (it copied
         rows of a table that is no longer on screen), instead of failing when they go."""
         self._waiting_pages = {}
+        self.cluster_pages = None
         if self.window is not None:
             self.cancel_job("copy")
             self._drop(self.window)
@@ -284,6 +343,12 @@ class TablePanel(Panel):
         (through the ids it costs a pass over every shown column, a second or more at 10M
         rows, and would slow the copy it waits for)."""
         window, generation = self.window, self.model.generation
+        if self.cluster_pages is not None:
+            pages = self.cluster_pages
+            self.run_job(f"page:{start}", pages.fetch, start, stop, lane=TABLE,
+                         on_done=lambda page: self.model.receive_page(generation, page),
+                         on_error=lambda exc: self._cluster_failed(pages.cluster, exc))
+            return
         if window is None:
             return
         if not page_is_quick(window, start, stop):
@@ -296,6 +361,8 @@ class TablePanel(Panel):
         self._load(sort=((column, ascending),))
 
     def _on_current_row(self, current, _previous) -> None:
+        if self.cluster_pages is not None:
+            return  # a row id on the cluster names no row of the pull the other panels read
         row_id = self.model.row_id(current.row()) if current.isValid() else None
         self.session.run(SelectRow(row_id))
 
@@ -311,6 +378,8 @@ class TablePanel(Panel):
 
     def add_selection_to_queue(self) -> None:
         """Queue the failures among the selected rows (those on screen, whose row ids are known)."""
+        if self.cluster_pages is not None:
+            return  # the queue holds rows of the pull, and these are the cluster's
         rows = {self.model.row_id(index.row()) for index in self.view.selectionModel().selectedIndexes()} - {None}
         if rows:
             add_to_queue(self, RowIds.of(rows), what=f"{len(rows):,} selected rows")

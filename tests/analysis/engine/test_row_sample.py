@@ -1,5 +1,6 @@
-"""The hash sample keeps the rows numpy's same hash keeps, and the profile's edges are numpy's
-exact quantiles of those rows (``tests/spark`` checks Spark keeps the same rows and edges)."""
+"""The hash sample keeps the rows numpy's same hash keeps, and the profile's edges and
+discovery's bin edges are numpy's exact quantiles of those rows (``tests/spark`` checks Spark
+keeps the same rows and edges)."""
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,7 @@ from analysis.data.roles import RoleMap
 from analysis.engine.row_sample import GOLDEN_FACTOR, PRIME, hash_sample
 from analysis.query import ROW_ID, Sql, ident
 from analysis.scope import Scope
-from analysis.slicing.binning import QUANTILE_SAMPLE_ROWS
+from analysis.slicing.binning import QUANTILE_SAMPLE_ROWS, RANGE, plan_bins
 from analysis.triage.reference_profile import EDGE_QUANTILES, QUANTILES, RANGE_QUANTILES, profile_reference
 
 ROWS = 260_000
@@ -62,3 +63,17 @@ def test_profile_edges_are_exact_quantiles_of_the_hash_sample(store, wide_log):
         inner = sorted({quantile[q] for q in EDGE_QUANTILES})
         assert column.edges[1:-1] == pytest.approx(inner, rel=1e-12)
         assert sum(column.counts.bins) == frame[name].notna().sum()  # the counts read every row
+
+
+def test_discovery_bins_above_the_sample_size_are_exact_quantiles_of_the_hash_sample(store, wide_log):
+    """Above ``QUANTILE_SAMPLE_ROWS`` the inner edges are numpy's quantiles (linear, as
+    ``quantile_cont``) of exactly the hashed rows' finite values, not of an engine's sampler."""
+    frame, path = wide_log
+    dataset = open_dataset(store, [path])
+    rows = frame[kept(np.arange(ROWS), QUANTILE_SAMPLE_ROWS, ROWS)]
+    for feature in plan_bins(store, dataset.view, [dataset.column("x")], n_bins=5):
+        inner = [b.high for b in feature.bins if b.kind == RANGE][:-1]
+        values = rows["x"].dropna().to_numpy()
+        assert inner == pytest.approx(list(np.quantile(values, [0.2, 0.4, 0.6, 0.8])), rel=1e-12)
+        everything = frame["x"].dropna().to_numpy()
+        assert inner != pytest.approx(list(np.quantile(everything, [0.2, 0.4, 0.6, 0.8])), rel=1e-9)

@@ -1,0 +1,126 @@
+"""The window's table over a whole table on Spark, while the other panels work on the pull.
+
+File > Connect to Spark… pulls a sample into this machine's DuckDB for the panels that need
+rows (:mod:`app.spark_pull`), and keeps the Spark session open as a :class:`ClusterTable`: the
+table then shows every row on the cluster, a page at a time, by keyset pagination
+(:mod:`analysis.engine.pages`): the page after one already shown starts after its last row,
+the page before ends before its first, and a page with no neighbour fetched (a jump, a drag of
+the scroll bar) is found by selection. Nothing is numbered or sorted on the cluster, so a sort
+by a clicked column costs one count, not a sort of billions of rows.
+
+The Qt model asks for pages by position (``start``, ``stop``); :class:`ClusterPages` turns a
+position into the bookmarks that find it, remembering where each fetched page began and ended.
+Its functions run as jobs on the task runner (progress, cancel); the panel runs no SQL.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from analysis.dataset import Dataset
+from analysis.engine.pages import Bookmark, KeysetPage, KeysetTable, open_keyset_table, page_after, page_at, page_before
+from analysis.progress import NEVER_CANCELLED, CancelToken
+from analysis.query import Sql
+from analysis.window import Page, TableSpec
+
+if TYPE_CHECKING:  # Spark's client and SQLGlot load when a pull first needs them, not with the window
+    from analysis.engine.sample import Sample
+
+CLOSE_WAIT_S = 5
+"""How long closing a cluster table waits for its session to stop."""
+
+
+@dataclass(eq=False)
+class ClusterTable:
+    """A table on a Spark Connect server, kept open after a pull: its session (``store``), its
+    view there (``dataset``), the pull's filter (``condition``), and what was pulled (``sample``)."""
+
+    store: object
+    dataset: Dataset
+    condition: Sql | None
+    sample: Sample
+
+    @property
+    def url(self) -> str:
+        """The server's URL without its parameters (never a token)."""
+        return self.store.url
+
+    def spec(self, columns: tuple[str, ...], condition: Sql | None, sort: tuple) -> TableSpec:
+        """What the table shows on the cluster: ``columns`` of the rows matching the slice's
+        ``condition`` (same columns as the pull, so its SQL reads them there) and the pull's filter."""
+        both = condition & self.condition if condition is not None else self.condition
+        return TableSpec(view=self.dataset.view, columns=columns, condition=both, sort=sort)
+
+    def close(self) -> None:
+        """Stop the session (the cluster drops its temporary views) without waiting more than
+        ``CLOSE_WAIT_S``: Spark's client retries a server that died for minutes, and closing the
+        window must not wait for that; a server already gone is no error."""
+        def stop() -> None:
+            try:
+                self.store.close()
+            except Exception:  # noqa: BLE001 - closing what may already be dead
+                pass
+
+        closing = threading.Thread(target=stop, name="sleuth-spark-close", daemon=True)
+        closing.start()
+        closing.join(CLOSE_WAIT_S)
+
+
+def open_cluster_pages(cluster: ClusterTable, spec: TableSpec, cancel: CancelToken = NEVER_CANCELLED) -> "ClusterPages":
+    """Count the rows ``spec`` shows on the cluster (one aggregate): the table's row count."""
+    return ClusterPages(cluster, open_keyset_table(cluster.store, cluster.dataset, spec, cancel))
+
+
+class ClusterPages:
+    """One ordering of a cluster table, read by position.
+
+    ``fetch(start, stop)`` reads the page after the bookmark of row ``start - 1`` when a page
+    ending there was fetched, the page before row ``stop`` when one starting there was, and
+    otherwise jumps (selection with exact counts). Pages are fetched on two worker threads, so
+    the bookmarks are kept under a lock.
+    """
+
+    def __init__(self, cluster: ClusterTable, table: KeysetTable) -> None:
+        self.cluster = cluster
+        self.table = table
+        self._lock = threading.Lock()
+        self._row_at: dict[int, Bookmark] = {}
+        """Bookmarks of the first and last rows of fetched pages, by position."""
+
+    @property
+    def row_count(self) -> int:
+        return self.table.row_count
+
+    def fetch(self, start: int, stop: int, cancel: CancelToken = NEVER_CANCELLED) -> Page:
+        """Rows ``start .. stop - 1`` of the order, from the nearest bookmark."""
+        store, size = self.cluster.store, stop - start
+        with self._lock:
+            before, after = self._row_at.get(start - 1), self._row_at.get(stop)
+        if start == 0 or before is not None:
+            found = page_after(store, self.table, before, start, size, cancel)
+        elif after is not None:
+            found = page_before(store, self.table, after, stop, size, cancel)
+        else:
+            found = page_at(store, self.table, start, size, cancel)
+        self._remember(found)
+        return found.page
+
+    def _remember(self, found: KeysetPage) -> None:
+        if found.first is None:
+            return
+        with self._lock:
+            self._row_at[found.page.start] = found.first
+            self._row_at[found.page.start + len(found.page) - 1] = found.last
+
+    def describe(self, sliced: bool) -> str:
+        """The table's header: where its rows are and what the other panels read, e.g.
+        "3,200,000,000 rows on sc://host; other panels on a 1,000,000-row sample" (with the
+        pull's filter: "... rows matching amount > 20 on ...")."""
+        sample = self.cluster.sample
+        rows = (f"{self.row_count:,} rows" + (f" matching {sample.where}" if sample.where else "")
+                + (" in the slice" if sliced else ""))
+        pulled = (f"a {sample.rows:,}-row sample" if sample.rows < sample.of_rows
+                  else f"all {sample.rows:,} rows, pulled")
+        return f"{rows} on {self.cluster.url}; other panels on {pulled}"
