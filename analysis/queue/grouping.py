@@ -37,7 +37,7 @@ from analysis.queue.discoveries import DiscoveryCache
 from analysis.query import ROW_ID, Sql, ident
 from analysis.scope import Scope
 from analysis.slicing.role_leaves import slice_sql
-from analysis.slices import And, Everything, Predicate, Slice, to_sql, to_text
+from analysis.slices import Everything, Predicate, Slice, to_sql, to_text
 from analysis.stats.intervals import wilson, wilson_interval
 from analysis.stats.significance import rate_above_p
 from analysis.trace.tracer import InfluenceCache, TrainingFiles
@@ -350,27 +350,42 @@ def _chosen(counts: pd.DataFrame, candidates: list[_Reason]) -> list[int]:
 
 
 def _folded(counts: pd.DataFrame, candidates: list[_Reason], chosen: list[int]) -> list[int]:
-    """Chosen slices without the refinements that add nothing: a slice refining another chosen
-    one is folded into it unless its error rate is significantly above that of the general
-    slice's other rows (Fisher's exact test, Bonferroni over the pairs judged): the same rule as
-    compare's regressed slices, so a precise cause (kiosk payments among risky merchants) keeps
-    its own group while a refinement that is only a piece of a broader problem does not."""
-    reasons = [candidates[c] for c in chosen]
-    conditions = [_conditions(r.slice.predicate) if r.kind == "slice" else None for r in reasons]
-    pairs = [(i, j) for i, own in enumerate(conditions) for j, other in enumerate(conditions)
-             if own is not None and other is not None and other < own]
-    folded = set()
-    for i, j in pairs:
-        refined, general = counts[f"g{chosen[i]}"], counts[f"g{chosen[j]}"]
-        rows, errors = _counted(counts, refined)
-        other_rows, other_errors = _counted(counts, general & ~refined)
-        if not _worse_than(rows, errors, other_rows, other_errors, SIGNIFICANCE / len(pairs)):
+    """Chosen slices without those whose failures another chosen slice explains. A slice ``S``
+    is folded into a chosen slice ``T`` it overlaps when both hold:
+
+    * its rows outside ``T`` do not fail more than the rows outside both (one-sided Fisher at
+      :data:`SIGNIFICANCE` itself: no correction, which would make folding away failures easier);
+    * its rows inside ``T`` do not fail significantly more than ``T``'s other rows (Fisher,
+      Bonferroni over the candidates' ordered pairs: the slices were ranked by their error
+      before any pair was compared, so a split is the best of every pair that could have been).
+
+    A refinement of a broader slice (kiosk payments among risky merchants) so keeps its own
+    group when it fails more than the rest of its parent, the rule of compare's regressed
+    slices, while a slice that only repeats part of another's failures (a ratio correlated with
+    the one that explains them, all its failures inside the other's rows) gives way to the
+    slice holding them all. Later-ranked slices are judged first, so of two slices that explain
+    each other the first chosen stays."""
+    slices = [i for i, c in enumerate(chosen) if candidates[c].kind == "slice"]
+    member = [counts[f"g{c}"] for c in chosen]
+    level = SIGNIFICANCE / max(1, len(candidates) * (len(candidates) - 1))
+    folded: set[int] = set()
+    for i in reversed(slices):
+        if any(_explained_by(counts, member[i], member[j], level) for j in slices if j != i and j not in folded):
             folded.add(i)
     return [c for i, c in enumerate(chosen) if i not in folded]
 
 
-def _conditions(predicate: Predicate) -> frozenset[Predicate]:
-    return frozenset(predicate.parts) if isinstance(predicate, And) else frozenset({predicate})
+def _explained_by(counts: pd.DataFrame, own: pd.Series, other: pd.Series, level: float) -> bool:
+    """Are the failures of the slice ``own`` explained by the overlapping slice ``other`` (:func:`_folded`)?"""
+    shared_rows, shared_errors = _counted(counts, own & other)
+    if shared_rows == 0:
+        return False
+    outside_rows, outside_errors = _counted(counts, own & ~other)
+    neither_rows, neither_errors = _counted(counts, ~own & ~other)
+    if _worse_than(outside_rows, outside_errors, neither_rows, neither_errors, SIGNIFICANCE):
+        return False
+    other_rows, other_errors = _counted(counts, other & ~own)
+    return not _worse_than(shared_rows, shared_errors, other_rows, other_errors, level)
 
 
 def _beats_the_rest(rows: int, errors: int, all_rows: int, all_errors: int, level: float) -> bool:

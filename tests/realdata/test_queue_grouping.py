@@ -55,10 +55,6 @@ MISSED: dict[str, str] = {
     "computers-regression": "discovery proposes price alone (cd = 'yes' holds most expensive computers, so no slice "
                             "naming both is among its proposals); refinement moves its cut to the planted one "
                             "(price > 2243, planted 2220.6) and adds no predicate: purity 0.85, recall 0.99",
-    "hdma-regression": "the group's slice is refined to the planted dir > 0.35 AND single = 'yes' and is pure, but a "
-                       "correlated ratio's slice (hir > 0.31 AND single = 'yes', all of its failures inside the "
-                       "regressed slice) has a higher lower bound of its error rate, so it is chosen first and holds "
-                       "26 of the 87 failures: two pure groups of one problem, recall 0.70",
 }
 """Planted problems whose group is not yet pure or complete enough, and why (strict xfail, so a
 fix shows). Measured with the gbm-60 candidate of ``compare.parquet``. Of the input incidents,
