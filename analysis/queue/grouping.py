@@ -28,7 +28,7 @@ from analysis.dataset import Dataset
 from analysis.errors import SchemaError, SleuthError
 from analysis.data.roles import RoleMap
 from analysis.discovery.failing_slices import DiscoverySettings, row_error_sql
-from analysis.discovery.refine import refine_each
+from analysis.discovery.refine import refine_each, with_thresholds
 from analysis.discovery.sliceline import DiscoveredSlice
 from analysis.data.time import Bucket, choose_bucket, timestamp_expr
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
@@ -288,20 +288,38 @@ def _slice_reasons(store, dataset, roles, condition, version, cancel, discoverie
 
 def _precise(scope: Scope, version: str | None, found: Sequence[DiscoveredSlice], cancel) -> list[_Reason]:
     """The discovered slices as reasons, each with the cuts :func:`refine_each` makes precise on
-    the version's rows (a bin edge of the whole log is not where a slice's failures start),
-    most precise first (the first of any two refined to the same slice); a slice whose cuts moved
-    says what discovery found."""
+    the version's rows (a bin edge of the whole log is not where a slice's failures start), and
+    a slice with no numeric predicate also with each threshold that sharpens it
+    (:func:`analysis.discovery.refine.with_thresholds`: discovery's bins split a numeric cause, so
+    ``industry = 'Manufacturing'`` stands for the failures of its well-schooled workers), most
+    precise first (the first of any two refined to the same slice); a slice whose cuts moved or
+    grew says what discovery found."""
     if version is not None:
         scope = scope.narrowed(version_scope(scope.roles, version))
     error = row_error_sql(scope.dataset, scope.roles, "misclass")
-    refined = sorted(zip(refine_each(scope, found, error, SIGNIFICANCE, cancel), found),
-                     key=lambda pair: -pair[0].ci_low)
+    refined = list(zip(refine_each(scope, found, error, SIGNIFICANCE, cancel), found))
+    refined = sorted(refined + _thresholded(scope, found, error, cancel), key=lambda pair: -pair[0].ci_low)
     reasons = [_Reason(f"slice:{version}:{s.text}", "slice", _title(version, s.text), s.to_slice(),
-                       None if s is before else before.text) for s, before in refined]
+                       None if s is origin else origin.text) for s, origin in refined]
     unique: dict[str, _Reason] = {}
     for reason in reasons:
         unique.setdefault(reason.key, reason)
     return list(unique.values())
+
+
+def _thresholded(scope: Scope, found: Sequence[DiscoveredSlice], error: str,
+                 cancel) -> list[tuple[DiscoveredSlice, DiscoveredSlice]]:
+    """(the slice and a threshold, the slice) for each found slice with no numeric predicate and
+    fewer than discovery's most predicates, and each numeric feature whose threshold sharpens
+    it: as compare's regressed slices are offered one (:mod:`analysis.discovery.refine`). The
+    threshold is where the slice's own rows split best, so it is not moved again by
+    :func:`refine_each`, whose cut keeps every row failing more than the rest of the log: it
+    would take back the slice's rows that fail less than its worst part, the split it is for."""
+    numeric = [c.name for c in scope.dataset.columns if c.name in scope.roles.features and c.is_numeric]
+    bare = [s for s in found if len(s.predicates) < DiscoverySettings.max_level
+            and not {p.column for p in s.predicates} & set(numeric)]
+    return [(t, s) for s in (bare if numeric else []) for t in with_thresholds(scope, s, numeric, error, SIGNIFICANCE,
+                                                                                 cancel)]
 
 
 def _chosen_and_folded(scope: Scope, candidates: list[_Reason]) -> list[_Reason]:
