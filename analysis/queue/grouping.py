@@ -6,14 +6,18 @@ warnings from :mod:`analysis.triage`, in their rank order), then, per model vers
 slices discovery (:mod:`analysis.discovery`) finds where that version's error is
 significantly above the rest, each numeric cut moved from a bin edge of the whole log to where
 the version's failures start (:mod:`analysis.discovery.refine`: the best split among fine cuts,
-kept only when the slice still fails significantly more than the rest). Discovery lists a slice
-with its refinements; a refinement is dropped for the general slice, and slices come most
-precise first (the highest lower bound of the error rate). A candidate becomes a group only if
-its rows *not* already explained by the groups chosen before it still fail more than the rest, by Fisher's exact test at a
-Bonferroni-corrected level over the candidates. Each failure then goes to the first chosen
-group that contains it, except that a failure no finding holds goes to its blamed training
-batch when its version can be traced and the blame is significant; failures nothing explains
-form one group per version.
+kept only when the slice still fails significantly more than the rest), and each slice with no
+numeric predicate also with the threshold of each numeric column that splits its rows best,
+when significantly (discovery's bins split a numeric cause: ``industry = 'Manufacturing'``
+for its well-schooled workers' failures). Slices come most precise first (the highest lower
+bound of the error rate). A candidate becomes a group only if its rows *not* already explained
+by the groups chosen before it still fail more than the rest, by Fisher's exact test at a
+Bonferroni-corrected level over the candidates; a chosen slice whose failures another chosen
+slice explains is then folded into it (:func:`_folded`: a refinement that fails no more than
+the rest of its parent, or a correlated slice all of whose failing rows the other holds).
+Each failure then goes to the first chosen group that contains it, except that a failure no
+finding holds goes to its blamed training batch when its version can be traced and the blame
+is significant; failures nothing explains form one group per version.
 """
 
 from __future__ import annotations
