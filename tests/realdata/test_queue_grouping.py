@@ -38,12 +38,8 @@ from analysis.scope import Scope
 from analysis.store import Store
 from analysis.triage.check_report import run_check
 from analysis.workspace.workspace_file import Workspace
-from tests.realdata import test_corpus
 from tests.realdata.corpus import CASES
 from tests.realdata.test_corpus import files, served_by
-
-corpus = test_corpus.corpus
-"""The corpus, built once per session (the fixture of the corpus's own tests)."""
 
 SIGNIFICANCE = 0.05
 PURITY, RECALL = 0.9, 0.8
