@@ -56,7 +56,7 @@ from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident, where_clause
 from analysis.data.roles import RoleMap, TaskType
 from analysis.scope import Scope
-from analysis.slices import And, Compare, Not, Predicate, Slice, all_of, role_leaves, to_sql, to_text
+from analysis.slices import And, Not, Predicate, Slice, all_of, role_leaves, to_sql, to_text
 from analysis.store import Store
 
 ALPHA = 0.05
@@ -308,43 +308,37 @@ def _refined(scope: Scope, metric: str, tested: list[SliceDiff], base_rows: Rows
              settings: SliceSettings, cancel: CancelToken) -> list[SliceDiff]:
     """``tested`` with each of the :data:`REFINED` worst slices that test no numeric feature
     sharpened by one threshold on one (see the module text): ``S AND x > e`` or ``S AND x <= e``
-    at every inner edge ``e`` of ``x``'s quantile cut over ``S``'s rows
-    (:func:`analysis.slicing.binning.bin_column`, discovery's cut), judged as :func:`_sharpened`
-    judges a predicate, Bonferroni over every threshold tried on ``S``. ``S`` gives way to the
+    at every inner edge ``e`` of ``x``'s quantile cut over ``S``'s rows, proposed and chosen
+    where discovery's failing slices get theirs (:func:`analysis.discovery.refine.thresholds`,
+    :func:`~analysis.discovery.refine.sharpest`), judged as :func:`_sharpened` judges a
+    predicate, Bonferroni over every threshold tried on ``S``. ``S`` gives way to the
     sharper slice unless it loses requests outside it. A slice that already has a numeric
     predicate got its threshold from discovery's bins, and one of ``settings.max_level``
     predicates is as long as discovery makes them: both are left as they are (a threshold more
     on a second numeric column then splits a regression by where the base was right, not by
     its cause)."""
-    store, dataset, roles, tolerance = scope.store, scope.dataset, scope.roles, settings.tolerance
+    from analysis.discovery.refine import sharpest, thresholds
+
+    dataset, roles, tolerance = scope.dataset, scope.roles, settings.tolerance
     numeric = [c.name for c in dataset.columns if c.name in roles.features and c.is_numeric]
     worst = sorted((s for s in tested if s.p_value is not None and s.p_value < ALPHA and s.worsening > tolerance
                     and len(_parts(s.predicate)) < settings.max_level and not s.predicate.columns & set(numeric)),
                    key=lambda s: -(s.worsening - tolerance) * s.rows)[:REFINED]
     slices = {to_text(s.predicate): s for s in tested}
     for s in worst:
-        rows = to_sql(s.predicate) & scope.condition
-        options = [cut for column in numeric for cut in _thresholds(store, dataset, column, rows, cancel)]
+        options = thresholds(scope, to_sql(s.predicate) & scope.condition, numeric, cancel)
         if not options:
             continue
-        inside = _tested(store, metric, True, [(to_text(s.predicate & o), s.predicate & o, "refined") for o in options],
-                         base_rows, cand_rows, cancel)
-        rests = _tested(store, metric, True, [(to_text(s.predicate & Not(o)), s.predicate & Not(o), "rest")
-                                              for o in options], base_rows, cand_rows, cancel)
-        alpha = ALPHA / len(options)
-        judged = [(_sharper_p(i, r), n, i, r) for n, (i, r) in enumerate(zip(inside, rests))]
-        p_value, _, sharper, rest = min(judged)
-        if p_value < alpha and sharper.worsening > tolerance:
-            slices.setdefault(to_text(sharper.predicate), sharper)
-            if not _loses_requests(rest, alpha, tolerance):
+        inside = _tested(scope.store, metric, True, [(to_text(s.predicate & o), s.predicate & o, "refined")
+                                                     for o in options], base_rows, cand_rows, cancel)
+        rests = _tested(scope.store, metric, True, [(to_text(s.predicate & Not(o)), s.predicate & Not(o), "rest")
+                                                    for o in options], base_rows, cand_rows, cancel)
+        best = sharpest([_sharper_p(i, r) for i, r in zip(inside, rests)], ALPHA)
+        if best is not None and inside[best].worsening > tolerance:
+            slices.setdefault(to_text(inside[best].predicate), inside[best])
+            if not _loses_requests(rests[best], ALPHA / len(options), tolerance):
                 slices.pop(to_text(s.predicate), None)
     return list(slices.values())
-
-
-def _thresholds(store: Store, dataset: Dataset, column: str, rows: Sql, cancel: CancelToken) -> list[Predicate]:
-    """``column > e`` and ``column <= e`` at each inner edge of its quantile cut over ``rows``."""
-    edges = bin_column(store, dataset, column, rows, cancel=cancel).edges
-    return [cut for edge in edges[1:-1] for cut in (Compare(column, ">", edge), Compare(column, "<=", edge))]
 
 
 def _loses_requests(rest: SliceDiff, alpha: float, tolerance: float) -> bool:

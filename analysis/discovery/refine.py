@@ -27,6 +27,21 @@ split best:
 * **Kept only if significant**: the slice so cut must still fail more often than every row
   outside it, by a one-sided Fisher exact test at ``significance`` divided by the candidates
   tried over all ends (Bonferroni). Otherwise the end keeps discovery's cut.
+
+Discovery's bins also split a numeric cause across bins, so a slice may name its other
+predicates alone (``industry = 'Manufacturing'`` where the failures are those with more than
+twelve years of school): :func:`with_thresholds` *adds* one threshold to a slice with no numeric
+predicate. This module is the one place that proposes and tests such cut points:
+
+* **Candidates** (:func:`thresholds`): ``x > e`` and ``x <= e`` at each inner edge ``e`` of the
+  quantile cut discovery makes of each numeric column ``x`` (:func:`analysis.slicing.binning.bin_column`,
+  five bins), over the slice's rows.
+* **Choice** (:func:`sharpest`): the threshold whose rows fail most beyond the slice's other
+  rows, kept only if significantly so, Bonferroni over every threshold tried. Grouping tests
+  it with one-sided Fisher tests of the error rate (:func:`with_thresholds`: the sharpest
+  of each column); compare's
+  regressed slices with its paired tests of the worsening
+  (:func:`analysis.compare.regressed_slices.slice_comparisons`).
 """
 
 from __future__ import annotations
@@ -40,7 +55,9 @@ from analysis.discovery.sliceline import DiscoveredSlice
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import Sql, ident
 from analysis.scope import Scope
-from analysis.slicing.binning import IN, IS_NULL, MAX_BINS, RANGE, BinnedFeature, BinPredicate, code_case, plan_bins
+from analysis.slices import Compare
+from analysis.slicing.binning import (IN, IS_NULL, MAX_BINS, RANGE, BinnedFeature, BinPredicate, bin_column,
+                                      code_case, plan_bins)
 from analysis.stats.intervals import wilson
 from analysis.stats.significance import g_statistics, rate_above_p, rates_above_p
 
@@ -219,3 +236,76 @@ def _moved(predicate: BinPredicate, end: str, value) -> BinPredicate | None:
     else:
         moved = replace(predicate, high=value, high_inclusive=True)
     return None if moved.low is None and moved.high is None else moved
+
+
+def thresholds(scope: Scope, rows: Sql, columns: Sequence[str], cancel: CancelToken = NEVER_CANCELLED) -> list[Compare]:
+    """``x > e`` and ``x <= e`` at each inner edge ``e`` of each numeric column's quantile cut
+    over ``rows`` (discovery's binning): the thresholds a slice with no numeric predicate is
+    offered (module doc), in the order of ``columns`` and edges."""
+    return [cut for column in columns
+            for edge in bin_column(scope.store, scope.dataset, column, rows, cancel=cancel).edges[1:-1]
+            for cut in (Compare(column, ">", edge), Compare(column, "<=", edge))]
+
+
+def sharpest(p_values: Sequence[float], significance: float, tried: int | None = None) -> int | None:
+    """The index of the threshold whose test is smallest (the first of equals), if it is below
+    ``significance`` over the ``tried`` thresholds (all of ``p_values`` unless said; Bonferroni:
+    the chosen one is the best of all tried)."""
+    if not len(p_values):
+        return None
+    best = int(np.argmin(p_values))
+    return best if p_values[best] < significance / (tried or len(p_values)) else None
+
+
+def with_thresholds(scope: Scope, found: DiscoveredSlice, columns: Sequence[str], error_sql: str,
+                    significance: float = 0.05, cancel: CancelToken = NEVER_CANCELLED) -> list[DiscoveredSlice]:
+    """``found`` with, for each of ``columns``, the threshold of :func:`thresholds` over its rows
+    whose rows fail more often than the slice's other rows by the most significant one-sided
+    Fisher test, when significant over every threshold tried on every column
+    (:func:`sharpest`): one slice per column whose threshold sharpens ``found``. Thresholds of
+    one column are variants of one cut, but two columns are two explanations (the failures of
+    well-schooled workers, or of well-paid ones) that grouping weighs against each other.
+    Counts, interval and ``p_value`` are those of each slice's rows against every other row of
+    ``scope``; ``p_adjusted`` is it times the thresholds tried."""
+    known = Sql(f"({error_sql}) IS NOT NULL") & scope.condition
+    options = thresholds(scope, found.sql() & known, columns, cancel)
+    if not options:
+        return []
+    rows, errors, cut_rows, cut_errors = _threshold_counts(scope, found.sql() & known, options, error_sql, cancel)
+    p_values = rates_above_p(cut_errors, cut_rows, errors - cut_errors, rows - cut_rows)
+    all_rows, all_errors = _counts(scope, known, error_sql)
+    sharpened = []
+    for column in dict.fromkeys(o.column for o in options):
+        mine = [i for i, o in enumerate(options) if o.column == column]
+        best = sharpest(p_values[mine], significance, tried=len(options))
+        if best is None:
+            continue
+        n, e = int(cut_rows[mine[best]]), int(cut_errors[mine[best]])
+        p_value = rate_above_p(e, n, all_errors - e, all_rows - n)
+        low, high = wilson(e, n)
+        sharpened.append(replace(found, predicates=found.predicates + (_bin_predicate(options[mine[best]]),), size=n,
+                                 error_sum=float(e), error_rate=e / n, ci_low=low, ci_high=high, p_value=p_value,
+                                 p_adjusted=min(1.0, p_value * len(options))))
+    return sharpened
+
+
+def _threshold_counts(scope: Scope, where: Sql, options: Sequence[Compare], error_sql: str,
+                      cancel: CancelToken) -> tuple[int, int, np.ndarray, np.ndarray]:
+    """Rows and errors of ``where``, and of each threshold within it, in one scan."""
+    flags = [_bin_predicate(o).sql() for o in options]
+    columns_in = ", ".join(f"({f.text}) AS _sleuth_in_{i}" for i, f in enumerate(flags))
+    sums = ", ".join(f"count(*) FILTER (WHERE _sleuth_in_{i}), coalesce(sum(_sleuth_e) FILTER (WHERE _sleuth_in_{i}), 0)"
+                     for i in range(len(flags)))
+    row = scope.store.rows(Sql(f"SELECT count(*), coalesce(sum(_sleuth_e), 0), {sums} FROM (SELECT ({error_sql}) "
+                               f"AS _sleuth_e, {columns_in} FROM {ident(scope.dataset.view)} WHERE {where.text})",
+                               tuple(p for f in flags for p in f.params) + where.params), cancel)[0]
+    cut_rows = np.array([int(n) for n in row[2::2]], dtype=np.int64)
+    cut_errors = np.array([_whole(e) for e in row[3::2]], dtype=np.int64)
+    return int(row[0]), _whole(row[1]), cut_rows, cut_errors
+
+
+def _bin_predicate(cut: Compare) -> BinPredicate:
+    """A threshold of :func:`thresholds` as the range predicate a discovered slice holds."""
+    if cut.op == ">":
+        return BinPredicate(cut.column, RANGE, low=cut.value, low_inclusive=False)
+    return BinPredicate(cut.column, RANGE, high=cut.value, high_inclusive=True)

@@ -6,14 +6,18 @@ warnings from :mod:`analysis.triage`, in their rank order), then, per model vers
 slices discovery (:mod:`analysis.discovery`) finds where that version's error is
 significantly above the rest, each numeric cut moved from a bin edge of the whole log to where
 the version's failures start (:mod:`analysis.discovery.refine`: the best split among fine cuts,
-kept only when the slice still fails significantly more than the rest). Discovery lists a slice
-with its refinements; a refinement is dropped for the general slice, and slices come most
-precise first (the highest lower bound of the error rate). A candidate becomes a group only if
-its rows *not* already explained by the groups chosen before it still fail more than the rest, by Fisher's exact test at a
-Bonferroni-corrected level over the candidates. Each failure then goes to the first chosen
-group that contains it, except that a failure no finding holds goes to its blamed training
-batch when its version can be traced and the blame is significant; failures nothing explains
-form one group per version.
+kept only when the slice still fails significantly more than the rest), and each slice with no
+numeric predicate also with the threshold of each numeric column that splits its rows best,
+when significantly (discovery's bins split a numeric cause: ``industry = 'Manufacturing'``
+for its well-schooled workers' failures). Slices come most precise first (the highest lower
+bound of the error rate). A candidate becomes a group only if its rows *not* already explained
+by the groups chosen before it still fail more than the rest, by Fisher's exact test at a
+Bonferroni-corrected level over the candidates; a chosen slice whose failures another chosen
+slice explains is then folded into it (:func:`_folded`: a refinement that fails no more than
+the rest of its parent, or a correlated slice all of whose failing rows the other holds).
+Each failure then goes to the first chosen group that contains it, except that a failure no
+finding holds goes to its blamed training batch when its version can be traced and the blame
+is significant; failures nothing explains form one group per version.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from analysis.dataset import Dataset
 from analysis.errors import SchemaError, SleuthError
 from analysis.data.roles import RoleMap
 from analysis.discovery.failing_slices import DiscoverySettings, row_error_sql
-from analysis.discovery.refine import refine_each
+from analysis.discovery.refine import refine_each, with_thresholds
 from analysis.discovery.sliceline import DiscoveredSlice
 from analysis.data.time import Bucket, choose_bucket, timestamp_expr
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
@@ -37,7 +41,7 @@ from analysis.queue.discoveries import DiscoveryCache
 from analysis.query import ROW_ID, Sql, ident
 from analysis.scope import Scope
 from analysis.slicing.role_leaves import slice_sql
-from analysis.slices import And, Everything, Predicate, Slice, to_sql, to_text
+from analysis.slices import Everything, Predicate, Slice, to_sql, to_text
 from analysis.stats.intervals import wilson, wilson_interval
 from analysis.stats.significance import rate_above_p
 from analysis.trace.tracer import InfluenceCache, TrainingFiles
@@ -288,20 +292,38 @@ def _slice_reasons(store, dataset, roles, condition, version, cancel, discoverie
 
 def _precise(scope: Scope, version: str | None, found: Sequence[DiscoveredSlice], cancel) -> list[_Reason]:
     """The discovered slices as reasons, each with the cuts :func:`refine_each` makes precise on
-    the version's rows (a bin edge of the whole log is not where a slice's failures start),
-    most precise first (the first of any two refined to the same slice); a slice whose cuts moved
-    says what discovery found."""
+    the version's rows (a bin edge of the whole log is not where a slice's failures start), and
+    a slice with no numeric predicate also with each threshold that sharpens it
+    (:func:`analysis.discovery.refine.with_thresholds`: discovery's bins split a numeric cause, so
+    ``industry = 'Manufacturing'`` stands for the failures of its well-schooled workers), most
+    precise first (the first of any two refined to the same slice); a slice whose cuts moved or
+    grew says what discovery found."""
     if version is not None:
         scope = scope.narrowed(version_scope(scope.roles, version))
     error = row_error_sql(scope.dataset, scope.roles, "misclass")
-    refined = sorted(zip(refine_each(scope, found, error, SIGNIFICANCE, cancel), found),
-                     key=lambda pair: -pair[0].ci_low)
+    refined = list(zip(refine_each(scope, found, error, SIGNIFICANCE, cancel), found))
+    refined = sorted(refined + _thresholded(scope, found, error, cancel), key=lambda pair: -pair[0].ci_low)
     reasons = [_Reason(f"slice:{version}:{s.text}", "slice", _title(version, s.text), s.to_slice(),
-                       None if s is before else before.text) for s, before in refined]
+                       None if s is origin else origin.text) for s, origin in refined]
     unique: dict[str, _Reason] = {}
     for reason in reasons:
         unique.setdefault(reason.key, reason)
     return list(unique.values())
+
+
+def _thresholded(scope: Scope, found: Sequence[DiscoveredSlice], error: str,
+                 cancel) -> list[tuple[DiscoveredSlice, DiscoveredSlice]]:
+    """(the slice and a threshold, the slice) for each found slice with no numeric predicate and
+    fewer than discovery's most predicates, and each numeric feature whose threshold sharpens
+    it: as compare's regressed slices are offered one (:mod:`analysis.discovery.refine`). The
+    threshold is where the slice's own rows split best, so it is not moved again by
+    :func:`refine_each`, whose cut keeps every row failing more than the rest of the log: it
+    would take back the slice's rows that fail less than its worst part, the split it is for."""
+    numeric = [c.name for c in scope.dataset.columns if c.name in scope.roles.features and c.is_numeric]
+    bare = [s for s in found if len(s.predicates) < DiscoverySettings.max_level
+            and not {p.column for p in s.predicates} & set(numeric)]
+    return [(t, s) for s in (bare if numeric else []) for t in with_thresholds(scope, s, numeric, error, SIGNIFICANCE,
+                                                                                 cancel)]
 
 
 def _chosen_and_folded(scope: Scope, candidates: list[_Reason]) -> list[_Reason]:
@@ -350,27 +372,42 @@ def _chosen(counts: pd.DataFrame, candidates: list[_Reason]) -> list[int]:
 
 
 def _folded(counts: pd.DataFrame, candidates: list[_Reason], chosen: list[int]) -> list[int]:
-    """Chosen slices without the refinements that add nothing: a slice refining another chosen
-    one is folded into it unless its error rate is significantly above that of the general
-    slice's other rows (Fisher's exact test, Bonferroni over the pairs judged): the same rule as
-    compare's regressed slices, so a precise cause (kiosk payments among risky merchants) keeps
-    its own group while a refinement that is only a piece of a broader problem does not."""
-    reasons = [candidates[c] for c in chosen]
-    conditions = [_conditions(r.slice.predicate) if r.kind == "slice" else None for r in reasons]
-    pairs = [(i, j) for i, own in enumerate(conditions) for j, other in enumerate(conditions)
-             if own is not None and other is not None and other < own]
-    folded = set()
-    for i, j in pairs:
-        refined, general = counts[f"g{chosen[i]}"], counts[f"g{chosen[j]}"]
-        rows, errors = _counted(counts, refined)
-        other_rows, other_errors = _counted(counts, general & ~refined)
-        if not _worse_than(rows, errors, other_rows, other_errors, SIGNIFICANCE / len(pairs)):
+    """Chosen slices without those whose failures another chosen slice explains. A slice ``S``
+    is folded into a chosen slice ``T`` it overlaps when both hold:
+
+    * its rows outside ``T`` do not fail more than the rows outside both (one-sided Fisher at
+      :data:`SIGNIFICANCE` itself: no correction, which would make folding away failures easier);
+    * its rows inside ``T`` do not fail significantly more than ``T``'s other rows (Fisher,
+      Bonferroni over the candidates' ordered pairs: the slices were ranked by their error
+      before any pair was compared, so a split is the best of every pair that could have been).
+
+    A refinement of a broader slice (kiosk payments among risky merchants) so keeps its own
+    group when it fails more than the rest of its parent, the rule of compare's regressed
+    slices, while a slice that only repeats part of another's failures (a ratio correlated with
+    the one that explains them, all its failures inside the other's rows) gives way to the
+    slice holding them all. Later-ranked slices are judged first, so of two slices that explain
+    each other the first chosen stays."""
+    slices = [i for i, c in enumerate(chosen) if candidates[c].kind == "slice"]
+    member = [counts[f"g{c}"] for c in chosen]
+    level = SIGNIFICANCE / max(1, len(candidates) * (len(candidates) - 1))
+    folded: set[int] = set()
+    for i in reversed(slices):
+        if any(_explained_by(counts, member[i], member[j], level) for j in slices if j != i and j not in folded):
             folded.add(i)
     return [c for i, c in enumerate(chosen) if i not in folded]
 
 
-def _conditions(predicate: Predicate) -> frozenset[Predicate]:
-    return frozenset(predicate.parts) if isinstance(predicate, And) else frozenset({predicate})
+def _explained_by(counts: pd.DataFrame, own: pd.Series, other: pd.Series, level: float) -> bool:
+    """Are the failures of the slice ``own`` explained by the overlapping slice ``other`` (:func:`_folded`)?"""
+    shared_rows, shared_errors = _counted(counts, own & other)
+    if shared_rows == 0:
+        return False
+    outside_rows, outside_errors = _counted(counts, own & ~other)
+    neither_rows, neither_errors = _counted(counts, ~own & ~other)
+    if _worse_than(outside_rows, outside_errors, neither_rows, neither_errors, SIGNIFICANCE):
+        return False
+    other_rows, other_errors = _counted(counts, other & ~own)
+    return not _worse_than(shared_rows, shared_errors, other_rows, other_errors, level)
 
 
 def _beats_the_rest(rows: int, errors: int, all_rows: int, all_errors: int, level: float) -> bool:

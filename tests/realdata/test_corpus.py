@@ -15,16 +15,9 @@ from analysis.trace.model_files import load_model
 from analysis.trace.snapshot_label import model_columns
 from analysis.trace.tracer import TraceSettings, TrainingFiles, read_training, suspects_for, trace_prediction
 from analysis.triage.check_report import CheckSettings, run_check
-from tests.realdata.corpus import CASES, build_corpus, window_iou
+from tests.realdata.corpus import CASES, window_iou
 
 NAMES = [spec.name for spec in CASES]
-
-
-@pytest.fixture(scope="session")
-def corpus(tmp_path_factory) -> dict[str, tuple[Path, dict]]:
-    """The corpus, built once per test session."""
-    folders = build_corpus(tmp_path_factory.mktemp("realdata"))
-    return {folder.name: (folder, json.loads((folder / "manifest.json").read_text())) for folder in folders}
 
 
 def files(corpus, name: str, log: str = "clean") -> tuple[Path, dict, str, str, Path]:

@@ -109,3 +109,39 @@ def test_slices_refined_together_are_each_refined_as_alone(planted):
         assert refined is not before  # each bin edge moved
         rows = _refined_rows(log, refined)
         assert (refined.size, refined.error_sum) == (rows.sum(), wrong[rows].sum())
+
+
+def test_a_slice_with_no_numeric_predicate_gets_the_threshold_that_sharpens_it(planted):
+    """``sex = 'female'`` alone, as discovery may name the planted cause: it is offered each
+    threshold of :func:`thresholds` over its rows and takes, per column, the one whose rows fail
+    more than the slice's others by the smallest Fisher p (scipy's on pandas' counts), kept only
+    below 0.05 over every threshold tried: an age threshold near the planted one, and none on
+    ``lc``, which causes nothing."""
+    from scipy import stats
+
+    from analysis.discovery.refine import thresholds, with_thresholds
+
+    scope, log, threshold, wrong = planted
+    error = row_error_sql(scope.dataset, scope.roles, "misclass")
+    female = DiscoveredSlice((BinPredicate("sex", IN, values=("female",)),), 1, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0)
+    sharpened = with_thresholds(scope, female, ["age", "lc"], error)
+    assert [s.predicates[-1].column for s in sharpened] == ["age"]
+    rows_of = log["sex"] == "female"
+    options = thresholds(scope, female.sql(), ["age", "lc"])
+
+    def p_of(option):
+        inside = rows_of & (log[option.column] > option.value if option.op == ">" else log[option.column] <= option.value)
+        rest = rows_of & ~inside
+        table = [[wrong[inside].sum(), (~wrong[inside]).sum()], [wrong[rest].sum(), (~wrong[rest]).sum()]]
+        return stats.fisher_exact(table, alternative="greater").pvalue, inside
+
+    tested = [(p_of(o), o) for o in options]
+    (best_p, inside), best = min(((t, o) for t, o in tested if o.column == "age"), key=lambda pair: pair[0][0])
+    assert best_p < 0.05 / len(options)
+    assert all(p >= 0.05 / len(options) for (p, _), o in tested if o.column == "lc")
+    added = sharpened[0].predicates[-1]
+    assert (best.op, best.value) == ((">", added.low) if added.low is not None else ("<=", added.high))
+    assert (sharpened[0].size, sharpened[0].error_sum) == (inside.sum(), wrong[inside].sum())
+    edges = sorted({o.value for o in options if o.column == "age"})
+    bracket = (max(e for e in edges if e <= threshold), min(e for e in edges if e > threshold))
+    assert added.low in bracket  # an edge next to the planted cut, the failing side above it

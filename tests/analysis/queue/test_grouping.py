@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -308,3 +309,54 @@ def test_by_failing_slice_alone_the_swap_is_one_pure_group_cut_where_it_fails(de
     group, purity, recall = _purity_and_recall(queue, demo_files, incidents, "b", "fraud-lr-2026.09")
     assert purity >= 0.9 and recall >= 0.8, (group.title, purity, recall)
     assert group.evidence["found_as"] and group.evidence["found_as"] != group.slice.name
+
+
+def _planted_log(path, inner_error: float, seed: int = 3, rows: int = 4000):
+    """A log whose failures are planted in ``x > 0.6 AND g = 'a'`` (error 0.6, else 0.05); in it,
+    rows with ``h = 'k'`` fail with ``inner_error`` (0.6: no second cause). ``y`` follows ``x``
+    closely, so a slice on ``y`` is a correlated copy of part of the planted one."""
+    rng = np.random.default_rng(seed)
+    x = rng.random(rows)
+    g = rng.choice(["a", "b"], size=rows)
+    h = rng.choice(["k", "m", "n"], size=rows)
+    planted = (x > 0.6) & (g == "a")
+    error = np.where(planted, np.where(h == "k", inner_error, 0.6), 0.05)
+    label = rng.integers(0, 2, size=rows)
+    prediction = np.where(rng.random(rows) < error, 1 - label, label)
+    pd.DataFrame({"request_id": [f"r{i}" for i in range(rows)], "model_version": "v1", "x": x,
+                  "y": x + rng.normal(0, 0.02, rows), "g": g, "h": h, "label": label, "prediction": prediction,
+                  "score": np.where(prediction == 1, 0.8, 0.2)}).to_parquet(path)
+    return path
+
+
+def _chosen_titles(store, path, slices):
+    from analysis.queue.grouping import _chosen_and_folded, _Reason
+    from analysis.slices import Slice, to_text
+
+    loaded = load_log(store, [str(path)], check=False)
+    reasons = [_Reason(f"slice:{to_text(s)}", "slice", to_text(s), Slice(s, name=to_text(s))) for s in slices]
+    return [r.title for r in _chosen_and_folded(Scope(store, loaded.dataset, loaded.roles), reasons)]
+
+
+def test_a_correlated_slice_inside_the_planted_one_gives_way_to_it(store, tmp_path):
+    """A slice on a column correlated with the planted one's (``y > 0.8``), ranked first, holds
+    only part of the planted failures and fails no more than the rest of the planted rows: it
+    is folded into the slice that explains them all, so the planted problem is one group."""
+    from analysis.slices import Compare
+
+    planted = Compare("x", ">", 0.6) & Compare("g", "=", "a")
+    correlated = Compare("y", ">", 0.8) & Compare("g", "=", "a")
+    path = _planted_log(tmp_path / "log.parquet", inner_error=0.6)
+    assert _chosen_titles(store, path, [correlated, planted]) == ["x > 0.6 AND g = 'a'"]
+
+
+def test_a_sharper_cause_inside_a_failing_slice_keeps_its_group(store, tmp_path):
+    """Inside the planted slice, ``h = 'k'`` fails far more (0.95 against 0.6): a precise cause
+    of its own, found with a moved cut (not a syntactic refinement), keeps its group first."""
+    from analysis.slices import Compare
+
+    planted = Compare("x", ">", 0.6) & Compare("g", "=", "a")
+    sharper = Compare("x", ">", 0.61) & Compare("g", "=", "a") & Compare("h", "=", "k")
+    path = _planted_log(tmp_path / "log.parquet", inner_error=0.95)
+    assert _chosen_titles(store, path, [sharper, planted]) == ["x > 0.61 AND g = 'a' AND h = 'k'",
+                                                               "x > 0.6 AND g = 'a'"]
