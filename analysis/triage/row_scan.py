@@ -417,9 +417,10 @@ def subgroup_stuck_symptoms(scope: Scope, columns: Sequence[ColumnProfile], prof
     column whose own common values (a 0, a round amount) lead the units. Within the level's
     rows it does lead: each (column, level) is one hypothesis, whose candidate is the level's
     most frequent value over the log (0, the zero fill's, and values beyond the reference's
-    range skipped), scanned over the level's rows. The Benjamini-Hochberg procedure holds the
-    false discovery rate at :data:`ALPHA` over every hypothesis (those with no candidate count
-    as p = 1); a window it keeps must then hold the value more often than the level's reference
+    range skipped), scanned over the level's rows against the rest of the log at the same time
+    (:func:`_scan_level`: a drift every level shares is not stuck). The Benjamini-Hochberg
+    procedure holds the false discovery rate at :data:`ALPHA` over every hypothesis (those with
+    no candidate count as p = 1); a window it keeps must then hold the value more often than the level's reference
     holds any value, and more often than the same hours of the week do, both at the procedure's
     critical level. A level is more alike than all rows (machines without a CD drive had fewer
     disk sizes), so the reference's most frequent share over all rows is no bound for it (a
@@ -559,9 +560,11 @@ def _subgroup_candidates(store: Store, dataset: Dataset, columns: Sequence[Colum
 
 
 def _subgroup_counts(store: Store, dataset: Dataset, roles: RoleMap, levels: list, tested: list, defects: list[Defect],
-                     where: Sql, span, unit: Bucket, cancel: CancelToken) -> tuple[list, dict, list[np.ndarray]]:
-    """Unit starts, each level's rows per unit, and each tested (column, level)'s rows holding
-    its candidate per unit (units with rows only)."""
+                     where: Sql, span, unit: Bucket, cancel: CancelToken) -> tuple[list, dict, list[np.ndarray], list]:
+    """Unit starts, each level's rows per unit, each tested (column, level)'s rows holding its
+    candidate per unit, and for each the whole log's rows and rows holding the candidate per
+    unit, which the level is judged against (units with rows only; one pass, the log's counts
+    once per distinct candidate)."""
     ts = timestamp_expr(dataset, roles)
     scoped = Sql(f"{ts} >= ? AND {ts} <= ?", span) & where
     parts = [Sql(f"count_if({ident(name)} = ?)", (value,)) for name, value in levels]

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 from scipy import stats
@@ -163,7 +164,15 @@ def scan(rows: np.ndarray, cases: np.ndarray, permutations: int = PERMUTATIONS, 
     first, last, llr = intervals.best(cases)
     if last < first:
         return None
-    null_maxima, stopped_early = _null_maxima(intervals, rows, int(cases.sum()), llr, permutations, seed, level)
+    null = _null_maxima(intervals, rows, int(cases.sum()), llr, permutations, seed, level)
+    return _window(rows, cases, first, last, llr, null, permutations)
+
+
+def _window(rows: np.ndarray, cases: np.ndarray, first: int, last: int, llr: float, null: tuple[np.ndarray, bool],
+            permutations: int) -> ScanWindow:
+    """The :class:`ScanWindow` of units ``first``..``last``, its p-value from the replicates'
+    maxima (``null``: the maxima and whether they stopped early; None with no replicates)."""
+    null_maxima, stopped_early = null
     inside_rows, inside_cases = int(rows[first:last + 1].sum()), int(cases[first:last + 1].sum())
     outside_rows = int(rows.sum()) - inside_rows
     if not permutations:
@@ -174,7 +183,7 @@ def scan(rows: np.ndarray, cases: np.ndarray, permutations: int = PERMUTATIONS, 
         p_value = gumbel_p_value(llr, null_maxima)
     return ScanWindow(
         first=first, last=last, rows=inside_rows, cases=inside_cases,
-        rate_inside=inside_cases / inside_rows,
+        rate_inside=inside_cases / inside_rows if inside_rows else 0.0,
         rate_outside=(int(cases.sum()) - inside_cases) / outside_rows if outside_rows else 0.0,
         llr=llr, p_value=p_value,
     )
@@ -257,32 +266,17 @@ def peer_scan(rows: np.ndarray, cases: np.ndarray, peer_rows: np.ndarray, peer_c
         peers = holding - drawn
         return rows * (peers + peers.sum() / total_peer_rows) / (peer_rows + 1.0)
 
-    class _Peers:
-        @staticmethod
-        def best(drawn: np.ndarray) -> tuple[int, int, float]:
-            mu = expected(drawn)
-            return ExpectedIntervals.of(mu).best(drawn) if mu.sum() > 0 else (0, -1, 0.0)
+    def best(drawn: np.ndarray) -> tuple[int, int, float]:
+        """The best interval of ``drawn`` against the expectation its own peers give."""
+        mu = expected(drawn)
+        return ExpectedIntervals.of(mu).best(drawn) if mu.sum() > 0 else (0, -1, 0.0)
 
-    first, last, llr = _Peers.best(cases)
+    first, last, llr = best(cases)
     if last < first:
         return None
-    total = int(cases.sum())
-    null_maxima, stopped_early = _null_maxima(
-        _Peers, rows, total, llr, permutations, seed, level,
-        lambda generator: generator.hypergeometric(rows, peer_rows, holding))
-    if not permutations:
-        p_value = None
-    elif stopped_early:
-        p_value = float(np.sum(null_maxima >= llr) / len(null_maxima))
-    else:
-        p_value = gumbel_p_value(llr, null_maxima)
-    inside_rows, inside_cases = int(rows[first:last + 1].sum()), int(cases[first:last + 1].sum())
-    outside_rows = int(rows.sum()) - inside_rows
-    return ScanWindow(
-        first=first, last=last, rows=inside_rows, cases=inside_cases,
-        rate_inside=inside_cases / inside_rows if inside_rows else 0.0,
-        rate_outside=(total - inside_cases) / outside_rows if outside_rows else 0.0, llr=llr, p_value=p_value,
-    )
+    null = _null_maxima(SimpleNamespace(best=best), rows, int(cases.sum()), llr, permutations, seed, level,
+                        lambda generator: generator.hypergeometric(rows, peer_rows, holding))
+    return _window(rows, cases, first, last, llr, null, permutations)
 
 
 def interval_p_value(rows: np.ndarray, cases: np.ndarray, first: int, last: int,
