@@ -164,6 +164,23 @@ def _unit_series(
     return starts, rows, (rows - cases if violation.direction < 0 else cases)
 
 
+def surrounding_share(scope: Scope, violation: Violation, rows: Sql, start: _dt.datetime, end: _dt.datetime,
+                      cancel: CancelToken = NEVER_CANCELLED) -> float | None:
+    """The share of ``rows`` showing ``violation`` in the window's length of time on each side
+    of ``[start, end)``: what the window's rows would show were they healthy, measured on the
+    rows :func:`violating_slice` counts (the whole log's, where the window was scanned over one
+    group's). A group's own rows around its window are few, and a value common everywhere
+    (Movies' share of films rated 1 by 4.5% of voters) may sit below the rest of the log's in
+    them by chance: the other groups' rows in the window then read as excess, and the stuck
+    source no longer holds most of it. None without rows around the window."""
+    ts = timestamp_expr(scope.dataset, scope.roles)
+    length = end - start
+    around = Sql(f"{ts} >= ? AND {ts} < ? AND NOT ({ts} >= ? AND {ts} < ?)",
+                 (start - length, end + length, start, end)) & rows
+    count, showing = _counts(scope.store, scope.dataset, violation, around, cancel)
+    return showing / count if count else None
+
+
 def outside_windows(dataset: Dataset, roles: RoleMap, windows: Sequence[tuple[_dt.datetime, _dt.datetime]]) -> Sql:
     """The rows outside every ``[start, end)`` of ``windows``: where a finding's rows are
     another finding's (a column's far values inside the window of a swap that holds it)."""

@@ -86,7 +86,7 @@ from analysis.triage.changepoint import ANOMALOUS_SHARE, Stretch, find_stretch
 from analysis.triage.drift_start import drift_onset
 from analysis.dataset import Dataset
 from analysis.triage.localisation import (
-    outside_windows, scanned_window, slice_columns, stretch_p_value, violating_slice,
+    outside_windows, scanned_window, slice_columns, stretch_p_value, surrounding_share, violating_slice,
 )
 from analysis.data.time import time_span, timestamp_expr
 from analysis.metrics.outcomes import outcomes
@@ -826,7 +826,8 @@ def _localised(scope: Scope, lead: Episode, peak: Symptom, violation: Violation,
     located["baseline_share"] = round(baseline, 4)
     if violation.broken_rows:
         window = to_sql(_window_slice(roles, start, end)) & first_rows
-        where = violating_slice(scope, violation, window, slice_columns(dataset, roles, lead.columns), baseline,
+        healthy = _slice_baseline(scope, violation, first_rows, group, start, end, baseline, cancel)
+        where = violating_slice(scope, violation, window, slice_columns(dataset, roles, lead.columns), healthy,
                                 cancel)
         if where is not None:
             group = where.group
@@ -839,6 +840,17 @@ def _localised(scope: Scope, lead: Episode, peak: Symptom, violation: Violation,
     moved = replace(peak, start=start, end=end, observed=observed, rows=rows, group=group)
     symptoms = tuple(moved if s is peak else s for s in lead.symptoms)
     return replace(lead, start=start, end=end, group=group, symptoms=symptoms), located
+
+
+def _slice_baseline(scope: Scope, violation: Violation, first_rows: Sql, group: Group, start, end, baseline: float,
+                    cancel: CancelToken) -> float:
+    """The share of rows showing ``violation`` that slice discovery counts as healthy in the
+    window: the scan's ``baseline`` when it was measured over every row, the whole log's share
+    around the window when the scan read one group's rows (:func:`surrounding_share`)."""
+    if not group or start is None or end is None:
+        return baseline
+    around = surrounding_share(scope, violation, first_rows, start, end, cancel)
+    return baseline if around is None else around
 
 
 def _window_slice(roles: RoleMap, start, end) -> Predicate:

