@@ -90,10 +90,15 @@ def test_open_with_screenshots_renders_every_panel_in_turn(qapp, small_demo, tmp
     from PySide6.QtGui import QImage
 
     folder = tmp_path / "shots"
+    names = qapp.organizationName(), qapp.applicationName()
     style, interrupt = qapp.style().name(), signal.getsignal(signal.SIGINT)
     result = sleuth_in_process("open", small_demo[1] / "predictions.parquet", "--screenshots", folder,
                                "--size", "1280x720")
-    qapp.setStyle(style)  # run_window sets these for its process; the worker's next tests keep theirs
+    # run_window sets these for its process; the worker's next tests keep theirs (a default
+    # QSettings() must not become the user's own Sleuth preferences)
+    qapp.setOrganizationName(names[0])
+    qapp.setApplicationName(names[1])
+    qapp.setStyle(style)
     signal.signal(signal.SIGINT, interrupt)
     assert result.returncode == 0, result.stderr
     expected = {"table", "data", "metrics", "metric-over-time", "breakdown", "failing-slices", "compare-versions",
