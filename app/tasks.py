@@ -228,7 +228,8 @@ class TaskRunner(QObject):
         """Stop the running background jobs so the user's heavy job does not queue behind
         them; each is run again when the heavy lane has no user job left."""
         for task in list(self._active.values()):
-            if task.background and not task.done and not task.preempted and task not in self._paused:
+            if (task.background and not task.done and not task.preempted and not task.cancelled
+                    and task not in self._paused):  # one cancelled for good stays cancelled
                 task.preempted = True
                 task.token.cancel()
                 outcomes = self._background[task.id].outcomes

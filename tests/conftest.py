@@ -55,12 +55,38 @@ def store():
     s.close()
 
 
+def _demo(tmp_path_factory, name: str, **kwargs):
+    """The demo written by :func:`generate_demo` into this worker's own folder ``name``.
+
+    Under xdist the workers share one generation per run (the 200k demo with its two trained
+    models is about 12 CPU-s, once in each worker before): the first to ask writes it into the
+    run's shared temporary folder under a lock, and every worker copies it into a folder of its
+    own, since tests write next to the files (a workspace, a moved model) as before."""
+    import fcntl
+    import json
+    import shutil
+
+    from analysis.demo.generate import LOG_FILE, MANIFEST_FILE, TRAINING_FILE, DemoFiles, generate_demo
+
+    folder = tmp_path_factory.mktemp(name)
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return generate_demo(folder, **kwargs)
+    shared = tmp_path_factory.getbasetemp().parent / f"shared-{name}"
+    with open(shared.with_name(f"{shared.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (shared / MANIFEST_FILE).exists():  # written last: a complete demo
+            generate_demo(shared, **kwargs)
+    shutil.copytree(shared, folder, dirs_exist_ok=True)
+    models = json.loads((folder / MANIFEST_FILE).read_text())["files"]["models"]
+    return DemoFiles(log=folder / LOG_FILE, training=folder / TRAINING_FILE,
+                     models={version: folder / path for version, path in models.items()},
+                     manifest=folder / MANIFEST_FILE)
+
+
 @pytest.fixture(scope="session")
 def demo_files(tmp_path_factory):
     """A small demo data set (same generator as ``sleuth demo``), generated once per run."""
-    from analysis.demo.generate import generate_demo
-
-    return generate_demo(tmp_path_factory.mktemp("demo"), rows=200_000, seed=7)
+    return _demo(tmp_path_factory, "demo", rows=200_000, seed=7)
 
 
 WINDOW_DEMO_ROWS = 20_000
@@ -72,18 +98,14 @@ and every incident is still in it (the Spark tests use the same size)."""
 @pytest.fixture(scope="session")
 def window_demo_files(tmp_path_factory):
     """The demo (same generator and seed) at :data:`WINDOW_DEMO_ROWS` rows, generated once per run."""
-    from analysis.demo.generate import generate_demo
-
-    return generate_demo(tmp_path_factory.mktemp("window-demo"), rows=WINDOW_DEMO_ROWS, seed=7)
+    return _demo(tmp_path_factory, "window-demo", rows=WINDOW_DEMO_ROWS, seed=7)
 
 
 @pytest.fixture(scope="session")
 def clean_demo_files(tmp_path_factory):
     """The same demo (rows, seed) without any injected incident, generated once per run: the
     tests that a clean month raises nothing read it and never write into its folder."""
-    from analysis.demo.generate import generate_demo
-
-    return generate_demo(tmp_path_factory.mktemp("clean-demo"), rows=200_000, seed=7, incidents=False)
+    return _demo(tmp_path_factory, "clean-demo", rows=200_000, seed=7, incidents=False)
 
 
 @pytest.fixture(scope="session")
@@ -142,10 +164,15 @@ def pytest_collection_finish(session):
 
 
 @pytest.fixture(autouse=True)
-def collect_garbage_between_tests():
-    """Collect each test's Qt and DuckDB objects right after it, not all at interpreter exit."""
+def collect_garbage_between_tests(request):
+    """Collect each Qt test's objects right after it (its windows, timers and runners), not
+    whenever the collector next runs. Only after a test that used Qt: a full pass walks every
+    object made since the freeze above (about 80 ms of CPU a test once a worker has imported
+    Qt and built the shared fixtures), and a test of the analysis layer closes its DuckDB
+    stores itself, leaving its cycles to the collector's own passes."""
     yield
-    gc.collect()
+    if "qt" in request.keywords or QT_FIXTURES & set(request.fixturenames):
+        gc.collect()
 
 
 @pytest.fixture(autouse=True)

@@ -24,8 +24,11 @@ from analysis.query import Sql
 
 
 def auc_by_group_on_engine(store, rows: Sql, scored: pd.DataFrame, out: Outcomes,
-                           cancel: CancelToken) -> pd.DataFrame:
-    """ROC AUC per (keys, class) as ``_auc_by_group`` gives it, the histogram counted by the engine."""
+                           cancel: CancelToken, labelled: int | None = None) -> pd.DataFrame:
+    """ROC AUC per (keys, class) as ``_auc_by_group`` gives it, the histogram counted by the engine.
+
+    ``labelled`` (the rows the metrics counted) is taken for the same call as DuckDB's pass, which
+    sizes its client-side histogram by it; here the cells are counted on the engine, so it is unused."""
     keys = list(scored.columns)
     if scored.empty:
         return pd.DataFrame(columns=keys + ["k", "g", "roc_auc"])

@@ -245,7 +245,8 @@ def _metric_table(
         if before_auc is not None:
             before_auc(table.assign(roc_auc=np.nan))
         scored = groups.loc[groups["scored_labelled"] > 0, keys].drop_duplicates()
-        auc = _auc_table(_auc_pass(store)(store, rows, scored, out, cancel), keys)
+        labelled = int(groups["scored_labelled"].sum())
+        auc = _auc_table(_auc_pass(store)(store, rows, scored, out, cancel, labelled), keys)
         table = table.merge(auc, on=keys, how="left")
     else:
         table["roc_auc"] = np.nan
@@ -519,12 +520,13 @@ def _auc_pass(store: Store) -> Callable:
     return auc_by_group_on_engine
 
 
-def _auc_by_group(store: Store, rows: Sql, scored: pd.DataFrame, out: Outcomes, cancel: CancelToken) -> pd.DataFrame:
+def _auc_by_group(store: Store, rows: Sql, scored: pd.DataFrame, out: Outcomes, cancel: CancelToken,
+                  labelled: int | None = None) -> pd.DataFrame:
     """ROC AUC per (keys, class) from a histogram of the scores, within ``AUC_ERROR_BOUND``.
 
     ``scored`` holds the keys that have labelled rows with a valid score (known from the
-    metrics' own pass), so the groups are numbered here and handed to the pass as constants
-    (see :func:`_group_numbers`): asking DuckDB for the distinct groups instead cost a whole
+    metrics' own pass, which also counts them: ``labelled``, sizing the histogram), so the
+    groups are numbered here and handed to the pass as constants (see :func:`_group_numbers`): asking DuckDB for the distinct groups instead cost a whole
     extra scan of the log (about a quarter of AUC's time at 10M rows).
 
     Sorting the labelled scores by (group, score) in DuckDB was most of the cost (0.95 s of
@@ -544,14 +546,15 @@ def _auc_by_group(store: Store, rows: Sql, scored: pd.DataFrame, out: Outcomes, 
     keys = list(scored.columns)
     if scored.empty:
         return pd.DataFrame(columns=keys + ["k", "g", "roc_auc"])
-    groups = _numbered_groups(scored, len(out.classes) if out.positive_score is None else 1)
+    per_row = len(out.classes) if out.positive_score is None else 1
+    groups = _numbered_groups(scored, per_row)
     numbered = _group_numbers(groups, keys)
     common = (
         f"WITH scored_rows AS NOT MATERIALIZED ({rows.text}), labelled AS NOT MATERIALIZED ({_auc_source(keys, out)}), "
         f"numbered AS NOT MATERIALIZED ({numbered.text}) "
     )
     params = (*rows.params, *numbered.params)
-    histogram = ScoreHistogram(len(groups) * AUC_BINS)
+    histogram = ScoreHistogram(len(groups) * AUC_BINS, None if labelled is None else labelled * per_row)
     # DuckDB hands over (group, class, score) as they are, 13 bytes a row; numpy bins them.
     # Computing the 8-byte cell in SQL cost DuckDB twice the CPU of the scan (0.41 s against
     # 0.2 s at 10M rows) and widened every row handed over to 24 bytes.
@@ -676,6 +679,13 @@ DENSE_HISTOGRAM_CELLS = 1 << 22
 counted by ``bincount`` without sorting: 0.75 s of CPU for 9M rows of two groups against 2.0 s
 for sorted unique cells. More groups (a metric per time bucket) keep only the cells that occur."""
 
+DENSE_ROWS_PER_CELL = 1 / 8
+"""...and only with at least this many rows per cell: filling and scanning the dense arrays
+costs their width whatever the rows, sorting the occupied cells costs the rows. Two groups
+(2M cells), CPU per histogram: 20k rows 37 ms dense against 1.7 ms sorted, 200k 96 against
+22, 500k 39 against 96, 1M 87 against 172 (the same totals; every window and panel test opens a
+20k-row log and pays the dense width at each metrics refresh)."""
+
 
 class ScoreHistogram:
     """Rows, positives and whether more than one distinct score fell in each histogram cell
@@ -692,8 +702,9 @@ class ScoreHistogram:
     cell: two ``ufunc.at`` (lowest and highest score per cell) cost 0.6 s of CPU at 10M rows.
     """
 
-    def __init__(self, n_cells: int) -> None:
-        self.dense = n_cells <= DENSE_HISTOGRAM_CELLS
+    def __init__(self, n_cells: int, rows: int | None = None) -> None:
+        """``rows``: how many will be added, when known (a few rows count sorted, see above)."""
+        self.dense = n_cells <= DENSE_HISTOGRAM_CELLS and (rows is None or rows >= n_cells * DENSE_ROWS_PER_CELL)
         size = n_cells if self.dense else 0
         self.cells = np.arange(size, dtype=np.int64)
         self.count, self.positives = np.zeros(size), np.zeros(size)

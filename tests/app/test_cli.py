@@ -1,9 +1,11 @@
 """The command line as a user (or a cron job) runs it: JSON out, one-line errors, exit codes.
 
-Commands run in the test's process (``sleuth_in_process``); the window's screenshots run in a
-fresh process without a screen, as a user or CI runs them."""
+Commands run in the test's process (``sleuth_in_process``); the window's screenshot runs in a
+fresh process without a screen, as a user or CI runs it, once; the tour of every panel runs in
+the test's process."""
 
 import json
+import signal
 
 import numpy as np
 import pandas as pd
@@ -82,12 +84,22 @@ def test_open_with_screenshot_renders_the_loaded_window(small_demo, tmp_path):
     assert lightness.std() > 10 and len(np.unique(lightness)) > 20
 
 
-def test_open_with_screenshots_renders_every_panel_in_turn(small_demo, tmp_path):
+def test_open_with_screenshots_renders_every_panel_in_turn(qapp, small_demo, tmp_path):
+    """In this process, on the test session's Qt application (``run_window`` takes the one that
+    exists): a fresh interpreter's imports are what the test above pays for once."""
     from PySide6.QtGui import QImage
 
     folder = tmp_path / "shots"
-    result = sleuth("open", small_demo[1] / "predictions.parquet", "--screenshots", folder, "--size", "1280x720",
-                    home=tmp_path)
+    names = qapp.organizationName(), qapp.applicationName()
+    style, interrupt = qapp.style().name(), signal.getsignal(signal.SIGINT)
+    result = sleuth_in_process("open", small_demo[1] / "predictions.parquet", "--screenshots", folder,
+                               "--size", "1280x720")
+    # run_window sets these for its process; the worker's next tests keep theirs (a default
+    # QSettings() must not become the user's own Sleuth preferences)
+    qapp.setOrganizationName(names[0])
+    qapp.setApplicationName(names[1])
+    qapp.setStyle(style)
+    signal.signal(signal.SIGINT, interrupt)
     assert result.returncode == 0, result.stderr
     expected = {"table", "data", "metrics", "metric-over-time", "breakdown", "failing-slices", "compare-versions",
                 "trace", "findings", "failure-queue"}

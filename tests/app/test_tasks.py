@@ -243,6 +243,21 @@ def test_cancelling_paused_background_work_ends_it_for_good(runner, qtbot):
     assert got == ["cancelled"] and background.runs == 1
 
 
+def test_background_work_cancelled_for_good_is_not_revived_by_a_later_user_job(runner, qtbot):
+    """The user leaves a log while its check runs: the check is cancelled, and a heavy job the
+    user starts before the cancel is delivered must not preempt it (which would run it again
+    from the start, for a log nobody looks at, and deliver its result)."""
+    background, got = _Background(), []
+    runner.submit(background, key="check", lane=HEAVY, background=True, on_result=got.append,
+                  on_cancelled=lambda: got.append("cancelled"))
+    assert background.started.wait(5)
+    runner.cancel("check")  # its worker stops, its end not yet delivered to the GUI thread
+    background.release.set()
+    runner.submit(lambda: "sorted", lane=HEAVY, label="Sorting the table", on_result=got.append)
+    qtbot.waitUntil(lambda: not runner.running(), timeout=5000)
+    assert sorted(got) == ["cancelled", "sorted"] and background.runs == 1
+
+
 def test_interactive_jobs_wait_for_an_ahead_job_submitted_before_them(runner, qtbot):
     """A log's metrics (ahead) run alone on the interactive lane: the time plot's series,
     submitted just after, starts when they end, not beside them on the two cores."""

@@ -475,6 +475,17 @@ def test_histogram_marks_the_cells_holding_distinct_scores_across_batches(monkey
     assert mixed.tolist() == (truth["distinct"] > 1).tolist()
 
 
+def test_a_histogram_of_few_rows_counts_sorted_cells_and_of_many_dense_arrays():
+    """The rows expected decide the layout (both count the same, as the test above checks):
+    a few thousand rows do not pay for filling and scanning two million dense cells."""
+    from analysis.metrics.per_version import AUC_BINS, DENSE_ROWS_PER_CELL, ScoreHistogram
+
+    cells = 2 * AUC_BINS
+    assert not ScoreHistogram(cells, rows=20_000).dense
+    assert ScoreHistogram(cells, rows=int(cells * DENSE_ROWS_PER_CELL)).dense
+    assert ScoreHistogram(cells).dense  # rows unknown: as before
+
+
 def test_intervals_match_scipy_on_the_same_rows(store):
     """Shares get scipy's Wilson interval, means Student's t; few rows are flagged by the stated rule."""
     from scipy import stats

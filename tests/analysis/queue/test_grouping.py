@@ -31,6 +31,16 @@ def demo_log(demo_files):
 
 
 @pytest.fixture(scope="module")
+def window_log(window_demo_files):
+    """The 20k demo, for tests of the queue's mechanics (moves and merges across intakes, a
+    later week's intake) that need groups and failures, not the 200k rows that the planted
+    incidents' purity and recall need: each of their intakes searches its rows' failing slices."""
+    store = Store(memory_limit="2GB")
+    yield store, load_log(store, [str(window_demo_files.log)], check=False)
+    store.close()
+
+
+@pytest.fixture(scope="module")
 def discoveries():
     """The module's searches of the month's failing slices, as one session keeps them: the month
     is grouped with and without the check's findings, the same rows searched each time."""
@@ -246,8 +256,8 @@ def test_a_failure_only_counted_is_queued_when_added_without_a_sample(found, tmp
     workspace.close()
 
 
-def test_moves_and_merges_survive_new_failures(demo_queue, tmp_path):
-    _, store, loaded, _, _ = demo_queue
+def test_moves_and_merges_survive_new_failures(window_log, tmp_path):
+    store, loaded = window_log
     workspace = Workspace.open(tmp_path / "edited.sleuth")
     queue = FailureQueue(workspace)
     middle = dt.datetime(2026, 10, 16)
@@ -266,8 +276,8 @@ def test_moves_and_merges_survive_new_failures(demo_queue, tmp_path):
     workspace.close()
 
 
-def test_since_last_review_takes_only_later_predictions(demo_queue, tmp_path):
-    _, store, loaded, _, _ = demo_queue
+def test_since_last_review_takes_only_later_predictions(window_log, tmp_path):
+    store, loaded = window_log
     workspace = Workspace.open(tmp_path / "weekly.sleuth")
     queue = FailureQueue(workspace)
     first_week = time_window(loaded.roles, None, dt.datetime(2026, 10, 8))

@@ -9,6 +9,7 @@ from analysis.query import Sql, ident
 from analysis.slices import Compare, Slice, to_sql
 from app.commands import SetActive, SetSlice
 from tests.views.helpers import close_window, make_window, settle
+from views.panels.findings import FindingsPanel
 
 LONG = 240000
 PLANTED = {"null_burst", "unit_change"}
@@ -47,19 +48,63 @@ def test_a_log_is_checked_in_the_background_when_it_opens_and_its_findings_are_k
     close_window(again)
 
 
-def test_the_check_of_a_log_the_user_has_left_is_dropped(qtbot, qsettings, window_demo_files, tmp_path):
+def _hold_the_check(monkeypatch):
+    """Make the findings panel's check wait for the returned event before it runs: the test
+    leaves the log while its check is in flight, deterministically (no race with the worker)."""
+    import threading
+
+    import views.panels.findings as findings_module
+
+    release, real = threading.Event(), findings_module.check_dataset
+
+    def held(*args, **kwargs):
+        release.wait(LONG / 1000)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(findings_module, "check_dataset", held)
+    return release
+
+
+def _leave_the_log_while_it_is_checked(qtbot, qsettings, window_demo_files, tmp_path):
+    """A threaded window checking the 20k demo ("first") on open, whose check is held while
+    the user makes the training snapshot active."""
     window = make_window(qtbot, qsettings, threaded=True, check_on_open=True)
     window.controller.save_workspace_as(tmp_path / "w.sleuth")
-    training = str(window_demo_files.training)
-    window.controller.open_paths([training], name="snapshot", kind="training")  # not a log: no check
+    window.controller.open_paths([str(window_demo_files.training)], name="snapshot", kind="training")  # no check
     settle(qtbot, window, timeout=LONG)
     window.controller.open_paths([str(window_demo_files.log)], name="first")
-    panel = window.findings_panel
-    qtbot.waitUntil(lambda: panel.job_running("check"), timeout=LONG)
+    qtbot.waitUntil(lambda: window.findings_panel.job_running("check"), timeout=LONG)
     window.session.run(SetActive("snapshot"))  # the user leaves the log while it is checked
+    return window
+
+
+def test_a_check_finishing_after_the_user_left_its_log_is_dropped(qtbot, qsettings, window_demo_files, tmp_path,
+                                                                  monkeypatch):
+    """The guard in ``_checked``: a check whose cancel came too late (it had finished) delivers
+    a result for a log that is no longer active; it must not become the active one's findings
+    nor be kept for the log it checked."""
+    release = _hold_the_check(monkeypatch)
+    monkeypatch.setattr(FindingsPanel, "cancel_job", lambda panel, name: None)  # the cancel lands too late
+    window = _leave_the_log_while_it_is_checked(qtbot, qsettings, window_demo_files, tmp_path)
+    release.set()
     settle(qtbot, window, timeout=LONG)
-    assert window.session.workspace.findings("first") == (None, [])  # the result was dropped
+    assert not window.findings_panel.job_cancelled("check")  # it ran to the end: only the guard dropped it
+    assert window.session.workspace.findings("first") == (None, [])
     assert window.session.findings == ()
+    close_window(window)
+
+
+def test_leaving_a_log_cancels_its_check_and_coming_back_checks_it_again(qtbot, qsettings, window_demo_files,
+                                                                         tmp_path, monkeypatch):
+    """The cancel in ``_follow_active``: leaving the log cancels its check (no result is
+    delivered at all), and coming back to it checks it again."""
+    release = _hold_the_check(monkeypatch)
+    window = _leave_the_log_while_it_is_checked(qtbot, qsettings, window_demo_files, tmp_path)
+    panel = window.findings_panel
+    release.set()
+    settle(qtbot, window, timeout=LONG)
+    assert panel.job_cancelled("check") and panel.caption.text() == "Check cancelled."
+    assert window.session.workspace.findings("first") == (None, [])
     window.session.run(SetActive("first"))  # back to the log: it is checked again
     qtbot.waitUntil(lambda: panel.job_running("check") or bool(window.session.findings), timeout=LONG)
     settle(qtbot, window, timeout=LONG)
