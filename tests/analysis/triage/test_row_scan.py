@@ -220,18 +220,25 @@ def with_rating(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
     return frame.assign(rating=rng.choice(values, len(frame), p=shares))
 
 
+def planted_stuck_rating_is_found(store, tmp_path, frame: pd.DataFrame, source: str, days: tuple[int, int]):
+    """Plant ``rating`` stuck at 4.5 for ``source`` over ``days`` of the log; assert it is the one
+    stuck symptom, for that source, over at least half the planted window; return it."""
+    start, end = START + dt.timedelta(days=days[0]), START + dt.timedelta(days=days[1])
+    broken = (frame.timestamp >= start) & (frame.timestamp < end) & (frame.source == source)
+    frame.loc[broken, "rating"] = 4.5
+    found = [s for s in subgroup_symptoms_of(store, tmp_path, frame) if s.kind == "stuck"]
+    assert [(s.columns, s.group, s.observed) for s in found] == [(("rating",), (("source", source),), 4.5)]
+    overlap = (min(found[0].end, end) - max(found[0].start, start)) / (max(found[0].end, end) - min(found[0].start, start))
+    assert overlap >= 0.5, (found[0].start, found[0].end)
+    return found[0]
+
+
 def test_a_value_stuck_for_one_source_is_found_for_that_source(store, tmp_path):
     """A month of ``rating`` stuck at its own most frequent value (45% of rows) for one source
     of three, under three requests a day: judged against that share, within the source's rows."""
     frame = with_rating(sparse_log(seed=3), seed=4)
-    start, end = START + dt.timedelta(days=90), START + dt.timedelta(days=120)
-    broken = (frame.timestamp >= start) & (frame.timestamp < end) & (frame.source == "partner")
-    frame.loc[broken, "rating"] = 4.5
-    found = [s for s in subgroup_symptoms_of(store, tmp_path, frame) if s.kind == "stuck"]
-    assert [(s.columns, s.group, s.observed) for s in found] == [(("rating",), (("source", "partner"),), 4.5)]
-    overlap = (min(found[0].end, end) - max(found[0].start, start)) / (max(found[0].end, end) - min(found[0].start, start))
-    assert overlap >= 0.5, (found[0].start, found[0].end)
-    assert found[0].evidence["window_p_value"] < 0.05
+    found = planted_stuck_rating_is_found(store, tmp_path, frame, "partner", days=(90, 120))
+    assert found.evidence["window_p_value"] < 0.05
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -262,13 +269,7 @@ def test_a_common_value_drifting_in_every_source_is_stuck_in_none(store, tmp_pat
 
 def test_a_value_stuck_for_one_source_of_a_drifting_column_is_found(store, tmp_path):
     frame = with_drifting_rating(sparse_log(seed=5), seed=6)
-    start, end = START + dt.timedelta(days=100), START + dt.timedelta(days=125)
-    broken = (frame.timestamp >= start) & (frame.timestamp < end) & (frame.source == "web")
-    frame.loc[broken, "rating"] = 4.5
-    found = [s for s in subgroup_symptoms_of(store, tmp_path, frame) if s.kind == "stuck"]
-    assert [(s.columns, s.group, s.observed) for s in found] == [(("rating",), (("source", "web"),), 4.5)]
-    overlap = (min(found[0].end, end) - max(found[0].start, start)) / (max(found[0].end, end) - min(found[0].start, start))
-    assert overlap >= 0.5, (found[0].start, found[0].end)
+    planted_stuck_rating_is_found(store, tmp_path, frame, "web", days=(100, 125))
 
 
 REAL_TABLES = {
