@@ -1,6 +1,7 @@
 """Pages of plain, filtered and sorted windows equal pandas on the same rows."""
 
 import dataclasses
+import os
 import datetime as dt
 import threading
 
@@ -329,3 +330,22 @@ def test_only_sorted_windows_are_copied(store, log_view):
     plain = prepare_table(store, TableSpec(log_view, COLUMNS))
     sliced = prepare_table(store, TableSpec(log_view, COLUMNS, condition=Sql(f"{ident('flag')}")))
     assert copy_sorted_rows(store, plain) is plain and copy_sorted_rows(store, sliced) is sliced
+
+
+def test_stale_sorted_folders_of_dead_processes_are_swept(tmp_path):
+    """Only a folder whose pid names no live process goes: this process's and old-style
+    folders (no pid in the name) stay."""
+    import subprocess
+    import sys
+
+    from analysis.window import SORTED_FOLDER_PREFIX, sweep_stale_sorted_folders
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / f"{SORTED_FOLDER_PREFIX}{int(finished.stdout)}-abc"
+    alive = tmp_path / f"{SORTED_FOLDER_PREFIX}{os.getpid()}-def"
+    old_style = tmp_path / f"{SORTED_FOLDER_PREFIX}xyz123"
+    for folder in (dead, alive, old_style):
+        folder.mkdir()
+        (folder / "sorted.duckdb").write_bytes(b"x")
+    assert sweep_stale_sorted_folders(str(tmp_path)) == [str(dead)]
+    assert not dead.exists() and alive.exists() and old_style.exists()
