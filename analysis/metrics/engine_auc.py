@@ -7,7 +7,7 @@ there, because DuckDB lives in the client's process. On Spark the same stream is
 which grows with the table. So here the engine groups the rows by the same histogram cell and
 sends back one row per occupied cell (rows, positives, whether its scores differ): at most
 ``AUC_BINS`` rows per group whatever the table's size. The AUC is then the same
-:func:`~analysis.metrics.per_version.histogram_auc`, with the same ``AUC_ERROR_BOUND``: the few
+:func:`~analysis.metrics.auc.histogram_auc`, with the same ``AUC_ERROR_BOUND``: the few
 bins whose within-bin pairs would exceed it are read back and ranked exactly, as on DuckDB.
 """
 
@@ -17,8 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.metrics.outcomes import Outcomes
-from analysis.metrics.per_version import (AUC_BINS, _auc_source, _group_numbers, _numbered_groups, histogram_auc,
-                                          mann_whitney_auc)
+from analysis.metrics.auc import AUC_BINS, auc_source, group_numbers, histogram_auc, mann_whitney_auc, numbered_groups
 from analysis.progress import CancelToken
 from analysis.query import Sql
 
@@ -32,7 +31,7 @@ def auc_by_group_on_engine(store, rows: Sql, scored: pd.DataFrame, out: Outcomes
     keys = list(scored.columns)
     if scored.empty:
         return pd.DataFrame(columns=keys + ["k", "g", "roc_auc"])
-    groups = _numbered_groups(scored, len(out.classes) if out.positive_score is None else 1)
+    groups = numbered_groups(scored, len(out.classes) if out.positive_score is None else 1)
     binned = _binned_rows(rows, keys, out, groups)
     cells = store.numpy(Sql(f"{binned.text}SELECT cell, count(*) AS n, sum(y) AS positives, "
                             f"min(s) < max(s) AS mixed FROM binned GROUP BY cell ORDER BY cell", binned.params), cancel)
@@ -57,8 +56,8 @@ def auc_by_group_on_engine(store, rows: Sql, scored: pd.DataFrame, out: Outcomes
 def _binned_rows(rows: Sql, keys: list[str], out: Outcomes, groups: pd.DataFrame) -> Sql:
     """``WITH ... binned AS (g, y, s, cell)``: each labelled, scored row's group number and
     histogram cell (``g * AUC_BINS + bin`` of the score's equal-width bin in [0, 1])."""
-    numbered = _group_numbers(groups, keys)
-    text = (f"WITH scored_rows AS ({rows.text}), labelled AS ({_auc_source(keys, out)}), numbered AS ({numbered.text}), "
+    numbered = group_numbers(groups, keys)
+    text = (f"WITH scored_rows AS ({rows.text}), labelled AS ({auc_source(keys, out)}), numbered AS ({numbered.text}), "
             f"binned AS (SELECT g, y, s, g * {AUC_BINS} + CAST(least(greatest(floor(s * {AUC_BINS}), 0), "
             f"{AUC_BINS - 1}) AS BIGINT) AS cell FROM numbered WHERE g IS NOT NULL) ")
     return Sql(text, (*rows.params, *numbered.params))

@@ -11,6 +11,10 @@ uses barely moves, so a change is judged by CPU taken in turns with the code bef
   process's, and the calling thread's own: ``*_own_cpu_s``);
 * ``compare LOG``: ``run_comparison`` of v1 and v2 on the shadow log (``bench_compare.py``
   builds it), the CPU until the verdict and until the whole report;
+* ``verdict LOG``: ``load_log`` of the shadow log and ``run_comparison`` until its verdict is
+  handed over, the whole of what ``bench_compare.py`` times as the verdict, in CPU: this
+  process's and its children's (the file probe) from before the load (``verdict_cpu_s``),
+  and the load's share (``load_cpu_s``); the rest of the report is not computed;
 * ``loss LOG``: the sum and count of the binary log loss's per-row expression alone over
   the log (its share of the metrics pass, which the pass's own CPU spread hides);
 * ``checks LOG``: ``bench_checks.py``'s route (reference profile of the first 10% of time,
@@ -120,6 +124,31 @@ def compare_steps(log: str) -> dict:
             "top_slice": report["regressed_slices"][0]["predicate"] if report["regressed_slices"] else ""}
 
 
+class _Verdict(Exception):
+    """Raised by the verdict step's ``partial`` to stop the comparison once the verdict is in."""
+
+
+def verdict_steps(log: str) -> dict:
+    from analysis.compare.report import run_comparison
+    from analysis.data.open_log import load_log
+    from analysis.scope import Scope
+    from analysis.store import APP_MEMORY_LIMIT, Store
+
+    def stop(result) -> None:
+        raise _Verdict(result.report["flips"]["negative"])
+
+    started = sum(_cpu())
+    store = Store(memory_limit=APP_MEMORY_LIMIT)  # as `sleuth compare` runs it
+    loaded = load_log(store, [log], check=False)
+    loaded_at = sum(_cpu())
+    try:
+        run_comparison(Scope(store, loaded.dataset, loaded.roles), "v1", "v2", partial=stop)
+    except _Verdict as verdict:
+        return {"verdict_cpu_s": sum(_cpu()) - started, "load_cpu_s": loaded_at - started,
+                "flips": verdict.args[0]}
+    raise AssertionError("run_comparison did not hand over a verdict")
+
+
 def loss_steps(log: str) -> dict:
     from analysis.data.open_log import load_log
     from analysis.metrics.outcomes import outcomes
@@ -140,14 +169,15 @@ def checks_steps(log: str) -> dict:
     return sleuth(Path(log))
 
 
-STEPS = {"open": open_steps, "auc": auc_steps, "compare": compare_steps, "checks": checks_steps, "loss": loss_steps}
+STEPS = {"open": open_steps, "auc": auc_steps, "compare": compare_steps, "checks": checks_steps, "loss": loss_steps,
+         "verdict": verdict_steps}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tree", type=Path, default=Path(__file__).resolve().parents[2])
     parser.add_argument("step", choices=("split", *STEPS))
-    parser.add_argument("target", help="PARTS for split, a glob for open, a log for auc, loss, compare and checks")
+    parser.add_argument("target", help="PARTS for split, a glob for open, a log for auc, loss, compare, verdict and checks")
     args = parser.parse_args()
     sys.path[:0] = [str(args.tree.resolve()), str(Path(__file__).resolve().parent)]
     if args.step == "split":

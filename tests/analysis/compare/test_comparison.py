@@ -406,3 +406,50 @@ def test_one_pass_pairing_gives_way_when_rows_do_not_pair_one_to_one(store, tmp_
     }[layout]
     log = _load(store, tmp_path, pd.concat(frames))
     assert pair_and_sum(Scope(store, log.dataset, log.roles), "v1", "v2") is None
+
+
+@pytest.mark.parametrize("threshold", [None, 0.4])
+def test_paired_sums_from_cells_equal_the_sums_over_every_pair(store, tmp_path, threshold):
+    """``paired_sums`` of the paired join groups it by the sides' discrete outcomes first and
+    computes the pair's keys on those cells: the same cells, flips and sums as keyed on every
+    pair, and the log-loss sums and calibration counts as pandas and scikit-learn compute them,
+    with missing labels, scores (missing, NaN, above 1) and predictions on either side."""
+    from dataclasses import replace
+
+    from sklearn.metrics import log_loss
+
+    from analysis.compare.comparison import at_threshold, compared_rows, paired_sums
+    from analysis.compare.flips import flip_kind_sql
+
+    rng = np.random.default_rng(23)
+    requests = _requests(rng, 3000).astype({"label": float})
+    requests.loc[rng.random(3000) < 0.15, "label"] = np.nan
+    sides = [_scored(requests, "v1", rng, 0.3), _scored(requests, "v2", rng, 0.25)]
+    for side in sides:
+        side["pred"] = side["pred"].astype(float)
+        side.loc[rng.random(3000) < 0.05, "score"] = np.nan
+        side.loc[rng.random(3000) < 0.02, "score"] = 1.5
+        side.loc[rng.random(3000) < 0.05, "pred"] = np.nan
+    log = _load(store, tmp_path, pd.concat(sides).sample(frac=1.0, random_state=5))
+    roles = at_threshold(log.roles, threshold)
+    scope = Scope(store, log.dataset, roles)
+    pairing = pair_versions(scope, "v1", "v2")
+    rows, _ = compared_rows(scope, pairing)
+    assert rows.join is not None
+    kind = flip_kind_sql(roles)
+    cells, every_pair = paired_sums(store, rows, kind), paired_sums(store, replace(rows, join=None), kind)
+    assert (cells.correct, cells.classes, cells.flips) == (every_pair.correct, every_pair.classes, every_pair.flips)
+    assert [cell[:5] for cell in cells.calibration] == [cell[:5] for cell in every_pair.calibration]
+    assert np.array([cell[5:] for cell in cells.calibration]) == pytest.approx(
+        np.array([cell[5:] for cell in every_pair.calibration]), rel=1e-12)
+    assert cells.losses == pytest.approx(every_pair.losses, rel=1e-12)
+    assert sum(cells.flips.values()) > 2000 and cells.calibration
+
+    b, c = (side.set_index("id") for side in sides)
+    valid = b.score.between(0, 1) & c.score.between(0, 1) & requests.set_index("id").label.notna()
+    y = requests.set_index("id").label[valid]
+    losses = [log_loss(y, p[valid], labels=[0, 1], normalize=False) for p in (b.score, c.score)]
+    assert cells.losses["pairs"] == int(valid.sum())
+    assert (cells.losses["loss_b"], cells.losses["loss_c"]) == pytest.approx(losses, rel=1e-9)
+    both_scored = b.score.between(0, 1) & c.score.between(0, 1) & requests.set_index("id").label.notna()
+    assert sum(cell[4] for cell in cells.calibration) == int(both_scored.sum())

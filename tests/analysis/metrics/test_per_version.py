@@ -544,9 +544,9 @@ def test_auc_groups_by_case_or_by_join_match_sklearn(store, monkeypatch, case_gr
     """Ten versions, numbered by a CASE over them (``CASE_GROUPS`` 64) or by a joined table (0):
     rounded scores with ties, missing scores, a NULL version, and one version whose labels are
     all negative (no AUC); every other version's AUC is scikit-learn's within the bound."""
-    import analysis.metrics.per_version as per_version
+    import analysis.metrics.auc as auc
 
-    monkeypatch.setattr(per_version, "CASE_GROUPS", case_groups)
+    monkeypatch.setattr(auc, "CASE_GROUPS", case_groups)
     frame = binary_frame(n=6000, seed=41, versions=tuple(f"v{i}" for i in range(10)))
     frame["score"] = frame["score"].round(2).where(np.random.default_rng(41).random(len(frame)) > 0.1)
     frame.loc[frame["model_version"] == "v3", "label"] = 0
