@@ -3,6 +3,7 @@ and clicks. The cluster here is a second DuckDB store: the keyset pages are the 
 engines (``tests/analysis/engine/test_pages.py``), so this checks the window's wiring quickly;
 ``tests/spark/test_connect_window.py`` runs it against a real Spark Connect server."""
 
+import numpy as np
 import pandas as pd
 from PySide6.QtCore import QPoint, Qt
 
@@ -41,9 +42,10 @@ def open_pull(window, log, tmp_path, cluster_store):
     'cluster' with its session open."""
     frame = pd.read_parquet(log)
     pulled = tmp_path / "pulled.parquet"
-    frame.iloc[::len(frame) // PULLED].head(PULLED).to_parquet(pulled)
+    kept = np.arange(0, len(frame), len(frame) // PULLED)[:PULLED]  # the pulled rows' ids on the cluster
+    frame.iloc[kept].to_parquet(pulled)
     loaded = load_log(window.session.store, [str(pulled)], check=False)
-    sample = Sample(pulled, PULLED, len(frame), URL)
+    sample = Sample(pulled, PULLED, len(frame), URL, row_ids=kept)
     cluster = ClusterTable(cluster_store, open_dataset(cluster_store, [str(log)]), None, sample)
     source = SparkSource(URL, "main.ml.fraud", PULLED, None)
     opened = OpenDataset(loaded.dataset, loaded.roles, pulled=PulledLog(source, sample.sentence(), cluster))
@@ -94,7 +96,8 @@ def test_the_table_pages_over_the_cluster_and_falls_back_to_the_pull(qtbot, qset
         view.scrollTo(model.index(middle, amount))
         settle(qtbot, window)
         assert shown(middle, "amount") == (ordered.index[middle], ordered["amount"].iloc[middle])
-        assert window.session.selected_row is None  # a cluster row names no row of the pull
+        current = view.currentIndex().row()
+        assert window.session.selected_row == table.cluster_pages.cluster.pulled_row(model.row_id(current))
 
         cluster_store.dead = True
         view.scrollTo(model.index(len(frame) - 300, amount))
