@@ -14,8 +14,12 @@ from analysis.query import ROW_ID, ident
 from analysis.report.cell_text import clipboard_field
 from analysis.workspace.workspace_file import Workspace
 from app.commands import AttachWorkspace
-from tests.views.helpers import close_window, make_window, settle
-from tests.views.panels.test_table_cluster import URL, StandInCluster, click_header, open_pull
+from tests.views.helpers import settle
+from tests.views.panels import test_table_cluster as stand_in
+from tests.views.panels.test_table_cluster import URL, click_header
+
+cluster_window = stand_in.cluster_window
+"""The stand-in cluster's window fixture, shared with ``test_table_cluster.py``."""
 
 
 def loaded(qtbot, model, row: int) -> int:
@@ -23,124 +27,102 @@ def loaded(qtbot, model, row: int) -> int:
     return model.row_id(row)
 
 
-def test_selecting_a_cluster_row_selects_the_pulled_row_with_its_id_or_says_it_is_not_pulled(
-        qtbot, qsettings, window_demo_files, tmp_path):
-    cluster_store = StandInCluster()
-    window = make_window(qtbot, qsettings, threaded=True)
-    try:
-        frame = open_pull(window, window_demo_files.log, tmp_path, cluster_store)
-        settle(qtbot, window)
-        table = window.table_panel
-        model, view = table.model, table.view
-        pulled_view = ident(window.session.active.dataset.view)
-        step = len(frame) // 1_500
-        view.setFocus()
-        view.setCurrentIndex(model.index(0, 0))
-        for _ in range(step):  # down to the cluster's row `step`, the pull's second row
-            qtbot.keyClick(view, Qt.Key_Down)
-        settle(qtbot, window)
-        assert loaded(qtbot, model, step) == step
-        selected = window.session.selected_row
-        assert selected == 1
-        request = window.session.store.scalar(f"SELECT request_id FROM {pulled_view} WHERE {ident(ROW_ID)} = {selected}")
-        assert request == frame["request_id"].iloc[step]
-        assert table.row_note.text() == f"row id {step:,} on {URL} is row 1 of the pulled rows: the other panels show it"
+def test_selecting_a_cluster_row_selects_the_pulled_row_with_its_id_or_says_it_is_not_pulled(qtbot, cluster_window):
+    window, frame, _ = cluster_window
+    table = window.table_panel
+    model, view = table.model, table.view
+    pulled_view = ident(window.session.active.dataset.view)
+    step = len(frame) // 1_500
+    view.setFocus()
+    view.setCurrentIndex(model.index(0, 0))
+    for _ in range(step):  # down to the cluster's row `step`, the pull's second row
+        qtbot.keyClick(view, Qt.Key_Down)
+    settle(qtbot, window)
+    assert loaded(qtbot, model, step) == step
+    selected = window.session.selected_row
+    assert selected == 1
+    request = window.session.store.scalar(f"SELECT request_id FROM {pulled_view} WHERE {ident(ROW_ID)} = {selected}")
+    assert request == frame["request_id"].iloc[step]
+    assert table.row_note.text() == f"row id {step:,} on {URL} is row 1 of the pulled rows: the other panels show it"
 
-        qtbot.keyClick(view, Qt.Key_Down)  # row step + 1 was not pulled
-        settle(qtbot, window)
-        assert window.session.selected_row is None
-        assert table.row_note.text().startswith(f"row id {step + 1:,} is on {URL} only, not among the 1,500 pulled")
-    finally:
-        close_window(window)
-        cluster_store.close()
+    qtbot.keyClick(view, Qt.Key_Down)  # row step + 1 was not pulled
+    settle(qtbot, window)
+    assert window.session.selected_row is None
+    assert table.row_note.text().startswith(f"row id {step + 1:,} is on {URL} only, not among the 1,500 pulled")
 
 
-def test_copy_find_and_a_slice_work_on_the_cluster_table(qtbot, qsettings, window_demo_files, tmp_path):
-    cluster_store = StandInCluster()
-    window = make_window(qtbot, qsettings, threaded=True)
-    try:
-        frame = open_pull(window, window_demo_files.log, tmp_path, cluster_store)
-        settle(qtbot, window)
-        table = window.table_panel
-        model, view = table.model, table.view
-        columns = model.column_names()
-        amount = columns.index("amount")
-        click_header(qtbot, view, amount)  # sorted on the cluster: find and copy go by keyset pages
-        settle(qtbot, window)
-        ordered = frame.sort_values("amount", kind="stable", na_position="last")
+def test_copy_find_and_a_slice_work_on_the_cluster_table(qtbot, cluster_window):
+    window, frame, _ = cluster_window
+    table = window.table_panel
+    model, view = table.model, table.view
+    columns = model.column_names()
+    amount = columns.index("amount")
+    click_header(qtbot, view, amount)  # sorted on the cluster: find and copy go by keyset pages
+    settle(qtbot, window)
+    ordered = frame.sort_values("amount", kind="stable", na_position="last")
 
-        ids = ordered["request_id"].astype(str).str.lower()
-        deep = next(row for row in range(len(frame) - 40, len(frame))  # never loaded: searched on the cluster
-                    if ids.str.contains(ids.iloc[row], regex=False).sum() == 1)  # in no other id
-        wanted = ordered["request_id"].iloc[deep]
-        window.actions_by_id["find"].trigger()  # Edit > Find (Ctrl+F)
-        qtbot.keyClicks(table.find_text, str(wanted).upper())  # case-insensitive, as on a local table
-        qtbot.keyClick(table.find_text, Qt.Key_Return)
-        settle(qtbot, window)
-        assert table.find_result.text() == f"row {deep + 1:,}"
-        assert view.currentIndex().row() == deep
-        assert loaded(qtbot, model, deep) == ordered.index[deep]
+    ids = ordered["request_id"].astype(str).str.lower()
+    deep = next(row for row in range(len(frame) - 40, len(frame))  # never loaded: searched on the cluster
+                if ids.str.contains(ids.iloc[row], regex=False).sum() == 1)  # in no other id
+    wanted = ordered["request_id"].iloc[deep]
+    window.actions_by_id["find"].trigger()  # Edit > Find (Ctrl+F)
+    qtbot.keyClicks(table.find_text, str(wanted).upper())  # case-insensitive, as on a local table
+    qtbot.keyClick(table.find_text, Qt.Key_Return)
+    settle(qtbot, window)
+    assert table.find_result.text() == f"row {deep + 1:,}"
+    assert view.currentIndex().row() == deep
+    assert loaded(qtbot, model, deep) == ordered.index[deep]
 
-        top, bottom = deep - 1500, deep - 1497  # rows of pages not loaded yet, read from the cluster
-        first = columns.index("request_id")
-        view.setCurrentIndex(model.index(top, first))
-        qtbot.keyClick(view, Qt.Key_Right, Qt.ShiftModifier)
-        for _ in range(bottom - top):
-            qtbot.keyClick(view, Qt.Key_Down, Qt.ShiftModifier)
-        QApplication.clipboard().setText("")
-        view.setFocus()
-        qtbot.keyClick(view, Qt.Key_C, Qt.ControlModifier)
-        settle(qtbot, window)
-        names = columns[first:first + 2]
-        expected = ["\t".join(names)] + ["\t".join(clipboard_field(_plain(ordered[name].iloc[row])) for name in names)
-                                         for row in range(top, bottom + 1)]
-        qtbot.waitUntil(lambda: QApplication.clipboard().text() != "", timeout=30_000)
-        assert QApplication.clipboard().text() == "\n".join(expected) + "\n"
+    top, bottom = deep - 1500, deep - 1497  # rows of pages not loaded yet, read from the cluster
+    first = columns.index("request_id")
+    view.setCurrentIndex(model.index(top, first))
+    qtbot.keyClick(view, Qt.Key_Right, Qt.ShiftModifier)
+    for _ in range(bottom - top):
+        qtbot.keyClick(view, Qt.Key_Down, Qt.ShiftModifier)
+    QApplication.clipboard().setText("")
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key_C, Qt.ControlModifier)
+    settle(qtbot, window)
+    names = columns[first:first + 2]
+    expected = ["\t".join(names)] + ["\t".join(clipboard_field(_plain(ordered[name].iloc[row])) for name in names)
+                                     for row in range(top, bottom + 1)]
+    qtbot.waitUntil(lambda: QApplication.clipboard().text() != "", timeout=30_000)
+    assert QApplication.clipboard().text() == "\n".join(expected) + "\n"
 
-        edit = window.slice_bar.edit
-        edit.clear()
-        qtbot.keyClicks(edit, "region = 'EU-West' AND amount > 100")
-        qtbot.keyClick(edit, Qt.Key_Return)
-        settle(qtbot, window)
-        inside = ordered[(ordered["region"] == "EU-West") & (ordered["amount"] > 100)]
-        assert 0 < len(inside) < len(frame)
-        assert model.rowCount() == len(inside) and table.cluster_pages is not None
-        assert table.status.text().startswith(f"{len(inside):,} rows in the slice on {URL}")
-        last_row = len(inside) - 1
-        view.scrollTo(model.index(last_row, amount))
-        assert loaded(qtbot, model, last_row) == inside.index[-1]
-        assert loaded(qtbot, model, 0) == inside.index[0]
-    finally:
-        close_window(window)
-        cluster_store.close()
+    edit = window.slice_bar.edit
+    edit.clear()
+    qtbot.keyClicks(edit, "region = 'EU-West' AND amount > 100")
+    qtbot.keyClick(edit, Qt.Key_Return)
+    settle(qtbot, window)
+    inside = ordered[(ordered["region"] == "EU-West") & (ordered["amount"] > 100)]
+    assert 0 < len(inside) < len(frame)
+    assert model.rowCount() == len(inside) and table.cluster_pages is not None
+    assert table.status.text().startswith(f"{len(inside):,} rows in the slice on {URL}")
+    last_row = len(inside) - 1
+    view.scrollTo(model.index(last_row, amount))
+    assert loaded(qtbot, model, last_row) == inside.index[-1]
+    assert loaded(qtbot, model, 0) == inside.index[0]
 
 
-def test_add_to_queue_on_the_cluster_table_queues_the_pulled_rows_of_the_selection(
-        qtbot, qsettings, window_demo_files, tmp_path):
-    cluster_store = StandInCluster()
-    window = make_window(qtbot, qsettings, threaded=True)
-    try:
-        frame = open_pull(window, window_demo_files.log, tmp_path, cluster_store)
-        window.session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
-        settle(qtbot, window)
-        table = window.table_panel
-        model, view = table.model, table.view
-        view.setFocus()
-        view.setCurrentIndex(model.index(0, 0))
-        for _ in range(299):
-            qtbot.keyClick(view, Qt.Key_Down, Qt.ShiftModifier)
-        settle(qtbot, window)
-        shown = {loaded(qtbot, model, row) for row in range(300)}
-        table.queue_action.trigger()
-        settle(qtbot, window, timeout=60_000)
-        step = len(frame) // 1_500
-        pulled = frame.loc[sorted(i for i in shown if i % step == 0)]
-        failed = pulled[pulled["is_fraud"].notna() & (pulled["is_fraud"] != pulled["prediction"])]
-        queued = set(FailureQueue(window.session.workspace).items()["row_key"])
-        assert len(failed) > 0 and queued == set(failed["request_id"])
-    finally:
-        close_window(window)
-        cluster_store.close()
+def test_add_to_queue_on_the_cluster_table_queues_the_pulled_rows_of_the_selection(qtbot, cluster_window, tmp_path):
+    window, frame, _ = cluster_window
+    window.session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
+    settle(qtbot, window)
+    table = window.table_panel
+    model, view = table.model, table.view
+    view.setFocus()
+    view.setCurrentIndex(model.index(0, 0))
+    for _ in range(299):
+        qtbot.keyClick(view, Qt.Key_Down, Qt.ShiftModifier)
+    settle(qtbot, window)
+    shown = {loaded(qtbot, model, row) for row in range(300)}
+    table.queue_action.trigger()
+    settle(qtbot, window, timeout=60_000)
+    step = len(frame) // 1_500
+    pulled = frame.loc[sorted(i for i in shown if i % step == 0)]
+    failed = pulled[pulled["is_fraud"].notna() & (pulled["is_fraud"] != pulled["prediction"])]
+    queued = set(FailureQueue(window.session.workspace).items()["row_key"])
+    assert len(failed) > 0 and queued == set(failed["request_id"])
 
 
 def _plain(value):
