@@ -469,6 +469,13 @@ def _one_line(text: str) -> str:
     return text
 
 
+def containing(columns: Sequence[str], text: str) -> Sql:
+    """The rows whose value in one of ``columns`` contains ``text``, case-insensitively: the
+    find bar's match, one text for a DuckDB window and a cluster's keyset pages."""
+    match = " OR ".join(f"contains(lower(CAST({ident(c)} AS VARCHAR)), ?)" for c in columns)
+    return Sql(f"({match})", (text.lower(),) * len(columns))
+
+
 def find_row(
     store: Store,
     window: TableWindow,
@@ -487,7 +494,7 @@ def find_row(
     columns = (column,) if column else window.spec.columns
     if not text or not columns:
         return None
-    match = " OR ".join(f"contains(lower(CAST({ident(c)} AS VARCHAR)), ?)" for c in columns)
+    match = containing(columns, text)
     view, rowid = ident(window.spec.view), ident(ROW_ID)
     if window.ordering is None:
         source = f"(SELECT {rowid} AS position, * FROM {view})"
@@ -497,9 +504,6 @@ def find_row(
             f"JOIN {view} AS v ON v.{rowid} = o.row_id)"
         )
     order = "(position <= ?), position ASC" if forward else "(position >= ?), position DESC"
-    sql = Sql(
-        f"SELECT position FROM {source} WHERE {match} ORDER BY {order} LIMIT 1",
-        (*[text.lower()] * len(columns), after),
-    )
+    sql = Sql(f"SELECT position FROM {source} WHERE {match.text} ORDER BY {order} LIMIT 1", (*match.params, after))
     found = store.scalar(sql, cancel)
     return None if found is None else int(found)

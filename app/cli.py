@@ -272,7 +272,7 @@ def _add_engine_option(cmd: argparse.ArgumentParser) -> None:
 def command_log(args: argparse.Namespace, paths: Sequence[str], check: bool = False, model=None):
     """The store and the loaded log a command works on, closed when it is done: DuckDB over
     local files by default, a Spark Connect session over a table or path with ``--engine``
-    (where the log checks, ``check``, are not run: they are DuckDB passes over every column),
+    (where the log checks, ``check``, count on the cluster),
     stopped so the cluster drops its views and cached tables at once. ``model`` (see
     :func:`model_columns_of`) finds the log's label when no name says it; not on Spark yet."""
     from analysis.data.open_log import load_log
@@ -294,11 +294,12 @@ def command_log(args: argparse.Namespace, paths: Sequence[str], check: bool = Fa
             say_label_note(loaded.label_note)
             yield store, loaded
         else:
-            from analysis.engine.spark_log import load_spark_log
+            from analysis.engine.spark_log import checked_spark_log, load_spark_log
 
-            yield store, load_spark_log(store, paths, fixed=named_roles(args),
-                                        labels=(args.labels,) if getattr(args, "labels", None) else (),
-                                        on=getattr(args, "on", None))
+            loaded = load_spark_log(store, paths, fixed=named_roles(args),
+                                    labels=(args.labels,) if getattr(args, "labels", None) else (),
+                                    on=getattr(args, "on", None))
+            yield store, checked_spark_log(store, loaded) if check else loaded
 
 
 def model_columns_of(args: argparse.Namespace, cards: dict | None = None):
@@ -415,7 +416,12 @@ def run_info(args: argparse.Namespace) -> int:
     from analysis.data.info_report import describe_log
 
     with command_log(args, args.paths, check=True) as (store, loaded):
-        print(json.dumps(describe_log(store, loaded), indent=2, default=str))
+        report = describe_log(store, loaded)
+        if args.engine is not None:  # which log checks ran on the cluster, and which did not
+            from analysis.engine.spark_log import checks_json
+
+            report["checks"] = checks_json(store)
+        print(json.dumps(report, indent=2, default=str))
         return 0
 
 

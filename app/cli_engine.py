@@ -101,16 +101,12 @@ def carried_roles(roles: RoleMap) -> dict[Role, str]:
 
 def refuse_local_options(args: argparse.Namespace, joins_labels: bool = False) -> None:
     """``--as-of`` picks a lakehouse version on this machine, which a Spark log cannot; ``--labels``
-    is joined on the cluster where the command ``joins_labels``, refused where it reads pulled rows;
-    ``--rules`` and ``--golden`` are refused (not checked against DuckDB on Spark yet)."""
+    is joined on the cluster where the command ``joins_labels``, refused where it reads pulled rows.
+    (``--rules`` and ``--golden`` run on the cluster: the rules' derived versions and the golden
+    requests' filter are the same SQL there.)"""
     if getattr(args, "as_of", None):
         raise InputError("--as-of reads a lakehouse table on this machine; with --engine, pick the table "
                          "version in Spark and name that table")
-    named = [f"--{option}" for option in ("rules", "golden") if getattr(args, option, None)]
-    if named:
-        raise InputError(f"{' and '.join(named)} do not run on --engine yet (a workspace's rules and golden "
-                         f"requests are read into this machine's DuckDB); drop them, or pull the rows and run "
-                         f"without --engine")
     if getattr(args, "labels", None) and not joins_labels:
         raise InputError(f"--labels with --engine is joined on the cluster by {', '.join(SPARK_COMMANDS)}; "
                          f"for sleuth {args.command}, join the labels in Spark and name that table")

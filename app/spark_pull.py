@@ -52,8 +52,9 @@ def pull_table(url: str, table: str, folder: str | Path, max_rows: int, where: s
         sample = pull_rows(store, dataset, folder, max_rows, condition, where, cancel)
         progress(1.0, f"Pulled {sample.rows:,} rows")
         unregister()
+        store.fail_fast()  # the table's pages: a server that dies is said in seconds, not minutes
         return PulledSample(sample.path, sample.rows, sample.of_rows, sample.engine, sample.where,
-                            cluster=ClusterTable(store, dataset, condition, sample))
+                            sample.row_ids, cluster=ClusterTable(store, dataset, condition, sample))
     except BaseException:
         unregister()
         store.close()

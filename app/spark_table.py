@@ -17,19 +17,27 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from analysis.dataset import Dataset
-from analysis.engine.pages import Bookmark, KeysetPage, KeysetTable, open_keyset_table, page_after, page_at, page_before
-from analysis.progress import NEVER_CANCELLED, CancelToken
+from analysis.engine.pages import (
+    Bookmark, KeysetPage, KeysetTable, bookmark_of, find_beyond, open_keyset_table, page_after, page_at, page_before,
+)
+from analysis.errors import InputError
+from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
 from analysis.query import Sql
-from analysis.window import Page, TableSpec
+from analysis.report.cell_text import pages_text
+from analysis.window import Page, TableSpec, containing
 
 if TYPE_CHECKING:  # Spark's client and SQLGlot load when a pull first needs them, not with the window
     from analysis.engine.sample import Sample
 
 CLOSE_WAIT_S = 5
 """How long closing a cluster table waits for its session to stop."""
+
+COPY_MAX_ROWS = 1_000_000
+"""The most rows one copy brings from the cluster to the clipboard (about a spreadsheet's limit);
+a larger selection is refused in one sentence rather than pulled."""
 
 
 @dataclass(eq=False)
@@ -52,6 +60,28 @@ class ClusterTable:
         ``condition`` (same columns as the pull, so its SQL reads them there) and the pull's filter."""
         both = condition & self.condition if condition is not None else self.condition
         return TableSpec(view=self.dataset.view, columns=columns, condition=both, sort=sort)
+
+    def pulled_row(self, row_id: int | None) -> int | None:
+        """The pull's row (its local id) that is the cluster's row ``row_id``; None when the
+        pull does not hold it (a sample, or a row outside the pull's filter)."""
+        return self.sample.pulled_row(row_id)
+
+    def pulled_rows(self, row_ids: Iterable[int]) -> tuple[list[int], int]:
+        """The pull's rows among the cluster's ``row_ids``, and how many of those are not in it."""
+        ids = set(row_ids)
+        found = [local for local in map(self.pulled_row, ids) if local is not None]
+        return found, len(ids) - len(found)
+
+    def where_row(self, row_id: int | None) -> str:
+        """Where the other panels read the cluster's row ``row_id`` (the status line's words),
+        e.g. "row 41,207 on the cluster is row 812 of the pulled sample", or that they cannot."""
+        if row_id is None:
+            return ""
+        local = self.pulled_row(row_id)
+        if local is None:
+            return (f"row id {row_id:,} is on {self.url} only, not among the {self.sample.rows:,} pulled rows "
+                    f"the other panels read: they show no row")
+        return f"row id {row_id:,} on {self.url} is row {local:,} of the pulled rows: the other panels show it"
 
     def close(self) -> None:
         """Stop the session (the cluster drops its temporary views) without waiting more than
@@ -106,6 +136,29 @@ class ClusterPages:
             found = page_at(store, self.table, start, size, cancel)
         self._remember(found)
         return found.page
+
+    def find(self, text: str, column: str | None, after: tuple[int, Sequence[Any]] | None, forward: bool = True,
+             cancel: CancelToken = NEVER_CANCELLED) -> int | None:
+        """The position of the next row (previous when not ``forward``) whose value contains
+        ``text`` in ``column`` (any shown column when None), searched on the cluster past the
+        shown row ``after`` (its id and shown values; None: from the top) and wrapping around."""
+        columns = (column,) if column else self.table.spec.columns
+        if not text or not columns:
+            return None
+        bookmark = bookmark_of(self.table, *after) if after is not None else None
+        return find_beyond(self.cluster.store, self.table, containing(columns, text), bookmark, forward, cancel)
+
+    def selection_text(self, ranges: Sequence[tuple[int, int, int, int]], progress: Progress = no_progress,
+                       cancel: CancelToken = NEVER_CANCELLED) -> str:
+        """The selected cells as the local table copies them (TSV, a header, formulas
+        neutralised), read from the cluster a keyset page at a time; more than
+        ``COPY_MAX_ROWS`` rows is refused in one sentence."""
+        rows = sum(bottom - top + 1 for top, bottom, _, _ in ranges)
+        if rows > COPY_MAX_ROWS:
+            raise InputError(f"{rows:,} rows are selected on {self.cluster.url}; a copy brings at most "
+                             f"{COPY_MAX_ROWS:,} rows from the cluster: select fewer, or narrow the slice")
+        return pages_text(lambda start, stop: self.fetch(start, stop, cancel), self.table.spec.columns, ranges,
+                          progress, cancel)
 
     def _remember(self, found: KeysetPage) -> None:
         if found.first is None:

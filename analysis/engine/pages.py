@@ -104,6 +104,27 @@ def page_at(store, table: KeysetTable, position: int, size: int, cancel: CancelT
     return _keyset_page(table, position, rows[skipped:])
 
 
+def find_beyond(store, table: KeysetTable, match: Sql, after: Bookmark | None, forward: bool = True,
+                cancel: CancelToken = NEVER_CANCELLED) -> int | None:
+    """The position of the first shown row matching ``match`` past ``after`` in the display
+    order (before it when not ``forward``), wrapping around the table's end as the find bar
+    does; None when no shown row matches. A top-1 query (a second when it wraps) and one
+    count give it: nothing is numbered, as a jump numbers nothing."""
+    rows = _rows(store, table, match & _beyond(table.spec, after, forward) if after else match, 1, forward, cancel)
+    if not rows and after is not None:
+        rows = _rows(store, table, match, 1, forward, cancel)
+    if not rows:
+        return None
+    return _positions(store, table, [_keyset_page(table, 0, rows).first], cancel)[0]
+
+
+def bookmark_of(table: KeysetTable, row_id: int, values: Sequence[Any]) -> Bookmark:
+    """The bookmark of a shown row from its id and its shown ``values`` (those of
+    ``table.spec.columns``), which hold its sort keys."""
+    columns = table.spec.columns
+    return Bookmark(tuple(values[columns.index(name)] for name, _ in table.spec.sort), int(row_id))
+
+
 def _bracket_below(store, table: KeysetTable, position: int, cancel: CancelToken) -> tuple[Bookmark | None, int]:
     """A row before ``position`` no more than ``READ_AHEAD_ROWS`` rows back, and its position
     (None and -1: the start of the table)."""

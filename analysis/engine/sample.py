@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
+import numpy as np
 import pyarrow.parquet as pq
 
 from analysis.dataset import Dataset
@@ -33,13 +34,26 @@ short of ``max_rows`` rows with probability below 1e-9 (a shortfall only makes t
 
 @dataclass(frozen=True)
 class Sample:
-    """What was pulled: a local Parquet file of ``rows`` rows out of ``of_rows`` on ``engine``."""
+    """What was pulled: a local Parquet file of ``rows`` rows out of ``of_rows`` on ``engine``.
+
+    ``row_ids``: each pulled row's id on the engine, in the file's order (ascending), so a row
+    the cluster's table shows is found in the pull by its id (:meth:`pulled_row`); None when
+    the rows came another way (a test's stand-in)."""
 
     path: Path
     rows: int
     of_rows: int
     engine: str
     where: str | None = None
+    row_ids: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    def pulled_row(self, engine_row: int) -> int | None:
+        """The local row id (the file's 0-based row number) of the engine's row ``engine_row``,
+        None when that row was not pulled."""
+        if self.row_ids is None or engine_row is None:
+            return None
+        at = int(np.searchsorted(self.row_ids, engine_row))
+        return at if at < len(self.row_ids) and self.row_ids[at] == engine_row else None
 
     def sentence(self) -> str:
         """The words every output carries, e.g. "computed on a 1,000,000-row sample of
@@ -62,7 +76,8 @@ def pull_rows(store: SparkStore, dataset: Dataset, folder: str | Path, max_rows:
 
     The sample is drawn on the cluster in two steps that keep it uniform: a Bernoulli sample a
     little larger than ``max_rows`` (so only about ``max_rows`` rows are ever sorted), then
-    ``max_rows`` of those in a random order. The rows keep the source's order, as a file's do.
+    ``max_rows`` of those in a random order. The rows keep the source's order, as a file's do,
+    and their ids there come back beside them (8 bytes a row), not as a column of the file.
     """
     selected = Sql(f"SELECT * FROM {ident(dataset.view)}" + (f" WHERE {condition.text}" if condition else ""),
                    condition.params if condition else ())
@@ -77,11 +92,13 @@ def pull_rows(store: SparkStore, dataset: Dataset, folder: str | Path, max_rows:
         if of_rows > max_rows:
             frame = frame.sample(fraction=_bernoulli_fraction(max_rows, of_rows), seed=SAMPLE_SEED)
             frame = frame.orderBy(functions.rand(SAMPLE_SEED)).limit(max_rows)
-        table = frame.orderBy(ROW_ID).drop(ROW_ID).toArrow()
+        table = frame.orderBy(ROW_ID).toArrow()
+    row_ids = table.column(ROW_ID).to_numpy()
+    table = table.drop([ROW_ID])
     path = Path(folder) / store.new_name("sample") / f"{_file_stem(dataset.name)}.parquet"
     path.parent.mkdir(parents=True)
     pq.write_table(table, path)
-    return Sample(path, table.num_rows, of_rows, store.url, where)
+    return Sample(path, table.num_rows, of_rows, store.url, where, row_ids)
 
 
 def _bernoulli_fraction(wanted: int, total: int) -> float:

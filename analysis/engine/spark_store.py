@@ -26,7 +26,7 @@ import pyarrow as pa
 from analysis.engine.dialect import to_spark
 from analysis.errors import InputError, SleuthError
 from analysis.progress import NEVER_CANCELLED, CancelToken, Cancelled
-from analysis.query import Sql
+from analysis.query import Sql, inline
 
 MAX_RESULT_ROWS = 5_000_000
 """The most rows one statement may bring back: about 120 MB for the widest pass that reads
@@ -39,6 +39,10 @@ REACH_TIMEOUT_S = 10
 """How long to wait for the server's port to answer: Spark's client retries a refused connection
 for about ten minutes, so a server that is down is found out first, in one sentence."""
 
+INTERACTIVE_RETRIES = 4
+"""Retries of a statement in the window (Spark's back-off: 0.05, 0.2, 0.8 and 3.2 s) before a
+server that stopped answering is reported; Spark's default, 15, waits ten minutes."""
+
 DUCKDB_TYPE_OF_SPARK = {
     "boolean": "BOOLEAN", "byte": "TINYINT", "short": "SMALLINT", "integer": "INTEGER", "long": "BIGINT",
     "float": "FLOAT", "double": "DOUBLE", "string": "VARCHAR", "binary": "BLOB", "date": "DATE",
@@ -48,6 +52,16 @@ DUCKDB_TYPE_OF_SPARK = {
 
 DESCRIBED = re.compile(r'^\s*DESCRIBE\s+("(?:[^"]|"")+"|\w+)\s*$', re.IGNORECASE)
 """``DESCRIBE view``, which analyses run to learn a view's columns and DuckDB's types."""
+
+VIEW_COUNTED = re.compile(r"^\s*SELECT COUNT\(\*\) FROM duckdb_views\(\) WHERE view_name = '((?:[^']|'')+)'\s*$",
+                          re.IGNORECASE)
+"""Whether a view exists, as DuckDB's catalog answers it (a log's rules ask whether its logged
+rows' view was made): Spark's catalog answers it instead."""
+
+VIEW_RENAMED = re.compile(r'^\s*ALTER VIEW\s+("(?:[^"]|"")+"|\w+)\s+RENAME TO\s+("(?:[^"]|"")+"|\w+)\s*$',
+                          re.IGNORECASE)
+"""A view renamed (a log's rules keep its logged rows under another name). Spark renames a
+temporary view, but a view defined over the renamed one then fails to find it (Spark 4.0)."""
 
 URL_PATTERN = re.compile(r"^sc://(?P<host>[^/:;]+)(:(?P<port>\d{1,5}))?(/(;[^;=]+=[^;]*)*)?$")
 
@@ -153,8 +167,22 @@ class SparkStore:
         described = DESCRIBED.match(_text(sql))
         if described:
             return self._described(described[1])
+        renamed = VIEW_RENAMED.match(_text(sql))
+        if renamed:
+            return self._renamed(*(name.strip('"').replace('""', '"') for name in renamed.groups()))
+        counted = VIEW_COUNTED.match(inline(sql) if isinstance(sql, Sql) else sql)
+        if counted:
+            exists = self.session.catalog.tableExists(counted[1].replace("''", "'"))
+            return self.session.createDataFrame([(int(exists),)], "n LONG")
         spark_sql = to_spark(sql, scalar=lambda query: self.session.sql(query).collect()[0][0])
         return self.session.sql(spark_sql)
+
+    def _renamed(self, view: str, name: str):
+        """``ALTER VIEW view RENAME TO name`` done as Spark keeps it usable: ``name`` made from
+        ``view``'s plan, then ``view`` dropped. Returns an empty result, as the statement has."""
+        self.session.table(view).createOrReplaceTempView(name)
+        self.session.catalog.dropTempView(view)
+        return self.session.createDataFrame([], "renamed BOOLEAN")
 
     def _described(self, view: str):
         """DuckDB's ``DESCRIBE`` answer for a view (name, DuckDB type, nullable): Spark's own
@@ -162,6 +190,14 @@ class SparkStore:
         fields = self.session.sql(to_spark(f"SELECT * FROM {view}")).schema.fields
         rows = [(field.name, duckdb_type(field.dataType), "YES") for field in fields]
         return self.session.createDataFrame(rows, "column_name STRING, column_type STRING, null STRING")
+
+    def fail_fast(self, retries: int = INTERACTIVE_RETRIES) -> None:
+        """Give up on an unreachable server after ``retries`` quick retries (about 4 s)
+        instead of Spark's ten minutes: for a session a person waits on (the window's table),
+        a server that died is said at once; a command's passes keep Spark's patience."""
+        from pyspark.sql.connect.client.retries import DefaultPolicy
+
+        self.session.client.set_retry_policies([DefaultPolicy(max_retries=retries)])
 
     def close(self) -> None:
         self.session.stop()

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from analysis.progress import NEVER_CANCELLED, CancelToken, Cancelled, Progress, no_progress
 from analysis.store import Store
-from analysis.window import TableWindow, fetch_window
+from analysis.window import Page, TableWindow, fetch_window
 
 FORMULA_START = r"^[=+\-@\t\r]"
 PLAIN_NUMBER = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
@@ -73,10 +73,22 @@ def selection_text(
     Rows are read from DuckDB in chunks, so a selection of every row copies every row (not
     only the pages the table happened to have loaded) and can be cancelled.
     """
+    return pages_text(lambda start, stop: fetch_window(store, window, start, stop), window.spec.columns, ranges,
+                      progress, cancel)
+
+
+def pages_text(
+    fetch: Callable[[int, int], Page],
+    names: Sequence[str],
+    ranges: Sequence[tuple[int, int, int, int]],
+    progress: Progress = no_progress,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> str:
+    """:func:`selection_text` of any table read a page at a time by ``fetch(start, stop)``
+    (a DuckDB window's, or a cluster's keyset pages), its columns named ``names``."""
     if not ranges:
         return ""
     columns = sorted({c for _, _, left, right in ranges for c in range(left, right + 1)})
-    names = window.spec.columns
     lines = ["\t".join(clipboard_field(names[c]) for c in columns)]
     spans = _merged([(top, bottom + 1) for top, bottom, _, _ in ranges])
     total, done = sum(stop - start for start, stop in spans), 0
@@ -84,7 +96,7 @@ def selection_text(
         for chunk in range(start, stop, COPY_CHUNK_ROWS):
             if cancel.cancelled:
                 raise Cancelled()
-            page = fetch_window(store, window, chunk, min(chunk + COPY_CHUNK_ROWS, stop))
+            page = fetch(chunk, min(chunk + COPY_CHUNK_ROWS, stop))
             for offset, values in enumerate(page.raw):
                 row = chunk + offset
                 lines.append("\t".join(

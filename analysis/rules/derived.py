@@ -88,18 +88,26 @@ def _create_derived_view(store: Store, dataset: Dataset, roles: RoleMap, outputs
     """The outputs table (when there are derived versions) and the view over logged + derived rows."""
     logged, table = ident(logged_view_name(dataset.view)), ident(rules_table_name(dataset.view))
     version = ident(roles.model_version)
-    parts = [f"SELECT * REPLACE (CAST({version} AS VARCHAR) AS {version}) FROM {logged}"]
+    parts = [f"SELECT {_replacing(store, logged, '', {roles.model_version: f'CAST({version} AS VARCHAR)'})} "
+             f"FROM {logged}"]
     if outputs:
         store.execute(f"CREATE OR REPLACE TABLE {table} AS {' UNION ALL '.join(outputs)} ORDER BY {DESTINATION}",
                       cancel)
-        replaced = ", ".join([f"t.{ident(VERSION)} AS {version}",
-                              *(f"t.{ident(c)} AS {ident(c)}" for c in outcome_columns(roles)),
-                              f"t.{ident(DESTINATION)} AS {ident(ROW_ID)}"])
-        parts.append(f"SELECT b.* REPLACE ({replaced}) FROM {logged} AS b JOIN {table} AS t "
+        replaced = {roles.model_version: f"t.{ident(VERSION)}", ROW_ID: f"t.{ident(DESTINATION)}",
+                    **{c: f"t.{ident(c)}" for c in outcome_columns(roles)}}
+        parts.append(f"SELECT {_replacing(store, logged, 'b.', replaced)} FROM {logged} AS b JOIN {table} AS t "
                      f"ON b.{ident(ROW_ID)} = t.{ident(SOURCE)}")
     store.execute(f"CREATE OR REPLACE VIEW {ident(dataset.view)} AS {' UNION ALL '.join(parts)}")
     if not outputs:
         store.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _replacing(store: Store, view: str, prefix: str, replaced: Mapping[str, str]) -> str:
+    """``{prefix}* REPLACE (...)`` written out column by column, in the view's order: DuckDB's
+    ``REPLACE`` has no Spark form, and the list is the same SQL on both engines."""
+    names = [name for name, *_ in store.rows(f"DESCRIBE {view}")]
+    return ", ".join(f"{replaced[name]} AS {ident(name)}" if name in replaced else f"{prefix}{ident(name)}"
+                     for name in names)
 
 
 def has_view(store: Store, name: str) -> bool:

@@ -97,12 +97,17 @@ class TablePanel(Panel):
         self.queue_action.triggered.connect(self.add_selection_to_queue)
         self.view.addAction(self.queue_action)
         self.status = QLabel()
+        self.row_note = QLabel()
+        """On a cluster's table: where the other panels read the current row (the pull, or nowhere)."""
+        self.row_note.setWordWrap(True)
+        self.row_note.setVisible(False)
         self.find_bar = self._build_find_bar()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.find_bar)
         layout.addWidget(self.with_empty_state(self.view), 1)
         layout.addWidget(self.status)
+        layout.addWidget(self.row_note)
         self.follow_session()
 
     def focus_widget(self) -> QWidget:
@@ -328,6 +333,7 @@ class TablePanel(Panel):
         rows of a table that is no longer on screen), instead of failing when they go."""
         self._waiting_pages = {}
         self.cluster_pages = None
+        self._note_row("")
         if self.window is not None:
             self.cancel_job("copy")
             self._drop(self.window)
@@ -361,28 +367,48 @@ class TablePanel(Panel):
         self._load(sort=((column, ascending),))
 
     def _on_current_row(self, current, _previous) -> None:
-        if self.cluster_pages is not None:
-            return  # a row id on the cluster names no row of the pull the other panels read
+        """Select the row for the other panels; on a cluster's table, the pull's row with the
+        cluster row's id (none when the pull lacks it), and the note says which."""
         row_id = self.model.row_id(current.row()) if current.isValid() else None
+        if self.cluster_pages is not None:
+            cluster = self.cluster_pages.cluster
+            self._note_row(cluster.where_row(row_id))
+            row_id = cluster.pulled_row(row_id)
         self.session.run(SelectRow(row_id))
+
+    def _note_row(self, text: str) -> None:
+        self.row_note.setText(text)
+        self.row_note.setVisible(bool(text))
 
     def copy_selection(self) -> None:
         """Copy exactly the selected cells, read from DuckDB on a worker (a select-all of
         millions of rows neither freezes the window nor copies pages never loaded)."""
         ranges = [(r.top(), r.bottom(), r.left(), r.right()) for r in self.view.selectionModel().selection()]
-        if not ranges or self.window is None:
+        if not ranges or (self.window is None and self.cluster_pages is None):
             return
         rows = sum(bottom - top + 1 for top, bottom, _, _ in ranges)
+        if self.cluster_pages is not None:  # read from the cluster, a keyset page at a time
+            self.run_job("copy", self.cluster_pages.selection_text, ranges, lane=TABLE,
+                         label=f"Copying {rows:,} rows from {self.cluster_pages.cluster.url}",
+                         on_done=QApplication.clipboard().setText)
+            return
         self.run_job("copy", selection_text, self.session.store, self.window, ranges, lane=TABLE,
                      label=f"Copying {rows:,} rows", on_done=QApplication.clipboard().setText)
 
     def add_selection_to_queue(self) -> None:
-        """Queue the failures among the selected rows (those on screen, whose row ids are known)."""
-        if self.cluster_pages is not None:
-            return  # the queue holds rows of the pull, and these are the cluster's
+        """Queue the failures among the selected rows (those on screen, whose row ids are known).
+        On a cluster's table the queue takes the pull's rows with those ids (the queue's
+        analyses read the pull), and its message counts the rows the pull lacks."""
         rows = {self.model.row_id(index.row()) for index in self.view.selectionModel().selectedIndexes()} - {None}
+        what = f"{len(rows):,} selected rows"
+        if self.cluster_pages is not None and rows:
+            rows, missing = self.cluster_pages.cluster.pulled_rows(rows)
+            if not rows:
+                self._note_row(f"none of the {what} is among the pulled rows the queue reads: nothing was added")
+                return
+            what += f" ({missing:,} not among the pulled rows, left out)" if missing else ""
         if rows:
-            add_to_queue(self, RowIds.of(rows), what=f"{len(rows):,} selected rows")
+            add_to_queue(self, RowIds.of(rows), what=what)
 
     def show_find(self) -> None:
         self.find_bar.setVisible(True)
@@ -396,12 +422,25 @@ class TablePanel(Panel):
     def find(self, forward: bool = True) -> None:
         """Jump to the next (or previous) row whose value contains the text, searched in DuckDB."""
         text = self.find_text.text()
-        if not text or self.window is None:
+        if not text or (self.window is None and self.cluster_pages is None):
             return
         current = self.view.currentIndex().row()
         self.find_result.setText("searching…")
+        if self.cluster_pages is not None:
+            self._find_on_cluster(text, current, forward)
+            return
         self.run_job("find", find_row, self.session.store, self.window, text, column=self.find_column.currentData(),
                      after=current, forward=forward, lane=TABLE, on_done=self._found)
+
+    def _find_on_cluster(self, text: str, current: int, forward: bool) -> None:
+        """Search the cluster's rows past the current one (its id and values, which hold its
+        sort keys; from the top when none is loaded)."""
+        row_id = self.model.row_id(current) if current >= 0 else None
+        after = None
+        if row_id is not None:
+            after = (row_id, [self.model.raw_value(current, c) for c in range(self.model.columnCount())])
+        self.run_job("find", self.cluster_pages.find, text, self.find_column.currentData(), after, forward,
+                     lane=TABLE, label=f"Finding {text!r} on {self.cluster_pages.cluster.url}", on_done=self._found)
 
     def _found(self, position: int | None) -> None:
         if position is None:

@@ -124,3 +124,27 @@ def test_no_statement_uses_offset_or_numbers_the_rows(store, dataset, monkeypatc
     page_at(store, table, N_ROWS // 2, PAGE)
     assert statements and not any("OFFSET" in s.upper() or "ROW_NUMBER" in s.upper() for s in statements)
     assert rows_back[-1] <= 40 + PAGE
+
+
+@pytest.mark.parametrize("sort, condition", SPECS)
+def test_find_on_keyset_pages_finds_what_the_numbered_window_finds(store, dataset, sort, condition):
+    """From several rows, forward and back, wrapping at either end: the same position as
+    :func:`analysis.window.find_row` over the numbered window, or None for text no row holds."""
+    from analysis.window import containing, find_row
+
+    spec = TableSpec(dataset.view, COLUMNS, condition, sort)
+    table = open_keyset_table(store, dataset, spec)
+    window = prepare_table(store, spec)
+    try:
+        for text, column in (("77", "request_id"), ("v3", None), ("no such value", None)):
+            match = containing((column,) if column else COLUMNS, text)
+            for after in (-1, 0, table.row_count // 3, table.row_count - 1):
+                for forward in (True, False):
+                    bookmark = None
+                    if after >= 0:
+                        row = fetch_window(store, window, after, after + 1)
+                        bookmark = pages.bookmark_of(table, row.row_ids[0], row.raw[0])
+                    found = pages.find_beyond(store, table, match, bookmark, forward)
+                    assert found == find_row(store, window, text, column, after, forward), (text, after, forward)
+    finally:
+        release_table(store, window)

@@ -3,7 +3,9 @@ and clicks. The cluster here is a second DuckDB store: the keyset pages are the 
 engines (``tests/analysis/engine/test_pages.py``), so this checks the window's wiring quickly;
 ``tests/spark/test_connect_window.py`` runs it against a real Spark Connect server."""
 
+import numpy as np
 import pandas as pd
+import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from analysis.data.loading import open_dataset
@@ -41,9 +43,10 @@ def open_pull(window, log, tmp_path, cluster_store):
     'cluster' with its session open."""
     frame = pd.read_parquet(log)
     pulled = tmp_path / "pulled.parquet"
-    frame.iloc[::len(frame) // PULLED].head(PULLED).to_parquet(pulled)
+    kept = np.arange(0, len(frame), len(frame) // PULLED)[:PULLED]  # the pulled rows' ids on the cluster
+    frame.iloc[kept].to_parquet(pulled)
     loaded = load_log(window.session.store, [str(pulled)], check=False)
-    sample = Sample(pulled, PULLED, len(frame), URL)
+    sample = Sample(pulled, PULLED, len(frame), URL, row_ids=kept)
     cluster = ClusterTable(cluster_store, open_dataset(cluster_store, [str(log)]), None, sample)
     source = SparkSource(URL, "main.ml.fraud", PULLED, None)
     opened = OpenDataset(loaded.dataset, loaded.roles, pulled=PulledLog(source, sample.sentence(), cluster))
@@ -58,51 +61,60 @@ def click_header(qtbot, view, column: int) -> None:
                      pos=QPoint(header.sectionViewportPosition(column) + header.sectionSize(column) // 2, 5))
 
 
-def test_the_table_pages_over_the_cluster_and_falls_back_to_the_pull(qtbot, qsettings, window_demo_files, tmp_path):
+@pytest.fixture
+def cluster_window(qtbot, qsettings, window_demo_files, tmp_path):
+    """A window with a pull open whose table pages over the stand-in cluster; yields the window,
+    the whole log as a frame and the cluster's store."""
     cluster_store = StandInCluster()
     window = make_window(qtbot, qsettings, threaded=True)
     try:
         frame = open_pull(window, window_demo_files.log, tmp_path, cluster_store)
         settle(qtbot, window)
-        table = window.table_panel
-        model, view = table.model, table.view
-        assert table.cluster_pages is not None
-        assert model.rowCount() == len(frame)
-        assert table.status.text() == f"{len(frame):,} rows on {URL}; other panels on a {PULLED:,}-row sample"
-
-        def shown(row: int, column: str):
-            qtbot.waitUntil(lambda: model.row_id(row) is not None, timeout=30_000)
-            return model.row_id(row), model.raw_value(row, model.column_names().index(column))
-
-        view.setFocus()
-        qtbot.keyClick(view, Qt.Key_End, Qt.ControlModifier)
-        settle(qtbot, window)
-        assert view.currentIndex().row() == len(frame) - 1
-        assert shown(len(frame) - 1, "request_id") == (len(frame) - 1, frame["request_id"].iloc[-1])
-        qtbot.keyClick(view, Qt.Key_PageUp)
-        settle(qtbot, window)
-        row = view.currentIndex().row()
-        assert row < len(frame) - 1 and shown(row, "request_id") == (row, frame["request_id"].iloc[row])
-
-        amount = model.column_names().index("amount")
-        click_header(qtbot, view, amount)
-        settle(qtbot, window)
-        ordered = frame.sort_values("amount", kind="stable", na_position="last")
-        assert table.status.text().endswith(", sorted by amount ↑")
-        assert shown(0, "amount") == (ordered.index[0], ordered["amount"].iloc[0])
-        middle = len(frame) // 2 + 3
-        view.scrollTo(model.index(middle, amount))
-        settle(qtbot, window)
-        assert shown(middle, "amount") == (ordered.index[middle], ordered["amount"].iloc[middle])
-        assert window.session.selected_row is None  # a cluster row names no row of the pull
-
-        cluster_store.dead = True
-        view.scrollTo(model.index(len(frame) - 300, amount))
-        qtbot.waitUntil(lambda: table.window is not None, timeout=30_000)
-        settle(qtbot, window)
-        assert table.cluster_pages is None and model.rowCount() == PULLED
-        assert table.status.text() == (f"{PULLED:,} rows; the table on {URL} could not be read "
-                                       f"(Connection refused): it shows the pulled rows")
+        yield window, frame, cluster_store
     finally:
         close_window(window)
         cluster_store.close()
+
+
+def test_the_table_pages_over_the_cluster_and_falls_back_to_the_pull(qtbot, cluster_window):
+    window, frame, cluster_store = cluster_window
+    table = window.table_panel
+    model, view = table.model, table.view
+    assert table.cluster_pages is not None
+    assert model.rowCount() == len(frame)
+    assert table.status.text() == f"{len(frame):,} rows on {URL}; other panels on a {PULLED:,}-row sample"
+
+    def shown(row: int, column: str):
+        qtbot.waitUntil(lambda: model.row_id(row) is not None, timeout=30_000)
+        return model.row_id(row), model.raw_value(row, model.column_names().index(column))
+
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key_End, Qt.ControlModifier)
+    settle(qtbot, window)
+    assert view.currentIndex().row() == len(frame) - 1
+    assert shown(len(frame) - 1, "request_id") == (len(frame) - 1, frame["request_id"].iloc[-1])
+    qtbot.keyClick(view, Qt.Key_PageUp)
+    settle(qtbot, window)
+    row = view.currentIndex().row()
+    assert row < len(frame) - 1 and shown(row, "request_id") == (row, frame["request_id"].iloc[row])
+
+    amount = model.column_names().index("amount")
+    click_header(qtbot, view, amount)
+    settle(qtbot, window)
+    ordered = frame.sort_values("amount", kind="stable", na_position="last")
+    assert table.status.text().endswith(", sorted by amount ↑")
+    assert shown(0, "amount") == (ordered.index[0], ordered["amount"].iloc[0])
+    middle = len(frame) // 2 + 3
+    view.scrollTo(model.index(middle, amount))
+    settle(qtbot, window)
+    assert shown(middle, "amount") == (ordered.index[middle], ordered["amount"].iloc[middle])
+    current = view.currentIndex().row()
+    assert window.session.selected_row == table.cluster_pages.cluster.pulled_row(model.row_id(current))
+
+    cluster_store.dead = True
+    view.scrollTo(model.index(len(frame) - 300, amount))
+    qtbot.waitUntil(lambda: table.window is not None, timeout=30_000)
+    settle(qtbot, window)
+    assert table.cluster_pages is None and model.rowCount() == PULLED
+    assert table.status.text() == (f"{PULLED:,} rows; the table on {URL} could not be read "
+                                   f"(Connection refused): it shows the pulled rows")
