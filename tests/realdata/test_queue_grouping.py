@@ -44,13 +44,7 @@ from tests.realdata.test_corpus import files, served_by
 SIGNIFICANCE = 0.05
 PURITY, RECALL = 0.9, 0.8
 
-MISSED: dict[str, str] = {
-    "computers-regression": "the failing slice is price > 2243 (planted: price > 2220.6 AND cd = 'yes'): in gbm-60 the "
-                            "expensive computers without a CD fail as often as the planted ones (52 of 87 above 2220.6, "
-                            "0.60, against 306 of 513), so cd sharpens nothing and no test on gbm-60's own errors can "
-                            "split them; they are the base's failures too (56 of 87 in gbm-30), which only the other "
-                            "version's outcome on the same requests tells apart: purity 0.85, recall 0.99",
-}
+MISSED: dict[str, str] = {}
 """Planted problems whose group is not yet pure or complete enough, and why (strict xfail, so a
 fix shows). Measured with the gbm-60 candidate of ``compare.parquet``. Of the input incidents,
 only Vietnam's unit change of ``educ`` causes failures by the test above (16 requests turned
