@@ -1,9 +1,14 @@
 """Why failures belong together: the check finding whose rows they are, the training batch
-trace blames for them, or the failing slice that holds them.
+trace blames for them, the slice where their version regressed against another version on the
+same requests, or the failing slice that holds them.
 
 Candidates come in order: the log's check findings that break rows one by one (alerts and
-warnings from :mod:`analysis.triage`, in their rank order), then, per model version, the
-slices discovery (:mod:`analysis.discovery`) finds where that version's error is
+warnings from :mod:`analysis.triage`, in their rank order), then, for a version whose requests
+another version also scored (paired by request id), the slices where it fails and the other
+was right significantly more often than the reverse (:mod:`analysis.queue.regressions`:
+compare's regressed slices; such a candidate must also have more negative than positive flips
+among its rows not explained before it, exact McNemar at the level below), then, per model
+version, the slices discovery (:mod:`analysis.discovery`) finds where that version's error is
 significantly above the rest, each numeric cut moved from a bin edge of the whole log to where
 the version's failures start (:mod:`analysis.discovery.refine`: the best split among fine cuts,
 kept only when the slice still fails significantly more than the rest), and each slice with no
@@ -301,7 +306,7 @@ def _regression_reasons(scope: Scope, version: str | None, cancel) -> tuple[list
     pairing = found[0].pairing
     found = precise(scope.narrowed(version_scope(scope.roles, version)), found, cancel)
     reasons = [_Reason(f"regression:{version}:{r.partner}:{r.slice.name}", "regression", r.title, r.slice,
-                       evidence=r.evidence()) for r in found]
+                       r.found_as, evidence=r.evidence()) for r in found]
     return reasons, (pair_kind_sql(scope, pairing, "negative"), pair_kind_sql(scope, pairing, "positive"))
 
 

@@ -11,8 +11,7 @@ slices where the version is significantly worse than its partner are compare's r
 (:func:`~analysis.compare.regressed_slices.regressed_slices`: discovery over the negative flips,
 exact McNemar per slice, Benjamini-Yekutieli over the slices). Compare's bins may split one
 regressed range in two, so each slice's numeric cuts are then moved where the version's failures
-*that its partner does not share* start (:func:`precise`, the refinement failing slices get,
-on that signal). Each is a candidate *regression* group, offered before the failing slices;
+start (:func:`precise`: the refinement failing slices get). Each is a candidate *regression* group, offered before the failing slices;
 grouping judges it as any other (its rows not explained by the groups before it fail more
 than the rest: Fisher, Bonferroni over the candidates) and by McNemar on the same rows' pairs
 (more requests turned wrong than right, at the same level). The failures both versions share
@@ -32,7 +31,7 @@ from analysis.discovery.refine import refine_each
 from analysis.discovery.sliceline import DiscoveredSlice
 from analysis.errors import SchemaError
 from analysis.progress import NEVER_CANCELLED, CancelToken
-from analysis.query import ROW_ID, Sql, ident, inline
+from analysis.query import ROW_ID, Sql, ident
 from analysis.queue.group_evidence import shadow_version
 from analysis.report.formatting import p_value
 from analysis.scope import Scope
@@ -114,25 +113,17 @@ def pair_kind_sql(scope: Scope, pairing: Pairing, kind: str) -> Sql:
                paired.params + (kind,))
 
 
-def unshared_failure_sql(scope: Scope, pairing: Pairing) -> str:
-    """Each labelled row's 0/1 failure, counting as none a failure the partner shares (both
-    wrong on the request): the signal a regression's cuts are made precise by."""
-    error = row_error_sql(scope.dataset, scope.roles, "misclass")
-    shared = inline(pair_kind_sql(scope, pairing, "both_wrong"))
-    return f"CASE WHEN ({error}) IS NULL THEN NULL WHEN {shared} THEN 0 ELSE ({error}) END"
-
-
 def precise(scope: Scope, found: Sequence[Regression], cancel: CancelToken = NEVER_CANCELLED) -> list[Regression]:
-    """Each regressed slice with its numeric cuts moved where the version's failures that its
-    partner does not share start (:func:`analysis.discovery.refine.refine_each`, as a failing
-    slice's are moved where the failures start); ``scope`` is the version's rows. Compare's bins
-    split one regressed range in two (Computers: ``2220.6 < price <= 2610.2 AND cd = 'yes'`` and
-    ``price > 2610.2 AND cd = 'yes'``); moved, both are the one slice, kept once (the first)."""
+    """Each regressed slice with its numeric cuts moved where the version's failures start, as a
+    failing slice's are (:func:`analysis.discovery.refine.refine_each`, on the same signal);
+    ``scope`` is the version's rows. Compare's bins split one regressed range in two
+    (Computers: ``2220.6 < price <= 2610.2 AND cd = 'yes'`` and ``price > 2610.2 AND cd =
+    'yes'``); moved, both are the one slice, kept once (the first)."""
     if not found:
         return []
     movable = [(i, DiscoveredSlice(b, 0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0))
                for i, b in enumerate(_as_bins(r.slice.predicate) for r in found) if b]
-    signal = unshared_failure_sql(scope, found[0].pairing)
+    signal = row_error_sql(scope.dataset, scope.roles, "misclass")
     refined = refine_each(scope, [d for _, d in movable], signal, cancel=cancel) if movable else []
     moved = {i: (d, now) for (i, d), now in zip(movable, refined)}
     kept: dict[str, Regression] = {}

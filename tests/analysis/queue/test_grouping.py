@@ -111,17 +111,19 @@ def _purity_and_recall(queue, demo_files, incidents, incident, version):
     return queue.group(best), purity, recall
 
 
-def test_the_unseen_subpopulation_lands_in_one_pure_slice_group(demo_queue, demo_files):
-    """The subpopulation the new version never saw (d), by failing slice alone (no check): the
-    version it hurts has one slice group holding most of its failures, and nearly nothing else."""
+def test_the_unseen_subpopulation_lands_in_one_pure_regression_group(demo_queue, demo_files):
+    """The subpopulation the new version never saw (d), without a check: the version it hurts
+    has one group holding most of its failures, and nearly nothing else, named a regression
+    against the old version that scored the same requests (shadow traffic) and got them right."""
     queue, *_, incidents = demo_queue
     group, purity, recall = _purity_and_recall(queue, demo_files, incidents, "d", "fraud-gbm-2026.10")
     assert purity >= 0.9 and recall >= 0.8, (group.title, purity, recall)
-    assert group.reason == "slice"
+    assert group.reason == "regression"
+    assert group.title.endswith("fails under fraud-gbm-2026.10, right under fraud-lr-2026.09")
 
 
 @pytest.mark.parametrize("incident, worst_version, reason", [
-    ("b", "fraud-lr-2026.09", "finding"), ("d", "fraud-gbm-2026.10", "slice")])
+    ("b", "fraud-lr-2026.09", "finding"), ("d", "fraud-gbm-2026.10", "regression")])
 def test_with_check_findings_the_swap_is_grouped_by_its_finding(checked_queue, demo_files, incident,
                                                                  worst_version, reason):
     """The swapped-column client (b) is one pure group only through its check finding, which
@@ -311,10 +313,13 @@ def test_a_findings_rows_queued_from_it_are_grouped_under_it(demo_log, findings,
 
 
 def test_by_failing_slice_alone_the_swap_is_one_pure_group_cut_where_it_fails(demo_queue, demo_files):
-    """Without the checks, the stark-pay swap (b) is found as a failing slice whose numeric cuts
-    discovery put at bin edges of the whole log (``amount <= 23.29 AND distance_from_home_km >
-    23.5``, recall 0.71); made precise on the version's rows, its group holds most of the swap's
-    failures and nearly nothing else, and its evidence says which slice discovery found."""
+    """Without the checks, the stark-pay swap (b) is found as a slice whose numeric cuts
+    discovery put at bin edges of the whole log: as a failing slice (``amount <= 23.29 AND
+    distance_from_home_km > 23.5``, recall 0.71) and, since the new version shadowing the old
+    one gets most of these requests right, as compare's regressed slice of the old version
+    (``distance_from_home_km > 25.2 AND client = 'stark-pay'``); made precise on the version's
+    rows, its group holds most of the swap's failures and nearly nothing else, and its evidence
+    says which slice discovery found."""
     queue, *_, incidents = demo_queue
     group, purity, recall = _purity_and_recall(queue, demo_files, incidents, "b", "fraud-lr-2026.09")
     assert purity >= 0.9 and recall >= 0.8, (group.title, purity, recall)
