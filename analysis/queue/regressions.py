@@ -31,7 +31,7 @@ from analysis.discovery.refine import refine_each
 from analysis.discovery.sliceline import DiscoveredSlice
 from analysis.errors import SchemaError
 from analysis.progress import NEVER_CANCELLED, CancelToken
-from analysis.query import ROW_ID, Sql, ident
+from analysis.query import ROW_ID, Sql, ident, inline
 from analysis.queue.group_evidence import shadow_version
 from analysis.report.formatting import p_value
 from analysis.scope import Scope
@@ -113,6 +113,24 @@ def pair_kind_sql(scope: Scope, pairing: Pairing, kind: str) -> Sql:
                paired.params + (kind,))
 
 
+def unshared_failure_sql(scope: Scope, pairing: Pairing) -> str:
+    """Each labelled row's 0/1 failure, counting as none a failure the partner shares (both
+    wrong on the request): the signal a regression's cuts are moved by."""
+    error = row_error_sql(scope.dataset, scope.roles, "misclass")
+    shared = inline(pair_kind_sql(scope, pairing, "both_wrong"))
+    return f"CASE WHEN ({error}) IS NULL THEN NULL WHEN {shared} THEN 0 ELSE ({error}) END"
+
+
+def _widens(original: DiscoveredSlice, moved: DiscoveredSlice) -> bool:
+    """Whether ``moved`` holds every row of ``original`` (no range end moved inwards)."""
+    def outward(old: BinPredicate, new: BinPredicate) -> bool:
+        if old.kind != RANGE:
+            return True
+        return ((old.low is None or (new.low is not None and new.low <= old.low) or new.low is None)
+                and (old.high is None or new.high is None or new.high >= old.high))
+    return all(outward(old, new) for old, new in zip(original.predicates, moved.predicates))
+
+
 def precise(scope: Scope, found: Sequence[Regression], cancel: CancelToken = NEVER_CANCELLED) -> list[Regression]:
     """Each regressed slice with its numeric cuts moved where the version's failures start, as a
     failing slice's are (:func:`analysis.discovery.refine.refine_each`, on the same signal);
@@ -123,13 +141,13 @@ def precise(scope: Scope, found: Sequence[Regression], cancel: CancelToken = NEV
         return []
     movable = [(i, DiscoveredSlice(b, 0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0))
                for i, b in enumerate(_as_bins(r.slice.predicate) for r in found) if b]
-    signal = row_error_sql(scope.dataset, scope.roles, "misclass")
+    signal = unshared_failure_sql(scope, found[0].pairing)
     refined = refine_each(scope, [d for _, d in movable], signal, cancel=cancel) if movable else []
     moved = {i: (d, now) for (i, d), now in zip(movable, refined)}
     kept: dict[str, Regression] = {}
     for i, r in enumerate(found):
         original, now = moved.get(i, (None, None))
-        if now is not original:
+        if now is not original and _widens(original, now):
             r = replace(r, slice=now.to_slice(), found_as=r.slice.name)
         kept.setdefault(r.slice.name, r)
     return list(kept.values())

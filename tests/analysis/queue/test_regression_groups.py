@@ -4,6 +4,7 @@ both versions share (the same requests wrong under both). By v2's own errors the
 told apart; by v1's outcome on the same requests they are grouped apart, and the regression's
 group says so, naming both versions (tests/realdata/test_queue_grouping.py: Computers)."""
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +16,7 @@ from analysis.queue.intake import intake_log
 from analysis.queue.regressions import regression_text
 from analysis.queue.report import render_markdown, report_document
 from analysis.scope import Scope
+from analysis.slices import to_sql
 from analysis.store import Store
 from analysis.workspace.workspace_file import Workspace
 
@@ -95,7 +97,11 @@ def test_the_regression_group_names_both_versions_and_its_flips(grouped):
     group = next(g for g in queue.groups() if g.reason == "regression")
     assert group.title.endswith(": fails under v2, right under v1") and group.version == "v2"
     found = group.evidence["regression"]
-    inside = log.query(group.slice.name.replace(" = ", " == ").replace("AND", "and"))
+    where = to_sql(group.slice.predicate)
+    con = duckdb.connect()
+    con.register("log", log)
+    inside = con.execute(f"SELECT * FROM log WHERE {where.text}", list(where.params)).df()
+    con.close()
     wrong = inside.assign(wrong=inside["label"] != inside["prediction"]).pivot(
         index="request_id", columns="model_version", values="wrong")
     negative, positive = int((wrong["v2"] & ~wrong["v1"]).sum()), int((wrong["v1"] & ~wrong["v2"]).sum())
