@@ -10,9 +10,10 @@ them), grouping uses that version's outcome as evidence, through compare's own m
 slices where the version is significantly worse than its partner are compare's regressed slices
 (:func:`~analysis.compare.regressed_slices.regressed_slices`: discovery over the negative flips,
 exact McNemar per slice, Benjamini-Yekutieli over the slices). Compare's bins may split one
-regressed range in two, so each slice's numeric cuts are then moved where the version's failures
-start (:func:`precise`: the refinement failing slices get). Each is a candidate *regression* group, offered before the failing slices;
-grouping judges it as any other (its rows not explained by the groups before it fail more
+regressed range in two, so each slice's numeric cuts are then moved outwards where the version's
+failures that its partner does not share start (:func:`precise`: the refinement failing slices
+get, on that signal). Each is a candidate *regression* group, offered before the failing
+slices; grouping judges it as any other (its rows not explained by the groups before it fail more
 than the rest: Fisher, Bonferroni over the candidates) and by McNemar on the same rows' pairs
 (more requests turned wrong than right, at the same level). The failures both versions share
 outside the regressed slice are left to the failing slices and findings: a group of their own.
@@ -20,8 +21,9 @@ outside the regressed slice are left to the failing slices and findings: a group
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from analysis.compare.comparison import Pairing, pair_versions, paired_rows_sql
 from analysis.compare.flips import flip_kind_sql
@@ -31,7 +33,7 @@ from analysis.discovery.refine import refine_each
 from analysis.discovery.sliceline import DiscoveredSlice
 from analysis.errors import SchemaError
 from analysis.progress import NEVER_CANCELLED, CancelToken
-from analysis.query import ROW_ID, Sql, ident, inline
+from analysis.query import ROW_ID, Sql, ident
 from analysis.queue.group_evidence import shadow_version
 from analysis.report.formatting import p_value
 from analysis.scope import Scope
@@ -113,12 +115,21 @@ def pair_kind_sql(scope: Scope, pairing: Pairing, kind: str) -> Sql:
                paired.params + (kind,))
 
 
-def unshared_failure_sql(scope: Scope, pairing: Pairing) -> str:
+@contextlib.contextmanager
+def unshared_failure_sql(scope: Scope, pairing: Pairing, cancel: CancelToken = NEVER_CANCELLED) -> Iterator[str]:
     """Each labelled row's 0/1 failure, counting as none a failure the partner shares (both
-    wrong on the request): the signal a regression's cuts are moved by."""
-    error = row_error_sql(scope.dataset, scope.roles, "misclass")
-    shared = inline(pair_kind_sql(scope, pairing, "both_wrong"))
-    return f"CASE WHEN ({error}) IS NULL THEN NULL WHEN {shared} THEN 0 ELSE ({error}) END"
+    wrong on the request): the signal a regression's cuts are moved by. The shared failures are
+    joined once into a scratch table (dropped on exit): refinement reads the signal some ten
+    times per slice, and the paired join each time was most of an intake's CPU on the demo."""
+    store, error = scope.store, row_error_sql(scope.dataset, scope.roles, "misclass")
+    shared, name, row = pair_kind_sql(scope, pairing, "both_wrong"), store.new_name("shared"), ident(ROW_ID)
+    store.execute(Sql(f"CREATE TABLE {ident(name)} AS SELECT {row} FROM {ident(scope.dataset.view)} "
+                      f"WHERE {shared.text}", shared.params), cancel)
+    try:
+        yield (f"CASE WHEN ({error}) IS NULL THEN NULL WHEN {row} IN (SELECT {row} FROM {ident(name)}) THEN 0 "
+               f"ELSE ({error}) END")
+    finally:
+        store.execute(f"DROP TABLE IF EXISTS {ident(name)}")
 
 
 def _widens(original: DiscoveredSlice, moved: DiscoveredSlice) -> bool:
@@ -126,23 +137,28 @@ def _widens(original: DiscoveredSlice, moved: DiscoveredSlice) -> bool:
     def outward(old: BinPredicate, new: BinPredicate) -> bool:
         if old.kind != RANGE:
             return True
-        return ((old.low is None or (new.low is not None and new.low <= old.low) or new.low is None)
+        return ((old.low is None or new.low is None or new.low <= old.low)
                 and (old.high is None or new.high is None or new.high >= old.high))
     return all(outward(old, new) for old, new in zip(original.predicates, moved.predicates))
 
 
 def precise(scope: Scope, found: Sequence[Regression], cancel: CancelToken = NEVER_CANCELLED) -> list[Regression]:
-    """Each regressed slice with its numeric cuts moved where the version's failures start, as a
-    failing slice's are (:func:`analysis.discovery.refine.refine_each`, on the same signal);
-    ``scope`` is the version's rows. Compare's bins split one regressed range in two
-    (Computers: ``2220.6 < price <= 2610.2 AND cd = 'yes'`` and ``price > 2610.2 AND cd =
-    'yes'``); moved, both are the one slice, kept once (the first)."""
+    """Each regressed slice with its numeric cuts moved where the version's failures its partner
+    does not share start (:func:`analysis.discovery.refine.refine_each`, the refinement failing
+    slices get, on :func:`unshared_failure_sql`), kept only when the cuts move outwards: the
+    rows compare found regressed stay (a cut moved in on failures would give the demo's kiosk
+    regression's weaker end to the failing slices), and rows only join them when their failures
+    are the version's alone (a cut moved out on every failure would take in Males' shared
+    failures of the less schooled). ``scope`` is the version's rows. Compare's bins split one
+    regressed range in two (Computers: ``2220.6 < price <= 2610.2 AND cd = 'yes'`` and ``price >
+    2610.2 AND cd = 'yes'``); widened, the first is the planted slice, and a later one it holds
+    adds nothing when grouping chooses."""
     if not found:
         return []
     movable = [(i, DiscoveredSlice(b, 0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0))
                for i, b in enumerate(_as_bins(r.slice.predicate) for r in found) if b]
-    signal = unshared_failure_sql(scope, found[0].pairing)
-    refined = refine_each(scope, [d for _, d in movable], signal, cancel=cancel) if movable else []
+    with unshared_failure_sql(scope, found[0].pairing, cancel) as signal:
+        refined = refine_each(scope, [d for _, d in movable], signal, cancel=cancel) if movable else []
     moved = {i: (d, now) for (i, d), now in zip(movable, refined)}
     kept: dict[str, Regression] = {}
     for i, r in enumerate(found):
