@@ -21,7 +21,9 @@ queued (a session fixture queues each log once, on first use).
 **Asserted.** Of a problem that causes failures, the group holding most of its failures must be
 pure (>= 0.9 of its items are the problem's rows) and hold >= 0.8 of the problem's failures
 (failures inside another planted problem's rows count for that one), as on the demo
-(tests/analysis/queue/test_grouping.py).
+(tests/analysis/queue/test_grouping.py). The regression's group is a *regression* group naming
+both versions: the base scored the same requests, and its outcome on them is what splits the
+planted slice from failures both versions share (:mod:`analysis.queue.regressions`).
 """
 
 from __future__ import annotations
@@ -150,6 +152,9 @@ def test_each_planted_problem_that_causes_failures_is_one_pure_group(corpus, que
         group = queue.group(best)
         assert purity >= PURITY and recall >= RECALL, (version, group.reason, group.title, round(purity, 3),
                                                         round(recall, 3), int(only_this.sum()))
+        if log == "compare":  # the base scored the same requests: its outcome names the regression
+            assert group.reason == "regression", group.title
+            assert group.title.endswith(f"fails under {truth['candidate']}, right under {truth['base']}")
 
 
 def _causes_failures(rows: pd.Series, wrong: pd.Series, was_wrong: pd.Series, level: float) -> bool:
