@@ -182,11 +182,15 @@ def _list(queue, args) -> int:
     if args.json:
         print(json.dumps({"items": queue.item_count(), "failures": total, "groups": groups}, indent=2, default=str))
         return 0
+    from analysis.queue.regressions import regression_text
+
     print(f"{queue.item_count()} item(s), {total} failure(s), {len(groups)} group(s)")
     for g in groups:
         impact = g["impact"]
         print(f"{g['id']:>4}. {g['title']}\n      {impact['failures']} failures ({100 * impact['share']:.1f}%), "
               f"status {g['status']}, owner {g['owner'] or '-'}, decision {g['decision'] or '-'}")
+        if g["regression"]:
+            print(f"      regression: {regression_text(g['regression'])}")
     return 0
 
 

@@ -46,6 +46,7 @@ from analysis.queue.group_evidence import (comparable, comparison_name, comparis
                                            group_finding, keep_version_evidence, version_evidence)
 from analysis.queue.meeting import (DecideInMeeting, agenda_screens, end_meeting, example_row, measure_awaiting,
                                     start_meeting)
+from analysis.queue.regressions import regression_text
 from analysis.report.charts import bucket_labels
 from analysis.report.formatting import escape_html, p_value, percent
 from analysis.scope import Scope
@@ -415,6 +416,8 @@ def evidence_html(group: Group, total_failures: int, version_name: Callable[[str
         lines.append(f"{where}: {rate}" if rate else where)
     elif rate:
         lines.append(f"Its version's {rate}")
+    if evidence.get("regression"):
+        lines.append(f"<b>Regression</b>: {escape_html(regression_text(evidence['regression'], version_name))}")
     if evidence.get("versions"):
         lines.append(_versions_html(evidence["versions"], version_name))
     elif versions_missing:

@@ -69,7 +69,7 @@ class Group:
             "slice": self.slice.name if self.slice else None, "items": self.items,
             "impact": {"failures": self.failures, "share": share, **{k: self.evidence.get(k) for k in (
                 "error_rate", "ci", "rows")}},
-            "blamed_batch": self.evidence.get("blamed_batch"),
+            "blamed_batch": self.evidence.get("blamed_batch"), "regression": self.evidence.get("regression"),
             "status": self.status, "tags": self.tags, "owner": self.owner, "decision": self.decision,
             "rationale": self.rationale, "followup": self.followup, "merged_into": self.merged_into,
         }

@@ -1,9 +1,14 @@
 """Why failures belong together: the check finding whose rows they are, the training batch
-trace blames for them, or the failing slice that holds them.
+trace blames for them, the slice where their version regressed against another version on the
+same requests, or the failing slice that holds them.
 
 Candidates come in order: the log's check findings that break rows one by one (alerts and
-warnings from :mod:`analysis.triage`, in their rank order), then, per model version, the
-slices discovery (:mod:`analysis.discovery`) finds where that version's error is
+warnings from :mod:`analysis.triage`, in their rank order), then, for a version whose requests
+another version also scored (paired by request id), the slices where it fails and the other
+was right significantly more often than the reverse (:mod:`analysis.queue.regressions`:
+compare's regressed slices; such a candidate must also have more negative than positive flips
+among its rows not explained before it, exact McNemar at the level below), then, per model
+version, the slices discovery (:mod:`analysis.discovery`) finds where that version's error is
 significantly above the rest, each numeric cut moved from a bin edge of the whole log to where
 the version's failures start (:mod:`analysis.discovery.refine`: the best split among fine cuts,
 kept only when the slice still fails significantly more than the rest), and each slice with no
@@ -22,7 +27,7 @@ is significant; failures nothing explains form one group per version.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -38,12 +43,13 @@ from analysis.data.time import Bucket, choose_bucket, timestamp_expr
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.queue.blame import TRACE_AT_MOST, BatchGroup, batch_groups, traced_text
 from analysis.queue.discoveries import DiscoveryCache
+from analysis.queue.regressions import pair_kind_sql, precise, regressions
 from analysis.query import ROW_ID, Sql, ident
 from analysis.scope import Scope
 from analysis.slicing.role_leaves import slice_sql
 from analysis.slices import Everything, Predicate, Slice, to_sql, to_text
 from analysis.stats.intervals import wilson, wilson_interval
-from analysis.stats.significance import rate_above_p
+from analysis.stats.significance import mcnemar_exact, rate_above_p
 from analysis.trace.tracer import InfluenceCache, TrainingFiles
 from analysis.triage.ranking import Finding
 
@@ -79,6 +85,8 @@ class _Reason:
     slice: Slice
     found_as: str | None = None
     """The slice as discovery found it, when its cuts were made precise (:func:`_slice_reasons`)."""
+    evidence: Mapping[str, Any] | None = None
+    """What the reason adds to its group's evidence (a regression's paired test)."""
 
 
 @dataclass(frozen=True)
@@ -119,10 +127,11 @@ def group_failures(scope: Scope, failures: pd.DataFrame, findings: Sequence[Find
         if own_rows_of is not None:
             chosen = [_finding_reason(own_rows_of, version)]
         else:
-            candidates = _finding_reasons(findings, version) + _slice_reasons(store, dataset, roles, condition,
-                                                                               version, cancel, discoveries)
-            chosen = _chosen_and_folded(Scope(store, dataset, roles, scope), candidates)
-        owner = _first_containing(store, dataset, [r.slice.predicate for r in chosen], of_version["row_number"])
+            regressed, flips = _regression_reasons(Scope(store, dataset, roles, condition), version, cancel)
+            candidates = (_finding_reasons(findings, version) + regressed
+                          + _slice_reasons(store, dataset, roles, condition, version, cancel, discoveries))
+            chosen = _chosen_and_folded(Scope(store, dataset, roles, scope), candidates, flips)
+        owner = _first_containing(store, dataset, [to_sql(r.slice.predicate) for r in chosen], of_version["row_number"])
         if traces and version in traces:
             by_finding = owner.map(lambda i: i >= 0 and chosen[i].kind == "finding")
             whole_version = version_scope(roles, version) if version is not None else None
@@ -148,13 +157,18 @@ def _reason_groups(scope: Scope, version: str | None, chosen: list[_Reason], row
     predicates = [reason.slice.predicate for reason, _ in held] + ([Everything] if rest else [])
     evidence = groups_evidence(scope, predicates)
     groups = [FoundGroup(reason.key, reason.kind, reason.title, version, reason.slice,
-                         {**one, "found_as": reason.found_as} if reason.found_as else one, rows)
-              for (reason, rows), one in zip(held, evidence)]
+                         {**one, **_reason_evidence(reason)}, rows) for (reason, rows), one in zip(held, evidence)]
     if rest:
         groups.append(FoundGroup(f"unexplained:{version}", "unexplained",
                                  _title(version, "failures no finding or failing slice explains"), version, None,
                                  evidence[-1], rest))
     return groups
+
+
+def _reason_evidence(reason: _Reason) -> dict[str, Any]:
+    """What a reason adds to its slice's evidence: the slice discovery found, a regression's test."""
+    added: dict[str, Any] = {"found_as": reason.found_as} if reason.found_as else {}
+    return {**added, "regression": dict(reason.evidence)} if reason.evidence else added
 
 
 def _blamed(scope: Scope, version, row_numbers, source, cache, at_most, cancel,
@@ -281,6 +295,21 @@ def _finding_title(finding: Finding) -> str:
     return f"{finding.kind.replace('_', ' ')} of {', '.join(finding.columns)}{where}"
 
 
+def _regression_reasons(scope: Scope, version: str | None, cancel) -> tuple[list[_Reason], tuple[Sql, Sql] | None]:
+    """The slices where the version fails and the version that scored the same requests was
+    right (:func:`analysis.queue.regressions.regressions`, their cuts made precise) as candidate
+    reasons; with the conditions of the version's negative and positive flips, which
+    :func:`_chosen` tests them by (none without a partner)."""
+    found = regressions(scope, version, cancel) if version is not None and scope.roles.id else []
+    if not found:
+        return [], None
+    pairing = found[0].pairing
+    found = precise(scope.narrowed(version_scope(scope.roles, version)), found, cancel)
+    reasons = [_Reason(f"regression:{version}:{r.partner}:{r.slice.name}", "regression", r.title, r.slice,
+                       r.found_as, evidence=r.evidence()) for r in found]
+    return reasons, (pair_kind_sql(scope, pairing, "negative"), pair_kind_sql(scope, pairing, "positive"))
+
+
 def _slice_reasons(store, dataset, roles, condition, version, cancel, discoveries: DiscoveryCache) -> list[_Reason]:
     """Discovered failing slices with their numeric cuts made precise on the version's rows
     (:func:`analysis.discovery.refine.refine_cuts`), most precise first."""
@@ -326,28 +355,43 @@ def _thresholded(scope: Scope, found: Sequence[DiscoveredSlice], error: str,
                                                                                  cancel)]
 
 
-def _chosen_and_folded(scope: Scope, candidates: list[_Reason]) -> list[_Reason]:
+def _chosen_and_folded(scope: Scope, candidates: list[_Reason], flips: tuple[Sql, Sql] | None = None) -> list[_Reason]:
     """The candidates that become groups (:func:`_chosen`, then :func:`_folded`), judged on the
-    counts of one scan of the version's rows rather than one query per candidate and pair."""
+    counts of one scan of the version's rows rather than one query per candidate and pair;
+    ``flips`` (the version's negative and positive flips) when regressions are among them."""
     if not candidates:
         return []
-    counts = _membership_counts(scope, candidates)
-    return [candidates[i] for i in _folded(counts, candidates, _chosen(counts, candidates))]
+    counts = _membership_counts(scope, candidates, flips)
+    return [_with_flips(counts, i, candidates[i]) for i in _folded(counts, candidates, _chosen(counts, candidates))]
 
 
-def _membership_counts(scope: Scope, reasons: Sequence[_Reason]) -> pd.DataFrame:
+def _with_flips(counts: pd.DataFrame, index: int, reason: _Reason) -> _Reason:
+    """A chosen regression with its slice's flips in its evidence: requests the version fails
+    that its partner got right (``negative``), the reverse (``positive``), and their exact
+    McNemar p-value; any other reason as it is."""
+    if reason.kind != "regression":
+        return reason
+    rows = counts[f"g{index}"]
+    negative, positive = _counted(counts, rows & counts["neg"])[0], _counted(counts, rows & counts["pos"])[0]
+    return replace(reason, evidence={**(reason.evidence or {}), "negative": negative, "positive": positive,
+                                     "p_value": mcnemar_exact(negative, positive)})
+
+
+def _membership_counts(scope: Scope, reasons: Sequence[_Reason], flips: tuple[Sql, Sql] | None = None) -> pd.DataFrame:
     """The labelled rows of ``scope`` counted (``n``) with their errors (``e``) per pattern of
-    membership in the reasons' slices (``g0``, ``g1``... true or not): one scan from which every
-    count the choice and the fold ask for is a sum, whatever was chosen before. A row is in a
-    slice when its predicate is true, so "not explained by" is "not true", as ``~`` means."""
+    membership in the reasons' rows (``g0``, ``g1``... true or not), and with ``flips`` whether
+    each is a negative or positive flip (``neg``, ``pos``): one scan from which every count the
+    choice and the fold ask for is a sum, whatever was chosen before. A row is in a slice when
+    its predicate is true, so "not explained by" is "not true", as ``~`` means."""
     error = row_error_sql(scope.dataset, scope.roles, "misclass")
     labelled = Sql(f"({error}) IS NOT NULL") & scope.condition
-    members = [to_sql(r.slice.predicate) for r in reasons]
-    flags = [f"coalesce(g{i}, FALSE) AS g{i}" for i in range(len(members))]
+    members = [to_sql(r.slice.predicate) for r in reasons] + list(flips or ())
+    names = [f"g{i}" for i in range(len(reasons))] + (["neg", "pos"] if flips else [])
+    flags = [f"coalesce(g{i}, FALSE) AS {name}" for i, name in enumerate(names)]
     inner = _membership_rows(scope.dataset, members, labelled, {"e": error})
     frame = scope.store.df(Sql(f"SELECT {', '.join(flags + ['count(*) AS n', 'coalesce(sum(e), 0) AS e'])} "
                                f"FROM ({inner.text}) GROUP BY ALL", inner.params))
-    return frame.astype({f"g{i}": bool for i in range(len(members))})
+    return frame.astype({name: bool for name in names})
 
 
 def _counted(counts: pd.DataFrame, mask: pd.Series) -> tuple[int, int]:
@@ -360,15 +404,24 @@ def _chosen(counts: pd.DataFrame, candidates: list[_Reason]) -> list[int]:
     more than the rest (Fisher's exact test, Bonferroni over the candidates); ``counts`` are
     :func:`_membership_counts` of the candidates."""
     all_rows, all_errors = _counted(counts, pd.Series(True, index=counts.index))
+    level = SIGNIFICANCE / max(1, len(candidates))
     chosen: list[int] = []
     for index in range(len(candidates)):
         residual = counts[f"g{index}"]
         for before in chosen:
             residual = residual & ~counts[f"g{before}"]
         rows, errors = _counted(counts, residual)
-        if _beats_the_rest(rows, errors, all_rows, all_errors, level=SIGNIFICANCE / max(1, len(candidates))):
+        if (_beats_the_rest(rows, errors, all_rows, all_errors, level)
+                and (candidates[index].kind != "regression" or _regresses(counts, residual, level))):
             chosen.append(index)
     return chosen
+
+
+def _regresses(counts: pd.DataFrame, rows: pd.Series, level: float) -> bool:
+    """Do these rows' requests turn wrong under the version more often than right, against the
+    other version's outcome on them, beyond chance (exact McNemar at ``level``)?"""
+    negative, positive = _counted(counts, rows & counts["neg"])[0], _counted(counts, rows & counts["pos"])[0]
+    return negative > positive and mcnemar_exact(negative, positive) < level
 
 
 def _folded(counts: pd.DataFrame, candidates: list[_Reason], chosen: list[int]) -> list[int]:
@@ -421,11 +474,10 @@ def _worse_than(rows: int, errors: int, other_rows: int, other_errors: int, leve
     return rate_above_p(errors, rows, other_errors, other_rows) < level
 
 
-def _first_containing(store, dataset, predicates: list[Predicate], row_numbers: pd.Series) -> pd.Series:
-    """For each row number, the index of the first predicate it satisfies, or NOTHING."""
-    if not predicates or row_numbers.empty:
+def _first_containing(store, dataset, cases: list[Sql], row_numbers: pd.Series) -> pd.Series:
+    """For each row number, the index of the first condition it meets, or NOTHING."""
+    if not cases or row_numbers.empty:
         return pd.Series(NOTHING, index=row_numbers.index)
-    cases = [to_sql(p) for p in predicates]
     case_text = " ".join(f"WHEN {c.text} THEN {i}" for i, c in enumerate(cases))
     params = tuple(p for c in cases for p in c.params)
     frame = pd.DataFrame({"row_number": row_numbers.astype("int64").to_numpy()})

@@ -25,6 +25,7 @@ import jinja2
 from analysis.queue.blame import blame_text
 from analysis.queue.failure_queue import FailureQueue, Group, HistoryEntry
 from analysis.queue.group_evidence import comparison_name, comparison_verdict
+from analysis.queue.regressions import regression_text
 from analysis.report.charts import Chart, bar_chart, interval_chart, rate_over_time_chart
 from analysis.report.formatting import interval, number, p_value, percent, signed
 
@@ -106,7 +107,8 @@ def _group_section(queue: FailureQueue, group: Group, total: int) -> dict[str, A
     evidence = group.evidence
     return {**group.to_dict(total), "notes": queue.notes(group.id), "charts": _group_charts(group),
             "error_rate": evidence.get("error_rate"), "ci": evidence.get("ci"), "rows": evidence.get("rows"),
-            "versions_text": versions_sentence(evidence["versions"]) if evidence.get("versions") else None}
+            "versions_text": versions_sentence(evidence["versions"]) if evidence.get("versions") else None,
+            "regression_text": regression_text(evidence["regression"]) if evidence.get("regression") else None}
 
 
 def versions_sentence(compared: dict[str, Any]) -> str:
@@ -193,6 +195,7 @@ figure{margin:1em 0}figure table{font-size:85%;margin-top:.3em}</style>
 {% if g.ci %}(95% CI {{ g.ci[0] | pct }} to {{ g.ci[1] | pct }}){% endif %} over {{ g.rows }} labelled rows.
 Status: {{ g.status }}; owner: {{ g.owner or "unassigned" }}; tags: {{ g.tags | join(", ") or "-" }}.</p>
 {% if g.blamed_batch %}<p>{{ g.blamed_batch | blame }}</p>{% endif %}
+{% if g.regression_text %}<p>Regression: {{ g.regression_text }}.</p>{% endif %}
 {% if g.versions_text %}<p>{{ g.versions_text }}.</p>{% endif %}
 {% for chart in g.charts %}{{ figure(chart) }}{% endfor %}
 <p>Decision: {{ g.decision or "none yet" }}{% if g.rationale %} ({{ g.rationale }}){% endif %}.</p>
@@ -285,6 +288,9 @@ No intake in the period.
 - {{ g.blamed_batch | blame }}
 {% endif %}
 
+{% if g.regression_text %}
+- Regression: {{ g.regression_text }}
+{% endif %}
 {% if g.versions_text %}
 - {{ g.versions_text }}
 {% endif %}

@@ -21,7 +21,9 @@ queued (a session fixture queues each log once, on first use).
 **Asserted.** Of a problem that causes failures, the group holding most of its failures must be
 pure (>= 0.9 of its items are the problem's rows) and hold >= 0.8 of the problem's failures
 (failures inside another planted problem's rows count for that one), as on the demo
-(tests/analysis/queue/test_grouping.py).
+(tests/analysis/queue/test_grouping.py). The regression's group is a *regression* group naming
+both versions: the base scored the same requests, and its outcome on them is what splits the
+planted slice from failures both versions share (:mod:`analysis.queue.regressions`).
 """
 
 from __future__ import annotations
@@ -44,13 +46,7 @@ from tests.realdata.test_corpus import files, served_by
 SIGNIFICANCE = 0.05
 PURITY, RECALL = 0.9, 0.8
 
-MISSED: dict[str, str] = {
-    "computers-regression": "the failing slice is price > 2243 (planted: price > 2220.6 AND cd = 'yes'): in gbm-60 the "
-                            "expensive computers without a CD fail as often as the planted ones (52 of 87 above 2220.6, "
-                            "0.60, against 306 of 513), so cd sharpens nothing and no test on gbm-60's own errors can "
-                            "split them; they are the base's failures too (56 of 87 in gbm-30), which only the other "
-                            "version's outcome on the same requests tells apart: purity 0.85, recall 0.99",
-}
+MISSED: dict[str, str] = {}
 """Planted problems whose group is not yet pure or complete enough, and why (strict xfail, so a
 fix shows). Measured with the gbm-60 candidate of ``compare.parquet``. Of the input incidents,
 only Vietnam's unit change of ``educ`` causes failures by the test above (16 requests turned
@@ -156,6 +152,9 @@ def test_each_planted_problem_that_causes_failures_is_one_pure_group(corpus, que
         group = queue.group(best)
         assert purity >= PURITY and recall >= RECALL, (version, group.reason, group.title, round(purity, 3),
                                                         round(recall, 3), int(only_this.sum()))
+        if log == "compare":  # the base scored the same requests: its outcome names the regression
+            assert group.reason == "regression", group.title
+            assert group.title.endswith(f"fails under {truth['candidate']}, right under {truth['base']}")
 
 
 def _causes_failures(rows: pd.Series, wrong: pd.Series, was_wrong: pd.Series, level: float) -> bool:

@@ -111,17 +111,19 @@ def _purity_and_recall(queue, demo_files, incidents, incident, version):
     return queue.group(best), purity, recall
 
 
-def test_the_unseen_subpopulation_lands_in_one_pure_slice_group(demo_queue, demo_files):
-    """The subpopulation the new version never saw (d), by failing slice alone (no check): the
-    version it hurts has one slice group holding most of its failures, and nearly nothing else."""
+def test_the_unseen_subpopulation_lands_in_one_pure_regression_group(demo_queue, demo_files):
+    """The subpopulation the new version never saw (d), without a check: the version it hurts
+    has one group holding most of its failures, and nearly nothing else, named a regression
+    against the old version that scored the same requests (shadow traffic) and got them right."""
     queue, *_, incidents = demo_queue
     group, purity, recall = _purity_and_recall(queue, demo_files, incidents, "d", "fraud-gbm-2026.10")
     assert purity >= 0.9 and recall >= 0.8, (group.title, purity, recall)
-    assert group.reason == "slice"
+    assert group.reason == "regression"
+    assert group.title.endswith("fails under fraud-gbm-2026.10, right under fraud-lr-2026.09")
 
 
 @pytest.mark.parametrize("incident, worst_version, reason", [
-    ("b", "fraud-lr-2026.09", "finding"), ("d", "fraud-gbm-2026.10", "slice")])
+    ("b", "fraud-lr-2026.09", "finding"), ("d", "fraud-gbm-2026.10", "regression")])
 def test_with_check_findings_the_swap_is_grouped_by_its_finding(checked_queue, demo_files, incident,
                                                                  worst_version, reason):
     """The swapped-column client (b) is one pure group only through its check finding, which
@@ -310,15 +312,17 @@ def test_a_findings_rows_queued_from_it_are_grouped_under_it(demo_log, findings,
     workspace.close()
 
 
-def test_by_failing_slice_alone_the_swap_is_one_pure_group_cut_where_it_fails(demo_queue, demo_files):
-    """Without the checks, the stark-pay swap (b) is found as a failing slice whose numeric cuts
-    discovery put at bin edges of the whole log (``amount <= 23.29 AND distance_from_home_km >
-    23.5``, recall 0.71); made precise on the version's rows, its group holds most of the swap's
-    failures and nearly nothing else, and its evidence says which slice discovery found."""
+def test_without_checks_the_swap_is_one_pure_regression_group_of_the_old_version(demo_queue, demo_files):
+    """Without the checks, the stark-pay swap (b) is found by the version shadowing the old one:
+    the new version gets most of these requests right, so compare's regressed slice of the old
+    version (``distance_from_home_km > 25.2 AND client = 'stark-pay'``) holds most of the swap's
+    failures and nearly nothing else. (By the old version's failures alone it was a failing slice
+    at bin edges of the whole log, ``amount <= 23.29 AND distance_from_home_km > 23.5``, recall
+    0.71, made precise on the version's rows.)"""
     queue, *_, incidents = demo_queue
     group, purity, recall = _purity_and_recall(queue, demo_files, incidents, "b", "fraud-lr-2026.09")
     assert purity >= 0.9 and recall >= 0.8, (group.title, purity, recall)
-    assert group.evidence["found_as"] and group.evidence["found_as"] != group.slice.name
+    assert group.reason == "regression" and group.evidence["regression"]["partner"] == "fraud-gbm-2026.10"
 
 
 def _planted_log(path, inner_error: float, seed: int = 3, rows: int = 4000):
@@ -370,3 +374,16 @@ def test_a_sharper_cause_inside_a_failing_slice_keeps_its_group(store, tmp_path)
     path = _planted_log(tmp_path / "log.parquet", inner_error=0.95)
     assert _chosen_titles(store, path, [sharper, planted]) == ["x > 0.61 AND g = 'a' AND h = 'k'",
                                                                "x > 0.6 AND g = 'a'"]
+
+
+def test_a_failing_slice_found_at_bin_edges_is_cut_where_it_fails(store, tmp_path):
+    """One version, so no regression to find: discovery bins ``x`` over the whole log and finds
+    a range ending at a bin edge (``0.605 < x <= 0.800``); made precise on the version's rows,
+    the group's slice is ``x > ~0.6 AND g = 'a'`` (the planted one) and its evidence says which
+    slice discovery found."""
+    path = _planted_log(tmp_path / "log.parquet", inner_error=0.6)
+    loaded = load_log(store, [str(path)], check=False)
+    grouped = find_failures(Scope(store, loaded.dataset, loaded.roles)).grouped
+    group = next(g for g in grouped if g.reason == "slice")
+    assert group.slice.predicate.columns == {"x", "g"} and group.evidence["found_as"] != group.slice.name
+    assert group.slice.name.startswith("x > 0.6") and " <= " not in group.slice.name, group.slice.name
