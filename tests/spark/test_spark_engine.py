@@ -164,8 +164,8 @@ def narrow_log(demo_on_duckdb, spark_store, tmp_path_factory):
     whose statements grow with the columns: Spark plans the checks' category counts one UNION
     ALL part per pair of group columns (``check --engine``'s server CPU 67-73 s on the demo,
     36 s on this log) and discovery's counts per combination of features (``slices --engine``
-    42 -> 34 s; ``compare --engine``'s regressed slices 40 -> 33 s), while every incident of the log and its slices
-    stay in it."""
+    42 -> 34 s, ``compare --engine``'s regressed slices 40 -> 33 s), while every incident of
+    the log and its slices stay in it."""
     from analysis.store import Store
 
     duck, _ = demo_on_duckdb
