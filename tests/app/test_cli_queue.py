@@ -219,7 +219,8 @@ def test_check_keeps_its_findings_for_the_meeting_and_the_next_intake(demo_files
                                "--check", "--sample", "5", "--json").stdout)
     swap = next(g for g in first["groups"] if g["reason"] == "finding" and "swap" in g["title"]
                 and g["version"] == "fraud-lr-2026.09")
-    later = json.loads(_sleuth("queue", "add", workspace, demo_files.log, "--sample", "5", "--json").stdout)
+    later = json.loads(_sleuth("queue", "add", workspace, demo_files.log, "--where", "timestamp >= '2026-10-25'",
+                               "--sample", "5", "--json").stdout)  # the next week's rows, as a weekly intake reads
     assert later["added"] + later["counted"] > 0
     opened = Workspace.open(workspace)
     try:

@@ -7,8 +7,37 @@ import pytest
 from PySide6.QtCore import Qt
 
 from analysis.metrics.per_version import METRICS
-from analysis.slices import Compare, Range
-from tests.views.helpers import close_window, make_window, open_demo, settle
+from analysis.slices import AllRows, Compare, Range
+from tests.views.helpers import close_window, make_window, open_demo, settle, shared_window
+
+
+@pytest.fixture(scope="module")
+def demo_window(qapp, tmp_path_factory, window_demo_files):
+    """One window on the demo for the tests that only type, click and read slices: building a
+    window and opening the demo was about a second of CPU per test. The tests that change what
+    a slice is read against (roles, version cards, a workspace) open their own (``app_window``)."""
+    from PySide6.QtWidgets import QApplication
+
+    window = shared_window(tmp_path_factory)
+    window.open_paths([str(window_demo_files.log)])
+    QApplication.processEvents()
+    assert window.session.active is not None, window.notifications.messages()
+    yield window
+    window.close()
+    close_window(window)
+
+
+@pytest.fixture
+def opened(demo_window, qtbot):
+    """The shared window as a test finds it after ``open_demo``: every row ("All rows" clicked),
+    no error in the bar, the table at its first row, the default tab (the time plot) raised."""
+    demo_window.time_dock.raise_()
+    qtbot.mouseClick(demo_window.slice_bar.clear, Qt.LeftButton)
+    settle(qtbot, demo_window)
+    demo_window.table_panel.view.verticalScrollBar().setValue(0)
+    assert demo_window.session.current_slice.predicate == AllRows()
+    assert demo_window.table_panel.model.rowCount() == demo_window.session.active.dataset.row_count
+    return demo_window
 
 
 def type_filter(qtbot, window, text):
@@ -19,94 +48,87 @@ def type_filter(qtbot, window, text):
     settle(qtbot, window)
 
 
-def test_typed_filter_restricts_table_and_metrics(app_window, qtbot, window_demo_files):
-    open_demo(qtbot, app_window, window_demo_files)
+def test_typed_filter_restricts_table_and_metrics(opened, qtbot, window_demo_files):
     frame = pd.read_parquet(window_demo_files.log)
-    type_filter(qtbot, app_window, "region = 'EU-West' AND amount > 100")
+    type_filter(qtbot, opened, "region = 'EU-West' AND amount > 100")
     expected = frame[(frame.region == "EU-West") & (frame.amount > 100)]
 
-    assert app_window.table_panel.model.rowCount() == len(expected)
-    shown = {r.version: r for r in app_window.metrics_panel.results}
+    assert opened.table_panel.model.rowCount() == len(expected)
+    shown = {r.version: r for r in opened.metrics_panel.results}
     for version, rows in expected.groupby("model_version"):
         labelled = rows.dropna(subset=["is_fraud"])
         accuracy = (labelled.is_fraud == labelled.prediction).mean()
         assert shown[version].rows == len(rows)
-        assert float(app_window.metrics_panel.cell_text(METRICS["accuracy"].display, version)) == pytest.approx(
+        assert float(opened.metrics_panel.cell_text(METRICS["accuracy"].display, version)) == pytest.approx(
             accuracy, abs=5e-5)
-    assert "slice" in app_window.metrics_panel.caption.text()
+    assert "slice" in opened.metrics_panel.caption.text()
 
 
-def test_a_column_width_the_person_set_survives_a_new_slice(app_window, qtbot, window_demo_files):
-    open_demo(qtbot, app_window, window_demo_files)
-    header = app_window.table_panel.view.horizontalHeader()
+def test_a_column_width_the_person_set_survives_a_new_slice(opened, qtbot, window_demo_files):
+    header = opened.table_panel.view.horizontalHeader()
     header.resizeSection(1, 333)
-    type_filter(qtbot, app_window, "region = 'EU-West'")
-    assert app_window.table_panel.model.rowCount() < app_window.session.active.dataset.row_count
+    type_filter(qtbot, opened, "region = 'EU-West'")
+    assert opened.table_panel.model.rowCount() < opened.session.active.dataset.row_count
     assert header.sectionSize(1) == 333
 
 
-def test_a_new_slice_starts_the_table_at_its_first_row(app_window, qtbot, window_demo_files):
-    open_demo(qtbot, app_window, window_demo_files)
-    bar = app_window.table_panel.view.verticalScrollBar()
+def test_a_new_slice_starts_the_table_at_its_first_row(opened, qtbot, window_demo_files):
+    bar = opened.table_panel.view.verticalScrollBar()
     bar.setValue(bar.maximum() // 2)
-    settle(qtbot, app_window)
-    type_filter(qtbot, app_window, "region = 'EU-West'")
+    settle(qtbot, opened)
+    type_filter(qtbot, opened, "region = 'EU-West'")
     assert bar.value() == 0
-    assert app_window.table_panel.view.rowAt(0) == 0
+    assert opened.table_panel.view.rowAt(0) == 0
 
 
-def test_a_bad_filter_says_where_and_keeps_the_text(app_window, qtbot, window_demo_files):
-    open_demo(qtbot, app_window, window_demo_files)
-    type_filter(qtbot, app_window, "regoin = 'EU-West'")
-    assert app_window.slice_bar.error.isVisible()
-    assert "did you mean 'region'" in app_window.slice_bar.error.text()
-    assert app_window.slice_bar.edit.text() == "regoin = 'EU-West'"  # nothing typed is lost
-    assert app_window.table_panel.model.rowCount() == len(pd.read_parquet(window_demo_files.log))
+def test_a_bad_filter_says_where_and_keeps_the_text(opened, qtbot, window_demo_files):
+    type_filter(qtbot, opened, "regoin = 'EU-West'")
+    assert opened.slice_bar.error.isVisible()
+    assert "did you mean 'region'" in opened.slice_bar.error.text()
+    assert opened.slice_bar.edit.text() == "regoin = 'EU-West'"  # nothing typed is lost
+    assert opened.table_panel.model.rowCount() == len(pd.read_parquet(window_demo_files.log))
 
 
-def test_back_and_forward_walk_the_slice_history(app_window, qtbot, window_demo_files):
-    open_demo(qtbot, app_window, window_demo_files)
-    type_filter(qtbot, app_window, "client = 'stark-pay'")
-    type_filter(qtbot, app_window, "device_type = 'kiosk'")
-    qtbot.keyClick(app_window, Qt.Key_Left, Qt.AltModifier)
-    settle(qtbot, app_window)
-    assert app_window.slice_bar.edit.text() == "client = 'stark-pay'"
-    qtbot.keyClick(app_window, Qt.Key_Right, Qt.AltModifier)
-    settle(qtbot, app_window)
-    assert app_window.slice_bar.edit.text() == "device_type = 'kiosk'"
+def test_back_and_forward_walk_the_slice_history(opened, qtbot, window_demo_files):
+    type_filter(qtbot, opened, "client = 'stark-pay'")
+    type_filter(qtbot, opened, "device_type = 'kiosk'")
+    qtbot.keyClick(opened, Qt.Key_Left, Qt.AltModifier)
+    settle(qtbot, opened)
+    assert opened.slice_bar.edit.text() == "client = 'stark-pay'"
+    qtbot.keyClick(opened, Qt.Key_Right, Qt.AltModifier)
+    settle(qtbot, opened)
+    assert opened.slice_bar.edit.text() == "device_type = 'kiosk'"
 
 
-def test_time_range_from_the_plot_becomes_the_slice(app_window, qtbot, window_demo_files):
-    open_demo(qtbot, app_window, window_demo_files)
+def test_time_range_from_the_plot_becomes_the_slice(opened, qtbot, window_demo_files):
     start, end = dt.datetime(2026, 10, 12, 8), dt.datetime(2026, 10, 12, 14)
-    app_window.time_panel.select_time_range(start, end)
-    settle(qtbot, app_window)
-    assert app_window.session.current_slice.predicate == Range("timestamp", start, end)
+    opened.time_panel.select_time_range(start, end)
+    settle(qtbot, opened)
+    assert opened.session.current_slice.predicate == Range("timestamp", start, end)
     frame = pd.read_parquet(window_demo_files.log)
     inside = frame[(frame.timestamp >= start) & (frame.timestamp < end)]
-    assert app_window.table_panel.model.rowCount() == len(inside)
+    assert opened.table_panel.model.rowCount() == len(inside)
     # a second range replaces the first instead of intersecting with it
-    app_window.time_panel.select_time_range(start - dt.timedelta(days=1), end - dt.timedelta(days=1))
-    settle(qtbot, app_window)
-    assert app_window.session.current_slice.predicate == Range("timestamp", start - dt.timedelta(days=1),
+    opened.time_panel.select_time_range(start - dt.timedelta(days=1), end - dt.timedelta(days=1))
+    settle(qtbot, opened)
+    assert opened.session.current_slice.predicate == Range("timestamp", start - dt.timedelta(days=1),
                                                                end - dt.timedelta(days=1))
 
 
-def test_filter_builder_adds_a_condition(app_window, qtbot, window_demo_files, monkeypatch):
+def test_filter_builder_adds_a_condition(opened, qtbot, window_demo_files, monkeypatch):
     from views.dialogs import filter_builder
 
-    open_demo(qtbot, app_window, window_demo_files)
 
     def fake_exec(dialog):
         dialog.set_condition(0, "merchant_risk", "IS NULL")
         return True
 
     monkeypatch.setattr(filter_builder.FilterBuilder, "exec", fake_exec)
-    app_window.build_filter()
-    settle(qtbot, app_window)
+    opened.build_filter()
+    settle(qtbot, opened)
     frame = pd.read_parquet(window_demo_files.log)
-    assert app_window.slice_bar.edit.text() == "merchant_risk IS NULL"
-    assert app_window.table_panel.model.rowCount() == frame.merchant_risk.isna().sum()
+    assert opened.slice_bar.edit.text() == "merchant_risk IS NULL"
+    assert opened.table_panel.model.rowCount() == frame.merchant_risk.isna().sum()
 
 
 def test_saved_slice_survives_reopening_the_workspace(app_window, qtbot, window_demo_files, tmp_path, qsettings):
@@ -128,31 +150,30 @@ def test_saved_slice_survives_reopening_the_workspace(app_window, qtbot, window_
     close_window(again)
 
 
-def test_return_in_the_bar_applies_the_typed_text_after_a_failing_slice_was_selected(app_window, qtbot,
+def test_return_in_the_bar_applies_the_typed_text_after_a_failing_slice_was_selected(opened, qtbot,
         window_demo_files):
     """Selecting a discovered slice (its tab then hidden) must not hijack Return in the bar."""
-    open_demo(qtbot, app_window, window_demo_files)
-    app_window.discovery_dock.raise_()
-    discovery = app_window.discovery_panel
+    opened.discovery_dock.raise_()
+    discovery = opened.discovery_panel
     qtbot.mouseClick(discovery.find_button, Qt.LeftButton)
-    settle(qtbot, app_window)
+    settle(qtbot, opened)
     assert discovery.table.rowCount() > 0
     discovery.table.setFocus()
     discovery.table.selectRow(0)
-    app_window.time_dock.raise_()
+    opened.time_dock.raise_()
 
-    app_window.slice_bar.edit.setFocus()
-    type_filter(qtbot, app_window, "region = 'EU-West'")
+    opened.slice_bar.edit.setFocus()
+    type_filter(qtbot, opened, "region = 'EU-West'")
 
-    assert app_window.session.current_slice.predicate == Compare("region", "=", "EU-West")
-    assert app_window.slice_bar.edit.text() == "region = 'EU-West'"
+    assert opened.session.current_slice.predicate == Compare("region", "=", "EU-West")
+    assert opened.slice_bar.edit.text() == "region = 'EU-West'"
     frame = pd.read_parquet(window_demo_files.log, columns=["region"])
-    assert app_window.table_panel.model.rowCount() == int((frame.region == "EU-West").sum())
-    for panel in (app_window.metrics_panel, app_window.time_panel):
+    assert opened.table_panel.model.rowCount() == int((frame.region == "EU-West").sum())
+    for panel in (opened.metrics_panel, opened.time_panel):
         assert "<code>region = 'EU-West'</code>" in panel.caption.text(), (panel.title, panel.caption.text())
-    for dock in (app_window.breakdown_dock, app_window.discovery_dock):  # behind a tab: follows once chosen
+    for dock in (opened.breakdown_dock, opened.discovery_dock):  # behind a tab: follows once chosen
         dock.raise_()
-        settle(qtbot, app_window)
+        settle(qtbot, opened)
         panel = dock.widget()
         assert "<code>region = 'EU-West'</code>" in panel.caption.text(), (panel.title, panel.caption.text())
 
@@ -185,33 +206,31 @@ def test_outcome_leaves_typed_in_the_bar_and_a_leaf_the_roles_cannot_resolve(app
     assert app_window.slice_bar.edit.text() == "unlabelled"
 
 
-def test_a_flip_naming_an_unknown_version_is_refused_in_the_bar(app_window, qtbot, window_demo_files):
-    open_demo(qtbot, app_window, window_demo_files)
+def test_a_flip_naming_an_unknown_version_is_refused_in_the_bar(opened, qtbot, window_demo_files):
     versions = list(pd.read_parquet(window_demo_files.log, columns=["model_version"]).model_version.unique())
     typed = f"flip('{versions[0]}' -> 'v9-nowhere', negative)"
-    type_filter(qtbot, app_window, typed)
-    error = app_window.slice_bar.error
-    assert error.isVisibleTo(app_window)
+    type_filter(qtbot, opened, typed)
+    error = opened.slice_bar.error
+    assert error.isVisibleTo(opened)
     assert "'v9-nowhere'" in error.text() and all(f"'{v}'" in error.text() for v in versions)
-    assert app_window.slice_bar.edit.text() == typed  # nothing typed is lost
-    assert app_window.table_panel.model.rowCount() == \
+    assert opened.slice_bar.edit.text() == typed  # nothing typed is lost
+    assert opened.table_panel.model.rowCount() == \
         len(pd.read_parquet(window_demo_files.log, columns=["request_id"]))
 
 
-def test_zoom_scales_the_tables_rows_and_column_widths_and_actual_size_restores_them(app_window, qtbot,
+def test_zoom_scales_the_tables_rows_and_column_widths_and_actual_size_restores_them(opened, qtbot,
         window_demo_files):
     from PySide6.QtWidgets import QApplication
 
-    open_demo(qtbot, app_window, window_demo_files)
-    view = app_window.table_panel.view
+    view = opened.table_panel.view
     header = view.horizontalHeader()
     header.resizeSection(1, 333)  # a width the person set keeps its proportion
     before = [header.sectionSize(c) for c in range(header.count())]
     row_height = view.verticalHeader().defaultSectionSize()
     base = QApplication.font().pointSizeF()
     try:
-        qtbot.keyClick(app_window, Qt.Key_Equal, Qt.ControlModifier)
-        qtbot.keyClick(app_window, Qt.Key_Equal, Qt.ControlModifier)
+        qtbot.keyClick(opened, Qt.Key_Equal, Qt.ControlModifier)
+        qtbot.keyClick(opened, Qt.Key_Equal, Qt.ControlModifier)
         QApplication.processEvents()
         assert QApplication.font().pointSizeF() == pytest.approx(base * 1.3)
         after = [header.sectionSize(c) for c in range(header.count())]
@@ -219,10 +238,10 @@ def test_zoom_scales_the_tables_rows_and_column_widths_and_actual_size_restores_
         assert view.verticalHeader().defaultSectionSize() == round(row_height * 1.3)
         assert view.verticalHeader().defaultSectionSize() >= view.fontMetrics().height()
         for column in range(header.count()):  # the header's text still fits its column
-            title = app_window.table_panel.model.headerData(column, Qt.Horizontal)
+            title = opened.table_panel.model.headerData(column, Qt.Horizontal)
             assert header.sectionSize(column) >= min(view.fontMetrics().horizontalAdvance(title), 260 * 1.3)
     finally:
-        qtbot.keyClick(app_window, Qt.Key_0, Qt.ControlModifier)
+        qtbot.keyClick(opened, Qt.Key_0, Qt.ControlModifier)
         QApplication.processEvents()
     assert [header.sectionSize(c) for c in range(header.count())] == [pytest.approx(w, abs=2) for w in before]
     assert view.verticalHeader().defaultSectionSize() == row_height
@@ -232,15 +251,14 @@ def _offers(bar):
     return [bar.offers.item(row).data(Qt.UserRole) for row in range(bar.offers.rowCount())]
 
 
-def test_the_bar_offers_columns_values_leaves_and_saved_slices_and_tab_takes_one(app_window, qtbot, window_demo_files):
+def test_the_bar_offers_columns_values_leaves_and_saved_slices_and_tab_takes_one(opened, qtbot, window_demo_files):
     """Typed as a person does: a column's start and Tab, a value's start and Tab, Down to a
     second value and Return, an ML leaf, a saved slice; Return with nothing highlighted applies."""
     from app.commands import SaveSlice
     from analysis.slices import Slice
 
-    open_demo(qtbot, app_window, window_demo_files)
     frame = pd.read_parquet(window_demo_files.log)
-    bar = app_window.slice_bar
+    bar = opened.slice_bar
     edit, popup = bar.edit, bar.completer.popup()
     edit.setFocus()
     edit.clear()
@@ -251,7 +269,7 @@ def test_the_bar_offers_columns_values_leaves_and_saved_slices_and_tab_takes_one
     assert edit.text() == "region" and not popup.isVisible()
 
     qtbot.keyClicks(edit, " = 'EU")
-    settle(qtbot, app_window)  # the region's values are read once, on the runner
+    settle(qtbot, opened)  # the region's values are read once, on the runner
     regions = frame.region.value_counts()
     expected = [f"'{v}'" for v in regions.index if v.startswith("EU")]
     assert popup.isVisible() and _offers(bar) == expected  # most frequent first
@@ -259,7 +277,7 @@ def test_the_bar_offers_columns_values_leaves_and_saved_slices_and_tab_takes_one
     qtbot.keyClick(popup, Qt.Key_Down)
     qtbot.keyClick(popup, Qt.Key_Return)  # takes the highlighted second value, applies nothing yet
     assert edit.text() == f"region = {expected[1]}"
-    assert app_window.table_panel.model.rowCount() == len(frame)
+    assert opened.table_panel.model.rowCount() == len(frame)
 
     qtbot.keyClicks(edit, " AND wro")
     assert _offers(bar) == ["wrong"]
@@ -271,13 +289,13 @@ def test_the_bar_offers_columns_values_leaves_and_saved_slices_and_tab_takes_one
     assert not popup.isVisible()
     edit.setText(edit.text()[:-len(" AND NOT fl")])
     qtbot.keyClick(edit, Qt.Key_Return)
-    settle(qtbot, app_window)
+    settle(qtbot, opened)
     value = expected[1].strip("'")
     labelled = frame.dropna(subset=["is_fraud"])
     wrong = labelled[(labelled.region == value) & (labelled.prediction != labelled.is_fraud)]
-    assert app_window.table_panel.model.rowCount() == len(wrong) > 0
+    assert opened.table_panel.model.rowCount() == len(wrong) > 0
 
-    app_window.session.run(SaveSlice(Slice(Compare("device_type", "=", "kiosk"), "kiosks")))
+    opened.session.run(SaveSlice(Slice(Compare("device_type", "=", "kiosk"), "kiosks")))
     edit.clear()
     qtbot.keyClicks(edit, "kio")
     assert _offers(bar) == ["(device_type = 'kiosk')"]
@@ -285,22 +303,21 @@ def test_the_bar_offers_columns_values_leaves_and_saved_slices_and_tab_takes_one
     assert edit.text() == "(device_type = 'kiosk')"
 
     qtbot.keyClicks(edit, " AND client = ")
-    settle(qtbot, app_window)
+    settle(qtbot, opened)
     assert popup.isVisible() and len(_offers(bar)) == frame.client.nunique()
     qtbot.keyClicks(edit, "'stark-pay'")
     assert not popup.isVisible()  # a finished value: nothing more to offer
     qtbot.keyClick(edit, Qt.Key_Return)
-    settle(qtbot, app_window)
+    settle(qtbot, opened)
     assert not bar.error.isVisible(), bar.error.text()
-    assert app_window.table_panel.model.rowCount() == ((frame.device_type == "kiosk") & (frame.client == "stark-pay")).sum()
+    assert opened.table_panel.model.rowCount() == ((frame.device_type == "kiosk") & (frame.client == "stark-pay")).sum()
 
 
-def test_a_column_with_too_many_values_offers_none_and_down_opens_the_list(app_window, qtbot, window_demo_files):
-    open_demo(qtbot, app_window, window_demo_files)
-    bar = app_window.slice_bar
+def test_a_column_with_too_many_values_offers_none_and_down_opens_the_list(opened, qtbot, window_demo_files):
+    bar = opened.slice_bar
     bar.edit.setFocus()
     qtbot.keyClicks(bar.edit, "request_id = ")
-    settle(qtbot, app_window)
+    settle(qtbot, opened)
     assert _offers(bar) == [] and not bar.completer.popup().isVisible()
     bar.edit.clear()
     qtbot.keyClick(bar.edit, Qt.Key_Down)
