@@ -212,6 +212,33 @@ def subgroup_symptoms_of(store, tmp_path, frame: pd.DataFrame):
                                             scan_unit(*span))
 
 
+def test_on_a_large_log_each_level_s_candidate_is_read_from_a_share_and_still_found(store, tmp_path, monkeypatch):
+    """Beyond ``SUBGROUP_SCREEN_ROWS`` each level's candidate comes from a hashed share of the
+    rows (here a tenth); the value one source sends for five days of forty (the median benefit,
+    never the column's most frequent one) still leads that source's share, and the counts of
+    every row find it stuck for that source."""
+    rng = np.random.default_rng(21)
+    n = 40 * 1_000
+    frame = with_benefit(pd.DataFrame({
+        "request_id": [f"r{i}" for i in range(n)],
+        "timestamp": START + pd.to_timedelta(np.sort(rng.uniform(0, 40 * 86400, n)), unit="s"),
+        "source": rng.choice(["web", "app", "partner"], n),
+        "score": rng.uniform(0, 1, n),
+    }), seed=22)
+    start, end = START + dt.timedelta(days=25), START + dt.timedelta(days=30)
+    median = float(frame["benefit"].median())
+    frame.loc[(frame.timestamp >= start) & (frame.timestamp < end) & (frame.source == "app"), "benefit"] = median
+    monkeypatch.setattr(row_scan, "SUBGROUP_SCREEN_ROWS", n // 10)
+    shares = []
+    real_share = row_scan._hashed_share
+    monkeypatch.setattr(row_scan, "_hashed_share", lambda dataset, rows: shares.append(real_share(dataset, rows)) or shares[-1])
+    found = [s for s in subgroup_symptoms_of(store, tmp_path, frame) if s.kind == "stuck"]
+    assert [sql.text.endswith("% 10 = 0") for sql in shares] == [True]
+    assert [(s.columns, s.group, s.observed) for s in found] == [(("benefit",), (("source", "app"),), median)]
+    overlap = (min(found[0].end, end) - max(found[0].start, start)) / (max(found[0].end, end) - min(found[0].start, start))
+    assert overlap >= 0.5
+
+
 def with_rating(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
     """A rating from ten values, one of them (4.5) in 45% of the rows: its most frequent value."""
     rng = np.random.default_rng(seed)
