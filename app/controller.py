@@ -233,7 +233,12 @@ class AppController:
     def _cards_changed(self, changes) -> None:
         """A card's model file may tell the label of an open log that has none (and whose label
         nobody set by hand), or show that its label is one of the model's inputs: read it in the
-        background, as opening the log would have."""
+        background, as opening the log would have.
+
+        Background work on the heavy lane, not a user's job: the app starts it, so it must not
+        preempt the log's checks (a preempted check runs again from its start, 30 s of a 10M-row
+        log, whether the label then changes or not); queued behind them, the checks run again only
+        when the label did change (the new roles re-run them)."""
         if not changes.cards:
             return
         for name, opened in self.session.datasets.items():
@@ -242,7 +247,7 @@ class AppController:
             self.tasks.submit(
                 label_from_cards, Scope(self.session.store, opened.dataset, opened.roles),
                 dict(self.session.version_cards), self.session.trusted_models, key=f"card-label:{name}", lane=HEAVY,
-                label=f"Reading the label of {name} from the version cards' model",
+                background=True, label=f"Reading the label of {name} from the version cards' model",
                 on_result=lambda found, name=name: self._labelled_by_cards(name, found),
                 on_error=lambda exc, name=name: self.message.emit("warning", f"{name}: {exc}"),
             )

@@ -179,7 +179,15 @@ def main() -> None:
     parser.add_argument("step", choices=("split", *STEPS))
     parser.add_argument("target", help="PARTS for split, a glob for open, a log for auc, loss, compare, verdict and checks")
     args = parser.parse_args()
-    sys.path[:0] = [str(args.tree.resolve()), str(Path(__file__).resolve().parent)]
+    # the tree's own benchmark routes when it has them (``checks`` runs bench_checks' route, whose
+    # calls change with the code), and ``analysis`` bound to the tree now: the bench modules'
+    # ``common`` puts its checkout first on the path, so a later first import of ``analysis``
+    # read this checkout's code whatever the tree (every tree measured the same code)
+    bench = args.tree.resolve() / "tests" / "bench"
+    sys.path[:0] = [str(args.tree.resolve()), str(bench if (bench / "bench_checks.py").exists()
+                                                  else Path(__file__).resolve().parent)]
+    import analysis
+    assert Path(analysis.__file__).resolve().parents[1] == args.tree.resolve(), analysis.__file__
     if args.step == "split":
         split(int(args.target))
         return

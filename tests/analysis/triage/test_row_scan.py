@@ -173,29 +173,44 @@ def test_a_value_stuck_off_the_columns_mode_is_found(store, tmp_path):
     assert overlap >= 0.5
 
 
-def test_on_a_large_log_the_stuck_screen_reads_a_sample_and_still_finds_the_value(store, tmp_path, monkeypatch):
-    """Beyond ``STUCK_SCREEN_ROWS`` the candidates are screened on a hashed share of the rows
-    (here a tenth); the stuck test itself still counts every row, and finds the same value."""
-    rng = np.random.default_rng(12)
-    n = 40 * 1_000
+LARGE_ROWS = 40 * 1_000
+
+
+def large_log_with_a_stuck_source(seed: int, benefit_seed: int) -> tuple[pd.DataFrame, tuple, float]:
+    """Forty days of a thousand requests a day from three sources, ``benefit`` stuck at its
+    median (never its most frequent value) for the source ``app`` from day 25 to day 30: the
+    frame, that window and the value."""
+    rng = np.random.default_rng(seed)
+    n = LARGE_ROWS
     frame = with_benefit(pd.DataFrame({
         "request_id": [f"r{i}" for i in range(n)],
         "timestamp": START + pd.to_timedelta(np.sort(rng.uniform(0, 40 * 86400, n)), unit="s"),
         "source": rng.choice(["web", "app", "partner"], n),
         "score": rng.uniform(0, 1, n),
-    }), seed=13)
+    }), seed=benefit_seed)
     start, end = START + dt.timedelta(days=25), START + dt.timedelta(days=30)
     median = float(frame["benefit"].median())
     frame.loc[(frame.timestamp >= start) & (frame.timestamp < end) & (frame.source == "app"), "benefit"] = median
-    monkeypatch.setattr(row_scan, "STUCK_SCREEN_ROWS", n // 10)
+    return frame, (start, end), median
+
+
+def overlap_share(found, start, end) -> float:
+    """The share of the union of a symptom's window and the planted one that both cover."""
+    return (min(found.end, end) - max(found.start, start)) / (max(found.end, end) - min(found.start, start))
+
+
+def test_on_a_large_log_the_stuck_screen_reads_a_sample_and_still_finds_the_value(store, tmp_path, monkeypatch):
+    """Beyond ``STUCK_SCREEN_ROWS`` the candidates are screened on a hashed share of the rows
+    (here a tenth); the stuck test itself still counts every row, and finds the same value."""
+    frame, (start, end), median = large_log_with_a_stuck_source(12, 13)
+    monkeypatch.setattr(row_scan, "STUCK_SCREEN_ROWS", LARGE_ROWS // 10)
     screened = []
     real_screen = row_scan._screening_sample
     monkeypatch.setattr(row_scan, "_screening_sample", lambda dataset: screened.append(real_screen(dataset)) or screened[-1])
     found = [s for s in symptoms_of(store, tmp_path, frame) if s.kind == "stuck"]
     assert screened and all("hash" in sql.text and "% 10 = 0" in sql.text for sql in screened)
     assert [(s.columns, s.observed) for s in found] == [(("benefit",), median)]
-    overlap = (min(found[0].end, end) - max(found[0].start, start)) / (max(found[0].end, end) - min(found[0].start, start))
-    assert overlap >= 0.5
+    assert overlap_share(found[0], start, end) >= 0.5
 
 
 def subgroup_symptoms_of(store, tmp_path, frame: pd.DataFrame):
@@ -210,6 +225,22 @@ def subgroup_symptoms_of(store, tmp_path, frame: pd.DataFrame):
     span = time_span(whole)
     return row_scan.subgroup_stuck_symptoms(whole, profile.columns, profile, profile.group_columns, span,
                                             scan_unit(*span))
+
+
+def test_on_a_large_log_each_level_s_candidate_is_read_from_a_share_and_still_found(store, tmp_path, monkeypatch):
+    """Beyond ``SUBGROUP_SCREEN_ROWS`` each level's candidate comes from a hashed share of the
+    rows (here a tenth); the value one source sends for five days of forty (the median benefit,
+    never the column's most frequent one) still leads that source's share, and the counts of
+    every row find it stuck for that source."""
+    frame, (start, end), median = large_log_with_a_stuck_source(21, 22)
+    monkeypatch.setattr(row_scan, "SUBGROUP_SCREEN_ROWS", LARGE_ROWS // 10)
+    shares = []
+    real_share = row_scan._hashed_share
+    monkeypatch.setattr(row_scan, "_hashed_share", lambda dataset, rows: shares.append(real_share(dataset, rows)) or shares[-1])
+    found = [s for s in subgroup_symptoms_of(store, tmp_path, frame) if s.kind == "stuck"]
+    assert [sql.text.endswith("% 10 = 0") for sql in shares] == [True]
+    assert [(s.columns, s.group, s.observed) for s in found] == [(("benefit",), (("source", "app"),), median)]
+    assert overlap_share(found[0], start, end) >= 0.5
 
 
 def with_rating(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
