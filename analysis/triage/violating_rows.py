@@ -230,17 +230,19 @@ def novel_value_condition(profile: Profile, dataset: Dataset, column: str) -> st
 
 
 def swapped_values_condition(profile: Profile, dataset: Dataset, a: str, b: str) -> str | None:
-    """SQL true where ``a`` holds a value its reference never held but ``b``'s did, and ``b``
-    a value ``a``'s reference held: each column's value belongs to the other. Where ``b`` kept
-    no set of values, "``b``'s reference held it" is "within ``b``'s reference range". None
-    when ``a`` kept no set."""
+    """SQL true where each column holds a value its own reference never held and the other's
+    did: ``a`` a novel value (:func:`novel_value_condition`) ``b``'s reference held, ``b`` a
+    value ``a``'s reference held and its own did not (a 0 is the zero fill's, never a swap's).
+    Where ``b`` kept no set of values, "``b``'s reference held it" is "within ``b``'s reference
+    range". None when ``a`` kept no set."""
     novel = novel_value_condition(profile, dataset, a)
     values_a = (profile.value_sets or {}).get(a)
-    if novel is None or values_a is None:
+    if novel is None or not values_a:
         return None
     xa = finite_double(a, dataset.column(a).dtype)
     xb = finite_double(b, dataset.column(b).dtype)
-    return f"({novel} AND {_held_by(profile, b, xa)} AND {_held(xb, values_a)})"
+    return (f"({novel} AND {_held_by(profile, b, xa)} AND {_held(xb, values_a)} AND {xb} <> 0 "
+            f"AND NOT ({_held_by(profile, b, xb)}))")
 
 
 def _held_by(profile: Profile, column: str, x: str) -> str:
