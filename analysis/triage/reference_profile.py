@@ -499,7 +499,8 @@ def reference_value_sets(scope: Scope, columns: Sequence[ColumnProfile],
     """Every value of each low-cardinality numeric column of ``columns`` (see
     :data:`VALUE_SET_MAX_VALUES` and :data:`VALUE_SET_MAX_SHARE`) with its count among the
     reference rows, in one pass (the distinct counts choose the candidates; the counts of the
-    rows read decide).
+    rows read decide). A GROUP BY with grouping sets, not a histogram aggregate: Spark has no
+    value-count aggregate over values not listed (:mod:`analysis.engine.dialect`).
 
     The counts are the evidence of the Good-Turing estimate of how often a new row holds a value
     never seen (:mod:`analysis.triage.novel_values`), which counts each draw once: a shadow log
@@ -514,16 +515,39 @@ def reference_value_sets(scope: Scope, columns: Sequence[ColumnProfile],
     if not chosen:
         return {}
     version = ident(roles.model_version) if roles.model_version else "NULL"
-    histograms = [f"histogram({finite_double(c.name, c.dtype)})" for c in chosen]
-    found = store.rows(select([f"{version} AS sleuth_version", "count(*) AS sleuth_rows", *histograms],
-                              ident(dataset.view), condition, group_by=["1"], order_by=["2 DESC", "1"], limit=1),
-                       cancel)
-    if not found:
+    keys = [f"k{i}" for i in range(len(chosen))]
+    inner = select([f"{version} AS sleuth_version", *(f"{finite_double(c.name, c.dtype)} AS {k}"
+                                                      for c, k in zip(chosen, keys))], ident(dataset.view), condition)
+    result = store.rows(Sql(
+        f"SELECT sleuth_version, {', '.join(keys)}, {', '.join(f'grouping({k})' for k in keys)}, count(*) "
+        f"FROM ({inner.text}) AS reference GROUP BY GROUPING SETS ({', '.join(f'(sleuth_version, {k})' for k in keys)})",
+        inner.params), cancel)
+    return _value_sets_of_one_version(chosen, result)
+
+
+def _value_sets_of_one_version(columns: Sequence[ColumnProfile], result: Sequence[tuple]) -> dict[str, dict[float, int]]:
+    """The value sets of the version holding the most rows, from the rows of
+    :func:`reference_value_sets`' query (per grouping set: version, the keys, their grouping
+    flags, the count); a set with more values than :data:`VALUE_SET_MAX_VALUES` or than
+    :data:`VALUE_SET_MAX_SHARE` of the rows counted is left out."""
+    width = len(columns)
+    counts: dict[tuple[Any, int], dict[float, int]] = {}
+    for row in result:
+        index = list(row[1 + width:1 + 2 * width]).index(0)
+        values = counts.setdefault((row[0], index), {})
+        if row[1 + index] is not None:
+            values[float(row[1 + index])] = int(row[-1])
+    totals: dict[Any, int] = {}
+    for row in result:
+        if list(row[1 + width:1 + 2 * width]).index(0) == 0:
+            totals[row[0]] = totals.get(row[0], 0) + int(row[-1])
+    if not totals:
         return {}
+    version = min(totals, key=lambda v: (-totals[v], str(v)))
     sets = {}
-    for column, histogram in zip(chosen, found[0][2:]):
-        values = {float(v): int(n) for v, n in (histogram or {}).items() if v is not None}
-        if len(values) <= min(VALUE_SET_MAX_VALUES, VALUE_SET_MAX_SHARE * sum(values.values())):
+    for index, column in enumerate(columns):
+        values = counts.get((version, index), {})
+        if values and len(values) <= min(VALUE_SET_MAX_VALUES, VALUE_SET_MAX_SHARE * sum(values.values())):
             sets[column.name] = values
     return sets
 
