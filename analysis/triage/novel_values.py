@@ -108,7 +108,7 @@ def _significant(scope: Scope, profile: Profile, tried: Sequence[ColumnProfile],
     scoped = {c.name: where & outside_windows(dataset, scope.roles, _explained_windows(c.name, found)) for c in tried}
     conditions = {c.name: novel_value_condition(profile, dataset, c.name) for c in tried}
     masses = {c.name: unseen_mass(list(profile.value_sets[c.name].values())) for c in tried}
-    levels = _levels(scope, groups, where, cancel)
+    levels = _levels(profile, groups)
     series = _level_series(scope, tried, levels, conditions, scoped, where, cancel)
     hypotheses = len(tried) * len(levels)
     by_name = {c.name: c for c in tried}
@@ -157,23 +157,10 @@ def _level_p_value(rows: np.ndarray, cases: np.ndarray, peer_rows: np.ndarray, p
     return max(window.p_value, beyond_unseen_mass(rows, cases, mass))
 
 
-def _levels(scope: Scope, groups: Sequence[str], where: Sql, cancel: CancelToken) -> list[tuple[str, Any]]:
-    """The levels ``(group column, value)`` that hold some but not all of the rows."""
-    names = [ident(g) for g in groups]
-    result = scope.store.rows(Sql(
-        f"SELECT {', '.join(names)}, {', '.join(f'grouping({n})' for n in names)}, count(*) "
-        f"FROM {ident(scope.dataset.view)} WHERE {where.text} GROUP BY GROUPING SETS ({', '.join(f'({n})' for n in names)})",
-        where.params), cancel)
-    width = len(groups)
-    totals: dict[int, int] = {}
-    for row in result:
-        index = list(row[width:2 * width]).index(0)
-        totals[index] = totals.get(index, 0) + row[2 * width]
-    found = []
-    for row in result:
-        index = list(row[width:2 * width]).index(0)
-        if row[index] is not None and row[2 * width] < totals[index]:
-            found.append((groups[index], row[index]))
+def _levels(profile: Profile, groups: Sequence[str]) -> list[tuple[str, Any]]:
+    """The levels ``(group column, value)`` of ``groups`` the reference's cells hold (a group
+    column holds two values at least there, :func:`analysis.triage.reference_profile.choose_group_columns`)."""
+    found = {pair for cell in profile.cells if len(cell.group) == 1 for pair in cell.group if pair[0] in groups}
     return sorted(found, key=lambda level: (level[0], str(level[1])))
 
 
