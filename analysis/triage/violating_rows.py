@@ -17,7 +17,11 @@ unit_change         the value is nearer the factor-scaled mean than the mean    
                     (log scale: beyond ``mean x sqrt(factor)``); for a row-level
                     symptom, beyond the reference range by ``sqrt(10)``
 swap                each of the two values sits nearer the *other* column's      yes
-                    reference (median, in interquartile ranges) than its own
+                    reference (median, in interquartile ranges) than its own;
+                    for a swap told by values never seen, each value is one its
+                    own reference never held and the other's did
+novel_values        the value (within the reference's range, not 0) is one no    yes
+                    reference row held
 vanished_category   the value is one of the vanished categories (its share       no
                     *falls*)
 distribution,       the value falls in a reference bin (or a category) whose     no
