@@ -36,6 +36,7 @@ An expectations file saved before value sets were kept has none: the check is sk
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -135,7 +136,7 @@ def _significant(scope: Scope, profile: Profile, tried: Sequence[ColumnProfile],
         ))
         swap = _swapped_with(scope, profile, column, numeric, window, rows_of_level, level, cancel)
         if swap is not None:
-            symptoms.append(swap)
+            symptoms.append(replace(swap, evidence={**swap.evidence, "values": examples}))
     return symptoms
 
 

@@ -924,9 +924,16 @@ def sentence(kind: str, lead: Episode, measured: ModelEffect) -> str:
         when=window_text(lead.start, lead.end),
         reference=_value_text(peak.reference, as_share),
         observed=_value_text(peak.observed, as_share),
-        examples=", ".join(significant(v) for v in list(peak.evidence.get("values") or {})[:3]),
+        examples=_examples_text(peak),
     )
+    if kind == "swap" and peak.evidence.get("told_by"):
+        text += f" (`{peak.columns[0]}` holds values no reference row held, such as {_examples_text(peak)})"
     return text + model_text(measured)
+
+
+def _examples_text(symptom: Symptom) -> str:
+    """The first three example values a symptom quotes (values never seen), as text."""
+    return ", ".join(significant(v) for v in list(symptom.evidence.get("values") or {})[:3])
 
 
 def _absorbed_text(lead: Episode, measured: ModelEffect) -> str:

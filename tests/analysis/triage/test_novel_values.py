@@ -111,6 +111,7 @@ def test_an_expectations_file_saved_before_value_sets_is_read_and_the_check_says
 
 def test_a_check_against_an_older_expectations_file_reports_the_skipped_check(store, tmp_path):
     from analysis.triage.check_report import CheckSettings, report_text, run_check
+    from analysis.triage.ranking import window_text
 
     frame = overlapping_log(swapped=True)
     whole, profile = checked(store, tmp_path, frame, "swapped")
@@ -122,5 +123,9 @@ def test_a_check_against_an_older_expectations_file_reports_the_skipped_check(st
     run = run_check(store, [str(tmp_path / "swapped.parquet")], CheckSettings(expect=expect))
     assert run.skipped and "skipped: values never seen in the reference: not checked" in report_text(run)
     fresh = run_check(store, [str(tmp_path / "swapped.parquet")])
-    assert fresh.skipped == () and any(f.kind == "swap" and set(f.columns) == {"age", "schooling"}
-                                       for f in fresh.findings)
+    swaps = [f for f in fresh.findings if f.kind == "swap" and set(f.columns) == {"age", "schooling"}]
+    assert fresh.skipped == () and swaps
+    # One sentence names the columns, the source, the window and values no reference row held.
+    sentence = swaps[0].sentence
+    assert "where source = 'branch'" in sentence and "holds values no reference row held, such as" in sentence
+    assert window_text(*swaps[0].window) in sentence, sentence
