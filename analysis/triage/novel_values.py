@@ -42,6 +42,7 @@ from typing import Any, Sequence
 import numpy as np
 from scipy.special import xlogy
 
+from analysis.data.roles import RoleMap
 from analysis.data.time import time_span, timestamp_expr
 from analysis.query import Sql, ident
 from analysis.progress import NEVER_CANCELLED, CancelToken
@@ -109,7 +110,7 @@ def _significant(scope: Scope, profile: Profile, tried: Sequence[ColumnProfile],
     scoped = {c.name: where & outside_windows(dataset, scope.roles, _explained_windows(c.name, found)) for c in tried}
     conditions = {c.name: novel_value_condition(profile, dataset, c.name) for c in tried}
     masses = {c.name: unseen_mass(list(profile.value_sets[c.name].values())) for c in tried}
-    levels = _levels(profile, groups)
+    levels = _levels(profile, groups, scope.roles)
     series = _level_series(scope, tried, levels, conditions, scoped, where, cancel)
     hypotheses = len(tried) * len(levels)
     by_name = {c.name: c for c in tried}
@@ -149,6 +150,8 @@ def _level_p_value(rows: np.ndarray, cases: np.ndarray, peer_rows: np.ndarray, p
     with no row of the level are left out, as the subgroup stuck scan leaves them."""
     held = rows > 0
     rows, cases, peer_rows, peer_cases = rows[held], cases[held], peer_rows[held], peer_cases[held]
+    if peer_rows.sum() <= 0:  # the level holds every row read: no subgroup to tell apart
+        return 1.0
     if peer_cases.sum() > 0:
         window = peer_scan(rows, cases, peer_rows, peer_cases, PERMUTATIONS, level=ALPHA)
     else:
@@ -158,10 +161,13 @@ def _level_p_value(rows: np.ndarray, cases: np.ndarray, peer_rows: np.ndarray, p
     return max(window.p_value, beyond_unseen_mass(rows, cases, mass))
 
 
-def _levels(profile: Profile, groups: Sequence[str]) -> list[tuple[str, Any]]:
+def _levels(profile: Profile, groups: Sequence[str], roles: RoleMap) -> list[tuple[str, Any]]:
     """The levels ``(group column, value)`` of ``groups`` the reference's cells hold (a group
-    column holds two values at least there, :func:`analysis.triage.reference_profile.choose_group_columns`)."""
-    found = {pair for cell in profile.cells if len(cell.group) == 1 for pair in cell.group if pair[0] in groups}
+    column holds two values at least there, :func:`analysis.triage.reference_profile.choose_group_columns`),
+    but the model version's: a version sends no inputs (a shadow log's versions score the same
+    request, whose first row alone is read), a source does."""
+    found = {pair for cell in profile.cells if len(cell.group) == 1 for pair in cell.group
+             if pair[0] in groups and pair[0] != roles.model_version}
     return sorted(found, key=lambda level: (level[0], str(level[1])))
 
 
