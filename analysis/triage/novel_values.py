@@ -26,7 +26,9 @@ window) are left out: their values are that finding's. Triage then names the sub
 novel rows concentrate in (:mod:`analysis.triage.localisation`).
 
 A column's novel values that are another column's values, while that column holds this
-one's (:func:`analysis.triage.violating_rows.swapped_values_condition`), are a swap: that
+one's (:func:`analysis.triage.violating_rows.swapped_values_condition`), are a swap (unless
+the cell or far-beyond checks already found a unit change or a swap of the column: its values
+are then that finding's, which the novel values join): that
 indicator is scanned over the partners the column could have been swapped with (Bonferroni
 over them, its window overlapping the novel values'), and gives a ``swap`` symptom.
 
@@ -114,6 +116,7 @@ def _significant(scope: Scope, profile: Profile, tried: Sequence[ColumnProfile],
     series = _level_series(scope, tried, levels, conditions, scoped, where, cancel)
     hypotheses = len(tried) * len(levels)
     by_name = {c.name: c for c in tried}
+    explained = {c for s in found if s.kind in EXPLAINED_KINDS for c in s.columns}
     tests = [(by_name[name], level, _level_p_value(*counts, masses[name])) for (name, level), counts in series.items()]
     if not tests:
         return []
@@ -135,7 +138,8 @@ def _significant(scope: Scope, profile: Profile, tried: Sequence[ColumnProfile],
             evidence={"level": level[0], "window_p_value": p_value, "unseen_mass": mass, "values": examples,
                       "reference_values": len(profile.value_sets[column.name]), "cell_rows": window.rows},
         ))
-        swap = _swapped_with(scope, profile, column, numeric, window, rows_of_level, level, cancel)
+        swap = None if column.name in explained else _swapped_with(scope, profile, column, numeric, window,
+                                                                 rows_of_level, level, cancel)
         if swap is not None:
             symptoms.append(replace(swap, evidence={**swap.evidence, "values": examples}))
     return symptoms

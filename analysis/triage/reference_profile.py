@@ -498,7 +498,7 @@ def reference_value_sets(scope: Scope, columns: Sequence[ColumnProfile],
                          cancel: CancelToken = NEVER_CANCELLED) -> dict[str, dict[float, int]]:
     """Every value of each low-cardinality numeric column of ``columns`` (see
     :data:`VALUE_SET_MAX_VALUES` and :data:`VALUE_SET_MAX_SHARE`) with its count among the
-    reference rows, in one pass (the distinct counts choose the candidates; the counts of the
+    reference rows, in one pass per batch of columns (the distinct counts choose the candidates; the counts of the
     rows read decide). A GROUP BY with grouping sets, not a histogram aggregate: Spark has no
     value-count aggregate over values not listed (:mod:`analysis.engine.dialect`).
 
@@ -514,22 +514,31 @@ def reference_value_sets(scope: Scope, columns: Sequence[ColumnProfile],
               if 0 < c.distinct <= min(VALUE_SET_MAX_VALUES, VALUE_SET_MAX_SHARE * rows)]
     if not chosen:
         return {}
+    found = _in_column_batches(partial(_value_counts, roles=roles), store, dataset,
+                               [dataset.column(c.name) for c in chosen], condition, cancel)
+    return {name: values for name, values in found.items()
+            if values and len(values) <= min(VALUE_SET_MAX_VALUES, VALUE_SET_MAX_SHARE * sum(values.values()))}
+
+
+def _value_counts(store: Store, dataset: Dataset, columns: Sequence[Column], condition: Sql | None,
+                  cancel: CancelToken, *, roles: RoleMap) -> dict[str, dict[float, int]]:
+    """Each column's values and their counts among the rows of the version holding the most
+    rows (one pass, for a batch of columns: :func:`_in_column_batches`)."""
     version = ident(roles.model_version) if roles.model_version else "NULL"
-    keys = [f"k{i}" for i in range(len(chosen))]
+    keys = [f"k{i}" for i in range(len(columns))]
     inner = select([f"{version} AS sleuth_version", *(f"{finite_double(c.name, c.dtype)} AS {k}"
-                                                      for c, k in zip(chosen, keys))], ident(dataset.view), condition)
+                                                      for c, k in zip(columns, keys))], ident(dataset.view), condition)
     result = store.rows(Sql(
         f"SELECT sleuth_version, {', '.join(keys)}, {', '.join(f'grouping({k})' for k in keys)}, count(*) "
         f"FROM ({inner.text}) AS reference GROUP BY GROUPING SETS ({', '.join(f'(sleuth_version, {k})' for k in keys)})",
         inner.params), cancel)
-    return _value_sets_of_one_version(chosen, result)
+    return _value_sets_of_one_version(columns, result)
 
 
-def _value_sets_of_one_version(columns: Sequence[ColumnProfile], result: Sequence[tuple]) -> dict[str, dict[float, int]]:
-    """The value sets of the version holding the most rows, from the rows of
-    :func:`reference_value_sets`' query (per grouping set: version, the keys, their grouping
-    flags, the count); a set with more values than :data:`VALUE_SET_MAX_VALUES` or than
-    :data:`VALUE_SET_MAX_SHARE` of the rows counted is left out."""
+def _value_sets_of_one_version(columns: Sequence[Column], result: Sequence[tuple]) -> dict[str, dict[float, int]]:
+    """The values and counts of the version holding the most rows, from the rows of
+    :func:`_value_counts`' query (per grouping set: version, the keys, their grouping flags,
+    the count)."""
     width = len(columns)
     counts: dict[tuple[Any, int], dict[float, int]] = {}
     for row in result:
@@ -544,12 +553,7 @@ def _value_sets_of_one_version(columns: Sequence[ColumnProfile], result: Sequenc
     if not totals:
         return {}
     version = min(totals, key=lambda v: (-totals[v], str(v)))
-    sets = {}
-    for index, column in enumerate(columns):
-        values = counts.get((version, index), {})
-        if values and len(values) <= min(VALUE_SET_MAX_VALUES, VALUE_SET_MAX_SHARE * sum(values.values())):
-            sets[column.name] = values
-    return sets
+    return {column.name: counts.get((version, index), {}) for index, column in enumerate(columns)}
 
 
 def _value_sets_to_dict(sets: dict[str, dict[float, int]] | None) -> dict[str, list] | None:
