@@ -494,7 +494,7 @@ def _check(args: argparse.Namespace, paths: Sequence[str], reference: Sequence[s
     say_label_note(run.label_note)
     counted = [] if counted_on is None else [counted_line(counted_on.log, counted_on.reference, counted_on.store.url)]
     if args.json:
-        report = check_report(Scope(store, run.dataset, run.roles), run.findings, run.reference)
+        report = check_report(Scope(store, run.dataset, run.roles), run.findings, run.reference, run.skipped)
         if counted_on is not None:
             report["counted"] = {"rows": counted_on.log.row_count, "engine": counted_on.store.url,
                                  "reference_rows": counted_on.reference.row_count if counted_on.reference else None}

@@ -28,6 +28,7 @@ from analysis.slices import (
 from analysis.store import Store
 from analysis.triage.symptoms import Symptom
 from analysis.triage.label_arrival import labels_stopped_finding
+from analysis.triage.novel_values import skipped_checks
 from analysis.triage.ranking import SEVERITIES, Finding, ranked, triage
 from analysis.triage.row_scan import FirstRows
 from analysis.report.formatting import count, json_value, number
@@ -45,6 +46,7 @@ class CheckRun:
     profile_json: str | None = None  # the reference profile, for the workspace to keep
     choice: dict[str, Any] | None = None  # the reference and since chosen in the window, for the workspace
     label_note: str | None = None  # how the checked log's label was found, when a model file decided it
+    skipped: tuple[str, ...] = ()  # checks the reference cannot feed, one sentence each (an older profile)
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,8 @@ def run_check(store: Store, paths: Sequence[str], settings: CheckSettings = Chec
         Path(settings.write_expect).write_text(profile.to_json(), encoding="utf-8")
     findings = check_against(Scope(store, dataset, roles), profile, since=settings.since,
                              progress=scaled(progress, 0.5, 1.0), cancel=cancel, counted=counted if on else None)
-    return CheckRun(dataset, roles, described, tuple(findings), label_note=loaded.label_note)
+    return CheckRun(dataset, roles, described, tuple(findings), label_note=loaded.label_note,
+                    skipped=tuple(skipped_checks(profile)))
 
 
 @dataclass(frozen=True)
@@ -199,7 +202,7 @@ def check_dataset(scope: Scope, saved_profile: str | None = None, reference: Ref
         findings = [replace(f, slice=all_of([where, f.slice])) for f in findings]  # opening one keeps the slice
     kept = profile.to_json() if where is Everything else None  # the log's profile, not a slice's
     choice = {**reference.to_dict(), "since": since.isoformat() if since else None}
-    return CheckRun(dataset, roles, described, tuple(findings), kept, choice)
+    return CheckRun(dataset, roles, described, tuple(findings), kept, choice, skipped=tuple(skipped_checks(profile)))
 
 
 def _reference_profile(store: Store, dataset: Dataset, roles: RoleMap, reference: Reference,
@@ -284,14 +287,17 @@ def fails(findings: Sequence[Finding], fail_on: str) -> bool:
     return any(SEVERITIES.index(f.severity) <= SEVERITIES.index(fail_on) for f in findings)
 
 
-def check_report(scope: Scope, findings: Sequence[Finding], reference_description: str) -> dict[str, Any]:
-    """The JSON document of ``sleuth check --json``, findings best first."""
+def check_report(scope: Scope, findings: Sequence[Finding], reference_description: str,
+                 skipped: Sequence[str] = ()) -> dict[str, Any]:
+    """The JSON document of ``sleuth check --json``, findings best first, with the checks the
+    reference could not feed (``skipped``)."""
     dataset = scope.dataset
     return {
         "dataset": dataset.name,
         "rows": dataset.row_count,
         "reference": reference_description,
         "findings": [finding_to_dict(f) for f in findings],
+        "skipped": list(skipped),
     }
 
 
@@ -350,6 +356,7 @@ def report_text(run: CheckRun) -> str:
     lines = [
         f"Sleuth check of {run.dataset.name} ({count(run.dataset.row_count)} rows) against {run.reference}",
         f"{len(run.findings)} finding(s): {counts['alert']} alert, {counts['warning']} warning, {counts['info']} info",
+        *(f"skipped: {note}" for note in run.skipped),
     ]
     for rank, finding in enumerate(run.findings, 1):
         decided = f" ({finding.decision})" if finding.decision else ""

@@ -104,7 +104,7 @@ from analysis.scope import Scope
 from analysis.stats.significance import pooled_proportion_z
 
 ROOT_CAUSE_ORDER = (
-    "schema", "swap", "null_rate", "zero_fill", "stuck", "unit_change",
+    "schema", "swap", "null_rate", "zero_fill", "stuck", "unit_change", "novel_values",
     "new_category", "vanished_category", "out_of_range", "distribution",
 )
 """Input symptom kinds, the most specific explanation first."""
@@ -113,7 +113,7 @@ MODEL_KINDS = ("score_shift", "positive_rate", "metric")
 
 FINDING_KINDS = {
     "schema": "schema", "swap": "swap", "null_rate": "null_burst", "zero_fill": "zero_fill",
-    "stuck": "stuck", "unit_change": "unit_change", "new_category": "new_category",
+    "stuck": "stuck", "unit_change": "unit_change", "novel_values": "novel_values", "new_category": "new_category",
     "vanished_category": "new_category", "out_of_range": "range", "distribution": "shift",
 }
 """The root-cause kind a finding gets from its leading symptom (a gradual shift is ``drift``)."""
@@ -136,10 +136,12 @@ ALERT_MIN_ROWS = 100
 WARNING_MODEL_EFFECT = 0.1
 WARNING_INPUT_EFFECT = 0.5
 
-BROKEN_ROW_KINDS = frozenset({"null_rate", "zero_fill", "stuck", "unit_change", "out_of_range", "new_category", "swap"})
+BROKEN_ROW_KINDS = frozenset({"null_rate", "zero_fill", "stuck", "unit_change", "out_of_range", "new_category", "swap",
+                              "novel_values"})
 """Input kinds whose rows are each defective (:mod:`analysis.triage.violating_rows`)."""
 
-DEFECT_SHARE_KINDS = frozenset({"null_rate", "zero_fill", "stuck", "out_of_range", "new_category", "swap"})
+DEFECT_SHARE_KINDS = frozenset({"null_rate", "zero_fill", "stuck", "out_of_range", "new_category", "swap",
+                                "novel_values"})
 """Kinds whose input effect, once located row by row, is the share of the located rows showing
 the defect less the share elsewhere (the checks measured it on coarser cells)."""
 
@@ -781,7 +783,7 @@ def since_trend_began(scope: Scope, lead: Episode, cancel: CancelToken = NEVER_C
     return replace(lead, start=min(onset.start, lead.start or onset.start), shape="trend", sharpness=0.0)
 
 
-LOCATED_SHARE_KINDS = frozenset({"null_rate", "zero_fill", "out_of_range", "new_category"})
+LOCATED_SHARE_KINDS = frozenset({"null_rate", "zero_fill", "out_of_range", "new_category", "novel_values"})
 """Kinds whose sentence quotes the share of rows showing the problem (re-measured once located)."""
 
 
@@ -899,12 +901,14 @@ _WHAT = {
     "unit_change": "`{col}` is off by a constant factor{where} {when} ({reference} -> {observed})",
     "range": "`{col}` is out of its usual range in {observed} of rows{where} {when}, up from {reference}",
     "new_category": "`{col}` has categories the reference does not know{where} {when}",
+    "novel_values": "`{col}` holds values no reference row held in {observed} of rows{where} {when}"
+                    " (such as {examples}), up from {reference} expected",
     "schema": "{cols} changed in type or presence {when}",
     "shift": "`{col}` changed distribution{where} {when} ({reference} -> {observed})",
     "drift": "`{col}` is drifting gradually{where} {when} ({reference} -> {observed})",
     "model_only": "the model's {col} moved{where} {when} ({reference} -> {observed}) with no input change found",
 }
-_SHARE_KINDS = frozenset({"null_burst", "zero_fill", "range"})
+_SHARE_KINDS = frozenset({"null_burst", "zero_fill", "range", "novel_values"})
 
 
 def sentence(kind: str, lead: Episode, measured: ModelEffect) -> str:
@@ -920,8 +924,16 @@ def sentence(kind: str, lead: Episode, measured: ModelEffect) -> str:
         when=window_text(lead.start, lead.end),
         reference=_value_text(peak.reference, as_share),
         observed=_value_text(peak.observed, as_share),
+        examples=_examples_text(peak),
     )
+    if kind == "swap" and peak.evidence.get("told_by"):
+        text += f" (`{peak.columns[0]}` holds values no reference row held, such as {_examples_text(peak)})"
     return text + model_text(measured)
+
+
+def _examples_text(symptom: Symptom) -> str:
+    """The first three example values a symptom quotes (values never seen), as text."""
+    return ", ".join(significant(v) for v in list(symptom.evidence.get("values") or {})[:3])
 
 
 def _absorbed_text(lead: Episode, measured: ModelEffect) -> str:

@@ -29,13 +29,15 @@ from analysis.scope import Scope
 from analysis.slicing.binning import QUANTILE_SAMPLE_ROWS
 from analysis.store import Store
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Version of the expectations file; bumped whenever its layout changes (2: each numeric
-column's most frequent value and its share; 3: each numeric column's draws)."""
+column's most frequent value and its share; 3: each numeric column's draws; 4: the value sets
+of low-cardinality numeric columns)."""
 
-READABLE_SCHEMA_VERSIONS = (1, 2, SCHEMA_VERSION)
+READABLE_SCHEMA_VERSIONS = (1, 2, 3, SCHEMA_VERSION)
 """Versions still read: a version-1 file lacks the most frequent values, a version-2 file the
-draws (unknown, so judged as before), and both stay valid."""
+draws (unknown, so judged as before), a version-3 file the value sets (the check for values
+never seen says it was skipped), and all stay valid."""
 
 REFERENCE_SHARE_OF_TIME = 0.2
 """The default reference is the log's first fifth of time: long enough to be typical,
@@ -75,6 +77,16 @@ into groups that are checked one by one."""
 MAX_GROUP_COMBINATIONS = 20_000
 """The checks count rows per combination of all group values in each time bucket; group
 columns are taken, fewest values first, while their product stays under this bound."""
+
+VALUE_SET_MAX_VALUES = 1000
+"""A numeric column's set of reference values is kept when it holds at most this many values
+(the expectations file and the checks' SQL list them)..."""
+
+VALUE_SET_MAX_SHARE = 0.5
+"""...and at most this share of the reference rows, so each value was seen twice on average:
+only then can the Good-Turing estimate of the mass never seen (singletons over rows) be small
+and a value no reference row held be news. A column of single values (an amount to the cent)
+has an unseen mass near 1, and a set of it would tell nothing."""
 
 TOP_CANDIDATES = 25
 """Candidates for a column's most frequent value, each then counted exactly: at 25 the sketch's
@@ -163,6 +175,10 @@ class Profile:
     group_columns: tuple[str, ...]
     cells: tuple[Cell, ...]
     roles: RoleMap
+    value_sets: dict[str, dict[float, int]] | None = None
+    """Per low-cardinality numeric column, every value the reference held and its count (one row
+    per request, :func:`reference_value_sets`); None for an expectations file written before
+    they were kept (version 3 or older)."""
 
     def column(self, name: str) -> ColumnProfile | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -191,6 +207,7 @@ class Profile:
             "group_columns": list(self.group_columns),
             "columns": [c.to_dict() for c in self.columns],
             "cells": [_cell_to_dict(c) for c in self.cells],
+            "value_sets": _value_sets_to_dict(self.value_sets),
         }, indent=1, allow_nan=False)
 
     @classmethod
@@ -208,6 +225,7 @@ class Profile:
             group_columns=tuple(data["group_columns"]),
             cells=tuple(_cell_from_dict(c) for c in data["cells"]),
             roles=RoleMap.from_dict(data["roles"]),
+            value_sets=_value_sets_from_dict(data.get("value_sets")),
         )
 
 
@@ -257,7 +275,8 @@ def profile_reference(scope: Scope, columns: Sequence[str] | None = None,
         )
         for c in chosen
     )
-    return Profile(dataset.name, overall.rows, profiles, groups, cells, roles)
+    sets = reference_value_sets(scope, [c for c in profiles if c.kind == "numeric"], cancel)
+    return Profile(dataset.name, overall.rows, profiles, groups, cells, roles, value_sets=sets)
 
 
 def unchecked_columns(roles: RoleMap) -> set[str]:
@@ -451,8 +470,9 @@ def _renamed(profile: Profile, old: str, new: str) -> Profile:
         roles[key] = name(roles[key]) if roles[key] else roles[key]
     for key in ("scores", "features", "ignored"):
         roles[key] = [name(c) for c in roles[key]]
+    sets = None if profile.value_sets is None else {name(c): v for c, v in profile.value_sets.items()}
     return replace(profile, columns=columns, cells=cells, roles=RoleMap.from_dict(roles),
-                   group_columns=tuple(name(g) for g in profile.group_columns))
+                   group_columns=tuple(name(g) for g in profile.group_columns), value_sets=sets)
 
 
 def _cell_to_dict(cell: Cell) -> dict[str, Any]:
@@ -472,3 +492,77 @@ def _cell_from_dict(data: dict[str, Any]) -> Cell:
         columns={name: ColumnCounts.from_dict(c) for name, c in data["columns"].items()},
         outcomes={name: (int(n), float(s)) for name, (n, s) in data["outcomes"].items()},
     )
+
+
+def reference_value_sets(scope: Scope, columns: Sequence[ColumnProfile],
+                         cancel: CancelToken = NEVER_CANCELLED) -> dict[str, dict[float, int]]:
+    """Every value of each low-cardinality numeric column of ``columns`` (see
+    :data:`VALUE_SET_MAX_VALUES` and :data:`VALUE_SET_MAX_SHARE`) with its count among the
+    reference rows, in one pass per batch of columns (the distinct counts choose the candidates; the counts of the
+    rows read decide). A GROUP BY with grouping sets, not a histogram aggregate: Spark has no
+    value-count aggregate over values not listed (:mod:`analysis.engine.dialect`).
+
+    The counts are the evidence of the Good-Turing estimate of how often a new row holds a value
+    never seen (:mod:`analysis.triage.novel_values`), which counts each draw once: a shadow log
+    holds each request once per version, and every value seen once would read as seen twice
+    (no singletons, nothing unseen). So a log with versions is counted on the rows of its most
+    frequent version: one row per request in a shadow log, and in a canary fewer rows, which
+    only widens the estimate."""
+    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
+    rows = max((c.counts.rows for c in columns), default=0)
+    chosen = [c for c in columns
+              if 0 < c.distinct <= min(VALUE_SET_MAX_VALUES, VALUE_SET_MAX_SHARE * rows)]
+    if not chosen:
+        return {}
+    found = _in_column_batches(partial(_value_counts, roles=roles), store, dataset,
+                               [dataset.column(c.name) for c in chosen], condition, cancel)
+    return {name: values for name, values in found.items()
+            if values and len(values) <= min(VALUE_SET_MAX_VALUES, VALUE_SET_MAX_SHARE * sum(values.values()))}
+
+
+def _value_counts(store: Store, dataset: Dataset, columns: Sequence[Column], condition: Sql | None,
+                  cancel: CancelToken, *, roles: RoleMap) -> dict[str, dict[float, int]]:
+    """Each column's values and their counts among the rows of the version holding the most
+    rows (one pass, for a batch of columns: :func:`_in_column_batches`)."""
+    version = ident(roles.model_version) if roles.model_version else "NULL"
+    keys = [f"k{i}" for i in range(len(columns))]
+    inner = select([f"{version} AS sleuth_version", *(f"{finite_double(c.name, c.dtype)} AS {k}"
+                                                      for c, k in zip(columns, keys))], ident(dataset.view), condition)
+    result = store.rows(Sql(
+        f"SELECT sleuth_version, {', '.join(keys)}, {', '.join(f'grouping({k})' for k in keys)}, count(*) "
+        f"FROM ({inner.text}) AS reference GROUP BY GROUPING SETS ({', '.join(f'(sleuth_version, {k})' for k in keys)})",
+        inner.params), cancel)
+    return _value_sets_of_one_version(columns, result)
+
+
+def _value_sets_of_one_version(columns: Sequence[Column], result: Sequence[tuple]) -> dict[str, dict[float, int]]:
+    """The values and counts of the version holding the most rows, from the rows of
+    :func:`_value_counts`' query (per grouping set: version, the keys, their grouping flags,
+    the count)."""
+    width = len(columns)
+    counts: dict[tuple[Any, int], dict[float, int]] = {}
+    for row in result:
+        index = list(row[1 + width:1 + 2 * width]).index(0)
+        values = counts.setdefault((row[0], index), {})
+        if row[1 + index] is not None:
+            values[float(row[1 + index])] = int(row[-1])
+    totals: dict[Any, int] = {}
+    for row in result:
+        if list(row[1 + width:1 + 2 * width]).index(0) == 0:
+            totals[row[0]] = totals.get(row[0], 0) + int(row[-1])
+    if not totals:
+        return {}
+    version = min(totals, key=lambda v: (-totals[v], str(v)))
+    return {column.name: counts.get((version, index), {}) for index, column in enumerate(columns)}
+
+
+def _value_sets_to_dict(sets: dict[str, dict[float, int]] | None) -> dict[str, list] | None:
+    if sets is None:
+        return None
+    return {name: [[value, count] for value, count in sorted(values.items())] for name, values in sets.items()}
+
+
+def _value_sets_from_dict(data: dict[str, list] | None) -> dict[str, dict[float, int]] | None:
+    if data is None:
+        return None
+    return {str(name): {float(v): int(n) for v, n in pairs} for name, pairs in data.items()}

@@ -21,6 +21,7 @@ SYMPTOM_KINDS = (
     "new_category",      # categories the reference never had
     "vanished_category", # reference categories that no longer appear
     "unit_change",       # values a constant factor away from the reference
+    "novel_values",      # values of a low-cardinality column no reference row held
     "distribution",      # a change of distribution measured by effect size
     "swap",              # two columns each now distributed like the other's reference
     "score_shift",       # the model's score distribution moved

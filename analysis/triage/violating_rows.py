@@ -17,7 +17,11 @@ unit_change         the value is nearer the factor-scaled mean than the mean    
                     (log scale: beyond ``mean x sqrt(factor)``); for a row-level
                     symptom, beyond the reference range by ``sqrt(10)``
 swap                each of the two values sits nearer the *other* column's      yes
-                    reference (median, in interquartile ranges) than its own
+                    reference (median, in interquartile ranges) than its own;
+                    for a swap told by values never seen, each value is one its
+                    own reference never held and the other's did
+novel_values        the value (within the reference's range, not 0) is one no    yes
+                    reference row held
 vanished_category   the value is one of the vanished categories (its share       no
                     *falls*)
 distribution,       the value falls in a reference bin (or a category) whose     no
@@ -157,10 +161,14 @@ def far_beyond_condition(x: str, low: float | None, high: float | None) -> str:
 
 
 def _swap(symptom: Symptom, dataset: Dataset, profile: Profile | None) -> Violation | None:
-    """The rows :func:`swapped_condition` calls swapped."""
+    """The rows :func:`swapped_condition` calls swapped (:func:`swapped_values_condition` for a
+    swap told by values never seen, :mod:`analysis.triage.novel_values`)."""
     if profile is None or len(symptom.columns) != 2:
         return None
-    condition = swapped_condition(profile, *symptom.columns)
+    if symptom.evidence.get("told_by") == "values never seen":
+        condition = swapped_values_condition(profile, dataset, *symptom.columns)
+    else:
+        condition = swapped_condition(profile, *symptom.columns)
     return Violation(_flag(condition), 1, None, True) if condition is not None else None
 
 
@@ -204,6 +212,59 @@ def _median_and_spread(profile: Profile, column: str) -> tuple[float, float] | N
         return None
     spread = quantiles["0.75"] - quantiles["0.25"]
     return (quantiles["0.5"], spread) if spread > 0 else None
+
+
+def _novel_values(symptom: Symptom, dataset: Dataset, profile: Profile | None) -> Violation | None:
+    """The rows holding a value no reference row held (:func:`novel_value_condition`)."""
+    condition = novel_value_condition(profile, dataset, symptom.columns[0]) if profile is not None else None
+    return Violation(_flag(condition), 1, 0.0, True) if condition is not None else None
+
+
+def novel_value_condition(profile: Profile, dataset: Dataset, column: str) -> str | None:
+    """SQL true where ``column`` holds a value that no reference row held, within the range the
+    reference's values span; None when the profile kept no set of the column's values. A missing
+    value, a 0 and a value beyond the range are the null, zero-fill, range and unit checks'
+    (a zero-filled feed is one finding, not two)."""
+    values = (profile.value_sets or {}).get(column)
+    if not values:
+        return None
+    x = finite_double(column, dataset.column(column).dtype)
+    low, high = literal(float(min(values))), literal(float(max(values)))
+    return f"({x} BETWEEN {low} AND {high} AND {x} <> 0 AND NOT ({_held(x, values)}))"
+
+
+def swapped_values_condition(profile: Profile, dataset: Dataset, a: str, b: str) -> str | None:
+    """SQL true where each column holds a value its own reference never held and the other's
+    did: ``a`` a novel value (:func:`novel_value_condition`) ``b``'s reference held, ``b`` a
+    value ``a``'s reference held and its own did not (a 0 is the zero fill's, never a swap's).
+    Where ``b`` kept no set of values, "``b``'s reference held it" is "within ``b``'s reference
+    range". None when ``a`` kept no set."""
+    novel = novel_value_condition(profile, dataset, a)
+    values_a = (profile.value_sets or {}).get(a)
+    if novel is None or not values_a:
+        return None
+    xa = finite_double(a, dataset.column(a).dtype)
+    xb = finite_double(b, dataset.column(b).dtype)
+    return (f"({novel} AND {_held_by(profile, b, xa)} AND {_held(xb, values_a)} AND {xb} <> 0 "
+            f"AND NOT ({_held_by(profile, b, xb)}))")
+
+
+def _held_by(profile: Profile, column: str, x: str) -> str:
+    """SQL true where ``x`` is a value ``column``'s reference held: one of its set, else
+    within its range (FALSE when the profile knows neither)."""
+    values = (profile.value_sets or {}).get(column)
+    if values is not None:
+        return _held(x, values)
+    described = profile.column(column)
+    low, high = (described.counts.minimum, described.counts.maximum) if described is not None else (None, None)
+    if low is None or high is None:
+        return "FALSE"
+    return f"({x} BETWEEN {literal(float(low))} AND {literal(float(high))})"
+
+
+def _held(x: str, values) -> str:
+    """SQL true where ``x`` is one of ``values`` (FALSE for none)."""
+    return f"{x} IN ({', '.join(literal(float(v)) for v in values)})" if values else "FALSE"
 
 
 def _distribution(symptom: Symptom, dataset: Dataset, _profile) -> Violation | None:
@@ -259,6 +320,7 @@ _BUILDERS = {
     "vanished_category": _vanished_category,
     "unit_change": _unit_change,
     "swap": _swap,
+    "novel_values": _novel_values,
     "distribution": _distribution,
     "score_shift": _distribution,
 }

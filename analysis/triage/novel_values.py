@@ -1,0 +1,331 @@
+"""Values no reference row held, clustered in time: what tells two overlapping columns swapped.
+
+A swap of two columns whose ranges overlap (VietNamI's log age, 0 to 4.5, and years of
+schooling, 0 to 12) puts no value far beyond the other's range, so neither the cell checks
+nor the far-beyond scan (:mod:`analysis.triage.far_beyond`) see it. The values still tell it:
+schooling holds fractions no reference row ever held, and age whole numbers. For a column of
+few values the reference profile keeps every value it held with its count
+(:func:`analysis.triage.reference_profile.reference_value_sets`), and a row holding a value
+outside that set is *novel*.
+
+Some novel values are normal: a column that takes a hundred values over years shows a few new
+ones any month. How often is the reference's own Good-Turing estimate of the mass it never
+saw: with ``N`` rows of which ``N1`` hold a value seen once, a new row holds a value never seen
+with probability about ``N1 / N`` (Good 1953); here ``(N1 + 1) / (N + 1)``, which stays above
+zero when the reference holds no single value (among ``N + 1`` exchangeable draws the last is
+new at most as often as one of them is a singleton).
+
+Per column, the rows holding a novel value (one row per request) go through Kulldorff's scan
+(:func:`analysis.triage.localisation.scanned_window`), which finds the window they cluster in
+and its p-value over every window tried; the window's count of novel values is then tested
+against the Good-Turing rate (one-sided binomial). Both must hold (an intersection-union test:
+its p-value is the larger of the two), and the Benjamini-Hochberg procedure
+(:func:`analysis.stats.multiple_testing.adjust_p_values`) controls the false discovery rate over
+every column tried. Rows a unit change or swap already found on the column explains (its
+window) are left out: their values are that finding's. Triage then names the subgroup the
+novel rows concentrate in (:mod:`analysis.triage.localisation`).
+
+A column's novel values that are another column's values, while that column holds this
+one's (:func:`analysis.triage.violating_rows.swapped_values_condition`), are a swap (unless
+the cell or far-beyond checks already found a unit change or a swap of the column: its values
+are then that finding's, which the novel values join): that
+indicator is scanned over the partners the column could have been swapped with (Bonferroni
+over them, its window overlapping the novel values'), and gives a ``swap`` symptom.
+
+An expectations file saved before value sets were kept has none: the check is skipped and
+:func:`skipped_checks` says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Sequence
+
+import numpy as np
+from scipy.special import xlogy
+
+from analysis.data.roles import RoleMap
+from analysis.data.time import time_span, timestamp_expr
+from analysis.query import Sql, ident
+from analysis.progress import NEVER_CANCELLED, CancelToken
+from analysis.scope import Scope
+from analysis.stats.multiple_testing import adjust_p_values
+from analysis.triage.cells import finite_double
+from analysis.triage.localisation import ScannedWindow, outside_windows, scan_unit, scanned_window
+from analysis.triage.reference_profile import ColumnProfile, Profile
+from analysis.triage.row_scan import INDICATORS_PER_QUERY, FirstRows, shared_first_rows
+from analysis.triage.scan import PERMUTATIONS, SEED, gumbel_p_value, peer_scan, scan
+from analysis.triage.symptoms import Symptom
+from analysis.triage.violating_rows import Violation, novel_value_condition, swapped_values_condition
+
+ALPHA = 0.05
+"""False discovery rate over the columns tried, and family-wise level over a column's partners."""
+
+EXPLAINED_KINDS = frozenset({"unit_change", "swap"})
+"""Symptoms whose window explains a column's novel values (a factor, another column's values)."""
+
+EXAMPLES = 5
+"""Novel values a symptom quotes, the most frequent first."""
+
+
+def unseen_mass(counts: Sequence[int]) -> float:
+    """The Good-Turing estimate of the share of new rows holding a value the reference never
+    held, ``(N1 + 1) / (N + 1)`` (see the module text); 1 for an empty reference."""
+    total = sum(counts)
+    singletons = sum(1 for n in counts if n == 1)
+    return min(1.0, (singletons + 1) / (total + 1))
+
+
+def skipped_checks(profile: Profile) -> list[str]:
+    """What this profile cannot check, in one sentence each, for the report."""
+    if profile.value_sets is None:
+        return ["values never seen in the reference: not checked, because the reference profile was saved "
+                "before Sleuth kept each column's values; profile the reference again to check them"]
+    return []
+
+
+def novel_value_symptoms(scope: Scope, profile: Profile, columns: Sequence[ColumnProfile], groups: Sequence[str],
+                         found: Sequence[Symptom] = (), cancel: CancelToken = NEVER_CANCELLED,
+                         first_rows: FirstRows | None = None) -> list[Symptom]:
+    """A ``novel_values`` symptom for each (column of ``columns``, level of a ``groups``
+    column) whose novel values cluster in a window beyond the reference's unseen mass and
+    beyond the other levels at the same time, and a ``swap`` where they are a partner's
+    values (see the module text); ``found`` are the run's symptoms so far (their unit changes
+    and swaps explain their windows), ``first_rows`` the run's shared one, if any."""
+    roles = scope.roles
+    if roles.timestamp is None or not profile.value_sets or not groups:
+        return []
+    model_side = {roles.label, roles.prediction, *roles.scores}
+    numeric = [c for c in columns if c.kind == "numeric" and c.name not in model_side]
+    tried = [c for c in numeric if profile.value_sets.get(c.name) and c.enough_draws]
+    if not tried:
+        return []
+    with shared_first_rows(scope, first_rows) as shared:
+        where = (scope.condition if scope.condition is not None else Sql("TRUE")) & shared.condition(cancel)
+        return _significant(scope, profile, tried, numeric, groups, found, where, cancel)
+
+
+def _significant(scope: Scope, profile: Profile, tried: Sequence[ColumnProfile], numeric: Sequence[ColumnProfile],
+                 groups: Sequence[str], found: Sequence[Symptom], where: Sql, cancel: CancelToken) -> list[Symptom]:
+    """The symptoms of the ``tried`` columns' levels that pass the tests of the module text."""
+    dataset = scope.dataset
+    scoped = {c.name: where & outside_windows(dataset, scope.roles, _explained_windows(c.name, found)) for c in tried}
+    conditions = {c.name: novel_value_condition(profile, dataset, c.name) for c in tried}
+    masses = {c.name: unseen_mass(list(profile.value_sets[c.name].values())) for c in tried}
+    levels = _levels(profile, groups, scope.roles)
+    series = _level_series(scope, tried, levels, conditions, scoped, where, cancel)
+    hypotheses = len(tried) * len(levels)
+    by_name = {c.name: c for c in tried}
+    explained = {c for s in found if s.kind in EXPLAINED_KINDS for c in s.columns}
+    tests = [(by_name[name], level, _level_p_value(*counts, masses[name])) for (name, level), counts in series.items()]
+    if not tests:
+        return []
+    q_values = adjust_p_values([p for *_, p in tests] + [1.0] * (hypotheses - len(tests)), "bh")[:len(tests)]
+    symptoms: list[Symptom] = []
+    for (column, level, p_value), q_value in zip(tests, q_values):
+        if q_value >= ALPHA:
+            continue
+        rows_of_level = scoped[column.name] & Sql(f"{ident(level[0])} = ?", (level[1],))
+        violation = Violation(f"CASE WHEN {conditions[column.name]} THEN 1.0 ELSE 0.0 END", 1, 0.0, True)
+        window = scanned_window(scope, violation, rows_of_level, cancel)
+        if window is None:
+            continue
+        mass = masses[column.name]
+        examples = _examples(scope, column, conditions[column.name], window, rows_of_level, cancel)
+        symptoms.append(Symptom(
+            "novel_values", (column.name,), round(window.rows * window.inside_share), window.inside_share - mass, mass,
+            window.inside_share, window.start, window.end, (level,),
+            evidence={"level": level[0], "window_p_value": p_value, "unseen_mass": mass, "values": examples,
+                      "reference_values": len(profile.value_sets[column.name]), "cell_rows": window.rows},
+        ))
+        swap = None if column.name in explained else _swapped_with(scope, profile, column, numeric, window,
+                                                                 rows_of_level, level, cancel)
+        if swap is not None:
+            symptoms.append(replace(swap, evidence={**swap.evidence, "values": examples}))
+    return symptoms
+
+
+def _level_p_value(rows: np.ndarray, cases: np.ndarray, peer_rows: np.ndarray, peer_cases: np.ndarray,
+                   mass: float) -> float:
+    """The p-value that a level's novel values cluster in a window beyond both its peers at the
+    same time (:func:`analysis.triage.scan.peer_scan`: the population's new values, which every
+    level shows at once, cancel out) and the reference's unseen ``mass``
+    (:func:`beyond_unseen_mass`): the larger of the two (an intersection-union test). Units
+    with no row of the level are left out, as the subgroup stuck scan leaves them."""
+    held = rows > 0
+    rows, cases, peer_rows, peer_cases = rows[held], cases[held], peer_rows[held], peer_cases[held]
+    if peer_rows.sum() <= 0:  # the level holds every row read: no subgroup to tell apart
+        return 1.0
+    if peer_cases.sum() > 0:
+        window = peer_scan(rows, cases, peer_rows, peer_cases, PERMUTATIONS, level=ALPHA)
+    else:
+        window = scan(rows, cases, PERMUTATIONS, level=ALPHA)
+    if window is None or window.p_value is None or window.p_value >= ALPHA:
+        return 1.0
+    return max(window.p_value, beyond_unseen_mass(rows, cases, mass))
+
+
+def _levels(profile: Profile, groups: Sequence[str], roles: RoleMap) -> list[tuple[str, Any]]:
+    """The levels ``(group column, value)`` of ``groups`` the reference's cells hold (a group
+    column holds two values at least there, :func:`analysis.triage.reference_profile.choose_group_columns`),
+    but the model version's: a version sends no inputs (a shadow log's versions score the same
+    request, whose first row alone is read), a source does."""
+    found = {pair for cell in profile.cells if len(cell.group) == 1 for pair in cell.group
+             if pair[0] in groups and pair[0] != roles.model_version}
+    return sorted(found, key=lambda level: (level[0], str(level[1])))
+
+
+def _level_series(scope: Scope, columns: Sequence[ColumnProfile], levels: Sequence[tuple[str, Any]],
+                  conditions: dict[str, str], scoped: dict[str, Sql], where: Sql, cancel: CancelToken) -> dict:
+    """Per (column, level) whose rows hold a novel value: the level's rows and novel rows per
+    scan unit (:func:`analysis.triage.localisation.scan_unit`), and the other levels' (its
+    peers'), over the column's scope; a pass to find those pairs, then one per batch of
+    :data:`INDICATORS_PER_QUERY` counts."""
+    dataset, roles = scope.dataset, scope.roles
+    span = time_span(scope.with_condition(where))
+    if span is None or not levels:
+        return {}
+    names = [ident(g) for g in {g for g, _ in levels}]
+    novel = [Sql(f"(({conditions[c.name]}) AND ({scoped[c.name].text}))", scoped[c.name].params) for c in columns]
+    held = scope.store.rows(Sql(
+        f"SELECT {', '.join(names)}, {', '.join(f'count_if({n.text})' for n in novel)} FROM {ident(dataset.view)} "
+        f"WHERE {where.text} GROUP BY GROUPING SETS ({', '.join(f'({n})' for n in names)})",
+        tuple(v for n in novel for v in n.params) + tuple(where.params)), cancel)
+    pairs = [(column, level) for column in columns for level in levels
+             if any(_counted(row, names, level) and row[len(names) + i] for row in held
+                    for i in [columns.index(column)])]
+    if not pairs:
+        return {}
+    ts = timestamp_expr(dataset, roles)
+    unit = scan_unit(*span)
+    counted = [c for c in columns if any(c is column for column, _ in pairs)]
+    parts: list[Sql] = []
+    for column in counted:
+        parts += [Sql(f"count_if({scoped[column.name].text})", scoped[column.name].params),
+                  Sql(f"count_if({novel[columns.index(column)].text})", novel[columns.index(column)].params)]
+    for column, (name, value) in pairs:
+        in_level = Sql(f"{ident(name)} = ?", (value,))
+        parts += [Sql(f"count_if({(scoped[column.name] & in_level).text})", (scoped[column.name] & in_level).params),
+                  Sql(f"count_if({novel[columns.index(column)].text} AND {in_level.text})",
+                      novel[columns.index(column)].params + in_level.params)]
+    counts: list[np.ndarray] = []
+    for first in range(0, len(parts), INDICATORS_PER_QUERY):
+        batch = parts[first:first + INDICATORS_PER_QUERY]
+        result = scope.store.rows(Sql(
+            f"SELECT {unit.sql(ts)}, {', '.join(p.text for p in batch)} FROM {ident(dataset.view)} "
+            f"WHERE {where.text} GROUP BY 1 ORDER BY 1", tuple(v for p in batch for v in p.params) + tuple(where.params)),
+            cancel)
+        counts += [np.array([r[1 + i] or 0 for r in result], dtype=np.int64) for i in range(len(batch))]
+    totals = {column.name: (counts[2 * i], counts[2 * i + 1]) for i, column in enumerate(counted)}
+    offset = 2 * len(totals)
+    series = {}
+    for i, (column, level) in enumerate(pairs):
+        rows, cases = counts[offset + 2 * i], counts[offset + 2 * i + 1]
+        all_rows, all_cases = totals[column.name]
+        series[column.name, level] = (rows, cases, all_rows - rows, all_cases - cases)
+    return series
+
+
+def _counted(row: tuple, names: Sequence[str], level: tuple[str, Any]) -> bool:
+    """Whether a GROUPING SETS ``row`` over ``names`` is ``level``'s."""
+    index = names.index(ident(level[0]))
+    return row[index] == level[1] and all(row[i] is None for i in range(len(names)) if i != index)
+
+
+def beyond_unseen_mass(rows: np.ndarray, cases: np.ndarray, mass: float, permutations: int = PERMUTATIONS,
+                       seed: int = SEED) -> float:
+    """The p-value that some stretch of time holds more novel values than the reference's
+    unseen ``mass`` lets a row hold: the largest log likelihood ratio, over every interval of
+    the units (``rows`` rows and ``cases`` novel ones each), of a rate above ``mass`` against
+    ``mass`` itself, judged against its maxima when each unit's cases are drawn at ``mass``
+    (Monte Carlo, Gumbel fit, :func:`analysis.triage.scan.gumbel_p_value`). Unlike a test of
+    the window the scan picked, every interval that could have been picked is paid for, and
+    unlike the scan (which compares a window with the rest of the log) the rate is the
+    reference's: a handful of rare values spread over the log, as many as the reference
+    expects, is no finding however two of them happen to fall on one day."""
+    rows, cases = np.asarray(rows, dtype=np.int64), np.asarray(cases, dtype=np.int64)
+    if cases.sum() <= 0 or mass >= 1.0:
+        return 1.0
+    observed = _largest_llr(rows, cases, mass)
+    if observed <= 0:
+        return 1.0
+    rng = np.random.default_rng(seed)
+    maxima = np.array([_largest_llr(rows, rng.binomial(rows, mass), mass) for _ in range(permutations)])
+    return gumbel_p_value(observed, maxima)
+
+
+def _largest_llr(rows: np.ndarray, cases: np.ndarray, mass: float) -> float:
+    """The largest binomial log likelihood ratio, rate inside above ``mass`` against ``mass``,
+    over every interval of consecutive units."""
+    row_sums = np.concatenate([[0], np.cumsum(rows)])
+    case_sums = np.concatenate([[0], np.cumsum(cases)])
+    first, last = np.triu_indices(len(rows))
+    n = (row_sums[last + 1] - row_sums[first]).astype(np.float64)
+    c = (case_sums[last + 1] - case_sums[first]).astype(np.float64)
+    rate = np.divide(c, n, out=np.zeros_like(c), where=n > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        llr = xlogy(c, rate / mass) + xlogy(n - c, (1.0 - rate) / (1.0 - mass))
+    llr = np.where(rate > mass, np.nan_to_num(llr, nan=0.0), 0.0)
+    return float(llr.max(initial=0.0))
+
+
+def _explained_windows(column: str, found: Sequence[Symptom]) -> list[tuple]:
+    """The windows of the unit changes and swaps in ``found`` that hold ``column``."""
+    return [(s.start, s.end) for s in found
+            if s.kind in EXPLAINED_KINDS and column in s.columns and s.start is not None and s.end is not None]
+
+
+def _examples(scope: Scope, column: ColumnProfile, condition: str, window: ScannedWindow, where: Sql,
+              cancel: CancelToken) -> dict[float, int]:
+    """The window's most frequent novel values of ``column`` and their counts."""
+    inside = _inside(scope, window) & where
+    x = finite_double(column.name, column.dtype)
+    rows = scope.store.rows(Sql(
+        f"SELECT {x} AS value, count(*) AS n FROM {ident(scope.dataset.view)} WHERE ({condition}) AND {inside.text} "
+        f"GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {EXAMPLES}", inside.params), cancel)
+    return {float(value): int(n) for value, n in rows}
+
+
+def _inside(scope: Scope, window: ScannedWindow) -> Sql:
+    ts = timestamp_expr(scope.dataset, scope.roles)
+    return Sql(f"{ts} >= ? AND {ts} < ?", (window.start, window.end))
+
+
+def _swapped_with(scope: Scope, profile: Profile, column: ColumnProfile, numeric: Sequence[ColumnProfile],
+                  window: ScannedWindow, where: Sql, level: tuple[str, Any], cancel: CancelToken) -> Symptom | None:
+    """A ``swap`` of ``column`` with the partner (another numeric input) whose values trade
+    places with its novel ones (:func:`swapped_values_condition`) in a window of significance,
+    Bonferroni over the partners, overlapping the novel values' ``window``; the most
+    significant partner wins. Partners with no such row in the window are not scanned (one
+    pass counts them), but count in the correction."""
+    dataset = scope.dataset
+    partners = [c for c in numeric if c.name != column.name]
+    conditions = {c.name: swapped_values_condition(profile, dataset, column.name, c.name) for c in partners}
+    held = {c.name: conditions[c.name] for c in partners if conditions[c.name] is not None}
+    if not held:
+        return None
+    inside = _inside(scope, window) & where
+    counts = scope.store.rows(Sql(f"SELECT {', '.join(f'count_if({c})' for c in held.values())} "
+                                  f"FROM {ident(dataset.view)} WHERE {inside.text}", inside.params), cancel)[0]
+    best: tuple[float, ColumnProfile, ScannedWindow] | None = None
+    for partner in partners:
+        condition = held.get(partner.name)
+        if condition is None or not counts[list(held).index(partner.name)]:
+            continue
+        violation = Violation(f"CASE WHEN {condition} THEN 1.0 ELSE 0.0 END", 1, 0.0, True)
+        found = scanned_window(scope, violation, where, cancel)
+        if found is None or found.p_value is None or found.p_value >= ALPHA / len(partners):
+            continue
+        if not (found.start < window.end and window.start < found.end):
+            continue
+        if best is None or found.p_value < best[0]:
+            best = (found.p_value, partner, found)
+    if best is None:
+        return None
+    p_value, partner, found = best
+    return Symptom(
+        "swap", (column.name, partner.name), round(found.rows * found.inside_share),
+        found.inside_share - found.baseline, found.baseline, found.inside_share, found.start, found.end, (level,),
+        evidence={"level": level[0], "told_by": "values never seen", "window_p_value": p_value,
+                  "cell_rows": found.rows},
+    )
