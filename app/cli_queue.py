@@ -31,7 +31,9 @@ def add_queue_commands(sub, positive_int, timestamp) -> None:
     add.add_argument("workspace", metavar="WORKSPACE", help="the .sleuth workspace (created when missing)")
     add.add_argument("paths", nargs="+", metavar="LOG", help="files, folders or globs, read as one log")
     add.add_argument("--where", metavar="FILTER", help="only failures matching a slice, e.g. \"region = 'EU'\"")
-    add.add_argument("--version", help="only this model version's failures")
+    add.add_argument("--version", help="only this model version's failures; regression groups still read the "
+                                       "partner version's outcomes on the same requests (as with --where), "
+                                       "as evidence, never queued; a note says when a restriction leaves no partner")
     add.add_argument("--since-last-review", action="store_true",
                      help="only predictions after those read by the last intake")
     add.add_argument("--check", action="store_true",

@@ -43,7 +43,9 @@ from analysis.data.time import Bucket, choose_bucket, timestamp_expr
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.queue.blame import TRACE_AT_MOST, BatchGroup, batch_groups, traced_text
 from analysis.queue.discoveries import DiscoveryCache
-from analysis.queue.regressions import pair_kind_sql, precise, regressions
+from analysis.queue.regressions import (
+    pair_kind_sql, partner_of, precise, regressions, same_requests, unpaired_note,
+)
 from analysis.query import ROW_ID, Sql, ident
 from analysis.scope import Scope
 from analysis.slicing.role_leaves import slice_sql
@@ -127,7 +129,8 @@ def group_failures(scope: Scope, failures: pd.DataFrame, findings: Sequence[Find
         if own_rows_of is not None:
             chosen = [_finding_reason(own_rows_of, version)]
         else:
-            regressed, flips = _regression_reasons(Scope(store, dataset, roles, condition), version, cancel)
+            regressed, flips, unpaired = _regression_reasons(Scope(store, dataset, roles, condition), version, cancel)
+            notes += [unpaired] if unpaired else []
             candidates = (_finding_reasons(findings, version) + regressed
                           + _slice_reasons(store, dataset, roles, condition, version, cancel, discoveries))
             chosen = _chosen_and_folded(Scope(store, dataset, roles, scope), candidates, flips)
@@ -295,19 +298,29 @@ def _finding_title(finding: Finding) -> str:
     return f"{finding.kind.replace('_', ' ')} of {', '.join(finding.columns)}{where}"
 
 
-def _regression_reasons(scope: Scope, version: str | None, cancel) -> tuple[list[_Reason], tuple[Sql, Sql] | None]:
+def _regression_reasons(scope: Scope, version: str | None,
+                        cancel) -> tuple[list[_Reason], tuple[Sql, Sql] | None, str | None]:
     """The slices where the version fails and the version that scored the same requests was
     right (:func:`analysis.queue.regressions.regressions`, their cuts made precise) as candidate
     reasons; with the conditions of the version's negative and positive flips, which
-    :func:`_chosen` tests them by (none without a partner)."""
-    found = regressions(scope, version, cancel) if version is not None and scope.roles.id else []
+    :func:`_chosen` tests them by (none without a partner), and the note saying why none could
+    be formed when the intake's restriction left the partner no request. The partner's rows
+    are read on the requests of the scope's rows, whatever restricts them to one version
+    (:func:`~analysis.queue.regressions.same_requests`): evidence, never queued."""
+    if version is None or not scope.roles.id:
+        return [], None, None
+    paired = same_requests(scope)
+    pairing = partner_of(paired, version, cancel)
+    if pairing is None:
+        return [], None, unpaired_note(scope, version, cancel)
+    found = regressions(paired, version, cancel, pairing=pairing)
     if not found:
-        return [], None
-    pairing = found[0].pairing
+        return [], None, None
     found = precise(scope.narrowed(version_scope(scope.roles, version)), found, cancel)
     reasons = [_Reason(f"regression:{version}:{r.partner}:{r.slice.name}", "regression", r.title, r.slice,
                        r.found_as, evidence=r.evidence()) for r in found]
-    return reasons, (pair_kind_sql(scope, pairing, "negative"), pair_kind_sql(scope, pairing, "positive"))
+    flips = (pair_kind_sql(paired, pairing, "negative"), pair_kind_sql(paired, pairing, "positive"))
+    return reasons, flips, None
 
 
 def _slice_reasons(store, dataset, roles, condition, version, cancel, discoveries: DiscoveryCache) -> list[_Reason]:

@@ -91,11 +91,42 @@ def partner_of(scope: Scope, version: str, cancel: CancelToken = NEVER_CANCELLED
     return pairing if pairing is not None and pairing.paired else None
 
 
-def regressions(scope: Scope, version: str, cancel: CancelToken = NEVER_CANCELLED) -> list[Regression]:
+def same_requests(scope: Scope) -> Scope:
+    """Every version's rows of the requests among the scope's rows: an intake restricted to one
+    version (``queue add --version v2``, a slice ``model_version = 'v2'``, a time window) still
+    reads its partner's outcome on those requests, the evidence a regression group needs. The
+    scope itself when it holds every row or the log has no request id."""
+    condition, key = scope.condition, scope.roles.id
+    if condition is None or key is None:
+        return scope
+    request = f"CAST({ident(key)} AS VARCHAR)"
+    return scope.with_condition(Sql(f"{request} IN (SELECT {request} FROM {ident(scope.dataset.view)} "
+                                    f"WHERE {condition.text})", condition.params))
+
+
+def unpaired_note(scope: Scope, version: str, cancel: CancelToken = NEVER_CANCELLED) -> str | None:
+    """Why ``version`` has no regression group when the intake's restriction is the cause: the
+    whole log pairs it with a partner, the restricted rows' requests do not (the partner retired
+    before the window read, a filter on the partner's own rows). None when there is no
+    restriction or the whole log has no partner either: nothing was lost then."""
+    if scope.condition is None:
+        return None
+    whole = partner_of(scope.with_condition(None), version, cancel)
+    if whole is None:
+        return None
+    partner = whole.base.version
+    return (f"version {version}: regression groups were not formed, because the intake's rows hold too few of "
+            f"its requests that {partner} also scored (the whole log pairs {whole.pairs:,}) to compare its "
+            f"failures with {partner}'s outcome on the same requests")
+
+
+def regressions(scope: Scope, version: str, cancel: CancelToken = NEVER_CANCELLED,
+                pairing: Pairing | None = None) -> list[Regression]:
     """The slices where ``version`` fails significantly more than its partner on the same
     requests (compare's regressed slices by error rate, significant after its adjustment), worst
-    first; none when no other version scored the same requests."""
-    pairing = partner_of(scope, version, cancel)
+    first; none when no other version scored the same requests. ``pairing``: the partner's, when
+    the caller has it (:func:`partner_of`)."""
+    pairing = partner_of(scope, version, cancel) if pairing is None else pairing
     if pairing is None:
         return []
     partner = pairing.base.version
