@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from analysis.dataset import Dataset
+from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
 from analysis.query import ROW_ID, ident
 from analysis.data.roles import Role, RoleMap, TaskType, role_problem
 from analysis.store import Store
@@ -35,18 +36,43 @@ class LogIssue:
     examples: tuple[str, ...] = ()
 
 
-def check_log(scope: Scope) -> list[LogIssue]:
-    """Every sanity issue of the log under ``roles``, most severe first."""
+def check_log(scope: Scope, progress: Progress = no_progress,
+              cancel: CancelToken = NEVER_CANCELLED) -> list[LogIssue]:
+    """Every sanity issue of the log under ``roles``, most severe first.
+
+    Each check is a full scan of the log, run on a cursor ``cancel`` interrupts: on a large log
+    the user's cancel (or leaving the log) stops the statement running, not only the next one.
+    ``progress`` names each scan, so the status bar says what the checks are doing."""
     store, dataset, roles = scope.store, scope.dataset, scope.roles
-    issues = _missing_outcome(roles) + _scores_without_classes(store, dataset, roles)
+    unnamed = _scores_name_no_class(roles)
+    said = _said(progress, dataset.name, unnamed + len(roles.scores) + (roles.id is not None) + (roles.label is not None))
+    issues = _missing_outcome(roles)
+    if unnamed:
+        said(f"the classes of '{roles.label}' against the score columns")
+        issues += _scores_without_classes(store, dataset, roles, cancel)
     for score in roles.scores:
-        issues += _bad_scores(store, dataset, score)
+        said(f"score column '{score}' (NaN, outside [0, 1], missing)")
+        issues += _bad_scores(store, dataset, score, cancel)
     if roles.id is not None:
-        issues += _duplicate_ids(store, dataset, roles)
+        said(f"ids in '{roles.id}' scored more than once")
+        issues += _duplicate_ids(store, dataset, roles, cancel)
     if roles.label is not None:
-        issues.append(_label_coverage(store, dataset, roles.label))
+        said(f"how many rows have a label in '{roles.label}'")
+        issues.append(_label_coverage(store, dataset, roles.label, cancel))
+    progress(1.0, f"Checked {dataset.name}")
     order = list(Severity)
     return sorted(issues, key=lambda issue: order.index(issue.severity))
+
+
+def _said(progress: Progress, name: str, steps: int):
+    """A callable reporting the next of ``steps`` checks as "Checking <log>: <what>"."""
+    done = [0]
+
+    def say(what: str) -> None:
+        progress(done[0] / steps, f"Checking {name}: {what}")
+        done[0] += 1
+
+    return say
 
 
 def _missing_outcome(roles: RoleMap) -> list[LogIssue]:
@@ -72,16 +98,21 @@ def _missing_outcome(roles: RoleMap) -> list[LogIssue]:
     return []
 
 
-def _scores_without_classes(store: Store, dataset: Dataset, roles: RoleMap) -> list[LogIssue]:
-    """A multiclass label with score columns that name no class and no prediction column: no
-    metric can be computed, and saying it now beats an error from the first metric later."""
+def _scores_name_no_class(roles: RoleMap) -> bool:
+    """A multiclass label, no prediction column, and score columns not one per named class."""
     if roles.task is not TaskType.MULTICLASS or roles.label is None or roles.prediction is not None:
-        return []
-    if not roles.scores or len(roles.score_classes) == len(roles.scores):
-        return []
+        return False
+    return bool(roles.scores) and len(roles.score_classes) != len(roles.scores)
+
+
+def _scores_without_classes(store: Store, dataset: Dataset, roles: RoleMap,
+                            cancel: CancelToken = NEVER_CANCELLED) -> list[LogIssue]:
+    """A multiclass label with score columns that name no class and no prediction column: no
+    metric can be computed, and saying it now beats an error from the first metric later.
+    Call it only when :func:`_scores_name_no_class`."""
     label = ident(roles.label)
     classes = [str(v) for (v,) in store.rows(f"SELECT DISTINCT CAST({label} AS VARCHAR) FROM {ident(dataset.view)} "
-                                              f"WHERE {label} IS NOT NULL ORDER BY 1 LIMIT 11")]
+                                              f"WHERE {label} IS NOT NULL ORDER BY 1 LIMIT 11", cancel)]
     shown = ", ".join(classes[:10]) + (", ..." if len(classes) > 10 else "")
     return [LogIssue(
         Severity.ERROR,
@@ -93,7 +124,7 @@ def _scores_without_classes(store: Store, dataset: Dataset, roles: RoleMap) -> l
     )]
 
 
-def _bad_scores(store: Store, dataset: Dataset, score: str) -> list[LogIssue]:
+def _bad_scores(store: Store, dataset: Dataset, score: str, cancel: CancelToken = NEVER_CANCELLED) -> list[LogIssue]:
     problem = role_problem(dataset.column(score), Role.SCORE)
     if problem:  # a saved or hand-set mapping from another file: said, never a failed query
         return [LogIssue(Severity.ERROR, problem + "; set another score column", score)]
@@ -111,7 +142,7 @@ def _bad_scores(store: Store, dataset: Dataset, score: str) -> list[LogIssue]:
             f"list({ident(ROW_ID)} ORDER BY {ident(ROW_ID)}) FILTER (WHERE {condition})[1:{EXAMPLES}]"
         )
     not_finite, nf_rows, outside, out_rows, missing, missing_rows = store.rows(
-        f"SELECT {', '.join(parts)} FROM {ident(dataset.view)}"
+        f"SELECT {', '.join(parts)} FROM {ident(dataset.view)}", cancel
     )[0]
     issues = []
     if not_finite:
@@ -137,14 +168,15 @@ def _bad_scores(store: Store, dataset: Dataset, score: str) -> list[LogIssue]:
     return issues
 
 
-def _duplicate_ids(store: Store, dataset: Dataset, roles: RoleMap) -> list[LogIssue]:
+def _duplicate_ids(store: Store, dataset: Dataset, roles: RoleMap,
+                   cancel: CancelToken = NEVER_CANCELLED) -> list[LogIssue]:
     """The same id scored twice by one version (the same id across versions is shadow traffic)."""
     id_col = ident(roles.id)
     keys = [id_col] + ([ident(roles.model_version)] if roles.model_version else [])
     affected, examples = store.rows(
         f"SELECT coalesce(sum(n), 0), list(id ORDER BY id)[1:{EXAMPLES}] FROM ("
         f"SELECT CAST({id_col} AS VARCHAR) AS id, count(*) AS n FROM {ident(dataset.view)} "
-        f"WHERE {id_col} IS NOT NULL GROUP BY {', '.join(keys)} HAVING count(*) > 1)"
+        f"WHERE {id_col} IS NOT NULL GROUP BY {', '.join(keys)} HAVING count(*) > 1)", cancel
     )[0]
     if not affected:
         return []
@@ -157,8 +189,8 @@ def _duplicate_ids(store: Store, dataset: Dataset, roles: RoleMap) -> list[LogIs
     )]
 
 
-def _label_coverage(store: Store, dataset: Dataset, label: str) -> LogIssue:
-    labelled, total = store.rows(f"SELECT count({ident(label)}), count(*) FROM {ident(dataset.view)}")[0]
+def _label_coverage(store: Store, dataset: Dataset, label: str, cancel: CancelToken = NEVER_CANCELLED) -> LogIssue:
+    labelled, total = store.rows(f"SELECT count({ident(label)}), count(*) FROM {ident(dataset.view)}", cancel)[0]
     share = labelled / total if total else 0.0
     return LogIssue(
         Severity.INFO,

@@ -110,7 +110,7 @@ def load_log(
     if check:
         cancel.raise_if_cancelled()
         progress(0.85, "Checking the log")
-        issues = tuple(check_log(Scope(store, dataset, roles)))
+        issues = tuple(check_log(Scope(store, dataset, roles), scaled(progress, 0.85, 1.0), cancel))
     progress(1.0, "Loaded")
     return LoadedLog(dataset, roles, issues, profiles, joined, note)
 
@@ -195,10 +195,13 @@ def with_model_label(scope: Scope, model: ModelColumns,
     return with_label_named(loaded, choice.column).roles, choice.sentence()
 
 
-def recheck(scope: Scope, cancel: CancelToken = NEVER_CANCELLED) -> tuple[LogIssue, ...]:
-    """Run the log checks again after the user changed the roles."""
+def recheck(scope: Scope, progress: Progress = no_progress,
+            cancel: CancelToken = NEVER_CANCELLED) -> tuple[LogIssue, ...]:
+    """Run the log checks again after the user changed the roles (or once the log is open):
+    a job of the heavy lane, so ``cancel`` interrupts the scan running, and ``progress`` says
+    which check runs."""
     cancel.raise_if_cancelled()
-    return tuple(check_log(scope))
+    return tuple(check_log(scope, progress, cancel))
 
 
 def keep_known_columns(roles: RoleMap, dataset: Dataset) -> RoleMap:
