@@ -129,3 +129,41 @@ def test_a_check_against_an_older_expectations_file_reports_the_skipped_check(st
     sentence = swaps[0].sentence
     assert "where source = 'branch'" in sentence and "holds values no reference row held, such as" in sentence
     assert window_text(*swaps[0].window) in sentence, sentence
+
+
+def test_each_levels_rows_and_novel_rows_per_unit_add_up_to_pandas_counts(store, tmp_path):
+    """The counts the scans read (:func:`analysis.triage.novel_values._level_series`): over all
+    units, a level's rows and novel rows, and its peers', equal pandas on the same rows, for two
+    group columns (one with missing values) and a column whose scope ends early."""
+    from analysis.query import Sql
+    from analysis.triage.novel_values import NEVER_CANCELLED, _level_series, _levels
+    from analysis.triage.violating_rows import novel_value_condition
+
+    frame = overlapping_log(swapped=True)
+    frame["region"] = np.random.default_rng(1).choice(["n", "s", "e"], len(frame)).astype(object)
+    frame.loc[frame.index % 7 == 0, "region"] = None
+    whole, profile = checked(store, tmp_path, frame, "regions")
+    tried = [c for c in profile.columns if c.name in ("age", "schooling")]
+    cut = dt.datetime(2024, 3, 20)
+    scoped = {"age": Sql("timestamp < ?", (cut,)), "schooling": Sql("TRUE")}
+    conditions = {c.name: novel_value_condition(profile, whole.dataset, c.name) for c in tried}
+    levels = _levels(profile, ["source", "region"], whole.roles)
+    series = _level_series(whole, tried, levels, conditions, scoped, Sql("TRUE"), NEVER_CANCELLED)
+
+    def novel(column: str) -> pd.Series:
+        held, values = set(profile.value_sets[column]), frame[column].astype(float)
+        return values.between(min(held), max(held)) & (values != 0) & ~values.isin(held)
+
+    in_scope = {"age": frame.timestamp < pd.Timestamp(cut), "schooling": pd.Series(True, index=frame.index)}
+    expected = {}
+    for column in ("age", "schooling"):
+        for group, value in levels:
+            level = (frame[group] == value) & in_scope[column]
+            peers = (frame[group] != value) & in_scope[column]  # rows of another level or none
+            cases = novel(column) & level
+            if cases.any():
+                expected[column, (group, value)] = (level.sum(), cases.sum(), peers.sum(),
+                                                    (novel(column) & peers).sum())
+    assert expected and len({group for _, (group, _) in expected}) == 2
+    got = {key: tuple(int(array.sum()) for array in arrays) for key, arrays in series.items()}
+    assert got == expected
