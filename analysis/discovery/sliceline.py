@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 from scipy import stats
@@ -739,13 +739,18 @@ class _EngineSearch(_Search):
         self._cells: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
 
     def _single_totals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        parts = [f"SELECT {f} AS f, {ident(f'c{f}')} AS c, count(*) AS n, sum(e) AS s, max(e) AS m "
-                 f"FROM {self.table} GROUP BY {ident(f'c{f}')}" for f in range(len(self.cards))]
+        """Each single predicate's rows, error sum and largest error, summed from blocks of
+        features as the levels' cells are (a UNION ALL of one GROUP BY per feature had Spark
+        plan and scan the table once per feature)."""
         sizes = np.zeros(int(self.offsets[-1]), dtype=np.int64)
         error_sums, max_errors = np.zeros(sizes.size), np.zeros(sizes.size)
-        for feature, code, size, error_sum, max_error in self.store.rows(" UNION ALL ".join(parts), self.cancel):
-            at = int(self.offsets[feature]) + int(code) + 1
-            sizes[at], error_sums[at], max_errors[at] = size, error_sum, max_error
+        for blocks in self._batches([(f,) for f in range(len(self.cards))]):
+            for block, tables in zip(blocks, self._count_blocks(blocks)):
+                for axis, feature in enumerate(block):
+                    others = tuple(a for a in range(len(block)) if a != axis)
+                    at = slice(int(self.offsets[feature]), int(self.offsets[feature + 1]))
+                    sizes[at], error_sums[at] = tables[0].sum(axis=others), tables[1].sum(axis=others)
+                    max_errors[at] = tables[2].max(axis=others)
         return sizes, error_sums, max_errors
 
     def _by_feature_combination(self, candidates: np.ndarray, bounds: np.ndarray) -> list[np.ndarray]:
@@ -759,22 +764,34 @@ class _EngineSearch(_Search):
         on the engine and every combination inside it summed from it as the in-memory search's
         blocks are (:func:`_block_marginals`)."""
         cells: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
-        batch: list[tuple[list[int], list[tuple[int, ...]]]] = []
-        at_most = max(1, min(CELLS_PER_STATEMENT, self.n_rows // ROWS_PER_RESULT_CELL))
-        for block in _engine_blocks(combinations, self.cards, min(ENGINE_BLOCK_CELLS, at_most)) + [None]:
-            size = sum(int(np.prod(self.cards[b])) for b, _ in batch)
-            if batch and (block is None or size + int(np.prod(self.cards[block[0]])) > at_most):
-                for (features, inside), (sizes, error_sums) in zip(batch, self._count_blocks([b for b, _ in batch])):
-                    kept = {c: tuple(features.index(f) for f in c) for c in inside}
-                    for combination, (size_table, error_table) in _block_marginals(sizes, error_sums, kept).items():
-                        cells[combination] = (size_table.ravel(), error_table.ravel())
-                batch = []
-            if block is not None:
-                batch.append(block)
+        inside_of = {}
+        for blocks in self._batches(combinations, inside_of):
+            for features, (sizes, error_sums, _) in zip(blocks, self._count_blocks(blocks)):
+                kept = {c: tuple(features.index(f) for f in c) for c in inside_of[tuple(features)]}
+                for combination, (size_table, error_table) in _block_marginals(sizes, error_sums, kept).items():
+                    cells[combination] = (size_table.ravel(), error_table.ravel())
         return cells
 
-    def _count_blocks(self, blocks: list[list[int]]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Each block's table of row counts and error sums (one axis per feature, codes shifted by
+    def _batches(self, combinations: list[tuple[int, ...]], inside_of: dict | None = None) -> Iterator[list[list[int]]]:
+        """The blocks that hold ``combinations`` (each block's combinations put in ``inside_of``),
+        a statement's worth at a time: at most :data:`CELLS_PER_STATEMENT` cells, and one per
+        :data:`ROWS_PER_RESULT_CELL` rows."""
+        at_most = max(1, min(CELLS_PER_STATEMENT, self.n_rows // ROWS_PER_RESULT_CELL))
+        batch, cells = [], 0
+        for block, inside in _engine_blocks(combinations, self.cards, min(ENGINE_BLOCK_CELLS, at_most)):
+            if inside_of is not None:
+                inside_of[tuple(block)] = inside
+            size = int(np.prod(self.cards[block]))
+            if batch and cells + size > at_most:
+                yield batch
+                batch, cells = [], 0
+            batch.append(block)
+            cells += size
+        if batch:
+            yield batch
+
+    def _count_blocks(self, blocks: list[list[int]]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Each block's tables of row counts, error sums and largest errors (one axis per feature, codes shifted by
         one), from one GROUP BY GROUPING SETS whose GROUPING() bitmask says which block a row
         counts (a bit is set for each column the set does not group by)."""
         self.cancel.raise_if_cancelled()
@@ -786,8 +803,8 @@ class _EngineSearch(_Search):
         sets = ", ".join("(" + ", ".join(ident(f"c{f}") for f in block) + ")" for block in blocks)
         codes = ", ".join(f"coalesce({column}, -1) AS {ident(f'k{f}')}" for f, column in zip(features, columns))
         found = np.array(self.store.rows(f"SELECT GROUPING({', '.join(columns)}) AS g, {codes}, count(*) AS n, "
-                                         f"sum(e) AS s FROM {self.table} GROUP BY GROUPING SETS ({sets})", self.cancel),
-                         dtype=float).reshape(-1, len(features) + 3)
+                                         f"sum(e) AS s, max(e) AS m FROM {self.table} GROUP BY GROUPING SETS ({sets})",
+                                         self.cancel), dtype=float).reshape(-1, len(features) + 4)
         masks = found[:, 0].astype(np.int64)
         tables = []
         for mask, block in zip(mask_of, blocks):
@@ -796,9 +813,12 @@ class _EngineSearch(_Search):
             local = np.column_stack([found[rows, 1 + features.index(f)].astype(np.int64) + 1 for f in block])
             at = _mixed_radix(local, cards)
             shape = tuple(int(c) for c in cards)
-            sizes = np.bincount(at, weights=found[rows, -2], minlength=int(np.prod(cards)))
-            error_sums = np.bincount(at, weights=found[rows, -1], minlength=sizes.size)
-            tables.append((np.rint(sizes).astype(np.int64).reshape(shape), error_sums.reshape(shape)))
+            sizes = np.bincount(at, weights=found[rows, -3], minlength=int(np.prod(cards)))
+            error_sums = np.bincount(at, weights=found[rows, -2], minlength=sizes.size)
+            max_errors = np.zeros(sizes.size)
+            np.maximum.at(max_errors, at, found[rows, -1])
+            tables.append((np.rint(sizes).astype(np.int64).reshape(shape), error_sums.reshape(shape),
+                           max_errors.reshape(shape)))
         return tables
 
     def _cell_totals(self, features: np.ndarray, local_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
