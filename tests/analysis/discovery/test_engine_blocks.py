@@ -11,7 +11,6 @@ import itertools
 import re
 
 import numpy as np
-import pytest
 
 from analysis.data.open_log import load_log
 from analysis.discovery.failing_slices import row_error_sql
@@ -39,15 +38,9 @@ def test_a_combination_larger_than_the_budget_is_its_own_block():
     assert [block for block, _ in blocks] == [[0, 1], [2, 3]]
 
 
-@pytest.fixture(scope="module")
-def demo(demo_files):
+def test_engine_statements_ask_for_fewer_sets_than_combinations(demo_files, monkeypatch):
     store = Store(memory_limit="2GB")
-    yield store, load_log(store, [str(demo_files.log)], check=False)
-    store.close()
-
-
-def test_engine_statements_ask_for_fewer_sets_than_combinations(demo, monkeypatch):
-    store, loaded = demo
+    loaded = load_log(store, [str(demo_files.log)], check=False)
     columns = [loaded.dataset.column(name) for name in loaded.roles.features]
     error_sql = row_error_sql(loaded.dataset, loaded.roles, "misclass")
     counted: list[int] = []
@@ -66,6 +59,7 @@ def test_engine_statements_ask_for_fewer_sets_than_combinations(demo, monkeypatc
     monkeypatch.setattr(store, "engine", "remote")
     monkeypatch.setattr(store, "rows", rows)
     found = discover_slices(store, loaded.dataset.view, columns, error_sql, k=20)
+    store.close()
 
     assert found and sum(counted) > 0
     assert sum(sets) < sum(counted) + len(columns)  # singles and combinations: fewer sets than either
