@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 from scipy import stats
@@ -76,9 +76,19 @@ CELLS_PER_ROW = 1
 summing its marginals (each reads a table as large as its parent) costs more than reading the
 rows again. A 20k-row log's blocks were 2M cells, 100 per row: most of its search summed them."""
 
-COMBINATIONS_PER_STATEMENT = 64
-"""Feature combinations whose cells one engine statement counts (one GROUP BY GROUPING SETS over
-the scratch table of codes: one scan and one shuffle of partial counts per statement)."""
+ENGINE_BLOCK_CELLS = 2**15
+"""Cells of one block of features the engine counts for a level: every combination inside the
+block is then a marginal summed here. A GROUPING SETS statement expands each row once per set,
+so counting blocks (a dozen per level) instead of combinations (hundreds, each its own set)
+cuts the rows the engine hashes by as much; at most this many cells per block come back."""
+
+CELLS_PER_STATEMENT = 2**20
+"""Block cells one engine statement counts (one GROUP BY GROUPING SETS over the scratch table of
+codes: one scan, one expansion per block, one shuffle of partial counts), bounding its result."""
+
+ROWS_PER_RESULT_CELL = 32
+"""And at most one cell per this many rows, so what comes back stays aggregates: a result near
+the table's size would move the rows the engine pass exists to keep on the cluster."""
 
 
 @dataclass(frozen=True)
@@ -618,27 +628,8 @@ class _Search:
         read once either way), so on a level where little is pruned, twenty features' 190 pairs
         take about a dozen passes instead of 190.
         """
-        block = list(combination)
         waiting = [c for c in self._level_combinations if c not in self._counted and c != combination]
-        if not waiting:
-            return block
-        members = np.zeros((len(waiting), len(self.cards)), dtype=bool)
-        for row, other in enumerate(waiting):
-            members[row, list(other)] = True
-        inside = np.zeros(len(self.cards), dtype=bool)
-        inside[block] = True
-        cells = float(np.prod(self.cards[block].astype(float)))
-        at_most = min(CELLS_PER_PASS, CELLS_PER_ROW * self.n_rows)
-        while True:
-            missing = members & ~inside
-            gain = missing[missing.sum(axis=1) == 1].sum(axis=0)
-            gain[inside | (cells * self.cards > at_most)] = 0
-            if not gain.any():
-                return sorted(block)
-            feature = int(np.argmax(gain))
-            block.append(feature)
-            inside[feature] = True
-            cells *= float(self.cards[feature])
+        return _grow_block(combination, waiting, self.cards, min(CELLS_PER_PASS, CELLS_PER_ROW * self.n_rows))
 
     def _count_block(self, block: list[int], wanted: list[tuple[int, ...]]) -> None:
         """One pass over the rows: the contingency table of the block's features (counts and
@@ -726,7 +717,7 @@ class _EngineSearch(_Search):
     The walk, the bounds and the pruning are :class:`_Search`'s; what read rows is replaced by
     GROUP BY passes whose results are aggregates: the single predicates' totals in one
     statement; at each level, the cells of every feature combination that survived the level's
-    bounds (batched by :data:`COMBINATIONS_PER_STATEMENT`), counted before the level is walked,
+    bounds (gathered into blocks of features, :data:`ENGINE_BLOCK_CELLS`), counted before the level is walked,
     so the walk prunes and counts its tests exactly as the in-memory search does; and each
     reported slice's moments inside and outside. Codes are shifted by one, as :func:`_validated`
     shifts them, so the predicates and their order are the in-memory search's.
@@ -748,13 +739,18 @@ class _EngineSearch(_Search):
         self._cells: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
 
     def _single_totals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        parts = [f"SELECT {f} AS f, {ident(f'c{f}')} AS c, count(*) AS n, sum(e) AS s, max(e) AS m "
-                 f"FROM {self.table} GROUP BY {ident(f'c{f}')}" for f in range(len(self.cards))]
+        """Each single predicate's rows, error sum and largest error, summed from blocks of
+        features as the levels' cells are (a UNION ALL of one GROUP BY per feature had Spark
+        plan and scan the table once per feature)."""
         sizes = np.zeros(int(self.offsets[-1]), dtype=np.int64)
         error_sums, max_errors = np.zeros(sizes.size), np.zeros(sizes.size)
-        for feature, code, size, error_sum, max_error in self.store.rows(" UNION ALL ".join(parts), self.cancel):
-            at = int(self.offsets[feature]) + int(code) + 1
-            sizes[at], error_sums[at], max_errors[at] = size, error_sum, max_error
+        for blocks in self._batches([(f,) for f in range(len(self.cards))]):
+            for block, tables in zip(blocks, self._count_blocks(blocks)):
+                for axis, feature in enumerate(block):
+                    others = tuple(a for a in range(len(block)) if a != axis)
+                    at = slice(int(self.offsets[feature]), int(self.offsets[feature + 1]))
+                    sizes[at], error_sums[at] = tables[0].sum(axis=others), tables[1].sum(axis=others)
+                    max_errors[at] = tables[2].max(axis=others)
         return sizes, error_sums, max_errors
 
     def _by_feature_combination(self, candidates: np.ndarray, bounds: np.ndarray) -> list[np.ndarray]:
@@ -764,30 +760,66 @@ class _EngineSearch(_Search):
 
     def _count_cells(self, combinations: list[tuple[int, ...]]) -> dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]]:
         """Row count and error sum of every cell of each feature combination, in mixed-radix order:
-        one GROUP BY GROUPING SETS per batch, its GROUPING() bitmask saying which combination a
-        row counts (a bit is set for each column the set does not group by)."""
-        cells = {}
-        for combination in combinations:
-            n_cells = int(np.prod(self.cards[list(combination)]))
-            cells[combination] = (np.zeros(n_cells, dtype=np.int64), np.zeros(n_cells))
-        for start in range(0, len(combinations), COMBINATIONS_PER_STATEMENT):
-            self.cancel.raise_if_cancelled()
-            batch = combinations[start:start + COMBINATIONS_PER_STATEMENT]
-            # in order of first appearance in the sets: Spark's GROUPING_ID must list them so
-            features = list(dict.fromkeys(f for combination in batch for f in combination))
-            columns = [ident(f"c{f}") for f in features]
-            mask_of = {sum(1 << (len(features) - 1 - i) for i, f in enumerate(features) if f not in combination):
-                       combination for combination in batch}
-            sets = ", ".join("(" + ", ".join(ident(f"c{f}") for f in combination) + ")" for combination in batch)
-            query = (f"SELECT GROUPING({', '.join(columns)}) AS g, {', '.join(columns)}, count(*) AS n, sum(e) AS s "
-                     f"FROM {self.table} GROUP BY GROUPING SETS ({sets})")
-            for mask, *codes, size, error_sum in self.store.rows(query, self.cancel):
-                combination = mask_of[mask]
-                local = np.array([[codes[features.index(f)] for f in combination]]) + 1
-                cell = int(_mixed_radix(local, self.cards[list(combination)])[0])
-                cells[combination][0][cell] = size
-                cells[combination][1][cell] = error_sum
+        the combinations gathered into blocks (:func:`_engine_blocks`), each block's table counted
+        on the engine and every combination inside it summed from it as the in-memory search's
+        blocks are (:func:`_block_marginals`)."""
+        cells: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+        inside_of = {}
+        for blocks in self._batches(combinations, inside_of):
+            for features, (sizes, error_sums, _) in zip(blocks, self._count_blocks(blocks)):
+                kept = {c: tuple(features.index(f) for f in c) for c in inside_of[tuple(features)]}
+                for combination, (size_table, error_table) in _block_marginals(sizes, error_sums, kept).items():
+                    cells[combination] = (size_table.ravel(), error_table.ravel())
         return cells
+
+    def _batches(self, combinations: list[tuple[int, ...]], inside_of: dict | None = None) -> Iterator[list[list[int]]]:
+        """The blocks that hold ``combinations`` (each block's combinations put in ``inside_of``),
+        a statement's worth at a time: at most :data:`CELLS_PER_STATEMENT` cells, and one per
+        :data:`ROWS_PER_RESULT_CELL` rows."""
+        at_most = max(1, min(CELLS_PER_STATEMENT, self.n_rows // ROWS_PER_RESULT_CELL))
+        batch, cells = [], 0
+        for block, inside in _engine_blocks(combinations, self.cards, min(ENGINE_BLOCK_CELLS, at_most)):
+            if inside_of is not None:
+                inside_of[tuple(block)] = inside
+            size = int(np.prod(self.cards[block]))
+            if batch and cells + size > at_most:
+                yield batch
+                batch, cells = [], 0
+            batch.append(block)
+            cells += size
+        if batch:
+            yield batch
+
+    def _count_blocks(self, blocks: list[list[int]]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Each block's tables of row counts, error sums and largest errors (one axis per feature, codes shifted by
+        one), from one GROUP BY GROUPING SETS whose GROUPING() bitmask says which block a row
+        counts (a bit is set for each column the set does not group by)."""
+        self.cancel.raise_if_cancelled()
+        # in order of first appearance in the sets: Spark's GROUPING_ID must list them so
+        features = list(dict.fromkeys(f for block in blocks for f in block))
+        columns = [ident(f"c{f}") for f in features]
+        mask_of = {sum(1 << (len(features) - 1 - i) for i, f in enumerate(features) if f not in block): n
+                   for n, block in enumerate(blocks)}
+        sets = ", ".join("(" + ", ".join(ident(f"c{f}") for f in block) + ")" for block in blocks)
+        codes = ", ".join(f"coalesce({column}, -1) AS {ident(f'k{f}')}" for f, column in zip(features, columns))
+        found = np.array(self.store.rows(f"SELECT GROUPING({', '.join(columns)}) AS g, {codes}, count(*) AS n, "
+                                         f"sum(e) AS s, max(e) AS m FROM {self.table} GROUP BY GROUPING SETS ({sets})",
+                                         self.cancel), dtype=float).reshape(-1, len(features) + 4)
+        masks = found[:, 0].astype(np.int64)
+        tables = []
+        for mask, block in zip(mask_of, blocks):
+            cards = self.cards[block]
+            rows = masks == mask
+            local = np.column_stack([found[rows, 1 + features.index(f)].astype(np.int64) + 1 for f in block])
+            at = _mixed_radix(local, cards)
+            shape = tuple(int(c) for c in cards)
+            sizes = np.bincount(at, weights=found[rows, -3], minlength=int(np.prod(cards)))
+            error_sums = np.bincount(at, weights=found[rows, -2], minlength=sizes.size)
+            max_errors = np.zeros(sizes.size)
+            np.maximum.at(max_errors, at, found[rows, -1])
+            tables.append((np.rint(sizes).astype(np.int64).reshape(shape), error_sums.reshape(shape),
+                           max_errors.reshape(shape)))
+        return tables
 
     def _cell_totals(self, features: np.ndarray, local_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self._cells[tuple(int(f) for f in features)]
@@ -853,6 +885,44 @@ def slice_statistics_of_moments(
                                          outside.total / outside.size, math.sqrt(outside.variance), outside.size,
                                          equal_var=False, alternative="greater").pvalue
     return low, high, float(p_value) if np.isfinite(p_value) else 1.0
+
+
+def _grow_block(combination: tuple[int, ...], waiting: list[tuple[int, ...]], cards: np.ndarray,
+                at_most: float) -> list[int]:
+    """``combination``'s features plus, greedily, the features that complete the most of the
+    ``waiting`` combinations, while the block's cells stay within ``at_most``."""
+    block = list(combination)
+    if not waiting:
+        return sorted(block)
+    members = np.zeros((len(waiting), len(cards)), dtype=bool)
+    for row, other in enumerate(waiting):
+        members[row, list(other)] = True
+    inside = np.zeros(len(cards), dtype=bool)
+    inside[block] = True
+    cells = float(np.prod(cards[block].astype(float)))
+    while True:
+        missing = members & ~inside
+        gain = missing[missing.sum(axis=1) == 1].sum(axis=0)
+        gain[inside | (cells * cards > at_most)] = 0
+        if not gain.any():
+            return sorted(block)
+        feature = int(np.argmax(gain))
+        block.append(feature)
+        inside[feature] = True
+        cells *= float(cards[feature])
+
+
+def _engine_blocks(combinations: list[tuple[int, ...]], cards: np.ndarray,
+                   at_most: float) -> list[tuple[list[int], list[tuple[int, ...]]]]:
+    """The combinations gathered into blocks of features (each within ``at_most`` cells, or one
+    combination's own), each block with the combinations inside it."""
+    blocks, left = [], list(combinations)
+    while left:
+        block = _grow_block(left[0], left[1:], cards, at_most)
+        inside = [c for c in left if set(c) <= set(block)]
+        blocks.append((block, inside))
+        left = [c for c in left if not set(c) <= set(block)]
+    return blocks
 
 
 def _keys(predicates: np.ndarray, radix: int) -> np.ndarray:

@@ -23,7 +23,8 @@ another process and not counted. Passes:
   log's first 20% of time, then the per-column counts per (day, group) cell of the whole log;
 * **sample**: a 100,000-row uniform sample pulled for the passes that need rows.
 
-Run: ``.venv/bin/python tests/bench/bench_spark.py [--rows 10000000] [--skip discovery ...]`` (``--skip``
+Run: ``.venv/bin/python tests/bench/bench_spark.py [--rows 10000000] [--skip discovery ...] [--statements]``
+(``--statements`` lists each pass's statements with their time; ``--skip``
 leaves out a group of passes, to measure the others at a size where that group would not end in
 the time at hand; the table lists it as skipped). Not run by ``make test``
 (pytest skips this folder); it needs Java 17 and the ``spark`` extra.
@@ -52,6 +53,8 @@ def main() -> None:
     parser.add_argument("--skip", action="append", default=[], metavar="PASS",
                         help="leave out the passes whose group starts with PASS (e.g. 'discovery', 'checks', 'pages'), "
                              "to measure the others at a size where it would not finish in time; repeatable")
+    parser.add_argument("--statements", action="store_true",
+                        help="also list each pass's statements: how many of each kind and their time (wall, per call)")
     args = parser.parse_args()
     log = ensure_log(args.rows)
     with tempfile.TemporaryDirectory(prefix="sleuth-bench-spark-") as folder:
@@ -62,7 +65,7 @@ def main() -> None:
         try:
             url = server.url()
             print(f"server listening after {time.perf_counter() - started:.0f} s", flush=True)
-            rows = run_passes(url, log, Path(folder), tuple(args.skip))
+            rows = run_passes(url, log, Path(folder), tuple(args.skip), args.statements)
         finally:
             server.stop()
     print(f"\n{args.rows:,} rows x 30 columns ({log.stat().st_size / 2**20:,.0f} MB Parquet) on "
@@ -72,9 +75,11 @@ def main() -> None:
     print(f"\nclient peak {megabytes(peak)}: {'within' if peak < CLIENT_BUDGET_MB else 'OVER'} the 1 GB budget")
 
 
-def run_passes(url: str, log: Path, folder: Path, skipped: tuple[str, ...] = ()) -> list[list[str]]:
+def run_passes(url: str, log: Path, folder: Path, skipped: tuple[str, ...] = (),
+               statements: bool = False) -> list[list[str]]:
     """Each pass once, in order, with its time, rows moved and the peak after it (but those
-    whose name starts with one of ``skipped``, and the passes that read their result)."""
+    whose name starts with one of ``skipped``, and the passes that read their result); with
+    ``statements``, each pass's statements too (:func:`timed_statements`)."""
     import analysis.engine.spark_store as spark_store
     from analysis.discovery.failing_slices import DiscoverySettings, failing_slices
     from analysis.engine.pages import open_keyset_table, page_after, page_at, page_before
@@ -94,6 +99,7 @@ def run_passes(url: str, log: Path, folder: Path, skipped: tuple[str, ...] = ())
         return original(result)
 
     spark_store.SparkResult.arrow = counted
+    sent = timed_statements(spark_store) if statements else None
     store = spark_store.SparkStore(url)
     rows: list[list[str]] = []
     state: dict = {}
@@ -104,11 +110,15 @@ def run_passes(url: str, log: Path, folder: Path, skipped: tuple[str, ...] = ())
             rows.append([name, "skipped", "", ""])
             return
         moved[0] = 0
+        if sent is not None:
+            sent.clear()
         started = time.perf_counter()
         state[name] = work()
         moved[0] += pulled(state[name])
         rows.append([name, f"{time.perf_counter() - started:.1f} s", f"{moved[0]:,}", megabytes(peak_rss_mb())])
         print(" | ".join(rows[-1]), flush=True)
+        if sent is not None:
+            print_statements(sent)
 
     try:
         timed("open", lambda: load_spark_log(store, [str(log)]))
@@ -137,6 +147,41 @@ def run_passes(url: str, log: Path, folder: Path, skipped: tuple[str, ...] = ())
     finally:
         store.close()
     return rows
+
+
+def timed_statements(spark_store) -> list[tuple[float, str]]:
+    """Record each statement Sleuth sends (its text's start) with the wall time from sending it
+    to its last row, around ``SparkStore.job_cursor`` (one per statement); returns the record."""
+    import contextlib
+
+    sent: list[tuple[float, str]] = []
+    frame, cursor = spark_store.SparkStore.frame, spark_store.SparkStore.job_cursor
+    current: list[str] = []
+
+    def framed(store, sql):
+        current.append(getattr(sql, "text", sql))
+        return frame(store, sql)
+
+    @contextlib.contextmanager
+    def timed_cursor(store, *args):
+        current.clear()
+        started = time.perf_counter()
+        with cursor(store, *args) as inner:
+            yield inner
+        sent.append((time.perf_counter() - started, current[0] if current else "?"))
+
+    spark_store.SparkStore.frame, spark_store.SparkStore.job_cursor = framed, timed_cursor
+    return sent
+
+
+def print_statements(sent: list[tuple[float, str]]) -> None:
+    """The pass's statements grouped by their first 60 characters, the costliest first."""
+    kinds: dict[str, list[float]] = {}
+    for seconds, text in sent:
+        kinds.setdefault(" ".join(text.split())[:60], []).append(seconds)
+    print(f"  {len(sent)} statements")
+    for kind, times in sorted(kinds.items(), key=lambda item: -sum(item[1])):
+        print(f"  {len(times):4d} x {sum(times):7.1f} s (max {max(times):.1f} s)  {kind}")
 
 
 def write_labels(log: Path, folder: Path) -> Path:
