@@ -232,32 +232,60 @@ def _category_counts(
 ) -> dict[tuple, dict[str, int]]:
     """Value counts keyed by (bucket, group_index, group_value, column): a categorical column
     that is also a group column is counted per group from the fine table; any other only
-    over all rows, from the rows."""
-    parts: list[str] = []
-    for column in spec.categorical:
-        if column in spec.groups:
-            c = spec.groups.index(column)
-            parts.append(
-                f"SELECT bucket, -1 AS gi, NULL AS gv, {c} AS col, g{c} AS value, sum(n) AS n "
-                f"FROM {ident(fine)} WHERE g{c} IS NOT NULL GROUP BY bucket, g{c}"
-            )
-            parts += [
-                f"SELECT bucket, {j} AS gi, g{j} AS gv, {c} AS col, g{c} AS value, sum(n) AS n "
-                f"FROM {ident(fine)} WHERE g{c} IS NOT NULL AND g{j} IS NOT NULL GROUP BY bucket, g{j}, g{c}"
-                for j in range(len(spec.groups)) if j != c
-            ]
+    over all rows, from the rows. One statement each (GROUPING SETS): a UNION ALL part per pair
+    of group columns or per column was one more scan each, the most costly statement of the
+    checks on Spark."""
     counts: dict[tuple, dict[str, int]] = {}
-    for b, gi, gv, c, value, n in store.rows(" UNION ALL ".join(parts), cancel) if parts else []:
-        counts.setdefault((_bucket(b), gi, gv, spec.groups[c]), {})[value] = int(n)
-    others = [c for c in spec.categorical if c not in spec.groups]
-    for i, column in enumerate(others):
-        rows = select(
-            [f"{bucket} AS bucket", f"CAST({ident(column)} AS VARCHAR) AS value", "count(*) AS n"],
-            ident(dataset.view), Sql(f"{ident(column)} IS NOT NULL") & condition, group_by=["ALL"],
-        )
-        for b, value, n in store.rows(rows, cancel):
-            counts.setdefault((_bucket(b), -1, None, column), {})[value] = int(n)
+    _count_group_categories(store, spec, fine, cancel, counts)
+    _count_other_categories(store, dataset, spec, condition, bucket, cancel, counts)
     return counts
+
+
+def _count_group_categories(store: Store, spec: CellSpec, fine: str, cancel: CancelToken,
+                            counts: dict[tuple, dict[str, int]]) -> None:
+    """The values of each categorical group column over all rows and in each other group's
+    levels, into ``counts``: one grouping set per such column and per pair of group columns
+    holding one (a pair's rows count either column's values in the other's levels)."""
+    columns = [spec.groups.index(c) for c in spec.categorical if c in spec.groups]
+    if not columns:
+        return
+    sets = sorted({tuple(sorted({c, j})) for c in columns for j in range(len(spec.groups))})
+    keys = [f"g{j}" for j in range(len(spec.groups))]
+    grouping_sets = ", ".join(f"(bucket, {', '.join(f'g{j}' for j in s)})" for s in sets)
+    query = (f"SELECT bucket, {', '.join(keys)}, {', '.join(f'grouping({k})' for k in keys)}, sum(n) "
+             f"FROM {ident(fine)} GROUP BY GROUPING SETS ({grouping_sets})")
+    width = len(keys)
+    for row in store.rows(query, cancel):
+        b, values, flags, n = _bucket(row[0]), row[1:1 + width], row[1 + width:1 + 2 * width], int(row[-1])
+        grouped = [j for j in range(width) if flags[j] == 0]
+        for c in grouped:
+            others = [j for j in grouped if j != c]
+            if c not in columns or values[c] is None or any(values[j] is None for j in others):
+                continue
+            key = (b, others[0], values[others[0]]) if others else (b, -1, None)
+            counts.setdefault((*key, spec.groups[c]), {})[values[c]] = n
+
+
+def _count_other_categories(store: Store, dataset: Dataset, spec: CellSpec, condition: Sql | None, bucket: str,
+                            cancel: CancelToken, counts: dict[tuple, dict[str, int]]) -> None:
+    """The values of every categorical column that is no group column, over all rows of each
+    bucket, into ``counts``: one pass over the rows, a grouping set per column."""
+    others = [c for c in spec.categorical if c not in spec.groups]
+    if not others:
+        return
+    keys = [f"k{i}" for i in range(len(others))]
+    inner = select([f"{bucket} AS bucket", *(f"CAST({ident(c)} AS VARCHAR) AS {k}" for c, k in zip(others, keys))],
+                   ident(dataset.view), condition)
+    query = Sql(
+        f"SELECT bucket, {', '.join(keys)}, {', '.join(f'grouping({k})' for k in keys)}, count(*) "
+        f"FROM ({inner.text}) AS counted GROUP BY GROUPING SETS ({', '.join(f'(bucket, {k})' for k in keys)})",
+        inner.params,
+    )
+    width = len(keys)
+    for row in store.rows(query, cancel):
+        i = list(row[1 + width:1 + 2 * width]).index(0)
+        if row[1 + i] is not None:
+            counts.setdefault((_bucket(row[0]), -1, None, others[i]), {})[row[1 + i]] = int(row[-1])
 
 
 def _cells(frame: pd.DataFrame, spec: CellSpec, categories: dict[tuple, dict[str, int]]) -> list[Cell]:
