@@ -140,6 +140,7 @@ class TaskRunner(QObject):
     def __init__(self, synchronous: bool = False, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._synchronous = synchronous
+        self._shut_down = False  # set by shutdown(): a job submitted after it is dropped
         self._ids = itertools.count(1)
         self._by_key: dict[str, Task] = {}
         self._active: dict[int, Task] = {}
@@ -216,6 +217,8 @@ class TaskRunner(QObject):
         job = lambda: self._run(task, fn, args, kwargs, outcomes, after_interactive, ahead)  # noqa: E731
         if self._synchronous:
             job()
+            return
+        if self._shut_down:  # a panel reacting to the window's teardown: no worker is left to run it
             return
         if task.lane == INTERACTIVE:
             with self._interactive_done:
@@ -410,6 +413,7 @@ class TaskRunner(QObject):
 
     def shutdown(self) -> None:
         """Cancel everything and wait for the workers, so no thread outlives the window."""
+        self._shut_down = True
         self.cancel_all()
         for pool in self._pools.values():
             pool.shutdown(wait=True, cancel_futures=True)
