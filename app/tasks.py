@@ -191,6 +191,9 @@ class TaskRunner(QObject):
         """
         notify = on_error is None if notify is None else notify
         task = Task(next(self._ids), key, label, lane, background=background and lane == HEAVY)
+        if self._shut_down:  # a panel reacting to the window's teardown: no worker is left to run it
+            task.cancel()
+            return task
         if key is not None:
             previous = self._by_key.get(key)
             if previous is not None:
@@ -217,8 +220,6 @@ class TaskRunner(QObject):
         job = lambda: self._run(task, fn, args, kwargs, outcomes, after_interactive, ahead)  # noqa: E731
         if self._synchronous:
             job()
-            return
-        if self._shut_down:  # a panel reacting to the window's teardown: no worker is left to run it
             return
         if task.lane == INTERACTIVE:
             with self._interactive_done:

@@ -286,3 +286,14 @@ def test_an_ahead_job_never_holds_back_jobs_submitted_before_it(runner, qtbot):
     release.set()
     qtbot.waitUntil(lambda: not runner.running(), timeout=5000)
     assert order == ["ahead ran", "earlier ended"]
+
+
+def test_a_job_submitted_after_shutdown_is_dropped_not_raised(qapp):
+    """A panel reacting to the window's teardown may submit after the workers are gone: the job
+    never runs, is not listed as running, and nothing raises."""
+    tasks = TaskRunner()
+    tasks.shutdown()
+    started, ran = [], []
+    tasks.sig_started.connect(started.append)
+    task = tasks.submit(lambda: ran.append(1), key="late", lane=HEAVY)
+    assert task.cancelled and tasks.running() == [] and started == [] and ran == []
