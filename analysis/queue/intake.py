@@ -28,7 +28,7 @@ from analysis.errors import SchemaError
 from analysis.metrics.outcomes import outcomes
 from analysis.data.time import time_window, timestamp_expr
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
-from analysis.query import ROW_ID, Sql, ident
+from analysis.query import ROW_ID, Sql, ident, inline
 from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.blame import TRACE_AT_MOST
 from analysis.queue.discoveries import DiscoveryCache
@@ -234,10 +234,9 @@ def _item_keys(frame: pd.DataFrame, dataset_name: str, has_id: bool) -> pd.Serie
 
 
 def _scope_text(condition: Sql | None) -> str:
-    """How the intake's rows were chosen, for the intake log (parameters shown in place)."""
-    if condition is None:
-        return "all rows"
-    return condition.text + (f" with {list(map(str, condition.params))}" if condition.params else "")
+    """How the intake's rows were chosen, for the intake log: the condition with its values in place
+    (``"device_type" = 'kiosk'``), as a reader would write it."""
+    return "all rows" if condition is None else inline(condition)
 
 
 def _python_time(value) -> _dt.datetime | None:
