@@ -3,7 +3,9 @@
 ``python -m tests.cpu_weights LOG [--set UNIT=SECONDS ...]`` reads the "CPU seconds by file"
 section that ``pytest -p tests.cpu_time`` prints into LOG. ``--set`` gives a unit the plugin
 cannot measure: the Spark folder's server runs in a JVM outside the worker's process, so its
-weight is the wall seconds the folder kept its worker busy (``--durations`` of its tests).
+weight is the wall seconds the folder kept its worker busy (``--durations`` of its tests), or its
+files' CPU plus the server's, which the server writes to ``server-cpu.txt`` in the run's
+``spark0`` folder (``tests/spark/conftest.py``).
 """
 
 from __future__ import annotations

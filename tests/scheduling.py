@@ -6,7 +6,8 @@ are added here:
 
 - Files that share a costly session fixture run on one worker, so it is built once per run
   and not once per worker: every file under ``tests/spark/`` talks to the local Spark Connect
-  server, whose JVM costs more CPU to start than most test files cost to run.
+  server, whose JVM costs more CPU to start than most test files cost to run; the files under
+  ``tests/realdata/`` read one corpus (7 CPU-s to build) and the same checks of its logs.
 - What each unit costs. xdist orders files by their number of tests, but one test on the 200k
   demo costs more than fifty on a small frame. The units are handed out heaviest first, by the
   seconds :data:`WEIGHTS_FILE` records (longest-processing-time order): the last units handed
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from xdist.scheduler import LoadFileScheduling
 
-SHARED_SESSION_FOLDERS = ("tests/spark/",)
+SHARED_SESSION_FOLDERS = ("tests/spark/", "tests/realdata/")
 """Folders whose files need one session resource: each folder is one unit of work."""
 
 WEIGHTS_FILE = Path(__file__).with_name("cpu_weights.json")

@@ -90,6 +90,18 @@ def test_the_spark_files_go_to_one_worker_as_one_unit():
     assert second[:6] == big
 
 
+def test_the_real_data_files_are_one_unit_weighed_as_their_files_sum():
+    """The corpus and its checks are built once per worker that asks: both files on one worker,
+    handed out by the sum of their files' seconds (60 here, above the 50 of the other file)."""
+    corpus = ["tests/realdata/test_corpus.py::test_a", "tests/realdata/test_corpus.py::test_b"]
+    grouping = ["tests/realdata/test_queue_grouping.py::test_c"]
+    other = [f"tests/views/test_big.py::test_{i}" for i in range(6)]
+    weights = {"tests/realdata/test_corpus.py": 35.0, "tests/realdata/test_queue_grouping.py": 25.0,
+               "tests/views/test_big.py": 50.0}
+    first, second = scheduled(other + corpus + grouping, weights)
+    assert first == corpus + grouping and second == other
+
+
 def test_units_go_out_by_weight_not_by_number_of_tests():
     """A file of two tests on the large demo outweighs one of forty on a small frame."""
     many = [f"tests/views/test_many.py::test_{i}" for i in range(40)]

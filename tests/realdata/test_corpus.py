@@ -141,20 +141,15 @@ PLANTED = [pytest.param(spec.name, index, id=f"{spec.name}-{incident.kind}-{'-'.
 
 
 @pytest.fixture(scope="session")
-def incident_checks(corpus):
-    """``sleuth check incident.parquet --model BASE`` of every case, run once per session:
-    (the check's findings, the log's time span)."""
-    from analysis.store import Store
-
-    store = Store(memory_limit="2GB")
+def incident_checks(corpus, checked_logs):
+    """``sleuth check incident.parquet --model BASE`` of every case (``checked_logs``: the
+    grouping tests queue the same runs): (the check's findings, the log's time span)."""
     checks = {}
     for name in NAMES:
-        folder, truth, _, log_path, model = files(corpus, name, "incident")
-        run = run_check(store, [log_path], model=served_by(model))
-        assert run.roles.label == truth["target"]
+        run, store = checked_logs(name, "incident")
+        assert run.roles.label == corpus[name][1]["target"]
         checks[name] = (run.findings, time_span(Scope(store, run.dataset, run.roles)))
-    yield checks
-    store.close()
+    return checks
 
 
 def finds(finding, planted: dict, span) -> bool:

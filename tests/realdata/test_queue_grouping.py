@@ -37,11 +37,8 @@ from scipy import stats
 from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.intake import intake_log
 from analysis.scope import Scope
-from analysis.store import Store
-from analysis.triage.check_report import run_check
 from analysis.workspace.workspace_file import Workspace
 from tests.realdata.corpus import CASES
-from tests.realdata.test_corpus import files, served_by
 
 SIGNIFICANCE = 0.05
 PURITY, RECALL = 0.9, 0.8
@@ -71,17 +68,16 @@ PROBLEMS = [pytest.param(spec.name, index, id=problem,
 
 
 @pytest.fixture(scope="session")
-def queued(corpus, tmp_path_factory):
-    """A case's log queued (once per session) into its own workspace, on first use:
+def queued(checked_logs, tmp_path_factory):
+    """A case's log queued (once per session) into its own workspace, on first use, with the
+    findings of its check (``checked_logs``: the diagnoses read the same runs):
     ``queued(case, log)`` -> (the queue's items, the queue)."""
-    store = Store(memory_limit="2GB")
     folder = tmp_path_factory.mktemp("queues")
     done, workspaces = {}, []
 
     def queue_of(name: str, log: str):
         if (name, log) not in done:
-            _, truth, _, log_path, model = files(corpus, name, log)
-            run = run_check(store, [log_path], model=served_by(model))
+            run, store = checked_logs(name, log)
             workspace = Workspace.open(folder / f"{name}-{log}.sleuth")
             workspaces.append(workspace)
             queue = FailureQueue(workspace)
@@ -91,7 +87,6 @@ def queued(corpus, tmp_path_factory):
     yield queue_of
     for workspace in workspaces:
         workspace.close()
-    store.close()
 
 
 def _rows_of(frame: pd.DataFrame, truth: dict, problem: dict, log: str) -> pd.Series:

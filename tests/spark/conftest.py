@@ -34,6 +34,21 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def group_cpu_seconds(group: int) -> float:
+    """CPU seconds (user and system, with reaped children) of the live processes of a process
+    group, from /proc: the Spark server's JVM is a grandchild in a session of its own, which
+    ``tests/cpu_time.py`` cannot see, and it shares the machine's cores with the workers."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[2]) == group:  # after the name: state, ppid, pgrp, ..., utime (11) to cstime (14)
+            total += sum(int(value) for value in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class StartingServer:
     """A Spark Connect server process that may still be starting (the JVM takes about a minute)."""
@@ -54,7 +69,10 @@ class StartingServer:
         return f"sc://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
+        """Stop the server, first writing its CPU seconds to ``server-cpu.txt`` next to its log."""
         if self.process.poll() is None:
+            seconds = group_cpu_seconds(self.process.pid)
+            self.log.with_name("server-cpu.txt").write_text(f"{seconds:.1f}\n")
             os.killpg(self.process.pid, signal.SIGTERM)
         try:
             self.process.wait(timeout=30)
@@ -133,3 +151,36 @@ def spark_store(spark_url):
     store = SparkStore(spark_url)
     yield store
     store.close()
+
+
+UNTOUCHED_COLUMNS = ["customer_age_days", "txn_count_24h", "hour", "merchant_category", "card_present"]
+"""The demo's columns that no incident of its log touches (``merchant_category``'s is in the
+training snapshot only)."""
+
+
+@pytest.fixture(scope="session")
+def narrow_demo_log(window_demo_files, tmp_path_factory) -> Path:
+    """The 20,000-row demo log (the window tests' demo, so a run generates it once) without
+    :data:`UNTOUCHED_COLUMNS`, for the passes whose statements grow with the columns: Spark plans
+    the checks' category counts one UNION ALL part per pair of group columns (``check --engine``'s
+    server CPU 67-73 s on the demo, 36 s on this log) and discovery's counts per combination of
+    features (``slices --engine`` 42 -> 34 s, ``compare --engine``'s regressed slices 40 -> 33 s),
+    while every incident of the log and its slices stay in it. Written while the JVM starts."""
+    import pandas as pd
+
+    path = tmp_path_factory.mktemp("narrow") / "predictions.parquet"
+    pd.read_parquet(window_demo_files.log).drop(columns=UNTOUCHED_COLUMNS).to_parquet(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def info_on_both(narrow_demo_log, spark_url) -> tuple[dict, dict]:
+    """``info``'s JSON on the narrow demo log with ``--engine`` and without, run once for the
+    tests that read it (each ``info --engine`` runs every log check on the server)."""
+    import json
+
+    from tests.app.run_cli import sleuth_in_process
+
+    argv = ["info", narrow_demo_log]
+    on_spark = sleuth_in_process(*argv, "--engine", spark_url, check=True).stdout
+    return json.loads(on_spark), json.loads(sleuth_in_process(*argv, check=True).stdout)

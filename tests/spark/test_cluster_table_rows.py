@@ -132,7 +132,7 @@ def test_a_killed_spark_server_is_one_sentence_and_the_pulled_rows_stay(rows_dem
                                                                        monkeypatch):
     from tests.spark.conftest import launch_server
 
-    server = launch_server(tmp_path, cores=1, small_data=True)  # its own: this test kills it
+    server = launch_server(tmp_path, cores=1, driver_memory="512m", small_data=True)  # its own: this test kills it
     window = None
     try:
         url = server.url()

