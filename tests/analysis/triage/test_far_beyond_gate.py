@@ -72,3 +72,24 @@ def test_a_clean_log_is_not_read_for_far_beyond_values(store, tmp_path):
     assert read_ungated, "the ungated scan counts far-beyond rows over the log"
     assert not [s for s in seen if "count_if" in s]
     assert gated == ungated == []
+
+
+def test_the_checks_give_the_same_symptoms_with_the_gate_as_without(store, tmp_path, monkeypatch):
+    """``run_checks`` hands the far-beyond scan its cells' extremes; with none handed (every
+    column counted over the rows, as before the gate) the symptoms are the same (compared
+    without their floats' last digits: DuckDB's parallel sums of doubles vary in them from run
+    to run)."""
+    from analysis.triage import checks
+
+    log, truth = unit_change_case()
+    scope, profile, _ = _profiled(store, tmp_path, log, "planted")
+    gated = checks.run_checks(scope, profile)
+    monkeypatch.setattr(checks, "all_rows_extremes", lambda cells: {})
+    assert _outline(checks.run_checks(scope, profile)) == _outline(gated)
+    assert any(s.kind == "unit_change" and s.columns == tuple(truth.columns) and "far_beyond" in s.evidence
+               for s in gated)
+
+
+def _outline(symptoms) -> list[tuple]:
+    """Each symptom's kind, columns, rows, window, subgroup and effect to 9 digits."""
+    return [(s.kind, s.columns, s.rows, s.start, s.end, s.group, round(float(s.effect), 9)) for s in symptoms]
