@@ -139,8 +139,9 @@ def _clustered(
 def _may_pass(extreme: tuple[float | None, float | None] | None, bounds: tuple[float | None, float | None]) -> bool:
     """Whether values spanning ``extreme`` (smallest, largest; None: unknown column) can hold
     one beyond ``bounds`` (:func:`far_beyond_bounds`): above the high bound, or below the low
-    one (a smallest value of 0 or less may still hide a small positive one, so it passes)."""
-    if extreme is None:
+    one (a smallest value of 0 or less may still hide a small positive one, so it passes). A
+    NaN extreme (an engine that orders NaN above every number) says nothing: it passes."""
+    if extreme is None or any(v is not None and math.isnan(v) for v in extreme):
         return True
     smallest, largest = extreme
     low, high = bounds

@@ -93,3 +93,17 @@ def test_the_checks_give_the_same_symptoms_with_the_gate_as_without(store, tmp_p
 def _outline(symptoms) -> list[tuple]:
     """Each symptom's kind, columns, rows, window, subgroup and effect to 9 digits."""
     return [(s.kind, s.columns, s.rows, s.start, s.end, s.group, round(float(s.effect), 9)) for s in symptoms]
+
+
+def test_a_column_passes_the_gate_unless_its_extremes_rule_out_every_far_value():
+    """Skipping is exact: a column is skipped only when no value between its extremes can be
+    beyond a bound; an unknown column, a NaN extreme or a smallest value of 0 or less pass."""
+    from analysis.triage.far_beyond import _may_pass
+
+    bounds = (0.5, 10.0)
+    assert not _may_pass((1.0, 5.0), bounds)
+    assert not _may_pass((None, None), bounds)  # no value at all
+    assert _may_pass((1.0, 11.0), bounds) and _may_pass((0.4, 5.0), bounds)
+    assert _may_pass((0.0, 5.0), bounds) and _may_pass((-3.0, 5.0), bounds)  # may hide a small positive value
+    assert _may_pass(None, bounds) and _may_pass((1.0, float("nan")), bounds)
+    assert not _may_pass((0.0, 5.0), (None, 10.0)) and _may_pass((0.0, 5.0), (None, 4.0))
