@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -138,6 +138,26 @@ def count_cells(
             key = (cell.bucket, cell.group)
             cells[key] = replace(cells[key], columns={**cells[key].columns, **cell.columns}) if key in cells else cell
     return list(cells.values())
+
+
+def all_rows_extremes(cells: Sequence[Cell]) -> dict[str, tuple[float | None, float | None]]:
+    """Each numeric column's smallest and largest value over every row counted (the all-rows
+    cells of every bucket; None for a column with no value): what a later pass over the same
+    rows can know without reading them, e.g. that no value lies beyond a bound."""
+    extremes: dict[str, tuple[float | None, float | None]] = {}
+    for cell in cells:
+        if cell.group:
+            continue
+        for name, counts in cell.columns.items():
+            if counts.bins:  # a numeric column's (its histogram has at least one bin)
+                low, high = extremes.get(name, (None, None))
+                extremes[name] = (_extreme(min, low, counts.minimum), _extreme(max, high, counts.maximum))
+    return extremes
+
+
+def _extreme(pick, known: float | None, value: float | None) -> float | None:
+    """``pick`` of two extremes, either of which may be None (no value)."""
+    return value if known is None else known if value is None else pick(known, value)
 
 
 def _column_batches(spec: CellSpec) -> list[CellSpec]:

@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 from scipy.spatial.distance import jensenshannon
 
-from analysis.triage.cells import Cell, ColumnCounts, count_cells
+from analysis.triage.cells import Cell, ColumnCounts, all_rows_extremes, count_cells
 from analysis.triage.novel_values import novel_value_symptoms
 from analysis.triage.far_beyond import UNIT_FACTORS, UNIT_TOLERANCE, far_beyond_symptoms, nearest_unit_factor
 from analysis.triage.row_scan import STUCK_MIN_REFERENCE_DISTINCT, FirstRows, row_level_symptoms, shared_first_rows
@@ -150,7 +150,8 @@ def run_checks(scope: Scope, profile: Profile, bucket: Bucket | None = None,
         symptoms += row_level_symptoms(scope, comparable, cancel, shared, profile, groups)
         progress(0.9, "Looking row by row for values far beyond the reference")
         seen = {c for s in symptoms if s.kind in VALUES_OFF_KINDS for c in s.columns}
-        symptoms += far_beyond_symptoms(scope, profile, [c for c in comparable if c.name not in seen], cancel, shared)
+        symptoms += far_beyond_symptoms(scope, profile, [c for c in comparable if c.name not in seen], cancel, shared,
+                                        all_rows_extremes(cells))
         progress(0.95, "Looking row by row for values the reference never held")
         symptoms += novel_value_symptoms(scope, profile, comparable, groups, symptoms, cancel, shared)
     progress(1.0, f"{len(symptoms)} symptom(s)")
