@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from analysis.query import ROW_ID, Sql, ident, inline
+from analysis.query import ROW_ID, Sql, ident
 
 PRIME = 2_147_483_647
 """2^31 - 1: ids are reduced modulo it, so id x factor stays below 2^62 (no BIGINT overflow)."""
@@ -35,13 +35,3 @@ def hash_sample(wanted: int, rows: int) -> Sql | None:
     if rows <= wanted:
         return None
     return Sql(f"{row_hash()} < {math.ceil(PRIME * wanted / rows)}")
-
-
-def hash_sample_counted(wanted: int, source: str, condition: Sql | None) -> str:
-    """:func:`hash_sample`'s condition for the rows of ``source`` matching ``condition``, their
-    count taken by the statement itself (a scalar subquery over the condition's columns), so one
-    scan can aggregate every row and the sample at once. Keeps the same rows: the threshold is
-    the same double division rounded up, and is at least ``PRIME`` (every row) when all fit.
-    On Spark the subquery runs first and its value is inlined (:mod:`analysis.engine.dialect`)."""
-    where = f" WHERE {inline(condition)}" if condition is not None else ""
-    return f"{row_hash()} < (SELECT ceil({PRIME * wanted} / greatest(count(*), 1)) FROM {source}{where})"
