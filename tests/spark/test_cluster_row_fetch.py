@@ -21,16 +21,14 @@ __all__ = ["rows_demo"]  # the module's demo fixture, used here too
 
 def test_a_cluster_row_the_pull_lacks_is_fetched_into_the_pull_and_selected(rows_demo, spark_url, qtbot, qsettings,
                                                                             monkeypatch):
-    frame = pd.read_parquet(rows_demo.log)
-    rows = frame[frame["amount"] > 20]  # the cluster's table, in file order (a row's id is its position)
     window = pulled_window(qtbot, qsettings, monkeypatch, spark_url, rows_demo.log)
     try:
+        cluster = window.table_panel.cluster_pages.cluster
+        rows = pd.read_parquet(rows_demo.log).query(FILTER)  # the cluster's table; an id is a row's place in the file
+        pulled_ids, pulled_view = set(cluster.sample.row_ids.tolist()), ident(window.session.active.dataset.view)
+        assert cluster.sample.rows == PULLED_ROWS and pulled_ids < set(rows.index)
         table = window.table_panel
         model, view = table.model, table.view
-        cluster = table.cluster_pages.cluster
-        pulled_ids = set(cluster.sample.row_ids.tolist())
-        pulled_view = ident(window.session.active.dataset.view)
-        assert FILTER == "amount > 20" and cluster.sample.rows == PULLED_ROWS
 
         view.setFocus()
         view.setCurrentIndex(model.index(0, 0))
