@@ -16,10 +16,11 @@ Its functions run as jobs on the task runner (progress, cancel); the panel runs 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from analysis.dataset import Dataset
+from analysis.engine.fetched_rows import append_rows, fetch_engine_row
 from analysis.engine.pages import (
     Bookmark, KeysetPage, KeysetTable, bookmark_of, find_beyond, open_keyset_table, page_after, page_at, page_before,
 )
@@ -49,6 +50,9 @@ class ClusterTable:
     dataset: Dataset
     condition: Sql | None
     sample: Sample
+    fetched: dict[int, int] = field(default_factory=dict)
+    """Rows fetched from the cluster into the pull since (their id there -> their local id)."""
+    _fetching: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def url(self) -> str:
@@ -63,8 +67,27 @@ class ClusterTable:
 
     def pulled_row(self, row_id: int | None) -> int | None:
         """The pull's row (its local id) that is the cluster's row ``row_id``; None when the
-        pull does not hold it (a sample, or a row outside the pull's filter)."""
-        return self.sample.pulled_row(row_id)
+        pull does not hold it (a sample, or a row outside the pull's filter) and it was not
+        fetched since (:meth:`fetch_row`)."""
+        local = self.sample.pulled_row(row_id)
+        return self.fetched.get(row_id) if local is None else local
+
+    def fetch_row(self, local, pulled: Dataset, row_id: int, cancel: CancelToken = NEVER_CANCELLED) -> int:
+        """The local id of the cluster's row ``row_id`` in ``pulled`` (the pull's log in the
+        ``local`` store), fetched from the cluster first when the pull lacks it: one keyed query,
+        one row back, appended to the pulled rows so the other panels read it. One fetch at a
+        time, so the fetched rows' ids stay dense."""
+        with self._fetching:
+            known = self.pulled_row(row_id)
+            if known is not None:
+                return known
+            rows = fetch_engine_row(self.store, self.dataset, row_id, cancel)
+            if rows.empty:
+                raise InputError(f"row id {row_id:,} is no longer in the table on {self.url}")
+            first = pulled.row_count + len(self.fetched)
+            append_rows(local, pulled, rows.head(1), first, cancel)
+            self.fetched[row_id] = first
+            return first
 
     def pulled_rows(self, row_ids: Iterable[int]) -> tuple[list[int], int]:
         """The pull's rows among the cluster's ``row_ids``, and how many of those are not in it."""
@@ -80,8 +103,9 @@ class ClusterTable:
         local = self.pulled_row(row_id)
         if local is None:
             return (f"row id {row_id:,} is on {self.url} only, not among the {self.sample.rows:,} pulled rows "
-                    f"the other panels read: they show no row")
-        return f"row id {row_id:,} on {self.url} is row {local:,} of the pulled rows: the other panels show it"
+                    f"the other panels read: fetching it from the cluster…")
+        fetched = ", fetched from the cluster," if row_id in self.fetched else ""
+        return f"row id {row_id:,} on {self.url}{fetched} is row {local:,} of the pulled rows: the other panels show it"
 
     def close(self) -> None:
         """Stop the session (the cluster drops its temporary views) without waiting more than

@@ -102,12 +102,14 @@ def _inline_aggregated_subqueries(tree: exp.Expression, scalar: Callable[[str], 
 
 def _cached_view(create: exp.Create) -> str:
     """``CREATE [TEMP] TABLE t AS SELECT``: Sleuth's scratch tables are session-scoped, so on
-    Spark they are cached temporary views (never a table written into the user's catalog)."""
+    Spark they are cached temporary views (never a table written into the user's catalog),
+    cached lazily: the first statement that reads one fills the cache as it runs, where an eager
+    cache ran a job of its own to fill it and the first reader then scanned it again."""
     body = create.expression.transform(_spark_form).sql(dialect=SparkSql)
     name = create.this.sql(dialect=SparkSql)
     if create.kind == "VIEW":
         return f"CREATE OR REPLACE TEMPORARY VIEW {name} AS {body}"
-    return f"CACHE TABLE {name} AS {body}"
+    return f"CACHE LAZY TABLE {name} AS {body}"
 
 
 def _spark_form(node: exp.Expression) -> exp.Expression:

@@ -213,15 +213,20 @@ def plan_bins(
     usable = [c for c in columns if not any(m in c.dtype.upper() for m in _NESTED_MARKERS)]
     if not usable:
         return []
+    summaries = summarise_columns(store, view, usable, condition, n_bins, cancel)
+    limits = {c.name: n_bins if _is_ordered(c) else max_categories for c in usable}
+    # the columns whose bins depend on their most frequent values: every column not cut at its
+    # quantiles, and those the approximate distinct count says may have too few values to be
+    valued = [c.name for c, summary in zip(usable, summaries) if len(summary.edges) < 3 or summary.distinct <= n_bins]
+    frequent = dict(zip(valued, _frequent_values_of(store, view, valued, condition,
+                                                    [limits[name] + 1 for name in valued], cancel)))
     features = []
-    for column, summary in zip(usable, summarise_columns(store, view, usable, condition, n_bins, cancel)):
-        edges = _quantile_edges(store, view, column, summary, condition, n_bins, cancel)
-        if edges:
-            bins = _range_bins(column.name, edges)
+    for column, summary in zip(usable, summaries):
+        values = frequent.get(column.name, ([], 0))[0]
+        if len(summary.edges) >= 3 and (summary.distinct > n_bins or len(values) > n_bins):
+            bins = _range_bins(column.name, summary.edges)  # what _quantile_edges decides, from the same values
         else:
-            limit = n_bins if _is_ordered(column) else max_categories
-            values, _ = _frequent_values(store, view, column.name, condition, limit + 1, cancel)
-            bins = _value_bins(column.name, values, limit)
+            bins = _value_bins(column.name, values, limits[column.name])
         if summary.has_null:
             bins.append(BinPredicate(column.name, IS_NULL))
         features.append(BinnedFeature(column, tuple(bins)))
@@ -373,7 +378,7 @@ def _range_bins(name: str, edges: Sequence[Any]) -> list[BinPredicate]:
 
 
 def _frequent_values(
-    store: Store, view: str, name: str, condition: Sql | None, limit: int, cancel: CancelToken
+    store: Store, view: str, name: str, condition: Sql | None, limit: int, cancel: CancelToken = NEVER_CANCELLED
 ) -> tuple[list[Any], int]:
     """Up to ``limit`` of the most frequent non-NULL values, most frequent first (ties by
     value), and how many distinct non-NULL values there are in all."""
@@ -384,6 +389,33 @@ def _frequent_values(
     )
     ranked = store.rows(query, cancel)
     return [value for value, _ in ranked], int(ranked[0][1]) if ranked else 0
+
+
+def _frequent_values_of(
+    store: Store, view: str, names: Sequence[str], condition: Sql | None, limits: Sequence[int],
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> list[tuple[list[Any], int]]:
+    """:func:`_frequent_values` of several columns (``limits[i]`` values of ``names[i]``) from
+    one statement: one GROUP BY GROUPING SETS, one set per column, ranked within each set, so
+    Spark scans the table once for all of them instead of once per column."""
+    if len(names) < 2:
+        return [_frequent_values(store, view, name, condition, limit, cancel) for name, limit in zip(names, limits)]
+    columns = [ident(name) for name in names]
+    masks = [(1 << len(names)) - 1 - (1 << (len(names) - 1 - i)) for i in range(len(names))]  # GROUPING()'s bits
+    counted = select([f"GROUPING({', '.join(columns)}) AS g", *columns, "count(*) AS n"], ident(view), condition,
+                     group_by=["GROUPING SETS (" + ", ".join(f"({column})" for column in columns) + ")"])
+    grouped = " OR ".join(f"(g = {mask} AND {column} IS NOT NULL)" for mask, column in zip(masks, columns))
+    ranks = (f"SELECT *, row_number() OVER (PARTITION BY g ORDER BY n DESC, {', '.join(columns)}) AS r, "
+             f"count(*) OVER (PARTITION BY g) AS d FROM ({counted.text}) AS counted WHERE {grouped}")
+    limit = "CASE g " + " ".join(f"WHEN {mask} THEN {int(at_most)}" for mask, at_most in zip(masks, limits)) + " END"
+    rows = store.rows(Sql(f"SELECT g, r, d, {', '.join(columns)} FROM ({ranks}) AS ranked WHERE r <= {limit}",
+                          counted.params), cancel)
+    found = {mask: ([], 0) for mask in masks}
+    for g, r, d, *values in sorted(rows, key=lambda row: (row[0], row[1])):
+        at = masks.index(int(g))
+        found[int(g)][0].append(values[at])
+        found[int(g)] = (found[int(g)][0], int(d))
+    return [found[mask] for mask in masks]
 
 
 def _value_bins(name: str, values: list[Any], limit: int) -> list[BinPredicate]:

@@ -368,13 +368,38 @@ class TablePanel(Panel):
 
     def _on_current_row(self, current, _previous) -> None:
         """Select the row for the other panels; on a cluster's table, the pull's row with the
-        cluster row's id (none when the pull lacks it), and the note says which."""
+        cluster row's id, and the note says which. A row the pull lacks is fetched from the
+        cluster into the pull (a job), and selected when it arrives; meanwhile none is."""
         row_id = self.model.row_id(current.row()) if current.isValid() else None
         if self.cluster_pages is not None:
             cluster = self.cluster_pages.cluster
+            self.cancel_job("fetch-row")
             self._note_row(cluster.where_row(row_id))
-            row_id = cluster.pulled_row(row_id)
+            local = cluster.pulled_row(row_id)
+            if local is None and row_id is not None and self.session.active is not None:
+                self._fetch_row(cluster, row_id)
+            row_id = local
         self.session.run(SelectRow(row_id))
+
+    def _fetch_row(self, cluster, row_id: int) -> None:
+        """Fetch the cluster's row ``row_id`` into the pull, then select it if it is still current."""
+        def fetched(_local: int) -> None:
+            if self.cluster_pages is not None and self.cluster_pages.cluster is cluster and self._current_id() == row_id:
+                self._on_current_row(self.view.currentIndex(), None)
+
+        def failed(exc: BaseException) -> None:
+            if self._current_id() == row_id:
+                first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                self._note_row(f"row id {row_id:,} could not be fetched from {cluster.url} ({first_line}): "
+                               f"the other panels show no row")
+
+        self.run_job("fetch-row", cluster.fetch_row, self.session.store, self.session.active.dataset, row_id,
+                     lane=TABLE, label=f"Fetching row id {row_id:,} from {cluster.url}", on_done=fetched,
+                     on_error=failed)
+
+    def _current_id(self) -> int | None:
+        current = self.view.currentIndex()
+        return self.model.row_id(current.row()) if current.isValid() else None
 
     def _note_row(self, text: str) -> None:
         self.row_note.setText(text)

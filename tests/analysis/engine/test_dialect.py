@@ -27,7 +27,7 @@ def test_a_strange_column_name_stays_one_identifier():
 
 
 def test_scratch_tables_become_cached_views_and_are_dropped_as_views():
-    assert to_spark('CREATE TABLE "s_1" AS SELECT * FROM "log" LIMIT 5').startswith("CACHE TABLE `s_1` AS SELECT")
+    assert to_spark('CREATE TABLE "s_1" AS SELECT * FROM "log" LIMIT 5').startswith("CACHE LAZY TABLE `s_1` AS SELECT")
     assert to_spark('DROP TABLE IF EXISTS "s_1"') == "DROP VIEW IF EXISTS `s_1`"
 
 

@@ -11,6 +11,7 @@ from PySide6.QtCore import QPoint, Qt
 from analysis.data.loading import open_dataset
 from analysis.engine.sample import Sample
 from analysis.progress import NEVER_CANCELLED
+from analysis.query import ROW_ID, ident
 from analysis.store import Store
 from app.commands import AddDataset
 from app.spark_table import ClusterTable
@@ -108,13 +109,20 @@ def test_the_table_pages_over_the_cluster_and_falls_back_to_the_pull(qtbot, clus
     view.scrollTo(model.index(middle, amount))
     settle(qtbot, window)
     assert shown(middle, "amount") == (ordered.index[middle], ordered["amount"].iloc[middle])
-    current = view.currentIndex().row()
-    assert window.session.selected_row == table.cluster_pages.cluster.pulled_row(model.row_id(current))
+    view.setCurrentIndex(model.index(middle, amount))  # the pull's row, or fetched into the pull
+    settle(qtbot, window)
+    cluster = table.cluster_pages.cluster
+    selected = window.session.selected_row
+    assert selected is not None and selected == cluster.pulled_row(ordered.index[middle])
+    assert window.session.store.scalar(
+        f"SELECT request_id FROM {ident(window.session.active.dataset.view)} WHERE {ident(ROW_ID)} = {selected}"
+    ) == ordered["request_id"].iloc[middle]
 
     cluster_store.dead = True
     view.scrollTo(model.index(len(frame) - 300, amount))
     qtbot.waitUntil(lambda: table.window is not None, timeout=30_000)
     settle(qtbot, window)
-    assert table.cluster_pages is None and model.rowCount() == PULLED
-    assert table.status.text() == (f"{PULLED:,} rows; the table on {URL} could not be read "
+    pulled = PULLED + len(cluster.fetched)  # the rows fetched into the pull are pulled rows now
+    assert table.cluster_pages is None and model.rowCount() == pulled
+    assert table.status.text() == (f"{pulled:,} rows; the table on {URL} could not be read "
                                    f"(Connection refused): it shows the pulled rows")

@@ -1,5 +1,5 @@
 """The cluster's table as a full table, by keys and clicks: its selection drives the other panels
-through the pull's row with the same id on the cluster (and says when the pull lacks it), Ctrl+C
+through the pull's row with the same id on the cluster (fetched into the pull when it lacks it), Ctrl+C
 copies cells read from the cluster, find searches the cluster, "add to queue" queues the pull's
 rows, and a slice typed in the slice bar filters the cluster's pages. The cluster is the DuckDB
 stand-in of ``test_table_cluster.py`` (same SQL on both engines);
@@ -27,7 +27,7 @@ def loaded(qtbot, model, row: int) -> int:
     return model.row_id(row)
 
 
-def test_selecting_a_cluster_row_selects_the_pulled_row_with_its_id_or_says_it_is_not_pulled(qtbot, cluster_window):
+def test_selecting_a_cluster_row_selects_the_pulled_row_with_its_id_or_fetches_it_into_the_pull(qtbot, cluster_window):
     window, frame, _ = cluster_window
     table = window.table_panel
     model, view = table.model, table.view
@@ -45,10 +45,14 @@ def test_selecting_a_cluster_row_selects_the_pulled_row_with_its_id_or_says_it_i
     assert request == frame["request_id"].iloc[step]
     assert table.row_note.text() == f"row id {step:,} on {URL} is row 1 of the pulled rows: the other panels show it"
 
-    qtbot.keyClick(view, Qt.Key_Down)  # row step + 1 was not pulled
+    qtbot.keyClick(view, Qt.Key_Down)  # row step + 1 was not pulled: fetched from the cluster into the pull
     settle(qtbot, window)
-    assert window.session.selected_row is None
-    assert table.row_note.text().startswith(f"row id {step + 1:,} is on {URL} only, not among the 1,500 pulled")
+    selected = window.session.selected_row
+    assert selected == 1_500  # after the pull's rows
+    request = window.session.store.scalar(f"SELECT request_id FROM {pulled_view} WHERE {ident(ROW_ID)} = {selected}")
+    assert request == frame["request_id"].iloc[step + 1]
+    assert table.row_note.text() == (f"row id {step + 1:,} on {URL}, fetched from the cluster, is row 1,500 of the "
+                                     f"pulled rows: the other panels show it")
 
 
 def test_copy_find_and_a_slice_work_on_the_cluster_table(qtbot, cluster_window):
