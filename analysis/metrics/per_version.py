@@ -242,7 +242,7 @@ def _metric_table(
     keys = _keys(bucket)
     if roles.task is TaskType.REGRESSION:
         return _regression_table(store.df(_regression_sql(rows, keys), cancel))
-    groups = store.df(_classification_sql(rows, keys, with_calibration), cancel)
+    groups = _with_labelled_sums(store.df(_classification_sql(rows, keys, with_calibration), cancel))
     table = _classification_table(groups, keys, roles.task, with_calibration)
     if with_auc and out.confidence is not None:
         if before_auc is not None:
@@ -295,20 +295,32 @@ def _common_aggregates() -> list[str]:
 
 
 def _classification_sql(rows: Sql, keys: list[str], with_calibration: bool) -> Sql:
+    """The metrics pass of a classifier. A class label is NULL exactly where the row has no
+    label, and ``y_true`` is a group key, so the labelled rows' counts and sums are the
+    groups' own where ``y_true`` is set (:func:`_with_labelled_sums`), not aggregates filtered
+    on ``has_label``: three such filters took 0.11 of the pass's 0.92 CPU-s at 10M rows."""
     group = keys + ["y_true", "y_pred"] + (["calibration_bin"] if with_calibration else [])
-    aggregates = _common_aggregates() + [
+    aggregates = [a for a in _common_aggregates() if " AS labelled" not in a] + [
         "COUNT(confidence) AS scored",
         "SUM(confidence) AS confidence_sum",
         "SUM(confidence * confidence) AS confidence_square_sum",
-        "COUNT(confidence) FILTER (WHERE has_label) AS scored_labelled",
-        "SUM(confidence) FILTER (WHERE has_label) AS labelled_confidence_sum",
-        "SUM(confidence_hit) FILTER (WHERE has_label AND confidence IS NOT NULL) AS hit_sum",
+        # a calibration hit is NULL without a label (it is the label, or compares with it)
+        "SUM(confidence_hit) FILTER (WHERE confidence IS NOT NULL) AS hit_sum",
         "COUNT(log_loss) AS log_loss_n",
         "SUM(log_loss) AS log_loss_sum",
         "SUM(log_loss * log_loss) AS log_loss_square_sum",
     ]
     text = f"SELECT {', '.join(group + aggregates)} FROM ({rows.text}) GROUP BY {', '.join(group)}"
     return Sql(text, rows.params)
+
+
+def _with_labelled_sums(groups: pd.DataFrame) -> pd.DataFrame:
+    """``groups`` of :func:`_classification_sql` with the labelled rows' count, scored count
+    and confidence sum: the groups' own where the label is set, else 0."""
+    labelled = groups["y_true"].notna()
+    return groups.assign(labelled=groups["rows"].where(labelled, 0),
+                         scored_labelled=groups["scored"].where(labelled, 0),
+                         labelled_confidence_sum=groups["confidence_sum"].where(labelled, 0.0))
 
 
 def _regression_sql(rows: Sql, keys: list[str]) -> Sql:
