@@ -280,26 +280,32 @@ class TaskRunner(QObject):
         between two messages (a short check) still shows its name. Dropping it instead left
         the status bar on an older step. A final ``fraction`` of 1.0 is shown at once."""
         lock = threading.Lock()
-        state = {"shown_at": float("-inf"), "pending": False}
+        state = {"shown_at": float("-inf"), "pending": 0, "generation": 0}
 
-        def show() -> None:  # on the GUI thread
+        def show(generation: int) -> None:  # on the GUI thread, when the interval ends
             with lock:
-                state["pending"], state["shown_at"] = False, self._clock()
+                if state["pending"] != generation:
+                    return  # shown directly since: a later message came after the interval
+                state["pending"], state["shown_at"] = 0, self._clock()
             self._emit_progress(task)
 
         def report(fraction: float, message: str = "") -> None:
             with lock:
                 task.fraction, task.message = fraction, message
-                if state["pending"] and fraction < 1.0:
+                now = self._clock()
+                wait_s = state["shown_at"] + PROGRESS_INTERVAL_S - now
+                if wait_s <= 0 or fraction >= 1.0:
+                    state["pending"], state["shown_at"] = 0, now
+                elif state["pending"]:
                     return  # the delivery already scheduled shows this message
-                wait_s = state["shown_at"] + PROGRESS_INTERVAL_S - self._clock()
-                state["pending"] = wait_s > 0 and fraction < 1.0
-                if not state["pending"]:
-                    state["shown_at"] = self._clock()
-            if wait_s > 0 and fraction < 1.0:
-                self._deliver(lambda: QTimer.singleShot(max(1, round(wait_s * 1000)), self, show))
-            else:
+                else:
+                    state["generation"] += 1
+                    state["pending"] = generation = state["generation"]
+            if wait_s <= 0 or fraction >= 1.0:
                 self._deliver(lambda: self._emit_progress(task))
+            else:
+                self._deliver(lambda: QTimer.singleShot(max(1, round(wait_s * 1000)), self,
+                                                        lambda: show(generation)))
 
         return report
 

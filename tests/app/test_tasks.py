@@ -88,6 +88,25 @@ def test_progress_within_the_interval_is_shown_when_it_ends_the_latest_winning(q
         tasks.shutdown()
 
 
+def test_progress_after_the_interval_is_shown_at_once_while_a_coalesced_one_waits(qapp):
+    """A message coalesced into a delivery at the interval's end does not hold back one that
+    comes after the interval: a synchronous runner (no event loop while its job runs, so the
+    waiting delivery cannot run) still shows it, as it shows a step's name in the tests."""
+    now = [0.0]
+    tasks = TaskRunner(synchronous=True, clock=lambda: now[0])
+    shown = []
+    tasks.sig_progress.connect(lambda task: shown.append(task.message))
+
+    def job(progress):
+        for at, name in ((0.0, "Loading"), (0.01, "Nulls"), (0.2, "Blaming training batches")):
+            now[0] = at
+            progress(at, name)
+
+    tasks.submit(job)
+    assert shown == ["Loading", "Blaming training batches"]
+    tasks.shutdown()
+
+
 def test_cancel_interrupts_a_running_duckdb_statement(runner, qtbot, store):
     outcome = []
     started = threading.Event()
