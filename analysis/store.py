@@ -72,14 +72,21 @@ class Store:
         """A cursor whose running statement is interrupted when ``cancel`` fires.
 
         An interrupted statement raises inside DuckDB; it is re-raised as :class:`Cancelled`
-        so callers see one exception for "the user stopped this". A token cancelled before the
-        statement starts stops it here: interrupting a cursor that runs nothing yet does nothing,
-        so a job cancelled between two statements would otherwise run every later one.
+        so callers see one exception for "the user stopped this". A cancel is never lost:
+
+        * before the cursor is armed, or while it is being armed: refused here, after arming,
+          before any statement runs (a job cancelled between two statements runs no later one);
+        * after arming: DuckDB forgets an interrupt that lands while its cursor runs nothing
+          (the statement about to start would then run to its end), so the cancel keeps
+          interrupting the cursor until the statement stops and the cursor closes
+          (:class:`_Interrupter`).
         """
         cancel.raise_if_cancelled()
         cur = self.cursor()
-        unregister = cancel.on_cancel(cur.interrupt)
+        interrupter = _Interrupter(cur)
+        unregister = cancel.on_cancel(interrupter.start)
         try:
+            cancel.raise_if_cancelled()  # cancelled while arming: its interrupt found no statement
             yield cur
         except duckdb.InterruptException as exc:
             raise Cancelled() from exc
@@ -89,7 +96,7 @@ class Store:
             raise
         finally:
             unregister()
-            cur.close()
+            interrupter.close()
 
     def execute(self, sql: Sql | str, cancel: CancelToken = NEVER_CANCELLED) -> None:
         sql = Sql(sql) if isinstance(sql, str) else sql
@@ -129,3 +136,43 @@ class Store:
 
     def close(self) -> None:
         self._con.close()
+
+
+class _Interrupter:
+    """Interrupts one job cursor from the moment its job is cancelled until the cursor closes.
+
+    ``cursor.interrupt()`` stops the statement running on the cursor, but one sent in the
+    instant before a statement starts (the job checked its token, then called ``execute``) is
+    dropped by DuckDB, and that statement would run to its end. So a cancel starts a daemon
+    thread that repeats the interrupt every ``PERIOD_S`` until :meth:`close`: the statement is
+    stopped at most one period after it starts, whenever the cancel landed. The lock keeps an
+    interrupt off a closed cursor; cancels are rare, so the thread costs nothing in normal runs.
+    """
+
+    PERIOD_S = 0.01
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        self._cursor = cursor
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+
+    def start(self) -> None:
+        """The token's cancel hook: interrupt at once, then keep at it off the caller's thread."""
+        if self._interrupt():
+            threading.Thread(target=self._repeat, name="sleuth-interrupt", daemon=True).start()
+
+    def _interrupt(self) -> bool:
+        with self._lock:
+            if self._closed.is_set():
+                return False
+            self._cursor.interrupt()
+            return True
+
+    def _repeat(self) -> None:
+        while not self._closed.wait(self.PERIOD_S) and self._interrupt():
+            pass
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed.set()
+            self._cursor.close()

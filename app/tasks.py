@@ -137,9 +137,11 @@ class TaskRunner(QObject):
     sig_error = Signal(object, str)  # Task, one-line message for the notification surface
     _sig_deliver = Signal(object)  # a callable to run on the GUI thread
 
-    def __init__(self, synchronous: bool = False, parent: QObject | None = None) -> None:
+    def __init__(self, synchronous: bool = False, parent: QObject | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(parent)
         self._synchronous = synchronous
+        self._clock = clock  # seconds, for spacing progress messages (a test's clock stands still)
         self._shut_down = False  # set by shutdown(): a job submitted after it is dropped
         self._ids = itertools.count(1)
         self._by_key: dict[str, Task] = {}
@@ -272,15 +274,38 @@ class TaskRunner(QObject):
             QTimer.singleShot(0, self, lambda: self._cancelled(task, outcomes))
 
     def _progress_reporter(self, task: Task) -> Callable[[float, str], None]:
-        last = [0.0]
+        """A job's progress sink that shows at most one message per ``PROGRESS_INTERVAL_S``
+        without losing the last: a message within the interval of the one shown is kept and
+        shown when the interval ends (the latest kept wins), so a step that starts and ends
+        between two messages (a short check) still shows its name. Dropping it instead left
+        the status bar on an older step. A final ``fraction`` of 1.0 is shown at once."""
+        lock = threading.Lock()
+        state = {"shown_at": float("-inf"), "pending": 0, "generation": 0}
+
+        def show(generation: int) -> None:  # on the GUI thread, when the interval ends
+            with lock:
+                if state["pending"] != generation:
+                    return  # shown directly since: a later message came after the interval
+                state["pending"], state["shown_at"] = 0, self._clock()
+            self._emit_progress(task)
 
         def report(fraction: float, message: str = "") -> None:
-            now = time.monotonic()
-            if now - last[0] < PROGRESS_INTERVAL_S and fraction < 1.0:
-                return
-            last[0] = now
-            task.fraction, task.message = fraction, message
-            self._deliver(lambda: self._emit_progress(task))
+            with lock:
+                task.fraction, task.message = fraction, message
+                now = self._clock()
+                wait_s = state["shown_at"] + PROGRESS_INTERVAL_S - now
+                if wait_s <= 0 or fraction >= 1.0:
+                    state["pending"], state["shown_at"] = 0, now
+                elif state["pending"]:
+                    return  # the delivery already scheduled shows this message
+                else:
+                    state["generation"] += 1
+                    state["pending"] = generation = state["generation"]
+            if wait_s <= 0 or fraction >= 1.0:
+                self._deliver(lambda: self._emit_progress(task))
+            else:
+                self._deliver(lambda: QTimer.singleShot(max(1, round(wait_s * 1000)), self,
+                                                        lambda: show(generation)))
 
         return report
 

@@ -240,7 +240,7 @@ def profile_columns(store: "Store", dataset: "Dataset", sample_rows: int = PROFI
     table = store.new_name("profile_sample")
     _first_rows_into(store, table, dataset, sample_rows)
     try:
-        return _profile_sample(store, ident(table), columns, progress, cancel)
+        return _profile_sample(store, ident(table), columns, progress, cancel, sample_rows)
     finally:
         store.execute(f"DROP TABLE IF EXISTS {ident(table)}")
 
@@ -268,15 +268,17 @@ def _first_rows_into(store: "Store", table: str, dataset: "Dataset", rows: int) 
 
 
 def _profile_sample(store: "Store", sample: str, columns: list["Column"], progress: Progress,
-                    cancel: CancelToken) -> list[ColumnProfile]:
-    """Profile the sample table ``sample`` in batches of columns (see PROFILE_BATCH_COLUMNS)."""
+                    cancel: CancelToken, sample_rows: int = PROFILE_SAMPLE_ROWS) -> list[ColumnProfile]:
+    """Profile the sample table ``sample`` (at most ``sample_rows`` rows) in batches of columns
+    (see PROFILE_BATCH_COLUMNS)."""
     rows, values = 0, []
     for start in range(0, len(columns), PROFILE_BATCH_COLUMNS):
         cancel.raise_if_cancelled()
         progress(start / len(columns), f"Profiling columns {start + 1:,}-{min(start + PROFILE_BATCH_COLUMNS, len(columns)):,}"
                                        f" of {len(columns):,}")
         batch = columns[start:start + PROFILE_BATCH_COLUMNS]
-        stats = store.rows(f"SELECT count(*), {', '.join(_profile_parts(c) for c in batch)} FROM {sample}", cancel)[0]
+        parts = ", ".join(_profile_parts(c, sample_rows) for c in batch)
+        stats = store.rows(f"SELECT count(*), {parts} FROM {sample}", cancel)[0]
         rows = stats[0]
         values += list(stats[1:])
     partial = []
@@ -301,9 +303,17 @@ def _profile_sample(store: "Store", sample: str, columns: list["Column"], progre
     return [replace(p, value_counts=counts.get(p.name, ())) for p in partial]
 
 
-def _profile_parts(column: "Column") -> str:
+COUNT_DISTINCT_FROM_ROWS = 10_000
+"""From this many sample rows, a column's distinct values are counted by ``count(DISTINCT)``,
+below it by ``list_distinct`` (both exact, NaN, -0.0 and NULL alike). ``count(DISTINCT)`` has a
+fixed cost per column (its own hash table, ~0.7 ms) and a small one per row; ``list_distinct``
+almost none fixed and three times the per-row cost. 64 columns, CPU per query: 2,000 rows (a
+wide log's sample) 13 ms listed against 47 ms counted; 50,000 rows (a 30-column log's, on the
+path to the metrics at open) 262 ms listed against 121 ms counted."""
+
+
+def _profile_parts(column: "Column", sample_rows: int = PROFILE_SAMPLE_ROWS) -> str:
     q = ident(column.name)
-    text = f"CAST({q} AS VARCHAR)"
     if column.is_numeric:
         as_double = f"CAST({q} AS DOUBLE)"
         finite = f"isfinite({as_double})"
@@ -314,8 +324,10 @@ def _profile_parts(column: "Column") -> str:
         )
     else:
         numeric = "NULL, NULL, NULL, NULL"
-    # list_distinct over the sample is exact like count(DISTINCT) and ten times faster per column
-    return f"count({q}), coalesce(len(list_distinct(list({q}))), 0), {numeric}, approx_top_k({text}, 5)"
+    distinct = f"count(DISTINCT {q})" if sample_rows >= COUNT_DISTINCT_FROM_ROWS else f"coalesce(len(list_distinct(list({q}))), 0)"
+    # The most frequent values are found on the values and only those five rendered as text:
+    # rendering every value first (a double's shortest text) took half the profile's CPU.
+    return f"count({q}), {distinct}, {numeric}, CAST(approx_top_k({q}, 5) AS VARCHAR[])"
 
 
 def _value_counts(store: "Store", sample: str, profiles: list[ColumnProfile]) -> dict[str, tuple[tuple[str, int], ...]]:

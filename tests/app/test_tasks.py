@@ -65,6 +65,48 @@ def test_progress_and_errors_reach_the_gui(runner, qtbot):
     assert 0.5 in progress_seen
 
 
+def test_progress_within_the_interval_is_shown_when_it_ends_the_latest_winning(qapp, qtbot):
+    """A clock that stands still puts every message within the interval of the first: the
+    first is delivered at once, the two after it are coalesced into one delivery when the interval
+    ends, which shows the last of them (a delivery shows the task's message as it is then)."""
+    tasks = TaskRunner(clock=lambda: 100.0)
+    shown, release = [], threading.Event()
+    tasks.sig_progress.connect(lambda task: shown.append(task.message))
+
+    def job(progress):
+        for step, name in enumerate(["Loading", "Nulls", "Swapped columns"]):
+            progress(step / 10, name)
+        release.wait(10)  # still running: a finished job's progress is not shown
+
+    tasks.submit(job, label="Checks")
+    try:
+        qtbot.waitUntil(lambda: len(shown) == 2, timeout=5000)  # dropped, not coalesced: one only
+        assert shown[-1] == "Swapped columns"
+    finally:
+        release.set()
+        tasks.wait_idle(10)
+        tasks.shutdown()
+
+
+def test_progress_after_the_interval_is_shown_at_once_while_a_coalesced_one_waits(qapp):
+    """A message coalesced into a delivery at the interval's end does not hold back one that
+    comes after the interval: a synchronous runner (no event loop while its job runs, so the
+    waiting delivery cannot run) still shows it, as it shows a step's name in the tests."""
+    now = [0.0]
+    tasks = TaskRunner(synchronous=True, clock=lambda: now[0])
+    shown = []
+    tasks.sig_progress.connect(lambda task: shown.append(task.message))
+
+    def job(progress):
+        for at, name in ((0.0, "Loading"), (0.01, "Nulls"), (0.2, "Blaming training batches")):
+            now[0] = at
+            progress(at, name)
+
+    tasks.submit(job)
+    assert shown == ["Loading", "Blaming training batches"]
+    tasks.shutdown()
+
+
 def test_cancel_interrupts_a_running_duckdb_statement(runner, qtbot, store):
     outcome = []
     started = threading.Event()
@@ -79,10 +121,7 @@ def test_cancel_interrupts_a_running_duckdb_statement(runner, qtbot, store):
 
     task = runner.submit(long_query, lane=HEAVY, on_result=outcome.append)
     assert started.wait(10)
-    # An interrupt that lands before DuckDB starts the statement is lost (Store.job_cursor), so
-    # give the statement time to start: the one sleep left, until the store closes that gap.
-    time.sleep(0.3)
-    task.cancel()
+    task.cancel()  # before or after DuckDB starts the statement: the store interrupts it either way
     qtbot.waitUntil(lambda: not runner.running(), timeout=10000)
     assert outcome == ["cancelled"]
 

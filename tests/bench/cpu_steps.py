@@ -8,7 +8,8 @@ uses barely moves, so a change is judged by CPU taken in turns with the code bef
 * ``open GLOB``: ``load_log`` (no checks) and the table's first page, with the CPU of this
   process and of its children (the file probe's child) and of ``profile_columns`` (roles);
 * ``auc LOG``: ``overall_metrics`` with ROC AUC, the CPU until the metrics and until AUC (the
-  process's, and the calling thread's own: ``*_own_cpu_s``);
+  process's, and the calling thread's own: ``*_own_cpu_s``), after the load's own
+  (``load_cpu_s``, with the file probe's child: the rest of the path from opening to AUC);
 * ``compare LOG``: ``run_comparison`` of v1 and v2 on the shadow log (``bench_compare.py``
   builds it), the CPU until the verdict and until the whole report;
 * ``verdict LOG``: ``load_log`` of the shadow log and ``run_comparison`` until its verdict is
@@ -94,9 +95,10 @@ def auc_steps(log: str) -> dict:
     from analysis.scope import Scope
     from analysis.store import Store
 
+    opened = sum(_cpu())
     store = Store()  # as bench_open's headless route runs it
     loaded = load_log(store, [log], check=False)
-    marks, started, own = {}, time.process_time(), time.thread_time()
+    marks, started, own = {"load_cpu_s": sum(_cpu()) - opened}, time.process_time(), time.thread_time()
 
     def shown(_results) -> None:
         marks["metrics_cpu_s"] = time.process_time() - started

@@ -579,3 +579,33 @@ def test_binary_log_loss_per_row_is_sklearns_and_skips_rows_without_a_valid_scor
     expected = [skm.log_loss([y], [s], labels=[0, 1]) for y, s in zip(labels[:2 * len(valid)], scores)]
     assert got[:2 * len(valid)] == pytest.approx(expected, rel=1e-12)
     assert got[2 * len(valid):] == [None] * 6
+
+
+def test_a_histogram_stops_settling_mixed_cells_for_scores_without_ties_and_only_overstates_them():
+    """Scores without ties: after the first batch where rows meet in a cell, every cell of two
+    or more rows counts as mixed, as pandas' distinct count says it is (here exactly);
+    with ties (rounded scores), the cells are settled to the end, exactly as pandas says."""
+    import analysis.metrics.per_version as per_version
+
+    rng = np.random.default_rng(5)
+    cells = 2 * per_version.AUC_BINS
+    for decimals, settles in ((None, False), (3, True)):
+        s = rng.random(300_000)
+        s = s if decimals is None else np.round(s, decimals)
+        g = rng.integers(0, 2, len(s))
+        cell = g * per_version.AUC_BINS + per_version.score_bins(s)
+        histogram = per_version.ScoreHistogram(cells, rows=len(s))
+        assert histogram.dense
+        for start in range(0, len(s), 50_000):
+            part = slice(start, start + 50_000)
+            histogram.add(cell[part], (rng.random(50_000) < 0.5).astype(np.int64), s[part])
+        assert histogram.settling is settles
+        got, count, _, mixed = histogram.totals()
+        truth = pd.DataFrame({"cell": cell, "s": s}).groupby("cell")["s"].agg(["size", "nunique"])
+        assert got.tolist() == truth.index.tolist() and count.tolist() == truth["size"].tolist()
+        distinct = (truth["nunique"] > 1).to_numpy()
+        assert not np.any(distinct & ~mixed)  # never understated: the error bound holds
+        if settles:
+            assert mixed.tolist() == distinct.tolist()
+        else:
+            assert mixed.tolist() == (truth["size"] > 1).tolist()
