@@ -331,7 +331,8 @@ def _many_valued(roles: RoleMap, columns: Sequence[ColumnProfile]) -> list[Colum
 def _stuck_candidates(store: Store, dataset: Dataset, roles: RoleMap, columns: Sequence[ColumnProfile], where: Sql,
                       unit: Bucket, cancel: CancelToken) -> tuple[list[list[float]], set[str]]:
     """Per column, the values that could be stuck (and the names of the columns some unit
-    repeats a usable value of at all, stuck or not): the most frequent value of a unit (DuckDB's
+    repeats any value of at all, stuck or not, a 0 too: a count column led by its zeros in
+    every unit may still hold a value stuck for one level): the most frequent value of a unit (DuckDB's
     top-k sketch) that the unit repeats (a unit of single values has no most frequent one)
     more often than the reference's most frequent value would fill it (one-sided binomial
     test at :data:`ALPHA`: a screen that keeps chance leaders of busy units out of the tests,
@@ -362,9 +363,10 @@ def _stuck_candidates(store: Store, dataset: Dataset, roles: RoleMap, columns: S
         held: dict[float, int] = {}
         for rows, *rest in result:
             value, count = rest[i], rest[width + i]
+            if value is not None and count >= 2:
+                repeating.add(column.name)
             if value is None or float(value) == 0.0 or count < 2 or not _in_reference_range(column, float(value)):
                 continue
-            repeating.add(column.name)
             if column.top_share is None or binom.sf(count - 1, rows, column.top_share) < ALPHA:
                 held[float(value)] = held.get(float(value), 0) + count
         if column.top_share is None and held:
