@@ -213,15 +213,21 @@ def test_on_a_large_log_the_stuck_screen_reads_a_sample_and_still_finds_the_valu
     assert overlap_share(found[0], start, end) >= 0.5
 
 
-def subgroup_symptoms_of(store, tmp_path, frame: pd.DataFrame):
-    """The subgroup stuck scan alone, over the reference's group columns (the all-rows scan,
-    which would find a value stuck this long at eight requests a day, is left out)."""
+def grouped_log(store, tmp_path, frame: pd.DataFrame):
+    """The log of ``frame`` (every row) and its reference's profile, grouped by ``source``."""
     path = tmp_path / "log.parquet"
     frame.to_parquet(path)
     log = load_log(store, [str(path)], check=False)
     whole = Scope(store, log.dataset, log.roles, Sql("TRUE"))
     profile = profile_reference(whole.with_condition(reference_window(whole)))
     assert profile.group_columns == ("source",)
+    return whole, profile
+
+
+def subgroup_symptoms_of(store, tmp_path, frame: pd.DataFrame):
+    """The subgroup stuck scan alone, over the reference's group columns (the all-rows scan,
+    which would find a value stuck this long at eight requests a day, is left out)."""
+    whole, profile = grouped_log(store, tmp_path, frame)
     span = time_span(whole)
     return row_scan.subgroup_stuck_symptoms(whole, profile.columns, profile, profile.group_columns, span,
                                             scan_unit(*span))
