@@ -5,7 +5,7 @@ schooling, 0 to 12) puts no value far beyond the other's range, so neither the c
 nor the far-beyond scan (:mod:`analysis.triage.far_beyond`) see it. The values still tell it:
 schooling holds fractions no reference row ever held, and age whole numbers. For a column of
 few values the reference profile keeps every value it held with its count
-(:func:`analysis.triage.reference_profile.reference_value_sets`), and a row holding a value
+(:func:`analysis.triage.reference_profile.value_set_wanted`), and a row holding a value
 outside that set is *novel*.
 
 Some novel values are normal: a column that takes a hundred values over years shows a few new
@@ -46,7 +46,8 @@ from scipy.special import xlogy
 
 from analysis.data.roles import RoleMap
 from analysis.data.time import time_span, timestamp_expr
-from analysis.query import Sql, ident
+from analysis.dataset import Dataset
+from analysis.query import Sql, ident, literal, select
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.scope import Scope
 from analysis.stats.multiple_testing import adjust_p_values
@@ -109,11 +110,14 @@ def _significant(scope: Scope, profile: Profile, tried: Sequence[ColumnProfile],
                  groups: Sequence[str], found: Sequence[Symptom], where: Sql, cancel: CancelToken) -> list[Symptom]:
     """The symptoms of the ``tried`` columns' levels that pass the tests of the module text."""
     dataset = scope.dataset
-    scoped = {c.name: where & outside_windows(dataset, scope.roles, _explained_windows(c.name, found)) for c in tried}
-    conditions = {c.name: novel_value_condition(profile, dataset, c.name) for c in tried}
+    held = novel_values_held(scope, profile, tried, where, cancel)
+    screened = [c for c in tried if held[c.name] != []]
+    scoped = {c.name: where & outside_windows(dataset, scope.roles, _explained_windows(c.name, found))
+              for c in screened}
+    conditions = {c.name: _novel_condition(profile, dataset, c, held[c.name]) for c in screened}
     masses = {c.name: unseen_mass(list(profile.value_sets[c.name].values())) for c in tried}
     levels = _levels(profile, groups, scope.roles)
-    series = _level_series(scope, tried, levels, conditions, scoped, where, cancel)
+    series = _level_series(scope, screened, levels, conditions, scoped, where, cancel) if screened else {}
     hypotheses = len(tried) * len(levels)
     by_name = {c.name: c for c in tried}
     explained = {c for s in found if s.kind in EXPLAINED_KINDS for c in s.columns}
@@ -143,6 +147,50 @@ def _significant(scope: Scope, profile: Profile, tried: Sequence[ColumnProfile],
         if swap is not None:
             symptoms.append(replace(swap, evidence={**swap.evidence, "values": examples}))
     return symptoms
+
+
+def novel_values_held(scope: Scope, profile: Profile, columns: Sequence[ColumnProfile], where: Sql,
+                      cancel: CancelToken = NEVER_CANCELLED) -> dict[str, list[float] | None]:
+    """Per column, the novel values (:func:`novel_value_condition`) the ``where`` rows hold,
+    sorted; None when they outnumber the reference's own values (a column gone continuous).
+
+    The screen of :func:`_significant`: the log's distinct values per column come from one
+    pass of grouping sets, each a hash of a few hundred keys, and the test against the
+    reference's values runs once per distinct value, not once per row. The per-row flags are
+    then built only for columns holding a novel value, and test the (short) list of those: a
+    clean column costs nothing more, where testing every row against the reference's list of
+    up to a thousand values cost 14.6 of the checks' 42 CPU-s on the 10M-row demo log. The
+    list kept per column is cut after the longer of the two lists would be read: past it, the
+    reference's own list is the shorter test."""
+    dataset = scope.dataset
+    names = [ident(c.name) for c in columns]
+    flags = [ident(f"{FLAG}g{i}") for i in range(len(columns))]
+    longest = max(len(profile.value_sets[c.name]) for c in columns) + 1
+    inner = select([f"{finite_double(c.name, c.dtype)} AS {n}" for c, n in zip(columns, names)],
+                   ident(dataset.view), where)
+    novel = " OR ".join(f"({novel_value_condition(profile, dataset, c.name)})" for c in columns)
+    rank = ident(f"{FLAG}rank")
+    result = scope.store.rows(Sql(
+        f"SELECT {', '.join(names)} FROM (SELECT {', '.join(names)}, row_number() OVER "
+        f"(PARTITION BY {', '.join(flags)} ORDER BY {', '.join(names)}) AS {rank} FROM ("
+        f"SELECT {', '.join(names)}, {', '.join(f'grouping({n}) AS {g}' for n, g in zip(names, flags))} "
+        f"FROM ({inner.text}) AS log_values GROUP BY GROUPING SETS ({', '.join(f'({n})' for n in names)})"
+        f") AS distinct_values WHERE {novel}) AS novel_values WHERE {rank} <= {longest}", inner.params), cancel)
+    found: dict[str, list[float]] = {c.name: [] for c in columns}
+    for row in result:
+        index = next(i for i, value in enumerate(row) if value is not None)
+        found[columns[index].name].append(float(row[index]))
+    return {name: None if len(values) > len(profile.value_sets[name]) else sorted(values)
+            for name, values in found.items()}
+
+
+def _novel_condition(profile: Profile, dataset: Dataset, column: ColumnProfile, held: list[float] | None) -> str:
+    """SQL true where ``column`` holds a novel value, on the rows :func:`novel_values_held`
+    screened: one of the ``held`` ones, or, where they were too many to list, not one of the
+    reference's (:func:`novel_value_condition`)."""
+    if held is None:
+        return novel_value_condition(profile, dataset, column.name)
+    return f"({finite_double(column.name, column.dtype)} IN ({', '.join(literal(v) for v in held)}))"
 
 
 def _level_p_value(rows: np.ndarray, cases: np.ndarray, peer_rows: np.ndarray, peer_cases: np.ndarray,
