@@ -1,9 +1,11 @@
 """The reference profile: what every column of a known-good stretch of data looks like.
 
 A reference is a training snapshot or a window of the log (by default its first 20% of
-time). :func:`profile_reference` describes each column in two passes over the reference rows
-(quantiles and distinct counts first, because the histogram edges come from the quantiles;
-then the additive counts of :mod:`analysis.triage.cells` over all rows and per group).
+time). :func:`profile_reference` describes each column in three passes over the reference rows
+(quantiles, distinct counts and candidates for the most frequent value first, because the
+histogram edges come from the quantiles; then the additive counts of :mod:`analysis.triage.cells`
+over all rows and per group; then the value counts, which give both the most frequent values
+and the value sets) and one over a sample of them (the draws).
 :meth:`Profile.to_json` is the expectations file that ``sleuth check --expect FILE`` reads, so
 the same checks run in CI or cron without the reference data: plain, versioned JSON.
 """
@@ -22,7 +24,7 @@ from analysis.data.labels import ARRIVED
 from analysis.data.time import time_span, timestamp_expr
 from analysis.metrics.outcomes import outcomes
 from analysis.progress import NEVER_CANCELLED, CancelToken
-from analysis.query import ROW_ID, Sql, ident, select, where_clause
+from analysis.query import ROW_ID, Sql, ident, select
 from analysis.data.roles import PROFILE_BATCH_COLUMNS, RoleMap, TaskType
 from analysis.engine.row_sample import hash_sample
 from analysis.scope import Scope
@@ -177,7 +179,7 @@ class Profile:
     roles: RoleMap
     value_sets: dict[str, dict[float, int]] | None = None
     """Per low-cardinality numeric column, every value the reference held and its count (one row
-    per request, :func:`reference_value_sets`); None for an expectations file written before
+    per request, :func:`_frequent_values_and_sets`); None for an expectations file written before
     they were kept (version 3 or older)."""
 
     def column(self, name: str) -> ColumnProfile | None:
@@ -260,9 +262,7 @@ def profile_reference(scope: Scope, columns: Sequence[str] | None = None,
     cells = tuple(count_cells(store, dataset, spec, condition, None, cancel))
     overall = next(c for c in cells if c.group == ())
     numeric = [c for c in chosen if kinds[c.name] == "numeric"]
-    candidates = {name: found["candidates"] for name, found in summary.items()}
-    tops = {name: (value, count / overall.rows) for name, (value, count) in _in_column_batches(
-        partial(_most_frequent_values, candidates=candidates), store, dataset, numeric, condition, cancel).items()}
+    tops, sets = _frequent_values_and_sets(scope, numeric, summary, overall, cancel)
     draws = _in_column_batches(partial(_draws, roles=roles, rows=overall.rows), store, dataset, numeric, condition,
                                cancel)
     profiles = tuple(
@@ -275,7 +275,6 @@ def profile_reference(scope: Scope, columns: Sequence[str] | None = None,
         )
         for c in chosen
     )
-    sets = reference_value_sets(scope, [c for c in profiles if c.kind == "numeric"], cancel)
     return Profile(dataset.name, overall.rows, profiles, groups, cells, roles, value_sets=sets)
 
 
@@ -358,7 +357,7 @@ def _summaries(
 ) -> dict[str, dict[str, Any]]:
     """Distinct count of every column, the exact quantiles of numeric ones over the ``sample``
     rows (:func:`_quantile_sample`), and the candidates for their most frequent value
-    (:func:`_most_frequent_values`), in one pass: a pass of its own read the reference once more."""
+    (:func:`_frequent_values_and_sets`), in one pass: a pass of its own read the reference once more."""
     wanted = sorted(set(QUANTILES) | set(EDGE_QUANTILES) | set(RANGE_QUANTILES))
     sampled = f" FILTER (WHERE {sample.text})" if sample is not None else ""
     parts = []
@@ -381,33 +380,6 @@ def _summaries(
         summary[c.name]["quantiles"] = {f"{k:g}": v for k, v in q.items() if k in QUANTILES}
         summary[c.name]["raw"] = q
     return summary
-
-
-def _most_frequent_values(
-    store: Store, dataset: Dataset, columns: Sequence[Column], condition: Sql | None, cancel: CancelToken, *,
-    candidates: dict[str, list[float]],
-) -> dict[str, tuple[float, int]]:
-    """Each numeric column's most frequent value and how many rows hold it.
-
-    DuckDB's bounded-memory top-k sketch often ranks near ties wrongly at k=1, and an exact
-    GROUP BY over every value of a continuous column costs seconds per million rows; so the
-    sketch names :data:`TOP_CANDIDATES` ``candidates`` (in :func:`_summaries`' pass), a second
-    pass counts each exactly, and the most frequent of them is kept with its exact count."""
-    found = [(c, candidates.get(c.name) or []) for c in columns]
-    found = [(c, values) for c, values in found if values]
-    if not found:
-        return {}
-    where = where_clause(condition)
-    counted = [f"histogram({finite_double(c.name, c.dtype)}) FILTER (WHERE {finite_double(c.name, c.dtype)} IN "
-               f"({', '.join('?' * len(values))}))" for c, values in found]
-    params = tuple(v for _, values in found for v in values) + where.params
-    histograms = store.rows(Sql(f"SELECT {', '.join(counted)} FROM {ident(dataset.view)}{where.text}", params),
-                            cancel)[0]
-    tops = {}
-    for (column, _), histogram in zip(found, histograms):
-        value, count = min(histogram.items(), key=lambda item: (-item[1], item[0]))
-        tops[column.name] = (float(value), int(count))
-    return tops
 
 
 def _draws(
@@ -494,66 +466,101 @@ def _cell_from_dict(data: dict[str, Any]) -> Cell:
     )
 
 
-def reference_value_sets(scope: Scope, columns: Sequence[ColumnProfile],
-                         cancel: CancelToken = NEVER_CANCELLED) -> dict[str, dict[float, int]]:
-    """Every value of each low-cardinality numeric column of ``columns`` (see
-    :data:`VALUE_SET_MAX_VALUES` and :data:`VALUE_SET_MAX_SHARE`) with its count among the
-    reference rows, in one pass per batch of columns (the distinct counts choose the candidates; the counts of the
-    rows read decide). A GROUP BY with grouping sets, not a histogram aggregate: Spark has no
-    value-count aggregate over values not listed (:mod:`analysis.engine.dialect`).
+def _frequent_values_and_sets(scope: Scope, numeric: Sequence[Column], summary: dict[str, dict[str, Any]],
+                              overall: Cell, cancel: CancelToken) -> tuple[dict[str, tuple[float, float]],
+                                                                            dict[str, dict[float, int]]]:
+    """Each numeric column's most frequent value with its share of the reference rows, and the
+    value sets of the low-cardinality ones (:func:`value_set_wanted`), from one pass of value
+    counts (:func:`_value_counts`): a column whose set is wanted is counted value by value, and
+    its most frequent value is read from those counts, exactly; any other column counts only
+    the candidates its sketch named in :func:`_summaries` (``candidates``), each exactly.
 
-    The counts are the evidence of the Good-Turing estimate of how often a new row holds a value
-    never seen (:mod:`analysis.triage.novel_values`), which counts each draw once: a shadow log
-    holds each request once per version, and every value seen once would read as seen twice
-    (no singletons, nothing unseen). So a log with versions is counted on the rows of its most
-    frequent version: one row per request in a shadow log, and in a canary fewer rows, which
-    only widens the estimate."""
-    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
-    rows = max((c.counts.rows for c in columns), default=0)
-    chosen = [c for c in columns
-              if 0 < c.distinct <= min(VALUE_SET_MAX_VALUES, VALUE_SET_MAX_SHARE * rows)]
-    if not chosen:
-        return {}
-    found = _in_column_batches(partial(_value_counts, roles=roles), store, dataset,
-                               [dataset.column(c.name) for c in chosen], condition, cancel)
-    return {name: values for name, values in found.items()
-            if values and len(values) <= min(VALUE_SET_MAX_VALUES, VALUE_SET_MAX_SHARE * sum(values.values()))}
+    DuckDB's bounded-memory top-k sketch often ranks near ties wrongly at k=1, and an exact
+    GROUP BY over every value of a continuous column costs seconds per million rows; hence the
+    candidates. Counting them as grouping sets of ``CASE WHEN x IN (candidates) THEN x END``
+    took 0.7 CPU-s over the 1M-row bench reference, where a ``histogram`` aggregate filtered to
+    them took 3.2 (and a second pass read the reference again for the value sets)."""
+    rows = max((overall.columns[c.name].rows for c in numeric), default=0)
+    listed = {c.name: None if value_set_wanted(summary[c.name]["distinct"], rows) else summary[c.name]["candidates"]
+              for c in numeric}
+    counted = [c for c in numeric if listed[c.name] is None or listed[c.name]]
+    found = _in_column_batches(partial(_value_counts, roles=scope.roles, listed=listed), scope.store, scope.dataset,
+                               counted, scope.condition, cancel)
+    tops, sets = {}, {}
+    for name, (all_rows, one_version) in found.items():
+        if all_rows:
+            value, count = min(all_rows.items(), key=lambda item: (-item[1], item[0]))
+            tops[name] = (value, count / overall.rows)
+        if listed[name] is None and one_version and len(one_version) <= min(
+                VALUE_SET_MAX_VALUES, VALUE_SET_MAX_SHARE * sum(one_version.values())):
+            sets[name] = one_version
+    return tops, sets
+
+
+def value_set_wanted(distinct: int, rows: int) -> bool:
+    """Whether a numeric column of ``distinct`` values (approximate) over ``rows`` reference
+    rows may keep its set of values (:data:`VALUE_SET_MAX_VALUES`, :data:`VALUE_SET_MAX_SHARE`;
+    the exact counts decide)."""
+    return 0 < distinct <= min(VALUE_SET_MAX_VALUES, VALUE_SET_MAX_SHARE * rows)
 
 
 def _value_counts(store: Store, dataset: Dataset, columns: Sequence[Column], condition: Sql | None,
-                  cancel: CancelToken, *, roles: RoleMap) -> dict[str, dict[float, int]]:
-    """Each column's values and their counts among the rows of the version holding the most
-    rows (one pass, for a batch of columns: :func:`_in_column_batches`)."""
+                  cancel: CancelToken, *, roles: RoleMap, listed: dict[str, list[float] | None]
+                  ) -> dict[str, tuple[dict[float, int], dict[float, int]]]:
+    """Per column, its values' counts over all rows and over the rows of the version holding
+    the most rows (one pass for a batch of columns, :func:`_in_column_batches`): every value of
+    a column ``listed`` as None, else only the values listed. A GROUP BY with grouping sets, not
+    a histogram aggregate: Spark has no value-count aggregate over values not listed
+    (:mod:`analysis.engine.dialect`).
+
+    The one version's counts are the evidence of the Good-Turing estimate of how often a new row
+    holds a value never seen (:mod:`analysis.triage.novel_values`), which counts each draw once:
+    a shadow log holds each request once per version, and every value seen once would read as
+    seen twice (no singletons, nothing unseen). So a log with versions is counted on the rows of
+    its most frequent version: one row per request in a shadow log, and in a canary fewer rows,
+    which only widens the estimate."""
     version = ident(roles.model_version) if roles.model_version else "NULL"
     keys = [f"k{i}" for i in range(len(columns))]
-    inner = select([f"{version} AS sleuth_version", *(f"{finite_double(c.name, c.dtype)} AS {k}"
-                                                      for c, k in zip(columns, keys))], ident(dataset.view), condition)
+    values, params = [], []
+    for c, k in zip(columns, keys):
+        x, wanted = finite_double(c.name, c.dtype), listed[c.name]
+        values.append(f"{x} AS {k}" if wanted is None else
+                      f"CASE WHEN {x} IN ({', '.join('?' * len(wanted))}) THEN {x} END AS {k}")
+        params += wanted or []
+    inner = select([f"{version} AS sleuth_version", *values], ident(dataset.view), condition)
     result = store.rows(Sql(
         f"SELECT sleuth_version, {', '.join(keys)}, {', '.join(f'grouping({k})' for k in keys)}, count(*) "
         f"FROM ({inner.text}) AS reference GROUP BY GROUPING SETS ({', '.join(f'(sleuth_version, {k})' for k in keys)})",
-        inner.params), cancel)
-    return _value_sets_of_one_version(columns, result)
+        tuple(params) + inner.params), cancel)
+    return _counts_of_all_and_one_version(columns, result)
 
 
-def _value_sets_of_one_version(columns: Sequence[Column], result: Sequence[tuple]) -> dict[str, dict[float, int]]:
-    """The values and counts of the version holding the most rows, from the rows of
-    :func:`_value_counts`' query (per grouping set: version, the keys, their grouping flags,
-    the count)."""
+def _counts_of_all_and_one_version(columns: Sequence[Column], result: Sequence[tuple]
+                                   ) -> dict[str, tuple[dict[float, int], dict[float, int]]]:
+    """:func:`_value_counts`' answer from its query's rows (per grouping set: version, the
+    keys, their grouping flags, the count): per column, the counts over every version, and
+    those of the version holding the most rows."""
     width = len(columns)
     counts: dict[tuple[Any, int], dict[float, int]] = {}
+    totals: dict[Any, int] = {}
     for row in result:
         index = list(row[1 + width:1 + 2 * width]).index(0)
         values = counts.setdefault((row[0], index), {})
         if row[1 + index] is not None:
             values[float(row[1 + index])] = int(row[-1])
-    totals: dict[Any, int] = {}
-    for row in result:
-        if list(row[1 + width:1 + 2 * width]).index(0) == 0:
+        if index == 0:
             totals[row[0]] = totals.get(row[0], 0) + int(row[-1])
     if not totals:
         return {}
     version = min(totals, key=lambda v: (-totals[v], str(v)))
-    return {column.name: counts.get((version, index), {}) for index, column in enumerate(columns)}
+    found = {}
+    for index, column in enumerate(columns):
+        every: dict[float, int] = {}
+        for v in totals:
+            for value, n in counts.get((v, index), {}).items():
+                every[value] = every.get(value, 0) + n
+        found[column.name] = (every, counts.get((version, index), {}))
+    return found
 
 
 def _value_sets_to_dict(sets: dict[str, dict[float, int]] | None) -> dict[str, list] | None:
