@@ -13,7 +13,9 @@ ones any month. How often is the reference's own Good-Turing estimate of the mas
 saw: with ``N`` rows of which ``N1`` hold a value seen once, a new row holds a value never seen
 with probability about ``N1 / N`` (Good 1953); here ``(N1 + 1) / (N + 1)``, which stays above
 zero when the reference holds no single value (among ``N + 1`` exchangeable draws the last is
-new at most as often as one of them is a singleton).
+new at most as often as one of them is a singleton). Each level of a group column is tested
+against its own rows' estimate (:func:`level_unseen_mass`): a level holding most of the
+reference's rare values shows new ones more often than the column as a whole, every day.
 
 Per column, the rows holding a novel value (one row per request) go through Kulldorff's scan
 (:func:`analysis.triage.localisation.scanned_window`), which finds the window they cluster in
@@ -77,6 +79,20 @@ def unseen_mass(counts: Sequence[int]) -> float:
     return min(1.0, (singletons + 1) / (total + 1))
 
 
+def level_unseen_mass(profile: Profile, column: str, level: tuple[str, Any]) -> float:
+    """The Good-Turing estimate for the new rows of one ``level``: among the level's reference
+    rows, the share holding a value the reference held once, ``(N1 + 1) / (N + 1)`` as in
+    :func:`unseen_mass`. The test is per level, and a level may hold most of a column's rare
+    values (:func:`analysis.triage.reference_profile._level_singletons`): judged by the whole
+    column's rate, such a level shows values never seen beyond "expected" all the time. An
+    expectations file without the counts per level (version 4) falls back on the column's."""
+    counted = (profile.level_singletons or {}).get(column, {}).get((level[0], str(level[1])))
+    if counted is None:
+        return unseen_mass(list(profile.value_sets[column].values()))
+    rows, once = counted
+    return min(1.0, (once + 1) / (rows + 1))
+
+
 def skipped_checks(profile: Profile) -> list[str]:
     """What this profile cannot check, in one sentence each, for the report."""
     if profile.value_sets is None:
@@ -115,13 +131,14 @@ def _significant(scope: Scope, profile: Profile, tried: Sequence[ColumnProfile],
     scoped = {c.name: where & outside_windows(dataset, scope.roles, _explained_windows(c.name, found))
               for c in screened}
     conditions = {c.name: _novel_condition(profile, dataset, c, held[c.name]) for c in screened}
-    masses = {c.name: unseen_mass(list(profile.value_sets[c.name].values())) for c in tried}
     levels = _levels(profile, groups, scope.roles)
+    masses = {(c.name, level): level_unseen_mass(profile, c.name, level) for c in tried for level in levels}
     series = _level_series(scope, screened, levels, conditions, scoped, where, cancel) if screened else {}
     hypotheses = len(tried) * len(levels)
     by_name = {c.name: c for c in tried}
     explained = {c for s in found if s.kind in EXPLAINED_KINDS for c in s.columns}
-    tests = [(by_name[name], level, _level_p_value(*counts, masses[name])) for (name, level), counts in series.items()]
+    tests = [(by_name[name], level, _level_p_value(*counts, masses[name, level]))
+             for (name, level), counts in series.items()]
     if not tests:
         return []
     q_values = adjust_p_values([p for *_, p in tests] + [1.0] * (hypotheses - len(tests)), "bh")[:len(tests)]
@@ -134,7 +151,7 @@ def _significant(scope: Scope, profile: Profile, tried: Sequence[ColumnProfile],
         window = scanned_window(scope, violation, rows_of_level, cancel)
         if window is None:
             continue
-        mass = masses[column.name]
+        mass = masses[column.name, level]
         examples = _examples(scope, column, conditions[column.name], window, rows_of_level, cancel)
         symptoms.append(Symptom(
             "novel_values", (column.name,), round(window.rows * window.inside_share), window.inside_share - mass, mass,
