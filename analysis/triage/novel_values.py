@@ -86,11 +86,18 @@ def level_unseen_mass(profile: Profile, column: str, level: tuple[str, Any]) -> 
     values (:func:`analysis.triage.reference_profile._level_singletons`): judged by the whole
     column's rate, such a level shows values never seen beyond "expected" all the time. An
     expectations file without the counts per level (version 4) falls back on the column's."""
-    counted = (profile.level_singletons or {}).get(column, {}).get((level[0], str(level[1])))
-    if counted is None:
-        return unseen_mass(list(profile.value_sets[column].values()))
-    rows, once = counted
+    rows, once = level_unseen_counts(profile, column, level)
     return min(1.0, (once + 1) / (rows + 1))
+
+
+def level_unseen_counts(profile: Profile, column: str, level: tuple[str, Any]) -> tuple[int, int]:
+    """The evidence of :func:`level_unseen_mass`: the reference rows counted and those holding a
+    value held once (the level's, else the column's)."""
+    counted = (profile.level_singletons or {}).get(column, {}).get((level[0], str(level[1])))
+    if counted is not None:
+        return counted
+    counts = list(profile.value_sets[column].values())
+    return sum(counts), sum(1 for n in counts if n == 1)
 
 
 def skipped_checks(profile: Profile) -> list[str]:
@@ -132,12 +139,13 @@ def _significant(scope: Scope, profile: Profile, tried: Sequence[ColumnProfile],
               for c in screened}
     conditions = {c.name: _novel_condition(profile, dataset, c, held[c.name]) for c in screened}
     levels = _levels(profile, groups, scope.roles)
-    masses = {(c.name, level): level_unseen_mass(profile, c.name, level) for c in tried for level in levels}
+    counted = {(c.name, level): level_unseen_counts(profile, c.name, level) for c in tried for level in levels}
+    masses = {key: min(1.0, (once + 1) / (rows + 1)) for key, (rows, once) in counted.items()}
     series = _level_series(scope, screened, levels, conditions, scoped, where, cancel) if screened else {}
     hypotheses = len(tried) * len(levels)
     by_name = {c.name: c for c in tried}
     explained = {c for s in found if s.kind in EXPLAINED_KINDS for c in s.columns}
-    tests = [(by_name[name], level, _level_p_value(*counts, masses[name, level]))
+    tests = [(by_name[name], level, _level_p_value(*counts, masses[name, level], counted[name, level]))
              for (name, level), counts in series.items()]
     if not tests:
         return []
@@ -211,7 +219,7 @@ def _novel_condition(profile: Profile, dataset: Dataset, column: ColumnProfile, 
 
 
 def _level_p_value(rows: np.ndarray, cases: np.ndarray, peer_rows: np.ndarray, peer_cases: np.ndarray,
-                   mass: float) -> float:
+                   mass: float, reference: tuple[int, int] | None = None) -> float:
     """The p-value that a level's novel values cluster in a window beyond both its peers at the
     same time (:func:`analysis.triage.scan.peer_scan`: the population's new values, which every
     level shows at once, cancel out) and the reference's unseen ``mass``
@@ -227,7 +235,7 @@ def _level_p_value(rows: np.ndarray, cases: np.ndarray, peer_rows: np.ndarray, p
         window = scan(rows, cases, PERMUTATIONS, level=ALPHA)
     if window is None or window.p_value is None or window.p_value >= ALPHA:
         return 1.0
-    return max(window.p_value, beyond_unseen_mass(rows, cases, mass))
+    return max(window.p_value, beyond_unseen_mass(rows, cases, mass, reference=reference))
 
 
 def _levels(profile: Profile, groups: Sequence[str], roles: RoleMap) -> list[tuple[str, Any]]:
@@ -305,7 +313,7 @@ def _series_from_sets(result: Sequence[tuple], columns: Sequence[ColumnProfile],
 
 
 def beyond_unseen_mass(rows: np.ndarray, cases: np.ndarray, mass: float, permutations: int = PERMUTATIONS,
-                       seed: int = SEED) -> float:
+                       seed: int = SEED, reference: tuple[int, int] | None = None) -> float:
     """The p-value that some stretch of time holds more novel values than the reference's
     unseen ``mass`` lets a row hold: the largest log likelihood ratio, over every interval of
     the units (``rows`` rows and ``cases`` novel ones each), of a rate above ``mass`` against
@@ -314,7 +322,13 @@ def beyond_unseen_mass(rows: np.ndarray, cases: np.ndarray, mass: float, permuta
     the window the scan picked, every interval that could have been picked is paid for, and
     unlike the scan (which compares a window with the rest of the log) the rate is the
     reference's: a handful of rare values spread over the log, as many as the reference
-    expects, is no finding however two of them happen to fall on one day."""
+    expects, is no finding however two of them happen to fall on one day.
+
+    ``reference`` (rows, rows holding a value held once) is the evidence ``mass`` was estimated
+    from: the rate is then itself uncertain (a level's few hundred reference rows put a few points
+    on it either way), and each Monte Carlo draw takes its rate from that evidence, Beta(N1 + 1,
+    N - N1 + 1), before drawing the cases: a level whose estimate fell low by chance is then no
+    finding for holding new values at its true, steady rate."""
     rows, cases = np.asarray(rows, dtype=np.int64), np.asarray(cases, dtype=np.int64)
     if cases.sum() <= 0 or mass >= 1.0:
         return 1.0
@@ -322,7 +336,9 @@ def beyond_unseen_mass(rows: np.ndarray, cases: np.ndarray, mass: float, permuta
     if observed <= 0:
         return 1.0
     rng = np.random.default_rng(seed)
-    maxima = np.array([_largest_llr(rows, rng.binomial(rows, mass), mass) for _ in range(permutations)])
+    rates = (np.full(permutations, mass) if reference is None
+             else rng.beta(reference[1] + 1, reference[0] - reference[1] + 1, permutations))
+    maxima = np.array([_largest_llr(rows, rng.binomial(rows, rate), mass) for rate in rates])
     return gumbel_p_value(observed, maxima)
 
 

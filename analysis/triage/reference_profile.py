@@ -563,6 +563,8 @@ def _value_counts(store: Store, dataset: Dataset, columns: Sequence[Column], con
         values.append(f"{x} AS {k}" if wanted is None else
                       f"CASE WHEN {x} IN ({', '.join('?' * len(wanted))}) THEN {x} END AS {k}")
         params += wanted or []
+    if not any(listed[c.name] is None and c.name in per_level for c in columns):
+        groups = ()  # a level no grouping set holds cannot be named in grouping()
     levels = [f"l{j}" for j in range(len(groups))]
     inner = select([f"{version} AS sleuth_version", *values,
                     *(f"CAST({ident(g)} AS VARCHAR) AS {g_key}" for g, g_key in zip(groups, levels))],
