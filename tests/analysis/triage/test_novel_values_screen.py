@@ -76,9 +76,8 @@ def cyclic_log() -> pd.DataFrame:
     return frame
 
 
-@pytest.fixture
-def statements(store, monkeypatch):
-    """The text of every statement the store runs from here on."""
+def recorded_statements(store, monkeypatch) -> list[str]:
+    """The text of every statement ``store`` runs from here on."""
     seen: list[str] = []
     rows = store.rows
 
@@ -88,6 +87,11 @@ def statements(store, monkeypatch):
 
     monkeypatch.setattr(store, "rows", recorded)
     return seen
+
+
+@pytest.fixture
+def statements(store, monkeypatch):
+    return recorded_statements(store, monkeypatch)
 
 
 def flag_statements(seen: list[str]) -> list[str]:

@@ -15,10 +15,11 @@ import pandas as pd
 import pytest
 
 from analysis.data.open_log import load_log
-from analysis.query import Sql
 from analysis.scope import Scope
 from analysis.triage.novel_values import beyond_unseen_mass, level_unseen_mass, unseen_mass
-from analysis.triage.reference_profile import Profile, profile_reference, reference_window
+from analysis.triage.reference_profile import Profile, profile_reference
+from tests.analysis.triage.test_novel_values import checked, scored_twice
+from tests.analysis.triage.test_novel_values_screen import recorded_statements
 
 START = dt.datetime(2024, 1, 1)
 DAYS, PER_DAY = 100, 24
@@ -37,16 +38,7 @@ def skewed_log(seed: int = 11) -> pd.DataFrame:
     log = pd.DataFrame({"request_id": [f"r{i:05d}" for i in range(n)], "timestamp": ts, "tier": tier,
                         "amount": amount, "rate": rate, "label": (rng.uniform(size=n) < 0.3).astype(int),
                         "score": rng.uniform(size=n)})
-    copies = pd.concat([log.assign(model_version="a"), log.assign(model_version="b")], ignore_index=True)
-    return copies.sort_values("timestamp", kind="stable", ignore_index=True)
-
-
-def profiled(store, tmp_path, frame: pd.DataFrame, name: str):
-    path = tmp_path / f"{name}.parquet"
-    frame.to_parquet(path)
-    log = load_log(store, [str(path)], check=False)
-    whole = Scope(store, log.dataset, log.roles)
-    return whole, profile_reference(whole.with_condition(reference_window(whole)))
+    return scored_twice(log)
 
 
 def reference_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -56,7 +48,7 @@ def reference_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 def test_frequent_values_value_sets_and_level_singletons_equal_pandas(store, tmp_path):
     frame = skewed_log()
-    whole, profile = profiled(store, tmp_path, frame, "skewed")
+    whole, profile = checked(store, tmp_path, frame, "skewed")
     reference = reference_rows(frame)
     for name in ("amount", "rate"):  # every value counted, and the sketch's candidates
         counts = reference[name].value_counts()
@@ -80,21 +72,14 @@ def test_the_value_counts_are_one_grouping_sets_statement_and_no_histogram(store
     path = tmp_path / "skewed.parquet"
     frame.to_parquet(path)
     log = load_log(store, [str(path)], check=False)
-    seen: list[str] = []
-    rows = store.rows
-
-    def recorded(sql, *args, **kwargs):
-        seen.append(sql.text if isinstance(sql, Sql) else str(sql))
-        return rows(sql, *args, **kwargs)
-
-    monkeypatch.setattr(store, "rows", recorded)
+    seen = recorded_statements(store, monkeypatch)
     profile_reference(Scope(store, log.dataset, log.roles))
     assert not [text for text in seen if "histogram(" in text]
     assert len([text for text in seen if "sleuth_version" in text and "GROUPING SETS" in text]) == 1
 
 
 def test_a_version_4_expectations_file_reads_and_judges_each_level_by_its_column(store, tmp_path):
-    whole, profile = profiled(store, tmp_path, skewed_log(), "skewed")
+    whole, profile = checked(store, tmp_path, skewed_log(), "skewed")
     older = json.loads(profile.to_json())
     older["schema_version"] = 4
     del older["level_singletons"]
@@ -112,7 +97,7 @@ def test_a_level_holding_the_rare_values_is_beyond_its_columns_mass_but_not_its_
     column's rate (the rows of the other level never hold one) that is "beyond expected" in
     every stretch of time; judged by its own, it is what the reference foretold."""
     frame = skewed_log()
-    whole, profile = profiled(store, tmp_path, frame, "skewed")
+    whole, profile = checked(store, tmp_path, frame, "skewed")
     held = set(profile.value_sets["amount"])
     later = frame[(frame.timestamp > reference_rows(frame).timestamp.max()) & (frame.model_version == "a")
                   & (frame.tier == "free")]
@@ -134,13 +119,13 @@ def novel_findings(whole, profile):
 
 def test_the_clean_log_gives_no_novel_values_and_a_burst_in_the_level_is_found(store, tmp_path):
     frame = skewed_log()
-    whole, profile = profiled(store, tmp_path, frame, "clean")
+    whole, profile = checked(store, tmp_path, frame, "clean")
     assert novel_findings(whole, profile) == []
     burst = frame.copy()
     day = (burst.timestamp - pd.Timestamp(START)).dt.days
     hit = (day >= 60) & (day < 70) & (burst.tier == "free")
     burst.loc[hit, "amount"] = np.random.default_rng(2).integers(1, 120, hit.sum()) + 0.5  # halves: never seen
-    whole, profile = profiled(store, tmp_path, burst, "burst")
+    whole, profile = checked(store, tmp_path, burst, "burst")
     found = novel_findings(whole, profile)
     assert [(s.columns, s.group) for s in found] == [(("amount",), (("tier", "free"),))]
     start, end = START + dt.timedelta(days=60), START + dt.timedelta(days=70)
