@@ -1,9 +1,11 @@
 """The reference profile: what every column of a known-good stretch of data looks like.
 
 A reference is a training snapshot or a window of the log (by default its first 20% of
-time). :func:`profile_reference` describes each column in two passes over the reference rows
-(quantiles and distinct counts first, because the histogram edges come from the quantiles;
-then the additive counts of :mod:`analysis.triage.cells` over all rows and per group).
+time). :func:`profile_reference` describes each column in three passes over the reference rows
+(quantiles, distinct counts and candidates for the most frequent value first, because the
+histogram edges come from the quantiles; then the additive counts of :mod:`analysis.triage.cells`
+over all rows and per group; then the value counts, which give both the most frequent values
+and the value sets) and one over a sample of them (the draws).
 :meth:`Profile.to_json` is the expectations file that ``sleuth check --expect FILE`` reads, so
 the same checks run in CI or cron without the reference data: plain, versioned JSON.
 """
@@ -22,22 +24,23 @@ from analysis.data.labels import ARRIVED
 from analysis.data.time import time_span, timestamp_expr
 from analysis.metrics.outcomes import outcomes
 from analysis.progress import NEVER_CANCELLED, CancelToken
-from analysis.query import ROW_ID, Sql, ident, select, where_clause
+from analysis.query import ROW_ID, Sql, ident, select
 from analysis.data.roles import PROFILE_BATCH_COLUMNS, RoleMap, TaskType
 from analysis.engine.row_sample import hash_sample
 from analysis.scope import Scope
 from analysis.slicing.binning import QUANTILE_SAMPLE_ROWS
 from analysis.store import Store
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Version of the expectations file; bumped whenever its layout changes (2: each numeric
 column's most frequent value and its share; 3: each numeric column's draws; 4: the value sets
-of low-cardinality numeric columns)."""
+of low-cardinality numeric columns; 5: their singletons per group level)."""
 
-READABLE_SCHEMA_VERSIONS = (1, 2, 3, SCHEMA_VERSION)
+READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4, SCHEMA_VERSION)
 """Versions still read: a version-1 file lacks the most frequent values, a version-2 file the
 draws (unknown, so judged as before), a version-3 file the value sets (the check for values
-never seen says it was skipped), and all stay valid."""
+never seen says it was skipped), a version-4 file the singletons per level (each level is then
+judged by its column's unseen mass, as before), and all stay valid."""
 
 REFERENCE_SHARE_OF_TIME = 0.2
 """The default reference is the log's first fifth of time: long enough to be typical,
@@ -177,8 +180,13 @@ class Profile:
     roles: RoleMap
     value_sets: dict[str, dict[float, int]] | None = None
     """Per low-cardinality numeric column, every value the reference held and its count (one row
-    per request, :func:`reference_value_sets`); None for an expectations file written before
+    per request, :func:`_frequent_values_and_sets`); None for an expectations file written before
     they were kept (version 3 or older)."""
+    level_singletons: dict[str, dict[tuple[str, str], tuple[int, int]]] | None = None
+    """Per column of ``value_sets``, per level ``(group column, value)`` of a group column but the
+    model version's: the level's values counted in the value sets, and how many of them are a
+    value the reference held once (:func:`_level_singletons`); None for an expectations file of
+    version 4 or older."""
 
     def column(self, name: str) -> ColumnProfile | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -208,6 +216,7 @@ class Profile:
             "columns": [c.to_dict() for c in self.columns],
             "cells": [_cell_to_dict(c) for c in self.cells],
             "value_sets": _value_sets_to_dict(self.value_sets),
+            "level_singletons": _level_singletons_to_dict(self.level_singletons),
         }, indent=1, allow_nan=False)
 
     @classmethod
@@ -226,6 +235,7 @@ class Profile:
             cells=tuple(_cell_from_dict(c) for c in data["cells"]),
             roles=RoleMap.from_dict(data["roles"]),
             value_sets=_value_sets_from_dict(data.get("value_sets")),
+            level_singletons=_level_singletons_from_dict(data.get("level_singletons")),
         )
 
 
@@ -260,9 +270,7 @@ def profile_reference(scope: Scope, columns: Sequence[str] | None = None,
     cells = tuple(count_cells(store, dataset, spec, condition, None, cancel))
     overall = next(c for c in cells if c.group == ())
     numeric = [c for c in chosen if kinds[c.name] == "numeric"]
-    candidates = {name: found["candidates"] for name, found in summary.items()}
-    tops = {name: (value, count / overall.rows) for name, (value, count) in _in_column_batches(
-        partial(_most_frequent_values, candidates=candidates), store, dataset, numeric, condition, cancel).items()}
+    tops, sets, singletons = _frequent_values_and_sets(scope, numeric, summary, overall, groups, cancel)
     draws = _in_column_batches(partial(_draws, roles=roles, rows=overall.rows), store, dataset, numeric, condition,
                                cancel)
     profiles = tuple(
@@ -275,8 +283,8 @@ def profile_reference(scope: Scope, columns: Sequence[str] | None = None,
         )
         for c in chosen
     )
-    sets = reference_value_sets(scope, [c for c in profiles if c.kind == "numeric"], cancel)
-    return Profile(dataset.name, overall.rows, profiles, groups, cells, roles, value_sets=sets)
+    return Profile(dataset.name, overall.rows, profiles, groups, cells, roles, value_sets=sets,
+                   level_singletons=singletons)
 
 
 def unchecked_columns(roles: RoleMap) -> set[str]:
@@ -358,7 +366,7 @@ def _summaries(
 ) -> dict[str, dict[str, Any]]:
     """Distinct count of every column, the exact quantiles of numeric ones over the ``sample``
     rows (:func:`_quantile_sample`), and the candidates for their most frequent value
-    (:func:`_most_frequent_values`), in one pass: a pass of its own read the reference once more."""
+    (:func:`_frequent_values_and_sets`), in one pass: a pass of its own read the reference once more."""
     wanted = sorted(set(QUANTILES) | set(EDGE_QUANTILES) | set(RANGE_QUANTILES))
     sampled = f" FILTER (WHERE {sample.text})" if sample is not None else ""
     parts = []
@@ -381,33 +389,6 @@ def _summaries(
         summary[c.name]["quantiles"] = {f"{k:g}": v for k, v in q.items() if k in QUANTILES}
         summary[c.name]["raw"] = q
     return summary
-
-
-def _most_frequent_values(
-    store: Store, dataset: Dataset, columns: Sequence[Column], condition: Sql | None, cancel: CancelToken, *,
-    candidates: dict[str, list[float]],
-) -> dict[str, tuple[float, int]]:
-    """Each numeric column's most frequent value and how many rows hold it.
-
-    DuckDB's bounded-memory top-k sketch often ranks near ties wrongly at k=1, and an exact
-    GROUP BY over every value of a continuous column costs seconds per million rows; so the
-    sketch names :data:`TOP_CANDIDATES` ``candidates`` (in :func:`_summaries`' pass), a second
-    pass counts each exactly, and the most frequent of them is kept with its exact count."""
-    found = [(c, candidates.get(c.name) or []) for c in columns]
-    found = [(c, values) for c, values in found if values]
-    if not found:
-        return {}
-    where = where_clause(condition)
-    counted = [f"histogram({finite_double(c.name, c.dtype)}) FILTER (WHERE {finite_double(c.name, c.dtype)} IN "
-               f"({', '.join('?' * len(values))}))" for c, values in found]
-    params = tuple(v for _, values in found for v in values) + where.params
-    histograms = store.rows(Sql(f"SELECT {', '.join(counted)} FROM {ident(dataset.view)}{where.text}", params),
-                            cancel)[0]
-    tops = {}
-    for (column, _), histogram in zip(found, histograms):
-        value, count = min(histogram.items(), key=lambda item: (-item[1], item[0]))
-        tops[column.name] = (float(value), int(count))
-    return tops
 
 
 def _draws(
@@ -471,8 +452,11 @@ def _renamed(profile: Profile, old: str, new: str) -> Profile:
     for key in ("scores", "features", "ignored"):
         roles[key] = [name(c) for c in roles[key]]
     sets = None if profile.value_sets is None else {name(c): v for c, v in profile.value_sets.items()}
+    singletons = None if profile.level_singletons is None else {
+        name(c): {(name(g), v): n for (g, v), n in levels.items()} for c, levels in profile.level_singletons.items()}
     return replace(profile, columns=columns, cells=cells, roles=RoleMap.from_dict(roles),
-                   group_columns=tuple(name(g) for g in profile.group_columns), value_sets=sets)
+                   group_columns=tuple(name(g) for g in profile.group_columns), value_sets=sets,
+                   level_singletons=singletons)
 
 
 def _cell_to_dict(cell: Cell) -> dict[str, Any]:
@@ -494,72 +478,163 @@ def _cell_from_dict(data: dict[str, Any]) -> Cell:
     )
 
 
-def reference_value_sets(scope: Scope, columns: Sequence[ColumnProfile],
-                         cancel: CancelToken = NEVER_CANCELLED) -> dict[str, dict[float, int]]:
-    """Every value of each low-cardinality numeric column of ``columns`` (see
-    :data:`VALUE_SET_MAX_VALUES` and :data:`VALUE_SET_MAX_SHARE`) with its count among the
-    reference rows, in one pass per batch of columns (the distinct counts choose the candidates; the counts of the
-    rows read decide). A GROUP BY with grouping sets, not a histogram aggregate: Spark has no
-    value-count aggregate over values not listed (:mod:`analysis.engine.dialect`).
+def _frequent_values_and_sets(scope: Scope, numeric: Sequence[Column], summary: dict[str, dict[str, Any]],
+                              overall: Cell, groups: Sequence[str], cancel: CancelToken) -> tuple[
+        dict[str, tuple[float, float]], dict[str, dict[float, int]], dict[str, dict[tuple[str, str], tuple[int, int]]]]:
+    """Each numeric column's most frequent value with its share of the reference rows, the
+    value sets of the low-cardinality ones (:func:`value_set_wanted`) and their singletons per
+    level of the ``groups`` columns (:func:`_level_singletons`), from one pass of value counts
+    (:func:`_value_counts`): a column whose set is wanted is counted value by value (per level
+    too), and its most frequent value is read from those counts, exactly; any other column
+    counts only the candidates its sketch named in :func:`_summaries` (``candidates``), each exactly.
 
-    The counts are the evidence of the Good-Turing estimate of how often a new row holds a value
-    never seen (:mod:`analysis.triage.novel_values`), which counts each draw once: a shadow log
-    holds each request once per version, and every value seen once would read as seen twice
-    (no singletons, nothing unseen). So a log with versions is counted on the rows of its most
-    frequent version: one row per request in a shadow log, and in a canary fewer rows, which
-    only widens the estimate."""
-    store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
-    rows = max((c.counts.rows for c in columns), default=0)
-    chosen = [c for c in columns
-              if 0 < c.distinct <= min(VALUE_SET_MAX_VALUES, VALUE_SET_MAX_SHARE * rows)]
-    if not chosen:
-        return {}
-    found = _in_column_batches(partial(_value_counts, roles=roles), store, dataset,
-                               [dataset.column(c.name) for c in chosen], condition, cancel)
-    return {name: values for name, values in found.items()
-            if values and len(values) <= min(VALUE_SET_MAX_VALUES, VALUE_SET_MAX_SHARE * sum(values.values()))}
+    DuckDB's bounded-memory top-k sketch often ranks near ties wrongly at k=1, and an exact
+    GROUP BY over every value of a continuous column costs seconds per million rows; hence the
+    candidates. Counting them as grouping sets of ``CASE WHEN x IN (candidates) THEN x END``
+    took 0.7 CPU-s over the 1M-row bench reference, where a ``histogram`` aggregate filtered to
+    them took 3.2 (and a second pass read the reference again for the value sets)."""
+    rows = max((overall.columns[c.name].rows for c in numeric), default=0)
+    listed = {c.name: None if value_set_wanted(summary[c.name]["distinct"], rows) else summary[c.name]["candidates"]
+              for c in numeric}
+    counted = [c for c in numeric if listed[c.name] is None or listed[c.name]]
+    roles = scope.roles
+    levels = [g for g in groups if g != roles.model_version]
+    inputs = frozenset(c.name for c in numeric) - {roles.label, roles.prediction, *roles.scores}
+    found = _in_column_batches(partial(_value_counts, roles=roles, listed=listed, groups=levels, per_level=inputs),
+                               scope.store, scope.dataset, counted, scope.condition, cancel)
+    tops, sets, singletons = {}, {}, {}
+    for name, (all_rows, one_version, by_level) in found.items():
+        if all_rows:
+            value, count = min(all_rows.items(), key=lambda item: (-item[1], item[0]))
+            tops[name] = (value, count / overall.rows)
+        if listed[name] is None and one_version and len(one_version) <= min(
+                VALUE_SET_MAX_VALUES, VALUE_SET_MAX_SHARE * sum(one_version.values())):
+            sets[name] = one_version
+            if name in inputs:
+                singletons[name] = _level_singletons(one_version, by_level)
+    return tops, sets, singletons
+
+
+def _level_singletons(values: dict[float, int], by_level: dict[tuple[str, str], dict[float, int]]
+                      ) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per level, its values counted and how many of them the reference (``values``) held once.
+
+    The Good-Turing estimate of the share of new rows holding a value never seen is the share
+    of reference rows whose value no other reference row held (leave one out); the share of a
+    level's new rows is the share among the level's reference rows. A level can hold most of a
+    column's rare values: in the real-data corpus, every ``fmde`` value DoctorContacts' reference
+    held once is held by a row where ``idp`` is False (37 of its 230 rows, against 37 of 302 in
+    all), so that level's new rows hold a value never seen 16% of the time, not 13%."""
+    once = {value for value, n in values.items() if n == 1}
+    return {level: (sum(counted.values()), sum(n for value, n in counted.items() if value in once))
+            for level, counted in by_level.items()}
+
+
+def value_set_wanted(distinct: int, rows: int) -> bool:
+    """Whether a numeric column of ``distinct`` values (approximate) over ``rows`` reference
+    rows may keep its set of values (:data:`VALUE_SET_MAX_VALUES`, :data:`VALUE_SET_MAX_SHARE`;
+    the exact counts decide)."""
+    return 0 < distinct <= min(VALUE_SET_MAX_VALUES, VALUE_SET_MAX_SHARE * rows)
 
 
 def _value_counts(store: Store, dataset: Dataset, columns: Sequence[Column], condition: Sql | None,
-                  cancel: CancelToken, *, roles: RoleMap) -> dict[str, dict[float, int]]:
-    """Each column's values and their counts among the rows of the version holding the most
-    rows (one pass, for a batch of columns: :func:`_in_column_batches`)."""
+                  cancel: CancelToken, *, roles: RoleMap, listed: dict[str, list[float] | None],
+                  groups: Sequence[str] = (), per_level: frozenset[str] = frozenset()
+                  ) -> dict[str, tuple[dict[float, int], dict[float, int], dict]]:
+    """Per column, its values' counts over all rows, over the rows of the version holding the
+    most rows, and over that version's rows of each level of the ``groups`` columns (one pass
+    for a batch of columns, :func:`_in_column_batches`): every value of a column ``listed`` as
+    None (and per level, for the ``per_level`` ones: the inputs, whose values the checks judge
+    per level), else only the values listed. A GROUP BY with grouping sets, not
+    a histogram aggregate: Spark has no value-count aggregate over values not listed
+    (:mod:`analysis.engine.dialect`).
+
+    The one version's counts are the evidence of the Good-Turing estimate of how often a new row
+    holds a value never seen (:mod:`analysis.triage.novel_values`), which counts each draw once:
+    a shadow log holds each request once per version, and every value seen once would read as
+    seen twice (no singletons, nothing unseen). So a log with versions is counted on the rows of
+    its most frequent version: one row per request in a shadow log, and in a canary fewer rows,
+    which only widens the estimate."""
     version = ident(roles.model_version) if roles.model_version else "NULL"
     keys = [f"k{i}" for i in range(len(columns))]
-    inner = select([f"{version} AS sleuth_version", *(f"{finite_double(c.name, c.dtype)} AS {k}"
-                                                      for c, k in zip(columns, keys))], ident(dataset.view), condition)
+    values, params = [], []
+    for c, k in zip(columns, keys):
+        x, wanted = finite_double(c.name, c.dtype), listed[c.name]
+        values.append(f"{x} AS {k}" if wanted is None else
+                      f"CASE WHEN {x} IN ({', '.join('?' * len(wanted))}) THEN {x} END AS {k}")
+        params += wanted or []
+    if not any(listed[c.name] is None and c.name in per_level for c in columns):
+        groups = ()  # a level no grouping set holds cannot be named in grouping()
+    levels = [f"l{j}" for j in range(len(groups))]
+    inner = select([f"{version} AS sleuth_version", *values,
+                    *(f"CAST({ident(g)} AS VARCHAR) AS {g_key}" for g, g_key in zip(groups, levels))],
+                   ident(dataset.view), condition)
+    sets = [f"(sleuth_version, {k})" for k in keys]
+    sets += [f"(sleuth_version, {g_key}, {k})" for c, k in zip(columns, keys)
+             if listed[c.name] is None and c.name in per_level for g_key in levels]
     result = store.rows(Sql(
-        f"SELECT sleuth_version, {', '.join(keys)}, {', '.join(f'grouping({k})' for k in keys)}, count(*) "
-        f"FROM ({inner.text}) AS reference GROUP BY GROUPING SETS ({', '.join(f'(sleuth_version, {k})' for k in keys)})",
-        inner.params), cancel)
-    return _value_sets_of_one_version(columns, result)
+        f"SELECT sleuth_version, {', '.join(keys + levels)}, {', '.join(f'grouping({k})' for k in keys + levels)}, "
+        f"count(*) FROM ({inner.text}) AS reference GROUP BY GROUPING SETS ({', '.join(sets)})",
+        tuple(params) + inner.params), cancel)
+    return _counts_of_all_and_one_version(columns, groups, result)
 
 
-def _value_sets_of_one_version(columns: Sequence[Column], result: Sequence[tuple]) -> dict[str, dict[float, int]]:
-    """The values and counts of the version holding the most rows, from the rows of
-    :func:`_value_counts`' query (per grouping set: version, the keys, their grouping flags,
-    the count)."""
-    width = len(columns)
+def _counts_of_all_and_one_version(columns: Sequence[Column], groups: Sequence[str], result: Sequence[tuple]
+                                   ) -> dict[str, tuple[dict[float, int], dict[float, int], dict]]:
+    """:func:`_value_counts`' answer from its query's rows (per grouping set: version, the
+    keys and the levels, their grouping flags, the count): per column, the counts over every
+    version, those of the version holding the most rows, and those of its rows per level."""
+    width, depth = len(columns), len(columns) + len(groups)
     counts: dict[tuple[Any, int], dict[float, int]] = {}
+    per_level: dict[tuple[Any, int, tuple[str, str]], dict[float, int]] = {}
+    totals: dict[Any, int] = {}
     for row in result:
-        index = list(row[1 + width:1 + 2 * width]).index(0)
+        flags = list(row[1 + depth:1 + 2 * depth])
+        index = flags[:width].index(0)
+        level = next(((groups[j], row[1 + width + j]) for j in range(len(groups)) if not flags[width + j]), None)
+        if level is not None:
+            if level[1] is not None and row[1 + index] is not None:
+                per_level.setdefault((row[0], index, level), {})[float(row[1 + index])] = int(row[-1])
+            continue
         values = counts.setdefault((row[0], index), {})
         if row[1 + index] is not None:
             values[float(row[1 + index])] = int(row[-1])
-    totals: dict[Any, int] = {}
-    for row in result:
-        if list(row[1 + width:1 + 2 * width]).index(0) == 0:
+        if index == 0:
             totals[row[0]] = totals.get(row[0], 0) + int(row[-1])
     if not totals:
         return {}
     version = min(totals, key=lambda v: (-totals[v], str(v)))
-    return {column.name: counts.get((version, index), {}) for index, column in enumerate(columns)}
+    found = {}
+    for index, column in enumerate(columns):
+        every: dict[float, int] = {}
+        for v in totals:
+            for value, n in counts.get((v, index), {}).items():
+                every[value] = every.get(value, 0) + n
+        levels = {level: values for (v, i, level), values in per_level.items() if v == version and i == index}
+        found[column.name] = (every, counts.get((version, index), {}), levels)
+    return found
 
 
 def _value_sets_to_dict(sets: dict[str, dict[float, int]] | None) -> dict[str, list] | None:
     if sets is None:
         return None
     return {name: [[value, count] for value, count in sorted(values.items())] for name, values in sets.items()}
+
+
+def _level_singletons_to_dict(singletons: dict[str, dict[tuple[str, str], tuple[int, int]]] | None
+                              ) -> dict[str, list] | None:
+    if singletons is None:
+        return None
+    return {name: [[group, value, n, once] for (group, value), (n, once) in sorted(levels.items())]
+            for name, levels in singletons.items()}
+
+
+def _level_singletons_from_dict(data: dict[str, list] | None
+                                ) -> dict[str, dict[tuple[str, str], tuple[int, int]]] | None:
+    if data is None:
+        return None
+    return {str(name): {(str(g), str(v)): (int(n), int(once)) for g, v, n, once in levels}
+            for name, levels in data.items()}
 
 
 def _value_sets_from_dict(data: dict[str, list] | None) -> dict[str, dict[float, int]] | None:

@@ -45,6 +45,11 @@ def overlapping_log(swapped: bool, seed: int = 3) -> pd.DataFrame:
         log.loc[hit, ["age", "schooling"]] = log.loc[hit, ["schooling", "age"]].to_numpy()
     log["label"] = (rng.uniform(size=n) < 0.3).astype(int)
     log["score"] = rng.uniform(size=n)
+    return scored_twice(log)
+
+
+def scored_twice(log: pd.DataFrame) -> pd.DataFrame:
+    """``log`` as a shadow log: each request once per version (``a`` and ``b``), in time order."""
     copies = pd.concat([log.assign(model_version="a"), log.assign(model_version="b")], ignore_index=True)
     return copies.sort_values("timestamp", kind="stable", ignore_index=True)
 
