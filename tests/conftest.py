@@ -108,6 +108,34 @@ def clean_demo_files(tmp_path_factory):
     return _demo(tmp_path_factory, "clean-demo", rows=200_000, seed=7, incidents=False)
 
 
+def _checked(files):
+    """The input checks of a demo log as the window and ``queue add`` run them (the log opened
+    without checks, then checked whole): the findings, profile and reference a Session keeps."""
+    from analysis.data.open_log import load_log
+    from analysis.scope import Scope
+    from analysis.triage.check_report import check_dataset
+
+    store = Store(memory_limit="2GB")
+    try:
+        loaded = load_log(store, [str(files.log)], check=False)
+        return check_dataset(Scope(store, loaded.dataset, loaded.roles))
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="session")
+def demo_check(demo_files):
+    """The 200k demo's checks, run once per worker: seconds of CPU each time, and the grouping
+    and intake tests that only read its findings ran it once per module."""
+    return _checked(demo_files)
+
+
+@pytest.fixture(scope="session")
+def window_demo_check(window_demo_files):
+    """The 20k demo's checks, run once per worker (see :func:`demo_check`)."""
+    return _checked(window_demo_files)
+
+
 @pytest.fixture(scope="session")
 def weak(demo_files):
     """The demo manifest's weak subpopulation: its predicate, the version weak on it, the other version."""

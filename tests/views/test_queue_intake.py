@@ -46,31 +46,6 @@ def discoveries():
     return DiscoveryCache()
 
 
-def _checked(files):
-    """The input checks of a demo log, run once: what a Session keeps after the findings panel
-    checked the log, so an intake that is not about checking does not check it again."""
-    from analysis.data.open_log import load_log
-    from analysis.store import Store
-    from analysis.triage.check_report import check_dataset
-
-    store = Store(memory_limit="2GB")
-    try:
-        loaded = load_log(store, [str(files.log)], check=False)
-        return check_dataset(Scope(store, loaded.dataset, loaded.roles))
-    finally:
-        store.close()
-
-
-@pytest.fixture(scope="module")
-def demo_check(demo_files):
-    return _checked(demo_files)
-
-
-@pytest.fixture(scope="module")
-def window_demo_check(window_demo_files):
-    return _checked(window_demo_files)
-
-
 def _keep_check(session, checked):
     """The check kept in the session's workspace, as the findings panel keeps it."""
     from app.commands import SetFindings

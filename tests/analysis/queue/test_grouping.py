@@ -19,7 +19,7 @@ from analysis.queue.intake import failures, find_failures, intake_log, intake_ro
 from analysis.scope import Scope
 from analysis.slicing.role_leaves import slice_sql
 from analysis.store import Store
-from analysis.triage.check_report import check_dataset, finding_to_dict
+from analysis.triage.check_report import finding_to_dict
 from analysis.workspace.workspace_file import Workspace
 
 
@@ -66,9 +66,9 @@ def demo_queue(demo_log, found, demo_files, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def findings(demo_log):
-    store, loaded = demo_log
-    return check_dataset(Scope(store, loaded.dataset, loaded.roles)).findings
+def findings(demo_check):
+    """The demo month's check findings: the session's one check of the log (tests/conftest.py)."""
+    return demo_check.findings
 
 
 @pytest.fixture(scope="module")
