@@ -11,6 +11,7 @@ import pytest
 from analysis.data.labels import join_label_table
 from analysis.data.loading import close_dataset, open_dataset
 from analysis.data.open_log import load_log
+from tests.analysis.triage.test_far_beyond_gate import _statements
 
 ROWS = 300
 
@@ -32,30 +33,23 @@ def _files(folder, decoys: int):
     return folder / "log.parquet", folder / f"labels_{decoys}.parquet", labels
 
 
-def _join_counting_log_reads(store, monkeypatch, log_path, labels_path):
+def _join_counting_log_reads(store, log_path, labels_path):
+    """The join's report and how many of its statements read the log's view."""
     loaded = load_log(store, [str(log_path)], check=False)
     labels = open_dataset(store, [str(labels_path)])
-    seen: list[str] = []
-    for method in ("execute", "rows", "scalar", "df"):
-        original = getattr(store, method)
-
-        def recorded(sql, *args, _original=original, **kwargs):
-            seen.append(getattr(sql, "text", sql))
-            return _original(sql, *args, **kwargs)
-        monkeypatch.setattr(store, method, recorded)
+    seen = _statements(store)
+    start = len(seen)
     try:
-        joined, roles, report = join_label_table(store, loaded.dataset, loaded.roles, labels)
+        _, _, report = join_label_table(store, loaded.dataset, loaded.roles, labels)
     finally:
-        monkeypatch.undo()
         close_dataset(store, labels)
-    reads = sum(f'"{loaded.dataset.view}"' in sql for sql in seen)
-    return report, reads
+    return report, sum(f'"{loaded.dataset.view}"' in sql for sql in seen[start:])
 
 
 @pytest.mark.parametrize("decoys", [1, 9])
-def test_id_column_found_among_decoys_and_counts_are_pandas(store, tmp_path, monkeypatch, decoys):
+def test_id_column_found_among_decoys_and_counts_are_pandas(store, tmp_path, decoys):
     log_path, labels_path, labels = _files(tmp_path, decoys)
-    report, _ = _join_counting_log_reads(store, monkeypatch, log_path, labels_path)
+    report, _ = _join_counting_log_reads(store, log_path, labels_path)
     assert report.id_column == "request" and report.label_column == "label"
     log = pd.read_parquet(log_path)
     merged = log.merge(labels.assign(request_id=labels.request.astype(str)), on="request_id", how="left")
@@ -63,9 +57,9 @@ def test_id_column_found_among_decoys_and_counts_are_pandas(store, tmp_path, mon
         len(labels), int(merged.label.notna().sum()), 0)
 
 
-def test_log_reads_do_not_grow_with_the_labels_columns(store, tmp_path, monkeypatch):
+def test_log_reads_do_not_grow_with_the_labels_columns(store, tmp_path):
     _, few_path, _ = _files(tmp_path, 1)
     log_path, many_path, _ = _files(tmp_path, 9)
-    _, few = _join_counting_log_reads(store, monkeypatch, log_path, few_path)
-    _, many = _join_counting_log_reads(store, monkeypatch, log_path, many_path)
+    _, few = _join_counting_log_reads(store, log_path, few_path)
+    _, many = _join_counting_log_reads(store, log_path, many_path)
     assert many == few
