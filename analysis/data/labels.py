@@ -15,7 +15,7 @@ they disagree is said.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from analysis.dataset import Column, Dataset, LoadReport, SkippedRow
 from analysis.data.loading import close_dataset, open_dataset
@@ -88,10 +88,12 @@ def join_labels(
 
 def join_label_table(
     store: Store, log: Dataset, roles: RoleMap, labels: Dataset, on: str | None = None,
-    cancel: CancelToken = NEVER_CANCELLED,
+    cancel: CancelToken = NEVER_CANCELLED, profile: Callable[[Any, Dataset], list] = profile_columns,
 ) -> tuple[Dataset, RoleMap, LabelJoin]:
     """The log with the labels of the opened ``labels`` joined on, on the store both are on
-    (DuckDB, or Spark for a log on a cluster: every statement is the same text)."""
+    (DuckDB, or Spark for a log on a cluster: every statement is the same text). ``profile``
+    profiles the labels for role detection (a cluster passes one that pulls the first rows and
+    profiles them locally, instead of a job per batch of columns)."""
     if roles.id is None:
         raise SchemaError("the log has no id column to join labels on; set its id role first")
     source, columns = _label_source(store, labels)
@@ -99,7 +101,7 @@ def join_label_table(
     id_column = on or _matching_id_column(store, log, roles.id, source, columns, file, cancel)
     if id_column not in columns:
         raise InputError(f"has no column '{id_column}'; its columns: " + ", ".join(columns), file=file)
-    label_column, arrival = _label_and_arrival(store, labels, source, columns, id_column, file)
+    label_column, arrival = _label_and_arrival(lambda: profile(store, labels), columns, id_column, file)
     table = store.new_name("labels")
     store.execute(_deduplicated(source, id_column, label_column, arrival, table), cancel)
     _spell_like_log(store, log, roles.label or roles.prediction, table, cancel)
@@ -107,7 +109,7 @@ def join_label_table(
     view = store.new_name("ds")
     store.execute(_joined_view(log, roles.id, target, table, view, arrival is not None), cancel)
     joined = _described(store, log, view, labels.report)
-    report = _report(store, log, roles.id, table, view, target, file, id_column, label_column, arrival,
+    report = _report(store, log, roles.id, table, target, file, id_column, label_column, arrival,
                      labels.report.skipped, cancel)
     roles = labelled_roles(roles, target, joined)
     said = tuple(report.sentences() + coverage_sentences(coverage_by_age(Scope(store, joined, roles))))
@@ -179,15 +181,20 @@ def _label_source(store: Store, labels: Dataset) -> tuple[str, list[str]]:
 def _matching_id_column(
     store: Store, log: Dataset, log_id: str, source: str, columns: list[str], file: str, cancel: CancelToken
 ) -> str:
-    """The labels column whose values match most of the log's ids (as text)."""
+    """The labels column whose values match most of the log's ids (as text; a tie goes to the
+    first column). One statement: the sample's columns stacked as (column, value) pairs meet
+    the log's distinct ids in one join, where a join per column read the log once per column
+    (on a cluster, a full shuffle of the ids each)."""
+    stacked = " UNION ALL ".join(f"SELECT {index} AS k, CAST({ident(column)} AS VARCHAR) AS v FROM s"
+                                 for index, column in enumerate(columns))
     ids = f"(SELECT DISTINCT CAST({ident(log_id)} AS VARCHAR) AS id FROM {ident(log.view)})"
-    sample = f"(SELECT * FROM ({source}) LIMIT {ID_MATCH_SAMPLE})"
+    hits = dict(store.rows(f"WITH s AS (SELECT * FROM ({source}) LIMIT {ID_MATCH_SAMPLE}) "
+                           f"SELECT c.k, count(*) FROM ({stacked}) AS c JOIN {ids} AS l ON c.v = l.id "
+                           f"GROUP BY c.k", cancel))
     best, best_hits = None, 0
-    for column in columns:
-        hits = store.scalar(f"SELECT count(*) FROM {sample} AS s JOIN {ids} AS l "
-                            f"ON CAST(s.{ident(column)} AS VARCHAR) = l.id", cancel)
-        if hits > best_hits:
-            best, best_hits = column, hits
+    for index, column in enumerate(columns):
+        if hits.get(index, 0) > best_hits:
+            best, best_hits = column, hits[index]
     if best is None:
         raise InputError(f"no column holds the log's request ids (column '{log_id}'); name the labels' id column "
                          "with --on", file=file)
@@ -195,12 +202,13 @@ def _matching_id_column(
 
 
 def _label_and_arrival(
-    store: Store, labels: Dataset, source: str, columns: list[str], id_column: str, file: str
+    profiles: Callable[[], list], columns: list[str], id_column: str, file: str
 ) -> tuple[str, str | None]:
-    """The label column (by role detection, else the one column left) and the arrival time."""
+    """The label column (by role detection on the labels' ``profiles()``, else the one column
+    left) and the arrival time."""
     if columns == GROUND_TRUTH_UNPACKED:
         return "label", None
-    detected = detect_roles(profile_columns(store, labels))
+    detected = detect_roles(profiles())
     arrival = detected.timestamp if detected.timestamp != id_column else None
     label = detected.label or detected.prediction
     if label in (None, id_column, arrival):
@@ -246,18 +254,23 @@ def _described(store: Store, log: Dataset, view: str, labels_report: LoadReport)
 
 
 def _report(
-    store: Store, log: Dataset, log_id: str, table: str, view: str, target: str, file: str, id_column: str,
+    store: Store, log: Dataset, log_id: str, table: str, target: str, file: str, id_column: str,
     label_column: str, arrival: str | None, skipped: tuple[SkippedRow, ...], cancel: CancelToken,
 ) -> LabelJoin:
-    ids = f"(SELECT DISTINCT CAST({ident(log_id)} AS VARCHAR) AS id FROM {ident(log.view)})"
-    labels, unknown, unknown_examples, repeated, conflicting, repeated_examples = store.rows(
-        f"SELECT sum(copies), count(*) FILTER (WHERE l.id IS NULL), "
-        f"list(lab.id ORDER BY lab.id) FILTER (WHERE l.id IS NULL)[1:{EXAMPLES}], "
+    """The join's counts in one join of the labels with the log's rows counted per id: a
+    labelled prediction is a row whose id got a label, else (the label joined into the log's
+    own column) a row that had one; a count over the joined view read the log a second time."""
+    had = f"count({ident(target)})" if target in log.column_names else "0"
+    key = f"CAST({ident(log_id)} AS VARCHAR)"
+    ids = f"(SELECT {key} AS id, count(*) AS n, {had} AS m FROM {ident(log.view)} GROUP BY {key})"
+    labels, unknown, unknown_examples, repeated, conflicting, repeated_examples, labelled = store.rows(
+        f"SELECT sum(copies), count(*) FILTER (WHERE l.n IS NULL), "
+        f"list(lab.id ORDER BY lab.id) FILTER (WHERE l.n IS NULL)[1:{EXAMPLES}], "
         f"count(*) FILTER (WHERE copies > 1), count(*) FILTER (WHERE versions > 1), "
-        f"list(lab.id ORDER BY lab.id) FILTER (WHERE copies > 1)[1:{EXAMPLES}] "
-        f"FROM {ident(table)} AS lab LEFT JOIN {ids} AS l ON lab.id = l.id", cancel)[0]
-    labelled = store.scalar(f"SELECT count({ident(target)}) FROM {ident(view)}", cancel)
-    return LabelJoin(file, id_column, label_column, arrival, int(labels or 0), int(labelled), int(unknown),
+        f"list(lab.id ORDER BY lab.id) FILTER (WHERE copies > 1)[1:{EXAMPLES}], "
+        f"sum(CASE WHEN lab.label IS NOT NULL THEN l.n ELSE l.m END) "
+        f"FROM {ident(table)} AS lab FULL JOIN {ids} AS l ON lab.id = l.id", cancel)[0]
+    return LabelJoin(file, id_column, label_column, arrival, int(labels or 0), int(labelled or 0), int(unknown),
                      tuple(unknown_examples or ()), int(repeated), int(conflicting), tuple(repeated_examples or ()),
                      tuple(skipped))
 
@@ -278,9 +291,13 @@ def coverage_by_age(scope: Scope) -> dict[str, Any] | None:
     if newest is None:
         return None
     parts = []
-    for days in COVERAGE_AGES_DAYS:
-        older = f"{ts} <= (SELECT max({ts}) FROM {view}) - INTERVAL {days} DAY"
+    for days in COVERAGE_AGES_DAYS:  # the newest time as a literal: a subquery per age read the view again
+        older = f"{ts} <= {literal(newest)} - INTERVAL {days} DAY"
         parts.append(f"count(*) FILTER (WHERE {older}), count({label}) FILTER (WHERE {older})")
+    delayed = ARRIVED in dataset.column_names
+    if delayed:  # the delay is NULL where no arrival is known, and quantiles skip NULLs
+        delay = f"(epoch({_utc(ARRIVED, dataset.column(ARRIVED).dtype)}) - epoch({ts})) / 3600"
+        parts.append(f"quantile_cont({delay}, 0.5), quantile_cont({delay}, 0.9)")
     counts = store.rows(f"SELECT {', '.join(parts)} FROM {view}")[0]
     ages = []
     for index, days in enumerate(COVERAGE_AGES_DAYS):
@@ -288,11 +305,8 @@ def coverage_by_age(scope: Scope) -> dict[str, Any] | None:
         ages.append({"older_than_days": days, "predictions": rows, "labelled": labelled,
                      "share": labelled / rows if rows else None})
     result: dict[str, Any] = {"as_of": str(newest), "by_age": ages}
-    if ARRIVED in dataset.column_names:
-        arrived = _utc(ARRIVED, dataset.column(ARRIVED).dtype)
-        delay = f"(epoch({arrived}) - epoch({ts})) / 3600"
-        median, p90 = store.rows(f"SELECT quantile_cont({delay}, 0.5), quantile_cont({delay}, 0.9) "
-                                 f"FROM {view} WHERE {ident(ARRIVED)} IS NOT NULL")[0]
+    if delayed:
+        median, p90 = counts[2 * len(COVERAGE_AGES_DAYS):]
         result["delay_hours"] = {"median": median, "p90": p90}
     return result
 

@@ -108,9 +108,10 @@ def join_spark_labels(store: SparkStore, log: Dataset, roles: RoleMap, sources: 
     """The labels in ``sources`` joined to ``log`` on the cluster: Spark reads them (a table, or
     paths it can reach) and runs the same deduplication, join and counts as DuckDB does, so only
     the counts come back. Their arrival time is kept as the joined log's ``label_arrived_at``.
-    The labels' view stays for the session: the joined log's cached labels table reads it."""
+    The labels' view stays for the session: the joined log's cached labels table reads it.
+    Their roles are detected as the log's are, from their first rows profiled on this machine."""
     labels = open_spark_table(store, sources)
-    return join_label_table(store, log, roles, replace(labels, report=LoadReport()), on)
+    return join_label_table(store, log, roles, replace(labels, report=LoadReport()), on, profile=_profile_on_client)
 
 
 def _profile_on_client(store: SparkStore, dataset: Dataset) -> list:

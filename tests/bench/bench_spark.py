@@ -5,9 +5,10 @@ client's peak memory stays under 1 GB whatever the table's size. This measures i
 benchmark log (``common.ensure_log``: N rows x 30 columns, Parquet) read by a local Spark
 Connect server (pyspark's own, ``local[2]``, started here as ``tests/spark`` starts it). The
 client is this process: Sleuth's Spark store, no DuckDB view of the log. Per pass it records
-the wall time, the rows Spark sent back (counted where every result arrives,
-``SparkResult.arrow``) and this process's peak resident memory after it; the server's JVM is
-another process and not counted. Passes:
+the wall time, the server's CPU time (its process group's, from /proc: less swayed by the
+machine's other work), the rows Spark sent back (counted where every result arrives,
+``SparkResult.arrow``) and this process's peak resident memory after it (the server's JVM is
+another process, not counted there). Passes:
 
 * **open**: register the table, count it, detect roles (50,000 rows profiled by DuckDB here);
 * **metrics**: every metric per version but ROC AUC, then **auc** (one triple per labelled
@@ -58,28 +59,31 @@ def main() -> None:
     args = parser.parse_args()
     log = ensure_log(args.rows)
     with tempfile.TemporaryDirectory(prefix="sleuth-bench-spark-") as folder:
-        from tests.spark.conftest import launch_server
+        from tests.spark.conftest import group_cpu_seconds, launch_server
 
         started = time.perf_counter()
         server = launch_server(Path(folder), cores=args.cores, driver_memory="2g")
         try:
             url = server.url()
             print(f"server listening after {time.perf_counter() - started:.0f} s", flush=True)
-            rows = run_passes(url, log, Path(folder), tuple(args.skip), args.statements)
+            rows = run_passes(url, log, Path(folder), tuple(args.skip), args.statements,
+                              lambda: group_cpu_seconds(server.process.pid))
         finally:
             server.stop()
     print(f"\n{args.rows:,} rows x 30 columns ({log.stat().st_size / 2**20:,.0f} MB Parquet) on "
           f"local[{args.cores}], load average at the end of the run {os.getloadavg()[0]:.1f}\n")
-    print(markdown_table(["pass", "time", "rows to the client", "client peak"], rows))
+    print(markdown_table(["pass", "time", "server CPU", "rows to the client", "client peak"], rows))
     peak = peak_rss_mb()
     print(f"\nclient peak {megabytes(peak)}: {'within' if peak < CLIENT_BUDGET_MB else 'OVER'} the 1 GB budget")
 
 
 def run_passes(url: str, log: Path, folder: Path, skipped: tuple[str, ...] = (),
-               statements: bool = False) -> list[list[str]]:
+               statements: bool = False, server_cpu=lambda: 0.0) -> list[list[str]]:
     """Each pass once, in order, with its time, rows moved and the peak after it (but those
     whose name starts with one of ``skipped``, and the passes that read their result); with
-    ``statements``, each pass's statements too (:func:`timed_statements`)."""
+    ``statements``, each pass's statements too (:func:`timed_statements`). ``server_cpu``: the
+    server's CPU seconds so far, so that each pass's own is shown (less swayed than its wall
+    time by what else the shared machine runs)."""
     import analysis.engine.spark_store as spark_store
     from analysis.discovery.failing_slices import DiscoverySettings, failing_slices
     from analysis.engine.pages import open_keyset_table, page_after, page_at, page_before
@@ -107,15 +111,16 @@ def run_passes(url: str, log: Path, folder: Path, skipped: tuple[str, ...] = (),
     def timed(name: str, work, pulled=lambda result: 0) -> None:
         """``pulled``: rows a pass fetched past ``SparkResult`` (a sample comes as one Arrow table)."""
         if name.split(":")[0].startswith(skipped):  # a whole group ("pages", "checks"): its passes chain
-            rows.append([name, "skipped", "", ""])
+            rows.append([name, "skipped", "", "", ""])
             return
         moved[0] = 0
         if sent is not None:
             sent.clear()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), server_cpu()
         state[name] = work()
         moved[0] += pulled(state[name])
-        rows.append([name, f"{time.perf_counter() - started:.1f} s", f"{moved[0]:,}", megabytes(peak_rss_mb())])
+        rows.append([name, f"{time.perf_counter() - started:.1f} s", f"{server_cpu() - cpu:.1f} s", f"{moved[0]:,}",
+                     megabytes(peak_rss_mb())])
         print(" | ".join(rows[-1]), flush=True)
         if sent is not None:
             print_statements(sent)
