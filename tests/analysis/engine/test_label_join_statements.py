@@ -11,7 +11,7 @@ import pytest
 from analysis.data.labels import join_label_table
 from analysis.data.loading import close_dataset, open_dataset
 from analysis.data.open_log import load_log
-from tests.analysis.triage.test_far_beyond_gate import _statements
+from tests.statements import recorded_statements
 
 ROWS = 300
 
@@ -37,7 +37,7 @@ def _join_counting_log_reads(store, log_path, labels_path):
     """The join's report and how many of its statements read the log's view."""
     loaded = load_log(store, [str(log_path)], check=False)
     labels = open_dataset(store, [str(labels_path)])
-    seen = _statements(store)
+    seen = recorded_statements(store)
     start = len(seen)
     try:
         _, _, report = join_label_table(store, loaded.dataset, loaded.roles, labels)

@@ -12,6 +12,7 @@ from analysis.triage.far_beyond import far_beyond_symptoms
 from analysis.triage.reference_profile import cell_spec, profile_reference, reference_window
 from tests.analysis.triage.test_far_beyond import loaded
 from tests.analysis.triage.test_sparse_logs import DOCTOR_FEATURES, doctor_log, scored, unit_change_case
+from tests.statements import recorded_statements
 
 
 def _profiled(store, tmp_path, frame: pd.DataFrame, name: str):
@@ -24,20 +25,6 @@ def _profiled(store, tmp_path, frame: pd.DataFrame, name: str):
     spec = cell_spec(log.dataset, log.roles, numeric, {c.name: c.kind for c in profile.columns}, ())
     cells = count_cells(store, log.dataset, spec, None, None)
     return scope, profile, all_rows_extremes(cells)
-
-
-def _statements(store) -> list[str]:
-    """Every statement the store runs from now on, recorded (its methods wrapped on the instance)."""
-    seen: list[str] = []
-    for name in ("execute", "rows", "df", "numpy"):
-        method = getattr(store, name)
-
-        def recorded(query, *args, _method=method, **kwargs):
-            seen.append(getattr(query, "text", query))
-            return _method(query, *args, **kwargs)
-
-        setattr(store, name, recorded)
-    return seen
 
 
 def test_the_extremes_are_each_numeric_columns_min_and_max_over_every_row(store, tmp_path):
@@ -64,7 +51,7 @@ def test_the_gate_keeps_the_planted_unit_change(store, tmp_path):
 
 def test_a_clean_log_is_not_read_for_far_beyond_values(store, tmp_path):
     scope, profile, extremes = _profiled(store, tmp_path, scored(doctor_log(seed=2), DOCTOR_FEATURES), "clean")
-    seen = _statements(store)
+    seen = recorded_statements(store)
     ungated = far_beyond_symptoms(scope, profile, profile.columns)
     read_ungated = [s for s in seen if "count_if" in s]
     seen.clear()
