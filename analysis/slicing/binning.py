@@ -402,18 +402,21 @@ def _frequent_values_of(
         return [_frequent_values(store, view, name, condition, limit, cancel) for name, limit in zip(names, limits)]
     columns = [ident(name) for name in names]
     masks = [(1 << len(names)) - 1 - (1 << (len(names) - 1 - i)) for i in range(len(names))]  # GROUPING()'s bits
-    counted = select([f"GROUPING({', '.join(columns)}) AS g", *columns, "count(*) AS n"], ident(view), condition,
+    # the outer statements read only names chosen here (a log may have a column called g or n)
+    values = [f"v{i}" for i in range(len(names))]
+    counted = select([f"GROUPING({', '.join(columns)}) AS g", *(f"{c} AS {v}" for c, v in zip(columns, values)),
+                      "count(*) AS n"], ident(view), condition,
                      group_by=["GROUPING SETS (" + ", ".join(f"({column})" for column in columns) + ")"])
-    grouped = " OR ".join(f"(g = {mask} AND {column} IS NOT NULL)" for mask, column in zip(masks, columns))
-    ranks = (f"SELECT *, row_number() OVER (PARTITION BY g ORDER BY n DESC, {', '.join(columns)}) AS r, "
+    grouped = " OR ".join(f"(g = {mask} AND {value} IS NOT NULL)" for mask, value in zip(masks, values))
+    ranks = (f"SELECT *, row_number() OVER (PARTITION BY g ORDER BY n DESC, {', '.join(values)}) AS r, "
              f"count(*) OVER (PARTITION BY g) AS d FROM ({counted.text}) AS counted WHERE {grouped}")
     limit = "CASE g " + " ".join(f"WHEN {mask} THEN {int(at_most)}" for mask, at_most in zip(masks, limits)) + " END"
-    rows = store.rows(Sql(f"SELECT g, r, d, {', '.join(columns)} FROM ({ranks}) AS ranked WHERE r <= {limit}",
+    rows = store.rows(Sql(f"SELECT g, r, d, {', '.join(values)} FROM ({ranks}) AS ranked WHERE r <= {limit}",
                           counted.params), cancel)
     found = {mask: ([], 0) for mask in masks}
-    for g, r, d, *values in sorted(rows, key=lambda row: (row[0], row[1])):
+    for g, r, d, *row_values in sorted(rows, key=lambda row: (row[0], row[1])):
         at = masks.index(int(g))
-        found[int(g)][0].append(values[at])
+        found[int(g)][0].append(row_values[at])
         found[int(g)] = (found[int(g)][0], int(d))
     return [found[mask] for mask in masks]
 

@@ -35,3 +35,19 @@ def test_frequent_values_of_several_columns_equal_each_columns_own():
         assert together[1][1] == counts.size and together[1][0][0] == counts.idxmax()
     finally:
         store.close()
+
+
+def test_columns_named_like_the_statements_own_names_are_read_as_columns():
+    """A log may call its columns g, n, r or d: the statement's own names never shadow them."""
+    frame = pd.DataFrame({"g": ["a", "b", "a", "a"], "n": [1, 1, 2, 3], "r": ["x", "x", "y", "y"], "d": [0, 0, 0, 1]})
+    store = Store(threads=1)
+    try:
+        with store.job_cursor() as cur:
+            cur.register("frame", frame)
+            cur.execute("CREATE TABLE t AS SELECT * FROM frame")
+        names = ["g", "n", "r", "d"]
+        together = _frequent_values_of(store, "t", names, None, [2, 2, 2, 2])
+        assert together == [_frequent_values(store, "t", name, None, 2) for name in names]
+        assert together[0] == (["a", "b"], 2)
+    finally:
+        store.close()
