@@ -13,10 +13,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from common import ensure_log, machine_note, megabytes, parse_args, repeat_route, run_child_if_asked, seconds
+from common import (
+    budget_verdict, ensure_log, load_range, machine_note, median_spread, medians, megabytes, parse_args,
+    run_child_if_asked, runs_in_turns, seconds,
+)
 from analysis.scope import Scope
 
 REFERENCE_SHARE = 0.1
+BUDGET_S = 15.0
+MEMORY_BUDGET_MB = 2048
 
 
 def sleuth(log: Path) -> dict:
@@ -50,10 +55,13 @@ def sleuth(log: Path) -> dict:
 
 if __name__ == "__main__" and not run_child_if_asked({"sleuth": sleuth}):
     args = parse_args(__doc__)
-    result = repeat_route(__file__, "sleuth", ensure_log(args.rows), args.repeats)
+    runs = runs_in_turns(__file__, ("sleuth",), ensure_log(args.rows), args.repeats)["sleuth"]
+    result = medians(runs)
     print(machine_note(args.rows, args.repeats))
     print(f"reference rows {result['reference_rows']:,.0f}; profile {seconds(result['profile_s'])}, "
           f"checks {seconds(result['checks_s'])}, triage {seconds(result['triage_s'])}, "
-          f"total {seconds(result['total_s'])} (CPU {seconds(result['cpu_s'])}), "
-          f"peak memory {megabytes(result['peak_rss_mb'])}; "
-          f"{result['symptoms']:.0f} symptom(s), {result['findings']:.0f} finding(s)")
+          f"total {median_spread(runs, 'total_s', seconds)} (CPU {median_spread(runs, 'cpu_s', seconds)}), "
+          f"peak memory {median_spread(runs, 'peak_rss_mb', megabytes)}; "
+          f"{result['symptoms']:.0f} symptom(s), {result['findings']:.0f} finding(s); {load_range(runs)}")
+    print(f"Budgets, judged on every run: total < {BUDGET_S:.0f} s: {budget_verdict(runs, 'total_s', BUDGET_S)}; "
+          f"peak < {MEMORY_BUDGET_MB} MB: {budget_verdict(runs, 'peak_rss_mb', MEMORY_BUDGET_MB)}.")
