@@ -12,16 +12,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 from scipy import stats
 
 from analysis.dataset import Column, Dataset
-from analysis.discovery.sliceline import DiscoveredSlice, discover_slices
+from analysis.discovery.sliceline import DiscoveredSlice, searched_slices
 from analysis.errors import SchemaError
 from analysis.metrics.outcomes import outcomes
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
 from analysis.query import Sql, ident, literal
 from analysis.data.roles import RoleMap, TaskType
 from analysis.scope import Scope
+from analysis.slicing.binning import BinnedFrame
 from analysis.store import Store
 
 ERROR_KINDS = {
@@ -67,9 +69,10 @@ def failing_slices(scope: Scope, settings: DiscoverySettings = DiscoverySettings
     else:
         condition = _for_version(roles, settings.version) & condition if settings.version else condition
         error = row_error_sql(dataset, roles, settings.error)
-        found = discover_slices(store, dataset.view, columns, error, condition, **_search_options(settings),
-                                progress=progress, cancel=cancel)
-        found = sharp_slices(store, dataset.view, error, condition, found, settings.significance, cancel)
+        search = searched_slices(store, dataset.view, columns, error, condition, **_search_options(settings),
+                                 progress=progress, cancel=cancel)
+        found = sharp_slices(store, dataset.view, error, condition, search.slices, settings.significance, cancel,
+                             rows=search.rows)
     return _keep(found, settings)
 
 
@@ -78,15 +81,22 @@ ERROR_COLUMN = "_sleuth_error"
 
 
 def sharp_slices(store: Store, view: str, error_sql: str, condition: Sql | None, found: list[DiscoveredSlice],
-                 alpha: float, cancel: CancelToken = NEVER_CANCELLED) -> list[DiscoveredSlice]:
+                 alpha: float, cancel: CancelToken = NEVER_CANCELLED,
+                 rows: BinnedFrame | None = None) -> list[DiscoveredSlice]:
     """The slices whose every predicate sharpens them: without predicate ``p``, the rows it
     would let in (the other predicates, and not ``p``) must have a lower mean error than the
     slice, beyond chance (one-sided Welch z test, Bonferroni over the predicates judged).
     A slice pairing the real cause with a predicate true for most rows is dropped; SliceLine
-    finds the shorter slice too, so the cause is still reported."""
+    finds the shorter slice too, so the cause is still reported. ``rows``: the search's binned
+    rows of the same view, error and condition (:class:`~analysis.discovery.sliceline.Search`),
+    counted on the client instead of in a scan of hundreds of filters (most of a cold intake's
+    discovery CPU on the demo: the same counts, from the codes that found the slices)."""
     judged = [(s, i) for s in found if len(s.predicates) > 1 for i in range(len(s.predicates))]
     if not judged:
         return found
+    if rows is not None:
+        stats_of = [_code_moments(rows, s, None) for s in found] + [_code_moments(rows, s, i) for s, i in judged]
+        return _sharp(found, judged, stats_of, alpha)
     error = f"CAST(({error_sql}) AS DOUBLE)"
     known = Sql(f"isfinite({error})") & condition
     filters = [s.sql() for s in found] + [_outside(s, i) for s, i in judged]
@@ -101,10 +111,32 @@ def sharp_slices(store: Store, view: str, error_sql: str, condition: Sql | None,
     row = store.rows(Sql(f"SELECT {moments} FROM (SELECT {error} AS {e}, {flags} FROM {ident(view)} "
                          f"WHERE {known.text}) AS row_errors", params), cancel)[0]
     stats_of = [tuple(float(v or 0.0) for v in row[3 * j: 3 * j + 3]) for j in range(len(filters))]
+    return _sharp(found, judged, stats_of, alpha)
+
+
+def _sharp(found: list[DiscoveredSlice], judged: list[tuple[DiscoveredSlice, int]],
+           stats_of: list[tuple[float, float, float]], alpha: float) -> list[DiscoveredSlice]:
+    """:func:`sharp_slices`' choice, given the count, error sum and sum of squares of each
+    slice's rows and then of each judged predicate's :func:`_outside` rows."""
     own = {id(s): stats_of[j] for j, s in enumerate(found)}
     blunt = {id(s) for (s, _), outside in zip(judged, stats_of[len(found):])
              if _lower_mean_p(outside, own[id(s)]) >= alpha / len(judged)}
     return [s for s in found if id(s) not in blunt]
+
+
+def _code_moments(rows: BinnedFrame, found: DiscoveredSlice, outside: int | None) -> tuple[float, float, float]:
+    """Count, error sum and sum of squares of the searched rows in the slice (``outside``
+    None) or in its :func:`_outside` rows for predicate ``outside``, from their codes: a row
+    is in a bin exactly when it has the bin's code, and the rows :func:`_outside` lets in
+    (the predicate not true, NULL included) are those with any other code."""
+    position = {feature.column.name: f for f, feature in enumerate(rows.features)}
+    member = np.ones(rows.codes.shape[0], dtype=bool)
+    for index, predicate in enumerate(found.predicates):
+        f = position[predicate.column]
+        has = rows.codes[:, f] == rows.features[f].bins.index(predicate)
+        member &= ~has if index == outside else has
+    error = rows.extra[0][member]
+    return float(member.sum()), float(error.sum()), float((error * error).sum())
 
 
 def _outside(found: DiscoveredSlice, index: int) -> Sql:
@@ -201,8 +233,9 @@ def _disagreement_slices(store, dataset, roles, settings, columns, condition, pr
         f"FROM a JOIN b ON CAST(a.{key} AS VARCHAR) = b._sleuth_key"
     )
     try:
-        found = discover_slices(store, view, columns, ident(DISAGREE), condition, **_search_options(settings),
-                                progress=progress, cancel=cancel)
-        return sharp_slices(store, view, ident(DISAGREE), condition, found, settings.significance, cancel)
+        search = searched_slices(store, view, columns, ident(DISAGREE), condition, **_search_options(settings),
+                                 progress=progress, cancel=cancel)
+        return sharp_slices(store, view, ident(DISAGREE), condition, search.slices, settings.significance, cancel,
+                            rows=search.rows)
     finally:
         store.execute(f"DROP VIEW IF EXISTS {ident(view)}")

@@ -48,7 +48,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from scipy import stats
 
-from analysis.slicing.binning import BinnedFeature, BinPredicate, bin_features, code_case, plan_bins
+from analysis.slicing.binning import BinnedFeature, BinnedFrame, BinPredicate, bin_features, code_case, plan_bins
 from analysis.dataset import Column
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress, scaled
 from analysis.query import Sql, ident, inline, select
@@ -147,7 +147,23 @@ class DiscoveredSlice:
         return Slice(all_of([p.to_predicate() for p in self.predicates]), name=self.text)
 
 
-def discover_slices(
+def discover_slices(*args, **kwargs) -> list[DiscoveredSlice]:
+    """The slices of :func:`searched_slices` (same arguments), without the rows it searched."""
+    return searched_slices(*args, **kwargs).slices
+
+
+@dataclass(frozen=True)
+class Search:
+    """What :func:`searched_slices` found, and the rows it searched: their codes and error
+    (``rows.extra[0]``), on DuckDB, where they come to the client; None where they stay on the
+    engine. A later test of the same slices over the same rows counts them from the codes (a
+    bin's code holds exactly its predicate's rows) rather than scanning the log again."""
+
+    slices: list[DiscoveredSlice]
+    rows: BinnedFrame | None = None
+
+
+def searched_slices(
     store: Store,
     view: str,
     columns: list[Column],
@@ -162,15 +178,15 @@ def discover_slices(
     max_categories: int = 10,
     progress: Progress = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
-) -> list[DiscoveredSlice]:
+) -> Search:
     """The ``k`` slices of ``view`` (rows matching ``condition``) where the error is worst.
 
     ``error_sql`` is a SQL expression (built by Sleuth from :mod:`analysis.metrics.outcomes`, never
     user text) giving each row's non-negative error: ``CASE WHEN label = prediction THEN 0
     ELSE 1 END``, a log loss, an absolute error, or whether two versions disagree. Rows where
     it is NULL (no label yet) or not finite are left out, of the bins as well as the search.
-    ``columns`` are binned as :mod:`analysis.slicing.binning` describes; an empty list (no rows with
-    an error, or nothing to slice by) is returned when there is nothing to search.
+    ``columns`` are binned as :mod:`analysis.slicing.binning` describes; no slice (no rows with an
+    error, or nothing to slice by) is returned when there is nothing to search.
     """
     known_error = Sql(f"isfinite(CAST(({error_sql}) AS DOUBLE))") & condition
     cancel.raise_if_cancelled()
@@ -184,13 +200,14 @@ def discover_slices(
         )
         cancel.raise_if_cancelled()
         if not frame.features or frame.codes.shape[0] == 0:
-            return []
+            return Search([])
         features, found = frame.features, find_slices(frame.codes, frame.extra[0], **options)
     else:
+        frame = None
         features = plan_bins(store, view, columns, known_error, n_bins=n_bins, max_categories=max_categories,
                              cancel=cancel)
         found = find_slices_on_engine(store, view, features, error_sql, known_error, **options) if features else []
-    return [
+    return Search([
         DiscoveredSlice(
             predicates=tuple(features[f].bins[code] for f, code in s.predicates),
             size=s.size,
@@ -203,7 +220,7 @@ def discover_slices(
             score=s.score,
         )
         for s in found
-    ]
+    ], frame)
 
 
 def default_min_support(n_rows: int) -> int:

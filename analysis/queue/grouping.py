@@ -27,6 +27,7 @@ is significant; failures nothing explains form one group per version.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
@@ -44,7 +45,7 @@ from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progres
 from analysis.queue.blame import TRACE_AT_MOST, BatchGroup, batch_groups, traced_text
 from analysis.queue.discoveries import DiscoveryCache
 from analysis.queue.regressions import (
-    pair_kind_sql, partner_of, precise, regressions, same_requests, unpaired_note,
+    pair_kinds, partner_of, precise, regressions, same_requests, unpaired_note,
 )
 from analysis.query import ROW_ID, Sql, ident
 from analysis.scope import Scope
@@ -129,11 +130,13 @@ def group_failures(scope: Scope, failures: pd.DataFrame, findings: Sequence[Find
         if own_rows_of is not None:
             chosen = [_finding_reason(own_rows_of, version)]
         else:
-            regressed, flips, unpaired = _regression_reasons(Scope(store, dataset, roles, condition), version, cancel)
-            notes += [unpaired] if unpaired else []
-            candidates = (_finding_reasons(findings, version) + regressed
-                          + _slice_reasons(store, dataset, roles, condition, version, cancel, discoveries))
-            chosen = _chosen_and_folded(Scope(store, dataset, roles, scope), candidates, flips)
+            with contextlib.ExitStack() as scratch:
+                regressed, flips, unpaired = _regression_reasons(Scope(store, dataset, roles, condition), version,
+                                                                 cancel, scratch)
+                notes += [unpaired] if unpaired else []
+                candidates = (_finding_reasons(findings, version) + regressed
+                              + _slice_reasons(store, dataset, roles, condition, version, cancel, discoveries))
+                chosen = _chosen_and_folded(Scope(store, dataset, roles, scope), candidates, flips)
         owner = _first_containing(store, dataset, [to_sql(r.slice.predicate) for r in chosen], of_version["row_number"])
         if traces and version in traces:
             by_finding = owner.map(lambda i: i >= 0 and chosen[i].kind == "finding")
@@ -298,15 +301,17 @@ def _finding_title(finding: Finding) -> str:
     return f"{finding.kind.replace('_', ' ')} of {', '.join(finding.columns)}{where}"
 
 
-def _regression_reasons(scope: Scope, version: str | None,
-                        cancel) -> tuple[list[_Reason], tuple[Sql, Sql] | None, str | None]:
+def _regression_reasons(scope: Scope, version: str | None, cancel,
+                        scratch: contextlib.ExitStack) -> tuple[list[_Reason], tuple[Sql, Sql] | None, str | None]:
     """The slices where the version fails and the version that scored the same requests was
     right (:func:`analysis.queue.regressions.regressions`, their cuts made precise) as candidate
     reasons; with the conditions of the version's negative and positive flips, which
     :func:`_chosen` tests them by (none without a partner), and the note saying why none could
     be formed when the intake's restriction left the partner no request. The partner's rows
     are read on the requests of the scope's rows, whatever restricts them to one version
-    (:func:`~analysis.queue.regressions.same_requests`): evidence, never queued."""
+    (:func:`~analysis.queue.regressions.same_requests`): evidence, never queued. The pairs'
+    kinds are joined once (:func:`~analysis.queue.regressions.pair_kinds`), kept in ``scratch``
+    until the caller has chosen the groups by the flips."""
     if version is None or not scope.roles.id:
         return [], None, None
     paired = same_requests(scope)
@@ -316,10 +321,11 @@ def _regression_reasons(scope: Scope, version: str | None,
     found = regressions(paired, version, cancel, pairing=pairing)
     if not found:
         return [], None, None
-    found = precise(scope.narrowed(version_scope(scope.roles, version)), found, cancel)
+    kinds = scratch.enter_context(pair_kinds(paired, pairing, cancel))
+    found = precise(scope.narrowed(version_scope(scope.roles, version)), found, cancel, kinds)
     reasons = [_Reason(f"regression:{version}:{r.partner}:{r.slice.name}", "regression", r.title, r.slice,
                        r.found_as, evidence=r.evidence()) for r in found]
-    flips = (pair_kind_sql(paired, pairing, "negative"), pair_kind_sql(paired, pairing, "positive"))
+    flips = (kinds("negative"), kinds("positive"))
     return reasons, flips, None
 
 

@@ -33,7 +33,7 @@ from analysis.discovery.refine import refine_each
 from analysis.discovery.sliceline import DiscoveredSlice
 from analysis.errors import SchemaError
 from analysis.progress import NEVER_CANCELLED, CancelToken
-from analysis.query import ROW_ID, Sql, ident
+from analysis.query import ROW_ID, Sql, ident, literal
 from analysis.queue.group_evidence import shadow_version
 from analysis.report.formatting import p_value
 from analysis.scope import Scope
@@ -136,31 +136,29 @@ def regressions(scope: Scope, version: str, cancel: CancelToken = NEVER_CANCELLE
             for d in found if d.significantly_worse()][:REGRESSED_AT_MOST]
 
 
-def pair_kind_sql(scope: Scope, pairing: Pairing, kind: str) -> Sql:
-    """The candidate version's rows whose request's pair is of ``kind`` (a compare flip kind:
-    ``negative``, ``positive``, ``both_wrong``), as a condition over the log's view: compare's
-    paired join and flip kinds, so a pair means here what it means in compare."""
-    paired = paired_rows_sql(scope.dataset, scope.roles, pairing)
-    row = ident(ROW_ID)
-    return Sql(f"{row} IN (SELECT {row} FROM ({paired.text}) WHERE ({flip_kind_sql(scope.roles)}) = ?)",
-               paired.params + (kind,))
-
-
 @contextlib.contextmanager
-def unshared_failure_sql(scope: Scope, pairing: Pairing, cancel: CancelToken = NEVER_CANCELLED) -> Iterator[str]:
-    """Each labelled row's 0/1 failure, counting as none a failure the partner shares (both
-    wrong on the request): the signal a regression's cuts are moved by. The shared failures are
-    joined once into a scratch table (dropped on exit): refinement reads the signal some ten
-    times per slice, and the paired join each time was most of an intake's CPU on the demo."""
-    store, error = scope.store, row_error_sql(scope.dataset, scope.roles, "misclass")
-    shared, name, row = pair_kind_sql(scope, pairing, "both_wrong"), store.new_name("shared"), ident(ROW_ID)
-    store.execute(Sql(f"CREATE TABLE {ident(name)} AS SELECT {row} FROM {ident(scope.dataset.view)} "
-                      f"WHERE {shared.text}", shared.params), cancel)
+def pair_kinds(scope: Scope, pairing: Pairing, cancel: CancelToken = NEVER_CANCELLED) -> Iterator[Callable[[str], Sql]]:
+    """A function giving the candidate version's rows whose request's pair is of a kind (a
+    compare flip kind: ``negative``, ``positive``, ``both_wrong``) as a condition over the log's
+    view: compare's paired join and flip kinds, so a pair means here what it means in compare.
+    The pairs' kinds are joined once into a scratch table (dropped on exit): regression groups
+    read three kinds (the shared failures their cuts move by, the flips grouping tests them
+    by), and the paired join in each was the larger part of the statements reading them."""
+    store, row = scope.store, ident(ROW_ID)
+    paired, name = paired_rows_sql(scope.dataset, scope.roles, pairing), store.new_name("pair_kinds")
+    store.execute(Sql(f"CREATE TABLE {ident(name)} AS SELECT {row}, ({flip_kind_sql(scope.roles)}) AS kind "
+                      f"FROM ({paired.text})", paired.params), cancel)
     try:
-        yield (f"CASE WHEN ({error}) IS NULL THEN NULL WHEN {row} IN (SELECT {row} FROM {ident(name)}) THEN 0 "
-               f"ELSE ({error}) END")
+        yield lambda kind: Sql(f"{row} IN (SELECT {row} FROM {ident(name)} WHERE kind = {literal(kind)})")
     finally:
         store.execute(f"DROP TABLE IF EXISTS {ident(name)}")
+
+
+def unshared_failure_sql(scope: Scope, kinds: Callable[[str], Sql]) -> str:
+    """Each labelled row's 0/1 failure, counting as none a failure the partner shares (both
+    wrong on the request, from :func:`pair_kinds`): the signal a regression's cuts are moved by."""
+    error = row_error_sql(scope.dataset, scope.roles, "misclass")
+    return f"CASE WHEN ({error}) IS NULL THEN NULL WHEN {kinds('both_wrong').text} THEN 0 ELSE ({error}) END"
 
 
 def _widens(original: DiscoveredSlice, moved: DiscoveredSlice) -> bool:
@@ -173,7 +171,8 @@ def _widens(original: DiscoveredSlice, moved: DiscoveredSlice) -> bool:
     return all(outward(old, new) for old, new in zip(original.predicates, moved.predicates))
 
 
-def precise(scope: Scope, found: Sequence[Regression], cancel: CancelToken = NEVER_CANCELLED) -> list[Regression]:
+def precise(scope: Scope, found: Sequence[Regression], cancel: CancelToken = NEVER_CANCELLED,
+            kinds: Callable[[str], Sql] | None = None) -> list[Regression]:
     """Each regressed slice with its numeric cuts moved where the version's failures its partner
     does not share start (:func:`analysis.discovery.refine.refine_each`, the refinement failing
     slices get, on :func:`unshared_failure_sql`), kept only when the cuts move outwards: the
@@ -183,13 +182,17 @@ def precise(scope: Scope, found: Sequence[Regression], cancel: CancelToken = NEV
     failures of the less schooled). ``scope`` is the version's rows. Compare's bins split one
     regressed range in two (Computers: ``2220.6 < price <= 2610.2 AND cd = 'yes'`` and ``price >
     2610.2 AND cd = 'yes'``); widened, the first is the planted slice, and a later one it holds
-    adds nothing when grouping chooses."""
+    adds nothing when grouping chooses. ``kinds``: the pairs' :func:`pair_kinds`, when the
+    caller holds them for its own reading of the flips."""
     if not found:
         return []
     movable = [(i, DiscoveredSlice(b, 0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0))
                for i, b in enumerate(_as_bins(r.slice.predicate) for r in found) if b]
-    with unshared_failure_sql(scope, found[0].pairing, cancel) as signal:
-        refined = refine_each(scope, [d for _, d in movable], signal, cancel=cancel) if movable else []
+    if kinds is None:
+        with pair_kinds(scope, found[0].pairing, cancel) as kinds:
+            return precise(scope, found, cancel, kinds)
+    signal = unshared_failure_sql(scope, kinds)
+    refined = refine_each(scope, [d for _, d in movable], signal, cancel=cancel) if movable else []
     moved = {i: (d, now) for (i, d), now in zip(movable, refined)}
     kept: dict[str, Regression] = {}
     for i, r in enumerate(found):
