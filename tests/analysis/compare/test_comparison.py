@@ -453,3 +453,26 @@ def test_paired_sums_from_cells_equal_the_sums_over_every_pair(store, tmp_path, 
     assert (cells.losses["loss_b"], cells.losses["loss_c"]) == pytest.approx(losses, rel=1e-9)
     both_scored = b.score.between(0, 1) & c.score.between(0, 1) & requests.set_index("id").label.notna()
     assert sum(cell[4] for cell in cells.calibration) == int(both_scored.sum())
+
+
+def test_discovery_share_is_drawn_from_evenly_spread_runs_of_candidate_rows(store, tmp_path, monkeypatch):
+    """Beyond DISCOVERY_PAIRS, the searched pairs are SAMPLE_RUNS runs of consecutive candidate
+    row ids spread from the first candidate row to the last (so the log's reader can skip the
+    row groups between them), and the share handed to discovery is the share drawn."""
+    import analysis.compare.regressed_slices as compare_slices
+    from analysis.compare.comparison import compared_rows, stored_pairs
+
+    frame = _segment_regression(np.random.default_rng(3), 4000)  # v1 rows 0..3999, v2 rows 4000..7999
+    log = _load(store, tmp_path, frame)
+    scope = Scope(store, log.dataset, log.roles)
+    monkeypatch.setattr(compare_slices, "DISCOVERY_PAIRS", 1000)
+    pairing = pair_versions(scope, "v1", "v2")
+    with stored_pairs(scope, pairing, *compared_rows(scope, pairing)) as (_, (rows, _)):
+        with compare_slices._searched_pairs(store, log.dataset, log.roles, pairing, rows,
+                                            compare_slices.NEVER_CANCELLED) as (share, searched):
+            ids = np.sort(store.numpy(f'SELECT "_sleuth_row" AS r FROM "{searched}"')["r"])
+    runs = 1 + int((np.diff(ids) > 1).sum())
+    assert runs == compare_slices.SAMPLE_RUNS
+    assert ids[0] == 4000 and ids[-1] >= 4000 + 4000 * (compare_slices.SAMPLE_RUNS - 1) // compare_slices.SAMPLE_RUNS
+    assert 1000 <= len(ids) <= 1000 + compare_slices.SAMPLE_RUNS
+    assert share == len(ids) / pairing.pairs
