@@ -476,3 +476,26 @@ def test_discovery_share_is_drawn_from_evenly_spread_runs_of_candidate_rows(stor
     assert ids[0] == 4000 and ids[-1] >= 4000 + 4000 * (compare_slices.SAMPLE_RUNS - 1) // compare_slices.SAMPLE_RUNS
     assert 1000 <= len(ids) <= 1000 + compare_slices.SAMPLE_RUNS
     assert share == len(ids) / pairing.pairs
+
+
+@pytest.mark.parametrize("key", ["hash({})", "hash({}) % 7"])
+def test_pair_table_joined_on_hashed_ids_holds_exactly_the_pairs(store, tmp_path, monkeypatch, key):
+    """One-to-one pairs are stored from a join on a hash of the id; a key shared by several
+    ids (``% 7``: thousands of collisions) is caught by the row count and the pairs joined on
+    the id's text instead: either way the table holds each request once, with its own rows'
+    predictions, as pandas pairs them."""
+    import analysis.compare.comparison as comparison
+
+    frame = _segment_regression(np.random.default_rng(5), 3000)
+    log = _load(store, tmp_path, frame)
+    scope = Scope(store, log.dataset, log.roles)
+    pairing = pair_versions(scope, "v1", "v2")
+    monkeypatch.setattr(comparison, "HASHED_KEY", key)
+    with comparison.paired_view(scope, pairing) as view:
+        stored = store.df(f'SELECT "_sleuth_row" AS r, _sleuth_b_pred AS pb, _sleuth_c_pred AS pc FROM "{view}" ORDER BY r')
+    frame = frame.reset_index(drop=True)
+    expected = frame[frame.version == "v2"].reset_index().merge(frame[frame.version == "v1"], on="id",
+                                                               suffixes=("_c", "_b")).sort_values("index")
+    assert comparison._one_to_one(pairing)
+    assert stored["r"].tolist() == expected["index"].tolist()
+    assert stored["pb"].tolist() == expected["pred_b"].tolist() and stored["pc"].tolist() == expected["pred_c"].tolist()
