@@ -499,3 +499,28 @@ def test_pair_table_joined_on_hashed_ids_holds_exactly_the_pairs(store, tmp_path
     assert comparison._one_to_one(pairing)
     assert stored["r"].tolist() == expected["index"].tolist()
     assert stored["pb"].tolist() == expected["pred_b"].tolist() and stored["pc"].tolist() == expected["pred_c"].tolist()
+
+
+def test_pairs_lined_up_with_the_log_by_position_are_the_row_id_joins_rows(store, tmp_path):
+    """Every candidate row paired: the stored pairs in row order read the log's columns by
+    position, the same rows as the row-id join; a pair table missing a row is refused (the
+    row-id join is kept), never lined up one row off."""
+    from analysis.compare.comparison import (
+        aligned_rows_with_log, paired_rows_with_log, paired_view,
+    )
+
+    frame = _segment_regression(np.random.default_rng(11), 2000)
+    log = _load(store, tmp_path, frame)
+    scope = Scope(store, log.dataset, log.roles)
+    pairing = pair_versions(scope, "v1", "v2")
+    candidate = pairing.candidate.condition(log.roles)
+    columns = '"_sleuth_row", _sleuth_b_ok, _sleuth_c_ok, "segment", "x", "ts"'
+    with paired_view(scope, pairing, ordered=True) as view:
+        aligned = aligned_rows_with_log(store, view, log.dataset, candidate)
+        joined = paired_rows_with_log(view, log.dataset)
+        by_position, by_join = (store.df(Sql(f"SELECT {columns} FROM ({rows.sql.text}) ORDER BY 1", rows.sql.params))
+                                for rows in (aligned, joined))
+        store.execute(f'DELETE FROM "{view}" WHERE "_sleuth_row" = (SELECT min("_sleuth_row") + 7 FROM "{view}")')
+        assert aligned_rows_with_log(store, view, log.dataset, candidate) is None
+    pd.testing.assert_frame_equal(by_position, by_join)
+    assert len(by_position) == 2000 and by_position["segment"].tolist() == frame["segment"].iloc[2000:].tolist()
