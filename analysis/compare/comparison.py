@@ -369,13 +369,14 @@ def paired_view(scope: Scope, pairing: Pairing, columns: Sequence[str] = (), out
     name = store.new_name("paired")
     kept = "*" if outcomes_kept is None else ", ".join(dict.fromkeys([ident(ROW_ID), *map(ident, columns),
                                                                        *outcomes_kept]))
-    hashed = condition is None and _one_to_one(pairing)
+    # DuckDB's hash is 64-bit; a 32-bit one (Spark's) would collide at a few million ids and cost a second join
+    hashed = condition is None and store.engine == "duckdb" and _one_to_one(pairing)
+    create = "CREATE OR REPLACE TABLE" if hashed else "CREATE TABLE"
     for by_hash in (True, False) if hashed else (False,):
-        join = _pair_join(dataset, roles, _checked_paired(pairing), condition, columns, hashed=by_hash)
-        select = join.rows
+        select = _pair_join(dataset, roles, _checked_paired(pairing), condition, columns, hashed=by_hash).rows
         order = f" ORDER BY {ident(ROW_ID)}" if ordered else ""
-        store.execute(Sql(f"CREATE OR REPLACE TABLE {ident(name)} AS SELECT {kept} FROM ({select.text}){order}",
-                          select.params), cancel)
+        store.execute(Sql(f"{create} {ident(name)} AS SELECT {kept} FROM ({select.text}){order}", select.params),
+                      cancel)
         if not by_hash or store.scalar(f"SELECT count(*) FROM {ident(name)}", cancel) == pairing.pairs:
             break
     try:
