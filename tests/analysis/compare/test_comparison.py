@@ -453,3 +453,74 @@ def test_paired_sums_from_cells_equal_the_sums_over_every_pair(store, tmp_path, 
     assert (cells.losses["loss_b"], cells.losses["loss_c"]) == pytest.approx(losses, rel=1e-9)
     both_scored = b.score.between(0, 1) & c.score.between(0, 1) & requests.set_index("id").label.notna()
     assert sum(cell[4] for cell in cells.calibration) == int(both_scored.sum())
+
+
+def test_discovery_share_is_drawn_from_evenly_spread_runs_of_candidate_rows(store, tmp_path, monkeypatch):
+    """Beyond DISCOVERY_PAIRS, the searched pairs are SAMPLE_RUNS runs of consecutive candidate
+    row ids spread from the first candidate row to the last (so the log's reader can skip the
+    row groups between them), and the share handed to discovery is the share drawn."""
+    import analysis.compare.regressed_slices as compare_slices
+    from analysis.compare.comparison import compared_rows, stored_pairs
+
+    frame = _segment_regression(np.random.default_rng(3), 4000)  # v1 rows 0..3999, v2 rows 4000..7999
+    log = _load(store, tmp_path, frame)
+    scope = Scope(store, log.dataset, log.roles)
+    monkeypatch.setattr(compare_slices, "DISCOVERY_PAIRS", 1000)
+    pairing = pair_versions(scope, "v1", "v2")
+    with stored_pairs(scope, pairing, *compared_rows(scope, pairing)) as (_, (rows, _)):
+        with compare_slices._searched_pairs(store, log.dataset, log.roles, pairing, rows,
+                                            compare_slices.NEVER_CANCELLED) as (share, searched):
+            ids = np.sort(store.numpy(f'SELECT "_sleuth_row" AS r FROM "{searched}"')["r"])
+    runs = 1 + int((np.diff(ids) > 1).sum())
+    assert runs == compare_slices.SAMPLE_RUNS
+    assert ids[0] == 4000 and ids[-1] >= 4000 + 4000 * (compare_slices.SAMPLE_RUNS - 1) // compare_slices.SAMPLE_RUNS
+    assert 1000 <= len(ids) <= 1000 + compare_slices.SAMPLE_RUNS
+    assert share == len(ids) / pairing.pairs
+
+
+@pytest.mark.parametrize("key", ["hash({})", "hash({}) % 7"])
+def test_pair_table_joined_on_hashed_ids_holds_exactly_the_pairs(store, tmp_path, monkeypatch, key):
+    """One-to-one pairs are stored from a join on a hash of the id; a key shared by several
+    ids (``% 7``: thousands of collisions) is caught by the row count and the pairs joined on
+    the id's text instead: either way the table holds each request once, with its own rows'
+    predictions, as pandas pairs them."""
+    import analysis.compare.comparison as comparison
+
+    frame = _segment_regression(np.random.default_rng(5), 3000)
+    log = _load(store, tmp_path, frame)
+    scope = Scope(store, log.dataset, log.roles)
+    pairing = pair_versions(scope, "v1", "v2")
+    monkeypatch.setattr(comparison, "HASHED_KEY", key)
+    with comparison.paired_view(scope, pairing) as view:
+        stored = store.df(f'SELECT "_sleuth_row" AS r, _sleuth_b_pred AS pb, _sleuth_c_pred AS pc FROM "{view}" ORDER BY r')
+    frame = frame.reset_index(drop=True)
+    expected = frame[frame.version == "v2"].reset_index().merge(frame[frame.version == "v1"], on="id",
+                                                               suffixes=("_c", "_b")).sort_values("index")
+    assert comparison._one_to_one(pairing)
+    assert stored["r"].tolist() == expected["index"].tolist()
+    assert stored["pb"].tolist() == expected["pred_b"].tolist() and stored["pc"].tolist() == expected["pred_c"].tolist()
+
+
+def test_pairs_lined_up_with_the_log_by_position_are_the_row_id_joins_rows(store, tmp_path):
+    """Every candidate row paired: the stored pairs in row order read the log's columns by
+    position, the same rows as the row-id join; a pair table missing a row is refused (the
+    row-id join is kept), never lined up one row off."""
+    from analysis.compare.comparison import (
+        aligned_rows_with_log, paired_rows_with_log, paired_view,
+    )
+
+    frame = _segment_regression(np.random.default_rng(11), 2000)
+    log = _load(store, tmp_path, frame)
+    scope = Scope(store, log.dataset, log.roles)
+    pairing = pair_versions(scope, "v1", "v2")
+    candidate = pairing.candidate.condition(log.roles)
+    columns = '"_sleuth_row", _sleuth_b_ok, _sleuth_c_ok, "segment", "x", "ts"'
+    with paired_view(scope, pairing, ordered=True) as view:
+        aligned = aligned_rows_with_log(store, view, log.dataset, candidate)
+        joined = paired_rows_with_log(view, log.dataset)
+        by_position, by_join = (store.df(Sql(f"SELECT {columns} FROM ({rows.sql.text}) ORDER BY 1", rows.sql.params))
+                                for rows in (aligned, joined))
+        store.execute(f'DELETE FROM "{view}" WHERE "_sleuth_row" = (SELECT min("_sleuth_row") + 7 FROM "{view}")')
+        assert aligned_rows_with_log(store, view, log.dataset, candidate) is None
+    pd.testing.assert_frame_equal(by_position, by_join)
+    assert len(by_position) == 2000 and by_position["segment"].tolist() == frame["segment"].iloc[2000:].tolist()
