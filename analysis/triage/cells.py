@@ -236,14 +236,18 @@ def finite_double(column: str, dtype: str) -> str:
 
 
 def _rollup_sql(fine: str, keys: list[str], measures: list[tuple[str, str, str]], groups: int) -> str:
+    """The all-rows and per-group cells of each bucket from the fine table, in one GROUP BY
+    GROUPING SETS: one plan over one scan, where a UNION ALL of one GROUP BY per group column
+    was a plan (and on Spark a shuffle) per part, each of hundreds of aggregates. A grouping
+    set's rows whose group value is null are left out, as no cell of that group holds them."""
     rolled = ", ".join(f"{how}({name}) AS {name}" for name, _, how in measures)
-    parts = [f"SELECT bucket, -1 AS group_index, NULL AS group_value, {rolled} FROM {ident(fine)} GROUP BY bucket"]
-    parts += [
-        f"SELECT bucket, {j} AS group_index, g{j} AS group_value, {rolled} FROM {ident(fine)} "
-        f"WHERE g{j} IS NOT NULL GROUP BY bucket, g{j}"
-        for j in range(groups)
-    ]
-    return " UNION ALL ".join(parts)
+    grouped = [f"WHEN grouping(g{j}) = 0 THEN {j}" for j in range(groups)]
+    index = f"CASE {' '.join(grouped)} ELSE -1 END" if groups else "-1"
+    value = f"CASE {' '.join(f'WHEN grouping(g{j}) = 0 THEN g{j}' for j in range(groups))} END" if groups else "NULL"
+    sets = ", ".join(["(bucket)"] + [f"(bucket, g{j})" for j in range(groups)])
+    rollup = (f"SELECT bucket, {index} AS group_index, {value} AS group_value, {rolled} "
+              f"FROM {ident(fine)} GROUP BY GROUPING SETS ({sets})")
+    return f"SELECT * FROM ({rollup}) AS rolled WHERE group_index < 0 OR group_value IS NOT NULL"
 
 
 def _category_counts(
