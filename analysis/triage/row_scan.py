@@ -359,7 +359,7 @@ def _stuck_candidates(store: Store, dataset: Dataset, roles: RoleMap, columns: S
         f"modes AS (SELECT sleuth_unit, "
         + ", ".join(f"approx_top_k({v}, 1)[1] AS {m}" for v, m in zip(values, modes))
         + " FROM screened GROUP BY 1) "
-        f"SELECT count(*), " + ", ".join(f"any_value(modes.{m})" for m in modes) + ", "
+        "SELECT count(*), " + ", ".join(f"any_value(modes.{m})" for m in modes) + ", "
         + ", ".join(f"coalesce(sum(CAST(screened.{v} = modes.{m} AS INTEGER)), 0)" for v, m in zip(values, modes))
         + " FROM screened JOIN modes ON screened.sleuth_unit = modes.sleuth_unit GROUP BY modes.sleuth_unit",
         tuple(where.params)), cancel)
