@@ -546,3 +546,22 @@ def test_check_on_spark_counts_its_cells_on_the_cluster(spark_url, spark_store, 
     assert _without_row_scans(whole)
     assert_same(_without_row_scans(on_pull), _without_row_scans(whole))
     assert [s.rows for s in _without_row_scans(pull_only)] != [s.rows for s in _without_row_scans(whole)]
+
+
+def test_roles_profile_reads_the_first_rows_without_ordering_them(spark_store, tmp_path):
+    """Opening a log profiles its first rows by row id, asked for with a plain limit (Spark
+    reads partitions in order until it has them, not every row of the table). Over a folder of
+    three files of different sizes, each its own partition, the rows (past the first file) and
+    hence the profile are the ones the ordered limit gives."""
+    from analysis.data.roles import PROFILE_SAMPLE_ROWS
+    from analysis.engine.spark_log import _profile_on_client, open_spark_table
+
+    rng = np.random.default_rng(11)
+    for part, rows in enumerate((PROFILE_SAMPLE_ROWS * 2 // 5, PROFILE_SAMPLE_ROWS * 3 // 5, PROFILE_SAMPLE_ROWS * 4 // 5)):
+        pd.DataFrame({"part": np.full(rows, part), "x": rng.normal(part, 1, rows),
+                      "kind": rng.choice(["a", "b", f"only_{part}"], rows)}).to_parquet(tmp_path / f"p{part}.parquet")
+    dataset = open_spark_table(spark_store, [str(tmp_path)])
+    scanned = _profile_on_client(spark_store, dataset)
+    ordered = _profile_on_client(spark_store, dataset, read_in_scan_order=False)
+    assert len({value for value, _ in next(p for p in ordered if p.name == "part").value_counts}) >= 2
+    assert_same(scanned, ordered, "profile")
