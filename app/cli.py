@@ -366,10 +366,14 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def main(argv: Sequence[str] | None = None, discoveries=None) -> int:
+def main(argv: Sequence[str] | None = None, discoveries=None, checker=None) -> int:
     """Run one command. ``discoveries`` (an :class:`analysis.queue.discoveries.DiscoveryCache`)
     is where ``queue add`` keeps the failing slices it searched: a run makes its own, and a
-    caller running several commands on the same log in one process may hand one to each."""
+    caller running several commands on the same log in one process may hand one to each.
+    ``checker`` is what ``queue add`` checks a log with before grouping its failures (called as
+    :func:`analysis.triage.check_report.check_dataset`, which it is by default): a caller that
+    has already checked the same log the same way may hand one returning that check, since
+    checking a month is seconds of CPU each time."""
     from app.launch import prepare_demo, run_window
 
     args = build_parser().parse_args(argv)
@@ -389,7 +393,7 @@ def main(argv: Sequence[str] | None = None, discoveries=None) -> int:
         if args.command in ("rule", "golden"):
             return cli_rules.run_command(args)
         if args.command in ("queue", "report"):
-            return run_queue_command(args, discoveries)
+            return run_queue_command(args, discoveries, checker)
         if args.command == "demo":
             workspace = prepare_demo(Path(args.out), rows=args.rows, seed=args.seed, incidents=not args.clean)
             if args.no_window:

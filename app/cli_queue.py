@@ -85,7 +85,7 @@ def _add_training_arguments(command: argparse.ArgumentParser, purpose: str) -> N
                               "(unpickling runs code: only for files you trust)")
 
 
-def run_queue_command(args: argparse.Namespace, discoveries=None) -> int:
+def run_queue_command(args: argparse.Namespace, discoveries=None, checker=None) -> int:
     from analysis.queue.failure_queue import FailureQueue
     from analysis.workspace.workspace_file import Workspace
 
@@ -97,13 +97,13 @@ def run_queue_command(args: argparse.Namespace, discoveries=None) -> int:
         if args.command == "report":
             return _report(queue, args)
         if args.queue_command == "add":
-            return _add(queue, args, discoveries)
+            return _add(queue, args, discoveries, checker)
         return {"list": _list, "decide": _decide, "export": _export}[args.queue_command](queue, args)
     finally:
         workspace.close()
 
 
-def _add(queue, args, discoveries=None) -> int:
+def _add(queue, args, discoveries=None, checker=None) -> int:
     from analysis.data.open_log import load_log
     from analysis.queue.blame import TRACE_AT_MOST, attach_blame, blame_text
     from analysis.trace.tracer import TrainingFiles
@@ -129,7 +129,7 @@ def _add(queue, args, discoveries=None) -> int:
     findings = () if args.check else kept_findings(queue.workspace, dataset.name)
     # grouped by failing slice alone, a swapped client's failures would be two groups
     if args.check or needs_check(queue.workspace, dataset.name):
-        checked = check_dataset(Scope(store, dataset, roles), queue.workspace.profile(dataset.name))
+        checked = (checker or check_dataset)(Scope(store, dataset, roles), queue.workspace.profile(dataset.name))
         queue.workspace.save_findings(dataset.name, checked.reference, [finding_to_dict(f) for f in checked.findings])
         findings = checked.findings
     result = intake_log(queue, Scope(store, dataset, roles, condition), since_last_review=args.since_last_review,

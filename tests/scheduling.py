@@ -7,7 +7,9 @@ are added here:
 - Files that share a costly session fixture run on one worker, so it is built once per run
   and not once per worker: every file under ``tests/spark/`` talks to the local Spark Connect
   server, whose JVM costs more CPU to start than most test files cost to run; the files under
-  ``tests/realdata/`` read one corpus (7 CPU-s to build) and the same checks of its logs.
+  ``tests/realdata/`` read one corpus (7 CPU-s to build) and the same checks of its logs; the
+  queue's grouping, intake and CLI tests read the same checks of the demo months
+  (``demo_check`` and ``window_demo_check`` in ``tests/conftest.py``, seconds of CPU each).
 - What each unit costs. xdist orders files by their number of tests, but one test on the 200k
   demo costs more than fifty on a small frame. The units are handed out heaviest first, by the
   seconds :data:`WEIGHTS_FILE` records (longest-processing-time order): the last units handed
@@ -27,11 +29,27 @@ from pathlib import Path
 
 from xdist.scheduler import LoadFileScheduling
 
-SHARED_SESSION_FOLDERS = ("tests/spark/", "tests/realdata/")
-"""Folders whose files need one session resource: each folder is one unit of work."""
+SHARED_SESSION_UNITS: dict[str, tuple[str, ...]] = {
+    "tests/spark/": ("tests/spark/",),
+    "tests/realdata/": ("tests/realdata/",),
+    "demo checks": ("tests/analysis/queue/test_grouping.py", "tests/views/test_queue_intake.py",
+                    "tests/app/test_cli_queue.py"),
+}
+"""Units of work whose files need one session resource, by name: each holds folders (ending in
+``/``) and files; a file in none of them is a unit of its own."""
+
+
+def _member(path: str, members: tuple[str, ...]) -> bool:
+    return any(path.startswith(m) if m.endswith("/") else path == m for m in members)
+
+
+def unit_of(path: str) -> str:
+    """The unit a test file is scheduled in: its shared unit's name, else the file itself."""
+    return next((name for name, members in SHARED_SESSION_UNITS.items() if _member(path, members)), path)
+
 
 WEIGHTS_FILE = Path(__file__).with_name("cpu_weights.json")
-"""Seconds each test file (or shared folder) keeps a worker busy, measured by ``tests/cpu_time.py``."""
+"""Seconds each test file (or shared unit) keeps a worker busy, measured by ``tests/cpu_time.py``."""
 
 
 def load_weights(path: Path = WEIGHTS_FILE) -> dict[str, float]:
@@ -44,11 +62,12 @@ def load_weights(path: Path = WEIGHTS_FILE) -> dict[str, float]:
 
 
 def unit_weight(unit: str, weights: dict[str, float], default: float) -> float:
-    """A unit's seconds: its own entry, else the sum of its files' entries (a shared folder measured
+    """A unit's seconds: its own entry, else the sum of its files' entries (a shared unit measured
     file by file), else ``default``."""
     if unit in weights:
         return weights[unit]
-    inside = [seconds for path, seconds in weights.items() if unit.endswith("/") and path.startswith(unit)]
+    members = SHARED_SESSION_UNITS.get(unit, (unit,) if unit.endswith("/") else ())
+    inside = [seconds for path, seconds in weights.items() if _member(path, members)]
     return sum(inside) if inside else default
 
 
@@ -59,15 +78,14 @@ def heaviest_first(units: list[str], weights: dict[str, float]) -> list[str]:
 
 
 class SharedSessionFileScheduling(LoadFileScheduling):
-    """File scheduling where each folder of :data:`SHARED_SESSION_FOLDERS` is one unit, and units
+    """File scheduling where each unit of :data:`SHARED_SESSION_UNITS` is one unit, and units
     are handed out heaviest first by :data:`WEIGHTS_FILE`."""
 
     weights: dict[str, float] | None = None
     """The table to use; None reads :data:`WEIGHTS_FILE` at the first assignment."""
 
     def _split_scope(self, nodeid: str) -> str:
-        path = super()._split_scope(nodeid)
-        return next((folder for folder in SHARED_SESSION_FOLDERS if path.startswith(folder)), path)
+        return unit_of(super()._split_scope(nodeid))
 
     def _assign_work_unit(self, node) -> None:
         if not getattr(self, "_ordered", False):

@@ -17,7 +17,7 @@ import pytest
 
 from analysis.queue.discoveries import DiscoveryCache
 from tests.app.pdf_pages import DARK_PIXELS_OF_A_LINE, dark_pixels_per_page
-from tests.app.run_cli import sleuth, sleuth_in_process
+from tests.app.run_cli import ReusedCheck, sleuth, sleuth_in_process
 
 # One discovery cache for the module's commands, as one long-lived caller of main() would keep:
 # several tests queue the same rows (the 200k month whole, its first weeks twice), and the
@@ -25,12 +25,26 @@ from tests.app.run_cli import sleuth, sleuth_in_process
 _sleuth = partial(sleuth_in_process, check=True, discoveries=DiscoveryCache())
 
 
+@pytest.fixture
+def demo_checker(demo_files, demo_check):
+    """What a new workspace's first ``queue add`` of the 200k demo checks, the session's check
+    (the check's own findings are tested in tests/analysis/triage)."""
+    return ReusedCheck(demo_files, demo_check)
+
+
+@pytest.fixture
+def window_checker(window_demo_files, window_demo_check):
+    """The same for the 20k demo."""
+    return ReusedCheck(window_demo_files, window_demo_check)
+
+
 @pytest.fixture(scope="module")
-def reviewed(window_demo_files, tmp_path_factory):
+def reviewed(window_demo_files, window_demo_check, tmp_path_factory):
     """A workspace created by ``queue add`` (sampled), with one decision: on the 20k-row demo,
     whose largest groups still hold more failures than the sample keeps."""
     workspace = tmp_path_factory.mktemp("cli") / "review.sleuth"
-    added = json.loads(_sleuth("queue", "add", workspace, window_demo_files.log, "--sample", "25", "--json").stdout)
+    added = json.loads(_sleuth("queue", "add", workspace, window_demo_files.log, "--sample", "25", "--json",
+                               checker=ReusedCheck(window_demo_files, window_demo_check)).stdout)
     group = added["groups"][0]["id"]
     _sleuth("queue", "decide", workspace, group, "--decision", "collect", "--note", "kiosk unseen", "--owner", "ana",
             "--user", "bo")
@@ -52,7 +66,8 @@ def _demo_failures(demo_files, since, until) -> int:
     return int((inside & log["is_fraud"].notna() & (log["is_fraud"] != log["prediction"])).sum())
 
 
-def test_the_same_log_added_twice_with_a_sample_counts_its_failures_once(window_demo_files, tmp_path):
+def test_the_same_log_added_twice_with_a_sample_counts_its_failures_once(window_demo_files, window_checker,
+                                                                         tmp_path):
     """Issue 16: reading the same rows again with ``--sample`` changes no group's count; a later
     week adds exactly its failures."""
     workspace, start = tmp_path / "weekly.sleuth", pd.Timestamp("2026-10-01")
@@ -60,7 +75,8 @@ def test_the_same_log_added_twice_with_a_sample_counts_its_failures_once(window_
 
     def add(until):
         return json.loads(_sleuth("queue", "add", workspace, window_demo_files.log, "--where",
-                                  f"timestamp < '{until.date()}'", "--sample", "25", "--json").stdout)
+                                  f"timestamp < '{until.date()}'", "--sample", "25", "--json",
+                                  checker=window_checker).stdout)
 
     def counts():
         listed = json.loads(_sleuth("queue", "list", workspace, "--json").stdout)
@@ -158,20 +174,20 @@ def test_pdf_report_has_ink_on_every_page_and_names_every_group(reviewed, tmp_pa
     assert inked and all(dark > DARK_PIXELS_OF_A_LINE for dark in inked), inked
 
 
-def test_train_on_a_two_version_log_needs_the_models_version(window_demo_files, tmp_path):
+def test_train_on_a_two_version_log_needs_the_models_version(window_demo_files, window_checker, tmp_path):
     """A model file whose name names no version cannot be matched to one of the log's versions:
     tracing another version's failures through it would blame the wrong training rows."""
     model = tmp_path / "model.skops"
     shutil.copy(window_demo_files.models["fraud-lr-2026.09"], model)
     result = _sleuth("queue", "add", tmp_path / "w.sleuth", window_demo_files.log, "--train",
-                     window_demo_files.training, "--model", model, check=False)
+                     window_demo_files.training, "--model", model, check=False, checker=window_checker)
     assert result.returncode == 2 and "--version" in result.stderr and "fraud-lr-2026.09" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
 # On the 200k demo: the 20k demo's first week has too few of the category's failures for blame to
 # single out the flipped batch (no batch group at all).
-def test_train_groups_the_flipped_categorys_failures_under_the_blamed_batch(demo_files, tmp_path):
+def test_train_groups_the_flipped_categorys_failures_under_the_blamed_batch(demo_files, demo_checker, tmp_path):
     """``--train``/``--model`` reach the intake: the linear version's failures in the category whose
     training labels the manifest says were flipped form a group blaming the flipped batch."""
     manifest = json.loads(demo_files.manifest.read_text())
@@ -179,21 +195,22 @@ def test_train_groups_the_flipped_categorys_failures_under_the_blamed_batch(demo
     added = json.loads(_sleuth(
         "queue", "add", tmp_path / "w.sleuth", demo_files.log, "--where",
         f"merchant_category = '{incident['category']}' AND timestamp < '2026-10-08'",
-        "--train", demo_files.training, "--model", demo_files.models["fraud-lr-2026.09"], "--json").stdout)
+        "--train", demo_files.training, "--model", demo_files.models["fraud-lr-2026.09"], "--json",
+        checker=demo_checker).stdout)
     batches = [g for g in added["groups"] if g["reason"] == "batch"]
     assert batches and all(g["version"] == "fraud-lr-2026.09" for g in batches)
     largest = max(batches, key=lambda g: g["impact"]["failures"])
     assert f"source = {incident['source']}" in largest["title"], largest["title"]
 
 
-def test_trace_at_most_caps_the_failures_blame_traces_and_says_so(window_demo_files, tmp_path):
+def test_trace_at_most_caps_the_failures_blame_traces_and_says_so(window_demo_files, window_checker, tmp_path):
     """``--trace-at-most N`` reaches the intake: N of the version's failures are traced, and the
     output says how many of how many (the rest join the batch's group only when the model without
     it gets them right)."""
     added = json.loads(_sleuth(
         "queue", "add", tmp_path / "w.sleuth", window_demo_files.log, "--where", "timestamp < '2026-10-03'",
         "--version", "fraud-lr-2026.09", "--train", window_demo_files.training, "--model",
-        window_demo_files.models["fraud-lr-2026.09"], "--trace-at-most", "20", "--json").stdout)
+        window_demo_files.models["fraud-lr-2026.09"], "--trace-at-most", "20", "--json", checker=window_checker).stdout)
     failures = sum(g["impact"]["failures"] for g in added["groups"])
     assert failures > 20
     # before the new version scored any request: the other note says no regression group was formed
@@ -208,7 +225,7 @@ def test_trace_at_most_caps_the_failures_blame_traces_and_says_so(window_demo_fi
 
 
 # On the 200k demo: on 20k rows the check names the swapped client's finding a unit change, not a swap.
-def test_check_keeps_its_findings_for_the_meeting_and_the_next_intake(demo_files, tmp_path):
+def test_check_keeps_its_findings_for_the_meeting_and_the_next_intake(demo_files, demo_checker, tmp_path):
     """``queue add --check`` keeps the check's findings in the workspace: the swapped client's
     finding group finds its sentence there (what the meeting shows), and a later intake without
     ``--check`` still groups the client's new failures under that finding."""
@@ -218,12 +235,13 @@ def test_check_keeps_its_findings_for_the_meeting_and_the_next_intake(demo_files
 
     workspace = tmp_path / "checked.sleuth"
     first = json.loads(_sleuth("queue", "add", workspace, demo_files.log, "--where", "timestamp < '2026-10-25'",
-                               "--check", "--sample", "5", "--json").stdout)
+                               "--check", "--sample", "5", "--json", checker=demo_checker).stdout)
     swap = next(g for g in first["groups"] if g["reason"] == "finding" and "swap" in g["title"]
                 and g["version"] == "fraud-lr-2026.09")
     later = json.loads(_sleuth("queue", "add", workspace, demo_files.log, "--where", "timestamp >= '2026-10-25'",
-                               "--sample", "5", "--json").stdout)  # the next week's rows, as a weekly intake reads
+                               "--sample", "5", "--json", checker=demo_checker).stdout)  # the next week's rows
     assert later["added"] + later["counted"] > 0
+    assert demo_checker.reused == 1  # checked by --check; the next intake used the kept findings
     opened = Workspace.open(workspace)
     try:
         queue = FailureQueue(opened)
@@ -282,7 +300,7 @@ def test_a_clean_check_is_kept_and_not_run_again_at_the_next_intake(tmp_path):
 
 
 # On the 200k demo: on 20k rows the swap is found as a unit change (see above).
-def test_a_first_queue_add_without_check_still_groups_the_swap_by_its_finding(demo_files, tmp_path):
+def test_a_first_queue_add_without_check_still_groups_the_swap_by_its_finding(demo_files, demo_checker, tmp_path):
     """Issue 16's swap split, on the user's default path: a new workspace (no check kept) and a
     plain ``queue add``. The checks run first and are kept, so the swapped client's failures
     are one pure finding group, not the two failing slices discovery alone would give."""
@@ -291,7 +309,8 @@ def test_a_first_queue_add_without_check_still_groups_the_swap_by_its_finding(de
     from tests.analysis.queue.test_grouping import _purity_and_recall
 
     workspace = tmp_path / "fresh.sleuth"
-    _sleuth("queue", "add", workspace, demo_files.log, "--json")
+    _sleuth("queue", "add", workspace, demo_files.log, "--json", checker=demo_checker)
+    assert demo_checker.reused == 1  # no check kept: the log was checked first
     incidents = {i["id"]: i for i in json.loads(demo_files.manifest.read_text())["incidents"]}
     opened = Workspace.open(workspace)
     try:

@@ -5,6 +5,7 @@ until its tab is chosen (on two cores every extra scan delays the numbers shown)
 import pytest
 
 from analysis.store import Store
+from tests.statements import RUNS, recorded_statements
 from tests.views.helpers import open_demo, settle
 
 
@@ -12,15 +13,7 @@ from tests.views.helpers import open_demo, settle
 def reads_of_the_log(monkeypatch):
     """Every statement the store runs, as text; ``of(view)`` keeps those that read the view
     (the table's pages, read by row position, are not scans of the log)."""
-    statements: list[str] = []
-    for method in ("execute", "df", "numpy", "numpy_chunks", "rows"):
-        original = getattr(Store, method)
-
-        def recording(self, sql, *args, _original=original, **kwargs):
-            statements.append(sql if isinstance(sql, str) else sql.text)
-            return _original(self, sql, *args, **kwargs)
-
-        monkeypatch.setattr(Store, method, recording)
+    statements = recorded_statements(Store, monkeypatch, methods=RUNS)
 
     class Reads:
         def of(self, view: str) -> list[str]:

@@ -16,8 +16,8 @@ from analysis.data.open_log import load_log
 from analysis.discovery.failing_slices import row_error_sql
 from analysis.discovery import sliceline
 from analysis.discovery.sliceline import _engine_blocks, discover_slices
-from analysis.progress import NEVER_CANCELLED
 from analysis.store import Store
+from tests.statements import recorded_statements
 
 
 def test_blocks_hold_every_combination_within_their_cells():
@@ -47,19 +47,12 @@ def test_engine_statements_ask_for_fewer_sets_than_combinations(demo_files, monk
     original_count = sliceline._EngineSearch._count_cells
     monkeypatch.setattr(sliceline._EngineSearch, "_count_cells",
                         lambda self, combinations: counted.append(len(combinations)) or original_count(self, combinations))
-    sets: list[int] = []
-    original_rows = store.rows
-
-    def rows(sql, cancel=NEVER_CANCELLED):
-        text = getattr(sql, "text", sql)
-        if "GROUPING SETS" in text:
-            sets.append(len(re.findall(r"\((?:\"c\d+\"(?:, )?)+\)", text.split("GROUPING SETS", 1)[1])))
-        return original_rows(sql, cancel)
-
     monkeypatch.setattr(store, "engine", "remote")
-    monkeypatch.setattr(store, "rows", rows)
+    statements = recorded_statements(store, monkeypatch, methods=("rows",))
     found = discover_slices(store, loaded.dataset.view, columns, error_sql, k=20)
     store.close()
+    sets = [len(re.findall(r"\((?:\"c\d+\"(?:, )?)+\)", text.split("GROUPING SETS", 1)[1]))
+            for text in statements if "GROUPING SETS" in text]
 
     assert found and sum(counted) > 0
     assert sum(sets) < sum(counted) + len(columns)  # singles and combinations: fewer sets than either

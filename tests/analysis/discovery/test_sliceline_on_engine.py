@@ -13,8 +13,8 @@ import pytest
 from analysis.data.open_log import load_log
 from analysis.discovery.failing_slices import row_error_sql
 from analysis.discovery.sliceline import discover_slices
-from analysis.progress import NEVER_CANCELLED
 from analysis.store import Store
+from tests.statements import recorded_statements
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +40,11 @@ def test_engine_passes_find_the_in_memory_searchs_slices(demo, error, monkeypatc
     error_sql = row_error_sql(loaded.dataset, loaded.roles, error)
     in_memory = discover_slices(store, loaded.dataset.view, columns, error_sql, k=20)
 
-    pulled = []
     monkeypatch.setattr(store, "engine", "remote")  # what a SparkStore says: its rows stay where they are
-    original = store.rows
-    monkeypatch.setattr(store, "rows", lambda sql, cancel=NEVER_CANCELLED: pulled.append(r := original(sql, cancel)) or r)
+    pulled = recorded_statements(store, monkeypatch, methods=("rows",))
     monkeypatch.setattr(store, "numpy", lambda *a, **k: pytest.fail("the engine pass read rows into numpy"))
     on_engine = discover_slices(store, loaded.dataset.view, columns, error_sql, k=20)
 
     assert_same_slices(on_engine, in_memory)
-    assert max(len(result) for result in pulled) < loaded.dataset.row_count / 20  # aggregates, not rows
+    assert max(pulled.returned) < loaded.dataset.row_count / 20  # aggregates, not rows
     assert not store.rows("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'sleuth_slice_codes%'")

@@ -12,9 +12,9 @@ import pytest
 import analysis.engine.pages as pages
 from analysis.data.loading import open_dataset
 from analysis.engine.pages import open_keyset_table, page_after, page_at, page_before
-from analysis.progress import NEVER_CANCELLED
 from analysis.query import Sql
 from analysis.window import TableSpec, fetch_window, prepare_table, release_table
+from tests.statements import recorded_statements
 
 N_ROWS = 6_000
 PAGE = 250
@@ -111,19 +111,11 @@ def test_no_statement_uses_offset_or_numbers_the_rows(store, dataset, monkeypatc
     and a jump to the middle reads at most READ_AHEAD_ROWS rows past its target."""
     monkeypatch.setattr(pages, "READ_AHEAD_ROWS", 40)
     monkeypatch.setattr(pages, "PIVOT_SAMPLE_ROWS", 200)
-    statements, rows_back = [], []
-    original = store.rows
-
-    def recorded(sql, cancel=NEVER_CANCELLED):
-        statements.append(sql.text)
-        rows_back.append(len(result := original(sql, cancel)))
-        return result
-
-    monkeypatch.setattr(store, "rows", recorded)
+    statements = recorded_statements(store, monkeypatch, methods=("rows",))
     table = open_keyset_table(store, dataset, TableSpec(dataset.view, COLUMNS, None, (("score", True),)))
     page_at(store, table, N_ROWS // 2, PAGE)
     assert statements and not any("OFFSET" in s.upper() or "ROW_NUMBER" in s.upper() for s in statements)
-    assert rows_back[-1] <= 40 + PAGE
+    assert statements.returned[-1] <= 40 + PAGE
 
 
 @pytest.mark.parametrize("sort, condition", SPECS)

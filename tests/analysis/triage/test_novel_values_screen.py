@@ -15,6 +15,7 @@ from analysis.triage.checks import run_checks
 from analysis.triage.novel_values import FLAG, _novel_condition, novel_values_held
 from analysis.triage.violating_rows import novel_value_condition
 from tests.analysis.triage.test_novel_values import checked, overlapping_log
+from tests.statements import recorded_statements
 
 COLUMNS = ("age", "schooling", "visits")
 
@@ -76,22 +77,9 @@ def cyclic_log() -> pd.DataFrame:
     return frame
 
 
-def recorded_statements(store, monkeypatch) -> list[str]:
-    """The text of every statement ``store`` runs from here on."""
-    seen: list[str] = []
-    rows = store.rows
-
-    def recorded(sql, *args, **kwargs):
-        seen.append(sql.text if isinstance(sql, Sql) else str(sql))
-        return rows(sql, *args, **kwargs)
-
-    monkeypatch.setattr(store, "rows", recorded)
-    return seen
-
-
 @pytest.fixture
 def statements(store, monkeypatch):
-    return recorded_statements(store, monkeypatch)
+    return recorded_statements(store, monkeypatch, methods=("rows",))
 
 
 def flag_statements(seen: list[str]) -> list[str]:

@@ -19,7 +19,7 @@ from analysis.scope import Scope
 from analysis.triage.novel_values import beyond_unseen_mass, level_unseen_mass, unseen_mass
 from analysis.triage.reference_profile import Profile, profile_reference
 from tests.analysis.triage.test_novel_values import checked, scored_twice
-from tests.analysis.triage.test_novel_values_screen import recorded_statements
+from tests.statements import recorded_statements
 
 START = dt.datetime(2024, 1, 1)
 DAYS, PER_DAY = 100, 24
@@ -72,7 +72,7 @@ def test_the_value_counts_are_one_grouping_sets_statement_and_no_histogram(store
     path = tmp_path / "skewed.parquet"
     frame.to_parquet(path)
     log = load_log(store, [str(path)], check=False)
-    seen = recorded_statements(store, monkeypatch)
+    seen = recorded_statements(store, monkeypatch, methods=("rows",))
     profile_reference(Scope(store, log.dataset, log.roles))
     assert not [text for text in seen if "histogram(" in text]
     assert len([text for text in seen if "sleuth_version" in text and "GROUPING SETS" in text]) == 1
