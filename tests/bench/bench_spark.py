@@ -2,7 +2,8 @@
 
 Issue #19 asks that only aggregates and table pages cross from the cluster, so that the
 client's peak memory stays under 1 GB whatever the table's size. This measures it on the
-benchmark log (``common.ensure_log``: N rows x 30 columns, Parquet) read by a local Spark
+benchmark log (``common.ensure_log``: N rows x 30 columns, Parquet; or with ``--folder`` the
+100M-row log of ``workstation_100m.py`` in ten Parquet parts) read by a local Spark
 Connect server (pyspark's own, ``local[2]``, started here as ``tests/spark`` starts it). The
 client is this process: Sleuth's Spark store, no DuckDB view of the log. Per pass it records
 the wall time, the server's CPU time (its process group's, from /proc: less swayed by the
@@ -24,8 +25,10 @@ another process, not counted there). Passes:
   log's first 20% of time, then the per-column counts per (day, group) cell of the whole log;
 * **sample**: a 100,000-row uniform sample pulled for the passes that need rows.
 
-Run: ``.venv/bin/python tests/bench/bench_spark.py [--rows 10000000] [--skip discovery ...] [--statements]``
-(``--statements`` lists each pass's statements with their time; ``--skip``
+Run: ``.venv/bin/python tests/bench/bench_spark.py [--rows 10000000 | --folder DIR] [--skip discovery ...]
+[--statements]`` (``--folder`` reads the 100M-row log of ``workstation_100m.py``, ten Parquet
+parts, writing it there first when the folder does not hold all of them; ``--statements`` lists
+each pass's statements with their time; ``--skip``
 leaves out a group of passes, to measure the others at a size where that group would not end in
 the time at hand; the table lists it as skipped). Not run by ``make test``
 (pytest skips this folder); it needs Java 17 and the ``spark`` extra.
@@ -40,6 +43,7 @@ import time
 from pathlib import Path
 
 from common import REPO, ensure_log, markdown_table, megabytes, peak_rss_mb
+from workstation_100m import ROWS as FOLDER_ROWS, generate, part_paths
 from analysis.scope import Scope
 
 CLIENT_BUDGET_MB = 1024
@@ -50,6 +54,9 @@ PAGE_ROWS = 200
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--folder", type=Path,
+                        help="read workstation_100m.py's 100M-row log, the Parquet parts in FOLDER (written "
+                             "there first when incomplete, about 12 GB), instead of the one-file --rows log")
     parser.add_argument("--cores", type=int, default=2, help="local cores of the Spark server")
     parser.add_argument("--skip", action="append", default=[], metavar="PASS",
                         help="leave out the passes whose group starts with PASS (e.g. 'discovery', 'checks', 'pages'), "
@@ -57,7 +64,7 @@ def main() -> None:
     parser.add_argument("--statements", action="store_true",
                         help="also list each pass's statements: how many of each kind and their time (wall, per call)")
     args = parser.parse_args()
-    log = ensure_log(args.rows)
+    parts, rows = log_parts(args.folder, args.rows)
     with tempfile.TemporaryDirectory(prefix="sleuth-bench-spark-") as folder:
         from tests.spark.conftest import group_cpu_seconds, launch_server
 
@@ -66,18 +73,30 @@ def main() -> None:
         try:
             url = server.url()
             print(f"server listening after {time.perf_counter() - started:.0f} s", flush=True)
-            rows = run_passes(url, log, Path(folder), tuple(args.skip), args.statements,
-                              lambda: group_cpu_seconds(server.process.pid))
+            table = run_passes(url, parts, Path(folder), tuple(args.skip), args.statements,
+                               lambda: group_cpu_seconds(server.process.pid))
         finally:
             server.stop()
-    print(f"\n{args.rows:,} rows x 30 columns ({log.stat().st_size / 2**20:,.0f} MB Parquet) on "
+    size = sum(p.stat().st_size for p in parts) / 2**20
+    print(f"\n{rows:,} rows x 30 columns ({size:,.0f} MB Parquet in {len(parts)} file(s)) on "
           f"local[{args.cores}], load average at the end of the run {os.getloadavg()[0]:.1f}\n")
-    print(markdown_table(["pass", "time", "server CPU", "rows to the client", "client peak"], rows))
+    print(markdown_table(["pass", "time", "server CPU", "rows to the client", "client peak"], table))
     peak = peak_rss_mb()
     print(f"\nclient peak {megabytes(peak)}: {'within' if peak < CLIENT_BUDGET_MB else 'OVER'} the 1 GB budget")
 
 
-def run_passes(url: str, log: Path, folder: Path, skipped: tuple[str, ...] = (),
+def log_parts(folder: Path | None, rows: int) -> tuple[list[Path], int]:
+    """The log's Parquet files and its rows: with ``folder``, the ten parts of the 100M-row log
+    (the one the workstation benchmark opens, so both read the same rows; a single 12 GB file
+    would be one write of hours under load), else the one cached ``rows``-row file."""
+    if folder is None:
+        return [ensure_log(rows)], rows
+    if not all(p.exists() for p in part_paths(folder)):
+        print(f"writing the {FOLDER_ROWS:,}-row log to {folder} took {generate(folder):.0f} s", flush=True)
+    return part_paths(folder), FOLDER_ROWS
+
+
+def run_passes(url: str, log: list[Path], folder: Path, skipped: tuple[str, ...] = (),
                statements: bool = False, server_cpu=lambda: 0.0) -> list[list[str]]:
     """Each pass once, in order, with its time, rows moved and the peak after it (but those
     whose name starts with one of ``skipped``, and the passes that read their result); with
@@ -108,9 +127,12 @@ def run_passes(url: str, log: Path, folder: Path, skipped: tuple[str, ...] = (),
     rows: list[list[str]] = []
     state: dict = {}
 
+    def left_out(name: str) -> bool:
+        return name.split(":")[0].startswith(skipped)  # a whole group ("pages", "checks"): its passes chain
+
     def timed(name: str, work, pulled=lambda result: 0) -> None:
         """``pulled``: rows a pass fetched past ``SparkResult`` (a sample comes as one Arrow table)."""
-        if name.split(":")[0].startswith(skipped):  # a whole group ("pages", "checks"): its passes chain
+        if left_out(name):
             rows.append([name, "skipped", "", "", ""])
             return
         moved[0] = 0
@@ -126,7 +148,7 @@ def run_passes(url: str, log: Path, folder: Path, skipped: tuple[str, ...] = (),
             print_statements(sent)
 
     try:
-        timed("open", lambda: load_spark_log(store, [str(log)]))
+        timed("open", lambda: load_spark_log(store, [str(p) for p in log]))
         loaded = state["open"]
         dataset, roles = loaded.dataset, loaded.roles
         timed("metrics", lambda: overall_metrics(Scope(store, dataset, roles), with_auc=False))
@@ -143,7 +165,7 @@ def run_passes(url: str, log: Path, folder: Path, skipped: tuple[str, ...] = (),
         second = state.get("pages: next")
         timed("pages: previous", lambda: page_before(store, table, second.first, second.page.start, PAGE_ROWS))
         timed("pages: jump to middle", lambda: page_at(store, table, table.row_count // 2, PAGE_ROWS))
-        labels = write_labels(log, folder)
+        labels = None if left_out("labels join") else write_labels(log, folder)  # 90M labels at 100M rows: minutes
         timed("labels join", lambda: join_spark_labels(store, dataset, roles, [str(labels)]))
         timed("checks: reference", lambda: profile_reference(Scope(store, dataset, roles,
                                                                    reference_window(Scope(store, dataset, roles)))))
@@ -189,13 +211,14 @@ def print_statements(sent: list[tuple[float, str]]) -> None:
         print(f"  {len(times):4d} x {sum(times):7.1f} s (max {max(times):.1f} s)  {kind}")
 
 
-def write_labels(log: Path, folder: Path) -> Path:
+def write_labels(log: list[Path], folder: Path) -> Path:
     """The log's labels as a separate file, as a review tool sends them: id, label, arrival."""
     import duckdb
 
     labels = folder / "labels.parquet"
     duckdb.execute(f"COPY (SELECT request_id AS request, label, timestamp + INTERVAL 1 HOUR AS arrived_at "
-                   f"FROM read_parquet('{log}') WHERE label IS NOT NULL) TO '{labels}' (FORMAT parquet)")
+                   f"FROM read_parquet({[str(p) for p in log]!r}) WHERE label IS NOT NULL) "
+                   f"TO '{labels}' (FORMAT parquet)")
     return labels
 
 
