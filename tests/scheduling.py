@@ -87,6 +87,33 @@ class SharedSessionFileScheduling(LoadFileScheduling):
     def _split_scope(self, nodeid: str) -> str:
         return unit_of(super()._split_scope(nodeid))
 
+    def remove_node(self, node) -> str | None:
+        """Take a worker out; when it crashed, hand its unfinished tests out again, less the one
+        it crashed in, which is reported failed and marked done here (xdist's file scheduling,
+        3.8, hands that test out again, to crash the next worker too)."""
+        workload = self.assigned_work.pop(node)
+        unfinished = [nodeid for unit in workload.values() for nodeid, done in unit.items() if not done]
+        if not unfinished:
+            return None
+        crashed = unfinished[0]
+        for unit in workload.values():
+            if crashed in unit:
+                unit[crashed] = True
+        self.workqueue.update({scope: unit for scope, unit in workload.items() if not all(unit.values())})
+        for other in self.assigned_work:
+            self._reschedule(other)
+        return crashed
+
+    def _reschedule(self, node) -> None:
+        """xdist's, then more units until the node holds at least two pending tests. A worker runs
+        a test only once it holds the next one too (or is told to shut down), and xdist gives a
+        node one unit per call: a replacement worker handed the one-test rest of a crashed
+        worker's file, with other files still queued, waited forever, and so did the run (the
+        suite hung so after a segfault in a Qt test). ``tests/test_scheduling.py`` runs that case."""
+        super()._reschedule(node)
+        while not node.shutting_down and self.workqueue and self._pending_of(self.assigned_work[node]) < 2:
+            self._assign_work_unit(node)
+
     def _assign_work_unit(self, node) -> None:
         if not getattr(self, "_ordered", False):
             weights = load_weights() if self.weights is None else self.weights

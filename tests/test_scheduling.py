@@ -181,3 +181,28 @@ def test_the_committed_table_weighs_the_spark_folder_as_one_unit():
     weights = load_weights()
     assert weights and "tests/spark/" in weights
     assert not [path for path in weights if path.startswith("tests/spark/") and path != "tests/spark/"]
+
+
+def test_a_worker_that_crashes_fails_its_test_and_the_run_goes_on(tmp_path):
+    """A test that kills its worker (a segfault, as a crash in Qt does) is reported failed, the
+    rest of its file and the other files run on the replacement worker, and the run ends. With
+    xdist's own file scheduling (3.8) it handed the crashed test out again and then waited
+    forever; here the timeout would stop it and fail the test."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "conftest.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(repo)!r})\n\n\n"
+        "def pytest_xdist_make_scheduler(config, log):\n"
+        "    from tests.scheduling import SharedSessionFileScheduling\n"
+        "    return SharedSessionFileScheduling(config, log)\n")
+    for file in range(4):
+        tests = "".join(f"\n\ndef test_{n}():\n    time.sleep(0.05)\n" + ("    ctypes.string_at(0)\n" if (file, n) == (1, 2) else "")
+                        for n in range(4))
+        (tmp_path / f"test_file{file}.py").write_text("import ctypes\nimport time\n" + tests)
+    ended = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "2", "--dist", "loadfile", "-p", "no:cacheprovider"],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=90)
+    assert "1 failed, 15 passed" in ended.stdout, ended.stdout[-2000:]
+    assert "test_file1.py::test_2" in ended.stdout
