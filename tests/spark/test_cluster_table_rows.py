@@ -145,7 +145,10 @@ def test_a_killed_spark_server_is_one_sentence_and_the_pulled_rows_stay(rows_dem
         server.process.wait(timeout=60)
         amount = model.column_names().index("amount")
         view.scrollTo(model.index(model.rowCount() // 2, amount))  # pages the cluster must answer
-        qtbot.waitUntil(lambda: table.cluster_pages is None and table.window is not None, timeout=WAIT_MS)
+        # the fall-back to the pulled rows is queued (a zero-time timer) and then prepared as a job:
+        # wait for the status it ends with, not for the first state on the way (once seen as "Loading…")
+        qtbot.waitUntil(lambda: table.cluster_pages is None and table.window is not None
+                        and "could not be read" in table.status.text(), timeout=WAIT_MS)
         settle(qtbot, window, timeout=WAIT_MS)
         status = table.status.text()
         assert status.startswith(f"{PULLED_ROWS:,} rows; the table on {url} could not be read (")
