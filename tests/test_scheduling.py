@@ -102,20 +102,6 @@ def test_the_real_data_files_are_one_unit_weighed_as_their_files_sum():
     assert first == corpus + grouping and second == other
 
 
-def test_the_files_reading_the_demos_checks_are_one_unit_on_one_worker():
-    """The queue's grouping, intake and CLI tests read the session's checks of the demo months:
-    on one worker they are checked once, not once per worker; the unit weighs its files' sum
-    (60 here, handed out before the file of 50), its files in the order collected."""
-    grouping = ["tests/analysis/queue/test_grouping.py::test_a", "tests/analysis/queue/test_grouping.py::test_b"]
-    cli = ["tests/app/test_cli_queue.py::test_c"]
-    intake = ["tests/views/test_queue_intake.py::test_d"]
-    other = [f"tests/views/test_big.py::test_{i}" for i in range(6)]
-    weights = {"tests/analysis/queue/test_grouping.py": 20.0, "tests/app/test_cli_queue.py": 25.0,
-               "tests/views/test_queue_intake.py": 15.0, "tests/views/test_big.py": 50.0}
-    first, second = scheduled(grouping + cli + other + intake, weights)
-    assert first == grouping + cli + intake and second == other
-
-
 def test_units_go_out_by_weight_not_by_number_of_tests():
     """A file of two tests on the large demo outweighs one of forty on a small frame."""
     many = [f"tests/views/test_many.py::test_{i}" for i in range(40)]

@@ -201,8 +201,9 @@ class TablePanel(Panel):
     def _cluster_failed(self, cluster, exc: BaseException) -> None:
         """The cluster stopped answering (or refused the table's query): one sentence, and the
         table shows the pulled rows, which the other panels read all along."""
-        if self.cluster_pages is not None and self.cluster_pages.cluster is not cluster:
-            return
+        if id(cluster) in self._dead_clusters or (self.cluster_pages is not None
+                                                  and self.cluster_pages.cluster is not cluster):
+            return  # a later page request to the same dead cluster: the first failure said it
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         self._dead_clusters[id(cluster)] = (f"the table on {cluster.url} could not be read ({first_line}): "
                                             f"it shows the pulled rows")
