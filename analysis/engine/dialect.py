@@ -281,8 +281,6 @@ def _quantiles(node: exp.PercentileCont | exp.PercentileDisc) -> exp.Expression:
 
     Spark's ``percentile`` interpolates as ``quantile_cont`` does and takes a list; its
     discrete one is the ordered-set ``percentile_disc(q) WITHIN GROUP``, one fraction at a time.
-    It holds every distinct value in memory, so the passes that read many quantiles select them
-    by rank instead (:mod:`analysis.engine.exact_quantiles`), with this form as their fallback.
     """
     value = node.this.transform(_spark_form)
     fractions = node.expression

@@ -8,8 +8,7 @@ the finite values and the quantiles at ``1/n_bins ... (n_bins-1)/n_bins`` betwee
 the first one closed on both ends. Up to ``QUANTILE_SAMPLE_ROWS`` rows the inner quantiles are
 exact; above, they are the exact quantiles of about that many rows chosen by a hash of the row
 id (:mod:`analysis.engine.row_sample`; edges only need to split the rows roughly evenly, and
-exact quantiles of 10M rows cost a second; on Spark they are found by rank selection,
-:mod:`analysis.engine.exact_quantiles`). Not an engine's sampler: DuckDB's and Spark's pick
+exact quantiles of 10M rows cost a second). Not an engine's sampler: DuckDB's and Spark's pick
 different rows for the same seed, and the edges (so every bin and slice) would differ by engine. When the edges
 collapse to fewer than two bins (a column of 95% zeros) or there are at most ``n_bins`` values,
 the column is cut by its most frequent values instead. NULL is always a group of its own,
@@ -54,11 +53,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from analysis.dataset import Column, Dataset
-from analysis.engine.exact_quantiles import exact_quantiles
 from analysis.engine.row_sample import hash_sample
 from analysis.errors import SchemaError
 from analysis.progress import NEVER_CANCELLED, CancelToken
-from analysis.query import Sql, ident, select
+from analysis.query import Sql, ident, literal_list, select
 from analysis.slices import Compare, InSet, IsNull, Predicate, Range, all_of, to_sql, to_text
 from analysis.store import Store
 from analysis.report.formatting import plain_value
@@ -340,10 +338,11 @@ def _inner_quantiles(
     """Each column's quantiles at ``1/n_bins ... (n_bins-1)/n_bins`` of its finite values."""
     if not columns or n_rows == 0:
         return [None] * len(columns)
-    fractions = [i / n_bins for i in range(1, n_bins)]
+    fractions = literal_list([i / n_bins for i in range(1, n_bins)])
     sample = hash_sample(QUANTILE_SAMPLE_ROWS, n_rows)
     kept = sample & condition if sample is not None else condition
-    return exact_quantiles(store, view, [_finite_value(c) for c in columns], fractions, kept, cancel)
+    quantiles = [f"quantile_cont({_finite_value(c)}, {fractions})" for c in columns]
+    return list(store.rows(select(quantiles, ident(view), kept), cancel)[0])
 
 
 def _quantile_edges(

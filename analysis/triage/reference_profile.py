@@ -26,7 +26,6 @@ from analysis.metrics.outcomes import outcomes
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident, select
 from analysis.data.roles import PROFILE_BATCH_COLUMNS, RoleMap, TaskType
-from analysis.engine.exact_quantiles import exact_quantiles, needs_quantile_pass
 from analysis.engine.row_sample import hash_sample
 from analysis.scope import Scope
 from analysis.slicing.binning import QUANTILE_SAMPLE_ROWS
@@ -367,29 +366,18 @@ def _summaries(
 ) -> dict[str, dict[str, Any]]:
     """Distinct count of every column, the exact quantiles of numeric ones over the ``sample``
     rows (:func:`_quantile_sample`), and the candidates for their most frequent value
-    (:func:`_frequent_values_and_sets`), in one pass: a pass of its own read the reference once more.
-    On Spark the quantiles are their own selection by rank (:mod:`analysis.engine.exact_quantiles`):
-    its exact ``percentile`` in this pass was most of the pass's cost."""
+    (:func:`_frequent_values_and_sets`), in one pass: a pass of its own read the reference once more."""
     wanted = sorted(set(QUANTILES) | set(EDGE_QUANTILES) | set(RANGE_QUANTILES))
     sampled = f" FILTER (WHERE {sample.text})" if sample is not None else ""
-    apart = needs_quantile_pass(store)
     parts = []
     for c in columns:
         parts.append(f"approx_count_distinct({ident(c.name)})")
         if c.is_numeric:
             x = finite_double(c.name, c.dtype)
-            parts += ["NULL" if apart else f"quantile_cont({x}, {wanted!r}){sampled}",
-                      f"approx_top_k({x}, {TOP_CANDIDATES})"]
+            parts += [f"quantile_cont({x}, {wanted!r}){sampled}", f"approx_top_k({x}, {TOP_CANDIDATES})"]
         else:
             parts += ["NULL", "NULL"]
-    values = list(store.rows(select(parts, ident(dataset.view), condition), cancel)[0]) if parts else []
-    if apart:
-        numeric = [i for i, c in enumerate(columns) if c.is_numeric]
-        kept = sample & condition if sample is not None else condition
-        selected = exact_quantiles(store, dataset.view,
-                                   [finite_double(columns[i].name, columns[i].dtype) for i in numeric], wanted, kept, cancel)
-        for i, quantiles in zip(numeric, selected):
-            values[3 * i + 1] = quantiles
+    values = store.rows(select(parts, ident(dataset.view), condition), cancel)[0] if parts else ()
     summary = {}
     for i, c in enumerate(columns):
         distinct, found, listed = values[3 * i:3 * i + 3]
