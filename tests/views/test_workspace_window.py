@@ -165,12 +165,13 @@ def test_select_all_does_not_make_the_column_header_walk_every_row(row_count_cal
     assert len(row_count_calls) < 1_000
 
 
-@pytest.mark.parametrize("from_workspace", [False, True], ids=["nothing-saved-yet", "another-workspace"])
-def test_save_as_keeps_decisions_the_current_slice_and_profiles(app_window, qtbot, window_demo_files, tmp_path,
-                                                              from_workspace):
+def test_save_as_keeps_decisions_the_current_slice_and_profiles(app_window, qtbot, window_demo_files, tmp_path):
+    """Saved as twice from one checked window: first with nothing saved yet (the session's state
+    written into a new file), then from the workspace that save opened (a copy of that file);
+    each file keeps the decision, the current slice, the active dataset and the profile. (The
+    same edits written into a workspace already open are kept too: test_findings.py, for the
+    decision and the profile, and test_slicing.py, for the slice, reopen such a workspace.)"""
     opened = open_demo(qtbot, app_window, window_demo_files)
-    if from_workspace:
-        assert app_window.controller.save_workspace_as(tmp_path / "first.sleuth")
     panel = run_checks(qtbot, app_window)
     panel.tree.setCurrentItem(panel.tree.topLevelItem(0))
     key = panel.shown[0].key
@@ -180,17 +181,19 @@ def test_save_as_keeps_decisions_the_current_slice_and_profiles(app_window, qtbo
     settle(qtbot, app_window)
     shown = app_window.session.current_slice
     assert shown.predicate is not Everything
-    path = tmp_path / "kept.sleuth"
-    assert app_window.controller.save_workspace_as(path)
+    first, copied = tmp_path / "first.sleuth", tmp_path / "kept.sleuth"
+    assert app_window.controller.save_workspace_as(first)  # nothing saved yet
+    assert app_window.controller.save_workspace_as(copied)  # from another workspace
     app_window.session.workspace.close()
     app_window.session.workspace = None
-    kept = Workspace.open(path)
-    assert [(d["check_key"], d["action"], d["note"]) for d in kept.decisions()] == [
-        (key, "expected", "the client migrates this week")]
-    assert Slice.from_dict(kept.meta("current_slice")) == shown
-    assert kept.meta("active_dataset") == opened.name
-    assert json.loads(kept.profile(opened.name))
-    kept.close()
+    for path in (first, copied):
+        kept = Workspace.open(path)
+        assert [(d["check_key"], d["action"], d["note"]) for d in kept.decisions()] == [
+            (key, "expected", "the client migrates this week")], path
+        assert Slice.from_dict(kept.meta("current_slice")) == shown
+        assert kept.meta("active_dataset") == opened.name
+        assert json.loads(kept.profile(opened.name))
+        kept.close()
 
 
 def test_undo_after_opening_a_workspace_keeps_every_dataset(app_window, qtbot, window_demo_files, tmp_path):

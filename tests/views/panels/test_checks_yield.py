@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 
 import views.panels.findings as findings_module
 from tests.views.helpers import close_window, make_window, settle
+from tests.views.panels.test_findings_on_open import PLANTED
 
 LONG = 240000
 
@@ -37,7 +38,7 @@ def sort_by(view, name):
                       Qt.DescendingOrder)
 
 
-def test_a_sort_preempts_the_checks_on_open_which_resume_and_show_their_findings(qtbot, qsettings, demo_files,
+def test_a_sort_preempts_the_checks_on_open_which_resume_and_show_their_findings(qtbot, qsettings, window_demo_files,
                                                                                 monkeypatch):
     held = HeldChecks(findings_module.check_dataset)
     monkeypatch.setattr(findings_module, "check_dataset", held)
@@ -45,7 +46,7 @@ def test_a_sort_preempts_the_checks_on_open_which_resume_and_show_their_findings
     panel, table = window.findings_panel, window.table_panel
     captions = []
     monkeypatch.setattr(panel.caption, "setText", lambda text: (captions.append(text), type(panel.caption).setText(panel.caption, text)))
-    window.open_paths([str(demo_files.log)])
+    window.open_paths([str(window_demo_files.log)])
     qtbot.waitUntil(held.holding.is_set, timeout=LONG)  # the checks on open are running
     qtbot.waitUntil(lambda: table.view.model().columnCount() > 0, timeout=LONG)
     sorted_while = []
@@ -64,16 +65,16 @@ def test_a_sort_preempts_the_checks_on_open_which_resume_and_show_their_findings
     settle(qtbot, window, timeout=LONG)
     assert "sorted by score" in table.status.text()
     assert held.calls == calls + 1  # run again from the start, once
-    assert {"swap", "null_burst"} <= {f.kind for f in window.session.findings}  # nothing lost
+    assert PLANTED <= {f.kind for f in window.session.findings}  # nothing lost
     assert not captions[-1].startswith("Checks paused") and captions[-1] != "Check cancelled."
     close_window(window)
 
 
-def test_check_inputs_is_the_users_own_and_is_not_paused(qtbot, qsettings, demo_files, monkeypatch):
+def test_check_inputs_is_the_users_own_and_is_not_paused(qtbot, qsettings, window_demo_files, monkeypatch):
     held = HeldChecks(findings_module.check_dataset)
     monkeypatch.setattr(findings_module, "check_dataset", held)
     window = make_window(qtbot, qsettings, threaded=True, check_on_open=False)
-    window.open_paths([str(demo_files.log)])
+    window.open_paths([str(window_demo_files.log)])
     settle(qtbot, window, timeout=LONG)
     panel = window.findings_panel
     window.findings_dock.raise_()
@@ -85,5 +86,5 @@ def test_check_inputs_is_the_users_own_and_is_not_paused(qtbot, qsettings, demo_
     held.free.set()
     settle(qtbot, window, timeout=LONG)
     assert held.calls == 1 and "sorted by score" in window.table_panel.status.text()
-    assert {"swap", "null_burst"} <= {f.kind for f in window.session.findings}
+    assert PLANTED <= {f.kind for f in window.session.findings}
     close_window(window)

@@ -67,11 +67,23 @@ def test_clicking_a_finding_sets_the_slice_and_time_window(checked, qtbot, demo_
     assert app_window.time_panel.markers  # the alert and warning windows are shaded on the plot
 
 
-def test_a_dismissed_finding_stays_dismissed_after_reopening(app_window, qtbot, window_demo_files, tmp_path, qsettings):
+def test_the_profile_and_a_dismissal_are_kept_in_the_workspace(app_window, qtbot, window_demo_files, tmp_path,
+                                                                qsettings):
+    """One checked log, its workspace used twice: the reference profile the first check saved
+    is reused by the next check in the same window (the same findings, in the same order), and
+    a finding dismissed stays dismissed when the workspace is reopened in another window and
+    checked again."""
     open_demo(qtbot, app_window, window_demo_files)
     path = tmp_path / "oncall.sleuth"
     app_window.controller.save_workspace_as(path)
     panel = run_checks(qtbot, app_window)
+    first = [f.key for f in panel.shown]
+    name = app_window.session.active.name
+    assert app_window.session.workspace.profile(name)
+    panel = run_checks(qtbot, app_window)
+    assert "saved in the workspace" in panel.caption.text()
+    assert [f.key for f in panel.shown] == first
+
     alert = next(i for i, f in enumerate(panel.shown) if f.severity != "info")  # dismissing it is seen
     key = panel.shown[alert].key
     panel.tree.setCurrentItem(panel.tree.topLevelItem(alert))
@@ -90,18 +102,6 @@ def test_a_dismissed_finding_stays_dismissed_after_reopening(app_window, qtbot, 
     row = panel.shown.index(finding)
     assert "1 dismissed" in panel.tree.topLevelItem(row).text(3)
     close_window(again)
-
-
-def test_the_reference_profile_is_kept_in_the_workspace_and_reused(app_window, qtbot, window_demo_files, tmp_path):
-    open_demo(qtbot, app_window, window_demo_files)
-    app_window.controller.save_workspace_as(tmp_path / "w.sleuth")
-    panel = run_checks(qtbot, app_window)
-    first = [f.key for f in panel.shown]
-    name = app_window.session.active.name
-    assert app_window.session.workspace.profile(name)
-    panel = run_checks(qtbot, app_window)
-    assert "saved in the workspace" in panel.caption.text()
-    assert [f.key for f in panel.shown] == first
 
 
 def _click(qtbot, window, panel, row):
