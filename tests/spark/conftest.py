@@ -2,8 +2,9 @@
 
 The server is the one the ``pyspark`` package ships (``sbin/start-connect-server.sh``), run in
 the foreground on a free port with one core (the machine's two are shared), so the tests talk
-to it through the same ``sc://`` URL a cluster would have. The tests skip only when Java cannot
-be found: `make test` installs it where it is missing.
+to it through the same ``sc://`` URL a cluster would have. It is the only JVM of a run: the test of
+a killed server kills a relay process in front of it (``tests/spark/relay.py``). The tests skip
+only when Java cannot be found: `make test` installs it where it is missing.
 """
 
 from __future__ import annotations
@@ -114,10 +115,22 @@ def launch_server(work: Path, cores: int, driver_memory: str = "1g", small_data:
              *(_small_data_settings(cores) if small_data else ["--conf", "spark.sql.shuffle.partitions=2"]),
              "--conf", f"spark.sql.warehouse.dir={work / 'warehouse'}",
              "--conf", f"spark.driver.extraJavaOptions=-Dderby.system.home={work}"
-             + (" -XX:TieredStopAtLevel=1" if small_data else "")],
+             + (f" {SMALL_DATA_JAVA_OPTIONS}" if small_data else "")],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     return StartingServer(process, port, work / "server.log")
+
+
+SMALL_DATA_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+"""The server JVM's options for the tests' small data: the JIT's first tier only (see
+:func:`_small_data_settings`), and the serial garbage collector, which collects a 1 GB heap of
+short-lived statements in one thread instead of G1's parallel and concurrent threads
+competing for the machine's two cores: the server CPU of ``pytest tests/spark/test_engine_workspace_cli.py``
+fell from 49.4 to 44.3 and from 50.7 to 47.2 s, its wall from 220 to 211 and 266 to 260 s (two
+runs of each side by side, load average 11-20, 6 December 2026). Measured and not kept, for no
+change in that server CPU (46.6 against 46.6, 46.5 against 46.5 s): ``spark.sql.ui.explainMode=simple``
+(the plan text each statement's listener event carries) and no compression of broadcasts,
+shuffles and spills (``spark.*.compress=false``). Neither changes a result: they choose how, not what."""
 
 
 def _small_data_settings(cores: int) -> list[str]:

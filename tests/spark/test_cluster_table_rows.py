@@ -2,8 +2,9 @@
 clicks: after File > Connect to Spark… (a filtered sample of the demo), selecting a cluster row
 selects the pull's row with its id there (or says the pull lacks it), find and Ctrl+C read the
 cluster, and a slice typed in the slice bar filters the cluster's pages. A server process that is
-killed (not a session stopped) is one sentence and the pulled rows stay shown: that test kills a
-server of its own, so the shared one survives. ``tests/views/panels/test_table_cluster_rows.py``
+killed (not a session stopped) is one sentence and the pulled rows stay shown: that test reaches
+the shared server through a relay process of its own and kills that (``tests/spark/relay.py``), so
+the shared server survives. ``tests/views/panels/test_table_cluster_rows.py``
 checks the same wiring quickly against a DuckDB stand-in."""
 
 from __future__ import annotations
@@ -128,21 +129,20 @@ def test_selection_find_copy_and_a_slice_work_on_the_spark_table(rows_demo, spar
         close_window(window)
 
 
-def test_a_killed_spark_server_is_one_sentence_and_the_pulled_rows_stay(rows_demo, tmp_path, qtbot, qsettings,
-                                                                       monkeypatch):
-    from tests.spark.conftest import launch_server
+def test_a_killed_spark_server_is_one_sentence_and_the_pulled_rows_stay(rows_demo, spark_server, spark_url, qtbot,
+                                                                       qsettings, monkeypatch):
+    from tests.spark.relay import start_relay
 
-    server = launch_server(tmp_path, cores=1, driver_memory="512m", small_data=True)  # its own: this test kills it
+    relay = start_relay(spark_server.port)  # the server process this test kills: the shared one lives on
+    url = relay.url
     window = None
     try:
-        url = server.url()
         window = pulled_window(qtbot, qsettings, monkeypatch, url, rows_demo.log)
         table = window.table_panel
         model, view = table.model, table.view
         assert model.rowCount() > PULLED_ROWS
 
-        os.killpg(server.process.pid, signal.SIGKILL)  # the server's process dies, not only a session
-        server.process.wait(timeout=60)
+        relay.kill()  # the server's process dies, not only a session
         amount = model.column_names().index("amount")
         view.scrollTo(model.index(model.rowCount() // 2, amount))  # pages the cluster must answer
         # the fall-back to the pulled rows is queued (a zero-time timer) and then prepared as a job:
@@ -158,5 +158,4 @@ def test_a_killed_spark_server_is_one_sentence_and_the_pulled_rows_stay(rows_dem
         if window is not None:
             window.controller.close_clusters()
             close_window(window)
-        server.stop()
-
+        relay.kill()
