@@ -38,15 +38,31 @@ def day_of(frame):
     return ((frame["ts"] - START).dt.total_seconds() // 86400).astype(int)
 
 
-def check(store, tmp_path, frame, reference=None):
-    """Profile the first two days of the clean log, then check ``frame`` against it."""
-    ref_path, path = tmp_path / "ref.parquet", tmp_path / "log.parquet"
-    (reference if reference is not None else clean_frame()).pipe(lambda f: f[day_of(f) < 2]).to_parquet(ref_path)
+def first_days_profile(store, folder, frame):
+    """The reference profile of ``frame``'s first two days."""
+    path = folder / "ref.parquet"
+    frame[day_of(frame) < 2].to_parquet(path)
+    return profile_reference(Scope(store, open_dataset(store, [path]), ROLES))
+
+
+@pytest.fixture(scope="module")
+def clean_profile(tmp_path_factory):
+    """The clean log's first two days profiled once for the module: every hand-made log but
+    one is checked against them (a third of a CPU-second each time it was made anew)."""
+    from analysis.store import Store
+
+    store = Store(memory_limit="2GB")
+    try:
+        return first_days_profile(store, tmp_path_factory.mktemp("reference"), clean_frame())
+    finally:
+        store.close()
+
+
+def check(store, tmp_path, frame, profile):
+    """Check ``frame`` against the reference ``profile``."""
+    path = tmp_path / "log.parquet"
     frame.to_parquet(path)
-    ref = open_dataset(store, [ref_path])
-    profile = profile_reference(Scope(store, ref, ROLES))
-    log = open_dataset(store, [path])
-    return run_checks(Scope(store, log, ROLES), profile)
+    return run_checks(Scope(store, open_dataset(store, [path]), ROLES), profile)
 
 
 def kinds(symptoms):
@@ -57,14 +73,14 @@ def incident_rows(frame, day=INCIDENT_DAY):
     return day_of(frame) >= day
 
 
-def test_clean_log_raises_nothing(store, tmp_path):
-    assert check(store, tmp_path, clean_frame()) == []
+def test_clean_log_raises_nothing(store, tmp_path, clean_profile):
+    assert check(store, tmp_path, clean_frame(), clean_profile) == []
 
 
-def test_unit_change_from_a_day_on(store, tmp_path):
+def test_unit_change_from_a_day_on(store, tmp_path, clean_profile):
     frame = clean_frame()
     frame.loc[incident_rows(frame), "x"] *= 1000
-    found = check(store, tmp_path, frame)
+    found = check(store, tmp_path, frame, clean_profile)
     units = [s for s in found if s.kind == "unit_change"]
     assert {(s.columns, s.group) for s in units if s.group == ()} == {(("x",), ())}
     assert {s.start.date() for s in units if s.group == ()} == {
@@ -73,32 +89,32 @@ def test_unit_change_from_a_day_on(store, tmp_path):
     assert {c for s in found for c in s.columns} == {"x"}
 
 
-def test_swap_in_one_group(store, tmp_path):
+def test_swap_in_one_group(store, tmp_path, clean_profile):
     frame = clean_frame()
     hit = incident_rows(frame) & (frame["client"] == "b")
     frame.loc[hit, ["x", "y"]] = frame.loc[hit, ["y", "x"]].to_numpy()
-    found = check(store, tmp_path, frame)
+    found = check(store, tmp_path, frame, clean_profile)
     swaps = [s for s in found if s.kind == "swap"]
     assert {(s.columns, s.group) for s in swaps} == {(("x", "y"), (("client", "b"),))}
     assert min(s.start for s in swaps).date() == (START + pd.Timedelta(days=INCIDENT_DAY)).date()
     assert {c for s in found for c in s.columns} == {"x", "y"}
 
 
-def test_stuck_value_for_a_day(store, tmp_path):
+def test_stuck_value_for_a_day(store, tmp_path, clean_profile):
     frame = clean_frame()
     frame.loc[day_of(frame) == 6, "z"] = 42
-    found = check(store, tmp_path, frame)
+    found = check(store, tmp_path, frame, clean_profile)
     stuck = [s for s in found if s.kind == "stuck"]
     assert stuck and {(s.columns, s.start.date()) for s in stuck} == {(("z",), (START + pd.Timedelta(days=6)).date())}
     assert all(s.observed == 42 for s in stuck)
     assert {c for s in found for c in s.columns} == {"z"}
 
 
-def test_new_category(store, tmp_path):
+def test_new_category(store, tmp_path, clean_profile):
     frame = clean_frame()
     hit = incident_rows(frame) & (np.arange(len(frame)) % 10 == 0)
     frame.loc[hit, "cat"] = "s"
-    found = check(store, tmp_path, frame)
+    found = check(store, tmp_path, frame, clean_profile)
     new = [s for s in found if s.kind == "new_category" and s.group == ()]
     assert {s.start.date() for s in new} == {(START + pd.Timedelta(days=d)).date() for d in range(INCIDENT_DAY, DAYS)}
     assert all(set(s.evidence["values"]) == {"s"} for s in new)
@@ -107,19 +123,20 @@ def test_new_category(store, tmp_path):
     assert {s.kind for s in found} <= {"new_category", "distribution"}
 
 
-def test_schema_changes(store, tmp_path):
+def test_schema_changes(store, tmp_path, clean_profile):
     frame = clean_frame().drop(columns=["y"])
     frame["z"] = frame["z"].astype(str)
     frame["extra"] = 1.0
-    schema = {(s.columns[0], s.evidence["change"]) for s in check(store, tmp_path, frame) if s.kind == "schema"}
+    found = check(store, tmp_path, frame, clean_profile)
+    schema = {(s.columns[0], s.evidence["change"]) for s in found if s.kind == "schema"}
     assert schema == {("y", "missing"), ("z", "retyped"), ("extra", "new")}
 
 
-def test_null_burst_in_one_group(store, tmp_path):
+def test_null_burst_in_one_group(store, tmp_path, clean_profile):
     frame = clean_frame()
     hit = (day_of(frame) == 6) & (frame["client"] == "a") & (frame["ts"].dt.hour < 12)
     frame.loc[hit, "x"] = np.nan
-    found = check(store, tmp_path, frame)
+    found = check(store, tmp_path, frame, clean_profile)
     nulls = [s for s in found if s.kind == "null_rate"]
     group = [s for s in nulls if s.group == (("client", "a"),)]
     assert len(group) == 1 and group[0].start.date() == (START + pd.Timedelta(days=6)).date()
@@ -129,11 +146,11 @@ def test_null_burst_in_one_group(store, tmp_path):
     assert {c for s in found for c in s.columns} == {"x"}
 
 
-def test_zero_fill(store, tmp_path):
+def test_zero_fill(store, tmp_path, clean_profile):
     frame = clean_frame()
     hit = incident_rows(frame) & (np.arange(len(frame)) % 3 == 0)
     frame.loc[hit, "y"] = 0.0
-    found = check(store, tmp_path, frame)
+    found = check(store, tmp_path, frame, clean_profile)
     zeros = [s for s in found if s.kind == "zero_fill" and s.group == ()]
     assert {s.start.date() for s in zeros} == {(START + pd.Timedelta(days=d)).date() for d in range(INCIDENT_DAY, DAYS)}
     assert all(s.observed == pytest.approx(1 / 3, abs=0.03) for s in zeros)
@@ -147,7 +164,7 @@ def test_fewer_nulls_and_zeros_than_the_reference_are_no_fill(store, tmp_path):
     every_fifth = np.arange(len(reference)) % 5
     reference.loc[every_fifth < 2, "x"] = np.nan
     reference.loc[every_fifth >= 3, "y"] = 0.0
-    found = check(store, tmp_path, clean_frame(), reference=reference)
+    found = check(store, tmp_path, clean_frame(), first_days_profile(store, tmp_path, reference))
     assert not [s for s in found if s.kind in ("null_rate", "zero_fill", "out_of_range")]
 
 

@@ -203,19 +203,7 @@ def test_estimated_accuracy_is_close_to_the_realised_one_on_the_demo(demo_files)
     assert np.abs(both["estimated_accuracy"] - both["accuracy"]).max() < 0.01
 
 
-# --- end to end on the demo, once the input checks exist ---------------------------------
-
-
-@pytest.fixture(scope="module")
-def demo_check(demo_files):
-    pytest.importorskip("analysis.triage.checks")
-    from analysis.triage.check_report import run_check
-
-    store = Store(memory_limit="1GB")
-    try:
-        yield run_check(store, [str(demo_files.log)])
-    finally:
-        store.close()
+# --- end to end on the demo: the session's check of it (``demo_check``, tests/conftest.py) ---
 
 
 def _overlaps(window, manifest_window) -> bool:

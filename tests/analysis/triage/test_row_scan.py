@@ -45,6 +45,11 @@ def sparse_log(seed: int = 0) -> pd.DataFrame:
 def symptoms_of(store, tmp_path, frame: pd.DataFrame):
     path = tmp_path / "log.parquet"
     frame.to_parquet(path)
+    return symptoms_of_file(store, path)
+
+
+def symptoms_of_file(store, path):
+    """The row-level symptoms of the log at ``path`` against its first fifth of time."""
     log = load_log(store, [str(path)], check=False)
     whole = Scope(store, log.dataset, log.roles)
     profile = profile_reference(whole.with_condition(reference_window(whole)))
@@ -92,12 +97,12 @@ def test_a_common_value_that_stops_occurring_is_no_stuck_value(store, tmp_path):
     assert [(s.columns, s.observed) for s in found] == [(("age",), 45.0)]
 
 
-def test_the_clean_demos_local_hour_is_no_stuck_value(store, tmp_path, clean_demo_files):
+def test_the_clean_demos_local_hour_is_no_stuck_value(store, clean_demo_files):
     """Issue #13: ``hour`` is the local hour of the request. Each of its values is the most
     frequent value of the hours of the day when it is that hour somewhere, and only those,
     every day: a cluster in time by design, no stuck feed, because the same hours of other
     weeks hold it as often."""
-    found = symptoms_of(store, tmp_path, pd.read_parquet(clean_demo_files.log))
+    found = symptoms_of_file(store, clean_demo_files.log)
     assert not [s for s in found if s.kind == "stuck"], [(s.columns, s.start, s.end) for s in found]
 
 

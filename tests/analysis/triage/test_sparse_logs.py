@@ -116,10 +116,28 @@ def iou(window, truth: Truth) -> float:
     return max(overlap, 0.0) / union
 
 
+@pytest.fixture(scope="module")
+def checked_case(tmp_path_factory):
+    """``checked_case(case)`` -> (the case's log, its truth, the check's findings), each case
+    built and checked once per module: the zero fill's check is read by two tests."""
+    from analysis.store import Store
+
+    store = Store(memory_limit="2GB")
+    done = {}
+
+    def checked(case):
+        if case not in done:
+            log, truth = case()
+            done[case] = (log, truth, check(store, tmp_path_factory.mktemp(case.__name__), log))
+        return done[case]
+
+    yield checked
+    store.close()
+
+
 @pytest.mark.parametrize("case", [zero_fill_case, swap_case, unit_change_case], ids=lambda c: c.__name__)
-def test_the_planted_incident_is_the_top_finding_with_its_window_and_subgroup(store, tmp_path, case):
-    log, truth = case()
-    findings = check(store, tmp_path, log)
+def test_the_planted_incident_is_the_top_finding_with_its_window_and_subgroup(checked_case, case):
+    _log, truth, findings = checked_case(case)
     top = findings[0]
     assert set(top.columns) == truth.columns
     assert top.severity in ("alert", "warning")
@@ -129,10 +147,10 @@ def test_the_planted_incident_is_the_top_finding_with_its_window_and_subgroup(st
     assert top.evidence["window_q_value"] < 0.05
 
 
-def test_the_sparse_windows_are_not_two_row_buckets(store, tmp_path):
+def test_the_sparse_windows_are_not_two_row_buckets(checked_case):
     """The zero fill's window holds most of its rows (the issue saw 2 of 118)."""
-    log, truth = zero_fill_case()
-    top = check(store, tmp_path, log)[0]
+    log, truth, findings = checked_case(zero_fill_case)
+    top = findings[0]
     inside = (log.timestamp >= top.window[0]) & (log.timestamp < top.window[1]) & (log.sex == "female")
     assert (log.loc[inside, "linc"] == 0).sum() >= 0.8 * truth.rows
 
