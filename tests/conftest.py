@@ -1,5 +1,6 @@
 """Test configuration shared by every test: no screen, the PySide6 binding, one Store."""
 
+import contextlib
 import gc
 import os
 import threading
@@ -55,6 +56,19 @@ def store():
     s.close()
 
 
+@contextlib.contextmanager
+def _run_wide(tmp_path_factory, name: str):
+    """The run's shared temporary folder ``name`` (the workers' common parent folder), held
+    under an exclusive file lock until the block ends: what the first worker writes there,
+    the others read whole."""
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp().parent / f"shared-{name}"
+    with open(shared.with_name(f"{shared.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield shared
+
+
 def _demo(tmp_path_factory, name: str, **kwargs):
     """The demo written by :func:`generate_demo` into this worker's own folder ``name``.
 
@@ -62,7 +76,6 @@ def _demo(tmp_path_factory, name: str, **kwargs):
     models is about 12 CPU-s, once in each worker before): the first to ask writes it into the
     run's shared temporary folder under a lock, and every worker copies it into a folder of its
     own, since tests write next to the files (a workspace, a moved model) as before."""
-    import fcntl
     import json
     import shutil
 
@@ -71,9 +84,7 @@ def _demo(tmp_path_factory, name: str, **kwargs):
     folder = tmp_path_factory.mktemp(name)
     if "PYTEST_XDIST_WORKER" not in os.environ:
         return generate_demo(folder, **kwargs)
-    shared = tmp_path_factory.getbasetemp().parent / f"shared-{name}"
-    with open(shared.with_name(f"{shared.name}.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+    with _run_wide(tmp_path_factory, name) as shared:
         if not (shared / MANIFEST_FILE).exists():  # written last: a complete demo
             generate_demo(shared, **kwargs)
     shutil.copytree(shared, folder, dirs_exist_ok=True)
@@ -108,7 +119,7 @@ def clean_demo_files(tmp_path_factory):
     return _demo(tmp_path_factory, "clean-demo", rows=200_000, seed=7, incidents=False)
 
 
-def _checked(files):
+def _check(files):
     """The input checks of a demo log as the window and ``queue add`` run them (the log opened
     without checks, then checked whole): the findings, profile and reference a Session keeps."""
     from analysis.data.open_log import load_log
@@ -123,17 +134,40 @@ def _checked(files):
         store.close()
 
 
-@pytest.fixture(scope="session")
-def demo_check(demo_files):
-    """The 200k demo's checks, run once per worker: seconds of CPU each time, and the grouping
-    and intake tests that only read its findings ran it once per module."""
-    return _checked(demo_files)
+def _checked(tmp_path_factory, files, name: str):
+    """:func:`_check` of the demo ``files``, run once per run: under xdist the first worker to ask
+    checks its copy of the demo and leaves the result in the run's shared folder ``name``, the
+    others read it (seconds of CPU each, once per worker before). It is kept as a pickle of the
+    ``CheckRun`` this run made, as no serialiser keeps all of it: ``finding_to_dict`` drops the
+    findings' symptoms and turns their evidence into JSON values, and the workspace keeps a
+    profile, not a run. Only the log's path differs between workers' copies: it is this worker's."""
+    import pickle
+    from dataclasses import replace
+
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return _check(files)
+    with _run_wide(tmp_path_factory, name) as shared:
+        kept = shared / "check.pickle"
+        if not kept.exists():
+            shared.mkdir(exist_ok=True)
+            written = kept.with_suffix(".partial")
+            written.write_bytes(pickle.dumps(_check(files)))
+            written.rename(kept)  # whole or absent, should the worker die while writing
+        checked = pickle.loads(kept.read_bytes())
+    return replace(checked, dataset=replace(checked.dataset, paths=(str(files.log),)))
 
 
 @pytest.fixture(scope="session")
-def window_demo_check(window_demo_files):
-    """The 20k demo's checks, run once per worker (see :func:`demo_check`)."""
-    return _checked(window_demo_files)
+def demo_check(tmp_path_factory, demo_files):
+    """The 200k demo's checks, run once per run (:func:`_checked`): seconds of CPU each time, and
+    the grouping, intake and queue CLI tests that only read its findings ran it once per module."""
+    return _checked(tmp_path_factory, demo_files, "demo-check")
+
+
+@pytest.fixture(scope="session")
+def window_demo_check(tmp_path_factory, window_demo_files):
+    """The 20k demo's checks, run once per run (see :func:`demo_check`)."""
+    return _checked(tmp_path_factory, window_demo_files, "window-demo-check")
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,11 @@ in the test's own process where a fresh process is not what the test is about.""
 
 import contextlib
 import io
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 
 def sleuth(*args, timeout=300, home=None, check=False):
@@ -40,6 +42,22 @@ def sleuth_in_process(*args, check=False, discoveries=None, checker=None):
     if check:
         assert result.returncode == 0, result.stderr
     return result
+
+
+def sleuth_in_another_process(*commands, timeout=300):
+    """Each of ``commands`` (a sequence of arguments) through :func:`sleuth_in_process`, one after
+    the other, in one fresh process: for a test of what a second process sees of a file this
+    one holds (its lock), which needs another process but not one per command; a fresh
+    interpreter's start and imports (about 1.7 CPU-s) are paid once. The results are as
+    :func:`sleuth_in_process` returns them, in order."""
+    script = ("import json, sys\n"
+              "from tests.app.run_cli import sleuth_in_process\n"
+              "print(json.dumps([vars(sleuth_in_process(*command)) for command in json.load(sys.stdin)]))")
+    ran = subprocess.run([sys.executable, "-c", script], input=json.dumps([[str(a) for a in c] for c in commands]),
+                         capture_output=True, text=True, timeout=timeout, cwd=Path(__file__).parents[2],
+                         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert ran.returncode == 0, ran.stderr
+    return [subprocess.CompletedProcess(**result) for result in json.loads(ran.stdout)]
 
 
 class ReusedCheck:

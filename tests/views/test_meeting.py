@@ -305,17 +305,22 @@ def test_the_window_tour_ends_in_meeting_mode_after_queueing_the_logs_failures(q
 
 
 @pytest.fixture(scope="module")
-def demo_review_window(qapp, tmp_path_factory, demo_files):
+def demo_review_window(qapp, tmp_path_factory, demo_files, demo_check):
     """One window on the full demo's workspace with the log's failures queued, shared by the
     sizes the meeting screens are read at: each opens its own meeting at the window's size,
-    and only the first pays for opening the workspace and queueing 200k rows' failures."""
+    and only the first pays for opening the workspace and queueing 200k rows' failures. The
+    log's check is the session's (tests/conftest.py), kept as the window keeps a check it ran,
+    so the intake groups by its findings without checking the month again."""
     from analysis.demo.workspace import ensure_demo_workspace
     from tests.views.helpers import close_window, shared_window
+    from tests.views.test_queue_intake import _keep_check
 
     workspace = ensure_demo_workspace(demo_files.log.parent, rows=200_000, seed=7)
     window = shared_window(tmp_path_factory, size=SMALL_SCREEN)
     assert window.controller.open_workspace(workspace)
     QApplication.processEvents()
+    assert window.session.active.name == demo_check.dataset.name
+    _keep_check(window.session, demo_check)
     yield window
     window.close()
     close_window(window)

@@ -6,8 +6,6 @@ import multiprocessing
 import os
 import random
 import signal
-import subprocess
-import sys
 
 import pytest
 
@@ -16,6 +14,7 @@ from analysis.queue.edits import AddCauseTag, AddNote, SetGroupFields, SplitGrou
 from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.schema import SEED_TAXONOMY
 from analysis.workspace.workspace_file import Workspace
+from tests.app.run_cli import sleuth_in_another_process
 
 import pandas as pd
 
@@ -125,13 +124,11 @@ def test_a_second_process_gets_a_read_only_copy(tmp_path):
     path = tmp_path / "shared.sleuth"
     workspace, queue, group_id = _queue_with_group(path)
     apply(queue, decide(group_id, "collect", owner="ana"))
-    listing = subprocess.run([sys.executable, "-m", "app.cli", "queue", "list", str(path), "--json"],
-                             capture_output=True, text=True, timeout=120)
+    listing, writing = sleuth_in_another_process(("queue", "list", path, "--json"),
+                                                 ("queue", "decide", path, group_id, "--decision", "fix"))
     assert listing.returncode == 0, listing.stderr
     assert "read-only" in listing.stderr and str(os.getpid()) in listing.stderr
     assert json.loads(listing.stdout)["groups"][0]["decision"] == "collect"
-    writing = subprocess.run([sys.executable, "-m", "app.cli", "queue", "decide", str(path), str(group_id),
-                              "--decision", "fix"], capture_output=True, text=True, timeout=120)
     assert writing.returncode == 2
     assert "read-only" in writing.stderr and "Traceback" not in writing.stderr
     assert queue.group(group_id).decision == "collect"
@@ -143,12 +140,10 @@ def test_a_workspace_held_elsewhere_lists_its_empty_queue_and_refuses_edits(tmp_
     one that never held a queue lists an empty one; an edit is refused in one sentence."""
     path = tmp_path / "plain.sleuth"
     workspace = Workspace.open(path)
-    listing = subprocess.run([sys.executable, "-m", "app.cli", "queue", "list", str(path), "--json"],
-                             capture_output=True, text=True, timeout=120)
+    listing, deciding = sleuth_in_another_process(("queue", "list", path, "--json"),
+                                                  ("queue", "decide", path, "1", "--decision", "none"))
     assert listing.returncode == 0, listing.stderr
     assert json.loads(listing.stdout)["groups"] == [] and "read-only copy" in listing.stderr
-    deciding = subprocess.run([sys.executable, "-m", "app.cli", "queue", "decide", str(path), "1",
-                               "--decision", "none"], capture_output=True, text=True, timeout=120)
     assert deciding.returncode == 2 and "Traceback" not in deciding.stderr
     workspace.close()
 
