@@ -310,15 +310,14 @@ def demo_review_window(qapp, tmp_path_factory, demo_files):
     sizes the meeting screens are read at: each opens its own meeting at the window's size,
     and only the first pays for opening the workspace and queueing 200k rows' failures."""
     from analysis.demo.workspace import ensure_demo_workspace
-    from tests.views.helpers import close_window, shared_window
+    from tests.views.helpers import close_shared_window, shared_window
 
     workspace = ensure_demo_workspace(demo_files.log.parent, rows=200_000, seed=7)
     window = shared_window(tmp_path_factory, size=SMALL_SCREEN)
     assert window.controller.open_workspace(workspace)
     QApplication.processEvents()
     yield window
-    window.close()
-    close_window(window)
+    close_shared_window(window)
 
 
 @pytest.mark.parametrize("size", [SMALL_SCREEN, (1600, 1000)])
