@@ -230,14 +230,15 @@ def _qt_application():
 
 
 def _parentless_windows(app) -> dict[int, object]:
-    """The application's windows no widget owns, by C++ address; not popups, which an object
-    that is no widget owns and deletes (a QCompleter its list, a plot's Python object its
-    menus): deleting one here made its owner delete it a second time, and crash."""
+    """The application's windows that nothing but Python owns, by C++ address. Not those an
+    object that is no widget owns and deletes (a QCompleter its list, a QWidgetAction its
+    widget, as pyqtgraph's plot menus hold them): deleting one here made its owner delete it
+    a second time, and crash. Not popups either: a plot's menus go with its Python objects."""
     import shiboken6
     from PySide6.QtCore import Qt
 
     return {shiboken6.getCppPointer(w)[0]: w for w in app.topLevelWidgets()
-            if w.parentWidget() is None and w.windowType() != Qt.WindowType.Popup}
+            if w.parentWidget() is None and shiboken6.ownedByPython(w) and w.windowType() != Qt.WindowType.Popup}
 
 
 def window_addresses() -> set[int]:
