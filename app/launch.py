@@ -88,6 +88,19 @@ def run_window(paths: Sequence[str], screenshot: str | None, size: str, options=
         session.close()
         if scratch is not None:
             scratch.cleanup()
+        if rendering:
+            _delete_now(window)
+
+
+def _delete_now(window) -> None:
+    """Delete the window of a rendering run before returning: ``freeze_start_up_objects`` keeps
+    it from the garbage collector, so a caller in the same process (``sleuth open
+    --screenshots`` run by the tests) kept it alive, its Session closed, meeting every later
+    app-wide event (a zoom's ``QApplication.setFont``)."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    window.deleteLater()
+    QCoreApplication.sendPostedEvents(window, QEvent.Type.DeferredDelete)
 
 
 def save_screenshot(app, window, tasks, path: str) -> int:

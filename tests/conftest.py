@@ -3,6 +3,7 @@
 import contextlib
 import gc
 import os
+import sys
 import threading
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -231,23 +232,82 @@ def collect_garbage_between_tests(request):
     whenever the collector next runs. Only after a test that used Qt: a full pass walks every
     object made since the freeze above (about 80 ms of CPU a test once a worker has imported
     Qt and built the shared fixtures), and a test of the analysis layer closes its DuckDB
-    stores itself, leaving its cycles to the collector's own passes."""
+    stores itself, leaving its cycles to the collector's own passes. Then fail the test if a
+    window it made is still alive (see :func:`delete_windows_made_since`)."""
+    windows_before = window_addresses()
     yield
     if "qt" in request.keywords or QT_FIXTURES & set(request.fixturenames):
+        deliver_deferred_deletes()
         gc.collect()
+        leaked = delete_windows_made_since(windows_before)
+        assert not leaked, f"windows left alive by the test (closed and deleted now): {leaked}"
 
 
-@pytest.fixture(autouse=True)
-def no_dangling_threads():
-    """Fail a test that leaves a worker thread running (napari's conftest does the same):
-    a runner not shut down keeps DuckDB cursors and Qt objects alive into the next test."""
-    before = set(threading.enumerate())
+@pytest.fixture(autouse=True, scope="module")
+def no_windows_left_by_the_module():
+    """As the check after each test, for the windows a module's fixtures made (a window shared
+    by the module's tests): its fixture deletes it, or it outlives the module."""
+    windows_before = window_addresses()
     yield
-    left = [t for t in threading.enumerate() if t not in before and t.is_alive() and t.name.startswith("sleuth-")]
-    for thread in left:
-        thread.join(timeout=5)
-    still = [t.name for t in left if t.is_alive()]
-    assert not still, f"threads left running after the test: {still}"
+    deliver_deferred_deletes()
+    if window_addresses() - windows_before:  # the menus of a deleted window's plots go with its Python objects
+        gc.collect()
+    leaked = delete_windows_made_since(windows_before)
+    assert not leaked, f"windows left alive by the module's fixtures (closed and deleted now): {leaked}"
+
+
+def _qt_application():
+    """The QApplication, or None before Qt is imported and the application made (the analysis
+    tests run without PySide6)."""
+    qt_widgets = sys.modules.get("PySide6.QtWidgets")
+    return qt_widgets.QApplication.instance() if qt_widgets is not None else None
+
+
+def _parentless_windows(app) -> dict[int, object]:
+    """The application's windows that nothing but Python owns, by C++ address. Not those an
+    object that is no widget owns and deletes (a QCompleter its list, a QWidgetAction its
+    widget, as pyqtgraph's plot menus hold them): deleting one here made its owner delete it
+    a second time, and crash. Not popups either: a plot's menus go with its Python objects."""
+    import shiboken6
+    from PySide6.QtCore import Qt
+
+    return {shiboken6.getCppPointer(w)[0]: w for w in app.topLevelWidgets()
+            if w.parentWidget() is None and shiboken6.ownedByPython(w) and w.windowType() != Qt.WindowType.Popup}
+
+
+def window_addresses() -> set[int]:
+    """The C++ addresses of the parentless windows alive now: numbers, since holding the
+    widgets would keep them alive."""
+    app = _qt_application()
+    return set(_parentless_windows(app)) if app is not None else set()
+
+
+def deliver_deferred_deletes() -> None:
+    """Delete the objects whose ``deleteLater`` is pending. pytest-qt closes the widgets a test
+    gave ``qtbot.addWidget`` and posts their deletion, which ``processEvents`` outside an event
+    loop never delivers: they lived on into a later test, until some wait ran an event loop."""
+    app = _qt_application()
+    if app is not None:
+        from PySide6.QtCore import QEvent
+
+        app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+
+def delete_windows_made_since(addresses: set[int]) -> list[str]:
+    """Close and delete the parentless windows made since ``addresses`` were taken, and name
+    them. A window a test leaves alive (closed or not, its Python object collected or not)
+    still gets every app-wide event: a later test's QApplication.setFont (the zoom) polished a
+    window whose Session was closed, and crashed its worker."""
+    app = _qt_application()
+    if app is None:
+        return []
+    left = [w for address, w in _parentless_windows(app).items() if address not in addresses]
+    named = [f"{type(w).__name__} {w.windowTitle()!r}" for w in left]
+    for window in left:
+        window.close()
+        window.deleteLater()
+    deliver_deferred_deletes()
+    return named
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ def make_window(qtbot, qsettings, threaded: bool = False, check_on_open: bool = 
     test of something else need not pay for a check of every log it opens). Tests lay panels
     out at ``size``, not at the first size the window picks for the offscreen screen (800 px);
     ``None`` keeps that first size. A window shared by a module's tests is made without a
-    ``qtbot`` (a test's own) and closed by its fixture (:func:`shared_window`)."""
+    ``qtbot`` (a test's own) and closed by its fixture (:func:`close_shared_window`)."""
     qsettings.setValue("checks/on_open", check_on_open)
     session = Session()
     tasks = TaskRunner(synchronous=not threaded)
@@ -37,7 +37,7 @@ def make_window(qtbot, qsettings, threaded: bool = False, check_on_open: bool = 
 
 def shared_window(tmp_path_factory, check_on_open: bool = False, size=(1400, 900)):
     """A window for the tests of one module that only read or click what it shows (a fixture
-    of module scope yields it, then :func:`close_window`): building the window and opening and
+    of module scope yields it, then :func:`close_shared_window`): building the window and opening and
     checking the 200k demo once instead of at every test. Its preferences live in a temporary
     INI file, as the ``qsettings`` fixture's do."""
     from PySide6.QtCore import QSettings
@@ -49,6 +49,15 @@ def shared_window(tmp_path_factory, check_on_open: bool = False, size=(1400, 900
 def close_window(window: MainWindow) -> None:
     window.tasks.shutdown()
     window.session.close()
+
+
+def close_shared_window(window: MainWindow) -> None:
+    """Close a window made by :func:`shared_window` and delete it: no ``qtbot`` does, and a window
+    left alive still gets every app-wide event of the later tests (the zoom's
+    ``QApplication.setFont``) with its Session closed."""
+    window.close()
+    close_window(window)
+    window.deleteLater()
 
 
 def settle(qtbot, window, timeout=30000):

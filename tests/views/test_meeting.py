@@ -312,7 +312,7 @@ def demo_review_window(qapp, tmp_path_factory, demo_files, demo_check):
     log's check is the session's (tests/conftest.py), kept as the window keeps a check it ran,
     so the intake groups by its findings without checking the month again."""
     from analysis.demo.workspace import ensure_demo_workspace
-    from tests.views.helpers import close_window, shared_window
+    from tests.views.helpers import close_shared_window, shared_window
     from tests.views.test_queue_intake import _keep_check
 
     workspace = ensure_demo_workspace(demo_files.log.parent, rows=200_000, seed=7)
@@ -322,8 +322,7 @@ def demo_review_window(qapp, tmp_path_factory, demo_files, demo_check):
     assert window.session.active.name == demo_check.dataset.name
     _keep_check(window.session, demo_check)
     yield window
-    window.close()
-    close_window(window)
+    close_shared_window(window)
 
 
 @pytest.mark.parametrize("size", [SMALL_SCREEN, (1600, 1000)])

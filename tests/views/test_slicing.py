@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 
 from analysis.metrics.per_version import METRICS
 from analysis.slices import AllRows, Compare, Range
-from tests.views.helpers import close_window, make_window, open_demo, settle, shared_window
+from tests.views.helpers import close_shared_window, close_window, make_window, open_demo, settle, shared_window
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +23,7 @@ def demo_window(qapp, tmp_path_factory, window_demo_files):
     QApplication.processEvents()
     assert window.session.active is not None, window.notifications.messages()
     yield window
-    window.close()
-    close_window(window)
+    close_shared_window(window)
 
 
 @pytest.fixture

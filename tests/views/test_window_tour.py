@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QLineEdit, QScr
 from analysis.demo.workspace import ensure_demo_workspace
 from app.window_tour import stops, visit
 from tests.conftest import WINDOW_DEMO_ROWS
-from tests.views.helpers import close_window, not_blank, settle, shared_window
+from tests.views.helpers import close_shared_window, not_blank, settle, shared_window
 from tests.views.layout_check import cut_texts, dock_places, overflowing
 from views.widgets.header_elision import elide_headers, section_tooltip
 
@@ -33,8 +33,7 @@ def small_screen_window(qapp, tmp_path_factory, window_demo_files):
     QApplication.processEvents()
     window.drawn = drawn
     yield window
-    window.close()
-    close_window(window)
+    close_shared_window(window)
 
 
 def test_every_panel_at_1280x720_draws_its_result_with_nothing_cut(small_screen_window, qtbot):

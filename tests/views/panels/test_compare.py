@@ -34,6 +34,7 @@ def compared_once(qapp, demo_files):
     panel.compare_button.click()
     yield panel
     panel.close()
+    panel.deleteLater()  # no qtbot deletes it: left alive, it outlived the module
     tasks.shutdown()
     sessions[0].close()
 

@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from tests.views.helpers import close_window, make_window, open_demo, settle, shared_window
+from tests.views.helpers import close_shared_window, close_window, make_window, open_demo, settle, shared_window
 
 
 def run_checks(qtbot, window):
@@ -32,8 +32,7 @@ def checked_window(qapp, tmp_path_factory, demo_files):
     window.findings_panel.run_checks()
     QApplication.processEvents()
     yield window
-    window.close()
-    close_window(window)
+    close_shared_window(window)
 
 
 @pytest.fixture
