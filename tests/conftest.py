@@ -256,6 +256,19 @@ def no_windows_left_by_the_module():
     assert not leaked, f"windows left alive by the module's fixtures (closed and deleted now): {leaked}"
 
 
+@pytest.fixture(autouse=True)
+def no_dangling_threads():
+    """Fail a test that leaves a worker thread running (napari's conftest does the same):
+    a runner not shut down keeps DuckDB cursors and Qt objects alive into the next test."""
+    before = set(threading.enumerate())
+    yield
+    left = [t for t in threading.enumerate() if t not in before and t.is_alive() and t.name.startswith("sleuth-")]
+    for thread in left:
+        thread.join(timeout=5)
+    still = [t.name for t in left if t.is_alive()]
+    assert not still, f"threads left running after the test: {still}"
+
+
 def _qt_application():
     """The QApplication, or None before Qt is imported and the application made (the analysis
     tests run without PySide6)."""
