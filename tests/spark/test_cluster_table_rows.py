@@ -73,6 +73,7 @@ def test_selection_find_copy_and_a_slice_work_on_the_spark_table(rows_demo, spar
         seen = {"in": None, "out": None}
         for _ in range(40):  # down 40 rows: some the pull has, some it lacks
             row_id = loaded(qtbot, model, view.currentIndex().row())
+            settle(qtbot, window, timeout=WAIT_MS)  # a page that arrived after the key selects its row now
             seen["in" if row_id in pulled_ids else "out"] = row_id
             selected = window.session.selected_row
             if row_id in pulled_ids:

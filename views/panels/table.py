@@ -73,6 +73,9 @@ class TablePanel(Panel):
         self.model = WindowedTableModel(self)
         self.model.sort_requested.connect(self._sort)
         self.model.dataChanged.connect(self._fit_columns_once)
+        self.model.dataChanged.connect(self._select_current_once_loaded)
+        self._current_unloaded = False
+        """The current row's page had not arrived when it became current, so no row is selected yet."""
         self._fitted_columns: tuple[str, ...] = ()
         self.view = QTableView()
         self.view.setModel(self.model)
@@ -372,6 +375,7 @@ class TablePanel(Panel):
         cluster row's id, and the note says which. A row the pull lacks is fetched from the
         cluster into the pull (a job), and selected when it arrives; meanwhile none is."""
         row_id = self.model.row_id(current.row()) if current.isValid() else None
+        self._current_unloaded = current.isValid() and row_id is None
         if self.cluster_pages is not None:
             cluster = self.cluster_pages.cluster
             self.cancel_job("fetch-row")
@@ -381,6 +385,14 @@ class TablePanel(Panel):
                 self._fetch_row(cluster, row_id)
             row_id = local
         self.session.run(SelectRow(row_id))
+
+    def _select_current_once_loaded(self, top_left, bottom_right) -> None:
+        """Select the current row when its page arrives: a key or click that moves onto a row whose
+        page is still on its way (a fast scroll, a jump) selects none until then."""
+        current = self.view.currentIndex()
+        if self._current_unloaded and current.isValid() and top_left.row() <= current.row() <= bottom_right.row():
+            if self.model.row_id(current.row()) is not None:
+                self._on_current_row(current, None)
 
     def _fetch_row(self, cluster, row_id: int) -> None:
         """Fetch the cluster's row ``row_id`` into the pull, then select it if it is still current."""

@@ -55,6 +55,28 @@ def test_selecting_a_cluster_row_selects_the_pulled_row_with_its_id_or_fetches_i
                                      f"pulled rows: the other panels show it")
 
 
+def test_a_row_made_current_before_its_page_arrives_is_selected_when_it_arrives(qtbot, cluster_window):
+    """A jump (or a fast scroll) makes a row current whose page is still on its way: nothing is
+    selected then, and the row is selected once its page arrives (it stayed unselected before)."""
+    window, frame, _ = cluster_window
+    table = window.table_panel
+    model, view = table.model, table.view
+    pulled_view = ident(window.session.active.dataset.view)
+    far = model.rowCount() - 5
+    assert model.row_id(far) is None  # its page not asked for yet
+    view.setFocus()
+    view.setCurrentIndex(model.index(far, 0))
+    view.scrollTo(model.index(far, 0))
+    row_id = loaded(qtbot, model, far)
+    qtbot.waitUntil(lambda: window.session.selected_row is not None, timeout=30_000)
+    settle(qtbot, window)
+    selected = window.session.selected_row
+    request = window.session.store.scalar(f"SELECT request_id FROM {pulled_view} WHERE {ident(ROW_ID)} = {selected}")
+    assert request == frame["request_id"].iloc[row_id]
+    assert table.row_note.text().startswith(f"row id {row_id:,} on {URL}")
+    assert table.row_note.text().endswith("of the pulled rows: the other panels show it")
+
+
 def test_copy_find_and_a_slice_work_on_the_cluster_table(qtbot, cluster_window):
     window, frame, _ = cluster_window
     table = window.table_panel
