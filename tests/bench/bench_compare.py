@@ -6,7 +6,11 @@ worse where ``country = 'NG'``. Built once by DuckDB into the bench cache.
 
 Sleuth route: ``load_log`` + ``run_comparison`` (pairing, every metric with its test, flips,
 discovered slices; what ``sleuth compare --json`` prints), timed when the verdict (everything
-but ROC AUC and the slices) is handed over and when the whole report is done. Notebook route: ``read_parquet``,
+but ROC AUC and the slices) is handed over and when the whole report is done. The verdict's
+time is split into opening the log (the file probe's child process, the roles' profile) and
+comparing until the verdict (what the compare panel waits for, its log already open), with
+its CPU seconds beside (the load's probe child included), which a loaded machine stretches
+far less than wall time. Notebook route: ``read_parquet``,
 join the two versions on the id, accuracy per version and the flip counts. Each route runs in
 a fresh process (median of ``--repeats``); the table gives time and peak RSS and checks that
 both routes count the same flips. A third route times the per-slice comparison over 50 saved
@@ -21,6 +25,7 @@ Run: ``.venv/bin/python tests/bench/bench_compare.py [--rows 10000000] [--repeat
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -92,15 +97,30 @@ def sleuth_route(log: Path) -> dict:
     started = time.perf_counter()
     from analysis.store import APP_MEMORY_LIMIT as DUCKDB_MEMORY_LIMIT
 
+    cpu_at_start = cpu_seconds()
     store = Store(memory_limit=DUCKDB_MEMORY_LIMIT)  # as `sleuth compare` runs it
     loaded = load_log(store, [str(log)], check=False)
-    verdict_at = []
+    loaded_at = time.perf_counter() - started
+    verdict_at, verdict_cpu = [], []
+
+    def verdict_handed_over(_verdict) -> None:
+        verdict_at.append(time.perf_counter() - started)
+        verdict_cpu.append(cpu_seconds() - cpu_at_start)
+
     report = run_comparison(Scope(store, loaded.dataset, loaded.roles), "v1", "v2",
-                            partial=lambda _verdict: verdict_at.append(time.perf_counter() - started)).report
+                            partial=verdict_handed_over).report
     return {"seconds": time.perf_counter() - started, "verdict_seconds": verdict_at[0],
-            "negative": report["flips"]["negative"],
+            "load_seconds": loaded_at, "compared_seconds": verdict_at[0] - loaded_at,
+            "verdict_cpu_s": verdict_cpu[0], "negative": report["flips"]["negative"],
             "positive": report["flips"]["positive"], "top_slice": report["regressed_slices"][0]["predicate"]
             if report["regressed_slices"] else ""}
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process and its ended children (the load's file probe runs in one):
+    the verdict's work, which the machine's load stretches in wall time far less."""
+    spent = os.times()
+    return spent.user + spent.system + spent.children_user + spent.children_system
 
 
 def saved_slices() -> list:
@@ -186,6 +206,11 @@ def main() -> None:
         ["route", "time", "peak RSS", "load before the runs"],
         [["Sleuth compare: the verdict (pairing, metrics but AUC, flips)",
           median_spread(runs["sleuth"], "verdict_seconds", seconds), "", ""],
+         ["  of it, opening the log (file probe, roles)", median_spread(runs["sleuth"], "load_seconds", seconds), "", ""],
+         ["  of it, comparing until the verdict (the panel's wait, the log open)",
+          median_spread(runs["sleuth"], "compared_seconds", seconds), "", ""],
+         ["  the verdict's CPU (load included, with the probe child)",
+          median_spread(runs["sleuth"], "verdict_cpu_s", seconds), "", ""],
          ["Sleuth compare (full report)", median_spread(runs["sleuth"], "seconds", seconds),
           median_spread(runs["sleuth"], "peak_rss_mb", megabytes), load_range(runs["sleuth"])],
          ["Notebook (pandas join, accuracy, flips)", median_spread(runs["notebook"], "seconds", seconds),
