@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from pathlib import Path
 
@@ -40,9 +41,11 @@ def test_roles_are_found_with_no_hint(store, corpus, name):
     assert load_log(store, [log_path], check=False, model=served_by(model)).roles.label == truth["target"]
 
 
+@functools.cache
 def served_by(model: Path):
     """What the base version's model file says about a log's columns: how check and compare
-    (``--model``) find the label of a log whose label no name says (Benefits' ``ui``, Hdma's ``deny``)."""
+    (``--model``) find the label of a log whose label no name says (Benefits' ``ui``, Hdma's ``deny``).
+    Read once per file: a frozen value, asked for by six tests of each case."""
     return model_columns(load_model(model))
 
 
