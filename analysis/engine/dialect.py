@@ -11,7 +11,7 @@ per engine.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Callable
+from typing import Callable
 
 import sqlglot
 from sqlglot import exp
@@ -44,20 +44,20 @@ class SparkSql(Spark):
         TABLESAMPLE_SEED_KEYWORD = "REPEATABLE"
 
 
-def to_spark(sql: Sql | str, scalar: Callable[[str], Any] | None = None) -> str:
+def to_spark(sql: Sql | str, scalars: Callable[[list[str]], list] | None = None) -> str:
     """The Spark SQL text of one DuckDB statement, parameters inlined.
 
     Spark refuses a scalar subquery inside an aggregate (it counts as non-deterministic there),
-    so with ``scalar`` (which runs a Spark query and returns its one value) each such
-    uncorrelated subquery is evaluated first and its value inlined as a literal.
+    so with ``scalars`` (which runs Spark queries together and returns the one value of each)
+    each such uncorrelated subquery is evaluated first and its value inlined as a literal.
     """
     text = inline(sql) if isinstance(sql, Sql) else sql
     try:
         tree = sqlglot.parse_one(text, read="duckdb")
     except sqlglot.errors.ParseError as exc:
         raise SleuthError(f"this query has no Spark form yet ({str(exc).splitlines()[0]})") from None
-    if scalar is not None:
-        _inline_aggregated_subqueries(tree, scalar)
+    if scalars is not None:
+        _inline_aggregated_subqueries(tree, scalars)
     if isinstance(tree, exp.Create) and tree.expression is not None:
         return _cached_view(tree)
     if isinstance(tree, exp.Drop):
@@ -93,11 +93,18 @@ def _output_name(projection: exp.Expression, fallback: str) -> str:
     return projection.alias_or_name or fallback
 
 
-def _inline_aggregated_subqueries(tree: exp.Expression, scalar: Callable[[str], Any]) -> None:
-    for subquery in list(tree.find_all(exp.Subquery)):
-        if subquery.find_ancestor(exp.Filter, exp.AggFunc) is not None:
-            value = scalar(subquery.this.transform(_spark_form).sql(dialect=SparkSql))
-            subquery.replace(sqlglot.parse_one(literal(value), read="duckdb"))
+def _inline_aggregated_subqueries(tree: exp.Expression, scalars: Callable[[list[str]], list]) -> None:
+    """Each subquery inside an aggregate replaced by its value: the distinct ones asked for in
+    one call (the labels' coverage counts repeat the newest arrival's subquery once per age)."""
+    inside = [subquery for subquery in tree.find_all(exp.Subquery)
+              if subquery.find_ancestor(exp.Filter, exp.AggFunc) is not None]
+    texts = [subquery.this.transform(_spark_form).sql(dialect=SparkSql) for subquery in inside]
+    if not texts:
+        return
+    distinct = list(dict.fromkeys(texts))
+    value_of = dict(zip(distinct, scalars(distinct)))
+    for subquery, text in zip(inside, texts):
+        subquery.replace(sqlglot.parse_one(literal(value_of[text]), read="duckdb"))
 
 
 def _cached_view(create: exp.Create) -> str:

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from analysis.dataset import Dataset
 from analysis.engine.spark_log import READER_OF_SUFFIX
-from analysis.engine.spark_store import SparkStore
+from analysis.engine.spark_store import SparkStore, fetched_arrow
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident
 
@@ -92,7 +92,7 @@ def pull_rows(store: SparkStore, dataset: Dataset, folder: str | Path, max_rows:
         if of_rows > max_rows:
             frame = frame.sample(fraction=_bernoulli_fraction(max_rows, of_rows), seed=SAMPLE_SEED)
             frame = frame.orderBy(functions.rand(SAMPLE_SEED)).limit(max_rows)
-        table = frame.orderBy(ROW_ID).toArrow()
+        table = fetched_arrow(frame.orderBy(ROW_ID))
     row_ids = table.column(ROW_ID).to_numpy()
     table = table.drop([ROW_ID])
     path = Path(folder) / store.new_name("sample") / f"{_file_stem(dataset.name)}.parquet"

@@ -63,6 +63,10 @@ VIEW_RENAMED = re.compile(r'^\s*ALTER VIEW\s+("(?:[^"]|"")+"|\w+)\s+RENAME TO\s+
 """A view renamed (a log's rules keep its logged rows under another name). Spark renames a
 temporary view, but a view defined over the renamed one then fails to find it (Spark 4.0)."""
 
+QUERY = re.compile(r"^\s*(\(|SELECT\b|WITH\b|VALUES\b|FROM\b|TABLE\b)", re.IGNORECASE)
+"""A Spark statement that reads rows; the others (CREATE, CACHE, DROP...) are commands, which Spark
+runs as soon as it receives them."""
+
 URL_PATTERN = re.compile(r"^sc://(?P<host>[^/:;]+)(:(?P<port>\d{1,5}))?(/(;[^;=]+=[^;]*)*)?$")
 
 SESSION_SETTINGS = {
@@ -135,7 +139,9 @@ class SparkStore:
 
     def execute(self, sql: Sql | str, cancel: CancelToken = NEVER_CANCELLED) -> None:
         with self.job_cursor(cancel) as cur:
-            cur.execute(_text(sql), _params(sql)).arrow()
+            result = cur.execute(_text(sql), _params(sql))
+            if not result.ran:
+                result.arrow()
 
     def df(self, sql: Sql | str, cancel: CancelToken = NEVER_CANCELLED) -> pd.DataFrame:
         with self.job_cursor(cancel) as cur:
@@ -162,34 +168,60 @@ class SparkStore:
         result = self.rows(sql, cancel)
         return result[0][0] if result else None
 
-    def frame(self, sql: Sql | str):
-        """Spark's (lazy) DataFrame of one DuckDB statement: nothing runs until it is fetched."""
+    def result(self, sql: Sql | str) -> "SparkResult":
+        """One DuckDB statement's result, each in one round trip at most: a query's rows are
+        fetched when read; a command has run (Spark runs it on receipt); DuckDB's catalog
+        questions (a view's columns, whether it exists, a rename) are answered from what Spark's
+        catalog returns, without a DataFrame fetched back."""
         described = DESCRIBED.match(_text(sql))
         if described:
-            return self._described(described[1])
+            return SparkResult.answered(self._described(described[1]))
         renamed = VIEW_RENAMED.match(_text(sql))
         if renamed:
-            return self._renamed(*(name.strip('"').replace('""', '"') for name in renamed.groups()))
+            return SparkResult.answered(self._renamed(*(name.strip('"').replace('""', '"') for name in renamed.groups())))
         counted = VIEW_COUNTED.match(inline(sql) if isinstance(sql, Sql) else sql)
         if counted:
             exists = self.session.catalog.tableExists(counted[1].replace("''", "'"))
-            return self.session.createDataFrame([(int(exists),)], "n LONG")
-        spark_sql = to_spark(sql, scalar=lambda query: self.session.sql(query).collect()[0][0])
-        return self.session.sql(spark_sql)
+            return SparkResult.answered(pa.table({"n": pa.array([int(exists)], pa.int64())}))
+        spark_sql = to_spark(sql, scalars=self._scalar_values)
+        if QUERY.match(spark_sql):
+            return SparkResult(self._query(spark_sql), self.max_result_rows)
+        return SparkResult(self.session.sql(spark_sql), self.max_result_rows, ran=True)
 
-    def _renamed(self, view: str, name: str):
+    def frame(self, sql: Sql | str):
+        """Spark's lazy DataFrame of one DuckDB query: nothing runs until it is fetched."""
+        return self._query(to_spark(sql, scalars=self._scalar_values))
+
+    def _query(self, spark_sql: str):
+        """A lazy DataFrame of a Spark query. ``session.sql`` would first send the text for the
+        server to parse and analyse, a round trip whose only answer is the same text back; the
+        fetch sends it again. Built here as ``session.sql`` builds its own, sent once, when
+        fetched."""
+        from pyspark.sql.connect.dataframe import DataFrame
+        from pyspark.sql.connect.plan import SQL
+
+        return DataFrame(SQL(spark_sql), self.session)
+
+    def _scalar_values(self, queries: list[str]) -> list:
+        """The one value of each query, fetched together in one statement."""
+        columns = ", ".join(f"({query}) AS v{i}" for i, query in enumerate(queries))
+        row = SparkResult(self._query(f"SELECT {columns}"), self.max_result_rows).fetchall()[0]
+        return list(row)
+
+    def _renamed(self, view: str, name: str) -> pa.Table:
         """``ALTER VIEW view RENAME TO name`` done as Spark keeps it usable: ``name`` made from
         ``view``'s plan, then ``view`` dropped. Returns an empty result, as the statement has."""
         self.session.table(view).createOrReplaceTempView(name)
         self.session.catalog.dropTempView(view)
-        return self.session.createDataFrame([], "renamed BOOLEAN")
+        return pa.table({"renamed": pa.array([], pa.bool_())})
 
-    def _described(self, view: str):
+    def _described(self, view: str) -> pa.Table:
         """DuckDB's ``DESCRIBE`` answer for a view (name, DuckDB type, nullable): Spark's own
         names its types differently, and roles, binning and the joins decide by DuckDB's names."""
-        fields = self.session.sql(to_spark(f"SELECT * FROM {view}")).schema.fields
-        rows = [(field.name, duckdb_type(field.dataType), "YES") for field in fields]
-        return self.session.createDataFrame(rows, "column_name STRING, column_type STRING, null STRING")
+        fields = self.frame(f"SELECT * FROM {view}").schema.fields
+        return pa.table({"column_name": pa.array([field.name for field in fields], pa.string()),
+                         "column_type": pa.array([duckdb_type(field.dataType) for field in fields], pa.string()),
+                         "null": pa.array(["YES"] * len(fields), pa.string())})
 
     def fail_fast(self, retries: int = INTERACTIVE_RETRIES) -> None:
         """Give up on an unreachable server after ``retries`` quick retries (about 4 s)
@@ -219,20 +251,27 @@ class SparkCursor:
         self._store = store
 
     def execute(self, text: str, params: list | tuple = ()) -> "SparkResult":
-        return SparkResult(self._store.frame(Sql(text, tuple(params))), self._store.max_result_rows)
+        return self._store.result(Sql(text, tuple(params)))
 
 
 @dataclass
 class SparkResult:
-    """A statement's result, fetched at most once and only up to the row limit."""
+    """A statement's result, fetched at most once and only up to the row limit. ``ran``: the
+    statement has run already (a command), so what it returns need not be fetched to run it."""
 
     frame: Any
     max_rows: int
+    ran: bool = False
     _table: pa.Table | None = None
+
+    @classmethod
+    def answered(cls, table: pa.Table) -> "SparkResult":
+        """A result computed on the client, nothing to fetch."""
+        return cls(None, len(table), ran=True, _table=table)
 
     def arrow(self) -> pa.Table:
         if self._table is None:
-            table = self.frame.limit(self.max_rows + 1).toArrow()
+            table = fetched_arrow(self.frame.limit(self.max_rows + 1))
             if table.num_rows > self.max_rows:
                 raise SleuthError(f"this pass would bring more than {self.max_rows:,} rows from Spark to the "
                                   f"client; narrow it with a slice or a sample")
@@ -249,6 +288,18 @@ class SparkResult:
     def fetchnumpy(self) -> dict[str, np.ndarray]:
         frame = self.df()
         return {name: frame[name].to_numpy() for name in frame.columns}
+
+
+def fetched_arrow(frame) -> pa.Table:
+    """``frame.toArrow()`` in one round trip: ``toArrow`` first asks the server for the schema
+    (a round trip analysing the plan once more) to cast the rows to, while the execution's own
+    answer carries that schema; so the rows are cast to it, as pyspark's ``collect`` does (and,
+    from a server that sends none, to ``toArrow``'s)."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    table, schema = frame._to_table()
+    schema = schema or frame.schema
+    return table.cast(to_arrow_schema(schema, error_on_duplicated_field_names_in_struct=True, timezone="UTC"))
 
 
 def _duckdb_like(table: pa.Table) -> pa.Table:

@@ -178,16 +178,19 @@ def run_passes(url: str, log: list[Path], folder: Path, skipped: tuple[str, ...]
 
 def timed_statements(spark_store) -> list[tuple[float, str]]:
     """Record each statement Sleuth sends (its text's start) with the wall time from sending it
-    to its last row, around ``SparkStore.job_cursor`` (one per statement); returns the record."""
+    to its last row, around ``SparkStore.job_cursor`` (one per statement; its text from
+    ``SparkStore.result``, or ``frame`` for the sample's DataFrame); returns the record."""
     import contextlib
 
     sent: list[tuple[float, str]] = []
-    frame, cursor = spark_store.SparkStore.frame, spark_store.SparkStore.job_cursor
+    cursor = spark_store.SparkStore.job_cursor
     current: list[str] = []
 
-    def framed(store, sql):
-        current.append(getattr(sql, "text", sql))
-        return frame(store, sql)
+    def recorded(method):
+        def framed(store, sql):
+            current.append(getattr(sql, "text", sql))
+            return method(store, sql)
+        return framed
 
     @contextlib.contextmanager
     def timed_cursor(store, *args):
@@ -197,7 +200,9 @@ def timed_statements(spark_store) -> list[tuple[float, str]]:
             yield inner
         sent.append((time.perf_counter() - started, current[0] if current else "?"))
 
-    spark_store.SparkStore.frame, spark_store.SparkStore.job_cursor = framed, timed_cursor
+    spark_store.SparkStore.result = recorded(spark_store.SparkStore.result)
+    spark_store.SparkStore.frame = recorded(spark_store.SparkStore.frame)
+    spark_store.SparkStore.job_cursor = timed_cursor
     return sent
 
 

@@ -34,14 +34,32 @@ def test_scratch_tables_become_cached_views_and_are_dropped_as_views():
 def test_an_aggregated_subquery_is_evaluated_first():
     asked = []
 
-    def scalar(query):
-        asked.append(query)
-        return 41
+    def scalars(queries):
+        asked.append(queries)
+        return [41]
 
-    spark = to_spark("SELECT count(*) FILTER (WHERE x <= (SELECT max(x) FROM t) - 1) FROM t", scalar)
-    assert asked == ["SELECT MAX(x) FROM t"]
+    spark = to_spark("SELECT count(*) FILTER (WHERE x <= (SELECT max(x) FROM t) - 1) FROM t", scalars)
+    assert asked == [["SELECT MAX(x) FROM t"]]
     assert "SELECT" not in spark.split("FROM t")[0].replace("SELECT COUNT", "")
     assert "41 - 1" in spark
+
+
+def test_aggregated_subqueries_are_evaluated_together_and_each_once():
+    """The labels' coverage counts repeat one subquery per age: one call asks for each distinct
+    subquery once, and every copy gets its own subquery's value."""
+    asked = []
+    value_of = {"SELECT MAX(x) FROM t": 41, "SELECT MIN(y) FROM t": 7}
+
+    def scalars(queries):
+        asked.append(queries)
+        return [value_of[query] for query in queries]
+
+    spark = to_spark("SELECT count(*) FILTER (WHERE x <= (SELECT max(x) FROM t) - 1), "
+                     "count(*) FILTER (WHERE x <= (SELECT max(x) FROM t) - 2), "
+                     "count(*) FILTER (WHERE y >= (SELECT min(y) FROM t)) FROM t", scalars)
+    assert len(asked) == 1 and sorted(asked[0]) == sorted(value_of)
+    assert "41 - 1" in spark and "41 - 2" in spark and ">= 7" in spark
+    assert "MAX(" not in spark and "MIN(" not in spark
 
 
 def test_duckdbs_materialization_hint_has_no_spark_form():
