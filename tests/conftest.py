@@ -230,46 +230,33 @@ def pytest_collection_finish(session):
 def collect_garbage_between_tests(request):
     """Collect each Qt test's objects right after it (its windows, timers and runners), not
     whenever the collector next runs. Only after a test that used Qt: a full pass walks every
-    object made since the last freeze, and a test of the analysis layer closes its DuckDB
-    stores itself, leaving its cycles to the collector's own passes. What outlives the test
-    (the imports it made, a module's shared window) is then frozen too, so the next test's
-    pass walks only what that test makes: with the survivors of every earlier test in the
-    walk a pass cost about 60 ms of CPU. Then fail the test if a window it made is still
-    alive (see :func:`delete_windows_made_since`)."""
+    object made since the last freeze (this module's, see :func:`no_windows_left_by_the_module`),
+    and a test of the analysis layer closes its DuckDB stores itself, leaving its cycles to
+    the collector's own passes. Then fail the test if a window it made is still alive (see
+    :func:`delete_windows_made_since`)."""
     windows_before = window_addresses()
     yield
     if "qt" in request.keywords or QT_FIXTURES & set(request.fixturenames):
         deliver_deferred_deletes()
         gc.collect()
-        if window_addresses() - windows_before:
-            collect_frozen_garbage()
         leaked = delete_windows_made_since(windows_before)
-        gc.freeze()
         assert not leaked, f"windows left alive by the test (closed and deleted now): {leaked}"
-
-
-def collect_frozen_garbage() -> None:
-    """A full pass over everything, the frozen objects included, which are frozen again after:
-    an object frozen alive (a module's window, a widget of it) may have become garbage since,
-    and only this pass deletes it (the menus of a deleted window's plots go with its Python
-    objects)."""
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
 
 
 @pytest.fixture(autouse=True, scope="module")
 def no_windows_left_by_the_module():
     """As the check after each test, for the windows a module's fixtures made (a window shared
-    by the module's tests): its fixture deletes it, or it outlives the module. The module's
-    garbage the tests' passes froze (its shared window's objects) is collected here."""
+    by the module's tests): its fixture deletes it, or it outlives the module. Then what
+    outlives the module (the imports its tests made, the session's fixtures) is frozen as the
+    collected session is, after one pass has collected the module's garbage: the next
+    module's passes walk only what that module makes, not every survivor of the worker's
+    earlier modules (about 50 ms of CPU a Qt test)."""
     windows_before = window_addresses()
-    frozen_before = gc.get_freeze_count()
     yield
     deliver_deferred_deletes()
-    if gc.get_freeze_count() != frozen_before or window_addresses() - windows_before:
-        collect_frozen_garbage()
+    gc.collect()  # the menus of a deleted window's plots go with its Python objects
     leaked = delete_windows_made_since(windows_before)
+    gc.freeze()
     assert not leaked, f"windows left alive by the module's fixtures (closed and deleted now): {leaked}"
 
 
