@@ -1,8 +1,9 @@
 """The command line as a user (or a cron job) runs it: JSON out, one-line errors, exit codes.
 
 Commands run in the test's process (``sleuth_in_process``); the window's screenshot runs in a
-fresh process without a screen, as a user or CI runs it, once; the tour of every panel runs in
-the test's process."""
+fresh process without a screen, as a user or CI runs it, once; the screenshots of every panel
+run in the test's process, each panel brought forward without its result started: the walk
+that starts and checks every panel's result is tests/views/test_window_tour.py's."""
 
 import json
 import signal
@@ -84,11 +85,23 @@ def test_open_with_screenshot_renders_the_loaded_window(small_demo, tmp_path):
     assert lightness.std() > 10 and len(np.unique(lightness)) > 20
 
 
-def test_open_with_screenshots_renders_every_panel_in_turn(qapp, small_demo, tmp_path):
+def bring_forward(window, stop, settle):
+    """The tour's stop in front, its result not started (``visit`` also clicks what starts it):
+    what ``--screenshots`` writes and prints is the same without the results' jobs."""
+    if stop.dock is not None:
+        stop.dock.show()
+        stop.dock.raise_()
+    settle()
+
+
+def test_open_with_screenshots_renders_every_panel_in_turn(qapp, small_demo, tmp_path, monkeypatch):
     """In this process, on the test session's Qt application (``run_window`` takes the one that
-    exists): a fresh interpreter's imports are what the test above pays for once."""
+    exists): a fresh interpreter's imports are what the test above pays for once. Each panel is
+    brought forward only (:func:`bring_forward`): tests/views/test_window_tour.py walks the same
+    stops with ``visit`` and checks each result drawn."""
     from PySide6.QtGui import QImage
 
+    monkeypatch.setattr("app.window_tour.visit", bring_forward)
     folder = tmp_path / "shots"
     names = qapp.organizationName(), qapp.applicationName()
     style, interrupt = qapp.style().name(), signal.getsignal(signal.SIGINT)
