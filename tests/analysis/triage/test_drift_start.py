@@ -95,18 +95,21 @@ def test_a_step_is_not_read_as_a_trend():
     assert is_gradual(t, ramp, w)
 
 
-def test_the_demo_drift_is_reported_from_its_first_day(demo_files, demo_check):
+def test_the_demo_drift_is_reported_from_its_first_day(window_demo_files, window_demo_check):
     """The demo's usual spend drifts from the log's first day (manifest incident e); checked
-    against the log's own first 20% (the session's check of the demo, ``demo_check``) or
-    against the training snapshot, it is reported from then."""
+    against the log's own first 20% (the session's check of the 20k demo, ``window_demo_check``)
+    or against the training snapshot, it is reported from then. The 20k demo suffices: its
+    drift is found from its first day against either reference with the demo's seed 7 and with
+    seeds 8 and 9 too, at a tenth of the rows the 200k demo's check against its snapshot read."""
     from analysis.triage.check_report import CheckSettings, run_check
 
-    truth = next(i for i in json.loads(demo_files.manifest.read_text())["incidents"] if i["kind"] == "gradual_drift")
+    demo = window_demo_files
+    truth = next(i for i in json.loads(demo.manifest.read_text())["incidents"] if i["kind"] == "gradual_drift")
     first_day = dt.datetime.fromisoformat(truth["window"][0]).date()
     store = Store(memory_limit="1GB")
     try:
-        against_snapshot = run_check(store, [str(demo_files.log)], CheckSettings(reference=[str(demo_files.training)]))
-        for reference, run in (("the log's first 20%", demo_check), ("the training snapshot", against_snapshot)):
+        against_snapshot = run_check(store, [str(demo.log)], CheckSettings(reference=[str(demo.training)]))
+        for reference, run in (("the log's first 20%", window_demo_check), ("the training snapshot", against_snapshot)):
             drift = [f for f in run.findings if f.kind == "drift" and f.columns == tuple(truth["columns"])]
             assert drift and drift[0].window[0].date() == first_day, reference
     finally:

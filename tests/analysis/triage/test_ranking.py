@@ -230,20 +230,6 @@ def test_the_demo_incidents_are_the_top_findings_and_drift_ranks_below(demo_chec
     assert drift and drift[0] >= 2 and demo_check.findings[drift[0]].severity != "alert"
 
 
-def test_a_clean_demo_log_raises_no_alert(tmp_path):
-    pytest.importorskip("analysis.triage.checks")
-    from analysis.triage.check_report import run_check
-    from analysis.demo.generate import generate_demo
-
-    clean = generate_demo(tmp_path, rows=20_000, seed=7, incidents=False)
-    store = Store(memory_limit="1GB")
-    try:
-        run = run_check(store, [str(clean.log)])
-    finally:
-        store.close()
-    assert not fails(run.findings, "alert")
-
-
 def test_before_after_histograms_match_pandas_on_the_finding_rows(log):
     from dataclasses import replace
 
