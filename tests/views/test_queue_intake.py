@@ -134,39 +134,38 @@ def test_without_a_workspace_adding_says_why(qtbot, sync_tasks, log, discoveries
     session.close()
 
 
-def test_a_findings_rows_queue_exactly_their_failures_once(qtbot, sync_tasks, demo_files, demo_check, tmp_path):
+def test_a_findings_rows_queue_exactly_their_failures_once(app_window, qtbot, demo_files, demo_check, tmp_path):
     """The failures among the swap finding's rows (one item per request and version) are queued,
     checked with pandas on the rows the finding's slice selects. (Grouping them *by the finding* needs rows outside it to test
     against; within its own rows it groups them by failing slice: open in #16.) The findings
-    panel, alone on the 200k demo (the whole window refreshed every other panel on it too),
-    shows the session's check of the log, kept as the window keeps a check it ran (the panel's
-    own check is tested in tests/views/panels/test_findings.py)."""
+    panel shows the session's check of the log, kept as the window keeps a check it ran (the
+    panel's own check is tested in tests/views/panels/test_findings.py)."""
     from analysis.query import Sql, ident
     from analysis.slices import to_sql
-    from views.panels.findings import FindingsPanel
+    from tests.views.helpers import open_demo, settle
 
-    session = Session()
-    opened = open_log(session, demo_files.log)
-    session.run(AttachWorkspace(Workspace.open(tmp_path / "oncall.sleuth")))
-    panel = FindingsPanel(session, sync_tasks)
-    panel.check_on_open = False  # the window's preference in these tests: the session's check is kept below
-    _show(qtbot, panel)
-    keep_check(session, demo_check)
+    opened = open_demo(qtbot, app_window, demo_files)
+    assert app_window.controller.save_workspace_as(tmp_path / "oncall.sleuth")
+    keep_check(app_window.session, demo_check)
+    app_window.findings_dock.raise_()  # a panel behind another refreshes when it comes to the front
+    settle(qtbot, app_window)
+    panel = app_window.findings_panel
     swap = next(i for i, f in enumerate(panel.shown) if f.kind == "swap")
     panel.tree.setCurrentItem(panel.tree.topLevelItem(swap))
     qtbot.mouseClick(panel.buttons["queue"], Qt.LeftButton)
+    settle(qtbot, app_window, timeout=300000)
     where = to_sql(panel.shown[swap].slice)
-    in_finding = session.store.df(Sql(
+    in_finding = app_window.session.store.df(Sql(
         f"SELECT request_id FROM {ident(opened.dataset.view)} WHERE {where.text}", where.params))["request_id"]
     log = pd.read_parquet(demo_files.log)
     rows = log[log["request_id"].isin(set(in_finding))]
     failed = rows[rows["is_fraud"].notna() & (rows["prediction"] != rows["is_fraud"])]
     expected = set(zip(failed["request_id"], failed["model_version"]))  # a shadow request fails per version
-    items = FailureQueue(session.workspace).items()
+    items = FailureQueue(app_window.session.workspace).items()
     assert expected and set(zip(items["row_key"], items["version"])) == expected and len(items) == len(expected)
     qtbot.mouseClick(panel.buttons["queue"], Qt.LeftButton)
-    assert FailureQueue(session.workspace).item_count() == len(expected)
-    session.close()
+    settle(qtbot, app_window, timeout=300000)
+    assert FailureQueue(app_window.session.workspace).item_count() == len(expected)
 
 
 def test_a_traced_row_is_queued(qtbot, sync_tasks, window_demo_files, window_demo_check, tmp_path):
