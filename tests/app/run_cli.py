@@ -61,19 +61,22 @@ def sleuth_in_another_process(*commands, timeout=300):
 
 
 class ReusedCheck:
-    """A ``checker`` for ``queue add`` that returns ``checked``, the session's check of the demo
-    ``files`` (tests/conftest.py's ``demo_check``), when the command checks that log whole with no
-    saved profile, as a new workspace's first intake does, and checks any other log itself: the
-    tests of what the queue does with a check's findings need not pay seconds of CPU for the same
-    check again. ``reused`` counts the times it stood in for the check."""
+    """A stand-in for ``check_dataset`` (``queue add``'s ``checker``, the window intake's check)
+    that returns ``checked``, the session's check of the demo ``files`` (tests/conftest.py's
+    ``demo_check``), when the caller checks that log whole with no saved profile, as a new
+    workspace's first intake does, and checks any other log itself: the tests of what the queue
+    does with a check's findings need not pay seconds of CPU for the same check again.
+    ``progress`` and ``cancel`` say how a check reports and stops, not what it finds, so they
+    do not prevent the reuse. ``reused`` counts the times it stood in for the check."""
 
     def __init__(self, files, checked) -> None:
         self.paths, self.checked, self.reused = (str(files.log),), checked, 0
 
-    def __call__(self, scope, saved_profile=None, **options):
+    def __call__(self, scope, saved_profile=None, progress=None, cancel=None, **options):
         if saved_profile is None and not options and scope.condition is None and scope.dataset.paths == self.paths:
             self.reused += 1
             return self.checked
         from analysis.triage.check_report import check_dataset
 
-        return check_dataset(scope, saved_profile, **options)
+        reporting = {name: value for name, value in (("progress", progress), ("cancel", cancel)) if value is not None}
+        return check_dataset(scope, saved_profile, **options, **reporting)

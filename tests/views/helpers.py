@@ -7,7 +7,7 @@ from analysis.data.open_log import load_log
 from analysis.query import Sql, ident
 from analysis.metrics.per_version import model_versions
 from analysis.scope import Scope
-from app.commands import AddDataset, SetVersionOrder
+from app.commands import AddDataset, SetFindings, SetVersionOrder
 from app.controller import AppController
 from app.main_window import MainWindow
 from app.state import OpenDataset, Session
@@ -83,6 +83,14 @@ def open_log(session: Session, path, kind: str = "log") -> OpenDataset:
     versions = model_versions(Scope(session.store, loaded.dataset, loaded.roles))
     session.run(SetVersionOrder(loaded.dataset.name, tuple(versions)))
     return session.active
+
+
+def keep_check(session: Session, checked) -> None:
+    """Keep ``checked`` (a ``CheckRun``, e.g. the session's ``demo_check``) in the session's
+    workspace as the findings panel keeps a check it ran: an intake then groups by its findings
+    without checking the log again."""
+    session.run(SetFindings(checked.findings, session.active.name, checked.profile_json, checked.reference,
+                            checked.choice))
 
 
 def rows_in_slice(session: Session) -> int:

@@ -124,17 +124,18 @@ def test_meeting_mode_by_keys_alone(meeting, qtbot, monkeypatch):
     assert ended[0][0] == '["ana", "bo"]' and ended[0][1] is not None
 
 
-def test_an_example_shows_the_training_rows_trace_finds(qtbot, sync_tasks, demo_files, store, tmp_path):
+def test_an_example_shows_the_training_rows_trace_finds(qtbot, sync_tasks, window_demo_files, store, tmp_path):
+    """On the 20k demo: its training snapshot and models are the full demo's (the same seed)."""
     from analysis.demo.models import NEW_VERSION
     from analysis.trace.tracer import TraceSettings, TrainingFiles, trace_prediction
     from analysis.workspace.version_cards import VersionCard
     from app.commands import SaveVersionCard
 
     session = Session()
-    opened = open_log(session, demo_files.log)
-    session.run(SaveVersionCard(VersionCard(NEW_VERSION, training_snapshot=str(demo_files.training),
-                                            model_file=str(demo_files.models[NEW_VERSION]))))
-    log = pd.read_parquet(demo_files.log)
+    opened = open_log(session, window_demo_files.log)
+    session.run(SaveVersionCard(VersionCard(NEW_VERSION, training_snapshot=str(window_demo_files.training),
+                                            model_file=str(window_demo_files.models[NEW_VERSION]))))
+    log = pd.read_parquet(window_demo_files.log)
     served = log[(log["model_version"] == NEW_VERSION) & log["is_fraud"].notna()]
     position = int(served[served["prediction"] != served["is_fraud"]].index[0])
     request = str(log.loc[position, "request_id"])
@@ -149,8 +150,9 @@ def test_an_example_shows_the_training_rows_trace_finds(qtbot, sync_tasks, demo_
     qtbot.addWidget(view)
     view.show()
     qtbot.keyClick(view, Qt.Key_Right)
-    expected = trace_prediction(store, TrainingFiles([str(demo_files.training)], demo_files.models[NEW_VERSION]),
-                                [str(demo_files.log)], request, TraceSettings(version=NEW_VERSION))["harmful"][:5]
+    source = TrainingFiles([str(window_demo_files.training)], window_demo_files.models[NEW_VERSION])
+    expected = trace_prediction(store, source, [str(window_demo_files.log)], request,
+                                TraceSettings(version=NEW_VERSION))["harmful"][:5]
     assert "pushed the model" in view.training_caption.text()
     assert [view.training.item(r, 0).text() for r in range(view.training.rowCount())] == [
         f"{row['score']:+.3g}" for row in expected]
@@ -312,15 +314,14 @@ def demo_review_window(qapp, tmp_path_factory, demo_files, demo_check):
     log's check is the session's (tests/conftest.py), kept as the window keeps a check it ran,
     so the intake groups by its findings without checking the month again."""
     from analysis.demo.workspace import ensure_demo_workspace
-    from tests.views.helpers import close_shared_window, shared_window
-    from tests.views.test_queue_intake import _keep_check
+    from tests.views.helpers import close_shared_window, keep_check, shared_window
 
     workspace = ensure_demo_workspace(demo_files.log.parent, rows=200_000, seed=7)
     window = shared_window(tmp_path_factory, size=SMALL_SCREEN)
     assert window.controller.open_workspace(workspace)
     QApplication.processEvents()
     assert window.session.active.name == demo_check.dataset.name
-    _keep_check(window.session, demo_check)
+    keep_check(window.session, demo_check)
     yield window
     close_shared_window(window)
 

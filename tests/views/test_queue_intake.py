@@ -16,7 +16,7 @@ from analysis.slices import InSet, Slice
 from analysis.workspace.workspace_file import Workspace
 from app.commands import AttachWorkspace, SetSlice
 from app.state import Session
-from tests.views.helpers import open_log
+from tests.views.helpers import keep_check, open_log
 from views.panels.queue import QueuePanel
 from views.meeting import evidence_html
 from views.panels.table import TablePanel
@@ -44,14 +44,6 @@ def discoveries():
     Session keeps them: the tests queue the same rows (the small log's, the linear version's
     week) again and again, and the search is most of an intake's CPU."""
     return DiscoveryCache()
-
-
-def _keep_check(session, checked):
-    """The check kept in the session's workspace, as the findings panel keeps it."""
-    from app.commands import SetFindings
-
-    session.run(SetFindings(checked.findings, session.active.name, checked.profile_json, checked.reference,
-                            checked.choice))
 
 
 def _session(log, tmp_path, discoveries, workspace=True):
@@ -154,7 +146,7 @@ def test_a_findings_rows_queue_exactly_their_failures_once(app_window, qtbot, de
 
     opened = open_demo(qtbot, app_window, demo_files)
     assert app_window.controller.save_workspace_as(tmp_path / "oncall.sleuth")
-    _keep_check(app_window.session, demo_check)
+    keep_check(app_window.session, demo_check)
     app_window.findings_dock.raise_()  # a panel behind another refreshes when it comes to the front
     settle(qtbot, app_window)
     panel = app_window.findings_panel
@@ -185,7 +177,7 @@ def test_a_traced_row_is_queued(qtbot, sync_tasks, window_demo_files, window_dem
     session = Session()
     open_log(session, window_demo_files.log)
     session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
-    _keep_check(session, window_demo_check)
+    keep_check(session, window_demo_check)
     panel = _show(qtbot, TracePanel(session, sync_tasks))
     _cards(session, window_demo_files)
     (position, request), = _failed_positions(window_demo_files, NEW_VERSION, 1)
@@ -204,7 +196,7 @@ def test_compares_negative_flips_are_queued_as_the_candidates_failures(qtbot, sy
     session = Session()
     open_log(session, window_demo_files.log)
     session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
-    _keep_check(session, window_demo_check)
+    keep_check(session, window_demo_check)
     panel = _show(qtbot, ComparePanel(session, sync_tasks))
     qtbot.mouseClick(panel.compare_button, Qt.LeftButton)
     old, new = panel.base_box.currentData(), panel.candidate_box.currentData()
@@ -223,21 +215,31 @@ LINEAR = "fraud-lr-2026.09"
 """The demo version whose model loads without trust (a linear pipeline)."""
 
 
+@pytest.fixture(scope="module")
+def influence():
+    """The linear model's influence, prepared once for the module's traced intakes, as one
+    window's Session keeps it (seconds of CPU at each test before)."""
+    from analysis.trace.tracer import InfluenceCache
+
+    return InfluenceCache()
+
+
 @pytest.fixture
-def traced_week(demo_files, demo_check, discoveries, tmp_path):
+def traced_week(demo_files, demo_check, discoveries, influence, tmp_path):
     """The demo log in a session with a workspace that keeps its check (intake groups by its
     findings without checking the month again; checking first is the last test's), the linear
     version's card naming its training snapshot and model (what the trace panel's "Choose
     snapshot/model" writes), and the current slice that version's first full week of October
-    (~1,000 failures: more than intake traces)."""
+    (~1,000 failures: more than intake traces). Its caches of failing slices and influence are
+    the module's."""
     from analysis.slices import Range
     from analysis.workspace.version_cards import VersionCard
     from app.commands import SaveVersionCard
 
-    session = Session(discoveries=discoveries)
+    session = Session(discoveries=discoveries, influence=influence)
     open_log(session, demo_files.log)
     session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
-    _keep_check(session, demo_check)
+    keep_check(session, demo_check)
     session.run(SaveVersionCard(VersionCard(LINEAR, training_snapshot=str(demo_files.training),
                                             model_file=str(demo_files.models[LINEAR]))))
     week = InSet("model_version", (LINEAR,)) & Range("timestamp", dt.datetime(2026, 10, 5), dt.datetime(2026, 10, 12))
@@ -341,7 +343,7 @@ def test_the_batch_groups_count_follows_later_intakes_and_its_title_is_kept(qtbo
                                                           dt.datetime(2026, 10, 19))
     traced_week.run(SetSlice(Slice(next_week, name="the next week")))
     panel.add_slice_button.click()
-    # the intakes prepared the model's influence once, in the Session's cache
+    # the intakes prepared the model's influence in the Session's cache (shared by the module's Sessions)
     assert InfluenceCache.key([str(demo_files.training)], str(demo_files.models[LINEAR])) in traced_week.influence
     later = queue.group(batch.id)
     assert later.title == "flipped electronics labels"
@@ -351,15 +353,22 @@ def test_the_batch_groups_count_follows_later_intakes_and_its_title_is_kept(qtbo
 
 
 def test_the_first_intake_of_a_log_with_no_check_kept_groups_the_swap_by_its_finding(qtbot, sync_tasks, demo_files,
-                                                                                      tmp_path):
+                                                                                      demo_check, tmp_path,
+                                                                                      monkeypatch):
     """Issue 16's swap split, on the window's default path: a log opened without its checks, a
     new workspace, and "add the current slice" in the queue panel. The intake runs the checks
     first and keeps them (the findings panel shows them), so the swapped client's failures are
-    one pure finding group, not the two failing slices discovery alone would give."""
+    one pure finding group, not the two failing slices discovery alone would give. The check
+    the intake runs is the session's check of the same log, run the same way (the check's own
+    findings are tested in tests/analysis/triage): seconds of CPU not spent twice."""
     import json
 
+    import app.queue_commands
     from tests.analysis.queue.test_grouping import _purity_and_recall
+    from tests.app.run_cli import ReusedCheck
 
+    checker = ReusedCheck(demo_files, demo_check)
+    monkeypatch.setattr(app.queue_commands, "check_dataset", checker)
     session = Session()
     open_log(session, demo_files.log)
     session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
@@ -367,6 +376,7 @@ def test_the_first_intake_of_a_log_with_no_check_kept_groups_the_swap_by_its_fin
     assert not session.workspace.findings(session.active.name)[1]
     panel = _show(qtbot, QueuePanel(session, sync_tasks))
     panel.add_slice_button.click()
+    assert checker.reused == 1  # no check kept: the log was checked first
     incidents = {i["id"]: i for i in json.loads(demo_files.manifest.read_text())["incidents"]}
     group, purity, recall = _purity_and_recall(FailureQueue(session.workspace), demo_files, incidents, "b", LINEAR)
     assert group.reason == "finding" and "swap" in group.title, group.title

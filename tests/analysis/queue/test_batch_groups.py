@@ -15,6 +15,7 @@ from analysis.data.time import time_window
 from analysis.demo.models import _linear_model
 from analysis.demo.world import CATEGORICAL_FEATURES, FLAG_FEATURES, NUMERIC_FEATURES
 from analysis.queue.blame import traces_from_cards
+from analysis.queue.discoveries import DiscoveryCache
 from analysis.queue.failure_queue import FailureQueue
 from analysis.queue.grouping import version_scope
 from analysis.queue.edits import MergeGroups, apply
@@ -22,7 +23,7 @@ from analysis.queue.intake import FoundFailures, find_failures, queue_failures
 from analysis.queue.report import render_markdown, report_document
 from analysis.scope import Scope
 from analysis.store import Store
-from analysis.trace.tracer import TrainingFiles
+from analysis.trace.tracer import InfluenceCache, TrainingFiles
 from analysis.workspace.version_cards import VersionCard
 from analysis.workspace.workspace_file import Workspace
 
@@ -40,29 +41,48 @@ def manifest(demo_files):
 
 
 @pytest.fixture(scope="module")
-def traced_queue(demo_files, manifest, tmp_path_factory):
-    """The linear version's first half of the month (the flips act all month; half keeps the
-    test short) queued with its training snapshot and model."""
-    store = Store(memory_limit="2GB")
-    loaded = load_log(store, [str(demo_files.log)], check=False)
-    workspace = Workspace.open(tmp_path_factory.mktemp("batches") / "review.sleuth")
-    queue = FailureQueue(workspace)
-    model = demo_files.models[LINEAR]
-    traces = {LINEAR: TrainingFiles((str(demo_files.training),), str(model))}
-    first_half = version_scope(loaded.roles, LINEAR) & time_window(loaded.roles, None, dt.datetime(2026, 10, 16))
-    found = find_failures(Scope(store, loaded.dataset, loaded.roles, first_half), traces=traces,
-                          trace_at_most=EVERY_FAILURE)
-    queue_failures(queue, found)
-    yield queue, found
-    workspace.close()
-    store.close()
-
-
-@pytest.fixture(scope="module")
 def loaded_demo(demo_files):
     store = Store(memory_limit="2GB")
     yield store, load_log(store, [str(demo_files.log)], check=False)
     store.close()
+
+
+@pytest.fixture(scope="module")
+def discoveries():
+    """The failing slices of the module's intakes, as one session keeps them: the half month is
+    grouped twice (every failure traced, then a sample), its rows searched once."""
+    return DiscoveryCache()
+
+
+@pytest.fixture(scope="module")
+def influence():
+    """The linear model's influence, prepared once for the module's blames (seconds of CPU each)."""
+    return InfluenceCache()
+
+
+@pytest.fixture(scope="module")
+def traced_queue(loaded_demo, demo_files, discoveries, influence, tmp_path_factory):
+    """The linear version's first half of the month (the flips act all month; half keeps the
+    test short) queued with its training snapshot and model."""
+    store, loaded = loaded_demo
+    workspace = Workspace.open(tmp_path_factory.mktemp("batches") / "review.sleuth")
+    queue = FailureQueue(workspace)
+    found = find_failures(Scope(store, loaded.dataset, loaded.roles, _first_half(loaded.roles)),
+                          traces=_linear_traces(demo_files), cache=influence, trace_at_most=EVERY_FAILURE,
+                          discoveries=discoveries)
+    queue_failures(queue, found)
+    yield queue, found
+    workspace.close()
+
+
+def _first_half(roles):
+    """The linear version's predictions before October 16th."""
+    return version_scope(roles, LINEAR) & time_window(roles, None, dt.datetime(2026, 10, 16))
+
+
+def _linear_traces(demo_files) -> dict[str, TrainingFiles]:
+    """The linear version traced through the demo's training snapshot and its model."""
+    return {LINEAR: TrainingFiles((str(demo_files.training),), str(demo_files.models[LINEAR]))}
 
 
 def _week(roles):
@@ -158,7 +178,8 @@ def test_a_merge_of_the_batch_group_survives_new_failures(found, tmp_path):
     workspace.close()
 
 
-def test_blame_traces_a_sample_and_judges_the_rest_by_the_same_test(loaded_demo, demo_files, manifest):
+def test_blame_traces_a_sample_and_judges_the_rest_by_the_same_test(loaded_demo, demo_files, manifest, discoveries,
+                                                                     influence):
     """A cap below the half month's failures: a uniform sample of that many is traced, the
     flipped batch is still the one blamed, and the failures left out of the sample that the
     model without it gets right join its group, so the group's recall of the failures the flips
@@ -166,10 +187,9 @@ def test_blame_traces_a_sample_and_judges_the_rest_by_the_same_test(loaded_demo,
     and the group and the intake say how many were traced of how many."""
     store, loaded = loaded_demo
     incident = next(i for i in manifest["incidents"] if i["kind"] == "label_noise")
-    traces = {LINEAR: TrainingFiles((str(demo_files.training),), str(demo_files.models[LINEAR]))}
-    first_half = version_scope(loaded.roles, LINEAR) & time_window(loaded.roles, None, dt.datetime(2026, 10, 16))
-    found = find_failures(Scope(store, loaded.dataset, loaded.roles, first_half), traces=traces,
-                          trace_at_most=SAMPLED)
+    found = find_failures(Scope(store, loaded.dataset, loaded.roles, _first_half(loaded.roles)),
+                          traces=_linear_traces(demo_files), cache=influence, trace_at_most=SAMPLED,
+                          discoveries=discoveries)
     failures = len(found.found)
     assert failures > SAMPLED
     batches = [g for g in found.grouped if g.reason == "batch"]
@@ -202,7 +222,8 @@ def test_a_model_that_needs_trust_is_skipped_with_a_sentence(loaded_demo, demo_f
     assert len(traced) == 1 and LINEAR in traced[0] and "trust" in traced[0], found.notes
 
 
-def test_the_flipped_categorys_group_blames_the_flipped_batch(loaded_demo, demo_files, manifest, tmp_path):
+def test_the_flipped_categorys_group_blames_the_flipped_batch(loaded_demo, demo_files, manifest, influence,
+                                                              tmp_path):
     """A slice group of the linear version's failures in the category whose labels were flipped
     (as a person might form it): its blame, the batch-removal test on that slice over the
     month, names the flipped batch, significantly, and says how many failures it fixes."""
@@ -216,8 +237,8 @@ def test_the_flipped_categorys_group_blames_the_flipped_batch(loaded_demo, demo_
     with queue.edit():
         group_id = queue.new_group("slice:flipped", "slice", incident["category"], loaded.dataset.name, LINEAR,
                                    Slice(InSet("merchant_category", (incident["category"],))), {})
-    source = TrainingFiles((str(demo_files.training),), str(demo_files.models[LINEAR]))
-    (blamed,) = attach_blame(queue, Scope(store, loaded.dataset, loaded.roles), [group_id], source)
+    (blamed,) = attach_blame(queue, Scope(store, loaded.dataset, loaded.roles), [group_id],
+                             _linear_traces(demo_files)[LINEAR], influence)
     assert (blamed["column"], blamed["value"]) == ("source", incident["source"])
     assert blamed["p_value"] < 0.05 and blamed["fixes"] > blamed["breaks"]
     assert blame_text(queue.group(group_id).evidence["blamed_batch"]).startswith(

@@ -120,32 +120,42 @@ def test_killed_editor_loses_no_acknowledged_edit(tmp_path):
         workspace.close()
 
 
-def test_a_second_process_gets_a_read_only_copy(tmp_path):
-    path = tmp_path / "shared.sleuth"
-    workspace, queue, group_id = _queue_with_group(path)
+@pytest.fixture(scope="module")
+def held_elsewhere(tmp_path_factory):
+    """Two workspaces this process holds, one with a decided group and one that never held a
+    queue, and what a second process's ``queue list`` and ``queue decide`` of each got: the four
+    commands run in one other process, which pays a fresh interpreter's imports once."""
+    folder = tmp_path_factory.mktemp("held")
+    decided, plain = folder / "shared.sleuth", folder / "plain.sleuth"
+    workspace, queue, group_id = _queue_with_group(decided)
     apply(queue, decide(group_id, "collect", owner="ana"))
-    listing, writing = sleuth_in_another_process(("queue", "list", path, "--json"),
-                                                 ("queue", "decide", path, group_id, "--decision", "fix"))
+    empty = Workspace.open(plain)
+    results = sleuth_in_another_process(("queue", "list", decided, "--json"),
+                                        ("queue", "decide", decided, group_id, "--decision", "fix"),
+                                        ("queue", "list", plain, "--json"),
+                                        ("queue", "decide", plain, "1", "--decision", "none"))
+    yield queue, group_id, results
+    empty.close()
+    workspace.close()
+
+
+def test_a_second_process_gets_a_read_only_copy(held_elsewhere):
+    queue, group_id, (listing, writing, *_) = held_elsewhere
     assert listing.returncode == 0, listing.stderr
     assert "read-only" in listing.stderr and str(os.getpid()) in listing.stderr
     assert json.loads(listing.stdout)["groups"][0]["decision"] == "collect"
     assert writing.returncode == 2
     assert "read-only" in writing.stderr and "Traceback" not in writing.stderr
     assert queue.group(group_id).decision == "collect"
-    workspace.close()
 
 
-def test_a_workspace_held_elsewhere_lists_its_empty_queue_and_refuses_edits(tmp_path):
+def test_a_workspace_held_elsewhere_lists_its_empty_queue_and_refuses_edits(held_elsewhere):
     """Every workspace has the queue's tables (the registry makes them), so a read-only copy of
     one that never held a queue lists an empty one; an edit is refused in one sentence."""
-    path = tmp_path / "plain.sleuth"
-    workspace = Workspace.open(path)
-    listing, deciding = sleuth_in_another_process(("queue", "list", path, "--json"),
-                                                  ("queue", "decide", path, "1", "--decision", "none"))
+    _, _, (_, _, listing, deciding) = held_elsewhere
     assert listing.returncode == 0, listing.stderr
     assert json.loads(listing.stdout)["groups"] == [] and "read-only copy" in listing.stderr
     assert deciding.returncode == 2 and "Traceback" not in deciding.stderr
-    workspace.close()
 
 
 def test_agenda_puts_actions_awaiting_their_check_first_and_closed_groups_last(tmp_path):
