@@ -16,6 +16,7 @@ from typing import Sequence
 
 from analysis.errors import InputError
 from analysis.scope import Scope
+from analysis.triage import CHECK_SHARE_ROWS
 from app import cli_rules
 from app.cli_engine import SAMPLED_COMMANDS, SPARK_COMMANDS, add_sample_option, check_sample_option, refuse_local_options
 from app.cli_queue import add_queue_commands, run_queue_command
@@ -177,7 +178,10 @@ def _add_check_command(sub) -> None:
     check.add_argument("--since", type=_timestamp, metavar="T", help="only check rows from this time on")
     check.add_argument("--fail-on", choices=["alert", "warning"], help="exit 1 when a finding this severe exists")
     check.add_argument("--json", action="store_true", help="print {reference, findings: [...]} as JSON")
-    add_sample_option(check, _positive_int)
+    add_sample_option(check, _positive_int,
+                      f"; without --engine, a log of more than N rows has its row-level parts (row scans, "
+                      f"localisation, examples, the findings' row counts) read on a share of about N rows, whole "
+                      f"requests chosen by a hash of the id (default {CHECK_SHARE_ROWS:,}; the cells count every row)")
     _add_model_arguments(check, LOG_MODEL_HELP)
     add_role_arguments(check, LOG_ROLE_FLAGS, "roles of the checked log's columns; a reference's label is "
                                                "matched to the log's by role")
@@ -493,12 +497,14 @@ def _check(args: argparse.Namespace, paths: Sequence[str], reference: Sequence[s
     store = Store(memory_limit=APP_MEMORY_LIMIT)
     settings = CheckSettings(reference=reference, reference_window=args.reference_window, expect=args.expect,
                              since=args.since, write_expect=args.write_expect, fixed=named_roles(args),
-                             options=_log_options(args), counted_on=counted_on)
+                             options=_log_options(args), counted_on=counted_on,
+                             share_rows=args.sample_rows or CHECK_SHARE_ROWS)
     run = run_check(store, paths, settings, model=model_columns_of(args))
     say_label_note(run.label_note)
     counted = [] if counted_on is None else [counted_line(counted_on.log, counted_on.reference, counted_on.store.url)]
     if args.json:
-        report = check_report(Scope(store, run.dataset, run.roles), run.findings, run.reference, run.skipped)
+        report = check_report(Scope(store, run.dataset, run.roles), run.findings, run.reference, run.skipped,
+                              run.share)
         if counted_on is not None:
             report["counted"] = {"rows": counted_on.log.row_count, "engine": counted_on.store.url,
                                  "reference_rows": counted_on.reference.row_count if counted_on.reference else None}

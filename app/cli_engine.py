@@ -38,15 +38,22 @@ CARRIED_ROLES = ("id", "timestamp", "model_version", "prediction")
 (one request's rows) would be too little to detect them from."""
 
 
-def add_sample_option(cmd: argparse.ArgumentParser, positive_int) -> None:
+SHARED_COMMANDS = ("check",)
+"""The commands whose ``--sample-rows`` also means something without ``--engine``: the rows of a
+large local log their row-level parts read (a share of its requests, :mod:`analysis.triage.share`)."""
+
+
+def add_sample_option(cmd: argparse.ArgumentParser, positive_int, local: str = "") -> None:
+    """``--sample-rows N``; ``local`` says what it does without ``--engine`` (SHARED_COMMANDS)."""
     cmd.add_argument("--sample-rows", type=positive_int, metavar="N",
                      help=f"with --engine: pull at most N rows of each table to this machine, a uniform random "
-                          f"sample when it has more (default {DEFAULT_SAMPLE_ROWS:,}); the output says so")
+                          f"sample when it has more (default {DEFAULT_SAMPLE_ROWS:,}){local}; the output says so")
 
 
 def check_sample_option(args: argparse.Namespace) -> None:
-    """``--sample-rows`` only means something with ``--engine``: alone it is refused, not ignored."""
-    if getattr(args, "sample_rows", None) is not None and args.engine is None:
+    """``--sample-rows`` only means something with ``--engine`` (or for a command that shares a
+    local log, :data:`SHARED_COMMANDS`): elsewhere alone it is refused, not ignored."""
+    if getattr(args, "sample_rows", None) is not None and args.engine is None and args.command not in SHARED_COMMANDS:
         raise InputError("--sample-rows sets how many rows to pull from Spark; it needs --engine")
 
 

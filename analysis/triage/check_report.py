@@ -31,6 +31,7 @@ from analysis.triage.label_arrival import labels_stopped_finding
 from analysis.triage.novel_values import skipped_checks
 from analysis.triage.ranking import SEVERITIES, Finding, ranked, triage
 from analysis.triage.row_scan import FirstRows
+from analysis.triage.share import CHECK_SHARE_ROWS, Share, request_share, share_line
 from analysis.report.formatting import count, json_value, number
 from analysis.scope import Scope
 
@@ -47,6 +48,15 @@ class CheckRun:
     choice: dict[str, Any] | None = None  # the reference and since chosen in the window, for the workspace
     label_note: str | None = None  # how the checked log's label was found, when a model file decided it
     skipped: tuple[str, ...] = ()  # checks the reference cannot feed, one sentence each (an older profile)
+    share: Share | None = None  # the share of a large log the row-level parts read (None: every row)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What :func:`check_against` found, and the share of the log its row-level parts read."""
+
+    findings: list[Finding]
+    share: Share | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,9 @@ class CheckSettings:
         them from the columns' names and values.
     options : LogOptions, default=NO_OPTIONS
         How the checked log is read beyond its files (a labels file, a table version).
+    share_rows : int, default=CHECK_SHARE_ROWS
+        A log of more rows has its row-level parts read on a share of about this many rows
+        (:mod:`analysis.triage.share`), said in every output; ``--sample-rows``.
     """
 
     reference: Sequence[str] | None = None
@@ -88,6 +101,7 @@ class CheckSettings:
     fixed: Mapping[Role, str] | None = None
     options: LogOptions = NO_OPTIONS
     counted_on: "CountedOn | None" = None
+    share_rows: int = CHECK_SHARE_ROWS
 
 
 @dataclass(frozen=True)
@@ -138,10 +152,11 @@ def run_check(store: Store, paths: Sequence[str], settings: CheckSettings = Chec
         described = "default reference window of the log"
     if settings.write_expect is not None:
         Path(settings.write_expect).write_text(profile.to_json(), encoding="utf-8")
-    findings = check_against(Scope(store, dataset, roles), profile, since=settings.since,
-                             progress=scaled(progress, 0.5, 1.0), cancel=cancel, counted=counted if on else None)
-    return CheckRun(dataset, roles, described, tuple(findings), label_note=loaded.label_note,
-                    skipped=tuple(skipped_checks(profile)))
+    checked = check_against(Scope(store, dataset, roles), profile, since=settings.since,
+                            progress=scaled(progress, 0.5, 1.0), cancel=cancel, counted=counted if on else None,
+                            share_rows=settings.share_rows)
+    return CheckRun(dataset, roles, described, tuple(checked.findings), label_note=loaded.label_note,
+                    skipped=tuple(skipped_checks(profile)), share=checked.share)
 
 
 @dataclass(frozen=True)
@@ -180,12 +195,13 @@ DEFAULT_REFERENCE = Reference()
 def check_dataset(scope: Scope, saved_profile: str | None = None, reference: Reference = DEFAULT_REFERENCE,
                   snapshot: tuple[Dataset, RoleMap] | None = None, since: _dt.datetime | None = None,
                   where: Predicate = Everything, progress: Progress = no_progress,
-                  cancel: CancelToken = NEVER_CANCELLED) -> CheckRun:
+                  cancel: CancelToken = NEVER_CANCELLED, share_rows: int = CHECK_SHARE_ROWS) -> CheckRun:
     """Check an open log's rows in ``where`` (the current slice) from ``since`` on against
     ``reference``: the profile the workspace kept from an earlier check with the same
     reference and slice (``saved_profile``, JSON), else the reference's rows of the same
     slice, profiled now (a snapshot lacking a column of the slice is profiled whole). The
-    window's on-call panel calls this; the run carries the profile so the workspace can keep it."""
+    window's on-call panel calls this; the run carries the profile so the workspace can keep it.
+    Beyond ``share_rows`` rows the row-level parts read a share (:mod:`analysis.triage.share`)."""
     store, dataset, roles = scope.store, scope.dataset, scope.roles
     from analysis.triage.reference_profile import Profile
 
@@ -195,14 +211,16 @@ def check_dataset(scope: Scope, saved_profile: str | None = None, reference: Ref
     else:
         progress(0.0, "Profiling the reference")
         profile = _reference_profile(store, dataset, roles, reference, snapshot, where, cancel)
-    findings = check_against(scope.with_condition(None if where is Everything else to_sql(where)), profile,
-                             since=since, progress=scaled(progress, 0.3, 1.0), cancel=cancel)
+    checked = check_against(scope.with_condition(None if where is Everything else to_sql(where)), profile,
+                            since=since, progress=scaled(progress, 0.3, 1.0), cancel=cancel, share_rows=share_rows)
+    findings = checked.findings
     if where is not Everything:
         described += f" (rows where {to_text(where)})"
         findings = [replace(f, slice=all_of([where, f.slice])) for f in findings]  # opening one keeps the slice
     kept = profile.to_json() if where is Everything else None  # the log's profile, not a slice's
     choice = {**reference.to_dict(), "since": since.isoformat() if since else None}
-    return CheckRun(dataset, roles, described, tuple(findings), kept, choice, skipped=tuple(skipped_checks(profile)))
+    return CheckRun(dataset, roles, described, tuple(findings), kept, choice, skipped=tuple(skipped_checks(profile)),
+                    share=checked.share)
 
 
 def _reference_profile(store: Store, dataset: Dataset, roles: RoleMap, reference: Reference,
@@ -227,7 +245,8 @@ def _reference_profile(store: Store, dataset: Dataset, roles: RoleMap, reference
 
 
 def check_against(scope: Scope, profile, since: _dt.datetime | None = None, progress: Progress = no_progress,
-                  cancel: CancelToken = NEVER_CANCELLED, counted: Scope | None = None) -> list[Finding]:
+                  cancel: CancelToken = NEVER_CANCELLED, counted: Scope | None = None,
+                  share_rows: int = CHECK_SHARE_ROWS) -> Checked:
     """Run every check of ``dataset``'s rows in ``condition`` (a slice) from ``since`` on
     against ``profile`` and rank what they saw.
 
@@ -237,41 +256,48 @@ def check_against(scope: Scope, profile, since: _dt.datetime | None = None, prog
     after ``since`` is located over the whole span, so it starts when it really began, and
     the scan keeps the rows before it as its outside (it cannot call a window holding most of
     the rows it reads anomalous). ``counted`` (the whole table on a cluster, ``scope`` holding
-    rows pulled from it) is where the cells are counted (:func:`analysis.triage.checks.run_checks`)."""
+    rows pulled from it) is where the cells are counted (:func:`analysis.triage.checks.run_checks`).
+    Without it, a log (or slice) of more than ``share_rows`` rows has its row-level parts read
+    on a share of its requests (:func:`analysis.triage.share.request_share`), its cells counted
+    over every row, as the cluster's are."""
     store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
     cancel.raise_if_cancelled()
     progress(0.0, "Running the input checks")
     checked = time_window(roles, since, None) if since is not None else None
     if condition is None:
-        return _checked(store, dataset, roles, profile, checked, progress, cancel, counted)
+        return _checked(store, dataset, roles, profile, checked, progress, cancel, counted, share_rows)
     if counted is not None:
         raise InputError("a slice is not checked on a cluster's table yet; check the whole table")
     view = store.new_name("checked")
     store.execute(f"CREATE VIEW {ident(view)} AS SELECT * FROM {ident(dataset.view)} WHERE {inline(condition)}")
     try:
         rows = store.scalar(Sql(f"SELECT COUNT(*) FROM {ident(view)}"))
-        return _checked(store, replace(dataset, view=view, row_count=rows), roles, profile, checked, progress, cancel)
+        return _checked(store, replace(dataset, view=view, row_count=rows), roles, profile, checked, progress, cancel,
+                        share_rows=share_rows)
     finally:
         store.execute(f"DROP VIEW IF EXISTS {ident(view)}")
 
 
 def _checked(store: Store, dataset: Dataset, roles: RoleMap, profile, since: Sql | None, progress: Progress,
-             cancel: CancelToken, counted: Scope | None = None) -> list[Finding]:
+             cancel: CancelToken, counted: Scope | None = None, share_rows: int = CHECK_SHARE_ROWS) -> Checked:
     """Checks of the rows in ``since``, triage over ``dataset``, and the labels' arrival; the
     one row per request that the checks' scans and triage's localisation read is found once
-    for both (:class:`FirstRows`)."""
+    for both (:class:`FirstRows`). Rows pulled from a cluster (``counted``) are a sample
+    already; a local log beyond ``share_rows`` rows is read on a share for the row-level parts."""
     from analysis.triage.checks import run_checks
 
-    with FirstRows(Scope(store, dataset, roles)) as first_rows:
-        symptoms = run_checks(Scope(store, dataset, roles, since), profile, cancel=cancel, first_rows=first_rows,
-                              counted=counted.with_condition(since) if counted else None)
-        progress(0.6, "Ranking findings")
-        findings = triage(Scope(store, dataset, roles), symptoms, profile=profile, cancel=cancel,
-                          first_rows=first_rows)
-    progress(0.9, "Looking at how labels arrive")
-    stopped = labels_stopped_finding(Scope(store, dataset, roles, since), cancel)
+    whole = Scope(store, dataset, roles)
+    with request_share(whole, None if counted else share_rows, cancel) as (rows, share):
+        counted = counted or (whole if share else None)
+        with FirstRows(rows) as first_rows:
+            symptoms = run_checks(rows.with_condition(since), profile, cancel=cancel, first_rows=first_rows,
+                                  counted=counted.with_condition(since) if counted else None)
+            progress(0.6, "Ranking findings")
+            findings = triage(rows, symptoms, profile=profile, cancel=cancel, first_rows=first_rows)
+        progress(0.9, "Looking at how labels arrive")
+        stopped = labels_stopped_finding(rows.with_condition(since), cancel)
     progress(1.0, "Checked")
-    return ranked([*findings, stopped]) if stopped is not None else findings
+    return Checked(ranked([*findings, stopped]) if stopped is not None else findings, share)
 
 
 def worst_severity(findings: Sequence[Finding]) -> str | None:
@@ -288,13 +314,16 @@ def fails(findings: Sequence[Finding], fail_on: str) -> bool:
 
 
 def check_report(scope: Scope, findings: Sequence[Finding], reference_description: str,
-                 skipped: Sequence[str] = ()) -> dict[str, Any]:
+                 skipped: Sequence[str] = (), share: Share | None = None) -> dict[str, Any]:
     """The JSON document of ``sleuth check --json``, findings best first, with the checks the
-    reference could not feed (``skipped``)."""
+    reference could not feed (``skipped``) and, when the row-level parts read a ``share`` of the
+    log, that share (``{rows, of_rows, key, every}``; the findings' ``rows`` are counted in it)."""
     dataset = scope.dataset
+    shared = {} if share is None else {"share": {**share.to_json(), "sentence": share_line(share)}}
     return {
         "dataset": dataset.name,
         "rows": dataset.row_count,
+        **shared,
         "reference": reference_description,
         "findings": [finding_to_dict(f) for f in findings],
         "skipped": list(skipped),
@@ -353,7 +382,9 @@ def symptom_to_dict(symptom: Symptom) -> dict[str, Any]:
 def report_text(run: CheckRun) -> str:
     """The readable ranked report ``sleuth check`` prints."""
     counts = {s: sum(f.severity == s for f in run.findings) for s in SEVERITIES}
+    counted_in = " in the share" if run.share else ""
     lines = [
+        *([share_line(run.share)] if run.share else []),
         f"Sleuth check of {run.dataset.name} ({count(run.dataset.row_count)} rows) against {run.reference}",
         f"{len(run.findings)} finding(s): {counts['alert']} alert, {counts['warning']} warning, {counts['info']} info",
         *(f"skipped: {note}" for note in run.skipped),
@@ -363,7 +394,7 @@ def report_text(run: CheckRun) -> str:
         lines += [
             "",
             f"{rank}. [{finding.severity.upper()}]{decided} {finding.kind}: {', '.join(finding.columns)}"
-            f"  (score {number(finding.score, 2)}, {count(finding.rows)} rows)",
+            f"  (score {number(finding.score, 2)}, {count(finding.rows)} rows{counted_in})",
             f"   {finding.sentence}",
         ]
         if finding.slice_text:

@@ -396,8 +396,13 @@ def _screening_sample(dataset: Dataset) -> Sql:
 def _hashed_share(dataset: Dataset, rows: int) -> Sql:
     """Every row of a log of up to ``rows`` rows, beyond it about ``rows`` of them, drawn by the
     hash of the row id (independent of the values, the same rows every run)."""
-    every = -(-(dataset.row_count or 0) // rows)
+    every = share_every(dataset.row_count, rows)
     return Sql(f"hash({ident(ROW_ID)}) % {every} = 0") if every > 1 else TRUE
+
+
+def share_every(total: int | None, rows: int) -> int:
+    """One row (or request) in how many a share of about ``rows`` of ``total`` rows keeps."""
+    return -(-(total or 0) // rows)
 
 
 def _in_reference_range(column: ColumnProfile, value: float) -> bool:

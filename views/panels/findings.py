@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 from analysis.errors import SchemaError
 from analysis.slices import Everything
 from analysis.triage.check_report import DEFAULT_REFERENCE, Reference, check_dataset, finding_from_dict
+from analysis.triage.share import Share, share_line
 from analysis.triage.decisions import Decision, apply_decisions, history
 from analysis.triage.before_after import ColumnHistograms, FindingHistograms, finding_histograms, histogram_labels
 from analysis.report.formatting import escape_html, significant
@@ -75,6 +76,7 @@ class FindingsPanel(Panel):
         super().__init__(session, tasks, parent)
         self.shown: list = []
         self.checked_against: str | None = None  # the reference of the findings shown, in words
+        self.checked_share: Share | None = None  # the share of a large log their row-level parts read
         self.check_on_open = True  # the window sets it from the preferences
         self._checked_on_open: set[str] = set()  # logs checked (or being checked) since they opened
         self._checking: str | None = None  # the log the running check is for
@@ -287,7 +289,7 @@ class FindingsPanel(Panel):
     def _show_kept(self, opened) -> None:
         last = self._last_runs.get(opened.name)
         if last is not None:
-            self.checked_against = last.reference
+            self.checked_against, self.checked_share = last.reference, last.share
             self.session.run(SetFindings(last.findings))
             return
         workspace = self.session.workspace
@@ -298,7 +300,7 @@ class FindingsPanel(Panel):
                 kept.append(finding_from_dict(document))
             except (KeyError, ValueError, TypeError, SchemaError):
                 continue  # a record this version cannot read is skipped, never fatal
-        self.checked_against = reference
+        self.checked_against, self.checked_share = reference, None
         self.session.run(SetFindings(tuple(kept)))
 
     def run_checks(self, background: bool = False) -> None:
@@ -343,7 +345,7 @@ class FindingsPanel(Panel):
         self._checking = None
         if active is None or active.name != run.dataset.name:
             return  # the user has left that log: its findings are not this one's
-        self.checked_against = run.reference
+        self.checked_against, self.checked_share = run.reference, run.share
         self._last_runs[run.dataset.name] = run
         self.sig_checked.emit(run)
 
@@ -356,10 +358,10 @@ class FindingsPanel(Panel):
         if findings:
             self.caption.setText(f"{len(findings)} finding(s): {counts['alert']} alert, {counts['warning']} "
                                  f"warning, {counts['info']} info, against {self.checked_against or 'the reference'}"
-                                 f"{pulled_note(self.session)}. Click one to see its rows.")
+                                 f"{pulled_note(self.session)}{self._share_note()}. Click one to see its rows.")
         elif self.checked_against is not None:
             self.caption.setText(f"No finding: the inputs and outputs look like {self.checked_against}"
-                                 f"{pulled_note(self.session)}.")
+                                 f"{pulled_note(self.session)}{self._share_note()}.")
         elif not self.job_running("check"):
             self.caption.setText("Not checked yet: Check inputs compares the rows with the reference.")
         for finding in findings:
@@ -380,6 +382,11 @@ class FindingsPanel(Panel):
         else:
             self._enable(False)
         self.rendered()
+
+    def _share_note(self) -> str:
+        """"; row scans, ...: computed on a 10,000,000-row share of ..." when the findings shown
+        read a share of the log, so their row counts do not pass for the whole log's."""
+        return f"; {share_line(self.checked_share)}" if self.checked_share is not None else ""
 
     def _on_current(self, current, _previous) -> None:
         self._enable(current is not None)

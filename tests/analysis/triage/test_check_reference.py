@@ -83,7 +83,7 @@ def test_a_cancelled_check_stops_while_profiling_the_reference(demo, monkeypatch
 
     store, log, _ = demo
     reached = []
-    monkeypatch.setattr(check_report, "check_against", lambda *a, **k: reached.append(True) or [])
+    monkeypatch.setattr(check_report, "check_against", lambda *a, **k: reached.append(True) or check_report.Checked([]))
     token = CancelToken()
     token.cancel()
     with pytest.raises(Cancelled):

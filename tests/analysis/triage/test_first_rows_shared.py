@@ -60,7 +60,7 @@ def test_a_check_run_finds_the_first_rows_once_and_the_same_findings(store, tmp_
     assert len(looks) == 2  # once by the checks' two scans, once by triage for both findings' localisation
     assert {(f.kind, f.columns) for f in alone} == {("null_burst", ("age",)), ("unit_change", ("income",))}
     looks.clear()
-    shared = check_against(whole, profile)
+    shared = check_against(whole, profile).findings
     assert len(looks) == 1
     assert [finding_to_dict(f) for f in shared] == [finding_to_dict(f) for f in alone]
     assert tables(store) == before

@@ -1,0 +1,109 @@
+"""The share of a large log that the checks' row-level parts read: whole requests, by a hash of the id.
+
+On a log of 100M rows the checks cost about 40 CPU-s per 10M rows, and the cells (the counts per
+column, time bucket and group) are already at DuckDB's floor per aggregate (performance log,
+g17c). The row-level parts (the null, zero and stuck row scans, the far-beyond and novel-value
+scans, triage's localisation of each finding and the rows and model effect it quotes) need rows,
+not counts, and a uniform share of them answers their questions: a defect that clusters in time
+clusters as much in rows drawn independently of their values, with fewer rows to prove it. So
+above :data:`CHECK_SHARE_ROWS` rows they, and the labels' arrival, read a stated share, as
+``check --engine`` reads them from rows pulled from the cluster, while the reference profile,
+the schema and the cells still count every row.
+
+A finding's row count is then the share's rows in its group and window, said to be ("rows in
+the share"), not scaled up: an estimate of the whole log's count would need an interval to be
+honest, the share's count is exact for the rows the finding was located on, and opening the
+finding's slice in the window counts the whole log's rows.
+
+The share is chosen by a hash of the request id (the row id where the log has none), so every
+row of a request is in or out together and the repeated ids a shadow log holds are still found
+whole; the hash is salted so the row scans' own hashed screens of the row id stay independent of
+it. It is written once, in the log's row order, to a scratch Parquet file that every row-level
+step reads through a view, both deleted when the check is done. At or below the share size
+nothing is written and every step reads the log itself, so the findings are those of a check
+without a share.
+
+Why a Parquet file (performance log, h14checks): a scratch table of a 100M-row log's 10M-row
+share (31 columns, about 2.5 GB uncompressed) does not fit DuckDB's 1.5 GB and is spilled
+whole; each step then read it back at twice the CPU of reading the log's own Parquet, and the
+check's wall time grew by 70% while its CPU fell. A view filtering the log by the hash in each
+step writes nothing, but still decodes three quarters of every column of every row per step.
+The file is compressed, is read by the columns a step needs, and keeps the process's memory
+where it was.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Iterator
+
+from analysis.progress import NEVER_CANCELLED, CancelToken
+from analysis.query import ROW_ID, Sql, ident, literal
+from analysis.scope import Scope
+from analysis.triage import CHECK_SHARE_ROWS
+from analysis.triage.row_scan import share_every
+
+SHARE_SALT = "sleuth check share"
+"""Hashed with the key, so the share is drawn independently of the row scans' hashed screens."""
+
+
+@dataclass(frozen=True)
+class Share:
+    """A check's row-level parts read ``rows`` of the log's ``of_rows``: the requests whose
+    id column ``key`` hashes to one value in ``every`` (the rows whose row number does, when
+    ``key`` is None: a log without ids)."""
+
+    rows: int
+    of_rows: int
+    key: str | None
+    every: int
+
+    def sentence(self) -> str:
+        """The words every output carries, e.g. "computed on a 10,000,000-row share of
+        100,000,000 rows (1 in 10 requests, by a hash of request_id)", as a pulled sample's do."""
+        chosen = f"requests, by a hash of {self.key}" if self.key else "rows, by a hash of the row number"
+        return f"computed on a {self.rows:,}-row share of {self.of_rows:,} rows (1 in {self.every} {chosen})"
+
+    def to_json(self) -> dict:
+        return {"rows": self.rows, "of_rows": self.of_rows, "key": self.key, "every": self.every}
+
+
+SHARE_SUBJECT = "row scans, localisation, examples and the findings' row counts"
+"""What reads the share, with the labels' arrival (the schema, the cells and the reference profile read every row)."""
+
+
+def share_line(share: Share) -> str:
+    """The sentence a check's text and header open with, e.g. "row scans, localisation, examples
+    and the findings' row counts: computed on a 10,000,000-row share of 100,000,000 rows (...)"."""
+    return f"{SHARE_SUBJECT}: {share.sentence()}"
+
+
+@contextmanager
+def request_share(scope: Scope, share_rows: int | None = CHECK_SHARE_ROWS,
+                  cancel: CancelToken = NEVER_CANCELLED) -> Iterator[tuple[Scope, Share | None]]:
+    """``scope`` (its dataset, all its rows) and None when it holds at most ``share_rows`` rows
+    (or ``share_rows`` is None); else a scope over a scratch Parquet file of about ``share_rows``
+    of its rows, whole requests chosen by hash, and the :class:`Share` that says so. The file
+    keeps each row's id in the log (``ROW_ID``), so a row it names is the log's row."""
+    store, dataset, roles = scope.store, scope.dataset, scope.roles
+    every = share_every(dataset.row_count, share_rows) if share_rows is not None else 1
+    if every <= 1:
+        yield scope, None
+        return
+    key = ident(roles.id or ROW_ID)
+    folder = Path(tempfile.mkdtemp(prefix="sleuth-check-share-"))
+    path, view = literal(str(folder / "share.parquet")), store.new_name("check_share")
+    try:
+        store.execute(f"COPY (SELECT * FROM {ident(dataset.view)} WHERE hash({key}, {literal(SHARE_SALT)}) % {every} = 0) "
+                      f"TO {path} (FORMAT parquet)", cancel)
+        store.execute(f"CREATE VIEW {ident(view)} AS SELECT * FROM read_parquet({path})")
+        rows = int(store.scalar(Sql(f"SELECT count(*) FROM {ident(view)}")))
+        shared = Scope(store, replace(dataset, view=view, row_count=rows), roles)
+        yield shared, Share(rows, dataset.row_count, roles.id, every)
+    finally:
+        store.execute(f"DROP VIEW IF EXISTS {ident(view)}")
+        shutil.rmtree(folder, ignore_errors=True)
