@@ -50,7 +50,7 @@ from analysis.compare.comparison import (
 )
 from analysis.stats.multiple_testing import adjust_p_values
 from analysis.dataset import Dataset
-from analysis.discovery.sliceline import discover_slices
+from analysis.discovery.sliceline import searched_slices
 from analysis.compare.flips import flip_indicator_sql
 from analysis.metrics.per_version import METRICS
 from analysis.progress import NEVER_CANCELLED, CancelToken
@@ -218,8 +218,8 @@ def _discovered(store: Store, dataset: Dataset, roles: RoleMap, pairing: Pairing
     with _searched_pairs(store, dataset, roles, pairing, rows, cancel) as (share, searched):
         if min_support is not None:
             min_support = max(1, math.ceil(min_support * share))
-        found = discover_slices(store, searched, columns, flip_indicator_sql(roles, tolerance),
-                                k=DISCOVERED, max_level=max_level, min_support=min_support, cancel=cancel)
+        found = searched_slices(store, searched, columns, flip_indicator_sql(roles, tolerance),
+                                k=DISCOVERED, max_level=max_level, min_support=min_support, cancel=cancel).slices
     return [(s.text, s.to_slice().predicate, "discovered") for s in found]
 
 

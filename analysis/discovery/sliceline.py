@@ -147,29 +147,6 @@ class DiscoveredSlice:
         return Slice(all_of([p.to_predicate() for p in self.predicates]), name=self.text)
 
 
-def discover_slices(
-    store: Store,
-    view: str,
-    columns: list[Column],
-    error_sql: str,
-    condition: Sql | None = None,
-    *,
-    k: int = 10,
-    max_level: int = 3,
-    alpha: float = 0.95,
-    min_support: int | None = None,
-    n_bins: int = 5,
-    max_categories: int = 10,
-    progress: Progress = no_progress,
-    cancel: CancelToken = NEVER_CANCELLED,
-) -> list[DiscoveredSlice]:
-    """The slices of :func:`searched_slices` (the same parameters), without the rows it searched."""
-    return searched_slices(
-        store, view, columns, error_sql, condition, k=k, max_level=max_level, alpha=alpha,
-        min_support=min_support, n_bins=n_bins, max_categories=max_categories, progress=progress, cancel=cancel,
-    ).slices
-
-
 @dataclass(frozen=True)
 class Search:
     """What :func:`searched_slices` found, and the rows it searched: their codes and error

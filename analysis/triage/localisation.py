@@ -29,7 +29,7 @@ from scipy import stats
 
 from analysis.slicing.binning import IN, IS_NULL
 from analysis.dataset import Column, Dataset
-from analysis.discovery.sliceline import discover_slices
+from analysis.discovery.sliceline import searched_slices
 from analysis.data.time import BUCKETS, Bucket, time_span, timestamp_expr
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident
@@ -241,8 +241,8 @@ def violating_slice(scope: Scope, violation: Violation, window: Sql, columns: Se
     window_rows, violating = _counts(store, dataset, violation, window, cancel)
     if not window_rows or not violating:
         return None
-    found = discover_slices(store, dataset.view, list(columns), violation.expression, window,
-                            k=1, max_level=SLICE_MAX_LEVEL, max_categories=CATEGORIES_PER_COLUMN, cancel=cancel)
+    found = searched_slices(store, dataset.view, list(columns), violation.expression, window,
+                            k=1, max_level=SLICE_MAX_LEVEL, max_categories=CATEGORIES_PER_COLUMN, cancel=cancel).slices
     group = _as_group(found[0].predicates) if found else None
     searched = None
     if group is not None:

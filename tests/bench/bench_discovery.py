@@ -4,7 +4,7 @@
     the ``sliceline`` package on the same codes and errors (time, peak memory, overlap of the
     top 10).
 (b) Sleuth alone on 1M rows x 20 features at level 3: the numpy search on codes, the same with
-    pruning nearly disabled (alpha 0.99, 1,000-row support), and ``discover_slices`` end to end
+    pruning nearly disabled (alpha 0.99, 1,000-row support), and ``searched_slices`` end to end
     from a Parquet log (DuckDB binning of numeric and text columns + search).
 (c) ``failing_slices`` on the shared 10M-row benchmark log (``common.ensure_log``), 19 features
     and the version column, level 3: the discovery step of ``workstation_100m.py`` (which searches
@@ -79,7 +79,7 @@ def run_sliceline(
 
 def run_end_to_end(path: str) -> tuple[float, list]:
     from analysis.dataset import Column
-    from analysis.discovery.sliceline import discover_slices
+    from analysis.discovery.sliceline import searched_slices
     from analysis.query import ident, literal
     from analysis.store import Store
 
@@ -89,7 +89,7 @@ def run_end_to_end(path: str) -> tuple[float, list]:
     features = [c for c in columns if c.name not in ("label", "prediction")]
     error = f"CASE WHEN {ident('label')} = {ident('prediction')} THEN 0 ELSE 1 END"
     start = time.perf_counter()
-    found = discover_slices(store, "log", features, error, k=10, max_level=3)
+    found = searched_slices(store, "log", features, error, k=10, max_level=3).slices
     seconds = time.perf_counter() - start
     return seconds, [s.text for s in found]
 
@@ -191,7 +191,7 @@ def main() -> None:
         write_log(path, 1_000_000)
         end_to_end = measure("end_to_end", path)
     top = " | ".join(end_to_end.get("slices", ["-"])[:2])
-    row("(b) discover_slices from Parquet, 1M x 20", end_to_end, f"{within_budget(end_to_end)}; top: {top}")
+    row("(b) searched_slices from Parquet, 1M x 20", end_to_end, f"{within_budget(end_to_end)}; top: {top}")
 
     from common import ensure_log
 

@@ -352,14 +352,14 @@ def test_discovery_runs_as_engine_passes_and_finds_duckdbs_slices(spark_store, n
     their adjusted p-values are DuckDB's in-memory search's (to level 3; the same passes give
     the misclassification's slices in ``test_cli_slices_on_spark_finds_duckdbs_slices``)."""
     from analysis.discovery.failing_slices import row_error_sql
-    from analysis.discovery.sliceline import discover_slices
+    from analysis.discovery.sliceline import searched_slices
 
     spark, duck, store = narrow_log
     columns = [duck.dataset.column(name) for name in duck.roles.features]
     error_sql = row_error_sql(duck.dataset, duck.roles, error)
-    in_memory = discover_slices(store, duck.dataset.view, columns, error_sql, k=20)
+    in_memory = searched_slices(store, duck.dataset.view, columns, error_sql, k=20).slices
     monkeypatch.setattr(spark_store, "max_result_rows", duck.dataset.row_count // 2)
-    on_spark = discover_slices(spark_store, spark.dataset.view, columns, error_sql, k=20)
+    on_spark = searched_slices(spark_store, spark.dataset.view, columns, error_sql, k=20).slices
     assert len(in_memory) >= 3
     assert_same(on_spark, in_memory)
 
@@ -473,12 +473,12 @@ def test_profile_edges_equal_above_the_quantile_sample(spark_store, above_the_sa
 def test_discovery_above_the_quantile_sample_finds_duckdbs_slices(spark_store, above_the_sample):
     """Discovery's bins above 200,000 rows come from the same hashed rows on both engines, so
     the planted slice and every other slice, test and p-value are DuckDB's."""
-    from analysis.discovery.sliceline import discover_slices
+    from analysis.discovery.sliceline import searched_slices
 
     duck, store, spark = above_the_sample
     columns = [duck.column(name) for name in ("x", "k", "kind")]
-    in_memory = discover_slices(store, duck.view, columns, '"err"', k=5, max_level=2)
-    on_spark = discover_slices(spark_store, spark.view, columns, '"err"', k=5, max_level=2)
+    in_memory = searched_slices(store, duck.view, columns, '"err"', k=5, max_level=2).slices
+    on_spark = searched_slices(spark_store, spark.view, columns, '"err"', k=5, max_level=2).slices
     top = {(p.column, p.kind) for p in in_memory[0].predicates}
     assert top == {("x", "range"), ("k", "range")}
     assert_same(on_spark, in_memory)

@@ -15,7 +15,7 @@ import numpy as np
 from analysis.data.open_log import load_log
 from analysis.discovery.failing_slices import row_error_sql
 from analysis.discovery import sliceline
-from analysis.discovery.sliceline import _engine_blocks, discover_slices
+from analysis.discovery.sliceline import _engine_blocks, searched_slices
 from analysis.store import Store
 from tests.statements import recorded_statements
 
@@ -49,7 +49,7 @@ def test_engine_statements_ask_for_fewer_sets_than_combinations(demo_files, monk
                         lambda self, combinations: counted.append(len(combinations)) or original_count(self, combinations))
     monkeypatch.setattr(store, "engine", "remote")
     statements = recorded_statements(store, monkeypatch, methods=("rows",))
-    found = discover_slices(store, loaded.dataset.view, columns, error_sql, k=20)
+    found = searched_slices(store, loaded.dataset.view, columns, error_sql, k=20).slices
     store.close()
     sets = [len(re.findall(r"\((?:\"c\d+\"(?:, )?)+\)", text.split("GROUPING SETS", 1)[1]))
             for text in statements if "GROUPING SETS" in text]

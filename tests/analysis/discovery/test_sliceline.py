@@ -15,7 +15,7 @@ from analysis.dataset import Column
 from analysis.discovery.sliceline import (
     _Search,
     default_min_support,
-    discover_slices,
+    searched_slices,
     find_slices,
     slice_scores,
     slice_statistics,
@@ -319,7 +319,7 @@ def test_categories_other_and_null_codes_agree_with_their_sql(store):
     assert_bins_select_their_rows(store, binned)
 
 
-def test_discover_slices_on_a_log(store):
+def test_searched_slices_on_a_log(store):
     rng = np.random.default_rng(2)
     n_rows = 30_000
     frame = pd.DataFrame({
@@ -336,7 +336,7 @@ def test_discover_slices_on_a_log(store):
     error = "CASE WHEN label IS NULL THEN NULL WHEN label = prediction THEN 0 ELSE 1 END"
     seen = []
 
-    found = discover_slices(store, "log", features, error, k=5, progress=lambda f, m="": seen.append(f))
+    found = searched_slices(store, "log", features, error, k=5, progress=lambda f, m="": seen.append(f)).slices
 
     top = found[0]
     assert top.text.startswith("region = 'EU-West' AND amount > ")
@@ -352,19 +352,19 @@ def test_discover_slices_on_a_log(store):
     assert seen and seen[-1] == pytest.approx(1.0)
 
 
-def test_discover_slices_can_be_cancelled(store):
+def test_searched_slices_can_be_cancelled(store):
     frame = pd.DataFrame({"region": ["a", "b"] * 50, "error": [0, 1] * 50})
     columns = make_table(store, frame)
     token = CancelToken()
     token.cancel()
     with pytest.raises(Cancelled):
-        discover_slices(store, "log", columns[:1], "error", cancel=token)
+        searched_slices(store, "log", columns[:1], "error", cancel=token).slices
 
 
-def test_discover_slices_without_labels_finds_nothing(store):
+def test_searched_slices_without_labels_finds_nothing(store):
     frame = pd.DataFrame({"region": ["a", "b"] * 50, "label": [None] * 100})
     columns = make_table(store, frame)
-    assert discover_slices(store, "log", columns[:1], "CAST(label AS INTEGER)") == []
+    assert searched_slices(store, "log", columns[:1], "CAST(label AS INTEGER)").slices == []
 
 
 def test_block_marginals_equal_summing_the_whole_table():

@@ -12,7 +12,7 @@ import pytest
 
 from analysis.data.open_log import load_log
 from analysis.discovery.failing_slices import row_error_sql
-from analysis.discovery.sliceline import discover_slices
+from analysis.discovery.sliceline import searched_slices
 from analysis.store import Store
 from tests.statements import recorded_statements
 
@@ -38,12 +38,12 @@ def test_engine_passes_find_the_in_memory_searchs_slices(demo, error, monkeypatc
     store, loaded = demo
     columns = [loaded.dataset.column(name) for name in loaded.roles.features]
     error_sql = row_error_sql(loaded.dataset, loaded.roles, error)
-    in_memory = discover_slices(store, loaded.dataset.view, columns, error_sql, k=20)
+    in_memory = searched_slices(store, loaded.dataset.view, columns, error_sql, k=20).slices
 
     monkeypatch.setattr(store, "engine", "remote")  # what a SparkStore says: its rows stay where they are
     pulled = recorded_statements(store, monkeypatch, methods=("rows",))
     monkeypatch.setattr(store, "numpy", lambda *a, **k: pytest.fail("the engine pass read rows into numpy"))
-    on_engine = discover_slices(store, loaded.dataset.view, columns, error_sql, k=20)
+    on_engine = searched_slices(store, loaded.dataset.view, columns, error_sql, k=20).slices
 
     assert_same_slices(on_engine, in_memory)
     assert max(pulled.returned) < loaded.dataset.row_count / 20  # aggregates, not rows
