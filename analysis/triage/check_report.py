@@ -31,7 +31,8 @@ from analysis.triage.label_arrival import labels_stopped_finding
 from analysis.triage.novel_values import skipped_checks
 from analysis.triage.ranking import SEVERITIES, Finding, ranked, triage
 from analysis.triage.row_scan import FirstRows
-from analysis.triage.share import CHECK_SHARE_ROWS, Share, request_share, share_line
+from analysis.triage import CHECK_SHARE_ROWS
+from analysis.triage.share import Share, request_share, share_line
 from analysis.report.formatting import count, json_value, number
 from analysis.scope import Scope
 

@@ -74,6 +74,7 @@ from analysis.triage.localisation import scan_unit, unit_end
 from analysis.triage.cells import finite_double
 from analysis.triage.reference_profile import ColumnProfile, Profile
 from analysis.triage.scan import PERMUTATIONS, ScanWindow, peer_scan, scan
+from analysis.triage.share import share_every
 from analysis.triage.symptoms import Symptom
 from analysis.triage.violating_rows import violation_of
 
@@ -398,11 +399,6 @@ def _hashed_share(dataset: Dataset, rows: int) -> Sql:
     hash of the row id (independent of the values, the same rows every run)."""
     every = share_every(dataset.row_count, rows)
     return Sql(f"hash({ident(ROW_ID)}) % {every} = 0") if every > 1 else TRUE
-
-
-def share_every(total: int | None, rows: int) -> int:
-    """One row (or request) in how many a share of about ``rows`` of ``total`` rows keeps."""
-    return -(-(total or 0) // rows)
 
 
 def _in_reference_range(column: ColumnProfile, value: float) -> bool:

@@ -45,7 +45,11 @@ from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import ROW_ID, Sql, ident, literal
 from analysis.scope import Scope
 from analysis.triage import CHECK_SHARE_ROWS
-from analysis.triage.row_scan import share_every
+
+def share_every(total: int | None, rows: int) -> int:
+    """One row (or request) in how many a share of about ``rows`` of ``total`` rows keeps."""
+    return -(-(total or 0) // rows)
+
 
 SHARE_SALT = "sleuth check share"
 """Hashed with the key, so the share is drawn independently of the row scans' hashed screens."""
