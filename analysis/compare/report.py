@@ -4,7 +4,6 @@ and the gate ``--fail-on-regression`` applies."""
 from __future__ import annotations
 
 import datetime as _dt
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Sequence
 
@@ -99,10 +98,7 @@ def run_comparison(scope: Scope, base: str, candidate: str, settings: ReportSett
     (:func:`~analysis.compare.comparison.pair_and_sum`), so the verdict is one pass. ROC AUC
     (DeLong) and the per-slice tests with discovery follow, from the pairs' outcomes joined
     once more into a narrow table (:func:`~analysis.compare.comparison.stored_pairs`); the
-    result returned has all. ROC AUC runs on a thread of its own beside the slices: neither
-    reads the other's results, and each chain is mostly one core's work (DeLong's numpy, the
-    search's numpy, the slice tests' positional joins, which DuckDB runs on one thread), so
-    side by side they use the second core the other leaves idle."""
+    result returned has all."""
     threshold, base_window, candidate_window = settings.threshold, settings.base_window, settings.candidate_window
     slice_settings = settings.slices
     store, dataset, roles = scope.store, scope.dataset, scope.roles
@@ -135,12 +131,10 @@ def run_comparison(scope: Scope, base: str, candidate: str, settings: ReportSett
     tested = replace(slice_settings, discover=slice_settings.discover and pairing.paired,
                      metric=slice_settings.metric or metric)
     kept = stored_outcomes(roles, slice_metric(roles, tested.metric), later)
-    with (stored_pairs(scope.with_roles(roles), pairing, base_rows, cand_rows, cancel, kept) as (measured, sliced),
-          ThreadPoolExecutor(1, thread_name_prefix="sleuth-compare-later") as beside):
-        later_tests = (beside.submit(compare_metrics, scope.with_roles(roles), pairing, *measured, later, threshold,
-                                     cancel=cancel) if later else None)
+    with stored_pairs(scope.with_roles(roles), pairing, base_rows, cand_rows, cancel, kept) as (measured, sliced):
+        rest = compare_metrics(scope.with_roles(roles), pairing, *measured, later, threshold,
+                               cancel=cancel).overall if later else []
         slices = slice_comparisons(scope.with_roles(roles), pairing, *sliced, tested, cancel)
-        rest = later_tests.result().overall if later_tests is not None else []
     by_name = {m.metric: m for m in verdict.overall + rest}
     comparison = replace(verdict, overall=[by_name[m] for m in order])
     return _result(roles, comparison, slices, flip_table, tolerance, names, complete=True)
