@@ -300,14 +300,22 @@ def _sharpened(store: Store, metric: str, paired: bool, tested: list[SliceDiff],
     Bonferroni over every predicate judged. A predicate that does not is dropped (the least
     sharpening first) and the shorter slice is judged again. A parent (``S`` less ``p``)
     whose rows outside ``S`` are not significantly worse loses nothing ``S`` does not
-    account for: ``S``, the more precise, is reported instead."""
+    account for: ``S``, the more precise, is reported instead.
+
+    Each round tests the rests and, in the same pass over the rows, the parents not yet
+    tested: a parent is needed only when its predicate turns out weak, but a filter more in a
+    pass costs a fraction of another pass (at 10M rows a pass reads the slices' columns of
+    every row, about 0.2 CPU-s before any filter; a filter about 0.04)."""
     slices = {to_text(s.predicate): s for s in tested}
     displaced: set[str] = set()
     pending = [s for s in tested if isinstance(s.predicate, And) and s.worsening > tolerance]
     while pending:
         judged = [(s, part, all_of([q for q in s.predicate.parts if q != part])) for s in pending for part in s.predicate.parts]
-        outside = [parent & Not(part) for _, part, parent in judged]
-        rests = _tested(store, metric, paired, [(to_text(o), o, "rest") for o in outside], base_rows, cand_rows, cancel)
+        outside = [(to_text(parent & Not(part)), parent & Not(part), "rest") for _, part, parent in judged]
+        parents = _unique([(to_text(parent), parent, "discovered") for _, _, parent in judged
+                           if to_text(parent) not in slices])
+        passed = _tested(store, metric, paired, outside + parents, base_rows, cand_rows, cancel)
+        rests, parents_tested = passed[:len(outside)], {to_text(p.predicate): p for p in passed[len(outside):]}
         alpha = ALPHA / len(judged)
         weakest: dict[str, tuple[float, Predicate]] = {}
         for (s, part, parent), rest in zip(judged, rests):
@@ -318,9 +326,13 @@ def _sharpened(store: Store, metric: str, paired: bool, tested: list[SliceDiff],
                 displaced.add(to_text(parent))
         for text, (_, parent) in weakest.items():
             del slices[text]
-        shorter = [(to_text(parent), parent, "discovered") for _, parent in weakest.values()
-                   if to_text(parent) not in slices]
-        fresh = _tested(store, metric, paired, _unique(shorter), base_rows, cand_rows, cancel) if shorter else []
+        shorter = _unique([(to_text(parent), parent, "discovered") for _, parent in weakest.values()
+                           if to_text(parent) not in slices])
+        untested = [entry for entry in shorter if entry[0] not in parents_tested]  # a parent dropped this round
+        if untested:
+            parents_tested.update((to_text(p.predicate), p)
+                                  for p in _tested(store, metric, paired, untested, base_rows, cand_rows, cancel))
+        fresh = [parents_tested[text] for text, _, _ in shorter]
         slices.update((to_text(f.predicate), f) for f in fresh)
         pending = [f for f in fresh if isinstance(f.predicate, And) and f.worsening > tolerance]
     kept_precise = {text for text in displaced if text in slices}
@@ -352,10 +364,12 @@ def _refined(scope: Scope, metric: str, tested: list[SliceDiff], base_rows: Rows
         options = thresholds(scope, to_sql(s.predicate) & scope.condition, numeric, cancel)
         if not options:
             continue
-        inside = _tested(scope.store, metric, True, [(to_text(s.predicate & o), s.predicate & o, "refined")
-                                                     for o in options], base_rows, cand_rows, cancel)
-        rests = _tested(scope.store, metric, True, [(to_text(s.predicate & Not(o)), s.predicate & Not(o), "rest")
-                                                    for o in options], base_rows, cand_rows, cancel)
+        # each threshold's slice and its rest, in one pass over the rows
+        passed = _tested(scope.store, metric, True,
+                         [(to_text(s.predicate & o), s.predicate & o, "refined") for o in options]
+                         + [(to_text(s.predicate & Not(o)), s.predicate & Not(o), "rest") for o in options],
+                         base_rows, cand_rows, cancel)
+        inside, rests = passed[:len(options)], passed[len(options):]
         best = sharpest([_sharper_p(i, r) for i, r in zip(inside, rests)], ALPHA)
         if best is not None and inside[best].worsening > tolerance:
             slices.setdefault(to_text(inside[best].predicate), inside[best])
