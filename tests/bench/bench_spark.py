@@ -28,7 +28,7 @@ another process, not counted there). Passes:
 Run: ``.venv/bin/python tests/bench/bench_spark.py [--rows 10000000 | --folder DIR] [--skip discovery ...]
 [--statements] [--scratch DIR]`` (``--folder`` reads the 100M-row log of ``workstation_100m.py``, ten Parquet
 parts, writing it there first when the folder does not hold all of them, and never writes
-anything else there; ``--statements`` prints each statement with its time as it ends, so a
+anything else there; ``--statements`` prints each statement with its time and the server's CPU as it ends, so a
 pass stopped midway still shows what it finished, and each pass's totals per kind; ``--scratch``
 keeps the labels file and the sample in DIR, the labels reused by a later run on the same log,
 instead of the server's temporary folder; ``--skip``
@@ -65,7 +65,7 @@ def main() -> None:
                         help="leave out the passes whose group starts with PASS (e.g. 'discovery', 'checks', 'pages'), "
                              "to measure the others at a size where it would not finish in time; repeatable")
     parser.add_argument("--statements", action="store_true",
-                        help="also list each pass's statements as they end, then how many of each kind and their time")
+                        help="also list each pass's statements as they end (wall and server CPU), then how many of each kind")
     parser.add_argument("--scratch", type=Path,
                         help="folder for the labels file (kept and reused by later runs on the same log) and the "
                              "sample, instead of the server's temporary folder; never the log's --folder")
@@ -140,7 +140,7 @@ def run_passes(url: str, log: list[Path], folder: Path, skipped: tuple[str, ...]
         return original(result)
 
     spark_store.SparkResult.arrow = counted
-    sent = timed_statements(spark_store) if statements else None
+    sent = timed_statements(spark_store, server_cpu) if statements else None
     store = spark_store.SparkStore(url)
     rows: list[list[str]] = []
     state: dict = {}
@@ -194,13 +194,14 @@ def run_passes(url: str, log: list[Path], folder: Path, skipped: tuple[str, ...]
     return rows
 
 
-def timed_statements(spark_store) -> list[tuple[float, str]]:
-    """Record each statement Sleuth sends (its text's start) with the wall time from sending it
-    to its last row, around ``SparkStore.job_cursor`` (one per statement; its text from
-    ``SparkStore.result``, or ``frame`` for the sample's DataFrame); returns the record."""
+def timed_statements(spark_store, server_cpu) -> list[tuple[float, float, str]]:
+    """Record each statement Sleuth sends (its text's start) with the wall time and the server's
+    CPU seconds (``server_cpu``'s growth) from sending it to its last row, around
+    ``SparkStore.job_cursor`` (one per statement; its text from ``SparkStore.result``, or
+    ``frame`` for the sample's DataFrame); returns the record."""
     import contextlib
 
-    sent: list[tuple[float, str]] = []
+    sent: list[tuple[float, float, str]] = []
     cursor = spark_store.SparkStore.job_cursor
     current: list[str] = []
 
@@ -213,11 +214,12 @@ def timed_statements(spark_store) -> list[tuple[float, str]]:
     @contextlib.contextmanager
     def timed_cursor(store, *args):
         current.clear()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), server_cpu()
         with cursor(store, *args) as inner:
             yield inner
-        sent.append((time.perf_counter() - started, current[0] if current else "?"))
-        print(f"    {sent[-1][0]:7.1f} s  {' '.join(sent[-1][1].split())[:100]}", flush=True)
+        sent.append((time.perf_counter() - started, server_cpu() - cpu, current[0] if current else "?"))
+        seconds, cpu, text = sent[-1]
+        print(f"    {seconds:7.1f} s {cpu:7.1f} CPU-s  {' '.join(text.split())[:100]}", flush=True)
 
     spark_store.SparkStore.result = recorded(spark_store.SparkStore.result)
     spark_store.SparkStore.frame = recorded(spark_store.SparkStore.frame)
@@ -225,14 +227,17 @@ def timed_statements(spark_store) -> list[tuple[float, str]]:
     return sent
 
 
-def print_statements(sent: list[tuple[float, str]]) -> None:
-    """The pass's statements grouped by their first 60 characters, the costliest first."""
-    kinds: dict[str, list[float]] = {}
-    for seconds, text in sent:
-        kinds.setdefault(" ".join(text.split())[:60], []).append(seconds)
+def print_statements(sent: list[tuple[float, float, str]]) -> None:
+    """The pass's statements grouped by their first 60 characters, the costliest first: how
+    many, their wall time (the longest one's too) and the server's CPU seconds."""
+    kinds: dict[str, list[tuple[float, float]]] = {}
+    for seconds, cpu, text in sent:
+        kinds.setdefault(" ".join(text.split())[:60], []).append((seconds, cpu))
     print(f"  {len(sent)} statements")
-    for kind, times in sorted(kinds.items(), key=lambda item: -sum(item[1])):
-        print(f"  {len(times):4d} x {sum(times):7.1f} s (max {max(times):.1f} s)  {kind}")
+    for kind, times in sorted(kinds.items(), key=lambda item: -sum(t for t, _ in item[1])):
+        walls = [t for t, _ in times]
+        print(f"  {len(times):4d} x {sum(walls):7.1f} s (max {max(walls):.1f} s) {sum(c for _, c in times):7.1f} CPU-s  "
+              f"{kind}")
 
 
 def labels_file(log: list[Path], folder: Path) -> Path:
