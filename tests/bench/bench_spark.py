@@ -26,9 +26,12 @@ another process, not counted there). Passes:
 * **sample**: a 100,000-row uniform sample pulled for the passes that need rows.
 
 Run: ``.venv/bin/python tests/bench/bench_spark.py [--rows 10000000 | --folder DIR] [--skip discovery ...]
-[--statements]`` (``--folder`` reads the 100M-row log of ``workstation_100m.py``, ten Parquet
-parts, writing it there first when the folder does not hold all of them; ``--statements`` lists
-each pass's statements with their time; ``--skip``
+[--statements] [--scratch DIR]`` (``--folder`` reads the 100M-row log of ``workstation_100m.py``, ten Parquet
+parts, writing it there first when the folder does not hold all of them, and never writes
+anything else there; ``--statements`` prints each statement with its time and the server's CPU as it ends, so a
+pass stopped midway still shows what it finished, and each pass's totals per kind; ``--scratch``
+keeps the labels file and the sample in DIR, the labels reused by a later run on the same log,
+instead of the server's temporary folder; ``--skip``
 leaves out a group of passes, to measure the others at a size where that group would not end in
 the time at hand; the table lists it as skipped). Not run by ``make test``
 (pytest skips this folder); it needs Java 17 and the ``spark`` extra.
@@ -62,10 +65,14 @@ def main() -> None:
                         help="leave out the passes whose group starts with PASS (e.g. 'discovery', 'checks', 'pages'), "
                              "to measure the others at a size where it would not finish in time; repeatable")
     parser.add_argument("--statements", action="store_true",
-                        help="also list each pass's statements: how many of each kind and their time (wall, per call)")
+                        help="also list each pass's statements as they end (wall and server CPU), then how many of each kind")
+    parser.add_argument("--scratch", type=Path,
+                        help="folder for the labels file (kept and reused by later runs on the same log) and the "
+                             "sample, instead of the server's temporary folder; never the log's --folder")
     args = parser.parse_args()
     parts, rows = log_parts(args.folder, args.rows)
     with tempfile.TemporaryDirectory(prefix="sleuth-bench-spark-") as folder:
+        scratch = scratch_folder(args.scratch, args.folder, Path(folder))
         from tests.spark.conftest import group_cpu_seconds, launch_server
 
         started = time.perf_counter()
@@ -73,7 +80,7 @@ def main() -> None:
         try:
             url = server.url()
             print(f"server listening after {time.perf_counter() - started:.0f} s", flush=True)
-            table = run_passes(url, parts, Path(folder), tuple(args.skip), args.statements,
+            table = run_passes(url, parts, scratch, tuple(args.skip), args.statements,
                                lambda: group_cpu_seconds(server.process.pid))
         finally:
             server.stop()
@@ -83,6 +90,17 @@ def main() -> None:
     print(markdown_table(["pass", "time", "server CPU", "rows to the client", "client peak"], table))
     peak = peak_rss_mb()
     print(f"\nclient peak {megabytes(peak)}: {'within' if peak < CLIENT_BUDGET_MB else 'OVER'} the 1 GB budget")
+
+
+def scratch_folder(scratch: Path | None, log_folder: Path | None, temporary: Path) -> Path:
+    """Where the run writes its files: ``scratch`` (made if missing) or the temporary folder;
+    refused when it is the log's folder, which other runs read and a file there would join."""
+    if scratch is None:
+        return temporary
+    if log_folder is not None and scratch.resolve() == log_folder.resolve():
+        raise SystemExit(f"--scratch {scratch} is the log's folder: name another one")
+    scratch.mkdir(parents=True, exist_ok=True)
+    return scratch
 
 
 def log_parts(folder: Path | None, rows: int) -> tuple[list[Path], int]:
@@ -122,7 +140,7 @@ def run_passes(url: str, log: list[Path], folder: Path, skipped: tuple[str, ...]
         return original(result)
 
     spark_store.SparkResult.arrow = counted
-    sent = timed_statements(spark_store) if statements else None
+    sent = timed_statements(spark_store, server_cpu) if statements else None
     store = spark_store.SparkStore(url)
     rows: list[list[str]] = []
     state: dict = {}
@@ -165,7 +183,7 @@ def run_passes(url: str, log: list[Path], folder: Path, skipped: tuple[str, ...]
         second = state.get("pages: next")
         timed("pages: previous", lambda: page_before(store, table, second.first, second.page.start, PAGE_ROWS))
         timed("pages: jump to middle", lambda: page_at(store, table, table.row_count // 2, PAGE_ROWS))
-        labels = None if left_out("labels join") else write_labels(log, folder)  # 90M labels at 100M rows: minutes
+        labels = None if left_out("labels join") else labels_file(log, folder)  # 90M labels at 100M rows: minutes
         timed("labels join", lambda: join_spark_labels(store, dataset, roles, [str(labels)]))
         timed("checks: reference", lambda: profile_reference(Scope(store, dataset, roles,
                                                                    reference_window(Scope(store, dataset, roles)))))
@@ -176,13 +194,14 @@ def run_passes(url: str, log: list[Path], folder: Path, skipped: tuple[str, ...]
     return rows
 
 
-def timed_statements(spark_store) -> list[tuple[float, str]]:
-    """Record each statement Sleuth sends (its text's start) with the wall time from sending it
-    to its last row, around ``SparkStore.job_cursor`` (one per statement; its text from
-    ``SparkStore.result``, or ``frame`` for the sample's DataFrame); returns the record."""
+def timed_statements(spark_store, server_cpu) -> list[tuple[float, float, str]]:
+    """Record each statement Sleuth sends (its text's start) with the wall time and the server's
+    CPU seconds (``server_cpu``'s growth) from sending it to its last row, around
+    ``SparkStore.job_cursor`` (one per statement; its text from ``SparkStore.result``, or
+    ``frame`` for the sample's DataFrame); returns the record."""
     import contextlib
 
-    sent: list[tuple[float, str]] = []
+    sent: list[tuple[float, float, str]] = []
     cursor = spark_store.SparkStore.job_cursor
     current: list[str] = []
 
@@ -195,10 +214,12 @@ def timed_statements(spark_store) -> list[tuple[float, str]]:
     @contextlib.contextmanager
     def timed_cursor(store, *args):
         current.clear()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), server_cpu()
         with cursor(store, *args) as inner:
             yield inner
-        sent.append((time.perf_counter() - started, current[0] if current else "?"))
+        sent.append((time.perf_counter() - started, server_cpu() - cpu, current[0] if current else "?"))
+        seconds, cpu, text = sent[-1]
+        print(f"    {seconds:7.1f} s {cpu:7.1f} CPU-s  {' '.join(text.split())[:100]}", flush=True)
 
     spark_store.SparkStore.result = recorded(spark_store.SparkStore.result)
     spark_store.SparkStore.frame = recorded(spark_store.SparkStore.frame)
@@ -206,24 +227,35 @@ def timed_statements(spark_store) -> list[tuple[float, str]]:
     return sent
 
 
-def print_statements(sent: list[tuple[float, str]]) -> None:
-    """The pass's statements grouped by their first 60 characters, the costliest first."""
-    kinds: dict[str, list[float]] = {}
-    for seconds, text in sent:
-        kinds.setdefault(" ".join(text.split())[:60], []).append(seconds)
+def print_statements(sent: list[tuple[float, float, str]]) -> None:
+    """The pass's statements grouped by their first 60 characters, the costliest first: how
+    many, their wall time (the longest one's too) and the server's CPU seconds."""
+    kinds: dict[str, list[tuple[float, float]]] = {}
+    for seconds, cpu, text in sent:
+        kinds.setdefault(" ".join(text.split())[:60], []).append((seconds, cpu))
     print(f"  {len(sent)} statements")
-    for kind, times in sorted(kinds.items(), key=lambda item: -sum(item[1])):
-        print(f"  {len(times):4d} x {sum(times):7.1f} s (max {max(times):.1f} s)  {kind}")
+    for kind, times in sorted(kinds.items(), key=lambda item: -sum(t for t, _ in item[1])):
+        walls = [t for t, _ in times]
+        print(f"  {len(times):4d} x {sum(walls):7.1f} s (max {max(walls):.1f} s) {sum(c for _, c in times):7.1f} CPU-s  "
+              f"{kind}")
 
 
-def write_labels(log: list[Path], folder: Path) -> Path:
-    """The log's labels as a separate file, as a review tool sends them: id, label, arrival."""
+def labels_file(log: list[Path], folder: Path) -> Path:
+    """The log's labels as a separate file, as a review tool sends them: id, label, arrival.
+    Named after the log's files and reused when there (90M labels take minutes to write at 100M
+    rows); written under a temporary name and renamed, so an interrupted write is not reused."""
     import duckdb
 
-    labels = folder / "labels.parquet"
+    labels = folder / f"labels-{log[0].parent.name}-{log[0].stem}-{len(log)}.parquet"
+    if labels.exists():
+        return labels
+    partial = labels.with_suffix(".partial")
+    started = time.perf_counter()
     duckdb.execute(f"COPY (SELECT request_id AS request, label, timestamp + INTERVAL 1 HOUR AS arrived_at "
                    f"FROM read_parquet({[str(p) for p in log]!r}) WHERE label IS NOT NULL) "
-                   f"TO '{labels}' (FORMAT parquet)")
+                   f"TO '{partial}' (FORMAT parquet)")
+    partial.rename(labels)
+    print(f"wrote {labels} in {time.perf_counter() - started:.0f} s", flush=True)
     return labels
 
 
