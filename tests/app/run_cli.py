@@ -26,8 +26,9 @@ def sleuth(*args, timeout=300, home=None, check=False):
 def sleuth_in_process(*args, check=False, discoveries=None, checker=None):
     """The same command through ``app.cli.main`` in this process, its output captured as
     :func:`sleuth` captures it: the same exit code, stdout and stderr, without the seconds a
-    fresh interpreter spends importing DuckDB, pandas and scikit-learn. Not for a PDF report
-    or a window: those create the process's one Qt application, which the GUI tests need.
+    fresh interpreter spends importing DuckDB, pandas and scikit-learn. A PDF report or a
+    window takes the process's one Qt application: a test of one asks for ``qapp`` first, so
+    that the command does not create it (the GUI tests need the session's).
     ``discoveries`` and ``checker`` are handed to ``main``: tests that queue the same log in
     several commands share one search and one check, as a long-lived caller would."""
     from app.cli import main

@@ -3,7 +3,9 @@
 Commands run in the test's process (``sleuth_in_process``); the window's screenshot runs in a
 fresh process without a screen, as a user or CI runs it, once; the screenshots of every panel
 run in the test's process, each panel brought forward without its result started: the walk
-that starts and checks every panel's result is tests/views/test_window_tour.py's."""
+that starts and checks every panel's result is tests/views/test_window_tour.py's. The commands
+read the 20k demo (the same generator, seed, training snapshot and models as the 200k one)
+where the number of rows is not what a test is about."""
 
 import json
 import signal
@@ -16,11 +18,11 @@ from app.cli import main
 from tests.app.run_cli import sleuth, sleuth_in_process
 
 
-def test_info_prints_schema_roles_and_counts(demo_files):
-    result = sleuth_in_process("info", str(demo_files.log))
+def test_info_prints_schema_roles_and_counts(window_demo_files):
+    result = sleuth_in_process("info", str(window_demo_files.log))
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)
-    frame = pd.read_parquet(demo_files.log)
+    frame = pd.read_parquet(window_demo_files.log)
     assert info["rows"] == len(frame)
     assert info["roles"]["label"] == "is_fraud"
     assert info["roles"]["model_version"] == "model_version"
@@ -42,10 +44,12 @@ def test_info_on_a_glob_of_csv_files(tmp_path):
 
 @pytest.fixture(scope="module")
 def small_demo(tmp_path_factory):
-    """``sleuth demo --rows 20000 --no-window`` once: the demo command's own test reads its
-    result, and the screenshot tests open its log (a window's panels need no 200k rows)."""
+    """``sleuth demo --rows 2000 --no-window`` once: the demo command's own test reads its
+    result, and the screenshot tests open its log. A window's panels and the command's files
+    need no more rows, and a window on 2,000 rows (its checks, its first charts) is about half
+    the CPU of one on the 20k demo."""
     folder = tmp_path_factory.mktemp("cli") / "demo"
-    return sleuth_in_process("demo", "--rows", "20000", "--out", folder, "--no-window"), folder
+    return sleuth_in_process("demo", "--rows", "2000", "--out", folder, "--no-window"), folder
 
 
 @pytest.mark.parametrize("args, words", [
@@ -135,14 +139,14 @@ def test_demo_generates_files_and_a_workspace_without_a_window(small_demo):
     assert entries["training"].kind == "training"
 
 
-def test_trace_json_lists_harmful_and_helpful_training_rows(demo_files):
-    log = pd.read_parquet(demo_files.log)
-    manifest = json.loads(demo_files.manifest.read_text())
+def test_trace_json_lists_harmful_and_helpful_training_rows(window_demo_files):
+    log = pd.read_parquet(window_demo_files.log)
+    manifest = json.loads(window_demo_files.manifest.read_text())
     stronger = manifest["versions"][1]
     failed = log[(log.model_version == stronger["version"]) & log.is_fraud.notna() & (log.prediction != log.is_fraud)]
     row = failed.iloc[0]
-    result = sleuth_in_process("trace", "--train", str(demo_files.training), "--log", str(demo_files.log),
-                               "--model", str(demo_files.models[stronger["version"]]), "--row", row.request_id,
+    result = sleuth_in_process("trace", "--train", window_demo_files.training, "--log", window_demo_files.log,
+                               "--model", window_demo_files.models[stronger["version"]], "--row", row.request_id,
                                "--version", stronger["version"], "--top", "5", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -153,16 +157,16 @@ def test_trace_json_lists_harmful_and_helpful_training_rows(demo_files):
     assert {"row_id", "score", "label", "source", "snapshot_date"} <= set(report["harmful"][0])
 
 
-def test_trace_slice_sums_the_failures_and_names_the_bad_batch(demo_files):
-    manifest = json.loads(demo_files.manifest.read_text())
+def test_trace_slice_sums_the_failures_and_names_the_bad_batch(window_demo_files):
+    manifest = json.loads(window_demo_files.manifest.read_text())
     incident = next(i for i in manifest["incidents"] if i["id"] == "c")
     stronger = manifest["versions"][1]["version"]
-    training = pd.read_parquet(demo_files.training, columns=["row_id", "is_fraud"])
+    training = pd.read_parquet(window_demo_files.training, columns=["row_id", "is_fraud"])
     wrong_label = int(training.loc[training.row_id.isin(incident["flipped_row_ids"]), "is_fraud"].mode()[0])
     predicate = f"merchant_category = '{incident['category']}' AND prediction = {wrong_label}"
-    result = sleuth_in_process("trace", "--train", str(demo_files.training), "--log", str(demo_files.log),
-                               "--model", str(demo_files.models[stronger]), "--slice", predicate, "--version", stronger,
-                               "--top", "3")
+    result = sleuth_in_process("trace", "--train", window_demo_files.training, "--log", window_demo_files.log,
+                               "--model", window_demo_files.models[stronger], "--slice", predicate,
+                               "--version", stronger, "--top", "3")
     assert result.returncode == 0, result.stderr
     text = result.stdout
     assert "failed predictions of version" in text and predicate in text
@@ -171,22 +175,22 @@ def test_trace_slice_sums_the_failures_and_names_the_bad_batch(demo_files):
     assert incident["source"] in first_source
 
 
-def test_trace_needs_a_row_or_a_slice(demo_files):
-    result = sleuth_in_process("trace", "--train", str(demo_files.training), "--log", str(demo_files.log))
+def test_trace_needs_a_row_or_a_slice(window_demo_files):
+    result = sleuth_in_process("trace", "--train", window_demo_files.training, "--log", window_demo_files.log)
     assert result.returncode == 2 and "--row" in result.stderr and "--slice" in result.stderr
 
 
-def test_a_pickled_model_needs_trust(demo_files, tmp_path):
+def test_a_pickled_model_needs_trust(window_demo_files, tmp_path):
     import pickle
 
     from sklearn.linear_model import LogisticRegression
 
-    training = pd.read_parquet(demo_files.training)
+    training = pd.read_parquet(window_demo_files.training)
     model = LogisticRegression(max_iter=200).fit(training[["amount", "merchant_risk"]].fillna(0), training.is_fraud)
     model.feature_names_in_ = __import__("numpy").array(["amount", "merchant_risk"], dtype=object)
     path = tmp_path / "model.pkl"
     path.write_bytes(pickle.dumps(model))
-    result = sleuth_in_process("suspects", "--train", str(demo_files.training), "--model", str(path), "--top", "3")
+    result = sleuth_in_process("suspects", "--train", window_demo_files.training, "--model", path, "--top", "3")
     assert result.returncode == 2
     assert "runs code" in result.stderr and "trust" in result.stderr
 
@@ -221,6 +225,7 @@ def test_suspects_takes_the_label_it_is_told(tmp_path):
     assert result.returncode == 2 and "'readmit'" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+# On the 200k demo: on 20k rows no slice of the top five names a model version.
 def test_slices_text_names_versions_by_their_cards_and_json_keeps_the_raw_string(demo_files, tmp_path, capsys):
     from analysis.workspace.version_cards import VersionCard
     from analysis.workspace.workspace_file import Workspace
@@ -243,17 +248,17 @@ def test_slices_text_names_versions_by_their_cards_and_json_keeps_the_raw_string
     assert "version incumbent" in capsys.readouterr().out.splitlines()[0]
 
 
-def test_where_reads_a_version_by_its_card_name_and_refuses_an_unknown_one(demo_files, tmp_path, capsys):
+def test_where_reads_a_version_by_its_card_name_and_refuses_an_unknown_one(window_demo_files, tmp_path, capsys):
     """The text ``slices --cards`` prints can be given back as ``--where``: the card's name
     selects the same rows as the raw version; a name no version has is one sentence."""
     from analysis.workspace.version_cards import VersionCard
     from analysis.workspace.workspace_file import Workspace
 
-    raw = sorted(pd.read_parquet(demo_files.log, columns=["model_version"]).model_version.unique())[-1]
+    raw = sorted(pd.read_parquet(window_demo_files.log, columns=["model_version"]).model_version.unique())[-1]
     workspace = Workspace.new(tmp_path / "cards.sleuth")
     workspace.save_version_card(VersionCard(raw, name="incumbent (logistic)"))
     workspace.close()
-    common = ["slices", str(demo_files.log), "--cards", str(tmp_path / "cards.sleuth"), "--top", "3",
+    common = ["slices", str(window_demo_files.log), "--cards", str(tmp_path / "cards.sleuth"), "--top", "3",
               "--max-level", "1", "--json", "--where"]
     assert main(common + [f"model_version = '{raw}'"]) == 0
     by_raw = json.loads(capsys.readouterr().out)
@@ -265,16 +270,17 @@ def test_where_reads_a_version_by_its_card_name_and_refuses_an_unknown_one(demo_
     assert len(error.strip().splitlines()) == 1
 
 
-def test_compare_text_names_versions_by_their_cards_and_json_adds_the_name(demo_files, weak, tmp_path, capsys):
+def test_compare_text_names_versions_by_their_cards_and_json_adds_the_name(window_demo_files, small_weak, tmp_path,
+                                                                          capsys):
     from analysis.workspace.version_cards import VersionCard
     from analysis.workspace.workspace_file import Workspace
 
-    _, base, candidate = weak
+    _, base, candidate = small_weak
     workspace = Workspace.new(tmp_path / "cards.sleuth")
     workspace.save_version_card(VersionCard(base, name="incumbent"))
     workspace.save_version_card(VersionCard(candidate, name="challenger"))
     workspace.close()
-    args = ["compare", str(demo_files.log), "--base", base, "--candidate", candidate, "--max-level", "1",
+    args = ["compare", str(window_demo_files.log), "--base", base, "--candidate", candidate, "--max-level", "1",
             "--cards", str(tmp_path / "cards.sleuth")]
     assert main(args + ["--json"]) == 0
     report = json.loads(capsys.readouterr().out)

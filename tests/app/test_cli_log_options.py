@@ -76,20 +76,22 @@ def test_a_joined_0_1_label_beside_a_score_is_a_binary_task(tmp_path, capsys, co
     assert (report["task"], report["roles"]["positive_class"]) == ("binary", "1")
 
 
-@pytest.fixture
-def churn_with_late_labels(tmp_path):
+@pytest.fixture(scope="module")
+def churn_with_late_labels(tmp_path_factory):
     """A churn log whose labels arrive in their own file (id column ``ticket``, arrival time
     ``labeled_at``), the snapshot the model was trained on and the model. The first failed
     request's label came twice: a wrong one first, the correction two days later; one request
-    has no label yet; one label names a request the log never served."""
+    has no label yet; one label names a request the log never served. Built once for the
+    module: its tests only read these files (training a model each time was most of their CPU)."""
     import skops.io
 
     from tests.analysis.data.test_model_label import churn_log
     from tests.analysis.trace.test_snapshot_label import churn_model, churn_snapshot
 
+    folder = tmp_path_factory.mktemp("churn")
     snapshot = churn_snapshot(0)
-    snapshot.to_parquet(tmp_path / "snapshot.parquet")
-    skops.io.dump(churn_model(snapshot), tmp_path / "churn.skops")
+    snapshot.to_parquet(folder / "snapshot.parquet")
+    skops.io.dump(churn_model(snapshot), folder / "churn.skops")
     log, _ = churn_log()
     failed = log[log["prediction"] != log["churned"]]["request_id"].tolist()
     traced, unlabelled = failed[0], failed[1]
@@ -99,9 +101,9 @@ def churn_with_late_labels(tmp_path):
                                                       labeled_at=lambda f: f["labeled_at"] - pd.Timedelta(days=2))
     stranger = pd.DataFrame({"ticket": ["r-unknown"], "churned": [1], "labeled_at": [log["ts"].max()]})
     labels = pd.concat([first, labels[labels["ticket"] != unlabelled], stranger], ignore_index=True)
-    labels.to_csv(tmp_path / "labels.csv", index=False)
-    log.drop(columns=["churned"]).to_parquet(tmp_path / "log.parquet")
-    return tmp_path, log.set_index("request_id"), traced, unlabelled
+    labels.to_csv(folder / "labels.csv", index=False)
+    log.drop(columns=["churned"]).to_parquet(folder / "log.parquet")
+    return folder, log.set_index("request_id"), traced, unlabelled
 
 
 def trace_args(folder, *extra) -> list[str]:

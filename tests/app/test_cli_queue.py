@@ -17,7 +17,7 @@ import pytest
 
 from analysis.queue.discoveries import DiscoveryCache
 from tests.app.pdf_pages import DARK_PIXELS_OF_A_LINE, dark_pixels_per_page
-from tests.app.run_cli import ReusedCheck, sleuth, sleuth_in_process
+from tests.app.run_cli import ReusedCheck, sleuth_in_process
 
 # One discovery cache for the module's commands, as one long-lived caller of main() would keep:
 # several tests queue the same rows (the 200k month whole, its first weeks twice), and the
@@ -162,11 +162,14 @@ def test_html_and_markdown_reports_name_every_group(reviewed, tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils (pdftotext, pdftoppm)")
-def test_pdf_report_has_ink_on_every_page_and_names_every_group(reviewed, tmp_path):
+def test_pdf_report_has_ink_on_every_page_and_names_every_group(reviewed, tmp_path, qapp):
+    """In this process, on the test session's Qt application (``write_pdf`` takes the one that
+    exists, as tests/app/test_report_pdf.py does): a fresh interpreter would only add its start
+    and imports; tests/app/test_cli.py's screenshot test runs the command line in one."""
     workspace, _, _ = reviewed
     titles = [g["title"] for g in json.loads(_sleuth("queue", "list", workspace, "--json").stdout)["groups"]]
     pdf = tmp_path / "r.pdf"
-    sleuth("report", workspace, "--out", pdf, check=True)  # a fresh process: the PDF needs a Qt application
+    _sleuth("report", workspace, "--out", pdf)
     text = subprocess.run(["pdftotext", "-raw", pdf, "-"], capture_output=True, text=True, check=True).stdout
     for title in titles:
         assert _squeezed(title) in _squeezed(text), title

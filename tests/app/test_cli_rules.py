@@ -9,18 +9,6 @@ from analysis.rules.rule_set import RuleSet
 from app.cli import main
 
 
-@pytest.fixture(scope="module")
-def small_weak(window_demo_files):
-    """The manifest's weak subpopulation (as the shared ``weak`` fixture reads it) on the 20k
-    demo: the rule's tests read its rows, and a tenth of the month still shows the weak
-    version's slice on top and the rule's fix."""
-    manifest = json.loads(window_demo_files.manifest.read_text())
-    incident = next(i for i in manifest["incidents"] if i["kind"] == "weak_subpopulation")
-    weak_version = incident["versions"][0]
-    other = next(v["version"] for v in manifest["versions"] if v["version"] != weak_version)
-    return incident["predicate"], weak_version, other
-
-
 def run(capsys, *args):
     code = main([str(a) for a in args])
     captured = capsys.readouterr()
