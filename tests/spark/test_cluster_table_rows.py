@@ -71,7 +71,11 @@ def test_selection_find_copy_and_a_slice_work_on_the_spark_table(rows_demo, spar
         view.setCurrentIndex(model.index(0, 0))
         settle(qtbot, window, timeout=WAIT_MS)
         seen = {"in": None, "out": None}
-        for _ in range(40):  # down 40 rows: some the pull has, some it lacks
+        # down until a row the pull has and one it lacks were selected (each row lacking is fetched
+        # from the cluster: test_cluster_row_fetch.py follows those fetches)
+        for _ in range(40):
+            if None not in seen.values():
+                break
             row_id = loaded(qtbot, model, view.currentIndex().row())
             settle(qtbot, window, timeout=WAIT_MS)  # a page that arrived after the key selects its row now
             seen["in" if row_id in pulled_ids else "out"] = row_id

@@ -178,7 +178,9 @@ def test_cli_slices_on_spark_finds_duckdbs_slices(spark_url, narrow_log, capsys)
     from app.cli import main
 
     _, duck, _ = narrow_log
-    argv = ["slices", duck.dataset.paths[0], "--version", "fraud-lr-2026.09", "--json"]
+    # five slices: each of the search's candidates (four per slice asked) is tested in a statement
+    # of its own, the same statement whichever the slice
+    argv = ["slices", duck.dataset.paths[0], "--version", "fraud-lr-2026.09", "--top", "5", "--json"]
     assert main([*argv, "--engine", spark_url]) == 0
     on_spark = json.loads(capsys.readouterr().out)
     assert main(argv) == 0
@@ -357,9 +359,10 @@ def test_discovery_runs_as_engine_passes_and_finds_duckdbs_slices(spark_store, n
     spark, duck, store = narrow_log
     columns = [duck.dataset.column(name) for name in duck.roles.features]
     error_sql = row_error_sql(duck.dataset, duck.roles, error)
-    in_memory = searched_slices(store, duck.dataset.view, columns, error_sql, k=20).slices
+    # ten slices: each found slice's test is a statement of its own, the same whichever the slice
+    in_memory = searched_slices(store, duck.dataset.view, columns, error_sql, k=10).slices
     monkeypatch.setattr(spark_store, "max_result_rows", duck.dataset.row_count // 2)
-    on_spark = searched_slices(spark_store, spark.dataset.view, columns, error_sql, k=20).slices
+    on_spark = searched_slices(spark_store, spark.dataset.view, columns, error_sql, k=10).slices
     assert len(in_memory) >= 3
     assert_same(on_spark, in_memory)
 
@@ -455,6 +458,26 @@ def above_the_sample(tmp_path_factory, spark_store):
     store.close()
 
 
+@pytest.fixture
+def compiled_code(spark_store):
+    """Spark's generated code for the statements of one test, as a cluster runs them: the test
+    server interprets expressions (``_small_data_settings`` in this folder's conftest), which
+    costs more than compiling them on the 230,000-row file (its profile's server CPU about 11 s
+    interpreted, 5 to 6 s compiled). How the rows are computed, not what they give."""
+    session = spark_store.session
+    interpreted = {key: session.conf.get(key) for key in COMPILED_CODE_SETTINGS}
+    for key, value in COMPILED_CODE_SETTINGS.items():
+        session.conf.set(key, value)
+    yield
+    for key, value in interpreted.items():
+        session.conf.set(key, value)
+
+
+COMPILED_CODE_SETTINGS = {"spark.sql.codegen.wholeStage": "true", "spark.sql.codegen.factoryMode": "FALLBACK"}
+"""Spark's defaults for code generation, which the test server's settings turn off."""
+
+
+@pytest.mark.usefixtures("compiled_code")
 def test_profile_edges_equal_above_the_quantile_sample(spark_store, above_the_sample):
     """Above 200,000 rows the quantiles read 200,000 rows chosen by a hash of the row id, the
     same rows on both engines: the edges are equal, where each engine's sampler kept others."""
@@ -470,6 +493,7 @@ def test_profile_edges_equal_above_the_quantile_sample(spark_store, above_the_sa
         assert_same(on_spark.column(name).counts.bins, on_duckdb.column(name).counts.bins, name)
 
 
+@pytest.mark.usefixtures("compiled_code")
 def test_discovery_above_the_quantile_sample_finds_duckdbs_slices(spark_store, above_the_sample):
     """Discovery's bins above 200,000 rows come from the same hashed rows on both engines, so
     the planted slice and every other slice, test and p-value are DuckDB's."""
