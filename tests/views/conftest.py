@@ -37,3 +37,15 @@ def no_dangling_single_shot_timers(monkeypatch, qapp):
     yield
     QApplication.processEvents()
     assert not pending, f"QTimer.singleShot callbacks left unfired after the test: {pending}"
+
+
+@pytest.fixture(scope="session")
+def window_demo_influence():
+    """One influence cache for the tests that trace or blame rows of the 20k demo with its own
+    snapshot and models, as one window keeps each model's preparation for the next rows: each
+    model is prepared once per worker, not in every test (2-3 CPU-s each time). The traces
+    are the same from a kept preparation; a test that counts preparations (test_trace.py's
+    first) gives its panel a cache of its own."""
+    from analysis.trace.tracer import InfluenceCache
+
+    return InfluenceCache()

@@ -1,5 +1,7 @@
 """What GUI tests share: a main window on a fresh Session, its jobs run inline unless asked."""
 
+from dataclasses import replace
+
 import numpy as np
 from PySide6.QtWidgets import QApplication, QWidget
 
@@ -7,12 +9,21 @@ from analysis.data.open_log import load_log
 from analysis.query import Sql, ident
 from analysis.metrics.per_version import model_versions
 from analysis.scope import Scope
+from analysis.slices import Everything
+from analysis.triage.check_report import DEFAULT_REFERENCE, check_dataset
 from app.commands import AddDataset, SetFindings, SetVersionOrder
 from app.controller import AppController
 from app.main_window import MainWindow
 from app.state import OpenDataset, Session
 from app.tasks import TaskRunner
+from tests.app.run_cli import ReusedCheck
 from views.panel import narrow_slice
+
+PLANTED = {"null_burst", "unit_change"}
+"""What the checks find of the 20k demo's planted incidents, which the tests of when a check
+runs and what is kept (test_findings_on_open.py, test_checks_yield.py) look for: the null
+burst, and the swapped columns, whose rows are too few there to show the pair swapped, as a
+change of unit of one of them (the 200k demo's swap is found as a swap in test_findings.py)."""
 
 
 def make_window(qtbot, qsettings, threaded: bool = False, check_on_open: bool = False,
@@ -83,6 +94,39 @@ def open_log(session: Session, path, kind: str = "log") -> OpenDataset:
     versions = model_versions(Scope(session.store, loaded.dataset, loaded.roles))
     session.run(SetVersionOrder(loaded.dataset.name, tuple(versions)))
     return session.active
+
+
+class PanelCheck(ReusedCheck):
+    """:class:`~tests.app.run_cli.ReusedCheck` as the findings panel calls ``check_dataset``
+    (its reference, snapshot, time and slice passed in order): the session's check of the demo
+    stands in for the panel's check of the whole log against the default reference, the
+    check the panel runs on open and at *Check inputs* before the workspace keeps a profile.
+    The run it returns is the panel's own: of the dataset the panel asked about (a log opened
+    under another name), and, cancelled before it starts, it stops as the checks do at their
+    first step. Any other check (another reference, a slice, a saved profile) runs."""
+
+    def __call__(self, scope, saved_profile=None, reference=DEFAULT_REFERENCE, snapshot=None, since=None,
+                 where=Everything, progress=None, cancel=None):
+        if (reference, snapshot, since, where) != (DEFAULT_REFERENCE, None, None, Everything) or \
+                scope.roles != self.checked.roles:
+            return check_dataset(scope, saved_profile, reference, snapshot, since, where,
+                                 **{name: value for name, value in (("progress", progress), ("cancel", cancel))
+                                    if value is not None})
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        run = super().__call__(scope, saved_profile, progress=progress, cancel=cancel)
+        return replace(run, dataset=scope.dataset) if run is self.checked else run
+
+
+def reuse_check_in_panel(monkeypatch, files, checked) -> PanelCheck:
+    """Make the findings panel's check of the demo ``files`` the session's check of them,
+    ``checked`` (tests/conftest.py's ``demo_check`` or ``window_demo_check``): for the tests of
+    when the panel checks, what it keeps and shows, not of what a check finds (2-5 CPU-s each)."""
+    import views.panels.findings as findings_module
+
+    checker = PanelCheck(files, checked)
+    monkeypatch.setattr(findings_module, "check_dataset", checker)
+    return checker
 
 
 def keep_check(session: Session, checked) -> None:

@@ -124,8 +124,10 @@ def test_meeting_mode_by_keys_alone(meeting, qtbot, monkeypatch):
     assert ended[0][0] == '["ana", "bo"]' and ended[0][1] is not None
 
 
-def test_an_example_shows_the_training_rows_trace_finds(qtbot, sync_tasks, window_demo_files, store, tmp_path):
-    """On the 20k demo: its training snapshot and models are the full demo's (the same seed)."""
+def test_an_example_shows_the_training_rows_trace_finds(qtbot, sync_tasks, window_demo_files, window_demo_influence,
+                                                        store, tmp_path):
+    """On the 20k demo: its training snapshot and models are the full demo's (the same seed). The
+    view's model preparation is the session's; the trace compared with is the command line's."""
     from analysis.demo.models import NEW_VERSION
     from analysis.trace.tracer import TraceSettings, TrainingFiles, trace_prediction
     from analysis.workspace.version_cards import VersionCard
@@ -147,6 +149,7 @@ def test_an_example_shows_the_training_rows_trace_finds(qtbot, sync_tasks, windo
         _group(queue, "one failure", "new", None, {}, 1, items.assign(version=NEW_VERSION), opened.name)
     session.run(AttachWorkspace(workspace))
     view = MeetingView(session, sync_tasks, ["ana"])
+    view.cache = window_demo_influence
     qtbot.addWidget(view)
     view.show()
     qtbot.keyClick(view, Qt.Key_Right)

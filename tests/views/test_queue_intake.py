@@ -168,7 +168,8 @@ def test_a_findings_rows_queue_exactly_their_failures_once(app_window, qtbot, de
     assert FailureQueue(app_window.session.workspace).item_count() == len(expected)
 
 
-def test_a_traced_row_is_queued(qtbot, sync_tasks, window_demo_files, window_demo_check, tmp_path):
+def test_a_traced_row_is_queued(qtbot, sync_tasks, window_demo_files, window_demo_check, window_demo_influence,
+                                tmp_path):
     from analysis.demo.models import NEW_VERSION
     from app.commands import SelectRow
     from tests.views.panels.test_trace import _cards, _failed_positions
@@ -179,6 +180,7 @@ def test_a_traced_row_is_queued(qtbot, sync_tasks, window_demo_files, window_dem
     session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
     keep_check(session, window_demo_check)
     panel = _show(qtbot, TracePanel(session, sync_tasks))
+    panel.cache = window_demo_influence
     _cards(session, window_demo_files)
     (position, request), = _failed_positions(window_demo_files, NEW_VERSION, 1)
     session.run(SelectRow(position))
@@ -252,11 +254,21 @@ def _agenda_titles(panel):
     return [panel.agenda.tree.topLevelItem(i).text(0) for i in range(panel.agenda.tree.topLevelItemCount())]
 
 
-def test_intake_groups_the_failures_under_the_blamed_training_batch(qtbot, sync_tasks, traced_week, demo_files):
+def test_intake_groups_the_failures_under_the_blamed_batch_whose_count_follows_later_intakes(
+        qtbot, sync_tasks, traced_week, demo_files):
     """The current slice's failures queued from the panel are traced through the card's snapshot
     and model: the batch whose labels the manifest says were flipped heads a group, the sample
-    traced is said, and the progress of the blame is reported chunk by chunk."""
+    traced is said, and the progress of the blame is reported chunk by chunk. Then a person
+    renames the batch group; the next week's intake adds its blamed failures to it: the title
+    stays theirs, and the count the agenda shows is the group's failures now (every failure is
+    an item here, the window's intake keeps them all). One test, so that the week is queued and
+    blamed once (seconds of CPU each time)."""
     import json
+
+    from analysis.queue.edits import SetGroupFields
+    from analysis.slices import Range
+    from analysis.trace.tracer import InfluenceCache
+    from app.queue_commands import EditQueue
 
     incident = next(i for i in json.loads(demo_files.manifest.read_text())["incidents"] if i["kind"] == "label_noise")
     progress = []
@@ -272,6 +284,20 @@ def test_intake_groups_the_failures_under_the_blamed_training_batch(qtbot, sync_
     assert f"traced 500 of {failures:,} failures" in panel.last_intake.whole_text()
     assert f"traced 500 of {failures:,} failures" in evidence_html(group, failures, str)  # what meeting mode shows
     assert any(m.startswith("Blaming training batches") for m in progress), progress
+
+    batch = max((g for g in queue.groups() if g.reason == "batch"), key=lambda g: g.failures)
+    traced_week.run(EditQueue(SetGroupFields(batch.id, {"title": "flipped electronics labels"}, label="Rename")))
+    next_week = InSet("model_version", (LINEAR,)) & Range("timestamp", dt.datetime(2026, 10, 12),
+                                                          dt.datetime(2026, 10, 19))
+    traced_week.run(SetSlice(Slice(next_week, name="the next week")))
+    panel.add_slice_button.click()
+    # the intakes prepared the model's influence in the Session's cache (shared by the module's Sessions)
+    assert InfluenceCache.key([str(demo_files.training)], str(demo_files.models[LINEAR])) in traced_week.influence
+    later = queue.group(batch.id)
+    assert later.title == "flipped electronics labels"
+    assert later.failures == later.items == len(queue.items(batch.id)) > batch.failures
+    row = _agenda_titles(panel).index("flipped electronics labels")
+    assert panel.agenda.tree.topLevelItem(row).text(1) == f"{later.failures:,}"
 
 
 def test_cancelling_during_blame_leaves_the_queue_as_it_was(qtbot, sync_tasks, traced_week):
@@ -322,34 +348,6 @@ def test_a_model_needing_trust_is_traced_only_once_trusted_in_the_trace_panel(qt
     traced_week.run(SetSlice(Slice(next_week, name="the next week")))
     panel.add_slice_button.click()
     assert f"blamed training batch source = {incident['source']} ({LINEAR})" in _agenda_titles(panel)
-
-
-def test_the_batch_groups_count_follows_later_intakes_and_its_title_is_kept(qtbot, sync_tasks, traced_week,
-                                                                            demo_files):
-    """A person renames the batch group; the next week's intake adds its blamed failures to it:
-    the title stays theirs, and the count the agenda shows is the group's failures now (every
-    failure is an item here, the window's intake keeps them all)."""
-    from analysis.queue.edits import SetGroupFields
-    from analysis.slices import Range
-    from analysis.trace.tracer import InfluenceCache
-    from app.queue_commands import EditQueue
-
-    panel = _show(qtbot, QueuePanel(traced_week, sync_tasks))
-    panel.add_slice_button.click()
-    queue = FailureQueue(traced_week.workspace)
-    batch = max((g for g in queue.groups() if g.reason == "batch"), key=lambda g: g.failures)
-    traced_week.run(EditQueue(SetGroupFields(batch.id, {"title": "flipped electronics labels"}, label="Rename")))
-    next_week = InSet("model_version", (LINEAR,)) & Range("timestamp", dt.datetime(2026, 10, 12),
-                                                          dt.datetime(2026, 10, 19))
-    traced_week.run(SetSlice(Slice(next_week, name="the next week")))
-    panel.add_slice_button.click()
-    # the intakes prepared the model's influence in the Session's cache (shared by the module's Sessions)
-    assert InfluenceCache.key([str(demo_files.training)], str(demo_files.models[LINEAR])) in traced_week.influence
-    later = queue.group(batch.id)
-    assert later.title == "flipped electronics labels"
-    assert later.failures == later.items == len(queue.items(batch.id)) > batch.failures
-    row = _agenda_titles(panel).index("flipped electronics labels")
-    assert panel.agenda.tree.topLevelItem(row).text(1) == f"{later.failures:,}"
 
 
 def test_the_first_intake_of_a_log_with_no_check_kept_groups_the_swap_by_its_finding(qtbot, sync_tasks, demo_files,

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QLineEdit, QScr
 from analysis.demo.workspace import ensure_demo_workspace
 from app.window_tour import stops, visit
 from tests.conftest import WINDOW_DEMO_ROWS
-from tests.views.helpers import close_shared_window, not_blank, settle, shared_window
+from tests.views.helpers import close_shared_window, not_blank, reuse_check_in_panel, settle, shared_window
 from tests.views.layout_check import cut_texts, dock_places, overflowing
 from views.widgets.header_elision import elide_headers, section_tooltip
 
@@ -18,21 +18,26 @@ SMALL_SCREEN = (1280, 720)
 
 
 @pytest.fixture(scope="module")
-def small_screen_window(qapp, tmp_path_factory, window_demo_files):
+def small_screen_window(qapp, tmp_path_factory, window_demo_files, window_demo_check, window_demo_influence):
     """One window at 1280x720 on the demo workspace, shared by the tour and the reading of the
     trace and the queue (both only visit panels and read them). The workspace is the 20k
     demo's: every incident, version card, trace and queue group of the 200k one is in it, so
     every panel draws the same kinds of result at a tenth of the cost; its counts have one
-    digit less, a layout check's margin the headers' and cells' room covers."""
+    digit less, a layout check's margin the headers' and cells' room covers. What the tour
+    computes that other tests compute too is the session's: the input checks of the log, and
+    the models' influence preparations (the trace panel's and the queue intake's blame)."""
     workspace = ensure_demo_workspace(window_demo_files.log.parent, rows=WINDOW_DEMO_ROWS, seed=7)
     window = shared_window(tmp_path_factory, size=SMALL_SCREEN)
+    window.session.influence = window.trace_panel.cache = window_demo_influence
     drawn = set()
     for stop in stops(window):
         stop.panel.sig_rendered.connect(lambda name=stop.name: drawn.add(name))
     assert window.controller.open_workspace(workspace)
     QApplication.processEvents()
     window.drawn = drawn
-    yield window
+    with pytest.MonkeyPatch.context() as patch:
+        reuse_check_in_panel(patch, window_demo_files, window_demo_check)
+        yield window
     close_shared_window(window)
 
 

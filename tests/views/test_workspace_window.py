@@ -12,7 +12,7 @@ from analysis.data.roles import Role
 from analysis.slices import Everything, Slice
 from analysis.workspace.workspace_file import Workspace
 from tests.analysis.workspace.corrupt_workspaces import make_variant
-from tests.views.helpers import open_demo, settle
+from tests.views.helpers import open_demo, reuse_check_in_panel, settle
 from tests.views.panels.test_findings import run_checks
 
 
@@ -165,12 +165,15 @@ def test_select_all_does_not_make_the_column_header_walk_every_row(row_count_cal
     assert len(row_count_calls) < 1_000
 
 
-def test_save_as_keeps_decisions_the_current_slice_and_profiles(app_window, qtbot, window_demo_files, tmp_path):
+def test_save_as_keeps_decisions_the_current_slice_and_profiles(app_window, qtbot, window_demo_files,
+                                                                 window_demo_check, tmp_path, monkeypatch):
     """Saved as twice from one checked window: first with nothing saved yet (the session's state
     written into a new file), then from the workspace that save opened (a copy of that file);
     each file keeps the decision, the current slice, the active dataset and the profile. (The
     same edits written into a workspace already open are kept too: test_findings.py, for the
-    decision and the profile, and test_slicing.py, for the slice, reopen such a workspace.)"""
+    decision and the profile, and test_slicing.py, for the slice, reopen such a workspace.)
+    The window's check is the session's check of the log: what is saved is tested, not the check."""
+    reuse_check_in_panel(monkeypatch, window_demo_files, window_demo_check)
     opened = open_demo(qtbot, app_window, window_demo_files)
     panel = run_checks(qtbot, app_window)
     panel.tree.setCurrentItem(panel.tree.topLevelItem(0))

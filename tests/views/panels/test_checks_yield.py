@@ -6,16 +6,15 @@ import threading
 
 from PySide6.QtCore import Qt
 
-import views.panels.findings as findings_module
-from tests.views.helpers import close_window, make_window, settle
-from tests.views.panels.test_findings_on_open import PLANTED
+from tests.views.helpers import PLANTED, close_window, make_window, reuse_check_in_panel, settle
 
 LONG = 240000
 
 
 class HeldChecks:
-    """The real checks, except that each run holds (checking its token between "batches", as
-    the checks do) until it is cancelled or ``free`` is set: without preemption a sort would
+    """The checks (the session's check of the 20k demo: these tests are of when the checks run,
+    not of what they find), except that each run holds (checking its token between "batches",
+    as the checks do) until it is cancelled or ``free`` is set: without preemption a sort would
     wait behind them for ever."""
 
     def __init__(self, check):
@@ -38,10 +37,18 @@ def sort_by(view, name):
                       Qt.DescendingOrder)
 
 
-def test_a_sort_preempts_the_checks_on_open_which_resume_and_show_their_findings(qtbot, qsettings, window_demo_files,
-                                                                                monkeypatch):
-    held = HeldChecks(findings_module.check_dataset)
+def _held_checks(monkeypatch, files, checked) -> HeldChecks:
+    """The findings panel's checks held (:class:`HeldChecks`) around the session's check."""
+    import views.panels.findings as findings_module
+
+    held = HeldChecks(reuse_check_in_panel(monkeypatch, files, checked))
     monkeypatch.setattr(findings_module, "check_dataset", held)
+    return held
+
+
+def test_a_sort_preempts_the_checks_on_open_which_resume_and_show_their_findings(qtbot, qsettings, window_demo_files,
+                                                                                window_demo_check, monkeypatch):
+    held = _held_checks(monkeypatch, window_demo_files, window_demo_check)
     window = make_window(qtbot, qsettings, threaded=True, check_on_open=True)
     panel, table = window.findings_panel, window.table_panel
     captions = []
@@ -70,9 +77,9 @@ def test_a_sort_preempts_the_checks_on_open_which_resume_and_show_their_findings
     close_window(window)
 
 
-def test_check_inputs_is_the_users_own_and_is_not_paused(qtbot, qsettings, window_demo_files, monkeypatch):
-    held = HeldChecks(findings_module.check_dataset)
-    monkeypatch.setattr(findings_module, "check_dataset", held)
+def test_check_inputs_is_the_users_own_and_is_not_paused(qtbot, qsettings, window_demo_files, window_demo_check,
+                                                          monkeypatch):
+    held = _held_checks(monkeypatch, window_demo_files, window_demo_check)
     window = make_window(qtbot, qsettings, threaded=True, check_on_open=False)
     window.open_paths([str(window_demo_files.log)])
     settle(qtbot, window, timeout=LONG)

@@ -8,7 +8,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from tests.views.helpers import close_shared_window, close_window, make_window, open_demo, settle, shared_window
+from tests.views.helpers import (close_shared_window, close_window, make_window, open_demo, reuse_check_in_panel, settle,
+                                 shared_window)
 
 
 def run_checks(qtbot, window):
@@ -19,18 +20,22 @@ def run_checks(qtbot, window):
 
 
 @pytest.fixture(scope="module")
-def checked_window(qapp, tmp_path_factory, demo_files):
+def checked_window(qapp, tmp_path_factory, demo_files, demo_check):
     """One window on the 200k demo, checked once, for the tests that click its findings (a
     click sets the slice, a decision changes only the finding decided): the ranking they read
     (the swap and the null burst first, no drift alert) is the full demo's; at 20k rows a unit
-    change ranks above them."""
+    change ranks above them. The panel's check is the session's check of the demo (the same
+    check, run once per run; what a check finds is tested in tests/analysis/triage)."""
     window = shared_window(tmp_path_factory)
     window.open_paths([str(demo_files.log)])
     QApplication.processEvents()
     assert window.session.active is not None, window.notifications.messages()
     window.findings_dock.raise_()
-    window.findings_panel.run_checks()
+    with pytest.MonkeyPatch.context() as patch:
+        assert reuse_check_in_panel(patch, demo_files, demo_check).reused == 0
+        window.findings_panel.run_checks()
     QApplication.processEvents()
+    assert window.findings_panel.shown, window.findings_panel.caption.text()
     yield window
     close_shared_window(window)
 
@@ -67,11 +72,13 @@ def test_clicking_a_finding_sets_the_slice_and_time_window(checked, qtbot, demo_
 
 
 def test_the_profile_and_a_dismissal_are_kept_in_the_workspace(app_window, qtbot, window_demo_files, tmp_path,
-                                                                qsettings):
+                                                                qsettings, window_demo_check, monkeypatch):
     """One checked log, its workspace used twice: the reference profile the first check saved
     is reused by the next check in the same window (the same findings, in the same order), and
     a finding dismissed stays dismissed when the workspace is reopened in another window and
-    checked again."""
+    checked again. The first check is the session's check of the log (what the window keeps of
+    a check is tested, not the check); the two after it read the profile it kept, and run."""
+    session_check = reuse_check_in_panel(monkeypatch, window_demo_files, window_demo_check)
     open_demo(qtbot, app_window, window_demo_files)
     path = tmp_path / "oncall.sleuth"
     app_window.controller.save_workspace_as(path)
@@ -82,6 +89,7 @@ def test_the_profile_and_a_dismissal_are_kept_in_the_workspace(app_window, qtbot
     panel = run_checks(qtbot, app_window)
     assert "saved in the workspace" in panel.caption.text()
     assert [f.key for f in panel.shown] == first
+    assert session_check.reused == 1  # only the first check was the session's
 
     alert = next(i for i, f in enumerate(panel.shown) if f.severity != "info")  # dismissing it is seen
     key = panel.shown[alert].key

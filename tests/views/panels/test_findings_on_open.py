@@ -3,30 +3,38 @@ the reference chosen are kept in the workspace, and a check covers the current s
 
 import datetime as dt
 
+import pytest
 from PySide6.QtCore import Qt
 
 from analysis.query import Sql, ident
 from analysis.slices import Compare, Slice, to_sql
 from app.commands import SetActive, SetSlice
-from tests.views.helpers import close_window, make_window, settle
+from tests.views.helpers import PLANTED, close_window, make_window, reuse_check_in_panel, settle
 from views.panels.findings import FindingsPanel
 
 LONG = 240000
-PLANTED = {"null_burst", "unit_change"}
-"""What the checks find of the 20k demo's planted incidents, which these tests of when a check
-runs and what is kept open: the null burst, and the swapped columns, whose rows are too few
-there to show the pair swapped, as a change of unit of one of them (the 200k demo's swap is
-found as a swap in test_findings.py and below)."""
+
+
+@pytest.fixture
+def session_check(monkeypatch, window_demo_files, window_demo_check):
+    """The findings panel's check of the whole 20k demo is the session's (these tests are of when
+    a check runs, what is kept and shown, and what a check the user left becomes); a check of
+    anything else still runs."""
+    return reuse_check_in_panel(monkeypatch, window_demo_files, window_demo_check)
 
 
 def test_a_log_is_checked_in_the_background_when_it_opens_and_its_findings_are_kept(qtbot, qsettings,
-                                                                                  window_demo_files, tmp_path):
+                                                                                  window_demo_files, tmp_path,
+                                                                                  session_check, monkeypatch):
+    release = _hold_the_check(monkeypatch)  # the session's check is at once: held, it is seen running
     window = make_window(qtbot, qsettings, threaded=True, check_on_open=True)
     window.controller.save_workspace_as(tmp_path / "oncall.sleuth")
     window.open_paths([str(window_demo_files.log)])
     panel = window.findings_panel
     qtbot.waitUntil(lambda: panel.job_running("check"), timeout=LONG)  # nobody clicked anything
+    release.set()
     settle(qtbot, window, timeout=LONG)
+    assert session_check.reused == 1
     kinds = {f.kind for f in window.session.findings}
     assert PLANTED <= kinds, [f.sentence for f in window.session.findings]
     name = window.session.active.name
@@ -79,7 +87,7 @@ def _leave_the_log_while_it_is_checked(qtbot, qsettings, window_demo_files, tmp_
 
 
 def test_a_check_finishing_after_the_user_left_its_log_is_dropped(qtbot, qsettings, window_demo_files, tmp_path,
-                                                                  monkeypatch):
+                                                                  session_check, monkeypatch):
     """The guard in ``_checked``: a check whose cancel came too late (it had finished) delivers
     a result for a log that is no longer active; it must not become the active one's findings
     nor be kept for the log it checked."""
@@ -89,13 +97,14 @@ def test_a_check_finishing_after_the_user_left_its_log_is_dropped(qtbot, qsettin
     release.set()
     settle(qtbot, window, timeout=LONG)
     assert not window.findings_panel.job_cancelled("check")  # it ran to the end: only the guard dropped it
+    assert session_check.reused == 1
     assert window.session.workspace.findings("first") == (None, [])
     assert window.session.findings == ()
     close_window(window)
 
 
 def test_leaving_a_log_cancels_its_check_and_coming_back_checks_it_again(qtbot, qsettings, window_demo_files,
-                                                                         tmp_path, monkeypatch):
+                                                                         tmp_path, session_check, monkeypatch):
     """The cancel in ``_follow_active``: leaving the log cancels its check (no result is
     delivered at all), and coming back to it checks it again."""
     release = _hold_the_check(monkeypatch)
@@ -109,6 +118,7 @@ def test_leaving_a_log_cancels_its_check_and_coming_back_checks_it_again(qtbot, 
     qtbot.waitUntil(lambda: panel.job_running("check") or bool(window.session.findings), timeout=LONG)
     settle(qtbot, window, timeout=LONG)
     assert PLANTED <= {f.kind for f in window.session.findings}
+    assert session_check.reused == 1  # the cancelled check stopped before it was reused
     close_window(window)
 
 
@@ -155,7 +165,8 @@ def test_reference_since_and_slice_are_the_users_and_are_kept(app_window, qtbot,
     close_window(again)
 
 
-def test_where_labels_stopped_the_time_plot_says_so_and_offers_the_estimate(app_window, qtbot, window_demo_files):
+def test_where_labels_stopped_the_time_plot_says_so_and_offers_the_estimate(app_window, qtbot, window_demo_files,
+                                                                           session_check):
     import json
 
     incidents = json.loads(window_demo_files.manifest.read_text())["incidents"]

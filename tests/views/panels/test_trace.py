@@ -39,13 +39,15 @@ def _failed_positions(window_demo_files, version, count):
 
 
 @pytest.fixture
-def panel(qtbot, sync_tasks, window_demo_files):
+def panel(qtbot, sync_tasks, window_demo_files, window_demo_influence):
     """The Trace panel alone on the 20k demo log, with that demo's models and training snapshot,
     its jobs run inline: what these tests check (a trace equal to the CLI's, its cache, its
-    slices, its refusals, the bad batch named) holds at a tenth of the full demo's rows."""
+    slices, its refusals, the bad batch named) holds at a tenth of the full demo's rows. Its
+    models' preparations are the session's (``window_demo_influence``)."""
     session = Session()
     open_log(session, window_demo_files.log)
     trace_panel = TracePanel(session, sync_tasks)
+    trace_panel.cache = window_demo_influence
     qtbot.addWidget(trace_panel)
     trace_panel.resize(1300, 800)
     trace_panel.show()
@@ -59,6 +61,7 @@ def _select(session, row):
 
 def test_trace_equals_the_cli_and_prepares_once_per_model(qtbot, panel, window_demo_files, store, monkeypatch):
     assert panel.empty_message() == "Click a row of the table to trace it."
+    panel.cache = trace_module.InfluenceCache()  # the panel's own, as built: its preparations are counted
     _cards(panel.session, window_demo_files)
     prepared = []
     original = trace_module._prepare
@@ -136,10 +139,11 @@ def test_empty_states_name_what_is_missing(qtbot, panel, window_demo_files, sync
     assert "no label yet" in panel.empty_message()
 
 
-def test_training_and_query_rows_open_as_slices(qtbot, app_window, window_demo_files):
+def test_training_and_query_rows_open_as_slices(qtbot, app_window, window_demo_files, window_demo_influence):
     open_demo(qtbot, app_window, window_demo_files)
     _cards(app_window.session, window_demo_files)
     panel = app_window.trace_panel
+    panel.cache = window_demo_influence
     app_window.trace_dock.show()
     app_window.trace_dock.raise_()
     log_name = app_window.session.active_name
@@ -216,7 +220,8 @@ def test_the_failures_headline_claims_no_concentration_where_chance_explains_it(
     assert f"batch = {top['value']} holds" in sentence
 
 
-def test_a_trace_on_rows_pulled_from_spark_says_it_ran_on_a_sample(qtbot, sync_tasks, window_demo_files, tmp_path):
+def test_a_trace_on_rows_pulled_from_spark_says_it_ran_on_a_sample(qtbot, sync_tasks, window_demo_files,
+                                                                   window_demo_influence):
     """The log is a pull from Spark: the row trace's and the failures' headers say what of the
     table they were computed on, as every other panel's header does (the filter's "<" shown as typed)."""
     from dataclasses import replace
@@ -236,6 +241,7 @@ def test_a_trace_on_rows_pulled_from_spark_says_it_ran_on_a_sample(qtbot, sync_t
     session.run(AddDataset(OpenDataset(loaded.dataset, loaded.roles, "log", loaded.issues, pulled=pulled),
                            persist=False))
     panel = TracePanel(session, sync_tasks)
+    panel.cache = window_demo_influence
     qtbot.addWidget(panel)
     panel.show()
     try:
