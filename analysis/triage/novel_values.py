@@ -40,7 +40,7 @@ An expectations file saved before value sets were kept has none: the check is sk
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -332,23 +332,39 @@ def beyond_unseen_mass(rows: np.ndarray, cases: np.ndarray, mass: float, permuta
     rows, cases = np.asarray(rows, dtype=np.int64), np.asarray(cases, dtype=np.int64)
     if cases.sum() <= 0 or mass >= 1.0:
         return 1.0
-    observed = _largest_llr(rows, cases, mass)
+    intervals = _UnitIntervals.of(rows)
+    observed = _largest_llr(intervals, cases, mass)
     if observed <= 0:
         return 1.0
     rng = np.random.default_rng(seed)
     rates = (np.full(permutations, mass) if reference is None
              else rng.beta(reference[1] + 1, reference[0] - reference[1] + 1, permutations))
-    maxima = np.array([_largest_llr(rows, rng.binomial(rows, rate), mass) for rate in rates])
+    maxima = np.array([_largest_llr(intervals, rng.binomial(rows, rate), mass) for rate in rates])
     return gumbel_p_value(observed, maxima)
 
 
-def _largest_llr(rows: np.ndarray, cases: np.ndarray, mass: float) -> float:
+@dataclass(frozen=True)
+class _UnitIntervals:
+    """Every interval ``[first, last]`` of consecutive units, with its rows (``n``): they depend
+    on the rows only, so :func:`beyond_unseen_mass`'s hundred draws, which move the cases,
+    share them: built again for each draw, they were 3 in 10 of the test's CPU (60 to 400 units)."""
+
+    first: np.ndarray
+    last: np.ndarray
+    n: np.ndarray
+
+    @classmethod
+    def of(cls, rows: np.ndarray) -> "_UnitIntervals":
+        row_sums = np.concatenate([[0], np.cumsum(rows)])
+        first, last = np.triu_indices(len(rows))
+        return cls(first, last, (row_sums[last + 1] - row_sums[first]).astype(np.float64))
+
+
+def _largest_llr(intervals: _UnitIntervals, cases: np.ndarray, mass: float) -> float:
     """The largest binomial log likelihood ratio, rate inside above ``mass`` against ``mass``,
     over every interval of consecutive units."""
-    row_sums = np.concatenate([[0], np.cumsum(rows)])
+    first, last, n = intervals.first, intervals.last, intervals.n
     case_sums = np.concatenate([[0], np.cumsum(cases)])
-    first, last = np.triu_indices(len(rows))
-    n = (row_sums[last + 1] - row_sums[first]).astype(np.float64)
     c = (case_sums[last + 1] - case_sums[first]).astype(np.float64)
     rate = np.divide(c, n, out=np.zeros_like(c), where=n > 0)
     with np.errstate(divide="ignore", invalid="ignore"):

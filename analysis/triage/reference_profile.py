@@ -24,7 +24,7 @@ from analysis.data.labels import ARRIVED
 from analysis.data.time import time_span, timestamp_expr
 from analysis.metrics.outcomes import outcomes
 from analysis.progress import NEVER_CANCELLED, CancelToken
-from analysis.query import ROW_ID, Sql, ident, select
+from analysis.query import ROW_ID, Sql, ident, literal, select
 from analysis.data.roles import PROFILE_BATCH_COLUMNS, RoleMap, TaskType
 from analysis.engine.row_sample import hash_sample
 from analysis.scope import Scope
@@ -90,6 +90,12 @@ VALUE_SET_MAX_SHARE = 0.5
 only then can the Good-Turing estimate of the mass never seen (singletons over rows) be small
 and a value no reference row held be news. A column of single values (an amount to the cent)
 has an unseen mass near 1, and a set of it would tell nothing."""
+
+UNPIVOTED_MAX_ROWS = 20_000
+"""A reference of at most this many rows counts its values unpivoted, a larger one by a grouping
+set per column (:func:`_value_counts`): on the bench log's first rows the unpivoted form took
+0.16-0.18 CPU-s for 4,000 rows against 0.24, 0.23 for 20,000 against 0.26-0.28, and 0.60-0.66
+for 100,000 against 0.39-0.48 (load 16-21, so the crossing is only placed roughly)."""
 
 TOP_CANDIDATES = 25
 """Candidates for a column's most frequent value, each then counted exactly: at 25 the sketch's
@@ -500,7 +506,8 @@ def _frequent_values_and_sets(scope: Scope, numeric: Sequence[Column], summary: 
     roles = scope.roles
     levels = [g for g in groups if g != roles.model_version]
     inputs = frozenset(c.name for c in numeric) - {roles.label, roles.prediction, *roles.scores}
-    found = _in_column_batches(partial(_value_counts, roles=roles, listed=listed, groups=levels, per_level=inputs),
+    found = _in_column_batches(partial(_value_counts, roles=roles, listed=listed, groups=levels, per_level=inputs,
+                                       rows=overall.rows),
                                scope.store, scope.dataset, counted, scope.condition, cancel)
     tops, sets, singletons = {}, {}, {}
     for name, (all_rows, one_version, by_level) in found.items():
@@ -539,15 +546,19 @@ def value_set_wanted(distinct: int, rows: int) -> bool:
 
 def _value_counts(store: Store, dataset: Dataset, columns: Sequence[Column], condition: Sql | None,
                   cancel: CancelToken, *, roles: RoleMap, listed: dict[str, list[float] | None],
-                  groups: Sequence[str] = (), per_level: frozenset[str] = frozenset()
+                  groups: Sequence[str] = (), per_level: frozenset[str] = frozenset(), rows: int
                   ) -> dict[str, tuple[dict[float, int], dict[float, int], dict]]:
     """Per column, its values' counts over all rows, over the rows of the version holding the
     most rows, and over that version's rows of each level of the ``groups`` columns (one pass
     for a batch of columns, :func:`_in_column_batches`): every value of a column ``listed`` as
     None (and per level, for the ``per_level`` ones: the inputs, whose values the checks judge
-    per level), else only the values listed. A GROUP BY with grouping sets, not
-    a histogram aggregate: Spark has no value-count aggregate over values not listed
-    (:mod:`analysis.engine.dialect`).
+    per level), else only the values listed. A GROUP BY, not a histogram aggregate: Spark has
+    no value-count aggregate over values not listed (:mod:`analysis.engine.dialect`).
+
+    A reference of at most :data:`UNPIVOTED_MAX_ROWS` rows (``rows``) has its columns unpivoted
+    into (column, value) rows, counted by one grouping set for all rows and one per level; a
+    larger one is counted by a grouping set per column (and per column and level). Both forms
+    answer in the same rows: version, column key, value, levels, their grouping flags, count.
 
     The one version's counts are the evidence of the Good-Turing estimate of how often a new row
     holds a value never seen (:mod:`analysis.triage.novel_values`), which counts each draw once:
@@ -563,44 +574,69 @@ def _value_counts(store: Store, dataset: Dataset, columns: Sequence[Column], con
         values.append(f"{x} AS {k}" if wanted is None else
                       f"CASE WHEN {x} IN ({', '.join('?' * len(wanted))}) THEN {x} END AS {k}")
         params += wanted or []
-    if not any(listed[c.name] is None and c.name in per_level for c in columns):
-        groups = ()  # a level no grouping set holds cannot be named in grouping()
+    levelled = {k for c, k in zip(columns, keys) if listed[c.name] is None and c.name in per_level}
+    if not levelled:
+        groups = ()
     levels = [f"l{j}" for j in range(len(groups))]
     inner = select([f"{version} AS sleuth_version", *values,
                     *(f"CAST({ident(g)} AS VARCHAR) AS {g_key}" for g, g_key in zip(groups, levels))],
                    ident(dataset.view), condition)
+    counted, source, sets = (_unpivoted_counts(inner, keys, levels) if rows <= UNPIVOTED_MAX_ROWS
+                             else _per_column_counts(inner, keys, levels, levelled))
+    read = [*counted, *levels, *(f"grouping({g_key})" for g_key in levels), "count(*)"]
+    result = store.rows(Sql(f"SELECT {', '.join(read)} FROM {source} GROUP BY GROUPING SETS ({', '.join(sets)})",
+                            tuple(params) + inner.params), cancel)
+    return _counts_of_all_and_one_version(columns, groups, levelled, result)
+
+
+def _unpivoted_counts(inner: Sql, keys: Sequence[str], levels: Sequence[str]) -> tuple[list[str], str, list[str]]:
+    """:func:`_value_counts`' columns read, source and grouping sets for a small reference: the
+    ``keys`` unpivoted into (column key, value) rows, one grouping set for all rows and one per
+    level. DuckDB's cost of a grouping set grows with the columns it carries, so a set per column
+    is dear on few rows: 64 columns of 400 rows took 0.38 CPU-s that way, 0.04 unpivoted."""
+    counted = ["sleuth_version", "sleuth_key", "sleuth_value"]
+    source = f"({inner.text}) AS reference UNPIVOT INCLUDE NULLS (sleuth_value FOR sleuth_key IN ({', '.join(keys)}))"
+    return counted, source, [f"({', '.join(counted)})"] + [f"({', '.join([*counted, g_key])})" for g_key in levels]
+
+
+def _per_column_counts(inner: Sql, keys: Sequence[str], levels: Sequence[str], levelled: set[str]
+                       ) -> tuple[list[str], str, list[str]]:
+    """:func:`_value_counts`' columns read, source and grouping sets for a large reference: a
+    grouping set per column key, and per ``levelled`` key and level, the key and value of each
+    row named as the unpivoted form names them. Unpivoting multiplies the rows by the columns:
+    on the bench log's 1M-row reference it cost 5.3 CPU-s, a set per column 2.2."""
+    counted = ["sleuth_version",
+               f"CASE {' '.join(f'WHEN grouping({k}) = 0 THEN {literal(k)}' for k in keys)} END AS sleuth_key",
+               f"CASE {' '.join(f'WHEN grouping({k}) = 0 THEN {k}' for k in keys)} END AS sleuth_value"]
     sets = [f"(sleuth_version, {k})" for k in keys]
-    sets += [f"(sleuth_version, {g_key}, {k})" for c, k in zip(columns, keys)
-             if listed[c.name] is None and c.name in per_level for g_key in levels]
-    result = store.rows(Sql(
-        f"SELECT sleuth_version, {', '.join(keys + levels)}, {', '.join(f'grouping({k})' for k in keys + levels)}, "
-        f"count(*) FROM ({inner.text}) AS reference GROUP BY GROUPING SETS ({', '.join(sets)})",
-        tuple(params) + inner.params), cancel)
-    return _counts_of_all_and_one_version(columns, groups, result)
+    sets += [f"(sleuth_version, {g_key}, {k})" for k in keys if k in levelled for g_key in levels]
+    return counted, f"({inner.text}) AS reference", sets
 
 
-def _counts_of_all_and_one_version(columns: Sequence[Column], groups: Sequence[str], result: Sequence[tuple]
-                                   ) -> dict[str, tuple[dict[float, int], dict[float, int], dict]]:
-    """:func:`_value_counts`' answer from its query's rows (per grouping set: version, the
-    keys and the levels, their grouping flags, the count): per column, the counts over every
-    version, those of the version holding the most rows, and those of its rows per level."""
-    width, depth = len(columns), len(columns) + len(groups)
+def _counts_of_all_and_one_version(columns: Sequence[Column], groups: Sequence[str], levelled: set[str],
+                                   result: Sequence[tuple]) -> dict[str, tuple[dict[float, int], dict[float, int], dict]]:
+    """:func:`_value_counts`' answer from its query's rows (per grouping set: version, column key,
+    value, the levels and their grouping flags, the count): per column, the counts over every
+    version, those of the version holding the most rows, and those of its rows per level, for
+    the ``levelled`` column keys (the level's grouping sets count every column's values)."""
+    depth = len(groups)
+    index_of = {f"k{i}": i for i in range(len(columns))}
     counts: dict[tuple[Any, int], dict[float, int]] = {}
     per_level: dict[tuple[Any, int, tuple[str, str]], dict[float, int]] = {}
     totals: dict[Any, int] = {}
     for row in result:
-        flags = list(row[1 + depth:1 + 2 * depth])
-        index = flags[:width].index(0)
-        level = next(((groups[j], row[1 + width + j]) for j in range(len(groups)) if not flags[width + j]), None)
+        version, key, value, n = row[0], row[1], row[2], int(row[-1])
+        index = index_of[key]
+        level = next(((groups[j], row[3 + j]) for j in range(depth) if not row[3 + depth + j]), None)
         if level is not None:
-            if level[1] is not None and row[1 + index] is not None:
-                per_level.setdefault((row[0], index, level), {})[float(row[1 + index])] = int(row[-1])
+            if key in levelled and level[1] is not None and value is not None:
+                per_level.setdefault((version, index, level), {})[float(value)] = n
             continue
-        values = counts.setdefault((row[0], index), {})
-        if row[1 + index] is not None:
-            values[float(row[1 + index])] = int(row[-1])
+        found_values = counts.setdefault((version, index), {})
+        if value is not None:
+            found_values[float(value)] = n
         if index == 0:
-            totals[row[0]] = totals.get(row[0], 0) + int(row[-1])
+            totals[version] = totals.get(version, 0) + n
     if not totals:
         return {}
     version = min(totals, key=lambda v: (-totals[v], str(v)))

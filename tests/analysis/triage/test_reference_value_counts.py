@@ -78,6 +78,27 @@ def test_the_value_counts_are_one_grouping_sets_statement_and_no_histogram(store
     assert len([text for text in seen if "sleuth_version" in text and "GROUPING SETS" in text]) == 1
 
 
+def test_a_small_and_a_large_references_forms_of_the_value_counts_agree(store, tmp_path, monkeypatch):
+    """A reference of few rows counts its values unpivoted, a larger one by a grouping set per
+    column (``UNPIVOTED_MAX_ROWS``): on the same rows both give the same most frequent values,
+    value sets and singletons per level (the pandas test above checks the small form's)."""
+    from analysis.triage import reference_profile
+
+    frame = skewed_log()
+    path = tmp_path / "skewed.parquet"
+    frame.to_parquet(path)
+    log = load_log(store, [str(path)], check=False)
+    seen = recorded_statements(store, monkeypatch, methods=("rows",))
+    small = profile_reference(Scope(store, log.dataset, log.roles))
+    monkeypatch.setattr(reference_profile, "UNPIVOTED_MAX_ROWS", 0)
+    large = profile_reference(Scope(store, log.dataset, log.roles))
+    counts = [text for text in seen if "sleuth_version" in text and "GROUPING SETS" in text]
+    assert ["UNPIVOT" in text for text in counts] == [True, False]
+    assert small.value_sets["amount"] and small.level_singletons["amount"]
+    assert large.value_sets == small.value_sets and large.level_singletons == small.level_singletons
+    assert [(c.top_value, c.top_share) for c in large.columns] == [(c.top_value, c.top_share) for c in small.columns]
+
+
 def test_a_version_4_expectations_file_reads_and_judges_each_level_by_its_column(store, tmp_path):
     whole, profile = checked(store, tmp_path, skewed_log(), "skewed")
     older = json.loads(profile.to_json())
