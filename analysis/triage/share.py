@@ -18,10 +18,15 @@ finding's slice in the window counts the whole log's rows.
 The share is chosen by a hash of the request id (the row id where the log has none), so every
 row of a request is in or out together and the repeated ids a shadow log holds are still found
 whole; the hash is salted so the row scans' own hashed screens of the row id stay independent of
-it. It is written once, in the log's row order, to a scratch Parquet file that every row-level
-step reads through a view, both deleted when the check is done. At or below the share size
-nothing is written and every step reads the log itself, so the findings are those of a check
-without a share.
+it. It is written once to a scratch Parquet file that every row-level step reads through a view,
+both deleted when the check is done. It is written in no particular order: no step reads the
+share's order (a request's first row is its smallest row id, kept in the file; every other step
+counts, groups or orders by a column), and at 100M rows the ordered write buffered its rows
+until the earlier ones were written, spilling 3.5 GB beside its 1.2 GB file and taking the
+process to 1.8 GB, where the unordered one spills nothing, the process peaks under 1 GB and the
+write costs a third less CPU (performance log, h15checks). At or below the share size nothing
+is written and every step reads the log itself, so the findings are those of a check without a
+share.
 
 Why a Parquet file (performance log, h14checks): a scratch table of a 100M-row log's 10M-row
 share (31 columns, about 2.5 GB uncompressed) does not fit DuckDB's 1.5 GB and is spilled
@@ -103,7 +108,7 @@ def request_share(scope: Scope, share_rows: int | None = CHECK_SHARE_ROWS,
     path, view = literal(str(folder / "share.parquet")), store.new_name("check_share")
     try:
         store.execute(f"COPY (SELECT * FROM {ident(dataset.view)} WHERE hash({key}, {literal(SHARE_SALT)}) % {every} = 0) "
-                      f"TO {path} (FORMAT parquet)", cancel)
+                      f"TO {path} (FORMAT parquet, PRESERVE_ORDER false)", cancel)
         store.execute(f"CREATE VIEW {ident(view)} AS SELECT * FROM read_parquet({path})")
         rows = int(store.scalar(Sql(f"SELECT count(*) FROM {ident(view)}")))
         shared = Scope(store, replace(dataset, view=view, row_count=rows), roles)
