@@ -107,13 +107,16 @@ def check_bucket(start: dt.datetime, end: dt.datetime) -> Bucket:
 def run_checks(scope: Scope, profile: Profile, bucket: Bucket | None = None,
                group_columns: Sequence[str] | None = None, min_rows: int = MIN_ROWS,
                cancel: CancelToken = NEVER_CANCELLED, progress: Progress = no_progress,
-               first_rows: FirstRows | None = None, counted: Scope | None = None) -> list[Symptom]:
+               first_rows: FirstRows | None = None, counted: Scope | None = None,
+               shapes_on_share: bool = False) -> list[Symptom]:
     """Every symptom of the rows matching ``condition`` against ``profile``; ``first_rows``
     is shared with the caller's later steps (triage) when given, else made once for this run.
 
     ``counted`` is where the schema and the cells are read when they are not ``scope``'s: the
     whole table on a cluster (the same columns, roles and condition), when ``scope`` holds rows
-    pulled from it; the row-level scans then read the pulled rows."""
+    pulled from it; the row-level scans then read the pulled rows. ``shapes_on_share``: ``scope``
+    is a share of ``counted``'s rows on the same store, where the histograms the distribution
+    tests read are counted (:func:`analysis.triage.cells.count_cells`)."""
     counted = counted or scope
     dataset, roles = counted.dataset, scope.roles
     progress(0.0, "Comparing the schema with the reference")
@@ -133,7 +136,8 @@ def run_checks(scope: Scope, profile: Profile, bucket: Bucket | None = None,
     )
     progress(0.1, "Counting rows per time bucket and group")
     bucket_sql = bucket.sql(timestamp_expr(dataset, roles)) if bucket is not None and roles.timestamp else None
-    cells = count_cells(counted.store, dataset, spec, counted.condition, bucket_sql, cancel)
+    cells = count_cells(counted.store, dataset, spec, counted.condition, bucket_sql, cancel,
+                        shapes=scope if shapes_on_share else None)
     progress(0.8, "Comparing each cell with the reference")
     width = dt.timedelta(seconds=bucket.seconds) if bucket is not None and bucket_sql else None
     tested: list[tuple[float, int]] = []
@@ -245,11 +249,11 @@ def _cell_symptoms(
         and not (column.name in model_side and per_version_only)
     ]
     histograms = [(c, obs, ref) for c, obs, ref in checked
-                  if c.kind == "numeric" and obs.non_null >= min_rows and ref.non_null >= min_rows]
+                  if c.kind == "numeric" and obs.histogram_rows >= min_rows and ref.non_null >= min_rows]
     observed_bins, reference_bins = [obs.bins for _, obs, _ in histograms], [ref.bins for _, _, ref in histograms]
     shifts = dict(zip([c.name for c, _, _ in histograms], _distribution_effects(
         observed_bins, reference_bins,
-        [obs.non_null for _, obs, _ in histograms], [ref.non_null for _, _, ref in histograms],
+        [obs.histogram_rows for _, obs, _ in histograms], [ref.non_null for _, _, ref in histograms],
     )))
     tests = dict(zip([c.name for c, _, _ in histograms], zip(*_homogeneity(observed_bins, reference_bins))))
     tested += tests.values()
@@ -300,7 +304,7 @@ def _numeric_symptoms(
     oor_effect = obs.out_of_range_rate - ref.out_of_range_rate
     if column.enough_draws and _share_rose(oor_effect, ref.out_of_range_rate, obs.non_null,
                                                 OUT_OF_RANGE_MIN_EFFECT):
-        found.append(Symptom("out_of_range", (name,), obs.bins[0] + obs.bins[-1], oor_effect,
+        found.append(Symptom("out_of_range", (name,), obs.out_of_range, oor_effect,
                              ref.out_of_range_rate, obs.out_of_range_rate, **place,
                              evidence={**evidence, "typical_range": [column.edges[0], column.edges[-1]],
                                        "observed_min": obs.minimum, "observed_max": obs.maximum}))
