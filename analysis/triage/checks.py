@@ -248,8 +248,10 @@ def _cell_symptoms(
         and reference.columns[column.name].rows >= min_rows
         and not (column.name in model_side and per_version_only)
     ]
-    histograms = [(c, obs, ref) for c, obs, ref in checked
-                  if c.kind == "numeric" and obs.histogram_rows >= min_rows and ref.non_null >= min_rows]
+    numeric = {c.name for c, obs, ref in checked
+               if c.kind == "numeric" and obs.non_null >= min_rows and ref.non_null >= min_rows}
+    # a histogram counted on a share needs as many of the share's rows to be compared
+    histograms = [(c, obs, ref) for c, obs, ref in checked if c.name in numeric and obs.histogram_rows >= min_rows]
     observed_bins, reference_bins = [obs.bins for _, obs, _ in histograms], [ref.bins for _, _, ref in histograms]
     shifts = dict(zip([c.name for c, _, _ in histograms], _distribution_effects(
         observed_bins, reference_bins,
@@ -261,10 +263,10 @@ def _cell_symptoms(
     shifted: list[str] = []
     for column, obs, ref in checked:
         found += _null_rate(column.name, obs, ref, place, level)
-        if column.name in shifts:
-            shift = shifts[column.name]
+        if column.name in numeric:
+            shift = shifts.get(column.name, 0.0)
             found += _numeric_symptoms(column, obs, ref, shift, place, level, column.name in roles.scores,
-                                       tests[column.name])
+                                       tests.get(column.name))
             if shift >= DISTRIBUTION_MIN_EFFECT:
                 shifted.append(column.name)
         elif column.kind == "categorical" and obs.categories and ref.categories:
@@ -285,12 +287,13 @@ def _null_rate(name: str, obs: ColumnCounts, ref: ColumnCounts, place: dict, lev
 
 def _numeric_symptoms(
     column, obs: ColumnCounts, ref: ColumnCounts, shift: float, place: dict, level: str, is_score: bool,
-    test: tuple[float, int],
+    test: tuple[float, int] | None,
 ) -> list[Symptom]:
     """Zero fill, stuck value, out of range, unit change and ``shift`` (the distribution effect,
     computed once by the caller, which also looks for swaps with it); ``test``, the histograms'
     chi-square of homogeneity and its degrees of freedom, is the evidence of a unit change and a
-    shift (see :func:`significant_only`)."""
+    shift (see :func:`significant_only`); None (and ``shift`` 0) where the cell's share had too
+    few rows to compare histograms, whose counts every row keeps are still checked."""
     name = column.name
     found = []
     evidence = {"level": level, "cell_rows": obs.rows}
@@ -308,7 +311,7 @@ def _numeric_symptoms(
                              ref.out_of_range_rate, obs.out_of_range_rate, **place,
                              evidence={**evidence, "typical_range": [column.edges[0], column.edges[-1]],
                                        "observed_min": obs.minimum, "observed_max": obs.maximum}))
-    factor = _unit_factor(obs, ref)
+    factor = _unit_factor(obs, ref) if test is not None else None
     if factor is not None:
         found.append(Symptom("unit_change", (name,), obs.non_null, abs(math.log10(obs.mean / ref.mean)),
                              ref.mean, obs.mean, **place, evidence={**evidence, "factor": factor, "chi_square": test}))
