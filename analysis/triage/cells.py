@@ -7,14 +7,21 @@ read once, grouped by the finest cell (time bucket x every group column), into a
 table (dropped after); the per-group and all-rows cells are then rolled up from that table, not
 from the rows. GROUPING SETS over the rows would re-aggregate every row once per group
 column, several times the cost on a 10M-row log.
+
+A check of a log larger than its share (:mod:`analysis.triage.share`) may count the
+histograms' inner bins on the share instead (``shapes``): only the distribution tests read
+them, and they are about a third of the cells' one pass over every row (103 of its 289
+aggregates on the benchmark log; performance log, h17c, h15checks). The nulls, zeros, moments, extremes and the
+counts outside the typical range (the outer bins) still count every row.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -23,6 +30,7 @@ from analysis.data.roles import PROFILE_BATCH_COLUMNS
 from analysis.dataset import Dataset
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import Sql, ident, select, where_clause
+from analysis.scope import Scope
 from analysis.store import Store
 
 FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL")
@@ -36,6 +44,9 @@ class ColumnCounts:
     below the first edge and one at or above the last (the edges start and end at the
     reference's typical range, so the outer bins are the out-of-range values).
     ``categories`` maps a value (as text) to its count, for categorical columns.
+    ``outside`` is set when ``bins`` were counted on a share of the cell's rows: the counts
+    below the first edge and at or above the last over every row the cell counts (None:
+    ``bins``' own outer counts are those).
     """
 
     rows: int
@@ -47,6 +58,7 @@ class ColumnCounts:
     total_sq: float = 0.0
     bins: tuple[int, ...] = ()
     categories: dict[str, int] = field(default_factory=dict)
+    outside: tuple[int, int] | None = None
 
     @property
     def null_rate(self) -> float:
@@ -73,16 +85,29 @@ class ColumnCounts:
         return counts / counts.sum() if counts.sum() else counts
 
     @property
+    def histogram_rows(self) -> int:
+        """The values ``bins`` counts: ``non_null``, or the share's when counted on one."""
+        return sum(self.bins)
+
+    @property
+    def out_of_range(self) -> int:
+        """Values outside the typical range, over every row the cell counts."""
+        if self.outside is not None:
+            return sum(self.outside)
+        return self.bins[0] + self.bins[-1] if self.bins else 0
+
+    @property
     def out_of_range_rate(self) -> float:
         if not self.bins or not self.non_null:
             return 0.0
-        return (self.bins[0] + self.bins[-1]) / self.non_null
+        return self.out_of_range / self.non_null
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "rows": self.rows, "non_null": self.non_null, "zeros": self.zeros,
             "minimum": self.minimum, "maximum": self.maximum, "total": self.total,
             "total_sq": self.total_sq, "bins": list(self.bins), "categories": dict(self.categories),
+            **({"outside": list(self.outside)} if self.outside is not None else {}),
         }
 
     @classmethod
@@ -93,6 +118,7 @@ class ColumnCounts:
             total=float(data.get("total", 0.0)), total_sq=float(data.get("total_sq", 0.0)),
             bins=tuple(int(b) for b in data.get("bins", ())),
             categories={str(k): int(v) for k, v in (data.get("categories") or {}).items()},
+            outside=tuple(int(n) for n in data["outside"]) if data.get("outside") is not None else None,
         )
 
 
@@ -128,13 +154,18 @@ def count_cells(
     condition: Sql | None,
     bucket_sql: str | None,
     cancel: CancelToken = NEVER_CANCELLED,
+    shapes: Scope | None = None,
 ) -> list[Cell]:
     """The all-rows and per-group cells of every bucket (one bucket, None, without ``bucket_sql``),
     counted over batches of columns: one pass over thousands of columns' measures (tens of
-    thousands of aggregates) takes DuckDB minutes to plan, batches of them seconds."""
+    thousands of aggregates) takes DuckDB minutes to plan, batches of them seconds.
+
+    ``shapes`` (a share of the same rows, on the same store) is where the histograms of the
+    numeric columns with inner edges are counted, their counts outside the typical range
+    still over every row (:attr:`ColumnCounts.outside`)."""
     cells: dict[tuple, Cell] = {}
     for batch in _column_batches(spec):
-        for cell in _count_batch(store, dataset, batch, condition, bucket_sql, cancel):
+        for cell in _count_batch(store, dataset, batch, condition, bucket_sql, cancel, shapes):
             key = (cell.bucket, cell.group)
             cells[key] = replace(cells[key], columns={**cells[key].columns, **cell.columns}) if key in cells else cell
     return list(cells.values())
@@ -177,15 +208,42 @@ def _column_batches(spec: CellSpec) -> list[CellSpec]:
     return batches
 
 
+CELL_KEYS = ["bucket", "group_index", "group_value"]
+"""The columns that name a rolled-up cell (:func:`_rollup_sql`)."""
+
+
 def _count_batch(
     store: Store, dataset: Dataset, spec: CellSpec, condition: Sql | None, bucket_sql: str | None,
-    cancel: CancelToken,
+    cancel: CancelToken, shapes: Scope | None = None,
 ) -> list[Cell]:
     """:func:`count_cells` for one batch of columns."""
-    fine = store.new_name("check_cells")
-    measures = _fine_measures(spec, dataset)
-    keys = ["bucket"] + [f"g{j}" for j in range(len(spec.groups))]
+    shaped = _shaped(spec) if shapes is not None else frozenset()
+    measures = _fine_measures(spec, dataset, shaped)
     bucket = bucket_sql or "CAST(NULL AS TIMESTAMP)"
+    with _fine_table(store, dataset, spec, measures, condition, bucket, cancel) as fine:
+        frame = store.df(_rollup_sql(fine, _fine_keys(spec), measures, len(spec.groups)), cancel)
+        categories = _category_counts(store, dataset, spec, fine, condition, bucket, cancel)
+    if shaped:
+        frame = frame.merge(_share_histograms(shapes, spec, shaped, bucket, cancel), how="left", on=CELL_KEYS)
+    return _cells(frame, spec, categories, shaped)
+
+
+def _shaped(spec: CellSpec) -> frozenset[int]:
+    """The numeric columns (by index) whose histograms a share can count: those with inner
+    edges (with two edges or fewer every bin is an outer one, counted over every row anyway)."""
+    return frozenset(i for i, (_, edges) in enumerate(spec.numeric) if len(edges) > 2)
+
+
+def _fine_keys(spec: CellSpec) -> list[str]:
+    return ["bucket"] + [f"g{j}" for j in range(len(spec.groups))]
+
+
+@contextmanager
+def _fine_table(store: Store, dataset: Dataset, spec: CellSpec, measures: list[tuple[str, str, str]],
+                condition: Sql | None, bucket: str, cancel: CancelToken) -> Iterator[str]:
+    """A table of ``measures`` per finest cell (bucket x every group column) of the rows in
+    ``condition``, dropped on leaving the block."""
+    fine = store.new_name("check_cells")
     key_exprs = [f"{bucket} AS bucket"] + [
         f"CAST({ident(g)} AS VARCHAR) AS g{j}" for j, g in enumerate(spec.groups)
     ]
@@ -198,15 +256,28 @@ def _count_batch(
     )
     try:
         store.execute(create, cancel)
-        frame = store.df(_rollup_sql(fine, keys, measures, len(spec.groups)), cancel)
-        categories = _category_counts(store, dataset, spec, fine, condition, bucket, cancel)
+        yield fine
     finally:
         store.execute(f"DROP TABLE IF EXISTS {ident(fine)}")
-    return _cells(frame, spec, categories)
 
 
-def _fine_measures(spec: CellSpec, dataset: Dataset) -> list[tuple[str, str, str]]:
-    """(name, aggregate over rows, how it rolls up) for every measure of the fine table."""
+def _share_histograms(shapes: Scope, spec: CellSpec, shaped: frozenset[int], bucket: str,
+                      cancel: CancelToken) -> pd.DataFrame:
+    """The ``shaped`` columns' values and counts below each edge in every cell of the share,
+    rolled up as the cells are (``c{i}_hnn``, ``c{i}_h{k}``)."""
+    measures = []
+    for i in sorted(shaped):
+        column, edges = spec.numeric[i]
+        x = finite_double(column, shapes.dataset.column(column).dtype)
+        measures += [(f"c{i}_hnn", f"count({x})", "sum")]
+        measures += [(f"c{i}_h{k}", f"count_if({x} < {float(e)!r})", "sum") for k, e in enumerate(edges)]
+    with _fine_table(shapes.store, shapes.dataset, spec, measures, shapes.condition, bucket, cancel) as fine:
+        return shapes.store.df(_rollup_sql(fine, _fine_keys(spec), measures, len(spec.groups)), cancel)
+
+
+def _fine_measures(spec: CellSpec, dataset: Dataset, shaped: frozenset[int] = frozenset()) -> list[tuple[str, str, str]]:
+    """(name, aggregate over rows, how it rolls up) for every measure of the fine table; a
+    ``shaped`` column's histogram is counted on a share, so here only its first and last edges."""
     measures = [("n", "count(*)", "sum")]
     for i, (column, edges) in enumerate(spec.numeric):
         x = finite_double(column, dataset.column(column).dtype)
@@ -218,7 +289,8 @@ def _fine_measures(spec: CellSpec, dataset: Dataset) -> list[tuple[str, str, str
             (f"c{i}_s", f"sum({x})", "sum"),
             (f"c{i}_ss", f"sum({x} * {x})", "sum"),
         ]
-        measures += [(f"c{i}_e{k}", f"count_if({x} < {float(e)!r})", "sum") for k, e in enumerate(edges)]
+        counted = (0, len(edges) - 1) if i in shaped else range(len(edges))
+        measures += [(f"c{i}_e{k}", f"count_if({x} < {float(edges[k])!r})", "sum") for k in counted]
     for i, column in enumerate(spec.categorical + spec.other):
         measures.append((f"t{i}_nn", f"count({ident(column)})", "sum"))
     for i, (_, expr) in enumerate(spec.outcomes):
@@ -312,9 +384,12 @@ def _count_other_categories(store: Store, dataset: Dataset, spec: CellSpec, cond
             counts.setdefault((_bucket(row[0]), -1, None, others[i]), {})[row[1 + i]] = int(row[-1])
 
 
-def _cells(frame: pd.DataFrame, spec: CellSpec, categories: dict[tuple, dict[str, int]]) -> list[Cell]:
+def _cells(frame: pd.DataFrame, spec: CellSpec, categories: dict[tuple, dict[str, int]],
+           shaped: frozenset[int] = frozenset()) -> list[Cell]:
     """The rolled-up rows as cells, read column by column (one numpy array per measure):
-    a 10M-row log gives hundreds of cells of dozens of columns, too many for row-wise pandas."""
+    a 10M-row log gives hundreds of cells of dozens of columns, too many for row-wise pandas.
+    A ``shaped`` column's bins are the share's (``c{i}_h*``, none in a cell the share has no
+    rows of), its counts outside the typical range every row's."""
     buckets = [_bucket(b) for b in frame["bucket"]]
     indexes = frame["group_index"].astype(int).tolist()
     values = [None if i < 0 else str(v) for i, v in zip(indexes, frame["group_value"])]
@@ -322,15 +397,18 @@ def _cells(frame: pd.DataFrame, spec: CellSpec, categories: dict[tuple, dict[str
     columns: list[dict[str, ColumnCounts]] = [{} for _ in buckets]
     for i, (column, edges) in enumerate(spec.numeric):
         non_null = _ints(frame[f"c{i}_nn"])
-        below = [np.nan_to_num(frame[f"c{i}_e{k}"].to_numpy(dtype=float)) for k in range(len(edges))]
-        cumulative = np.column_stack([np.zeros(len(frame)), *below, non_null]).astype(np.int64)
-        bins = np.diff(cumulative, axis=1).tolist()
+        if i in shaped:
+            bins = _bins(frame, f"c{i}_h", len(edges), _ints(frame[f"c{i}_hnn"]))
+            below, not_above = _ints(frame[f"c{i}_e0"]), _ints(frame[f"c{i}_e{len(edges) - 1}"])
+            outside = [(low, n - high) for low, high, n in zip(below, not_above, non_null)]
+        else:
+            bins, outside = _bins(frame, f"c{i}_e", len(edges), non_null), [None] * len(frame)
         zeros, minimum, maximum = _ints(frame[f"c{i}_z"]), _floats(frame[f"c{i}_min"]), _floats(frame[f"c{i}_max"])
         total, total_sq = _floats(frame[f"c{i}_s"]), _floats(frame[f"c{i}_ss"])
         for r, cell_columns in enumerate(columns):
             cell_columns[column] = ColumnCounts(
                 rows=rows[r], non_null=non_null[r], zeros=zeros[r], minimum=minimum[r], maximum=maximum[r],
-                total=total[r] or 0.0, total_sq=total_sq[r] or 0.0, bins=tuple(bins[r]),
+                total=total[r] or 0.0, total_sq=total_sq[r] or 0.0, bins=tuple(bins[r]), outside=outside[r],
             )
     for i, column in enumerate(spec.categorical + spec.other):
         non_null = _ints(frame[f"t{i}_nn"])
@@ -352,6 +430,13 @@ def _cells(frame: pd.DataFrame, spec: CellSpec, categories: dict[tuple, dict[str
         )
         for r in range(len(buckets))
     ]
+
+
+def _bins(frame: pd.DataFrame, prefix: str, edges: int, values: list[int]) -> list[list[int]]:
+    """Each row's histogram from its counts below each edge (``{prefix}{k}``) and its ``values``."""
+    below = [np.nan_to_num(frame[f"{prefix}{k}"].to_numpy(dtype=float)) for k in range(edges)]
+    cumulative = np.column_stack([np.zeros(len(frame)), *below, values]).astype(np.int64)
+    return np.diff(cumulative, axis=1).tolist()
 
 
 def _bucket(value: Any) -> dt.datetime | None:

@@ -292,7 +292,8 @@ def _checked(store: Store, dataset: Dataset, roles: RoleMap, profile, since: Sql
         counted = counted or (whole if share else None)
         with FirstRows(rows) as first_rows:
             symptoms = run_checks(rows.with_condition(since), profile, cancel=cancel, first_rows=first_rows,
-                                  counted=counted.with_condition(since) if counted else None)
+                                  counted=counted.with_condition(since) if counted else None,
+                                  shapes_on_share=share is not None)
             progress(0.6, "Ranking findings")
             findings = triage(rows, symptoms, profile=profile, cancel=cancel, first_rows=first_rows)
         progress(0.9, "Looking at how labels arrive")

@@ -107,13 +107,16 @@ def check_bucket(start: dt.datetime, end: dt.datetime) -> Bucket:
 def run_checks(scope: Scope, profile: Profile, bucket: Bucket | None = None,
                group_columns: Sequence[str] | None = None, min_rows: int = MIN_ROWS,
                cancel: CancelToken = NEVER_CANCELLED, progress: Progress = no_progress,
-               first_rows: FirstRows | None = None, counted: Scope | None = None) -> list[Symptom]:
+               first_rows: FirstRows | None = None, counted: Scope | None = None,
+               shapes_on_share: bool = False) -> list[Symptom]:
     """Every symptom of the rows matching ``condition`` against ``profile``; ``first_rows``
     is shared with the caller's later steps (triage) when given, else made once for this run.
 
     ``counted`` is where the schema and the cells are read when they are not ``scope``'s: the
     whole table on a cluster (the same columns, roles and condition), when ``scope`` holds rows
-    pulled from it; the row-level scans then read the pulled rows."""
+    pulled from it; the row-level scans then read the pulled rows. ``shapes_on_share``: ``scope``
+    is a share of ``counted``'s rows on the same store, where the histograms the distribution
+    tests read are counted (:func:`analysis.triage.cells.count_cells`)."""
     counted = counted or scope
     dataset, roles = counted.dataset, scope.roles
     progress(0.0, "Comparing the schema with the reference")
@@ -133,7 +136,8 @@ def run_checks(scope: Scope, profile: Profile, bucket: Bucket | None = None,
     )
     progress(0.1, "Counting rows per time bucket and group")
     bucket_sql = bucket.sql(timestamp_expr(dataset, roles)) if bucket is not None and roles.timestamp else None
-    cells = count_cells(counted.store, dataset, spec, counted.condition, bucket_sql, cancel)
+    cells = count_cells(counted.store, dataset, spec, counted.condition, bucket_sql, cancel,
+                        shapes=scope if shapes_on_share else None)
     progress(0.8, "Comparing each cell with the reference")
     width = dt.timedelta(seconds=bucket.seconds) if bucket is not None and bucket_sql else None
     tested: list[tuple[float, int]] = []
@@ -244,12 +248,14 @@ def _cell_symptoms(
         and reference.columns[column.name].rows >= min_rows
         and not (column.name in model_side and per_version_only)
     ]
-    histograms = [(c, obs, ref) for c, obs, ref in checked
-                  if c.kind == "numeric" and obs.non_null >= min_rows and ref.non_null >= min_rows]
+    numeric = {c.name for c, obs, ref in checked
+               if c.kind == "numeric" and obs.non_null >= min_rows and ref.non_null >= min_rows}
+    # a histogram counted on a share needs as many of the share's rows to be compared
+    histograms = [(c, obs, ref) for c, obs, ref in checked if c.name in numeric and obs.histogram_rows >= min_rows]
     observed_bins, reference_bins = [obs.bins for _, obs, _ in histograms], [ref.bins for _, _, ref in histograms]
     shifts = dict(zip([c.name for c, _, _ in histograms], _distribution_effects(
         observed_bins, reference_bins,
-        [obs.non_null for _, obs, _ in histograms], [ref.non_null for _, _, ref in histograms],
+        [obs.histogram_rows for _, obs, _ in histograms], [ref.non_null for _, _, ref in histograms],
     )))
     tests = dict(zip([c.name for c, _, _ in histograms], zip(*_homogeneity(observed_bins, reference_bins))))
     tested += tests.values()
@@ -257,10 +263,10 @@ def _cell_symptoms(
     shifted: list[str] = []
     for column, obs, ref in checked:
         found += _null_rate(column.name, obs, ref, place, level)
-        if column.name in shifts:
-            shift = shifts[column.name]
+        if column.name in numeric:
+            shift = shifts.get(column.name, 0.0)
             found += _numeric_symptoms(column, obs, ref, shift, place, level, column.name in roles.scores,
-                                       tests[column.name])
+                                       tests.get(column.name))
             if shift >= DISTRIBUTION_MIN_EFFECT:
                 shifted.append(column.name)
         elif column.kind == "categorical" and obs.categories and ref.categories:
@@ -281,12 +287,13 @@ def _null_rate(name: str, obs: ColumnCounts, ref: ColumnCounts, place: dict, lev
 
 def _numeric_symptoms(
     column, obs: ColumnCounts, ref: ColumnCounts, shift: float, place: dict, level: str, is_score: bool,
-    test: tuple[float, int],
+    test: tuple[float, int] | None,
 ) -> list[Symptom]:
     """Zero fill, stuck value, out of range, unit change and ``shift`` (the distribution effect,
     computed once by the caller, which also looks for swaps with it); ``test``, the histograms'
     chi-square of homogeneity and its degrees of freedom, is the evidence of a unit change and a
-    shift (see :func:`significant_only`)."""
+    shift (see :func:`significant_only`); None (and ``shift`` 0) where the cell's share had too
+    few rows to compare histograms, whose counts every row keeps are still checked."""
     name = column.name
     found = []
     evidence = {"level": level, "cell_rows": obs.rows}
@@ -300,11 +307,11 @@ def _numeric_symptoms(
     oor_effect = obs.out_of_range_rate - ref.out_of_range_rate
     if column.enough_draws and _share_rose(oor_effect, ref.out_of_range_rate, obs.non_null,
                                                 OUT_OF_RANGE_MIN_EFFECT):
-        found.append(Symptom("out_of_range", (name,), obs.bins[0] + obs.bins[-1], oor_effect,
+        found.append(Symptom("out_of_range", (name,), obs.out_of_range, oor_effect,
                              ref.out_of_range_rate, obs.out_of_range_rate, **place,
                              evidence={**evidence, "typical_range": [column.edges[0], column.edges[-1]],
                                        "observed_min": obs.minimum, "observed_max": obs.maximum}))
-    factor = _unit_factor(obs, ref)
+    factor = _unit_factor(obs, ref) if test is not None else None
     if factor is not None:
         found.append(Symptom("unit_change", (name,), obs.non_null, abs(math.log10(obs.mean / ref.mean)),
                              ref.mean, obs.mean, **place, evidence={**evidence, "factor": factor, "chi_square": test}))

@@ -79,7 +79,7 @@ def test_the_share_holds_whole_requests_about_the_stated_share(demo_files, store
 
 
 def test_every_output_states_the_share_and_the_json_holds_its_rows(shared_check, demo_files):
-    sentence = (f"row scans, localisation, examples and the findings' row counts: computed on a "
+    sentence = (f"distribution tests, row scans, localisation, examples and the findings' row counts: computed on a "
                 f"{shared_check.share.rows:,}-row share of 200,000 rows (1 in 2 requests, by a hash of request_id)")
     text = report_text(shared_check)
     assert text.splitlines()[0] == sentence

@@ -15,5 +15,5 @@ def test_a_check_on_a_share_says_so_in_the_header(app_window, qtbot, window_demo
     panel = run_checks(qtbot, app_window)
     share = panel._last_runs[app_window.session.active.name].share
     assert share is not None and share.of_rows == 20_000 and share.every == 2
-    assert (f"row scans, localisation, examples and the findings' row counts: computed on a {share.rows:,}-row "
-            f"share of 20,000 rows (1 in 2 requests, by a hash of request_id)") in panel.caption.text()
+    assert (f"distribution tests, row scans, localisation, examples and the findings' row counts: computed on a "
+            f"{share.rows:,}-row share of 20,000 rows (1 in 2 requests, by a hash of request_id)") in panel.caption.text()
