@@ -531,8 +531,8 @@ def test_check_on_spark_counts_its_cells_on_the_cluster(spark_url, spark_store, 
     counted = {}
     real_count_cells = checks.count_cells
 
-    def count_cells(on, *args):
-        cells = sorted(real_count_cells(on, *args), key=lambda cell: (str(cell.bucket), cell.group))
+    def count_cells(on, *args, **kwargs):
+        cells = sorted(real_count_cells(on, *args, **kwargs), key=lambda cell: (str(cell.bucket), cell.group))
         counted.setdefault(on.engine, cells)
         return cells
 
@@ -552,8 +552,8 @@ def test_check_on_spark_counts_its_cells_on_the_cluster(spark_url, spark_store, 
     assert any(cell.outcomes for cell in duckdb_cells) and any(cell.group for cell in duckdb_cells)
     assert_same(counted["spark"], duckdb_cells)
 
-    monkeypatch.setattr(checks, "count_cells", lambda on, *args: counted["spark"] if on.engine == "spark"
-                        else real_count_cells(on, *args))
+    monkeypatch.setattr(checks, "count_cells", lambda on, *args, **kwargs: counted["spark"] if on.engine == "spark"
+                        else real_count_cells(on, *args, **kwargs))
     profile = profile_reference(Scope(store, duck.dataset, duck.roles,
                                       reference_window(Scope(store, duck.dataset, duck.roles))))
     whole = checks.run_checks(Scope(store, duck.dataset, duck.roles), profile)
