@@ -684,7 +684,7 @@ class _Search:
         """The best slices in the caller's codes, with their intervals and tests."""
         entries = self.best.entries()
         binary = self._binary()
-        tests = [self._statistics(ids, binary) for _, _, ids, _, _ in entries]
+        tests = self._statistics([ids for _, _, ids, _, _ in entries], binary)
         p_values = np.ones(max(self.tested, len(entries)))
         p_values[: len(tests)] = [p for _, _, p in tests]
         adjusted = adjust_p_values(p_values, "by")
@@ -709,11 +709,16 @@ class _Search:
         """Whether every error is 0 or 1 (a misclassification), which decides the slices' tests."""
         return bool(np.all((self.errors == 0) | (self.errors == 1)))
 
-    def _statistics(self, ids: tuple[int, ...], binary: bool) -> tuple[float, float, float]:
-        inside = np.ones(self.n_rows, dtype=bool)
-        for i in ids:
-            inside &= self.codes[self.feature_of[i]] == self.code_of[i]
-        return slice_statistics(self.errors[inside], self.errors[~inside], binary=binary)
+    def _statistics(self, slices: list[tuple[int, ...]], binary: bool) -> list[tuple[float, float, float]]:
+        """Each slice's interval and p-value (:func:`slice_statistics`), ``slices`` given by
+        their predicates' ids."""
+        tests = []
+        for ids in slices:
+            inside = np.ones(self.n_rows, dtype=bool)
+            for i in ids:
+                inside &= self.codes[self.feature_of[i]] == self.code_of[i]
+            tests.append(slice_statistics(self.errors[inside], self.errors[~inside], binary=binary))
+        return tests
 
     def _rows_by_code(self, feature: int) -> np.ndarray:
         """Row numbers sorted by the feature's code (computed once per feature)."""
@@ -839,14 +844,23 @@ class _EngineSearch(_Search):
     def _binary(self) -> bool:
         return self._binary_errors
 
-    def _statistics(self, ids: tuple[int, ...], binary: bool) -> tuple[float, float, float]:
-        inside = " AND ".join(f"{ident(f'c{self.feature_of[i]}')} = {int(self.code_of[i]) - 1}" for i in ids)
-        moments = {bool(flag): Moments(int(size), float(total), float("nan") if variance is None else float(variance))
-                   for flag, size, total, variance in self.store.rows(
-                       f"SELECT inside, count(*), sum(e), var_samp(e) FROM "
-                       f"(SELECT ({inside}) AS inside, e FROM {self.table}) AS marked GROUP BY inside", self.cancel)}
-        nothing = Moments(0, 0.0, float("nan"))
-        return slice_statistics_of_moments(moments.get(True, nothing), moments.get(False, nothing), binary=binary)
+    def _statistics(self, slices: list[tuple[int, ...]], binary: bool) -> list[tuple[float, float, float]]:
+        """Every reported slice's moments inside and outside from one statement (one scan of the
+        scratch table; a statement per slice cost Spark its fixed ~0.2 s each), then the tests
+        on the client."""
+        if not slices:
+            return []
+        parts = []
+        for ids in slices:
+            inside = " AND ".join(f"{ident(f'c{self.feature_of[i]}')} = {int(self.code_of[i]) - 1}" for i in ids)
+            for where in (f"({inside})", f"NOT ({inside})"):
+                parts.append(f"count(*) FILTER (WHERE {where}), sum(e) FILTER (WHERE {where}), "
+                             f"var_samp(e) FILTER (WHERE {where})")
+        values = self.store.rows(f"SELECT {', '.join(parts)} FROM {self.table}", self.cancel)[0]
+        moments = [Moments(int(size), float(total or 0.0), float("nan") if variance is None else float(variance))
+                   for size, total, variance in zip(values[0::3], values[1::3], values[2::3])]
+        return [slice_statistics_of_moments(inside, outside, binary=binary)
+                for inside, outside in zip(moments[0::2], moments[1::2])]
 
 
 @dataclass(frozen=True)

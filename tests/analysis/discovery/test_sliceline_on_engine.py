@@ -47,4 +47,7 @@ def test_engine_passes_find_the_in_memory_searchs_slices(demo, error, monkeypatc
 
     assert_same_slices(on_engine, in_memory)
     assert max(pulled.returned) < loaded.dataset.row_count / 20  # aggregates, not rows
+    # the reported slices' tests read their moments in one statement, not one per slice (each a
+    # Spark request with its fixed cost)
+    assert sum("var_samp" in statement for statement in pulled) == 1
     assert not store.rows("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'sleuth_slice_codes%'")
