@@ -17,6 +17,7 @@ from typing import Sequence
 from analysis.errors import InputError
 from analysis.scope import Scope
 from analysis.triage import CHECK_SHARE_ROWS
+from analysis.triage.share import SHARE_SUBJECT
 from app import cli_rules
 from app.cli_engine import SAMPLED_COMMANDS, SPARK_COMMANDS, add_sample_option, check_sample_option, refuse_local_options
 from app.cli_queue import add_queue_commands, run_queue_command
@@ -179,9 +180,9 @@ def _add_check_command(sub) -> None:
     check.add_argument("--fail-on", choices=["alert", "warning"], help="exit 1 when a finding this severe exists")
     check.add_argument("--json", action="store_true", help="print {reference, findings: [...]} as JSON")
     add_sample_option(check, _positive_int,
-                      f"; without --engine, a log of more than N rows has its row-level parts (row scans, "
-                      f"localisation, examples, the findings' row counts) read on a share of about N rows, whole "
-                      f"requests chosen by a hash of the id (default {CHECK_SHARE_ROWS:,}; the cells count every row)")
+                      f"; without --engine, a log of more than N rows has its {SHARE_SUBJECT} computed on a share "
+                      f"of about N rows, whole requests chosen by a hash of the id (default {CHECK_SHARE_ROWS:,}; the "
+                      f"nulls, zeros, ranges and other counts still over every row)")
     _add_model_arguments(check, LOG_MODEL_HELP)
     add_role_arguments(check, LOG_ROLE_FLAGS, "roles of the checked log's columns; a reference's label is "
                                                "matched to the log's by role")
