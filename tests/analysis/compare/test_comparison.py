@@ -478,21 +478,37 @@ def test_discovery_share_is_drawn_from_evenly_spread_runs_of_candidate_rows(stor
     assert share == len(ids) / pairing.pairs
 
 
-@pytest.mark.parametrize("key", ["hash({})", "hash({}) % 7"])
-def test_pair_table_joined_on_hashed_ids_holds_exactly_the_pairs(store, tmp_path, monkeypatch, key):
-    """One-to-one pairs are stored from a join on a hash of the id; a key shared by several
-    ids (``% 7``: thousands of collisions) is caught by the row count and the pairs joined on
-    the id's text instead: either way the table holds each request once, with its own rows'
-    predictions, as pandas pairs them."""
+@pytest.mark.parametrize("swapped, key, tried", [
+    (None, "hash({})", ("position",)), (2500, "hash({})", ("position", "hash")), (0, "hash({})", ("hash",)),
+    (0, "hash({}) % 7", ("hash", "text"))])
+def test_pair_table_of_one_to_one_pairs_holds_exactly_the_pairs(store, tmp_path, monkeypatch, swapped, key, tried):
+    """One-to-one pairs are stored by position when both versions' rows come in the same
+    request order; two base rows swapped past the first LINED_UP_ROWS (2500) are caught by the
+    row count and the pairs joined on a hash of the id instead, two swapped among them (0) skip
+    the positional pass; a key shared by several ids (``% 7``: thousands of collisions) is
+    caught by the row count too and the pairs joined on the id's text. Whichever join is kept,
+    the table holds each request once, with its own rows' predictions, as pandas pairs them."""
     import analysis.compare.comparison as comparison
 
-    frame = _segment_regression(np.random.default_rng(5), 3000)
+    frame = _segment_regression(np.random.default_rng(5), 3000)  # v1's rows first, then v2's, same id order
+    if swapped is not None:
+        order = list(range(len(frame)))
+        order[swapped], order[swapped + 1] = swapped + 1, swapped
+        frame = frame.iloc[order]
     log = _load(store, tmp_path, frame)
     scope = Scope(store, log.dataset, log.roles)
     pairing = pair_versions(scope, "v1", "v2")
     monkeypatch.setattr(comparison, "HASHED_KEY", key)
+    joins, joined = [], comparison._pair_join
+
+    def recorded(*args, by="text", **kwargs):
+        joins.append(by)
+        return joined(*args, by=by, **kwargs)
+
+    monkeypatch.setattr(comparison, "_pair_join", recorded)
     with comparison.paired_view(scope, pairing) as view:
         stored = store.df(f'SELECT "_sleuth_row" AS r, _sleuth_b_pred AS pb, _sleuth_c_pred AS pc FROM "{view}" ORDER BY r')
+    assert tuple(joins) == tried
     frame = frame.reset_index(drop=True)
     expected = frame[frame.version == "v2"].reset_index().merge(frame[frame.version == "v1"], on="id",
                                                                suffixes=("_c", "_b")).sort_values("index")
