@@ -133,7 +133,7 @@ def test_an_example_shows_the_training_rows_trace_finds(qtbot, sync_tasks, windo
     from analysis.workspace.version_cards import VersionCard
     from app.commands import SaveVersionCard
 
-    session = Session()
+    session = Session(influence=window_demo_influence)
     opened = open_log(session, window_demo_files.log)
     session.run(SaveVersionCard(VersionCard(NEW_VERSION, training_snapshot=str(window_demo_files.training),
                                             model_file=str(window_demo_files.models[NEW_VERSION]))))
@@ -149,7 +149,6 @@ def test_an_example_shows_the_training_rows_trace_finds(qtbot, sync_tasks, windo
         _group(queue, "one failure", "new", None, {}, 1, items.assign(version=NEW_VERSION), opened.name)
     session.run(AttachWorkspace(workspace))
     view = MeetingView(session, sync_tasks, ["ana"])
-    view.cache = window_demo_influence
     qtbot.addWidget(view)
     view.show()
     qtbot.keyClick(view, Qt.Key_Right)
