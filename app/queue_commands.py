@@ -50,9 +50,13 @@ def session_traces(session: Session, dataset_name: str) -> dict[str, TrainingFil
     cards of its versions that name a training snapshot and a model (choosing them in the
     trace panel edits the card), trusted only when the person trusted that model file in this
     session (the trace panel asks, :class:`~app.commands.TrustModel`); a model that needs trust
-    and has none is refused by the worker, which groups that version without blame and says why."""
+    and has none is refused by the worker, which groups that version without blame and says why.
+    The snapshot's label and id are those the person chose for it, as the trace panel and the
+    meeting read it: the same preparation in the Session's influence cache, not a second one
+    under another label."""
     versions = set(session.version_orders.get(dataset_name, ()))
-    return {version: replace(source, trust=source.model_path in session.trusted_models)
+    return {version: replace(source, trust=source.model_path in session.trusted_models,
+                             roles=session.chosen_snapshot_roles(source.snapshot_paths[0]) or None)
             for version, source in traces_from_cards(session.version_cards).items()
             if not versions or version in versions}
 

@@ -125,7 +125,8 @@ class Session:
         self.store = store or Store()
         # what intakes searched and prepared, for the next intake of the same rows or model: the
         # failing slices (most of an intake's CPU) and the models' influence preparations (seconds
-        # each, for blame); the Session owns them for its life, as panels own their caches
+        # each, for blame); the Session owns them for its life. The trace panel and the meeting
+        # trace through the same influence cache, so the window prepares each model once
         self.discoveries = DiscoveryCache() if discoveries is None else discoveries
         self.influence = InfluenceCache() if influence is None else influence
         self.workspace: Workspace | None = None

@@ -8,7 +8,8 @@ measured on a worker when the log is open and kept in the group's evidence); the
 finding's sentence and cells; the training batch trace blames; last week's follow-up measured
 on the open log. Evidence that is missing says what to run to get it. Then up to :data:`~analysis.queue.meeting.EXAMPLES_PER_GROUP` of its failures one
 per screen, each with the row's values and, when its version card names a training snapshot,
-the training rows that most pushed the model to it (traced on a worker).
+the training rows that most pushed the model to it (traced on a worker, through the Session's
+influence cache: a model the trace panel or an intake prepared is not prepared again).
 
 Keys: → / Space / PgDown next, ← / PgUp previous, 1–9 toggle a cause tag, c g r l t f n decide,
 o owner, a note, Ctrl+Z / Ctrl+Shift+Z undo and redo, Esc end the meeting. Every change is a
@@ -51,7 +52,7 @@ from analysis.report.charts import bucket_labels
 from analysis.report.formatting import escape_html, p_value, percent
 from analysis.scope import Scope
 from analysis.slices import to_text
-from analysis.trace.tracer import InfluenceCache, TrainingFiles, trace_log_row
+from analysis.trace.tracer import TrainingFiles, trace_log_row
 from app.queue_commands import EditQueue, QueueChanged, session_queue
 from app.state import Changes, Session
 from app.tasks import HEAVY, TaskRunner
@@ -94,7 +95,6 @@ class MeetingView(QWidget):
         self.meeting = start_meeting(self.queue, attendees)
         self.screens = agenda_screens(self.queue)
         self.position = 0
-        self.cache = InfluenceCache()
         self.version_notes: dict[int, str] = {}
         """Why a group's slice could not be compared with the previous version, by group id."""
         self.comparing: set[int] = set()
@@ -298,7 +298,7 @@ class MeetingView(QWidget):
                                  card.model_file in self.session.trusted_models,
                                  self.session.chosen_snapshot_roles(card.training_snapshot))
         self.tasks.submit(trace_log_row, Scope(self.session.store, opened.dataset, opened.roles),
-                          int(item["row_number"]), training, self.cache, key=f"{key}:trace", lane=HEAVY,
+                          int(item["row_number"]), training, self.session.influence, key=f"{key}:trace", lane=HEAVY,
                           label="Tracing a failure to its training rows",
                           on_result=lambda trace, at=self.position: self._show_trace(at, trace),
                           on_error=lambda error: self.training_caption.setText(

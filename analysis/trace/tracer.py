@@ -260,7 +260,8 @@ class PreparedInfluence:
 
 
 class InfluenceCache:
-    """The one-time influence preparation per (snapshot, model file, its mtime), kept for the session.
+    """The one-time influence preparation per snapshot and model file as written (see
+    :func:`_cache_key`), kept for the session.
 
     Preparing (reading the snapshot, loading the model, a Hessian or per-tree pass) takes
     seconds; every later row of the same model is then a fraction of a second. The lock makes
@@ -552,10 +553,24 @@ def _failed(dataset: Dataset, roles: RoleMap) -> Sql:
 
 def _cache_key(snapshot_paths: Sequence[str], model_path: str | Path | None,
                snapshot_roles: Mapping[Role, str] | None = None) -> tuple:
+    """What a preparation depends on: the snapshot's and the model's files as they are on disk
+    now, and the roles named for the snapshot. A version card pointed at other files, a file
+    rewritten in place (a retrained model, a re-exported snapshot) or a label named differently
+    is a new key, so the cache never serves the preparation of what the files held before."""
+    snapshots = tuple(str(p) for p in snapshot_paths)
     model = str(model_path) if model_path else None
-    mtime = os.path.getmtime(model) if model and os.path.exists(model) else None
     named = tuple(sorted((role.value, column) for role, column in (snapshot_roles or {}).items()))
-    return tuple(str(p) for p in snapshot_paths), model, mtime, named
+    return (snapshots, tuple(_written(p) for p in snapshots), model, _written(model) if model else None, named)
+
+
+def _written(path: str) -> tuple[int, int] | None:
+    """When ``path`` was last written and its size; None when it is not on disk (a glob, a URL,
+    a moved file, which the preparation then reports)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
 
 
 def _prepared(cache: InfluenceCache, store: Store, training_files: TrainingFiles, log: LoadedLog,

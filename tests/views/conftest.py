@@ -44,8 +44,9 @@ def window_demo_influence():
     """One influence cache for the tests that trace or blame rows of the 20k demo with its own
     snapshot and models, as one window keeps each model's preparation for the next rows: each
     model is prepared once per worker, not in every test (2-3 CPU-s each time). The traces
-    are the same from a kept preparation; a test that counts preparations (test_trace.py's
-    first) gives its panel a cache of its own."""
+    are the same from a kept preparation. A test passes it to its Session, whose cache every
+    view traces through; one that counts preparations (test_trace.py's first) gives its Session
+    a cache of its own."""
     from analysis.trace.tracer import InfluenceCache
 
     return InfluenceCache()

@@ -125,15 +125,17 @@ def test_meeting_mode_by_keys_alone(meeting, qtbot, monkeypatch):
 
 
 def test_an_example_shows_the_training_rows_trace_finds(qtbot, sync_tasks, window_demo_files, window_demo_influence,
-                                                        store, tmp_path):
+                                                        tmp_path):
     """On the 20k demo: its training snapshot and models are the full demo's (the same seed). The
-    view's model preparation is the session's; the trace compared with is the command line's."""
+    view's model preparation is the session's, and the trace compared with is the tracer's
+    through it (that this trace is the command line's, for the meeting too, is test_trace.py's
+    first test, whose preparations are counted: a second one here was seconds of CPU)."""
     from analysis.demo.models import NEW_VERSION
-    from analysis.trace.tracer import TraceSettings, TrainingFiles, trace_prediction
+    from analysis.trace.tracer import TrainingFiles, trace_log_row
     from analysis.workspace.version_cards import VersionCard
     from app.commands import SaveVersionCard
 
-    session = Session()
+    session = Session(influence=window_demo_influence)
     opened = open_log(session, window_demo_files.log)
     session.run(SaveVersionCard(VersionCard(NEW_VERSION, training_snapshot=str(window_demo_files.training),
                                             model_file=str(window_demo_files.models[NEW_VERSION]))))
@@ -149,18 +151,18 @@ def test_an_example_shows_the_training_rows_trace_finds(qtbot, sync_tasks, windo
         _group(queue, "one failure", "new", None, {}, 1, items.assign(version=NEW_VERSION), opened.name)
     session.run(AttachWorkspace(workspace))
     view = MeetingView(session, sync_tasks, ["ana"])
-    view.cache = window_demo_influence
     qtbot.addWidget(view)
     view.show()
     qtbot.keyClick(view, Qt.Key_Right)
     source = TrainingFiles([str(window_demo_files.training)], window_demo_files.models[NEW_VERSION])
-    expected = trace_prediction(store, source, [str(window_demo_files.log)], request,
-                                TraceSettings(version=NEW_VERSION))["harmful"][:5]
+    traced = trace_log_row(Scope(session.store, opened.dataset, opened.roles), position, source, window_demo_influence)
+    expected = traced.harmful[:5]
+    assert str(traced.request_id) == request and traced.correct is False
     assert "pushed the model" in view.training_caption.text()
     assert [view.training.item(r, 0).text() for r in range(view.training.rowCount())] == [
-        f"{row['score']:+.3g}" for row in expected]
+        f"{row.score:+.3g}" for row in expected]
     assert [view.training.item(r, 1).text() for r in range(view.training.rowCount())] == [
-        str(row["label"]) for row in expected]
+        str(row.label) for row in expected]
     view.close()
     session.close()
 

@@ -175,12 +175,11 @@ def test_a_traced_row_is_queued(qtbot, sync_tasks, window_demo_files, window_dem
     from tests.views.panels.test_trace import _cards, _failed_positions
     from views.panels.trace import TracePanel
 
-    session = Session()
+    session = Session(influence=window_demo_influence)
     open_log(session, window_demo_files.log)
     session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
     keep_check(session, window_demo_check)
     panel = _show(qtbot, TracePanel(session, sync_tasks))
-    panel.cache = window_demo_influence
     _cards(session, window_demo_files)
     (position, request), = _failed_positions(window_demo_files, NEW_VERSION, 1)
     session.run(SelectRow(position))
@@ -382,4 +381,35 @@ def test_the_first_intake_of_a_log_with_no_check_kept_groups_the_swap_by_its_fin
     assert group.title in _agenda_titles(panel)
     assert any(f.kind == "swap" for f in session.findings)
     assert any(f["kind"] == "swap" for f in session.workspace.findings(session.active.name)[1])
+    session.close()
+
+
+def test_intake_traces_through_the_training_files_the_trace_panel_reads(window_demo_files):
+    """A label and id chosen for the training snapshot in the roles dialog are read by the
+    intake's blame as by the trace panel and the meeting: the same key in the Session's
+    influence cache (one preparation of the model for the window, issue 12), under the label
+    the person chose rather than the one the names suggest."""
+    from dataclasses import replace
+
+    from analysis.data.roles import Role
+    from analysis.demo.models import NEW_VERSION
+    from analysis.trace.tracer import InfluenceCache
+    from analysis.workspace.version_cards import VersionCard
+    from app.commands import SaveVersionCard, SetRoles
+    from app.queue_commands import session_traces
+
+    session = Session()
+    log = open_log(session, window_demo_files.log)
+    snapshot = open_log(session, window_demo_files.training, kind="training")
+    chosen = replace(snapshot.roles.with_role("is_fraud", Role.LABEL).with_role("row_id", Role.ID),
+                     chosen=("label", "id"))
+    session.run(SetRoles(snapshot.name, chosen))
+    model = str(window_demo_files.models[NEW_VERSION])
+    session.run(SaveVersionCard(VersionCard(NEW_VERSION, training_snapshot=str(window_demo_files.training),
+                                            model_file=model)))
+    traced = session_traces(session, log.name)[NEW_VERSION]
+    named = session.chosen_snapshot_roles(str(window_demo_files.training))
+    assert named == {Role.LABEL: "is_fraud", Role.ID: "row_id"} and traced.roles == named
+    panel_key = InfluenceCache.key([str(window_demo_files.training)], model, named)  # as the panel keys its trace
+    assert InfluenceCache.key(traced.snapshot_paths, traced.model_path, traced.roles) == panel_key
     session.close()

@@ -28,7 +28,7 @@ def small_screen_window(qapp, tmp_path_factory, window_demo_files, window_demo_c
     the models' influence preparations (the trace panel's and the queue intake's blame)."""
     workspace = ensure_demo_workspace(window_demo_files.log.parent, rows=WINDOW_DEMO_ROWS, seed=7)
     window = shared_window(tmp_path_factory, size=SMALL_SCREEN)
-    window.session.influence = window.trace_panel.cache = window_demo_influence
+    window.session.influence = window_demo_influence
     drawn = set()
     for stop in stops(window):
         stop.panel.sig_rendered.connect(lambda name=stop.name: drawn.add(name))

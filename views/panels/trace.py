@@ -43,7 +43,6 @@ from analysis.trace.suspects import CONCENTRATION_ALPHA
 from analysis.trace.tracer import (
     FAILURE_CAP,
     FailuresTrace,
-    InfluenceCache,
     NoLabelYet,
     RowTrace,
     TraceSettings,
@@ -118,7 +117,9 @@ class TracePanel(Panel):
     """Influential training rows for the selected log row, and the snapshot's suspect labels.
 
     The snapshot and model of a version are its version card's (choosing one here edits the
-    card); the model files the person trusted are the Session's, so every panel agrees.
+    card); the model files the person trusted are the Session's, so every panel agrees. So are the
+    models' influence preparations (:attr:`~app.state.Session.influence`): a model prepared here
+    is not prepared again by the meeting or a queue intake, nor theirs here.
     """
 
     title = "Trace"
@@ -128,7 +129,6 @@ class TracePanel(Panel):
 
     def __init__(self, session: Session, tasks: TaskRunner, parent: QWidget | None = None) -> None:
         super().__init__(session, tasks, parent)
-        self.cache = InfluenceCache()
         self.trace: RowTrace | None = None
         self.traced_name: str | None = None  # the dataset the shown trace's query row belongs to
         self.version: str | None = None  # the model version of the row (or failures) traced last
@@ -292,10 +292,11 @@ class TracePanel(Panel):
         if trust is None:
             return
         named = self.session.chosen_snapshot_roles(snapshot)
-        first = self.cache.key([snapshot], model or None, named) not in self.cache
+        cache = self.session.influence
+        first = cache.key([snapshot], model or None, named) not in cache
         self.show_empty("Preparing influence (once per model and snapshot)…" if first else f"Tracing row {row}…")
         self.run_job("trace", trace_log_row, Scope(self.session.store, opened.dataset, opened.roles), row,
-                     TrainingFiles([snapshot], model or None, trust, named), self.cache, lane=HEAVY,
+                     TrainingFiles([snapshot], model or None, trust, named), cache, lane=HEAVY,
                      label=f"Tracing row {row} to its training rows", on_done=self._show_trace,
                      on_error=self._show_error)
 
@@ -473,7 +474,7 @@ class TracePanel(Panel):
                                       f"{self.session.version_name(version)} (at most the worst {FAILURE_CAP:,})…")
         training = TrainingFiles([snapshot], model or None, trust, self.session.chosen_snapshot_roles(snapshot))
         self.run_job("failures", trace_failures, Scope(self.session.store, opened.dataset, opened.roles, condition),
-                     training, self.cache, TraceSettings(version=version), lane=HEAVY,
+                     training, self.session.influence, TraceSettings(version=version), lane=HEAVY,
                      label="Tracing the slice's failures to their training rows", on_done=self._show_failures,
                      on_error=self._show_failures_error)
 

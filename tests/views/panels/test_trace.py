@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 import analysis.trace.tracer as trace_module
+import views.meeting as meeting_module
 import views.panels.trace as trace_panel_module
 from analysis.demo.models import NEW_VERSION, OLD_VERSION
 from analysis.trace.model_files import load_model
@@ -44,10 +45,9 @@ def panel(qtbot, sync_tasks, window_demo_files, window_demo_influence):
     its jobs run inline: what these tests check (a trace equal to the CLI's, its cache, its
     slices, its refusals, the bad batch named) holds at a tenth of the full demo's rows. Its
     models' preparations are the session's (``window_demo_influence``)."""
-    session = Session()
+    session = Session(influence=window_demo_influence)
     open_log(session, window_demo_files.log)
     trace_panel = TracePanel(session, sync_tasks)
-    trace_panel.cache = window_demo_influence
     qtbot.addWidget(trace_panel)
     trace_panel.resize(1300, 800)
     trace_panel.show()
@@ -59,10 +59,15 @@ def _select(session, row):
     session.run(SelectRow(row))
 
 
-def test_trace_equals_the_cli_and_prepares_once_per_model(qtbot, panel, window_demo_files, store, monkeypatch):
+def test_trace_equals_the_cli_and_the_window_prepares_each_model_once(qtbot, panel, window_demo_files, store,
+                                                                     sync_tasks, tmp_path, monkeypatch):
+    """The panel traces two rows of one model, then meeting mode shows a failure of the same
+    model: the Session's one influence cache holds the preparation, made once for the window
+    (issue 12: the panel and the meeting each kept a cache and prepared the model again)."""
     assert panel.empty_message() == "Click a row of the table to trace it."
-    panel.cache = trace_module.InfluenceCache()  # the panel's own, as built: its preparations are counted
-    _cards(panel.session, window_demo_files)
+    session = panel.session
+    session.influence = trace_module.InfluenceCache()  # a new window's: its preparations are counted
+    _cards(session, window_demo_files)
     prepared = []
     original = trace_module._prepare
     monkeypatch.setattr(trace_module, "_prepare", lambda *a, **k: prepared.append(1) or original(*a, **k))
@@ -85,9 +90,38 @@ def test_trace_equals_the_cli_and_prepares_once_per_model(qtbot, panel, window_d
     assert panel.harmful.item(0, 0).data(trace_panel_module.SCORE_ROLE) == pytest.approx(1.0)
     assert expected["method"] in panel.caption.text()
 
+    assert trace_module.InfluenceCache.key(files.snapshot_paths, files.model_path) in session.influence
+
     _select(panel.session, second)
     assert str(panel.trace.request_id) == second_id
     assert prepared == [1]
+
+    meeting = _meeting_on(session, sync_tasks, first, first_id, tmp_path)
+    qtbot.addWidget(meeting)
+    meeting.show()
+    qtbot.keyClick(meeting, Qt.Key_Right)  # the group's first failure: the row the panel traced first
+    assert "pushed the model" in meeting.training_caption.text(), meeting.training_caption.text()
+    shown = [meeting.training.item(r, 0).text() for r in range(meeting.training.rowCount())]
+    assert shown == [f"{row['score']:+.3g}" for row in expected["harmful"][:meeting_module.TRAINING_ROWS_SHOWN]]
+    assert prepared == [1]
+    meeting.close()
+
+
+def _meeting_on(session, tasks, position, request, tmp_path):
+    """Meeting mode on ``session``'s log with one queued group: the new version's failure at
+    ``position`` (request ``request``), which the view traces through that version's card."""
+    from analysis.queue.failure_queue import FailureQueue
+    from analysis.workspace.workspace_file import Workspace
+    from app.commands import AttachWorkspace
+    from tests.views.test_meeting import _group
+
+    session.run(AttachWorkspace(Workspace.open(tmp_path / "review.sleuth")))
+    queue = FailureQueue(session.workspace)
+    items = pd.DataFrame({"row_key": [request], "row_number": [position], "version": [NEW_VERSION],
+                          "label": ["1"], "prediction": ["0"], "loss": [2.0], "observed_at": [pd.NaT]})
+    with queue.edit():
+        _group(queue, "one failure", "new", None, {}, 1, items, session.active.name)
+    return meeting_module.MeetingView(session, tasks, ["ana"])
 
 
 def test_a_training_row_is_compared_with_the_query_row(qtbot, panel, window_demo_files):
@@ -142,8 +176,8 @@ def test_empty_states_name_what_is_missing(qtbot, panel, window_demo_files, sync
 def test_training_and_query_rows_open_as_slices(qtbot, app_window, window_demo_files, window_demo_influence):
     open_demo(qtbot, app_window, window_demo_files)
     _cards(app_window.session, window_demo_files)
+    app_window.session.influence = window_demo_influence
     panel = app_window.trace_panel
-    panel.cache = window_demo_influence
     app_window.trace_dock.show()
     app_window.trace_dock.raise_()
     log_name = app_window.session.active_name
@@ -232,7 +266,7 @@ def test_a_trace_on_rows_pulled_from_spark_says_it_ran_on_a_sample(qtbot, sync_t
     from app.commands import AddDataset
     from app.state import OpenDataset, PulledLog
 
-    session = Session()
+    session = Session(influence=window_demo_influence)
     loaded = load_log(session.store, [str(window_demo_files.log)], check=False)
     sample = Sample(window_demo_files.log, loaded.dataset.row_count, 3_200_000_000, "sc://cluster:15002",
                     "amount < 900")
@@ -241,7 +275,6 @@ def test_a_trace_on_rows_pulled_from_spark_says_it_ran_on_a_sample(qtbot, sync_t
     session.run(AddDataset(OpenDataset(loaded.dataset, loaded.roles, "log", loaded.issues, pulled=pulled),
                            persist=False))
     panel = TracePanel(session, sync_tasks)
-    panel.cache = window_demo_influence
     qtbot.addWidget(panel)
     panel.show()
     try:
