@@ -106,7 +106,7 @@ def run_queue_command(args: argparse.Namespace, discoveries=None, checker=None) 
 def _add(queue, args, discoveries=None, checker=None) -> int:
     from analysis.data.open_log import load_log
     from analysis.queue.blame import TRACE_AT_MOST, attach_blame, blame_text
-    from analysis.trace.tracer import TrainingFiles
+    from analysis.trace.tracer import InfluenceCache, TrainingFiles
     from analysis.queue.followup import follow_up
     from analysis.queue.group_evidence import attach_version_evidence
     from analysis.queue.grouping import version_scope
@@ -132,12 +132,14 @@ def _add(queue, args, discoveries=None, checker=None) -> int:
         checked = (checker or check_dataset)(Scope(store, dataset, roles), queue.workspace.profile(dataset.name))
         queue.workspace.save_findings(dataset.name, checked.reference, [finding_to_dict(f) for f in checked.findings])
         findings = checked.findings
+    influence = InfluenceCache()  # the model intake's blame prepares is the one attach_blame tests each group with
     result = intake_log(queue, Scope(store, dataset, roles, condition), since_last_review=args.since_last_review,
                         sample=args.sample, findings=findings, traces=_traces(queue, store, dataset, roles, args),
-                        trace_at_most=args.trace_at_most or TRACE_AT_MOST, discoveries=discoveries)
+                        trace_at_most=args.trace_at_most or TRACE_AT_MOST, discoveries=discoveries,
+                        influence=influence)
     attach_version_evidence(queue, Scope(store, dataset, roles), result.groups)
     blamed = (attach_blame(queue, Scope(store, dataset, roles), result.groups,
-                           TrainingFiles(tuple(args.train), args.model, args.trust)) if args.train else [])
+                           TrainingFiles(tuple(args.train), args.model, args.trust), influence) if args.train else [])
     total = queue.total_failures()
     groups = [queue.group(g).to_dict(total) for g in dict.fromkeys(result.groups)]
     summary = {"added": result.added, "duplicates": result.duplicates, "counted": result.counted,

@@ -25,6 +25,7 @@ workspace (:func:`group_finding`).
 
 from __future__ import annotations
 
+from functools import cache, partial
 from typing import Any, Iterable
 
 from analysis.compare.comparison import CompareSettings, compare_versions
@@ -93,13 +94,13 @@ def shadow_version(scope: Scope, version: str) -> str | None:
     return shared[0][0] if shared else None
 
 
-def version_evidence(scope: Scope, predicate: Predicate, version: str,
-                     cancel: CancelToken = NEVER_CANCELLED) -> dict[str, Any]:
+def version_evidence(scope: Scope, predicate: Predicate, version: str, cancel: CancelToken = NEVER_CANCELLED,
+                     compared_with: tuple[str, str] | None = None) -> dict[str, Any]:
     """The slice's error rate in ``version`` and in the version it is compared with (see
-    :func:`comparison_base`), each with its 95% Wilson interval over its labelled rows, and
-    compare's test of the difference."""
+    :func:`comparison_base`; ``compared_with`` when the caller already has it), each with its
+    95% Wilson interval over its labelled rows, and compare's test of the difference."""
     store, dataset, roles = scope.store, scope.dataset, scope.roles
-    base, relation = comparison_base(scope, version)
+    base, relation = compared_with or comparison_base(scope, version)
     error = row_error_sql(dataset, roles, "misclass")
     version_text = f"CAST({ident(roles.model_version)} AS VARCHAR)"
     inside = to_sql(predicate) & Sql(f"({error}) IS NOT NULL AND {version_text} IN (?, ?)", (base, version))
@@ -120,20 +121,32 @@ def version_evidence(scope: Scope, predicate: Predicate, version: str,
 def attach_version_evidence(queue: FailureQueue, scope: Scope, group_ids: Iterable[int]) -> list[int]:
     """Measure each group (with a slice and a version, of this dataset) against the version
     before its own, or served alongside it, and keep it in the group's evidence; groups with
-    neither are left as they are. Returns the groups measured."""
+    neither are left as they are. Returns the groups measured.
+
+    Each version's comparison base is found once: an intake's groups share a version or two,
+    and finding it scans the log (each version's first request, then the requests it shares)."""
     dataset = scope.dataset
+    base_of = cache(partial(_comparison_base_or_none, scope))
     measured = []
     for group_id in dict.fromkeys(group_ids):
         group = queue.group(group_id)
-        if not comparable(group, dataset.name):
+        if not comparable(group, dataset.name) or base_of(group.version) is None:
             continue
         try:
-            found = version_evidence(scope, group.slice.predicate, group.version)
+            found = version_evidence(scope, group.slice.predicate, group.version, compared_with=base_of(group.version))
         except SchemaError:
             continue
         keep_version_evidence(queue, group, found)
         measured.append(group.id)
     return measured
+
+
+def _comparison_base_or_none(scope: Scope, version: str) -> tuple[str, str] | None:
+    """:func:`comparison_base`, or None when the version has nothing to be compared with."""
+    try:
+        return comparison_base(scope, version)
+    except SchemaError:
+        return None
 
 
 def keep_version_evidence(queue: FailureQueue, group: Group, found: dict[str, Any]) -> None:

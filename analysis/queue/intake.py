@@ -59,18 +59,19 @@ class IntakeResult:
 def intake_log(queue: FailureQueue, scope: Scope, *, since_last_review: bool = False, sample: int | None = None,
                findings: Sequence[Finding] = (), traces: Mapping[str | None, TrainingFiles] | None = None,
                trace_at_most: int = TRACE_AT_MOST, cancel: CancelToken = NEVER_CANCELLED,
-               discoveries: DiscoveryCache | None = None) -> IntakeResult:
+               discoveries: DiscoveryCache | None = None, influence: InfluenceCache | None = None) -> IntakeResult:
     """Queue the failures of ``dataset`` matching ``condition`` (and after the last review's data),
     grouped first by the check ``findings`` of the log whose rows they are, then by the training
     batch trace blames (versions in ``traces``, at most ``trace_at_most`` failures each), then by
-    failing slice (searches kept in the caller's ``discoveries``)."""
+    failing slice (searches kept in the caller's ``discoveries``, influence preparations in its
+    ``influence``: a caller that blames the groups next reuses the model prepared here)."""
     roles, condition = scope.roles, scope.condition
     if since_last_review:
         last = queue.last_period_end()
         if last is not None:
             condition = time_window(roles, last, None) & condition
-    found = find_failures(scope.with_condition(condition), findings, cancel, traces, trace_at_most=trace_at_most,
-                          discoveries=discoveries)
+    found = find_failures(scope.with_condition(condition), findings, cancel, traces, influence,
+                          trace_at_most=trace_at_most, discoveries=discoveries)
     return queue_failures(queue, found, sample)
 
 
