@@ -203,7 +203,7 @@ def test_demo_models_trace_a_failed_prediction(demo_files):
     from analysis.demo.world import FEATURES
 
     training = pd.read_parquet(demo_files.training).iloc[:8000]
-    log = pd.read_parquet(demo_files.log)
+    log = pd.read_parquet(demo_files.log, columns=["model_version", "prediction", "is_fraud", *FEATURES])
     for version, path in demo_files.models.items():
         model = load_model(path)
         assert model.kind in ("linear", "boosting")
