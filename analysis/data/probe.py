@@ -191,24 +191,30 @@ def _probe_one(con, file_format: str, path: str, first: bool = True) -> None:
         finally:
             con.execute(f"DETACH {alias}")
     elif file_format == "parquet" and not first:
-        _read_footer(con, path)
-        _check_list_levels(con, path)
+        _check_list_levels(con, path, _read_footer(con, path))
     else:
         con.execute(_probe_sql(file_format, path)).fetchall()
         if file_format == "parquet":
-            _check_list_levels(con, path)
+            _check_list_levels(con, path, _parquet_columns(con, path))
 
 
-def _read_footer(con, path: str) -> None:
+def _parquet_columns(con, path: str) -> list[tuple[str, str]]:
+    """A Parquet file's columns and their types, as the loader's scan binds them."""
+    return [(name, dtype) for name, dtype, *_ in
+            con.execute(f"DESCRIBE SELECT * FROM read_parquet({literal(path)})").fetchall()]
+
+
+def _read_footer(con, path: str) -> list[tuple[str, str]]:
     """Parse a Parquet file's footer as the loader's scan binds it: its schema (the columns and
-    their types, which the view's union reads) and its row groups' metadata (which the row
+    their types, which the view's union reads, returned for :func:`_check_list_levels`, which
+    described the file a second time before) and its row groups' metadata (which the row
     counts and the page bounds read), without decoding a page."""
-    source = literal(path)
-    con.execute(f"DESCRIBE SELECT * FROM read_parquet({source})").fetchall()
-    con.execute(f"SELECT count(*), sum(num_values) FROM parquet_metadata({source})").fetchall()
+    columns = _parquet_columns(con, path)
+    con.execute(f"SELECT count(*), sum(num_values) FROM parquet_metadata({literal(path)})").fetchall()
+    return columns
 
 
-def _check_list_levels(con, path: str) -> None:
+def _check_list_levels(con, path: str, columns: list[tuple[str, str]]) -> None:
     """Decode every list column and compare with what the writer recorded in the footer.
 
     A list's rows are cut from its values by repetition levels (and nulls marked by definition
@@ -217,9 +223,10 @@ def _check_list_levels(con, path: str) -> None:
     (``num_values``: one per value, and one per empty or null list) and its nulls; decoded
     lists that disagree with those counts are corrupt. Only lists of plain values are checked
     (deeper nesting has no such simple count), and only files that have lists pay for the read.
+    ``columns``: the file's columns and their types (:func:`_parquet_columns`).
     """
     source = f"read_parquet({literal(path)})"
-    lists = [name for name, dtype in con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {source})").fetchall()
+    lists = [name for name, dtype in columns
              if dtype.endswith("[]") and dtype.count("[") == 1 and not dtype.startswith(("STRUCT", "MAP", "UNION"))]
     if not lists:
         return

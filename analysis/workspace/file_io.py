@@ -29,25 +29,31 @@ QUARANTINE = "quarantined"
 SAFE_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 WORKING_CONFIG = {**SAFE_CONFIG, "enable_external_access": False}
 
-# Everything a database defines, one query per kind, limited to one attached database.
+# Everything a database defines, one query per kind, limited to the attached file and the
+# in-memory reference (each row starts with its database's name; see :func:`_by_database`).
 # ``duckdb_*()`` are table functions of the system catalog: a macro stored in the attached
 # file is not on the search path, so it cannot stand in for them.
 _INVENTORY = {
-    "table": "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ?",
-    "view": "SELECT schema_name, view_name FROM duckdb_views() WHERE database_name = ? AND NOT internal",
-    "macro": "SELECT schema_name, function_name FROM duckdb_functions() WHERE database_name = ? AND NOT internal",
-    "sequence": "SELECT schema_name, sequence_name FROM duckdb_sequences() WHERE database_name = ?",
-    "type": "SELECT schema_name, type_name FROM duckdb_types() WHERE database_name = ? AND NOT internal",
-    "index": "SELECT schema_name, index_name FROM duckdb_indexes() WHERE database_name = ?",
-    "schema": "SELECT schema_name, schema_name FROM duckdb_schemas() WHERE database_name = ? AND NOT internal "
-              "AND schema_name <> 'main'",
+    "table": "SELECT database_name, schema_name, table_name FROM duckdb_tables() WHERE database_name IN (?, ?)",
+    "view": "SELECT database_name, schema_name, view_name FROM duckdb_views() "
+            "WHERE database_name IN (?, ?) AND NOT internal",
+    "macro": "SELECT database_name, schema_name, function_name FROM duckdb_functions() "
+             "WHERE database_name IN (?, ?) AND NOT internal",
+    "sequence": "SELECT database_name, schema_name, sequence_name FROM duckdb_sequences() WHERE database_name IN (?, ?)",
+    "type": "SELECT database_name, schema_name, type_name FROM duckdb_types() "
+            "WHERE database_name IN (?, ?) AND NOT internal",
+    "index": "SELECT database_name, schema_name, index_name FROM duckdb_indexes() WHERE database_name IN (?, ?)",
+    "schema": "SELECT database_name, schema_name, schema_name FROM duckdb_schemas() "
+              "WHERE database_name IN (?, ?) AND NOT internal AND schema_name <> 'main'",
 }
 _STRUCTURE = {
-    "column": "SELECT table_name, column_name, data_type, column_default, is_nullable FROM duckdb_columns() "
-              "WHERE database_name = ? AND schema_name = 'main'",
-    "constraint": "SELECT table_name, constraint_type, constraint_text FROM duckdb_constraints() "
-                  "WHERE database_name = ? AND schema_name = 'main'",
+    "column": "SELECT database_name, table_name, column_name, data_type, column_default, is_nullable "
+              "FROM duckdb_columns() WHERE database_name IN (?, ?) AND schema_name = 'main'",
+    "constraint": "SELECT database_name, table_name, constraint_type, constraint_text FROM duckdb_constraints() "
+                  "WHERE database_name IN (?, ?) AND schema_name = 'main'",
 }
+_REFERENCE = "memory"
+"""The in-memory database holding the tables Sleuth itself writes, which the file is compared with."""
 
 
 @dataclass
@@ -86,7 +92,7 @@ def read_workspace(path: Path) -> Contents:
 def _copy_out(con: duckdb.DuckDBPyConnection, path: Path) -> Contents:
     for table in TABLES:  # the reference: what Sleuth itself writes, in the in-memory database
         con.execute(table.create_statement())
-    found, expected = _inventory(con, QUARANTINE), _inventory(con, "memory")
+    found, expected = _by_database(con, _INVENTORY, sort_key=None)
     tables = {name for schema, name in found.pop("table") if schema == "main"}
     expected.pop("table")
     if "meta" not in tables:
@@ -102,7 +108,8 @@ def _copy_out(con: duckdb.DuckDBPyConnection, path: Path) -> Contents:
             rows[table.name] = _read_table(con, table, path)
         elif table.since <= version:
             raise InputError(f"table '{table.name}' is missing", file=str(path))
-    same_structure = (_structure(con, QUARANTINE) == _structure(con, "memory") and found == expected
+    structure, reference_structure = _by_database(con, _STRUCTURE, sort_key=repr)
+    same_structure = (structure == reference_structure and found == expected
                       and tables == set(TABLES_BY_NAME))
     return Contents(migrated(rows, version), version, ignored,
                     needs_rewrite=version < SCHEMA_VERSION or not same_structure)
@@ -124,12 +131,18 @@ def migrated(rows: dict[str, list[tuple]], version: int) -> dict[str, list[tuple
     return rows
 
 
-def _inventory(con: duckdb.DuckDBPyConnection, database: str) -> dict[str, list[tuple]]:
-    return {kind: sorted(con.execute(sql, [database]).fetchall()) for kind, sql in _INVENTORY.items()}
-
-
-def _structure(con: duckdb.DuckDBPyConnection, database: str) -> dict[str, list[tuple]]:
-    return {kind: sorted(con.execute(sql, [database]).fetchall(), key=repr) for kind, sql in _STRUCTURE.items()}
+def _by_database(con: duckdb.DuckDBPyConnection, queries: dict[str, str],
+                 sort_key=None) -> tuple[dict[str, list[tuple]], dict[str, list[tuple]]]:
+    """What ``queries`` list of the attached file and of the reference, by kind, each sorted:
+    one query per kind for both, since a catalog function lists every database's objects
+    before the filter (``duckdb_functions()`` walks DuckDB's thousands of built-in functions,
+    15 ms a query, which each open of a workspace paid twice)."""
+    file, reference = {}, {}
+    for kind, sql in queries.items():
+        rows = con.execute(sql, [QUARANTINE, _REFERENCE]).fetchall()
+        file[kind] = sorted((row[1:] for row in rows if row[0] == QUARANTINE), key=sort_key)
+        reference[kind] = sorted((row[1:] for row in rows if row[0] == _REFERENCE), key=sort_key)
+    return file, reference
 
 
 def _schema_version(con: duckdb.DuckDBPyConnection, path: Path) -> int:

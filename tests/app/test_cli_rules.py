@@ -77,7 +77,7 @@ def test_golden_set_gates_a_model_and_restricts_compare(demo_files, weak, tmp_pa
                          "--version", other, "--group", "kiosk", "--json")
     assert code == 0, err
     added = json.loads(out)
-    frame = pd.read_parquet(demo_files.log)
+    frame = pd.read_parquet(demo_files.log, columns=["request_id", "device_type", "model_version", "is_fraud"])
     golden = frame[(frame["device_type"] == "kiosk") & (frame["model_version"] == other) & frame["is_fraud"].notna()]
     assert added == {"version": 1, "added": len(golden), "duplicates": 0,
                      "unlabelled": int(((frame["device_type"] == "kiosk") & (frame["model_version"] == other)
