@@ -241,7 +241,7 @@ def profile_columns(store: "Store", dataset: "Dataset", sample_rows: int = PROFI
     table = store.new_name("profile_sample")
     _first_rows_into(store, table, dataset, sample_rows)
     try:
-        return _profile_sample(store, ident(table), columns, progress, cancel, sample_rows)
+        return _profile_sample(store, ident(table), columns, progress, cancel, min(sample_rows, dataset.row_count))
     finally:
         store.execute(f"DROP TABLE IF EXISTS {ident(table)}")
 
@@ -288,8 +288,9 @@ def _column_batches(columns: list["Column"]) -> tuple[list[list["Column"]], int]
 
 def _profile_sample(store: "Store", sample: str, columns: list["Column"], progress: Progress,
                     cancel: CancelToken, sample_rows: int = PROFILE_SAMPLE_ROWS) -> list[ColumnProfile]:
-    """Profile the sample table ``sample`` (at most ``sample_rows`` rows) in batches of columns
-    (see :func:`_column_batches`)."""
+    """Profile the sample table ``sample`` (``sample_rows`` rows at most: the rows it holds, which
+    choose how distinct values are counted, :data:`COUNT_DISTINCT_FROM_ROWS`) in batches of
+    columns (see :func:`_column_batches`)."""
     def profiled(batch: list["Column"]) -> tuple:
         cancel.raise_if_cancelled()
         parts = ", ".join(_profile_parts(c, sample_rows) for c in batch)
@@ -341,14 +342,17 @@ path to the metrics at open) 262 ms listed against 121 ms counted."""
 
 
 def _profile_parts(column: "Column", sample_rows: int = PROFILE_SAMPLE_ROWS) -> str:
+    """One column's measures of the profile's query. The finite values are a CASE, not a FILTER
+    per aggregate: DuckDB slices the whole batch's inputs once per filtered aggregate, so 64
+    columns' 256 filters cost more than the rest of the query (0.15 CPU-s of 400 rows against
+    0.06 as CASE; at 8 columns both cost the same: the filters' cost grows with filters times columns)."""
     q = ident(column.name)
     if column.is_numeric:
         as_double = f"CAST({q} AS DOUBLE)"
-        finite = f"isfinite({as_double})"
+        finite = f"CASE WHEN isfinite({as_double}) THEN {as_double} END"
         numeric = (
-            f"min({as_double}) FILTER (WHERE {finite}), max({as_double}) FILTER (WHERE {finite}), "
-            f"count(*) FILTER (WHERE {finite} AND NOT ({as_double} BETWEEN 0 AND 1)), "
-            f"count(*) FILTER (WHERE {finite} AND {as_double} <> round({as_double}))"
+            f"min({finite}), max({finite}), count(CASE WHEN NOT ({finite} BETWEEN 0 AND 1) THEN 1 END), "
+            f"count(CASE WHEN {finite} <> round({finite}) THEN 1 END)"
         )
     else:
         numeric = "NULL, NULL, NULL, NULL"

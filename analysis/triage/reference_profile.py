@@ -13,7 +13,7 @@ the same checks run in CI or cron without the reference data: plain, versioned J
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Sequence
 
@@ -174,6 +174,17 @@ class ColumnProfile:
 
 
 @dataclass(frozen=True)
+class CountedCells:
+    """The rows a profile's cells counted (``scope``: a store's view and condition) and what they
+    counted per cell (``spec``). A log with no timestamp is checked in one bucket against its
+    whole self by default: the checks' cells are then these, not a second count of the same rows
+    (:func:`analysis.triage.checks.run_checks`)."""
+
+    scope: Scope
+    spec: CellSpec
+
+
+@dataclass(frozen=True)
 class Profile:
     """The reference: its columns, its group columns, and the counts of every reference cell
     (all rows and each group), including the model side (predicted-positive and error rates)."""
@@ -193,6 +204,9 @@ class Profile:
     model version's: the level's values counted in the value sets, and how many of them are a
     value the reference held once (:func:`_level_singletons`); None for an expectations file of
     version 4 or older."""
+    counted: CountedCells | None = field(default=None, compare=False, repr=False)
+    """Which rows ``cells`` counted and what, for a check of those very rows to read them
+    (:class:`CountedCells`); None for a profile read from an expectations file."""
 
     def column(self, name: str) -> ColumnProfile | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -290,7 +304,7 @@ def profile_reference(scope: Scope, columns: Sequence[str] | None = None,
         for c in chosen
     )
     return Profile(dataset.name, overall.rows, profiles, groups, cells, roles, value_sets=sets,
-                   level_singletons=singletons)
+                   level_singletons=singletons, counted=CountedCells(scope, spec))
 
 
 def unchecked_columns(roles: RoleMap) -> set[str]:

@@ -241,3 +241,46 @@ def test_unit_factor_shortcut_agrees_with_trying_every_factor():
     got = [checks._unit_factor(SimpleNamespace(mean=m, std=s), reference) for m, s in zip(means, spreads)]
     assert got == [nearest_unit_factor(m, s) for m, s in zip(means, spreads)]
     assert sum(g is not None for g in got) > 100  # factors are found, not only refused
+
+
+def test_a_log_with_no_timestamp_reads_its_own_profiles_cells(store, tmp_path, monkeypatch):
+    """With no timestamp the default reference is the whole log, the rows the checks count in one
+    bucket: the checks read the profile's cells instead of counting them again, and compare the
+    same counts as counting anew does (the profile read back from its expectations file, which
+    keeps no rows to compare, makes them count). Other rows than the profile's are counted."""
+    from analysis.query import Sql
+    from analysis.triage import checks
+    from analysis.triage.reference_profile import Profile
+
+    frame = clean_frame().drop(columns="ts").head(6000)
+    rng = np.random.default_rng(5)
+    frame["label"], frame["prediction"] = rng.integers(0, 2, len(frame)), rng.integers(0, 2, len(frame))
+    frame.loc[::9, "x"] = np.nan
+    frame.to_parquet(tmp_path / "log.parquet")
+    roles = RoleMap(label="label", prediction="prediction", features=ROLES.features)
+    whole = Scope(store, open_dataset(store, [tmp_path / "log.parquet"]), roles)
+    profile = profile_reference(whole)
+    counting, compared = [], []
+    count_cells, cell_symptoms = checks.count_cells, checks._cell_symptoms
+    monkeypatch.setattr(checks, "count_cells", lambda *a, **k: counting.append(a[3]) or count_cells(*a, **k))
+    monkeypatch.setattr(checks, "_cell_symptoms", lambda cell, *a: compared.append(cell) or cell_symptoms(cell, *a))
+
+    def cells_compared(checked_profile):
+        compared.clear()
+        run_checks(whole, checked_profile)
+        return {cell.group: cell for cell in compared}
+
+    read = cells_compared(profile)
+    assert counting == []
+    counted = cells_compared(Profile.from_json(profile.to_json()))
+    assert counting == [None]
+    assert read.keys() == counted.keys() and len(read) > 3 and any(cell.outcomes for cell in read.values())
+    for group, cell in read.items():
+        assert (cell.rows, cell.outcomes.keys(), cell.columns.keys()) == \
+            (counted[group].rows, counted[group].outcomes.keys(), counted[group].columns.keys())
+        for name, counts in cell.columns.items():  # parallel sums differ in the last bits, nothing more
+            again = counted[group].columns[name]
+            assert (counts.non_null, counts.bins, counts.categories) == (again.non_null, again.bins, again.categories)
+            assert counts.total == pytest.approx(again.total, rel=1e-12)
+    run_checks(whole.with_condition(Sql("z > 50")), profile)
+    assert counting == [None, Sql("z > 50")]

@@ -78,7 +78,11 @@ def test_the_share_holds_whole_requests_about_the_stated_share(demo_files, store
     assert not os.path.exists(os.path.dirname(scratch))  # the scratch file and its folder are deleted
 
 
-def test_every_output_states_the_share_and_the_json_holds_its_rows(shared_check, demo_files):
+def test_every_output_states_the_share_and_the_json_holds_its_rows(shared_check, demo_files, monkeypatch):
+    """The command's JSON from a check of its own; its text from the module's check, which the
+    command is handed (the same log and share size, asserted): the text is that run's report."""
+    import analysis.triage.check_report as check_report
+
     sentence = (f"distribution tests, row scans, localisation, examples and the findings' row counts: computed on a "
                 f"{shared_check.share.rows:,}-row share of 200,000 rows (1 in 2 requests, by a hash of request_id)")
     text = report_text(shared_check)
@@ -89,18 +93,18 @@ def test_every_output_states_the_share_and_the_json_holds_its_rows(shared_check,
     assert report["share"] == {"rows": shared_check.share.rows, "of_rows": 200_000, "key": "request_id", "every": 2,
                                "sentence": sentence}
     assert [located(f) for f in report["findings"]] == [located(finding_to_dict(f)) for f in shared_check.findings]
+    asked = []
+    monkeypatch.setattr(check_report, "run_check", lambda store, paths, settings, **_: asked.append(
+        (list(paths), settings.share_rows)) or shared_check)
     assert sleuth_in_process("check", demo_files.log, "--sample-rows", SHARE_ROWS, check=True).stdout == text + "\n"
+    assert asked == [([str(demo_files.log)], SHARE_ROWS)]
 
 
-def test_a_log_at_the_share_size_is_checked_whole_and_says_nothing_of_a_share(demo_files):
+def test_a_log_at_the_share_size_is_checked_whole_and_says_nothing_of_a_share(demo_files, demo_check):
     """At the share size (200,000 rows, the demo's) nothing is copied: no share, no statement,
-    and exactly the findings of the default check (share size 10M)."""
-    store = Store(memory_limit="1GB")
-    try:
-        at_size = run_check(store, [str(demo_files.log)], CheckSettings(share_rows=200_000))
-    finally:
-        store.close()
-    assert at_size.share is None and "share" not in report_text(at_size)
-    report = json.loads(sleuth_in_process("check", demo_files.log, "--json", check=True).stdout)
-    assert "share" not in report
-    assert [located(f) for f in report["findings"]] == [located(finding_to_dict(f)) for f in at_size.findings]
+    and exactly the findings of the default check (share size 10M: the session's ``demo_check``)."""
+    assert demo_check.share is None
+    shown = sleuth_in_process("check", demo_files.log, "--sample-rows", 200_000, "--json", check=True)
+    report = json.loads(shown.stdout)
+    assert "share" not in report and "share" not in report_text(demo_check)
+    assert [located(f) for f in report["findings"]] == [located(finding_to_dict(f)) for f in demo_check.findings]
