@@ -226,7 +226,7 @@ def _right_without(ready: PreparedInfluence, column: str, values: np.ndarray,
 def _refit_without(ready: PreparedInfluence, column: str, value: str, removed: np.ndarray) -> np.ndarray:
     """A linear model's parameters refitted without the batch ``column`` = ``value`` (its rows
     ``removed``), computed once per preparation: an intake's blame and each group's blame refit
-    the same batches of the same model, about a second each on the demo."""
+    the same batches of the same model, several Newton steps over the snapshot each."""
     key = (column, value)
     if key not in ready.refits:
         ready.refits[key] = ready.prep.state.refit_without(removed)
