@@ -157,7 +157,7 @@ def blame_batches(ready: PreparedInfluence, x_failures: pd.DataFrame, labels: An
         shares.append(share)
     top_count = np.vstack(counts) if counts else np.zeros((0, len(values)), dtype=int)
     harmful_share = np.vstack(shares) if shares else np.zeros((0, len(values)))
-    estimate, right_without = _right_without(ready, codes, len(values))
+    estimate, right_without = _right_without(ready, column, values, codes)
     tested = right_without(x_tested, _encode_targets(ready.model, tested_labels))
     tested_right = np.asarray(tested_right, dtype=bool)
     fixes, breaks = (tested & ~tested_right[:, None]).sum(axis=0), (~tested & tested_right[:, None]).sum(axis=0)
@@ -182,10 +182,11 @@ def tested_at_most(ready: PreparedInfluence) -> int:
     return TESTED_AT_MOST_LINEAR if isinstance(ready.prep.state, influence_linear.LinearInfluence) else TESTED_AT_MOST
 
 
-def _right_without(ready: PreparedInfluence, codes: np.ndarray,
-                   batches: int) -> tuple[str, Callable[[pd.DataFrame, np.ndarray], np.ndarray]]:
-    """How the model without each batch is estimated, and a function telling, for rows and
-    their true classes, whether that model predicts each row right, (rows, batches).
+def _right_without(ready: PreparedInfluence, column: str, values: np.ndarray,
+                   codes: np.ndarray) -> tuple[str, Callable[[pd.DataFrame, np.ndarray], np.ndarray]]:
+    """How the model without each batch (``values`` of ``column``, the rows' positions in it
+    ``codes``) is estimated, and a function telling, for rows and their true classes, whether
+    that model predicts each row right, (rows, batches).
 
     Why a refit for a linear model: its objective is convex and small (one parameter per
     preprocessed feature), so Newton's method converges to the refit in a few steps over the
@@ -196,9 +197,9 @@ def _right_without(ready: PreparedInfluence, codes: np.ndarray,
     holds the trees' structure and moves their leaf values, which is what removing the batch
     does first. Its summed scores over the batch are the fall of the prediction's loss
     ``-log p(true class)``, so the prediction becomes right when ``p * exp(sum)`` passes 1/2."""
-    state = ready.prep.state
+    state, batches = ready.prep.state, len(values)
     if isinstance(state, influence_linear.LinearInfluence):
-        refits = [state.refit_without(codes == b) for b in range(batches)]
+        refits = [_refit_without(ready, column, value, codes == b) for b, value in enumerate(values)]
 
         def refitted(frame: pd.DataFrame, targets: np.ndarray) -> np.ndarray:
             rows = frame[ready.features]
@@ -220,6 +221,16 @@ def _right_without(ready: PreparedInfluence, codes: np.ndarray,
             probability = ready.model.estimator.predict_proba(rows)[np.arange(len(rows)), targets]
         return probability[:, None] * np.exp(np.minimum(summed, 50.0)) > 0.5
     return FIRST_ORDER, first_order
+
+
+def _refit_without(ready: PreparedInfluence, column: str, value: str, removed: np.ndarray) -> np.ndarray:
+    """A linear model's parameters refitted without the batch ``column`` = ``value`` (its rows
+    ``removed``), computed once per preparation: an intake's blame and each group's blame refit
+    the same batches of the same model, several Newton steps over the snapshot each."""
+    key = (column, value)
+    if key not in ready.refits:
+        ready.refits[key] = ready.prep.state.refit_without(removed)
+    return ready.refits[key]
 
 
 def _score_chunks(ready: PreparedInfluence, x_query: pd.DataFrame, targets: np.ndarray) -> Iterator[np.ndarray]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -257,6 +257,10 @@ class PreparedInfluence:
     model: LoadedModel
     features: list[str]
     prep: InfluencePrep
+    refits: dict[tuple[str, str], Any] = field(default_factory=dict, compare=False, repr=False)
+    """A linear model's parameters refitted without a training batch, by (batch column, value):
+    kept with the preparation because an intake's blame and then each group's blame
+    (:func:`analysis.queue.blame.attach_blame`) refit the same batches of the same model."""
 
 
 class InfluenceCache:

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from analysis.queue.discoveries import DiscoveryCache
+from analysis.trace.influence_linear import LinearInfluence
 from tests.app.pdf_pages import DARK_PIXELS_OF_A_LINE, dark_pixels_per_page
 from tests.app.run_cli import ReusedCheck, sleuth_in_process
 
@@ -190,9 +191,16 @@ def test_train_on_a_two_version_log_needs_the_models_version(window_demo_files, 
 
 # On the 200k demo: the 20k demo's first week has too few of the category's failures for blame to
 # single out the flipped batch (no batch group at all).
-def test_train_groups_the_flipped_categorys_failures_under_the_blamed_batch(demo_files, demo_checker, tmp_path):
+def test_train_groups_the_flipped_categorys_failures_under_the_blamed_batch(demo_files, demo_checker, tmp_path,
+                                                                           monkeypatch):
     """``--train``/``--model`` reach the intake: the linear version's failures in the category whose
-    training labels the manifest says were flipped form a group blaming the flipped batch."""
+    training labels the manifest says were flipped form a group blaming the flipped batch. The
+    intake's blame and each slice group's blame test the same model, so each training batch is
+    refitted once, not once per blame."""
+    refitted = []
+    refit_without = LinearInfluence.refit_without
+    monkeypatch.setattr(LinearInfluence, "refit_without",
+                        lambda state, removed: refitted.append(removed.sum()) or refit_without(state, removed))
     manifest = json.loads(demo_files.manifest.read_text())
     incident = next(i for i in manifest["incidents"] if i["kind"] == "label_noise")
     added = json.loads(_sleuth(
@@ -204,6 +212,9 @@ def test_train_groups_the_flipped_categorys_failures_under_the_blamed_batch(demo
     assert batches and all(g["version"] == "fraud-lr-2026.09" for g in batches)
     largest = max(batches, key=lambda g: g["impact"]["failures"])
     assert f"source = {incident['source']}" in largest["title"], largest["title"]
+    assert added["blamed"]  # the groups' blame ran after the intake's
+    training_batches = pd.read_parquet(demo_files.training, columns=["source"])["source"].value_counts()
+    assert sorted(refitted) == sorted(training_batches), refitted  # each batch's rows removed once
 
 
 def test_trace_at_most_caps_the_failures_blame_traces_and_says_so(window_demo_files, window_checker, tmp_path):

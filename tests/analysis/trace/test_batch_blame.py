@@ -120,6 +120,29 @@ def test_the_model_without_a_batch_is_scikit_learns_refit_without_it(planted):
         np.testing.assert_array_equal(blame.fixed[:, batch], right.to_numpy())
 
 
+def test_a_second_blame_on_the_same_preparation_reuses_its_refits(planted, monkeypatch):
+    """A group's blame after the intake's (another set of tested rows, the same model): each
+    batch is refitted once per preparation, and the numbers are those of refits made afresh
+    (the module's blame, on its own preparation)."""
+    ready, failed, blame, folder = planted
+    log = pd.read_parquet(folder / "log.parquet")
+    store = Store()
+    fresh = InfluenceCache().prepared(store, [str(folder / "train.parquet")], str(folder / "model.skops"), False,
+                                      load_log(store, [str(folder / "log.parquet")], check=False))
+    store.close()
+    refitted = []
+    refit_without = type(fresh.prep.state).refit_without
+    monkeypatch.setattr(type(fresh.prep.state), "refit_without",
+                        lambda state, removed: refitted.append(removed.sum()) or refit_without(state, removed))
+    half = log.iloc[::2]
+    first = blame_batches(fresh, failed, failed["label"], half, half["label"], half["prediction"] == half["label"])
+    again = blame_batches(fresh, failed, failed["label"], log, log["label"], log["prediction"] == log["label"])
+    assert refitted == [1000] * len(blame.batches)
+    assert first.tested == len(half) and first.fixes.sum() < again.fixes.sum()
+    for name in ("fixed", "fixes", "breaks", "p_value", "top_count", "harmful_share"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(blame, name), err_msg=name)
+
+
 def test_p_values_are_mcnemar_tests_with_benjamini_hochberg(planted):
     """Per batch: the failures its removal fixes against the correct predictions it breaks."""
     _, _, blame, _ = planted
