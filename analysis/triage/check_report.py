@@ -239,9 +239,11 @@ def _reference_profile(store: Store, dataset: Dataset, roles: RoleMap, reference
         window: Predicate = Range(roles.timestamp, None, reference.before)
         rows = to_sql(all_of([where, window]))
     else:
-        start = default_window(Scope(store, dataset, roles))
-        rows = start if where is Everything else Sql(f"({start.text}) AND ({to_sql(where).text})",
-                                                     start.params + to_sql(where).params)
+        start = default_window(Scope(store, dataset, roles))  # None: no timestamp, the whole log
+        if where is Everything or start is None:
+            rows = start if where is Everything else to_sql(where)
+        else:
+            rows = Sql(f"({start.text}) AND ({to_sql(where).text})", start.params + to_sql(where).params)
     return profile_reference(Scope(store, dataset, roles, rows), cancel=cancel)
 
 

@@ -284,3 +284,28 @@ def test_a_log_with_no_timestamp_reads_its_own_profiles_cells(store, tmp_path, m
             assert counts.total == pytest.approx(again.total, rel=1e-12)
     run_checks(whole.with_condition(Sql("z > 50")), profile)
     assert counting == [None, Sql("z > 50")]
+
+
+def test_a_slice_of_a_log_with_no_timestamp_is_checked_against_its_own_rows(store, tmp_path, monkeypatch):
+    """With no timestamp the default reference is the whole log, so a slice's reference is the
+    slice's rows (there is no first 20% of time to intersect it with): profiled on exactly those
+    rows, and a clean slice checked against itself raises nothing."""
+    from analysis.query import Sql
+    from analysis.slices import Compare
+    from analysis.triage import reference_profile
+    from analysis.triage.check_report import check_dataset
+
+    frame = clean_frame().drop(columns="ts").head(6000)
+    frame.to_parquet(tmp_path / "log.parquet")
+    scope = Scope(store, open_dataset(store, [tmp_path / "log.parquet"]),
+                  RoleMap(features=("client", "x", "y", "z", "cat")))
+    profiled = []
+    profile = reference_profile.profile_reference
+    monkeypatch.setattr(reference_profile, "profile_reference",
+                        lambda s, *a, **k: profiled.append(s.condition) or profile(s, *a, **k))
+    run = check_dataset(scope, where=Compare("client", "=", "a"))
+    (condition,) = profiled
+    rows = store.scalar(Sql(f'SELECT count(*) FROM "{scope.dataset.view}" WHERE {condition.text}', condition.params))
+    assert rows == (frame["client"] == "a").sum()
+    assert run.findings == ()
+    assert run.reference.endswith("(rows where client = 'a')")
