@@ -314,7 +314,7 @@ def find_slices_on_engine(
     spilling it and reading it back at every level: each code in :func:`code_type`, the error a
     ``TINYINT`` when ``zero_one_error`` says it is 0 or 1 (exact: its sums and variances are the
     same), else a ``DOUBLE``. At 1M rows Spark's cache held 32 bytes a row with a ``DOUBLE``
-    error, 25 with a ``TINYINT`` one (its integer codes already took a byte each, compressed)."""
+    error, 26 with a ``TINYINT`` one (its integer codes already took a byte each, compressed)."""
     if k < 1 or max_level < 1 or not 0.0 < alpha <= 1.0:
         raise ValueError("k and max_level must be at least 1, alpha in (0, 1]")
     table = store.new_name("sleuth_slice_codes")
