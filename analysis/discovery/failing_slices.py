@@ -70,7 +70,7 @@ def failing_slices(scope: Scope, settings: DiscoverySettings = DiscoverySettings
         condition = _for_version(roles, settings.version) & condition if settings.version else condition
         error = row_error_sql(dataset, roles, settings.error)
         search = searched_slices(store, dataset.view, columns, error, condition, **_search_options(settings),
-                                 progress=progress, cancel=cancel)
+                                 zero_one_error=settings.error == "misclass", progress=progress, cancel=cancel)
         found = sharp_slices(store, dataset.view, error, condition, search.slices, settings.significance, cancel,
                              rows=search.rows)
     return _keep(found, settings)
@@ -234,7 +234,7 @@ def _disagreement_slices(store, dataset, roles, settings, columns, condition, pr
     )
     try:
         search = searched_slices(store, view, columns, ident(DISAGREE), condition, **_search_options(settings),
-                                 progress=progress, cancel=cancel)
+                                 zero_one_error=True, progress=progress, cancel=cancel)
         return sharp_slices(store, view, ident(DISAGREE), condition, search.slices, settings.significance, cancel,
                             rows=search.rows)
     finally:

@@ -26,7 +26,7 @@ another process, not counted there). Passes:
 * **sample**: a 100,000-row uniform sample pulled for the passes that need rows.
 
 Run: ``.venv/bin/python tests/bench/bench_spark.py [--rows 10000000 | --folder DIR] [--skip discovery ...]
-[--statements] [--scratch DIR]`` (``--folder`` reads the 100M-row log of ``workstation_100m.py``, ten Parquet
+[--statements] [--scratch DIR] [--driver-memory 2g]`` (``--folder`` reads the 100M-row log of ``workstation_100m.py``, ten Parquet
 parts, writing it there first when the folder does not hold all of them, and never writes
 anything else there; ``--statements`` prints each statement with its time and the server's CPU as it ends, so a
 pass stopped midway still shows what it finished, and each pass's totals per kind; ``--scratch``
@@ -61,6 +61,9 @@ def main() -> None:
                         help="read workstation_100m.py's 100M-row log, the Parquet parts in FOLDER (written "
                              "there first when incomplete, about 12 GB), instead of the one-file --rows log")
     parser.add_argument("--cores", type=int, default=2, help="local cores of the Spark server")
+    parser.add_argument("--driver-memory", default="2g",
+                        help="the server's heap (local mode: its only JVM); about 0.6 of it holds cached tables, "
+                             "such as discovery's scratch table of codes")
     parser.add_argument("--skip", action="append", default=[], metavar="PASS",
                         help="leave out the passes whose group starts with PASS (e.g. 'discovery', 'checks', 'pages'), "
                              "to measure the others at a size where it would not finish in time; repeatable")
@@ -76,7 +79,7 @@ def main() -> None:
         from tests.spark.conftest import group_cpu_seconds, launch_server
 
         started = time.perf_counter()
-        server = launch_server(Path(folder), cores=args.cores, driver_memory="2g")
+        server = launch_server(Path(folder), cores=args.cores, driver_memory=args.driver_memory)
         try:
             url = server.url()
             print(f"server listening after {time.perf_counter() - started:.0f} s", flush=True)
