@@ -310,17 +310,16 @@ def find_slices_on_engine(
     but each row's codes and error stay on the engine, in a scratch table, and only counts and
     error sums per cell of a feature combination come back (see :class:`_EngineSearch`).
 
-    The table is as narrow as its values allow, so that the engine holds it in memory instead of
-    spilling it and reading it back at every level: each code in :func:`code_type`, the error a
-    ``TINYINT`` when ``zero_one_error`` says it is 0 or 1 (exact: its sums and variances are the
-    same), else a ``DOUBLE``. At 1M rows Spark's cache held 32 bytes a row with a ``DOUBLE``
-    error, 26 with a ``TINYINT`` one (its integer codes already took a byte each, compressed)."""
+    The error is a ``TINYINT`` when ``zero_one_error`` says it is 0 or 1 (exact: its sums and
+    variances are the same), else a ``DOUBLE``, so that the engine holds the table in memory
+    instead of spilling it and reading it back at every level: at 1M rows Spark's cache held 32
+    bytes a row with a ``DOUBLE`` error, 26 with a ``TINYINT`` one. The codes stay ``INTEGER``:
+    Spark's cache already stores small integers in a byte each."""
     if k < 1 or max_level < 1 or not 0.0 < alpha <= 1.0:
         raise ValueError("k and max_level must be at least 1, alpha in (0, 1]")
     table = store.new_name("sleuth_slice_codes")
     codes = [code_case(feature) for feature in features]
-    body = select([f"CAST({case.text} AS {code_type(len(feature.bins))}) AS {ident(f'c{i}')}"
-                   for i, (case, feature) in enumerate(zip(codes, features))]
+    body = select([f"CAST({case.text} AS INTEGER) AS {ident(f'c{i}')}" for i, case in enumerate(codes)]
                   + [f"CAST(({error_sql}) AS {'TINYINT' if zero_one_error else 'DOUBLE'}) AS e"], ident(view), condition)
     params = tuple(p for case in codes for p in case.params) + body.params
     store.execute(Sql(f"CREATE TABLE {ident(table)} AS {inline(Sql(body.text, params))}"), cancel)
@@ -332,13 +331,6 @@ def find_slices_on_engine(
         return _walk(search, max_level, progress, cancel)
     finally:
         store.execute(f"DROP TABLE IF EXISTS {ident(table)}")
-
-
-def code_type(n_codes: int) -> str:
-    """The narrowest SQL integer type holding codes ``0 .. n_codes - 1`` (every feature's are
-    under :data:`MAX_CODES`): the engine's scratch table is a column of codes per feature and
-    row, and its width decides whether the engine holds it in memory or spills it."""
-    return "TINYINT" if n_codes <= 128 else "SMALLINT"
 
 
 def _walk(search: "_Search", max_level: int, progress: Progress, cancel: CancelToken) -> list[FoundSlice]:
