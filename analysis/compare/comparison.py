@@ -281,9 +281,9 @@ def _after_join(out: Outcomes, side: str) -> dict[str, str]:
     """Name -> expression over the side's carried outcomes, of the outcomes the pairs compute
     after the join: the calibration bin from the confidence and a binary log loss from the
     label (1, 0 or NULL) and the valid score, the same values as the log's expressions give
-    (:mod:`analysis.metrics.outcomes`). Carrying them through the verdict's join of a 10M-row
-    shadow log cost 2.51-2.69 CPU-s against 2.18-2.29 computing them after it (4 rounds in
-    turns): the hash join's build side holds 12 bytes a row fewer."""
+    (:mod:`analysis.metrics.outcomes`). The hash join's build side then holds 12 bytes a row
+    fewer: the verdict's statement over a 10M-row shadow log took 2.50 CPU-s against 2.65
+    carrying them (medians of 10 pairs in turns, docs/performance-log.md, h17verdict)."""
     later = {}
     if out.confidence is not None:
         conf = side_column(side, "score" if out.confidence == out.positive_score else "conf")
@@ -735,7 +735,7 @@ _VALUES = ("score", "loss", "conf")
 
 
 def _values(join: PairJoin) -> tuple[list[str], list[str]]:
-    """(outcome columns of the join that are values and carried, those that are copies of one)."""
+    """(outcome columns of the join that are values, carried or computed after it, those that are copies of one)."""
     values = {side_column(side, what) for side in ("b", "c") for what in _VALUES}
     copies = [copy.rsplit(" AS ", 1) for copy in join.copies]
     return ([name for name in join.columns if name in values],
