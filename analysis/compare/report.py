@@ -4,6 +4,7 @@ and the gate ``--fail-on-regression`` applies."""
 from __future__ import annotations
 
 import datetime as _dt
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Sequence
 
@@ -98,7 +99,8 @@ def run_comparison(scope: Scope, base: str, candidate: str, settings: ReportSett
     (:func:`~analysis.compare.comparison.pair_and_sum`), so the verdict is one pass. ROC AUC
     (DeLong) and the per-slice tests with discovery follow, from the pairs' outcomes joined
     once more into a narrow table (:func:`~analysis.compare.comparison.stored_pairs`); the
-    result returned has all."""
+    result returned has all. On DuckDB, ROC AUC runs on a thread of its own beside the slices
+    (see :func:`_beside`)."""
     threshold, base_window, candidate_window = settings.threshold, settings.base_window, settings.candidate_window
     slice_settings = settings.slices
     store, dataset, roles = scope.store, scope.dataset, scope.roles
@@ -131,13 +133,28 @@ def run_comparison(scope: Scope, base: str, candidate: str, settings: ReportSett
     tested = replace(slice_settings, discover=slice_settings.discover and pairing.paired,
                      metric=slice_settings.metric or metric)
     kept = stored_outcomes(roles, slice_metric(roles, tested.metric), later)
-    with stored_pairs(scope.with_roles(roles), pairing, base_rows, cand_rows, cancel, kept) as (measured, sliced):
-        rest = compare_metrics(scope.with_roles(roles), pairing, *measured, later, threshold,
-                               cancel=cancel).overall if later else []
+    with (stored_pairs(scope.with_roles(roles), pairing, base_rows, cand_rows, cancel, kept) as (measured, sliced),
+          ThreadPoolExecutor(1, thread_name_prefix="sleuth-compare-later") as thread):
+        later_tests = _beside(thread if store.engine == "duckdb" else None, compare_metrics, scope.with_roles(roles),
+                              pairing, *measured, later, threshold, cancel=cancel) if later else None
         slices = slice_comparisons(scope.with_roles(roles), pairing, *sliced, tested, cancel)
+        rest = later_tests.result().overall if later_tests is not None else []
     by_name = {m.metric: m for m in verdict.overall + rest}
     comparison = replace(verdict, overall=[by_name[m] for m in order])
     return _result(roles, comparison, slices, flip_table, tolerance, names, complete=True)
+
+
+def _beside(thread: ThreadPoolExecutor | None, work: Callable[..., Comparison], *args: Any, **kwargs: Any) -> Future:
+    """``work`` (the later metrics' tests) started on ``thread`` to run beside the slices, or
+    done at once without one. Neither reads the other's results, and on DuckDB each chain is
+    mostly one core's work: ROC AUC's DeLong is numpy, the search's SliceLine is numpy and the
+    slice tests' positional joins run on one DuckDB thread, so side by side they use the core
+    the other leaves idle (a Spark cluster's passes have no idle core here to fill)."""
+    if thread is not None:
+        return thread.submit(work, *args, **kwargs)
+    done: Future = Future()
+    done.set_result(work(*args, **kwargs))
+    return done
 
 
 LATER_METRICS = frozenset({"roc_auc"})

@@ -453,6 +453,10 @@ def test_paired_sums_from_cells_equal_the_sums_over_every_pair(store, tmp_path, 
     assert (cells.losses["loss_b"], cells.losses["loss_c"]) == pytest.approx(losses, rel=1e-9)
     both_scored = b.score.between(0, 1) & c.score.between(0, 1) & requests.set_index("id").label.notna()
     assert sum(cell[4] for cell in cells.calibration) == int(both_scored.sum())
+    bins = pd.DataFrame({"bb": np.minimum(np.floor(b.score[valid] * 10), 9), "y": y,
+                         "cb": np.minimum(np.floor(c.score[valid] * 10), 9)}).astype(int)
+    expected = sorted((bb, hit, cb, hit, n) for (bb, hit, cb), n in bins.groupby(["bb", "y", "cb"]).size().items())
+    assert [cell[:5] for cell in cells.calibration] == expected
 
 
 def test_discovery_share_is_drawn_from_evenly_spread_runs_of_candidate_rows(store, tmp_path, monkeypatch):
