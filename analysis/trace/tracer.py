@@ -8,6 +8,7 @@ and report the most harmful and most helpful training rows with their label, sou
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from dataclasses import dataclass, field, replace
@@ -215,10 +216,13 @@ def suspects_for(store: Store, training_files: TrainingFiles, top: int = 20, pro
 
     A window passes its ``cache`` and the open ``log``: with a model file, the snapshot, the
     model and its influence preparation are then the ones its traces use, prepared once per
-    model (a surrogate is not shared: the ranking fits its own on every snapshot feature)."""
+    model (a surrogate is not shared: the ranking fits its own on every snapshot feature). A log
+    the model's features do not fit is no reason to refuse: the ranking reads the snapshot only."""
     prepared = None
     if cache is not None and log is not None and training_files.model_path:
-        prepared = _prepared(cache, store, training_files, log, scaled(progress, 0.0, 0.2), cancel)
+        with contextlib.suppress(SchemaError):  # the log does not fit the model: the snapshot's own path
+            prepared = _prepared(cache, store, training_files, log, scaled(progress, 0.0, 0.2), cancel)
+    if prepared is not None:
         model, training = prepared.model, prepared.training
     else:
         model, training = _read_training_files(store, training_files, cancel)
