@@ -373,8 +373,9 @@ def _positive_int(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None, discoveries=None, checker=None) -> int:
     """Run one command. ``discoveries`` (an :class:`analysis.queue.discoveries.DiscoveryCache`)
-    is where ``queue add`` keeps the failing slices it searched: a run makes its own, and a
-    caller running several commands on the same log in one process may hand one to each.
+    is where ``slices`` and ``queue add`` keep the failing slices they searched: a run makes its
+    own (``slices`` none), and a caller running several commands on the same log in one process
+    may hand one to each (``slices`` printed as JSON and as text searches once).
     ``checker`` is what ``queue add`` checks a log with before grouping its failures (called as
     :func:`analysis.triage.check_report.check_dataset`, which it is by default): a caller that
     has already checked the same log the same way may hand one returning that check, since
@@ -388,7 +389,7 @@ def main(argv: Sequence[str] | None = None, discoveries=None, checker=None) -> i
         if args.command == "info":
             return run_info(args)
         if args.command == "slices":
-            return run_slices(args)
+            return run_slices(args, discoveries)
         if args.command == "check":
             return run_check_command(args)
         if args.command == "compare":
@@ -434,7 +435,8 @@ def run_info(args: argparse.Namespace) -> int:
         return 0
 
 
-def run_slices(args: argparse.Namespace) -> int:
+def run_slices(args: argparse.Namespace, discoveries=None) -> int:
+    """``sleuth slices``; the search is ``discoveries``' when given (see :func:`main`)."""
     from analysis.discovery.failing_slices import DiscoverySettings, failing_slices
     from analysis.data.roles import TaskType
     from analysis.slicing.role_leaves import where_sql
@@ -454,7 +456,8 @@ def run_slices(args: argparse.Namespace) -> int:
             error=error, version=args.version, other_version=args.against, k=args.top, max_level=args.max_level,
             min_support=args.min_support, alpha=args.alpha, significant_only=not args.all,
         )
-        found = failing_slices(Scope(store, dataset, roles, condition), settings)
+        search = failing_slices if discoveries is None else discoveries.failing_slices
+        found = search(Scope(store, dataset, roles, condition), settings)
         rows = [
             {"predicate": s.text, "size": s.size, "error": s.error_rate, "score": s.score,
              "ci": [s.ci_low, s.ci_high], "p_value": s.p_value, "p_adjusted": s.p_adjusted}

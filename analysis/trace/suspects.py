@@ -55,6 +55,7 @@ from analysis.data.roles import TaskType
 from analysis.report.formatting import json_value
 
 if TYPE_CHECKING:
+    from analysis.trace.influence import InfluencePrep
     from analysis.trace.model_files import LoadedModel
 
 DEFAULT_SOURCE_COLUMNS = ("source", "batch", "batch_id", "snapshot_date", "date")
@@ -131,11 +132,14 @@ class SuspectSettings:
 
 def find_suspects(train_frame: pd.DataFrame, columns: SnapshotColumns, model: LoadedModel | None = None,
                   settings: SuspectSettings = SuspectSettings(), progress: Progress = no_progress,
-                  cancel: CancelToken = NEVER_CANCELLED) -> Suspects:
+                  cancel: CancelToken = NEVER_CANCELLED, prepared: InfluencePrep | None = None) -> Suspects:
     """Rank the snapshot's rows by how likely their label is wrong; see the module docstring.
 
     Without ``model`` a surrogate of the right kind is fitted on the snapshot (and the result
     says so). ``row_id`` is the id column's value, or the row's 0-based position without one.
+    ``prepared`` is ``model``'s influence preparation on these rows and features when the
+    caller keeps one (a window's influence cache, which its traces made): the self-influence
+    is read from it instead of preparing the model a second time.
     """
     features, label, id_column = columns.features, columns.label, columns.id_column
     folds, seed, k = settings.folds, settings.seed, settings.k
@@ -156,7 +160,11 @@ def find_suspects(train_frame: pd.DataFrame, columns: SnapshotColumns, model: Lo
 
     is_suspect = np.zeros(len(codes), dtype=bool)
     is_suspect[np.argsort(label_quality, kind="stable")[:flagged]] = True
-    influence = _self_influence(model, train_x, labels, scaled(progress, 0.65, 0.95), cancel)
+    if prepared is None:
+        from analysis.trace.influence import prepare_influence
+
+        prepared = prepare_influence(model, train_x, labels, progress=scaled(progress, 0.65, 0.95), cancel=cancel)
+    influence = _self_influence(prepared)
     if influence is None:
         score = 1.0 - label_quality
         self_influence = np.full(len(codes), np.nan)
@@ -390,13 +398,11 @@ def _confident_learning(codes: np.ndarray,
     return quality, int(find_label_issues(codes, out_of_fold).sum())
 
 
-def _self_influence(model: LoadedModel, train_x: pd.DataFrame, labels: np.ndarray,
-                    progress: Progress, cancel: CancelToken) -> tuple[np.ndarray, str] | None:
+def _self_influence(prep: InfluencePrep) -> tuple[np.ndarray, str] | None:
     """How much each row's own loss rises when it is removed, and the method's name; None
     when the model's influence method has no self-influence."""
-    from analysis.trace.influence import prepare_influence, self_influence
+    from analysis.trace.influence import self_influence
 
-    prep = prepare_influence(model, train_x, labels, progress=progress, cancel=cancel)
     values = self_influence(prep)
     if values is None:
         return None

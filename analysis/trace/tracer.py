@@ -8,6 +8,7 @@ and report the most harmful and most helpful training rows with their label, sou
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from dataclasses import dataclass, field, replace
@@ -208,16 +209,31 @@ def trace_prediction(store: Store, training_files: TrainingFiles, log_paths: Seq
 
 
 def suspects_for(store: Store, training_files: TrainingFiles, top: int = 20, progress: Progress = no_progress,
-                 cancel: CancelToken = NEVER_CANCELLED) -> dict[str, Any]:
+                 cancel: CancelToken = NEVER_CANCELLED, cache: InfluenceCache | None = None,
+                 log: LoadedLog | None = None) -> dict[str, Any]:
     """The ``sleuth suspects`` report: training rows whose label is probably wrong, and where
-    they come from (source, batch, date)."""
-    model, training = _read_training_files(store, training_files, cancel)
+    they come from (source, batch, date).
+
+    A window passes its ``cache`` and the open ``log``: with a model file, the snapshot, the
+    model and its influence preparation are then the ones its traces use, prepared once per
+    model (a surrogate is not shared: the ranking fits its own on every snapshot feature). A log
+    the model's features do not fit is no reason to refuse: the ranking reads the snapshot only."""
+    prepared = None
+    if cache is not None and log is not None and training_files.model_path:
+        with contextlib.suppress(SchemaError):  # the log does not fit the model: the snapshot's own path
+            prepared = _prepared(cache, store, training_files, log, scaled(progress, 0.0, 0.2), cancel)
+    if prepared is not None:
+        model, training = prepared.model, prepared.training
+    else:
+        model, training = _read_training_files(store, training_files, cancel)
     features = training.features
     if model is not None:
         features = match_features(model, training.snapshot.dataset.columns, training.snapshot.dataset.columns)
     columns = SnapshotColumns(features, training.label, training.id_column,
                               training.context_columns or DEFAULT_SOURCE_COLUMNS)
-    found = find_suspects(training.frame, columns, model, SuspectSettings(k=max(top, 50)), progress, cancel)
+    influence = prepared.prep if prepared is not None and prepared.features == features else None
+    found = find_suspects(training.frame, columns, model, SuspectSettings(k=max(top, 50)),
+                          scaled(progress, 0.2, 1.0) if prepared else progress, cancel, influence)
     return {**suspects_report(found, top=top), "id_column": training.id_column, "label_note": training.label_note}
 
 

@@ -73,7 +73,7 @@ from analysis.store import Store
 from analysis.triage.localisation import scan_unit, unit_end
 from analysis.triage.cells import finite_double
 from analysis.triage.reference_profile import ColumnProfile, Profile
-from analysis.triage.scan import PERMUTATIONS, ScanWindow, peer_scan, scan
+from analysis.triage.scan import PERMUTATIONS, Intervals, ScanWindow, peer_scan, scan
 from analysis.triage.share import share_every
 from analysis.triage.symptoms import Symptom
 from analysis.triage.violating_rows import violation_of
@@ -164,11 +164,12 @@ def _clustered(
 ) -> list[Symptom]:
     """A symptom for each defect whose series of rows per unit holds a significant window."""
     tests = sum(1.0 / d.candidates for d in defects)
+    intervals = Intervals.of(rows)  # every defect's series is over the same rows
     found = []
     for defect, series in zip(defects, cases):
         cancel.raise_if_cancelled()
         level = ALPHA / tests / defect.candidates
-        window = scan(rows, series, PERMUTATIONS, level=level)
+        window = scan(rows, series, PERMUTATIONS, level=level, intervals=intervals)
         if window is None or window.p_value is None or window.p_value >= level:
             continue
         if not defect.beyond_reference(window, level):

@@ -148,7 +148,7 @@ class Intervals:
 
 
 def scan(rows: np.ndarray, cases: np.ndarray, permutations: int = PERMUTATIONS, seed: int = SEED,
-         level: float | None = None) -> ScanWindow | None:
+         level: float | None = None, intervals: Intervals | None = None) -> ScanWindow | None:
     """The most likely window of a time-ordered series of units (``rows`` rows each, ``cases``
     of them showing the problem) with its Monte Carlo / Gumbel p-value (None with no
     permutations: a window only refined, whose evidence was weighed at a coarser scale);
@@ -157,10 +157,13 @@ def scan(rows: np.ndarray, cases: np.ndarray, permutations: int = PERMUTATIONS, 
     ``level`` is the p-value a caller screening many series needs. The replicates then stop
     as soon as enough of them reach the observed maximum that the p-value cannot fall below
     it (sequential Monte Carlo, Besag and Clifford 1991), and the p-value is the sequential
-    estimate ``exceedances / replicates``: a series of plain noise costs a replicate or two."""
+    estimate ``exceedances / replicates``: a series of plain noise costs a replicate or two.
+
+    ``intervals`` is ``Intervals.of(rows)`` when the caller scans several series over the same
+    rows (the checks' defects of one log): building it costs several replicates' arithmetic."""
     rows = np.asarray(rows, dtype=np.int64)
     cases = np.asarray(cases, dtype=np.int64)
-    intervals = Intervals.of(rows)
+    intervals = Intervals.of(rows) if intervals is None else intervals
     first, last, llr = intervals.best(cases)
     if last < first:
         return None

@@ -226,7 +226,11 @@ def test_suspects_takes_the_label_it_is_told(tmp_path):
 
 
 # On the 200k demo: on 20k rows no slice of the top five names a model version.
-def test_slices_text_names_versions_by_their_cards_and_json_keeps_the_raw_string(demo_files, tmp_path, capsys):
+def test_slices_text_names_versions_by_their_cards_and_json_keeps_the_raw_string(demo_files, tmp_path, capsys,
+                                                                                monkeypatch):
+    """The JSON and the text are of one search (``main``'s ``discoveries``, as a caller running
+    both in one process may keep it): what differs between them is only how they are printed."""
+    import analysis.queue.discoveries as discoveries_module
     from analysis.workspace.version_cards import VersionCard
     from analysis.workspace.workspace_file import Workspace
 
@@ -235,11 +239,15 @@ def test_slices_text_names_versions_by_their_cards_and_json_keeps_the_raw_string
     workspace.save_version_card(VersionCard(raw, name="incumbent"))
     workspace.close()
     args = ["slices", str(demo_files.log), "--cards", str(tmp_path / "cards.sleuth"), "--top", "5", "--max-level", "2"]
-    assert main(args + ["--json"]) == 0
+    searches, search = [], discoveries_module.failing_slices
+    monkeypatch.setattr(discoveries_module, "failing_slices", lambda *a, **k: searches.append(1) or search(*a, **k))
+    discoveries = discoveries_module.DiscoveryCache()
+    assert main(args + ["--json"], discoveries) == 0
     found = json.loads(capsys.readouterr().out)
     with_version = [s["predicate"] for s in found if raw in s["predicate"]]
     assert with_version, found  # the case is real: a slice names the version
-    assert main(args) == 0
+    assert main(args, discoveries) == 0
+    assert searches == [1]
     text = capsys.readouterr().out
     assert raw not in text
     assert text.count("'incumbent'") == len(with_version)

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from analysis.data.open_log import LoadedLog
 from analysis.errors import SleuthError
 from analysis.slices import RowIds
 from analysis.trace.model_files import inspect_model
@@ -423,8 +424,10 @@ class TracePanel(Panel):
         self.suspects_summary.setText("Ranking the snapshot's labels (several model fits)…")
         self.suspects_snapshot = snapshot
         training = TrainingFiles([snapshot], model or None, trust, self.session.chosen_snapshot_roles(snapshot))
-        self.run_job("suspects", suspects_for, self.session.store, training, 50, lane=HEAVY,
-                     label="Finding suspect training labels", on_done=self._show_suspects,
+        opened = self.session.active
+        log = None if opened is None else LoadedLog(opened.dataset, opened.roles, ())
+        self.run_job("suspects", suspects_for, self.session.store, training, 50, cache=self.session.influence,
+                     log=log, lane=HEAVY, label="Finding suspect training labels", on_done=self._show_suspects,
                      on_error=lambda e: self.suspects_summary.setText(f"Could not rank labels: {e}"))
 
     def _show_suspects(self, report: dict[str, Any]) -> None:

@@ -291,3 +291,32 @@ def test_the_model_files_name_picks_the_version_it_traces(path, expected):
     from analysis.trace.tracer import version_of_model
 
     assert version_of_model(["fraud-v1", "fraud-v1.2", "fraud-gbm-2026.10"], path) == expected
+
+
+def test_a_window_ranks_through_its_influence_cache_and_without_it_where_the_log_does_not_fit(tmp_path, store):
+    """``suspects_for`` with a window's cache and open log: the same report as the command's, the
+    model prepared once into the cache; a log lacking the model's features still gets the
+    snapshot's ranking (the cache's preparation needs the log's columns, the ranking does not)."""
+    import skops.io
+    from sklearn.linear_model import LogisticRegression
+
+    from analysis.data.open_log import load_log
+    from analysis.data.roles import Role
+    from analysis.trace.tracer import InfluenceCache, TrainingFiles, suspects_for
+
+    rng = np.random.default_rng(11)
+    frame = pd.DataFrame({"x": rng.normal(size=400), "z": rng.normal(size=400)})
+    frame["label"] = (frame.x + rng.normal(0, 0.7, 400) > 0).astype(int)
+    frame.to_parquet(tmp_path / "snapshot.parquet")
+    skops.io.dump(LogisticRegression().fit(frame[["x", "z"]], frame.label), tmp_path / "model.skops")
+    frame.head(50).to_parquet(tmp_path / "fits.parquet")
+    frame.head(50).drop(columns=["z"]).to_parquet(tmp_path / "lacks_z.parquet")
+    files = TrainingFiles([str(tmp_path / "snapshot.parquet")], str(tmp_path / "model.skops"),
+                          roles={Role.LABEL: "label"})
+    alone = suspects_for(store, files, top=10)
+    cache = InfluenceCache()
+    fits = load_log(store, [str(tmp_path / "fits.parquet")], check=False)
+    assert suspects_for(store, files, top=10, cache=cache, log=fits) == alone
+    assert InfluenceCache.key(files.snapshot_paths, files.model_path, files.roles) in cache
+    lacks = load_log(store, [str(tmp_path / "lacks_z.parquet")], check=False)
+    assert suspects_for(store, files, top=10, cache=InfluenceCache(), log=lacks) == alone

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from PySide6.QtCore import Qt
 
+import analysis.trace.influence as influence_module
 import analysis.trace.tracer as trace_module
 import views.meeting as meeting_module
 import views.panels.trace as trace_panel_module
@@ -124,7 +125,7 @@ def _meeting_on(session, tasks, position, request, tmp_path):
     return meeting_module.MeetingView(session, tasks, ["ana"])
 
 
-def test_a_training_row_is_compared_with_the_query_row(qtbot, panel, window_demo_files):
+def test_a_training_row_is_compared_with_the_query_row(qtbot, panel, window_demo_files, monkeypatch):
     _cards(panel.session, window_demo_files)
     (row, _), = _failed_positions(window_demo_files, OLD_VERSION, 1)
     _select(panel.session, row)
@@ -137,7 +138,11 @@ def test_a_training_row_is_compared_with_the_query_row(qtbot, panel, window_demo
     assert panel.comparison.rowCount() == len(panel.trace.features)
 
     panel.tabs.setCurrentIndex(1)
+    preparations = []
+    real = influence_module.prepare_influence
+    monkeypatch.setattr(influence_module, "prepare_influence", lambda *a, **k: preparations.append(1) or real(*a, **k))
     panel.find_suspects()
+    assert preparations == []  # the ranking reads the model's self-influence from the trace's preparation
     assert panel.suspects.rowCount() == 50
     assert "batch-2026-09-15" in panel.suspects_summary.text()
     assert "concentrate" in panel.suspects_summary.text()
