@@ -5,6 +5,13 @@ the foreground on a free port with one core (the machine's two are shared), so t
 to it through the same ``sc://`` URL a cluster would have. It is the only JVM of a run: the test of
 a killed server kills a relay process in front of it (``tests/spark/relay.py``). The tests skip
 only when Java cannot be found: `make test` installs it where it is missing.
+
+The server's settings are test settings, each chosen by its measured cost and none changing a
+result: no web UI (nobody looks at it, and its HTTP server and listeners would take a port and
+CPU), the warehouse and Derby's files in the run's temporary folder (:func:`launch_server`),
+the planner's settings for many small statements (:func:`_small_data_settings`) and the JVM's
+options for them (:data:`SMALL_DATA_JAVA_OPTIONS`: the JIT's first tier with a code cache that
+holds it, the serial collector).
 """
 
 from __future__ import annotations
@@ -121,7 +128,7 @@ def launch_server(work: Path, cores: int, driver_memory: str = "1g", small_data:
     return StartingServer(process, port, work / "server.log")
 
 
-SMALL_DATA_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+SMALL_DATA_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:ReservedCodeCacheSize=256m"
 """The server JVM's options for the tests' small data: the JIT's first tier only (see
 :func:`_small_data_settings`), and the serial garbage collector, which collects a 1 GB heap of
 short-lived statements in one thread instead of G1's parallel and concurrent threads
@@ -130,7 +137,17 @@ fell from 49.4 to 44.3 and from 50.7 to 47.2 s, its wall from 220 to 211 and 266
 runs of each side by side, load average 11-20, 6 December 2026). Measured and not kept, for no
 change in that server CPU (46.6 against 46.6, 46.5 against 46.5 s): ``spark.sql.ui.explainMode=simple``
 (the plan text each statement's listener event carries) and no compression of broadcasts,
-shuffles and spills (``spark.*.compress=false``). Neither changes a result: they choose how, not what."""
+shuffles and spills (``spark.*.compress=false``). Neither changes a result: they choose how, not what.
+
+A JVM limited to the first tier gets a 48 MB code cache (the default without the second
+tier's compiler), which Spark's code outgrows within a minute of statements: the JIT's sweeper
+then throws compiled methods away and they are compiled again (a Flight Recorder profile of
+the slices, compare and labels-join tests: 45,075 compilations taking 22.9 s of 64.8 server
+CPU-s, 28,075 methods reclaimed in 62 sweeps taking 10.4 s). With 256 MB (about the 240 MB the
+default two-tier JVM reserves) the compiled code stays: those three tests' server CPU 57.8 -> 52.0 s
+(side by side, load 22, 6 December 2026; the whole folder's figures in docs/performance-log.md).
+Measured and not kept: the second tier (C2) back on, server CPU of the whole folder 132.4 ->
+165.4 s (side by side, load 13-20)."""
 
 
 def _small_data_settings(cores: int) -> list[str]:
