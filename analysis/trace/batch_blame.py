@@ -203,7 +203,7 @@ def _right_without(ready: PreparedInfluence, column: str, values: np.ndarray,
 
         def refitted(frame: pd.DataFrame, targets: np.ndarray) -> np.ndarray:
             rows = frame[ready.features]
-            return np.column_stack([state.predicted(theta, rows) == targets for theta in refits]) if len(rows) \
+            return state.predicted(refits, rows) == targets[:, None] if len(rows) \
                 else np.zeros((0, batches), dtype=bool)
         return REFIT, refitted
     members = sparse.csr_matrix((np.ones(len(codes)), (np.arange(len(codes)), codes)), shape=(len(codes), batches))

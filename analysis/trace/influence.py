@@ -139,12 +139,14 @@ def _encode_targets(model: LoadedModel, values: Any) -> np.ndarray:
     if classes is None:
         return values.astype(float)
     position = {_label_key(c): i for i, c in enumerate(classes.tolist())}
-    codes = [position.get(_label_key(v)) for v in values.tolist()]
-    unknown = sorted({str(v) for v, c in zip(values.tolist(), codes) if c is None})
-    if unknown:
+    # each distinct label is keyed once, not each row: a blame encodes a version's ~100k labels
+    rows, distinct = pd.factorize(values, use_na_sentinel=False)
+    codes = np.array([position.get(_label_key(v), -1) for v in distinct.tolist()], dtype=int)[rows]
+    if (codes < 0).any():
+        unknown = sorted({str(v) for v, c in zip(values.tolist(), codes) if c < 0})
         raise SchemaError(f"label value(s) {', '.join(unknown[:5])} are not among the model's "
                           f"classes ({', '.join(str(c) for c in classes.tolist())})")
-    return np.asarray(codes, dtype=int)
+    return codes
 
 
 def _label_key(value: Any) -> str:

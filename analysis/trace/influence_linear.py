@@ -19,7 +19,7 @@ one solve and one pass over the stored training gradients.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -84,9 +84,15 @@ class LinearInfluence:
                 break
         return theta
 
-    def predicted(self, theta: np.ndarray, x_query: pd.DataFrame) -> np.ndarray:
-        """The class (position) parameters ``theta`` predict for each query row."""
-        outputs = _outputs(self.loss, theta, _design(self.estimator, x_query))
+    def predicted(self, thetas: Sequence[np.ndarray], x_query: pd.DataFrame) -> np.ndarray:
+        """The class (position) each of the parameters ``thetas`` predicts for each query row,
+        (rows, thetas). The rows are preprocessed once for all of them: a blame asks for the
+        refit without each batch on the same rows, and the pipeline's encoding of a hundred
+        thousand rows cost more than the products."""
+        design = _design(self.estimator, x_query)
+        return np.column_stack([self._classes(_outputs(self.loss, theta, design)) for theta in thetas])
+
+    def _classes(self, outputs: np.ndarray) -> np.ndarray:
         return (outputs[:, 0] >= 0.5).astype(int) if self.loss == LOGISTIC else outputs.argmax(axis=1)
 
 

@@ -76,7 +76,8 @@ class BoostedTrees:
     """
 
     leaves: Callable[[pd.DataFrame], np.ndarray]  # (rows, trees) leaf node ids
-    raw_scores: Callable[[pd.DataFrame], np.ndarray]  # (rows, outputs) final raw scores
+    raw_scores: Callable[[pd.DataFrame, np.ndarray], np.ndarray]
+    """(rows, outputs) final raw scores of the rows, given them and their :attr:`leaves`."""
     values: list[np.ndarray]
     iteration: np.ndarray
     output: np.ndarray
@@ -86,7 +87,7 @@ class BoostedTrees:
 
     def baseline(self, frame: pd.DataFrame, leaves: np.ndarray) -> np.ndarray:
         """Raw scores before the first tree: the final scores minus every tree's step."""
-        raw = self.raw_scores(frame).copy()
+        raw = self.raw_scores(frame, leaves).copy()
         for tree, values in enumerate(self.values):
             raw[:, self.output[tree]] -= self.learning_rate * values[leaves[:, tree]]
         return raw
@@ -284,9 +285,9 @@ def _raw_scores_of(final: Any) -> Callable[[Any], np.ndarray]:
 
 def _sklearn_boosted_trees(estimator: Any) -> BoostedTrees:
     final = final_estimator(estimator)
-    raw = _raw_scores_of(final)
     if type(final).__name__.startswith("HistGradientBoosting"):
-        return _hist_gradient_boosting_trees(estimator, final, raw)
+        return _hist_gradient_boosting_trees(estimator, final)
+    raw = _raw_scores_of(final)
     grid = final.estimators_  # (iterations, outputs) of regression trees
     iterations, outputs = grid.shape
 
@@ -297,7 +298,7 @@ def _sklearn_boosted_trees(estimator: Any) -> BoostedTrees:
 
     return BoostedTrees(
         leaves=leaves,
-        raw_scores=lambda frame: raw(preprocess(estimator, frame)),
+        raw_scores=lambda frame, _leaves: raw(preprocess(estimator, frame)),
         values=[grid[m, k].tree_.value[:, 0, 0].astype(float) for m in range(iterations) for k in range(outputs)],
         iteration=np.repeat(np.arange(iterations), outputs),
         output=np.tile(np.arange(outputs), iterations),
@@ -307,20 +308,24 @@ def _sklearn_boosted_trees(estimator: Any) -> BoostedTrees:
     )
 
 
-def _hist_gradient_boosting_trees(estimator: Any, final: Any, raw: Callable) -> BoostedTrees:
+def _hist_gradient_boosting_trees(estimator: Any, final: Any) -> BoostedTrees:
     """HistGradientBoosting's trees, with leaf ids from its own prediction code.
 
     Each tree predictor is copied with every node's value replaced by the node's id, so its
     ``predict`` (which handles thresholds, missing values and categories exactly as the model
     does) returns the leaf each row lands in. Stored leaf values include the learning rate.
+    The raw scores are summed from the leaves' stored values as the model's own prediction
+    sums them (the baseline, then each tree's value in order: the same floats): predicting
+    them again walked every tree a second time, half of a replay's cost.
     """
     from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
 
     learning_rate = float(final.learning_rate)
-    locators, values, iteration, output = [], [], [], []
+    locators, stored, values, iteration, output = [], [], [], [], []
     for m, predictors in enumerate(final._predictors):
         for k, predictor in enumerate(predictors):
             nodes = predictor.nodes.copy()
+            stored.append(predictor.nodes["value"])
             values.append(nodes["value"] / learning_rate)
             nodes["value"] = np.arange(len(nodes))
             locators.append(TreePredictor(nodes, predictor.binned_left_cat_bitsets,
@@ -334,9 +339,17 @@ def _hist_gradient_boosting_trees(estimator: Any, final: Any, raw: Callable) -> 
         columns = [locator.predict(features, known_categories, feature_map, 1) for locator in locators]
         return np.column_stack(columns).astype(np.intp)
 
+    def raw_scores(_frame: pd.DataFrame, leaf_ids: np.ndarray) -> np.ndarray:
+        summed = np.zeros((len(leaf_ids), final.n_trees_per_iteration_), dtype=final._baseline_prediction.dtype,
+                          order="F")
+        summed += final._baseline_prediction
+        for tree, tree_values in enumerate(stored):
+            summed[:, output[tree]] += tree_values[leaf_ids[:, tree]]
+        return summed
+
     return BoostedTrees(
         leaves=leaves,
-        raw_scores=lambda frame: raw(preprocess(estimator, frame)),
+        raw_scores=raw_scores,
         values=values,
         iteration=np.asarray(iteration),
         output=np.asarray(output),
@@ -363,7 +376,7 @@ def _lightgbm_trees(estimator: Any) -> BoostedTrees:
         return np.asarray(booster.predict(preprocess(estimator, frame), pred_leaf=True),
                           dtype=np.intp).reshape(len(frame), -1)
 
-    def raw_scores(frame: pd.DataFrame) -> np.ndarray:
+    def raw_scores(frame: pd.DataFrame, _leaves: np.ndarray) -> np.ndarray:
         scores = booster.predict(preprocess(estimator, frame), raw_score=True)
         return np.asarray(scores, dtype=float).reshape(len(frame), -1)
 
@@ -409,7 +422,7 @@ def _xgboost_trees(estimator: Any) -> BoostedTrees:
     def leaves(frame: pd.DataFrame) -> np.ndarray:
         return np.asarray(booster.predict(matrix(frame), pred_leaf=True), dtype=np.intp).reshape(len(frame), -1)
 
-    def raw_scores(frame: pd.DataFrame) -> np.ndarray:
+    def raw_scores(frame: pd.DataFrame, _leaves: np.ndarray) -> np.ndarray:
         scores = booster.predict(matrix(frame), output_margin=True)
         return np.asarray(scores, dtype=float).reshape(len(frame), -1)
 
