@@ -17,6 +17,7 @@ from analysis.data.formats import resolve_inputs
 from analysis.data.loading import DATE_LIKE_PATTERN, TEXT_TIMESTAMP_FORMATS, close_dataset, open_dataset
 from analysis.progress import CancelToken, Cancelled
 from analysis.query import ROW_ID
+from tests.analysis.data.probe_in_process import probe_in_process  # noqa: F401  (autouse)
 
 ROWS = 50
 
