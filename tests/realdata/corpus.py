@@ -304,14 +304,17 @@ def _requests(served: pd.DataFrame, spec: CaseSpec, rng: np.random.Generator) ->
 
 
 def _scored(requests: pd.DataFrame, spec: CaseSpec, models: dict) -> pd.DataFrame:
-    """Each request scored by both versions, as a shadow deployment logs it: one row per version."""
+    """Each request scored by both versions, as a shadow deployment logs it: one row per version.
+    The prediction is the likelier class, as the classifier's ``predict`` takes it from the same
+    probabilities (which it computes again: two passes over every tree, most of the scoring)."""
     features = requests[list(spec.categorical) + list(spec.numeric)]
     parts = []
     for version, model in models.items():
         part = requests.copy()
+        probabilities = model.predict_proba(features)
         part["model_version"] = version
-        part["score"] = model.predict_proba(features)[:, 1]
-        part["prediction"] = model.predict(features)
+        part["score"] = probabilities[:, 1]
+        part["prediction"] = model.classes_[probabilities.argmax(axis=1)]
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
 

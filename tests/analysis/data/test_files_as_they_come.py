@@ -11,6 +11,7 @@ import pytest
 from analysis.data.loading import open_dataset
 from analysis.errors import InputError
 from analysis.query import ROW_ID, ident
+from tests.analysis.data.probe_in_process import probe_in_child, probe_in_process  # noqa: F401  (autouse)
 from tests.data.make_files_as_they_come import (
     FUZZ_RECORDS, ROWS, write_folder_with_strays, write_fuzzed_json, write_tricky_inputs)
 
@@ -269,7 +270,7 @@ class GzipReads:
 
 
 @pytest.mark.parametrize("cut", [False, True])
-def test_each_gzip_part_of_a_folder_is_decompressed_once(store, tmp_path, monkeypatch, cut):
+def test_each_gzip_part_of_a_folder_is_decompressed_once(store, tmp_path, monkeypatch, probe_in_child, cut):
     """Issue #18: an intact part is read to its end by DuckDB alone (Python reads only its top to
     judge the layout); only when reading fails is each part checked through, once."""
     from analysis.data import formats

@@ -17,6 +17,7 @@ from analysis.data.formats import resolve_inputs
 from analysis.data.loading import DATE_LIKE_PATTERN, TEXT_TIMESTAMP_FORMATS, close_dataset, open_dataset
 from analysis.progress import CancelToken, Cancelled
 from analysis.query import ROW_ID
+from tests.analysis.data.probe_in_process import probe_in_process  # noqa: F401  (autouse)
 
 ROWS = 50
 
@@ -180,17 +181,26 @@ def test_timestamps_and_uuids_are_retyped(store, tmp_path):
 
 
 @pytest.mark.parametrize("layout", TEXT_TIMESTAMP_FORMATS)
-def test_every_text_layout_is_read_beside_text_columns_with_no_dates(store, tmp_path, layout):
+def test_every_text_layout_is_read_beside_text_columns_with_no_dates(store, tmp_path, layout, monkeypatch):
     """Only text columns with a date-like value are probed layout by layout: each layout is
-    still found (its values match the pre-filter), and the other text columns stay text."""
+    still found (its values match the pre-filter), and the other text columns stay text, a
+    version's or a measure's two numbers and one separator not probed."""
+    from analysis.data import loading
+
     times = pd.to_datetime(["2026-01-31 08:30:00", "2026-02-01 09:05:00", "2026-12-09 23:59:00"])
     frame = pd.DataFrame({"when": times.strftime(layout), "country": ["DE", "FR", "N/A"],
-                          "request": ["r-1", "r-2", "r-3"], "note": ["1.5 kg", "a-b", "x/y"]})
+                          "request": ["r-1", "r-2", "r-3"], "note": ["1.5 kg", "a-b", "x/y"],
+                          "version": ["fraud-lr-2026.09", "fraud-gbm-2026.10", "v1.2"]})
     assert all(re.search(DATE_LIKE_PATTERN, value) for value in frame["when"])
     frame.to_csv(tmp_path / "log.csv", index=False)
+    probed, probe = [], loading._timestamp_probes
+    monkeypatch.setattr(loading, "_timestamp_probes", lambda store, sample, texts, cancel: (
+        probed.extend(texts), probe(store, sample, texts, cancel))[1])
     dataset = open_dataset(store, str(tmp_path / "log.csv"))
     types = {c.name: c.dtype for c in dataset.columns}
-    assert types == {"when": "TIMESTAMP", "country": "VARCHAR", "request": "VARCHAR", "note": "VARCHAR"}
+    assert types == {"when": "TIMESTAMP", "country": "VARCHAR", "request": "VARCHAR", "note": "VARCHAR",
+                     "version": "VARCHAR"}
+    assert set(probed) <= {"when"}  # the layouts DuckDB's CSV reader reads as times come typed
     read = [value for (value,) in store.rows(f"SELECT \"when\" FROM {dataset.view} ORDER BY {ROW_ID}")]
     expected = times if "%S" in layout else times.floor("min")
     assert read == list(expected.to_pydatetime())
