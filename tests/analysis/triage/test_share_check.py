@@ -4,6 +4,7 @@ still find the planted incidents; at or below it nothing changes and nothing say
 The 200k demo stands in for a large log, its share size lowered by parameter to 100,000 rows
 (one request in two): no test builds a large log."""
 
+import hashlib
 import json
 import os
 import re
@@ -17,7 +18,7 @@ from analysis.query import ident
 from analysis.scope import Scope
 from analysis.store import Store
 from analysis.triage.check_report import CheckSettings, finding_to_dict, report_text, run_check
-from analysis.triage.share import request_share
+from analysis.triage.share import SHARE_SALT, request_share
 from tests.app.run_cli import sleuth_in_process
 
 SHARE_ROWS = 100_000
@@ -58,7 +59,9 @@ def test_the_planted_incidents_are_found_on_the_share_with_their_columns_and_win
 
 def test_the_share_holds_whole_requests_about_the_stated_share(demo_files, store):
     """Every request in the share has all of its rows there (both versions' copies), the
-    share's size is one request in two within binomial noise, and its rows keep their row ids."""
+    share's size is one request in two within binomial noise, and its rows keep their row ids.
+    The requests are those whose salted MD5 (Python's hashlib here), as a number, lies below
+    2^128 / 2: the digest Spark computes alike (``tests/spark/test_spark_share.py``)."""
     loaded = load_log(store, [str(demo_files.log)], check=False)
     whole = Scope(store, loaded.dataset, loaded.roles)
     everything = store.df(f"SELECT * FROM {ident(loaded.dataset.view)}")
@@ -70,6 +73,8 @@ def test_the_share_holds_whole_requests_about_the_stated_share(demo_files, store
     requests = everything.groupby("request_id").size()
     kept = rows.groupby("request_id").size()
     assert (kept == requests[kept.index]).all()
+    digests = {i: int(hashlib.md5(f"{i}{SHARE_SALT}".encode()).hexdigest(), 16) for i in requests.index}
+    assert set(kept.index) == {i for i, digest in digests.items() if digest < 2 ** 127}
     assert (share.rows, share.of_rows, share.every, share.key) == (len(rows), 200_000, 2, "request_id")
     assert binom.ppf(1e-6, len(requests), 0.5) <= len(kept) <= binom.ppf(1 - 1e-6, len(requests), 0.5)
     original = everything.set_index(loaded.dataset.row_id).loc[rows[loaded.dataset.row_id]]
