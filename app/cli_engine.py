@@ -87,10 +87,9 @@ class RowPuller:
 
     def share_of(self, dataset: Dataset, roles: RoleMap) -> tuple[Sample, Share | None]:
         """All of ``dataset``'s rows when they fit in ``max_rows``; else its share of about
-        ``max_rows`` rows, whole requests chosen by the hash a check without ``--engine``
-        chooses its share by (:func:`analysis.triage.share.share_condition`), and the
-        :class:`Share` that says so: the same ``--sample-rows`` reads the same requests on both
-        engines, where a uniform sample would read other rows."""
+        ``max_rows`` rows, whole requests chosen by a hash of the id as a check without
+        ``--engine`` chooses its share (:func:`analysis.triage.share.share_condition`, in
+        Spark's form), and the :class:`Share` that says so, as that check says it."""
         from analysis.engine.sample import pull_rows
         from analysis.query import ROW_ID, ident
         from analysis.triage.share import Share, share_condition, share_every
@@ -99,7 +98,7 @@ class RowPuller:
         if every <= 1:
             return pull_rows(self.store, dataset, self.folder, self.max_rows), None
         key = ident(roles.id or ROW_ID)
-        pulled = pull_rows(self.store, dataset, self.folder, None, share_condition(key, every))
+        pulled = pull_rows(self.store, dataset, self.folder, None, share_condition(key, every, self.store.engine))
         return pulled, Share(pulled.rows, dataset.row_count, roles.id, every)
 
     def traced_log(self, sources: Sequence[str], fixed: Mapping[Role, str], row: str | None,

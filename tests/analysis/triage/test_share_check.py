@@ -18,7 +18,7 @@ from analysis.query import ident
 from analysis.scope import Scope
 from analysis.store import Store
 from analysis.triage.check_report import CheckSettings, finding_to_dict, report_text, run_check
-from analysis.triage.share import SHARE_SALT, request_share
+from analysis.triage.share import SHARE_SALT, request_share, share_condition
 from tests.app.run_cli import sleuth_in_process
 
 SHARE_ROWS = 100_000
@@ -59,9 +59,7 @@ def test_the_planted_incidents_are_found_on_the_share_with_their_columns_and_win
 
 def test_the_share_holds_whole_requests_about_the_stated_share(demo_files, store):
     """Every request in the share has all of its rows there (both versions' copies), the
-    share's size is one request in two within binomial noise, and its rows keep their row ids.
-    The requests are those whose salted MD5 (Python's hashlib here), as a number, lies below
-    2^128 / 2: the digest Spark computes alike (``tests/spark/test_spark_share.py``)."""
+    share's size is one request in two within binomial noise, and its rows keep their row ids."""
     loaded = load_log(store, [str(demo_files.log)], check=False)
     whole = Scope(store, loaded.dataset, loaded.roles)
     everything = store.df(f"SELECT * FROM {ident(loaded.dataset.view)}")
@@ -73,8 +71,6 @@ def test_the_share_holds_whole_requests_about_the_stated_share(demo_files, store
     requests = everything.groupby("request_id").size()
     kept = rows.groupby("request_id").size()
     assert (kept == requests[kept.index]).all()
-    digests = {i: int(hashlib.md5(f"{i}{SHARE_SALT}".encode()).hexdigest(), 16) for i in requests.index}
-    assert set(kept.index) == {i for i, digest in digests.items() if digest < 2 ** 127}
     assert (share.rows, share.of_rows, share.every, share.key) == (len(rows), 200_000, 2, "request_id")
     assert binom.ppf(1e-6, len(requests), 0.5) <= len(kept) <= binom.ppf(1 - 1e-6, len(requests), 0.5)
     original = everything.set_index(loaded.dataset.row_id).loc[rows[loaded.dataset.row_id]]
@@ -113,3 +109,21 @@ def test_a_log_at_the_share_size_is_checked_whole_and_says_nothing_of_a_share(de
     report = json.loads(shown.stdout)
     assert "share" not in report and "share" not in report_text(demo_check)
     assert [located(f) for f in report["findings"]] == [located(finding_to_dict(f)) for f in demo_check.findings]
+
+
+def test_sparks_share_is_the_requests_whose_salted_md5_is_low_and_not_duckdbs(demo_files, store):
+    """Spark's form of the share (``check --engine`` pulls it), run here by DuckDB, keeps the
+    requests whose salted MD5 (Python's hashlib), as a number, lies below 2^128 / 2, whole; DuckDB's
+    own share (its ``hash``, cheaper on DuckDB) is as many requests, but others."""
+    loaded = load_log(store, [str(demo_files.log)], check=False)
+    view = ident(loaded.dataset.view)
+    in_spark_form = share_condition(ident("request_id"), 2, "spark").text
+    kept = store.df(f"SELECT request_id, count(*) AS n FROM {view} WHERE {in_spark_form} GROUP BY ALL")
+    requests = store.df(f"SELECT request_id, count(*) AS n FROM {view} GROUP BY ALL").set_index("request_id").n
+    low = {i for i in requests.index if int(hashlib.md5(f"{i}{SHARE_SALT}".encode()).hexdigest(), 16) < 2 ** 127}
+    assert set(kept.request_id) == low
+    assert (kept.set_index("request_id").n == requests[kept.request_id]).all()
+    on_duckdb = set(store.df(f"SELECT DISTINCT request_id FROM {view} "
+                             f"WHERE {share_condition(ident('request_id'), 2, 'duckdb').text}").request_id)
+    assert binom.ppf(1e-6, len(requests), 0.5) <= len(on_duckdb) <= binom.ppf(1 - 1e-6, len(requests), 0.5)
+    assert len(on_duckdb & low) < 0.6 * len(low)
