@@ -24,10 +24,11 @@ row of a request is in or out together and the repeated ids a shadow log holds a
 whole; the hash is salted so the row scans' own hashed screens of the row id stay independent of
 it. Each engine hashes in its own form (:func:`share_condition`): DuckDB with its own ``hash``,
 which Spark has no equal of, and Spark (``check --engine``, whose share is pulled) with the MD5
-of the id's text, which DuckDB also computes alike but at about 15 CPU-s more per 100M rows than
+of the id's text, which DuckDB also computes alike but at about 20 CPU-s more per 100M rows than
 its own hash (performance log, h17sparkchecks): so the two engines' shares are different
-requests of the same size, each drawn independently of the values. It is written once to a scratch Parquet file that every row-level step reads through a view,
-both deleted when the check is done. It is written in no particular order: no step reads the
+requests of the same size, each drawn independently of the values. It is written once to a
+scratch Parquet file that every row-level step reads through a view, both deleted when the
+check is done. It is written in no particular order: no step reads the
 share's order (a request's first row is its smallest row id, kept in the file; every other step
 counts, groups or orders by a column), and at 100M rows the ordered write buffered its rows
 until the earlier ones were written, spilling 3.5 GB beside its 1.2 GB file and taking the
