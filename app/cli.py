@@ -180,9 +180,9 @@ def _add_check_command(sub) -> None:
     check.add_argument("--fail-on", choices=["alert", "warning"], help="exit 1 when a finding this severe exists")
     check.add_argument("--json", action="store_true", help="print {reference, findings: [...]} as JSON")
     add_sample_option(check, _positive_int,
-                      f"; without --engine, a log of more than N rows has its {SHARE_SUBJECT} computed on a share "
-                      f"of about N rows, whole requests chosen by a hash of the id (default {CHECK_SHARE_ROWS:,}; the "
-                      f"nulls, zeros, ranges and other counts still over every row)")
+                      f"; a log of more than N rows has its {SHARE_SUBJECT} computed on a share of about N rows, "
+                      f"whole requests chosen by a hash of the id, the same ones on both engines (without --engine "
+                      f"default {CHECK_SHARE_ROWS:,}; the nulls, zeros, ranges and other counts still over every row)")
     _add_model_arguments(check, LOG_MODEL_HELP)
     add_role_arguments(check, LOG_ROLE_FLAGS, "roles of the checked log's columns; a reference's label is "
                                                "matched to the log's by role")
@@ -484,10 +484,11 @@ def run_check_command(args: argparse.Namespace) -> int:
     from app.cli_engine import row_puller
 
     with row_puller(args) as puller:
-        table, log = puller.table_and_pull(args.paths)
+        table, log, share = puller.table_and_share(args.paths, named_roles(args))
         other, reference = puller.table_and_pull(args.reference) if args.reference else (None, None)
         return _check(args, [str(log.path)], [str(reference.path)] if reference else None,
-                      {"sample": log, "reference_sample": reference}, CountedOn(puller.store, table, other))
+                      {"sample": None if share else log, "reference_sample": reference},
+                      CountedOn(puller.store, table, other, share))
 
 
 def _check(args: argparse.Namespace, paths: Sequence[str], reference: Sequence[str] | None, samples: dict,

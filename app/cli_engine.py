@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the CLI starts without Spark's client or the loaders: they 
     from analysis.data.roles import Role, RoleMap
     from analysis.dataset import Dataset
     from analysis.engine.sample import Sample
+    from analysis.triage.share import Share
 
 SPARK_COMMANDS = ("info", "slices", "compare")
 """The log-reading commands whose passes run on Spark (``--labels`` joined there too); the others
@@ -75,6 +76,30 @@ class RowPuller:
 
         dataset = open_spark_table(self.store, sources)
         return dataset, pull_rows(self.store, dataset, self.folder, self.max_rows)
+
+    def table_and_share(self, sources: Sequence[str], fixed: Mapping[Role, str]) -> tuple[Dataset, Sample, Share | None]:
+        """The table on the cluster and the rows ``check`` reads on this machine (:meth:`share_of`),
+        its id detected on the cluster (or ``fixed``)."""
+        from analysis.engine.spark_log import load_spark_log
+
+        log = load_spark_log(self.store, sources, fixed=fixed)
+        return log.dataset, *self.share_of(log.dataset, log.roles)
+
+    def share_of(self, dataset: Dataset, roles: RoleMap) -> tuple[Sample, Share | None]:
+        """All of ``dataset``'s rows when they fit in ``max_rows``; else its share of about
+        ``max_rows`` rows, whole requests chosen by a hash of the id as a check without
+        ``--engine`` chooses its share (:func:`analysis.triage.share.share_condition`, in
+        Spark's form), and the :class:`Share` that says so, as that check says it."""
+        from analysis.engine.sample import pull_rows
+        from analysis.query import ROW_ID, ident
+        from analysis.triage.share import Share, share_condition, share_every
+
+        every = share_every(dataset.row_count, self.max_rows)
+        if every <= 1:
+            return pull_rows(self.store, dataset, self.folder, self.max_rows), None
+        key = ident(roles.id or ROW_ID)
+        pulled = pull_rows(self.store, dataset, self.folder, None, share_condition(key, every, self.store.engine))
+        return pulled, Share(pulled.rows, dataset.row_count, roles.id, every)
 
     def traced_log(self, sources: Sequence[str], fixed: Mapping[Role, str], row: str | None,
                    slice_text: str | None) -> tuple[Sample, dict[Role, str]]:

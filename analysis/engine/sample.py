@@ -67,12 +67,14 @@ class Sample:
         return {"rows": self.rows, "of_rows": self.of_rows, "engine": self.engine, "where": self.where}
 
 
-def pull_rows(store: SparkStore, dataset: Dataset, folder: str | Path, max_rows: int,
+def pull_rows(store: SparkStore, dataset: Dataset, folder: str | Path, max_rows: int | None,
               condition: Sql | None = None, where: str | None = None,
               cancel: CancelToken = NEVER_CANCELLED) -> Sample:
     """Pull ``dataset``'s rows (those matching ``condition``, described to people as ``where``)
     into a Parquet file in ``folder``: all of them when they fit in ``max_rows``, else a uniform
-    random sample of exactly ``max_rows`` (with overwhelming probability).
+    random sample of exactly ``max_rows`` (with overwhelming probability). With ``max_rows``
+    None, every matching row, uncounted beforehand: ``condition`` bounds them itself (a check's
+    share, :func:`analysis.triage.share.share_condition`), and counting would be a scan more.
 
     The sample is drawn on the cluster in two steps that keep it uniform: a Bernoulli sample a
     little larger than ``max_rows`` (so only about ``max_rows`` rows are ever sorted), then
@@ -82,14 +84,14 @@ def pull_rows(store: SparkStore, dataset: Dataset, folder: str | Path, max_rows:
     selected = Sql(f"SELECT * FROM {ident(dataset.view)}" + (f" WHERE {condition.text}" if condition else ""),
                    condition.params if condition else ())
     of_rows = dataset.row_count
-    if condition is not None:
+    if condition is not None and max_rows is not None:
         of_rows = int(store.scalar(Sql(f"SELECT count(*) FROM ({selected.text}) AS selected", selected.params),
                                    cancel))
     with store.job_cursor(cancel):
         from pyspark.sql import functions
 
         frame = store.frame(selected)
-        if of_rows > max_rows:
+        if max_rows is not None and of_rows > max_rows:
             frame = frame.sample(fraction=_bernoulli_fraction(max_rows, of_rows), seed=SAMPLE_SEED)
             frame = frame.orderBy(functions.rand(SAMPLE_SEED)).limit(max_rows)
         table = fetched_arrow(frame.orderBy(ROW_ID))
@@ -98,7 +100,7 @@ def pull_rows(store: SparkStore, dataset: Dataset, folder: str | Path, max_rows:
     path = Path(folder) / store.new_name("sample") / f"{_file_stem(dataset.name)}.parquet"
     path.parent.mkdir(parents=True)
     pq.write_table(table, path)
-    return Sample(path, table.num_rows, of_rows, store.url, where, row_ids)
+    return Sample(path, table.num_rows, of_rows if max_rows is not None else table.num_rows, store.url, where, row_ids)
 
 
 def _bernoulli_fraction(wanted: int, total: int) -> float:

@@ -110,11 +110,15 @@ class CountedOn:
     """Where the aggregates of a check on pulled rows run: the whole ``log`` table (and
     ``reference``, when given) on ``store``, a cluster's. The reference profile and the
     checks' per-column and per-time cells are counted there; the row-level parts (stuck and
-    far-beyond scans, localisation, examples) read the pulled rows."""
+    far-beyond scans, localisation, examples) read the pulled rows. ``share``: the pulled rows
+    are the table's share (:func:`analysis.triage.share.share_condition`, the requests a local
+    check of the table reads), so the distribution tests' histograms are counted on them too,
+    as a local check counts them on its share."""
 
     store: Any
     log: Dataset
     reference: Dataset | None = None
+    share: Share | None = None
 
 
 def run_check(store: Store, paths: Sequence[str], settings: CheckSettings = CheckSettings(), *,
@@ -155,7 +159,7 @@ def run_check(store: Store, paths: Sequence[str], settings: CheckSettings = Chec
         Path(settings.write_expect).write_text(profile.to_json(), encoding="utf-8")
     checked = check_against(Scope(store, dataset, roles), profile, since=settings.since,
                             progress=scaled(progress, 0.5, 1.0), cancel=cancel, counted=counted if on else None,
-                            share_rows=settings.share_rows)
+                            share_rows=settings.share_rows, pulled_share=on.share if on else None)
     return CheckRun(dataset, roles, described, tuple(checked.findings), label_note=loaded.label_note,
                     skipped=tuple(skipped_checks(profile)), share=checked.share)
 
@@ -249,7 +253,7 @@ def _reference_profile(store: Store, dataset: Dataset, roles: RoleMap, reference
 
 def check_against(scope: Scope, profile, since: _dt.datetime | None = None, progress: Progress = no_progress,
                   cancel: CancelToken = NEVER_CANCELLED, counted: Scope | None = None,
-                  share_rows: int = CHECK_SHARE_ROWS) -> Checked:
+                  share_rows: int = CHECK_SHARE_ROWS, pulled_share: Share | None = None) -> Checked:
     """Run every check of ``dataset``'s rows in ``condition`` (a slice) from ``since`` on
     against ``profile`` and rank what they saw.
 
@@ -259,8 +263,8 @@ def check_against(scope: Scope, profile, since: _dt.datetime | None = None, prog
     after ``since`` is located over the whole span, so it starts when it really began, and
     the scan keeps the rows before it as its outside (it cannot call a window holding most of
     the rows it reads anomalous). ``counted`` (the whole table on a cluster, ``scope`` holding
-    rows pulled from it) is where the cells are counted (:func:`analysis.triage.checks.run_checks`).
-    Without it, a log (or slice) of more than ``share_rows`` rows has its row-level parts read
+    rows pulled from it) is where the cells are counted (:func:`analysis.triage.checks.run_checks`);
+    ``pulled_share`` says those rows are its share, read as a local share is. Without it, a log (or slice) of more than ``share_rows`` rows has its row-level parts read
     on a share of its requests (:func:`analysis.triage.share.request_share`), its cells counted
     over every row, as the cluster's are."""
     store, dataset, roles, condition = scope.store, scope.dataset, scope.roles, scope.condition
@@ -268,7 +272,7 @@ def check_against(scope: Scope, profile, since: _dt.datetime | None = None, prog
     progress(0.0, "Running the input checks")
     checked = time_window(roles, since, None) if since is not None else None
     if condition is None:
-        return _checked(store, dataset, roles, profile, checked, progress, cancel, counted, share_rows)
+        return _checked(store, dataset, roles, profile, checked, progress, cancel, counted, share_rows, pulled_share)
     if counted is not None:
         raise InputError("a slice is not checked on a cluster's table yet; check the whole table")
     view = store.new_name("checked")
@@ -282,15 +286,18 @@ def check_against(scope: Scope, profile, since: _dt.datetime | None = None, prog
 
 
 def _checked(store: Store, dataset: Dataset, roles: RoleMap, profile, since: Sql | None, progress: Progress,
-             cancel: CancelToken, counted: Scope | None = None, share_rows: int = CHECK_SHARE_ROWS) -> Checked:
+             cancel: CancelToken, counted: Scope | None = None, share_rows: int = CHECK_SHARE_ROWS,
+             pulled_share: Share | None = None) -> Checked:
     """Checks of the rows in ``since``, triage over ``dataset``, and the labels' arrival; the
     one row per request that the checks' scans and triage's localisation read is found once
-    for both (:class:`FirstRows`). Rows pulled from a cluster (``counted``) are a sample
-    already; a local log beyond ``share_rows`` rows is read on a share for the row-level parts."""
+    for both (:class:`FirstRows`). Rows pulled from a cluster (``counted``) are a sample or its
+    share (``pulled_share``) already; a local log beyond ``share_rows`` rows is read on a share
+    for the row-level parts."""
     from analysis.triage.checks import run_checks
 
     whole = Scope(store, dataset, roles)
     with request_share(whole, None if counted else share_rows, cancel) as (rows, share):
+        share = share or pulled_share
         counted = counted or (whole if share else None)
         with FirstRows(rows) as first_rows:
             symptoms = run_checks(rows.with_condition(since), profile, cancel=cancel, first_rows=first_rows,

@@ -22,8 +22,13 @@ finding's slice in the window counts the whole log's rows.
 The share is chosen by a hash of the request id (the row id where the log has none), so every
 row of a request is in or out together and the repeated ids a shadow log holds are still found
 whole; the hash is salted so the row scans' own hashed screens of the row id stay independent of
-it. It is written once to a scratch Parquet file that every row-level step reads through a view,
-both deleted when the check is done. It is written in no particular order: no step reads the
+it. Each engine hashes in its own form (:func:`share_condition`): DuckDB with its own ``hash``,
+which Spark has no equal of, and Spark (``check --engine``, whose share is pulled) with the MD5
+of the id's text, which DuckDB also computes alike but at about 20 CPU-s more per 100M rows than
+its own hash (performance log, h17sparkchecks): so the two engines' shares are different
+requests of the same size, each drawn independently of the values. It is written once to a
+scratch Parquet file that every row-level step reads through a view, both deleted when the
+check is done. It is written in no particular order: no step reads the
 share's order (a request's first row is its smallest row id, kept in the file; every other step
 counts, groups or orders by a column), and at 100M rows the ordered write buffered its rows
 until the earlier ones were written, spilling 3.5 GB beside its 1.2 GB file and taking the
@@ -51,7 +56,7 @@ from pathlib import Path
 from typing import Iterator
 
 from analysis.progress import NEVER_CANCELLED, CancelToken
-from analysis.query import ROW_ID, Sql, ident, literal
+from analysis.query import ROW_ID, TRUE, Sql, ident, literal
 from analysis.scope import Scope
 from analysis.triage import CHECK_SHARE_ROWS
 
@@ -62,6 +67,19 @@ def share_every(total: int | None, rows: int) -> int:
 
 SHARE_SALT = "sleuth check share"
 """Hashed with the key, so the share is drawn independently of the row scans' hashed screens."""
+
+def share_condition(key: str, every: int, engine: str) -> Sql:
+    """The rows of about one request in ``every``, by a salted hash of the id (``key``, an SQL
+    expression), in ``engine``'s form: DuckDB's own ``hash``, the cheapest it has; on Spark the
+    MD5 form (:func:`analysis.engine.dialect.md5_share_condition`), which has no DuckDB ``hash``
+    to copy. ``every`` of 1 keeps every row."""
+    if every <= 1:
+        return TRUE
+    if engine == "spark":
+        from analysis.engine.dialect import md5_share_condition
+
+        return Sql(md5_share_condition(key, SHARE_SALT, every))
+    return Sql(f"hash({key}, {literal(SHARE_SALT)}) % {every} = 0")
 
 
 @dataclass(frozen=True)
@@ -114,7 +132,7 @@ def request_share(scope: Scope, share_rows: int | None = CHECK_SHARE_ROWS,
     folder = Path(tempfile.mkdtemp(prefix="sleuth-check-share-"))
     path, view = literal(str(folder / "share.parquet")), store.new_name("check_share")
     try:
-        store.execute(f"COPY (SELECT * FROM {ident(dataset.view)} WHERE hash({key}, {literal(SHARE_SALT)}) % {every} = 0) "
+        store.execute(f"COPY (SELECT * FROM {ident(dataset.view)} WHERE {share_condition(key, every, store.engine).text}) "
                       f"TO {path} (FORMAT parquet, PRESERVE_ORDER false)", cancel)
         store.execute(f"CREATE VIEW {ident(view)} AS SELECT * FROM read_parquet({path})")
         rows = int(store.scalar(Sql(f"SELECT count(*) FROM {ident(view)}")))

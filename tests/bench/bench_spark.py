@@ -21,8 +21,12 @@ another process, not counted there). Passes:
   middle (keyset pagination);
 * **labels join**: a labels file (each labelled request's label, arriving an hour later; made
   here by DuckDB from the log) read by Spark and joined on the cluster;
-* **checks: reference** and **checks: cells per day**: the checks' reference profile of the
-  log's first 20% of time, then the per-column counts per (day, group) cell of the whole log;
+* **checks: reference**, **checks: share** and **checks: findings**: the checks' reference
+  profile of the log's first 20% of time; the log's share pulled as ``check --engine`` pulls it
+  (whole requests by the hash a local check uses, about ``--share-rows`` rows); then the check
+  itself, as ``check --engine`` runs it: the per-column counts per (day, group) cell of the whole
+  log on the cluster, the distribution tests' histograms, row scans, triage and the labels'
+  arrival on the share, on this machine;
 * **sample**: a 100,000-row uniform sample pulled for the passes that need rows.
 
 Run: ``.venv/bin/python tests/bench/bench_spark.py [--rows 10000000 | --folder DIR] [--skip discovery ...]
@@ -47,6 +51,7 @@ from pathlib import Path
 
 from common import REPO, ensure_log, markdown_table, megabytes, peak_rss_mb
 from workstation_100m import ROWS as FOLDER_ROWS, generate, part_paths
+from analysis.engine import DEFAULT_SAMPLE_ROWS
 from analysis.scope import Scope
 
 CLIENT_BUDGET_MB = 1024
@@ -69,6 +74,8 @@ def main() -> None:
                              "to measure the others at a size where it would not finish in time; repeatable")
     parser.add_argument("--statements", action="store_true",
                         help="also list each pass's statements as they end (wall and server CPU), then how many of each kind")
+    parser.add_argument("--share-rows", type=int, default=DEFAULT_SAMPLE_ROWS,
+                        help="the checks' share size, as check --engine --sample-rows N pulls it (default %(default)s)")
     parser.add_argument("--scratch", type=Path,
                         help="folder for the labels file (kept and reused by later runs on the same log) and the "
                              "sample, instead of the server's temporary folder; never the log's --folder")
@@ -84,7 +91,7 @@ def main() -> None:
             url = server.url()
             print(f"server listening after {time.perf_counter() - started:.0f} s", flush=True)
             table = run_passes(url, parts, scratch, tuple(args.skip), args.statements,
-                               lambda: group_cpu_seconds(server.process.pid))
+                               lambda: group_cpu_seconds(server.process.pid), args.share_rows)
         finally:
             server.stop()
     size = sum(p.stat().st_size for p in parts) / 2**20
@@ -118,16 +125,18 @@ def log_parts(folder: Path | None, rows: int) -> tuple[list[Path], int]:
 
 
 def run_passes(url: str, log: list[Path], folder: Path, skipped: tuple[str, ...] = (),
-               statements: bool = False, server_cpu=lambda: 0.0) -> list[list[str]]:
+               statements: bool = False, server_cpu=lambda: 0.0,
+               share_rows: int = DEFAULT_SAMPLE_ROWS) -> list[list[str]]:
     """Each pass once, in order, with its time, rows moved and the peak after it (but those
     whose name starts with one of ``skipped``, and the passes that read their result); with
     ``statements``, each pass's statements too (:func:`timed_statements`). ``server_cpu``: the
     server's CPU seconds so far, so that each pass's own is shown (less swayed than its wall
-    time by what else the shared machine runs)."""
+    time by what else the shared machine runs). ``share_rows``: the checks' share size."""
     import analysis.engine.spark_store as spark_store
     from analysis.discovery.failing_slices import DiscoverySettings, failing_slices
     from analysis.engine.pages import open_keyset_table, page_after, page_at, page_before
     from analysis.engine.sample import pull_rows
+    from app.cli_engine import RowPuller
     from analysis.engine.spark_log import join_spark_labels, load_spark_log
     from analysis.triage.reference_profile import profile_reference, reference_window
     from analysis.metrics.per_version import metric_over_time, overall_metrics
@@ -190,7 +199,10 @@ def run_passes(url: str, log: list[Path], folder: Path, skipped: tuple[str, ...]
         timed("labels join", lambda: join_spark_labels(store, dataset, roles, [str(labels)]))
         timed("checks: reference", lambda: profile_reference(Scope(store, dataset, roles,
                                                                    reference_window(Scope(store, dataset, roles)))))
-        timed("checks: cells per day", lambda: checks_cells(store, dataset, roles, state["checks: reference"]))
+        timed("checks: share", lambda: RowPuller(store, str(folder), share_rows).share_of(dataset, roles),
+              pulled=lambda shared: shared[0].rows)
+        timed("checks: findings", lambda: checked_on_share(store, dataset, state["checks: reference"],
+                                                           *state["checks: share"]))
         timed("sample", lambda: pull_rows(store, dataset, folder, SAMPLE_ROWS), pulled=lambda sample: sample.rows)
     finally:
         store.close()
@@ -262,18 +274,21 @@ def labels_file(log: list[Path], folder: Path) -> Path:
     return labels
 
 
-def checks_cells(store, dataset, roles, profile):
-    """The checks' counts per (day, group) cell of the whole log against ``profile``'s spec."""
-    from analysis.data.time import time_span, timestamp_expr
-    from analysis.triage.cells import count_cells
-    from analysis.triage.checks import check_bucket
-    from analysis.triage.reference_profile import cell_spec
+def checked_on_share(store, dataset, profile, pulled, share):
+    """The check of the whole table against ``profile`` as ``check --engine`` runs it: its cells
+    counted on the cluster, the rest on the ``pulled`` rows (the table's ``share``), opened by a
+    DuckDB store of this process (the findings, not the client's other work, are kept)."""
+    from analysis.data.open_log import load_log
+    from analysis.store import APP_MEMORY_LIMIT, Store
+    from analysis.triage.check_report import check_against
 
-    scope = Scope(store, dataset, roles)
-    spec = cell_spec(dataset, roles, {c.name: c.edges for c in profile.columns if c.kind == "numeric"},
-                     {c.name: c.kind for c in profile.columns}, profile.group_columns)
-    bucket = check_bucket(*time_span(scope))
-    return count_cells(store, dataset, spec, None, bucket.sql(timestamp_expr(dataset, roles)))
+    local = Store(memory_limit=APP_MEMORY_LIMIT)
+    try:
+        loaded = load_log(local, [str(pulled.path)], check=False)
+        return check_against(Scope(local, loaded.dataset, loaded.roles), profile,
+                             counted=Scope(store, dataset, loaded.roles), pulled_share=share).findings
+    finally:
+        local.close()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ still find the planted incidents; at or below it nothing changes and nothing say
 The 200k demo stands in for a large log, its share size lowered by parameter to 100,000 rows
 (one request in two): no test builds a large log."""
 
+import hashlib
 import json
 import os
 import re
@@ -17,7 +18,7 @@ from analysis.query import ident
 from analysis.scope import Scope
 from analysis.store import Store
 from analysis.triage.check_report import CheckSettings, finding_to_dict, report_text, run_check
-from analysis.triage.share import request_share
+from analysis.triage.share import SHARE_SALT, request_share, share_condition
 from tests.app.run_cli import sleuth_in_process
 
 SHARE_ROWS = 100_000
@@ -108,3 +109,21 @@ def test_a_log_at_the_share_size_is_checked_whole_and_says_nothing_of_a_share(de
     report = json.loads(shown.stdout)
     assert "share" not in report and "share" not in report_text(demo_check)
     assert [located(f) for f in report["findings"]] == [located(finding_to_dict(f)) for f in demo_check.findings]
+
+
+def test_sparks_share_is_the_requests_whose_salted_md5_is_low_and_not_duckdbs(demo_files, store):
+    """Spark's form of the share (``check --engine`` pulls it), run here by DuckDB, keeps the
+    requests whose salted MD5 (Python's hashlib), as a number, lies below 2^128 / 2, whole; DuckDB's
+    own share (its ``hash``, cheaper on DuckDB) is as many requests, but others."""
+    loaded = load_log(store, [str(demo_files.log)], check=False)
+    view = ident(loaded.dataset.view)
+    in_spark_form = share_condition(ident("request_id"), 2, "spark").text
+    kept = store.df(f"SELECT request_id, count(*) AS n FROM {view} WHERE {in_spark_form} GROUP BY ALL")
+    requests = store.df(f"SELECT request_id, count(*) AS n FROM {view} GROUP BY ALL").set_index("request_id").n
+    low = {i for i in requests.index if int(hashlib.md5(f"{i}{SHARE_SALT}".encode()).hexdigest(), 16) < 2 ** 127}
+    assert set(kept.request_id) == low
+    assert (kept.set_index("request_id").n == requests[kept.request_id]).all()
+    on_duckdb = set(store.df(f"SELECT DISTINCT request_id FROM {view} "
+                             f"WHERE {share_condition(ident('request_id'), 2, 'duckdb').text}").request_id)
+    assert binom.ppf(1e-6, len(requests), 0.5) <= len(on_duckdb) <= binom.ppf(1 - 1e-6, len(requests), 0.5)
+    assert len(on_duckdb & low) < 0.6 * len(low)
