@@ -181,7 +181,7 @@ def _add_check_command(sub) -> None:
     check.add_argument("--json", action="store_true", help="print {reference, findings: [...]} as JSON")
     add_sample_option(check, _positive_int,
                       f"; a log of more than N rows has its {SHARE_SUBJECT} computed on a share of about N rows, "
-                      f"whole requests chosen by a hash of the id, the same ones on both engines (without --engine "
+                      f"whole requests chosen by a salted hash of the id, each engine its own (without --engine "
                       f"default {CHECK_SHARE_ROWS:,}; the nulls, zeros, ranges and other counts still over every row)")
     _add_model_arguments(check, LOG_MODEL_HELP)
     add_role_arguments(check, LOG_ROLE_FLAGS, "roles of the checked log's columns; a reference's label is "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
@@ -97,8 +98,9 @@ def pull_rows(store: SparkStore, dataset: Dataset, folder: str | Path, max_rows:
         table = fetched_arrow(frame.orderBy(ROW_ID))
     row_ids = table.column(ROW_ID).to_numpy()
     table = table.drop([ROW_ID])
-    path = Path(folder) / store.new_name("sample") / f"{_file_stem(dataset.name)}.parquet"
-    path.parent.mkdir(parents=True)
+    # a folder of its own, never one an earlier pull (another session, another run) left there
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="sample_", dir=folder)) / f"{_file_stem(dataset.name)}.parquet"
     pq.write_table(table, path)
     return Sample(path, table.num_rows, of_rows if max_rows is not None else table.num_rows, store.url, where, row_ids)
 

@@ -78,3 +78,25 @@ def test_the_share_on_spark_is_duckdbs_and_its_findings_are_too(checked_on_both,
     assert_same(_sketches_left_out(on_spark), _sketches_left_out(on_duckdb))
     assert [f["rows"] for f in on_duckdb["findings"]] != [f["rows"] for f in whole["findings"]], \
         "the share changes the rows the findings count: a check of every row is not what was compared"
+
+
+def test_pulls_of_fresh_sessions_into_one_folder_keep_their_own_files(narrow_demo_log, spark_url, tmp_path):
+    """Each session numbers its names from 1, so two sessions pulling the same table into one
+    folder (the window's, pulling again; a benchmark's scratch folder, run again) once named the
+    same file: the second pull failed on the first's folder. Each pull now has a folder of its own."""
+    import pyarrow.parquet as pq
+
+    from analysis.engine.sample import pull_rows
+    from analysis.engine.spark_log import open_spark_table
+    from analysis.engine.spark_store import SparkStore
+
+    pulled = []
+    for _ in range(2):
+        store = SparkStore(spark_url)
+        try:
+            pulled.append(pull_rows(store, open_spark_table(store, [str(narrow_demo_log)]), tmp_path / "pulls", 500))
+        finally:
+            store.close()
+    first, second = pulled
+    assert first.path != second.path and first.path.parent.parent == second.path.parent.parent == tmp_path / "pulls"
+    assert pq.read_metadata(first.path).num_rows == pq.read_metadata(second.path).num_rows == first.rows == 500
