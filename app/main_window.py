@@ -152,9 +152,9 @@ class MainWindow(QMainWindow):
         self.findings_panel.sig_decide.connect(lambda decision: session.run(Decide(decision)))
         self.sidebar.sig_close_dataset.connect(controller.close_dataset)
         controller.message.connect(self.notifications.show_message)
-        controller.pull_offered.connect(lambda entry: deferred(lambda: self.offer_pull(entry)))
+        controller.pull_offered.connect(self._offer_pull_later)
         self._connect_slice_bar()
-        tasks.sig_error.connect(lambda _task, text: self.notifications.show_message("error", text))
+        tasks.sig_error.connect(self._show_task_error)
         session.changed.connect(self.refresh)
         elide_headers(self)
         self._restore_settings()
@@ -304,6 +304,16 @@ class MainWindow(QMainWindow):
         dialog = ConnectSparkDialog(self.settings, self)
         if dialog.exec():
             self.controller.pull_from_spark(dialog.url(), dialog.source())
+
+    def _offer_pull_later(self, entry: DatasetEntry) -> None:
+        """:meth:`offer_pull` once the event loop runs (a workspace's open shows the window first).
+        A method, not a lambda, as the slot of the controller's and runner's signals: they
+        outlive a closed window, and a lambda holding the window kept it and its plots alive."""
+        deferred(lambda: self.offer_pull(entry))
+
+    def _show_task_error(self, _task, text: str) -> None:
+        """A job's failure, in the notification area (the runner's one sentence)."""
+        self.notifications.show_message("error", text)
 
     def offer_pull(self, entry: DatasetEntry) -> None:
         """A reopened workspace's log that was pulled from Spark: its rows were a temporary
