@@ -233,10 +233,13 @@ def collect_garbage_between_tests(request):
     object made since the last freeze (this module's, see :func:`no_windows_left_by_the_module`),
     and a test of the analysis layer closes its DuckDB stores itself, leaving its cycles to
     the collector's own passes. Then fail the test if a window it made is still alive (see
-    :func:`delete_windows_made_since`)."""
-    windows_before = window_addresses()
+    :func:`delete_windows_made_since`). The windows alive before are listed for a Qt test only:
+    the list walks every top-level widget, which a worker's Qt modules leave by the thousand
+    (pyqtgraph's plot menus), and an analysis test makes no window to find."""
+    uses_qt = "qt" in request.keywords or bool(QT_FIXTURES & set(request.fixturenames))
+    windows_before = window_addresses() if uses_qt else set()
     yield
-    if "qt" in request.keywords or QT_FIXTURES & set(request.fixturenames):
+    if uses_qt:
         deliver_deferred_deletes()
         gc.collect()
         leaked = delete_windows_made_since(windows_before)
@@ -289,7 +292,7 @@ def _parentless_windows(app) -> dict[int, object]:
     from PySide6.QtCore import Qt
 
     return {shiboken6.getCppPointer(w)[0]: w for w in app.topLevelWidgets()
-            if w.parentWidget() is None and shiboken6.ownedByPython(w) and w.windowType() != Qt.WindowType.Popup}
+            if w.windowType() != Qt.WindowType.Popup and w.parentWidget() is None and shiboken6.ownedByPython(w)}
 
 
 def window_addresses() -> set[int]:
