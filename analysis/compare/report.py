@@ -21,6 +21,7 @@ from analysis.data.time import time_window
 from analysis.progress import NEVER_CANCELLED, CancelToken
 from analysis.query import Sql
 from analysis.data.roles import RoleMap
+from analysis.errors import SchemaError
 from analysis.report.formatting import count, interval, number, p_value, signed
 from analysis.scope import Scope
 
@@ -107,6 +108,7 @@ def run_comparison(scope: Scope, base: str, candidate: str, settings: ReportSett
     saved_slices, column, tolerance = slice_settings.saved, slice_settings.column, slice_settings.tolerance
     if settings.split_at is not None:
         base_window, candidate_window = before_and_after(roles, settings.split_at)
+    _require_outcomes(roles, dataset)
     metric = settings.metric or default_metric(roles)
     roles = at_threshold(roles, threshold)
     flip_kind = flip_kind_sql(roles, tolerance)
@@ -234,6 +236,21 @@ def _worse(entry: dict[str, Any], p: float | None, tolerance: float) -> bool:
         return False
     worsening = -entry["diff"] if entry["higher_is_better"] else entry["diff"]
     return p < ALPHA and worsening > tolerance
+
+
+def _require_outcomes(roles: RoleMap, dataset) -> None:
+    """Say which role is missing before comparing: without a label, or without a prediction or
+    score, every metric of both versions is empty, and a report of dashes ending "no labelled
+    rows with predictions on both sides" sent people looking at their rows instead of at the
+    roles (a log whose label is named ``defaulted`` is not recognised as having one)."""
+    where = ", ".join(dataset.paths) or dataset.name
+    if roles.label is None:
+        raise SchemaError("comparing versions needs a label column and none was recognised; set the label role "
+                          "by hand (--label COLUMN on the command line, Data > Column roles in the window)", file=where)
+    if roles.prediction is None and not roles.scores:
+        raise SchemaError("comparing versions needs a prediction or score column and none was recognised; set "
+                          "its role by hand (--prediction or --score COLUMN on the command line, Data > Column roles in the window)",
+                          file=where)
 
 
 def summary_sentence(comparison: Comparison, regressed: Sequence[SliceDiff], tolerance: float = 0.0,
