@@ -843,14 +843,13 @@ class _EngineSearch(_Search):
         # in order of first appearance in the sets: Spark's GROUPING_ID must list them so
         features = list(dict.fromkeys(f for block, _ in blocks for f in block))
         columns = [ident(f"c{f}") for f in features]
-        grouping = f"GROUPING({', '.join(columns)})"
         mask_of = {sum(1 << (len(features) - 1 - i) for i, f in enumerate(features) if f not in block): n
                    for n, (block, _) in enumerate(blocks)}
         sets = ", ".join("(" + ", ".join(ident(f"c{f}") for f in block) + ")" for block, _ in blocks)
         codes = ", ".join(f"coalesce({column}, -1) AS {ident(f'k{f}')}" for f, column in zip(features, columns))
-        found = np.array(self.store.rows(f"SELECT {grouping} AS g, {codes}, count(*) AS n, sum(e) AS s, max(e) AS m "
-                                         f"FROM {self.table} GROUP BY GROUPING SETS ({sets})"
-                                         f"{self._having(grouping, mask_of, blocks)}",
+        found = np.array(self.store.rows(f"SELECT GROUPING({', '.join(columns)}) AS g, {codes}, count(*) AS n, "
+                                         f"sum(e) AS s, max(e) AS m FROM {self.table} GROUP BY GROUPING SETS ({sets})"
+                                         f"{self._having(mask_of, blocks)}",
                                          self.cancel), dtype=float).reshape(-1, len(features) + 4)
         masks = found[:, 0].astype(np.int64)
         tables = []
@@ -868,14 +867,15 @@ class _EngineSearch(_Search):
                            max_errors.reshape(shape)))
         return tables
 
-    def _having(self, grouping: str, mask_of: dict[int, int], blocks: list[tuple[list[int], bool]]) -> str:
+    def _having(self, mask_of: dict[int, int], blocks: list[tuple[list[int], bool]]) -> str:
         """The HAVING clause that keeps the supported-only blocks' cells of ``min_support`` rows
-        and every cell of the others (told apart by their GROUPING() bitmask)."""
+        and every cell of the others, told apart by their GROUPING() bitmask ``g`` (named by its
+        alias: Spark resolves GROUPING_ID's columns in HAVING only among the selected ones)."""
         whole = [str(mask) for mask, n in mask_of.items() if not blocks[n][1]]
         if len(whole) == len(blocks):
             return ""
         supported = f"count(*) >= {int(self.min_support)}"
-        return f" HAVING {supported} OR {grouping} IN ({', '.join(whole)})" if whole else f" HAVING {supported}"
+        return f" HAVING {supported} OR g IN ({', '.join(whole)})" if whole else f" HAVING {supported}"
 
     def _cell_totals(self, features: np.ndarray, local_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self._cells[tuple(int(f) for f in features)]
