@@ -6,20 +6,23 @@ from dataclasses import asdict
 from typing import Any
 
 from analysis.data.labels import coverage_by_age
+from analysis.data.log_sanity import LabelCoverage, label_counts
 from analysis.data.open_log import LoadedLog
-from analysis.query import Sql, ident
 from analysis.data.roles import Role
 from analysis.scope import Scope
 from analysis.store import Store
 
 
 def label_coverage(store: Store, loaded: LoadedLog) -> dict[str, Any] | None:
-    """Rows with a label out of all rows (labels that are null have not arrived yet)."""
+    """Rows with a label out of all rows (labels that are null have not arrived yet): the log
+    checks' counts when they ran (:class:`LabelCoverage`), else counted here."""
     label = loaded.roles.label
     if label is None:
         return None
-    labelled, rows = store.rows(Sql(f"SELECT count({ident(label)}), count(*) FROM {ident(loaded.dataset.view)}"))[0]
-    return {"labelled": int(labelled), "rows": int(rows), "share": labelled / rows if rows else 0.0}
+    checked = next((issue for issue in loaded.issues if isinstance(issue, LabelCoverage)), None)
+    labelled, rows = ((checked.labelled, checked.rows) if checked is not None
+                      else label_counts(store, loaded.dataset, label))
+    return {"labelled": labelled, "rows": rows, "share": labelled / rows if rows else 0.0}
 
 
 def describe_log(store: Store, loaded: LoadedLog) -> dict[str, Any]:

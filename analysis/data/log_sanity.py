@@ -189,13 +189,29 @@ def _duplicate_ids(store: Store, dataset: Dataset, roles: RoleMap,
     )]
 
 
-def _label_coverage(store: Store, dataset: Dataset, label: str, cancel: CancelToken = NEVER_CANCELLED) -> LogIssue:
+@dataclass(frozen=True)
+class LabelCoverage(LogIssue):
+    """The label coverage check's issue with its counts, so that ``info`` reports them from the
+    check instead of counting the log again (a statement on the cluster with ``--engine``)."""
+
+    labelled: int = 0
+    rows: int = 0
+
+
+def label_counts(store: Store, dataset: Dataset, label: str,
+                 cancel: CancelToken = NEVER_CANCELLED) -> tuple[int, int]:
+    """Rows with a label (labels that are null have not arrived yet), and all rows."""
     labelled, total = store.rows(f"SELECT count({ident(label)}), count(*) FROM {ident(dataset.view)}", cancel)[0]
+    return int(labelled), int(total)
+
+
+def _label_coverage(store: Store, dataset: Dataset, label: str, cancel: CancelToken = NEVER_CANCELLED) -> LogIssue:
+    labelled, total = label_counts(store, dataset, label, cancel)
     share = labelled / total if total else 0.0
-    return LogIssue(
+    return LabelCoverage(
         Severity.INFO,
         f"label column '{label}' is present on {percent(share)} of rows ({labelled:,} of {total:,})",
-        label, int(total - labelled),
+        label, total - labelled, labelled=labelled, rows=total,
     )
 
 

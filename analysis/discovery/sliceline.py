@@ -84,11 +84,15 @@ cuts the rows the engine hashes by as much; at most this many cells per block co
 
 CELLS_PER_STATEMENT = 2**20
 """Block cells one engine statement counts (one GROUP BY GROUPING SETS over the scratch table of
-codes: one scan, one expansion per block, one shuffle of partial counts), bounding its result."""
+codes: one scan, one expansion per block, one shuffle of partial counts), bounding the tables
+the client fills from its result."""
 
 ROWS_PER_RESULT_CELL = 32
-"""And at most one cell per this many rows, so what comes back stays aggregates: a result near
-the table's size would move the rows the engine pass exists to keep on the cluster."""
+"""And at most one result row per this many rows of the table, so what comes back stays
+aggregates: a result near the table's size would move the rows the engine pass exists to keep on
+the cluster. A block's rows are bounded by its cells, or, when only its cells of
+``min_support`` rows come back (:meth:`_EngineSearch._result_bound`), by the table's rows over
+``min_support`` (by default at least 32 and 1% of them)."""
 
 
 @dataclass(frozen=True)
@@ -772,7 +776,7 @@ class _EngineSearch(_Search):
         sizes = np.zeros(int(self.offsets[-1]), dtype=np.int64)
         error_sums, max_errors = np.zeros(sizes.size), np.zeros(sizes.size)
         for blocks in self._batches([(f,) for f in range(len(self.cards))]):
-            for block, tables in zip(blocks, self._count_blocks(blocks)):
+            for (block, _), tables in zip(blocks, self._count_blocks(blocks)):
                 for axis, feature in enumerate(block):
                     others = tuple(a for a in range(len(block)) if a != axis)
                     at = slice(int(self.offsets[feature]), int(self.offsets[feature + 1]))
@@ -793,48 +797,63 @@ class _EngineSearch(_Search):
         cells: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
         inside_of = {}
         for blocks in self._batches(combinations, inside_of):
-            for features, (sizes, error_sums, _) in zip(blocks, self._count_blocks(blocks)):
+            for (features, _), (sizes, error_sums, _) in zip(blocks, self._count_blocks(blocks)):
                 kept = {c: tuple(features.index(f) for f in c) for c in inside_of[tuple(features)]}
                 for combination, (size_table, error_table) in _block_marginals(sizes, error_sums, kept).items():
                     cells[combination] = (size_table.ravel(), error_table.ravel())
         return cells
 
-    def _batches(self, combinations: list[tuple[int, ...]], inside_of: dict | None = None) -> Iterator[list[list[int]]]:
+    def _batches(self, combinations: list[tuple[int, ...]],
+                 inside_of: dict | None = None) -> Iterator[list[tuple[list[int], bool]]]:
         """The blocks that hold ``combinations`` (each block's combinations put in ``inside_of``),
-        a statement's worth at a time: at most :data:`CELLS_PER_STATEMENT` cells, and one per
-        :data:`ROWS_PER_RESULT_CELL` rows."""
-        at_most = max(1, min(CELLS_PER_STATEMENT, self.n_rows // ROWS_PER_RESULT_CELL))
-        batch, cells = [], 0
-        for block, inside in _engine_blocks(combinations, self.cards, min(ENGINE_BLOCK_CELLS, at_most)):
+        a statement's worth at a time, each block with whether only its cells of ``min_support``
+        rows need come back (:meth:`_result_bound`): at most :data:`CELLS_PER_STATEMENT` cells,
+        and one result row per :data:`ROWS_PER_RESULT_CELL` rows."""
+        result_rows = max(1, self.n_rows // ROWS_PER_RESULT_CELL)
+        batch, cells, rows = [], 0, 0
+        for block, inside in _engine_blocks(combinations, self.cards, min(ENGINE_BLOCK_CELLS, result_rows)):
             if inside_of is not None:
                 inside_of[tuple(block)] = inside
+            supported_only = inside == [tuple(block)]
             size = int(np.prod(self.cards[block]))
-            if batch and cells + size > at_most:
+            bound = self._result_bound(size, supported_only)
+            if batch and (cells + size > CELLS_PER_STATEMENT or rows + bound > result_rows):
                 yield batch
-                batch, cells = [], 0
-            batch.append(block)
-            cells += size
+                batch, cells, rows = [], 0, 0
+            batch.append((block, supported_only))
+            cells, rows = cells + size, rows + bound
         if batch:
             yield batch
 
-    def _count_blocks(self, blocks: list[list[int]]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    def _result_bound(self, cells: int, supported_only: bool) -> int:
+        """The most rows a block of ``cells`` cells brings back. A block that is exactly one
+        combination, no marginal summed from it, needs only its cells of at least ``min_support``
+        rows (the walk evaluates no other: :meth:`_Search._evaluate`; a missing cell reads as
+        empty), and the rows fill at most ``n_rows // min_support`` of those: on small tables,
+        where every level-3 combination had a statement of its own, several share one."""
+        return min(cells, self.n_rows // max(self.min_support, 1)) if supported_only else cells
+
+    def _count_blocks(self, blocks: list[tuple[list[int], bool]]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Each block's tables of row counts, error sums and largest errors (one axis per feature, codes shifted by
         one), from one GROUP BY GROUPING SETS whose GROUPING() bitmask says which block a row
-        counts (a bit is set for each column the set does not group by)."""
+        counts (a bit is set for each column the set does not group by). A block marked
+        supported-only (:meth:`_batches`) brings back only its cells of ``min_support`` rows;
+        its other cells read as empty."""
         self.cancel.raise_if_cancelled()
         # in order of first appearance in the sets: Spark's GROUPING_ID must list them so
-        features = list(dict.fromkeys(f for block in blocks for f in block))
+        features = list(dict.fromkeys(f for block, _ in blocks for f in block))
         columns = [ident(f"c{f}") for f in features]
         mask_of = {sum(1 << (len(features) - 1 - i) for i, f in enumerate(features) if f not in block): n
-                   for n, block in enumerate(blocks)}
-        sets = ", ".join("(" + ", ".join(ident(f"c{f}") for f in block) + ")" for block in blocks)
+                   for n, (block, _) in enumerate(blocks)}
+        sets = ", ".join("(" + ", ".join(ident(f"c{f}") for f in block) + ")" for block, _ in blocks)
         codes = ", ".join(f"coalesce({column}, -1) AS {ident(f'k{f}')}" for f, column in zip(features, columns))
         found = np.array(self.store.rows(f"SELECT GROUPING({', '.join(columns)}) AS g, {codes}, count(*) AS n, "
-                                         f"sum(e) AS s, max(e) AS m FROM {self.table} GROUP BY GROUPING SETS ({sets})",
+                                         f"sum(e) AS s, max(e) AS m FROM {self.table} GROUP BY GROUPING SETS ({sets})"
+                                         f"{self._having(mask_of, blocks)}",
                                          self.cancel), dtype=float).reshape(-1, len(features) + 4)
         masks = found[:, 0].astype(np.int64)
         tables = []
-        for mask, block in zip(mask_of, blocks):
+        for mask, (block, _) in zip(mask_of, blocks):
             cards = self.cards[block]
             rows = masks == mask
             local = np.column_stack([found[rows, 1 + features.index(f)].astype(np.int64) + 1 for f in block])
@@ -847,6 +866,16 @@ class _EngineSearch(_Search):
             tables.append((np.rint(sizes).astype(np.int64).reshape(shape), error_sums.reshape(shape),
                            max_errors.reshape(shape)))
         return tables
+
+    def _having(self, mask_of: dict[int, int], blocks: list[tuple[list[int], bool]]) -> str:
+        """The HAVING clause that keeps the supported-only blocks' cells of ``min_support`` rows
+        and every cell of the others, told apart by their GROUPING() bitmask ``g`` (named by its
+        alias: Spark resolves GROUPING_ID's columns in HAVING only among the selected ones)."""
+        whole = [str(mask) for mask, n in mask_of.items() if not blocks[n][1]]
+        if len(whole) == len(blocks):
+            return ""
+        supported = f"count(*) >= {int(self.min_support)}"
+        return f" HAVING {supported} OR g IN ({', '.join(whole)})" if whole else f" HAVING {supported}"
 
     def _cell_totals(self, features: np.ndarray, local_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self._cells[tuple(int(f) for f in features)]

@@ -204,13 +204,18 @@ def narrow_demo_log(window_demo_files, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def info_on_both(narrow_demo_log, spark_url) -> tuple[dict, dict]:
+def info_on_both(narrow_demo_log, spark_url) -> tuple[dict, dict, list[str]]:
     """``info``'s JSON on the narrow demo log with ``--engine`` and without, run once for the
-    tests that read it (each ``info --engine`` runs every log check on the server)."""
+    tests that read it (each ``info --engine`` runs every log check on the server), and the
+    statements the Spark side sent."""
     import json
 
+    from analysis.engine.spark_store import SparkStore
     from tests.app.run_cli import sleuth_in_process
+    from tests.statements import recorded_statements
 
     argv = ["info", narrow_demo_log]
-    on_spark = sleuth_in_process(*argv, "--engine", spark_url, check=True).stdout
-    return json.loads(on_spark), json.loads(sleuth_in_process(*argv, check=True).stdout)
+    with pytest.MonkeyPatch.context() as patch:
+        sent = recorded_statements(SparkStore, patch)
+        on_spark = sleuth_in_process(*argv, "--engine", spark_url, check=True).stdout
+    return json.loads(on_spark), json.loads(sleuth_in_process(*argv, check=True).stdout), list(sent)

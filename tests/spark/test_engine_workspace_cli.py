@@ -70,8 +70,10 @@ def test_rules_and_golden_run_on_the_engine_as_on_duckdb(workspace_demo, spark_u
 def test_info_runs_the_log_checks_on_the_engine_and_says_which(info_on_both, spark_url):
     from analysis.engine.spark_log import CHECKS_ON_ENGINE, NOT_CHECKED
 
-    on_spark, on_duckdb = info_on_both
+    on_spark, on_duckdb, sent = info_on_both
     assert on_duckdb["issues"], "the demo's planted problems give the checks something to find"
     assert on_spark["issues"] == on_duckdb["issues"]
     assert on_spark["checks"] == {"engine": spark_url, "run": list(CHECKS_ON_ENGINE), "not_run": NOT_CHECKED}
+    # the label coverage the checks counted is the report's: counted once on the cluster
+    assert sum(text.startswith('SELECT count("is_fraud"), count(*)') for text in sent) == 1
     assert "checks" not in on_duckdb and on_spark["warnings"] == on_duckdb["warnings"] == []

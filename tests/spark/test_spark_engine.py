@@ -137,7 +137,7 @@ def test_breakdown_equals_duckdb(spark_store, both):
 
 def test_cli_info_on_spark_says_what_duckdb_says(info_on_both):
     """(``info``'s log checks on the engine: ``tests/spark/test_engine_workspace_cli.py``, same run.)"""
-    on_spark, on_duckdb = info_on_both
+    on_spark, on_duckdb, _ = info_on_both
     assert on_spark["rows"] == DEMO_ROWS and on_spark["roles"]["label"] is not None
     for key in ("rows", "columns", "roles", "label_coverage", "label_coverage_by_age"):
         assert on_spark[key] == on_duckdb[key], key

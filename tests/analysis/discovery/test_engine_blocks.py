@@ -57,3 +57,40 @@ def test_engine_statements_ask_for_fewer_sets_than_combinations(demo_files, monk
     assert found and sum(counted) > 0
     assert sum(sets) < sum(counted) + len(columns)  # singles and combinations: fewer sets than either
     assert sum(sets) * 2 < sum(counted)
+
+
+def test_a_small_tables_combinations_share_statements_and_bring_back_their_supported_cells(window_demo_files,
+                                                                                          monkeypatch):
+    """On 20,000 rows most level-3 combinations' cells alone filled a statement's one result row
+    per 32 rows of the table (40 statements for 86 combinations); only their cells of
+    ``min_support`` rows need come back (the walk evaluates no other), so several share one, each
+    result still under that bound, and the slices are the in-memory search's."""
+    from tests.analysis.discovery.test_sliceline_on_engine import assert_same_slices
+
+    store = Store(memory_limit="1GB")
+    loaded = load_log(store, [str(window_demo_files.log)], check=False)
+    columns = [loaded.dataset.column(name) for name in loaded.roles.features]
+    error_sql = row_error_sql(loaded.dataset, loaded.roles, "misclass")
+    in_memory = searched_slices(store, loaded.dataset.view, columns, error_sql, k=20).slices
+    levels: list[tuple[list[tuple[int, ...]], list[tuple[str, int]]]] = []  # each level's combinations, statements
+    original_count = sliceline._EngineSearch._count_cells
+
+    def count_cells(self, combinations):
+        first = len(statements)
+        cells = original_count(self, combinations)
+        levels.append((combinations, list(zip(statements[first:], statements.returned[first:]))))
+        return cells
+
+    monkeypatch.setattr(sliceline._EngineSearch, "_count_cells", count_cells)
+    monkeypatch.setattr(store, "engine", "remote")
+    statements = recorded_statements(store, monkeypatch, methods=("rows",))
+    on_engine = searched_slices(store, loaded.dataset.view, columns, error_sql, k=20, zero_one_error=True).slices
+    store.close()
+    level_3, sent = levels[-1]
+
+    assert_same_slices(on_engine, in_memory)
+    assert len(level_3) > 20 and all(len(combination) == 3 for combination in level_3)
+    assert len(sent) * 3 < len(level_3)  # before: 40 statements for its 86 combinations
+    assert sum("HAVING count(*) >= " in text for text, _ in sent) * 2 > len(sent)
+    counts = [returned for text, returned in zip(statements, statements.returned) if "GROUPING SETS" in text]
+    assert max(counts) <= loaded.dataset.row_count // sliceline.ROWS_PER_RESULT_CELL
