@@ -44,6 +44,9 @@ _INVENTORY = {
     "schema": "SELECT schema_name, schema_name FROM duckdb_schemas() "
               "WHERE database_name = ? AND NOT internal AND schema_name <> 'main'",
 }
+_TRIGGERS = "SELECT schema_name, trigger_name FROM duckdb_triggers() WHERE database_name = ?"
+"""A trigger stored in the file would run on Sleuth's own edits of its table (a DuckDB without
+``duckdb_triggers()`` has no triggers to list)."""
 _STRUCTURE = {
     "column": "SELECT table_name, column_name, data_type, column_default, is_nullable "
               "FROM duckdb_columns() WHERE database_name = ? AND schema_name = 'main'",
@@ -88,8 +91,8 @@ def read_workspace(path: Path) -> Contents:
 
 
 def _copy_out(con: duckdb.DuckDBPyConnection, path: Path) -> Contents:
-    found = _catalog(con, _INVENTORY)
-    expected, reference_structure = _reference()
+    reference = _reference()
+    found = _catalog(con, reference.queries)
     tables = {name for schema, name in found.pop("table") if schema == "main"}
     if "meta" not in tables:
         if tables or any(found.values()):
@@ -112,7 +115,7 @@ def _copy_out(con: duckdb.DuckDBPyConnection, path: Path) -> Contents:
             rows[table.name] = _checked_rows(table, _fetch(con, table), path) if counts[table.name] else []
         elif table.since <= version:
             raise InputError(f"table '{table.name}' is missing", file=str(path))
-    same_structure = (structure == reference_structure and found == expected
+    same_structure = (structure == reference.structure and found == reference.inventory
                       and tables == set(TABLES_BY_NAME))
     return Contents(migrated(rows, version), version, ignored,
                     needs_rewrite=version < SCHEMA_VERSION or not same_structure)
@@ -134,19 +137,32 @@ def migrated(rows: dict[str, list[tuple]], version: int) -> dict[str, list[tuple
     return rows
 
 
+@dataclass(frozen=True)
+class _Reference:
+    """What the catalog lists of the tables Sleuth itself writes: every kind of object but the
+    tables (``inventory``, by the ``queries`` this DuckDB answers), and their columns and
+    constraints (``structure``); each opened file is compared with it."""
+
+    queries: dict[str, str]
+    inventory: dict[str, list[tuple]]
+    structure: dict[str, list[tuple]]
+
+
 @functools.cache
-def _reference() -> tuple[dict[str, list[tuple]], dict[str, list[tuple]]]:
-    """What the catalog lists of the tables Sleuth itself writes (everything but the tables, and
-    their columns and constraints), the structure each opened file is compared with. It depends
-    only on :data:`TABLES` and the DuckDB in use, so it is built once per process in a scratch
-    in-memory database, where each open created the 23 tables anew beside the file it read."""
+def _reference() -> _Reference:
+    """The reference depends only on :data:`TABLES` and the DuckDB in use, so it is built once
+    per process in a scratch in-memory database, where each open created the tables anew
+    beside the file it read."""
     con = duckdb.connect(":memory:", config=SAFE_CONFIG)
     try:
         for table in TABLES:
             con.execute(table.create_statement())
-        inventory = _catalog(con, _INVENTORY, database=_REFERENCE)
+        has_triggers = con.execute("SELECT count(*) FROM duckdb_functions() "
+                                   "WHERE function_name = 'duckdb_triggers'").fetchone()[0] > 0
+        queries = {**_INVENTORY, "trigger": _TRIGGERS} if has_triggers else _INVENTORY
+        inventory = _catalog(con, queries, database=_REFERENCE)
         inventory.pop("table")
-        return inventory, _catalog(con, _STRUCTURE, database=_REFERENCE, sort_key=repr)
+        return _Reference(queries, inventory, _catalog(con, _STRUCTURE, database=_REFERENCE, sort_key=repr))
     finally:
         con.close()
 
