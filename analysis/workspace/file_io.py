@@ -13,6 +13,7 @@ those rows into a new file that replaces it atomically.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -22,35 +23,35 @@ from typing import Any
 import duckdb
 
 from analysis.errors import InputError
-from analysis.query import literal
+from analysis.query import ident, literal
 from analysis.workspace.schema import SCHEMA_VERSION, TABLES, TABLES_BY_NAME, Table
 
 QUARANTINE = "quarantined"
 SAFE_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 WORKING_CONFIG = {**SAFE_CONFIG, "enable_external_access": False}
 
-# Everything a database defines, one query per kind, limited to the attached file and the
-# in-memory reference (each row starts with its database's name; see :func:`_by_database`).
-# ``duckdb_*()`` are table functions of the system catalog: a macro stored in the attached
-# file is not on the search path, so it cannot stand in for them.
+# Everything a database defines, one query per kind, limited to one database: the attached file,
+# or the in-memory reference of :func:`_reference`. ``duckdb_*()`` are table functions of the
+# system catalog: a macro stored in the attached file is not on the search path, so it cannot
+# stand in for them.
 _INVENTORY = {
-    "table": "SELECT database_name, schema_name, table_name FROM duckdb_tables() WHERE database_name IN (?, ?)",
-    "view": "SELECT database_name, schema_name, view_name FROM duckdb_views() "
-            "WHERE database_name IN (?, ?) AND NOT internal",
-    "macro": "SELECT database_name, schema_name, function_name FROM duckdb_functions() "
-             "WHERE database_name IN (?, ?) AND NOT internal",
-    "sequence": "SELECT database_name, schema_name, sequence_name FROM duckdb_sequences() WHERE database_name IN (?, ?)",
-    "type": "SELECT database_name, schema_name, type_name FROM duckdb_types() "
-            "WHERE database_name IN (?, ?) AND NOT internal",
-    "index": "SELECT database_name, schema_name, index_name FROM duckdb_indexes() WHERE database_name IN (?, ?)",
-    "schema": "SELECT database_name, schema_name, schema_name FROM duckdb_schemas() "
-              "WHERE database_name IN (?, ?) AND NOT internal AND schema_name <> 'main'",
+    "table": "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ?",
+    "view": "SELECT schema_name, view_name FROM duckdb_views() WHERE database_name = ? AND NOT internal",
+    "macro": "SELECT schema_name, function_name FROM duckdb_functions() WHERE database_name = ? AND NOT internal",
+    "sequence": "SELECT schema_name, sequence_name FROM duckdb_sequences() WHERE database_name = ?",
+    "type": "SELECT schema_name, type_name FROM duckdb_types() WHERE database_name = ? AND NOT internal",
+    "index": "SELECT schema_name, index_name FROM duckdb_indexes() WHERE database_name = ?",
+    "schema": "SELECT schema_name, schema_name FROM duckdb_schemas() "
+              "WHERE database_name = ? AND NOT internal AND schema_name <> 'main'",
 }
+_TRIGGERS = "SELECT schema_name, trigger_name FROM duckdb_triggers() WHERE database_name = ?"
+"""A trigger stored in the file would run on Sleuth's own edits of its table (a DuckDB without
+``duckdb_triggers()`` has no triggers to list)."""
 _STRUCTURE = {
-    "column": "SELECT database_name, table_name, column_name, data_type, column_default, is_nullable "
-              "FROM duckdb_columns() WHERE database_name IN (?, ?) AND schema_name = 'main'",
-    "constraint": "SELECT database_name, table_name, constraint_type, constraint_text FROM duckdb_constraints() "
-                  "WHERE database_name IN (?, ?) AND schema_name = 'main'",
+    "column": "SELECT table_name, column_name, data_type, column_default, is_nullable "
+              "FROM duckdb_columns() WHERE database_name = ? AND schema_name = 'main'",
+    "constraint": "SELECT table_name, constraint_type, constraint_text FROM duckdb_constraints() "
+                  "WHERE database_name = ? AND schema_name = 'main'",
 }
 _REFERENCE = "memory"
 """The in-memory database holding the tables Sleuth itself writes, which the file is compared with."""
@@ -90,26 +91,31 @@ def read_workspace(path: Path) -> Contents:
 
 
 def _copy_out(con: duckdb.DuckDBPyConnection, path: Path) -> Contents:
-    for table in TABLES:  # the reference: what Sleuth itself writes, in the in-memory database
-        con.execute(table.create_statement())
-    found, expected = _by_database(con, _INVENTORY, sort_key=None)
+    reference = _reference()
+    found = _catalog(con, reference.queries)
     tables = {name for schema, name in found.pop("table") if schema == "main"}
-    expected.pop("table")
     if "meta" not in tables:
         if tables or any(found.values()):
             raise InputError("this DuckDB file is not a Sleuth workspace", file=str(path))
         return Contents({}, 0, needs_rewrite=True)
-    version = _schema_version(con, path)
+    structure = _catalog(con, _STRUCTURE, sort_key=repr)
+    types = _column_types(structure["column"])
+    _check_columns(TABLES_BY_NAME["meta"], types, path)
+    meta_rows = _fetch(con, TABLES_BY_NAME["meta"])
+    version = _schema_version(meta_rows, path)
     ignored = [f"{kind} '{name}'" for kind, objects in found.items() for _schema, name in objects]
     ignored += [f"table '{name}'" for name in sorted(tables - {t.name for t in TABLES})]
+    counts = _row_counts(con, [table for table in TABLES if table.name in tables and table.name != "meta"])
     rows = {}
     for table in TABLES:
-        if table.name in tables:
-            rows[table.name] = _read_table(con, table, path)
+        if table.name == "meta":
+            rows[table.name] = _checked_rows(table, meta_rows, path)
+        elif table.name in tables:
+            _check_columns(table, types, path)
+            rows[table.name] = _checked_rows(table, _fetch(con, table), path) if counts[table.name] else []
         elif table.since <= version:
             raise InputError(f"table '{table.name}' is missing", file=str(path))
-    structure, reference_structure = _by_database(con, _STRUCTURE, sort_key=repr)
-    same_structure = (structure == reference_structure and found == expected
+    same_structure = (structure == reference.structure and found == reference.inventory
                       and tables == set(TABLES_BY_NAME))
     return Contents(migrated(rows, version), version, ignored,
                     needs_rewrite=version < SCHEMA_VERSION or not same_structure)
@@ -131,25 +137,55 @@ def migrated(rows: dict[str, list[tuple]], version: int) -> dict[str, list[tuple
     return rows
 
 
-def _by_database(con: duckdb.DuckDBPyConnection, queries: dict[str, str],
-                 sort_key=None) -> tuple[dict[str, list[tuple]], dict[str, list[tuple]]]:
-    """What ``queries`` list of the attached file and of the reference, by kind, each sorted:
-    one query per kind for both, since a catalog function lists every database's objects
-    before the filter (``duckdb_functions()`` walks DuckDB's thousands of built-in functions,
-    15 ms a query, which each open of a workspace paid twice)."""
-    file, reference = {}, {}
-    for kind, sql in queries.items():
-        rows = con.execute(sql, [QUARANTINE, _REFERENCE]).fetchall()
-        file[kind] = sorted((row[1:] for row in rows if row[0] == QUARANTINE), key=sort_key)
-        reference[kind] = sorted((row[1:] for row in rows if row[0] == _REFERENCE), key=sort_key)
-    return file, reference
+@dataclass(frozen=True)
+class _Reference:
+    """What the catalog lists of the tables Sleuth itself writes: every kind of object but the
+    tables (``inventory``, by the ``queries`` this DuckDB answers), and their columns and
+    constraints (``structure``); each opened file is compared with it."""
+
+    queries: dict[str, str]
+    inventory: dict[str, list[tuple]]
+    structure: dict[str, list[tuple]]
 
 
-def _schema_version(con: duckdb.DuckDBPyConnection, path: Path) -> int:
-    meta = TABLES_BY_NAME["meta"]
-    _check_columns(con, meta, path)
-    values = [value for key, value in con.execute(meta.select_statement(QUARANTINE)).fetchall()
-              if key == "schema_version"]
+@functools.cache
+def _reference() -> _Reference:
+    """The reference depends only on :data:`TABLES` and the DuckDB in use, so it is built once
+    per process in a scratch in-memory database, where each open created the tables anew
+    beside the file it read."""
+    con = duckdb.connect(":memory:", config=SAFE_CONFIG)
+    try:
+        for table in TABLES:
+            con.execute(table.create_statement())
+        has_triggers = con.execute("SELECT count(*) FROM duckdb_functions() "
+                                   "WHERE function_name = 'duckdb_triggers'").fetchone()[0] > 0
+        queries = {**_INVENTORY, "trigger": _TRIGGERS} if has_triggers else _INVENTORY
+        inventory = _catalog(con, queries, database=_REFERENCE)
+        inventory.pop("table")
+        return _Reference(queries, inventory, _catalog(con, _STRUCTURE, database=_REFERENCE, sort_key=repr))
+    finally:
+        con.close()
+
+
+def _catalog(con: duckdb.DuckDBPyConnection, queries: dict[str, str], database: str = QUARANTINE,
+             sort_key=None) -> dict[str, list[tuple]]:
+    """What ``queries`` list of ``database``, by kind, each sorted. A catalog function lists every
+    database's objects before the filter (``duckdb_functions()`` walks DuckDB's thousands of
+    built-in functions, 15 ms a query), so each kind is one query, never one per table."""
+    return {kind: sorted(con.execute(sql, [database]).fetchall(), key=sort_key)
+            for kind, sql in queries.items()}
+
+
+def _column_types(columns: list[tuple]) -> dict[str, dict[str, str]]:
+    """Each table's column types, from the file's one column listing of :data:`_STRUCTURE`."""
+    types: dict[str, dict[str, str]] = {}
+    for table_name, column_name, data_type, *_ in columns:
+        types.setdefault(table_name, {})[column_name] = data_type
+    return types
+
+
+def _schema_version(meta_rows: list[tuple], path: Path) -> int:
+    values = [value for key, value in meta_rows if key == "schema_version"]
     if not values:
         return 0
     try:
@@ -164,21 +200,31 @@ def _schema_version(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     return version
 
 
-def _check_columns(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> None:
-    types = dict(con.execute(
-        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ? AND schema_name = 'main' "
-        "AND table_name = ?", [QUARANTINE, table.name]).fetchall())
+def _check_columns(table: Table, types: dict[str, dict[str, str]], path: Path) -> None:
+    found = types.get(table.name, {})
     for column in table.columns:
-        if column.name not in types:
+        if column.name not in found:
             raise InputError(f"table '{table.name}' has no column '{column.name}'", file=str(path))
-        if types[column.name] != column.type:
-            raise InputError(f"table '{table.name}', column '{column.name}' is {types[column.name]}, "
+        if found[column.name] != column.type:
+            raise InputError(f"table '{table.name}', column '{column.name}' is {found[column.name]}, "
                              f"not {column.type}", file=str(path))
 
 
-def _read_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> list[tuple]:
-    _check_columns(con, table, path)
-    rows = con.execute(table.select_statement(QUARANTINE)).fetchall()
+def _fetch(con: duckdb.DuckDBPyConnection, table: Table) -> list[tuple]:
+    """The expected columns of ``table`` (checked by :func:`_check_columns`), read by name."""
+    return con.execute(table.select_statement(QUARANTINE)).fetchall()
+
+
+def _row_counts(con: duckdb.DuckDBPyConnection, tables: list[Table]) -> dict[str, int]:
+    """How many rows each of ``tables`` holds, in one statement: most of a workspace's tables
+    are empty, and reading each of them was a statement of its own."""
+    if not tables:
+        return {}
+    counts = ", ".join(f"(SELECT count(*) FROM {ident(QUARANTINE)}.main.{ident(table.name)})" for table in tables)
+    return dict(zip((table.name for table in tables), con.execute(f"SELECT {counts}").fetchone()))
+
+
+def _checked_rows(table: Table, rows: list[tuple], path: Path) -> list[tuple]:
     keys = set()
     for number, row in enumerate(rows, start=1):
         for column, value in zip(table.columns, row):
@@ -208,7 +254,9 @@ def write_workspace(target: Path, rows: dict[str, list[tuple]]) -> None:
     """Write a complete new workspace beside ``target``, then move it over ``target`` at once.
 
     A crash leaves either the old file or the new one, never half of either. The schema
-    version written is always the current one.
+    version written is always the current one. The staging file is written in one transaction:
+    nothing reads it before it is complete, and a commit per table paid a write-ahead log
+    write and fsync each.
     """
     rows = {**rows, "meta": [r for r in rows.get("meta", []) if r[0] != "schema_version"]
             + [("schema_version", json.dumps(SCHEMA_VERSION))]}
@@ -217,10 +265,12 @@ def write_workspace(target: Path, rows: dict[str, list[tuple]]) -> None:
     try:
         con = duckdb.connect(str(staging), config=WORKING_CONFIG)
         try:
+            con.execute("BEGIN TRANSACTION")
             for table in TABLES:
                 con.execute(table.create_statement())
                 if rows.get(table.name):
                     con.executemany(table.insert_statement(), rows[table.name])
+            con.execute("COMMIT")
             con.execute("CHECKPOINT")
         finally:
             con.close()

@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from analysis.errors import InputError, SleuthError
+from analysis.slices import Compare, Slice
 from analysis.workspace.workspace_file import DatasetEntry, Workspace, with_workspace_suffix
 from app.cli import main
 from tests.analysis.workspace.corrupt_workspaces import make_valid, make_variant, variants
@@ -82,6 +83,24 @@ def test_a_view_macro_and_never_ending_view_neither_run_nor_survive(tmp_path):
     con = duckdb.connect(str(path), read_only=True)
     assert con.execute("SELECT count(*) FROM duckdb_views() WHERE NOT internal").fetchone()[0] == 0
     assert con.execute("SELECT max(position) FROM decisions").fetchone()[0] == 2
+    con.close()
+
+
+def test_a_trigger_neither_runs_nor_survives(tmp_path):
+    """A trigger stored in the file would run on Sleuth's own edits (here: saving a slice
+    would delete the decisions); the workspace is rebuilt without it."""
+    path = make_valid(tmp_path / "w.sleuth")
+    try:
+        _add_objects(path, "CREATE TRIGGER forget AFTER INSERT ON slices DELETE FROM decisions")
+    except duckdb.ParserException:
+        pytest.skip("this DuckDB has no triggers")
+    workspace = Workspace.open(path)
+    assert "trigger 'forget'" in " ".join(workspace.notes)
+    workspace.save_slice(Slice(Compare("age", "<", 20), "younger"))
+    assert workspace.decisions() == [{"action": "dismissed"}]
+    workspace.close()
+    con = duckdb.connect(str(path), read_only=True)
+    assert con.execute("SELECT count(*) FROM duckdb_triggers()").fetchone()[0] == 0
     con.close()
 
 
