@@ -113,14 +113,19 @@ class FailureQueue:
     # reading ---------------------------------------------------------------------------------
     def groups(self, status: str | None = None, include_merged: bool = False) -> list[Group]:
         """Groups with their item and failure counts, largest impact first."""
+        found = self._read_groups()
+        found = [g for g in found if (include_merged or g.merged_into is None) and (status is None or g.status == status)]
+        return sorted(found, key=lambda g: (-g.failures, g.id))
+
+    def _read_groups(self, group_id: int | None = None) -> list[Group]:
+        """The groups (or the one ``group_id``) with their item and failure counts, by id."""
+        where, params = ("WHERE g.group_id = ? ", [group_id]) if group_id is not None else ("", [])
         rows = self._con.execute(
             f"SELECT {', '.join('g.' + c for c in GROUP_COLUMNS)}, "
             "(SELECT count(*) FROM queue_items i WHERE i.group_id = g.group_id), "
             "(SELECT coalesce(sum(failures), 0) FROM queue_group_counts c WHERE c.group_id = g.group_id) "
-            "FROM queue_groups g ORDER BY g.group_id").fetchall()
-        found = [_group(row) for row in rows]
-        found = [g for g in found if (include_merged or g.merged_into is None) and (status is None or g.status == status)]
-        return sorted(found, key=lambda g: (-g.failures, g.id))
+            f"FROM queue_groups g {where}ORDER BY g.group_id", params).fetchall()
+        return [_group(row) for row in rows]
 
     def agenda(self) -> list[Group]:
         """The review's order: groups whose action awaits its check first (did it work?), then
@@ -131,10 +136,16 @@ class FailureQueue:
                 + [g for g in groups if g.status in closed])
 
     def group(self, group_id: int) -> Group:
-        for g in self.groups(include_merged=True):
-            if g.id == group_id:
-                return g
-        raise InputError(f"there is no group {group_id} in the queue", file=str(self.workspace.path))
+        """One group, read alone: an intake reads each of its groups in turn, and reading every
+        group (with its counts and evidence) for each made that quadratic in the groups."""
+        try:
+            wanted = int(group_id)  # DuckDB takes no numpy integer as a parameter
+        except (TypeError, ValueError):
+            wanted = None
+        found = self._read_groups(wanted) if wanted is not None and wanted == group_id else []
+        if not found:
+            raise InputError(f"there is no group {group_id} in the queue", file=str(self.workspace.path))
+        return found[0]
 
     def items(self, group_id: int | None = None) -> pd.DataFrame:
         condition, params = ("WHERE group_id = ?", [group_id]) if group_id is not None else ("", [])

@@ -28,7 +28,7 @@ from __future__ import annotations
 from functools import cache, partial
 from typing import Any, Iterable
 
-from analysis.compare.comparison import CompareSettings, compare_versions
+from analysis.compare.comparison import COMPARED, accuracy_test, compared_rows, complement, pair_versions
 from analysis.compare.regressed_slices import ALPHA
 from analysis.data.time import timestamp_expr
 from analysis.discovery.failing_slices import row_error_sql
@@ -39,6 +39,7 @@ from analysis.queue.failure_queue import FailureQueue, Group
 from analysis.report.formatting import MISSING, number
 from analysis.scope import Scope
 from analysis.slices import Predicate, to_sql
+from analysis.stats.comparison import DiffTest
 from analysis.stats.intervals import wilson
 
 
@@ -108,14 +109,27 @@ def version_evidence(scope: Scope, predicate: Predicate, version: str, cancel: C
         f"SELECT {version_text}, count(*), coalesce(sum({error}), 0) FROM {ident(dataset.view)} "
         f"WHERE {inside.text} GROUP BY 1", inside.params))}
     cancel.raise_if_cancelled()
-    test = compare_versions(scope.with_condition(to_sql(predicate)), base, version,
-                            CompareSettings(metrics=["error_rate"]), cancel=cancel).get("error_rate")
+    test = _error_rate_test(scope.with_condition(to_sql(predicate)), base, version, cancel)
     return {
         "base": base, "candidate": version, "relation": relation, "metric": "error_rate",
         "versions": [_version_counts(name, *counts.get(name, (0, 0))) for name in (base, version)],
         "diff": test.diff, "ci": [test.ci_low, test.ci_high], "p_value": test.p_value, "method": test.method,
         "regressed": test.p_value is not None and test.p_value < ALPHA and (test.diff or 0.0) > 0.0,
     }
+
+
+def _error_rate_test(scope: Scope, base: str, version: str, cancel: CancelToken) -> DiffTest:
+    """Compare's test of the error rate (:func:`~analysis.compare.comparison.compare_versions`
+    with ``metrics=["error_rate"]``: McNemar on the pairs, Fisher unpaired), from the right and
+    wrong counts alone: compare's paired verdict also sums every other metric's cells (losses,
+    classes, calibration bins) in its pass over the pairs, which the queue never reads: a
+    quarter of each group's comparison on the demo."""
+    pairing = pair_versions(scope, base, version, cancel=cancel)
+    if "error_rate" not in COMPARED[scope.roles.task]:
+        raise SchemaError(f"cannot compare error_rate for a {scope.roles.task.value} task; "
+                          f"choose from {', '.join(COMPARED[scope.roles.task])}")
+    base_rows, cand_rows = compared_rows(scope, pairing)
+    return complement(accuracy_test(scope.store, pairing.paired, base_rows, cand_rows, cancel))
 
 
 def attach_version_evidence(queue: FailureQueue, scope: Scope, group_ids: Iterable[int]) -> list[int]:

@@ -65,6 +65,8 @@ gave the flipped batch p 0.04, all of them p 1e-5."""
 TESTED_AT_MOST_LINEAR = 200_000
 REFIT = "the model refitted without the batch (Newton's method from the fitted parameters)"
 FIRST_ORDER = "the batch's summed influence on each prediction's loss (first order)"
+Replay = tuple[sparse.csr_matrix, np.ndarray]
+"""A boosted model's replay of some queries: their leaf gradients and final raw scores."""
 
 
 @dataclass(frozen=True)
@@ -148,8 +150,9 @@ def blame_batches(ready: PreparedInfluence, x_failures: pd.DataFrame, labels: An
     row_share = np.bincount(codes, minlength=len(values)) / len(codes)
     top_rows = min(top_rows, len(codes))
     targets = _encode_targets(ready.model, labels)
+    replay = _replay(ready, x_failures, targets)
     counts, shares = [], []
-    for start, scores in zip(range(0, len(x_failures), CHUNK), _score_chunks(ready, x_failures, targets)):
+    for start, scores in zip(range(0, len(x_failures), CHUNK), _score_chunks(ready, x_failures, targets, replay)):
         cancel.raise_if_cancelled()
         progress(start / len(x_failures), f"Blaming training batches: {start:,} of {len(x_failures):,} failures")
         count, share = _per_batch(scores, codes, len(values), top_rows)
@@ -165,15 +168,17 @@ def blame_batches(ready: PreparedInfluence, x_failures: pd.DataFrame, labels: An
 
     def judge(x_more: pd.DataFrame, more_labels: Any) -> tuple[np.ndarray, np.ndarray]:
         more_targets = _encode_targets(ready.model, more_labels)
-        fixed = right_without(x_more, more_targets)
+        more_replay = _replay(ready, x_more, more_targets)
+        fixed = right_without(x_more, more_targets, more_replay)
         shares = np.zeros(fixed.shape)
         several = np.flatnonzero((fixed & (p < SIGNIFICANCE)).sum(axis=1) > 1)  # only these need their influence
         for start, scores in zip(range(0, len(several), CHUNK),
-                                 _score_chunks(ready, x_more.iloc[several], more_targets[several])):
+                                 _score_chunks(ready, x_more.iloc[several], more_targets[several],
+                                               _replay_rows(more_replay, several))):
             shares[several[start:start + CHUNK]] = _per_batch(scores, codes, len(values), top_rows)[1]
         return fixed, shares
     return BatchBlame(column, [originals[v] for v in values], row_share, top_rows, top_count, harmful_share,
-                      right_without(x_failures, targets), fixes, breaks, int(len(x_tested)),
+                      right_without(x_failures, targets, replay), fixes, breaks, int(len(x_tested)),
                       p, estimate, judge)
 
 
@@ -182,11 +187,29 @@ def tested_at_most(ready: PreparedInfluence) -> int:
     return TESTED_AT_MOST_LINEAR if isinstance(ready.prep.state, influence_linear.LinearInfluence) else TESTED_AT_MOST
 
 
+def _replay(ready: PreparedInfluence, x_query: pd.DataFrame, targets: np.ndarray) -> Replay | None:
+    """A boosted model's replay of the boosting over the queries (their leaf gradients and final
+    raw scores), done once for its two readers: each query's influence (:func:`_score_chunks`)
+    and whether the model without each batch gets it right (:func:`_right_without`). A replay
+    walks every tree for every query, and each reader replayed the same failures before. None
+    for other models, or no query."""
+    state = ready.prep.state
+    if not isinstance(state, influence_trees.BoostingInfluence) or not len(x_query):
+        return None
+    return state.replayed(x_query[ready.features], targets)
+
+
+def _replay_rows(replay: Replay | None, rows: np.ndarray) -> Replay | None:
+    """The replay of some of its queries (positions ``rows``): a replay is row by row."""
+    return None if replay is None else (replay[0][rows], replay[1][rows])
+
+
 def _right_without(ready: PreparedInfluence, column: str, values: np.ndarray,
-                   codes: np.ndarray) -> tuple[str, Callable[[pd.DataFrame, np.ndarray], np.ndarray]]:
+                   codes: np.ndarray) -> tuple[str, Callable[..., np.ndarray]]:
     """How the model without each batch (``values`` of ``column``, the rows' positions in it
-    ``codes``) is estimated, and a function telling, for rows and their true classes, whether
-    that model predicts each row right, (rows, batches).
+    ``codes``) is estimated, and a function telling, for rows and their true classes (and a
+    boosted model's :func:`_replay` of them, when the caller has it), whether that model
+    predicts each row right, (rows, batches).
 
     Why a refit for a linear model: its objective is convex and small (one parameter per
     preprocessed feature), so Newton's method converges to the refit in a few steps over the
@@ -201,19 +224,19 @@ def _right_without(ready: PreparedInfluence, column: str, values: np.ndarray,
     if isinstance(state, influence_linear.LinearInfluence):
         refits = [_refit_without(ready, column, value, codes == b) for b, value in enumerate(values)]
 
-        def refitted(frame: pd.DataFrame, targets: np.ndarray) -> np.ndarray:
+        def refitted(frame: pd.DataFrame, targets: np.ndarray, _replay: Replay | None = None) -> np.ndarray:
             rows = frame[ready.features]
             return state.predicted(refits, rows) == targets[:, None] if len(rows) \
                 else np.zeros((0, batches), dtype=bool)
         return REFIT, refitted
     members = sparse.csr_matrix((np.ones(len(codes)), (np.arange(len(codes)), codes)), shape=(len(codes), batches))
 
-    def first_order(frame: pd.DataFrame, targets: np.ndarray) -> np.ndarray:
+    def first_order(frame: pd.DataFrame, targets: np.ndarray, replay: Replay | None = None) -> np.ndarray:
         if not len(frame):
             return np.zeros((0, batches), dtype=bool)
         rows = frame[ready.features]
         if isinstance(state, influence_trees.BoostingInfluence):
-            gradients, raw = state.replayed(rows, targets)
+            gradients, raw = replay if replay is not None else state.replayed(rows, targets)
             summed = state.summed_scores(gradients, members)
             probability = state.true_class_probability(raw, targets)
         else:
@@ -233,9 +256,11 @@ def _refit_without(ready: PreparedInfluence, column: str, value: str, removed: n
     return ready.refits[key]
 
 
-def _score_chunks(ready: PreparedInfluence, x_query: pd.DataFrame, targets: np.ndarray) -> Iterator[np.ndarray]:
+def _score_chunks(ready: PreparedInfluence, x_query: pd.DataFrame, targets: np.ndarray,
+                  replay: Replay | None = None) -> Iterator[np.ndarray]:
     """Influence of every training row on each query, :data:`CHUNK` queries at a time:
-    (queries, training rows) per chunk, positive = harmful.
+    (queries, training rows) per chunk, positive = harmful (a boosted model's queries from
+    their :func:`_replay` when the caller has it).
 
     A linear model's influence is linear in the query's gradient, so a chunk is one product
     with the prepared inverse Hessian (the same formula as its per-row ``scores``); boosted
@@ -251,7 +276,7 @@ def _score_chunks(ready: PreparedInfluence, x_query: pd.DataFrame, targets: np.n
             gradients = influence_linear._gradients(state.loss, state.theta, design, targets[start:start + CHUNK])
             yield -((gradients @ state.hessian_inverse) @ state.weighted_gradients.T)
     elif isinstance(state, influence_trees.BoostingInfluence):
-        leaf_gradients = state.leaf_gradients(frame, targets)
+        leaf_gradients = replay[0] if replay is not None else state.leaf_gradients(frame, targets)
         for start in starts:
             yield state.query_scores(leaf_gradients[start:start + CHUNK])
     else:
