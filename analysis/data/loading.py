@@ -221,11 +221,12 @@ def _open_files(store: Store, files: LogFiles, table: str | None, progress: Prog
         backing = loader(store, view, paths, table, scaled(progress, 0.1, 0.7), cancel)
         cancel.raise_if_cancelled()
         progress(0.7, "reading column types")
-        fixes, notes = _type_fixes(store, backing, _describe(store, backing), cancel)
+        fixes, notes, numbers = _type_fixes(store, backing, _describe(store, backing), cancel)
         _create_view(store, view, backing, fixes, cancel)
         columns = tuple(c for c in _describe_view(store, view) if c.name != ROW_ID)
         progress(0.85, "checking column contents")
-        notes += _mixed_type_warnings(store, view, columns, fixes, cancel)
+        notes += _mixed_type_warnings(store, view, columns, fixes, numbers if _samples_first_rows(backing) else None,
+                                      cancel)
         row_count = backing.rows if backing.rows is not None else int(
             store.scalar(f"SELECT count(*) FROM {ident(view)}", cancel))
     except duckdb.Error as exc:
@@ -672,29 +673,33 @@ def _is_number_type(dtype: str) -> bool:
 
 def _type_fixes(
     store: Store, backing: Backing, columns: list[Column], cancel: CancelToken
-) -> tuple[dict[str, str], list[str]]:
-    """Expressions that re-type columns in the view (by column name), and notes that matter.
+) -> tuple[dict[str, str], list[str], dict[str, tuple[int, int]]]:
+    """Expressions that re-type columns in the view (by column name), notes that matter, and per
+    text column of the sample its (values, values that are numbers), which the mixed-type
+    warnings read (:func:`_mixed_type_warnings`) instead of counting them again.
 
     Queries over the first rows decide (layout by layout only for text columns holding a
     date-like value, see :func:`_timestamp_probes`): a text column whose every value parses as a
     timestamp becomes one; an integer column named like a time whose values are plausible
     epoch seconds/milliseconds/microseconds becomes a TIMESTAMP (UTC); a text column named
     like a score whose values are mostly numbers becomes DOUBLE (:func:`_score_as_numbers`).
+    Whether a text column may hold dates is asked of its distinct values (a failed
+    ``TRY_CAST`` to TIMESTAMP costs ~0.35 µs, and most text columns repeat a few values).
     """
     fixes = {c.name: f"CAST({ident(c.name)} AS VARCHAR)" for c in columns if c.dtype.upper() == "UUID"}
     texts = [c.name for c in columns if c.dtype.upper() == "VARCHAR"]
     epochs = [c.name for c in columns if _is_number_type(c.dtype) and looks_like_time(c.name)]
     if not texts and not epochs:
-        return fixes, []
+        return fixes, [], {}
     first = (f"WHERE {backing.row_id} < {TYPE_SAMPLE_ROWS}" if backing.pages == backing.source  # see first_rows
              else f"LIMIT {TYPE_SAMPLE_ROWS}")
     sample = f"(SELECT {_star(backing)} FROM {backing.source} {first})"
     parts: list[str] = []
     params: list[object] = []
+    date_like = "lambda v: TRY_CAST(v AS TIMESTAMP) IS NOT NULL OR regexp_matches(v, ?)"
     for col in texts:
         q = ident(col)
-        parts += [f"count({q})", f"count(TRY_CAST({q} AS DOUBLE))",
-                  f"count(*) FILTER (WHERE TRY_CAST({q} AS TIMESTAMP) IS NOT NULL OR regexp_matches({q}, ?))"]
+        parts += [f"count({q})", f"count(TRY_CAST({q} AS DOUBLE))", f"len(list_filter(list_distinct(list({q})), {date_like}))"]
         params.append(DATE_LIKE_PATTERN)
     for col in epochs:
         plausible = f"{ident(col)} >= 0 AND {ident(col)} < {EPOCH_UNITS[-1][1]}"
@@ -718,7 +723,7 @@ def _type_fixes(
         fix = _epoch_timestamp(col, low, high, notes) or _mixed_epochs(col, low, high, implausible, notes)
         if fix:
             fixes[col] = fix
-    return fixes, notes
+    return fixes, notes, {col: (present, numeric) for col, (present, numeric, _) in counts.items()}
 
 
 def _timestamp_probes(store: Store, sample: str, texts: list[str], cancel: CancelToken) -> dict[str, tuple]:
@@ -824,19 +829,32 @@ def _score_as_numbers(store: Store, backing: Backing, col: str, present: int, nu
     return f"TRY_CAST({ident(col)} AS DOUBLE)"
 
 
+def _samples_first_rows(backing: Backing) -> bool:
+    """Whether the type fixes' sample (:func:`_type_fixes`) holds the view's first rows, the rows
+    :func:`analysis.window.first_rows` gives: a ``LIMIT`` of a source read in its order, or the
+    ROW_ID range of a many-file Parquet log. Not so for a lakehouse table with deleted rows,
+    whose rows come out of a join in no set order."""
+    return backing.pages is None or backing.pages == backing.source
+
+
 def _mixed_type_warnings(
-    store: Store, view: str, columns: Sequence[Column], fixes: dict[str, str], cancel: CancelToken
+    store: Store, view: str, columns: Sequence[Column], fixes: dict[str, str],
+    numbers: dict[str, tuple[int, int]] | None, cancel: CancelToken
 ) -> list[str]:
-    """Warn about text columns that are mostly numbers: a few stray values made them text."""
+    """Warn about text columns that are mostly numbers: a few stray values made them text.
+    ``numbers``: each text column's (values, numbers) among the view's first rows, when the type
+    fixes counted them there (:func:`_samples_first_rows`); None counts them here."""
     texts = [c.name for c in columns if c.dtype.upper() == "VARCHAR" and c.name not in fixes]
     if not texts:
         return []
-    sample = first_rows(store, view, TYPE_SAMPLE_ROWS)
-    parts = [f"count({ident(c)}), count(TRY_CAST({ident(c)} AS DOUBLE))" for c in texts]
-    counts = store.rows(f"SELECT {', '.join(parts)} FROM {sample}", cancel)[0]
+    if numbers is None:
+        sample = first_rows(store, view, TYPE_SAMPLE_ROWS)
+        parts = [f"count({ident(c)}), count(TRY_CAST({ident(c)} AS DOUBLE))" for c in texts]
+        counts = store.rows(f"SELECT {', '.join(parts)} FROM {sample}", cancel)[0]
+        numbers = {col: (counts[2 * index], counts[2 * index + 1]) for index, col in enumerate(texts)}
     warnings = []
-    for index, col in enumerate(texts):
-        present, numeric = counts[2 * index], counts[2 * index + 1]
+    for col in texts:
+        present, numeric = numbers[col]
         if present and numeric / present >= MOSTLY_NUMERIC_SHARE:
             stray = _stray_text(store, ident(view), ident(ROW_ID), col, cancel)
             if stray:

@@ -192,7 +192,6 @@ class ColumnProfile:
     maximum: float | None = None
     in_unit_interval: bool = False
     integral: bool = False
-    examples: tuple[str, ...] = ()
     value_counts: tuple[tuple[str, int], ...] = ()
 
     @property
@@ -312,8 +311,8 @@ def _profile_sample(store: "Store", sample: str, columns: list["Column"], progre
                 result.cancel()
     partial = []
     for column in columns:
-        non_null, distinct, low, high, outside, fractional, examples = values[:7]
-        del values[:7]
+        non_null, distinct, low, high, outside, fractional = values[:6]
+        del values[:6]
         partial.append(
             ColumnProfile(
                 name=column.name,
@@ -325,7 +324,6 @@ def _profile_sample(store: "Store", sample: str, columns: list["Column"], progre
                 maximum=None if high is None else float(high),
                 in_unit_interval=bool(non_null) and outside == 0 and low is not None,
                 integral=bool(non_null) and fractional == 0 and low is not None,
-                examples=tuple(str(e) for e in (examples or ())),
             )
         )
     counts = _value_counts(store, sample, [p for p in partial if 0 < p.distinct <= PROFILE_VALUES_UP_TO])
@@ -357,9 +355,7 @@ def _profile_parts(column: "Column", sample_rows: int = PROFILE_SAMPLE_ROWS) -> 
     else:
         numeric = "NULL, NULL, NULL, NULL"
     distinct = f"count(DISTINCT {q})" if sample_rows >= COUNT_DISTINCT_FROM_ROWS else f"coalesce(len(list_distinct(list({q}))), 0)"
-    # The most frequent values are found on the values and only those five rendered as text:
-    # rendering every value first (a double's shortest text) took half the profile's CPU.
-    return f"count({q}), {distinct}, {numeric}, CAST(approx_top_k({q}, 5) AS VARCHAR[])"
+    return f"count({q}), {distinct}, {numeric}"
 
 
 def _value_counts(store: "Store", sample: str, profiles: list[ColumnProfile]) -> dict[str, tuple[tuple[str, int], ...]]:
@@ -519,9 +515,9 @@ def positive_class(outcome: ColumnProfile) -> str | None:
     """The value (as DuckDB's ``CAST(x AS VARCHAR)`` renders it) that counts as positive.
 
     A value that says positive (1, true, yes, fraud, default...) wins; else the rarer one.
+    A binary outcome has at most two values, so its value counts hold every value it has.
     """
-    values = [value for value, _ in outcome.value_counts] or list(outcome.examples)
-    for value in values:
+    for value, _ in outcome.value_counts:
         if value.strip().lower() in POSITIVE_WORDS or _words(value) & POSITIVE_WORDS - {"1", "y"}:
             return value
     if len(outcome.value_counts) >= 2:
