@@ -1,20 +1,22 @@
-"""The jobs the window runs per action: the metrics and the metric over time of rows already
+"""The jobs the window runs per action: the metrics, metric over time and breakdown of rows already
 computed are shown again without reading the log (the Session's ``KeptResults``), and as
 computed afresh; other rows, and a log opened again, are read again."""
 
 import pandas as pd
 import pytest
+from PySide6.QtCore import Qt
 
 from analysis.data.roles import Role
 from analysis.metrics.per_version import metric_series, overall_metrics
 from analysis.scope import Scope
 from tests.views.helpers import open_demo, settle
 
-AGGREGATES = ("MetricsPanel", "TimePlotPanel")
+AGGREGATES = ("MetricsPanel", "TimePlotPanel", "BreakdownPanel")
+EVERY_AGGREGATE = ["BreakdownPanel:breakdown", "MetricsPanel:metrics", "TimePlotPanel:series"]
 
 
 def aggregate_jobs(window) -> list[str]:
-    """Names the jobs the metrics and time-plot panels start from now on (``Panel:job``)."""
+    """Names the jobs the metrics, time-plot and breakdown panels start from now on (``Panel:job``)."""
     started = []
 
     def seen(task) -> None:
@@ -43,6 +45,9 @@ def assert_shows_all_rows_as_computed_now(window) -> None:
 def test_rows_shown_before_are_shown_again_without_a_job(app_window, qtbot, window_demo_files):
     window = app_window
     opened = open_demo(qtbot, window, window_demo_files)
+    window.addDockWidget(Qt.BottomDockWidgetArea, window.breakdown_dock)  # out of the time plot's tabs:
+    settle(qtbot, window)  # both shown, both follow every change
+    settle(qtbot, window)
     started = aggregate_jobs(window)
 
     window.controller.open_paths([str(window_demo_files.training)], name="snapshot", kind="training",
@@ -52,7 +57,7 @@ def test_rows_shown_before_are_shown_again_without_a_job(app_window, qtbot, wind
 
     window.apply_filter("region = 'EU-West'")  # rows not seen yet: read
     settle(qtbot, window)
-    assert sorted(started) == ["MetricsPanel:metrics", "TimePlotPanel:series"]
+    assert sorted(started) == EVERY_AGGREGATE
     assert sum(r.rows for r in window.metrics_panel.results) < opened.dataset.row_count
 
     started.clear()
@@ -63,7 +68,7 @@ def test_rows_shown_before_are_shown_again_without_a_job(app_window, qtbot, wind
 
     window.controller.set_roles(opened.name, opened.roles.with_role("model_version", Role.FEATURE))
     settle(qtbot, window)
-    assert sorted(started) == ["MetricsPanel:metrics", "TimePlotPanel:series"]  # other roles: read
+    assert sorted(started) == EVERY_AGGREGATE  # other roles: read
     assert [r.version for r in window.metrics_panel.results] == [None]
     started.clear()
     window.undo()
