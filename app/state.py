@@ -10,6 +10,7 @@ the GUI thread; workers get immutable values (``Dataset``, ``RoleMap``) and retu
 from __future__ import annotations
 
 import contextlib
+from collections import OrderedDict
 from pathlib import Path
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Iterable, Iterator
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 UNDO_LIMIT = 100
 HISTORY_LIMIT = 50
 ALL_ROWS = Slice(Everything)
+RESULTS_KEPT = 32
+"""Panel results a Session keeps (the least recently used goes first): a few slices of each
+panel, a few hundred kilobytes at most (a metric series is a row per version and time bucket)."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,47 @@ class OpenDataset:
                             self.pulled.source if self.pulled is not None else None)
 
 
+class KeptResults:
+    """What panels computed, by the function and the arguments that decide it (a :class:`Scope`
+    first), so that a Change back to inputs already seen shows them again instead of reading the
+    log again: a filter cleared (all rows again), back and forward in the slice history, a role
+    edit undone, another log opened beside the active one (which changes the open datasets, not
+    the rows shown). A key names the dataset's view, made once per load and never reused by its
+    store, so a file opened again is read again. GUI thread only, as the Session is."""
+
+    def __init__(self, kept: int = RESULTS_KEPT) -> None:
+        self.kept = kept
+        self._results: OrderedDict[tuple, object] = OrderedDict()
+
+    @staticmethod
+    def key(fn, args: tuple) -> tuple | None:
+        """What a result of ``fn(*args)`` is kept under; None when an argument cannot be keyed
+        (a condition's list of rows), so that result is computed each time."""
+        key = (fn, args)
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
+    def get(self, key: tuple | None, default=None):
+        if key is None or key not in self._results:
+            return default
+        self._results.move_to_end(key)
+        return self._results[key]
+
+    def put(self, key: tuple | None, result) -> None:
+        if key is None:
+            return
+        self._results[key] = result
+        self._results.move_to_end(key)
+        while len(self._results) > self.kept:
+            self._results.popitem(last=False)
+
+    def clear(self) -> None:
+        self._results.clear()
+
+
 @dataclass
 class _History:
     done: list = field(default_factory=list)
@@ -129,6 +174,7 @@ class Session:
         # trace through the same influence cache, so the window prepares each model once
         self.discoveries = DiscoveryCache() if discoveries is None else discoveries
         self.influence = InfluenceCache() if influence is None else influence
+        self.results = KeptResults()  # what panels computed, by their inputs (see KeptResults)
         self.workspace: Workspace | None = None
         self.datasets: dict[str, OpenDataset] = {}
         self.active_name: str | None = None
@@ -289,6 +335,7 @@ class Session:
         if self.workspace is not None:
             self.workspace.close()
             self.workspace = None
+        self.results.clear()
         self.store.close()
 
     def clear_history(self) -> None:

@@ -9,7 +9,9 @@ tabbed behind another visible, so the window tells the panel through :meth:`Pane
 (its dock's ``visibilityChanged``) and the panel waits for its tab to be chosen. A panel runs its
 work through :meth:`Panel.run_job` with a per-job done callback (and an optional error one), so
 it never filters the runner's global signals to find its own jobs; its jobs are keyed by panel,
-so a new request replaces the old one and two panels never cancel each other's work. It shows
+so a new request replaces the old one and two panels never cancel each other's work; a job
+whose result its inputs alone decide runs through :meth:`Panel.run_kept_job`, so inputs already
+computed (all rows again after a filter) are shown again without reading the log. It shows
 "nothing to show" through :meth:`Panel.show_empty`, names the widget that takes the keyboard
 in :meth:`Panel.focus_widget`, and emits ``sig_rendered`` each time it has drawn a result, the
 one signal tests and previews wait on. ``python -m views.panels.NAME`` runs a panel alone on the
@@ -26,11 +28,15 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QApplication, QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from analysis.report.formatting import escape_html
+from analysis.scope import Scope
 from analysis.slices import EditMode, to_text
 from analysis.workspace.version_cards import with_card_names
 from app.commands import AddDataset, EditSlice
 from app.state import Changes, OpenDataset, Session
 from app.tasks import HEAVY, INTERACTIVE, Task, TaskRunner
+
+_NOT_KEPT = object()
+"""What :meth:`KeptResults.get` returns for inputs not computed yet (None can be a result)."""
 
 
 class Panel(QWidget):
@@ -115,6 +121,26 @@ class Panel(QWidget):
                                  on_cancelled=on_cancelled, **kwargs)
         self._jobs[name] = task
         return task
+
+    def run_kept_job(self, name: str, fn: Callable[..., Any], scope: Scope, *args: Any,
+                     on_done: Callable[[Any], None], **options: Any) -> Task | None:
+        """:meth:`run_job` for a result decided by ``fn(scope, *args)`` alone, kept in the
+        Session's :class:`~app.state.KeptResults`: inputs already computed are shown at once,
+        and the job of the same name still running (for other inputs) is cancelled, so it
+        cannot draw over them. ``fn``'s arguments come positionally (they make the key);
+        ``options`` are :meth:`run_job`'s (lane, label, ``on_partial``...)."""
+        kept = self.session.results
+        key = kept.key(fn, (scope, *args))
+        result = kept.get(key, _NOT_KEPT)
+        if result is not _NOT_KEPT:
+            self.cancel_job(name)
+            on_done(result)
+            return None
+
+        def done(result: Any) -> None:
+            kept.put(key, result)
+            on_done(result)
+        return self.run_job(name, fn, scope, *args, on_done=done, **options)
 
     def cancel_job(self, name: str) -> None:
         self.tasks.cancel(self._job_key(name))

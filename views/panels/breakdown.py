@@ -221,14 +221,15 @@ class BreakdownPanel(Panel):
             return
         second = self.second_box.currentData()
         scope = Scope(self.session.store, opened.dataset, opened.roles, self.session.condition())
-        common = dict(metric=metric, version=self.version_box.currentData())
+        version = self.version_box.currentData()
         self.caption.setText("computing…")
+        # kept by their inputs: a slice, column or setting shown before shows again at once
         if second and second != column:
-            self.run_job("breakdown", crosstab_by, scope, column, second, n_bins=self.bins.value(),
-                         on_done=self._show_crosstab, **common)
+            self.run_kept_job("breakdown", crosstab_by, scope, column, second, metric, version, self.bins.value(),
+                              on_done=self._show_crosstab)
         else:
-            self.run_job("breakdown", breakdown_by, scope, column, n_bins=self.bins.value(), edges=edges,
-                         on_done=self._show_bars, **common)
+            self.run_kept_job("breakdown", breakdown_by, scope, column, metric, version, self.bins.value(),
+                              tuple(edges), on_done=self._show_bars)
 
     def _parse_edges(self, temporal: bool) -> list | None:
         """The typed edges, sorted: numbers for a numeric column, dates or times (ISO) for a time

@@ -94,8 +94,9 @@ class MetricsPanel(Panel):
         # ROC AUC takes a pass over the scores after the aggregation that gives the other
         # metrics: one job shows those as soon as they are counted, then AUC, reading the
         # log twice in all (two jobs read it three times, and competed with each other).
-        # ``ahead``: the other panels' aggregates (the time plot's series) wait for it.
-        self.run_job(
+        # ``ahead``: the other panels' aggregates (the time plot's series) wait for it. Kept:
+        # rows shown before (all rows again after a filter) show at once, without a read.
+        self.run_kept_job(
             "metrics", overall_metrics, Scope(self.session.store, opened.dataset, opened.roles,
                                               self.session.condition()),
             on_partial=lambda results: self._show(results, caption + " · ROC AUC computing…"),

@@ -146,13 +146,13 @@ class TimePlotPanel(Panel):
             return
         self.caption.setText("computing…")
         if metric == ESTIMATED_ACCURACY:
-            self.run_job("series", estimated_accuracy_series,
-                         Scope(self.session.store, opened.dataset, opened.roles, self.session.condition()),
-                         on_done=lambda series: self._draw(series, ""))
+            self.run_kept_job("series", estimated_accuracy_series,
+                              Scope(self.session.store, opened.dataset, opened.roles, self.session.condition()),
+                              on_done=lambda series: self._draw(series, ""))
             return
-        self.run_job("series", metric_series,
-                     Scope(self.session.store, opened.dataset, opened.roles, self.session.condition()), metric=metric,
-                     on_done=lambda series: self._draw(series, ""))
+        self.run_kept_job("series", metric_series,
+                          Scope(self.session.store, opened.dataset, opened.roles, self.session.condition()), metric,
+                          on_done=lambda series: self._draw(series, ""))
 
     def _draw(self, series, message: str) -> None:
         self.series = series
