@@ -32,6 +32,8 @@ multiple-comparison control over many findings needs. A fixed seed makes it repe
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -215,21 +217,62 @@ def _window(rows: np.ndarray, cases: np.ndarray, first: int, last: int, llr: flo
 
 
 def _null_maxima(intervals: Intervals, rows: np.ndarray, total: int, observed: float, permutations: int, seed: int,
-                 level: float | None, draw=None) -> tuple[np.ndarray, bool]:
+                 level: float | None, draw=None, series: tuple = ()) -> tuple[np.ndarray, bool]:
     """The maximum LLR of ``permutations`` replicates with the cases spread at random (by
     ``draw(rng)``, else as a permutation of the rows' indicators), and whether they stopped
     early: at ``level``, once ``h`` replicates reach ``observed`` with
-    ``(h + 1) / (permutations + 1) > level``, no later replicate can make it significant."""
-    rng = np.random.default_rng(seed)
+    ``(h + 1) / (permutations + 1) > level``, no later replicate can make it significant.
+
+    The replicates depend on ``series`` (what ``draw`` and ``intervals`` read: by default the
+    rows), ``total`` and ``seed`` only, never on where the observed cases sit, so the maxima
+    already drawn for the same three are read back (:func:`_kept_maxima`) and only the rest
+    drawn, from the generator's state where they stopped: the same numbers, drawn once."""
     draw = draw or (lambda generator: generator.multivariate_hypergeometric(rows, total))
     needed = None if level is None else max(1, math.ceil(level * (permutations + 1)))
-    maxima, reached = [], 0
-    for _ in range(permutations):
-        maxima.append(intervals.best(draw(rng))[2])
+    key = (series or ("bernoulli", np.asarray(rows, dtype=np.int64).tobytes()), total, seed)
+    kept, state = _kept_maxima(key)
+    rng = np.random.default_rng(seed)
+    if state is not None:
+        rng.bit_generator.state = state
+    maxima, reached, stopped = [], 0, False
+    for index in range(permutations):
+        maxima.append(kept[index] if index < len(kept) else intervals.best(draw(rng))[2])
         reached += maxima[-1] >= observed
         if needed is not None and reached >= needed:
-            return np.array(maxima), True
-    return np.array(maxima), False
+            stopped = True
+            break
+    if len(maxima) > len(kept):
+        _keep_maxima(key, tuple(maxima), rng.bit_generator.state)
+    return np.array(maxima), stopped
+
+
+KEPT_SERIES = 512
+"""Series whose replicates' maxima a process keeps, the least recently used dropped first (a
+few kilobytes each). One check scans a series more than once (a defect's rows by the row scan,
+then by the localisation of its finding; defects of one column with equal counts), and a
+window or a queue checks the same log again with another reference."""
+
+_kept: OrderedDict[tuple, tuple[tuple[float, ...], dict]] = OrderedDict()
+_kept_lock = threading.Lock()
+
+
+def _kept_maxima(key: tuple) -> tuple[tuple[float, ...], dict | None]:
+    """The maxima kept for ``key`` and the generator's state after them; none yet: ``()``, None."""
+    with _kept_lock:
+        if key not in _kept:
+            return (), None
+        _kept.move_to_end(key)
+        return _kept[key]
+
+
+def _keep_maxima(key: tuple, maxima: tuple[float, ...], state: dict) -> None:
+    """Keep ``maxima`` for ``key`` unless more are kept already (another thread drew them)."""
+    with _kept_lock:
+        if len(_kept.get(key, ((), None))[0]) < len(maxima):
+            _kept[key] = (maxima, state)
+        _kept.move_to_end(key)
+        while len(_kept) > KEPT_SERIES:
+            _kept.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -313,7 +356,8 @@ def peer_scan(rows: np.ndarray, cases: np.ndarray, peer_rows: np.ndarray, peer_c
     if last < first:
         return None
     null = _null_maxima(SimpleNamespace(best=best), rows, int(cases.sum()), llr, permutations, seed, level,
-                        lambda generator: generator.hypergeometric(rows, peer_rows, holding))
+                        lambda generator: generator.hypergeometric(rows, peer_rows, holding),
+                        ("peer", rows.tobytes(), peer_rows.tobytes(), holding.tobytes()))
     return _window(rows, cases, first, last, llr, null, permutations)
 
 
