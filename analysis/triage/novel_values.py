@@ -345,32 +345,36 @@ def beyond_unseen_mass(rows: np.ndarray, cases: np.ndarray, mass: float, permuta
 
 @dataclass(frozen=True)
 class _UnitIntervals:
-    """Every interval ``[first, last]`` of consecutive units, with its rows (``n``): they depend
-    on the rows only, so :func:`beyond_unseen_mass`'s hundred draws, which move the cases,
-    share them: built again for each draw, they were 3 in 10 of the test's CPU (60 to 400 units)."""
+    """Every interval ``[first, last]`` of consecutive units, with its rows (``n``) and ``after``
+    (``last + 1``): they depend on the rows only, so :func:`beyond_unseen_mass`'s hundred draws,
+    which move the cases, share them: built again for each draw, they were 3 in 10 of the
+    test's CPU (60 to 400 units)."""
 
     first: np.ndarray
     last: np.ndarray
     n: np.ndarray
+    after: np.ndarray
 
     @classmethod
     def of(cls, rows: np.ndarray) -> "_UnitIntervals":
         row_sums = np.concatenate([[0], np.cumsum(rows)])
         first, last = np.triu_indices(len(rows))
-        return cls(first, last, (row_sums[last + 1] - row_sums[first]).astype(np.float64))
+        return cls(first, last, (row_sums[last + 1] - row_sums[first]).astype(np.float64), last + 1)
 
 
 def _largest_llr(intervals: _UnitIntervals, cases: np.ndarray, mass: float) -> float:
     """The largest binomial log likelihood ratio, rate inside above ``mass`` against ``mass``,
-    over every interval of consecutive units."""
-    first, last, n = intervals.first, intervals.last, intervals.n
+    over every interval of consecutive units; taken only for the intervals whose rate is above
+    ``mass`` (the others score 0: most of them, for a rare value)."""
     case_sums = np.concatenate([[0], np.cumsum(cases)])
-    c = (case_sums[last + 1] - case_sums[first]).astype(np.float64)
+    c = (case_sums[intervals.after] - case_sums[intervals.first]).astype(np.float64)
+    n = intervals.n
     rate = np.divide(c, n, out=np.zeros_like(c), where=n > 0)
+    above = np.flatnonzero(rate > mass)
+    c, n, rate = c[above], n[above], rate[above]
     with np.errstate(divide="ignore", invalid="ignore"):
         llr = xlogy(c, rate / mass) + xlogy(n - c, (1.0 - rate) / (1.0 - mass))
-    llr = np.where(rate > mass, np.nan_to_num(llr, nan=0.0), 0.0)
-    return float(llr.max(initial=0.0))
+    return float(np.nan_to_num(llr, nan=0.0).max(initial=0.0))
 
 
 def _explained_windows(column: str, found: Sequence[Symptom]) -> list[tuple]:

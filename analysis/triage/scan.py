@@ -32,6 +32,8 @@ multiple-comparison control over many findings needs. A fixed seed makes it repe
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -98,7 +100,9 @@ class Intervals:
     """The candidate intervals of a series of units: every ``[first, last]`` holding at most
     :data:`MAX_WINDOW_SHARE` of the rows, with its row count. They depend on the rows only,
     so the Monte Carlo replicates (which move the cases) share them, and so do the LLR's
-    terms that depend on the rows only (``fixed``, with the table ``xlogx`` of ``x ln x``)."""
+    terms that depend on the rows only (``fixed``, with the table ``xlogx`` of ``x ln x``;
+    ``whole`` and ``outside``, the row counts inside and outside as integers, and ``after``,
+    ``last + 1``: each replicate converted or added them again)."""
 
     first: np.ndarray
     last: np.ndarray
@@ -106,6 +110,9 @@ class Intervals:
     total_rows: float
     xlogx: np.ndarray | None = None
     fixed: np.ndarray | None = None
+    whole: np.ndarray | None = None
+    outside: np.ndarray | None = None
+    after: np.ndarray | None = None
 
     @classmethod
     def of(cls, rows: np.ndarray) -> "Intervals":
@@ -114,11 +121,12 @@ class Intervals:
         n = row_sums[last + 1] - row_sums[first]
         keep = (n > 0) & (n <= MAX_WINDOW_SHARE * row_sums[-1])
         total = int(row_sums[-1])
+        first, last, n = first[keep], last[keep], n[keep]
         if total > XLOGX_TABLE_ROWS:
-            return cls(first[keep], last[keep], n[keep].astype(np.float64), float(total))
+            return cls(first, last, n.astype(np.float64), float(total), after=last + 1)
         xlogx = _xlogy(np.arange(total + 1, dtype=np.float64), np.arange(total + 1, dtype=np.float64))
-        n = n[keep]
-        return cls(first[keep], last[keep], n.astype(np.float64), float(total), xlogx, xlogx[n] + xlogx[total - n])
+        return cls(first, last, n.astype(np.float64), float(total), xlogx, xlogx[n] + xlogx[total - n],
+                   n, total - n, last + 1)
 
     def best(self, cases: np.ndarray) -> tuple[int, int, float]:
         """``(first, last, llr)`` of the interval maximising the LLR for ``cases`` per unit;
@@ -128,9 +136,18 @@ class Intervals:
         total_cases = case_sums[-1]
         if len(self.rows) == 0 or total_cases <= 0 or total_cases >= self.total_rows:
             return 0, -1, 0.0
-        llr = self.llr(case_sums[self.last + 1] - case_sums[self.first], self.rows, int(total_cases), self.fixed)
+        c = case_sums[self.after] - case_sums[self.first]
+        if self.xlogx is None:
+            llr = bernoulli_llr(c, self.rows, float(total_cases), self.total_rows)
+            top = int(np.argmax(llr))
+            return (int(self.first[top]), int(self.last[top]), float(llr[top])) if llr[top] > 0 else (0, -1, 0.0)
+        higher = np.flatnonzero(c * self.outside > (int(total_cases) - c) * self.whole)
+        if not len(higher):
+            return 0, -1, 0.0
+        llr = self._tabled_llr(c[higher], self.whole[higher], int(total_cases), self.fixed[higher])
         top = int(np.argmax(llr))
-        return (int(self.first[top]), int(self.last[top]), float(llr[top])) if llr[top] > 0 else (0, -1, 0.0)
+        return (int(self.first[higher[top]]), int(self.last[higher[top]]), float(llr[top])) if llr[top] > 0 \
+            else (0, -1, 0.0)
 
     def llr(self, c: np.ndarray, rows: np.ndarray, total_cases: int, fixed: np.ndarray | None = None) -> np.ndarray:
         """:func:`bernoulli_llr` of intervals of ``rows`` rows and ``c`` cases; with the table,
@@ -138,13 +155,20 @@ class Intervals:
         ``fixed`` the rows' own terms when known."""
         if self.xlogx is None:
             return bernoulli_llr(c, rows, float(total_cases), self.total_rows)
-        t, n, total = self.xlogx, np.asarray(rows).astype(np.int64), int(self.total_rows)
+        n, total = np.asarray(rows).astype(np.int64), int(self.total_rows)
         c = np.asarray(c).astype(np.int64)
-        fixed = t[n] + t[total - n] if fixed is None else fixed
-        null = t[total_cases] + t[total - total_cases] - t[total]
-        llr = t[c] + t[n - c] + t[total_cases - c] + t[total - n - total_cases + c] - fixed - null
+        llr = self._tabled_llr(c, n, total_cases, fixed)
         higher = (n > 0) & (n < total) & (c * (total - n) > (total_cases - c) * n)
         return np.where(higher, np.maximum(llr, 0.0), 0.0)
+
+    def _tabled_llr(self, c: np.ndarray, n: np.ndarray, total_cases: int, fixed: np.ndarray | None) -> np.ndarray:
+        """The LLR's sum of table terms for ``c`` cases in ``n`` rows, before its sign is
+        checked; :meth:`best` asks for the intervals whose rate is higher inside only (about
+        half of them under the null), whose terms alone it reads."""
+        t, total = self.xlogx, int(self.total_rows)
+        fixed = t[n] + t[total - n] if fixed is None else fixed
+        null = t[total_cases] + t[total - total_cases] - t[total]
+        return t[c] + t[n - c] + t[total_cases - c] + t[total - n - total_cases + c] - fixed - null
 
 
 def scan(rows: np.ndarray, cases: np.ndarray, permutations: int = PERMUTATIONS, seed: int = SEED,
@@ -193,32 +217,75 @@ def _window(rows: np.ndarray, cases: np.ndarray, first: int, last: int, llr: flo
 
 
 def _null_maxima(intervals: Intervals, rows: np.ndarray, total: int, observed: float, permutations: int, seed: int,
-                 level: float | None, draw=None) -> tuple[np.ndarray, bool]:
+                 level: float | None, draw=None, series: tuple = ()) -> tuple[np.ndarray, bool]:
     """The maximum LLR of ``permutations`` replicates with the cases spread at random (by
     ``draw(rng)``, else as a permutation of the rows' indicators), and whether they stopped
     early: at ``level``, once ``h`` replicates reach ``observed`` with
-    ``(h + 1) / (permutations + 1) > level``, no later replicate can make it significant."""
-    rng = np.random.default_rng(seed)
+    ``(h + 1) / (permutations + 1) > level``, no later replicate can make it significant.
+
+    The replicates depend on ``series`` (what ``draw`` and ``intervals`` read: by default the
+    rows), ``total`` and ``seed`` only, never on where the observed cases sit, so the maxima
+    already drawn for the same three are read back (:func:`_kept_maxima`) and only the rest
+    drawn, from the generator's state where they stopped: the same numbers, drawn once."""
     draw = draw or (lambda generator: generator.multivariate_hypergeometric(rows, total))
     needed = None if level is None else max(1, math.ceil(level * (permutations + 1)))
-    maxima, reached = [], 0
-    for _ in range(permutations):
-        maxima.append(intervals.best(draw(rng))[2])
+    key = (series or ("bernoulli", np.asarray(rows, dtype=np.int64).tobytes()), total, seed)
+    kept, state = _kept_maxima(key)
+    rng = np.random.default_rng(seed)
+    if state is not None:
+        rng.bit_generator.state = state
+    maxima, reached, stopped = [], 0, False
+    for index in range(permutations):
+        maxima.append(kept[index] if index < len(kept) else intervals.best(draw(rng))[2])
         reached += maxima[-1] >= observed
         if needed is not None and reached >= needed:
-            return np.array(maxima), True
-    return np.array(maxima), False
+            stopped = True
+            break
+    if len(maxima) > len(kept):
+        _keep_maxima(key, tuple(maxima), rng.bit_generator.state)
+    return np.array(maxima), stopped
+
+
+KEPT_SERIES = 512
+"""Series whose replicates' maxima a process keeps, the least recently used dropped first (a
+few kilobytes each). One check scans a series more than once (a defect's rows by the row scan,
+then by the localisation of its finding; defects of one column with equal counts), and a
+window or a queue checks the same log again with another reference."""
+
+_kept: OrderedDict[tuple, tuple[tuple[float, ...], dict]] = OrderedDict()
+_kept_lock = threading.Lock()
+
+
+def _kept_maxima(key: tuple) -> tuple[tuple[float, ...], dict | None]:
+    """The maxima kept for ``key`` and the generator's state after them; none yet: ``()``, None."""
+    with _kept_lock:
+        if key not in _kept:
+            return (), None
+        _kept.move_to_end(key)
+        return _kept[key]
+
+
+def _keep_maxima(key: tuple, maxima: tuple[float, ...], state: dict) -> None:
+    """Keep ``maxima`` for ``key`` unless more are kept already (another thread drew them)."""
+    with _kept_lock:
+        if len(_kept.get(key, ((), None))[0]) < len(maxima):
+            _kept[key] = (maxima, state)
+        _kept.move_to_end(key)
+        while len(_kept) > KEPT_SERIES:
+            _kept.popitem(last=False)
 
 
 @dataclass(frozen=True)
 class ExpectedIntervals:
     """The candidate intervals of a series whose cases are expected in proportion to
     ``expected`` (Kulldorff's Poisson model, conditional on the total): every ``[first, last]``
-    expected to hold at most :data:`MAX_WINDOW_SHARE` of the cases (:func:`peer_scan`)."""
+    expected to hold at most :data:`MAX_WINDOW_SHARE` of the cases (:func:`peer_scan`);
+    ``after`` is ``last + 1``."""
 
     first: np.ndarray
     last: np.ndarray
     share: np.ndarray
+    after: np.ndarray
 
     @classmethod
     def of(cls, expected: np.ndarray, every: tuple[np.ndarray, np.ndarray] | None = None) -> "ExpectedIntervals":
@@ -227,25 +294,32 @@ class ExpectedIntervals:
         :func:`peer_scan`'s CPU)."""
         sums = np.concatenate([[0.0], np.cumsum(np.asarray(expected, dtype=np.float64))])
         first, last = np.triu_indices(len(expected)) if every is None else every
-        share = (sums[last + 1] - sums[first]) / sums[-1]
-        keep = (share > 0) & (share <= MAX_WINDOW_SHARE)
-        return cls(first[keep], last[keep], share[keep])
+        after = last + 1
+        share = (sums[after] - sums[first]) / sums[-1]
+        keep = np.flatnonzero((share > 0) & (share <= MAX_WINDOW_SHARE))
+        return cls(first[keep], last[keep], share[keep], after[keep])
 
     def best(self, cases: np.ndarray) -> tuple[int, int, float]:
         """``(first, last, llr)`` of the interval whose cases most exceed their expectation;
         ``(0, -1, 0.0)`` when none holds more than expected. The LLR of ``c`` of ``C`` cases
-        where ``mu`` were expected is ``c ln(c/mu) + (C-c) ln((C-c)/(C-mu))``."""
+        where ``mu`` were expected is ``c ln(c/mu) + (C-c) ln((C-c)/(C-mu))``, taken only for the
+        intervals holding more than expected (the others score 0: about half, under the null)."""
         sums = np.concatenate([[0], np.cumsum(np.asarray(cases, dtype=np.int64))])
         total = float(sums[-1])
         if len(self.share) == 0 or total <= 0:
             return 0, -1, 0.0
-        c = (sums[self.last + 1] - sums[self.first]).astype(np.float64)
+        c = (sums[self.after] - sums[self.first]).astype(np.float64)
         mu = self.share * total
+        above = np.flatnonzero(c > mu)
+        if not len(above):
+            return 0, -1, 0.0
+        c, mu = c[above], mu[above]
         with np.errstate(divide="ignore", invalid="ignore"):
             llr = _xlogy(c, c / mu) + _xlogy(total - c, (total - c) / (total - mu))
-        llr = np.where(c > mu, np.nan_to_num(llr, nan=0.0), 0.0)
+        llr = np.nan_to_num(llr, nan=0.0)
         top = int(np.argmax(llr))
-        return (int(self.first[top]), int(self.last[top]), float(llr[top])) if llr[top] > 0 else (0, -1, 0.0)
+        return (int(self.first[above[top]]), int(self.last[above[top]]), float(llr[top])) if llr[top] > 0 \
+            else (0, -1, 0.0)
 
 
 def peer_scan(rows: np.ndarray, cases: np.ndarray, peer_rows: np.ndarray, peer_cases: np.ndarray,
@@ -282,7 +356,8 @@ def peer_scan(rows: np.ndarray, cases: np.ndarray, peer_rows: np.ndarray, peer_c
     if last < first:
         return None
     null = _null_maxima(SimpleNamespace(best=best), rows, int(cases.sum()), llr, permutations, seed, level,
-                        lambda generator: generator.hypergeometric(rows, peer_rows, holding))
+                        lambda generator: generator.hypergeometric(rows, peer_rows, holding),
+                        ("peer", rows.tobytes(), peer_rows.tobytes(), holding.tobytes()))
     return _window(rows, cases, first, last, llr, null, permutations)
 
 
