@@ -28,8 +28,12 @@ SEED = 7
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    return generate_demo(tmp_path_factory.mktemp("demo"), rows=ROWS, seed=SEED)
+def demo(demo_files):
+    """The run's shared demo (tests/conftest.py): the same call, ``rows=ROWS, seed=SEED``, which
+    the suite generates once for its other tests; generating it here again cost a 200k demo."""
+    manifest = json.loads(demo_files.manifest.read_text(encoding="utf-8"))
+    assert (manifest["rows"], manifest["seed"]) == (ROWS, SEED)
+    return demo_files
 
 
 @pytest.fixture(scope="module")
