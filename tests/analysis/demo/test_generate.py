@@ -27,18 +27,24 @@ ROWS = 200_000  # the null burst covers ~0.3% of rows: fewer would leave it a ha
 SEED = 7
 
 
+def _of_rows_and_seed(files):
+    """A demo the run shares (tests/conftest.py), checked to be of ``ROWS`` rows and ``SEED``: the
+    suite generates it once for its other tests, where generating it here again cost a demo
+    (its log, and both models trained again)."""
+    manifest = json.loads(files.manifest.read_text(encoding="utf-8"))
+    assert (manifest["rows"], manifest["seed"]) == (ROWS, SEED)
+    return files
+
+
 @pytest.fixture(scope="module")
 def demo(demo_files):
-    """The run's shared demo (tests/conftest.py): the same call, ``rows=ROWS, seed=SEED``, which
-    the suite generates once for its other tests; generating it here again cost a 200k demo."""
-    manifest = json.loads(demo_files.manifest.read_text(encoding="utf-8"))
-    assert (manifest["rows"], manifest["seed"]) == (ROWS, SEED)
-    return demo_files
+    return _of_rows_and_seed(demo_files)
 
 
 @pytest.fixture(scope="module")
-def clean(tmp_path_factory):
-    return generate_demo(tmp_path_factory.mktemp("clean"), rows=20_000, seed=SEED, incidents=False)
+def clean(clean_demo_files):
+    """The same demo without incidents."""
+    return _of_rows_and_seed(clean_demo_files)
 
 
 @pytest.fixture(scope="module")
