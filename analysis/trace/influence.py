@@ -90,8 +90,29 @@ def prepare_influence(model: LoadedModel, train_X: pd.DataFrame, train_y: Any,
                                              None if classes is None else len(classes),
                                              progress, cancel)
     progress(1.0, "Influence ready")
-    method = state.method + (", on a surrogate model" if model.surrogate else "")
-    return InfluencePrep(model, method, state, len(train_X))
+    return InfluencePrep(model, _method_name(state.method, model), state, len(train_X))
+
+
+def prepared_self_influence(model: LoadedModel, train_X: pd.DataFrame, train_y: Any,
+                            progress: Progress = no_progress,
+                            cancel: CancelToken = NEVER_CANCELLED) -> tuple[np.ndarray, str] | None:
+    """:func:`self_influence` of the model prepared on this snapshot, and the method's name
+    (as :func:`prepare_influence` names it), for a caller that reads nothing else of the
+    preparation: boosted trees then skip what only queries read (see
+    :func:`analysis.trace.influence_trees.boosting_self_influence`)."""
+    if model.kind not in (BOOSTING, LIGHTGBM, XGBOOST):
+        prep = prepare_influence(model, train_X, train_y, progress=progress, cancel=cancel)
+        values = self_influence(prep)
+        return None if values is None else (np.asarray(values, dtype=float), prep.method)
+    scores, method = influence_trees.boosting_self_influence(
+        model.estimator, model.kind, train_X, _encode_targets(model, train_y), _row_weights(None, len(train_X)),
+        progress, cancel)
+    progress(1.0, "Influence ready")
+    return scores, _method_name(method, model)
+
+
+def _method_name(method: str, model: LoadedModel) -> str:
+    return method + (", on a surrogate model" if model.surrogate else "")
 
 
 def influence_for_row(prep: InfluencePrep, x_query: pd.DataFrame, y_query: Any,

@@ -161,10 +161,12 @@ def find_suspects(train_frame: pd.DataFrame, columns: SnapshotColumns, model: Lo
     is_suspect = np.zeros(len(codes), dtype=bool)
     is_suspect[np.argsort(label_quality, kind="stable")[:flagged]] = True
     if prepared is None:
-        from analysis.trace.influence import prepare_influence
+        from analysis.trace.influence import prepared_self_influence
 
-        prepared = prepare_influence(model, train_x, labels, progress=scaled(progress, 0.65, 0.95), cancel=cancel)
-    influence = _self_influence(prepared)
+        influence = prepared_self_influence(model, train_x, labels, progress=scaled(progress, 0.65, 0.95),
+                                            cancel=cancel)
+    else:
+        influence = _self_influence(prepared)
     if influence is None:
         score = 1.0 - label_quality
         self_influence = np.full(len(codes), np.nan)

@@ -27,14 +27,24 @@ ROWS = 200_000  # the null burst covers ~0.3% of rows: fewer would leave it a ha
 SEED = 7
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    return generate_demo(tmp_path_factory.mktemp("demo"), rows=ROWS, seed=SEED)
+def _of_rows_and_seed(files):
+    """A demo the run shares (tests/conftest.py), checked to be of ``ROWS`` rows and ``SEED``: the
+    suite generates it once for its other tests, where generating it here again cost a demo
+    (its log, and both models trained again)."""
+    manifest = json.loads(files.manifest.read_text(encoding="utf-8"))
+    assert (manifest["rows"], manifest["seed"]) == (ROWS, SEED)
+    return files
 
 
 @pytest.fixture(scope="module")
-def clean(tmp_path_factory):
-    return generate_demo(tmp_path_factory.mktemp("clean"), rows=20_000, seed=SEED, incidents=False)
+def demo(demo_files):
+    return _of_rows_and_seed(demo_files)
+
+
+@pytest.fixture(scope="module")
+def clean(clean_demo_files):
+    """The same demo without incidents."""
+    return _of_rows_and_seed(clean_demo_files)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,13 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from analysis.trace.influence import aggregate_influence, influence_for_row, prepare_influence, self_influence
+from analysis.trace.influence import (
+    aggregate_influence,
+    influence_for_row,
+    prepare_influence,
+    prepared_self_influence,
+    self_influence,
+)
 from analysis.trace.model_files import describe_model, load_model
 
 
@@ -175,6 +181,39 @@ def test_xgboost_replay_reproduces_every_leaf_value(problem, objective):
         total_g, total_h = (np.bincount(leaf, weights=d, minlength=len(values))[present] for d in (g, h))
         assert np.allclose(-total_g / (total_h + 2.0), values[present], atol=1e-5)
         raw = raw + trees.learning_rate * values[leaf][:, None]
+
+
+@pytest.mark.parametrize("library", ["sklearn", "surrogate", "lightgbm", "xgboost", "forest", "svc"])
+def test_self_influence_alone_equals_the_full_preparations(problem, library):
+    """What ranking a snapshot's labels reads (``find_suspects`` without a window's cache): the
+    same self-influence and method name as a full preparation's, for each boosting library (which
+    skips the query-only arrangement) and the rest (which prepare in full); None where undefined."""
+    from analysis.data.roles import TaskType
+    from analysis.trace.model_files import fit_surrogate
+
+    X, y, _, _ = problem
+    if library == "surrogate":
+        model = fit_surrogate(X.assign(label=y), list(X.columns), "label", TaskType.BINARY)
+    else:
+        estimator = {
+            "sklearn": lambda: GradientBoostingClassifier(n_estimators=20, random_state=0),
+            "lightgbm": lambda: pytest.importorskip("lightgbm").LGBMClassifier(
+                n_estimators=20, min_child_samples=5, verbose=-1, random_state=0, n_jobs=1),
+            "xgboost": lambda: pytest.importorskip("xgboost").XGBClassifier(
+                n_estimators=20, max_depth=3, n_jobs=1, random_state=0),
+            "forest": lambda: RandomForestClassifier(n_estimators=10, min_samples_leaf=3, random_state=0),
+            "svc": SVC,
+        }[library]()
+        model = describe_model(estimator.fit(X, y))
+    full = prepare_influence(model, X, y)
+    alone = prepared_self_influence(model, X, y)
+    if library == "svc":
+        assert alone is None and self_influence(full) is None
+        return
+    scores, method = alone
+    assert method == full.method and ("surrogate" in method) == (library == "surrogate")
+    np.testing.assert_array_equal(scores, self_influence(full))
+    assert np.ptp(scores) > 0
 
 
 def test_other_models_get_neighbours_with_label_agreement(problem):

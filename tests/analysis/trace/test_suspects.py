@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.demo.generate import generate_demo
 from analysis.demo.world import FEATURES
 from analysis.errors import SchemaError
 from analysis.trace.suspects import (
@@ -104,8 +103,10 @@ def test_the_flipped_batch_and_category_have_the_highest_lift(demo_suspects):
     assert np.allclose(per_column["share"].sum(), 1.0)
 
 
-def test_a_clean_snapshot_has_no_batch_standing_out(tmp_path):
-    files = generate_demo(tmp_path, rows=2_000, seed=11, incidents=False)
+def test_a_clean_snapshot_has_no_batch_standing_out(clean_demo_files):
+    """The run's clean demo (tests/conftest.py, which the checks' tests generate anyway): its
+    training snapshot and models are those of any clean demo of its seed, whatever its rows."""
+    files = clean_demo_files
     frame = pd.read_parquet(files.training)
     suspects = find_suspects(frame, SnapshotColumns(list(FEATURES), LABEL, "row_id"), _load(files.models[OLD_MODEL]),
                              SuspectSettings(k=20, folds=3))
