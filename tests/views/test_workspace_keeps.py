@@ -7,7 +7,7 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 
 from analysis.workspace.workspace_file import Workspace
-from tests.views.helpers import close_window, make_window, open_demo, settle
+from tests.views.helpers import close_window, make_window, open_demo, reuse_check_in_panel, settle
 from tests.views.panels.test_findings import run_checks
 
 
@@ -61,9 +61,13 @@ def test_ctrl_z_after_opening_a_log_and_a_snapshot_undoes_the_last_edit_and_keep
 
 
 def test_save_as_by_keys_keeps_decisions_slice_and_profile_for_the_next_window(
-        app_window, qtbot, qsettings, demo_files, tmp_path, monkeypatch):
+        app_window, qtbot, qsettings, demo_files, demo_check, tmp_path, monkeypatch):
+    """The check is the session's check of the demo: what the workspace keeps of a check is
+    tested here, not what a check finds (the 200k demo's check is ~5 CPU-s)."""
+    session_check = reuse_check_in_panel(monkeypatch, demo_files, demo_check)
     log = open_demo(qtbot, app_window, demo_files)
     panel = run_checks(qtbot, app_window)
+    assert session_check.reused == 1
     qtbot.mouseClick(panel.tree.viewport(), Qt.LeftButton,
                      pos=panel.tree.visualItemRect(panel.tree.topLevelItem(0)).center())
     settle(qtbot, app_window)

@@ -448,6 +448,13 @@ class BeforeAfterPlots(QWidget):
         self.items: dict[str, tuple[pg.GraphicsObject, pg.GraphicsObject]] = {}
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        self.hide()
+
+    def _build_plots(self) -> None:
+        """Make the plots when the first finding is shown, not with the window: hidden until
+        then, they take no room, and a window whose findings nobody opens never pays for them
+        (two plot widgets, ~30 ms of the window's ~240 ms start)."""
+        layout = self.layout()
         for _ in range(MAX_HISTOGRAMS):
             legend = QLabel()
             legend.setWordWrap(True)
@@ -469,18 +476,21 @@ class BeforeAfterPlots(QWidget):
             self.plots.append(plot)
             self.legends.append(legend)
             layout.addWidget(holder, 1)
-        self.hide()
 
     def minimumSizeHint(self) -> QSize:
         """Room for each shown plot at its legible height under its legend's lines at today's width:
         a minimum counted at one legend line let two wrapped legends push the plots' axes under the
         decision buttons at 1280x720."""
         hint = super().minimumSizeHint()
+        if not self.plots:
+            return hint
         legends = [legend.heightForWidth(legend.width()) for legend in self.legends if legend.isVisibleTo(self)]
         spacing = max(self.plots[0].parentWidget().layout().spacing(), 0)
         return QSize(hint.width(), max([hint.height(), *(h + spacing + PLOT_MIN_HEIGHT for h in legends)]))
 
     def show_histograms(self, histograms: FindingHistograms) -> None:
+        if not self.plots:
+            self._build_plots()
         self.histograms = histograms
         self.items = {}
         self.log_scale = {}

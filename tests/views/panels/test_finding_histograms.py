@@ -10,18 +10,22 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QApplication
 
-from tests.views.helpers import close_window, make_window, open_demo, settle
+from tests.views.helpers import close_window, make_window, open_demo, reuse_check_in_panel, settle
 from views.panels.findings import PLOT_MIN_HEIGHT
 
 
 @pytest.fixture
-def checked(qtbot, qsettings, demo_files):
-    """The window at 1280x720 on the demo log, its inputs checked, the first finding selected."""
+def checked(qtbot, qsettings, demo_files, demo_check, monkeypatch):
+    """The window at 1280x720 on the demo log, its inputs checked, the first finding selected.
+    The panel's check is the session's check of the demo (the same check, run once per run:
+    these tests read how its findings are drawn, not what a check finds)."""
+    session_check = reuse_check_in_panel(monkeypatch, demo_files, demo_check)
     window = make_window(qtbot, qsettings, size=(1280, 720))
     open_demo(qtbot, window, demo_files)
     window.findings_dock.raise_()
     qtbot.mouseClick(window.findings_panel.run_button, Qt.LeftButton)
     settle(qtbot, window, timeout=120000)
+    assert session_check.reused == 1
     panel = window.findings_panel
     qtbot.mouseClick(panel.tree.viewport(), Qt.LeftButton,
                      pos=panel.tree.visualItemRect(panel.tree.topLevelItem(0)).center())
