@@ -169,10 +169,8 @@ def _clustered(
     for defect, series in zip(defects, cases):
         cancel.raise_if_cancelled()
         level = ALPHA / tests / defect.candidates
-        window = scan(rows, series, PERMUTATIONS, level=level, intervals=intervals)
-        if window is None or window.p_value is None or window.p_value >= level:
-            continue
-        if not defect.beyond_reference(window, level):
+        window = _significant_window(rows, series, defect, level, intervals)
+        if window is None:
             continue
         inside = (starts[window.first], unit_end(starts[window.last], unit))
         if defect.kind == "stuck" and not _beyond_the_clock(store, dataset, roles, defect, inside, where, level,
@@ -186,6 +184,23 @@ def _clustered(
                       "cell_rows": window.rows, "scan_unit": unit.label},
         ))
     return found
+
+
+def _significant_window(rows: np.ndarray, series: np.ndarray, defect: Defect, level: float,
+                        intervals: Intervals) -> ScanWindow | None:
+    """The scan's window of ``defect``'s ``series`` when it is significant at ``level`` and
+    beyond the defect's reference share, else None. The window is the most likely interval
+    whatever the replicates say, so a defect with a reference share (a stuck value) is judged
+    against it first, and a window holding the value no more often than the reference's most
+    frequent value does draws no Monte Carlo replicates: a clustered one would draw all 99 to
+    be dropped after them (94 of the 1,175 scans of the corpus's and the 20k demo's checks).
+    Nulls and zeros have no reference share: their replicates are drawn at once."""
+    if defect.reference_share is not None:
+        window = scan(rows, series, 0, intervals=intervals)
+        if window is None or not defect.beyond_reference(window, level):
+            return None
+    window = scan(rows, series, PERMUTATIONS, level=level, intervals=intervals)
+    return None if window is None or window.p_value is None or window.p_value >= level else window
 
 
 def _beyond_the_clock(
