@@ -86,4 +86,3 @@ def test_each_finding_by_keys_shows_its_columns_legibly_with_every_bar_visible(c
     # the swapped columns are skewed (a long tail of shares under 0.1%): log; a burst is one bar: linear
     assert {("swap", "amount"), ("swap", "distance_from_home_km")} <= log_columns
     assert ("null_burst", "merchant_risk") in linear_columns
-    checked.grab().save("/tmp/a14_findings_last.png")
