@@ -441,6 +441,7 @@ class TracePanel(Panel):
             cells = (suspect["row_id"], suspect["label"], suspect["suggested_label"], number(suspect['score'], 3))
             for column, value in enumerate(cells):
                 self.suspects.setItem(position, column, QTableWidgetItem(_text(value)))
+        self.suspects.resizeColumnsToContents()
         self.rendered()
 
     # --- the failures of the current slice -------------------------------------------------
@@ -618,6 +619,7 @@ def _table(columns: tuple[str, ...]) -> QTableWidget:
     table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 6)  # more rows in a short dock
     table.horizontalHeader().setSectionResizeMode(QHeaderView.Interactive)
     table.horizontalHeader().setStretchLastSection(True)
+    table.resizeColumnsToContents()  # each header whole before any row (Qt's default 100 px elides "Suggested label")
     return table
 
 
