@@ -194,6 +194,18 @@ def spark_store(spark_url):
     store.close()
 
 
+@pytest.fixture(scope="session")
+def rows_demo(tmp_path_factory):
+    """The small demo log (3,000 rows) whose cluster table the window's table pages over in
+    ``test_cluster_table_rows.py`` and ``test_cluster_row_fetch.py``, generated while the
+    server's JVM starts: once per run (under xdist the workers share the generation, as
+    ``tests/conftest.py``'s demos do), where each module generated the same files and trained
+    their models before."""
+    from tests.conftest import _demo
+
+    return _demo(tmp_path_factory, "cluster-rows-demo", rows=3_000, seed=11)
+
+
 UNTOUCHED_COLUMNS = ["customer_age_days", "txn_count_24h", "hour", "merchant_category", "card_present"]
 """The demo's columns that no incident of its log touches (``merchant_category``'s is in the
 training snapshot only)."""
