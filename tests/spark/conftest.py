@@ -11,7 +11,7 @@ result: no web UI (nobody looks at it, and its HTTP server and listeners would t
 CPU), the warehouse and Derby's files in the run's temporary folder (:func:`launch_server`),
 the planner's settings for many small statements (:func:`_small_data_settings`) and the JVM's
 options for them (:data:`SMALL_DATA_JAVA_OPTIONS`: the JIT's first tier with a code cache that
-holds it, the serial collector).
+holds it, the serial collector), with no subexpression elimination and no INFO log.
 """
 
 from __future__ import annotations
@@ -160,10 +160,21 @@ def _small_data_settings(cores: int) -> list[str]:
     ``slices --engine`` from 73 to 44 s, and for its start from 10.4 to 5.6 s (one run of each
     setting, load average 16-18; the slices runs side by side). None of these changes a
     result: they choose how, not what. Not for the benchmark's millions of rows, where compiled
-    code pays for itself."""
+    code pays for itself.
+
+    Two more from a Flight Recorder profile of the folder's server: interpreted expressions
+    with subexpression elimination evaluate every expression through a Guava cache of the
+    shared ones that is emptied for every input row (``SubExprEvaluationRuntime``: 8% of the
+    server's Java samples pass through it, 1.6% in emptying it alone), dearer than evaluating
+    a shared part twice; and the INFO log (43,000 lines a run, the statements' plans
+    abbreviated into them; 1.8% of the samples in Log4j) is read by nobody: WARN keeps the
+    errors a failed start shows. The folder's server CPU, side by side with the settings
+    before: 142.6 -> 136.2 and 172.7 -> 161.3 s (load 13-22, 6 December 2026;
+    docs/performance-log.md)."""
     settings = {"spark.sql.shuffle.partitions": cores, "spark.default.parallelism": cores,
                 "spark.sql.adaptive.enabled": "false", "spark.sql.codegen.wholeStage": "false",
-                "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
+                "spark.sql.codegen.factoryMode": "NO_CODEGEN", "spark.sql.subexpressionElimination.enabled": "false",
+                "spark.log.level": "WARN"}
     return [arg for key, value in settings.items() for arg in ("--conf", f"{key}={value}")]
 
 
@@ -181,6 +192,18 @@ def spark_store(spark_url):
     store = SparkStore(spark_url)
     yield store
     store.close()
+
+
+@pytest.fixture(scope="session")
+def rows_demo(tmp_path_factory):
+    """The small demo log (3,000 rows) whose cluster table the window's table pages over in
+    ``test_cluster_table_rows.py`` and ``test_cluster_row_fetch.py``, generated while the
+    server's JVM starts: once per run (under xdist the workers share the generation, as
+    ``tests/conftest.py``'s demos do), where each module generated the same files and trained
+    their models before."""
+    from tests.conftest import _demo
+
+    return _demo(tmp_path_factory, "cluster-rows-demo", rows=3_000, seed=11)
 
 
 UNTOUCHED_COLUMNS = ["customer_age_days", "txn_count_24h", "hour", "merchant_category", "card_present"]

@@ -11,12 +11,10 @@ import pytest
 from PySide6.QtCore import Qt
 
 from analysis.query import ROW_ID, ident
-from tests.spark.test_cluster_table_rows import FILTER, PULLED_ROWS, WAIT_MS, loaded, pulled_window, rows_demo
+from tests.spark.test_cluster_table_rows import FILTER, PULLED_ROWS, WAIT_MS, loaded, pulled_window
 from tests.views.helpers import close_window, settle
 
 pytestmark = pytest.mark.slow
-
-__all__ = ["rows_demo"]  # the module's demo fixture, used here too
 
 
 def test_a_cluster_row_the_pull_lacks_is_fetched_into_the_pull_and_selected(rows_demo, spark_url, qtbot, qsettings,

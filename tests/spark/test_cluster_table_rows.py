@@ -24,18 +24,9 @@ from tests.views.panels.test_table_cluster_rows import _plain
 
 pytestmark = pytest.mark.slow
 
-DEMO_ROWS = 3_000
 PULLED_ROWS = 1_000
 FILTER = "amount > 20"
 WAIT_MS = 180_000
-
-
-@pytest.fixture(scope="module")
-def rows_demo(tmp_path_factory):
-    """A small demo log, generated while the server's JVM starts."""
-    from analysis.demo.generate import generate_demo
-
-    return generate_demo(tmp_path_factory.mktemp("cluster-rows-demo"), rows=DEMO_ROWS, seed=11)
 
 
 def pulled_window(qtbot, qsettings, monkeypatch, url, log):

@@ -473,8 +473,10 @@ def compiled_code(spark_store):
         session.conf.set(key, value)
 
 
-COMPILED_CODE_SETTINGS = {"spark.sql.codegen.wholeStage": "true", "spark.sql.codegen.factoryMode": "FALLBACK"}
-"""Spark's defaults for code generation, which the test server's settings turn off."""
+COMPILED_CODE_SETTINGS = {"spark.sql.codegen.wholeStage": "true", "spark.sql.codegen.factoryMode": "FALLBACK",
+                          "spark.sql.subexpressionElimination.enabled": "true"}
+"""Spark's defaults for code generation and subexpression elimination, which the test server's
+settings turn off."""
 
 
 @pytest.mark.usefixtures("compiled_code")
