@@ -6,6 +6,8 @@ names, types and values; the user edits it and the workspace saves it.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from enum import Enum
@@ -232,7 +234,12 @@ a wide log, never fewer than PROFILE_MIN_ROWS), then profiled batch by batch fro
 
 def profile_columns(store: "Store", dataset: "Dataset", sample_rows: int = PROFILE_SAMPLE_ROWS,
                     progress: Progress = no_progress, cancel: CancelToken = NEVER_CANCELLED) -> list[ColumnProfile]:
-    """Profile the first ``sample_rows`` rows of every column (ROW_ID excluded)."""
+    """Profile the first ``sample_rows`` rows of every column (ROW_ID excluded).
+
+    A sample this process profiled before (the same columns, types and values: its
+    :func:`_sample_key`) gets the profiles kept from then (:data:`KEPT_PROFILES`): the same log is
+    opened again and again (a queue's intake, a reference, a window reopened), and its profile was
+    the costliest step of an open."""
     columns = [c for c in dataset.columns if c.name != ROW_ID]
     if not columns:
         return []
@@ -240,9 +247,65 @@ def profile_columns(store: "Store", dataset: "Dataset", sample_rows: int = PROFI
     table = store.new_name("profile_sample")
     _first_rows_into(store, table, dataset, sample_rows)
     try:
-        return _profile_sample(store, ident(table), columns, progress, cancel, min(sample_rows, dataset.row_count))
+        counted_rows = min(sample_rows, dataset.row_count)
+        key = _sample_key(store, ident(table), columns, counted_rows, cancel)
+        profiles = _kept_profiles(key)
+        if profiles is None:
+            profiles = tuple(_profile_sample(store, ident(table), columns, progress, cancel, counted_rows))
+            _keep_profiles(key, profiles)
+        return list(profiles)
     finally:
         store.execute(f"DROP TABLE IF EXISTS {ident(table)}")
+
+
+KEPT_PROFILES = 64
+"""Samples whose column profiles a process keeps, the least recently used dropped first (a few
+kilobytes each, a wide log's a few hundred)."""
+
+_kept: OrderedDict[tuple, tuple[ColumnProfile, ...]] = OrderedDict()
+_kept_lock = threading.Lock()
+
+
+def _sample_key(store: "Store", sample: str, columns: list["Column"], sample_rows: int,
+                cancel: CancelToken) -> tuple:
+    """What the profile of the table ``sample`` is a function of, so that a key equal to a kept
+    one proves the same profile: the columns' names and types, ``sample_rows`` (which picks how
+    distinct values are counted), the rows' count, the sum of the rows' hashes (one pass, the
+    values' order aside, as the profile's) and the time zone the value counts' text is written
+    in. Never the files' paths or times: a file rewritten within its time's resolution would
+    keep its old profile. A float's sign joins its hash, since -0.0 hashes as 0.0 but its
+    text differs; a nested value holding floats is hashed as its text for the same reason."""
+    count, content, zone = store.rows(
+        f"SELECT count(*), sum(hash({', '.join(_hashed(c) for c in columns)})), current_setting('TimeZone') "
+        f"FROM {sample}", cancel)[0]
+    return tuple((c.name, c.dtype) for c in columns), sample_rows, int(count), int(content or 0), zone
+
+
+def _hashed(column: "Column") -> str:
+    """What of ``column`` the sample's hash reads (see :func:`_sample_key`)."""
+    q, dtype = ident(column.name), column.dtype.upper()
+    if dtype in ("FLOAT", "DOUBLE"):
+        return f"{q}, signbit({q})"
+    if "FLOAT" in dtype or "DOUBLE" in dtype:
+        return f"CAST({q} AS VARCHAR)"
+    return q
+
+
+def _kept_profiles(key: tuple) -> tuple[ColumnProfile, ...] | None:
+    """The profiles kept for ``key``, None when none are."""
+    with _kept_lock:
+        if key not in _kept:
+            return None
+        _kept.move_to_end(key)
+        return _kept[key]
+
+
+def _keep_profiles(key: tuple, profiles: tuple[ColumnProfile, ...]) -> None:
+    with _kept_lock:
+        _kept[key] = profiles
+        _kept.move_to_end(key)
+        while len(_kept) > KEPT_PROFILES:
+            _kept.popitem(last=False)
 
 
 def _first_rows_into(store: "Store", table: str, dataset: "Dataset", rows: int) -> None:

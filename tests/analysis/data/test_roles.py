@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 import numpy as np
@@ -73,6 +74,58 @@ def test_profile_of_a_view_with_sparse_row_ids_still_has_its_rows(store, tmp_pat
     store.execute(f'CREATE VIEW shifted AS SELECT * REPLACE ("{ROW_ID}" + 1000000 AS "{ROW_ID}") FROM "{dataset.view}"')
     profiles = profile_columns(store, replace(dataset, view="shifted"), sample_rows=1_000)
     assert profiles[0].rows == 1_000
+
+
+def _profiles_of(path) -> dict:
+    """The profiles of the log at ``path`` opened in a store of its own, as a second open is."""
+    from analysis.store import Store
+
+    store = Store()
+    try:
+        return {p.name: p for p in profile_columns(store, open_dataset(store, str(path)))}
+    finally:
+        store.close()
+
+
+def test_a_rewritten_file_of_the_same_size_and_time_gets_a_fresh_profile(tmp_path):
+    """A process keeps the profiles of the samples it profiled, by what the sample holds: a
+    file rewritten with other values of the same length and its modification time put back
+    (as a copy within the clock's resolution leaves it) is profiled again, as pandas reads it."""
+    path = tmp_path / "log.csv"
+    first = pd.DataFrame({"amount": rng.integers(10, 99, N), "label": binary(0.2)})
+    first.to_csv(path, index=False)
+    assert dict(_profiles_of(path)["label"].value_counts) == {str(k): v for k, v in first["label"].value_counts().items()}
+    before = path.stat()
+    second = first.assign(label=1 - first["label"])
+    second.to_csv(path, index=False)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    profiles = _profiles_of(path)
+    assert dict(profiles["label"].value_counts) == {str(k): v for k, v in second["label"].value_counts().items()}
+    assert profiles["amount"].minimum == second["amount"].min()
+
+
+def test_a_sample_profiled_before_is_read_back_and_a_sign_is_not_lost(tmp_path, monkeypatch):
+    """The same values in another file are not profiled again, and give the same profiles; a
+    zero whose sign changed is profiled again (its text, ``-0.0``, is what a value count shows,
+    though it hashes as ``0.0``)."""
+    from collections import OrderedDict
+
+    import analysis.data.roles as roles
+
+    frame = pd.DataFrame({"score": [0.0, 0.25, 0.5] * 10, "label": [0, 1, 1] * 10})
+    frame.to_parquet(tmp_path / "a.parquet")
+    frame.to_parquet(tmp_path / "b.parquet")
+    frame.assign(score=frame["score"].replace(0.0, -0.0)).to_parquet(tmp_path / "signed.parquet")
+    profiled = []
+    monkeypatch.setattr(roles, "_kept", OrderedDict())
+    profile_sample = roles._profile_sample
+    monkeypatch.setattr(roles, "_profile_sample", lambda *args: profiled.append(args) or profile_sample(*args))
+    kept, again = _profiles_of(tmp_path / "a.parquet"), _profiles_of(tmp_path / "b.parquet")
+    assert again == kept and len(profiled) == 1
+    signed = _profiles_of(tmp_path / "signed.parquet")
+    assert len(profiled) == 2
+    assert dict(signed["score"].value_counts)["-0.0"] == 10 and "0.0" not in dict(signed["score"].value_counts)
 
 
 def test_fraud_demo_log(store, tmp_path):
