@@ -51,6 +51,11 @@ MIN_COLUMN_WIDTH = 70
 FITTED_ROWS = 40
 """Rows measured to fit the columns: about a screen, read from the page already fetched."""
 CELL_PADDING = 16
+PAGE_JOB = "page:"
+"""The prefix of a page's job name (its first row follows): one job per page in flight."""
+WINDOW_JOBS = ("copy", "find")
+"""The other jobs that read the shown window's tables: its sorted copy or a copy of the
+selection (one name: a new window replaces either), and a search."""
 
 
 class TablePanel(Panel):
@@ -333,13 +338,16 @@ class TablePanel(Panel):
         self.model.set_value_names(opened.roles.model_version if opened else None, names)
 
     def _release(self) -> None:
-        """Drop the shown window's tables; a copy still reading them is cancelled (it copied
-        rows of a table that is no longer on screen), instead of failing when they go."""
+        """Drop the shown window's tables; the jobs still reading them (its sorted copy, a
+        copy of the selection, a search, pages: the table lane runs two at once) are
+        cancelled first, since their rows are no longer on screen, so a job that then finds
+        a table gone ends as cancelled instead of failing "unexpectedly"."""
         self._waiting_pages = {}
         self.cluster_pages = None
         self._note_row("")
         if self.window is not None:
-            self.cancel_job("copy")
+            for name in [name for name in self._jobs if name in WINDOW_JOBS or name.startswith(PAGE_JOB)]:
+                self.cancel_job(name)
             self._drop(self.window)
             self.window = None
 
@@ -355,7 +363,7 @@ class TablePanel(Panel):
         window, generation = self.window, self.model.generation
         if self.cluster_pages is not None:
             pages = self.cluster_pages
-            self.run_job(f"page:{start}", pages.fetch, start, stop, lane=TABLE,
+            self.run_job(f"{PAGE_JOB}{start}", pages.fetch, start, stop, lane=TABLE,
                          on_done=lambda page: self.model.receive_page(generation, page),
                          on_error=lambda exc: self._cluster_failed(pages.cluster, exc))
             return
@@ -364,7 +372,7 @@ class TablePanel(Panel):
         if not page_is_quick(window, start, stop):
             self._waiting_pages[start] = (stop, generation)
             return
-        self.run_job(f"page:{start}", fetch_window, self.session.store, window, start, stop, lane=TABLE,
+        self.run_job(f"{PAGE_JOB}{start}", fetch_window, self.session.store, window, start, stop, lane=TABLE,
                      on_done=lambda page: self.model.receive_page(generation, page))
 
     def _sort(self, column: str, ascending: bool) -> None:
@@ -468,7 +476,8 @@ class TablePanel(Panel):
             self._find_on_cluster(text, current, forward)
             return
         self.run_job("find", find_row, self.session.store, self.window, text, column=self.find_column.currentData(),
-                     after=current, forward=forward, lane=TABLE, on_done=self._found)
+                     after=current, forward=forward, lane=TABLE, on_done=self._found,
+                     on_cancelled=lambda: self.find_result.setText(""))
 
     def _find_on_cluster(self, text: str, current: int, forward: bool) -> None:
         """Search the cluster's rows past the current one (its id and values, which hold its
