@@ -32,6 +32,11 @@ class Command(abc.ABC):
         """Revert :meth:`do`; commands that are not undoable keep this no-op."""
         return Changes()
 
+    def dataset_names_held(self) -> frozenset[str]:
+        """Names of closed datasets that undoing this command would bring back under that name:
+        a log opened meanwhile must not take one (see :meth:`Session.unique_name`)."""
+        return frozenset()
+
 
 @dataclass
 class AddDataset(Command):
@@ -76,6 +81,9 @@ class RemoveDataset(Command):
     def undo(self, session: Session) -> Changes:
         assert self._removed is not None
         return AddDataset(self._removed).do(session)
+
+    def dataset_names_held(self) -> frozenset[str]:
+        return frozenset({self.name})
 
 
 def _remove(session: Session, name: str, new_active: str | None) -> Changes:

@@ -267,9 +267,15 @@ class Session:
         return card_position(version, self.version_order())
 
     def unique_name(self, wanted: str) -> str:
-        """``wanted``, or ``wanted (2)``... so two logs called ``predictions`` can both be open."""
+        """``wanted``, or ``wanted (2)``... so two logs called ``predictions`` can both be open.
+
+        A closed log's name stays taken while Undo can bring it back: the history's commands
+        name their dataset, so a log opened meanwhile under that name was replaced by the undone
+        close (dropped without a word), and a redo of the close then closed it instead."""
+        held = {name for command in self._history.done + self._history.undone
+                for name in command.dataset_names_held()}
         name, n = wanted, 2
-        while name in self.datasets:
+        while name in self.datasets or name in held:
             name, n = f"{wanted} ({n})", n + 1
         return name
 

@@ -81,3 +81,24 @@ def test_unique_names():
     session.run(AddDataset(opened("log")))
     assert session.unique_name("log") == "log (2)"
     assert session.unique_name("other") == "other"
+
+
+def test_a_log_opened_after_a_close_keeps_the_closed_one_undoable():
+    """Close ``log``, open another ``log``: the new one is ``log (2)``, so undoing the close brings
+    the first back beside it (it used to replace it) and redoing closes the first again (the
+    redo then raised KeyError, the second close having closed the wrong log)."""
+    session = Session()
+    first = opened("log")
+    session.run(AddDataset(first))
+    session.run(RemoveDataset("log"))
+    second_name = session.unique_name("log")
+    assert second_name == "log (2)"
+    second = opened(second_name)
+    session.run(AddDataset(second))
+    session.run(RemoveDataset(second_name))
+    assert session.undo() == session.undo() == "Close dataset"
+    assert session.datasets == {"log": first, "log (2)": second}
+    assert session.redo() == session.redo() == "Close dataset"
+    assert session.datasets == {}
+    session.undo()
+    assert list(session.datasets) == ["log (2)"]  # the last close undone first
