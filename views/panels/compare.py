@@ -49,6 +49,7 @@ from views.queue_intake import add_to_queue
 from views.widgets import file_dialogs
 from views.widgets.flow_layout import FlowLayout, labelled, together
 from views.widgets.palette import version_colour
+from views.widgets.plot_items import keep_in_plot
 
 MIN_SIDE_WIDTH = 240
 WORSE_TAB = "Where it is worse"
@@ -225,6 +226,8 @@ class ComparePanel(Panel):
         self.density.setToolTip("Paired requests: candidate score against base score (log of the count). "
                                 "Drag the box, then 'Open region' to slice to those requests")
         self.region = pg.RectROI([0.5, 0.0], [0.5, 0.3], pen=pg.mkPen("#E69F00", width=2))
+        keep_in_plot(self.density, self.region)
+        self.region.hide()  # until paired scores are drawn
         self.open_region_button = QPushButton("Open region")
         self.open_region_button.setToolTip("The requests inside the box as the current slice (candidate rows)")
         self.open_region_button.clicked.connect(self.open_region)
@@ -277,7 +280,8 @@ class ComparePanel(Panel):
             image.setRect(0, 0, 1, 1)
             self.density.addItem(image)
             self.density.plot([0, 1], [0, 1], pen=pg.mkPen("w", style=Qt.DashLine))
-            self.density.addItem(self.region)
+        keep_in_plot(self.density, self.region)  # the clear took it out: back in, over the image
+        self.region.setVisible(plots.density is not None)
         self.open_region_button.setEnabled(plots.density is not None)
 
     def open_region(self) -> None:

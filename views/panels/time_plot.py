@@ -29,6 +29,7 @@ from app.tasks import TaskRunner
 
 from views.panel import Panel, preview, slice_shown
 from views.widgets.palette import version_colour
+from views.widgets.plot_items import keep_in_plot
 
 FINDING_COLOURS = {"alert": (179, 38, 30, 45), "warning": (230, 159, 0, 40)}
 ESTIMATED_LABEL = "Estimated accuracy (from scores)"
@@ -65,6 +66,7 @@ class TimePlotPanel(Panel):
         self.region = pg.LinearRegionItem(brush=(0, 114, 178, 40))
         self.region.sigRegionChangeFinished.connect(self._region_changed)
         self.plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem(utcOffset=0)})
+        self._keep_items()
         self.plot.setBackground("w")
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.plot.setMouseEnabled(x=True, y=False)
@@ -157,6 +159,7 @@ class TimePlotPanel(Panel):
     def _draw(self, series, message: str) -> None:
         self.series = series
         self.plot.clear()
+        self._keep_items()
         self.curves = {}
         self.few_row_points = {}
         self.legend_names = []
@@ -180,8 +183,7 @@ class TimePlotPanel(Panel):
         self.plot.setLabel("left", ESTIMATED_LABEL if estimate else METRICS[series.metric].display)
         self.plot.setLabel("bottom", f"Time (UTC), {_span_text(frame['bucket_start'])}")
         self.plot.enableAutoRange()
-        if self.range_button.isChecked():
-            self.plot.addItem(self.region)
+        self.region.setVisible(self.range_button.isChecked())
         self.rendered()
 
     def _draw_version(self, raw: str | None, rows, estimate: bool) -> None:
@@ -226,23 +228,31 @@ class TimePlotPanel(Panel):
         self.estimate_button.setVisible(stopped is not None and self.metric_box.findData(ESTIMATED_ACCURACY) >= 0
                                         and self.metric_box.currentData() != ESTIMATED_ACCURACY)
 
+    def _keep_items(self) -> None:
+        """Put the time band and the shaded windows back after a clear of the plot, hidden until
+        used: items kept across redraws stay in their plot (see :mod:`views.widgets.plot_items`)."""
+        for item in (self.region, *self.markers):
+            keep_in_plot(self.plot, item)
+            item.hide()
+
     def _mark_findings(self) -> None:
-        """Shade the time windows of the alerts and warnings from the last input check."""
-        for marker in self.markers:
-            self.plot.removeItem(marker)
-        self.markers = []
-        for finding in self.session.findings:
-            start, end = finding.window
-            if finding.severity not in FINDING_COLOURS or start is None or end is None:
-                continue
-            marker = pg.LinearRegionItem(
-                values=(start.replace(tzinfo=timezone.utc).timestamp(), end.replace(tzinfo=timezone.utc).timestamp()),
-                movable=False, brush=FINDING_COLOURS[finding.severity],
-            )
-            marker.setToolTip(finding.sentence)
+        """Shade the time windows of the alerts and warnings from the last input check, in bands
+        reused from draw to draw."""
+        windows = [(finding, start, end) for finding in self.session.findings for start, end in [finding.window]
+                   if finding.severity in FINDING_COLOURS and start is not None and end is not None]
+        while len(self.markers) < len(windows):
+            marker = pg.LinearRegionItem(movable=False)
             marker.setZValue(-10)
-            self.plot.addItem(marker)
+            keep_in_plot(self.plot, marker)
             self.markers.append(marker)
+        for marker in self.markers[len(windows):]:
+            marker.hide()
+        for marker, (finding, start, end) in zip(self.markers, windows):
+            marker.setRegion((start.replace(tzinfo=timezone.utc).timestamp(),
+                              end.replace(tzinfo=timezone.utc).timestamp()))
+            marker.setBrush(FINDING_COLOURS[finding.severity])
+            marker.setToolTip(finding.sentence)
+            marker.show()
 
     def _toggle_region(self, on: bool) -> None:
         if on:
@@ -250,9 +260,7 @@ class TimePlotPanel(Panel):
             self.region.blockSignals(True)
             self.region.setRegion((x0 + (x1 - x0) * 0.4, x0 + (x1 - x0) * 0.6))
             self.region.blockSignals(False)
-            self.plot.addItem(self.region)
-        else:
-            self.plot.removeItem(self.region)
+        self.region.setVisible(on)
 
     def _region_changed(self) -> None:
         start, end = self.region.getRegion()

@@ -131,6 +131,7 @@ def test_reliability_confusion_and_score_density_are_drawn(compared, qtbot, demo
     pairs = everything[everything.model_version == panel.base_box.currentData()].merge(
         everything[everything.model_version == panel.candidate_box.currentData()], on="request_id")
     assert plots.density.sum() == len(pairs) == panel.result.report["paired_rows"]
+    assert panel.region.isVisible() and panel.open_region_button.isEnabled()  # the box over the density
 
 
 def test_a_region_of_the_score_plot_becomes_the_slice(compared, qtbot, demo_files):
@@ -176,6 +177,8 @@ def test_the_same_version_twice_without_before_after_is_refused(window_demo_pane
     panel.candidate_box.setCurrentIndex(panel.base_box.currentIndex())
     qtbot.mouseClick(panel.compare_button, Qt.LeftButton)
     assert "Before/after" in panel.summary.text() and panel.result is None
+    # Its score box is in its plot, hidden, though never drawn (see views/widgets/plot_items.py).
+    assert panel.region.scene() is panel.density.scene() and not panel.region.isVisible()
 
 
 def test_the_verdict_is_shown_while_the_slices_are_tested(demo_panel, qtbot, demo_files, monkeypatch):

@@ -68,7 +68,8 @@ def test_clicking_a_finding_sets_the_slice_and_time_window(checked, qtbot, demo_
     assert start <= burst < end
     app_window.time_dock.raise_()  # the plot shares the findings' dock area: it follows once its tab is chosen
     settle(qtbot, app_window)
-    assert app_window.time_panel.markers  # the alert and warning windows are shaded on the plot
+    shaded = [m for m in app_window.time_panel.markers if m.isVisible()]  # the alert and warning windows
+    assert shaded and any(m.getRegion()[0] <= burst.timestamp() < m.getRegion()[1] for m in shaded)
 
 
 def test_the_profile_and_a_dismissal_are_kept_in_the_workspace(app_window, qtbot, window_demo_files, tmp_path,

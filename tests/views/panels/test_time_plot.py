@@ -76,3 +76,25 @@ def test_bands_are_the_wilson_intervals_and_thin_buckets_are_hollow(window_demo_
     few = frame[frame["few"] & frame["value"].notna()]
     assert len(few) > 0
     assert sum(len(points) for points in panel.few_row_points.values()) == len(few)
+
+
+def test_the_time_band_stays_in_its_plot_and_shows_while_selecting(window_demo_panel, qtbot):
+    """The band is in the plot from the start (an item no scene holds is left to Python's
+    collector, which crashed the suite on PySide6 6.11, see views/widgets/plot_items.py),
+    shown only while *Select time range* is on, and kept through redraws; dragging it asks for
+    its time range as the slice."""
+    from PySide6.QtCore import Qt
+
+    panel = window_demo_panel(TimePlotPanel)
+    in_plot = lambda: panel.region.scene() is panel.plot.scene()  # noqa: E731
+    assert in_plot() and not panel.region.isVisible()
+    qtbot.mouseClick(panel.range_button, Qt.LeftButton)
+    assert in_plot() and panel.region.isVisible()
+    panel.metric_box.setCurrentIndex((panel.metric_box.currentIndex() + 1) % panel.metric_box.count())  # a redraw
+    assert in_plot() and panel.region.isVisible()
+    with qtbot.waitSignal(panel.sig_time_range, timeout=1000) as asked:
+        panel.region.sigRegionChangeFinished.emit(panel.region)
+    start, end = panel.region.getRegion()
+    assert [t.timestamp() for t in asked.args] == [float(int(start)), float(int(end))]
+    qtbot.mouseClick(panel.range_button, Qt.LeftButton)
+    assert in_plot() and not panel.region.isVisible()
