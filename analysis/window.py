@@ -341,11 +341,25 @@ def release_table(store: Store, window: TableWindow) -> None:
 
 def fetch_window(store: Store, window: TableWindow, start: int, stop: int) -> Page:
     """Rows ``start .. stop - 1`` of the window (clipped to its row count), with their ROW_IDs."""
+    start, rows, types = _window_rows(store, window, start, stop)
+    return format_page(start, window.spec.columns, rows, types)
+
+
+def fetch_values(store: Store, window: TableWindow, start: int, stop: int) -> list[tuple]:
+    """The shown columns' values of rows ``start .. stop - 1`` of the window, as DuckDB returns
+    them: what a copy of the selection reads, without the text a page formats for the screen
+    (a third of the time of copying every row)."""
+    return [row[1:] for row in _window_rows(store, window, start, stop)[1]]
+
+
+def _window_rows(store: Store, window: TableWindow, start: int, stop: int) -> tuple[int, list[tuple], list[Any]]:
+    """The first position (``start`` clipped), the rows ``(row id, shown columns...)`` and the
+    shown columns' DuckDB types of rows ``start .. stop - 1`` of the window."""
     start = max(0, start)
     stop = min(stop, window.row_count)
     spec = window.spec
     if stop <= start:
-        return format_page(start, spec.columns, [], [])
+        return start, [], []
     selected = ", ".join([ident(ROW_ID)] + [ident(c) for c in spec.columns])
     copy = _sorted_copy(window.sorted_rows) if window.sorted_rows is not None else (
         ident(window.head_rows) if window.head_rows is not None and stop <= window.head_count else None)
@@ -375,7 +389,7 @@ def fetch_window(store: Store, window: TableWindow, start: int, stop: int) -> Pa
             ]
             rows = _rows_by_id(cur, selected, _ranged(window, min(ids), max(ids) + 1) if ids else "", ids)
         types = [d[1] for d in cur.description or ()]
-    return format_page(start, spec.columns, rows, types[1:])
+    return start, rows, types[1:]
 
 
 def _rows_by_id(cur: Any, selected: str, source: str, ids: Sequence[int]) -> list[tuple]:

@@ -181,7 +181,7 @@ class ClusterPages:
         if rows > COPY_MAX_ROWS:
             raise InputError(f"{rows:,} rows are selected on {self.cluster.url}; a copy brings at most "
                              f"{COPY_MAX_ROWS:,} rows from the cluster: select fewer, or narrow the slice")
-        return pages_text(lambda start, stop: self.fetch(start, stop, cancel), self.table.spec.columns, ranges,
+        return pages_text(lambda start, stop: self.fetch(start, stop, cancel).raw, self.table.spec.columns, ranges,
                           progress, cancel)
 
     def _remember(self, found: KeysetPage) -> None:
