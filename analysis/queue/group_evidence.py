@@ -26,9 +26,11 @@ workspace (:func:`group_finding`).
 from __future__ import annotations
 
 from functools import cache, partial
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
-from analysis.compare.comparison import COMPARED, accuracy_test, compared_rows, complement, pair_versions
+from analysis.compare.comparison import (
+    COMPARED, Rows, accuracy_tests, compared_rows, complement, grouped_by_slice, pair_versions,
+)
 from analysis.compare.regressed_slices import ALPHA
 from analysis.data.time import timestamp_expr
 from analysis.discovery.failing_slices import row_error_sql
@@ -100,36 +102,69 @@ def version_evidence(scope: Scope, predicate: Predicate, version: str, cancel: C
     """The slice's error rate in ``version`` and in the version it is compared with (see
     :func:`comparison_base`; ``compared_with`` when the caller already has it), each with its
     95% Wilson interval over its labelled rows, and compare's test of the difference."""
-    store, dataset, roles = scope.store, scope.dataset, scope.roles
+    return versions_evidence(scope, [predicate], version, cancel, compared_with)[0]
+
+
+def versions_evidence(scope: Scope, predicates: Sequence[Predicate], version: str,
+                      cancel: CancelToken = NEVER_CANCELLED,
+                      compared_with: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+    """:func:`version_evidence` of each of a version's slices, their counts read in one pass
+    over the two versions' rows and their tests in one pass per kind of pairing (see
+    :func:`_error_rate_tests`): an intake's groups share a version, and three statements per
+    group were most of ``queue add``'s comparison of them."""
     base, relation = compared_with or comparison_base(scope, version)
-    error = row_error_sql(dataset, roles, "misclass")
-    version_text = f"CAST({ident(roles.model_version)} AS VARCHAR)"
-    inside = to_sql(predicate) & Sql(f"({error}) IS NOT NULL AND {version_text} IN (?, ?)", (base, version))
-    counts = {name: (int(rows), int(errors)) for name, rows, errors in store.rows(Sql(
-        f"SELECT {version_text}, count(*), coalesce(sum({error}), 0) FROM {ident(dataset.view)} "
-        f"WHERE {inside.text} GROUP BY 1", inside.params))}
-    cancel.raise_if_cancelled()
-    test = _error_rate_test(scope.with_condition(to_sql(predicate)), base, version, cancel)
-    return {
+    counted = _versions_counts(scope, predicates, base, version, cancel)
+    tests = _error_rate_tests(scope, predicates, base, version, cancel)
+    return [{
         "base": base, "candidate": version, "relation": relation, "metric": "error_rate",
         "versions": [_version_counts(name, *counts.get(name, (0, 0))) for name in (base, version)],
         "diff": test.diff, "ci": [test.ci_low, test.ci_high], "p_value": test.p_value, "method": test.method,
         "regressed": test.p_value is not None and test.p_value < ALPHA and (test.diff or 0.0) > 0.0,
-    }
+    } for counts, test in zip(counted, tests)]
 
 
-def _error_rate_test(scope: Scope, base: str, version: str, cancel: CancelToken) -> DiffTest:
-    """Compare's test of the error rate (:func:`~analysis.compare.comparison.compare_versions`
+def _versions_counts(scope: Scope, predicates: Sequence[Predicate], base: str, version: str,
+                     cancel: CancelToken) -> list[dict[str, tuple[int, int]]]:
+    """Per slice, each of the two versions' labelled rows and errors in it, from one pass
+    (compare's :func:`~analysis.compare.comparison.grouped_by_slice`, its "labelled" column the
+    row's error, which is NULL where the row has no label or no prediction)."""
+    dataset, roles = scope.dataset, scope.roles
+    version_text = f"CAST({ident(roles.model_version)} AS VARCHAR)"
+    rows = Rows(Sql(f"SELECT {version_text} AS _sleuth_version, ({row_error_sql(dataset, roles, 'misclass')}) "
+                    f"AS _sleuth_error, * FROM {ident(dataset.view)} WHERE {version_text} IN (?, ?)",
+                    (base, version)), "_sleuth_error")
+    found = grouped_by_slice(scope.store, rows, ["_sleuth_version"], ["COUNT(*)", "sum(_sleuth_error)"],
+                             [to_sql(p) for p in predicates], cancel)
+    return [{name: (int(n), int(errors or 0)) for (name,), (n, errors) in groups.items()} for groups in found]
+
+
+def _error_rate_tests(scope: Scope, predicates: Sequence[Predicate], base: str, version: str,
+                      cancel: CancelToken) -> list[DiffTest]:
+    """Compare's test of the error rate on each slice (:func:`~analysis.compare.comparison.compare_versions`
     with ``metrics=["error_rate"]``: McNemar on the pairs, Fisher unpaired), from the right and
     wrong counts alone: compare's paired verdict also sums every other metric's cells (losses,
     classes, calibration bins) in its pass over the pairs, which the queue never reads: a
-    quarter of each group's comparison on the demo."""
-    pairing = pair_versions(scope, base, version, cancel=cancel)
+    quarter of each group's comparison on the demo. Each slice is paired or not as compare
+    pairs it (on its own rows); the slices paired alike are counted in one pass over the
+    versions' rows, each slice a filter (:func:`~analysis.compare.comparison.accuracy_tests`),
+    as compare's test of a slice counts the rows its condition keeps."""
     if "error_rate" not in COMPARED[scope.roles.task]:
         raise SchemaError(f"cannot compare error_rate for a {scope.roles.task.value} task; "
                           f"choose from {', '.join(COMPARED[scope.roles.task])}")
-    base_rows, cand_rows = compared_rows(scope, pairing)
-    return complement(accuracy_test(scope.store, pairing.paired, base_rows, cand_rows, cancel))
+    whole = scope.with_condition(None)
+    pairings = [pair_versions(whole.with_condition(to_sql(p)), base, version, cancel=cancel) for p in predicates]
+    alike: dict[tuple[bool, bool], list[int]] = {}
+    for index, pairing in enumerate(pairings):
+        alike.setdefault((pairing.paired, pairing.deduplicate), []).append(index)
+    tests: list[DiffTest | None] = [None] * len(predicates)
+    for members in alike.values():
+        read = sorted({column for i in members for column in predicates[i].columns})
+        base_rows, cand_rows = compared_rows(whole, pairings[members[0]], read)
+        found = accuracy_tests(scope.store, pairings[members[0]].paired, base_rows, cand_rows,
+                               [to_sql(predicates[i]) for i in members], cancel)
+        for i, (test, _) in zip(members, found):
+            tests[i] = complement(test)
+    return tests
 
 
 def attach_version_evidence(queue: FailureQueue, scope: Scope, group_ids: Iterable[int]) -> list[int]:
@@ -137,22 +172,26 @@ def attach_version_evidence(queue: FailureQueue, scope: Scope, group_ids: Iterab
     before its own, or served alongside it, and keep it in the group's evidence; groups with
     neither are left as they are. Returns the groups measured.
 
-    Each version's comparison base is found once: an intake's groups share a version or two,
-    and finding it scans the log (each version's first request, then the requests it shares)."""
+    Each version's comparison base is found once, and its groups are measured together
+    (:func:`versions_evidence`): an intake's groups share a version or two, and finding the
+    base scans the log (each version's first request, then the requests it shares)."""
     dataset = scope.dataset
     base_of = cache(partial(_comparison_base_or_none, scope))
-    measured = []
-    for group_id in dict.fromkeys(group_ids):
-        group = queue.group(group_id)
-        if not comparable(group, dataset.name) or base_of(group.version) is None:
-            continue
+    groups = [g for g in map(queue.group, dict.fromkeys(group_ids))
+              if comparable(g, dataset.name) and base_of(g.version) is not None]
+    found: dict[int, dict[str, Any]] = {}
+    for version in dict.fromkeys(g.version for g in groups):
+        of_version = [g for g in groups if g.version == version]
         try:
-            found = version_evidence(scope, group.slice.predicate, group.version, compared_with=base_of(group.version))
+            measured = versions_evidence(scope, [g.slice.predicate for g in of_version], version,
+                                         compared_with=base_of(version))
         except SchemaError:
             continue
-        keep_version_evidence(queue, group, found)
-        measured.append(group.id)
-    return measured
+        found.update((g.id, one) for g, one in zip(of_version, measured))
+    for group in groups:
+        if group.id in found:
+            keep_version_evidence(queue, group, found[group.id])
+    return [g.id for g in groups if g.id in found]
 
 
 def _comparison_base_or_none(scope: Scope, version: str) -> tuple[str, str] | None:

@@ -196,3 +196,32 @@ def test_a_first_version_nothing_scored_alongside_is_not_compared(regressed, sto
     _, dataset, roles = regressed
     with pytest.raises(SchemaError, match="no other version scored the same requests"):
         version_evidence(Scope(store, dataset, roles), InSet("segment", ("kiosk",)), "v1")
+
+
+def test_a_versions_slices_measured_together_are_each_tested_as_compare_pairs_it(tmp_path, store):
+    """One pass for several slices keeps each slice's own pairing: on a shadow log whose web
+    requests were scored by each version under its own ids, v1's kiosk slice is compared on the
+    pairs (McNemar on the discordant ones) and its web slice as two samples (Fisher), each with
+    its versions' counts, as scipy computes them on the same rows."""
+    from analysis.queue.group_evidence import versions_evidence
+
+    log = _write_shadow_log(tmp_path / "shadow.parquet")
+    web_v2 = (log["segment"] == "web") & (log["model_version"] == "v2")
+    log.loc[web_v2, "request_id"] = "w" + log.loc[web_v2, "request_id"]
+    log.to_parquet(tmp_path / "shadow.parquet")
+    loaded = load_log(store, [str(tmp_path / "shadow.parquet")], check=False)
+    kiosk, web = versions_evidence(Scope(store, loaded.dataset, loaded.roles),
+                                   [InSet("segment", ("kiosk",)), InSet("segment", ("web",))], "v1")
+    wrong = log["label"] != log["prediction"]
+    in_kiosk = {v: wrong[(log["segment"] == "kiosk") & (log["model_version"] == v)].to_numpy() for v in ("v2", "v1")}
+    only_v1, only_v2 = int((in_kiosk["v1"] & ~in_kiosk["v2"]).sum()), int((in_kiosk["v2"] & ~in_kiosk["v1"]).sum())
+    assert kiosk["method"].startswith("exact McNemar")
+    assert kiosk["p_value"] == pytest.approx(stats.binomtest(only_v1, only_v1 + only_v2, 0.5).pvalue, rel=1e-9)
+    counts = {v: (int(((log["segment"] == "web") & (log["model_version"] == v)).sum()),
+                  int((wrong & (log["segment"] == "web") & (log["model_version"] == v)).sum())) for v in ("v2", "v1")}
+    (base_rows, base_errors), (cand_rows, cand_errors) = counts["v2"], counts["v1"]
+    fisher = stats.fisher_exact([[cand_errors, cand_rows - cand_errors], [base_errors, base_rows - base_errors]])
+    assert web["p_value"] == pytest.approx(fisher.pvalue, rel=1e-9) and "Fisher" in web["method"]
+    assert [(v["rows"], v["errors"]) for v in web["versions"]] == [counts["v2"], counts["v1"]]
+    assert [(v["rows"], v["errors"]) for v in kiosk["versions"]] == [(len(in_kiosk[v]), int(in_kiosk[v].sum()))
+                                                                     for v in ("v2", "v1")]
