@@ -338,9 +338,12 @@ def _regression_sql(rows: Sql, keys: list[str]) -> Sql:
     return Sql(text, rows.params)
 
 
-def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
-    """numerator / denominator, NaN where the denominator is 0 (the value is undefined)."""
-    return numerator.astype(float) / denominator.astype(float).where(denominator > 0)
+def _ratio(numerator, denominator) -> np.ndarray:
+    """numerator / denominator as floats, NaN where the denominator is 0 (the value is undefined).
+    Takes columns or arrays and returns an array: the metric tables are a few rows, where a
+    pandas operation's overhead is most of its cost."""
+    denominator = np.asarray(denominator)
+    return np.asarray(numerator, dtype=float) / np.where(denominator > 0, denominator.astype(float), np.nan)
 
 
 def _regression_table(groups: pd.DataFrame) -> pd.DataFrame:
@@ -357,52 +360,65 @@ def _regression_table(groups: pd.DataFrame) -> pd.DataFrame:
 def _classification_table(
     groups: pd.DataFrame, keys: list[str], task: TaskType, with_calibration: bool
 ) -> pd.DataFrame:
-    """Every classification metric per key from the (key, y_true, y_pred, bin) groups."""
-    labelled = groups["y_true"].notna()
-    predicted = groups["y_pred"].notna()
+    """Every classification metric per key from the (key, y_true, y_pred, bin) groups.
+
+    The groups are a few dozen rows, so the per-row sums are numpy arrays put into one frame
+    and the metrics one more frame joined at once: a pandas column set or operation per sum
+    and metric was most of a metrics refresh's CPU on a 20k-row log (the suite refreshes
+    hundreds of times)."""
+    labelled = groups["y_true"].notna().to_numpy()
+    predicted = groups["y_pred"].notna().to_numpy()
     evaluated = labelled & predicted
-    n = groups["rows"]
-    parts = groups[keys].copy()
+    n = groups["rows"].to_numpy()
+
+    def rows_where(selected: np.ndarray) -> np.ndarray:
+        return np.where(selected, n, 0)
+
+    def sum_of(column: str) -> np.ndarray:
+        return groups[column].fillna(0.0).to_numpy()
+
     sums = {
         "rows": n,
-        "labelled": groups["labelled"],
-        "invalid_scores": groups["invalid_scores"],
-        "evaluated": n.where(evaluated, 0),
-        "correct": n.where(evaluated & (groups["y_true"] == groups["y_pred"]), 0),
-        "with_label": n.where(labelled, 0),
-        "with_prediction": n.where(predicted, 0),
-        "scored": groups["scored"],
-        "confidence_sum": groups["confidence_sum"].fillna(0.0),
-        "confidence_square_sum": groups["confidence_square_sum"].fillna(0.0),
-        "log_loss_n": groups["log_loss_n"],
-        "log_loss_sum": groups["log_loss_sum"].fillna(0.0),
-        "log_loss_square_sum": groups["log_loss_square_sum"].fillna(0.0),
+        "labelled": groups["labelled"].to_numpy(),
+        "invalid_scores": groups["invalid_scores"].to_numpy(),
+        "evaluated": rows_where(evaluated),
+        "correct": rows_where(evaluated & (groups["y_true"] == groups["y_pred"]).to_numpy()),
+        "with_label": rows_where(labelled),
+        "with_prediction": rows_where(predicted),
+        "scored": groups["scored"].to_numpy(),
+        "confidence_sum": sum_of("confidence_sum"),
+        "confidence_square_sum": sum_of("confidence_square_sum"),
+        "log_loss_n": groups["log_loss_n"].to_numpy(),
+        "log_loss_sum": sum_of("log_loss_sum"),
+        "log_loss_square_sum": sum_of("log_loss_square_sum"),
     }
     if task is TaskType.BINARY:
-        true_pos, pred_pos = groups["y_true"] == 1, groups["y_pred"] == 1
-        sums["tp"] = n.where(evaluated & true_pos & pred_pos, 0)
-        sums["fp"] = n.where(evaluated & ~true_pos & pred_pos, 0)
-        sums["fn"] = n.where(evaluated & true_pos & ~pred_pos, 0)
-        sums["label_positive"] = n.where(labelled & true_pos, 0)
-        sums["predicted_positive"] = n.where(predicted & pred_pos, 0)
-    for name, values in sums.items():
-        parts[name] = values
-    table = parts.groupby(keys, dropna=False, sort=False).sum()
-    first_seen = groups.groupby(keys, dropna=False, sort=False)["first_seen"].min()
-    table["first_seen"] = first_seen
-    table["accuracy"] = _ratio(table["correct"], table["evaluated"])
-    table["error_rate"] = 1.0 - table["accuracy"]
-    table["mean_score"] = _ratio(table["confidence_sum"], table["scored"])
-    table["log_loss"] = _ratio(table["log_loss_sum"], table["log_loss_n"])
+        true_pos, pred_pos = (groups["y_true"] == 1).to_numpy(), (groups["y_pred"] == 1).to_numpy()
+        sums["tp"] = rows_where(evaluated & true_pos & pred_pos)
+        sums["fp"] = rows_where(evaluated & ~true_pos & pred_pos)
+        sums["fn"] = rows_where(evaluated & true_pos & ~pred_pos)
+        sums["label_positive"] = rows_where(labelled & true_pos)
+        sums["predicted_positive"] = rows_where(predicted & pred_pos)
+    table = pd.DataFrame({**{key: groups[key] for key in keys}, **sums}).groupby(keys, dropna=False, sort=False).sum()
+    accuracy = _ratio(table["correct"], table["evaluated"])
+    metrics = {
+        # grouped as the sums are (by first appearance), so the rows line up with the table's
+        "first_seen": groups.groupby(keys, dropna=False, sort=False)["first_seen"].min().to_numpy(),
+        "accuracy": accuracy,
+        "error_rate": 1.0 - accuracy,
+        "mean_score": _ratio(table["confidence_sum"], table["scored"]),
+        "log_loss": _ratio(table["log_loss_sum"], table["log_loss_n"]),
+    }
     if task is TaskType.BINARY:
-        table["precision"] = _ratio(table["tp"], table["tp"] + table["fp"])
-        table["recall"] = _ratio(table["tp"], table["tp"] + table["fn"])
-        table["f1"] = _ratio(2 * table["tp"], 2 * table["tp"] + table["fp"] + table["fn"])
-        table["positive_rate"] = _ratio(table["label_positive"], table["with_label"])
-        table["predicted_positive_rate"] = _ratio(table["predicted_positive"], table["with_prediction"])
-    else:
-        macro = _macro_scores(groups[evaluated], keys)
-        table = table.join(macro)
+        tp, fp, fn = (table[name].to_numpy() for name in ("tp", "fp", "fn"))
+        metrics["precision"] = _ratio(tp, tp + fp)
+        metrics["recall"] = _ratio(tp, tp + fn)
+        metrics["f1"] = _ratio(2 * tp, 2 * tp + fp + fn)
+        metrics["positive_rate"] = _ratio(table["label_positive"], table["with_label"])
+        metrics["predicted_positive_rate"] = _ratio(table["predicted_positive"], table["with_prediction"])
+    table = pd.concat([table, pd.DataFrame(metrics, index=table.index)], axis=1)
+    if task is not TaskType.BINARY:
+        table = table.join(_macro_scores(groups[evaluated], keys))
     table["ece"] = _calibration_error(groups, keys) if with_calibration else np.nan
     return with_intervals(table.reset_index(), task)
 
@@ -441,31 +457,38 @@ theorem lets a mean be read as normal."""
 def with_intervals(table: pd.DataFrame, task: TaskType) -> pd.DataFrame:
     """``table`` with ``<metric>_low``/``_high`` (95% interval) for every share and mean, and
     ``<metric>_few`` for every metric: True where the rows behind it are too few (see
-    :data:`FEW_SUCCESSES`, :data:`FEW_ROWS`)."""
-    table = table.copy()
-    basis = table["evaluated"]  # the rows with a label and a prediction
+    :data:`FEW_SUCCESSES`, :data:`FEW_ROWS`). The new columns are numpy arrays joined as one
+    frame (see :func:`_classification_table`)."""
+    def column(name: str) -> np.ndarray:
+        return added[name] if name in added else table[name].to_numpy()
+
+    def has(name: str) -> bool:
+        return name in added or name in table
+
+    added: dict[str, np.ndarray] = {}
+    basis = column("evaluated")  # the rows with a label and a prediction
     if task is not TaskType.REGRESSION:
-        table["wrong"] = table["evaluated"] - table["correct"]
+        added["wrong"] = basis - column("correct")
     if task is TaskType.BINARY:
-        table["predicted_tp_fp"] = table["tp"] + table["fp"]
-        table["true_tp_fn"] = table["tp"] + table["fn"]
+        added["predicted_tp_fp"] = column("tp") + column("fp")
+        added["true_tp_fn"] = column("tp") + column("fn")
     for name in (m.name for m in metrics_for(task)):
-        table[f"{name}_few"] = basis.astype(float) < FEW_ROWS
+        added[f"{name}_few"] = basis.astype(float) < FEW_ROWS
     for name, (hits, trials) in PROPORTIONS.items():
-        if hits in table and trials in table and task in METRICS[name].tasks:
-            k, n = table[hits].astype(float).to_numpy(), table[trials].astype(float).to_numpy()
-            table[f"{name}_low"], table[f"{name}_high"] = wilson_interval(k, n)
-            table[f"{name}_few"] = np.minimum(k, n - k) < FEW_SUCCESSES
+        if has(hits) and has(trials) and task in METRICS[name].tasks:
+            k, n = column(hits).astype(float), column(trials).astype(float)
+            added[f"{name}_low"], added[f"{name}_high"] = wilson_interval(k, n)
+            added[f"{name}_few"] = np.minimum(k, n - k) < FEW_SUCCESSES
     for name, (total, squares, rows) in MEANS.items():
-        if total in table and task in METRICS[name].tasks:
-            n = table[rows].astype(float).to_numpy()
+        if has(total) and task in METRICS[name].tasks:
+            n = column(rows).astype(float)
             with np.errstate(invalid="ignore", divide="ignore"):
-                mean = table[total].astype(float).to_numpy() / n
-                variance = np.maximum(table[squares].astype(float).to_numpy() - n * mean * mean, 0.0) / (n - 1)
+                mean = column(total).astype(float) / n
+                variance = np.maximum(column(squares).astype(float) - n * mean * mean, 0.0) / (n - 1)
             variance = np.where(n > 1, variance, np.nan)
-            table[f"{name}_low"], table[f"{name}_high"] = t_interval(mean, variance, n)
-            table[f"{name}_few"] = n < FEW_ROWS
-    return table
+            added[f"{name}_low"], added[f"{name}_high"] = t_interval(mean, variance, n)
+            added[f"{name}_few"] = n < FEW_ROWS
+    return pd.concat([table, pd.DataFrame(added, index=table.index)], axis=1)
 
 
 def _macro_scores(evaluated: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -494,7 +517,7 @@ def _calibration_error(groups: pd.DataFrame, keys: list[str]) -> pd.Series:
     gap = (per_bin["hit_sum"].astype(float) - per_bin["labelled_confidence_sum"]).abs()
     frame = pd.DataFrame({"gap": gap, "n": per_bin["scored_labelled"]})
     per_key = frame.groupby(level=keys, dropna=False).sum()
-    return _ratio(per_key["gap"], per_key["n"])
+    return pd.Series(_ratio(per_key["gap"], per_key["n"]), index=per_key.index)
 
 
 AUC_CHUNK_ROWS = 4_000_000
