@@ -6,14 +6,13 @@ names, types and values; the user edits it and the workspace saves it.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from analysis.data.column_names import looks_like_time, normalize
+from analysis.data.kept import KeptResults
 from analysis.dataset import NUMERIC_TYPES as _NUMERIC_TYPES
 from analysis.progress import NEVER_CANCELLED, CancelToken, Progress, no_progress
 from analysis.query import ROW_ID, ident, literal
@@ -246,7 +245,7 @@ def profile_columns(store: "Store", dataset: "Dataset", sample_rows: int = PROFI
     sample_rows = min(sample_rows, max(PROFILE_MIN_ROWS, PROFILE_CELLS // len(columns)))
     counted_rows = min(sample_rows, dataset.row_count)
     sample, key = _keyed_sample(store, dataset, columns, sample_rows, counted_rows, cancel)
-    profiles = _kept_profiles(key)
+    profiles = _kept.get(key)
     if profiles is None:
         table = store.new_name("profile_sample")
         store.execute(f"CREATE TABLE {ident(table)} AS {sample}")
@@ -254,7 +253,7 @@ def profile_columns(store: "Store", dataset: "Dataset", sample_rows: int = PROFI
             profiles = tuple(_profile_sample(store, ident(table), columns, progress, cancel, counted_rows))
         finally:
             store.execute(f"DROP TABLE IF EXISTS {ident(table)}")
-        _keep_profiles(key, profiles)
+        _kept.keep(key, profiles)
     return list(profiles)
 
 
@@ -275,8 +274,7 @@ KEPT_PROFILES = 64
 """Samples whose column profiles a process keeps, the least recently used dropped first (a few
 kilobytes each, a wide log's a few hundred)."""
 
-_kept: OrderedDict[tuple, tuple[ColumnProfile, ...]] = OrderedDict()
-_kept_lock = threading.Lock()
+_kept = KeptResults(KEPT_PROFILES)
 
 
 def _sample_key(store: "Store", sample: str, columns: list["Column"], sample_rows: int,
@@ -303,23 +301,6 @@ def _hashed(column: "Column") -> str:
     if "FLOAT" in dtype or "DOUBLE" in dtype:
         return f"CAST({q} AS VARCHAR)"
     return q
-
-
-def _kept_profiles(key: tuple) -> tuple[ColumnProfile, ...] | None:
-    """The profiles kept for ``key``, None when none are."""
-    with _kept_lock:
-        if key not in _kept:
-            return None
-        _kept.move_to_end(key)
-        return _kept[key]
-
-
-def _keep_profiles(key: tuple, profiles: tuple[ColumnProfile, ...]) -> None:
-    with _kept_lock:
-        _kept[key] = profiles
-        _kept.move_to_end(key)
-        while len(_kept) > KEPT_PROFILES:
-            _kept.popitem(last=False)
 
 
 def _first_rows_queries(store: "Store", dataset: "Dataset", rows: int) -> list[str]:
