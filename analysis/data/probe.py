@@ -25,18 +25,17 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
-from analysis.data.csv_dialect import csv_layout
 from analysis.errors import InputError
 from analysis.progress import NEVER_CANCELLED, CancelToken, Cancelled
 from analysis.query import literal
+
+if TYPE_CHECKING:
+    import subprocess
 
 PROBE_TIMEOUT_SECONDS = 20.0
 PROBE_ADDRESS_SPACE_BYTES = 3 * 2**30
@@ -70,6 +69,11 @@ def probe_files(
 def _run_child(
     request: str, paths: Sequence[Path], timeout: float, cancel: CancelToken
 ) -> list[ProbedFile]:
+    """The child's verdicts on ``paths``. The modules only this side uses are imported here (and
+    the CSV reader's in :func:`_csv_options`, for CSV files only): the child runs this module,
+    and importing them cost it 0.009 CPU-s of its 0.1 per open (0.055 to 0.046 for the import)."""
+    import subprocess
+
     package_root = str(Path(__file__).resolve().parents[2])  # the folder holding the analysis package
     env = dict(os.environ, PYTHONPATH=package_root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     with subprocess.Popen(
@@ -102,6 +106,9 @@ def _read_lines(child: subprocess.Popen, paths: Sequence[Path], timeout: float,
                 cancel: CancelToken) -> str:
     """The child's output until it ends; kill it when a file takes longer than ``timeout``
     (counted from the last line it printed) or when ``cancel`` fires."""
+    import selectors
+    import time
+
     output = b""
     deadline = time.monotonic() + timeout
     with selectors.DefaultSelector() as selector:
@@ -154,6 +161,8 @@ def _probe_sql(file_format: str, path: str) -> str:
 
 def _csv_options(path: str) -> str:
     """The loader's options for this CSV (lines to skip, mixed line endings), so both read alike."""
+    from analysis.data.csv_dialect import csv_layout
+
     try:
         return csv_layout(Path(path)).read_csv_options()
     except InputError:

@@ -206,6 +206,33 @@ def test_every_text_layout_is_read_beside_text_columns_with_no_dates(store, tmp_
     assert read == list(expected.to_pydatetime())
 
 
+def test_a_type_sample_counted_before_is_read_back_and_a_changed_one_is_counted_again(store, tmp_path, monkeypatch):
+    """The same values in another file are not counted again and are typed alike; one value
+    changed is counted again, and its column typed by what it now holds."""
+    from analysis.data import loading
+    from analysis.data.kept import KeptResults
+
+    counted, count = [], loading._counted
+    monkeypatch.setattr(loading, "_kept_counts", KeptResults(loading.KEPT_TYPE_SAMPLES))
+    monkeypatch.setattr(loading, "_counted", lambda *args: counted.append(args) or count(*args))
+    frame = pd.DataFrame({"when": ["31/01/2026 08:30", "01/02/2026 09:00"] * 5, "amount": ["1.5", "2"] * 5,
+                          "event_time": [1767225600, 1767225660] * 5})
+    frame.to_parquet(tmp_path / "a.parquet")
+    frame.to_parquet(tmp_path / "b.parquet")
+    frame.assign(when=frame["when"].replace("01/02/2026 09:00", "late")).to_parquet(tmp_path / "changed.parquet")
+
+    def typed(name):
+        dataset = open_dataset(store, str(tmp_path / name))
+        return {c.name: c.dtype for c in dataset.columns}, dataset.report.warnings
+
+    kept, again = typed("a.parquet"), typed("b.parquet")
+    assert again == kept and len(counted) == 1
+    assert kept[0] == {"when": "TIMESTAMP", "amount": "VARCHAR", "event_time": "TIMESTAMP"}
+    assert any("'when'" in w and "%d/%m/%Y %H:%M" in w for w in kept[1])
+    changed = typed("changed.parquet")
+    assert len(counted) == 2 and changed[0]["when"] == "VARCHAR"
+
+
 def test_close_drops_view_and_backing_table(store, tmp_path):
     make_log().to_csv(tmp_path / "log.csv", index=False)
     dataset = open_dataset(store, str(tmp_path / "log.csv"))

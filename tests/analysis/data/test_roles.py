@@ -109,16 +109,15 @@ def test_a_sample_profiled_before_is_read_back_and_a_sign_is_not_lost(tmp_path, 
     """The same values in another file are not profiled again, and give the same profiles; a
     zero whose sign changed is profiled again (its text, ``-0.0``, is what a value count shows,
     though it hashes as ``0.0``)."""
-    from collections import OrderedDict
-
     import analysis.data.roles as roles
+    from analysis.data.kept import KeptResults
 
     frame = pd.DataFrame({"score": [0.0, 0.25, 0.5] * 10, "label": [0, 1, 1] * 10})
     frame.to_parquet(tmp_path / "a.parquet")
     frame.to_parquet(tmp_path / "b.parquet")
     frame.assign(score=frame["score"].replace(0.0, -0.0)).to_parquet(tmp_path / "signed.parquet")
     profiled = []
-    monkeypatch.setattr(roles, "_kept", OrderedDict())
+    monkeypatch.setattr(roles, "_kept", KeptResults(roles.KEPT_PROFILES))
     profile_sample = roles._profile_sample
     monkeypatch.setattr(roles, "_profile_sample", lambda *args: profiled.append(args) or profile_sample(*args))
     kept, again = _profiles_of(tmp_path / "a.parquet"), _profiles_of(tmp_path / "b.parquet")
