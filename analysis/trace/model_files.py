@@ -98,6 +98,7 @@ class ModelFile:
     untrusted_types: list[str]
     needs_trust: bool
     data: bytes = field(default=b"", repr=False)  # the bytes checked: the only bytes ever loaded
+    skops_types: tuple[str, ...] = ()  # every type skops reported untrusted in ``data``: what a load passes on
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ def inspect_model(path: str | Path) -> ModelFile:
         except Exception as error:
             raise InputError(f"not a readable skops model file ({error})", file=str(path)) from error
         untrusted = sorted(t for t in reported if t not in ALLOWED_TYPES)
-        return ModelFile(path, SKOPS, untrusted, needs_trust=bool(untrusted), data=data)
+        return ModelFile(path, SKOPS, untrusted, needs_trust=bool(untrusted), data=data, skops_types=tuple(reported))
     if file_format == XGBOOST_FORMAT:
         return ModelFile(path, XGBOOST_FORMAT, [], needs_trust=False, data=data)
     names = _pickle_globals(data) if file_format == PICKLE else []
@@ -410,8 +411,7 @@ def _read(info: ModelFile) -> Any:
     if info.format == SKOPS:
         import skops.io
 
-        reported = skops.io.get_untrusted_types(data=info.data)
-        return skops.io.loads(info.data, trusted=reported)
+        return skops.io.loads(info.data, trusted=list(info.skops_types))  # as checked: the same bytes
     if info.format == XGBOOST_FORMAT:
         return _read_xgboost(info.path, info.data)
     if info.format == JOBLIB:
