@@ -11,7 +11,8 @@ result: no web UI (nobody looks at it, and its HTTP server and listeners would t
 CPU), the warehouse and Derby's files in the run's temporary folder (:func:`launch_server`),
 the planner's settings for many small statements (:func:`_small_data_settings`) and the JVM's
 options for them (:data:`SMALL_DATA_JAVA_OPTIONS`: the JIT's first tier with a code cache that
-holds it, the serial collector), with no subexpression elimination and no INFO log.
+holds it, the serial collector on a heap of fixed size, no verification of Spark's classes), with
+no subexpression elimination and no INFO log.
 """
 
 from __future__ import annotations
@@ -122,13 +123,14 @@ def launch_server(work: Path, cores: int, driver_memory: str = "1g", small_data:
              *(_small_data_settings(cores) if small_data else ["--conf", "spark.sql.shuffle.partitions=2"]),
              "--conf", f"spark.sql.warehouse.dir={work / 'warehouse'}",
              "--conf", f"spark.driver.extraJavaOptions=-Dderby.system.home={work}"
-             + (f" {SMALL_DATA_JAVA_OPTIONS}" if small_data else "")],
+             + (f" {SMALL_DATA_JAVA_OPTIONS} -Xms{driver_memory}" if small_data else "")],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     return StartingServer(process, port, work / "server.log")
 
 
-SMALL_DATA_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:ReservedCodeCacheSize=256m"
+SMALL_DATA_JAVA_OPTIONS = ("-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:ReservedCodeCacheSize=256m"
+                           " -XX:+UnlockDiagnosticVMOptions -XX:-BytecodeVerificationRemote -XX:MetaspaceSize=256m")
 """The server JVM's options for the tests' small data: the JIT's first tier only (see
 :func:`_small_data_settings`), and the serial garbage collector, which collects a 1 GB heap of
 short-lived statements in one thread instead of G1's parallel and concurrent threads
@@ -147,7 +149,27 @@ CPU-s, 28,075 methods reclaimed in 62 sweeps taking 10.4 s). With 256 MB (about 
 default two-tier JVM reserves) the compiled code stays: those three tests' server CPU 57.8 -> 52.0 s
 (side by side, load 22, 6 December 2026; the whole folder's figures in docs/performance-log.md).
 Measured and not kept: the second tier (C2) back on, server CPU of the whole folder 132.4 ->
-165.4 s (side by side, load 13-20)."""
+165.4 s (side by side, load 13-20).
+
+No bytecode verification of the classes loaded from Spark's jars
+(``-XX:-BytecodeVerificationRemote``, a diagnostic option, hence the unlock; the JDK's own classes
+are not verified anyway): the server loads most of its classes in its first minute, and verifying
+them cost about 2 of the 12 CPU-s to its first answers. A server's CPU from its launch to a first
+log opened and counted fell from 12.2 and 12.3 s to 10.3 and 10.3 s (two pairs side by side, load
+13-19, 7 December 2026), the whole folder's from 112.4 to 110.4 s (side by side, load 12-18). The
+jars are the ones ``pip`` installed with pyspark; verification guards against malformed class
+files, not a result.
+The heap at its full size from the start (``-Xms``, the ``--driver-memory``: 1 GB) and a first
+metaspace threshold above what Spark's classes take (``-XX:MetaspaceSize=256m``): a heap that
+starts at a third of that and grows took two full collections to grow, and the classes' metadata
+four more in the first minute, and its smaller young generation was collected twice as often.
+The collector's own CPU (``-Xlog:gc+cpu``) over the folder fell from 5.2 s in 196 collections to
+3.9 s in 115; with the verification above, the folder's server CPU 103.8 -> 100.2 s (side by
+side, load 3-17, 7 December 2026).
+Measured and not kept: ``spark.sql.constraintPropagation.enabled=false`` (34.0 against 33.6
+server CPU-s for ``test_engine_workspace_cli.py``, side by side, load 17-19), and no Python
+worker for the server's look-up of Python data sources (``PYSPARK_PYTHON`` naming no program:
+9.0 and 10.1 against 9.3 and 10.2 s to a first log)."""
 
 
 def _small_data_settings(cores: int) -> list[str]:
