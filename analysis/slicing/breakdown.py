@@ -362,14 +362,16 @@ def _multi_row_values(
     with_rest: bool = True,
 ) -> tuple[list[float], list[float]]:
     """The metric over each predicate (and its complement) per version, through
-    :func:`overall_metrics`, for metrics that are not a count or mean of rows."""
+    :func:`overall_metrics`, for metrics that are not a count or mean of rows. Only the pass
+    the metric needs runs: AUC's for ROC AUC, the calibration bins for ECE (two scans per
+    group, so a pass nobody reads cost each of them)."""
 
     per_version: dict[Predicate, dict[str | None, float]] = {}
 
     def value_of(predicate: Predicate, version: str | None) -> float:
         if predicate not in per_version:
             found = overall_metrics(Scope(store, dataset, roles, to_sql(predicate) & condition), cancel,
-                                    with_auc=metric == "roc_auc")
+                                    with_auc=metric == "roc_auc", with_calibration=metric == "ece")
             per_version[predicate] = {
                 entry.version: math.nan if entry.metrics.get(metric) is None else float(entry.metrics[metric])
                 for entry in found

@@ -377,7 +377,7 @@ class DiscoveryPanel(Panel):
             self._update_summary()
 
         self.run_job("overall", overall_metrics, Scope(self.session.store, opened.dataset, roles, condition),
-                     with_auc=False, on_done=keep)
+                     with_auc=False, with_calibration=False, on_done=keep)
 
     def _search_cancelled(self) -> None:
         if self.job_cancelled("search"):  # the latest search, not one a newer search replaced

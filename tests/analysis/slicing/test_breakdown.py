@@ -252,6 +252,28 @@ def test_multi_row_metric_without_interval(log):
     assert result.frame[["ci_low", "ci_high", "p_value"]].isna().all().all()
 
 
+
+def pandas_ece(rows: pd.DataFrame) -> float:
+    """Expected calibration error of the positive-class score: 10 equal-width bins over [0, 1]
+    (a score of 1 in the top one), ``sum_b n_b/N * |fraction positive in b - mean score in b|``."""
+    scored = rows[rows["label"].notna() & rows["score"].notna()]
+    bins = np.minimum(np.floor(scored["score"].to_numpy(float) * 10), 9)
+    per_bin = scored.assign(bin=bins).groupby("bin").agg(n=("score", "size"), hit=("label", "mean"),
+                                                         confidence=("score", "mean"))
+    return float((per_bin["n"] * (per_bin["hit"] - per_bin["confidence"]).abs()).sum() / len(scored))
+
+
+def test_calibration_error_by_group_equals_pandas(log):
+    """ECE is read from the calibration bins, which the other multi-row metrics leave out."""
+    store, dataset, frame = log
+    result = breakdown(Scope(store, dataset, ROLES), "flag", metric="ece", version="v2")
+    rows = frame[frame["model_version"] == "v2"]
+    assert len(result.frame) == 3  # true, false, null
+    for row in result.frame.itertuples():
+        members = rows.index.isin(store.df(_ids_sql(dataset, result.predicate_of(row.group_key)))["rid"])
+        assert row.value == pytest.approx(pandas_ece(rows[members]), rel=1e-9)
+        assert row.rest_value == pytest.approx(pandas_ece(rows[~members]), rel=1e-9)
+
 def test_crosstab_equals_pivot_table(log):
     store, dataset, frame = log
     region = bin_column(store, dataset, "region", top_k=4)
