@@ -151,11 +151,12 @@ def blame_batches(ready: PreparedInfluence, x_failures: pd.DataFrame, labels: An
     top_rows = min(top_rows, len(codes))
     targets = _encode_targets(ready.model, labels)
     replay = _replay(ready, x_failures, targets)
+    indicator = _batch_indicator(codes, len(values))
     counts, shares = [], []
     for start, scores in zip(range(0, len(x_failures), CHUNK), _score_chunks(ready, x_failures, targets, replay)):
         cancel.raise_if_cancelled()
         progress(start / len(x_failures), f"Blaming training batches: {start:,} of {len(x_failures):,} failures")
-        count, share = _per_batch(scores, codes, len(values), top_rows)
+        count, share = _per_batch(scores, codes, indicator, top_rows)
         counts.append(count)
         shares.append(share)
     top_count = np.vstack(counts) if counts else np.zeros((0, len(values)), dtype=int)
@@ -175,7 +176,7 @@ def blame_batches(ready: PreparedInfluence, x_failures: pd.DataFrame, labels: An
         for start, scores in zip(range(0, len(several), CHUNK),
                                  _score_chunks(ready, x_more.iloc[several], more_targets[several],
                                                _replay_rows(more_replay, several))):
-            shares[several[start:start + CHUNK]] = _per_batch(scores, codes, len(values), top_rows)[1]
+            shares[several[start:start + CHUNK]] = _per_batch(scores, codes, indicator, top_rows)[1]
         return fixed, shares
     return BatchBlame(column, [originals[v] for v in values], row_share, top_rows, top_count, harmful_share,
                       right_without(x_failures, targets, replay), fixes, breaks, int(len(x_tested)),
@@ -269,11 +270,14 @@ def _score_chunks(ready: PreparedInfluence, x_query: pd.DataFrame, targets: np.n
     answer one query at a time on their prepared state."""
     state = ready.prep.state
     frame = x_query[ready.features]
+    if not len(frame):
+        return
     starts = range(0, len(frame), CHUNK)
     if isinstance(state, influence_linear.LinearInfluence):
+        design = influence_linear._design(state.estimator, frame)  # one pass of the pipeline, not one per chunk
         for start in starts:
-            design = influence_linear._design(state.estimator, frame.iloc[start:start + CHUNK])
-            gradients = influence_linear._gradients(state.loss, state.theta, design, targets[start:start + CHUNK])
+            gradients = influence_linear._gradients(state.loss, state.theta, design[start:start + CHUNK],
+                                                    targets[start:start + CHUNK])
             yield -((gradients @ state.hessian_inverse) @ state.weighted_gradients.T)
     elif isinstance(state, influence_trees.BoostingInfluence):
         leaf_gradients = replay[0] if replay is not None else state.leaf_gradients(frame, targets)
@@ -285,16 +289,27 @@ def _score_chunks(ready: PreparedInfluence, x_query: pd.DataFrame, targets: np.n
                              for i in range(start, min(start + CHUNK, len(frame)))])
 
 
-def _per_batch(scores: np.ndarray, codes: np.ndarray, batches: int, top_rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per query (a row of ``scores``) and batch: how many of its ``top_rows`` most harmful
-    training rows the batch holds (rows with a positive score only), and its share of the
-    query's harmful influence."""
-    top = np.argpartition(-scores, top_rows - 1, axis=1)[:, :top_rows]
-    harmful_top = np.take_along_axis(scores, top, axis=1) > 0
-    count = np.stack([((codes[top] == b) & harmful_top).sum(axis=1) for b in range(batches)], axis=1)
+def _batch_indicator(codes: np.ndarray, batches: int) -> np.ndarray:
+    """(training rows, batches): 1 where the row is in the batch. Built once per blame: every
+    chunk of :func:`_per_batch` sums its influence through it, and building it per chunk cost
+    as much as the product."""
     indicator = np.zeros((len(codes), batches))
     indicator[np.arange(len(codes)), codes] = 1.0
-    per_batch = np.clip(scores, 0.0, None) @ indicator
+    return indicator
+
+
+def _per_batch(scores: np.ndarray, codes: np.ndarray, indicator: np.ndarray,
+               top_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per query (a row of ``scores``) and batch: how many of its ``top_rows`` most harmful
+    training rows the batch holds (rows with a positive score only), and its share of the
+    query's harmful influence (``indicator``: :func:`_batch_indicator` of ``codes``).
+    The counts are one bincount over (query, batch) pairs, not one pass per batch."""
+    queries, batches = len(scores), indicator.shape[1]
+    top = np.argpartition(-scores, top_rows - 1, axis=1)[:, :top_rows]
+    harmful_top = np.take_along_axis(scores, top, axis=1) > 0
+    pairs = np.arange(queries)[:, None] * batches + codes[top]
+    count = np.bincount(pairs[harmful_top], minlength=queries * batches).reshape(queries, batches)
+    per_batch = np.maximum(scores, 0.0) @ indicator
     total = per_batch.sum(axis=1, keepdims=True)
     share = np.divide(per_batch, total, out=np.zeros_like(per_batch), where=total > 0)
     return count, share
