@@ -151,12 +151,11 @@ def blame_batches(ready: PreparedInfluence, x_failures: pd.DataFrame, labels: An
     top_rows = min(top_rows, len(codes))
     targets = _encode_targets(ready.model, labels)
     replay = _replay(ready, x_failures, targets)
-    indicator = _batch_indicator(codes, len(values))
     counts, shares = [], []
     for start, scores in zip(range(0, len(x_failures), CHUNK), _score_chunks(ready, x_failures, targets, replay)):
         cancel.raise_if_cancelled()
         progress(start / len(x_failures), f"Blaming training batches: {start:,} of {len(x_failures):,} failures")
-        count, share = _per_batch(scores, codes, indicator, top_rows)
+        count, share = _per_batch(scores, codes, len(values), top_rows)
         counts.append(count)
         shares.append(share)
     top_count = np.vstack(counts) if counts else np.zeros((0, len(values)), dtype=int)
@@ -176,7 +175,7 @@ def blame_batches(ready: PreparedInfluence, x_failures: pd.DataFrame, labels: An
         for start, scores in zip(range(0, len(several), CHUNK),
                                  _score_chunks(ready, x_more.iloc[several], more_targets[several],
                                                _replay_rows(more_replay, several))):
-            shares[several[start:start + CHUNK]] = _per_batch(scores, codes, indicator, top_rows)[1]
+            shares[several[start:start + CHUNK]] = _per_batch(scores, codes, len(values), top_rows)[1]
         return fixed, shares
     return BatchBlame(column, [originals[v] for v in values], row_share, top_rows, top_count, harmful_share,
                       right_without(x_failures, targets, replay), fixes, breaks, int(len(x_tested)),
@@ -289,32 +288,16 @@ def _score_chunks(ready: PreparedInfluence, x_query: pd.DataFrame, targets: np.n
                              for i in range(start, min(start + CHUNK, len(frame)))])
 
 
-def _batch_indicator(codes: np.ndarray, batches: int) -> np.ndarray:
-    """(training rows, batches): 1 where the row is in the batch. Built once per blame: every
-    chunk of :func:`_per_batch` sums its influence through it, and building it per chunk cost
-    as much as the product."""
-    indicator = np.zeros((len(codes), batches))
-    indicator[np.arange(len(codes)), codes] = 1.0
-    return indicator
-
-
-def _per_batch(scores: np.ndarray, codes: np.ndarray, indicator: np.ndarray,
-               top_rows: int) -> tuple[np.ndarray, np.ndarray]:
+def _per_batch(scores: np.ndarray, codes: np.ndarray, batches: int, top_rows: int) -> tuple[np.ndarray, np.ndarray]:
     """Per query (a row of ``scores``) and batch: how many of its ``top_rows`` most harmful
     training rows the batch holds (rows with a positive score only), and its share of the
-    query's harmful influence (``indicator``: :func:`_batch_indicator` of ``codes``).
-
-    ``scores`` (a chunk the caller reads once) is overwritten: negated and clipped in place,
-    since a fresh copy of a chunk (128 x 50k floats on the demo) cost a third of the ranking.
-    Negation is exact, so the ranked values, the counts and the sums are those of the copies:
-    the counts are one bincount over (query, batch) pairs."""
-    queries, batches = len(scores), indicator.shape[1]
-    harm = np.negative(scores, out=scores)  # the most harmful row is the smallest
-    top = np.argpartition(harm, top_rows - 1, axis=1)[:, :top_rows]
-    harmful_top = np.take_along_axis(harm, top, axis=1) < 0
-    pairs = np.arange(queries)[:, None] * batches + codes[top]
-    count = np.bincount(pairs[harmful_top], minlength=queries * batches).reshape(queries, batches)
-    per_batch = -(np.minimum(harm, 0.0, out=harm) @ indicator)
+    query's harmful influence."""
+    top = np.argpartition(-scores, top_rows - 1, axis=1)[:, :top_rows]
+    harmful_top = np.take_along_axis(scores, top, axis=1) > 0
+    count = np.stack([((codes[top] == b) & harmful_top).sum(axis=1) for b in range(batches)], axis=1)
+    indicator = np.zeros((len(codes), batches))
+    indicator[np.arange(len(codes)), codes] = 1.0
+    per_batch = np.clip(scores, 0.0, None) @ indicator
     total = per_batch.sum(axis=1, keepdims=True)
     share = np.divide(per_batch, total, out=np.zeros_like(per_batch), where=total > 0)
     return count, share

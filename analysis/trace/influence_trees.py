@@ -113,15 +113,9 @@ class BoostingInfluence:
     def query_scores(self, gradients: sparse.csr_matrix) -> np.ndarray:
         """Each query's own scores, (queries, training rows), from its :meth:`leaf_gradients`:
         a dense product for the trees' big leaves and a sparse one for the rest (see
-        :meth:`leaf_members`).
-
-        The sparse side is the training rows' (rows x nodes) product with the queries'
-        gradients made dense (queries x a few thousand nodes): a third less CPU than the
-        sparse-by-sparse product, which built the (queries x rows) result entry by entry, and
-        the same sums in the same order (each training row's nodes in tree order)."""
-        scores = gradients[:, self.big_leaf_columns].toarray() @ self.big_leaf_coefficients
-        scores += (self.leaf_members.T @ gradients.T.toarray()).T
-        return np.negative(scores, out=scores)
+        :meth:`leaf_members`)."""
+        big = gradients[:, self.big_leaf_columns].toarray() @ self.big_leaf_coefficients
+        return -(big + (gradients @ self.leaf_members).toarray())
 
     def summed_scores(self, gradients: sparse.csr_matrix, members: sparse.csr_matrix) -> np.ndarray:
         """Each query's scores summed within groups of training rows (``members``: rows x
@@ -193,13 +187,12 @@ class BoostingInfluence:
         return dense
 
     @cached_property
-    def leaf_members(self) -> sparse.csc_matrix:
+    def leaf_members(self) -> sparse.csr_matrix:
         """Every tree's nodes by training rows: a leaf's row holds its rows' coefficients, except
         a big leaf's (see :meth:`big_leaves`), which holds minus those of the rows *outside* it.
         A query in a big leaf then gets every row's coefficient from the dense
         :meth:`big_leaf_coefficients` and this row takes back the rows it does not share a
-        leaf with: the work is the smaller side of each leaf, not the whole snapshot. Stored by
-        column, so that its transpose (rows x nodes) is row-major for :meth:`query_scores`."""
+        leaf with: the work is the smaller side of each leaf, not the whole snapshot."""
         rows, columns, data = [], [], []
         for tree, group in enumerate(self.groups):
             offset, order, coefficient = self.node_offsets[tree], group.order, self.coefficients[tree]
@@ -214,7 +207,7 @@ class BoostingInfluence:
                 columns += [order[outside]]
                 data += [-coefficient[outside]]
         entries = (np.concatenate(data).astype(np.float64), (np.concatenate(rows), np.concatenate(columns)))
-        return sparse.csc_matrix(entries, shape=(self.node_offsets[-1], self.row_count))
+        return sparse.csr_matrix(entries, shape=(self.node_offsets[-1], self.row_count))
 
     def self_influence(self) -> np.ndarray:
         """How much each row's own loss rises when it is removed (BoostIn's self-influence)."""
