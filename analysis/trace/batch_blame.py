@@ -269,11 +269,14 @@ def _score_chunks(ready: PreparedInfluence, x_query: pd.DataFrame, targets: np.n
     answer one query at a time on their prepared state."""
     state = ready.prep.state
     frame = x_query[ready.features]
+    if not len(frame):
+        return
     starts = range(0, len(frame), CHUNK)
     if isinstance(state, influence_linear.LinearInfluence):
+        design = influence_linear._design(state.estimator, frame)  # one pass of the pipeline, not one per chunk
         for start in starts:
-            design = influence_linear._design(state.estimator, frame.iloc[start:start + CHUNK])
-            gradients = influence_linear._gradients(state.loss, state.theta, design, targets[start:start + CHUNK])
+            gradients = influence_linear._gradients(state.loss, state.theta, design[start:start + CHUNK],
+                                                    targets[start:start + CHUNK])
             yield -((gradients @ state.hessian_inverse) @ state.weighted_gradients.T)
     elif isinstance(state, influence_trees.BoostingInfluence):
         leaf_gradients = replay[0] if replay is not None else state.leaf_gradients(frame, targets)
